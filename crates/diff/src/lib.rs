@@ -1,0 +1,1 @@
+//! Comparison of replay runs and post-mortem reports.

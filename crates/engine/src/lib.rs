@@ -1,0 +1,1 @@
+//! Deterministic replay of lending protocols over an event log.

@@ -1,0 +1,441 @@
+//! What happened: the typed payloads of events.
+//!
+//! One variant per thing a lending market or its oracle does. Adapters fill in what their source
+//! records and leave optional fields empty rather than inventing values; the engine decides what
+//! it can check with what it was given.
+
+use serde::{Deserialize, Serialize};
+use wincode::{SchemaRead, SchemaWrite};
+
+use crate::{Amount, Fixed, Id, Symbol};
+
+/// A lending protocol whose rules the engine knows.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// MakerDAO multi-collateral DAI (Vat, Jug, Spotter, Cat/Flip, Dog/Clipper).
+    Maker,
+    /// Aave v2 LendingPool.
+    AaveV2,
+    /// Aave v3 Pool.
+    AaveV3,
+    /// Compound v2 Comptroller and cTokens.
+    CompoundV2,
+    /// Liquity troves.
+    Liquity,
+}
+
+impl Protocol {
+    /// Every protocol, in their canonical order.
+    pub const ALL: [Protocol; 5] = [
+        Protocol::Maker,
+        Protocol::AaveV2,
+        Protocol::AaveV3,
+        Protocol::CompoundV2,
+        Protocol::Liquity,
+    ];
+
+    /// The name used in files and on the command line (`maker`, `aave-v2`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Maker => "maker",
+            Protocol::AaveV2 => "aave-v2",
+            Protocol::AaveV3 => "aave-v3",
+            Protocol::CompoundV2 => "compound-v2",
+            Protocol::Liquity => "liquity",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<_> = Protocol::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown protocol {text:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A new oracle answer or market price for an asset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct PriceUpdate {
+    /// The asset priced (`WETH`, a token address).
+    pub asset: Id,
+    /// The unit of the price (`USD`, `ETH`, a token address).
+    pub quote: Id,
+    /// Quote units per whole asset token, e.g. 2297.50276106 with 8 decimals for Chainlink
+    /// ETH/USD.
+    pub price: Fixed,
+    /// Which feed said so: a Chainlink aggregator address, or a source name (`coingecko`).
+    pub feed: Id,
+    /// The oracle round, where the feed has rounds (Chainlink `uint80` round ids). JSON carries
+    /// it as a decimal string: round ids exceed what JSON numbers hold exactly.
+    #[serde(with = "round_text")]
+    pub round: Option<u128>,
+}
+
+mod round_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        round: &Option<u128>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match round {
+            Some(round) => serializer.collect_str(round),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u128>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// A vault or account coming into existence (Maker `open`; implicit elsewhere).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct VaultOpen {
+    /// Protocol of the vault.
+    pub protocol: Protocol,
+    /// Ilk or market the vault belongs to.
+    pub market: Id,
+    /// The vault's identity (Maker: vault number).
+    pub account: Id,
+    /// The address that holds the position (Maker urn), where the source has it.
+    pub owner: Option<Id>,
+}
+
+/// Collateral or debt moving in or out of one account: deposit, withdraw, borrow and repay all
+/// share this shape and differ by their [`Payload`] variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct PositionChange {
+    /// Protocol of the position.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller the position lives in.
+    pub market: Id,
+    /// Whose position changes (Aave `onBehalfOf`, Compound borrower, Maker vault).
+    pub account: Id,
+    /// The token moved.
+    pub asset: Id,
+    /// Amount of `asset` in its base units; always positive, the variant gives the direction.
+    pub amount: Amount,
+    /// The protocol's internal units for the same change where the source records them
+    /// (Compound cTokens minted or redeemed; Aave scaled balance; Maker `art` for DAI).
+    pub shares: Option<Amount>,
+}
+
+/// What protocol-specific facts a recorded liquidation carries beyond the common fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum LiquidationDetail {
+    /// Nothing beyond the common fields.
+    None,
+    /// Aave `LiquidationCall`.
+    Aave {
+        /// Whether the liquidator took aTokens instead of the underlying, where known.
+        receive_a_token: Option<bool>,
+    },
+    /// Maker liquidation 1.2 `Cat.bite` (auction on a Flipper).
+    MakerCat {
+        /// `tab`: debt plus penalty to raise, DAI with 18 decimals (the Vat holds it as a rad).
+        tab: Option<Amount>,
+        /// `art` taken from the vault (normalised debt, 18 decimals).
+        art: Option<Amount>,
+        /// Flip auction id.
+        auction: Option<u64>,
+    },
+    /// Maker liquidation 2.0 `Dog.bark` (auction on a Clipper).
+    MakerDog {
+        /// `due`: debt taken from the vault without penalty, DAI with 18 decimals.
+        due: Option<Amount>,
+        /// `art` taken from the vault.
+        art: Option<Amount>,
+        /// Clip auction id.
+        auction: Option<u64>,
+    },
+    /// Compound v2 `LiquidateBorrow`.
+    Compound {
+        /// cTokens seized (`seizeTokens`); `collateral_seized` holds the underlying when known.
+        seize_tokens: Amount,
+    },
+}
+
+/// A liquidation as recorded by the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct Liquidation {
+    /// Protocol that liquidated.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account liquidated.
+    pub account: Id,
+    /// Who liquidated, where recorded (Aave liquidator, Maker keeper).
+    pub liquidator: Option<Id>,
+    /// Collateral token taken.
+    pub collateral_asset: Id,
+    /// Collateral taken, base units (Maker: `ink` moved to the auction).
+    pub collateral_seized: Amount,
+    /// Debt token covered.
+    pub debt_asset: Id,
+    /// Debt covered, base units (Aave: `debtToCover` actually repaid; Maker: see the detail).
+    pub debt_repaid: Amount,
+    /// Protocol-specific facts.
+    pub detail: LiquidationDetail,
+}
+
+/// An account enabling or disabling one of its deposits as collateral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct CollateralToggle {
+    /// Protocol of the account.
+    pub protocol: Protocol,
+    /// Pool or comptroller.
+    pub market: Id,
+    /// The account.
+    pub account: Id,
+    /// The deposit's asset.
+    pub asset: Id,
+    /// True when it now counts as collateral.
+    pub enabled: bool,
+}
+
+/// New interest indices of a reserve, market or ilk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct IndexUpdate {
+    /// Protocol of the market.
+    pub protocol: Protocol,
+    /// Pool, cToken or ilk.
+    pub market: Id,
+    /// Asset whose indices these are.
+    pub asset: Id,
+    /// Supply side: Aave liquidity index (ray).
+    pub supply_index: Option<Fixed>,
+    /// Debt side: Aave variable borrow index (ray), Compound `borrowIndex` (18 decimals), Maker
+    /// ilk `rate` (ray).
+    pub borrow_index: Option<Fixed>,
+}
+
+/// A governance change of one parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct ParamChange {
+    /// Protocol governed.
+    pub protocol: Protocol,
+    /// Ilk, reserve or market the parameter belongs to; the protocol name for global ones.
+    pub market: Id,
+    /// The contract's own name, qualified by contract where the source does (`SPOTTER.mat`,
+    /// `JUG.ilks.duty`, `DOG.chop`, `liquidationThreshold`).
+    pub param: Symbol,
+    /// The new value in the source's human units (`mat` 1.3, `duty` 0.06 per year as the
+    /// Flipside export writes it); the engine converts to the contract's representation.
+    pub value: Fixed,
+}
+
+/// A collateral auction starting (Maker `Clipper.Kick`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct AuctionKick {
+    /// Protocol running the auction.
+    pub protocol: Protocol,
+    /// Ilk.
+    pub market: Id,
+    /// Auction id.
+    pub auction: u64,
+    /// The vault liquidated (`usr`).
+    pub account: Id,
+    /// Starting price (`top`, DAI per collateral token).
+    pub start_price: Fixed,
+    /// DAI to raise (`tab`), 18 decimals.
+    pub tab: Amount,
+    /// Collateral for sale (`lot`), base units.
+    pub lot: Amount,
+    /// Keeper that kicked, paid the `tip`/`chip` incentive.
+    pub keeper: Option<Id>,
+}
+
+/// A purchase from a collateral auction (Maker `Clipper.Take`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct AuctionTake {
+    /// Protocol running the auction.
+    pub protocol: Protocol,
+    /// Ilk.
+    pub market: Id,
+    /// Auction id.
+    pub auction: u64,
+    /// The vault liquidated (`usr`).
+    pub account: Id,
+    /// Price paid (DAI per collateral token).
+    pub price: Fixed,
+    /// DAI paid (`owe`), 18 decimals.
+    pub owe: Amount,
+    /// DAI still to raise after this take.
+    pub tab_left: Amount,
+    /// Collateral left in the auction after this take.
+    pub lot_left: Amount,
+}
+
+/// The typed content of an [`Event`](crate::Event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Payload {
+    /// An oracle answer or market price.
+    Price(PriceUpdate),
+    /// A vault opened.
+    VaultOpen(VaultOpen),
+    /// Collateral supplied.
+    Deposit(PositionChange),
+    /// Collateral withdrawn.
+    Withdraw(PositionChange),
+    /// Debt drawn.
+    Borrow(PositionChange),
+    /// Debt repaid by the account (or on its behalf), outside a liquidation.
+    Repay(PositionChange),
+    /// A recorded liquidation.
+    Liquidation(Liquidation),
+    /// Collateral use switched on or off.
+    CollateralToggle(CollateralToggle),
+    /// Interest indices moved.
+    IndexUpdate(IndexUpdate),
+    /// A governance parameter changed.
+    ParamChange(ParamChange),
+    /// A collateral auction started.
+    AuctionKick(AuctionKick),
+    /// A collateral auction sold some collateral.
+    AuctionTake(AuctionTake),
+}
+
+/// The kind of a [`Payload`], without its data: what statistics and filters count by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// [`Payload::Price`].
+    Price,
+    /// [`Payload::VaultOpen`].
+    VaultOpen,
+    /// [`Payload::Deposit`].
+    Deposit,
+    /// [`Payload::Withdraw`].
+    Withdraw,
+    /// [`Payload::Borrow`].
+    Borrow,
+    /// [`Payload::Repay`].
+    Repay,
+    /// [`Payload::Liquidation`].
+    Liquidation,
+    /// [`Payload::CollateralToggle`].
+    CollateralToggle,
+    /// [`Payload::IndexUpdate`].
+    IndexUpdate,
+    /// [`Payload::ParamChange`].
+    ParamChange,
+    /// [`Payload::AuctionKick`].
+    AuctionKick,
+    /// [`Payload::AuctionTake`].
+    AuctionTake,
+}
+
+impl EventKind {
+    /// Every kind, in the order of the [`Payload`] variants.
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Price,
+        EventKind::VaultOpen,
+        EventKind::Deposit,
+        EventKind::Withdraw,
+        EventKind::Borrow,
+        EventKind::Repay,
+        EventKind::Liquidation,
+        EventKind::CollateralToggle,
+        EventKind::IndexUpdate,
+        EventKind::ParamChange,
+        EventKind::AuctionKick,
+        EventKind::AuctionTake,
+    ];
+
+    /// The name used in statistics and JSON (`price`, `vault-open`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Price => "price",
+            EventKind::VaultOpen => "vault-open",
+            EventKind::Deposit => "deposit",
+            EventKind::Withdraw => "withdraw",
+            EventKind::Borrow => "borrow",
+            EventKind::Repay => "repay",
+            EventKind::Liquidation => "liquidation",
+            EventKind::CollateralToggle => "collateral-toggle",
+            EventKind::IndexUpdate => "index-update",
+            EventKind::ParamChange => "param-change",
+            EventKind::AuctionKick => "auction-kick",
+            EventKind::AuctionTake => "auction-take",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Payload {
+    /// The payload's kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Payload::Price(_) => EventKind::Price,
+            Payload::VaultOpen(_) => EventKind::VaultOpen,
+            Payload::Deposit(_) => EventKind::Deposit,
+            Payload::Withdraw(_) => EventKind::Withdraw,
+            Payload::Borrow(_) => EventKind::Borrow,
+            Payload::Repay(_) => EventKind::Repay,
+            Payload::Liquidation(_) => EventKind::Liquidation,
+            Payload::CollateralToggle(_) => EventKind::CollateralToggle,
+            Payload::IndexUpdate(_) => EventKind::IndexUpdate,
+            Payload::ParamChange(_) => EventKind::ParamChange,
+            Payload::AuctionKick(_) => EventKind::AuctionKick,
+            Payload::AuctionTake(_) => EventKind::AuctionTake,
+        }
+    }
+
+    /// The protocol the event belongs to; `None` for prices, which any protocol may read.
+    pub fn protocol(&self) -> Option<Protocol> {
+        match self {
+            Payload::Price(_) => None,
+            Payload::VaultOpen(e) => Some(e.protocol),
+            Payload::Deposit(e) | Payload::Withdraw(e) | Payload::Borrow(e) | Payload::Repay(e) => {
+                Some(e.protocol)
+            }
+            Payload::Liquidation(e) => Some(e.protocol),
+            Payload::CollateralToggle(e) => Some(e.protocol),
+            Payload::IndexUpdate(e) => Some(e.protocol),
+            Payload::ParamChange(e) => Some(e.protocol),
+            Payload::AuctionKick(e) => Some(e.protocol),
+            Payload::AuctionTake(e) => Some(e.protocol),
+        }
+    }
+}

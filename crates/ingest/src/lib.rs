@@ -1,0 +1,1 @@
+//! Adapters that normalise historical exports into cascade events.

@@ -1,0 +1,1 @@
+//! Streaming of recorded events through Kafka.

@@ -1,0 +1,1 @@
+//! Append-only segment log of encoded events, its recovery, catalog and checkpoints.
