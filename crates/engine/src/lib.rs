@@ -1,1 +1,3 @@
 //! Deterministic replay of lending protocols over an event log.
+
+pub mod aave;
