@@ -2,14 +2,14 @@
 //!
 //! Each function mirrors one piece of the contracts, with the same operation order and rounding,
 //! so the engine reproduces on-chain numbers to the wei:
-//! - [`account_data`]: `GenericLogic.calculateUserAccountData` and
+//! - [`account_data`] mirrors `GenericLogic.calculateUserAccountData` and
 //!   `calculateHealthFactorFromBalances` (v2 `aave/protocol-v2`, v3 `aave/aave-v3-core`, v3.3
 //!   `aave-dao/aave-v3-origin`; the three agree for the health factor).
-//! - [`max_liquidatable_debt`]: the close factor (v2 `LendingPoolCollateralManager.liquidationCall`,
+//! - [`max_liquidatable_debt`] mirrors the close factor (v2 `LendingPoolCollateralManager.liquidationCall`,
 //!   v3.0-3.2 `LiquidationLogic._calculateDebt`, v3.3 `LiquidationLogic.executeLiquidationCall`).
-//! - [`available_collateral`]: `_calculateAvailableCollateralToLiquidate`, including the cap at
+//! - [`available_collateral`] mirrors `_calculateAvailableCollateralToLiquidate`, including the cap at
 //!   the borrower's balance and (v3) the liquidation protocol fee.
-//! - [`liquidation_call`]: the whole decision of one `liquidationCall`: validation, close factor,
+//! - [`liquidation_call`] mirrors the whole decision of one `liquidationCall`: validation, close factor,
 //!   collateral, and the v3.3 rule that a liquidation must not leave dust.
 //!
 //! Everything here is pure: no state, no oracle, no events. Balances passed in are underlying
