@@ -1,1 +1,56 @@
 //! Append-only segment log of encoded events, its recovery, catalog and checkpoints.
+//!
+//! A log is a directory (layout in `docs/log-format.md`): an active generation of segment files
+//! holding CRC-checked records in sequence order, a sparse index per sealed segment, and a sled
+//! [`Catalog`] of derived data. [`LogWriter`] appends in buffered batches and makes them durable
+//! at [`LogWriter::commit`]; opening it recovers from a crash by truncating only a tail that is
+//! certainly torn. [`LogReader`] hands out verified records and decoded events from any seq.
+//! [`rewrite`] replaces the whole content atomically. [`verify`] checks everything.
+//!
+//! What this crate must never do: skip or repair a damaged record silently, hand out bytes that
+//! failed a check, reuse a sequence number, or treat the catalog as a source of events.
+
+mod catalog;
+mod error;
+pub mod format;
+mod layout;
+mod reader;
+mod rewrite;
+mod segment;
+mod verify;
+mod writer;
+
+pub use catalog::{Catalog, DatasetStats, LogSummary, SourceRecord};
+pub use error::LogError;
+pub use reader::{Events, IdentityHasher, LogIdentity, LogReader, RecordCursor, Records};
+pub use rewrite::{RewriteStep, rewrite, rewrite_observed};
+pub use segment::TornTail;
+pub use verify::{SegmentReport, VerifyReport, verify};
+pub use writer::{LogWriter, RecoveryReport, WriterOptions};
+
+/// `[u8; 32]` as 64 lowercase hex digits in serde formats.
+pub(crate) mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Lowercase hex of 32 bytes.
+    pub fn to_hex(bytes: &[u8; 32]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&to_hex(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let invalid = || serde::de::Error::custom(format!("{text:?} is not 64 hex digits"));
+        if text.len() != 64 || !text.is_ascii() {
+            return Err(invalid());
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+        }
+        Ok(out)
+    }
+}

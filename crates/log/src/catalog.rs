@@ -1,0 +1,428 @@
+//! The catalog: a sled database at `<dir>/catalog` holding what is derived from, or kept beside,
+//! the segments: dataset statistics and the log identity, ingested sources with their content
+//! hashes, engine checkpoints, and small named state (Kafka publish progress).
+//!
+//! The segments are the source of truth. Statistics and identity are stored with the log "tip"
+//! they were computed for and recomputed from the segments whenever the tip differs, so they can
+//! never describe another content. The catalog must never be the only copy of an event.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use cascade_events::{Event, EventKind, Id, Payload, Protocol, Timestamp};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::reader::{IdentityHasher, LogIdentity, LogReader};
+use crate::{LogError, layout};
+
+/// One ingested source file or folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// Id the events from this source carry in `Event::source`; assigned by
+    /// [`Catalog::add_source`] (dense from 0, in ingest order).
+    pub id: u32,
+    /// Source kind (`maker-flipside`, `chainlink-rounds`, ...).
+    pub kind: String,
+    /// Path as given at ingest.
+    pub path: String,
+    /// BLAKE3 of the source content (64 hex digits in JSON): the same content ingested twice is
+    /// recognised by it.
+    #[serde(with = "crate::hex32")]
+    pub content_hash: [u8; 32],
+    /// Rows (or records) read from the source.
+    pub rows_read: u64,
+    /// Events written to the log from it.
+    pub events_written: u64,
+    /// Earliest event time from this source.
+    pub first_time: Option<Timestamp>,
+    /// Latest event time from this source.
+    pub last_time: Option<Timestamp>,
+    /// When it was ingested, as the caller says (the library reads no clock).
+    pub ingested_at: Timestamp,
+}
+
+/// What a log contains, summarised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetStats {
+    /// Number of events.
+    pub events: u64,
+    /// First seq (`None` when empty).
+    pub first_seq: Option<u64>,
+    /// Last seq (`None` when empty).
+    pub last_seq: Option<u64>,
+    /// Earliest event time.
+    pub first_time: Option<Timestamp>,
+    /// Latest event time.
+    pub last_time: Option<Timestamp>,
+    /// Events per kind, keyed by [`EventKind::name`] in JSON.
+    pub by_kind: BTreeMap<EventKind, u64>,
+    /// Events per protocol (prices belong to none and are not counted here).
+    pub protocols: BTreeMap<Protocol, u64>,
+    /// Events per source id.
+    pub by_source: BTreeMap<u32, u64>,
+    /// Chain ids seen.
+    pub chains: BTreeSet<u64>,
+    /// Assets seen (priced, moved, seized, repaid, indexed).
+    pub assets: BTreeSet<Id>,
+    /// Markets (ilks, pools, comptrollers) seen per protocol.
+    pub markets: BTreeMap<Protocol, BTreeSet<Id>>,
+    /// Events whose time is earlier than the event before them: 0 in a correctly ordered log.
+    pub out_of_order: u64,
+    /// Time of the last event added, for `out_of_order`.
+    #[serde(skip)]
+    last_event_time: Timestamp,
+}
+
+impl DatasetStats {
+    /// Counts one more event; events must be added in seq order.
+    pub fn add(&mut self, event: &Event) {
+        if self.events > 0 && self.last_event_time > event.time {
+            self.out_of_order += 1;
+        }
+        self.events += 1;
+        self.first_seq.get_or_insert(event.seq);
+        self.last_seq = Some(event.seq);
+        self.first_time = Some(self.first_time.map_or(event.time, |t| t.min(event.time)));
+        self.last_time = Some(self.last_time.map_or(event.time, |t| t.max(event.time)));
+        self.last_event_time = event.time;
+        *self.by_kind.entry(event.kind()).or_default() += 1;
+        *self.by_source.entry(event.source).or_default() += 1;
+        self.chains.insert(event.chain_id);
+        if let Some(protocol) = event.payload.protocol() {
+            *self.protocols.entry(protocol).or_default() += 1;
+        }
+        let (market, assets): (Option<Id>, [Option<Id>; 2]) = match &event.payload {
+            Payload::Price(p) => (None, [Some(p.asset), None]),
+            Payload::VaultOpen(e) => (Some(e.market), [None, None]),
+            Payload::Deposit(e) | Payload::Withdraw(e) | Payload::Borrow(e) | Payload::Repay(e) => {
+                (Some(e.market), [Some(e.asset), None])
+            }
+            Payload::Liquidation(e) => (
+                Some(e.market),
+                [Some(e.collateral_asset), Some(e.debt_asset)],
+            ),
+            Payload::CollateralToggle(e) => (Some(e.market), [Some(e.asset), None]),
+            Payload::IndexUpdate(e) => (Some(e.market), [Some(e.asset), None]),
+            Payload::ParamChange(e) => (Some(e.market), [None, None]),
+            Payload::AuctionKick(e) => (Some(e.market), [None, None]),
+            Payload::AuctionTake(e) => (Some(e.market), [None, None]),
+        };
+        self.assets.extend(assets.into_iter().flatten());
+        if let (Some(market), Some(protocol)) = (market, event.payload.protocol()) {
+            self.markets.entry(protocol).or_default().insert(market);
+        }
+    }
+}
+
+/// Statistics and identity of one log content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSummary {
+    /// What the log contains.
+    pub stats: DatasetStats,
+    /// Its content identity.
+    pub identity: LogIdentity,
+}
+
+/// What the derived data was computed for (see [`LogReader`]'s tip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Tip {
+    pub generation: u64,
+    pub next_seq: u64,
+    pub last_crc: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Derived {
+    tip: Tip,
+    summary: LogSummary,
+}
+
+const DERIVED_KEY: &str = "summary";
+const MAX_NAME_LEN: usize = 255;
+
+/// The sled catalog of one log directory.
+///
+/// sled allows one open database per directory per process: open the catalog once and clone the
+/// handle (clones share the database). Writes become durable at [`Catalog::flush`] (sources are
+/// flushed when added), or within sled's background flush interval (500 ms).
+#[derive(Clone)]
+pub struct Catalog {
+    dir: PathBuf,
+    path: PathBuf,
+    db: sled::Db,
+    sources: sled::Tree,
+    hashes: sled::Tree,
+    checkpoints: sled::Tree,
+    state: sled::Tree,
+    derived: sled::Tree,
+}
+
+impl Catalog {
+    /// Opens (creating if absent) the catalog of the log at `dir`.
+    pub fn open(dir: &Path) -> Result<Catalog, LogError> {
+        let path = dir.join(layout::CATALOG);
+        let db = sled::open(&path).map_err(|source| LogError::Catalog {
+            path: path.clone(),
+            source,
+        })?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|source| LogError::Catalog {
+                path: path.clone(),
+                source,
+            })
+        };
+        Ok(Catalog {
+            sources: tree("sources")?,
+            hashes: tree("source_hashes")?,
+            checkpoints: tree("checkpoints")?,
+            state: tree("state")?,
+            derived: tree("derived")?,
+            db,
+            dir: dir.to_path_buf(),
+            path,
+        })
+    }
+
+    fn sled<T>(&self, result: sled::Result<T>) -> Result<T, LogError> {
+        result.map_err(|source| LogError::Catalog {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.sled(self.db.flush()).map(drop)
+    }
+
+    /// Ingested sources in ingest (id) order.
+    pub fn sources(&self) -> Result<Vec<SourceRecord>, LogError> {
+        self.sources
+            .iter()
+            .map(|entry| {
+                let (key, value) = self.sled(entry)?;
+                parse_json(&format!("sources/{key:?}"), &value)
+            })
+            .collect()
+    }
+
+    /// The source with this content hash, if it was ingested.
+    pub fn find_source(&self, content_hash: &[u8; 32]) -> Result<Option<SourceRecord>, LogError> {
+        let Some(id) = self.sled(self.hashes.get(content_hash))? else {
+            return Ok(None);
+        };
+        let value = self
+            .sled(self.sources.get(&id))?
+            .ok_or_else(|| LogError::CatalogEntry {
+                key: format!("source_hashes/{}", crate::hex32::to_hex(content_hash)),
+                reason: "names a source that does not exist".into(),
+            })?;
+        parse_json("sources", &value).map(Some)
+    }
+
+    /// Records a new source, assigning its id (the `id` field given is ignored) and flushing.
+    /// A source whose content hash is already present is [`LogError::DuplicateSource`].
+    pub fn add_source(&self, mut source: SourceRecord) -> Result<u32, LogError> {
+        if let Some(existing) = self.find_source(&source.content_hash)? {
+            return Err(LogError::DuplicateSource {
+                existing: existing.id,
+                hash: crate::hex32::to_hex(&source.content_hash),
+            });
+        }
+        let id = match self.sled(self.sources.last())? {
+            Some((key, _)) => decode_id(&key)? + 1,
+            None => 0,
+        };
+        source.id = id;
+        let key = id.to_be_bytes();
+        self.sled(self.sources.insert(key, to_json(&source)))?;
+        self.sled(self.hashes.insert(source.content_hash, &key))?;
+        self.flush()?;
+        Ok(id)
+    }
+
+    /// Replaces the record of an existing source (same id and content hash), e.g. to fill in
+    /// counts known only after its events were written. Flushes.
+    pub fn update_source(&self, source: &SourceRecord) -> Result<(), LogError> {
+        let key = source.id.to_be_bytes();
+        let Some(old) = self.sled(self.sources.get(key))? else {
+            return Err(LogError::UnknownSource(source.id));
+        };
+        let old: SourceRecord = parse_json("sources", &old)?;
+        if old.content_hash != source.content_hash {
+            return Err(LogError::CatalogEntry {
+                key: format!("sources/{}", source.id),
+                reason: "update changes the content hash".into(),
+            });
+        }
+        self.sled(self.sources.insert(key, to_json(source)))?;
+        self.flush()
+    }
+
+    /// Statistics of the log's current content (recomputed from the segments when stale).
+    pub fn stats(&self) -> Result<DatasetStats, LogError> {
+        Ok(self.summary()?.stats)
+    }
+
+    /// Identity of the log's current content (recomputed from the segments when stale).
+    pub fn identity(&self) -> Result<LogIdentity, LogError> {
+        Ok(self.summary()?.identity)
+    }
+
+    /// Statistics and identity of the log's current content. A directory without a log yet has
+    /// empty statistics.
+    pub fn summary(&self) -> Result<LogSummary, LogError> {
+        if layout::read_current(&self.dir)?.is_none() {
+            return Ok(LogSummary {
+                stats: DatasetStats::default(),
+                identity: IdentityHasher::new().finish(),
+            });
+        }
+        self.refresh(&LogReader::open(&self.dir)?)
+    }
+
+    /// Statistics and identity for the content `reader` sees: the stored ones when they were
+    /// computed for the same tip, otherwise recomputed by reading every event and stored.
+    pub fn refresh(&self, reader: &LogReader) -> Result<LogSummary, LogError> {
+        let tip = reader.tip();
+        if let Some(value) = self.sled(self.derived.get(DERIVED_KEY))? {
+            // An unreadable entry is only derived data: recompute it.
+            if let Ok(derived) = serde_json::from_slice::<Derived>(&value)
+                && derived.tip == tip
+            {
+                return Ok(derived.summary);
+            }
+        }
+        let summary = summarize(reader)?;
+        let derived = Derived {
+            tip,
+            summary: summary.clone(),
+        };
+        self.sled(self.derived.insert(DERIVED_KEY, to_json(&derived)))?;
+        Ok(summary)
+    }
+
+    /// Stores engine state for `namespace` (e.g. a scenario hash) as of `seq` (the state after
+    /// applying every event before `seq`, by the engine's own convention).
+    pub fn put_checkpoint(&self, namespace: &str, seq: u64, state: &[u8]) -> Result<(), LogError> {
+        let key = checkpoint_key(namespace, seq)?;
+        self.sled(self.checkpoints.insert(key, state)).map(drop)
+    }
+
+    /// The checkpoint of `namespace` with the largest seq not above `seq`.
+    pub fn checkpoint_at_or_before(
+        &self,
+        namespace: &str,
+        seq: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, LogError> {
+        let low = checkpoint_key(namespace, 0)?;
+        let high = checkpoint_key(namespace, seq)?;
+        let Some(entry) = self.checkpoints.range(low..=high).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = self.sled(entry)?;
+        let seq_bytes = key[key.len() - 8..]
+            .try_into()
+            .map_err(|_| LogError::CatalogEntry {
+                key: format!("checkpoints/{namespace}"),
+                reason: "key without a seq".into(),
+            })?;
+        Ok(Some((u64::from_be_bytes(seq_bytes), value.to_vec())))
+    }
+
+    /// Removes every checkpoint of `namespace`; returns how many there were.
+    pub fn clear_checkpoints(&self, namespace: &str) -> Result<u64, LogError> {
+        let mut prefix = name_bytes("checkpoint namespace", namespace)?;
+        prefix.push(0);
+        let mut removed = 0;
+        for entry in self.checkpoints.scan_prefix(&prefix) {
+            let (key, _) = self.sled(entry)?;
+            self.sled(self.checkpoints.remove(key))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Stores a small named value.
+    pub fn put_state(&self, key: &str, value: &[u8]) -> Result<(), LogError> {
+        let key = name_bytes("state key", key)?;
+        self.sled(self.state.insert(key, value)).map(drop)
+    }
+
+    /// Reads a named value.
+    pub fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>, LogError> {
+        let key = name_bytes("state key", key)?;
+        Ok(self.sled(self.state.get(key))?.map(|v| v.to_vec()))
+    }
+}
+
+/// Reads every event of the snapshot once, computing statistics and identity together.
+fn summarize(reader: &LogReader) -> Result<LogSummary, LogError> {
+    let mut stats = DatasetStats::default();
+    let mut hasher = IdentityHasher::new();
+    let mut failure = None;
+    let mut cursor = reader.cursor(0);
+    while let Some((seq, payload)) = cursor.next_record()? {
+        hasher.push(payload);
+        match cascade_events::decode(seq, payload) {
+            Ok(event) => stats.add(&event),
+            Err(source) => {
+                failure = Some((seq, source));
+                break;
+            }
+        }
+    }
+    if let Some((seq, source)) = failure {
+        let file = reader.segment_for(seq).unwrap_or_default();
+        return Err(LogError::Decode { file, seq, source });
+    }
+    Ok(LogSummary {
+        stats,
+        identity: hasher.finish(),
+    })
+}
+
+fn name_bytes(what: &'static str, name: &str) -> Result<Vec<u8>, LogError> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.len() > MAX_NAME_LEN {
+        "longer than 255 bytes"
+    } else if name.contains('\0') {
+        "contains a NUL byte"
+    } else {
+        return Ok(name.as_bytes().to_vec());
+    };
+    Err(LogError::InvalidKey {
+        what,
+        value: name.to_owned(),
+        reason,
+    })
+}
+
+/// `namespace`, NUL, seq big-endian: sled's byte order then sorts a namespace's checkpoints by seq.
+fn checkpoint_key(namespace: &str, seq: u64) -> Result<Vec<u8>, LogError> {
+    let mut key = name_bytes("checkpoint namespace", namespace)?;
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    Ok(key)
+}
+
+fn decode_id(key: &[u8]) -> Result<u32, LogError> {
+    let bytes: [u8; 4] = key.try_into().map_err(|_| LogError::CatalogEntry {
+        key: format!("sources/{key:02x?}"),
+        reason: "source key is not 4 bytes".into(),
+    })?;
+    Ok(u32::from_be_bytes(bytes))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("catalog values are plain data that always serialise")
+}
+
+fn parse_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LogError> {
+    serde_json::from_slice(bytes).map_err(|e| LogError::CatalogEntry {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}

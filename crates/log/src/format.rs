@@ -1,0 +1,362 @@
+//! The on-disk byte layouts: segment header, record frame, sparse-index sidecar, and their checks.
+//!
+//! Pure functions over byte slices, no I/O, so every rule about what a valid byte sequence is lives
+//! in one place (and in `docs/log-format.md`). This module must never guess: a check that fails
+//! says exactly which one, and callers decide whether the failure is a torn tail or corruption.
+
+use std::fmt;
+
+/// First eight bytes of every segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"CSCD-SEG";
+/// First eight bytes of every sparse-index sidecar file.
+pub const INDEX_MAGIC: [u8; 8] = *b"CSCD-IDX";
+/// The segment and index format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Size of the segment header in bytes.
+pub const SEGMENT_HEADER_LEN: usize = 32;
+/// Size of a record's frame header (length, payload CRC, header CRC) in bytes.
+pub const RECORD_HEADER_LEN: usize = 12;
+/// Largest payload a record may carry (16 MiB): a length above it is corruption, not a record.
+pub const MAX_RECORD_LEN: u32 = 16 << 20;
+/// The sparse index gets an entry at the first record at or after every this many bytes.
+pub const INDEX_INTERVAL_BYTES: u64 = 64 << 10;
+
+/// Xored into every header-check CRC, so an all-zero frame (a file extended but never written,
+/// as a crash can leave it) fails its check instead of passing as an empty record.
+const HEADER_CRC_MASK: u32 = 0x6361_7363; // "casc"
+/// Xored into every payload CRC, for the same reason.
+const PAYLOAD_CRC_MASK: u32 = 0x6164_6521; // "ade!"
+
+/// The CRC32C of the bytes, masked for header checks.
+fn header_crc(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes) ^ HEADER_CRC_MASK
+}
+
+/// The CRC32C of a payload, masked.
+pub fn payload_crc(payload: &[u8]) -> u32 {
+    crc32c::crc32c(payload) ^ PAYLOAD_CRC_MASK
+}
+
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(word)
+}
+
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// The 32-byte segment header: magic, format version, reserved zero, first sequence number, a
+/// masked CRC32C of the preceding 24 bytes, reserved zero.
+pub fn encode_segment_header(first_seq: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    header[0..8].copy_from_slice(&SEGMENT_MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[16..24].copy_from_slice(&first_seq.to_le_bytes());
+    let crc = header_crc(&header[0..24]);
+    header[24..28].copy_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// Why a segment header is not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// The magic bytes are not [`SEGMENT_MAGIC`].
+    BadMagic([u8; 8]),
+    /// A format version this build does not read.
+    UnknownVersion(u32),
+    /// The header check failed or a reserved field is not zero.
+    Corrupt,
+}
+
+/// Decodes a segment header, returning its first sequence number. Checks run in the order magic,
+/// version, CRC, so a file of another kind or a future version is named as such.
+pub fn decode_segment_header(header: &[u8; SEGMENT_HEADER_LEN]) -> Result<u64, HeaderProblem> {
+    let mut magic = [0u8; 8];
+    magic.copy_from_slice(&header[0..8]);
+    if magic != SEGMENT_MAGIC {
+        return Err(HeaderProblem::BadMagic(magic));
+    }
+    let version = le_u32(header, 8);
+    if version != FORMAT_VERSION {
+        return Err(HeaderProblem::UnknownVersion(version));
+    }
+    if le_u32(header, 24) != header_crc(&header[0..24])
+        || le_u32(header, 12) != 0
+        || le_u32(header, 28) != 0
+    {
+        return Err(HeaderProblem::Corrupt);
+    }
+    Ok(le_u64(header, 16))
+}
+
+/// Appends one framed record (header then payload) to `out`.
+///
+/// The caller guarantees `1 <= payload.len() <= MAX_RECORD_LEN`.
+pub fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
+    let len = payload.len() as u32;
+    let mut header = [0u8; RECORD_HEADER_LEN];
+    header[0..4].copy_from_slice(&len.to_le_bytes());
+    header[4..8].copy_from_slice(&payload_crc(payload).to_le_bytes());
+    let check = header_crc(&header[0..8]);
+    header[8..12].copy_from_slice(&check.to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(payload);
+}
+
+/// A record frame header whose own check passed: its length can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Payload length in bytes.
+    pub len: u32,
+    /// Masked CRC32C the payload must have.
+    pub payload_crc: u32,
+}
+
+impl RecordHeader {
+    /// Total framed size of the record.
+    pub fn framed_len(&self) -> u64 {
+        RECORD_HEADER_LEN as u64 + u64::from(self.len)
+    }
+}
+
+/// What is wrong with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordProblem {
+    /// The frame header's own CRC does not match, so its length cannot be trusted.
+    HeaderCheck,
+    /// The header checks but declares a length of zero or above [`MAX_RECORD_LEN`].
+    BadLength(u32),
+    /// The payload's CRC does not match the header.
+    PayloadCheck,
+    /// The record runs past the end of the segment.
+    Incomplete,
+}
+
+impl fmt::Display for RecordProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordProblem::HeaderCheck => f.write_str("record header check failed"),
+            RecordProblem::BadLength(len) => write!(
+                f,
+                "record length {len} outside 1..={MAX_RECORD_LEN} despite a valid header check"
+            ),
+            RecordProblem::PayloadCheck => f.write_str("record payload CRC mismatch"),
+            RecordProblem::Incomplete => f.write_str("record runs past the end of the segment"),
+        }
+    }
+}
+
+/// Checks a record frame header.
+pub fn decode_record_header(
+    bytes: &[u8; RECORD_HEADER_LEN],
+) -> Result<RecordHeader, RecordProblem> {
+    if le_u32(bytes, 8) != header_crc(&bytes[0..8]) {
+        return Err(RecordProblem::HeaderCheck);
+    }
+    let len = le_u32(bytes, 0);
+    if len == 0 || len > MAX_RECORD_LEN {
+        return Err(RecordProblem::BadLength(len));
+    }
+    Ok(RecordHeader {
+        len,
+        payload_crc: le_u32(bytes, 4),
+    })
+}
+
+/// Checks a whole record at the start of `bytes` (header and payload), returning its header.
+pub fn check_record(bytes: &[u8]) -> Result<RecordHeader, RecordProblem> {
+    let Some(head) = bytes.first_chunk::<RECORD_HEADER_LEN>() else {
+        return Err(RecordProblem::Incomplete);
+    };
+    let header = decode_record_header(head)?;
+    let end = RECORD_HEADER_LEN + header.len as usize;
+    let payload = bytes
+        .get(RECORD_HEADER_LEN..end)
+        .ok_or(RecordProblem::Incomplete)?;
+    if payload_crc(payload) != header.payload_crc {
+        return Err(RecordProblem::PayloadCheck);
+    }
+    Ok(header)
+}
+
+/// One entry of a sparse index: the record `seq` starts at byte `offset` of its segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Sequence number of the record.
+    pub seq: u64,
+    /// Byte offset of its frame header in the segment file.
+    pub offset: u64,
+}
+
+/// The sparse index of one sealed segment, as stored in its `.idx` sidecar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentIndex {
+    /// First sequence number of the segment.
+    pub first_seq: u64,
+    /// Length of the segment file the index describes; an index for another length is stale.
+    pub segment_len: u64,
+    /// Records in the segment.
+    pub records: u64,
+    /// Entries in increasing seq and offset; the first is always the first record.
+    pub entries: Vec<IndexEntry>,
+}
+
+impl SegmentIndex {
+    /// The entry with the largest seq not above `seq` (the first entry when `seq` precedes all).
+    pub fn floor(&self, seq: u64) -> Option<IndexEntry> {
+        let at = self.entries.partition_point(|entry| entry.seq <= seq);
+        self.entries.get(at.saturating_sub(1)).copied()
+    }
+
+    /// The sidecar bytes: magic, version, reserved, first seq, segment length, record count,
+    /// entry count, entries (seq, offset as u64 LE), masked CRC32C of everything before it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + self.entries.len() * 16 + 4);
+        out.extend_from_slice(&INDEX_MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&self.first_seq.to_le_bytes());
+        out.extend_from_slice(&self.segment_len.to_le_bytes());
+        out.extend_from_slice(&self.records.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for entry in &self.entries {
+            out.extend_from_slice(&entry.seq.to_le_bytes());
+            out.extend_from_slice(&entry.offset.to_le_bytes());
+        }
+        let crc = header_crc(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses sidecar bytes; `None` when they are not a valid, self-consistent index (the caller
+    /// then rebuilds the index from the segment, which is the source of truth).
+    pub fn decode(bytes: &[u8]) -> Option<SegmentIndex> {
+        if bytes.len() < 52 || bytes[0..8] != INDEX_MAGIC || le_u32(bytes, 8) != FORMAT_VERSION {
+            return None;
+        }
+        let body = bytes.len() - 4;
+        if le_u32(bytes, body) != header_crc(&bytes[..body]) {
+            return None;
+        }
+        let count = usize::try_from(le_u64(bytes, 40)).ok()?;
+        if count.checked_mul(16)?.checked_add(48)? != body {
+            return None;
+        }
+        let entries: Vec<IndexEntry> = (0..count)
+            .map(|i| IndexEntry {
+                seq: le_u64(bytes, 48 + i * 16),
+                offset: le_u64(bytes, 56 + i * 16),
+            })
+            .collect();
+        let index = SegmentIndex {
+            first_seq: le_u64(bytes, 16),
+            segment_len: le_u64(bytes, 24),
+            records: le_u64(bytes, 32),
+            entries,
+        };
+        index.is_consistent().then_some(index)
+    }
+
+    /// Entries strictly increasing, inside the segment, starting at its first record.
+    fn is_consistent(&self) -> bool {
+        let Some(first) = self.entries.first() else {
+            return false;
+        };
+        let end_seq = self.first_seq.checked_add(self.records);
+        first.seq == self.first_seq
+            && first.offset == SEGMENT_HEADER_LEN as u64
+            && self
+                .entries
+                .windows(2)
+                .all(|w| w[0].seq < w[1].seq && w[0].offset < w[1].offset)
+            && self.entries.iter().all(|entry| {
+                end_seq.is_some_and(|end| entry.seq < end) && entry.offset < self.segment_len
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_header_round_trips_and_names_each_problem() {
+        let header = encode_segment_header(1234);
+        assert_eq!(decode_segment_header(&header), Ok(1234));
+        let mut magic = header;
+        magic[0] = b'X';
+        assert!(matches!(
+            decode_segment_header(&magic),
+            Err(HeaderProblem::BadMagic(_))
+        ));
+        let mut version = header;
+        version[8] = 9;
+        assert_eq!(
+            decode_segment_header(&version),
+            Err(HeaderProblem::UnknownVersion(9))
+        );
+        let mut seq = header;
+        seq[16] ^= 1;
+        assert_eq!(decode_segment_header(&seq), Err(HeaderProblem::Corrupt));
+    }
+
+    #[test]
+    fn record_frame_checks_length_and_payload_separately() {
+        let mut out = Vec::new();
+        push_record(&mut out, b"hello");
+        assert_eq!(out.len(), RECORD_HEADER_LEN + 5);
+        assert_eq!(check_record(&out).map(|h| h.len), Ok(5));
+        let mut bad_len = out.clone();
+        bad_len[0] = 6;
+        assert_eq!(check_record(&bad_len), Err(RecordProblem::HeaderCheck));
+        let mut bad_payload = out.clone();
+        bad_payload[RECORD_HEADER_LEN + 2] ^= 0x10;
+        assert_eq!(check_record(&bad_payload), Err(RecordProblem::PayloadCheck));
+        assert_eq!(
+            check_record(&out[..out.len() - 1]),
+            Err(RecordProblem::Incomplete)
+        );
+    }
+
+    #[test]
+    fn all_zero_bytes_are_never_a_record() {
+        let zeros = [0u8; 64];
+        assert_eq!(check_record(&zeros), Err(RecordProblem::HeaderCheck));
+        let zero_header = [0u8; SEGMENT_HEADER_LEN];
+        assert!(decode_segment_header(&zero_header).is_err());
+    }
+
+    #[test]
+    fn index_round_trips_and_rejects_damage() {
+        let index = SegmentIndex {
+            first_seq: 100,
+            segment_len: 10_000,
+            records: 50,
+            entries: vec![
+                IndexEntry {
+                    seq: 100,
+                    offset: 32,
+                },
+                IndexEntry {
+                    seq: 120,
+                    offset: 4_000,
+                },
+            ],
+        };
+        let bytes = index.encode();
+        assert_eq!(SegmentIndex::decode(&bytes), Some(index.clone()));
+        assert_eq!(index.floor(119).map(|e| e.seq), Some(100));
+        assert_eq!(index.floor(120).map(|e| e.offset), Some(4_000));
+        assert_eq!(index.floor(5).map(|e| e.seq), Some(100));
+        for at in [0, 20, 50, bytes.len() - 1] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 1;
+            assert_eq!(SegmentIndex::decode(&damaged), None, "flip at {at}");
+        }
+        assert_eq!(SegmentIndex::decode(&bytes[..bytes.len() - 1]), None);
+    }
+}
