@@ -171,6 +171,9 @@ pub struct LiquidationContext {
     /// Collateral reserve liquidation protocol fee in basis points of the bonus (v3; ignored in
     /// v2).
     pub liquidation_protocol_fee: u16,
+    /// The default close factor in basis points: the contracts' constant 5000
+    /// ([`DEFAULT_LIQUIDATION_CLOSE_FACTOR`]), replaceable by a scenario.
+    pub close_factor: U256,
 }
 
 /// The amounts one `liquidationCall` moves.
@@ -226,10 +229,10 @@ pub enum LiquidationRefusal {
 pub fn max_liquidatable_debt(context: &LiquidationContext) -> Option<U256> {
     let debt = context.debt.balance;
     match context.version {
-        AaveVersion::V2 => percent_mul(debt, DEFAULT_LIQUIDATION_CLOSE_FACTOR),
+        AaveVersion::V2 => percent_mul(debt, context.close_factor),
         AaveVersion::V3 => {
             let close_factor = if context.account.health_factor > CLOSE_FACTOR_HF_THRESHOLD {
-                DEFAULT_LIQUIDATION_CLOSE_FACTOR
+                context.close_factor
             } else {
                 MAX_LIQUIDATION_CLOSE_FACTOR
             };
@@ -248,10 +251,8 @@ pub fn max_liquidatable_debt(context: &LiquidationContext) -> Option<U256> {
                 && debt_base >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
                 && context.account.health_factor > CLOSE_FACTOR_HF_THRESHOLD
             {
-                let half_total = percent_mul(
-                    context.account.total_debt_base,
-                    DEFAULT_LIQUIDATION_CLOSE_FACTOR,
-                )?;
+                let half_total =
+                    percent_mul(context.account.total_debt_base, context.close_factor)?;
                 if debt_base > half_total {
                     if context.debt.price.is_zero() {
                         return None;
@@ -370,6 +371,142 @@ fn leaves_dust(
     Ok(debt_left < MIN_LEFTOVER_BASE || collateral_left < MIN_LEFTOVER_BASE)
 }
 
+/// How a recorded `LiquidationCall` compares with what the contract would have done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Explanation {
+    /// The formula reproduces the recorded amounts (see [`agrees`] for the tolerance).
+    Match(LiquidationQuote),
+    /// The formula gives other amounts; the quote is what it gives for the recorded repayment.
+    Mismatch(LiquidationQuote),
+    /// The contract would have refused this liquidation.
+    Refused(LiquidationRefusal),
+}
+
+/// Judges a recorded liquidation (`debt_repaid`, `collateral_to_liquidator` as the event reports
+/// them) against the full rules: validation, close factor, collateral, dust.
+///
+/// The event does not say what the liquidator offered (`debtToCover` in the call), only what was
+/// repaid. Two offers reproduce every legitimate outcome: offering exactly the recorded
+/// repayment (the usual case, including a repayment cut down to the close factor), and offering
+/// everything (the case where the borrower's collateral ran out and the repayment was reduced to
+/// what that collateral pays for).
+pub fn explain(
+    context: &LiquidationContext,
+    debt_repaid: U256,
+    collateral_to_liquidator: U256,
+) -> Explanation {
+    let matches = |quote: &LiquidationQuote| {
+        agrees(quote.debt_repaid, debt_repaid)
+            && agrees(quote.collateral_to_liquidator, collateral_to_liquidator)
+    };
+    let as_recorded = match liquidation_call(context, debt_repaid) {
+        Ok(quote) => quote,
+        Err(refusal) => return Explanation::Refused(refusal),
+    };
+    if matches(&as_recorded) {
+        return Explanation::Match(as_recorded);
+    }
+    if let Ok(everything) = liquidation_call(context, U256::MAX)
+        && everything.capped_by_collateral
+        && matches(&everything)
+    {
+        return Explanation::Match(everything);
+    }
+    Explanation::Mismatch(as_recorded)
+}
+
+/// Checks only the seize formula of a recorded liquidation, for sources that record the
+/// liquidation but not the account's positions: no health factor, no close factor, no dust
+/// rule. The recorded amounts are explained when `_calculateAvailableCollateralToLiquidate`
+/// gives the recorded collateral for the recorded repayment, or when the collateral cap explains
+/// them: the recorded collateral was the borrower's whole balance and the repayment is exactly
+/// what that collateral pays for.
+///
+/// `context.collateral.balance` and `context.debt.balance` are ignored.
+pub fn explain_amounts(
+    context: &LiquidationContext,
+    debt_repaid: U256,
+    collateral_to_liquidator: U256,
+) -> Option<Explanation> {
+    let mut uncapped = *context;
+    uncapped.collateral.balance = U256::MAX;
+    let quote = available_collateral(&uncapped, debt_repaid)?;
+    if agrees(quote.collateral_to_liquidator, collateral_to_liquidator) {
+        return Some(Explanation::Match(quote));
+    }
+    // The whole balance left the borrower (the liquidator's part plus the protocol fee) and
+    // the repayment was cut to what it pays for. Any offer worth more collateral than that
+    // balance gives the same outcome; twice the repayment is one.
+    let mut capped = *context;
+    capped.collateral.balance = collateral_to_liquidator
+        .checked_add(fee_on_received(context, collateral_to_liquidator)?)?;
+    let offer = debt_repaid
+        .checked_mul(U256::from(2u8))?
+        .checked_add(U256::from(1u8))?;
+    let at_cap = available_collateral(&capped, offer)?;
+    if at_cap.capped_by_collateral
+        && agrees(at_cap.debt_repaid, debt_repaid)
+        && agrees(at_cap.collateral_to_liquidator, collateral_to_liquidator)
+    {
+        return Some(Explanation::Match(at_cap));
+    }
+    Some(Explanation::Mismatch(quote))
+}
+
+/// The v3 protocol fee that accompanies `received` collateral paid to a liquidator: the fee is
+/// defined on the total taken (`T - fee(T) = received`), so it is found by evaluating the fee
+/// formula at the total implied by a first estimate. Zero in v2 or without a fee.
+pub fn fee_on_received(context: &LiquidationContext, received: U256) -> Option<U256> {
+    if context.version == AaveVersion::V2 || context.liquidation_protocol_fee == 0 {
+        return Some(U256::ZERO);
+    }
+    let bonus = U256::from(context.liquidation_bonus);
+    let fee_pct = U256::from(context.liquidation_protocol_fee);
+    let fee_of = |total: U256| -> Option<U256> {
+        percent_mul(total.checked_sub(percent_div(total, bonus)?)?, fee_pct)
+    };
+    let estimate = fee_of(received)?;
+    fee_of(received.checked_add(estimate)?)
+}
+
+/// Whether a computed amount agrees with a recorded one: exactly, or within what a float could
+/// not tell apart when the source printed the amount through one (a subgraph export that divided
+/// by the decimals and wrote `1.046086896423974` WETH, which ingest turns into
+/// `1046086896423974000` wei).
+///
+/// A recorded value is taken as float-printed when it ends in at least one zero and has at most
+/// 17 significant digits (all a double carries); the shortest text that round-trips a double is
+/// within one unit in the last place of it, and the double within half a unit of the true value,
+/// so the tolerance is two units in the last place: `recorded / 2^51`. Any other value is
+/// compared exactly.
+pub fn agrees(computed: U256, recorded: U256) -> bool {
+    if computed == recorded {
+        return true;
+    }
+    if !float_printed(recorded) {
+        return false;
+    }
+    let difference = if computed > recorded {
+        computed - recorded
+    } else {
+        recorded - computed
+    };
+    difference <= recorded >> 51
+}
+
+/// At least one trailing decimal zero and at most 17 significant digits.
+fn float_printed(recorded: U256) -> bool {
+    let ten = U256::from(10u8);
+    if recorded.is_zero() || !(recorded % ten).is_zero() {
+        return false;
+    }
+    let mut significant = recorded;
+    while (significant % ten).is_zero() {
+        significant /= ten;
+    }
+    significant < U256::from(100_000_000_000_000_000u128)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +543,7 @@ mod tests {
             collateral_enabled: true,
             liquidation_bonus: 10500,
             liquidation_protocol_fee: 0,
+            close_factor: DEFAULT_LIQUIDATION_CLOSE_FACTOR,
         }
     }
 
@@ -667,6 +805,86 @@ mod tests {
         let mut v3 = ctx;
         v3.version = AaveVersion::V3;
         assert!(liquidation_call(&v3, u(9_500_000_000)).is_ok());
+    }
+
+    #[test]
+    fn agrees_allows_float_noise_on_float_printed_values() {
+        // A float-printed 1.046086896423974 WETH against the exact 1.046086896423973956.
+        assert!(agrees(
+            u(1_046_086_896_423_973_956),
+            u(1_046_086_896_423_974_000)
+        ));
+        assert!(!agrees(
+            u(1_046_086_896_423_972_999),
+            u(1_046_086_896_423_974_000)
+        ));
+        // No trailing zero: exact only.
+        assert!(!agrees(
+            u(1_046_086_896_423_973_957),
+            u(1_046_086_896_423_973_956)
+        ));
+        // 18 significant digits cannot come from a float: exact only.
+        assert!(!agrees(
+            u(1_046_086_896_423_973_951),
+            u(1_046_086_896_423_973_950)
+        ));
+        assert!(agrees(u(0), u(0)));
+    }
+
+    #[test]
+    fn explain_recognises_the_collateral_cap() {
+        // 0.1 WETH left; the liquidator offered more than it pays for: the contract took all of
+        // it and 190.476190 USDC (see `cap_at_collateral_balance_reduces_the_repayment`).
+        // Offering exactly 190.476190 gives only 0.09999999975 WETH, so the cap must be tried.
+        let mut ctx = context(AaveVersion::V2, u(E18 / 2));
+        ctx.collateral.balance = u(E18 / 10);
+        match explain(&ctx, u(190_476_190), u(E18 / 10)) {
+            Explanation::Match(quote) => assert!(quote.capped_by_collateral),
+            other => panic!("expected a capped match, got {other:?}"),
+        }
+        // One wei more collateral than the formula gives is a mismatch, with the formula's
+        // numbers: 190.476190 USDC * 0.0005 * 1.05 = 0.09999999975 WETH.
+        match explain(&ctx, u(190_476_190), u(99_999_999_750_000_001)) {
+            Explanation::Mismatch(quote) => {
+                assert_eq!(quote.collateral_to_liquidator, u(99_999_999_750_000_000))
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        let healthy = context(AaveVersion::V2, u(E18));
+        assert!(matches!(
+            explain(&healthy, u(1), u(1)),
+            Explanation::Refused(LiquidationRefusal::HealthFactorNotBelowThreshold { .. })
+        ));
+    }
+
+    #[test]
+    fn explain_amounts_without_positions() {
+        let ctx = context(AaveVersion::V2, u(0));
+        // 1,000 USDC for 0.525 WETH: the formula.
+        assert!(matches!(
+            explain_amounts(&ctx, u(1_000_000_000), u(525_000_000_000_000_000)),
+            Some(Explanation::Match(_))
+        ));
+        // 190.476190 USDC for 0.1 WETH: only the cap explains it.
+        match explain_amounts(&ctx, u(190_476_190), u(E18 / 10)) {
+            Some(Explanation::Match(quote)) => assert!(quote.capped_by_collateral),
+            other => panic!("expected a capped match, got {other:?}"),
+        }
+        // 1,000 USDC for 0.6 WETH: more than the formula allows, never explained.
+        assert!(matches!(
+            explain_amounts(&ctx, u(1_000_000_000), u(600_000_000_000_000_000)),
+            Some(Explanation::Mismatch(_))
+        ));
+    }
+
+    #[test]
+    fn fee_on_received_inverts_the_fee_split() {
+        // 1050 taken = 1045 to the liquidator + 5 fee (see the fee test above).
+        let mut ctx = context(AaveVersion::V3, u(0));
+        ctx.liquidation_protocol_fee = 1000;
+        assert_eq!(fee_on_received(&ctx, u(1045)), Some(u(5)));
+        ctx.version = AaveVersion::V2;
+        assert_eq!(fee_on_received(&ctx, u(1045)), Some(u(0)));
     }
 
     fn any_version() -> impl Strategy<Value = AaveVersion> {
