@@ -111,6 +111,7 @@ impl LogReader {
                 reason: format!("{} holds no segment", gen_dir.display()),
             });
         };
+        check_continuity(&files)?;
         let scan = segment::scan(&last.path, last.first_seq, true, |_, _| {})?;
         let next_seq = last.first_seq + scan.index.records;
         let count = files.len();
@@ -129,9 +130,6 @@ impl LogReader {
                     file,
                 });
             }
-        }
-        for pair in segments.windows(2) {
-            check_sidecar_continuity(&pair[0], &pair[1])?;
         }
         Ok(LogReader {
             snapshot: Arc::new(Snapshot {
@@ -243,31 +241,33 @@ impl LogReader {
     }
 }
 
-/// A sealed segment's sidecar index, when present and matching the file, must agree with where the
-/// next segment starts; a mismatch means records are missing between them.
-fn check_sidecar_continuity(segment: &Segment, next: &Segment) -> Result<(), LogError> {
-    let ends_at = match read_sidecar(segment) {
-        Some(index) => index.first_seq + index.records,
-        None if next.file.first_seq <= segment.file.first_seq => segment.file.first_seq,
-        None => return Ok(()),
-    };
-    if ends_at != next.file.first_seq {
-        return Err(LogError::SeqGap {
-            file: segment.file.path.clone(),
-            ends_at,
-            next: next.file.path.clone(),
-            next_starts_at: next.file.first_seq,
-        });
+/// Checks seq continuity between consecutive segments where the earlier one's sidecar index
+/// (present and matching its file) says how many records it holds: a mismatch means records are
+/// missing between them. Segments without a usable sidecar are checked when read.
+pub(crate) fn check_continuity(files: &[SegmentFile]) -> Result<(), LogError> {
+    for pair in files.windows(2) {
+        let (segment, next) = (&pair[0], &pair[1]);
+        let Some(index) = read_sidecar(segment) else {
+            continue;
+        };
+        let ends_at = index.first_seq + index.records;
+        if ends_at != next.first_seq {
+            return Err(LogError::SeqGap {
+                file: segment.path.clone(),
+                ends_at,
+                next: next.path.clone(),
+                next_starts_at: next.first_seq,
+            });
+        }
     }
     Ok(())
 }
 
-fn read_sidecar(segment: &Segment) -> Option<SegmentIndex> {
-    let path = segment.file.path.with_extension("idx");
+fn read_sidecar(segment: &SegmentFile) -> Option<SegmentIndex> {
+    let path = segment.path.with_extension("idx");
     let bytes = fs::read(path).ok()?;
-    SegmentIndex::decode(&bytes).filter(|index| {
-        index.first_seq == segment.file.first_seq && index.segment_len == segment.file.len
-    })
+    SegmentIndex::decode(&bytes)
+        .filter(|index| index.first_seq == segment.first_seq && index.segment_len == segment.len)
 }
 
 fn load_index(snapshot: &Snapshot, at: usize) -> Result<Arc<SegmentIndex>, LogError> {
@@ -279,7 +279,7 @@ fn load_index(snapshot: &Snapshot, at: usize) -> Result<Arc<SegmentIndex>, LogEr
     if let Some(index) = slot.as_ref() {
         return Ok(Arc::clone(index));
     }
-    let index = match read_sidecar(segment) {
+    let index = match read_sidecar(&segment.file) {
         Some(index) => index,
         None => segment::scan(&segment.file.path, segment.file.first_seq, false, |_, _| {})?.index,
     };

@@ -152,6 +152,7 @@ impl SegmentWriter {
             );
             return Ok((writer, None));
         };
+        crate::reader::check_continuity(&segments)?;
         let scan = segment::scan(&last.path, last.first_seq, true, |_, _| {})?;
         let file = OpenOptions::new()
             .write(true)

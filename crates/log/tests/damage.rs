@@ -1,0 +1,379 @@
+//! Damaged logs: torn tails are truncated to exactly the complete records; every other kind of
+//! damage is an error naming the file (and the offset where there is one), from the reader, the
+//! writer's recovery and `verify` alike.
+
+mod common;
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use cascade_log::format::{self, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use cascade_log::{LogError, LogReader, LogWriter, WriterOptions, verify};
+use common::{event, event_at};
+
+const EVENTS: u64 = 60;
+
+/// A log of `EVENTS` events in several small segments; returns its directory and segment paths.
+fn build_log() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WriterOptions {
+        segment_bytes: 2048,
+        buffer_bytes: 512,
+    };
+    let (mut writer, _) = LogWriter::open(dir.path(), options).unwrap();
+    for i in 0..EVENTS {
+        writer.append(&event(i)).unwrap();
+    }
+    writer.commit().unwrap();
+    drop(writer);
+    let segments = LogReader::open(dir.path()).unwrap().segment_paths();
+    assert!(segments.len() >= 4, "the tests need several segments");
+    (dir, segments)
+}
+
+/// Byte offsets of every record frame in a segment file.
+fn record_offsets(segment: &Path) -> Vec<u64> {
+    let bytes = fs::read(segment).unwrap();
+    let mut offsets = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    while at < bytes.len() {
+        let header = format::check_record(&bytes[at..]).unwrap();
+        offsets.push(at as u64);
+        at += header.framed_len() as usize;
+    }
+    offsets
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn all_events(dir: &Path) -> Vec<cascade_events::Event> {
+    LogReader::open(dir)
+        .unwrap()
+        .events(0)
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn truncating_the_last_record_anywhere_keeps_exactly_the_complete_records() {
+    let (original, segments) = build_log();
+    let last = segments.last().unwrap();
+    let offsets = record_offsets(last);
+    let start = *offsets.last().unwrap();
+    let end = fs::metadata(last).unwrap().len();
+    let relative = last.strip_prefix(original.path()).unwrap();
+    for cut in start..=end {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(original.path(), copy.path());
+        let segment = copy.path().join(relative);
+        OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let complete = if cut == end { EVENTS } else { EVENTS - 1 };
+
+        let reader = LogReader::open(copy.path()).unwrap();
+        assert_eq!(reader.next_seq(), complete, "reader, cut at {cut}");
+        assert_eq!(reader.torn_tail().is_some(), cut != start && cut != end);
+
+        let (mut writer, report) = LogWriter::open(copy.path(), WriterOptions::default()).unwrap();
+        assert_eq!(report.next_seq, complete, "cut at {cut}");
+        if cut == start || cut == end {
+            assert!(report.is_clean(), "cut at {cut}: {report:?}");
+        } else {
+            let torn = report.torn_tail.as_ref().unwrap();
+            assert_eq!(torn.offset, start, "cut at {cut}");
+            assert_eq!(report.bytes_dropped(), cut - start, "cut at {cut}");
+            assert_eq!(fs::metadata(&segment).unwrap().len(), start);
+        }
+        assert_eq!(
+            all_events(copy.path()),
+            (0..complete).map(event_at).collect::<Vec<_>>()
+        );
+        // The log stays usable: the next append gets the next dense seq.
+        assert_eq!(writer.append(&event(complete)).unwrap(), complete);
+        writer.commit().unwrap();
+        drop(writer);
+        assert_eq!(
+            all_events(copy.path()),
+            (0..=complete).map(event_at).collect::<Vec<_>>()
+        );
+        assert!(verify(copy.path()).unwrap().torn_tail.is_none());
+    }
+}
+
+#[test]
+fn a_zero_filled_tail_is_torn_but_zeros_before_valid_data_are_corruption() {
+    let (dir, segments) = build_log();
+    let last = segments.last().unwrap();
+    let offsets = record_offsets(last);
+    let start = *offsets.last().unwrap();
+    let end = fs::metadata(last).unwrap().len();
+    let mut bytes = fs::read(last).unwrap();
+    // Like a crash that extended the file but never wrote the last record's pages.
+    bytes[start as usize..].fill(0);
+    bytes.extend_from_slice(&[0; 100]);
+    fs::write(last, &bytes).unwrap();
+    let report = verify(dir.path()).unwrap();
+    let torn = report.torn_tail.unwrap();
+    assert_eq!((torn.offset, torn.bytes), (start, end - start + 100));
+
+    // Zeros over the second-to-last record, with the last record intact after them.
+    let (dir, segments) = build_log();
+    let last = segments.last().unwrap();
+    let offsets = record_offsets(last);
+    assert!(offsets.len() >= 2);
+    let victim = offsets[offsets.len() - 2] as usize;
+    let mut bytes = fs::read(last).unwrap();
+    bytes[victim..offsets[offsets.len() - 1] as usize].fill(0);
+    fs::write(last, &bytes).unwrap();
+    let error = verify(dir.path()).err().unwrap();
+    assert!(
+        matches!(&error, LogError::Corrupt { offset, .. } if *offset == victim as u64),
+        "{error}"
+    );
+    assert!(LogWriter::open(dir.path(), WriterOptions::default()).is_err());
+    assert_eq!(fs::read(last).unwrap(), bytes, "recovery changed nothing");
+}
+
+/// Flips one bit at `at` in `segment` and checks that verify and the reader refuse, naming the
+/// record's offset, and that no event after the damage is ever returned. A writer open reads every
+/// record of the last segment only (sealed ones are checked by readers), so it refuses only there.
+fn assert_bit_flip_detected(dir: &Path, segment: &Path, at: u64, record: u64, in_last: bool) {
+    let mut bytes = fs::read(segment).unwrap();
+    bytes[at as usize] ^= 0x08;
+    fs::write(segment, &bytes).unwrap();
+    let name = segment.file_name().unwrap().to_str().unwrap();
+
+    let error = verify(dir).err().unwrap();
+    assert!(error.is_corruption());
+    match &error {
+        LogError::Corrupt { file, offset, .. } => {
+            assert_eq!(file, segment);
+            assert_eq!(*offset, record, "flip at {at}");
+        }
+        other => panic!("expected corruption at {record}, got {other}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains(name) && message.contains(&format!("offset {record}")),
+        "{message}"
+    );
+
+    match LogReader::open(dir) {
+        Ok(reader) => {
+            let results: Vec<_> = reader.events(0).collect();
+            let good = results.iter().take_while(|r| r.is_ok()).count();
+            assert_eq!(results.len(), good + 1, "reading stops at the error");
+            assert!(results[good].is_err());
+            for (seq, result) in results[..good].iter().enumerate() {
+                assert_eq!(result.as_ref().unwrap(), &event_at(seq as u64));
+            }
+        }
+        Err(error) => {
+            assert!(matches!(error, LogError::Corrupt { offset, .. } if offset == record))
+        }
+    }
+    if in_last {
+        let before = fs::read(segment).unwrap();
+        assert!(LogWriter::open(dir, WriterOptions::default()).is_err());
+        assert_eq!(
+            fs::read(segment).unwrap(),
+            before,
+            "a refused recovery changes nothing"
+        );
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_a_sealed_segment_is_reported_with_its_offset() {
+    let (dir, segments) = build_log();
+    let segment = &segments[1];
+    let offsets = record_offsets(segment);
+    let record = offsets[offsets.len() / 2];
+    // In the payload, then (fresh log) in the length field.
+    assert_bit_flip_detected(
+        dir.path(),
+        segment,
+        record + RECORD_HEADER_LEN as u64 + 5,
+        record,
+        false,
+    );
+    let (dir, segments) = build_log();
+    assert_bit_flip_detected(dir.path(), &segments[1], record, record, false);
+}
+
+#[test]
+fn a_flipped_bit_in_the_last_segment_is_corruption_not_a_torn_tail() {
+    let (dir, segments) = build_log();
+    let segment = segments.last().unwrap();
+    let offsets = record_offsets(segment);
+    assert!(offsets.len() >= 2);
+    let record = offsets[offsets.len() - 2];
+    assert_bit_flip_detected(dir.path(), segment, record + 14, record, true);
+}
+
+fn expect_error(dir: &Path, check: impl Fn(&LogError) -> bool, mentions: &str) {
+    let from_reader = LogReader::open(dir).err().expect("reader must refuse");
+    assert!(check(&from_reader), "reader: {from_reader}");
+    assert!(from_reader.to_string().contains(mentions), "{from_reader}");
+    let from_writer = LogWriter::open(dir, WriterOptions::default())
+        .err()
+        .expect("writer must refuse");
+    assert!(check(&from_writer), "writer: {from_writer}");
+    let from_verify = verify(dir).err().expect("verify must refuse");
+    assert!(from_verify.is_corruption(), "{from_verify}");
+}
+
+#[test]
+fn wrong_magic_is_named() {
+    let (dir, segments) = build_log();
+    let mut bytes = fs::read(&segments[2]).unwrap();
+    bytes[..8].copy_from_slice(b"NOTALOG!");
+    fs::write(&segments[2], bytes).unwrap();
+    expect_error(
+        dir.path(),
+        |e| matches!(e, LogError::BadMagic { found, .. } if found == b"NOTALOG!"),
+        "not a segment file",
+    );
+}
+
+#[test]
+fn unknown_version_is_named() {
+    let (dir, segments) = build_log();
+    let mut bytes = fs::read(&segments[0]).unwrap();
+    bytes[8] = 7;
+    fs::write(&segments[0], bytes).unwrap();
+    expect_error(
+        dir.path(),
+        |e| {
+            matches!(
+                e,
+                LogError::UnknownVersion {
+                    found: 7,
+                    expected: 1,
+                    ..
+                }
+            )
+        },
+        "unknown segment format version 7",
+    );
+}
+
+#[test]
+fn zero_length_segment_is_named() {
+    let (dir, segments) = build_log();
+    fs::write(&segments[1], b"").unwrap();
+    let name = segments[1]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    expect_error(
+        dir.path(),
+        |e| matches!(e, LogError::ZeroLengthSegment { file } if file == &segments[1]),
+        &name,
+    );
+}
+
+#[test]
+fn zero_length_last_segment_is_also_an_error() {
+    let (dir, segments) = build_log();
+    fs::write(segments.last().unwrap(), b"").unwrap();
+    expect_error(
+        dir.path(),
+        |e| matches!(e, LogError::ZeroLengthSegment { .. }),
+        "zero-length segment",
+    );
+}
+
+#[test]
+fn first_seq_mismatch_is_named() {
+    let (dir, segments) = build_log();
+    let mut bytes = fs::read(&segments[1]).unwrap();
+    let header = format::encode_segment_header(999);
+    bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&header);
+    fs::write(&segments[1], bytes).unwrap();
+    expect_error(
+        dir.path(),
+        |e| matches!(e, LogError::FirstSeqMismatch { in_header: 999, .. }),
+        "header says first seq 999",
+    );
+}
+
+#[test]
+fn missing_middle_segment_is_a_gap() {
+    let (dir, segments) = build_log();
+    fs::remove_file(&segments[2]).unwrap();
+    fs::remove_file(segments[2].with_extension("idx")).unwrap();
+    expect_error(
+        dir.path(),
+        |e| matches!(e, LogError::SeqGap { file, .. } if file == &segments[1]),
+        "missing segment",
+    );
+}
+
+#[test]
+fn missing_middle_segment_without_index_fails_when_read() {
+    let (dir, segments) = build_log();
+    fs::remove_file(&segments[2]).unwrap();
+    fs::remove_file(segments[1].with_extension("idx")).unwrap();
+    let reader = LogReader::open(dir.path()).unwrap();
+    let error = reader.events(0).find_map(Result::err).unwrap();
+    assert!(matches!(error, LogError::SeqGap { .. }), "{error}");
+    let error = verify(dir.path()).err().unwrap();
+    assert!(matches!(error, LogError::SeqGap { .. }), "{error}");
+}
+
+#[test]
+fn missing_first_segment_is_named() {
+    let (dir, segments) = build_log();
+    fs::remove_file(&segments[0]).unwrap();
+    expect_error(
+        dir.path(),
+        |e| matches!(e, LogError::MissingStart { .. }),
+        "expected 0",
+    );
+}
+
+#[test]
+fn a_damaged_sidecar_index_is_ignored_not_trusted() {
+    let (dir, segments) = build_log();
+    let index = segments[1].with_extension("idx");
+    let mut bytes = fs::read(&index).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0xff;
+    fs::write(&index, bytes).unwrap();
+    let reader = LogReader::open(dir.path()).unwrap();
+    for from in [0, 20, 30, EVENTS - 1] {
+        assert_eq!(reader.events(from).next().unwrap().unwrap(), event_at(from));
+    }
+    assert_eq!(verify(dir.path()).unwrap().records, EVENTS);
+}
+
+#[test]
+fn a_directory_of_other_files_is_not_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+    let error = LogWriter::open(dir.path(), WriterOptions::default())
+        .err()
+        .unwrap();
+    assert!(matches!(error, LogError::NotALog { .. }), "{error}");
+    assert!(dir.path().join("notes.txt").exists());
+    let error = LogReader::open(dir.path()).err().unwrap();
+    assert!(error.to_string().contains("no CURRENT"), "{error}");
+}
