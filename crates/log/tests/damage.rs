@@ -2,6 +2,9 @@
 //! damage is an error naming the file (and the offset where there is one), from the reader, the
 //! writer's recovery and `verify` alike.
 
+// The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs::{self, OpenOptions};
@@ -234,7 +237,7 @@ fn expect_error(dir: &Path, check: impl Fn(&LogError) -> bool, mentions: &str) {
         .err()
         .expect("writer must refuse");
     assert!(check(&from_writer), "writer: {from_writer}");
-    let from_verify = verify(dir).err().expect("verify must refuse");
+    let from_verify = verify(dir).expect_err("verify must refuse");
     assert!(from_verify.is_corruption(), "{from_verify}");
 }
 
