@@ -1,4 +1,35 @@
 //! Deterministic replay of lending protocols over an event log.
+//!
+//! The engine rebuilds each protocol's state from the events of a log (`cascade-log`), judges
+//! every recorded liquidation against that state, and writes a run file (`docs/run-format.md`).
+//! Layout:
+//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file and its diff;
+//! - [`protocol`]: the [`ProtocolModel`] trait every protocol implements;
+//! - [`oracle`]: the price book; [`index`]: the liquidatable-account index;
+//! - [`maker`] (and `aave`, `compound`): the protocol models; [`math`]: wad/ray arithmetic;
+//! - [`state`]: the canonical state encoding behind checkpoints and the state hash.
+//!
+//! Nothing here reads a clock, draws a random number or lets hash order reach an output
+//! (`clippy.toml` of this crate forbids the tools for it).
 
 pub mod aave;
 pub mod compound;
+mod error;
+pub mod index;
+pub mod maker;
+pub mod math;
+pub mod oracle;
+pub mod protocol;
+pub mod replay;
+pub mod run;
+pub mod state;
+
+pub use error::EngineError;
+pub use index::LiquidationIndex;
+pub use oracle::{PriceBook, Quote};
+pub use protocol::{
+    Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
+    SimulatedLiquidation, Verdict,
+};
+pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
+pub use run::{Run, RunDiff, diff_runs};

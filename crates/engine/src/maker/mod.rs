@@ -1,0 +1,1158 @@
+//! MakerDAO multi-collateral DAI: vaults, ilks, the Jug's interest, the Spotter's price with
+//! the OSM delay, and liquidations by `Cat.bite` (1.2) before the Dog goes live for an ilk and by
+//! `Dog.bark` (2.0) after.
+//!
+//! What the export gives and how it becomes contract state:
+//! - Vault actions carry DAI, not `art`: a draw adds `ceil(dai * RAY / rate)` (DssProxyActions
+//!   `_getDrawDart`), a wipe removes `floor(dai * RAY / rate)` capped at `art`
+//!   (`_getWipeDart`), with `rate` dripped to the event's time. A wipe that leaves a debt below
+//!   `dust` is a full wipe the export rounded (`Vat.frob` refuses such a vault), and is counted.
+//! - `JUG.ilks.duty` comes as an annual rate (0.06): converted to the per-second ray whose
+//!   365-day `rpow` compounding is closest to it ([`crate::math::per_second_rate`]).
+//! - Penalties (`CAT.ilks.chop`, `DOG.ilks.chop`) come as 0.13: the contract's `chop` is 1.13 wad.
+//! - The Dog/Clipper rules apply to an ilk from the first `DOG.*` or `CLIPPER.*` parameter
+//!   change for it (2021-05-06 for ETH-B); before that, the Cat's.
+//!
+//! This module must never read a price except through its OSM, nor scan all vaults to find the
+//! unsafe ones (each ilk keeps a [`LiquidationIndex`] by `art * RAY / ink`).
+
+mod osm;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+use cascade_events::{
+    Event, Fixed, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp, U256,
+};
+use serde_json::{Value, json};
+
+pub use osm::{Osm, OsmSample};
+use rules::{Refusal, Take, Urn};
+
+use crate::EngineError;
+use crate::index::LiquidationIndex;
+use crate::math::{
+    BLN, RAY, WAD, add, fixed_to, mul, mul_div, mul_div_up, per_second_rate, rmul, rpow,
+};
+use crate::oracle::PriceBook;
+use crate::protocol::{
+    Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
+    SimulatedLiquidation, Verdict,
+};
+use crate::state::{StateReader, StateWriter};
+
+/// Maker settings that shape results.
+#[derive(Clone, Debug)]
+pub struct MakerConfig {
+    /// OSM delay in seconds (`OSM.hop`, 3600 on mainnet); 0 reads the market price directly.
+    pub hop: i64,
+    /// How the OSM's reading is estimated from recorded market prices.
+    pub osm_sample: OsmSample,
+    /// Quote unit of the prices the OSM reads (`USD`; DAI is taken at `par` = 1).
+    pub quote: Id,
+    /// Price assets per collateral (the ilk name before its `-`), first present wins; defaults:
+    /// `ETH` -> `WETH`, `ETH`; `WBTC` -> `WBTC`, `BTC`; anything else -> its own name.
+    pub price_assets: BTreeMap<String, Vec<Id>>,
+    /// Largest difference between recorded and formula collateral that still `explained`, wad.
+    /// The Flipside export casts collateral to a whole number (`INK::number`), so 0.5 ETH of
+    /// rounding plus the export's rounding of the deposits that built `ink`.
+    pub collateral_tolerance: U256,
+    /// Largest relative difference between recorded and formula debt that is still `explained`,
+    /// parts per million.
+    pub debt_tolerance_ppm: u64,
+}
+
+impl Default for MakerConfig {
+    fn default() -> Self {
+        let mut price_assets = BTreeMap::new();
+        price_assets.insert("ETH".to_owned(), vec![Id::name("WETH"), Id::name("ETH")]);
+        price_assets.insert("WBTC".to_owned(), vec![Id::name("WBTC"), Id::name("BTC")]);
+        Self {
+            hop: 3600,
+            osm_sample: OsmSample::Interpolate,
+            quote: Id::name("USD"),
+            price_assets,
+            collateral_tolerance: WAD / U256::from(2u8) + WAD / U256::from(100u8),
+            debt_tolerance_ppm: 1_000,
+        }
+    }
+}
+
+impl MakerConfig {
+    /// The settings as they appear in the run file.
+    pub fn describe(&self) -> Value {
+        let assets: BTreeMap<&String, Vec<String>> = self
+            .price_assets
+            .iter()
+            .map(|(gem, ids)| (gem, ids.iter().map(Id::to_string).collect()))
+            .collect();
+        json!({
+            "osm_hop_seconds": self.hop,
+            "osm_sample": self.osm_sample.name(),
+            "quote": self.quote.to_string(),
+            "price_assets": assets,
+            "collateral_tolerance": crate::math::decimal(self.collateral_tolerance, 18),
+            "debt_tolerance_ppm": self.debt_tolerance_ppm,
+        })
+    }
+
+    fn price_assets_for(&self, ilk: &Id) -> Vec<Id> {
+        let name = ilk.to_string();
+        let gem = name.split('-').next().unwrap_or(&name).to_owned();
+        match self.price_assets.get(&gem) {
+            Some(assets) => assets.clone(),
+            None => gem.parse::<Id>().map(|id| vec![id]).unwrap_or_default(),
+        }
+    }
+}
+
+/// One vault: collateral and normalised debt, and its key in the ilk's liquidation index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Vault {
+    ink: U256,
+    art: U256,
+    key: Option<U256>,
+}
+
+impl Vault {
+    fn urn(&self) -> Urn {
+        Urn {
+            ink: self.ink,
+            art: self.art,
+        }
+    }
+
+    /// `floor(art * RAY / ink)`; `MAX` with debt and no collateral; `None` without debt. An
+    /// urn is unsafe iff `art / ink > spot / rate`, so every urn with a key below
+    /// `floor(spot * RAY / rate)` is safe (see [`LiquidationIndex`]).
+    fn trigger_key(&self) -> Option<U256> {
+        if self.art.is_zero() {
+            None
+        } else if self.ink.is_zero() {
+            Some(U256::MAX)
+        } else {
+            // art <= 2^128 in any real vault, so art * RAY fits; saturate if not.
+            Some(self.art.saturating_mul(RAY) / self.ink)
+        }
+    }
+}
+
+/// Clipper auction parameters (kept for counterfactual auctions; dss `clip.sol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Clip {
+    buf: U256,
+    tail: u64,
+    cusp: U256,
+    chip: U256,
+    tip: U256,
+}
+
+/// One collateral type with its rules and vaults.
+#[derive(Clone, Debug)]
+struct Ilk {
+    /// Accumulated rate, ray (`Vat.ilks.rate`).
+    rate: U256,
+    /// Time of the last drip (`Jug.ilks.rho`).
+    rho: Option<Timestamp>,
+    /// Per-second stability fee, ray (`Jug.ilks.duty`).
+    duty: U256,
+    /// Cached `rpow(duty, dt)` for the last `dt` (prices and actions repeat intervals).
+    rpow_cache: Option<(u64, U256)>,
+    /// Liquidation ratio, ray (`Spotter.ilks.mat`); zero until set.
+    mat: U256,
+    /// Price with safety margin, ray (`Vat.ilks.spot`).
+    spot: U256,
+    /// Minimum vault debt, rad (`Vat.ilks.dust`).
+    dust: U256,
+    /// Debt ceiling, rad (`Vat.ilks.line`): recorded, not enforced on recorded actions.
+    line: U256,
+    /// Whether the Dog (liquidations 2.0) liquidates this ilk.
+    dog_live: bool,
+    /// `Cat.ilks.chop`, wad.
+    cat_chop: U256,
+    /// `Cat.ilks.dunk`, rad.
+    dunk: U256,
+    /// `Dog.ilks.chop`, wad.
+    dog_chop: U256,
+    /// `Dog.ilks.hole`, rad (`None`: not set, unlimited).
+    hole: Option<U256>,
+    /// `Dog.ilks.dirt`, rad.
+    dirt: U256,
+    clip: Clip,
+    /// The asset whose OSM sets `spot`, once resolved.
+    price_asset: Option<Id>,
+    vaults: BTreeMap<Id, Vault>,
+    index: LiquidationIndex<Id>,
+}
+
+impl Default for Ilk {
+    fn default() -> Self {
+        Self {
+            rate: RAY,
+            rho: None,
+            duty: RAY,
+            rpow_cache: None,
+            mat: U256::ZERO,
+            spot: U256::ZERO,
+            dust: U256::ZERO,
+            line: U256::ZERO,
+            dog_live: false,
+            cat_chop: WAD,
+            dunk: U256::ZERO,
+            dog_chop: WAD,
+            hole: None,
+            dirt: U256::ZERO,
+            clip: Clip::default(),
+            price_asset: None,
+            vaults: BTreeMap::new(),
+            index: LiquidationIndex::new(),
+        }
+    }
+}
+
+impl Ilk {
+    /// `Jug.drip`: `rate = rmul(rpow(duty, now - rho, ONE), rate)`.
+    fn drip(&mut self, time: Timestamp) -> Result<(), EngineError> {
+        let Some(rho) = self.rho else {
+            self.rho = Some(time);
+            return Ok(());
+        };
+        if time <= rho {
+            return Ok(());
+        }
+        let dt = (time.0 - rho.0) as u64;
+        let factor = match self.rpow_cache {
+            Some((cached, factor)) if cached == dt => factor,
+            _ => {
+                let factor = rpow(self.duty, dt, RAY)?;
+                self.rpow_cache = Some((dt, factor));
+                factor
+            }
+        };
+        self.rate = rmul(factor, self.rate, "rpow(duty) * rate")?;
+        self.rho = Some(time);
+        Ok(())
+    }
+
+    /// `Spotter.poke`: `spot = rdiv(rdiv(mul(val, 10 ** 9), par), mat)` with `par = RAY`.
+    fn poke(&mut self, value: Option<U256>) -> Result<bool, EngineError> {
+        let spot = match value {
+            Some(val) if !self.mat.is_zero() => {
+                mul_div(mul(val, BLN, "val * 1e9")?, RAY, self.mat, "val / mat")?
+            }
+            _ => U256::ZERO,
+        };
+        let changed = spot != self.spot;
+        self.spot = spot;
+        Ok(changed)
+    }
+
+    fn reindex(&mut self, account: Id) {
+        if let Some(vault) = self.vaults.get_mut(&account) {
+            let key = vault.trigger_key();
+            self.index.update(account, vault.key, key);
+            vault.key = key;
+        }
+    }
+
+    /// The room the Dog leaves (`min(Hole - Dirt, hole - dirt)`), `None` when unlimited.
+    fn dog_room(&self, global: Option<(U256, U256)>) -> Option<U256> {
+        let local = self.hole.map(|hole| hole.saturating_sub(self.dirt));
+        let global = global.map(|(hole, dirt)| hole.saturating_sub(dirt));
+        match (local, global) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// An auction whose `tab` still counts against `hole`/`Hole` or the Cat's `box`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OpenAuction {
+    ilk: Id,
+    tab: U256,
+    dog: bool,
+    /// When its tab stops counting: auctions are assumed to settle `auction_seconds` after
+    /// their kick (at least one second: at the next later event), as the export records no
+    /// take events.
+    settles_at: Timestamp,
+}
+
+/// The MakerDAO model.
+#[derive(Clone, Debug)]
+pub struct MakerModel {
+    config: MakerConfig,
+    /// OSM delay in force (a scenario may change it).
+    hop: i64,
+    ilks: BTreeMap<Id, Ilk>,
+    osms: BTreeMap<Id, Osm>,
+    /// `Dog.Hole` and `Dog.Dirt` (rad); `None`: not set, unlimited.
+    dog_hole: Option<U256>,
+    dog_dirt: U256,
+    /// `Cat.box` and `Cat.litter` (rad); `None`: not set, unlimited.
+    cat_box: Option<U256>,
+    cat_litter: U256,
+    /// Seconds an auction's tab counts against the limits after its kick.
+    auction_seconds: i64,
+    auctions: Vec<OpenAuction>,
+}
+
+const COLLATERAL_DECIMALS: u8 = 18;
+const DAI_DECIMALS: u8 = 18;
+
+/// Parameters known to exist that this model does not need (auction mechanics of the Flipper,
+/// the debt-ceiling automation): accepted and ignored.
+const IGNORED_PARAMS: [&str; 2] = ["FLIPPER.", "DC-IAM."];
+
+impl MakerModel {
+    /// An empty model with the given settings.
+    pub fn new(config: MakerConfig) -> Self {
+        Self {
+            hop: config.hop,
+            config,
+            ilks: BTreeMap::new(),
+            osms: BTreeMap::new(),
+            dog_hole: None,
+            dog_dirt: U256::ZERO,
+            cat_box: None,
+            cat_litter: U256::ZERO,
+            auction_seconds: 0,
+            auctions: Vec::new(),
+        }
+    }
+
+    fn ilk_mut(&mut self, market: &Id) -> &mut Ilk {
+        self.ilks.entry(*market).or_default()
+    }
+
+    /// The OSM value feeding `ilk`, resolving its price asset on first use.
+    fn osm_value(&mut self, ilk_id: &Id) -> Option<U256> {
+        let assets = self.config.price_assets_for(ilk_id);
+        let ilk = self.ilks.get_mut(ilk_id)?;
+        if ilk.price_asset.is_none() {
+            ilk.price_asset = assets.into_iter().find(|asset| {
+                self.osms
+                    .get(asset)
+                    .is_some_and(|osm| osm.value().is_some())
+            });
+        }
+        let asset = ilk.price_asset?;
+        self.osms.get(&asset)?.value()
+    }
+
+    /// Re-pokes the spot of every ilk; true when one changed.
+    fn poke_all(&mut self) -> Result<bool, EngineError> {
+        let ids: Vec<Id> = self.ilks.keys().copied().collect();
+        let mut changed = false;
+        for id in ids {
+            let value = self.osm_value(&id);
+            if let Some(ilk) = self.ilks.get_mut(&id) {
+                changed |= ilk.poke(value)?;
+            }
+        }
+        Ok(changed)
+    }
+
+    fn release_auctions(&mut self, time: Timestamp) {
+        if self.auctions.is_empty() {
+            return;
+        }
+        let (done, open): (Vec<_>, Vec<_>) = self
+            .auctions
+            .drain(..)
+            .partition(|auction| auction.settles_at <= time);
+        self.auctions = open;
+        for auction in done {
+            if auction.dog {
+                self.dog_dirt = self.dog_dirt.saturating_sub(auction.tab);
+                if let Some(ilk) = self.ilks.get_mut(&auction.ilk) {
+                    ilk.dirt = ilk.dirt.saturating_sub(auction.tab);
+                }
+            } else {
+                self.cat_litter = self.cat_litter.saturating_sub(auction.tab);
+            }
+        }
+    }
+
+    fn open_auction(&mut self, ilk_id: Id, tab: U256, dog: bool, time: Timestamp) {
+        if dog {
+            self.dog_dirt = self.dog_dirt.saturating_add(tab);
+            if let Some(ilk) = self.ilks.get_mut(&ilk_id) {
+                ilk.dirt = ilk.dirt.saturating_add(tab);
+            }
+        } else {
+            self.cat_litter = self.cat_litter.saturating_add(tab);
+        }
+        let settles_at = Timestamp(time.0.saturating_add(self.auction_seconds.max(1)));
+        self.auctions.push(OpenAuction {
+            ilk: ilk_id,
+            tab,
+            dog,
+            settles_at,
+        });
+    }
+
+    /// What the regime in force would take from `urn` now.
+    fn take(&self, ilk: &Ilk, urn: Urn) -> Result<Result<Take, Refusal>, EngineError> {
+        if ilk.dog_live {
+            let global = self.dog_hole.map(|hole| (hole, self.dog_dirt));
+            rules::dog_bark(urn, ilk.rate, ilk.dust, ilk.dog_chop, ilk.dog_room(global))
+        } else {
+            let room = self.cat_box.map(|b| b.saturating_sub(self.cat_litter));
+            rules::cat_bite(urn, ilk.rate, ilk.dust, ilk.cat_chop, ilk.dunk, room)
+        }
+    }
+
+    /// Removes `dink`/`dart` from a vault (`Vat.grab`) and opens the auction.
+    fn grab(
+        &mut self,
+        ilk_id: Id,
+        account: Id,
+        dink: U256,
+        dart: U256,
+        tab: U256,
+        time: Timestamp,
+    ) {
+        let dog = self.ilks.get(&ilk_id).is_some_and(|ilk| ilk.dog_live);
+        if let Some(ilk) = self.ilks.get_mut(&ilk_id) {
+            if let Some(vault) = ilk.vaults.get_mut(&account) {
+                vault.ink = vault.ink.saturating_sub(dink);
+                vault.art = vault.art.saturating_sub(dart);
+            }
+            ilk.reindex(account);
+        }
+        self.open_auction(ilk_id, tab, dog, time);
+    }
+
+    fn rule_name(ilk: &Ilk) -> &'static str {
+        if ilk.dog_live { "dog-bark" } else { "cat-bite" }
+    }
+
+    fn apply_position(&mut self, event: &Event) -> Result<Applied, EngineError> {
+        let (change, kind) = match &event.payload {
+            Payload::Deposit(c) => (c, 0),
+            Payload::Withdraw(c) => (c, 1),
+            Payload::Borrow(c) => (c, 2),
+            Payload::Repay(c) => (c, 3),
+            _ => return Ok(Applied::Ignored),
+        };
+        let ppm = self.config.debt_tolerance_ppm;
+        let ilk = self.ilk_mut(&change.market);
+        let mut applied = Applied::Exact;
+        if let std::collections::btree_map::Entry::Vacant(entry) = ilk.vaults.entry(change.account)
+        {
+            entry.insert(Vault::default());
+            applied = Applied::Clamped("implicit-vault-open");
+        }
+        if kind >= 2 {
+            ilk.drip(event.time)?;
+        }
+        let rate = ilk.rate;
+        let dust = ilk.dust;
+        let vault = ilk
+            .vaults
+            .get_mut(&change.account)
+            .expect("inserted above when absent");
+        let amount = change.amount.0;
+        match kind {
+            0 => vault.ink = add(vault.ink, amount, "ink + deposit")?,
+            1 => {
+                if amount > vault.ink {
+                    applied = Applied::Clamped("withdraw-exceeds-collateral");
+                }
+                vault.ink = vault.ink.saturating_sub(amount);
+            }
+            2 => {
+                // DssProxyActions._getDrawDart: rounds up so the vault owes at least `wad`.
+                let dart = match change.shares {
+                    Some(art) => art.0,
+                    None => mul_div_up(amount, RAY, rate, "dai * RAY / rate")?,
+                };
+                vault.art = add(vault.art, dart, "art + dart")?;
+            }
+            _ => {
+                // DssProxyActions._getWipeDart: rounds down, never more than the vault owes.
+                let dart = match change.shares {
+                    Some(art) => art.0,
+                    None => mul_div(amount, RAY, rate, "dai * RAY / rate")?,
+                };
+                if dart > vault.art {
+                    // A wipe-all pays the debt rounded up to a whole wei of DAI, which is at
+                    // most one wei more; anything beyond that is more than the vault owed.
+                    let excess = mul(dart - vault.art, rate, "excess * rate")?;
+                    if excess
+                        > RAY * U256::from(2u8)
+                            + mul_div(
+                                amount,
+                                RAY * U256::from(ppm),
+                                U256::from(1_000_000u32),
+                                "tolerance",
+                            )?
+                    {
+                        applied = Applied::Clamped("repay-exceeds-debt");
+                    }
+                    vault.art = U256::ZERO;
+                } else {
+                    vault.art -= dart;
+                    let left = mul(vault.art, rate, "art * rate")?;
+                    if !left.is_zero() && left < dust {
+                        // Vat.frob: `require(either(urn.art == 0, tab >= ilk.dust))`.
+                        vault.art = U256::ZERO;
+                        applied = Applied::Clamped("repay-left-dust");
+                    }
+                }
+            }
+        }
+        ilk.reindex(change.account);
+        Ok(applied)
+    }
+
+    /// Judges with the vault as it is now; `rule` names the regime.
+    fn judge_inner(
+        &mut self,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<(Judgement, Option<Take>), EngineError> {
+        let value = self.osm_value(&liquidation.market);
+        let Some(ilk) = self.ilks.get_mut(&liquidation.market) else {
+            return Ok((
+                Judgement::bare(
+                    Verdict::UnknownAccount,
+                    "cat-bite",
+                    COLLATERAL_DECIMALS,
+                    DAI_DECIMALS,
+                ),
+                None,
+            ));
+        };
+        ilk.drip(time)?;
+        ilk.poke(value)?;
+        let rule = Self::rule_name(ilk);
+        let mut judgement = Judgement::bare(
+            Verdict::UnknownAccount,
+            rule,
+            COLLATERAL_DECIMALS,
+            DAI_DECIMALS,
+        );
+        let Some(vault) = ilk.vaults.get(&liquidation.account).copied() else {
+            return Ok((judgement, None));
+        };
+        if ilk.spot.is_zero() {
+            judgement.verdict = Verdict::NoPrice;
+            judgement.note = Some(if ilk.mat.is_zero() {
+                "no SPOTTER.mat set for this ilk".to_owned()
+            } else {
+                "no OSM price yet".to_owned()
+            });
+            return Ok((judgement, None));
+        }
+        let urn = vault.urn();
+        judgement.health = rules::health(urn, ilk.spot, ilk.rate)?.map(|h| Quantity::new(h, 18));
+        if !rules::is_unsafe(urn, ilk.spot, ilk.rate)? {
+            judgement.verdict = Verdict::NotLiquidatable;
+            judgement.note = Some(format!(
+                "safe at OSM price {} (spot {}, rate {})",
+                crate::math::decimal(value.unwrap_or_default(), 18),
+                crate::math::decimal(ilk.spot, 27),
+                crate::math::decimal(ilk.rate, 27)
+            ));
+            return Ok((judgement, None));
+        }
+        let take = match self.take(&self.ilks[&liquidation.market], urn)? {
+            Ok(take) => take,
+            Err(refusal) => {
+                judgement.verdict = Verdict::NotLiquidatable;
+                judgement.note = Some(format!("unsafe but the rules refuse: {}", refusal.reason()));
+                return Ok((judgement, None));
+            }
+        };
+        let expected_debt = take.due / RAY;
+        judgement.expected_collateral = Some(Quantity::new(take.dink, COLLATERAL_DECIMALS));
+        judgement.expected_debt = Some(Quantity::new(expected_debt, DAI_DECIMALS));
+        let recorded_debt = liquidation.debt_repaid.0;
+        let recorded_collateral = liquidation.collateral_seized.0;
+        let debt_gap = expected_debt.abs_diff(recorded_debt);
+        let debt_allowed = mul_div(
+            recorded_debt.max(expected_debt),
+            U256::from(self.config.debt_tolerance_ppm),
+            U256::from(1_000_000u32),
+            "debt tolerance",
+        )? + U256::ONE;
+        let collateral_gap = take.dink.abs_diff(recorded_collateral);
+        let mut notes = Vec::new();
+        if collateral_gap > self.config.collateral_tolerance {
+            notes.push(format!(
+                "collateral differs by {} (tolerance {})",
+                crate::math::decimal(collateral_gap, 18),
+                crate::math::decimal(self.config.collateral_tolerance, 18)
+            ));
+        }
+        if debt_gap > debt_allowed {
+            notes.push(format!(
+                "debt differs by {} DAI (tolerance {} ppm)",
+                crate::math::decimal(debt_gap, 18),
+                self.config.debt_tolerance_ppm
+            ));
+        }
+        if notes.is_empty() {
+            judgement.verdict = Verdict::Explained;
+        } else {
+            judgement.verdict = Verdict::AmountMismatch;
+            judgement.note = Some(notes.join("; "));
+        }
+        Ok((judgement, Some(take)))
+    }
+
+    fn set(
+        &mut self,
+        market: &Id,
+        param: &str,
+        value: &Fixed,
+        time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        let bare = param.rsplit('.').next().unwrap_or(param);
+        let contract = param.split('.').next().unwrap_or("");
+        let invalid = |reason: &'static str| EngineError::InvalidParam {
+            param: param.to_owned(),
+            value: value.to_string(),
+            reason,
+        };
+        let rad = |v: &Fixed| fixed_to(v, 45, "rad parameter");
+        // Penalties come as the fraction on top (0.13); the contract holds 1.13 wad.
+        let chop = |v: &Fixed| -> Result<U256, EngineError> {
+            let wad = fixed_to(v, 18, "chop")?;
+            Ok(if wad < WAD { wad + WAD } else { wad })
+        };
+        if IGNORED_PARAMS
+            .iter()
+            .any(|prefix| param.starts_with(prefix))
+        {
+            return Ok(Applied::Ignored);
+        }
+        match (contract, bare) {
+            (_, "hop") => {
+                let hop = value
+                    .rescale(0)
+                    .ok_or_else(|| invalid("hop out of range"))?;
+                self.hop = i64::try_from(hop).map_err(|_| invalid("hop out of range"))?;
+                return Ok(Applied::Exact);
+            }
+            ("DOG", "Hole") => {
+                self.dog_hole = Some(rad(value)?);
+                return Ok(Applied::Exact);
+            }
+            ("CAT", "box") => {
+                self.cat_box = Some(rad(value)?);
+                return Ok(Applied::Exact);
+            }
+            (_, "auction_seconds") => {
+                let seconds = value.rescale(0).ok_or_else(|| invalid("out of range"))?;
+                self.auction_seconds =
+                    i64::try_from(seconds).map_err(|_| invalid("out of range"))?;
+                return Ok(Applied::Exact);
+            }
+            _ => {}
+        }
+        self.ilk_mut(market);
+        let value_osm = self.osm_value(market);
+        let ilk = self.ilk_mut(market);
+        match (contract, bare) {
+            (_, "mat") => {
+                ilk.mat = fixed_to(value, 27, "mat")?;
+                // Spells poke the Spotter right after filing a new mat.
+                ilk.poke(value_osm)?;
+            }
+            (_, "duty") => {
+                // Jug.file requires `now == rho`: drip at the old duty first.
+                ilk.drip(time)?;
+                ilk.duty = per_second_rate(value)?;
+                ilk.rpow_cache = None;
+            }
+            (_, "dust") => ilk.dust = rad(value)?,
+            (_, "line") => ilk.line = rad(value)?,
+            ("CAT", "chop") => ilk.cat_chop = chop(value)?,
+            ("CAT", "dunk") => ilk.dunk = rad(value)?,
+            ("DOG", "chop") | ("", "chop") => {
+                ilk.dog_chop = chop(value)?;
+                ilk.dog_live |= contract == "DOG";
+            }
+            ("DOG", "hole") | ("", "hole") => {
+                ilk.hole = Some(rad(value)?);
+                ilk.dog_live |= contract == "DOG";
+            }
+            (_, "buf") => {
+                ilk.clip.buf = fixed_to(value, 27, "buf")?;
+                ilk.dog_live |= contract == "CLIPPER";
+            }
+            (_, "tail") => {
+                let tail = value
+                    .rescale(0)
+                    .ok_or_else(|| invalid("tail out of range"))?;
+                ilk.clip.tail = u64::try_from(tail).map_err(|_| invalid("tail out of range"))?;
+                ilk.dog_live |= contract == "CLIPPER";
+            }
+            (_, "cusp") => {
+                ilk.clip.cusp = fixed_to(value, 27, "cusp")?;
+                ilk.dog_live |= contract == "CLIPPER";
+            }
+            (_, "chip") => {
+                ilk.clip.chip = fixed_to(value, 18, "chip")?;
+                ilk.dog_live |= contract == "CLIPPER";
+            }
+            (_, "tip") => {
+                ilk.clip.tip = rad(value)?;
+                ilk.dog_live |= contract == "CLIPPER";
+            }
+            (_, "liquidations") => {
+                // Scenario switch: 1 = Dog/Clipper, 0 = Cat/Flipper.
+                ilk.dog_live = !value.value.is_zero();
+            }
+            _ => return Ok(Applied::Skipped("unknown-parameter")),
+        }
+        Ok(Applied::Exact)
+    }
+}
+
+impl ProtocolModel for MakerModel {
+    fn protocol(&self) -> Protocol {
+        Protocol::Maker
+    }
+
+    fn advance(&mut self, time: Timestamp, _prices: &PriceBook) -> Result<bool, EngineError> {
+        self.release_auctions(time);
+        let mut changed = false;
+        for osm in self.osms.values_mut() {
+            changed |= osm.advance(time, self.hop, self.config.osm_sample);
+        }
+        if changed {
+            return self.poke_all();
+        }
+        Ok(false)
+    }
+
+    fn on_price(
+        &mut self,
+        update: &PriceUpdate,
+        time: Timestamp,
+        prices: &PriceBook,
+    ) -> Result<bool, EngineError> {
+        if update.quote != self.config.quote {
+            return Ok(false);
+        }
+        let relevant = self
+            .config
+            .price_assets
+            .values()
+            .any(|assets| assets.contains(&update.asset))
+            || self
+                .ilks
+                .keys()
+                .any(|ilk| self.config.price_assets_for(ilk).contains(&update.asset));
+        if !relevant {
+            return Ok(false);
+        }
+        let Some(quote) = prices.market(&update.asset, &update.quote) else {
+            return Ok(false);
+        };
+        let wad = fixed_to(&quote.price, 18, "price")?;
+        let osm = self.osms.entry(update.asset).or_default();
+        if osm.observe(time, wad, self.hop) {
+            return self.poke_all();
+        }
+        Ok(false)
+    }
+
+    fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
+        match &event.payload {
+            Payload::VaultOpen(open) => {
+                let ilk = self.ilk_mut(&open.market);
+                ilk.vaults.entry(open.account).or_default();
+                Ok(Applied::Exact)
+            }
+            Payload::Deposit(_) | Payload::Withdraw(_) | Payload::Borrow(_) | Payload::Repay(_) => {
+                self.apply_position(event)
+            }
+            Payload::ParamChange(change) => self.set(
+                &change.market,
+                change.param.as_str(),
+                &change.value,
+                event.time,
+            ),
+            Payload::IndexUpdate(update) => {
+                // A recorded `Vat.fold`: the ilk's true rate at that time beats our compounding.
+                let Some(rate) = update.borrow_index else {
+                    return Ok(Applied::Ignored);
+                };
+                let ilk = self.ilk_mut(&update.market);
+                ilk.rate = fixed_to(&rate, 27, "rate")?;
+                ilk.rho = Some(event.time);
+                Ok(Applied::Exact)
+            }
+            _ => Ok(Applied::Ignored),
+        }
+    }
+
+    fn set_param(
+        &mut self,
+        market: &Id,
+        param: &str,
+        value: &Fixed,
+        time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        let applied = self.set(market, param, value, time)?;
+        self.poke_all()?;
+        Ok(applied)
+    }
+
+    fn judge(
+        &mut self,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<Judgement, EngineError> {
+        Ok(self.judge_inner(liquidation, time)?.0)
+    }
+
+    fn apply_liquidation(
+        &mut self,
+        liquidation: &Liquidation,
+        judgement: &Judgement,
+        time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        let market = liquidation.market;
+        let account = liquidation.account;
+        let Some(ilk) = self.ilks.get_mut(&market) else {
+            return Ok(Applied::Skipped("liquidation-of-unknown-vault"));
+        };
+        ilk.drip(time)?;
+        let Some(vault) = ilk.vaults.get(&account).copied() else {
+            return Ok(Applied::Skipped("liquidation-of-unknown-vault"));
+        };
+        if judgement.verdict == Verdict::Explained {
+            let (_, take) = self.judge_inner(liquidation, time)?;
+            if let Some(take) = take {
+                self.grab(market, account, take.dink, take.dart, take.tab, time);
+                return Ok(Applied::Exact);
+            }
+        }
+        // The liquidation happened on chain even if the rebuilt state disagrees: take the
+        // recorded debt (the export's most precise figure) and the collateral in the contract's
+        // proportion `ink * dart / art`.
+        let ilk = &self.ilks[&market];
+        if vault.art.is_zero() {
+            return Ok(Applied::Skipped("liquidation-of-vault-without-debt"));
+        }
+        let mut dart = mul_div(liquidation.debt_repaid.0, RAY, ilk.rate, "due * RAY / rate")?;
+        let near_all = mul_div(
+            vault.art,
+            U256::from(self.config.debt_tolerance_ppm),
+            U256::from(1_000_000u32),
+            "tolerance",
+        )?;
+        let mut applied = Applied::Exact;
+        if dart >= vault.art || vault.art - dart <= near_all {
+            if dart > vault.art + near_all {
+                applied = Applied::Clamped("liquidation-exceeds-debt");
+            }
+            dart = vault.art;
+        }
+        let dink = vault
+            .ink
+            .min(mul_div(vault.ink, dart, vault.art, "ink * dart / art")?);
+        let chop = if ilk.dog_live {
+            ilk.dog_chop
+        } else {
+            ilk.cat_chop
+        };
+        let tab = mul(mul(dart, ilk.rate, "dart * rate")?, chop, "due * chop")? / WAD;
+        self.grab(market, account, dink, dart, tab, time);
+        Ok(applied)
+    }
+
+    fn liquidatable(
+        &mut self,
+        time: Timestamp,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), EngineError> {
+        for (id, ilk) in self.ilks.iter_mut() {
+            if ilk.spot.is_zero() || ilk.index.is_empty() {
+                continue;
+            }
+            ilk.drip(time)?;
+            let level = mul_div(ilk.spot, RAY, ilk.rate, "spot * RAY / rate")?;
+            for (_, account) in ilk.index.at_or_above(level) {
+                let vault = ilk.vaults[&account];
+                if !rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
+                    continue;
+                }
+                out.push(Candidate {
+                    protocol: Protocol::Maker,
+                    market: *id,
+                    account,
+                    health: rules::health(vault.urn(), ilk.spot, ilk.rate)?.unwrap_or_default(),
+                    debt_value: mul(vault.art, ilk.rate, "art * rate")? / RAY,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn simulate_liquidation(
+        &mut self,
+        candidate: &Candidate,
+        choice: &LiquidatorChoice,
+        time: Timestamp,
+    ) -> Result<Option<SimulatedLiquidation>, EngineError> {
+        let value = self.osm_value(&candidate.market);
+        let Some(ilk) = self.ilks.get_mut(&candidate.market) else {
+            return Ok(None);
+        };
+        ilk.drip(time)?;
+        let Some(vault) = ilk.vaults.get(&candidate.account).copied() else {
+            return Ok(None);
+        };
+        if !rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
+            return Ok(None);
+        }
+        let rule = Self::rule_name(ilk);
+        let Ok(take) = self.take(&self.ilks[&candidate.market], vault.urn())? else {
+            return Ok(None);
+        };
+        self.grab(
+            candidate.market,
+            candidate.account,
+            take.dink,
+            take.dart,
+            take.tab,
+            time,
+        );
+        // The keeper buys the lot at `take_price` (default: the OSM price) until the tab is
+        // raised (Clipper.take / Flipper tend): what it buys is sold into the market; the rest of
+        // the lot returns to the owner; debt the sale does not cover is bad debt.
+        let price = match &choice.take_price {
+            Some(price) => fixed_to(price, 18, "take price")?,
+            None => value.unwrap_or_default(),
+        };
+        let lot_value = mul(take.dink, price, "lot * price")?; // rad-like: wad * wad
+        let tab_wad_wad = take.tab / BLN; // rad -> wad * wad
+        let (sold, raised) = if price.is_zero() {
+            (U256::ZERO, U256::ZERO)
+        } else if lot_value >= tab_wad_wad {
+            (
+                mul_div_up(tab_wad_wad, U256::ONE, price, "tab / price")?.min(take.dink),
+                take.tab,
+            )
+        } else {
+            (take.dink, lot_value * BLN)
+        };
+        let bad_debt = take.due.saturating_sub(raised) / RAY;
+        let collateral_asset = self.ilks[&candidate.market]
+            .price_asset
+            .unwrap_or(candidate.market);
+        Ok(Some(SimulatedLiquidation {
+            protocol: Protocol::Maker,
+            market: candidate.market,
+            account: candidate.account,
+            rule,
+            collateral_asset,
+            collateral_seized: Quantity::new(take.dink, COLLATERAL_DECIMALS),
+            collateral_sold: Quantity::new(sold, COLLATERAL_DECIMALS),
+            debt_asset: Id::name("DAI"),
+            debt_repaid: Quantity::new(take.due / RAY, DAI_DECIMALS),
+            bad_debt: Quantity::new(bad_debt, DAI_DECIMALS),
+        }))
+    }
+
+    fn risk(&mut self, time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
+        let ids: Vec<Id> = self.ilks.keys().copied().collect();
+        for id in ids {
+            let value = self.osm_value(&id);
+            let ilk = self.ilks.get_mut(&id).expect("id taken from the map");
+            let mut risk = MarketRisk {
+                protocol: Protocol::Maker,
+                market: id,
+                oracle_price: value.map(|v| Quantity::new(v, 18)),
+                accounts_unsafe: 0,
+                collateral_at_risk: Quantity::zero(DAI_DECIMALS),
+                debt_at_risk: Quantity::zero(DAI_DECIMALS),
+                bad_debt: Quantity::zero(DAI_DECIMALS),
+            };
+            if let Some(price) = value
+                && !ilk.spot.is_zero()
+            {
+                ilk.drip(time)?;
+                let price_ray = mul(price, BLN, "price * 1e9")?;
+                let level = mul_div(ilk.spot, RAY, ilk.rate, "spot * RAY / rate")?;
+                for (_, account) in ilk.index.at_or_above(level) {
+                    let vault = ilk.vaults[&account];
+                    if !rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
+                        continue;
+                    }
+                    let debt = mul(vault.art, ilk.rate, "art * rate")?;
+                    let collateral = mul(vault.ink, price_ray, "ink * price")?;
+                    risk.accounts_unsafe += 1;
+                    risk.collateral_at_risk.value += collateral / RAY;
+                    risk.debt_at_risk.value += debt / RAY;
+                    if collateral < debt {
+                        risk.bad_debt.value += (debt - collateral) / RAY;
+                    }
+                }
+            }
+            out.push(risk);
+        }
+        Ok(())
+    }
+
+    fn encode_state(&self, out: &mut StateWriter) {
+        out.i64(self.hop);
+        out.i64(self.auction_seconds);
+        encode_opt(out, self.dog_hole);
+        out.u256(self.dog_dirt);
+        encode_opt(out, self.cat_box);
+        out.u256(self.cat_litter);
+        out.count(self.auctions.len());
+        for auction in &self.auctions {
+            out.id(&auction.ilk);
+            out.u256(auction.tab);
+            out.bool(auction.dog);
+            out.time(auction.settles_at);
+        }
+        out.count(self.osms.len());
+        for (asset, osm) in &self.osms {
+            out.id(asset);
+            osm.encode(out);
+        }
+        out.count(self.ilks.len());
+        for (id, ilk) in &self.ilks {
+            out.id(id);
+            out.u256(ilk.rate);
+            match ilk.rho {
+                Some(rho) => {
+                    out.bool(true);
+                    out.time(rho);
+                }
+                None => out.bool(false),
+            }
+            for value in [
+                ilk.duty,
+                ilk.mat,
+                ilk.spot,
+                ilk.dust,
+                ilk.line,
+                ilk.cat_chop,
+                ilk.dunk,
+                ilk.dog_chop,
+            ] {
+                out.u256(value);
+            }
+            out.bool(ilk.dog_live);
+            encode_opt(out, ilk.hole);
+            out.u256(ilk.dirt);
+            out.u256(ilk.clip.buf);
+            out.u64(ilk.clip.tail);
+            out.u256(ilk.clip.cusp);
+            out.u256(ilk.clip.chip);
+            out.u256(ilk.clip.tip);
+            match &ilk.price_asset {
+                Some(asset) => {
+                    out.bool(true);
+                    out.id(asset);
+                }
+                None => out.bool(false),
+            }
+            out.count(ilk.vaults.len());
+            for (account, vault) in &ilk.vaults {
+                out.id(account);
+                out.u256(vault.ink);
+                out.u256(vault.art);
+            }
+        }
+    }
+
+    fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        let mut model = MakerModel::new(self.config.clone());
+        model.hop = input.i64()?;
+        model.auction_seconds = input.i64()?;
+        model.dog_hole = decode_opt(input)?;
+        model.dog_dirt = input.u256()?;
+        model.cat_box = decode_opt(input)?;
+        model.cat_litter = input.u256()?;
+        for _ in 0..input.count()? {
+            model.auctions.push(OpenAuction {
+                ilk: input.id()?,
+                tab: input.u256()?,
+                dog: input.bool()?,
+                settles_at: input.time()?,
+            });
+        }
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            model.osms.insert(asset, Osm::decode(input)?);
+        }
+        for _ in 0..input.count()? {
+            let id = input.id()?;
+            let mut ilk = Ilk {
+                rate: input.u256()?,
+                rho: if input.bool()? {
+                    Some(input.time()?)
+                } else {
+                    None
+                },
+                ..Ilk::default()
+            };
+            ilk.duty = input.u256()?;
+            ilk.mat = input.u256()?;
+            ilk.spot = input.u256()?;
+            ilk.dust = input.u256()?;
+            ilk.line = input.u256()?;
+            ilk.cat_chop = input.u256()?;
+            ilk.dunk = input.u256()?;
+            ilk.dog_chop = input.u256()?;
+            ilk.dog_live = input.bool()?;
+            ilk.hole = decode_opt(input)?;
+            ilk.dirt = input.u256()?;
+            ilk.clip = Clip {
+                buf: input.u256()?,
+                tail: input.u64()?,
+                cusp: input.u256()?,
+                chip: input.u256()?,
+                tip: input.u256()?,
+            };
+            ilk.price_asset = if input.bool()? {
+                Some(input.id()?)
+            } else {
+                None
+            };
+            for _ in 0..input.count()? {
+                let account = input.id()?;
+                let vault = Vault {
+                    ink: input.u256()?,
+                    art: input.u256()?,
+                    key: None,
+                };
+                ilk.vaults.insert(account, vault);
+                ilk.reindex(account);
+            }
+            model.ilks.insert(id, ilk);
+        }
+        *self = model;
+        Ok(())
+    }
+}
+
+fn encode_opt(out: &mut StateWriter, value: Option<U256>) {
+    match value {
+        Some(value) => {
+            out.bool(true);
+            out.u256(value);
+        }
+        None => out.bool(false),
+    }
+}
+
+fn decode_opt(input: &mut StateReader<'_>) -> Result<Option<U256>, EngineError> {
+    Ok(if input.bool()? {
+        Some(input.u256()?)
+    } else {
+        None
+    })
+}

@@ -1,0 +1,266 @@
+//! Maker's liquidation arithmetic as pure functions: `Cat.bite` (liquidations 1.2, Flip
+//! auctions) and `Dog.bark` (liquidations 2.0, Clipper auctions), from dss `cat.sol` and `dog.sol`.
+//!
+//! Units as in the contracts: `ink`, `art`, `chop` wad; `rate`, `spot` ray; `dust`, `dunk`,
+//! `hole`, `box`, `room` rad. These functions decide amounts only; they never touch state.
+
+use cascade_events::U256;
+
+use crate::EngineError;
+use crate::math::{WAD, mul, mul_div};
+
+/// A vault's collateral and normalised debt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Urn {
+    /// Collateral, wad.
+    pub ink: U256,
+    /// Normalised debt, wad.
+    pub art: U256,
+}
+
+/// `ink * spot < art * rate`: the unsafe test of `Vat.frob`, `Cat.bite` and `Dog.bark`
+/// (with `spot > 0`; a zero spot means no price and nothing is liquidatable).
+pub fn is_unsafe(urn: Urn, spot: U256, rate: U256) -> Result<bool, EngineError> {
+    if spot.is_zero() {
+        return Ok(false);
+    }
+    Ok(mul(urn.ink, spot, "ink * spot")? < mul(urn.art, rate, "art * rate")?)
+}
+
+/// `ink * spot / (art * rate)` in wad: below one is unsafe. `None` without debt.
+pub fn health(urn: Urn, spot: U256, rate: U256) -> Result<Option<U256>, EngineError> {
+    let debt = mul(urn.art, rate, "art * rate")?;
+    if debt.is_zero() {
+        return Ok(None);
+    }
+    let value = mul(urn.ink, spot, "ink * spot")?;
+    Ok(Some(mul_div(value, WAD, debt, "health")?))
+}
+
+/// Why a liquidation the vault's health would allow is refused by a limit or rounding rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `Cat/liquidation-limit-hit` or `Dog/liquidation-limit-hit`: `box`/`hole`/`Hole` full.
+    LimitHit,
+    /// `Dog/dusty-auction-from-partial-liquidation`.
+    DustyAuction,
+    /// `Cat/null-auction` or `Dog/null-auction`: nothing to take.
+    NullAuction,
+}
+
+impl Refusal {
+    /// The contract's revert reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::LimitHit => "liquidation-limit-hit",
+            Refusal::DustyAuction => "dusty-auction-from-partial-liquidation",
+            Refusal::NullAuction => "null-auction",
+        }
+    }
+}
+
+/// What one bite or bark takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Take {
+    /// Collateral moved to the auction, wad.
+    pub dink: U256,
+    /// Normalised debt removed, wad.
+    pub dart: U256,
+    /// `dart * rate`: the debt moved to the Vow (rad). `Cat`'s `Bite` event and `Dog`'s `Bark`
+    /// event both log this figure (Cat calls it `tab`, Dog `due`).
+    pub due: U256,
+    /// `due * chop / WAD`: what the auction must raise, penalty included (rad).
+    pub tab: U256,
+}
+
+/// `Cat.bite` (liquidations 1.2): takes at most `dunk` (penalty included) per bite, limited by
+/// the room left in the litterbox; the remaining vault may be dusty.
+///
+/// ```text
+/// room = box - litter;  require(litter < box && room >= dust)
+/// dart = min(art, min(dunk, room) * WAD / rate / chop)
+/// dink = min(ink, ink * dart / art)
+/// tab  = dart * rate * chop / WAD
+/// ```
+pub fn cat_bite(
+    urn: Urn,
+    rate: U256,
+    dust: U256,
+    chop: U256,
+    dunk: U256,
+    room: Option<U256>,
+) -> Result<Result<Take, Refusal>, EngineError> {
+    let room = match room {
+        Some(room) if room.is_zero() || room < dust => return Ok(Err(Refusal::LimitHit)),
+        Some(room) => room,
+        None => U256::MAX,
+    };
+    let limit = dunk.min(room);
+    let dart = urn
+        .art
+        .min(mul(limit, WAD, "dunk * WAD")? / rate / chop.max(U256::ONE));
+    if urn.art.is_zero() {
+        return Ok(Err(Refusal::NullAuction));
+    }
+    let dink = urn
+        .ink
+        .min(mul_div(urn.ink, dart, urn.art, "ink * dart / art")?);
+    if dart.is_zero() || dink.is_zero() {
+        return Ok(Err(Refusal::NullAuction));
+    }
+    let due = mul(dart, rate, "dart * rate")?;
+    let tab = mul(due, chop, "due * chop")? / WAD;
+    Ok(Ok(Take {
+        dink,
+        dart,
+        due,
+        tab,
+    }))
+}
+
+/// `Dog.bark` (liquidations 2.0): the whole vault unless `hole`/`Hole` leave less room; a
+/// partial bark that would leave a dusty vault takes it all, one that would start a dusty
+/// auction is refused.
+///
+/// ```text
+/// require(Hole > Dirt && hole > dirt);  room = min(Hole - Dirt, hole - dirt)
+/// dart = min(art, room * WAD / rate / chop)
+/// if art > dart: if (art - dart) * rate < dust: dart = art
+///                else require(dart * rate >= dust)
+/// dink = ink * dart / art;  require(dink > 0)
+/// due = dart * rate;  tab = due * chop / WAD
+/// ```
+pub fn dog_bark(
+    urn: Urn,
+    rate: U256,
+    dust: U256,
+    chop: U256,
+    room: Option<U256>,
+) -> Result<Result<Take, Refusal>, EngineError> {
+    if urn.art.is_zero() {
+        return Ok(Err(Refusal::NullAuction));
+    }
+    let mut dart = match room {
+        Some(room) if room.is_zero() => return Ok(Err(Refusal::LimitHit)),
+        Some(room) => urn
+            .art
+            .min(mul(room, WAD, "room * WAD")? / rate / chop.max(U256::ONE)),
+        None => urn.art,
+    };
+    if urn.art > dart {
+        if mul(urn.art - dart, rate, "(art - dart) * rate")? < dust {
+            dart = urn.art;
+        } else if mul(dart, rate, "dart * rate")? < dust {
+            return Ok(Err(Refusal::DustyAuction));
+        }
+    }
+    let dink = mul_div(urn.ink, dart, urn.art, "ink * dart / art")?;
+    if dink.is_zero() {
+        return Ok(Err(Refusal::NullAuction));
+    }
+    let due = mul(dart, rate, "dart * rate")?;
+    let tab = mul(due, chop, "due * chop")? / WAD;
+    Ok(Ok(Take {
+        dink,
+        dart,
+        due,
+        tab,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::RAY;
+
+    fn wad(units: u64) -> U256 {
+        U256::from(units) * WAD
+    }
+
+    fn rad(units: u64) -> U256 {
+        wad(units) * RAY
+    }
+
+    #[test]
+    fn cat_bites_one_dunk_at_a_time() {
+        // 100 ETH, 100,000 DAI of debt at rate 1, chop 1.13, dunk 50,000 DAI:
+        // dart = 50,000 / 1.13 = 44,247.787610619469026548 DAI of art, tab = dunk.
+        let urn = Urn {
+            ink: wad(100),
+            art: wad(100_000),
+        };
+        let chop = WAD * U256::from(113u8) / U256::from(100u8);
+        let take = cat_bite(urn, RAY, rad(100), chop, rad(50_000), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            take.dart,
+            "44247787610619469026548".parse::<U256>().unwrap()
+        );
+        assert_eq!(take.due, take.dart * RAY);
+        // dink = 100 * 44247.78.. / 100000 = 44.247787610619469026 ETH
+        assert_eq!(take.dink, "44247787610619469026".parse::<U256>().unwrap());
+        assert!(rad(50_000) - take.tab < RAY * U256::from(2u8));
+        // A full litterbox refuses.
+        assert_eq!(
+            cat_bite(urn, RAY, rad(100), chop, rad(50_000), Some(rad(99))).unwrap(),
+            Err(Refusal::LimitHit)
+        );
+    }
+
+    #[test]
+    fn dog_barks_whole_vault_or_the_hole_with_dust_rules() {
+        let urn = Urn {
+            ink: wad(10),
+            art: wad(20_000),
+        };
+        let chop = WAD * U256::from(113u8) / U256::from(100u8);
+        let rate = RAY + RAY / U256::from(10u8); // 1.1: debt 22,000 DAI
+        let whole = dog_bark(urn, rate, rad(15_000), chop, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((whole.dink, whole.dart), (urn.ink, urn.art));
+        assert_eq!(whole.due, rad(22_000));
+        assert_eq!(whole.tab, rad(24_860));
+        // Room for 11,300 DAI of tab: dart = 11,300 / 1.1 / 1.13 = 9,090.9.. art; the rest
+        // (10,909 art = 12,000 DAI) is under the 15,000 dust: take everything.
+        let dusty_rest = dog_bark(urn, rate, rad(15_000), chop, Some(rad(11_300)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(dusty_rest.dart, urn.art);
+        // With dust 5,000 the partial bark stands: dart = 9,090.909.. art.
+        let partial = dog_bark(urn, rate, rad(5_000), chop, Some(rad(11_300)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            partial.dart,
+            "9090909090909090909090".parse::<U256>().unwrap()
+        );
+        assert_eq!(partial.dink, urn.ink * partial.dart / urn.art);
+        // Room for only 1,130 DAI of tab: a 1,000 DAI auction under the 5,000 dust is refused.
+        assert_eq!(
+            dog_bark(urn, rate, rad(5_000), chop, Some(rad(1_130))).unwrap(),
+            Err(Refusal::DustyAuction)
+        );
+        assert_eq!(
+            dog_bark(urn, rate, rad(5_000), chop, Some(U256::ZERO)).unwrap(),
+            Err(Refusal::LimitHit)
+        );
+    }
+
+    #[test]
+    fn unsafe_is_strict_and_needs_a_price() {
+        let urn = Urn {
+            ink: wad(1),
+            art: wad(1000),
+        };
+        // spot 1000 DAI/ETH exactly at rate 1: ink * spot == art * rate, not unsafe.
+        assert!(!is_unsafe(urn, RAY * U256::from(1000u16), RAY).unwrap());
+        assert!(is_unsafe(urn, RAY * U256::from(999u16), RAY).unwrap());
+        assert!(!is_unsafe(urn, U256::ZERO, RAY).unwrap());
+        assert_eq!(
+            health(urn, RAY * U256::from(500u16), RAY).unwrap(),
+            Some(WAD / U256::from(2u8))
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The price book: the latest answer of every feed for every (asset, quote) pair, and the rule
+//! that makes one of them *the* market price at each moment.
+//!
+//! Protocols never read feeds directly: each reads the market price through its own oracle rule
+//! (Maker through the OSM delay, Aave and Compound the latest answer). The book only records
+//! what feeds said and picks among them; it never invents, smooths or delays a price.
+//!
+//! Feed choice, when several feeds cover one pair: an explicit priority list if configured,
+//! otherwise the finest-grained feed that is still live. A feed's grain is the interval between
+//! its last two answers; it is live while its last answer is no older than twice that interval.
+//! So a 10-minute crash-day feed overrides an hourly one while it runs and hands back to it when
+//! it stops, and a Chainlink feed (minutes) beats both. A feed's very first answer has no grain
+//! yet and ranks last. Ties go to the smaller feed id, so the choice never depends on arrival
+//! order of equal candidates.
+
+use std::collections::BTreeMap;
+
+use cascade_events::{Fixed, Id, PriceUpdate, Timestamp};
+
+use crate::EngineError;
+use crate::state::{StateReader, StateWriter};
+
+/// One price observation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// Quote units per whole asset token.
+    pub price: Fixed,
+    /// When the feed said so (event time).
+    pub time: Timestamp,
+    /// Which feed said so.
+    pub feed: Id,
+}
+
+#[derive(Clone, Debug)]
+struct FeedState {
+    last: Quote,
+    /// Seconds between the feed's last two answers; `None` after its first answer.
+    grain: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Pair {
+    feeds: BTreeMap<Id, FeedState>,
+    market: Option<Quote>,
+}
+
+/// Latest prices per (asset, quote, feed), and the market price per (asset, quote).
+#[derive(Clone, Debug, Default)]
+pub struct PriceBook {
+    pairs: BTreeMap<(Id, Id), Pair>,
+    priority: Vec<Id>,
+}
+
+impl PriceBook {
+    /// An empty book; `priority` lists feeds from most to least preferred (empty: finest live
+    /// feed first, see the module docs).
+    pub fn new(priority: Vec<Id>) -> Self {
+        Self {
+            pairs: BTreeMap::new(),
+            priority,
+        }
+    }
+
+    /// Records a feed's answer at `time`; returns the pair's market quote when it changed.
+    pub fn record(&mut self, update: &PriceUpdate, time: Timestamp) -> Option<Quote> {
+        let pair = self.pairs.entry((update.asset, update.quote)).or_default();
+        let quote = Quote {
+            price: update.price,
+            time,
+            feed: update.feed,
+        };
+        match pair.feeds.get_mut(&update.feed) {
+            Some(state) => {
+                let gap = time.0 - state.last.time.0;
+                // Two answers in one second (an OHLCV bar's open and close) say nothing about
+                // the feed's grain; keep the previous estimate.
+                if gap > 0 {
+                    state.grain = Some(gap);
+                }
+                state.last = quote;
+            }
+            None => {
+                pair.feeds.insert(
+                    update.feed,
+                    FeedState {
+                        last: quote,
+                        grain: None,
+                    },
+                );
+            }
+        }
+        let priority = &self.priority;
+        let rank = |feed: &Id, state: &FeedState| {
+            let listed = priority
+                .iter()
+                .position(|p| p == feed)
+                .unwrap_or(usize::MAX);
+            (listed, state.grain.unwrap_or(i64::MAX), *feed)
+        };
+        let live = |state: &FeedState| match state.grain {
+            Some(grain) => time.0 - state.last.time.0 <= grain.saturating_mul(2),
+            None => state.last.time == time,
+        };
+        let best = pair
+            .feeds
+            .iter()
+            .filter(|(_, state)| live(state))
+            .min_by_key(|(feed, state)| rank(feed, state))
+            .map(|(_, state)| state.last)?;
+        if pair.market == Some(best) {
+            return None;
+        }
+        let changed = pair.market.map(|m| m.price) != Some(best.price);
+        pair.market = Some(best);
+        changed.then_some(best)
+    }
+
+    /// The market price of `asset` in `quote`, if any feed has priced it.
+    pub fn market(&self, asset: &Id, quote: &Id) -> Option<&Quote> {
+        self.pairs.get(&(*asset, *quote))?.market.as_ref()
+    }
+
+    /// Writes the book in the canonical state encoding.
+    pub fn encode(&self, out: &mut StateWriter) {
+        out.count(self.priority.len());
+        for feed in &self.priority {
+            out.id(feed);
+        }
+        out.count(self.pairs.len());
+        for ((asset, quote), pair) in &self.pairs {
+            out.id(asset);
+            out.id(quote);
+            out.count(pair.feeds.len());
+            for (feed, state) in &pair.feeds {
+                out.id(feed);
+                encode_quote(out, &state.last);
+                match state.grain {
+                    Some(grain) => {
+                        out.bool(true);
+                        out.i64(grain);
+                    }
+                    None => out.bool(false),
+                }
+            }
+            match &pair.market {
+                Some(quote) => {
+                    out.bool(true);
+                    encode_quote(out, quote);
+                }
+                None => out.bool(false),
+            }
+        }
+    }
+
+    /// Reads a book written by [`PriceBook::encode`].
+    pub fn decode(input: &mut StateReader<'_>) -> Result<Self, EngineError> {
+        let mut priority = Vec::new();
+        for _ in 0..input.count()? {
+            priority.push(input.id()?);
+        }
+        let mut pairs = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            let quote = input.id()?;
+            let mut pair = Pair::default();
+            for _ in 0..input.count()? {
+                let feed = input.id()?;
+                let last = decode_quote(input)?;
+                let grain = if input.bool()? {
+                    Some(input.i64()?)
+                } else {
+                    None
+                };
+                pair.feeds.insert(feed, FeedState { last, grain });
+            }
+            pair.market = if input.bool()? {
+                Some(decode_quote(input)?)
+            } else {
+                None
+            };
+            pairs.insert((asset, quote), pair);
+        }
+        Ok(Self { pairs, priority })
+    }
+}
+
+fn encode_quote(out: &mut StateWriter, quote: &Quote) {
+    out.fixed(&quote.price);
+    out.time(quote.time);
+    out.id(&quote.feed);
+}
+
+fn decode_quote(input: &mut StateReader<'_>) -> Result<Quote, EngineError> {
+    Ok(Quote {
+        price: input.fixed()?,
+        time: input.time()?,
+        feed: input.id()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_events::U256;
+
+    fn update(feed: &str, price: u64) -> PriceUpdate {
+        PriceUpdate {
+            asset: Id::name("WETH"),
+            quote: Id::name("USD"),
+            price: Fixed::new(U256::from(price), 0),
+            feed: Id::name(feed),
+            round: None,
+        }
+    }
+
+    fn market(book: &PriceBook) -> u64 {
+        let quote = book.market(&Id::name("WETH"), &Id::name("USD")).unwrap();
+        quote.price.value.to::<u64>()
+    }
+
+    #[test]
+    fn finest_live_feed_wins_and_hands_back_when_it_stops() {
+        let mut book = PriceBook::new(Vec::new());
+        book.record(&update("hourly", 100), Timestamp(0));
+        book.record(&update("hourly", 101), Timestamp(3600));
+        assert_eq!(market(&book), 101);
+        // A 10-minute feed's first answer has no grain yet: hourly stays.
+        assert!(book.record(&update("ten", 200), Timestamp(3700)).is_none());
+        assert_eq!(market(&book), 101);
+        // Its second answer shows a 600 s grain: it takes over.
+        assert!(book.record(&update("ten", 201), Timestamp(4300)).is_some());
+        assert_eq!(market(&book), 201);
+        // An hourly answer while the 10-minute feed is live changes nothing.
+        assert!(
+            book.record(&update("hourly", 102), Timestamp(4500))
+                .is_none()
+        );
+        assert_eq!(market(&book), 201);
+        // The 10-minute feed stops; after 2 x 600 s of silence the hourly feed is the market.
+        assert!(
+            book.record(&update("hourly", 103), Timestamp(8100))
+                .is_some()
+        );
+        assert_eq!(market(&book), 103);
+    }
+
+    #[test]
+    fn explicit_priority_overrides_grain_and_state_round_trips() {
+        let mut book = PriceBook::new(vec![Id::name("hourly")]);
+        book.record(&update("hourly", 100), Timestamp(0));
+        book.record(&update("hourly", 101), Timestamp(3600));
+        book.record(&update("ten", 200), Timestamp(3700));
+        book.record(&update("ten", 201), Timestamp(4300));
+        assert_eq!(market(&book), 101);
+
+        let mut writer = StateWriter::new();
+        book.encode(&mut writer);
+        let bytes = writer.into_bytes();
+        let mut reader = StateReader::new(&bytes);
+        let back = PriceBook::decode(&mut reader).unwrap();
+        reader.finish().unwrap();
+        let mut again = StateWriter::new();
+        back.encode(&mut again);
+        assert_eq!(again.into_bytes(), bytes);
+        assert_eq!(market(&back), 101);
+    }
+}

@@ -1,0 +1,311 @@
+//! The one interface every protocol model implements, and the values that cross it.
+//!
+//! The replay loop knows nothing about vaults, reserves or cTokens: it hands each protocol's
+//! events to that protocol's [`ProtocolModel`], asks it to judge recorded liquidations, to list
+//! what is liquidatable now, to liquidate on behalf of a simulated liquidator, and to report risk.
+//! Adding a protocol means one new module implementing this trait and one line in
+//! [`crate::replay::models_for`]; nothing else changes.
+//!
+//! Contract for implementors:
+//! - Pure: the result of every method depends only on the model's state and its arguments. No
+//!   clock, no randomness, no hash-ordered iteration reaching any output or the state encoding.
+//! - Money in integers exactly as the contracts hold it; every rule cites the contract function
+//!   it mirrors.
+//! - [`ProtocolModel::liquidatable`] and [`ProtocolModel::risk`] must not scan every account:
+//!   use a [`crate::LiquidationIndex`] (or an equivalent prefilter plus exact confirmation).
+
+use cascade_events::{Event, Fixed, Id, Liquidation, PriceUpdate, Protocol, Timestamp, U256};
+use serde::Serialize;
+
+use crate::EngineError;
+use crate::oracle::PriceBook;
+use crate::state::{StateReader, StateWriter};
+
+/// An amount with its precision: token base units and the token's decimals, or a base-currency
+/// value. Written to run files as exact decimal text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quantity {
+    /// Scaled integer.
+    pub value: U256,
+    /// Fractional digits of `value`.
+    pub decimals: u8,
+}
+
+impl Quantity {
+    /// `value / 10^decimals`.
+    pub fn new(value: U256, decimals: u8) -> Self {
+        Self { value, decimals }
+    }
+
+    /// Zero at `decimals` precision.
+    pub fn zero(decimals: u8) -> Self {
+        Self::new(U256::ZERO, decimals)
+    }
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::math::decimal(self.value, self.decimals))
+    }
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// What became of a non-liquidation event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied as recorded.
+    Exact,
+    /// Applied after clamping to what the state allows (repaying more debt than there is,
+    /// withdrawing more collateral than deposited); the reason is counted in the run file.
+    Clamped(&'static str),
+    /// Not applicable to the rebuilt state and skipped (e.g. an action on an account the model
+    /// never saw open); the reason is counted in the run file.
+    Skipped(&'static str),
+    /// Not something this model tracks (an auction take, a debt-ceiling change); not counted.
+    Ignored,
+}
+
+/// The engine's judgement of a recorded liquidation against the rebuilt state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Liquidatable at that moment by the engine's oracle rule, and the amounts agree with the
+    /// protocol's formula within the documented tolerance.
+    Explained,
+    /// Liquidatable, but the amounts differ from the formula beyond the tolerance.
+    AmountMismatch,
+    /// The rebuilt account was safe at that moment (its health is reported).
+    NotLiquidatable,
+    /// The account is unknown to the rebuilt state.
+    UnknownAccount,
+    /// No price was available to the protocol's oracle at that moment.
+    NoPrice,
+}
+
+impl Verdict {
+    /// Every verdict, in output order.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Explained,
+        Verdict::AmountMismatch,
+        Verdict::NotLiquidatable,
+        Verdict::UnknownAccount,
+        Verdict::NoPrice,
+    ];
+
+    /// The name used in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Explained => "explained",
+            Verdict::AmountMismatch => "amount-mismatch",
+            Verdict::NotLiquidatable => "not-liquidatable",
+            Verdict::UnknownAccount => "unknown-account",
+            Verdict::NoPrice => "no-price",
+        }
+    }
+}
+
+/// A verdict with the numbers behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Which rule judged it (`cat-bite`, `dog-bark`, `aave-v2-liquidation-call`).
+    pub rule: &'static str,
+    /// The account's health at that moment as the protocol defines it (Maker
+    /// `ink * spot / (art * rate)`, Aave health factor), wad precision; below one is liquidatable.
+    pub health: Option<Quantity>,
+    /// Collateral the protocol's formula takes, in the collateral's base units.
+    pub expected_collateral: Option<Quantity>,
+    /// Debt figure the formula gives, comparable with the recorded one (Maker Cat `tab`, Dog
+    /// `due`; Aave debt covered).
+    pub expected_debt: Option<Quantity>,
+    /// A short explanation where the verdict is not `explained` (which amount, which tolerance).
+    pub note: Option<String>,
+    /// Decimals of the recorded collateral amount (the collateral token's).
+    pub collateral_decimals: u8,
+    /// Decimals of the recorded debt amount (the debt token's).
+    pub debt_decimals: u8,
+}
+
+impl Judgement {
+    /// A judgement with only a verdict, rule and the recorded amounts' decimals.
+    pub fn bare(
+        verdict: Verdict,
+        rule: &'static str,
+        collateral_decimals: u8,
+        debt_decimals: u8,
+    ) -> Self {
+        Self {
+            verdict,
+            rule,
+            health: None,
+            expected_collateral: None,
+            expected_debt: None,
+            note: None,
+            collateral_decimals,
+            debt_decimals,
+        }
+    }
+}
+
+/// An account the rules allow to be liquidated now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account.
+    pub account: Id,
+    /// Health (wad), below one.
+    pub health: U256,
+    /// Debt at stake in the protocol's base currency (Maker DAI wad), for liquidator policies
+    /// that pick the largest.
+    pub debt_value: U256,
+}
+
+/// What a simulated liquidator asks the protocol to do with one candidate. The protocol applies
+/// its own formula within these limits; it never exceeds what its rules allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiquidatorChoice {
+    /// Collateral to seize, for protocols where the liquidator picks (Aave, Compound); `None`:
+    /// the protocol's default (the largest collateral position).
+    pub collateral_asset: Option<Id>,
+    /// Debt to repay, where the liquidator picks; `None`: the largest debt position.
+    pub debt_asset: Option<Id>,
+    /// Upper bound on debt repaid, in the debt token's base units; `None`: as much as the rules
+    /// allow (close factor, Maker `hole`).
+    pub max_repay: Option<U256>,
+    /// Price (debt units per whole collateral token, as a [`Fixed`]) at which the liquidator
+    /// buys seized collateral in a protocol that auctions it (Maker Clipper): determines how much
+    /// of the auction's `tab` is covered and how much collateral goes back to the owner.
+    pub take_price: Option<Fixed>,
+}
+
+/// What a simulated liquidation did, for the run file and the price-impact model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimulatedLiquidation {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account liquidated.
+    pub account: Id,
+    /// Which rule applied (`dog-bark`, `cat-bite`, ...).
+    pub rule: &'static str,
+    /// The collateral asset sold into the market: what a price-impact model moves.
+    pub collateral_asset: Id,
+    /// Collateral taken from the account, base units.
+    pub collateral_seized: Quantity,
+    /// Of that, collateral actually sold by the liquidator (Maker: the part of the lot a keeper
+    /// bought; the rest goes back to the owner), base units.
+    pub collateral_sold: Quantity,
+    /// The debt asset.
+    pub debt_asset: Id,
+    /// Debt removed from the account (Maker `due`, Aave debt covered), base units.
+    pub debt_repaid: Quantity,
+    /// Debt left without collateral behind it by this liquidation (auction shortfall), base units
+    /// of the debt asset.
+    pub bad_debt: Quantity,
+}
+
+/// Risk of one market at one moment, in the protocol's base currency (Maker: DAI wad).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarketRisk {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The price the protocol's oracle rule reads now (Maker: OSM value), if any.
+    pub oracle_price: Option<Quantity>,
+    /// Accounts liquidatable now.
+    pub accounts_unsafe: u64,
+    /// Market value of the collateral of those accounts.
+    pub collateral_at_risk: Quantity,
+    /// Debt of those accounts.
+    pub debt_at_risk: Quantity,
+    /// Debt in excess of the market value of its collateral, summed over underwater accounts.
+    pub bad_debt: Quantity,
+}
+
+/// The rules of one lending protocol over its rebuilt state.
+pub trait ProtocolModel {
+    /// Which protocol this models; events with this [`Payload::protocol`](cascade_events::Payload::protocol)
+    /// are routed here.
+    fn protocol(&self) -> Protocol;
+
+    /// Moves the model's clock to `time` before an event at that time is applied: interest
+    /// accrual, scheduled oracle updates (Maker OSM pokes). Returns true when a price the rules
+    /// read changed, so the liquidatable set may have moved.
+    fn advance(&mut self, time: Timestamp, prices: &PriceBook) -> Result<bool, EngineError>;
+
+    /// A price update has been recorded in `prices` (the market quote of its pair may have
+    /// changed). Returns true when a price the rules read changed.
+    fn on_price(
+        &mut self,
+        update: &PriceUpdate,
+        time: Timestamp,
+        prices: &PriceBook,
+    ) -> Result<bool, EngineError>;
+
+    /// Applies one of this protocol's events that is not a recorded liquidation: a user action,
+    /// a parameter change, an index update, an auction event.
+    fn apply(&mut self, event: &Event, prices: &PriceBook) -> Result<Applied, EngineError>;
+
+    /// Sets a parameter by the protocol's own name (`mat`, `chop`, `liquidationThreshold`), as a
+    /// governance change would: the path scenario overrides take. The value is in the same human
+    /// units as [`cascade_events::ParamChange::value`].
+    fn set_param(
+        &mut self,
+        market: &Id,
+        param: &str,
+        value: &Fixed,
+        time: Timestamp,
+    ) -> Result<Applied, EngineError>;
+
+    /// Judges a recorded liquidation against the state as rebuilt at `time`, without changing it.
+    fn judge(
+        &mut self,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<Judgement, EngineError>;
+
+    /// Applies a recorded liquidation (historical mode), after [`ProtocolModel::judge`].
+    fn apply_liquidation(
+        &mut self,
+        liquidation: &Liquidation,
+        judgement: &Judgement,
+        time: Timestamp,
+    ) -> Result<Applied, EngineError>;
+
+    /// Appends the accounts liquidatable now to `out`, riskiest first, using an index.
+    fn liquidatable(
+        &mut self,
+        time: Timestamp,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), EngineError>;
+
+    /// Liquidates `candidate` by the protocol's own formula within the limits of `choice`,
+    /// mutating the state (counterfactual mode). `None` when the rules forbid it now (the account
+    /// is safe, a limit such as Maker `hole` is reached).
+    fn simulate_liquidation(
+        &mut self,
+        candidate: &Candidate,
+        choice: &LiquidatorChoice,
+        time: Timestamp,
+    ) -> Result<Option<SimulatedLiquidation>, EngineError>;
+
+    /// Appends one risk snapshot per market to `out`, using an index.
+    fn risk(&mut self, time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError>;
+
+    /// Writes the whole model state in the canonical encoding (checkpoints and the state hash).
+    fn encode_state(&self, out: &mut StateWriter);
+
+    /// Replaces the model state with one written by [`ProtocolModel::encode_state`].
+    fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError>;
+}

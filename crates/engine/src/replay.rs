@@ -1,0 +1,825 @@
+//! The replay loop: events in log order through the price book and the protocol models.
+//!
+//! Single-threaded and deterministic: state moves only by events, in sequence order; time comes
+//! from the events. For each event the loop (1) advances every model's clock, (2) routes the
+//! event (prices to the book and every model, recorded liquidations to judgement, everything else
+//! to its protocol's model by [`cascade_events::Payload::protocol`]), (3) when a price a model
+//! reads changed, lists that model's liquidatable accounts (through its index) and takes a risk
+//! snapshot for the timeline. It must never allocate per ordinary event, scan all accounts, or
+//! read a clock.
+//!
+//! Modes: [`Mode::Historical`] judges and applies the recorded liquidations.
+//! [`Mode::Counterfactual`] is the seam for scenarios (issue #5): recorded liquidations are
+//! skipped, a [`Counterfactual`] policy liquidates through
+//! [`ProtocolModel::simulate_liquidation`], and the prices its sales move feed back into the book.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cascade_events::{
+    Event, EventKind, Fixed, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
+};
+use serde_json::{Value, json};
+
+use crate::EngineError;
+use crate::maker::{MakerConfig, MakerModel};
+use crate::oracle::PriceBook;
+use crate::protocol::{
+    Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
+    SimulatedLiquidation, Verdict,
+};
+use crate::run::{
+    LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals, UnsafeEpisode,
+    Window,
+};
+use crate::state::{StateReader, StateWriter, hash_hex};
+
+/// Settings that shape a replay's results. All of them go into the run file's `config` and into
+/// the checkpoint namespace, except `from`, which only chooses what is reported.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Maker rules: OSM delay, price sources, tolerances.
+    pub maker: MakerConfig,
+    /// Feeds in order of preference when several price one pair (empty: finest live feed).
+    pub feed_priority: Vec<Id>,
+    /// An account unsafe for longer than this many seconds without a recorded liquidation is
+    /// reported in `unsafe_unliquidated`.
+    pub unsafe_threshold: i64,
+    /// Report only events at or after this time (`--from`); the state before it is still built.
+    pub from: Option<Timestamp>,
+    /// Counterfactual mode: at most this many liquidation rounds after one event (each round
+    /// liquidates what the previous round's price impact made unsafe).
+    pub max_cascade_rounds: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            maker: MakerConfig::default(),
+            feed_priority: Vec::new(),
+            unsafe_threshold: 3600,
+            from: None,
+            max_cascade_rounds: 32,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The settings as they appear in the run file.
+    pub fn describe(&self) -> Value {
+        let priority: Vec<String> = self.feed_priority.iter().map(Id::to_string).collect();
+        json!({
+            "maker": self.maker.describe(),
+            "feed_priority": priority,
+            "unsafe_threshold_seconds": self.unsafe_threshold,
+            "max_cascade_rounds": self.max_cascade_rounds,
+        })
+    }
+}
+
+/// How recorded liquidations are treated.
+pub enum Mode {
+    /// Judge each recorded liquidation against the rebuilt state, then apply it.
+    Historical,
+    /// Skip recorded liquidations; let a simulated liquidator act (issue #5).
+    Counterfactual(Box<dyn Counterfactual>),
+}
+
+/// The hooks a counterfactual scenario gives the replay loop (issue #5 implements them).
+pub trait Counterfactual {
+    /// The scenario as written to the run file's `scenario` key.
+    fn describe(&self) -> Value;
+
+    /// A stable fingerprint of everything in the scenario that changes results (for checkpoint
+    /// namespaces): equal fingerprints must mean equal runs.
+    fn fingerprint(&self) -> [u8; 32];
+
+    /// Parameter overrides due at `time` (all of them before the first event, the rest at their
+    /// `from` time), as (protocol, market, parameter, value); each is returned once.
+    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<(Protocol, Id, String, Fixed)>);
+
+    /// The price the world sees instead of a recorded one (shock scaling, time shift, caps, the
+    /// lingering impact of earlier sales).
+    fn transform_price(&mut self, update: &PriceUpdate, time: Timestamp) -> PriceUpdate;
+
+    /// Which of the liquidatable `candidates` (riskiest first) to liquidate now, and how:
+    /// indices into `candidates` with the choice for each.
+    fn choose(
+        &mut self,
+        time: Timestamp,
+        candidates: &[Candidate],
+        out: &mut Vec<(usize, LiquidatorChoice)>,
+    );
+
+    /// Told about each simulated liquidation; returns the price updates its sale causes (price
+    /// impact), which the book records before the next round.
+    fn on_liquidation(
+        &mut self,
+        time: Timestamp,
+        liquidation: &SimulatedLiquidation,
+        out: &mut Vec<PriceUpdate>,
+    );
+}
+
+/// The protocol models a replay runs: Maker always; other protocols register here.
+pub fn models_for(config: &EngineConfig) -> Vec<Box<dyn ProtocolModel>> {
+    vec![Box::new(MakerModel::new(config.maker.clone()))]
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Episode {
+    since: Timestamp,
+    liquidated: bool,
+}
+
+/// What the loop accumulates for the run file (only for events inside the window).
+#[derive(Default)]
+struct Output {
+    window: Window,
+    by_kind: BTreeMap<EventKind, u64>,
+    verdicts: BTreeMap<Verdict, u64>,
+    skipped_recorded: u64,
+    collateral: BTreeMap<Id, Quantity>,
+    debt: BTreeMap<Id, Quantity>,
+    bad_debt: BTreeMap<Id, Quantity>,
+    clamped: BTreeMap<&'static str, u64>,
+    skipped: BTreeMap<&'static str, u64>,
+    liquidations: Vec<LiquidationRecord>,
+    episodes: Vec<UnsafeEpisode>,
+    timeline: Vec<TimelinePoint>,
+}
+
+/// The replay engine: feed it events in log order with [`Engine::apply`], then
+/// [`Engine::finish`].
+pub struct Engine {
+    config: EngineConfig,
+    mode: Mode,
+    prices: PriceBook,
+    models: Vec<Box<dyn ProtocolModel>>,
+    route: [Option<usize>; Protocol::ALL.len()],
+    now: Option<Timestamp>,
+    next_seq: Option<u64>,
+    in_window: bool,
+    tracker: BTreeMap<(Protocol, Id, Id), Episode>,
+    output: Output,
+    dirty: Vec<bool>,
+    candidates: Vec<Candidate>,
+    risks: Vec<MarketRisk>,
+    choices: Vec<(usize, LiquidatorChoice)>,
+    impacts: Vec<PriceUpdate>,
+    overrides: Vec<(Protocol, Id, String, Fixed)>,
+}
+
+const CHECKPOINT_MAGIC: &[u8; 8] = b"CSCDENG1";
+
+fn protocol_slot(protocol: Protocol) -> usize {
+    Protocol::ALL
+        .iter()
+        .position(|p| *p == protocol)
+        .expect("Protocol::ALL lists every protocol")
+}
+
+fn protocol_by_name(name: &str) -> Option<Protocol> {
+    name.parse().ok()
+}
+
+impl Engine {
+    /// A fresh engine at the start of a log.
+    pub fn new(config: EngineConfig, mode: Mode) -> Self {
+        let models = models_for(&config);
+        let mut route = [None; Protocol::ALL.len()];
+        for (index, model) in models.iter().enumerate() {
+            route[protocol_slot(model.protocol())] = Some(index);
+        }
+        let in_window = config.from.is_none();
+        let mut output = Output::default();
+        output.window.from_time = config.from.map(Timestamp::to_rfc3339);
+        output.window.resumed_from = "start".to_owned();
+        Self {
+            prices: PriceBook::new(config.feed_priority.clone()),
+            dirty: vec![false; models.len()],
+            models,
+            route,
+            config,
+            mode,
+            now: None,
+            next_seq: None,
+            in_window,
+            tracker: BTreeMap::new(),
+            output,
+            candidates: Vec::new(),
+            risks: Vec::new(),
+            choices: Vec::new(),
+            impacts: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// The checkpoint namespace for this configuration and mode: checkpoints are only ever
+    /// resumed by a replay that would have computed the same state.
+    pub fn namespace(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.config_fingerprint_text().as_bytes());
+        if let Mode::Counterfactual(scenario) = &self.mode {
+            hasher.update(&scenario.fingerprint());
+        }
+        let hex = hasher.finalize().to_hex();
+        format!("engine-v1-{}", &hex[..16])
+    }
+
+    fn config_fingerprint_text(&self) -> String {
+        // `from` only selects the report window; it does not change state.
+        let mut config = self.config.clone();
+        config.from = None;
+        config.describe().to_string()
+    }
+
+    /// The next sequence number the engine expects (`None` before the first event).
+    pub fn next_seq(&self) -> Option<u64> {
+        self.next_seq
+    }
+
+    /// Time of the last event applied.
+    pub fn now(&self) -> Option<Timestamp> {
+        self.now
+    }
+
+    /// Applies one event. Events must come densely in sequence order with non-decreasing time.
+    pub fn apply(&mut self, event: &Event) -> Result<(), EngineError> {
+        if let Some(expected) = self.next_seq
+            && event.seq != expected
+        {
+            return Err(EngineError::OutOfSequence {
+                expected,
+                found: event.seq,
+            });
+        }
+        let time = event.time;
+        if let Some(now) = self.now
+            && time < now
+        {
+            return Err(EngineError::TimeWentBackwards {
+                seq: event.seq,
+                time: time.to_rfc3339(),
+                previous: now.to_rfc3339(),
+            });
+        }
+        if !self.in_window && self.config.from.is_none_or(|from| time >= from) {
+            self.in_window = true;
+        }
+        if self.now != Some(time) {
+            self.now = Some(time);
+            for (index, model) in self.models.iter_mut().enumerate() {
+                if model.advance(time, &self.prices)? {
+                    self.dirty[index] = true;
+                }
+            }
+        }
+        if let Mode::Counterfactual(scenario) = &mut self.mode {
+            scenario.due_overrides(time, &mut self.overrides);
+            for (protocol, market, param, value) in std::mem::take(&mut self.overrides) {
+                if let Some(index) = self.route[protocol_slot(protocol)] {
+                    self.models[index].set_param(&market, &param, &value, time)?;
+                    self.dirty[index] = true;
+                }
+            }
+        }
+        match &event.payload {
+            Payload::Price(update) => {
+                let update = match &mut self.mode {
+                    Mode::Historical => *update,
+                    Mode::Counterfactual(scenario) => scenario.transform_price(update, time),
+                };
+                self.record_price(&update, time)?;
+            }
+            Payload::Liquidation(liquidation) => self.recorded_liquidation(event, liquidation)?,
+            payload => {
+                let applied = match payload
+                    .protocol()
+                    .and_then(|p| self.route[protocol_slot(p)])
+                {
+                    Some(index) => self.models[index].apply(event, &self.prices)?,
+                    None => Applied::Skipped("protocol-not-modelled"),
+                };
+                if self.in_window {
+                    match applied {
+                        Applied::Clamped(reason) => {
+                            *self.output.clamped.entry(reason).or_default() += 1
+                        }
+                        Applied::Skipped(reason) => {
+                            *self.output.skipped.entry(reason).or_default() += 1
+                        }
+                        Applied::Exact | Applied::Ignored => {}
+                    }
+                }
+                if let Payload::ParamChange(change) = payload
+                    && let Some(index) = self.route[protocol_slot(change.protocol)]
+                {
+                    self.dirty[index] = true;
+                }
+            }
+        }
+        for index in 0..self.models.len() {
+            if self.dirty[index] {
+                self.dirty[index] = false;
+                self.check(index, event.seq, time)?;
+            }
+        }
+        if self.in_window {
+            let window = &mut self.output.window;
+            window.first_seq.get_or_insert(event.seq);
+            window.last_seq = Some(event.seq);
+            window.events += 1;
+            *self.output.by_kind.entry(event.kind()).or_default() += 1;
+        }
+        self.next_seq = Some(event.seq + 1);
+        Ok(())
+    }
+
+    fn record_price(&mut self, update: &PriceUpdate, time: Timestamp) -> Result<(), EngineError> {
+        if self.prices.record(update, time).is_some() {
+            for (index, model) in self.models.iter_mut().enumerate() {
+                if model.on_price(update, time, &self.prices)? {
+                    self.dirty[index] = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn recorded_liquidation(
+        &mut self,
+        event: &Event,
+        liquidation: &Liquidation,
+    ) -> Result<(), EngineError> {
+        if matches!(self.mode, Mode::Counterfactual(_)) {
+            if self.in_window {
+                self.output.skipped_recorded += 1;
+            }
+            return Ok(());
+        }
+        let Some(index) = self.route[protocol_slot(liquidation.protocol)] else {
+            if self.in_window {
+                *self
+                    .output
+                    .skipped
+                    .entry("protocol-not-modelled")
+                    .or_default() += 1;
+            }
+            return Ok(());
+        };
+        let model = &mut self.models[index];
+        let judgement = model.judge(liquidation, event.time)?;
+        model.apply_liquidation(liquidation, &judgement, event.time)?;
+        self.dirty[index] = true;
+        if let Some(episode) = self.tracker.get_mut(&(
+            liquidation.protocol,
+            liquidation.market,
+            liquidation.account,
+        )) {
+            episode.liquidated = true;
+        }
+        if self.in_window {
+            self.record_judged(event, liquidation, &judgement);
+        }
+        Ok(())
+    }
+
+    fn record_judged(&mut self, event: &Event, liquidation: &Liquidation, judgement: &Judgement) {
+        let out = &mut self.output;
+        *out.verdicts.entry(judgement.verdict).or_default() += 1;
+        let collateral = Quantity::new(
+            liquidation.collateral_seized.0,
+            judgement.collateral_decimals,
+        );
+        let debt = Quantity::new(liquidation.debt_repaid.0, judgement.debt_decimals);
+        add_to(
+            &mut out.collateral,
+            liquidation.collateral_asset,
+            collateral,
+        );
+        add_to(&mut out.debt, liquidation.debt_asset, debt);
+        out.liquidations.push(LiquidationRecord {
+            seq: event.seq,
+            time: event.time.to_rfc3339(),
+            origin: "recorded",
+            protocol: liquidation.protocol.name().to_owned(),
+            market: liquidation.market.to_string(),
+            account: liquidation.account.to_string(),
+            verdict: Some(judgement.verdict.name()),
+            rule: judgement.rule,
+            round: None,
+            health: judgement.health,
+            collateral_asset: liquidation.collateral_asset.to_string(),
+            collateral_seized: collateral,
+            expected_collateral: judgement.expected_collateral,
+            debt_asset: liquidation.debt_asset.to_string(),
+            debt_repaid: debt,
+            expected_debt: judgement.expected_debt,
+            bad_debt: None,
+            note: judgement.note.clone(),
+        });
+    }
+
+    /// Lists model `index`'s liquidatable accounts, updates the unsafe tracker, lets the
+    /// simulated liquidator act (counterfactual mode) and takes the timeline snapshot.
+    fn check(&mut self, index: usize, seq: u64, time: Timestamp) -> Result<(), EngineError> {
+        let mut round = 0;
+        loop {
+            self.candidates.clear();
+            self.models[index].liquidatable(time, &mut self.candidates)?;
+            if round == 0 {
+                self.track(index, time);
+            }
+            let Mode::Counterfactual(scenario) = &mut self.mode else {
+                break;
+            };
+            if self.candidates.is_empty() || round >= self.config.max_cascade_rounds {
+                break;
+            }
+            round += 1;
+            self.choices.clear();
+            scenario.choose(time, &self.candidates, &mut self.choices);
+            if self.choices.is_empty() {
+                break;
+            }
+            self.impacts.clear();
+            let mut any = false;
+            for (which, choice) in std::mem::take(&mut self.choices) {
+                let Some(candidate) = self.candidates.get(which) else {
+                    continue;
+                };
+                let Some(done) =
+                    self.models[index].simulate_liquidation(candidate, &choice, time)?
+                else {
+                    continue;
+                };
+                any = true;
+                scenario.on_liquidation(time, &done, &mut self.impacts);
+                if self.in_window {
+                    record_simulated(&mut self.output, seq, time, round, &done);
+                }
+            }
+            for update in std::mem::take(&mut self.impacts) {
+                self.record_price(&update, time)?;
+            }
+            if !any {
+                break;
+            }
+        }
+        if self.in_window {
+            self.risks.clear();
+            self.models[index].risk(time, &mut self.risks)?;
+            for risk in self.risks.drain(..) {
+                self.output.timeline.push(TimelinePoint {
+                    seq,
+                    time: time.to_rfc3339(),
+                    protocol: risk.protocol.name().to_owned(),
+                    market: risk.market.to_string(),
+                    oracle_price: risk.oracle_price,
+                    accounts_unsafe: risk.accounts_unsafe,
+                    collateral_at_risk: risk.collateral_at_risk,
+                    debt_at_risk: risk.debt_at_risk,
+                    bad_debt: risk.bad_debt,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens an episode for every newly unsafe account of model `index` and closes the episodes
+    /// of accounts no longer unsafe.
+    fn track(&mut self, index: usize, time: Timestamp) {
+        let protocol = self.models[index].protocol();
+        let unsafe_now: BTreeSet<(Id, Id)> = self
+            .candidates
+            .iter()
+            .map(|c| (c.market, c.account))
+            .collect();
+        let mut closed = Vec::new();
+        for ((p, market, account), _) in self.tracker.range(
+            (
+                protocol,
+                Id::Address(Default::default()),
+                Id::Address(Default::default()),
+            )..,
+        ) {
+            if *p != protocol {
+                break;
+            }
+            if !unsafe_now.contains(&(*market, *account)) {
+                closed.push((*market, *account));
+            }
+        }
+        for (market, account) in closed {
+            if let Some(episode) = self.tracker.remove(&(protocol, market, account)) {
+                self.close_episode(protocol, market, account, episode, time, false);
+            }
+        }
+        for (market, account) in unsafe_now {
+            self.tracker
+                .entry((protocol, market, account))
+                .or_insert(Episode {
+                    since: time,
+                    liquidated: false,
+                });
+        }
+    }
+
+    fn close_episode(
+        &mut self,
+        protocol: Protocol,
+        market: Id,
+        account: Id,
+        episode: Episode,
+        end: Timestamp,
+        open_at_end: bool,
+    ) {
+        let seconds = end.0 - episode.since.0;
+        if episode.liquidated || seconds <= self.config.unsafe_threshold || !self.in_window {
+            return;
+        }
+        self.output.episodes.push(UnsafeEpisode {
+            protocol: protocol.name().to_owned(),
+            market: market.to_string(),
+            account: account.to_string(),
+            from: episode.since.to_rfc3339(),
+            to: end.to_rfc3339(),
+            seconds,
+            open_at_end,
+        });
+    }
+
+    /// Writes the whole engine state: checkpoint bytes.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let mut out = StateWriter::new();
+        out.bytes_raw(CHECKPOINT_MAGIC);
+        match self.next_seq {
+            Some(seq) => {
+                out.bool(true);
+                out.u64(seq);
+            }
+            None => out.bool(false),
+        }
+        self.encode_body(&mut out);
+        out.into_bytes()
+    }
+
+    fn encode_body(&self, out: &mut StateWriter) {
+        match self.now {
+            Some(now) => {
+                out.bool(true);
+                out.time(now);
+            }
+            None => out.bool(false),
+        }
+        self.prices.encode(out);
+        out.count(self.tracker.len());
+        for ((protocol, market, account), episode) in &self.tracker {
+            out.u8(protocol_slot(*protocol) as u8);
+            out.id(market);
+            out.id(account);
+            out.time(episode.since);
+            out.bool(episode.liquidated);
+        }
+        out.count(self.models.len());
+        for model in &self.models {
+            let mut inner = StateWriter::new();
+            model.encode_state(&mut inner);
+            out.blob(model.protocol().name().as_bytes());
+            out.blob(inner.bytes());
+        }
+    }
+
+    /// blake3 of the engine state (hex): equal for equal states, whatever path led there.
+    pub fn state_hash(&self) -> String {
+        let mut out = StateWriter::new();
+        self.encode_body(&mut out);
+        hash_hex(out.bytes())
+    }
+
+    /// An engine resumed from [`Engine::checkpoint`] bytes taken with the same configuration and
+    /// mode; `seq` is the checkpoint's position, for the run file.
+    pub fn restore(
+        config: EngineConfig,
+        mode: Mode,
+        bytes: &[u8],
+        seq: u64,
+    ) -> Result<Self, EngineError> {
+        let mut engine = Engine::new(config, mode);
+        let mut input = StateReader::new(bytes);
+        let magic = input.raw(CHECKPOINT_MAGIC.len())?;
+        if magic != CHECKPOINT_MAGIC {
+            return Err(input.error("not an engine checkpoint (bad magic)"));
+        }
+        engine.next_seq = if input.bool()? {
+            Some(input.u64()?)
+        } else {
+            None
+        };
+        engine.now = if input.bool()? {
+            Some(input.time()?)
+        } else {
+            None
+        };
+        engine.prices = PriceBook::decode(&mut input)?;
+        for _ in 0..input.count()? {
+            let slot = usize::from(input.u8()?);
+            let protocol = *Protocol::ALL
+                .get(slot)
+                .ok_or_else(|| input.error(format!("unknown protocol slot {slot}")))?;
+            let market = input.id()?;
+            let account = input.id()?;
+            let since = input.time()?;
+            let liquidated = input.bool()?;
+            engine
+                .tracker
+                .insert((protocol, market, account), Episode { since, liquidated });
+        }
+        let count = input.count()?;
+        if count != engine.models.len() {
+            return Err(input.error(format!(
+                "checkpoint has {count} protocol models, this engine runs {}",
+                engine.models.len()
+            )));
+        }
+        for index in 0..count {
+            let name = String::from_utf8_lossy(input.blob()?).into_owned();
+            let blob = input.blob()?;
+            let model = &mut engine.models[index];
+            if protocol_by_name(&name) != Some(model.protocol()) {
+                return Err(input.error(format!(
+                    "checkpoint model {name} where {} was expected",
+                    model.protocol()
+                )));
+            }
+            let mut inner = StateReader::new(blob);
+            model.decode_state(&mut inner)?;
+            inner.finish()?;
+        }
+        input.finish()?;
+        engine.in_window = match (engine.config.from, engine.now) {
+            (None, _) => true,
+            (Some(from), Some(now)) => now >= from,
+            (Some(_), None) => false,
+        };
+        engine.output.window.resumed_from = format!("checkpoint@{seq}");
+        Ok(engine)
+    }
+
+    /// Closes open episodes at the last event's time and builds the run.
+    pub fn finish(mut self, log: LogInfo) -> Run {
+        let end = self.now.unwrap_or_default();
+        for ((protocol, market, account), episode) in std::mem::take(&mut self.tracker) {
+            self.close_episode(protocol, market, account, episode, end, true);
+        }
+        let state_hash = self.state_hash();
+        let scenario = match &self.mode {
+            Mode::Historical => None,
+            Mode::Counterfactual(scenario) => Some(scenario.describe()),
+        };
+        let out = self.output;
+        let liquidations = out.liquidations.len() as u64;
+        let judged: u64 = out.verdicts.values().sum();
+        let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
+        let totals = Totals {
+            events: out.window.events,
+            by_kind: out
+                .by_kind
+                .iter()
+                .map(|(kind, count)| (kind.name().to_owned(), *count))
+                .collect(),
+            liquidations,
+            verdicts: Verdict::ALL
+                .iter()
+                .map(|v| (v.name(), out.verdicts.get(v).copied().unwrap_or(0)))
+                .collect(),
+            recorded_liquidations_skipped: out.skipped_recorded,
+            explained_percent: (judged > 0).then(|| percent(explained, judged)),
+            collateral_seized: by_name(&out.collateral),
+            debt_repaid: by_name(&out.debt),
+            bad_debt: by_name(&out.bad_debt),
+            clamped: out
+                .clamped
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+            skipped: out
+                .skipped
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+            unsafe_unliquidated: out.episodes.len() as u64,
+            unsafe_threshold_seconds: self.config.unsafe_threshold,
+        };
+        let mut episodes = out.episodes;
+        episodes.sort_by(|a, b| {
+            (&a.from, &a.protocol, &a.market, &a.account).cmp(&(
+                &b.from,
+                &b.protocol,
+                &b.market,
+                &b.account,
+            ))
+        });
+        Run {
+            schema_version: RUN_SCHEMA_VERSION,
+            log,
+            window: out.window,
+            scenario,
+            config: self.config.describe(),
+            state_hash,
+            totals,
+            liquidations: out.liquidations,
+            unsafe_unliquidated: episodes,
+            timeline: out.timeline,
+        }
+    }
+}
+
+fn record_simulated(
+    out: &mut Output,
+    seq: u64,
+    time: Timestamp,
+    round: u32,
+    done: &SimulatedLiquidation,
+) {
+    add_to(
+        &mut out.collateral,
+        done.collateral_asset,
+        done.collateral_seized,
+    );
+    add_to(&mut out.debt, done.debt_asset, done.debt_repaid);
+    if !done.bad_debt.value.is_zero() {
+        add_to(&mut out.bad_debt, done.debt_asset, done.bad_debt);
+    }
+    out.liquidations.push(LiquidationRecord {
+        seq,
+        time: time.to_rfc3339(),
+        origin: "simulated",
+        protocol: done.protocol.name().to_owned(),
+        market: done.market.to_string(),
+        account: done.account.to_string(),
+        verdict: None,
+        rule: done.rule,
+        round: Some(round),
+        health: None,
+        collateral_asset: done.collateral_asset.to_string(),
+        collateral_seized: done.collateral_seized,
+        expected_collateral: None,
+        debt_asset: done.debt_asset.to_string(),
+        debt_repaid: done.debt_repaid,
+        expected_debt: None,
+        bad_debt: Some(done.bad_debt),
+        note: None,
+    });
+}
+
+fn add_to(sums: &mut BTreeMap<Id, Quantity>, asset: Id, amount: Quantity) {
+    let entry = sums
+        .entry(asset)
+        .or_insert_with(|| Quantity::zero(amount.decimals));
+    // Amounts of one asset share its decimals; the sum saturates rather than wrap on absurd
+    // input (a run file is a report, not a ledger).
+    entry.value = entry.value.saturating_add(amount.value);
+}
+
+fn by_name(sums: &BTreeMap<Id, Quantity>) -> BTreeMap<String, Quantity> {
+    sums.iter()
+        .map(|(asset, amount)| (asset.to_string(), *amount))
+        .collect()
+}
+
+/// `part / whole` in percent with two decimals, rounded half up, as text.
+fn percent(part: u64, whole: u64) -> String {
+    let basis_points =
+        (u128::from(part) * 10_000 * 2 + u128::from(whole)) / (2 * u128::from(whole));
+    format!("{}.{:02}", basis_points / 100, basis_points % 100)
+}
+
+/// Drives `engine` over `events` (already positioned at the engine's next sequence number).
+pub fn run_events<I, E>(engine: &mut Engine, events: I) -> Result<u64, EngineError>
+where
+    I: IntoIterator<Item = Result<Event, E>>,
+    E: std::fmt::Display,
+{
+    let mut count = 0;
+    for event in events {
+        let event = event.map_err(|error| EngineError::Source(error.to_string()))?;
+        engine.apply(&event)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_rounds_half_up_to_two_decimals() {
+        assert_eq!(percent(1, 3), "33.33");
+        assert_eq!(percent(2, 3), "66.67");
+        assert_eq!(percent(19, 19), "100.00");
+        assert_eq!(percent(0, 7), "0.00");
+        assert_eq!(percent(1, 8), "12.50");
+    }
+}

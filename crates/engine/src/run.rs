@@ -1,0 +1,445 @@
+//! The run file: what a replay found, as versioned, deterministic JSON (`docs/run-format.md`).
+//!
+//! Same log + same scenario + same engine version = byte-identical file: every map is a
+//! `BTreeMap`, every amount is exact decimal text, keys come out in declaration order. This
+//! module also compares two runs for `cascade check`. It must never format money through floats.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::protocol::Quantity;
+
+/// Version of the run file layout; bump on any change of keys or their meaning.
+pub const RUN_SCHEMA_VERSION: u32 = 1;
+
+/// The log a run was computed from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LogInfo {
+    /// First sequence number in the log (`None`: empty log).
+    pub first_seq: Option<u64>,
+    /// Last sequence number in the log.
+    pub last_seq: Option<u64>,
+    /// The log's content hash (hex), from its identity.
+    pub content_hash: String,
+}
+
+/// The part of the log the run reports on (`--from`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// Requested start time, RFC 3339 (`None`: from the start of the log).
+    pub from_time: Option<String>,
+    /// First event reported on.
+    pub first_seq: Option<u64>,
+    /// Last event reported on.
+    pub last_seq: Option<u64>,
+    /// Events reported on.
+    pub events: u64,
+    /// Where the replay's state came from: `start` or `checkpoint@SEQ`.
+    pub resumed_from: String,
+}
+
+/// One liquidation in the run: recorded (historical mode, with a verdict) or simulated
+/// (counterfactual mode).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiquidationRecord {
+    /// Log position of the event that caused it.
+    pub seq: u64,
+    /// Event time, RFC 3339 UTC.
+    pub time: String,
+    /// `recorded` or `simulated`.
+    pub origin: &'static str,
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// The account.
+    pub account: String,
+    /// Verdict name for recorded liquidations; `null` for simulated ones.
+    pub verdict: Option<&'static str>,
+    /// Rule applied (`cat-bite`, `dog-bark`, ...).
+    pub rule: &'static str,
+    /// Cascade round of a simulated liquidation (1: triggered by a recorded price move, 2 and
+    /// up: by the price impact of the round before); `null` for recorded ones.
+    pub round: Option<u32>,
+    /// Health at that moment (wad precision, decimal text).
+    pub health: Option<Quantity>,
+    /// Collateral asset.
+    pub collateral_asset: String,
+    /// Collateral taken as recorded (or simulated), whole tokens.
+    pub collateral_seized: Quantity,
+    /// Collateral the protocol's formula gives, whole tokens.
+    pub expected_collateral: Option<Quantity>,
+    /// Debt asset.
+    pub debt_asset: String,
+    /// Debt figure as recorded (or simulated), whole tokens.
+    pub debt_repaid: Quantity,
+    /// Debt figure the formula gives, whole tokens.
+    pub expected_debt: Option<Quantity>,
+    /// Debt left without collateral by this liquidation (simulated auctions), whole tokens.
+    pub bad_debt: Option<Quantity>,
+    /// Why a verdict is not `explained`.
+    pub note: Option<String>,
+}
+
+/// A stretch of time during which an account was liquidatable and no recorded liquidation of it
+/// happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnsafeEpisode {
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// The account.
+    pub account: String,
+    /// First check that found it unsafe, RFC 3339.
+    pub from: String,
+    /// First check that found it safe again (or the end of the log), RFC 3339.
+    pub to: String,
+    /// `to - from`.
+    pub seconds: i64,
+    /// Whether it was still unsafe at the end of the log.
+    pub open_at_end: bool,
+}
+
+/// One risk snapshot of one market, taken when the price its oracle reads changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TimelinePoint {
+    /// Log position of the event after which the snapshot was taken.
+    pub seq: u64,
+    /// Its time, RFC 3339 UTC.
+    pub time: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// Price the protocol's oracle rule reads.
+    pub oracle_price: Option<Quantity>,
+    /// Accounts liquidatable.
+    pub accounts_unsafe: u64,
+    /// Collateral value of those accounts, base currency.
+    pub collateral_at_risk: Quantity,
+    /// Their debt, base currency.
+    pub debt_at_risk: Quantity,
+    /// Debt above the market value of its collateral, base currency.
+    pub bad_debt: Quantity,
+}
+
+/// Counts and sums over the window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Events reported on.
+    pub events: u64,
+    /// Events per kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Liquidations (recorded in historical mode, simulated in counterfactual mode).
+    pub liquidations: u64,
+    /// Recorded liquidations per verdict (every verdict present, zero included).
+    pub verdicts: BTreeMap<&'static str, u64>,
+    /// Recorded liquidations skipped because a scenario replaces them with the simulated
+    /// liquidator.
+    pub recorded_liquidations_skipped: u64,
+    /// Share of recorded liquidations `explained`, in percent with two decimals (`"93.75"`).
+    pub explained_percent: Option<String>,
+    /// Collateral seized per asset, whole tokens.
+    pub collateral_seized: BTreeMap<String, Quantity>,
+    /// Debt repaid per asset, whole tokens.
+    pub debt_repaid: BTreeMap<String, Quantity>,
+    /// Bad debt left by liquidations per asset, whole tokens.
+    pub bad_debt: BTreeMap<String, Quantity>,
+    /// Events applied after clamping, per reason.
+    pub clamped: BTreeMap<String, u64>,
+    /// Events skipped, per reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Episodes of accounts unsafe longer than the threshold and never liquidated in them.
+    pub unsafe_unliquidated: u64,
+    /// The threshold for those episodes, seconds.
+    pub unsafe_threshold_seconds: i64,
+}
+
+/// A whole run: what `cascade replay --out` writes and `cascade check` compares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Run {
+    /// [`RUN_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The log replayed.
+    pub log: LogInfo,
+    /// The part reported on.
+    pub window: Window,
+    /// The scenario (`null` in historical mode).
+    pub scenario: Option<Value>,
+    /// Engine settings that shape results (oracle delay, tolerances).
+    pub config: Value,
+    /// blake3 of the final engine state (hex).
+    pub state_hash: String,
+    /// Counts and sums.
+    pub totals: Totals,
+    /// Liquidations in log order.
+    pub liquidations: Vec<LiquidationRecord>,
+    /// Unsafe-and-never-liquidated episodes longer than the threshold.
+    pub unsafe_unliquidated: Vec<UnsafeEpisode>,
+    /// Risk snapshots in log order.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+impl Run {
+    /// The run as pretty JSON with a trailing newline: the bytes `--out` writes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self)
+            .expect("a run holds only strings, integers, maps and lists");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// A short human summary for stdout.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let t = &self.totals;
+        out.push_str(&format!(
+            "events {} (seq {}..{}), liquidations {}\n",
+            t.events,
+            self.window
+                .first_seq
+                .map_or("-".to_owned(), |s| s.to_string()),
+            self.window
+                .last_seq
+                .map_or("-".to_owned(), |s| s.to_string()),
+            t.liquidations
+        ));
+        if self.scenario.is_none() {
+            let verdicts: Vec<String> = t
+                .verdicts
+                .iter()
+                .map(|(name, count)| format!("{name} {count}"))
+                .collect();
+            out.push_str(&format!(
+                "verdicts: {} (explained {}%)\n",
+                verdicts.join(", "),
+                t.explained_percent.as_deref().unwrap_or("-")
+            ));
+        }
+        for (asset, amount) in &t.collateral_seized {
+            out.push_str(&format!("collateral seized: {amount} {asset}\n"));
+        }
+        for (asset, amount) in &t.debt_repaid {
+            out.push_str(&format!("debt repaid: {amount} {asset}\n"));
+        }
+        for (asset, amount) in &t.bad_debt {
+            out.push_str(&format!("bad debt: {amount} {asset}\n"));
+        }
+        out.push_str(&format!(
+            "unsafe > {} s and never liquidated: {} episodes\n",
+            t.unsafe_threshold_seconds, t.unsafe_unliquidated
+        ));
+        for (reason, count) in t.clamped.iter().chain(&t.skipped) {
+            out.push_str(&format!("adjusted events: {reason} {count}\n"));
+        }
+        out.push_str(&format!("state hash: {}\n", self.state_hash));
+        out
+    }
+}
+
+/// What differs between an expected (golden) run and an actual one, as `cascade check` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunDiff {
+    /// Human-readable lines, most important first; empty when the runs are equal.
+    pub lines: Vec<String>,
+}
+
+impl RunDiff {
+    /// True when nothing differs.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
+/// Compares two run files given as JSON values (the golden one may come from an older build).
+///
+/// Reports, in this order: a different log, liquidations that vanished, appeared or changed
+/// (matched by `seq`, `origin`, `protocol`, `market`, `account`), totals that moved, unsafe
+/// episodes that changed, timeline changes (counted), and the state hash.
+pub fn diff_runs(expected: &Value, actual: &Value) -> RunDiff {
+    let mut lines = Vec::new();
+    for key in ["schema_version", "log", "window", "scenario", "config"] {
+        if expected.get(key) != actual.get(key) {
+            lines.push(format!(
+                "{key}: expected {}, got {}",
+                compact(expected.get(key)),
+                compact(actual.get(key))
+            ));
+        }
+    }
+    diff_keyed(
+        &mut lines,
+        "liquidation",
+        expected.get("liquidations"),
+        actual.get("liquidations"),
+        &["seq", "origin", "protocol", "market", "account"],
+    );
+    let mut totals = Vec::new();
+    flatten("totals", expected.get("totals"), &mut totals);
+    let mut actual_totals = Vec::new();
+    flatten("totals", actual.get("totals"), &mut actual_totals);
+    let expected_totals: BTreeMap<_, _> = totals.into_iter().collect();
+    let actual_totals: BTreeMap<_, _> = actual_totals.into_iter().collect();
+    for (path, value) in &expected_totals {
+        match actual_totals.get(path) {
+            Some(other) if other == value => {}
+            Some(other) => lines.push(format!("{path}: {value} -> {other}")),
+            None => lines.push(format!("{path}: {value} -> (absent)")),
+        }
+    }
+    for (path, value) in &actual_totals {
+        if !expected_totals.contains_key(path) {
+            lines.push(format!("{path}: (absent) -> {value}"));
+        }
+    }
+    diff_keyed(
+        &mut lines,
+        "unsafe episode",
+        expected.get("unsafe_unliquidated"),
+        actual.get("unsafe_unliquidated"),
+        &["protocol", "market", "account", "from"],
+    );
+    let timeline = |run: &Value| {
+        run.get("timeline")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (old, new) = (timeline(expected), timeline(actual));
+    if old != new {
+        let changed = old.iter().zip(&new).filter(|(a, b)| a != b).count();
+        lines.push(format!(
+            "timeline: {} points -> {} points, {changed} of the common ones differ",
+            old.len(),
+            new.len()
+        ));
+    }
+    if expected.get("state_hash") != actual.get("state_hash") {
+        lines.push(format!(
+            "state_hash: {} -> {}",
+            compact(expected.get("state_hash")),
+            compact(actual.get("state_hash"))
+        ));
+    }
+    RunDiff { lines }
+}
+
+fn compact(value: Option<&Value>) -> String {
+    value.map_or("(absent)".to_owned(), Value::to_string)
+}
+
+fn diff_keyed(
+    lines: &mut Vec<String>,
+    what: &str,
+    expected: Option<&Value>,
+    actual: Option<&Value>,
+    key_fields: &[&str],
+) {
+    let keyed = |list: Option<&Value>| -> BTreeMap<String, Value> {
+        list.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|item| {
+                let key: Vec<String> = key_fields
+                    .iter()
+                    .map(|field| match item.get(*field) {
+                        Some(Value::String(text)) => text.clone(),
+                        other => compact(other),
+                    })
+                    .collect();
+                (key.join(" "), item.clone())
+            })
+            .collect()
+    };
+    let (old, new) = (keyed(expected), keyed(actual));
+    for (key, item) in &old {
+        match new.get(key) {
+            None => lines.push(format!("{what} vanished: {key}")),
+            Some(other) if other != item => {
+                let mut fields = Vec::new();
+                if let (Some(a), Some(b)) = (item.as_object(), other.as_object()) {
+                    for (field, value) in a {
+                        if b.get(field) != Some(value) {
+                            fields.push(format!("{field} {} -> {}", value, compact(b.get(field))));
+                        }
+                    }
+                    for (field, value) in b {
+                        if !a.contains_key(field) {
+                            fields.push(format!("{field} (absent) -> {value}"));
+                        }
+                    }
+                }
+                lines.push(format!("{what} changed: {key}: {}", fields.join(", ")));
+            }
+            Some(_) => {}
+        }
+    }
+    for key in new.keys() {
+        if !old.contains_key(key) {
+            lines.push(format!("{what} appeared: {key}"));
+        }
+    }
+}
+
+fn flatten(path: &str, value: Option<&Value>, out: &mut Vec<(String, String)>) {
+    match value {
+        Some(Value::Object(map)) => {
+            for (key, child) in map {
+                flatten(&format!("{path}.{key}"), Some(child), out);
+            }
+        }
+        Some(other) => out.push((path.to_owned(), other.to_string())),
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_vanished_appeared_changed_and_moved_totals() {
+        let expected = json!({
+            "schema_version": 1,
+            "liquidations": [
+                {"seq": 5, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#1", "verdict": "explained"},
+                {"seq": 9, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#2", "verdict": "explained"}
+            ],
+            "totals": {"liquidations": 2, "verdicts": {"explained": 2}},
+            "state_hash": "aa"
+        });
+        let actual = json!({
+            "schema_version": 1,
+            "liquidations": [
+                {"seq": 5, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#1", "verdict": "not-liquidatable"},
+                {"seq": 12, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#3", "verdict": "explained"}
+            ],
+            "totals": {"liquidations": 2, "verdicts": {"explained": 1}},
+            "state_hash": "bb"
+        });
+        let diff = diff_runs(&expected, &actual);
+        let text = diff.lines.join("\n");
+        assert!(
+            text.contains("liquidation vanished: 9 recorded maker ETH-B #2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("liquidation appeared: 12 recorded maker ETH-B #3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "liquidation changed: 5 recorded maker ETH-B #1: verdict \"explained\" -> \"not-liquidatable\""
+            ),
+            "{text}"
+        );
+        assert!(text.contains("totals.verdicts.explained: 2 -> 1"), "{text}");
+        assert!(!text.contains("totals.liquidations"), "{text}");
+        assert!(text.contains("state_hash: \"aa\" -> \"bb\""), "{text}");
+        assert!(diff_runs(&expected, &expected).is_empty());
+    }
+}
