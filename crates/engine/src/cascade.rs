@@ -1,0 +1,303 @@
+//! Cascade tracking: what triggered each simulated liquidation, how deep the chain goes, and which
+//! chains end in the largest losses.
+//!
+//! Every simulated liquidation is recorded with its trigger:
+//! - [`Trigger::PriceMove`]: the account was unsafe at the market prices of the (possibly
+//!   transformed) history alone, so a recorded price move triggered it. These form round 1.
+//! - [`Trigger::Impact`]: the account was safe at those prices and unsafe only because earlier
+//!   simulated sales had pushed the price down. Its causes are the liquidations whose sales still
+//!   displaced the price, largest first; its round is one more than its primary (largest) cause's.
+//!
+//! The engine decides which trigger applies (it can evaluate an account with and without the
+//! impact); this module only keeps the graph and answers questions about it. It never mutates a
+//! recorded node: ids are dense and in the order of recording, which is the replay order.
+
+use std::collections::BTreeMap;
+
+use cascade_events::{Id, Protocol, Timestamp, U256};
+use serde::Serialize;
+
+/// One earlier liquidation that displaced the price an impact-triggered liquidation saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    /// Id of the earlier liquidation.
+    pub liquidation: u32,
+    /// How much of the price displacement it still accounted for, ray fraction of the price.
+    #[serde(serialize_with = "crate::cascade::u256_text")]
+    pub displacement: U256,
+}
+
+/// What made a simulated liquidation possible.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Trigger {
+    /// Unsafe at the history's own prices; `seq` is the event after which it became unsafe.
+    PriceMove {
+        /// Log sequence number of the triggering event (usually a price update).
+        seq: u64,
+    },
+    /// Unsafe only because of the price impact of earlier simulated liquidations.
+    Impact {
+        /// The earlier liquidations still displacing the price, largest first.
+        causes: Vec<Cause>,
+    },
+}
+
+/// A simulated liquidation as the tracker keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CascadeNode {
+    /// Dense id, in recording order.
+    pub id: u32,
+    /// Log position at which it happened.
+    pub seq: u64,
+    /// When.
+    pub time: Timestamp,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Market.
+    pub market: Id,
+    /// Account liquidated.
+    pub account: Id,
+    /// Its trigger.
+    pub trigger: Trigger,
+    /// 1 for a price-move trigger; 1 + the primary cause's round for an impact trigger.
+    pub round: u32,
+    /// What the account lost, quote wad (collateral taken beyond the debt it cleared).
+    #[serde(serialize_with = "crate::cascade::u256_text")]
+    pub loss: U256,
+}
+
+/// Totals of one cascade round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RoundTotals {
+    /// Liquidations in the round.
+    pub liquidations: u32,
+    /// Their summed loss, quote wad.
+    #[serde(serialize_with = "crate::cascade::u256_text")]
+    pub loss: U256,
+}
+
+/// The trigger graph of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CascadeTracker {
+    nodes: Vec<CascadeNode>,
+}
+
+/// What the engine tells the tracker about a liquidation it just simulated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// Log position.
+    pub seq: u64,
+    /// Time.
+    pub time: Timestamp,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Market.
+    pub market: Id,
+    /// Account.
+    pub account: Id,
+    /// Loss to the account, quote wad.
+    pub loss: U256,
+}
+
+impl CascadeTracker {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The id the next recorded liquidation gets (the id its sale is attributed to).
+    pub fn next_id(&self) -> u32 {
+        u32::try_from(self.nodes.len()).expect("fewer than 2^32 simulated liquidations")
+    }
+
+    /// Records a liquidation and returns its id. Causes naming unknown (future) ids are dropped:
+    /// a cause must precede its effect.
+    pub fn record(&mut self, liquidation: Recorded, trigger: Trigger) -> u32 {
+        let id = self.next_id();
+        let trigger = match trigger {
+            Trigger::Impact { causes } => Trigger::Impact {
+                causes: causes
+                    .into_iter()
+                    .filter(|cause| cause.liquidation < id)
+                    .collect(),
+            },
+            other => other,
+        };
+        let round = match &trigger {
+            Trigger::PriceMove { .. } => 1,
+            Trigger::Impact { causes } => causes.first().map_or(1, |primary| {
+                self.nodes[primary.liquidation as usize].round + 1
+            }),
+        };
+        self.nodes.push(CascadeNode {
+            id,
+            seq: liquidation.seq,
+            time: liquidation.time,
+            protocol: liquidation.protocol,
+            market: liquidation.market,
+            account: liquidation.account,
+            trigger,
+            round,
+            loss: liquidation.loss,
+        });
+        id
+    }
+
+    /// Every node, in id order.
+    pub fn nodes(&self) -> &[CascadeNode] {
+        &self.nodes
+    }
+
+    /// The deepest round reached; 0 when nothing was liquidated.
+    pub fn depth(&self) -> u32 {
+        self.nodes.iter().map(|node| node.round).max().unwrap_or(0)
+    }
+
+    /// Liquidations and losses per round, rounds ascending.
+    pub fn rounds(&self) -> BTreeMap<u32, RoundTotals> {
+        let mut rounds: BTreeMap<u32, RoundTotals> = BTreeMap::new();
+        for node in &self.nodes {
+            let totals = rounds.entry(node.round).or_default();
+            totals.liquidations += 1;
+            totals.loss = totals.loss.saturating_add(node.loss);
+        }
+        rounds
+    }
+
+    /// The chain behind liquidation `id`: its primary cause, that one's primary cause, and so on
+    /// back to a price-move root; returned root first, ending with `id`.
+    pub fn chain(&self, id: u32) -> Vec<u32> {
+        let mut chain = Vec::new();
+        let mut current = Some(id);
+        while let Some(at) = current {
+            let Some(node) = self.nodes.get(at as usize) else {
+                break;
+            };
+            chain.push(at);
+            current = match &node.trigger {
+                Trigger::Impact { causes } => causes.first().map(|cause| cause.liquidation),
+                Trigger::PriceMove { .. } => None,
+            };
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// The `count` liquidations with the largest losses (ties by id), each with its chain.
+    pub fn largest_losses(&self, count: usize) -> Vec<(u32, Vec<u32>)> {
+        let mut ids: Vec<&CascadeNode> = self.nodes.iter().collect();
+        ids.sort_by(|a, b| b.loss.cmp(&a.loss).then(a.id.cmp(&b.id)));
+        ids.into_iter()
+            .take(count)
+            .map(|node| (node.id, self.chain(node.id)))
+            .collect()
+    }
+}
+
+/// Serialises a wad or ray quantity as its integer text (JSON numbers lose precision past 2^53).
+pub(crate) fn u256_text<S: serde::Serializer>(
+    value: &U256,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn liquidation(account: u64, loss: u64) -> Recorded {
+        Recorded {
+            seq: account * 10,
+            time: Timestamp(account as i64),
+            protocol: Protocol::Maker,
+            market: Id::name("ETH-B"),
+            account: Id::Number(account),
+            loss: U256::from(loss),
+        }
+    }
+
+    fn cause(liquidation: u32, displacement: u64) -> Cause {
+        Cause {
+            liquidation,
+            displacement: U256::from(displacement),
+        }
+    }
+
+    /// A -- b -- d (largest loss), A -- c; e is a second root.
+    fn graph() -> CascadeTracker {
+        let mut tracker = CascadeTracker::new();
+        let a = tracker.record(liquidation(1, 10), Trigger::PriceMove { seq: 5 });
+        let b = tracker.record(
+            liquidation(2, 20),
+            Trigger::Impact {
+                causes: vec![cause(a, 9)],
+            },
+        );
+        tracker.record(
+            liquidation(3, 5),
+            Trigger::Impact {
+                causes: vec![cause(a, 4)],
+            },
+        );
+        tracker.record(
+            liquidation(4, 100),
+            Trigger::Impact {
+                causes: vec![cause(b, 7), cause(a, 3)],
+            },
+        );
+        tracker.record(liquidation(5, 1), Trigger::PriceMove { seq: 60 });
+        tracker
+    }
+
+    #[test]
+    fn rounds_follow_the_primary_cause() {
+        let tracker = graph();
+        let rounds: Vec<u32> = tracker.nodes().iter().map(|n| n.round).collect();
+        assert_eq!(rounds, [1, 2, 2, 3, 1]);
+        assert_eq!(tracker.depth(), 3);
+        let per_round = tracker.rounds();
+        assert_eq!(per_round[&1].liquidations, 2);
+        assert_eq!(per_round[&1].loss, U256::from(11u8));
+        assert_eq!(per_round[&2].liquidations, 2);
+        assert_eq!(per_round[&3].loss, U256::from(100u8));
+    }
+
+    #[test]
+    fn chains_lead_back_to_a_price_move() {
+        let tracker = graph();
+        assert_eq!(tracker.chain(3), [0, 1, 3]);
+        assert_eq!(tracker.chain(4), [4]);
+        assert_eq!(tracker.chain(99), Vec::<u32>::new());
+        let largest = tracker.largest_losses(2);
+        assert_eq!(largest, [(3, vec![0, 1, 3]), (1, vec![0, 1])]);
+    }
+
+    #[test]
+    fn causes_must_precede_effects() {
+        let mut tracker = CascadeTracker::new();
+        let id = tracker.record(
+            liquidation(1, 1),
+            Trigger::Impact {
+                causes: vec![cause(7, 1)],
+            },
+        );
+        assert_eq!(tracker.nodes()[id as usize].round, 1);
+        assert_eq!(
+            tracker.nodes()[0].trigger,
+            Trigger::Impact { causes: vec![] }
+        );
+        assert_eq!(CascadeTracker::new().depth(), 0);
+    }
+
+    #[test]
+    fn json_names_trigger_kinds() {
+        let tracker = graph();
+        let json = serde_json::to_value(&tracker.nodes()[3]).unwrap();
+        assert_eq!(json["trigger"]["type"], "impact");
+        assert_eq!(json["trigger"]["causes"][0]["liquidation"], 1);
+        assert_eq!(json["loss"], "100");
+        assert_eq!(json["time"], "1970-01-01T00:00:04Z");
+    }
+}
