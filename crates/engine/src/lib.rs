@@ -13,15 +13,19 @@
 //! (`clippy.toml` of this crate forbids the tools for it).
 
 pub mod aave;
+pub mod cascade;
 pub mod compound;
 mod error;
+pub mod impact;
 pub mod index;
+pub mod liquidator;
 pub mod maker;
 pub mod math;
 pub mod oracle;
 pub mod protocol;
 pub mod replay;
 pub mod run;
+pub mod scenario;
 pub mod state;
 
 pub use error::EngineError;
