@@ -1,1 +1,26 @@
-//! Adapters that normalise historical exports into cascade events.
+//! Adapters that normalise historical exports into cascade events, and the staging that writes
+//! them into one correctly ordered event log.
+//!
+//! Each source kind has one module that turns input files into events ([`SourceBatch`]): pure
+//! functions of their input, sharing the CSV plumbing ([`table`]), the cell conversions
+//! ([`value`]) and the mapping engine ([`mapping`]). [`stage`] then orders events from any number
+//! of sources by one total rule ([`order`]), drops identical duplicates and refuses conflicting
+//! ones ([`dedup`]), and appends to the log or rewrites it atomically.
+//!
+//! Must never: write part of an ingest (an error leaves the log as it was), convert money
+//! through floats, or let ingest order decide event order.
+
+pub mod batch;
+pub mod error;
+pub mod maker_flipside;
+pub mod mapping;
+pub mod progress;
+pub mod source;
+pub mod table;
+pub mod value;
+
+pub use batch::{Context, SourceBatch, SourceReport};
+pub use error::{IngestError, Position, RowError};
+pub use mapping::Mapping;
+pub use progress::{NoProgress, Progress};
+pub use source::SourceKind;

@@ -1,0 +1,324 @@
+//! CSV plumbing shared by every CSV adapter and by mappings.
+//!
+//! Opens a file, strips a UTF-8 byte-order mark, finds columns by header name, and walks the rows
+//! with their 1-based line numbers (the header is line 1), turning a bad cell into a
+//! [`RowError`] that names file, line, column and value. Adapters only say which column means
+//! what.
+//!
+//! Must never: guess a column by position, or skip a row without reporting it.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use csv::StringRecord;
+
+use crate::error::{IngestError, Position, RowError};
+use crate::progress::Progress;
+
+/// How many rows pass between two progress reports: often enough for a smooth bar, rarely
+/// enough to cost nothing.
+const PROGRESS_EVERY: u64 = 8192;
+
+/// An open CSV file with its header.
+pub struct CsvInput<R: Read = BufReader<File>> {
+    path: PathBuf,
+    reader: csv::Reader<R>,
+    header: Vec<String>,
+}
+
+impl CsvInput {
+    /// Opens `path` and reads its header row; a file without one is [`IngestError::Empty`].
+    pub fn open(path: &Path) -> Result<Self, IngestError> {
+        let file = File::open(path).map_err(|source| IngestError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_reader(path, BufReader::with_capacity(1 << 16, file))
+    }
+}
+
+impl<R: Read> CsvInput<R> {
+    /// Reads the header from any reader; `path` is only used in messages.
+    pub fn from_reader(path: &Path, reader: R) -> Result<Self, IngestError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(reader);
+        let mut first = StringRecord::new();
+        let has_header = reader
+            .read_record(&mut first)
+            .map_err(|error| csv_error(path, &error))?;
+        if !has_header || first.iter().all(|cell| cell.trim().is_empty()) {
+            return Err(IngestError::Empty {
+                file: path.to_owned(),
+            });
+        }
+        let header = first
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let name = if index == 0 {
+                    name.trim_start_matches('\u{feff}')
+                } else {
+                    name
+                };
+                name.trim().to_owned()
+            })
+            .collect();
+        Ok(CsvInput {
+            path: path.to_owned(),
+            reader,
+            header,
+        })
+    }
+
+    /// The file, as named in messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The header names, BOM and surrounding spaces removed.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The index of a column, or [`IngestError::MissingColumn`].
+    pub fn column(&self, name: &str) -> Result<usize, IngestError> {
+        self.optional_column(name)
+            .ok_or_else(|| IngestError::MissingColumn {
+                file: self.path.clone(),
+                column: name.to_owned(),
+                header: self.header.join(","),
+            })
+    }
+
+    /// The index of a column when present.
+    pub fn optional_column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|column| column == name)
+    }
+
+    /// Calls `visit` on every data row in file order and returns how many rows were read.
+    ///
+    /// A row with a different number of cells than the header, or with invalid UTF-8, reaches
+    /// `visit` as a [`RowError`] (the caller decides whether that stops the ingest); structural
+    /// errors the reader cannot continue from are returned as [`IngestError::Csv`].
+    pub fn for_each_row(
+        &mut self,
+        progress: &dyn Progress,
+        mut visit: impl FnMut(Result<&Row<'_>, Box<RowError>>) -> Result<(), IngestError>,
+    ) -> Result<u64, IngestError> {
+        let mut record = StringRecord::new();
+        let mut rows = 0u64;
+        let mut reported = 0u64;
+        loop {
+            let line_before = self.reader.position().line();
+            match self.reader.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(error) => match error.kind() {
+                    csv::ErrorKind::Utf8 { .. } => {
+                        rows += 1;
+                        visit(Err(Box::new(RowError {
+                            file: self.path.clone(),
+                            position: Position::Line(line_before.max(1)),
+                            column: String::new(),
+                            value: String::new(),
+                            reason: "row is not valid UTF-8".into(),
+                            raw: None,
+                        })))?;
+                        continue;
+                    }
+                    _ => return Err(csv_error(&self.path, &error)),
+                },
+            }
+            rows += 1;
+            let line = record.position().map_or(line_before, |p| p.line());
+            if record.len() == 1 && record[0].trim().is_empty() {
+                // A blank line carries nothing; the csv reader already skips truly empty ones.
+                continue;
+            }
+            let row = Row {
+                file: &self.path,
+                line,
+                record: &record,
+                header: &self.header,
+            };
+            if record.len() == self.header.len() {
+                visit(Ok(&row))?;
+            } else {
+                visit(Err(row.whole_row_error(format!(
+                    "row has {} cells, the header has {}",
+                    record.len(),
+                    self.header.len()
+                ))))?;
+            }
+            if rows.is_multiple_of(PROGRESS_EVERY) {
+                let byte = self.reader.position().byte();
+                progress.advance(byte - reported);
+                reported = byte;
+            }
+        }
+        progress.advance(self.reader.position().byte() - reported);
+        Ok(rows)
+    }
+}
+
+fn csv_error(path: &Path, error: &csv::Error) -> IngestError {
+    match error.kind() {
+        csv::ErrorKind::Io(io) => IngestError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(io.kind(), io.to_string()),
+        },
+        _ => IngestError::Csv {
+            file: path.to_owned(),
+            line: error.position().map_or(0, |p| p.line()),
+            message: error.to_string(),
+        },
+    }
+}
+
+/// One data row of a [`CsvInput`].
+pub struct Row<'a> {
+    file: &'a Path,
+    line: u64,
+    record: &'a StringRecord,
+    header: &'a [String],
+}
+
+impl Row<'_> {
+    /// The 1-based line number (the header is line 1).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// A cell's text; empty when the row is shorter than the header.
+    pub fn text(&self, column: usize) -> &str {
+        self.record.get(column).unwrap_or("")
+    }
+
+    /// True when the cell is empty or blank.
+    pub fn is_blank(&self, column: usize) -> bool {
+        self.text(column).trim().is_empty()
+    }
+
+    /// Converts a cell, turning a failure into a [`RowError`] naming the cell.
+    pub fn parse<T>(
+        &self,
+        column: usize,
+        convert: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, Box<RowError>> {
+        convert(self.text(column)).map_err(|reason| self.error(column, reason))
+    }
+
+    /// A problem with one cell.
+    pub fn error(&self, column: usize, reason: impl Into<String>) -> Box<RowError> {
+        Box::new(RowError {
+            file: self.file.to_owned(),
+            position: Position::Line(self.line),
+            column: self.header.get(column).cloned().unwrap_or_default(),
+            value: self.text(column).to_owned(),
+            reason: reason.into(),
+            raw: Some(self.raw()),
+        })
+    }
+
+    /// A problem with the row as a whole.
+    pub fn whole_row_error(&self, reason: impl Into<String>) -> Box<RowError> {
+        Box::new(RowError {
+            file: self.file.to_owned(),
+            position: Position::Line(self.line),
+            column: String::new(),
+            value: String::new(),
+            reason: reason.into(),
+            raw: Some(self.raw()),
+        })
+    }
+
+    /// The row re-written as one CSV line, for the quarantine file.
+    pub fn raw(&self) -> String {
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        // Writing strings into a Vec cannot fail; an empty string is the honest fallback.
+        if writer.write_record(self.record).is_err() {
+            return String::new();
+        }
+        let bytes = writer.into_inner().unwrap_or_default();
+        String::from_utf8_lossy(&bytes).trim_end().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+
+    fn input(text: &str) -> Result<CsvInput<&[u8]>, IngestError> {
+        CsvInput::from_reader(Path::new("t.csv"), text.as_bytes())
+    }
+
+    #[test]
+    fn strips_bom_and_finds_columns() {
+        let csv = input("\u{feff}BLOCK, TIMESTAMP\n1,2\n").unwrap();
+        assert_eq!(csv.column("BLOCK").unwrap(), 0);
+        assert_eq!(csv.column("TIMESTAMP").unwrap(), 1);
+        let missing = csv.column("TX_HASH").unwrap_err().to_string();
+        assert!(
+            missing.contains("t.csv")
+                && missing.contains("TX_HASH")
+                && missing.contains("BLOCK,TIMESTAMP"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        assert!(matches!(input(""), Err(IngestError::Empty { .. })));
+        assert!(matches!(input("\n\n"), Err(IngestError::Empty { .. })));
+    }
+
+    #[test]
+    fn rows_carry_line_numbers_and_ragged_rows_are_rejected() {
+        let mut csv = input("a,b\n1,2\n\"multi\nline\",3\n4\n5,6\n").unwrap();
+        let mut seen = Vec::new();
+        let mut rejected = Vec::new();
+        let rows = csv
+            .for_each_row(&NoProgress, |row| {
+                match row {
+                    Ok(row) => seen.push((row.line(), row.text(0).to_owned())),
+                    Err(error) => rejected.push(error),
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(rows, 4);
+        assert_eq!(
+            seen,
+            [(2, "1".into()), (3, "multi\nline".into()), (6, "5".into())]
+        );
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].position, Position::Line(5));
+        assert!(rejected[0].reason.contains("1 cells"));
+    }
+
+    #[test]
+    fn cell_errors_name_the_cell() {
+        let mut csv = input("amount,who\n1.5,x\n").unwrap();
+        let mut error = None;
+        csv.for_each_row(&NoProgress, |row| {
+            error = row
+                .unwrap()
+                .parse(0, |_| Err::<(), _>("bad".to_owned()))
+                .err();
+            Ok(())
+        })
+        .unwrap();
+        let error = error.unwrap();
+        assert_eq!(
+            error.to_string(),
+            "t.csv: line 2, column amount: \"1.5\": bad"
+        );
+        assert_eq!(error.raw.as_deref(), Some("1.5,x"));
+    }
+}

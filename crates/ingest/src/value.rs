@@ -1,0 +1,414 @@
+//! Conversions of one cell's text into a typed value: amounts, fixed-point numbers, times, ids.
+//!
+//! Shared by every adapter and by mappings, so "what does `-0.5828` mean in a withdrawal column"
+//! is decided once. Amounts and prices are parsed from their decimal digits
+//! ([`Fixed::parse_with`]), never through `f64`. Each function returns the reason as
+//! text on failure; the caller attaches file, line, column and value.
+//!
+//! Must never: round an amount silently, or accept a sign the column's convention forbids.
+
+use cascade_events::{Amount, Fixed, Id, ParseAmountError, Symbol, Timestamp, U256};
+use chrono::{DateTime, NaiveDateTime};
+use serde::Deserialize;
+
+/// How an amount column is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unit {
+    /// Whole tokens with a decimal fraction (`"1.5"` ETH); scaled by the token's decimals.
+    #[default]
+    Tokens,
+    /// Integer base units (`"1500000000000000000"` wei); an exponent is accepted when the value
+    /// it denotes is an integer (`"1.8862488153356683e+22"`).
+    Base,
+}
+
+/// The sign convention of an amount column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sign {
+    /// Amounts are written positive; a minus sign is an error.
+    #[default]
+    Positive,
+    /// Amounts are written negative (the Maker export's withdrawals); the event carries the
+    /// absolute value, and a value without a minus sign is an error.
+    Negative,
+}
+
+/// Decimal text scaled by `10^decimals`, exactly (see [`Fixed::parse_with`]).
+fn parse_decimal(text: &str, decimals: u8) -> Result<U256, ParseAmountError> {
+    Fixed::parse_with(text, decimals).map(|fixed| fixed.value)
+}
+
+/// Parses an amount cell into base units.
+///
+/// `decimals` is the token's precision: with [`Unit::Tokens`] a value with more non-zero
+/// fractional digits than that is refused ("more decimals than the token has"), never rounded.
+pub fn amount(text: &str, unit: Unit, decimals: u8, sign: Sign) -> Result<Amount, String> {
+    let trimmed = text.trim();
+    let digits = match sign {
+        Sign::Positive => trimmed,
+        Sign::Negative => match trimmed.strip_prefix('-') {
+            Some(rest) if !rest.starts_with(['-', '+']) => rest,
+            _ => {
+                return Err(
+                    "expected a negative amount (this column is written with a minus sign)".into(),
+                );
+            }
+        },
+    };
+    let scale = match unit {
+        Unit::Tokens => decimals,
+        Unit::Base => 0,
+    };
+    parse_decimal(digits, scale)
+        .map(Amount)
+        .map_err(|error| amount_reason(&error, unit, decimals, sign))
+}
+
+fn amount_reason(error: &ParseAmountError, unit: Unit, decimals: u8, sign: Sign) -> String {
+    match (error, unit) {
+        (ParseAmountError::TooPrecise { .. }, Unit::Tokens) => {
+            format!("more decimals than the token has ({decimals})")
+        }
+        (ParseAmountError::TooPrecise { .. }, Unit::Base) => {
+            "not an integer number of base units".into()
+        }
+        (ParseAmountError::Negative(_), _) if sign == Sign::Positive => {
+            "negative amount where only positive amounts are possible".into()
+        }
+        (ParseAmountError::Negative(_), _) => "doubly negative amount".into(),
+        (ParseAmountError::NotANumber(_), _) => "not a decimal number".into(),
+        (ParseAmountError::Overflow(_), _) => "does not fit 256 bits".into(),
+    }
+}
+
+/// Parses a non-negative fixed-point cell.
+///
+/// With `decimals` = `None` the precision is what the text carries (`"1.30"` has 2 decimals);
+/// with `Some(d)` the value is stored with `d` decimals and more non-zero digits are refused.
+/// With `scaled` the text is already an integer scaled by `10^d` (Chainlink's `answer`).
+pub fn fixed(text: &str, decimals: Option<u8>, scaled: bool) -> Result<Fixed, String> {
+    let reason = |error: ParseAmountError| match error {
+        ParseAmountError::TooPrecise { decimals, .. } => format!("more than {decimals} decimals"),
+        ParseAmountError::Negative(_) => {
+            "negative value where only non-negative values are possible".into()
+        }
+        ParseAmountError::NotANumber(_) => "not a decimal number".into(),
+        ParseAmountError::Overflow(_) => "does not fit 256 bits".into(),
+    };
+    match (decimals, scaled) {
+        (Some(decimals), true) => parse_decimal(text, 0)
+            .map(|value| Fixed::new(value, decimals))
+            .map_err(|error| match error {
+                ParseAmountError::TooPrecise { .. } => {
+                    "not an integer (the column is scaled)".into()
+                }
+                other => reason(other),
+            }),
+        (Some(decimals), false) => Fixed::parse_with(text, decimals).map_err(reason),
+        (None, _) => Fixed::parse_exact(text).map_err(reason),
+    }
+}
+
+/// How a time cell is written. All times are UTC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Unix seconds.
+    UnixSeconds,
+    /// Unix milliseconds, truncated to the second.
+    UnixMillis,
+    /// RFC 3339 with an offset (`2021-05-19T00:10:00.0000000Z`).
+    Rfc3339,
+    /// A chrono `strftime` pattern for a naive UTC date-time (`%Y-%m-%d %H:%M:%S%.f`).
+    Pattern(String),
+}
+
+impl TimeFormat {
+    /// Reads the mapping-file spelling: `unix_s`, `unix_ms`, `rfc3339`, or a pattern with `%`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "unix_s" => Ok(TimeFormat::UnixSeconds),
+            "unix_ms" => Ok(TimeFormat::UnixMillis),
+            "rfc3339" => Ok(TimeFormat::Rfc3339),
+            pattern if pattern.contains('%') => Ok(TimeFormat::Pattern(pattern.to_owned())),
+            other => Err(format!(
+                "unknown time format {other:?} (expected unix_s, unix_ms, rfc3339 or a strftime pattern)"
+            )),
+        }
+    }
+}
+
+/// Times before this (2009-01-03, the first Bitcoin block) are refused: no market data or
+/// on-chain event predates it, so such a value is a wrong column or a zero placeholder.
+pub const EARLIEST: Timestamp = Timestamp(1_230_940_800);
+/// Times from 2100 on are refused for the same reason.
+pub const LATEST: Timestamp = Timestamp(4_102_444_800);
+
+/// Parses a time cell and checks it is within [`EARLIEST`], [`LATEST`].
+pub fn time(text: &str, format: &TimeFormat) -> Result<Timestamp, String> {
+    let trimmed = text.trim();
+    let seconds = match format {
+        TimeFormat::UnixSeconds => parse_unix(trimmed)?,
+        TimeFormat::UnixMillis => parse_unix(trimmed)?.div_euclid(1000),
+        TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(trimmed)
+            .map_err(|error| format!("not an RFC 3339 time: {error}"))?
+            .timestamp(),
+        TimeFormat::Pattern(pattern) => NaiveDateTime::parse_from_str(trimmed, pattern)
+            .map_err(|error| format!("not a time in the format {pattern:?}: {error}"))?
+            .and_utc()
+            .timestamp(),
+    };
+    check_range(Timestamp(seconds))
+}
+
+/// Checks that a time is plausible for market or chain data.
+pub fn check_range(time: Timestamp) -> Result<Timestamp, String> {
+    if time.0 == 0 {
+        return Err("zero timestamp (a placeholder, not a time)".into());
+    }
+    if time < EARLIEST || time >= LATEST {
+        return Err(format!(
+            "time {time} is outside {EARLIEST} .. {LATEST} (wrong unit or wrong column?)"
+        ));
+    }
+    Ok(time)
+}
+
+fn parse_unix(text: &str) -> Result<i64, String> {
+    text.parse::<i64>()
+        .map_err(|_| "not an integer unix time".to_owned())
+}
+
+/// How an identity cell is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdKind {
+    /// The text form of [`Id`]: `0x…` address, `#123` number, anything else a name.
+    #[default]
+    Auto,
+    /// An EVM address (`0x` and 40 hex digits).
+    Address,
+    /// A decimal number (a Maker vault number), without the `#`.
+    Number,
+    /// A name of at most 32 bytes.
+    Name,
+}
+
+/// Parses an identity cell.
+pub fn id(text: &str, kind: IdKind) -> Result<Id, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("empty identity".into());
+    }
+    match kind {
+        IdKind::Auto => trimmed.parse::<Id>().map_err(|error| error.to_string()),
+        IdKind::Address => {
+            let hex = trimmed
+                .strip_prefix("0x")
+                .or_else(|| trimmed.strip_prefix("0X"));
+            match hex {
+                Some(hex) if hex.len() == 40 => trimmed
+                    .parse()
+                    .map(Id::Address)
+                    .map_err(|_| "not a hex address".to_owned()),
+                _ => Err("not an address (0x and 40 hex digits)".into()),
+            }
+        }
+        IdKind::Number => trimmed
+            .parse::<u64>()
+            .map(Id::Number)
+            .map_err(|_| "not a non-negative integer".to_owned()),
+        IdKind::Name => Symbol::new(trimmed)
+            .map(Id::Name)
+            .map_err(|error| error.to_string()),
+    }
+}
+
+/// Parses a name of at most 32 bytes (a parameter name).
+pub fn symbol(text: &str) -> Result<Symbol, String> {
+    Symbol::new(text.trim()).map_err(|error| error.to_string())
+}
+
+/// Parses a non-negative integer that may be written in decimal or `0x` hex (round ids, block
+/// numbers, indices).
+pub fn integer(text: &str) -> Result<U256, String> {
+    let trimmed = text.trim();
+    if let Some(hex) = trimmed.strip_prefix("0x") {
+        return U256::from_str_radix(hex, 16).map_err(|_| "not a hex integer".to_owned());
+    }
+    parse_decimal(trimmed, 0).map_err(|error| match error {
+        ParseAmountError::TooPrecise { .. } => "not an integer".to_owned(),
+        ParseAmountError::Negative(_) => {
+            "negative where only non-negative integers are possible".to_owned()
+        }
+        ParseAmountError::NotANumber(_) => "not an integer".to_owned(),
+        ParseAmountError::Overflow(_) => "does not fit 256 bits".to_owned(),
+    })
+}
+
+/// [`integer`] narrowed to `u64`.
+pub fn integer_u64(text: &str) -> Result<u64, String> {
+    let value = integer(text)?;
+    u64::try_from(value).map_err(|_| "does not fit 64 bits".to_owned())
+}
+
+/// [`integer`] narrowed to `u128`.
+pub fn integer_u128(text: &str) -> Result<u128, String> {
+    let value = integer(text)?;
+    u128::try_from(value).map_err(|_| "does not fit 128 bits".to_owned())
+}
+
+/// Parses `true`/`false` (also `True`/`False`, `1`/`0`).
+pub fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "true" | "True" | "TRUE" | "1" => Ok(true),
+        "false" | "False" | "FALSE" | "0" => Ok(false),
+        _ => Err("not a boolean (true/false)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wei(units: u128) -> Amount {
+        Amount::from_units(units)
+    }
+
+    #[test]
+    fn amounts_follow_unit_and_sign() {
+        let eth = 10u128.pow(18);
+        assert_eq!(
+            amount("2.527445121", Unit::Tokens, 18, Sign::Positive),
+            Ok(wei(2_527_445_121 * 10u128.pow(9)))
+        );
+        assert_eq!(
+            amount("-0.5828", Unit::Tokens, 18, Sign::Negative),
+            Ok(wei(5_828 * eth / 10_000))
+        );
+        assert_eq!(
+            amount("-8e-18", Unit::Tokens, 18, Sign::Negative),
+            Ok(wei(8))
+        );
+        assert_eq!(
+            amount("1.8862488153356683e+22", Unit::Base, 18, Sign::Positive),
+            Ok(wei(18_862_488_153_356_683_000_000))
+        );
+        assert_eq!(
+            amount("0.0000001", Unit::Tokens, 6, Sign::Positive),
+            Err("more decimals than the token has (6)".into())
+        );
+        assert_eq!(
+            amount("-5", Unit::Tokens, 18, Sign::Positive),
+            Err("negative amount where only positive amounts are possible".into())
+        );
+        assert!(
+            amount("5", Unit::Tokens, 18, Sign::Negative)
+                .unwrap_err()
+                .contains("expected a negative")
+        );
+        assert!(amount("--5", Unit::Tokens, 18, Sign::Negative).is_err());
+        assert_eq!(
+            amount("12.5", Unit::Base, 0, Sign::Positive),
+            Err("not an integer number of base units".into())
+        );
+        assert_eq!(
+            amount("abc", Unit::Tokens, 18, Sign::Positive),
+            Err("not a decimal number".into())
+        );
+    }
+
+    #[test]
+    fn fixed_keeps_or_imposes_precision() {
+        assert_eq!(fixed("1.30", None, false).unwrap().to_string(), "1.30");
+        assert_eq!(
+            fixed("229750276106", Some(8), true).unwrap().to_string(),
+            "2297.50276106"
+        );
+        assert_eq!(
+            fixed("3423.990000000", Some(8), false).unwrap().to_string(),
+            "3423.99000000"
+        );
+        assert_eq!(
+            fixed("1.123", Some(2), false),
+            Err("more than 2 decimals".into())
+        );
+        assert!(fixed("12.5", Some(8), true).is_err());
+        assert!(fixed("-1", None, false).unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn times_in_every_format() {
+        let pattern = TimeFormat::Pattern("%Y-%m-%d %H:%M:%S%.f".into());
+        assert_eq!(
+            time("2022-01-24 22:04:28.000", &pattern),
+            Ok(Timestamp(1_643_061_868))
+        );
+        assert_eq!(
+            time("2020-10-19 14:00:52", &pattern),
+            Ok(Timestamp(1_603_116_052))
+        );
+        // The Maker parameter file writes single-digit hours.
+        assert_eq!(
+            time("2023-01-26 3:03:11", &pattern),
+            Ok(Timestamp(1_674_702_191))
+        );
+        assert_eq!(
+            time("1609460789131", &TimeFormat::UnixMillis),
+            Ok(Timestamp(1_609_460_789))
+        );
+        assert_eq!(
+            time("1706558123", &TimeFormat::UnixSeconds),
+            Ok(Timestamp(1_706_558_123))
+        );
+        assert_eq!(
+            time("2021-05-19T00:10:00.0000000Z", &TimeFormat::Rfc3339),
+            Ok(Timestamp(1_621_383_000))
+        );
+        assert!(
+            time("0", &TimeFormat::UnixSeconds)
+                .unwrap_err()
+                .contains("zero timestamp")
+        );
+        // Milliseconds read as seconds land far in the future.
+        assert!(
+            time("1609460789131", &TimeFormat::UnixSeconds)
+                .unwrap_err()
+                .contains("outside")
+        );
+        assert!(time("yesterday", &pattern).is_err());
+        assert!(TimeFormat::parse("unix_minutes").is_err());
+    }
+
+    #[test]
+    fn ids_by_kind() {
+        assert_eq!(id("16175", IdKind::Number), Ok(Id::Number(16175)));
+        assert_eq!(id("ETH-B", IdKind::Name), Ok(Id::name("ETH-B")));
+        assert!(matches!(
+            id(
+                "0xefb52b3c270c20bf180ca51393dac604c4851580",
+                IdKind::Address
+            ),
+            Ok(Id::Address(_))
+        ));
+        assert!(id("0x12", IdKind::Address).is_err());
+        assert!(id("-3", IdKind::Number).is_err());
+        assert!(id("", IdKind::Auto).is_err());
+        assert!(id(&"x".repeat(33), IdKind::Name).is_err());
+    }
+
+    #[test]
+    fn integers_decimal_or_hex() {
+        assert_eq!(integer_u64("0x10"), Ok(16));
+        assert_eq!(integer_u64("16"), Ok(16));
+        assert_eq!(
+            integer_u128("110680464442257320802"),
+            Ok(110_680_464_442_257_320_802)
+        );
+        assert!(integer_u64("1.5").is_err());
+        assert!(integer_u64("110680464442257320802").is_err());
+        assert_eq!(boolean("True"), Ok(true));
+        assert!(boolean("yes").is_err());
+    }
+}
