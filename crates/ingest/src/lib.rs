@@ -16,6 +16,7 @@ pub mod maker_flipside;
 pub mod mapping;
 pub mod progress;
 pub mod source;
+pub mod synth;
 pub mod table;
 pub mod value;
 

@@ -1,0 +1,217 @@
+//! Tests of the whole generator: determinism, ordering, and that the market it writes is the one
+//! the docs describe.
+
+use std::collections::BTreeMap;
+
+use cascade_events::{Event, Payload, Protocol, encode};
+
+use super::*;
+
+fn collect(config: &SynthConfig) -> (Vec<Event>, SynthSummary) {
+    let mut events = Vec::new();
+    let summary = generate(config, &mut |event: &Event| {
+        events.push(*event);
+        Ok(())
+    })
+    .expect("generates");
+    (events, summary)
+}
+
+fn digest(events: &[Event]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    for event in events {
+        hasher.update(&encode(event));
+    }
+    hasher.finalize()
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    for protocol in [
+        Protocol::Maker,
+        Protocol::AaveV3,
+        Protocol::AaveV2,
+        Protocol::CompoundV2,
+    ] {
+        let config = SynthConfig::new(protocol, 300, 7);
+        let (a, _) = collect(&config);
+        let (b, _) = collect(&config);
+        assert_eq!(digest(&a), digest(&b), "{protocol}");
+        let (c, _) = collect(&SynthConfig::new(protocol, 300, 8));
+        assert_ne!(digest(&a), digest(&c), "{protocol}");
+    }
+}
+
+#[test]
+fn events_are_in_time_and_block_order_with_dense_seqs() {
+    let (events, summary) = collect(&SynthConfig::new(Protocol::AaveV3, 500, 1));
+    assert_eq!(summary.events, events.len() as u64);
+    for (i, pair) in events.windows(2).enumerate() {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert_eq!(a.seq + 1, b.seq);
+        assert!(
+            (a.block, a.tx_index) < (b.block, b.tx_index),
+            "event {i} and the next are out of order"
+        );
+        assert!(a.time <= b.time);
+    }
+    assert_eq!(summary.first_time, events[0].time);
+    assert_eq!(summary.last_time, events[events.len() - 1].time);
+}
+
+#[test]
+fn every_market_crashes_and_gets_liquidated() {
+    for protocol in [
+        Protocol::Maker,
+        Protocol::AaveV3,
+        Protocol::AaveV2,
+        Protocol::CompoundV2,
+    ] {
+        let (events, summary) = collect(&SynthConfig::new(protocol, 2_000, 3));
+        let liquidations = summary.by_kind.get("liquidation").copied().unwrap_or(0);
+        assert!(liquidations > 0, "{protocol}: {summary:?}");
+        // The default crash is -40%: the lead asset's oracle low is within noise of that.
+        let drop = summary.low_price as f64 / summary.start_price as f64;
+        assert!(
+            (0.50..0.68).contains(&drop),
+            "{protocol}: low/start = {drop}"
+        );
+        // Every liquidation happens after the crash starts.
+        let crash = START_TIME + i64::from(ShockSpec::default().start_secs);
+        for event in &events {
+            if let Payload::Liquidation(_) = event.payload {
+                assert!(
+                    event.time.0 > crash,
+                    "{protocol}: liquidation before the crash"
+                );
+            }
+        }
+        assert!(summary.accounts_liquidated > 0 && summary.accounts_liquidated < 2_000);
+    }
+}
+
+#[test]
+fn position_events_never_overdraw_an_account() {
+    // Replays the generated user events and liquidations in base units and checks no balance
+    // goes negative: withdrawals and repayments stay within what the account holds.
+    for protocol in [Protocol::Maker, Protocol::AaveV3, Protocol::CompoundV2] {
+        let (events, _) = collect(&SynthConfig::new(protocol, 1_000, 11));
+        let mut coll: BTreeMap<Id, U256> = BTreeMap::new();
+        let mut debt: BTreeMap<Id, U256> = BTreeMap::new();
+        for event in &events {
+            match &event.payload {
+                Payload::Deposit(c) => *coll.entry(c.account).or_default() += c.amount.0,
+                Payload::Borrow(c) => *debt.entry(c.account).or_default() += c.amount.0,
+                Payload::Withdraw(c) => {
+                    let held = coll.entry(c.account).or_default();
+                    assert!(*held >= c.amount.0, "{protocol}: overdrawn {}", c.account);
+                    *held -= c.amount.0;
+                }
+                Payload::Repay(c) => {
+                    let owed = debt.entry(c.account).or_default();
+                    // Maker repayments include accrued stability fees.
+                    let slack = if protocol == Protocol::Maker {
+                        *owed / U256::from(1000)
+                    } else {
+                        U256::ZERO
+                    };
+                    assert!(
+                        *owed + slack >= c.amount.0,
+                        "{protocol}: over-repaid {}",
+                        c.account
+                    );
+                    *owed = owed.saturating_sub(c.amount.0);
+                }
+                Payload::Liquidation(l) => {
+                    let held = coll.entry(l.account).or_default();
+                    assert!(
+                        *held >= l.collateral_seized.0,
+                        "{protocol}: seized more than held"
+                    );
+                    *held -= l.collateral_seized.0;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn opening_events_follow_the_protocol() {
+    let (events, summary) = collect(&SynthConfig::new(Protocol::Maker, 50, 2));
+    assert_eq!(summary.by_kind.get("vault-open"), Some(&50));
+    let params: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::ParamChange(p) => Some(format!("{}.{}", p.market, p.param)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        params.contains(&"ETH-A.SPOTTER.ilks.mat".to_owned()),
+        "{params:?}"
+    );
+    assert!(
+        params.contains(&"WBTC-A.DOG.ilks.chop".to_owned()),
+        "{params:?}"
+    );
+    let (_, summary) = collect(&SynthConfig::new(Protocol::CompoundV2, 50, 2));
+    assert_eq!(summary.by_kind.get("collateral-toggle"), Some(&50));
+    assert_eq!(summary.by_kind.get("vault-open"), None);
+}
+
+#[test]
+fn unknown_assets_and_empty_markets_are_refused() {
+    let mut config = SynthConfig::new(Protocol::AaveV3, 10, 1);
+    config.assets = vec!["DOGE".into()];
+    let error = generate(&config, &mut |_| Ok(())).unwrap_err().to_string();
+    assert!(error.contains("DOGE") && error.contains("WETH"), "{error}");
+    config.assets = vec!["USDC".into()];
+    assert!(
+        generate(&config, &mut |_| Ok(())).is_err(),
+        "a stablecoin is not crash collateral"
+    );
+    let config = SynthConfig::new(Protocol::AaveV3, 0, 1);
+    assert!(generate(&config, &mut |_| Ok(())).is_err());
+}
+
+#[test]
+fn sink_errors_carry_the_event_position() {
+    let config = SynthConfig::new(Protocol::AaveV3, 10, 1);
+    let mut seen = 0;
+    let error = generate(&config, &mut |_| {
+        seen += 1;
+        if seen == 5 {
+            Err("disk full".into())
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(error, SynthError::Sink { seq: 4, .. }), "{error}");
+}
+
+#[test]
+fn same_seed_gives_the_same_log_identity() {
+    let config = SynthConfig::new(Protocol::Maker, 400, 21);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = write_log(dirs[0].path(), &config, Timestamp(1)).unwrap();
+    // A different ingest time changes the catalog, never the log.
+    let b = write_log(dirs[1].path(), &config, Timestamp(2)).unwrap();
+    assert_eq!(a.identity, b.identity);
+    assert_eq!(a.summary, b.summary);
+    assert_eq!(a.identity.last_seq, Some(a.summary.events - 1));
+    let reader = cascade_log::LogReader::open(dirs[0].path()).unwrap();
+    let (events, _) = collect(&config);
+    let read: Vec<Event> = reader.events(0).map(Result::unwrap).collect();
+    assert_eq!(read, events, "the log holds exactly the generated stream");
+    let catalog = cascade_log::Catalog::open(dirs[0].path()).unwrap();
+    let sources = catalog.sources().unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0].kind, "synth");
+    assert_eq!(sources[0].events_written, a.summary.events);
+    drop(catalog);
+
+    let other = write_log(dirs[0].path(), &config, Timestamp(3)).unwrap_err();
+    assert!(matches!(other, SynthError::NotEmpty { .. }), "{other}");
+}
