@@ -5,3 +5,8 @@
 
 pub mod logic;
 pub mod math;
+pub mod model;
+#[cfg(test)]
+mod tests;
+
+pub use model::AaveModel;

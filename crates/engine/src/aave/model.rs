@@ -1,0 +1,1249 @@
+//! The Aave v2/v3 pool model: reserves, accounts and the oracle view the rules read, behind the
+//! engine's [`ProtocolModel`] interface.
+//!
+//! State mirrors what the contracts store: per reserve its configuration (decimals, LTV,
+//! liquidation threshold, bonus, protocol fee) and its liquidity and variable-borrow indices; per
+//! account and reserve the *scaled* aToken and debt-token balances (amounts `rayDiv` index, as
+//! `AToken.mint`/`burn` and `VariableDebtToken.mint`/`burn` store them) and the
+//! use-as-collateral flag. Balances are read back with `rayMul` at the latest recorded index,
+//! exactly as `balanceOf` does.
+//!
+//! What the model knows only from events (documented in `docs/engine.md`):
+//! - Indices move only with [`IndexUpdate`] events; between them no interest accrues (the model
+//!   has no rate strategy). Stable-rate debt is tracked like variable debt.
+//! - Prices are the latest market price of each reserve in the pool's base currency (v2: ETH, 18
+//!   decimals, with WETH fixed at 1 ETH as the v2 oracle does; v3: USD, 8 decimals).
+//! - No e-mode, isolation mode, supply/borrow caps or price-oracle sentinel: liquidations of
+//!   e-mode accounts would use the category's bonus and threshold, which no source here records.
+//!
+//! Finding liquidatable accounts never scans every account. An account with one collateral and
+//! one debt reserve (the common shape) is indexed per (collateral, debt) pair by
+//! `scaledDebt * 1e36 / scaledCollateral`, which no price or index moves; for current prices and
+//! indices the level above which the pair's accounts may be liquidatable is
+//! `1e36 * price(c) * liquidityIndex(c) * threshold(c) * unit(d) / (price(d) * borrowIndex(d) *
+//! 10000 * unit(c))`, lowered by 1% to absorb the contracts' per-step rounding, and every account
+//! at or above it is confirmed with the exact health factor. Accounts with several reserves on
+//! either side are few; they are confirmed exactly on every query.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cascade_events::{
+    CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, Payload, PositionChange,
+    PriceUpdate, Protocol, Timestamp, U256,
+};
+
+use super::logic::{
+    self, AaveVersion, AccountData, DEFAULT_LIQUIDATION_CLOSE_FACTOR,
+    HEALTH_FACTOR_LIQUIDATION_THRESHOLD, LiquidationContext, LiquidationQuote, LiquidationRefusal,
+    ReserveExposure, ReserveSide,
+};
+use super::math::{RAY, ray_div, ray_mul, unit};
+use crate::EngineError;
+use crate::index::LiquidationIndex;
+use crate::oracle::PriceBook;
+use crate::protocol::{
+    Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
+    SimulatedLiquidation, Verdict,
+};
+use crate::state::{StateReader, StateWriter};
+
+/// Scale of the pair index key `scaledDebt * KEY_SCALE / scaledCollateral`: fine enough for a
+/// 6-decimal debt against an 18-decimal collateral.
+const KEY_SCALE: U256 = U256::from_limbs([
+    1_000_000_000_000_000_000_000_000_000_000_000_000u128 as u64,
+    (1_000_000_000_000_000_000_000_000_000_000_000_000u128 >> 64) as u64,
+    0,
+    0,
+]);
+
+/// The WETH token address on Ethereum mainnet.
+const WETH_ADDRESS: &str = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2";
+
+/// One reserve's configuration and indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Reserve {
+    /// Token decimals; unknown until a `decimals` parameter arrives.
+    decimals: Option<u8>,
+    /// Loan to value, basis points.
+    ltv: u16,
+    /// Liquidation threshold, basis points.
+    liquidation_threshold: u16,
+    /// Liquidation bonus, basis points (10500 = 5%).
+    liquidation_bonus: u16,
+    /// v3 liquidation protocol fee, basis points of the bonus.
+    liquidation_protocol_fee: u16,
+    /// Liquidity index, ray.
+    liquidity_index: U256,
+    /// Variable borrow index, ray.
+    borrow_index: U256,
+}
+
+impl Default for Reserve {
+    fn default() -> Self {
+        Self {
+            decimals: None,
+            ltv: 0,
+            liquidation_threshold: 0,
+            liquidation_bonus: 0,
+            liquidation_protocol_fee: 0,
+            liquidity_index: RAY,
+            borrow_index: RAY,
+        }
+    }
+}
+
+/// An account's holdings in one reserve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Position {
+    /// aToken scaled balance.
+    scaled_collateral: U256,
+    /// Variable debt token scaled balance.
+    scaled_debt: U256,
+    /// `UserConfiguration.isUsingAsCollateral`.
+    collateral_enabled: bool,
+}
+
+/// Where an account sits in its pool's liquidation index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    /// One collateral, one debt: in the pair's index under `key`.
+    Pair { collateral: Id, debt: Id, key: U256 },
+    /// Several reserves on a side, or debt without collateral: checked on every query.
+    Complex,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Account {
+    positions: BTreeMap<Id, Position>,
+    entry: Option<Entry>,
+}
+
+/// One `LendingPool`/`Pool` (Aave v2 has a main and an AMM market, for instance).
+#[derive(Clone, Debug, Default)]
+struct Pool {
+    accounts: BTreeMap<Id, Account>,
+    pairs: BTreeMap<(Id, Id), LiquidationIndex<Id>>,
+    complex: BTreeSet<Id>,
+}
+
+/// An account found liquidatable, with the data behind it.
+struct Found {
+    account: Id,
+    data: AccountData,
+}
+
+/// Aave v2 or v3 over every pool of that version in the log.
+#[derive(Clone, Debug)]
+pub struct AaveModel {
+    protocol: Protocol,
+    version: AaveVersion,
+    base: Id,
+    base_decimals: u8,
+    close_factor: U256,
+    reserves: BTreeMap<Id, Reserve>,
+    prices: BTreeMap<Id, U256>,
+    pools: BTreeMap<Id, Pool>,
+}
+
+impl AaveModel {
+    /// Aave v2: ETH-denominated oracle (18 decimals), 50% close factor.
+    pub fn v2() -> Self {
+        Self::new(Protocol::AaveV2, AaveVersion::V2, Id::name("ETH"), 18)
+    }
+
+    /// Aave v3 with the rules of `version` (`V3` for v3.0-3.2, `V3_3` from v3.3) until a
+    /// `poolVersion` parameter change says otherwise; USD oracle with 8 decimals.
+    pub fn v3(version: AaveVersion) -> Self {
+        Self::new(Protocol::AaveV3, version, Id::name("USD"), 8)
+    }
+
+    fn new(protocol: Protocol, version: AaveVersion, base: Id, base_decimals: u8) -> Self {
+        Self {
+            protocol,
+            version,
+            base,
+            base_decimals,
+            close_factor: DEFAULT_LIQUIDATION_CLOSE_FACTOR,
+            reserves: BTreeMap::new(),
+            prices: BTreeMap::new(),
+            pools: BTreeMap::new(),
+        }
+    }
+
+    /// The rules in force.
+    pub fn version(&self) -> AaveVersion {
+        self.version
+    }
+
+    fn rule(&self) -> &'static str {
+        match self.version {
+            AaveVersion::V2 => "aave-v2-liquidation-call",
+            AaveVersion::V3 => "aave-v3-liquidation-call",
+            AaveVersion::V3_3 => "aave-v3.3-liquidation-call",
+        }
+    }
+
+    fn formula_rule(&self) -> &'static str {
+        match self.version {
+            AaveVersion::V2 => "aave-v2-seize-formula",
+            AaveVersion::V3 => "aave-v3-seize-formula",
+            AaveVersion::V3_3 => "aave-v3.3-seize-formula",
+        }
+    }
+
+    /// The oracle price of `asset` in the base currency: the latest market price, or 1 ETH for
+    /// WETH in v2 (the v2 oracle returns a constant for WETH and no feed publishes it).
+    fn price(&self, asset: &Id) -> Option<U256> {
+        if let Some(price) = self.prices.get(asset) {
+            return Some(*price);
+        }
+        let is_weth = match asset {
+            Id::Name(name) => matches!(name.as_str(), "WETH" | "ETH" | "AmmWETH"),
+            Id::Address(address) => format!("{address:#x}") == WETH_ADDRESS,
+            Id::Number(_) => false,
+        };
+        (self.protocol == Protocol::AaveV2 && is_weth)
+            .then(|| U256::from(10u8).pow(U256::from(18u8)))
+    }
+
+    /// The exposures `calculateUserAccountData` reads; `None` when a reserve's price or decimals
+    /// are unknown.
+    fn exposures(&self, account: &Account) -> Option<Vec<ReserveExposure>> {
+        let mut out = Vec::with_capacity(account.positions.len());
+        for (asset, position) in &account.positions {
+            let reserve = self.reserves.get(asset)?;
+            let collateral = if position.collateral_enabled {
+                ray_mul(position.scaled_collateral, reserve.liquidity_index)?
+            } else {
+                U256::ZERO
+            };
+            let debt = ray_mul(position.scaled_debt, reserve.borrow_index)?;
+            if collateral.is_zero() && debt.is_zero() {
+                continue;
+            }
+            out.push(ReserveExposure {
+                price: self.price(asset)?,
+                decimals: reserve.decimals?,
+                liquidation_threshold: reserve.liquidation_threshold,
+                collateral,
+                debt,
+            });
+        }
+        Some(out)
+    }
+
+    /// `calculateUserAccountData` for `account`; `Ok(None)` when a price or decimals are
+    /// missing.
+    fn account_data(&self, account: &Account) -> Result<Option<AccountData>, EngineError> {
+        let Some(exposures) = self.exposures(account) else {
+            return Ok(None);
+        };
+        logic::account_data(exposures)
+            .map(Some)
+            .ok_or(EngineError::Overflow {
+                quantity: "Aave account data",
+            })
+    }
+
+    /// The liquidation context for `account` seizing `collateral` for `debt`; `None` when a
+    /// price or decimals are missing.
+    fn context(
+        &self,
+        account: &Account,
+        data: AccountData,
+        collateral: &Id,
+        debt: &Id,
+    ) -> Result<Option<LiquidationContext>, EngineError> {
+        let (Some(c_reserve), Some(d_reserve)) =
+            (self.reserves.get(collateral), self.reserves.get(debt))
+        else {
+            return Ok(None);
+        };
+        let (Some(c_decimals), Some(d_decimals)) = (c_reserve.decimals, d_reserve.decimals) else {
+            return Ok(None);
+        };
+        let (Some(c_price), Some(d_price)) = (self.price(collateral), self.price(debt)) else {
+            return Ok(None);
+        };
+        let position = |asset: &Id| account.positions.get(asset).copied().unwrap_or_default();
+        let c_position = position(collateral);
+        let overflow = || EngineError::Overflow {
+            quantity: "Aave balance",
+        };
+        Ok(Some(LiquidationContext {
+            version: self.version,
+            account: data,
+            collateral: ReserveSide {
+                price: c_price,
+                decimals: c_decimals,
+                balance: ray_mul(c_position.scaled_collateral, c_reserve.liquidity_index)
+                    .ok_or_else(overflow)?,
+            },
+            debt: ReserveSide {
+                price: d_price,
+                decimals: d_decimals,
+                balance: ray_mul(position(debt).scaled_debt, d_reserve.borrow_index)
+                    .ok_or_else(overflow)?,
+            },
+            collateral_enabled: c_position.collateral_enabled
+                && c_reserve.liquidation_threshold != 0,
+            liquidation_bonus: c_reserve.liquidation_bonus,
+            liquidation_protocol_fee: c_reserve.liquidation_protocol_fee,
+            close_factor: self.close_factor,
+        }))
+    }
+
+    /// The pair index level for (collateral, debt) at current prices and indices, already
+    /// lowered by the rounding margin; zero (walk everything) when unknown or out of range.
+    fn level(&self, collateral: &Id, debt: &Id) -> U256 {
+        let compute = || -> Option<U256> {
+            let c = self.reserves.get(collateral)?;
+            let d = self.reserves.get(debt)?;
+            let (p_c, p_d) = (self.price(collateral)?, self.price(debt)?);
+            let x = p_c.checked_mul(c.liquidity_index)? / d.borrow_index;
+            let x = x
+                .checked_mul(unit(d.decimals?)?)?
+                .checked_mul(U256::from(c.liquidation_threshold))?
+                / unit(c.decimals?)?.checked_mul(U256::from(10_000u16))?;
+            let level = x.checked_mul(KEY_SCALE)?.checked_div(p_d)?;
+            Some(level - level / U256::from(100u8))
+        };
+        compute().unwrap_or(U256::ZERO)
+    }
+
+    /// Recomputes where `account_id` of `pool_id` sits in the index.
+    fn reindex(&mut self, pool_id: &Id, account_id: &Id) {
+        let Some(pool) = self.pools.get_mut(pool_id) else {
+            return;
+        };
+        let Some(account) = pool.accounts.get_mut(account_id) else {
+            return;
+        };
+        let collaterals: Vec<(&Id, &Position)> = account
+            .positions
+            .iter()
+            .filter(|(_, p)| p.collateral_enabled && !p.scaled_collateral.is_zero())
+            .collect();
+        let debts: Vec<(&Id, &Position)> = account
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.scaled_debt.is_zero())
+            .collect();
+        let entry = match (collaterals.as_slice(), debts.as_slice()) {
+            (_, []) => None,
+            ([(c, cp)], [(d, dp)]) => match dp.scaled_debt.checked_mul(KEY_SCALE) {
+                Some(scaled) => Some(Entry::Pair {
+                    collateral: **c,
+                    debt: **d,
+                    key: scaled / cp.scaled_collateral,
+                }),
+                None => Some(Entry::Complex),
+            },
+            _ => Some(Entry::Complex),
+        };
+        let old = std::mem::replace(&mut account.entry, entry);
+        if old == entry {
+            return;
+        }
+        match old {
+            Some(Entry::Pair {
+                collateral,
+                debt,
+                key,
+            }) => {
+                if let Some(index) = pool.pairs.get_mut(&(collateral, debt)) {
+                    index.update(*account_id, Some(key), None);
+                    if index.is_empty() {
+                        pool.pairs.remove(&(collateral, debt));
+                    }
+                }
+            }
+            Some(Entry::Complex) => {
+                pool.complex.remove(account_id);
+            }
+            None => {}
+        }
+        match entry {
+            Some(Entry::Pair {
+                collateral,
+                debt,
+                key,
+            }) => {
+                pool.pairs.entry((collateral, debt)).or_default().update(
+                    *account_id,
+                    None,
+                    Some(key),
+                );
+            }
+            Some(Entry::Complex) => {
+                pool.complex.insert(*account_id);
+            }
+            None => {}
+        }
+    }
+
+    /// The accounts of `pool` liquidatable now, riskiest first.
+    fn find(&self, pool: &Pool) -> Result<Vec<Found>, EngineError> {
+        let mut checked: Vec<Id> = Vec::new();
+        for ((collateral, debt), index) in &pool.pairs {
+            let level = self.level(collateral, debt);
+            checked.extend(index.at_or_above(level).map(|(_, account)| account));
+        }
+        checked.extend(pool.complex.iter().copied());
+        let mut found = Vec::new();
+        for id in checked {
+            let Some(account) = pool.accounts.get(&id) else {
+                continue;
+            };
+            if let Some(data) = self.account_data(account)?
+                && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
+            {
+                found.push(Found { account: id, data });
+            }
+        }
+        found.sort_by(|a, b| {
+            a.data
+                .health_factor
+                .cmp(&b.data.health_factor)
+                .then(a.account.cmp(&b.account))
+        });
+        Ok(found)
+    }
+
+    /// Every liquidatable (pool, account) by computing every account's health factor: the
+    /// full-scan baseline the index is measured and tested against. Sorted.
+    pub fn scan_all_liquidatable(&self) -> Result<Vec<(Id, Id)>, EngineError> {
+        let mut out = Vec::new();
+        for (market, pool) in &self.pools {
+            for (id, account) in &pool.accounts {
+                if let Some(data) = self.account_data(account)?
+                    && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
+                {
+                    out.push((*market, *id));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn deposit(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
+        let reserve = self.reserves.entry(change.asset).or_default().clone();
+        let scaled = match change.shares {
+            Some(shares) => shares.0,
+            None => {
+                ray_div(change.amount.0, reserve.liquidity_index).ok_or(EngineError::Overflow {
+                    quantity: "Aave deposit scaled amount",
+                })?
+            }
+        };
+        let auto_enable = match self.version {
+            AaveVersion::V2 => true,
+            AaveVersion::V3 | AaveVersion::V3_3 => reserve.ltv != 0,
+        };
+        let position = self.position_mut(change);
+        let first = position.scaled_collateral.is_zero();
+        position.scaled_collateral =
+            position
+                .scaled_collateral
+                .checked_add(scaled)
+                .ok_or(EngineError::Overflow {
+                    quantity: "Aave collateral balance",
+                })?;
+        if first && !scaled.is_zero() && auto_enable {
+            position.collateral_enabled = true;
+        }
+        self.reindex(&change.market, &change.account);
+        Ok(Applied::Exact)
+    }
+
+    fn withdraw(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
+        let index = self.reserve_index(&change.asset, false);
+        let scaled = scaled_amount(change, index)?;
+        let position = self.position_mut(change);
+        let (left, clamped) = sub_clamped(position.scaled_collateral, scaled);
+        position.scaled_collateral = left;
+        if left.is_zero() {
+            position.collateral_enabled = false;
+        }
+        self.reindex(&change.market, &change.account);
+        Ok(if clamped {
+            Applied::Clamped("withdraw exceeds the rebuilt deposit")
+        } else {
+            Applied::Exact
+        })
+    }
+
+    fn borrow(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
+        let index = self.reserve_index(&change.asset, true);
+        let scaled = scaled_amount(change, index)?;
+        let position = self.position_mut(change);
+        position.scaled_debt =
+            position
+                .scaled_debt
+                .checked_add(scaled)
+                .ok_or(EngineError::Overflow {
+                    quantity: "Aave debt balance",
+                })?;
+        self.reindex(&change.market, &change.account);
+        Ok(Applied::Exact)
+    }
+
+    fn repay(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
+        let index = self.reserve_index(&change.asset, true);
+        let scaled = scaled_amount(change, index)?;
+        let position = self.position_mut(change);
+        let (left, clamped) = sub_clamped(position.scaled_debt, scaled);
+        position.scaled_debt = left;
+        self.reindex(&change.market, &change.account);
+        Ok(if clamped {
+            Applied::Clamped("repay exceeds the rebuilt debt")
+        } else {
+            Applied::Exact
+        })
+    }
+
+    /// The reserve's liquidity (or borrow) index, creating the reserve if needed.
+    fn reserve_index(&mut self, asset: &Id, borrow: bool) -> U256 {
+        let reserve = self.reserves.entry(*asset).or_default();
+        if borrow {
+            reserve.borrow_index
+        } else {
+            reserve.liquidity_index
+        }
+    }
+
+    fn position_mut(&mut self, change: &PositionChange) -> &mut Position {
+        self.pools
+            .entry(change.market)
+            .or_default()
+            .accounts
+            .entry(change.account)
+            .or_default()
+            .positions
+            .entry(change.asset)
+            .or_default()
+    }
+
+    fn toggle(&mut self, toggle: &CollateralToggle) -> Applied {
+        let known = self
+            .pools
+            .get_mut(&toggle.market)
+            .and_then(|pool| pool.accounts.get_mut(&toggle.account))
+            .map(|account| {
+                account
+                    .positions
+                    .entry(toggle.asset)
+                    .or_default()
+                    .collateral_enabled = toggle.enabled;
+            })
+            .is_some();
+        if !known {
+            return Applied::Skipped("collateral toggle of an account with no rebuilt position");
+        }
+        self.reindex(&toggle.market, &toggle.account);
+        Applied::Exact
+    }
+
+    fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError> {
+        let reserve = self.reserves.entry(update.asset).or_default();
+        if let Some(index) = &update.supply_index {
+            reserve.liquidity_index = ray_of(index, "Aave liquidity index")?;
+        }
+        if let Some(index) = &update.borrow_index {
+            reserve.borrow_index = ray_of(index, "Aave borrow index")?;
+        }
+        Ok(Applied::Exact)
+    }
+
+    /// Removes `debt` of `debt_asset` and `collateral` (everything leaving the borrower) of
+    /// `collateral_asset` from an account, as `burn`/`transferOnLiquidation` do; v3.3 then burns
+    /// the remaining debt as deficit when no collateral is left. Returns whether an amount had to
+    /// be clamped and the v3.3 deficit in the liquidated debt asset.
+    fn take(
+        &mut self,
+        pool_id: &Id,
+        account_id: &Id,
+        collateral_asset: &Id,
+        collateral: U256,
+        debt_asset: &Id,
+        debt: U256,
+    ) -> Result<(bool, U256), EngineError> {
+        let liquidity_index = self.reserve_index(collateral_asset, false);
+        let borrow_index = self.reserve_index(debt_asset, true);
+        let overflow = || EngineError::Overflow {
+            quantity: "Aave liquidation scaled amount",
+        };
+        let scaled_collateral = ray_div(collateral, liquidity_index).ok_or_else(overflow)?;
+        let scaled_debt = ray_div(debt, borrow_index).ok_or_else(overflow)?;
+        let version = self.version;
+        let Some(account) = self
+            .pools
+            .get_mut(pool_id)
+            .and_then(|pool| pool.accounts.get_mut(account_id))
+        else {
+            return Ok((false, U256::ZERO));
+        };
+        let c = account.positions.entry(*collateral_asset).or_default();
+        let (left, clamped_c) = sub_clamped(c.scaled_collateral, scaled_collateral);
+        c.scaled_collateral = left;
+        if left.is_zero() {
+            c.collateral_enabled = false;
+        }
+        let d = account.positions.entry(*debt_asset).or_default();
+        let (left, clamped_d) = sub_clamped(d.scaled_debt, scaled_debt);
+        d.scaled_debt = left;
+        let mut deficit = U256::ZERO;
+        let no_collateral = account
+            .positions
+            .values()
+            .all(|p| !p.collateral_enabled || p.scaled_collateral.is_zero());
+        if version == AaveVersion::V3_3 && no_collateral {
+            for (asset, position) in account.positions.iter_mut() {
+                if asset == debt_asset {
+                    deficit = ray_mul(position.scaled_debt, borrow_index).ok_or_else(overflow)?;
+                }
+                position.scaled_debt = U256::ZERO;
+            }
+        }
+        self.reindex(pool_id, account_id);
+        Ok((clamped_c || clamped_d, deficit))
+    }
+
+    fn set(&mut self, market: &Id, param: &str, value: &Fixed) -> Result<Applied, EngineError> {
+        let invalid = |reason: &'static str| EngineError::InvalidParam {
+            param: param.to_owned(),
+            value: value.to_string(),
+            reason,
+        };
+        match param {
+            "closeFactor" | "close-factor" | "LIQUIDATION_CLOSE_FACTOR_PERCENT" => {
+                self.close_factor = U256::from(bps(value, 1).ok_or_else(|| invalid(BPS))?);
+                return Ok(Applied::Exact);
+            }
+            "poolVersion" | "version" => {
+                if self.protocol != Protocol::AaveV3 {
+                    return Err(invalid("only Aave v3 pools have rule versions"));
+                }
+                let tenths = value
+                    .rescale(1)
+                    .filter(|t| same_value(&Fixed::new(*t, 1), value))
+                    .ok_or_else(|| invalid("expected a version such as 3.2 or 3.3"))?;
+                self.version = if tenths >= U256::from(33u8) {
+                    AaveVersion::V3_3
+                } else if tenths >= U256::from(30u8) {
+                    AaveVersion::V3
+                } else {
+                    return Err(invalid("expected a version such as 3.2 or 3.3"));
+                };
+                return Ok(Applied::Exact);
+            }
+            _ => {}
+        }
+        let reserve = self.reserves.entry(*market).or_default();
+        match param {
+            "decimals" => {
+                let decimals = value
+                    .rescale(0)
+                    .filter(|d| *d <= U256::from(77u8) && same_value(&Fixed::new(*d, 0), value))
+                    .ok_or_else(|| invalid("expected a whole number of decimals up to 77"))?;
+                reserve.decimals = Some(decimals.to::<u8>());
+            }
+            "liquidationThreshold"
+            | "liquidation-threshold"
+            | "threshold"
+            | "lt"
+            | "reserveLiquidationThreshold" => {
+                reserve.liquidation_threshold = bps(value, 1).ok_or_else(|| invalid(BPS))?;
+            }
+            "ltv" | "LTV" | "baseLTVasCollateral" => {
+                reserve.ltv = bps(value, 1).ok_or_else(|| invalid(BPS))?;
+            }
+            "liquidationBonus" | "liquidation-bonus" | "bonus" | "reserveLiquidationBonus" => {
+                reserve.liquidation_bonus = bps(value, 100).ok_or_else(|| invalid(BONUS))?;
+            }
+            "liquidationProtocolFee" | "liquidation-protocol-fee" => {
+                reserve.liquidation_protocol_fee = bps(value, 1).ok_or_else(|| invalid(BPS))?;
+            }
+            "reserveFactor"
+            | "borrowingEnabled"
+            | "stableBorrowRateEnabled"
+            | "usageAsCollateralEnabled"
+            | "supplyCap"
+            | "borrowCap" => return Ok(Applied::Ignored),
+            _ => return Err(invalid("not an Aave reserve parameter this model knows")),
+        }
+        Ok(Applied::Exact)
+    }
+
+    fn quantity(&self, value: U256, asset: &Id) -> Quantity {
+        let decimals = self
+            .reserves
+            .get(asset)
+            .and_then(|r| r.decimals)
+            .unwrap_or(0);
+        Quantity::new(value, decimals)
+    }
+}
+
+const BPS: &str = "expected a fraction up to 1 (0.825) or whole basis points (8250)";
+const BONUS: &str = "expected a multiplier (1.05) or whole basis points (10500)";
+
+/// A parameter in basis points: values up to `fraction_limit` are fractions (thresholds up to 1,
+/// bonuses as multipliers below 100) and are scaled by 10000; larger values are already basis
+/// points, as `ReserveConfiguration` stores them and the reserves export writes them. `None`
+/// unless the result is a whole number of basis points that fits 16 bits.
+fn bps(value: &Fixed, fraction_limit: u8) -> Option<u16> {
+    let as_fraction = *value <= Fixed::new(U256::from(fraction_limit), 0);
+    let points = if as_fraction {
+        let points = value.rescale(4)?;
+        same_value(&Fixed::new(points, 4), value).then_some(points)?
+    } else {
+        let points = value.rescale(0)?;
+        same_value(&Fixed::new(points, 0), value).then_some(points)?
+    };
+    u16::try_from(points).ok()
+}
+
+/// Whether two fixed-point numbers have the same value, whatever their precision.
+fn same_value(a: &Fixed, b: &Fixed) -> bool {
+    let common = a.decimals.max(b.decimals);
+    a.rescale(common).is_some() && a.rescale(common) == b.rescale(common)
+}
+
+/// An index as a ray.
+fn ray_of(index: &Fixed, quantity: &'static str) -> Result<U256, EngineError> {
+    index.rescale(27).ok_or(EngineError::Overflow { quantity })
+}
+
+/// The scaled amount of a position change: the source's own when recorded, else `rayDiv` by
+/// the index as the token contracts compute it.
+fn scaled_amount(change: &PositionChange, index: U256) -> Result<U256, EngineError> {
+    match change.shares {
+        Some(shares) => Ok(shares.0),
+        None => ray_div(change.amount.0, index).ok_or(EngineError::Overflow {
+            quantity: "Aave scaled amount",
+        }),
+    }
+}
+
+/// `a - b`, or zero with `true` when `b` exceeds `a`.
+fn sub_clamped(a: U256, b: U256) -> (U256, bool) {
+    match a.checked_sub(b) {
+        Some(left) => (left, false),
+        None => (U256::ZERO, true),
+    }
+}
+
+impl ProtocolModel for AaveModel {
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Interest accrues only through recorded index updates: nothing moves with time alone.
+    fn advance(&mut self, _time: Timestamp, _prices: &PriceBook) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+
+    fn on_price(
+        &mut self,
+        update: &PriceUpdate,
+        _time: Timestamp,
+        prices: &PriceBook,
+    ) -> Result<bool, EngineError> {
+        if update.quote != self.base {
+            return Ok(false);
+        }
+        let Some(quote) = prices.market(&update.asset, &update.quote) else {
+            return Ok(false);
+        };
+        let price = quote
+            .price
+            .rescale(self.base_decimals)
+            .ok_or(EngineError::Overflow {
+                quantity: "Aave oracle price",
+            })?;
+        Ok(self.prices.insert(update.asset, price) != Some(price))
+    }
+
+    fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
+        match &event.payload {
+            Payload::Deposit(change) => self.deposit(change),
+            Payload::Withdraw(change) => self.withdraw(change),
+            Payload::Borrow(change) => self.borrow(change),
+            Payload::Repay(change) => self.repay(change),
+            Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
+            Payload::IndexUpdate(update) => self.index_update(update),
+            Payload::ParamChange(change) => {
+                self.set(&change.market, change.param.as_str(), &change.value)
+            }
+            Payload::Price(_)
+            | Payload::VaultOpen(_)
+            | Payload::Liquidation(_)
+            | Payload::AuctionKick(_)
+            | Payload::AuctionTake(_) => Ok(Applied::Ignored),
+        }
+    }
+
+    fn set_param(
+        &mut self,
+        market: &Id,
+        param: &str,
+        value: &Fixed,
+        _time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        self.set(market, param, value)
+    }
+
+    fn judge(
+        &mut self,
+        liquidation: &Liquidation,
+        _time: Timestamp,
+    ) -> Result<Judgement, EngineError> {
+        let collateral = &liquidation.collateral_asset;
+        let debt = &liquidation.debt_asset;
+        let account = self
+            .pools
+            .get(&liquidation.market)
+            .and_then(|pool| pool.accounts.get(&liquidation.account))
+            .filter(|account| {
+                account
+                    .positions
+                    .values()
+                    .any(|p| !p.scaled_collateral.is_zero() || !p.scaled_debt.is_zero())
+            });
+        let known = account.is_some();
+        let empty = Account::default();
+        let account = account.unwrap_or(&empty);
+        let data = if known {
+            self.account_data(account)?
+        } else {
+            Some(AccountData {
+                total_collateral_base: U256::ZERO,
+                total_debt_base: U256::ZERO,
+                avg_liquidation_threshold: U256::ZERO,
+                health_factor: U256::ZERO,
+            })
+        };
+        let rule = if known {
+            self.rule()
+        } else {
+            self.formula_rule()
+        };
+        let decimals = |asset: &Id| {
+            self.reserves
+                .get(asset)
+                .and_then(|r| r.decimals)
+                .unwrap_or(0)
+        };
+        let (c_decimals, d_decimals) = (decimals(collateral), decimals(debt));
+        let context = match data {
+            Some(data) => self.context(account, data, collateral, debt)?,
+            None => None,
+        };
+        let Some(context) = context else {
+            let mut judgement = Judgement::bare(Verdict::NoPrice, rule, c_decimals, d_decimals);
+            judgement.note = Some(format!(
+                "no price or decimals for a reserve of {} (collateral {collateral}, debt {debt})",
+                liquidation.account
+            ));
+            return Ok(judgement);
+        };
+        let recorded_debt = liquidation.debt_repaid.0;
+        let recorded_collateral = liquidation.collateral_seized.0;
+        let explanation = if known {
+            logic::explain(&context, recorded_debt, recorded_collateral)
+        } else {
+            logic::explain_amounts(&context, recorded_debt, recorded_collateral).ok_or(
+                EngineError::Overflow {
+                    quantity: "Aave seize formula",
+                },
+            )?
+        };
+        let mut judgement = Judgement::bare(Verdict::Explained, rule, c_decimals, d_decimals);
+        if known {
+            judgement.health = Some(Quantity::new(context.account.health_factor, 18));
+        }
+        let expected = |judgement: &mut Judgement, quote: &LiquidationQuote| {
+            judgement.expected_collateral = Some(Quantity::new(
+                quote.collateral_to_liquidator,
+                context.collateral.decimals,
+            ));
+            judgement.expected_debt = Some(Quantity::new(quote.debt_repaid, context.debt.decimals));
+        };
+        match explanation {
+            logic::Explanation::Match(quote) => {
+                expected(&mut judgement, &quote);
+                let mut notes = Vec::new();
+                if !known {
+                    notes.push("no rebuilt position: seize formula only, health not checked");
+                }
+                if quote.capped_by_collateral {
+                    notes.push("capped at the borrower's whole collateral balance");
+                }
+                if quote.debt_repaid != recorded_debt
+                    || quote.collateral_to_liquidator != recorded_collateral
+                {
+                    notes.push("within float precision of the recorded amounts");
+                }
+                if !notes.is_empty() {
+                    judgement.note = Some(notes.join("; "));
+                }
+            }
+            logic::Explanation::Mismatch(quote) => {
+                expected(&mut judgement, &quote);
+                judgement.verdict = Verdict::AmountMismatch;
+                judgement.note = Some(format!(
+                    "formula gives {} collateral for {} debt, recorded {} for {}{}",
+                    Quantity::new(quote.collateral_to_liquidator, context.collateral.decimals),
+                    Quantity::new(quote.debt_repaid, context.debt.decimals),
+                    Quantity::new(recorded_collateral, context.collateral.decimals),
+                    Quantity::new(recorded_debt, context.debt.decimals),
+                    if known {
+                        ""
+                    } else {
+                        " (no rebuilt position: seize formula only)"
+                    },
+                ));
+            }
+            logic::Explanation::Refused(LiquidationRefusal::HealthFactorNotBelowThreshold {
+                ..
+            }) => {
+                judgement.verdict = Verdict::NotLiquidatable;
+            }
+            logic::Explanation::Refused(refusal) => {
+                judgement.verdict = Verdict::AmountMismatch;
+                judgement.note = Some(
+                    match refusal {
+                        LiquidationRefusal::CollateralNotEnabled => {
+                            "the rebuilt account does not use this collateral"
+                        }
+                        LiquidationRefusal::NoDebt => "the rebuilt account has no debt in this reserve",
+                        LiquidationRefusal::WouldLeaveDust => {
+                            "v3.3 refuses it: it would leave less than 1,000 USD of debt or collateral"
+                        }
+                        LiquidationRefusal::Arithmetic
+                        | LiquidationRefusal::HealthFactorNotBelowThreshold { .. } => {
+                            "a zero price or an overflow: the contract would revert"
+                        }
+                    }
+                    .to_owned(),
+                );
+            }
+        }
+        Ok(judgement)
+    }
+
+    fn apply_liquidation(
+        &mut self,
+        liquidation: &Liquidation,
+        _judgement: &Judgement,
+        _time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        let known = self
+            .pools
+            .get(&liquidation.market)
+            .is_some_and(|pool| pool.accounts.contains_key(&liquidation.account));
+        if !known {
+            return Ok(Applied::Skipped(
+                "liquidation of an account with no rebuilt position",
+            ));
+        }
+        let reserve = self
+            .reserves
+            .get(&liquidation.collateral_asset)
+            .cloned()
+            .unwrap_or_default();
+        // v3 takes the protocol fee on top of what the event reports for the liquidator.
+        let fee_context = LiquidationContext {
+            version: self.version,
+            account: AccountData {
+                total_collateral_base: U256::ZERO,
+                total_debt_base: U256::ZERO,
+                avg_liquidation_threshold: U256::ZERO,
+                health_factor: U256::ZERO,
+            },
+            collateral: ReserveSide {
+                price: U256::ZERO,
+                decimals: 0,
+                balance: U256::ZERO,
+            },
+            debt: ReserveSide {
+                price: U256::ZERO,
+                decimals: 0,
+                balance: U256::ZERO,
+            },
+            collateral_enabled: true,
+            liquidation_bonus: reserve.liquidation_bonus,
+            liquidation_protocol_fee: reserve.liquidation_protocol_fee,
+            close_factor: self.close_factor,
+        };
+        let received = liquidation.collateral_seized.0;
+        let fee = logic::fee_on_received(&fee_context, received).unwrap_or(U256::ZERO);
+        let (clamped, _) = self.take(
+            &liquidation.market,
+            &liquidation.account,
+            &liquidation.collateral_asset,
+            received.saturating_add(fee),
+            &liquidation.debt_asset,
+            liquidation.debt_repaid.0,
+        )?;
+        Ok(if clamped {
+            Applied::Clamped("liquidation exceeds the rebuilt balance")
+        } else {
+            Applied::Exact
+        })
+    }
+
+    fn liquidatable(
+        &mut self,
+        _time: Timestamp,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), EngineError> {
+        for (market, pool) in &self.pools {
+            for found in self.find(pool)? {
+                out.push(Candidate {
+                    protocol: self.protocol,
+                    market: *market,
+                    account: found.account,
+                    health: found.data.health_factor,
+                    debt_value: found.data.total_debt_base,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn simulate_liquidation(
+        &mut self,
+        candidate: &Candidate,
+        choice: &LiquidatorChoice,
+        _time: Timestamp,
+    ) -> Result<Option<SimulatedLiquidation>, EngineError> {
+        let Some(account) = self
+            .pools
+            .get(&candidate.market)
+            .and_then(|pool| pool.accounts.get(&candidate.account))
+        else {
+            return Ok(None);
+        };
+        let Some(data) = self.account_data(account)? else {
+            return Ok(None);
+        };
+        let largest = |collateral_side: bool| -> Option<Id> {
+            let mut best: Option<(U256, Id)> = None;
+            for (asset, position) in &account.positions {
+                let reserve = self.reserves.get(asset)?;
+                let amount = if collateral_side {
+                    if !position.collateral_enabled || reserve.liquidation_threshold == 0 {
+                        continue;
+                    }
+                    ray_mul(position.scaled_collateral, reserve.liquidity_index)?
+                } else {
+                    ray_mul(position.scaled_debt, reserve.borrow_index)?
+                };
+                if amount.is_zero() {
+                    continue;
+                }
+                let value = self.price(asset)?.checked_mul(amount)? / unit(reserve.decimals?)?;
+                if best.is_none_or(|(v, _)| value > v) {
+                    best = Some((value, *asset));
+                }
+            }
+            best.map(|(_, asset)| asset)
+        };
+        let (Some(collateral), Some(debt)) = (
+            choice.collateral_asset.or_else(|| largest(true)),
+            choice.debt_asset.or_else(|| largest(false)),
+        ) else {
+            return Ok(None);
+        };
+        let Some(context) = self.context(account, data, &collateral, &debt)? else {
+            return Ok(None);
+        };
+        let offer = choice.max_repay.unwrap_or(U256::MAX);
+        let quote = match logic::liquidation_call(&context, offer) {
+            Ok(quote) => quote,
+            // A v3.3 liquidator limited to a partial repayment that would leave dust repays all
+            // it may instead, as the contract forces.
+            Err(LiquidationRefusal::WouldLeaveDust) if offer != U256::MAX => {
+                match logic::liquidation_call(&context, U256::MAX) {
+                    Ok(quote) => quote,
+                    Err(_) => return Ok(None),
+                }
+            }
+            Err(_) => return Ok(None),
+        };
+        let (_, deficit) = self.take(
+            &candidate.market,
+            &candidate.account,
+            &collateral,
+            quote.collateral_taken(),
+            &debt,
+            quote.debt_repaid,
+        )?;
+        Ok(Some(SimulatedLiquidation {
+            protocol: self.protocol,
+            market: candidate.market,
+            account: candidate.account,
+            rule: self.rule(),
+            collateral_asset: collateral,
+            collateral_seized: self.quantity(quote.collateral_taken(), &collateral),
+            collateral_sold: self.quantity(quote.collateral_to_liquidator, &collateral),
+            debt_asset: debt,
+            debt_repaid: self.quantity(quote.debt_repaid, &debt),
+            bad_debt: self.quantity(deficit, &debt),
+        }))
+    }
+
+    fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
+        for (market, pool) in &self.pools {
+            let found = self.find(pool)?;
+            let mut collateral = U256::ZERO;
+            let mut debt = U256::ZERO;
+            let mut bad_debt = U256::ZERO;
+            for account in &found {
+                collateral = collateral.saturating_add(account.data.total_collateral_base);
+                debt = debt.saturating_add(account.data.total_debt_base);
+                bad_debt = bad_debt.saturating_add(
+                    account
+                        .data
+                        .total_debt_base
+                        .saturating_sub(account.data.total_collateral_base),
+                );
+            }
+            out.push(MarketRisk {
+                protocol: self.protocol,
+                market: *market,
+                oracle_price: None,
+                accounts_unsafe: found.len() as u64,
+                collateral_at_risk: Quantity::new(collateral, self.base_decimals),
+                debt_at_risk: Quantity::new(debt, self.base_decimals),
+                bad_debt: Quantity::new(bad_debt, self.base_decimals),
+            });
+        }
+        Ok(())
+    }
+
+    fn encode_state(&self, out: &mut StateWriter) {
+        out.u8(match self.version {
+            AaveVersion::V2 => 2,
+            AaveVersion::V3 => 3,
+            AaveVersion::V3_3 => 33,
+        });
+        out.u256(self.close_factor);
+        out.count(self.reserves.len());
+        for (asset, reserve) in &self.reserves {
+            out.id(asset);
+            out.bool(reserve.decimals.is_some());
+            out.u8(reserve.decimals.unwrap_or(0));
+            for value in [
+                reserve.ltv,
+                reserve.liquidation_threshold,
+                reserve.liquidation_bonus,
+                reserve.liquidation_protocol_fee,
+            ] {
+                out.u64(u64::from(value));
+            }
+            out.u256(reserve.liquidity_index);
+            out.u256(reserve.borrow_index);
+        }
+        out.count(self.prices.len());
+        for (asset, price) in &self.prices {
+            out.id(asset);
+            out.u256(*price);
+        }
+        out.count(self.pools.len());
+        for (market, pool) in &self.pools {
+            out.id(market);
+            out.count(pool.accounts.len());
+            for (account, state) in &pool.accounts {
+                out.id(account);
+                out.count(state.positions.len());
+                for (asset, position) in &state.positions {
+                    out.id(asset);
+                    out.u256(position.scaled_collateral);
+                    out.u256(position.scaled_debt);
+                    out.bool(position.collateral_enabled);
+                }
+            }
+        }
+    }
+
+    fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        self.version = match input.u8()? {
+            2 => AaveVersion::V2,
+            3 => AaveVersion::V3,
+            33 => AaveVersion::V3_3,
+            other => return Err(input.error(format!("unknown Aave rule version {other}"))),
+        };
+        self.close_factor = input.u256()?;
+        let mut reserves = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            let has_decimals = input.bool()?;
+            let decimals = input.u8()?;
+            let mut params = [0u16; 4];
+            for param in &mut params {
+                *param = u16::try_from(input.u64()?)
+                    .map_err(|_| input.error("Aave reserve parameter above 16 bits"))?;
+            }
+            let [
+                ltv,
+                liquidation_threshold,
+                liquidation_bonus,
+                liquidation_protocol_fee,
+            ] = params;
+            reserves.insert(
+                asset,
+                Reserve {
+                    decimals: has_decimals.then_some(decimals),
+                    ltv,
+                    liquidation_threshold,
+                    liquidation_bonus,
+                    liquidation_protocol_fee,
+                    liquidity_index: input.u256()?,
+                    borrow_index: input.u256()?,
+                },
+            );
+        }
+        let mut prices = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            prices.insert(asset, input.u256()?);
+        }
+        let mut pools = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let market = input.id()?;
+            let mut pool = Pool::default();
+            for _ in 0..input.count()? {
+                let account = input.id()?;
+                let mut state = Account::default();
+                for _ in 0..input.count()? {
+                    let asset = input.id()?;
+                    state.positions.insert(
+                        asset,
+                        Position {
+                            scaled_collateral: input.u256()?,
+                            scaled_debt: input.u256()?,
+                            collateral_enabled: input.bool()?,
+                        },
+                    );
+                }
+                pool.accounts.insert(account, state);
+            }
+            pools.insert(market, pool);
+        }
+        self.reserves = reserves;
+        self.prices = prices;
+        self.pools = pools;
+        let accounts: Vec<(Id, Id)> = self
+            .pools
+            .iter()
+            .flat_map(|(market, pool)| pool.accounts.keys().map(|account| (*market, *account)))
+            .collect();
+        for (market, account) in accounts {
+            self.reindex(&market, &account);
+        }
+        Ok(())
+    }
+}
