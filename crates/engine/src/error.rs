@@ -57,7 +57,10 @@ pub enum EngineError {
         /// What was wrong.
         reason: String,
     },
-    /// The event source failed (log I/O, decoding, a broken stream).
+    /// The log or its catalog failed (I/O, corruption, a record that does not decode).
+    #[error(transparent)]
+    Log(#[from] cascade_log::LogError),
+    /// Another event source failed (a broken stream).
     #[error("reading events: {0}")]
     Source(String),
 }

@@ -26,6 +26,7 @@ pub mod protocol;
 pub mod replay;
 pub mod run;
 pub mod scenario;
+pub mod session;
 pub mod state;
 
 pub use error::EngineError;
@@ -37,3 +38,4 @@ pub use protocol::{
 };
 pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
 pub use run::{Run, RunDiff, diff_runs};
+pub use session::{ReplayOptions, ReplayOutcome, replay_log};

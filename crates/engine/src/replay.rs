@@ -273,6 +273,9 @@ impl Engine {
                     self.dirty[index] = true;
                 }
             }
+            // A scheduled oracle update (an OSM poke) happens before anything else at this
+            // time: look at the state it leaves before the event changes it.
+            self.run_checks(event.seq, time)?;
         }
         if let Mode::Counterfactual(scenario) = &mut self.mode {
             scenario.due_overrides(time, &mut self.overrides);
@@ -318,12 +321,7 @@ impl Engine {
                 }
             }
         }
-        for index in 0..self.models.len() {
-            if self.dirty[index] {
-                self.dirty[index] = false;
-                self.check(index, event.seq, time)?;
-            }
-        }
+        self.run_checks(event.seq, time)?;
         if self.in_window {
             let window = &mut self.output.window;
             window.first_seq.get_or_insert(event.seq);
@@ -332,6 +330,16 @@ impl Engine {
             *self.output.by_kind.entry(event.kind()).or_default() += 1;
         }
         self.next_seq = Some(event.seq + 1);
+        Ok(())
+    }
+
+    fn run_checks(&mut self, seq: u64, time: Timestamp) -> Result<(), EngineError> {
+        for index in 0..self.models.len() {
+            if self.dirty[index] {
+                self.dirty[index] = false;
+                self.check(index, seq, time)?;
+            }
+        }
         Ok(())
     }
 
@@ -470,6 +478,9 @@ impl Engine {
             self.risks.clear();
             self.models[index].risk(time, &mut self.risks)?;
             for risk in self.risks.drain(..) {
+                if risk.oracle_price.is_none() {
+                    continue;
+                }
                 self.output.timeline.push(TimelinePoint {
                     seq,
                     time: time.to_rfc3339(),
@@ -597,15 +608,11 @@ impl Engine {
         hash_hex(out.bytes())
     }
 
-    /// An engine resumed from [`Engine::checkpoint`] bytes taken with the same configuration and
-    /// mode; `seq` is the checkpoint's position, for the run file.
-    pub fn restore(
-        config: EngineConfig,
-        mode: Mode,
-        bytes: &[u8],
-        seq: u64,
-    ) -> Result<Self, EngineError> {
-        let mut engine = Engine::new(config, mode);
+    /// Replaces this fresh engine's state with [`Engine::checkpoint`] bytes taken with the same
+    /// configuration and mode; `seq` is the checkpoint's position, for the run file. On error the
+    /// engine is half-restored and must be discarded.
+    pub fn restore(&mut self, bytes: &[u8], seq: u64) -> Result<(), EngineError> {
+        let engine = self;
         let mut input = StateReader::new(bytes);
         let magic = input.raw(CHECKPOINT_MAGIC.len())?;
         if magic != CHECKPOINT_MAGIC {
@@ -663,7 +670,7 @@ impl Engine {
             (Some(_), None) => false,
         };
         engine.output.window.resumed_from = format!("checkpoint@{seq}");
-        Ok(engine)
+        Ok(())
     }
 
     /// Closes open episodes at the last event's time and builds the run.

@@ -103,10 +103,12 @@ pub struct UnsafeEpisode {
     pub open_at_end: bool,
 }
 
-/// One risk snapshot of one market, taken when the price its oracle reads changed.
+/// One risk snapshot of one market, taken when the price its oracle reads or its state changed
+/// (markets without an oracle price yet have none).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TimelinePoint {
-    /// Log position of the event after which the snapshot was taken.
+    /// The event at which the snapshot was taken: before it is applied when a scheduled oracle
+    /// update at its time triggered the snapshot (an OSM poke), after it otherwise.
     pub seq: u64,
     /// Its time, RFC 3339 UTC.
     pub time: String,

@@ -1,0 +1,108 @@
+//! Golden replays of the hand-built Maker fixtures (`fixtures/maker/`, numbers worked out in
+//! `fixtures/maker/README.md`): the run file must match `fixtures/expected/` byte for byte, and
+//! the verdicts must be the ones the README derives. `CASCADE_UPDATE_GOLDEN=1` rewrites the
+//! expected files on purpose.
+
+mod common;
+
+use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
+use serde_json::Value;
+
+fn replay_fixture(name: &str) -> Run {
+    let log = common::build_log(&common::fixture_events(name));
+    replay_log(log.path(), &ReplayOptions::default(), Mode::Historical)
+        .expect("fixture replays")
+        .run
+}
+
+fn check_golden(name: &str, run: &Run) {
+    let path = common::repo_root().join(format!("fixtures/expected/maker-{name}.json"));
+    let actual = run.to_json();
+    if std::env::var_os("CASCADE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &actual).expect("writing golden file");
+        return;
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|error| {
+        panic!(
+            "{}: {error} (CASCADE_UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = cascade_engine::diff_runs(
+            &serde_json::from_slice::<Value>(&expected).expect("golden is JSON"),
+            &serde_json::from_slice::<Value>(&actual).expect("run is JSON"),
+        );
+        panic!(
+            "{name} differs from {}:\n{}",
+            path.display(),
+            diff.lines.join("\n")
+        );
+    }
+}
+
+fn verdicts(run: &Run) -> Vec<(String, &'static str)> {
+    run.liquidations
+        .iter()
+        .map(|l| (l.account.clone(), l.verdict.unwrap_or("-")))
+        .collect()
+}
+
+#[test]
+fn dog_bark_fixture() {
+    let run = replay_fixture("dog-bark");
+    assert_eq!(
+        verdicts(&run),
+        [
+            ("#1".to_owned(), "explained"),
+            ("#5".to_owned(), "explained"),
+            ("#2".to_owned(), "not-liquidatable"),
+            ("#99".to_owned(), "unknown-account"),
+        ]
+    );
+    let whole = &run.liquidations[0];
+    assert_eq!(whole.rule, "dog-bark");
+    assert_eq!(whole.expected_collateral.unwrap().to_string(), "10");
+    assert_eq!(whole.expected_debt.unwrap().to_string(), "10000");
+    // Vault 5 is cut by the hole: room 30,000 - 11,300 (vault 1's tab, same second).
+    let partial = &run.liquidations[1];
+    assert_eq!(
+        partial.expected_debt.unwrap().to_string(),
+        "16548.672566371681415929"
+    );
+    assert_eq!(
+        partial.expected_collateral.unwrap().to_string(),
+        "16.548672566371681415"
+    );
+    // Vault 4 (10 ETH, 8,000 DAI) is unsafe from the 03:00 OSM poke to the 06:00 one and never
+    // liquidated; the checks run at the first event after each boundary (xx:30 prices).
+    assert_eq!(
+        run.unsafe_unliquidated.len(),
+        1,
+        "{:?}",
+        run.unsafe_unliquidated
+    );
+    let episode = &run.unsafe_unliquidated[0];
+    assert_eq!(episode.account, "#4");
+    assert_eq!(episode.from, "2021-06-01T03:30:00Z");
+    assert_eq!(episode.to, "2021-06-01T06:30:00Z");
+    check_golden("dog-bark", &run);
+}
+
+#[test]
+fn cat_bite_fixture() {
+    let run = replay_fixture("cat-bite");
+    assert_eq!(
+        verdicts(&run),
+        [
+            ("#7".to_owned(), "explained"),
+            ("#7".to_owned(), "explained"),
+            ("#7".to_owned(), "explained"),
+            ("#8".to_owned(), "not-liquidatable"),
+            ("#8".to_owned(), "amount-mismatch"),
+        ]
+    );
+    assert!(run.liquidations.iter().all(|l| l.rule == "cat-bite"));
+    assert_eq!(run.totals.explained_percent.as_deref(), Some("60.00"));
+    check_golden("cat-bite", &run);
+}
