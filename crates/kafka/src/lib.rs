@@ -6,6 +6,8 @@
 //!   writer), validating every record, merging partitions by sequence number, skipping duplicates,
 //!   failing on gaps, and committing offsets only after the sink persisted what it applied.
 //! - [`LogSink`]: the sink that mirrors a topic into a local log (`cascade stream record`).
+//! - [`EngineSink`]: the sink that replays a topic through the engine (`cascade stream replay`),
+//!   producing the run file a local replay of the same events produces.
 //!
 //! The record layout (value, headers, key) is in [`wire`]. Everything here talks to a real
 //! cluster through librdkafka (bundled with the `rdkafka` crate); nothing in this crate interprets
@@ -13,6 +15,7 @@
 
 mod client;
 mod consume;
+mod engine_sink;
 mod error;
 mod log_sink;
 mod publish;
@@ -20,6 +23,7 @@ pub mod wire;
 
 pub use client::{ClientOptions, is_secret};
 pub use consume::{ConsumeOptions, ConsumeReport, InvalidRecords, Sink, SinkError, consume};
+pub use engine_sink::EngineSink;
 pub use error::KafkaError;
 pub use log_sink::LogSink;
 pub use publish::{

@@ -1,0 +1,146 @@
+//! Replaying from a topic gives the run a local replay of the same log gives, byte for byte,
+//! also when the consumer is killed and restarted with its group (`CASCADE_KAFKA_BROKERS`).
+
+#![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use cascade_engine::run::LogInfo;
+use cascade_engine::{Engine, EngineConfig, Mode, Run};
+use cascade_events::{Event, Protocol, Timestamp};
+use cascade_ingest::synth::{self, SynthConfig};
+use cascade_kafka::{
+    ConsumeOptions, EngineSink, Packing, PublishOptions, Sink, SinkError, consume, publish_log,
+};
+use cascade_log::LogReader;
+use common::{brokers, client, topic};
+
+/// What `cascade replay` computes for a log: every event through a fresh historical engine.
+fn local_replay(dir: &Path) -> Run {
+    let reader = LogReader::open(dir).unwrap();
+    let mut engine = Engine::new(EngineConfig::default(), Mode::Historical);
+    for event in reader.events(0) {
+        engine.apply(&event.unwrap()).unwrap();
+    }
+    let identity = reader.identity().unwrap();
+    engine.finish(LogInfo {
+        first_seq: identity.last_seq.map(|_| identity.first_seq),
+        last_seq: identity.last_seq,
+        content_hash: identity.hash_hex(),
+    })
+}
+
+fn maker_market(dir: &Path, vaults: u32) {
+    synth::write_log(
+        dir,
+        &SynthConfig::new(Protocol::Maker, vaults, 11),
+        Timestamp(0),
+    )
+    .unwrap();
+}
+
+#[test]
+fn replay_from_a_topic_writes_the_local_run_file() {
+    let Some(brokers) = brokers("replay_from_a_topic_writes_the_local_run_file") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    maker_market(dir.path(), 2_000);
+    let local = local_replay(dir.path());
+    assert!(
+        local.totals.liquidations > 0,
+        "the market crashes: there is something to compare"
+    );
+
+    for packing in [Packing::SINGLE, Packing::events(256)] {
+        let mut options = PublishOptions::new(topic("engine"));
+        options.packing = packing;
+        publish_log(&client(&brokers), &options, dir.path(), &mut |_| {}).unwrap();
+        let mut sink =
+            EngineSink::in_memory(Engine::new(EngineConfig::default(), Mode::Historical));
+        consume(
+            &client(&brokers),
+            &ConsumeOptions::new(&options.topic),
+            &mut sink,
+        )
+        .unwrap();
+        let streamed = sink.finish();
+        assert_eq!(streamed.state_hash, local.state_hash, "{packing:?}");
+        assert_eq!(
+            streamed.to_json(),
+            local.to_json(),
+            "{packing:?}: the same run file"
+        );
+    }
+}
+
+/// Panics (like a killed process) when asked to apply one seq.
+struct Killed<'a> {
+    sink: &'a mut EngineSink,
+    at: u64,
+}
+
+impl Sink for Killed<'_> {
+    fn next_seq(&self) -> u64 {
+        self.sink.next_seq()
+    }
+    fn apply(&mut self, record: &[u8], event: &Event) -> Result<(), SinkError> {
+        if event.seq == self.at {
+            panic!("killed at seq {}", self.at);
+        }
+        self.sink.apply(record, event)
+    }
+    fn persist(&mut self) -> Result<(), SinkError> {
+        self.sink.persist()
+    }
+}
+
+#[test]
+fn replay_killed_and_restarted_with_its_group_writes_the_same_run() {
+    let Some(brokers) = brokers("replay_killed_and_restarted_with_its_group_writes_the_same_run")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    maker_market(dir.path(), 1_000);
+    let local = local_replay(dir.path());
+    let events = LogReader::open(dir.path()).unwrap().next_seq();
+    let options = PublishOptions::new(topic("engine-restart"));
+    publish_log(&client(&brokers), &options, dir.path(), &mut |_| {}).unwrap();
+
+    let state = tempfile::tempdir().unwrap();
+    let mut consume_options = ConsumeOptions::new(&options.topic);
+    consume_options.group = Some(topic("replayer"));
+    consume_options.commit_every = 1_000;
+    let kill_at = events * 2 / 3;
+    {
+        let engine = Engine::new(EngineConfig::default(), Mode::Historical);
+        let mut sink = EngineSink::with_state(engine, state.path()).unwrap();
+        let mut killed = Killed {
+            sink: &mut sink,
+            at: kill_at,
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            consume(&client(&brokers), &consume_options, &mut killed)
+        }));
+        assert!(outcome.is_err(), "the consumer was killed");
+    }
+    let engine = Engine::new(EngineConfig::default(), Mode::Historical);
+    let mut sink = EngineSink::with_state(engine, state.path()).unwrap();
+    let restored = sink.restored();
+    assert!(
+        restored > 0 && restored <= kill_at,
+        "resumed from the persisted state ({restored})"
+    );
+    let report = consume(&client(&brokers), &consume_options, &mut sink).unwrap();
+    assert_eq!(report.applied, events - restored, "the rest, each once");
+    assert_eq!(report.duplicates, 0);
+    assert_eq!(
+        sink.finish().to_json(),
+        local.to_json(),
+        "identical to an uninterrupted run"
+    );
+}
