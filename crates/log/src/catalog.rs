@@ -357,6 +357,14 @@ impl Catalog {
     }
 }
 
+impl LogSummary {
+    /// Computes statistics and identity by reading every event of `reader`'s snapshot once,
+    /// without a catalog (for tools that cannot open it, e.g. while another process holds it).
+    pub fn of(reader: &LogReader) -> Result<LogSummary, LogError> {
+        summarize(reader)
+    }
+}
+
 /// Reads every event of the snapshot once, computing statistics and identity together.
 fn summarize(reader: &LogReader) -> Result<LogSummary, LogError> {
     let mut stats = DatasetStats::default();

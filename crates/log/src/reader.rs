@@ -60,6 +60,13 @@ pub struct LogIdentity {
     pub hash: [u8; 32],
 }
 
+impl LogIdentity {
+    /// The content hash as 64 lowercase hex digits.
+    pub fn hash_hex(&self) -> String {
+        crate::hex32::to_hex(&self.hash)
+    }
+}
+
 /// Accumulates a [`LogIdentity`] over records fed in seq order, for callers that read the log
 /// anyway (the engine computes it during its replay instead of reading twice).
 #[derive(Debug, Clone, Default)]
