@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod synth_cmd;
+mod replay_cmd;
 
 /// Replays DeFi liquidation cascades from history and asks "what if".
 #[derive(Parser)]
@@ -22,6 +23,10 @@ struct Cli {
 enum Command {
     /// Write a synthetic market going through a crash into a new event log.
     Synth(synth_cmd::SynthArgs),
+    /// Replay a log through the protocol rules and judge every recorded liquidation.
+    Replay(replay_cmd::ReplayArgs),
+    /// Replay a log and compare the run with a golden run file (exit 1 on differences).
+    Check(replay_cmd::CheckArgs),
 }
 
 /// What a command found, for the exit code: scripts tell "ran, found problems" from "could not run".
@@ -36,6 +41,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<Outcome> = match cli.command {
         Command::Synth(args) => synth_cmd::run(args),
+        Command::Replay(args) => replay_cmd::replay(args),
+        Command::Check(args) => replay_cmd::check(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
