@@ -5,3 +5,8 @@
 
 pub mod exp;
 pub mod logic;
+pub mod model;
+#[cfg(test)]
+mod tests;
+
+pub use model::CompoundModel;

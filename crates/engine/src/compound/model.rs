@@ -1,0 +1,1116 @@
+//! The Compound v2 model: markets, accounts and the oracle view the Comptroller reads, behind
+//! the engine's [`ProtocolModel`] interface.
+//!
+//! State mirrors the contracts: per market (keyed by its underlying asset within a Comptroller)
+//! the collateral factor, `exchangeRateStored`, `borrowIndex` and seize share; per account and
+//! market the cToken balance, the `BorrowSnapshot` (principal and the index it was taken at) and
+//! whether the account has entered the market. Borrow balances are read back with
+//! `borrowBalanceStoredInternal`; liquidity is `getHypotheticalAccountLiquidityInternal`.
+//!
+//! What the model knows only from events (documented in `docs/engine.md`):
+//! - `exchangeRateStored` and `borrowIndex` move only with [`IndexUpdate`] events (`supply_index`
+//!   is the exchange rate, `borrow_index` the borrow index, both as mantissas with 18 decimals);
+//!   no interest accrues between them.
+//! - A deposit without recorded cTokens mints `amount * 1e18 / exchangeRate` (`mintFresh`), with
+//!   the initial rate of 0.02 underlying per cToken until an index update gives one.
+//! - Supplying enters the market (counts as collateral) unless a [`CollateralToggle`] says
+//!   otherwise: sources rarely carry `MarketEntered`; borrowing enters the market as
+//!   `borrowAllowed` does.
+//! - Prices are the latest USD price per whole token; the model turns them into
+//!   `getUnderlyingPrice` mantissas (`price * 10^(36 - decimals)`).
+//!
+//! Finding liquidatable accounts never scans every account: single-collateral, single-borrow
+//! accounts are indexed per (collateral, borrow) pair by
+//! `principal * 1e36 / interestIndex / cTokens`, which neither prices nor indices move, against
+//! the level `1e36 * tokensToDenom(collateral) / (borrowIndex * price(borrow))` lowered by 1%;
+//! every candidate is confirmed with the exact liquidity. Other accounts are checked exactly on
+//! every query.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cascade_events::{
+    CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail, Payload,
+    PositionChange, PriceUpdate, Protocol, Timestamp, U256,
+};
+
+use super::exp::{EXP_SCALE, Rounding, div_scalar_by_exp, mul_exp, mul_scalar_truncate};
+use super::logic::{
+    self, AccountLiquidity, LiquidationContext, LiquidationRefusal, MarketExposure,
+    borrow_balance_stored, seize_tokens,
+};
+use crate::EngineError;
+use crate::index::LiquidationIndex;
+use crate::oracle::PriceBook;
+use crate::protocol::{
+    Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
+    SimulatedLiquidation, Verdict,
+};
+use crate::state::{StateReader, StateWriter};
+
+const fn u256(value: u128) -> U256 {
+    U256::from_limbs([value as u64, (value >> 64) as u64, 0, 0])
+}
+
+/// Scale of the pair index key.
+const KEY_SCALE: U256 = u256(1_000_000_000_000_000_000_000_000_000_000_000_000);
+
+/// `closeFactorMantissa` at launch and for most of Compound v2's life: 50%.
+const DEFAULT_CLOSE_FACTOR: U256 = u256(500_000_000_000_000_000);
+
+/// `liquidationIncentiveMantissa` for most of Compound v2's life: 1.08.
+const DEFAULT_LIQUIDATION_INCENTIVE: U256 = u256(1_080_000_000_000_000_000);
+
+/// One Compound market.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Market {
+    /// Underlying decimals; unknown until a `decimals` parameter arrives.
+    decimals: Option<u8>,
+    /// `collateralFactorMantissa`.
+    collateral_factor: U256,
+    /// `exchangeRateStored`; `None` until an index update (then the initial rate applies).
+    exchange_rate: Option<U256>,
+    /// `borrowIndex`.
+    borrow_index: U256,
+    /// `protocolSeizeShareMantissa`.
+    protocol_seize_share: U256,
+}
+
+impl Default for Market {
+    fn default() -> Self {
+        Self {
+            decimals: None,
+            collateral_factor: U256::ZERO,
+            exchange_rate: None,
+            borrow_index: EXP_SCALE,
+            protocol_seize_share: U256::ZERO,
+        }
+    }
+}
+
+impl Market {
+    /// `exchangeRateStored`, or the initial 0.02 underlying per cToken (8-decimal cTokens) while
+    /// no rate was recorded: `0.02 * 10^(18 + decimals - 8)`.
+    fn rate(&self) -> Option<U256> {
+        if let Some(rate) = self.exchange_rate {
+            return Some(rate);
+        }
+        let exponent = 16u32
+            .checked_add(u32::from(self.decimals?))?
+            .checked_sub(8)?;
+        U256::from(2u8).checked_mul(U256::from(10u8).checked_pow(U256::from(exponent))?)
+    }
+}
+
+/// An account's holdings in one market.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Position {
+    ctokens: U256,
+    principal: U256,
+    interest_index: U256,
+    entered: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    Pair {
+        collateral: Id,
+        borrow: Id,
+        key: U256,
+    },
+    Complex,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Account {
+    positions: BTreeMap<Id, Position>,
+    entry: Option<Entry>,
+}
+
+/// One Comptroller and its accounts.
+#[derive(Clone, Debug, Default)]
+struct Comptroller {
+    accounts: BTreeMap<Id, Account>,
+    pairs: BTreeMap<(Id, Id), LiquidationIndex<Id>>,
+    complex: BTreeSet<Id>,
+}
+
+struct Found {
+    account: Id,
+    liquidity: AccountLiquidity,
+}
+
+/// Compound v2 over every Comptroller in the log.
+#[derive(Clone, Debug)]
+pub struct CompoundModel {
+    rounding: Rounding,
+    close_factor: U256,
+    liquidation_incentive: U256,
+    markets: BTreeMap<Id, Market>,
+    prices: BTreeMap<Id, Fixed>,
+    comptrollers: BTreeMap<Id, Comptroller>,
+}
+
+impl CompoundModel {
+    /// A Compound v2 model whose Comptroller multiplies mantissas with `rounding` (see
+    /// [`Rounding`]); close factor 0.5 and incentive 1.08 until parameter events say otherwise.
+    pub fn new(rounding: Rounding) -> Self {
+        Self {
+            rounding,
+            close_factor: DEFAULT_CLOSE_FACTOR,
+            liquidation_incentive: DEFAULT_LIQUIDATION_INCENTIVE,
+            markets: BTreeMap::new(),
+            prices: BTreeMap::new(),
+            comptrollers: BTreeMap::new(),
+        }
+    }
+
+    /// `getUnderlyingPrice` for `asset`: USD per whole token times `10^(36 - decimals)`.
+    fn price(&self, asset: &Id) -> Option<U256> {
+        let decimals = self.markets.get(asset)?.decimals?;
+        self.prices.get(asset)?.rescale(36u8.checked_sub(decimals)?)
+    }
+
+    fn borrow_balance(&self, asset: &Id, position: &Position) -> Option<U256> {
+        let market = self.markets.get(asset)?;
+        borrow_balance_stored(
+            position.principal,
+            market.borrow_index,
+            position.interest_index,
+        )
+    }
+
+    /// The entered markets as the Comptroller reads them; `None` when a price, rate or decimals
+    /// are missing.
+    fn exposures(&self, account: &Account) -> Option<Vec<MarketExposure>> {
+        let mut out = Vec::new();
+        for (asset, position) in &account.positions {
+            if !position.entered || (position.ctokens.is_zero() && position.principal.is_zero()) {
+                continue;
+            }
+            let market = self.markets.get(asset)?;
+            out.push(MarketExposure {
+                collateral_factor: market.collateral_factor,
+                exchange_rate: market.rate()?,
+                price: self.price(asset)?,
+                ctoken_balance: position.ctokens,
+                borrow_balance: self.borrow_balance(asset, position)?,
+            });
+        }
+        Some(out)
+    }
+
+    fn liquidity(&self, account: &Account) -> Option<AccountLiquidity> {
+        logic::account_liquidity(self.exposures(account)?, self.rounding)
+    }
+
+    /// Health as the run file reports it: weighted collateral over borrows, wad, truncated; below
+    /// one exactly when there is a shortfall.
+    fn health(liquidity: &AccountLiquidity) -> U256 {
+        if liquidity.sum_borrow.is_zero() {
+            return U256::MAX;
+        }
+        liquidity
+            .sum_collateral
+            .checked_mul(EXP_SCALE)
+            .map_or(U256::MAX, |scaled| scaled / liquidity.sum_borrow)
+    }
+
+    fn context(
+        &self,
+        account: &Account,
+        liquidity: AccountLiquidity,
+        collateral: &Id,
+        borrow: &Id,
+    ) -> Option<LiquidationContext> {
+        let position = |asset: &Id| account.positions.get(asset).copied().unwrap_or_default();
+        let c_market = self.markets.get(collateral)?;
+        Some(LiquidationContext {
+            liquidity,
+            borrow_balance: self.borrow_balance(borrow, &position(borrow))?,
+            price_borrowed: self.price(borrow)?,
+            price_collateral: self.price(collateral)?,
+            exchange_rate: c_market.rate()?,
+            collateral_ctokens: position(collateral).ctokens,
+            close_factor: self.close_factor,
+            liquidation_incentive: self.liquidation_incentive,
+            protocol_seize_share: c_market.protocol_seize_share,
+            rounding: self.rounding,
+        })
+    }
+
+    /// The pair level at current prices and indices, lowered by 1%; zero when unknown.
+    fn level(&self, collateral: &Id, borrow: &Id) -> U256 {
+        let compute = || -> Option<U256> {
+            let c = self.markets.get(collateral)?;
+            let b = self.markets.get(borrow)?;
+            let tokens_to_denom = mul_exp(
+                mul_exp(c.collateral_factor, c.rate()?, self.rounding)?,
+                self.price(collateral)?,
+                self.rounding,
+            )?;
+            let level = tokens_to_denom
+                .checked_mul(KEY_SCALE)?
+                .checked_div(b.borrow_index.checked_mul(self.price(borrow)?)?)?;
+            Some(level - level / U256::from(100u8))
+        };
+        compute().unwrap_or(U256::ZERO)
+    }
+
+    fn reindex(&mut self, comptroller_id: &Id, account_id: &Id) {
+        let Some(comptroller) = self.comptrollers.get_mut(comptroller_id) else {
+            return;
+        };
+        let Some(account) = comptroller.accounts.get_mut(account_id) else {
+            return;
+        };
+        let collaterals: Vec<(&Id, &Position)> = account
+            .positions
+            .iter()
+            .filter(|(_, p)| p.entered && !p.ctokens.is_zero())
+            .collect();
+        let borrows: Vec<(&Id, &Position)> = account
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.principal.is_zero())
+            .collect();
+        let entry = match (collaterals.as_slice(), borrows.as_slice()) {
+            (_, []) => None,
+            ([(c, cp)], [(b, bp)]) => bp
+                .principal
+                .checked_mul(KEY_SCALE)
+                .and_then(|scaled| scaled.checked_div(bp.interest_index))
+                .map(|per_index| Entry::Pair {
+                    collateral: **c,
+                    borrow: **b,
+                    key: per_index / cp.ctokens,
+                })
+                .or(Some(Entry::Complex)),
+            _ => Some(Entry::Complex),
+        };
+        let old = std::mem::replace(&mut account.entry, entry);
+        if old == entry {
+            return;
+        }
+        match old {
+            Some(Entry::Pair {
+                collateral,
+                borrow,
+                key,
+            }) => {
+                if let Some(index) = comptroller.pairs.get_mut(&(collateral, borrow)) {
+                    index.update(*account_id, Some(key), None);
+                    if index.is_empty() {
+                        comptroller.pairs.remove(&(collateral, borrow));
+                    }
+                }
+            }
+            Some(Entry::Complex) => {
+                comptroller.complex.remove(account_id);
+            }
+            None => {}
+        }
+        match entry {
+            Some(Entry::Pair {
+                collateral,
+                borrow,
+                key,
+            }) => {
+                comptroller
+                    .pairs
+                    .entry((collateral, borrow))
+                    .or_default()
+                    .update(*account_id, None, Some(key));
+            }
+            Some(Entry::Complex) => {
+                comptroller.complex.insert(*account_id);
+            }
+            None => {}
+        }
+    }
+
+    fn find(&self, comptroller: &Comptroller) -> Vec<Found> {
+        let mut checked: Vec<Id> = Vec::new();
+        for ((collateral, borrow), index) in &comptroller.pairs {
+            let level = self.level(collateral, borrow);
+            checked.extend(index.at_or_above(level).map(|(_, account)| account));
+        }
+        checked.extend(comptroller.complex.iter().copied());
+        let mut found: Vec<Found> = checked
+            .into_iter()
+            .filter_map(|id| {
+                let liquidity = self.liquidity(comptroller.accounts.get(&id)?)?;
+                (!liquidity.shortfall().is_zero()).then_some(Found {
+                    account: id,
+                    liquidity,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| {
+            Self::health(&a.liquidity)
+                .cmp(&Self::health(&b.liquidity))
+                .then(a.account.cmp(&b.account))
+        });
+        found
+    }
+
+    /// Every account with a shortfall, by computing every account's liquidity: the full-scan
+    /// baseline the index is measured and tested against. Sorted (comptroller, account).
+    pub fn scan_all_liquidatable(&self) -> Vec<(Id, Id)> {
+        let mut out = Vec::new();
+        for (comptroller_id, comptroller) in &self.comptrollers {
+            for (id, account) in &comptroller.accounts {
+                if self
+                    .liquidity(account)
+                    .is_some_and(|liquidity| !liquidity.shortfall().is_zero())
+                {
+                    out.push((*comptroller_id, *id));
+                }
+            }
+        }
+        out
+    }
+
+    fn position_mut(&mut self, change: &PositionChange) -> &mut Position {
+        self.comptrollers
+            .entry(change.market)
+            .or_default()
+            .accounts
+            .entry(change.account)
+            .or_default()
+            .positions
+            .entry(change.asset)
+            .or_default()
+    }
+
+    fn deposit(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
+        let market = self.markets.entry(change.asset).or_default().clone();
+        let minted = match change.shares {
+            Some(shares) => shares.0,
+            None => match market.rate() {
+                Some(rate) => {
+                    div_scalar_by_exp(change.amount.0, rate).ok_or(EngineError::Overflow {
+                        quantity: "Compound mint tokens",
+                    })?
+                }
+                None => {
+                    return Ok(Applied::Skipped(
+                        "deposit into a market with no decimals or rate",
+                    ));
+                }
+            },
+        };
+        let position = self.position_mut(change);
+        if position.ctokens.is_zero() && !minted.is_zero() {
+            position.entered = true;
+        }
+        position.ctokens = position
+            .ctokens
+            .checked_add(minted)
+            .ok_or(EngineError::Overflow {
+                quantity: "Compound cToken balance",
+            })?;
+        self.reindex(&change.market, &change.account);
+        Ok(Applied::Exact)
+    }
+
+    fn withdraw(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
+        let market = self.markets.entry(change.asset).or_default().clone();
+        let redeemed = match change.shares {
+            Some(shares) => shares.0,
+            None => match market.rate() {
+                Some(rate) => {
+                    div_scalar_by_exp(change.amount.0, rate).ok_or(EngineError::Overflow {
+                        quantity: "Compound redeem tokens",
+                    })?
+                }
+                None => {
+                    return Ok(Applied::Skipped(
+                        "withdrawal from a market with no decimals or rate",
+                    ));
+                }
+            },
+        };
+        let position = self.position_mut(change);
+        let clamped = redeemed > position.ctokens;
+        position.ctokens = position.ctokens.saturating_sub(redeemed);
+        self.reindex(&change.market, &change.account);
+        Ok(if clamped {
+            Applied::Clamped("withdraw exceeds the rebuilt cToken balance")
+        } else {
+            Applied::Exact
+        })
+    }
+
+    /// `borrowFresh` (`sign` true) or `repayBorrowFresh`: the snapshot becomes the stored
+    /// balance plus or minus the amount, at the current borrow index.
+    fn move_debt(&mut self, change: &PositionChange, borrow: bool) -> Result<Applied, EngineError> {
+        let index = self.markets.entry(change.asset).or_default().borrow_index;
+        let amount = change.amount.0;
+        let position = *self.position_mut(change);
+        let balance = borrow_balance_stored(position.principal, index, position.interest_index)
+            .ok_or(EngineError::Overflow {
+                quantity: "Compound borrow balance",
+            })?;
+        let (new_balance, clamped) = if borrow {
+            (
+                balance.checked_add(amount).ok_or(EngineError::Overflow {
+                    quantity: "Compound borrow balance",
+                })?,
+                false,
+            )
+        } else {
+            (balance.saturating_sub(amount), amount > balance)
+        };
+        let position = self.position_mut(change);
+        position.principal = new_balance;
+        position.interest_index = index;
+        if borrow {
+            position.entered = true;
+        }
+        self.reindex(&change.market, &change.account);
+        Ok(if clamped {
+            Applied::Clamped("repay exceeds the rebuilt borrow balance")
+        } else {
+            Applied::Exact
+        })
+    }
+
+    fn toggle(&mut self, toggle: &CollateralToggle) -> Applied {
+        let Some(account) = self
+            .comptrollers
+            .get_mut(&toggle.market)
+            .and_then(|c| c.accounts.get_mut(&toggle.account))
+        else {
+            return Applied::Skipped("collateral toggle of an account with no rebuilt position");
+        };
+        account.positions.entry(toggle.asset).or_default().entered = toggle.enabled;
+        self.reindex(&toggle.market, &toggle.account);
+        Applied::Exact
+    }
+
+    fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError> {
+        let market = self.markets.entry(update.asset).or_default();
+        if let Some(rate) = &update.supply_index {
+            market.exchange_rate = Some(mantissa(rate, "Compound exchange rate")?);
+        }
+        if let Some(index) = &update.borrow_index {
+            market.borrow_index = mantissa(index, "Compound borrow index")?;
+        }
+        Ok(Applied::Exact)
+    }
+
+    /// Repays `repaid` of `borrow` and removes `seized` cTokens of `collateral`
+    /// (`repayBorrowFresh` then `seizeInternal`). Returns whether an amount was clamped.
+    fn take(
+        &mut self,
+        comptroller_id: &Id,
+        account_id: &Id,
+        collateral: &Id,
+        seized: U256,
+        borrow: &Id,
+        repaid: U256,
+    ) -> Result<bool, EngineError> {
+        let index = self.markets.entry(*borrow).or_default().borrow_index;
+        let Some(account) = self
+            .comptrollers
+            .get_mut(comptroller_id)
+            .and_then(|c| c.accounts.get_mut(account_id))
+        else {
+            return Ok(false);
+        };
+        let b = account.positions.entry(*borrow).or_default();
+        let balance = borrow_balance_stored(b.principal, index, b.interest_index).ok_or(
+            EngineError::Overflow {
+                quantity: "Compound borrow balance",
+            },
+        )?;
+        let clamped_b = repaid > balance;
+        b.principal = balance.saturating_sub(repaid);
+        b.interest_index = index;
+        let c = account.positions.entry(*collateral).or_default();
+        let clamped_c = seized > c.ctokens;
+        c.ctokens = c.ctokens.saturating_sub(seized);
+        self.reindex(comptroller_id, account_id);
+        Ok(clamped_b || clamped_c)
+    }
+
+    fn set(&mut self, market: &Id, param: &str, value: &Fixed) -> Result<Applied, EngineError> {
+        let invalid = |reason: &'static str| EngineError::InvalidParam {
+            param: param.to_owned(),
+            value: value.to_string(),
+            reason,
+        };
+        let as_mantissa = || value.rescale(18).ok_or_else(|| invalid("too large"));
+        match param {
+            "closeFactor" | "close-factor" | "closeFactorMantissa" => {
+                self.close_factor = as_mantissa()?;
+                return Ok(Applied::Exact);
+            }
+            "liquidationIncentive" | "liquidation-incentive" | "liquidationIncentiveMantissa" => {
+                self.liquidation_incentive = as_mantissa()?;
+                return Ok(Applied::Exact);
+            }
+            _ => {}
+        }
+        let entry = self.markets.entry(*market).or_default();
+        match param {
+            "collateralFactor" | "collateral-factor" | "collateralFactorMantissa" => {
+                entry.collateral_factor = as_mantissa()?;
+            }
+            "protocolSeizeShare" | "protocolSeizeShareMantissa" => {
+                entry.protocol_seize_share = as_mantissa()?;
+            }
+            "decimals" => {
+                let decimals = value
+                    .rescale(0)
+                    .filter(|d| {
+                        *d <= U256::from(36u8)
+                            && Fixed::new(*d, 0).rescale(value.decimals) == Some(value.value)
+                    })
+                    .ok_or_else(|| invalid("expected a whole number of decimals up to 36"))?;
+                entry.decimals = Some(decimals.to::<u8>());
+            }
+            "reserveFactor" | "reserveFactorMantissa" | "borrowCap" | "supplyCap" => {
+                return Ok(Applied::Ignored);
+            }
+            _ => return Err(invalid("not a Compound v2 parameter this model knows")),
+        }
+        Ok(Applied::Exact)
+    }
+
+    fn quantity(&self, value: U256, asset: &Id) -> Quantity {
+        let decimals = self
+            .markets
+            .get(asset)
+            .and_then(|m| m.decimals)
+            .unwrap_or(0);
+        Quantity::new(value, decimals)
+    }
+}
+
+/// An `Exp` mantissa from a fixed-point number (18 decimals).
+fn mantissa(value: &Fixed, quantity: &'static str) -> Result<U256, EngineError> {
+    value.rescale(18).ok_or(EngineError::Overflow { quantity })
+}
+
+impl ProtocolModel for CompoundModel {
+    fn protocol(&self) -> Protocol {
+        Protocol::CompoundV2
+    }
+
+    /// Interest accrues only through recorded index updates: nothing moves with time alone.
+    fn advance(&mut self, _time: Timestamp, _prices: &PriceBook) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+
+    fn on_price(
+        &mut self,
+        update: &PriceUpdate,
+        _time: Timestamp,
+        prices: &PriceBook,
+    ) -> Result<bool, EngineError> {
+        if update.quote != Id::name("USD") {
+            return Ok(false);
+        }
+        let Some(quote) = prices.market(&update.asset, &update.quote) else {
+            return Ok(false);
+        };
+        let changed = self.prices.get(&update.asset) != Some(&quote.price);
+        self.prices.insert(update.asset, quote.price);
+        Ok(changed)
+    }
+
+    fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
+        match &event.payload {
+            Payload::Deposit(change) => self.deposit(change),
+            Payload::Withdraw(change) => self.withdraw(change),
+            Payload::Borrow(change) => self.move_debt(change, true),
+            Payload::Repay(change) => self.move_debt(change, false),
+            Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
+            Payload::IndexUpdate(update) => self.index_update(update),
+            Payload::ParamChange(change) => {
+                self.set(&change.market, change.param.as_str(), &change.value)
+            }
+            Payload::Price(_)
+            | Payload::VaultOpen(_)
+            | Payload::Liquidation(_)
+            | Payload::AuctionKick(_)
+            | Payload::AuctionTake(_) => Ok(Applied::Ignored),
+        }
+    }
+
+    fn set_param(
+        &mut self,
+        market: &Id,
+        param: &str,
+        value: &Fixed,
+        _time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        self.set(market, param, value)
+    }
+
+    fn judge(
+        &mut self,
+        liquidation: &Liquidation,
+        _time: Timestamp,
+    ) -> Result<Judgement, EngineError> {
+        let collateral = &liquidation.collateral_asset;
+        let borrow = &liquidation.debt_asset;
+        let decimals = |asset: &Id| {
+            self.markets
+                .get(asset)
+                .and_then(|m| m.decimals)
+                .unwrap_or(0)
+        };
+        let (c_decimals, b_decimals) = (decimals(collateral), decimals(borrow));
+        let account = self
+            .comptrollers
+            .get(&liquidation.market)
+            .and_then(|c| c.accounts.get(&liquidation.account))
+            .filter(|a| {
+                a.positions
+                    .values()
+                    .any(|p| !p.ctokens.is_zero() || !p.principal.is_zero())
+            });
+        let known = account.is_some();
+        let rule = if known {
+            "compound-v2-liquidate-borrow"
+        } else {
+            "compound-v2-seize-formula"
+        };
+        let no_price = |what: &str| {
+            let mut judgement = Judgement::bare(Verdict::NoPrice, rule, c_decimals, b_decimals);
+            judgement.note = Some(what.to_owned());
+            judgement
+        };
+        let recorded_tokens = match liquidation.detail {
+            LiquidationDetail::Compound { seize_tokens } => Some(seize_tokens.0),
+            _ => None,
+        };
+        let repay = liquidation.debt_repaid.0;
+        // Either way the expected seizure comes from `liquidateCalculateSeizeTokens`.
+        let (Some(price_b), Some(price_c), Some(rate)) = (
+            self.price(borrow),
+            self.price(collateral),
+            self.markets.get(collateral).and_then(Market::rate),
+        ) else {
+            return Ok(no_price(
+                "no price, decimals or exchange rate for a market of this liquidation",
+            ));
+        };
+        let mut judgement = Judgement::bare(Verdict::Explained, rule, c_decimals, b_decimals);
+        if let Some(account) = account {
+            let Some(liquidity) = self.liquidity(account) else {
+                return Ok(no_price(
+                    "no price, decimals or exchange rate for a market of this account",
+                ));
+            };
+            judgement.health = Some(Quantity::new(Self::health(&liquidity), 18));
+            let Some(context) = self.context(account, liquidity, collateral, borrow) else {
+                return Ok(no_price(
+                    "no price, decimals or exchange rate for a market of this liquidation",
+                ));
+            };
+            match logic::liquidate_borrow(&context, repay) {
+                Ok(_) => {}
+                Err(LiquidationRefusal::InsufficientShortfall { .. }) => {
+                    judgement.verdict = Verdict::NotLiquidatable;
+                    return Ok(judgement);
+                }
+                Err(refusal) => {
+                    judgement.verdict = Verdict::AmountMismatch;
+                    judgement.note = Some(match refusal {
+                        LiquidationRefusal::TooMuchRepay { max_close } => format!(
+                            "repays more than the close factor allows ({})",
+                            Quantity::new(max_close, b_decimals)
+                        ),
+                        LiquidationRefusal::SeizeTooMuch { seize_tokens } => format!(
+                            "would seize {seize_tokens} cTokens, more than the rebuilt balance"
+                        ),
+                        _ => "the contract would revert (zero repay, price or rate)".to_owned(),
+                    });
+                }
+            }
+        }
+        let tokens = seize_tokens(
+            self.liquidation_incentive,
+            price_b,
+            price_c,
+            rate,
+            repay,
+            self.rounding,
+        )
+        .ok_or(EngineError::Overflow {
+            quantity: "Compound seize tokens",
+        })?;
+        let underlying = mul_scalar_truncate(rate, tokens).ok_or(EngineError::Overflow {
+            quantity: "Compound seized underlying",
+        })?;
+        judgement.expected_collateral = Some(Quantity::new(underlying, c_decimals));
+        judgement.expected_debt = Some(Quantity::new(repay, b_decimals));
+        let agrees = match recorded_tokens {
+            Some(recorded) => recorded == tokens,
+            None => liquidation.collateral_seized.0 == underlying,
+        };
+        if judgement.verdict == Verdict::Explained && !agrees {
+            judgement.verdict = Verdict::AmountMismatch;
+            judgement.note = Some(match recorded_tokens {
+                Some(recorded) => format!("formula seizes {tokens} cTokens, recorded {recorded}"),
+                None => format!(
+                    "formula seizes {} underlying, recorded {}",
+                    Quantity::new(underlying, c_decimals),
+                    Quantity::new(liquidation.collateral_seized.0, c_decimals)
+                ),
+            });
+        } else if judgement.verdict == Verdict::Explained && !known {
+            judgement.note =
+                Some("no rebuilt position: seize formula only, health not checked".to_owned());
+        }
+        Ok(judgement)
+    }
+
+    fn apply_liquidation(
+        &mut self,
+        liquidation: &Liquidation,
+        _judgement: &Judgement,
+        _time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        let known = self
+            .comptrollers
+            .get(&liquidation.market)
+            .is_some_and(|c| c.accounts.contains_key(&liquidation.account));
+        if !known {
+            return Ok(Applied::Skipped(
+                "liquidation of an account with no rebuilt position",
+            ));
+        }
+        let seized = match liquidation.detail {
+            LiquidationDetail::Compound { seize_tokens } => seize_tokens.0,
+            _ => match self
+                .markets
+                .get(&liquidation.collateral_asset)
+                .and_then(Market::rate)
+            {
+                Some(rate) => div_scalar_by_exp(liquidation.collateral_seized.0, rate).ok_or(
+                    EngineError::Overflow {
+                        quantity: "Compound seized cTokens",
+                    },
+                )?,
+                None => {
+                    return Ok(Applied::Skipped(
+                        "liquidation in a market with no exchange rate",
+                    ));
+                }
+            },
+        };
+        let clamped = self.take(
+            &liquidation.market,
+            &liquidation.account,
+            &liquidation.collateral_asset,
+            seized,
+            &liquidation.debt_asset,
+            liquidation.debt_repaid.0,
+        )?;
+        Ok(if clamped {
+            Applied::Clamped("liquidation exceeds the rebuilt balance")
+        } else {
+            Applied::Exact
+        })
+    }
+
+    fn liquidatable(
+        &mut self,
+        _time: Timestamp,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), EngineError> {
+        for (market, comptroller) in &self.comptrollers {
+            for found in self.find(comptroller) {
+                out.push(Candidate {
+                    protocol: Protocol::CompoundV2,
+                    market: *market,
+                    account: found.account,
+                    health: Self::health(&found.liquidity),
+                    debt_value: found.liquidity.sum_borrow,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn simulate_liquidation(
+        &mut self,
+        candidate: &Candidate,
+        choice: &LiquidatorChoice,
+        _time: Timestamp,
+    ) -> Result<Option<SimulatedLiquidation>, EngineError> {
+        let Some(account) = self
+            .comptrollers
+            .get(&candidate.market)
+            .and_then(|c| c.accounts.get(&candidate.account))
+        else {
+            return Ok(None);
+        };
+        let Some(liquidity) = self.liquidity(account) else {
+            return Ok(None);
+        };
+        let value = |asset: &Id, amount: U256| -> Option<U256> {
+            mul_scalar_truncate(self.price(asset)?, amount)
+        };
+        let largest = |collateral_side: bool| -> Option<Id> {
+            let mut best: Option<(U256, Id)> = None;
+            for (asset, position) in &account.positions {
+                let amount = if collateral_side {
+                    if !position.entered {
+                        continue;
+                    }
+                    mul_scalar_truncate(self.markets.get(asset)?.rate()?, position.ctokens)?
+                } else {
+                    self.borrow_balance(asset, position)?
+                };
+                if amount.is_zero() {
+                    continue;
+                }
+                let worth = value(asset, amount)?;
+                if best.is_none_or(|(v, _)| worth > v) {
+                    best = Some((worth, *asset));
+                }
+            }
+            best.map(|(_, asset)| asset)
+        };
+        let (Some(collateral), Some(borrow)) = (
+            choice.collateral_asset.or_else(|| largest(true)),
+            choice.debt_asset.or_else(|| largest(false)),
+        ) else {
+            return Ok(None);
+        };
+        let Some(context) = self.context(account, liquidity, &collateral, &borrow) else {
+            return Ok(None);
+        };
+        let overflow = || EngineError::Overflow {
+            quantity: "Compound simulated repay",
+        };
+        let max_close =
+            logic::max_close(context.close_factor, context.borrow_balance).ok_or_else(overflow)?;
+        // Compound reverts instead of cutting the repayment down, so a liquidator repays no more
+        // than the borrower's cTokens pay for: seizeTokens(repay) is `ratio * repay / 1e18` with
+        // `ratio = seizeTokens(1e18)`.
+        let ratio = seize_tokens(
+            context.liquidation_incentive,
+            context.price_borrowed,
+            context.price_collateral,
+            context.exchange_rate,
+            EXP_SCALE,
+            context.rounding,
+        )
+        .ok_or_else(overflow)?;
+        let affordable = if ratio.is_zero() {
+            U256::MAX
+        } else {
+            context
+                .collateral_ctokens
+                .checked_mul(EXP_SCALE)
+                .ok_or_else(overflow)?
+                / ratio
+        };
+        let repay = choice
+            .max_repay
+            .unwrap_or(U256::MAX)
+            .min(max_close)
+            .min(affordable);
+        let Ok(quote) = logic::liquidate_borrow(&context, repay) else {
+            return Ok(None);
+        };
+        let rate = context.exchange_rate;
+        self.take(
+            &candidate.market,
+            &candidate.account,
+            &collateral,
+            quote.seize_tokens,
+            &borrow,
+            quote.repaid,
+        )?;
+        let mut bad_debt = U256::ZERO;
+        if let Some(account) = self
+            .comptrollers
+            .get(&candidate.market)
+            .and_then(|c| c.accounts.get(&candidate.account))
+            && account
+                .positions
+                .values()
+                .all(|p| !p.entered || p.ctokens.is_zero())
+            && let Some(position) = account.positions.get(&borrow)
+        {
+            bad_debt = self.borrow_balance(&borrow, position).unwrap_or(U256::ZERO);
+        }
+        let underlying = |tokens: U256| mul_scalar_truncate(rate, tokens).unwrap_or(U256::MAX);
+        Ok(Some(SimulatedLiquidation {
+            protocol: Protocol::CompoundV2,
+            market: candidate.market,
+            account: candidate.account,
+            rule: "compound-v2-liquidate-borrow",
+            collateral_asset: collateral,
+            collateral_seized: self.quantity(underlying(quote.seize_tokens), &collateral),
+            collateral_sold: self.quantity(underlying(quote.liquidator_tokens), &collateral),
+            debt_asset: borrow,
+            debt_repaid: self.quantity(quote.repaid, &borrow),
+            bad_debt: self.quantity(bad_debt, &borrow),
+        }))
+    }
+
+    fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
+        for (market, comptroller) in &self.comptrollers {
+            let found = self.find(comptroller);
+            let mut collateral = U256::ZERO;
+            let mut debt = U256::ZERO;
+            let mut bad_debt = U256::ZERO;
+            for account in &found {
+                // Market value of the collateral (collateral factor 1), as Aave reports it.
+                let value = comptroller
+                    .accounts
+                    .get(&account.account)
+                    .and_then(|a| {
+                        let mut total = U256::ZERO;
+                        for (asset, position) in &a.positions {
+                            if !position.entered || position.ctokens.is_zero() {
+                                continue;
+                            }
+                            let underlying = mul_scalar_truncate(
+                                self.markets.get(asset)?.rate()?,
+                                position.ctokens,
+                            )?;
+                            total = total.checked_add(mul_scalar_truncate(
+                                self.price(asset)?,
+                                underlying,
+                            )?)?;
+                        }
+                        Some(total)
+                    })
+                    .unwrap_or(U256::ZERO);
+                collateral = collateral.saturating_add(value);
+                debt = debt.saturating_add(account.liquidity.sum_borrow);
+                bad_debt =
+                    bad_debt.saturating_add(account.liquidity.sum_borrow.saturating_sub(value));
+            }
+            out.push(MarketRisk {
+                protocol: Protocol::CompoundV2,
+                market: *market,
+                oracle_price: None,
+                accounts_unsafe: found.len() as u64,
+                collateral_at_risk: Quantity::new(collateral, 18),
+                debt_at_risk: Quantity::new(debt, 18),
+                bad_debt: Quantity::new(bad_debt, 18),
+            });
+        }
+        Ok(())
+    }
+
+    fn encode_state(&self, out: &mut StateWriter) {
+        out.u8(match self.rounding {
+            Rounding::HalfUp => 0,
+            Rounding::Truncate => 1,
+        });
+        out.u256(self.close_factor);
+        out.u256(self.liquidation_incentive);
+        out.count(self.markets.len());
+        for (asset, market) in &self.markets {
+            out.id(asset);
+            out.bool(market.decimals.is_some());
+            out.u8(market.decimals.unwrap_or(0));
+            out.u256(market.collateral_factor);
+            out.bool(market.exchange_rate.is_some());
+            out.u256(market.exchange_rate.unwrap_or(U256::ZERO));
+            out.u256(market.borrow_index);
+            out.u256(market.protocol_seize_share);
+        }
+        out.count(self.prices.len());
+        for (asset, price) in &self.prices {
+            out.id(asset);
+            out.fixed(price);
+        }
+        out.count(self.comptrollers.len());
+        for (id, comptroller) in &self.comptrollers {
+            out.id(id);
+            out.count(comptroller.accounts.len());
+            for (account, state) in &comptroller.accounts {
+                out.id(account);
+                out.count(state.positions.len());
+                for (asset, position) in &state.positions {
+                    out.id(asset);
+                    out.u256(position.ctokens);
+                    out.u256(position.principal);
+                    out.u256(position.interest_index);
+                    out.bool(position.entered);
+                }
+            }
+        }
+    }
+
+    fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        self.rounding = match input.u8()? {
+            0 => Rounding::HalfUp,
+            1 => Rounding::Truncate,
+            other => return Err(input.error(format!("unknown Compound rounding {other}"))),
+        };
+        self.close_factor = input.u256()?;
+        self.liquidation_incentive = input.u256()?;
+        let mut markets = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            let has_decimals = input.bool()?;
+            let decimals = input.u8()?;
+            let collateral_factor = input.u256()?;
+            let has_rate = input.bool()?;
+            let rate = input.u256()?;
+            markets.insert(
+                asset,
+                Market {
+                    decimals: has_decimals.then_some(decimals),
+                    collateral_factor,
+                    exchange_rate: has_rate.then_some(rate),
+                    borrow_index: input.u256()?,
+                    protocol_seize_share: input.u256()?,
+                },
+            );
+        }
+        let mut prices = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            prices.insert(asset, input.fixed()?);
+        }
+        let mut comptrollers = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let id = input.id()?;
+            let mut comptroller = Comptroller::default();
+            for _ in 0..input.count()? {
+                let account = input.id()?;
+                let mut state = Account::default();
+                for _ in 0..input.count()? {
+                    let asset = input.id()?;
+                    state.positions.insert(
+                        asset,
+                        Position {
+                            ctokens: input.u256()?,
+                            principal: input.u256()?,
+                            interest_index: input.u256()?,
+                            entered: input.bool()?,
+                        },
+                    );
+                }
+                comptroller.accounts.insert(account, state);
+            }
+            comptrollers.insert(id, comptroller);
+        }
+        self.markets = markets;
+        self.prices = prices;
+        self.comptrollers = comptrollers;
+        let accounts: Vec<(Id, Id)> = self
+            .comptrollers
+            .iter()
+            .flat_map(|(id, c)| c.accounts.keys().map(|account| (*id, *account)))
+            .collect();
+        for (comptroller, account) in accounts {
+            self.reindex(&comptroller, &account);
+        }
+        Ok(())
+    }
+}
