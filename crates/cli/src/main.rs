@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod stream_cmd;
 mod synth_cmd;
 mod replay_cmd;
 
@@ -27,6 +28,8 @@ enum Command {
     Replay(replay_cmd::ReplayArgs),
     /// Replay a log and compare the run with a golden run file (exit 1 on differences).
     Check(replay_cmd::CheckArgs),
+    /// Stream events through Kafka: publish a log, replay or record a topic.
+    Stream(stream_cmd::StreamArgs),
 }
 
 /// What a command found, for the exit code: scripts tell "ran, found problems" from "could not run".
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Check(args) => replay_cmd::check(args),
+        Command::Stream(args) => stream_cmd::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -19,6 +19,7 @@ mod engine_sink;
 mod error;
 mod log_sink;
 mod publish;
+mod signal;
 pub mod wire;
 
 pub use client::{ClientOptions, is_secret};
@@ -29,4 +30,5 @@ pub use log_sink::LogSink;
 pub use publish::{
     ProgressStore, PublishOptions, PublishReport, Speed, progress_key, publish, publish_log,
 };
+pub use signal::stop_on_ctrl_c;
 pub use wire::{Packing, Partitioning};

@@ -16,6 +16,8 @@
 //! This module must never publish an event out of order, skip one, or send one twice in
 //! committed transactions.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cascade_events::decode;
@@ -98,6 +100,9 @@ pub struct PublishOptions {
     pub transactional_id: Option<String>,
     /// Publish at most this many events in this run (default: to the end of the log).
     pub limit: Option<u64>,
+    /// Set from elsewhere (e.g. a Ctrl-C handler) to stop early: what is buffered is committed
+    /// and the report says how far the publish got.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl PublishOptions {
@@ -114,6 +119,7 @@ impl PublishOptions {
             transaction_events: 20_000,
             transactional_id: None,
             limit: None,
+            stop: None,
         }
     }
 }
@@ -329,7 +335,7 @@ impl Sender<'_> {
         self.begin()?;
         for item in records {
             let (seq, bytes) = item?;
-            if seq >= stop_at {
+            if seq >= stop_at || self.stopped() {
                 break;
             }
             if seq != expected {
@@ -367,7 +373,7 @@ impl Sender<'_> {
             self.builder.push(seq, &bytes);
             self.in_transaction += 1;
         }
-        if expected < stop_at {
+        if expected < stop_at && !self.stopped() {
             return Err(KafkaError::SourceOrder {
                 expected,
                 found: stop_at,
@@ -406,9 +412,23 @@ impl Sender<'_> {
                 self.commit(observer)?;
                 self.begin()?;
             }
-            std::thread::sleep(due - now);
+            // In slices, so that a stop request is honoured during long historical pauses.
+            while !self.stopped() {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(100)));
+            }
         }
         Ok(())
+    }
+
+    fn stopped(&self) -> bool {
+        self.options
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
     }
 
     fn send_record(&mut self) -> Result<(), KafkaError> {
