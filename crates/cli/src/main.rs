@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod stream_cmd;
+mod log_cmd;
 mod synth_cmd;
 mod replay_cmd;
 
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Inspect an event log: verify it, summarise it, print its events.
+    Log(log_cmd::LogArgs),
     /// Write a synthetic market going through a crash into a new event log.
     Synth(synth_cmd::SynthArgs),
     /// Replay a log through the protocol rules and judge every recorded liquidation.
@@ -43,6 +46,7 @@ pub enum Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<Outcome> = match cli.command {
+        Command::Log(args) => log_cmd::run(args),
         Command::Synth(args) => synth_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Check(args) => replay_cmd::check(args),

@@ -1,0 +1,334 @@
+//! `cascade log verify|stats|cat`: inspect an event log.
+//!
+//! Only argument handling and printing live here; checks and statistics come from `cascade-log`.
+//! Damage to the log is a finding (exit 1) reported with file and offset; anything that stops the
+//! command from running (no such directory, I/O failure) is an error (exit 2).
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cascade_events::{Event, Payload};
+use cascade_log::{Catalog, LogError, LogReader, LogSummary, SourceRecord, TornTail, verify};
+
+use crate::Outcome;
+
+/// Arguments of `cascade log`.
+#[derive(clap::Args)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    command: LogCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum LogCommand {
+    /// Check every segment header, record checksum and sequence number; exit 1 on damage.
+    Verify {
+        /// Log directory.
+        dir: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise the log: events per kind, time range, assets, protocols, sources.
+    Stats {
+        /// Log directory.
+        dir: PathBuf,
+        /// Print the statistics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print events, one per line.
+    Cat {
+        /// Log directory.
+        dir: PathBuf,
+        /// First sequence number to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Print at most this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Print JSON lines (the events' serde form) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `cascade log` subcommand.
+pub fn run(args: LogArgs) -> anyhow::Result<Outcome> {
+    let result = match args.command {
+        LogCommand::Verify { dir, json } => verify_cmd(&dir, json),
+        LogCommand::Stats { dir, json } => stats_cmd(&dir, json),
+        LogCommand::Cat {
+            dir,
+            from,
+            limit,
+            json,
+        } => cat_cmd(&dir, from, limit, json),
+    };
+    match result {
+        Err(error) if is_broken_pipe(&error) => Ok(Outcome::Clean),
+        other => other,
+    }
+}
+
+/// `cascade log cat | head` closes the pipe early; that is not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Prints a finding about damage and turns it into the findings outcome; other errors pass.
+fn finding(error: LogError, json: bool) -> anyhow::Result<Outcome> {
+    if !error.is_corruption() {
+        return Err(error.into());
+    }
+    if json {
+        let value = serde_json::json!({ "ok": false, "corruption": error.to_string() });
+        println!("{value}");
+    } else {
+        println!("CORRUPT: {error}");
+    }
+    Ok(Outcome::Findings)
+}
+
+fn torn_text(torn: &TornTail) -> String {
+    format!(
+        "{}: torn tail at byte offset {} ({} bytes, {}); the next writer open truncates it",
+        torn.segment.display(),
+        torn.offset,
+        torn.bytes,
+        torn.problem
+    )
+}
+
+fn verify_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
+    let report = match verify(dir) {
+        Ok(report) => report,
+        Err(error) => return finding(error, json),
+    };
+    let outcome = if report.torn_tail.is_some() {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    };
+    if json {
+        let value = serde_json::json!({
+            "ok": report.torn_tail.is_none(),
+            "generation": report.generation,
+            "segments": report.segments.len(),
+            "events": report.records,
+            "payload_bytes": report.payload_bytes,
+            "identity": report.identity,
+            "torn_tail": report.torn_tail.as_ref().map(torn_text),
+        });
+        println!("{value}");
+        return Ok(outcome);
+    }
+    println!(
+        "{}: {} events in {} segments (generation {}), {} payload bytes",
+        dir.display(),
+        report.records,
+        report.segments.len(),
+        report.generation,
+        report.payload_bytes
+    );
+    println!("identity: blake3 {}", report.identity.hash_hex());
+    match &report.torn_tail {
+        Some(torn) => println!("TORN: {}", torn_text(torn)),
+        None => println!("ok: every record checked"),
+    }
+    Ok(outcome)
+}
+
+fn stats_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
+    let reader = match LogReader::open(dir) {
+        Ok(reader) => reader,
+        Err(error) => return finding(error, json),
+    };
+    // The catalog may be held by a running writer process (sled locks it): then compute the
+    // statistics straight from the segments and say the sources are unknown.
+    let (summary, sources) = match Catalog::open(dir) {
+        Ok(catalog) => {
+            let summary = catalog.refresh(&reader);
+            (
+                summary,
+                Some(catalog.sources().context("reading the catalog's sources")?),
+            )
+        }
+        Err(error) => {
+            eprintln!("warning: catalog unavailable ({error}); statistics read from the segments");
+            (LogSummary::of(&reader), None)
+        }
+    };
+    let summary = match summary {
+        Ok(summary) => summary,
+        Err(error) => return finding(error, json),
+    };
+    if json {
+        let mut value =
+            serde_json::to_value(&summary.stats).context("serialising the statistics")?;
+        value["log"] = serde_json::json!(dir);
+        value["identity"] = serde_json::to_value(summary.identity)?;
+        value["sources"] = serde_json::to_value(&sources)?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_stats(dir, &summary, sources.as_deref());
+    }
+    Ok(Outcome::Clean)
+}
+
+fn print_stats(dir: &Path, summary: &LogSummary, sources: Option<&[SourceRecord]>) {
+    let stats = &summary.stats;
+    let time = |t: Option<cascade_events::Timestamp>| t.map_or("-".into(), |t| t.to_rfc3339());
+    let seq = |s: Option<u64>| s.map_or("-".into(), |s| s.to_string());
+    println!("log         {}", dir.display());
+    println!("events      {}", stats.events);
+    println!(
+        "seq         {} .. {}",
+        seq(stats.first_seq),
+        seq(stats.last_seq)
+    );
+    println!(
+        "time        {} .. {}",
+        time(stats.first_time),
+        time(stats.last_time)
+    );
+    println!("identity    blake3 {}", summary.identity.hash_hex());
+    if stats.out_of_order > 0 {
+        println!(
+            "ORDER       {} events earlier than their predecessor",
+            stats.out_of_order
+        );
+    }
+    println!("by kind");
+    for (kind, count) in &stats.by_kind {
+        println!("  {:<18} {count}", kind.name());
+    }
+    println!("protocols");
+    for (protocol, count) in &stats.protocols {
+        let markets: Vec<String> = stats
+            .markets
+            .get(protocol)
+            .map(|m| m.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        println!(
+            "  {:<18} {count} events; markets: {}",
+            protocol.name(),
+            markets.join(", ")
+        );
+    }
+    let assets: Vec<String> = stats.assets.iter().map(ToString::to_string).collect();
+    println!("assets      {}", assets.join(", "));
+    match sources {
+        None => println!("sources     (catalog unavailable)"),
+        Some(sources) => {
+            println!("sources     {}", sources.len());
+            for source in sources {
+                let events = stats.by_source.get(&source.id).copied().unwrap_or(0);
+                println!(
+                    "  #{:<3} {:<26} {} ({} events in log)",
+                    source.id, source.kind, source.path, events
+                );
+            }
+        }
+    }
+}
+
+fn cat_cmd(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result<Outcome> {
+    let reader = match LogReader::open(dir) {
+        Ok(reader) => reader,
+        Err(error) => return finding(error, json),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let limit = limit.unwrap_or(u64::MAX);
+    for result in reader
+        .events(from)
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+    {
+        let event = match result {
+            Ok(event) => event,
+            Err(error) => {
+                out.flush()?;
+                if error.is_corruption() {
+                    eprintln!("CORRUPT: {error}");
+                    return Ok(Outcome::Findings);
+                }
+                return Err(error.into());
+            }
+        };
+        if json {
+            let line = serde_json::to_string(&event).context("serialising an event")?;
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{}", event_line(&event))?;
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Clean)
+}
+
+/// One readable line: seq, time, block, source, kind, then the payload's essentials.
+fn event_line(event: &Event) -> String {
+    let block = event.block.map_or("-".into(), |b| b.to_string());
+    let head = format!(
+        "{:>8} {} blk {:<9} src {:<2} {:<17}",
+        event.seq,
+        event.time,
+        block,
+        event.source,
+        event.kind().name()
+    );
+    let body = match &event.payload {
+        Payload::Price(p) => format!("{}/{} {} feed {}", p.asset, p.quote, p.price, p.feed),
+        Payload::VaultOpen(v) => format!("{} {} {}", v.protocol, v.market, v.account),
+        Payload::Deposit(c) | Payload::Withdraw(c) | Payload::Borrow(c) | Payload::Repay(c) => {
+            format!(
+                "{} {} {} {} {}",
+                c.protocol, c.market, c.account, c.amount, c.asset
+            )
+        }
+        Payload::Liquidation(l) => format!(
+            "{} {} {} seized {} {} repaid {} {}",
+            l.protocol,
+            l.market,
+            l.account,
+            l.collateral_seized,
+            l.collateral_asset,
+            l.debt_repaid,
+            l.debt_asset
+        ),
+        Payload::CollateralToggle(t) => format!(
+            "{} {} {} {} {}",
+            t.protocol,
+            t.market,
+            t.account,
+            t.asset,
+            if t.enabled { "on" } else { "off" }
+        ),
+        Payload::IndexUpdate(i) => {
+            let show = |f: Option<cascade_events::Fixed>| f.map_or("-".into(), |f| f.to_string());
+            format!(
+                "{} {} {} supply {} borrow {}",
+                i.protocol,
+                i.market,
+                i.asset,
+                show(i.supply_index),
+                show(i.borrow_index)
+            )
+        }
+        Payload::ParamChange(p) => format!("{} {} {} = {}", p.protocol, p.market, p.param, p.value),
+        Payload::AuctionKick(k) => format!(
+            "{} {} auction {} {} tab {} lot {} top {}",
+            k.protocol, k.market, k.auction, k.account, k.tab, k.lot, k.start_price
+        ),
+        Payload::AuctionTake(t) => format!(
+            "{} {} auction {} {} owe {} at {} left tab {} lot {}",
+            t.protocol, t.market, t.auction, t.account, t.owe, t.price, t.tab_left, t.lot_left
+        ),
+    };
+    format!("{head} {body}")
+}

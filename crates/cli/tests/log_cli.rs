@@ -1,0 +1,173 @@
+//! `cascade log verify|stats|cat` as a user runs them: exit codes, what they print.
+
+// The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cascade_events::{
+    Amount, Event, Fixed, Id, Payload, PositionChange, PriceUpdate, Protocol, Timestamp, U256,
+};
+use cascade_log::{LogReader, LogWriter, WriterOptions};
+
+fn cascade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn event(i: u64) -> Event {
+    let payload = if i.is_multiple_of(2) {
+        Payload::Price(PriceUpdate {
+            asset: Id::name("WETH"),
+            quote: Id::name("USD"),
+            price: Fixed::new(U256::from(2_000u64 + i), 0),
+            feed: Id::name("chainlink"),
+            round: None,
+        })
+    } else {
+        Payload::Borrow(PositionChange {
+            protocol: Protocol::Maker,
+            market: Id::name("ETH-A"),
+            account: Id::Number(i),
+            asset: Id::name("DAI"),
+            amount: Amount::from_units(u128::from(i)),
+            shares: None,
+        })
+    };
+    Event {
+        seq: 0,
+        chain_id: 1,
+        block: Some(100 + i),
+        time: Timestamp(1_652_313_600 + i as i64 * 60),
+        tx_index: None,
+        log_index: None,
+        tx_hash: None,
+        source: 0,
+        payload,
+    }
+}
+
+/// A log of `count` events in segments of about 1 KiB.
+fn write_log(dir: &Path, count: u64) {
+    let options = WriterOptions {
+        segment_bytes: 1024,
+        buffer_bytes: 4096,
+    };
+    let (mut writer, _) = LogWriter::open(dir, options).unwrap();
+    for i in 0..count {
+        writer.append(&event(i)).unwrap();
+    }
+    writer.commit().unwrap();
+}
+
+#[test]
+fn verify_passes_a_clean_log_and_names_the_offset_of_a_flipped_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 40);
+    let log = dir.path().to_str().unwrap();
+    let clean = cascade(&["log", "verify", log]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stderr));
+    assert!(
+        text(&clean.stdout).contains("40 events"),
+        "{}",
+        text(&clean.stdout)
+    );
+
+    let segment = LogReader::open(dir.path()).unwrap().segment_paths()[1].clone();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // First record of the segment starts right after the 32-byte header; damage its payload.
+    bytes[32 + 12 + 3] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let damaged = cascade(&["log", "verify", log]);
+    assert_eq!(damaged.status.code(), Some(1));
+    let report = text(&damaged.stdout);
+    let name = segment.file_name().unwrap().to_str().unwrap();
+    assert!(report.contains(name), "{report}");
+    assert!(report.contains("byte offset 32"), "{report}");
+
+    let cat = cascade(&["log", "cat", log]);
+    assert_eq!(cat.status.code(), Some(1), "cat stops with a finding");
+    assert!(text(&cat.stderr).contains("byte offset 32"));
+}
+
+#[test]
+fn verify_of_a_missing_directory_could_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let output = cascade(&["log", "verify", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("not a cascade log"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn stats_json_has_the_documented_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 11);
+    let output = cascade(&["log", "stats", dir.path().to_str().unwrap(), "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["events"], 11);
+    assert_eq!(json["by_kind"]["price"], 6);
+    assert_eq!(json["by_kind"]["borrow"], 5);
+    assert_eq!(json["first_seq"], 0);
+    assert_eq!(json["last_seq"], 10);
+    assert_eq!(json["first_time"], "2022-05-12T00:00:00Z");
+    assert_eq!(json["last_time"], "2022-05-12T00:10:00Z");
+    assert_eq!(json["protocols"]["maker"], 5);
+    assert_eq!(json["assets"], serde_json::json!(["DAI", "WETH"]));
+    assert_eq!(json["sources"], serde_json::json!([]));
+    assert_eq!(json["identity"]["events"], 11);
+
+    let human = cascade(&["log", "stats", dir.path().to_str().unwrap()]);
+    assert!(
+        text(&human.stdout).contains("price              6"),
+        "{}",
+        text(&human.stdout)
+    );
+}
+
+#[test]
+fn cat_prints_from_a_seq_with_a_limit_as_text_or_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 30);
+    let log = dir.path().to_str().unwrap();
+    let output = cascade(&["log", "cat", log, "--from", "17", "--limit", "3", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let lines: Vec<Event> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let expected: Vec<Event> = (17..20).map(|i| Event { seq: i, ..event(i) }).collect();
+    assert_eq!(lines, expected);
+
+    let output = cascade(&["log", "cat", log, "--from", "28"]);
+    let out = text(&output.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].trim_start().starts_with("28 2022-05-12T00:28:00Z"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("price") && lines[0].contains("WETH/USD 2028"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("borrow") && lines[1].contains("maker ETH-A #29 29 DAI"),
+        "{}",
+        lines[1]
+    );
+}
