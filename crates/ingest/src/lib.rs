@@ -10,13 +10,17 @@
 //! Must never: write part of an ingest (an error leaves the log as it was), convert money
 //! through floats, or let ingest order decide event order.
 
+pub mod aave_subgraph;
 pub mod batch;
+pub mod chainlink_rounds;
 pub mod error;
+pub mod feeds;
 pub mod maker_flipside;
 pub mod mapping;
+pub mod ohlcv_json;
+pub mod price_csv;
 pub mod progress;
 pub mod source;
-pub mod synth;
 pub mod table;
 pub mod value;
 

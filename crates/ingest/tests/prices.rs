@@ -1,0 +1,156 @@
+//! Price adapters on the real Chainlink, CoinGecko and Berkeley files.
+
+mod common;
+
+use cascade_events::{Id, Payload, Timestamp};
+use cascade_ingest::{Position, chainlink_rounds, feeds::FeedTable, ohlcv_json, price_csv};
+use common::{context, shared_data};
+
+fn chainlink_options() -> chainlink_rounds::Options {
+    chainlink_rounds::Options {
+        table: FeedTable::built_in(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn chainlink_zero_timestamp_round_is_rejected_then_quarantined() {
+    let Some(folder) = shared_data("chainlink") else {
+        return;
+    };
+    for (name, rounds, line) in [
+        (
+            "eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv",
+            11_107,
+            11_108,
+        ),
+        (
+            "btc-usd_0xF4030086522a5bEEa4988F8cA5B36dbC97BeE88c.csv",
+            10_692,
+            10_693,
+        ),
+    ] {
+        let path = folder.join(name);
+        let error =
+            chainlink_rounds::read(&path, &chainlink_options(), &context(false)).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(name) && message.contains(&format!("line {line}")),
+            "{message}"
+        );
+        assert!(
+            message.contains("\"0\"") && message.contains("zero timestamp"),
+            "{message}"
+        );
+
+        let batch = chainlink_rounds::read(&path, &chainlink_options(), &context(true)).unwrap();
+        assert_eq!(batch.report.rows_read, rounds);
+        assert_eq!(batch.events.len() as u64, rounds - 1);
+        assert_eq!(batch.report.rejected.len(), 1);
+        assert_eq!(batch.report.rejected[0].position, Position::Line(line));
+        assert!(
+            batch.report.rejected[0]
+                .raw
+                .as_deref()
+                .unwrap()
+                .contains("110680464442257309696")
+        );
+        let rounds: Vec<u128> = batch
+            .events
+            .iter()
+            .map(|e| match &e.payload {
+                Payload::Price(p) => p.round.unwrap(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert!(
+            rounds.windows(2).all(|w| w[0] < w[1]),
+            "emitted in round order"
+        );
+    }
+}
+
+#[test]
+fn chainlink_steth_has_no_bad_rounds() {
+    let Some(folder) = shared_data("chainlink") else {
+        return;
+    };
+    let path = folder.join("steth-eth_0x86392dC19c0b719886221c78AB11eb8Cf5c52812.csv");
+    let batch = chainlink_rounds::read(&path, &chainlink_options(), &context(false)).unwrap();
+    assert_eq!(batch.events.len(), 745);
+    let Payload::Price(last) = &batch.events[744].payload else {
+        unreachable!()
+    };
+    assert_eq!(
+        (last.asset, last.quote),
+        (Id::name("stETH"), Id::name("ETH"))
+    );
+    assert_eq!(last.price.to_string(), "0.999692734093987600");
+}
+
+#[test]
+fn coingecko_hourly_files_read_as_milliseconds() {
+    let Some(folder) = shared_data("prices/coingecko-hourly") else {
+        return;
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let batch = price_csv::read(&paths, &price_csv::Options::default(), &context(false)).unwrap();
+    assert_eq!(
+        batch.events.len(),
+        18_862 + 18_848 + 16_556 + 18_869 + 18_845 + 10_808 + 18_833 + 18_861 + 18_410
+    );
+    let first = batch.events.iter().map(|e| e.time).min().unwrap();
+    let last = batch.events.iter().map(|e| e.time).max().unwrap();
+    assert!(first.to_rfc3339().starts_with("2021-01-01"), "{first}");
+    assert!(last.to_rfc3339().starts_with("2023-02-25"), "{last}");
+    // CRV/USD peaked at 0.72 at 18:00 UTC on 2022-11-22 (PROVENANCE.md).
+    let crv_peak = batch
+        .events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Price(p)
+                if p.asset == Id::name("CRV") && e.time.to_rfc3339().starts_with("2022-11-22") =>
+            {
+                Some((p.price, e.time))
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert!(crv_peak.0.to_string().starts_with("0.72"), "{crv_peak:?}");
+    assert!(
+        crv_peak.1.to_rfc3339().starts_with("2022-11-22T18"),
+        "{crv_peak:?}"
+    );
+}
+
+#[test]
+fn berkeley_black_thursday_bars() {
+    let Some(folder) = shared_data("prices/berkeley-stablesims/feeds/eth") else {
+        return;
+    };
+    let batch = ohlcv_json::read(
+        &[folder.join("03-12-2020.json")],
+        &ohlcv_json::Options::default(),
+        &context(false),
+    )
+    .unwrap();
+    assert_eq!(batch.events.len(), 144);
+    assert_eq!(batch.events[0].time, Timestamp(1_583_971_800)); // 2020-03-12T00:10:00Z, the first bar's end
+    let closes: Vec<_> = batch
+        .events
+        .iter()
+        .map(|e| match &e.payload {
+            Payload::Price(p) => p.price,
+            _ => unreachable!(),
+        })
+        .collect();
+    // Closes lie within the day's low 101.01 and high 195.43.
+    let low = cascade_events::Fixed::parse_exact("101.01").unwrap();
+    let high = cascade_events::Fixed::parse_exact("195.43").unwrap();
+    assert!(closes.iter().all(|c| *c >= low && *c <= high));
+}
