@@ -122,7 +122,14 @@ pub trait Counterfactual {
 
 /// The protocol models a replay runs: Maker always; other protocols register here.
 pub fn models_for(config: &EngineConfig) -> Vec<Box<dyn ProtocolModel>> {
-    vec![Box::new(MakerModel::new(config.maker.clone()))]
+    vec![
+        Box::new(MakerModel::new(config.maker.clone())),
+        Box::new(crate::aave::AaveModel::v2()),
+        Box::new(crate::aave::AaveModel::v3(crate::aave::logic::AaveVersion::V3)),
+        Box::new(crate::compound::CompoundModel::new(
+            crate::compound::exp::Rounding::Truncate,
+        )),
+    ]
 }
 
 #[derive(Clone, Copy, Debug)]
