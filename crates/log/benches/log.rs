@@ -131,19 +131,18 @@ fn raw_read(paths: &[PathBuf], buffer: &mut [u8]) -> u64 {
     total
 }
 
-fn bench_read(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let paths = write_log(dir.path(), READ_RECORDS, |i| payload64(i).to_vec());
-    let reader = LogReader::open(dir.path()).expect("reader");
-    let mut buffer = vec![0u8; 1 << 20];
+/// Benchmarks raw `read()` of a log's files next to reading its records with every check, so the
+/// ratio between them is measured in one run.
+fn bench_raw_and_checked(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    reader: &LogReader,
+    paths: &[PathBuf],
+    buffer: &mut [u8],
+) {
     // Warm the page cache.
-    raw_read(&paths, &mut buffer);
-
-    let mut group = c.benchmark_group("log_read_64B");
-    group.throughput(Throughput::Elements(READ_RECORDS));
-    group.measurement_time(Duration::from_secs(10));
+    raw_read(paths, buffer);
     group.bench_function("raw_read_same_files", |b| {
-        b.iter(|| black_box(raw_read(&paths, &mut buffer)));
+        b.iter(|| black_box(raw_read(paths, buffer)));
     });
     group.bench_function("for_each_record_crc_checked", |b| {
         b.iter(|| {
@@ -154,6 +153,17 @@ fn bench_read(c: &mut Criterion) {
             black_box(sum)
         });
     });
+}
+
+fn bench_read(c: &mut Criterion) {
+    let mut buffer = vec![0u8; 1 << 20];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = write_log(dir.path(), READ_RECORDS, |i| payload64(i).to_vec());
+    let reader = LogReader::open(dir.path()).expect("reader");
+    let mut group = c.benchmark_group("log_read_64B");
+    group.throughput(Throughput::Elements(READ_RECORDS));
+    group.measurement_time(Duration::from_secs(10));
+    bench_raw_and_checked(&mut group, &reader, &paths, &mut buffer);
     group.bench_function("records_iterator_owned", |b| {
         b.iter(|| {
             let mut sum = 0u64;
@@ -169,22 +179,10 @@ fn bench_read(c: &mut Criterion) {
     let events_dir = tempfile::tempdir().expect("temp dir");
     let event_paths = write_log(events_dir.path(), DECODE_EVENTS, |i| encode(&event(i)));
     let events_reader = LogReader::open(events_dir.path()).expect("reader");
-    raw_read(&event_paths, &mut buffer);
     let mut group = c.benchmark_group("log_read_events");
     group.throughput(Throughput::Elements(DECODE_EVENTS));
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("raw_read_same_files", |b| {
-        b.iter(|| black_box(raw_read(&event_paths, &mut buffer)));
-    });
-    group.bench_function("for_each_record_crc_checked", |b| {
-        b.iter(|| {
-            let mut sum = 0u64;
-            events_reader
-                .for_each_record(0, |seq, payload| sum += seq ^ u64::from(payload[0]))
-                .expect("read");
-            black_box(sum)
-        });
-    });
+    bench_raw_and_checked(&mut group, &events_reader, &event_paths, &mut buffer);
     group.bench_function("events_full_decode", |b| {
         b.iter(|| {
             let mut sum = 0u64;

@@ -136,21 +136,12 @@ impl SegmentWriter {
     ) -> Result<(Self, Option<TornTail>), LogError> {
         let segments = layout::list_segments(gen_dir)?;
         let Some(last) = segments.last() else {
-            // Only a crash between creating the generation and its first segment leaves this.
-            let (file, path) = layout::create_segment(gen_dir, 0)?;
-            let writer = Self::at_segment(
-                gen_dir,
-                options,
-                file,
-                path,
-                SegmentIndex {
-                    first_seq: 0,
-                    segment_len: SEGMENT_HEADER_LEN as u64,
-                    records: 0,
-                    entries: Vec::new(),
-                },
-            );
-            return Ok((writer, None));
+            // `CURRENT` is written only after its generation's first segment is durable, so an
+            // empty active generation means segments were deleted: never start over silently.
+            return Err(LogError::NotALog {
+                dir: gen_dir.to_path_buf(),
+                reason: "the active generation holds no segment".into(),
+            });
         };
         crate::reader::check_continuity(&segments)?;
         let scan = segment::scan(&last.path, last.first_seq, true, |_, _| {})?;

@@ -380,3 +380,16 @@ fn a_directory_of_other_files_is_not_adopted() {
     let error = LogReader::open(dir.path()).err().unwrap();
     assert!(error.to_string().contains("no CURRENT"), "{error}");
 }
+
+#[test]
+fn a_generation_emptied_of_segments_is_not_restarted() {
+    let (dir, segments) = build_log();
+    for segment in &segments {
+        fs::remove_file(segment).unwrap();
+    }
+    let error = LogWriter::open(dir.path(), WriterOptions::default())
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("holds no segment"), "{error}");
+    assert!(LogReader::open(dir.path()).is_err());
+}
