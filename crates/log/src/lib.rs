@@ -54,3 +54,18 @@ pub(crate) mod hex32 {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    fn shareable<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+
+    #[test]
+    fn readers_and_catalogs_can_be_shared_between_threads() {
+        shareable::<crate::LogReader>();
+        shareable::<crate::Catalog>();
+        movable::<crate::RecordCursor>();
+        movable::<crate::Events>();
+        movable::<crate::LogWriter>();
+    }
+}

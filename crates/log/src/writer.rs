@@ -317,7 +317,9 @@ impl SegmentWriter {
 /// The single writer of a log directory.
 ///
 /// Holds an exclusive lock (`<dir>/LOCK`) for its lifetime: a second writer, or a
-/// [`crate::rewrite`], in this or another process gets [`LogError::Locked`].
+/// [`crate::rewrite`], in this or another process gets [`LogError::Locked`]. Dropping the writer
+/// does not commit: records appended since the last [`LogWriter::commit`] may or may not survive
+/// (if some do, they are a prefix of what was appended).
 pub struct LogWriter {
     dir: PathBuf,
     segments: SegmentWriter,
