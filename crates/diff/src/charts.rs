@@ -1,0 +1,504 @@
+//! SVG charts for reports, drawn with `plotters` into strings (no files, no fonts, no network).
+//!
+//! Floats appear here and only here: chart coordinates are `f64` conversions of the exact
+//! numbers the runs hold, and nothing computed in this module flows back into a number shown in
+//! a table. Charts take plain series so they can be tested without run files.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use cascade_events::Timestamp;
+
+use crate::DiffError;
+
+/// Width of every chart, pixels.
+pub const WIDTH: u32 = 1000;
+/// Height of line charts, pixels.
+pub const HEIGHT: u32 = 380;
+
+/// Colours of runs in order: the first run (usually historical) slate blue, then orange, teal,
+/// crimson, purple, olive.
+pub const PALETTE: [RGBColor; 6] = [
+    RGBColor(44, 90, 160),
+    RGBColor(230, 120, 20),
+    RGBColor(20, 150, 130),
+    RGBColor(200, 40, 60),
+    RGBColor(120, 70, 170),
+    RGBColor(120, 130, 30),
+];
+
+/// The colour of run `index` as a CSS hex string.
+pub fn css_color(index: usize) -> String {
+    let RGBColor(r, g, b) = PALETTE[index % PALETTE.len()];
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// One line of a chart.
+#[derive(Clone, Debug, Default)]
+pub struct Line {
+    /// Legend text.
+    pub label: String,
+    /// Index into [`PALETTE`].
+    pub color: usize,
+    /// `(x, y)` in drawing order; x is Unix seconds for time charts.
+    pub points: Vec<(f64, f64)>,
+    /// Draw as a step function (value holds until the next point).
+    pub step: bool,
+    /// Points to mark with circles (liquidations), same coordinates.
+    pub marks: Vec<(f64, f64)>,
+    /// Dashed instead of solid.
+    pub dashed: bool,
+}
+
+/// A group of bars: one category, one value per run.
+#[derive(Clone, Debug, Default)]
+pub struct BarGroup {
+    /// Category label (`round 1`, `1.0-1.1`).
+    pub label: String,
+    /// Values per series, in series order.
+    pub values: Vec<f64>,
+}
+
+fn chart_error<E: std::fmt::Debug>(error: E) -> DiffError {
+    DiffError::Chart(format!("{error:?}"))
+}
+
+/// `MM-DD HH:MM` of a Unix time, for axis labels.
+pub fn time_label(seconds: f64) -> String {
+    let text = Timestamp(seconds.round() as i64).to_rfc3339();
+    text.get(5..16).map(|s| s.replace('T', " ")).unwrap_or(text)
+}
+
+/// A short number for axis labels (`1.2M`, `45k`, `0.95`).
+pub fn short_number(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude >= 1e9 {
+        format!("{:.1}B", value / 1e9)
+    } else if magnitude >= 1e6 {
+        format!("{:.1}M", value / 1e6)
+    } else if magnitude >= 1e4 {
+        format!("{:.0}k", value / 1e3)
+    } else if magnitude >= 100.0 || value == value.trunc() {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+fn bounds(lines: &[Line]) -> Option<((f64, f64), (f64, f64))> {
+    let points = lines
+        .iter()
+        .flat_map(|l| l.points.iter().chain(&l.marks))
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let mut result: Option<((f64, f64), (f64, f64))> = None;
+    for (x, y) in points {
+        result = Some(match result {
+            None => ((x, x), (y, y)),
+            Some(((x0, x1), (y0, y1))) => ((x0.min(x), x1.max(x)), (y0.min(y), y1.max(y))),
+        });
+    }
+    result
+}
+
+fn padded(range: (f64, f64), floor_zero: bool) -> (f64, f64) {
+    let span = (range.1 - range.0).abs();
+    let pad = if span > 0.0 {
+        span * 0.06
+    } else {
+        range.1.abs().max(1.0) * 0.1
+    };
+    let low = if floor_zero && range.0 >= 0.0 {
+        0.0
+    } else {
+        range.0 - pad
+    };
+    (low, range.1 + pad)
+}
+
+/// A grey label centred horizontally, hanging below its anchor.
+fn centred<'a>(size: u32) -> TextStyle<'a> {
+    ("sans-serif", size)
+        .into_font()
+        .color(&RGBColor(70, 70, 80))
+        .pos(Pos::new(HPos::Center, VPos::Top))
+}
+
+fn style_title<'a>() -> TextStyle<'a> {
+    ("sans-serif", 20).into_font().color(&RGBColor(30, 30, 40))
+}
+
+/// A line chart over time with optional marks; an empty chart says so instead of failing.
+pub fn time_chart(
+    title: &str,
+    y_label: &str,
+    lines: &[Line],
+    floor_zero: bool,
+) -> Result<String, DiffError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let Some((x_range, y_range)) = bounds(lines) else {
+            empty(&root, title)?;
+            root.present().map_err(chart_error)?;
+            drop(root);
+            return Ok(svg);
+        };
+        let x_range = if x_range.0 == x_range.1 {
+            (x_range.0 - 1800.0, x_range.1 + 1800.0)
+        } else {
+            x_range
+        };
+        let y_range = padded(y_range, floor_zero);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, style_title())
+            .margin(16)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(236, 238, 242))
+            .bold_line_style(RGBColor(214, 218, 226))
+            .x_labels(8)
+            .y_labels(7)
+            .x_label_formatter(&|x| time_label(*x))
+            .y_label_formatter(&|y| short_number(*y))
+            .y_desc(y_label)
+            .label_style(("sans-serif", 13).into_font().color(&RGBColor(70, 70, 80)))
+            .axis_desc_style(("sans-serif", 14).into_font().color(&RGBColor(70, 70, 80)))
+            .draw()
+            .map_err(chart_error)?;
+        for line in lines {
+            let color = PALETTE[line.color % PALETTE.len()];
+            let points: Vec<(f64, f64)> = if line.step {
+                let mut stepped = Vec::with_capacity(line.points.len() * 2);
+                for window in line.points.windows(2) {
+                    stepped.push(window[0]);
+                    stepped.push((window[1].0, window[0].1));
+                }
+                if let Some(last) = line.points.last() {
+                    stepped.push(*last);
+                }
+                stepped
+            } else {
+                line.points.clone()
+            };
+            let style = color.stroke_width(if line.dashed { 2 } else { 3 });
+            let series = if line.dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(points, 8, 5, style))
+                    .map_err(chart_error)?
+            } else {
+                chart
+                    .draw_series(LineSeries::new(points, style))
+                    .map_err(chart_error)?
+            };
+            series.label(line.label.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+            });
+            chart
+                .draw_series(line.marks.iter().map(|&(x, y)| {
+                    Circle::new((x, y), 5, ShapeStyle::from(color.mix(0.55)).filled())
+                }))
+                .map_err(chart_error)?;
+            chart
+                .draw_series(
+                    line.marks
+                        .iter()
+                        .map(|&(x, y)| Circle::new((x, y), 5, color.stroke_width(1))),
+                )
+                .map_err(chart_error)?;
+        }
+        legend(&mut chart)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// The legend box, top right.
+fn legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<(), DiffError> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 204, 212))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(chart_error)
+}
+
+fn empty(root: &DrawingArea<SVGBackend<'_>, Shift>, title: &str) -> Result<(), DiffError> {
+    root.draw(&Text::new(
+        format!("{title}: no data in these runs"),
+        (24, 40),
+        ("sans-serif", 18).into_font().color(&RGBColor(90, 90, 100)),
+    ))
+    .map_err(chart_error)
+}
+
+/// Grouped bars: one group per category, one bar per series (legend `series`).
+pub fn bar_chart(
+    title: &str,
+    y_label: &str,
+    series: &[(String, usize)],
+    groups: &[BarGroup],
+) -> Result<String, DiffError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let top = groups
+            .iter()
+            .flat_map(|g| g.values.iter().copied())
+            .fold(0.0f64, f64::max);
+        if groups.is_empty() || series.is_empty() {
+            empty(&root, title)?;
+            root.present().map_err(chart_error)?;
+            drop(root);
+            return Ok(svg);
+        }
+        let count = groups.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, style_title())
+            .margin(16)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(count as f64 - 0.5), 0.0f64..(top * 1.15).max(1.0))
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(RGBColor(236, 238, 242))
+            .bold_line_style(RGBColor(214, 218, 226))
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|y| {
+                // Bars count things: fractional ticks would read as half an account.
+                if (y - y.round()).abs() < 1e-9 {
+                    short_number(*y)
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_label)
+            .label_style(("sans-serif", 13).into_font().color(&RGBColor(70, 70, 80)))
+            .axis_desc_style(("sans-serif", 14).into_font().color(&RGBColor(70, 70, 80)))
+            .draw()
+            .map_err(chart_error)?;
+        for (index, group) in groups.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(index as f64, 0.0));
+            root.draw(&Text::new(group.label.clone(), (x, y + 8), centred(13)))
+                .map_err(chart_error)?;
+        }
+        let width = 0.8 / series.len() as f64;
+        for (position, (label, color)) in series.iter().enumerate() {
+            let color = PALETTE[color % PALETTE.len()];
+            let bars = groups.iter().enumerate().filter_map(|(index, group)| {
+                let value = *group.values.get(position)?;
+                let left = index as f64 - 0.4 + position as f64 * width;
+                Some(Rectangle::new(
+                    [(left + width * 0.08, 0.0), (left + width * 0.92, value)],
+                    color.mix(0.85).filled(),
+                ))
+            });
+            chart
+                .draw_series(bars)
+                .map_err(chart_error)?
+                .label(label.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+        }
+        legend(&mut chart)?;
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// A heatmap of `values[row][column]` (rows: `y_values`, columns: `x_values`), darker for larger,
+/// each cell labelled with `labels[row][column]`; `None` cells are grey.
+pub fn heatmap(
+    title: &str,
+    x_name: &str,
+    x_values: &[String],
+    y_name: &str,
+    y_values: &[String],
+    values: &[Vec<Option<f64>>],
+    labels: &[Vec<String>],
+) -> Result<String, DiffError> {
+    let mut svg = String::new();
+    {
+        let height = (140 + 34 * y_values.len() as u32).clamp(260, 900);
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let (columns, rows) = (x_values.len(), y_values.len());
+        if columns == 0 || rows == 0 {
+            empty(&root, title)?;
+            root.present().map_err(chart_error)?;
+            drop(root);
+            return Ok(svg);
+        }
+        let max = values
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .fold(0.0f64, f64::max);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, style_title())
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0f64..columns as f64, 0.0f64..rows as f64)
+            .map_err(chart_error)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|_| String::new())
+            .x_desc(x_name)
+            .y_desc(y_name)
+            .label_style(("sans-serif", 13).into_font().color(&RGBColor(70, 70, 80)))
+            .axis_desc_style(("sans-serif", 14).into_font().color(&RGBColor(70, 70, 80)))
+            .draw()
+            .map_err(chart_error)?;
+        for (column, label) in x_values.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(column as f64 + 0.5, 0.0));
+            root.draw(&Text::new(label.clone(), (x, y + 8), centred(13)))
+                .map_err(chart_error)?;
+        }
+        for (row, label) in y_values.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(0.0, row as f64 + 0.5));
+            let style = ("sans-serif", 13)
+                .into_font()
+                .color(&RGBColor(70, 70, 80))
+                .pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw(&Text::new(label.clone(), (x - 8, y), style))
+                .map_err(chart_error)?;
+        }
+        for (row, cells) in values.iter().enumerate() {
+            for (column, cell) in cells.iter().enumerate() {
+                let fill = match cell {
+                    Some(value) => {
+                        let t = if max > 0.0 { value / max } else { 0.0 };
+                        // From pale sand to deep red.
+                        let lerp = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+                        RGBColor(lerp(252.0, 165.0), lerp(244.0, 15.0), lerp(225.0, 40.0))
+                    }
+                    None => RGBColor(220, 220, 224),
+                };
+                let (x, y) = (column as f64, row as f64);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x, y), (x + 1.0, y + 1.0)],
+                        fill.filled(),
+                    )))
+                    .map_err(chart_error)?;
+                let dark = cell.is_some_and(|v| max > 0.0 && v / max > 0.55);
+                let text_color = if dark { WHITE } else { RGBColor(40, 40, 50) };
+                let label = labels
+                    .get(row)
+                    .and_then(|r| r.get(column))
+                    .cloned()
+                    .unwrap_or_default();
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        label,
+                        (x + 0.5, y + 0.5),
+                        ("sans-serif", 12)
+                            .into_font()
+                            .color(&text_color)
+                            .pos(Pos::new(HPos::Center, VPos::Center)),
+                    )))
+                    .map_err(chart_error)?;
+            }
+        }
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_for_axes() {
+        assert_eq!(time_label(1_655_085_600.0), "06-13 02:00");
+        assert_eq!(short_number(1_250_000.0), "1.2M");
+        assert_eq!(short_number(45_000.0), "45k");
+        assert_eq!(short_number(0.95), "0.95");
+        assert_eq!(short_number(3.0), "3");
+        assert_eq!(css_color(0), "#2c5aa0");
+        assert_eq!(css_color(6), css_color(0));
+    }
+
+    #[test]
+    fn a_time_chart_has_lines_marks_and_legend() {
+        let line = Line {
+            label: "historical".into(),
+            color: 0,
+            points: vec![(1_655_085_600.0, 1500.0), (1_655_089_200.0, 1200.0)],
+            step: true,
+            marks: vec![(1_655_089_200.0, 1200.0)],
+            dashed: false,
+        };
+        let svg = time_chart("ETH-B oracle price", "USD", &[line], false).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
+        assert!(svg.contains("ETH-B oracle price"));
+        assert!(svg.contains("historical"), "legend");
+        assert!(svg.contains("<circle"), "liquidation marks");
+        assert!(svg.contains("<polyline"), "the line");
+        assert!(svg.contains("06-13"), "time labels");
+    }
+
+    #[test]
+    fn empty_charts_say_so() {
+        let svg = time_chart("nothing", "", &[], false).unwrap();
+        assert!(svg.contains("nothing: no data in these runs"));
+        let svg = bar_chart("no bars", "", &[], &[]).unwrap();
+        assert!(svg.contains("no bars: no data"));
+    }
+
+    #[test]
+    fn bars_and_heatmaps_draw_every_cell() {
+        let groups = vec![
+            BarGroup {
+                label: "round 1".into(),
+                values: vec![3.0, 5.0],
+            },
+            BarGroup {
+                label: "round 2".into(),
+                values: vec![0.0, 2.0],
+            },
+        ];
+        let svg = bar_chart(
+            "cascade",
+            "liquidations",
+            &[("a".into(), 0), ("b".into(), 1)],
+            &groups,
+        )
+        .unwrap();
+        assert!(
+            svg.matches("<rect").count() >= 4 + 2,
+            "bars and legend boxes"
+        );
+        assert!(svg.contains("round 2"));
+        let svg = heatmap(
+            "sweep",
+            "mat",
+            &["1.3".into(), "1.4".into()],
+            "chop",
+            &["0.1".into()],
+            &[vec![Some(1.0), None]],
+            &[vec!["1".into(), "-".into()]],
+        )
+        .unwrap();
+        assert!(svg.contains("1.4") && svg.contains("sweep"));
+    }
+}

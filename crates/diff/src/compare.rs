@@ -1,0 +1,443 @@
+//! The comparison of two runs of one log: totals side by side, accounts liquidated in one run
+//! only, accounts whose losses changed most, per-asset and per-hour breakdowns.
+//!
+//! The result is plain data with a stable JSON form (`docs/diff.md`, [`DIFF_SCHEMA_VERSION`]);
+//! every list is sorted by a documented total order so the same two runs always give the same
+//! bytes. Runs of different logs are refused: their differences would mean nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::DiffError;
+use crate::runfile::{AccountKey, LiquidationView, LogView, Num, RunFile, price_at};
+
+/// Version of the diff JSON layout; bumped on any change of keys or their meaning.
+pub const DIFF_SCHEMA_VERSION: u32 = 1;
+
+/// How many accounts the loss-change list keeps.
+pub const LOSS_CHANGES_KEPT: usize = 20;
+
+/// Quote assets whose amounts count as the protocol's base currency when valuing losses.
+const QUOTE_LIKE: &[&str] = &["DAI", "USD", "USDC", "USDT"];
+
+/// One run as the comparison names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// The run file.
+    pub file: String,
+    /// `historical`, or the scenario's label.
+    pub label: String,
+    /// `historical` or `counterfactual`.
+    pub mode: &'static str,
+    /// Final state hash.
+    pub state_hash: String,
+}
+
+/// One total, in both runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TotalRow {
+    /// What is counted (`liquidations`, `collateral seized`, ...).
+    pub metric: String,
+    /// The asset or unit (`ETH`, `DAI`, `USD`; empty for counts).
+    pub unit: String,
+    /// Value in run A (`null` where it does not apply, e.g. cascade depth of a historical run).
+    pub a: Option<Num>,
+    /// Value in run B.
+    pub b: Option<Num>,
+    /// `b - a` where both exist.
+    pub delta: Option<Num>,
+}
+
+impl TotalRow {
+    fn new(metric: &str, unit: &str, a: Option<Num>, b: Option<Num>) -> Self {
+        TotalRow {
+            metric: metric.to_owned(),
+            unit: unit.to_owned(),
+            a,
+            b,
+            delta: a.zip(b).map(|(a, b)| b.minus(a)),
+        }
+    }
+}
+
+/// An account liquidated in one run only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountHit {
+    /// The account.
+    #[serde(flatten)]
+    pub account: AccountKey,
+    /// Its liquidations in that run.
+    pub liquidations: u64,
+    /// Collateral seized from it, per asset.
+    pub collateral_seized: BTreeMap<String, Num>,
+    /// Debt repaid, per asset.
+    pub debt_repaid: BTreeMap<String, Num>,
+}
+
+/// An account whose loss differs between the runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LossChange {
+    /// The account.
+    #[serde(flatten)]
+    pub account: AccountKey,
+    /// Loss in run A, base currency.
+    pub loss_a: Num,
+    /// Loss in run B.
+    pub loss_b: Num,
+    /// `loss_b - loss_a`.
+    pub delta: Num,
+}
+
+/// Liquidations of one collateral asset in both runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AssetRow {
+    /// Collateral asset.
+    pub asset: String,
+    /// Liquidations in A.
+    pub liquidations_a: u64,
+    /// Liquidations in B.
+    pub liquidations_b: u64,
+    /// Collateral seized in A.
+    pub collateral_a: Num,
+    /// Collateral seized in B.
+    pub collateral_b: Num,
+    /// Debt repaid in A (base currency where the debt is quote-like, else the debt's units).
+    pub debt_a: Num,
+    /// Debt repaid in B.
+    pub debt_b: Num,
+}
+
+/// Liquidations in one UTC hour in both runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HourRow {
+    /// Start of the hour, RFC 3339 (`2022-06-13T02:00:00Z`).
+    pub hour: String,
+    /// Liquidations in A.
+    pub liquidations_a: u64,
+    /// Liquidations in B.
+    pub liquidations_b: u64,
+    /// Collateral seized in A, all assets summed in their own units.
+    pub collateral_a: Num,
+    /// Collateral seized in B.
+    pub collateral_b: Num,
+}
+
+/// The comparison of two runs of the same log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// [`DIFF_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The log both runs replayed.
+    pub log: LogView,
+    /// Run A.
+    pub a: RunSummary,
+    /// Run B.
+    pub b: RunSummary,
+    /// Totals side by side.
+    pub totals: Vec<TotalRow>,
+    /// Accounts liquidated in A only, by account.
+    pub only_in_a: Vec<AccountHit>,
+    /// Accounts liquidated in B only, by account.
+    pub only_in_b: Vec<AccountHit>,
+    /// Accounts whose loss changed most, largest change first (at most [`LOSS_CHANGES_KEPT`]).
+    pub loss_changes: Vec<LossChange>,
+    /// Per collateral asset.
+    pub by_asset: Vec<AssetRow>,
+    /// Per hour with a liquidation in either run.
+    pub by_hour: Vec<HourRow>,
+}
+
+/// What one run adds up to, per account and overall.
+#[derive(Default)]
+struct Tally {
+    liquidations: u64,
+    accounts: BTreeMap<AccountKey, AccountHit>,
+    losses: BTreeMap<AccountKey, Num>,
+    bonus: Num,
+    unpriced: u64,
+    by_asset: BTreeMap<String, (u64, Num, Num)>,
+    by_hour: BTreeMap<i64, (u64, Num)>,
+}
+
+/// The value of what an account lost in one liquidation, base currency: collateral taken at the
+/// protocol's oracle price of that moment less the debt it cleared. `None` when no oracle price
+/// is known or the debt is not quote-like. An upper bound for Maker, whose auctions return
+/// unsold collateral.
+pub fn loss_of(liquidation: &LiquidationView, price: Option<Num>) -> Option<Num> {
+    let price = price?;
+    if !QUOTE_LIKE.contains(&liquidation.debt_asset.as_str()) {
+        return None;
+    }
+    let value = liquidation.collateral().times(price);
+    Some(value.minus(liquidation.debt()).max(Num::ZERO))
+}
+
+fn tally(run: &RunFile) -> Tally {
+    let prices = run.prices();
+    let mut tally = Tally::default();
+    for liquidation in &run.liquidations {
+        tally.liquidations += 1;
+        let key = liquidation.key();
+        let hit = tally
+            .accounts
+            .entry(key.clone())
+            .or_insert_with(|| AccountHit {
+                account: key.clone(),
+                liquidations: 0,
+                collateral_seized: BTreeMap::new(),
+                debt_repaid: BTreeMap::new(),
+            });
+        hit.liquidations += 1;
+        let collateral = liquidation.collateral();
+        let debt = liquidation.debt();
+        add(
+            &mut hit.collateral_seized,
+            &liquidation.collateral_asset,
+            collateral,
+        );
+        add(&mut hit.debt_repaid, &liquidation.debt_asset, debt);
+        let series = prices.get(&(liquidation.protocol.clone(), liquidation.market.clone()));
+        let price = series.and_then(|s| price_at(s, liquidation.seq));
+        match loss_of(liquidation, price) {
+            Some(loss) => {
+                tally.bonus = tally.bonus.plus(loss);
+                let entry = tally.losses.entry(key).or_default();
+                *entry = entry.plus(loss);
+            }
+            None => tally.unpriced += 1,
+        }
+        let asset = tally
+            .by_asset
+            .entry(liquidation.collateral_asset.clone())
+            .or_default();
+        asset.0 += 1;
+        asset.1 = asset.1.plus(collateral);
+        asset.2 = asset.2.plus(debt);
+        let hour = tally
+            .by_hour
+            .entry(liquidation.time.0.div_euclid(3_600))
+            .or_default();
+        hour.0 += 1;
+        hour.1 = hour.1.plus(collateral);
+    }
+    tally
+}
+
+fn add(sums: &mut BTreeMap<String, Num>, asset: &str, amount: Num) {
+    let entry = sums.entry(asset.to_owned()).or_default();
+    *entry = entry.plus(amount);
+}
+
+fn parsed(map: &BTreeMap<String, String>) -> BTreeMap<String, Num> {
+    map.iter()
+        .filter_map(|(asset, text)| Num::parse(text).map(|n| (asset.clone(), n)))
+        .collect()
+}
+
+fn summary(run: &RunFile) -> RunSummary {
+    RunSummary {
+        file: run.path.clone(),
+        label: run.label(),
+        mode: if run.is_counterfactual() {
+            "counterfactual"
+        } else {
+            "historical"
+        },
+        state_hash: run.state_hash.clone(),
+    }
+}
+
+/// Compares two runs of the same log; refuses runs of different logs.
+pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
+    if a.log != b.log {
+        return Err(DiffError::DifferentLogs {
+            a: a.path.clone(),
+            a_log: describe_log(&a.log),
+            b: b.path.clone(),
+            b_log: describe_log(&b.log),
+        });
+    }
+    let ta = tally(a);
+    let tb = tally(b);
+    let mut totals = vec![
+        TotalRow::new(
+            "liquidations",
+            "",
+            Some(Num::from_int(ta.liquidations.into())),
+            Some(Num::from_int(tb.liquidations.into())),
+        ),
+        TotalRow::new(
+            "accounts hit",
+            "",
+            Some(Num::from_int(ta.accounts.len() as i128)),
+            Some(Num::from_int(tb.accounts.len() as i128)),
+        ),
+    ];
+    let per_asset = |metric: &str,
+                     totals: &mut Vec<TotalRow>,
+                     ma: BTreeMap<String, Num>,
+                     mb: BTreeMap<String, Num>| {
+        let assets: BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+        for asset in assets {
+            totals.push(TotalRow::new(
+                metric,
+                asset,
+                Some(ma.get(asset).copied().unwrap_or_default()),
+                Some(mb.get(asset).copied().unwrap_or_default()),
+            ));
+        }
+    };
+    per_asset(
+        "collateral seized",
+        &mut totals,
+        parsed(&a.totals.collateral_seized),
+        parsed(&b.totals.collateral_seized),
+    );
+    per_asset(
+        "debt repaid",
+        &mut totals,
+        parsed(&a.totals.debt_repaid),
+        parsed(&b.totals.debt_repaid),
+    );
+    totals.push(TotalRow::new(
+        "liquidator bonus",
+        "USD",
+        Some(ta.bonus),
+        Some(tb.bonus),
+    ));
+    let bad_a = parsed(&a.totals.bad_debt);
+    let bad_b = parsed(&b.totals.bad_debt);
+    if bad_a.is_empty() && bad_b.is_empty() {
+        totals.push(TotalRow::new(
+            "bad debt",
+            "DAI",
+            Some(Num::ZERO),
+            Some(Num::ZERO),
+        ));
+    } else {
+        per_asset("bad debt", &mut totals, bad_a, bad_b);
+    }
+    totals.push(TotalRow::new(
+        "cascade depth",
+        "rounds",
+        a.cascade_depth().map(|d| Num::from_int(d.into())),
+        b.cascade_depth().map(|d| Num::from_int(d.into())),
+    ));
+    let only = |mine: &Tally, theirs: &Tally| -> Vec<AccountHit> {
+        mine.accounts
+            .iter()
+            .filter(|(key, _)| !theirs.accounts.contains_key(*key))
+            .map(|(_, hit)| hit.clone())
+            .collect()
+    };
+    let only_in_a = only(&ta, &tb);
+    let only_in_b = only(&tb, &ta);
+    let mut loss_changes: Vec<LossChange> = ta
+        .losses
+        .keys()
+        .chain(tb.losses.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|key| {
+            let loss_a = ta.losses.get(key).copied().unwrap_or_default();
+            let loss_b = tb.losses.get(key).copied().unwrap_or_default();
+            LossChange {
+                account: key.clone(),
+                loss_a,
+                loss_b,
+                delta: loss_b.minus(loss_a),
+            }
+        })
+        .filter(|change| !change.delta.is_zero())
+        .collect();
+    loss_changes.sort_by(|x, y| {
+        y.delta
+            .abs()
+            .cmp(&x.delta.abs())
+            .then_with(|| x.account.cmp(&y.account))
+    });
+    loss_changes.truncate(LOSS_CHANGES_KEPT);
+    let by_asset = ta
+        .by_asset
+        .keys()
+        .chain(tb.by_asset.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|asset| {
+            let (la, ca, da) = ta.by_asset.get(asset).copied().unwrap_or_default();
+            let (lb, cb, db) = tb.by_asset.get(asset).copied().unwrap_or_default();
+            AssetRow {
+                asset: asset.clone(),
+                liquidations_a: la,
+                liquidations_b: lb,
+                collateral_a: ca,
+                collateral_b: cb,
+                debt_a: da,
+                debt_b: db,
+            }
+        })
+        .collect();
+    let by_hour = ta
+        .by_hour
+        .keys()
+        .chain(tb.by_hour.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|hour| {
+            let (la, ca) = ta.by_hour.get(hour).copied().unwrap_or_default();
+            let (lb, cb) = tb.by_hour.get(hour).copied().unwrap_or_default();
+            HourRow {
+                hour: cascade_events::Timestamp(hour * 3_600).to_rfc3339(),
+                liquidations_a: la,
+                liquidations_b: lb,
+                collateral_a: ca,
+                collateral_b: cb,
+            }
+        })
+        .collect();
+    Ok(Comparison {
+        schema_version: DIFF_SCHEMA_VERSION,
+        log: a.log.clone(),
+        a: summary(a),
+        b: summary(b),
+        totals,
+        only_in_a,
+        only_in_b,
+        loss_changes,
+        by_asset,
+        by_hour,
+    })
+}
+
+fn describe_log(log: &LogView) -> String {
+    let seq = |s: Option<u64>| s.map_or("-".to_owned(), |s| s.to_string());
+    format!(
+        "content hash {}, seq {}..{}",
+        if log.content_hash.is_empty() {
+            "(none)"
+        } else {
+            &log.content_hash
+        },
+        seq(log.first_seq),
+        seq(log.last_seq)
+    )
+}
+
+impl Comparison {
+    /// Whether the two runs differ in anything the comparison shows.
+    pub fn differs(&self) -> bool {
+        self.totals.iter().any(|row| row.a != row.b)
+            || !self.only_in_a.is_empty()
+            || !self.only_in_b.is_empty()
+            || !self.loss_changes.is_empty()
+    }
+
+    /// The stable JSON form, pretty, with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self)
+            .expect("a comparison holds only strings, integers, maps and lists");
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,345 @@
+//! Rendering a [`Comparison`] as a terminal table, Markdown, or an HTML fragment.
+//!
+//! The renderers only lay out what [`crate::compare`] computed; they never recompute. Numbers are
+//! shown rounded for people (the JSON form keeps them exact). HTML output escapes every string
+//! that came from a file.
+
+use std::fmt::Write as _;
+
+use crate::compare::{Comparison, TotalRow};
+use crate::runfile::Num;
+
+/// The output formats of `cascade diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned plain text for a terminal.
+    Table,
+    /// The stable JSON of `docs/diff.md`.
+    Json,
+    /// Markdown tables (pull requests).
+    Markdown,
+    /// A self-contained HTML page.
+    Html,
+}
+
+/// The comparison in `format`.
+pub fn render(comparison: &Comparison, format: Format) -> String {
+    match format {
+        Format::Table => table(comparison),
+        Format::Json => comparison.to_json(),
+        Format::Markdown => markdown(comparison),
+        Format::Html => crate::report::page(
+            &format!(
+                "cascade diff: {} vs {}",
+                comparison.a.label, comparison.b.label
+            ),
+            &html(comparison),
+        ),
+    }
+}
+
+fn value(n: Option<Num>) -> String {
+    n.map_or("n/a".to_owned(), |n| n.human(2))
+}
+
+fn delta(n: Option<Num>) -> String {
+    match n {
+        None => "n/a".to_owned(),
+        Some(n) if n.is_zero() => "0".to_owned(),
+        Some(n) if n.0 > 0 => format!("+{}", n.human(2)),
+        Some(n) => n.human(2),
+    }
+}
+
+fn metric(row: &TotalRow) -> String {
+    if row.unit.is_empty() {
+        row.metric.clone()
+    } else {
+        format!("{} ({})", row.metric, row.unit)
+    }
+}
+
+/// The sections every format shows, as (title, header, rows).
+fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
+    let mut out = Vec::new();
+    out.push((
+        "Totals".to_owned(),
+        vec!["".into(), "A".into(), "B".into(), "B - A".into()],
+        c.totals
+            .iter()
+            .map(|row| vec![metric(row), value(row.a), value(row.b), delta(row.delta)])
+            .collect(),
+    ));
+    for (title, hits) in [
+        ("Accounts liquidated in A only", &c.only_in_a),
+        ("Accounts liquidated in B only", &c.only_in_b),
+    ] {
+        out.push((
+            format!("{title} ({})", hits.len()),
+            vec![
+                "account".into(),
+                "liquidations".into(),
+                "collateral seized".into(),
+                "debt repaid".into(),
+            ],
+            hits.iter()
+                .map(|hit| {
+                    let amounts = |map: &std::collections::BTreeMap<String, Num>| {
+                        map.iter()
+                            .map(|(asset, n)| format!("{} {asset}", n.human(2)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    vec![
+                        hit.account.to_string(),
+                        hit.liquidations.to_string(),
+                        amounts(&hit.collateral_seized),
+                        amounts(&hit.debt_repaid),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    out.push((
+        "Accounts whose losses changed most (USD)".to_owned(),
+        vec![
+            "account".into(),
+            "loss A".into(),
+            "loss B".into(),
+            "B - A".into(),
+        ],
+        c.loss_changes
+            .iter()
+            .map(|change| {
+                vec![
+                    change.account.to_string(),
+                    change.loss_a.human(2),
+                    change.loss_b.human(2),
+                    delta(Some(change.delta)),
+                ]
+            })
+            .collect(),
+    ));
+    out.push((
+        "By collateral asset".to_owned(),
+        vec![
+            "asset".into(),
+            "liquidations A".into(),
+            "liquidations B".into(),
+            "collateral A".into(),
+            "collateral B".into(),
+            "debt A".into(),
+            "debt B".into(),
+        ],
+        c.by_asset
+            .iter()
+            .map(|row| {
+                vec![
+                    row.asset.clone(),
+                    row.liquidations_a.to_string(),
+                    row.liquidations_b.to_string(),
+                    row.collateral_a.human(2),
+                    row.collateral_b.human(2),
+                    row.debt_a.human(2),
+                    row.debt_b.human(2),
+                ]
+            })
+            .collect(),
+    ));
+    out.push((
+        "By hour (UTC)".to_owned(),
+        vec![
+            "hour".into(),
+            "liquidations A".into(),
+            "liquidations B".into(),
+            "collateral A".into(),
+            "collateral B".into(),
+        ],
+        c.by_hour
+            .iter()
+            .map(|row| {
+                vec![
+                    row.hour.clone(),
+                    row.liquidations_a.to_string(),
+                    row.liquidations_b.to_string(),
+                    row.collateral_a.human(2),
+                    row.collateral_b.human(2),
+                ]
+            })
+            .collect(),
+    ));
+    out
+}
+
+fn heading(c: &Comparison) -> Vec<String> {
+    let short = |hash: &str| hash.chars().take(12).collect::<String>();
+    vec![
+        format!(
+            "A: {} ({}, state {})",
+            c.a.label,
+            c.a.file,
+            short(&c.a.state_hash)
+        ),
+        format!(
+            "B: {} ({}, state {})",
+            c.b.label,
+            c.b.file,
+            short(&c.b.state_hash)
+        ),
+        format!(
+            "log: seq {}..{}, content hash {}",
+            c.log.first_seq.map_or("-".to_owned(), |s| s.to_string()),
+            c.log.last_seq.map_or("-".to_owned(), |s| s.to_string()),
+            short(&c.log.content_hash)
+        ),
+    ]
+}
+
+/// Aligned plain text.
+pub fn table(c: &Comparison) -> String {
+    let mut out = String::new();
+    for line in heading(c) {
+        let _ = writeln!(out, "{line}");
+    }
+    for (title, header, rows) in sections(c) {
+        let _ = writeln!(out, "\n{title}");
+        if rows.is_empty() {
+            let _ = writeln!(out, "  (none)");
+            continue;
+        }
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(index, (cell, width))| {
+                    if index == 0 {
+                        format!("{cell:<width$}")
+                    } else {
+                        format!("{cell:>width$}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        let _ = writeln!(out, "  {}", line(&header).trim_end());
+        for row in &rows {
+            let _ = writeln!(out, "  {}", line(row).trim_end());
+        }
+    }
+    out
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// Markdown tables.
+pub fn markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## cascade diff\n");
+    for line in heading(c) {
+        let _ = writeln!(out, "- {}", md_cell(&line));
+    }
+    for (title, header, rows) in sections(c) {
+        let _ = write!(out, "\n{}", markdown_table(&title, &header, &rows));
+    }
+    out
+}
+
+/// One Markdown table with a `###` title; `(none)` when it has no rows.
+pub fn markdown_table(title: &str, header: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = format!("### {title}\n\n");
+    if rows.is_empty() {
+        out.push_str("(none)\n");
+        return out;
+    }
+    let cells = |row: &[String]| {
+        row.iter()
+            .map(|cell| md_cell(cell))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let _ = writeln!(out, "| {} |", cells(header));
+    let align: Vec<&str> = (0..header.len())
+        .map(|i| if i == 0 { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", cells(row));
+    }
+    out
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One HTML table with an `<h3>` title.
+pub fn html_table(title: &str, header: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = format!("<h3>{}</h3>\n", escape(title));
+    if rows.is_empty() {
+        out.push_str("<p class=\"none\">(none)</p>\n");
+        return out;
+    }
+    out.push_str("<table>\n<thead><tr>");
+    for (index, cell) in header.iter().enumerate() {
+        let class = if index == 0 { "" } else { " class=\"num\"" };
+        let _ = write!(out, "<th{class}>{}</th>", escape(cell));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for (index, cell) in row.iter().enumerate() {
+            let mut class = String::new();
+            if index > 0 {
+                class.push_str("num");
+                if cell.starts_with('+') {
+                    class.push_str(" up");
+                } else if cell.starts_with('-') && cell.len() > 1 {
+                    class.push_str(" down");
+                }
+            }
+            let attribute = if class.is_empty() {
+                String::new()
+            } else {
+                format!(" class=\"{class}\"")
+            };
+            let _ = write!(out, "<td{attribute}>{}</td>", escape(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out
+}
+
+/// The comparison as an HTML fragment (the report embeds it; `--format html` wraps it in a page).
+pub fn html(c: &Comparison) -> String {
+    let mut out = String::from("<ul class=\"runs\">\n");
+    for line in heading(c) {
+        let _ = writeln!(out, "<li>{}</li>", escape(&line));
+    }
+    out.push_str("</ul>\n");
+    for (title, header, rows) in sections(c) {
+        out.push_str(&html_table(&title, &header, &rows));
+    }
+    out
+}

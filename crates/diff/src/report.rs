@@ -1,0 +1,610 @@
+//! The post-mortem report: several runs of one log (usually the historical replay first, then
+//! counterfactuals) as one self-contained HTML page with SVG charts, and as Markdown.
+//!
+//! The HTML embeds its CSS and its charts inline: it opens offline, from a mail attachment or a
+//! CI artifact, and never fetches anything. The Markdown has the same tables and links the charts
+//! as SVG files written beside it. The report only arranges what the runs and
+//! [`crate::compare`] hold.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::DiffError;
+use crate::charts::{self, BarGroup, Line};
+use crate::compare::{Comparison, TotalRow, compare};
+use crate::render::{self, escape, html_table, markdown_table};
+use crate::runfile::{Num, RunFile, price_at};
+
+/// Most markets and collateral assets charted (the ones with the most liquidations).
+const MOST_CHARTED: usize = 3;
+
+const CSS: &str = r#"
+:root { --ink: #1e2230; --muted: #5d6475; --line: #dde1e8; --bg: #f6f7f9; --card: #ffffff; }
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--ink);
+  font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1100px; margin: 0 auto; padding: 28px 24px 60px; }
+header h1 { font-size: 28px; margin: 0 0 4px; letter-spacing: -0.01em; }
+header p { color: var(--muted); margin: 0 0 20px; }
+section { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
+  padding: 18px 22px; margin: 18px 0; box-shadow: 0 1px 2px rgba(20, 30, 50, 0.04); }
+h2 { font-size: 19px; margin: 0 0 10px; }
+h3 { font-size: 15px; margin: 18px 0 6px; color: var(--muted); font-weight: 600; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 14px; }
+th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+th { font-weight: 600; color: var(--muted); background: #fafbfc; }
+td.num, th.num { text-align: right; white-space: nowrap; }
+td.up { color: #b3261e; } td.down { color: #1b7f4b; }
+tbody tr:hover { background: #fafbfe; }
+.chart svg { width: 100%; height: auto; display: block; }
+.chart { margin: 8px 0 18px; }
+.note { color: var(--muted); font-size: 13px; }
+.none { color: var(--muted); }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 3px; margin-right: 6px;
+  vertical-align: -1px; }
+ul.runs { padding-left: 18px; margin: 4px 0 8px; color: var(--muted); font-size: 13px; }
+code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+details > summary { cursor: pointer; font-weight: 600; margin: 6px 0; }
+"#;
+
+/// A complete HTML page around `body`, with the report's stylesheet.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+        escape(title)
+    )
+}
+
+/// A built report.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Its title.
+    pub title: String,
+    /// The self-contained HTML page.
+    pub html: String,
+    /// The Markdown version; it links the charts as `<chart_prefix>.<name>.svg`.
+    pub markdown: String,
+    /// The charts as `(name, svg)`, for writing beside the Markdown.
+    pub charts: Vec<(String, String)>,
+}
+
+/// One chart with where it appears.
+struct Chart {
+    name: String,
+    title: String,
+    svg: String,
+    note: String,
+}
+
+/// Builds the report of `runs` (the first is the reference the others are compared with).
+/// `chart_prefix` is how the Markdown names the chart files.
+pub fn build(
+    runs: &[RunFile],
+    title: Option<&str>,
+    chart_prefix: &str,
+) -> Result<Report, DiffError> {
+    let Some(reference) = runs.first() else {
+        return Err(DiffError::NoRuns);
+    };
+    let comparisons: Vec<Comparison> = runs[1..]
+        .iter()
+        .map(|run| compare(reference, run))
+        .collect::<Result<_, _>>()?;
+    let labels: Vec<String> = runs.iter().map(RunFile::label).collect();
+    let title = title.map_or_else(
+        || format!("Post-mortem: {}", labels.join(" vs ")),
+        str::to_owned,
+    );
+    let charts = build_charts(runs)?;
+    let key_rows = key_numbers(runs, &comparisons);
+    let key_header: Vec<String> = std::iter::once(String::new())
+        .chain(labels.iter().cloned())
+        .collect();
+
+    let mut html = String::new();
+    let _ = writeln!(
+        html,
+        "<header><h1>{}</h1><p>{} run{} of one log: seq {}..{}, content hash <code>{}</code></p></header>",
+        escape(&title),
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        seq_text(reference.log.first_seq),
+        seq_text(reference.log.last_seq),
+        escape(&short_hash(&reference.log.content_hash)),
+    );
+    html.push_str("<section><h2>Runs</h2>\n");
+    html.push_str(&html_runs(runs));
+    html.push_str("</section>\n<section><h2>Key numbers</h2>\n");
+    html.push_str(&html_table("Totals per run", &key_header, &key_rows));
+    html.push_str(
+        "<p class=\"note\">Liquidator bonus: collateral taken at the protocol's oracle price less \
+         the debt it cleared (an upper bound for Maker, whose auctions return unsold collateral).</p>\n",
+    );
+    html.push_str("</section>\n");
+    for chart in &charts {
+        let _ = write!(
+            html,
+            "<section class=\"chart\" id=\"chart-{}\"><h2>{}</h2>\n{}\n<p class=\"note\">{}</p></section>\n",
+            escape(&chart.name),
+            escape(&chart.title),
+            chart.svg,
+            escape(&chart.note)
+        );
+    }
+    for comparison in &comparisons {
+        let _ = write!(
+            html,
+            "<section><h2>{} vs {}</h2>\n{}</section>\n",
+            escape(&comparison.a.label),
+            escape(&comparison.b.label),
+            render::html(comparison)
+        );
+    }
+    for (index, run) in runs.iter().enumerate() {
+        if let Some(chains) = chains_table(run) {
+            let _ = write!(
+                html,
+                "<section><h2>Cascade chains behind the largest losses: {}</h2>\n{}</section>\n",
+                escape(&labels[index]),
+                html_table(
+                    "Largest losses, each with its chain of triggers",
+                    &chains.0,
+                    &chains.1
+                )
+            );
+        }
+    }
+    html.push_str("<p class=\"note\">Generated by <code>cascade report</code>. Charts are SVG drawn in Rust; this page needs no network.</p>\n");
+
+    let mut markdown = format!("# {title}\n\n");
+    let _ = writeln!(
+        markdown,
+        "{} runs of one log (seq {}..{}, content hash `{}`).\n",
+        runs.len(),
+        seq_text(reference.log.first_seq),
+        seq_text(reference.log.last_seq),
+        short_hash(&reference.log.content_hash)
+    );
+    let (run_header, run_rows) = run_rows(runs);
+    markdown.push_str(&markdown_table("Runs", &run_header, &run_rows));
+    markdown.push('\n');
+    markdown.push_str(&markdown_table("Key numbers", &key_header, &key_rows));
+    for chart in &charts {
+        let _ = write!(
+            markdown,
+            "\n### {}\n\n![{}]({chart_prefix}.{}.svg)\n\n{}\n",
+            chart.title, chart.title, chart.name, chart.note
+        );
+    }
+    for comparison in &comparisons {
+        let _ = write!(markdown, "\n{}", render::markdown(comparison));
+    }
+    for (index, run) in runs.iter().enumerate() {
+        if let Some((header, rows)) = chains_table(run) {
+            markdown.push('\n');
+            markdown.push_str(&markdown_table(
+                &format!(
+                    "Cascade chains behind the largest losses: {}",
+                    labels[index]
+                ),
+                &header,
+                &rows,
+            ));
+        }
+    }
+    Ok(Report {
+        html: page(&title, &html),
+        title,
+        markdown,
+        charts: charts.into_iter().map(|c| (c.name, c.svg)).collect(),
+    })
+}
+
+fn seq_text(seq: Option<u64>) -> String {
+    seq.map_or("-".to_owned(), |s| s.to_string())
+}
+
+fn short_hash(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
+/// The scenario's changes, as the engine wrote them (`changes`), else its description.
+fn changes(run: &RunFile) -> String {
+    let Some(scenario) = &run.scenario else {
+        return "recorded liquidations, as they happened".to_owned();
+    };
+    let listed: Vec<&str> = scenario
+        .get("changes")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return listed.join("; ");
+    }
+    scenario
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn run_rows(runs: &[RunFile]) -> (Vec<String>, Vec<Vec<String>>) {
+    let header = ["run", "what changed", "liquidations", "file", "state hash"]
+        .map(str::to_owned)
+        .to_vec();
+    let rows = runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.label(),
+                changes(run),
+                run.liquidations.len().to_string(),
+                run.path.clone(),
+                short_hash(&run.state_hash),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+fn html_runs(runs: &[RunFile]) -> String {
+    let (header, rows) = run_rows(runs);
+    let mut out = String::from("<table>\n<thead><tr>");
+    for cell in &header {
+        let _ = write!(out, "<th>{}</th>", escape(cell));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for (index, row) in rows.iter().enumerate() {
+        out.push_str("<tr>");
+        for (column, cell) in row.iter().enumerate() {
+            if column == 0 {
+                let _ = write!(
+                    out,
+                    "<td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
+                    charts::css_color(index),
+                    escape(cell)
+                );
+            } else if column >= 3 {
+                let _ = write!(out, "<td><code>{}</code></td>", escape(cell));
+            } else {
+                let _ = write!(out, "<td>{}</td>", escape(cell));
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out
+}
+
+/// Rows of the totals, one column per run: run 0's values come from the first comparison (or a
+/// comparison of run 0 with itself when it is alone).
+fn key_numbers(runs: &[RunFile], comparisons: &[Comparison]) -> Vec<Vec<String>> {
+    let own;
+    let firsts: &[TotalRow] = match comparisons.first() {
+        Some(first) => &first.totals,
+        None => {
+            own = compare(&runs[0], &runs[0])
+                .map(|c| c.totals)
+                .unwrap_or_default();
+            &own
+        }
+    };
+    let mut metrics: Vec<(String, String)> = Vec::new();
+    let mut values: BTreeMap<(String, String), Vec<Option<Num>>> = BTreeMap::new();
+    let mut note = |row: &TotalRow, column: usize, value: Option<Num>| {
+        let key = (row.metric.clone(), row.unit.clone());
+        if !metrics.contains(&key) {
+            metrics.push(key.clone());
+        }
+        let entry = values.entry(key).or_insert_with(|| vec![None; runs.len()]);
+        entry[column] = value;
+    };
+    for row in firsts {
+        note(row, 0, row.a);
+    }
+    for (index, comparison) in comparisons.iter().enumerate() {
+        for row in &comparison.totals {
+            note(row, 0, row.a);
+            note(row, index + 1, row.b);
+        }
+    }
+    metrics
+        .iter()
+        .map(|key| {
+            let name = if key.1.is_empty() {
+                key.0.clone()
+            } else {
+                format!("{} ({})", key.0, key.1)
+            };
+            std::iter::once(name)
+                .chain(
+                    values[key]
+                        .iter()
+                        .map(|v| v.map_or("n/a".to_owned(), |n| n.human(2))),
+                )
+                .collect()
+        })
+        .collect()
+}
+
+/// The markets (protocol, market) with the most liquidations over all runs, most first.
+fn busiest<F: Fn(&crate::runfile::LiquidationView) -> String>(
+    runs: &[RunFile],
+    key: F,
+) -> Vec<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for run in runs {
+        for liquidation in &run.liquidations {
+            *counts.entry(key(liquidation)).or_default() += 1;
+        }
+    }
+    let mut ranked: Vec<(String, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked
+        .into_iter()
+        .take(MOST_CHARTED)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
+    let mut out = Vec::new();
+    let mut markets = busiest(runs, |l| format!("{}\u{1f}{}", l.protocol, l.market));
+    if markets.is_empty() {
+        // No liquidation anywhere: still chart the first market of the timeline.
+        if let Some(point) = runs.iter().flat_map(|r| r.timeline.first()).next() {
+            markets.push(format!("{}\u{1f}{}", point.protocol, point.market));
+        }
+    }
+    for (index, market) in markets.iter().enumerate() {
+        let (protocol, name) = market.split_once('\u{1f}').unwrap_or((market, ""));
+        let key = (protocol.to_owned(), name.to_owned());
+        let mut lines = Vec::new();
+        for (color, run) in runs.iter().enumerate() {
+            let prices = run.prices();
+            let Some(series) = prices.get(&key) else {
+                continue;
+            };
+            let marks = run
+                .liquidations
+                .iter()
+                .filter(|l| l.protocol == key.0 && l.market == key.1)
+                .filter_map(|l| price_at(series, l.seq).map(|p| (l.time.0 as f64, p.to_f64())))
+                .collect();
+            lines.push(Line {
+                label: run.label(),
+                color,
+                points: series
+                    .iter()
+                    .map(|(_, t, p)| (t.0 as f64, p.to_f64()))
+                    .collect(),
+                step: true,
+                marks,
+                dashed: color > 0,
+            });
+        }
+        out.push(Chart {
+            name: format!("price-{}", index + 1),
+            title: format!("{protocol} {name}: oracle price, liquidations marked"),
+            svg: charts::time_chart(
+                &format!("{protocol} {name} price the protocol reads"),
+                "price",
+                &lines,
+                false,
+            )?,
+            note: "Each circle is one liquidation, at the oracle price of that moment; dashed lines are counterfactual runs.".to_owned(),
+        });
+    }
+    for (index, asset) in busiest(runs, |l| l.collateral_asset.clone())
+        .iter()
+        .enumerate()
+    {
+        let lines: Vec<Line> = runs
+            .iter()
+            .enumerate()
+            .map(|(color, run)| {
+                let mut total = Num::ZERO;
+                let mut points = Vec::new();
+                for liquidation in run
+                    .liquidations
+                    .iter()
+                    .filter(|l| &l.collateral_asset == asset)
+                {
+                    if points.is_empty() {
+                        points.push((liquidation.time.0 as f64, 0.0));
+                    }
+                    total = total.plus(liquidation.collateral());
+                    points.push((liquidation.time.0 as f64, total.to_f64()));
+                }
+                Line {
+                    label: run.label(),
+                    color,
+                    points,
+                    step: true,
+                    marks: Vec::new(),
+                    dashed: false,
+                }
+            })
+            .collect();
+        out.push(Chart {
+            name: format!("cumulative-{}", index + 1),
+            title: format!("Cumulative {asset} liquidated"),
+            svg: charts::time_chart(
+                &format!("cumulative {asset} liquidated"),
+                asset,
+                &lines,
+                true,
+            )?,
+            note: "Collateral seized over time, summed; one line per run.".to_owned(),
+        });
+    }
+    if let Some(chart) = rounds_chart(runs)? {
+        out.push(chart);
+    }
+    if let Some(chart) = health_chart(runs)? {
+        out.push(chart);
+    }
+    Ok(out)
+}
+
+fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
+    let counterfactual: Vec<(usize, &RunFile)> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, run)| run.is_counterfactual())
+        .collect();
+    let mut rounds: BTreeSet<u32> = BTreeSet::new();
+    for (_, run) in &counterfactual {
+        rounds.extend(run.liquidations.iter().filter_map(|l| l.round));
+    }
+    if rounds.is_empty() {
+        return Ok(None);
+    }
+    let series: Vec<(String, usize)> = counterfactual
+        .iter()
+        .map(|(index, run)| (run.label(), *index))
+        .collect();
+    let groups: Vec<BarGroup> = rounds
+        .iter()
+        .map(|round| BarGroup {
+            label: format!("round {round}"),
+            values: counterfactual
+                .iter()
+                .map(|(_, run)| {
+                    run.liquidations
+                        .iter()
+                        .filter(|l| l.round == Some(*round))
+                        .count() as f64
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Some(Chart {
+        name: "cascade-rounds".to_owned(),
+        title: "The cascade: liquidations by trigger round".to_owned(),
+        svg: charts::bar_chart("liquidations by cascade round", "liquidations", &series, &groups)?,
+        note: "Round 1: triggered by a recorded price move. Round n+1: made possible by the price impact of round n's sales.".to_owned(),
+    }))
+}
+
+/// Bucket labels, accounts per bucket before the window, and after it.
+type Health = (Vec<String>, Vec<f64>, Vec<f64>);
+
+/// Health distributions a run carries in `counterfactual.health`:
+/// `{"buckets": [...labels], "before": {"accounts": [...]}, "after": {"accounts": [...]}}`.
+fn health_of(run: &RunFile) -> Option<Health> {
+    let health = run.counterfactual.as_ref()?.get("health")?;
+    let buckets: Vec<String> = health
+        .get("buckets")?
+        .as_array()?
+        .iter()
+        .filter_map(|b| b.as_str().map(str::to_owned))
+        .collect();
+    let counts = |side: &str| -> Option<Vec<f64>> {
+        Some(
+            health
+                .get(side)?
+                .get("accounts")?
+                .as_array()?
+                .iter()
+                .map(|v| v.as_u64().unwrap_or(0) as f64)
+                .collect(),
+        )
+    };
+    Some((buckets, counts("before")?, counts("after")?))
+}
+
+fn health_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
+    let with_health: Vec<(usize, &RunFile, Health)> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, run)| health_of(run).map(|h| (index, run, h)))
+        .collect();
+    let Some((_, _, (buckets, before, _))) = with_health.first() else {
+        return Ok(None);
+    };
+    let mut series = vec![("before the window (all runs)".to_owned(), 5)];
+    series.extend(
+        with_health
+            .iter()
+            .map(|(index, run, _)| (format!("after: {}", run.label()), *index)),
+    );
+    let groups = buckets
+        .iter()
+        .enumerate()
+        .map(|(bucket, label)| BarGroup {
+            label: label.clone(),
+            values: std::iter::once(before.get(bucket).copied().unwrap_or(0.0))
+                .chain(
+                    with_health
+                        .iter()
+                        .map(|(_, _, h)| h.2.get(bucket).copied().unwrap_or(0.0)),
+                )
+                .collect(),
+        })
+        .collect::<Vec<_>>();
+    Ok(Some(Chart {
+        name: "health".to_owned(),
+        title: "Health distribution before and after".to_owned(),
+        svg: charts::bar_chart("accounts by health factor", "accounts", &series, &groups)?,
+        note: "Accounts with debt by health (collateral value at the liquidation ratio over debt); below 1 is liquidatable.".to_owned(),
+    }))
+}
+
+/// The largest-loss chains a counterfactual run carries in `counterfactual.largest_losses`.
+fn chains_table(run: &RunFile) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+    let list = run
+        .counterfactual
+        .as_ref()?
+        .get("largest_losses")?
+        .as_array()?;
+    if list.is_empty() {
+        return None;
+    }
+    let header = [
+        "account",
+        "time",
+        "round",
+        "loss (USD)",
+        "chain (account @ time, root first)",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let text = |value: &Value, key: &str| -> String {
+        match value.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        }
+    };
+    let rows = list
+        .iter()
+        .map(|entry| {
+            let chain = entry
+                .get("chain")
+                .and_then(Value::as_array)
+                .map(|links| {
+                    links
+                        .iter()
+                        .map(|link| format!("{} @ {}", text(link, "account"), text(link, "time")))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                })
+                .unwrap_or_default();
+            let loss = Num::parse(&text(entry, "loss"))
+                .map_or_else(|| text(entry, "loss"), |n| n.human(2));
+            vec![
+                text(entry, "account"),
+                text(entry, "time"),
+                text(entry, "round"),
+                loss,
+                chain,
+            ]
+        })
+        .collect();
+    Some((header, rows))
+}

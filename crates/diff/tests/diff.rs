@@ -1,0 +1,209 @@
+//! `cascade diff` over run files written with the engine's own types.
+
+// The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use cascade_diff::{DiffError, Format, Num, RunFile, compare, render};
+use common::{DAY, counterfactual, historical, run};
+
+fn load(bytes: &[u8], name: &str) -> RunFile {
+    RunFile::from_slice(bytes, name).unwrap()
+}
+
+fn n(text: &str) -> Option<Num> {
+    Some(Num::parse(text).unwrap())
+}
+
+#[test]
+fn totals_side_by_side() {
+    let a = load(&historical(), "hist.json");
+    let b = load(&counterfactual(), "mat.json");
+    let c = compare(&a, &b).unwrap();
+    assert_eq!(c.a.label, "historical");
+    assert_eq!(c.b.label, "ETH-B mat 1.5");
+    assert_eq!((c.a.mode, c.b.mode), ("historical", "counterfactual"));
+    let row = |metric: &str, unit: &str| {
+        c.totals
+            .iter()
+            .find(|r| r.metric == metric && r.unit == unit)
+            .unwrap_or_else(|| panic!("no {metric} ({unit})"))
+            .clone()
+    };
+    let liquidations = row("liquidations", "");
+    assert_eq!(
+        (liquidations.a, liquidations.b, liquidations.delta),
+        (n("2"), n("2"), n("0"))
+    );
+    let collateral = row("collateral seized", "ETH");
+    assert_eq!(
+        (collateral.a, collateral.b, collateral.delta),
+        (n("150"), n("70"), n("-80"))
+    );
+    assert_eq!(row("debt repaid", "DAI").b, n("49000"));
+    // Bonus: vault 1 at 1200 (seq 110): 120,000 - 100,000; vault 2 at 1000: 50,000 - 40,000.
+    // B: vault 2 at 1200 (seq 100): 72,000 - 40,000; vault 3: 12,000 - 9,000.
+    let bonus = row("liquidator bonus", "USD");
+    assert_eq!((bonus.a, bonus.b), (n("30000"), n("35000")));
+    let depth = row("cascade depth", "rounds");
+    assert_eq!((depth.a, depth.b, depth.delta), (None, n("2"), None));
+    assert_eq!(row("bad debt", "DAI").a, n("0"));
+}
+
+#[test]
+fn accounts_in_one_run_only_and_loss_changes() {
+    let a = load(&historical(), "hist.json");
+    let b = load(&counterfactual(), "mat.json");
+    let c = compare(&a, &b).unwrap();
+    let only_a: Vec<&str> = c
+        .only_in_a
+        .iter()
+        .map(|h| h.account.account.as_str())
+        .collect();
+    let only_b: Vec<&str> = c
+        .only_in_b
+        .iter()
+        .map(|h| h.account.account.as_str())
+        .collect();
+    assert_eq!((only_a, only_b), (vec!["#1"], vec!["#3"]));
+    assert_eq!(c.only_in_b[0].collateral_seized["ETH"], Num::from_int(10));
+    // Vault 2: 10,000 -> 32,000 (+22,000); vault 1: 20,000 -> 0; vault 3: 0 -> 3,000.
+    let changes: Vec<(&str, Num)> = c
+        .loss_changes
+        .iter()
+        .map(|l| (l.account.account.as_str(), l.delta))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("#2", Num::from_int(22_000)),
+            ("#1", Num::from_int(-20_000)),
+            ("#3", Num::from_int(3_000))
+        ]
+    );
+    assert!(c.differs());
+    assert!(!compare(&a, &a).unwrap().differs());
+}
+
+#[test]
+fn per_asset_and_per_hour() {
+    let c = compare(&load(&historical(), "a"), &load(&counterfactual(), "b")).unwrap();
+    assert_eq!(c.by_asset.len(), 1);
+    let eth = &c.by_asset[0];
+    assert_eq!((eth.liquidations_a, eth.liquidations_b), (2, 2));
+    assert_eq!(
+        (eth.debt_a, eth.debt_b),
+        (Num::from_int(140_000), Num::from_int(49_000))
+    );
+    let hours: Vec<(&str, u64, u64)> = c
+        .by_hour
+        .iter()
+        .map(|h| (h.hour.as_str(), h.liquidations_a, h.liquidations_b))
+        .collect();
+    assert_eq!(
+        hours,
+        [
+            ("2022-06-13T01:00:00Z", 1, 2),
+            ("2022-06-13T02:00:00Z", 1, 0)
+        ]
+    );
+}
+
+#[test]
+fn refuses_runs_of_different_logs() {
+    let a = load(&historical(), "hist.json");
+    let other = load(&run(None, Vec::new(), "beef"), "other.json");
+    let error = compare(&a, &other).unwrap_err();
+    assert!(matches!(error, DiffError::DifferentLogs { .. }));
+    let message = error.to_string();
+    assert!(
+        message.contains("hist.json") && message.contains("other.json"),
+        "{message}"
+    );
+    assert!(
+        message.contains("content hash feed") && message.contains("content hash beef"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_files_are_named() {
+    let error = RunFile::from_slice(b"{\n  \"schema_version\": 1,\n  oops", "x.json").unwrap_err();
+    let message = error.to_string();
+    assert!(message.starts_with("x.json:3:"), "{message}");
+    let mut value: serde_json::Value = serde_json::from_slice(&historical()).unwrap();
+    value["schema_version"] = 99.into();
+    let error = RunFile::from_slice(&serde_json::to_vec(&value).unwrap(), "v.json").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "v.json: run schema version 99, this build reads version 1"
+    );
+}
+
+#[test]
+fn json_is_stable_and_exact() {
+    let c = compare(
+        &load(&historical(), "a.json"),
+        &load(&counterfactual(), "b.json"),
+    )
+    .unwrap();
+    let text = render(&c, Format::Json);
+    assert_eq!(text, render(&c, Format::Json), "same input, same bytes");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Top-level keys come in declaration order in the text.
+    let order = [
+        "schema_version",
+        "log",
+        "a",
+        "b",
+        "totals",
+        "only_in_a",
+        "only_in_b",
+        "loss_changes",
+        "by_asset",
+        "by_hour",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|key| {
+            text.find(&format!("\n  \"{key}\": "))
+                .unwrap_or_else(|| panic!("{key}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    assert_eq!(json.as_object().unwrap().len(), order.len());
+    assert_eq!(json["totals"][2]["metric"], "collateral seized");
+    assert_eq!(json["totals"][2]["delta"], "-80");
+    assert_eq!(json["loss_changes"][0]["delta"], "22000");
+    assert_eq!(json["only_in_b"][0]["account"], "#3");
+    assert_eq!(
+        json["totals"].as_array().unwrap().last().unwrap()["a"],
+        serde_json::Value::Null
+    );
+}
+
+#[test]
+fn table_markdown_and_html_show_the_same_rows() {
+    let mut b = load(&counterfactual(), "b.json");
+    // A hostile label must not inject markup.
+    b.scenario = Some(serde_json::json!({"name": "<script>x</script>"}));
+    let c = compare(&load(&historical(), "a.json"), &b).unwrap();
+    let table = render(&c, Format::Table);
+    assert!(table.contains("collateral seized (ETH)"), "{table}");
+    assert!(table.contains("-80"), "{table}");
+    assert!(table.contains("Accounts liquidated in A only (1)"));
+    let markdown = render(&c, Format::Markdown);
+    assert!(
+        markdown.contains("| liquidator bonus (USD) | 30,000 | 35,000 | +5,000 |"),
+        "{markdown}"
+    );
+    let html = render(&c, Format::Html);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("&lt;script&gt;x&lt;/script&gt;") && !html.contains("<script>"));
+    assert!(
+        html.contains("<td class=\"num up\">+5,000</td>"),
+        "deltas are coloured"
+    );
+    assert_eq!(DAY % 3_600, 0);
+}

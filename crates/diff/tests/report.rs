@@ -1,0 +1,146 @@
+//! `cascade report`: the post-mortem page as a user sees it.
+
+// The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cascade_diff::{DiffError, RunFile, build_report};
+use common::{counterfactual, historical, run};
+
+fn runs() -> Vec<RunFile> {
+    vec![
+        RunFile::from_slice(&historical(), "hist.json").unwrap(),
+        RunFile::from_slice(&counterfactual(), "mat.json").unwrap(),
+    ]
+}
+
+#[test]
+fn the_page_holds_every_chart_and_table_and_needs_no_network() {
+    let report = build_report(&runs(), None, "pm").unwrap();
+    let html = &report.html;
+    assert_eq!(report.title, "Post-mortem: historical vs ETH-B mat 1.5");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    let names: Vec<&str> = report
+        .charts
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(names, ["price-1", "cumulative-1", "cascade-rounds"]);
+    assert_eq!(html.matches("<svg").count(), 3, "charts are inline SVG");
+    for needle in [
+        "Key numbers",
+        "liquidator bonus (USD)",
+        "Accounts liquidated in B only (1)",
+        "maker ETH-B mat = 1.5",
+        "liquidations by cascade round",
+    ] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+    for external in ["http://", "https://", "<script", "<link", "@import", "url("] {
+        let outside_svg_namespace = html.replace("http://www.w3.org/2000/svg", "");
+        assert!(
+            !outside_svg_namespace.contains(external),
+            "page reaches out: {external}"
+        );
+    }
+    let markdown = &report.markdown;
+    assert!(markdown.starts_with("# Post-mortem: historical vs ETH-B mat 1.5"));
+    assert!(
+        markdown.contains("![liquidations by cascade round](pm.cascade-rounds.svg)")
+            || markdown.contains("(pm.cascade-rounds.svg)")
+    );
+    assert!(markdown.contains("| liquidations | 2 | 2 |"), "{markdown}");
+}
+
+#[test]
+fn reports_refuse_mixed_logs_and_empty_input() {
+    let mut mixed = runs();
+    mixed.push(RunFile::from_slice(&run(None, Vec::new(), "beef"), "other.json").unwrap());
+    assert!(matches!(
+        build_report(&mixed, None, "x"),
+        Err(DiffError::DifferentLogs { .. })
+    ));
+    assert!(matches!(
+        build_report(&[], None, "x"),
+        Err(DiffError::NoRuns)
+    ));
+    let single = build_report(&runs()[..1], Some("One run"), "x").unwrap();
+    assert!(single.html.contains("<title>One run</title>"));
+    assert!(single.markdown.contains("| liquidations | 2 |"));
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH")?
+                .to_str()?
+                .split(':')
+                .map(|dir| Path::new(dir).join(name))
+                .find(|path| path.is_file())
+        })
+}
+
+/// Renders the page in headless Chromium, as a user opens it: the screenshot must exist and
+/// Chromium's DOM must hold the three SVG charts.
+#[test]
+fn chromium_renders_the_report() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipping: chromium not found (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, build_report(&runs(), None, "report").unwrap().html).unwrap();
+    let profile = dir.path().join("profile");
+    let shot = dir.path().join("shot.png");
+    let url = format!("file://{}", page.display());
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let status = Command::new(&browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1400,3000")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG screenshot");
+    assert!(
+        png.len() > 20_000,
+        "the screenshot has content ({} bytes)",
+        png.len()
+    );
+    let dom = Command::new(&browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("<svg").count(),
+        3,
+        "Chromium parsed the three charts"
+    );
+    assert!(dom.contains("liquidations by cascade round"));
+}
