@@ -12,6 +12,8 @@ mod stream_cmd;
 mod log_cmd;
 mod synth_cmd;
 mod replay_cmd;
+mod report_cmd;
+mod diff_cmd;
 
 /// Replays DeFi liquidation cascades from history and asks "what if".
 #[derive(Parser)]
@@ -33,6 +35,10 @@ enum Command {
     Check(replay_cmd::CheckArgs),
     /// Stream events through Kafka: publish a log, replay or record a topic.
     Stream(stream_cmd::StreamArgs),
+    /// Compare two runs of one log (exit 1 when they differ).
+    Diff(diff_cmd::DiffArgs),
+    /// Write the HTML and Markdown post-mortem of runs of one log.
+    Report(report_cmd::ReportArgs),
 }
 
 /// What a command found, for the exit code: scripts tell "ran, found problems" from "could not run".
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Check(args) => replay_cmd::check(args),
         Command::Stream(args) => stream_cmd::run(args),
+        Command::Diff(args) => diff_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1,0 +1,56 @@
+//! `cascade report RUN... --out report.html`: the post-mortem of several runs of one log.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cascade_diff::{RunFile, build_report};
+use clap::Args;
+
+use crate::Outcome;
+
+/// `cascade report RUN... --out report.html [--title TEXT]`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run files of one log; the first is the reference the others are compared with.
+    #[arg(required = true, num_args = 1..)]
+    runs: Vec<PathBuf>,
+    /// The HTML report to write; the Markdown version and its SVG charts go beside it
+    /// (`report.md`, `report.price-1.svg`, ...).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Title of the report (default: "Post-mortem: A vs B ...").
+    #[arg(long)]
+    title: Option<String>,
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs `cascade report`.
+pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let runs = args
+        .runs
+        .iter()
+        .map(|path| RunFile::load(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stem = args
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".to_owned());
+    let report = build_report(&runs, args.title.as_deref(), &stem)?;
+    write(&args.out, &report.html)?;
+    let markdown = args.out.with_extension("md");
+    write(&markdown, &report.markdown)?;
+    for (name, svg) in &report.charts {
+        write(&args.out.with_file_name(format!("{stem}.{name}.svg")), svg)?;
+    }
+    println!(
+        "wrote {} ({} charts) and {}",
+        args.out.display(),
+        report.charts.len(),
+        markdown.display()
+    );
+    Ok(Outcome::Clean)
+}
