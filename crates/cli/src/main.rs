@@ -8,12 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod stream_cmd;
 mod log_cmd;
-mod synth_cmd;
 mod replay_cmd;
 mod report_cmd;
+mod demo_cmd;
 mod diff_cmd;
+mod stream_cmd;
+mod synth_cmd;
 
 /// Replays DeFi liquidation cascades from history and asks "what if".
 #[derive(Parser)]
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Inspect an event log: verify it, summarise it, print its events.
     Log(log_cmd::LogArgs),
+    /// Build a small synthetic crash, replay it, and show what cascade reports.
+    Demo(demo_cmd::DemoArgs),
     /// Write a synthetic market going through a crash into a new event log.
     Synth(synth_cmd::SynthArgs),
     /// Replay a log through the protocol rules and judge every recorded liquidation.
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<Outcome> = match cli.command {
         Command::Log(args) => log_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Synth(args) => synth_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Check(args) => replay_cmd::check(args),

@@ -102,7 +102,7 @@ pub fn print_summary(summary: &SynthSummary) {
     let start = summary.start_price as f64 / 1e8;
     let low = summary.low_price as f64 / 1e8;
     println!(
-        "  {} oracle {start:.2} -> low {low:.2} USD ({:+.1}%); {} of {} accounts liquidated",
+        "  {} market {start:.2} -> low {low:.2} USD ({:+.1}%); {} of {} accounts liquidated",
         summary.lead_asset,
         (low / start - 1.0) * 100.0,
         thousands(u64::from(summary.accounts_liquidated)),

@@ -39,6 +39,9 @@ pub(crate) struct Account {
 pub(crate) struct CollateralRule {
     pub info: &'static AssetInfo,
     pub risk: Risk,
+    /// Decimals of the amounts events carry: the token's, or 18 for Maker, whose Vat holds
+    /// every gem as a wad (`GemJoin` scales 8-decimal WBTC up).
+    pub decimals: u8,
     /// Compound: cToken exchange rate mantissa; `None` where collateral is the underlying.
     pub exchange_rate: Option<U256>,
 }
@@ -50,6 +53,11 @@ impl CollateralRule {
         Self {
             info,
             risk: Risk::of(protocol, info),
+            decimals: if protocol == Protocol::Maker {
+                18
+            } else {
+                info.decimals
+            },
             exchange_rate,
         }
     }
@@ -73,7 +81,7 @@ impl CollateralRule {
 
     /// USD value (8 decimals) of `coll` protocol units at `price`.
     pub(crate) fn value(&self, coll: u128, price: u128) -> U256 {
-        self.underlying(coll) * U256::from(price) / pow10(self.info.decimals)
+        self.underlying(coll) * U256::from(price) / pow10(self.decimals)
     }
 }
 
@@ -143,7 +151,7 @@ pub(crate) fn unsafe_below(
     }
     // collateral_value(p) = underlying * p / 10^dec; unsafe when that * thr < debt_value * 1e4.
     let numerator =
-        debt.value(account.debt, debt_price) * U256::from(10_000u32) * pow10(coll.info.decimals);
+        debt.value(account.debt, debt_price) * U256::from(10_000u32) * pow10(coll.decimals);
     let denominator = coll.underlying(account.coll) * U256::from(coll.risk.threshold_bps);
     if denominator.is_zero() {
         return u128::MAX;
@@ -298,7 +306,7 @@ pub(crate) fn seize(
                 CLOSE_FACTOR_BPS
             };
             let to_cover = percent_mul(owed, close_bps);
-            let coll_unit = pow10(coll.info.decimals);
+            let coll_unit = pow10(coll.decimals);
             let debt_unit = pow10(debt.info.decimals);
             let max_coll = percent_mul(
                 U256::from(debt_price) * to_cover * coll_unit,
@@ -329,7 +337,7 @@ pub(crate) fn seize(
                 U256::from(price) * pow10(36 - PRICE_DECIMALS - decimals)
             };
             let price_borrowed = mantissa(debt_price, debt.info.decimals);
-            let price_collateral = mantissa(coll_price, coll.info.decimals);
+            let price_collateral = mantissa(coll_price, coll.decimals);
             let incentive = U256::from(COMPOUND_INCENTIVE_BPS) * pow10(14);
             let numerator = incentive * price_borrowed / wad;
             let denominator = price_collateral * rate / wad;

@@ -18,8 +18,10 @@ pub const BLOCK_SECS: u32 = 12;
 pub const START_TIME: i64 = 1_709_251_200;
 /// Number of the synthetic market's first block.
 pub const START_BLOCK: u64 = 19_330_000;
-/// Decimals of every synthetic price (USD, as Chainlink's USD feeds).
+/// Decimals of synthetic USD prices (as Chainlink's USD feeds).
 pub const PRICE_DECIMALS: u8 = 8;
+/// Decimals of synthetic ETH-quoted prices (Aave v2's oracle, as Chainlink's ETH feeds).
+pub const ETH_DECIMALS: u8 = 18;
 /// First Maker vault number of a synthetic market.
 pub const FIRST_VAULT: u64 = 30_000;
 
@@ -186,9 +188,9 @@ pub fn account_id(protocol: Protocol, index: u32) -> Id {
     }
 }
 
-/// The id of the Chainlink-like feed that prices `asset`.
-pub fn feed_id(asset: &AssetInfo) -> Id {
-    Id::name(&format!("synth-{}-USD", asset.symbol))
+/// The id of the Chainlink-like feed that prices `asset` in `quote`.
+pub fn feed_id(asset: &AssetInfo, quote: &str) -> Id {
+    Id::name(&format!("synth-{}-{quote}", asset.symbol))
 }
 
 /// `10^n` as a `U256` (`n <= 38`, which covers every decimals and scale used here).

@@ -40,7 +40,7 @@ pub use market::{ASSETS, AssetInfo, BLOCK_SECS, DEFAULT_COLLATERAL, START_BLOCK,
 pub use shock::ShockSpec;
 
 use book::{Account, CollateralRule, DebtRule, Seizure, UnsafeIndex};
-use market::{KEEPER_TAG, PRICE_DECIMALS, URN_TAG, pow10, tagged_address};
+use market::{ETH_DECIMALS, KEEPER_TAG, PRICE_DECIMALS, URN_TAG, pow10, tagged_address};
 use sample::Sampler;
 
 /// Why a synthetic market could not be generated.
@@ -250,16 +250,24 @@ const OSM_HOP_SECS: u32 = 3_600;
 struct Oracle {
     info: &'static AssetInfo,
     path: Option<shock::PricePath>,
-    /// Last published answer and its time (seconds from start).
+    /// Market price now, USD with 8 decimals.
+    usd: u128,
+    /// Whether the protocol reads a feed for it (Aave v2 prices WETH at a constant 1 ETH).
+    emits: bool,
+    /// Last published answer, in the protocol's oracle base (USD 8 decimals, or ETH 18 decimals
+    /// for Aave v2), and its time (seconds from start).
     published: u128,
     published_at: u32,
     round: u64,
     /// Maker OSM: value in force and value queued for the next hop.
     osm_current: u128,
     osm_next: u128,
-    /// Price the protocol reads (OSM for Maker, latest answer elsewhere).
+    /// Price the protocol reads (OSM for Maker, latest answer elsewhere), oracle base.
     visible: u128,
 }
+
+/// The unit of relative prices (collateral in debt-token terms, 8 decimals) the index keys use.
+const RELATIVE_UNIT: u128 = 100_000_000;
 
 struct Generator<'a> {
     config: &'a SynthConfig,
@@ -272,6 +280,8 @@ struct Generator<'a> {
     index: UnsafeIndex,
     queue: BTreeMap<u64, Vec<u32>>,
     keeper_cap: usize,
+    /// Aave v2: prices are quoted in ETH (18 decimals) against this oracle's USD price.
+    eth_base: Option<usize>,
     maker_duty: U256,
     accounts_rng: Sampler,
     activity_rng: Sampler,
@@ -331,14 +341,33 @@ impl<'a> Generator<'a> {
             .iter()
             .map(|info| CollateralRule::new(config.protocol, info))
             .collect();
-        let oracles = infos
+        let mut priced: Vec<&'static AssetInfo> =
+            infos.iter().copied().chain([debt_info]).collect();
+        let eth_base = if config.protocol == Protocol::AaveV2 {
+            // The v2 oracle quotes every reserve in ETH: its ETH/USD path is needed even when
+            // WETH is not collateral.
+            Some(match priced.iter().position(|a| a.symbol == "WETH") {
+                Some(i) => i,
+                None => {
+                    priced.push(market::asset("WETH").expect("WETH is in the table"));
+                    priced.len() - 1
+                }
+            })
+        } else {
+            None
+        };
+        let usd =
+            |info: &AssetInfo| u128::from(info.start_usd) * 10u128.pow(u32::from(PRICE_DECIMALS));
+        let weth_usd = eth_base.map(|i| usd(priced[i]));
+        let oracles = priced
             .iter()
             .copied()
-            .chain([debt_info])
             .enumerate()
             .map(|(i, info)| {
-                let start = u128::from(info.start_usd) * 10u128.pow(u32::from(PRICE_DECIMALS));
+                let start = base_price(usd(info), weth_usd);
                 Oracle {
+                    usd: usd(info),
+                    emits: eth_base != Some(i),
                     info,
                     path: info.volatile.then(|| {
                         shock::PricePath::new(
@@ -371,6 +400,7 @@ impl<'a> Generator<'a> {
             liquidated: vec![false; accounts],
             queue: BTreeMap::new(),
             keeper_cap: (accounts / 2_000).max(100),
+            eth_base,
             maker_duty: maker_per_second_duty(),
             accounts_rng: Sampler::new(config.seed, STREAM_ACCOUNTS),
             activity_rng: Sampler::new(config.seed, STREAM_ACTIVITY),
@@ -407,8 +437,8 @@ impl<'a> Generator<'a> {
                     .saturating_sub(OPENING_EVENTS),
             );
         let activity_blocks = total_blocks - open_end;
-        self.summary.start_price = self.oracles[0].published;
-        self.summary.low_price = self.oracles[0].published;
+        self.summary.start_price = self.oracles[0].usd;
+        self.summary.low_price = self.oracles[0].usd;
         for block in 0..=total_blocks {
             self.block = block;
             self.tx = 0;
@@ -482,7 +512,9 @@ impl<'a> Generator<'a> {
             )?;
         }
         for i in 0..self.oracles.len() {
-            self.publish(i, 0, sink)?;
+            if self.oracles[i].emits {
+                self.publish(i, 0, sink)?;
+            }
         }
         Ok(())
     }
@@ -493,16 +525,17 @@ impl<'a> Generator<'a> {
         oracle.published_at = t;
         // Chainlink round ids: phase 1 in the top 16 bits of the uint80, aggregator round below.
         let round = (1u128 << 64) | u128::from(oracle.round);
+        let (quote, decimals) = match self.eth_base {
+            Some(_) => ("ETH", ETH_DECIMALS),
+            None => ("USD", PRICE_DECIMALS),
+        };
         let payload = Payload::Price(PriceUpdate {
             asset: Id::name(oracle.info.symbol),
-            quote: Id::name("USD"),
-            price: Fixed::new(U256::from(oracle.published), PRICE_DECIMALS),
-            feed: market::feed_id(oracle.info),
+            quote: Id::name(quote),
+            price: Fixed::new(U256::from(oracle.published), decimals),
+            feed: market::feed_id(oracle.info, quote),
             round: Some(round),
         });
-        if i == 0 && oracle.published < self.summary.low_price {
-            self.summary.low_price = oracle.published;
-        }
         self.emit(payload, sink)
     }
 
@@ -510,12 +543,19 @@ impl<'a> Generator<'a> {
     /// queues accounts a lower visible price made unsafe.
     fn prices(&mut self, t: u32, sink: Sink<'_>) -> Result<(), SynthError> {
         let shock = self.config.shock;
+        for oracle in &mut self.oracles {
+            if let Some(path) = oracle.path.as_mut() {
+                oracle.usd = path.step(&shock, t, PRICE_DECIMALS);
+            }
+        }
+        self.summary.low_price = self.summary.low_price.min(self.oracles[0].usd);
+        let weth_usd = self.eth_base.map(|i| self.oracles[i].usd);
         for i in 0..self.oracles.len() {
             let oracle = &mut self.oracles[i];
-            let market = match oracle.path.as_mut() {
-                Some(path) => path.step(&shock, t, PRICE_DECIMALS),
-                None => oracle.published,
-            };
+            if !oracle.emits {
+                continue;
+            }
+            let market = base_price(oracle.usd, weth_usd);
             let last = oracle.published;
             let moved =
                 market.abs_diff(last) * 10_000 >= last * u128::from(oracle.info.deviation_bps);
@@ -543,17 +583,19 @@ impl<'a> Generator<'a> {
             };
             let before = oracle.visible;
             oracle.visible = visible;
-            if visible < before || maker {
-                self.scan(a, visible);
+            if visible < before || maker || self.eth_base.is_some() {
+                self.scan(a);
             }
         }
         Ok(())
     }
 
-    /// Queues every account of collateral `a` that is unsafe at `price`.
-    fn scan(&mut self, a: usize, price: u128) {
+    /// Queues every account of collateral `a` that is unsafe at the prices the protocol reads.
+    fn scan(&mut self, a: usize) {
         let debt_price = self.debt_price();
-        for index in self.index.take_above(a, price, &mut self.accounts) {
+        let price = self.oracles[a].visible;
+        let relative = price * RELATIVE_UNIT / debt_price.max(1);
+        for index in self.index.take_above(a, relative, &mut self.accounts) {
             let account = &mut self.accounts[index as usize];
             let coll = &self.collateral[a];
             if book::unsafe_at(account, coll, &self.debt, price, debt_price) {
@@ -564,7 +606,7 @@ impl<'a> Generator<'a> {
                     .or_default()
                     .push(index);
             } else {
-                let key = book::unsafe_below(account, coll, &self.debt, debt_price);
+                let key = book::unsafe_below(account, coll, &self.debt, RELATIVE_UNIT);
                 self.index.update(index, account, key);
             }
         }
@@ -673,12 +715,7 @@ impl<'a> Generator<'a> {
             return;
         }
         let coll = &self.collateral[usize::from(account.asset)];
-        let key = book::unsafe_below(
-            account,
-            coll,
-            &self.debt,
-            self.oracles[self.collateral.len()].published,
-        );
+        let key = book::unsafe_below(account, coll, &self.debt, RELATIVE_UNIT);
         self.index.update(index, account, key);
     }
 
@@ -691,8 +728,9 @@ impl<'a> Generator<'a> {
         let value_cents = sample_size_cents(rng);
         let coll = self.collateral[a];
         let protocol = self.config.protocol;
-        let price = self.oracles[a].visible;
-        let debt_price = self.debt_price();
+        // Sized in USD at market prices; the target health is approximate by design.
+        let price = self.oracles[a].usd;
+        let debt_price = self.oracles[self.collateral.len()].usd;
         let debt_info = self.debt.info;
         // USD (8 decimals) of collateral, and the debt that puts the account at its target.
         let mut value = U256::from(value_cents) * U256::from(1_000_000u32);
@@ -704,7 +742,7 @@ impl<'a> Generator<'a> {
             debt_value = dust;
             value = dust * U256::from(target_bps) / U256::from(coll.risk.threshold_bps);
         }
-        let underlying = book::amount_of(value, coll.info.decimals, price);
+        let underlying = book::amount_of(value, coll.decimals, price);
         let units = coll.units(underlying);
         let underlying = coll.underlying(to_u128(units));
         let borrowed = book::amount_of(debt_value, debt_info.decimals, debt_price);
@@ -812,7 +850,7 @@ impl<'a> Generator<'a> {
                 (coll.underlying(to_u128(units)), units)
             }
             EventKind::Withdraw => {
-                let room = book::amount_of(coll_value - min_coll, coll.info.decimals, price);
+                let room = book::amount_of(coll_value - min_coll, coll.decimals, price);
                 let units = coll.units(ppm(room));
                 (coll.underlying(to_u128(units)), units)
             }
@@ -883,6 +921,17 @@ impl<'a> Generator<'a> {
         }
         self.reindex(index);
         Ok(())
+    }
+}
+
+/// A USD price (8 decimals) in the oracle base: itself, or ETH with 18 decimals given the
+/// ETH/USD price (Aave v2's oracle).
+fn base_price(usd: u128, weth_usd: Option<u128>) -> u128 {
+    match weth_usd {
+        Some(weth) => (U256::from(usd) * pow10(ETH_DECIMALS) / U256::from(weth.max(1)))
+            .try_into()
+            .unwrap_or(u128::MAX),
+        None => usd,
     }
 }
 
