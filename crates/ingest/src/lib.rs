@@ -21,6 +21,7 @@ pub mod ohlcv_json;
 pub mod price_csv;
 pub mod progress;
 pub mod source;
+pub mod synth;
 pub mod table;
 pub mod value;
 
