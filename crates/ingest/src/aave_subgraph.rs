@@ -71,16 +71,21 @@ struct Reserve {
     bonus_bps: u64,
 }
 
+/// The reserves file used for the export at `path`.
+pub fn reserves_path(path: &Path, options: &Options) -> PathBuf {
+    match &options.reserves {
+        Some(path) => path.clone(),
+        None => path.with_file_name("tokens.csv"),
+    }
+}
+
 /// Reads the export.
 pub fn read(
     path: &Path,
     options: &Options,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let reserves_path = match &options.reserves {
-        Some(path) => path.clone(),
-        None => path.with_file_name("tokens.csv"),
-    };
+    let reserves_path = reserves_path(path, options);
     if !reserves_path.exists() {
         return Err(IngestError::Source {
             path: path.to_owned(),

@@ -145,6 +145,9 @@ pub enum IngestError {
     /// The command line asked for something inconsistent.
     #[error("{0}")]
     Usage(String),
+    /// The event log or its catalog failed.
+    #[error("event log: {0}")]
+    Log(Box<cascade_log::LogError>),
 }
 
 impl From<Box<RowError>> for IngestError {

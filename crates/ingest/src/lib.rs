@@ -13,15 +13,19 @@
 pub mod aave_subgraph;
 pub mod batch;
 pub mod chainlink_rounds;
+pub mod dedup;
 pub mod error;
+pub mod eth_logs;
 pub mod feeds;
 pub mod maker_flipside;
+pub mod mapped_csv;
 pub mod mapping;
 pub mod ohlcv_json;
+pub mod order;
 pub mod price_csv;
 pub mod progress;
 pub mod source;
-pub mod synth;
+pub mod stage;
 pub mod table;
 pub mod value;
 
@@ -30,3 +34,4 @@ pub use error::{IngestError, Position, RowError};
 pub use mapping::Mapping;
 pub use progress::{NoProgress, Progress};
 pub use source::SourceKind;
+pub use stage::{IngestOptions, IngestSummary, Source, SourceStatus, WriteMode, ingest};

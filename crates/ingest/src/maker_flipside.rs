@@ -100,7 +100,7 @@ const DOG_NEVER: u64 = u64::MAX;
 
 /// Reads a Maker Flipside export folder.
 pub fn read(folder: &Path, context: &Context<'_>) -> Result<SourceBatch, IngestError> {
-    let files = find_files(folder)?;
+    let files = input_files(folder)?;
     let mut batch = SourceBatch::default();
     let mut rejects = Rejects::new(context.skip_invalid);
 
@@ -193,8 +193,9 @@ fn builtin(role: &Role) -> Result<Mapping, IngestError> {
     Mapping::from_toml(Path::new(name), text)
 }
 
-/// The export files in [`ROLES`] order.
-fn find_files(folder: &Path) -> Result<[PathBuf; 7], IngestError> {
+/// The export files of `folder` in reading order: parameter changes, vault creations, deposits,
+/// withdrawals, DAI mints, DAI repayments, liquidations.
+pub fn input_files(folder: &Path) -> Result<[PathBuf; 7], IngestError> {
     let io = |source| IngestError::Io {
         path: folder.to_owned(),
         source,

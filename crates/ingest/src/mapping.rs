@@ -30,6 +30,7 @@ use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
 #[derive(Debug, Clone)]
 pub struct Mapping {
     name: PathBuf,
+    text: String,
     spec: MappingSpec,
 }
 
@@ -53,8 +54,14 @@ impl Mapping {
         spec.check(name)?;
         Ok(Mapping {
             name: name.to_owned(),
+            text: text.to_owned(),
             spec,
         })
+    }
+
+    /// The mapping text as read (part of a source's content hash).
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// The mapping's `description`, if it has one.
@@ -108,21 +115,6 @@ impl Mapping {
         batch.report.rows_read += rows;
         Ok(())
     }
-}
-
-/// Reads CSV files through a mapping: the `csv` source kind.
-pub fn read(
-    paths: &[PathBuf],
-    mapping: &Mapping,
-    context: &Context<'_>,
-) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::default();
-    let mut rejects = Rejects::new(context.skip_invalid);
-    for path in paths {
-        mapping.read_into(path, context, &mut rejects, &mut batch)?;
-    }
-    batch.report.rejected = rejects.into_rows();
-    Ok(batch)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,897 @@
+//! Staging: turning the batches of any number of sources into one correctly ordered log.
+//!
+//! An ingest reads every new source completely first (nothing is written if any fails), then:
+//! 1. skips sources whose content hash the catalog already knows (a re-ingest is a no-op);
+//! 2. stamps each event with the source id the catalog will assign and sorts the new events by
+//!    the total order of [`crate::order`];
+//! 3. drops identical duplicates and refuses conflicting ones ([`crate::dedup`]), against the
+//!    log's existing events as well as among the new ones;
+//! 4. writes: when every new event sorts after the log's last event it **appends** (one commit);
+//!    otherwise it **merges** the existing events with the new ones and replaces the log
+//!    atomically with `cascade_log::rewrite`, so a later ingest of an earlier time range still
+//!    yields one correctly ordered log;
+//! 5. registers the sources in the catalog, then writes rejected rows to the quarantine file.
+//!
+//! Between the write (4) and the registration (5) a crash would leave events whose source the
+//! catalog does not know. A small "pending" record in the catalog, written before (4) and cleared
+//! after (5), closes that window: the next ingest finds it, sees whether the log changed since,
+//! and completes or discards the registration.
+//!
+//! Must never: leave part of an ingest in the log after an error, or order events by ingest
+//! order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use cascade_events::{Event, EventKind, Timestamp};
+use cascade_log::{Catalog, LogError, LogReader, LogWriter, SourceRecord, WriterOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{Context, SourceBatch, SourceReport};
+use crate::dedup::{self, Identity};
+use crate::error::IngestError;
+use crate::mapping::Mapping;
+use crate::order::OrderKey;
+use crate::progress::Progress;
+use crate::source::SourceKind;
+use crate::{aave_subgraph, chainlink_rounds, eth_logs, maker_flipside, ohlcv_json, price_csv};
+
+/// The catalog state key of an ingest between its log write and its source registration.
+const PENDING_KEY: &str = "ingest.pending";
+
+/// One input of an ingest: a source kind, its path and its options.
+#[derive(Debug)]
+pub enum Source {
+    /// A Maker Flipside export folder.
+    MakerFlipside {
+        /// The folder.
+        folder: PathBuf,
+    },
+    /// The Aave v2 subgraph liquidation export.
+    AaveSubgraphLiquidations {
+        /// `liquidations.csv`.
+        path: PathBuf,
+        /// Flags.
+        options: aave_subgraph::Options,
+    },
+    /// A Chainlink rounds dump.
+    ChainlinkRounds {
+        /// The CSV file.
+        path: PathBuf,
+        /// Flags.
+        options: chainlink_rounds::Options,
+    },
+    /// OHLCV bars as JSON.
+    OhlcvJson {
+        /// The JSON file.
+        path: PathBuf,
+        /// Flags.
+        options: ohlcv_json::Options,
+    },
+    /// `symbol,timestamp,price` CSV.
+    PriceCsv {
+        /// The CSV file.
+        path: PathBuf,
+        /// Flags.
+        options: price_csv::Options,
+    },
+    /// `eth_getLogs` results.
+    EthLogs {
+        /// The JSON (array or lines) file.
+        path: PathBuf,
+        /// Flags.
+        options: eth_logs::Options,
+    },
+    /// Any CSV through a mapping.
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// The mapping.
+        mapping: Mapping,
+    },
+}
+
+impl Source {
+    /// The source kind.
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            Source::MakerFlipside { .. } => SourceKind::MakerFlipside,
+            Source::AaveSubgraphLiquidations { .. } => SourceKind::AaveSubgraphLiquidations,
+            Source::ChainlinkRounds { .. } => SourceKind::ChainlinkRounds,
+            Source::OhlcvJson { .. } => SourceKind::OhlcvJson,
+            Source::PriceCsv { .. } => SourceKind::PriceCsv,
+            Source::EthLogs { .. } => SourceKind::EthLogs,
+            Source::Csv { .. } => SourceKind::Csv,
+        }
+    }
+
+    /// The path as given.
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::MakerFlipside { folder } => folder,
+            Source::AaveSubgraphLiquidations { path, .. }
+            | Source::ChainlinkRounds { path, .. }
+            | Source::OhlcvJson { path, .. }
+            | Source::PriceCsv { path, .. }
+            | Source::EthLogs { path, .. }
+            | Source::Csv { path, .. } => path,
+        }
+    }
+
+    /// Every file whose bytes shape the events, in a fixed order.
+    fn inputs(&self) -> Result<Vec<PathBuf>, IngestError> {
+        Ok(match self {
+            Source::MakerFlipside { folder } => maker_flipside::input_files(folder)?.to_vec(),
+            Source::AaveSubgraphLiquidations { path, options } => {
+                vec![path.clone(), aave_subgraph::reserves_path(path, options)]
+            }
+            Source::EthLogs { path, options } => {
+                let mut inputs = vec![path.clone()];
+                inputs.extend(options.blocks.iter().cloned());
+                inputs
+            }
+            other => vec![other.path().to_owned()],
+        })
+    }
+
+    /// The options that shape the events, as text.
+    fn recipe(&self) -> String {
+        match self {
+            Source::MakerFlipside { .. } => String::new(),
+            Source::AaveSubgraphLiquidations { .. } => String::new(),
+            Source::ChainlinkRounds { options, .. } => format!("{options:?}"),
+            Source::OhlcvJson { options, .. } => format!("{options:?}"),
+            Source::PriceCsv { options, .. } => format!("{options:?}"),
+            Source::EthLogs { options, .. } => options.recipe(),
+            Source::Csv { mapping, .. } => mapping.text().to_owned(),
+        }
+    }
+
+    /// BLAKE3 over the source kind, the options that shape its events and the bytes of every
+    /// input file: the same content ingested the same way twice has the same hash.
+    pub fn content_hash(&self) -> Result<[u8; 32], IngestError> {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.kind().name().as_bytes());
+        hasher.update(&[0]);
+        let recipe = self.recipe();
+        hasher.update(&(recipe.len() as u64).to_le_bytes());
+        hasher.update(recipe.as_bytes());
+        for input in self.inputs()? {
+            let mut file = std::fs::File::open(&input).map_err(|source| IngestError::Io {
+                path: input.clone(),
+                source,
+            })?;
+            let mut buffer = vec![0u8; 1 << 16];
+            let mut length = 0u64;
+            let mut file_hasher = blake3::Hasher::new();
+            loop {
+                let read = file.read(&mut buffer).map_err(|source| IngestError::Io {
+                    path: input.clone(),
+                    source,
+                })?;
+                if read == 0 {
+                    break;
+                }
+                length += read as u64;
+                file_hasher.update(&buffer[..read]);
+            }
+            hasher.update(&length.to_le_bytes());
+            hasher.update(file_hasher.finalize().as_bytes());
+        }
+        Ok(*hasher.finalize().as_bytes())
+    }
+
+    /// Total bytes of the input files (for progress).
+    pub fn input_bytes(&self) -> u64 {
+        self.inputs()
+            .map(|inputs| {
+                inputs
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Runs the adapter.
+    pub fn read(&self, context: &Context<'_>) -> Result<SourceBatch, IngestError> {
+        match self {
+            Source::MakerFlipside { folder } => maker_flipside::read(folder, context),
+            Source::AaveSubgraphLiquidations { path, options } => {
+                aave_subgraph::read(path, options, context)
+            }
+            Source::ChainlinkRounds { path, options } => {
+                chainlink_rounds::read(path, options, context)
+            }
+            Source::OhlcvJson { path, options } => {
+                ohlcv_json::read(std::slice::from_ref(path), options, context)
+            }
+            Source::PriceCsv { path, options } => {
+                price_csv::read(std::slice::from_ref(path), options, context)
+            }
+            Source::EthLogs { path, options } => eth_logs::read(path, options, context),
+            Source::Csv { path, mapping } => {
+                crate::mapped_csv::read(std::slice::from_ref(path), mapping, context)
+            }
+        }
+    }
+}
+
+/// How an ingest runs.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// Quarantine bad rows instead of failing.
+    pub skip_invalid: bool,
+    /// Where quarantined rows go (default: `<log dir>.quarantine.jsonl` beside the log).
+    pub quarantine: Option<PathBuf>,
+    /// Chain id for sources that do not name one.
+    pub chain_id: u64,
+    /// Log writer options.
+    pub writer: WriterOptions,
+    /// When this ingest happens, as recorded in the catalog (the library reads no clock).
+    pub ingested_at: Timestamp,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            skip_invalid: false,
+            quarantine: None,
+            chain_id: 1,
+            writer: WriterOptions::default(),
+            ingested_at: Timestamp(0),
+        }
+    }
+}
+
+/// What happened to one source.
+#[derive(Debug)]
+pub enum SourceStatus {
+    /// Its content hash was already in the catalog: nothing read, nothing written.
+    AlreadyIngested {
+        /// The existing source id.
+        id: u32,
+    },
+    /// The same source was named twice in this ingest; the first is used.
+    Repeated,
+    /// Read and written.
+    Ingested {
+        /// The source id assigned.
+        id: u32,
+        /// What the adapter read, rejected and noticed.
+        report: SourceReport,
+        /// Events written to the log.
+        events_written: u64,
+        /// Events dropped as identical duplicates of events in the log or earlier in the ingest.
+        duplicates: u64,
+        /// Earliest event time.
+        first_time: Option<Timestamp>,
+        /// Latest event time.
+        last_time: Option<Timestamp>,
+    },
+}
+
+/// One source's line in the summary.
+#[derive(Debug)]
+pub struct SourceOutcome {
+    /// Source kind.
+    pub kind: SourceKind,
+    /// Path as given.
+    pub path: PathBuf,
+    /// What happened.
+    pub status: SourceStatus,
+}
+
+/// How the log was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// No new events.
+    Nothing,
+    /// New events appended after the existing ones.
+    Appended {
+        /// Seq of the first appended event.
+        from_seq: u64,
+    },
+    /// Existing and new events merged and the log rewritten atomically.
+    Rewrote {
+        /// Events the log held before.
+        existing: u64,
+    },
+}
+
+/// The result of an ingest, for the summary the command prints.
+#[derive(Debug)]
+pub struct IngestSummary {
+    /// The log directory.
+    pub log: PathBuf,
+    /// One entry per source given, in the order given.
+    pub sources: Vec<SourceOutcome>,
+    /// Events written, per kind.
+    pub events_written: BTreeMap<EventKind, u64>,
+    /// How the log was changed.
+    pub write: WriteMode,
+    /// Events in the log after the ingest.
+    pub log_events: u64,
+    /// The quarantine file and how many rows were written to it.
+    pub quarantine: Option<(PathBuf, u64)>,
+    /// Sources of an interrupted earlier ingest whose registration this one completed.
+    pub recovered_sources: u64,
+}
+
+impl IngestSummary {
+    /// Rows read by the sources ingested now.
+    pub fn rows_read(&self) -> u64 {
+        self.ingested().map(|(report, ..)| report.rows_read).sum()
+    }
+
+    /// Rows rejected (quarantined).
+    pub fn rejected(&self) -> u64 {
+        self.ingested()
+            .map(|(report, ..)| report.rejected.len() as u64)
+            .sum()
+    }
+
+    /// Duplicates dropped, by adapters and by the identity rule.
+    pub fn duplicates(&self) -> u64 {
+        self.ingested()
+            .map(|(report, duplicates, ..)| report.duplicates + duplicates)
+            .sum()
+    }
+
+    /// Time range of the events written now.
+    pub fn time_range(&self) -> Option<(Timestamp, Timestamp)> {
+        let firsts = self.ingested().filter_map(|(_, _, first, _)| first);
+        let lasts = self.ingested().filter_map(|(_, _, _, last)| last);
+        Some((firsts.min()?, lasts.max()?))
+    }
+
+    /// Total events written.
+    pub fn total_written(&self) -> u64 {
+        self.events_written.values().sum()
+    }
+
+    fn ingested(
+        &self,
+    ) -> impl Iterator<Item = (&SourceReport, u64, Option<Timestamp>, Option<Timestamp>)> {
+        self.sources
+            .iter()
+            .filter_map(|outcome| match &outcome.status {
+                SourceStatus::Ingested {
+                    report,
+                    duplicates,
+                    first_time,
+                    last_time,
+                    ..
+                } => Some((report, *duplicates, *first_time, *last_time)),
+                _ => None,
+            })
+    }
+}
+
+impl fmt::Display for IngestSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.recovered_sources > 0 {
+            writeln!(
+                f,
+                "completed the registration of {} source(s) of an interrupted ingest",
+                self.recovered_sources
+            )?;
+        }
+        for outcome in &self.sources {
+            let path = outcome.path.display();
+            match &outcome.status {
+                SourceStatus::AlreadyIngested { id } => {
+                    writeln!(f, "{path}: already ingested as source #{id}: nothing to do")?
+                }
+                SourceStatus::Repeated => writeln!(f, "{path}: named twice, ingested once")?,
+                SourceStatus::Ingested {
+                    id,
+                    report,
+                    events_written,
+                    duplicates,
+                    ..
+                } => {
+                    writeln!(
+                        f,
+                        "{path} ({}, source #{id}): {} rows read, {events_written} events written, {} duplicates dropped, {} rows rejected",
+                        outcome.kind,
+                        report.rows_read,
+                        report.duplicates + duplicates,
+                        report.rejected.len()
+                    )?;
+                    for (name, count) in &report.counters {
+                        writeln!(f, "    {name}: {count}")?;
+                    }
+                    const SHOWN: usize = 5;
+                    for line in report.flagged.iter().take(SHOWN) {
+                        writeln!(f, "    flagged: {line}")?;
+                    }
+                    if report.flagged.len() > SHOWN {
+                        writeln!(
+                            f,
+                            "    flagged: ... and {} more",
+                            report.flagged.len() - SHOWN
+                        )?;
+                    }
+                }
+            }
+        }
+        writeln!(
+            f,
+            "rows read: {}; events written: {}; duplicates dropped: {}; rows rejected: {}",
+            self.rows_read(),
+            self.total_written(),
+            self.duplicates(),
+            self.rejected()
+        )?;
+        for (kind, count) in &self.events_written {
+            writeln!(f, "    {kind}: {count}")?;
+        }
+        if let Some((first, last)) = self.time_range() {
+            writeln!(f, "time range: {first} .. {last}")?;
+        }
+        match self.write {
+            WriteMode::Nothing => writeln!(
+                f,
+                "log {}: unchanged ({} events)",
+                self.log.display(),
+                self.log_events
+            )?,
+            WriteMode::Appended { from_seq } => writeln!(
+                f,
+                "log {}: appended from seq {from_seq}, now {} events",
+                self.log.display(),
+                self.log_events
+            )?,
+            WriteMode::Rewrote { existing } => writeln!(
+                f,
+                "log {}: new events interleave with the {existing} already there: merged and rewritten atomically, now {} events",
+                self.log.display(),
+                self.log_events
+            )?,
+        }
+        if let Some((path, rows)) = &self.quarantine {
+            writeln!(f, "quarantine: {rows} rows written to {}", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// The default quarantine file of a log: `<log dir>.quarantine.jsonl` beside it.
+pub fn default_quarantine(log: &Path) -> PathBuf {
+    let name = log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "log".to_owned());
+    log.with_file_name(format!("{name}.quarantine.jsonl"))
+}
+
+/// The registration an ingest has written events for but not yet recorded.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    generation: Option<u64>,
+    next_seq: u64,
+    sources: Vec<SourceRecord>,
+}
+
+/// Where the log stands: its generation and length, `None` before its first write.
+fn log_tip(dir: &Path) -> Result<Option<(u64, u64)>, IngestError> {
+    if !dir.join("CURRENT").exists() {
+        return Ok(None);
+    }
+    let reader = LogReader::open(dir).map_err(log_error)?;
+    Ok(Some((reader.generation(), reader.next_seq())))
+}
+
+fn log_error(error: LogError) -> IngestError {
+    IngestError::Log(Box::new(error))
+}
+
+/// Completes or discards the registration of an interrupted ingest; returns how many sources it
+/// registered.
+fn recover_pending(dir: &Path, catalog: &Catalog) -> Result<u64, IngestError> {
+    let Some(bytes) = catalog.get_state(PENDING_KEY).map_err(log_error)? else {
+        return Ok(0);
+    };
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    let pending: Pending = serde_json::from_slice(&bytes).map_err(|error| IngestError::Source {
+        path: dir.to_owned(),
+        message: format!("catalog entry {PENDING_KEY} is unreadable: {error}"),
+    })?;
+    let tip = log_tip(dir)?;
+    let before = pending
+        .generation
+        .map(|generation| (generation, pending.next_seq));
+    let mut registered = 0;
+    if tip != before {
+        for source in pending.sources {
+            if catalog
+                .find_source(&source.content_hash)
+                .map_err(log_error)?
+                .is_none()
+            {
+                let expected = source.id;
+                let id = catalog.add_source(source).map_err(log_error)?;
+                if id != expected {
+                    return Err(IngestError::Source {
+                        path: dir.to_owned(),
+                        message: format!(
+                            "completing an interrupted ingest: source got id {id}, its events carry {expected}"
+                        ),
+                    });
+                }
+                registered += 1;
+            }
+        }
+    }
+    catalog.put_state(PENDING_KEY, b"").map_err(log_error)?;
+    catalog.flush().map_err(log_error)?;
+    Ok(registered)
+}
+
+/// A new source after reading.
+struct Staged {
+    index: usize,
+    kind: SourceKind,
+    hash: [u8; 32],
+    id: u32,
+    batch: SourceBatch,
+}
+
+/// Ingests `sources` into the log at `dir` (created if absent); see the module documentation.
+pub fn ingest(
+    dir: &Path,
+    sources: Vec<Source>,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, IngestError> {
+    std::fs::create_dir_all(dir).map_err(|source| IngestError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let catalog = Catalog::open(dir).map_err(log_error)?;
+    let recovered_sources = recover_pending(dir, &catalog)?;
+    let known = catalog.sources().map_err(log_error)?;
+    let mut next_id = known.iter().map(|s| s.id + 1).max().unwrap_or(0);
+
+    // Read every new source before touching the log.
+    let context = Context {
+        skip_invalid: options.skip_invalid,
+        chain_id: options.chain_id,
+        progress,
+    };
+    let mut outcomes = Vec::with_capacity(sources.len());
+    let mut staged: Vec<Staged> = Vec::new();
+    for (index, source) in sources.iter().enumerate() {
+        let hash = source.content_hash()?;
+        let status = if let Some(existing) = catalog.find_source(&hash).map_err(log_error)? {
+            Some(SourceStatus::AlreadyIngested { id: existing.id })
+        } else if staged.iter().any(|s| s.hash == hash) {
+            Some(SourceStatus::Repeated)
+        } else {
+            None
+        };
+        if status.is_none() {
+            tracing::info!(kind = %source.kind(), path = %source.path().display(), "reading");
+            let batch = source.read(&context)?;
+            tracing::info!(
+                events = batch.events.len(),
+                rows = batch.report.rows_read,
+                "read"
+            );
+            staged.push(Staged {
+                index,
+                kind: source.kind(),
+                hash,
+                id: next_id,
+                batch,
+            });
+            next_id += 1;
+        }
+        outcomes.push(status);
+    }
+
+    // Order the new events.
+    let mut kinds: HashMap<u32, (SourceKind, [u8; 32])> = HashMap::new();
+    for record in &known {
+        if let Ok(kind) = record.kind.parse::<SourceKind>() {
+            kinds.insert(record.id, (kind, record.content_hash));
+        }
+    }
+    let mut new: Vec<(OrderKey, Event)> =
+        Vec::with_capacity(staged.iter().map(|s| s.batch.events.len()).sum());
+    for source in &mut staged {
+        kinds.insert(source.id, (source.kind, source.hash));
+        for (position, mut event) in source.batch.events.drain(..).enumerate() {
+            event.source = source.id;
+            new.push((
+                OrderKey::of(&event, Some(source.kind), source.hash, position as u64),
+                event,
+            ));
+        }
+    }
+    new.sort_unstable_by_key(|(key, _)| *key);
+    let key_of = |event: &Event| {
+        let (kind, hash) = kinds
+            .get(&event.source)
+            .map_or((None, [0u8; 32]), |(kind, hash)| (Some(*kind), *hash));
+        OrderKey::of(event, Some(kind).flatten(), hash, event.seq)
+    };
+    let kind_of = |event: &Event| kinds.get(&event.source).map(|(kind, _)| *kind);
+
+    // The existing log: its last key decides append vs merge; its identities catch duplicates.
+    let tip = log_tip(dir)?;
+    let existing_count = tip.map_or(0, |(_, next_seq)| next_seq);
+    let reader = match tip {
+        Some(_) => Some(LogReader::open(dir).map_err(log_error)?),
+        None => None,
+    };
+    let last_key = match &reader {
+        Some(reader) if existing_count > 0 => reader
+            .events(existing_count - 1)
+            .next()
+            .transpose()
+            .map_err(log_error)?
+            .map(|event| key_of(&event)),
+        _ => None,
+    };
+    let append = match (last_key, new.first()) {
+        (Some(last), Some((first, _))) => last < *first,
+        _ => true,
+    };
+    let needs_identities = existing_count > 0
+        && new
+            .iter()
+            .any(|(_, e)| dedup::identity(e, kind_of(e)).is_some());
+    let mut existing: Vec<(OrderKey, Event)> = Vec::new();
+    let mut seen: HashMap<Identity, (Event, u32)> = HashMap::new();
+    if let Some(reader) = &reader
+        && (needs_identities || !append)
+    {
+        for event in reader.events(0) {
+            let event = event.map_err(log_error)?;
+            if let Some(identity) = dedup::identity(&event, kind_of(&event)) {
+                seen.entry(identity).or_insert((event, event.source));
+            }
+            if !append {
+                existing.push((key_of(&event), event));
+            }
+        }
+    }
+
+    // Duplicates.
+    let describe = |id: u32| {
+        staged
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| sources[s.index].path().display().to_string())
+            .or_else(|| {
+                known
+                    .iter()
+                    .find(|k| k.id == id)
+                    .map(|k| format!("source #{id} {}", k.path))
+            })
+            .unwrap_or_else(|| format!("source #{id}"))
+    };
+    let mut dropped: HashMap<u32, u64> = HashMap::new();
+    let mut kept = Vec::with_capacity(new.len());
+    for (key, event) in new {
+        if let Some(identity) = dedup::identity(&event, kind_of(&event)) {
+            if let Some((first, first_source)) = seen.get(&identity) {
+                if dedup::same_content(first, &event) {
+                    *dropped.entry(event.source).or_default() += 1;
+                    continue;
+                }
+                return Err(IngestError::Conflict {
+                    identity: identity.to_string(),
+                    first: serde_json::to_string(first).unwrap_or_default(),
+                    first_source: describe(*first_source),
+                    second: serde_json::to_string(&event).unwrap_or_default(),
+                    second_source: describe(event.source),
+                });
+            }
+            seen.insert(identity, (event, event.source));
+        }
+        kept.push((key, event));
+    }
+    drop(seen);
+
+    // Per-source results, known before writing so the pending record can carry them.
+    let mut per_kind: BTreeMap<EventKind, u64> = BTreeMap::new();
+    let mut written: HashMap<u32, (u64, Option<Timestamp>, Option<Timestamp>)> = HashMap::new();
+    for (_, event) in &kept {
+        *per_kind.entry(event.kind()).or_default() += 1;
+        let entry = written.entry(event.source).or_insert((0, None, None));
+        entry.0 += 1;
+        entry.1 = Some(entry.1.map_or(event.time, |t: Timestamp| t.min(event.time)));
+        entry.2 = Some(entry.2.map_or(event.time, |t: Timestamp| t.max(event.time)));
+    }
+    let records: Vec<SourceRecord> = staged
+        .iter()
+        .map(|source| {
+            let (count, first, last) = written.get(&source.id).copied().unwrap_or((0, None, None));
+            SourceRecord {
+                id: source.id,
+                kind: source.kind.name().to_owned(),
+                path: sources[source.index].path().display().to_string(),
+                content_hash: source.hash,
+                rows_read: source.batch.report.rows_read,
+                events_written: count,
+                first_time: first,
+                last_time: last,
+                ingested_at: options.ingested_at,
+            }
+        })
+        .collect();
+
+    // Write.
+    let write = if kept.is_empty() {
+        WriteMode::Nothing
+    } else {
+        let pending = Pending {
+            generation: tip.map(|(generation, _)| generation),
+            next_seq: existing_count,
+            sources: records.clone(),
+        };
+        let pending =
+            serde_json::to_vec(&pending).map_err(|error| IngestError::Usage(error.to_string()))?;
+        catalog
+            .put_state(PENDING_KEY, &pending)
+            .map_err(log_error)?;
+        catalog.flush().map_err(log_error)?;
+        drop(reader);
+        if append {
+            let (mut writer, _) = LogWriter::open(dir, options.writer).map_err(log_error)?;
+            for (_, event) in &kept {
+                writer.append(event).map_err(log_error)?;
+            }
+            writer.commit().map_err(log_error)?;
+            WriteMode::Appended {
+                from_seq: existing_count,
+            }
+        } else {
+            if !existing.is_sorted_by(|a, b| a.0 <= b.0) {
+                // A log written by another tool: impose the ordering rule on all of it.
+                existing.sort_by_key(|(key, _)| *key);
+            }
+            let merged = merge(existing, kept.clone());
+            cascade_log::rewrite(dir, merged, options.writer).map_err(log_error)?;
+            WriteMode::Rewrote {
+                existing: existing_count,
+            }
+        }
+    };
+
+    // Register, then clear the pending record.
+    for record in &records {
+        let id = catalog.add_source(record.clone()).map_err(log_error)?;
+        if id != record.id {
+            return Err(IngestError::Source {
+                path: dir.to_owned(),
+                message: format!(
+                    "the catalog assigned source id {id} where {} was expected (another ingest ran at the same time?)",
+                    record.id
+                ),
+            });
+        }
+    }
+    catalog.put_state(PENDING_KEY, b"").map_err(log_error)?;
+    catalog.flush().map_err(log_error)?;
+
+    // Quarantine.
+    let quarantine_path = options
+        .quarantine
+        .clone()
+        .unwrap_or_else(|| default_quarantine(dir));
+    let rejected: u64 = staged
+        .iter()
+        .map(|s| s.batch.report.rejected.len() as u64)
+        .sum();
+    let quarantine = if rejected > 0 {
+        write_quarantine(&quarantine_path, &staged, &sources)?;
+        Some((quarantine_path, rejected))
+    } else {
+        None
+    };
+
+    let log_events = log_tip(dir)?.map_or(0, |(_, next_seq)| next_seq);
+    let mut staged_by_index: HashMap<usize, Staged> =
+        staged.into_iter().map(|s| (s.index, s)).collect();
+    let sources = sources
+        .iter()
+        .zip(outcomes)
+        .enumerate()
+        .map(|(index, (source, status))| {
+            let status = status.unwrap_or_else(|| match staged_by_index.remove(&index) {
+                Some(staged) => {
+                    let (events_written, first_time, last_time) =
+                        written.get(&staged.id).copied().unwrap_or((0, None, None));
+                    SourceStatus::Ingested {
+                        id: staged.id,
+                        events_written,
+                        duplicates: dropped.get(&staged.id).copied().unwrap_or(0),
+                        first_time,
+                        last_time,
+                        report: staged.batch.report,
+                    }
+                }
+                None => SourceStatus::Repeated,
+            });
+            SourceOutcome {
+                kind: source.kind(),
+                path: source.path().to_owned(),
+                status,
+            }
+        })
+        .collect();
+    Ok(IngestSummary {
+        log: dir.to_owned(),
+        sources,
+        events_written: per_kind,
+        write,
+        log_events,
+        quarantine,
+        recovered_sources,
+    })
+}
+
+/// Merges two key-sorted sequences into one, taking from `a` on ties (keys are unique anyway).
+fn merge(a: Vec<(OrderKey, Event)>, b: Vec<(OrderKey, Event)>) -> impl Iterator<Item = Event> {
+    let mut a = a.into_iter().peekable();
+    let mut b = b.into_iter().peekable();
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) => {
+            if x.0 <= y.0 {
+                a.next().map(|(_, e)| e)
+            } else {
+                b.next().map(|(_, e)| e)
+            }
+        }
+        (Some(_), None) => a.next().map(|(_, e)| e),
+        (None, _) => b.next().map(|(_, e)| e),
+    })
+}
+
+/// One line of the quarantine file.
+#[derive(Serialize)]
+struct QuarantineLine<'a> {
+    source: String,
+    kind: &'static str,
+    #[serde(flatten)]
+    row: &'a crate::error::RowError,
+}
+
+fn write_quarantine(path: &Path, staged: &[Staged], sources: &[Source]) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    let mut text = String::new();
+    for source in staged {
+        for row in &source.batch.report.rejected {
+            let line = QuarantineLine {
+                source: sources[source.index].path().display().to_string(),
+                kind: source.kind.name(),
+                row,
+            };
+            text.push_str(
+                &serde_json::to_string(&line)
+                    .map_err(|error| IngestError::Usage(error.to_string()))?,
+            );
+            text.push('\n');
+        }
+    }
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
+}

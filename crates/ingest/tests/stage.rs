@@ -1,0 +1,334 @@
+//! Staging into a real log: ordering across ingests, re-ingest, duplicates, quarantine and the
+//! all-or-nothing rule.
+#![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use cascade_events::{Event, EventKind, Payload, Timestamp};
+use cascade_ingest::{
+    IngestError, IngestOptions, NoProgress, Source, SourceStatus, WriteMode, chainlink_rounds,
+    feeds::FeedTable, ingest, price_csv,
+};
+use cascade_log::{Catalog, LogReader};
+use common::shared_data;
+
+fn options(skip_invalid: bool) -> IngestOptions {
+    IngestOptions {
+        skip_invalid,
+        ..IngestOptions::default()
+    }
+}
+
+fn prices(path: &Path) -> Source {
+    Source::PriceCsv {
+        path: path.to_owned(),
+        options: price_csv::Options::default(),
+    }
+}
+
+fn read_log(dir: &Path) -> Vec<Event> {
+    LogReader::open(dir)
+        .unwrap()
+        .events(0)
+        .map(|e| e.unwrap())
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// (time, asset) of every price in the log, in log order.
+fn price_points(events: &[Event]) -> Vec<(i64, String)> {
+    events
+        .iter()
+        .map(|e| match &e.payload {
+            Payload::Price(p) => (e.time.0, p.asset.to_string()),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_later_ingest_of_an_earlier_range_is_merged_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let late = write(
+        dir.path(),
+        "late.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000100,2\nWETH,1700000300,4\n",
+    );
+    let early = write(
+        dir.path(),
+        "early.csv",
+        "symbol,timestamp,USD_price\nWBTC,1700000000,1\nWBTC,1700000200,3\nWBTC,1700000400,5\n",
+    );
+
+    let first = ingest(&log, vec![prices(&late)], &options(false), &NoProgress).unwrap();
+    assert_eq!(first.write, WriteMode::Appended { from_seq: 0 });
+    let second = ingest(&log, vec![prices(&early)], &options(false), &NoProgress).unwrap();
+    assert_eq!(second.write, WriteMode::Rewrote { existing: 2 });
+    assert_eq!(second.log_events, 5);
+    let events = read_log(&log);
+    let times: Vec<i64> = events.iter().map(|e| e.time.0 - 1_700_000_000).collect();
+    assert_eq!(times, [0, 100, 200, 300, 400]);
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+
+    // The other ingest order gives the same order of events.
+    let other = dir.path().join("other");
+    ingest(&other, vec![prices(&early)], &options(false), &NoProgress).unwrap();
+    let appended = ingest(&other, vec![prices(&late)], &options(false), &NoProgress).unwrap();
+    assert_eq!(appended.write, WriteMode::Rewrote { existing: 3 });
+    assert_eq!(price_points(&read_log(&other)), price_points(&events));
+
+    // The catalog knows both sources, with the ids the events carry.
+    let catalog = Catalog::open(&log).unwrap();
+    let sources = catalog.sources().unwrap();
+    assert_eq!(sources.len(), 2);
+    assert_eq!(sources[1].kind, "price-csv");
+    assert!(events.iter().any(|e| e.source == 1) && events.iter().any(|e| e.source == 0));
+}
+
+#[test]
+fn appends_when_everything_new_comes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let a = write(
+        dir.path(),
+        "a.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000000,1\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000001,1\n",
+    );
+    ingest(&log, vec![prices(&a)], &options(false), &NoProgress).unwrap();
+    let summary = ingest(&log, vec![prices(&b)], &options(false), &NoProgress).unwrap();
+    assert_eq!(summary.write, WriteMode::Appended { from_seq: 1 });
+}
+
+#[test]
+fn reingesting_the_same_file_is_a_no_op_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let a = write(
+        dir.path(),
+        "a.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000000,1\n",
+    );
+    ingest(&log, vec![prices(&a)], &options(false), &NoProgress).unwrap();
+    let copy = write(
+        dir.path(),
+        "copy-of-a.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000000,1\n",
+    );
+    let again = ingest(
+        &log,
+        vec![prices(&a), prices(&copy)],
+        &options(false),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(matches!(
+        again.sources[0].status,
+        SourceStatus::AlreadyIngested { id: 0 }
+    ));
+    assert!(matches!(
+        again.sources[1].status,
+        SourceStatus::AlreadyIngested { id: 0 }
+    ));
+    assert_eq!(again.write, WriteMode::Nothing);
+    assert!(
+        again.to_string().contains("already ingested as source #0"),
+        "{again}"
+    );
+    assert_eq!(read_log(&log).len(), 1);
+}
+
+#[test]
+fn identical_duplicates_are_dropped_and_conflicts_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let a = write(
+        dir.path(),
+        "a.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000000,1\nWETH,1700000100,2\n",
+    );
+    let overlap = write(
+        dir.path(),
+        "b.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000100,2\nWETH,1700000200,3\n",
+    );
+    ingest(&log, vec![prices(&a)], &options(false), &NoProgress).unwrap();
+    let summary = ingest(&log, vec![prices(&overlap)], &options(false), &NoProgress).unwrap();
+    assert_eq!(summary.duplicates(), 1);
+    assert_eq!(summary.total_written(), 1);
+    assert_eq!(read_log(&log).len(), 3);
+
+    let conflict = write(
+        dir.path(),
+        "c.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000200,3.5\n",
+    );
+    let error = ingest(&log, vec![prices(&conflict)], &options(false), &NoProgress).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, IngestError::Conflict { .. }), "{message}");
+    assert!(
+        message.contains("WETH/USD") && message.contains("b.csv") && message.contains("c.csv"),
+        "{message}"
+    );
+    assert_eq!(read_log(&log).len(), 3, "nothing written");
+    // The refused source is not registered: fixing it and retrying works.
+    assert_eq!(Catalog::open(&log).unwrap().sources().unwrap().len(), 2);
+}
+
+#[test]
+fn a_bad_row_writes_nothing_unless_skipped_to_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let good = write(
+        dir.path(),
+        "good.csv",
+        "symbol,timestamp,USD_price\nWETH,1700000000,1\n",
+    );
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "symbol,timestamp,USD_price\nWBTC,1700000000,1\nWBTC,1700000100,-1\n",
+    );
+    let error = ingest(
+        &log,
+        vec![prices(&good), prices(&bad)],
+        &options(false),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("bad.csv: line 3, column USD_price: \"-1\""),
+        "{error}"
+    );
+    assert!(!log.join("CURRENT").exists() || read_log(&log).is_empty());
+
+    let summary = ingest(
+        &log,
+        vec![prices(&good), prices(&bad)],
+        &options(true),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(summary.rejected(), 1);
+    assert_eq!(summary.total_written(), 2);
+    let (path, rows) = summary.quarantine.clone().unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(path, dir.path().join("log.quarantine.jsonl"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(line["kind"], "price-csv");
+    assert_eq!(line["position"]["line"], 3);
+    assert_eq!(line["column"], "USD_price");
+    assert_eq!(line["value"], "-1");
+    assert_eq!(line["raw"], "WBTC,1700000100,-1");
+    assert!(summary.to_string().contains("rows rejected: 1"));
+}
+
+#[test]
+fn chainlink_zero_round_fails_the_ingest_then_is_quarantined() {
+    let Some(folder) = shared_data("chainlink") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let path = folder.join("eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv");
+    let source = || Source::ChainlinkRounds {
+        path: path.clone(),
+        options: chainlink_rounds::Options {
+            table: FeedTable::built_in(),
+            ..Default::default()
+        },
+    };
+    let error = ingest(&log, vec![source()], &options(false), &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("line 11108") && error.contains("\"0\""),
+        "{error}"
+    );
+    let quarantine = dir.path().join("q.jsonl");
+    let skip = IngestOptions {
+        quarantine: Some(quarantine.clone()),
+        ..options(true)
+    };
+    let summary = ingest(&log, vec![source()], &skip, &NoProgress).unwrap();
+    assert_eq!(summary.total_written(), 11_106);
+    assert_eq!(summary.quarantine, Some((quarantine.clone(), 1)));
+    assert!(
+        std::fs::read_to_string(quarantine)
+            .unwrap()
+            .contains("110680464442257309696")
+    );
+}
+
+#[test]
+fn maker_ethb_log_stats() {
+    let Some(folder) = shared_data("maker-ethb") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let summary = ingest(
+        &log,
+        vec![Source::MakerFlipside { folder }],
+        &options(false),
+        &NoProgress,
+    )
+    .unwrap();
+    let stats = Catalog::open(&log).unwrap().stats().unwrap();
+    let count = |kind| stats.by_kind.get(&kind).copied().unwrap_or(0);
+    assert_eq!(count(EventKind::VaultOpen), 1_025);
+    assert_eq!(count(EventKind::Deposit), 9_742);
+    assert_eq!(count(EventKind::Withdraw), 9_020);
+    assert_eq!(count(EventKind::Borrow), 9_641);
+    assert_eq!(count(EventKind::Repay), 6_685);
+    assert_eq!(count(EventKind::Liquidation), 499);
+    assert_eq!(count(EventKind::ParamChange), 590);
+    assert_eq!(stats.events, summary.total_written());
+    assert!(
+        stats
+            .first_time
+            .unwrap()
+            .to_rfc3339()
+            .starts_with("2020-10-19")
+    );
+    assert!(stats.last_time.unwrap().to_rfc3339().starts_with("2023-01"));
+    assert_eq!(stats.out_of_order, 0);
+
+    // Within a block, a vault's deposit comes before its mint, a repayment before a withdrawal.
+    let events = read_log(&log);
+    assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
+    let mut last_rank_in_block: Option<(u64, u8)> = None;
+    for event in &events {
+        let rank = cascade_ingest::source::kind_rank(event.kind());
+        if let (Some(block), Some((previous_block, previous_rank))) =
+            (event.block, last_rank_in_block)
+            && block == previous_block
+        {
+            assert!(
+                rank >= previous_rank,
+                "block {block}: {:?} after rank {previous_rank}",
+                event.kind()
+            );
+        }
+        last_rank_in_block = event.block.map(|b| (b, rank));
+    }
+    assert!(summary.time_range().unwrap().0 >= Timestamp(1_603_065_600));
+}
