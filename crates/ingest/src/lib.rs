@@ -26,6 +26,7 @@ pub mod price_csv;
 pub mod progress;
 pub mod source;
 pub mod stage;
+pub mod synth;
 pub mod table;
 pub mod value;
 
