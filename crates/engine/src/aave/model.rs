@@ -919,7 +919,7 @@ impl ProtocolModel for AaveModel {
                         }
                         LiquidationRefusal::NoDebt => "the rebuilt account has no debt in this reserve",
                         LiquidationRefusal::WouldLeaveDust => {
-                            "v3.3 refuses it: it would leave less than 1,000 USD of debt or collateral"
+                            "v3.3 refuses it as dust: it would leave less than 1,000 USD of debt or collateral"
                         }
                         LiquidationRefusal::Arithmetic
                         | LiquidationRefusal::HealthFactorNotBelowThreshold { .. } => {

@@ -1,142 +1,24 @@
-//! Golden replays of hand-built Aave fixtures (`fixtures/aave/*.jsonl`) through [`AaveModel`],
-//! and the checks that its index finds exactly what a full scan finds.
-//!
-//! The fixture files are event logs in the events' JSON form, one event per line. Each test
-//! drives the model the way the replay loop does (prices into the book and then the model,
-//! liquidations judged then applied, everything else applied) and compares the judgements, the
-//! final liquidatable set, the risk snapshot and the state hash with
-//! `fixtures/aave/<name>.expected.json`. `CASCADE_UPDATE_GOLDEN=1` rewrites the expected file;
-//! review its diff by hand against the worked numbers in `fixtures/aave/README.md`.
-
-use std::path::PathBuf;
+//! Golden replays of the hand-built Aave fixtures (`fixtures/aave/*.jsonl`, numbers worked by
+//! hand in `fixtures/aave/README.md`) through [`AaveModel`], simulated liquidations, and the check
+//! that the index finds exactly what a full scan finds.
 
 use cascade_events::{Event, Id, Payload, Timestamp, U256};
 use proptest::prelude::*;
-use serde_json::{Value, json};
 
 use super::AaveModel;
+use super::golden::{candidates, check, load, replay};
 use super::logic::AaveVersion;
 use crate::oracle::PriceBook;
-use crate::protocol::{Candidate, LiquidatorChoice, MarketRisk, ProtocolModel};
-use crate::state::{StateReader, StateWriter, hash_hex};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/aave")
-        .join(name)
-}
-
-fn load(name: &str) -> Vec<Event> {
-    let text = std::fs::read_to_string(fixture(name)).unwrap();
-    text.lines()
-        .enumerate()
-        .map(|(line, json)| {
-            serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}:{}: {e}", line + 1))
-        })
-        .collect()
-}
-
-/// Drives `model` over `events` as the replay loop does; returns one JSON object per recorded
-/// liquidation.
-fn replay(model: &mut AaveModel, events: &[Event]) -> Vec<Value> {
-    let mut book = PriceBook::new(Vec::new());
-    let mut judged = Vec::new();
-    for event in events {
-        match &event.payload {
-            Payload::Price(update) => {
-                book.record(update, event.time);
-                model.on_price(update, event.time, &book).unwrap();
-            }
-            Payload::Liquidation(liquidation) => {
-                let judgement = model.judge(liquidation, event.time).unwrap();
-                let applied = model
-                    .apply_liquidation(liquidation, &judgement, event.time)
-                    .unwrap();
-                judged.push(json!({
-                    "seq": event.seq,
-                    "account": liquidation.account.to_string(),
-                    "verdict": judgement.verdict.name(),
-                    "rule": judgement.rule,
-                    "health": judgement.health,
-                    "expected_collateral": judgement.expected_collateral,
-                    "expected_debt": judgement.expected_debt,
-                    "note": judgement.note,
-                    "applied": format!("{applied:?}"),
-                }));
-            }
-            _ => {
-                model.apply(event, &book).unwrap();
-            }
-        }
-    }
-    judged
-}
-
-fn candidates(model: &mut AaveModel, time: Timestamp) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    model.liquidatable(time, &mut out).unwrap();
-    out
-}
-
-fn state_bytes(model: &AaveModel) -> Vec<u8> {
-    let mut writer = StateWriter::new();
-    model.encode_state(&mut writer);
-    writer.into_bytes()
-}
-
-fn golden(name: &str, mut model: AaveModel) {
-    let events = load(&format!("{name}.jsonl"));
-    let end = events.last().map(|e| e.time).unwrap_or(Timestamp(0));
-    let liquidations = replay(&mut model, &events);
-    let unsafe_now: Vec<Value> = candidates(&mut model, end)
-        .iter()
-        .map(|c| json!({"account": c.account.to_string(), "health": c.health.to_string(), "debt_value": c.debt_value.to_string()}))
-        .collect();
-    let mut risk: Vec<MarketRisk> = Vec::new();
-    model.risk(end, &mut risk).unwrap();
-    let risk: Vec<Value> = risk
-        .iter()
-        .map(|r| {
-            json!({
-                "market": r.market.to_string(),
-                "accounts_unsafe": r.accounts_unsafe,
-                "collateral_at_risk": r.collateral_at_risk,
-                "debt_at_risk": r.debt_at_risk,
-                "bad_debt": r.bad_debt,
-            })
-        })
-        .collect();
-    let bytes = state_bytes(&model);
-    let actual = json!({
-        "liquidations": liquidations,
-        "liquidatable_at_end": unsafe_now,
-        "risk_at_end": risk,
-        "state_hash": hash_hex(&bytes),
-    });
-    let path = fixture(&format!("{name}.expected.json"));
-    let rendered = serde_json::to_string_pretty(&actual).unwrap() + "\n";
-    if std::env::var_os("CASCADE_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &rendered).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with CASCADE_UPDATE_GOLDEN=1)", path.display()));
-    assert_eq!(rendered, expected, "golden replay of {name} changed");
-
-    // A checkpoint restores the same state: same bytes, same liquidatable set.
-    let mut restored = match model.version() {
-        AaveVersion::V2 => AaveModel::v2(),
-        version => AaveModel::v3(version),
-    };
-    let mut reader = StateReader::new(&bytes);
-    restored.decode_state(&mut reader).unwrap();
-    reader.finish().unwrap();
-    assert_eq!(state_bytes(&restored), bytes);
-    assert_eq!(candidates(&mut restored, end), candidates(&mut model, end));
-}
+use crate::protocol::{LiquidatorChoice, ProtocolModel};
 
 #[test]
 fn v2_basic_golden_replay() {
-    golden("v2-basic", AaveModel::v2());
+    check(
+        "aave",
+        "v2-basic",
+        &mut AaveModel::v2(),
+        &mut AaveModel::v2(),
+    );
 }
 
 #[test]
@@ -144,7 +26,7 @@ fn v2_basic_verdicts_are_the_worked_ones() {
     // The numbers are worked by hand in fixtures/aave/README.md; this pins the verdicts so a
     // golden update cannot silently flip one.
     let mut model = AaveModel::v2();
-    let judged = replay(&mut model, &load("v2-basic.jsonl"));
+    let judged = replay(&mut model, &load("aave", "v2-basic.jsonl"));
     let verdicts: Vec<&str> = judged
         .iter()
         .map(|j| j["verdict"].as_str().unwrap())
@@ -170,7 +52,7 @@ fn v2_basic_verdicts_are_the_worked_ones() {
 #[test]
 fn simulated_liquidation_respects_the_close_factor() {
     let mut model = AaveModel::v2();
-    let events = load("v2-basic.jsonl");
+    let events = load("aave", "v2-basic.jsonl");
     // Stop before the recorded liquidations: Alice, Carol and Frank are liquidatable.
     let first_liquidation = events
         .iter()
@@ -313,4 +195,40 @@ proptest! {
         let scanned = model.scan_all_liquidatable().unwrap();
         prop_assert_eq!(indexed, scanned);
     }
+}
+
+#[test]
+fn v3_fee_and_dust_golden_replay() {
+    // Worked in fixtures/aave/README.md: the protocol fee comes out of the bonus, the close
+    // factor is 100% at or below health 0.95, and v3.3 refuses a partial liquidation that
+    // leaves dust.
+    let actual = check(
+        "aave",
+        "v3-fee-and-dust",
+        &mut AaveModel::v3(AaveVersion::V3),
+        &mut AaveModel::v3(AaveVersion::V3),
+    );
+    let liquidations = actual["liquidations"].as_array().unwrap();
+    let verdicts: Vec<&str> = liquidations
+        .iter()
+        .map(|j| j["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["explained", "explained", "amount-mismatch", "explained"]
+    );
+    assert_eq!(liquidations[0]["health"], "0.985625");
+    assert_eq!(liquidations[0]["expected_collateral"], "4.4");
+    assert_eq!(liquidations[1]["health"], "0.93375");
+    assert_eq!(
+        liquidations[1]["expected_collateral"],
+        "9.288888888888888888"
+    );
+    assert_eq!(liquidations[1]["rule"], "aave-v3-liquidation-call");
+    assert_eq!(liquidations[2]["rule"], "aave-v3.3-liquidation-call");
+    assert!(liquidations[2]["note"].as_str().unwrap().contains("dust"));
+    assert_eq!(
+        liquidations[3]["expected_collateral"],
+        "0.928888888888888888"
+    );
 }

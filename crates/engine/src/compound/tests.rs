@@ -1,128 +1,28 @@
-//! Golden replay of the hand-built Compound fixture (`fixtures/compound/*.jsonl`) through
-//! [`CompoundModel`], and the check that its index finds exactly what a full scan finds.
-//!
-//! Same conventions as the Aave golden tests: `CASCADE_UPDATE_GOLDEN=1` rewrites
-//! `fixtures/compound/<name>.expected.json`; the numbers are worked by hand in
-//! `fixtures/compound/README.md`.
-
-use std::path::PathBuf;
+//! Golden replay of the hand-built Compound fixture (`fixtures/compound/*.jsonl`, numbers worked
+//! by hand in `fixtures/compound/README.md`) through [`CompoundModel`], a simulated liquidation,
+//! and the check that the index finds exactly what a full scan finds.
+//! The harness is [`crate::aave::golden`]; `CASCADE_UPDATE_GOLDEN=1` rewrites the expected file.
 
 use cascade_events::{
     Amount, Event, Fixed, Id, IndexUpdate, ParamChange, Payload, PositionChange, PriceUpdate,
     Protocol, Symbol, Timestamp, U256,
 };
 use proptest::prelude::*;
-use serde_json::{Value, json};
 
 use super::CompoundModel;
 use super::exp::Rounding;
+use crate::aave::golden::{candidates, check, load, replay};
 use crate::oracle::PriceBook;
-use crate::protocol::{Candidate, LiquidatorChoice, MarketRisk, ProtocolModel};
-use crate::state::{StateReader, StateWriter, hash_hex};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/compound")
-        .join(name)
-}
-
-fn load(name: &str) -> Vec<Event> {
-    let text = std::fs::read_to_string(fixture(name)).unwrap();
-    text.lines()
-        .enumerate()
-        .map(|(line, json)| {
-            serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}:{}: {e}", line + 1))
-        })
-        .collect()
-}
-
-fn replay(model: &mut CompoundModel, events: &[Event]) -> Vec<Value> {
-    let mut book = PriceBook::new(Vec::new());
-    let mut judged = Vec::new();
-    for event in events {
-        match &event.payload {
-            Payload::Price(update) => {
-                book.record(update, event.time);
-                model.on_price(update, event.time, &book).unwrap();
-            }
-            Payload::Liquidation(liquidation) => {
-                let judgement = model.judge(liquidation, event.time).unwrap();
-                let applied = model
-                    .apply_liquidation(liquidation, &judgement, event.time)
-                    .unwrap();
-                judged.push(json!({
-                    "seq": event.seq,
-                    "account": liquidation.account.to_string(),
-                    "verdict": judgement.verdict.name(),
-                    "rule": judgement.rule,
-                    "health": judgement.health,
-                    "expected_collateral": judgement.expected_collateral,
-                    "expected_debt": judgement.expected_debt,
-                    "note": judgement.note,
-                    "applied": format!("{applied:?}"),
-                }));
-            }
-            _ => {
-                model.apply(event, &book).unwrap();
-            }
-        }
-    }
-    judged
-}
-
-fn candidates(model: &mut CompoundModel, time: Timestamp) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    model.liquidatable(time, &mut out).unwrap();
-    out
-}
-
-fn state_bytes(model: &CompoundModel) -> Vec<u8> {
-    let mut writer = StateWriter::new();
-    model.encode_state(&mut writer);
-    writer.into_bytes()
-}
+use crate::protocol::{LiquidatorChoice, ProtocolModel};
 
 #[test]
 fn v2_basic_golden_replay() {
-    let name = "v2-basic";
-    let events = load(&format!("{name}.jsonl"));
-    let end = events.last().map(|e| e.time).unwrap_or(Timestamp(0));
-    let mut model = CompoundModel::new(Rounding::Truncate);
-    let liquidations = replay(&mut model, &events);
-    let unsafe_now: Vec<Value> = candidates(&mut model, end)
-        .iter()
-        .map(|c| json!({"account": c.account.to_string(), "health": c.health.to_string(), "debt_value": c.debt_value.to_string()}))
-        .collect();
-    let mut risk: Vec<MarketRisk> = Vec::new();
-    model.risk(end, &mut risk).unwrap();
-    let risk: Vec<Value> = risk
-        .iter()
-        .map(|r| {
-            json!({
-                "market": r.market.to_string(),
-                "accounts_unsafe": r.accounts_unsafe,
-                "collateral_at_risk": r.collateral_at_risk,
-                "debt_at_risk": r.debt_at_risk,
-                "bad_debt": r.bad_debt,
-            })
-        })
-        .collect();
-    let bytes = state_bytes(&model);
-    let actual = json!({
-        "liquidations": liquidations,
-        "liquidatable_at_end": unsafe_now,
-        "risk_at_end": risk,
-        "state_hash": hash_hex(&bytes),
-    });
-    let path = fixture(&format!("{name}.expected.json"));
-    let rendered = serde_json::to_string_pretty(&actual).unwrap() + "\n";
-    if std::env::var_os("CASCADE_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &rendered).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with CASCADE_UPDATE_GOLDEN=1)", path.display()));
-    assert_eq!(rendered, expected, "golden replay of {name} changed");
-
+    let actual = check(
+        "compound",
+        "v2-basic",
+        &mut CompoundModel::new(Rounding::Truncate),
+        &mut CompoundModel::new(Rounding::HalfUp),
+    );
     let verdicts: Vec<&str> = actual["liquidations"]
         .as_array()
         .unwrap()
@@ -140,18 +40,11 @@ fn v2_basic_golden_replay() {
     );
     assert_eq!(actual["liquidations"][0]["health"], "0.945378151260504201");
     assert_eq!(actual["liquidations"][0]["expected_collateral"], "42.84");
-
-    let mut restored = CompoundModel::new(Rounding::HalfUp);
-    let mut reader = StateReader::new(&bytes);
-    restored.decode_state(&mut reader).unwrap();
-    reader.finish().unwrap();
-    assert_eq!(state_bytes(&restored), bytes);
-    assert_eq!(candidates(&mut restored, end), candidates(&mut model, end));
 }
 
 #[test]
 fn simulated_liquidation_stays_within_close_factor_and_collateral() {
-    let events = load("v2-basic.jsonl");
+    let events = load("compound", "v2-basic.jsonl");
     let first = events
         .iter()
         .position(|e| matches!(e.payload, Payload::Liquidation(_)))
