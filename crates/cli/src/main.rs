@@ -13,6 +13,7 @@ mod replay_cmd;
 mod report_cmd;
 mod demo_cmd;
 mod diff_cmd;
+mod ingest_cmd;
 mod stream_cmd;
 mod synth_cmd;
 
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Inspect an event log: verify it, summarise it, print its events.
     Log(log_cmd::LogArgs),
+    /// Normalise exports (CSV, JSON, eth_getLogs) into an event log, ordered and validated.
+    Ingest(ingest_cmd::IngestArgs),
     /// Build a small synthetic crash, replay it, and show what cascade reports.
     Demo(demo_cmd::DemoArgs),
     /// Write a synthetic market going through a crash into a new event log.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<Outcome> = match cli.command {
         Command::Log(args) => log_cmd::run(args),
+        Command::Ingest(args) => ingest_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Synth(args) => synth_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),

@@ -1,0 +1,291 @@
+//! `cascade ingest`: normalise exports into an event log.
+//!
+//! Only argument handling, the progress bar and printing live here; adapters, ordering, duplicate
+//! rules and staging come from `cascade-ingest` (see `docs/ingest.md`). Exit codes: 0 when every
+//! row was ingested (or the sources were already in the log), 1 when rows were quarantined with
+//! `--skip-invalid`, 2 when the ingest could not run (nothing is written then).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use cascade_events::{Address, Id, Timestamp};
+use cascade_ingest::feeds::FeedTable;
+use cascade_ingest::{
+    IngestOptions, Mapping, Progress, Source, SourceKind, aave_subgraph, chainlink_rounds,
+    eth_logs, ohlcv_json, price_csv,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::Outcome;
+
+/// Arguments of `cascade ingest`.
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    /// Log directory (created if absent; several ingests into one log interleave by time).
+    #[arg(long)]
+    log: PathBuf,
+    /// Source kind: maker-flipside, aave-subgraph-liquidations, chainlink-rounds, ohlcv-json,
+    /// price-csv, eth-logs, csv.
+    #[arg(long, value_parser = parse_kind)]
+    source: SourceKind,
+    /// Input files (a folder for maker-flipside); each is one source in the catalog.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// TOML mapping for `--source csv` (format in docs/ingest.md).
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Move bad rows to the quarantine file with the reason, and ingest the rest.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Quarantine file (JSON lines; default: `<log>.quarantine.jsonl` beside the log).
+    #[arg(long)]
+    quarantine: Option<PathBuf>,
+    /// Chain id stamped on events whose source does not name one.
+    #[arg(long, default_value_t = 1)]
+    chain_id: u64,
+    /// chainlink-rounds: the feed's address (default: the address in the file name).
+    #[arg(long)]
+    feed: Option<String>,
+    /// chainlink-rounds, ohlcv-json: the asset priced.
+    #[arg(long)]
+    asset: Option<String>,
+    /// chainlink-rounds, ohlcv-json, price-csv: the unit of the price.
+    #[arg(long)]
+    quote: Option<String>,
+    /// chainlink-rounds: decimals of the answer; ohlcv-json, price-csv: decimals stored.
+    #[arg(long)]
+    decimals: Option<u8>,
+    /// chainlink-rounds, eth-logs: a TOML feeds file (`[[feed]] address, asset, quote, decimals`).
+    #[arg(long)]
+    feeds: Option<PathBuf>,
+    /// aave-subgraph-liquidations: the reserves file (default: tokens.csv beside the export).
+    #[arg(long)]
+    reserves: Option<PathBuf>,
+    /// eth-logs: CSV `block,timestamp` for logs without `blockTimestamp`.
+    #[arg(long)]
+    blocks: Option<PathBuf>,
+    /// eth-logs: name a contract, `ADDRESS=KIND` (aave-v2, aave-v3, compound-v2, chainlink,
+    /// maker-dog, maker-clipper[:ILK]); repeatable.
+    #[arg(long = "contract", value_parser = eth_logs::parse_contract)]
+    contracts: Vec<(Address, eth_logs::Contract)>,
+    /// Log progress details to stderr (-v: info, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn parse_kind(text: &str) -> Result<SourceKind, String> {
+    text.parse()
+}
+
+/// Which flags each kind reads; any other kind-specific flag is a mistake worth reporting.
+fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
+    let kind = args.source;
+    let given: [(&str, bool, &[SourceKind]); 9] = [
+        ("--mapping", args.mapping.is_some(), &[SourceKind::Csv]),
+        (
+            "--feed",
+            args.feed.is_some(),
+            &[
+                SourceKind::ChainlinkRounds,
+                SourceKind::OhlcvJson,
+                SourceKind::PriceCsv,
+            ],
+        ),
+        (
+            "--asset",
+            args.asset.is_some(),
+            &[SourceKind::ChainlinkRounds, SourceKind::OhlcvJson],
+        ),
+        (
+            "--quote",
+            args.quote.is_some(),
+            &[
+                SourceKind::ChainlinkRounds,
+                SourceKind::OhlcvJson,
+                SourceKind::PriceCsv,
+            ],
+        ),
+        (
+            "--decimals",
+            args.decimals.is_some(),
+            &[
+                SourceKind::ChainlinkRounds,
+                SourceKind::OhlcvJson,
+                SourceKind::PriceCsv,
+            ],
+        ),
+        (
+            "--feeds",
+            args.feeds.is_some(),
+            &[SourceKind::ChainlinkRounds, SourceKind::EthLogs],
+        ),
+        (
+            "--reserves",
+            args.reserves.is_some(),
+            &[SourceKind::AaveSubgraphLiquidations],
+        ),
+        ("--blocks", args.blocks.is_some(), &[SourceKind::EthLogs]),
+        (
+            "--contract",
+            !args.contracts.is_empty(),
+            &[SourceKind::EthLogs],
+        ),
+    ];
+    for (flag, present, kinds) in given {
+        if present && !kinds.contains(&kind) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            bail!(
+                "{flag} does not apply to --source {kind} (only to {})",
+                names.join(", ")
+            );
+        }
+    }
+    if kind == SourceKind::Csv && args.mapping.is_none() {
+        bail!("--source csv needs --mapping FILE");
+    }
+    Ok(())
+}
+
+fn parse_id(flag: &str, text: &Option<String>) -> anyhow::Result<Option<Id>> {
+    text.as_deref()
+        .map(|t| t.parse::<Id>().with_context(|| format!("{flag} {t:?}")))
+        .transpose()
+}
+
+/// Builds one source per path from the flags.
+fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
+    let table = match &args.feeds {
+        Some(path) => FeedTable::with_file(path).context("reading the feeds file")?,
+        None => FeedTable::built_in(),
+    };
+    let asset = parse_id("--asset", &args.asset)?;
+    let quote = parse_id("--quote", &args.quote)?;
+    let mapping = args
+        .mapping
+        .as_deref()
+        .map(Mapping::from_file)
+        .transpose()
+        .context("reading the mapping")?;
+    let mut contracts = eth_logs::Options::default().contracts;
+    contracts.extend(args.contracts.iter().cloned());
+    args.paths
+        .iter()
+        .map(|path| {
+            let path = path.clone();
+            Ok(match args.source {
+                SourceKind::MakerFlipside => Source::MakerFlipside { folder: path },
+                SourceKind::AaveSubgraphLiquidations => Source::AaveSubgraphLiquidations {
+                    path,
+                    options: aave_subgraph::Options {
+                        reserves: args.reserves.clone(),
+                    },
+                },
+                SourceKind::ChainlinkRounds => Source::ChainlinkRounds {
+                    path,
+                    options: chainlink_rounds::Options {
+                        feed: args
+                            .feed
+                            .as_deref()
+                            .map(|f| {
+                                f.parse::<Address>()
+                                    .with_context(|| format!("--feed {f:?} is not an address"))
+                            })
+                            .transpose()?,
+                        asset,
+                        quote,
+                        decimals: args.decimals,
+                        table: table.clone(),
+                    },
+                },
+                SourceKind::OhlcvJson => {
+                    let defaults = ohlcv_json::Options::default();
+                    Source::OhlcvJson {
+                        path,
+                        options: ohlcv_json::Options {
+                            asset,
+                            quote: quote.unwrap_or(defaults.quote),
+                            feed: parse_id("--feed", &args.feed)?.unwrap_or(defaults.feed),
+                            decimals: args.decimals.unwrap_or(defaults.decimals),
+                        },
+                    }
+                }
+                SourceKind::PriceCsv => {
+                    let defaults = price_csv::Options::default();
+                    Source::PriceCsv {
+                        path,
+                        options: price_csv::Options {
+                            quote,
+                            feed: parse_id("--feed", &args.feed)?.unwrap_or(defaults.feed),
+                            decimals: args.decimals.unwrap_or(defaults.decimals),
+                        },
+                    }
+                }
+                SourceKind::EthLogs => Source::EthLogs {
+                    path,
+                    options: eth_logs::Options {
+                        blocks: args.blocks.clone(),
+                        contracts: contracts.clone(),
+                        feeds: table.clone(),
+                    },
+                },
+                SourceKind::Csv => Source::Csv {
+                    path,
+                    mapping: mapping
+                        .clone()
+                        .context("--source csv needs --mapping FILE")?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// A progress bar on stderr (indicatif hides it when stderr is not a terminal).
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+/// Runs `cascade ingest`.
+pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
+    if args.verbose > 0 {
+        let level = if args.verbose > 1 { "debug" } else { "info" };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("cascade_ingest={level}"))
+        });
+        // A subscriber set earlier (by a test harness) keeps precedence; that is fine.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    check_flags(&args)?;
+    let sources = sources(&args)?;
+    let total: u64 = sources.iter().map(Source::input_bytes).sum();
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} ingesting [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let options = IngestOptions {
+        skip_invalid: args.skip_invalid,
+        quarantine: args.quarantine.clone(),
+        chain_id: args.chain_id,
+        ingested_at: Timestamp(chrono::Utc::now().timestamp()),
+        ..IngestOptions::default()
+    };
+    let result = cascade_ingest::ingest(&args.log, sources, &options, &Bar(bar.clone()));
+    bar.finish_and_clear();
+    let summary = result.with_context(|| format!("ingesting into {}", args.log.display()))?;
+    print!("{summary}");
+    Ok(if summary.rejected() > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
