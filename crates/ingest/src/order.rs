@@ -9,16 +9,18 @@
 //! 3. the source kind's rank ([`SourceKind::rank`]): price sources first;
 //! 4. the file rank within the source ([`SourceKind::file_rank`]): only the Maker export uses it,
 //!    to order one block's actions across its files;
-//! 5. the source's content hash: two sources of the same kind at the same instant are ordered by
+//! 5. the oracle round of a price, where it has one: rounds reported in the same second keep
+//!    their round order whatever order the file lists them in;
+//! 6. the source's content hash: two sources of the same kind at the same instant are ordered by
 //!    what they contain, not by when they were ingested;
-//! 6. the position within the source: its own order (row, then the events a row produced).
+//! 7. the position within the source: its own order (row, then the events a row produced).
 //!
 //! Block timestamps strictly increase on Ethereum, so ordering by time first keeps block order.
 //! The key is computed from the event and its source's catalog record alone, so events already in
 //! a log get the same key as when they were ingested (their position there is their seq, which
 //! preserves their order within the source).
 
-use cascade_events::{Event, Timestamp};
+use cascade_events::{Event, Payload, Timestamp};
 
 use crate::source::SourceKind;
 
@@ -40,6 +42,8 @@ pub struct OrderKey {
     pub source_rank: u8,
     /// Rank of the file within the source.
     pub file_rank: u8,
+    /// Oracle round of a price.
+    pub round: Option<u128>,
     /// Content hash of the source.
     pub source_hash: [u8; 32],
     /// Position within the source.
@@ -57,6 +61,10 @@ impl OrderKey {
             log_index: event.log_index,
             source_rank: kind.map_or(UNKNOWN_SOURCE_RANK, SourceKind::rank),
             file_rank: kind.map_or(0, |kind| kind.file_rank(event)),
+            round: match &event.payload {
+                Payload::Price(price) => price.round,
+                _ => None,
+            },
             source_hash: hash,
             position,
         }
@@ -66,7 +74,7 @@ impl OrderKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cascade_events::{Amount, Fixed, Id, Payload, PositionChange, PriceUpdate, Protocol, U256};
+    use cascade_events::{Amount, Fixed, Id, PositionChange, PriceUpdate, Protocol, U256};
 
     fn event(time: i64, block: Option<u64>, payload: Payload) -> Event {
         Event {

@@ -1,4 +1,5 @@
 //! The Maker Flipside adapter on the real ETH-B export and on hand-made folders.
+#![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
 mod common;
 
@@ -132,4 +133,145 @@ fn ethb_amounts_are_exact() {
         })
         .unwrap();
     assert_eq!(mat.to_string(), "1.3");
+}
+
+#[test]
+fn fixture_folder_covers_the_export_traps() {
+    let folder = common::fixtures("ingest/maker-flipside");
+    let batch = maker_flipside::read(&folder, &context(false)).unwrap();
+    let counts = by_kind(&batch.events);
+    assert_eq!(counts["param-change"], 3);
+    assert_eq!(
+        counts["liquidation"], 3,
+        "identical bites in one block are both kept"
+    );
+    assert_eq!(batch.report.counters["Dog/Clipper live from block 300"], 1);
+    assert_eq!(
+        batch.report.counters["liquidations read as Cat bites (tab)"],
+        2
+    );
+    assert_eq!(
+        batch.report.counters["liquidations read as Dog barks (due)"],
+        1
+    );
+    let withdrawals: Vec<Amount> = batch
+        .events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Withdraw(w) => Some(w.amount),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        withdrawals,
+        [
+            Amount::from_units(1_500_000_000_000_000_000),
+            Amount::from_units(8)
+        ]
+    );
+    // The single-digit hour of the parameter file.
+    let dog = batch.events.iter().find(|e| e.block == Some(300)).unwrap();
+    assert_eq!(dog.time, Timestamp(1_609_632_000));
+}
+
+/// Copies the fixture folder into a temp dir so a test can damage one file.
+fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(common::fixtures("ingest/maker-flipside")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn missing_or_ambiguous_files_are_errors() {
+    let dir = fixture_copy();
+    std::fs::remove_file(dir.path().join("toy_dai_repayments.csv")).unwrap();
+    let error = maker_flipside::read(dir.path(), &context(false))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no DAI repayments file"), "{error}");
+    std::fs::write(
+        dir.path().join("toy_dai_repayments.csv"),
+        "BLOCK_NUMBER,BLOCK_TIMESTAMP,VAULT_NUMBER,DAI_REPAYED\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("more_dai_repayments.csv"), "x\n").unwrap();
+    let error = maker_flipside::read(dir.path(), &context(false))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("several DAI repayments files"), "{error}");
+}
+
+#[test]
+fn wrong_signs_types_and_precision_name_the_cell() {
+    let cases = [
+        (
+            "toy_vault_withdrawals.csv",
+            "130,2021-01-01 00:06:00.000,0x000000000000000000000000000000000000a001,ETH-B,1,1.5\n",
+            "WITHDRAWN_AMOUNT_ADJ",
+            "expected a negative amount",
+        ),
+        (
+            "toy_vault_deposits.csv",
+            "130,2021-01-01 00:06:00.000,0x000000000000000000000000000000000000a001,ETH-B,1,-2\n",
+            "DEPOSIT_AMOUNT_ADJ",
+            "negative amount",
+        ),
+        (
+            "toy_vault_deposits.csv",
+            "130,2021-01-01 00:06:00.000,0x000000000000000000000000000000000000a001,ETH-B,1,0.0000000000000000001\n",
+            "DEPOSIT_AMOUNT_ADJ",
+            "more decimals than the token has (18)",
+        ),
+        (
+            "toy_dai_borrows.csv",
+            "130,2021-01-01 00:06:00.000,vault-one,5\n",
+            "VAULT_NUMBER",
+            "not a non-negative integer",
+        ),
+        (
+            "toy_dai_borrows.csv",
+            "130,01/01/2021 00:06,1,5\n",
+            "BLOCK_TIMESTAMP",
+            "not a time",
+        ),
+    ];
+    for (file, row, column, reason) in cases {
+        let dir = fixture_copy();
+        let path = dir.path().join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(row);
+        std::fs::write(&path, &text).unwrap();
+        let error = maker_flipside::read(dir.path(), &context(false)).unwrap_err();
+        let cascade_ingest::IngestError::Row(row_error) = &error else {
+            panic!("{error}")
+        };
+        assert_eq!(row_error.column, column, "{error}");
+        assert!(row_error.reason.contains(reason), "{error}");
+        assert_eq!(
+            row_error.position,
+            cascade_ingest::Position::Line(text.lines().count() as u64)
+        );
+        assert!(error.to_string().contains(file));
+        // With --skip-invalid the row is set aside and the rest is read.
+        let batch = maker_flipside::read(dir.path(), &context(true)).unwrap();
+        assert_eq!(batch.report.rejected.len(), 1);
+    }
+}
+
+#[test]
+fn two_ilks_in_the_creation_file_are_refused() {
+    let dir = fixture_copy();
+    let path = dir.path().join("toy_vault_creations.csv");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        "140,2021-01-01 00:08:00.000,3,ETH-A,0x000000000000000000000000000000000000a003\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let error = maker_flipside::read(dir.path(), &context(false))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("several ilks (ETH-A, ETH-B)"), "{error}");
 }

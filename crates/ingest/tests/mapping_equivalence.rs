@@ -1,0 +1,155 @@
+//! A mapping file through the generic `csv` kind reproduces the built-in CSV adapters event for
+//! event: on the hand-made fixtures always, and on the real files when `../shared/data` is there.
+#![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use cascade_events::{Event, EventKind};
+use cascade_ingest::{
+    IngestOptions, Mapping, NoProgress, Source, chainlink_rounds, feeds::FeedTable, ingest,
+    maker_flipside, mapped_csv, price_csv,
+};
+use cascade_log::LogReader;
+use common::{context, fixtures, shared_data};
+
+/// The fixture mapping for each Maker file, with the kind the file produces.
+const MAKER: [(&str, EventKind); 7] = [
+    ("maker-parameter-changes.toml", EventKind::ParamChange),
+    ("maker-vault-creations.toml", EventKind::VaultOpen),
+    ("maker-vault-deposits.toml", EventKind::Deposit),
+    ("maker-vault-withdrawals.toml", EventKind::Withdraw),
+    ("maker-dai-mints.toml", EventKind::Borrow),
+    ("maker-dai-repayments.toml", EventKind::Repay),
+    ("maker-liquidations.toml", EventKind::Liquidation),
+];
+
+fn mapping(name: &str) -> Mapping {
+    Mapping::from_file(&fixtures("mappings").join(name)).unwrap()
+}
+
+/// Compares each Maker file read through its mapping with the built-in adapter's events of that
+/// file. `dog_from_block` is the Cat/Dog switch the folder's parameter file names (the shipped
+/// liquidation mapping carries ETH-B's, which the built-in adapter reads from that file).
+fn maker_equivalence(folder: &Path, dog_from_block: &str) {
+    let built_in = maker_flipside::read(folder, &context(false)).unwrap();
+    let files = maker_flipside::input_files(folder).unwrap();
+    let mut total = 0;
+    for ((name, kind), file) in MAKER.iter().zip(files.iter()) {
+        let path = fixtures("mappings").join(name);
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "maker_dog_from_block = 12381609",
+            &format!("maker_dog_from_block = {dog_from_block}"),
+        );
+        let mapping = Mapping::from_toml(&path, &text).unwrap();
+        let mapped =
+            mapped_csv::read(std::slice::from_ref(file), &mapping, &context(false)).unwrap();
+        let expected: Vec<&Event> = built_in
+            .events
+            .iter()
+            .filter(|e| e.kind() == *kind)
+            .collect();
+        let got: Vec<&Event> = mapped.events.iter().collect();
+        assert_eq!(got, expected, "{name} on {}", file.display());
+        assert!(!got.is_empty(), "{name}");
+        total += got.len();
+    }
+    assert_eq!(total, built_in.events.len());
+}
+
+#[test]
+fn maker_mappings_reproduce_the_built_in_adapter_on_the_fixture() {
+    maker_equivalence(&fixtures("ingest/maker-flipside"), "300");
+}
+
+#[test]
+fn maker_mappings_reproduce_the_built_in_adapter_on_the_ethb_set() {
+    let Some(folder) = shared_data("maker-ethb") else {
+        return;
+    };
+    maker_equivalence(&folder, "12381609");
+}
+
+/// Ingests one source into a fresh log and returns its events with the source id cleared.
+fn log_of(source: Source, skip_invalid: bool) -> Vec<Event> {
+    let dir = tempfile::tempdir().unwrap();
+    let options = IngestOptions {
+        skip_invalid,
+        quarantine: Some(dir.path().join("q.jsonl")),
+        ..IngestOptions::default()
+    };
+    ingest(&dir.path().join("log"), vec![source], &options, &NoProgress).unwrap();
+    LogReader::open(&dir.path().join("log"))
+        .unwrap()
+        .events(0)
+        .map(|e| Event {
+            source: 0,
+            ..e.unwrap()
+        })
+        .collect()
+}
+
+fn price_files() -> Vec<PathBuf> {
+    let mut files = vec![fixtures("ingest/prices.csv")];
+    if let Some(path) = shared_data("prices/coingecko-hourly/WETH_usd.csv") {
+        files.push(path);
+    }
+    files
+}
+
+#[test]
+fn coingecko_mapping_reproduces_price_csv() {
+    for path in price_files() {
+        let built_in = log_of(
+            Source::PriceCsv {
+                path: path.clone(),
+                options: price_csv::Options::default(),
+            },
+            false,
+        );
+        let mapped = log_of(
+            Source::Csv {
+                path: path.clone(),
+                mapping: mapping("coingecko-prices.toml"),
+            },
+            false,
+        );
+        assert!(!built_in.is_empty());
+        assert_eq!(mapped, built_in, "{}", path.display());
+    }
+}
+
+#[test]
+fn chainlink_mapping_reproduces_chainlink_rounds() {
+    let mut files = vec![fixtures(
+        "ingest/eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv",
+    )];
+    if let Some(folder) = shared_data("chainlink") {
+        files.push(folder.join("eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv"));
+    }
+    for path in files {
+        let built_in = log_of(
+            Source::ChainlinkRounds {
+                path: path.clone(),
+                options: chainlink_rounds::Options {
+                    table: FeedTable::built_in(),
+                    ..Default::default()
+                },
+            },
+            true,
+        );
+        let mapped = log_of(
+            Source::Csv {
+                path: path.clone(),
+                mapping: mapping("chainlink-eth-usd.toml"),
+            },
+            true,
+        );
+        assert!(built_in.len() >= 3);
+        assert_eq!(mapped.len(), built_in.len(), "{}", path.display());
+        for (index, (m, b)) in mapped.iter().zip(&built_in).enumerate() {
+            assert_eq!(m, b, "{} event {index}", path.display());
+        }
+    }
+}
