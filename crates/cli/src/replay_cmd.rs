@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use cascade_engine::maker::OsmSample;
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, diff_runs, replay_log};
 use cascade_events::Timestamp;
@@ -89,20 +89,6 @@ fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
     ))
 }
 
-/// The replay mode for an optional scenario file.
-fn mode_for(scenario: Option<&Path>) -> anyhow::Result<Mode> {
-    let Some(path) = scenario else {
-        return Ok(Mode::Historical);
-    };
-    let scenario = cascade_engine::scenario::Scenario::load(path)
-        .with_context(|| format!("loading scenario {}", path.display()))?;
-    bail!(
-        "scenario {} parses ({}), but counterfactual replays are not wired into `cascade replay` yet (issue #5)",
-        path.display(),
-        scenario.label()
-    )
-}
-
 fn run_engine(dir: &Path, args: &EngineArgs) -> anyhow::Result<Run> {
     let mut config = EngineConfig::default();
     if let Some(from) = &args.from {
@@ -125,9 +111,15 @@ fn run_engine(dir: &Path, args: &EngineArgs) -> anyhow::Result<Run> {
         checkpoint_every: args.checkpoint_every,
         resume: true,
     };
-    let mode = mode_for(args.scenario.as_deref())?;
-    let outcome =
-        replay_log(dir, &options, mode).with_context(|| format!("replaying {}", dir.display()))?;
+    if let Some(path) = &args.scenario {
+        // Counterfactual: history up to the scenario's window, then the scenario (issue #5).
+        let scenario = cascade_engine::scenario::Scenario::load(path)
+            .with_context(|| format!("loading scenario {}", path.display()))?;
+        return cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
+            .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
+    }
+    let outcome = replay_log(dir, &options, Mode::Historical)
+        .with_context(|| format!("replaying {}", dir.display()))?;
     Ok(outcome.run)
 }
 

@@ -6,7 +6,8 @@
 //!   transformed) history alone, so a recorded price move triggered it. These form round 1.
 //! - [`Trigger::Impact`]: the account was safe at those prices and unsafe only because earlier
 //!   simulated sales had pushed the price down. Its causes are the liquidations whose sales still
-//!   displaced the price, largest first; its round is one more than its primary (largest) cause's.
+//!   displaced the price, largest first; its round is one more than the deepest cause's round (it
+//!   needed all of them), and its chain follows that deepest cause.
 //!
 //! The engine decides which trigger applies (it can evaluate an account with and without the
 //! impact); this module only keeps the graph and answers questions about it. It never mutates a
@@ -31,11 +32,8 @@ pub struct Cause {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Trigger {
-    /// Unsafe at the history's own prices; `seq` is the event after which it became unsafe.
-    PriceMove {
-        /// Log sequence number of the triggering event (usually a price update).
-        seq: u64,
-    },
+    /// Unsafe at the history's own (scenario-transformed) prices.
+    PriceMove,
     /// Unsafe only because of the price impact of earlier simulated liquidations.
     Impact {
         /// The earlier liquidations still displacing the price, largest first.
@@ -48,8 +46,6 @@ pub enum Trigger {
 pub struct CascadeNode {
     /// Dense id, in recording order.
     pub id: u32,
-    /// Log position at which it happened.
-    pub seq: u64,
     /// When.
     pub time: Timestamp,
     /// Protocol.
@@ -60,7 +56,7 @@ pub struct CascadeNode {
     pub account: Id,
     /// Its trigger.
     pub trigger: Trigger,
-    /// 1 for a price-move trigger; 1 + the primary cause's round for an impact trigger.
+    /// 1 for a price-move trigger; 1 + the deepest cause's round for an impact trigger.
     pub round: u32,
     /// What the account lost, quote wad (collateral taken beyond the debt it cleared).
     #[serde(serialize_with = "crate::cascade::u256_text")]
@@ -86,8 +82,6 @@ pub struct CascadeTracker {
 /// What the engine tells the tracker about a liquidation it just simulated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
-    /// Log position.
-    pub seq: u64,
     /// Time.
     pub time: Timestamp,
     /// Protocol.
@@ -124,15 +118,11 @@ impl CascadeTracker {
             },
             other => other,
         };
-        let round = match &trigger {
-            Trigger::PriceMove { .. } => 1,
-            Trigger::Impact { causes } => causes.first().map_or(1, |primary| {
-                self.nodes[primary.liquidation as usize].round + 1
-            }),
-        };
+        let round = self
+            .deepest_cause(&trigger)
+            .map_or(1, |cause| self.nodes[cause as usize].round + 1);
         self.nodes.push(CascadeNode {
             id,
-            seq: liquidation.seq,
             time: liquidation.time,
             protocol: liquidation.protocol,
             market: liquidation.market,
@@ -142,6 +132,23 @@ impl CascadeTracker {
             loss: liquidation.loss,
         });
         id
+    }
+
+    /// The cause with the highest round (ties: the larger displacement, then the smaller id).
+    fn deepest_cause(&self, trigger: &Trigger) -> Option<u32> {
+        let Trigger::Impact { causes } = trigger else {
+            return None;
+        };
+        causes
+            .iter()
+            .max_by(|a, b| {
+                let round = |c: &Cause| self.nodes[c.liquidation as usize].round;
+                round(a)
+                    .cmp(&round(b))
+                    .then(a.displacement.cmp(&b.displacement))
+                    .then(b.liquidation.cmp(&a.liquidation))
+            })
+            .map(|cause| cause.liquidation)
     }
 
     /// Every node, in id order.
@@ -165,7 +172,7 @@ impl CascadeTracker {
         rounds
     }
 
-    /// The chain behind liquidation `id`: its primary cause, that one's primary cause, and so on
+    /// The chain behind liquidation `id`: its deepest cause, that one's deepest cause, and so on
     /// back to a price-move root; returned root first, ending with `id`.
     pub fn chain(&self, id: u32) -> Vec<u32> {
         let mut chain = Vec::new();
@@ -175,10 +182,7 @@ impl CascadeTracker {
                 break;
             };
             chain.push(at);
-            current = match &node.trigger {
-                Trigger::Impact { causes } => causes.first().map(|cause| cause.liquidation),
-                Trigger::PriceMove { .. } => None,
-            };
+            current = self.deepest_cause(&node.trigger);
         }
         chain.reverse();
         chain
@@ -209,7 +213,6 @@ mod tests {
 
     fn liquidation(account: u64, loss: u64) -> Recorded {
         Recorded {
-            seq: account * 10,
             time: Timestamp(account as i64),
             protocol: Protocol::Maker,
             market: Id::name("ETH-B"),
@@ -228,7 +231,7 @@ mod tests {
     /// A -- b -- d (largest loss), A -- c; e is a second root.
     fn graph() -> CascadeTracker {
         let mut tracker = CascadeTracker::new();
-        let a = tracker.record(liquidation(1, 10), Trigger::PriceMove { seq: 5 });
+        let a = tracker.record(liquidation(1, 10), Trigger::PriceMove);
         let b = tracker.record(
             liquidation(2, 20),
             Trigger::Impact {
@@ -247,12 +250,12 @@ mod tests {
                 causes: vec![cause(b, 7), cause(a, 3)],
             },
         );
-        tracker.record(liquidation(5, 1), Trigger::PriceMove { seq: 60 });
+        tracker.record(liquidation(5, 1), Trigger::PriceMove);
         tracker
     }
 
     #[test]
-    fn rounds_follow_the_primary_cause() {
+    fn rounds_follow_the_deepest_cause() {
         let tracker = graph();
         let rounds: Vec<u32> = tracker.nodes().iter().map(|n| n.round).collect();
         assert_eq!(rounds, [1, 2, 2, 3, 1]);

@@ -63,4 +63,7 @@ pub enum EngineError {
     /// Another event source failed (a broken stream).
     #[error("reading events: {0}")]
     Source(String),
+    /// A scenario cannot be applied to this log (it names an asset the log never prices).
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
 }

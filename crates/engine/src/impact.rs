@@ -29,9 +29,10 @@ pub use crate::math::{RAY, WAD};
 /// The largest price drop one sale may cause in the depth model, wad (0.99).
 const MAX_DEPTH_DROP: U256 = U256::from_limbs([990_000_000_000_000_000, 0, 0, 0]);
 
-/// A contribution to an asset's displacement smaller than this (ray, 1e-12) is forgotten, so the
-/// list of contributors stays short.
-const NEGLIGIBLE: U256 = U256::from_limbs([1_000_000_000_000_000, 0, 0, 0]);
+/// A contribution to an asset's displacement smaller than this (ray, one millionth of the price)
+/// is forgotten: the list of contributors stays short and a cascade is not deepened by a sale
+/// whose effect has all but decayed (about 20 half-lives).
+const NEGLIGIBLE: U256 = U256::from_limbs([3_875_820_019_684_212_736, 54, 0, 0]);
 
 /// `a * b / d` rounded down, through 512 bits; `None` when `d` is zero or the result needs more
 /// than 256 bits.
@@ -179,8 +180,6 @@ pub struct ImpactSpec {
     pub model: ImpactModel,
     /// Seconds for half of the displacement to vanish; 0 means it vanishes at once.
     pub half_life: u64,
-    /// Decimals of the asset's base units (the amounts sold), 18 for ETH.
-    pub decimals: u8,
 }
 
 /// The result of selling into the impact model.
@@ -331,18 +330,23 @@ impl PriceImpact {
         }
     }
 
-    /// What selling `amount` base units of `asset` at `now` would return, the recorded market
-    /// price being `price` (wad quote per token); changes nothing. Without a model the sale
-    /// fetches the displaced market price exactly.
-    pub fn quote(&self, asset: &Id, now: Timestamp, price: U256, amount: U256) -> Sale {
+    /// What selling `amount` base units (of a token with `decimals` decimals) of `asset` at
+    /// `now` would return, the recorded market price being `price` (wad quote per token);
+    /// changes nothing. Without a model the sale fetches the displaced market price exactly.
+    pub fn quote(
+        &self,
+        asset: &Id,
+        now: Timestamp,
+        price: U256,
+        amount: U256,
+        decimals: u8,
+    ) -> Sale {
         let m = self.multiplier(asset, now);
+        let tokens = to_wad(amount, decimals);
         match self.assets.get(asset) {
-            Some(impact) => {
-                let tokens = to_wad(amount, impact.spec.decimals);
-                impact.quote(now, price, m, tokens)
-            }
+            Some(impact) => impact.quote(now, price, m, tokens),
             None => {
-                let value = mul_div_or_max(amount, price, WAD);
+                let value = mul_div_or_max(tokens, mul_div_or_max(price, m, RAY), WAD);
                 Sale {
                     proceeds: value,
                     market_value: value,
@@ -361,10 +365,10 @@ impl PriceImpact {
         asset: &Id,
         now: Timestamp,
         price: U256,
-        amount: U256,
+        (amount, decimals): (U256, u8),
         liquidation: u32,
     ) -> Sale {
-        let sale = self.quote(asset, now, price, amount);
+        let sale = self.quote(asset, now, price, amount, decimals);
         if let Some(impact) = self.assets.get_mut(asset) {
             impact.settle(now);
             impact.since = now;
@@ -471,7 +475,6 @@ mod tests {
                 fee: U256::from(3_000_000_000_000_000u64),
             },
             half_life: 600,
-            decimals: 18,
         }
     }
 
@@ -480,7 +483,7 @@ mod tests {
         // A pool of 1,000 ETH and 2,000,000 DAI centred on its own price 2,000.
         let impact = PriceImpact::new(&[pool(1_000, 2_000_000)]);
         let eth = Id::name("ETH");
-        let sale = impact.quote(&eth, Timestamp(0), wad(2_000), wad(100));
+        let sale = impact.quote(&eth, Timestamp(0), wad(2_000), wad(100), 18);
         // getAmountOut(100, 1000, 2000000) = 99.7 * 2e6 / 1099.7 = 181322.178776...
         let expected = U256::from(181_322_178_776_029_826_316_268u128);
         assert!(
@@ -501,8 +504,8 @@ mod tests {
         // The same liquidity gives the same relative impact at any recorded price.
         let impact = PriceImpact::new(&[pool(1_000, 2_000_000)]);
         let eth = Id::name("ETH");
-        let at_2000 = impact.quote(&eth, Timestamp(0), wad(2_000), wad(10));
-        let at_1000 = impact.quote(&eth, Timestamp(0), wad(1_000), wad(10));
+        let at_2000 = impact.quote(&eth, Timestamp(0), wad(2_000), wad(10), 18);
+        let at_1000 = impact.quote(&eth, Timestamp(0), wad(1_000), wad(10), 18);
         // At the lower price the pool holds more ETH (sqrt 2 times), so the impact is smaller.
         assert!(at_1000.multiplier_after > at_2000.multiplier_after);
     }
@@ -511,12 +514,12 @@ mod tests {
     fn sales_displace_then_decay_with_contributors() {
         let mut impact = PriceImpact::new(&[pool(1_000, 2_000_000)]);
         let eth = Id::name("ETH");
-        let first = impact.sell(&eth, Timestamp(100), wad(2_000), wad(50), 0);
+        let first = impact.sell(&eth, Timestamp(100), wad(2_000), (wad(50), 18), 0);
         assert_eq!(
             impact.multiplier(&eth, Timestamp(100)),
             first.multiplier_after
         );
-        let second = impact.sell(&eth, Timestamp(100), wad(2_000), wad(50), 1);
+        let second = impact.sell(&eth, Timestamp(100), wad(2_000), (wad(50), 18), 1);
         assert_eq!(second.multiplier_before, first.multiplier_after);
         assert!(
             second.proceeds < first.proceeds,
@@ -556,7 +559,6 @@ mod tests {
                 slippage: WAD / U256::from(50u8),
             },
             half_life: 3_600,
-            decimals: 8,
         };
         let impact = PriceImpact::new(&[spec]);
         let wbtc = Id::name("WBTC");
@@ -566,6 +568,7 @@ mod tests {
             Timestamp(0),
             wad(30_000),
             U256::from(250u64 * 100_000_000),
+            8,
         );
         assert_eq!(
             sale.multiplier_after,
@@ -575,7 +578,13 @@ mod tests {
             sale.proceeds,
             wad(30_000 * 250) * U256::from(995u32) / U256::from(1000u32)
         );
-        let huge = impact.quote(&wbtc, Timestamp(0), wad(30_000), U256::from(10u64.pow(15)));
+        let huge = impact.quote(
+            &wbtc,
+            Timestamp(0),
+            wad(30_000),
+            U256::from(10u64.pow(15)),
+            8,
+        );
         assert_eq!(huge.multiplier_after, RAY / U256::from(100u8));
     }
 

@@ -14,15 +14,15 @@ use serde::Serialize;
 
 use crate::impact::{WAD, wide_mul_div};
 
-/// Which liquidation the liquidator prefers when it cannot do all of them, and which
-/// collateral/debt pair of a multi-asset account it liquidates.
+/// Which liquidation the liquidator prefers when it cannot do all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PairChoice {
     /// The largest debt first (the most it can repay).
     #[default]
     LargestDebt,
-    /// The highest liquidation bonus first; ties by the largest debt.
+    /// The highest liquidation bonus first; ties by the largest debt. Candidates whose protocol
+    /// reports no bonus rank by debt alone.
     BestBonus,
 }
 
@@ -44,6 +44,10 @@ pub struct LiquidatorPolicy {
     pub min_profit: U256,
     /// Preference among candidates and pairs.
     pub pick: PairChoice,
+    /// Bonus assumed for protocols whose candidates do not report one (Aave, Compound), wad
+    /// fraction (0.05e18): the profit estimate is `debt * 50% * assumed_bonus`.
+    #[serde(serialize_with = "crate::impact::wad_text")]
+    pub assumed_bonus: U256,
     /// Maker auctions: keepers take when the auction price is at or below the market price less
     /// this fraction (wad; 0.05e18 takes at 95% of market).
     #[serde(serialize_with = "crate::impact::wad_text")]
@@ -52,7 +56,7 @@ pub struct LiquidatorPolicy {
 
 impl Default for LiquidatorPolicy {
     /// The idealised liquidator: no latency, no gas, no minimum profit, no block limit, 12-second
-    /// blocks, largest debt first, keepers take at the market price.
+    /// blocks, largest debt first, a 5% assumed bonus, keepers take at the market price.
     fn default() -> Self {
         LiquidatorPolicy {
             latency: 0,
@@ -61,6 +65,7 @@ impl Default for LiquidatorPolicy {
             gas_cost: U256::ZERO,
             min_profit: U256::ZERO,
             pick: PairChoice::LargestDebt,
+            assumed_bonus: WAD / U256::from(20u8),
             keeper_discount: U256::ZERO,
         }
     }
@@ -81,31 +86,6 @@ pub struct Candidate {
     pub debt_value: U256,
     /// The best liquidation bonus it offers, wad multiplier (1.05e18 for 5%).
     pub bonus: U256,
-}
-
-/// One collateral/debt pair a multi-asset account could be liquidated on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PairOption {
-    /// Collateral asset.
-    pub collateral: Id,
-    /// Debt asset.
-    pub debt: Id,
-    /// Debt of that asset, quote wad.
-    pub debt_value: U256,
-    /// Bonus of that collateral, wad multiplier.
-    pub bonus: U256,
-}
-
-/// Why the liquidator passes on a liquidation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Pass {
-    /// Its latency has not elapsed yet.
-    TooEarly,
-    /// The block's liquidation budget is used up.
-    BlockFull,
-    /// Profit after gas and slippage is below the minimum.
-    Unprofitable,
 }
 
 /// The profit of a liquidation, quote wad: what the seized collateral sells for, less what the
@@ -140,7 +120,8 @@ impl LiquidatorPolicy {
         candidates.sort_by(|a, b| self.preference(a, b));
     }
 
-    fn preference(&self, a: &Candidate, b: &Candidate) -> Ordering {
+    /// The order of [`LiquidatorPolicy::order`] as a comparison.
+    pub fn preference(&self, a: &Candidate, b: &Candidate) -> Ordering {
         let by_choice = match self.pick {
             PairChoice::LargestDebt => b.debt_value.cmp(&a.debt_value),
             PairChoice::BestBonus => b.bonus.cmp(&a.bonus).then(b.debt_value.cmp(&a.debt_value)),
@@ -150,26 +131,6 @@ impl LiquidatorPolicy {
             .then(a.protocol.cmp(&b.protocol))
             .then(a.market.cmp(&b.market))
             .then(a.account.cmp(&b.account))
-    }
-
-    /// The pair of a multi-asset account the liquidator liquidates; `None` when there is none.
-    /// Ties go to the first in `options` order, so callers pass them in a stable order.
-    pub fn choose_pair(&self, options: &[PairOption]) -> Option<usize> {
-        let key = |o: &PairOption| match self.pick {
-            PairChoice::LargestDebt => (o.debt_value, o.bonus),
-            PairChoice::BestBonus => (o.bonus, o.debt_value),
-        };
-        options
-            .iter()
-            .enumerate()
-            .fold(
-                None,
-                |best: Option<(usize, &PairOption)>, (index, option)| match best {
-                    Some((_, current)) if key(option) <= key(current) => best,
-                    _ => Some((index, option)),
-                },
-            )
-            .map(|(index, _)| index)
     }
 
     /// Profit of selling seized collateral for `proceeds` after repaying debt that cost
@@ -278,24 +239,6 @@ mod tests {
             Id::Number(1),
             "then the largest debt at 5%"
         );
-    }
-
-    #[test]
-    fn chooses_pairs_by_rule() {
-        let option = |debt: u64, bonus: u64| PairOption {
-            collateral: Id::name("C"),
-            debt: Id::name("D"),
-            debt_value: wad(debt),
-            bonus: WAD + wad(bonus) / U256::from(100u8),
-        };
-        let options = [option(100, 10), option(300, 5), option(300, 5)];
-        assert_eq!(LiquidatorPolicy::default().choose_pair(&options), Some(1));
-        let best_bonus = LiquidatorPolicy {
-            pick: PairChoice::BestBonus,
-            ..LiquidatorPolicy::default()
-        };
-        assert_eq!(best_bonus.choose_pair(&options), Some(0));
-        assert_eq!(best_bonus.choose_pair(&[]), None);
     }
 
     #[test]

@@ -118,6 +118,28 @@ pub trait Counterfactual {
         liquidation: &SimulatedLiquidation,
         out: &mut Vec<PriceUpdate>,
     );
+
+    /// Whether a recorded governance change still applies (`false`: a scenario override pinned
+    /// that parameter; the change is skipped and counted).
+    fn keeps_param_change(
+        &mut self,
+        _change: &cascade_events::ParamChange,
+        _time: Timestamp,
+    ) -> bool {
+        true
+    }
+
+    /// The cascade round of the liquidation last passed to [`Counterfactual::on_liquidation`],
+    /// when the scenario tracks triggers itself (`None`: the loop's round is used).
+    fn last_round(&self) -> Option<u32> {
+        None
+    }
+
+    /// What the scenario observed over the run (cascade graph, liquidator statistics), written
+    /// to the run file's `counterfactual` key.
+    fn report(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// The protocol models a replay runs: Maker always; other protocols register here.
@@ -303,10 +325,17 @@ impl Engine {
             }
             Payload::Liquidation(liquidation) => self.recorded_liquidation(event, liquidation)?,
             payload => {
+                let pinned = match (payload, &mut self.mode) {
+                    (Payload::ParamChange(change), Mode::Counterfactual(scenario)) => {
+                        !scenario.keeps_param_change(change, time)
+                    }
+                    _ => false,
+                };
                 let applied = match payload
                     .protocol()
                     .and_then(|p| self.route[protocol_slot(p)])
                 {
+                    _ if pinned => Applied::Skipped("param-change-pinned-by-scenario"),
                     Some(index) => self.models[index].apply(event, &self.prices)?,
                     None => Applied::Skipped("protocol-not-modelled"),
                 };
@@ -470,6 +499,7 @@ impl Engine {
                 };
                 any = true;
                 scenario.on_liquidation(time, &done, &mut self.impacts);
+                let round = scenario.last_round().unwrap_or(round);
                 if self.in_window {
                     record_simulated(&mut self.output, seq, time, round, &done);
                 }
@@ -687,9 +717,9 @@ impl Engine {
             self.close_episode(protocol, market, account, episode, end, true);
         }
         let state_hash = self.state_hash();
-        let scenario = match &self.mode {
-            Mode::Historical => None,
-            Mode::Counterfactual(scenario) => Some(scenario.describe()),
+        let (scenario, counterfactual) = match &self.mode {
+            Mode::Historical => (None, None),
+            Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
         let out = self.output;
         let liquidations = out.liquidations.len() as u64;
@@ -745,6 +775,7 @@ impl Engine {
             liquidations: out.liquidations,
             unsafe_unliquidated: episodes,
             timeline: out.timeline,
+            counterfactual,
         }
     }
 }

@@ -183,6 +183,10 @@ pub struct Run {
     pub unsafe_unliquidated: Vec<UnsafeEpisode>,
     /// Risk snapshots in log order.
     pub timeline: Vec<TimelinePoint>,
+    /// What a counterfactual scenario observed (cascade graph, liquidator statistics); absent
+    /// from historical runs (`docs/scenarios.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterfactual: Option<Value>,
 }
 
 impl Run {

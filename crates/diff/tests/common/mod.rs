@@ -99,6 +99,7 @@ pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: 
         },
         liquidations,
         unsafe_unliquidated: Vec::new(),
+        counterfactual: None,
         timeline: vec![
             point(0, DAY, 1500),
             point(100, DAY + 3_600, 1200),

@@ -13,9 +13,11 @@
 //! every error names the file, the line and column, the key and the value. This module parses and
 //! validates; it applies nothing. The engine reads the validated [`Scenario`].
 
+mod counterfactual;
 mod params;
 mod path;
 mod reader;
+mod session;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,8 +26,10 @@ use cascade_events::{Fixed, Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 use toml::de::DeTable;
 
+pub use counterfactual::{ScenarioRun, describe, same_asset};
 pub use params::{PARAMS, Param, ParamSpec, Scope, Unit};
 pub use path::{PricePaths, PriceTransform, TransformKind};
+pub use session::{Prepared, prepare, replay_scenario, run};
 
 use crate::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};
 use crate::liquidator::{LiquidatorPolicy, PairChoice};
@@ -552,7 +556,10 @@ fn parse_market(
             spec.name
         ))),
         (Scope::Market, None) => Err(table.src.missing(&table.path, table.span.clone(), "market")),
-        (Scope::Market, Some(value)) if value.string()? == "*" => Ok(MarketSel::All),
+        (Scope::Market, Some(value)) if value.string()? == "*" => Err(value.invalid(format!(
+            "{protocol} {} is set per market: name the market (ilk, reserve or cToken)",
+            spec.name
+        ))),
         (Scope::Market, Some(value)) => value.id().map(MarketSel::One),
     }
 }
@@ -784,6 +791,7 @@ fn parse_liquidator(table: &Table<'_, '_>) -> Result<LiquidatorPolicy, ScenarioE
         "gas_cost",
         "min_profit",
         "pick",
+        "assumed_bonus",
         "keeper_discount",
     ])?;
     let mut policy = LiquidatorPolicy::default();
@@ -813,6 +821,13 @@ fn parse_liquidator(table: &Table<'_, '_>) -> Result<LiquidatorPolicy, ScenarioE
         policy.pick = [PairChoice::LargestDebt, PairChoice::BestBonus]
             [value.choice(&["largest-debt", "best-bonus"])?];
     }
+    if let Some(value) = table.get("assumed_bonus") {
+        let bonus = wad_value(&value, true)?;
+        if bonus >= WAD {
+            return Err(value.invalid("an assumed bonus is a fraction below 1 (e.g. \"5%\")"));
+        }
+        policy.assumed_bonus = bonus;
+    }
     if let Some(value) = table.get("keeper_discount") {
         let discount = wad_value(&value, true)?;
         if discount >= WAD {
@@ -830,7 +845,7 @@ fn wad_value(value: &Value<'_, '_>, percent: bool) -> Result<U256, ScenarioError
 }
 
 fn parse_impact(table: &Table<'_, '_>, base: &Path) -> Result<ImpactSpec, ScenarioError> {
-    let common = ["asset", "model", "half_life", "decimals"];
+    let common = ["asset", "model", "half_life"];
     let model = table.require("model")?;
     let extra: &[&str] = match model.choice(&["constant-product", "depth"])? {
         0 => &[
@@ -849,16 +864,6 @@ fn parse_impact(table: &Table<'_, '_>, base: &Path) -> Result<ImpactSpec, Scenar
     table.only(&allowed)?;
     let asset = table.require("asset")?.id()?;
     let half_life = table.require("half_life")?.non_negative_duration()?;
-    let decimals = match table.get("decimals") {
-        Some(value) => {
-            let decimals = value.count()?;
-            u8::try_from(decimals)
-                .ok()
-                .filter(|d| *d <= 36)
-                .ok_or_else(|| value.invalid("token decimals are from 0 to 36"))?
-        }
-        None => 18,
-    };
     let model = if extra.contains(&"depth") {
         let depth = wad_value(&table.require("depth")?, false)?;
         let slippage_value = table.require("slippage")?;
@@ -892,7 +897,6 @@ fn parse_impact(table: &Table<'_, '_>, base: &Path) -> Result<ImpactSpec, Scenar
         asset,
         model,
         half_life,
-        decimals,
     })
 }
 

@@ -105,8 +105,10 @@ pub struct ParamSpec {
     pub name: &'static str,
     /// Other names accepted for it (contract-qualified names as in the log, Aave's camelCase).
     pub aliases: &'static [&'static str],
-    /// The `ParamChange.param` names the log uses for it: an override replaces these events.
-    pub log_names: &'static [&'static str],
+    /// The names handed to `ProtocolModel::set_param` to apply it (Maker: bare names, so a
+    /// Clipper override does not switch an ilk to Liquidations 2.0 by itself; `chop` sets both
+    /// the Cat's and the Dog's penalty).
+    pub engine_names: &'static [&'static str],
     /// Its unit.
     pub unit: Unit,
     /// Market or global.
@@ -128,7 +130,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "mat",
         aliases: &["SPOTTER.mat", "SPOTTER.ilks.mat"],
-        log_names: &["SPOTTER.ilks.mat", "SPOTTER.mat"],
+        engine_names: &["mat"],
         unit: Unit::Ratio,
         scope: Scope::Market,
         min: "1",
@@ -139,7 +141,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "chop",
         aliases: &["DOG.chop", "DOG.ilks.chop", "CAT.chop", "CAT.ilks.chop"],
-        log_names: &["DOG.ilks.chop", "DOG.chop", "CAT.ilks.chop", "CAT.chop"],
+        engine_names: &["chop", "CAT.chop"],
         unit: Unit::Fraction,
         scope: Scope::Market,
         min: "0",
@@ -150,7 +152,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "dust",
         aliases: &["VAT.dust", "VAT.ilks.dust"],
-        log_names: &["VAT.ilks.dust", "VAT.dust"],
+        engine_names: &["dust"],
         unit: Unit::DebtAmount,
         scope: Scope::Market,
         min: "0",
@@ -161,7 +163,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "buf",
         aliases: &["CLIPPER.buf"],
-        log_names: &["CLIPPER.buf"],
+        engine_names: &["buf"],
         unit: Unit::Ratio,
         scope: Scope::Market,
         min: "1",
@@ -172,7 +174,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "tail",
         aliases: &["CLIPPER.tail"],
-        log_names: &["CLIPPER.tail"],
+        engine_names: &["tail"],
         unit: Unit::Seconds,
         scope: Scope::Market,
         min: "1",
@@ -183,7 +185,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "cusp",
         aliases: &["CLIPPER.cusp"],
-        log_names: &["CLIPPER.cusp"],
+        engine_names: &["cusp"],
         unit: Unit::Fraction,
         scope: Scope::Market,
         min: "0",
@@ -194,7 +196,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "chip",
         aliases: &["CLIPPER.chip"],
-        log_names: &["CLIPPER.chip"],
+        engine_names: &["chip"],
         unit: Unit::Fraction,
         scope: Scope::Market,
         min: "0",
@@ -205,7 +207,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "tip",
         aliases: &["CLIPPER.tip"],
-        log_names: &["CLIPPER.tip"],
+        engine_names: &["tip"],
         unit: Unit::DebtAmount,
         scope: Scope::Market,
         min: "0",
@@ -216,7 +218,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "hole",
         aliases: &["DOG.hole", "DOG.ilks.hole"],
-        log_names: &["DOG.ilks.hole", "DOG.hole"],
+        engine_names: &["hole"],
         unit: Unit::DebtAmount,
         scope: Scope::Market,
         min: "0",
@@ -227,7 +229,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "Hole",
         aliases: &["DOG.Hole"],
-        log_names: &["DOG.Hole"],
+        engine_names: &["DOG.Hole"],
         unit: Unit::DebtAmount,
         scope: Scope::Global,
         min: "0",
@@ -238,7 +240,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "dunk",
         aliases: &["CAT.dunk", "CAT.ilks.dunk"],
-        log_names: &["CAT.ilks.dunk", "CAT.dunk"],
+        engine_names: &["CAT.dunk"],
         unit: Unit::DebtAmount,
         scope: Scope::Market,
         min: "0",
@@ -249,7 +251,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: MAKER,
         name: "duty",
         aliases: &["JUG.duty", "JUG.ilks.duty"],
-        log_names: &["JUG.ilks.duty", "JUG.duty"],
+        engine_names: &["duty"],
         unit: Unit::YearlyRate,
         scope: Scope::Market,
         min: "0",
@@ -259,8 +261,13 @@ pub const PARAMS: &[ParamSpec] = &[
         param: Param::AaveLiquidationThreshold,
         protocols: AAVE,
         name: "liquidation-threshold",
-        aliases: &["liquidationThreshold", "threshold", "lt"],
-        log_names: &["liquidationThreshold"],
+        aliases: &[
+            "liquidationThreshold",
+            "threshold",
+            "lt",
+            "reserveLiquidationThreshold",
+        ],
+        engine_names: &["liquidationThreshold"],
         unit: Unit::Fraction,
         scope: Scope::Market,
         min: "0",
@@ -271,7 +278,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: AAVE,
         name: "ltv",
         aliases: &["LTV", "baseLTVasCollateral"],
-        log_names: &["ltv"],
+        engine_names: &["ltv"],
         unit: Unit::Fraction,
         scope: Scope::Market,
         min: "0",
@@ -281,8 +288,8 @@ pub const PARAMS: &[ParamSpec] = &[
         param: Param::AaveLiquidationBonus,
         protocols: AAVE,
         name: "liquidation-bonus",
-        aliases: &["liquidationBonus", "bonus"],
-        log_names: &["liquidationBonus"],
+        aliases: &["liquidationBonus", "bonus", "reserveLiquidationBonus"],
+        engine_names: &["liquidationBonus"],
         unit: Unit::Multiplier,
         scope: Scope::Market,
         min: "1",
@@ -292,8 +299,8 @@ pub const PARAMS: &[ParamSpec] = &[
         param: Param::AaveCloseFactor,
         protocols: AAVE,
         name: "close-factor",
-        aliases: &["closeFactor"],
-        log_names: &["closeFactor"],
+        aliases: &["closeFactor", "LIQUIDATION_CLOSE_FACTOR_PERCENT"],
+        engine_names: &["closeFactor"],
         unit: Unit::Fraction,
         scope: Scope::Global,
         min: "0",
@@ -304,7 +311,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: COMPOUND,
         name: "collateral-factor",
         aliases: &["collateralFactor", "collateralFactorMantissa"],
-        log_names: &["collateralFactor"],
+        engine_names: &["collateralFactor"],
         unit: Unit::Fraction,
         scope: Scope::Market,
         // Comptroller.collateralFactorMaxMantissa = 0.9
@@ -316,7 +323,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: COMPOUND,
         name: "liquidation-incentive",
         aliases: &["liquidationIncentive", "liquidationIncentiveMantissa"],
-        log_names: &["liquidationIncentive"],
+        engine_names: &["liquidationIncentive"],
         unit: Unit::Multiplier,
         scope: Scope::Global,
         min: "1",
@@ -327,7 +334,7 @@ pub const PARAMS: &[ParamSpec] = &[
         protocols: COMPOUND,
         name: "close-factor",
         aliases: &["closeFactor", "closeFactorMantissa"],
-        log_names: &["closeFactor"],
+        engine_names: &["closeFactor"],
         unit: Unit::Fraction,
         scope: Scope::Global,
         // Comptroller.closeFactorMinMantissa = 0.05, closeFactorMaxMantissa = 0.9
@@ -362,6 +369,14 @@ impl Param {
             .find(|spec| spec.name == name || spec.aliases.contains(&name))
             .map(|spec| spec.param)
             .ok_or_else(|| of_protocol().map(|spec| spec.name).collect())
+    }
+
+    /// Whether a recorded governance change named `name` (`DOG.ilks.chop`, `SPOTTER.ilks.mat`,
+    /// `liquidationThreshold`) sets this parameter of `protocol`: an override pins the value, so
+    /// such changes are dropped after it takes effect.
+    pub fn set_by(self, protocol: Protocol, name: &str) -> bool {
+        let bare = name.rsplit('.').next().unwrap_or(name);
+        Param::lookup(protocol, name) == Ok(self) || Param::lookup(protocol, bare) == Ok(self)
     }
 
     /// Checks `value` against the parameter's unit and bounds and puts it in canonical form

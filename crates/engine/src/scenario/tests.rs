@@ -139,7 +139,6 @@ model = "depth"
 depth = "500"
 slippage = "2%"
 half_life = "1h"
-decimals = 8
 "#,
     )
     .unwrap();
@@ -182,7 +181,6 @@ decimals = 8
             fee: U256::from(3_000_000_000_000_000u64),
         }
     );
-    assert_eq!(scenario.impact[1].decimals, 8);
     // 1 override, 3 oracle changes (delay; update rule and source), 3 transforms, 2 impacts.
     assert_eq!(scenario.changes().len(), 9);
     let json = serde_json::to_value(&scenario).unwrap();

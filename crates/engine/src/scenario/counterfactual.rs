@@ -1,0 +1,652 @@
+//! A [`Scenario`] as the replay loop's [`Counterfactual`]: it transforms prices, pins parameters,
+//! drives the simulated liquidator, feeds its sales into the price impact model, and tracks the
+//! cascade.
+//!
+//! Rules this module applies (documented for users in `docs/scenarios.md`):
+//! - Overrides take effect at their `from` (or the window start) through
+//!   `ProtocolModel::set_param`, once; recorded governance changes of a pinned parameter after
+//!   that are skipped (and counted by the loop as `param-change-pinned-by-scenario`).
+//! - A Maker oracle `delay` is the OSM `hop`, set like an override. Other delays lag the asset's
+//!   price path (the price book is shared by all protocols).
+//! - Prices: source swap, then the path transforms, then the update rule, then the price impact
+//!   multiplier. Impact updates after a sale are emitted for every feed of the sold asset (and its
+//!   wrapped twin: `WETH`/`ETH`, `WBTC`/`BTC`).
+//! - A liquidation is impact-triggered when the account would have been safe at the price its
+//!   oracle read without the impact that price carried (Maker: the multiplier in effect one OSM
+//!   period before the current one); its causes are the sales still displacing the price.
+//!
+//! It never reads a clock: time comes from the events the loop hands in.
+
+use std::collections::BTreeMap;
+
+use cascade_events::{Fixed, Id, ParamChange, PriceUpdate, Protocol, Timestamp, U256};
+use serde_json::{Value, json};
+
+use super::{MarketSel, Param, PriceSource, Scenario};
+use crate::cascade::{CascadeTracker, Cause, Recorded, Trigger};
+use crate::impact::{PriceImpact, RAY, WAD, wide_mul_div};
+use crate::liquidator::{BlockBudget, Candidate as Ranked};
+use crate::protocol::{Candidate, LiquidatorChoice, SimulatedLiquidation};
+use crate::replay::Counterfactual;
+use crate::scenario::PricePaths;
+
+/// How many of the largest losses the report lists with their chains.
+const LARGEST_LOSSES: usize = 10;
+
+/// Whether two asset ids name the same market asset, a wrapped token and its native coin
+/// counting as one (`WETH`/`ETH`, `WBTC`/`BTC`).
+pub fn same_asset(a: &Id, b: &Id) -> bool {
+    fn native(id: &Id) -> Id {
+        match id.to_string().as_str() {
+            "WETH" => Id::name("ETH"),
+            "WBTC" => Id::name("BTC"),
+            _ => *id,
+        }
+    }
+    native(a) == native(b)
+}
+
+/// An override waiting for its time: (start, protocol, market, engine name, value).
+type Pending = (Option<Timestamp>, Protocol, Id, &'static str, Fixed);
+
+/// The scenario's state during one counterfactual run.
+pub struct ScenarioRun {
+    scenario: Scenario,
+    description: Value,
+    fingerprint: [u8; 32],
+    paths: PricePaths,
+    impact: PriceImpact,
+    tracker: CascadeTracker,
+    budget: BlockBudget,
+    /// Maker OSM hop in effect, for trigger attribution.
+    hop: i64,
+    pending: Vec<Pending>,
+    /// Pinned parameters: (start, protocol, market, parameter).
+    pinned: Vec<(Option<Timestamp>, Protocol, MarketSel, Param)>,
+    unsafe_since: BTreeMap<(Protocol, Id, Id), Timestamp>,
+    health: BTreeMap<(Protocol, Id, Id), U256>,
+    /// Last price per (asset, quote, feed) after transforms, before impact, with its time.
+    base: BTreeMap<(Id, Id, Id), (Timestamp, Fixed)>,
+    /// Multiplier carried by each update of an asset, in time order.
+    carried: BTreeMap<Id, Vec<(Timestamp, U256)>>,
+    /// Last published price per (asset, quote, feed) under an update rule.
+    published: BTreeMap<(Id, Id, Id), (Timestamp, Fixed)>,
+    /// Latest price of each swap source.
+    sources: BTreeMap<Id, Fixed>,
+    last_round: Option<u32>,
+    passed: BTreeMap<&'static str, u64>,
+    sold: BTreeMap<Id, U256>,
+    slippage: U256,
+}
+
+impl ScenarioRun {
+    /// The run state of `scenario`, with its price paths built from the recorded series and the
+    /// Maker OSM hop the engine starts with.
+    pub fn new(scenario: Scenario, paths: PricePaths, maker_hop: i64) -> Self {
+        let start = scenario.window.from;
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut pinned = Vec::new();
+        for o in &scenario.overrides {
+            let from = o.from.or(start);
+            let market = match o.market {
+                MarketSel::One(id) => id,
+                MarketSel::All => Id::name(o.protocol.name()),
+            };
+            for name in o.param.spec().engine_names {
+                pending.push((from, o.protocol, market, name, o.value));
+            }
+            pinned.push((from, o.protocol, o.market, o.param));
+        }
+        let mut hop = maker_hop;
+        for rule in &scenario.oracle {
+            if let Some(delay) = rule.delay
+                && rule.protocol.is_none_or(|p| p == Protocol::Maker)
+            {
+                pending.push((
+                    rule.from.or(start),
+                    Protocol::Maker,
+                    Id::name("maker"),
+                    "hop",
+                    Fixed::new(U256::from(delay), 0),
+                ));
+                if rule.from.is_none() {
+                    hop = i64::try_from(delay).unwrap_or(i64::MAX);
+                }
+            }
+        }
+        // Stable order: by start time, then file order.
+        pending.sort_by_key(|p| p.0);
+        let description = describe(&scenario);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(description.to_string().as_bytes());
+        for spec in &scenario.impact {
+            if let crate::impact::ImpactModel::ConstantProduct {
+                liquidity: crate::impact::Liquidity::Series { points, .. },
+                ..
+            } = &spec.model
+            {
+                for (base, quote) in points {
+                    hasher.update(&base.to_le_bytes::<32>());
+                    hasher.update(&quote.to_le_bytes::<32>());
+                }
+            }
+        }
+        ScenarioRun {
+            impact: PriceImpact::new(&scenario.impact),
+            fingerprint: *hasher.finalize().as_bytes(),
+            description,
+            scenario,
+            paths,
+            tracker: CascadeTracker::new(),
+            budget: BlockBudget::default(),
+            hop,
+            pending,
+            pinned,
+            unsafe_since: BTreeMap::new(),
+            health: BTreeMap::new(),
+            base: BTreeMap::new(),
+            carried: BTreeMap::new(),
+            published: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            last_round: None,
+            passed: BTreeMap::new(),
+            sold: BTreeMap::new(),
+            slippage: U256::ZERO,
+        }
+    }
+
+    /// The impact spec's key for `asset` (its own id or its twin's), if sales of it move prices.
+    fn impact_key(&self, asset: &Id) -> Option<Id> {
+        self.scenario
+            .impact
+            .iter()
+            .find(|spec| same_asset(&spec.asset, asset))
+            .map(|spec| spec.asset)
+    }
+
+    /// The latest market price of `asset` (or its twin) before impact, wad, from any feed.
+    fn market_price(&self, asset: &Id) -> Option<U256> {
+        self.base
+            .iter()
+            .filter(|((a, _, _), _)| same_asset(a, asset))
+            .max_by_key(|(key, (time, _))| (*time, **key))
+            .and_then(|(_, (_, price))| price.rescale(18))
+    }
+
+    /// The multiplier the price updates of `asset` carried at `time` (the last at or before it).
+    fn carried_at(&self, asset: &Id, time: Timestamp) -> U256 {
+        self.carried
+            .iter()
+            .filter(|(a, _)| same_asset(a, asset))
+            .filter_map(|(_, history)| {
+                let after = history.partition_point(|(t, _)| *t <= time);
+                after.checked_sub(1).map(|i| history[i])
+            })
+            .max_by_key(|(t, _)| *t)
+            .map_or(RAY, |(_, m)| m)
+    }
+
+    fn carry(&mut self, asset: Id, time: Timestamp, m: U256) {
+        let history = self.carried.entry(asset).or_default();
+        if history.last().is_none_or(|(_, last)| *last != m) {
+            history.push((time, m));
+        }
+    }
+
+    fn pass(&mut self, reason: &'static str) {
+        *self.passed.entry(reason).or_default() += 1;
+    }
+
+    /// Applies the oracle rules' source swaps and update rules to a recorded update.
+    fn oracle_view(&mut self, update: &PriceUpdate, time: Timestamp) -> Fixed {
+        let mut price = update.price;
+        for index in 0..self.scenario.oracle.len() {
+            let rule = &self.scenario.oracle[index];
+            if rule.from.is_some_and(|from| time < from) {
+                continue;
+            }
+            match rule.source {
+                Some(PriceSource::Feed(feed)) if rule.asset.is_none_or(|a| a == update.asset) => {
+                    if update.feed == feed {
+                        self.sources.insert(feed, update.price);
+                    } else if let Some(source) = self.sources.get(&feed) {
+                        price = *source;
+                    }
+                }
+                Some(PriceSource::Asset(other)) => {
+                    if update.asset == other {
+                        self.sources.insert(other, update.price);
+                    }
+                    if rule.asset == Some(update.asset)
+                        && let Some(source) = self.sources.get(&other)
+                    {
+                        price = *source;
+                    }
+                }
+                _ => {}
+            }
+        }
+        price
+    }
+
+    fn apply_update_rule(&mut self, update: &PriceUpdate, time: Timestamp, price: Fixed) -> Fixed {
+        let rule = self.scenario.oracle.iter().find(|rule| {
+            rule.update.is_some()
+                && rule.asset.is_none_or(|a| a == update.asset)
+                && rule.from.is_none_or(|from| time >= from)
+        });
+        let Some(rule) = rule.and_then(|r| r.update) else {
+            return price;
+        };
+        let key = (update.asset, update.quote, update.feed);
+        let publish = match self.published.get(&key) {
+            None => true,
+            Some((at, last)) => {
+                let heartbeat = rule.heartbeat.is_some_and(|h| {
+                    time.0.saturating_sub(at.0) >= i64::try_from(h).unwrap_or(i64::MAX)
+                });
+                let deviation = rule.deviation.is_some_and(|d| moved_by(*last, price, d));
+                heartbeat || deviation
+            }
+        };
+        if publish {
+            self.published.insert(key, (time, price));
+            price
+        } else {
+            self.published.get(&key).map_or(price, |(_, last)| *last)
+        }
+    }
+
+    /// Whether a staleness rule for `protocol` finds its asset's newest price too old at `time`
+    /// (a rule without an asset looks at the newest price of any asset).
+    fn stale(&self, protocol: Protocol, time: Timestamp) -> bool {
+        self.scenario.oracle.iter().any(|rule| {
+            let Some(limit) = rule.stale_after else {
+                return false;
+            };
+            if rule.protocol.is_some_and(|p| p != protocol) || rule.from.is_some_and(|f| time < f) {
+                return false;
+            }
+            let newest = self
+                .base
+                .iter()
+                .filter(|((asset, _, _), _)| {
+                    rule.asset.is_none_or(|wanted| same_asset(asset, &wanted))
+                })
+                .map(|(_, (at, _))| *at)
+                .max();
+            newest.is_some_and(|at| {
+                time.0.saturating_sub(at.0) > i64::try_from(limit).unwrap_or(i64::MAX)
+            })
+        })
+    }
+
+    /// Estimated profit of liquidating `candidate`, quote wad, before gas: Maker keepers buy at a
+    /// discount `d` (profit `debt * d / (1 - d)`); elsewhere the policy's assumed bonus on the part
+    /// a liquidator may repay.
+    fn estimated_profit(&self, candidate: &Candidate) -> U256 {
+        let policy = &self.scenario.liquidator;
+        if candidate.protocol == Protocol::Maker {
+            let keep = WAD.saturating_sub(policy.keeper_discount);
+            wide_mul_div(candidate.debt_value, policy.keeper_discount, keep).unwrap_or(U256::MAX)
+        } else {
+            wide_mul_div(candidate.debt_value, policy.assumed_bonus, WAD).unwrap_or(U256::MAX)
+                / U256::from(2u8)
+        }
+    }
+
+    /// The trigger of a liquidation of `key` on `asset` at `time`, the account's health having
+    /// been `health` (wad) at the price its oracle read.
+    fn trigger(&self, key: &(Protocol, Id, Id), asset: &Id, time: Timestamp) -> Trigger {
+        let read_at = if key.0 == Protocol::Maker && self.hop > 0 {
+            Timestamp((time.0.div_euclid(self.hop) - 1) * self.hop)
+        } else {
+            time
+        };
+        let m = self.carried_at(asset, read_at);
+        let health = self.health.get(key).copied().unwrap_or(WAD);
+        let without_impact = wide_mul_div(health, RAY, m.max(U256::from(1u8))).unwrap_or(U256::MAX);
+        if m < RAY && without_impact >= WAD {
+            let causes = self
+                .impact_key(asset)
+                .map(|impact_asset| self.impact.contributors(&impact_asset, time))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| Cause {
+                    liquidation: c.liquidation,
+                    displacement: c.displacement,
+                })
+                .collect();
+            Trigger::Impact { causes }
+        } else {
+            Trigger::PriceMove
+        }
+    }
+}
+
+/// Whether `price` differs from `last` by at least the fraction `deviation`.
+fn moved_by(last: Fixed, price: Fixed, deviation: Fixed) -> bool {
+    let decimals = last.decimals.max(price.decimals);
+    let (Some(a), Some(b)) = (last.rescale(decimals), price.rescale(decimals)) else {
+        return true;
+    };
+    let change = if a > b { a - b } else { b - a };
+    let scale = U256::from(10u8).pow(U256::from(deviation.decimals));
+    // change / a >= deviation  <=>  change * 10^d >= a * deviation
+    change.saturating_mul(scale) >= a.saturating_mul(deviation.value)
+}
+
+/// The scenario as the run file's `scenario` key shows it.
+pub fn describe(scenario: &Scenario) -> Value {
+    let mut value = serde_json::to_value(scenario).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("label".to_owned(), Value::String(scenario.label()));
+        map.insert("baseline".to_owned(), Value::Bool(scenario.is_baseline()));
+        map.insert(
+            "changes".to_owned(),
+            Value::Array(scenario.changes().into_iter().map(Value::String).collect()),
+        );
+    }
+    value
+}
+
+impl Counterfactual for ScenarioRun {
+    fn describe(&self) -> Value {
+        self.description.clone()
+    }
+
+    fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<(Protocol, Id, String, Fixed)>) {
+        let due = self
+            .pending
+            .iter()
+            .take_while(|p| p.0.is_none_or(|from| time >= from))
+            .count();
+        for (_, protocol, market, name, value) in self.pending.drain(..due) {
+            if name == "hop" {
+                self.hop = value
+                    .rescale(0)
+                    .and_then(|h| i64::try_from(h).ok())
+                    .unwrap_or(self.hop);
+            }
+            out.push((protocol, market, name.to_owned(), value));
+        }
+    }
+
+    fn keeps_param_change(&mut self, change: &ParamChange, time: Timestamp) -> bool {
+        !self.pinned.iter().any(|(from, protocol, market, param)| {
+            *protocol == change.protocol
+                && from.is_none_or(|from| time >= from)
+                && (*market == MarketSel::All || *market == MarketSel::One(change.market))
+                && param.set_by(*protocol, change.param.as_str())
+        })
+    }
+
+    fn transform_price(&mut self, update: &PriceUpdate, time: Timestamp) -> PriceUpdate {
+        let swapped = self.oracle_view(update, time);
+        let shaped = self.paths.price(&update.asset, time, swapped);
+        let published = self.apply_update_rule(update, time, shaped);
+        self.base
+            .insert((update.asset, update.quote, update.feed), (time, published));
+        let mut out = *update;
+        out.price = published;
+        if let Some(key) = self.impact_key(&update.asset) {
+            let m = self.impact.multiplier(&key, time);
+            out.price = Fixed::new(
+                self.impact.apply(&key, time, published.value),
+                published.decimals,
+            );
+            self.carry(update.asset, time, m);
+        }
+        out
+    }
+
+    fn choose(
+        &mut self,
+        time: Timestamp,
+        candidates: &[Candidate],
+        out: &mut Vec<(usize, LiquidatorChoice)>,
+    ) {
+        let Some(protocol) = candidates.first().map(|c| c.protocol) else {
+            return;
+        };
+        self.unsafe_since.retain(|(p, market, account), _| {
+            *p != protocol
+                || candidates
+                    .iter()
+                    .any(|c| c.market == *market && c.account == *account)
+        });
+        let mut ranked: Vec<(usize, Ranked)> = Vec::with_capacity(candidates.len());
+        for (index, candidate) in candidates.iter().enumerate() {
+            let key = (candidate.protocol, candidate.market, candidate.account);
+            let since = *self.unsafe_since.entry(key).or_insert(time);
+            self.health.insert(key, candidate.health);
+            ranked.push((
+                index,
+                Ranked {
+                    protocol: candidate.protocol,
+                    market: candidate.market,
+                    account: candidate.account,
+                    unsafe_since: since,
+                    debt_value: candidate.debt_value,
+                    bonus: U256::ZERO,
+                },
+            ));
+        }
+        let policy = self.scenario.liquidator.clone();
+        ranked.sort_by(|a, b| policy.preference(&a.1, &b.1));
+        for (index, candidate) in ranked {
+            if time < policy.ready_at(candidate.unsafe_since) {
+                self.pass("latency");
+                continue;
+            }
+            let original = &candidates[index];
+            if self.stale(original.protocol, time) {
+                self.pass("stale-price");
+                continue;
+            }
+            // Maker keepers bid what the lot will fetch when sold into the market (after price
+            // impact) less their discount, so slippage is priced into the take, not a loss.
+            let market_price = self.market_price(&original.market_asset());
+            let take_price = if original.protocol == Protocol::Maker {
+                market_price.map(|price| {
+                    let execution = match self.impact_key(&original.market_asset()) {
+                        Some(key) if !price.is_zero() => {
+                            let tokens =
+                                wide_mul_div(original.debt_value, WAD, price).unwrap_or_default();
+                            let sale = self.impact.quote(&key, time, price, tokens, 18);
+                            wide_mul_div(sale.proceeds, WAD, tokens.max(U256::from(1u8)))
+                                .unwrap_or_default()
+                        }
+                        _ => price,
+                    };
+                    Fixed::new(policy.keeper_price(execution), 18)
+                })
+            } else {
+                None
+            };
+            let profit = policy.profit(self.estimated_profit(original), U256::ZERO);
+            if !policy.worth_it(profit) {
+                self.pass("unprofitable");
+                continue;
+            }
+            if !self.budget.take(&policy, time) {
+                self.pass("block-full");
+                continue;
+            }
+            out.push((
+                index,
+                LiquidatorChoice {
+                    collateral_asset: None,
+                    debt_asset: None,
+                    max_repay: None,
+                    take_price,
+                },
+            ));
+        }
+    }
+
+    fn on_liquidation(
+        &mut self,
+        time: Timestamp,
+        done: &SimulatedLiquidation,
+        out: &mut Vec<PriceUpdate>,
+    ) {
+        let key = (done.protocol, done.market, done.account);
+        let asset = done.collateral_asset;
+        let trigger = self.trigger(&key, &asset, time);
+        self.unsafe_since.remove(&key);
+        let price = self.market_price(&asset).unwrap_or_default();
+        let impact_key = self.impact_key(&asset);
+        let impacted = impact_key.map_or(price, |k| self.impact.apply(&k, time, price));
+        // The owner loses what the liquidator sold (the rest of a Maker lot returns to the vault)
+        // and is cleared of the debt repaid.
+        let sold_value = wide_mul_div(
+            crate::impact::to_wad(done.collateral_sold.value, done.collateral_sold.decimals),
+            impacted,
+            WAD,
+        )
+        .unwrap_or(U256::MAX);
+        let debt = crate::impact::to_wad(done.debt_repaid.value, done.debt_repaid.decimals);
+        let id = self.tracker.record(
+            Recorded {
+                time,
+                protocol: done.protocol,
+                market: done.market,
+                account: done.account,
+                loss: sold_value.saturating_sub(debt),
+            },
+            trigger,
+        );
+        self.last_round = self.tracker.nodes().last().map(|node| node.round);
+        let sold = done.collateral_sold;
+        let entry = self.sold.entry(asset).or_default();
+        *entry = entry.saturating_add(crate::impact::to_wad(sold.value, sold.decimals));
+        let Some(impact_key) = impact_key else {
+            return;
+        };
+        let sale = self
+            .impact
+            .sell(&impact_key, time, price, (sold.value, sold.decimals), id);
+        self.slippage = self.slippage.saturating_add(sale.slippage());
+        let m = sale.multiplier_after;
+        let feeds: Vec<((Id, Id, Id), Fixed)> = self
+            .base
+            .iter()
+            .filter(|((a, _, _), _)| same_asset(a, &asset))
+            .map(|(key, (_, price))| (*key, *price))
+            .collect();
+        for ((asset, quote, feed), base) in feeds {
+            let price = wide_mul_div(base.value, m, RAY).unwrap_or_default();
+            out.push(PriceUpdate {
+                asset,
+                quote,
+                price: Fixed::new(price, base.decimals),
+                feed,
+                round: None,
+            });
+            self.carry(asset, time, m);
+        }
+    }
+
+    fn last_round(&self) -> Option<u32> {
+        self.last_round
+    }
+
+    fn report(&self) -> Option<Value> {
+        let rounds: BTreeMap<String, Value> = self
+            .tracker
+            .rounds()
+            .into_iter()
+            .map(|(round, totals)| {
+                (
+                    round.to_string(),
+                    json!({"liquidations": totals.liquidations, "loss": wad_text(totals.loss)}),
+                )
+            })
+            .collect();
+        let nodes = self.tracker.nodes();
+        let largest: Vec<Value> = self
+            .tracker
+            .largest_losses(LARGEST_LOSSES)
+            .into_iter()
+            .filter(|(id, _)| !nodes[*id as usize].loss.is_zero())
+            .map(|(id, chain)| {
+                let node = &nodes[id as usize];
+                json!({
+                    "protocol": node.protocol.name(),
+                    "market": node.market.to_string(),
+                    "account": node.account.to_string(),
+                    "time": node.time.to_rfc3339(),
+                    "round": node.round,
+                    "loss": wad_text(node.loss),
+                    "chain": chain.iter().map(|link| {
+                        let n = &nodes[*link as usize];
+                        json!({"account": n.account.to_string(), "time": n.time.to_rfc3339(), "round": n.round})
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let triggers =
+            nodes
+                .iter()
+                .fold((0u64, 0u64), |(price, impact), node| match node.trigger {
+                    Trigger::PriceMove => (price + 1, impact),
+                    Trigger::Impact { .. } => (price, impact + 1),
+                });
+        let sold: BTreeMap<String, String> = self
+            .sold
+            .iter()
+            .map(|(asset, amount)| (asset.to_string(), wad_text(*amount)))
+            .collect();
+        let multipliers: BTreeMap<String, String> = self
+            .scenario
+            .impact
+            .iter()
+            .map(|spec| {
+                let at = nodes.last().map_or(Timestamp(0), |n| n.time);
+                (
+                    spec.asset.to_string(),
+                    crate::math::decimal(self.impact.multiplier(&spec.asset, at), 27),
+                )
+            })
+            .collect();
+        Some(json!({
+            "label": self.scenario.label(),
+            "baseline": self.scenario.is_baseline(),
+            "cascade": {
+                "depth": self.tracker.depth(),
+                "triggered_by_price_move": triggers.0,
+                "triggered_by_impact": triggers.1,
+                "rounds": rounds,
+            },
+            "largest_losses": largest,
+            "liquidator": {
+                "passed": self.passed.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>(),
+                "collateral_sold": sold,
+                "slippage": wad_text(self.slippage),
+            },
+            "impact_multiplier_after_last_liquidation": multipliers,
+        }))
+    }
+}
+
+fn wad_text(value: U256) -> String {
+    crate::math::decimal(value, 18)
+}
+
+/// The market asset of a candidate's market where its name says it (Maker `ETH-B` -> `ETH`).
+trait MarketAsset {
+    fn market_asset(&self) -> Id;
+}
+
+impl MarketAsset for Candidate {
+    fn market_asset(&self) -> Id {
+        let name = self.market.to_string();
+        let gem = name.split('-').next().unwrap_or(&name);
+        gem.parse().unwrap_or(self.market)
+    }
+}

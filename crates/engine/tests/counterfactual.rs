@@ -1,0 +1,194 @@
+//! Counterfactual replays of `fixtures/scenarios/cascade-market.jsonl`: five ETH-B vaults with
+//! liquidation prices 1500, 1440, 1380, 1335 and 900 (mat 1.5), a dip of WETH to 1490, one
+//! recorded bite of vault #1, and vault #3 repaying and withdrawing after the dip.
+
+// The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use cascade_engine::EngineConfig;
+use cascade_engine::run::Run;
+use cascade_engine::scenario::{BASELINE_LABEL, Scenario, prepare, replay_scenario, run};
+use cascade_events::Event;
+use cascade_log::{LogWriter, WriterOptions};
+
+fn market_log() -> tempfile::TempDir {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios/cascade-market.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _) = LogWriter::open(dir.path(), WriterOptions::default()).unwrap();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let event: Event = serde_json::from_str(line).unwrap();
+        writer.append(&event).unwrap();
+    }
+    writer.commit().unwrap();
+    dir
+}
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::parse(text, "test.toml", "test", Path::new(".")).unwrap()
+}
+
+fn replay(log: &Path, text: &str) -> Run {
+    replay_scenario(log, &EngineConfig::default(), &scenario(text)).unwrap()
+}
+
+fn accounts(run: &Run) -> Vec<(String, Option<u32>)> {
+    run.liquidations
+        .iter()
+        .map(|l| (l.account.clone(), l.round))
+        .collect()
+}
+
+const INSTANT_ORACLE: &str = "[[oracle]]\nprotocol = \"maker\"\ndelay = \"0s\"\n";
+
+const IMPACT: &str = r#"
+[[impact]]
+asset = "ETH"
+model = "depth"
+depth = "80"
+slippage = "5%"
+half_life = "1h"
+"#;
+
+#[test]
+fn the_baseline_replaces_recorded_liquidations_by_the_simulated_liquidator() {
+    let log = market_log();
+    let run = replay(log.path(), "");
+    let scenario = run.scenario.as_ref().unwrap();
+    assert_eq!(scenario["label"], BASELINE_LABEL);
+    assert_eq!(scenario["baseline"], true);
+    assert_eq!(run.totals.recorded_liquidations_skipped, 1);
+    // Only vault #1 is below its liquidation price (1500) at the recorded 1490; the OSM shows
+    // 02:00's price from 03:00 on.
+    assert_eq!(accounts(&run), [("#1".to_owned(), Some(1))]);
+    assert_eq!(run.liquidations[0].time, "2021-06-01T03:00:00Z");
+    assert_eq!(run.liquidations[0].origin, "simulated");
+    let report = run.counterfactual.as_ref().unwrap();
+    assert_eq!(report["cascade"]["depth"], 1);
+    assert_eq!(report["cascade"]["triggered_by_price_move"], 1);
+}
+
+#[test]
+fn price_impact_makes_a_cascade_with_rounds_and_chains() {
+    let log = market_log();
+    let run = replay(log.path(), &format!("{INSTANT_ORACLE}{IMPACT}"));
+    // 1490 -> ~1419 after #1's lot, -> ~1352 after #2's, -> ~1288 after #3's: #4 (1335) goes
+    // too; #5 (900) never does.
+    assert_eq!(
+        accounts(&run),
+        [
+            ("#1".to_owned(), Some(1)),
+            ("#2".to_owned(), Some(2)),
+            ("#3".to_owned(), Some(3)),
+            ("#4".to_owned(), Some(4)),
+        ]
+    );
+    let report = run.counterfactual.as_ref().unwrap();
+    assert_eq!(report["cascade"]["depth"], 4);
+    assert_eq!(report["cascade"]["triggered_by_impact"], 3);
+    let chains = report["largest_losses"].as_array().unwrap();
+    let deepest = chains.iter().find(|c| c["account"] == "#4").unwrap();
+    let chain: Vec<&str> = deepest["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|link| link["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["#1", "#2", "#3", "#4"]);
+    // The sales moved the price every later oracle reading sees, and it recovers with the
+    // half-life: right after the sales the market stands about 18% below 1490; an hour later
+    // half of that is left, so the 03:00 print of 1495 is read about 9% lower.
+    let price_at = |time: &str| -> f64 {
+        let point = run.timeline.iter().rev().find(|p| p.time == time).unwrap();
+        point.oracle_price.unwrap().to_string().parse().unwrap()
+    };
+    let after_sales = price_at("2021-06-01T02:00:00Z");
+    assert!((1_210.0..1_230.0).contains(&after_sales), "{after_sales}");
+    let an_hour_later = price_at("2021-06-01T03:00:00Z");
+    assert!(
+        (1_350.0..1_370.0).contains(&an_hour_later),
+        "{an_hour_later}"
+    );
+}
+
+#[test]
+fn impossible_user_actions_are_clamped_or_skipped_and_counted() {
+    let log = market_log();
+    let run = replay(log.path(), &format!("{INSTANT_ORACLE}{IMPACT}"));
+    // Vault #3 was liquidated in the cascade; its later repay and withdrawal no longer fit.
+    let adjusted: u64 = run
+        .totals
+        .clamped
+        .values()
+        .chain(run.totals.skipped.values())
+        .sum();
+    assert!(
+        adjusted >= 2,
+        "clamped {:?} skipped {:?}",
+        run.totals.clamped,
+        run.totals.skipped
+    );
+}
+
+#[test]
+fn overrides_pin_parameters_and_recorded_changes_are_skipped() {
+    let log = market_log();
+    let text = "[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-B\"\nparam = \"mat\"\nvalue = \"1.3\"\n";
+    let run = replay(log.path(), text);
+    // At mat 1.3 vault #1's liquidation price is 1300: nothing is liquidated.
+    assert!(run.liquidations.is_empty(), "{:?}", accounts(&run));
+    // The override holds from the start: all three recorded mat changes are dropped.
+    assert_eq!(
+        run.totals.skipped.get("param-change-pinned-by-scenario"),
+        Some(&3)
+    );
+    let changes = &run.scenario.as_ref().unwrap()["changes"];
+    assert_eq!(changes[0], "maker ETH-B mat = 1.3");
+}
+
+#[test]
+fn a_window_starts_from_a_cached_historical_checkpoint_with_the_same_result() {
+    let log = market_log();
+    let text = format!(
+        "window = {{ from = \"2021-06-01T01:15:00Z\", to = \"2021-06-01T09:00:00Z\" }}\n{INSTANT_ORACLE}{IMPACT}"
+    );
+    let scenario = scenario(&text);
+    let config = EngineConfig::default();
+    let first = prepare(log.path(), &config, &scenario).unwrap();
+    assert!(!first.cached);
+    let second = prepare(log.path(), &config, &scenario).unwrap();
+    assert!(second.cached, "the window checkpoint is in the catalog now");
+    assert_eq!(first.start_seq(), second.start_seq());
+    let a = run(&first, &scenario).unwrap();
+    let b = run(&second, &scenario).unwrap();
+    assert_eq!(a.to_json(), b.to_json(), "byte-identical runs");
+    assert_eq!(
+        a.window.resumed_from,
+        format!("checkpoint@{}", first.start_seq())
+    );
+    assert!(
+        a.timeline
+            .iter()
+            .all(|p| p.time.as_str() < "2021-06-01T09:00:00Z")
+    );
+    assert_eq!(accounts(&a).len(), 4, "same cascade as without a window");
+}
+
+#[test]
+fn a_deeper_drawdown_reaches_more_vaults() {
+    let log = market_log();
+    let text = format!(
+        "{INSTANT_ORACLE}[[price]]\nasset = \"WETH\"\ntransform = \"scale-drawdown\"\nfactor = \"5\"\nreference = \"1600\"\n"
+    );
+    let run = replay(log.path(), &text);
+    // 1490 becomes 1600 - 5 * 110 = 1050: every vault but #5 is under water at once.
+    let got: Vec<String> = accounts(&run).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(got, ["#1", "#2", "#3", "#4"]);
+    assert!(
+        run.liquidations.iter().all(|l| l.round == Some(1)),
+        "no impact model: all price moves"
+    );
+}
