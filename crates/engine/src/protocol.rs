@@ -303,6 +303,11 @@ pub trait ProtocolModel {
     /// Appends one risk snapshot per market to `out`, using an index.
     fn risk(&mut self, time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError>;
 
+    /// Moves the counts of corrections the model made on its own (outside [`ProtocolModel::apply`],
+    /// e.g. when a block's actions are settled) into `out`, by reason. The replay loop calls it
+    /// after every [`ProtocolModel::advance`] and reports them with the clamped events.
+    fn take_adjustments(&mut self, _out: &mut std::collections::BTreeMap<&'static str, u64>) {}
+
     /// Writes the whole model state in the canonical encoding (checkpoints and the state hash).
     fn encode_state(&self, out: &mut StateWriter);
 

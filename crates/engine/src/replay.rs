@@ -147,7 +147,9 @@ pub fn models_for(config: &EngineConfig) -> Vec<Box<dyn ProtocolModel>> {
     vec![
         Box::new(MakerModel::new(config.maker.clone())),
         Box::new(crate::aave::AaveModel::v2()),
-        Box::new(crate::aave::AaveModel::v3(crate::aave::logic::AaveVersion::V3)),
+        Box::new(crate::aave::AaveModel::v3(
+            crate::aave::logic::AaveVersion::V3,
+        )),
         Box::new(crate::compound::CompoundModel::new(
             crate::compound::exp::Rounding::Truncate,
         )),
@@ -157,6 +159,7 @@ pub fn models_for(config: &EngineConfig) -> Vec<Box<dyn ProtocolModel>> {
 #[derive(Clone, Copy, Debug)]
 struct Episode {
     since: Timestamp,
+    last_seen: Timestamp,
     liquidated: bool,
 }
 
@@ -300,6 +303,11 @@ impl Engine {
             for (index, model) in self.models.iter_mut().enumerate() {
                 if model.advance(time, &self.prices)? {
                     self.dirty[index] = true;
+                }
+                if self.in_window {
+                    model.take_adjustments(&mut self.output.clamped);
+                } else {
+                    model.take_adjustments(&mut BTreeMap::new());
                 }
             }
             // A scheduled oracle update (an OSM poke) happens before anything else at this
@@ -560,14 +568,16 @@ impl Engine {
         }
         for (market, account) in closed {
             if let Some(episode) = self.tracker.remove(&(protocol, market, account)) {
-                self.close_episode(protocol, market, account, episode, time, false);
+                self.close_episode(protocol, market, account, episode, false);
             }
         }
         for (market, account) in unsafe_now {
             self.tracker
                 .entry((protocol, market, account))
+                .and_modify(|episode| episode.last_seen = time)
                 .or_insert(Episode {
                     since: time,
+                    last_seen: time,
                     liquidated: false,
                 });
         }
@@ -579,11 +589,10 @@ impl Engine {
         market: Id,
         account: Id,
         episode: Episode,
-        end: Timestamp,
         open_at_end: bool,
     ) {
-        let seconds = end.0 - episode.since.0;
-        if episode.liquidated || seconds <= self.config.unsafe_threshold || !self.in_window {
+        let seconds = episode.last_seen.0 - episode.since.0;
+        if episode.liquidated || seconds < self.config.unsafe_threshold || !self.in_window {
             return;
         }
         self.output.episodes.push(UnsafeEpisode {
@@ -591,7 +600,7 @@ impl Engine {
             market: market.to_string(),
             account: account.to_string(),
             from: episode.since.to_rfc3339(),
-            to: end.to_rfc3339(),
+            to: episode.last_seen.to_rfc3339(),
             seconds,
             open_at_end,
         });
@@ -627,6 +636,7 @@ impl Engine {
             out.id(market);
             out.id(account);
             out.time(episode.since);
+            out.time(episode.last_seen);
             out.bool(episode.liquidated);
         }
         out.count(self.models.len());
@@ -674,10 +684,16 @@ impl Engine {
             let market = input.id()?;
             let account = input.id()?;
             let since = input.time()?;
+            let last_seen = input.time()?;
             let liquidated = input.bool()?;
-            engine
-                .tracker
-                .insert((protocol, market, account), Episode { since, liquidated });
+            engine.tracker.insert(
+                (protocol, market, account),
+                Episode {
+                    since,
+                    last_seen,
+                    liquidated,
+                },
+            );
         }
         let count = input.count()?;
         if count != engine.models.len() {
@@ -712,9 +728,8 @@ impl Engine {
 
     /// Closes open episodes at the last event's time and builds the run.
     pub fn finish(mut self, log: LogInfo) -> Run {
-        let end = self.now.unwrap_or_default();
         for ((protocol, market, account), episode) in std::mem::take(&mut self.tracker) {
-            self.close_episode(protocol, market, account, episode, end, true);
+            self.close_episode(protocol, market, account, episode, true);
         }
         let state_hash = self.state_hash();
         let (scenario, counterfactual) = match &self.mode {

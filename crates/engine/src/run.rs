@@ -83,8 +83,9 @@ pub struct LiquidationRecord {
     pub note: Option<String>,
 }
 
-/// A stretch of time during which an account was liquidatable and no recorded liquidation of it
-/// happened.
+/// A stretch of time during which every check found an account liquidatable and no recorded
+/// liquidation of it happened. Checks run when a price the protocol reads changes (for Maker:
+/// each OSM poke), so `seconds` counts from the first check that found it unsafe to the last.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnsafeEpisode {
     /// Protocol name.
@@ -95,7 +96,7 @@ pub struct UnsafeEpisode {
     pub account: String,
     /// First check that found it unsafe, RFC 3339.
     pub from: String,
-    /// First check that found it safe again (or the end of the log), RFC 3339.
+    /// Last check that found it unsafe, RFC 3339.
     pub to: String,
     /// `to - from`.
     pub seconds: i64,
@@ -154,7 +155,7 @@ pub struct Totals {
     pub clamped: BTreeMap<String, u64>,
     /// Events skipped, per reason.
     pub skipped: BTreeMap<String, u64>,
-    /// Episodes of accounts unsafe longer than the threshold and never liquidated in them.
+    /// Episodes of accounts unsafe for at least the threshold and never liquidated in them.
     pub unsafe_unliquidated: u64,
     /// The threshold for those episodes, seconds.
     pub unsafe_threshold_seconds: i64,

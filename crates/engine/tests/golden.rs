@@ -74,8 +74,9 @@ fn dog_bark_fixture() {
         partial.expected_collateral.unwrap().to_string(),
         "16.548672566371681415"
     );
-    // Vault 4 (10 ETH, 8,000 DAI) is unsafe from the 03:00 OSM poke to the 06:00 one and never
-    // liquidated; the checks run at the first event after each boundary (xx:30 prices).
+    // Vault 4 (10 ETH, 8,000 DAI) is unsafe at the 03:00, 04:00 and 05:00 OSM pokes, safe at
+    // 06:00, and never liquidated; the checks run at the first event after each boundary (the
+    // xx:30 prices), so the episode runs from 03:30 to 05:30.
     assert_eq!(
         run.unsafe_unliquidated.len(),
         1,
@@ -85,7 +86,8 @@ fn dog_bark_fixture() {
     let episode = &run.unsafe_unliquidated[0];
     assert_eq!(episode.account, "#4");
     assert_eq!(episode.from, "2021-06-01T03:30:00Z");
-    assert_eq!(episode.to, "2021-06-01T06:30:00Z");
+    assert_eq!(episode.to, "2021-06-01T05:30:00Z");
+    assert_eq!(episode.seconds, 7200);
     check_golden("dog-bark", &run);
 }
 

@@ -53,6 +53,13 @@ pub struct MakerConfig {
     /// Price assets per collateral (the ilk name before its `-`), first present wins; defaults:
     /// `ETH` -> `WETH`, `ETH`; `WBTC` -> `WBTC`, `BTC`; anything else -> its own name.
     pub price_assets: BTreeMap<String, Vec<Id>>,
+    /// A market price older than this many seconds at the OSM's reading time is no price (gaps
+    /// in the recorded prices; the CoinGecko export has gaps of up to ~25 h).
+    pub max_price_age: i64,
+    /// Seconds by which a feed's prices trail the market, per feed: a price stamped `t` is taken
+    /// as the market at `t - lag` when the OSM samples the market. Measured for the CoinGecko
+    /// hourly export against the 10-minute crash-day bars (docs/fidelity.md). Empty by default.
+    pub feed_lag: BTreeMap<Id, i64>,
     /// Largest difference between recorded and formula collateral that still `explained`, wad.
     /// The Flipside export casts collateral to a whole number (`INK::number`), so 0.5 ETH of
     /// rounding plus the export's rounding of the deposits that built `ink`.
@@ -72,6 +79,8 @@ impl Default for MakerConfig {
             osm_sample: OsmSample::Interpolate,
             quote: Id::name("USD"),
             price_assets,
+            feed_lag: BTreeMap::new(),
+            max_price_age: 2 * 86_400,
             collateral_tolerance: WAD / U256::from(2u8) + WAD / U256::from(100u8),
             debt_tolerance_ppm: 1_000,
         }
@@ -89,8 +98,14 @@ impl MakerConfig {
         json!({
             "osm_hop_seconds": self.hop,
             "osm_sample": self.osm_sample.name(),
+            "max_price_age_seconds": self.max_price_age,
             "quote": self.quote.to_string(),
             "price_assets": assets,
+            "feed_lag_seconds": self
+                .feed_lag
+                .iter()
+                .map(|(feed, lag)| (feed.to_string(), *lag))
+                .collect::<BTreeMap<String, i64>>(),
             "collateral_tolerance": crate::math::decimal(self.collateral_tolerance, 18),
             "debt_tolerance_ppm": self.debt_tolerance_ppm,
         })
@@ -295,6 +310,32 @@ pub struct MakerModel {
     /// Seconds an auction's tab counts against the limits after its kick.
     auction_seconds: i64,
     auctions: Vec<OpenAuction>,
+    /// Vaults acted on in the current second, with what their actions overshot.
+    pending: BTreeMap<(Id, Id), Pending>,
+    /// Counts of corrections made by [`MakerModel::settle`], drained by the replay loop.
+    adjustments: BTreeMap<&'static str, u64>,
+}
+
+/// A vault action, as far as the books are concerned.
+#[derive(Clone, Copy)]
+enum Action {
+    Deposit,
+    Withdraw,
+    Borrow,
+    Repay,
+}
+
+/// What a vault's actions in the current second overshot, awaiting the end of the second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Pending {
+    /// Collateral withdrawn beyond what the vault held, wad.
+    ink_deficit: U256,
+    /// Normalised debt repaid beyond what the vault owed, wad.
+    art_credit: U256,
+    /// DAI repaid in the second, wad (the tolerance for `art_credit` scales with it).
+    repaid_dai: U256,
+    /// Whether a user action (a `frob`) touched the vault.
+    frobbed: bool,
 }
 
 const COLLATERAL_DECIMALS: u8 = 18;
@@ -318,7 +359,17 @@ impl MakerModel {
             cat_litter: U256::ZERO,
             auction_seconds: 0,
             auctions: Vec::new(),
+            pending: BTreeMap::new(),
+            adjustments: BTreeMap::new(),
         }
+    }
+
+    /// A vault's collateral (`ink`, wad) and debt in DAI (`art * rate` with the rate as of the
+    /// ilk's last drip, wad), for reports and inspection.
+    pub fn vault(&self, market: &Id, account: &Id) -> Option<(U256, U256)> {
+        let ilk = self.ilks.get(market)?;
+        let vault = ilk.vaults.get(account)?;
+        Some((vault.ink, vault.art.saturating_mul(ilk.rate) / RAY))
     }
 
     fn ilk_mut(&mut self, market: &Id) -> &mut Ilk {
@@ -430,81 +481,134 @@ impl MakerModel {
 
     fn apply_position(&mut self, event: &Event) -> Result<Applied, EngineError> {
         let (change, kind) = match &event.payload {
-            Payload::Deposit(c) => (c, 0),
-            Payload::Withdraw(c) => (c, 1),
-            Payload::Borrow(c) => (c, 2),
-            Payload::Repay(c) => (c, 3),
+            Payload::Deposit(c) => (c, Action::Deposit),
+            Payload::Withdraw(c) => (c, Action::Withdraw),
+            Payload::Borrow(c) => (c, Action::Borrow),
+            Payload::Repay(c) => (c, Action::Repay),
             _ => return Ok(Applied::Ignored),
         };
-        let ppm = self.config.debt_tolerance_ppm;
-        let ilk = self.ilk_mut(&change.market);
+        let key = (change.market, change.account);
+        let pending = self.pending.entry(key).or_default();
+        let ilk = self.ilks.entry(change.market).or_default();
         let mut applied = Applied::Exact;
         if let std::collections::btree_map::Entry::Vacant(entry) = ilk.vaults.entry(change.account)
         {
             entry.insert(Vault::default());
             applied = Applied::Clamped("implicit-vault-open");
         }
-        if kind >= 2 {
+        if matches!(kind, Action::Borrow | Action::Repay) {
             ilk.drip(event.time)?;
         }
         let rate = ilk.rate;
-        let dust = ilk.dust;
         let vault = ilk
             .vaults
             .get_mut(&change.account)
             .expect("inserted above when absent");
         let amount = change.amount.0;
+        // Within one second (one block, as the export records it) the order of a vault's actions
+        // is unknown: an overshoot (withdrawing more than is there, repaying more than is owed)
+        // is held as pending and netted against later actions of the same second; whatever is
+        // left when the clock moves on is counted (see `settle`).
         match kind {
-            0 => vault.ink = add(vault.ink, amount, "ink + deposit")?,
-            1 => {
-                if amount > vault.ink {
-                    applied = Applied::Clamped("withdraw-exceeds-collateral");
-                }
-                vault.ink = vault.ink.saturating_sub(amount);
+            Action::Deposit => {
+                let netted = amount.min(pending.ink_deficit);
+                pending.ink_deficit -= netted;
+                vault.ink = add(vault.ink, amount - netted, "ink + deposit")?;
             }
-            2 => {
+            Action::Withdraw => {
+                let taken = amount.min(vault.ink);
+                vault.ink -= taken;
+                pending.ink_deficit = add(pending.ink_deficit, amount - taken, "deficit")?;
+            }
+            Action::Borrow => {
                 // DssProxyActions._getDrawDart: rounds up so the vault owes at least `wad`.
                 let dart = match change.shares {
                     Some(art) => art.0,
                     None => mul_div_up(amount, RAY, rate, "dai * RAY / rate")?,
                 };
-                vault.art = add(vault.art, dart, "art + dart")?;
+                let netted = dart.min(pending.art_credit);
+                pending.art_credit -= netted;
+                vault.art = add(vault.art, dart - netted, "art + dart")?;
             }
-            _ => {
+            Action::Repay => {
                 // DssProxyActions._getWipeDart: rounds down, never more than the vault owes.
                 let dart = match change.shares {
                     Some(art) => art.0,
                     None => mul_div(amount, RAY, rate, "dai * RAY / rate")?,
                 };
-                if dart > vault.art {
-                    // A wipe-all pays the debt rounded up to a whole wei of DAI, which is at
-                    // most one wei more; anything beyond that is more than the vault owed.
-                    let excess = mul(dart - vault.art, rate, "excess * rate")?;
-                    if excess
-                        > RAY * U256::from(2u8)
-                            + mul_div(
-                                amount,
-                                RAY * U256::from(ppm),
-                                U256::from(1_000_000u32),
-                                "tolerance",
-                            )?
-                    {
-                        applied = Applied::Clamped("repay-exceeds-debt");
-                    }
+                let taken = dart.min(vault.art);
+                vault.art -= taken;
+                pending.art_credit = add(pending.art_credit, dart - taken, "credit")?;
+                pending.repaid_dai = add(pending.repaid_dai, amount, "repaid")?;
+            }
+        }
+        pending.frobbed = true;
+        ilk.reindex(change.account);
+        Ok(applied)
+    }
+
+    /// Ends a second: the vaults touched in it must satisfy what every `Vat.frob` guarantees,
+    /// whatever order the export's rows of that second came in.
+    /// - Debt is zero or at least `dust` (`require(either(urn.art == 0, tab >= ilk.dust))`): a
+    ///   residue below it is a full wipe the export rounded, or interest the export's DAI figures
+    ///   do not carry.
+    /// - A vault emptied of collateral has no debt (`Vat/not-safe`): the export missed its
+    ///   repayment.
+    /// - An overshoot still pending is counted: repaying more than owed beyond the rounding of a
+    ///   wipe-all, withdrawing more than deposited.
+    fn settle(&mut self) -> Result<(), EngineError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let ppm = U256::from(self.config.debt_tolerance_ppm);
+        for ((market, account), pending) in std::mem::take(&mut self.pending) {
+            let Some(ilk) = self.ilks.get_mut(&market) else {
+                continue;
+            };
+            let (rate, dust) = (ilk.rate, ilk.dust);
+            let Some(vault) = ilk.vaults.get_mut(&account) else {
+                continue;
+            };
+            let before = vault.art;
+            if pending.ink_deficit > self.config.collateral_tolerance {
+                *self
+                    .adjustments
+                    .entry("withdraw-exceeds-collateral")
+                    .or_default() += 1;
+            }
+            let credit = mul(pending.art_credit, rate, "credit * rate")?;
+            let allowed = mul_div(
+                pending.repaid_dai,
+                RAY * ppm,
+                U256::from(1_000_000u32),
+                "tolerance",
+            )? + RAY * U256::from(2u8);
+            if credit > allowed {
+                *self.adjustments.entry("repay-exceeds-debt").or_default() += 1;
+            }
+            if pending.frobbed && !vault.art.is_zero() {
+                if vault.ink.is_zero() {
                     vault.art = U256::ZERO;
+                    *self
+                        .adjustments
+                        .entry("emptied-vault-debt-cleared")
+                        .or_default() += 1;
                 } else {
-                    vault.art -= dart;
-                    let left = mul(vault.art, rate, "art * rate")?;
-                    if !left.is_zero() && left < dust {
-                        // Vat.frob: `require(either(urn.art == 0, tab >= ilk.dust))`.
+                    let debt = mul(vault.art, rate, "art * rate")?;
+                    if debt < dust {
                         vault.art = U256::ZERO;
-                        applied = Applied::Clamped("repay-left-dust");
+                        *self
+                            .adjustments
+                            .entry("debt-below-dust-cleared")
+                            .or_default() += 1;
                     }
                 }
             }
+            if vault.art != before {
+                ilk.reindex(account);
+            }
         }
-        ilk.reindex(change.account);
-        Ok(applied)
+        Ok(())
     }
 
     /// Judges with the vault as it is now; `rule` names the regime.
@@ -719,10 +823,16 @@ impl ProtocolModel for MakerModel {
     }
 
     fn advance(&mut self, time: Timestamp, _prices: &PriceBook) -> Result<bool, EngineError> {
+        self.settle()?;
         self.release_auctions(time);
         let mut changed = false;
         for osm in self.osms.values_mut() {
-            changed |= osm.advance(time, self.hop, self.config.osm_sample);
+            changed |= osm.advance(
+                time,
+                self.hop,
+                self.config.osm_sample,
+                self.config.max_price_age,
+            );
         }
         if changed {
             return self.poke_all();
@@ -733,7 +843,7 @@ impl ProtocolModel for MakerModel {
     fn on_price(
         &mut self,
         update: &PriceUpdate,
-        time: Timestamp,
+        _time: Timestamp,
         prices: &PriceBook,
     ) -> Result<bool, EngineError> {
         if update.quote != self.config.quote {
@@ -755,8 +865,9 @@ impl ProtocolModel for MakerModel {
             return Ok(false);
         };
         let wad = fixed_to(&quote.price, 18, "price")?;
+        let lag = self.config.feed_lag.get(&quote.feed).copied().unwrap_or(0);
         let osm = self.osms.entry(update.asset).or_default();
-        if osm.observe(time, wad, self.hop) {
+        if osm.observe(Timestamp(quote.time.0 - lag), wad, self.hop) {
             return self.poke_all();
         }
         Ok(false)
@@ -827,16 +938,23 @@ impl ProtocolModel for MakerModel {
         let Some(vault) = ilk.vaults.get(&account).copied() else {
             return Ok(Applied::Skipped("liquidation-of-unknown-vault"));
         };
-        if judgement.verdict == Verdict::Explained {
+        if matches!(
+            judgement.verdict,
+            Verdict::Explained | Verdict::AmountMismatch
+        ) {
+            // The rules allow a liquidation now: the contract takes what its formula says from
+            // the vault as it is (a differing recorded figure means the rebuilt vault differs).
             let (_, take) = self.judge_inner(liquidation, time)?;
             if let Some(take) = take {
                 self.grab(market, account, take.dink, take.dart, take.tab, time);
                 return Ok(Applied::Exact);
             }
         }
-        // The liquidation happened on chain even if the rebuilt state disagrees: take the
-        // recorded debt (the export's most precise figure) and the collateral in the contract's
-        // proportion `ink * dart / art`.
+        // The liquidation happened on chain although the rebuilt state disagrees: follow the
+        // record. Its debt figure (`dart * rate`, the export's most precise number) gives `dart`;
+        // recorded collateral within the tolerance of the whole vault, or debt within the
+        // tolerance of all of it, takes the whole vault (a Dog bark); otherwise the collateral
+        // goes in the contracts' proportion `ink * dart / art`.
         let ilk = &self.ilks[&market];
         if vault.art.is_zero() {
             return Ok(Applied::Skipped("liquidation-of-vault-without-debt"));
@@ -848,8 +966,10 @@ impl ProtocolModel for MakerModel {
             U256::from(1_000_000u32),
             "tolerance",
         )?;
+        let whole_collateral = liquidation.collateral_seized.0
+            >= vault.ink.saturating_sub(self.config.collateral_tolerance);
         let mut applied = Applied::Exact;
-        if dart >= vault.art || vault.art - dart <= near_all {
+        if whole_collateral || dart >= vault.art || vault.art - dart <= near_all {
             if dart > vault.art + near_all {
                 applied = Applied::Clamped("liquidation-exceeds-debt");
             }
@@ -1002,8 +1122,23 @@ impl ProtocolModel for MakerModel {
         Ok(())
     }
 
+    fn take_adjustments(&mut self, out: &mut BTreeMap<&'static str, u64>) {
+        for (reason, count) in std::mem::take(&mut self.adjustments) {
+            *out.entry(reason).or_default() += count;
+        }
+    }
+
     fn encode_state(&self, out: &mut StateWriter) {
         out.i64(self.hop);
+        out.count(self.pending.len());
+        for ((market, account), pending) in &self.pending {
+            out.id(market);
+            out.id(account);
+            out.u256(pending.ink_deficit);
+            out.u256(pending.art_credit);
+            out.u256(pending.repaid_dai);
+            out.bool(pending.frobbed);
+        }
         out.i64(self.auction_seconds);
         encode_opt(out, self.dog_hole);
         out.u256(self.dog_dirt);
@@ -1071,6 +1206,16 @@ impl ProtocolModel for MakerModel {
     fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
         let mut model = MakerModel::new(self.config.clone());
         model.hop = input.i64()?;
+        for _ in 0..input.count()? {
+            let key = (input.id()?, input.id()?);
+            let pending = Pending {
+                ink_deficit: input.u256()?,
+                art_credit: input.u256()?,
+                repaid_dai: input.u256()?,
+                frobbed: input.bool()?,
+            };
+            model.pending.insert(key, pending);
+        }
         model.auction_seconds = input.i64()?;
         model.dog_hole = decode_opt(input)?;
         model.dog_dirt = input.u256()?;

@@ -54,8 +54,10 @@ impl Osm {
         self.value
     }
 
-    /// Records a new market price. With `hop == 0` (no delay) it is published at once; returns
-    /// whether the published value changed.
+    /// Records a new market price as of `time` (the feed's timestamp corrected for its known lag,
+    /// so possibly earlier than prices already recorded: it is inserted in time order). With
+    /// `hop == 0` (no delay) it is published at once; returns whether the published value
+    /// changed.
     pub fn observe(&mut self, time: Timestamp, price: U256, hop: i64) -> bool {
         if hop <= 0 {
             self.history.clear();
@@ -64,14 +66,25 @@ impl Osm {
             self.value = Some(price);
             return changed;
         }
-        self.history.push_back((time, price));
+        let at = self.history.partition_point(|(t, _)| *t <= time);
+        self.history.insert(at, (time, price));
         false
     }
 
     /// Pokes the OSM if `time` lies in a later hop period than its current value; returns
-    /// whether the published value changed.
-    pub fn advance(&mut self, time: Timestamp, hop: i64, sample: OsmSample) -> bool {
+    /// whether the published value changed. A reading whose latest market price is older than
+    /// `max_age` seconds has no value: the real OSM always reads a live medianizer, so a gap in
+    /// the recorded prices must not pass for a price.
+    pub fn advance(&mut self, time: Timestamp, hop: i64, sample: OsmSample, max_age: i64) -> bool {
         if hop <= 0 {
+            let stale = self
+                .history
+                .back()
+                .is_some_and(|(t, _)| time.0 - t.0 > max_age);
+            if stale && self.value.is_some() {
+                self.value = None;
+                return true;
+            }
             return false;
         }
         let epoch = time.0.div_euclid(hop);
@@ -80,7 +93,7 @@ impl Osm {
         }
         self.epoch = Some(epoch);
         let read_at = (epoch - 1).saturating_mul(hop);
-        let value = self.sample(read_at, sample);
+        let value = self.sample(read_at, sample, max_age);
         // Later pokes read at later times: only the last price at or before this reading time
         // and what follows it can still matter.
         let keep_from = self
@@ -94,9 +107,12 @@ impl Osm {
         changed
     }
 
-    fn sample(&self, at: i64, sample: OsmSample) -> Option<U256> {
+    fn sample(&self, at: i64, sample: OsmSample, max_age: i64) -> Option<U256> {
         let before = self.history.iter().rposition(|(t, _)| t.0 <= at)?;
         let (t0, p0) = self.history[before];
+        if at - t0.0 > max_age {
+            return None;
+        }
         let after = self.history.get(before + 1).copied();
         match (sample, after) {
             (OsmSample::Interpolate, Some((t1, p1))) if t1.0 > t0.0 => {
@@ -165,6 +181,7 @@ mod tests {
     use super::*;
 
     const HOP: i64 = 3600;
+    const DAY: i64 = 86_400;
 
     fn p(value: u64) -> U256 {
         U256::from(value)
@@ -176,20 +193,20 @@ mod tests {
         osm.observe(Timestamp(100), p(2000), HOP);
         osm.observe(Timestamp(3000), p(1900), HOP);
         // First period after the prices: reads the market at 0 s, when nothing was known.
-        assert!(!osm.advance(Timestamp(3500), HOP, OsmSample::Step));
+        assert!(!osm.advance(Timestamp(3500), HOP, OsmSample::Step, DAY));
         assert_eq!(osm.value(), None);
         // Period [3600, 7200) publishes the market as of 0..: still nothing at t = 0.
-        assert!(!osm.advance(Timestamp(3700), HOP, OsmSample::Step));
+        assert!(!osm.advance(Timestamp(3700), HOP, OsmSample::Step, DAY));
         osm.observe(Timestamp(5000), p(1500), HOP);
         // Period [7200, 10800) publishes the market as of 3600: the 1900 print at 3000.
-        assert!(osm.advance(Timestamp(7300), HOP, OsmSample::Step));
+        assert!(osm.advance(Timestamp(7300), HOP, OsmSample::Step, DAY));
         assert_eq!(osm.value(), Some(p(1900)));
         // Same period: no change, even after new prints.
         osm.observe(Timestamp(8000), p(1000), HOP);
-        assert!(!osm.advance(Timestamp(9000), HOP, OsmSample::Step));
+        assert!(!osm.advance(Timestamp(9000), HOP, OsmSample::Step, DAY));
         assert_eq!(osm.value(), Some(p(1900)));
         // Next period reads the market at 7200: the 1500 print at 5000.
-        assert!(osm.advance(Timestamp(10800), HOP, OsmSample::Step));
+        assert!(osm.advance(Timestamp(10800), HOP, OsmSample::Step, DAY));
         assert_eq!(osm.value(), Some(p(1500)));
     }
 
@@ -199,14 +216,14 @@ mod tests {
         osm.observe(Timestamp(3000), p(2000), HOP);
         osm.observe(Timestamp(4200), p(1400), HOP);
         // Reading time 3600 lies half way between 3000 and 4200.
-        assert!(osm.advance(Timestamp(7200), HOP, OsmSample::Interpolate));
+        assert!(osm.advance(Timestamp(7200), HOP, OsmSample::Interpolate, DAY));
         assert_eq!(osm.value(), Some(p(1700)));
         // Reading time 7200 lies between the prints at 4200 and 9000.
         osm.observe(Timestamp(9000), p(1200), HOP);
-        assert!(osm.advance(Timestamp(10800), HOP, OsmSample::Interpolate));
+        assert!(osm.advance(Timestamp(10800), HOP, OsmSample::Interpolate, DAY));
         assert_eq!(osm.value(), Some(p(1400 - 200 * 3000 / 4800)));
         // Without a print after the reading time it falls back to the last one before.
-        assert!(osm.advance(Timestamp(14400), HOP, OsmSample::Interpolate));
+        assert!(osm.advance(Timestamp(14400), HOP, OsmSample::Interpolate, DAY));
         assert_eq!(osm.value(), Some(p(1200)));
     }
 
@@ -214,8 +231,28 @@ mod tests {
     fn no_delay_publishes_at_once() {
         let mut osm = Osm::default();
         assert!(osm.observe(Timestamp(10), p(5), 0));
-        assert!(!osm.advance(Timestamp(20_000), 0, OsmSample::Step));
+        assert!(!osm.advance(Timestamp(20_000), 0, OsmSample::Step, DAY));
         assert_eq!(osm.value(), Some(p(5)));
         assert!(!osm.observe(Timestamp(11), p(5), 0));
+        // A day and a second without a new price: no value.
+        assert!(osm.advance(Timestamp(11 + DAY + 1), 0, OsmSample::Step, DAY));
+        assert_eq!(osm.value(), None);
+    }
+
+    #[test]
+    fn a_price_older_than_the_limit_is_no_price() {
+        let mut osm = Osm::default();
+        osm.observe(Timestamp(0), p(300), HOP);
+        // Months later, the OSM must not publish the last price seen before the gap.
+        assert!(!osm.advance(Timestamp(90 * DAY), HOP, OsmSample::Interpolate, 2 * DAY));
+        assert_eq!(osm.value(), None);
+        osm.observe(Timestamp(90 * DAY + 10), p(600), HOP);
+        assert!(osm.advance(
+            Timestamp(90 * DAY + 2 * HOP),
+            HOP,
+            OsmSample::Interpolate,
+            2 * DAY
+        ));
+        assert_eq!(osm.value(), Some(p(600)));
     }
 }
