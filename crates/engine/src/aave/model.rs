@@ -107,9 +107,23 @@ struct Position {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Entry {
     /// One collateral, one debt: in the pair's index under `key`.
-    Pair { collateral: Id, debt: Id, key: U256 },
+    Pair {
+        collateral: Id,
+        debt: Id,
+        key: U256,
+        member: Member,
+    },
     /// Several reserves on a side, or debt without collateral: checked on every query.
     Complex,
+}
+
+/// An account as its pair index holds it: with the two scaled balances its health factor
+/// needs, so walking the index never looks the account up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Member {
+    account: Id,
+    scaled_collateral: U256,
+    scaled_debt: U256,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -122,7 +136,7 @@ struct Account {
 #[derive(Clone, Debug, Default)]
 struct Pool {
     accounts: BTreeMap<Id, Account>,
-    pairs: BTreeMap<(Id, Id), LiquidationIndex<Id>>,
+    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member>>,
     complex: BTreeSet<Id>,
 }
 
@@ -130,6 +144,50 @@ struct Pool {
 struct Found {
     account: Id,
     data: AccountData,
+}
+
+/// The per-pair constants of [`AaveModel::find`]: for each side (price, decimals, threshold,
+/// index), the index being the liquidity index on the collateral side and the borrow index on
+/// the debt side.
+struct PairView<'a> {
+    collateral: &'a Id,
+    debt: &'a Id,
+    c: (U256, u8, u16, U256),
+    d: (U256, u8, u16, U256),
+}
+
+impl PairView<'_> {
+    /// `calculateUserAccountData` of an account holding only this pair (its collateral
+    /// enabled): the same result as [`AaveModel::account_data`] from the two scaled balances.
+    fn account_data(
+        &self,
+        scaled_collateral: U256,
+        scaled_debt: U256,
+    ) -> Result<AccountData, EngineError> {
+        let overflow = || EngineError::Overflow {
+            quantity: "Aave account data",
+        };
+        let collateral = ray_mul(scaled_collateral, self.c.3).ok_or_else(overflow)?;
+        let debt = ray_mul(scaled_debt, self.d.3).ok_or_else(overflow)?;
+        let side = |(price, decimals, threshold, _): (U256, u8, u16, U256), collateral, debt| {
+            ReserveExposure {
+                price,
+                decimals,
+                liquidation_threshold: threshold,
+                collateral,
+                debt,
+            }
+        };
+        let data = if self.collateral == self.debt {
+            logic::account_data([side(self.c, collateral, debt)])
+        } else {
+            logic::account_data([
+                side(self.c, collateral, U256::ZERO),
+                side(self.d, U256::ZERO, debt),
+            ])
+        };
+        data.ok_or_else(overflow)
+    }
 }
 
 /// Aave v2 or v3 over every pool of that version in the log.
@@ -336,6 +394,11 @@ impl AaveModel {
                     collateral: **c,
                     debt: **d,
                     key: scaled / cp.scaled_collateral,
+                    member: Member {
+                        account: *account_id,
+                        scaled_collateral: cp.scaled_collateral,
+                        scaled_debt: dp.scaled_debt,
+                    },
                 }),
                 None => Some(Entry::Complex),
             },
@@ -350,9 +413,10 @@ impl AaveModel {
                 collateral,
                 debt,
                 key,
+                member,
             }) => {
                 if let Some(index) = pool.pairs.get_mut(&(collateral, debt)) {
-                    index.update(*account_id, Some(key), None);
+                    index.update(member, Some(key), None);
                     if index.is_empty() {
                         pool.pairs.remove(&(collateral, debt));
                     }
@@ -368,12 +432,12 @@ impl AaveModel {
                 collateral,
                 debt,
                 key,
+                member,
             }) => {
-                pool.pairs.entry((collateral, debt)).or_default().update(
-                    *account_id,
-                    None,
-                    Some(key),
-                );
+                pool.pairs
+                    .entry((collateral, debt))
+                    .or_default()
+                    .update(member, None, Some(key));
             }
             Some(Entry::Complex) => {
                 pool.complex.insert(*account_id);
@@ -384,21 +448,31 @@ impl AaveModel {
 
     /// The accounts of `pool` liquidatable now, riskiest first.
     fn find(&self, pool: &Pool) -> Result<Vec<Found>, EngineError> {
-        let mut checked: Vec<Id> = Vec::new();
-        for ((collateral, debt), index) in &pool.pairs {
-            let level = self.level(collateral, debt);
-            checked.extend(index.at_or_above(level).map(|(_, account)| account));
-        }
-        checked.extend(pool.complex.iter().copied());
         let mut found = Vec::new();
-        for id in checked {
-            let Some(account) = pool.accounts.get(&id) else {
+        for ((collateral, debt), index) in &pool.pairs {
+            // Everything but the two scaled balances is the same for the whole pair: read it
+            // once (`None`: a price or decimals missing, nobody in the pair can be judged).
+            let Some(pair) = self.pair_view(collateral, debt) else {
+                continue;
+            };
+            for (_, member) in index.at_or_above(self.level(collateral, debt)) {
+                let data = pair.account_data(member.scaled_collateral, member.scaled_debt)?;
+                if data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD {
+                    found.push(Found {
+                        account: member.account,
+                        data,
+                    });
+                }
+            }
+        }
+        for id in &pool.complex {
+            let Some(account) = pool.accounts.get(id) else {
                 continue;
             };
             if let Some(data) = self.account_data(account)?
                 && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
             {
-                found.push(Found { account: id, data });
+                found.push(Found { account: *id, data });
             }
         }
         found.sort_by(|a, b| {
@@ -408,6 +482,29 @@ impl AaveModel {
                 .then(a.account.cmp(&b.account))
         });
         Ok(found)
+    }
+
+    /// What the health factor of an account of the (collateral, debt) pair reads besides its
+    /// balances.
+    fn pair_view<'a>(&self, collateral: &'a Id, debt: &'a Id) -> Option<PairView<'a>> {
+        let c = self.reserves.get(collateral)?;
+        let d = self.reserves.get(debt)?;
+        Some(PairView {
+            collateral,
+            debt,
+            c: (
+                self.price(collateral)?,
+                c.decimals?,
+                c.liquidation_threshold,
+                c.liquidity_index,
+            ),
+            d: (
+                self.price(debt)?,
+                d.decimals?,
+                d.liquidation_threshold,
+                d.borrow_index,
+            ),
+        })
     }
 
     /// Every liquidatable (pool, account) by computing every account's health factor: the

@@ -116,8 +116,19 @@ enum Entry {
         collateral: Id,
         borrow: Id,
         key: U256,
+        member: Member,
     },
     Complex,
+}
+
+/// An account as its pair index holds it: with the balances its liquidity needs, so walking the
+/// index never looks the account up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Member {
+    account: Id,
+    ctokens: U256,
+    principal: U256,
+    interest_index: U256,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -130,13 +141,51 @@ struct Account {
 #[derive(Clone, Debug, Default)]
 struct Comptroller {
     accounts: BTreeMap<Id, Account>,
-    pairs: BTreeMap<(Id, Id), LiquidationIndex<Id>>,
+    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member>>,
     complex: BTreeSet<Id>,
 }
 
 struct Found {
     account: Id,
     liquidity: AccountLiquidity,
+}
+
+/// The per-pair constants of [`CompoundModel::find`]: per side (collateral factor, exchange
+/// rate, price, borrow index).
+struct PairView<'a> {
+    collateral: &'a Id,
+    borrow: &'a Id,
+    c: (U256, U256, U256, U256),
+    b: (U256, U256, U256, U256),
+    rounding: Rounding,
+}
+
+impl PairView<'_> {
+    /// `getHypotheticalAccountLiquidityInternal` of an account holding only this pair: the same
+    /// result as [`CompoundModel::liquidity`] from the member's balances.
+    fn liquidity(&self, member: &Member) -> Option<AccountLiquidity> {
+        let borrowed = borrow_balance_stored(member.principal, self.b.3, member.interest_index)?;
+        let exposure = |(collateral_factor, exchange_rate, price, _): (U256, U256, U256, U256),
+                        ctoken_balance,
+                        borrow_balance| MarketExposure {
+            collateral_factor,
+            exchange_rate,
+            price,
+            ctoken_balance,
+            borrow_balance,
+        };
+        if self.collateral == self.borrow {
+            logic::account_liquidity([exposure(self.c, member.ctokens, borrowed)], self.rounding)
+        } else {
+            logic::account_liquidity(
+                [
+                    exposure(self.c, member.ctokens, U256::ZERO),
+                    exposure(self.b, U256::ZERO, borrowed),
+                ],
+                self.rounding,
+            )
+        }
+    }
 }
 
 /// Compound v2 over every Comptroller in the log.
@@ -283,6 +332,12 @@ impl CompoundModel {
                     collateral: **c,
                     borrow: **b,
                     key: per_index / cp.ctokens,
+                    member: Member {
+                        account: *account_id,
+                        ctokens: cp.ctokens,
+                        principal: bp.principal,
+                        interest_index: bp.interest_index,
+                    },
                 })
                 .or(Some(Entry::Complex)),
             _ => Some(Entry::Complex),
@@ -296,9 +351,10 @@ impl CompoundModel {
                 collateral,
                 borrow,
                 key,
+                member,
             }) => {
                 if let Some(index) = comptroller.pairs.get_mut(&(collateral, borrow)) {
-                    index.update(*account_id, Some(key), None);
+                    index.update(member, Some(key), None);
                     if index.is_empty() {
                         comptroller.pairs.remove(&(collateral, borrow));
                     }
@@ -314,12 +370,13 @@ impl CompoundModel {
                 collateral,
                 borrow,
                 key,
+                member,
             }) => {
                 comptroller
                     .pairs
                     .entry((collateral, borrow))
                     .or_default()
-                    .update(*account_id, None, Some(key));
+                    .update(member, None, Some(key));
             }
             Some(Entry::Complex) => {
                 comptroller.complex.insert(*account_id);
@@ -329,28 +386,59 @@ impl CompoundModel {
     }
 
     fn find(&self, comptroller: &Comptroller) -> Vec<Found> {
-        let mut checked: Vec<Id> = Vec::new();
+        let mut found = Vec::new();
         for ((collateral, borrow), index) in &comptroller.pairs {
-            let level = self.level(collateral, borrow);
-            checked.extend(index.at_or_above(level).map(|(_, account)| account));
+            let Some(pair) = self.pair_view(collateral, borrow) else {
+                continue;
+            };
+            for (_, member) in index.at_or_above(self.level(collateral, borrow)) {
+                if let Some(liquidity) = pair.liquidity(&member)
+                    && !liquidity.shortfall().is_zero()
+                {
+                    found.push(Found {
+                        account: member.account,
+                        liquidity,
+                    });
+                }
+            }
         }
-        checked.extend(comptroller.complex.iter().copied());
-        let mut found: Vec<Found> = checked
-            .into_iter()
-            .filter_map(|id| {
-                let liquidity = self.liquidity(comptroller.accounts.get(&id)?)?;
-                (!liquidity.shortfall().is_zero()).then_some(Found {
-                    account: id,
+        for id in &comptroller.complex {
+            if let Some(liquidity) = comptroller.accounts.get(id).and_then(|a| self.liquidity(a))
+                && !liquidity.shortfall().is_zero()
+            {
+                found.push(Found {
+                    account: *id,
                     liquidity,
-                })
-            })
-            .collect();
+                });
+            }
+        }
         found.sort_by(|a, b| {
             Self::health(&a.liquidity)
                 .cmp(&Self::health(&b.liquidity))
                 .then(a.account.cmp(&b.account))
         });
         found
+    }
+
+    /// What the liquidity of an account of the (collateral, borrow) pair reads besides its
+    /// balances.
+    fn pair_view<'a>(&self, collateral: &'a Id, borrow: &'a Id) -> Option<PairView<'a>> {
+        let side = |asset: &Id| -> Option<(U256, U256, U256, U256)> {
+            let market = self.markets.get(asset)?;
+            Some((
+                market.collateral_factor,
+                market.rate()?,
+                self.price(asset)?,
+                market.borrow_index,
+            ))
+        };
+        Some(PairView {
+            collateral,
+            borrow,
+            c: side(collateral)?,
+            b: side(borrow)?,
+            rounding: self.rounding,
+        })
     }
 
     /// Every account with a shortfall, by computing every account's liquidity: the full-scan
