@@ -110,6 +110,9 @@ struct Position {
     entered: bool,
 }
 
+// Nearly every indexed account is a pair member; boxing it would cost an allocation each to
+// save space only on the rare `Complex` ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Entry {
     Pair {
