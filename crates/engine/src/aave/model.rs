@@ -510,6 +510,23 @@ impl AaveModel {
         })
     }
 
+    /// Underlying collateral and debt of `account` in `asset` (`balanceOf` of the aToken and
+    /// the variable debt token): for tests that check conservation.
+    #[cfg(test)]
+    pub(crate) fn balances(&self, market: &Id, account: &Id, asset: &Id) -> (U256, U256) {
+        let reserve = self.reserves.get(asset).cloned().unwrap_or_default();
+        let position = self
+            .pools
+            .get(market)
+            .and_then(|pool| pool.accounts.get(account))
+            .and_then(|a| a.positions.get(asset).copied())
+            .unwrap_or_default();
+        (
+            ray_mul(position.scaled_collateral, reserve.liquidity_index).unwrap_or(U256::MAX),
+            ray_mul(position.scaled_debt, reserve.borrow_index).unwrap_or(U256::MAX),
+        )
+    }
+
     /// Every liquidatable (pool, account) by computing every account's health factor: the
     /// full-scan baseline the index is measured and tested against. Sorted.
     pub fn scan_all_liquidatable(&self) -> Result<Vec<(Id, Id)>, EngineError> {

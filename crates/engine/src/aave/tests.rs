@@ -232,3 +232,103 @@ fn v3_fee_and_dust_golden_replay() {
         "0.928888888888888888"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Simulated liquidations, repeated until nobody is liquidatable, only move what the rules
+    /// say: each repays at most the close factor of the debt it sees, takes at most the
+    /// collateral there is, and the account's balances fall by exactly those amounts (to the
+    /// wei the index rounding allows), so nothing is created or destroyed on the way.
+    #[test]
+    fn simulated_liquidations_conserve_balances(
+        accounts in proptest::collection::vec((1u64..1_000, 1u64..3_000_000), 1..12),
+        usdc_price_micro_eth in 300u64..3_000,
+        liquidity_index_bps in 10_000u64..12_000,
+        borrow_index_bps in 10_000u64..13_000,
+        v3 in any::<bool>(),
+    ) {
+        let mut model = if v3 { AaveModel::v3(AaveVersion::V3) } else { AaveModel::v2() };
+        let protocol = if v3 { cascade_events::Protocol::AaveV3 } else { cascade_events::Protocol::AaveV2 };
+        let quote = if v3 { "USD" } else { "ETH" };
+        let pool: Id = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9".parse().unwrap();
+        let mut book = PriceBook::new(Vec::new());
+        let time = Timestamp(1_621_382_400);
+        let event = |payload: Payload| Event {
+            seq: 0, chain_id: 1, block: None, time, tx_index: None, log_index: None,
+            tx_hash: None, source: 0, payload,
+        };
+        let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
+        for (asset, decimals) in [("WETH", "18"), ("USDC", "6")] {
+            for (param, value) in [("decimals", decimals), ("liquidationThreshold", "0.825"), ("ltv", "0.8"), ("liquidationBonus", "1.05"), ("liquidationProtocolFee", "0.1")] {
+                model.apply(&event(Payload::ParamChange(cascade_events::ParamChange {
+                    protocol, market: Id::name(asset),
+                    param: cascade_events::Symbol::new(param).unwrap(), value: fixed(value),
+                })), &book).unwrap();
+            }
+        }
+        let price = |asset: &str, value: cascade_events::Fixed| cascade_events::PriceUpdate {
+            asset: Id::name(asset), quote: Id::name(quote), price: value, feed: Id::name("t"), round: None,
+        };
+        // v3 prices in USD: WETH 2,000 and USDC at 2,000 x the ETH price.
+        let initial = if v3 { vec![price("WETH", fixed("2000")), price("USDC", fixed("1"))] } else { vec![price("USDC", fixed("0.0005"))] };
+        for update in &initial {
+            book.record(update, time);
+            model.on_price(update, time, &book).unwrap();
+        }
+        for (n, (weth, usdc)) in accounts.iter().enumerate() {
+            let change = |asset: &str, amount: U256| cascade_events::PositionChange {
+                protocol, market: pool, account: Id::Number(n as u64), asset: Id::name(asset),
+                amount: cascade_events::Amount(amount), shares: None,
+            };
+            model.apply(&event(Payload::Deposit(change("WETH", U256::from(*weth) * U256::from(10u64.pow(16))))), &book).unwrap();
+            model.apply(&event(Payload::Borrow(change("USDC", U256::from(*usdc) * U256::from(10u64.pow(4))))), &book).unwrap();
+        }
+        for (asset, supply, borrow) in [("WETH", liquidity_index_bps, 10_000), ("USDC", 10_000, borrow_index_bps)] {
+            model.apply(&event(Payload::IndexUpdate(cascade_events::IndexUpdate {
+                protocol, market: pool, asset: Id::name(asset),
+                supply_index: Some(cascade_events::Fixed::new(U256::from(supply), 4)),
+                borrow_index: Some(cascade_events::Fixed::new(U256::from(borrow), 4)),
+            })), &book).unwrap();
+        }
+        let shock = if v3 {
+            // ETH falls to 1 / (usdc price in ETH) USD.
+            price("WETH", cascade_events::Fixed::new(U256::from(1_000_000u64 * 100_000_000 / usdc_price_micro_eth), 8))
+        } else {
+            price("USDC", cascade_events::Fixed::new(U256::from(usdc_price_micro_eth), 6))
+        };
+        book.record(&shock, time);
+        model.on_price(&shock, time, &book).unwrap();
+
+        let weth = Id::name("WETH");
+        let usdc = Id::name("USDC");
+        let choice = LiquidatorChoice { collateral_asset: None, debt_asset: None, max_repay: None, take_price: None };
+        for _round in 0..8 {
+            let found = candidates(&mut model, time);
+            if found.is_empty() {
+                break;
+            }
+            for candidate in found {
+                let (collateral_before, _) = model.balances(&pool, &candidate.account, &weth);
+                let (_, debt_before) = model.balances(&pool, &candidate.account, &usdc);
+                let Some(done) = model.simulate_liquidation(&candidate, &choice, time).unwrap() else {
+                    continue;
+                };
+                let (collateral_after, _) = model.balances(&pool, &candidate.account, &weth);
+                let (_, debt_after) = model.balances(&pool, &candidate.account, &usdc);
+                let repaid = done.debt_repaid.value;
+                let seized = done.collateral_seized.value;
+                prop_assert!(repaid <= debt_before, "repaid {repaid} of {debt_before}");
+                prop_assert!(seized <= collateral_before);
+                prop_assert!(done.collateral_sold.value <= seized);
+                if !v3 {
+                    prop_assert!(repaid <= super::math::percent_mul(debt_before, U256::from(5000u16)).unwrap());
+                }
+                // rayDiv then rayMul moves a balance by the amount +/- a few wei of rounding.
+                let near = |a: U256, b: U256| if a > b { a - b <= U256::from(2u8) } else { b - a <= U256::from(2u8) };
+                prop_assert!(near(collateral_before - collateral_after, seized), "collateral {collateral_before} -> {collateral_after}, seized {seized}");
+                prop_assert!(near(debt_before - debt_after, repaid), "debt {debt_before} -> {debt_after}, repaid {repaid}");
+            }
+        }
+    }
+}
