@@ -225,7 +225,6 @@ impl Engine {
         let in_window = config.from.is_none();
         let mut output = Output::default();
         output.window.from_time = config.from.map(Timestamp::to_rfc3339);
-        output.window.resumed_from = "start".to_owned();
         Self {
             prices: PriceBook::new(config.feed_priority.clone()),
             dirty: vec![false; models.len()],
@@ -656,8 +655,9 @@ impl Engine {
     }
 
     /// Replaces this fresh engine's state with [`Engine::checkpoint`] bytes taken with the same
-    /// configuration and mode; `seq` is the checkpoint's position, for the run file. On error the
-    /// engine is half-restored and must be discarded.
+    /// configuration and mode, stored under `seq` (the next event to apply: the catalog's
+    /// convention). Refuses bytes taken at another position. On error the engine is
+    /// half-restored and must be discarded.
     pub fn restore(&mut self, bytes: &[u8], seq: u64) -> Result<(), EngineError> {
         let engine = self;
         let mut input = StateReader::new(bytes);
@@ -670,6 +670,12 @@ impl Engine {
         } else {
             None
         };
+        if engine.next_seq.unwrap_or(0) != seq {
+            return Err(input.error(format!(
+                "checkpoint stored under seq {seq} holds the state before seq {}",
+                engine.next_seq.unwrap_or(0)
+            )));
+        }
         engine.now = if input.bool()? {
             Some(input.time()?)
         } else {
@@ -722,7 +728,6 @@ impl Engine {
             (Some(from), Some(now)) => now >= from,
             (Some(_), None) => false,
         };
-        engine.output.window.resumed_from = format!("checkpoint@{seq}");
         Ok(())
     }
 

@@ -36,8 +36,6 @@ pub struct Window {
     pub last_seq: Option<u64>,
     /// Events reported on.
     pub events: u64,
-    /// Where the replay's state came from: `start` or `checkpoint@SEQ`.
-    pub resumed_from: String,
 }
 
 /// One liquidation in the run: recorded (historical mode, with a verdict) or simulated

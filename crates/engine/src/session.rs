@@ -36,6 +36,9 @@ pub struct ReplayOutcome {
     pub applied: u64,
     /// Checkpoints stored during this replay.
     pub checkpoints_written: u64,
+    /// The checkpoint the replay resumed from (its seq), if any. Not part of the run file: a
+    /// resumed replay and one from the start give the same run.
+    pub resumed_from: Option<u64>,
 }
 
 /// Replays the log at `dir` in `mode`.
@@ -50,6 +53,7 @@ pub fn replay_log(
     let namespace = format!("{}-g{}", engine.namespace(), reader.generation());
     let times_key = format!("{namespace}/times");
     let mut times = decode_times(catalog.get_state(&times_key)?.as_deref());
+    let mut resumed_from = None;
     if options.resume
         && let Some(from) = options.config.from
         && let Some(&(seq, _)) = times.iter().rev().find(|(_, time)| *time < from.0)
@@ -57,6 +61,7 @@ pub fn replay_log(
         && found == seq
     {
         engine.restore(&bytes, seq)?;
+        resumed_from = Some(seq);
     }
     let start = engine.next_seq().unwrap_or(0);
     let mut applied = 0;
@@ -89,6 +94,7 @@ pub fn replay_log(
         run: engine.finish(log),
         applied,
         checkpoints_written: written,
+        resumed_from,
     })
 }
 

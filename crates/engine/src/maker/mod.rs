@@ -121,6 +121,17 @@ impl MakerConfig {
     }
 }
 
+/// A vault as [`MakerModel::vault`] shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VaultView {
+    /// Collateral, wad.
+    pub ink: U256,
+    /// Normalised debt, wad.
+    pub art: U256,
+    /// `art * rate` in DAI (wad) with the rate as of the ilk's last drip.
+    pub debt: U256,
+}
+
 /// One vault: collateral and normalised debt, and its key in the ilk's liquidation index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Vault {
@@ -364,12 +375,31 @@ impl MakerModel {
         }
     }
 
-    /// A vault's collateral (`ink`, wad) and debt in DAI (`art * rate` with the rate as of the
-    /// ilk's last drip, wad), for reports and inspection.
-    pub fn vault(&self, market: &Id, account: &Id) -> Option<(U256, U256)> {
+    /// A vault's books, for reports and inspection.
+    pub fn vault(&self, market: &Id, account: &Id) -> Option<VaultView> {
         let ilk = self.ilks.get(market)?;
         let vault = ilk.vaults.get(account)?;
-        Some((vault.ink, vault.art.saturating_mul(ilk.rate) / RAY))
+        Some(VaultView {
+            ink: vault.ink,
+            art: vault.art,
+            debt: vault.art.saturating_mul(ilk.rate) / RAY,
+        })
+    }
+
+    /// The unsafe vaults found by testing every vault of every ilk: the baseline the index is
+    /// measured against (benchmarks) and checked against (tests). Same order as
+    /// [`ProtocolModel::liquidatable`] is not promised; the set is.
+    pub fn unsafe_by_full_scan(&mut self, time: Timestamp) -> Result<Vec<(Id, Id)>, EngineError> {
+        let mut out = Vec::new();
+        for (id, ilk) in self.ilks.iter_mut() {
+            ilk.drip(time)?;
+            for (account, vault) in &ilk.vaults {
+                if rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
+                    out.push((*id, *account));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn ilk_mut(&mut self, market: &Id) -> &mut Ilk {
@@ -549,11 +579,10 @@ impl MakerModel {
 
     /// Ends a second: the vaults touched in it must satisfy what every `Vat.frob` guarantees,
     /// whatever order the export's rows of that second came in.
-    /// - Debt is zero or at least `dust` (`require(either(urn.art == 0, tab >= ilk.dust))`): a
-    ///   residue below it is a full wipe the export rounded, or interest the export's DAI figures
-    ///   do not carry.
-    /// - A vault emptied of collateral has no debt (`Vat/not-safe`): the export missed its
-    ///   repayment.
+    /// - Debt is zero or at least `dust` (`require(either(urn.art == 0, tab >= ilk.dust))`), and
+    ///   a vault emptied of collateral has no debt (`Vat/not-safe`). Debt left against either rule
+    ///   is cleared: counted as `wipe-residue-cleared` when it is within what the export's
+    ///   rounding of a wipe-all explains, as `missing-repayment-inferred` when larger.
     /// - An overshoot still pending is counted: repaying more than owed beyond the rounding of a
     ///   wipe-all, withdrawing more than deposited.
     fn settle(&mut self) -> Result<(), EngineError> {
@@ -587,21 +616,24 @@ impl MakerModel {
                 *self.adjustments.entry("repay-exceeds-debt").or_default() += 1;
             }
             if pending.frobbed && !vault.art.is_zero() {
-                if vault.ink.is_zero() {
+                let debt = mul(vault.art, rate, "art * rate")?;
+                if vault.ink.is_zero() || debt < dust {
+                    // What a wipe-all's rounding or the export's digits can leave: a thousandth
+                    // of what was repaid in the second (the debt tolerance), at least one DAI.
+                    let residue_allowed = (mul_div(
+                        pending.repaid_dai,
+                        ppm,
+                        U256::from(1_000_000u32),
+                        "residue tolerance",
+                    )? + WAD)
+                        .saturating_mul(RAY);
+                    let reason = if debt <= residue_allowed {
+                        "wipe-residue-cleared"
+                    } else {
+                        "missing-repayment-inferred"
+                    };
                     vault.art = U256::ZERO;
-                    *self
-                        .adjustments
-                        .entry("emptied-vault-debt-cleared")
-                        .or_default() += 1;
-                } else {
-                    let debt = mul(vault.art, rate, "art * rate")?;
-                    if debt < dust {
-                        vault.art = U256::ZERO;
-                        *self
-                            .adjustments
-                            .entry("debt-below-dust-cleared")
-                            .or_default() += 1;
-                    }
+                    *self.adjustments.entry(reason).or_default() += 1;
                 }
             }
             if vault.art != before {
