@@ -54,6 +54,9 @@ const fn u256(value: u128) -> U256 {
 /// Scale of the pair index key.
 const KEY_SCALE: U256 = u256(1_000_000_000_000_000_000_000_000_000_000_000_000);
 
+/// Every Compound v2 cToken has 8 decimals.
+const CTOKEN_DECIMALS: u8 = 8;
+
 /// `closeFactorMantissa` at launch and for most of Compound v2's life: 50%.
 const DEFAULT_CLOSE_FACTOR: U256 = u256(500_000_000_000_000_000);
 
@@ -463,7 +466,7 @@ impl CompoundModel {
 
     fn position_mut(&mut self, change: &PositionChange) -> &mut Position {
         self.comptrollers
-            .entry(change.market)
+            .entry(comptroller())
             .or_default()
             .accounts
             .entry(change.account)
@@ -500,7 +503,7 @@ impl CompoundModel {
             .ok_or(EngineError::Overflow {
                 quantity: "Compound cToken balance",
             })?;
-        self.reindex(&change.market, &change.account);
+        self.reindex(&comptroller(), &change.account);
         Ok(Applied::Exact)
     }
 
@@ -524,7 +527,7 @@ impl CompoundModel {
         let position = self.position_mut(change);
         let clamped = redeemed > position.ctokens;
         position.ctokens = position.ctokens.saturating_sub(redeemed);
-        self.reindex(&change.market, &change.account);
+        self.reindex(&comptroller(), &change.account);
         Ok(if clamped {
             Applied::Clamped("withdraw exceeds the rebuilt cToken balance")
         } else {
@@ -558,7 +561,7 @@ impl CompoundModel {
         if borrow {
             position.entered = true;
         }
-        self.reindex(&change.market, &change.account);
+        self.reindex(&comptroller(), &change.account);
         Ok(if clamped {
             Applied::Clamped("repay exceeds the rebuilt borrow balance")
         } else {
@@ -569,13 +572,13 @@ impl CompoundModel {
     fn toggle(&mut self, toggle: &CollateralToggle) -> Applied {
         let Some(account) = self
             .comptrollers
-            .get_mut(&toggle.market)
+            .get_mut(&comptroller())
             .and_then(|c| c.accounts.get_mut(&toggle.account))
         else {
             return Applied::Skipped("collateral toggle of an account with no rebuilt position");
         };
         account.positions.entry(toggle.asset).or_default().entered = toggle.enabled;
-        self.reindex(&toggle.market, &toggle.account);
+        self.reindex(&comptroller(), &toggle.account);
         Applied::Exact
     }
 
@@ -679,6 +682,13 @@ impl CompoundModel {
     }
 }
 
+/// The one Comptroller every account belongs to. Compound v2 has one per deployment, and sources
+/// name markets differently (`eth-logs` gives the cToken that emitted each event), so accounts are
+/// grouped model-wide and reported under this market id.
+fn comptroller() -> Id {
+    Id::name("compound-v2")
+}
+
 /// An `Exp` mantissa from a fixed-point number (18 decimals).
 fn mantissa(value: &Fixed, quantity: &'static str) -> Result<U256, EngineError> {
     value.rescale(18).ok_or(EngineError::Overflow { quantity })
@@ -753,10 +763,21 @@ impl ProtocolModel for CompoundModel {
                 .and_then(|m| m.decimals)
                 .unwrap_or(0)
         };
-        let (c_decimals, b_decimals) = (decimals(collateral), decimals(borrow));
+        let recorded_tokens = match liquidation.detail {
+            LiquidationDetail::Compound { seize_tokens } => Some(seize_tokens.0),
+            _ => None,
+        };
+        // With `seizeTokens` recorded, the collateral amounts are cTokens (8 decimals), as
+        // `LiquidateBorrow` logs them; otherwise underlying.
+        let c_decimals = if recorded_tokens.is_some() {
+            CTOKEN_DECIMALS
+        } else {
+            decimals(collateral)
+        };
+        let b_decimals = decimals(borrow);
         let account = self
             .comptrollers
-            .get(&liquidation.market)
+            .get(&comptroller())
             .and_then(|c| c.accounts.get(&liquidation.account))
             .filter(|a| {
                 a.positions
@@ -773,10 +794,6 @@ impl ProtocolModel for CompoundModel {
             let mut judgement = Judgement::bare(Verdict::NoPrice, rule, c_decimals, b_decimals);
             judgement.note = Some(what.to_owned());
             judgement
-        };
-        let recorded_tokens = match liquidation.detail {
-            LiquidationDetail::Compound { seize_tokens } => Some(seize_tokens.0),
-            _ => None,
         };
         let repay = liquidation.debt_repaid.0;
         // Either way the expected seizure comes from `liquidateCalculateSeizeTokens`.
@@ -837,7 +854,14 @@ impl ProtocolModel for CompoundModel {
         let underlying = mul_scalar_truncate(rate, tokens).ok_or(EngineError::Overflow {
             quantity: "Compound seized underlying",
         })?;
-        judgement.expected_collateral = Some(Quantity::new(underlying, c_decimals));
+        judgement.expected_collateral = Some(Quantity::new(
+            if recorded_tokens.is_some() {
+                tokens
+            } else {
+                underlying
+            },
+            c_decimals,
+        ));
         judgement.expected_debt = Some(Quantity::new(repay, b_decimals));
         let agrees = match recorded_tokens {
             Some(recorded) => recorded == tokens,
@@ -868,7 +892,7 @@ impl ProtocolModel for CompoundModel {
     ) -> Result<Applied, EngineError> {
         let known = self
             .comptrollers
-            .get(&liquidation.market)
+            .get(&comptroller())
             .is_some_and(|c| c.accounts.contains_key(&liquidation.account));
         if !known {
             return Ok(Applied::Skipped(
@@ -895,7 +919,7 @@ impl ProtocolModel for CompoundModel {
             },
         };
         let clamped = self.take(
-            &liquidation.market,
+            &comptroller(),
             &liquidation.account,
             &liquidation.collateral_asset,
             seized,

@@ -39,7 +39,8 @@ fn v2_basic_golden_replay() {
         ]
     );
     assert_eq!(actual["liquidations"][0]["health"], "0.945378151260504201");
-    assert_eq!(actual["liquidations"][0]["expected_collateral"], "42.84");
+    // cTokens (8 decimals): 2,142 cETH = 42.84 ETH.
+    assert_eq!(actual["liquidations"][0]["expected_collateral"], "2142");
 }
 
 #[test]
