@@ -148,3 +148,39 @@ pub(crate) fn check(
     assert_eq!(candidates(fresh, end), candidates(model, end));
     actual
 }
+
+/// Replays `fixtures/<folder>/<name>.jsonl` end to end, through a log and the replay loop with
+/// every registered model (what `cascade replay` does), and compares the run file byte for byte
+/// with `fixtures/expected/<folder>-<name>.json`, the file `cascade check` takes.
+pub(crate) fn check_run(folder: &str, name: &str) -> Value {
+    let events = load(folder, &format!("{name}.jsonl"));
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _) =
+        cascade_log::LogWriter::open(dir.path(), cascade_log::WriterOptions::default()).unwrap();
+    for event in &events {
+        writer.append(event).unwrap();
+    }
+    writer.commit().unwrap();
+    drop(writer);
+    let outcome = crate::replay_log(
+        dir.path(),
+        &crate::ReplayOptions::default(),
+        crate::Mode::Historical,
+    )
+    .unwrap();
+    let actual = outcome.run.to_json();
+    let path = fixture("expected", &format!("{folder}-{name}.json"));
+    if std::env::var_os("CASCADE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+    }
+    let expected = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with CASCADE_UPDATE_GOLDEN=1)", path.display()));
+    if expected != actual {
+        let diff = crate::diff_runs(
+            &serde_json::from_slice::<Value>(&expected).unwrap(),
+            &serde_json::from_slice::<Value>(&actual).unwrap(),
+        );
+        panic!("{folder}/{name} run differs:\n{}", diff.lines.join("\n"));
+    }
+    serde_json::from_slice(&actual).unwrap()
+}

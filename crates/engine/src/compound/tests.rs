@@ -158,3 +158,23 @@ proptest! {
         prop_assert_eq!(indexed, model.scan_all_liquidatable());
     }
 }
+
+#[test]
+fn compound_fixture_through_the_replay_loop() {
+    let run = crate::aave::golden::check_run("compound", "v2-basic");
+    let verdicts: Vec<&str> = run["liquidations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "explained",
+            "not-liquidatable",
+            "amount-mismatch",
+            "explained"
+        ]
+    );
+}
