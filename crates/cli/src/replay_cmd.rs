@@ -1,12 +1,13 @@
 //! `cascade replay` and `cascade check`: run the engine over a log, write a run file, or compare
 //! one with a golden file.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cascade_engine::maker::OsmSample;
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, diff_runs, replay_log};
-use cascade_events::Timestamp;
+use cascade_events::{Id, Timestamp};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 
@@ -34,6 +35,10 @@ pub struct EngineArgs {
     /// Report accounts unsafe longer than this many seconds and never liquidated (default 3600).
     #[arg(long, value_name = "SECONDS")]
     unsafe_threshold: Option<i64>,
+    /// Seconds by which a price feed trails the market (`FEED=SECONDS`, repeatable), e.g.
+    /// `coingecko-hourly=900`: the Maker OSM samples that feed's prices that much earlier.
+    #[arg(long, value_name = "FEED=SECONDS")]
+    feed_lag: Vec<String>,
 }
 
 /// OSM sampling rule on the command line.
@@ -89,8 +94,25 @@ fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
     ))
 }
 
+fn parse_lag(text: &str) -> anyhow::Result<(Id, i64)> {
+    let (feed, seconds) = text
+        .split_once('=')
+        .with_context(|| format!("--feed-lag {text:?}: expected FEED=SECONDS"))?;
+    let feed: Id = feed
+        .parse()
+        .with_context(|| format!("--feed-lag {text:?}: bad feed id"))?;
+    let seconds = seconds
+        .parse()
+        .with_context(|| format!("--feed-lag {text:?}: seconds must be an integer"))?;
+    Ok((feed, seconds))
+}
+
 fn run_engine(dir: &Path, args: &EngineArgs) -> anyhow::Result<Run> {
     let mut config = EngineConfig::default();
+    for lag in &args.feed_lag {
+        let (feed, seconds) = parse_lag(lag)?;
+        config.maker.feed_lag.insert(feed, seconds);
+    }
     if let Some(from) = &args.from {
         config.from = Some(parse_time(from)?);
     }
@@ -120,6 +142,15 @@ fn run_engine(dir: &Path, args: &EngineArgs) -> anyhow::Result<Run> {
     }
     let outcome = replay_log(dir, &options, Mode::Historical)
         .with_context(|| format!("replaying {}", dir.display()))?;
+    if let Some(seq) = outcome.resumed_from {
+        eprintln!(
+            "resumed from the checkpoint before seq {seq}; applied {} events",
+            outcome.applied
+        );
+    }
+    if outcome.checkpoints_written > 0 {
+        eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+    }
     Ok(outcome.run)
 }
 
@@ -138,14 +169,17 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
     if let Some(out) = &args.out {
         write_atomically(out, &json)?;
     }
-    if args.json {
-        print!("{}", String::from_utf8_lossy(&json));
+    let text = if args.json {
+        json
     } else {
-        print!("{}", run.summary());
+        let mut text = run.summary();
         if let Some(out) = &args.out {
-            println!("run written to {}", out.display());
+            text.push_str(&format!("run written to {}\n", out.display()));
         }
-    }
+        text.into_bytes()
+    };
+    // A closed pipe (`| head`) ends the output, not the command.
+    let _ = std::io::stdout().lock().write_all(&text);
     Ok(Outcome::Clean)
 }
 
@@ -191,5 +225,15 @@ mod tests {
             Timestamp(1_655_114_400)
         );
         assert!(parse_time("13/06/2022").is_err());
+    }
+
+    #[test]
+    fn feed_lag_is_feed_equals_seconds() {
+        assert_eq!(
+            parse_lag("coingecko-hourly=900").unwrap(),
+            (Id::name("coingecko-hourly"), 900)
+        );
+        assert!(parse_lag("coingecko-hourly").is_err());
+        assert!(parse_lag("x=ten").is_err());
     }
 }
