@@ -13,6 +13,7 @@ mod replay_cmd;
 mod report_cmd;
 mod demo_cmd;
 mod diff_cmd;
+mod sweep_cmd;
 mod ingest_cmd;
 mod stream_cmd;
 mod synth_cmd;
@@ -45,6 +46,8 @@ enum Command {
     Diff(diff_cmd::DiffArgs),
     /// Write the HTML and Markdown post-mortem of runs of one log.
     Report(report_cmd::ReportArgs),
+    /// Run one counterfactual per point of a parameter grid, in parallel.
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 /// What a command found, for the exit code: scripts tell "ran, found problems" from "could not run".
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Stream(args) => stream_cmd::run(args),
         Command::Diff(args) => diff_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Sweep(args) => sweep_cmd::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -123,6 +123,33 @@ pub struct HourRow {
     pub collateral_b: Num,
 }
 
+/// The events both runs report on: liquidations outside it are left out of the comparison.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SeqRange {
+    /// First sequence number compared (`null`: from the start).
+    pub first: Option<u64>,
+    /// Last sequence number compared (`null`: to the end).
+    pub last: Option<u64>,
+}
+
+impl SeqRange {
+    /// Where both runs' reporting windows overlap.
+    pub fn overlap(a: &RunFile, b: &RunFile) -> SeqRange {
+        SeqRange {
+            first: a.window.first_seq.max(b.window.first_seq),
+            last: match (a.window.last_seq, b.window.last_seq) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            },
+        }
+    }
+
+    /// Whether `seq` is inside.
+    pub fn contains(&self, seq: u64) -> bool {
+        self.first.is_none_or(|first| seq >= first) && self.last.is_none_or(|last| seq <= last)
+    }
+}
+
 /// The comparison of two runs of the same log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Comparison {
@@ -130,6 +157,9 @@ pub struct Comparison {
     pub schema_version: u32,
     /// The log both runs replayed.
     pub log: LogView,
+    /// The events compared: where both runs' reporting windows overlap (a counterfactual with a
+    /// window against a historical replay of the whole log compares the window).
+    pub compared: SeqRange,
     /// Run A.
     pub a: RunSummary,
     /// Run B.
@@ -156,6 +186,9 @@ struct Tally {
     losses: BTreeMap<AccountKey, Num>,
     bonus: Num,
     unpriced: u64,
+    collateral: BTreeMap<String, Num>,
+    debt: BTreeMap<String, Num>,
+    bad_debt: BTreeMap<String, Num>,
     by_asset: BTreeMap<String, (u64, Num, Num)>,
     by_hour: BTreeMap<i64, (u64, Num)>,
 }
@@ -173,10 +206,10 @@ pub fn loss_of(liquidation: &LiquidationView, price: Option<Num>) -> Option<Num>
     Some(value.minus(liquidation.debt()).max(Num::ZERO))
 }
 
-fn tally(run: &RunFile) -> Tally {
+fn tally(run: &RunFile, range: SeqRange) -> Tally {
     let prices = run.prices();
     let mut tally = Tally::default();
-    for liquidation in &run.liquidations {
+    for liquidation in run.liquidations.iter().filter(|l| range.contains(l.seq)) {
         tally.liquidations += 1;
         let key = liquidation.key();
         let hit = tally
@@ -197,6 +230,17 @@ fn tally(run: &RunFile) -> Tally {
             collateral,
         );
         add(&mut hit.debt_repaid, &liquidation.debt_asset, debt);
+        add(
+            &mut tally.collateral,
+            &liquidation.collateral_asset,
+            collateral,
+        );
+        add(&mut tally.debt, &liquidation.debt_asset, debt);
+        if let Some(bad) = liquidation.bad_debt.as_deref().and_then(Num::parse)
+            && !bad.is_zero()
+        {
+            add(&mut tally.bad_debt, &liquidation.debt_asset, bad);
+        }
         let series = prices.get(&(liquidation.protocol.clone(), liquidation.market.clone()));
         let price = series.and_then(|s| price_at(s, liquidation.seq));
         match loss_of(liquidation, price) {
@@ -229,12 +273,6 @@ fn add(sums: &mut BTreeMap<String, Num>, asset: &str, amount: Num) {
     *entry = entry.plus(amount);
 }
 
-fn parsed(map: &BTreeMap<String, String>) -> BTreeMap<String, Num> {
-    map.iter()
-        .filter_map(|(asset, text)| Num::parse(text).map(|n| (asset.clone(), n)))
-        .collect()
-}
-
 fn summary(run: &RunFile) -> RunSummary {
     RunSummary {
         file: run.path.clone(),
@@ -258,8 +296,9 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
             b_log: describe_log(&b.log),
         });
     }
-    let ta = tally(a);
-    let tb = tally(b);
+    let compared = SeqRange::overlap(a, b);
+    let ta = tally(a, compared);
+    let tb = tally(b, compared);
     let mut totals = vec![
         TotalRow::new(
             "liquidations",
@@ -291,23 +330,18 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
     per_asset(
         "collateral seized",
         &mut totals,
-        parsed(&a.totals.collateral_seized),
-        parsed(&b.totals.collateral_seized),
+        ta.collateral.clone(),
+        tb.collateral.clone(),
     );
-    per_asset(
-        "debt repaid",
-        &mut totals,
-        parsed(&a.totals.debt_repaid),
-        parsed(&b.totals.debt_repaid),
-    );
+    per_asset("debt repaid", &mut totals, ta.debt.clone(), tb.debt.clone());
     totals.push(TotalRow::new(
         "liquidator bonus",
         "USD",
         Some(ta.bonus),
         Some(tb.bonus),
     ));
-    let bad_a = parsed(&a.totals.bad_debt);
-    let bad_b = parsed(&b.totals.bad_debt);
+    let bad_a = ta.bad_debt.clone();
+    let bad_b = tb.bad_debt.clone();
     if bad_a.is_empty() && bad_b.is_empty() {
         totals.push(TotalRow::new(
             "bad debt",
@@ -399,6 +433,7 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
     Ok(Comparison {
         schema_version: DIFF_SCHEMA_VERSION,
         log: a.log.clone(),
+        compared,
         a: summary(a),
         b: summary(b),
         totals,

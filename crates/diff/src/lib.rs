@@ -7,7 +7,8 @@
 //!   `docs/diff.md`);
 //! - [`render`]: the comparison as a terminal table, Markdown or HTML;
 //! - [`charts`]: SVG charts drawn with `plotters` (floats only here, for coordinates);
-//! - [`report`]: the self-contained HTML post-mortem and its Markdown twin.
+//! - [`report`]: the self-contained HTML post-mortem and its Markdown twin;
+//! - [`sweep`]: sweep results as tables and a heatmap.
 //!
 //! Runs of different logs are refused everywhere: comparing them would mean nothing.
 
@@ -16,6 +17,7 @@ pub mod compare;
 pub mod render;
 pub mod report;
 pub mod runfile;
+pub mod sweep;
 
 pub use compare::{Comparison, DIFF_SCHEMA_VERSION, compare};
 pub use render::{Format, render};

@@ -192,6 +192,13 @@ fn heading(c: &Comparison) -> Vec<String> {
             c.log.last_seq.map_or("-".to_owned(), |s| s.to_string()),
             short(&c.log.content_hash)
         ),
+        format!(
+            "compared: seq {}..{} (the events both runs report on)",
+            c.compared
+                .first
+                .map_or("start".to_owned(), |s| s.to_string()),
+            c.compared.last.map_or("end".to_owned(), |s| s.to_string())
+        ),
     ]
 }
 

@@ -153,6 +153,16 @@ pub struct LogView {
     pub content_hash: String,
 }
 
+/// The part of the log a run reports on.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WindowView {
+    /// First event reported on.
+    pub first_seq: Option<u64>,
+    /// Last event reported on.
+    pub last_seq: Option<u64>,
+}
+
 /// Totals as the run reports them.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
@@ -278,6 +288,9 @@ pub struct RunFile {
     pub schema_version: u32,
     /// The log replayed.
     pub log: LogView,
+    /// The events reported on.
+    #[serde(default)]
+    pub window: WindowView,
     /// The scenario (`null` for a historical run).
     #[serde(default)]
     pub scenario: Option<Value>,

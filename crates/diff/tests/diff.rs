@@ -155,6 +155,7 @@ fn json_is_stable_and_exact() {
     let order = [
         "schema_version",
         "log",
+        "compared",
         "a",
         "b",
         "totals",
@@ -173,6 +174,10 @@ fn json_is_stable_and_exact() {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert_eq!(json.as_object().unwrap().len(), order.len());
+    assert_eq!(
+        json["compared"],
+        serde_json::json!({"first": null, "last": null})
+    );
     assert_eq!(json["totals"][2]["metric"], "collateral seized");
     assert_eq!(json["totals"][2]["delta"], "-80");
     assert_eq!(json["loss_changes"][0]["delta"], "22000");
@@ -206,4 +211,22 @@ fn table_markdown_and_html_show_the_same_rows() {
         "deltas are coloured"
     );
     assert_eq!(DAY % 3_600, 0);
+}
+
+#[test]
+fn only_the_events_both_runs_report_on_are_compared() {
+    let a = load(&historical(), "hist.json");
+    let mut b = load(&counterfactual(), "window.json");
+    // The counterfactual reports from seq 105 on: the historical bite of vault 1 (seq 110) is
+    // inside, but a liquidation at seq 100 in B would not be.
+    b.window.first_seq = Some(105);
+    b.window.last_seq = Some(999);
+    let c = compare(&a, &b).unwrap();
+    assert_eq!((c.compared.first, c.compared.last), (Some(105), Some(999)));
+    let liquidations = c
+        .totals
+        .iter()
+        .find(|r| r.metric == "liquidations")
+        .unwrap();
+    assert_eq!((liquidations.a, liquidations.b), (n("2"), n("0")));
 }

@@ -18,6 +18,7 @@ mod params;
 mod path;
 mod reader;
 mod session;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use counterfactual::{ScenarioRun, describe, same_asset};
 pub use params::{PARAMS, Param, ParamSpec, Scope, Unit};
 pub use path::{PricePaths, PriceTransform, TransformKind};
 pub use session::{Prepared, prepare, replay_scenario, run};
+pub use sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
 
 use crate::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};
 use crate::liquidator::{LiquidatorPolicy, PairChoice};
@@ -114,6 +116,14 @@ pub enum ScenarioError {
         /// The data file.
         data: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// A sweep axis (`--param KEY=START..END:STEP`) is not usable.
+    #[error("--param {spec}: {reason}")]
+    Sweep {
+        /// The axis as written.
+        spec: String,
+        /// What is wrong.
         reason: String,
     },
     /// A price transform names an asset the log never prices.

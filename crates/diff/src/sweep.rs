@@ -1,0 +1,246 @@
+//! Sweep results as tables (text, Markdown, CSV, JSON) and, for two swept parameters, a heatmap.
+//!
+//! The engine runs the sweep ([`cascade_engine::scenario::run_sweep`]); this module only lays
+//! the points out. Numbers stay exact text except in the heatmap's colours.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use cascade_engine::scenario::{PointResult, SweepAxis};
+use serde::Serialize;
+
+use crate::DiffError;
+use crate::charts;
+use crate::render::markdown_table;
+use crate::runfile::Num;
+
+/// A column of the sweep table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Simulated liquidations.
+    Liquidations,
+    /// Distinct accounts liquidated.
+    Accounts,
+    /// Collateral seized, per asset.
+    Collateral,
+    /// Debt repaid, per asset.
+    Debt,
+    /// Bad debt, per asset.
+    BadDebt,
+    /// Deepest cascade round.
+    Depth,
+}
+
+impl Metric {
+    /// Every metric, in table order.
+    pub const ALL: [Metric; 6] = [
+        Metric::Liquidations,
+        Metric::Accounts,
+        Metric::Collateral,
+        Metric::Debt,
+        Metric::BadDebt,
+        Metric::Depth,
+    ];
+
+    /// The name on the command line and in headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Liquidations => "liquidations",
+            Metric::Accounts => "accounts",
+            Metric::Collateral => "collateral",
+            Metric::Debt => "debt",
+            Metric::BadDebt => "bad-debt",
+            Metric::Depth => "depth",
+        }
+    }
+
+    /// The metric named `name`.
+    pub fn parse(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The metric of one point: exact text and its value summed over assets (for colours).
+    fn of(self, point: &PointResult) -> (String, Num) {
+        let per_asset = |map: &BTreeMap<String, String>| {
+            let total = map
+                .values()
+                .filter_map(|v| Num::parse(v))
+                .fold(Num::ZERO, Num::plus);
+            let text = if map.is_empty() {
+                "0".to_owned()
+            } else {
+                map.iter()
+                    .map(|(asset, amount)| {
+                        let n = Num::parse(amount).unwrap_or_default();
+                        format!("{} {asset}", n.human(2))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            (text, total)
+        };
+        match self {
+            Metric::Liquidations => count(point.liquidations),
+            Metric::Accounts => count(point.accounts_hit),
+            Metric::Collateral => per_asset(&point.collateral_seized),
+            Metric::Debt => per_asset(&point.debt_repaid),
+            Metric::BadDebt => per_asset(&point.bad_debt),
+            Metric::Depth => count(point.cascade_depth),
+        }
+    }
+}
+
+fn count(value: u64) -> (String, Num) {
+    (value.to_string(), Num::from_int(value.into()))
+}
+
+/// Table rows: the swept values, then the metrics.
+fn rows(
+    axes: &[SweepAxis],
+    points: &[PointResult],
+    metrics: &[Metric],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let header = axes
+        .iter()
+        .map(|a| a.key.clone())
+        .chain(metrics.iter().map(|m| m.name().to_owned()))
+        .collect();
+    let rows = points
+        .iter()
+        .map(|point| {
+            point
+                .values
+                .iter()
+                .map(ToString::to_string)
+                .chain(metrics.iter().map(|m| m.of(point).0))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// Aligned text.
+pub fn table(axes: &[SweepAxis], points: &[PointResult], metrics: &[Metric]) -> String {
+    let (header, rows) = rows(axes, points, metrics);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:>width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", line(&header));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+    out
+}
+
+/// Markdown.
+pub fn markdown(axes: &[SweepAxis], points: &[PointResult], metrics: &[Metric]) -> String {
+    let (header, rows) = rows(axes, points, metrics);
+    markdown_table("Sweep", &header, &rows)
+}
+
+/// CSV with exact numbers: one column per swept parameter, then per metric and asset.
+pub fn csv(axes: &[SweepAxis], points: &[PointResult]) -> String {
+    let assets = |pick: fn(&PointResult) -> &BTreeMap<String, String>| {
+        let mut all: Vec<String> = points
+            .iter()
+            .flat_map(|p| pick(p).keys().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    let collateral = assets(|p| &p.collateral_seized);
+    let debt = assets(|p| &p.debt_repaid);
+    let bad = assets(|p| &p.bad_debt);
+    let mut header: Vec<String> = axes.iter().map(|a| a.key.clone()).collect();
+    header.extend([
+        "liquidations".to_owned(),
+        "accounts".to_owned(),
+        "depth".to_owned(),
+    ]);
+    header.extend(collateral.iter().map(|a| format!("collateral_{a}")));
+    header.extend(debt.iter().map(|a| format!("debt_{a}")));
+    header.extend(bad.iter().map(|a| format!("bad_debt_{a}")));
+    let mut out = header.join(",");
+    out.push('\n');
+    for point in points {
+        let mut cells: Vec<String> = point.values.iter().map(ToString::to_string).collect();
+        cells.push(point.liquidations.to_string());
+        cells.push(point.accounts_hit.to_string());
+        cells.push(point.cascade_depth.to_string());
+        let get = |map: &BTreeMap<String, String>, asset: &String| {
+            map.get(asset).cloned().unwrap_or_else(|| "0".to_owned())
+        };
+        cells.extend(collateral.iter().map(|a| get(&point.collateral_seized, a)));
+        cells.extend(debt.iter().map(|a| get(&point.debt_repaid, a)));
+        cells.extend(bad.iter().map(|a| get(&point.bad_debt, a)));
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// The stable JSON of a sweep: the axes and every point.
+pub fn json(axes: &[SweepAxis], points: &[PointResult]) -> String {
+    #[derive(Serialize)]
+    struct Sweep<'a> {
+        schema_version: u32,
+        axes: &'a [SweepAxis],
+        points: &'a [PointResult],
+    }
+    let mut text = serde_json::to_string_pretty(&Sweep {
+        schema_version: 1,
+        axes,
+        points,
+    })
+    .expect("a sweep holds only strings, integers, maps and lists");
+    text.push('\n');
+    text
+}
+
+/// A heatmap of `metric` over two swept parameters (first axis across, second down); `None`
+/// unless there are exactly two axes.
+pub fn heatmap(
+    axes: &[SweepAxis],
+    points: &[PointResult],
+    metric: Metric,
+) -> Result<Option<String>, DiffError> {
+    let [across, down] = axes else {
+        return Ok(None);
+    };
+    let x: Vec<String> = across.values.iter().map(ToString::to_string).collect();
+    let y: Vec<String> = down.values.iter().map(ToString::to_string).collect();
+    let mut values = vec![vec![None; x.len()]; y.len()];
+    let mut labels = vec![vec![String::new(); x.len()]; y.len()];
+    for point in points {
+        let column = across.values.iter().position(|v| *v == point.values[0]);
+        let row = down.values.iter().position(|v| *v == point.values[1]);
+        if let (Some(column), Some(row)) = (column, row) {
+            let (_, value) = metric.of(point);
+            values[row][column] = Some(value.to_f64());
+            labels[row][column] = charts::short_number(value.to_f64());
+        }
+    }
+    charts::heatmap(
+        &format!("{} by {} and {}", metric.name(), across.key, down.key),
+        &across.key,
+        &x,
+        &down.key,
+        &y,
+        &values,
+        &labels,
+    )
+    .map(Some)
+}

@@ -1,0 +1,319 @@
+//! Parameter sweeps: one counterfactual per point of a grid of parameter values, in parallel.
+//!
+//! A sweep axis is written `protocol.market.param=START..END:STEP` (`maker.ETH-B.mat=1.3..1.8:0.05`;
+//! a global parameter omits the market: `maker.Hole=...`). Values are exact decimals: START, then
+//! START + STEP, ... up to END inclusive. Every point starts from the same prepared window
+//! checkpoint ([`super::prepare`]) and runs on its own engine; the points are spread over a
+//! dedicated rayon pool of `jobs` threads and collected in grid order, so the results are the same
+//! whatever `jobs` is. Within one point the engine stays single-threaded.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cascade_events::{Fixed, Protocol, U256};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, run};
+use crate::EngineError;
+use crate::run::Run;
+
+/// Most points a sweep may have.
+pub const MAX_POINTS: usize = 100_000;
+
+/// One swept parameter and its values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SweepAxis {
+    /// The key as written (`maker.ETH-B.mat`).
+    pub key: String,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Market, or all for a global parameter.
+    pub market: MarketSel,
+    /// Parameter.
+    pub param: Param,
+    /// Values in order, each checked against the parameter's unit.
+    pub values: Vec<Fixed>,
+}
+
+fn sweep_error(spec: &str, reason: impl Into<String>) -> ScenarioError {
+    ScenarioError::Sweep {
+        spec: spec.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl SweepAxis {
+    /// Parses `protocol.market.param=START..END:STEP`.
+    pub fn parse(spec: &str) -> Result<SweepAxis, ScenarioError> {
+        let (key, range) = spec
+            .split_once('=')
+            .ok_or_else(|| sweep_error(spec, "expected KEY=START..END:STEP"))?;
+        let (protocol_name, rest) = key.split_once('.').ok_or_else(|| {
+            sweep_error(spec, "the key is protocol.market.param (or protocol.param)")
+        })?;
+        let protocol: Protocol = protocol_name
+            .parse()
+            .map_err(|reason: String| sweep_error(spec, reason))?;
+        let (market, param_name) = match rest.rsplit_once('.') {
+            Some((market, param)) => (Some(market), param),
+            None => (None, rest),
+        };
+        let param = Param::lookup(protocol, param_name).map_err(|known| {
+            sweep_error(
+                spec,
+                format!(
+                    "{param_name:?} is not a {protocol} parameter (expected one of: {})",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let market = match (param.spec().scope, market) {
+            (super::Scope::Global, None) => MarketSel::All,
+            (super::Scope::Global, Some(_)) => {
+                return Err(sweep_error(
+                    spec,
+                    format!(
+                        "{protocol} {} is global: write {protocol}.{}",
+                        param.name(),
+                        param.name()
+                    ),
+                ));
+            }
+            (super::Scope::Market, None) => {
+                return Err(sweep_error(
+                    spec,
+                    format!(
+                        "{protocol} {} is set per market: write {protocol}.MARKET.{}",
+                        param.name(),
+                        param.name()
+                    ),
+                ));
+            }
+            (super::Scope::Market, Some(market)) => MarketSel::One(
+                market
+                    .parse()
+                    .map_err(|e: cascade_events::SymbolError| sweep_error(spec, e.to_string()))?,
+            ),
+        };
+        let (bounds, step) = range
+            .split_once(':')
+            .ok_or_else(|| sweep_error(spec, "expected START..END:STEP"))?;
+        let (start, end) = bounds
+            .split_once("..")
+            .ok_or_else(|| sweep_error(spec, "expected START..END:STEP"))?;
+        let number = |text: &str, what: &str| {
+            Fixed::parse_exact(text.trim())
+                .map_err(|error| sweep_error(spec, format!("{what} {text:?}: {error}")))
+        };
+        let (start, end, step) = (
+            number(start, "start")?,
+            number(end, "end")?,
+            number(step, "step")?,
+        );
+        if step.value.is_zero() {
+            return Err(sweep_error(spec, "the step must be above 0"));
+        }
+        if end < start {
+            return Err(sweep_error(spec, "the end is below the start"));
+        }
+        let decimals = start.decimals.max(end.decimals).max(step.decimals);
+        let at = |f: Fixed| {
+            f.rescale(decimals)
+                .ok_or_else(|| sweep_error(spec, "value too large"))
+        };
+        let (first, last, increment) = (at(start)?, at(end)?, at(step)?);
+        let count = (last - first) / increment + U256::from(1u8);
+        if count > U256::from(MAX_POINTS) {
+            return Err(sweep_error(spec, format!("more than {MAX_POINTS} values")));
+        }
+        let mut values = Vec::new();
+        let mut value = first;
+        while value <= last {
+            let fixed = Fixed::new(value, decimals);
+            let checked = param
+                .check(fixed)
+                .map_err(|reason| sweep_error(spec, format!("{fixed}: {reason}")))?;
+            values.push(checked);
+            value += increment;
+        }
+        Ok(SweepAxis {
+            key: key.to_owned(),
+            protocol,
+            market,
+            param,
+            values,
+        })
+    }
+}
+
+/// Every combination of the axes' values, the first axis varying slowest.
+pub fn grid(axes: &[SweepAxis]) -> Vec<Vec<Fixed>> {
+    let mut points: Vec<Vec<Fixed>> = vec![Vec::new()];
+    for axis in axes {
+        points = points
+            .into_iter()
+            .flat_map(|prefix| {
+                axis.values.iter().map(move |value| {
+                    let mut point = prefix.clone();
+                    point.push(*value);
+                    point
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// What one sweep point found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PointResult {
+    /// The parameter values, in axis order.
+    pub values: Vec<Fixed>,
+    /// Simulated liquidations.
+    pub liquidations: u64,
+    /// Distinct accounts liquidated.
+    pub accounts_hit: u64,
+    /// Collateral seized per asset, whole tokens.
+    pub collateral_seized: BTreeMap<String, String>,
+    /// Debt repaid per asset, whole tokens.
+    pub debt_repaid: BTreeMap<String, String>,
+    /// Bad debt per asset, whole tokens.
+    pub bad_debt: BTreeMap<String, String>,
+    /// Deepest cascade round.
+    pub cascade_depth: u64,
+    /// Final state hash of the point's run.
+    pub state_hash: String,
+}
+
+impl PointResult {
+    fn of(values: Vec<Fixed>, run: &Run) -> Self {
+        let text = |map: &BTreeMap<String, crate::protocol::Quantity>| {
+            map.iter()
+                .map(|(asset, amount)| (asset.clone(), amount.to_string()))
+                .collect()
+        };
+        let accounts: BTreeSet<(&str, &str, &str)> = run
+            .liquidations
+            .iter()
+            .map(|l| (l.protocol.as_str(), l.market.as_str(), l.account.as_str()))
+            .collect();
+        PointResult {
+            values,
+            liquidations: run.totals.liquidations,
+            accounts_hit: accounts.len() as u64,
+            collateral_seized: text(&run.totals.collateral_seized),
+            debt_repaid: text(&run.totals.debt_repaid),
+            bad_debt: text(&run.totals.bad_debt),
+            cascade_depth: run
+                .counterfactual
+                .as_ref()
+                .and_then(|c| c["cascade"]["depth"].as_u64())
+                .unwrap_or(0),
+            state_hash: run.state_hash.clone(),
+        }
+    }
+}
+
+/// Runs `base` once per grid point of `axes` (each point overriding the swept parameters from the
+/// window start) on a pool of `jobs` threads; results in grid order.
+pub fn run_sweep(
+    prepared: &Prepared,
+    base: &Scenario,
+    axes: &[SweepAxis],
+    jobs: usize,
+) -> Result<Vec<PointResult>, EngineError> {
+    let points = grid(axes);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .thread_name(|index| format!("sweep-{index}"))
+        .build()
+        .map_err(|error| {
+            EngineError::Source(format!("starting the sweep's thread pool: {error}"))
+        })?;
+    pool.install(|| {
+        points
+            .into_par_iter()
+            .map(|values| {
+                let mut scenario = base.clone();
+                for (axis, value) in axes.iter().zip(&values) {
+                    scenario =
+                        scenario.with_override(axis.protocol, axis.market, axis.param, *value);
+                }
+                run(prepared, &scenario).map(|run| PointResult::of(values, &run))
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_issue_example() {
+        let axis = SweepAxis::parse("maker.ETH-B.mat=1.3..1.8:0.05").unwrap();
+        assert_eq!(axis.param, Param::MakerMat);
+        assert_eq!(
+            axis.market,
+            MarketSel::One(cascade_events::Id::name("ETH-B"))
+        );
+        let values: Vec<String> = axis.values.iter().map(Fixed::to_string).collect();
+        assert_eq!(
+            values,
+            [
+                "1.30", "1.35", "1.40", "1.45", "1.50", "1.55", "1.60", "1.65", "1.70", "1.75",
+                "1.80"
+            ]
+        );
+        let global = SweepAxis::parse("compound-v2.close-factor=0.5..0.5:0.1").unwrap();
+        assert_eq!((global.market, global.values.len()), (MarketSel::All, 1));
+        // An end between steps is not reached.
+        assert_eq!(
+            SweepAxis::parse("maker.ETH-B.chop=0.1..0.2:0.03")
+                .unwrap()
+                .values
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn refuses_bad_axes_with_the_spec_in_the_message() {
+        for (spec, expected) in [
+            ("maker.ETH-B.mat", "expected KEY=START..END:STEP"),
+            ("maker.ETH-B.mat=1.3..1.8", "expected START..END:STEP"),
+            ("maker.ETH-B.mat=1.8..1.3:0.1", "below the start"),
+            ("maker.ETH-B.mat=1.3..1.8:0", "above 0"),
+            ("maker.ETH-B.mat=0.5..1.8:0.5", "0.5: maker mat must be"),
+            ("maker.ETH-B.lt=1..2:1", "not a maker parameter"),
+            ("makr.ETH-B.mat=1..2:1", "unknown protocol"),
+            ("maker.mat=1..2:1", "set per market"),
+            ("maker.ETH-B.Hole=1..2:1", "is global"),
+            (
+                "maker.ETH-B.mat=1..100000:0.0001",
+                "more than 100000 values",
+            ),
+        ] {
+            let message = SweepAxis::parse(spec).unwrap_err().to_string();
+            assert!(
+                message.contains(spec) && message.contains(expected),
+                "{spec}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn grids_vary_the_first_axis_slowest() {
+        let a = SweepAxis::parse("maker.ETH-B.mat=1.3..1.4:0.1").unwrap();
+        let b = SweepAxis::parse("maker.ETH-B.chop=0.1..0.3:0.1").unwrap();
+        let points: Vec<Vec<String>> = grid(&[a, b])
+            .into_iter()
+            .map(|p| p.iter().map(Fixed::to_string).collect())
+            .collect();
+        assert_eq!(points.len(), 6);
+        assert_eq!(points[0], ["1.3", "0.1"]);
+        assert_eq!(points[2], ["1.3", "0.3"]);
+        assert_eq!(points[3], ["1.4", "0.1"]);
+        assert_eq!(grid(&[]), vec![Vec::<Fixed>::new()]);
+    }
+}
