@@ -211,7 +211,7 @@ pub(crate) fn scan(
     let torn = match problem {
         None => None,
         Some((offset, problem)) => {
-            if !last || valid_record_after(path, offset, len)? {
+            if !last || valid_record_after(path, offset, len, problem)? {
                 return Err(LogError::Corrupt {
                     file: path.to_path_buf(),
                     offset,
@@ -234,9 +234,22 @@ pub(crate) fn scan(
     })
 }
 
-/// Whether a complete, valid record starts at any byte offset in `(bad, len)`: if so, the damage
-/// at `bad` is followed by real data and is not a torn tail.
-fn valid_record_after(path: &Path, bad: u64, len: u64) -> Result<bool, LogError> {
+/// Whether a complete, valid record starts anywhere after the damaged record at `bad`: if so, the
+/// damage is followed by real data and is not a torn tail.
+///
+/// Where the damaged record's header check passed, its length is trusted and the search starts
+/// where that record ends (bytes inside its payload are not records, even if they look like one);
+/// a record running past the end of the file has nothing after it. Otherwise every byte offset
+/// after `bad` is tried.
+fn valid_record_after(
+    path: &Path,
+    bad: u64,
+    len: u64,
+    problem: RecordProblem,
+) -> Result<bool, LogError> {
+    if problem == RecordProblem::Incomplete {
+        return Ok(false);
+    }
     let mut file = File::open(path).map_err(|e| LogError::io("open", path, e))?;
     file.seek(SeekFrom::Start(bad))
         .map_err(|e| LogError::io("seek", path, e))?;
@@ -244,7 +257,14 @@ fn valid_record_after(path: &Path, bad: u64, len: u64) -> Result<bool, LogError>
     file.take(len - bad)
         .read_to_end(&mut tail)
         .map_err(|e| LogError::io("read", path, e))?;
-    Ok((1..tail.len()).any(|at| format::check_record(&tail[at..]).is_ok()))
+    let first = match tail
+        .first_chunk::<RECORD_HEADER_LEN>()
+        .map(format::decode_record_header)
+    {
+        Some(Ok(header)) => usize::try_from(header.framed_len()).unwrap_or(usize::MAX),
+        _ => 1,
+    };
+    Ok((first..tail.len()).any(|at| format::check_record(&tail[at..]).is_ok()))
 }
 
 #[cfg(test)]
@@ -287,6 +307,24 @@ mod tests {
             }
             other => panic!("expected corruption, got {:?}", other.map(|s| s.torn)),
         }
+    }
+
+    #[test]
+    fn a_frame_inside_a_torn_payload_is_not_valid_data_after_it() {
+        // The last record's payload holds bytes that form a valid frame; its own CRC is broken
+        // (torn write), and nothing follows it: a torn tail, not corruption.
+        let mut inner = Vec::new();
+        format::push_record(&mut inner, b"looks like a record");
+        let mut payload = vec![1u8; 5];
+        payload.extend_from_slice(&inner);
+        let mut tail = Vec::new();
+        format::push_record(&mut tail, &payload);
+        let last = tail.len() - 1;
+        tail[last] ^= 0xff;
+        let (_dir, path) = segment_with(&[b"one"], &tail);
+        let scan = scan(&path, 0, true, |_, _| {}).unwrap();
+        assert_eq!(scan.index.records, 1);
+        assert_eq!(scan.torn.unwrap().problem, RecordProblem::PayloadCheck);
     }
 
     #[test]
