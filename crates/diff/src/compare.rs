@@ -226,13 +226,13 @@ fn tally(run: &RunFile, range: SeqRange) -> Tally {
         let debt = liquidation.debt();
         add(
             &mut hit.collateral_seized,
-            &liquidation.collateral_asset,
+            liquidation.collateral_name(),
             collateral,
         );
         add(&mut hit.debt_repaid, &liquidation.debt_asset, debt);
         add(
             &mut tally.collateral,
-            &liquidation.collateral_asset,
+            liquidation.collateral_name(),
             collateral,
         );
         add(&mut tally.debt, &liquidation.debt_asset, debt);
@@ -253,7 +253,7 @@ fn tally(run: &RunFile, range: SeqRange) -> Tally {
         }
         let asset = tally
             .by_asset
-            .entry(liquidation.collateral_asset.clone())
+            .entry(liquidation.collateral_name().to_owned())
             .or_default();
         asset.0 += 1;
         asset.1 = asset.1.plus(collateral);

@@ -399,7 +399,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             note: "Each circle is one liquidation, at the oracle price of that moment; dashed lines are counterfactual runs.".to_owned(),
         });
     }
-    for (index, asset) in busiest(runs, |l| l.collateral_asset.clone())
+    for (index, asset) in busiest(runs, |l| l.collateral_name().to_owned())
         .iter()
         .enumerate()
     {
@@ -412,7 +412,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                 for liquidation in run
                     .liquidations
                     .iter()
-                    .filter(|l| &l.collateral_asset == asset)
+                    .filter(|l| l.collateral_name() == asset)
                 {
                     if points.is_empty() {
                         points.push((liquidation.time.0 as f64, 0.0));

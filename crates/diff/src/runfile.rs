@@ -218,7 +218,23 @@ pub struct LiquidationView {
     pub bad_debt: Option<String>,
 }
 
+/// An asset's name for comparisons: a wrapped token and its native coin are one asset, named by
+/// the native coin (`WETH` -> `ETH`, `WBTC` -> `BTC`). Recorded Maker liquidations name the ilk's
+/// gem (`ETH`) while simulated ones name the priced asset (`WETH`).
+pub fn canonical_asset(name: &str) -> &str {
+    match name {
+        "WETH" => "ETH",
+        "WBTC" => "BTC",
+        other => other,
+    }
+}
+
 impl LiquidationView {
+    /// The collateral asset, [`canonical_asset`].
+    pub fn collateral_name(&self) -> &str {
+        canonical_asset(&self.collateral_asset)
+    }
+
     /// `protocol market account`: the account's identity across runs.
     pub fn key(&self) -> AccountKey {
         AccountKey {

@@ -230,3 +230,22 @@ fn only_the_events_both_runs_report_on_are_compared() {
         .unwrap();
     assert_eq!((liquidations.a, liquidations.b), (n("2"), n("0")));
 }
+
+#[test]
+fn wrapped_and_native_collateral_count_as_one_asset() {
+    let a = load(&historical(), "hist.json");
+    let mut b = load(&counterfactual(), "sim.json");
+    for liquidation in &mut b.liquidations {
+        liquidation.collateral_asset = "WETH".to_owned();
+    }
+    let c = compare(&a, &b).unwrap();
+    let collateral: Vec<&str> = c
+        .totals
+        .iter()
+        .filter(|r| r.metric == "collateral seized")
+        .map(|r| r.unit.as_str())
+        .collect();
+    assert_eq!(collateral, ["ETH"]);
+    assert_eq!(c.by_asset.len(), 1);
+    assert_eq!(c.only_in_b[0].collateral_seized["ETH"], Num::from_int(10));
+}
