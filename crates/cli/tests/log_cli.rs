@@ -171,3 +171,25 @@ fn cat_prints_from_a_seq_with_a_limit_as_text_or_json_lines() {
         lines[1]
     );
 }
+
+#[test]
+fn stats_work_while_another_process_holds_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 5);
+    let held = cascade_log::Catalog::open(dir.path()).unwrap();
+    let output = cascade(&["log", "stats", dir.path().to_str().unwrap(), "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("in use by another process"),
+        "{}",
+        text(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["events"], 5);
+    assert_eq!(
+        json["sources"],
+        serde_json::Value::Null,
+        "sources unknown without the catalog"
+    );
+    drop(held);
+}

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use cascade_events::{Event, EventKind, Id, Payload, Protocol, Timestamp};
 use serde::de::DeserializeOwned;
@@ -143,13 +144,18 @@ const MAX_NAME_LEN: usize = 255;
 
 /// The sled catalog of one log directory.
 ///
-/// sled allows one open database per directory per process: open the catalog once and clone the
-/// handle (clones share the database). Writes become durable at [`Catalog::flush`] (sources are
-/// flushed when added), or within sled's background flush interval (500 ms).
+/// Opening the same catalog again in the same process returns a handle to the same database
+/// (sled itself allows one open per directory per process); another process gets
+/// [`LogError::CatalogBusy`]. Handles are cheap to clone and can be shared between threads. Writes
+/// become durable at [`Catalog::flush`] (sources are flushed when added or updated), within
+/// sled's background flush interval (500 ms), or when the last handle is dropped.
 #[derive(Clone)]
 pub struct Catalog {
     dir: PathBuf,
-    path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+struct Trees {
     db: sled::Db,
     sources: sled::Tree,
     hashes: sled::Tree,
@@ -158,47 +164,124 @@ pub struct Catalog {
     derived: sled::Tree,
 }
 
+/// One open database, shared by every handle of this process.
+struct Shared {
+    /// Canonical path of the catalog directory: the registry key.
+    path: PathBuf,
+    /// Taken (closing the database) while the registry is locked, so a concurrent open never
+    /// meets a database that is still closing.
+    trees: Option<Trees>,
+}
+
+/// The catalogs open in this process.
+static OPEN: Mutex<BTreeMap<PathBuf, Weak<Shared>>> = Mutex::new(BTreeMap::new());
+
+fn registry() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Weak<Shared>>> {
+    OPEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let mut open = registry();
+        drop(self.trees.take());
+        if open
+            .get(&self.path)
+            .is_some_and(|weak| weak.strong_count() == 0)
+        {
+            open.remove(&self.path);
+        }
+    }
+}
+
+fn open_trees(path: &Path) -> Result<Trees, LogError> {
+    let failed = |source: sled::Error| match &source {
+        // sled 0.34 reports its lock conflict as an `Other` I/O error with this message.
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            LogError::CatalogBusy {
+                path: path.to_path_buf(),
+            }
+        }
+        _ => LogError::Catalog {
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    let db = sled::open(path).map_err(failed)?;
+    let tree = |name: &str| db.open_tree(name).map_err(failed);
+    Ok(Trees {
+        sources: tree("sources")?,
+        hashes: tree("source_hashes")?,
+        checkpoints: tree("checkpoints")?,
+        state: tree("state")?,
+        derived: tree("derived")?,
+        db,
+    })
+}
+
 impl Catalog {
-    /// Opens (creating if absent) the catalog of the log at `dir`.
+    /// Opens (creating if absent) the catalog of the log at `dir`, or joins the handle already
+    /// open in this process.
     pub fn open(dir: &Path) -> Result<Catalog, LogError> {
         let path = dir.join(layout::CATALOG);
-        let db = sled::open(&path).map_err(|source| LogError::Catalog {
-            path: path.clone(),
-            source,
-        })?;
-        let tree = |name: &str| {
-            db.open_tree(name).map_err(|source| LogError::Catalog {
-                path: path.clone(),
-                source,
-            })
-        };
-        Ok(Catalog {
-            sources: tree("sources")?,
-            hashes: tree("source_hashes")?,
-            checkpoints: tree("checkpoints")?,
-            state: tree("state")?,
-            derived: tree("derived")?,
-            db,
-            dir: dir.to_path_buf(),
-            path,
-        })
+        std::fs::create_dir_all(&path).map_err(|e| LogError::io("create directory", &path, e))?;
+        let path = path
+            .canonicalize()
+            .map_err(|e| LogError::io("resolve", &path, e))?;
+        loop {
+            let mut open = registry();
+            match open.get(&path).map(Weak::upgrade) {
+                Some(Some(shared)) => {
+                    return Ok(Catalog {
+                        dir: dir.to_path_buf(),
+                        shared,
+                    });
+                }
+                // The last handle is being dropped: let it finish closing the database.
+                Some(None) => {
+                    drop(open);
+                    std::thread::yield_now();
+                }
+                None => {
+                    let shared = Arc::new(Shared {
+                        trees: Some(open_trees(&path)?),
+                        path: path.clone(),
+                    });
+                    open.insert(path, Arc::downgrade(&shared));
+                    return Ok(Catalog {
+                        dir: dir.to_path_buf(),
+                        shared,
+                    });
+                }
+            }
+        }
+    }
+
+    fn trees(&self) -> &Trees {
+        self.shared
+            .trees
+            .as_ref()
+            .expect("the trees are taken only when the last handle is dropped")
     }
 
     fn sled<T>(&self, result: sled::Result<T>) -> Result<T, LogError> {
         result.map_err(|source| LogError::Catalog {
-            path: self.path.clone(),
+            path: self.shared.path.clone(),
             source,
         })
     }
 
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), LogError> {
-        self.sled(self.db.flush()).map(drop)
+        self.sled(self.trees().db.flush()).map(drop)
     }
 
     /// Ingested sources in ingest (id) order.
     pub fn sources(&self) -> Result<Vec<SourceRecord>, LogError> {
-        self.sources
+        self.trees()
+            .sources
             .iter()
             .map(|entry| {
                 let (key, value) = self.sled(entry)?;
@@ -209,15 +292,15 @@ impl Catalog {
 
     /// The source with this content hash, if it was ingested.
     pub fn find_source(&self, content_hash: &[u8; 32]) -> Result<Option<SourceRecord>, LogError> {
-        let Some(id) = self.sled(self.hashes.get(content_hash))? else {
+        let Some(id) = self.sled(self.trees().hashes.get(content_hash))? else {
             return Ok(None);
         };
-        let value = self
-            .sled(self.sources.get(&id))?
-            .ok_or_else(|| LogError::CatalogEntry {
-                key: format!("source_hashes/{}", crate::hex32::to_hex(content_hash)),
-                reason: "names a source that does not exist".into(),
-            })?;
+        let value =
+            self.sled(self.trees().sources.get(&id))?
+                .ok_or_else(|| LogError::CatalogEntry {
+                    key: format!("source_hashes/{}", crate::hex32::to_hex(content_hash)),
+                    reason: "names a source that does not exist".into(),
+                })?;
         parse_json("sources", &value).map(Some)
     }
 
@@ -230,14 +313,14 @@ impl Catalog {
                 hash: crate::hex32::to_hex(&source.content_hash),
             });
         }
-        let id = match self.sled(self.sources.last())? {
+        let id = match self.sled(self.trees().sources.last())? {
             Some((key, _)) => decode_id(&key)? + 1,
             None => 0,
         };
         source.id = id;
         let key = id.to_be_bytes();
-        self.sled(self.sources.insert(key, to_json(&source)))?;
-        self.sled(self.hashes.insert(source.content_hash, &key))?;
+        self.sled(self.trees().sources.insert(key, to_json(&source)))?;
+        self.sled(self.trees().hashes.insert(source.content_hash, &key))?;
         self.flush()?;
         Ok(id)
     }
@@ -246,7 +329,7 @@ impl Catalog {
     /// counts known only after its events were written. Flushes.
     pub fn update_source(&self, source: &SourceRecord) -> Result<(), LogError> {
         let key = source.id.to_be_bytes();
-        let Some(old) = self.sled(self.sources.get(key))? else {
+        let Some(old) = self.sled(self.trees().sources.get(key))? else {
             return Err(LogError::UnknownSource(source.id));
         };
         let old: SourceRecord = parse_json("sources", &old)?;
@@ -256,7 +339,7 @@ impl Catalog {
                 reason: "update changes the content hash".into(),
             });
         }
-        self.sled(self.sources.insert(key, to_json(source)))?;
+        self.sled(self.trees().sources.insert(key, to_json(source)))?;
         self.flush()
     }
 
@@ -286,7 +369,7 @@ impl Catalog {
     /// computed for the same tip, otherwise recomputed by reading every event and stored.
     pub fn refresh(&self, reader: &LogReader) -> Result<LogSummary, LogError> {
         let tip = reader.tip();
-        if let Some(value) = self.sled(self.derived.get(DERIVED_KEY))? {
+        if let Some(value) = self.sled(self.trees().derived.get(DERIVED_KEY))? {
             // An unreadable entry is only derived data: recompute it.
             if let Ok(derived) = serde_json::from_slice::<Derived>(&value)
                 && derived.tip == tip
@@ -299,7 +382,7 @@ impl Catalog {
             tip,
             summary: summary.clone(),
         };
-        self.sled(self.derived.insert(DERIVED_KEY, to_json(&derived)))?;
+        self.sled(self.trees().derived.insert(DERIVED_KEY, to_json(&derived)))?;
         Ok(summary)
     }
 
@@ -307,7 +390,8 @@ impl Catalog {
     /// applying every event before `seq`, by the engine's own convention).
     pub fn put_checkpoint(&self, namespace: &str, seq: u64, state: &[u8]) -> Result<(), LogError> {
         let key = checkpoint_key(namespace, seq)?;
-        self.sled(self.checkpoints.insert(key, state)).map(drop)
+        self.sled(self.trees().checkpoints.insert(key, state))
+            .map(drop)
     }
 
     /// The checkpoint of `namespace` with the largest seq not above `seq`.
@@ -318,7 +402,7 @@ impl Catalog {
     ) -> Result<Option<(u64, Vec<u8>)>, LogError> {
         let low = checkpoint_key(namespace, 0)?;
         let high = checkpoint_key(namespace, seq)?;
-        let Some(entry) = self.checkpoints.range(low..=high).next_back() else {
+        let Some(entry) = self.trees().checkpoints.range(low..=high).next_back() else {
             return Ok(None);
         };
         let (key, value) = self.sled(entry)?;
@@ -336,9 +420,9 @@ impl Catalog {
         let mut prefix = name_bytes("checkpoint namespace", namespace)?;
         prefix.push(0);
         let mut removed = 0;
-        for entry in self.checkpoints.scan_prefix(&prefix) {
+        for entry in self.trees().checkpoints.scan_prefix(&prefix) {
             let (key, _) = self.sled(entry)?;
-            self.sled(self.checkpoints.remove(key))?;
+            self.sled(self.trees().checkpoints.remove(key))?;
             removed += 1;
         }
         Ok(removed)
@@ -347,13 +431,13 @@ impl Catalog {
     /// Stores a small named value.
     pub fn put_state(&self, key: &str, value: &[u8]) -> Result<(), LogError> {
         let key = name_bytes("state key", key)?;
-        self.sled(self.state.insert(key, value)).map(drop)
+        self.sled(self.trees().state.insert(key, value)).map(drop)
     }
 
     /// Reads a named value.
     pub fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>, LogError> {
         let key = name_bytes("state key", key)?;
-        Ok(self.sled(self.state.get(key))?.map(|v| v.to_vec()))
+        Ok(self.sled(self.trees().state.get(key))?.map(|v| v.to_vec()))
     }
 }
 

@@ -145,6 +145,12 @@ pub enum LogError {
         #[source]
         source: sled::Error,
     },
+    /// Another process has the catalog open (sled allows one process at a time).
+    #[error("catalog {} is in use by another process", path.display())]
+    CatalogBusy {
+        /// The catalog directory.
+        path: PathBuf,
+    },
     /// A catalog entry does not parse (written by another version, or damaged).
     #[error("catalog entry {key}: {reason}")]
     CatalogEntry {

@@ -141,3 +141,37 @@ fn stats_follow_a_rewrite_and_match_a_fresh_scan() {
     assert_eq!(json["assets"], serde_json::json!(["ETH", "WETH"]));
     assert_eq!(json["markets"]["aave-v2"], serde_json::json!(["ETH-B"]));
 }
+
+#[test]
+fn opening_twice_in_one_process_shares_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Catalog::open(dir.path()).unwrap();
+    let second = Catalog::open(dir.path()).unwrap();
+    first.put_state("shared", b"yes").unwrap();
+    assert_eq!(second.get_state("shared").unwrap(), Some(b"yes".to_vec()));
+    drop(first);
+    drop(second);
+    // Closed and reopened: the value was flushed when the last handle went away.
+    let reopened = Catalog::open(dir.path()).unwrap();
+    assert_eq!(reopened.get_state("shared").unwrap(), Some(b"yes".to_vec()));
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let path = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                for round in 0..20 {
+                    let catalog = Catalog::open(&path).unwrap();
+                    catalog
+                        .put_checkpoint(&format!("t{i}"), round, b"s")
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(
+        reopened.checkpoint_at_or_before("t3", 100).unwrap(),
+        Some((19, b"s".to_vec()))
+    );
+}
