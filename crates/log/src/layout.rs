@@ -321,3 +321,46 @@ pub(crate) fn create_segment(gen_dir: &Path, first_seq: u64) -> Result<(File, Pa
         .map_err(|e| LogError::io("open", &path, e))?;
     Ok((file, path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_reject_near_misses() {
+        assert_eq!(segment_name(184_512), "00000000000000184512.seg");
+        assert_eq!(parse_segment_name(&segment_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            parse_segment_name("0000000000000018451.seg"),
+            None,
+            "19 digits"
+        );
+        assert_eq!(parse_segment_name("00000000000000184512.seg.tmp"), None);
+        assert_eq!(parse_segment_name("0000000000000018451x.seg"), None);
+        assert_eq!(
+            parse_segment_name("99999999999999999999.seg"),
+            None,
+            "overflows u64"
+        );
+        assert_eq!(parse_generation_name(&generation_name(3)), Some(3));
+        assert_eq!(parse_generation_name("gen-3"), None);
+    }
+
+    #[test]
+    fn current_must_name_an_existing_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_current(dir.path()).unwrap(), None);
+        fs::create_dir(dir.path().join(generation_name(2))).unwrap();
+        write_current(dir.path(), 2).unwrap();
+        assert_eq!(read_current(dir.path()).unwrap(), Some(2));
+        assert!(!dir.path().join(CURRENT_TMP).exists());
+        write_current(dir.path(), 5).unwrap();
+        let error = read_current(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("does not exist"), "{error}");
+        fs::write(dir.path().join(CURRENT), "junk").unwrap();
+        assert!(matches!(
+            read_current(dir.path()),
+            Err(LogError::NotALog { .. })
+        ));
+    }
+}
