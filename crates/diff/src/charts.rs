@@ -130,11 +130,13 @@ fn style_title<'a>() -> TextStyle<'a> {
 }
 
 /// A line chart over time with optional marks; an empty chart says so instead of failing.
+/// `cumulative` charts start their y axis at zero and keep the legend top left, where rising
+/// lines leave room.
 pub fn time_chart(
     title: &str,
     y_label: &str,
     lines: &[Line],
-    floor_zero: bool,
+    cumulative: bool,
 ) -> Result<String, DiffError> {
     let mut svg = String::new();
     {
@@ -151,7 +153,7 @@ pub fn time_chart(
         } else {
             x_range
         };
-        let y_range = padded(y_range, floor_zero);
+        let y_range = padded(y_range, cumulative);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, style_title())
             .margin(16)
@@ -213,19 +215,27 @@ pub fn time_chart(
                 )
                 .map_err(chart_error)?;
         }
-        legend(&mut chart)?;
+        legend(
+            &mut chart,
+            if cumulative {
+                SeriesLabelPosition::UpperLeft
+            } else {
+                SeriesLabelPosition::UpperRight
+            },
+        )?;
         root.present().map_err(chart_error)?;
     }
     Ok(svg)
 }
 
-/// The legend box, top right.
+/// The legend box.
 fn legend<'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
 ) -> Result<(), DiffError> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(200, 204, 212))
         .label_font(("sans-serif", 13))
@@ -269,7 +279,11 @@ pub fn bar_chart(
             .margin(16)
             .x_label_area_size(36)
             .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..(count as f64 - 0.5), 0.0f64..(top * 1.15).max(1.0))
+            .build_cartesian_2d(
+                -0.5f64..(count as f64 - 0.5),
+                // Head room for the legend box, one line per series.
+                0.0f64..(top * (1.15 + 0.1 * series.len() as f64)).max(1.0),
+            )
             .map_err(chart_error)?;
         chart
             .configure_mesh()
@@ -314,7 +328,7 @@ pub fn bar_chart(
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
         }
-        legend(&mut chart)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(chart_error)?;
     }
     Ok(svg)

@@ -133,15 +133,28 @@ pub struct SeqRange {
 }
 
 impl SeqRange {
-    /// Where both runs' reporting windows overlap.
-    pub fn overlap(a: &RunFile, b: &RunFile) -> SeqRange {
+    /// The events `run` reports on.
+    pub fn of(run: &RunFile) -> SeqRange {
         SeqRange {
-            first: a.window.first_seq.max(b.window.first_seq),
-            last: match (a.window.last_seq, b.window.last_seq) {
+            first: run.window.first_seq,
+            last: run.window.last_seq,
+        }
+    }
+
+    /// The events inside both ranges.
+    pub fn intersect(self, other: SeqRange) -> SeqRange {
+        SeqRange {
+            first: self.first.max(other.first),
+            last: match (self.last, other.last) {
                 (Some(x), Some(y)) => Some(x.min(y)),
                 (x, y) => x.or(y),
             },
         }
+    }
+
+    /// Where both runs' reporting windows overlap.
+    pub fn overlap(a: &RunFile, b: &RunFile) -> SeqRange {
+        SeqRange::of(a).intersect(SeqRange::of(b))
     }
 
     /// Whether `seq` is inside.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::DiffError;
 use crate::charts::{self, BarGroup, Line};
-use crate::compare::{Comparison, TotalRow, compare};
+use crate::compare::{Comparison, SeqRange, TotalRow, compare};
 use crate::render::{self, escape, html_table, markdown_table};
 use crate::runfile::{Num, RunFile, price_at};
 
@@ -87,9 +87,21 @@ pub fn build(
     title: Option<&str>,
     chart_prefix: &str,
 ) -> Result<Report, DiffError> {
-    let Some(reference) = runs.first() else {
+    if runs.is_empty() {
         return Err(DiffError::NoRuns);
-    };
+    }
+    for run in &runs[1..] {
+        compare(&runs[0], run)?;
+    }
+    // Every table and chart covers the events all runs report on.
+    let range = runs
+        .iter()
+        .map(SeqRange::of)
+        .reduce(SeqRange::intersect)
+        .unwrap_or_default();
+    let runs: Vec<RunFile> = runs.iter().map(|run| restrict(run, range)).collect();
+    let runs = &runs[..];
+    let reference = &runs[0];
     let comparisons: Vec<Comparison> = runs[1..]
         .iter()
         .map(|run| compare(reference, run))
@@ -108,13 +120,13 @@ pub fn build(
     let mut html = String::new();
     let _ = writeln!(
         html,
-        "<header><h1>{}</h1><p>{} run{} of one log: seq {}..{}, content hash <code>{}</code></p></header>",
+        "<header><h1>{}</h1><p>{} run{} of one log (content hash <code>{}</code>), compared over seq {}..{}: the events every run reports on</p></header>",
         escape(&title),
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
-        seq_text(reference.log.first_seq),
-        seq_text(reference.log.last_seq),
         escape(&short_hash(&reference.log.content_hash)),
+        seq_text(range.first.or(reference.log.first_seq)),
+        seq_text(range.last.or(reference.log.last_seq)),
     );
     html.push_str("<section><h2>Runs</h2>\n");
     html.push_str(&html_runs(runs));
@@ -163,11 +175,11 @@ pub fn build(
     let mut markdown = format!("# {title}\n\n");
     let _ = writeln!(
         markdown,
-        "{} runs of one log (seq {}..{}, content hash `{}`).\n",
+        "{} runs of one log (content hash `{}`), compared over seq {}..{}: the events every run reports on.\n",
         runs.len(),
-        seq_text(reference.log.first_seq),
-        seq_text(reference.log.last_seq),
-        short_hash(&reference.log.content_hash)
+        short_hash(&reference.log.content_hash),
+        seq_text(range.first.or(reference.log.first_seq)),
+        seq_text(range.last.or(reference.log.last_seq))
     );
     let (run_header, run_rows) = run_rows(runs);
     markdown.push_str(&markdown_table("Runs", &run_header, &run_rows));
@@ -204,6 +216,16 @@ pub fn build(
     })
 }
 
+/// `run` with only the liquidations and timeline points inside `range`, reporting on `range`.
+fn restrict(run: &RunFile, range: SeqRange) -> RunFile {
+    let mut run = run.clone();
+    run.liquidations.retain(|l| range.contains(l.seq));
+    run.timeline.retain(|p| range.contains(p.seq));
+    run.window.first_seq = range.first;
+    run.window.last_seq = range.last;
+    run
+}
+
 fn seq_text(seq: Option<u64>) -> String {
     seq.map_or("-".to_owned(), |s| s.to_string())
 }
@@ -233,9 +255,15 @@ fn changes(run: &RunFile) -> String {
 }
 
 fn run_rows(runs: &[RunFile]) -> (Vec<String>, Vec<Vec<String>>) {
-    let header = ["run", "what changed", "liquidations", "file", "state hash"]
-        .map(str::to_owned)
-        .to_vec();
+    let header = [
+        "run",
+        "what changed",
+        "liquidations compared",
+        "file",
+        "state hash",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let rows = runs
         .iter()
         .map(|run| {

@@ -144,3 +144,22 @@ fn chromium_renders_the_report() {
     );
     assert!(dom.contains("liquidations by cascade round"));
 }
+
+#[test]
+fn tables_and_charts_cover_only_the_events_every_run_reports_on() {
+    let mut runs = runs();
+    runs[1].window.first_seq = Some(150);
+    runs[1].window.last_seq = Some(999);
+    let report = build_report(&runs, None, "pm").unwrap();
+    assert!(
+        report.markdown.contains("compared over seq 150..999"),
+        "{}",
+        report.markdown
+    );
+    // Only vault 2's bite (seq 210) is left of the historical run, and none of B's (seq 100).
+    assert!(
+        report.markdown.contains("| liquidations | 1 | 0 |"),
+        "{}",
+        report.markdown
+    );
+}
