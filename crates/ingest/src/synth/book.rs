@@ -272,8 +272,9 @@ fn percent_div(value: U256, bps: u32) -> U256 {
 
 /// How much a keeper takes from an unsafe account, by the protocol's rule.
 ///
-/// - Aave (`LiquidationLogic._calculateAvailableCollateralToLiquidate`, v2
-///   `LendingPoolCollateralManager`): close factor 50% (v3: 100% at HF <= 0.95), collateral =
+/// - Aave (v3 `LiquidationLogic._calculateAvailableCollateralToLiquidate`, v2
+///   `LendingPoolCollateralManager._calculateAvailableCollateralToLiquidate`, which round in a
+///   different order): close factor 50% (v3: 100% at HF <= 0.95), collateral =
 ///   debt covered * bonus at oracle prices, capped at the balance (then the debt is recomputed).
 ///   The v3 protocol fee is zero in synthetic markets.
 /// - Compound (`Comptroller.liquidateCalculateSeizeTokens`): close factor 50%, seize tokens =
@@ -308,10 +309,15 @@ pub(crate) fn seize(
             let to_cover = percent_mul(owed, close_bps);
             let coll_unit = pow10(coll.decimals);
             let debt_unit = pow10(debt.info.decimals);
-            let max_coll = percent_mul(
-                U256::from(debt_price) * to_cover * coll_unit,
-                coll.risk.bonus_bps,
-            ) / (U256::from(coll_price) * debt_unit);
+            let value = U256::from(debt_price) * to_cover * coll_unit;
+            let scale = U256::from(coll_price) * debt_unit;
+            let max_coll = if protocol == Protocol::AaveV3 {
+                // v3 divides first (`baseCollateral`), then applies the bonus.
+                percent_mul(value / scale, coll.risk.bonus_bps)
+            } else {
+                // v2 applies the bonus to the numerator, then divides.
+                percent_mul(value, coll.risk.bonus_bps) / scale
+            };
             let (coll_amount, debt_amount) = if max_coll > balance {
                 let needed = percent_div(
                     U256::from(coll_price) * balance * debt_unit

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use cascade_events::{Event, Payload, Protocol, encode};
 
+use super::sample::Sampler;
 use super::*;
 
 fn collect(config: &SynthConfig) -> (Vec<Event>, SynthSummary) {
@@ -214,4 +215,39 @@ fn same_seed_gives_the_same_log_identity() {
 
     let other = write_log(dirs[0].path(), &config, Timestamp(3)).unwrap_err();
     assert!(matches!(other, SynthError::NotEmpty { .. }), "{other}");
+}
+
+#[test]
+fn distributions_match_the_documented_shape() {
+    // docs/synthetic.md quotes these figures; the ranges keep the doc honest.
+    let mut rng = Sampler::new(5, 0);
+    let mut health: Vec<u32> = (0..100_000).map(|_| sample_health_bps(&mut rng)).collect();
+    health.sort_unstable();
+    let q = |p: usize| f64::from(health[p * health.len() / 100]) / 10_000.0;
+    let below = |x: u32| health.iter().filter(|&&h| h < x).count() as f64 / health.len() as f64;
+    eprintln!(
+        "health q10 {:.2} q25 {:.2} q50 {:.2} q75 {:.2} q90 {:.2}; <1.2 {:.3}; <1.667 {:.3}",
+        q(10),
+        q(25),
+        q(50),
+        q(75),
+        q(90),
+        below(12_000),
+        below(16_667)
+    );
+    assert!(health[0] >= 10_400 && *health.last().unwrap() <= 50_000);
+    assert!((1.55..1.75).contains(&q(50)), "median health {}", q(50));
+    assert!((0.14..0.22).contains(&below(12_000)));
+    assert!((0.45..0.56).contains(&below(16_667)));
+
+    let mut sizes: Vec<u64> = (0..100_000).map(|_| sample_size_cents(&mut rng)).collect();
+    sizes.sort_unstable();
+    let total: u64 = sizes.iter().sum();
+    let top: u64 = sizes[sizes.len() * 99 / 100..].iter().sum();
+    let median = sizes[sizes.len() / 2] as f64 / 100.0;
+    let mean = total as f64 / sizes.len() as f64 / 100.0;
+    let share = top as f64 / total as f64;
+    eprintln!("size median {median:.0} mean {mean:.0} top-1% share {share:.3}");
+    assert!((3_700.0..4_300.0).contains(&median), "median size {median}");
+    assert!((0.2..0.45).contains(&share), "top 1% share {share}");
 }
