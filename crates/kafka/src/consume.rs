@@ -167,6 +167,8 @@ pub fn consume(
         ("enable.partition.eof", "true"),
         ("isolation.level", "read_committed"),
         ("auto.offset.reset", "earliest"),
+        // The end of a partition is only noticed when an empty fetch returns: keep that short.
+        ("fetch.wait.max.ms", "100"),
     ];
     // librdkafka needs a group id even to assign partitions; without a group of the user's this
     // one is never committed to.
@@ -186,8 +188,13 @@ pub fn consume(
 
     let mut assignment = TopicPartitionList::new();
     for &partition in &partitions {
+        // The explicit low watermark, not `Offset::Beginning`: librdkafka resolves the latter
+        // with a delayed offset lookup that costs about half a second before the first record.
+        let (low, _) = consumer
+            .fetch_watermarks(&options.topic, partition, client.connect_timeout)
+            .map_err(|e| client_error("read partition offsets", e))?;
         assignment
-            .add_partition_offset(&options.topic, partition, Offset::Beginning)
+            .add_partition_offset(&options.topic, partition, Offset::Offset(low))
             .map_err(|e| client_error("assign partitions", e))?;
     }
     if options.group.is_some() {
@@ -331,14 +338,17 @@ impl Run<'_> {
         state.at_end = false;
         let pending = match checked {
             Ok(h) if state.queue.is_empty() && h.first_seq <= next => {
-                // In line (or a duplicate): apply straight from the borrowed record.
-                state.handled = Some(offset + 1);
+                // In line (or a duplicate): apply straight from the borrowed record. The record
+                // counts as handled (committable) only once all its events are applied.
                 let value = value.unwrap_or_default();
                 for index in 0..self.decoded.len() {
                     let DecodedEvent { bytes, event } = &self.decoded[index];
                     let record = &value[bytes.clone()];
                     let event = *event;
                     self.apply(record, &event)?;
+                }
+                if let Some(state) = self.states.get_mut(&partition) {
+                    state.handled = Some(offset + 1);
                 }
                 return Ok(());
             }
@@ -405,7 +415,6 @@ impl Run<'_> {
             };
             let state = self.states.get_mut(&partition).expect("found above");
             let head = state.queue.pop_front().expect("found above");
-            state.handled = Some(head.offset + 1);
             match head.range {
                 None => {}
                 Some((_, end)) if head.events.is_empty() => {
@@ -426,6 +435,10 @@ impl Run<'_> {
                         self.apply(record, event)?;
                     }
                 }
+            }
+            // Committable only now that every event of the record is applied.
+            if let Some(state) = self.states.get_mut(&partition) {
+                state.handled = Some(head.offset + 1);
             }
         }
         // Every partition holds a record, and none is next: each partition is in seq order, so

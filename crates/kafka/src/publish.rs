@@ -507,6 +507,7 @@ fn committed_end(
         ("enable.partition.eof", "true"),
         ("isolation.level", "read_committed"),
         ("group.id", crate::client::READER_GROUP),
+        ("fetch.wait.max.ms", "100"),
     ]))?;
     let client_error = |operation, source| KafkaError::Client {
         operation,

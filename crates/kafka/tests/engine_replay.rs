@@ -6,12 +6,13 @@
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cascade_engine::run::LogInfo;
-use cascade_engine::{Engine, EngineConfig, Mode, Run};
+use cascade_engine::{Engine, EngineConfig, Mode, ReplayOptions, Run, replay_log};
 use cascade_events::{Event, Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};
+use cascade_ingest::{IngestOptions, NoProgress, Source, ingest};
 use cascade_kafka::{
     ConsumeOptions, EngineSink, Packing, PublishOptions, Sink, SinkError, consume, publish_log,
 };
@@ -142,5 +143,70 @@ fn replay_killed_and_restarted_with_its_group_writes_the_same_run() {
         sink.finish().to_json(),
         local.to_json(),
         "identical to an uninterrupted run"
+    );
+}
+
+/// `<workspace root>/../shared/data`, or `None` (after a notice) when it is absent.
+fn shared_data() -> Option<PathBuf> {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if data.join("maker-ethb").is_dir() {
+        Some(data)
+    } else {
+        eprintln!("skipping: ../shared/data not found");
+        None
+    }
+}
+
+#[test]
+fn real_maker_ethb_replayed_from_a_topic_matches_cascade_replay() {
+    let Some(brokers) = brokers("real_maker_ethb_replayed_from_a_topic_matches_cascade_replay")
+    else {
+        return;
+    };
+    let Some(data) = shared_data() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sources = vec![
+        Source::MakerFlipside {
+            folder: data.join("maker-ethb"),
+        },
+        Source::PriceCsv {
+            path: data.join("prices/coingecko-hourly/WETH_usd.csv"),
+            options: Default::default(),
+        },
+    ];
+    ingest(dir.path(), sources, &IngestOptions::default(), &NoProgress).unwrap();
+    // What `cascade replay DIR --out RUN` writes.
+    let local = replay_log(dir.path(), &ReplayOptions::default(), Mode::Historical)
+        .unwrap()
+        .run;
+    assert_eq!(
+        local.totals.by_kind.get("liquidation").copied(),
+        Some(499),
+        "the 499 recorded ETH-B liquidations"
+    );
+
+    let mut options = PublishOptions::new(topic("ethb"));
+    options.packing = Packing::events(256);
+    let published = publish_log(&client(&brokers), &options, dir.path(), &mut |_| {}).unwrap();
+    assert_eq!(
+        published.next_seq,
+        LogReader::open(dir.path()).unwrap().next_seq()
+    );
+    let engine = Engine::new(ReplayOptions::default().config, Mode::Historical);
+    let mut sink = EngineSink::in_memory(engine);
+    consume(
+        &client(&brokers),
+        &ConsumeOptions::new(&options.topic),
+        &mut sink,
+    )
+    .unwrap();
+    let streamed = sink.finish();
+    assert_eq!(streamed.state_hash, local.state_hash);
+    assert_eq!(
+        streamed.to_json(),
+        local.to_json(),
+        "the same run file, byte for byte"
     );
 }

@@ -475,3 +475,32 @@ fn unreachable_broker_is_a_clear_error_in_bounded_time() {
     // Bounded, not a hang: two attempts of 3 s each, with generous slack for a loaded machine.
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
+
+#[test]
+fn a_sink_failing_inside_a_pack_resumes_inside_that_pack() {
+    let Some(brokers) = brokers("a_sink_failing_inside_a_pack_resumes_inside_that_pack") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = build_log(dir.path(), &events(500));
+    let mut options = PublishOptions::new(topic("pack-fail"));
+    options.packing = Packing::events(64);
+    publish_all(&brokers, &options, &log);
+
+    let mut consume_options = ConsumeOptions::new(&options.topic);
+    consume_options.group = Some(topic("pack-group"));
+    let mut failing = Collect::default();
+    failing.fail_at = Some(150);
+    let error = consume(&client(&brokers), &consume_options, &mut failing).unwrap_err();
+    assert!(
+        matches!(error, KafkaError::Sink { seq: 150, .. }),
+        "{error}"
+    );
+    // What was applied is persisted, but the pack holding seq 150 (128..192) is not committed:
+    // a restart reads it again, skips 128..150 as duplicates and applies the rest.
+    assert_eq!(failing.persisted_next, 150);
+    let mut resumed = Collect::resume(&failing);
+    let report = consume_all(&brokers, &consume_options, &mut resumed);
+    assert_eq!(report.duplicates, 22);
+    assert_eq!(resumed.applied, log_records(&log));
+}
