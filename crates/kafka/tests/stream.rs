@@ -504,3 +504,27 @@ fn a_sink_failing_inside_a_pack_resumes_inside_that_pack() {
     assert_eq!(report.duplicates, 22);
     assert_eq!(resumed.applied, log_records(&log));
 }
+
+#[test]
+fn paced_publish_commits_before_each_pause_and_keeps_order() {
+    let Some(brokers) = brokers("paced_publish_commits_before_each_pause_and_keeps_order") else {
+        return;
+    };
+    // Events one second apart, replayed at 20x: a 50 ms pause before each one. The open
+    // transaction is committed before every pause, so a consumer sees each event when it is due.
+    let dir = tempfile::tempdir().unwrap();
+    let log = build_log(dir.path(), &events(12));
+    let mut options = PublishOptions::new(topic("paced"));
+    options.speed = "20".parse().unwrap();
+    options.packing = Packing::events(64);
+    let report = publish_log(&client(&brokers), &options, &log, &mut |_| {}).unwrap();
+    assert_eq!(report.events, 12);
+    assert!(report.transactions >= 2, "{report:?}");
+    assert_eq!(
+        report.records, 12,
+        "a paced publish packs only events of one timestamp"
+    );
+    let mut sink = Collect::default();
+    consume_all(&brokers, &ConsumeOptions::new(&options.topic), &mut sink);
+    assert_eq!(sink.applied, log_records(&log));
+}
