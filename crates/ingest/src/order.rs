@@ -44,16 +44,16 @@ pub struct OrderKey {
     pub file_rank: u8,
     /// Oracle round of a price.
     pub round: Option<u128>,
-    /// Content hash of the source.
-    pub source_hash: [u8; 32],
+    /// Place of the source's content hash among those of all the log's sources.
+    pub source_order: u32,
     /// Position within the source.
     pub position: u64,
 }
 
 impl OrderKey {
-    /// The key of `event` from a source of `kind` (`None`: unknown) with content hash `hash`, at
-    /// `position` in that source's order.
-    pub fn of(event: &Event, kind: Option<SourceKind>, hash: [u8; 32], position: u64) -> Self {
+    /// The key of `event` from a source of `kind` (`None`: unknown) whose content hash is the
+    /// `source_order`-th smallest of the log's sources, at `position` in that source's order.
+    pub fn of(event: &Event, kind: Option<SourceKind>, source_order: u32, position: u64) -> Self {
         OrderKey {
             time: event.time,
             block: event.block,
@@ -65,7 +65,7 @@ impl OrderKey {
                 Payload::Price(price) => price.round,
                 _ => None,
             },
-            source_hash: hash,
+            source_order,
             position,
         }
     }
@@ -120,10 +120,10 @@ mod tests {
         let price = event(100, None, price());
         let earlier = event(99, Some(8), change(Payload::Borrow));
         let mut keys = [
-            OrderKey::of(&mint, maker, [0; 32], 0),
-            OrderKey::of(&deposit, maker, [0; 32], 1),
-            OrderKey::of(&price, prices, [9; 32], 0),
-            OrderKey::of(&earlier, maker, [0; 32], 2),
+            OrderKey::of(&mint, maker, 0, 0),
+            OrderKey::of(&deposit, maker, 0, 1),
+            OrderKey::of(&price, prices, 9, 0),
+            OrderKey::of(&earlier, maker, 0, 2),
         ];
         keys.sort();
         let order: Vec<(i64, u64)> = keys.iter().map(|k| (k.time.0, k.position)).collect();
@@ -137,8 +137,7 @@ mod tests {
     fn unknown_sources_sort_after_known_ones_at_the_same_instant() {
         let e = event(5, None, price());
         assert!(
-            OrderKey::of(&e, Some(SourceKind::MakerFlipside), [0; 32], 9)
-                < OrderKey::of(&e, None, [0; 32], 0)
+            OrderKey::of(&e, Some(SourceKind::MakerFlipside), 0, 9) < OrderKey::of(&e, None, 0, 0)
         );
     }
 }

@@ -23,6 +23,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::OpenOptions;
+use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -597,33 +598,59 @@ pub fn ingest(
         outcomes.push(status);
     }
 
-    // Order the new events.
-    let mut kinds: HashMap<u32, (SourceKind, [u8; 32])> = HashMap::new();
+    // Order the new events: keys beside the events, a permutation sorted by key (events are a few
+    // hundred bytes; moving them while sorting a million of them would dominate the ingest).
+    // Per source id (ids are dense): its kind, and its place in content-hash order.
+    let id_count = next_id as usize;
+    let mut kinds: Vec<Option<SourceKind>> = vec![None; id_count];
+    let mut hashes: Vec<([u8; 32], u32)> = Vec::new();
     for record in &known {
-        if let Ok(kind) = record.kind.parse::<SourceKind>() {
-            kinds.insert(record.id, (kind, record.content_hash));
+        if let Some(slot) = kinds.get_mut(record.id as usize) {
+            *slot = record.kind.parse::<SourceKind>().ok();
+        }
+        hashes.push((record.content_hash, record.id));
+    }
+    for source in &staged {
+        kinds[source.id as usize] = Some(source.kind);
+        hashes.push((source.hash, source.id));
+    }
+    hashes.sort_unstable();
+    let mut hash_order = vec![u32::MAX; id_count];
+    for (order, (_, id)) in hashes.iter().enumerate() {
+        if let Some(slot) = hash_order.get_mut(*id as usize) {
+            *slot = order as u32;
         }
     }
-    let mut new: Vec<(OrderKey, Event)> =
-        Vec::with_capacity(staged.iter().map(|s| s.batch.events.len()).sum());
-    for source in &mut staged {
-        kinds.insert(source.id, (source.kind, source.hash));
-        for (position, mut event) in source.batch.events.drain(..).enumerate() {
-            event.source = source.id;
-            new.push((
-                OrderKey::of(&event, Some(source.kind), source.hash, position as u64),
-                event,
-            ));
-        }
-    }
-    new.sort_unstable_by_key(|(key, _)| *key);
-    let key_of = |event: &Event| {
-        let (kind, hash) = kinds
-            .get(&event.source)
-            .map_or((None, [0u8; 32]), |(kind, hash)| (Some(*kind), *hash));
-        OrderKey::of(event, Some(kind).flatten(), hash, event.seq)
+    let kind_of = |event: &Event| kinds.get(event.source as usize).copied().flatten();
+    let key_of = |event: &Event, position: u64| {
+        let order = hash_order
+            .get(event.source as usize)
+            .copied()
+            .unwrap_or(u32::MAX);
+        OrderKey::of(event, kind_of(event), order, position)
     };
-    let kind_of = |event: &Event| kinds.get(&event.source).map(|(kind, _)| *kind);
+    // The events stay in their batches (no copy); a global index runs across them. One pass
+    // computes each event's key and, where it has one, the hash of its identity.
+    let mut offsets: Vec<usize> = Vec::with_capacity(staged.len());
+    let mut keys: Vec<OrderKey> =
+        Vec::with_capacity(staged.iter().map(|s| s.batch.events.len()).sum());
+    let mut identities: Vec<(u32, u64)> = Vec::new();
+    for source in &mut staged {
+        offsets.push(keys.len());
+        for (position, event) in source.batch.events.iter_mut().enumerate() {
+            event.source = source.id;
+            if let Some(identity) = dedup::identity(event, Some(source.kind)) {
+                identities.push((keys.len() as u32, identity_hash(&identity)));
+            }
+            keys.push(key_of(event, position as u64));
+        }
+    }
+    let event_at = |index: u32| -> &Event {
+        let index = index as usize;
+        let source = offsets.partition_point(|&offset| offset <= index) - 1;
+        &staged[source].batch.events[index - offsets[source]]
+    };
+    let order = sorted_order(&keys);
 
     // The existing log: its last key decides append vs merge; its identities catch duplicates.
     let tip = log_tip(dir)?;
@@ -638,34 +665,35 @@ pub fn ingest(
             .next()
             .transpose()
             .map_err(log_error)?
-            .map(|event| key_of(&event)),
+            .map(|event| key_of(&event, event.seq)),
         _ => None,
     };
-    let append = match (last_key, new.first()) {
-        (Some(last), Some((first, _))) => last < *first,
+    let append = match (last_key, order.first()) {
+        (Some(last), Some(&first)) => last < keys[first as usize],
         _ => true,
     };
-    let needs_identities = existing_count > 0
-        && new
-            .iter()
-            .any(|(_, e)| dedup::identity(e, kind_of(e)).is_some());
-    let mut existing: Vec<(OrderKey, Event)> = Vec::new();
-    let mut seen: HashMap<Identity, (Event, u32)> = HashMap::new();
+    let needs_identities = existing_count > 0 && !identities.is_empty();
+    // In a merge every existing event (with its key); in an append only those with an identity.
+    let mut old: Vec<Event> = Vec::new();
+    let mut old_keys: Vec<OrderKey> = Vec::new();
     if let Some(reader) = &reader
         && (needs_identities || !append)
     {
         for event in reader.events(0) {
             let event = event.map_err(log_error)?;
-            if let Some(identity) = dedup::identity(&event, kind_of(&event)) {
-                seen.entry(identity).or_insert((event, event.source));
-            }
-            if !append {
-                existing.push((key_of(&event), event));
+            if !append || dedup::identity(&event, kind_of(&event)).is_some() {
+                if !append {
+                    old_keys.push(key_of(&event, event.seq));
+                }
+                old.push(event);
             }
         }
     }
 
-    // Duplicates.
+    // Duplicates: rank every event with an identity (existing events first, then the new ones in
+    // key order), sort by identity hash, and compare within equal hashes. Sorting keeps memory
+    // access sequential where a hash map of a million identities would miss the cache on every
+    // lookup.
     let describe = |id: u32| {
         staged
             .iter()
@@ -679,33 +707,80 @@ pub fn ingest(
             })
             .unwrap_or_else(|| format!("source #{id}"))
     };
-    let mut dropped: HashMap<u32, u64> = HashMap::new();
-    let mut kept = Vec::with_capacity(new.len());
-    for (key, event) in new {
-        if let Some(identity) = dedup::identity(&event, kind_of(&event)) {
-            if let Some((first, first_source)) = seen.get(&identity) {
-                if dedup::same_content(first, &event) {
-                    *dropped.entry(event.source).or_default() += 1;
-                    continue;
-                }
-                return Err(IngestError::Conflict {
-                    identity: identity.to_string(),
-                    first: serde_json::to_string(first).unwrap_or_default(),
-                    first_source: describe(*first_source),
-                    second: serde_json::to_string(&event).unwrap_or_default(),
-                    second_source: describe(event.source),
-                });
-            }
-            seen.insert(identity, (event, event.source));
+    let old_count = old.len();
+    let by_rank = |rank: usize| -> &Event {
+        if rank < old_count {
+            &old[rank]
+        } else {
+            event_at(order[rank - old_count])
         }
-        kept.push((key, event));
+    };
+    let mut hashed: Vec<(u64, u32)> = Vec::with_capacity(identities.len());
+    for (rank, event) in old.iter().enumerate() {
+        if let Some(identity) = dedup::identity(event, kind_of(event)) {
+            hashed.push((identity_hash(&identity), rank as u32));
+        }
     }
-    drop(seen);
+    let mut rank_of = vec![0u32; order.len()];
+    for (rank, &index) in order.iter().enumerate() {
+        rank_of[index as usize] = (old_count + rank) as u32;
+    }
+    hashed.extend(
+        identities
+            .iter()
+            .map(|&(index, hash)| (hash, rank_of[index as usize])),
+    );
+    drop(rank_of);
+    hashed.sort_unstable();
+    let mut duplicate = vec![false; order.len()];
+    let mut conflict: Option<(u32, u32)> = None;
+    for group in hashed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        for (i, &(_, rank)) in group.iter().enumerate() {
+            let event = by_rank(rank as usize);
+            let identity = dedup::identity(event, kind_of(event));
+            let first = group[..i].iter().map(|&(_, r)| r).find(|&r| {
+                let earlier = by_rank(r as usize);
+                dedup::identity(earlier, kind_of(earlier)) == identity
+            });
+            // Disagreements inside the existing log are not this ingest's to judge.
+            let Some(first) = first.filter(|_| rank as usize >= old_count) else {
+                continue;
+            };
+            if dedup::same_content(by_rank(first as usize), event) {
+                duplicate[rank as usize - old_count] = true;
+            } else if conflict.is_none_or(|(_, second)| rank < second) {
+                conflict = Some((first, rank));
+            }
+        }
+    }
+    if let Some((first, second)) = conflict {
+        let (first, second) = (by_rank(first as usize), by_rank(second as usize));
+        let identity = dedup::identity(second, kind_of(second))
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        return Err(IngestError::Conflict {
+            identity,
+            first: serde_json::to_string(first).unwrap_or_default(),
+            first_source: describe(first.source),
+            second: serde_json::to_string(second).unwrap_or_default(),
+            second_source: describe(second.source),
+        });
+    }
+    let mut dropped: HashMap<u32, u64> = HashMap::new();
+    let mut kept: Vec<u32> = Vec::with_capacity(order.len());
+    for (&index, &is_duplicate) in order.iter().zip(&duplicate) {
+        if is_duplicate {
+            *dropped.entry(event_at(index).source).or_default() += 1;
+        } else {
+            kept.push(index);
+        }
+    }
+    drop(duplicate);
 
     // Per-source results, known before writing so the pending record can carry them.
     let mut per_kind: BTreeMap<EventKind, u64> = BTreeMap::new();
     let mut written: HashMap<u32, (u64, Option<Timestamp>, Option<Timestamp>)> = HashMap::new();
-    for (_, event) in &kept {
+    for event in kept.iter().map(|&i| event_at(i)) {
         *per_kind.entry(event.kind()).or_default() += 1;
         let entry = written.entry(event.source).or_insert((0, None, None));
         entry.0 += 1;
@@ -731,8 +806,8 @@ pub fn ingest(
         .collect();
 
     // Write.
-    let write = if kept.is_empty() {
-        WriteMode::Nothing
+    let (write, log_events) = if kept.is_empty() {
+        (WriteMode::Nothing, existing_count)
     } else {
         let pending = Pending {
             generation: tip.map(|(generation, _)| generation),
@@ -748,23 +823,28 @@ pub fn ingest(
         drop(reader);
         if append {
             let (mut writer, _) = LogWriter::open(dir, options.writer).map_err(log_error)?;
-            for (_, event) in &kept {
-                writer.append(event).map_err(log_error)?;
+            for &index in &kept {
+                writer.append(event_at(index)).map_err(log_error)?;
             }
             writer.commit().map_err(log_error)?;
-            WriteMode::Appended {
-                from_seq: existing_count,
-            }
+            let next_seq = writer.next_seq();
+            (
+                WriteMode::Appended {
+                    from_seq: existing_count,
+                },
+                next_seq,
+            )
         } else {
-            if !existing.is_sorted_by(|a, b| a.0 <= b.0) {
-                // A log written by another tool: impose the ordering rule on all of it.
-                existing.sort_by_key(|(key, _)| *key);
-            }
-            let merged = merge(existing, kept.clone());
-            cascade_log::rewrite(dir, merged, options.writer).map_err(log_error)?;
-            WriteMode::Rewrote {
-                existing: existing_count,
-            }
+            // A log written by another tool may not follow the ordering rule: impose it.
+            let old_order = sorted_order(&old_keys);
+            let merged = merge(&old, &old_keys, &old_order, &event_at, &keys, &kept);
+            let count = cascade_log::rewrite(dir, merged, options.writer).map_err(log_error)?;
+            (
+                WriteMode::Rewrote {
+                    existing: existing_count,
+                },
+                count,
+            )
         }
     };
 
@@ -800,7 +880,6 @@ pub fn ingest(
         None
     };
 
-    let log_events = log_tip(dir)?.map_or(0, |(_, next_seq)| next_seq);
     let mut staged_by_index: HashMap<usize, Staged> =
         staged.into_iter().map(|s| (s.index, s)).collect();
     let sources = sources
@@ -841,21 +920,74 @@ pub fn ingest(
     })
 }
 
-/// Merges two key-sorted sequences into one, taking from `a` on ties (keys are unique anyway).
-fn merge(a: Vec<(OrderKey, Event)>, b: Vec<(OrderKey, Event)>) -> impl Iterator<Item = Event> {
-    let mut a = a.into_iter().peekable();
-    let mut b = b.into_iter().peekable();
+/// The permutation that sorts `keys` (the identity when they are sorted already, as they are
+/// for a single time-ordered file).
+fn sorted_order(keys: &[OrderKey]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+    if !keys.is_sorted() {
+        order.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+    }
+    order
+}
+
+/// Merges the existing events (in `old_order`) with the kept new ones (in `kept`), both sorted by
+/// key, into one sequence; keys are unique, so ties cannot occur.
+fn merge<'a>(
+    old: &'a [Event],
+    old_keys: &'a [OrderKey],
+    old_order: &'a [u32],
+    new: &'a dyn Fn(u32) -> &'a Event,
+    new_keys: &'a [OrderKey],
+    kept: &'a [u32],
+) -> impl Iterator<Item = Event> + 'a {
+    let mut a = old_order.iter().map(|&i| i as usize).peekable();
+    let mut b = kept.iter().copied().peekable();
     std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(x), Some(y)) => {
-            if x.0 <= y.0 {
-                a.next().map(|(_, e)| e)
-            } else {
-                b.next().map(|(_, e)| e)
-            }
-        }
-        (Some(_), None) => a.next().map(|(_, e)| e),
-        (None, _) => b.next().map(|(_, e)| e),
+        (Some(&x), Some(&y)) if old_keys[x] <= new_keys[y as usize] => a.next().map(|i| old[i]),
+        (Some(_), Some(_)) | (None, Some(_)) => b.next().map(|i| *new(i)),
+        (Some(_), None) => a.next().map(|i| old[i]),
+        (None, None) => None,
     })
+}
+
+/// The 64-bit hash of an identity, for grouping candidates before comparing them.
+fn identity_hash(identity: &Identity) -> u64 {
+    let mut hasher = FastHasher::default();
+    identity.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A fast, non-cryptographic hasher for grouping identities (the Fx multiply-rotate scheme): the
+/// inputs are local files, so hash flooding is not a concern, and equal hashes are always
+/// confirmed by comparing the identities.
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 /// One line of the quarantine file.

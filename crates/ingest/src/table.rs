@@ -192,6 +192,11 @@ impl Row<'_> {
         self.line
     }
 
+    /// Byte offset of the row in the file.
+    pub fn byte_offset(&self) -> u64 {
+        self.record.position().map_or(0, |p| p.byte())
+    }
+
     /// A cell's text; empty when the row is shorter than the header.
     pub fn text(&self, column: usize) -> &str {
         self.record.get(column).unwrap_or("")
