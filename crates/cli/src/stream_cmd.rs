@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cascade_engine::{Engine, EngineConfig, Mode};
+use cascade_engine::scenario::{Scenario, replay_scenario};
+use cascade_engine::{Engine, EngineConfig, Mode, Run};
 use cascade_kafka::{
     ClientOptions, ConsumeOptions, ConsumeReport, EngineSink, InvalidRecords, LogSink, Packing,
     Partitioning, PublishOptions, PublishReport, Speed, consume, publish_log, stop_on_ctrl_c,
@@ -145,7 +146,8 @@ struct ReplayArgs {
     /// a re-run with the same --group resumes; required with --group.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Counterfactual scenario (TOML, docs/scenarios.md).
+    /// Counterfactual scenario (TOML, docs/scenarios.md). The topic is first mirrored into the
+    /// state directory (or a temporary one), then replayed under the scenario.
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Write the run file here.
@@ -239,7 +241,10 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
              --state DIR (or drop --group to replay the whole topic)"
         );
     }
-    let engine = engine_for(args.scenario.as_deref())?;
+    if let Some(path) = &args.scenario {
+        return scenario_replay(args, &client, &options, path);
+    }
+    let engine = Engine::new(EngineConfig::default(), Mode::Historical);
     let mut sink = match &args.state {
         Some(dir) => EngineSink::with_state(engine, dir)
             .with_context(|| format!("restoring the replay state in {}", dir.display()))?,
@@ -258,36 +263,71 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
             connection.topic, connection.brokers
         )
     })?;
-    let run = sink.finish();
-    if let Some(out) = &args.out {
-        std::fs::write(out, run.to_json())
-            .with_context(|| format!("writing the run file {}", out.display()))?;
-    }
     print_consume(&report, &options, started.elapsed());
-    println!(
-        "replayed events 0..{}: {} liquidations, state hash {}",
-        report.next_seq, run.totals.liquidations, run.state_hash
-    );
-    if let Some(out) = &args.out {
-        println!("run written to {}", out.display());
-    }
+    finish_replay(&sink.finish(), args.out.as_deref())?;
     Ok(findings(&report))
 }
 
-/// The engine for a replay: historical, or under a scenario.
-fn engine_for(scenario: Option<&Path>) -> anyhow::Result<Engine> {
-    if let Some(path) = scenario {
-        cascade_engine::scenario::Scenario::load(path)
-            .with_context(|| format!("reading scenario {}", path.display()))?;
-        // The counterfactual policy that runs a scenario is issue #5's; until it lands the
-        // stream replay, like the local one, runs history only.
-        bail!(
-            "counterfactual replays are not available yet (issue #5); scenario {} is valid but \
-             cannot be run",
-            path.display()
-        );
+/// A counterfactual replay reads the events twice (history up to the scenario's window, the
+/// recorded price series its transforms need), so the stream is first mirrored into a log (the
+/// state directory, or a temporary one) and the scenario then runs over that log exactly as
+/// `cascade replay --scenario` does.
+fn scenario_replay(
+    args: &ReplayArgs,
+    client: &ClientOptions,
+    options: &ConsumeOptions,
+    path: &Path,
+) -> anyhow::Result<Outcome> {
+    let scenario =
+        Scenario::load(path).with_context(|| format!("loading scenario {}", path.display()))?;
+    let temporary = args.state.is_none().then(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        std::env::temp_dir().join(format!("cascade-stream-{}-{nanos}", std::process::id()))
+    });
+    let dir = args
+        .state
+        .clone()
+        .or_else(|| temporary.clone())
+        .context("a state directory or a temporary one")?;
+    let result = (|| {
+        let (mut sink, _) = LogSink::open(&dir)
+            .with_context(|| format!("opening the replay state {}", dir.display()))?;
+        let started = Instant::now();
+        let report = consume(client, options, &mut sink).with_context(|| {
+            format!(
+                "consuming topic {:?} from {}",
+                options.topic, args.consume.connection.brokers
+            )
+        })?;
+        drop(sink);
+        print_consume(&report, options, started.elapsed());
+        let run = replay_scenario(&dir, &EngineConfig::default(), &scenario)
+            .with_context(|| format!("replaying under {}", path.display()))?;
+        finish_replay(&run, args.out.as_deref())?;
+        Ok(findings(&report))
+    })();
+    if let Some(temporary) = temporary {
+        let _ = std::fs::remove_dir_all(temporary);
     }
-    Ok(Engine::new(EngineConfig::default(), Mode::Historical))
+    result
+}
+
+fn finish_replay(run: &Run, out: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(out) = out {
+        std::fs::write(out, run.to_json())
+            .with_context(|| format!("writing the run file {}", out.display()))?;
+    }
+    println!(
+        "replayed {} events: {} liquidations, state hash {}",
+        run.window.events, run.totals.liquidations, run.state_hash
+    );
+    if let Some(out) = out {
+        println!("run written to {}", out.display());
+    }
+    Ok(())
 }
 
 fn record_cmd(args: &RecordArgs) -> anyhow::Result<Outcome> {
