@@ -12,15 +12,15 @@ cd "$(dirname "$0")/.."
 started_broker=""
 stop_broker() {
     if [[ -n "$started_broker" ]]; then
-        scripts/kafka.sh stop || true
+        tests/kafka/kafka.sh stop || true
     fi
 }
 trap stop_broker EXIT
 
 if [[ -z "${CASCADE_KAFKA_BROKERS:-}" ]]; then
-    scripts/kafka.sh start
+    tests/kafka/kafka.sh start
     started_broker=yes
-    CASCADE_KAFKA_BROKERS="$(scripts/kafka.sh address)"
+    CASCADE_KAFKA_BROKERS="$(tests/kafka/kafka.sh address)"
     export CASCADE_KAFKA_BROKERS
 fi
 echo "== Kafka broker at $CASCADE_KAFKA_BROKERS"

@@ -131,7 +131,7 @@ impl Sink for Count {
 fn bench_kafka(c: &mut Criterion) {
     let Some(brokers) = brokers() else {
         eprintln!(
-            "skipping the Kafka benchmarks: CASCADE_KAFKA_BROKERS is not set (scripts/kafka.sh start)"
+            "skipping the Kafka benchmarks: CASCADE_KAFKA_BROKERS is not set (tests/kafka/kafka.sh start)"
         );
         return;
     };

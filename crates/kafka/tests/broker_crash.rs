@@ -1,7 +1,7 @@
 //! A broker killed with SIGKILL in the middle of a publish, then restarted on its data directory:
 //! the resumed publish leaves every sequence number on the topic exactly once, in order.
 //!
-//! The test starts its own broker (scripts/kafka.sh on free ports, data in a temporary directory)
+//! The test starts its own broker (tests/kafka/kafka.sh on free ports, data in a temporary directory)
 //! so killing it cannot disturb the shared broker other tests use. It runs when
 //! `CASCADE_KAFKA_BROKERS` is set (the broker jars are then fetched) and `java` is on the PATH.
 
@@ -28,7 +28,7 @@ struct PrivateBroker {
 
 impl PrivateBroker {
     fn script(&self, command: &str) -> std::process::Output {
-        Command::new(repo_root().join("scripts/kafka.sh"))
+        Command::new(repo_root().join("tests/kafka/kafka.sh"))
             .arg(command)
             .env("KAFKA_PORT", self.port.to_string())
             .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
@@ -41,7 +41,7 @@ impl PrivateBroker {
         let output = self.script(command);
         assert!(
             output.status.success(),
-            "scripts/kafka.sh {command} failed:\n{}",
+            "tests/kafka/kafka.sh {command} failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
     }

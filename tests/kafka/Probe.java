@@ -1,4 +1,4 @@
-// Waits until a Kafka broker answers a metadata request, for scripts/kafka.sh.
+// Waits until a Kafka broker answers a metadata request, for tests/kafka/kafka.sh.
 //
 // Run as a single-file source program (`java -cp <kafka libs> Probe.java BOOTSTRAP SECONDS`) so
 // no build step is needed. Exits 0 once DescribeCluster returns at least one broker, 1 when the

@@ -2,15 +2,15 @@
 # A single-node Apache Kafka 4.x broker (KRaft: broker and controller in one process) for the
 # Kafka tests, the benchmarks and local use of `cascade stream`.
 #
-#   scripts/kafka.sh start    fetch the jars if needed, format storage once, start, wait until
+#   tests/kafka/kafka.sh start    fetch the jars if needed, format storage once, start, wait until
 #                             the broker answers metadata requests; prints the bootstrap address
-#   scripts/kafka.sh stop     stop it (SIGTERM, wait; SIGKILL after KAFKA_STOP_TIMEOUT)
-#   scripts/kafka.sh status   exit 0 and print the address when running, 3 when not
-#   scripts/kafka.sh kill9    SIGKILL it (crash tests), keeping its data
-#   scripts/kafka.sh fetch    only fetch the jars
-#   scripts/kafka.sh address  print the bootstrap address
+#   tests/kafka/kafka.sh stop     stop it (SIGTERM, wait; SIGKILL after KAFKA_STOP_TIMEOUT)
+#   tests/kafka/kafka.sh status   exit 0 and print the address when running, 3 when not
+#   tests/kafka/kafka.sh kill9    SIGKILL it (crash tests), keeping its data
+#   tests/kafka/kafka.sh fetch    only fetch the jars
+#   tests/kafka/kafka.sh address  print the bootstrap address
 #
-# Needs only Java 17+ and Maven: the jars come from Maven Central via scripts/kafka/pom.xml into
+# Needs only Java 17+ and Maven: the jars come from Maven Central via tests/kafka/pom.xml into
 # $KAFKA_LIBS. The data directory persists across stop/start and kill9/start, so a restarted
 # broker still has its topics (the crash tests rely on it).
 #
@@ -25,9 +25,9 @@
 #   KAFKA_HEAP_OPTS        JVM heap flags (default -Xms256m -Xmx768m)
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-POM="$REPO/scripts/kafka/pom.xml"
-PROBE="$REPO/scripts/kafka/Probe.java"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+POM="$REPO/tests/kafka/pom.xml"
+PROBE="$REPO/tests/kafka/Probe.java"
 PORT="${KAFKA_PORT:-9092}"
 CPORT="${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 if [[ "$PORT" == 9092 ]]; then default_dir="$REPO/target/kafka"; else default_dir="$REPO/target/kafka-$PORT"; fi
@@ -84,7 +84,7 @@ write_config() {
     # A static voter set keeps the quorum in this file rather than in the formatted storage, so
     # an instance can be restarted with the same data on the same ports without re-formatting.
     cat >"$CONFIG" <<EOF
-# Written by scripts/kafka.sh on every start; edit the script, not this file.
+# Written by tests/kafka/kafka.sh on every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
