@@ -16,13 +16,16 @@ use cascade_events::U256;
 /// Accounts ordered by (trigger key, account).
 ///
 /// The index does not remember an account's current key: the caller keeps it next to the account
-/// (one map fewer to update per event) and passes it back to [`LiquidationIndex::remove`].
+/// (one map fewer to update per event) and passes it back to [`LiquidationIndex::update`].
+///
+/// The key type `T` is `U256` unless the model proves a narrower one enough (Maker uses `u128`,
+/// saturating: halving the entry size is what keeps the walk after a shock fast).
 #[derive(Clone, Debug)]
-pub struct LiquidationIndex<K: Ord + Copy> {
-    keys: BTreeSet<(U256, K)>,
+pub struct LiquidationIndex<K: Ord + Copy, T: Ord + Copy = U256> {
+    keys: BTreeSet<(T, K)>,
 }
 
-impl<K: Ord + Copy> Default for LiquidationIndex<K> {
+impl<K: Ord + Copy, T: Ord + Copy> Default for LiquidationIndex<K, T> {
     fn default() -> Self {
         Self {
             keys: BTreeSet::new(),
@@ -30,7 +33,7 @@ impl<K: Ord + Copy> Default for LiquidationIndex<K> {
     }
 }
 
-impl<K: Ord + Copy> LiquidationIndex<K> {
+impl<K: Ord + Copy, T: Ord + Copy> LiquidationIndex<K, T> {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
@@ -47,7 +50,7 @@ impl<K: Ord + Copy> LiquidationIndex<K> {
     }
 
     /// Moves `account` from key `old` to key `new` (`None`: not indexed). No-op when equal.
-    pub fn update(&mut self, account: K, old: Option<U256>, new: Option<U256>) {
+    pub fn update(&mut self, account: K, old: Option<T>, new: Option<T>) {
         if old == new {
             return;
         }
@@ -59,9 +62,23 @@ impl<K: Ord + Copy> LiquidationIndex<K> {
         }
     }
 
+    /// Replaces entry `old` by entry `new` (`None`: absent), for members that carry data which
+    /// changes with the key (an account with its balances). No-op when equal.
+    pub fn replace(&mut self, old: Option<(T, K)>, new: Option<(T, K)>) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            self.keys.remove(&old);
+        }
+        if let Some(new) = new {
+            self.keys.insert(new);
+        }
+    }
+
     /// The accounts whose key is at least `level`, riskiest (largest key) first, ties in account
     /// order.
-    pub fn at_or_above(&self, level: U256) -> impl Iterator<Item = (U256, K)> + '_ {
+    pub fn at_or_above(&self, level: T) -> impl Iterator<Item = (T, K)> + '_ {
         self.keys
             .iter()
             .rev()
@@ -70,7 +87,7 @@ impl<K: Ord + Copy> LiquidationIndex<K> {
     }
 
     /// Every indexed account with its key, safest first: for checkpoints and full-scan baselines.
-    pub fn iter(&self) -> impl Iterator<Item = (U256, K)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (T, K)> + '_ {
         self.keys.iter().copied()
     }
 }

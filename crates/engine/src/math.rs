@@ -56,6 +56,39 @@ pub fn mul_div_up(a: U256, b: U256, c: U256, what: &'static str) -> Result<U256,
     })
 }
 
+/// `n / d` rounded down, exactly, fast when the quotient is below 2^64 (a health factor, a
+/// price): estimates from the top 64 bits of `d` in `u128` and corrects by multiplication.
+/// Falls back to the full 256-bit division otherwise.
+pub fn div_small_quotient(n: U256, d: U256) -> Option<U256> {
+    if d.is_zero() {
+        return None;
+    }
+    let shift = d.bit_len().saturating_sub(64);
+    let d_top = d >> shift;
+    let n_top = n >> shift;
+    // n / d < 2^64 implies n >> shift < (d_top + 1) * 2^64 <= 2^128.
+    if n_top.bit_len() > 127 {
+        return Some(n / d);
+    }
+    let estimate = n_top.to::<u128>() / d_top.to::<u128>();
+    // d_top underestimates d / 2^shift by less than one, so the estimate is at most a few above
+    // the quotient and never below it by more than one.
+    let mut q = U256::from(estimate);
+    let above = |q: U256| q.checked_mul(d).is_none_or(|product| product > n);
+    while above(q) {
+        q -= U256::ONE;
+    }
+    while !above(q + U256::ONE) {
+        q += U256::ONE;
+    }
+    Some(q)
+}
+
+/// `x / RAY` rounded down, through two single-limb divisions (floor of floors is the floor).
+pub fn div_ray(x: U256) -> U256 {
+    x / BLN / WAD
+}
+
 /// `x * y / RAY` rounded down: DSMath/Jug `rmul`.
 pub fn rmul(x: U256, y: U256, what: &'static str) -> Result<U256, EngineError> {
     Ok(mul(x, y, what)? / RAY)
@@ -186,6 +219,48 @@ mod tests {
             per_second_rate(&Fixed::parse_exact("0").unwrap()).unwrap(),
             RAY
         );
+    }
+
+    #[test]
+    fn fast_divisions_are_exact() {
+        let cases = [
+            (U256::from(7u8), U256::from(2u8)),
+            (U256::MAX, U256::MAX),
+            (U256::MAX / U256::from(3u8), U256::MAX / U256::from(7u8)),
+            (
+                "799990740740740740741333333333000000000000000000000"
+                    .parse()
+                    .unwrap(),
+                "1000011139368930307515943777000000000000000000000000"
+                    .parse()
+                    .unwrap(),
+            ),
+            (RAY * RAY, RAY + U256::ONE),
+            (U256::from(5u8), U256::from(9u8)),
+            (U256::MAX, U256::ONE),
+        ];
+        for (n, d) in cases {
+            assert_eq!(div_small_quotient(n, d), Some(n / d), "{n} / {d}");
+            assert_eq!(div_ray(n), n / RAY);
+        }
+        assert_eq!(div_small_quotient(U256::ONE, U256::ZERO), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_division_matches_ruint(
+            n_hi: u128,
+            n_lo: u128,
+            d_hi: u64,
+            d_lo: u128,
+            d_shift in 0usize..200,
+        ) {
+            let n: U256 = (U256::from(n_hi) << 128usize) | U256::from(n_lo);
+            let d: U256 = ((U256::from(d_hi) << 128usize) | U256::from(d_lo)) >> d_shift;
+            proptest::prop_assume!(!d.is_zero());
+            proptest::prop_assert_eq!(div_small_quotient(n, d), Some(n / d));
+            proptest::prop_assert_eq!(div_ray(n), n / RAY);
+        }
     }
 
     #[test]

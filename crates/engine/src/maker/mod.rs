@@ -32,7 +32,8 @@ use rules::{Refusal, Take, Urn};
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::math::{
-    BLN, RAY, WAD, add, fixed_to, mul, mul_div, mul_div_up, per_second_rate, rmul, rpow,
+    BLN, RAY, WAD, add, div_ray, div_small_quotient, fixed_to, mul, mul_div, mul_div_up,
+    per_second_rate, rmul, rpow,
 };
 use crate::oracle::PriceBook;
 use crate::protocol::{
@@ -137,7 +138,48 @@ pub struct VaultView {
 struct Vault {
     ink: U256,
     art: U256,
-    key: Option<U256>,
+    key: Option<u128>,
+}
+
+fn saturate(value: U256) -> u128 {
+    if value.bit_len() > 128 {
+        u128::MAX
+    } else {
+        value.to::<u128>()
+    }
+}
+
+/// The index level for `spot` and `rate`: `min(floor(spot * RAY / rate), u128::MAX)`. A vault
+/// with a key below it is safe: `key < level` implies `art * RAY / ink < spot * RAY / rate`.
+fn level(spot: U256, rate: U256) -> Result<u128, EngineError> {
+    Ok(saturate(mul_div(spot, RAY, rate, "spot * RAY / rate")?))
+}
+
+/// A vault as its ilk's index holds it: with its balances, so walking the index to confirm
+/// candidates needs no lookup in the vault map (the walk is the hot path after a price shock).
+/// Ordered by account first, so each vault has one entry per key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Member {
+    account: Id,
+    ink: U256,
+    art: U256,
+}
+
+impl Member {
+    fn of(account: Id, vault: &Vault) -> Self {
+        Self {
+            account,
+            ink: vault.ink,
+            art: vault.art,
+        }
+    }
+
+    fn urn(&self) -> Urn {
+        Urn {
+            ink: self.ink,
+            art: self.art,
+        }
+    }
 }
 
 impl Vault {
@@ -148,17 +190,18 @@ impl Vault {
         }
     }
 
-    /// `floor(art * RAY / ink)`; `MAX` with debt and no collateral; `None` without debt. An
-    /// urn is unsafe iff `art / ink > spot / rate`, so every urn with a key below
-    /// `floor(spot * RAY / rate)` is safe (see [`LiquidationIndex`]).
-    fn trigger_key(&self) -> Option<U256> {
+    /// `min(floor(art * RAY / ink), u128::MAX)`; the maximum with debt and no collateral;
+    /// `None` without debt. An urn is unsafe iff `art / ink > spot / rate`, so every urn with a
+    /// key below [`level`] is safe (see [`LiquidationIndex`]). Saturating keeps that true: a
+    /// saturated key is never below a level. Real keys are near `1e30` (DAI per ETH times RAY), far
+    /// below `u128::MAX` (3.4e38).
+    fn trigger_key(&self) -> Option<u128> {
         if self.art.is_zero() {
             None
         } else if self.ink.is_zero() {
-            Some(U256::MAX)
+            Some(u128::MAX)
         } else {
-            // art <= 2^128 in any real vault, so art * RAY fits; saturate if not.
-            Some(self.art.saturating_mul(RAY) / self.ink)
+            Some(saturate(self.art.saturating_mul(RAY) / self.ink))
         }
     }
 }
@@ -208,7 +251,7 @@ struct Ilk {
     /// The asset whose OSM sets `spot`, once resolved.
     price_asset: Option<Id>,
     vaults: BTreeMap<Id, Vault>,
-    index: LiquidationIndex<Id>,
+    index: LiquidationIndex<Member, u128>,
 }
 
 impl Default for Ilk {
@@ -273,10 +316,15 @@ impl Ilk {
         Ok(changed)
     }
 
-    fn reindex(&mut self, account: Id) {
+    /// Moves `account`'s index entry from what it was (`old`, the vault before its change) to
+    /// what the vault is now.
+    fn reindex(&mut self, account: Id, old: Vault) {
         if let Some(vault) = self.vaults.get_mut(&account) {
             let key = vault.trigger_key();
-            self.index.update(account, vault.key, key);
+            self.index.replace(
+                old.key.map(|k| (k, Member::of(account, &old))),
+                key.map(|k| (k, Member::of(account, vault))),
+            );
             vault.key = key;
         }
     }
@@ -495,12 +543,13 @@ impl MakerModel {
         time: Timestamp,
     ) {
         let dog = self.ilks.get(&ilk_id).is_some_and(|ilk| ilk.dog_live);
-        if let Some(ilk) = self.ilks.get_mut(&ilk_id) {
-            if let Some(vault) = ilk.vaults.get_mut(&account) {
-                vault.ink = vault.ink.saturating_sub(dink);
-                vault.art = vault.art.saturating_sub(dart);
-            }
-            ilk.reindex(account);
+        if let Some(ilk) = self.ilks.get_mut(&ilk_id)
+            && let Some(vault) = ilk.vaults.get_mut(&account)
+        {
+            let old = *vault;
+            vault.ink = vault.ink.saturating_sub(dink);
+            vault.art = vault.art.saturating_sub(dart);
+            ilk.reindex(account, old);
         }
         self.open_auction(ilk_id, tab, dog, time);
     }
@@ -534,6 +583,7 @@ impl MakerModel {
             .vaults
             .get_mut(&change.account)
             .expect("inserted above when absent");
+        let old = *vault;
         let amount = change.amount.0;
         // Within one second (one block, as the export records it) the order of a vault's actions
         // is unknown: an overshoot (withdrawing more than is there, repaying more than is owed)
@@ -573,7 +623,7 @@ impl MakerModel {
             }
         }
         pending.frobbed = true;
-        ilk.reindex(change.account);
+        ilk.reindex(change.account, old);
         Ok(applied)
     }
 
@@ -598,7 +648,7 @@ impl MakerModel {
             let Some(vault) = ilk.vaults.get_mut(&account) else {
                 continue;
             };
-            let before = vault.art;
+            let before = *vault;
             if pending.ink_deficit > self.config.collateral_tolerance {
                 *self
                     .adjustments
@@ -636,8 +686,8 @@ impl MakerModel {
                     *self.adjustments.entry(reason).or_default() += 1;
                 }
             }
-            if vault.art != before {
-                ilk.reindex(account);
+            if vault.art != before.art {
+                ilk.reindex(account, before);
             }
         }
         Ok(())
@@ -1030,18 +1080,20 @@ impl ProtocolModel for MakerModel {
                 continue;
             }
             ilk.drip(time)?;
-            let level = mul_div(ilk.spot, RAY, ilk.rate, "spot * RAY / rate")?;
-            for (_, account) in ilk.index.at_or_above(level) {
-                let vault = ilk.vaults[&account];
-                if !rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
+            for (_, member) in ilk.index.at_or_above(level(ilk.spot, ilk.rate)?) {
+                // Cat.bite / Dog.bark: `mul(ink, spot) < mul(art, rate)`.
+                let value = mul(member.ink, ilk.spot, "ink * spot")?;
+                let debt = mul(member.art, ilk.rate, "art * rate")?;
+                if value >= debt {
                     continue;
                 }
                 out.push(Candidate {
                     protocol: Protocol::Maker,
                     market: *id,
-                    account,
-                    health: rules::health(vault.urn(), ilk.spot, ilk.rate)?.unwrap_or_default(),
-                    debt_value: mul(vault.art, ilk.rate, "art * rate")? / RAY,
+                    account: member.account,
+                    health: div_small_quotient(mul(value, WAD, "ink * spot * WAD")?, debt)
+                        .unwrap_or_default(),
+                    debt_value: div_ray(debt),
                 });
             }
         }
@@ -1133,14 +1185,12 @@ impl ProtocolModel for MakerModel {
             {
                 ilk.drip(time)?;
                 let price_ray = mul(price, BLN, "price * 1e9")?;
-                let level = mul_div(ilk.spot, RAY, ilk.rate, "spot * RAY / rate")?;
-                for (_, account) in ilk.index.at_or_above(level) {
-                    let vault = ilk.vaults[&account];
-                    if !rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
+                for (_, member) in ilk.index.at_or_above(level(ilk.spot, ilk.rate)?) {
+                    if !rules::is_unsafe(member.urn(), ilk.spot, ilk.rate)? {
                         continue;
                     }
-                    let debt = mul(vault.art, ilk.rate, "art * rate")?;
-                    let collateral = mul(vault.ink, price_ray, "ink * price")?;
+                    let debt = mul(member.art, ilk.rate, "art * rate")?;
+                    let collateral = mul(member.ink, price_ray, "ink * price")?;
                     risk.accounts_unsafe += 1;
                     risk.collateral_at_risk.value += collateral / RAY;
                     risk.debt_at_risk.value += debt / RAY;
@@ -1307,7 +1357,7 @@ impl ProtocolModel for MakerModel {
                     key: None,
                 };
                 ilk.vaults.insert(account, vault);
-                ilk.reindex(account);
+                ilk.reindex(account, vault);
             }
             model.ilks.insert(id, ilk);
         }
