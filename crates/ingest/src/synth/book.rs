@@ -3,8 +3,9 @@
 //!
 //! This is not the engine: it is the simplified, integer model that writes the *history* the
 //! engine later judges. It keeps one collateral asset and one debt asset per account, values in
-//! USD with 8 decimals, and an index of accounts ordered by the price at which they become unsafe,
-//! so a price update finds the newly unsafe accounts without scanning all of them.
+//! the oracle's base currency (USD with 8 decimals; ETH with 18 for Aave v2), and an index of
+//! accounts ordered by the collateral price (in debt-token terms) at which they become unsafe, so
+//! a price update finds the newly unsafe accounts without scanning all of them.
 //!
 //! Must never: iterate a hash map, or use floats (amounts arrive already quantised).
 
@@ -79,18 +80,19 @@ impl CollateralRule {
         }
     }
 
-    /// USD value (8 decimals) of `coll` protocol units at `price`.
+    /// Value of `coll` protocol units at `price`, in the price's base currency and decimals.
     pub(crate) fn value(&self, coll: u128, price: u128) -> U256 {
         self.underlying(coll) * U256::from(price) / pow10(self.decimals)
     }
 }
 
-/// USD value (8 decimals) of `amount` base units of a token with `decimals` at `price`.
+/// Value of `amount` base units of a token with `decimals` at `price` (the price's base).
 pub(crate) fn value_of(amount: U256, decimals: u8, price: u128) -> U256 {
     amount * U256::from(price) / pow10(decimals)
 }
 
-/// Base units of a token with `decimals` worth `value` USD (8 decimals) at `price`, rounded down.
+/// Base units of a token with `decimals` worth `value` (in `price`'s base) at `price`, rounded
+/// down.
 pub(crate) fn amount_of(value: U256, decimals: u8, price: u128) -> U256 {
     value * pow10(decimals) / U256::from(price.max(1))
 }
@@ -116,7 +118,7 @@ impl DebtRule {
         amount * pow10(27) / self.rate
     }
 
-    /// USD value (8 decimals) of `debt` book units, the debt token priced at `price`.
+    /// Value of `debt` book units, the debt token priced at `price` (the price's base).
     pub(crate) fn value(&self, debt: u128, price: u128) -> U256 {
         value_of(self.owed(debt), self.info.decimals, price)
     }

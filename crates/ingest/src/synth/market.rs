@@ -227,8 +227,8 @@ pub fn compound_exchange_rate(asset: &AssetInfo) -> U256 {
 
 /// The risk rule of one collateral asset under one protocol, in integers.
 ///
-/// An account is unsafe when `collateral_value * threshold_bps < debt_value * 10_000`, values in
-/// USD with 8 decimals. `threshold_bps` is the Aave liquidation threshold, the Compound collateral
+/// An account is unsafe when `collateral_value * threshold_bps < debt_value * 10_000`, both values
+/// in the oracle's base currency. `threshold_bps` is the Aave liquidation threshold, the Compound collateral
 /// factor, or `10^8 / mat_bps` for Maker (collateral value over `mat`).
 #[derive(Clone, Copy, Debug)]
 pub struct Risk {

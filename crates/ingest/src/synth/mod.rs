@@ -824,7 +824,7 @@ impl<'a> Generator<'a> {
         let threshold = U256::from(coll.risk.threshold_bps);
         let target = U256::from(account.target_bps);
         let ppm = |x: U256| x * U256::from(part) / U256::from(1_000_000u32);
-        // Room to borrow or withdraw while keeping the target health, in USD (8 decimals).
+        // Room to borrow or withdraw while keeping the target health, in the oracle's base.
         let max_debt = coll_value * threshold / target;
         let min_coll = debt_value * target / threshold;
         // While prices fall, a fifth of the owners who act defend their position.
@@ -858,16 +858,14 @@ impl<'a> Generator<'a> {
                 if max_debt <= debt_value {
                     return Ok(());
                 }
-                let mut amount = book::amount_of(
+                let amount = book::amount_of(
                     ppm(max_debt - debt_value),
                     self.debt.info.decimals,
                     debt_price,
                 );
                 if protocol == Protocol::Maker && account.debt == 0 && amount < dust {
+                    // A vault without debt may only draw at least `dust`.
                     return Ok(());
-                }
-                if protocol == Protocol::Maker && amount.is_zero() {
-                    amount = U256::ZERO;
                 }
                 (amount, self.debt.units(amount))
             }
