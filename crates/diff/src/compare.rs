@@ -206,16 +206,17 @@ struct Tally {
     by_hour: BTreeMap<i64, (u64, Num)>,
 }
 
-/// The value of what an account lost in one liquidation, base currency: collateral taken at the
-/// protocol's oracle price of that moment less the debt it cleared. `None` when no oracle price
-/// is known or the debt is not quote-like. An upper bound for Maker, whose auctions return
-/// unsold collateral.
+/// The value of what an account lost in one liquidation, base currency: the collateral it lost
+/// (sold, for simulated liquidations; seized, for recorded ones) at the protocol's oracle price of
+/// that moment less the debt it cleared. `None` when no oracle price is known or the debt is not
+/// quote-like. For recorded Maker liquidations an upper bound: the export has the collateral
+/// moved to the auction, not what the auction sold.
 pub fn loss_of(liquidation: &LiquidationView, price: Option<Num>) -> Option<Num> {
     let price = price?;
     if !QUOTE_LIKE.contains(&liquidation.debt_asset.as_str()) {
         return None;
     }
-    let value = liquidation.collateral().times(price);
+    let value = liquidation.collateral_lost().times(price);
     Some(value.minus(liquidation.debt()).max(Num::ZERO))
 }
 

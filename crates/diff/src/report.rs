@@ -133,8 +133,10 @@ pub fn build(
     html.push_str("</section>\n<section><h2>Key numbers</h2>\n");
     html.push_str(&html_table("Totals per run", &key_header, &key_rows));
     html.push_str(
-        "<p class=\"note\">Liquidator bonus: collateral taken at the protocol's oracle price less \
-         the debt it cleared (an upper bound for Maker, whose auctions return unsold collateral).</p>\n",
+        "<p class=\"note\">Liquidator bonus: the collateral the owners lost (sold by the simulated \
+         liquidator; seized, for recorded liquidations) at the protocol's oracle price, less the debt \
+         it cleared. For recorded Maker liquidations an upper bound: the export has the collateral \
+         moved to the auction, not what the auction sold.</p>\n",
     );
     html.push_str("</section>\n");
     for chart in &charts {

@@ -216,6 +216,10 @@ pub struct LiquidationView {
     /// Bad debt left, whole tokens.
     #[serde(default)]
     pub bad_debt: Option<String>,
+    /// Collateral the simulated liquidator sold (the rest of a Maker lot went back), whole
+    /// tokens; absent for recorded liquidations.
+    #[serde(default)]
+    pub collateral_sold: Option<String>,
 }
 
 /// An asset's name for comparisons: a wrapped token and its native coin are one asset, named by
@@ -247,6 +251,14 @@ impl LiquidationView {
     /// Collateral seized.
     pub fn collateral(&self) -> Num {
         Num::parse(&self.collateral_seized).unwrap_or_default()
+    }
+
+    /// Collateral the account lost: what was sold where the run says, else what was seized.
+    pub fn collateral_lost(&self) -> Num {
+        self.collateral_sold
+            .as_deref()
+            .and_then(Num::parse)
+            .unwrap_or_else(|| self.collateral())
     }
 
     /// Debt repaid.

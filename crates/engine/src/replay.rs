@@ -467,6 +467,7 @@ impl Engine {
             debt_repaid: debt,
             expected_debt: judgement.expected_debt,
             bad_debt: None,
+            collateral_sold: None,
             note: judgement.note.clone(),
         });
     }
@@ -834,6 +835,7 @@ fn record_simulated(
         debt_repaid: done.debt_repaid,
         expected_debt: None,
         bad_debt: Some(done.bad_debt),
+        collateral_sold: Some(done.collateral_sold),
         note: None,
     });
 }

@@ -77,6 +77,10 @@ pub struct LiquidationRecord {
     pub expected_debt: Option<Quantity>,
     /// Debt left without collateral by this liquidation (simulated auctions), whole tokens.
     pub bad_debt: Option<Quantity>,
+    /// Of the collateral seized, what the simulated liquidator sold (a Maker auction returns the
+    /// rest to the vault), whole tokens; absent for recorded liquidations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collateral_sold: Option<Quantity>,
     /// Why a verdict is not `explained`.
     pub note: Option<String>,
 }

@@ -48,6 +48,7 @@ pub fn liquidation(
         debt_repaid: tokens(dai),
         expected_debt: None,
         bad_debt: round.map(|_| tokens(0)),
+        collateral_sold: round.map(|_| tokens(eth)),
         note: None,
     }
 }

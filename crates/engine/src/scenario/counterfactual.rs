@@ -17,7 +17,7 @@
 //!
 //! It never reads a clock: time comes from the events the loop hands in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cascade_events::{Fixed, Id, ParamChange, PriceUpdate, Protocol, Timestamp, U256};
 use serde_json::{Value, json};
@@ -36,14 +36,19 @@ const LARGEST_LOSSES: usize = 10;
 /// Whether two asset ids name the same market asset, a wrapped token and its native coin
 /// counting as one (`WETH`/`ETH`, `WBTC`/`BTC`).
 pub fn same_asset(a: &Id, b: &Id) -> bool {
-    fn native(id: &Id) -> Id {
-        match id.to_string().as_str() {
-            "WETH" => Id::name("ETH"),
-            "WBTC" => Id::name("BTC"),
-            _ => *id,
+    a == b || native(a) == native(b)
+}
+
+fn native(id: &Id) -> Id {
+    const TWINS: [(&str, &str); 2] = [("WETH", "ETH"), ("WBTC", "BTC")];
+    if let Id::Name(symbol) = id {
+        for (wrapped, coin) in TWINS {
+            if symbol.as_str() == wrapped {
+                return Id::name(coin);
+            }
         }
     }
-    native(a) == native(b)
+    *id
 }
 
 /// An override waiting for its time: (start, protocol, market, engine name, value).
@@ -413,16 +418,26 @@ impl Counterfactual for ScenarioRun {
         let Some(protocol) = candidates.first().map(|c| c.protocol) else {
             return;
         };
-        self.unsafe_since.retain(|(p, market, account), _| {
-            *p != protocol
-                || candidates
-                    .iter()
-                    .any(|c| c.market == *market && c.account == *account)
-        });
+        // Accounts of this protocol no longer listed are safe again: their latency restarts.
+        // Without latency nobody waits, so nothing needs remembering.
+        let latency = self.scenario.liquidator.latency > 0;
+        if latency {
+            let listed: BTreeSet<(Id, Id)> =
+                candidates.iter().map(|c| (c.market, c.account)).collect();
+            self.unsafe_since.retain(|(p, market, account), _| {
+                *p != protocol || listed.contains(&(*market, *account))
+            });
+        }
+        // Healths are only needed by `on_liquidation` right after this choice.
+        self.health.clear();
         let mut ranked: Vec<(usize, Ranked)> = Vec::with_capacity(candidates.len());
         for (index, candidate) in candidates.iter().enumerate() {
             let key = (candidate.protocol, candidate.market, candidate.account);
-            let since = *self.unsafe_since.entry(key).or_insert(time);
+            let since = if latency {
+                *self.unsafe_since.entry(key).or_insert(time)
+            } else {
+                time
+            };
             self.health.insert(key, candidate.health);
             ranked.push((
                 index,
