@@ -21,7 +21,10 @@ fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
         let text = std::fs::read_to_string(&manifest_path)
             .unwrap_or_else(|e| panic!("{}: {e}", manifest_path.display()));
         let manifest: toml::Table = text.parse().expect("manifest is TOML");
-        let name = manifest["package"]["name"].as_str().expect("package name").to_owned();
+        let name = manifest["package"]["name"]
+            .as_str()
+            .expect("package name")
+            .to_owned();
         let mut deps: Vec<String> = manifest
             .get("dependencies")
             .and_then(toml::Value::as_table)
