@@ -8,19 +8,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo_cmd;
+mod diff_cmd;
+mod ingest_cmd;
 mod log_cmd;
 mod replay_cmd;
 mod report_cmd;
-mod demo_cmd;
-mod diff_cmd;
-mod sweep_cmd;
-mod ingest_cmd;
 mod stream_cmd;
+mod sweep_cmd;
 mod synth_cmd;
 
 /// Replays DeFi liquidation cascades from history and asks "what if".
 #[derive(Parser)]
-#[command(name = "cascade", version, about)]
+#[command(name = "cascade", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
