@@ -18,8 +18,31 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: u64 = 10_000;
-const READ_RECORDS: u64 = 2_000_000;
-const DECODE_EVENTS: u64 = 500_000;
+
+/// `cargo bench -- --quick` is CI's smoke run: it must only prove the benchmarks still work, so it
+/// uses small logs and short measurements.
+fn quick() -> bool {
+    std::env::args().any(|arg| arg == "--quick")
+}
+
+/// Records in the 64-byte read benchmark (152 MB of segments in a full run).
+fn read_records() -> u64 {
+    if quick() { 100_000 } else { 2_000_000 }
+}
+
+/// Events in the decode benchmark.
+fn decode_events() -> u64 {
+    if quick() { 20_000 } else { 500_000 }
+}
+
+/// How long each benchmark measures (criterion's default in the smoke run).
+fn measure<M: Measurement>(group: &mut criterion::BenchmarkGroup<'_, M>, seconds: u64) {
+    if quick() {
+        group.warm_up_time(Duration::from_millis(200));
+    } else {
+        group.measurement_time(Duration::from_secs(seconds));
+    }
+}
 
 fn payload64(i: u64) -> [u8; 64] {
     let mut payload = [0u8; 64];
@@ -54,7 +77,7 @@ fn event(i: u64) -> Event {
 fn bench_append(c: &mut Criterion) {
     let mut group = c.benchmark_group("log_append");
     group.throughput(Throughput::Elements(BATCH));
-    group.measurement_time(Duration::from_secs(10));
+    measure(&mut group, 10);
     let payloads: Vec<[u8; 64]> = (0..BATCH).map(payload64).collect();
     group.bench_function("64B_records_batch_10k_commit", |b| {
         b.iter_custom(|iters| {
@@ -209,11 +232,11 @@ fn bench_raw_and_checked<M: Measurement>(
 fn bench_read<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let mut buffer = vec![0u8; 1 << 20];
     let dir = tempfile::tempdir().expect("temp dir");
-    let paths = write_log(dir.path(), READ_RECORDS, |i| payload64(i).to_vec());
+    let paths = write_log(dir.path(), read_records(), |i| payload64(i).to_vec());
     let reader = LogReader::open(dir.path()).expect("reader");
     let mut group = c.benchmark_group(format!("log_read_64B_{clock}"));
-    group.throughput(Throughput::Elements(READ_RECORDS));
-    group.measurement_time(Duration::from_secs(6));
+    group.throughput(Throughput::Elements(read_records()));
+    measure(&mut group, 6);
     bench_raw_and_checked(&mut group, &reader, &paths, &mut buffer);
     group.bench_function("records_iterator_owned", |b| {
         b.iter(|| {
@@ -228,11 +251,11 @@ fn bench_read<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     group.finish();
 
     let events_dir = tempfile::tempdir().expect("temp dir");
-    let event_paths = write_log(events_dir.path(), DECODE_EVENTS, |i| encode(&event(i)));
+    let event_paths = write_log(events_dir.path(), decode_events(), |i| encode(&event(i)));
     let events_reader = LogReader::open(events_dir.path()).expect("reader");
     let mut group = c.benchmark_group(format!("log_read_events_{clock}"));
-    group.throughput(Throughput::Elements(DECODE_EVENTS));
-    group.measurement_time(Duration::from_secs(6));
+    group.throughput(Throughput::Elements(decode_events()));
+    measure(&mut group, 6);
     bench_raw_and_checked(&mut group, &events_reader, &event_paths, &mut buffer);
     group.bench_function("events_full_decode", |b| {
         b.iter(|| {
@@ -258,6 +281,7 @@ fn bench_read_cpu(c: &mut Criterion<CpuTime>) {
 fn bench_append_cpu(c: &mut Criterion<CpuTime>) {
     let mut group = c.benchmark_group("log_append_cpu");
     group.throughput(Throughput::Elements(BATCH));
+    measure(&mut group, 5);
     let payloads: Vec<[u8; 64]> = (0..BATCH).map(payload64).collect();
     group.bench_function("64B_records_batch_10k_no_commit", |b| {
         b.iter_custom(|iters| {
@@ -276,10 +300,24 @@ fn bench_append_cpu(c: &mut Criterion<CpuTime>) {
     group.finish();
 }
 
-criterion_group!(benches, bench_append, bench_read_wall);
+/// Full runs draw criterion's HTML plots; the smoke run skips them (they take most of its time).
+fn config() -> Criterion {
+    let config = Criterion::default();
+    if quick() {
+        config.without_plots()
+    } else {
+        config
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_append, bench_read_wall
+}
 criterion_group! {
     name = cpu_benches;
-    config = Criterion::default().with_measurement(CpuTime { wall: WallTime });
+    config = config().with_measurement(CpuTime { wall: WallTime });
     targets = bench_append_cpu, bench_read_cpu
 }
 criterion_main!(benches, cpu_benches);
