@@ -240,7 +240,12 @@ fn print_stats(dir: &Path, summary: &LogSummary, sources: Option<&[SourceRecord]
 fn cat_cmd(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result<Outcome> {
     let reader = match LogReader::open(dir) {
         Ok(reader) => reader,
-        Err(error) => return finding(error, json),
+        // Events go to stdout; a finding there would read as one.
+        Err(error) if error.is_corruption() => {
+            eprintln!("CORRUPT: {error}");
+            return Ok(Outcome::Findings);
+        }
+        Err(error) => return Err(error.into()),
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());

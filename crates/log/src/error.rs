@@ -37,7 +37,7 @@ pub enum LogError {
         dir: PathBuf,
     },
     /// A segment file does not start with the segment magic.
-    #[error("{}: not a segment file (magic {found:02x?})", file.display())]
+    #[error("{}: not a segment file (starts with \"{}\", expected \"CSCD-SEG\")", file.display(), found.escape_ascii())]
     BadMagic {
         /// The segment file.
         file: PathBuf,
