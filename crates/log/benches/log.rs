@@ -19,10 +19,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: u64 = 10_000;
 
-/// `cargo bench -- --quick` is CI's smoke run: it must only prove the benchmarks still work, so it
-/// uses small logs and short measurements.
+/// A smoke run (`--quick`, criterion's `--test`, or `CASCADE_BENCH_SMOKE` set, as CI's
+/// `tests/run.sh` does) must only prove the benchmarks still work: small logs, short measurements.
 fn quick() -> bool {
-    std::env::args().any(|arg| arg == "--quick")
+    std::env::var_os("CASCADE_BENCH_SMOKE").is_some()
+        || std::env::args().any(|arg| arg == "--quick" || arg == "--test")
 }
 
 /// Records in the 64-byte read benchmark (152 MB of segments in a full run).
