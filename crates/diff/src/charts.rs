@@ -157,6 +157,7 @@ pub fn time_chart(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, style_title())
             .margin(16)
+            .margin_right(44)
             .x_label_area_size(36)
             .y_label_area_size(70)
             .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
@@ -277,6 +278,7 @@ pub fn bar_chart(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, style_title())
             .margin(16)
+            .margin_right(44)
             .x_label_area_size(36)
             .y_label_area_size(70)
             .build_cartesian_2d(
@@ -366,6 +368,7 @@ pub fn heatmap(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, style_title())
             .margin(16)
+            .margin_right(44)
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(0.0f64..columns as f64, 0.0f64..rows as f64)

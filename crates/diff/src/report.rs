@@ -28,7 +28,7 @@ body { margin: 0; background: var(--bg); color: var(--ink);
 main { max-width: 1100px; margin: 0 auto; padding: 28px 24px 60px; }
 header h1 { font-size: 28px; margin: 0 0 4px; letter-spacing: -0.01em; }
 header p { color: var(--muted); margin: 0 0 20px; }
-section { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
+section { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 10px;
   padding: 18px 22px; margin: 18px 0; box-shadow: 0 1px 2px rgba(20, 30, 50, 0.04); }
 h2 { font-size: 19px; margin: 0 0 10px; }
 h3 { font-size: 15px; margin: 18px 0 6px; color: var(--muted); font-weight: 600; }
@@ -501,7 +501,7 @@ fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
     let groups: Vec<BarGroup> = rounds
         .iter()
         .map(|round| BarGroup {
-            label: format!("round {round}"),
+            label: round.to_string(),
             values: counterfactual
                 .iter()
                 .map(|(_, run)| {
@@ -516,7 +516,12 @@ fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
     Ok(Some(Chart {
         name: "cascade-rounds".to_owned(),
         title: "The cascade: liquidations by trigger round".to_owned(),
-        svg: charts::bar_chart("liquidations by cascade round", "liquidations", &series, &groups)?,
+        svg: charts::bar_chart(
+            "liquidations by cascade round (1 = a recorded price move)",
+            "liquidations",
+            &series,
+            &groups,
+        )?,
         note: "Round 1: triggered by a recorded price move. Round n+1: made possible by the price impact of round n's sales.".to_owned(),
     }))
 }
