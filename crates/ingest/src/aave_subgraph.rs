@@ -95,7 +95,7 @@ pub fn read(
             ),
         });
     }
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch::new(context.source);
     let mut rejects = Rejects::new(context.skip_invalid);
     let reserves = read_reserves(&reserves_path, context, &mut rejects, &mut batch)?;
 
@@ -525,6 +525,7 @@ True,6,0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb480xb53c1a33016b2dc2ff3653530bff1
 
     fn context(skip_invalid: bool) -> Context<'static> {
         Context {
+            source: 0,
             skip_invalid,
             chain_id: 1,
             progress: &NoProgress,
@@ -550,11 +551,11 @@ True,6,0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb480xb53c1a33016b2dc2ff3653530bff1
         format!("1.05,WETH,{POOL},2000,USDC,{time},{USER},{liquidator},1.0,0.0005\n")
     }
 
-    fn liquidations(batch: &SourceBatch) -> Vec<&Liquidation> {
+    fn liquidations(batch: &SourceBatch) -> Vec<Liquidation> {
         batch
             .events
             .iter()
-            .filter_map(|e| match &e.payload {
+            .filter_map(|e| match e.payload {
                 Payload::Liquidation(l) => Some(l),
                 _ => None,
             })
@@ -612,8 +613,10 @@ True,6,0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb480xb53c1a33016b2dc2ff3653530bff1
                 .iter()
                 .all(|e| e.time == Timestamp(1_621_382_400))
         );
-        let params: Vec<String> = batch.events[..6]
+        let params: Vec<String> = batch
+            .events
             .iter()
+            .take(6)
             .map(|e| match &e.payload {
                 Payload::ParamChange(p) => format!("{} {} {}", p.market, p.param, p.value),
                 _ => unreachable!(),
@@ -628,7 +631,7 @@ True,6,0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb480xb53c1a33016b2dc2ff3653530bff1
             ]
         );
         // Both branches store wei per whole token with 18 decimals.
-        let Payload::Price(usdc) = &batch.events[7].payload else {
+        let Payload::Price(usdc) = &batch.events.get(7).payload else {
             unreachable!()
         };
         assert_eq!(usdc.price.to_string(), "0.000500000000000000000000000");

@@ -7,13 +7,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use cascade_events::Event;
+use cascade_events::{Event, decode, encode_into};
 
 use crate::error::{IngestError, RowError};
 use crate::progress::Progress;
 
 /// What every adapter is given besides its own options.
 pub struct Context<'a> {
+    /// The source id the events are stamped with (`Event.source`); 0 outside an ingest.
+    pub source: u32,
     /// Move bad rows to quarantine instead of failing.
     pub skip_invalid: bool,
     /// EIP-155 chain id stamped on events whose source does not say (1: Ethereum mainnet).
@@ -23,13 +25,124 @@ pub struct Context<'a> {
 }
 
 /// The events of one source, in the source's own order (file rank, then row, then the order of
-/// the events a row produces), with `seq` and `source` still zero.
+/// the events a row produces).
 #[derive(Debug, Default)]
 pub struct SourceBatch {
     /// The events.
-    pub events: Vec<Event>,
+    pub events: EventBuffer,
     /// What happened while reading.
     pub report: SourceReport,
+}
+
+impl SourceBatch {
+    /// An empty batch whose events are stamped with `source`.
+    pub fn new(source: u32) -> Self {
+        SourceBatch {
+            events: EventBuffer::new(source),
+            report: SourceReport::default(),
+        }
+    }
+}
+
+/// Events kept in their encoded form (the log's record bytes), about a third of the memory of
+/// `Event` values, which are sized for the largest payload. A million prices take ~150 MB here
+/// instead of ~480 MB, and the log writer takes the bytes as they are.
+///
+/// Every pushed event is stamped with the buffer's source id; `seq` reads back as 0 (the log
+/// assigns it).
+#[derive(Debug, Default, Clone)]
+pub struct EventBuffer {
+    source: u32,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl EventBuffer {
+    /// An empty buffer for events of `source`.
+    pub fn new(source: u32) -> Self {
+        EventBuffer {
+            source,
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Appends an event (its `source` is replaced by the buffer's).
+    pub fn push(&mut self, event: Event) {
+        encode_into(
+            &Event {
+                source: self.source,
+                ..event
+            },
+            &mut self.bytes,
+        );
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Makes room for about `events` more events.
+    pub fn reserve(&mut self, events: usize) {
+        const TYPICAL_RECORD: usize = 160;
+        self.ends.reserve(events);
+        self.bytes.reserve(events.saturating_mul(TYPICAL_RECORD));
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Keeps the first `len` events.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.ends.len() {
+            self.bytes
+                .truncate(if len == 0 { 0 } else { self.ends[len - 1] });
+            self.ends.truncate(len);
+        }
+    }
+
+    /// Removes every event.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
+    /// The encoded record of event `index`.
+    pub fn raw(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.bytes[start..self.ends[index]]
+    }
+
+    /// Event `index`. Panics when out of range, like slice indexing.
+    pub fn get(&self, index: usize) -> Event {
+        decode(0, self.raw(index)).expect("the buffer only holds records it encoded")
+    }
+
+    /// The events in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Event> + '_ {
+        (0..self.len()).map(|index| self.get(index))
+    }
+
+    /// The events from `start` on.
+    pub fn iter_from(&self, start: usize) -> impl Iterator<Item = Event> + '_ {
+        (start..self.len()).map(|index| self.get(index))
+    }
+
+    /// The events as values.
+    pub fn to_vec(&self) -> Vec<Event> {
+        self.iter().collect()
+    }
+}
+
+impl Extend<Event> for EventBuffer {
+    fn extend<I: IntoIterator<Item = Event>>(&mut self, events: I) {
+        for event in events {
+            self.push(event);
+        }
+    }
 }
 
 /// What an adapter read, rejected and noticed.
@@ -85,5 +198,55 @@ impl Rejects {
     /// The rows collected so far.
     pub fn into_rows(self) -> Vec<RowError> {
         self.rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_events::{Fixed, Id, Payload, PriceUpdate, Timestamp, U256, encode};
+
+    fn price(time: i64) -> Event {
+        Event {
+            seq: 7,
+            chain_id: 1,
+            block: None,
+            time: Timestamp(time),
+            tx_index: None,
+            log_index: None,
+            tx_hash: None,
+            source: 99,
+            payload: Payload::Price(PriceUpdate {
+                asset: Id::name("ETH"),
+                quote: Id::name("USD"),
+                price: Fixed::new(U256::from(time as u64), 2),
+                feed: Id::name("f"),
+                round: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn buffer_stamps_the_source_and_gives_events_back() {
+        let mut buffer = EventBuffer::new(3);
+        buffer.extend([price(10), price(20), price(30)]);
+        assert_eq!(buffer.len(), 3);
+        let expected = Event {
+            seq: 0,
+            source: 3,
+            ..price(20)
+        };
+        assert_eq!(buffer.get(1), expected);
+        assert_eq!(buffer.raw(1), encode(&expected).as_slice());
+        assert_eq!(
+            buffer.iter_from(2).map(|e| e.time.0).collect::<Vec<_>>(),
+            [30]
+        );
+        buffer.truncate(1);
+        assert_eq!(buffer.to_vec().len(), 1);
+        buffer.push(price(40));
+        assert_eq!(buffer.get(1).time, Timestamp(40));
+        buffer.clear();
+        assert!(buffer.is_empty());
     }
 }

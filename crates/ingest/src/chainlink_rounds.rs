@@ -87,7 +87,7 @@ pub fn read(
         answered_col?,
     );
 
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch::new(context.source);
     batch.report.files.push(path.to_owned());
     let mut rejects = Rejects::new(context.skip_invalid);
     let mut rounds: Vec<(u128, Event)> = Vec::new();
@@ -145,7 +145,9 @@ pub fn read(
         }
     })?;
     rounds.sort_by_key(|(round, _)| *round);
-    batch.events = rounds.into_iter().map(|(_, event)| event).collect();
+    batch
+        .events
+        .extend(rounds.into_iter().map(|(_, event)| event));
     batch.report.rows_read = rows;
     if stale > 0 {
         batch
@@ -172,6 +174,7 @@ mod tests {
 
     fn context(skip_invalid: bool) -> Context<'static> {
         Context {
+            source: 0,
             skip_invalid,
             chain_id: 1,
             progress: &NoProgress,
@@ -222,7 +225,7 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(batch.events[0].time.0, 1_706_554_523);
+        assert_eq!(batch.events.get(0).time.0, 1_706_554_523);
         assert_eq!(
             batch.report.counters["stale rounds (answeredInRound < round), kept"],
             1
@@ -304,7 +307,7 @@ mod tests {
             table: FeedTable::built_in(),
         };
         let batch = read(&path, &flagged, &context(false)).unwrap();
-        let Payload::Price(price) = &batch.events[0].payload else {
+        let Payload::Price(price) = &batch.events.get(0).payload else {
             unreachable!()
         };
         assert_eq!(price.price.to_string(), "1.00");

@@ -282,7 +282,7 @@ pub fn read(
             .collect()
     };
 
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch::new(context.source);
     batch.report.files.push(path.to_owned());
     batch.report.rows_read = entries.len() as u64;
     let mut rejects = Rejects::new(context.skip_invalid);
@@ -911,6 +911,7 @@ mod tests {
 
     fn context(skip_invalid: bool) -> Context<'static> {
         Context {
+            source: 0,
             skip_invalid,
             chain_id: 1,
             progress: &NoProgress,
@@ -1003,7 +1004,7 @@ mod tests {
             let batch = run(&entries, lines, &Options::default(), false).unwrap();
             assert_eq!(batch.events.len(), 4, "lines: {lines}");
             let pool = Id::Address(V2_POOL.parse().unwrap());
-            let Payload::Deposit(d) = &batch.events[0].payload else {
+            let Payload::Deposit(d) = &batch.events.get(0).payload else {
                 panic!()
             };
             assert_eq!(
@@ -1016,7 +1017,7 @@ mod tests {
                     Amount::from_units(5)
                 )
             );
-            let Payload::Liquidation(l) = &batch.events[1].payload else {
+            let Payload::Liquidation(l) = &batch.events.get(1).payload else {
                 panic!()
             };
             assert_eq!(
@@ -1031,18 +1032,18 @@ mod tests {
                     receive_a_token: Some(true)
                 }
             );
-            let Payload::IndexUpdate(i) = &batch.events[2].payload else {
+            let Payload::IndexUpdate(i) = &batch.events.get(2).payload else {
                 panic!()
             };
             assert_eq!(
                 i.borrow_index.unwrap().to_string(),
                 format!("2.{}", "0".repeat(27))
             );
-            let Payload::CollateralToggle(t) = &batch.events[3].payload else {
+            let Payload::CollateralToggle(t) = &batch.events.get(3).payload else {
                 panic!()
             };
             assert!(!t.enabled);
-            let event = &batch.events[1];
+            let event = &batch.events.get(1);
             assert_eq!(
                 (event.block, event.tx_index, event.log_index),
                 (Some(100), Some(3), Some(1))
@@ -1171,18 +1172,18 @@ mod tests {
                 "auction-take"
             ]
         );
-        let Payload::Repay(r) = &batch.events[0].payload else {
+        let Payload::Repay(r) = &batch.events.get(0).payload else {
             panic!()
         };
         assert_eq!(r.protocol, Protocol::AaveV3);
-        let Payload::Deposit(m) = &batch.events[1].payload else {
+        let Payload::Deposit(m) = &batch.events.get(1).payload else {
             panic!()
         };
         assert_eq!(
             (m.protocol, m.shares),
             (Protocol::CompoundV2, Some(Amount::from_units(4_500)))
         );
-        let Payload::Liquidation(c) = &batch.events[2].payload else {
+        let Payload::Liquidation(c) = &batch.events.get(2).payload else {
             panic!()
         };
         assert_eq!(
@@ -1191,14 +1192,14 @@ mod tests {
                 seize_tokens: Amount::from_units(9)
             }
         );
-        let Payload::Price(p) = &batch.events[4].payload else {
+        let Payload::Price(p) = &batch.events.get(4).payload else {
             panic!()
         };
         assert_eq!(
             (p.asset, p.price.to_string(), p.round),
             (Id::name("ETH"), "2297.50276106".into(), Some(42))
         );
-        let Payload::Liquidation(bark) = &batch.events[5].payload else {
+        let Payload::Liquidation(bark) = &batch.events.get(5).payload else {
             panic!()
         };
         // A rad (45 decimals) stored as a wad, rounding the extra 1e-45 DAI away.
@@ -1215,7 +1216,7 @@ mod tests {
                 auction: Some(77)
             }
         );
-        let Payload::AuctionTake(take) = &batch.events[6].payload else {
+        let Payload::AuctionTake(take) = &batch.events.get(6).payload else {
             panic!()
         };
         assert_eq!(
@@ -1297,7 +1298,7 @@ mod tests {
             ..Options::default()
         };
         let batch = run(&entries, false, &options, false).unwrap();
-        assert_eq!(batch.events[0].time, Timestamp(1_615_234_816));
+        assert_eq!(batch.events.get(0).time, Timestamp(1_615_234_816));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod synth;
 pub mod table;
 pub mod value;
 
-pub use batch::{Context, SourceBatch, SourceReport};
+pub use batch::{Context, EventBuffer, SourceBatch, SourceReport};
 pub use error::{IngestError, Position, RowError};
 pub use mapping::Mapping;
 pub use progress::{NoProgress, Progress};

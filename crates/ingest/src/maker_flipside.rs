@@ -101,7 +101,7 @@ const DOG_NEVER: u64 = u64::MAX;
 /// Reads a Maker Flipside export folder.
 pub fn read(folder: &Path, context: &Context<'_>) -> Result<SourceBatch, IngestError> {
     let files = input_files(folder)?;
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch::new(context.source);
     let mut rejects = Rejects::new(context.skip_invalid);
 
     // Parameter changes: their DOG/CLIPPER rows decide how liquidations are read.
@@ -115,7 +115,7 @@ pub fn read(folder: &Path, context: &Context<'_>) -> Result<SourceBatch, IngestE
         liquidations,
     ] = &files;
     builtin(&ROLES[0])?.read_into(params, context, &mut rejects, &mut batch)?;
-    let dog_from = dog_from_block(&batch.events);
+    let dog_from = dog_from_block(batch.events.iter());
     match dog_from {
         Some(block) => batch
             .report
@@ -128,9 +128,10 @@ pub fn read(folder: &Path, context: &Context<'_>) -> Result<SourceBatch, IngestE
     // Vault creations: they name the ilk of the files that do not.
     let opened_from = batch.events.len();
     builtin(&ROLES[1])?.read_into(creations, context, &mut rejects, &mut batch)?;
-    let ilk = single_ilk(creations, &batch.events[opened_from..])?;
-    let vaults: BTreeSet<Id> = batch.events[opened_from..]
-        .iter()
+    let ilk = single_ilk(creations, batch.events.iter_from(opened_from))?;
+    let vaults: BTreeSet<Id> = batch
+        .events
+        .iter_from(opened_from)
         .filter_map(|event| match &event.payload {
             Payload::VaultOpen(open) => Some(open.account),
             _ => None,
@@ -150,7 +151,7 @@ pub fn read(folder: &Path, context: &Context<'_>) -> Result<SourceBatch, IngestE
     }
 
     let mut unknown_vault = 0;
-    for event in &batch.events[actions_from..] {
+    for event in batch.events.iter_from(actions_from) {
         let account = match &event.payload {
             Payload::Deposit(change)
             | Payload::Withdraw(change)
@@ -261,9 +262,8 @@ pub fn input_files(folder: &Path) -> Result<[PathBuf; 7], IngestError> {
 }
 
 /// The first block with a Dog or Clipper parameter change: Liquidations 2.0 is live from there.
-fn dog_from_block(events: &[cascade_events::Event]) -> Option<u64> {
+fn dog_from_block(events: impl Iterator<Item = cascade_events::Event>) -> Option<u64> {
     events
-        .iter()
         .filter(|event| match &event.payload {
             Payload::ParamChange(change) => {
                 let name = change.param.as_str();
@@ -276,9 +276,11 @@ fn dog_from_block(events: &[cascade_events::Event]) -> Option<u64> {
 }
 
 /// The one ilk the vault-creation file names.
-fn single_ilk(file: &Path, opens: &[cascade_events::Event]) -> Result<Id, IngestError> {
+fn single_ilk(
+    file: &Path,
+    opens: impl Iterator<Item = cascade_events::Event>,
+) -> Result<Id, IngestError> {
     let ilks: BTreeSet<Id> = opens
-        .iter()
         .filter_map(|event| match &event.payload {
             Payload::VaultOpen(open) => Some(open.market),
             _ => None,

@@ -15,7 +15,7 @@ pub fn read(
     mapping: &Mapping,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch::new(context.source);
     let mut rejects = Rejects::new(context.skip_invalid);
     for path in paths {
         mapping.read_into(path, context, &mut rejects, &mut batch)?;

@@ -107,6 +107,7 @@ impl Mapping {
         )?;
         batch.report.files.push(path.to_owned());
         let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut produced = Vec::with_capacity(self.spec.events.len());
         let mut seen = 0u64;
         let rows = input.for_each_row(context.progress, |row| {
             seen += 1;
@@ -120,8 +121,10 @@ impl Mapping {
                 let events = rows.saturating_mul(self.spec.events.len() as u64) / 10 * 11;
                 batch.events.reserve(usize::try_from(events).unwrap_or(0));
             }
-            if let Err(error) = row.and_then(|row| plan.row(row, &mut batch.events)) {
-                rejects.reject(error)?;
+            produced.clear();
+            match row.and_then(|row| plan.row(row, &mut produced)) {
+                Ok(()) => batch.events.extend(produced.drain(..)),
+                Err(error) => rejects.reject(error)?,
             }
             Ok(())
         })?;
@@ -804,7 +807,7 @@ impl Plan {
         })
     }
 
-    /// Appends one row's events to `out`, or nothing when the row is bad.
+    /// Appends one row's events to `out` (left empty when the row is bad).
     fn row(&mut self, row: &Row<'_>, out: &mut Vec<Event>) -> Result<(), Box<RowError>> {
         let time_plan = &mut self.time;
         let time = row.parse(self.time_column, |text| time_plan.parse(text))?;

@@ -50,7 +50,7 @@ pub fn read(
     options: &Options,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch::new(context.source);
     let mut rejects = Rejects::new(context.skip_invalid);
     for path in paths {
         read_file(path, options, context, &mut rejects, &mut batch)?;
@@ -195,6 +195,7 @@ mod tests {
 
     fn context(skip_invalid: bool) -> Context<'static> {
         Context {
+            source: 0,
             skip_invalid,
             chain_id: 1,
             progress: &NoProgress,
@@ -218,8 +219,8 @@ mod tests {
         let path = write(dir.path(), "eth", &format!("[{BAR}]"));
         let batch = read(&[path], &Options::default(), &context(false)).unwrap();
         assert_eq!(batch.events.len(), 1);
-        assert_eq!(batch.events[0].time, Timestamp(1_621_383_000));
-        let Payload::Price(price) = &batch.events[0].payload else {
+        assert_eq!(batch.events.get(0).time, Timestamp(1_621_383_000));
+        let Payload::Price(price) = &batch.events.get(0).payload else {
             unreachable!()
         };
         assert_eq!(price.asset, Id::name("ETH"));

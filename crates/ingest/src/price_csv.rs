@@ -49,7 +49,7 @@ pub fn read(
     options: &Options,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::default();
+    let mut batch = SourceBatch::new(context.source);
     let mut rejects = Rejects::new(context.skip_invalid);
     for path in paths {
         mapping_for(path, options)?.read_into(path, context, &mut rejects, &mut batch)?;
@@ -126,6 +126,7 @@ mod tests {
 
     fn context(skip_invalid: bool) -> Context<'static> {
         Context {
+            source: 0,
             skip_invalid,
             chain_id: 1,
             progress: &NoProgress,

@@ -31,7 +31,7 @@ use cascade_events::{Event, EventKind, Timestamp};
 use cascade_log::{Catalog, LogError, LogReader, LogWriter, SourceRecord, WriterOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Context, SourceBatch, SourceReport};
+use crate::batch::{Context, EventBuffer, SourceBatch, SourceReport};
 use crate::dedup::{self, Identity};
 use crate::error::IngestError;
 use crate::mapping::Mapping;
@@ -562,11 +562,6 @@ pub fn ingest(
     let mut next_id = known.iter().map(|s| s.id + 1).max().unwrap_or(0);
 
     // Read every new source before touching the log.
-    let context = Context {
-        skip_invalid: options.skip_invalid,
-        chain_id: options.chain_id,
-        progress,
-    };
     let mut outcomes = Vec::with_capacity(sources.len());
     let mut staged: Vec<Staged> = Vec::new();
     for (index, source) in sources.iter().enumerate() {
@@ -580,6 +575,12 @@ pub fn ingest(
         };
         if status.is_none() {
             tracing::info!(kind = %source.kind(), path = %source.path().display(), "reading");
+            let context = Context {
+                source: next_id,
+                skip_invalid: options.skip_invalid,
+                chain_id: options.chain_id,
+                progress,
+            };
             let batch = source.read(&context)?;
             tracing::info!(
                 events = batch.events.len(),
@@ -629,26 +630,31 @@ pub fn ingest(
             .unwrap_or(u32::MAX);
         OrderKey::of(event, kind_of(event), order, position)
     };
-    // The events stay in their batches (no copy); a global index runs across them. One pass
-    // computes each event's key and, where it has one, the hash of its identity.
+    // The events stay encoded in their batches; a global index runs across them. One pass
+    // decodes each event once for its key, its kind and, where it has one, its identity's hash.
     let mut offsets: Vec<usize> = Vec::with_capacity(staged.len());
-    let mut keys: Vec<OrderKey> =
-        Vec::with_capacity(staged.iter().map(|s| s.batch.events.len()).sum());
+    let total: usize = staged.iter().map(|s| s.batch.events.len()).sum();
+    let mut keys: Vec<OrderKey> = Vec::with_capacity(total);
+    let mut event_kinds: Vec<EventKind> = Vec::with_capacity(total);
     let mut identities: Vec<(u32, u64)> = Vec::new();
-    for source in &mut staged {
+    for source in &staged {
         offsets.push(keys.len());
-        for (position, event) in source.batch.events.iter_mut().enumerate() {
-            event.source = source.id;
-            if let Some(identity) = dedup::identity(event, Some(source.kind)) {
+        for (position, event) in source.batch.events.iter().enumerate() {
+            if let Some(identity) = dedup::identity(&event, Some(source.kind)) {
                 identities.push((keys.len() as u32, identity_hash(&identity)));
             }
-            keys.push(key_of(event, position as u64));
+            keys.push(key_of(&event, position as u64));
+            event_kinds.push(event.kind());
         }
     }
-    let event_at = |index: u32| -> &Event {
+    let locate = |index: u32| -> (&EventBuffer, usize) {
         let index = index as usize;
         let source = offsets.partition_point(|&offset| offset <= index) - 1;
-        &staged[source].batch.events[index - offsets[source]]
+        (&staged[source].batch.events, index - offsets[source])
+    };
+    let event_at = |index: u32| -> Event {
+        let (buffer, local) = locate(index);
+        buffer.get(local)
     };
     let order = sorted_order(&keys);
 
@@ -708,9 +714,9 @@ pub fn ingest(
             .unwrap_or_else(|| format!("source #{id}"))
     };
     let old_count = old.len();
-    let by_rank = |rank: usize| -> &Event {
+    let by_rank = |rank: usize| -> Event {
         if rank < old_count {
-            &old[rank]
+            old[rank]
         } else {
             event_at(order[rank - old_count])
         }
@@ -737,16 +743,16 @@ pub fn ingest(
     for group in hashed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
         for (i, &(_, rank)) in group.iter().enumerate() {
             let event = by_rank(rank as usize);
-            let identity = dedup::identity(event, kind_of(event));
+            let identity = dedup::identity(&event, kind_of(&event));
             let first = group[..i].iter().map(|&(_, r)| r).find(|&r| {
                 let earlier = by_rank(r as usize);
-                dedup::identity(earlier, kind_of(earlier)) == identity
+                dedup::identity(&earlier, kind_of(&earlier)) == identity
             });
             // Disagreements inside the existing log are not this ingest's to judge.
             let Some(first) = first.filter(|_| rank as usize >= old_count) else {
                 continue;
             };
-            if dedup::same_content(by_rank(first as usize), event) {
+            if dedup::same_content(&by_rank(first as usize), &event) {
                 duplicate[rank as usize - old_count] = true;
             } else if conflict.is_none_or(|(_, second)| rank < second) {
                 conflict = Some((first, rank));
@@ -755,14 +761,14 @@ pub fn ingest(
     }
     if let Some((first, second)) = conflict {
         let (first, second) = (by_rank(first as usize), by_rank(second as usize));
-        let identity = dedup::identity(second, kind_of(second))
+        let identity = dedup::identity(&second, kind_of(&second))
             .map(|i| i.to_string())
             .unwrap_or_default();
         return Err(IngestError::Conflict {
             identity,
-            first: serde_json::to_string(first).unwrap_or_default(),
+            first: serde_json::to_string(&first).unwrap_or_default(),
             first_source: describe(first.source),
-            second: serde_json::to_string(second).unwrap_or_default(),
+            second: serde_json::to_string(&second).unwrap_or_default(),
             second_source: describe(second.source),
         });
     }
@@ -770,7 +776,8 @@ pub fn ingest(
     let mut kept: Vec<u32> = Vec::with_capacity(order.len());
     for (&index, &is_duplicate) in order.iter().zip(&duplicate) {
         if is_duplicate {
-            *dropped.entry(event_at(index).source).or_default() += 1;
+            let source = &staged[offsets.partition_point(|&o| o <= index as usize) - 1];
+            *dropped.entry(source.id).or_default() += 1;
         } else {
             kept.push(index);
         }
@@ -780,12 +787,14 @@ pub fn ingest(
     // Per-source results, known before writing so the pending record can carry them.
     let mut per_kind: BTreeMap<EventKind, u64> = BTreeMap::new();
     let mut written: HashMap<u32, (u64, Option<Timestamp>, Option<Timestamp>)> = HashMap::new();
-    for event in kept.iter().map(|&i| event_at(i)) {
-        *per_kind.entry(event.kind()).or_default() += 1;
-        let entry = written.entry(event.source).or_insert((0, None, None));
+    for &index in &kept {
+        let (kind, time) = (event_kinds[index as usize], keys[index as usize].time);
+        let source = staged[offsets.partition_point(|&o| o <= index as usize) - 1].id;
+        *per_kind.entry(kind).or_default() += 1;
+        let entry = written.entry(source).or_insert((0, None, None));
         entry.0 += 1;
-        entry.1 = Some(entry.1.map_or(event.time, |t: Timestamp| t.min(event.time)));
-        entry.2 = Some(entry.2.map_or(event.time, |t: Timestamp| t.max(event.time)));
+        entry.1 = Some(entry.1.map_or(time, |t: Timestamp| t.min(time)));
+        entry.2 = Some(entry.2.map_or(time, |t: Timestamp| t.max(time)));
     }
     let records: Vec<SourceRecord> = staged
         .iter()
@@ -824,7 +833,8 @@ pub fn ingest(
         if append {
             let (mut writer, _) = LogWriter::open(dir, options.writer).map_err(log_error)?;
             for &index in &kept {
-                writer.append(event_at(index)).map_err(log_error)?;
+                let (buffer, local) = locate(index);
+                writer.append_raw(buffer.raw(local)).map_err(log_error)?;
             }
             writer.commit().map_err(log_error)?;
             let next_seq = writer.next_seq();
@@ -936,7 +946,7 @@ fn merge<'a>(
     old: &'a [Event],
     old_keys: &'a [OrderKey],
     old_order: &'a [u32],
-    new: &'a dyn Fn(u32) -> &'a Event,
+    new: &'a dyn Fn(u32) -> Event,
     new_keys: &'a [OrderKey],
     kept: &'a [u32],
 ) -> impl Iterator<Item = Event> + 'a {
@@ -944,7 +954,7 @@ fn merge<'a>(
     let mut b = kept.iter().copied().peekable();
     std::iter::from_fn(move || match (a.peek(), b.peek()) {
         (Some(&x), Some(&y)) if old_keys[x] <= new_keys[y as usize] => a.next().map(|i| old[i]),
-        (Some(_), Some(_)) | (None, Some(_)) => b.next().map(|i| *new(i)),
+        (Some(_), Some(_)) | (None, Some(_)) => b.next().map(new),
         (Some(_), None) => a.next().map(|i| old[i]),
         (None, None) => None,
     })

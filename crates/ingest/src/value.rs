@@ -37,7 +37,49 @@ pub enum Sign {
 
 /// Decimal text scaled by `10^decimals`, exactly (see [`Fixed::parse_with`]).
 fn parse_decimal(text: &str, decimals: u8) -> Result<U256, ParseAmountError> {
-    Fixed::parse_with(text, decimals).map(|fixed| fixed.value)
+    match plain_decimal(text, decimals) {
+        Some(value) => Ok(value),
+        None => Fixed::parse_with(text, decimals).map(|fixed| fixed.value),
+    }
+}
+
+/// The fast path of [`parse_decimal`] for the common shape of export cells: digits with at most
+/// one dot, no sign, exponent or spaces, fitting 128 bits. `None` sends anything else (and every
+/// error) to the general parser, which gives the same value or the error; a property test checks
+/// that both agree.
+fn plain_decimal(text: &str, decimals: u8) -> Option<U256> {
+    let mut value: u128 = 0;
+    let mut fraction_digits: u8 = 0;
+    let mut seen_dot = false;
+    let mut any_digit = false;
+    for &byte in text.as_bytes() {
+        match byte {
+            b'0'..=b'9' => {
+                any_digit = true;
+                if seen_dot {
+                    if fraction_digits == decimals {
+                        // Zeros past the precision carry nothing; anything else is an error the
+                        // general parser reports.
+                        if byte != b'0' {
+                            return None;
+                        }
+                        continue;
+                    }
+                    fraction_digits += 1;
+                }
+                value = value
+                    .checked_mul(10)?
+                    .checked_add(u128::from(byte - b'0'))?;
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return None,
+        }
+    }
+    if !any_digit {
+        return None;
+    }
+    let scale = 10u128.checked_pow(u32::from(decimals - fraction_digits))?;
+    value.checked_mul(scale).map(U256::from)
 }
 
 /// Parses an amount cell into base units.
@@ -396,6 +438,32 @@ mod tests {
         assert!(id("-3", IdKind::Number).is_err());
         assert!(id("", IdKind::Auto).is_err());
         assert!(id(&"x".repeat(33), IdKind::Name).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_the_general_parser(
+            integer in 0u64..u64::MAX,
+            fraction in "[0-9]{0,24}",
+            decimals in 0u8..40,
+        ) {
+            let text = format!("{integer}.{fraction}");
+            let general = Fixed::parse_with(&text, decimals).map(|f| f.value);
+            proptest::prop_assert_eq!(parse_decimal(&text, decimals), general.clone());
+            if let Some(fast) = plain_decimal(&text, decimals) {
+                proptest::prop_assert_eq!(Ok(fast), general);
+            }
+            let whole = integer.to_string();
+            proptest::prop_assert_eq!(parse_decimal(&whole, decimals), Fixed::parse_with(&whole, decimals).map(|f| f.value));
+        }
+
+        #[test]
+        fn fast_path_never_accepts_what_the_general_parser_refuses(text in "[0-9.eE+ -]{0,12}", decimals in 0u8..20) {
+            let general = Fixed::parse_with(&text, decimals).map(|f| f.value);
+            if let Some(fast) = plain_decimal(&text, decimals) {
+                proptest::prop_assert_eq!(Ok(fast), general);
+            }
+        }
     }
 
     #[test]

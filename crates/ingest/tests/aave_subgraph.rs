@@ -52,7 +52,7 @@ fn liquidation_export_keeps_the_published_facts() {
     let liquidations: Vec<_> = batch
         .events
         .iter()
-        .filter_map(|e| match &e.payload {
+        .filter_map(|e| match e.payload {
             Payload::Liquidation(l) => Some((e.time, l)),
             _ => None,
         })
@@ -81,7 +81,7 @@ fn liquidation_export_keeps_the_published_facts() {
         .count();
     assert_eq!(params, 52 * 3);
     let first = liquidations.iter().map(|(t, _)| *t).min().unwrap();
-    assert_eq!(batch.events[0].time, first);
+    assert_eq!(batch.events.get(0).time, first);
     assert!(
         first >= Timestamp(1_608_163_200) && first < Timestamp(1_608_249_600),
         "2020-12-17: {first}"

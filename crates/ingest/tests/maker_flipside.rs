@@ -13,7 +13,7 @@ fn whole_ethb_set_has_the_expected_counts_and_range() {
         return;
     };
     let batch = maker_flipside::read(&folder, &context(false)).unwrap();
-    let counts = by_kind(&batch.events);
+    let counts = by_kind(batch.events.iter());
     assert_eq!(counts["vault-open"], 1_025);
     assert_eq!(counts["deposit"], 9_742);
     assert_eq!(counts["withdraw"], 9_020);
@@ -41,7 +41,7 @@ fn whole_ethb_set_has_the_expected_counts_and_range() {
             .all(|e| e.block.is_some() && e.chain_id == 1)
     );
     let eth_b = Id::name("ETH-B");
-    for event in &batch.events {
+    for event in batch.events.iter() {
         let market = match &event.payload {
             Payload::VaultOpen(e) => e.market,
             Payload::Deposit(e) | Payload::Withdraw(e) | Payload::Borrow(e) | Payload::Repay(e) => {
@@ -139,7 +139,7 @@ fn ethb_amounts_are_exact() {
 fn fixture_folder_covers_the_export_traps() {
     let folder = common::fixtures("ingest/maker-flipside");
     let batch = maker_flipside::read(&folder, &context(false)).unwrap();
-    let counts = by_kind(&batch.events);
+    let counts = by_kind(batch.events.iter());
     assert_eq!(counts["param-change"], 3);
     assert_eq!(
         counts["liquidation"], 3,

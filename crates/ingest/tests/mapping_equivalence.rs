@@ -45,12 +45,12 @@ fn maker_equivalence(folder: &Path, dog_from_block: &str) {
         let mapping = Mapping::from_toml(&path, &text).unwrap();
         let mapped =
             mapped_csv::read(std::slice::from_ref(file), &mapping, &context(false)).unwrap();
-        let expected: Vec<&Event> = built_in
+        let expected: Vec<Event> = built_in
             .events
             .iter()
             .filter(|e| e.kind() == *kind)
             .collect();
-        let got: Vec<&Event> = mapped.events.iter().collect();
+        let got: Vec<Event> = mapped.events.iter().collect();
         assert_eq!(got, expected, "{name} on {}", file.display());
         assert!(!got.is_empty(), "{name}");
         total += got.len();

@@ -78,7 +78,7 @@ fn chainlink_steth_has_no_bad_rounds() {
     let path = folder.join("steth-eth_0x86392dC19c0b719886221c78AB11eb8Cf5c52812.csv");
     let batch = chainlink_rounds::read(&path, &chainlink_options(), &context(false)).unwrap();
     assert_eq!(batch.events.len(), 745);
-    let Payload::Price(last) = &batch.events[744].payload else {
+    let Payload::Price(last) = &batch.events.get(744).payload else {
         unreachable!()
     };
     assert_eq!(
@@ -140,7 +140,7 @@ fn berkeley_black_thursday_bars() {
     )
     .unwrap();
     assert_eq!(batch.events.len(), 144);
-    assert_eq!(batch.events[0].time, Timestamp(1_583_971_800)); // 2020-03-12T00:10:00Z, the first bar's end
+    assert_eq!(batch.events.get(0).time, Timestamp(1_583_971_800)); // 2020-03-12T00:10:00Z, the first bar's end
     let closes: Vec<_> = batch
         .events
         .iter()

@@ -31,6 +31,7 @@ pub fn fixtures(sub: &str) -> PathBuf {
 /// An adapter context with no progress reporting.
 pub fn context(skip_invalid: bool) -> Context<'static> {
     Context {
+        source: 0,
         skip_invalid,
         chain_id: 1,
         progress: &NoProgress,
@@ -38,7 +39,7 @@ pub fn context(skip_invalid: bool) -> Context<'static> {
 }
 
 /// Events counted by kind name.
-pub fn by_kind(events: &[Event]) -> BTreeMap<&'static str, usize> {
+pub fn by_kind(events: impl IntoIterator<Item = Event>) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
     for event in events {
         *counts.entry(event.kind().name()).or_default() += 1;
