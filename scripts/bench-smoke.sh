@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CASCADE_BENCH_SMOKE=1
-cargo bench --workspace --benches -- --quick --noplot "$@"
+cargo bench --workspace --bench '*' -- --quick --noplot "$@"
