@@ -62,28 +62,29 @@ pub fn percent_div(value: U256, percentage: U256) -> Option<U256> {
     half_up_div(value, percentage, PERCENTAGE_FACTOR)
 }
 
-/// `(a * b + half) / unit` with the contracts' overflow guard
-/// `a <= (MAX - half) / b`.
+/// `(a * b + half) / unit` with the contracts' overflow guard `a <= (MAX - half) / b`, which
+/// holds exactly when `a * b + half` fits 256 bits: checking the product and the sum is the same
+/// test without the guard's division (this runs once per account on the liquidation walk).
 fn half_up_mul(a: U256, b: U256, unit: U256, half: U256) -> Option<U256> {
     if a.is_zero() || b.is_zero() {
         return Some(U256::ZERO);
     }
-    if a > (U256::MAX - half) / b {
-        return None;
-    }
-    Some((a * b + half) / unit)
+    let rounded = a.checked_mul(b)?.checked_add(half)?;
+    Some(if unit == RAY {
+        crate::math::div_ray(rounded)
+    } else {
+        rounded / unit
+    })
 }
 
-/// `(a * unit + b/2) / b` with the contracts' guard `a <= (MAX - b/2) / unit`.
+/// `(a * unit + b/2) / b` with the contracts' guard `a <= (MAX - b/2) / unit`, tested as
+/// "`a * unit + b/2` fits 256 bits" (the same condition, without a division).
 fn half_up_div(a: U256, b: U256, unit: U256) -> Option<U256> {
     if b.is_zero() {
         return None;
     }
-    let half_b = b / U256::from(2u8);
-    if a > (U256::MAX - half_b) / unit {
-        return None;
-    }
-    Some((a * unit + half_b) / b)
+    let half_b = b >> 1usize;
+    crate::math::div_small_quotient(a.checked_mul(unit)?.checked_add(half_b)?, b)
 }
 
 /// `10^decimals` as a token's unit (`assetUnit` in `GenericLogic`); `None` past 10^77.
@@ -189,6 +190,33 @@ mod tests {
             let back = ray_mul(scaled, index).unwrap();
             let diff = if back > U256::from(amount) { back - U256::from(amount) } else { U256::from(amount) - back };
             prop_assert!(diff <= U256::from(1u8));
+        }
+
+        #[test]
+        fn checked_forms_equal_the_contract_guards(
+            a_hi: u128, a_lo: u128, b_hi in 0u128..4, b_lo: u128, shift in 0usize..256,
+        ) {
+            // The contracts test `a <= (MAX - half) / b` (and `a <= (MAX - b/2) / unit`) before
+            // multiplying; the checked product-and-sum must refuse exactly the same inputs and
+            // give the same quotients, including near the 256-bit edge.
+            let a = ((U256::from(a_hi) << 128usize) | U256::from(a_lo)) >> shift;
+            let b = (U256::from(b_hi) << 128usize) | U256::from(b_lo);
+            for (unit, half) in [(RAY, HALF_RAY), (WAD, HALF_WAD), (PERCENTAGE_FACTOR, HALF_PERCENT)] {
+                let guarded = if a.is_zero() || b.is_zero() {
+                    Some(U256::ZERO)
+                } else if a > (U256::MAX - half) / b {
+                    None
+                } else {
+                    Some((a * b + half) / unit)
+                };
+                prop_assert_eq!(half_up_mul(a, b, unit, half), guarded);
+                let guarded = if b.is_zero() || a > (U256::MAX - b / U256::from(2u8)) / unit {
+                    None
+                } else {
+                    Some((a * unit + b / U256::from(2u8)) / b)
+                };
+                prop_assert_eq!(half_up_div(a, b, unit), guarded);
+            }
         }
 
         #[test]

@@ -27,6 +27,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use alloy_primitives::U512;
+use alloy_primitives::ruint::UintTryFrom;
 use cascade_events::{
     CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, Payload, PositionChange,
     PriceUpdate, Protocol, Timestamp, U256,
@@ -144,24 +146,38 @@ struct Pool {
 }
 
 /// An account found liquidatable, with the data behind it.
+#[derive(Clone, Copy, Debug)]
 struct Found {
+    pool: Id,
     account: Id,
     data: AccountData,
 }
 
-/// The per-pair constants of [`AaveModel::find`]: for each side (price, decimals, threshold,
-/// index), the index being the liquidity index on the collateral side and the borrow index on
-/// the debt side.
-struct PairView<'a> {
-    collateral: &'a Id,
-    debt: &'a Id,
-    c: (U256, u8, u16, U256),
-    d: (U256, u8, u16, U256),
+/// What the health factor of a pair member reads from one side of the pair: the liquidity index
+/// on the collateral side, the borrow index on the debt side.
+#[derive(Clone, Copy)]
+struct Side {
+    price: U256,
+    /// `10^decimals`.
+    unit: U256,
+    threshold: u16,
+    index: U256,
 }
 
-impl PairView<'_> {
+/// The per-pair constants of [`AaveModel::find`], read once per pair and query.
+struct PairView {
+    c: Side,
+    d: Side,
+}
+
+impl PairView {
     /// `calculateUserAccountData` of an account holding only this pair (its collateral
-    /// enabled): the same result as [`AaveModel::account_data`] from the two scaled balances.
+    /// enabled): the same result as [`AaveModel::account_data`] from the two scaled balances,
+    /// with the per-reserve loop unrolled. With one collateral the contract's average threshold
+    /// `value * threshold / value` is the threshold itself (zero without collateral value), so it
+    /// is not divided out; every product the contract checks is still checked. When the pair is
+    /// one reserve (collateral and debt in the same asset) the two sides share price and unit,
+    /// so the sums are the contract's single-reserve sums.
     fn account_data(
         &self,
         scaled_collateral: U256,
@@ -170,26 +186,59 @@ impl PairView<'_> {
         let overflow = || EngineError::Overflow {
             quantity: "Aave account data",
         };
-        let collateral = ray_mul(scaled_collateral, self.c.3).ok_or_else(overflow)?;
-        let debt = ray_mul(scaled_debt, self.d.3).ok_or_else(overflow)?;
-        let side = |(price, decimals, threshold, _): (U256, u8, u16, U256), collateral, debt| {
-            ReserveExposure {
-                price,
-                decimals,
-                liquidation_threshold: threshold,
-                collateral,
-                debt,
+        let collateral = ray_mul(scaled_collateral, self.c.index).ok_or_else(overflow)?;
+        let debt = ray_mul(scaled_debt, self.d.index).ok_or_else(overflow)?;
+        let mut total_collateral = U256::ZERO;
+        let mut threshold = U256::ZERO;
+        if self.c.threshold != 0 && !collateral.is_zero() {
+            total_collateral =
+                self.c.price.checked_mul(collateral).ok_or_else(overflow)? / self.c.unit;
+            let weight = U256::from(self.c.threshold);
+            total_collateral.checked_mul(weight).ok_or_else(overflow)?;
+            if !total_collateral.is_zero() {
+                threshold = weight;
             }
-        };
-        let data = if self.collateral == self.debt {
-            logic::account_data([side(self.c, collateral, debt)])
+        }
+        let total_debt = if debt.is_zero() {
+            U256::ZERO
         } else {
-            logic::account_data([
-                side(self.c, collateral, U256::ZERO),
-                side(self.d, U256::ZERO, debt),
-            ])
+            self.d.price.checked_mul(debt).ok_or_else(overflow)? / self.d.unit
         };
-        data.ok_or_else(overflow)
+        Ok(AccountData {
+            total_collateral_base: total_collateral,
+            total_debt_base: total_debt,
+            avg_liquidation_threshold: threshold,
+            health_factor: logic::health_factor(total_collateral, total_debt, threshold)
+                .ok_or_else(overflow)?,
+        })
+    }
+
+    /// The pair index level at these prices and indices, lowered by the rounding margin: exact
+    /// `1e36 * price(c) * liquidityIndex(c) * threshold(c) * unit(d) / (price(d) *
+    /// borrowIndex(d) * 10000 * unit(c))` through a 512-bit quotient, then minus 1%. Zero (walk
+    /// everything) when a factor is zero or a product does not fit 256 bits.
+    fn level(&self) -> U256 {
+        let compute = || -> Option<U256> {
+            let numerator = self
+                .c
+                .price
+                .checked_mul(self.c.index)?
+                .checked_mul(U256::from(self.c.threshold))?
+                .checked_mul(self.d.unit)?;
+            let denominator = self
+                .d
+                .price
+                .checked_mul(self.d.index)?
+                .checked_mul(U256::from(10_000u16))?
+                .checked_mul(self.c.unit)?;
+            if denominator.is_zero() {
+                return None;
+            }
+            let level = U512::from(numerator) * U512::from(KEY_SCALE) / U512::from(denominator);
+            let level = U256::uint_try_from(level).unwrap_or(U256::MAX);
+            Some(level - level / U256::from(100u8))
+        };
+        compute().unwrap_or(U256::ZERO)
     }
 }
 
@@ -204,6 +253,10 @@ pub struct AaveModel {
     reserves: BTreeMap<Id, Reserve>,
     prices: BTreeMap<Id, U256>,
     pools: BTreeMap<Id, Pool>,
+    /// The last liquidatable set (not state: never encoded; rebuilt after any change).
+    found: Vec<Found>,
+    /// Whether `found` reflects the current state.
+    found_valid: bool,
 }
 
 impl AaveModel {
@@ -228,6 +281,8 @@ impl AaveModel {
             reserves: BTreeMap::new(),
             prices: BTreeMap::new(),
             pools: BTreeMap::new(),
+            found: Vec::new(),
+            found_valid: false,
         }
     }
 
@@ -354,24 +409,6 @@ impl AaveModel {
         }))
     }
 
-    /// The pair index level for (collateral, debt) at current prices and indices, already
-    /// lowered by the rounding margin; zero (walk everything) when unknown or out of range.
-    fn level(&self, collateral: &Id, debt: &Id) -> U256 {
-        let compute = || -> Option<U256> {
-            let c = self.reserves.get(collateral)?;
-            let d = self.reserves.get(debt)?;
-            let (p_c, p_d) = (self.price(collateral)?, self.price(debt)?);
-            let x = p_c.checked_mul(c.liquidity_index)? / d.borrow_index;
-            let x = x
-                .checked_mul(unit(d.decimals?)?)?
-                .checked_mul(U256::from(c.liquidation_threshold))?
-                / unit(c.decimals?)?.checked_mul(U256::from(10_000u16))?;
-            let level = x.checked_mul(KEY_SCALE)?.checked_div(p_d)?;
-            Some(level - level / U256::from(100u8))
-        };
-        compute().unwrap_or(U256::ZERO)
-    }
-
     /// Recomputes where `account_id` of `pool_id` sits in the index.
     fn reindex(&mut self, pool_id: &Id, account_id: &Id) {
         let Some(pool) = self.pools.get_mut(pool_id) else {
@@ -449,64 +486,91 @@ impl AaveModel {
         }
     }
 
-    /// The accounts of `pool` liquidatable now, riskiest first.
-    fn find(&self, pool: &Pool) -> Result<Vec<Found>, EngineError> {
-        let mut found = Vec::new();
-        for ((collateral, debt), index) in &pool.pairs {
-            // Everything but the two scaled balances is the same for the whole pair: read it
-            // once (`None`: a price or decimals missing, nobody in the pair can be judged).
-            let Some(pair) = self.pair_view(collateral, debt) else {
-                continue;
-            };
-            for (_, member) in index.at_or_above(self.level(collateral, debt)) {
-                let data = pair.account_data(member.scaled_collateral, member.scaled_debt)?;
-                if data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD {
+    /// Appends the accounts of every pool liquidatable now to `found`: pool by pool, each
+    /// pool's riskiest first (health factor, then account; the pair is unique, so the unstable
+    /// sort is deterministic).
+    fn find(&self, found: &mut Vec<Found>) -> Result<(), EngineError> {
+        for (pool_id, pool) in &self.pools {
+            let start = found.len();
+            for ((collateral, debt), index) in &pool.pairs {
+                // Everything but the two scaled balances is the same for the whole pair: read
+                // it once (`None`: a price or decimals missing, nobody in the pair can be
+                // judged).
+                let Some(pair) = self.pair_view(collateral, debt) else {
+                    continue;
+                };
+                for (_, member) in index.at_or_above(pair.level()) {
+                    let data = pair.account_data(member.scaled_collateral, member.scaled_debt)?;
+                    if data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD {
+                        found.push(Found {
+                            pool: *pool_id,
+                            account: member.account,
+                            data,
+                        });
+                    }
+                }
+            }
+            for id in &pool.complex {
+                let Some(account) = pool.accounts.get(id) else {
+                    continue;
+                };
+                if let Some(data) = self.account_data(account)?
+                    && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
+                {
                     found.push(Found {
-                        account: member.account,
+                        pool: *pool_id,
+                        account: *id,
                         data,
                     });
                 }
             }
+            found[start..].sort_unstable_by(|a, b| {
+                a.data
+                    .health_factor
+                    .cmp(&b.data.health_factor)
+                    .then(a.account.cmp(&b.account))
+            });
         }
-        for id in &pool.complex {
-            let Some(account) = pool.accounts.get(id) else {
-                continue;
-            };
-            if let Some(data) = self.account_data(account)?
-                && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
-            {
-                found.push(Found { account: *id, data });
-            }
+        Ok(())
+    }
+
+    /// The liquidatable set of the current state, computed at most once per state: `liquidatable`
+    /// and `risk` after the same event share it.
+    fn found(&mut self) -> Result<&[Found], EngineError> {
+        if !self.found_valid {
+            let mut found = std::mem::take(&mut self.found);
+            found.clear();
+            let result = self.find(&mut found);
+            self.found = found;
+            result?;
+            self.found_valid = true;
         }
-        found.sort_by(|a, b| {
-            a.data
-                .health_factor
-                .cmp(&b.data.health_factor)
-                .then(a.account.cmp(&b.account))
-        });
-        Ok(found)
+        Ok(&self.found)
+    }
+
+    /// Forgets the cached liquidatable set: called by every method that may change the state.
+    fn invalidate(&mut self) {
+        self.found_valid = false;
     }
 
     /// What the health factor of an account of the (collateral, debt) pair reads besides its
     /// balances.
-    fn pair_view<'a>(&self, collateral: &'a Id, debt: &'a Id) -> Option<PairView<'a>> {
+    fn pair_view(&self, collateral: &Id, debt: &Id) -> Option<PairView> {
         let c = self.reserves.get(collateral)?;
         let d = self.reserves.get(debt)?;
         Some(PairView {
-            collateral,
-            debt,
-            c: (
-                self.price(collateral)?,
-                c.decimals?,
-                c.liquidation_threshold,
-                c.liquidity_index,
-            ),
-            d: (
-                self.price(debt)?,
-                d.decimals?,
-                d.liquidation_threshold,
-                d.borrow_index,
-            ),
+            c: Side {
+                price: self.price(collateral)?,
+                unit: unit(c.decimals?)?,
+                threshold: c.liquidation_threshold,
+                index: c.liquidity_index,
+            },
+            d: Side {
+                price: self.price(debt)?,
+                unit: unit(d.decimals?)?,
+                threshold: d.liquidation_threshold,
+                index: d.borrow_index,
+            },
         })
     }
 
@@ -870,6 +934,7 @@ impl ProtocolModel for AaveModel {
         if update.quote != self.base {
             return Ok(false);
         }
+        self.invalidate();
         let Some(quote) = prices.market(&update.asset, &update.quote) else {
             return Ok(false);
         };
@@ -883,6 +948,7 @@ impl ProtocolModel for AaveModel {
     }
 
     fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
+        self.invalidate();
         match &event.payload {
             Payload::Deposit(change) => self.deposit(change),
             Payload::Withdraw(change) => self.withdraw(change),
@@ -908,6 +974,7 @@ impl ProtocolModel for AaveModel {
         value: &Fixed,
         _time: Timestamp,
     ) -> Result<Applied, EngineError> {
+        self.invalidate();
         self.set(market, param, value)
     }
 
@@ -1056,6 +1123,7 @@ impl ProtocolModel for AaveModel {
         _judgement: &Judgement,
         _time: Timestamp,
     ) -> Result<Applied, EngineError> {
+        self.invalidate();
         let known = self
             .pools
             .get(&liquidation.market)
@@ -1116,17 +1184,16 @@ impl ProtocolModel for AaveModel {
         _time: Timestamp,
         out: &mut Vec<Candidate>,
     ) -> Result<(), EngineError> {
-        for (market, pool) in &self.pools {
-            for found in self.find(pool)? {
-                out.push(Candidate {
-                    protocol: self.protocol,
-                    market: *market,
-                    account: found.account,
-                    health: found.data.health_factor,
-                    debt_value: found.data.total_debt_base,
-                });
-            }
-        }
+        let protocol = self.protocol;
+        let found = self.found()?;
+        out.reserve(found.len());
+        out.extend(found.iter().map(|found| Candidate {
+            protocol,
+            market: found.pool,
+            account: found.account,
+            health: found.data.health_factor,
+            debt_value: found.data.total_debt_base,
+        }));
         Ok(())
     }
 
@@ -1136,6 +1203,7 @@ impl ProtocolModel for AaveModel {
         choice: &LiquidatorChoice,
         _time: Timestamp,
     ) -> Result<Option<SimulatedLiquidation>, EngineError> {
+        self.invalidate();
         let Some(account) = self
             .pools
             .get(&candidate.market)
@@ -1212,13 +1280,20 @@ impl ProtocolModel for AaveModel {
         }))
     }
 
+    /// Sums over the liquidatable set, which [`AaveModel::find`] computes exactly (shared with
+    /// `liquidatable` after the same event). Bad debt is summed over that set too: an account
+    /// whose debt exceeds its collateral value has a health factor below one (thresholds are at
+    /// most 100%), so no underwater account lies outside it.
     fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
-        for (market, pool) in &self.pools {
-            let found = self.find(pool)?;
+        self.found()?;
+        let mut found = self.found.iter().peekable();
+        for market in self.pools.keys() {
+            let mut accounts = 0u64;
             let mut collateral = U256::ZERO;
             let mut debt = U256::ZERO;
             let mut bad_debt = U256::ZERO;
-            for account in &found {
+            while let Some(account) = found.next_if(|f| f.pool == *market) {
+                accounts += 1;
                 collateral = collateral.saturating_add(account.data.total_collateral_base);
                 debt = debt.saturating_add(account.data.total_debt_base);
                 bad_debt = bad_debt.saturating_add(
@@ -1232,7 +1307,7 @@ impl ProtocolModel for AaveModel {
                 protocol: self.protocol,
                 market: *market,
                 oracle_price: None,
-                accounts_unsafe: found.len() as u64,
+                accounts_unsafe: accounts,
                 collateral_at_risk: Quantity::new(collateral, self.base_decimals),
                 debt_at_risk: Quantity::new(debt, self.base_decimals),
                 bad_debt: Quantity::new(bad_debt, self.base_decimals),
@@ -1287,6 +1362,7 @@ impl ProtocolModel for AaveModel {
     }
 
     fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        self.invalidate();
         self.version = match input.u8()? {
             2 => AaveVersion::V2,
             3 => AaveVersion::V3,

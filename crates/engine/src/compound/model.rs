@@ -151,46 +151,70 @@ struct Comptroller {
     complex: BTreeSet<Id>,
 }
 
+/// An account found liquidatable, with what `liquidatable` and `risk` report of it.
+#[derive(Clone, Copy, Debug)]
 struct Found {
+    comptroller: Id,
     account: Id,
-    liquidity: AccountLiquidity,
+    /// Weighted collateral over borrows, wad ([`CompoundModel::health`]).
+    health: U256,
+    /// `sumBorrowPlusEffects`.
+    sum_borrow: U256,
+    /// Market value of the entered collateral (collateral factor 1).
+    collateral_value: U256,
 }
 
-/// The per-pair constants of [`CompoundModel::find`]: per side (collateral factor, exchange
-/// rate, price, borrow index).
-struct PairView<'a> {
-    collateral: &'a Id,
-    borrow: &'a Id,
-    c: (U256, U256, U256, U256),
-    b: (U256, U256, U256, U256),
-    rounding: Rounding,
+/// What the liquidity of a pair member reads from one market of the pair.
+#[derive(Clone, Copy)]
+struct Side {
+    /// `tokensToDenom = collateralFactor * exchangeRate * price`, as the Comptroller computes it.
+    tokens_to_denom: U256,
+    exchange_rate: U256,
+    price: U256,
+    borrow_index: U256,
 }
 
-impl PairView<'_> {
+/// The per-pair constants of [`CompoundModel::find`], read once per pair and query.
+struct PairView {
+    c: Side,
+    b: Side,
+}
+
+impl PairView {
     /// `getHypotheticalAccountLiquidityInternal` of an account holding only this pair: the same
-    /// result as [`CompoundModel::liquidity`] from the member's balances.
+    /// result as [`CompoundModel::liquidity`] from the member's balances, with the loop over
+    /// markets unrolled and `tokensToDenom` computed once per pair (the terms the contract adds
+    /// for the other side are zero). When the pair is one market both sides are that market.
     fn liquidity(&self, member: &Member) -> Option<AccountLiquidity> {
-        let borrowed = borrow_balance_stored(member.principal, self.b.3, member.interest_index)?;
-        let exposure = |(collateral_factor, exchange_rate, price, _): (U256, U256, U256, U256),
-                        ctoken_balance,
-                        borrow_balance| MarketExposure {
-            collateral_factor,
-            exchange_rate,
-            price,
-            ctoken_balance,
-            borrow_balance,
+        let borrowed =
+            borrow_balance_stored(member.principal, self.b.borrow_index, member.interest_index)?;
+        Some(AccountLiquidity {
+            sum_collateral: mul_scalar_truncate(self.c.tokens_to_denom, member.ctokens)?,
+            sum_borrow: mul_scalar_truncate(self.b.price, borrowed)?,
+        })
+    }
+
+    /// Market value of the member's collateral: `price * (exchangeRate * cTokens)`, truncated
+    /// as the Comptroller's scalar products are.
+    fn collateral_value(&self, member: &Member) -> Option<U256> {
+        mul_scalar_truncate(
+            self.c.price,
+            mul_scalar_truncate(self.c.exchange_rate, member.ctokens)?,
+        )
+    }
+
+    /// The pair level `1e36 * tokensToDenom(c) / (borrowIndex(b) * price(b))`, lowered by 1%;
+    /// zero (walk everything) when it cannot be computed.
+    fn level(&self) -> U256 {
+        let compute = || -> Option<U256> {
+            let level = self
+                .c
+                .tokens_to_denom
+                .checked_mul(KEY_SCALE)?
+                .checked_div(self.b.borrow_index.checked_mul(self.b.price)?)?;
+            Some(level - level / U256::from(100u8))
         };
-        if self.collateral == self.borrow {
-            logic::account_liquidity([exposure(self.c, member.ctokens, borrowed)], self.rounding)
-        } else {
-            logic::account_liquidity(
-                [
-                    exposure(self.c, member.ctokens, U256::ZERO),
-                    exposure(self.b, U256::ZERO, borrowed),
-                ],
-                self.rounding,
-            )
-        }
+        compute().unwrap_or(U256::ZERO)
     }
 }
 
@@ -203,6 +227,10 @@ pub struct CompoundModel {
     markets: BTreeMap<Id, Market>,
     prices: BTreeMap<Id, Fixed>,
     comptrollers: BTreeMap<Id, Comptroller>,
+    /// The last liquidatable set (not state: never encoded; rebuilt after any change).
+    found: Vec<Found>,
+    /// Whether `found` reflects the current state.
+    found_valid: bool,
 }
 
 impl CompoundModel {
@@ -216,6 +244,8 @@ impl CompoundModel {
             markets: BTreeMap::new(),
             prices: BTreeMap::new(),
             comptrollers: BTreeMap::new(),
+            found: Vec::new(),
+            found_valid: false,
         }
     }
 
@@ -267,7 +297,8 @@ impl CompoundModel {
         liquidity
             .sum_collateral
             .checked_mul(EXP_SCALE)
-            .map_or(U256::MAX, |scaled| scaled / liquidity.sum_borrow)
+            .and_then(|scaled| crate::math::div_small_quotient(scaled, liquidity.sum_borrow))
+            .unwrap_or(U256::MAX)
     }
 
     fn context(
@@ -291,24 +322,6 @@ impl CompoundModel {
             protocol_seize_share: c_market.protocol_seize_share,
             rounding: self.rounding,
         })
-    }
-
-    /// The pair level at current prices and indices, lowered by 1%; zero when unknown.
-    fn level(&self, collateral: &Id, borrow: &Id) -> U256 {
-        let compute = || -> Option<U256> {
-            let c = self.markets.get(collateral)?;
-            let b = self.markets.get(borrow)?;
-            let tokens_to_denom = mul_exp(
-                mul_exp(c.collateral_factor, c.rate()?, self.rounding)?,
-                self.price(collateral)?,
-                self.rounding,
-            )?;
-            let level = tokens_to_denom
-                .checked_mul(KEY_SCALE)?
-                .checked_div(b.borrow_index.checked_mul(self.price(borrow)?)?)?;
-            Some(level - level / U256::from(100u8))
-        };
-        compute().unwrap_or(U256::ZERO)
     }
 
     fn reindex(&mut self, comptroller_id: &Id, account_id: &Id) {
@@ -391,59 +404,109 @@ impl CompoundModel {
         }
     }
 
-    fn find(&self, comptroller: &Comptroller) -> Vec<Found> {
-        let mut found = Vec::new();
-        for ((collateral, borrow), index) in &comptroller.pairs {
-            let Some(pair) = self.pair_view(collateral, borrow) else {
-                continue;
-            };
-            for (_, member) in index.at_or_above(self.level(collateral, borrow)) {
-                if let Some(liquidity) = pair.liquidity(&member)
+    /// Appends the accounts with a shortfall to `found`: Comptroller by Comptroller, each one's
+    /// riskiest first (health, then account; the pair is unique, so the unstable sort is
+    /// deterministic).
+    fn find(&self, found: &mut Vec<Found>) {
+        for (comptroller_id, comptroller) in &self.comptrollers {
+            let start = found.len();
+            for ((collateral, borrow), index) in &comptroller.pairs {
+                let Some(pair) = self.pair_view(collateral, borrow) else {
+                    continue;
+                };
+                for (_, member) in index.at_or_above(pair.level()) {
+                    if let Some(liquidity) = pair.liquidity(&member)
+                        && !liquidity.shortfall().is_zero()
+                    {
+                        found.push(Found {
+                            comptroller: *comptroller_id,
+                            account: member.account,
+                            health: Self::health(&liquidity),
+                            sum_borrow: liquidity.sum_borrow,
+                            collateral_value: pair.collateral_value(&member).unwrap_or(U256::ZERO),
+                        });
+                    }
+                }
+            }
+            for id in &comptroller.complex {
+                let Some(account) = comptroller.accounts.get(id) else {
+                    continue;
+                };
+                if let Some(liquidity) = self.liquidity(account)
                     && !liquidity.shortfall().is_zero()
                 {
                     found.push(Found {
-                        account: member.account,
-                        liquidity,
+                        comptroller: *comptroller_id,
+                        account: *id,
+                        health: Self::health(&liquidity),
+                        sum_borrow: liquidity.sum_borrow,
+                        collateral_value: self.collateral_value(account).unwrap_or(U256::ZERO),
                     });
                 }
             }
+            found[start..]
+                .sort_unstable_by(|a, b| a.health.cmp(&b.health).then(a.account.cmp(&b.account)));
         }
-        for id in &comptroller.complex {
-            if let Some(liquidity) = comptroller.accounts.get(id).and_then(|a| self.liquidity(a))
-                && !liquidity.shortfall().is_zero()
-            {
-                found.push(Found {
-                    account: *id,
-                    liquidity,
-                });
+    }
+
+    /// Market value of an account's entered collateral (collateral factor 1); `None` when a
+    /// price or rate is missing or a product overflows.
+    fn collateral_value(&self, account: &Account) -> Option<U256> {
+        let mut total = U256::ZERO;
+        for (asset, position) in &account.positions {
+            if !position.entered || position.ctokens.is_zero() {
+                continue;
             }
+            let underlying =
+                mul_scalar_truncate(self.markets.get(asset)?.rate()?, position.ctokens)?;
+            total = total.checked_add(mul_scalar_truncate(self.price(asset)?, underlying)?)?;
         }
-        found.sort_by(|a, b| {
-            Self::health(&a.liquidity)
-                .cmp(&Self::health(&b.liquidity))
-                .then(a.account.cmp(&b.account))
-        });
-        found
+        Some(total)
+    }
+
+    /// The liquidatable set of the current state, computed at most once per state: `liquidatable`
+    /// and `risk` after the same event share it.
+    fn found(&mut self) -> &[Found] {
+        if !self.found_valid {
+            let mut found = std::mem::take(&mut self.found);
+            found.clear();
+            self.find(&mut found);
+            self.found = found;
+            self.found_valid = true;
+        }
+        &self.found
+    }
+
+    /// Forgets the cached liquidatable set: called by every method that may change the state.
+    fn invalidate(&mut self) {
+        self.found_valid = false;
     }
 
     /// What the liquidity of an account of the (collateral, borrow) pair reads besides its
-    /// balances.
-    fn pair_view<'a>(&self, collateral: &'a Id, borrow: &'a Id) -> Option<PairView<'a>> {
-        let side = |asset: &Id| -> Option<(U256, U256, U256, U256)> {
+    /// balances; `None` when a price, rate or decimals are missing, a price is zero (the
+    /// Comptroller's `PRICE_ERROR`) or `tokensToDenom` overflows.
+    fn pair_view(&self, collateral: &Id, borrow: &Id) -> Option<PairView> {
+        let side = |asset: &Id| -> Option<Side> {
             let market = self.markets.get(asset)?;
-            Some((
-                market.collateral_factor,
-                market.rate()?,
-                self.price(asset)?,
-                market.borrow_index,
-            ))
+            let exchange_rate = market.rate()?;
+            let price = self.price(asset)?;
+            if price.is_zero() {
+                return None;
+            }
+            Some(Side {
+                tokens_to_denom: mul_exp(
+                    mul_exp(market.collateral_factor, exchange_rate, self.rounding)?,
+                    price,
+                    self.rounding,
+                )?,
+                exchange_rate,
+                price,
+                borrow_index: market.borrow_index,
+            })
         };
         Some(PairView {
-            collateral,
-            borrow,
             c: side(collateral)?,
             b: side(borrow)?,
-            rounding: self.rounding,
         })
     }
 
@@ -713,6 +776,7 @@ impl ProtocolModel for CompoundModel {
         if update.quote != Id::name("USD") {
             return Ok(false);
         }
+        self.invalidate();
         let Some(quote) = prices.market(&update.asset, &update.quote) else {
             return Ok(false);
         };
@@ -722,6 +786,7 @@ impl ProtocolModel for CompoundModel {
     }
 
     fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
+        self.invalidate();
         match &event.payload {
             Payload::Deposit(change) => self.deposit(change),
             Payload::Withdraw(change) => self.withdraw(change),
@@ -747,6 +812,7 @@ impl ProtocolModel for CompoundModel {
         value: &Fixed,
         _time: Timestamp,
     ) -> Result<Applied, EngineError> {
+        self.invalidate();
         self.set(market, param, value)
     }
 
@@ -890,6 +956,7 @@ impl ProtocolModel for CompoundModel {
         _judgement: &Judgement,
         _time: Timestamp,
     ) -> Result<Applied, EngineError> {
+        self.invalidate();
         let known = self
             .comptrollers
             .get(&comptroller())
@@ -938,17 +1005,15 @@ impl ProtocolModel for CompoundModel {
         _time: Timestamp,
         out: &mut Vec<Candidate>,
     ) -> Result<(), EngineError> {
-        for (market, comptroller) in &self.comptrollers {
-            for found in self.find(comptroller) {
-                out.push(Candidate {
-                    protocol: Protocol::CompoundV2,
-                    market: *market,
-                    account: found.account,
-                    health: Self::health(&found.liquidity),
-                    debt_value: found.liquidity.sum_borrow,
-                });
-            }
-        }
+        let found = self.found();
+        out.reserve(found.len());
+        out.extend(found.iter().map(|found| Candidate {
+            protocol: Protocol::CompoundV2,
+            market: found.comptroller,
+            account: found.account,
+            health: found.health,
+            debt_value: found.sum_borrow,
+        }));
         Ok(())
     }
 
@@ -958,6 +1023,7 @@ impl ProtocolModel for CompoundModel {
         choice: &LiquidatorChoice,
         _time: Timestamp,
     ) -> Result<Option<SimulatedLiquidation>, EngineError> {
+        self.invalidate();
         let Some(account) = self
             .comptrollers
             .get(&candidate.market)
@@ -1072,45 +1138,30 @@ impl ProtocolModel for CompoundModel {
         }))
     }
 
+    /// Sums over the liquidatable set (shared with `liquidatable` after the same event). Bad
+    /// debt is summed over that set too: borrows above the collateral's market value are above
+    /// its weighted value (collateral factors are at most 1), so every underwater account has a
+    /// shortfall.
     fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
-        for (market, comptroller) in &self.comptrollers {
-            let found = self.find(comptroller);
+        self.found();
+        let mut found = self.found.iter().peekable();
+        for market in self.comptrollers.keys() {
+            let mut accounts = 0u64;
             let mut collateral = U256::ZERO;
             let mut debt = U256::ZERO;
             let mut bad_debt = U256::ZERO;
-            for account in &found {
-                // Market value of the collateral (collateral factor 1), as Aave reports it.
-                let value = comptroller
-                    .accounts
-                    .get(&account.account)
-                    .and_then(|a| {
-                        let mut total = U256::ZERO;
-                        for (asset, position) in &a.positions {
-                            if !position.entered || position.ctokens.is_zero() {
-                                continue;
-                            }
-                            let underlying = mul_scalar_truncate(
-                                self.markets.get(asset)?.rate()?,
-                                position.ctokens,
-                            )?;
-                            total = total.checked_add(mul_scalar_truncate(
-                                self.price(asset)?,
-                                underlying,
-                            )?)?;
-                        }
-                        Some(total)
-                    })
-                    .unwrap_or(U256::ZERO);
-                collateral = collateral.saturating_add(value);
-                debt = debt.saturating_add(account.liquidity.sum_borrow);
-                bad_debt =
-                    bad_debt.saturating_add(account.liquidity.sum_borrow.saturating_sub(value));
+            while let Some(account) = found.next_if(|f| f.comptroller == *market) {
+                accounts += 1;
+                collateral = collateral.saturating_add(account.collateral_value);
+                debt = debt.saturating_add(account.sum_borrow);
+                bad_debt = bad_debt
+                    .saturating_add(account.sum_borrow.saturating_sub(account.collateral_value));
             }
             out.push(MarketRisk {
                 protocol: Protocol::CompoundV2,
                 market: *market,
                 oracle_price: None,
-                accounts_unsafe: found.len() as u64,
+                accounts_unsafe: accounts,
                 collateral_at_risk: Quantity::new(collateral, 18),
                 debt_at_risk: Quantity::new(debt, 18),
                 bad_debt: Quantity::new(bad_debt, 18),
@@ -1161,6 +1212,7 @@ impl ProtocolModel for CompoundModel {
     }
 
     fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        self.invalidate();
         self.rounding = match input.u8()? {
             0 => Rounding::HalfUp,
             1 => Rounding::Truncate,
