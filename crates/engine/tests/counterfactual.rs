@@ -236,3 +236,72 @@ fn sweeps_give_the_same_results_whatever_the_number_of_jobs() {
     };
     assert!(at("1.3") <= at("1.6"), "{} > {}", at("1.3"), at("1.6"));
 }
+
+#[test]
+fn an_update_rule_hides_moves_below_its_deviation() {
+    let log = market_log();
+    // The dip from 1600 to 1490 is 6.9%: below a 10% deviation and within a day's heartbeat, the
+    // oracle keeps publishing 1600 and vault #1 (liquidation price 1500) stays safe.
+    let quiet = replay(
+        log.path(),
+        &format!(
+            "{INSTANT_ORACLE}[[oracle]]\nasset = \"WETH\"\ndeviation = \"10%\"\nheartbeat = \"1d\"\n"
+        ),
+    );
+    assert!(quiet.liquidations.is_empty(), "{:?}", accounts(&quiet));
+    // With a 5% deviation the dip is published.
+    let loud = replay(
+        log.path(),
+        &format!(
+            "{INSTANT_ORACLE}[[oracle]]\nasset = \"WETH\"\ndeviation = \"5%\"\nheartbeat = \"1d\"\n"
+        ),
+    );
+    assert_eq!(accounts(&loud), [("#1".to_owned(), Some(1))]);
+}
+
+#[test]
+fn a_source_swap_reads_another_feed() {
+    // A second feed answers 1000 once, at 01:45; the log's own feed keeps answering 1490 and up.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios/cascade-market.jsonl");
+    let mut events: Vec<Event> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut other = events
+        .iter()
+        .find(|e| e.kind() == cascade_events::EventKind::Price)
+        .copied()
+        .unwrap();
+    other.time = cascade_events::Timestamp(1_622_511_900);
+    if let cascade_events::Payload::Price(update) = &mut other.payload {
+        update.feed = cascade_events::Id::name("other-feed");
+        update.price = "1000".parse().unwrap();
+    }
+    let at = events.partition_point(|e| e.time <= other.time);
+    events.insert(at, other);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _) = LogWriter::open(dir.path(), WriterOptions::default()).unwrap();
+    for event in &events {
+        writer.append(event).unwrap();
+    }
+    writer.commit().unwrap();
+    // Trusting only the other feed, every later update of the log's feed repeats its 1000: all
+    // vaults but #5 (liquidation price 900) go.
+    let swapped = replay(
+        dir.path(),
+        &format!("{INSTANT_ORACLE}[[oracle]]\nasset = \"WETH\"\nsource_feed = \"other-feed\"\n"),
+    );
+    let hit: Vec<String> = accounts(&swapped).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(hit, ["#1", "#2", "#3", "#4"]);
+    // Trusting the log's own feed, the stray answer carries that feed's latest price (1600)
+    // instead of 1000: only the dip to 1490 counts and only #1 is liquidated.
+    let own = replay(
+        dir.path(),
+        &format!("{INSTANT_ORACLE}[[oracle]]\nasset = \"WETH\"\nsource_feed = \"test-feed\"\n"),
+    );
+    let hit: Vec<String> = accounts(&own).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(hit, ["#1"]);
+}

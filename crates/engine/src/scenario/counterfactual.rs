@@ -6,8 +6,8 @@
 //! - Overrides take effect at their `from` (or the window start) through
 //!   `ProtocolModel::set_param`, once; recorded governance changes of a pinned parameter after
 //!   that are skipped (and counted by the loop as `param-change-pinned-by-scenario`).
-//! - A Maker oracle `delay` is the OSM `hop`, set like an override. Other delays lag the asset's
-//!   price path (the price book is shared by all protocols).
+//! - An oracle `delay` is the Maker OSM `hop`, set like an override (other protocols read the
+//!   latest answer; a lagged feed is a `[[price]]` shift).
 //! - Prices: source swap, then the path transforms, then the update rule, then the price impact
 //!   multiplier. Impact updates after a sale are emitted for every feed of the sold asset (and its
 //!   wrapped twin: `WETH`/`ETH`, `WBTC`/`BTC`).

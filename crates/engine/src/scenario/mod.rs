@@ -655,10 +655,17 @@ fn parse_oracle(table: &Table<'_, '_>) -> Result<OracleRule, ScenarioError> {
     let protocol = table.get("protocol").map(|v| v.protocol()).transpose()?;
     let asset = table.get("asset").map(|v| v.id()).transpose()?;
     let from = table.get("from").map(|v| v.time()).transpose()?;
-    let delay = table
-        .get("delay")
-        .map(|v| v.non_negative_duration())
-        .transpose()?;
+    let delay = match table.get("delay") {
+        Some(value) => {
+            if protocol.is_some_and(|p| p != Protocol::Maker) {
+                return Err(value.invalid(
+                    "only the Maker OSM has a publication delay; lag a price with a [[price]] shift",
+                ));
+            }
+            Some(value.non_negative_duration()?)
+        }
+        None => None,
+    };
     let stale_after = table
         .get("stale_after")
         .map(|v| v.non_negative_duration())

@@ -285,6 +285,10 @@ fn rejects_what_it_cannot_mean() {
             "not both",
         ),
         ("[[oracle]]\ndelay = \"soon\"", "is not a duration"),
+        (
+            "[[oracle]]\nprotocol = \"aave-v2\"\ndelay = \"1m\"",
+            "only the Maker OSM has a publication delay",
+        ),
         // Price transforms.
         (
             "[[price]]\nasset = \"ETH\"\ntransform = \"cap\"\nfactor = \"2\"",
