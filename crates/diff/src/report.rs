@@ -475,9 +475,6 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
     if let Some(chart) = rounds_chart(runs)? {
         out.push(chart);
     }
-    if let Some(chart) = health_chart(runs)? {
-        out.push(chart);
-    }
     Ok(out)
 }
 
@@ -523,70 +520,6 @@ fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
             &groups,
         )?,
         note: "Round 1: triggered by a recorded price move. Round n+1: made possible by the price impact of round n's sales.".to_owned(),
-    }))
-}
-
-/// Bucket labels, accounts per bucket before the window, and after it.
-type Health = (Vec<String>, Vec<f64>, Vec<f64>);
-
-/// Health distributions a run carries in `counterfactual.health`:
-/// `{"buckets": [...labels], "before": {"accounts": [...]}, "after": {"accounts": [...]}}`.
-fn health_of(run: &RunFile) -> Option<Health> {
-    let health = run.counterfactual.as_ref()?.get("health")?;
-    let buckets: Vec<String> = health
-        .get("buckets")?
-        .as_array()?
-        .iter()
-        .filter_map(|b| b.as_str().map(str::to_owned))
-        .collect();
-    let counts = |side: &str| -> Option<Vec<f64>> {
-        Some(
-            health
-                .get(side)?
-                .get("accounts")?
-                .as_array()?
-                .iter()
-                .map(|v| v.as_u64().unwrap_or(0) as f64)
-                .collect(),
-        )
-    };
-    Some((buckets, counts("before")?, counts("after")?))
-}
-
-fn health_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
-    let with_health: Vec<(usize, &RunFile, Health)> = runs
-        .iter()
-        .enumerate()
-        .filter_map(|(index, run)| health_of(run).map(|h| (index, run, h)))
-        .collect();
-    let Some((_, _, (buckets, before, _))) = with_health.first() else {
-        return Ok(None);
-    };
-    let mut series = vec![("before the window (all runs)".to_owned(), 5)];
-    series.extend(
-        with_health
-            .iter()
-            .map(|(index, run, _)| (format!("after: {}", run.label()), *index)),
-    );
-    let groups = buckets
-        .iter()
-        .enumerate()
-        .map(|(bucket, label)| BarGroup {
-            label: label.clone(),
-            values: std::iter::once(before.get(bucket).copied().unwrap_or(0.0))
-                .chain(
-                    with_health
-                        .iter()
-                        .map(|(_, _, h)| h.2.get(bucket).copied().unwrap_or(0.0)),
-                )
-                .collect(),
-        })
-        .collect::<Vec<_>>();
-    Ok(Some(Chart {
-        name: "health".to_owned(),
-        title: "Health distribution before and after".to_owned(),
-        svg: charts::bar_chart("accounts by health factor", "accounts", &series, &groups)?,
-        note: "Accounts with debt by health (collateral value at the liquidation ratio over debt); below 1 is liquidatable.".to_owned(),
     }))
 }
 
