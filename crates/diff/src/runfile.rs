@@ -334,7 +334,7 @@ pub struct RunFile {
     /// Risk snapshots in log order.
     #[serde(default)]
     pub timeline: Vec<PointView>,
-    /// Counterfactual extras (cascade graph, health distributions), where present.
+    /// Counterfactual extras (cascade graph, liquidator statistics), where present.
     #[serde(default)]
     pub counterfactual: Option<Value>,
 }
