@@ -202,6 +202,37 @@ fn heading(c: &Comparison) -> Vec<String> {
     ]
 }
 
+/// `header` and `rows` as aligned text lines: numbers (every column but the first when
+/// `first_left`) right-aligned, columns two spaces apart.
+pub fn aligned(header: &[String], rows: &[Vec<String>], first_left: bool) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(index, (cell, width))| {
+                if index == 0 && first_left {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = String::new();
+    for cells in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let _ = writeln!(out, "{}", line(cells));
+    }
+    out
+}
+
 /// Aligned plain text.
 pub fn table(c: &Comparison) -> String {
     let mut out = String::new();
@@ -214,30 +245,8 @@ pub fn table(c: &Comparison) -> String {
             let _ = writeln!(out, "  (none)");
             continue;
         }
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let line = |cells: &[String]| {
-            cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(index, (cell, width))| {
-                    if index == 0 {
-                        format!("{cell:<width$}")
-                    } else {
-                        format!("{cell:>width$}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        let _ = writeln!(out, "  {}", line(&header).trim_end());
-        for row in &rows {
-            let _ = writeln!(out, "  {}", line(row).trim_end());
+        for line in aligned(&header, &rows, true).lines() {
+            let _ = writeln!(out, "  {}", line.trim_end());
         }
     }
     out

@@ -4,14 +4,13 @@
 //! the points out. Numbers stay exact text except in the heatmap's colours.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use cascade_engine::scenario::{PointResult, SweepAxis};
 use serde::Serialize;
 
 use crate::DiffError;
 use crate::charts;
-use crate::render::markdown_table;
+use crate::render::{aligned, markdown_table};
 use crate::runfile::Num;
 
 /// A column of the sweep table.
@@ -122,26 +121,7 @@ fn rows(
 /// Aligned text.
 pub fn table(axes: &[SweepAxis], points: &[PointResult], metrics: &[Metric]) -> String {
     let (header, rows) = rows(axes, points, metrics);
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:>width$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", line(&header));
-    for row in &rows {
-        let _ = writeln!(out, "{}", line(row));
-    }
-    out
+    aligned(&header, &rows, false)
 }
 
 /// Markdown.
@@ -243,4 +223,75 @@ pub fn heatmap(
         &labels,
     )
     .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(mat: &str, chop: &str, liquidations: u64, bad: &str) -> PointResult {
+        PointResult {
+            values: vec![mat.parse().unwrap(), chop.parse().unwrap()],
+            liquidations,
+            accounts_hit: liquidations,
+            collateral_seized: BTreeMap::from([("WETH".to_owned(), "12.5".to_owned())]),
+            debt_repaid: BTreeMap::from([("DAI".to_owned(), "1000".to_owned())]),
+            bad_debt: BTreeMap::from([("DAI".to_owned(), bad.to_owned())]),
+            cascade_depth: 1,
+            state_hash: "00".to_owned(),
+        }
+    }
+
+    fn grid() -> (Vec<SweepAxis>, Vec<PointResult>) {
+        let axes = vec![
+            SweepAxis::parse("maker.ETH-B.mat=1.3..1.4:0.1").unwrap(),
+            SweepAxis::parse("maker.ETH-B.chop=0.1..0.1:0.1").unwrap(),
+        ];
+        let points = vec![point("1.3", "0.1", 3, "0"), point("1.4", "0.1", 7, "250.5")];
+        (axes, points)
+    }
+
+    #[test]
+    fn tables_show_values_then_metrics() {
+        let (axes, points) = grid();
+        let text = table(&axes, &points, &[Metric::Liquidations, Metric::BadDebt]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].contains("maker.ETH-B.mat") && lines[0].ends_with("bad-debt"));
+        assert!(
+            lines[2].trim_start().starts_with("1.4") && lines[2].ends_with("250.5 DAI"),
+            "{}",
+            lines[2]
+        );
+        let csv = csv(&axes, &points);
+        assert_eq!(
+            csv.lines().next().unwrap(),
+            "maker.ETH-B.mat,maker.ETH-B.chop,liquidations,accounts,depth,collateral_WETH,debt_DAI,bad_debt_DAI"
+        );
+        assert_eq!(csv.lines().nth(2).unwrap(), "1.4,0.1,7,7,1,12.5,1000,250.5");
+        let json: serde_json::Value = serde_json::from_str(&json(&axes, &points)).unwrap();
+        assert_eq!(json["points"][1]["liquidations"], 7);
+        assert_eq!(json["axes"][0]["param"], "mat");
+        assert!(markdown(&axes, &points, &[Metric::Depth]).contains("| 1.3 | 0.1 | 1 |"));
+        assert_eq!(Metric::parse("bad-debt"), Some(Metric::BadDebt));
+        assert_eq!(Metric::parse("nope"), None);
+    }
+
+    #[test]
+    fn a_heatmap_needs_exactly_two_axes() {
+        let (axes, points) = grid();
+        let svg = heatmap(&axes, &points, Metric::Liquidations)
+            .unwrap()
+            .unwrap();
+        assert!(svg.contains("liquidations by maker.ETH-B.mat and maker.ETH-B.chop"));
+        assert!(
+            svg.contains(">\n7\n</text>") && svg.contains(">\n3\n</text>"),
+            "cell labels"
+        );
+        assert!(
+            heatmap(&axes[..1], &points, Metric::Liquidations)
+                .unwrap()
+                .is_none()
+        );
+    }
 }
