@@ -148,7 +148,9 @@ pub fn fixed(text: &str, decimals: Option<u8>, scaled: bool) -> Result<Fixed, St
                 }
                 other => reason(other),
             }),
-        (Some(decimals), false) => Fixed::parse_with(text, decimals).map_err(reason),
+        (Some(decimals), false) => parse_decimal(text, decimals)
+            .map(|value| Fixed::new(value, decimals))
+            .map_err(reason),
         (None, _) => Fixed::parse_exact(text).map_err(reason),
     }
 }
