@@ -1,0 +1,185 @@
+//! `cascade ingest` as a user runs it: exit codes, the summary, and the log it leaves.
+#![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures(sub: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(sub)
+}
+
+fn cascade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn ingest_interleaves_and_reingest_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("toy");
+    let maker = fixtures("ingest/maker-flipside");
+    let first = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "maker-flipside",
+        path(&maker),
+    ]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let summary = text(&first);
+    assert!(summary.contains("events written: 15"), "{summary}");
+    assert!(
+        summary.contains("liquidations read as Dog barks (due): 1"),
+        "{summary}"
+    );
+
+    let again = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "maker-flipside",
+        path(&maker),
+    ]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(text(&again).contains("already ingested as source #0: nothing to do"));
+
+    // Prices from before the Maker events: merged in front, not appended.
+    let prices = fixtures("ingest/prices.csv");
+    let merged = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "price-csv",
+        path(&prices),
+    ]);
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
+    assert!(
+        text(&merged).contains("merged and rewritten atomically, now 18 events"),
+        "{}",
+        text(&merged)
+    );
+
+    let stats = cascade(&["log", "stats", path(&log), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(json["events"], 18);
+    assert_eq!(json["by_kind"]["price"], 3);
+    assert_eq!(json["by_kind"]["liquidation"], 3);
+    assert_eq!(json["first_time"], "2021-01-01T00:00:00Z");
+}
+
+#[test]
+fn bad_rows_exit_2_or_are_quarantined_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let rounds = fixtures("ingest/eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv");
+    let failed = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "chainlink-rounds",
+        path(&rounds),
+    ]);
+    assert_eq!(failed.status.code(), Some(2));
+    let message = text(&failed);
+    assert!(
+        message.contains("line 5, column update: \"0\": zero timestamp"),
+        "{message}"
+    );
+
+    let quarantine = dir.path().join("q.jsonl");
+    let skipped = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "chainlink-rounds",
+        "--skip-invalid",
+        "--quarantine",
+        path(&quarantine),
+        path(&rounds),
+    ]);
+    assert_eq!(skipped.status.code(), Some(1), "{}", text(&skipped));
+    assert!(text(&skipped).contains("rows rejected: 1"));
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&quarantine).unwrap().trim()).unwrap();
+    assert_eq!(line["position"]["line"], 5);
+    assert_eq!(line["kind"], "chainlink-rounds");
+}
+
+#[test]
+fn flags_are_checked_against_the_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let prices = fixtures("ingest/prices.csv");
+    let wrong = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "price-csv",
+        "--reserves",
+        "x.csv",
+        path(&prices),
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        text(&wrong).contains("--reserves does not apply to --source price-csv"),
+        "{}",
+        text(&wrong)
+    );
+    let no_mapping = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "csv",
+        path(&prices),
+    ]);
+    assert!(text(&no_mapping).contains("--source csv needs --mapping FILE"));
+    let mapping = fixtures("mappings/coingecko-prices.toml");
+    let mapped = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "csv",
+        "--mapping",
+        path(&mapping),
+        path(&prices),
+    ]);
+    assert_eq!(mapped.status.code(), Some(0), "{}", text(&mapped));
+    assert!(text(&mapped).contains("price: 3"));
+    let unknown = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "maker",
+        path(&prices),
+    ]);
+    assert!(
+        text(&unknown).contains("maker-flipside"),
+        "{}",
+        text(&unknown)
+    );
+}
