@@ -28,7 +28,7 @@ pub struct SynthArgs {
     #[arg(long, value_delimiter = ',', default_values_t = synth::DEFAULT_COLLATERAL.iter().map(|s| s.to_string()))]
     assets: Vec<String>,
     /// The crash, e.g. `-40%@6h,rebound=15%,start=24h,hold=12h,noise=0.6%` (docs/synthetic.md).
-    #[arg(long, default_value_t = ShockSpec::default())]
+    #[arg(long, default_value_t = ShockSpec::default(), allow_hyphen_values = true)]
     shock: ShockSpec,
     /// Average user events per account, counting the three opening ones.
     #[arg(long, default_value_t = 5)]

@@ -85,9 +85,7 @@ fn read_events(dir: &Path) -> u64 {
 }
 
 fn bench_replay_scale(c: &mut Criterion) {
-    // Maker only for now: the Aave v3 model recomputes every candidate's account data at each
-    // price check, which at 10k synthetic accounts takes minutes per replay (docs/benchmarks.md).
-    for protocol in [Protocol::Maker] {
+    for protocol in [Protocol::Maker, Protocol::AaveV3] {
         let mut group = c.benchmark_group(format!("replay_scale/{protocol}"));
         configure(&mut group);
         for accounts in sizes() {
