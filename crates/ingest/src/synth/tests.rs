@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Event, Payload, Protocol, encode};
+use cascade_events::{Event, Id, Payload, Protocol, U256, encode};
 
+use super::generator::{sample_health_bps, sample_size_cents};
 use super::sample::Sampler;
 use super::*;
 
