@@ -6,10 +6,10 @@
 //!    the total order of [`crate::order`];
 //! 3. drops identical duplicates and refuses conflicting ones ([`crate::dedup`]), against the
 //!    log's existing events as well as among the new ones;
-//! 4. writes: when every new event sorts after the log's last event it **appends** (one commit);
-//!    otherwise it **merges** the existing events with the new ones and replaces the log
-//!    atomically with `cascade_log::rewrite`, so a later ingest of an earlier time range still
-//!    yields one correctly ordered log;
+//! 4. writes: when every new event (duplicates dropped) sorts after the log's last event it
+//!    **appends** (one commit); otherwise it **merges** the existing events with the new ones and
+//!    replaces the log atomically with `cascade_log::rewrite`, so a later ingest of an earlier
+//!    time range still yields one correctly ordered log;
 //! 5. registers the sources in the catalog, then writes rejected rows to the quarantine file.
 //!
 //! Between the write (4) and the registration (5) a crash would leave events whose source the
@@ -674,25 +674,23 @@ pub fn ingest(
             .map(|event| key_of(&event, event.seq)),
         _ => None,
     };
-    let append = match (last_key, order.first()) {
+    // Whether events starting with `first` can simply be appended.
+    let sorts_after_log = |first: Option<&u32>| match (last_key, first) {
         (Some(last), Some(&first)) => last < keys[first as usize],
         _ => true,
     };
+    // The existing events are needed to catch duplicates (when new events have identities) and
+    // to merge (when the new events do not all come after them).
     let needs_identities = existing_count > 0 && !identities.is_empty();
-    // In a merge every existing event (with its key); in an append only those with an identity.
     let mut old: Vec<Event> = Vec::new();
     let mut old_keys: Vec<OrderKey> = Vec::new();
     if let Some(reader) = &reader
-        && (needs_identities || !append)
+        && (needs_identities || !sorts_after_log(order.first()))
     {
         for event in reader.events(0) {
             let event = event.map_err(log_error)?;
-            if !append || dedup::identity(&event, kind_of(&event)).is_some() {
-                if !append {
-                    old_keys.push(key_of(&event, event.seq));
-                }
-                old.push(event);
-            }
+            old_keys.push(key_of(&event, event.seq));
+            old.push(event);
         }
     }
 
@@ -783,6 +781,8 @@ pub fn ingest(
         }
     }
     drop(duplicate);
+    // Decided on what is kept: a duplicate of the log's last events does not force a merge.
+    let append = sorts_after_log(kept.first());
 
     // Per-source results, known before writing so the pending record can carry them.
     let mut per_kind: BTreeMap<EventKind, u64> = BTreeMap::new();

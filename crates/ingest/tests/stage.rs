@@ -332,3 +332,62 @@ fn maker_ethb_log_stats() {
     }
     assert!(summary.time_range().unwrap().0 >= Timestamp(1_603_065_600));
 }
+
+/// One `eth_getLogs` entry of an Aave v2 Withdraw from the main LendingPool.
+fn withdraw_log(block: u64, log_index: u64, amount: u64) -> serde_json::Value {
+    use alloy_sol_types::SolEvent;
+    use cascade_events::{Address, U256};
+    use cascade_ingest::eth_logs::abi::AaveV2;
+    let event = AaveV2::Withdraw {
+        reserve: Address::repeat_byte(0xee),
+        user: Address::repeat_byte(0x11),
+        to: Address::repeat_byte(0x11),
+        amount: U256::from(amount),
+    };
+    let data = event.encode_log_data();
+    serde_json::json!({
+        "address": "0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9",
+        "topics": data.topics().iter().map(|t| format!("{t:#x}")).collect::<Vec<_>>(),
+        "data": format!("0x{}", alloy_primitives::hex::encode(&data.data)),
+        "blockNumber": format!("{block:#x}"),
+        "blockTimestamp": format!("{:#x}", 1_700_000_000 + block * 12),
+        "transactionIndex": "0x0",
+        "logIndex": format!("{log_index:#x}"),
+    })
+}
+
+#[test]
+fn overlapping_log_dumps_keep_each_log_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let dump = |name: &str, logs: &[serde_json::Value]| {
+        let text: Vec<String> = logs.iter().map(|l| l.to_string()).collect();
+        write(dir.path(), name, &text.join("\n"))
+    };
+    let source = |path: PathBuf| Source::EthLogs {
+        path,
+        options: cascade_ingest::eth_logs::Options::default(),
+    };
+    let first = dump("a.jsonl", &[withdraw_log(10, 0, 5), withdraw_log(11, 0, 6)]);
+    let second = dump("b.jsonl", &[withdraw_log(11, 0, 6), withdraw_log(12, 3, 7)]);
+    ingest(&log, vec![source(first)], &options(false), &NoProgress).unwrap();
+    let summary = ingest(&log, vec![source(second)], &options(false), &NoProgress).unwrap();
+    assert_eq!(summary.duplicates(), 1);
+    assert_eq!(summary.write, WriteMode::Appended { from_seq: 2 });
+    let blocks: Vec<Option<u64>> = read_log(&log).iter().map(|e| e.block).collect();
+    assert_eq!(blocks, [Some(10), Some(11), Some(12)]);
+
+    // The same log position with another amount is a conflict.
+    let conflicting = dump("c.jsonl", &[withdraw_log(12, 3, 8)]);
+    let error = ingest(
+        &log,
+        vec![source(conflicting)],
+        &options(false),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("chain 1 block 12 log 3"),
+        "{error}"
+    );
+}
