@@ -23,7 +23,7 @@ use cascade_engine::aave::AaveModel;
 use cascade_engine::aave::logic::AaveVersion;
 use cascade_engine::compound::CompoundModel;
 use cascade_engine::compound::exp::Rounding;
-use cascade_engine::{Candidate, PriceBook, ProtocolModel};
+use cascade_engine::{Candidate, MarketRisk, PriceBook, ProtocolModel};
 use cascade_events::{
     Address, Amount, Event, Fixed, Id, ParamChange, Payload, PositionChange, PriceUpdate, Protocol,
     Symbol, Timestamp, U256,
@@ -200,9 +200,7 @@ impl<M: ProtocolModel> Market<M> {
         let protocol = model.protocol();
         let mut book = PriceBook::default();
         for payload in params {
-            model
-                .apply(&event(0, *payload), &book)
-                .expect("parameter");
+            model.apply(&event(0, *payload), &book).expect("parameter");
         }
         for (symbol, _, before, _) in ASSETS {
             let update = PriceUpdate {
@@ -261,6 +259,24 @@ impl<M: ProtocolModel> Market<M> {
         self.model
             .liquidatable(Timestamp(self.time), found)
             .expect("index query");
+        clock.elapsed()
+    }
+
+    /// As [`Market::shock_and_query`], plus the risk snapshot the replay loop takes for the
+    /// timeline after every check: (wall, CPU).
+    fn shock_query_and_risk(
+        &mut self,
+        found: &mut Vec<Candidate>,
+        risks: &mut Vec<MarketRisk>,
+    ) -> (Duration, Duration) {
+        self.set_prices(false);
+        let clock = Clock::start();
+        self.set_prices(true);
+        found.clear();
+        risks.clear();
+        let time = Timestamp(self.time);
+        self.model.liquidatable(time, found).expect("index query");
+        self.model.risk(time, risks).expect("risk");
         clock.elapsed()
     }
 }
@@ -325,6 +341,17 @@ fn measure<M: ProtocolModel>(
             });
         });
     }
+    let mut risks = Vec::new();
+    group.bench_function(format!("index_and_risk/{count}/cpu"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                total += market.shock_query_and_risk(&mut found, &mut risks).1;
+                black_box(risks.len());
+            }
+            total
+        });
+    });
     group.sample_size(10);
     group.bench_function(format!("full_scan/{count}/cpu"), |b| {
         b.iter_custom(|iters| {

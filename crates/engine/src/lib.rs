@@ -22,6 +22,7 @@ pub mod liquidator;
 pub mod maker;
 pub mod math;
 pub mod oracle;
+pub mod pairs;
 pub mod protocol;
 pub mod replay;
 pub mod run;

@@ -11,6 +11,8 @@
 
 use cascade_events::U256;
 
+use crate::pairs::ConstDivisor;
+
 const fn u256(value: u128) -> U256 {
     U256::from_limbs([value as u64, (value >> 64) as u64, 0, 0])
 }
@@ -70,12 +72,23 @@ fn half_up_mul(a: U256, b: U256, unit: U256, half: U256) -> Option<U256> {
         return Some(U256::ZERO);
     }
     let rounded = a.checked_mul(b)?.checked_add(half)?;
+    // The three units through their precomputed reciprocals (a ray is 2^27 * 5^27: floor of
+    // floors is the floor); the quotient is the same as plain division.
     Some(if unit == RAY {
-        crate::math::div_ray(rounded)
+        RAY_ODD_PART.div(rounded >> 27usize)
+    } else if unit == WAD {
+        WAD_DIVISOR.div(rounded)
+    } else if unit == PERCENTAGE_FACTOR {
+        PERCENT_DIVISOR.div(rounded)
     } else {
         rounded / unit
     })
 }
+
+/// 5^27, the odd part of a ray.
+const RAY_ODD_PART: ConstDivisor = ConstDivisor::new(7_450_580_596_923_828_125);
+const WAD_DIVISOR: ConstDivisor = ConstDivisor::new(1_000_000_000_000_000_000);
+const PERCENT_DIVISOR: ConstDivisor = ConstDivisor::new(10_000);
 
 /// `(a * unit + b/2) / b` with the contracts' guard `a <= (MAX - b/2) / unit`, tested as
 /// "`a * unit + b/2` fits 256 bits" (the same condition, without a division).

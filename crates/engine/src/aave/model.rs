@@ -43,6 +43,7 @@ use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
+use crate::pairs::{Divisor, FoundSet, compress_key};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -115,7 +116,7 @@ enum Entry {
     Pair {
         collateral: Id,
         debt: Id,
-        key: U256,
+        key: u128,
         member: Member,
     },
     /// Several reserves on a side, or debt without collateral: checked on every query.
@@ -123,12 +124,13 @@ enum Entry {
 }
 
 /// An account as its pair index holds it: with the two scaled balances its health factor
-/// needs, so walking the index never looks the account up.
+/// needs, so walking the index never looks the account up. Balances are `u128` (an account with
+/// a larger one is indexed as complex): a smaller entry is a faster walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Member {
     account: Id,
-    scaled_collateral: U256,
-    scaled_debt: U256,
+    scaled_collateral: u128,
+    scaled_debt: u128,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -141,16 +143,27 @@ struct Account {
 #[derive(Clone, Debug, Default)]
 struct Pool {
     accounts: BTreeMap<Id, Account>,
-    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member>>,
+    /// Keys are [`compress_key`] of `scaledDebt * 1e36 / scaledCollateral`.
+    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member, u128>>,
     complex: BTreeSet<Id>,
 }
 
-/// An account found liquidatable, with the data behind it.
+/// What `liquidatable` and `risk` report of an account found liquidatable.
 #[derive(Clone, Copy, Debug)]
 struct Found {
-    pool: Id,
-    account: Id,
-    data: AccountData,
+    health: U256,
+    collateral_base: U256,
+    debt_base: U256,
+}
+
+impl From<AccountData> for Found {
+    fn from(data: AccountData) -> Self {
+        Self {
+            health: data.health_factor,
+            collateral_base: data.total_collateral_base,
+            debt_base: data.total_debt_base,
+        }
+    }
 }
 
 /// What the health factor of a pair member reads from one side of the pair: the liquidity index
@@ -160,6 +173,8 @@ struct Side {
     price: U256,
     /// `10^decimals`.
     unit: U256,
+    /// The same, ready to divide by.
+    per_unit: Divisor,
     threshold: u16,
     index: U256,
 }
@@ -191,8 +206,10 @@ impl PairView {
         let mut total_collateral = U256::ZERO;
         let mut threshold = U256::ZERO;
         if self.c.threshold != 0 && !collateral.is_zero() {
-            total_collateral =
-                self.c.price.checked_mul(collateral).ok_or_else(overflow)? / self.c.unit;
+            total_collateral = self
+                .c
+                .per_unit
+                .div(self.c.price.checked_mul(collateral).ok_or_else(overflow)?);
             let weight = U256::from(self.c.threshold);
             total_collateral.checked_mul(weight).ok_or_else(overflow)?;
             if !total_collateral.is_zero() {
@@ -202,7 +219,9 @@ impl PairView {
         let total_debt = if debt.is_zero() {
             U256::ZERO
         } else {
-            self.d.price.checked_mul(debt).ok_or_else(overflow)? / self.d.unit
+            self.d
+                .per_unit
+                .div(self.d.price.checked_mul(debt).ok_or_else(overflow)?)
         };
         Ok(AccountData {
             total_collateral_base: total_collateral,
@@ -254,9 +273,9 @@ pub struct AaveModel {
     prices: BTreeMap<Id, U256>,
     pools: BTreeMap<Id, Pool>,
     /// The last liquidatable set (not state: never encoded; rebuilt after any change).
-    found: Vec<Found>,
-    /// Whether `found` reflects the current state.
-    found_valid: bool,
+    found: FoundSet<Found>,
+    /// Scratch space of [`AaveModel::find`] (not state).
+    walked: Vec<Member>,
 }
 
 impl AaveModel {
@@ -281,8 +300,8 @@ impl AaveModel {
             reserves: BTreeMap::new(),
             prices: BTreeMap::new(),
             pools: BTreeMap::new(),
-            found: Vec::new(),
-            found_valid: false,
+            found: FoundSet::default(),
+            walked: Vec::new(),
         }
     }
 
@@ -417,31 +436,41 @@ impl AaveModel {
         let Some(account) = pool.accounts.get_mut(account_id) else {
             return;
         };
-        let collaterals: Vec<(&Id, &Position)> = account
-            .positions
-            .iter()
-            .filter(|(_, p)| p.collateral_enabled && !p.scaled_collateral.is_zero())
-            .collect();
-        let debts: Vec<(&Id, &Position)> = account
-            .positions
-            .iter()
-            .filter(|(_, p)| !p.scaled_debt.is_zero())
-            .collect();
-        let entry = match (collaterals.as_slice(), debts.as_slice()) {
-            (_, []) => None,
-            ([(c, cp)], [(d, dp)]) => match dp.scaled_debt.checked_mul(KEY_SCALE) {
-                Some(scaled) => Some(Entry::Pair {
-                    collateral: **c,
-                    debt: **d,
-                    key: scaled / cp.scaled_collateral,
-                    member: Member {
-                        account: *account_id,
-                        scaled_collateral: cp.scaled_collateral,
-                        scaled_debt: dp.scaled_debt,
-                    },
-                }),
-                None => Some(Entry::Complex),
-            },
+        // One enabled collateral and one debt make a pair member; anything else is complex
+        // (checked on every query) or, without debt, not indexed.
+        let mut collateral: Option<(&Id, &Position)> = None;
+        let mut debt: Option<(&Id, &Position)> = None;
+        let (mut collaterals, mut debts) = (0usize, 0usize);
+        for (asset, position) in &account.positions {
+            if position.collateral_enabled && !position.scaled_collateral.is_zero() {
+                collaterals += 1;
+                collateral = Some((asset, position));
+            }
+            if !position.scaled_debt.is_zero() {
+                debts += 1;
+                debt = Some((asset, position));
+            }
+        }
+        let entry = match (collateral, debt) {
+            _ if debts == 0 => None,
+            (Some((c, cp)), Some((d, dp))) if collaterals == 1 && debts == 1 => {
+                let narrow = u128::try_from(cp.scaled_collateral)
+                    .ok()
+                    .zip(u128::try_from(dp.scaled_debt).ok());
+                match (narrow, dp.scaled_debt.checked_mul(KEY_SCALE)) {
+                    (Some((scaled_collateral, scaled_debt)), Some(scaled)) => Some(Entry::Pair {
+                        collateral: *c,
+                        debt: *d,
+                        key: compress_key(scaled / cp.scaled_collateral),
+                        member: Member {
+                            account: *account_id,
+                            scaled_collateral,
+                            scaled_debt,
+                        },
+                    }),
+                    _ => Some(Entry::Complex),
+                }
+            }
             _ => Some(Entry::Complex),
         };
         let old = std::mem::replace(&mut account.entry, entry);
@@ -486,12 +515,16 @@ impl AaveModel {
         }
     }
 
-    /// Appends the accounts of every pool liquidatable now to `found`: pool by pool, each
-    /// pool's riskiest first (health factor, then account; the pair is unique, so the unstable
-    /// sort is deterministic).
-    fn find(&self, found: &mut Vec<Found>) -> Result<(), EngineError> {
+    /// Puts the accounts of every pool liquidatable now into `found`, pool by pool.
+    /// `walked` is scratch space: members are copied out of the index first and judged after,
+    /// so the copy loop's cache misses overlap instead of waiting behind each health factor.
+    fn find(
+        &self,
+        found: &mut FoundSet<Found>,
+        walked: &mut Vec<Member>,
+    ) -> Result<(), EngineError> {
+        found.clear();
         for (pool_id, pool) in &self.pools {
-            let start = found.len();
             for ((collateral, debt), index) in &pool.pairs {
                 // Everything but the two scaled balances is the same for the whole pair: read
                 // it once (`None`: a price or decimals missing, nobody in the pair can be
@@ -499,14 +532,19 @@ impl AaveModel {
                 let Some(pair) = self.pair_view(collateral, debt) else {
                     continue;
                 };
-                for (_, member) in index.at_or_above(pair.level()) {
-                    let data = pair.account_data(member.scaled_collateral, member.scaled_debt)?;
+                walked.clear();
+                walked.extend(
+                    index
+                        .at_or_above(compress_key(pair.level()))
+                        .map(|(_, member)| member),
+                );
+                for member in walked.iter() {
+                    let data = pair.account_data(
+                        U256::from(member.scaled_collateral),
+                        U256::from(member.scaled_debt),
+                    )?;
                     if data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD {
-                        found.push(Found {
-                            pool: *pool_id,
-                            account: member.account,
-                            data,
-                        });
+                        found.push(member.account, data.health_factor, data.into());
                     }
                 }
             }
@@ -517,40 +555,32 @@ impl AaveModel {
                 if let Some(data) = self.account_data(account)?
                     && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
                 {
-                    found.push(Found {
-                        pool: *pool_id,
-                        account: *id,
-                        data,
-                    });
+                    found.push(*id, data.health_factor, data.into());
                 }
             }
-            found[start..].sort_unstable_by(|a, b| {
-                a.data
-                    .health_factor
-                    .cmp(&b.data.health_factor)
-                    .then(a.account.cmp(&b.account))
-            });
+            found.end_market(*pool_id);
+        }
+        found.finish();
+        Ok(())
+    }
+
+    /// Makes `self.found` the liquidatable set of the current state, computing it at most once
+    /// per state: `liquidatable` and `risk` after the same event share it.
+    fn refresh_found(&mut self) -> Result<(), EngineError> {
+        if !self.found.is_valid() {
+            let mut found = std::mem::take(&mut self.found);
+            let mut walked = std::mem::take(&mut self.walked);
+            let result = self.find(&mut found, &mut walked);
+            self.found = found;
+            self.walked = walked;
+            result?;
         }
         Ok(())
     }
 
-    /// The liquidatable set of the current state, computed at most once per state: `liquidatable`
-    /// and `risk` after the same event share it.
-    fn found(&mut self) -> Result<&[Found], EngineError> {
-        if !self.found_valid {
-            let mut found = std::mem::take(&mut self.found);
-            found.clear();
-            let result = self.find(&mut found);
-            self.found = found;
-            result?;
-            self.found_valid = true;
-        }
-        Ok(&self.found)
-    }
-
     /// Forgets the cached liquidatable set: called by every method that may change the state.
     fn invalidate(&mut self) {
-        self.found_valid = false;
+        self.found.invalidate();
     }
 
     /// What the health factor of an account of the (collateral, debt) pair reads besides its
@@ -562,12 +592,14 @@ impl AaveModel {
             c: Side {
                 price: self.price(collateral)?,
                 unit: unit(c.decimals?)?,
+                per_unit: Divisor::of(unit(c.decimals?)?)?,
                 threshold: c.liquidation_threshold,
                 index: c.liquidity_index,
             },
             d: Side {
                 price: self.price(debt)?,
                 unit: unit(d.decimals?)?,
+                per_unit: Divisor::of(unit(d.decimals?)?)?,
                 threshold: d.liquidation_threshold,
                 index: d.borrow_index,
             },
@@ -1184,16 +1216,19 @@ impl ProtocolModel for AaveModel {
         _time: Timestamp,
         out: &mut Vec<Candidate>,
     ) -> Result<(), EngineError> {
-        let protocol = self.protocol;
-        let found = self.found()?;
-        out.reserve(found.len());
-        out.extend(found.iter().map(|found| Candidate {
-            protocol,
-            market: found.pool,
-            account: found.account,
-            health: found.data.health_factor,
-            debt_value: found.data.total_debt_base,
-        }));
+        self.refresh_found()?;
+        out.reserve(self.found.len());
+        out.extend(
+            self.found
+                .ordered()
+                .map(|(market, account, found)| Candidate {
+                    protocol: self.protocol,
+                    market: *market,
+                    account: *account,
+                    health: found.health,
+                    debt_value: found.debt_base,
+                }),
+        );
         Ok(())
     }
 
@@ -1285,23 +1320,18 @@ impl ProtocolModel for AaveModel {
     /// whose debt exceeds its collateral value has a health factor below one (thresholds are at
     /// most 100%), so no underwater account lies outside it.
     fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
-        self.found()?;
-        let mut found = self.found.iter().peekable();
+        self.refresh_found()?;
         for market in self.pools.keys() {
             let mut accounts = 0u64;
             let mut collateral = U256::ZERO;
             let mut debt = U256::ZERO;
             let mut bad_debt = U256::ZERO;
-            while let Some(account) = found.next_if(|f| f.pool == *market) {
+            for account in self.found.of_market(market) {
                 accounts += 1;
-                collateral = collateral.saturating_add(account.data.total_collateral_base);
-                debt = debt.saturating_add(account.data.total_debt_base);
-                bad_debt = bad_debt.saturating_add(
-                    account
-                        .data
-                        .total_debt_base
-                        .saturating_sub(account.data.total_collateral_base),
-                );
+                collateral = collateral.saturating_add(account.collateral_base);
+                debt = debt.saturating_add(account.debt_base);
+                bad_debt = bad_debt
+                    .saturating_add(account.debt_base.saturating_sub(account.collateral_base));
             }
             out.push(MarketRisk {
                 protocol: self.protocol,

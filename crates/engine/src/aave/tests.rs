@@ -364,3 +364,105 @@ fn aave_fixtures_through_the_replay_loop() {
         ["explained", "explained", "amount-mismatch", "explained"]
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A v3 pool (USD base, 8 decimals) of WETH/USDC pairs around the liquidation threshold,
+    /// one of them with balances too large for the index's 128-bit members: after a random
+    /// WETH move and a random borrow index the index finds what a full scan finds, and the risk
+    /// snapshot counts the same accounts.
+    #[test]
+    fn v3_pairs_and_oversized_members_match_a_full_scan(
+        ratios in proptest::collection::vec((1u64..200, 900u64..1_500), 1..40),
+        eth_usd in 1_000u64..3_000,
+        borrow_index_bps in 10_000u64..12_000,
+    ) {
+        let mut model = AaveModel::v3(AaveVersion::V3);
+        let pool = Id::name("v3-pool");
+        let mut book = PriceBook::new(Vec::new());
+        let time = Timestamp(1_700_000_000);
+        let event = |payload: Payload| Event {
+            seq: 0,
+            chain_id: 1,
+            block: None,
+            time,
+            tx_index: None,
+            log_index: None,
+            tx_hash: None,
+            source: 0,
+            payload,
+        };
+        let param = |asset: &str, name: &str, value: &str| {
+            Payload::ParamChange(cascade_events::ParamChange {
+                protocol: cascade_events::Protocol::AaveV3,
+                market: Id::name(asset),
+                param: cascade_events::Symbol::new(name).unwrap(),
+                value: value.parse().unwrap(),
+            })
+        };
+        for (asset, decimals) in [("WETH", "18"), ("USDC", "6")] {
+            for (name, value) in [("decimals", decimals), ("ltv", "0.8"), ("liquidationThreshold", "0.825"), ("liquidationBonus", "1.05")] {
+                model.apply(&event(param(asset, name, value)), &book).unwrap();
+            }
+        }
+        let price = |asset: &str, usd: u64| cascade_events::PriceUpdate {
+            asset: Id::name(asset),
+            quote: Id::name("USD"),
+            price: cascade_events::Fixed::new(U256::from(usd), 0),
+            feed: Id::name("test"),
+            round: None,
+        };
+        for update in [price("WETH", 2_000), price("USDC", 1)] {
+            book.record(&update, time);
+            model.on_price(&update, time, &book).unwrap();
+        }
+        let change = |n: u64, asset: &str, amount: U256| cascade_events::PositionChange {
+            protocol: cascade_events::Protocol::AaveV3,
+            market: pool,
+            account: Id::Number(n),
+            asset: Id::name(asset),
+            amount: cascade_events::Amount(amount),
+            shares: None,
+        };
+        // Debt = tokens * 2000 * 0.825 * 1000 / ratio (USDC), so the health factor is
+        // ratio / 1000 at 2,000 USD.
+        let weth = U256::from(10u64).pow(U256::from(18u8));
+        let usdc = U256::from(1_000_000u64);
+        let mut accounts: Vec<(u64, U256, U256)> = ratios
+            .iter()
+            .map(|(tokens, ratio)| {
+                let debt = U256::from(*tokens) * U256::from(1_650_000u64) * usdc / U256::from(*ratio);
+                (*tokens, U256::from(*tokens) * weth, debt)
+            })
+            .collect();
+        // Scaled balances above 2^128: indexed as complex, judged exactly on every query.
+        accounts.push((0, U256::from(1u8) << 140usize, (U256::from(1_600u64) << 140usize) / weth * usdc));
+        for (n, (_, collateral, debt)) in accounts.iter().enumerate() {
+            model.apply(&event(Payload::Deposit(change(n as u64, "WETH", *collateral))), &book).unwrap();
+            model.apply(&event(Payload::Borrow(change(n as u64, "USDC", *debt))), &book).unwrap();
+        }
+        model.apply(&event(Payload::IndexUpdate(cascade_events::IndexUpdate {
+            protocol: cascade_events::Protocol::AaveV3,
+            market: pool,
+            asset: Id::name("USDC"),
+            supply_index: None,
+            borrow_index: Some(cascade_events::Fixed::new(U256::from(borrow_index_bps), 4)),
+        })), &book).unwrap();
+        let shock = price("WETH", eth_usd);
+        book.record(&shock, time);
+        model.on_price(&shock, time, &book).unwrap();
+
+        let found = candidates(&mut model, time);
+        let mut indexed: Vec<(Id, Id)> = found.iter().map(|c| (c.market, c.account)).collect();
+        indexed.sort();
+        prop_assert_eq!(&indexed, &model.scan_all_liquidatable().unwrap());
+        prop_assert!(found.windows(2).all(|w| (w[0].health, w[0].account) < (w[1].health, w[1].account)));
+        let mut risks = Vec::new();
+        model.risk(time, &mut risks).unwrap();
+        prop_assert_eq!(risks.len(), 1);
+        prop_assert_eq!(risks[0].accounts_unsafe, found.len() as u64);
+        let debt: U256 = found.iter().map(|c| c.debt_value).fold(U256::ZERO, |a, b| a + b);
+        prop_assert_eq!(risks[0].debt_at_risk.value, debt);
+    }
+}

@@ -13,6 +13,8 @@
 
 use cascade_events::U256;
 
+use crate::pairs::ConstDivisor;
+
 /// `expScale`: one as an `Exp` mantissa, 1e18.
 pub const EXP_SCALE: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
 
@@ -33,10 +35,13 @@ pub enum Rounding {
 pub fn mul_exp(a: U256, b: U256, rounding: Rounding) -> Option<U256> {
     let product = a.checked_mul(b)?;
     match rounding {
-        Rounding::HalfUp => Some(product.checked_add(HALF_EXP_SCALE)? / EXP_SCALE),
-        Rounding::Truncate => Some(product / EXP_SCALE),
+        Rounding::HalfUp => Some(EXP_DIVISOR.div(product.checked_add(HALF_EXP_SCALE)?)),
+        Rounding::Truncate => Some(EXP_DIVISOR.div(product)),
     }
 }
+
+/// Division by [`EXP_SCALE`] through its precomputed reciprocal (the same quotient as `/`).
+const EXP_DIVISOR: ConstDivisor = ConstDivisor::new(1_000_000_000_000_000_000);
 
 /// `div_(Exp a, Exp b)` / `divExp`: `a * 1e18 / b`, truncated.
 pub fn div_exp(a: U256, b: U256) -> Option<U256> {
@@ -49,7 +54,7 @@ pub fn div_exp(a: U256, b: U256) -> Option<U256> {
 /// `mul_ScalarTruncate(Exp a, scalar)`: `a * scalar / 1e18`, truncated. Also `mul_(uint, Exp)`,
 /// which computes the same.
 pub fn mul_scalar_truncate(a: U256, scalar: U256) -> Option<U256> {
-    Some(a.checked_mul(scalar)? / EXP_SCALE)
+    Some(EXP_DIVISOR.div(a.checked_mul(scalar)?))
 }
 
 /// `div_(uint a, Exp b)` / `divScalarByExpTruncate`: `a * 1e18 / b`, truncated: underlying to

@@ -41,6 +41,7 @@ use super::logic::{
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
+use crate::pairs::{FoundSet, compress_key};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -121,20 +122,21 @@ enum Entry {
     Pair {
         collateral: Id,
         borrow: Id,
-        key: U256,
+        key: u128,
         member: Member,
     },
     Complex,
 }
 
 /// An account as its pair index holds it: with the balances its liquidity needs, so walking the
-/// index never looks the account up.
+/// index never looks the account up. Balances are `u128` (an account with a larger one is
+/// indexed as complex): a smaller entry is a faster walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Member {
     account: Id,
-    ctokens: U256,
-    principal: U256,
-    interest_index: U256,
+    ctokens: u128,
+    principal: u128,
+    interest_index: u128,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -147,21 +149,33 @@ struct Account {
 #[derive(Clone, Debug, Default)]
 struct Comptroller {
     accounts: BTreeMap<Id, Account>,
-    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member>>,
+    /// Keys are [`compress_key`] of `principal * 1e36 / interestIndex / cTokens`.
+    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member, u128>>,
     complex: BTreeSet<Id>,
 }
 
-/// An account found liquidatable, with what `liquidatable` and `risk` report of it.
+/// What `liquidatable` and `risk` report of an account found liquidatable.
 #[derive(Clone, Copy, Debug)]
 struct Found {
-    comptroller: Id,
-    account: Id,
     /// Weighted collateral over borrows, wad ([`CompoundModel::health`]).
     health: U256,
     /// `sumBorrowPlusEffects`.
     sum_borrow: U256,
-    /// Market value of the entered collateral (collateral factor 1).
-    collateral_value: U256,
+    /// Market value of the entered collateral (collateral factor 1), or what it is computed
+    /// from: only `risk` reads it.
+    collateral_value: Value,
+}
+
+/// A found account's collateral market value, known or deferred.
+#[derive(Clone, Copy, Debug)]
+enum Value {
+    Known(U256),
+    /// A pair member's cTokens and the index of its pair's (price, exchange rate) in
+    /// `CompoundModel::walked_pairs`.
+    Member {
+        ctokens: u128,
+        pair: u32,
+    },
 }
 
 /// What the liquidity of a pair member reads from one market of the pair.
@@ -186,21 +200,18 @@ impl PairView {
     /// markets unrolled and `tokensToDenom` computed once per pair (the terms the contract adds
     /// for the other side are zero). When the pair is one market both sides are that market.
     fn liquidity(&self, member: &Member) -> Option<AccountLiquidity> {
-        let borrowed =
-            borrow_balance_stored(member.principal, self.b.borrow_index, member.interest_index)?;
+        let borrowed = borrow_balance_stored(
+            U256::from(member.principal),
+            self.b.borrow_index,
+            U256::from(member.interest_index),
+        )?;
         Some(AccountLiquidity {
-            sum_collateral: mul_scalar_truncate(self.c.tokens_to_denom, member.ctokens)?,
+            sum_collateral: mul_scalar_truncate(
+                self.c.tokens_to_denom,
+                U256::from(member.ctokens),
+            )?,
             sum_borrow: mul_scalar_truncate(self.b.price, borrowed)?,
         })
-    }
-
-    /// Market value of the member's collateral: `price * (exchangeRate * cTokens)`, truncated
-    /// as the Comptroller's scalar products are.
-    fn collateral_value(&self, member: &Member) -> Option<U256> {
-        mul_scalar_truncate(
-            self.c.price,
-            mul_scalar_truncate(self.c.exchange_rate, member.ctokens)?,
-        )
     }
 
     /// The pair level `1e36 * tokensToDenom(c) / (borrowIndex(b) * price(b))`, lowered by 1%;
@@ -228,9 +239,12 @@ pub struct CompoundModel {
     prices: BTreeMap<Id, Fixed>,
     comptrollers: BTreeMap<Id, Comptroller>,
     /// The last liquidatable set (not state: never encoded; rebuilt after any change).
-    found: Vec<Found>,
-    /// Whether `found` reflects the current state.
-    found_valid: bool,
+    found: FoundSet<Found>,
+    /// Scratch space of [`CompoundModel::find`] (not state).
+    walked: Vec<Member>,
+    /// The collateral (price, exchange rate) of each pair of the last walk, for `found`'s
+    /// deferred collateral values (not state).
+    walked_pairs: Vec<(U256, U256)>,
 }
 
 impl CompoundModel {
@@ -244,8 +258,9 @@ impl CompoundModel {
             markets: BTreeMap::new(),
             prices: BTreeMap::new(),
             comptrollers: BTreeMap::new(),
-            found: Vec::new(),
-            found_valid: false,
+            found: FoundSet::default(),
+            walked: Vec::new(),
+            walked_pairs: Vec::new(),
         }
     }
 
@@ -331,34 +346,51 @@ impl CompoundModel {
         let Some(account) = comptroller.accounts.get_mut(account_id) else {
             return;
         };
-        let collaterals: Vec<(&Id, &Position)> = account
-            .positions
-            .iter()
-            .filter(|(_, p)| p.entered && !p.ctokens.is_zero())
-            .collect();
-        let borrows: Vec<(&Id, &Position)> = account
-            .positions
-            .iter()
-            .filter(|(_, p)| !p.principal.is_zero())
-            .collect();
-        let entry = match (collaterals.as_slice(), borrows.as_slice()) {
-            (_, []) => None,
-            ([(c, cp)], [(b, bp)]) => bp
-                .principal
-                .checked_mul(KEY_SCALE)
-                .and_then(|scaled| scaled.checked_div(bp.interest_index))
-                .map(|per_index| Entry::Pair {
-                    collateral: **c,
-                    borrow: **b,
-                    key: per_index / cp.ctokens,
-                    member: Member {
-                        account: *account_id,
-                        ctokens: cp.ctokens,
-                        principal: bp.principal,
-                        interest_index: bp.interest_index,
-                    },
-                })
-                .or(Some(Entry::Complex)),
+        // One entered collateral and one borrow make a pair member; anything else is complex
+        // (checked on every query) or, without borrows, not indexed.
+        let mut collateral: Option<(&Id, &Position)> = None;
+        let mut borrow: Option<(&Id, &Position)> = None;
+        let (mut collaterals, mut borrows) = (0usize, 0usize);
+        for (asset, position) in &account.positions {
+            if position.entered && !position.ctokens.is_zero() {
+                collaterals += 1;
+                collateral = Some((asset, position));
+            }
+            if !position.principal.is_zero() {
+                borrows += 1;
+                borrow = Some((asset, position));
+            }
+        }
+        let entry = match (collateral, borrow) {
+            _ if borrows == 0 => None,
+            (Some((c, cp)), Some((b, bp))) if collaterals == 1 && borrows == 1 => {
+                let key = bp
+                    .principal
+                    .checked_mul(KEY_SCALE)
+                    .and_then(|scaled| scaled.checked_div(bp.interest_index))
+                    .map(|per_index| compress_key(per_index / cp.ctokens));
+                let narrow = (
+                    u128::try_from(cp.ctokens),
+                    u128::try_from(bp.principal),
+                    u128::try_from(bp.interest_index),
+                );
+                match (key, narrow) {
+                    (Some(key), (Ok(ctokens), Ok(principal), Ok(interest_index))) => {
+                        Some(Entry::Pair {
+                            collateral: *c,
+                            borrow: *b,
+                            key,
+                            member: Member {
+                                account: *account_id,
+                                ctokens,
+                                principal,
+                                interest_index,
+                            },
+                        })
+                    }
+                    _ => Some(Entry::Complex),
+                }
+            }
             _ => Some(Entry::Complex),
         };
         let old = std::mem::replace(&mut account.entry, entry);
@@ -404,27 +436,49 @@ impl CompoundModel {
         }
     }
 
-    /// Appends the accounts with a shortfall to `found`: Comptroller by Comptroller, each one's
-    /// riskiest first (health, then account; the pair is unique, so the unstable sort is
-    /// deterministic).
-    fn find(&self, found: &mut Vec<Found>) {
+    /// Puts the accounts with a shortfall into `found`, Comptroller by Comptroller.
+    /// `walked` is scratch space: members are copied out of the index first and judged after,
+    /// so the copy loop's cache misses overlap instead of waiting behind each liquidity.
+    /// `pairs` receives each walked pair's collateral (price, exchange rate), which the
+    /// deferred collateral values refer to.
+    fn find(
+        &self,
+        found: &mut FoundSet<Found>,
+        walked: &mut Vec<Member>,
+        pairs: &mut Vec<(U256, U256)>,
+    ) {
+        found.clear();
+        pairs.clear();
         for (comptroller_id, comptroller) in &self.comptrollers {
-            let start = found.len();
             for ((collateral, borrow), index) in &comptroller.pairs {
                 let Some(pair) = self.pair_view(collateral, borrow) else {
                     continue;
                 };
-                for (_, member) in index.at_or_above(pair.level()) {
-                    if let Some(liquidity) = pair.liquidity(&member)
+                let pair_index = u32::try_from(pairs.len()).unwrap_or(u32::MAX);
+                pairs.push((pair.c.price, pair.c.exchange_rate));
+                walked.clear();
+                walked.extend(
+                    index
+                        .at_or_above(compress_key(pair.level()))
+                        .map(|(_, member)| member),
+                );
+                for member in walked.iter() {
+                    if let Some(liquidity) = pair.liquidity(member)
                         && !liquidity.shortfall().is_zero()
                     {
-                        found.push(Found {
-                            comptroller: *comptroller_id,
-                            account: member.account,
-                            health: Self::health(&liquidity),
-                            sum_borrow: liquidity.sum_borrow,
-                            collateral_value: pair.collateral_value(&member).unwrap_or(U256::ZERO),
-                        });
+                        let health = Self::health(&liquidity);
+                        found.push(
+                            member.account,
+                            health,
+                            Found {
+                                health,
+                                sum_borrow: liquidity.sum_borrow,
+                                collateral_value: Value::Member {
+                                    ctokens: member.ctokens,
+                                    pair: pair_index,
+                                },
+                            },
+                        );
                     }
                 }
             }
@@ -435,18 +489,23 @@ impl CompoundModel {
                 if let Some(liquidity) = self.liquidity(account)
                     && !liquidity.shortfall().is_zero()
                 {
-                    found.push(Found {
-                        comptroller: *comptroller_id,
-                        account: *id,
-                        health: Self::health(&liquidity),
-                        sum_borrow: liquidity.sum_borrow,
-                        collateral_value: self.collateral_value(account).unwrap_or(U256::ZERO),
-                    });
+                    let health = Self::health(&liquidity);
+                    found.push(
+                        *id,
+                        health,
+                        Found {
+                            health,
+                            sum_borrow: liquidity.sum_borrow,
+                            collateral_value: Value::Known(
+                                self.collateral_value(account).unwrap_or(U256::ZERO),
+                            ),
+                        },
+                    );
                 }
             }
-            found[start..]
-                .sort_unstable_by(|a, b| a.health.cmp(&b.health).then(a.account.cmp(&b.account)));
+            found.end_market(*comptroller_id);
         }
+        found.finish();
     }
 
     /// Market value of an account's entered collateral (collateral factor 1); `None` when a
@@ -464,22 +523,23 @@ impl CompoundModel {
         Some(total)
     }
 
-    /// The liquidatable set of the current state, computed at most once per state: `liquidatable`
-    /// and `risk` after the same event share it.
-    fn found(&mut self) -> &[Found] {
-        if !self.found_valid {
+    /// Makes `self.found` the liquidatable set of the current state, computing it at most once
+    /// per state: `liquidatable` and `risk` after the same event share it.
+    fn refresh_found(&mut self) {
+        if !self.found.is_valid() {
             let mut found = std::mem::take(&mut self.found);
-            found.clear();
-            self.find(&mut found);
+            let mut walked = std::mem::take(&mut self.walked);
+            let mut pairs = std::mem::take(&mut self.walked_pairs);
+            self.find(&mut found, &mut walked, &mut pairs);
             self.found = found;
-            self.found_valid = true;
+            self.walked = walked;
+            self.walked_pairs = pairs;
         }
-        &self.found
     }
 
     /// Forgets the cached liquidatable set: called by every method that may change the state.
     fn invalidate(&mut self) {
-        self.found_valid = false;
+        self.found.invalidate();
     }
 
     /// What the liquidity of an account of the (collateral, borrow) pair reads besides its
@@ -1005,15 +1065,19 @@ impl ProtocolModel for CompoundModel {
         _time: Timestamp,
         out: &mut Vec<Candidate>,
     ) -> Result<(), EngineError> {
-        let found = self.found();
-        out.reserve(found.len());
-        out.extend(found.iter().map(|found| Candidate {
-            protocol: Protocol::CompoundV2,
-            market: found.comptroller,
-            account: found.account,
-            health: found.health,
-            debt_value: found.sum_borrow,
-        }));
+        self.refresh_found();
+        out.reserve(self.found.len());
+        out.extend(
+            self.found
+                .ordered()
+                .map(|(market, account, found)| Candidate {
+                    protocol: Protocol::CompoundV2,
+                    market: *market,
+                    account: *account,
+                    health: found.health,
+                    debt_value: found.sum_borrow,
+                }),
+        );
         Ok(())
     }
 
@@ -1143,19 +1207,32 @@ impl ProtocolModel for CompoundModel {
     /// its weighted value (collateral factors are at most 1), so every underwater account has a
     /// shortfall.
     fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
-        self.found();
-        let mut found = self.found.iter().peekable();
+        self.refresh_found();
         for market in self.comptrollers.keys() {
             let mut accounts = 0u64;
             let mut collateral = U256::ZERO;
             let mut debt = U256::ZERO;
             let mut bad_debt = U256::ZERO;
-            while let Some(account) = found.next_if(|f| f.comptroller == *market) {
+            for account in self.found.of_market(market) {
+                // A member's market value is `price * (exchangeRate * cTokens)`, truncated as
+                // the Comptroller's scalar products are.
+                let value = match account.collateral_value {
+                    Value::Known(value) => Some(value),
+                    Value::Member { ctokens, pair } => self
+                        .walked_pairs
+                        .get(pair as usize)
+                        .and_then(|(price, rate)| {
+                            mul_scalar_truncate(
+                                *price,
+                                mul_scalar_truncate(*rate, U256::from(ctokens))?,
+                            )
+                        }),
+                }
+                .unwrap_or(U256::ZERO);
                 accounts += 1;
-                collateral = collateral.saturating_add(account.collateral_value);
+                collateral = collateral.saturating_add(value);
                 debt = debt.saturating_add(account.sum_borrow);
-                bad_debt = bad_debt
-                    .saturating_add(account.sum_borrow.saturating_sub(account.collateral_value));
+                bad_debt = bad_debt.saturating_add(account.sum_borrow.saturating_sub(value));
             }
             out.push(MarketRisk {
                 protocol: Protocol::CompoundV2,

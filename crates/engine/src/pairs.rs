@@ -1,0 +1,373 @@
+//! What the Aave and Compound models share in finding liquidatable accounts through their
+//! per-pair indexes: a monotone compression of 256-bit index keys into `u128` (smaller index
+//! entries make the walk after a shock cheaper), and the liquidatable set of one state, kept
+//! until the state changes and ordered riskiest first.
+//!
+//! Nothing here decides whether an account is liquidatable: the models confirm every candidate
+//! with the protocol's exact rule. This module must never make a walk skip an account whose
+//! uncompressed key reaches the level.
+
+use cascade_events::{Id, U256};
+
+/// Keys below this are kept exactly.
+const EXACT_BITS: usize = 120;
+
+/// Compresses an index key into 128 bits, never reversing an order: exact below 2^120; above
+/// it, the shift (bit length minus 120) in the top byte and the key's top 120 bits below it.
+/// `a >= b` implies `compress_key(a) >= compress_key(b)`, so a walk down to
+/// `compress_key(level)` visits every account whose key is at least `level` (and at most the
+/// few more whose key shares the level's top 120 bits, which the exact confirmation rejects).
+pub fn compress_key(key: U256) -> u128 {
+    let shift = key.bit_len().saturating_sub(EXACT_BITS);
+    let top = (key >> shift).to::<u128>();
+    ((shift as u128) << EXACT_BITS) | top
+}
+
+/// Division of 256-bit numbers by a 64-bit divisor known in advance (a token unit, `1e18`, the
+/// odd part of a ray), with its reciprocal computed once: Möller and Granlund, "Improved division
+/// by invariant integers" (IEEE TC 2011), algorithm 4, one limb at a time. Exact: the same
+/// quotient as `U256` division (tested against it), without recomputing the reciprocal on every
+/// call as a general division must.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConstDivisor {
+    /// The divisor shifted left until its top bit is set.
+    normalized: u64,
+    /// `floor((2^128 - 1) / normalized) - 2^64`.
+    reciprocal: u64,
+    shift: u32,
+}
+
+impl ConstDivisor {
+    /// The divisor `d`, which must not be zero (a constant divisor of zero does not compile;
+    /// use [`ConstDivisor::of`] for divisors known only at run time).
+    pub const fn new(d: u64) -> Self {
+        assert!(d != 0, "division by zero");
+        let shift = d.leading_zeros();
+        let normalized = d << shift;
+        let reciprocal = (u128::MAX / normalized as u128 - (1u128 << 64)) as u64;
+        Self {
+            normalized,
+            reciprocal,
+            shift,
+        }
+    }
+
+    /// The divisor for a `U256` that fits 64 bits; `None` for zero or a larger one.
+    pub fn of(d: U256) -> Option<Self> {
+        u64::try_from(d).ok().filter(|d| *d != 0).map(Self::new)
+    }
+
+    /// `(high * 2^64 + low) / d` and its remainder, for `high < d` (both normalized).
+    #[inline(always)]
+    fn div_2by1(&self, high: u64, low: u64) -> (u64, u64) {
+        let product = u128::from(self.reciprocal) * u128::from(high);
+        let sum = product.wrapping_add((u128::from(high) << 64) | u128::from(low));
+        let mut quotient = ((sum >> 64) as u64).wrapping_add(1);
+        let mut remainder = low.wrapping_sub(quotient.wrapping_mul(self.normalized));
+        if remainder > sum as u64 {
+            quotient = quotient.wrapping_sub(1);
+            remainder = remainder.wrapping_add(self.normalized);
+        }
+        if remainder >= self.normalized {
+            quotient = quotient.wrapping_add(1);
+            remainder -= self.normalized;
+        }
+        (quotient, remainder)
+    }
+
+    /// `n / d`, rounded down.
+    #[inline]
+    pub fn div(&self, n: U256) -> U256 {
+        let limbs = n.as_limbs();
+        let shift = self.shift;
+        // The numerator shifted by the same amount, one limb longer; its top limb is below
+        // 2^shift <= the normalized divisor, as `div_2by1` requires.
+        let mut shifted = [0u64; 5];
+        if shift == 0 {
+            shifted[..4].copy_from_slice(limbs);
+        } else {
+            shifted[4] = limbs[3] >> (64 - shift);
+            for i in (1..4).rev() {
+                shifted[i] = (limbs[i] << shift) | (limbs[i - 1] >> (64 - shift));
+            }
+            shifted[0] = limbs[0] << shift;
+        }
+        let mut quotient = [0u64; 4];
+        let mut remainder = shifted[4];
+        for i in (0..4).rev() {
+            let (q, r) = self.div_2by1(remainder, shifted[i]);
+            quotient[i] = q;
+            remainder = r;
+        }
+        U256::from_limbs(quotient)
+    }
+}
+
+/// A divisor fixed for a whole walk (a token unit): [`ConstDivisor`] when it fits 64 bits, plain
+/// `U256` division otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divisor {
+    /// Up to 64 bits, with its reciprocal.
+    Narrow(ConstDivisor),
+    /// Wider.
+    Wide(U256),
+}
+
+impl Divisor {
+    /// The divisor `d`; `None` for zero.
+    pub fn of(d: U256) -> Option<Self> {
+        if d.is_zero() {
+            return None;
+        }
+        Some(ConstDivisor::of(d).map_or(Self::Wide(d), Self::Narrow))
+    }
+
+    /// `n / d`, rounded down.
+    #[inline]
+    pub fn div(&self, n: U256) -> U256 {
+        match self {
+            Self::Narrow(d) => d.div(n),
+            Self::Wide(d) => n / *d,
+        }
+    }
+}
+
+/// The liquidatable accounts of one model state, per market, each market's riskiest first.
+///
+/// Items are pushed in walk order; [`FoundSet::end_market`] orders the market's items by health
+/// (then account, so the order is total and deterministic) through a compact index, without
+/// moving the items. The set is a cache, not state: models drop it on every change.
+#[derive(Clone, Debug)]
+pub struct FoundSet<T> {
+    items: Vec<(Id, T)>,
+    /// (health key, item index), sorted within each market's range.
+    order: Vec<(u64, u32)>,
+    /// Each market with the end of its range in `items` and `order`.
+    markets: Vec<(Id, usize)>,
+    valid: bool,
+}
+
+impl<T> Default for FoundSet<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            order: Vec::new(),
+            markets: Vec::new(),
+            valid: false,
+        }
+    }
+}
+
+impl<T> FoundSet<T> {
+    /// Whether the set describes the current state.
+    pub fn is_valid(&self) -> bool {
+        self.valid
+    }
+
+    /// Marks the set stale (the state changed).
+    pub fn invalidate(&mut self) {
+        self.valid = false;
+    }
+
+    /// Empties the set before a new walk, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.order.clear();
+        self.markets.clear();
+        self.valid = false;
+    }
+
+    /// Adds `account` of the current market with its health (wad). Health below one wad (every
+    /// liquidatable account's) orders exactly; larger values share the last place, ordered by
+    /// account.
+    pub fn push(&mut self, account: Id, health: U256, item: T) {
+        let index = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
+        let key = u64::try_from(health).unwrap_or(u64::MAX);
+        self.items.push((account, item));
+        self.order.push((key, index));
+    }
+
+    /// Closes the current market: orders what was pushed since the previous market by (health,
+    /// account).
+    pub fn end_market(&mut self, market: Id) {
+        let start = self.markets.last().map_or(0, |(_, end)| *end);
+        let items = &self.items;
+        self.order[start..].sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| items[a.1 as usize].0.cmp(&items[b.1 as usize].0))
+        });
+        self.markets.push((market, self.items.len()));
+    }
+
+    /// Marks the set complete for the current state.
+    pub fn finish(&mut self) {
+        self.valid = true;
+    }
+
+    /// Number of accounts in the set.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when no account is liquidatable.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Every (market, account, item), each market's riskiest first, markets in walk order.
+    pub fn ordered(&self) -> impl Iterator<Item = (&Id, &Id, &T)> + '_ {
+        let mut start = 0;
+        self.markets.iter().flat_map(move |(market, end)| {
+            let range = start..*end;
+            start = *end;
+            self.order[range].iter().map(move |(_, index)| {
+                let (account, item) = &self.items[*index as usize];
+                (market, account, item)
+            })
+        })
+    }
+
+    /// The items of `market` in walk order (for sums, where order does not matter).
+    pub fn of_market(&self, market: &Id) -> impl Iterator<Item = &T> + '_ {
+        let mut start = 0;
+        let mut range = 0..0;
+        for (id, end) in &self.markets {
+            if id == market {
+                range = start..*end;
+                break;
+            }
+            start = *end;
+        }
+        self.items[range].iter().map(|(_, item)| item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn small_keys_stay_exact_and_large_ones_keep_their_top_bits() {
+        assert_eq!(compress_key(U256::ZERO), 0);
+        assert_eq!(compress_key(U256::from(12_345u32)), 12_345);
+        let edge = (U256::ONE << 120usize) - U256::ONE;
+        assert_eq!(compress_key(edge), (1u128 << 120) - 1);
+        // 2^120 has 121 bits: shift 1, top bits 2^119.
+        assert_eq!(
+            compress_key(U256::ONE << 120usize),
+            (1u128 << 120) | (1u128 << 119)
+        );
+        assert_eq!(
+            compress_key(U256::MAX),
+            (136u128 << 120) | ((1u128 << 120) - 1)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn compression_never_reverses_an_order(
+            a_hi: u128, a_lo: u128, a_shift in 0usize..256,
+            b_hi: u128, b_lo: u128, b_shift in 0usize..256,
+        ) {
+            let a = ((U256::from(a_hi) << 128usize) | U256::from(a_lo)) >> a_shift;
+            let b = ((U256::from(b_hi) << 128usize) | U256::from(b_lo)) >> b_shift;
+            if a >= b {
+                prop_assert!(compress_key(a) >= compress_key(b));
+            }
+            if compress_key(a) > compress_key(b) {
+                prop_assert!(a > b);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn constant_division_equals_u256_division(
+            n_hi: u128, n_lo: u128, n_shift in 0usize..256, d: u64, d_shift in 0u32..64,
+        ) {
+            let n = ((U256::from(n_hi) << 128usize) | U256::from(n_lo)) >> n_shift;
+            let d = d >> d_shift;
+            prop_assume!(d != 0);
+            prop_assert_eq!(ConstDivisor::new(d).div(n), n / U256::from(d));
+            let wide = U256::from(d) << d_shift as usize;
+            let divisor = Divisor::of(wide).unwrap_or_else(|| unreachable!("non-zero"));
+            prop_assert_eq!(divisor.div(n), n / wide);
+        }
+    }
+
+    #[test]
+    fn constant_division_at_the_edges() {
+        for d in [
+            1u64,
+            2,
+            3,
+            7,
+            10_000,
+            1_000_000_000_000_000_000,
+            7_450_580_596_923_828_125,
+            u64::MAX,
+            1 << 63,
+        ] {
+            let divisor = ConstDivisor::new(d);
+            for n in [
+                U256::ZERO,
+                U256::ONE,
+                U256::from(d),
+                U256::from(d) - U256::ONE,
+                U256::MAX,
+                U256::MAX - U256::from(d),
+            ] {
+                assert_eq!(divisor.div(n), n / U256::from(d), "{n} / {d}");
+            }
+        }
+        assert_eq!(ConstDivisor::of(U256::ZERO), None);
+        assert_eq!(ConstDivisor::of(U256::from(1u128 << 64)), None);
+        assert_eq!(Divisor::of(U256::ZERO), None);
+        assert_eq!(
+            Divisor::of(U256::from(1u128 << 64)),
+            Some(Divisor::Wide(U256::from(1u128 << 64)))
+        );
+        assert!(ConstDivisor::of(U256::from(10u8)).is_some());
+    }
+
+    #[test]
+    fn markets_come_out_riskiest_first_with_ties_by_account() {
+        let mut set = FoundSet::default();
+        set.clear();
+        set.push(Id::Number(7), U256::from(900u32), 'a');
+        set.push(Id::Number(3), U256::from(500u32), 'b');
+        set.push(Id::Number(1), U256::from(900u32), 'c');
+        set.end_market(Id::name("pool-1"));
+        set.push(Id::Number(9), U256::from(100u32), 'd');
+        set.end_market(Id::name("pool-2"));
+        set.finish();
+        let got: Vec<(String, u64, char)> = set
+            .ordered()
+            .map(|(market, account, item)| {
+                let Id::Number(n) = account else {
+                    unreachable!("numbers pushed")
+                };
+                (market.to_string(), *n, *item)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("pool-1".to_owned(), 3, 'b'),
+                ("pool-1".to_owned(), 1, 'c'),
+                ("pool-1".to_owned(), 7, 'a'),
+                ("pool-2".to_owned(), 9, 'd'),
+            ]
+        );
+        assert_eq!(
+            set.of_market(&Id::name("pool-2")).collect::<Vec<_>>(),
+            vec![&'d']
+        );
+        assert_eq!(set.of_market(&Id::name("pool-3")).count(), 0);
+        assert!(set.is_valid());
+        set.invalidate();
+        assert!(!set.is_valid());
+        assert_eq!(set.len(), 4);
+    }
+}
