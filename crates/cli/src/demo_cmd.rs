@@ -37,7 +37,7 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let config = SynthConfig::new(Protocol::Maker, args.accounts, args.seed);
     println!(
-        "cascade demo: a synthetic MakerDAO market of {} vaults (seed {}) through a {} crash\n",
+        "cascade demo: a synthetic MakerDAO market of {} vaults (seed {}) through a {}\n",
         thousands(u64::from(args.accounts)),
         args.seed,
         crash_label(&config),
@@ -134,8 +134,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
 
     println!();
     println!("history (A) vs {} (B):", scenario.label());
-    for line in render(&comparison, Format::Table).lines().take(DIFF_LINES) {
-        println!("  {line}");
+    // The totals block of the diff table; the report holds the per-account and per-hour tables.
+    let table = render(&comparison, Format::Table);
+    let totals = table
+        .lines()
+        .skip_while(|line| line.trim() != "Totals")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty());
+    for line in totals {
+        println!("{line}");
     }
     println!();
     println!(
@@ -168,9 +175,6 @@ depth = "20000"
 slippage = "5%"
 half_life = "30m"
 "#;
-
-/// Lines of the diff table the demo prints (the totals); the report has the rest.
-const DIFF_LINES: usize = 16;
 
 /// Engine settings for a synthetic log: its oracle publishes on a Chainlink-like rule, so the OSM
 /// reads the last published price at each poke (`step`), as on chain; the engine's default
@@ -222,8 +226,12 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 fn crash_label(config: &SynthConfig) -> String {
-    let shock = config.shock.to_string();
-    shock.split(',').next().unwrap_or(&shock).to_owned()
+    let shock = &config.shock;
+    format!(
+        "{}% crash over {} hours",
+        f64::from(shock.depth_bps) / 100.0,
+        f64::from(shock.drop_secs) / 3600.0
+    )
 }
 
 fn dollars(price_8_decimals: u128) -> String {
