@@ -397,7 +397,12 @@ mod tests {
         assert_eq!((a.value, a.decimals), (U256::from(150u8), 2));
         assert_eq!(a.to_string(), "1.50");
         let b = Fixed::parse_exact("1.5").unwrap();
-        assert!(a > b && b < a, "same value, more precision sorts after");
+        assert_eq!(
+            a.cmp(&b),
+            std::cmp::Ordering::Greater,
+            "same value, more precision sorts after"
+        );
+        assert_eq!(b.cmp(&a), std::cmp::Ordering::Less);
         assert!(Fixed::parse_exact("1.49").unwrap() < b);
         assert_eq!(Fixed::parse_exact("25e-1").unwrap().to_string(), "2.5");
         assert_eq!(
