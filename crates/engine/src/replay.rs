@@ -28,8 +28,8 @@ use crate::protocol::{
     SimulatedLiquidation, Verdict,
 };
 use crate::run::{
-    LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals, UnsafeEpisode,
-    Window,
+    LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals,
+    UnsafeEpisode, Window,
 };
 use crate::state::{StateReader, StateWriter, hash_hex};
 
@@ -194,6 +194,9 @@ pub struct Engine {
     tracker: BTreeMap<(Protocol, Id, Id), Episode>,
     output: Output,
     dirty: Vec<bool>,
+    /// Per model, the last price update that moved a price it reads since its last check: the
+    /// trigger of its next timeline points (set and cleared with `dirty`).
+    triggers: Vec<Option<PriceUpdate>>,
     candidates: Vec<Candidate>,
     risks: Vec<MarketRisk>,
     choices: Vec<(usize, LiquidatorChoice)>,
@@ -228,6 +231,7 @@ impl Engine {
         Self {
             prices: PriceBook::new(config.feed_priority.clone()),
             dirty: vec![false; models.len()],
+            triggers: vec![None; models.len()],
             models,
             route,
             config,
@@ -391,6 +395,7 @@ impl Engine {
             for (index, model) in self.models.iter_mut().enumerate() {
                 if model.on_price(update, time, &self.prices)? {
                     self.dirty[index] = true;
+                    self.triggers[index] = Some(*update);
                 }
             }
         }
@@ -475,6 +480,7 @@ impl Engine {
     /// Lists model `index`'s liquidatable accounts, updates the unsafe tracker, lets the
     /// simulated liquidator act (counterfactual mode) and takes the timeline snapshot.
     fn check(&mut self, index: usize, seq: u64, time: Timestamp) -> Result<(), EngineError> {
+        let trigger = self.triggers[index].take();
         let mut round = 0;
         loop {
             self.candidates.clear();
@@ -523,15 +529,24 @@ impl Engine {
             self.risks.clear();
             self.models[index].risk(time, &mut self.risks)?;
             for risk in self.risks.drain(..) {
-                if risk.oracle_price.is_none() {
-                    continue;
-                }
+                // A market without a single oracle price (Aave, Compound) gets a point when a
+                // price update it reads triggered the check, labelled with that update.
+                let trigger = match (&risk.oracle_price, &trigger) {
+                    (Some(_), _) => None,
+                    (None, Some(update)) => Some(PriceTrigger {
+                        asset: update.asset.to_string(),
+                        quote: update.quote.to_string(),
+                        price: Quantity::new(update.price.value, update.price.decimals),
+                    }),
+                    (None, None) => continue,
+                };
                 self.output.timeline.push(TimelinePoint {
                     seq,
                     time: time.to_rfc3339(),
                     protocol: risk.protocol.name().to_owned(),
                     market: risk.market.to_string(),
                     oracle_price: risk.oracle_price,
+                    trigger,
                     accounts_unsafe: risk.accounts_unsafe,
                     collateral_at_risk: risk.collateral_at_risk,
                     debt_at_risk: risk.debt_at_risk,

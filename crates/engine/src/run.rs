@@ -121,6 +121,11 @@ pub struct TimelinePoint {
     pub market: String,
     /// Price the protocol's oracle rule reads.
     pub oracle_price: Option<Quantity>,
+    /// For markets with no single oracle price (an Aave pool, a Compound Comptroller): the
+    /// price update that moved a price the market reads and triggered the snapshot. Absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<PriceTrigger>,
     /// Accounts liquidatable.
     pub accounts_unsafe: u64,
     /// Collateral value of those accounts, base currency.
@@ -129,6 +134,18 @@ pub struct TimelinePoint {
     pub debt_at_risk: Quantity,
     /// Debt above the market value of its collateral, base currency.
     pub bad_debt: Quantity,
+}
+
+/// The price update behind a timeline point of a market priced per asset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PriceTrigger {
+    /// The asset whose price moved.
+    pub asset: String,
+    /// What it is priced in (`USD`, `ETH`).
+    pub quote: String,
+    /// The new price, as the update gave it (after a scenario's transform in counterfactual
+    /// runs).
+    pub price: Quantity,
 }
 
 /// Counts and sums over the window.

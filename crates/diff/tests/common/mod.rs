@@ -61,6 +61,7 @@ pub fn point(seq: u64, time: i64, price: u64) -> TimelinePoint {
         protocol: "maker".to_owned(),
         market: "ETH-B".to_owned(),
         oracle_price: Some(tokens(price)),
+        trigger: None,
         accounts_unsafe: 0,
         collateral_at_risk: tokens(0),
         debt_at_risk: tokens(0),
