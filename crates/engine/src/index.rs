@@ -86,6 +86,15 @@ impl<K: Ord + Copy, T: Ord + Copy> LiquidationIndex<K, T> {
             .copied()
     }
 
+    /// The entries with `low.0 <= key <= high`, from `low` on, in ascending order; `low.1` must
+    /// be the smallest member (so no entry with key `low.0` is skipped).
+    pub fn between(&self, low: (T, K), high: T) -> impl Iterator<Item = (T, K)> + '_ {
+        self.keys
+            .range(low..)
+            .take_while(move |(key, _)| *key <= high)
+            .copied()
+    }
+
     /// Every indexed account with its key, safest first: for checkpoints and full-scan baselines.
     pub fn iter(&self) -> impl Iterator<Item = (T, K)> + '_ {
         self.keys.iter().copied()

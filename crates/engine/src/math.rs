@@ -25,13 +25,13 @@ pub const SECONDS_PER_YEAR: u64 = 365 * 24 * 3600;
 /// `a * b`, or an overflow error naming `what`.
 pub fn mul(a: U256, b: U256, what: &'static str) -> Result<U256, EngineError> {
     a.checked_mul(b)
-        .ok_or(EngineError::Overflow { quantity: what })
+        .ok_or_else(|| EngineError::Overflow { quantity: what })
 }
 
 /// `a + b`, or an overflow error naming `what`.
 pub fn add(a: U256, b: U256, what: &'static str) -> Result<U256, EngineError> {
     a.checked_add(b)
-        .ok_or(EngineError::Overflow { quantity: what })
+        .ok_or_else(|| EngineError::Overflow { quantity: what })
 }
 
 /// `a * b / c` rounded down; `c` must be non-zero (checked: a zero divisor is an error too).
@@ -165,7 +165,7 @@ pub fn per_second_rate(annual: &Fixed) -> Result<U256, EngineError> {
 pub fn fixed_to(value: &Fixed, decimals: u8, what: &'static str) -> Result<U256, EngineError> {
     value
         .rescale(decimals)
-        .ok_or(EngineError::Overflow { quantity: what })
+        .ok_or_else(|| EngineError::Overflow { quantity: what })
 }
 
 /// `value / 10^decimals` as exact decimal text without trailing zeros (`"1.5"`, `"867"`).

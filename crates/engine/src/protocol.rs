@@ -300,6 +300,18 @@ pub trait ProtocolModel {
         time: Timestamp,
     ) -> Result<Option<SimulatedLiquidation>, EngineError>;
 
+    /// Incremental monitoring, the alternative to listing [`ProtocolModel::liquidatable`] at every
+    /// check: appends the accounts whose liquidatable status changed since the last call, as
+    /// (market, account, liquidatable now), at the prices and time given. Returns false when the
+    /// model does not support it; the replay loop then diffs the full list instead.
+    fn unsafe_changes(
+        &mut self,
+        _time: Timestamp,
+        _out: &mut Vec<(Id, Id, bool)>,
+    ) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+
     /// Appends one risk snapshot per market to `out`, using an index.
     fn risk(&mut self, time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError>;
 

@@ -28,8 +28,8 @@ use crate::protocol::{
     SimulatedLiquidation, Verdict,
 };
 use crate::run::{
-    LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals,
-    UnsafeEpisode, Window,
+    LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals, UnsafeEpisode,
+    Window,
 };
 use crate::state::{StateReader, StateWriter, hash_hex};
 
@@ -192,11 +192,11 @@ pub struct Engine {
     next_seq: Option<u64>,
     in_window: bool,
     tracker: BTreeMap<(Protocol, Id, Id), Episode>,
+    /// Per model, the time of its last check (for episodes tracked incrementally).
+    last_check: Vec<Option<Timestamp>>,
     output: Output,
     dirty: Vec<bool>,
-    /// Per model, the last price update that moved a price it reads since its last check: the
-    /// trigger of its next timeline points (set and cleared with `dirty`).
-    triggers: Vec<Option<PriceUpdate>>,
+    changes: Vec<(Id, Id, bool)>,
     candidates: Vec<Candidate>,
     risks: Vec<MarketRisk>,
     choices: Vec<(usize, LiquidatorChoice)>,
@@ -231,7 +231,8 @@ impl Engine {
         Self {
             prices: PriceBook::new(config.feed_priority.clone()),
             dirty: vec![false; models.len()],
-            triggers: vec![None; models.len()],
+            last_check: vec![None; models.len()],
+            changes: Vec::new(),
             models,
             route,
             config,
@@ -395,7 +396,6 @@ impl Engine {
             for (index, model) in self.models.iter_mut().enumerate() {
                 if model.on_price(update, time, &self.prices)? {
                     self.dirty[index] = true;
-                    self.triggers[index] = Some(*update);
                 }
             }
         }
@@ -480,12 +480,21 @@ impl Engine {
     /// Lists model `index`'s liquidatable accounts, updates the unsafe tracker, lets the
     /// simulated liquidator act (counterfactual mode) and takes the timeline snapshot.
     fn check(&mut self, index: usize, seq: u64, time: Timestamp) -> Result<(), EngineError> {
-        let trigger = self.triggers[index].take();
+        // A model that reports status changes costs what changed at each check; otherwise the
+        // full list is diffed against the tracker.
+        self.changes.clear();
+        let incremental = self.models[index].unsafe_changes(time, &mut self.changes)?;
+        if incremental {
+            self.track_changes(index, time);
+        }
         let mut round = 0;
         loop {
+            if incremental && matches!(self.mode, Mode::Historical) {
+                break;
+            }
             self.candidates.clear();
             self.models[index].liquidatable(time, &mut self.candidates)?;
-            if round == 0 {
+            if round == 0 && !incremental {
                 self.track(index, time);
             }
             let Mode::Counterfactual(scenario) = &mut self.mode else {
@@ -529,24 +538,15 @@ impl Engine {
             self.risks.clear();
             self.models[index].risk(time, &mut self.risks)?;
             for risk in self.risks.drain(..) {
-                // A market without a single oracle price (Aave, Compound) gets a point when a
-                // price update it reads triggered the check, labelled with that update.
-                let trigger = match (&risk.oracle_price, &trigger) {
-                    (Some(_), _) => None,
-                    (None, Some(update)) => Some(PriceTrigger {
-                        asset: update.asset.to_string(),
-                        quote: update.quote.to_string(),
-                        price: Quantity::new(update.price.value, update.price.decimals),
-                    }),
-                    (None, None) => continue,
-                };
+                if risk.oracle_price.is_none() {
+                    continue;
+                }
                 self.output.timeline.push(TimelinePoint {
                     seq,
                     time: time.to_rfc3339(),
                     protocol: risk.protocol.name().to_owned(),
                     market: risk.market.to_string(),
                     oracle_price: risk.oracle_price,
-                    trigger,
                     accounts_unsafe: risk.accounts_unsafe,
                     collateral_at_risk: risk.collateral_at_risk,
                     debt_at_risk: risk.debt_at_risk,
@@ -555,6 +555,28 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
+    /// an episode; an account safe again closes its episode, which lasted until the check before
+    /// this one (every check in between found it unsafe).
+    fn track_changes(&mut self, index: usize, time: Timestamp) {
+        let protocol = self.models[index].protocol();
+        let previous = self.last_check[index];
+        for (market, account, unsafe_now) in std::mem::take(&mut self.changes) {
+            let key = (protocol, market, account);
+            if unsafe_now {
+                self.tracker.entry(key).or_insert(Episode {
+                    since: time,
+                    last_seen: time,
+                    liquidated: false,
+                });
+            } else if let Some(mut episode) = self.tracker.remove(&key) {
+                episode.last_seen = previous.unwrap_or(episode.since).max(episode.since);
+                self.close_episode(protocol, market, account, episode, false);
+            }
+        }
+        self.last_check[index] = Some(time);
     }
 
     /// Opens an episode for every newly unsafe account of model `index` and closes the episodes
@@ -632,6 +654,17 @@ impl Engine {
             }
             None => out.bool(false),
         }
+        // Monitoring bookkeeping, like the position: in the checkpoint, not in the state hash.
+        out.count(self.last_check.len());
+        for check in &self.last_check {
+            match check {
+                Some(time) => {
+                    out.bool(true);
+                    out.time(*time);
+                }
+                None => out.bool(false),
+            }
+        }
         self.encode_body(&mut out);
         out.into_bytes()
     }
@@ -692,6 +725,20 @@ impl Engine {
                 engine.next_seq.unwrap_or(0)
             )));
         }
+        let checks = input.count()?;
+        if checks != engine.last_check.len() {
+            return Err(input.error(format!(
+                "checkpoint has {checks} model check times, this engine runs {} models",
+                engine.last_check.len()
+            )));
+        }
+        for slot in 0..checks {
+            engine.last_check[slot] = if input.bool()? {
+                Some(input.time()?)
+            } else {
+                None
+            };
+        }
         engine.now = if input.bool()? {
             Some(input.time()?)
         } else {
@@ -749,7 +796,12 @@ impl Engine {
 
     /// Closes open episodes at the last event's time and builds the run.
     pub fn finish(mut self, log: LogInfo) -> Run {
-        for ((protocol, market, account), episode) in std::mem::take(&mut self.tracker) {
+        for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {
+            // Still unsafe at the end: unsafe at every check of its model since it began.
+            if let Some(last) = self.route[protocol_slot(protocol)].and_then(|i| self.last_check[i])
+            {
+                episode.last_seen = episode.last_seen.max(last);
+            }
             self.close_episode(protocol, market, account, episode, true);
         }
         let state_hash = self.state_hash();

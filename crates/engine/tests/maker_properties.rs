@@ -3,6 +3,9 @@
 //! a liquidation never takes more than `Cat.bite`/`Dog.bark` allow, and the index finds exactly
 //! the vaults a full scan finds.
 
+// Helpers outside `#[test]` functions build fixed, valid inputs.
+#![allow(clippy::unwrap_used)]
+
 use cascade_engine::maker::{MakerConfig, MakerModel};
 use cascade_engine::math::{RAY, WAD};
 use cascade_engine::{LiquidatorChoice, PriceBook, ProtocolModel};
@@ -108,6 +111,8 @@ fn run(ops: &[Op], dog: bool, hole: u64) -> Result<(), TestCaseError> {
     }
     let mut time = 1;
     let mut deposited = U256::ZERO;
+    let mut changes = Vec::new();
+    let mut tracked = std::collections::BTreeSet::new();
     model.advance(Timestamp(time), &book).unwrap();
     let price = |value: u64| PriceUpdate {
         asset: Id::name("WETH"),
@@ -197,6 +202,20 @@ fn run(ops: &[Op], dog: bool, hole: u64) -> Result<(), TestCaseError> {
                 scanned.sort();
                 indexed.sort();
                 prop_assert_eq!(&indexed, &scanned);
+                // The incrementally kept set (status changes, risk counts) agrees as well.
+                changes.clear();
+                prop_assert!(model.unsafe_changes(Timestamp(time), &mut changes).unwrap());
+                for (market, account, now) in changes.drain(..) {
+                    if now {
+                        tracked.insert((market, account));
+                    } else {
+                        tracked.remove(&(market, account));
+                    }
+                }
+                prop_assert_eq!(tracked.iter().copied().collect::<Vec<_>>(), scanned.clone());
+                let mut risks = Vec::new();
+                model.risk(Timestamp(time), &mut risks).unwrap();
+                prop_assert_eq!(risks[0].accounts_unsafe, scanned.len() as u64);
                 for candidate in &candidates {
                     prop_assert!(candidate.health < WAD);
                     let view = model.vault(&ilk(), &candidate.account).unwrap();

@@ -139,6 +139,64 @@ struct Vault {
     ink: U256,
     art: U256,
     key: Option<u128>,
+    /// Whether the ilk's watches (see [`Watch`]) count this vault: bit [`UNSAFE`] and bit
+    /// [`UNDERWATER`], as of each watch's threshold and rate.
+    flags: u8,
+}
+
+/// [`Vault::flags`] bit: liquidatable (`ink * spot < art * rate`).
+const UNSAFE: u8 = 1;
+/// [`Vault::flags`] bit: debt above the collateral's value at the OSM price.
+const UNDERWATER: u8 = 2;
+
+/// One incrementally maintained subset of an ilk's vaults: those with
+/// `ink * threshold < art * rate` for the threshold and rate of the last refresh (threshold
+/// `spot` for the unsafe set, the OSM price as a ray for the underwater set), with their count
+/// and sums. A refresh re-tests only the vaults whose key lies between the old and the new level
+/// (every key below a level is outside the set, every key above it inside); a vault's own change
+/// re-tests that vault. So keeping the unsafe set and the timeline's sums costs what changes, not
+/// the size of the set, which is what lets a replay check at every price move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Watch {
+    threshold: U256,
+    rate: U256,
+    level: u128,
+    count: u64,
+    /// Sum of `ink` over the set, wad.
+    ink: U256,
+    /// Sum of `art` over the set, wad.
+    art: U256,
+}
+
+impl Watch {
+    fn contains(&self, ink: U256, art: U256) -> Result<bool, EngineError> {
+        Ok(!self.threshold.is_zero()
+            && !art.is_zero()
+            && mul(ink, self.threshold, "ink * threshold")? < mul(art, self.rate, "art * rate")?)
+    }
+
+    fn add(&mut self, ink: U256, art: U256) {
+        self.count += 1;
+        self.ink = self.ink.saturating_add(ink);
+        self.art = self.art.saturating_add(art);
+    }
+
+    fn remove(&mut self, ink: U256, art: U256) {
+        self.count = self.count.saturating_sub(1);
+        self.ink = self.ink.saturating_sub(ink);
+        self.art = self.art.saturating_sub(art);
+    }
+}
+
+/// The level for a watch: [`level`], or the maximum when there is no threshold (no price:
+/// nothing is in the set, and every key is at most the maximum, so a move to or from "no price"
+/// re-tests everything above the other level).
+fn watch_level(threshold: U256, rate: U256) -> Result<u128, EngineError> {
+    if threshold.is_zero() {
+        Ok(u128::MAX)
+    } else {
+        level(threshold, rate)
+    }
 }
 
 fn saturate(value: U256) -> u128 {
@@ -147,6 +205,18 @@ fn saturate(value: U256) -> u128 {
     } else {
         value.to::<u128>()
     }
+}
+
+/// Records that `account`'s unsafe flag went from `was` to `now`, keeping the flag as of the last
+/// report so a vault that flips and flips back reports nothing.
+fn note_change(changes: &mut BTreeMap<Id, (bool, bool)>, account: Id, was: bool, now: bool) {
+    if was == now {
+        return;
+    }
+    changes
+        .entry(account)
+        .and_modify(|entry| entry.1 = now)
+        .or_insert((was, now));
 }
 
 /// The index level for `spot` and `rate`: `min(floor(spot * RAY / rate), u128::MAX)`. A vault
@@ -171,13 +241,6 @@ impl Member {
             account,
             ink: vault.ink,
             art: vault.art,
-        }
-    }
-
-    fn urn(&self) -> Urn {
-        Urn {
-            ink: self.ink,
-            art: self.art,
         }
     }
 }
@@ -252,6 +315,10 @@ struct Ilk {
     price_asset: Option<Id>,
     vaults: BTreeMap<Id, Vault>,
     index: LiquidationIndex<Member, u128>,
+    /// The unsafe and underwater sets, once the first refresh has set them up.
+    watches: Option<[Watch; 2]>,
+    /// Vaults whose unsafe flag changed since the last report: (flag at the report, flag now).
+    changes: BTreeMap<Id, (bool, bool)>,
 }
 
 impl Default for Ilk {
@@ -275,6 +342,8 @@ impl Default for Ilk {
             price_asset: None,
             vaults: BTreeMap::new(),
             index: LiquidationIndex::new(),
+            watches: None,
+            changes: BTreeMap::new(),
         }
     }
 }
@@ -317,16 +386,93 @@ impl Ilk {
     }
 
     /// Moves `account`'s index entry from what it was (`old`, the vault before its change) to
-    /// what the vault is now.
-    fn reindex(&mut self, account: Id, old: Vault) {
-        if let Some(vault) = self.vaults.get_mut(&account) {
-            let key = vault.trigger_key();
-            self.index.replace(
-                old.key.map(|k| (k, Member::of(account, &old))),
-                key.map(|k| (k, Member::of(account, vault))),
-            );
-            vault.key = key;
+    /// what the vault is now, and re-tests it against the watches.
+    fn reindex(&mut self, account: Id, old: Vault) -> Result<(), EngineError> {
+        let Some(vault) = self.vaults.get_mut(&account) else {
+            return Ok(());
+        };
+        let key = vault.trigger_key();
+        self.index.replace(
+            old.key.map(|k| (k, Member::of(account, &old))),
+            key.map(|k| (k, Member::of(account, vault))),
+        );
+        vault.key = key;
+        let Some(watches) = self.watches.as_mut() else {
+            return Ok(());
+        };
+        let was_unsafe = old.flags & UNSAFE != 0;
+        let mut flags = 0;
+        for (watch, bit) in watches.iter_mut().zip([UNSAFE, UNDERWATER]) {
+            if old.flags & bit != 0 {
+                watch.remove(old.ink, old.art);
+            }
+            if watch.contains(vault.ink, vault.art)? {
+                watch.add(vault.ink, vault.art);
+                flags |= bit;
+            }
         }
+        vault.flags = flags;
+        note_change(&mut self.changes, account, was_unsafe, flags & UNSAFE != 0);
+        Ok(())
+    }
+
+    /// Brings the watches to the current `spot`, OSM price and `rate` (dripped to `time`).
+    fn refresh(&mut self, time: Timestamp, price: Option<U256>) -> Result<(), EngineError> {
+        self.drip(time)?;
+        let thresholds = [
+            self.spot,
+            match price {
+                Some(price) if !self.spot.is_zero() => mul(price, BLN, "price * 1e9")?,
+                _ => U256::ZERO,
+            },
+        ];
+        let lowest = Member {
+            account: Id::Address(Default::default()),
+            ink: U256::ZERO,
+            art: U256::ZERO,
+        };
+        let first = self.watches.is_none();
+        let mut watches = self.watches.unwrap_or_default();
+        for (slot, bit) in [(0, UNSAFE), (1, UNDERWATER)] {
+            let watch = &mut watches[slot];
+            let (threshold, rate) = (thresholds[slot], self.rate);
+            if !first && watch.threshold == threshold && watch.rate == rate {
+                continue;
+            }
+            let level = watch_level(threshold, rate)?;
+            // First refresh: everything at or above the level; later: what lies between the
+            // old and the new level, inclusive (elsewhere membership cannot have changed).
+            let (low, high) = if first {
+                (level, u128::MAX)
+            } else {
+                (level.min(watch.level), level.max(watch.level))
+            };
+            watch.threshold = threshold;
+            watch.rate = rate;
+            watch.level = level;
+            for (_, member) in self.index.between((low, lowest), high) {
+                let inside = watch.contains(member.ink, member.art)?;
+                let Some(vault) = self.vaults.get_mut(&member.account) else {
+                    continue;
+                };
+                let was = vault.flags & bit != 0;
+                if was == inside {
+                    continue;
+                }
+                if inside {
+                    watch.add(member.ink, member.art);
+                    vault.flags |= bit;
+                } else {
+                    watch.remove(member.ink, member.art);
+                    vault.flags &= !bit;
+                }
+                if bit == UNSAFE {
+                    note_change(&mut self.changes, member.account, was, inside);
+                }
+            }
+        }
+        self.watches = Some(watches);
+        Ok(())
     }
 
     /// The room the Dog leaves (`min(Hole - Dirt, hole - dirt)`), `None` when unlimited.
@@ -541,7 +687,7 @@ impl MakerModel {
         dart: U256,
         tab: U256,
         time: Timestamp,
-    ) {
+    ) -> Result<(), EngineError> {
         let dog = self.ilks.get(&ilk_id).is_some_and(|ilk| ilk.dog_live);
         if let Some(ilk) = self.ilks.get_mut(&ilk_id)
             && let Some(vault) = ilk.vaults.get_mut(&account)
@@ -549,9 +695,10 @@ impl MakerModel {
             let old = *vault;
             vault.ink = vault.ink.saturating_sub(dink);
             vault.art = vault.art.saturating_sub(dart);
-            ilk.reindex(account, old);
+            ilk.reindex(account, old)?;
         }
         self.open_auction(ilk_id, tab, dog, time);
+        Ok(())
     }
 
     fn rule_name(ilk: &Ilk) -> &'static str {
@@ -623,7 +770,7 @@ impl MakerModel {
             }
         }
         pending.frobbed = true;
-        ilk.reindex(change.account, old);
+        ilk.reindex(change.account, old)?;
         Ok(applied)
     }
 
@@ -687,7 +834,7 @@ impl MakerModel {
                 }
             }
             if vault.art != before.art {
-                ilk.reindex(account, before);
+                ilk.reindex(account, before)?;
             }
         }
         Ok(())
@@ -1028,7 +1175,7 @@ impl ProtocolModel for MakerModel {
             // the vault as it is (a differing recorded figure means the rebuilt vault differs).
             let (_, take) = self.judge_inner(liquidation, time)?;
             if let Some(take) = take {
-                self.grab(market, account, take.dink, take.dart, take.tab, time);
+                self.grab(market, account, take.dink, take.dart, take.tab, time)?;
                 return Ok(Applied::Exact);
             }
         }
@@ -1066,7 +1213,7 @@ impl ProtocolModel for MakerModel {
             ilk.cat_chop
         };
         let tab = mul(mul(dart, ilk.rate, "dart * rate")?, chop, "due * chop")? / WAD;
-        self.grab(market, account, dink, dart, tab, time);
+        self.grab(market, account, dink, dart, tab, time)?;
         Ok(applied)
     }
 
@@ -1128,7 +1275,7 @@ impl ProtocolModel for MakerModel {
             take.dart,
             take.tab,
             time,
-        );
+        )?;
         // The keeper buys the lot at `take_price` (default: the OSM price) until the tab is
         // raised (Clipper.take / Flipper tend): what it buys is sold into the market; the rest of
         // the lot returns to the owner; debt the sale does not cover is bad debt.
@@ -1171,37 +1318,51 @@ impl ProtocolModel for MakerModel {
         for id in ids {
             let value = self.osm_value(&id);
             let ilk = self.ilks.get_mut(&id).expect("id taken from the map");
-            let mut risk = MarketRisk {
+            ilk.refresh(time, value)?;
+            let [unsafe_set, underwater] = ilk.watches.unwrap_or_default();
+            let price_ray = mul(value.unwrap_or_default(), BLN, "price * 1e9")?;
+            // Sums over the sets, then one division: the totals of the vaults' exact values.
+            let under_debt = mul(underwater.art, ilk.rate, "sum art * rate")?;
+            let under_value = mul(underwater.ink, price_ray, "sum ink * price")?;
+            out.push(MarketRisk {
                 protocol: Protocol::Maker,
                 market: id,
                 oracle_price: value.map(|v| Quantity::new(v, 18)),
-                accounts_unsafe: 0,
-                collateral_at_risk: Quantity::zero(DAI_DECIMALS),
-                debt_at_risk: Quantity::zero(DAI_DECIMALS),
-                bad_debt: Quantity::zero(DAI_DECIMALS),
-            };
-            if let Some(price) = value
-                && !ilk.spot.is_zero()
-            {
-                ilk.drip(time)?;
-                let price_ray = mul(price, BLN, "price * 1e9")?;
-                for (_, member) in ilk.index.at_or_above(level(ilk.spot, ilk.rate)?) {
-                    if !rules::is_unsafe(member.urn(), ilk.spot, ilk.rate)? {
-                        continue;
-                    }
-                    let debt = mul(member.art, ilk.rate, "art * rate")?;
-                    let collateral = mul(member.ink, price_ray, "ink * price")?;
-                    risk.accounts_unsafe += 1;
-                    risk.collateral_at_risk.value += collateral / RAY;
-                    risk.debt_at_risk.value += debt / RAY;
-                    if collateral < debt {
-                        risk.bad_debt.value += (debt - collateral) / RAY;
-                    }
-                }
-            }
-            out.push(risk);
+                accounts_unsafe: unsafe_set.count,
+                collateral_at_risk: Quantity::new(
+                    div_ray(mul(unsafe_set.ink, price_ray, "sum ink * price")?),
+                    DAI_DECIMALS,
+                ),
+                debt_at_risk: Quantity::new(
+                    div_ray(mul(unsafe_set.art, ilk.rate, "sum art * rate")?),
+                    DAI_DECIMALS,
+                ),
+                bad_debt: Quantity::new(
+                    div_ray(under_debt.saturating_sub(under_value)),
+                    DAI_DECIMALS,
+                ),
+            });
         }
         Ok(())
+    }
+
+    fn unsafe_changes(
+        &mut self,
+        time: Timestamp,
+        out: &mut Vec<(Id, Id, bool)>,
+    ) -> Result<bool, EngineError> {
+        let ids: Vec<Id> = self.ilks.keys().copied().collect();
+        for id in ids {
+            let value = self.osm_value(&id);
+            let ilk = self.ilks.get_mut(&id).expect("id taken from the map");
+            ilk.refresh(time, value)?;
+            for (account, (was, now)) in std::mem::take(&mut ilk.changes) {
+                if was != now {
+                    out.push((id, account, now));
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn take_adjustments(&mut self, out: &mut BTreeMap<&'static str, u64>) {
@@ -1281,6 +1442,28 @@ impl ProtocolModel for MakerModel {
                 out.id(account);
                 out.u256(vault.ink);
                 out.u256(vault.art);
+                out.u8(vault.flags);
+            }
+            match &ilk.watches {
+                Some(watches) => {
+                    out.bool(true);
+                    for watch in watches {
+                        out.u256(watch.threshold);
+                        out.u256(watch.rate);
+                        out.u64(watch.level as u64);
+                        out.u64((watch.level >> 64) as u64);
+                        out.u64(watch.count);
+                        out.u256(watch.ink);
+                        out.u256(watch.art);
+                    }
+                }
+                None => out.bool(false),
+            }
+            out.count(ilk.changes.len());
+            for (account, (was, now)) in &ilk.changes {
+                out.id(account);
+                out.bool(*was);
+                out.bool(*now);
             }
         }
     }
@@ -1355,9 +1538,31 @@ impl ProtocolModel for MakerModel {
                     ink: input.u256()?,
                     art: input.u256()?,
                     key: None,
+                    flags: input.u8()?,
                 };
                 ilk.vaults.insert(account, vault);
-                ilk.reindex(account, vault);
+                // No watches yet: this only rebuilds the index entry.
+                ilk.reindex(account, vault)?;
+            }
+            if input.bool()? {
+                let mut watches = [Watch::default(); 2];
+                for watch in &mut watches {
+                    watch.threshold = input.u256()?;
+                    watch.rate = input.u256()?;
+                    let low = input.u64()?;
+                    let high = input.u64()?;
+                    watch.level = u128::from(low) | (u128::from(high) << 64);
+                    watch.count = input.u64()?;
+                    watch.ink = input.u256()?;
+                    watch.art = input.u256()?;
+                }
+                ilk.watches = Some(watches);
+            }
+            for _ in 0..input.count()? {
+                let account = input.id()?;
+                let was = input.bool()?;
+                let now = input.bool()?;
+                ilk.changes.insert(account, (was, now));
             }
             model.ilks.insert(id, ilk);
         }
