@@ -193,23 +193,41 @@ impl Drop for Shared {
     }
 }
 
+/// How long an open waits for sled's lock before calling the catalog busy.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the database, waiting a little for its file lock: sled's background flusher keeps the
+/// lock for a moment after the last handle of a closed database is dropped, so an immediate
+/// reopen in the same process (a replay right after another) would otherwise see it as held by a
+/// stranger.
+fn open_db(path: &Path) -> sled::Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(io)) if is_lock_conflict(&io) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn is_lock_conflict(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+}
+
 fn open_trees(path: &Path) -> Result<Trees, LogError> {
     let failed = |source: sled::Error| match &source {
         // sled 0.34 reports its lock conflict as an `Other` I/O error with this message.
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::WouldBlock
-                || io.to_string().contains("could not acquire lock") =>
-        {
-            LogError::CatalogBusy {
-                path: path.to_path_buf(),
-            }
-        }
+        sled::Error::Io(io) if is_lock_conflict(io) => LogError::CatalogBusy {
+            path: path.to_path_buf(),
+        },
         _ => LogError::Catalog {
             path: path.to_path_buf(),
             source,
         },
     };
-    let db = sled::open(path).map_err(failed)?;
+    let db = open_db(path).map_err(failed)?;
     let tree = |name: &str| db.open_tree(name).map_err(failed);
     Ok(Trees {
         sources: tree("sources")?,
