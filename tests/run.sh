@@ -25,8 +25,8 @@ if [[ -z "${CASCADE_KAFKA_BROKERS:-}" ]]; then
 fi
 echo "== Kafka broker at $CASCADE_KAFKA_BROKERS"
 
-echo "== cargo test --workspace"
-cargo test --workspace
+echo "== cargo test --workspace --no-fail-fast"
+cargo test --workspace --no-fail-fast
 
 echo "== benchmark smoke run (CASCADE_BENCH_SMOKE=1)"
 CASCADE_BENCH_SMOKE=1 cargo bench --workspace --bench '*' -- --test
