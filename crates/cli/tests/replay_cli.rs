@@ -1,0 +1,164 @@
+//! `cascade replay` and `cascade check` as a user runs them: byte-identical run files whatever
+//! `RAYON_NUM_THREADS` says, exit 0 on an identical golden, 1 with a readable diff on a changed
+//! one, `--update` rewriting it, `--from` resuming from a checkpoint with the same result.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cascade_events::Event;
+use cascade_log::{LogWriter, WriterOptions};
+
+fn cascade() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cascade"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A log of the hand-built Maker fixture `fixtures/maker/dog-bark.jsonl`.
+fn fixture_log(dir: &Path) {
+    let text = std::fs::read_to_string(repo().join("fixtures/maker/dog-bark.jsonl")).unwrap();
+    let (mut writer, _) = LogWriter::open(dir, WriterOptions::default()).unwrap();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let event: Event = serde_json::from_str(line).unwrap();
+        writer.append(&event).unwrap();
+    }
+    writer.commit().unwrap();
+}
+
+#[test]
+fn run_files_are_byte_identical_whatever_the_thread_count() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "7"] {
+        let out = temp.path().join(format!("run-{threads}.json"));
+        let status = cascade()
+            .args([
+                "replay",
+                log.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        let stdout = String::from_utf8(status.stdout).unwrap();
+        assert!(stdout.contains("explained 2"), "{stdout}");
+        outputs.push(std::fs::read(&out).unwrap());
+    }
+    assert!(outputs.windows(2).all(|pair| pair[0] == pair[1]));
+    // The run is the committed golden of the same fixture.
+    let golden = std::fs::read(repo().join("fixtures/expected/maker-dog-bark.json")).unwrap();
+    assert_eq!(outputs[0], golden);
+}
+
+#[test]
+fn check_exits_0_on_equal_1_with_a_diff_and_update_rewrites() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let golden = temp.path().join("golden.json");
+    std::fs::copy(
+        repo().join("fixtures/expected/maker-dog-bark.json"),
+        &golden,
+    )
+    .unwrap();
+    let check = |extra: &[&str]| {
+        let mut command = cascade();
+        command.args([
+            "check",
+            log.to_str().unwrap(),
+            "--expect",
+            golden.to_str().unwrap(),
+        ]);
+        command.args(extra);
+        command.output().unwrap()
+    };
+    let same = check(&[]);
+    assert_eq!(same.status.code(), Some(0), "{same:?}");
+
+    // A golden where vault #1 was judged differently and a total moved.
+    let text = std::fs::read_to_string(&golden).unwrap();
+    let edited = text
+        .replacen(
+            "\"verdict\": \"explained\"",
+            "\"verdict\": \"not-liquidatable\"",
+            1,
+        )
+        .replacen("\"explained\": 2", "\"explained\": 3", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&golden, edited).unwrap();
+    let differs = check(&[]);
+    assert_eq!(differs.status.code(), Some(1), "{differs:?}");
+    let report = String::from_utf8(differs.stdout).unwrap();
+    assert!(
+        report.contains("liquidation changed: 24 recorded maker ETH-B #1")
+            && report.contains("verdict \"not-liquidatable\" -> \"explained\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("totals.verdicts.explained: 3 -> 2"),
+        "{report}"
+    );
+
+    let update = check(&["--update"]);
+    assert_eq!(update.status.code(), Some(0), "{update:?}");
+    assert_eq!(check(&[]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(&golden).unwrap(),
+        std::fs::read(repo().join("fixtures/expected/maker-dog-bark.json")).unwrap()
+    );
+
+    let missing = cascade()
+        .args([
+            "check",
+            "/nonexistent/log",
+            "--expect",
+            golden.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn from_resumes_from_a_checkpoint_with_the_same_run() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let dir = log.to_str().unwrap();
+    let first = temp.path().join("first.json");
+    let writing = cascade()
+        .args([
+            "replay",
+            dir,
+            "--checkpoint-every",
+            "4",
+            "--from",
+            "2021-06-01T02:00:00Z",
+        ])
+        .args(["--out", first.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(writing.status.success(), "{writing:?}");
+    assert!(String::from_utf8_lossy(&writing.stderr).contains("stored"));
+    let second = temp.path().join("second.json");
+    let resumed = cascade()
+        .args(["replay", dir, "--from", "2021-06-01T02:00:00Z"])
+        .args(["--out", second.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{resumed:?}");
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr).contains("resumed from the checkpoint"),
+        "{resumed:?}"
+    );
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&second).unwrap()
+    );
+}
