@@ -2,6 +2,9 @@
 //! `RAYON_NUM_THREADS` says, exit 0 on an identical golden, 1 with a readable diff on a changed
 //! one, `--update` rewriting it, `--from` resuming from a checkpoint with the same result.
 
+// The fixture helper outside the `#[test]` functions reads committed, valid files.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
