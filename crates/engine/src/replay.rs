@@ -28,8 +28,8 @@ use crate::protocol::{
     SimulatedLiquidation, Verdict,
 };
 use crate::run::{
-    LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals, UnsafeEpisode,
-    Window,
+    LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals,
+    UnsafeEpisode, Window,
 };
 use crate::state::{StateReader, StateWriter, hash_hex};
 
@@ -197,6 +197,9 @@ pub struct Engine {
     output: Output,
     dirty: Vec<bool>,
     changes: Vec<(Id, Id, bool)>,
+    /// Per model, the last price update that moved a price it reads since its last check: the
+    /// trigger of its next timeline points (set and cleared with `dirty`).
+    triggers: Vec<Option<PriceUpdate>>,
     candidates: Vec<Candidate>,
     risks: Vec<MarketRisk>,
     choices: Vec<(usize, LiquidatorChoice)>,
@@ -233,6 +236,7 @@ impl Engine {
             dirty: vec![false; models.len()],
             last_check: vec![None; models.len()],
             changes: Vec::new(),
+            triggers: vec![None; models.len()],
             models,
             route,
             config,
@@ -396,6 +400,7 @@ impl Engine {
             for (index, model) in self.models.iter_mut().enumerate() {
                 if model.on_price(update, time, &self.prices)? {
                     self.dirty[index] = true;
+                    self.triggers[index] = Some(*update);
                 }
             }
         }
@@ -480,6 +485,7 @@ impl Engine {
     /// Lists model `index`'s liquidatable accounts, updates the unsafe tracker, lets the
     /// simulated liquidator act (counterfactual mode) and takes the timeline snapshot.
     fn check(&mut self, index: usize, seq: u64, time: Timestamp) -> Result<(), EngineError> {
+        let trigger = self.triggers[index].take();
         // A model that reports status changes costs what changed at each check; otherwise the
         // full list is diffed against the tracker.
         self.changes.clear();
@@ -538,15 +544,24 @@ impl Engine {
             self.risks.clear();
             self.models[index].risk(time, &mut self.risks)?;
             for risk in self.risks.drain(..) {
-                if risk.oracle_price.is_none() {
-                    continue;
-                }
+                // A market without a single oracle price (Aave, Compound) gets a point when a
+                // price update it reads triggered the check, labelled with that update.
+                let trigger = match (&risk.oracle_price, &trigger) {
+                    (Some(_), _) => None,
+                    (None, Some(update)) => Some(PriceTrigger {
+                        asset: update.asset.to_string(),
+                        quote: update.quote.to_string(),
+                        price: Quantity::new(update.price.value, update.price.decimals),
+                    }),
+                    (None, None) => continue,
+                };
                 self.output.timeline.push(TimelinePoint {
                     seq,
                     time: time.to_rfc3339(),
                     protocol: risk.protocol.name().to_owned(),
                     market: risk.market.to_string(),
                     oracle_price: risk.oracle_price,
+                    trigger,
                     accounts_unsafe: risk.accounts_unsafe,
                     collateral_at_risk: risk.collateral_at_risk,
                     debt_at_risk: risk.debt_at_risk,
