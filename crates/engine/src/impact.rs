@@ -408,7 +408,7 @@ impl PriceImpact {
     }
 }
 
-/// Serialises a wad quantity as decimal text in whole units (`0.003`, `23221.34635038082`).
+/// Serialises a wad quantity as decimal text in whole units (`0.003`, `20000.12345678901`).
 pub(crate) fn wad_text<S: serde::Serializer>(
     value: &U256,
     serializer: S,

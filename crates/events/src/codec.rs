@@ -86,9 +86,9 @@ mod tests {
             Payload::Price(PriceUpdate {
                 asset: Id::name("WETH"),
                 quote: Id::name("USD"),
-                price: fixed(229_750_276_106, 8),
+                price: fixed(231_234_567_890, 8),
                 feed: address(0x5f),
-                round: Some(110_680_464_442_257_320_802),
+                round: Some(129_127_208_515_966_861_315),
             }),
             Payload::VaultOpen(VaultOpen {
                 protocol: Protocol::Maker,
@@ -260,7 +260,7 @@ mod tests {
     fn json_form_is_readable() {
         let json = serde_json::to_value(envelope(one_of_each_kind()[0])).unwrap();
         assert_eq!(json["payload"]["kind"], "price");
-        assert_eq!(json["payload"]["price"], "2297.50276106");
+        assert_eq!(json["payload"]["price"], "2312.34567890");
         assert_eq!(json["time"], "2021-05-23T14:07:14Z");
         assert_eq!(json["tx_hash"], format!("0x{}", "ab".repeat(32)));
         let back: Event = serde_json::from_value(json).unwrap();

@@ -1,6 +1,6 @@
 //! Integer money: token amounts in base units and fixed-point numbers with explicit decimals.
 //!
-//! Exports write amounts as decimal text (`"140331.68701132"` DAI, `"1.8e+22"` wei); parsing them
+//! Exports write amounts as decimal text (`"120000.12345678"` DAI, `"1.8e+22"` wei); parsing them
 //! through `f64` would lose digits, so [`parse_decimal`] works on the digits themselves and refuses
 //! anything that is not exactly representable at the requested precision.
 
@@ -89,7 +89,7 @@ impl<'de> Deserialize<'de> for Amount {
 
 /// A non-negative fixed-point number: `value / 10^decimals`.
 ///
-/// Prices (`2297.50276106` USD as `229750276106` with 8 decimals, as Chainlink reports it) and
+/// Prices (`2312.34567890` USD as `231234567890` with 8 decimals, as Chainlink reports it) and
 /// governance parameters (`mat` 1.3, `duty` 0.06) keep the precision their source gave them; the
 /// engine converts to wad/ray where the contract does.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
@@ -338,8 +338,8 @@ mod tests {
     #[test]
     fn parses_export_amounts_exactly() {
         assert_eq!(
-            units("140331.68701132", 18).unwrap(),
-            U256::from(140_331_687_011_320_000_000_000u128)
+            units("120000.12345678", 18).unwrap(),
+            U256::from(120_000_123_456_780_000_000_000u128)
         );
         assert_eq!(
             units("50", 18).unwrap(),

@@ -89,7 +89,7 @@ pub struct PriceUpdate {
     pub asset: Id,
     /// The unit of the price (`USD`, `ETH`, a token address).
     pub quote: Id,
-    /// Quote units per whole asset token, e.g. 2297.50276106 with 8 decimals for Chainlink
+    /// Quote units per whole asset token, e.g. 2312.34567890 with 8 decimals for Chainlink
     /// ETH/USD.
     pub price: Fixed,
     /// Which feed said so: a Chainlink aggregator address, or a source name (`coingecko`).

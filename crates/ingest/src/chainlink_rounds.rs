@@ -196,7 +196,7 @@ mod tests {
         let path = write(
             dir.path(),
             &format!(
-                "{HEADER}0,12,229750276106,1706558123,1706558123,12\n1,11,229738000000,1706554523,1706554523,10\n"
+                "{HEADER}0,12,231234567890,1700000123,1700000123,12\n1,11,231000000000,1699996523,1699996523,10\n"
             ),
         );
         let batch = read(&path, &options(), &context(false)).unwrap();
@@ -213,19 +213,19 @@ mod tests {
             [
                 (
                     Some(11),
-                    "2297.38000000".to_owned(),
+                    "2310.00000000".to_owned(),
                     Id::name("ETH"),
                     Id::name("USD")
                 ),
                 (
                     Some(12),
-                    "2297.50276106".to_owned(),
+                    "2312.34567890".to_owned(),
                     Id::name("ETH"),
                     Id::name("USD")
                 ),
             ]
         );
-        assert_eq!(batch.events.get(0).time.0, 1_706_554_523);
+        assert_eq!(batch.events.get(0).time.0, 1_699_996_523);
         assert_eq!(
             batch.report.counters["stale rounds (answeredInRound < round), kept"],
             1
@@ -238,7 +238,7 @@ mod tests {
         let path = write(
             dir.path(),
             &format!(
-                "{HEADER}0,12,229750276106,1706558123,1706558123,12\n1,110680464442257309696,0,0,0,110680464442257309696\n"
+                "{HEADER}0,12,231234567890,1700000123,1700000123,12\n1,129127208515966861316,0,0,0,129127208515966861316\n"
             ),
         );
         let error = read(&path, &options(), &context(false)).unwrap_err();
@@ -266,7 +266,7 @@ mod tests {
         ] {
             let path = write(
                 dir.path(),
-                &format!("{HEADER}0,12,{answer},1706558123,1706558123,12\n"),
+                &format!("{HEADER}0,12,{answer},1700000123,1700000123,12\n"),
             );
             let error = read(&path, &options(), &context(false))
                 .unwrap_err()
@@ -278,7 +278,7 @@ mod tests {
         }
         let path = write(
             dir.path(),
-            &format!("{HEADER}0,12,1,1706558124,1706558123,12\n"),
+            &format!("{HEADER}0,12,1,1706558124,1700000123,12\n"),
         );
         assert!(
             read(&path, &options(), &context(false))
@@ -292,7 +292,7 @@ mod tests {
     fn unknown_feed_needs_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rounds.csv");
-        std::fs::write(&path, format!("{HEADER}0,1,100,1706558123,1706558123,1\n")).unwrap();
+        std::fs::write(&path, format!("{HEADER}0,1,100,1700000123,1700000123,1\n")).unwrap();
         assert!(
             read(&path, &options(), &context(false))
                 .unwrap_err()

@@ -1115,7 +1115,7 @@ mod tests {
             entry(
                 aggregator,
                 &Chainlink::AnswerUpdated {
-                    current: I256::try_from(229_750_276_106i64).unwrap(),
+                    current: I256::try_from(231_234_567_890i64).unwrap(),
                     roundId: U256::from(42u8),
                     updatedAt: U256::from(1_700_000_000u64),
                 },
@@ -1197,7 +1197,7 @@ mod tests {
         };
         assert_eq!(
             (p.asset, p.price.to_string(), p.round),
-            (Id::name("ETH"), "2297.50276106".into(), Some(42))
+            (Id::name("ETH"), "2312.34567890".into(), Some(42))
         );
         let Payload::Liquidation(bark) = &batch.events.get(5).payload else {
             panic!()

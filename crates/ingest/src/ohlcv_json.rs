@@ -203,7 +203,7 @@ mod tests {
     }
 
     const BAR: &str = r#"{"time_period_start": "2021-05-19T00:00:00.0000000Z", "time_period_end": "2021-05-19T00:10:00.0000000Z",
-        "price_open": 3375.690000000, "price_close": 3423.990000000, "volume_traded": 529.680091510}"#;
+        "price_open": 3100.250000000, "price_close": 3150.750000000, "volume_traded": 250.125000000}"#;
 
     fn write(dir: &Path, folder: &str, text: &str) -> PathBuf {
         let folder = dir.join(folder);
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(price.asset, Id::name("ETH"));
         assert_eq!(
             price.price.rescale(2).unwrap(),
-            cascade_events::U256::from(342_399u32)
+            cascade_events::U256::from(315_075u32)
         );
     }
 
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn bad_bars_name_the_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let bad = BAR.replace("3423.990000000", "-1");
+        let bad = BAR.replace("3150.750000000", "-1");
         let reversed = BAR.replace("00:10:00", "00:00:00");
         let path = write(
             dir.path(),

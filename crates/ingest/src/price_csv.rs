@@ -159,17 +159,17 @@ mod tests {
     #[test]
     fn milliseconds_are_detected_and_truncated() {
         let batch = run(
-            "symbol,timestamp,USD_price\nWETH,1609460789131,732.0868622834124\nWETH,1609463014882,735.8\n",
+            "symbol,timestamp,USD_price\nWETH,1609459201234,1000.1234567890123\nWETH,1609462805678,1001.5\n",
             &Options::default(),
             false,
         )
         .unwrap();
         let got = prices(&batch);
-        assert_eq!(got[0].0, Timestamp(1_609_460_789));
+        assert_eq!(got[0].0, Timestamp(1_609_459_201));
         assert_eq!(got[0].1, "WETH");
         assert_eq!(got[0].2, "USD");
-        assert_eq!(got[0].3, "732.086862283412400000");
-        assert_eq!(got[1].0, Timestamp(1_609_463_014));
+        assert_eq!(got[0].3, "1000.123456789012300000");
+        assert_eq!(got[1].0, Timestamp(1_609_462_805));
     }
 
     #[test]
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn mixed_units_and_bad_values_name_line_and_value() {
-        let text = "symbol,timestamp,USD_price\nWETH,1609460789131,1\nWETH,1609463014,2\nWETH,1609463015000,-3\nWETH,1609463016000,0.1234567890123456789\n";
+        let text = "symbol,timestamp,USD_price\nWETH,1609459201234,1\nWETH,1609463014,2\nWETH,1609463015000,-3\nWETH,1609463016000,0.1234567890123456789\n";
         let error = run(text, &Options::default(), false).unwrap_err();
         let IngestError::Row(row) = &error else {
             panic!("{error}")
@@ -230,7 +230,7 @@ mod tests {
         ));
         assert!(matches!(
             run(
-                "symbol,timestamp,close\nA,1609460789,1\n",
+                "symbol,timestamp,close\nA,1609459201,1\n",
                 &Options::default(),
                 false
             ),

@@ -989,7 +989,7 @@ fn resolve(base: &Path, written: &str) -> PathBuf {
     }
 }
 
-/// Reads a JSON array of reserve snapshots (`[{"DAI": 67923883.66, "WETH": 23221.34}, ...]`),
+/// Reads a JSON array of reserve snapshots (`[{"DAI": 60000000.98, "WETH": 20000.12}, ...]`),
 /// taking each number from its text exactly and rounding down to 18 decimals.
 fn read_reserves(
     path: &Path,

@@ -129,8 +129,8 @@ keeper_discount = "3%"
 [[impact]]
 asset = "ETH"
 model = "constant-product"
-base_reserve = "23221.34635038082"
-quote_reserve = "67923883.66277882"
+base_reserve = "20000.12345678901"
+quote_reserve = "60000000.98765432"
 half_life = "30m"
 
 [[impact]]
@@ -175,8 +175,8 @@ half_life = "1h"
         scenario.impact[0].model,
         ImpactModel::ConstantProduct {
             liquidity: Liquidity::Reserves {
-                base: U256::from(23_221_346_350_380_820_000_000u128),
-                quote: U256::from(67_923_883_662_778_820_000_000_000u128),
+                base: U256::from(20_000_123_456_789_010_000_000u128),
+                quote: U256::from(60_000_000_987_654_320_000_000_000u128),
             },
             fee: U256::from(3_000_000_000_000_000u64),
         }
@@ -427,7 +427,7 @@ fn reserves_series_are_read_exactly() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("pool.json"),
-        r#"[{"DAI": 67923883.66277882, "WETH": 23221.34635038082}, {"DAI": 1.5e3, "WETH": 2}]"#,
+        r#"[{"DAI": 60000000.98765432, "WETH": 20000.12345678901}, {"DAI": 1.5e3, "WETH": 2}]"#,
     )
     .unwrap();
     let text = r#"
@@ -459,7 +459,7 @@ half_life = "10m"
         (*start, *interval, *count),
         (Timestamp(1_621_382_400), 600, 2)
     );
-    assert_eq!(points[0].0, U256::from(23_221_346_350_380_820_000_000u128));
+    assert_eq!(points[0].0, U256::from(20_000_123_456_789_010_000_000u128));
     assert_eq!(
         points[1],
         (U256::from(2u8) * WAD, U256::from(1_500u16) * WAD)
