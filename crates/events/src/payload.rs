@@ -167,7 +167,8 @@ pub enum LiquidationDetail {
     },
     /// Maker liquidation 1.2 `Cat.bite` (auction on a Flipper).
     MakerCat {
-        /// `tab`: debt plus penalty to raise, DAI with 18 decimals (the Vat holds it as a rad).
+        /// `tab` as Cat 1.2's `Bite` event logs it: `dart * rate`, the debt taken without the
+        /// penalty (the auction's tab with `chop` is not logged), DAI with 18 decimals.
         tab: Option<Amount>,
         /// `art` taken from the vault (normalised debt, 18 decimals).
         art: Option<Amount>,
