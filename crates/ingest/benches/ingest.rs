@@ -18,7 +18,15 @@ use cascade_ingest::{IngestOptions, NoProgress, Source, ingest, maker_flipside, 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-const PRICE_ROWS: u64 = 1_000_000;
+/// Rows of the generated price CSV: a million in a measurement, ten thousand in CI's smoke run
+/// (`CASCADE_BENCH_SMOKE=1`), which only proves the benchmark still works.
+fn price_rows() -> u64 {
+    if std::env::var_os("CASCADE_BENCH_SMOKE").is_some_and(|v| v != "0") {
+        10_000
+    } else {
+        1_000_000
+    }
+}
 
 /// Writes the generated price CSV: ten symbols, one row per symbol per second, prices with up to
 /// eight decimals. Deterministic.
@@ -29,7 +37,7 @@ fn write_prices(path: &Path) {
     let file = std::fs::File::create(path).expect("create the generated price file");
     let mut out = std::io::BufWriter::new(file);
     writeln!(out, "symbol,timestamp,USD_price").expect("write");
-    for row in 0..PRICE_ROWS {
+    for row in 0..price_rows() {
         let symbol = symbols[(row % 10) as usize];
         let millis = 1_609_459_200_000 + (row / 10) * 1_000 + row % 10;
         let cents = 100_000 + (row * 7_919) % 10_000_000;
@@ -128,7 +136,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     inputs.push(Input {
         name: "price-csv-1m",
         files: vec![prices.clone()],
-        rows: PRICE_ROWS,
+        rows: price_rows(),
         source: Box::new(move || Source::PriceCsv {
             path: prices_source.clone(),
             options: price_csv::Options::default(),

@@ -22,7 +22,7 @@ const BATCH: u64 = 10_000;
 /// A smoke run (`--quick`, criterion's `--test`, or `CASCADE_BENCH_SMOKE` set, as CI's
 /// `tests/run.sh` does) must only prove the benchmarks still work: small logs, short measurements.
 fn quick() -> bool {
-    std::env::var_os("CASCADE_BENCH_SMOKE").is_some()
+    std::env::var_os("CASCADE_BENCH_SMOKE").is_some_and(|v| v != "0")
         || std::env::args().any(|arg| arg == "--quick" || arg == "--test")
 }
 
