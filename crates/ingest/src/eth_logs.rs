@@ -246,20 +246,8 @@ pub fn read(
         Some(blocks) => read_blocks(blocks, context)?,
         None => HashMap::new(),
     };
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|error| IngestError::Source {
-        path: path.to_owned(),
-        message: format!("not UTF-8: {error}"),
-    })?;
-    let text = text.trim_start_matches('\u{feff}');
-    if text.trim().is_empty() {
-        return Err(IngestError::Empty {
-            file: path.to_owned(),
-        });
-    }
+    let (text, size) = crate::source::read_text(path)?;
+    let text = text.as_str();
     let json_error = |error: serde_json::Error, line_offset: u64| IngestError::Json {
         file: path.to_owned(),
         line: error.line() as u64 + line_offset,
@@ -315,7 +303,7 @@ pub fn read(
             Err(error) => rejects.reject(error)?,
         }
     }
-    context.progress.advance(bytes.len() as u64);
+    context.progress.advance(size);
     batch.report.rejected = rejects.into_rows();
     Ok(batch)
 }

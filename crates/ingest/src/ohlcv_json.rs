@@ -94,20 +94,8 @@ fn read_file(
     batch: &mut SourceBatch,
 ) -> Result<(), IngestError> {
     let asset = asset_for(path, options)?;
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|error| IngestError::Source {
-        path: path.to_owned(),
-        message: format!("not UTF-8: {error}"),
-    })?;
-    let text = text.trim_start_matches('\u{feff}');
-    if text.trim().is_empty() {
-        return Err(IngestError::Empty {
-            file: path.to_owned(),
-        });
-    }
+    let (text, size) = crate::source::read_text(path)?;
+    let text = text.as_str();
     let bars: Vec<BTreeMap<String, Box<RawValue>>> =
         serde_json::from_str(text).map_err(|error| IngestError::Json {
             file: path.to_owned(),
@@ -183,7 +171,7 @@ fn read_file(
             Err(error) => rejects.reject(error)?,
         }
     }
-    context.progress.advance(bytes.len() as u64);
+    context.progress.advance(size);
     Ok(())
 }
 

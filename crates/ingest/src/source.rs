@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use cascade_events::{Event, EventKind};
 
+use crate::IngestError;
+
 /// A kind of input `cascade ingest` understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SourceKind {
@@ -134,6 +136,30 @@ impl FromStr for SourceKind {
                 )
             })
     }
+}
+
+/// Reads a whole text source (a JSON dump): UTF-8, a leading byte-order mark dropped, and
+/// [`IngestError::Empty`] when nothing but white space is left. Returns the text and the file's
+/// size in bytes (what the progress bar counts).
+pub(crate) fn read_text(path: &std::path::Path) -> Result<(String, u64), IngestError> {
+    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let size = bytes.len() as u64;
+    let mut text = String::from_utf8(bytes).map_err(|error| IngestError::Source {
+        path: path.to_owned(),
+        message: format!("not UTF-8: {}", error.utf8_error()),
+    })?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    if text.trim().is_empty() {
+        return Err(IngestError::Empty {
+            file: path.to_owned(),
+        });
+    }
+    Ok((text, size))
 }
 
 #[cfg(test)]
