@@ -283,6 +283,25 @@ impl Engine {
         self.now
     }
 
+    /// Moves past `seq` without applying anything: the event meant to be there could not be read
+    /// (a malformed record dead-lettered by a stream consumer). `seq` must be the one
+    /// [`Engine::apply`] expects next. The run file counts it under `totals.skipped` as
+    /// `dead-lettered` whatever the `--from` window, because its time is unknown and the state
+    /// after it may differ from a full replay's.
+    pub fn skip(&mut self, seq: u64) -> Result<(), EngineError> {
+        if let Some(expected) = self.next_seq
+            && seq != expected
+        {
+            return Err(EngineError::OutOfSequence {
+                expected,
+                found: seq,
+            });
+        }
+        *self.output.skipped.entry("dead-lettered").or_default() += 1;
+        self.next_seq = Some(seq + 1);
+        Ok(())
+    }
+
     /// Applies one event. Events must come densely in sequence order with non-decreasing time.
     pub fn apply(&mut self, event: &Event) -> Result<(), EngineError> {
         if let Some(expected) = self.next_seq
@@ -970,5 +989,48 @@ mod tests {
         assert_eq!(percent(19, 19), "100.00");
         assert_eq!(percent(0, 7), "0.00");
         assert_eq!(percent(1, 8), "12.50");
+    }
+
+    fn price_event(seq: u64) -> Event {
+        Event {
+            seq,
+            chain_id: 1,
+            block: None,
+            time: Timestamp(1_000 + seq as i64),
+            tx_index: None,
+            log_index: None,
+            tx_hash: None,
+            source: 0,
+            payload: Payload::Price(PriceUpdate {
+                asset: Id::name("ETH"),
+                quote: Id::name("USD"),
+                price: Fixed::new(cascade_events::U256::from(2_000 + seq), 0),
+                feed: Id::name("test-feed"),
+                round: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn skip_moves_past_one_seq_and_is_counted() {
+        let mut engine = Engine::new(EngineConfig::default(), Mode::Historical);
+        engine.apply(&price_event(0)).unwrap();
+        assert!(matches!(
+            engine.skip(2),
+            Err(EngineError::OutOfSequence {
+                expected: 1,
+                found: 2
+            })
+        ));
+        engine.skip(1).unwrap();
+        assert_eq!(engine.next_seq(), Some(2));
+        assert!(engine.apply(&price_event(1)).is_err(), "seq 1 is gone");
+        engine.apply(&price_event(2)).unwrap();
+        let run = engine.finish(LogInfo::default());
+        assert_eq!(run.totals.skipped.get("dead-lettered"), Some(&1));
+        assert_eq!(
+            run.totals.events, 2,
+            "the skipped seq is not an event applied"
+        );
     }
 }

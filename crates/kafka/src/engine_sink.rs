@@ -75,12 +75,15 @@ impl EngineSink {
         self.restored
     }
 
-    /// Ends the replay: the run, with the identity of the events consumed.
+    /// Ends the replay: the run, with the identity of the events consumed. The seq range covers
+    /// dead-lettered seqs too (the stream went past them); the content hash covers only the
+    /// records applied, so a stream with a dead-lettered record never matches the original log.
     pub fn finish(self) -> Run {
         let identity = self.identity.finish();
+        let last_seq = self.next.checked_sub(1);
         let log = LogInfo {
-            first_seq: identity.last_seq.map(|_| identity.first_seq),
-            last_seq: identity.last_seq,
+            first_seq: last_seq.map(|_| identity.first_seq),
+            last_seq,
             content_hash: identity.hash_hex(),
         };
         self.engine.finish(log)
@@ -105,6 +108,21 @@ impl Sink for EngineSink {
             log.apply(record, event)?;
         }
         self.apply_event(record, event)
+    }
+
+    /// Only in memory: with a state directory the local log would need a hole at `seq`, which a
+    /// log cannot have, so the sink refuses (the consumer then stops naming the seq).
+    fn skip(&mut self, seq: u64) -> Result<(), SinkError> {
+        if self.log.is_some() {
+            return Err(format!(
+                "seq {seq} was dead-lettered, and a replay keeping its state in a local log \
+                 cannot leave it out (replay without --group/--state to skip it)"
+            )
+            .into());
+        }
+        self.engine.skip(seq)?;
+        self.next = seq + 1;
+        Ok(())
     }
 
     fn persist(&mut self) -> Result<(), SinkError> {

@@ -5,11 +5,12 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use cascade_engine::{Engine, EngineConfig, Mode};
 use cascade_events::{Event, encode};
 use cascade_kafka::wire::{RecordBuilder, RecordError};
 use cascade_kafka::{
-    ConsumeOptions, InvalidRecords, KafkaError, LogSink, Packing, Partitioning, ProgressStore,
-    PublishOptions, Sink, SinkError, consume, publish_log,
+    ConsumeOptions, EngineSink, InvalidRecords, KafkaError, LogSink, Packing, Partitioning,
+    ProgressStore, PublishOptions, Sink, SinkError, consume, publish_log,
 };
 use cascade_log::{Catalog, LogReader};
 use common::{Collect, brokers, build_log, client, events, log_records, topic};
@@ -341,28 +342,49 @@ fn send_event(producer: &BaseProducer, topic: &str, event: &Event) {
     send_raw(producer, topic, &headers, builder.value());
 }
 
+/// A new one-partition topic holding `events`, and the producer that wrote them.
+fn topic_holding(brokers: &str, name: &str, events: &[Event]) -> (String, BaseProducer) {
+    let topic = topic(name);
+    client(brokers).ensure_topic(&topic, 1, 1).unwrap();
+    let producer = raw_producer(brokers);
+    for event in events {
+        send_event(&producer, &topic, event);
+    }
+    (topic, producer)
+}
+
+/// The lines of a dead-letter file.
+fn dead_letters(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// A record whose headers are those of a single event at `seq`, whatever `value` is.
+fn send_announced(producer: &BaseProducer, topic: &str, seq: u64, value: &[u8]) {
+    let seq = seq.to_string();
+    let headers = [
+        ("cascade-seq", seq.as_str()),
+        ("cascade-count", "1"),
+        ("cascade-schema", "1"),
+        ("content-type", "application/vnd.cascade.event"),
+    ];
+    send_raw(producer, topic, &headers, value);
+}
+
 #[test]
 fn malformed_records_are_named_or_dead_lettered() {
     let Some(brokers) = brokers("malformed_records_are_named_or_dead_lettered") else {
         return;
     };
-    let topic = topic("malformed");
-    client(&brokers).ensure_topic(&topic, 1, 1).unwrap();
-    let producer = raw_producer(&brokers);
     let all = events(20);
-    for event in &all[..10] {
-        send_event(&producer, &topic, event);
-    }
+    let (topic, producer) = topic_holding(&brokers, "malformed", &all[..10]);
     // Offset 10: well-formed headers for seq 10, but the value has schema version 2.
     let mut future = encode(&all[10]);
     future[0] = 2;
-    let headers = [
-        ("cascade-seq", "10"),
-        ("cascade-count", "1"),
-        ("cascade-schema", "1"),
-        ("content-type", "application/vnd.cascade.event"),
-    ];
-    send_raw(&producer, &topic, &headers, &future);
+    send_announced(&producer, &topic, 10, &future);
     // Offset 11: not a cascade record at all.
     send_raw(&producer, &topic, &[], b"hello");
     for event in &all[11..] {
@@ -409,11 +431,7 @@ fn malformed_records_are_named_or_dead_lettered() {
     );
     let seqs: Vec<u64> = sink.applied.iter().map(|(seq, _)| *seq).collect();
     assert_eq!(seqs, (0..20).filter(|&s| s != 10).collect::<Vec<_>>());
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&dead_letter)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let lines = dead_letters(&dead_letter);
     assert_eq!(lines.len(), 2);
     assert_eq!(
         (lines[0]["offset"].as_i64(), lines[1]["offset"].as_i64()),
@@ -527,4 +545,71 @@ fn paced_publish_commits_before_each_pause_and_keeps_order() {
     let mut sink = Collect::default();
     consume_all(&brokers, &ConsumeOptions::new(&options.topic), &mut sink);
     assert_eq!(sink.applied, log_records(&log));
+}
+
+#[test]
+fn a_dead_lettered_record_with_readable_headers_is_skipped_by_the_engine() {
+    let Some(brokers) =
+        brokers("a_dead_lettered_record_with_readable_headers_is_skipped_by_the_engine")
+    else {
+        return;
+    };
+    let all = events(20);
+    let (topic, producer) = topic_holding(&brokers, "engine-skip", &all[..12]);
+    // Offset 12: headers name seq 12 (a price update), the value is garbage.
+    send_announced(&producer, &topic, 12, b"\x01garbage");
+    for event in &all[13..] {
+        send_event(&producer, &topic, event);
+    }
+    let engine = || Engine::new(EngineConfig::default(), Mode::Historical);
+
+    let failed = consume(
+        &client(&brokers),
+        &ConsumeOptions::new(&topic),
+        &mut EngineSink::in_memory(engine()),
+    );
+    let Err(KafkaError::Malformed {
+        partition: 0,
+        offset: 12,
+        ..
+    }) = &failed
+    else {
+        panic!("expected a malformed record at partition 0 offset 12: {failed:?}");
+    };
+    let message = failed.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains(&topic) && message.contains("partition 0 offset 12"),
+        "{message}"
+    );
+
+    let dead = tempfile::tempdir().unwrap();
+    let dead_letter = dead.path().join("dead.jsonl");
+    let mut options = ConsumeOptions::new(&topic);
+    options.invalid = InvalidRecords::DeadLetter(dead_letter.clone());
+    let mut sink = EngineSink::in_memory(engine());
+    let report = consume_all(&brokers, &options, &mut sink);
+    assert_eq!(
+        (
+            report.invalid_records,
+            report.invalid_events,
+            report.applied
+        ),
+        (1, 1, 19)
+    );
+    assert_eq!(report.next_seq, 20, "the replay went on after seq 12");
+    let run = sink.finish();
+    assert_eq!(run.totals.skipped.get("dead-lettered"), Some(&1), "counted");
+    assert_eq!(run.window.events, 19);
+    assert_eq!(run.window.last_seq, Some(19), "later events were applied");
+    assert_eq!(run.log.last_seq, Some(19));
+    let lines = dead_letters(&dead_letter);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["offset"].as_i64(), Some(12));
+    assert_eq!(lines[0]["headers_hex"]["cascade-seq"], "3132");
+
+    // With a state directory the local log cannot have a hole: stopped, naming the seq.
+    let state = tempfile::tempdir().unwrap();
+    let mut sink = EngineSink::with_state(engine(), state.path()).unwrap();
+    let error = consume(&client(&brokers), &options, &mut sink).unwrap_err();
+    assert!(matches!(error, KafkaError::Sink { seq: 12, .. }), "{error}");
 }
