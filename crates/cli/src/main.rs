@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod demo_cmd;
 mod diff_cmd;
+mod engine_args;
 mod ingest_cmd;
 mod log_cmd;
 mod replay_cmd;

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cascade_engine::scenario::{Scenario, replay_scenario};
-use cascade_engine::{Engine, EngineConfig, Mode, Run};
+use cascade_engine::{Engine, Mode, Run};
 use cascade_kafka::{
     ClientOptions, ConsumeOptions, ConsumeReport, EngineSink, InvalidRecords, LogSink, Packing,
     Partitioning, PublishOptions, PublishReport, Speed, consume, publish_log, stop_on_ctrl_c,
 };
 
 use crate::Outcome;
+use crate::engine_args::EngineArgs;
 
 /// Arguments of `cascade stream`.
 #[derive(clap::Args)]
@@ -143,16 +143,17 @@ struct ReplayArgs {
     #[command(flatten)]
     consume: ConsumeArgs,
     /// Directory where the replay keeps its state (a local copy of the consumed events) so that
-    /// a re-run with the same --group resumes; required with --group.
+    /// a re-run with the same --group resumes; required with --group and --checkpoint-every.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Counterfactual scenario (TOML, docs/scenarios.md). The topic is first mirrored into the
-    /// state directory (or a temporary one), then replayed under the scenario.
-    #[arg(long)]
-    scenario: Option<PathBuf>,
     /// Write the run file here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The engine flags of `cascade replay`. With --scenario or --checkpoint-every the topic is
+    /// first mirrored into the state directory (or a temporary one), which is then replayed
+    /// exactly as `cascade replay` replays a log.
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(clap::Args)]
@@ -241,10 +242,17 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
              --state DIR (or drop --group to replay the whole topic)"
         );
     }
-    if let Some(path) = &args.scenario {
-        return scenario_replay(args, &client, &options, path);
+    if args.engine.checkpoint_every.is_some() && args.state.is_none() {
+        bail!(
+            "--checkpoint-every stores checkpoints in the catalog of the replay's local log: add \
+             --state DIR"
+        );
     }
-    let engine = Engine::new(EngineConfig::default(), Mode::Historical);
+    let config = args.engine.config()?;
+    if args.engine.scenario.is_some() || args.engine.checkpoint_every.is_some() {
+        return mirrored_replay(args, &client, &options);
+    }
+    let engine = Engine::new(config, Mode::Historical);
     let mut sink = match &args.state {
         Some(dir) => EngineSink::with_state(engine, dir)
             .with_context(|| format!("restoring the replay state in {}", dir.display()))?,
@@ -269,17 +277,14 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
 }
 
 /// A counterfactual replay reads the events twice (history up to the scenario's window, the
-/// recorded price series its transforms need), so the stream is first mirrored into a log (the
-/// state directory, or a temporary one) and the scenario then runs over that log exactly as
-/// `cascade replay --scenario` does.
-fn scenario_replay(
+/// recorded price series its transforms need), and checkpoints live in a log's catalog, so for
+/// either the stream is first mirrored into a log (the state directory, or a temporary one) which
+/// then replays exactly as `cascade replay` replays it.
+fn mirrored_replay(
     args: &ReplayArgs,
     client: &ClientOptions,
     options: &ConsumeOptions,
-    path: &Path,
 ) -> anyhow::Result<Outcome> {
-    let scenario =
-        Scenario::load(path).with_context(|| format!("loading scenario {}", path.display()))?;
     let temporary = args.state.is_none().then(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -304,8 +309,7 @@ fn scenario_replay(
         })?;
         drop(sink);
         print_consume(&report, options, started.elapsed());
-        let run = replay_scenario(&dir, &EngineConfig::default(), &scenario)
-            .with_context(|| format!("replaying under {}", path.display()))?;
+        let run = args.engine.run_log(&dir)?;
         finish_replay(&run, args.out.as_deref())?;
         Ok(findings(&report))
     })();

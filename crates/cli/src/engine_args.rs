@@ -1,0 +1,160 @@
+//! The engine flags of `cascade replay`, `cascade check` and `cascade stream replay`, and the one
+//! function that turns them into a replay of a log.
+//!
+//! One clap struct and one config builder for every command that runs the engine, so the commands
+//! cannot drift apart: a flag added here is offered, parsed and applied the same way by all of
+//! them. This module must never decide anything the engine decides; it only translates flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cascade_engine::maker::OsmSample;
+use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
+use cascade_events::{Id, Timestamp};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, ValueEnum};
+
+/// Engine settings shared by every command that replays.
+#[derive(Args)]
+pub struct EngineArgs {
+    /// Counterfactual scenario (TOML, see docs/scenarios.md).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Report only from this time on (RFC 3339 or YYYY-MM-DD, UTC); the replay resumes from the
+    /// last stored checkpoint before it.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Store a checkpoint of the engine state in the log's catalog every N events.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    /// Maker OSM delay in seconds (default 3600; 0 reads the market price directly).
+    #[arg(long, value_name = "SECONDS")]
+    osm_hop: Option<i64>,
+    /// How the Maker OSM samples recorded market prices at its reading time.
+    #[arg(long, value_enum)]
+    osm_sample: Option<Sample>,
+    /// Report accounts unsafe longer than this many seconds and never liquidated (default 3600).
+    #[arg(long, value_name = "SECONDS")]
+    unsafe_threshold: Option<i64>,
+    /// Seconds by which a price feed trails the market (`FEED=SECONDS`, repeatable), e.g.
+    /// `coingecko-hourly=900`: the Maker OSM samples that feed's prices that much earlier.
+    #[arg(long, value_name = "FEED=SECONDS")]
+    feed_lag: Vec<String>,
+}
+
+/// OSM sampling rule on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+enum Sample {
+    /// The last recorded price at or before the reading time.
+    Step,
+    /// Linear between the prices around the reading time.
+    Interpolate,
+}
+
+impl EngineArgs {
+    /// The engine configuration these flags describe (defaults for flags not given).
+    pub fn config(&self) -> anyhow::Result<EngineConfig> {
+        let mut config = EngineConfig::default();
+        for lag in &self.feed_lag {
+            let (feed, seconds) = parse_lag(lag)?;
+            config.maker.feed_lag.insert(feed, seconds);
+        }
+        if let Some(from) = &self.from {
+            config.from = Some(parse_time(from)?);
+        }
+        if let Some(hop) = self.osm_hop {
+            config.maker.hop = hop;
+        }
+        if let Some(sample) = self.osm_sample {
+            config.maker.osm_sample = match sample {
+                Sample::Step => OsmSample::Step,
+                Sample::Interpolate => OsmSample::Interpolate,
+            };
+        }
+        if let Some(threshold) = self.unsafe_threshold {
+            config.unsafe_threshold = threshold;
+        }
+        Ok(config)
+    }
+
+    /// Replays the log at `dir` under these flags: the scenario when one is given, else history
+    /// with checkpoints stored and resumed as asked.
+    pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
+        let options = ReplayOptions {
+            config: self.config()?,
+            checkpoint_every: self.checkpoint_every,
+            resume: true,
+        };
+        if let Some(path) = &self.scenario {
+            // Counterfactual: history up to the scenario's window, then the scenario (issue #5).
+            let scenario = cascade_engine::scenario::Scenario::load(path)
+                .with_context(|| format!("loading scenario {}", path.display()))?;
+            return cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
+                .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
+        }
+        let outcome = replay_log(dir, &options, Mode::Historical)
+            .with_context(|| format!("replaying {}", dir.display()))?;
+        if let Some(seq) = outcome.resumed_from {
+            eprintln!(
+                "resumed from the checkpoint before seq {seq}; applied {} events",
+                outcome.applied
+            );
+        }
+        if outcome.checkpoints_written > 0 {
+            eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+        }
+        Ok(outcome.run)
+    }
+}
+
+fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Timestamp(time.timestamp()));
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("--from {text:?}: expected RFC 3339 or YYYY-MM-DD"))?;
+    let midnight = date
+        .and_hms_opt(0, 0, 0)
+        .context("midnight exists on every date")?;
+    Ok(Timestamp::from_datetime(
+        DateTime::<Utc>::from_naive_utc_and_offset(midnight, Utc),
+    ))
+}
+
+fn parse_lag(text: &str) -> anyhow::Result<(Id, i64)> {
+    let (feed, seconds) = text
+        .split_once('=')
+        .with_context(|| format!("--feed-lag {text:?}: expected FEED=SECONDS"))?;
+    let feed: Id = feed
+        .parse()
+        .with_context(|| format!("--feed-lag {text:?}: bad feed id"))?;
+    let seconds = seconds
+        .parse()
+        .with_context(|| format!("--feed-lag {text:?}: seconds must be an integer"))?;
+    Ok((feed, seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_accepts_rfc3339_and_dates() {
+        assert_eq!(parse_time("2022-06-13").unwrap(), Timestamp(1_655_078_400));
+        assert_eq!(
+            parse_time("2022-06-13T10:00:00Z").unwrap(),
+            Timestamp(1_655_114_400)
+        );
+        assert!(parse_time("13/06/2022").is_err());
+    }
+
+    #[test]
+    fn feed_lag_is_feed_equals_seconds() {
+        assert_eq!(
+            parse_lag("coingecko-hourly=900").unwrap(),
+            (Id::name("coingecko-hourly"), 900)
+        );
+        assert!(parse_lag("coingecko-hourly").is_err());
+        assert!(parse_lag("x=ten").is_err());
+    }
+}
