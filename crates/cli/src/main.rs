@@ -13,6 +13,7 @@ mod diff_cmd;
 mod engine_args;
 mod ingest_cmd;
 mod log_cmd;
+mod pipe;
 mod replay_cmd;
 mod report_cmd;
 mod stream_cmd;
@@ -60,6 +61,7 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    pipe::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let result: anyhow::Result<Outcome> = match cli.command {
         Command::Log(args) => log_cmd::run(args),
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
+        Err(error) if pipe::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
