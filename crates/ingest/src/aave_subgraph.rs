@@ -41,7 +41,7 @@ use cascade_events::{
     Symbol, Timestamp, U256,
 };
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, Rejects, SourceBatch, event_at as event};
 use crate::error::{IngestError, RowError};
 use crate::table::{CsvInput, Row};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
@@ -182,20 +182,6 @@ pub fn read(
     Ok(batch)
 }
 
-fn event(chain_id: u64, time: Timestamp, payload: Payload) -> Event {
-    Event {
-        seq: 0,
-        chain_id,
-        block: None,
-        time,
-        tx_index: None,
-        log_index: None,
-        tx_hash: None,
-        source: 0,
-        payload,
-    }
-}
-
 /// Reads `tokens.csv` into reserves by symbol.
 fn read_reserves(
     path: &Path,
@@ -226,14 +212,7 @@ fn read_reserves(
         let parsed = (|| {
             let reserve = Reserve {
                 symbol: row.parse(symbol, value::symbol)?,
-                decimals: row.parse(decimals, |t| {
-                    value::integer_u64(t).and_then(|d| {
-                        u8::try_from(d)
-                            .ok()
-                            .filter(|d| *d <= 77)
-                            .ok_or_else(|| "not a token precision (0..=77)".to_owned())
-                    })
-                })?,
+                decimals: row.parse(decimals, value::decimals)?,
                 threshold_bps: row.parse(threshold, bps)?,
                 bonus_bps: row.parse(bonus, bps)?,
             };

@@ -85,12 +85,7 @@ impl<R: Read> CsvInput<R> {
 
     /// The index of a column, or [`IngestError::MissingColumn`].
     pub fn column(&self, name: &str) -> Result<usize, IngestError> {
-        self.optional_column(name)
-            .ok_or_else(|| IngestError::MissingColumn {
-                file: self.path.clone(),
-                column: name.to_owned(),
-                header: self.header.join(","),
-            })
+        column(&self.path, &self.header, name)
     }
 
     /// The index of a column when present.
@@ -176,6 +171,19 @@ fn csv_error(path: &Path, error: &csv::Error) -> IngestError {
             message: error.to_string(),
         },
     }
+}
+
+/// The index of column `name` in the `header` of `file`, or [`IngestError::MissingColumn`]
+/// naming the file and the columns it has.
+pub fn column(file: &Path, header: &[String], name: &str) -> Result<usize, IngestError> {
+    header
+        .iter()
+        .position(|column| column == name)
+        .ok_or_else(|| IngestError::MissingColumn {
+            file: file.to_owned(),
+            column: name.to_owned(),
+            header: header.join(","),
+        })
 }
 
 /// One data row of a [`CsvInput`].

@@ -291,6 +291,17 @@ pub fn integer(text: &str) -> Result<U256, String> {
     })
 }
 
+/// A token's precision: an integer in `0..=77` (10^77 is the largest power of ten a `U256`
+/// holds).
+pub fn decimals(text: &str) -> Result<u8, String> {
+    integer_u64(text).and_then(|d| {
+        u8::try_from(d)
+            .ok()
+            .filter(|d| *d <= 77)
+            .ok_or_else(|| "not a token precision (0..=77)".to_owned())
+    })
+}
+
 /// [`integer`] narrowed to `u64`.
 pub fn integer_u64(text: &str) -> Result<u64, String> {
     let value = integer(text)?;
