@@ -140,6 +140,11 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if kind == SourceKind::CsvRows {
+        bail!(
+            "csv-rows is how the catalog records a csv source whose mapping says prices = \"per-row\": give --source csv"
+        );
+    }
     if kind == SourceKind::Csv && args.mapping.is_none() {
         bail!("--source csv needs --mapping FILE");
     }
@@ -228,7 +233,7 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
                         feeds: table.clone(),
                     },
                 },
-                SourceKind::Csv => Source::Csv {
+                SourceKind::Csv | SourceKind::CsvRows => Source::Csv {
                     path,
                     mapping: mapping
                         .clone()

@@ -25,6 +25,10 @@ pub enum SourceKind {
     EthLogs,
     /// Any CSV with a TOML mapping.
     Csv,
+    /// A `csv` source whose mapping says `prices = "per-row"`: its prices belong to the row of
+    /// another event, not to a series (recorded under its own name so the duplicate rule can be
+    /// recomputed from the catalog; not a `--source` of its own).
+    CsvRows,
     /// The Aave v2 subgraph liquidation export with its reserves file.
     AaveSubgraphLiquidations,
     /// The MakerDAO Flipside vault export folder.
@@ -33,12 +37,13 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// Every kind, in source-rank order.
-    pub const ALL: [SourceKind; 7] = [
+    pub const ALL: [SourceKind; 8] = [
         SourceKind::ChainlinkRounds,
         SourceKind::OhlcvJson,
         SourceKind::PriceCsv,
         SourceKind::EthLogs,
         SourceKind::Csv,
+        SourceKind::CsvRows,
         SourceKind::AaveSubgraphLiquidations,
         SourceKind::MakerFlipside,
     ];
@@ -51,6 +56,7 @@ impl SourceKind {
             SourceKind::PriceCsv => "price-csv",
             SourceKind::EthLogs => "eth-logs",
             SourceKind::Csv => "csv",
+            SourceKind::CsvRows => "csv-rows",
             SourceKind::AaveSubgraphLiquidations => "aave-subgraph-liquidations",
             SourceKind::MakerFlipside => "maker-flipside",
         }
@@ -65,8 +71,9 @@ impl SourceKind {
             SourceKind::PriceCsv => 2,
             SourceKind::EthLogs => 3,
             SourceKind::Csv => 4,
-            SourceKind::AaveSubgraphLiquidations => 5,
-            SourceKind::MakerFlipside => 6,
+            SourceKind::CsvRows => 5,
+            SourceKind::AaveSubgraphLiquidations => 6,
+            SourceKind::MakerFlipside => 7,
         }
     }
 
@@ -86,7 +93,7 @@ impl SourceKind {
 
     /// Whether a price event without a round from this source has an identity of its own
     /// (feed, asset, quote, time): true for price series, false for prices attached to the row of
-    /// another event (the Aave export's reserve prices).
+    /// another event (the Aave export's reserve prices, a `csv-rows` source).
     pub fn prices_are_series(self) -> bool {
         matches!(
             self,

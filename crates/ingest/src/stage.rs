@@ -105,6 +105,7 @@ impl Source {
             Source::OhlcvJson { .. } => SourceKind::OhlcvJson,
             Source::PriceCsv { .. } => SourceKind::PriceCsv,
             Source::EthLogs { .. } => SourceKind::EthLogs,
+            Source::Csv { mapping, .. } if !mapping.prices_are_series() => SourceKind::CsvRows,
             Source::Csv { .. } => SourceKind::Csv,
         }
     }
@@ -132,6 +133,11 @@ impl Source {
             Source::EthLogs { path, options } => {
                 let mut inputs = vec![path.clone()];
                 inputs.extend(options.blocks.iter().cloned());
+                inputs
+            }
+            Source::Csv { path, mapping } => {
+                let mut inputs = vec![path.clone()];
+                inputs.extend(mapping.lookup_files(path));
                 inputs
             }
             other => vec![other.path().to_owned()],

@@ -3,16 +3,25 @@
 //! A mapping names the time column and its format, optionally the block, transaction and log
 //! columns, and one or more `[[event]]` tables: the event kind and, for each of its fields,
 //! either a constant or a column with its conversion (id kind, unit and decimals, sign). Every
-//! row produces the events of the tables in order (a table with `when = "COLUMN"` only when that
-//! cell is not blank). The built-in Maker adapter is a set of such mappings (see
-//! `fixtures/mappings/`), which keeps per-source rules declarative. The format is documented in
-//! `docs/ingest.md`.
+//! row produces the events of the tables in order (a table with `when`/`unless` only when those
+//! cells are non-blank/blank; [`rules`]). A field may read a second file joined by key, and such
+//! a file may produce events of its own ([`lookup`]); `[duplicates]` drops repeated rows and a
+//! liquidation table may check its amounts against its prices ([`rules`]). The built-in Maker
+//! adapter is a set of such mappings (see `fixtures/mappings/`), which keeps per-source rules
+//! declarative. The format is documented in `docs/ingest.md`.
 //!
 //! Must never: fall back to a default for a column that is named but missing, or convert an
 //! amount through anything but its decimal digits.
 
+mod lookup;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cascade_events::{
     Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail,
@@ -21,10 +30,12 @@ use cascade_events::{
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{self, Context, EventBuffer, Rejects, SourceBatch};
 use crate::error::{IngestError, RowError};
-use crate::table::{CsvInput, Row};
+use crate::table::{self, CsvInput, Row};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
+use lookup::{Join, LookupSpec, LookupTable};
+use rules::{ColumnList, Duplicates, DuplicatesSpec, Gate, Side, Tally, Verdict};
 
 /// Rows read before the event vector is reserved for the whole file.
 const RESERVE_AFTER: u64 = 4096;
@@ -34,7 +45,7 @@ const RESERVE_AFTER: u64 = 4096;
 pub struct Mapping {
     name: PathBuf,
     text: String,
-    spec: MappingSpec,
+    spec: Box<MappingSpec>,
 }
 
 impl Mapping {
@@ -58,13 +69,19 @@ impl Mapping {
         Ok(Mapping {
             name: name.to_owned(),
             text: text.to_owned(),
-            spec,
+            spec: Box::new(spec),
         })
     }
 
     /// The mapping text as read (part of a source's content hash).
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// False when the mapping says `prices = "per-row"`: its prices are not points of a series
+    /// (the source is recorded as [`crate::SourceKind::CsvRows`]).
+    pub fn prices_are_series(&self) -> bool {
+        self.spec.prices == PriceIdentity::Series
     }
 
     /// The mapping's `description`, if it has one.
@@ -89,7 +106,37 @@ impl Mapping {
         }
     }
 
-    /// Reads one CSV file through this mapping, appending its events to `batch`.
+    /// The lookup files read along with the main file `input`, in mapping order (they shape
+    /// the events, so they are part of the source's content hash).
+    pub fn lookup_files(&self, input: &Path) -> Vec<PathBuf> {
+        self.spec
+            .lookups
+            .iter()
+            .map(|lookup| lookup.resolve(input))
+            .collect()
+    }
+
+    /// Reads the `[[lookup]]` table `name` from `path` instead of the mapping's `path` (the
+    /// command line's `--lookup NAME=FILE`).
+    pub fn set_lookup_path(&mut self, name: &str, path: &Path) -> Result<(), IngestError> {
+        let lookup = self
+            .spec
+            .lookups
+            .iter_mut()
+            .find(|lookup| lookup.name == name)
+            .ok_or_else(|| IngestError::Mapping {
+                file: self.name.clone(),
+                message: format!("no [[lookup]] table named {name:?}"),
+            })?;
+        lookup.path = path.to_owned();
+        // The text is part of the content hash: a different table is a different recipe.
+        self.text
+            .push_str(&format!("\n# --lookup {name}={}\n", path.display()));
+        Ok(())
+    }
+
+    /// Reads one CSV file through this mapping, appending its events to `batch`: the events of
+    /// its lookup tables first (when the file produced any), then the rows'.
     pub fn read_into(
         &self,
         path: &Path,
@@ -98,14 +145,29 @@ impl Mapping {
         batch: &mut SourceBatch,
     ) -> Result<(), IngestError> {
         let mut input = CsvInput::open(path)?;
+        let mut lookups = BTreeMap::new();
+        for lookup in &self.spec.lookups {
+            let table = LookupTable::load(
+                lookup,
+                &self.name,
+                &lookup.resolve(path),
+                context,
+                rejects,
+                batch,
+            )?;
+            lookups.insert(lookup.name.clone(), Arc::new(table));
+        }
         let mut plan = Plan::compile(
             &self.spec,
             &self.name,
             path,
             input.header(),
             context.chain_id,
+            &lookups,
         )?;
         batch.report.files.push(path.to_owned());
+        let first = batch.events.len();
+        let mut earliest: Option<Timestamp> = None;
         let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
         let mut produced = Vec::with_capacity(self.spec.events.len());
         let mut seen = 0u64;
@@ -123,14 +185,49 @@ impl Mapping {
             }
             produced.clear();
             match row.and_then(|row| plan.row(row, &mut produced)) {
-                Ok(()) => batch.events.extend(produced.drain(..)),
+                Ok(time) => {
+                    if !produced.is_empty() {
+                        earliest = Some(earliest.map_or(time, |e| e.min(time)));
+                    }
+                    batch.events.extend(produced.drain(..));
+                }
                 Err(error) => rejects.reject(error)?,
             }
             Ok(())
         })?;
         batch.report.rows_read += rows;
+        plan.tally.drain_into(&mut batch.report, path);
+        if let Some(time) = earliest {
+            prepend_lookup_events(batch, first, time, plan.chain_id, lookups.values());
+        }
         Ok(())
     }
+}
+
+/// Puts the events of the lookup tables before the events from `first` on, at `time`: a lookup
+/// file is a snapshot without times of its own, in force from the first event it explains.
+fn prepend_lookup_events<'a>(
+    batch: &mut SourceBatch,
+    first: usize,
+    time: Timestamp,
+    chain_id: u64,
+    tables: impl Iterator<Item = &'a Arc<LookupTable>>,
+) {
+    let mut events = EventBuffer::new(0);
+    for table in tables {
+        events.extend(
+            table
+                .events()
+                .map(|payload| batch::event_at(chain_id, time, payload)),
+        );
+    }
+    if events.is_empty() {
+        return;
+    }
+    let rows: Vec<Event> = batch.events.iter_from(first).collect();
+    batch.events.truncate(first);
+    batch.events.extend(events.iter());
+    batch.events.extend(rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,6 +247,24 @@ struct MappingSpec {
     time: TimeSpec,
     #[serde(rename = "event", default)]
     events: Vec<EventSpec>,
+    #[serde(rename = "lookup", default)]
+    lookups: Vec<LookupSpec>,
+    duplicates: Option<DuplicatesSpec>,
+    #[serde(default)]
+    prices: PriceIdentity,
+}
+
+/// `prices`: what a price event without a round is, for the duplicate rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum PriceIdentity {
+    /// Points of a price series: one price per feed, asset, quote and second (a repeat is an
+    /// identical duplicate, a different value a conflict).
+    #[default]
+    Series,
+    /// Prices observed with the row's other event (the Aave export's reserve prices): no
+    /// identity of their own, every one kept.
+    PerRow,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,7 +283,7 @@ enum EventSpec {
     Withdraw(PositionSpec),
     Borrow(PositionSpec),
     Repay(PositionSpec),
-    Liquidation(LiquidationSpec),
+    Liquidation(Box<LiquidationSpec>),
     CollateralToggle(ToggleSpec),
     IndexUpdate(IndexSpec),
     ParamChange(ParamSpec),
@@ -177,7 +292,9 @@ enum EventSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PriceSpec {
-    when: Option<String>,
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
     asset: Field,
     quote: Field,
     price: Field,
@@ -188,7 +305,9 @@ struct PriceSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VaultOpenSpec {
-    when: Option<String>,
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
     protocol: Protocol,
     market: Field,
     account: Field,
@@ -198,7 +317,9 @@ struct VaultOpenSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PositionSpec {
-    when: Option<String>,
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
     protocol: Protocol,
     market: Field,
     account: Field,
@@ -220,7 +341,9 @@ enum DetailSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LiquidationSpec {
-    when: Option<String>,
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
     protocol: Protocol,
     market: Field,
     account: Field,
@@ -234,12 +357,19 @@ struct LiquidationSpec {
     /// Maker: rows at or after this block are Dog barks (`debt_repaid` is `due`), earlier rows
     /// Cat bites (`debt_repaid` is `tab`). Overrides `detail`.
     maker_dog_from_block: Option<u64>,
+    /// Rows whose collateral and debt, valued at these prices, are more than this factor apart
+    /// are rejected (a unit slip); rows lacking either price are counted as not checked.
+    plausible_within: Option<u64>,
+    collateral_price: Option<Field>,
+    debt_price: Option<Field>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToggleSpec {
-    when: Option<String>,
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
     protocol: Protocol,
     market: Field,
     account: Field,
@@ -250,7 +380,9 @@ struct ToggleSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IndexSpec {
-    when: Option<String>,
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
     protocol: Protocol,
     market: Field,
     asset: Field,
@@ -261,7 +393,9 @@ struct IndexSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ParamSpec {
-    when: Option<String>,
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
     protocol: Protocol,
     market: Field,
     param: Field,
@@ -301,13 +435,35 @@ enum Field {
 struct FieldOptions {
     column: Option<String>,
     value: Option<String>,
+    /// With `key`: `column` is a column of this `[[lookup]]` table, in the row whose key is the
+    /// main file's `key` cell.
+    lookup: Option<String>,
+    key: Option<String>,
     id: Option<IdKind>,
     unit: Option<Unit>,
-    decimals: Option<u8>,
+    decimals: Option<DecimalsSpec>,
+    /// Fixed values: the text is the value times `10^shift` (wei for ETH: 18).
+    shift: Option<u8>,
     sign: Option<Sign>,
     scaled: Option<bool>,
     #[serde(default)]
     optional: bool,
+}
+
+/// A precision: a number, or a column of a lookup table (`{ lookup, key, column }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum DecimalsSpec {
+    Fixed(u8),
+    Lookup(LookupRef),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupRef {
+    lookup: String,
+    key: String,
+    column: String,
 }
 
 impl<'de> Deserialize<'de> for Field {
@@ -393,6 +549,12 @@ impl FieldType {
             self == FieldType::Fixed,
             &mut extra,
         );
+        only_for(
+            options.shift.is_some(),
+            "shift",
+            self == FieldType::Fixed,
+            &mut extra,
+        );
         if !extra.is_empty() {
             return Err(format!(
                 "option(s) {} do not apply to this field",
@@ -404,6 +566,21 @@ impl FieldType {
             (None, None) => return Err("needs `column` or `value`".into()),
             _ => {}
         }
+        match (&options.lookup, &options.key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(
+                    "`lookup` and `key` go together (the table and the main file's key column)"
+                        .into(),
+                );
+            }
+            (Some(_), Some(_)) if options.column.is_none() => {
+                return Err("`lookup` needs `column` (the lookup file's column to read)".into());
+            }
+            _ => {}
+        }
+        if options.value.is_some() && matches!(options.decimals, Some(DecimalsSpec::Lookup(_))) {
+            return Err("a constant cannot take its decimals from a lookup".into());
+        }
         if self == FieldType::Amount
             && options.unit.unwrap_or_default() == Unit::Tokens
             && options.decimals.is_none()
@@ -413,12 +590,26 @@ impl FieldType {
         if options.scaled == Some(true) && options.decimals.is_none() {
             return Err("`scaled = true` needs `decimals`".into());
         }
+        if let Some(shift) = options.shift {
+            match &options.decimals {
+                _ if options.scaled == Some(true) => {
+                    return Err("give either `scaled` or `shift`, not both".into());
+                }
+                None => return Err("`shift` needs `decimals`".into()),
+                Some(DecimalsSpec::Fixed(decimals)) if shift > *decimals => {
+                    return Err(format!(
+                        "`shift = {shift}` is more than `decimals = {decimals}`"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
         Ok(())
     }
 }
 
-/// A boxed cell conversion.
-type Conv<T> = Box<dyn Fn(&str) -> Result<T, String> + Send + Sync>;
+/// A boxed cell conversion, given the precision the field's `decimals` resolve to for the row.
+type Conv<T> = Box<dyn Fn(&str, Option<u8>) -> Result<T, String> + Send + Sync>;
 
 /// Where a field's value comes from, compiled.
 enum Get<T> {
@@ -427,34 +618,90 @@ enum Get<T> {
     Column {
         index: usize,
         optional: bool,
+        decimals: Decimals,
         convert: Conv<T>,
     },
+    Lookup {
+        join: Join,
+        optional: bool,
+        decimals: Decimals,
+        convert: Conv<T>,
+    },
+}
+
+/// A field's `decimals`, compiled.
+enum Decimals {
+    Unset,
+    Fixed(u8),
+    Lookup(Join),
+}
+
+impl Decimals {
+    fn get(&self, row: &Row<'_>) -> Result<Option<u8>, Box<RowError>> {
+        match self {
+            Decimals::Unset => Ok(None),
+            Decimals::Fixed(decimals) => Ok(Some(*decimals)),
+            Decimals::Lookup(join) => join.parse(row, value::decimals).map(Some),
+        }
+    }
 }
 
 impl<T: Copy> Get<T> {
     fn required(&self, row: &Row<'_>) -> Result<T, Box<RowError>> {
         match self {
             Get::Const(value) => Ok(*value),
-            Get::Column { index, convert, .. } => row.parse(*index, convert),
+            Get::Column {
+                index,
+                decimals,
+                convert,
+                ..
+            } => {
+                let decimals = decimals.get(row)?;
+                row.parse(*index, |text| convert(text, decimals))
+            }
+            Get::Lookup {
+                join,
+                decimals,
+                convert,
+                ..
+            } => {
+                let decimals = decimals.get(row)?;
+                join.parse(row, |text| convert(text, decimals))
+            }
             Get::Absent => Err(row.whole_row_error("a required field has no value")),
         }
     }
 
     fn optional(&self, row: &Row<'_>) -> Result<Option<T>, Box<RowError>> {
-        match self {
-            Get::Absent => Ok(None),
-            Get::Const(value) => Ok(Some(*value)),
+        let blank = match self {
+            Get::Absent => return Ok(None),
+            Get::Const(value) => return Ok(Some(*value)),
             Get::Column {
-                index,
-                optional,
-                convert,
-            } => {
-                if *optional && row.is_blank(*index) {
-                    Ok(None)
-                } else {
-                    row.parse(*index, convert).map(Some)
-                }
-            }
+                index, optional, ..
+            } => *optional && row.is_blank(*index),
+            Get::Lookup { join, optional, .. } => *optional && join.is_blank(row)?,
+        };
+        if blank {
+            Ok(None)
+        } else {
+            self.required(row).map(Some)
+        }
+    }
+
+    /// The precision the field's `decimals` give for this row.
+    fn decimals(&self, row: &Row<'_>) -> Result<Option<u8>, Box<RowError>> {
+        match self {
+            Get::Column { decimals, .. } | Get::Lookup { decimals, .. } => decimals.get(row),
+            Get::Absent | Get::Const(_) => Ok(None),
+        }
+    }
+
+    /// The main-file column an error about this field's value points at.
+    fn column(&self) -> Option<usize> {
+        match self {
+            Get::Column { index, .. } => Some(*index),
+            Get::Lookup { join, .. } => Some(join.key),
+            Get::Absent | Get::Const(_) => None,
         }
     }
 }
@@ -463,6 +710,7 @@ struct Compiler<'a> {
     mapping: &'a Path,
     file: &'a Path,
     header: &'a [String],
+    lookups: &'a BTreeMap<String, Arc<LookupTable>>,
 }
 
 impl Compiler<'_> {
@@ -474,14 +722,24 @@ impl Compiler<'_> {
     }
 
     fn column(&self, name: &str) -> Result<usize, IngestError> {
-        self.header
-            .iter()
-            .position(|column| column == name)
-            .ok_or_else(|| IngestError::MissingColumn {
-                file: self.file.to_owned(),
-                column: name.to_owned(),
-                header: self.header.join(","),
-            })
+        table::column(self.file, self.header, name)
+    }
+
+    fn join(
+        &self,
+        field: &str,
+        lookup: &str,
+        key: &str,
+        column: &str,
+    ) -> Result<Join, IngestError> {
+        let table = self.lookups.get(lookup).ok_or_else(|| {
+            self.mapping_error(field, format!("no [[lookup]] table named {lookup:?}"))
+        })?;
+        Ok(Join {
+            key: self.column(key)?,
+            column: table.column(column)?,
+            table: Arc::clone(table),
+        })
     }
 
     fn compile<T: Copy + 'static>(
@@ -502,70 +760,171 @@ impl Compiler<'_> {
         kind.allows(&options)
             .map_err(|message| self.mapping_error(name, message))?;
         let convert = make(&options);
-        match (&options.column, &options.value) {
-            (Some(column), _) => Ok(Get::Column {
-                index: self.column(column)?,
+        let decimals = match &options.decimals {
+            None => Decimals::Unset,
+            Some(DecimalsSpec::Fixed(decimals)) => Decimals::Fixed(*decimals),
+            Some(DecimalsSpec::Lookup(r)) => {
+                Decimals::Lookup(self.join(name, &r.lookup, &r.key, &r.column)?)
+            }
+        };
+        match (
+            &options.column,
+            &options.value,
+            &options.lookup,
+            &options.key,
+        ) {
+            (Some(column), _, Some(lookup), Some(key)) => Ok(Get::Lookup {
+                join: self.join(name, lookup, key, column)?,
                 optional: options.optional,
+                decimals,
                 convert,
             }),
-            (None, Some(text)) => convert(text)
-                .map(Get::Const)
-                .map_err(|reason| self.mapping_error(name, format!("constant {text:?}: {reason}"))),
-            (None, None) => Err(self.mapping_error(name, "needs `column` or `value`")),
+            (Some(column), ..) => Ok(Get::Column {
+                index: self.column(column)?,
+                optional: options.optional,
+                decimals,
+                convert,
+            }),
+            (None, Some(text), ..) => {
+                let decimals = match decimals {
+                    Decimals::Fixed(decimals) => Some(decimals),
+                    _ => None,
+                };
+                convert(text, decimals).map(Get::Const).map_err(|reason| {
+                    self.mapping_error(name, format!("constant {text:?}: {reason}"))
+                })
+            }
+            (None, None, ..) => Err(self.mapping_error(name, "needs `column` or `value`")),
         }
     }
 
     fn id(&self, name: &str, field: Option<&Field>) -> Result<Get<Id>, IngestError> {
         self.compile(name, field, FieldType::Id, |o| {
             let kind = o.id.unwrap_or_default();
-            Box::new(move |text| value::id(text, kind))
+            Box::new(move |text, _| value::id(text, kind))
         })
     }
 
     fn amount(&self, name: &str, field: Option<&Field>) -> Result<Get<Amount>, IngestError> {
         self.compile(name, field, FieldType::Amount, |o| {
             let (unit, sign) = (o.unit.unwrap_or_default(), o.sign.unwrap_or_default());
-            let decimals = o.decimals.unwrap_or(0);
-            Box::new(move |text| value::amount(text, unit, decimals, sign))
+            Box::new(move |text, decimals| value::amount(text, unit, decimals.unwrap_or(0), sign))
         })
     }
 
     fn fixed(&self, name: &str, field: Option<&Field>) -> Result<Get<Fixed>, IngestError> {
         self.compile(name, field, FieldType::Fixed, |o| {
-            let (decimals, scaled) = (o.decimals, o.scaled.unwrap_or(false));
-            Box::new(move |text| value::fixed(text, decimals, scaled))
+            let (scaled, shift) = (o.scaled.unwrap_or(false), o.shift);
+            Box::new(move |text, decimals| match (shift, decimals) {
+                (Some(shift), Some(decimals)) => {
+                    let digits = decimals.checked_sub(shift).ok_or_else(|| {
+                        format!("`shift = {shift}` is more than the {decimals} decimals")
+                    })?;
+                    value::fixed(text, Some(digits), false)
+                        .map(|parsed| Fixed::new(parsed.value, decimals))
+                }
+                _ => value::fixed(text, decimals, scaled),
+            })
         })
     }
 
     fn symbol(&self, name: &str, field: Option<&Field>) -> Result<Get<Symbol>, IngestError> {
-        self.compile(name, field, FieldType::Symbol, |_| Box::new(value::symbol))
+        self.compile(name, field, FieldType::Symbol, |_| {
+            Box::new(|text, _| value::symbol(text))
+        })
     }
 
     fn round(&self, name: &str, field: Option<&Field>) -> Result<Get<u128>, IngestError> {
         self.compile(name, field, FieldType::Round, |_| {
-            Box::new(value::integer_u128)
+            Box::new(|text, _| value::integer_u128(text))
         })
     }
 
     fn boolean(&self, name: &str, field: Option<&Field>) -> Result<Get<bool>, IngestError> {
-        self.compile(name, field, FieldType::Bool, |_| Box::new(value::boolean))
+        self.compile(name, field, FieldType::Bool, |_| {
+            Box::new(|text, _| value::boolean(text))
+        })
     }
 
-    fn when(&self, column: Option<&String>) -> Result<Option<usize>, IngestError> {
-        column.map(|name| self.column(name)).transpose()
+    /// The condition and counter of a table.
+    fn gate(&self, event: &EventSpec) -> Result<Gate, IngestError> {
+        let (when, unless, count) = event.gate();
+        let columns = |list: Option<&ColumnList>| {
+            list.map_or(&[][..], ColumnList::names)
+                .iter()
+                .map(|name| self.column(name))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Gate {
+            when: columns(when)?,
+            unless: columns(unless)?,
+            count: count.cloned(),
+        })
     }
 }
 
 impl MappingSpec {
     /// Checks what can be checked without a data file: time format, constants, option
-    /// combinations. Compiling against a header that has every named column does exactly that.
+    /// combinations, lookup names. Compiling against headers that have every named column (and
+    /// lookup tables without rows) does exactly that.
     fn check(&self, name: &Path) -> Result<(), IngestError> {
         let mut header = Vec::new();
-        self.collect_columns(&mut header);
-        Plan::compile(self, name, name, &header, 1).map(|_| ())
+        let mut lookup_columns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for lookup in &self.lookups {
+            if lookup_columns
+                .insert(&lookup.name, vec![lookup.key.clone()])
+                .is_some()
+            {
+                return Err(IngestError::Mapping {
+                    file: name.to_owned(),
+                    message: format!("two [[lookup]] tables named {:?}", lookup.name),
+                });
+            }
+        }
+        self.collect_columns(&mut header, &mut lookup_columns);
+        let mut lookups = BTreeMap::new();
+        for lookup in &self.lookups {
+            let mut columns = lookup_columns
+                .remove(lookup.name.as_str())
+                .unwrap_or_default();
+            let mut add = |column: &String| {
+                if !columns.contains(column) {
+                    columns.push(column.clone());
+                }
+            };
+            for event in &lookup.events {
+                event.columns(&mut add, &mut |_, _| {});
+            }
+            let no_lookups = BTreeMap::new();
+            let compiler = Compiler {
+                mapping: name,
+                file: &lookup.path,
+                header: &columns,
+                lookups: &no_lookups,
+            };
+            for event in &lookup.events {
+                compiler.gate(event)?;
+                EventPlan::compile(event, &compiler)?;
+            }
+            lookups.insert(
+                lookup.name.clone(),
+                Arc::new(LookupTable::placeholder(
+                    &lookup.name,
+                    &lookup.path,
+                    columns,
+                )),
+            );
+        }
+        Plan::compile(self, name, name, &header, 1, &lookups).map(|_| ())
     }
 
-    fn collect_columns(&self, columns: &mut Vec<String>) {
+    /// Adds the main file's columns the mapping names to `columns`, and to `lookups` the
+    /// columns it reads from each lookup table.
+    fn collect_columns(
+        &self,
+        columns: &mut Vec<String>,
+        lookups: &mut BTreeMap<&str, Vec<String>>,
+    ) {
         let mut add = |name: &String| {
             if !columns.contains(name) {
                 columns.push(name.clone());
@@ -578,36 +937,76 @@ impl MappingSpec {
         {
             add(name);
         }
-        for event in &self.events {
-            event.for_each_field(&mut |field| {
-                if let Field::Options(FieldOptions {
-                    column: Some(name), ..
-                }) = field
-                {
-                    add(name);
-                }
-            });
-            if let Some(name) = event.when() {
-                add(name);
+        if let Some(duplicates) = &self.duplicates {
+            duplicates
+                .key
+                .iter()
+                .chain(&duplicates.similar)
+                .for_each(&mut add);
+        }
+        let mut add_lookup = |table: &str, column: &String| {
+            if let Some(columns) = lookups.get_mut(table)
+                && !columns.contains(column)
+            {
+                columns.push(column.clone());
             }
+        };
+        for event in &self.events {
+            event.columns(&mut add, &mut add_lookup);
         }
     }
 }
 
 impl EventSpec {
-    fn when(&self) -> Option<&String> {
+    /// `when`, `unless` and `count` of the table.
+    fn gate(&self) -> (Option<&ColumnList>, Option<&ColumnList>, Option<&String>) {
+        macro_rules! gate {
+            ($spec:expr) => {
+                (
+                    $spec.when.as_ref(),
+                    $spec.unless.as_ref(),
+                    $spec.count.as_ref(),
+                )
+            };
+        }
         match self {
-            EventSpec::Price(s) => s.when.as_ref(),
-            EventSpec::VaultOpen(s) => s.when.as_ref(),
+            EventSpec::Price(s) => gate!(s),
+            EventSpec::VaultOpen(s) => gate!(s),
             EventSpec::Deposit(s)
             | EventSpec::Withdraw(s)
             | EventSpec::Borrow(s)
-            | EventSpec::Repay(s) => s.when.as_ref(),
-            EventSpec::Liquidation(s) => s.when.as_ref(),
-            EventSpec::CollateralToggle(s) => s.when.as_ref(),
-            EventSpec::IndexUpdate(s) => s.when.as_ref(),
-            EventSpec::ParamChange(s) => s.when.as_ref(),
+            | EventSpec::Repay(s) => gate!(s),
+            EventSpec::Liquidation(s) => gate!(s),
+            EventSpec::CollateralToggle(s) => gate!(s),
+            EventSpec::IndexUpdate(s) => gate!(s),
+            EventSpec::ParamChange(s) => gate!(s),
         }
+    }
+
+    /// Calls `main` with every column of the file the table reads, and `lookup` with every
+    /// (table, column) it joins.
+    fn columns(&self, main: &mut dyn FnMut(&String), lookup: &mut dyn FnMut(&str, &String)) {
+        let (when, unless, _) = self.gate();
+        for list in [when, unless].into_iter().flatten() {
+            list.names().iter().for_each(&mut *main);
+        }
+        self.for_each_field(&mut |field| {
+            let Field::Options(options) = field else {
+                return;
+            };
+            match (&options.column, &options.lookup, &options.key) {
+                (Some(column), Some(table), Some(key)) => {
+                    main(key);
+                    lookup(table, column);
+                }
+                (Some(column), ..) => main(column),
+                _ => {}
+            }
+            if let Some(DecimalsSpec::Lookup(r)) = &options.decimals {
+                main(&r.key);
+                lookup(&r.lookup, &r.column);
+            }
+        });
     }
 
     fn for_each_field(&self, visit: &mut dyn FnMut(&Field)) {
@@ -639,6 +1038,8 @@ impl EventSpec {
                 Some(&s.collateral_seized),
                 Some(&s.debt_asset),
                 Some(&s.debt_repaid),
+                s.collateral_price.as_ref(),
+                s.debt_price.as_ref(),
             ]),
             EventSpec::CollateralToggle(s) => all(&[
                 Some(&s.market),
@@ -666,7 +1067,9 @@ struct Plan {
     tx_hash: Get<B256>,
     tx_index: Get<u32>,
     log_index: Get<u32>,
-    events: Vec<(Option<usize>, EventPlan)>,
+    events: Vec<(Gate, EventPlan)>,
+    duplicates: Option<Duplicates>,
+    tally: Tally,
 }
 
 enum TimePlan {
@@ -719,11 +1122,13 @@ impl Plan {
         file: &Path,
         header: &[String],
         chain_id: u64,
+        lookups: &BTreeMap<String, Arc<LookupTable>>,
     ) -> Result<Self, IngestError> {
         let compiler = Compiler {
             mapping,
             file,
             header,
+            lookups,
         };
         if spec.events.is_empty() {
             return Err(IngestError::Mapping {
@@ -763,7 +1168,7 @@ impl Plan {
         };
         let small = |name: &str, field: Option<Field>| {
             compiler.compile(name, field.as_ref(), FieldType::Round, |_| {
-                Box::new(|text| {
+                Box::new(|text, _| {
                     value::integer_u64(text).and_then(|v| {
                         u32::try_from(v).map_err(|_| "does not fit 32 bits".to_owned())
                     })
@@ -778,14 +1183,14 @@ impl Plan {
                 "block",
                 column(&spec.block).as_ref(),
                 FieldType::Round,
-                |_| Box::new(value::integer_u64),
+                |_| Box::new(|text, _| value::integer_u64(text)),
             )?,
             tx_hash: compiler.compile(
                 "tx_hash",
                 column(&spec.tx_hash).as_ref(),
                 FieldType::Round,
                 |_| {
-                    Box::new(|text: &str| {
+                    Box::new(|text: &str, _| {
                         text.trim()
                             .parse::<B256>()
                             .map_err(|_| "not a 32-byte hex hash".to_owned())
@@ -797,18 +1202,36 @@ impl Plan {
             events: spec
                 .events
                 .iter()
-                .map(|event| {
-                    Ok((
-                        compiler.when(event.when())?,
-                        EventPlan::compile(event, &compiler)?,
-                    ))
-                })
+                .map(|event| Ok((compiler.gate(event)?, EventPlan::compile(event, &compiler)?)))
                 .collect::<Result<_, IngestError>>()?,
+            duplicates: match &spec.duplicates {
+                Some(rule) => {
+                    let columns = |names: &[String]| {
+                        names
+                            .iter()
+                            .map(|name| compiler.column(name))
+                            .collect::<Result<Vec<_>, _>>()
+                    };
+                    if rule.key.is_empty() {
+                        return Err(IngestError::Mapping {
+                            file: mapping.to_owned(),
+                            message: "[duplicates] needs at least one `key` column".into(),
+                        });
+                    }
+                    Some(Duplicates::new(
+                        columns(&rule.key)?,
+                        columns(&rule.similar)?,
+                    ))
+                }
+                None => None,
+            },
+            tally: Tally::default(),
         })
     }
 
-    /// Appends one row's events to `out` (left empty when the row is bad).
-    fn row(&mut self, row: &Row<'_>, out: &mut Vec<Event>) -> Result<(), Box<RowError>> {
+    /// Appends one row's events to `out` (nothing when the row is bad or a dropped duplicate)
+    /// and returns the row's time.
+    fn row(&mut self, row: &Row<'_>, out: &mut Vec<Event>) -> Result<Timestamp, Box<RowError>> {
         let time_plan = &mut self.time;
         let time = row.parse(self.time_column, |text| time_plan.parse(text))?;
         let block = self.block.optional(row)?;
@@ -816,32 +1239,67 @@ impl Plan {
         let log_index = self.log_index.optional(row)?;
         let tx_hash = self.tx_hash.optional(row)?;
         let start = out.len();
-        for (when, plan) in &self.events {
-            if when.is_some_and(|column| row.is_blank(column)) {
-                continue;
-            }
-            let payload = match plan.build(row, block) {
-                Ok(payload) => payload,
-                Err(error) => {
-                    // A row yields all its events or none.
-                    out.truncate(start);
-                    return Err(error);
+        // A row yields all its events or none: every exit below that is not success truncates.
+        let result = (|| {
+            let mut open = Vec::with_capacity(self.events.len());
+            for (index, (gate, plan)) in self.events.iter().enumerate() {
+                if !gate.opens(row) {
+                    continue;
                 }
+                open.push(index);
+                out.push(Event {
+                    seq: 0,
+                    chain_id: self.chain_id,
+                    block,
+                    time,
+                    tx_index,
+                    log_index,
+                    tx_hash,
+                    source: 0,
+                    payload: plan.build(row, block)?,
+                });
+            }
+            // Duplicates are judged on rows that convert, before the checks: a repeated row is
+            // dropped as such whatever its prices say.
+            let key = match &mut self.duplicates {
+                Some(rule) => match rule.classify(row, &mut self.tally) {
+                    Verdict::New(key) => Some(key),
+                    Verdict::Dropped => return Ok(false),
+                },
+                None => None,
             };
-            out.push(Event {
-                seq: 0,
-                chain_id: self.chain_id,
-                block,
-                time,
-                tx_index,
-                log_index,
-                tx_hash,
-                source: 0,
-                payload,
-            });
+            for &index in &open {
+                self.events[index].1.check(row, &mut self.tally)?;
+            }
+            for &index in &open {
+                if let Some(name) = &self.events[index].0.count {
+                    self.tally.count(name);
+                }
+            }
+            if let (Some(rule), Some(key)) = (&mut self.duplicates, key) {
+                rule.keep(key, row);
+            }
+            Ok(true)
+        })();
+        match result {
+            Ok(true) => Ok(time),
+            Ok(false) => {
+                out.truncate(start);
+                Ok(time)
+            }
+            Err(error) => {
+                out.truncate(start);
+                Err(error)
+            }
         }
-        Ok(())
     }
+}
+
+/// `plausible_within` of a liquidation table, compiled.
+struct Plausible {
+    within: u64,
+    collateral_price: Get<Fixed>,
+    debt_price: Get<Fixed>,
 }
 
 enum EventPlan {
@@ -878,6 +1336,7 @@ enum EventPlan {
         debt_repaid: Get<Amount>,
         detail: DetailSpec,
         dog_from_block: Option<u64>,
+        check: Option<Box<Plausible>>,
     },
     Toggle {
         protocol: Protocol,
@@ -932,6 +1391,7 @@ impl EventPlan {
                 debt_repaid: c.amount("debt_repaid", Some(&s.debt_repaid))?,
                 detail: s.detail,
                 dog_from_block: s.maker_dog_from_block,
+                check: Self::plausible(s, c)?.map(Box::new),
             },
             EventSpec::CollateralToggle(s) => EventPlan::Toggle {
                 protocol: s.protocol,
@@ -953,6 +1413,84 @@ impl EventPlan {
                 param: c.symbol("param", Some(&s.param))?,
                 value: c.fixed("value", Some(&s.value))?,
             },
+        })
+    }
+
+    fn plausible(s: &LiquidationSpec, c: &Compiler<'_>) -> Result<Option<Plausible>, IngestError> {
+        let prices = (s.collateral_price.as_ref(), s.debt_price.as_ref());
+        let Some(within) = s.plausible_within else {
+            if prices.0.is_some() || prices.1.is_some() {
+                return Err(c.mapping_error(
+                    "collateral_price",
+                    "prices are only read for `plausible_within`",
+                ));
+            }
+            return Ok(None);
+        };
+        let (Some(collateral_price), Some(debt_price)) = prices else {
+            return Err(c.mapping_error(
+                "plausible_within",
+                "needs `collateral_price` and `debt_price`",
+            ));
+        };
+        let has_decimals = |field: &Field| {
+            matches!(
+                field,
+                Field::Options(FieldOptions {
+                    decimals: Some(_),
+                    ..
+                })
+            )
+        };
+        if !has_decimals(&s.collateral_seized) || !has_decimals(&s.debt_repaid) {
+            return Err(c.mapping_error(
+                "plausible_within",
+                "needs `decimals` on `collateral_seized` and `debt_repaid` (to value whole tokens)",
+            ));
+        }
+        if within == 0 {
+            return Err(c.mapping_error("plausible_within", "must be at least 1"));
+        }
+        Ok(Some(Plausible {
+            within,
+            collateral_price: c.fixed("collateral_price", Some(collateral_price))?,
+            debt_price: c.fixed("debt_price", Some(debt_price))?,
+        }))
+    }
+
+    /// Runs the table's checks on a row whose event was built; counts what it checked.
+    fn check(&self, row: &Row<'_>, tally: &mut Tally) -> Result<(), Box<RowError>> {
+        let EventPlan::Liquidation {
+            collateral_seized,
+            debt_repaid,
+            check: Some(check),
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let (Some(collateral_price), Some(debt_price)) = (
+            check.collateral_price.optional(row)?,
+            check.debt_price.optional(row)?,
+        ) else {
+            tally.count(rules::UNCHECKED);
+            return Ok(());
+        };
+        tally.count(rules::CHECKED);
+        let side = |amount: &Get<Amount>, price| -> Result<Side, Box<RowError>> {
+            Ok(Side {
+                amount: amount.required(row)?.0,
+                decimals: amount.decimals(row)?.unwrap_or(0),
+                price,
+            })
+        };
+        let collateral = side(collateral_seized, collateral_price)?;
+        let debt = side(debt_repaid, debt_price)?;
+        rules::plausible(check.within, &collateral, &debt).map_err(|reason| match collateral_seized
+            .column()
+        {
+            Some(column) => row.error(column, reason),
+            None => row.whole_row_error(reason),
         })
     }
 
@@ -1025,6 +1563,7 @@ impl EventPlan {
                 debt_repaid,
                 detail,
                 dog_from_block,
+                ..
             } => {
                 let debt_repaid = debt_repaid.required(row)?;
                 let detail = match dog_from_block {

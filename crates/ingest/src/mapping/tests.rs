@@ -1,0 +1,553 @@
+//! Unit tests of the mapping features beyond one column per field: lookups, conditions, row
+//! counts, duplicates, the plausibility check and `shift`, with the errors each can raise.
+
+use std::path::{Path, PathBuf};
+
+use cascade_events::{Payload, Timestamp};
+
+use super::Mapping;
+use crate::batch::{Context, SourceBatch};
+use crate::error::{IngestError, Position, RowError};
+use crate::progress::NoProgress;
+
+fn context(skip_invalid: bool) -> Context<'static> {
+    Context {
+        source: 0,
+        skip_invalid,
+        chain_id: 1,
+        progress: &NoProgress,
+    }
+}
+
+/// The row error `result` must be.
+fn row_error(result: Result<SourceBatch, IngestError>) -> Box<RowError> {
+    match result {
+        Err(IngestError::Row(error)) => error,
+        other => panic!("expected a row error, got {other:?}"),
+    }
+}
+
+/// A folder with `data.csv` and `tokens.csv`.
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new(data: &str, tokens: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.csv"), data).unwrap();
+        std::fs::write(dir.path().join("tokens.csv"), tokens).unwrap();
+        Files { dir }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data.csv")
+    }
+
+    fn read(&self, mapping: &str, skip_invalid: bool) -> Result<SourceBatch, IngestError> {
+        let mapping = Mapping::from_toml(Path::new("test.toml"), mapping)?;
+        crate::mapped_csv::read(&[self.data()], &mapping, &context(skip_invalid))
+    }
+}
+
+const TOKENS: &str = "symbol,decimals,bonus\nWETH,18,10500\nUSDC,6,10450\nDAI,18,\n";
+
+/// Deposits whose amount is in whole tokens with the token's decimals from `tokens.csv`.
+const DEPOSITS: &str = r#"
+[time]
+column = "t"
+format = "unix_s"
+
+[[lookup]]
+name = "tokens"
+path = "tokens.csv"
+key = "symbol"
+
+[[event]]
+kind = "deposit"
+protocol = "aave-v2"
+market = "main"
+account = { column = "user", id = "name" }
+asset = { column = "token", id = "name" }
+amount = { column = "amount", decimals = { lookup = "tokens", key = "token", column = "decimals" } }
+"#;
+
+fn amounts(batch: &SourceBatch) -> Vec<String> {
+    batch
+        .events
+        .iter()
+        .filter_map(|e| match e.payload {
+            Payload::Deposit(p) => Some(p.amount.0.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn decimals_come_from_the_lookup_row_of_the_key() {
+    let files = Files::new(
+        "t,user,token,amount\n1620000000,a,WETH,1.5\n1620000001,b,USDC,1.5\n1620000002,c, USDC ,2\n",
+        TOKENS,
+    );
+    let batch = files.read(DEPOSITS, false).unwrap();
+    assert_eq!(
+        amounts(&batch),
+        ["1500000000000000000", "1500000", "2000000"]
+    );
+    // The lookup file counts as read and as an input of the mapping.
+    assert_eq!(batch.report.rows_read, 3 + 3);
+    assert!(
+        batch
+            .report
+            .files
+            .contains(&files.dir.path().join("tokens.csv"))
+    );
+    let mapping = Mapping::from_toml(Path::new("m.toml"), DEPOSITS).unwrap();
+    assert_eq!(
+        mapping.lookup_files(&files.data()),
+        [files.dir.path().join("tokens.csv")]
+    );
+}
+
+#[test]
+fn a_key_missing_from_the_lookup_names_file_line_column_and_value() {
+    let files = Files::new(
+        "t,user,token,amount\n1620000000,a,WETH,1\n1620000001,b,UST,1\n",
+        TOKENS,
+    );
+    let error = row_error(files.read(DEPOSITS, false));
+    assert_eq!(error.file, files.data());
+    assert_eq!(error.position, Position::Line(3));
+    assert_eq!(error.column, "token");
+    assert_eq!(error.value, "UST");
+    assert!(
+        error.reason.contains("not a key of lookup `tokens`"),
+        "{error}"
+    );
+    // With --skip-invalid the row is quarantined and nothing else is lost.
+    let batch = files.read(DEPOSITS, true).unwrap();
+    assert_eq!(amounts(&batch), ["1000000000000000000"]);
+    assert_eq!(batch.report.rejected.len(), 1);
+}
+
+#[test]
+fn a_bad_lookup_cell_names_the_lookup_file_and_the_joining_row() {
+    let files = Files::new(
+        "t,user,token,amount\n1620000000,a,WETH,1\n",
+        "symbol,decimals\nWETH,eighteen\n",
+    );
+    let error = row_error(files.read(DEPOSITS, false));
+    assert_eq!(error.file, files.dir.path().join("tokens.csv"));
+    assert_eq!(error.position, Position::Line(2));
+    assert_eq!(error.column, "decimals");
+    assert_eq!(error.value, "eighteen");
+    assert!(
+        error.reason.contains("line 2, column token = \"WETH\""),
+        "{}",
+        error.reason
+    );
+}
+
+#[test]
+fn a_key_listed_twice_or_blank_is_a_bad_lookup_row() {
+    let files = Files::new(
+        "t,user,token,amount\n1620000000,a,WETH,1\n",
+        "symbol,decimals\nWETH,18\nWETH,6\n",
+    );
+    let error = row_error(files.read(DEPOSITS, false));
+    assert_eq!(error.file, files.dir.path().join("tokens.csv"));
+    assert_eq!(error.position, Position::Line(3));
+    assert!(error.reason.contains("first at line 2"), "{}", error.reason);
+    let files = Files::new(
+        "t,user,token,amount\n1620000000,a,WETH,1\n",
+        "symbol,decimals\n ,18\nWETH,18\n",
+    );
+    let batch = files.read(DEPOSITS, true).unwrap();
+    assert_eq!(batch.report.rejected.len(), 1);
+    assert!(batch.report.rejected[0].reason.contains("blank key"));
+    assert_eq!(amounts(&batch), ["1000000000000000000"]);
+}
+
+#[test]
+fn lookup_files_and_columns_must_exist() {
+    let files = Files::new("t,user,token,amount\n1620000000,a,WETH,1\n", TOKENS);
+    std::fs::remove_file(files.dir.path().join("tokens.csv")).unwrap();
+    assert!(matches!(
+        files.read(DEPOSITS, false),
+        Err(IngestError::Io { path, .. }) if path.ends_with("tokens.csv")
+    ));
+    std::fs::write(
+        files.dir.path().join("tokens.csv"),
+        "symbol,precision\nWETH,18\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        files.read(DEPOSITS, false),
+        Err(IngestError::MissingColumn { file, column, .. })
+            if file.ends_with("tokens.csv") && column == "decimals"
+    ));
+    // The path can be replaced (the command line's --lookup NAME=FILE).
+    let other = files.dir.path().join("other.csv");
+    std::fs::write(&other, TOKENS).unwrap();
+    let mut mapping = Mapping::from_toml(Path::new("m.toml"), DEPOSITS).unwrap();
+    let text_before = mapping.text().to_owned();
+    mapping.set_lookup_path("tokens", &other).unwrap();
+    assert_ne!(mapping.text(), text_before, "part of the content hash");
+    let batch = crate::mapped_csv::read(&[files.data()], &mapping, &context(false)).unwrap();
+    assert_eq!(amounts(&batch), ["1000000000000000000"]);
+    assert!(mapping.set_lookup_path("prices", &other).is_err());
+}
+
+#[test]
+fn mapping_errors_for_lookups_are_found_when_it_is_loaded() {
+    let cases = [
+        (
+            DEPOSITS.replace("lookup = \"tokens\", key", "lookup = \"reserves\", key"),
+            "no [[lookup]] table named \"reserves\"",
+        ),
+        (
+            DEPOSITS.replace(
+                "amount = { column = \"amount\", decimals = { lookup = \"tokens\", key = \"token\", column = \"decimals\" } }",
+                "amount = { column = \"amount\", decimals = 18, lookup = \"tokens\" }",
+            ),
+            "`lookup` and `key` go together",
+        ),
+        (
+            DEPOSITS.replace(
+                "amount = { column = \"amount\", decimals = { lookup = \"tokens\", key = \"token\", column = \"decimals\" } }",
+                "amount = { value = \"1\", decimals = { lookup = \"tokens\", key = \"token\", column = \"decimals\" } }",
+            ),
+            "a constant cannot take its decimals from a lookup",
+        ),
+        (
+            format!("{DEPOSITS}\n[[lookup]]\nname = \"tokens\"\npath = \"b.csv\"\nkey = \"k\"\n"),
+            "two [[lookup]] tables named \"tokens\"",
+        ),
+    ];
+    for (text, message) in cases {
+        let error = Mapping::from_toml(Path::new("m.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(message), "{error}");
+    }
+}
+
+/// Reserve parameters from the lookup; a field read from the lookup row.
+const PARAMS: &str = r#"
+[time]
+column = "t"
+format = "unix_s"
+
+[[lookup]]
+name = "tokens"
+path = "tokens.csv"
+key = "symbol"
+
+[[lookup.event]]
+kind = "param-change"
+protocol = "aave-v2"
+market = { column = "symbol", id = "name" }
+param = "decimals"
+value = { column = "decimals", decimals = 0 }
+
+[[lookup.event]]
+kind = "param-change"
+when = "bonus"
+count = "reserves with a bonus"
+protocol = "aave-v2"
+market = { column = "symbol", id = "name" }
+param = "liquidationBonus"
+value = { column = "bonus", decimals = 4, scaled = true }
+
+[[event]]
+kind = "param-change"
+protocol = "aave-v2"
+market = { column = "token", id = "name" }
+param = "bonusSeen"
+value = { lookup = "tokens", key = "token", column = "bonus", decimals = 4, scaled = true }
+"#;
+
+#[test]
+fn lookup_events_come_first_in_key_order_at_the_earliest_row_time() {
+    let files = Files::new("t,token\n1620000005,USDC\n1620000001,WETH\n", TOKENS);
+    let batch = files.read(PARAMS, false).unwrap();
+    let events: Vec<(i64, String)> = batch
+        .events
+        .iter()
+        .map(|e| match e.payload {
+            Payload::ParamChange(p) => (e.time.0, format!("{} {} {}", p.market, p.param, p.value)),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (1620000001, "DAI decimals 18".to_owned()),
+            (1620000001, "USDC decimals 6".to_owned()),
+            (1620000001, "USDC liquidationBonus 1.0450".to_owned()),
+            (1620000001, "WETH decimals 18".to_owned()),
+            (1620000001, "WETH liquidationBonus 1.0500".to_owned()),
+            (1620000005, "USDC bonusSeen 1.0450".to_owned()),
+            (1620000001, "WETH bonusSeen 1.0500".to_owned()),
+        ]
+    );
+    assert_eq!(batch.report.counters["reserves with a bonus"], 2);
+    // A file that yields no event yields no lookup events either (they have no time).
+    let files = Files::new("t,token\n", TOKENS);
+    assert!(files.read(PARAMS, false).unwrap().events.is_empty());
+}
+
+#[test]
+fn a_blank_lookup_cell_is_an_error_at_the_lookup_file() {
+    let files = Files::new("t,token\n1620000005,DAI\n", TOKENS);
+    let error = row_error(files.read(PARAMS, false));
+    assert_eq!(error.file, files.dir.path().join("tokens.csv"));
+    assert_eq!(error.column, "bonus");
+    assert_eq!(error.position, Position::Line(4));
+    assert_eq!(error.value, "");
+}
+
+/// Two branches chosen by `unless`/`when` on the `bot` column, counted, with a duplicate rule.
+const BRANCHES: &str = r#"
+[time]
+column = "t"
+format = "unix_s"
+
+[duplicates]
+key = ["t", "user", "bot", "amount"]
+similar = ["t", "user", "amount"]
+
+[[event]]
+kind = "price"
+when = "price"
+unless = "bot"
+asset = "WETH"
+quote = "ETH"
+price = { column = "price", decimals = 27, shift = 18 }
+feed = "subgraph"
+
+[[event]]
+kind = "price"
+when = ["price", "bot"]
+asset = "WETH"
+quote = "ETH"
+price = { column = "price", decimals = 27 }
+feed = "subgraph"
+
+[[event]]
+kind = "repay"
+unless = "bot"
+count = "raw rows"
+protocol = "aave-v2"
+market = "main"
+account = { column = "user", id = "name" }
+asset = "WETH"
+amount = { column = "amount", unit = "base" }
+
+[[event]]
+kind = "repay"
+when = "bot"
+count = "token rows"
+protocol = "aave-v2"
+market = "main"
+account = { column = "user", id = "name" }
+asset = "WETH"
+amount = { column = "amount", unit = "tokens", decimals = 18 }
+"#;
+
+#[test]
+fn when_and_unless_choose_the_unit_rule_and_rows_are_counted_per_branch() {
+    let files = Files::new(
+        "t,user,bot,amount,price\n\
+         1620000000,a,,1500000000000000000,2000000000000000000.5\n\
+         1620000001,b,x,1.5,2.000000000000000000000000001\n\
+         1620000002,c,,7,\n",
+        "",
+    );
+    let batch = files.read(BRANCHES, false).unwrap();
+    let got: Vec<String> = batch
+        .events
+        .iter()
+        .map(|e| match e.payload {
+            Payload::Price(p) => format!("price {}", p.price),
+            Payload::Repay(p) => format!("repay {}", p.amount.0),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "price 2.000000000000000000500000000",
+            "repay 1500000000000000000",
+            "price 2.000000000000000000000000001",
+            "repay 1500000000000000000",
+            "repay 7",
+        ]
+    );
+    assert_eq!(batch.report.counters["raw rows"], 2);
+    assert_eq!(batch.report.counters["token rows"], 1);
+}
+
+#[test]
+fn shift_keeps_every_digit_and_refuses_more() {
+    let files = Files::new(
+        "t,user,bot,amount,price\n1620000000,a,,1,1.0000000001\n",
+        "",
+    );
+    let error = row_error(files.read(BRANCHES, false));
+    assert_eq!(error.column, "price");
+    assert!(
+        error.reason.contains("more than 9 decimals"),
+        "{}",
+        error.reason
+    );
+    for (option, message) in [
+        (
+            "decimals = 27, shift = 28",
+            "`shift = 28` is more than `decimals = 27`",
+        ),
+        ("shift = 18", "`shift` needs `decimals`"),
+        (
+            "decimals = 27, shift = 18, scaled = true",
+            "either `scaled` or `shift`",
+        ),
+    ] {
+        let text = BRANCHES.replace("decimals = 27, shift = 18", option);
+        let error = Mapping::from_toml(Path::new("m.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(message), "{option}: {error}");
+    }
+    let text = BRANCHES.replace("unless = \"bot\"\ncount", "unless = \"robot\"\ncount");
+    let files = Files::new("t,user,bot,amount,price\n1620000000,a,,1,\n", "");
+    assert!(matches!(
+        files.read(&text, false),
+        Err(IngestError::MissingColumn { column, .. }) if column == "robot"
+    ));
+}
+
+#[test]
+fn duplicates_are_dropped_counted_and_flagged() {
+    let files = Files::new(
+        "t,user,bot,amount,price\n\
+         1620000000,a,x,1.5,2\n\
+         1620000000,a,x,1.5,2\n\
+         1620000000,a,x,1.5,3\n\
+         1620000000,a,y,1.5,2\n\
+         1620000000,a,,bad,2\n",
+        "",
+    );
+    let batch = files.read(BRANCHES, true).unwrap();
+    // Rows 2 and 5 kept (another bot: a second repayment); 3 and 4 dropped; 6 rejected.
+    assert_eq!(batch.events.len(), 4);
+    let report = &batch.report;
+    assert_eq!(report.duplicates, 2);
+    assert_eq!(report.counters[super::rules::IDENTICAL], 1);
+    assert_eq!(report.counters[super::rules::DIFFERING], 1);
+    assert_eq!(report.counters[super::rules::SIMILAR], 1);
+    assert_eq!(report.counters["token rows"], 2);
+    assert_eq!(report.flagged.len(), 2);
+    assert!(
+        report.flagged[0].contains("line 4: same key as line 2"),
+        "{:?}",
+        report.flagged
+    );
+    assert!(report.flagged[1].contains("line 5"), "{:?}", report.flagged);
+    assert_eq!(report.rejected.len(), 1);
+    let empty = BRANCHES.replace("key = [\"t\", \"user\", \"bot\", \"amount\"]", "key = []");
+    let error = Mapping::from_toml(Path::new("m.toml"), &empty)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("at least one `key` column"), "{error}");
+}
+
+/// A liquidation checked against its prices.
+const CHECKED: &str = r#"
+[time]
+column = "t"
+format = "unix_s"
+
+[[event]]
+kind = "liquidation"
+protocol = "aave-v2"
+market = "main"
+account = { column = "user", id = "name" }
+collateral_asset = "WETH"
+collateral_seized = { column = "seized", unit = "base", decimals = 18 }
+debt_asset = "USDC"
+debt_repaid = { column = "repaid", unit = "base", decimals = 6 }
+plausible_within = 20
+collateral_price = { column = "pc", decimals = 18, optional = true }
+debt_price = { column = "pd", decimals = 18, optional = true }
+"#;
+
+#[test]
+fn an_implausible_liquidation_is_rejected_at_its_collateral() {
+    let files = Files::new(
+        "t,user,seized,repaid,pc,pd\n\
+         1620000000,a,1050000000000000000,2000000000,1,0.0005\n\
+         1620000001,b,1,2000000000,1,0.0005\n\
+         1620000002,c,1,2000000000,,0.0005\n",
+        "",
+    );
+    let error = row_error(files.read(CHECKED, false));
+    assert_eq!(error.position, Position::Line(3));
+    assert_eq!(error.column, "seized");
+    assert!(
+        error.reason.contains("more than 20x apart"),
+        "{}",
+        error.reason
+    );
+    let batch = files.read(CHECKED, true).unwrap();
+    assert_eq!(batch.events.len(), 2);
+    assert_eq!(batch.report.counters[super::rules::CHECKED], 2);
+    assert_eq!(batch.report.counters[super::rules::UNCHECKED], 1);
+    assert!(batch.events.iter().all(|e| e.time >= Timestamp(1620000000)));
+    for (from, to, message) in [
+        (
+            "plausible_within = 20\n",
+            "",
+            "prices are only read for `plausible_within`",
+        ),
+        (
+            "debt_price = { column = \"pd\", decimals = 18, optional = true }\n",
+            "",
+            "needs `collateral_price` and `debt_price`",
+        ),
+        (
+            "unit = \"base\", decimals = 6",
+            "unit = \"base\"",
+            "needs `decimals` on `collateral_seized` and `debt_repaid`",
+        ),
+        (
+            "plausible_within = 20",
+            "plausible_within = 0",
+            "at least 1",
+        ),
+    ] {
+        let text = CHECKED.replace(from, to);
+        let error = Mapping::from_toml(Path::new("m.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(message), "{message}: {error}");
+    }
+}
+
+#[test]
+fn per_row_prices_are_declared_by_the_mapping() {
+    let series = Mapping::from_toml(Path::new("m.toml"), CHECKED).unwrap();
+    assert!(series.prices_are_series());
+    let rows = Mapping::from_toml(
+        Path::new("m.toml"),
+        &format!("prices = \"per-row\"\n{CHECKED}"),
+    )
+    .unwrap();
+    assert!(!rows.prices_are_series());
+    assert!(
+        Mapping::from_toml(
+            Path::new("m.toml"),
+            &format!("prices = \"rows\"\n{CHECKED}")
+        )
+        .is_err()
+    );
+}
