@@ -34,6 +34,10 @@ pub struct IngestArgs {
     /// TOML mapping for `--source csv` (format in docs/ingest.md).
     #[arg(long)]
     mapping: Option<PathBuf>,
+    /// csv: read the mapping's `[[lookup]]` table NAME from FILE instead of its `path`;
+    /// repeatable.
+    #[arg(long = "lookup", value_name = "NAME=FILE", value_parser = parse_lookup)]
+    lookups: Vec<(String, PathBuf)>,
     /// Move bad rows to the quarantine file with the reason, and ingest the rest.
     #[arg(long)]
     skip_invalid: bool,
@@ -77,11 +81,26 @@ fn parse_kind(text: &str) -> Result<SourceKind, String> {
     text.parse()
 }
 
+fn parse_lookup(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(file)))
+        }
+        _ => Err(format!("{text:?} is not NAME=FILE")),
+    }
+}
+
 /// Which flags each kind reads; any other kind-specific flag is a mistake worth reporting.
 fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
     let kind = args.source;
-    let given: [(&str, bool, &[SourceKind]); 9] = [
+    if kind == SourceKind::CsvRows {
+        bail!(
+            "csv-rows is how the catalog records a csv source whose mapping says prices = \"per-row\": give --source csv"
+        );
+    }
+    let given: [(&str, bool, &[SourceKind]); 10] = [
         ("--mapping", args.mapping.is_some(), &[SourceKind::Csv]),
+        ("--lookup", !args.lookups.is_empty(), &[SourceKind::Csv]),
         (
             "--feed",
             args.feed.is_some(),
@@ -140,11 +159,6 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if kind == SourceKind::CsvRows {
-        bail!(
-            "csv-rows is how the catalog records a csv source whose mapping says prices = \"per-row\": give --source csv"
-        );
-    }
     if kind == SourceKind::Csv && args.mapping.is_none() {
         bail!("--source csv needs --mapping FILE");
     }
@@ -165,12 +179,19 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
     };
     let asset = parse_id("--asset", &args.asset)?;
     let quote = parse_id("--quote", &args.quote)?;
-    let mapping = args
+    let mut mapping = args
         .mapping
         .as_deref()
         .map(Mapping::from_file)
         .transpose()
         .context("reading the mapping")?;
+    if let Some(mapping) = &mut mapping {
+        for (name, file) in &args.lookups {
+            mapping
+                .set_lookup_path(name, file)
+                .context("--lookup NAME=FILE")?;
+        }
+    }
     let mut contracts = eth_logs::Options::default().contracts;
     contracts.extend(args.contracts.iter().cloned());
     args.paths

@@ -183,3 +183,59 @@ fn flags_are_checked_against_the_kind() {
         text(&unknown)
     );
 }
+
+#[test]
+fn a_mapping_with_a_lookup_table_ingests_the_aave_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("aave");
+    let mapping = fixtures("mappings/aave-v2-liquidations.toml");
+    let export = fixtures("ingest/aave-v2/liquidations.csv");
+    // The reserves file from elsewhere, named on the command line.
+    let reserves = dir.path().join("reserves.csv");
+    std::fs::copy(fixtures("ingest/aave-v2/tokens.csv"), &reserves).unwrap();
+    let lookup = format!("reserves={}", path(&reserves));
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ingest",
+            "--log",
+            path(&log),
+            "--source",
+            "csv",
+            "--mapping",
+            path(&mapping),
+            "--skip-invalid",
+        ];
+        args.extend_from_slice(extra);
+        args.push(path(&export));
+        cascade(&args)
+    };
+    let unknown = run(&["--lookup", "tokens=x.csv"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(text(&unknown).contains("no [[lookup]] table named \"tokens\""));
+    let ingested = run(&["--lookup", &lookup]);
+    // Two rows quarantined: findings.
+    assert_eq!(ingested.status.code(), Some(1), "{}", text(&ingested));
+    let summary = text(&ingested);
+    assert!(summary.contains("csv-rows"), "{summary}");
+    assert!(
+        summary.contains("rows in raw base units (empty liquidator): 5"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("rows in whole tokens (liquidator given): 4"),
+        "{summary}"
+    );
+    assert!(summary.contains("events written: 33"), "{summary}");
+    let rows = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "csv-rows",
+        "--mapping",
+        path(&mapping),
+        path(&export),
+    ]);
+    assert_eq!(rows.status.code(), Some(2), "{}", text(&rows));
+    assert!(text(&rows).contains("give --source csv"));
+}
