@@ -1241,12 +1241,10 @@ impl Plan {
         let start = out.len();
         // A row yields all its events or none: every exit below that is not success truncates.
         let result = (|| {
-            let mut open = Vec::with_capacity(self.events.len());
-            for (index, (gate, plan)) in self.events.iter().enumerate() {
+            for (gate, plan) in &self.events {
                 if !gate.opens(row) {
                     continue;
                 }
-                open.push(index);
                 out.push(Event {
                     seq: 0,
                     chain_id: self.chain_id,
@@ -1268,11 +1266,14 @@ impl Plan {
                 },
                 None => None,
             };
-            for &index in &open {
-                self.events[index].1.check(row, &mut self.tally)?;
+            // Conditions are re-read rather than remembered: no allocation per row.
+            for (gate, plan) in &self.events {
+                if gate.opens(row) {
+                    plan.check(row, &mut self.tally)?;
+                }
             }
-            for &index in &open {
-                if let Some(name) = &self.events[index].0.count {
+            for (gate, _) in &self.events {
+                if let Some(name) = gate.count.as_ref().filter(|_| gate.opens(row)) {
                     self.tally.count(name);
                 }
             }
