@@ -5,6 +5,7 @@
 //! a table. Charts take plain series so they can be tested without run files.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -287,53 +288,180 @@ pub fn bar_chart(
                 0.0f64..(top * (1.15 + 0.1 * series.len() as f64)).max(1.0),
             )
             .map_err(chart_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(RGBColor(236, 238, 242))
-            .bold_line_style(RGBColor(214, 218, 226))
-            .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&|y| {
-                // Bars count things: fractional ticks would read as half an account.
-                if (y - y.round()).abs() < 1e-9 {
-                    short_number(*y)
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc(y_label)
-            .label_style(("sans-serif", 13).into_font().color(&RGBColor(70, 70, 80)))
-            .axis_desc_style(("sans-serif", 14).into_font().color(&RGBColor(70, 70, 80)))
-            .draw()
-            .map_err(chart_error)?;
-        for (index, group) in groups.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(index as f64, 0.0));
-            root.draw(&Text::new(group.label.clone(), (x, y + 8), centred(13)))
-                .map_err(chart_error)?;
-        }
-        let width = 0.8 / series.len() as f64;
+        let labels: Vec<String> = groups.iter().map(|g| g.label.clone()).collect();
+        bar_axes(&root, &mut chart, y_label, &labels, 8)?;
         for (position, (label, color)) in series.iter().enumerate() {
-            let color = PALETTE[color % PALETTE.len()];
-            let bars = groups.iter().enumerate().filter_map(|(index, group)| {
-                let value = *group.values.get(position)?;
-                let left = index as f64 - 0.4 + position as f64 * width;
-                Some(Rectangle::new(
-                    [(left + width * 0.08, 0.0), (left + width * 0.92, value)],
-                    color.mix(0.85).filled(),
-                ))
-            });
-            chart
-                .draw_series(bars)
-                .map_err(chart_error)?
-                .label(label.clone())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
-                });
+            let values: Vec<(usize, f64)> = groups
+                .iter()
+                .enumerate()
+                .filter_map(|(index, group)| Some((index, *group.values.get(position)?)))
+                .collect();
+            let slot = (position, series.len());
+            bar_series(&mut chart, &values, slot, *color, label)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(chart_error)?;
     }
     Ok(svg)
+}
+
+/// Height of a [`before_after_chart`]: two panels, one above the other.
+pub const PANELS_HEIGHT: u32 = 600;
+
+/// One run's two histograms in a [`before_after_chart`]: values per category, `None` where the
+/// run has no such moment.
+#[derive(Clone, Debug, Default)]
+pub struct BeforeAfter {
+    /// Legend text.
+    pub label: String,
+    /// Index into [`PALETTE`].
+    pub color: usize,
+    /// Values of the upper panel.
+    pub before: Option<Vec<f64>>,
+    /// Values of the lower panel.
+    pub after: Option<Vec<f64>>,
+}
+
+/// Two grouped-bar panels on one y scale, the upper one for the `before` values and the lower
+/// one for the `after` values of each run (one bar per run in each category), so a shift between
+/// runs reads across and a shift over time reads down. `panels` are the two panel titles.
+pub fn before_after_chart(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    runs: &[BeforeAfter],
+    panels: [&str; 2],
+) -> Result<String, DiffError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, PANELS_HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_error)?;
+        let top = runs
+            .iter()
+            .flat_map(|r| r.before.iter().chain(r.after.iter()).flatten().copied())
+            .fold(0.0f64, f64::max);
+        if categories.is_empty() || runs.is_empty() || top <= 0.0 {
+            empty(&root, title)?;
+            root.present().map_err(chart_error)?;
+            drop(root);
+            return Ok(svg);
+        }
+        let body = root.titled(title, style_title()).map_err(chart_error)?;
+        let (upper, lower) = body.split_vertically((PANELS_HEIGHT - 30) / 2);
+        // Head room for the legend, one line per run.
+        let y_top = (top * (1.18 + 0.09 * runs.len() as f64)).max(1.0);
+        let count = categories.len();
+        for (area, panel, before) in [(upper, panels[0], true), (lower, panels[1], false)] {
+            let mut chart = ChartBuilder::on(&area)
+                .caption(
+                    panel,
+                    ("sans-serif", 15).into_font().color(&RGBColor(70, 70, 80)),
+                )
+                .margin(10)
+                .margin_right(44)
+                .x_label_area_size(30)
+                .y_label_area_size(70)
+                .build_cartesian_2d(-0.5f64..(count as f64 - 0.5), 0.0f64..y_top)
+                .map_err(chart_error)?;
+            bar_axes(&root, &mut chart, y_label, categories, 7)?;
+            let width = 0.8 / runs.len() as f64;
+            for (position, run) in runs.iter().enumerate() {
+                let values = if before { &run.before } else { &run.after };
+                let Some(values) = values else {
+                    continue;
+                };
+                let indexed: Vec<(usize, f64)> = values.iter().copied().enumerate().collect();
+                bar_series(
+                    &mut chart,
+                    &indexed,
+                    (position, runs.len()),
+                    run.color,
+                    &run.label,
+                )?;
+                // The count above each non-empty bar: small bars are the ones that matter here.
+                chart
+                    .draw_series(values.iter().enumerate().filter(|(_, v)| **v > 0.0).map(
+                        |(index, value)| {
+                            let centre = index as f64 - 0.4 + (position as f64 + 0.5) * width;
+                            Text::new(
+                                short_number(*value),
+                                (centre, *value),
+                                ("sans-serif", 11)
+                                    .into_font()
+                                    .color(&RGBColor(60, 60, 70))
+                                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                            )
+                        },
+                    ))
+                    .map_err(chart_error)?;
+            }
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        }
+        root.present().map_err(chart_error)?;
+    }
+    Ok(svg)
+}
+
+/// The axes of a bar chart over categories `-0.5..n-0.5`: no vertical grid, integer ticks only
+/// (bars count things: a fractional tick would read as half an account), and each category's
+/// label `gap` pixels under its group, drawn on `root` in backend coordinates.
+fn bar_axes<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    y_label: &str,
+    labels: &[String],
+    gap: i32,
+) -> Result<(), DiffError> {
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(RGBColor(236, 238, 242))
+        .bold_line_style(RGBColor(214, 218, 226))
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&|y| {
+            if (y - y.round()).abs() < 1e-9 {
+                short_number(*y)
+            } else {
+                String::new()
+            }
+        })
+        .y_desc(y_label)
+        .label_style(("sans-serif", 13).into_font().color(&RGBColor(70, 70, 80)))
+        .axis_desc_style(("sans-serif", 14).into_font().color(&RGBColor(70, 70, 80)))
+        .draw()
+        .map_err(chart_error)?;
+    for (index, label) in labels.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(index as f64, 0.0));
+        root.draw(&Text::new(label.clone(), (x, y + gap), centred(13)))
+            .map_err(chart_error)?;
+    }
+    Ok(())
+}
+
+/// One series of bars, `(category, value)`, as series `slot.0` of `slot.1` side by side in each
+/// category, coloured [`PALETTE`]`[color]`, with a legend entry.
+fn bar_series<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    values: &[(usize, f64)],
+    slot: (usize, usize),
+    color: usize,
+    label: &str,
+) -> Result<(), DiffError> {
+    let color = PALETTE[color % PALETTE.len()];
+    let width = 0.8 / slot.1.max(1) as f64;
+    let bars = values.iter().map(|&(index, value)| {
+        let left = index as f64 - 0.4 + slot.0 as f64 * width;
+        Rectangle::new(
+            [(left + width * 0.08, 0.0), (left + width * 0.92, value)],
+            color.mix(0.85).filled(),
+        )
+    });
+    chart
+        .draw_series(bars)
+        .map_err(chart_error)?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    Ok(())
 }
 
 /// A heatmap of `values[row][column]` (rows: `y_values`, columns: `x_values`), darker for larger,
@@ -480,6 +608,41 @@ mod tests {
         assert!(svg.contains("nothing: no data in these runs"));
         let svg = bar_chart("no bars", "", &[], &[]).unwrap();
         assert!(svg.contains("no bars: no data"));
+    }
+
+    #[test]
+    fn before_after_panels_share_one_scale_and_label_every_bucket() {
+        let categories: Vec<String> = ["<1", "1-1.5", ">=1.5"].map(str::to_owned).to_vec();
+        let runs = [
+            BeforeAfter {
+                label: "historical".into(),
+                color: 0,
+                before: Some(vec![1.0, 4.0, 10.0]),
+                after: Some(vec![3.0, 2.0, 7.0]),
+            },
+            BeforeAfter {
+                label: "what-if".into(),
+                color: 1,
+                before: Some(vec![2.0, 4.0, 9.0]),
+                after: None,
+            },
+        ];
+        let svg = before_after_chart(
+            "health",
+            "accounts",
+            &categories,
+            &runs,
+            ["before", "after"],
+        )
+        .unwrap();
+        for text in ["health", "before", "after", "&lt;1", "&gt;=1.5", "what-if"] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        // 9 bars (the counterfactual has no `after`), one legend box per run and panel drawn.
+        let bars = svg.matches("<rect").count();
+        assert!(bars >= 9 + 3, "{bars} rects");
+        let empty = before_after_chart("none", "accounts", &categories, &[], ["a", "b"]).unwrap();
+        assert!(empty.contains("none: no data"));
     }
 
     #[test]

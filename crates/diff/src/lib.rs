@@ -48,13 +48,13 @@ pub enum DiffError {
         reason: String,
     },
     /// A run file of another layout version.
-    #[error("{file}: run schema version {found}, this build reads version {expected}")]
+    #[error("{file}: run schema version {found}, this build reads versions 1 to {expected}")]
     SchemaVersion {
         /// The file.
         file: String,
         /// Version in the file.
         found: u32,
-        /// Version this build reads.
+        /// Newest version this build reads.
         expected: u32,
     },
     /// Two runs of different logs.

@@ -12,10 +12,10 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::DiffError;
-use crate::charts::{self, BarGroup, Line};
+use crate::charts::{self, BarGroup, BeforeAfter, Line};
 use crate::compare::{Comparison, SeqRange, TotalRow, compare};
 use crate::render::{self, escape, html_table, markdown_table};
-use crate::runfile::{Num, RunFile, price_at};
+use crate::runfile::{HealthView, Num, RunFile, price_at};
 
 /// Most markets and collateral assets charted (the ones with the most liquidations).
 const MOST_CHARTED: usize = 3;
@@ -78,6 +78,8 @@ struct Chart {
     title: String,
     svg: String,
     note: String,
+    /// Exact numbers behind the chart, shown under it: (caption, header, rows).
+    table: Option<(String, Vec<String>, Vec<Vec<String>>)>,
 }
 
 /// Builds the report of `runs` (the first is the reference the others are compared with).
@@ -140,13 +142,19 @@ pub fn build(
     );
     html.push_str("</section>\n");
     for chart in &charts {
+        let table = chart
+            .table
+            .as_ref()
+            .map(|(caption, header, rows)| html_table(caption, header, rows))
+            .unwrap_or_default();
         let _ = write!(
             html,
-            "<section class=\"chart\" id=\"chart-{}\"><h2>{}</h2>\n{}\n<p class=\"note\">{}</p></section>\n",
+            "<section class=\"chart\" id=\"chart-{}\"><h2>{}</h2>\n{}\n<p class=\"note\">{}</p>{}</section>\n",
             escape(&chart.name),
             escape(&chart.title),
             chart.svg,
-            escape(&chart.note)
+            escape(&chart.note),
+            table
         );
     }
     for comparison in &comparisons {
@@ -193,6 +201,10 @@ pub fn build(
             "\n### {}\n\n![{}]({chart_prefix}.{}.svg)\n\n{}\n",
             chart.title, chart.title, chart.name, chart.note
         );
+        if let Some((caption, header, rows)) = &chart.table {
+            markdown.push('\n');
+            markdown.push_str(&markdown_table(caption, header, rows));
+        }
     }
     for comparison in &comparisons {
         let _ = write!(markdown, "\n{}", render::markdown(comparison));
@@ -427,6 +439,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                 false,
             )?,
             note: "Each circle is one liquidation, at the oracle price of that moment; dashed lines are counterfactual runs.".to_owned(),
+            table: None,
         });
     }
     for (index, asset) in busiest(runs, |l| l.collateral_name().to_owned())
@@ -470,12 +483,149 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                 true,
             )?,
             note: "Collateral seized over time, summed; one line per run.".to_owned(),
+            table: None,
         });
     }
     if let Some(chart) = rounds_chart(runs)? {
         out.push(chart);
     }
+    let mut charted = 0;
+    for market in &markets {
+        let (protocol, name) = market.split_once('\u{1f}').unwrap_or((market, ""));
+        if let Some(chart) = health_chart(runs, protocol, name, charted + 1)? {
+            charted += 1;
+            out.push(chart);
+        }
+    }
     Ok(out)
+}
+
+/// Accounts by health factor before and after in every run that has a distribution of
+/// `protocol market`, with the exact counts and debt in a table; `None` when no run has one.
+fn health_chart(
+    runs: &[RunFile],
+    protocol: &str,
+    market: &str,
+    number: usize,
+) -> Result<Option<Chart>, DiffError> {
+    fn moments<'a>(
+        run: &'a RunFile,
+        protocol: &str,
+        market: &str,
+    ) -> (Option<&'a HealthView>, Option<&'a HealthView>) {
+        (
+            run.health(protocol, market, "before"),
+            run.health(protocol, market, "after"),
+        )
+    }
+    let Some(ranges) = runs
+        .iter()
+        .flat_map(|run| run.health_distribution.iter())
+        .find(|h| h.protocol == protocol && h.market == market)
+        .map(|h| {
+            h.buckets
+                .iter()
+                .map(|b| b.range.clone())
+                .collect::<Vec<_>>()
+        })
+    else {
+        return Ok(None);
+    };
+    let counts = |view: Option<&HealthView>| {
+        view.map(|h| h.buckets.iter().map(|b| b.accounts as f64).collect())
+    };
+    let series: Vec<BeforeAfter> = runs
+        .iter()
+        .enumerate()
+        .map(|(color, run)| {
+            let (before, after) = moments(run, protocol, market);
+            BeforeAfter {
+                label: run.label(),
+                color,
+                before: counts(before),
+                after: counts(after),
+            }
+        })
+        .collect();
+    let svg = charts::before_after_chart(
+        &format!("{protocol} {market}: accounts with debt by health factor"),
+        "accounts",
+        &ranges,
+        &series,
+        [
+            "before: as the first account became liquidatable",
+            "after: at the end of the window",
+        ],
+    )?;
+    let mut header = vec!["health factor".to_owned()];
+    let mut columns = Vec::new();
+    for run in runs {
+        let (before, after) = moments(run, protocol, market);
+        for (moment, view) in [("before", before), ("after", after)] {
+            if let Some(view) = view {
+                header.push(format!("{} {moment}", run.label()));
+                columns.push(view);
+            }
+        }
+    }
+    let mut rows: Vec<Vec<String>> = ranges
+        .iter()
+        .enumerate()
+        .map(|(index, range)| {
+            let mut row = vec![range.clone()];
+            for view in &columns {
+                row.push(view.buckets.get(index).map_or_else(String::new, |b| {
+                    // Whole units for DAI/USD sums, cents where a base currency like ETH is small.
+                    let debt = Num::parse(&b.debt).map_or_else(
+                        || b.debt.clone(),
+                        |n| n.human(if n.abs() < Num::from_int(100) { 2 } else { 0 }),
+                    );
+                    format!("{} · {debt}", b.accounts)
+                }));
+            }
+            row
+        })
+        .collect();
+    // Accounts that left the chart by repaying or being liquidated down to no debt.
+    let mut no_debt = vec!["no debt (not charted)".to_owned()];
+    for view in &columns {
+        no_debt.push(view.accounts_without_debt.to_string());
+    }
+    rows.push(no_debt);
+    let taken: Vec<String> = runs
+        .iter()
+        .filter_map(|run| {
+            let before = moments(run, protocol, market).0?;
+            Some(format!(
+                "{} at {} (seq {})",
+                run.label(),
+                before.time.to_rfc3339(),
+                before.seq
+            ))
+        })
+        .collect();
+    let note = format!(
+        "Health factor as the protocol defines it (Maker: collateral at the OSM price over debt \
+         times the liquidation ratio; below 1 is liquidatable), buckets [low, high). Before: the \
+         state at the first check that found an account liquidatable, before anything was \
+         liquidated{}. After: the state after the last event. Debt in the protocol's base currency.",
+        if taken.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", taken.join("; "))
+        }
+    );
+    Ok(Some(Chart {
+        name: format!("health-{number}"),
+        title: format!("{protocol} {market}: health factor before and after"),
+        svg,
+        note,
+        table: Some((
+            "Accounts · their debt, per health bucket".to_owned(),
+            header,
+            rows,
+        )),
+    }))
 }
 
 fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
@@ -520,6 +670,7 @@ fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
             &groups,
         )?,
         note: "Round 1: triggered by a recorded price move. Round n+1: made possible by the price impact of round n's sales.".to_owned(),
+        table: None,
     }))
 }
 

@@ -306,6 +306,40 @@ pub struct PointView {
     pub bad_debt: Option<String>,
 }
 
+/// One health bucket of a [`HealthView`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct BucketView {
+    /// Health factor range (`<1`, `1-1.05`, ..., `>=3`).
+    pub range: String,
+    /// Accounts in it.
+    pub accounts: u64,
+    /// Their debt, protocol base currency.
+    pub debt: String,
+}
+
+/// A market's accounts by health factor at one moment (`before` or `after`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct HealthView {
+    /// `before` or `after`.
+    pub moment: String,
+    /// Log position where it was taken.
+    pub seq: u64,
+    /// Time it was taken.
+    pub time: Timestamp,
+    /// Protocol.
+    pub protocol: String,
+    /// Market.
+    pub market: String,
+    /// Buckets, lowest health first.
+    pub buckets: Vec<BucketView>,
+    /// Accounts without debt.
+    #[serde(default)]
+    pub accounts_without_debt: u64,
+    /// Accounts whose health could not be computed.
+    #[serde(default)]
+    pub accounts_unpriced: u64,
+}
+
 /// A run file, as the diff and report read it.
 #[derive(Clone, Debug, Deserialize)]
 pub struct RunFile {
@@ -334,6 +368,9 @@ pub struct RunFile {
     /// Risk snapshots in log order.
     #[serde(default)]
     pub timeline: Vec<PointView>,
+    /// Health distributions before and after (absent from schema version 1 files).
+    #[serde(default)]
+    pub health_distribution: Vec<HealthView>,
     /// Counterfactual extras (cascade graph, liquidator statistics), where present.
     #[serde(default)]
     pub counterfactual: Option<Value>,
@@ -359,7 +396,8 @@ impl RunFile {
                 column: error.column(),
                 reason: error.to_string(),
             })?;
-        if run.schema_version != cascade_engine::run::RUN_SCHEMA_VERSION {
+        // Version 2 only added `health_distribution`: a version 1 file reads as one without it.
+        if !(1..=cascade_engine::run::RUN_SCHEMA_VERSION).contains(&run.schema_version) {
             return Err(DiffError::SchemaVersion {
                 file: file.to_owned(),
                 found: run.schema_version,
@@ -396,6 +434,14 @@ impl RunFile {
                 .max()
                 .unwrap_or(0)
         })
+    }
+
+    /// The `moment` (`before`, `after`) health distribution of `protocol market`, if the run has
+    /// one.
+    pub fn health(&self, protocol: &str, market: &str, moment: &str) -> Option<&HealthView> {
+        self.health_distribution
+            .iter()
+            .find(|h| h.protocol == protocol && h.market == market && h.moment == moment)
     }
 
     /// The oracle price series of each market (`protocol market` -> `(seq, time, price)`), in

@@ -29,14 +29,22 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
         .iter()
         .map(|(name, _)| name.as_str())
         .collect();
-    assert_eq!(names, ["price-1", "cumulative-1", "cascade-rounds"]);
-    assert_eq!(html.matches("<svg").count(), 3, "charts are inline SVG");
+    assert_eq!(
+        names,
+        ["price-1", "cumulative-1", "cascade-rounds", "health-1"]
+    );
+    assert_eq!(html.matches("<svg").count(), 4, "charts are inline SVG");
     for needle in [
         "Key numbers",
         "liquidator bonus (USD)",
         "Accounts liquidated in B only (1)",
         "maker ETH-B mat = 1.5",
         "liquidations by cascade round",
+        "maker ETH-B: health factor before and after",
+        "before: as the first account became liquidatable",
+        // The exact table under the chart: historical before, its `<1` bucket.
+        "historical before",
+        "historical at 2022-06-13T01:01:40Z (seq 110)",
     ] {
         assert!(html.contains(needle), "missing {needle}");
     }
@@ -54,6 +62,35 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
             || markdown.contains("(pm.cascade-rounds.svg)")
     );
     assert!(markdown.contains("| liquidations | 2 | 2 |"), "{markdown}");
+    assert!(markdown.contains("(pm.health-1.svg)"), "{markdown}");
+    assert!(
+        markdown.contains("| no debt (not charted) | 1 | 4 | 1 | 4 |"),
+        "{markdown}"
+    );
+    // Bucket `<1`: historical 1 vault / 1,000 DAI before, none after; B 2 / 2,000 before, 0 after.
+    assert!(
+        markdown.contains("| <1 | 1 · 1,000 | 0 · 0 | 2 · 2,000 | 0 · 0 |"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn version_1_runs_read_without_health_and_get_no_health_chart() {
+    let mut old: Vec<RunFile> = Vec::new();
+    for (bytes, name) in [(historical(), "h.json"), (counterfactual(), "c.json")] {
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        value["schema_version"] = 1.into();
+        value.as_object_mut().unwrap().remove("health_distribution");
+        old.push(RunFile::from_slice(&serde_json::to_vec(&value).unwrap(), name).unwrap());
+    }
+    assert!(old[0].health_distribution.is_empty());
+    let report = build_report(&old, None, "pm").unwrap();
+    assert!(
+        report
+            .charts
+            .iter()
+            .all(|(name, _)| !name.starts_with("health"))
+    );
 }
 
 #[test]
@@ -86,7 +123,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Renders the page in headless Chromium, as a user opens it: the screenshot must exist and
-/// Chromium's DOM must hold the three SVG charts.
+/// Chromium's DOM must hold the four SVG charts, the health chart among them.
 #[test]
 fn chromium_renders_the_report() {
     let Some(browser) = chromium() else {
@@ -139,10 +176,12 @@ fn chromium_renders_the_report() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(
         dom.matches("<svg").count(),
-        3,
-        "Chromium parsed the three charts"
+        4,
+        "Chromium parsed the four charts"
     );
     assert!(dom.contains("liquidations by cascade round"));
+    assert!(dom.contains("id=\"chart-health-1\""));
+    assert!(dom.contains("accounts with debt by health factor"));
 }
 
 #[test]

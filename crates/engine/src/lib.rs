@@ -34,8 +34,8 @@ pub use error::EngineError;
 pub use index::LiquidationIndex;
 pub use oracle::{PriceBook, Quote};
 pub use protocol::{
-    Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
-    SimulatedLiquidation, Verdict,
+    Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
+    Quantity, SimulatedLiquidation, Verdict,
 };
 pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
 pub use run::{Run, RunDiff, diff_runs};

@@ -233,6 +233,84 @@ pub struct MarketRisk {
     pub bad_debt: Quantity,
 }
 
+/// Upper edges of the health-factor buckets of a [`HealthDistribution`], wad: bucket `i` holds
+/// health in `[EDGES[i-1], EDGES[i])`, bucket 0 everything below one (liquidatable), the last
+/// bucket everything at or above three. Fixed so that every run, protocol and market is
+/// bucketed alike (`docs/run-format.md`).
+pub const HEALTH_BUCKET_EDGES: [u64; 7] = [
+    1_000_000_000_000_000_000,
+    1_050_000_000_000_000_000,
+    1_100_000_000_000_000_000,
+    1_250_000_000_000_000_000,
+    1_500_000_000_000_000_000,
+    2_000_000_000_000_000_000,
+    3_000_000_000_000_000_000,
+];
+
+/// Names of the buckets of [`HEALTH_BUCKET_EDGES`], as run files show them.
+pub const HEALTH_BUCKET_NAMES: [&str; 8] = [
+    "<1", "1-1.05", "1.05-1.1", "1.1-1.25", "1.25-1.5", "1.5-2", "2-3", ">=3",
+];
+
+/// Accounts of one market by health factor at one moment, with their debt: what the report's
+/// "health before and after" chart draws.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthDistribution {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// Accounts with debt per bucket of [`HEALTH_BUCKET_EDGES`].
+    pub accounts: [u64; 8],
+    /// Their debt per bucket, in the protocol's base currency at `debt_decimals` (Maker DAI wad,
+    /// Aave v2 ETH wei, Aave v3 USD with 8 decimals, Compound USD wad).
+    pub debt: [U256; 8],
+    /// Decimals of `debt`.
+    pub debt_decimals: u8,
+    /// Accounts with collateral and no debt (no health factor, nothing to liquidate).
+    pub without_debt: u64,
+    /// Accounts with debt whose health cannot be computed (a price or decimals unknown, or an
+    /// amount beyond 256 bits).
+    pub unpriced: u64,
+}
+
+impl HealthDistribution {
+    /// An empty distribution of `market`, debt at `debt_decimals`.
+    pub fn new(protocol: Protocol, market: Id, debt_decimals: u8) -> Self {
+        Self {
+            protocol,
+            market,
+            accounts: [0; 8],
+            debt: [U256::ZERO; 8],
+            debt_decimals,
+            without_debt: 0,
+            unpriced: 0,
+        }
+    }
+
+    /// The bucket of a health factor (wad).
+    pub fn bucket(health: U256) -> usize {
+        HEALTH_BUCKET_EDGES.partition_point(|edge| U256::from(*edge) <= health)
+    }
+
+    /// Counts an account of health `health` (wad) owing `debt`; a zero debt counts as
+    /// [`HealthDistribution::without_debt`] whatever the health.
+    pub fn add(&mut self, health: U256, debt: U256) {
+        if debt.is_zero() {
+            self.without_debt += 1;
+            return;
+        }
+        let bucket = Self::bucket(health);
+        self.accounts[bucket] += 1;
+        self.debt[bucket] = self.debt[bucket].saturating_add(debt);
+    }
+
+    /// Whether no account at all was counted.
+    pub fn is_empty(&self) -> bool {
+        self.without_debt == 0 && self.unpriced == 0 && self.accounts.iter().all(|n| *n == 0)
+    }
+}
+
 /// The rules of one lending protocol over its rebuilt state.
 pub trait ProtocolModel {
     /// Which protocol this models; events with this [`Payload::protocol`](cascade_events::Payload::protocol)
@@ -314,6 +392,14 @@ pub trait ProtocolModel {
 
     /// Appends one risk snapshot per market to `out`, using an index.
     fn risk(&mut self, time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError>;
+
+    /// Appends the health distribution of every market with accounts to `out`, at the prices
+    /// the protocol's oracle rule reads now and interest accrued to `time`, without changing
+    /// the state. It may scan every account: the replay calls it twice per market and run
+    /// (`docs/run-format.md`, `health_distribution`), never per event. Infallible: an account
+    /// whose health cannot be computed (no price, a product beyond 256 bits) counts as
+    /// [`HealthDistribution::unpriced`]. Default: no markets.
+    fn health_distribution(&self, _time: Timestamp, _out: &mut Vec<HealthDistribution>) {}
 
     /// Moves the counts of corrections the model made on its own (outside [`ProtocolModel::apply`],
     /// e.g. when a block's actions are settled) into `out`, by reason. The replay loop calls it

@@ -24,12 +24,12 @@ use crate::EngineError;
 use crate::maker::{MakerConfig, MakerModel};
 use crate::oracle::PriceBook;
 use crate::protocol::{
-    Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
-    SimulatedLiquidation, Verdict,
+    Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
+    Quantity, SimulatedLiquidation, Verdict,
 };
 use crate::run::{
-    LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals,
-    UnsafeEpisode, Window,
+    HealthSnapshot, LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run,
+    TimelinePoint, Totals, UnsafeEpisode, Window,
 };
 use crate::state::{StateReader, StateWriter, hash_hex};
 
@@ -178,6 +178,7 @@ struct Output {
     liquidations: Vec<LiquidationRecord>,
     episodes: Vec<UnsafeEpisode>,
     timeline: Vec<TimelinePoint>,
+    health: Vec<HealthSnapshot>,
 }
 
 /// The replay engine: feed it events in log order with [`Engine::apply`], then
@@ -205,6 +206,9 @@ pub struct Engine {
     choices: Vec<(usize, LiquidatorChoice)>,
     impacts: Vec<PriceUpdate>,
     overrides: Vec<(Protocol, Id, String, Fixed)>,
+    /// Per model, whether its `before` health distribution was taken (report bookkeeping, not
+    /// state).
+    before_taken: Vec<bool>,
 }
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CSCDENG1";
@@ -234,6 +238,7 @@ impl Engine {
         Self {
             prices: PriceBook::new(config.feed_priority.clone()),
             dirty: vec![false; models.len()],
+            before_taken: vec![false; models.len()],
             last_check: vec![None; models.len()],
             changes: Vec::new(),
             triggers: vec![None; models.len()],
@@ -447,6 +452,7 @@ impl Engine {
             }
             return Ok(());
         };
+        self.health_before(index, event.seq, event.time);
         let model = &mut self.models[index];
         let judgement = model.judge(liquidation, event.time)?;
         model.apply_liquidation(liquidation, &judgement, event.time)?;
@@ -511,6 +517,7 @@ impl Engine {
         let incremental = self.models[index].unsafe_changes(time, &mut self.changes)?;
         if incremental {
             self.track_changes(index, time);
+            self.onset(index, seq, time);
         }
         let mut round = 0;
         loop {
@@ -521,6 +528,7 @@ impl Engine {
             self.models[index].liquidatable(time, &mut self.candidates)?;
             if round == 0 && !incremental {
                 self.track(index, time);
+                self.onset(index, seq, time);
             }
             let Mode::Counterfactual(scenario) = &mut self.mode else {
                 break;
@@ -589,6 +597,46 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Takes model `index`'s `before` health distribution if the tracker (just updated) holds an
+    /// unsafe account of its protocol: the onset of the crisis in the window.
+    fn onset(&mut self, index: usize, seq: u64, time: Timestamp) {
+        if !self.in_window || self.before_taken[index] {
+            return;
+        }
+        let protocol = self.models[index].protocol();
+        let lowest = Id::Address(Default::default());
+        let any_unsafe = self
+            .tracker
+            .range((protocol, lowest, lowest)..)
+            .next()
+            .is_some_and(|((p, _, _), _)| *p == protocol);
+        if any_unsafe {
+            self.health_before(index, seq, time);
+        }
+    }
+
+    /// Takes model `index`'s `before` health distribution now, once per run, inside the window.
+    fn health_before(&mut self, index: usize, seq: u64, time: Timestamp) {
+        if !self.in_window || self.before_taken[index] {
+            return;
+        }
+        self.before_taken[index] = true;
+        self.health_snapshot(index, "before", seq, time);
+    }
+
+    fn health_snapshot(&mut self, index: usize, moment: &'static str, seq: u64, time: Timestamp) {
+        let mut distributions: Vec<HealthDistribution> = Vec::new();
+        self.models[index].health_distribution(time, &mut distributions);
+        for distribution in distributions.iter().filter(|d| !d.is_empty()) {
+            self.output.health.push(HealthSnapshot::new(
+                moment,
+                seq,
+                time.to_rfc3339(),
+                distribution,
+            ));
+        }
     }
 
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
@@ -838,6 +886,11 @@ impl Engine {
             }
             self.close_episode(protocol, market, account, episode, true);
         }
+        if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
+            for index in 0..self.models.len() {
+                self.health_snapshot(index, "after", seq, now);
+            }
+        }
         let state_hash = self.state_hash();
         let (scenario, counterfactual) = match &self.mode {
             Mode::Historical => (None, None),
@@ -877,6 +930,16 @@ impl Engine {
             unsafe_unliquidated: out.episodes.len() as u64,
             unsafe_threshold_seconds: self.config.unsafe_threshold,
         };
+        let mut health = out.health;
+        // `before` snapshots are taken as each protocol's crisis begins; the file lists them by
+        // market, `before` first.
+        health.sort_by(|a, b| {
+            (&a.protocol, &a.market, a.moment != "before").cmp(&(
+                &b.protocol,
+                &b.market,
+                b.moment != "before",
+            ))
+        });
         let mut episodes = out.episodes;
         episodes.sort_by(|a, b| {
             (&a.from, &a.protocol, &a.market, &a.account).cmp(&(
@@ -897,6 +960,7 @@ impl Engine {
             liquidations: out.liquidations,
             unsafe_unliquidated: episodes,
             timeline: out.timeline,
+            health_distribution: health,
             counterfactual,
         }
     }

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::protocol::Quantity;
+use crate::protocol::{HEALTH_BUCKET_NAMES, HealthDistribution, Quantity};
 
-/// Version of the run file layout; bump on any change of keys or their meaning.
-pub const RUN_SCHEMA_VERSION: u32 = 1;
+/// Version of the run file layout; bump on any change of keys or their meaning. Version 2 added
+/// `health_distribution`; a version 1 file is a version 2 file without it.
+pub const RUN_SCHEMA_VERSION: u32 = 2;
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -148,6 +149,69 @@ pub struct PriceTrigger {
     pub price: Quantity,
 }
 
+/// One market's accounts by health factor at one moment of the run (`docs/run-format.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HealthSnapshot {
+    /// `before`: at the onset of the crisis in the window (the first check that found an account
+    /// of the protocol liquidatable, or its first recorded liquidation, whichever came first;
+    /// taken before any liquidation at that moment); `after`: after the last event of the window.
+    pub moment: &'static str,
+    /// The event at which it was taken.
+    pub seq: u64,
+    /// Its time, RFC 3339 UTC.
+    pub time: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// Accounts with debt per health bucket, lowest first (every bucket present).
+    pub buckets: Vec<HealthBucket>,
+    /// Accounts with collateral and no debt.
+    pub accounts_without_debt: u64,
+    /// Accounts with debt whose health could not be computed (no price).
+    pub accounts_unpriced: u64,
+}
+
+/// One health bucket of a [`HealthSnapshot`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HealthBucket {
+    /// Health factor range, `[low, high)` (`<1`, `1-1.05`, ..., `>=3`).
+    pub range: &'static str,
+    /// Accounts in it.
+    pub accounts: u64,
+    /// Their debt, protocol base currency.
+    pub debt: Quantity,
+}
+
+impl HealthSnapshot {
+    /// The snapshot of `distribution` taken at `moment`, event `seq` at `time` (RFC 3339).
+    pub fn new(
+        moment: &'static str,
+        seq: u64,
+        time: String,
+        distribution: &HealthDistribution,
+    ) -> Self {
+        Self {
+            moment,
+            seq,
+            time,
+            protocol: distribution.protocol.name().to_owned(),
+            market: distribution.market.to_string(),
+            buckets: HEALTH_BUCKET_NAMES
+                .iter()
+                .enumerate()
+                .map(|(index, range)| HealthBucket {
+                    range,
+                    accounts: distribution.accounts[index],
+                    debt: Quantity::new(distribution.debt[index], distribution.debt_decimals),
+                })
+                .collect(),
+            accounts_without_debt: distribution.without_debt,
+            accounts_unpriced: distribution.unpriced,
+        }
+    }
+}
+
 /// Counts and sums over the window.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -203,6 +267,9 @@ pub struct Run {
     pub unsafe_unliquidated: Vec<UnsafeEpisode>,
     /// Risk snapshots in log order.
     pub timeline: Vec<TimelinePoint>,
+    /// Health distributions per market `before` and `after`, sorted by protocol, market and
+    /// moment (`before` first).
+    pub health_distribution: Vec<HealthSnapshot>,
     /// What a counterfactual scenario observed (cascade graph, liquidator statistics); absent
     /// from historical runs (`docs/scenarios.md`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -341,6 +408,18 @@ pub fn diff_runs(expected: &Value, actual: &Value) -> RunDiff {
             "timeline: {} points -> {} points, {changed} of the common ones differ",
             old.len(),
             new.len()
+        ));
+    }
+    if expected.get("health_distribution") != actual.get("health_distribution") {
+        let count = |run: &Value| {
+            run.get("health_distribution")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        };
+        lines.push(format!(
+            "health_distribution: {} snapshots -> {} snapshots, contents differ",
+            count(expected),
+            count(actual)
         ));
     }
     if expected.get("state_hash") != actual.get("state_hash") {

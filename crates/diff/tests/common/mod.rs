@@ -1,11 +1,12 @@
 //! Run files built with the engine's own run types, so the tests read exactly what
 //! `cascade replay` writes.
 
-use cascade_engine::Quantity;
 use cascade_engine::run::{
-    LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals, Window,
+    HealthSnapshot, LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals,
+    Window,
 };
-use cascade_events::{Timestamp, U256};
+use cascade_engine::{HealthDistribution, Quantity};
+use cascade_events::{Id, Protocol, Timestamp, U256};
 use serde_json::{Value, json};
 
 /// `whole` tokens at 18 decimals.
@@ -69,11 +70,24 @@ pub fn point(seq: u64, time: i64, price: u64) -> TimelinePoint {
     }
 }
 
+/// ETH-B's health distribution at `moment`: `accounts[i]` vaults in bucket `i`, each owing
+/// 1,000 DAI, and one vault without debt before, four after.
+pub fn health(moment: &'static str, seq: u64, time: i64, accounts: [u64; 8]) -> HealthSnapshot {
+    let mut distribution = HealthDistribution::new(Protocol::Maker, Id::name("ETH-B"), 18);
+    distribution.accounts = accounts;
+    distribution.without_debt = if moment == "before" { 1 } else { 4 };
+    for (debt, count) in distribution.debt.iter_mut().zip(accounts) {
+        *debt = tokens(1_000 * count).value;
+    }
+    HealthSnapshot::new(moment, seq, Timestamp(time).to_rfc3339(), &distribution)
+}
+
 /// 2022-06-13T00:00:00Z.
 pub const DAY: i64 = 1_655_078_400;
 
 /// A run of the test log with these liquidations; `scenario` is `None` for a historical run.
 pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: &str) -> Vec<u8> {
+    let counterfactual = scenario.is_some();
     let mut collateral = std::collections::BTreeMap::new();
     let mut debt = std::collections::BTreeMap::new();
     for l in &liquidations {
@@ -107,6 +121,17 @@ pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: 
             point(100, DAY + 3_600, 1200),
             point(200, DAY + 7_200, 1000),
         ],
+        health_distribution: if counterfactual {
+            vec![
+                health("before", 100, DAY + 3_600, [2, 3, 4, 5, 6, 7, 8, 9]),
+                health("after", 999, DAY + 9_000, [0, 1, 3, 5, 6, 7, 8, 9]),
+            ]
+        } else {
+            vec![
+                health("before", 110, DAY + 3_700, [1, 3, 4, 5, 6, 7, 8, 9]),
+                health("after", 999, DAY + 9_000, [0, 2, 4, 5, 6, 7, 8, 9]),
+            ]
+        },
     };
     run.to_json()
 }

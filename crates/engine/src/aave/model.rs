@@ -1469,4 +1469,31 @@ impl ProtocolModel for AaveModel {
         }
         Ok(())
     }
+
+    /// `calculateUserAccountData` of every account of every pool: its health factor, and its
+    /// total debt in the base currency. Aave accrues no interest between recorded index updates
+    /// here (`docs/engine.md`), so `time` changes nothing.
+    fn health_distribution(
+        &self,
+        _time: Timestamp,
+        out: &mut Vec<crate::protocol::HealthDistribution>,
+    ) {
+        for (market, pool) in &self.pools {
+            let mut distribution = crate::protocol::HealthDistribution::new(
+                self.protocol,
+                *market,
+                self.base_decimals,
+            );
+            for account in pool.accounts.values() {
+                match self.account_data(account) {
+                    Ok(Some(data))
+                        if data.total_debt_base.is_zero()
+                            && data.total_collateral_base.is_zero() => {}
+                    Ok(Some(data)) => distribution.add(data.health_factor, data.total_debt_base),
+                    Ok(None) | Err(_) => distribution.unpriced += 1,
+                }
+            }
+            out.push(distribution);
+        }
+    }
 }

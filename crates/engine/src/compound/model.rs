@@ -1357,4 +1357,31 @@ impl ProtocolModel for CompoundModel {
         }
         Ok(())
     }
+
+    /// `getAccountLiquidity` of every account of every Comptroller: health as weighted
+    /// collateral over borrows ([`CompoundModel::health`]), debt the USD value of its borrows.
+    /// Borrow balances are read at the latest recorded index (`borrowBalanceStored`), so `time`
+    /// changes nothing.
+    fn health_distribution(
+        &self,
+        _time: Timestamp,
+        out: &mut Vec<crate::protocol::HealthDistribution>,
+    ) {
+        for (id, comptroller) in &self.comptrollers {
+            let mut distribution =
+                crate::protocol::HealthDistribution::new(Protocol::CompoundV2, *id, 18);
+            for account in comptroller.accounts.values() {
+                match self.liquidity(account) {
+                    Some(liquidity)
+                        if liquidity.sum_borrow.is_zero() && liquidity.sum_collateral.is_zero() => {
+                    }
+                    Some(liquidity) => {
+                        distribution.add(Self::health(&liquidity), liquidity.sum_borrow);
+                    }
+                    None => distribution.unpriced += 1,
+                }
+            }
+            out.push(distribution);
+        }
+    }
 }

@@ -1569,6 +1569,42 @@ impl ProtocolModel for MakerModel {
         *self = model;
         Ok(())
     }
+
+    /// Health `ink * spot / (art * rate)` of every vault, the rate projected to `time` as
+    /// `Jug.drip` would (without dripping: the state is not touched); debt `art * rate` in DAI.
+    fn health_distribution(
+        &self,
+        time: Timestamp,
+        out: &mut Vec<crate::protocol::HealthDistribution>,
+    ) {
+        for (id, ilk) in &self.ilks {
+            let mut distribution =
+                crate::protocol::HealthDistribution::new(Protocol::Maker, *id, DAI_DECIMALS);
+            let rate = match ilk.rho {
+                Some(rho) if time > rho => rpow(ilk.duty, (time.0 - rho.0) as u64, RAY)
+                    .and_then(|factor| rmul(factor, ilk.rate, "rpow(duty) * rate"))
+                    .ok(),
+                _ => Some(ilk.rate),
+            };
+            for vault in ilk.vaults.values() {
+                if vault.art.is_zero() {
+                    if !vault.ink.is_zero() {
+                        distribution.without_debt += 1;
+                    }
+                    continue;
+                }
+                let judged = rate.filter(|_| !ilk.spot.is_zero()).and_then(|rate| {
+                    let health = rules::health(vault.urn(), ilk.spot, rate).ok()??;
+                    Some((health, div_ray(mul(vault.art, rate, "art * rate").ok()?)))
+                });
+                match judged {
+                    Some((health, debt)) => distribution.add(health, debt),
+                    None => distribution.unpriced += 1,
+                }
+            }
+            out.push(distribution);
+        }
+    }
 }
 
 fn encode_opt(out: &mut StateWriter, value: Option<U256>) {

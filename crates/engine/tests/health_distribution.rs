@@ -1,0 +1,63 @@
+//! The run file's health distribution before and after, on the hand-built `dog-bark` fixture
+//! (`fixtures/maker/README.md` works the vaults out): the numbers below follow from that README,
+//! not from a previous run.
+
+mod common;
+
+use cascade_engine::run::HealthSnapshot;
+use cascade_engine::{Mode, ReplayOptions, replay_log};
+
+/// `(range, accounts, debt)` of the non-empty buckets.
+fn filled(snapshot: &HealthSnapshot) -> Vec<(&'static str, u64, String)> {
+    snapshot
+        .buckets
+        .iter()
+        .filter(|b| b.accounts > 0)
+        .map(|b| (b.range, b.accounts, b.debt.to_string()))
+        .collect()
+}
+
+#[test]
+fn dog_bark_health_before_the_first_bark_and_at_the_end() {
+    let log = common::build_log(&common::fixture_events("dog-bark"));
+    let run = replay_log(log.path(), &ReplayOptions::default(), Mode::Historical)
+        .expect("fixture replays")
+        .run;
+    let moments: Vec<(&str, &str, &str)> = run
+        .health_distribution
+        .iter()
+        .map(|s| (s.moment, s.protocol.as_str(), s.market.as_str()))
+        .collect();
+    assert_eq!(
+        moments,
+        [("before", "maker", "ETH-B"), ("after", "maker", "ETH-B")]
+    );
+    let (before, after) = (&run.health_distribution[0], &run.health_distribution[1]);
+    assert_eq!(before.buckets.len(), 8);
+    // The 02:00 poke (spot 900) makes #1 and #5 unsafe; the check at the first event after it,
+    // the bark of #1, finds them before the bark is applied: #1 and #5 at 0.9, #4 at 1.125, #2 at
+    // 1.8; #3 holds 20 ETH and no debt.
+    assert_eq!(before.time, "2021-06-01T02:00:12Z");
+    assert_eq!(before.seq, run.liquidations[0].seq);
+    assert_eq!(
+        filled(before),
+        [
+            ("<1", 2, "50000".to_owned()),
+            ("1.1-1.25", 1, "8000".to_owned()),
+            ("1.5-2", 1, "5000".to_owned()),
+        ]
+    );
+    assert_eq!(before.accounts_without_debt, 1);
+    assert_eq!(before.accounts_unpriced, 0);
+    // At the end (spot 816.67): #1 and #2 are gone, #5 keeps 23.45 ETH against 23,451.33 DAI
+    // (0.8167), #4 sits at 1.0208.
+    assert_eq!(after.seq, run.window.last_seq.unwrap());
+    assert_eq!(
+        filled(after),
+        [
+            ("<1", 1, "23451.327433628318584071".to_owned()),
+            ("1-1.05", 1, "8000".to_owned()),
+        ]
+    );
+    assert_eq!(after.accounts_without_debt, 1);
+}
