@@ -5,9 +5,15 @@
 //! - [`Trigger::PriceMove`]: the account was unsafe at the market prices of the (possibly
 //!   transformed) history alone, so a recorded price move triggered it. These form round 1.
 //! - [`Trigger::Impact`]: the account was safe at those prices and unsafe only because earlier
-//!   simulated sales had pushed the price down. Its causes are the liquidations whose sales still
-//!   displaced the price, largest first; its round is one more than the deepest cause's round (it
-//!   needed all of them), and its chain follows that deepest cause.
+//!   simulated sales had pushed the price down. Its causes are the sales of the earliest rounds
+//!   that suffice ([`CascadeTracker::needed_causes`]): the smallest round `r` such that the
+//!   sales of rounds up to `r` still displacing the price make the account liquidatable on their
+//!   own, and of those the fewest, largest first. Its round is `r + 1`: the number of generations
+//!   of sales the account needed at the least, the way a breadth-first search counts depth. A
+//!   later sale that also displaced the price but was not needed (a small sale beside a large
+//!   one, an impact-triggered sale beside the round-1 sales that already sufficed) does not
+//!   deepen the cascade, so liquidations that the first sales alone explain stay in round 2
+//!   however many others happen in between.
 //!
 //! The engine decides which trigger applies (it can evaluate an account with and without the
 //! impact); this module only keeps the graph and answers questions about it. It never mutates a
@@ -151,6 +157,52 @@ impl CascadeTracker {
             .map(|cause| cause.liquidation)
     }
 
+    /// The causes an impact-triggered liquidation needed, from `live`: the sales still
+    /// displacing the price, each with its displacement as a ray fraction of the price. `total` is
+    /// the displacement the account saw (`1 - m`, ray) and `needed` the part of it without which
+    /// the account would have been safe (`1 - m / health`, ray): it is liquidatable at a
+    /// displacement above `needed`. All sales decay at one rate, so a set of sales suffices when
+    /// its share of `live`'s displacement exceeds `needed / total`.
+    ///
+    /// Returns, of the sales of rounds up to the smallest round that suffices, the fewest,
+    /// largest first (ties by id), that suffice; all of `live` when no set does (rounding);
+    /// nothing when `live` is empty. Causes naming unknown ids are dropped.
+    pub fn needed_causes(&self, live: Vec<Cause>, needed: U256, total: U256) -> Vec<Cause> {
+        let mut live: Vec<(u32, Cause)> = live
+            .into_iter()
+            .filter_map(|cause| {
+                let node = self.nodes.get(cause.liquidation as usize)?;
+                Some((node.round, cause))
+            })
+            .collect();
+        live.sort_by(|(_, a), (_, b)| {
+            b.displacement
+                .cmp(&a.displacement)
+                .then(a.liquidation.cmp(&b.liquidation))
+        });
+        let sum = live
+            .iter()
+            .fold(U256::ZERO, |sum, (_, c)| sum.saturating_add(c.displacement));
+        // taken / sum > needed / total  <=>  taken * total > needed * sum (ray * ray fits 256 bits).
+        let target = needed.saturating_mul(sum);
+        let enough = |taken: U256| taken.saturating_mul(total) > target;
+        let mut rounds: Vec<u32> = live.iter().map(|(round, _)| *round).collect();
+        rounds.sort_unstable();
+        rounds.dedup();
+        for limit in rounds {
+            let mut taken = U256::ZERO;
+            let mut causes = Vec::new();
+            for (_, cause) in live.iter().filter(|(round, _)| *round <= limit) {
+                taken = taken.saturating_add(cause.displacement);
+                causes.push(*cause);
+                if enough(taken) {
+                    return causes;
+                }
+            }
+        }
+        live.into_iter().map(|(_, cause)| cause).collect()
+    }
+
     /// Every node, in id order.
     pub fn nodes(&self) -> &[CascadeNode] {
         &self.nodes
@@ -292,6 +344,69 @@ mod tests {
             Trigger::Impact { causes: vec![] }
         );
         assert_eq!(CascadeTracker::new().depth(), 0);
+    }
+
+    /// Percent of a price, ray.
+    fn ray_percent(tenths: u64) -> U256 {
+        U256::from(tenths) * U256::from(10u64).pow(U256::from(24u8))
+    }
+
+    #[test]
+    fn only_the_sales_of_the_earliest_sufficient_rounds_are_causes() {
+        // Ids 0, 1: round 1 (price moves); 2: round 2 (caused by 0); 3: round 3 (caused by 2).
+        let mut tracker = CascadeTracker::new();
+        let a = tracker.record(liquidation(1, 1), Trigger::PriceMove);
+        let b = tracker.record(liquidation(2, 1), Trigger::PriceMove);
+        let c = tracker.record(
+            liquidation(3, 1),
+            Trigger::Impact {
+                causes: vec![cause(a, 1)],
+            },
+        );
+        let d = tracker.record(
+            liquidation(4, 1),
+            Trigger::Impact {
+                causes: vec![cause(c, 1)],
+            },
+        );
+        assert_eq!(tracker.nodes()[d as usize].round, 3);
+        // Displacements (units of live displacement): a 30, b 10, c 40, d 20 = 100 units, a 10%
+        // drop. An account that needed more than 3.5% of the price needs 35 units: round 1's
+        // sales alone give 40 (a, then b), so c (the largest) is not a cause and the account is
+        // round 2, not 3 or 4.
+        let live = vec![cause(a, 30), cause(b, 10), cause(c, 40), cause(d, 20)];
+        let causes = tracker.needed_causes(live.clone(), ray_percent(35), ray_percent(100));
+        assert_eq!(causes, [cause(a, 30), cause(b, 10)]);
+        // Needing 4.5% (45 units): rounds 1-2 give c 40 + a 30, the two largest.
+        let causes = tracker.needed_causes(live.clone(), ray_percent(45), ray_percent(100));
+        assert_eq!(causes, [cause(c, 40), cause(a, 30)]);
+        // Needing 8.5%: only with round 3's sale: c, a, d (90 units).
+        let causes = tracker.needed_causes(live.clone(), ray_percent(85), ray_percent(100));
+        assert_eq!(causes, [cause(c, 40), cause(a, 30), cause(d, 20)]);
+        // Needing all of it: every sale; nothing live: no cause.
+        assert_eq!(
+            tracker
+                .needed_causes(live, ray_percent(100), ray_percent(100))
+                .len(),
+            4
+        );
+        assert!(
+            tracker
+                .needed_causes(Vec::new(), ray_percent(1), ray_percent(100))
+                .is_empty()
+        );
+        // A chain of impact-triggered liquidations, each beside a larger earlier sale that round 1
+        // alone explains (900 of 1850 units against 40% needed), stays at round 2.
+        let mut previous = a;
+        for account in 5..10 {
+            let causes = tracker.needed_causes(
+                vec![cause(a, 900), cause(previous, 950)],
+                ray_percent(40),
+                ray_percent(100),
+            );
+            previous = tracker.record(liquidation(account, 1), Trigger::Impact { causes });
+            assert_eq!(tracker.nodes()[previous as usize].round, 2);
+        }
     }
 
     #[test]

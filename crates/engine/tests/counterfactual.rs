@@ -197,6 +197,31 @@ fn a_deeper_drawdown_reaches_more_vaults() {
 }
 
 #[test]
+fn liquidations_chosen_together_do_not_cause_each_other() {
+    let log = market_log();
+    let text = format!(
+        "{INSTANT_ORACLE}{IMPACT}[[price]]\nasset = \"WETH\"\ntransform = \"scale-drawdown\"\nfactor = \"1.5\"\nreference = \"1600\"\n"
+    );
+    let run = replay(log.path(), &text);
+    // 1490 becomes 1600 - 1.5 * 110 = 1435: #1 (1500) and #2 (1440) are unsafe at that price
+    // alone, both round 1, though #2 is judged after #1's sale moved the price. Their two sales
+    // (~4.8% each) bring #3 (1380, needs 3.8%: #1's sale alone) and #4 (1335, needs 7%: both)
+    // down together: round 2, neither caused by the other.
+    assert_eq!(
+        accounts(&run),
+        [
+            ("#1".to_owned(), Some(1)),
+            ("#2".to_owned(), Some(1)),
+            ("#3".to_owned(), Some(2)),
+            ("#4".to_owned(), Some(2)),
+        ]
+    );
+    let report = run.counterfactual.as_ref().unwrap();
+    assert_eq!(report["cascade"]["depth"], 2);
+    assert_eq!(report["cascade"]["triggered_by_impact"], 2);
+}
+
+#[test]
 fn sweeps_give_the_same_results_whatever_the_number_of_jobs() {
     let log = market_log();
     let base = scenario(&format!(

@@ -13,7 +13,11 @@
 //!   wrapped twin: `WETH`/`ETH`, `WBTC`/`BTC`).
 //! - A liquidation is impact-triggered when the account would have been safe at the price its
 //!   oracle read without the impact that price carried (Maker: the multiplier in effect one OSM
-//!   period before the current one); its causes are the sales still displacing the price.
+//!   period before the current one); its causes are the fewest of the sales that price carried
+//!   of the earliest cascade rounds which alone make it liquidatable
+//!   ([`CascadeTracker::needed_causes`]). The liquidations
+//!   chosen together from one list of candidates were all liquidatable before any of their sales,
+//!   so none of them is judged with, or caused by, the others' impact.
 //!
 //! It never reads a clock: time comes from the events the loop hands in.
 
@@ -79,6 +83,9 @@ pub struct ScenarioRun {
     /// Latest price of each swap source.
     sources: BTreeMap<Id, Fixed>,
     last_round: Option<u32>,
+    /// The first cascade id of the liquidations chosen from the current candidate list, and the
+    /// length of each asset's `carried` history when they were chosen: what their triggers see.
+    batch: (u32, BTreeMap<Id, usize>),
     passed: BTreeMap<&'static str, u64>,
     sold: BTreeMap<Id, U256>,
     slippage: U256,
@@ -154,6 +161,7 @@ impl ScenarioRun {
             published: BTreeMap::new(),
             sources: BTreeMap::new(),
             last_round: None,
+            batch: (0, BTreeMap::new()),
             passed: BTreeMap::new(),
             sold: BTreeMap::new(),
             slippage: U256::ZERO,
@@ -178,12 +186,15 @@ impl ScenarioRun {
             .and_then(|(_, (_, price))| price.rescale(18))
     }
 
-    /// The multiplier the price updates of `asset` carried at `time` (the last at or before it).
+    /// The multiplier the price updates of `asset` carried at `time` (the last at or before it),
+    /// as the current batch of liquidations saw it (before their own sales).
     fn carried_at(&self, asset: &Id, time: Timestamp) -> U256 {
         self.carried
             .iter()
             .filter(|(a, _)| same_asset(a, asset))
-            .filter_map(|(_, history)| {
+            .filter_map(|(a, history)| {
+                let seen = self.batch.1.get(a).map_or(history.len(), |n| *n);
+                let history = &history[..seen.min(history.len())];
                 let after = history.partition_point(|(t, _)| *t <= time);
                 after.checked_sub(1).map(|i| history[i])
             })
@@ -312,16 +323,27 @@ impl ScenarioRun {
         let health = self.health.get(key).copied().unwrap_or(WAD);
         let without_impact = wide_mul_div(health, RAY, m.max(U256::from(1u8))).unwrap_or(U256::MAX);
         if m < RAY && without_impact >= WAD {
-            let causes = self
+            let nodes = self.tracker.nodes();
+            // Sales after the oracle read its price, or decided with this one, cannot be causes.
+            let live = self
                 .impact_key(asset)
                 .map(|impact_asset| self.impact.contributors(&impact_asset, time))
                 .unwrap_or_default()
                 .into_iter()
+                .filter(|c| {
+                    c.liquidation < self.batch.0
+                        && nodes
+                            .get(c.liquidation as usize)
+                            .is_some_and(|node| node.time <= read_at)
+                })
                 .map(|c| Cause {
                     liquidation: c.liquidation,
                     displacement: c.displacement,
                 })
                 .collect();
+            // Unsafe at a displacement above `1 - m / health`; `m / health <= 1` here.
+            let safe_share = wide_mul_div(m, WAD, health).unwrap_or(RAY).min(RAY);
+            let causes = self.tracker.needed_causes(live, RAY - safe_share, RAY - m);
             Trigger::Impact { causes }
         } else {
             Trigger::PriceMove
@@ -430,6 +452,10 @@ impl Counterfactual for ScenarioRun {
         }
         // Healths are only needed by `on_liquidation` right after this choice.
         self.health.clear();
+        self.batch = (
+            self.tracker.next_id(),
+            self.carried.iter().map(|(a, h)| (*a, h.len())).collect(),
+        );
         let mut ranked: Vec<(usize, Ranked)> = Vec::with_capacity(candidates.len());
         for (index, candidate) in candidates.iter().enumerate() {
             let key = (candidate.protocol, candidate.market, candidate.account);
