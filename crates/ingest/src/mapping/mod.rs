@@ -128,10 +128,8 @@ impl Mapping {
                 file: self.name.clone(),
                 message: format!("no [[lookup]] table named {name:?}"),
             })?;
+        // The table's bytes, not its path, are part of the content hash (`lookup_files`).
         lookup.path = path.to_owned();
-        // The text is part of the content hash: a different table is a different recipe.
-        self.text
-            .push_str(&format!("\n# --lookup {name}={}\n", path.display()));
         Ok(())
     }
 

@@ -190,9 +190,11 @@ fn lookup_files_and_columns_must_exist() {
     let other = files.dir.path().join("other.csv");
     std::fs::write(&other, TOKENS).unwrap();
     let mut mapping = Mapping::from_toml(Path::new("m.toml"), DEPOSITS).unwrap();
-    let text_before = mapping.text().to_owned();
     mapping.set_lookup_path("tokens", &other).unwrap();
-    assert_ne!(mapping.text(), text_before, "part of the content hash");
+    assert_eq!(
+        mapping.lookup_files(&files.data()),
+        std::slice::from_ref(&other)
+    );
     let batch = crate::mapped_csv::read(&[files.data()], &mapping, &context(false)).unwrap();
     assert_eq!(amounts(&batch), ["1000000000000000000"]);
     assert!(mapping.set_lookup_path("prices", &other).is_err());
@@ -550,4 +552,21 @@ fn per_row_prices_are_declared_by_the_mapping() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn the_lookup_file_is_part_of_the_source_content_hash() {
+    let files = Files::new("t,user,token,amount\n1620000000,a,WETH,1\n", TOKENS);
+    let source = || crate::stage::Source::Csv {
+        path: files.data(),
+        mapping: Mapping::from_toml(Path::new("m.toml"), DEPOSITS).unwrap(),
+    };
+    let before = source().content_hash().unwrap();
+    assert_eq!(source().content_hash().unwrap(), before);
+    std::fs::write(
+        files.dir.path().join("tokens.csv"),
+        TOKENS.replace("18", "8"),
+    )
+    .unwrap();
+    assert_ne!(source().content_hash().unwrap(), before);
 }
