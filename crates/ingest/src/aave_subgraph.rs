@@ -30,6 +30,10 @@
 //! only in the derived price and USD columns (the first row's prices are kept). Rows that differ
 //! in the liquidator are two liquidations and are both kept (and counted).
 //!
+//! The same rules written as a mapping for the generic `csv` kind are
+//! `fixtures/mappings/aave-v2-liquidations.toml`; `tests/mapping_equivalence.rs` keeps the two
+//! equal event for event and count for count, so a change here needs the same change there.
+//!
 //! Must never: guess the decimals of a reserve missing from `tokens.csv` (such a row is
 //! rejected), or read an amount through `f64`.
 
