@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use crate::impact::{WAD, wide_mul_div};
 
-/// Which liquidation the liquidator prefers when it cannot do all of them.
+/// Which liquidation the liquidator prefers: which (collateral, debt) pair of an account (passed to
+/// the protocol as [`crate::LiquidatorChoice::pair`]), and which accounts first when it cannot do
+/// all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PairChoice {

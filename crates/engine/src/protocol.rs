@@ -18,6 +18,7 @@ use cascade_events::{Event, Fixed, Id, Liquidation, PriceUpdate, Protocol, Times
 use serde::Serialize;
 
 use crate::EngineError;
+use crate::liquidator::PairChoice;
 use crate::oracle::PriceBook;
 use crate::state::{StateReader, StateWriter};
 
@@ -171,13 +172,19 @@ pub struct Candidate {
 
 /// What a simulated liquidator asks the protocol to do with one candidate. The protocol applies
 /// its own formula within these limits; it never exceeds what its rules allow.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LiquidatorChoice {
     /// Collateral to seize, for protocols where the liquidator picks (Aave, Compound); `None`:
-    /// the protocol's default (the largest collateral position).
+    /// chosen by `pair`.
     pub collateral_asset: Option<Id>,
-    /// Debt to repay, where the liquidator picks; `None`: the largest debt position.
+    /// Debt to repay, where the liquidator picks; `None`: chosen by `pair`.
     pub debt_asset: Option<Id>,
+    /// How the protocol picks the collateral and debt left open above:
+    /// [`PairChoice::LargestDebt`] the largest collateral and the largest debt position (by value
+    /// at the oracle price); [`PairChoice::BestBonus`] the pair whose liquidation, by the
+    /// protocol's own seize formula, gives the liquidator the most value beyond the debt it repays
+    /// (ties: the smallest collateral id, then debt id). Maker has one pair per vault.
+    pub pair: PairChoice,
     /// Upper bound on debt repaid, in the debt token's base units; `None`: as much as the rules
     /// allow (close factor, Maker `hole`).
     pub max_repay: Option<U256>,

@@ -220,12 +220,7 @@ fn run(ops: &[Op], dog: bool, hole: u64) -> Result<(), TestCaseError> {
                     prop_assert!(candidate.health < WAD);
                     let view = model.vault(&ilk(), &candidate.account).unwrap();
                     let (ink, debt) = (view.ink, candidate.debt_value);
-                    let choice = LiquidatorChoice {
-                        collateral_asset: None,
-                        debt_asset: None,
-                        max_repay: None,
-                        take_price: None,
-                    };
+                    let choice = LiquidatorChoice::default();
                     let Some(done) = model
                         .simulate_liquidation(candidate, &choice, Timestamp(time))
                         .unwrap()

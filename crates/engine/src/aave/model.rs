@@ -896,6 +896,66 @@ impl AaveModel {
             .unwrap_or(0);
         Quantity::new(value, decimals)
     }
+
+    /// `pair = best-bonus`: of the account's (collateral, debt) pairs allowed by `choice`, the one
+    /// whose `liquidationCall` for `offer` gives the liquidator the most collateral value beyond
+    /// the debt it repays, both at the oracle price in the base currency (the bonus net of a v3
+    /// protocol fee). Ties: the first in id order. `None` when no pair can be liquidated.
+    fn best_bonus_pair(
+        &self,
+        account: &Account,
+        data: AccountData,
+        choice: &LiquidatorChoice,
+        offer: U256,
+    ) -> Result<Option<(Id, Id)>, EngineError> {
+        let value = |asset: &Id, amount: U256| -> Option<U256> {
+            let decimals = self.reserves.get(asset)?.decimals?;
+            Some(self.price(asset)?.checked_mul(amount)? / unit(decimals)?)
+        };
+        let mut best: Option<(U256, Id, Id)> = None;
+        for (collateral, held) in &account.positions {
+            if held.scaled_collateral.is_zero()
+                || choice.collateral_asset.is_some_and(|c| c != *collateral)
+            {
+                continue;
+            }
+            for (debt, owed) in &account.positions {
+                if owed.scaled_debt.is_zero() || choice.debt_asset.is_some_and(|d| d != *debt) {
+                    continue;
+                }
+                let Some(context) = self.context(account, data, collateral, debt)? else {
+                    continue;
+                };
+                let Some(quote) = simulated_quote(&context, offer) else {
+                    continue;
+                };
+                let (Some(received), Some(paid)) = (
+                    value(collateral, quote.collateral_to_liquidator),
+                    value(debt, quote.debt_repaid),
+                ) else {
+                    continue;
+                };
+                let bonus = received.saturating_sub(paid);
+                if best.is_none_or(|(most, _, _)| bonus > most) {
+                    best = Some((bonus, *collateral, *debt));
+                }
+            }
+        }
+        Ok(best.map(|(_, collateral, debt)| (collateral, debt)))
+    }
+}
+
+/// `liquidationCall` as a simulated liquidator offering `offer` makes it: a v3.3 liquidator
+/// limited to a partial repayment that would leave dust repays all it may instead, as the
+/// contract forces. `None` when the contract would refuse.
+fn simulated_quote(context: &LiquidationContext, offer: U256) -> Option<LiquidationQuote> {
+    match logic::liquidation_call(context, offer) {
+        Ok(quote) => Some(quote),
+        Err(LiquidationRefusal::WouldLeaveDust) if offer != U256::MAX => {
+            logic::liquidation_call(context, U256::MAX).ok()
+        }
+        Err(_) => None,
+    }
 }
 
 const BPS: &str = "expected a fraction up to 1 (0.825) or whole basis points (8250)";
@@ -1271,27 +1331,29 @@ impl ProtocolModel for AaveModel {
             }
             best.map(|(_, asset)| asset)
         };
-        let (Some(collateral), Some(debt)) = (
-            choice.collateral_asset.or_else(|| largest(true)),
-            choice.debt_asset.or_else(|| largest(false)),
+        let offer = choice.max_repay.unwrap_or(U256::MAX);
+        let best = match choice.pair {
+            crate::liquidator::PairChoice::BestBonus => {
+                self.best_bonus_pair(account, data, choice, offer)?
+            }
+            crate::liquidator::PairChoice::LargestDebt => None,
+        };
+        let (Some(collateral), Some(debt)) = best.map_or_else(
+            || {
+                (
+                    choice.collateral_asset.or_else(|| largest(true)),
+                    choice.debt_asset.or_else(|| largest(false)),
+                )
+            },
+            |(collateral, debt)| (Some(collateral), Some(debt)),
         ) else {
             return Ok(None);
         };
         let Some(context) = self.context(account, data, &collateral, &debt)? else {
             return Ok(None);
         };
-        let offer = choice.max_repay.unwrap_or(U256::MAX);
-        let quote = match logic::liquidation_call(&context, offer) {
-            Ok(quote) => quote,
-            // A v3.3 liquidator limited to a partial repayment that would leave dust repays all
-            // it may instead, as the contract forces.
-            Err(LiquidationRefusal::WouldLeaveDust) if offer != U256::MAX => {
-                match logic::liquidation_call(&context, U256::MAX) {
-                    Ok(quote) => quote,
-                    Err(_) => return Ok(None),
-                }
-            }
-            Err(_) => return Ok(None),
+        let Some(quote) = simulated_quote(&context, offer) else {
+            return Ok(None);
         };
         let (_, deficit) = self.take(
             &candidate.market,

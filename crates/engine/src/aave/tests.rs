@@ -73,16 +73,7 @@ fn simulated_liquidation_respects_the_close_factor() {
     );
     let alice = &found[1];
     let simulated = model
-        .simulate_liquidation(
-            alice,
-            &LiquidatorChoice {
-                collateral_asset: None,
-                debt_asset: None,
-                max_repay: None,
-                take_price: None,
-            },
-            time,
-        )
+        .simulate_liquidation(alice, &LiquidatorChoice::default(), time)
         .unwrap()
         .unwrap();
     // 50% of 15,300 USDC; 7,650 * 0.0006 * 1.05 = 4.8195 WETH, as the recorded one.
@@ -95,16 +86,7 @@ fn simulated_liquidation_respects_the_close_factor() {
     let again = candidates(&mut model, time);
     assert!(again.iter().any(|c| c.account == alice.account));
     let second = model
-        .simulate_liquidation(
-            alice,
-            &LiquidatorChoice {
-                collateral_asset: None,
-                debt_asset: None,
-                max_repay: None,
-                take_price: None,
-            },
-            time,
-        )
+        .simulate_liquidation(alice, &LiquidatorChoice::default(), time)
         .unwrap()
         .unwrap();
     assert_eq!(second.debt_repaid.to_string(), "3825");
@@ -302,7 +284,7 @@ proptest! {
 
         let weth = Id::name("WETH");
         let usdc = Id::name("USDC");
-        let choice = LiquidatorChoice { collateral_asset: None, debt_asset: None, max_repay: None, take_price: None };
+        let choice = LiquidatorChoice::default();
         for _round in 0..8 {
             let found = candidates(&mut model, time);
             if found.is_empty() {
@@ -465,4 +447,121 @@ proptest! {
         let debt: U256 = found.iter().map(|c| c.debt_value).fold(U256::ZERO, |a, b| a + b);
         prop_assert_eq!(risks[0].debt_at_risk.value, debt);
     }
+}
+
+/// `pair = best-bonus` against the default on an account where they differ: 0.4 WETH (1 ETH,
+/// bonus 5%) and 40 LINK (0.005 ETH, bonus 10%) against 1,000 DAI (0.0005 ETH); health
+/// (0.4 * 0.8 + 0.2 * 0.7) / 0.5 = 0.92, close factor 50%: at most 500 DAI (0.25 ETH).
+/// - WETH, the largest collateral: 0.25 * 1.05 = 0.2625 WETH for 500 DAI, 0.0125 ETH to the
+///   liquidator beyond what it repaid;
+/// - LINK: 500 DAI would need 55 LINK, so all 40 go for 0.2 / 1.1 ETH = 363.63 DAI, 0.0182 ETH
+///   beyond it: the better bonus, though it repays less.
+#[test]
+fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
+    use crate::liquidator::PairChoice;
+    let mut model = AaveModel::v2();
+    let pool: Id = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9"
+        .parse()
+        .unwrap();
+    let mut book = PriceBook::new(Vec::new());
+    let time = Timestamp(1_621_382_400);
+    let event = |payload: Payload| Event {
+        seq: 0,
+        chain_id: 1,
+        block: None,
+        time,
+        tx_index: None,
+        log_index: None,
+        tx_hash: None,
+        source: 0,
+        payload,
+    };
+    let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
+    for (asset, lt, bonus) in [
+        ("WETH", "0.8", "1.05"),
+        ("LINK", "0.7", "1.1"),
+        ("DAI", "0.8", "1.05"),
+    ] {
+        for (param, value) in [
+            ("decimals", "18"),
+            ("liquidationThreshold", lt),
+            ("liquidationBonus", bonus),
+        ] {
+            let change = cascade_events::ParamChange {
+                protocol: cascade_events::Protocol::AaveV2,
+                market: Id::name(asset),
+                param: cascade_events::Symbol::new(param).unwrap(),
+                value: fixed(value),
+            };
+            model
+                .apply(&event(Payload::ParamChange(change)), &book)
+                .unwrap();
+        }
+    }
+    for (asset, price) in [("LINK", "0.005"), ("DAI", "0.0005")] {
+        let update = cascade_events::PriceUpdate {
+            asset: Id::name(asset),
+            quote: Id::name("ETH"),
+            price: fixed(price),
+            feed: Id::name("test"),
+            round: None,
+        };
+        book.record(&update, time);
+        model.on_price(&update, time, &book).unwrap();
+    }
+    let change = |asset: &str, tokens: &str| cascade_events::PositionChange {
+        protocol: cascade_events::Protocol::AaveV2,
+        market: pool,
+        account: Id::Number(1),
+        asset: Id::name(asset),
+        amount: cascade_events::Amount(fixed(tokens).rescale(18).unwrap()),
+        shares: None,
+    };
+    for payload in [
+        Payload::Deposit(change("WETH", "0.4")),
+        Payload::Deposit(change("LINK", "40")),
+        Payload::Borrow(change("DAI", "1000")),
+    ] {
+        model.apply(&event(payload), &book).unwrap();
+    }
+    let found = candidates(&mut model, time);
+    assert_eq!(found.len(), 1);
+    let liquidate = |pair: PairChoice| {
+        let mut model = model.clone();
+        let choice = LiquidatorChoice {
+            pair,
+            ..LiquidatorChoice::default()
+        };
+        model
+            .simulate_liquidation(&found[0], &choice, time)
+            .unwrap()
+            .unwrap()
+    };
+    let largest = liquidate(PairChoice::LargestDebt);
+    assert_eq!(largest.collateral_asset, Id::name("WETH"));
+    assert_eq!(largest.collateral_sold.to_string(), "0.2625");
+    assert_eq!(largest.debt_repaid.to_string(), "500");
+    let best = liquidate(PairChoice::BestBonus);
+    assert_eq!(best.collateral_asset, Id::name("LINK"));
+    assert_eq!(best.debt_asset, Id::name("DAI"));
+    assert_eq!(best.collateral_sold.to_string(), "40");
+    assert!(
+        best.debt_repaid
+            .to_string()
+            .starts_with("363.636363636363636"),
+        "{}",
+        best.debt_repaid
+    );
+    // A fixed collateral narrows the search: with WETH imposed, best-bonus takes WETH.
+    let mut pinned = model.clone();
+    let choice = LiquidatorChoice {
+        collateral_asset: Some(Id::name("WETH")),
+        pair: PairChoice::BestBonus,
+        ..LiquidatorChoice::default()
+    };
+    let done = pinned
+        .simulate_liquidation(&found[0], &choice, time)
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.collateral_asset, Id::name("WETH"));
 }

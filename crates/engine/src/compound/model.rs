@@ -803,6 +803,90 @@ impl CompoundModel {
             .unwrap_or(0);
         Quantity::new(value, decimals)
     }
+
+    /// `pair = best-bonus`: of the account's (collateral, borrow) pairs allowed by `choice`, the
+    /// one whose `liquidateBorrow` gives the liquidator the most collateral value (its
+    /// `liquidatorSeizeTokens` at the exchange rate and oracle price) beyond the borrow it repays,
+    /// in USD. Ties: the first in id order. `None` when no pair can be liquidated.
+    fn best_bonus_pair(
+        &self,
+        account: &Account,
+        liquidity: AccountLiquidity,
+        choice: &LiquidatorChoice,
+    ) -> Result<Option<(Id, Id)>, EngineError> {
+        let mut best: Option<(U256, Id, Id)> = None;
+        for (collateral, held) in &account.positions {
+            if !held.entered
+                || held.ctokens.is_zero()
+                || choice.collateral_asset.is_some_and(|c| c != *collateral)
+            {
+                continue;
+            }
+            for (borrow, owed) in &account.positions {
+                if owed.principal.is_zero() || choice.debt_asset.is_some_and(|d| d != *borrow) {
+                    continue;
+                }
+                let Some(context) = self.context(account, liquidity, collateral, borrow) else {
+                    continue;
+                };
+                let Some(quote) = simulated_quote(&context, choice.max_repay)? else {
+                    continue;
+                };
+                let received = mul_scalar_truncate(context.exchange_rate, quote.liquidator_tokens)
+                    .and_then(|underlying| {
+                        mul_scalar_truncate(context.price_collateral, underlying)
+                    });
+                let paid = mul_scalar_truncate(context.price_borrowed, quote.repaid);
+                let (Some(received), Some(paid)) = (received, paid) else {
+                    continue;
+                };
+                let bonus = received.saturating_sub(paid);
+                if best.is_none_or(|(most, _, _)| bonus > most) {
+                    best = Some((bonus, *collateral, *borrow));
+                }
+            }
+        }
+        Ok(best.map(|(_, collateral, borrow)| (collateral, borrow)))
+    }
+}
+
+/// `liquidateBorrow` as a simulated liquidator makes it: it repays as much as the close factor,
+/// `max_repay` and the borrower's collateral allow (Compound reverts instead of cutting the
+/// repayment down). `Ok(None)` when the contract would refuse.
+fn simulated_quote(
+    context: &LiquidationContext,
+    max_repay: Option<U256>,
+) -> Result<Option<logic::LiquidationQuote>, EngineError> {
+    let overflow = || EngineError::Overflow {
+        quantity: "Compound simulated repay",
+    };
+    let max_close =
+        logic::max_close(context.close_factor, context.borrow_balance).ok_or_else(overflow)?;
+    // A liquidator repays no more than the borrower's cTokens pay for: seizeTokens(repay) is
+    // `ratio * repay / 1e18` with `ratio = seizeTokens(1e18)`.
+    let ratio = seize_tokens(
+        context.liquidation_incentive,
+        context.price_borrowed,
+        context.price_collateral,
+        context.exchange_rate,
+        EXP_SCALE,
+        context.rounding,
+    )
+    .ok_or_else(overflow)?;
+    let affordable = if ratio.is_zero() {
+        U256::MAX
+    } else {
+        context
+            .collateral_ctokens
+            .checked_mul(EXP_SCALE)
+            .ok_or_else(overflow)?
+            / ratio
+    };
+    let repay = max_repay
+        .unwrap_or(U256::MAX)
+        .min(max_close)
+        .min(affordable);
+    Ok(logic::liquidate_borrow(context, repay).ok())
 }
 
 /// The one Comptroller every account belongs to. Compound v2 has one per deployment, and sources
@@ -1122,47 +1206,27 @@ impl ProtocolModel for CompoundModel {
             }
             best.map(|(_, asset)| asset)
         };
-        let (Some(collateral), Some(borrow)) = (
-            choice.collateral_asset.or_else(|| largest(true)),
-            choice.debt_asset.or_else(|| largest(false)),
+        let best = match choice.pair {
+            crate::liquidator::PairChoice::BestBonus => {
+                self.best_bonus_pair(account, liquidity, choice)?
+            }
+            crate::liquidator::PairChoice::LargestDebt => None,
+        };
+        let (Some(collateral), Some(borrow)) = best.map_or_else(
+            || {
+                (
+                    choice.collateral_asset.or_else(|| largest(true)),
+                    choice.debt_asset.or_else(|| largest(false)),
+                )
+            },
+            |(collateral, borrow)| (Some(collateral), Some(borrow)),
         ) else {
             return Ok(None);
         };
         let Some(context) = self.context(account, liquidity, &collateral, &borrow) else {
             return Ok(None);
         };
-        let overflow = || EngineError::Overflow {
-            quantity: "Compound simulated repay",
-        };
-        let max_close =
-            logic::max_close(context.close_factor, context.borrow_balance).ok_or_else(overflow)?;
-        // Compound reverts instead of cutting the repayment down, so a liquidator repays no more
-        // than the borrower's cTokens pay for: seizeTokens(repay) is `ratio * repay / 1e18` with
-        // `ratio = seizeTokens(1e18)`.
-        let ratio = seize_tokens(
-            context.liquidation_incentive,
-            context.price_borrowed,
-            context.price_collateral,
-            context.exchange_rate,
-            EXP_SCALE,
-            context.rounding,
-        )
-        .ok_or_else(overflow)?;
-        let affordable = if ratio.is_zero() {
-            U256::MAX
-        } else {
-            context
-                .collateral_ctokens
-                .checked_mul(EXP_SCALE)
-                .ok_or_else(overflow)?
-                / ratio
-        };
-        let repay = choice
-            .max_repay
-            .unwrap_or(U256::MAX)
-            .min(max_close)
-            .min(affordable);
-        let Ok(quote) = logic::liquidate_borrow(&context, repay) else {
+        let Some(quote) = simulated_quote(&context, choice.max_repay)? else {
             return Ok(None);
         };
         let rate = context.exchange_rate;

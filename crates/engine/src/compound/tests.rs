@@ -55,12 +55,7 @@ fn simulated_liquidation_stays_within_close_factor_and_collateral() {
     let time = events[first].time;
     let found = candidates(&mut model, time);
     assert_eq!(found.len(), 1, "only Alice has a shortfall");
-    let choice = LiquidatorChoice {
-        collateral_asset: None,
-        debt_asset: None,
-        max_repay: None,
-        take_price: None,
-    };
+    let choice = LiquidatorChoice::default();
     let simulated = model
         .simulate_liquidation(&found[0], &choice, time)
         .unwrap()

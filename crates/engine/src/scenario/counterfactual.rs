@@ -521,10 +521,9 @@ impl Counterfactual for ScenarioRun {
             out.push((
                 index,
                 LiquidatorChoice {
-                    collateral_asset: None,
-                    debt_asset: None,
-                    max_repay: None,
                     take_price,
+                    pair: policy.pick,
+                    ..LiquidatorChoice::default()
                 },
             ));
         }
