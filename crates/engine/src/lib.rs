@@ -5,7 +5,8 @@
 //! Layout:
 //! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file and its diff;
 //! - [`protocol`]: the [`ProtocolModel`] trait every protocol implements;
-//! - [`oracle`]: the price book; [`index`]: the liquidatable-account index;
+//! - [`oracle`]: the price book; [`index`]: the liquidatable-account indices; [`slots`]: account
+//!   storage by slot for the hot path;
 //! - [`maker`] (and `aave`, `compound`): the protocol models; [`math`]: wad/ray arithmetic;
 //! - [`state`]: the canonical state encoding behind checkpoints and the state hash.
 //!
@@ -28,6 +29,7 @@ pub mod replay;
 pub mod run;
 pub mod scenario;
 pub mod session;
+pub mod slots;
 pub mod state;
 
 pub use error::EngineError;

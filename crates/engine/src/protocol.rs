@@ -368,7 +368,9 @@ pub trait ProtocolModel {
         time: Timestamp,
     ) -> Result<Applied, EngineError>;
 
-    /// Appends the accounts liquidatable now to `out`, riskiest first, using an index.
+    /// Appends the accounts liquidatable now to `out`, using an index, in an order that carries no
+    /// meaning (it may differ between a replay from the start and one from a checkpoint): the
+    /// consumers rank candidates by their own total order.
     fn liquidatable(
         &mut self,
         time: Timestamp,

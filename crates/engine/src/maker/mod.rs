@@ -14,7 +14,7 @@
 //!   change for it (2021-05-06 for ETH-B); before that, the Cat's.
 //!
 //! This module must never read a price except through its OSM, nor scan all vaults to find the
-//! unsafe ones (each ilk keeps a [`LiquidationIndex`] by `art * RAY / ink`).
+//! unsafe ones (each ilk keeps a [`BucketIndex`] by `art * RAY / ink`).
 
 mod osm;
 pub mod rules;
@@ -30,7 +30,7 @@ pub use osm::{Osm, OsmSample};
 use rules::{Refusal, Take, Urn};
 
 use crate::EngineError;
-use crate::index::LiquidationIndex;
+use crate::index::BucketIndex;
 use crate::math::{
     BLN, RAY, WAD, add, div_ray, div_small_quotient, fixed_to, mul, mul_div, mul_div_up,
     per_second_rate, rmul, rpow,
@@ -40,6 +40,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
+use crate::slots::{Slot, Slots};
 use crate::state::{StateReader, StateWriter};
 
 /// Maker settings that shape results.
@@ -133,12 +134,13 @@ pub struct VaultView {
     pub debt: U256,
 }
 
-/// One vault: collateral and normalised debt, and its key in the ilk's liquidation index.
+/// One vault: collateral and normalised debt, and its place in the books of the second.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Vault {
     ink: U256,
     art: U256,
-    key: Option<u128>,
+    /// Position of this vault's entry in [`Ilk::pending`] while it has one.
+    pending: Option<u32>,
     /// Whether the ilk's watches (see [`Watch`]) count this vault: bit [`UNSAFE`] and bit
     /// [`UNDERWATER`], as of each watch's threshold and rate.
     flags: u8,
@@ -225,24 +227,13 @@ fn level(spot: U256, rate: U256) -> Result<u128, EngineError> {
     Ok(saturate(mul_div(spot, RAY, rate, "spot * RAY / rate")?))
 }
 
-/// A vault as its ilk's index holds it: with its balances, so walking the index to confirm
-/// candidates needs no lookup in the vault map (the walk is the hot path after a price shock).
-/// Ordered by account first, so each vault has one entry per key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// A vault as its ilk's index holds it: with its account and balances, so walking the index to
+/// confirm candidates after a price shock reads the index front to back and never the vaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Member {
     account: Id,
     ink: U256,
     art: U256,
-}
-
-impl Member {
-    fn of(account: Id, vault: &Vault) -> Self {
-        Self {
-            account,
-            ink: vault.ink,
-            art: vault.art,
-        }
-    }
 }
 
 impl Vault {
@@ -255,7 +246,7 @@ impl Vault {
 
     /// `min(floor(art * RAY / ink), u128::MAX)`; the maximum with debt and no collateral;
     /// `None` without debt. An urn is unsafe iff `art / ink > spot / rate`, so every urn with a
-    /// key below [`level`] is safe (see [`LiquidationIndex`]). Saturating keeps that true: a
+    /// key below [`level`] is safe (see [`crate::index`]). Saturating keeps that true: a
     /// saturated key is never below a level. Real keys are near `1e30` (DAI per ETH times RAY), far
     /// below `u128::MAX` (3.4e38).
     fn trigger_key(&self) -> Option<u128> {
@@ -313,8 +304,12 @@ struct Ilk {
     clip: Clip,
     /// The asset whose OSM sets `spot`, once resolved.
     price_asset: Option<Id>,
-    vaults: BTreeMap<Id, Vault>,
-    index: LiquidationIndex<Member, u128>,
+    vaults: Slots<Vault>,
+    /// The vaults by [`Vault::trigger_key`].
+    index: BucketIndex<Member>,
+    /// Vaults acted on in the current second, with what their actions overshot, in the order
+    /// first acted on.
+    pending: Vec<(Slot, Pending)>,
     /// The unsafe and underwater sets, once the first refresh has set them up.
     watches: Option<[Watch; 2]>,
     /// Vaults whose unsafe flag changed since the last report: (flag at the report, flag now).
@@ -340,8 +335,9 @@ impl Default for Ilk {
             dirt: U256::ZERO,
             clip: Clip::default(),
             price_asset: None,
-            vaults: BTreeMap::new(),
-            index: LiquidationIndex::new(),
+            vaults: Slots::default(),
+            index: BucketIndex::default(),
+            pending: Vec::new(),
             watches: None,
             changes: BTreeMap::new(),
         }
@@ -385,18 +381,20 @@ impl Ilk {
         Ok(changed)
     }
 
-    /// Moves `account`'s index entry from what it was (`old`, the vault before its change) to
-    /// what the vault is now, and re-tests it against the watches.
-    fn reindex(&mut self, account: Id, old: Vault) -> Result<(), EngineError> {
-        let Some(vault) = self.vaults.get_mut(&account) else {
-            return Ok(());
-        };
-        let key = vault.trigger_key();
-        self.index.replace(
-            old.key.map(|k| (k, Member::of(account, &old))),
-            key.map(|k| (k, Member::of(account, vault))),
+    /// Moves the index entry of the vault in `slot` to what the vault is now and re-tests it
+    /// against the watches; `old` is the vault before its change.
+    fn reindex(&mut self, slot: Slot, old: Vault) -> Result<(), EngineError> {
+        let account = *self.vaults.id(slot);
+        let vault = self.vaults.at_mut(slot);
+        self.index.set(
+            slot,
+            vault.trigger_key(),
+            Member {
+                account,
+                ink: vault.ink,
+                art: vault.art,
+            },
         );
-        vault.key = key;
         let Some(watches) = self.watches.as_mut() else {
             return Ok(());
         };
@@ -412,7 +410,9 @@ impl Ilk {
             }
         }
         vault.flags = flags;
-        note_change(&mut self.changes, account, was_unsafe, flags & UNSAFE != 0);
+        if was_unsafe != (flags & UNSAFE != 0) {
+            note_change(&mut self.changes, account, was_unsafe, !was_unsafe);
+        }
         Ok(())
     }
 
@@ -426,11 +426,6 @@ impl Ilk {
                 _ => U256::ZERO,
             },
         ];
-        let lowest = Member {
-            account: Id::Address(Default::default()),
-            ink: U256::ZERO,
-            art: U256::ZERO,
-        };
         let first = self.watches.is_none();
         let mut watches = self.watches.unwrap_or_default();
         for (slot, bit) in [(0, UNSAFE), (1, UNDERWATER)] {
@@ -450,11 +445,9 @@ impl Ilk {
             watch.threshold = threshold;
             watch.rate = rate;
             watch.level = level;
-            for (_, member) in self.index.between((low, lowest), high) {
+            for (slot, member) in self.index.between(low, high) {
                 let inside = watch.contains(member.ink, member.art)?;
-                let Some(vault) = self.vaults.get_mut(&member.account) else {
-                    continue;
-                };
+                let vault = self.vaults.at_mut(*slot);
                 let was = vault.flags & bit != 0;
                 if was == inside {
                     continue;
@@ -515,8 +508,11 @@ pub struct MakerModel {
     /// Seconds an auction's tab counts against the limits after its kick.
     auction_seconds: i64,
     auctions: Vec<OpenAuction>,
-    /// Vaults acted on in the current second, with what their actions overshot.
-    pending: BTreeMap<(Id, Id), Pending>,
+    /// What [`ProtocolModel::judge`] found the rules take from a vault, for the
+    /// [`ProtocolModel::apply_liquidation`] that follows it for the same event (the replay loop
+    /// calls them in pairs), so the take is not worked out twice. Never outlives the pair, so it
+    /// is not state.
+    judged: Option<(Id, Id, Take)>,
     /// Counts of corrections made by [`MakerModel::settle`], drained by the replay loop.
     adjustments: BTreeMap<&'static str, u64>,
 }
@@ -564,7 +560,7 @@ impl MakerModel {
             cat_litter: U256::ZERO,
             auction_seconds: 0,
             auctions: Vec::new(),
-            pending: BTreeMap::new(),
+            judged: None,
             adjustments: BTreeMap::new(),
         }
     }
@@ -587,9 +583,9 @@ impl MakerModel {
         let mut out = Vec::new();
         for (id, ilk) in self.ilks.iter_mut() {
             ilk.drip(time)?;
-            for (account, vault) in &ilk.vaults {
-                if rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
-                    out.push((*id, *account));
+            for slot in ilk.vaults.sorted() {
+                if rules::is_unsafe(ilk.vaults.at(slot).urn(), ilk.spot, ilk.rate)? {
+                    out.push((*id, *ilk.vaults.id(slot)));
                 }
             }
         }
@@ -602,9 +598,9 @@ impl MakerModel {
 
     /// The OSM value feeding `ilk`, resolving its price asset on first use.
     fn osm_value(&mut self, ilk_id: &Id) -> Option<U256> {
-        let assets = self.config.price_assets_for(ilk_id);
         let ilk = self.ilks.get_mut(ilk_id)?;
         if ilk.price_asset.is_none() {
+            let assets = self.config.price_assets_for(ilk_id);
             ilk.price_asset = assets.into_iter().find(|asset| {
                 self.osms
                     .get(asset)
@@ -690,12 +686,13 @@ impl MakerModel {
     ) -> Result<(), EngineError> {
         let dog = self.ilks.get(&ilk_id).is_some_and(|ilk| ilk.dog_live);
         if let Some(ilk) = self.ilks.get_mut(&ilk_id)
-            && let Some(vault) = ilk.vaults.get_mut(&account)
+            && let Some(slot) = ilk.vaults.find(&account)
         {
+            let vault = ilk.vaults.at_mut(slot);
             let old = *vault;
             vault.ink = vault.ink.saturating_sub(dink);
             vault.art = vault.art.saturating_sub(dart);
-            ilk.reindex(account, old)?;
+            ilk.reindex(slot, old)?;
         }
         self.open_auction(ilk_id, tab, dog, time);
         Ok(())
@@ -713,23 +710,29 @@ impl MakerModel {
             Payload::Repay(c) => (c, Action::Repay),
             _ => return Ok(Applied::Ignored),
         };
-        let key = (change.market, change.account);
-        let pending = self.pending.entry(key).or_default();
         let ilk = self.ilks.entry(change.market).or_default();
-        let mut applied = Applied::Exact;
-        if let std::collections::btree_map::Entry::Vacant(entry) = ilk.vaults.entry(change.account)
-        {
-            entry.insert(Vault::default());
-            applied = Applied::Clamped("implicit-vault-open");
-        }
+        let (slot, opened) = ilk
+            .vaults
+            .slot_or_insert_with(change.account, Vault::default);
+        let applied = if opened {
+            Applied::Clamped("implicit-vault-open")
+        } else {
+            Applied::Exact
+        };
         if matches!(kind, Action::Borrow | Action::Repay) {
             ilk.drip(event.time)?;
         }
         let rate = ilk.rate;
-        let vault = ilk
-            .vaults
-            .get_mut(&change.account)
-            .expect("inserted above when absent");
+        let vault = ilk.vaults.at_mut(slot);
+        let at = match vault.pending {
+            Some(at) => at as usize,
+            None => {
+                vault.pending = Some(ilk.pending.len() as u32);
+                ilk.pending.push((slot, Pending::default()));
+                ilk.pending.len() - 1
+            }
+        };
+        let pending = &mut ilk.pending[at].1;
         let old = *vault;
         let amount = change.amount.0;
         // Within one second (one block, as the export records it) the order of a vault's actions
@@ -770,7 +773,7 @@ impl MakerModel {
             }
         }
         pending.frobbed = true;
-        ilk.reindex(change.account, old)?;
+        ilk.reindex(slot, old)?;
         Ok(applied)
     }
 
@@ -783,58 +786,56 @@ impl MakerModel {
     /// - An overshoot still pending is counted: repaying more than owed beyond the rounding of a
     ///   wipe-all, withdrawing more than deposited.
     fn settle(&mut self) -> Result<(), EngineError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
         let ppm = U256::from(self.config.debt_tolerance_ppm);
-        for ((market, account), pending) in std::mem::take(&mut self.pending) {
-            let Some(ilk) = self.ilks.get_mut(&market) else {
+        for ilk in self.ilks.values_mut() {
+            if ilk.pending.is_empty() {
                 continue;
-            };
+            }
             let (rate, dust) = (ilk.rate, ilk.dust);
-            let Some(vault) = ilk.vaults.get_mut(&account) else {
-                continue;
-            };
-            let before = *vault;
-            if pending.ink_deficit > self.config.collateral_tolerance {
-                *self
-                    .adjustments
-                    .entry("withdraw-exceeds-collateral")
-                    .or_default() += 1;
-            }
-            let credit = mul(pending.art_credit, rate, "credit * rate")?;
-            let allowed = mul_div(
-                pending.repaid_dai,
-                RAY * ppm,
-                U256::from(1_000_000u32),
-                "tolerance",
-            )? + RAY * U256::from(2u8);
-            if credit > allowed {
-                *self.adjustments.entry("repay-exceeds-debt").or_default() += 1;
-            }
-            if pending.frobbed && !vault.art.is_zero() {
-                let debt = mul(vault.art, rate, "art * rate")?;
-                if vault.ink.is_zero() || debt < dust {
-                    // What a wipe-all's rounding or the export's digits can leave: a thousandth
-                    // of what was repaid in the second (the debt tolerance), at least one DAI.
-                    let residue_allowed = (mul_div(
-                        pending.repaid_dai,
-                        ppm,
-                        U256::from(1_000_000u32),
-                        "residue tolerance",
-                    )? + WAD)
-                        .saturating_mul(RAY);
-                    let reason = if debt <= residue_allowed {
-                        "wipe-residue-cleared"
-                    } else {
-                        "missing-repayment-inferred"
-                    };
-                    vault.art = U256::ZERO;
-                    *self.adjustments.entry(reason).or_default() += 1;
+            for (slot, pending) in std::mem::take(&mut ilk.pending) {
+                let vault = ilk.vaults.at_mut(slot);
+                vault.pending = None;
+                let before = *vault;
+                if pending.ink_deficit > self.config.collateral_tolerance {
+                    *self
+                        .adjustments
+                        .entry("withdraw-exceeds-collateral")
+                        .or_default() += 1;
                 }
-            }
-            if vault.art != before.art {
-                ilk.reindex(account, before)?;
+                let credit = mul(pending.art_credit, rate, "credit * rate")?;
+                let allowed = mul_div(
+                    pending.repaid_dai,
+                    RAY * ppm,
+                    U256::from(1_000_000u32),
+                    "tolerance",
+                )? + RAY * U256::from(2u8);
+                if credit > allowed {
+                    *self.adjustments.entry("repay-exceeds-debt").or_default() += 1;
+                }
+                if pending.frobbed && !vault.art.is_zero() {
+                    let debt = mul(vault.art, rate, "art * rate")?;
+                    if vault.ink.is_zero() || debt < dust {
+                        // What a wipe-all's rounding or the export's digits can leave: a thousandth
+                        // of what was repaid in the second (the debt tolerance), at least one DAI.
+                        let residue_allowed = (mul_div(
+                            pending.repaid_dai,
+                            ppm,
+                            U256::from(1_000_000u32),
+                            "residue tolerance",
+                        )? + WAD)
+                            .saturating_mul(RAY);
+                        let reason = if debt <= residue_allowed {
+                            "wipe-residue-cleared"
+                        } else {
+                            "missing-repayment-inferred"
+                        };
+                        vault.art = U256::ZERO;
+                        *self.adjustments.entry(reason).or_default() += 1;
+                    }
+                }
+                if vault.art != before.art {
+                    ilk.reindex(slot, before)?;
+                }
             }
         }
         Ok(())
@@ -1106,7 +1107,7 @@ impl ProtocolModel for MakerModel {
         match &event.payload {
             Payload::VaultOpen(open) => {
                 let ilk = self.ilk_mut(&open.market);
-                ilk.vaults.entry(open.account).or_default();
+                ilk.vaults.slot_or_insert_with(open.account, Vault::default);
                 Ok(Applied::Exact)
             }
             Payload::Deposit(_) | Payload::Withdraw(_) | Payload::Borrow(_) | Payload::Repay(_) => {
@@ -1149,7 +1150,9 @@ impl ProtocolModel for MakerModel {
         liquidation: &Liquidation,
         time: Timestamp,
     ) -> Result<Judgement, EngineError> {
-        Ok(self.judge_inner(liquidation, time)?.0)
+        let (judgement, take) = self.judge_inner(liquidation, time)?;
+        self.judged = take.map(|take| (liquidation.market, liquidation.account, take));
+        Ok(judgement)
     }
 
     fn apply_liquidation(
@@ -1160,6 +1163,7 @@ impl ProtocolModel for MakerModel {
     ) -> Result<Applied, EngineError> {
         let market = liquidation.market;
         let account = liquidation.account;
+        let judged = self.judged.take();
         let Some(ilk) = self.ilks.get_mut(&market) else {
             return Ok(Applied::Skipped("liquidation-of-unknown-vault"));
         };
@@ -1173,7 +1177,14 @@ impl ProtocolModel for MakerModel {
         ) {
             // The rules allow a liquidation now: the contract takes what its formula says from
             // the vault as it is (a differing recorded figure means the rebuilt vault differs).
-            let (_, take) = self.judge_inner(liquidation, time)?;
+            let take = match judged {
+                Some((judged_market, judged_account, take))
+                    if (judged_market, judged_account) == (market, account) =>
+                {
+                    Some(take)
+                }
+                _ => self.judge_inner(liquidation, time)?.1,
+            };
             if let Some(take) = take {
                 self.grab(market, account, take.dink, take.dart, take.tab, time)?;
                 return Ok(Applied::Exact);
@@ -1227,7 +1238,7 @@ impl ProtocolModel for MakerModel {
                 continue;
             }
             ilk.drip(time)?;
-            for (_, member) in ilk.index.at_or_above(level(ilk.spot, ilk.rate)?) {
+            for (_, member) in ilk.index.from_level(level(ilk.spot, ilk.rate)?) {
                 // Cat.bite / Dog.bark: `mul(ink, spot) < mul(art, rate)`.
                 let value = mul(member.ink, ilk.spot, "ink * spot")?;
                 let debt = mul(member.art, ilk.rate, "art * rate")?;
@@ -1373,8 +1384,19 @@ impl ProtocolModel for MakerModel {
 
     fn encode_state(&self, out: &mut StateWriter) {
         out.i64(self.hop);
-        out.count(self.pending.len());
-        for ((market, account), pending) in &self.pending {
+        // In (ilk, account) order, whatever order the vaults were acted on in.
+        let mut pending: Vec<(&Id, &Id, &Pending)> = self
+            .ilks
+            .iter()
+            .flat_map(|(market, ilk)| {
+                ilk.pending
+                    .iter()
+                    .map(move |(slot, pending)| (market, ilk.vaults.id(*slot), pending))
+            })
+            .collect();
+        pending.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        out.count(pending.len());
+        for (market, account, pending) in pending {
             out.id(market);
             out.id(account);
             out.u256(pending.ink_deficit);
@@ -1438,8 +1460,9 @@ impl ProtocolModel for MakerModel {
                 None => out.bool(false),
             }
             out.count(ilk.vaults.len());
-            for (account, vault) in &ilk.vaults {
-                out.id(account);
+            for slot in ilk.vaults.sorted() {
+                let vault = ilk.vaults.at(slot);
+                out.id(ilk.vaults.id(slot));
                 out.u256(vault.ink);
                 out.u256(vault.art);
                 out.u8(vault.flags);
@@ -1471,15 +1494,18 @@ impl ProtocolModel for MakerModel {
     fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
         let mut model = MakerModel::new(self.config.clone());
         model.hop = input.i64()?;
+        let mut pending = Vec::new();
         for _ in 0..input.count()? {
             let key = (input.id()?, input.id()?);
-            let pending = Pending {
-                ink_deficit: input.u256()?,
-                art_credit: input.u256()?,
-                repaid_dai: input.u256()?,
-                frobbed: input.bool()?,
-            };
-            model.pending.insert(key, pending);
+            pending.push((
+                key,
+                Pending {
+                    ink_deficit: input.u256()?,
+                    art_credit: input.u256()?,
+                    repaid_dai: input.u256()?,
+                    frobbed: input.bool()?,
+                },
+            ));
         }
         model.auction_seconds = input.i64()?;
         model.dog_hole = decode_opt(input)?;
@@ -1537,12 +1563,12 @@ impl ProtocolModel for MakerModel {
                 let vault = Vault {
                     ink: input.u256()?,
                     art: input.u256()?,
-                    key: None,
+                    pending: None,
                     flags: input.u8()?,
                 };
-                ilk.vaults.insert(account, vault);
+                let (slot, _) = ilk.vaults.slot_or_insert_with(account, || vault);
                 // No watches yet: this only rebuilds the index entry.
-                ilk.reindex(account, vault)?;
+                ilk.reindex(slot, vault)?;
             }
             if input.bool()? {
                 let mut watches = [Watch::default(); 2];
@@ -1566,6 +1592,17 @@ impl ProtocolModel for MakerModel {
             }
             model.ilks.insert(id, ilk);
         }
+        for ((market, account), entry) in pending {
+            let ilk = model.ilks.get_mut(&market);
+            let Some((ilk, slot)) = ilk.and_then(|ilk| ilk.vaults.find(&account).map(|s| (ilk, s)))
+            else {
+                return Err(input.error(format!(
+                    "pending actions of vault {account} in {market}, which the state lacks"
+                )));
+            };
+            ilk.vaults.at_mut(slot).pending = Some(ilk.pending.len() as u32);
+            ilk.pending.push((slot, entry));
+        }
         *self = model;
         Ok(())
     }
@@ -1586,7 +1623,8 @@ impl ProtocolModel for MakerModel {
                     .ok(),
                 _ => Some(ilk.rate),
             };
-            for vault in ilk.vaults.values() {
+            for slot in ilk.vaults.sorted() {
+                let vault = ilk.vaults.at(slot);
                 if vault.art.is_zero() {
                     if !vault.ink.is_zero() {
                         distribution.without_debt += 1;

@@ -1,0 +1,188 @@
+//! Account storage for the hot path: every account gets a stable slot number on first sight, its
+//! record lives in a dense vector at that slot, and a hash map answers "which slot is this id".
+//!
+//! A replay touches one account per event; with a million accounts a B-tree lookup costs about
+//! twenty key comparisons and as many cache misses, several times per event. A slot costs one hash
+//! lookup, and everything keyed by slot afterwards (the liquidation index, the pending actions of
+//! the second) is a vector access.
+//!
+//! Numbered accounts (Maker vault numbers, dense small integers) skip the hash: a vector indexed by
+//! the number holds their slots, one cache miss per lookup instead of two.
+//!
+//! Determinism: the hash map is only ever asked for one key and never iterated, so its order
+//! cannot reach any output. Slots are numbered in first-sight order, which a replay restored from
+//! a checkpoint does not share with one from the start, so slot order must not reach an output
+//! either: everything that reports or encodes accounts goes through [`Slots::sorted`] (account
+//! order). The hasher is fixed (FxHash, no random seed), so even the map's internal layout, and
+//! with it the replay's speed, is the same on every run.
+
+// The engine's one hash map (its clippy.toml bans them for their iteration order): this module
+// never iterates it.
+#![allow(clippy::disallowed_types)]
+
+use std::collections::HashMap;
+
+use cascade_events::Id;
+use rustc_hash::FxBuildHasher;
+
+/// Slot number of an account within one [`Slots`].
+pub type Slot = u32;
+
+/// Numbers below this go to the direct table (at most 64 MiB of it); larger ones to the map.
+const DIRECT_NUMBERS: u64 = 1 << 24;
+/// Marks a number without a slot in the direct table.
+const NO_SLOT: Slot = Slot::MAX;
+
+/// Records of type `V` by account id, in slots.
+#[derive(Clone, Debug)]
+pub struct Slots<V> {
+    ids: Vec<Id>,
+    values: Vec<V>,
+    /// Slot by number for `Id::Number(n)` with `n < DIRECT_NUMBERS`, `NO_SLOT` where none.
+    numbers: Vec<Slot>,
+    /// Point lookups only, never iterated (see the module doc).
+    lookup: HashMap<Id, Slot, FxBuildHasher>,
+}
+
+impl<V> Default for Slots<V> {
+    fn default() -> Self {
+        Self {
+            ids: Vec::new(),
+            values: Vec::new(),
+            numbers: Vec::new(),
+            lookup: HashMap::default(),
+        }
+    }
+}
+
+impl<V> Slots<V> {
+    /// Number of accounts stored.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when no account is stored.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The slot of `id`, if it has one.
+    pub fn find(&self, id: &Id) -> Option<Slot> {
+        match id {
+            Id::Number(number) if *number < DIRECT_NUMBERS => self
+                .numbers
+                .get(*number as usize)
+                .copied()
+                .filter(|slot| *slot != NO_SLOT),
+            _ => self.lookup.get(id).copied(),
+        }
+    }
+
+    /// The record of `id`.
+    pub fn get(&self, id: &Id) -> Option<&V> {
+        self.find(id).map(|slot| &self.values[slot as usize])
+    }
+
+    /// The record of `id`, mutably.
+    pub fn get_mut(&mut self, id: &Id) -> Option<&mut V> {
+        self.find(id).map(|slot| &mut self.values[slot as usize])
+    }
+
+    /// The slot of `id`, storing `make()` in a new slot first when `id` has none; the flag is
+    /// true when the slot is new.
+    pub fn slot_or_insert_with(&mut self, id: Id, make: impl FnOnce() -> V) -> (Slot, bool) {
+        if let Some(slot) = self.find(&id) {
+            return (slot, false);
+        }
+        let slot = Slot::try_from(self.values.len()).expect("fewer than 2^32 accounts per market");
+        self.ids.push(id);
+        self.values.push(make());
+        match id {
+            Id::Number(number) if number < DIRECT_NUMBERS => {
+                let number = number as usize;
+                if self.numbers.len() <= number {
+                    self.numbers.resize(number + 1, NO_SLOT);
+                }
+                self.numbers[number] = slot;
+            }
+            _ => {
+                self.lookup.insert(id, slot);
+            }
+        }
+        (slot, true)
+    }
+
+    /// The account in `slot`. Panics on a slot this store never handed out.
+    pub fn id(&self, slot: Slot) -> &Id {
+        &self.ids[slot as usize]
+    }
+
+    /// The record in `slot`. Panics on a slot this store never handed out.
+    pub fn at(&self, slot: Slot) -> &V {
+        &self.values[slot as usize]
+    }
+
+    /// The record in `slot`, mutably. Panics on a slot this store never handed out.
+    pub fn at_mut(&mut self, slot: Slot) -> &mut V {
+        &mut self.values[slot as usize]
+    }
+
+    /// Every slot in account order: the order for anything that reaches an output.
+    pub fn sorted(&self) -> Vec<Slot> {
+        let mut slots: Vec<Slot> = (0..self.values.len() as Slot).collect();
+        slots.sort_unstable_by(|a, b| self.ids[*a as usize].cmp(&self.ids[*b as usize]));
+        slots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_stable_and_sorted_order_is_account_order() {
+        let mut slots: Slots<u64> = Slots::default();
+        let (nine, new) = slots.slot_or_insert_with(Id::Number(9), || 90);
+        assert!(new);
+        let (two, _) = slots.slot_or_insert_with(Id::Number(2), || 20);
+        let (again, new) = slots.slot_or_insert_with(Id::Number(9), || 0);
+        assert_eq!((again, new), (nine, false));
+        assert_eq!(
+            *slots.at(nine),
+            90,
+            "a second insert keeps the first record"
+        );
+        *slots.get_mut(&Id::Number(2)).expect("stored") += 1;
+        assert_eq!(slots.get(&Id::Number(2)), Some(&21));
+        assert_eq!(slots.get(&Id::Number(3)), None);
+        assert_eq!(slots.sorted(), vec![two, nine]);
+        assert_eq!(slots.id(two), &Id::Number(2));
+        assert_eq!(slots.len(), 2);
+    }
+
+    #[test]
+    fn numbers_addresses_and_names_share_one_slot_space() {
+        let mut slots: Slots<u8> = Slots::default();
+        let ids = [
+            Id::Number(5),
+            Id::Number(DIRECT_NUMBERS + 1),
+            Id::Address(Default::default()),
+            Id::name("ETH-B"),
+            Id::Number(0),
+        ];
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(
+                slots.slot_or_insert_with(*id, || n as u8),
+                (n as Slot, true)
+            );
+        }
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(slots.find(id), Some(n as Slot), "{id}");
+            assert_eq!(slots.get(id), Some(&(n as u8)));
+        }
+        // Numbers between stored ones, beyond the table, or in the map range, are absent.
+        for absent in [1, 6, DIRECT_NUMBERS - 1, DIRECT_NUMBERS + 2] {
+            assert_eq!(slots.find(&Id::Number(absent)), None, "{absent}");
+        }
+    }
+}
