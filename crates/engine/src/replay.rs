@@ -206,6 +206,9 @@ pub struct Engine {
     choices: Vec<(usize, LiquidatorChoice)>,
     impacts: Vec<PriceUpdate>,
     overrides: Vec<(Protocol, Id, String, Fixed)>,
+    /// Per market, the time of its last timeline points and the positions of the first and the
+    /// last point at that time (output bookkeeping, not state).
+    timeline_last: BTreeMap<(Protocol, Id), (Timestamp, usize, usize)>,
     /// Per model, whether its `before` health distribution was taken (report bookkeeping, not
     /// state).
     before_taken: Vec<bool>,
@@ -256,6 +259,7 @@ impl Engine {
             choices: Vec::new(),
             impacts: Vec::new(),
             overrides: Vec::new(),
+            timeline_last: BTreeMap::new(),
         }
     }
 
@@ -582,6 +586,33 @@ impl Engine {
                     }),
                     (None, None) => continue,
                 };
+                // At most two points per market and second: the first check's (the oracle
+                // update, before anyone acts on it) and the last one's. Later checks in the
+                // second (the rest of a burst of liquidations) update the second point, so the
+                // timeline grows with time and price moves, not with the number of accounts.
+                let key = (risk.protocol, risk.market);
+                let next = self.output.timeline.len();
+                let last = match self.timeline_last.get(&key) {
+                    Some(&(at, first, last)) if at == time && first != last => Some(last),
+                    Some(&(at, first, _)) if at == time => {
+                        self.timeline_last.insert(key, (time, first, next));
+                        None
+                    }
+                    _ => {
+                        self.timeline_last.insert(key, (time, next, next));
+                        None
+                    }
+                };
+                if let Some(point) = last.and_then(|last| self.output.timeline.get_mut(last)) {
+                    point.seq = seq;
+                    point.oracle_price = risk.oracle_price;
+                    point.trigger = trigger;
+                    point.accounts_unsafe = risk.accounts_unsafe;
+                    point.collateral_at_risk = risk.collateral_at_risk;
+                    point.debt_at_risk = risk.debt_at_risk;
+                    point.bad_debt = risk.bad_debt;
+                    continue;
+                }
                 self.output.timeline.push(TimelinePoint {
                     seq,
                     time: time.to_rfc3339(),
