@@ -52,11 +52,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Runs `cascade replay`.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
     let run = args.engine.run_log(&args.dir)?;
-    let json = run.to_json();
-    if let Some(out) = &args.out {
-        write_atomically(out, &json)?;
+    // A million-account run file is hundreds of megabytes: built only when asked for.
+    let json = (args.out.is_some() || args.json).then(|| run.to_json());
+    if let (Some(out), Some(json)) = (&args.out, &json) {
+        write_atomically(out, json)?;
     }
-    let text = if args.json {
+    let text = if let Some(json) = json.filter(|_| args.json) {
         json
     } else {
         let mut text = run.summary();
