@@ -16,9 +16,14 @@ use cascade_events::Event;
 use cascade_log::{LogWriter, WriterOptions};
 
 fn market_log() -> tempfile::TempDir {
+    market_log_with("")
+}
+
+/// The market log with `extra` events (JSON lines) appended.
+fn market_log_with(extra: &str) -> tempfile::TempDir {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios/cascade-market.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap() + "\n" + extra;
     let dir = tempfile::tempdir().unwrap();
     let (mut writer, _) = LogWriter::open(dir.path(), WriterOptions::default()).unwrap();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -149,6 +154,67 @@ fn overrides_pin_parameters_and_recorded_changes_are_skipped() {
     );
     let changes = &run.scenario.as_ref().unwrap()["changes"];
     assert_eq!(changes[0], "maker ETH-B mat = 1.3");
+}
+
+#[test]
+fn overrides_and_sweeps_of_a_market_the_log_never_names_are_refused() {
+    let log = market_log();
+    let typo = scenario(
+        "[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-B\"\nparam = \"chop\"\nvalue = \"0.1\"\n[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-Z\"\nparam = \"mat\"\nvalue = \"1.5\"\n",
+    );
+    let message = replay_scenario(log.path(), &EngineConfig::default(), &typo)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("test.toml: override[1].market: no maker market ETH-Z in the log"),
+        "{message}"
+    );
+    assert!(
+        message.contains("ETH-B"),
+        "lists what the log has: {message}"
+    );
+    let other = scenario(
+        "[[override]]\nprotocol = \"aave-v2\"\nmarket = \"WETH\"\nparam = \"liquidationThreshold\"\nvalue = \"0.8\"\n",
+    );
+    let message = replay_scenario(log.path(), &EngineConfig::default(), &other)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("it has no aave-v2 events"), "{message}");
+    // A sweep axis: refused before any point runs.
+    let base = scenario("");
+    let prepared = prepare(log.path(), &EngineConfig::default(), &base).unwrap();
+    let axes = [SweepAxis::parse("maker.ETH-Z.mat=1.3..1.4:0.1").unwrap()];
+    let message = run_sweep(&prepared, &base, &axes, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("--param maker.ETH-Z.mat: no maker market ETH-Z in the log"),
+        "{message}"
+    );
+    // Global parameters name no market, and ETH-B exists: both run.
+    let fine = [
+        SweepAxis::parse("maker.ETH-B.mat=1.3..1.3:0.1").unwrap(),
+        SweepAxis::parse("maker.Hole=1000000..1000000:1").unwrap(),
+    ];
+    assert_eq!(run_sweep(&prepared, &base, &fine, 1).unwrap().len(), 1);
+}
+
+#[test]
+fn an_override_may_precede_its_markets_first_event() {
+    // ETH-C appears only in a parameter change after everything else: an override of it from
+    // the start is legitimate (the parameter is set before the market's first event).
+    let dir = market_log_with(
+        r#"{"seq": 0, "chain_id": 1, "block": null, "time": "2021-06-02T00:00:00Z", "tx_index": null, "log_index": null, "tx_hash": null, "source": 0, "payload": {"kind": "param-change", "protocol": "maker", "market": "ETH-C", "param": "SPOTTER.ilks.mat", "value": "1.7"}}"#,
+    );
+    let run = replay(
+        dir.path(),
+        "[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-C\"\nparam = \"mat\"\nvalue = \"1.5\"\n",
+    );
+    // The recorded change of the pinned parameter is skipped: the override held.
+    assert_eq!(
+        run.totals.skipped.get("param-change-pinned-by-scenario"),
+        Some(&1)
+    );
 }
 
 #[test]

@@ -134,6 +134,19 @@ pub enum ScenarioError {
         /// The asset.
         asset: Id,
     },
+    /// An override or a sweep axis names a market no event of its protocol in the log names
+    /// (often a typo: `ETH-Z` for `ETH-B`); it would change nothing.
+    #[error("{place}: no {protocol} market {market} in the log ({known})")]
+    UnknownMarket {
+        /// Where it is named: `FILE: override[N].market` or `--param SPEC`.
+        place: String,
+        /// The protocol.
+        protocol: Protocol,
+        /// The market as written.
+        market: Id,
+        /// The protocol's markets the log has, or that it has none.
+        known: String,
+    },
 }
 
 /// Which markets an override applies to.

@@ -5,17 +5,19 @@
 //! liquidations applied) up to the first event of the window and keeps the engine state there as a
 //! checkpoint, also stored in the log's catalog so later invocations (and every point of a sweep)
 //! start from it; and it collects the recorded price series the scenario's path transforms need.
+//! It also reads which markets each protocol's events name, and refuses an override or sweep axis
+//! naming a market the log never names (a typo would otherwise change nothing, silently).
 //! [`run`] then resumes a counterfactual engine from that checkpoint and replays to the window end.
 //! Nothing here reads a clock; the same log, configuration and scenario give the same run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use cascade_events::{Fixed, Id, Payload, Timestamp};
+use cascade_events::{Fixed, Id, Payload, Protocol, Timestamp};
 use cascade_log::{Catalog, LogReader};
 
 use super::counterfactual::ScenarioRun;
-use super::{PricePaths, Scenario, Window};
+use super::{MarketSel, PricePaths, Scenario, ScenarioError, SweepAxis, Window};
 use crate::EngineError;
 use crate::replay::{Engine, EngineConfig, Mode};
 use crate::run::{LogInfo, Run};
@@ -28,6 +30,8 @@ pub struct Prepared {
     /// Engine state before the window's first event: (that event's seq, checkpoint bytes).
     start: Option<(u64, Vec<u8>)>,
     series: BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
+    /// Every market and asset the log's events of each protocol name.
+    markets: BTreeMap<Protocol, BTreeSet<Id>>,
     log: LogInfo,
     /// Whether the window checkpoint came from the catalog rather than a replay.
     pub cached: bool,
@@ -38,10 +42,97 @@ impl Prepared {
     pub fn start_seq(&self) -> u64 {
         self.start.as_ref().map_or(0, |(seq, _)| *seq)
     }
+
+    /// Refuses a market the log never names for its protocol: `market` of `protocol`, named at
+    /// `place` (for messages). A market the log names only after the override takes effect is
+    /// fine: the parameter is set on the model then and the market's first events run under it.
+    fn check_market(
+        &self,
+        place: impl FnOnce() -> String,
+        protocol: Protocol,
+        market: MarketSel,
+    ) -> Result<(), ScenarioError> {
+        let MarketSel::One(market) = market else {
+            return Ok(());
+        };
+        let known = self.markets.get(&protocol);
+        if known.is_some_and(|names| names.contains(&market)) {
+            return Ok(());
+        }
+        let known = match known {
+            Some(names) => {
+                // The protocol's own name is where global parameter changes are filed.
+                let global = Id::name(protocol.name());
+                let names: Vec<String> = names
+                    .iter()
+                    .filter(|name| **name != global)
+                    .map(Id::to_string)
+                    .collect();
+                format!("its {protocol} markets and assets: {}", names.join(", "))
+            }
+            None => format!("it has no {protocol} events"),
+        };
+        Err(ScenarioError::UnknownMarket {
+            place: place(),
+            protocol,
+            market,
+            known,
+        })
+    }
+
+    /// Checks that every override of `scenario` names a market the log has (see
+    /// [`Prepared::check_market`]).
+    pub fn check_overrides(&self, scenario: &Scenario) -> Result<(), ScenarioError> {
+        for (index, o) in scenario.overrides.iter().enumerate() {
+            self.check_market(
+                || format!("{}: override[{index}].market", scenario.origin),
+                o.protocol,
+                o.market,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every sweep axis names a market the log has.
+    pub fn check_axes(&self, axes: &[SweepAxis]) -> Result<(), ScenarioError> {
+        for axis in axes {
+            self.check_market(
+                || format!("--param {}", axis.key),
+                axis.protocol,
+                axis.market,
+            )?;
+        }
+        Ok(())
+    }
 }
 
-/// Replays history up to `scenario`'s window start (or finds that state in the catalog) and
-/// collects the price series its transforms need. `config.from` is ignored: the window decides.
+/// Adds the markets and assets `payload` names to its protocol's set in `out`.
+fn note_markets(payload: &Payload, out: &mut BTreeMap<Protocol, BTreeSet<Id>>) {
+    let Some(protocol) = payload.protocol() else {
+        return;
+    };
+    let names: &[Id] = match payload {
+        Payload::VaultOpen(e) => &[e.market],
+        Payload::Deposit(e) | Payload::Withdraw(e) | Payload::Borrow(e) | Payload::Repay(e) => {
+            &[e.market, e.asset]
+        }
+        Payload::Liquidation(e) => &[e.market, e.collateral_asset, e.debt_asset],
+        Payload::CollateralToggle(e) => &[e.market, e.asset],
+        Payload::IndexUpdate(e) => &[e.market, e.asset],
+        Payload::ParamChange(e) => &[e.market],
+        Payload::AuctionKick(e) => &[e.market],
+        Payload::AuctionTake(e) => &[e.market],
+        Payload::Price(_) => &[],
+    };
+    out.entry(protocol)
+        .or_default()
+        .extend(names.iter().copied());
+}
+
+/// Replays history up to `scenario`'s window start (or finds that state in the catalog), collects
+/// the price series its transforms need and the markets the log names, and refuses an override of
+/// a market the log never names ([`ScenarioError::UnknownMarket`]). `config.from` is ignored: the
+/// window decides.
 pub fn prepare(
     dir: &Path,
     config: &EngineConfig,
@@ -81,33 +172,37 @@ pub fn prepare(
     }
     let wanted = PricePaths::assets(&scenario.prices);
     let mut series: BTreeMap<Id, Vec<(Timestamp, Fixed)>> = BTreeMap::new();
-    if !wanted.is_empty() {
-        for event in reader.events(0) {
-            let event = event?;
-            if let Payload::Price(update) = event.payload
-                && wanted.contains(&update.asset)
-            {
+    let mut markets = BTreeMap::new();
+    for event in reader.events(0) {
+        let event = event?;
+        if let Payload::Price(update) = event.payload {
+            if wanted.contains(&update.asset) {
                 series
                     .entry(update.asset)
                     .or_default()
                     .push((event.time, update.price));
             }
+        } else {
+            note_markets(&event.payload, &mut markets);
         }
     }
     let identity = catalog.identity()?;
-    Ok(Prepared {
+    let prepared = Prepared {
         dir: dir.to_path_buf(),
         config,
         window: scenario.window,
         start,
         series,
+        markets,
         log: LogInfo {
             first_seq: identity.last_seq.map(|_| identity.first_seq),
             last_seq: identity.last_seq,
             content_hash: identity.hash.iter().map(|b| format!("{b:02x}")).collect(),
         },
         cached,
-    })
+    };
+    prepared.check_overrides(scenario)?;
+    Ok(prepared)
 }
 
 /// Runs `scenario` from the prepared window start to its end. The scenario must have the window

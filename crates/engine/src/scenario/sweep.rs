@@ -222,6 +222,7 @@ pub fn run_sweep(
     axes: &[SweepAxis],
     jobs: usize,
 ) -> Result<Vec<PointResult>, EngineError> {
+    prepared.check_axes(axes)?;
     let points = grid(axes);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
