@@ -7,13 +7,13 @@
 
 use std::path::Path;
 
-use cascade_engine::EngineConfig;
 use cascade_engine::run::Run;
 use cascade_engine::scenario::{
     BASELINE_LABEL, Scenario, SweepAxis, prepare, replay_scenario, run, run_sweep,
 };
+use cascade_engine::{Engine, EngineConfig, Mode};
 use cascade_events::Event;
-use cascade_log::{LogWriter, WriterOptions};
+use cascade_log::{Catalog, LogReader, LogWriter, WriterOptions};
 
 fn market_log() -> tempfile::TempDir {
     market_log_with("")
@@ -260,6 +260,42 @@ fn a_deeper_drawdown_reaches_more_vaults() {
         run.liquidations.iter().all(|l| l.round == Some(1)),
         "no impact model: all price moves"
     );
+}
+
+#[test]
+fn a_window_checkpoint_an_older_engine_wrote_is_replaced_not_fatal() {
+    let log = market_log();
+    let scenario = scenario(&format!(
+        "window = {{ from = \"2021-06-01T01:15:00Z\" }}\n{INSTANT_ORACLE}{IMPACT}"
+    ));
+    let config = EngineConfig::default();
+    let fresh = prepare(log.path(), &config, &scenario).unwrap();
+    assert!(!fresh.cached);
+    let expected = run(&fresh, &scenario).unwrap();
+    // Overwrite the stored window checkpoint with bytes no engine can resume (as a state layout
+    // change leaves them).
+    let namespace = format!(
+        "{}-window-{}-g{}",
+        Engine::new(config.clone(), Mode::Historical).namespace(),
+        scenario.window.from.unwrap().0,
+        LogReader::open(log.path()).unwrap().generation()
+    );
+    {
+        let catalog = Catalog::open(log.path()).unwrap();
+        let (seq, _) = catalog
+            .checkpoint_at_or_before(&namespace, u64::MAX)
+            .unwrap()
+            .expect("prepare stored the window checkpoint");
+        catalog
+            .put_checkpoint(&namespace, seq, b"CSCDENG1 from an older layout")
+            .unwrap();
+        catalog.flush().unwrap();
+    }
+    let again = prepare(log.path(), &config, &scenario).unwrap();
+    assert!(!again.cached, "the unreadable checkpoint is not used");
+    assert_eq!(run(&again, &scenario).unwrap(), expected);
+    // ... and it was replaced: the next prepare resumes from it.
+    assert!(prepare(log.path(), &config, &scenario).unwrap().cached);
 }
 
 #[test]

@@ -152,7 +152,15 @@ pub fn prepare(
             from.0,
             reader.generation()
         );
-        start = catalog.checkpoint_at_or_before(&namespace, u64::MAX)?;
+        // A checkpoint an older engine wrote in another state layout is not resumable: replay
+        // and store it anew rather than fail (the window's seq is the same, so it is replaced).
+        start = catalog
+            .checkpoint_at_or_before(&namespace, u64::MAX)?
+            .filter(|(seq, bytes)| {
+                Engine::new(config.clone(), Mode::Historical)
+                    .restore(bytes, *seq)
+                    .is_ok()
+            });
         cached = start.is_some();
         if start.is_none() {
             let mut engine = historical;
