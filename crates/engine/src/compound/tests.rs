@@ -173,3 +173,93 @@ fn compound_fixture_through_the_replay_loop() {
         ]
     );
 }
+
+/// `pair = best-bonus` against the default where they differ: 0.5 ETH (2,000 USD) whose market
+/// sends half of every seizure to reserves (`protocolSeizeShare` 0.5) and 900 DAI (none) against
+/// 1,500 USDC; weighted collateral 0.75 * 1,900 = 1,425 < 1,500, close factor 0.5: 750 USDC at
+/// most, for 750 * 1.08 = 810 USD of collateral.
+/// - ETH, the largest collateral: 0.405 ETH seized, 0.2025 to the liquidator (405 USD for 750);
+/// - DAI: 810 DAI seized, all to the liquidator (60 USD beyond what it repaid): the better bonus.
+#[test]
+fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
+    use crate::liquidator::PairChoice;
+    let comptroller: Id = "0x3d9819210a31b4961b30ef54be2aed79b9c9cd3b"
+        .parse()
+        .unwrap();
+    let mut model = CompoundModel::new(Rounding::Truncate);
+    let mut book = PriceBook::new(Vec::new());
+    let time = Timestamp(1_621_382_400);
+    let event = |payload: Payload| Event {
+        seq: 0,
+        chain_id: 1,
+        block: None,
+        time,
+        tx_index: None,
+        log_index: None,
+        tx_hash: None,
+        source: 0,
+        payload,
+    };
+    for (market, name, value) in [
+        ("ETH", "decimals", "18"),
+        ("ETH", "collateralFactor", "0.75"),
+        ("ETH", "protocolSeizeShare", "0.5"),
+        ("DAI", "decimals", "18"),
+        ("DAI", "collateralFactor", "0.75"),
+        ("USDC", "decimals", "6"),
+        ("USDC", "collateralFactor", "0.8"),
+    ] {
+        model
+            .apply(&event(param(market, name, value)), &book)
+            .unwrap();
+    }
+    for (asset, value) in [("ETH", "2000"), ("DAI", "1"), ("USDC", "1")] {
+        let update = PriceUpdate {
+            asset: Id::name(asset),
+            quote: Id::name("USD"),
+            price: value.parse().unwrap(),
+            feed: Id::name("test"),
+            round: None,
+        };
+        book.record(&update, time);
+        model.on_price(&update, time, &book).unwrap();
+    }
+    let change = |asset: &str, tokens: &str, decimals: u8| PositionChange {
+        protocol: Protocol::CompoundV2,
+        market: comptroller,
+        account: Id::Number(1),
+        asset: Id::name(asset),
+        amount: Amount(tokens.parse::<Fixed>().unwrap().rescale(decimals).unwrap()),
+        shares: None,
+    };
+    for payload in [
+        Payload::Deposit(change("ETH", "0.5", 18)),
+        Payload::Deposit(change("DAI", "900", 18)),
+        Payload::Borrow(change("USDC", "1500", 6)),
+    ] {
+        model.apply(&event(payload), &book).unwrap();
+    }
+    let found = candidates(&mut model, time);
+    assert_eq!(found.len(), 1);
+    let liquidate = |pair: PairChoice| {
+        let choice = LiquidatorChoice {
+            pair,
+            ..LiquidatorChoice::default()
+        };
+        model
+            .clone()
+            .simulate_liquidation(&found[0], &choice, time)
+            .unwrap()
+            .unwrap()
+    };
+    let largest = liquidate(PairChoice::LargestDebt);
+    assert_eq!(largest.collateral_asset, Id::name("ETH"));
+    assert_eq!(largest.debt_repaid.to_string(), "750");
+    assert_eq!(largest.collateral_seized.to_string(), "0.405");
+    assert_eq!(largest.collateral_sold.to_string(), "0.2025");
+    let best = liquidate(PairChoice::BestBonus);
+    assert_eq!(best.collateral_asset, Id::name("DAI"));
+    assert_eq!(best.debt_asset, Id::name("USDC"));
+    assert_eq!(best.debt_repaid.to_string(), "750");
+    assert_eq!(best.collateral_sold.to_string(), "810");
+}
