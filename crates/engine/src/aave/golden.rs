@@ -73,6 +73,21 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
     judged
 }
 
+/// An event of `payload` at `time` with no chain position, for tests that build accounts by hand.
+pub(crate) fn event_at(time: Timestamp, payload: Payload) -> Event {
+    Event {
+        seq: 0,
+        chain_id: 1,
+        block: None,
+        time,
+        tx_index: None,
+        log_index: None,
+        tx_hash: None,
+        source: 0,
+        payload,
+    }
+}
+
 /// The model's liquidatable accounts now.
 pub(crate) fn candidates(model: &mut dyn ProtocolModel, time: Timestamp) -> Vec<Candidate> {
     let mut out = Vec::new();

@@ -2,7 +2,7 @@
 //! hand in `fixtures/aave/README.md`) through [`AaveModel`], simulated liquidations, and the check
 //! that the index finds exactly what a full scan finds.
 
-use cascade_events::{Event, Id, Payload, Timestamp, U256};
+use cascade_events::{Id, Payload, Timestamp, U256};
 use proptest::prelude::*;
 
 use super::AaveModel;
@@ -110,17 +110,7 @@ proptest! {
         let pool: Id = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9".parse().unwrap();
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_621_382_400);
-        let event = |payload: Payload| Event {
-            seq: 0,
-            chain_id: 1,
-            block: None,
-            time,
-            tx_index: None,
-            log_index: None,
-            tx_hash: None,
-            source: 0,
-            payload,
-        };
+        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
         let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
         for (asset, decimals, lt) in [("WETH", "18", "0.825"), ("WBTC", "8", "0.75"), ("USDC", "6", "0.85")] {
             for (param, value) in [("decimals", decimals), ("liquidationThreshold", lt), ("liquidationBonus", "1.05")] {
@@ -236,10 +226,7 @@ proptest! {
         let pool: Id = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9".parse().unwrap();
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_621_382_400);
-        let event = |payload: Payload| Event {
-            seq: 0, chain_id: 1, block: None, time, tx_index: None, log_index: None,
-            tx_hash: None, source: 0, payload,
-        };
+        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
         let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
         for (asset, decimals) in [("WETH", "18"), ("USDC", "6")] {
             for (param, value) in [("decimals", decimals), ("liquidationThreshold", "0.825"), ("ltv", "0.8"), ("liquidationBonus", "1.05"), ("liquidationProtocolFee", "0.1")] {
@@ -364,17 +351,7 @@ proptest! {
         let pool = Id::name("v3-pool");
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_700_000_000);
-        let event = |payload: Payload| Event {
-            seq: 0,
-            chain_id: 1,
-            block: None,
-            time,
-            tx_index: None,
-            log_index: None,
-            tx_hash: None,
-            source: 0,
-            payload,
-        };
+        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
         let param = |asset: &str, name: &str, value: &str| {
             Payload::ParamChange(cascade_events::ParamChange {
                 protocol: cascade_events::Protocol::AaveV3,
@@ -465,17 +442,7 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
         .unwrap();
     let mut book = PriceBook::new(Vec::new());
     let time = Timestamp(1_621_382_400);
-    let event = |payload: Payload| Event {
-        seq: 0,
-        chain_id: 1,
-        block: None,
-        time,
-        tx_index: None,
-        log_index: None,
-        tx_hash: None,
-        source: 0,
-        payload,
-    };
+    let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
     let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
     for (asset, lt, bonus) in [
         ("WETH", "0.8", "1.05"),

@@ -4,8 +4,8 @@
 //! The harness is [`crate::aave::golden`]; `CASCADE_UPDATE_GOLDEN=1` rewrites the expected file.
 
 use cascade_events::{
-    Amount, Event, Fixed, Id, IndexUpdate, ParamChange, Payload, PositionChange, PriceUpdate,
-    Protocol, Symbol, Timestamp, U256,
+    Amount, Fixed, Id, IndexUpdate, ParamChange, Payload, PositionChange, PriceUpdate, Protocol,
+    Symbol, Timestamp, U256,
 };
 use proptest::prelude::*;
 
@@ -91,17 +91,7 @@ proptest! {
         let mut model = CompoundModel::new(if half_up { Rounding::HalfUp } else { Rounding::Truncate });
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_621_382_400);
-        let event = |payload: Payload| Event {
-            seq: 0,
-            chain_id: 1,
-            block: None,
-            time,
-            tx_index: None,
-            log_index: None,
-            tx_hash: None,
-            source: 0,
-            payload,
-        };
+        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
         for (market, name, value) in [
             ("ETH", "decimals", "18"), ("ETH", "collateralFactor", "0.75"),
             ("WBTC", "decimals", "8"), ("WBTC", "collateralFactor", "0.7"),
@@ -189,17 +179,7 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
     let mut model = CompoundModel::new(Rounding::Truncate);
     let mut book = PriceBook::new(Vec::new());
     let time = Timestamp(1_621_382_400);
-    let event = |payload: Payload| Event {
-        seq: 0,
-        chain_id: 1,
-        block: None,
-        time,
-        tx_index: None,
-        log_index: None,
-        tx_hash: None,
-        source: 0,
-        payload,
-    };
+    let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
     for (market, name, value) in [
         ("ETH", "decimals", "18"),
         ("ETH", "collateralFactor", "0.75"),
