@@ -272,7 +272,9 @@ impl Engine {
             hasher.update(&scenario.fingerprint());
         }
         let hex = hasher.finalize().to_hex();
-        format!("engine-v1-{}", &hex[..16])
+        // The version moves whenever what a checkpoint holds, or how the engine reads it,
+        // changes, so a catalog written by an older engine is never asked to restore.
+        format!("engine-v2-{}", &hex[..16])
     }
 
     fn config_fingerprint_text(&self) -> String {
