@@ -88,6 +88,21 @@ impl IdentityHasher {
         self.events += 1;
     }
 
+    /// Appends `payload` to `framed` the way the hash frames a record (its length as a
+    /// little-endian `u32`, then its bytes), for [`IdentityHasher::push_framed`].
+    pub fn frame(framed: &mut Vec<u8>, payload: &[u8]) {
+        framed.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        framed.extend_from_slice(payload);
+    }
+
+    /// Adds `records` records framed into `framed` by [`IdentityHasher::frame`], in order: the
+    /// same identity as pushing them one by one, in one update, which hashes small records
+    /// several times faster (BLAKE3 then works on whole chunks at once).
+    pub fn push_framed(&mut self, framed: &[u8], records: u64) {
+        self.hasher.update(framed);
+        self.events += records;
+    }
+
     /// The identity of the records pushed so far.
     pub fn finish(&self) -> LogIdentity {
         LogIdentity {
@@ -474,5 +489,40 @@ impl Iterator for Events {
             self.cursor.failed = true;
             LogError::Decode { file, seq, source }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framed_records_hash_as_records_pushed_one_by_one() {
+        let records: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| (0..(i * 7 % 400)).map(|b| (b ^ i) as u8).collect())
+            .collect();
+        let mut one_by_one = IdentityHasher::new();
+        for record in &records {
+            one_by_one.push(record);
+        }
+        // Uneven batches: where one update ends and the next begins must not matter.
+        let mut batched = IdentityHasher::new();
+        for batch in records.chunks(37) {
+            let mut framed = Vec::new();
+            for record in batch {
+                IdentityHasher::frame(&mut framed, record);
+            }
+            batched.push_framed(&framed, batch.len() as u64);
+        }
+        let expected = one_by_one.finish();
+        assert_eq!(batched.finish(), expected);
+        assert_eq!(expected.events, 300);
+        let mut unframed = IdentityHasher::new();
+        unframed.push_framed(&records.concat(), 300);
+        assert_ne!(
+            unframed.finish().hash,
+            expected.hash,
+            "the framing is part of the hash"
+        );
     }
 }
