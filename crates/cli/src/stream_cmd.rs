@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use cascade_engine::{Engine, Mode, Run};
+use cascade_engine::Run;
 use cascade_kafka::{
     ClientOptions, ConsumeOptions, ConsumeReport, EngineSink, InvalidRecords, LogSink, Packing,
     Partitioning, PublishOptions, PublishReport, Speed, consume, publish_log, stop_on_ctrl_c,
@@ -252,11 +252,10 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     if args.engine.scenario.is_some() || args.engine.checkpoint_every.is_some() {
         return mirrored_replay(args, &client, &options);
     }
-    let engine = Engine::new(config, Mode::Historical);
     let mut sink = match &args.state {
-        Some(dir) => EngineSink::with_state(engine, dir)
+        Some(dir) => EngineSink::with_state(config, dir)
             .with_context(|| format!("restoring the replay state in {}", dir.display()))?,
-        None => EngineSink::in_memory(engine),
+        None => EngineSink::in_memory(config),
     };
     if sink.restored() > 0 {
         eprintln!(
@@ -272,7 +271,10 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     print_consume(&report, &options, started.elapsed());
-    finish_replay(&sink.finish(), args.out.as_deref())?;
+    let run = sink
+        .finish()
+        .with_context(|| format!("replaying topic {:?}", connection.topic))?;
+    finish_replay(&run, args.out.as_deref())?;
     Ok(findings(&report))
 }
 

@@ -190,11 +190,10 @@ fn bench_kafka(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("replay", name), |b| {
             b.iter(|| {
-                let engine = Engine::new(EngineConfig::default(), Mode::Historical);
-                let mut sink = EngineSink::in_memory(engine);
+                let mut sink = EngineSink::in_memory(EngineConfig::default());
                 consume(&client(&brokers), &ConsumeOptions::new(&topic), &mut sink)
                     .expect("consume");
-                black_box(sink.finish())
+                black_box(sink.finish().expect("run"))
             });
         });
     }

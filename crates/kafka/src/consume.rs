@@ -263,6 +263,9 @@ struct Run<'a> {
 impl Run<'_> {
     fn drive(&mut self) -> Result<(), KafkaError> {
         let mut last_progress = Instant::now();
+        // Progress since the last empty poll: the clock is read only when a poll comes back
+        // empty, not once per record.
+        let mut progressed = false;
         let poll = Duration::from_millis(100);
         loop {
             if self.stopped() {
@@ -270,11 +273,11 @@ impl Run<'_> {
             }
             match self.consumer.poll(poll) {
                 Some(Ok(message)) => {
-                    last_progress = Instant::now();
+                    progressed = true;
                     self.receive(&message)?;
                 }
                 Some(Err(ClientError::PartitionEOF(partition))) => {
-                    last_progress = Instant::now();
+                    progressed = true;
                     if let Some(state) = self.states.get_mut(&partition) {
                         state.at_end = true;
                     }
@@ -287,6 +290,9 @@ impl Run<'_> {
                     });
                 }
                 None => {
+                    if std::mem::take(&mut progressed) {
+                        last_progress = Instant::now();
+                    }
                     if self.options.follow {
                         if self.since_commit > 0 {
                             self.commit()?;

@@ -188,6 +188,21 @@ pub enum KafkaError {
         /// What is wrong.
         reason: String,
     },
+    /// The engine refused an event of the stream (`cascade stream replay`).
+    #[error("the engine failed at seq {seq}: {source}")]
+    Engine {
+        /// The event it failed on.
+        seq: u64,
+        /// The engine's error (boxed: it is large, and rare).
+        #[source]
+        source: Box<cascade_engine::EngineError>,
+    },
+    /// The thread running the engine ended without a run.
+    #[error("the engine thread ended without a run: {reason}")]
+    EngineThread {
+        /// What happened to it.
+        reason: String,
+    },
     /// Whatever consumed the events (the engine, a log writer) failed.
     #[error("applying seq {seq} from topic {topic:?}: {source}")]
     Sink {

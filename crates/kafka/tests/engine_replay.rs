@@ -60,15 +60,14 @@ fn replay_from_a_topic_writes_the_local_run_file() {
         let mut options = PublishOptions::new(topic("engine"));
         options.packing = packing;
         publish_log(&client(&brokers), &options, dir.path(), &mut |_| {}).unwrap();
-        let mut sink =
-            EngineSink::in_memory(Engine::new(EngineConfig::default(), Mode::Historical));
+        let mut sink = EngineSink::in_memory(EngineConfig::default());
         consume(
             &client(&brokers),
             &ConsumeOptions::new(&options.topic),
             &mut sink,
         )
         .unwrap();
-        let streamed = sink.finish();
+        let streamed = sink.finish().unwrap();
         assert_eq!(streamed.state_hash, local.state_hash, "{packing:?}");
         assert_eq!(
             streamed.to_json(),
@@ -118,8 +117,7 @@ fn replay_killed_and_restarted_with_its_group_writes_the_same_run() {
     consume_options.commit_every = 1_000;
     let kill_at = events * 2 / 3;
     {
-        let engine = Engine::new(EngineConfig::default(), Mode::Historical);
-        let mut sink = EngineSink::with_state(engine, state.path()).unwrap();
+        let mut sink = EngineSink::with_state(EngineConfig::default(), state.path()).unwrap();
         let mut killed = Killed {
             sink: &mut sink,
             at: kill_at,
@@ -129,8 +127,7 @@ fn replay_killed_and_restarted_with_its_group_writes_the_same_run() {
         }));
         assert!(outcome.is_err(), "the consumer was killed");
     }
-    let engine = Engine::new(EngineConfig::default(), Mode::Historical);
-    let mut sink = EngineSink::with_state(engine, state.path()).unwrap();
+    let mut sink = EngineSink::with_state(EngineConfig::default(), state.path()).unwrap();
     let restored = sink.restored();
     assert!(
         restored > 0 && restored <= kill_at,
@@ -140,7 +137,7 @@ fn replay_killed_and_restarted_with_its_group_writes_the_same_run() {
     assert_eq!(report.applied, events - restored, "the rest, each once");
     assert_eq!(report.duplicates, 0);
     assert_eq!(
-        sink.finish().to_json(),
+        sink.finish().unwrap().to_json(),
         local.to_json(),
         "identical to an uninterrupted run"
     );
@@ -194,15 +191,14 @@ fn real_maker_ethb_replayed_from_a_topic_matches_cascade_replay() {
         published.next_seq,
         LogReader::open(dir.path()).unwrap().next_seq()
     );
-    let engine = Engine::new(ReplayOptions::default().config, Mode::Historical);
-    let mut sink = EngineSink::in_memory(engine);
+    let mut sink = EngineSink::in_memory(ReplayOptions::default().config);
     consume(
         &client(&brokers),
         &ConsumeOptions::new(&options.topic),
         &mut sink,
     )
     .unwrap();
-    let streamed = sink.finish();
+    let streamed = sink.finish().unwrap();
     assert_eq!(streamed.state_hash, local.state_hash);
     assert_eq!(
         streamed.to_json(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use cascade_engine::{Engine, EngineConfig, Mode};
+use cascade_engine::EngineConfig;
 use cascade_events::{Event, encode};
 use cascade_kafka::wire::{RecordBuilder, RecordError};
 use cascade_kafka::{
@@ -561,12 +561,11 @@ fn a_dead_lettered_record_with_readable_headers_is_skipped_by_the_engine() {
     for event in &all[13..] {
         send_event(&producer, &topic, event);
     }
-    let engine = || Engine::new(EngineConfig::default(), Mode::Historical);
 
     let failed = consume(
         &client(&brokers),
         &ConsumeOptions::new(&topic),
-        &mut EngineSink::in_memory(engine()),
+        &mut EngineSink::in_memory(EngineConfig::default()),
     );
     let Err(KafkaError::Malformed {
         partition: 0,
@@ -586,7 +585,7 @@ fn a_dead_lettered_record_with_readable_headers_is_skipped_by_the_engine() {
     let dead_letter = dead.path().join("dead.jsonl");
     let mut options = ConsumeOptions::new(&topic);
     options.invalid = InvalidRecords::DeadLetter(dead_letter.clone());
-    let mut sink = EngineSink::in_memory(engine());
+    let mut sink = EngineSink::in_memory(EngineConfig::default());
     let report = consume_all(&brokers, &options, &mut sink);
     assert_eq!(
         (
@@ -597,7 +596,7 @@ fn a_dead_lettered_record_with_readable_headers_is_skipped_by_the_engine() {
         (1, 1, 19)
     );
     assert_eq!(report.next_seq, 20, "the replay went on after seq 12");
-    let run = sink.finish();
+    let run = sink.finish().unwrap();
     assert_eq!(run.totals.skipped.get("dead-lettered"), Some(&1), "counted");
     assert_eq!(run.window.events, 19);
     assert_eq!(run.window.last_seq, Some(19), "later events were applied");
@@ -609,7 +608,29 @@ fn a_dead_lettered_record_with_readable_headers_is_skipped_by_the_engine() {
 
     // With a state directory the local log cannot have a hole: stopped, naming the seq.
     let state = tempfile::tempdir().unwrap();
-    let mut sink = EngineSink::with_state(engine(), state.path()).unwrap();
+    let mut sink = EngineSink::with_state(EngineConfig::default(), state.path()).unwrap();
     let error = consume(&client(&brokers), &options, &mut sink).unwrap_err();
     assert!(matches!(error, KafkaError::Sink { seq: 12, .. }), "{error}");
+}
+
+#[test]
+fn an_engine_failure_on_the_engine_thread_names_its_seq() {
+    let Some(brokers) = brokers("an_engine_failure_on_the_engine_thread_names_its_seq") else {
+        return;
+    };
+    // Seq 4 goes back in time: the engine refuses it, on its own thread.
+    let mut all = events(8);
+    all[4].time = cascade_events::Timestamp(all[0].time.0 - 10);
+    let (topic, _) = topic_holding(&brokers, "engine-fails", &all);
+    let mut sink = EngineSink::in_memory(EngineConfig::default());
+    let consumed = consume(&client(&brokers), &ConsumeOptions::new(&topic), &mut sink);
+    // The consumer hands the last batch over when it persists at the end, so the failure shows
+    // when the run is asked for.
+    assert_eq!(consumed.unwrap().applied, 8);
+    let error = sink.finish().unwrap_err();
+    assert!(
+        matches!(error, KafkaError::Engine { seq: 4, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("seq 4"), "{error}");
 }
