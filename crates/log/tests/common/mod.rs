@@ -1,7 +1,5 @@
 //! Event fixtures shared by the integration tests.
 
-#![allow(dead_code)]
-
 use cascade_events::{
     Address, Amount, Event, Fixed, Id, Payload, PositionChange, PriceUpdate, Protocol, Timestamp,
     U256,
