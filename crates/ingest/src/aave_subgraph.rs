@@ -494,7 +494,7 @@ fn check_units(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::NoProgress;
+    use crate::batch::test_context as context;
     use cascade_events::Amount;
 
     const TOKENS: &str = "borrowingEnabled,decimals,id,pool,reserveLiquidationBonus,reserveLiquidationThreshold,stableBorrowRateEnabled,symbol,usageAsCollateralEnabled
@@ -505,15 +505,6 @@ True,6,0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb480xb53c1a33016b2dc2ff3653530bff1
     const POOL: &str = "0xb53c1a33016b2dc2ff3653530bff1848a515c8c5";
     const USER: &str = "0x1111111111111111111111111111111111111111";
     const BOT: &str = "0x2222222222222222222222222222222222222222";
-
-    fn context(skip_invalid: bool) -> Context<'static> {
-        Context {
-            source: 0,
-            skip_invalid,
-            chain_id: 1,
-            progress: &NoProgress,
-        }
-    }
 
     fn run(rows: &[String], skip_invalid: bool) -> Result<SourceBatch, IngestError> {
         let dir = tempfile::tempdir().unwrap();

@@ -24,6 +24,18 @@ pub struct Context<'a> {
     pub progress: &'a dyn Progress,
 }
 
+/// The context of an adapter read outside an ingest, for unit tests: source 0, mainnet, no
+/// progress reporting.
+#[cfg(test)]
+pub(crate) fn test_context(skip_invalid: bool) -> Context<'static> {
+    Context {
+        source: 0,
+        skip_invalid,
+        chain_id: 1,
+        progress: &crate::progress::NoProgress,
+    }
+}
+
 /// The events of one source, in the source's own order (file rank, then row, then the order of
 /// the events a row produces).
 #[derive(Debug, Default)]

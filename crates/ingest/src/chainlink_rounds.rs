@@ -21,7 +21,7 @@ use std::path::Path;
 
 use cascade_events::{Address, Event, Id, Payload, PriceUpdate};
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, Rejects, SourceBatch, event_at};
 use crate::error::IngestError;
 use crate::feeds::{self, FeedTable};
 use crate::table::CsvInput;
@@ -121,23 +121,17 @@ pub fn read(
                 }
                 rounds.push((
                     round,
-                    Event {
-                        seq: 0,
-                        chain_id: context.chain_id,
-                        block: None,
+                    event_at(
+                        context.chain_id,
                         time,
-                        tx_index: None,
-                        log_index: None,
-                        tx_hash: None,
-                        source: 0,
-                        payload: Payload::Price(PriceUpdate {
+                        Payload::Price(PriceUpdate {
                             asset,
                             quote,
                             price,
                             feed: Id::Address(address),
                             round: Some(round),
                         }),
-                    },
+                    ),
                 ));
                 Ok(())
             }
@@ -161,8 +155,8 @@ pub fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::test_context as context;
     use crate::error::Position;
-    use crate::progress::NoProgress;
 
     const FEED: &str = "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419";
 
@@ -170,15 +164,6 @@ mod tests {
         let path = dir.join(format!("eth-usd_{FEED}.csv"));
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    fn context(skip_invalid: bool) -> Context<'static> {
-        Context {
-            source: 0,
-            skip_invalid,
-            chain_id: 1,
-            progress: &NoProgress,
-        }
     }
 
     fn options() -> Options {

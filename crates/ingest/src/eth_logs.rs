@@ -888,7 +888,7 @@ impl Candidate {
 mod tests {
     use super::abi::*;
     use super::*;
-    use crate::progress::NoProgress;
+    use crate::batch::test_context as context;
     use alloy_primitives::{FixedBytes, hex};
 
     const V2_POOL: &str = "0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9";
@@ -896,15 +896,6 @@ mod tests {
     const USDC: Address = Address::repeat_byte(0xcc);
     const USER: Address = Address::repeat_byte(0x11);
     const BOT: Address = Address::repeat_byte(0x22);
-
-    fn context(skip_invalid: bool) -> Context<'static> {
-        Context {
-            source: 0,
-            skip_invalid,
-            chain_id: 1,
-            progress: &NoProgress,
-        }
-    }
 
     /// One `eth_getLogs` entry, as a node returns it, for an encoded event.
     fn entry<E: SolEvent>(

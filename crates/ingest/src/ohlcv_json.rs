@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cascade_events::{Event, Id, Payload, PriceUpdate};
+use cascade_events::{Id, Payload, PriceUpdate};
 use serde_json::value::RawValue;
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, Rejects, SourceBatch, event_at};
 use crate::error::{IngestError, Position, RowError};
 use crate::value::{self, TimeFormat};
 
@@ -151,23 +151,17 @@ fn read_file(
             Ok((end, price))
         })();
         match parsed {
-            Ok((time, price)) => batch.events.push(Event {
-                seq: 0,
-                chain_id: context.chain_id,
-                block: None,
+            Ok((time, price)) => batch.events.push(event_at(
+                context.chain_id,
                 time,
-                tx_index: None,
-                log_index: None,
-                tx_hash: None,
-                source: 0,
-                payload: Payload::Price(PriceUpdate {
+                Payload::Price(PriceUpdate {
                     asset,
                     quote: options.quote,
                     price,
                     feed: options.feed,
                     round: None,
                 }),
-            }),
+            )),
             Err(error) => rejects.reject(error)?,
         }
     }
@@ -178,17 +172,8 @@ fn read_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::NoProgress;
+    use crate::batch::test_context as context;
     use cascade_events::Timestamp;
-
-    fn context(skip_invalid: bool) -> Context<'static> {
-        Context {
-            source: 0,
-            skip_invalid,
-            chain_id: 1,
-            progress: &NoProgress,
-        }
-    }
 
     const BAR: &str = r#"{"time_period_start": "2021-05-19T00:00:00.0000000Z", "time_period_end": "2021-05-19T00:10:00.0000000Z",
         "price_open": 3100.250000000, "price_close": 3150.750000000, "volume_traded": 250.125000000}"#;

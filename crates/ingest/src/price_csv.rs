@@ -120,18 +120,9 @@ fn toml_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::test_context as context;
     use crate::error::Position;
-    use crate::progress::NoProgress;
     use cascade_events::{Payload, Timestamp};
-
-    fn context(skip_invalid: bool) -> Context<'static> {
-        Context {
-            source: 0,
-            skip_invalid,
-            chain_id: 1,
-            progress: &NoProgress,
-        }
-    }
 
     fn run(text: &str, options: &Options, skip_invalid: bool) -> Result<SourceBatch, IngestError> {
         let dir = tempfile::tempdir().unwrap();

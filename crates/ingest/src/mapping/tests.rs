@@ -6,18 +6,8 @@ use std::path::{Path, PathBuf};
 use cascade_events::{Payload, Timestamp};
 
 use super::Mapping;
-use crate::batch::{Context, SourceBatch};
+use crate::batch::{SourceBatch, test_context as context};
 use crate::error::{IngestError, Position, RowError};
-use crate::progress::NoProgress;
-
-fn context(skip_invalid: bool) -> Context<'static> {
-    Context {
-        source: 0,
-        skip_invalid,
-        chain_id: 1,
-        progress: &NoProgress,
-    }
-}
 
 /// The row error `result` must be.
 fn row_error(result: Result<SourceBatch, IngestError>) -> Box<RowError> {
