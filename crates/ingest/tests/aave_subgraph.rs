@@ -1,10 +1,13 @@
 //! The Aave v2 subgraph export: the unit rule and the facts PROVENANCE.md lists.
 
-mod common;
+mod common {
+    pub mod context;
+    pub mod data;
+}
 
 use cascade_events::{Amount, Id, Payload, Timestamp};
 use cascade_ingest::aave_subgraph;
-use common::{context, shared_data};
+use common::{context::context, data::shared_data};
 
 /// 2021-05-19T00:00:00Z.
 const MAY_19: i64 = 1_621_382_400;

@@ -1,11 +1,17 @@
 //! The Maker Flipside adapter on the real ETH-B export and on hand-made folders.
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-mod common;
+mod common {
+    pub mod context;
+    pub mod data;
+    pub mod fixtures;
+}
 
-use cascade_events::{Amount, EventKind, Id, LiquidationDetail, Payload, Timestamp};
+use std::collections::BTreeMap;
+
+use cascade_events::{Amount, Event, EventKind, Id, LiquidationDetail, Payload, Timestamp};
 use cascade_ingest::maker_flipside;
-use common::{by_kind, context, shared_data};
+use common::{context::context, data::shared_data, fixtures::fixtures};
 
 #[test]
 fn whole_ethb_set_has_the_expected_counts_and_range() {
@@ -137,7 +143,7 @@ fn ethb_amounts_are_exact() {
 
 #[test]
 fn fixture_folder_covers_the_export_traps() {
-    let folder = common::fixtures("ingest/maker-flipside");
+    let folder = fixtures("ingest/maker-flipside");
     let batch = maker_flipside::read(&folder, &context(false)).unwrap();
     let counts = by_kind(batch.events.iter());
     assert_eq!(counts["param-change"], 3);
@@ -177,7 +183,7 @@ fn fixture_folder_covers_the_export_traps() {
 /// Copies the fixture folder into a temp dir so a test can damage one file.
 fn fixture_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(common::fixtures("ingest/maker-flipside")).unwrap() {
+    for entry in std::fs::read_dir(fixtures("ingest/maker-flipside")).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
     }
@@ -274,4 +280,13 @@ fn two_ilks_in_the_creation_file_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("several ilks (ETH-A, ETH-B)"), "{error}");
+}
+
+/// Events counted by kind name.
+fn by_kind(events: impl IntoIterator<Item = Event>) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for event in events {
+        *counts.entry(event.kind().name()).or_default() += 1;
+    }
+    counts
 }

@@ -2,7 +2,11 @@
 //! event: on the hand-made fixtures always, and on the real files when `../shared/data` is there.
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-mod common;
+mod common {
+    pub mod context;
+    pub mod data;
+    pub mod fixtures;
+}
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +16,7 @@ use cascade_ingest::{
     feeds::FeedTable, ingest, maker_flipside, mapped_csv, price_csv,
 };
 use cascade_log::LogReader;
-use common::{context, fixtures, shared_data};
+use common::{context::context, data::shared_data, fixtures::fixtures};
 
 /// The fixture mapping for each Maker file, with the kind the file produces.
 const MAKER: [(&str, EventKind); 7] = [

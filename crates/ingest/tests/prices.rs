@@ -1,10 +1,13 @@
 //! Price adapters on the real Chainlink, CoinGecko and Berkeley files.
 
-mod common;
+mod common {
+    pub mod context;
+    pub mod data;
+}
 
 use cascade_events::{Id, Payload, Timestamp};
 use cascade_ingest::{Position, chainlink_rounds, feeds::FeedTable, ohlcv_json, price_csv};
-use common::{context, shared_data};
+use common::{context::context, data::shared_data};
 
 fn chainlink_options() -> chainlink_rounds::Options {
     chainlink_rounds::Options {

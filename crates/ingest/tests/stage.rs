@@ -2,7 +2,9 @@
 //! all-or-nothing rule.
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-mod common;
+mod common {
+    pub mod data;
+}
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ use cascade_ingest::{
     feeds::FeedTable, ingest, price_csv,
 };
 use cascade_log::{Catalog, LogReader};
-use common::shared_data;
+use common::data::shared_data;
 
 fn options(skip_invalid: bool) -> IngestOptions {
     IngestOptions {
