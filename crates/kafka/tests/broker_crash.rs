@@ -7,7 +7,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-mod common;
+mod common {
+    pub mod broker;
+    pub mod log;
+    pub mod sink;
+}
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -17,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cascade_kafka::{ClientOptions, ConsumeOptions, PublishOptions, consume, publish_log};
-use common::{Collect, build_log, events, log_records, repo_root, topic};
+use common::broker::{brokers, topic};
+use common::log::{build_log, events, log_records};
+use common::sink::Collect;
 
 /// A broker of this test's own, stopped when dropped.
 struct PrivateBroker {
@@ -74,7 +80,7 @@ fn java_available() -> bool {
 
 #[test]
 fn broker_killed_mid_publish_then_resumed_leaves_every_seq_once_in_order() {
-    if common::brokers("broker_killed_mid_publish_then_resumed").is_none() {
+    if brokers("broker_killed_mid_publish_then_resumed").is_none() {
         return;
     }
     if !java_available() {
@@ -164,4 +170,9 @@ fn publish_until_done(
         }
     }
     panic!("publish never completed: {errors:#?}");
+}
+
+/// The repository root (for tests/kafka/kafka.sh).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-mod common;
+mod common {
+    pub mod broker;
+    pub mod client;
+}
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -17,7 +20,8 @@ use cascade_kafka::{
     ConsumeOptions, EngineSink, Packing, PublishOptions, Sink, SinkError, consume, publish_log,
 };
 use cascade_log::LogReader;
-use common::{brokers, client, topic};
+use common::broker::{brokers, topic};
+use common::client::client;
 
 /// What `cascade replay` computes for a log: every event through a fresh historical engine.
 fn local_replay(dir: &Path) -> Run {

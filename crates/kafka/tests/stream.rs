@@ -1,7 +1,12 @@
 //! Publishing, consuming and mirroring against a real broker (`CASCADE_KAFKA_BROKERS`).
 
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
-mod common;
+mod common {
+    pub mod broker;
+    pub mod client;
+    pub mod log;
+    pub mod sink;
+}
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -13,7 +18,10 @@ use cascade_kafka::{
     ProgressStore, PublishOptions, Sink, SinkError, consume, publish_log,
 };
 use cascade_log::{Catalog, LogReader};
-use common::{Collect, brokers, build_log, client, events, log_records, topic};
+use common::broker::{brokers, topic};
+use common::client::client;
+use common::log::{build_log, events, log_records};
+use common::sink::Collect;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -507,8 +515,10 @@ fn a_sink_failing_inside_a_pack_resumes_inside_that_pack() {
 
     let mut consume_options = ConsumeOptions::new(&options.topic);
     consume_options.group = Some(topic("pack-group"));
-    let mut failing = Collect::default();
-    failing.fail_at = Some(150);
+    let mut failing = Collect {
+        fail_at: Some(150),
+        ..Collect::default()
+    };
     let error = consume(&client(&brokers), &consume_options, &mut failing).unwrap_err();
     assert!(
         matches!(error, KafkaError::Sink { seq: 150, .. }),
@@ -633,4 +643,18 @@ fn an_engine_failure_on_the_engine_thread_names_its_seq() {
         "{error}"
     );
     assert!(error.to_string().contains("seq 4"), "{error}");
+}
+
+// Here rather than in common/sink.rs: these are the only tests that resume a crashed sink.
+impl Collect {
+    /// A sink that resumes from what `crashed` had persisted.
+    fn resume(crashed: &Collect) -> Collect {
+        Collect {
+            applied: crashed.persisted.clone(),
+            persisted: crashed.persisted.clone(),
+            persisted_next: crashed.persisted_next,
+            next: crashed.persisted_next,
+            ..Collect::default()
+        }
+    }
 }
