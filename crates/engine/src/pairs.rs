@@ -3,10 +3,18 @@
 //! entries make the walk after a shock cheaper), and the liquidatable set of one state, kept
 //! until the state changes and ordered riskiest first.
 //!
+//! It also holds [`Monitor`], the incremental liquidatable set both models keep for
+//! [`crate::ProtocolModel::unsafe_changes`] and `risk`: which accounts are liquidatable, each
+//! one's share of the risk sums, and what changed since the last report.
+//!
 //! Nothing here decides whether an account is liquidatable: the models confirm every candidate
 //! with the protocol's exact rule. This module must never make a walk skip an account whose
 //! uncompressed key reaches the level.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy_primitives::U512;
+use alloy_primitives::ruint::UintTryFrom;
 use cascade_events::{Id, U256};
 
 /// Keys below this are kept exactly.
@@ -239,6 +247,247 @@ impl<T> FoundSet<T> {
             start = *end;
         }
         self.items[range].iter().map(|(_, item)| item)
+    }
+}
+
+/// A liquidatable account's share of its market's risk sums, in the protocol's base currency.
+pub trait Exposure: Copy {
+    /// Market value of the collateral the risk snapshot counts.
+    fn collateral(&self) -> U256;
+    /// Debt value.
+    fn debt(&self) -> U256;
+}
+
+/// One market's liquidatable accounts as last re-tested, with exact sums of their exposures
+/// (512 bits: no sum of 256-bit values can overflow them; read saturated, which equals adding
+/// the values one by one with saturation, as a sum over the whole set would).
+#[derive(Clone, Debug)]
+struct Watch<T> {
+    members: BTreeMap<Id, T>,
+    collateral: U512,
+    debt: U512,
+    bad_debt: U512,
+    /// Per (collateral, debt) pair: the compressed index level at the last re-test (`None`: the
+    /// pair could not be judged, so none of its members was liquidatable).
+    levels: BTreeMap<(Id, Id), Option<u128>>,
+}
+
+impl<T> Default for Watch<T> {
+    fn default() -> Self {
+        Self {
+            members: BTreeMap::new(),
+            collateral: U512::ZERO,
+            debt: U512::ZERO,
+            bad_debt: U512::ZERO,
+            levels: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Exposure> Watch<T> {
+    fn add(&mut self, exposure: &T, sign: bool) {
+        let (collateral, debt) = (exposure.collateral(), exposure.debt());
+        let terms = [
+            (&mut self.collateral, collateral),
+            (&mut self.debt, debt),
+            (&mut self.bad_debt, debt.saturating_sub(collateral)),
+        ];
+        for (sum, value) in terms {
+            let value = U512::from(value);
+            *sum = if sign {
+                *sum + value
+            } else {
+                sum.saturating_sub(value)
+            };
+        }
+    }
+}
+
+/// What a [`Monitor`] must re-test at a refresh, from [`Monitor::begin`].
+#[derive(Debug, Default)]
+pub struct Retest {
+    /// Everything (after a state was decoded): every pair walked from its level, stored levels
+    /// ignored.
+    pub all: bool,
+    /// Assets whose view (price, indices, parameters the health reads) changed.
+    pub assets: BTreeSet<Id>,
+    /// (market, account) whose positions changed.
+    pub touched: Vec<(Id, Id)>,
+}
+
+impl Retest {
+    /// Whether a pair's members may have changed status or exposure through their assets.
+    pub fn pair_moved(&self, collateral: &Id, debt: &Id) -> bool {
+        self.all || self.assets.contains(collateral) || self.assets.contains(debt)
+    }
+}
+
+/// The incremental liquidatable set of a pair-indexed model (Aave, Compound).
+///
+/// Invariant after every refresh: each account's membership and exposure are what the model's
+/// exact rule gives in the current state. An account's truth changes only through its own
+/// positions (the model calls [`Monitor::touch`]) or through the view of one of its assets
+/// (price, index, threshold, decimals: [`Monitor::begin`] compares them with the last refresh's).
+/// A pair member liquidatable in a state has a key at or above that state's level, so walking a
+/// pair from the lower of the stored and the new level re-tests every member that was or is
+/// liquidatable; accounts with several reserves are re-tested whenever an asset moves. So a check
+/// after a liquidation costs that account, and one after a price move the pairs it moves.
+#[derive(Clone, Debug)]
+pub struct Monitor<T, V> {
+    watches: BTreeMap<Id, Watch<T>>,
+    /// Accounts whose membership changed since the last report: (at the report, now).
+    changes: BTreeMap<(Id, Id), (bool, bool)>,
+    /// Asset views at the last refresh.
+    seen: BTreeMap<Id, V>,
+    touched: BTreeSet<(Id, Id)>,
+    /// The state was replaced: re-test everything at the next refresh.
+    resync: bool,
+    /// The next report lists every account (what was reported before the state was replaced is
+    /// unknown).
+    report_all: bool,
+}
+
+impl<T, V> Default for Monitor<T, V> {
+    fn default() -> Self {
+        Self {
+            watches: BTreeMap::new(),
+            changes: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            touched: BTreeSet::new(),
+            resync: false,
+            report_all: false,
+        }
+    }
+}
+
+impl<T: Exposure, V: PartialEq> Monitor<T, V> {
+    /// Notes that the positions of `account` in `market` changed.
+    pub fn touch(&mut self, market: Id, account: Id) {
+        if !self.resync {
+            self.touched.insert((market, account));
+        }
+    }
+
+    /// Forgets a pair's stored level when its index empties: a pair created again later has
+    /// only touched members, and must not be walked from a level of another time.
+    pub fn forget_pair(&mut self, market: &Id, pair: &(Id, Id)) {
+        if let Some(watch) = self.watches.get_mut(market) {
+            watch.levels.remove(pair);
+        }
+    }
+
+    /// The model's state was replaced wholesale (decoded): the next refresh re-tests every
+    /// account and the next report lists every account.
+    pub fn resync(&mut self) {
+        self.resync = true;
+        self.touched.clear();
+    }
+
+    /// Starts a refresh with the current asset views: what to re-test, or `None` when nothing
+    /// can have changed.
+    pub fn begin(&mut self, views: BTreeMap<Id, V>) -> Option<Retest> {
+        if !self.resync && self.touched.is_empty() && views == self.seen {
+            return None;
+        }
+        let mut assets: BTreeSet<Id> = views
+            .iter()
+            .filter(|(asset, view)| self.seen.get(*asset) != Some(*view))
+            .map(|(asset, _)| *asset)
+            .collect();
+        assets.extend(self.seen.keys().filter(|asset| !views.contains_key(*asset)));
+        self.seen = views;
+        Some(Retest {
+            all: self.resync,
+            assets,
+            touched: std::mem::take(&mut self.touched).into_iter().collect(),
+        })
+    }
+
+    /// The stored level of `pair` in `market`: `None` when the pair has none (new since the
+    /// last refresh), `Some(None)` when it could not be judged.
+    pub fn level(&self, market: &Id, pair: &(Id, Id)) -> Option<Option<u128>> {
+        self.watches.get(market)?.levels.get(pair).copied()
+    }
+
+    /// Ends a refresh begun with `retest`: stores the pairs' new levels and the re-tested
+    /// accounts' exposures (`None`: not liquidatable), noting membership changes. Later results
+    /// for an account replace earlier ones.
+    pub fn finish(
+        &mut self,
+        retest: &Retest,
+        levels: impl IntoIterator<Item = (Id, (Id, Id), Option<u128>)>,
+        results: impl IntoIterator<Item = (Id, Id, Option<T>)>,
+    ) {
+        if retest.all {
+            self.watches.clear();
+            self.changes.clear();
+            self.resync = false;
+            self.report_all = true;
+        }
+        for (market, pair, level) in levels {
+            self.watches
+                .entry(market)
+                .or_default()
+                .levels
+                .insert(pair, level);
+        }
+        for (market, account, now) in results {
+            let watch = self.watches.entry(market).or_default();
+            let old = match now {
+                Some(exposure) => watch.members.insert(account, exposure),
+                None => watch.members.remove(&account),
+            };
+            if let Some(old) = &old {
+                watch.add(old, false);
+            }
+            if let Some(now) = &now {
+                watch.add(now, true);
+            }
+            let (was, is) = (old.is_some(), now.is_some());
+            if was != is && !self.report_all {
+                self.changes
+                    .entry((market, account))
+                    .and_modify(|entry| entry.1 = is)
+                    .or_insert((was, is));
+            }
+        }
+    }
+
+    /// Whether the next report must list every account (see [`Monitor::resync`]); clears it.
+    pub fn take_report_all(&mut self) -> bool {
+        std::mem::take(&mut self.report_all)
+    }
+
+    /// Whether `account` of `market` is liquidatable as of the last refresh.
+    pub fn contains(&self, market: &Id, account: &Id) -> bool {
+        self.watches
+            .get(market)
+            .is_some_and(|watch| watch.members.contains_key(account))
+    }
+
+    /// Appends the accounts whose membership changed since the last report, in (market,
+    /// account) order.
+    pub fn drain_changes(&mut self, out: &mut Vec<(Id, Id, bool)>) {
+        for ((market, account), (was, now)) in std::mem::take(&mut self.changes) {
+            if was != now {
+                out.push((market, account, now));
+            }
+        }
+    }
+
+    /// Liquidatable accounts of `market` and the saturated sums of their collateral, debt and
+    /// debt beyond collateral.
+    pub fn totals(&self, market: &Id) -> (u64, U256, U256, U256) {
+        let saturate = |sum: U512| U256::uint_try_from(sum).unwrap_or(U256::MAX);
+        match self.watches.get(market) {
+            Some(watch) => (
+                watch.members.len() as u64,
+                saturate(watch.collateral),
+                saturate(watch.debt),
+                saturate(watch.bad_debt),
+            ),
+            None => (0, U256::ZERO, U256::ZERO, U256::ZERO),
+        }
     }
 }
 

@@ -199,3 +199,254 @@ pub(crate) fn check_run(folder: &str, name: &str) -> Value {
     }
     serde_json::from_slice(&actual).unwrap()
 }
+
+/// One step of a random monitoring run ([`drive_monitor`]). Accounts and assets are small
+/// indices; amounts are in US cents at the asset's starting price; prices and parameters in
+/// parts of the asset's starting value.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    /// Deposit (account, asset, cents).
+    Deposit(u64, usize, u64),
+    /// Withdraw (account, asset, cents).
+    Withdraw(u64, usize, u64),
+    /// Borrow (account, asset, cents).
+    Borrow(u64, usize, u64),
+    /// Repay (account, asset, cents).
+    Repay(u64, usize, u64),
+    /// Use as collateral or not (account, asset, enabled).
+    Toggle(u64, usize, bool),
+    /// A price update: (asset, permille of its starting price).
+    Price(usize, u64),
+    /// A borrow (and supply) index update: (asset, basis points of one).
+    Index(usize, u64),
+    /// A liquidation threshold or collateral factor: (asset, basis points).
+    Threshold(usize, u64),
+    /// A simulated liquidation of the account if it is liquidatable, then a check.
+    Liquidate(u64),
+    /// A check, as the replay loop makes after a price update or a liquidation.
+    Check,
+    /// The state encoded and decoded into a fresh model, which carries on.
+    Restore,
+}
+
+/// A random [`Op`] over `accounts` accounts and `assets` assets.
+pub(crate) fn arb_op(
+    accounts: u64,
+    assets: usize,
+) -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..accounts, 0..assets, 1u64..500_000).prop_map(|(a, s, n)| Op::Deposit(a, s, n)),
+        2 => (0..accounts, 0..assets, 1u64..500_000).prop_map(|(a, s, n)| Op::Withdraw(a, s, n)),
+        4 => (0..accounts, 0..assets, 1u64..500_000).prop_map(|(a, s, n)| Op::Borrow(a, s, n)),
+        2 => (0..accounts, 0..assets, 1u64..500_000).prop_map(|(a, s, n)| Op::Repay(a, s, n)),
+        1 => (0..accounts, 0..assets, any::<bool>()).prop_map(|(a, s, on)| Op::Toggle(a, s, on)),
+        4 => (0..assets, 200u64..1_500).prop_map(|(s, p)| Op::Price(s, p)),
+        1 => (0..assets, 10_000u64..13_000).prop_map(|(s, i)| Op::Index(s, i)),
+        1 => (0..assets, 5_000u64..9_000).prop_map(|(s, t)| Op::Threshold(s, t)),
+        2 => (0..accounts).prop_map(Op::Liquidate),
+        2 => Just(Op::Check),
+        1 => Just(Op::Restore),
+    ]
+}
+
+/// What [`drive_monitor`] needs of a protocol besides the trait.
+pub(crate) struct MonitorHarness<M> {
+    /// A fresh model with its markets configured (not priced).
+    pub fresh: fn() -> M,
+    /// How many assets the ops name; each is priced at its starting price first.
+    pub assets: usize,
+    /// The event of an account action, index update or parameter change (`None`: skip it).
+    pub event: fn(&Op) -> Option<Payload>,
+    /// The price update of an [`Op::Price`].
+    pub price: fn(usize, u64) -> cascade_events::PriceUpdate,
+    /// Every liquidatable (market, account), by computing every account: sorted.
+    pub scan: fn(&M) -> Vec<(cascade_events::Id, cascade_events::Id)>,
+    /// The risk sums over the full-list set: (market, accounts, collateral, debt, bad debt).
+    pub scanned_risk: fn(&mut M) -> Vec<ScannedRisk>,
+}
+
+/// A market's risk as summed over a full list.
+pub(crate) type ScannedRisk = (
+    cascade_events::Id,
+    u64,
+    cascade_events::U256,
+    cascade_events::U256,
+    cascade_events::U256,
+);
+
+/// Runs `ops` through a fresh model the way the replay loop does, keeping the set of unsafe
+/// accounts from `unsafe_changes` alone, and after every check asserts that it equals a full
+/// scan and the full list of `liquidatable`, that every reported change flips the set (except
+/// the full report after a restore), and that `risk` equals the sums over the full list.
+pub(crate) fn drive_monitor<M: ProtocolModel>(harness: &MonitorHarness<M>, ops: &[Op]) {
+    use std::collections::BTreeSet;
+    let time = Timestamp(1_700_000_000);
+    let mut book = PriceBook::new(Vec::new());
+    let mut model = (harness.fresh)();
+    let mut tracked: BTreeSet<(cascade_events::Id, cascade_events::Id)> = BTreeSet::new();
+    let mut restored = false;
+    let mut changes = Vec::new();
+    for asset in 0..harness.assets {
+        let update = (harness.price)(asset, 1_000);
+        book.record(&update, time);
+        model.on_price(&update, time, &book).unwrap();
+    }
+    for (step, op) in ops.iter().chain([&Op::Check]).enumerate() {
+        let check = match op {
+            Op::Price(asset, permille) => {
+                let update = (harness.price)(*asset, *permille);
+                book.record(&update, time);
+                model.on_price(&update, time, &book).unwrap()
+            }
+            Op::Liquidate(account) => {
+                let found = candidates(&mut model, time)
+                    .into_iter()
+                    .find(|c| c.account == cascade_events::Id::Number(*account));
+                if let Some(candidate) = found {
+                    let choice = crate::protocol::LiquidatorChoice::default();
+                    model
+                        .simulate_liquidation(&candidate, &choice, time)
+                        .unwrap();
+                }
+                true
+            }
+            Op::Check => true,
+            Op::Restore => {
+                let bytes = state_bytes(&model);
+                let mut fresh = (harness.fresh)();
+                fresh.decode_state(&mut StateReader::new(&bytes)).unwrap();
+                model = fresh;
+                restored = true;
+                false
+            }
+            other => {
+                if let Some(payload) = (harness.event)(other) {
+                    model.apply(&event_at(time, payload), &book).unwrap();
+                }
+                false
+            }
+        };
+        if !check {
+            continue;
+        }
+        changes.clear();
+        assert!(model.unsafe_changes(time, &mut changes).unwrap());
+        for (market, account, now) in changes.drain(..) {
+            let flipped = if now {
+                tracked.insert((market, account))
+            } else {
+                tracked.remove(&(market, account))
+            };
+            assert!(
+                flipped || restored,
+                "step {step} {op:?}: {account} reported {now} again"
+            );
+        }
+        restored = false;
+        let expected: BTreeSet<_> = (harness.scan)(&model).into_iter().collect();
+        assert_eq!(tracked, expected, "step {step} {op:?}: reported set");
+        let listed: BTreeSet<_> = candidates(&mut model, time)
+            .into_iter()
+            .map(|c| (c.market, c.account))
+            .collect();
+        assert_eq!(listed, expected, "step {step} {op:?}: listed set");
+        let mut risks: Vec<MarketRisk> = Vec::new();
+        model.risk(time, &mut risks).unwrap();
+        let kept: Vec<ScannedRisk> = risks
+            .iter()
+            .map(|r| {
+                (
+                    r.market,
+                    r.accounts_unsafe,
+                    r.collateral_at_risk.value,
+                    r.debt_at_risk.value,
+                    r.bad_debt.value,
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            (harness.scanned_risk)(&mut model),
+            "step {step} {op:?}: risk"
+        );
+    }
+}
+
+/// A test asset: symbol, decimals, starting USD price.
+pub(crate) type TestAsset = (&'static str, u8, u64);
+
+/// The payload of an account action, index update or parameter change `op` in `market` of
+/// `protocol` over `assets`; `threshold` names the parameter [`Op::Threshold`] sets, and
+/// `supply_index` says whether [`Op::Index`] moves the supply index too. `None` for the other ops.
+pub(crate) fn op_payload(
+    protocol: cascade_events::Protocol,
+    market: cascade_events::Id,
+    assets: &[TestAsset],
+    threshold: &str,
+    supply_index: bool,
+    op: &Op,
+) -> Option<Payload> {
+    use cascade_events::{
+        Amount, CollateralToggle, Fixed, Id, IndexUpdate, ParamChange, PositionChange, Symbol, U256,
+    };
+    let asset = |index: usize| Id::name(assets[index].0);
+    let change = |account: u64, index: usize, cents: u64| {
+        let (_, decimals, price) = assets[index];
+        let amount = U256::from(cents) * U256::from(10u8).pow(U256::from(decimals))
+            / U256::from(100 * price);
+        PositionChange {
+            protocol,
+            market,
+            account: Id::Number(account),
+            asset: asset(index),
+            amount: Amount(amount),
+            shares: None,
+        }
+    };
+    Some(match *op {
+        Op::Deposit(a, s, n) => Payload::Deposit(change(a, s, n)),
+        Op::Withdraw(a, s, n) => Payload::Withdraw(change(a, s, n)),
+        Op::Borrow(a, s, n) => Payload::Borrow(change(a, s, n)),
+        Op::Repay(a, s, n) => Payload::Repay(change(a, s, n)),
+        Op::Toggle(a, s, enabled) => Payload::CollateralToggle(CollateralToggle {
+            protocol,
+            market,
+            account: Id::Number(a),
+            asset: asset(s),
+            enabled,
+        }),
+        Op::Index(s, bps) => Payload::IndexUpdate(IndexUpdate {
+            protocol,
+            market,
+            asset: asset(s),
+            supply_index: supply_index.then(|| Fixed::new(U256::from((bps + 10_000) / 2), 4)),
+            borrow_index: Some(Fixed::new(U256::from(bps), 4)),
+        }),
+        Op::Threshold(s, bps) => Payload::ParamChange(ParamChange {
+            protocol,
+            market: asset(s),
+            param: Symbol::new(threshold).unwrap(),
+            value: Fixed::new(U256::from(bps), 4),
+        }),
+        Op::Price(..) | Op::Liquidate(_) | Op::Check | Op::Restore => return None,
+    })
+}
+
+/// The price update of `assets[index]` at `permille` of its starting price, quoted in `quote`.
+pub(crate) fn test_price(
+    assets: &[TestAsset],
+    quote: &str,
+    index: usize,
+    permille: u64,
+) -> cascade_events::PriceUpdate {
+    use cascade_events::{Fixed, Id, U256};
+    let (symbol, _, price) = assets[index];
+    cascade_events::PriceUpdate {
+        asset: Id::name(symbol),
+        quote: Id::name(quote),
+        price: Fixed::new(U256::from(price * permille), 3),
+        feed: Id::name("test"),
+        round: None,
+    }
+}

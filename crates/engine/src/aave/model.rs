@@ -24,6 +24,11 @@
 //! 10000 * unit(c))`, lowered by 1% to absorb the contracts' per-step rounding, and every account
 //! at or above it is confirmed with the exact health factor. Accounts with several reserves on
 //! either side are few; they are confirmed exactly on every query.
+//!
+//! The replay's checks do not list that set: a [`Monitor`] keeps it with each account's share of
+//! the risk sums, re-testing at a check only the accounts acted on since the last one and, for
+//! the assets whose view moved, the pair members from the lower of the old and new level up and the
+//! accounts with several reserves, so a check after one liquidation costs one account.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,7 +48,7 @@ use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
-use crate::pairs::{Divisor, FoundSet, compress_key};
+use crate::pairs::{Divisor, Exposure, FoundSet, Monitor, Retest, compress_key};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -155,6 +160,20 @@ struct Found {
     collateral_base: U256,
     debt_base: U256,
 }
+
+impl Exposure for Found {
+    fn collateral(&self) -> U256 {
+        self.collateral_base
+    }
+
+    fn debt(&self) -> U256 {
+        self.debt_base
+    }
+}
+
+/// What the health factor reads of one reserve besides balances: price, decimals, liquidation
+/// threshold, liquidity and borrow indices. A change re-tests the accounts holding it.
+type AssetView = (Option<U256>, Option<u8>, u16, U256, U256);
 
 impl From<AccountData> for Found {
     fn from(data: AccountData) -> Self {
@@ -276,6 +295,9 @@ pub struct AaveModel {
     found: FoundSet<Found>,
     /// Scratch space of [`AaveModel::find`] (not state).
     walked: Vec<Member>,
+    /// The liquidatable set kept incrementally for `unsafe_changes` and `risk` (not state:
+    /// derived from it, rebuilt after a decode).
+    monitor: Monitor<Found, AssetView>,
 }
 
 impl AaveModel {
@@ -302,6 +324,7 @@ impl AaveModel {
             pools: BTreeMap::new(),
             found: FoundSet::default(),
             walked: Vec::new(),
+            monitor: Monitor::default(),
         }
     }
 
@@ -436,6 +459,7 @@ impl AaveModel {
         let Some(account) = pool.accounts.get_mut(account_id) else {
             return;
         };
+        self.monitor.touch(*pool_id, *account_id);
         // One enabled collateral and one debt make a pair member; anything else is complex
         // (checked on every query) or, without debt, not indexed.
         let mut collateral: Option<(&Id, &Position)> = None;
@@ -488,6 +512,7 @@ impl AaveModel {
                     index.update(member, Some(key), None);
                     if index.is_empty() {
                         pool.pairs.remove(&(collateral, debt));
+                        self.monitor.forget_pair(pool_id, &(collateral, debt));
                     }
                 }
             }
@@ -583,6 +608,126 @@ impl AaveModel {
         self.found.invalidate();
     }
 
+    /// The view of every reserve, for [`Monitor::begin`].
+    fn asset_views(&self) -> BTreeMap<Id, AssetView> {
+        self.reserves
+            .iter()
+            .map(|(asset, reserve)| {
+                (
+                    *asset,
+                    (
+                        self.price(asset),
+                        reserve.decimals,
+                        reserve.liquidation_threshold,
+                        reserve.liquidity_index,
+                        reserve.borrow_index,
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Brings the monitor to the current state (see [`Monitor`]).
+    fn refresh_monitor(&mut self) -> Result<(), EngineError> {
+        let Some(retest) = self.monitor.begin(self.asset_views()) else {
+            return Ok(());
+        };
+        let mut levels = Vec::new();
+        let mut results = Vec::new();
+        self.retest(&retest, &mut levels, &mut results)?;
+        self.monitor.finish(&retest, levels, results);
+        Ok(())
+    }
+
+    /// Re-tests what `retest` names with the rule [`AaveModel::find`] applies: pairs whose
+    /// assets moved from the lower of their stored and new level, accounts with several reserves
+    /// when any asset moved, and touched accounts (a pair member only when its key reaches its
+    /// pair's level: below it the walk would not have confirmed it either).
+    fn retest(
+        &self,
+        retest: &Retest,
+        levels: &mut Vec<(Id, (Id, Id), Option<u128>)>,
+        results: &mut Vec<(Id, Id, Option<Found>)>,
+    ) -> Result<(), EngineError> {
+        let judge = |pair: &PairView, member: &Member| -> Result<Option<Found>, EngineError> {
+            let data = pair.account_data(
+                U256::from(member.scaled_collateral),
+                U256::from(member.scaled_debt),
+            )?;
+            Ok((data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD).then(|| data.into()))
+        };
+        let judge_complex = |account: &Account| -> Result<Option<Found>, EngineError> {
+            Ok(self
+                .account_data(account)?
+                .filter(|data| data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD)
+                .map(Found::from))
+        };
+        for (pool_id, pool) in &self.pools {
+            for (pair, index) in &pool.pairs {
+                let moved = retest.pair_moved(&pair.0, &pair.1);
+                let stored = if retest.all {
+                    None
+                } else {
+                    self.monitor.level(pool_id, pair)
+                };
+                if !moved && stored.is_some() {
+                    continue;
+                }
+                let view = self.pair_view(&pair.0, &pair.1);
+                let level = view.as_ref().map(|view| compress_key(view.level()));
+                levels.push((*pool_id, *pair, level));
+                if !moved {
+                    continue;
+                }
+                let from = match (stored.flatten(), level) {
+                    (Some(old), Some(new)) => Some(old.min(new)),
+                    (old, new) => old.or(new),
+                };
+                let Some(from) = from else {
+                    continue;
+                };
+                for (_, member) in index.at_or_above(from) {
+                    let found = match &view {
+                        Some(view) => judge(view, &member)?,
+                        None => None,
+                    };
+                    results.push((*pool_id, member.account, found));
+                }
+            }
+            if retest.all || !retest.assets.is_empty() {
+                for id in &pool.complex {
+                    if let Some(account) = pool.accounts.get(id) {
+                        results.push((*pool_id, *id, judge_complex(account)?));
+                    }
+                }
+            }
+        }
+        for (pool_id, account_id) in &retest.touched {
+            let account = self
+                .pools
+                .get(pool_id)
+                .and_then(|pool| pool.accounts.get(account_id));
+            let found = match account.and_then(|account| account.entry.map(|e| (account, e))) {
+                None => None,
+                Some((account, Entry::Complex)) => judge_complex(account)?,
+                Some((
+                    _,
+                    Entry::Pair {
+                        collateral,
+                        debt,
+                        key,
+                        member,
+                    },
+                )) => match self.pair_view(&collateral, &debt) {
+                    Some(view) if key >= compress_key(view.level()) => judge(&view, &member)?,
+                    _ => None,
+                },
+            };
+            results.push((*pool_id, *account_id, found));
+        }
+        Ok(())
+    }
+
     /// What the health factor of an account of the (collateral, debt) pair reads besides its
     /// balances.
     fn pair_view(&self, collateral: &Id, debt: &Id) -> Option<PairView> {
@@ -604,6 +749,28 @@ impl AaveModel {
                 index: d.borrow_index,
             },
         })
+    }
+
+    /// The risk snapshot summed over [`AaveModel::find`]'s set: the baseline the monitor's sums
+    /// are tested against.
+    #[cfg(test)]
+    pub(crate) fn scanned_risk(&mut self) -> Vec<(Id, u64, U256, U256, U256)> {
+        self.invalidate();
+        self.refresh_found().unwrap();
+        let mut out = Vec::new();
+        for market in self.pools.keys() {
+            let mut totals = (0u64, U256::ZERO, U256::ZERO, U256::ZERO);
+            for account in self.found.of_market(market) {
+                totals.0 += 1;
+                totals.1 = totals.1.saturating_add(account.collateral_base);
+                totals.2 = totals.2.saturating_add(account.debt_base);
+                totals.3 = totals
+                    .3
+                    .saturating_add(account.debt_base.saturating_sub(account.collateral_base));
+            }
+            out.push((*market, totals.0, totals.1, totals.2, totals.3));
+        }
+        out
     }
 
     /// Underlying collateral and debt of `account` in `asset` (`balanceOf` of the aToken and
@@ -1377,24 +1544,14 @@ impl ProtocolModel for AaveModel {
         }))
     }
 
-    /// Sums over the liquidatable set, which [`AaveModel::find`] computes exactly (shared with
-    /// `liquidatable` after the same event). Bad debt is summed over that set too: an account
+    /// Sums over the liquidatable set, kept by the monitor as accounts change (the same set and
+    /// exposures `AaveModel::find` computes). Bad debt is summed over that set too: an account
     /// whose debt exceeds its collateral value has a health factor below one (thresholds are at
     /// most 100%), so no underwater account lies outside it.
     fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
-        self.refresh_found()?;
+        self.refresh_monitor()?;
         for market in self.pools.keys() {
-            let mut accounts = 0u64;
-            let mut collateral = U256::ZERO;
-            let mut debt = U256::ZERO;
-            let mut bad_debt = U256::ZERO;
-            for account in self.found.of_market(market) {
-                accounts += 1;
-                collateral = collateral.saturating_add(account.collateral_base);
-                debt = debt.saturating_add(account.debt_base);
-                bad_debt = bad_debt
-                    .saturating_add(account.debt_base.saturating_sub(account.collateral_base));
-            }
+            let (accounts, collateral, debt, bad_debt) = self.monitor.totals(market);
             out.push(MarketRisk {
                 protocol: self.protocol,
                 market: *market,
@@ -1406,6 +1563,24 @@ impl ProtocolModel for AaveModel {
             });
         }
         Ok(())
+    }
+
+    fn unsafe_changes(
+        &mut self,
+        _time: Timestamp,
+        out: &mut Vec<(Id, Id, bool)>,
+    ) -> Result<bool, EngineError> {
+        self.refresh_monitor()?;
+        if self.monitor.take_report_all() {
+            for (market, pool) in &self.pools {
+                for account in pool.accounts.keys() {
+                    out.push((*market, *account, self.monitor.contains(market, account)));
+                }
+            }
+        } else {
+            self.monitor.drain_changes(out);
+        }
+        Ok(true)
     }
 
     fn encode_state(&self, out: &mut StateWriter) {
@@ -1529,6 +1704,7 @@ impl ProtocolModel for AaveModel {
         for (market, account) in accounts {
             self.reindex(&market, &account);
         }
+        self.monitor.resync();
         Ok(())
     }
 

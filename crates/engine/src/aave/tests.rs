@@ -532,3 +532,63 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
         .unwrap();
     assert_eq!(done.collateral_asset, Id::name("WETH"));
 }
+
+const MONITORED: [super::golden::TestAsset; 3] =
+    [("WETH", 18, 2_000), ("WBTC", 8, 30_000), ("USDC", 6, 1)];
+
+fn monitored_v3() -> AaveModel {
+    let mut model = AaveModel::v3(AaveVersion::V3);
+    let book = PriceBook::new(Vec::new());
+    let time = Timestamp(1_700_000_000);
+    for ((asset, decimals, _), lt) in MONITORED.iter().zip(["0.825", "0.75", "0.85"]) {
+        for (param, value) in [
+            ("decimals", decimals.to_string()),
+            ("ltv", "0.7".to_owned()),
+            ("liquidationThreshold", lt.to_owned()),
+            ("liquidationBonus", "1.05".to_owned()),
+        ] {
+            let change = cascade_events::ParamChange {
+                protocol: cascade_events::Protocol::AaveV3,
+                market: Id::name(asset),
+                param: cascade_events::Symbol::new(param).unwrap(),
+                value: value.parse().unwrap(),
+            };
+            let event = crate::aave::golden::event_at(time, Payload::ParamChange(change));
+            model.apply(&event, &book).unwrap();
+        }
+    }
+    model
+}
+
+fn monitored_payload(op: &super::golden::Op) -> Option<Payload> {
+    super::golden::op_payload(
+        cascade_events::Protocol::AaveV3,
+        Id::name("pool"),
+        &MONITORED,
+        "liquidationThreshold",
+        true,
+        op,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The liquidatable set reported incrementally by `unsafe_changes`, and the risk sums kept
+    /// with it, equal a full scan after every check, whatever the actions, price moves, index
+    /// and threshold changes, liquidations and checkpoint restores in between.
+    #[test]
+    fn reported_changes_keep_the_full_scan_set(
+        ops in proptest::collection::vec(super::golden::arb_op(6, 3), 1..80),
+    ) {
+        let harness = super::golden::MonitorHarness {
+            fresh: monitored_v3,
+            assets: MONITORED.len(),
+            event: monitored_payload,
+            price: |asset, permille| super::golden::test_price(&MONITORED, "USD", asset, permille),
+            scan: |model: &AaveModel| model.scan_all_liquidatable().unwrap(),
+            scanned_risk: AaveModel::scanned_risk,
+        };
+        super::golden::drive_monitor(&harness, &ops);
+    }
+}

@@ -25,6 +25,11 @@
 //! the level `1e36 * tokensToDenom(collateral) / (borrowIndex * price(borrow))` lowered by 1%;
 //! every candidate is confirmed with the exact liquidity. Other accounts are checked exactly on
 //! every query.
+//!
+//! The replay's checks do not list that set: a [`Monitor`] keeps it with each account's share of
+//! the risk sums, re-testing at a check only the accounts acted on since the last one and, for
+//! the assets whose view moved, the pair members from the lower of the old and new level up and the
+//! accounts with several reserves, so a check after one liquidation costs one account.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,7 +46,7 @@ use super::logic::{
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
-use crate::pairs::{FoundSet, compress_key};
+use crate::pairs::{Exposure, FoundSet, Monitor, Retest, compress_key};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -154,29 +159,37 @@ struct Comptroller {
     complex: BTreeSet<Id>,
 }
 
-/// What `liquidatable` and `risk` report of an account found liquidatable.
+/// What `liquidatable` reports of an account found liquidatable.
 #[derive(Clone, Copy, Debug)]
 struct Found {
     /// Weighted collateral over borrows, wad ([`CompoundModel::health`]).
     health: U256,
     /// `sumBorrowPlusEffects`.
     sum_borrow: U256,
-    /// Market value of the entered collateral (collateral factor 1), or what it is computed
-    /// from: only `risk` reads it.
-    collateral_value: Value,
 }
 
-/// A found account's collateral market value, known or deferred.
-#[derive(Clone, Copy, Debug)]
-enum Value {
-    Known(U256),
-    /// A pair member's cTokens and the index of its pair's (price, exchange rate) in
-    /// `CompoundModel::walked_pairs`.
-    Member {
-        ctokens: u128,
-        pair: u32,
-    },
+/// A liquidatable account as the monitor keeps it: its share of the risk sums, in USD (wad).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Exposed {
+    /// Market value of the entered collateral (collateral factor 1).
+    collateral_value: U256,
+    /// `sumBorrowPlusEffects`.
+    sum_borrow: U256,
 }
+
+impl Exposure for Exposed {
+    fn collateral(&self) -> U256 {
+        self.collateral_value
+    }
+
+    fn debt(&self) -> U256 {
+        self.sum_borrow
+    }
+}
+
+/// What the liquidity reads of one market besides balances: `getUnderlyingPrice`, the exchange
+/// rate, the collateral factor and the borrow index. A change re-tests the accounts holding it.
+type MarketView = (Option<U256>, Option<U256>, U256, U256);
 
 /// What the liquidity of a pair member reads from one market of the pair.
 #[derive(Clone, Copy)]
@@ -242,9 +255,9 @@ pub struct CompoundModel {
     found: FoundSet<Found>,
     /// Scratch space of [`CompoundModel::find`] (not state).
     walked: Vec<Member>,
-    /// The collateral (price, exchange rate) of each pair of the last walk, for `found`'s
-    /// deferred collateral values (not state).
-    walked_pairs: Vec<(U256, U256)>,
+    /// The liquidatable set kept incrementally for `unsafe_changes` and `risk` (not state:
+    /// derived from it, rebuilt after a decode).
+    monitor: Monitor<Exposed, MarketView>,
 }
 
 impl CompoundModel {
@@ -260,7 +273,7 @@ impl CompoundModel {
             comptrollers: BTreeMap::new(),
             found: FoundSet::default(),
             walked: Vec::new(),
-            walked_pairs: Vec::new(),
+            monitor: Monitor::default(),
         }
     }
 
@@ -346,6 +359,7 @@ impl CompoundModel {
         let Some(account) = comptroller.accounts.get_mut(account_id) else {
             return;
         };
+        self.monitor.touch(*comptroller_id, *account_id);
         // One entered collateral and one borrow make a pair member; anything else is complex
         // (checked on every query) or, without borrows, not indexed.
         let mut collateral: Option<(&Id, &Position)> = None;
@@ -408,6 +422,8 @@ impl CompoundModel {
                     index.update(member, Some(key), None);
                     if index.is_empty() {
                         comptroller.pairs.remove(&(collateral, borrow));
+                        self.monitor
+                            .forget_pair(comptroller_id, &(collateral, borrow));
                     }
                 }
             }
@@ -439,23 +455,13 @@ impl CompoundModel {
     /// Puts the accounts with a shortfall into `found`, Comptroller by Comptroller.
     /// `walked` is scratch space: members are copied out of the index first and judged after,
     /// so the copy loop's cache misses overlap instead of waiting behind each liquidity.
-    /// `pairs` receives each walked pair's collateral (price, exchange rate), which the
-    /// deferred collateral values refer to.
-    fn find(
-        &self,
-        found: &mut FoundSet<Found>,
-        walked: &mut Vec<Member>,
-        pairs: &mut Vec<(U256, U256)>,
-    ) {
+    fn find(&self, found: &mut FoundSet<Found>, walked: &mut Vec<Member>) {
         found.clear();
-        pairs.clear();
         for (comptroller_id, comptroller) in &self.comptrollers {
             for ((collateral, borrow), index) in &comptroller.pairs {
                 let Some(pair) = self.pair_view(collateral, borrow) else {
                     continue;
                 };
-                let pair_index = u32::try_from(pairs.len()).unwrap_or(u32::MAX);
-                pairs.push((pair.c.price, pair.c.exchange_rate));
                 walked.clear();
                 walked.extend(
                     index
@@ -473,10 +479,6 @@ impl CompoundModel {
                             Found {
                                 health,
                                 sum_borrow: liquidity.sum_borrow,
-                                collateral_value: Value::Member {
-                                    ctokens: member.ctokens,
-                                    pair: pair_index,
-                                },
                             },
                         );
                     }
@@ -496,9 +498,6 @@ impl CompoundModel {
                         Found {
                             health,
                             sum_borrow: liquidity.sum_borrow,
-                            collateral_value: Value::Known(
-                                self.collateral_value(account).unwrap_or(U256::ZERO),
-                            ),
                         },
                     );
                 }
@@ -529,17 +528,168 @@ impl CompoundModel {
         if !self.found.is_valid() {
             let mut found = std::mem::take(&mut self.found);
             let mut walked = std::mem::take(&mut self.walked);
-            let mut pairs = std::mem::take(&mut self.walked_pairs);
-            self.find(&mut found, &mut walked, &mut pairs);
+            self.find(&mut found, &mut walked);
             self.found = found;
             self.walked = walked;
-            self.walked_pairs = pairs;
         }
     }
 
     /// Forgets the cached liquidatable set: called by every method that may change the state.
     fn invalidate(&mut self) {
         self.found.invalidate();
+    }
+
+    /// The view of every market, for [`Monitor::begin`].
+    fn market_views(&self) -> BTreeMap<Id, MarketView> {
+        self.markets
+            .iter()
+            .map(|(asset, market)| {
+                (
+                    *asset,
+                    (
+                        self.price(asset),
+                        market.rate(),
+                        market.collateral_factor,
+                        market.borrow_index,
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Brings the monitor to the current state (see [`Monitor`]).
+    fn refresh_monitor(&mut self) {
+        let Some(retest) = self.monitor.begin(self.market_views()) else {
+            return;
+        };
+        let mut levels = Vec::new();
+        let mut results = Vec::new();
+        self.retest(&retest, &mut levels, &mut results);
+        self.monitor.finish(&retest, levels, results);
+    }
+
+    /// Re-tests what `retest` names with the rule [`CompoundModel::find`] applies and the
+    /// collateral value `risk` reads: pairs whose markets moved from the lower of their stored
+    /// and new level, accounts with several markets when any market moved, and touched accounts
+    /// (a pair member only when its key reaches its pair's level: below it the walk would not
+    /// have confirmed it either).
+    fn retest(
+        &self,
+        retest: &Retest,
+        levels: &mut Vec<(Id, (Id, Id), Option<u128>)>,
+        results: &mut Vec<(Id, Id, Option<Exposed>)>,
+    ) {
+        // A member's market value is `price * (exchangeRate * cTokens)`, truncated as the
+        // Comptroller's scalar products are.
+        let judge = |pair: &PairView, member: &Member| -> Option<Exposed> {
+            let liquidity = pair.liquidity(member)?;
+            if liquidity.shortfall().is_zero() {
+                return None;
+            }
+            let value = mul_scalar_truncate(pair.c.exchange_rate, U256::from(member.ctokens))
+                .and_then(|underlying| mul_scalar_truncate(pair.c.price, underlying));
+            Some(Exposed {
+                collateral_value: value.unwrap_or(U256::ZERO),
+                sum_borrow: liquidity.sum_borrow,
+            })
+        };
+        let judge_complex = |account: &Account| -> Option<Exposed> {
+            let liquidity = self.liquidity(account)?;
+            if liquidity.shortfall().is_zero() {
+                return None;
+            }
+            Some(Exposed {
+                collateral_value: self.collateral_value(account).unwrap_or(U256::ZERO),
+                sum_borrow: liquidity.sum_borrow,
+            })
+        };
+        for (comptroller_id, comptroller) in &self.comptrollers {
+            for (pair, index) in &comptroller.pairs {
+                let moved = retest.pair_moved(&pair.0, &pair.1);
+                let stored = if retest.all {
+                    None
+                } else {
+                    self.monitor.level(comptroller_id, pair)
+                };
+                if !moved && stored.is_some() {
+                    continue;
+                }
+                let view = self.pair_view(&pair.0, &pair.1);
+                let level = view.as_ref().map(|view| compress_key(view.level()));
+                levels.push((*comptroller_id, *pair, level));
+                if !moved {
+                    continue;
+                }
+                let from = match (stored.flatten(), level) {
+                    (Some(old), Some(new)) => Some(old.min(new)),
+                    (old, new) => old.or(new),
+                };
+                let Some(from) = from else {
+                    continue;
+                };
+                for (_, member) in index.at_or_above(from) {
+                    let found = view.as_ref().and_then(|view| judge(view, &member));
+                    results.push((*comptroller_id, member.account, found));
+                }
+            }
+            if retest.all || !retest.assets.is_empty() {
+                for id in &comptroller.complex {
+                    if let Some(account) = comptroller.accounts.get(id) {
+                        results.push((*comptroller_id, *id, judge_complex(account)));
+                    }
+                }
+            }
+        }
+        for (comptroller_id, account_id) in &retest.touched {
+            let account = self
+                .comptrollers
+                .get(comptroller_id)
+                .and_then(|comptroller| comptroller.accounts.get(account_id));
+            let found = match account.and_then(|account| account.entry.map(|e| (account, e))) {
+                None => None,
+                Some((account, Entry::Complex)) => judge_complex(account),
+                Some((
+                    _,
+                    Entry::Pair {
+                        collateral,
+                        borrow,
+                        key,
+                        member,
+                    },
+                )) => match self.pair_view(&collateral, &borrow) {
+                    Some(view) if key >= compress_key(view.level()) => judge(&view, &member),
+                    _ => None,
+                },
+            };
+            results.push((*comptroller_id, *account_id, found));
+        }
+    }
+
+    /// The risk snapshot summed over [`CompoundModel::find`]'s set, each collateral value
+    /// computed over the account's markets: the baseline the monitor's sums are tested against.
+    #[cfg(test)]
+    pub(crate) fn scanned_risk(&mut self) -> Vec<(Id, u64, U256, U256, U256)> {
+        self.invalidate();
+        self.refresh_found();
+        let mut out = Vec::new();
+        for (market, comptroller) in &self.comptrollers {
+            let mut totals = (0u64, U256::ZERO, U256::ZERO, U256::ZERO);
+            for (_, id, account) in self.found.ordered().filter(|(m, _, _)| *m == market) {
+                let value = comptroller
+                    .accounts
+                    .get(id)
+                    .and_then(|state| self.collateral_value(state))
+                    .unwrap_or(U256::ZERO);
+                totals.0 += 1;
+                totals.1 = totals.1.saturating_add(value);
+                totals.2 = totals.2.saturating_add(account.sum_borrow);
+                totals.3 = totals
+                    .3
+                    .saturating_add(account.sum_borrow.saturating_sub(value));
+            }
+            out.push((*market, totals.0, totals.1, totals.2, totals.3));
+        }
+        out
     }
 
     /// What the liquidity of an account of the (collateral, borrow) pair reads besides its
@@ -1266,38 +1416,14 @@ impl ProtocolModel for CompoundModel {
         }))
     }
 
-    /// Sums over the liquidatable set (shared with `liquidatable` after the same event). Bad
-    /// debt is summed over that set too: borrows above the collateral's market value are above
-    /// its weighted value (collateral factors are at most 1), so every underwater account has a
-    /// shortfall.
+    /// Sums over the liquidatable set, kept by the monitor as accounts change (the same set as
+    /// `CompoundModel::find`'s). Bad debt is summed over that set too: borrows above the
+    /// collateral's market value are above its weighted value (collateral factors are at most
+    /// 1), so every underwater account has a shortfall.
     fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
-        self.refresh_found();
+        self.refresh_monitor();
         for market in self.comptrollers.keys() {
-            let mut accounts = 0u64;
-            let mut collateral = U256::ZERO;
-            let mut debt = U256::ZERO;
-            let mut bad_debt = U256::ZERO;
-            for account in self.found.of_market(market) {
-                // A member's market value is `price * (exchangeRate * cTokens)`, truncated as
-                // the Comptroller's scalar products are.
-                let value = match account.collateral_value {
-                    Value::Known(value) => Some(value),
-                    Value::Member { ctokens, pair } => self
-                        .walked_pairs
-                        .get(pair as usize)
-                        .and_then(|(price, rate)| {
-                            mul_scalar_truncate(
-                                *price,
-                                mul_scalar_truncate(*rate, U256::from(ctokens))?,
-                            )
-                        }),
-                }
-                .unwrap_or(U256::ZERO);
-                accounts += 1;
-                collateral = collateral.saturating_add(value);
-                debt = debt.saturating_add(account.sum_borrow);
-                bad_debt = bad_debt.saturating_add(account.sum_borrow.saturating_sub(value));
-            }
+            let (accounts, collateral, debt, bad_debt) = self.monitor.totals(market);
             out.push(MarketRisk {
                 protocol: Protocol::CompoundV2,
                 market: *market,
@@ -1309,6 +1435,24 @@ impl ProtocolModel for CompoundModel {
             });
         }
         Ok(())
+    }
+
+    fn unsafe_changes(
+        &mut self,
+        _time: Timestamp,
+        out: &mut Vec<(Id, Id, bool)>,
+    ) -> Result<bool, EngineError> {
+        self.refresh_monitor();
+        if self.monitor.take_report_all() {
+            for (market, comptroller) in &self.comptrollers {
+                for account in comptroller.accounts.keys() {
+                    out.push((*market, *account, self.monitor.contains(market, account)));
+                }
+            }
+        } else {
+            self.monitor.drain_changes(out);
+        }
+        Ok(true)
     }
 
     fn encode_state(&self, out: &mut StateWriter) {
@@ -1419,6 +1563,7 @@ impl ProtocolModel for CompoundModel {
         for (comptroller, account) in accounts {
             self.reindex(&comptroller, &account);
         }
+        self.monitor.resync();
         Ok(())
     }
 
