@@ -17,6 +17,8 @@ use alloy_primitives::U512;
 use alloy_primitives::ruint::UintTryFrom;
 use cascade_events::{Id, U256};
 
+use crate::index::LiquidationIndex;
+
 /// Keys below this are kept exactly.
 const EXACT_BITS: usize = 120;
 
@@ -303,6 +305,30 @@ impl<T: Exposure> Watch<T> {
     }
 }
 
+/// A pair index member: an account with the balances its confirmation reads.
+pub trait PairMember: Ord + Copy {
+    /// The account.
+    fn account(&self) -> Id;
+}
+
+/// What a refresh found, for [`Monitor::finish`].
+#[derive(Debug)]
+pub struct Retested<T> {
+    /// (market, pair, compressed level; `None`: the pair cannot be judged).
+    pub levels: Vec<(Id, (Id, Id), Option<u128>)>,
+    /// (market, account, exposure; `None`: not liquidatable).
+    pub results: Vec<(Id, Id, Option<T>)>,
+}
+
+impl<T> Default for Retested<T> {
+    fn default() -> Self {
+        Self {
+            levels: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+}
+
 /// What a [`Monitor`] must re-test at a refresh, from [`Monitor::begin`].
 #[derive(Debug, Default)]
 pub struct Retest {
@@ -409,29 +435,74 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
         self.watches.get(market)?.levels.get(pair).copied()
     }
 
-    /// Ends a refresh begun with `retest`: stores the pairs' new levels and the re-tested
-    /// accounts' exposures (`None`: not liquidatable), noting membership changes. Later results
-    /// for an account replace earlier ones.
-    pub fn finish(
-        &mut self,
+    /// Re-tests the members of `market`'s pairs whose assets `retest` names, recording in `out`
+    /// each pair's new level (also for a pair new since the last refresh, whose members are all
+    /// touched and re-tested as such) and each walked member's result. `view` gives a pair's
+    /// view and compressed level (`None`: it cannot be judged, nobody in it is liquidatable);
+    /// `judge` confirms one member exactly (`None`: not liquidatable). A moved
+    /// pair is walked from the lower of its stored and new level: a member liquidatable before
+    /// has a key at or above the stored level, one liquidatable now at or above the new one.
+    pub fn walk_pairs<'a, M: PairMember + 'a, P, E>(
+        &self,
         retest: &Retest,
-        levels: impl IntoIterator<Item = (Id, (Id, Id), Option<u128>)>,
-        results: impl IntoIterator<Item = (Id, Id, Option<T>)>,
-    ) {
+        market: &Id,
+        pairs: impl IntoIterator<Item = (&'a (Id, Id), &'a LiquidationIndex<M, u128>)>,
+        mut view: impl FnMut(&(Id, Id)) -> Option<(P, u128)>,
+        mut judge: impl FnMut(&P, &M) -> Result<Option<T>, E>,
+        out: &mut Retested<T>,
+    ) -> Result<(), E> {
+        for (pair, index) in pairs {
+            let moved = retest.pair_moved(&pair.0, &pair.1);
+            let stored = if retest.all {
+                None
+            } else {
+                self.level(market, pair)
+            };
+            if !moved && stored.is_some() {
+                continue;
+            }
+            let view = view(pair);
+            let level = view.as_ref().map(|(_, level)| *level);
+            out.levels.push((*market, *pair, level));
+            if !moved {
+                continue;
+            }
+            let from = match (stored.flatten(), level) {
+                (Some(old), Some(new)) => Some(old.min(new)),
+                (old, new) => old.or(new),
+            };
+            let Some(from) = from else {
+                continue;
+            };
+            for (_, member) in index.at_or_above(from) {
+                let found = match &view {
+                    Some((view, _)) => judge(view, &member)?,
+                    None => None,
+                };
+                out.results.push((*market, member.account(), found));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a refresh begun with `retest`: stores the pairs' new levels and the re-tested
+    /// accounts' exposures, noting membership changes. Later results for an account replace
+    /// earlier ones.
+    pub fn finish(&mut self, retest: &Retest, out: Retested<T>) {
         if retest.all {
             self.watches.clear();
             self.changes.clear();
             self.resync = false;
             self.report_all = true;
         }
-        for (market, pair, level) in levels {
+        for (market, pair, level) in out.levels {
             self.watches
                 .entry(market)
                 .or_default()
                 .levels
                 .insert(pair, level);
         }
-        for (market, account, now) in results {
+        for (market, account, now) in out.results {
             let watch = self.watches.entry(market).or_default();
             let old = match now {
                 Some(exposure) => watch.members.insert(account, exposure),

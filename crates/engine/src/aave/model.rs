@@ -48,7 +48,9 @@ use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
-use crate::pairs::{Divisor, Exposure, FoundSet, Monitor, Retest, compress_key};
+use crate::pairs::{
+    Divisor, Exposure, FoundSet, Monitor, PairMember, Retest, Retested, compress_key,
+};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -168,6 +170,12 @@ impl Exposure for Found {
 
     fn debt(&self) -> U256 {
         self.debt_base
+    }
+}
+
+impl PairMember for Member {
+    fn account(&self) -> Id {
+        self.account
     }
 }
 
@@ -632,10 +640,9 @@ impl AaveModel {
         let Some(retest) = self.monitor.begin(self.asset_views()) else {
             return Ok(());
         };
-        let mut levels = Vec::new();
-        let mut results = Vec::new();
-        self.retest(&retest, &mut levels, &mut results)?;
-        self.monitor.finish(&retest, levels, results);
+        let mut out = Retested::default();
+        self.retest(&retest, &mut out)?;
+        self.monitor.finish(&retest, out);
         Ok(())
     }
 
@@ -643,12 +650,7 @@ impl AaveModel {
     /// assets moved from the lower of their stored and new level, accounts with several reserves
     /// when any asset moved, and touched accounts (a pair member only when its key reaches its
     /// pair's level: below it the walk would not have confirmed it either).
-    fn retest(
-        &self,
-        retest: &Retest,
-        levels: &mut Vec<(Id, (Id, Id), Option<u128>)>,
-        results: &mut Vec<(Id, Id, Option<Found>)>,
-    ) -> Result<(), EngineError> {
+    fn retest(&self, retest: &Retest, out: &mut Retested<Found>) -> Result<(), EngineError> {
         let judge = |pair: &PairView, member: &Member| -> Result<Option<Found>, EngineError> {
             let data = pair.account_data(
                 U256::from(member.scaled_collateral),
@@ -663,41 +665,22 @@ impl AaveModel {
                 .map(Found::from))
         };
         for (pool_id, pool) in &self.pools {
-            for (pair, index) in &pool.pairs {
-                let moved = retest.pair_moved(&pair.0, &pair.1);
-                let stored = if retest.all {
-                    None
-                } else {
-                    self.monitor.level(pool_id, pair)
-                };
-                if !moved && stored.is_some() {
-                    continue;
-                }
-                let view = self.pair_view(&pair.0, &pair.1);
-                let level = view.as_ref().map(|view| compress_key(view.level()));
-                levels.push((*pool_id, *pair, level));
-                if !moved {
-                    continue;
-                }
-                let from = match (stored.flatten(), level) {
-                    (Some(old), Some(new)) => Some(old.min(new)),
-                    (old, new) => old.or(new),
-                };
-                let Some(from) = from else {
-                    continue;
-                };
-                for (_, member) in index.at_or_above(from) {
-                    let found = match &view {
-                        Some(view) => judge(view, &member)?,
-                        None => None,
-                    };
-                    results.push((*pool_id, member.account, found));
-                }
-            }
+            self.monitor.walk_pairs(
+                retest,
+                pool_id,
+                &pool.pairs,
+                |(collateral, debt)| {
+                    let view = self.pair_view(collateral, debt)?;
+                    let level = compress_key(view.level());
+                    Some((view, level))
+                },
+                judge,
+                out,
+            )?;
             if retest.all || !retest.assets.is_empty() {
                 for id in &pool.complex {
                     if let Some(account) = pool.accounts.get(id) {
-                        results.push((*pool_id, *id, judge_complex(account)?));
+                        out.results.push((*pool_id, *id, judge_complex(account)?));
                     }
                 }
             }
@@ -723,7 +706,7 @@ impl AaveModel {
                     _ => None,
                 },
             };
-            results.push((*pool_id, *account_id, found));
+            out.results.push((*pool_id, *account_id, found));
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ use super::logic::{
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
-use crate::pairs::{Exposure, FoundSet, Monitor, Retest, compress_key};
+use crate::pairs::{Exposure, FoundSet, Monitor, PairMember, Retest, Retested, compress_key};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -184,6 +184,12 @@ impl Exposure for Exposed {
 
     fn debt(&self) -> U256 {
         self.sum_borrow
+    }
+}
+
+impl PairMember for Member {
+    fn account(&self) -> Id {
+        self.account
     }
 }
 
@@ -562,10 +568,9 @@ impl CompoundModel {
         let Some(retest) = self.monitor.begin(self.market_views()) else {
             return;
         };
-        let mut levels = Vec::new();
-        let mut results = Vec::new();
-        self.retest(&retest, &mut levels, &mut results);
-        self.monitor.finish(&retest, levels, results);
+        let mut out = Retested::default();
+        self.retest(&retest, &mut out);
+        self.monitor.finish(&retest, out);
     }
 
     /// Re-tests what `retest` names with the rule [`CompoundModel::find`] applies and the
@@ -573,12 +578,7 @@ impl CompoundModel {
     /// and new level, accounts with several markets when any market moved, and touched accounts
     /// (a pair member only when its key reaches its pair's level: below it the walk would not
     /// have confirmed it either).
-    fn retest(
-        &self,
-        retest: &Retest,
-        levels: &mut Vec<(Id, (Id, Id), Option<u128>)>,
-        results: &mut Vec<(Id, Id, Option<Exposed>)>,
-    ) {
+    fn retest(&self, retest: &Retest, out: &mut Retested<Exposed>) {
         // A member's market value is `price * (exchangeRate * cTokens)`, truncated as the
         // Comptroller's scalar products are.
         let judge = |pair: &PairView, member: &Member| -> Option<Exposed> {
@@ -604,38 +604,24 @@ impl CompoundModel {
             })
         };
         for (comptroller_id, comptroller) in &self.comptrollers {
-            for (pair, index) in &comptroller.pairs {
-                let moved = retest.pair_moved(&pair.0, &pair.1);
-                let stored = if retest.all {
-                    None
-                } else {
-                    self.monitor.level(comptroller_id, pair)
-                };
-                if !moved && stored.is_some() {
-                    continue;
-                }
-                let view = self.pair_view(&pair.0, &pair.1);
-                let level = view.as_ref().map(|view| compress_key(view.level()));
-                levels.push((*comptroller_id, *pair, level));
-                if !moved {
-                    continue;
-                }
-                let from = match (stored.flatten(), level) {
-                    (Some(old), Some(new)) => Some(old.min(new)),
-                    (old, new) => old.or(new),
-                };
-                let Some(from) = from else {
-                    continue;
-                };
-                for (_, member) in index.at_or_above(from) {
-                    let found = view.as_ref().and_then(|view| judge(view, &member));
-                    results.push((*comptroller_id, member.account, found));
-                }
-            }
+            let walked = self.monitor.walk_pairs(
+                retest,
+                comptroller_id,
+                &comptroller.pairs,
+                |(collateral, borrow)| {
+                    let view = self.pair_view(collateral, borrow)?;
+                    let level = compress_key(view.level());
+                    Some((view, level))
+                },
+                |view, member| Ok::<_, std::convert::Infallible>(judge(view, member)),
+                out,
+            );
+            let Ok(()) = walked;
             if retest.all || !retest.assets.is_empty() {
                 for id in &comptroller.complex {
                     if let Some(account) = comptroller.accounts.get(id) {
-                        results.push((*comptroller_id, *id, judge_complex(account)));
+                        out.results
+                            .push((*comptroller_id, *id, judge_complex(account)));
                     }
                 }
             }
@@ -661,7 +647,7 @@ impl CompoundModel {
                     _ => None,
                 },
             };
-            results.push((*comptroller_id, *account_id, found));
+            out.results.push((*comptroller_id, *account_id, found));
         }
     }
 
