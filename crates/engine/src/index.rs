@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 
 use cascade_events::U256;
 
-use crate::slots::Slot;
+use crate::slots::{Slot, with_room_of};
 
 /// Accounts ordered by (trigger key, account).
 ///
@@ -141,7 +141,7 @@ fn bucket_of(key: u128) -> usize {
 /// hold keys in the asked range, so they return every member whose key is in it plus the other
 /// members of the boundary buckets. Order within a result is not meaningful (it depends on the
 /// history of moves): callers confirm each member exactly and order what they report.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct BucketIndex<M> {
     buckets: Vec<Vec<(Slot, M)>>,
     /// One bit per bucket: non-empty.
@@ -149,6 +149,19 @@ pub struct BucketIndex<M> {
     /// Per slot: (bucket, position in it), or `ABSENT`.
     place: Vec<(u32, u32)>,
     len: usize,
+}
+
+/// A copy keeps each bucket's spare room (see [`crate::slots::Slots`]'s `Clone`): most moves
+/// in a copied state would otherwise start by reallocating their bucket.
+impl<M: Clone> Clone for BucketIndex<M> {
+    fn clone(&self) -> Self {
+        Self {
+            buckets: self.buckets.iter().map(with_room_of).collect(),
+            occupied: self.occupied.clone(),
+            place: with_room_of(&self.place),
+            len: self.len,
+        }
+    }
 }
 
 impl<M> Default for BucketIndex<M> {

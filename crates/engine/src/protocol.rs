@@ -318,8 +318,22 @@ impl HealthDistribution {
     }
 }
 
+/// A copy of a boxed model. Every model is `Clone`; this makes the copy available behind
+/// `dyn ProtocolModel`, so a sweep can decode its window state once and copy it for each point
+/// ([`crate::Engine::restore_from`]).
+pub trait ModelClone {
+    /// A deep copy of this model.
+    fn clone_model(&self) -> Box<dyn ProtocolModel>;
+}
+
+impl<T: ProtocolModel + Clone + 'static> ModelClone for T {
+    fn clone_model(&self) -> Box<dyn ProtocolModel> {
+        Box::new(self.clone())
+    }
+}
+
 /// The rules of one lending protocol over its rebuilt state.
-pub trait ProtocolModel {
+pub trait ProtocolModel: ModelClone {
     /// Which protocol this models; events with this [`Payload::protocol`](cascade_events::Payload::protocol)
     /// are routed here.
     fn protocol(&self) -> Protocol;

@@ -818,6 +818,35 @@ impl Engine {
         hash_hex(out.bytes())
     }
 
+    /// Replaces this fresh engine's state with a copy of `template`'s (the state a checkpoint
+    /// holds: position, clock, prices, tracker and models; not the mode or the output), as
+    /// [`Engine::restore`] would from `template`'s checkpoint, without encoding and decoding it.
+    /// Refuses a template running other protocol models.
+    pub fn restore_from(&mut self, template: &Engine) -> Result<(), EngineError> {
+        let protocols = |engine: &Engine| -> Vec<Protocol> {
+            engine.models.iter().map(|model| model.protocol()).collect()
+        };
+        if protocols(self) != protocols(template) {
+            return Err(EngineError::Source(format!(
+                "restoring an engine of models {:?} from one of {:?}",
+                protocols(self),
+                protocols(template)
+            )));
+        }
+        self.next_seq = template.next_seq;
+        self.last_check.clone_from(&template.last_check);
+        self.now = template.now;
+        self.prices = template.prices.clone();
+        self.tracker.clone_from(&template.tracker);
+        self.models = template
+            .models
+            .iter()
+            .map(|model| model.clone_model())
+            .collect();
+        self.in_window = self.window_open();
+        Ok(())
+    }
+
     /// Replaces this fresh engine's state with [`Engine::checkpoint`] bytes taken with the same
     /// configuration and mode, stored under `seq` (the next event to apply: the catalog's
     /// convention). Refuses bytes taken at another position. On error the engine is
@@ -901,12 +930,17 @@ impl Engine {
             inner.finish()?;
         }
         input.finish()?;
-        engine.in_window = match (engine.config.from, engine.now) {
+        engine.in_window = engine.window_open();
+        Ok(())
+    }
+
+    /// Whether the report window has begun at the engine's current time.
+    fn window_open(&self) -> bool {
+        match (self.config.from, self.now) {
             (None, _) => true,
             (Some(from), Some(now)) => now >= from,
             (Some(_), None) => false,
-        };
-        Ok(())
+        }
     }
 
     /// Closes open episodes at the last event's time and builds the run.

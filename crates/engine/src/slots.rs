@@ -34,7 +34,7 @@ const DIRECT_NUMBERS: u64 = 1 << 24;
 const NO_SLOT: Slot = Slot::MAX;
 
 /// Records of type `V` by account id, in slots.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Slots<V> {
     ids: Vec<Id>,
     values: Vec<V>,
@@ -42,6 +42,26 @@ pub struct Slots<V> {
     numbers: Vec<Slot>,
     /// Point lookups only, never iterated (see the module doc).
     lookup: HashMap<Id, Slot, FxBuildHasher>,
+}
+
+/// A copy keeps the vectors' spare room: a copied state (a sweep point) goes on growing, and a
+/// vector copied to its length would move all its records at its first new account.
+impl<V: Clone> Clone for Slots<V> {
+    fn clone(&self) -> Self {
+        Self {
+            ids: with_room_of(&self.ids),
+            values: with_room_of(&self.values),
+            numbers: with_room_of(&self.numbers),
+            lookup: self.lookup.clone(),
+        }
+    }
+}
+
+/// A copy of `items` with the same capacity.
+pub(crate) fn with_room_of<T: Clone>(items: &Vec<T>) -> Vec<T> {
+    let mut copy = Vec::with_capacity(items.capacity());
+    copy.extend_from_slice(items);
+    copy
 }
 
 impl<V> Default for Slots<V> {
@@ -125,6 +145,11 @@ impl<V> Slots<V> {
     /// The record in `slot`, mutably. Panics on a slot this store never handed out.
     pub fn at_mut(&mut self, slot: Slot) -> &mut V {
         &mut self.values[slot as usize]
+    }
+
+    /// Every record, in slot order: only for what does not depend on the order (counts, sums).
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.values.iter()
     }
 
     /// Every slot in account order: the order for anything that reaches an output.

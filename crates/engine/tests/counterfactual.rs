@@ -9,7 +9,8 @@ use std::path::Path;
 
 use cascade_engine::run::Run;
 use cascade_engine::scenario::{
-    BASELINE_LABEL, Scenario, SweepAxis, prepare, replay_scenario, run, run_sweep,
+    BASELINE_LABEL, Scenario, SweepAxis, prepare, replay_scenario, run, run_from, run_sweep,
+    window_state,
 };
 use cascade_engine::{Engine, EngineConfig, Mode};
 use cascade_events::Event;
@@ -431,4 +432,26 @@ fn a_source_swap_reads_another_feed() {
     );
     let hit: Vec<String> = accounts(&own).into_iter().map(|(a, _)| a).collect();
     assert_eq!(hit, ["#1"]);
+}
+
+#[test]
+fn a_run_from_a_copied_window_state_is_the_run_from_the_checkpoint() {
+    let log = market_log();
+    let scenario = scenario(&format!(
+        "window = {{ from = \"2021-06-01T01:15:00Z\" }}\n{INSTANT_ORACLE}{IMPACT}"
+    ));
+    let prepared = prepare(log.path(), &EngineConfig::default(), &scenario).unwrap();
+    let start = window_state(&prepared)
+        .unwrap()
+        .expect("the window starts after the first event");
+    let decoded = run(&prepared, &scenario).unwrap();
+    assert!(
+        decoded.totals.liquidations > 0,
+        "the window has liquidations"
+    );
+    // Twice from the same copy: a run must not change the state it was copied from.
+    for _ in 0..2 {
+        let copied = run_from(&prepared, &scenario, Some(&start)).unwrap();
+        assert_eq!(copied.to_json(), decoded.to_json());
+    }
 }

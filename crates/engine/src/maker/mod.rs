@@ -1623,8 +1623,8 @@ impl ProtocolModel for MakerModel {
                     .ok(),
                 _ => Some(ilk.rate),
             };
-            for slot in ilk.vaults.sorted() {
-                let vault = ilk.vaults.at(slot);
+            // Counts and sums: the order of the vaults does not matter, so no sorting.
+            for vault in ilk.vaults.values() {
                 if vault.art.is_zero() {
                     if !vault.ink.is_zero() {
                         distribution.without_debt += 1;

@@ -30,7 +30,7 @@ use toml::de::DeTable;
 pub use counterfactual::{ScenarioRun, describe, same_asset};
 pub use params::{PARAMS, Param, ParamSpec, Scope, Unit};
 pub use path::{PricePaths, PriceTransform, TransformKind};
-pub use session::{Prepared, prepare, replay_scenario, run};
+pub use session::{Prepared, prepare, replay_scenario, run, run_from, window_state};
 pub use sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
 
 use crate::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};

@@ -216,13 +216,42 @@ pub fn prepare(
 /// Runs `scenario` from the prepared window start to its end. The scenario must have the window
 /// and price transforms `prepared` was made for (a sweep changes only parameter overrides).
 pub fn run(prepared: &Prepared, scenario: &Scenario) -> Result<Run, EngineError> {
-    let paths = scenario.price_paths(prepared.series.clone())?;
+    run_from(prepared, scenario, None)
+}
+
+/// The engine state at the window start, decoded from the prepared checkpoint once so that
+/// [`run_from`] can copy it for each of many runs (a million-vault state decodes in a quarter of
+/// a second, copies in a tenth of that). `None` without a window start.
+pub fn window_state(prepared: &Prepared) -> Result<Option<Engine>, EngineError> {
+    let Some((seq, bytes)) = &prepared.start else {
+        return Ok(None);
+    };
+    let mut engine = Engine::new(window_config(prepared), Mode::Historical);
+    engine.restore(bytes, *seq)?;
+    Ok(Some(engine))
+}
+
+fn window_config(prepared: &Prepared) -> EngineConfig {
     let mut config = prepared.config.clone();
     config.from = prepared.window.from;
+    config
+}
+
+/// [`run`], starting from `start` ([`window_state`] of the same `prepared`) when given instead
+/// of decoding the checkpoint.
+pub fn run_from(
+    prepared: &Prepared,
+    scenario: &Scenario,
+    start: Option<&Engine>,
+) -> Result<Run, EngineError> {
+    let paths = scenario.price_paths(prepared.series.clone())?;
+    let config = window_config(prepared);
     let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
     let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
-    if let Some((seq, bytes)) = &prepared.start {
-        engine.restore(bytes, *seq)?;
+    match (start, &prepared.start) {
+        (Some(start), _) => engine.restore_from(start)?,
+        (None, Some((seq, bytes))) => engine.restore(bytes, *seq)?,
+        (None, None) => {}
     }
     let reader = LogReader::open(&prepared.dir)?;
     for event in reader.events(prepared.start_seq()) {

@@ -13,8 +13,9 @@ use cascade_events::{Fixed, Protocol, U256};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, run};
+use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, run_from, window_state};
 use crate::EngineError;
+use crate::replay::Engine;
 use crate::run::Run;
 
 /// Most points a sweep may have.
@@ -237,14 +238,22 @@ pub fn run_sweep(
     pool.install(|| {
         points
             .into_par_iter()
-            .map(|values| {
-                let mut scenario = base.clone();
-                for (axis, value) in axes.iter().zip(&values) {
-                    scenario =
-                        scenario.with_override(axis.protocol, axis.market, axis.param, *value);
-                }
-                run(prepared, &scenario).map(|run| PointResult::of(values, &run))
-            })
+            .map_init(
+                // Each thread decodes the window state once and copies it for its points.
+                || None,
+                |start: &mut Option<Option<Engine>>, values| {
+                    let mut scenario = base.clone();
+                    for (axis, value) in axes.iter().zip(&values) {
+                        scenario =
+                            scenario.with_override(axis.protocol, axis.market, axis.param, *value);
+                    }
+                    if start.is_none() {
+                        *start = Some(window_state(prepared)?);
+                    }
+                    let start = start.as_ref().and_then(Option::as_ref);
+                    run_from(prepared, &scenario, start).map(|run| PointResult::of(values, &run))
+                },
+            )
             .collect()
     })
 }
