@@ -179,8 +179,9 @@ impl PairMember for Member {
     }
 }
 
-/// What the health factor reads of one reserve besides balances: price, decimals, liquidation
-/// threshold, liquidity and borrow indices. A change re-tests the accounts holding it.
+/// What the health factor reads of one reserve besides balances: the recorded price (the v2
+/// WETH price that stands in for a missing one is a constant), decimals, liquidation threshold,
+/// liquidity and borrow indices. A change re-tests the accounts holding it.
 type AssetView = (Option<U256>, Option<u8>, u16, U256, U256);
 
 impl From<AccountData> for Found {
@@ -624,7 +625,7 @@ impl AaveModel {
                 (
                     *asset,
                     (
-                        self.price(asset),
+                        self.prices.get(asset).copied(),
                         reserve.decimals,
                         reserve.liquidation_threshold,
                         reserve.liquidity_index,

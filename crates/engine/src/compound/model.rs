@@ -193,9 +193,10 @@ impl PairMember for Member {
     }
 }
 
-/// What the liquidity reads of one market besides balances: `getUnderlyingPrice`, the exchange
-/// rate, the collateral factor and the borrow index. A change re-tests the accounts holding it.
-type MarketView = (Option<U256>, Option<U256>, U256, U256);
+/// What the liquidity reads of one market besides balances: the market (decimals, exchange rate,
+/// collateral factor, borrow index; a change of another field only re-tests more) and its
+/// recorded price. A change re-tests the accounts holding it.
+type MarketView = (Market, Option<Fixed>);
 
 /// What the liquidity of a pair member reads from one market of the pair.
 #[derive(Clone, Copy)]
@@ -549,17 +550,7 @@ impl CompoundModel {
     fn market_views(&self) -> BTreeMap<Id, MarketView> {
         self.markets
             .iter()
-            .map(|(asset, market)| {
-                (
-                    *asset,
-                    (
-                        self.price(asset),
-                        market.rate(),
-                        market.collateral_factor,
-                        market.borrow_index,
-                    ),
-                )
-            })
+            .map(|(asset, market)| (*asset, (market.clone(), self.prices.get(asset).copied())))
             .collect()
     }
 
