@@ -651,6 +651,125 @@ mod tests {
         assert!(ConstDivisor::of(U256::from(10u8)).is_some());
     }
 
+    #[derive(Clone, Copy, Debug)]
+    struct Owed(U256, U256);
+
+    impl Exposure for Owed {
+        fn collateral(&self) -> U256 {
+            self.0
+        }
+
+        fn debt(&self) -> U256 {
+            self.1
+        }
+    }
+
+    fn refresh(
+        monitor: &mut Monitor<Owed, u8>,
+        views: &[(&str, u8)],
+        results: &[(u64, Option<Owed>)],
+    ) {
+        let views = views
+            .iter()
+            .map(|(asset, view)| (Id::name(asset), *view))
+            .collect();
+        let retest = monitor.begin(views).unwrap_or_default();
+        let out = Retested {
+            levels: Vec::new(),
+            results: results
+                .iter()
+                .map(|(account, found)| (Id::name("pool"), Id::Number(*account), *found))
+                .collect(),
+        };
+        monitor.finish(&retest, out);
+    }
+
+    #[test]
+    fn the_monitor_reports_net_changes_and_exact_sums() {
+        let pool = Id::name("pool");
+        let mut monitor: Monitor<Owed, u8> = Monitor::default();
+        let owed =
+            |collateral: u64, debt: u64| Some(Owed(U256::from(collateral), U256::from(debt)));
+        refresh(
+            &mut monitor,
+            &[("WETH", 1)],
+            &[(1, owed(50, 80)), (2, owed(90, 70))],
+        );
+        let mut changes = Vec::new();
+        monitor.drain_changes(&mut changes);
+        assert_eq!(
+            changes,
+            vec![(pool, Id::Number(1), true), (pool, Id::Number(2), true)]
+        );
+        // Nothing touched and the views as before: nothing to re-test.
+        assert!(
+            monitor
+                .begin([(Id::name("WETH"), 1)].into_iter().collect())
+                .is_none()
+        );
+        let retest = monitor.begin(
+            [(Id::name("WETH"), 2), (Id::name("USDC"), 0)]
+                .into_iter()
+                .collect(),
+        );
+        let retest = retest.unwrap_or_default();
+        let moved: Vec<Id> = retest.assets.iter().copied().collect();
+        assert_eq!(moved, vec![Id::name("USDC"), Id::name("WETH")]);
+        assert!(retest.pair_moved(&Id::name("DAI"), &Id::name("USDC")));
+        assert!(!retest.pair_moved(&Id::name("DAI"), &Id::name("WBTC")));
+        monitor.finish(&retest, Retested::default());
+        // Account 2 leaves and comes back before the report, account 1 stays with a new
+        // exposure: no news.
+        refresh(&mut monitor, &[("WETH", 2), ("USDC", 0)], &[(2, None)]);
+        refresh(
+            &mut monitor,
+            &[("WETH", 2), ("USDC", 0)],
+            &[(2, owed(10, 70)), (1, owed(40, 80))],
+        );
+        changes.clear();
+        monitor.drain_changes(&mut changes);
+        assert!(changes.is_empty(), "{changes:?}");
+        // Sums follow each account's latest exposure: 40 + 10, 80 + 70, (80 - 40) + (70 - 10).
+        assert_eq!(
+            monitor.totals(&pool),
+            (2, U256::from(50u8), U256::from(150u8), U256::from(100u8))
+        );
+        refresh(&mut monitor, &[("WETH", 2), ("USDC", 0)], &[(1, None)]);
+        monitor.drain_changes(&mut changes);
+        assert_eq!(changes.last(), Some(&(pool, Id::Number(1), false)));
+        assert_eq!(monitor.totals(&pool).0, 1);
+        assert!(
+            monitor.contains(&pool, &Id::Number(2)) && !monitor.contains(&pool, &Id::Number(1))
+        );
+        // Sums beyond 256 bits read as the saturated sum a one-by-one saturating addition gives,
+        // and go back down exactly when the large exposure leaves.
+        refresh(
+            &mut monitor,
+            &[("WETH", 2), ("USDC", 0)],
+            &[(3, Some(Owed(U256::MAX, U256::MAX)))],
+        );
+        assert_eq!(monitor.totals(&pool).1, U256::MAX);
+        refresh(&mut monitor, &[("WETH", 2), ("USDC", 0)], &[(3, None)]);
+        assert_eq!(monitor.totals(&pool).1, U256::from(10u8));
+        // After a resync everything is re-tested and the next report lists every account.
+        monitor.touch(pool, Id::Number(9));
+        monitor.resync();
+        let retest = monitor.begin(
+            [(Id::name("WETH"), 2), (Id::name("USDC"), 0)]
+                .into_iter()
+                .collect(),
+        );
+        let retest = retest.unwrap_or_default();
+        assert!(retest.all && retest.touched.is_empty());
+        monitor.finish(&retest, Retested::default());
+        assert!(monitor.take_report_all());
+        assert!(!monitor.take_report_all());
+        assert_eq!(
+            monitor.totals(&pool),
+            (0, U256::ZERO, U256::ZERO, U256::ZERO)
+        );
+    }
+
     #[test]
     fn markets_come_out_riskiest_first_with_ties_by_account() {
         let mut set = FoundSet::default();
