@@ -152,6 +152,12 @@ impl<V> Slots<V> {
         self.values.iter()
     }
 
+    /// Every account with its record, in slot order: only for what does not depend on the order
+    /// (sets, counts, sums).
+    pub fn entries(&self) -> impl Iterator<Item = (&Id, &V)> + '_ {
+        self.ids.iter().zip(&self.values)
+    }
+
     /// Every slot in account order: the order for anything that reaches an output.
     pub fn sorted(&self) -> Vec<Slot> {
         // Sorting (id, slot) pairs in place reads memory in order; sorting slots by looking up

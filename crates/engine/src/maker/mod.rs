@@ -583,9 +583,9 @@ impl MakerModel {
         let mut out = Vec::new();
         for (id, ilk) in self.ilks.iter_mut() {
             ilk.drip(time)?;
-            for slot in ilk.vaults.sorted() {
-                if rules::is_unsafe(ilk.vaults.at(slot).urn(), ilk.spot, ilk.rate)? {
-                    out.push((*id, *ilk.vaults.id(slot)));
+            for (account, vault) in ilk.vaults.entries() {
+                if rules::is_unsafe(vault.urn(), ilk.spot, ilk.rate)? {
+                    out.push((*id, *account));
                 }
             }
         }
