@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use cascade_events::{Id, Protocol, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -40,21 +41,22 @@ pub struct Window {
 }
 
 /// One liquidation in the run: recorded (historical mode, with a verdict) or simulated
-/// (counterfactual mode).
+/// (counterfactual mode). Times, protocols and ids are kept as values and written as text only
+/// when the run is serialised: a million-account crash makes hundreds of thousands of records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LiquidationRecord {
     /// Log position of the event that caused it.
     pub seq: u64,
-    /// Event time, RFC 3339 UTC.
-    pub time: String,
+    /// Event time (written RFC 3339 UTC).
+    pub time: Timestamp,
     /// `recorded` or `simulated`.
     pub origin: &'static str,
-    /// Protocol name.
-    pub protocol: String,
+    /// Protocol (written by name).
+    pub protocol: Protocol,
     /// Ilk, pool or comptroller.
-    pub market: String,
+    pub market: Id,
     /// The account.
-    pub account: String,
+    pub account: Id,
     /// Verdict name for recorded liquidations; `null` for simulated ones.
     pub verdict: Option<&'static str>,
     /// Rule applied (`cat-bite`, `dog-bark`, ...).
@@ -65,13 +67,13 @@ pub struct LiquidationRecord {
     /// Health at that moment (wad precision, decimal text).
     pub health: Option<Quantity>,
     /// Collateral asset.
-    pub collateral_asset: String,
+    pub collateral_asset: Id,
     /// Collateral taken as recorded (or simulated), whole tokens.
     pub collateral_seized: Quantity,
     /// Collateral the protocol's formula gives, whole tokens.
     pub expected_collateral: Option<Quantity>,
     /// Debt asset.
-    pub debt_asset: String,
+    pub debt_asset: Id,
     /// Debt figure as recorded (or simulated), whole tokens.
     pub debt_repaid: Quantity,
     /// Debt figure the formula gives, whole tokens.

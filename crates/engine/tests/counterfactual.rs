@@ -46,7 +46,7 @@ fn replay(log: &Path, text: &str) -> Run {
 fn accounts(run: &Run) -> Vec<(String, Option<u32>)> {
     run.liquidations
         .iter()
-        .map(|l| (l.account.clone(), l.round))
+        .map(|l| (l.account.to_string(), l.round))
         .collect()
 }
 
@@ -72,7 +72,10 @@ fn the_baseline_replaces_recorded_liquidations_by_the_simulated_liquidator() {
     // Only vault #1 is below its liquidation price (1500) at the recorded 1490; the OSM shows
     // 02:00's price from 03:00 on.
     assert_eq!(accounts(&run), [("#1".to_owned(), Some(1))]);
-    assert_eq!(run.liquidations[0].time, "2021-06-01T03:00:00Z");
+    assert_eq!(
+        run.liquidations[0].time.to_rfc3339(),
+        "2021-06-01T03:00:00Z"
+    );
     assert_eq!(run.liquidations[0].origin, "simulated");
     let report = run.counterfactual.as_ref().unwrap();
     assert_eq!(report["cascade"]["depth"], 1);

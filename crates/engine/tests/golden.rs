@@ -44,7 +44,7 @@ fn check_golden(name: &str, run: &Run) {
 fn verdicts(run: &Run) -> Vec<(String, &'static str)> {
     run.liquidations
         .iter()
-        .map(|l| (l.account.clone(), l.verdict.unwrap_or("-")))
+        .map(|l| (l.account.to_string(), l.verdict.unwrap_or("-")))
         .collect()
 }
 

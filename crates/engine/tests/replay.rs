@@ -79,7 +79,7 @@ fn resuming_from_a_checkpoint_equals_a_replay_from_the_start() {
         full.run
             .liquidations
             .iter()
-            .all(|l| l.time.as_str() >= "2021-06-01T02:00:00Z")
+            .all(|l| l.time.to_rfc3339().as_str() >= "2021-06-01T02:00:00Z")
     );
     assert_eq!(full.run.liquidations.len(), 4);
     assert_eq!(full.run.totals.liquidations, 4);

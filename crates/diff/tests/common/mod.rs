@@ -25,15 +25,15 @@ pub fn liquidation(
 ) -> LiquidationRecord {
     LiquidationRecord {
         seq,
-        time: Timestamp(time).to_rfc3339(),
+        time: Timestamp(time),
         origin: if round.is_some() {
             "simulated"
         } else {
             "recorded"
         },
-        protocol: "maker".to_owned(),
-        market: "ETH-B".to_owned(),
-        account: format!("#{account}"),
+        protocol: Protocol::Maker,
+        market: Id::name("ETH-B"),
+        account: Id::Number(account),
         verdict: if round.is_some() {
             None
         } else {
@@ -42,10 +42,10 @@ pub fn liquidation(
         rule: "dog-bark",
         round,
         health: None,
-        collateral_asset: "ETH".to_owned(),
+        collateral_asset: Id::name("ETH"),
         collateral_seized: tokens(eth),
         expected_collateral: None,
-        debt_asset: "DAI".to_owned(),
+        debt_asset: Id::name("DAI"),
         debt_repaid: tokens(dai),
         expected_debt: None,
         bad_debt: round.map(|_| tokens(0)),

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Fixed, Protocol, U256};
+use cascade_events::{Fixed, Id, Protocol, U256};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -194,10 +194,10 @@ impl PointResult {
                 .collect()
         };
         // Sorting a vector beats building a set here: a point has hundreds of thousands.
-        let mut accounts: Vec<(&str, &str, &str)> = run
+        let mut accounts: Vec<(Protocol, Id, Id)> = run
             .liquidations
             .iter()
-            .map(|l| (l.protocol.as_str(), l.market.as_str(), l.account.as_str()))
+            .map(|l| (l.protocol, l.market, l.account))
             .collect();
         accounts.sort_unstable();
         accounts.dedup();
