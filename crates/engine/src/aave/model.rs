@@ -55,6 +55,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
+use crate::slots::{Slot, Slots};
 use crate::state::{StateReader, StateWriter};
 
 /// Scale of the pair index key `scaledDebt * KEY_SCALE / scaledCollateral`: fine enough for a
@@ -149,10 +150,14 @@ struct Account {
 /// One `LendingPool`/`Pool` (Aave v2 has a main and an AMM market, for instance).
 #[derive(Clone, Debug, Default)]
 struct Pool {
-    accounts: BTreeMap<Id, Account>,
+    /// Looked up by hash, never iterated in slot order where the order can reach an output
+    /// (see [`crate::slots`]).
+    accounts: Slots<Account>,
     /// Keys are [`compress_key`] of `scaledDebt * 1e36 / scaledCollateral`.
     pairs: BTreeMap<(Id, Id), LiquidationIndex<Member, u128>>,
-    complex: BTreeSet<Id>,
+    /// Slots of the accounts indexed as [`Entry::Complex`]. Walked in slot order: every use
+    /// is order-free (the found set orders itself, the monitor keys by account).
+    complex: BTreeSet<Slot>,
 }
 
 /// What `liquidatable` and `risk` report of an account found liquidatable.
@@ -373,43 +378,56 @@ impl AaveModel {
             .then(|| U256::from(10u8).pow(U256::from(18u8)))
     }
 
-    /// The exposures `calculateUserAccountData` reads; `None` when a reserve's price or decimals
-    /// are unknown.
-    fn exposures(&self, account: &Account) -> Option<Vec<ReserveExposure>> {
-        let mut out = Vec::with_capacity(account.positions.len());
-        for (asset, position) in &account.positions {
-            let reserve = self.reserves.get(asset)?;
-            let collateral = if position.collateral_enabled {
-                ray_mul(position.scaled_collateral, reserve.liquidity_index)?
-            } else {
-                U256::ZERO
-            };
-            let debt = ray_mul(position.scaled_debt, reserve.borrow_index)?;
-            if collateral.is_zero() && debt.is_zero() {
-                continue;
-            }
-            out.push(ReserveExposure {
-                price: self.price(asset)?,
-                decimals: reserve.decimals?,
-                liquidation_threshold: reserve.liquidation_threshold,
-                collateral,
-                debt,
-            });
+    /// The exposure of one position as `calculateUserAccountData` reads it: `Some(None)` when
+    /// it holds nothing, `None` when the reserve's price or decimals are unknown.
+    fn exposure(&self, asset: &Id, position: &Position) -> Option<Option<ReserveExposure>> {
+        let reserve = self.reserves.get(asset)?;
+        let collateral = if position.collateral_enabled {
+            ray_mul(position.scaled_collateral, reserve.liquidity_index)?
+        } else {
+            U256::ZERO
+        };
+        let debt = ray_mul(position.scaled_debt, reserve.borrow_index)?;
+        if collateral.is_zero() && debt.is_zero() {
+            return Some(None);
         }
-        Some(out)
+        Some(Some(ReserveExposure {
+            price: self.price(asset)?,
+            decimals: reserve.decimals?,
+            liquidation_threshold: reserve.liquidation_threshold,
+            collateral,
+            debt,
+        }))
     }
 
     /// `calculateUserAccountData` for `account`; `Ok(None)` when a price or decimals are
     /// missing.
     fn account_data(&self, account: &Account) -> Result<Option<AccountData>, EngineError> {
-        let Some(exposures) = self.exposures(account) else {
-            return Ok(None);
-        };
-        logic::account_data(exposures)
-            .map(Some)
-            .ok_or(EngineError::Overflow {
+        // The exposures stream into the sums instead of being collected first (an allocation
+        // per account re-tested); the sums are discarded when one is missing.
+        let mut complete = true;
+        let exposures = account.positions.iter().map_while(|(asset, position)| {
+            let exposure = self.exposure(asset, position);
+            complete &= exposure.is_some();
+            exposure
+        });
+        let data = logic::account_data(exposures.flatten());
+        match data {
+            _ if !complete => Ok(None),
+            Some(data) => Ok(Some(data)),
+            // The sums stopped at an overflow before seeing every reserve: a missing price or
+            // decimals further on still means "cannot be judged", as when collected first.
+            None if account
+                .positions
+                .iter()
+                .any(|(asset, position)| self.exposure(asset, position).is_none()) =>
+            {
+                Ok(None)
+            }
+            None => Err(EngineError::Overflow {
                 quantity: "Aave account data",
-            })
+            }),
+        }
     }
 
     /// The liquidation context for `account` seizing `collateral` for `debt`; `None` when a
@@ -465,9 +483,10 @@ impl AaveModel {
         let Some(pool) = self.pools.get_mut(pool_id) else {
             return;
         };
-        let Some(account) = pool.accounts.get_mut(account_id) else {
+        let Some(slot) = pool.accounts.find(account_id) else {
             return;
         };
+        let account = pool.accounts.at_mut(slot);
         self.monitor.touch(*pool_id, *account_id);
         // One enabled collateral and one debt make a pair member; anything else is complex
         // (checked on every query) or, without debt, not indexed.
@@ -526,7 +545,7 @@ impl AaveModel {
                 }
             }
             Some(Entry::Complex) => {
-                pool.complex.remove(account_id);
+                pool.complex.remove(&slot);
             }
             None => {}
         }
@@ -543,7 +562,7 @@ impl AaveModel {
                     .update(member, None, Some(key));
             }
             Some(Entry::Complex) => {
-                pool.complex.insert(*account_id);
+                pool.complex.insert(slot);
             }
             None => {}
         }
@@ -582,14 +601,11 @@ impl AaveModel {
                     }
                 }
             }
-            for id in &pool.complex {
-                let Some(account) = pool.accounts.get(id) else {
-                    continue;
-                };
-                if let Some(data) = self.account_data(account)?
+            for slot in &pool.complex {
+                if let Some(data) = self.account_data(pool.accounts.at(*slot))?
                     && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
                 {
-                    found.push(*id, data.health_factor, data.into());
+                    found.push(*pool.accounts.id(*slot), data.health_factor, data.into());
                 }
             }
             found.end_market(*pool_id);
@@ -679,10 +695,10 @@ impl AaveModel {
                 out,
             )?;
             if retest.all || !retest.assets.is_empty() {
-                for id in &pool.complex {
-                    if let Some(account) = pool.accounts.get(id) {
-                        out.results.push((*pool_id, *id, judge_complex(account)?));
-                    }
+                for slot in &pool.complex {
+                    let found = judge_complex(pool.accounts.at(*slot))?;
+                    out.results
+                        .push((*pool_id, *pool.accounts.id(*slot), found));
                 }
             }
         }
@@ -779,7 +795,8 @@ impl AaveModel {
     pub fn scan_all_liquidatable(&self) -> Result<Vec<(Id, Id)>, EngineError> {
         let mut out = Vec::new();
         for (market, pool) in &self.pools {
-            for (id, account) in &pool.accounts {
+            for slot in pool.accounts.sorted() {
+                let (id, account) = (pool.accounts.id(slot), pool.accounts.at(slot));
                 if let Some(data) = self.account_data(account)?
                     && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
                 {
@@ -877,12 +894,10 @@ impl AaveModel {
     }
 
     fn position_mut(&mut self, change: &PositionChange) -> &mut Position {
-        self.pools
-            .entry(change.market)
-            .or_default()
-            .accounts
-            .entry(change.account)
-            .or_default()
+        let accounts = &mut self.pools.entry(change.market).or_default().accounts;
+        let (slot, _) = accounts.slot_or_insert_with(change.account, Account::default);
+        accounts
+            .at_mut(slot)
             .positions
             .entry(change.asset)
             .or_default()
@@ -1370,7 +1385,7 @@ impl ProtocolModel for AaveModel {
         let known = self
             .pools
             .get(&liquidation.market)
-            .is_some_and(|pool| pool.accounts.contains_key(&liquidation.account));
+            .is_some_and(|pool| pool.accounts.find(&liquidation.account).is_some());
         if !known {
             return Ok(Applied::Skipped(
                 "liquidation of an account with no rebuilt position",
@@ -1557,7 +1572,8 @@ impl ProtocolModel for AaveModel {
         self.refresh_monitor()?;
         if self.monitor.take_report_all() {
             for (market, pool) in &self.pools {
-                for account in pool.accounts.keys() {
+                for slot in pool.accounts.sorted() {
+                    let account = pool.accounts.id(slot);
                     out.push((*market, *account, self.monitor.contains(market, account)));
                 }
             }
@@ -1599,7 +1615,8 @@ impl ProtocolModel for AaveModel {
         for (market, pool) in &self.pools {
             out.id(market);
             out.count(pool.accounts.len());
-            for (account, state) in &pool.accounts {
+            for slot in pool.accounts.sorted() {
+                let (account, state) = (pool.accounts.id(slot), pool.accounts.at(slot));
                 out.id(account);
                 out.count(state.positions.len());
                 for (asset, position) in &state.positions {
@@ -1673,7 +1690,8 @@ impl ProtocolModel for AaveModel {
                         },
                     );
                 }
-                pool.accounts.insert(account, state);
+                let (slot, _) = pool.accounts.slot_or_insert_with(account, Account::default);
+                *pool.accounts.at_mut(slot) = state;
             }
             pools.insert(market, pool);
         }
@@ -1683,7 +1701,10 @@ impl ProtocolModel for AaveModel {
         let accounts: Vec<(Id, Id)> = self
             .pools
             .iter()
-            .flat_map(|(market, pool)| pool.accounts.keys().map(|account| (*market, *account)))
+            .flat_map(|(market, pool)| {
+                let ids = pool.accounts.sorted().into_iter();
+                ids.map(|slot| (*market, *pool.accounts.id(slot)))
+            })
             .collect();
         for (market, account) in accounts {
             self.reindex(&market, &account);
