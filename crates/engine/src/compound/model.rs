@@ -51,6 +51,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
+use crate::slots::{Slot, Slots};
 use crate::state::{StateReader, StateWriter};
 
 const fn u256(value: u128) -> U256 {
@@ -153,10 +154,14 @@ struct Account {
 /// One Comptroller and its accounts.
 #[derive(Clone, Debug, Default)]
 struct Comptroller {
-    accounts: BTreeMap<Id, Account>,
+    /// Looked up by hash, never iterated in slot order where the order can reach an output
+    /// (see [`crate::slots`]).
+    accounts: Slots<Account>,
     /// Keys are [`compress_key`] of `principal * 1e36 / interestIndex / cTokens`.
     pairs: BTreeMap<(Id, Id), LiquidationIndex<Member, u128>>,
-    complex: BTreeSet<Id>,
+    /// Slots of the accounts indexed as [`Entry::Complex`]. Walked in slot order: every use
+    /// is order-free (the found set orders itself, the monitor keys by account).
+    complex: BTreeSet<Slot>,
 }
 
 /// What `liquidatable` reports of an account found liquidatable.
@@ -363,9 +368,10 @@ impl CompoundModel {
         let Some(comptroller) = self.comptrollers.get_mut(comptroller_id) else {
             return;
         };
-        let Some(account) = comptroller.accounts.get_mut(account_id) else {
+        let Some(slot) = comptroller.accounts.find(account_id) else {
             return;
         };
+        let account = comptroller.accounts.at_mut(slot);
         self.monitor.touch(*comptroller_id, *account_id);
         // One entered collateral and one borrow make a pair member; anything else is complex
         // (checked on every query) or, without borrows, not indexed.
@@ -435,7 +441,7 @@ impl CompoundModel {
                 }
             }
             Some(Entry::Complex) => {
-                comptroller.complex.remove(account_id);
+                comptroller.complex.remove(&slot);
             }
             None => {}
         }
@@ -453,7 +459,7 @@ impl CompoundModel {
                     .update(member, None, Some(key));
             }
             Some(Entry::Complex) => {
-                comptroller.complex.insert(*account_id);
+                comptroller.complex.insert(slot);
             }
             None => {}
         }
@@ -491,10 +497,11 @@ impl CompoundModel {
                     }
                 }
             }
-            for id in &comptroller.complex {
-                let Some(account) = comptroller.accounts.get(id) else {
-                    continue;
-                };
+            for slot in &comptroller.complex {
+                let (id, account) = (
+                    comptroller.accounts.id(*slot),
+                    comptroller.accounts.at(*slot),
+                );
                 if let Some(liquidity) = self.liquidity(account)
                     && !liquidity.shortfall().is_zero()
                 {
@@ -609,11 +616,10 @@ impl CompoundModel {
             );
             let Ok(()) = walked;
             if retest.all || !retest.assets.is_empty() {
-                for id in &comptroller.complex {
-                    if let Some(account) = comptroller.accounts.get(id) {
-                        out.results
-                            .push((*comptroller_id, *id, judge_complex(account)));
-                    }
+                for slot in &comptroller.complex {
+                    let found = judge_complex(comptroller.accounts.at(*slot));
+                    out.results
+                        .push((*comptroller_id, *comptroller.accounts.id(*slot), found));
                 }
             }
         }
@@ -702,7 +708,8 @@ impl CompoundModel {
     pub fn scan_all_liquidatable(&self) -> Vec<(Id, Id)> {
         let mut out = Vec::new();
         for (comptroller_id, comptroller) in &self.comptrollers {
-            for (id, account) in &comptroller.accounts {
+            for slot in comptroller.accounts.sorted() {
+                let (id, account) = (comptroller.accounts.id(slot), comptroller.accounts.at(slot));
                 if self
                     .liquidity(account)
                     .is_some_and(|liquidity| !liquidity.shortfall().is_zero())
@@ -715,12 +722,10 @@ impl CompoundModel {
     }
 
     fn position_mut(&mut self, change: &PositionChange) -> &mut Position {
-        self.comptrollers
-            .entry(comptroller())
-            .or_default()
-            .accounts
-            .entry(change.account)
-            .or_default()
+        let accounts = &mut self.comptrollers.entry(comptroller()).or_default().accounts;
+        let (slot, _) = accounts.slot_or_insert_with(change.account, Account::default);
+        accounts
+            .at_mut(slot)
             .positions
             .entry(change.asset)
             .or_default()
@@ -1231,7 +1236,7 @@ impl ProtocolModel for CompoundModel {
         let known = self
             .comptrollers
             .get(&comptroller())
-            .is_some_and(|c| c.accounts.contains_key(&liquidation.account));
+            .is_some_and(|c| c.accounts.find(&liquidation.account).is_some());
         if !known {
             return Ok(Applied::Skipped(
                 "liquidation of an account with no rebuilt position",
@@ -1422,7 +1427,8 @@ impl ProtocolModel for CompoundModel {
         self.refresh_monitor();
         if self.monitor.take_report_all() {
             for (market, comptroller) in &self.comptrollers {
-                for account in comptroller.accounts.keys() {
+                for slot in comptroller.accounts.sorted() {
+                    let account = comptroller.accounts.id(slot);
                     out.push((*market, *account, self.monitor.contains(market, account)));
                 }
             }
@@ -1459,7 +1465,9 @@ impl ProtocolModel for CompoundModel {
         for (id, comptroller) in &self.comptrollers {
             out.id(id);
             out.count(comptroller.accounts.len());
-            for (account, state) in &comptroller.accounts {
+            for slot in comptroller.accounts.sorted() {
+                let (account, state) =
+                    (comptroller.accounts.id(slot), comptroller.accounts.at(slot));
                 out.id(account);
                 out.count(state.positions.len());
                 for (asset, position) in &state.positions {
@@ -1525,7 +1533,10 @@ impl ProtocolModel for CompoundModel {
                         },
                     );
                 }
-                comptroller.accounts.insert(account, state);
+                let (slot, _) = comptroller
+                    .accounts
+                    .slot_or_insert_with(account, Account::default);
+                *comptroller.accounts.at_mut(slot) = state;
             }
             comptrollers.insert(id, comptroller);
         }
@@ -1535,7 +1546,10 @@ impl ProtocolModel for CompoundModel {
         let accounts: Vec<(Id, Id)> = self
             .comptrollers
             .iter()
-            .flat_map(|(id, c)| c.accounts.keys().map(|account| (*id, *account)))
+            .flat_map(|(id, c)| {
+                let slots = c.accounts.sorted().into_iter();
+                slots.map(|slot| (*id, *c.accounts.id(slot)))
+            })
             .collect();
         for (comptroller, account) in accounts {
             self.reindex(&comptroller, &account);
