@@ -9,6 +9,9 @@
 //! Numbered accounts (Maker vault numbers, dense small integers) skip the hash: a vector indexed by
 //! the number holds their slots, one cache miss per lookup instead of two.
 //!
+//! Within an account, [`ByAsset`] keeps its few positions in a sorted vector (asset order, as the
+//! B-tree it replaces).
+//!
 //! Determinism: the hash map is only ever asked for one key and never iterated, so its order
 //! cannot reach any output. Slots are numbered in first-sight order, which a replay restored from
 //! a checkpoint does not share with one from the start, so slot order must not reach an output
@@ -168,6 +171,69 @@ impl<V> Slots<V> {
     }
 }
 
+/// One account's records by asset (its positions), in asset order: a sorted vector, as an
+/// account holds a few assets and a B-tree per account costs a whole node's allocation and a
+/// pointer chase per step. Iterates in the order of the `BTreeMap` it replaces, so encodings
+/// and sums are unchanged.
+#[derive(Clone, Debug)]
+pub struct ByAsset<P>(Vec<(Id, P)>);
+
+impl<P> Default for ByAsset<P> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<P: Default> ByAsset<P> {
+    /// The record of `asset`.
+    pub fn get(&self, asset: &Id) -> Option<&P> {
+        let found = self.0.binary_search_by(|(held, _)| held.cmp(asset));
+        found.ok().map(|at| &self.0[at].1)
+    }
+
+    /// The record of `asset`, a default one inserted first when there is none.
+    pub fn entry_or_default(&mut self, asset: Id) -> &mut P {
+        let at = match self.0.binary_search_by(|(held, _)| held.cmp(&asset)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (asset, P::default()));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    /// Stores `record` for `asset`, replacing any.
+    pub fn insert(&mut self, asset: Id, record: P) {
+        *self.entry_or_default(asset) = record;
+    }
+
+    /// Number of assets held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no asset is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every (asset, record), in asset order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Id, &P)> + '_ {
+        self.0.iter().map(|(asset, record)| (asset, record))
+    }
+
+    /// Every (asset, record), in asset order, records mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Id, &mut P)> + '_ {
+        self.0.iter_mut().map(|(asset, record)| (&*asset, record))
+    }
+
+    /// Every record, in asset order.
+    pub fn values(&self) -> impl Iterator<Item = &P> + '_ {
+        self.0.iter().map(|(_, record)| record)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +257,29 @@ mod tests {
         assert_eq!(slots.sorted(), vec![two, nine]);
         assert_eq!(slots.id(two), &Id::Number(2));
         assert_eq!(slots.len(), 2);
+    }
+
+    #[test]
+    fn by_asset_keeps_asset_order_like_a_btree() {
+        let mut held: ByAsset<u8> = ByAsset::default();
+        let mut tree = std::collections::BTreeMap::new();
+        for (n, name) in ["WETH", "DAI", "USDC", "DAI", "AAVE"]
+            .into_iter()
+            .enumerate()
+        {
+            *held.entry_or_default(Id::name(name)) += n as u8;
+            *tree.entry(Id::name(name)).or_default() += n as u8;
+        }
+        held.insert(Id::name("LINK"), 9);
+        tree.insert(Id::name("LINK"), 9);
+        assert!(
+            held.iter()
+                .map(|(a, v)| (*a, *v))
+                .eq(tree.iter().map(|(a, v)| (*a, *v)))
+        );
+        assert_eq!(held.len(), 5);
+        assert_eq!(held.get(&Id::name("DAI")), Some(&4));
+        assert_eq!(held.get(&Id::name("WBTC")), None);
     }
 
     #[test]

@@ -55,7 +55,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
-use crate::slots::{Slot, Slots};
+use crate::slots::{ByAsset, Slot, Slots};
 use crate::state::{StateReader, StateWriter};
 
 /// Scale of the pair index key `scaledDebt * KEY_SCALE / scaledCollateral`: fine enough for a
@@ -141,56 +141,9 @@ struct Member {
     scaled_debt: u128,
 }
 
-/// An account's positions by reserve, in asset order (the order of the B-tree they replace, so
-/// encodings and sums are unchanged): a sorted vector, as an account holds a few reserves and a
-/// B-tree per account cost an allocation of a whole node and a pointer chase per step.
-#[derive(Clone, Debug, Default)]
-struct Positions(Vec<(Id, Position)>);
-
-impl Positions {
-    fn get(&self, asset: &Id) -> Option<&Position> {
-        let found = self.0.binary_search_by(|(held, _)| held.cmp(asset));
-        found.ok().map(|at| &self.0[at].1)
-    }
-
-    /// The position in `asset`, a zero one inserted first when there is none.
-    fn entry_or_default(&mut self, asset: Id) -> &mut Position {
-        let at = match self.0.binary_search_by(|(held, _)| held.cmp(&asset)) {
-            Ok(at) => at,
-            Err(at) => {
-                self.0.insert(at, (asset, Position::default()));
-                at
-            }
-        };
-        &mut self.0[at].1
-    }
-
-    fn insert(&mut self, asset: Id, position: Position) {
-        *self.entry_or_default(asset) = position;
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Id, &Position)> + '_ {
-        self.0.iter().map(|(asset, position)| (asset, position))
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&Id, &mut Position)> + '_ {
-        self.0
-            .iter_mut()
-            .map(|(asset, position)| (&*asset, position))
-    }
-
-    fn values(&self) -> impl Iterator<Item = &Position> + '_ {
-        self.0.iter().map(|(_, position)| position)
-    }
-}
-
 #[derive(Clone, Debug, Default)]
 struct Account {
-    positions: Positions,
+    positions: ByAsset<Position>,
     entry: Option<Entry>,
 }
 

@@ -51,7 +51,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
-use crate::slots::{Slot, Slots};
+use crate::slots::{ByAsset, Slot, Slots};
 use crate::state::{StateReader, StateWriter};
 
 const fn u256(value: u128) -> U256 {
@@ -147,7 +147,7 @@ struct Member {
 
 #[derive(Clone, Debug, Default)]
 struct Account {
-    positions: BTreeMap<Id, Position>,
+    positions: ByAsset<Position>,
     entry: Option<Entry>,
 }
 
@@ -308,7 +308,7 @@ impl CompoundModel {
     /// are missing.
     fn exposures(&self, account: &Account) -> Option<Vec<MarketExposure>> {
         let mut out = Vec::new();
-        for (asset, position) in &account.positions {
+        for (asset, position) in account.positions.iter() {
             if !position.entered || (position.ctokens.is_zero() && position.principal.is_zero()) {
                 continue;
             }
@@ -378,7 +378,7 @@ impl CompoundModel {
         let mut collateral: Option<(&Id, &Position)> = None;
         let mut borrow: Option<(&Id, &Position)> = None;
         let (mut collaterals, mut borrows) = (0usize, 0usize);
-        for (asset, position) in &account.positions {
+        for (asset, position) in account.positions.iter() {
             if position.entered && !position.ctokens.is_zero() {
                 collaterals += 1;
                 collateral = Some((asset, position));
@@ -525,7 +525,7 @@ impl CompoundModel {
     /// price or rate is missing or a product overflows.
     fn collateral_value(&self, account: &Account) -> Option<U256> {
         let mut total = U256::ZERO;
-        for (asset, position) in &account.positions {
+        for (asset, position) in account.positions.iter() {
             if !position.entered || position.ctokens.is_zero() {
                 continue;
             }
@@ -727,8 +727,7 @@ impl CompoundModel {
         accounts
             .at_mut(slot)
             .positions
-            .entry(change.asset)
-            .or_default()
+            .entry_or_default(change.asset)
     }
 
     fn deposit(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
@@ -832,7 +831,7 @@ impl CompoundModel {
         else {
             return Applied::Skipped("collateral toggle of an account with no rebuilt position");
         };
-        account.positions.entry(toggle.asset).or_default().entered = toggle.enabled;
+        account.positions.entry_or_default(toggle.asset).entered = toggle.enabled;
         self.reindex(&comptroller(), &toggle.account);
         Applied::Exact
     }
@@ -867,7 +866,7 @@ impl CompoundModel {
         else {
             return Ok(false);
         };
-        let b = account.positions.entry(*borrow).or_default();
+        let b = account.positions.entry_or_default(*borrow);
         let balance = borrow_balance_stored(b.principal, index, b.interest_index).ok_or(
             EngineError::Overflow {
                 quantity: "Compound borrow balance",
@@ -876,7 +875,7 @@ impl CompoundModel {
         let clamped_b = repaid > balance;
         b.principal = balance.saturating_sub(repaid);
         b.interest_index = index;
-        let c = account.positions.entry(*collateral).or_default();
+        let c = account.positions.entry_or_default(*collateral);
         let clamped_c = seized > c.ctokens;
         c.ctokens = c.ctokens.saturating_sub(seized);
         self.reindex(comptroller_id, account_id);
@@ -947,14 +946,14 @@ impl CompoundModel {
         choice: &LiquidatorChoice,
     ) -> Result<Option<(Id, Id)>, EngineError> {
         let mut best: Option<(U256, Id, Id)> = None;
-        for (collateral, held) in &account.positions {
+        for (collateral, held) in account.positions.iter() {
             if !held.entered
                 || held.ctokens.is_zero()
                 || choice.collateral_asset.is_some_and(|c| c != *collateral)
             {
                 continue;
             }
-            for (borrow, owed) in &account.positions {
+            for (borrow, owed) in account.positions.iter() {
                 if owed.principal.is_zero() || choice.debt_asset.is_some_and(|d| d != *borrow) {
                     continue;
                 }
@@ -1319,7 +1318,7 @@ impl ProtocolModel for CompoundModel {
         };
         let largest = |collateral_side: bool| -> Option<Id> {
             let mut best: Option<(U256, Id)> = None;
-            for (asset, position) in &account.positions {
+            for (asset, position) in account.positions.iter() {
                 let amount = if collateral_side {
                     if !position.entered {
                         continue;
@@ -1470,7 +1469,7 @@ impl ProtocolModel for CompoundModel {
                     (comptroller.accounts.id(slot), comptroller.accounts.at(slot));
                 out.id(account);
                 out.count(state.positions.len());
-                for (asset, position) in &state.positions {
+                for (asset, position) in state.positions.iter() {
                     out.id(asset);
                     out.u256(position.ctokens);
                     out.u256(position.principal);
