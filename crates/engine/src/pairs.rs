@@ -18,6 +18,7 @@ use alloy_primitives::ruint::UintTryFrom;
 use cascade_events::{Id, U256};
 
 use crate::index::LiquidationIndex;
+use crate::slots::Slot;
 
 /// Keys below this are kept exactly.
 const EXACT_BITS: usize = 120;
@@ -346,6 +347,79 @@ impl Retest {
     pub fn pair_moved(&self, collateral: &Id, debt: &Id) -> bool {
         self.all || self.assets.contains(collateral) || self.assets.contains(debt)
     }
+}
+
+/// Where an account of a pair-indexed market (an Aave pool, a Compound Comptroller) sits in the
+/// market's indices.
+// Nearly every indexed account is a pair member; boxing it would cost an allocation each to
+// save space only on the rare `Complex` ones.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexEntry<M> {
+    /// One collateral, one debt: in the pair's index under `key`.
+    Pair {
+        /// The collateral asset.
+        collateral: Id,
+        /// The debt asset.
+        debt: Id,
+        /// The member's key in the pair's index.
+        key: u128,
+        /// The member as the pair's index holds it.
+        member: M,
+    },
+    /// Several assets on a side, or debt without collateral: checked on every query.
+    Complex,
+}
+
+/// Moves the account in `slot` from `old` to `new` in its market's pair indices and complex set
+/// (`None`: not indexed). Returns the pair whose index the move emptied (and dropped, even if
+/// `new` re-creates it), which the model's [`Monitor`] must forget.
+pub fn move_entry<M: Ord + Copy>(
+    pairs: &mut BTreeMap<(Id, Id), LiquidationIndex<M, u128>>,
+    complex: &mut BTreeSet<Slot>,
+    slot: Slot,
+    old: Option<IndexEntry<M>>,
+    new: Option<IndexEntry<M>>,
+) -> Option<(Id, Id)> {
+    let mut emptied = None;
+    match old {
+        Some(IndexEntry::Pair {
+            collateral,
+            debt,
+            key,
+            member,
+        }) => {
+            if let Some(index) = pairs.get_mut(&(collateral, debt)) {
+                index.update(member, Some(key), None);
+                if index.is_empty() {
+                    pairs.remove(&(collateral, debt));
+                    emptied = Some((collateral, debt));
+                }
+            }
+        }
+        Some(IndexEntry::Complex) => {
+            complex.remove(&slot);
+        }
+        None => {}
+    }
+    match new {
+        Some(IndexEntry::Pair {
+            collateral,
+            debt,
+            key,
+            member,
+        }) => {
+            pairs
+                .entry((collateral, debt))
+                .or_default()
+                .update(member, None, Some(key));
+        }
+        Some(IndexEntry::Complex) => {
+            complex.insert(slot);
+        }
+        None => {}
+    }
+    emptied
 }
 
 /// The incremental liquidatable set of a pair-indexed model (Aave, Compound).

@@ -49,7 +49,8 @@ use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
 use crate::pairs::{
-    Divisor, Exposure, FoundSet, Monitor, PairMember, Retest, Retested, compress_key,
+    Divisor, Exposure, FoundSet, IndexEntry, Monitor, PairMember, Retest, Retested, compress_key,
+    move_entry,
 };
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
@@ -115,21 +116,7 @@ struct Position {
 }
 
 /// Where an account sits in its pool's liquidation index.
-// Nearly every indexed account is a pair member; boxing it would cost an allocation each to
-// save space only on the rare `Complex` ones.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
-    /// One collateral, one debt: in the pair's index under `key`.
-    Pair {
-        collateral: Id,
-        debt: Id,
-        key: u128,
-        member: Member,
-    },
-    /// Several reserves on a side, or debt without collateral: checked on every query.
-    Complex,
-}
+type Entry = IndexEntry<Member>;
 
 /// An account as its pair index holds it: with the two scaled balances its health factor
 /// needs, so walking the index never looks the account up. Balances are `u128` (an account with
@@ -529,42 +516,8 @@ impl AaveModel {
         if old == entry {
             return;
         }
-        match old {
-            Some(Entry::Pair {
-                collateral,
-                debt,
-                key,
-                member,
-            }) => {
-                if let Some(index) = pool.pairs.get_mut(&(collateral, debt)) {
-                    index.update(member, Some(key), None);
-                    if index.is_empty() {
-                        pool.pairs.remove(&(collateral, debt));
-                        self.monitor.forget_pair(pool_id, &(collateral, debt));
-                    }
-                }
-            }
-            Some(Entry::Complex) => {
-                pool.complex.remove(&slot);
-            }
-            None => {}
-        }
-        match entry {
-            Some(Entry::Pair {
-                collateral,
-                debt,
-                key,
-                member,
-            }) => {
-                pool.pairs
-                    .entry((collateral, debt))
-                    .or_default()
-                    .update(member, None, Some(key));
-            }
-            Some(Entry::Complex) => {
-                pool.complex.insert(slot);
-            }
-            None => {}
+        if let Some(pair) = move_entry(&mut pool.pairs, &mut pool.complex, slot, old, entry) {
+            self.monitor.forget_pair(pool_id, &pair);
         }
     }
 

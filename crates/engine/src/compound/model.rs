@@ -46,7 +46,9 @@ use super::logic::{
 use crate::EngineError;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
-use crate::pairs::{Exposure, FoundSet, Monitor, PairMember, Retest, Retested, compress_key};
+use crate::pairs::{
+    Exposure, FoundSet, IndexEntry, Monitor, PairMember, Retest, Retested, compress_key, move_entry,
+};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -120,19 +122,8 @@ struct Position {
     entered: bool,
 }
 
-// Nearly every indexed account is a pair member; boxing it would cost an allocation each to
-// save space only on the rare `Complex` ones.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
-    Pair {
-        collateral: Id,
-        borrow: Id,
-        key: u128,
-        member: Member,
-    },
-    Complex,
-}
+/// Where an account sits in its market's indices.
+type Entry = IndexEntry<Member>;
 
 /// An account as its pair index holds it: with the balances its liquidity needs, so walking the
 /// index never looks the account up. Balances are `u128` (an account with a larger one is
@@ -405,7 +396,7 @@ impl CompoundModel {
                     (Some(key), (Ok(ctokens), Ok(principal), Ok(interest_index))) => {
                         Some(Entry::Pair {
                             collateral: *c,
-                            borrow: *b,
+                            debt: *b,
                             key,
                             member: Member {
                                 account: *account_id,
@@ -424,44 +415,14 @@ impl CompoundModel {
         if old == entry {
             return;
         }
-        match old {
-            Some(Entry::Pair {
-                collateral,
-                borrow,
-                key,
-                member,
-            }) => {
-                if let Some(index) = comptroller.pairs.get_mut(&(collateral, borrow)) {
-                    index.update(member, Some(key), None);
-                    if index.is_empty() {
-                        comptroller.pairs.remove(&(collateral, borrow));
-                        self.monitor
-                            .forget_pair(comptroller_id, &(collateral, borrow));
-                    }
-                }
-            }
-            Some(Entry::Complex) => {
-                comptroller.complex.remove(&slot);
-            }
-            None => {}
-        }
-        match entry {
-            Some(Entry::Pair {
-                collateral,
-                borrow,
-                key,
-                member,
-            }) => {
-                comptroller
-                    .pairs
-                    .entry((collateral, borrow))
-                    .or_default()
-                    .update(member, None, Some(key));
-            }
-            Some(Entry::Complex) => {
-                comptroller.complex.insert(slot);
-            }
-            None => {}
+        if let Some(pair) = move_entry(
+            &mut comptroller.pairs,
+            &mut comptroller.complex,
+            slot,
+            old,
+            entry,
+        ) {
+            self.monitor.forget_pair(comptroller_id, &pair);
         }
     }
 
@@ -635,7 +596,7 @@ impl CompoundModel {
                     _,
                     Entry::Pair {
                         collateral,
-                        borrow,
+                        debt: borrow,
                         key,
                         member,
                     },
