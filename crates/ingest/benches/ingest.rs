@@ -9,13 +9,17 @@
 //! machine (it leaves out waiting for the disk and for other jobs). Target (issue #3): at least
 //! 50 MB/s. Results and method: `docs/benchmarks.md`, section "Ingest".
 
+#[path = "../../log/benches/support/cpu_time.rs"]
+mod cpu_time;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cascade_ingest::{IngestOptions, NoProgress, Source, ingest, maker_flipside, price_csv};
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use cpu_time::CpuTime;
+use criterion::measurement::Measurement;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// Rows of the generated price CSV: a million in a measurement, ten thousand in CI's smoke run
@@ -84,39 +88,6 @@ struct Input {
     files: Vec<PathBuf>,
     rows: u64,
     source: Box<dyn Fn() -> Source>,
-}
-
-/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`, user and kernel).
-struct CpuTime {
-    wall: WallTime,
-}
-
-fn thread_cpu_ns() -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
-impl Measurement for CpuTime {
-    type Intermediate = u64;
-    type Value = Duration;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, started: u64) -> Duration {
-        Duration::from_nanos(thread_cpu_ns().saturating_sub(started))
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, value: &Duration) -> f64 {
-        value.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        self.wall.formatter()
-    }
 }
 
 fn bench_wall(c: &mut Criterion) {
@@ -205,7 +176,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
 criterion_group!(wall, bench_wall);
 criterion_group! {
     name = cpu;
-    config = Criterion::default().with_measurement(CpuTime { wall: WallTime });
+    config = Criterion::default().with_measurement(CpuTime::new());
     targets = bench_cpu
 }
 criterion_main!(wall, cpu);

@@ -4,6 +4,9 @@
 //! Targets (issue #2): append >= 5 million 64-byte events/s; read with CRC check >= 20 million
 //! events/s. Results and method: `docs/benchmarks.md`, section "Log".
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -14,7 +17,8 @@ use cascade_events::{
     Address, Amount, Event, Id, Payload, PositionChange, Protocol, Timestamp, encode,
 };
 use cascade_log::{LogReader, LogWriter, WriterOptions};
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use cpu_time::CpuTime;
+use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: u64 = 10_000;
@@ -171,41 +175,6 @@ fn raw_read(paths: &[PathBuf], buffer: &mut [u8]) -> u64 {
     total
 }
 
-/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`, user and kernel): on a machine shared
-/// with other jobs it approximates the wall time the same work takes on an idle core, which
-/// wall-clock numbers under contention do not.
-struct CpuTime {
-    wall: WallTime,
-}
-
-fn thread_cpu_ns() -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-}
-
-impl Measurement for CpuTime {
-    type Intermediate = u64;
-    type Value = Duration;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, started: u64) -> Duration {
-        Duration::from_nanos(thread_cpu_ns().saturating_sub(started))
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, value: &Duration) -> f64 {
-        value.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        self.wall.formatter()
-    }
-}
-
 /// Benchmarks raw `read()` of a log's files next to reading its records with every check, so the
 /// ratio between them is measured in one run.
 fn bench_raw_and_checked<M: Measurement>(
@@ -289,13 +258,14 @@ fn bench_append_cpu(c: &mut Criterion<CpuTime>) {
             let dir = tempfile::tempdir().expect("temp dir");
             let (mut writer, _) =
                 LogWriter::open(dir.path(), WriterOptions::default()).expect("open log");
-            let started = thread_cpu_ns();
+            let clock = CpuTime::new();
+            let started = clock.start();
             for _ in 0..iters {
                 for payload in &payloads {
                     writer.append_raw(payload).expect("append");
                 }
             }
-            Duration::from_nanos(thread_cpu_ns() - started)
+            clock.end(started)
         });
     });
     group.finish();
@@ -318,7 +288,7 @@ criterion_group! {
 }
 criterion_group! {
     name = cpu_benches;
-    config = config().with_measurement(CpuTime { wall: WallTime });
+    config = config().with_measurement(CpuTime::new());
     targets = bench_append_cpu, bench_read_cpu
 }
 criterion_main!(benches, cpu_benches);
