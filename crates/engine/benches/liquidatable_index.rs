@@ -46,17 +46,7 @@ fn accounts() -> u64 {
 }
 
 fn event(time: i64, payload: Payload) -> Event {
-    Event {
-        seq: 0,
-        chain_id: 1,
-        block: None,
-        time: Timestamp(time),
-        tx_index: None,
-        log_index: None,
-        tx_hash: None,
-        source: 0,
-        payload,
-    }
+    Event::at(1, Timestamp(time), payload)
 }
 
 /// A fixed-seed xorshift: the same market every run.

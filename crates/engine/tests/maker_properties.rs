@@ -45,17 +45,7 @@ fn ilk() -> Id {
 }
 
 fn event(time: i64, payload: Payload) -> Event {
-    Event {
-        seq: 0,
-        chain_id: 1,
-        block: None,
-        time: Timestamp(time),
-        tx_index: None,
-        log_index: None,
-        tx_hash: None,
-        source: 0,
-        payload,
-    }
+    Event::at(1, Timestamp(time), payload)
 }
 
 fn change(vault: u64, asset: &str, tokens: u64) -> PositionChange {

@@ -53,6 +53,22 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event known only by its chain and time: no block, transaction or log position, log
+    /// position 0 and source 0 until a log assigns them (export rows, hand-built tests).
+    pub fn at(chain_id: u64, time: Timestamp, payload: Payload) -> Event {
+        Event {
+            seq: 0,
+            chain_id,
+            block: None,
+            time,
+            tx_index: None,
+            log_index: None,
+            tx_hash: None,
+            source: 0,
+            payload,
+        }
+    }
+
     /// The payload's kind.
     pub fn kind(&self) -> EventKind {
         self.payload.kind()

@@ -45,7 +45,7 @@ use cascade_events::{
     Symbol, Timestamp, U256,
 };
 
-use crate::batch::{Context, Rejects, SourceBatch, event_at as event};
+use crate::batch::{Context, Rejects, SourceBatch};
 use crate::error::{IngestError, RowError};
 use crate::table::{CsvInput, Row};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
@@ -142,7 +142,7 @@ pub fn read(
             ("decimals", Fixed::new(U256::from(reserve.decimals), 0)),
         ] {
             let param = Symbol::new(param).map_err(|e| IngestError::Usage(e.to_string()))?;
-            batch.events.push(event(
+            batch.events.push(Event::at(
                 context.chain_id,
                 start,
                 Payload::ParamChange(ParamChange {
@@ -414,7 +414,7 @@ impl Columns {
         let mut events = Vec::with_capacity(3);
         for (reserve, price) in [(collateral, collateral_price), (debt, debt_price)] {
             if let Some(price) = price {
-                events.push(event(
+                events.push(Event::at(
                     chain_id,
                     time,
                     Payload::Price(PriceUpdate {
@@ -427,7 +427,7 @@ impl Columns {
                 ));
             }
         }
-        events.push(event(
+        events.push(Event::at(
             chain_id,
             time,
             Payload::Liquidation(Liquidation {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use cascade_events::{Event, Payload, Timestamp, decode, encode_into};
+use cascade_events::{Event, decode, encode_into};
 
 use crate::error::{IngestError, RowError};
 use crate::progress::Progress;
@@ -182,21 +182,6 @@ impl SourceReport {
     }
 }
 
-/// An event known only by its time: no block, transaction or log position (export rows).
-pub fn event_at(chain_id: u64, time: Timestamp, payload: Payload) -> Event {
-    Event {
-        seq: 0,
-        chain_id,
-        block: None,
-        time,
-        tx_index: None,
-        log_index: None,
-        tx_hash: None,
-        source: 0,
-        payload,
-    }
-}
-
 /// Applies the `--skip-invalid` policy to row errors.
 pub struct Rejects {
     skip_invalid: bool,
@@ -231,7 +216,7 @@ impl Rejects {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cascade_events::{Fixed, Id, PriceUpdate, U256, encode};
+    use cascade_events::{Fixed, Id, Payload, PriceUpdate, Timestamp, U256, encode};
 
     fn price(time: i64) -> Event {
         Event {

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use cascade_events::{Address, Event, Id, Payload, PriceUpdate};
 
-use crate::batch::{Context, Rejects, SourceBatch, event_at};
+use crate::batch::{Context, Rejects, SourceBatch};
 use crate::error::IngestError;
 use crate::feeds::{self, FeedTable};
 use crate::table::CsvInput;
@@ -121,7 +121,7 @@ pub fn read(
                 }
                 rounds.push((
                     round,
-                    event_at(
+                    Event::at(
                         context.chain_id,
                         time,
                         Payload::Price(PriceUpdate {

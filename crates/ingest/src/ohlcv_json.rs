@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cascade_events::{Id, Payload, PriceUpdate};
+use cascade_events::{Event, Id, Payload, PriceUpdate};
 use serde_json::value::RawValue;
 
-use crate::batch::{Context, Rejects, SourceBatch, event_at};
+use crate::batch::{Context, Rejects, SourceBatch};
 use crate::error::{IngestError, Position, RowError};
 use crate::value::{self, TimeFormat};
 
@@ -151,7 +151,7 @@ fn read_file(
             Ok((end, price))
         })();
         match parsed {
-            Ok((time, price)) => batch.events.push(event_at(
+            Ok((time, price)) => batch.events.push(Event::at(
                 context.chain_id,
                 time,
                 Payload::Price(PriceUpdate {

@@ -75,17 +75,7 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
 
 /// An event of `payload` at `time` with no chain position, for tests that build accounts by hand.
 pub(crate) fn event_at(time: Timestamp, payload: Payload) -> Event {
-    Event {
-        seq: 0,
-        chain_id: 1,
-        block: None,
-        time,
-        tx_index: None,
-        log_index: None,
-        tx_hash: None,
-        source: 0,
-        payload,
-    }
+    Event::at(1, time, payload)
 }
 
 /// The model's liquidatable accounts now.

@@ -30,7 +30,7 @@ use cascade_events::{
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::batch::{self, Context, EventBuffer, Rejects, SourceBatch};
+use crate::batch::{Context, EventBuffer, Rejects, SourceBatch};
 use crate::error::{IngestError, RowError};
 use crate::table::{self, CsvInput, Row};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
@@ -216,7 +216,7 @@ fn prepend_lookup_events<'a>(
         events.extend(
             table
                 .events()
-                .map(|payload| batch::event_at(chain_id, time, payload)),
+                .map(|payload| Event::at(chain_id, time, payload)),
         );
     }
     if events.is_empty() {
