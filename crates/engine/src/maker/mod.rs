@@ -227,13 +227,48 @@ fn level(spot: U256, rate: U256) -> Result<u128, EngineError> {
     Ok(saturate(mul_div(spot, RAY, rate, "spot * RAY / rate")?))
 }
 
-/// A vault as its ilk's index holds it: with its account and balances, so walking the index to
-/// confirm candidates after a price shock reads the index front to back and never the vaults.
+/// A vault as its ilk's index holds it: its balances, so walking the index to confirm candidates
+/// after a price shock reads the index front to back and never the vaults. Balances are kept in
+/// 128 bits (real ones are below `1e21` wad, far under `2^128`): an entry of 40 bytes instead of
+/// 112 is what keeps moving a vault between buckets, once per vault action, cheap. A vault whose
+/// balances do not fit is held as [`Member::WIDE`], and whoever reads it reads the vault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Member {
-    account: Id,
-    ink: U256,
-    art: U256,
+    ink: [u64; 2],
+    art: [u64; 2],
+}
+
+impl Member {
+    /// Stands for balances that do not fit in 128 bits: read them from the vault.
+    const WIDE: Member = Member {
+        ink: [u64::MAX; 2],
+        art: [u64::MAX; 2],
+    };
+
+    fn of(vault: &Vault) -> Member {
+        match (narrow(vault.ink), narrow(vault.art)) {
+            (Some(ink), Some(art)) => Member { ink, art },
+            _ => Member::WIDE,
+        }
+    }
+
+    /// `(ink, art)` of the vault this member stands for.
+    fn balances(self, vault: &Vault) -> (U256, U256) {
+        if self == Member::WIDE {
+            (vault.ink, vault.art)
+        } else {
+            (widen(self.ink), widen(self.art))
+        }
+    }
+}
+
+fn narrow(value: U256) -> Option<[u64; 2]> {
+    let limbs = value.as_limbs();
+    (limbs[2] == 0 && limbs[3] == 0).then_some([limbs[0], limbs[1]])
+}
+
+fn widen(half: [u64; 2]) -> U256 {
+    U256::from_limbs([half[0], half[1], 0, 0])
 }
 
 impl Vault {
@@ -384,17 +419,8 @@ impl Ilk {
     /// Moves the index entry of the vault in `slot` to what the vault is now and re-tests it
     /// against the watches; `old` is the vault before its change.
     fn reindex(&mut self, slot: Slot, old: Vault) -> Result<(), EngineError> {
-        let account = *self.vaults.id(slot);
         let vault = self.vaults.at_mut(slot);
-        self.index.set(
-            slot,
-            vault.trigger_key(),
-            Member {
-                account,
-                ink: vault.ink,
-                art: vault.art,
-            },
-        );
+        self.index.set(slot, vault.trigger_key(), Member::of(vault));
         let Some(watches) = self.watches.as_mut() else {
             return Ok(());
         };
@@ -411,6 +437,7 @@ impl Ilk {
         }
         vault.flags = flags;
         if was_unsafe != (flags & UNSAFE != 0) {
+            let account = *self.vaults.id(slot);
             note_change(&mut self.changes, account, was_unsafe, !was_unsafe);
         }
         Ok(())
@@ -446,21 +473,22 @@ impl Ilk {
             watch.rate = rate;
             watch.level = level;
             for (slot, member) in self.index.between(low, high) {
-                let inside = watch.contains(member.ink, member.art)?;
                 let vault = self.vaults.at_mut(*slot);
+                let (ink, art) = member.balances(vault);
+                let inside = watch.contains(ink, art)?;
                 let was = vault.flags & bit != 0;
                 if was == inside {
                     continue;
                 }
                 if inside {
-                    watch.add(member.ink, member.art);
+                    watch.add(ink, art);
                     vault.flags |= bit;
                 } else {
-                    watch.remove(member.ink, member.art);
+                    watch.remove(ink, art);
                     vault.flags &= !bit;
                 }
                 if bit == UNSAFE {
-                    note_change(&mut self.changes, member.account, was, inside);
+                    note_change(&mut self.changes, *self.vaults.id(*slot), was, inside);
                 }
             }
         }
@@ -1238,17 +1266,18 @@ impl ProtocolModel for MakerModel {
                 continue;
             }
             ilk.drip(time)?;
-            for (_, member) in ilk.index.from_level(level(ilk.spot, ilk.rate)?) {
+            for (slot, member) in ilk.index.from_level(level(ilk.spot, ilk.rate)?) {
+                let (ink, art) = member.balances(ilk.vaults.at(*slot));
                 // Cat.bite / Dog.bark: `mul(ink, spot) < mul(art, rate)`.
-                let value = mul(member.ink, ilk.spot, "ink * spot")?;
-                let debt = mul(member.art, ilk.rate, "art * rate")?;
+                let value = mul(ink, ilk.spot, "ink * spot")?;
+                let debt = mul(art, ilk.rate, "art * rate")?;
                 if value >= debt {
                     continue;
                 }
                 out.push(Candidate {
                     protocol: Protocol::Maker,
                     market: *id,
-                    account: member.account,
+                    account: *ilk.vaults.id(*slot),
                     health: div_small_quotient(mul(value, WAD, "ink * spot * WAD")?, debt)
                         .unwrap_or_default(),
                     debt_value: div_ray(debt),
