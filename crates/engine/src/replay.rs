@@ -196,7 +196,13 @@ pub struct Engine {
     /// Per model, the time of its last check (for episodes tracked incrementally).
     last_check: Vec<Option<Timestamp>>,
     output: Output,
+    /// Per model: a price, parameter or clock change awaits its check (run after the event).
     dirty: Vec<bool>,
+    /// Per model: a recorded liquidation awaits its check, which runs once the second ends (or
+    /// with the next check of the model). Liquidations come in bursts within one block; one check
+    /// after the burst sees what one after each would, since nothing else in the second is
+    /// judged against the tracker, and a replay of a crash is mostly such bursts.
+    deferred: Vec<bool>,
     changes: Vec<(Id, Id, bool)>,
     /// Per model, the last price update that moved a price it reads since its last check: the
     /// trigger of its next timeline points (set and cleared with `dirty`).
@@ -241,6 +247,7 @@ impl Engine {
         Self {
             prices: PriceBook::new(config.feed_priority.clone()),
             dirty: vec![false; models.len()],
+            deferred: vec![false; models.len()],
             before_taken: vec![false; models.len()],
             last_check: vec![None; models.len()],
             changes: Vec::new(),
@@ -274,7 +281,7 @@ impl Engine {
         let hex = hasher.finalize().to_hex();
         // The version moves whenever what a checkpoint holds, or how the engine reads it,
         // changes, so a catalog written by an older engine is never asked to restore.
-        format!("engine-v2-{}", &hex[..16])
+        format!("engine-v3-{}", &hex[..16])
     }
 
     fn config_fingerprint_text(&self) -> String {
@@ -337,6 +344,9 @@ impl Engine {
             self.in_window = true;
         }
         if self.now != Some(time) {
+            if let (Some(now), Some(next)) = (self.now, self.next_seq) {
+                self.run_deferred_checks(next - 1, now)?;
+            }
             self.now = Some(time);
             for (index, model) in self.models.iter_mut().enumerate() {
                 if model.advance(time, &self.prices)? {
@@ -419,6 +429,19 @@ impl Engine {
         for index in 0..self.models.len() {
             if self.dirty[index] {
                 self.dirty[index] = false;
+                self.deferred[index] = false;
+                self.check(index, seq, time)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the checks recorded liquidations left for the end of their second: `seq` and `time`
+    /// are the last event's.
+    fn run_deferred_checks(&mut self, seq: u64, time: Timestamp) -> Result<(), EngineError> {
+        for index in 0..self.models.len() {
+            if self.deferred[index] {
+                self.deferred[index] = false;
                 self.check(index, seq, time)?;
             }
         }
@@ -462,7 +485,7 @@ impl Engine {
         let model = &mut self.models[index];
         let judgement = model.judge(liquidation, event.time)?;
         model.apply_liquidation(liquidation, &judgement, event.time)?;
-        self.dirty[index] = true;
+        self.deferred[index] = true;
         if let Some(episode) = self.tracker.get_mut(&(
             liquidation.protocol,
             liquidation.market,
@@ -780,6 +803,9 @@ impl Engine {
                 None => out.bool(false),
             }
         }
+        for deferred in &self.deferred {
+            out.bool(*deferred);
+        }
         self.encode_body(&mut out);
         out.into_bytes()
     }
@@ -835,6 +861,7 @@ impl Engine {
         }
         self.next_seq = template.next_seq;
         self.last_check.clone_from(&template.last_check);
+        self.deferred.clone_from(&template.deferred);
         self.now = template.now;
         self.prices = template.prices.clone();
         self.tracker.clone_from(&template.tracker);
@@ -882,6 +909,9 @@ impl Engine {
             } else {
                 None
             };
+        }
+        for slot in 0..checks {
+            engine.deferred[slot] = input.bool()?;
         }
         engine.now = if input.bool()? {
             Some(input.time()?)
@@ -943,8 +973,12 @@ impl Engine {
         }
     }
 
-    /// Closes open episodes at the last event's time and builds the run.
-    pub fn finish(mut self, log: LogInfo) -> Run {
+    /// Runs the checks still due, closes open episodes at the last event's time and builds the
+    /// run.
+    pub fn finish(mut self, log: LogInfo) -> Result<Run, EngineError> {
+        if let (Some(now), Some(next)) = (self.now, self.next_seq) {
+            self.run_deferred_checks(next - 1, now)?;
+        }
         for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {
             // Still unsafe at the end: unsafe at every check of its model since it began.
             if let Some(last) = self.route[protocol_slot(protocol)].and_then(|i| self.last_check[i])
@@ -1016,7 +1050,7 @@ impl Engine {
                 &b.account,
             ))
         });
-        Run {
+        Ok(Run {
             schema_version: RUN_SCHEMA_VERSION,
             log,
             window: out.window,
@@ -1029,7 +1063,7 @@ impl Engine {
             timeline: out.timeline,
             health_distribution: health,
             counterfactual,
-        }
+        })
     }
 }
 
@@ -1157,7 +1191,7 @@ mod tests {
         assert_eq!(engine.next_seq(), Some(2));
         assert!(engine.apply(&price_event(1)).is_err(), "seq 1 is gone");
         engine.apply(&price_event(2)).unwrap();
-        let run = engine.finish(LogInfo::default());
+        let run = engine.finish(LogInfo::default()).unwrap();
         assert_eq!(run.totals.skipped.get("dead-lettered"), Some(&1));
         assert_eq!(
             run.totals.events, 2,

@@ -91,7 +91,7 @@ pub fn replay_log(
         content_hash: identity.hash.iter().map(|b| format!("{b:02x}")).collect(),
     };
     Ok(ReplayOutcome {
-        run: engine.finish(log),
+        run: engine.finish(log)?,
         applied,
         checkpoints_written: written,
         resumed_from,

@@ -106,3 +106,82 @@ fn a_corrupt_checkpoint_is_an_error_not_a_wrong_run() {
     assert!(error.contains("bad magic"), "{error}");
     drop(log);
 }
+
+/// A checkpoint may fall anywhere, also between a recorded liquidation and the end of its second,
+/// whose check is still due: resuming at every position ends in the state of an uninterrupted
+/// replay (the unsafe tracker included) with the same timeline from there on.
+#[test]
+fn a_checkpoint_at_any_event_resumes_to_the_same_state() {
+    // In log order, as a log would number them.
+    let events: Vec<Event> = events()
+        .into_iter()
+        .enumerate()
+        .map(|(seq, event)| Event {
+            seq: seq as u64,
+            ..event
+        })
+        .collect();
+    let finish = |engine: cascade_engine::Engine| {
+        engine
+            .finish(cascade_engine::run::LogInfo::default())
+            .unwrap()
+    };
+    let mut whole = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
+    for event in &events {
+        whole.apply(event).unwrap();
+    }
+    let expected = finish(whole);
+    let mut after_liquidation = 0;
+    for split in 1..events.len() {
+        let mut first = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
+        for event in &events[..split] {
+            first.apply(event).unwrap();
+        }
+        let mut resumed = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
+        resumed.restore(&first.checkpoint(), split as u64).unwrap();
+        for event in &events[split..] {
+            resumed.apply(event).unwrap();
+        }
+        let run = finish(resumed);
+        assert_eq!(
+            run.state_hash, expected.state_hash,
+            "resumed before seq {split}"
+        );
+        // Seconds after the split have the same points. In the split's own second the resumed
+        // run lacks the points taken before it, but its last point, the state as the second
+        // ends, is the uninterrupted run's; a liquidation just before the split leaves the check
+        // that takes it to the resumed engine.
+        let split_time = events[split - 1].time.to_rfc3339();
+        let later = |points: &[cascade_engine::run::TimelinePoint]| {
+            points
+                .iter()
+                .filter(|point| point.time > split_time)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            later(&run.timeline),
+            later(&expected.timeline),
+            "resumed before seq {split}"
+        );
+        let last_at_split = |points: &[cascade_engine::run::TimelinePoint]| {
+            points
+                .iter()
+                .rfind(|point| point.time == split_time)
+                .cloned()
+        };
+        let liquidation_before = events[split - 1].kind() == cascade_events::EventKind::Liquidation;
+        match last_at_split(&run.timeline) {
+            Some(point) => assert_eq!(Some(point), last_at_split(&expected.timeline)),
+            None => assert!(
+                !liquidation_before,
+                "no check after the liquidation before seq {split}"
+            ),
+        }
+        after_liquidation += usize::from(liquidation_before);
+    }
+    assert!(
+        after_liquidation >= 4,
+        "{after_liquidation} splits after a liquidation"
+    );
+}

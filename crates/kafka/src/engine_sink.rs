@@ -228,7 +228,10 @@ fn run_engine(
         last_seq,
         content_hash: hash.hash_hex(),
     };
-    Ok(engine.finish(log))
+    // What fails here is the check due after the last event.
+    engine
+        .finish(log)
+        .map_err(engine_failed(last_seq.unwrap_or_default()))
 }
 
 impl Sink for EngineSink {

@@ -31,11 +31,13 @@ fn local_replay(dir: &Path) -> Run {
         engine.apply(&event.unwrap()).unwrap();
     }
     let identity = reader.identity().unwrap();
-    engine.finish(LogInfo {
-        first_seq: identity.last_seq.map(|_| identity.first_seq),
-        last_seq: identity.last_seq,
-        content_hash: identity.hash_hex(),
-    })
+    engine
+        .finish(LogInfo {
+            first_seq: identity.last_seq.map(|_| identity.first_seq),
+            last_seq: identity.last_seq,
+            content_hash: identity.hash_hex(),
+        })
+        .unwrap()
 }
 
 fn maker_market(dir: &Path, vaults: u32) {

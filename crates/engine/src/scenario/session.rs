@@ -261,7 +261,7 @@ pub fn run_from(
         }
         engine.apply(&event)?;
     }
-    Ok(engine.finish(prepared.log.clone()))
+    engine.finish(prepared.log.clone())
 }
 
 /// [`prepare`] then [`run`]: one counterfactual replay of `scenario` over the log at `dir`.
