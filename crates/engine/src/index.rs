@@ -223,6 +223,24 @@ impl<M: Copy> BucketIndex<M> {
         self.len += 1;
     }
 
+    /// Reads the place of `slot` (see [`crate::protocol::ProtocolModel::warm`]).
+    pub fn warm_place(&self, slot: Slot) -> (u32, u32) {
+        self.place
+            .get(slot as usize)
+            .copied()
+            .unwrap_or((ABSENT, ABSENT))
+    }
+
+    /// Reads the member at `place` and its bucket's last member, the two a move of it touches.
+    pub fn warm_member(&self, place: (u32, u32)) -> u64 {
+        let Some(bucket) = self.buckets.get(place.0 as usize) else {
+            return 0;
+        };
+        let at = bucket.get(place.1 as usize).map_or(0, |(slot, _)| *slot);
+        let last = bucket.last().map_or(0, |(slot, _)| *slot);
+        u64::from(at) ^ u64::from(last)
+    }
+
     /// Every member that may have a key of at least `level` (all that do, and the rest of
     /// their lowest bucket).
     pub fn from_level(&self, level: u128) -> impl Iterator<Item = &(Slot, M)> + '_ {

@@ -332,6 +332,10 @@ impl<T: ProtocolModel + Clone + 'static> ModelClone for T {
     }
 }
 
+/// How many events [`ProtocolModel::warm`] is given at most: enough for the reads of a batch
+/// to overlap, few enough for what they bring in to stay in the cache until applied.
+pub const WARM_BATCH: usize = 32;
+
 /// The rules of one lending protocol over its rebuilt state.
 pub trait ProtocolModel: ModelClone {
     /// Which protocol this models; events with this [`Payload::protocol`](cascade_events::Payload::protocol)
@@ -423,6 +427,14 @@ pub trait ProtocolModel: ModelClone {
     /// whose health cannot be computed (no price, a product beyond 256 bits) counts as
     /// [`HealthDistribution::unpriced`]. Default: no markets.
     fn health_distribution(&self, _time: Timestamp, _out: &mut Vec<HealthDistribution>) {}
+
+    /// Reads, without changing anything, the records the coming `events` will touch, so their
+    /// cache misses overlap instead of following one another (a hint: results never depend on
+    /// it). Returns a value derived from what was read, which keeps the reads from being
+    /// optimised away.
+    fn warm(&self, _events: &[Event]) -> u64 {
+        0
+    }
 
     /// Moves the counts of corrections the model made on its own (outside [`ProtocolModel::apply`],
     /// e.g. when a block's actions are settled) into `out`, by reason. The replay loop calls it

@@ -167,7 +167,9 @@ struct Episode {
 #[derive(Default)]
 struct Output {
     window: Window,
-    by_kind: BTreeMap<EventKind, u64>,
+    /// Events by kind, at the kind's place in [`EventKind::ALL`] (counted at every event: an
+    /// array index, not a map search).
+    by_kind: [u64; EventKind::ALL.len()],
     verdicts: BTreeMap<Verdict, u64>,
     skipped_recorded: u64,
     collateral: BTreeMap<Id, Quantity>,
@@ -320,6 +322,14 @@ impl Engine {
         Ok(())
     }
 
+    /// See [`ProtocolModel::warm`].
+    pub fn warm(&self, events: &[Event]) -> u64 {
+        self.models
+            .iter()
+            .map(|model| model.warm(events))
+            .fold(0, |a, b| a ^ b)
+    }
+
     /// Applies one event. Events must come densely in sequence order with non-decreasing time.
     pub fn apply(&mut self, event: &Event) -> Result<(), EngineError> {
         if let Some(expected) = self.next_seq
@@ -419,7 +429,7 @@ impl Engine {
             window.first_seq.get_or_insert(event.seq);
             window.last_seq = Some(event.seq);
             window.events += 1;
-            *self.output.by_kind.entry(event.kind()).or_default() += 1;
+            self.output.by_kind[event.kind() as usize] += 1;
         }
         self.next_seq = Some(event.seq + 1);
         Ok(())
@@ -1003,10 +1013,11 @@ impl Engine {
         let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
         let totals = Totals {
             events: out.window.events,
-            by_kind: out
-                .by_kind
+            by_kind: EventKind::ALL
                 .iter()
-                .map(|(kind, count)| (kind.name().to_owned(), *count))
+                .zip(out.by_kind)
+                .filter(|(_, count)| *count > 0)
+                .map(|(kind, count)| (kind.name().to_owned(), count))
                 .collect(),
             liquidations,
             verdicts: Verdict::ALL
@@ -1146,6 +1157,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_kinds_count_at_their_place_in_all() {
+        // `Output::by_kind` is indexed by the discriminant.
+        for (place, kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, place, "{kind:?}");
+        }
+    }
 
     #[test]
     fn percent_rounds_half_up_to_two_decimals() {

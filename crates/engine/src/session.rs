@@ -10,9 +10,11 @@
 
 use std::path::Path;
 
+use cascade_events::Event;
 use cascade_log::{Catalog, LogReader};
 
 use crate::EngineError;
+use crate::protocol::WARM_BATCH;
 use crate::replay::{Engine, EngineConfig, Mode};
 use crate::run::{LogInfo, Run};
 
@@ -66,8 +68,32 @@ pub fn replay_log(
     let start = engine.next_seq().unwrap_or(0);
     let mut applied = 0;
     let mut written = 0;
-    for event in reader.events(start) {
-        engine.apply(&event?)?;
+    let mut events = reader.events(start);
+    // Events are read a batch ahead: the engine warms the records of the batch ahead (see
+    // `Engine::warm`) before it applies the one before it.
+    let mut applying: Vec<Event> = Vec::with_capacity(WARM_BATCH);
+    let mut ahead: Vec<Event> = Vec::with_capacity(WARM_BATCH);
+    let mut warmed = 0u64;
+    let mut position = 0;
+    loop {
+        if position == applying.len() {
+            std::mem::swap(&mut applying, &mut ahead);
+            ahead.clear();
+            for event in events.by_ref().take(WARM_BATCH) {
+                ahead.push(event?);
+            }
+            warmed ^= engine.warm(&ahead);
+            position = 0;
+            if applying.is_empty() && ahead.is_empty() {
+                break;
+            }
+            if applying.is_empty() {
+                continue;
+            }
+        }
+        let event = &applying[position];
+        position += 1;
+        engine.apply(event)?;
         applied += 1;
         if let (Some(every), Some(next)) = (options.checkpoint_every, engine.next_seq())
             && every > 0
@@ -81,6 +107,7 @@ pub fn replay_log(
             written += 1;
         }
     }
+    std::hint::black_box(warmed);
     if written > 0 {
         catalog.flush()?;
     }

@@ -9,8 +9,8 @@
 //! Numbered accounts (Maker vault numbers, dense small integers) skip the hash: a vector indexed by
 //! the number holds their slots, one cache miss per lookup instead of two.
 //!
-//! Within an account, [`ByAsset`] keeps its few positions in a sorted vector (asset order, as the
-//! B-tree it replaces).
+//! Within an account, [`SmallMap`] keeps its few positions in a sorted vector (asset order, as
+//! the B-tree it replaces); a model keeps its markets in one too.
 //!
 //! Determinism: the hash map is only ever asked for one key and never iterated, so its order
 //! cannot reach any output. Slots are numbered in first-sight order, which a replay restored from
@@ -171,66 +171,108 @@ impl<V> Slots<V> {
     }
 }
 
-/// One account's records by asset (its positions), in asset order: a sorted vector, as an
-/// account holds a few assets and a B-tree per account costs a whole node's allocation and a
-/// pointer chase per step. Iterates in the order of the `BTreeMap` it replaces, so encodings
-/// and sums are unchanged.
+/// A few records by id, in id order: an account's positions by asset, a model's markets. A
+/// sorted vector, as a B-tree per account costs a whole node's allocation and a pointer chase per
+/// step. Lookups compare for equality from the front (a handful of entries; `==` on an id is a few
+/// word compares where ordering it calls `memcmp`); inserts keep the order. Iterates in the order
+/// of the `BTreeMap` it replaces, so encodings and sums are unchanged.
 #[derive(Clone, Debug)]
-pub struct ByAsset<P>(Vec<(Id, P)>);
+pub struct SmallMap<P>(Vec<(Id, P)>);
 
-impl<P> Default for ByAsset<P> {
+impl<P> Default for SmallMap<P> {
     fn default() -> Self {
         Self(Vec::new())
     }
 }
 
-impl<P: Default> ByAsset<P> {
-    /// The record of `asset`.
-    pub fn get(&self, asset: &Id) -> Option<&P> {
-        let found = self.0.binary_search_by(|(held, _)| held.cmp(asset));
-        found.ok().map(|at| &self.0[at].1)
+impl<P> SmallMap<P> {
+    fn position(&self, id: &Id) -> Option<usize> {
+        self.0.iter().position(|(held, _)| held == id)
     }
 
-    /// The record of `asset`, a default one inserted first when there is none.
-    pub fn entry_or_default(&mut self, asset: Id) -> &mut P {
-        let at = match self.0.binary_search_by(|(held, _)| held.cmp(&asset)) {
-            Ok(at) => at,
-            Err(at) => {
-                self.0.insert(at, (asset, P::default()));
+    /// The record of `id`.
+    pub fn get(&self, id: &Id) -> Option<&P> {
+        self.position(id).map(|at| &self.0[at].1)
+    }
+
+    /// The record of `id`, mutably.
+    pub fn get_mut(&mut self, id: &Id) -> Option<&mut P> {
+        self.position(id).map(|at| &mut self.0[at].1)
+    }
+
+    /// The record of `id`, one made by `make` inserted first when there is none.
+    pub fn entry_or_insert_with(&mut self, id: Id, make: impl FnOnce() -> P) -> &mut P {
+        let at = match self.position(&id) {
+            Some(at) => at,
+            None => {
+                let at = self.0.partition_point(|(held, _)| *held < id);
+                self.0.insert(at, (id, make()));
                 at
             }
         };
         &mut self.0[at].1
     }
 
-    /// Stores `record` for `asset`, replacing any.
-    pub fn insert(&mut self, asset: Id, record: P) {
-        *self.entry_or_default(asset) = record;
+    /// Stores `record` for `id`, replacing any.
+    pub fn insert(&mut self, id: Id, record: P) {
+        match self.position(&id) {
+            Some(at) => self.0[at].1 = record,
+            None => {
+                let at = self.0.partition_point(|(held, _)| *held < id);
+                self.0.insert(at, (id, record));
+            }
+        }
     }
 
-    /// Number of assets held.
+    /// Number of records.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
-    /// True when no asset is held.
+    /// True when there is no record.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// Every (asset, record), in asset order.
+    /// Every (id, record), in id order.
     pub fn iter(&self) -> impl Iterator<Item = (&Id, &P)> + '_ {
-        self.0.iter().map(|(asset, record)| (asset, record))
+        self.0.iter().map(|(id, record)| (id, record))
     }
 
-    /// Every (asset, record), in asset order, records mutably.
+    /// Every (id, record), in id order, records mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Id, &mut P)> + '_ {
-        self.0.iter_mut().map(|(asset, record)| (&*asset, record))
+        self.0.iter_mut().map(|(id, record)| (&*id, record))
     }
 
-    /// Every record, in asset order.
+    /// Every id, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &Id> + '_ {
+        self.0.iter().map(|(id, _)| id)
+    }
+
+    /// Every record, in id order.
     pub fn values(&self) -> impl Iterator<Item = &P> + '_ {
         self.0.iter().map(|(_, record)| record)
+    }
+
+    /// Every record, in id order, mutably.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut P> + '_ {
+        self.0.iter_mut().map(|(_, record)| record)
+    }
+}
+
+/// Like a `BTreeMap`'s: panics when `id` has no record.
+impl<P> std::ops::Index<&Id> for SmallMap<P> {
+    type Output = P;
+
+    fn index(&self, id: &Id) -> &P {
+        self.get(id).expect("an id the map holds")
+    }
+}
+
+impl<P: Default> SmallMap<P> {
+    /// The record of `id`, a default one inserted first when there is none.
+    pub fn entry_or_default(&mut self, id: Id) -> &mut P {
+        self.entry_or_insert_with(id, P::default)
     }
 }
 
@@ -260,8 +302,8 @@ mod tests {
     }
 
     #[test]
-    fn by_asset_keeps_asset_order_like_a_btree() {
-        let mut held: ByAsset<u8> = ByAsset::default();
+    fn small_map_keeps_id_order_like_a_btree() {
+        let mut held: SmallMap<u8> = SmallMap::default();
         let mut tree = std::collections::BTreeMap::new();
         for (n, name) in ["WETH", "DAI", "USDC", "DAI", "AAVE"]
             .into_iter()
@@ -280,6 +322,21 @@ mod tests {
         assert_eq!(held.len(), 5);
         assert_eq!(held.get(&Id::name("DAI")), Some(&4));
         assert_eq!(held.get(&Id::name("WBTC")), None);
+        *held.get_mut(&Id::name("LINK")).expect("stored") += 1;
+        held.insert(Id::name("DAI"), 7);
+        assert_eq!(
+            held.iter()
+                .map(|(a, v)| (a.to_string(), *v))
+                .collect::<Vec<_>>(),
+            [
+                ("AAVE", 4),
+                ("DAI", 7),
+                ("LINK", 10),
+                ("USDC", 2),
+                ("WETH", 0)
+            ]
+            .map(|(a, v)| (a.to_owned(), v))
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
-use crate::slots::{ByAsset, Slot, Slots};
+use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
 /// Scale of the pair index key `scaledDebt * KEY_SCALE / scaledCollateral`: fine enough for a
@@ -130,7 +130,7 @@ struct Member {
 
 #[derive(Clone, Debug, Default)]
 struct Account {
-    positions: ByAsset<Position>,
+    positions: SmallMap<Position>,
     entry: Option<Entry>,
 }
 

@@ -53,7 +53,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
-use crate::slots::{ByAsset, Slot, Slots};
+use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
 const fn u256(value: u128) -> U256 {
@@ -138,7 +138,7 @@ struct Member {
 
 #[derive(Clone, Debug, Default)]
 struct Account {
-    positions: ByAsset<Position>,
+    positions: SmallMap<Position>,
     entry: Option<Entry>,
 }
 

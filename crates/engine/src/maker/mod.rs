@@ -38,9 +38,9 @@ use crate::math::{
 use crate::oracle::PriceBook;
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
-    SimulatedLiquidation, Verdict,
+    SimulatedLiquidation, Verdict, WARM_BATCH,
 };
-use crate::slots::{Slot, Slots};
+use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
 /// Maker settings that shape results.
@@ -145,6 +145,8 @@ struct Vault {
     /// [`UNDERWATER`], as of each watch's threshold and rate.
     flags: u8,
 }
+
+const NO_PLACE: (u32, u32) = (u32::MAX, u32::MAX);
 
 /// [`Vault::flags`] bit: liquidatable (`ink * spot < art * rate`).
 const UNSAFE: u8 = 1;
@@ -525,7 +527,7 @@ pub struct MakerModel {
     config: MakerConfig,
     /// OSM delay in force (a scenario may change it).
     hop: i64,
-    ilks: BTreeMap<Id, Ilk>,
+    ilks: SmallMap<Ilk>,
     osms: BTreeMap<Id, Osm>,
     /// `Dog.Hole` and `Dog.Dirt` (rad); `None`: not set, unlimited.
     dog_hole: Option<U256>,
@@ -580,7 +582,7 @@ impl MakerModel {
         Self {
             hop: config.hop,
             config,
-            ilks: BTreeMap::new(),
+            ilks: SmallMap::default(),
             osms: BTreeMap::new(),
             dog_hole: None,
             dog_dirt: U256::ZERO,
@@ -621,7 +623,7 @@ impl MakerModel {
     }
 
     fn ilk_mut(&mut self, market: &Id) -> &mut Ilk {
-        self.ilks.entry(*market).or_default()
+        self.ilks.entry_or_default(*market)
     }
 
     /// The OSM value feeding `ilk`, resolving its price asset on first use.
@@ -738,7 +740,7 @@ impl MakerModel {
             Payload::Repay(c) => (c, Action::Repay),
             _ => return Ok(Applied::Ignored),
         };
-        let ilk = self.ilks.entry(change.market).or_default();
+        let ilk = self.ilks.entry_or_default(change.market);
         let (slot, opened) = ilk
             .vaults
             .slot_or_insert_with(change.account, Vault::default);
@@ -1131,6 +1133,42 @@ impl ProtocolModel for MakerModel {
         Ok(false)
     }
 
+    fn warm(&self, events: &[Event]) -> u64 {
+        let mut found = [(None, NO_PLACE); WARM_BATCH];
+        let events = &events[..events.len().min(WARM_BATCH)];
+        let Some((market, ilk)) = self.ilks.iter().next() else {
+            return 0;
+        };
+        // Three passes, each of independent reads: the vault's slot, then its record and index
+        // place, then its index member.
+        for (event, found) in events.iter().zip(found.iter_mut()) {
+            let (of, account) = match &event.payload {
+                Payload::Deposit(c)
+                | Payload::Withdraw(c)
+                | Payload::Borrow(c)
+                | Payload::Repay(c) => (&c.market, &c.account),
+                Payload::Liquidation(l) => (&l.market, &l.account),
+                _ => continue,
+            };
+            if of == market {
+                found.0 = ilk.vaults.find(account);
+            }
+        }
+        let mut sum = 0u64;
+        for found in found.iter_mut() {
+            if let Some(slot) = found.0 {
+                sum += u64::from(ilk.vaults.at(slot).flags);
+                found.1 = ilk.index.warm_place(slot);
+            }
+        }
+        for found in &found {
+            if found.0.is_some() {
+                sum ^= ilk.index.warm_member(found.1);
+            }
+        }
+        sum
+    }
+
     fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
         match &event.payload {
             Payload::VaultOpen(open) => {
@@ -1451,7 +1489,7 @@ impl ProtocolModel for MakerModel {
             osm.encode(out);
         }
         out.count(self.ilks.len());
-        for (id, ilk) in &self.ilks {
+        for (id, ilk) in self.ilks.iter() {
             out.id(id);
             out.u256(ilk.rate);
             match ilk.rho {
@@ -1643,7 +1681,7 @@ impl ProtocolModel for MakerModel {
         time: Timestamp,
         out: &mut Vec<crate::protocol::HealthDistribution>,
     ) {
-        for (id, ilk) in &self.ilks {
+        for (id, ilk) in self.ilks.iter() {
             let mut distribution =
                 crate::protocol::HealthDistribution::new(Protocol::Maker, *id, DAI_DECIMALS);
             let rate = match ilk.rho {
