@@ -17,8 +17,32 @@ use wincode::{SchemaRead, SchemaWrite};
 /// This is exactly how Maker stores ilk names (`"ETH-B"`), so a `Symbol` can be compared with
 /// on-chain values byte for byte. Names longer than 32 bytes or containing a NUL byte are rejected
 /// when built, so every `Symbol` round-trips through its text form.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, SchemaWrite, SchemaRead)]
+///
+/// Ordered by bytes, like the `[u8; 32]` it holds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
 pub struct Symbol([u8; 32]);
+
+/// Compares four big-endian words, which orders exactly as the bytes do: the engine's ordered
+/// maps compare market and asset names at every lookup, and a byte slice comparison is a call to
+/// `memcmp`.
+impl Ord for Symbol {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let words = |bytes: &[u8; 32]| -> [u64; 4] {
+            std::array::from_fn(|at| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&bytes[at * 8..at * 8 + 8]);
+                u64::from_be_bytes(word)
+            })
+        };
+        words(&self.0).cmp(&words(&other.0))
+    }
+}
+
+impl PartialOrd for Symbol {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Why a text cannot be a [`Symbol`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,6 +245,29 @@ impl<'de> Deserialize<'de> for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn symbols_order_as_their_bytes(a in "[ -~]{1,32}", b in "[ -~]{1,32}") {
+            let (x, y) = (Symbol::new(&a).unwrap(), Symbol::new(&b).unwrap());
+            prop_assert_eq!(x.cmp(&y), x.as_bytes32().cmp(y.as_bytes32()));
+            prop_assert_eq!(x.cmp(&y), a.as_bytes().cmp(b.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn symbols_sharing_a_prefix_order_shorter_first() {
+        let names = ["ETH", "ETH-A", "ETH-B", "ETH-BA", "ETHB", "USDC", "USDC.e"];
+        let mut symbols: Vec<Symbol> = names
+            .iter()
+            .rev()
+            .map(|n| Symbol::new(n).unwrap())
+            .collect();
+        symbols.sort();
+        let sorted: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
+        assert_eq!(sorted, names);
+    }
 
     #[test]
     fn symbol_is_padded_like_bytes32() {
