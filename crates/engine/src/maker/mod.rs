@@ -1157,7 +1157,12 @@ impl ProtocolModel for MakerModel {
         let mut sum = 0u64;
         for found in found.iter_mut() {
             if let Some(slot) = found.0 {
-                sum += u64::from(ilk.vaults.at(slot).flags);
+                // A record spans two cache lines (80 bytes): read at both ends.
+                let vault = ilk.vaults.at(slot);
+                sum ^= u64::from(vault.flags)
+                    ^ u64::from(vault.pending.unwrap_or_default())
+                    ^ vault.ink.as_limbs()[0]
+                    ^ vault.art.as_limbs()[3];
                 found.1 = ilk.index.warm_place(slot);
             }
         }
