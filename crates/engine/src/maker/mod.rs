@@ -1309,6 +1309,8 @@ impl ProtocolModel for MakerModel {
                 continue;
             }
             ilk.drip(time)?;
+            let first = out.len();
+            let mut slots = Vec::new();
             for (slot, member) in ilk.index.from_level(level(ilk.spot, ilk.rate)?) {
                 let (ink, art) = member.balances(ilk.vaults.at(*slot));
                 // Cat.bite / Dog.bark: `mul(ink, spot) < mul(art, rate)`.
@@ -1317,14 +1319,20 @@ impl ProtocolModel for MakerModel {
                 if value >= debt {
                     continue;
                 }
+                slots.push(*slot);
                 out.push(Candidate {
                     protocol: Protocol::Maker,
                     market: *id,
-                    account: *ilk.vaults.id(*slot),
+                    account: *id,
                     health: div_small_quotient(mul(value, WAD, "ink * spot * WAD")?, debt)
                         .unwrap_or_default(),
                     debt_value: div_ray(debt),
                 });
+            }
+            // The accounts are looked up after the walk, in a loop of nothing but independent
+            // reads whose cache misses overlap (inside the walk they would follow one another).
+            for (candidate, slot) in out[first..].iter_mut().zip(slots) {
+                candidate.account = *ilk.vaults.id(slot);
             }
         }
         Ok(())
