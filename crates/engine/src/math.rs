@@ -24,8 +24,25 @@ pub const SECONDS_PER_YEAR: u64 = 365 * 24 * 3600;
 
 /// `a * b`, or an overflow error naming `what`.
 pub fn mul(a: U256, b: U256, what: &'static str) -> Result<U256, EngineError> {
+    let (x, y) = (a.as_limbs(), b.as_limbs());
+    if x[2] | x[3] | y[2] | y[3] == 0 {
+        return Ok(mul_128(x[0], x[1], y[0], y[1]));
+    }
     a.checked_mul(b)
         .ok_or_else(|| EngineError::Overflow { quantity: what })
+}
+
+/// The product of two 128-bit numbers given as (low, high) limbs: four limb products, which
+/// cannot overflow 256 bits. Balances, rates and prices are below 2^128, and the general 256-bit
+/// multiplication with its overflow check is several times the work (the replay multiplies a few
+/// times per event).
+fn mul_128(a0: u64, a1: u64, b0: u64, b1: u64) -> U256 {
+    let (a0, a1, b0, b1) = (a0 as u128, a1 as u128, b0 as u128, b1 as u128);
+    let (low, cross_a, cross_b, high) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    let middle = (low >> 64) + (cross_a as u64 as u128) + (cross_b as u64 as u128);
+    // (2^64 - 1)^2 + 2 (2^64 - 2) + 2 < 2^128: no carry out of the top.
+    let top = high + (cross_a >> 64) + (cross_b >> 64) + (middle >> 64);
+    U256::from_limbs([low as u64, middle as u64, top as u64, (top >> 64) as u64])
 }
 
 /// `a + b`, or an overflow error naming `what`.
@@ -176,6 +193,30 @@ pub fn decimal(value: U256, decimals: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn narrow_products_equal_the_general_multiplication(a: u128, b: u128) {
+            let (a, b) = (U256::from(a), U256::from(b));
+            prop_assert_eq!(mul(a, b, "test").unwrap(), a.checked_mul(b).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_largest_narrow_product_and_wide_overflow() {
+        let max = U256::from(u128::MAX);
+        assert_eq!(
+            mul(max, max, "test").unwrap(),
+            max.checked_mul(max).unwrap()
+        );
+        assert!(mul(U256::MAX, U256::from(2u8), "test").is_err());
+        let wide = U256::ONE << 200;
+        assert_eq!(
+            mul(wide, U256::from(3u8), "test").unwrap(),
+            wide * U256::from(3u8)
+        );
+    }
 
     fn ray(text: &str) -> U256 {
         text.parse().unwrap()
