@@ -179,6 +179,11 @@ struct Output {
     episodes: Vec<UnsafeEpisode>,
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
+    /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
+    /// closing health distributions.
+    totals_only: bool,
+    /// Under `totals_only`, who each simulated liquidation hit: (protocol, market, account).
+    hit: Vec<(Protocol, Id, Id)>,
 }
 
 /// The replay engine: feed it events in log order with [`Engine::apply`], then
@@ -934,6 +939,29 @@ impl Engine {
         Ok(())
     }
 
+    /// From now on builds only what the run's totals, state hash and
+    /// [`Engine::accounts_liquidated`] need: no record per simulated liquidation and no closing
+    /// health distributions (a sweep point reads nothing else). Totals are unchanged.
+    pub fn totals_only(&mut self) {
+        self.output.totals_only = true;
+    }
+
+    /// How many distinct accounts (protocol, market, account) were liquidated in the window so
+    /// far, recorded or simulated.
+    pub fn accounts_liquidated(&self) -> u64 {
+        let mut accounts: Vec<(Protocol, Id, Id)> = self
+            .output
+            .liquidations
+            .iter()
+            .map(|l| (l.protocol, l.market, l.account))
+            .chain(self.output.hit.iter().copied())
+            .collect();
+        // Sorting a vector beats building a set here: a sweep point has hundreds of thousands.
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts.len() as u64
+    }
+
     /// Whether the report window has begun at the engine's current time.
     fn window_open(&self) -> bool {
         match (self.config.from, self.now) {
@@ -953,7 +981,11 @@ impl Engine {
             }
             self.close_episode(protocol, market, account, episode, true);
         }
-        if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
+        if let (Some(seq), Some(now), false) = (
+            self.output.window.last_seq,
+            self.now,
+            self.output.totals_only,
+        ) {
             for index in 0..self.models.len() {
                 self.health_snapshot(index, "after", seq, now);
             }
@@ -964,7 +996,7 @@ impl Engine {
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
         let out = self.output;
-        let liquidations = out.liquidations.len() as u64;
+        let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
         let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
         let totals = Totals {
@@ -1048,6 +1080,10 @@ fn record_simulated(
     add_to(&mut out.debt, done.debt_asset, done.debt_repaid);
     if !done.bad_debt.value.is_zero() {
         add_to(&mut out.bad_debt, done.debt_asset, done.bad_debt);
+    }
+    if out.totals_only {
+        out.hit.push((done.protocol, done.market, done.account));
+        return;
     }
     out.liquidations.push(LiquidationRecord {
         seq,

@@ -244,10 +244,36 @@ pub fn run_from(
     scenario: &Scenario,
     start: Option<&Engine>,
 ) -> Result<Run, EngineError> {
+    Ok(replay_window(prepared, scenario, start, false)?.finish(prepared.log.clone()))
+}
+
+/// [`run_from`] for a sweep point: the run without its per-liquidation records (its totals, state
+/// hash and counterfactual report are those of the full run), and how many distinct accounts were
+/// liquidated.
+pub(crate) fn point_from(
+    prepared: &Prepared,
+    scenario: &Scenario,
+    start: Option<&Engine>,
+) -> Result<(Run, u64), EngineError> {
+    let engine = replay_window(prepared, scenario, start, true)?;
+    let accounts = engine.accounts_liquidated();
+    Ok((engine.finish(prepared.log.clone()), accounts))
+}
+
+/// The counterfactual engine of `scenario` driven over the window, not yet finished.
+fn replay_window(
+    prepared: &Prepared,
+    scenario: &Scenario,
+    start: Option<&Engine>,
+    totals_only: bool,
+) -> Result<Engine, EngineError> {
     let paths = scenario.price_paths(prepared.series.clone())?;
     let config = window_config(prepared);
     let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
     let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
+    if totals_only {
+        engine.totals_only();
+    }
     match (start, &prepared.start) {
         (Some(start), _) => engine.restore_from(start)?,
         (None, Some((seq, bytes))) => engine.restore(bytes, *seq)?,
@@ -261,7 +287,7 @@ pub fn run_from(
         }
         engine.apply(&event)?;
     }
-    Ok(engine.finish(prepared.log.clone()))
+    Ok(engine)
 }
 
 /// [`prepare`] then [`run`]: one counterfactual replay of `scenario` over the log at `dir`.

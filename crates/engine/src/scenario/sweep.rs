@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Fixed, Id, Protocol, U256};
+use cascade_events::{Fixed, Protocol, U256};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, run_from, window_state};
+use super::session::point_from;
+use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, window_state};
 use crate::EngineError;
 use crate::replay::Engine;
 use crate::run::Run;
@@ -187,24 +188,16 @@ pub struct PointResult {
 }
 
 impl PointResult {
-    fn of(values: Vec<Fixed>, run: &Run) -> Self {
+    fn of(values: Vec<Fixed>, run: &Run, accounts_hit: u64) -> Self {
         let text = |map: &BTreeMap<String, crate::protocol::Quantity>| {
             map.iter()
                 .map(|(asset, amount)| (asset.clone(), amount.to_string()))
                 .collect()
         };
-        // Sorting a vector beats building a set here: a point has hundreds of thousands.
-        let mut accounts: Vec<(Protocol, Id, Id)> = run
-            .liquidations
-            .iter()
-            .map(|l| (l.protocol, l.market, l.account))
-            .collect();
-        accounts.sort_unstable();
-        accounts.dedup();
         PointResult {
             values,
             liquidations: run.totals.liquidations,
-            accounts_hit: accounts.len() as u64,
+            accounts_hit,
             collateral_seized: text(&run.totals.collateral_seized),
             debt_repaid: text(&run.totals.debt_repaid),
             bad_debt: text(&run.totals.bad_debt),
@@ -251,7 +244,8 @@ pub fn run_sweep(
                         *start = Some(window_state(prepared)?);
                     }
                     let start = start.as_ref().and_then(Option::as_ref);
-                    run_from(prepared, &scenario, start).map(|run| PointResult::of(values, &run))
+                    point_from(prepared, &scenario, start)
+                        .map(|(run, accounts)| PointResult::of(values, &run, accounts))
                 },
             )
             .collect()
