@@ -180,7 +180,7 @@ struct Output {
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
     /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
-    /// closing health distributions.
+    /// health distributions.
     totals_only: bool,
     /// Under `totals_only`, who each simulated liquidation hit: (protocol, market, account).
     hit: Vec<(Protocol, Id, Id)>,
@@ -665,6 +665,9 @@ impl Engine {
     }
 
     fn health_snapshot(&mut self, index: usize, moment: &'static str, seq: u64, time: Timestamp) {
+        if self.output.totals_only {
+            return;
+        }
         let mut distributions: Vec<HealthDistribution> = Vec::new();
         self.models[index].health_distribution(time, &mut distributions);
         for distribution in distributions.iter().filter(|d| !d.is_empty()) {
@@ -940,8 +943,8 @@ impl Engine {
     }
 
     /// From now on builds only what the run's totals, state hash and
-    /// [`Engine::accounts_liquidated`] need: no record per simulated liquidation and no closing
-    /// health distributions (a sweep point reads nothing else). Totals are unchanged.
+    /// [`Engine::accounts_liquidated`] need: no record per simulated liquidation and no health
+    /// distributions (a sweep point reads nothing else). Totals are unchanged.
     pub fn totals_only(&mut self) {
         self.output.totals_only = true;
     }
@@ -981,11 +984,7 @@ impl Engine {
             }
             self.close_episode(protocol, market, account, episode, true);
         }
-        if let (Some(seq), Some(now), false) = (
-            self.output.window.last_seq,
-            self.now,
-            self.output.totals_only,
-        ) {
+        if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
             for index in 0..self.models.len() {
                 self.health_snapshot(index, "after", seq, now);
             }
