@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use cascade_events::{Fixed, Id, Payload, Protocol, Timestamp};
+use cascade_events::{Event, Fixed, Id, Payload, Protocol, Timestamp};
 use cascade_log::{Catalog, LogReader};
 
 use super::counterfactual::ScenarioRun;
@@ -244,41 +244,7 @@ pub fn run_from(
     scenario: &Scenario,
     start: Option<&Engine>,
 ) -> Result<Run, EngineError> {
-    Ok(replay_window(prepared, scenario, start, false)?.finish(prepared.log.clone()))
-}
-
-/// [`run_from`] for a sweep point: the run without its per-liquidation records (its totals, state
-/// hash and counterfactual report are those of the full run), and how many distinct accounts were
-/// liquidated.
-pub(crate) fn point_from(
-    prepared: &Prepared,
-    scenario: &Scenario,
-    start: Option<&Engine>,
-) -> Result<(Run, u64), EngineError> {
-    let engine = replay_window(prepared, scenario, start, true)?;
-    let accounts = engine.accounts_liquidated();
-    Ok((engine.finish(prepared.log.clone()), accounts))
-}
-
-/// The counterfactual engine of `scenario` driven over the window, not yet finished.
-fn replay_window(
-    prepared: &Prepared,
-    scenario: &Scenario,
-    start: Option<&Engine>,
-    totals_only: bool,
-) -> Result<Engine, EngineError> {
-    let paths = scenario.price_paths(prepared.series.clone())?;
-    let config = window_config(prepared);
-    let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
-    let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
-    if totals_only {
-        engine.totals_only();
-    }
-    match (start, &prepared.start) {
-        (Some(start), _) => engine.restore_from(start)?,
-        (None, Some((seq, bytes))) => engine.restore(bytes, *seq)?,
-        (None, None) => {}
-    }
+    let mut engine = window_engine(prepared, scenario, start)?;
     let reader = LogReader::open(&prepared.dir)?;
     for event in reader.events(prepared.start_seq()) {
         let event = event?;
@@ -286,6 +252,58 @@ fn replay_window(
             break;
         }
         engine.apply(&event)?;
+    }
+    Ok(engine.finish(prepared.log.clone()))
+}
+
+/// The events of the window, in log order, decoded once for the many runs of a sweep
+/// ([`point_from`]).
+pub(crate) fn window_events(prepared: &Prepared) -> Result<Vec<Event>, EngineError> {
+    let reader = LogReader::open(&prepared.dir)?;
+    let mut events = Vec::new();
+    for event in reader.events(prepared.start_seq()) {
+        let event = event?;
+        if prepared.window.to.is_some_and(|to| event.time >= to) {
+            break;
+        }
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// [`run_from`] for a sweep point, over the window's `events` ([`window_events`] of the same
+/// `prepared`): the run without its per-liquidation records (its totals, state hash and
+/// counterfactual report are those of the full run), and how many distinct accounts were
+/// liquidated.
+pub(crate) fn point_from(
+    prepared: &Prepared,
+    scenario: &Scenario,
+    start: Option<&Engine>,
+    events: &[Event],
+) -> Result<(Run, u64), EngineError> {
+    let mut engine = window_engine(prepared, scenario, start)?;
+    engine.totals_only();
+    for event in events {
+        engine.apply(event)?;
+    }
+    let accounts = engine.accounts_liquidated();
+    Ok((engine.finish(prepared.log.clone()), accounts))
+}
+
+/// The counterfactual engine of `scenario` at the window start.
+fn window_engine(
+    prepared: &Prepared,
+    scenario: &Scenario,
+    start: Option<&Engine>,
+) -> Result<Engine, EngineError> {
+    let paths = scenario.price_paths(prepared.series.clone())?;
+    let config = window_config(prepared);
+    let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
+    let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
+    match (start, &prepared.start) {
+        (Some(start), _) => engine.restore_from(start)?,
+        (None, Some((seq, bytes))) => engine.restore(bytes, *seq)?,
+        (None, None) => {}
     }
     Ok(engine)
 }

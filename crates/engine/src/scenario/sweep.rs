@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use cascade_events::{Fixed, Protocol, U256};
 use serde::Serialize;
 
-use super::session::point_from;
+use super::session::{point_from, window_events};
 use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, window_state};
 use crate::EngineError;
 use crate::replay::Engine;
@@ -222,8 +222,10 @@ pub fn run_sweep(
 ) -> Result<Vec<PointResult>, EngineError> {
     prepared.check_axes(axes)?;
     let points = grid(axes);
+    let events = window_events(prepared)?;
     let queue = Queue {
         points: &points,
+        events: &events,
         next: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
     };
@@ -265,6 +267,8 @@ pub fn run_sweep(
 /// busy to the end however unequal the points are, and each decodes the window state once.
 struct Queue<'a> {
     points: &'a [Vec<Fixed>],
+    /// The window's events, decoded once for every point.
+    events: &'a [cascade_events::Event],
     next: AtomicUsize,
     failed: AtomicBool,
 }
@@ -293,7 +297,7 @@ impl Queue<'_> {
                 Some(state) => Ok(state.as_ref()),
                 None => window_state(prepared).map(|state| start.insert(state).as_ref()),
             }
-            .and_then(|state| point_from(prepared, &scenario, state))
+            .and_then(|state| point_from(prepared, &scenario, state, self.events))
             .map(|(run, accounts)| PointResult::of(values.clone(), &run, accounts));
             if result.is_err() {
                 self.failed.store(true, Ordering::Relaxed);
