@@ -31,7 +31,7 @@ use crate::run::{
     HealthSnapshot, LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run,
     TimelinePoint, Totals, UnsafeEpisode, Window,
 };
-use crate::state::{StateReader, StateWriter, hash_hex};
+use crate::state::{StateReader, StateWriter};
 
 /// Settings that shape a replay's results. All of them go into the run file's `config` and into
 /// the checkpoint namespace, except `from`, which only chooses what is reported.
@@ -788,11 +788,14 @@ impl Engine {
                 None => out.bool(false),
             }
         }
-        self.encode_body(&mut out);
+        self.encode_body(&mut |bytes| out.bytes_raw(bytes));
         out.into_bytes()
     }
 
-    fn encode_body(&self, out: &mut StateWriter) {
+    /// Hands the state (what the state hash covers) to `emit` in pieces: each model's state as
+    /// it was encoded, not copied into one buffer first (a million vaults are a hundred MB).
+    fn encode_body(&self, emit: &mut dyn FnMut(&[u8])) {
+        let mut out = StateWriter::new();
         match self.now {
             Some(now) => {
                 out.bool(true);
@@ -800,7 +803,7 @@ impl Engine {
             }
             None => out.bool(false),
         }
-        self.prices.encode(out);
+        self.prices.encode(&mut out);
         out.count(self.tracker.len());
         for ((protocol, market, account), episode) in &self.tracker {
             out.u8(protocol_slot(*protocol) as u8);
@@ -815,15 +818,22 @@ impl Engine {
             let mut inner = StateWriter::new();
             model.encode_state(&mut inner);
             out.blob(model.protocol().name().as_bytes());
-            out.blob(inner.bytes());
+            // `out.blob(inner.bytes())` without the copy: the length, then the bytes.
+            out.count(inner.bytes().len());
+            emit(out.bytes());
+            emit(inner.bytes());
+            out = StateWriter::new();
         }
+        emit(out.bytes());
     }
 
     /// blake3 of the engine state (hex): equal for equal states, whatever path led there.
     pub fn state_hash(&self) -> String {
-        let mut out = StateWriter::new();
-        self.encode_body(&mut out);
-        hash_hex(out.bytes())
+        let mut hasher = blake3::Hasher::new();
+        self.encode_body(&mut |bytes| {
+            hasher.update(bytes);
+        });
+        hasher.finalize().to_hex().to_string()
     }
 
     /// Replaces this fresh engine's state with a copy of `template`'s (the state a checkpoint
