@@ -242,8 +242,15 @@ impl CascadeTracker {
 
     /// The `count` liquidations with the largest losses (ties by id), each with its chain.
     pub fn largest_losses(&self, count: usize) -> Vec<(u32, Vec<u32>)> {
+        let order = |a: &&CascadeNode, b: &&CascadeNode| b.loss.cmp(&a.loss).then(a.id.cmp(&b.id));
         let mut ids: Vec<&CascadeNode> = self.nodes.iter().collect();
-        ids.sort_by(|a, b| b.loss.cmp(&a.loss).then(a.id.cmp(&b.id)));
+        // Ids are unique, so the order is total: selecting the first `count` and sorting only
+        // them gives what sorting hundreds of thousands would.
+        if count < ids.len() {
+            ids.select_nth_unstable_by(count, order);
+            ids.truncate(count);
+        }
+        ids.sort_unstable_by(order);
         ids.into_iter()
             .take(count)
             .map(|node| (node.id, self.chain(node.id)))
@@ -327,6 +334,27 @@ mod tests {
         assert_eq!(tracker.chain(99), Vec::<u32>::new());
         let largest = tracker.largest_losses(2);
         assert_eq!(largest, [(3, vec![0, 1, 3]), (1, vec![0, 1])]);
+    }
+
+    #[test]
+    fn largest_losses_rank_by_loss_then_id_however_many_are_asked() {
+        let mut tracker = CascadeTracker::new();
+        // Losses with ties: ids 1 and 4 lose 9, ids 2 and 5 lose 5.
+        for (account, loss) in [(0, 1), (1, 9), (2, 5), (3, 0), (4, 9), (5, 5), (6, 2)] {
+            tracker.record(liquidation(account, loss), Trigger::PriceMove);
+        }
+        let ids = |count| -> Vec<u32> {
+            tracker
+                .largest_losses(count)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert_eq!(ids(0), Vec::<u32>::new());
+        assert_eq!(ids(1), [1]);
+        assert_eq!(ids(3), [1, 4, 2]);
+        assert_eq!(ids(7), [1, 4, 2, 5, 6, 0, 3]);
+        assert_eq!(ids(10), ids(7));
     }
 
     #[test]

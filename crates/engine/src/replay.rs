@@ -31,7 +31,7 @@ use crate::run::{
     HealthSnapshot, LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run,
     TimelinePoint, Totals, UnsafeEpisode, Window,
 };
-use crate::state::{StateReader, StateWriter, hash_hex};
+use crate::state::{StateReader, StateWriter};
 
 /// Settings that shape a replay's results. All of them go into the run file's `config` and into
 /// the checkpoint namespace, except `from`, which only chooses what is reported.
@@ -181,6 +181,11 @@ struct Output {
     episodes: Vec<UnsafeEpisode>,
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
+    /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
+    /// health distributions.
+    totals_only: bool,
+    /// Under `totals_only`, who each simulated liquidation hit: (protocol, market, account).
+    hit: Vec<(Protocol, Id, Id)>,
 }
 
 /// The replay engine: feed it events in log order with [`Engine::apply`], then
@@ -693,6 +698,9 @@ impl Engine {
     }
 
     fn health_snapshot(&mut self, index: usize, moment: &'static str, seq: u64, time: Timestamp) {
+        if self.output.totals_only {
+            return;
+        }
         let mut distributions: Vec<HealthDistribution> = Vec::new();
         self.models[index].health_distribution(time, &mut distributions);
         for distribution in distributions.iter().filter(|d| !d.is_empty()) {
@@ -816,11 +824,14 @@ impl Engine {
         for deferred in &self.deferred {
             out.bool(*deferred);
         }
-        self.encode_body(&mut out);
+        self.encode_body(&mut |bytes| out.bytes_raw(bytes));
         out.into_bytes()
     }
 
-    fn encode_body(&self, out: &mut StateWriter) {
+    /// Hands the state (what the state hash covers) to `emit` in pieces: each model's state as
+    /// it was encoded, not copied into one buffer first (a million vaults are a hundred MB).
+    fn encode_body(&self, emit: &mut dyn FnMut(&[u8])) {
+        let mut out = StateWriter::new();
         match self.now {
             Some(now) => {
                 out.bool(true);
@@ -828,7 +839,7 @@ impl Engine {
             }
             None => out.bool(false),
         }
-        self.prices.encode(out);
+        self.prices.encode(&mut out);
         out.count(self.tracker.len());
         for ((protocol, market, account), episode) in &self.tracker {
             out.u8(protocol_slot(*protocol) as u8);
@@ -843,15 +854,22 @@ impl Engine {
             let mut inner = StateWriter::new();
             model.encode_state(&mut inner);
             out.blob(model.protocol().name().as_bytes());
-            out.blob(inner.bytes());
+            // `out.blob(inner.bytes())` without the copy: the length, then the bytes.
+            out.count(inner.bytes().len());
+            emit(out.bytes());
+            emit(inner.bytes());
+            out = StateWriter::new();
         }
+        emit(out.bytes());
     }
 
     /// blake3 of the engine state (hex): equal for equal states, whatever path led there.
     pub fn state_hash(&self) -> String {
-        let mut out = StateWriter::new();
-        self.encode_body(&mut out);
-        hash_hex(out.bytes())
+        let mut hasher = blake3::Hasher::new();
+        self.encode_body(&mut |bytes| {
+            hasher.update(bytes);
+        });
+        hasher.finalize().to_hex().to_string()
     }
 
     /// Replaces this fresh engine's state with a copy of `template`'s (the state a checkpoint
@@ -974,6 +992,29 @@ impl Engine {
         Ok(())
     }
 
+    /// From now on builds only what the run's totals, state hash and
+    /// [`Engine::accounts_liquidated`] need: no record per simulated liquidation and no health
+    /// distributions (a sweep point reads nothing else). Totals are unchanged.
+    pub fn totals_only(&mut self) {
+        self.output.totals_only = true;
+    }
+
+    /// How many distinct accounts (protocol, market, account) were liquidated in the window so
+    /// far, recorded or simulated.
+    pub fn accounts_liquidated(&self) -> u64 {
+        let mut accounts: Vec<(Protocol, Id, Id)> = self
+            .output
+            .liquidations
+            .iter()
+            .map(|l| (l.protocol, l.market, l.account))
+            .chain(self.output.hit.iter().copied())
+            .collect();
+        // Sorting a vector beats building a set here: a sweep point has hundreds of thousands.
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts.len() as u64
+    }
+
     /// Whether the report window has begun at the engine's current time.
     fn window_open(&self) -> bool {
         match (self.config.from, self.now) {
@@ -1008,7 +1049,7 @@ impl Engine {
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
         let out = self.output;
-        let liquidations = out.liquidations.len() as u64;
+        let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
         let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
         let totals = Totals {
@@ -1093,6 +1134,10 @@ fn record_simulated(
     add_to(&mut out.debt, done.debt_asset, done.debt_repaid);
     if !done.bad_debt.value.is_zero() {
         add_to(&mut out.bad_debt, done.debt_asset, done.bad_debt);
+    }
+    if out.totals_only {
+        out.hit.push((done.protocol, done.market, done.account));
+        return;
     }
     out.liquidations.push(LiquidationRecord {
         seq,

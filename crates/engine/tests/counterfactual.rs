@@ -357,6 +357,29 @@ fn sweeps_give_the_same_results_whatever_the_number_of_jobs() {
         .unwrap();
     assert_eq!(point.state_hash, alone.state_hash);
     assert_eq!(point.liquidations, alone.totals.liquidations);
+    // A point keeps no liquidation records, yet its totals are the full run's.
+    assert!(alone.totals.liquidations > 1, "the point liquidates");
+    let mut hit: Vec<_> = alone
+        .liquidations
+        .iter()
+        .map(|l| (l.protocol, l.market, l.account))
+        .collect();
+    hit.sort_unstable();
+    hit.dedup();
+    assert_eq!(point.accounts_hit, hit.len() as u64);
+    let text = |map: &std::collections::BTreeMap<String, cascade_engine::Quantity>| {
+        map.iter()
+            .map(|(asset, amount)| (asset.clone(), amount.to_string()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        point.collateral_seized,
+        text(&alone.totals.collateral_seized)
+    );
+    assert_eq!(point.debt_repaid, text(&alone.totals.debt_repaid));
+    assert_eq!(point.bad_debt, text(&alone.totals.bad_debt));
+    let depth = &alone.counterfactual.as_ref().unwrap()["cascade"]["depth"];
+    assert_eq!(Some(point.cascade_depth), depth.as_u64());
     // A higher liquidation ratio never liquidates fewer vaults here.
     let at = |mat: &str| {
         one.iter()

@@ -55,6 +55,9 @@ fn native(id: &Id) -> Id {
     *id
 }
 
+/// A liquidated position: (protocol, market, account).
+type Key = (Protocol, Id, Id);
+
 /// An override waiting for its time: (start, protocol, market, engine name, value).
 type Pending = (Option<Timestamp>, Protocol, Id, &'static str, Fixed);
 
@@ -73,7 +76,11 @@ pub struct ScenarioRun {
     /// Pinned parameters: (start, protocol, market, parameter).
     pinned: Vec<(Option<Timestamp>, Protocol, MarketSel, Param)>,
     unsafe_since: BTreeMap<(Protocol, Id, Id), Timestamp>,
-    health: BTreeMap<(Protocol, Id, Id), U256>,
+    /// Health (wad) of each account the last choice picked, in the order it picked them (the
+    /// order the engine liquidates them in), and how far `on_liquidation` has looked.
+    chosen: (Vec<(Key, U256)>, usize),
+    /// The candidates of the current choice, reused from one choice to the next.
+    ranked: Vec<(usize, Ranked)>,
     /// Last price per (asset, quote, feed) after transforms, before impact, with its time.
     base: BTreeMap<(Id, Id, Id), (Timestamp, Fixed)>,
     /// Multiplier carried by each update of an asset, in time order.
@@ -155,7 +162,8 @@ impl ScenarioRun {
             pending,
             pinned,
             unsafe_since: BTreeMap::new(),
-            health: BTreeMap::new(),
+            chosen: (Vec::new(), 0),
+            ranked: Vec::new(),
             base: BTreeMap::new(),
             carried: BTreeMap::new(),
             published: BTreeMap::new(),
@@ -311,18 +319,39 @@ impl ScenarioRun {
         }
     }
 
+    /// The health (wad) the last choice saw `key` at; one when it did not pick it. Liquidations
+    /// come in the order they were picked, so the search starts after the last one found.
+    fn chosen_health(&mut self, key: &Key) -> U256 {
+        let (picked, next) = &mut self.chosen;
+        let ahead = picked[(*next).min(picked.len())..]
+            .iter()
+            .position(|(k, _)| k == key)
+            .map(|offset| *next + offset);
+        match ahead.or_else(|| picked.iter().position(|(k, _)| k == key)) {
+            Some(at) => {
+                *next = at + 1;
+                picked[at].1
+            }
+            None => WAD,
+        }
+    }
+
     /// The trigger of a liquidation of `key` on `asset` at `time`, the account's health having
     /// been `health` (wad) at the price its oracle read.
-    fn trigger(&self, key: &(Protocol, Id, Id), asset: &Id, time: Timestamp) -> Trigger {
+    fn trigger(&mut self, key: &Key, asset: &Id, time: Timestamp) -> Trigger {
         let read_at = if key.0 == Protocol::Maker && self.hop > 0 {
             Timestamp((time.0.div_euclid(self.hop) - 1) * self.hop)
         } else {
             time
         };
         let m = self.carried_at(asset, read_at);
-        let health = self.health.get(key).copied().unwrap_or(WAD);
+        // Without a multiplier below one the health does not matter: the price moved alone.
+        if m >= RAY {
+            return Trigger::PriceMove;
+        }
+        let health = self.chosen_health(key);
         let without_impact = wide_mul_div(health, RAY, m.max(U256::from(1u8))).unwrap_or(U256::MAX);
-        if m < RAY && without_impact >= WAD {
+        if without_impact >= WAD {
             let nodes = self.tracker.nodes();
             // Sales after the oracle read its price, or decided with this one, cannot be causes.
             let live = self
@@ -451,20 +480,21 @@ impl Counterfactual for ScenarioRun {
             });
         }
         // Healths are only needed by `on_liquidation` right after this choice.
-        self.health.clear();
+        self.chosen.0.clear();
+        self.chosen.1 = 0;
         self.batch = (
             self.tracker.next_id(),
             self.carried.iter().map(|(a, h)| (*a, h.len())).collect(),
         );
-        let mut ranked: Vec<(usize, Ranked)> = Vec::with_capacity(candidates.len());
+        let mut ranked = std::mem::take(&mut self.ranked);
+        ranked.clear();
         for (index, candidate) in candidates.iter().enumerate() {
-            let key = (candidate.protocol, candidate.market, candidate.account);
             let since = if latency {
+                let key = (candidate.protocol, candidate.market, candidate.account);
                 *self.unsafe_since.entry(key).or_insert(time)
             } else {
                 time
             };
-            self.health.insert(key, candidate.health);
             ranked.push((
                 index,
                 Ranked {
@@ -478,23 +508,46 @@ impl Counterfactual for ScenarioRun {
             ));
         }
         let policy = self.scenario.liquidator.clone();
-        ranked.sort_by(|a, b| policy.preference(&a.1, &b.1));
-        for (index, candidate) in ranked {
+        // The preference is a total order (it ends with the account), so an unstable sort gives
+        // the one order a stable sort would.
+        ranked.sort_unstable_by(|a, b| policy.preference(&a.1, &b.1));
+        // Within one choice nothing moves the prices, so whether a protocol's price is stale and
+        // the market price of a market's asset are looked up once per choice.
+        let mut stale: Option<(Protocol, bool)> = None;
+        let mut market_prices: Vec<(Id, Id, Option<U256>)> = Vec::new();
+        for (index, candidate) in ranked.drain(..) {
             if time < policy.ready_at(candidate.unsafe_since) {
                 self.pass("latency");
                 continue;
             }
             let original = &candidates[index];
-            if self.stale(original.protocol, time) {
+            let is_stale = match stale {
+                Some((protocol, known)) if protocol == original.protocol => known,
+                _ => {
+                    let known = self.stale(original.protocol, time);
+                    stale = Some((original.protocol, known));
+                    known
+                }
+            };
+            if is_stale {
                 self.pass("stale-price");
                 continue;
             }
             // Maker keepers bid what the lot will fetch when sold into the market (after price
             // impact) less their discount, so slippage is priced into the take, not a loss.
-            let market_price = self.market_price(&original.market_asset());
             let take_price = if original.protocol == Protocol::Maker {
+                let (asset, market_price) =
+                    match market_prices.iter().find(|(m, _, _)| *m == original.market) {
+                        Some((_, asset, price)) => (*asset, *price),
+                        None => {
+                            let asset = original.market_asset();
+                            let price = self.market_price(&asset);
+                            market_prices.push((original.market, asset, price));
+                            (asset, price)
+                        }
+                    };
                 market_price.map(|price| {
-                    let execution = match self.impact_key(&original.market_asset()) {
+                    let execution = match self.impact_key(&asset) {
                         Some(key) if !price.is_zero() => {
                             let tokens =
                                 wide_mul_div(original.debt_value, WAD, price).unwrap_or_default();
@@ -518,6 +571,10 @@ impl Counterfactual for ScenarioRun {
                 self.pass("block-full");
                 continue;
             }
+            self.chosen.0.push((
+                (original.protocol, original.market, original.account),
+                original.health,
+            ));
             out.push((
                 index,
                 LiquidatorChoice {
@@ -527,6 +584,7 @@ impl Counterfactual for ScenarioRun {
                 },
             ));
         }
+        self.ranked = ranked;
     }
 
     fn on_liquidation(

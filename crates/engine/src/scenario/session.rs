@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use cascade_events::{Fixed, Id, Payload, Protocol, Timestamp};
+use cascade_events::{Event, Fixed, Id, Payload, Protocol, Timestamp};
 use cascade_log::{Catalog, LogReader};
 
 use super::counterfactual::ScenarioRun;
@@ -142,58 +142,18 @@ pub fn prepare(
     let catalog = Catalog::open(dir)?;
     let mut config = config.clone();
     config.from = None;
-    let mut start = None;
-    let mut cached = false;
-    if let Some(from) = scenario.window.from {
-        let historical = Engine::new(config.clone(), Mode::Historical);
-        let namespace = format!(
-            "{}-window-{}-g{}",
-            historical.namespace(),
-            from.0,
-            reader.generation()
-        );
-        // A checkpoint an older engine wrote in another state layout is not resumable: replay
-        // and store it anew rather than fail (the window's seq is the same, so it is replaced).
-        start = catalog
-            .checkpoint_at_or_before(&namespace, u64::MAX)?
-            .filter(|(seq, bytes)| {
-                Engine::new(config.clone(), Mode::Historical)
-                    .restore(bytes, *seq)
-                    .is_ok()
-            });
-        cached = start.is_some();
-        if start.is_none() {
-            let mut engine = historical;
-            for event in reader.events(0) {
-                let event = event?;
-                if event.time >= from {
-                    break;
-                }
-                engine.apply(&event)?;
-            }
-            let seq = engine.next_seq().unwrap_or(0);
-            let bytes = engine.checkpoint();
-            catalog.put_checkpoint(&namespace, seq, &bytes)?;
-            catalog.flush()?;
-            start = Some((seq, bytes));
-        }
-    }
-    let wanted = PricePaths::assets(&scenario.prices);
-    let mut series: BTreeMap<Id, Vec<(Timestamp, Fixed)>> = BTreeMap::new();
-    let mut markets = BTreeMap::new();
-    for event in reader.events(0) {
-        let event = event?;
-        if let Payload::Price(update) = event.payload {
-            if wanted.contains(&update.asset) {
-                series
-                    .entry(update.asset)
-                    .or_default()
-                    .push((event.time, update.price));
-            }
-        } else {
-            note_markets(&event.payload, &mut markets);
-        }
-    }
+    // The window checkpoint and the pass over the whole log for prices and market names do not
+    // depend on each other: the pass runs on a second thread meanwhile.
+    let (start, scan) = std::thread::scope(|scope| {
+        let scan = scope.spawn(|| scan_log(dir, scenario));
+        let start = window_checkpoint(&reader, &catalog, &config, scenario.window);
+        let scan = scan
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (start, scan)
+    });
+    let (start, cached) = start?;
+    let (series, markets) = scan?;
     let identity = catalog.identity()?;
     let prepared = Prepared {
         dir: dir.to_path_buf(),
@@ -211,6 +171,84 @@ pub fn prepare(
     };
     prepared.check_overrides(scenario)?;
     Ok(prepared)
+}
+
+/// The engine state before the window's first event, (that event's seq, checkpoint bytes), from
+/// the catalog or replayed and stored there; and whether it came from the catalog. `None`
+/// without a window start.
+fn window_checkpoint(
+    reader: &LogReader,
+    catalog: &Catalog,
+    config: &EngineConfig,
+    window: Window,
+) -> Result<(Option<Checkpoint>, bool), EngineError> {
+    let Some(from) = window.from else {
+        return Ok((None, false));
+    };
+    let historical = Engine::new(config.clone(), Mode::Historical);
+    let namespace = format!(
+        "{}-window-{}-g{}",
+        historical.namespace(),
+        from.0,
+        reader.generation()
+    );
+    // A checkpoint an older engine wrote in another state layout is not resumable: replay
+    // and store it anew rather than fail (the window's seq is the same, so it is replaced).
+    let cached = catalog
+        .checkpoint_at_or_before(&namespace, u64::MAX)?
+        .filter(|(seq, bytes)| {
+            Engine::new(config.clone(), Mode::Historical)
+                .restore(bytes, *seq)
+                .is_ok()
+        });
+    if cached.is_some() {
+        return Ok((cached, true));
+    }
+    let mut engine = historical;
+    for event in reader.events(0) {
+        let event = event?;
+        if event.time >= from {
+            break;
+        }
+        engine.apply(&event)?;
+    }
+    let seq = engine.next_seq().unwrap_or(0);
+    let bytes = engine.checkpoint();
+    catalog.put_checkpoint(&namespace, seq, &bytes)?;
+    catalog.flush()?;
+    Ok((Some((seq, bytes)), false))
+}
+
+/// A window checkpoint: the seq of the window's first event, and the engine state before it.
+type Checkpoint = (u64, Vec<u8>);
+
+/// Recorded price series by asset, and the market names by protocol.
+type Scan = (
+    BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
+    BTreeMap<Protocol, BTreeSet<Id>>,
+);
+
+/// One pass over the whole log: the recorded price series `scenario`'s transforms need, and
+/// every market and asset each protocol's events name.
+fn scan_log(dir: &Path, scenario: &Scenario) -> Result<Scan, EngineError> {
+    let reader = LogReader::open(dir)?;
+    let wanted = PricePaths::assets(&scenario.prices);
+    let mut series: BTreeMap<Id, Vec<(Timestamp, Fixed)>> = BTreeMap::new();
+    let mut markets = BTreeMap::new();
+    for event in reader.events(0) {
+        let event = event?;
+        if let Payload::Price(update) = event.payload {
+            if wanted.contains(&update.asset) {
+                series
+                    .entry(update.asset)
+                    .or_default()
+                    .push((event.time, update.price));
+            }
+        } else {
+            note_markets(&event.payload, &mut markets);
+        }
+    }
+    Ok((series, markets))
 }
 
 /// Runs `scenario` from the prepared window start to its end. The scenario must have the window
@@ -244,15 +282,7 @@ pub fn run_from(
     scenario: &Scenario,
     start: Option<&Engine>,
 ) -> Result<Run, EngineError> {
-    let paths = scenario.price_paths(prepared.series.clone())?;
-    let config = window_config(prepared);
-    let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
-    let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
-    match (start, &prepared.start) {
-        (Some(start), _) => engine.restore_from(start)?,
-        (None, Some((seq, bytes))) => engine.restore(bytes, *seq)?,
-        (None, None) => {}
-    }
+    let mut engine = window_engine(prepared, scenario, start)?;
     let reader = LogReader::open(&prepared.dir)?;
     for event in reader.events(prepared.start_seq()) {
         let event = event?;
@@ -262,6 +292,58 @@ pub fn run_from(
         engine.apply(&event)?;
     }
     engine.finish(prepared.log.clone())
+}
+
+/// The events of the window, in log order, decoded once for the many runs of a sweep
+/// ([`point_from`]).
+pub(crate) fn window_events(prepared: &Prepared) -> Result<Vec<Event>, EngineError> {
+    let reader = LogReader::open(&prepared.dir)?;
+    let mut events = Vec::new();
+    for event in reader.events(prepared.start_seq()) {
+        let event = event?;
+        if prepared.window.to.is_some_and(|to| event.time >= to) {
+            break;
+        }
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// [`run_from`] for a sweep point, over the window's `events` ([`window_events`] of the same
+/// `prepared`): the run without its per-liquidation records (its totals, state hash and
+/// counterfactual report are those of the full run), and how many distinct accounts were
+/// liquidated.
+pub(crate) fn point_from(
+    prepared: &Prepared,
+    scenario: &Scenario,
+    start: Option<&Engine>,
+    events: &[Event],
+) -> Result<(Run, u64), EngineError> {
+    let mut engine = window_engine(prepared, scenario, start)?;
+    engine.totals_only();
+    for event in events {
+        engine.apply(event)?;
+    }
+    let accounts = engine.accounts_liquidated();
+    Ok((engine.finish(prepared.log.clone())?, accounts))
+}
+
+/// The counterfactual engine of `scenario` at the window start.
+fn window_engine(
+    prepared: &Prepared,
+    scenario: &Scenario,
+    start: Option<&Engine>,
+) -> Result<Engine, EngineError> {
+    let paths = scenario.price_paths(prepared.series.clone())?;
+    let config = window_config(prepared);
+    let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
+    let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
+    match (start, &prepared.start) {
+        (Some(start), _) => engine.restore_from(start)?,
+        (None, Some((seq, bytes))) => engine.restore(bytes, *seq)?,
+        (None, None) => {}
+    }
+    Ok(engine)
 }
 
 /// [`prepare`] then [`run`]: one counterfactual replay of `scenario` over the log at `dir`.

@@ -3,17 +3,18 @@
 //! A sweep axis is written `protocol.market.param=START..END:STEP` (`maker.ETH-B.mat=1.3..1.8:0.05`;
 //! a global parameter omits the market: `maker.Hole=...`). Values are exact decimals: START, then
 //! START + STEP, ... up to END inclusive. Every point starts from the same prepared window
-//! checkpoint ([`super::prepare`]) and runs on its own engine; the points are spread over a
-//! dedicated rayon pool of `jobs` threads and collected in grid order, so the results are the same
+//! checkpoint ([`super::prepare`]) and runs on its own engine; `jobs` threads take the points in
+//! grid order, one at a time, and the results are collected in grid order, so they are the same
 //! whatever `jobs` is. Within one point the engine stays single-threaded.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use cascade_events::{Fixed, Id, Protocol, U256};
-use rayon::prelude::*;
+use cascade_events::{Fixed, Protocol, U256};
 use serde::Serialize;
 
-use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, run_from, window_state};
+use super::session::{point_from, window_events};
+use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, window_state};
 use crate::EngineError;
 use crate::replay::Engine;
 use crate::run::Run;
@@ -187,24 +188,16 @@ pub struct PointResult {
 }
 
 impl PointResult {
-    fn of(values: Vec<Fixed>, run: &Run) -> Self {
+    fn of(values: Vec<Fixed>, run: &Run, accounts_hit: u64) -> Self {
         let text = |map: &BTreeMap<String, crate::protocol::Quantity>| {
             map.iter()
                 .map(|(asset, amount)| (asset.clone(), amount.to_string()))
                 .collect()
         };
-        // Sorting a vector beats building a set here: a point has hundreds of thousands.
-        let mut accounts: Vec<(Protocol, Id, Id)> = run
-            .liquidations
-            .iter()
-            .map(|l| (l.protocol, l.market, l.account))
-            .collect();
-        accounts.sort_unstable();
-        accounts.dedup();
         PointResult {
             values,
             liquidations: run.totals.liquidations,
-            accounts_hit: accounts.len() as u64,
+            accounts_hit,
             collateral_seized: text(&run.totals.collateral_seized),
             debt_repaid: text(&run.totals.debt_repaid),
             bad_debt: text(&run.totals.bad_debt),
@@ -219,7 +212,8 @@ impl PointResult {
 }
 
 /// Runs `base` once per grid point of `axes` (each point overriding the swept parameters from the
-/// window start) on a pool of `jobs` threads; results in grid order.
+/// window start) on `jobs` threads; results in grid order. The first error in grid order among
+/// the points run is returned (after one, no new point starts).
 pub fn run_sweep(
     prepared: &Prepared,
     base: &Scenario,
@@ -228,34 +222,90 @@ pub fn run_sweep(
 ) -> Result<Vec<PointResult>, EngineError> {
     prepared.check_axes(axes)?;
     let points = grid(axes);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .thread_name(|index| format!("sweep-{index}"))
-        .build()
-        .map_err(|error| {
-            EngineError::Source(format!("starting the sweep's thread pool: {error}"))
-        })?;
-    pool.install(|| {
-        points
-            .into_par_iter()
-            .map_init(
-                // Each thread decodes the window state once and copies it for its points.
-                || None,
-                |start: &mut Option<Option<Engine>>, values| {
-                    let mut scenario = base.clone();
-                    for (axis, value) in axes.iter().zip(&values) {
-                        scenario =
-                            scenario.with_override(axis.protocol, axis.market, axis.param, *value);
-                    }
-                    if start.is_none() {
-                        *start = Some(window_state(prepared)?);
-                    }
-                    let start = start.as_ref().and_then(Option::as_ref);
-                    run_from(prepared, &scenario, start).map(|run| PointResult::of(values, &run))
+    let events = window_events(prepared)?;
+    let queue = Queue {
+        points: &points,
+        events: &events,
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+    };
+    let threads = jobs.max(1).min(points.len());
+    let mut done: Vec<(usize, Result<PointResult, EngineError>)> = std::thread::scope(|scope| {
+        let mut workers = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let queue = &queue;
+            let worker = std::thread::Builder::new()
+                .name(format!("sweep-{index}"))
+                .spawn_scoped(scope, move || queue.work(prepared, base, axes))
+                .map_err(|error| {
+                    queue.failed.store(true, Ordering::Relaxed);
+                    EngineError::Source(format!("starting a sweep thread: {error}"))
+                });
+            workers.push(worker);
+        }
+        let mut done = Vec::with_capacity(points.len());
+        let mut start_error = None;
+        for worker in workers {
+            match worker {
+                Ok(handle) => match handle.join() {
+                    Ok(results) => done.extend(results),
+                    Err(panic) => std::panic::resume_unwind(panic),
                 },
-            )
-            .collect()
-    })
+                Err(error) => start_error = start_error.or(Some(error)),
+            }
+        }
+        match start_error {
+            Some(error) => Err(error),
+            None => Ok(done),
+        }
+    })?;
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, result)| result).collect()
+}
+
+/// The points of a sweep, handed out in grid order to whichever thread is free: the threads stay
+/// busy to the end however unequal the points are, and each decodes the window state once.
+struct Queue<'a> {
+    points: &'a [Vec<Fixed>],
+    /// The window's events, decoded once for every point.
+    events: &'a [cascade_events::Event],
+    next: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl Queue<'_> {
+    /// Runs points until none is left or one failed; returns each point run with its index.
+    fn work(
+        &self,
+        prepared: &Prepared,
+        base: &Scenario,
+        axes: &[SweepAxis],
+    ) -> Vec<(usize, Result<PointResult, EngineError>)> {
+        let mut done = Vec::new();
+        // The window state this thread copies for each of its points, decoded at its first.
+        let mut start: Option<Option<Engine>> = None;
+        while !self.failed.load(Ordering::Relaxed) {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(values) = self.points.get(index) else {
+                break;
+            };
+            let mut scenario = base.clone();
+            for (axis, value) in axes.iter().zip(values) {
+                scenario = scenario.with_override(axis.protocol, axis.market, axis.param, *value);
+            }
+            let result = match &start {
+                Some(state) => Ok(state.as_ref()),
+                None => window_state(prepared).map(|state| start.insert(state).as_ref()),
+            }
+            .and_then(|state| point_from(prepared, &scenario, state, self.events))
+            .map(|(run, accounts)| PointResult::of(values.clone(), &run, accounts));
+            if result.is_err() {
+                self.failed.store(true, Ordering::Relaxed);
+            }
+            done.push((index, result));
+        }
+        done
+    }
 }
 
 #[cfg(test)]
