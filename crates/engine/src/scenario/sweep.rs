@@ -3,8 +3,8 @@
 //! A sweep axis is written `protocol.market.param=START..END:STEP` (`maker.ETH-B.mat=1.3..1.8:0.05`;
 //! a global parameter omits the market: `maker.Hole=...`). Values are exact decimals: START, then
 //! START + STEP, ... up to END inclusive. Every point starts from the same prepared window
-//! checkpoint ([`super::prepare`]) and runs on its own engine; `jobs` threads take the points in
-//! grid order, one at a time, and the results are collected in grid order, so they are the same
+//! checkpoint ([`super::prepare`]) and runs on its own engine; the `jobs` threads of a rayon pool
+//! take the points in grid order, one at a time, and the results are collected in grid order, so they are the same
 //! whatever `jobs` is. Within one point the engine stays single-threaded.
 
 use std::collections::BTreeMap;
@@ -230,35 +230,19 @@ pub fn run_sweep(
         failed: AtomicBool::new(false),
     };
     let threads = jobs.max(1).min(points.len());
-    let mut done: Vec<(usize, Result<PointResult, EngineError>)> = std::thread::scope(|scope| {
-        let mut workers = Vec::with_capacity(threads);
-        for index in 0..threads {
-            let queue = &queue;
-            let worker = std::thread::Builder::new()
-                .name(format!("sweep-{index}"))
-                .spawn_scoped(scope, move || queue.work(prepared, base, axes))
-                .map_err(|error| {
-                    queue.failed.store(true, Ordering::Relaxed);
-                    EngineError::Source(format!("starting a sweep thread: {error}"))
-                });
-            workers.push(worker);
-        }
-        let mut done = Vec::with_capacity(points.len());
-        let mut start_error = None;
-        for worker in workers {
-            match worker {
-                Ok(handle) => match handle.join() {
-                    Ok(results) => done.extend(results),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(error) => start_error = start_error.or(Some(error)),
-            }
-        }
-        match start_error {
-            Some(error) => Err(error),
-            None => Ok(done),
-        }
-    })?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|index| format!("sweep-{index}"))
+        .build()
+        .map_err(|error| EngineError::Source(format!("starting the sweep threads: {error}")))?;
+    // Every thread of the pool runs one worker that takes points from the queue until none is
+    // left: rayon's splitting would hand each thread fixed halves of unequal points, and decode
+    // the window state once per split job instead of once per thread.
+    let mut done: Vec<(usize, Result<PointResult, EngineError>)> = pool
+        .broadcast(|_| queue.work(prepared, base, axes))
+        .into_iter()
+        .flatten()
+        .collect();
     done.sort_by_key(|(index, _)| *index);
     done.into_iter().map(|(_, result)| result).collect()
 }
