@@ -69,42 +69,37 @@ pub fn replay_log(
     let mut applied = 0;
     let mut written = 0;
     let mut events = reader.events(start);
-    // Events are read a batch ahead: the engine warms the records of the batch ahead (see
-    // `Engine::warm`) before it applies the one before it.
-    let mut applying: Vec<Event> = Vec::with_capacity(WARM_BATCH);
-    let mut ahead: Vec<Event> = Vec::with_capacity(WARM_BATCH);
-    let mut warmed = 0u64;
-    let mut position = 0;
-    loop {
-        if position == applying.len() {
-            std::mem::swap(&mut applying, &mut ahead);
-            ahead.clear();
-            for event in events.by_ref().take(WARM_BATCH) {
-                ahead.push(event?);
-            }
-            warmed ^= engine.warm(&ahead);
-            position = 0;
-            if applying.is_empty() && ahead.is_empty() {
-                break;
-            }
-            if applying.is_empty() {
-                continue;
-            }
+    // Events are read a batch ahead: the engine warms the records of the next batch (see
+    // `Engine::warm`) before it applies the current one.
+    let mut read_batch = |into: &mut Vec<Event>| -> Result<(), EngineError> {
+        into.clear();
+        for event in events.by_ref().take(WARM_BATCH) {
+            into.push(event?);
         }
-        let event = &applying[position];
-        position += 1;
-        engine.apply(event)?;
-        applied += 1;
-        if let (Some(every), Some(next)) = (options.checkpoint_every, engine.next_seq())
-            && every > 0
-            && next % every == 0
-            && !times.iter().any(|(seq, _)| *seq == next)
-        {
-            catalog.put_checkpoint(&namespace, next, &engine.checkpoint())?;
-            times.push((next, engine.now().unwrap_or_default().0));
-            times.sort_unstable();
-            catalog.put_state(&times_key, &encode_times(&times))?;
-            written += 1;
+        Ok(())
+    };
+    let mut current: Vec<Event> = Vec::with_capacity(WARM_BATCH);
+    let mut next: Vec<Event> = Vec::with_capacity(WARM_BATCH);
+    read_batch(&mut next)?;
+    let mut warmed = engine.warm(&next);
+    while !next.is_empty() {
+        std::mem::swap(&mut current, &mut next);
+        read_batch(&mut next)?;
+        warmed ^= engine.warm(&next);
+        for event in &current {
+            engine.apply(event)?;
+            applied += 1;
+            if let (Some(every), Some(next)) = (options.checkpoint_every, engine.next_seq())
+                && every > 0
+                && next % every == 0
+                && !times.iter().any(|(seq, _)| *seq == next)
+            {
+                catalog.put_checkpoint(&namespace, next, &engine.checkpoint())?;
+                times.push((next, engine.now().unwrap_or_default().0));
+                times.sort_unstable();
+                catalog.put_state(&times_key, &encode_times(&times))?;
+                written += 1;
+            }
         }
     }
     std::hint::black_box(warmed);

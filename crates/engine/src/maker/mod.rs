@@ -1134,15 +1134,12 @@ impl ProtocolModel for MakerModel {
     }
 
     fn warm(&self, events: &[Event]) -> u64 {
-        let mut found = [(None, NO_PLACE); WARM_BATCH];
-        let events = &events[..events.len().min(WARM_BATCH)];
-        let Some((market, ilk)) = self.ilks.iter().next() else {
-            return 0;
-        };
+        let mut vaults: [Option<(&Ilk, Slot)>; WARM_BATCH] = [None; WARM_BATCH];
+        let mut places = [NO_PLACE; WARM_BATCH];
         // Three passes, each of independent reads: the vault's slot, then its record and index
         // place, then its index member.
-        for (event, found) in events.iter().zip(found.iter_mut()) {
-            let (of, account) = match &event.payload {
+        for (event, vault) in events.iter().zip(vaults.iter_mut()) {
+            let (market, account) = match &event.payload {
                 Payload::Deposit(c)
                 | Payload::Withdraw(c)
                 | Payload::Borrow(c)
@@ -1150,25 +1147,25 @@ impl ProtocolModel for MakerModel {
                 Payload::Liquidation(l) => (&l.market, &l.account),
                 _ => continue,
             };
-            if of == market {
-                found.0 = ilk.vaults.find(account);
+            if let Some(ilk) = self.ilks.get(market) {
+                *vault = ilk.vaults.find(account).map(|slot| (ilk, slot));
             }
         }
         let mut sum = 0u64;
-        for found in found.iter_mut() {
-            if let Some(slot) = found.0 {
+        for (vault, place) in vaults.iter().zip(places.iter_mut()) {
+            if let Some((ilk, slot)) = vault {
                 // A record spans two cache lines (80 bytes): read at both ends.
-                let vault = ilk.vaults.at(slot);
-                sum ^= u64::from(vault.flags)
-                    ^ u64::from(vault.pending.unwrap_or_default())
-                    ^ vault.ink.as_limbs()[0]
-                    ^ vault.art.as_limbs()[3];
-                found.1 = ilk.index.warm_place(slot);
+                let record = ilk.vaults.at(*slot);
+                sum ^= u64::from(record.flags)
+                    ^ u64::from(record.pending.unwrap_or_default())
+                    ^ record.ink.as_limbs()[0]
+                    ^ record.art.as_limbs()[3];
+                *place = ilk.index.warm_place(*slot);
             }
         }
-        for found in &found {
-            if found.0.is_some() {
-                sum ^= ilk.index.warm_member(found.1);
+        for (vault, place) in vaults.iter().zip(places) {
+            if let Some((ilk, _)) = vault {
+                sum ^= ilk.index.warm_member(place);
             }
         }
         sum
