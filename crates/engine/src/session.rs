@@ -78,15 +78,15 @@ pub fn replay_log(
         }
         Ok(())
     };
-    let mut current: Vec<Event> = Vec::with_capacity(WARM_BATCH);
-    let mut next: Vec<Event> = Vec::with_capacity(WARM_BATCH);
-    read_batch(&mut next)?;
-    let mut warmed = engine.warm(&next);
-    while !next.is_empty() {
-        std::mem::swap(&mut current, &mut next);
-        read_batch(&mut next)?;
-        warmed ^= engine.warm(&next);
-        for event in &current {
+    let mut batch: Vec<Event> = Vec::with_capacity(WARM_BATCH);
+    let mut ahead: Vec<Event> = Vec::with_capacity(WARM_BATCH);
+    read_batch(&mut ahead)?;
+    let mut warmed = engine.warm(&ahead);
+    while !ahead.is_empty() {
+        std::mem::swap(&mut batch, &mut ahead);
+        read_batch(&mut ahead)?;
+        warmed ^= engine.warm(&ahead);
+        for event in &batch {
             engine.apply(event)?;
             applied += 1;
             if let (Some(every), Some(next)) = (options.checkpoint_every, engine.next_seq())
