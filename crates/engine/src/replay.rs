@@ -360,7 +360,7 @@ impl Engine {
         }
         if self.now != Some(time) {
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
-                self.run_deferred_checks(next - 1, now)?;
+                self.run_due_checks(next - 1, now, true)?;
             }
             self.now = Some(time);
             for (index, model) in self.models.iter_mut().enumerate() {
@@ -441,21 +441,21 @@ impl Engine {
     }
 
     fn run_checks(&mut self, seq: u64, time: Timestamp) -> Result<(), EngineError> {
-        for index in 0..self.models.len() {
-            if self.dirty[index] {
-                self.dirty[index] = false;
-                self.deferred[index] = false;
-                self.check(index, seq, time)?;
-            }
-        }
-        Ok(())
+        self.run_due_checks(seq, time, false)
     }
 
-    /// Runs the checks recorded liquidations left for the end of their second: `seq` and `time`
-    /// are the last event's.
-    fn run_deferred_checks(&mut self, seq: u64, time: Timestamp) -> Result<(), EngineError> {
+    /// Checks every model marked `dirty`, and with `second_ended` also those whose recorded
+    /// liquidations left their check for the end of the second (`seq` and `time`: the last
+    /// event's). A check covers both marks.
+    fn run_due_checks(
+        &mut self,
+        seq: u64,
+        time: Timestamp,
+        second_ended: bool,
+    ) -> Result<(), EngineError> {
         for index in 0..self.models.len() {
-            if self.deferred[index] {
+            if self.dirty[index] || (second_ended && self.deferred[index]) {
+                self.dirty[index] = false;
                 self.deferred[index] = false;
                 self.check(index, seq, time)?;
             }
@@ -1028,7 +1028,7 @@ impl Engine {
     /// run.
     pub fn finish(mut self, log: LogInfo) -> Result<Run, EngineError> {
         if let (Some(now), Some(next)) = (self.now, self.next_seq) {
-            self.run_deferred_checks(next - 1, now)?;
+            self.run_due_checks(next - 1, now, true)?;
         }
         for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {
             // Still unsafe at the end: unsafe at every check of its model since it began.
