@@ -200,15 +200,18 @@ impl<P> SmallMap<P> {
         self.position(id).map(|at| &mut self.0[at].1)
     }
 
+    /// Inserts `record` for an `id` not held yet, at its place in id order.
+    fn insert_new(&mut self, id: Id, record: P) -> usize {
+        let at = self.0.partition_point(|(held, _)| *held < id);
+        self.0.insert(at, (id, record));
+        at
+    }
+
     /// The record of `id`, one made by `make` inserted first when there is none.
     pub fn entry_or_insert_with(&mut self, id: Id, make: impl FnOnce() -> P) -> &mut P {
         let at = match self.position(&id) {
             Some(at) => at,
-            None => {
-                let at = self.0.partition_point(|(held, _)| *held < id);
-                self.0.insert(at, (id, make()));
-                at
-            }
+            None => self.insert_new(id, make()),
         };
         &mut self.0[at].1
     }
@@ -218,8 +221,7 @@ impl<P> SmallMap<P> {
         match self.position(&id) {
             Some(at) => self.0[at].1 = record,
             None => {
-                let at = self.0.partition_point(|(held, _)| *held < id);
-                self.0.insert(at, (id, record));
+                self.insert_new(id, record);
             }
         }
     }
