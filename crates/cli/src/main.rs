@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod demo_cmd;
 mod diff_cmd;
 mod engine_args;
+mod fail_on;
 mod ingest_cmd;
 mod log_cmd;
 mod pipe;
