@@ -264,7 +264,8 @@ impl KeyChange {
     }
 }
 
-/// A value for a short line: strings unquoted, long ones cut in the middle, absent as `(absent)`.
+/// A value for a short line: strings unquoted, absent as `(absent)`, hashes (long hex) cut in
+/// the middle; amounts stay whole, a cut would hide the digits that changed.
 fn short(value: Option<&Value>) -> String {
     const LONG: usize = 24;
     let text = match value {
@@ -272,12 +273,11 @@ fn short(value: Option<&Value>) -> String {
         Some(Value::String(text)) => text.clone(),
         Some(other) => other.to_string(),
     };
-    if text.chars().count() <= LONG {
+    let digits = text.strip_prefix("0x").unwrap_or(&text);
+    if digits.len() <= LONG || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
         return text;
     }
-    let head: String = text.chars().take(10).collect();
-    let tail: String = text.chars().skip(text.chars().count() - 6).collect();
-    format!("{head}…{tail}")
+    format!("{}…{}", &text[..10], &text[text.len() - 6..])
 }
 
 /// Compares two run files given as JSON values.
@@ -612,10 +612,14 @@ fn within(old: Option<&Value>, new: Option<&Value>, ppm: u64) -> bool {
     }
 }
 
-/// Every leaf under `key` that differs, as dotted paths (arrays compared whole).
+/// Every leaf under `key` that differs, as paths (`scenario.overrides[0].value`): objects by
+/// key, lists by position.
 fn flat_changes(key: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<KeyChange>) {
+    let empty = Map::new();
     match (old, new) {
-        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+        (Some(Value::Object(_)) | None, Some(Value::Object(_)) | None) if old != new => {
+            let a = old.and_then(Value::as_object).unwrap_or(&empty);
+            let b = new.and_then(Value::as_object).unwrap_or(&empty);
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
             keys.sort();
             keys.dedup();
@@ -623,14 +627,11 @@ fn flat_changes(key: &str, old: Option<&Value>, new: Option<&Value>, out: &mut V
                 flat_changes(&format!("{key}.{child}"), a.get(child), b.get(child), out);
             }
         }
-        (Some(Value::Object(a)), None) => {
-            for (child, value) in a {
-                flat_changes(&format!("{key}.{child}"), Some(value), None, out);
-            }
-        }
-        (None, Some(Value::Object(b))) => {
-            for (child, value) in b {
-                flat_changes(&format!("{key}.{child}"), None, Some(value), out);
+        (Some(Value::Array(_)) | None, Some(Value::Array(_)) | None) if old != new => {
+            let a = old.and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            let b = new.and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            for index in 0..a.len().max(b.len()) {
+                flat_changes(&format!("{key}[{index}]"), a.get(index), b.get(index), out);
             }
         }
         (a, b) if a != b => out.push(KeyChange {
@@ -811,5 +812,33 @@ mod tests {
             diff.detail_lines()[0],
             "unsafe episode changed: maker ETH-B #1 2021-01-01T10:00:00Z: from 2021-01-01T10:00:00Z -> 2021-01-01T09:30:00Z"
         );
+    }
+
+    #[test]
+    fn a_scenario_change_is_shown_as_the_keys_that_differ() {
+        let scenario = |value: &str, extra: bool| {
+            let mut overrides = vec![json!({"param": "mat", "value": value})];
+            if extra {
+                overrides.push(json!({"param": "chop", "value": "0.1"}));
+            }
+            json!({"scenario": {"label": "x", "overrides": overrides}})
+        };
+        let diff = diff_runs(
+            &scenario("1.5", false),
+            &scenario("1.6", true),
+            &DiffOptions::default(),
+        );
+        assert_eq!(
+            diff.detail_lines(),
+            [
+                "scenario.overrides[0].value 1.5 -> 1.6",
+                "scenario.overrides[1].param (absent) -> chop",
+                "scenario.overrides[1].value (absent) -> 0.1",
+            ]
+        );
+        let hash = "87264677fb17a49a7e949fe55a5f49c81d47d1b2b28da63d148d5b70c760627d";
+        assert_eq!(short(Some(&json!(hash))), "87264677fb…60627d");
+        let amount = "8101708.786512345678797296";
+        assert_eq!(short(Some(&json!(amount))), amount);
     }
 }
