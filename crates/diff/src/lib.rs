@@ -19,7 +19,7 @@ pub mod report;
 pub mod runfile;
 pub mod sweep;
 
-pub use compare::{Comparison, DIFF_SCHEMA_VERSION, compare};
+pub use compare::{Comparison, DIFF_SCHEMA_VERSION, compare, compare_across_logs};
 pub use render::{Format, render};
 pub use report::{Report, build as build_report};
 pub use runfile::{Num, RunFile};
@@ -70,6 +70,16 @@ pub enum DiffError {
         b: String,
         /// Its log.
         b_log: String,
+    },
+    /// Runs of two logs whose windows start at different times.
+    #[error(
+        "{a} and {b} report from different times (--from): across logs only runs of the same window compare"
+    )]
+    DifferentWindows {
+        /// First run file.
+        a: String,
+        /// Second run file.
+        b: String,
     },
     /// A report needs at least one run.
     #[error("a report needs at least one run file")]

@@ -157,6 +157,8 @@ pub struct LogView {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct WindowView {
+    /// The `--from` time the run reports from (`null`: from the start of the log).
+    pub from_time: Option<String>,
     /// First event reported on.
     pub first_seq: Option<u64>,
     /// Last event reported on.
@@ -199,6 +201,12 @@ pub struct LiquidationView {
     pub market: String,
     /// Account.
     pub account: String,
+    /// Transaction hash, where the source recorded it.
+    #[serde(default)]
+    pub tx_hash: Option<String>,
+    /// Log index in the block, where the source recorded it.
+    #[serde(default)]
+    pub log_index: Option<u32>,
     /// Verdict of a recorded liquidation.
     #[serde(default)]
     pub verdict: Option<String>,
@@ -246,6 +254,21 @@ impl LiquidationView {
             market: self.market.clone(),
             account: self.account.clone(),
         }
+    }
+
+    /// The identity that matches it across runs and logs
+    /// ([`cascade_engine::run_diff::liquidation_identity`]).
+    pub fn identity(&self) -> String {
+        cascade_engine::run_diff::identity_of(
+            [
+                &self.time.to_rfc3339(),
+                &self.origin,
+                &self.protocol,
+                &self.market,
+                &self.account,
+            ],
+            self.tx_hash.as_deref().zip(self.log_index.map(u64::from)),
+        )
     }
 
     /// Collateral seized.

@@ -5,8 +5,8 @@
 
 mod common;
 
-use cascade_diff::{DiffError, Format, Num, RunFile, compare, render};
-use common::{DAY, counterfactual, historical, run};
+use cascade_diff::{DiffError, Format, Num, RunFile, compare, compare_across_logs, render};
+use common::{DAY, counterfactual, historical, liquidation, run};
 
 fn load(bytes: &[u8], name: &str) -> RunFile {
     RunFile::from_slice(bytes, name).unwrap()
@@ -158,6 +158,8 @@ fn json_is_stable_and_exact() {
         "compared",
         "a",
         "b",
+        "liquidations",
+        "liquidation_changes",
         "totals",
         "only_in_a",
         "only_in_b",
@@ -248,4 +250,60 @@ fn wrapped_and_native_collateral_count_as_one_asset() {
     assert_eq!(collateral, ["ETH"]);
     assert_eq!(c.by_asset.len(), 1);
     assert_eq!(c.only_in_b[0].collateral_seized["ETH"], Num::from_int(10));
+}
+
+#[test]
+fn liquidations_match_by_identity_even_across_logs() {
+    // The same history in a log that gained events: every seq moved, one verdict changed.
+    let a = load(
+        &run(
+            None,
+            vec![
+                liquidation(110, DAY + 3_700, 1, 100, 100_000, None),
+                liquidation(210, DAY + 7_300, 2, 50, 40_000, None),
+            ],
+            "aa",
+        ),
+        "old.json",
+    );
+    let mut second = liquidation(420, DAY + 7_300, 2, 50, 40_000, None);
+    second.verdict = Some("not-liquidatable");
+    let b = load(
+        &run(
+            None,
+            vec![liquidation(220, DAY + 3_700, 1, 100, 100_000, None), second],
+            "bb",
+        ),
+        "new.json",
+    );
+    assert!(matches!(
+        compare(&a, &b),
+        Err(DiffError::DifferentLogs { .. })
+    ));
+    let c = compare_across_logs(&a, &b).unwrap();
+    assert_eq!(
+        (
+            c.liquidations.matched,
+            c.liquidations.only_in_a,
+            c.liquidations.only_in_b,
+            c.liquidations.changed,
+            c.liquidations.verdicts_changed
+        ),
+        (2, 0, 0, 1, 1)
+    );
+    assert_eq!(
+        c.liquidation_changes[0].id,
+        "2022-06-13T02:01:40Z recorded maker ETH-B #2"
+    );
+    assert_eq!(c.log_b.as_ref().unwrap().content_hash, "bb");
+    assert!(c.differs());
+    let table = render(&c, Format::Table);
+    assert!(
+        table.starts_with(
+            "summary: 2 liquidations matched, 0 only in A, 0 only in B, 1 changed (1 verdict); 1 total moved"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("explained  not-liquidatable"), "{table}");
+    assert!(table.contains("(another log: each run compared over its whole window)"));
 }

@@ -28,21 +28,30 @@ pub fn liquidation_identity(item: &Value) -> String {
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
     };
-    let place = match (
-        item.get("tx_hash").and_then(Value::as_str),
-        item.get("log_index"),
-    ) {
-        (Some(hash), Some(index)) if !index.is_null() => format!(" tx {hash}:{index}"),
-        _ => String::new(),
-    };
-    format!(
-        "{} {} {} {} {}{place}",
-        text("time"),
-        text("origin"),
-        text("protocol"),
-        text("market"),
-        text("account")
+    let place = item
+        .get("tx_hash")
+        .and_then(Value::as_str)
+        .zip(item.get("log_index").and_then(Value::as_u64));
+    identity_of(
+        [
+            &text("time"),
+            &text("origin"),
+            &text("protocol"),
+            &text("market"),
+            &text("account"),
+        ],
+        place,
     )
+}
+
+/// [`liquidation_identity`] from its parts: time, origin, protocol, market, account, and the
+/// transaction hash and log index where known.
+pub fn identity_of(parts: [&str; 5], place: Option<(&str, u64)>) -> String {
+    let mut id = parts.join(" ");
+    if let Some((hash, index)) = place {
+        id.push_str(&format!(" tx {hash}:{index}"));
+    }
+    id
 }
 
 /// Makes keys unique in list order: the second item with key `k` becomes `k (2)`, and so on.
