@@ -64,7 +64,10 @@ impl FromStr for Threshold {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let at = compact.find(['>', '<', '=']).ok_or_else(|| {
-            format!("{text:?}: expected METRIC>N, >=, <, <= or =, e.g. not-liquidatable>0")
+            format!(
+                "{text:?}: expected METRIC>N, >=, <, <= or =, e.g. 'not-liquidatable>0' (quoted: \
+                 the shell reads > as a redirection)"
+            )
         })?;
         let (metric, rest) = compact.split_at(at);
         let (comparison, number) = [
