@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cascade_engine::maker::OsmSample;
+use cascade_engine::scenario::{Scenario, ScenarioError};
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
 use cascade_events::{Id, Timestamp};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,6 +21,8 @@ pub struct EngineArgs {
     /// Counterfactual scenario (TOML, see docs/scenarios.md).
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataDirArg,
     /// Report only from this time on (RFC 3339 or YYYY-MM-DD, UTC); the replay resumes from the
     /// last stored checkpoint before it.
     #[arg(long, value_name = "TIME")]
@@ -40,6 +43,39 @@ pub struct EngineArgs {
     /// `coingecko-hourly=900`: the Maker OSM samples that feed's prices that much earlier.
     #[arg(long, value_name = "FEED=SECONDS")]
     feed_lag: Vec<String>,
+}
+
+/// `--data-dir`: where a scenario's relative data paths (`reserves_file`) point.
+#[derive(Args)]
+pub struct DataDirArg {
+    /// Folder a scenario's relative data paths (`reserves_file`) are read from (default:
+    /// `$CASCADE_DATA_DIR`, else the scenario file's folder).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    /// Loads the scenario at `path`, its data paths resolved against the data folder; an error
+    /// says which folder that was and how to choose another.
+    pub fn load_scenario(&self, path: &Path) -> anyhow::Result<Scenario> {
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| std::env::var_os("CASCADE_DATA_DIR").map(PathBuf::from));
+        Scenario::load_with_data_dir(path, data_dir.as_deref()).map_err(|error| {
+            if !matches!(error, ScenarioError::Data { .. }) {
+                return anyhow::Error::new(error)
+                    .context(format!("loading scenario {}", path.display()));
+            }
+            let base = match &data_dir {
+                Some(dir) => format!("the data folder {}", dir.display()),
+                None => "the scenario's folder (no --data-dir, no CASCADE_DATA_DIR)".to_owned(),
+            };
+            anyhow::anyhow!(
+                "{error}\nhint: relative data paths are read from {base}; name the folder that holds them with --data-dir DIR (e.g. --data-dir ../shared/data)"
+            )
+        })
+    }
 }
 
 /// OSM sampling rule on the command line.
@@ -87,8 +123,7 @@ impl EngineArgs {
         };
         if let Some(path) = &self.scenario {
             // Counterfactual: history up to the scenario's window, then the scenario (issue #5).
-            let scenario = cascade_engine::scenario::Scenario::load(path)
-                .with_context(|| format!("loading scenario {}", path.display()))?;
+            let scenario = self.data.load_scenario(path)?;
             return cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
                 .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
         }

@@ -10,6 +10,7 @@ use cascade_engine::scenario::{Scenario, SweepAxis, prepare, run_sweep};
 use clap::Args;
 
 use crate::Outcome;
+use crate::engine_args::DataDirArg;
 
 /// `cascade sweep DIR --scenario FILE --param KEY=START..END:STEP [--param ...] [--jobs N]
 /// [--out FILE] [--metric NAME ...]`.
@@ -20,6 +21,8 @@ pub struct SweepArgs {
     /// The scenario every point starts from (default: the baseline, no changes).
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
     /// A swept parameter, `protocol.market.param=START..END:STEP` (e.g.
     /// `maker.ETH-B.mat=1.3..1.8:0.05`); repeat for a grid.
     #[arg(long = "param", value_name = "KEY=START..END:STEP", required = true)]
@@ -44,9 +47,7 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Runs `cascade sweep`.
 pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
     let scenario = match &args.scenario {
-        Some(path) => {
-            Scenario::load(path).with_context(|| format!("loading scenario {}", path.display()))?
-        }
+        Some(path) => args.data.load_scenario(path)?,
         None => Scenario::baseline(),
     };
     let axes = args

@@ -329,3 +329,55 @@ fn a_missing_golden_says_how_to_write_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn scenario_data_paths_resolve_against_the_data_dir() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let data = temp.path().join("data");
+    std::fs::create_dir_all(data.join("pools")).unwrap();
+    std::fs::write(
+        data.join("pools/eth-dai.json"),
+        r#"[{"DAI": 60000000, "WETH": 20000}]"#,
+    )
+    .unwrap();
+    let scenario = temp.path().join("scenarios/pool.toml");
+    std::fs::create_dir_all(scenario.parent().unwrap()).unwrap();
+    std::fs::write(
+        &scenario,
+        "[[impact]]\nasset = \"ETH\"\nmodel = \"constant-product\"\nreserves_file = \"pools/eth-dai.json\"\nreserves_start = \"2021-06-01T00:00:00Z\"\nbase_key = \"WETH\"\nquote_key = \"DAI\"\nhalf_life = \"10m\"\n",
+    )
+    .unwrap();
+    let replay = |extra: &[&str], env: Option<&Path>| {
+        let mut command = cascade();
+        command
+            .args(["replay", log.to_str().unwrap(), "--scenario"])
+            .arg(&scenario)
+            .args(extra)
+            .env_remove("CASCADE_DATA_DIR");
+        if let Some(dir) = env {
+            command.env("CASCADE_DATA_DIR", dir);
+        }
+        command.output().unwrap()
+    };
+    // Relative to the scenario's folder by default: not there, and the error says what to do.
+    let missing = replay(&[], None);
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("scenarios/pools/eth-dai.json")
+            && stderr.contains("hint: relative data paths are read from the scenario's folder")
+            && stderr.contains("--data-dir DIR"),
+        "{stderr}"
+    );
+    let flag = replay(&["--data-dir", data.to_str().unwrap()], None);
+    assert_eq!(flag.status.code(), Some(0), "{flag:?}");
+    let env = replay(&[], Some(&data));
+    assert_eq!(env.status.code(), Some(0), "{env:?}");
+    let wrong = replay(&["--data-dir", temp.path().to_str().unwrap()], None);
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("read from the data folder"),
+        "{wrong:?}"
+    );
+}
