@@ -40,6 +40,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "report".to_owned());
     let report = build_report(&runs, args.title.as_deref(), &stem)?;
+    // `--out pm/report.html` writes a folder of files (page, Markdown, charts): make the folder.
+    if let Some(folder) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
+    }
     write(&args.out, &report.html)?;
     let markdown = args.out.with_extension("md");
     write(&markdown, &report.markdown)?;
