@@ -6,14 +6,17 @@
 //! them. This module must never decide anything the engine decides; it only translates flags.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use cascade_engine::maker::OsmSample;
 use cascade_engine::scenario::{Scenario, ScenarioError};
-use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
+use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Timestamp};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
+
+use crate::talk;
 
 /// Engine settings shared by every command that replays.
 #[derive(Args)]
@@ -116,27 +119,59 @@ impl EngineArgs {
     /// Replays the log at `dir` under these flags: the scenario when one is given, else history
     /// with checkpoints stored and resumed as asked.
     pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
+        crate::existing_log(dir)?;
         let options = ReplayOptions {
             config: self.config()?,
             checkpoint_every: self.checkpoint_every,
             resume: true,
         };
+        let started = Instant::now();
         if let Some(path) = &self.scenario {
             // Counterfactual: history up to the scenario's window, then the scenario (issue #5).
             let scenario = self.data.load_scenario(path)?;
-            return cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
+            tracing::info!("replaying {} under {}", dir.display(), path.display());
+            let spinner = talk::spinner(&format!(
+                "replaying {} under {}",
+                dir.display(),
+                path.display()
+            ));
+            let run = cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
                 .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
-        }
-        let outcome = replay_log(dir, &options, Mode::Historical)
-            .with_context(|| format!("replaying {}", dir.display()))?;
-        if let Some(seq) = outcome.resumed_from {
-            eprintln!(
-                "resumed from the checkpoint before seq {seq}; applied {} events",
-                outcome.applied
+            spinner.finish_and_clear();
+            let run = run?;
+            tracing::info!(
+                "{} events in the window, {} liquidations, {:.2} s",
+                run.totals.events,
+                run.totals.liquidations,
+                started.elapsed().as_secs_f64()
             );
+            return Ok(run);
         }
-        if outcome.checkpoints_written > 0 {
-            eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+        tracing::info!("replaying {}", dir.display());
+        tracing::debug!("engine settings: {:?}", options.config);
+        let bar = talk::bar("replaying", 0, false);
+        let outcome = replay_log_observed(dir, &options, Mode::Historical, &mut |done, end| {
+            bar.set_length(end);
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        let outcome = outcome.with_context(|| format!("replaying {}", dir.display()))?;
+        tracing::info!(
+            "applied {} events, {} liquidations judged, {:.2} s",
+            outcome.applied,
+            outcome.run.totals.liquidations,
+            started.elapsed().as_secs_f64()
+        );
+        if !talk::quiet() {
+            if let Some(seq) = outcome.resumed_from {
+                eprintln!(
+                    "resumed from the checkpoint before seq {seq}; applied {} events",
+                    outcome.applied
+                );
+            }
+            if outcome.checkpoints_written > 0 {
+                eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+            }
         }
         Ok(outcome.run)
     }

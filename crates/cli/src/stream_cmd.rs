@@ -190,15 +190,17 @@ fn publish_cmd(args: &PublishArgs) -> anyhow::Result<Outcome> {
     options.transaction_events = args.transaction_events.max(1);
     options.limit = args.limit;
     options.stop = Some(stop_on_ctrl_c());
+    crate::existing_log(&args.dir)?;
+    let end = cascade_log::LogReader::open(&args.dir)
+        .with_context(|| format!("opening log {}", args.dir.display()))?
+        .next_seq();
     let started = Instant::now();
-    let mut last_line = Instant::now();
+    let bar = crate::talk::bar("publishing", end, false);
     let report = publish_log(&client, &options, &args.dir, &mut |report| {
-        if last_line.elapsed() >= Duration::from_secs(1) {
-            last_line = Instant::now();
-            eprintln!("  published up to seq {}", report.next_seq);
-        }
-    })
-    .with_context(|| {
+        bar.set_position(report.next_seq);
+    });
+    bar.finish_and_clear();
+    let report = report.with_context(|| {
         format!(
             "publishing {} to topic {:?} at {}",
             args.dir.display(),
@@ -264,7 +266,10 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         );
     }
     let started = Instant::now();
-    let report = consume(&client, &options, &mut sink).with_context(|| {
+    let spinner = crate::talk::spinner(&format!("replaying topic {:?}", connection.topic));
+    let report = consume(&client, &options, &mut sink);
+    spinner.finish_and_clear();
+    let report = report.with_context(|| {
         format!(
             "replaying topic {:?} from {}",
             connection.topic, connection.brokers
@@ -350,7 +355,14 @@ fn record_cmd(args: &RecordArgs) -> anyhow::Result<Outcome> {
         );
     }
     let started = Instant::now();
-    let report = consume(&client, &options, &mut sink).with_context(|| {
+    let spinner = crate::talk::spinner(&format!(
+        "recording topic {:?} into {}",
+        connection.topic,
+        args.log.display()
+    ));
+    let report = consume(&client, &options, &mut sink);
+    spinner.finish_and_clear();
+    let report = report.with_context(|| {
         format!(
             "recording topic {:?} from {} into {}",
             connection.topic,

@@ -71,10 +71,25 @@ pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    crate::existing_log(&args.dir)?;
+    let spinner = crate::talk::spinner(&format!(
+        "replaying {} up to the window",
+        args.dir.display()
+    ));
     let prepared = prepare(&args.dir, &EngineConfig::default(), &scenario)
-        .with_context(|| format!("replaying {} up to the window", args.dir.display()))?;
-    let points = run_sweep(&prepared, &scenario, &axes, jobs)
-        .with_context(|| format!("sweeping {}", args.dir.display()))?;
+        .with_context(|| format!("replaying {} up to the window", args.dir.display()));
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            spinner.finish_and_clear();
+            return Err(error);
+        }
+    };
+    spinner.set_message(format!("sweeping {} on {jobs} threads", args.dir.display()));
+    tracing::info!("sweeping {} on {jobs} threads", args.dir.display());
+    let points = run_sweep(&prepared, &scenario, &axes, jobs);
+    spinner.finish_and_clear();
+    let points = points.with_context(|| format!("sweeping {}", args.dir.display()))?;
     print!("{}", sweep::table(&axes, &points, &metrics));
     if let Some(out) = &args.out {
         let text = match out.extension().and_then(|e| e.to_str()) {

@@ -44,4 +44,4 @@ pub use protocol::{
 pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
 pub use run::Run;
 pub use run_diff::{RunDiff, diff_runs};
-pub use session::{ReplayOptions, ReplayOutcome, replay_log};
+pub use session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};
