@@ -7,7 +7,8 @@
 //!   `docs/diff.md`);
 //! - [`render`]: the comparison as a terminal table, Markdown or HTML;
 //! - [`charts`]: SVG charts drawn with `plotters` (floats only here, for coordinates);
-//! - [`report`]: the self-contained HTML post-mortem and its Markdown twin;
+//! - [`report`]: the self-contained HTML post-mortem and its Markdown twin; [`story`]: its first
+//!   screen in words (what happened, what changed, the verdicts);
 //! - [`sweep`]: sweep results as tables and a heatmap.
 //!
 //! Runs of different logs are refused everywhere: comparing them would mean nothing.
@@ -17,6 +18,7 @@ pub mod compare;
 pub mod render;
 pub mod report;
 pub mod runfile;
+pub mod story;
 pub mod sweep;
 
 pub use compare::{Comparison, DIFF_SCHEMA_VERSION, compare, compare_across_logs};

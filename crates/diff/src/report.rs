@@ -16,6 +16,7 @@ use crate::charts::{self, BarGroup, BeforeAfter, Line};
 use crate::compare::{Comparison, SeqRange, TotalRow, compare};
 use crate::render::{self, escape, html_table, markdown_table};
 use crate::runfile::{HealthView, Num, RunFile, price_at};
+use crate::story;
 
 /// Most markets and collateral assets charted (the ones with the most liquidations).
 const MOST_CHARTED: usize = 3;
@@ -33,7 +34,8 @@ section { overflow-x: auto; background: var(--card); border: 1px solid var(--lin
 h2 { font-size: 19px; margin: 0 0 10px; }
 h3 { font-size: 15px; margin: 18px 0 6px; color: var(--muted); font-weight: 600; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 14px; }
-th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
 th { font-weight: 600; color: var(--muted); background: #fafbfc; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.up { color: #b3261e; } td.down { color: #1b7f4b; }
@@ -130,6 +132,17 @@ pub fn build(
         seq_text(range.first.or(reference.log.first_seq)),
         seq_text(range.last.or(reference.log.last_seq)),
     );
+    let story = story_sections(runs, &comparisons);
+    html.push_str("<section><h2>What happened</h2>\n");
+    for paragraph in &story.paragraphs {
+        let _ = writeln!(html, "<p>{}</p>", escape(paragraph));
+    }
+    html.push_str("</section>\n");
+    for (title, header, rows) in &story.tables {
+        html.push_str("<section>");
+        html.push_str(&html_table(title, header, rows));
+        html.push_str("</section>\n");
+    }
     html.push_str("<section><h2>Runs</h2>\n");
     html.push_str(&html_runs(runs));
     html.push_str("</section>\n<section><h2>Key numbers</h2>\n");
@@ -191,6 +204,14 @@ pub fn build(
         seq_text(range.first.or(reference.log.first_seq)),
         seq_text(range.last.or(reference.log.last_seq))
     );
+    markdown.push_str("## What happened\n\n");
+    for paragraph in &story.paragraphs {
+        let _ = writeln!(markdown, "{paragraph}\n");
+    }
+    for (title, header, rows) in &story.tables {
+        markdown.push_str(&markdown_table(title, header, rows));
+        markdown.push('\n');
+    }
     let (run_header, run_rows) = run_rows(runs);
     markdown.push_str(&markdown_table("Runs", &run_header, &run_rows));
     markdown.push('\n');
@@ -228,6 +249,49 @@ pub fn build(
         markdown,
         charts: charts.into_iter().map(|c| (c.name, c.svg)).collect(),
     })
+}
+
+/// The first screen: a paragraph per run and per run pair, and the verdict tables of the
+/// historical runs.
+struct Story {
+    paragraphs: Vec<String>,
+    tables: Vec<(String, Vec<String>, Vec<Vec<String>>)>,
+}
+
+fn story_sections(runs: &[RunFile], comparisons: &[Comparison]) -> Story {
+    let mut paragraphs: Vec<String> = runs.iter().map(story::run_paragraph).collect();
+    paragraphs.extend(comparisons.iter().map(story::pair_paragraph));
+    let mut tables = Vec::new();
+    for run in runs {
+        let Some(story::Verdicts { counts, worst }) = story::verdicts(run) else {
+            continue;
+        };
+        let judged: u64 = counts.iter().map(|(_, n)| n).sum();
+        tables.push((
+            format!(
+                "Verdicts of the {} recorded ({})",
+                story::count(judged, "liquidation"),
+                run.label()
+            ),
+            vec!["verdict".to_owned(), "liquidations".to_owned()],
+            counts
+                .into_iter()
+                .map(|(verdict, n)| vec![verdict, Num::from_int(n.into()).human(0)])
+                .collect(),
+        ));
+        if !worst.is_empty() {
+            tables.push((
+                format!(
+                    "Worst cases: the {} not explained with the largest debt ({})",
+                    story::count(worst.len() as u64, "liquidation"),
+                    run.label()
+                ),
+                story::worst_header(),
+                worst,
+            ));
+        }
+    }
+    Story { paragraphs, tables }
 }
 
 /// `run` with only the liquidations and timeline points inside `range`, reporting on `range`.

@@ -171,6 +171,8 @@ pub struct WindowView {
 pub struct TotalsView {
     /// Liquidations in the window.
     pub liquidations: u64,
+    /// Recorded liquidations per verdict (historical runs).
+    pub verdicts: BTreeMap<String, u64>,
     /// Collateral seized per asset.
     pub collateral_seized: BTreeMap<String, String>,
     /// Debt repaid per asset.
@@ -228,6 +230,12 @@ pub struct LiquidationView {
     /// tokens; absent for recorded liquidations.
     #[serde(default)]
     pub collateral_sold: Option<String>,
+    /// The account's health at that moment.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Why a verdict is not `explained`.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// An asset's name for comparisons: a wrapped token and its native coin are one asset, named by
