@@ -469,11 +469,14 @@ fn compare_over(
         tb.collateral.clone(),
     );
     per_asset("debt repaid", &mut totals, ta.debt.clone(), tb.debt.clone());
+    // A run none of whose liquidations could be valued (no oracle price: Aave pools, Compound)
+    // has no bonus to show, not a bonus of 0.
+    let bonus = |t: &Tally| (t.liquidations == 0 || t.unpriced < t.liquidations).then_some(t.bonus);
     totals.push(TotalRow::new(
         "liquidator bonus",
         "USD",
-        Some(ta.bonus),
-        Some(tb.bonus),
+        bonus(&ta),
+        bonus(&tb),
     ));
     let bad_a = ta.bad_debt.clone();
     let bad_b = tb.bad_debt.clone();

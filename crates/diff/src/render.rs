@@ -38,8 +38,14 @@ pub fn render(comparison: &Comparison, format: Format) -> String {
     }
 }
 
-fn value(n: Option<Num>) -> String {
-    n.map_or("n/a".to_owned(), |n| n.human(2))
+/// A total for people: rounded with separators; `no price` for a liquidator bonus no
+/// liquidation could be valued for, `n/a` for any other value that does not apply.
+pub fn total_cell(metric: &str, n: Option<Num>) -> String {
+    match n {
+        Some(n) => n.human(2),
+        None if metric == "liquidator bonus" => "no price".to_owned(),
+        None => "n/a".to_owned(),
+    }
 }
 
 fn delta(n: Option<Num>) -> String {
@@ -67,7 +73,14 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
         vec!["".into(), "A".into(), "B".into(), "B - A".into()],
         c.totals
             .iter()
-            .map(|row| vec![metric(row), value(row.a), value(row.b), delta(row.delta)])
+            .map(|row| {
+                vec![
+                    metric(row),
+                    total_cell(&row.metric, row.a),
+                    total_cell(&row.metric, row.b),
+                    delta(row.delta),
+                ]
+            })
             .collect(),
     ));
     let verdict = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());

@@ -427,11 +427,7 @@ fn key_numbers(runs: &[RunFile], comparisons: &[Comparison]) -> Vec<Vec<String>>
                 format!("{} ({})", key.0, key.1)
             };
             std::iter::once(name)
-                .chain(
-                    values[key]
-                        .iter()
-                        .map(|v| v.map_or("n/a".to_owned(), |n| n.human(2))),
-                )
+                .chain(values[key].iter().map(|v| render::total_cell(&key.0, *v)))
                 .collect()
         })
         .collect()

@@ -307,3 +307,26 @@ fn liquidations_match_by_identity_even_across_logs() {
     assert!(table.contains("explained  not-liquidatable"), "{table}");
     assert!(table.contains("(another log: each run compared over its whole window)"));
 }
+
+#[test]
+fn a_bonus_no_liquidation_could_be_valued_says_no_price() {
+    let mut a = load(&historical(), "a.json");
+    let b = load(&counterfactual(), "b.json");
+    // Markets without a single oracle price (Aave pools, Compound) have no price in the timeline.
+    a.timeline.clear();
+    let c = compare(&a, &b).unwrap();
+    let bonus = c
+        .totals
+        .iter()
+        .find(|row| row.metric == "liquidator bonus")
+        .unwrap();
+    assert_eq!((bonus.a, bonus.delta), (None, None));
+    assert!(bonus.b.is_some());
+    let table = render(&c, Format::Table);
+    let line = table
+        .lines()
+        .find(|line| line.contains("liquidator bonus"))
+        .unwrap();
+    assert!(line.contains("no price"), "{line}");
+    assert!(!line.contains(" 0 "), "{line}");
+}
