@@ -5,11 +5,11 @@
 // The fixture helper outside the `#[test]` functions reads committed, valid files.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
 
-use cascade_events::Event;
-use cascade_log::{LogWriter, WriterOptions};
+use common::{fixture_log, repo};
 
 fn cascade(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cascade"))
@@ -19,23 +19,8 @@ fn cascade(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A log of the hand-built Maker fixture `fixtures/maker/dog-bark.jsonl`.
-fn fixture_log(dir: &Path) {
-    let text = std::fs::read_to_string(repo().join("fixtures/maker/dog-bark.jsonl")).unwrap();
-    let (mut writer, _) = LogWriter::open(dir, WriterOptions::default()).unwrap();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let event: Event = serde_json::from_str(line).unwrap();
-        writer.append(&event).unwrap();
-    }
-    writer.commit().unwrap();
 }
 
 #[test]
