@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cascade_engine::run_diff::{DiffOptions, project};
+use cascade_engine::run_diff::{DiffOptions, golden_fields, project};
 use cascade_engine::{Run, RunDiff, diff_runs};
 use clap::Args;
 use serde::Serialize;
@@ -45,7 +45,8 @@ pub struct CheckArgs {
     /// Keep only these fields in the golden file written by `--update` (comma-separated
     /// top-level keys, or `key.field` for a field of an object or of every item of a list),
     /// e.g. `liquidations.verdict,totals.verdicts`; when comparing with a full golden, compare
-    /// only these. A golden written this way checks only its fields from then on.
+    /// only these. A golden written this way checks only its fields from then on, and
+    /// `--update` keeps them.
     #[arg(long, value_name = "FIELDS", value_delimiter = ',')]
     golden_fields: Vec<String>,
     /// Amounts and healths of matched liquidations may move by this many parts per million
@@ -146,11 +147,21 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     let full: serde_json::Value =
         serde_json::from_slice(&bytes).context("the engine wrote invalid JSON")?;
     if args.update {
+        // A compact golden stays compact: its own field list, unless --golden-fields names one.
+        let fields = if args.golden_fields.is_empty() {
+            std::fs::read(&args.expect)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|golden| golden_fields(&golden))
+                .unwrap_or_default()
+        } else {
+            args.golden_fields.clone()
+        };
         // A full golden is the run file itself, byte for byte (`replay --out` writes the same).
-        let golden = if args.golden_fields.is_empty() {
+        let golden = if fields.is_empty() {
             bytes
         } else {
-            let mut text = serde_json::to_string_pretty(&project(&full, &args.golden_fields))
+            let mut text = serde_json::to_string_pretty(&project(&full, &fields))
                 .context("encoding the golden file")?;
             text.push('\n');
             text.into_bytes()

@@ -243,6 +243,13 @@ fn a_compact_golden_holds_only_its_fields_and_ignores_the_rest() {
     assert!(first.contains_key("verdict") && !first.contains_key("health"));
     assert!(!first.contains_key("seq"), "{first:?}");
 
+    // --update keeps a compact golden compact.
+    let again = check_output(&base, &golden, &["--update"]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    let rewritten: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    assert_eq!(rewritten, compact);
+
     // The compact golden checks its fields only: the grown log passes.
     let output = check_output(&grown, &golden, &[]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
