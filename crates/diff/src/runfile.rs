@@ -238,13 +238,14 @@ pub struct LiquidationView {
     pub note: Option<String>,
 }
 
-/// An asset's name for comparisons: a wrapped token and its native coin are one asset, named by
-/// the native coin (`WETH` -> `ETH`, `WBTC` -> `BTC`). Recorded Maker liquidations name the ilk's
-/// gem (`ETH`) while simulated ones name the priced asset (`WETH`).
+/// An asset's name for comparisons and labels: a wrapped token and its native coin are one
+/// asset, named by the token the protocols hold (`ETH` -> `WETH`, `BTC` -> `WBTC`; `WETH` stays
+/// `WETH`). Recorded Maker liquidations name the ilk's gem as the export does (`ETH`, which the
+/// ETH ilks hold as WETH) while simulated ones name the priced asset (`WETH`).
 pub fn canonical_asset(name: &str) -> &str {
     match name {
-        "WETH" => "ETH",
-        "WBTC" => "BTC",
+        "ETH" => "WETH",
+        "BTC" => "WBTC",
         other => other,
     }
 }

@@ -36,7 +36,7 @@ fn totals_side_by_side() {
         (liquidations.a, liquidations.b, liquidations.delta),
         (n("2"), n("2"), n("0"))
     );
-    let collateral = row("collateral seized", "ETH");
+    let collateral = row("collateral seized", "WETH");
     assert_eq!(
         (collateral.a, collateral.b, collateral.delta),
         (n("150"), n("70"), n("-80"))
@@ -67,7 +67,7 @@ fn accounts_in_one_run_only_and_loss_changes() {
         .map(|h| h.account.account.as_str())
         .collect();
     assert_eq!((only_a, only_b), (vec!["#1"], vec!["#3"]));
-    assert_eq!(c.only_in_b[0].collateral_seized["ETH"], Num::from_int(10));
+    assert_eq!(c.only_in_b[0].collateral_seized["WETH"], Num::from_int(10));
     // Vault 2: 10,000 -> 32,000 (+22,000); vault 1: 20,000 -> 0; vault 3: 0 -> 3,000.
     let changes: Vec<(&str, Num)> = c
         .loss_changes
@@ -197,7 +197,7 @@ fn table_markdown_and_html_show_the_same_rows() {
     b.scenario = Some(serde_json::json!({"name": "<script>x</script>"}));
     let c = compare(&load(&historical(), "a.json"), &b).unwrap();
     let table = render(&c, Format::Table);
-    assert!(table.contains("collateral seized (ETH)"), "{table}");
+    assert!(table.contains("collateral seized (WETH)"), "{table}");
     assert!(table.contains("-80"), "{table}");
     assert!(table.contains("Accounts liquidated in A only (1)"));
     let markdown = render(&c, Format::Markdown);
@@ -247,9 +247,9 @@ fn wrapped_and_native_collateral_count_as_one_asset() {
         .filter(|r| r.metric == "collateral seized")
         .map(|r| r.unit.as_str())
         .collect();
-    assert_eq!(collateral, ["ETH"]);
+    assert_eq!(collateral, ["WETH"]);
     assert_eq!(c.by_asset.len(), 1);
-    assert_eq!(c.only_in_b[0].collateral_seized["ETH"], Num::from_int(10));
+    assert_eq!(c.only_in_b[0].collateral_seized["WETH"], Num::from_int(10));
 }
 
 #[test]

@@ -36,8 +36,8 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
     assert_eq!(html.matches("<svg").count(), 4, "charts are inline SVG");
     for needle in [
         "What happened",
-        "historical: 2 liquidations of 2 accounts; 150 ETH seized, 140,000 DAI repaid;",
-        "ETH-B mat 1.5 against historical: collateral seized -80 ETH;",
+        "historical: 2 liquidations of 2 accounts; 150 WETH seized, 140,000 DAI repaid;",
+        "ETH-B mat 1.5 against historical: collateral seized -80 WETH;",
         "1 account liquidated in historical only, 1 account in ETH-B mat 1.5 only.",
         "Verdicts of the 2 liquidations recorded (historical)",
         "Key numbers",
