@@ -494,7 +494,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             title: format!("{protocol} {name}: oracle price, liquidations marked"),
             svg: charts::time_chart(
                 &format!("{protocol} {name} price the protocol reads"),
-                "price",
+                "price (USD)",
                 &lines,
                 false,
             )?,
