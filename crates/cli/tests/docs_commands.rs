@@ -1,6 +1,7 @@
-//! The commands the documentation shows, run as written: the README's usage block (against
-//! `../shared/data`, skipped with a notice when it is absent) and the `cascade` lines of the
-//! GitHub Actions job in `docs/diff.md` (on the committed fixtures).
+//! The commands the documentation shows, run as written: the README's usage block and the
+//! real-data examples of `docs/ingest.md` and `docs/fidelity.md` (against `../shared/data`,
+//! skipped with a notice when it is absent), and the `cascade` lines of the GitHub Actions job in
+//! `docs/diff.md` (on the committed fixtures).
 //!
 //! Each line goes through `bash -c` with the built `cascade` first on the PATH, so comments,
 //! quoting and redirections behave as they do for a reader who pastes them.
@@ -56,22 +57,19 @@ fn broker_answers(address: &str) -> bool {
     TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
 }
 
-#[test]
-fn the_readme_usage_block_runs_as_written() {
+/// Runs the lines of a documented block in a scratch copy of the layout the docs assume (the
+/// repository's fixtures beside the outputs, `../shared/data` one level up); returns the scratch
+/// folder, or `None` (with a notice) when the real data is absent.
+fn run_with_real_data(doc: &str, lines: &[&str]) -> Option<tempfile::TempDir> {
     let repo = repo();
     let data = repo.join("../shared/data");
     if !data.is_dir() {
         eprintln!(
-            "NOTICE: {} is absent: the README's usage block (real data) was not run",
+            "NOTICE: {} is absent: the commands of {doc} (real data) were not run",
             data.display()
         );
-        return;
+        return None;
     }
-    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
-    let lines = block_after(&readme, "## Usage", "sh");
-    assert!(lines.len() >= 10, "{lines:?}");
-    // A scratch copy of the layout the README assumes: the repository's fixtures beside the
-    // commands' outputs, and `../shared/data` one level up.
     let temp = tempfile::tempdir().unwrap();
     let work = temp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -84,20 +82,29 @@ fn the_readme_usage_block_runs_as_written() {
         }
         let output = shell(line, &work, &[]);
         // `diff` of two different runs reports its findings with exit 1, as the README says.
-        let expected: &[i32] = if line.starts_with("cascade diff") {
-            &[1]
+        let expected = if line.starts_with("cascade diff") {
+            1
         } else {
-            &[0]
+            0
         };
-        assert!(
-            output
-                .status
-                .code()
-                .is_some_and(|code| expected.contains(&code)),
-            "{line}\n{output:?}\nstderr: {}",
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "{doc}: {line}\n{output:?}\nstderr: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    Some(temp)
+}
+
+#[test]
+fn the_readme_usage_block_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let lines = block_after(&readme, "## Usage", "sh");
+    assert!(lines.len() >= 10, "{lines:?}");
+    let Some(temp) = run_with_real_data("README.md", &lines) else {
+        return;
+    };
     for file in [
         "history.json",
         "osm0.json",
@@ -105,7 +112,23 @@ fn the_readme_usage_block_runs_as_written() {
         "report/index.md",
         "golden.json",
     ] {
-        assert!(work.join(file).is_file(), "{file} was not written");
+        assert!(
+            temp.path().join("work").join(file).is_file(),
+            "{file} was not written"
+        );
+    }
+}
+
+#[test]
+fn the_real_data_examples_of_ingest_and_fidelity_run_as_written() {
+    for (doc, heading) in [
+        ("docs/ingest.md", "whatever order they run in:"),
+        ("docs/fidelity.md", "Two logs, built with the real commands"),
+    ] {
+        let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+        let lines = block_after(&text, heading, "sh");
+        assert!(lines.len() >= 4, "{doc}: {lines:?}");
+        run_with_real_data(doc, &lines);
     }
 }
 
