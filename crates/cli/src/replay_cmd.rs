@@ -135,9 +135,7 @@ struct CheckReport<'a> {
 pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     if !args.update && !args.expect.exists() {
         anyhow::bail!(
-            "golden file {} does not exist: run `cascade check {} --expect {} --update` to write it from this replay",
-            args.expect.display(),
-            args.dir.display(),
+            "golden file {} does not exist\nhint: the same command with --update writes it from this replay",
             args.expect.display()
         );
     }
