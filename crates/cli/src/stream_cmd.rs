@@ -259,7 +259,7 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
             .with_context(|| format!("restoring the replay state in {}", dir.display()))?,
         None => EngineSink::in_memory(config),
     };
-    if sink.restored() > 0 {
+    if sink.restored() > 0 && !crate::talk::quiet() {
         eprintln!(
             "restored {} events from the state directory",
             sink.restored()

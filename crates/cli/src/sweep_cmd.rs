@@ -105,7 +105,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
                 .map_or("sweep".into(), |s| s.to_string_lossy());
             let path = out.with_file_name(format!("{stem}.heatmap.svg"));
             write(&path, &svg)?;
-            eprintln!("heatmap: {}", path.display());
+            if !crate::talk::quiet() {
+                eprintln!("heatmap: {}", path.display());
+            }
         }
     }
     Ok(Outcome::Clean)
