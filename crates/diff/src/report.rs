@@ -453,6 +453,66 @@ fn busiest<F: Fn(&crate::runfile::LiquidationView) -> String>(
         .collect()
 }
 
+/// Accounts liquidatable over time in one market, one line per run, from the runs' timelines:
+/// how the crisis built up and how long accounts stayed unsafe. `None` when no run's timeline
+/// has a point of that market.
+fn unsafe_chart(
+    runs: &[RunFile],
+    (protocol, market): &(String, String),
+    number: usize,
+) -> Result<Option<Chart>, DiffError> {
+    let lines: Vec<Line> = runs
+        .iter()
+        .enumerate()
+        .map(|(color, run)| Line {
+            label: run.label(),
+            color,
+            points: run
+                .timeline
+                .iter()
+                .filter(|p| &p.protocol == protocol && &p.market == market)
+                .map(|p| (p.time.0 as f64, p.accounts_unsafe as f64))
+                .collect(),
+            step: true,
+            marks: Vec::new(),
+            dashed: color > 0,
+        })
+        .filter(|line| !line.points.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let peak = runs
+        .iter()
+        .flat_map(|run| {
+            run.timeline
+                .iter()
+                .filter(|p| &p.protocol == protocol && &p.market == market)
+                .map(move |p| (p.accounts_unsafe, run.label(), p.time))
+        })
+        .max_by_key(|(accounts, _, time)| (*accounts, std::cmp::Reverse(time.0)));
+    let note = match peak {
+        Some((accounts, label, time)) if accounts > 0 => format!(
+            "Accounts below health 1 at each check of the market (the runs' timelines). Peak: {} ({label}, {}).",
+            story::count(accounts, "account"),
+            time.to_rfc3339()
+        ),
+        _ => "Accounts below health 1 at each check of the market: none in any run.".to_owned(),
+    };
+    Ok(Some(Chart {
+        name: format!("unsafe-{number}"),
+        title: format!("{protocol} {market}: accounts liquidatable over time"),
+        svg: charts::time_chart(
+            &format!("{protocol} {market} accounts liquidatable"),
+            "accounts",
+            &lines,
+            false,
+        )?,
+        note,
+        table: None,
+    }))
+}
+
 fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
     let mut out = Vec::new();
     let mut markets = busiest(runs, |l| format!("{}\u{1f}{}", l.protocol, l.market));
@@ -501,6 +561,9 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             note: "Each circle is one liquidation, at the oracle price of that moment; dashed lines are counterfactual runs.".to_owned(),
             table: None,
         });
+        if let Some(chart) = unsafe_chart(runs, &key, index + 1)? {
+            out.push(chart);
+        }
     }
     for (index, asset) in busiest(runs, |l| l.collateral_name().to_owned())
         .iter()
