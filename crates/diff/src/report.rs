@@ -9,13 +9,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use cascade_events::Timestamp;
 use serde_json::Value;
 
 use crate::DiffError;
 use crate::charts::{self, BarGroup, BeforeAfter, Line};
 use crate::compare::{Comparison, SeqRange, TotalRow, compare};
 use crate::render::{self, escape, html_table, markdown_table};
-use crate::runfile::{HealthView, Num, RunFile, price_at};
+use crate::runfile::{HealthView, Num, PointView, RunFile, price_at};
 use crate::story;
 
 /// Most markets and collateral assets charted (the ones with the most liquidations).
@@ -453,25 +454,48 @@ fn busiest<F: Fn(&crate::runfile::LiquidationView) -> String>(
         .collect()
 }
 
-/// Accounts liquidatable over time in one market, one line per run, from the runs' timelines:
-/// how the crisis built up and how long accounts stayed unsafe. `None` when no run's timeline
-/// has a point of that market.
-fn unsafe_chart(
+/// What a timeline chart shows of each point of a market.
+#[derive(Clone, Copy)]
+enum TimelineMetric {
+    /// Accounts liquidatable (`accounts_unsafe`).
+    AccountsUnsafe,
+    /// Debt of underwater accounts beyond their collateral (`bad_debt`, base currency).
+    BadDebt,
+}
+
+impl TimelineMetric {
+    fn value(self, point: &PointView) -> Option<Num> {
+        match self {
+            TimelineMetric::AccountsUnsafe => Some(Num::from_int(point.accounts_unsafe.into())),
+            TimelineMetric::BadDebt => point.bad_debt.as_deref().and_then(Num::parse),
+        }
+    }
+}
+
+/// One timeline metric of one market over time, one line per run: how the crisis built up and
+/// how long it lasted. `None` when no run's timeline has a value of it for that market.
+fn timeline_chart(
     runs: &[RunFile],
     (protocol, market): &(String, String),
     number: usize,
+    metric: TimelineMetric,
 ) -> Result<Option<Chart>, DiffError> {
+    let series = |run: &RunFile| -> Vec<(Timestamp, Num)> {
+        run.timeline
+            .iter()
+            .filter(|p| &p.protocol == protocol && &p.market == market)
+            .filter_map(|p| metric.value(p).map(|value| (p.time, value)))
+            .collect()
+    };
     let lines: Vec<Line> = runs
         .iter()
         .enumerate()
         .map(|(color, run)| Line {
             label: run.label(),
             color,
-            points: run
-                .timeline
-                .iter()
-                .filter(|p| &p.protocol == protocol && &p.market == market)
-                .map(|p| (p.time.0 as f64, p.accounts_unsafe as f64))
+            points: series(run)
+                .into_iter()
+                .map(|(time, value)| (time.0 as f64, value.to_f64()))
                 .collect(),
             step: true,
             marks: Vec::new(),
@@ -485,30 +509,53 @@ fn unsafe_chart(
     let peak = runs
         .iter()
         .flat_map(|run| {
-            run.timeline
-                .iter()
-                .filter(|p| &p.protocol == protocol && &p.market == market)
-                .map(move |p| (p.accounts_unsafe, run.label(), p.time))
+            series(run)
+                .into_iter()
+                .map(move |(time, value)| (value, run.label(), time))
         })
-        .max_by_key(|(accounts, _, time)| (*accounts, std::cmp::Reverse(time.0)));
-    let note = match peak {
-        Some((accounts, label, time)) if accounts > 0 => format!(
-            "Accounts below health 1 at each check of the market (the runs' timelines). Peak: {} ({label}, {}).",
-            story::count(accounts, "account"),
-            time.to_rfc3339()
+        .max_by_key(|(value, _, time)| (*value, std::cmp::Reverse(time.0)));
+    let peak = peak.filter(|(value, _, _)| !value.is_zero());
+    let (name, title, y_label, what, peak_text) = match metric {
+        TimelineMetric::AccountsUnsafe => (
+            "unsafe",
+            "accounts liquidatable over time",
+            "accounts",
+            "Accounts below health 1 at each check of the market (the runs' timelines).",
+            peak.map(|(value, label, time)| {
+                format!(
+                    " Peak: {} ({label}, {}).",
+                    story::count(value.to_f64() as u64, "account"),
+                    time.to_rfc3339()
+                )
+            }),
         ),
-        _ => "Accounts below health 1 at each check of the market: none in any run.".to_owned(),
+        TimelineMetric::BadDebt => (
+            "bad-debt",
+            "bad debt over time",
+            "bad debt (base currency)",
+            "Debt of underwater accounts beyond their collateral at each check, in the protocol's base currency (Maker: DAI).",
+            peak.map(|(value, label, time)| {
+                format!(
+                    " Peak: {} ({label}, {}).",
+                    value.human(2),
+                    time.to_rfc3339()
+                )
+            }),
+        ),
     };
     Ok(Some(Chart {
-        name: format!("unsafe-{number}"),
-        title: format!("{protocol} {market}: accounts liquidatable over time"),
+        name: format!("{name}-{number}"),
+        title: format!("{protocol} {market}: {title}"),
         svg: charts::time_chart(
-            &format!("{protocol} {market} accounts liquidatable"),
-            "accounts",
+            &format!("{protocol} {market} {title}"),
+            y_label,
             &lines,
             false,
         )?,
-        note,
+        note: format!(
+            "{what}{}",
+            peak_text.unwrap_or_else(|| " None in any run.".to_owned())
+        ),
         table: None,
     }))
 }
@@ -561,8 +608,10 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             note: "Each circle is one liquidation, at the oracle price of that moment; dashed lines are counterfactual runs.".to_owned(),
             table: None,
         });
-        if let Some(chart) = unsafe_chart(runs, &key, index + 1)? {
-            out.push(chart);
+        for metric in [TimelineMetric::AccountsUnsafe, TimelineMetric::BadDebt] {
+            if let Some(chart) = timeline_chart(runs, &key, index + 1, metric)? {
+                out.push(chart);
+            }
         }
     }
     for (index, asset) in busiest(runs, |l| l.collateral_name().to_owned())
