@@ -18,6 +18,7 @@ mod log_cmd;
 mod pipe;
 mod replay_cmd;
 mod report_cmd;
+mod run_cmd;
 mod stream_cmd;
 mod sweep_cmd;
 mod synth_cmd;
@@ -57,6 +58,8 @@ enum Command {
     Diff(diff_cmd::DiffArgs),
     /// Write the HTML and Markdown post-mortem of runs of one log.
     Report(report_cmd::ReportArgs),
+    /// Read run files: `cascade run cat FILE` prints either form as one JSON document.
+    Run(run_cmd::RunArgs),
     /// Run one counterfactual per point of a parameter grid, in parallel.
     Sweep(sweep_cmd::SweepArgs),
 }
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Stream(args) => stream_cmd::run(args),
         Command::Diff(args) => diff_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
         Command::Sweep(args) => sweep_cmd::run(args),
     };
     match result {

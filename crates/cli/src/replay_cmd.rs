@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cascade_engine::run_diff::{DiffOptions, golden_fields, project};
+use cascade_engine::run_lines;
 use cascade_engine::{Run, RunDiff, diff_runs};
 use clap::Args;
 use serde::Serialize;
@@ -19,7 +20,8 @@ use crate::fail_on::{self, Threshold};
 pub struct ReplayArgs {
     /// Log directory.
     dir: PathBuf,
-    /// Write the run file (JSON) here.
+    /// Write the run file here: one JSON document, or JSON lines when the name ends in
+    /// `.jsonl` (the line form for large runs, docs/run-format.md; `cascade run cat` reads it).
     #[arg(long, value_name = "RUN")]
     out: Option<PathBuf>,
     /// Print the run file on stdout instead of the summary.
@@ -36,7 +38,8 @@ pub struct ReplayArgs {
 pub struct CheckArgs {
     /// Log directory.
     dir: PathBuf,
-    /// The golden run file to compare with (`--update` writes it).
+    /// The golden run file to compare with (`--update` writes it; JSON lines when its name ends
+    /// in `.jsonl`).
     #[arg(long, value_name = "EXPECTED")]
     expect: PathBuf,
     /// Rewrite the golden file with this replay's run instead of comparing.
@@ -87,6 +90,27 @@ impl FailOnArgs {
     }
 }
 
+/// Whether `path` names a run file in line form (`.jsonl`).
+pub fn is_line_form(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|extension| extension == "jsonl")
+}
+
+/// `run` as the bytes of a run file at `path`: line form for `.jsonl`, else the JSON document.
+fn run_bytes(run: &Run, path: &Path) -> Vec<u8> {
+    if is_line_form(path) {
+        run_lines::to_lines(run)
+    } else {
+        run.to_json()
+    }
+}
+
+/// Reads a run or golden file of either form as one JSON document.
+pub fn parse_run_file(path: &Path, bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
+    run_lines::parse(bytes)
+        .map_err(|error| anyhow::anyhow!("{}:{error}: not a run file", path.display()))
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let temporary = path.with_extension("tmp");
@@ -99,12 +123,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
     let run = args.engine.run_log(&args.dir)?;
     // A million-account run file is hundreds of megabytes: built only when asked for.
-    let json = (args.out.is_some() || args.json).then(|| run.to_json());
-    if let (Some(out), Some(json)) = (&args.out, &json) {
-        write_atomically(out, json)?;
+    if let Some(out) = &args.out {
+        write_atomically(out, &run_bytes(&run, out))?;
     }
-    let text = if let Some(json) = json.filter(|_| args.json) {
-        json
+    let text = if args.json {
+        run.to_json()
     } else {
         let mut text = run.summary();
         if let Some(out) = &args.out {
@@ -141,17 +164,17 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     }
     let run = args.engine.run_log(&args.dir)?;
     let tripped = args.fail_on.report(&run);
-    let bytes = run.to_json();
+    let bytes = run_bytes(&run, &args.expect);
     // Parsed only when needed: a million-account run file is hundreds of megabytes.
     let parse = || -> anyhow::Result<serde_json::Value> {
-        serde_json::from_slice(&bytes).context("the engine wrote invalid JSON")
+        run_lines::parse(&bytes).context("the engine wrote an invalid run file")
     };
     if args.update {
         // A compact golden stays compact: its own field list, unless --golden-fields names one.
         let fields = if args.golden_fields.is_empty() {
             std::fs::read(&args.expect)
                 .ok()
-                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|bytes| run_lines::parse(&bytes).ok())
                 .and_then(|golden| golden_fields(&golden))
                 .unwrap_or_default()
         } else {
@@ -160,6 +183,8 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
         // A full golden is the run file itself, byte for byte (`replay --out` writes the same).
         let golden = if fields.is_empty() {
             bytes
+        } else if is_line_form(&args.expect) {
+            run_lines::value_to_lines(project(&parse()?, &fields))
         } else {
             let mut text = serde_json::to_string_pretty(&project(&parse()?, &fields))
                 .context("encoding the golden file")?;
@@ -185,8 +210,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
             Outcome::Clean
         });
     }
-    let mut expected: serde_json::Value = serde_json::from_slice(&expected)
-        .with_context(|| format!("{} is not a run file", args.expect.display()))?;
+    let mut expected = parse_run_file(&args.expect, &expected)?;
     if !args.golden_fields.is_empty() {
         expected = project(&expected, &args.golden_fields);
     }

@@ -367,3 +367,95 @@ fn scenario_data_paths_resolve_against_the_data_dir() {
         "{wrong:?}"
     );
 }
+
+/// `--out run.jsonl` writes the line form; `cascade run cat` reads it back as the JSON
+/// document, and check, diff and report take either form.
+#[test]
+fn the_line_form_is_written_read_back_and_taken_by_every_consumer() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let path = |name: &str| temp.path().join(name).to_str().unwrap().to_owned();
+    let ok = |args: &[&str]| {
+        let output = cascade().args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        output.stdout
+    };
+    let log = log.to_str().unwrap();
+    ok(&["replay", log, "--out", &path("run.json")]);
+    ok(&["replay", log, "--out", &path("run.jsonl")]);
+    let lines = std::fs::read_to_string(path("run.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(header["lines"]["liquidations"], 4, "{header}");
+    assert!(
+        lines
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(r#"{"liquidations":{"#)
+    );
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("run.json")).unwrap()).unwrap();
+    let cat: serde_json::Value =
+        serde_json::from_slice(&ok(&["run", "cat", &path("run.jsonl")])).unwrap();
+    assert_eq!(cat, document);
+    let cat_json: serde_json::Value =
+        serde_json::from_slice(&ok(&["run", "cat", &path("run.json")])).unwrap();
+    assert_eq!(cat_json, document);
+    let diff = String::from_utf8(ok(&["diff", &path("run.json"), &path("run.jsonl")])).unwrap();
+    assert!(
+        !diff.contains("appeared") || diff.contains("0 appeared"),
+        "{diff}"
+    );
+    let check = |golden: &str| {
+        cascade()
+            .args(["check", log, "--expect", golden])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(check(&path("run.jsonl")).status.code(), Some(0));
+    ok(&[
+        "check",
+        log,
+        "--expect",
+        &path("golden.jsonl"),
+        "--update",
+        "--golden-fields",
+        "liquidations.verdict",
+    ]);
+    let golden = std::fs::read_to_string(path("golden.jsonl")).unwrap();
+    assert!(
+        golden
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains(r#""verdict":"explained""#),
+        "{golden}"
+    );
+    assert_eq!(check(&path("golden.jsonl")).status.code(), Some(0));
+    std::fs::write(
+        path("edited.jsonl"),
+        golden.replacen(r#""verdict":"explained""#, r#""verdict":"no-price""#, 1),
+    )
+    .unwrap();
+    let changed = check(&path("edited.jsonl"));
+    assert_eq!(changed.status.code(), Some(1), "{changed:?}");
+    ok(&[
+        "report",
+        &path("run.jsonl"),
+        "--out",
+        &path("pm/report.html"),
+    ]);
+    let truncated: String = lines.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(path("cut.jsonl"), truncated).unwrap();
+    let refused = cascade()
+        .args(["run", "cat", &path("cut.jsonl")])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains("cut.jsonl:line") && error.contains("announces"),
+        "{error}"
+    );
+}

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use cascade_engine::run_lines;
 use cascade_events::{Fixed, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
@@ -419,15 +420,59 @@ impl RunFile {
         RunFile::from_slice(&bytes, &file)
     }
 
-    /// Parses run JSON; `file` names it in errors.
+    /// Parses a run file of either form (one JSON document, or the line form of
+    /// [`cascade_engine::run_lines`]); `file` names it in errors.
     pub fn from_slice(bytes: &[u8], file: &str) -> Result<RunFile, DiffError> {
-        let mut run: RunFile =
-            serde_json::from_slice(bytes).map_err(|error| DiffError::NotARun {
-                file: file.to_owned(),
-                line: error.line(),
-                column: error.column(),
-                reason: error.to_string(),
-            })?;
+        let not_a_run = |error: serde_json::Error, line: usize| DiffError::NotARun {
+            file: file.to_owned(),
+            line: line.max(error.line()),
+            column: error.column(),
+            reason: error.to_string(),
+        };
+        let mut run: RunFile = match run_lines::split(bytes) {
+            None => serde_json::from_slice(bytes).map_err(|error| not_a_run(error, 0))?,
+            Some((header, records)) => {
+                let mut run: RunFile = serde_json::from_value(Value::Object(header.clone()))
+                    .map_err(|error| not_a_run(error, 1))?;
+                let mut found: BTreeMap<String, u64> = BTreeMap::new();
+                let mut last_line = 1;
+                for (line, text) in records {
+                    let record: Record =
+                        serde_json::from_slice(text).map_err(|error| DiffError::NotARun {
+                            file: file.to_owned(),
+                            line,
+                            column: error.column(),
+                            reason: error.to_string(),
+                        })?;
+                    let list = match record {
+                        Record::Liquidations(item) => {
+                            run.liquidations.push(*item);
+                            "liquidations"
+                        }
+                        Record::UnsafeUnliquidated(_) => "unsafe_unliquidated",
+                        Record::Timeline(item) => {
+                            run.timeline.push(item);
+                            "timeline"
+                        }
+                        Record::HealthDistribution(item) => {
+                            run.health_distribution.push(item);
+                            "health_distribution"
+                        }
+                    };
+                    *found.entry(list.to_owned()).or_default() += 1;
+                    last_line = line;
+                }
+                run_lines::check_counts(&header, &found, last_line).map_err(|error| {
+                    DiffError::NotARun {
+                        file: file.to_owned(),
+                        line: error.line,
+                        column: 1,
+                        reason: error.reason,
+                    }
+                })?;
+                run
+            }
+        };
         // Version 2 only added `health_distribution`: a version 1 file reads as one without it.
         if !(1..=cascade_engine::run::RUN_SCHEMA_VERSION).contains(&run.schema_version) {
             return Err(DiffError::SchemaVersion {
@@ -490,6 +535,16 @@ impl RunFile {
         }
         series
     }
+}
+
+/// One record line of the line form: `{"<list>": item}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Record {
+    Liquidations(Box<LiquidationView>),
+    UnsafeUnliquidated(serde::de::IgnoredAny),
+    Timeline(PointView),
+    HealthDistribution(HealthView),
 }
 
 /// An oracle price series: `(seq, time, price)` in log order.

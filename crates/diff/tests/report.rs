@@ -215,3 +215,35 @@ fn tables_and_charts_cover_only_the_events_every_run_reports_on() {
         report.markdown
     );
 }
+
+/// A run in line form (`cascade replay --out run.jsonl`) gives the same report as the JSON
+/// document; a truncated one is refused with the line.
+#[test]
+fn the_line_form_reads_as_the_json_document() {
+    use cascade_engine::run_lines;
+    let lines = |bytes: Vec<u8>| run_lines::value_to_lines(serde_json::from_slice(&bytes).unwrap());
+    let from_lines = vec![
+        RunFile::from_slice(&lines(historical()), "hist.json").unwrap(),
+        RunFile::from_slice(&lines(counterfactual()), "mat.json").unwrap(),
+    ];
+    assert!(!from_lines[0].timeline.is_empty() && !from_lines[1].liquidations.is_empty());
+    assert_eq!(
+        build_report(&from_lines, None, "pm").unwrap().html,
+        build_report(&runs(), None, "pm").unwrap().html
+    );
+    let whole = lines(historical());
+    let cut = &whole[..whole.len()
+        - 1
+        - whole[..whole.len() - 1]
+            .iter()
+            .rev()
+            .position(|b| *b == b'\n')
+            .unwrap()];
+    let error = RunFile::from_slice(cut, "cut.jsonl")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("cut.jsonl:") && error.contains("the header announces"),
+        "{error}"
+    );
+}

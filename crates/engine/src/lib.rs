@@ -3,8 +3,8 @@
 //! The engine rebuilds each protocol's state from the events of a log (`cascade-log`), judges
 //! every recorded liquidation against that state, and writes a run file (`docs/run-format.md`).
 //! Layout:
-//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file; [`run_diff`]: what
-//!   `cascade check` finds between a golden run file and a new one;
+//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file ([`run_lines`]: its line
+//!   form); [`run_diff`]: what `cascade check` finds between a golden run file and a new one;
 //! - [`protocol`]: the [`ProtocolModel`] trait every protocol implements;
 //! - [`oracle`]: the price book; [`index`]: the liquidatable-account indices; [`slots`]: account
 //!   storage by slot for the hot path;
@@ -29,6 +29,7 @@ pub mod protocol;
 pub mod replay;
 pub mod run;
 pub mod run_diff;
+pub mod run_lines;
 pub mod scenario;
 pub mod session;
 pub mod slots;

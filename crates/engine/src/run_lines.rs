@@ -1,0 +1,232 @@
+//! The run file's line form (`docs/run-format.md`, "Line form"): the same schema as JSON lines,
+//! for runs too large to be one JSON document (a 300,000-account market writes hundreds of
+//! megabytes). Line 1 is the run without its four lists, plus `lines`: how many records of each
+//! list follow; every further line is one record, `{"<list>": {...}}`, lists in schema order.
+//! A reader can take it a record at a time, and the counts make a truncated file an error
+//! instead of a shorter run.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::run::Run;
+
+/// The run's lists, in the order their records follow the header.
+pub const LIST_KEYS: [&str; 4] = [
+    "liquidations",
+    "unsafe_unliquidated",
+    "timeline",
+    "health_distribution",
+];
+
+/// The header key holding the record counts; its presence on line 1 marks the line form.
+pub const COUNTS_KEY: &str = "lines";
+
+/// Why bytes are not a run file of either form.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct LinesError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong there.
+    pub reason: String,
+}
+
+/// The run in line form, each line ending in a newline. Deterministic like the JSON form.
+pub fn to_lines(run: &Run) -> Vec<u8> {
+    value_to_lines(
+        serde_json::to_value(run).expect("a run holds only strings, integers, maps and lists"),
+    )
+}
+
+/// A run document (or a compact golden file) in line form: lists it lacks count zero.
+pub fn value_to_lines(mut run: Value) -> Vec<u8> {
+    let header = run.as_object_mut().expect("a run is a JSON object");
+    let lists: Vec<(&str, Vec<Value>)> = LIST_KEYS
+        .iter()
+        .map(|key| match header.remove(*key) {
+            Some(Value::Array(items)) => (*key, items),
+            _ => (*key, Vec::new()),
+        })
+        .collect();
+    let counts: Map<String, Value> = lists
+        .iter()
+        .map(|(key, items)| ((*key).to_owned(), Value::from(items.len())))
+        .collect();
+    header.insert(COUNTS_KEY.to_owned(), Value::Object(counts));
+    let mut out = Vec::new();
+    push_line(&mut out, &run);
+    for (key, items) in &lists {
+        for item in items {
+            push_line(&mut out, &BTreeMap::from([(key, item)]));
+        }
+    }
+    out
+}
+
+fn push_line(out: &mut Vec<u8>, value: &impl Serialize) {
+    serde_json::to_writer(&mut *out, value).expect("JSON values always encode");
+    out.push(b'\n');
+}
+
+/// A line-form file taken apart: its header, and its record lines as `(1-based line, text)`.
+pub type Split<'a> = (Map<String, Value>, Vec<(usize, &'a [u8])>);
+
+/// The header of a line-form file and its record lines; `None` when `bytes` are not in line
+/// form (a JSON document: its first line is not an object with [`COUNTS_KEY`]).
+pub fn split(bytes: &[u8]) -> Option<Split<'_>> {
+    let first_end = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap_or(bytes.len());
+    let header: Map<String, Value> = serde_json::from_slice(&bytes[..first_end]).ok()?;
+    if !header.get(COUNTS_KEY).is_some_and(Value::is_object) {
+        return None;
+    }
+    let records = bytes[first_end..]
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(index, line)| (index + 1, line))
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    Some((header, records))
+}
+
+/// Checks that `found` records per list (as counted while reading) are what the header of a
+/// line-form file announced.
+pub fn check_counts(
+    header: &Map<String, Value>,
+    found: &BTreeMap<String, u64>,
+    last_line: usize,
+) -> Result<(), LinesError> {
+    let announced = header.get(COUNTS_KEY).and_then(Value::as_object);
+    for key in LIST_KEYS {
+        let expected = announced
+            .and_then(|counts| counts.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let got = found.get(key).copied().unwrap_or(0);
+        if expected != got {
+            return Err(LinesError {
+                line: last_line,
+                reason: format!(
+                    "the header announces {expected} {key} records, the file has {got} (truncated or edited?)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The single `{"<list>": record}` of a record line.
+pub fn record(line: usize, text: &[u8]) -> Result<(String, Value), LinesError> {
+    let reason = |reason: String| LinesError { line, reason };
+    let object: Map<String, Value> = serde_json::from_slice(text)
+        .map_err(|error| reason(format!("not a JSON object: {error}")))?;
+    let mut entries = object.into_iter();
+    match (entries.next(), entries.next()) {
+        (Some((key, value)), None) if LIST_KEYS.contains(&key.as_str()) => Ok((key, value)),
+        _ => Err(reason(format!(
+            "a record line is one object with one key of {}",
+            LIST_KEYS.join(", ")
+        ))),
+    }
+}
+
+/// Reads a run file of either form as one JSON document (the line form with its lists put
+/// back, [`COUNTS_KEY`] removed). The error names the line.
+pub fn parse(bytes: &[u8]) -> Result<Value, LinesError> {
+    let Some((mut header, records)) = split(bytes) else {
+        return serde_json::from_slice(bytes).map_err(|error| LinesError {
+            line: error.line(),
+            reason: format!("column {}: {error}", error.column()),
+        });
+    };
+    let mut lists: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut last_line = 1;
+    for (line, text) in records {
+        let (key, value) = record(line, text)?;
+        lists.entry(key).or_default().push(value);
+        last_line = line;
+    }
+    let found = lists
+        .iter()
+        .map(|(key, items)| (key.clone(), items.len() as u64))
+        .collect();
+    check_counts(&header, &found, last_line)?;
+    header.remove(COUNTS_KEY);
+    for key in LIST_KEYS {
+        header.insert(
+            key.to_owned(),
+            Value::Array(lists.remove(key).unwrap_or_default()),
+        );
+    }
+    Ok(Value::Object(header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn document() -> Value {
+        json!({
+            "schema_version": 2,
+            "log": {"first_seq": 1, "last_seq": 9, "content_hash": "ab"},
+            "totals": {"liquidations": 2},
+            "liquidations": [{"seq": 3, "account": "#1"}, {"seq": 5, "account": "#2"}],
+            "unsafe_unliquidated": [],
+            "timeline": [{"seq": 4, "market": "ETH-A"}],
+            "health_distribution": [{"moment": "after", "seq": 9}],
+            "counterfactual": null
+        })
+    }
+
+    #[test]
+    fn the_line_form_reads_back_as_the_same_document() {
+        let bytes = value_to_lines(document());
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"liquidations":2,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
+        assert_eq!(lines[1], r##"{"liquidations":{"account":"#1","seq":3}}"##);
+        assert_eq!(
+            lines[4],
+            r#"{"health_distribution":{"moment":"after","seq":9}}"#
+        );
+        assert_eq!(parse(&bytes).unwrap(), document());
+    }
+
+    #[test]
+    fn a_json_document_is_read_as_it_is() {
+        let bytes = serde_json::to_vec_pretty(&document()).unwrap();
+        assert!(split(&bytes).is_none());
+        assert_eq!(parse(&bytes).unwrap(), document());
+        let compact = serde_json::to_vec(&document()).unwrap();
+        assert!(
+            split(&compact).is_none(),
+            "a one-line document has no record counts"
+        );
+        assert_eq!(parse(&compact).unwrap(), document());
+    }
+
+    #[test]
+    fn a_truncated_or_damaged_file_is_an_error_naming_the_line() {
+        let bytes = value_to_lines(document());
+        let text = String::from_utf8(bytes).unwrap();
+        let cut: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+        let error = parse(cut.as_bytes()).unwrap_err();
+        assert!(
+            error
+                .reason
+                .contains("announces 1 timeline records, the file has 0"),
+            "{error}"
+        );
+        let damaged = text.replacen(r#"{"timeline":"#, r#"{"timelines":"#, 1);
+        let error = parse(damaged.as_bytes()).unwrap_err();
+        assert_eq!(error.line, 4, "{error}");
+        let broken = text.replacen(r#""seq":5}"#, r#""seq":5"#, 1);
+        assert_eq!(parse(broken.as_bytes()).unwrap_err().line, 3);
+    }
+}
