@@ -46,10 +46,135 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
     /// Draw as a step function (value holds until the next point).
     pub step: bool,
-    /// Points to mark with circles (liquidations), same coordinates.
-    pub marks: Vec<(f64, f64)>,
+    /// Points to mark with circles (liquidations), same coordinates, sized by amount.
+    pub marks: Vec<Mark>,
+    /// What a mark's size counts (`DAI`), for the marks that stand for several.
+    pub mark_unit: String,
     /// Dashed instead of solid.
     pub dashed: bool,
+}
+
+/// A marked point (a liquidation): a circle whose area grows with `size`, and `title` shown on
+/// hover (an SVG `<title>`).
+#[derive(Clone, Debug, Default)]
+pub struct Mark {
+    /// x, as the line's points.
+    pub x: f64,
+    /// y, as the line's points.
+    pub y: f64,
+    /// The amount the circle's area stands for (liquidated debt).
+    pub size: f64,
+    /// Hover text: the account, the time, the amounts.
+    pub title: String,
+}
+
+/// Marks drawn one by one per line; beyond this the largest half stay single and the rest are
+/// summed per stretch of time (a 300,000-account market has over 100,000 liquidations: one
+/// circle each would be megabytes of SVG nobody can hover).
+pub const MARKS_DRAWN: usize = 300;
+
+/// Stretches of time the marks beyond [`MARKS_DRAWN`] are summed over, and the columns a long
+/// line is thinned to.
+const TIME_BINS: usize = 120;
+
+/// `marks` as drawn: all of them when few, else the [`MARKS_DRAWN`]` / 2` largest and one mark
+/// per stretch of time for the others, titled with their count and sum.
+pub fn gather_marks(marks: &[Mark], unit: &str) -> Vec<Mark> {
+    if marks.len() <= MARKS_DRAWN {
+        return marks.to_vec();
+    }
+    let mut by_size: Vec<&Mark> = marks.iter().collect();
+    by_size.sort_by(|a, b| b.size.total_cmp(&a.size));
+    let (largest, rest) = by_size.split_at(MARKS_DRAWN / 2);
+    let (low, high) = rest
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), m| (l.min(m.x), h.max(m.x)));
+    let width = ((high - low) / TIME_BINS as f64).max(1.0);
+    // (count, sum of sizes, sum of x, sum of y, first x, last x) per stretch.
+    let mut bins = vec![(0usize, 0.0, 0.0, 0.0, f64::MAX, f64::MIN); TIME_BINS + 1];
+    for mark in rest {
+        let bin = &mut bins[(((mark.x - low) / width) as usize).min(TIME_BINS)];
+        *bin = (
+            bin.0 + 1,
+            bin.1 + mark.size,
+            bin.2 + mark.x,
+            bin.3 + mark.y,
+            bin.4.min(mark.x),
+            bin.5.max(mark.x),
+        );
+    }
+    let mut out: Vec<Mark> = largest.iter().map(|m| (*m).clone()).collect();
+    out.extend(
+        bins.into_iter()
+            .filter(|b| b.0 > 0)
+            .map(|(count, size, xs, ys, first, last)| Mark {
+                x: xs / count as f64,
+                y: ys / count as f64,
+                size,
+                title: format!(
+                    "{count} smaller liquidations, {} to {} UTC: {} {unit} in all",
+                    time_label(first),
+                    time_label(last),
+                    short_number(size)
+                ),
+            }),
+    );
+    out
+}
+
+/// `points` (in x order) thinned to what `TIME_BINS` * 8 columns can show: per column the
+/// first, lowest, highest and last point, so peaks and steps survive.
+pub fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let columns = TIME_BINS * 8;
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Vec::new();
+    };
+    if points.len() <= columns * 4 {
+        return points.to_vec();
+    }
+    let width = ((last.0 - first.0) / columns as f64).max(f64::MIN_POSITIVE);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < points.len() {
+        let column = ((points[start].0 - first.0) / width) as usize;
+        let end = start
+            + points[start..]
+                .iter()
+                .position(|p| ((p.0 - first.0) / width) as usize != column)
+                .unwrap_or(points.len() - start);
+        let slice = &points[start..end];
+        let low = slice
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.1.total_cmp(&b.1.1));
+        let high = slice
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.1.total_cmp(&b.1.1));
+        let mut keep = vec![0, slice.len() - 1];
+        keep.extend(low.map(|(i, _)| i));
+        keep.extend(high.map(|(i, _)| i));
+        keep.sort_unstable();
+        keep.dedup();
+        out.extend(keep.into_iter().map(|i| slice[i]));
+        start = end;
+    }
+    out
+}
+
+/// Circles for `marks` in pixel coordinates `(x, y, size, title)`, each with its hover title,
+/// radius by the square root of its size against `largest` so area reads as amount.
+fn mark_circles(marks: &[(i32, i32, f64, String)], color: RGBColor, largest: f64) -> String {
+    let RGBColor(r, g, b) = color;
+    let mut out = String::new();
+    for (x, y, size, title) in marks {
+        let radius = 3.0 + 11.0 * (size / largest.max(f64::MIN_POSITIVE)).max(0.0).sqrt();
+        out.push_str(&format!(
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"{radius:.1}\" fill=\"rgb({r},{g},{b})\" fill-opacity=\"0.45\" stroke=\"rgb({r},{g},{b})\"><title>{}</title></circle>\n",
+            crate::render::escape(title)
+        ));
+    }
+    out
 }
 
 /// A group of bars: one category, one value per run.
@@ -90,8 +215,12 @@ pub fn short_number(value: f64) -> String {
 fn bounds(lines: &[Line]) -> Option<((f64, f64), (f64, f64))> {
     let points = lines
         .iter()
-        .flat_map(|l| l.points.iter().chain(&l.marks))
-        .copied()
+        .flat_map(|l| {
+            l.points
+                .iter()
+                .copied()
+                .chain(l.marks.iter().map(|m| (m.x, m.y)))
+        })
         .filter(|(x, y)| x.is_finite() && y.is_finite());
     let mut result: Option<((f64, f64), (f64, f64))> = None;
     for (x, y) in points {
@@ -140,6 +269,7 @@ pub fn time_chart(
     cumulative: bool,
 ) -> Result<String, DiffError> {
     let mut svg = String::new();
+    let mut circles = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_error)?;
@@ -177,20 +307,30 @@ pub fn time_chart(
             .axis_desc_style(("sans-serif", 14).into_font().color(&RGBColor(70, 70, 80)))
             .draw()
             .map_err(chart_error)?;
-        for line in lines {
+        let gathered: Vec<Vec<Mark>> = lines
+            .iter()
+            .map(|line| gather_marks(&line.marks, &line.mark_unit))
+            .collect();
+        let largest = gathered
+            .iter()
+            .flatten()
+            .map(|m| m.size)
+            .fold(0.0f64, f64::max);
+        for (line, marks) in lines.iter().zip(&gathered) {
             let color = PALETTE[line.color % PALETTE.len()];
+            let thinned = thin(&line.points);
             let points: Vec<(f64, f64)> = if line.step {
-                let mut stepped = Vec::with_capacity(line.points.len() * 2);
-                for window in line.points.windows(2) {
+                let mut stepped = Vec::with_capacity(thinned.len() * 2);
+                for window in thinned.windows(2) {
                     stepped.push(window[0]);
                     stepped.push((window[1].0, window[0].1));
                 }
-                if let Some(last) = line.points.last() {
+                if let Some(last) = thinned.last() {
                     stepped.push(*last);
                 }
                 stepped
             } else {
-                line.points.clone()
+                thinned
             };
             let style = color.stroke_width(if line.dashed { 2 } else { 3 });
             let series = if line.dashed {
@@ -205,18 +345,15 @@ pub fn time_chart(
             series.label(line.label.clone()).legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
             });
-            chart
-                .draw_series(line.marks.iter().map(|&(x, y)| {
-                    Circle::new((x, y), 5, ShapeStyle::from(color.mix(0.55)).filled())
-                }))
-                .map_err(chart_error)?;
-            chart
-                .draw_series(
-                    line.marks
-                        .iter()
-                        .map(|&(x, y)| Circle::new((x, y), 5, color.stroke_width(1))),
-                )
-                .map_err(chart_error)?;
+            // Drawn by hand after plotters is done: its SVG backend has no `<title>`.
+            let placed: Vec<(i32, i32, f64, String)> = marks
+                .iter()
+                .map(|m| {
+                    let (x, y) = chart.backend_coord(&(m.x, m.y));
+                    (x, y, m.size, m.title.clone())
+                })
+                .collect();
+            circles.push_str(&mark_circles(&placed, color, largest));
         }
         legend(
             &mut chart,
@@ -227,6 +364,9 @@ pub fn time_chart(
             },
         )?;
         root.present().map_err(chart_error)?;
+    }
+    if let Some(end) = svg.rfind("</svg>") {
+        svg.insert_str(end, &circles);
     }
     Ok(svg)
 }
@@ -591,16 +731,70 @@ mod tests {
             color: 0,
             points: vec![(1_655_085_600.0, 1500.0), (1_655_089_200.0, 1200.0)],
             step: true,
-            marks: vec![(1_655_089_200.0, 1200.0)],
+            marks: vec![Mark {
+                x: 1_655_089_200.0,
+                y: 1200.0,
+                size: 5.0,
+                title: "#24685 <big>".into(),
+            }],
+            mark_unit: "DAI".into(),
             dashed: false,
         };
         let svg = time_chart("ETH-B oracle price", "USD", &[line], false).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
         assert!(svg.contains("ETH-B oracle price"));
         assert!(svg.contains("historical"), "legend");
-        assert!(svg.contains("<circle"), "liquidation marks");
+        assert!(
+            svg.contains("<title>#24685 &lt;big&gt;</title></circle>"),
+            "liquidation marks with their hover text"
+        );
         assert!(svg.contains("<polyline"), "the line");
         assert!(svg.contains("06-13"), "time labels");
+    }
+
+    #[test]
+    fn many_marks_keep_the_largest_and_sum_the_rest_per_stretch_of_time() {
+        let marks: Vec<Mark> = (0..10_000)
+            .map(|i| Mark {
+                x: i as f64 * 60.0,
+                y: 1.0,
+                size: if i == 777 { 1e9 } else { 1.0 },
+                title: format!("#{i}"),
+            })
+            .collect();
+        assert_eq!(
+            gather_marks(&marks[..MARKS_DRAWN], "DAI").len(),
+            MARKS_DRAWN
+        );
+        let gathered = gather_marks(&marks, "DAI");
+        assert!(
+            gathered.len() <= MARKS_DRAWN / 2 + TIME_BINS + 1,
+            "{}",
+            gathered.len()
+        );
+        assert_eq!(gathered[0].title, "#777", "the largest first, one by one");
+        let total: f64 = gathered.iter().map(|m| m.size).sum();
+        assert_eq!(total, 1e9 + 9_999.0, "nothing lost in the sums");
+        assert!(
+            gathered
+                .last()
+                .unwrap()
+                .title
+                .contains("smaller liquidations")
+        );
+    }
+
+    #[test]
+    fn long_lines_are_thinned_keeping_their_peaks() {
+        let points: Vec<(f64, f64)> = (0..100_000)
+            .map(|i| (i as f64, if i == 54_321 { 99.0 } else { (i % 7) as f64 }))
+            .collect();
+        let thinned = thin(&points);
+        assert!(thinned.len() <= TIME_BINS * 8 * 4, "{}", thinned.len());
+        assert!(thinned.contains(&(54_321.0, 99.0)), "the peak survives");
+        assert_eq!(thinned.first(), points.first());
+        assert_eq!(thinned.last(), points.last());
+        assert_eq!(thin(&points[..10]), points[..10].to_vec());
     }
 
     #[test]

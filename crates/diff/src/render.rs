@@ -66,6 +66,9 @@ fn metric(row: &TotalRow) -> String {
 }
 
 /// The sections every format shows, as (title, header, rows).
+/// Accounts listed per "liquidated in one run only" table of the human formats.
+pub const ACCOUNTS_LISTED: usize = 50;
+
 fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
     let mut out = Vec::new();
     out.push((
@@ -117,8 +120,23 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
         ("Accounts liquidated in A only", &c.only_in_a),
         ("Accounts liquidated in B only", &c.only_in_b),
     ] {
+        // The largest debts first; a large market lists thousands (`--format json` has all).
+        let mut hits: Vec<&crate::compare::AccountHit> = hits.iter().collect();
+        let debt = |hit: &crate::compare::AccountHit| {
+            hit.debt_repaid
+                .values()
+                .fold(Num::ZERO, |sum, n| sum.plus(*n))
+        };
+        hits.sort_by_key(|hit| std::cmp::Reverse(debt(hit)));
+        let shown = if hits.len() > ACCOUNTS_LISTED {
+            format!(", the {ACCOUNTS_LISTED} with the most debt repaid; --format json lists all")
+        } else {
+            String::new()
+        };
+        let total = hits.len();
+        hits.truncate(ACCOUNTS_LISTED);
         out.push((
-            format!("{title} ({})", hits.len()),
+            format!("{title} ({total}{shown})"),
             vec![
                 "account".into(),
                 "liquidations".into(),

@@ -499,6 +499,7 @@ fn timeline_chart(
                 .collect(),
             step: true,
             marks: Vec::new(),
+            mark_unit: String::new(),
             dashed: color > 0,
         })
         .filter(|line| !line.points.is_empty())
@@ -582,8 +583,29 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                 .liquidations
                 .iter()
                 .filter(|l| l.protocol == key.0 && l.market == key.1)
-                .filter_map(|l| price_at(series, l.seq).map(|p| (l.time.0 as f64, p.to_f64())))
+                .filter_map(|l| {
+                    price_at(series, l.seq).map(|price| charts::Mark {
+                        x: l.time.0 as f64,
+                        y: price.to_f64(),
+                        size: l.debt().to_f64(),
+                        title: format!(
+                            "{} at {}: {} {} seized, {} {} repaid",
+                            l.account,
+                            l.time.to_rfc3339(),
+                            l.collateral().human(4),
+                            l.collateral_name(),
+                            l.debt().human(2),
+                            l.debt_asset
+                        ),
+                    })
+                })
                 .collect();
+            let mark_unit = run
+                .liquidations
+                .iter()
+                .find(|l| l.protocol == key.0 && l.market == key.1)
+                .map(|l| l.debt_asset.clone())
+                .unwrap_or_default();
             lines.push(Line {
                 label: run.label(),
                 color,
@@ -593,6 +615,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                     .collect(),
                 step: true,
                 marks,
+                mark_unit,
                 dashed: color > 0,
             });
         }
@@ -605,7 +628,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                 &lines,
                 false,
             )?,
-            note: "Each circle is one liquidation, at the oracle price of that moment; dashed lines are counterfactual runs.".to_owned(),
+            note: format!("Each circle is one liquidation at the oracle price of that moment, its area by the debt repaid; hover for the account and amounts. Beyond {} liquidations a run shows its {} largest one by one and the others summed per stretch of time. Dashed lines are counterfactual runs.", charts::MARKS_DRAWN, charts::MARKS_DRAWN / 2),
             table: None,
         });
         for metric in [TimelineMetric::AccountsUnsafe, TimelineMetric::BadDebt] {
@@ -641,6 +664,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                     points,
                     step: true,
                     marks: Vec::new(),
+                    mark_unit: String::new(),
                     dashed: false,
                 }
             })

@@ -247,3 +247,42 @@ fn the_line_form_reads_as_the_json_document() {
         "{error}"
     );
 }
+
+/// A large counterfactual (thousands of accounts liquidated, thousands of marks) stays a page
+/// a browser opens: per-account tables list the largest, the price chart gathers its marks.
+#[test]
+fn a_large_run_is_aggregated_not_listed() {
+    use common::liquidation;
+    let many: Vec<_> = (0..5_000u64)
+        .map(|i| {
+            liquidation(
+                100 + i,
+                common::DAY + 3_600 + i as i64,
+                10 + i,
+                1,
+                1_000 + i,
+                Some(1),
+            )
+        })
+        .collect();
+    let large = run(
+        Some(serde_json::json!({"name": "big", "label": "big"})),
+        many,
+        "feed",
+    );
+    let runs = vec![
+        RunFile::from_slice(&historical(), "hist.json").unwrap(),
+        RunFile::from_slice(&large, "big.json").unwrap(),
+    ];
+    let html = build_report(&runs, None, "pm").unwrap().html;
+    assert!(
+        html.contains("Accounts liquidated in B only (5000, the 50 with the most debt repaid; --format json lists all)"),
+        "the per-account table says it is cut"
+    );
+    assert!(html.contains("#5009"), "the largest debt is listed");
+    assert!(!html.contains(">#10<"), "the smallest is not");
+    let circles = html.matches("<circle").count();
+    assert!(circles < 400, "{circles} circles for 5,000 liquidations");
+    assert!(html.contains("smaller liquidations"));
+    assert!(html.len() < 600_000, "{} bytes", html.len());
+}
