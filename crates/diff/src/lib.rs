@@ -20,6 +20,7 @@ pub mod report;
 pub mod runfile;
 pub mod story;
 pub mod sweep;
+pub mod waterfall;
 
 pub use compare::{Comparison, DIFF_SCHEMA_VERSION, compare, compare_across_logs};
 pub use render::{Format, render};

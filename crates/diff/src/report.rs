@@ -685,6 +685,19 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
     if let Some(chart) = rounds_chart(runs)? {
         out.push(chart);
     }
+    for chart in crate::waterfall::charts(runs)? {
+        out.push(Chart {
+            name: chart.name.to_owned(),
+            title: chart.title,
+            svg: chart.svg,
+            note: chart.note,
+            table: Some((
+                "Liquidations and debt repaid".to_owned(),
+                chart.table.0,
+                chart.table.1,
+            )),
+        });
+    }
     let mut charted = 0;
     for market in &markets {
         let (protocol, name) = market.split_once('\u{1f}').unwrap_or((market, ""));

@@ -37,10 +37,12 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
             "bad-debt-1",
             "cumulative-1",
             "cascade-rounds",
+            "waterfall-hour",
+            "waterfall-size",
             "health-1"
         ]
     );
-    assert_eq!(html.matches("<svg").count(), 6, "charts are inline SVG");
+    assert_eq!(html.matches("<svg").count(), 8, "charts are inline SVG");
     for needle in [
         "What happened",
         "historical: 2 liquidations of 2 accounts; 150 WETH seized, 140,000 DAI repaid;",
@@ -77,6 +79,20 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
     assert!(markdown.contains("(pm.health-1.svg)"), "{markdown}");
     assert!(
         markdown.contains("| no debt (not charted) | 1 | 4 | 1 | 4 |"),
+        "{markdown}"
+    );
+    // The waterfall: historical 1 liquidation of 100,000 DAI at 01:01:40, the counterfactual
+    // both of its own (40,000 + 9,000 DAI) at 01:00; by size, one each of 40,000 DAI.
+    assert!(
+        markdown.contains("| 2022-06-13 01:00 | 1 | 100,000 DAI | 2 | 49,000 DAI |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| 2022-06-13 02:00 | 1 | 40,000 DAI | 0 |  |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| 10k-100k | 1 | 40,000 DAI | 1 | 40,000 DAI |"),
         "{markdown}"
     );
     // Bucket `<1`: historical 1 vault / 1,000 DAI before, none after; B 2 / 2,000 before, 0 after.
@@ -135,7 +151,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Renders the page in headless Chromium, as a user opens it: the screenshot must exist and
-/// Chromium's DOM must hold the six SVG charts, the health chart among them.
+/// Chromium's DOM must hold the eight SVG charts, the health chart among them.
 #[test]
 fn chromium_renders_the_report() {
     let Some(browser) = chromium() else {
@@ -188,9 +204,10 @@ fn chromium_renders_the_report() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(
         dom.matches("<svg").count(),
-        6,
-        "Chromium parsed the six charts"
+        8,
+        "Chromium parsed the eight charts"
     );
+    assert!(dom.contains("id=\"chart-waterfall-hour\"") && dom.contains("id=\"chart-waterfall-size\""));
     assert!(dom.contains("id=\"chart-unsafe-1\"") && dom.contains("id=\"chart-bad-debt-1\""));
     assert!(dom.contains("liquidations by cascade round"));
     assert!(dom.contains("id=\"chart-health-1\""));
