@@ -5,7 +5,7 @@
 //! every list is sorted by a documented total order so the same two runs always give the same
 //! bytes. Runs of different logs are refused: their differences would mean nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -240,7 +240,7 @@ pub struct Comparison {
 }
 
 /// What one run adds up to, per account and overall.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Tally {
     liquidations: u64,
     accounts: BTreeMap<AccountKey, AccountHit>,
@@ -268,21 +268,28 @@ pub fn loss_of(liquidation: &LiquidationView, price: Option<Num>) -> Option<Num>
     Some(value.minus(liquidation.debt()).max(Num::ZERO))
 }
 
+/// An account as borrowed from a liquidation: hashed while tallying (a large run has hundreds
+/// of thousands of liquidations; a sorted map of owned keys made the report slow), sorted after.
+type AccountRef<'a> = (&'a str, &'a str, &'a str);
+
 fn tally(run: &RunFile, range: SeqRange) -> Tally {
     let prices = run.prices();
     let mut tally = Tally::default();
+    let mut accounts: HashMap<AccountRef<'_>, AccountHit> = HashMap::new();
+    let mut losses: HashMap<AccountRef<'_>, (AccountKey, Num)> = HashMap::new();
     for liquidation in run.liquidations.iter().filter(|l| range.contains(l.seq)) {
         tally.liquidations += 1;
-        let key = liquidation.key();
-        let hit = tally
-            .accounts
-            .entry(key.clone())
-            .or_insert_with(|| AccountHit {
-                account: key.clone(),
-                liquidations: 0,
-                collateral_seized: BTreeMap::new(),
-                debt_repaid: BTreeMap::new(),
-            });
+        let account: AccountRef<'_> = (
+            &liquidation.protocol,
+            &liquidation.market,
+            &liquidation.account,
+        );
+        let hit = accounts.entry(account).or_insert_with(|| AccountHit {
+            account: liquidation.key(),
+            liquidations: 0,
+            collateral_seized: BTreeMap::new(),
+            debt_repaid: BTreeMap::new(),
+        });
         hit.liquidations += 1;
         let collateral = liquidation.collateral();
         let debt = liquidation.debt();
@@ -308,8 +315,10 @@ fn tally(run: &RunFile, range: SeqRange) -> Tally {
         match loss_of(liquidation, price) {
             Some(loss) => {
                 tally.bonus = tally.bonus.plus(loss);
-                let entry = tally.losses.entry(key).or_default();
-                *entry = entry.plus(loss);
+                let entry = losses
+                    .entry(account)
+                    .or_insert_with(|| (liquidation.key(), Num::ZERO));
+                entry.1 = entry.1.plus(loss);
             }
             None => tally.unpriced += 1,
         }
@@ -327,6 +336,11 @@ fn tally(run: &RunFile, range: SeqRange) -> Tally {
         hour.0 += 1;
         hour.1 = hour.1.plus(collateral);
     }
+    tally.accounts = accounts
+        .into_values()
+        .map(|hit| (hit.account.clone(), hit))
+        .collect();
+    tally.losses = losses.into_values().collect();
     tally
 }
 
@@ -348,8 +362,8 @@ fn summary(run: &RunFile) -> RunSummary {
     }
 }
 
-/// Compares two runs of the same log; refuses runs of different logs.
-pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
+/// Refuses runs of different logs: comparing them would mean nothing.
+pub fn same_log(a: &RunFile, b: &RunFile) -> Result<(), DiffError> {
     if a.log != b.log {
         return Err(DiffError::DifferentLogs {
             a: a.path.clone(),
@@ -358,6 +372,12 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
             b_log: describe_log(&b.log),
         });
     }
+    Ok(())
+}
+
+/// Compares two runs of the same log; refuses runs of different logs.
+pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
+    same_log(a, b)?;
     let compared = SeqRange::overlap(a, b);
     compare_over(a, b, (compared, compared))
 }
@@ -432,8 +452,22 @@ fn compare_over(
 ) -> Result<Comparison, DiffError> {
     let compared = range_a;
     let ta = tally(a, range_a);
-    let tb = tally(b, range_b);
-    let (liquidations, liquidation_changes) = match_liquidations(a, b, (range_a, range_b));
+    // A run against itself (the report's totals of a single run): nothing to match.
+    let itself = std::ptr::eq(a, b) && range_a == range_b;
+    let tb = if itself {
+        ta.clone()
+    } else {
+        tally(b, range_b)
+    };
+    let (liquidations, liquidation_changes) = if itself {
+        let matched = LiquidationCounts {
+            matched: ta.liquidations,
+            ..LiquidationCounts::default()
+        };
+        (matched, Vec::new())
+    } else {
+        match_liquidations(a, b, (range_a, range_b))
+    };
     let mut totals = vec![
         TotalRow::new(
             "liquidations",

@@ -96,7 +96,7 @@ pub fn build(
         return Err(DiffError::NoRuns);
     }
     for run in &runs[1..] {
-        compare(&runs[0], run)?;
+        crate::compare::same_log(&runs[0], run)?;
     }
     // Every table and chart covers the events all runs report on.
     let range = runs

@@ -12,7 +12,10 @@ use crate::runfile::{Num, RunFile};
 /// Upper edges (whole debt tokens) of the size buckets; the last bucket has none.
 const SIZE_EDGES: [i128; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
-/// A chart of the waterfall: `(name, title, svg, note, table header, table rows)`.
+/// A table: header, rows.
+pub type Table = (Vec<String>, Vec<Vec<String>>);
+
+/// One chart of the waterfall, with its table.
 pub struct WaterfallChart {
     /// File and anchor name.
     pub name: &'static str,
@@ -22,8 +25,8 @@ pub struct WaterfallChart {
     pub svg: String,
     /// What it shows.
     pub note: String,
-    /// Exact counts and sums: header, rows.
-    pub table: (Vec<String>, Vec<Vec<String>>),
+    /// Exact counts and sums.
+    pub table: Table,
 }
 
 /// The size bucket of `debt` (whole tokens): `<1k`, `1k-10k`, ..., `>=1M`.
@@ -44,7 +47,7 @@ fn size_names() -> Vec<String> {
     names
 }
 
-/// The hour (`YYYY-MM-DD HH:00`, UTC) a time falls in, and its start.
+/// The start of the hour (UTC) a time falls in.
 fn hour_of(time: Timestamp) -> i64 {
     time.0.div_euclid(3600) * 3600
 }
@@ -73,7 +76,7 @@ fn chart(
     categories: &[(String, String)],
     title: &str,
     x_name: &str,
-) -> Result<(String, (Vec<String>, Vec<Vec<String>>)), DiffError> {
+) -> Result<(String, Table), DiffError> {
     let series: Vec<(String, usize)> = runs
         .iter()
         .enumerate()

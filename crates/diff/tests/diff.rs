@@ -84,6 +84,15 @@ fn accounts_in_one_run_only_and_loss_changes() {
     );
     assert!(c.differs());
     assert!(!compare(&a, &a).unwrap().differs());
+    // A run against itself takes a shortcut; it must say what comparing a copy says.
+    assert_eq!(
+        compare(&a, &a).unwrap().to_json(),
+        compare(&a, &a.clone()).unwrap().to_json()
+    );
+    assert_eq!(
+        compare(&b, &b).unwrap().to_json(),
+        compare(&b, &b.clone()).unwrap().to_json()
+    );
 }
 
 #[test]

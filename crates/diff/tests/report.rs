@@ -207,7 +207,9 @@ fn chromium_renders_the_report() {
         8,
         "Chromium parsed the eight charts"
     );
-    assert!(dom.contains("id=\"chart-waterfall-hour\"") && dom.contains("id=\"chart-waterfall-size\""));
+    assert!(
+        dom.contains("id=\"chart-waterfall-hour\"") && dom.contains("id=\"chart-waterfall-size\"")
+    );
     assert!(dom.contains("id=\"chart-unsafe-1\"") && dom.contains("id=\"chart-bad-debt-1\""));
     assert!(dom.contains("liquidations by cascade round"));
     assert!(dom.contains("id=\"chart-health-1\""));
