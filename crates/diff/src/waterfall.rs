@@ -9,6 +9,20 @@ use crate::DiffError;
 use crate::charts::{self, BarGroup};
 use crate::runfile::{Num, RunFile};
 
+/// Widths of the time bins, seconds, with their names: the first that keeps the liquidations'
+/// span within [`MOST_BINS`] bins (a crash of a day gets hours; two years of a market, months).
+const BIN_WIDTHS: [(i64, &str); 6] = [
+    (3_600, "hour"),
+    (6 * 3_600, "6 hours"),
+    (86_400, "day"),
+    (7 * 86_400, "week"),
+    (30 * 86_400, "30 days"),
+    (365 * 86_400, "365 days"),
+];
+
+/// Most time bins charted.
+const MOST_BINS: i64 = 72;
+
 /// Upper edges (whole debt tokens) of the size buckets; the last bucket has none.
 const SIZE_EDGES: [i128; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
@@ -47,9 +61,19 @@ fn size_names() -> Vec<String> {
     names
 }
 
-/// The start of the hour (UTC) a time falls in.
-fn hour_of(time: Timestamp) -> i64 {
-    time.0.div_euclid(3600) * 3600
+/// The start (UTC) of the bin of `width` seconds a time falls in.
+fn bin_of(time: Timestamp, width: i64) -> i64 {
+    time.0.div_euclid(width) * width
+}
+
+/// The narrowest bin width of [`BIN_WIDTHS`] that covers `first..=last` in at most
+/// [`MOST_BINS`] bins.
+fn bin_width(first: i64, last: i64) -> (i64, &'static str) {
+    BIN_WIDTHS
+        .iter()
+        .copied()
+        .find(|(width, _)| last.div_euclid(*width) - first.div_euclid(*width) < MOST_BINS)
+        .unwrap_or(BIN_WIDTHS[BIN_WIDTHS.len() - 1])
 }
 
 /// Per run and category: (liquidations, debt repaid per debt asset).
@@ -127,35 +151,41 @@ fn chart(
 
 /// The waterfall charts of `runs`: by hour and by size; none when no run liquidated anything.
 pub fn charts(runs: &[RunFile]) -> Result<Vec<WaterfallChart>, DiffError> {
-    let times: Vec<i64> = runs
+    let times = runs
         .iter()
-        .flat_map(|run| run.liquidations.iter().map(|l| hour_of(l.time)))
-        .collect();
-    let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
+        .flat_map(|run| run.liquidations.iter().map(|l| l.time.0));
+    let Some((first, last)) = times.fold(None, |span: Option<(i64, i64)>, t| {
+        Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))))
+    }) else {
         return Ok(Vec::new());
     };
-    // Every hour from the first liquidation to the last, quiet ones included: a gap is news.
-    let hours: Vec<(String, String)> = (*first..=*last)
-        .step_by(3600)
-        .map(|start| {
-            let label = charts::time_label(start as f64);
-            (label.clone(), label)
-        })
+    let (width, unit) = bin_width(first, last);
+    let label = |start: i64| charts::time_label(start as f64);
+    // Every bin from the first liquidation to the last, quiet ones included in the chart (a gap
+    // is news); the table lists the bins with liquidations.
+    let bins: Vec<(String, String)> = (bin_of(Timestamp(first), width)..=last)
+        .step_by(width as usize)
+        .map(|start| (label(start), label(start)))
         .collect();
-    let by_hour = tally(runs, |l| charts::time_label(hour_of(l.time) as f64));
-    let (svg, table) = chart(
+    let by_time = tally(runs, |l| label(bin_of(l.time, width)));
+    let (svg, (header, mut rows)) = chart(
         runs,
-        &by_hour,
-        &hours,
-        "liquidations per hour (UTC)",
-        "hour (UTC)",
+        &by_time,
+        &bins,
+        &format!("liquidations per {unit} (UTC)"),
+        &format!("{unit} from (UTC)"),
     )?;
+    rows.retain(|row| row.iter().skip(1).step_by(2).any(|count| count != "0"));
     let mut out = vec![WaterfallChart {
-        name: "waterfall-hour",
-        title: "Liquidation waterfall by hour".to_owned(),
+        name: "waterfall-time",
+        title: format!("Liquidation waterfall by {unit}"),
         svg,
-        note: "Liquidations started in each hour (UTC), one bar per run; the table has the debt they repaid.".to_owned(),
-        table,
+        note: format!(
+            "Liquidations started in each {unit} (UTC; bins of a fixed width chosen so the span \
+             from the first liquidation to the last fits in {MOST_BINS}), one bar per run; the \
+             table lists the {unit}s with liquidations and the debt they repaid."
+        ),
+        table: (header, rows),
     }];
     let names = size_names();
     let sizes: Vec<(String, String)> = names
@@ -195,6 +225,15 @@ mod tests {
         assert_eq!(size_bucket(Num::from_int(1_000)), 1);
         assert_eq!(size_bucket(Num::from_int(99_999)), 2);
         assert_eq!(size_bucket(Num::from_int(5_000_000)), 4);
-        assert_eq!(hour_of(Timestamp(7_199)), 3_600);
+        assert_eq!(bin_of(Timestamp(7_199), 3_600), 3_600);
+    }
+
+    #[test]
+    fn bins_widen_with_the_span() {
+        assert_eq!(bin_width(0, 71 * 3_600), (3_600, "hour"));
+        assert_eq!(bin_width(0, 72 * 3_600), (6 * 3_600, "6 hours"));
+        // ETH-B's liquidations: 2021-01 .. 2022-06, about 75 weeks.
+        assert_eq!(bin_width(1_610_000_000, 1_655_000_000).1, "30 days");
+        assert_eq!(bin_width(0, 1_000 * 365 * 86_400).1, "365 days");
     }
 }

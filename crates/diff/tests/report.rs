@@ -37,7 +37,7 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
             "bad-debt-1",
             "cumulative-1",
             "cascade-rounds",
-            "waterfall-hour",
+            "waterfall-time",
             "waterfall-size",
             "health-1"
         ]
@@ -208,7 +208,7 @@ fn chromium_renders_the_report() {
         "Chromium parsed the eight charts"
     );
     assert!(
-        dom.contains("id=\"chart-waterfall-hour\"") && dom.contains("id=\"chart-waterfall-size\"")
+        dom.contains("id=\"chart-waterfall-time\"") && dom.contains("id=\"chart-waterfall-size\"")
     );
     assert!(dom.contains("id=\"chart-unsafe-1\"") && dom.contains("id=\"chart-bad-debt-1\""));
     assert!(dom.contains("liquidations by cascade round"));
