@@ -573,16 +573,38 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
     for (index, market) in markets.iter().enumerate() {
         let (protocol, name) = market.split_once('\u{1f}').unwrap_or((market, ""));
         let key = (protocol.to_owned(), name.to_owned());
+        // A market priced per asset (an Aave pool) has no one oracle price: chart the price of
+        // the collateral liquidated most in it, with the liquidations of that collateral.
+        let asset = runs
+            .iter()
+            .all(|run| !run.prices().contains_key(&key))
+            .then(|| {
+                busiest(runs, |l| {
+                    if l.protocol == key.0 && l.market == key.1 {
+                        l.collateral_name().to_owned()
+                    } else {
+                        String::new()
+                    }
+                })
+                .into_iter()
+                .find(|a| !a.is_empty())
+            })
+            .flatten();
         let mut lines = Vec::new();
         for (color, run) in runs.iter().enumerate() {
-            let prices = run.prices();
-            let Some(series) = prices.get(&key) else {
-                continue;
+            let series = match &asset {
+                Some(asset) => run.asset_prices(&key, asset),
+                None => run.prices().remove(&key).unwrap_or_default(),
             };
+            if series.is_empty() {
+                continue;
+            }
+            let series = &series;
             let marks = run
                 .liquidations
                 .iter()
                 .filter(|l| l.protocol == key.0 && l.market == key.1)
+                .filter(|l| asset.as_deref().is_none_or(|a| l.collateral_name() == a))
                 .filter_map(|l| {
                     price_at(series, l.seq).map(|price| charts::Mark {
                         x: l.time.0 as f64,
@@ -621,9 +643,17 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
         }
         out.push(Chart {
             name: format!("price-{}", index + 1),
-            title: format!("{protocol} {name}: oracle price, liquidations marked"),
+            title: match &asset {
+                Some(asset) => format!(
+                    "{protocol} {name}: {asset} oracle price, liquidations of {asset} collateral marked"
+                ),
+                None => format!("{protocol} {name}: oracle price, liquidations marked"),
+            },
             svg: charts::time_chart(
-                &format!("{protocol} {name} price the protocol reads"),
+                &match &asset {
+                    Some(asset) => format!("{protocol} {name}: {asset} price the protocol reads"),
+                    None => format!("{protocol} {name} price the protocol reads"),
+                },
                 "price (USD)",
                 &lines,
                 false,

@@ -337,6 +337,18 @@ pub struct PointView {
     /// Market-level bad debt.
     #[serde(default)]
     pub bad_debt: Option<String>,
+    /// The price update behind the point, on markets priced per asset (Aave pools, Compound).
+    #[serde(default)]
+    pub trigger: Option<TriggerView>,
+}
+
+/// The price update behind a timeline point of a market priced per asset.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TriggerView {
+    /// The asset whose price moved.
+    pub asset: String,
+    /// Its new price, exact decimal text.
+    pub price: String,
 }
 
 /// One health bucket of a [`HealthView`].
@@ -534,6 +546,24 @@ impl RunFile {
             }
         }
         series
+    }
+}
+
+impl RunFile {
+    /// The prices of `asset` (a collateral of a market priced per asset) that moved the
+    /// timeline points of `protocol market`, in log order: `(seq, time, price)`.
+    pub fn asset_prices(&self, (protocol, market): &(String, String), asset: &str) -> PriceSeries {
+        self.timeline
+            .iter()
+            .filter(|p| &p.protocol == protocol && &p.market == market)
+            .filter_map(|p| {
+                let trigger = p.trigger.as_ref()?;
+                (canonical_asset(&trigger.asset) == asset)
+                    .then(|| Num::parse(&trigger.price))
+                    .flatten()
+                    .map(|price| (p.seq, p.time, price))
+            })
+            .collect()
     }
 }
 

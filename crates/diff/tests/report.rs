@@ -305,3 +305,33 @@ fn a_large_run_is_aggregated_not_listed() {
     assert!(html.contains("smaller liquidations"));
     assert!(html.len() < 600_000, "{} bytes", html.len());
 }
+
+/// A market priced per asset (an Aave pool: no single oracle price on the timeline) gets the
+/// price of its most liquidated collateral from the timeline's triggers, with its liquidations.
+#[test]
+fn a_pool_market_charts_its_collateral_price_from_the_triggers() {
+    let mut value: serde_json::Value = serde_json::from_slice(&historical()).unwrap();
+    for point in value["timeline"].as_array_mut().unwrap() {
+        let price = point["oracle_price"].take();
+        point["trigger"] = serde_json::json!({"asset": "WETH", "quote": "USD", "price": price});
+    }
+    let run = RunFile::from_slice(&serde_json::to_vec(&value).unwrap(), "pool.json").unwrap();
+    assert!(run.prices().is_empty(), "no single oracle price");
+    let report = build_report(&[run], None, "pm").unwrap();
+    let (_, price) = report
+        .charts
+        .iter()
+        .find(|(name, _)| name == "price-1")
+        .unwrap();
+    assert!(price.contains("WETH price the protocol reads"), "{price}");
+    assert_eq!(
+        price.matches("</title></circle>").count(),
+        2,
+        "both liquidations marked"
+    );
+    assert!(
+        report
+            .html
+            .contains("WETH oracle price, liquidations of WETH collateral marked")
+    );
+}
