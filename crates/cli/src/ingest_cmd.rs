@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use cascade_events::{Address, Id, Timestamp};
 use cascade_ingest::feeds::FeedTable;
 use cascade_ingest::{
-    IngestOptions, Mapping, Progress, Source, SourceKind, aave_subgraph, chainlink_rounds,
-    eth_logs, ohlcv_json, price_csv,
+    IngestOptions, Mapping, Progress, Source, SourceKind, aave_subgraph, binance_klines,
+    chainlink_rounds, eth_logs, ohlcv_json, price_csv,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -25,7 +25,7 @@ pub struct IngestArgs {
     #[arg(long)]
     log: PathBuf,
     /// Source kind: maker-flipside, aave-subgraph-liquidations, chainlink-rounds, ohlcv-json,
-    /// price-csv, eth-logs, csv.
+    /// price-csv, binance-klines, eth-logs, csv.
     #[arg(long, value_parser = parse_kind)]
     source: SourceKind,
     /// Input files (a folder for maker-flipside); each is one source in the catalog.
@@ -50,13 +50,15 @@ pub struct IngestArgs {
     /// chainlink-rounds: the feed's address (default: the address in the file name).
     #[arg(long)]
     feed: Option<String>,
-    /// chainlink-rounds, ohlcv-json: the asset priced.
+    /// chainlink-rounds, ohlcv-json, binance-klines (required): the asset priced.
     #[arg(long)]
     asset: Option<String>,
-    /// chainlink-rounds, ohlcv-json, price-csv: the unit of the price.
+    /// chainlink-rounds, ohlcv-json, price-csv, binance-klines (default USDT): the unit of the
+    /// price.
     #[arg(long)]
     quote: Option<String>,
-    /// chainlink-rounds: decimals of the answer; ohlcv-json, price-csv: decimals stored.
+    /// chainlink-rounds: decimals of the answer; ohlcv-json, price-csv, binance-klines: decimals
+    /// stored.
     #[arg(long)]
     decimals: Option<u8>,
     /// chainlink-rounds, eth-logs: a TOML feeds file (`[[feed]] address, asset, quote, decimals`).
@@ -108,12 +110,17 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
             "--asset",
             args.asset.is_some(),
-            &[SourceKind::ChainlinkRounds, SourceKind::OhlcvJson],
+            &[
+                SourceKind::ChainlinkRounds,
+                SourceKind::OhlcvJson,
+                SourceKind::BinanceKlines,
+            ],
         ),
         (
             "--quote",
@@ -122,6 +129,7 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
@@ -131,6 +139,7 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
@@ -158,6 +167,9 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 names.join(", ")
             );
         }
+    }
+    if kind == SourceKind::BinanceKlines && args.asset.is_none() {
+        bail!("--source binance-klines needs --asset (the asset the pair prices, e.g. WETH)");
     }
     if kind == SourceKind::Csv && args.mapping.is_none() {
         bail!("--source csv needs --mapping FILE");
@@ -243,6 +255,20 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
                             quote,
                             feed: parse_id("--feed", &args.feed)?.unwrap_or(defaults.feed),
                             decimals: args.decimals.unwrap_or(defaults.decimals),
+                        },
+                    }
+                }
+                SourceKind::BinanceKlines => {
+                    let defaults = binance_klines::Options::for_asset(
+                        asset.context("--source binance-klines needs --asset")?,
+                    );
+                    Source::BinanceKlines {
+                        path,
+                        options: binance_klines::Options {
+                            quote: quote.unwrap_or(defaults.quote),
+                            feed: parse_id("--feed", &args.feed)?.unwrap_or(defaults.feed),
+                            decimals: args.decimals.unwrap_or(defaults.decimals),
+                            ..defaults
                         },
                     }
                 }
