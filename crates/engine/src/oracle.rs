@@ -192,6 +192,12 @@ impl PriceBook {
         }))
     }
 
+    /// Seconds between `feed`'s last two answers for `asset` in `quote` (`None`: unknown feed,
+    /// or one answer so far).
+    pub fn grain(&self, asset: &Id, quote: &Id, feed: &Id) -> Option<i64> {
+        self.pairs.get(&(*asset, *quote))?.feeds.get(feed)?.grain
+    }
+
     /// The market price of `asset` in `quote`, if any feed has priced it.
     pub fn market(&self, asset: &Id, quote: &Id) -> Option<&Quote> {
         self.pairs.get(&(*asset, *quote))?.market.as_ref()

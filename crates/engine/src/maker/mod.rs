@@ -49,7 +49,9 @@ use crate::state::{StateReader, StateWriter};
 pub struct MakerConfig {
     /// OSM delay in seconds (`OSM.hop`, 3600 on mainnet); 0 reads the market price directly.
     pub hop: i64,
-    /// How the OSM's reading is estimated from recorded market prices.
+    /// How the OSM's reading is estimated from recorded market prices (default: the Median
+    /// under ETHUSD's relayer rule where the market is seen at least once a minute, interpolation
+    /// elsewhere).
     pub osm_sample: OsmSample,
     /// Quote unit of the prices the OSM reads (`USD`; DAI is taken at `par` = 1).
     pub quote: Id,
@@ -79,7 +81,7 @@ impl Default for MakerConfig {
         price_assets.insert("WBTC".to_owned(), vec![Id::name("WBTC"), Id::name("BTC")]);
         Self {
             hop: 3600,
-            osm_sample: OsmSample::Interpolate,
+            osm_sample: OsmSample::Median(MedianRule::ETH_USD),
             quote: Id::name("USD"),
             price_assets,
             feed_lag: BTreeMap::new(),
@@ -105,6 +107,7 @@ impl MakerConfig {
                 OsmSample::Median(rule) => json!({
                     "spread_bps": rule.spread_bps,
                     "expiration_seconds": rule.expiration,
+                    "poll_seconds": rule.poll,
                 }),
                 _ => Value::Null,
             },
@@ -1247,6 +1250,7 @@ impl ProtocolModel for MakerModel {
             time: Timestamp(quote.time.0 - lag),
             price: wad,
             feed: quote.feed,
+            grain: prices.grain(&update.asset, &update.quote, &quote.feed),
         };
         if osm.observe(point, self.hop) {
             return self.poke_all();

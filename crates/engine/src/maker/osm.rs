@@ -38,15 +38,22 @@ pub enum OsmSample {
     Median(MedianRule),
 }
 
-/// When Maker's relayers update a Median (omnia `relayer.sh`: a new value is pushed when the
-/// market moved more than `oracleSpread` percent from the Median's value or the value is older
-/// than `oracleExpiration` seconds).
+/// When Maker's relayers update a Median (omnia `relayer.sh`: every `interval` seconds, a new
+/// value is pushed when the market moved more than `oracleSpread` percent from the Median's value
+/// or the value is older than `oracleExpiration` seconds).
+///
+/// The rule can only be followed on a market seen at least as often as the relayers look at it:
+/// where the market price before a reading time comes from a coarser feed (hourly prints), the
+/// OSM's value is estimated by interpolation instead, as [`OsmSample::Interpolate`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MedianRule {
     /// The spread, in basis points of the Median's value.
     pub spread_bps: u32,
     /// The heartbeat: a value this many seconds old is replaced by the market's.
     pub expiration: i64,
+    /// How often relayers look at the market, seconds: feeds at most this coarse drive the
+    /// modelled Median at a reading time.
+    pub poll: i64,
 }
 
 impl MedianRule {
@@ -56,6 +63,7 @@ impl MedianRule {
     pub const ETH_USD: MedianRule = MedianRule {
         spread_bps: 100,
         expiration: 15_500,
+        poll: 60,
     };
 
     /// Whether a relayer seeing `market` at `time` pushes it over `current`, set at `since`.
@@ -88,6 +96,9 @@ pub struct Point {
     pub price: U256,
     /// The feed that said so.
     pub feed: Id,
+    /// The feed's grain when it said so (seconds between its last two answers; `None` for its
+    /// first).
+    pub grain: Option<i64>,
 }
 
 /// Where the OSM's published value came from.
@@ -224,8 +235,12 @@ impl Osm {
         }
         let after = self.history.get(before + 1).copied();
         match (sample, after) {
-            (OsmSample::Median(_), _) => self.median.map(|m| (m.price, m)),
-            (OsmSample::Interpolate, Some(next)) if next.time > first.time => {
+            (OsmSample::Median(rule), _) if first.grain.is_some_and(|g| g <= rule.poll) => {
+                self.median.map(|m| (m.price, m))
+            }
+            (OsmSample::Interpolate | OsmSample::Median(_), Some(next))
+                if next.time > first.time =>
+            {
                 let (p0, p1) = (first.price, next.price);
                 let span = U256::from((next.time.0 - first.time.0) as u64);
                 let elapsed = U256::from((at - first.time.0) as u64);
@@ -285,6 +300,7 @@ fn encode_point(out: &mut StateWriter, point: &Point) {
     out.time(point.time);
     out.u256(point.price);
     out.id(&point.feed);
+    encode_option(out, point.grain.as_ref(), |out, grain| out.i64(*grain));
 }
 
 fn decode_point(input: &mut StateReader<'_>) -> Result<Point, EngineError> {
@@ -292,6 +308,7 @@ fn decode_point(input: &mut StateReader<'_>) -> Result<Point, EngineError> {
         time: input.time()?,
         price: input.u256()?,
         feed: input.id()?,
+        grain: decode_option(input, |input| input.i64())?,
     })
 }
 
@@ -336,6 +353,7 @@ mod tests {
             time: Timestamp(time),
             price: p(price),
             feed: Id::name("feed"),
+            grain: Some(60),
         }
     }
 
@@ -413,6 +431,7 @@ mod tests {
         let rule = OsmSample::Median(MedianRule {
             spread_bps: 100,
             expiration: 3 * HOP,
+            poll: 60,
         });
         let mut osm = Osm::default();
         // 2000 sets the Median; 2015 (0.75%) and 1985 stay inside the 1% spread.
@@ -448,5 +467,16 @@ mod tests {
         let mut again = StateWriter::new();
         back.encode(&mut again);
         assert_eq!(again.into_bytes(), bytes);
+
+        // A reading whose market comes from a coarse feed is interpolated instead: hourly
+        // prints say nothing of when relayers would have pushed.
+        let hourly = |time: i64, price: u64| Point {
+            grain: Some(HOP),
+            ..pt(time, price)
+        };
+        osm.observe(hourly(24_000, 2100), HOP);
+        osm.observe(hourly(27_600, 2400), HOP);
+        assert!(osm.advance(Timestamp(28_800), HOP, rule, DAY));
+        assert_eq!(osm.value(), Some(p(2100 + 300 * 1200 / 3600)));
     }
 }
