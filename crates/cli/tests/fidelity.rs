@@ -114,8 +114,8 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     let hourly = replay(&log, &minute_days, &[]);
     assert_eq!(
         hourly.verdicts,
-        serde_json::json!({"amount-mismatch": 3, "explained": 86, "no-price": 3,
-            "not-liquidatable": 407, "unknown-account": 0})
+        serde_json::json!({"amount-mismatch": 3, "explained": 87, "no-price": 3,
+            "not-liquidatable": 406, "unknown-account": 0})
     );
     assert_eq!(hourly.crash_days, (16, 19), "crash days, hourly prices");
 
@@ -124,8 +124,8 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     let with_bars = replay(&log, &minute_days, &[]);
     assert_eq!(
         with_bars.verdicts,
-        serde_json::json!({"amount-mismatch": 3, "explained": 99, "no-price": 3,
-            "not-liquidatable": 394, "unknown-account": 0})
+        serde_json::json!({"amount-mismatch": 3, "explained": 100, "no-price": 3,
+            "not-liquidatable": 393, "unknown-account": 0})
     );
     assert_eq!(
         with_bars.crash_days,
@@ -143,8 +143,8 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     let minute = replay(&log, &minute_days, &[]);
     assert_eq!(
         minute.verdicts,
-        serde_json::json!({"amount-mismatch": 4, "explained": 475, "no-price": 3,
-            "not-liquidatable": 17, "unknown-account": 0})
+        serde_json::json!({"amount-mismatch": 4, "explained": 476, "no-price": 3,
+            "not-liquidatable": 16, "unknown-account": 0})
     );
     assert_eq!(minute.crash_days, (17, 19), "crash days, with minute bars");
     assert_eq!(minute.minute_days, (468, 486), "days the minute bars cover");
@@ -153,8 +153,8 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     let interpolated = replay(&log, &minute_days, &["--osm-sample", "interpolate"]);
     assert_eq!(
         interpolated.verdicts,
-        serde_json::json!({"amount-mismatch": 3, "explained": 464, "no-price": 3,
-            "not-liquidatable": 29, "unknown-account": 0})
+        serde_json::json!({"amount-mismatch": 3, "explained": 465, "no-price": 3,
+            "not-liquidatable": 28, "unknown-account": 0})
     );
     assert_eq!(interpolated.crash_days, (17, 19));
     assert_eq!(interpolated.minute_days, (457, 486));

@@ -123,3 +123,66 @@ fn without_a_usdt_rate_the_bars_price_nothing() {
     assert_eq!(first_evidence(&run).0, "test-feed");
     assert_eq!(run.totals.skipped["price-not-converted-no-rate"], 31);
 }
+
+/// The fixture with vault #1's bark recorded as half of it (5 of its 10 ETH, 5,000 of its 10,000
+/// DAI: what `Dog.bark` takes when the room is 5,650 DAI; with the fixture's 5,000 DAI `dust`
+/// only the half leaves both auction and remainder above it) and its remainder barked at
+/// 02:30:00.
+fn partial_bark_events() -> Vec<Event> {
+    let mut events = common::fixture_events("dog-bark");
+    let at = events
+        .iter()
+        .position(
+            |event| matches!(&event.payload, Payload::Liquidation(l) if l.account == Id::Number(1)),
+        )
+        .expect("vault #1's bark");
+    let whole = events[at];
+    let Payload::Liquidation(mut share) = whole.payload else {
+        unreachable!()
+    };
+    share.collateral_seized = cascade_events::Amount(U256::from(5u8) * U256::from(10u64.pow(18)));
+    share.debt_repaid = cascade_events::Amount(U256::from(5_000u16) * U256::from(10u64.pow(18)));
+    events[at].payload = Payload::Liquidation(share);
+    let mut rest = share;
+    rest.collateral_seized = cascade_events::Amount(U256::from(5u8) * U256::from(10u64.pow(18)));
+    rest.debt_repaid = cascade_events::Amount(U256::from(5_000u16) * U256::from(10u64.pow(18)));
+    events.push(Event::at(
+        1,
+        Timestamp(DAY_START + 2 * 3600 + 1800),
+        Payload::Liquidation(rest),
+    ));
+    events.sort_by_key(|event| event.time);
+    events
+}
+
+#[test]
+fn a_recorded_partial_bark_leaves_the_remainder_the_contract_leaves() {
+    let run = replay(&partial_bark_events(), &[]);
+    let of_vault_1: Vec<_> = run
+        .liquidations
+        .iter()
+        .filter(|l| l.account == Id::Number(1))
+        .collect();
+    assert_eq!(of_vault_1.len(), 2);
+    // The engine's room covered the whole vault: the half is a mismatch naming the limit.
+    assert_eq!(of_vault_1[0].verdict, Some("amount-mismatch"));
+    let mismatch = of_vault_1[0].mismatch.as_ref().expect("mismatch evidence");
+    assert_eq!(mismatch.input, "liquidation-limit");
+    assert!(mismatch.detail.contains("5650 DAI"), "{}", mismatch.detail);
+    // Taking what the contract takes for that room leaves 5 ETH and 5,000 DAI, which the
+    // second bark then takes whole.
+    assert_eq!(
+        of_vault_1[1].verdict,
+        Some("explained"),
+        "{:?}",
+        of_vault_1[1]
+    );
+    assert_eq!(
+        of_vault_1[1].expected_collateral.map(|q| q.to_string()),
+        Some("5".to_owned())
+    );
+    assert_eq!(
+        of_vault_1[1].expected_debt.map(|q| q.to_string()),
+        Some("5000".to_owned())
+    );
+}

@@ -652,6 +652,29 @@ impl MakerModel {
         self.osms.get(&asset)?.value()
     }
 
+    /// What `Dog.bark` takes from `urn` when the room under `hole`/`Hole` is what a recorded
+    /// partial bark implies (its `due` times `chop`): the chain's `Dirt` and `Hole` are not in
+    /// the export, the record's share is, and applying the contract's take for that room keeps
+    /// the vault's remainder for its next bark. `None` when the rules refuse that room.
+    fn partial_take(
+        &self,
+        ilk_id: &Id,
+        urn: Urn,
+        recorded_due: U256,
+    ) -> Result<Option<Take>, EngineError> {
+        let ilk = &self.ilks[ilk_id];
+        if !ilk.dog_live {
+            return Ok(None);
+        }
+        let room = mul_div(
+            mul(recorded_due, RAY, "due * RAY")?,
+            ilk.dog_chop,
+            WAD,
+            "due * chop",
+        )?;
+        Ok(rules::dog_bark(urn, ilk.rate, ilk.dust, ilk.dog_chop, Some(room))?.ok())
+    }
+
     /// Where the OSM value feeding `ilk` came from.
     fn osm_reading(&self, ilk_id: &Id) -> Option<Reading> {
         let asset = self.ilks.get(ilk_id)?.price_asset?;
@@ -1011,13 +1034,24 @@ impl MakerModel {
         } else {
             judgement.verdict = Verdict::AmountMismatch;
             judgement.note = Some(notes.join("; "));
-            judgement.mismatch = Some(mismatch_input(
+            let mismatch = mismatch_input(
                 &take,
                 expected_debt,
                 (recorded_collateral, recorded_debt),
                 collateral_gap > self.config.collateral_tolerance,
                 debt_gap > debt_allowed,
-            )?);
+            )?;
+            let partial = mismatch.input == "liquidation-limit";
+            judgement.mismatch = Some(mismatch);
+            if partial {
+                return Ok((
+                    judgement,
+                    Some(
+                        self.partial_take(&liquidation.market, urn, recorded_debt)?
+                            .unwrap_or(take),
+                    ),
+                ));
+            }
         }
         Ok((judgement, Some(take)))
     }
