@@ -113,6 +113,10 @@ pub fn read(
     Ok(batch)
 }
 
+/// Quote tickers of Binance pairs that end with a shorter one (`BUSD`, `TUSD`, `FDUSD` end with
+/// `USD`): a symbol ending with one of them is not quoted in the shorter one.
+const STABLE_QUOTES: [&str; 3] = ["BUSD", "TUSD", "FDUSD"];
+
 /// Refuses a file whose archive name (`ETHUSDT-1m-2022-05-12.csv`) names a symbol that does not
 /// end with the quote given.
 fn check_file_name(path: &Path, quote: &Id) -> Result<(), IngestError> {
@@ -135,7 +139,11 @@ fn check_file_name(path: &Path, quote: &Id) -> Result<(), IngestError> {
                 && interval.ends_with(['s', 'm', 'h', 'd', 'w', 'M'])
         });
     let quote = quote.to_string();
-    if is_archive_name && !symbol.ends_with(&quote) {
+    // `ETHBUSD` ends with `USD` too: a longer quote ticker the symbol ends with is the quote.
+    let longer_quote = STABLE_QUOTES
+        .iter()
+        .find(|stable| **stable != quote && stable.ends_with(&quote) && symbol.ends_with(*stable));
+    if is_archive_name && (!symbol.ends_with(&quote) || longer_quote.is_some()) {
         return Err(IngestError::Source {
             path: path.to_owned(),
             message: format!(
@@ -491,6 +499,8 @@ mod tests {
         };
         let error = run_named("ETHUSDT-1m-2022-05-12.csv", ROW_1, &usd, false).unwrap_err();
         assert!(error.to_string().contains("not quoted in USD"), "{error}");
+        let error = run_named("ETHBUSD-1m-2022-05-12.csv", ROW_1, &usd, false).unwrap_err();
+        assert!(error.to_string().contains("ETHBUSD"), "{error}");
         // A file not named like the archive is taken at the flag's word.
         assert_eq!(
             bars(&run_named("eth.csv", ROW_1, &usd, false).unwrap())[0].2,
