@@ -56,6 +56,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
+use crate::run::MismatchEvidence;
 use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
@@ -1124,6 +1125,71 @@ fn sub_clamped(a: U256, b: U256) -> (U256, bool) {
     }
 }
 
+/// Which input would have to differ for the seize formula to give the recorded amounts. A
+/// repayment other than the formula's (the close factor or the debt balance cut it) is the debt
+/// side; otherwise the collateral is proportional to the bonus (`percentMul(..., bonus)`) and
+/// inversely to the collateral's price over the debt's, so the bonus that would reproduce the
+/// record is `bonus * recorded / formula` (the same ratio the price ratio would have to move by);
+/// a difference too small to show in hundredths of a basis point is named as the collateral's.
+fn mismatch_input(
+    context: &logic::LiquidationContext,
+    quote: &LiquidationQuote,
+    recorded_debt: U256,
+    recorded_collateral: U256,
+) -> MismatchEvidence {
+    if quote.debt_repaid != recorded_debt {
+        let difference = crate::run::signed_decimal(
+            recorded_debt < quote.debt_repaid,
+            recorded_debt.abs_diff(quote.debt_repaid),
+            context.debt.decimals,
+        );
+        return MismatchEvidence {
+            input: "debt",
+            detail: format!(
+                "the formula repays {} where {} was recorded: the debt the close factor and the balance allow would have to differ by {difference}",
+                Quantity::new(quote.debt_repaid, context.debt.decimals),
+                Quantity::new(recorded_debt, context.debt.decimals),
+            ),
+            difference,
+        };
+    }
+    let bonus = U256::from(context.liquidation_bonus);
+    // Hundredths of a basis point; the formula's collateral is positive here (a mismatch).
+    let implied = bonus
+        .saturating_mul(U256::from(100u8))
+        .saturating_mul(recorded_collateral)
+        / quote.collateral_to_liquidator.max(U256::ONE);
+    if implied == bonus * U256::from(100u8) {
+        let formula = quote.collateral_to_liquidator;
+        let difference = crate::run::signed_decimal(
+            recorded_collateral < formula,
+            recorded_collateral.abs_diff(formula),
+            context.collateral.decimals,
+        );
+        return MismatchEvidence {
+            input: "collateral",
+            detail: format!(
+                "less than a hundredth of a basis point of bonus apart: the recorded collateral differs from the formula's by {difference} (the last digits of a price or amount)"
+            ),
+            difference,
+        };
+    }
+    let difference = crate::run::signed_decimal(
+        implied < bonus * U256::from(100u8),
+        implied.abs_diff(bonus * U256::from(100u8)),
+        2,
+    );
+    MismatchEvidence {
+        input: "bonus",
+        detail: format!(
+            "the collateral reserve's liquidationBonus would have to be {} bps instead of {} (or the collateral-to-debt price ratio move by the inverse ratio)",
+            crate::math::decimal(implied, 2),
+            context.liquidation_bonus
+        ),
+        difference,
+    }
+}
+
 impl ProtocolModel for AaveModel {
     fn protocol(&self) -> Protocol {
         self.protocol
@@ -1284,6 +1350,12 @@ impl ProtocolModel for AaveModel {
             }
             logic::Explanation::Mismatch(quote) => {
                 expected(&mut judgement, &quote);
+                judgement.mismatch = Some(mismatch_input(
+                    &context,
+                    &quote,
+                    recorded_debt,
+                    recorded_collateral,
+                ));
                 judgement.verdict = Verdict::AmountMismatch;
                 judgement.note = Some(format!(
                     "formula gives {} collateral for {} debt, recorded {} for {}{}",
