@@ -33,8 +33,9 @@ use std::path::{Path, PathBuf};
 use cascade_events::{Event, Id, Payload, PriceUpdate, Timestamp};
 use csv::StringRecord;
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, Rejects, SourceBatch, read_each};
 use crate::error::{IngestError, Position, RowError};
+use crate::table::header_cell;
 use crate::value;
 
 /// Flags of the `binance-klines` kind.
@@ -104,13 +105,9 @@ pub fn read(
     options: &Options,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::new(context.source);
-    let mut rejects = Rejects::new(context.skip_invalid);
-    for path in paths {
-        read_file(path, options, context, &mut rejects, &mut batch)?;
-    }
-    batch.report.rejected = rejects.into_rows();
-    Ok(batch)
+    read_each(paths, context, |path, rejects, batch| {
+        read_file(path, options, context, rejects, batch)
+    })
 }
 
 /// Quote tickers of Binance pairs that end with a shorter one (`BUSD`, `TUSD`, `FDUSD` end with
@@ -156,20 +153,16 @@ fn check_file_name(path: &Path, quote: &Id) -> Result<(), IngestError> {
 
 /// The header's columns, or `None` when the first row is a bar.
 fn header_columns(path: &Path, first: &StringRecord) -> Result<Option<Columns>, IngestError> {
-    let first_cell = first.get(0).unwrap_or("").trim_start_matches('\u{feff}');
-    if value::integer_u64(first_cell.trim()).is_ok() {
+    if value::integer_u64(header_cell(0, first.get(0).unwrap_or(""))).is_ok() {
         return Ok(None);
     }
     let names: Vec<String> = first
         .iter()
         .enumerate()
         .map(|(index, name)| {
-            let name = if index == 0 {
-                name.trim_start_matches('\u{feff}')
-            } else {
-                name
-            };
-            name.trim().to_ascii_lowercase().replace(' ', "_")
+            header_cell(index, name)
+                .to_ascii_lowercase()
+                .replace(' ', "_")
         })
         .collect();
     let find = |wanted: &str| {
@@ -229,7 +222,11 @@ fn read_file(
         None => (ARCHIVE, Some(record.clone())),
     };
     let header_names: Vec<String> = match header {
-        Some(_) => record.iter().map(|n| n.trim().to_owned()).collect(),
+        Some(_) => record
+            .iter()
+            .enumerate()
+            .map(|(index, name)| header_cell(index, name).to_owned())
+            .collect(),
         None => COLUMN_NAMES.iter().map(|n| (*n).to_owned()).collect(),
     };
     batch.report.files.push(path.to_owned());

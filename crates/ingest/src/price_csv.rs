@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use cascade_events::Id;
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, SourceBatch, read_each};
 use crate::error::IngestError;
 use crate::mapping::Mapping;
 use crate::table::CsvInput;
@@ -49,13 +49,9 @@ pub fn read(
     options: &Options,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::new(context.source);
-    let mut rejects = Rejects::new(context.skip_invalid);
-    for path in paths {
-        mapping_for(path, options)?.read_into(path, context, &mut rejects, &mut batch)?;
-    }
-    batch.report.rejected = rejects.into_rows();
-    Ok(batch)
+    read_each(paths, context, |path, rejects, batch| {
+        mapping_for(path, options)?.read_into(path, context, rejects, batch)
+    })
 }
 
 /// The mapping that reads `path`: its header decides the price column and the quote.
