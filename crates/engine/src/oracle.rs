@@ -217,21 +217,9 @@ impl PriceBook {
             for (feed, state) in &pair.feeds {
                 out.id(feed);
                 encode_quote(out, &state.last);
-                match state.grain {
-                    Some(grain) => {
-                        out.bool(true);
-                        out.i64(grain);
-                    }
-                    None => out.bool(false),
-                }
+                out.option(state.grain.as_ref(), |out, grain| out.i64(*grain));
             }
-            match &pair.market {
-                Some(quote) => {
-                    out.bool(true);
-                    encode_quote(out, quote);
-                }
-                None => out.bool(false),
-            }
+            out.option(pair.market.as_ref(), encode_quote);
         }
     }
 
@@ -249,18 +237,10 @@ impl PriceBook {
             for _ in 0..input.count()? {
                 let feed = input.id()?;
                 let last = decode_quote(input)?;
-                let grain = if input.bool()? {
-                    Some(input.i64()?)
-                } else {
-                    None
-                };
+                let grain = input.option(|input| input.i64())?;
                 pair.feeds.insert(feed, FeedState { last, grain });
             }
-            pair.market = if input.bool()? {
-                Some(decode_quote(input)?)
-            } else {
-                None
-            };
+            pair.market = input.option(decode_quote)?;
             pairs.insert((asset, quote), pair);
         }
         Ok(Self { pairs, priority })

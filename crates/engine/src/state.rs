@@ -41,6 +41,17 @@ impl StateWriter {
         self.u8(u8::from(value));
     }
 
+    /// An optional value: `false`, or `true` and the value as `write` writes it.
+    pub fn option<T>(&mut self, value: Option<&T>, write: impl FnOnce(&mut Self, &T)) {
+        match value {
+            Some(value) => {
+                self.bool(true);
+                write(self, value);
+            }
+            None => self.bool(false),
+        }
+    }
+
     /// Eight bytes, little-endian.
     pub fn u64(&mut self, value: u64) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
@@ -154,6 +165,18 @@ impl<'a> StateReader<'a> {
             0 => Ok(false),
             1 => Ok(true),
             other => Err(self.error(format!("boolean byte {other}"))),
+        }
+    }
+
+    /// An optional value written by [`StateWriter::option`].
+    pub fn option<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, EngineError>,
+    ) -> Result<Option<T>, EngineError> {
+        if self.bool()? {
+            read(self).map(Some)
+        } else {
+            Ok(None)
         }
     }
 

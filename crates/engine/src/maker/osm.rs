@@ -262,16 +262,14 @@ impl Osm {
         for point in &self.history {
             encode_point(out, point);
         }
-        encode_option(out, self.epoch.as_ref(), |out, epoch| out.i64(*epoch));
-        encode_option(out, self.value.as_ref(), |out, value| out.u256(*value));
-        encode_option(out, self.reading.as_ref(), |out, reading| {
+        out.option(self.epoch.as_ref(), |out, epoch| out.i64(*epoch));
+        out.option(self.value.as_ref(), |out, value| out.u256(*value));
+        out.option(self.reading.as_ref(), |out, reading| {
             encode_point(out, &reading.point);
             out.time(reading.read_at);
         });
-        encode_option(out, self.median.as_ref(), encode_point);
-        encode_option(out, self.median_through.as_ref(), |out, time| {
-            out.time(*time)
-        });
+        out.option(self.median.as_ref(), encode_point);
+        out.option(self.median_through.as_ref(), |out, time| out.time(*time));
     }
 
     /// Reads an OSM written by [`Osm::encode`].
@@ -282,16 +280,16 @@ impl Osm {
         }
         Ok(Self {
             history,
-            epoch: decode_option(input, |input| input.i64())?,
-            value: decode_option(input, |input| input.u256())?,
-            reading: decode_option(input, |input| {
+            epoch: input.option(|input| input.i64())?,
+            value: input.option(|input| input.u256())?,
+            reading: input.option(|input| {
                 Ok(Reading {
                     point: decode_point(input)?,
                     read_at: input.time()?,
                 })
             })?,
-            median: decode_option(input, decode_point)?,
-            median_through: decode_option(input, |input| input.time())?,
+            median: input.option(decode_point)?,
+            median_through: input.option(|input| input.time())?,
         })
     }
 }
@@ -300,7 +298,7 @@ fn encode_point(out: &mut StateWriter, point: &Point) {
     out.time(point.time);
     out.u256(point.price);
     out.id(&point.feed);
-    encode_option(out, point.grain.as_ref(), |out, grain| out.i64(*grain));
+    out.option(point.grain.as_ref(), |out, grain| out.i64(*grain));
 }
 
 fn decode_point(input: &mut StateReader<'_>) -> Result<Point, EngineError> {
@@ -308,33 +306,8 @@ fn decode_point(input: &mut StateReader<'_>) -> Result<Point, EngineError> {
         time: input.time()?,
         price: input.u256()?,
         feed: input.id()?,
-        grain: decode_option(input, |input| input.i64())?,
+        grain: input.option(|input| input.i64())?,
     })
-}
-
-fn encode_option<T>(
-    out: &mut StateWriter,
-    value: Option<&T>,
-    write: impl FnOnce(&mut StateWriter, &T),
-) {
-    match value {
-        Some(value) => {
-            out.bool(true);
-            write(out, value);
-        }
-        None => out.bool(false),
-    }
-}
-
-fn decode_option<T>(
-    input: &mut StateReader<'_>,
-    read: impl FnOnce(&mut StateReader<'_>) -> Result<T, EngineError>,
-) -> Result<Option<T>, EngineError> {
-    if input.bool()? {
-        read(input).map(Some)
-    } else {
-        Ok(None)
-    }
 }
 
 #[cfg(test)]
