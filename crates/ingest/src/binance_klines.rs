@@ -63,7 +63,7 @@ impl Options {
     }
 }
 
-/// Open and close times of `1_000_000_000_000_00` (10^14) and more are microseconds: a
+/// Open and close times of 10^14 and more are microseconds: a
 /// millisecond time reaches it only in the year 5138, a microsecond one passed it in 1973.
 const MICROS_FROM: u64 = 100_000_000_000_000;
 
@@ -214,38 +214,26 @@ fn read_file(
         });
     }
     let header = header_columns(path, &record)?;
-    let (columns, mut pending) = match header {
-        Some(columns) => {
-            batch.report.count("files with a header row", 1);
-            (columns, None)
-        }
-        None => (ARCHIVE, Some(record.clone())),
-    };
+    let columns = header.unwrap_or(ARCHIVE);
     let header_names: Vec<String> = match header {
-        Some(_) => record
-            .iter()
-            .enumerate()
-            .map(|(index, name)| header_cell(index, name).to_owned())
-            .collect(),
+        Some(_) => {
+            batch.report.count("files with a header row", 1);
+            record
+                .iter()
+                .enumerate()
+                .map(|(index, name)| header_cell(index, name).to_owned())
+                .collect()
+        }
         None => COLUMN_NAMES.iter().map(|n| (*n).to_owned()).collect(),
     };
     batch.report.files.push(path.to_owned());
     let mut micros: Option<bool> = None;
-    loop {
-        let row = match pending.take() {
-            Some(row) => row,
-            None => {
-                if !reader.read_record(&mut record).map_err(csv_error)? {
-                    break;
-                }
-                record.clone()
-            }
-        };
-        let line = row.position().map_or(0, |p| p.line());
+    let mut take_row = |row: &StringRecord, batch: &mut SourceBatch| -> Result<(), IngestError> {
         if row.iter().all(|cell| cell.trim().is_empty()) {
-            continue;
+            return Ok(());
         }
         batch.report.rows_read += 1;
+        let line = row.position().map_or(0, |p| p.line());
         let fail = |column: usize, reason: String| {
             Box::new(RowError {
                 file: path.to_owned(),
@@ -256,7 +244,7 @@ fn read_file(
                 raw: Some(row.iter().collect::<Vec<_>>().join(",")),
             })
         };
-        match bar(&row, columns, options, &mut micros, &fail) {
+        match bar(row, columns, options, &mut micros, &fail) {
             Ok((time, price)) => batch.events.push(Event::at(
                 context.chain_id,
                 time,
@@ -270,6 +258,13 @@ fn read_file(
             )),
             Err(error) => rejects.reject(error)?,
         }
+        Ok(())
+    };
+    if header.is_none() {
+        take_row(&record, batch)?;
+    }
+    while reader.read_record(&mut record).map_err(csv_error)? {
+        take_row(&record, batch)?;
     }
     if micros == Some(true) {
         batch.report.count("files with microsecond times", 1);
