@@ -242,13 +242,7 @@ mod tests {
             &context(false),
         )
         .unwrap_err();
-        let IngestError::Row(row) = &error else {
-            panic!("{error}")
-        };
-        assert_eq!(
-            (row.position, row.column.as_str(), row.value.as_str()),
-            (Position::Entry(2), "price_close", "-1")
-        );
+        assert_eq!(error.row_at(), (Position::Entry(2), "price_close", "-1"));
         let batch = read(&[path], &Options::default(), &context(true)).unwrap();
         assert_eq!(batch.events.len(), 1);
         let reasons: Vec<&str> = batch

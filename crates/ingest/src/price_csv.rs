@@ -187,14 +187,11 @@ mod tests {
     fn mixed_units_and_bad_values_name_line_and_value() {
         let text = "symbol,timestamp,USD_price\nWETH,1609459201234,1\nWETH,1609463014,2\nWETH,1609463015000,-3\nWETH,1609463016000,0.1234567890123456789\n";
         let error = run(text, &Options::default(), false).unwrap_err();
-        let IngestError::Row(row) = &error else {
-            panic!("{error}")
-        };
         assert_eq!(
-            (row.position, row.column.as_str(), row.value.as_str()),
+            error.row_at(),
             (Position::Line(3), "timestamp", "1609463014")
         );
-        assert!(row.reason.contains("milliseconds"), "{}", row.reason);
+        assert!(error.to_string().contains("milliseconds"), "{error}");
 
         let batch = run(text, &Options::default(), true).unwrap();
         let reasons: Vec<(Position, String)> = batch
