@@ -356,15 +356,7 @@ mod tests {
         book.record(&update("ten", 201), Timestamp(4300));
         assert_eq!(market(&book), 101);
 
-        let mut writer = StateWriter::new();
-        book.encode(&mut writer);
-        let bytes = writer.into_bytes();
-        let mut reader = StateReader::new(&bytes);
-        let back = PriceBook::decode(&mut reader).unwrap();
-        reader.finish().unwrap();
-        let mut again = StateWriter::new();
-        back.encode(&mut again);
-        assert_eq!(again.into_bytes(), bytes);
+        let back = crate::state::round_trip(&book, PriceBook::encode, PriceBook::decode);
         assert_eq!(market(&back), 101);
     }
 }

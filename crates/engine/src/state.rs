@@ -259,6 +259,26 @@ pub fn hash_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
+/// For tests: encodes `value`, decodes the bytes (all of them) and checks the decoded value
+/// encodes to the same bytes; returns it.
+#[cfg(test)]
+pub(crate) fn round_trip<T>(
+    value: &T,
+    encode: impl Fn(&T, &mut StateWriter),
+    decode: impl Fn(&mut StateReader<'_>) -> Result<T, EngineError>,
+) -> T {
+    let mut writer = StateWriter::new();
+    encode(value, &mut writer);
+    let bytes = writer.into_bytes();
+    let mut reader = StateReader::new(&bytes);
+    let back = decode(&mut reader).expect("decodes");
+    reader.finish().expect("no bytes left");
+    let mut again = StateWriter::new();
+    encode(&back, &mut again);
+    assert_eq!(again.into_bytes(), bytes, "re-encodes to the same bytes");
+    back
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -431,15 +431,7 @@ mod tests {
         assert_eq!(osm.value(), Some(p(2025)));
 
         // The state, Median included, round-trips.
-        let mut writer = StateWriter::new();
-        osm.encode(&mut writer);
-        let bytes = writer.into_bytes();
-        let mut reader = StateReader::new(&bytes);
-        let back = Osm::decode(&mut reader).unwrap();
-        reader.finish().unwrap();
-        let mut again = StateWriter::new();
-        back.encode(&mut again);
-        assert_eq!(again.into_bytes(), bytes);
+        crate::state::round_trip(&osm, Osm::encode, Osm::decode);
 
         // A reading whose market comes from a coarse feed is interpolated instead: hourly
         // prints say nothing of when relayers would have pushed.
