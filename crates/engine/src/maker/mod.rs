@@ -1212,7 +1212,7 @@ fn mismatch_input(
                 MismatchEvidence {
                     input: "liquidation-limit",
                     detail: format!(
-                        "the same share of collateral and debt was taken: the room under hole/Hole (minus Dirt) would have to have been {} DAI (recorded debt times chop), where the engine had room for the whole vault's tab (difference: room minus that tab)",
+                        "the same share of collateral and debt was taken: the room under the liquidation limit (Dog hole/Hole minus Dirt, Cat box minus litter) would have to have been {} DAI (recorded debt times chop), where the engine had room for the whole vault's tab (difference: room minus that tab)",
                         crate::math::decimal(room, 18)
                     ),
                     difference: signed(room, take.tab / RAY),
