@@ -56,7 +56,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
-use crate::run::MismatchEvidence;
+use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
@@ -292,6 +292,8 @@ pub struct AaveModel {
     close_factor: U256,
     reserves: BTreeMap<Id, Reserve>,
     prices: BTreeMap<Id, U256>,
+    /// Per asset, the feed and time of the answer `prices` holds (for a verdict's evidence).
+    price_sources: BTreeMap<Id, (Id, Timestamp)>,
     pools: BTreeMap<Id, Pool>,
     /// The last liquidatable set (not state: never encoded; rebuilt after any change).
     found: FoundSet<Found>,
@@ -323,6 +325,7 @@ impl AaveModel {
             close_factor: DEFAULT_LIQUIDATION_CLOSE_FACTOR,
             reserves: BTreeMap::new(),
             prices: BTreeMap::new(),
+            price_sources: BTreeMap::new(),
             pools: BTreeMap::new(),
             found: FoundSet::default(),
             walked: Vec::new(),
@@ -1219,6 +1222,8 @@ impl ProtocolModel for AaveModel {
             .ok_or(EngineError::Overflow {
                 quantity: "Aave oracle price",
             })?;
+        self.price_sources
+            .insert(update.asset, (quote.feed, quote.time));
         Ok(self.prices.insert(update.asset, price) != Some(price))
     }
 
@@ -1256,7 +1261,7 @@ impl ProtocolModel for AaveModel {
     fn judge(
         &mut self,
         liquidation: &Liquidation,
-        _time: Timestamp,
+        time: Timestamp,
     ) -> Result<Judgement, EngineError> {
         let collateral = &liquidation.collateral_asset;
         let debt = &liquidation.debt_asset;
@@ -1322,6 +1327,16 @@ impl ProtocolModel for AaveModel {
         if known {
             judgement.health = Some(Quantity::new(context.account.health_factor, 18));
         }
+        // The collateral reserve's price (the debt's is in the same book); an Aave v2 WETH
+        // reserve has no feed: the oracle returns 1 ETH.
+        let source = self.price_sources.get(collateral);
+        judgement.oracle = Some(OracleEvidence::new(
+            Quantity::new(context.collateral.price, self.base_decimals),
+            source.map(|(feed, _)| *feed),
+            source.map(|(_, observed)| *observed),
+            Some(time),
+            None,
+        ));
         let expected = |judgement: &mut Judgement, quote: &LiquidationQuote| {
             judgement.expected_collateral = Some(Quantity::new(
                 quote.collateral_to_liquidator,
@@ -1634,6 +1649,12 @@ impl ProtocolModel for AaveModel {
             out.id(asset);
             out.u256(*price);
         }
+        out.count(self.price_sources.len());
+        for (asset, (feed, time)) in &self.price_sources {
+            out.id(asset);
+            out.id(feed);
+            out.time(*time);
+        }
         out.count(self.pools.len());
         for (market, pool) in &self.pools {
             out.id(market);
@@ -1695,6 +1716,11 @@ impl ProtocolModel for AaveModel {
             let asset = input.id()?;
             prices.insert(asset, input.u256()?);
         }
+        let mut price_sources = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            price_sources.insert(asset, (input.id()?, input.time()?));
+        }
         let mut pools = BTreeMap::new();
         for _ in 0..input.count()? {
             let market = input.id()?;
@@ -1720,6 +1746,7 @@ impl ProtocolModel for AaveModel {
         }
         self.reserves = reserves;
         self.prices = prices;
+        self.price_sources = price_sources;
         self.pools = pools;
         let accounts: Vec<(Id, Id)> = self
             .pools
