@@ -6,13 +6,17 @@
 //! them. This module must never decide anything the engine decides; it only translates flags.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 use cascade_engine::maker::{MedianRule, OsmSample};
-use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
+use cascade_engine::scenario::{Scenario, ScenarioError};
+use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Timestamp};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
+
+use crate::talk;
 
 /// Engine settings shared by every command that replays.
 #[derive(Args)]
@@ -20,6 +24,8 @@ pub struct EngineArgs {
     /// Counterfactual scenario (TOML, see docs/scenarios.md).
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataDirArg,
     /// Report only from this time on (RFC 3339 or YYYY-MM-DD, UTC); the replay resumes from the
     /// last stored checkpoint before it.
     #[arg(long, value_name = "TIME")]
@@ -35,12 +41,12 @@ pub struct EngineArgs {
     /// interpolation elsewhere; see --median-spread-bps).
     #[arg(long, value_enum)]
     osm_sample: Option<Sample>,
-    /// With --osm-sample median (the default): the relayers' spread in basis points (default 100, ETHUSD's
-    /// `oracleSpread` of 1%).
+    /// With --osm-sample median (the default): the relayers' spread in basis points (default
+    /// 100, ETHUSD's `oracleSpread` of 1%).
     #[arg(long, value_name = "BPS")]
     median_spread_bps: Option<u32>,
-    /// With --osm-sample median (the default): the relayers' heartbeat in seconds (default 15500, ETHUSD's
-    /// `oracleExpiration`).
+    /// With --osm-sample median (the default): the relayers' heartbeat in seconds (default
+    /// 15500, ETHUSD's `oracleExpiration`).
     #[arg(long, value_name = "SECONDS")]
     median_expiration: Option<i64>,
     /// Feeds in order of preference where several price one pair (comma-separated feed ids);
@@ -54,6 +60,39 @@ pub struct EngineArgs {
     /// `coingecko-hourly=900`: the Maker OSM samples that feed's prices that much earlier.
     #[arg(long, value_name = "FEED=SECONDS")]
     feed_lag: Vec<String>,
+}
+
+/// `--data-dir`: where a scenario's relative data paths (`reserves_file`) point.
+#[derive(Args)]
+pub struct DataDirArg {
+    /// Folder a scenario's relative data paths (`reserves_file`) are read from (default:
+    /// `$CASCADE_DATA_DIR`, else the scenario file's folder).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    /// Loads the scenario at `path`, its data paths resolved against the data folder; an error
+    /// says which folder that was and how to choose another.
+    pub fn load_scenario(&self, path: &Path) -> anyhow::Result<Scenario> {
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| std::env::var_os("CASCADE_DATA_DIR").map(PathBuf::from));
+        Scenario::load_with_data_dir(path, data_dir.as_deref()).map_err(|error| {
+            if !matches!(error, ScenarioError::Data { .. }) {
+                return anyhow::Error::new(error)
+                    .context(format!("loading scenario {}", path.display()));
+            }
+            let base = match &data_dir {
+                Some(dir) => format!("the data folder {}", dir.display()),
+                None => "the scenario's folder (no --data-dir, no CASCADE_DATA_DIR)".to_owned(),
+            };
+            anyhow::anyhow!(
+                "{error}\nhint: relative data paths are read from {base}; name the folder that holds them with --data-dir DIR (e.g. --data-dir ../shared/data)"
+            )
+        })
+    }
 }
 
 /// OSM sampling rule on the command line.
@@ -117,28 +156,59 @@ impl EngineArgs {
     /// Replays the log at `dir` under these flags: the scenario when one is given, else history
     /// with checkpoints stored and resumed as asked.
     pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
+        crate::existing_log(dir)?;
         let options = ReplayOptions {
             config: self.config()?,
             checkpoint_every: self.checkpoint_every,
             resume: true,
         };
+        let started = Instant::now();
         if let Some(path) = &self.scenario {
             // Counterfactual: history up to the scenario's window, then the scenario (issue #5).
-            let scenario = cascade_engine::scenario::Scenario::load(path)
-                .with_context(|| format!("loading scenario {}", path.display()))?;
-            return cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
+            let scenario = self.data.load_scenario(path)?;
+            tracing::info!("replaying {} under {}", dir.display(), path.display());
+            let spinner = talk::spinner(&format!(
+                "replaying {} under {}",
+                dir.display(),
+                path.display()
+            ));
+            let run = cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
                 .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
-        }
-        let outcome = replay_log(dir, &options, Mode::Historical)
-            .with_context(|| format!("replaying {}", dir.display()))?;
-        if let Some(seq) = outcome.resumed_from {
-            eprintln!(
-                "resumed from the checkpoint before seq {seq}; applied {} events",
-                outcome.applied
+            spinner.finish_and_clear();
+            let run = run?;
+            tracing::info!(
+                "{} events in the window, {} liquidations, {:.2} s",
+                run.totals.events,
+                run.totals.liquidations,
+                started.elapsed().as_secs_f64()
             );
+            return Ok(run);
         }
-        if outcome.checkpoints_written > 0 {
-            eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+        tracing::info!("replaying {}", dir.display());
+        tracing::debug!("engine settings: {:?}", options.config);
+        let bar = talk::bar("replaying", 0, false);
+        let outcome = replay_log_observed(dir, &options, Mode::Historical, &mut |done, end| {
+            bar.set_length(end);
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        let outcome = outcome.with_context(|| format!("replaying {}", dir.display()))?;
+        tracing::info!(
+            "applied {} events, {} liquidations judged, {:.2} s",
+            outcome.applied,
+            outcome.run.totals.liquidations,
+            started.elapsed().as_secs_f64()
+        );
+        if !talk::quiet() {
+            if let Some(seq) = outcome.resumed_from {
+                eprintln!(
+                    "resumed from the checkpoint before seq {seq}; applied {} events",
+                    outcome.applied
+                );
+            }
+            if outcome.checkpoints_written > 0 {
+                eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+            }
         }
         Ok(outcome.run)
     }

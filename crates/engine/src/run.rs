@@ -2,7 +2,7 @@
 //!
 //! Same log + same scenario + same engine version = byte-identical file: every map is a
 //! `BTreeMap`, every amount is exact decimal text, keys come out in declaration order. This
-//! module also compares two runs for `cascade check`. It must never format money through floats.
+//! module must never format money through floats.
 
 use std::collections::BTreeMap;
 
@@ -59,6 +59,13 @@ pub struct LiquidationRecord {
     pub market: Id,
     /// The account.
     pub account: Id,
+    /// Transaction hash of a recorded liquidation (`0x` and 64 hex digits), where the source has
+    /// it; not written otherwise. With `log_index`, the liquidation's identity across logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    /// Log index of a recorded liquidation within its block, where the source has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u32>,
     /// Verdict name for recorded liquidations; `null` for simulated ones.
     pub verdict: Option<&'static str>,
     /// Rule applied (`cat-bite`, `dog-bark`, ...).
@@ -426,221 +433,5 @@ impl Run {
         }
         out.push_str(&format!("state hash: {}\n", self.state_hash));
         out
-    }
-}
-
-/// What differs between an expected (golden) run and an actual one, as `cascade check` shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunDiff {
-    /// Human-readable lines, most important first; empty when the runs are equal.
-    pub lines: Vec<String>,
-}
-
-impl RunDiff {
-    /// True when nothing differs.
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-}
-
-/// Compares two run files given as JSON values (the golden one may come from an older build).
-///
-/// Reports, in this order: a different log, liquidations that vanished, appeared or changed
-/// (matched by `seq`, `origin`, `protocol`, `market`, `account`), totals that moved, unsafe
-/// episodes that changed, timeline changes (counted), and the state hash.
-pub fn diff_runs(expected: &Value, actual: &Value) -> RunDiff {
-    let mut lines = Vec::new();
-    for key in ["schema_version", "log", "window", "scenario", "config"] {
-        if expected.get(key) != actual.get(key) {
-            lines.push(format!(
-                "{key}: expected {}, got {}",
-                compact(expected.get(key)),
-                compact(actual.get(key))
-            ));
-        }
-    }
-    diff_keyed(
-        &mut lines,
-        "liquidation",
-        expected.get("liquidations"),
-        actual.get("liquidations"),
-        &["seq", "origin", "protocol", "market", "account"],
-    );
-    let mut totals = Vec::new();
-    flatten("totals", expected.get("totals"), &mut totals);
-    let mut actual_totals = Vec::new();
-    flatten("totals", actual.get("totals"), &mut actual_totals);
-    let expected_totals: BTreeMap<_, _> = totals.into_iter().collect();
-    let actual_totals: BTreeMap<_, _> = actual_totals.into_iter().collect();
-    for (path, value) in &expected_totals {
-        match actual_totals.get(path) {
-            Some(other) if other == value => {}
-            Some(other) => lines.push(format!("{path}: {value} -> {other}")),
-            None => lines.push(format!("{path}: {value} -> (absent)")),
-        }
-    }
-    for (path, value) in &actual_totals {
-        if !expected_totals.contains_key(path) {
-            lines.push(format!("{path}: (absent) -> {value}"));
-        }
-    }
-    diff_keyed(
-        &mut lines,
-        "unsafe episode",
-        expected.get("unsafe_unliquidated"),
-        actual.get("unsafe_unliquidated"),
-        &["protocol", "market", "account", "from"],
-    );
-    let timeline = |run: &Value| {
-        run.get("timeline")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let (old, new) = (timeline(expected), timeline(actual));
-    if old != new {
-        let changed = old.iter().zip(&new).filter(|(a, b)| a != b).count();
-        lines.push(format!(
-            "timeline: {} points -> {} points, {changed} of the common ones differ",
-            old.len(),
-            new.len()
-        ));
-    }
-    if expected.get("health_distribution") != actual.get("health_distribution") {
-        let count = |run: &Value| {
-            run.get("health_distribution")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len)
-        };
-        lines.push(format!(
-            "health_distribution: {} snapshots -> {} snapshots, contents differ",
-            count(expected),
-            count(actual)
-        ));
-    }
-    if expected.get("state_hash") != actual.get("state_hash") {
-        lines.push(format!(
-            "state_hash: {} -> {}",
-            compact(expected.get("state_hash")),
-            compact(actual.get("state_hash"))
-        ));
-    }
-    RunDiff { lines }
-}
-
-fn compact(value: Option<&Value>) -> String {
-    value.map_or("(absent)".to_owned(), Value::to_string)
-}
-
-fn diff_keyed(
-    lines: &mut Vec<String>,
-    what: &str,
-    expected: Option<&Value>,
-    actual: Option<&Value>,
-    key_fields: &[&str],
-) {
-    let keyed = |list: Option<&Value>| -> BTreeMap<String, Value> {
-        list.and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|item| {
-                let key: Vec<String> = key_fields
-                    .iter()
-                    .map(|field| match item.get(*field) {
-                        Some(Value::String(text)) => text.clone(),
-                        other => compact(other),
-                    })
-                    .collect();
-                (key.join(" "), item.clone())
-            })
-            .collect()
-    };
-    let (old, new) = (keyed(expected), keyed(actual));
-    for (key, item) in &old {
-        match new.get(key) {
-            None => lines.push(format!("{what} vanished: {key}")),
-            Some(other) if other != item => {
-                let mut fields = Vec::new();
-                if let (Some(a), Some(b)) = (item.as_object(), other.as_object()) {
-                    for (field, value) in a {
-                        if b.get(field) != Some(value) {
-                            fields.push(format!("{field} {} -> {}", value, compact(b.get(field))));
-                        }
-                    }
-                    for (field, value) in b {
-                        if !a.contains_key(field) {
-                            fields.push(format!("{field} (absent) -> {value}"));
-                        }
-                    }
-                }
-                lines.push(format!("{what} changed: {key}: {}", fields.join(", ")));
-            }
-            Some(_) => {}
-        }
-    }
-    for key in new.keys() {
-        if !old.contains_key(key) {
-            lines.push(format!("{what} appeared: {key}"));
-        }
-    }
-}
-
-fn flatten(path: &str, value: Option<&Value>, out: &mut Vec<(String, String)>) {
-    match value {
-        Some(Value::Object(map)) => {
-            for (key, child) in map {
-                flatten(&format!("{path}.{key}"), Some(child), out);
-            }
-        }
-        Some(other) => out.push((path.to_owned(), other.to_string())),
-        None => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn diff_names_vanished_appeared_changed_and_moved_totals() {
-        let expected = json!({
-            "schema_version": 1,
-            "liquidations": [
-                {"seq": 5, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#1", "verdict": "explained"},
-                {"seq": 9, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#2", "verdict": "explained"}
-            ],
-            "totals": {"liquidations": 2, "verdicts": {"explained": 2}},
-            "state_hash": "aa"
-        });
-        let actual = json!({
-            "schema_version": 1,
-            "liquidations": [
-                {"seq": 5, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#1", "verdict": "not-liquidatable"},
-                {"seq": 12, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#3", "verdict": "explained"}
-            ],
-            "totals": {"liquidations": 2, "verdicts": {"explained": 1}},
-            "state_hash": "bb"
-        });
-        let diff = diff_runs(&expected, &actual);
-        let text = diff.lines.join("\n");
-        assert!(
-            text.contains("liquidation vanished: 9 recorded maker ETH-B #2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("liquidation appeared: 12 recorded maker ETH-B #3"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "liquidation changed: 5 recorded maker ETH-B #1: verdict \"explained\" -> \"not-liquidatable\""
-            ),
-            "{text}"
-        );
-        assert!(text.contains("totals.verdicts.explained: 2 -> 1"), "{text}");
-        assert!(!text.contains("totals.liquidations"), "{text}");
-        assert!(text.contains("state_hash: \"aa\" -> \"bb\""), "{text}");
-        assert!(diff_runs(&expected, &expected).is_empty());
     }
 }
