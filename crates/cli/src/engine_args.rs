@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cascade_engine::maker::OsmSample;
+use cascade_engine::maker::{MedianRule, OsmSample};
 use cascade_engine::scenario::{Scenario, ScenarioError};
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Timestamp};
@@ -36,9 +36,23 @@ pub struct EngineArgs {
     /// Maker OSM delay in seconds (default 3600; 0 reads the market price directly).
     #[arg(long, value_name = "SECONDS")]
     osm_hop: Option<i64>,
-    /// How the Maker OSM samples recorded market prices at its reading time.
+    /// How the Maker OSM samples recorded market prices at its reading time (default `median`:
+    /// the Median as its relayers update it where the market is recorded at least once a minute,
+    /// interpolation elsewhere; see --median-spread-bps).
     #[arg(long, value_enum)]
     osm_sample: Option<Sample>,
+    /// With --osm-sample median (the default): the relayers' spread in basis points (default
+    /// 100, ETHUSD's `oracleSpread` of 1%).
+    #[arg(long, value_name = "BPS")]
+    median_spread_bps: Option<u32>,
+    /// With --osm-sample median (the default): the relayers' heartbeat in seconds (default
+    /// 15500, ETHUSD's `oracleExpiration`).
+    #[arg(long, value_name = "SECONDS")]
+    median_expiration: Option<i64>,
+    /// Feeds in order of preference where several price one pair (comma-separated feed ids);
+    /// unlisted feeds follow by the default rule (finest live feed first).
+    #[arg(long, value_name = "FEED,FEED", value_delimiter = ',')]
+    feed_priority: Vec<String>,
     /// Report accounts unsafe longer than this many seconds and never liquidated (default 3600).
     #[arg(long, value_name = "SECONDS")]
     unsafe_threshold: Option<i64>,
@@ -88,6 +102,8 @@ enum Sample {
     Step,
     /// Linear between the prices around the reading time.
     Interpolate,
+    /// The Median's value under its relayers' spread and heartbeat.
+    Median,
 }
 
 impl EngineArgs {
@@ -104,11 +120,32 @@ impl EngineArgs {
         if let Some(hop) = self.osm_hop {
             config.maker.hop = hop;
         }
-        if let Some(sample) = self.osm_sample {
-            config.maker.osm_sample = match sample {
-                Sample::Step => OsmSample::Step,
-                Sample::Interpolate => OsmSample::Interpolate,
-            };
+        let median = MedianRule {
+            spread_bps: self
+                .median_spread_bps
+                .unwrap_or(MedianRule::ETH_USD.spread_bps),
+            expiration: self
+                .median_expiration
+                .unwrap_or(MedianRule::ETH_USD.expiration),
+            poll: MedianRule::ETH_USD.poll,
+        };
+        config.maker.osm_sample = match self.osm_sample {
+            None | Some(Sample::Median) => OsmSample::Median(median),
+            Some(Sample::Step) => OsmSample::Step,
+            Some(Sample::Interpolate) => OsmSample::Interpolate,
+        };
+        if (self.median_spread_bps.is_some() || self.median_expiration.is_some())
+            && !matches!(self.osm_sample, None | Some(Sample::Median))
+        {
+            anyhow::bail!(
+                "--median-spread-bps and --median-expiration apply to --osm-sample median only"
+            );
+        }
+        for feed in &self.feed_priority {
+            config.feed_priority.push(
+                feed.parse::<Id>()
+                    .with_context(|| format!("--feed-priority: bad feed id {feed:?}"))?,
+            );
         }
         if let Some(threshold) = self.unsafe_threshold {
             config.unsafe_threshold = threshold;

@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use cascade_events::{Address, Id, Timestamp};
 use cascade_ingest::feeds::FeedTable;
 use cascade_ingest::{
-    IngestOptions, Mapping, Progress, Source, SourceKind, aave_subgraph, chainlink_rounds,
-    eth_logs, ohlcv_json, price_csv,
+    IngestOptions, Mapping, Progress, Source, SourceKind, aave_subgraph, binance_klines,
+    chainlink_rounds, eth_logs, ohlcv_json, price_csv,
 };
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use indicatif::ProgressBar;
@@ -50,13 +50,15 @@ pub struct IngestArgs {
     /// chainlink-rounds: the feed's address (default: the address in the file name).
     #[arg(long)]
     feed: Option<String>,
-    /// chainlink-rounds, ohlcv-json: the asset priced.
+    /// chainlink-rounds, ohlcv-json, binance-klines (required): the asset priced.
     #[arg(long)]
     asset: Option<String>,
-    /// chainlink-rounds, ohlcv-json, price-csv: the unit of the price.
+    /// chainlink-rounds, ohlcv-json, price-csv, binance-klines (default USDT): the unit of the
+    /// price.
     #[arg(long)]
     quote: Option<String>,
-    /// chainlink-rounds: decimals of the answer; ohlcv-json, price-csv: decimals stored.
+    /// chainlink-rounds: decimals of the answer; ohlcv-json, price-csv, binance-klines: decimals
+    /// stored.
     #[arg(long)]
     decimals: Option<u8>,
     /// chainlink-rounds, eth-logs: a TOML feeds file (`[[feed]] address, asset, quote, decimals`).
@@ -110,12 +112,17 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
             "--asset",
             args.asset.is_some(),
-            &[SourceKind::ChainlinkRounds, SourceKind::OhlcvJson],
+            &[
+                SourceKind::ChainlinkRounds,
+                SourceKind::OhlcvJson,
+                SourceKind::BinanceKlines,
+            ],
         ),
         (
             "--quote",
@@ -124,6 +131,7 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
@@ -133,6 +141,7 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
@@ -160,6 +169,9 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 names.join(", ")
             );
         }
+    }
+    if kind == SourceKind::BinanceKlines && args.asset.is_none() {
+        bail!("--source binance-klines needs --asset (the asset the pair prices, e.g. WETH)");
     }
     if kind == SourceKind::Csv && args.mapping.is_none() {
         bail!("--source csv needs --mapping FILE");
@@ -245,6 +257,20 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
                             quote,
                             feed: parse_id("--feed", &args.feed)?.unwrap_or(defaults.feed),
                             decimals: args.decimals.unwrap_or(defaults.decimals),
+                        },
+                    }
+                }
+                SourceKind::BinanceKlines => {
+                    let defaults = binance_klines::Options::for_asset(
+                        asset.context("--source binance-klines needs --asset")?,
+                    );
+                    Source::BinanceKlines {
+                        path,
+                        options: binance_klines::Options {
+                            quote: quote.unwrap_or(defaults.quote),
+                            feed: parse_id("--feed", &args.feed)?.unwrap_or(defaults.feed),
+                            decimals: args.decimals.unwrap_or(defaults.decimals),
+                            ..defaults
                         },
                     }
                 }

@@ -30,7 +30,8 @@ enum StreamCommand {
     /// Publish a log onto a topic, in order; re-running resumes after what the topic holds.
     Publish(PublishArgs),
     /// Replay the events of a topic through the engine and write the run file.
-    Replay(ReplayArgs),
+    // Boxed: the engine flags make it several times the size of the other variants.
+    Replay(Box<ReplayArgs>),
     /// Mirror a topic into a local log.
     Record(RecordArgs),
 }

@@ -123,7 +123,10 @@ fn the_readme_usage_block_runs_as_written() {
 fn the_real_data_examples_of_ingest_and_fidelity_run_as_written() {
     for (doc, heading) in [
         ("docs/ingest.md", "whatever order they run in:"),
-        ("docs/fidelity.md", "Two logs, built with the real commands"),
+        (
+            "docs/fidelity.md",
+            "Three logs, built with the real commands",
+        ),
     ] {
         let text = std::fs::read_to_string(repo().join(doc)).unwrap();
         let lines = block_after(&text, heading, "sh");

@@ -146,7 +146,10 @@ fn bad_files_are_named() {
     let error = RunFile::from_slice(&serde_json::to_vec(&value).unwrap(), "v.json").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "v.json: run schema version 99, this build reads versions 1 to 2"
+        format!(
+            "v.json: run schema version 99, this build reads versions 1 to {}",
+            cascade_engine::run::RUN_SCHEMA_VERSION
+        )
     );
 }
 

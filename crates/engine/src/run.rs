@@ -6,15 +6,17 @@
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Id, Protocol, Timestamp};
+use cascade_events::{Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::protocol::{HEALTH_BUCKET_NAMES, HealthDistribution, Quantity};
 
 /// Version of the run file layout; bump on any change of keys or their meaning. Version 2 added
-/// `health_distribution`; a version 1 file is a version 2 file without it.
-pub const RUN_SCHEMA_VERSION: u32 = 2;
+/// `health_distribution`; a version 1 file is a version 2 file without it. Version 3 added the
+/// liquidations' `oracle` and `mismatch` evidence and the config's `quote_conversions` and Maker
+/// `median_rule`.
+pub const RUN_SCHEMA_VERSION: u32 = 3;
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -93,6 +95,98 @@ pub struct LiquidationRecord {
     pub collateral_sold: Option<Quantity>,
     /// Why a verdict is not `explained`.
     pub note: Option<String>,
+    /// Recorded liquidations: the oracle price the verdict used and where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<OracleEvidence>,
+    /// `amount-mismatch` verdicts: which input of the rebuilt account would have to differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<MismatchEvidence>,
+}
+
+/// The oracle price behind a verdict: its value, the feed and market point it came from, and,
+/// for a verdict other than `explained`, the price at which the verdict would have flipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OracleEvidence {
+    /// The price the protocol's oracle rule read (Maker: the OSM value, USD, 18 decimals).
+    pub price: Quantity,
+    /// The feed whose answer gave it (for an interpolated value, the answer before the reading
+    /// time).
+    pub feed: Option<Id>,
+    /// When that answer was the market price.
+    pub observed: Option<Timestamp>,
+    /// When the oracle read the market (Maker: the OSM's reading time, one `hop` before it
+    /// published).
+    pub read_at: Option<Timestamp>,
+    /// `read_at - observed`: how old the answer was when the oracle read it.
+    pub age_seconds: Option<i64>,
+    /// Not `explained`: the highest oracle price at which the rebuilt account is liquidatable,
+    /// computed with the protocol's integer arithmetic (Maker: `Spotter.poke` and the `Vat`'s
+    /// `ink * spot < art * rate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_even_price: Option<Quantity>,
+    /// `(break_even_price - price) / price` in percent, four decimals, rounded toward zero:
+    /// negative when the oracle would have had to read lower.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_percent: Option<String>,
+}
+
+impl OracleEvidence {
+    /// Evidence for `price`, with the break-even price and its distance when given.
+    pub fn new(
+        price: Quantity,
+        feed: Option<Id>,
+        observed: Option<Timestamp>,
+        read_at: Option<Timestamp>,
+        break_even: Option<Quantity>,
+    ) -> Self {
+        let age_seconds = match (observed, read_at) {
+            (Some(observed), Some(read_at)) => Some(read_at.0 - observed.0),
+            _ => None,
+        };
+        let distance_percent = break_even
+            .filter(|b| b.decimals == price.decimals && !price.value.is_zero())
+            .map(|b| {
+                let ppm = b
+                    .value
+                    .abs_diff(price.value)
+                    .saturating_mul(U256::from(1_000_000u32))
+                    / price.value;
+                signed_decimal(b.value < price.value, ppm, 4)
+            });
+        Self {
+            price,
+            feed,
+            observed,
+            read_at,
+            age_seconds,
+            break_even_price: break_even,
+            distance_percent,
+        }
+    }
+}
+
+/// For an `amount-mismatch`: which input of the rebuilt account (debt, collateral, a
+/// liquidation limit) would have to differ, and by how much, for the formula to give the
+/// recorded amounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MismatchEvidence {
+    /// `debt`, `collateral`, `liquidation-limit` or `debt-and-collateral`.
+    pub input: &'static str,
+    /// Signed decimal text in the input's unit: recorded minus rebuilt (negative: the rebuilt
+    /// input is too high).
+    pub difference: String,
+    /// The reasoning in words.
+    pub detail: String,
+}
+
+/// `value / 10^decimals` as decimal text with a leading `-` when `negative` (and non-zero).
+pub fn signed_decimal(negative: bool, value: U256, decimals: u8) -> String {
+    let text = crate::math::decimal(value, decimals);
+    if negative && !value.is_zero() {
+        format!("-{text}")
+    } else {
+        text
+    }
 }
 
 /// A stretch of time during which every check found an account liquidatable and no recorded

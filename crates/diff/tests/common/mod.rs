@@ -53,6 +53,8 @@ pub fn liquidation(
         bad_debt: round.map(|_| tokens(0)),
         collateral_sold: round.map(|_| tokens(eth)),
         note: None,
+        oracle: None,
+        mismatch: None,
     }
 }
 
