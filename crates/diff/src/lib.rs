@@ -13,6 +13,7 @@
 //!
 //! Runs of different logs are refused everywhere: comparing them would mean nothing.
 
+pub mod accounts;
 pub mod charts;
 pub mod compare;
 pub mod render;

@@ -111,6 +111,20 @@ pub fn build(
         .iter()
         .map(|run| compare(reference, run))
         .collect::<Result<_, _>>()?;
+    // Each other counterfactual against the baseline, the fair reference, when the first run is
+    // not already the baseline.
+    let baseline = crate::accounts::baseline(runs).filter(|b| *b > 0);
+    let against_baseline: Vec<Comparison> = baseline
+        .map(|b| {
+            runs.iter()
+                .enumerate()
+                .filter(|(index, run)| *index != b && *index > 0 && run.is_counterfactual())
+                .map(|(_, run)| compare(&runs[b], run))
+                .collect::<Result<_, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let account_tables: Vec<_> = runs.iter().filter_map(crate::accounts::table).collect();
     let labels: Vec<String> = runs.iter().map(RunFile::label).collect();
     let title = title.map_or_else(
         || format!("Post-mortem: {}", labels.join(" vs ")),
@@ -180,6 +194,20 @@ pub fn build(
             render::html(comparison)
         );
     }
+    for comparison in &against_baseline {
+        let _ = write!(
+            html,
+            "<section><h2>{} vs {} (the baseline: the fair reference)</h2>\n{}</section>\n",
+            escape(&comparison.b.label),
+            escape(&comparison.a.label),
+            render::html(comparison)
+        );
+    }
+    for (title, header, rows) in &account_tables {
+        html.push_str("<section>");
+        html.push_str(&html_table(title, header, rows));
+        html.push_str("</section>\n");
+    }
     for (index, run) in runs.iter().enumerate() {
         if let Some(chains) = chains_table(run) {
             let _ = write!(
@@ -228,8 +256,12 @@ pub fn build(
             markdown.push_str(&markdown_table(caption, header, rows));
         }
     }
-    for comparison in &comparisons {
+    for comparison in comparisons.iter().chain(&against_baseline) {
         let _ = write!(markdown, "\n{}", render::markdown(comparison));
+    }
+    for (title, header, rows) in &account_tables {
+        markdown.push('\n');
+        markdown.push_str(&markdown_table(title, header, rows));
     }
     for (index, run) in runs.iter().enumerate() {
         if let Some((header, rows)) = chains_table(run) {

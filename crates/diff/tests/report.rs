@@ -335,3 +335,39 @@ fn a_pool_market_charts_its_collateral_price_from_the_triggers() {
             .contains("WETH oracle price, liquidations of WETH collateral marked")
     );
 }
+
+/// With a baseline among the runs (a scenario that changes nothing), every other counterfactual
+/// is also compared with it, and each run lists its accounts with health and collateral.
+#[test]
+fn counterfactuals_are_compared_with_the_baseline_and_accounts_are_listed() {
+    let mut baseline: serde_json::Value = serde_json::from_slice(&counterfactual()).unwrap();
+    baseline["scenario"] = serde_json::json!({"name": "baseline", "label": "baseline", "baseline": true, "changes": []});
+    let mut history: serde_json::Value = serde_json::from_slice(&historical()).unwrap();
+    history["liquidations"][0]["health"] = "0.95".into();
+    let runs = vec![
+        RunFile::from_slice(&serde_json::to_vec(&history).unwrap(), "hist.json").unwrap(),
+        RunFile::from_slice(&serde_json::to_vec(&baseline).unwrap(), "base.json").unwrap(),
+        RunFile::from_slice(&counterfactual(), "mat.json").unwrap(),
+    ];
+    let report = build_report(&runs, None, "pm").unwrap();
+    assert!(
+        report
+            .html
+            .contains("ETH-B mat 1.5 vs baseline (the baseline: the fair reference)"),
+        "the counterfactual against the baseline"
+    );
+    assert!(!report.html.contains("baseline vs baseline"));
+    let markdown = &report.markdown;
+    assert!(
+        markdown.contains("Accounts liquidated, 2 of 2 with the most debt repaid, their health and collateral (historical)"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| maker ETH-B #1 | 1 | 0.95 | 100 WETH | 100,000 DAI |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| maker ETH-B #3 | 1 | - | 10 WETH | 9,000 DAI |"),
+        "{markdown}"
+    );
+}

@@ -1,0 +1,101 @@
+//! Per-account tables of a report: the accounts each run liquidated most, with the health they
+//! had when liquidated and the collateral and debt taken, and which run is the baseline the
+//! counterfactuals are fairly compared with (`docs/postmortems/README.md`).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::runfile::{AccountKey, Num, RunFile};
+
+/// Accounts listed per run, the most debt repaid first.
+pub const ACCOUNTS_SHOWN: usize = 20;
+
+/// The index of the baseline run among `runs`: the first counterfactual whose scenario changes
+/// nothing (`scenario.baseline`), the fair reference for the other counterfactuals, since it
+/// shares their simulated liquidator and differs from them only by the scenario's changes.
+pub fn baseline(runs: &[RunFile]) -> Option<usize> {
+    runs.iter().position(|run| {
+        run.scenario
+            .as_ref()
+            .and_then(|s| s.get("baseline"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    })
+}
+
+/// What one account went through in one run.
+#[derive(Default)]
+struct AccountRow {
+    liquidations: u64,
+    lowest_health: Option<Num>,
+    collateral: BTreeMap<String, Num>,
+    debt: BTreeMap<String, Num>,
+}
+
+fn amounts(map: &BTreeMap<String, Num>) -> String {
+    map.iter()
+        .map(|(asset, n)| format!("{} {asset}", n.human(4)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The [`ACCOUNTS_SHOWN`] accounts of `run` with the most debt repaid: liquidations, the lowest
+/// health at which one of them was liquidated, collateral seized and debt repaid; `None` when
+/// the run liquidated nobody. The caption says how many accounts there were.
+pub fn table(run: &RunFile) -> Option<(String, Vec<String>, Vec<Vec<String>>)> {
+    let mut by_account: BTreeMap<AccountKey, AccountRow> = BTreeMap::new();
+    for liquidation in &run.liquidations {
+        let row = by_account.entry(liquidation.key()).or_default();
+        row.liquidations += 1;
+        if let Some(health) = liquidation.health.as_deref().and_then(Num::parse) {
+            row.lowest_health = Some(row.lowest_health.map_or(health, |h| h.min(health)));
+        }
+        let collateral = row
+            .collateral
+            .entry(liquidation.collateral_name().to_owned())
+            .or_default();
+        *collateral = collateral.plus(liquidation.collateral());
+        let debt = row.debt.entry(liquidation.debt_asset.clone()).or_default();
+        *debt = debt.plus(liquidation.debt());
+    }
+    if by_account.is_empty() {
+        return None;
+    }
+    let total = by_account.len();
+    let mut ranked: Vec<(AccountKey, AccountRow)> = by_account.into_iter().collect();
+    let debt = |row: &AccountRow| row.debt.values().fold(Num::ZERO, |sum, n| sum.plus(*n));
+    ranked.sort_by_key(|(_, row)| std::cmp::Reverse(debt(row)));
+    ranked.truncate(ACCOUNTS_SHOWN);
+    let header = [
+        "account",
+        "liquidations",
+        "lowest health liquidated at",
+        "collateral seized",
+        "debt repaid",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let rows = ranked
+        .into_iter()
+        .map(|(account, row)| {
+            vec![
+                account.to_string(),
+                row.liquidations.to_string(),
+                row.lowest_health
+                    .map_or_else(|| "-".to_owned(), |h| h.human(4)),
+                amounts(&row.collateral),
+                amounts(&row.debt),
+            ]
+        })
+        .collect();
+    Some((
+        format!(
+            "Accounts liquidated, {} of {total} with the most debt repaid, their health and collateral ({})",
+            ACCOUNTS_SHOWN.min(total),
+            run.label()
+        ),
+        header,
+        rows,
+    ))
+}
