@@ -185,21 +185,21 @@ pub fn build(
             table
         );
     }
-    for comparison in &comparisons {
+    let headed = comparisons
+        .iter()
+        .map(|c| (c, format!("{} vs {}", c.a.label, c.b.label)))
+        .chain(against_baseline.iter().map(|c| {
+            let heading = format!(
+                "{} vs {} (the baseline: the fair reference)",
+                c.b.label, c.a.label
+            );
+            (c, heading)
+        }));
+    for (comparison, heading) in headed {
         let _ = write!(
             html,
-            "<section><h2>{} vs {}</h2>\n{}</section>\n",
-            escape(&comparison.a.label),
-            escape(&comparison.b.label),
-            render::html(comparison)
-        );
-    }
-    for comparison in &against_baseline {
-        let _ = write!(
-            html,
-            "<section><h2>{} vs {} (the baseline: the fair reference)</h2>\n{}</section>\n",
-            escape(&comparison.b.label),
-            escape(&comparison.a.label),
+            "<section><h2>{}</h2>\n{}</section>\n",
+            escape(&heading),
             render::html(comparison)
         );
     }
