@@ -106,8 +106,8 @@ fn chart(
         .enumerate()
         .map(|(index, run)| (run.label(), index))
         .collect();
-    // Many hours: a label every few bars, so they stay readable.
-    let every = categories.len().div_ceil(12).max(1);
+    // At most eight labels: a time label is about 110 pixels wide.
+    let every = categories.len().div_ceil(8).max(1);
     let groups: Vec<BarGroup> = categories
         .iter()
         .enumerate()
