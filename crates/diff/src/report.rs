@@ -863,28 +863,44 @@ fn health_chart(
         no_debt.push(view.accounts_without_debt.to_string());
     }
     rows.push(no_debt);
-    let taken: Vec<String> = runs
-        .iter()
-        .filter_map(|run| {
-            let before = moments(run, protocol, market).0?;
-            Some(format!(
-                "{} at {} (seq {})",
-                run.label(),
-                before.time.to_rfc3339(),
-                before.seq
-            ))
-        })
-        .collect();
+    // Each moment of each run, stated: they differ between runs (a historical run's `after` is
+    // the end of its log, a counterfactual's the end of its scenario's window).
+    let stated = |moment: usize| -> Vec<(String, String)> {
+        runs.iter()
+            .filter_map(|run| {
+                let (before, after) = moments(run, protocol, market);
+                let view = if moment == 0 { before } else { after }?;
+                Some((
+                    run.label(),
+                    format!("{} (seq {})", view.time.to_rfc3339(), view.seq),
+                ))
+            })
+            .collect()
+    };
+    let listed = |taken: &[(String, String)]| -> String {
+        match taken {
+            [] => String::new(),
+            [(_, when), rest @ ..] if rest.iter().all(|(_, w)| w == when) => {
+                format!(" (every run at {when})")
+            }
+            _ => format!(
+                " ({}; the runs' moments differ: compare their bars with that in mind)",
+                taken
+                    .iter()
+                    .map(|(label, when)| format!("{label} at {when}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }
+    };
     let note = format!(
         "Health factor as the protocol defines it (Maker: collateral at the OSM price over debt \
          times the liquidation ratio; below 1 is liquidatable), buckets [low, high). Before: the \
          state at the first check that found an account liquidatable, before anything was \
-         liquidated{}. After: the state after the last event. Debt in the protocol's base currency.",
-        if taken.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", taken.join("; "))
-        }
+         liquidated{}. After: the state after the last event the run reports on{}. Debt in the \
+         protocol's base currency.",
+        listed(&stated(0)),
+        listed(&stated(1)),
     );
     Ok(Some(Chart {
         name: format!("health-{number}"),

@@ -59,6 +59,9 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
         // The exact table under the chart: historical before, its `<1` bucket.
         "historical before",
         "historical at 2022-06-13T01:01:40Z (seq 110)",
+        // The moments stated: the onsets differ, the ends are the same.
+        "the runs&#39; moments differ",
+        "After: the state after the last event the run reports on (every run at 2022-06-13T02:30:00Z (seq 999))",
     ] {
         assert!(html.contains(needle), "missing {needle}");
     }
