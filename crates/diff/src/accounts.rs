@@ -2,7 +2,7 @@
 //! had when liquidated and the collateral and debt taken, and which run is the baseline the
 //! counterfactuals are fairly compared with (`docs/postmortems/README.md`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -44,9 +44,16 @@ fn amounts(map: &BTreeMap<String, Num>) -> String {
 /// health at which one of them was liquidated, collateral seized and debt repaid; `None` when
 /// the run liquidated nobody. The caption says how many accounts there were.
 pub fn table(run: &RunFile) -> Option<(String, Vec<String>, Vec<Vec<String>>)> {
-    let mut by_account: BTreeMap<AccountKey, AccountRow> = BTreeMap::new();
+    // Hashed by borrowed names while counting: a large run has hundreds of thousands of
+    // liquidations, and only the largest accounts are kept.
+    let mut by_account: HashMap<(&str, &str, &str), AccountRow> = HashMap::new();
     for liquidation in &run.liquidations {
-        let row = by_account.entry(liquidation.key()).or_default();
+        let account = (
+            liquidation.protocol.as_str(),
+            liquidation.market.as_str(),
+            liquidation.account.as_str(),
+        );
+        let row = by_account.entry(account).or_default();
         row.liquidations += 1;
         if let Some(health) = liquidation.health.as_deref().and_then(Num::parse) {
             row.lowest_health = Some(row.lowest_health.map_or(health, |h| h.min(health)));
@@ -63,9 +70,20 @@ pub fn table(run: &RunFile) -> Option<(String, Vec<String>, Vec<Vec<String>>)> {
         return None;
     }
     let total = by_account.len();
-    let mut ranked: Vec<(AccountKey, AccountRow)> = by_account.into_iter().collect();
     let debt = |row: &AccountRow| row.debt.values().fold(Num::ZERO, |sum, n| sum.plus(*n));
-    ranked.sort_by_key(|(_, row)| std::cmp::Reverse(debt(row)));
+    let mut ranked: Vec<(AccountKey, Num, AccountRow)> = by_account
+        .into_iter()
+        .map(|((protocol, market, account), row)| {
+            let key = AccountKey {
+                protocol: protocol.to_owned(),
+                market: market.to_owned(),
+                account: account.to_owned(),
+            };
+            (key, debt(&row), row)
+        })
+        .collect();
+    // Most debt first; equal debts in account order, so the table does not depend on hashing.
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     ranked.truncate(ACCOUNTS_SHOWN);
     let header = [
         "account",
@@ -78,7 +96,7 @@ pub fn table(run: &RunFile) -> Option<(String, Vec<String>, Vec<Vec<String>>)> {
     .to_vec();
     let rows = ranked
         .into_iter()
-        .map(|(account, row)| {
+        .map(|(account, _, row)| {
             vec![
                 account.to_string(),
                 row.liquidations.to_string(),
