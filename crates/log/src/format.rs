@@ -11,11 +11,15 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"CSCD-SEG";
 /// First eight bytes of every sparse-index sidecar file.
 pub const INDEX_MAGIC: [u8; 8] = *b"CSCD-IDX";
 /// The segment and index format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format, whose records do not carry their seq: read only by `upgrade`.
+pub const FORMAT_VERSION_1: u32 = 1;
 /// Size of the segment header in bytes.
 pub const SEGMENT_HEADER_LEN: usize = 32;
-/// Size of a record's frame header (length, payload CRC, header CRC) in bytes.
-pub const RECORD_HEADER_LEN: usize = 12;
+/// Size of a record's frame header (length, payload CRC, seq, header CRC) in bytes.
+pub const RECORD_HEADER_LEN: usize = 20;
+/// Size of a format-version-1 record's frame header (length, payload CRC, header CRC).
+pub const RECORD_HEADER_LEN_V1: usize = 12;
 /// Largest payload a record may carry (16 MiB): a length above it is corruption, not a record.
 pub const MAX_RECORD_LEN: u32 = 16 << 20;
 /// The sparse index gets an entry at the first record at or after every this many bytes.
@@ -65,28 +69,43 @@ const fn crc32c_tables() -> [[u32; 256]; 8] {
     tables
 }
 
-/// CRC32C of exactly eight bytes, computed inline: the record header check runs once per record,
-/// and a call into the general (hardware) CRC costs more than the table lookups for 8 bytes.
-fn crc32c_8(bytes: [u8; 8]) -> u32 {
-    let word = u64::from_le_bytes(bytes);
-    let low = (word as u32) ^ !0;
+/// Advances a (pre-inverted) CRC32C state over one little-endian 8-byte word with the slice-by-8
+/// tables.
+fn crc32c_word(crc: u32, word: u64) -> u32 {
+    let low = (word as u32) ^ crc;
     let high = (word >> 32) as u32;
     let t = &CRC32C_TABLES;
-    let crc = t[7][(low & 0xff) as usize]
+    t[7][(low & 0xff) as usize]
         ^ t[6][((low >> 8) & 0xff) as usize]
         ^ t[5][((low >> 16) & 0xff) as usize]
         ^ t[4][(low >> 24) as usize]
         ^ t[3][(high & 0xff) as usize]
         ^ t[2][((high >> 8) & 0xff) as usize]
         ^ t[1][((high >> 16) & 0xff) as usize]
-        ^ t[0][(high >> 24) as usize];
-    !crc
+        ^ t[0][(high >> 24) as usize]
 }
 
-/// The masked check of a record frame header: CRC32C of its first eight bytes (length and
-/// payload CRC).
-fn record_header_check(first8: [u8; 8]) -> u32 {
-    crc32c_8(first8) ^ HEADER_CRC_MASK
+/// CRC32C of eight-byte words, computed inline: the record header check runs once per record,
+/// and a call into the general (hardware) CRC costs more than the table lookups for 16 bytes.
+fn crc32c_words(words: &[u64]) -> u32 {
+    !words.iter().fold(!0, |crc, &word| crc32c_word(crc, word))
+}
+
+/// The masked check of a record frame header: CRC32C of its first sixteen bytes (length, payload
+/// CRC and seq).
+fn record_header_check(first16: &[u8; 16]) -> u32 {
+    let (a, b) = first16.split_at(8);
+    let word = |bytes: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(bytes);
+        u64::from_le_bytes(w)
+    };
+    crc32c_words(&[word(a), word(b)]) ^ HEADER_CRC_MASK
+}
+
+/// The masked check of a format-version-1 frame header: CRC32C of its length and payload CRC.
+fn record_header_check_v1(first8: [u8; 8]) -> u32 {
+    crc32c_words(&[u64::from_le_bytes(first8)]) ^ HEADER_CRC_MASK
 }
 
 /// The CRC32C of a payload, masked.
@@ -125,6 +144,8 @@ pub enum HeaderProblem {
     BadMagic([u8; 8]),
     /// A format version this build does not read.
     UnknownVersion(u32),
+    /// A valid header of an earlier format version (read by `upgrade` only).
+    OldVersion(u32),
     /// The header check failed or a reserved field is not zero.
     Corrupt,
 }
@@ -138,31 +159,46 @@ pub fn decode_segment_header(header: &[u8; SEGMENT_HEADER_LEN]) -> Result<u64, H
         return Err(HeaderProblem::BadMagic(magic));
     }
     let version = le_u32(header, 8);
+    if version == FORMAT_VERSION_1 && check_header_fields(header) {
+        return Err(HeaderProblem::OldVersion(version));
+    }
     if version != FORMAT_VERSION {
         return Err(HeaderProblem::UnknownVersion(version));
     }
-    if le_u32(header, 24) != header_crc(&header[0..24])
-        || le_u32(header, 12) != 0
-        || le_u32(header, 28) != 0
-    {
+    if !check_header_fields(header) {
         return Err(HeaderProblem::Corrupt);
     }
     Ok(le_u64(header, 16))
 }
 
-/// Appends one framed record (header then payload) to `out`.
+/// The header check passes and the reserved fields are zero.
+fn check_header_fields(header: &[u8; SEGMENT_HEADER_LEN]) -> bool {
+    le_u32(header, 24) == header_crc(&header[0..24])
+        && le_u32(header, 12) == 0
+        && le_u32(header, 28) == 0
+}
+
+/// A format-version-1 segment header's first seq, for `upgrade` (`None` unless it is a valid
+/// version-1 header).
+pub fn decode_segment_header_v1(header: &[u8; SEGMENT_HEADER_LEN]) -> Option<u64> {
+    (header[0..8] == SEGMENT_MAGIC
+        && le_u32(header, 8) == FORMAT_VERSION_1
+        && check_header_fields(header))
+    .then(|| le_u64(header, 16))
+}
+
+/// Appends one framed record of sequence number `seq` (header then payload) to `out`.
 ///
 /// The caller guarantees `1 <= payload.len() <= MAX_RECORD_LEN`.
-pub fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
+pub fn push_record(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
     let len = payload.len() as u32;
-    let mut header = [0u8; RECORD_HEADER_LEN];
-    header[0..4].copy_from_slice(&len.to_le_bytes());
-    header[4..8].copy_from_slice(&payload_crc(payload).to_le_bytes());
-    let mut first8 = [0u8; 8];
-    first8.copy_from_slice(&header[0..8]);
-    let check = record_header_check(first8);
-    header[8..12].copy_from_slice(&check.to_le_bytes());
-    out.extend_from_slice(&header);
+    let mut first16 = [0u8; 16];
+    first16[0..4].copy_from_slice(&len.to_le_bytes());
+    first16[4..8].copy_from_slice(&payload_crc(payload).to_le_bytes());
+    first16[8..16].copy_from_slice(&seq.to_le_bytes());
+    let check = record_header_check(&first16);
+    out.extend_from_slice(&first16);
+    out.extend_from_slice(&check.to_le_bytes());
     out.extend_from_slice(payload);
 }
 
@@ -173,6 +209,8 @@ pub struct RecordHeader {
     pub len: u32,
     /// Masked CRC32C the payload must have.
     pub payload_crc: u32,
+    /// The record's sequence number.
+    pub seq: u64,
 }
 
 impl RecordHeader {
@@ -193,6 +231,9 @@ pub enum RecordProblem {
     PayloadCheck,
     /// The record runs past the end of the segment.
     Incomplete,
+    /// A valid record holding another seq than its position requires: a record duplicated,
+    /// dropped, moved or reached through a wrong index entry.
+    WrongSeq(u64),
 }
 
 impl fmt::Display for RecordProblem {
@@ -205,6 +246,10 @@ impl fmt::Display for RecordProblem {
             ),
             RecordProblem::PayloadCheck => f.write_str("record payload CRC mismatch"),
             RecordProblem::Incomplete => f.write_str("record runs past the end of the segment"),
+            RecordProblem::WrongSeq(found) => write!(
+                f,
+                "a valid record holding seq {found} (duplicated, missing, reordered or misplaced records)"
+            ),
         }
     }
 }
@@ -213,9 +258,10 @@ impl fmt::Display for RecordProblem {
 pub fn decode_record_header(
     bytes: &[u8; RECORD_HEADER_LEN],
 ) -> Result<RecordHeader, RecordProblem> {
-    let mut first8 = [0u8; 8];
-    first8.copy_from_slice(&bytes[0..8]);
-    if le_u32(bytes, 8) != record_header_check(first8) {
+    let (first16, _) = bytes
+        .split_first_chunk::<16>()
+        .ok_or(RecordProblem::Incomplete)?;
+    if le_u32(bytes, 16) != record_header_check(first16) {
         return Err(RecordProblem::HeaderCheck);
     }
     let len = le_u32(bytes, 0);
@@ -225,7 +271,32 @@ pub fn decode_record_header(
     Ok(RecordHeader {
         len,
         payload_crc: le_u32(bytes, 4),
+        seq: le_u64(bytes, 8),
     })
+}
+
+/// Checks a whole format-version-1 record at the start of `bytes`, returning its payload (for
+/// `upgrade`, which rewrites version-1 logs).
+pub fn check_record_v1(bytes: &[u8]) -> Result<&[u8], RecordProblem> {
+    let Some(head) = bytes.first_chunk::<RECORD_HEADER_LEN_V1>() else {
+        return Err(RecordProblem::Incomplete);
+    };
+    let mut first8 = [0u8; 8];
+    first8.copy_from_slice(&head[0..8]);
+    if le_u32(head, 8) != record_header_check_v1(first8) {
+        return Err(RecordProblem::HeaderCheck);
+    }
+    let len = le_u32(head, 0);
+    if len == 0 || len > MAX_RECORD_LEN {
+        return Err(RecordProblem::BadLength(len));
+    }
+    let payload = bytes
+        .get(RECORD_HEADER_LEN_V1..RECORD_HEADER_LEN_V1 + len as usize)
+        .ok_or(RecordProblem::Incomplete)?;
+    if payload_crc(payload) != le_u32(head, 4) {
+        return Err(RecordProblem::PayloadCheck);
+    }
+    Ok(payload)
 }
 
 /// Checks a whole record at the start of `bytes` (header and payload), returning its header.
@@ -345,16 +416,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inline_crc_of_eight_bytes_is_crc32c() {
+    fn inline_crc_of_words_is_crc32c() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..10_000 {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1);
-            let bytes = state.to_le_bytes();
-            assert_eq!(crc32c_8(bytes), crc32c::crc32c(&bytes));
+            let second = state.rotate_left(17);
+            let mut bytes = state.to_le_bytes().to_vec();
+            assert_eq!(crc32c_words(&[state]), crc32c::crc32c(&bytes));
+            bytes.extend_from_slice(&second.to_le_bytes());
+            assert_eq!(crc32c_words(&[state, second]), crc32c::crc32c(&bytes));
         }
-        assert_eq!(crc32c_8(*b"12345678"), crc32c::crc32c(b"12345678"));
     }
 
     #[test]
@@ -381,9 +454,12 @@ mod tests {
     #[test]
     fn record_frame_checks_length_and_payload_separately() {
         let mut out = Vec::new();
-        push_record(&mut out, b"hello");
+        push_record(&mut out, 77, b"hello");
         assert_eq!(out.len(), RECORD_HEADER_LEN + 5);
-        assert_eq!(check_record(&out).map(|h| h.len), Ok(5));
+        assert_eq!(check_record(&out).map(|h| (h.len, h.seq)), Ok((5, 77)));
+        let mut bad_seq = out.clone();
+        bad_seq[8] ^= 1;
+        assert_eq!(check_record(&bad_seq), Err(RecordProblem::HeaderCheck));
         let mut bad_len = out.clone();
         bad_len[0] = 6;
         assert_eq!(check_record(&bad_len), Err(RecordProblem::HeaderCheck));

@@ -267,7 +267,7 @@ fn unknown_version_is_named() {
                 e,
                 LogError::UnknownVersion {
                     found: 7,
-                    expected: 1,
+                    expected: 2,
                     ..
                 }
             )
@@ -354,7 +354,7 @@ fn missing_first_segment_is_named() {
 }
 
 #[test]
-fn a_damaged_sidecar_index_is_ignored_not_trusted() {
+fn a_damaged_sidecar_index_is_not_trusted_by_readers_and_reported_by_verify() {
     let (dir, segments) = build_log();
     let index = segments[1].with_extension("idx");
     let mut bytes = fs::read(&index).unwrap();
@@ -365,7 +365,26 @@ fn a_damaged_sidecar_index_is_ignored_not_trusted() {
     for from in [0, 20, 30, EVENTS - 1] {
         assert_eq!(reader.events(from).next().unwrap().unwrap(), event_at(from));
     }
-    assert_eq!(verify(dir.path()).unwrap().records, EVENTS);
+    let error = verify(dir.path()).unwrap_err();
+    assert!(matches!(error, LogError::IndexMismatch { .. }), "{error}");
+    assert!(error.to_string().contains(".idx"), "{error}");
+}
+
+#[test]
+fn a_version_1_log_is_refused_with_the_upgrade_command() {
+    let (dir, segments) = build_log();
+    let mut bytes = fs::read(&segments[0]).unwrap();
+    let mut header = format::encode_segment_header(0);
+    header[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32c::crc32c(&header[0..24]) ^ 0x6361_7363;
+    header[24..28].copy_from_slice(&crc.to_le_bytes());
+    bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&header);
+    fs::write(&segments[0], bytes).unwrap();
+    expect_error(
+        dir.path(),
+        |e| matches!(e, LogError::OldFormat { found: 1, .. }),
+        "cascade log upgrade",
+    );
 }
 
 #[test]
