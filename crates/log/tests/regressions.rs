@@ -206,3 +206,92 @@ fn crafted_index_cannot_make_cat_print_another_record() {
         "verify accepted an index that disagrees with its segment"
     );
 }
+
+/// A version-1 frame: length, payload CRC, masked CRC32C of those eight bytes, payload.
+fn push_v1_record(out: &mut Vec<u8>, payload: &[u8]) {
+    let mut head = Vec::new();
+    head.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    head.extend_from_slice(&format::payload_crc(payload).to_le_bytes());
+    let check = crc32c::crc32c(&head) ^ 0x6361_7363;
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&check.to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+#[test]
+fn a_version_1_log_is_refused_then_upgraded_record_for_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen_dir = dir.path().join("gen-00000000000000000004");
+    fs::create_dir(&gen_dir).unwrap();
+    fs::write(dir.path().join("CURRENT"), "gen-00000000000000000004\n").unwrap();
+    let mut header = format::encode_segment_header(0);
+    header[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32c::crc32c(&header[0..24]) ^ 0x6361_7363;
+    header[24..28].copy_from_slice(&crc.to_le_bytes());
+    let payloads: Vec<Vec<u8>> = (0..25).map(|i| cascade_events::encode(&event(i))).collect();
+    // Two version-1 segments: seqs 0..10 and 10..25.
+    for (first, range) in [(0u64, 0..10), (10, 10..25)] {
+        let mut bytes = header.to_vec();
+        bytes[16..24].copy_from_slice(&first.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[0..24]) ^ 0x6361_7363;
+        bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+        for payload in &payloads[range] {
+            push_v1_record(&mut bytes, payload);
+        }
+        fs::write(gen_dir.join(format!("{first:020}.seg")), bytes).unwrap();
+    }
+    let error = LogReader::open(dir.path()).err().unwrap();
+    assert!(error.to_string().contains("cascade log upgrade"), "{error}");
+
+    assert_eq!(cascade_log::upgrade(dir.path(), Vec::new()).unwrap(), 25);
+    let report = verify(dir.path()).unwrap();
+    assert_eq!(report.records, 25);
+    let mut expected = cascade_log::IdentityHasher::new();
+    for payload in &payloads {
+        expected.push(payload);
+    }
+    assert_eq!(
+        report.identity,
+        expected.finish(),
+        "same records, same identity"
+    );
+    let events: Vec<_> = LogReader::open(dir.path())
+        .unwrap()
+        .events(0)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(events, (0..25).map(event_at).collect::<Vec<_>>());
+    assert!(
+        !gen_dir.exists(),
+        "the version-1 generation is removed after the switch"
+    );
+}
+
+#[test]
+fn repair_rebuilds_current_and_a_missing_manifest() {
+    let (dir, segments) = build_log();
+    fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    fs::remove_file(segments[0].parent().unwrap().join("MANIFEST")).unwrap();
+    let error = LogReader::open(dir.path()).err().unwrap();
+    assert!(error.to_string().contains("cascade log repair"), "{error}");
+    let report = cascade_log::repair(dir.path()).unwrap();
+    assert!(report.problems.is_empty(), "{report}");
+    let text = report.to_string();
+    assert!(text.contains("rebuilt CURRENT"), "{text}");
+    assert!(text.contains("MANIFEST"), "{text}");
+    assert_eq!(verify(dir.path()).unwrap().records, EVENTS);
+    assert_eq!(
+        cascade_log::repair(dir.path()).unwrap().to_string(),
+        "nothing to repair\n"
+    );
+}
+
+#[test]
+fn repair_reports_a_missing_last_segment_and_changes_nothing() {
+    let (dir, segments) = build_log();
+    fs::remove_file(segments.last().unwrap()).unwrap();
+    let report = cascade_log::repair(dir.path()).unwrap();
+    assert_eq!(report.problems.len(), 1, "{report}");
+    assert!(report.problems[0].contains("missing"), "{report}");
+    assert!(verify(dir.path()).is_err());
+}
