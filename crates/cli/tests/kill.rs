@@ -11,37 +11,23 @@
 //! tests/kafka/kafka.sh) and is skipped with a notice without one.
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-use std::fmt::Write as _;
+mod common {
+    pub mod prices;
+    pub mod run;
+}
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn fixtures(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(sub)
-}
+use common::prices::price_file;
+use common::run::{cascade as run, fixtures, path, text};
 
-fn command(args: &[&str]) -> Command {
+/// The `cascade` command with `args`, not yet run.
+fn command<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cascade"));
     command.args(args);
     command
-}
-
-fn run(args: &[&str]) -> Output {
-    command(args).output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// What `cascade log verify --json` says about a log.
@@ -106,7 +92,7 @@ enum KillAt {
 
 /// Runs `args` and SIGKILLs it at `at`; returns whether it was still running when killed.
 fn run_and_kill(args: &[String], log: &Path, at: KillAt) -> bool {
-    let mut child = command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    let mut child = command(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -155,14 +141,7 @@ fn kill_suite(
 
     let reference = fresh("reference");
     let started = Instant::now();
-    let output = command(
-        &args_for(&reference)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .output()
-    .unwrap();
+    let output = command(&args_for(&reference)).output().unwrap();
     let duration = started.elapsed();
     assert!(expect_ok(&output), "{name}: {}", text(&output));
     let expected = verify(&reference);
@@ -230,31 +209,36 @@ fn exit_0(output: &Output) -> bool {
     output.status.code() == Some(0)
 }
 
-/// `rows` hourly WETH prices starting at `first_ms`.
-fn price_file(dir: &Path, name: &str, first_ms: u64, rows: u64) -> PathBuf {
-    let mut csv = String::from("symbol,timestamp,USD_price\n");
-    for i in 0..rows {
-        let ms = first_ms + i * 3_600_000;
-        writeln!(csv, "WETH,{ms},{}.{:03}", 1500 + i % 89, i % 1000).unwrap();
-    }
-    let file = dir.join(name);
-    std::fs::write(&file, csv).unwrap();
-    file
+/// `cascade ingest` of a price CSV into the log `{log}`.
+fn ingest_prices(csv: &Path) -> [&str; 6] {
+    [
+        "ingest",
+        "--log",
+        "{log}",
+        "--source",
+        "price-csv",
+        path(csv),
+    ]
+}
+
+/// Runs `cascade ingest` of a price CSV into `log`.
+fn ingest_into(log: &Path, csv: &Path) -> Output {
+    run(&[
+        "ingest",
+        "--log",
+        path(log),
+        "--source",
+        "price-csv",
+        path(csv),
+    ])
 }
 
 /// A log of the fixture's three prices, and 8,000 later hourly prices (they append to it).
 fn append_case(work: &Path) -> (PathBuf, PathBuf) {
     let base = work.join("base");
-    let out = run(&[
-        "ingest",
-        "--log",
-        path(&base),
-        "--source",
-        "price-csv",
-        path(&fixtures("ingest/prices.csv")),
-    ]);
+    let out = ingest_into(&base, &fixtures("ingest/prices.csv"));
     assert!(exit_0(&out), "{}", text(&out));
-    let later = price_file(work, "later.csv", 1_609_480_000_000, 8_000);
+    let later = price_file(work, "later.csv", 1_609_480_000_000, 3_600_000, 8_000);
     (base, later)
 }
 
@@ -266,14 +250,7 @@ fn sigkill_during_an_append_ingest_never_leaves_a_partial_log() {
         "append-ingest",
         work.path(),
         Some(&base),
-        &[
-            "ingest",
-            "--log",
-            "{log}",
-            "--source",
-            "price-csv",
-            path(&later),
-        ],
+        &ingest_prices(&later),
         100,
         &exit_0,
     );
@@ -285,33 +262,20 @@ fn sigkill_during_a_merge_ingest_never_leaves_a_partial_log() {
     let (_, later) = append_case(work.path());
     // A log of the 8,000 prices, then prices that interleave with them: rewritten atomically.
     let base = work.path().join("base-merge");
-    let out = run(&[
-        "ingest",
-        "--log",
-        path(&base),
-        "--source",
-        "price-csv",
-        path(&later),
-    ]);
+    let out = ingest_into(&base, &later);
     assert!(exit_0(&out), "{}", text(&out));
     let earlier = price_file(
         work.path(),
         "earlier.csv",
         1_609_480_000_000 + 1_800_000,
+        3_600_000,
         50,
     );
     kill_suite(
         "merge-ingest",
         work.path(),
         Some(&base),
-        &[
-            "ingest",
-            "--log",
-            "{log}",
-            "--source",
-            "price-csv",
-            path(&earlier),
-        ],
+        &ingest_prices(&earlier),
         60,
         &exit_0,
     );

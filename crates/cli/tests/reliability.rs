@@ -4,34 +4,16 @@
 //! catalog.
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-use std::fmt::Write as _;
+mod common {
+    pub mod prices;
+    pub mod run;
+}
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn fixtures(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(sub)
-}
-
-fn cascade(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::prices::price_file;
+use common::run::{cascade, fixtures, path, text};
 
 /// `cascade log verify --json`: (exit code, events).
 fn verified_events(log: &Path) -> (Option<i32>, Option<u64>) {
@@ -46,16 +28,9 @@ fn ingest(log: &Path, kind: &str, source: &Path) -> Output {
     cascade(&["ingest", "--log", path(log), "--source", kind, path(source)])
 }
 
-/// A price CSV of `rows` hourly WETH prices after the fixture's (so it appends).
+/// A price CSV of `rows` prices a minute apart after the fixture's (so it appends).
 fn big_prices(dir: &Path, rows: u64) -> PathBuf {
-    let mut csv = String::from("symbol,timestamp,USD_price\n");
-    for i in 0..rows {
-        let ms = 1_609_470_000_000u64 + i * 60_000;
-        writeln!(csv, "WETH,{ms},{}.{:03}", 700 + i % 97, i % 1000).unwrap();
-    }
-    let file = dir.join("big.csv");
-    std::fs::write(&file, csv).unwrap();
-    file
+    price_file(dir, "big.csv", 1_609_470_000_000, 60_000, rows)
 }
 
 #[test]
@@ -101,15 +76,19 @@ fn partial_append_ingest_is_never_registered() {
     assert_eq!(verified_events(&log), (Some(0), Some(3 + rows)));
 }
 
+/// A log in `dir` holding the Maker fixture's 15 events; returns it and the fixture.
+fn maker_log(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("log");
+    let maker = fixtures("ingest/maker-flipside");
+    let output = ingest(&log, "maker-flipside", &maker);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    (log, maker)
+}
+
 #[test]
 fn missing_current_is_refused_with_a_repair_command() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
-    let maker = fixtures("ingest/maker-flipside");
-    assert_eq!(
-        ingest(&log, "maker-flipside", &maker).status.code(),
-        Some(0)
-    );
+    let (log, _) = maker_log(dir.path());
     std::fs::remove_file(log.join("CURRENT")).unwrap();
     let refused = ingest(&log, "price-csv", &fixtures("ingest/prices.csv"));
     assert_ne!(refused.status.code(), Some(0), "{}", text(&refused));
@@ -127,12 +106,7 @@ fn missing_current_is_refused_with_a_repair_command() {
 #[test]
 fn deleting_the_catalog_keeps_duplicate_protection() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
-    let maker = fixtures("ingest/maker-flipside");
-    assert_eq!(
-        ingest(&log, "maker-flipside", &maker).status.code(),
-        Some(0)
-    );
+    let (log, maker) = maker_log(dir.path());
     std::fs::remove_dir_all(log.join("catalog")).unwrap();
     let again = ingest(&log, "maker-flipside", &maker);
     assert_eq!(
@@ -193,7 +167,7 @@ fn disk_full_leaves_the_log_and_catalog_usable() {
     let full = ingest(&log, "price-csv", &big);
     assert_ne!(full.status.code(), Some(0), "{}", text(&full));
     assert_eq!(verified_events(&log), (Some(0), Some(3)), "{}", text(&full));
-    // The catalog still works: a small ingest registers and a repeat is recognised.
+    // The catalog still works: a small ingest registers its source.
     let chainlink = fixtures("ingest/eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv");
     let small_ingest = cascade(&[
         "ingest",

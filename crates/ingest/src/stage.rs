@@ -849,7 +849,9 @@ pub fn ingest(
         buffer.raw(local).len() as u64 + cascade_log::format::RECORD_HEADER_LEN as u64
     };
     let new_bytes: u64 = kept.iter().map(framed).sum();
-    let (write, log_events) = if append || kept.is_empty() {
+    let (write, log_events) = if staged.is_empty() {
+        (WriteMode::Nothing, existing_count)
+    } else if append || kept.is_empty() {
         check_free_space(dir, new_bytes)?;
         let (mut writer, _) = LogWriter::open(dir, options.writer).map_err(log_error)?;
         writer

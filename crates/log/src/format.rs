@@ -16,8 +16,10 @@ pub const FORMAT_VERSION: u32 = 2;
 pub const FORMAT_VERSION_1: u32 = 1;
 /// Size of the segment header in bytes.
 pub const SEGMENT_HEADER_LEN: usize = 32;
-/// Size of a record's frame header (length, payload CRC, seq, header CRC) in bytes.
+/// Size of a record's frame header (length, record CRC, header check, seq) in bytes.
 pub const RECORD_HEADER_LEN: usize = 20;
+/// Where a frame's seq starts (after length, record CRC and header check).
+pub const RECORD_SEQ_OFFSET: usize = 12;
 /// Size of a format-version-1 record's frame header (length, payload CRC, header CRC).
 pub const RECORD_HEADER_LEN_V1: usize = 12;
 /// Largest payload a record may carry (16 MiB): a length above it is corruption, not a record.
@@ -69,46 +71,32 @@ const fn crc32c_tables() -> [[u32; 256]; 8] {
     tables
 }
 
-/// Advances a (pre-inverted) CRC32C state over one little-endian 8-byte word with the slice-by-8
-/// tables.
-fn crc32c_word(crc: u32, word: u64) -> u32 {
-    let low = (word as u32) ^ crc;
+/// CRC32C of exactly eight bytes, computed inline: the record header check runs once per record,
+/// and a call into the general (hardware) CRC costs more than the table lookups for 8 bytes.
+fn crc32c_8(bytes: [u8; 8]) -> u32 {
+    let word = u64::from_le_bytes(bytes);
+    let low = (word as u32) ^ !0;
     let high = (word >> 32) as u32;
     let t = &CRC32C_TABLES;
-    t[7][(low & 0xff) as usize]
+    let crc = t[7][(low & 0xff) as usize]
         ^ t[6][((low >> 8) & 0xff) as usize]
         ^ t[5][((low >> 16) & 0xff) as usize]
         ^ t[4][(low >> 24) as usize]
         ^ t[3][(high & 0xff) as usize]
         ^ t[2][((high >> 8) & 0xff) as usize]
         ^ t[1][((high >> 16) & 0xff) as usize]
-        ^ t[0][(high >> 24) as usize]
+        ^ t[0][(high >> 24) as usize];
+    !crc
 }
 
-/// CRC32C of eight-byte words, computed inline: the record header check runs once per record,
-/// and a call into the general (hardware) CRC costs more than the table lookups for 16 bytes.
-fn crc32c_words(words: &[u64]) -> u32 {
-    !words.iter().fold(!0, |crc, &word| crc32c_word(crc, word))
+/// The masked check of a record frame header: CRC32C of its first eight bytes (length and
+/// record CRC). The same in both format versions.
+fn record_header_check(first8: [u8; 8]) -> u32 {
+    crc32c_8(first8) ^ HEADER_CRC_MASK
 }
 
-/// The masked check of a record frame header: CRC32C of its first sixteen bytes (length, payload
-/// CRC and seq).
-fn record_header_check(first16: &[u8; 16]) -> u32 {
-    let (a, b) = first16.split_at(8);
-    let word = |bytes: &[u8]| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(bytes);
-        u64::from_le_bytes(w)
-    };
-    crc32c_words(&[word(a), word(b)]) ^ HEADER_CRC_MASK
-}
-
-/// The masked check of a format-version-1 frame header: CRC32C of its length and payload CRC.
-fn record_header_check_v1(first8: [u8; 8]) -> u32 {
-    crc32c_words(&[u64::from_le_bytes(first8)]) ^ HEADER_CRC_MASK
-}
-
-/// The CRC32C of a payload, masked.
+/// The masked CRC32C of a payload: the record CRC of format version 1, and what the catalog's tip
+/// records of the last record.
 pub fn payload_crc(payload: &[u8]) -> u32 {
     crc32c::crc32c(payload) ^ PAYLOAD_CRC_MASK
 }
@@ -187,19 +175,30 @@ pub fn decode_segment_header_v1(header: &[u8; SEGMENT_HEADER_LEN]) -> Option<u64
     .then(|| le_u64(header, 16))
 }
 
-/// Appends one framed record of sequence number `seq` (header then payload) to `out`.
+/// Appends one framed record of sequence number `seq` (header, seq, payload) to `out`.
 ///
 /// The caller guarantees `1 <= payload.len() <= MAX_RECORD_LEN`.
 pub fn push_record(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
-    let len = payload.len() as u32;
-    let mut first16 = [0u8; 16];
-    first16[0..4].copy_from_slice(&len.to_le_bytes());
-    first16[4..8].copy_from_slice(&payload_crc(payload).to_le_bytes());
-    first16[8..16].copy_from_slice(&seq.to_le_bytes());
-    let check = record_header_check(&first16);
-    out.extend_from_slice(&first16);
-    out.extend_from_slice(&check.to_le_bytes());
+    let mut header = [0u8; RECORD_HEADER_LEN];
+    header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..8].copy_from_slice(&record_crc(seq, payload).to_le_bytes());
+    let mut first8 = [0u8; 8];
+    first8.copy_from_slice(&header[0..8]);
+    header[8..12].copy_from_slice(&record_header_check(first8).to_le_bytes());
+    header[RECORD_SEQ_OFFSET..].copy_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&header);
     out.extend_from_slice(payload);
+}
+
+/// The masked record CRC of format version 2: CRC32C of the payload, started from the 32-bit fold
+/// of the seq (`seq_lo XOR seq_hi`) as the previous CRC value instead of 0 (as ext4 seeds its
+/// metadata checksums with the inode number). A different seed always gives a different CRC over
+/// the same payload (CRC32C is linear and its register update invertible), so a flipped seq bit
+/// fails the record CRC, at no cost over the payload's own CRC; any seq that survives it is still
+/// compared with the record's position.
+pub fn record_crc(seq: u64, payload: &[u8]) -> u32 {
+    let seed = (seq as u32) ^ ((seq >> 32) as u32);
+    crc32c::crc32c_append(seed, payload) ^ PAYLOAD_CRC_MASK
 }
 
 /// A record frame header whose own check passed: its length can be trusted.
@@ -207,9 +206,9 @@ pub fn push_record(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
 pub struct RecordHeader {
     /// Payload length in bytes.
     pub len: u32,
-    /// Masked CRC32C the payload must have.
+    /// The record CRC the payload, seeded with the seq, must have ([`record_crc`]).
     pub payload_crc: u32,
-    /// The record's sequence number.
+    /// The seq the frame holds: trusted only once the record CRC matched.
     pub seq: u64,
 }
 
@@ -227,7 +226,7 @@ pub enum RecordProblem {
     HeaderCheck,
     /// The header checks but declares a length of zero or above [`MAX_RECORD_LEN`].
     BadLength(u32),
-    /// The payload's CRC does not match the header.
+    /// The record CRC (payload seeded with the seq) does not match the header.
     PayloadCheck,
     /// The record runs past the end of the segment.
     Incomplete,
@@ -244,7 +243,9 @@ impl fmt::Display for RecordProblem {
                 f,
                 "record length {len} outside 1..={MAX_RECORD_LEN} despite a valid header check"
             ),
-            RecordProblem::PayloadCheck => f.write_str("record payload CRC mismatch"),
+            RecordProblem::PayloadCheck => {
+                f.write_str("record CRC mismatch (payload or seq damaged)")
+            }
             RecordProblem::Incomplete => f.write_str("record runs past the end of the segment"),
             RecordProblem::WrongSeq(found) => write!(
                 f,
@@ -258,10 +259,9 @@ impl fmt::Display for RecordProblem {
 pub fn decode_record_header(
     bytes: &[u8; RECORD_HEADER_LEN],
 ) -> Result<RecordHeader, RecordProblem> {
-    let (first16, _) = bytes
-        .split_first_chunk::<16>()
-        .ok_or(RecordProblem::Incomplete)?;
-    if le_u32(bytes, 16) != record_header_check(first16) {
+    let mut first8 = [0u8; 8];
+    first8.copy_from_slice(&bytes[0..8]);
+    if le_u32(bytes, 8) != record_header_check(first8) {
         return Err(RecordProblem::HeaderCheck);
     }
     let len = le_u32(bytes, 0);
@@ -271,7 +271,7 @@ pub fn decode_record_header(
     Ok(RecordHeader {
         len,
         payload_crc: le_u32(bytes, 4),
-        seq: le_u64(bytes, 8),
+        seq: le_u64(bytes, RECORD_SEQ_OFFSET),
     })
 }
 
@@ -283,7 +283,7 @@ pub fn check_record_v1(bytes: &[u8]) -> Result<&[u8], RecordProblem> {
     };
     let mut first8 = [0u8; 8];
     first8.copy_from_slice(&head[0..8]);
-    if le_u32(head, 8) != record_header_check_v1(first8) {
+    if le_u32(head, 8) != record_header_check(first8) {
         return Err(RecordProblem::HeaderCheck);
     }
     let len = le_u32(head, 0);
@@ -309,7 +309,7 @@ pub fn check_record(bytes: &[u8]) -> Result<RecordHeader, RecordProblem> {
     let payload = bytes
         .get(RECORD_HEADER_LEN..end)
         .ok_or(RecordProblem::Incomplete)?;
-    if payload_crc(payload) != header.payload_crc {
+    if record_crc(header.seq, payload) != header.payload_crc {
         return Err(RecordProblem::PayloadCheck);
     }
     Ok(header)
@@ -416,18 +416,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inline_crc_of_words_is_crc32c() {
+    fn inline_crc_of_eight_bytes_is_crc32c() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..10_000 {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1);
-            let second = state.rotate_left(17);
-            let mut bytes = state.to_le_bytes().to_vec();
-            assert_eq!(crc32c_words(&[state]), crc32c::crc32c(&bytes));
-            bytes.extend_from_slice(&second.to_le_bytes());
-            assert_eq!(crc32c_words(&[state, second]), crc32c::crc32c(&bytes));
+            let bytes = state.to_le_bytes();
+            assert_eq!(crc32c_8(bytes), crc32c::crc32c(&bytes));
         }
+        assert_eq!(crc32c_8(*b"12345678"), crc32c::crc32c(b"12345678"));
     }
 
     #[test]
@@ -458,8 +456,8 @@ mod tests {
         assert_eq!(out.len(), RECORD_HEADER_LEN + 5);
         assert_eq!(check_record(&out).map(|h| (h.len, h.seq)), Ok((5, 77)));
         let mut bad_seq = out.clone();
-        bad_seq[8] ^= 1;
-        assert_eq!(check_record(&bad_seq), Err(RecordProblem::HeaderCheck));
+        bad_seq[RECORD_SEQ_OFFSET] ^= 1;
+        assert_eq!(check_record(&bad_seq), Err(RecordProblem::PayloadCheck));
         let mut bad_len = out.clone();
         bad_len[0] = 6;
         assert_eq!(check_record(&bad_len), Err(RecordProblem::HeaderCheck));

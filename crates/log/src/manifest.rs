@@ -131,17 +131,22 @@ pub(crate) fn write(gen_dir: &Path, manifest: &Manifest) -> Result<(), LogError>
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_rejects_any_changed_byte() {
-        let dir = tempfile::tempdir().unwrap();
-        let manifest = Manifest {
+    /// A manifest whose batch appends seqs 3..10.
+    fn batch_3_to_10() -> Manifest {
+        Manifest {
             sources: Vec::new(),
             batch: Some(Batch {
                 from_seq: 3,
                 to_seq: 10,
                 sources: 0,
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_any_changed_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = batch_3_to_10();
         write(dir.path(), &manifest).unwrap();
         assert_eq!(read(dir.path()).unwrap(), manifest);
         let bytes = std::fs::read(path(dir.path())).unwrap();
@@ -155,14 +160,7 @@ mod tests {
 
     #[test]
     fn the_tip_is_checked_against_the_batch() {
-        let manifest = Manifest {
-            sources: Vec::new(),
-            batch: Some(Batch {
-                from_seq: 3,
-                to_seq: 10,
-                sources: 0,
-            }),
-        };
+        let manifest = batch_3_to_10();
         let dir = Path::new("log");
         assert!(matches!(
             manifest.check_tip(dir, 2),

@@ -123,7 +123,7 @@ impl Chunked {
         if bytes.len() < framed {
             return Ok(Next::Bad(at, RecordProblem::Incomplete));
         }
-        if format::payload_crc(&bytes[RECORD_HEADER_LEN..framed]) != header.payload_crc {
+        if format::record_crc(header.seq, &bytes[RECORD_HEADER_LEN..framed]) != header.payload_crc {
             return Ok(Next::Bad(at, RecordProblem::PayloadCheck));
         }
         if header.seq != seq {
