@@ -101,6 +101,8 @@ fn finding(error: LogError, json: bool) -> anyhow::Result<Outcome> {
     if json {
         let value = serde_json::json!({ "ok": false, "corruption": error.to_string() });
         println!("{value}");
+    } else if matches!(error, LogError::UnfinishedIngest { .. }) {
+        println!("INTERRUPTED: {error}");
     } else {
         println!("CORRUPT: {error}");
     }

@@ -255,19 +255,30 @@ impl fmt::Display for RecordProblem {
     }
 }
 
+/// Checks the twelve bytes both format versions start a frame with (length, record CRC, header
+/// check) and returns the length, which can then be trusted.
+#[inline]
+fn checked_length(head: &[u8; RECORD_HEADER_LEN_V1]) -> Result<u32, RecordProblem> {
+    let mut first8 = [0u8; 8];
+    first8.copy_from_slice(&head[0..8]);
+    if le_u32(head, 8) != record_header_check(first8) {
+        return Err(RecordProblem::HeaderCheck);
+    }
+    let len = le_u32(head, 0);
+    if len == 0 || len > MAX_RECORD_LEN {
+        return Err(RecordProblem::BadLength(len));
+    }
+    Ok(len)
+}
+
 /// Checks a record frame header.
 pub fn decode_record_header(
     bytes: &[u8; RECORD_HEADER_LEN],
 ) -> Result<RecordHeader, RecordProblem> {
-    let mut first8 = [0u8; 8];
-    first8.copy_from_slice(&bytes[0..8]);
-    if le_u32(bytes, 8) != record_header_check(first8) {
-        return Err(RecordProblem::HeaderCheck);
-    }
-    let len = le_u32(bytes, 0);
-    if len == 0 || len > MAX_RECORD_LEN {
-        return Err(RecordProblem::BadLength(len));
-    }
+    let (head, _) = bytes
+        .split_first_chunk::<RECORD_HEADER_LEN_V1>()
+        .ok_or(RecordProblem::Incomplete)?;
+    let len = checked_length(head)?;
     Ok(RecordHeader {
         len,
         payload_crc: le_u32(bytes, 4),
@@ -281,15 +292,7 @@ pub fn check_record_v1(bytes: &[u8]) -> Result<&[u8], RecordProblem> {
     let Some(head) = bytes.first_chunk::<RECORD_HEADER_LEN_V1>() else {
         return Err(RecordProblem::Incomplete);
     };
-    let mut first8 = [0u8; 8];
-    first8.copy_from_slice(&head[0..8]);
-    if le_u32(head, 8) != record_header_check(first8) {
-        return Err(RecordProblem::HeaderCheck);
-    }
-    let len = le_u32(head, 0);
-    if len == 0 || len > MAX_RECORD_LEN {
-        return Err(RecordProblem::BadLength(len));
-    }
+    let len = checked_length(head)?;
     let payload = bytes
         .get(RECORD_HEADER_LEN_V1..RECORD_HEADER_LEN_V1 + len as usize)
         .ok_or(RecordProblem::Incomplete)?;
