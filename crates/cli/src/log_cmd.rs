@@ -1,4 +1,4 @@
-//! `cascade log verify|stats|cat`: inspect an event log.
+//! `cascade log verify|stats|cat|repair|upgrade`: inspect, repair and upgrade an event log.
 //!
 //! Only argument handling and printing live here; checks and statistics come from `cascade-log`.
 //! Damage to the log is a finding (exit 1) reported with file and offset; anything that stops the
@@ -52,13 +52,26 @@ enum LogCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild what can be rebuilt (CURRENT, the manifest, the catalog), roll back an
+    /// interrupted ingest, and say what was done; exit 1 when damage remains.
+    Repair {
+        /// Log directory.
+        dir: PathBuf,
+    },
+    /// Rewrite a log of segment format version 1 in the current format (atomically).
+    Upgrade {
+        /// Log directory.
+        dir: PathBuf,
+    },
 }
 
 /// Runs a `cascade log` subcommand.
 pub fn run(args: LogArgs) -> anyhow::Result<Outcome> {
     let (LogCommand::Verify { dir, .. }
     | LogCommand::Stats { dir, .. }
-    | LogCommand::Cat { dir, .. }) = &args.command;
+    | LogCommand::Cat { dir, .. }
+    | LogCommand::Repair { dir }
+    | LogCommand::Upgrade { dir }) = &args.command;
     crate::existing_log(dir)?;
     let result = match args.command {
         LogCommand::Verify { dir, json } => verify_cmd(&dir, json),
@@ -69,6 +82,8 @@ pub fn run(args: LogArgs) -> anyhow::Result<Outcome> {
             limit,
             json,
         } => cat_cmd(&dir, from, limit, json),
+        LogCommand::Repair { dir } => repair_cmd(&dir),
+        LogCommand::Upgrade { dir } => upgrade_cmd(&dir),
     };
     match result {
         Err(error) if is_broken_pipe(&error) => Ok(Outcome::Clean),
@@ -92,6 +107,8 @@ fn finding(error: LogError, json: bool) -> anyhow::Result<Outcome> {
     if json {
         let value = serde_json::json!({ "ok": false, "corruption": error.to_string() });
         println!("{value}");
+    } else if matches!(error, LogError::UnfinishedIngest { .. }) {
+        println!("INTERRUPTED: {error}");
     } else {
         println!("CORRUPT: {error}");
     }
@@ -108,11 +125,62 @@ fn torn_text(torn: &TornTail) -> String {
     )
 }
 
+fn repair_cmd(dir: &Path) -> anyhow::Result<Outcome> {
+    let report = cascade_log::repair(dir)
+        .with_context(|| format!("repairing the log at {}", dir.display()))?;
+    print!("{report}");
+    Ok(if report.problems.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+fn upgrade_cmd(dir: &Path) -> anyhow::Result<Outcome> {
+    // The catalog's sources become the new generation's manifest (version-1 logs had none).
+    let sources = Catalog::open(dir)
+        .and_then(|catalog| catalog.sources())
+        .with_context(|| format!("reading the sources of {} from its catalog", dir.display()))?;
+    let records = cascade_log::upgrade(dir, sources.clone())
+        .with_context(|| format!("upgrading the log at {}", dir.display()))?;
+    println!(
+        "{}: rewrote {records} records in segment format version {} with {} source(s) in its manifest",
+        dir.display(),
+        cascade_log::format::FORMAT_VERSION,
+        sources.len()
+    );
+    Ok(Outcome::Clean)
+}
+
+/// The catalog's record of a longer log in the same generation than the segments hold: records
+/// were lost (a deleted last segment, a truncated file). `None` when it agrees or is unavailable.
+fn catalog_tip_finding(dir: &Path, generation: u64, events: u64) -> Option<String> {
+    if !dir.join("catalog").is_dir() {
+        return None;
+    }
+    let catalog = Catalog::open(dir).ok()?;
+    let (recorded_generation, recorded) = catalog.recorded_tip().ok()??;
+    (recorded_generation == generation && recorded > events).then(|| {
+        format!(
+            "{}: the catalog recorded {recorded} events in generation {generation}, the segments hold {events}: records are missing",
+            dir.display()
+        )
+    })
+}
+
 fn verify_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
     let report = match verify(dir) {
         Ok(report) => report,
         Err(error) => return finding(error, json),
     };
+    if let Some(lost) = catalog_tip_finding(dir, report.generation, report.records) {
+        if json {
+            println!("{}", serde_json::json!({ "ok": false, "corruption": lost }));
+        } else {
+            println!("CORRUPT: {lost}");
+        }
+        return Ok(Outcome::Findings);
+    }
     let outcome = if report.torn_tail.is_some() {
         Outcome::Findings
     } else {

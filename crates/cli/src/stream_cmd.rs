@@ -348,11 +348,19 @@ fn record_cmd(args: &RecordArgs) -> anyhow::Result<Outcome> {
     let options = args.consume.options();
     let (mut sink, recovery) =
         LogSink::open(&args.log).with_context(|| format!("opening log {}", args.log.display()))?;
-    if !recovery.is_clean() {
+    if recovery.torn_tail.is_some() {
         eprintln!(
             "recovered {}: dropped a torn tail of {} bytes",
             args.log.display(),
             recovery.bytes_dropped()
+        );
+    }
+    if let Some(rolled) = &recovery.rolled_back {
+        eprintln!(
+            "recovered {}: rolled back an interrupted ingest ({} records from seq {})",
+            args.log.display(),
+            rolled.records,
+            rolled.batch.from_seq
         );
     }
     let started = Instant::now();

@@ -1,33 +1,11 @@
 //! `cascade ingest` as a user runs it: exit codes, the summary, and the log it leaves.
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn fixtures(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(sub)
+mod common {
+    pub mod run;
 }
 
-fn cascade(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::run::{cascade, fixtures, path, text};
 
 #[test]
 fn ingest_interleaves_and_reingest_is_a_no_op() {

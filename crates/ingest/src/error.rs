@@ -148,6 +148,20 @@ pub enum IngestError {
     /// The event log or its catalog failed.
     #[error("event log: {0}")]
     Log(Box<cascade_log::LogError>),
+    /// The file system holding the log has too little free space for the ingest: refused before
+    /// anything is written.
+    #[error(
+        "{}: the ingest needs about {needed} bytes of free space (events, index and catalog headroom) and the file system has {available}; nothing was written: free some space and run it again",
+        dir.display()
+    )]
+    NoSpace {
+        /// The log directory.
+        dir: PathBuf,
+        /// Bytes needed, estimated.
+        needed: u64,
+        /// Bytes available to this user.
+        available: u64,
+    },
 }
 
 impl From<Box<RowError>> for IngestError {

@@ -12,13 +12,18 @@
 //!    time range still yields one correctly ordered log;
 //! 5. registers the sources in the catalog, then writes rejected rows to the quarantine file.
 //!
-//! Between the write (4) and the registration (5) a crash would leave events whose source the
-//! catalog does not know. A small "pending" record in the catalog, written before (4) and cleared
-//! after (5), closes that window: the next ingest finds it, sees whether the log changed since,
-//! and completes or discards the registration.
+//! The log itself records which sources its events came from (its generation manifest, see
+//! `cascade_log::Manifest`): an append first writes, durably, the manifest naming the new sources
+//! and the seq range about to be appended (`LogWriter::begin_batch`); a merge writes them into the
+//! new generation before the atomic switch. A process that dies (or a write that fails) half-way
+//! through an append therefore leaves a batch the segments do not reach: readers refuse the log,
+//! and the next ingest (or `cascade log repair`) rolls it back to the tip before it. Before
+//! anything else, an ingest recovers the log that way and makes the catalog's source registry
+//! equal to the manifest (rebuilding a deleted or unreadable catalog), so duplicate protection
+//! never depends on the catalog having survived.
 //!
-//! Must never: leave part of an ingest in the log after an error, or order events by ingest
-//! order.
+//! Must never: leave part of an ingest in the log after an error, register a source whose events
+//! are not all in the log, or order events by ingest order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -29,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use cascade_events::{Event, EventKind, Id, Payload, Timestamp};
 use cascade_log::{Catalog, LogError, LogReader, LogWriter, SourceRecord, WriterOptions};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::batch::{Context, EventBuffer, SourceBatch, SourceReport};
 use crate::dedup::{self, Identity};
@@ -42,9 +47,6 @@ use crate::{
     aave_subgraph, binance_klines, chainlink_rounds, eth_logs, maker_flipside, ohlcv_json,
     price_csv,
 };
-
-/// The catalog state key of an ingest between its log write and its source registration.
-const PENDING_KEY: &str = "ingest.pending";
 
 /// One input of an ingest: a source kind, its path and its options.
 #[derive(Debug)]
@@ -352,8 +354,9 @@ pub struct IngestSummary {
     pub log_events: u64,
     /// The quarantine file and how many rows were written to it.
     pub quarantine: Option<(PathBuf, u64)>,
-    /// Sources of an interrupted earlier ingest whose registration this one completed.
-    pub recovered_sources: u64,
+    /// What recovery did before this ingest: an interrupted ingest rolled back, a catalog
+    /// rebuilt (one line each).
+    pub recovery: Vec<String>,
 }
 
 impl IngestSummary {
@@ -408,12 +411,8 @@ impl IngestSummary {
 
 impl fmt::Display for IngestSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.recovered_sources > 0 {
-            writeln!(
-                f,
-                "completed the registration of {} source(s) of an interrupted ingest",
-                self.recovered_sources
-            )?;
+        for line in &self.recovery {
+            writeln!(f, "recovery: {line}")?;
         }
         for outcome in &self.sources {
             let path = outcome.path.display();
@@ -504,14 +503,6 @@ pub fn default_quarantine(log: &Path) -> PathBuf {
     log.with_file_name(format!("{name}.quarantine.jsonl"))
 }
 
-/// The registration an ingest has written events for but not yet recorded.
-#[derive(Serialize, Deserialize)]
-struct Pending {
-    generation: Option<u64>,
-    next_seq: u64,
-    sources: Vec<SourceRecord>,
-}
-
 /// Where the log stands: its generation and length, `None` before its first write.
 fn log_tip(dir: &Path) -> Result<Option<(u64, u64)>, IngestError> {
     if !dir.join("CURRENT").exists() {
@@ -521,52 +512,83 @@ fn log_tip(dir: &Path) -> Result<Option<(u64, u64)>, IngestError> {
     Ok(Some((reader.generation(), reader.next_seq())))
 }
 
+/// Bytes of the log's segments (what a merge rewrites).
+fn existing_log_bytes(dir: &Path) -> u64 {
+    LogReader::open(dir)
+        .map(|reader| {
+            reader
+                .segment_paths()
+                .iter()
+                .filter_map(|path| std::fs::metadata(path).ok())
+                .map(|meta| meta.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn log_error(error: LogError) -> IngestError {
     IngestError::Log(Box::new(error))
 }
 
-/// Completes or discards the registration of an interrupted ingest; returns how many sources it
-/// registered.
-fn recover_pending(dir: &Path, catalog: &Catalog) -> Result<u64, IngestError> {
-    let Some(bytes) = catalog.get_state(PENDING_KEY).map_err(log_error)? else {
-        return Ok(0);
-    };
-    if bytes.is_empty() {
-        return Ok(0);
-    }
-    let pending: Pending = serde_json::from_slice(&bytes).map_err(|error| IngestError::Source {
-        path: dir.to_owned(),
-        message: format!("catalog entry {PENDING_KEY} is unreadable: {error}"),
-    })?;
-    let tip = log_tip(dir)?;
-    let before = pending
-        .generation
-        .map(|generation| (generation, pending.next_seq));
-    let mut registered = 0;
-    if tip != before {
-        for source in pending.sources {
-            if catalog
-                .find_source(&source.content_hash)
-                .map_err(log_error)?
-                .is_none()
-            {
-                let expected = source.id;
-                let id = catalog.add_source(source).map_err(log_error)?;
-                if id != expected {
-                    return Err(IngestError::Source {
-                        path: dir.to_owned(),
-                        message: format!(
-                            "completing an interrupted ingest: source got id {id}, its events carry {expected}"
-                        ),
-                    });
-                }
-                registered += 1;
-            }
+/// Recovers the log at `dir` before an ingest: a writer open rolls back an interrupted ingest
+/// (and truncates a torn tail); the catalog is opened (rebuilt when sled cannot read it) and its
+/// source registry made equal to the log's manifest. Returns the catalog and what was done.
+fn recover(dir: &Path, options: WriterOptions) -> Result<(Catalog, Vec<String>), IngestError> {
+    let mut notes = Vec::new();
+    let sources = if dir.join("CURRENT").exists() {
+        let (writer, report) = LogWriter::open(dir, options).map_err(log_error)?;
+        if let Some(rolled) = &report.rolled_back {
+            notes.push(format!(
+                "an interrupted ingest had written {} of its {} events; rolled the log back to seq {} (its {} source(s) were not registered)",
+                rolled.records,
+                rolled.batch.to_seq - rolled.batch.from_seq,
+                rolled.batch.from_seq,
+                rolled.sources.len()
+            ));
         }
+        writer.manifest().sources.clone()
+    } else {
+        // Refuses a directory whose generations hold records but whose CURRENT is gone.
+        match LogReader::open(dir) {
+            Err(error @ LogError::MissingCurrent { .. }) => return Err(log_error(error)),
+            _ => Vec::new(),
+        }
+    };
+    let (catalog, damage) = Catalog::open_rebuilding(dir).map_err(log_error)?;
+    if let Some(damage) = damage {
+        notes.push(format!(
+            "the catalog was unreadable ({damage}); rebuilt it from the log (checkpoints are recomputed by the next replay)"
+        ));
     }
-    catalog.put_state(PENDING_KEY, b"").map_err(log_error)?;
-    catalog.flush().map_err(log_error)?;
-    Ok(registered)
+    let known = catalog.sources().map_err(log_error)?;
+    if catalog.sync_sources(&sources).map_err(log_error)? {
+        notes.push(format!(
+            "the catalog's source registry ({} source(s)) disagreed with the log's manifest ({}); rebuilt it from the manifest",
+            known.len(),
+            sources.len()
+        ));
+    }
+    Ok((catalog, notes))
+}
+
+/// Refuses an ingest that would need more space than the file system holding `dir` has: a full
+/// disk met half-way costs a rollback, and sled (the catalog) does not survive it well.
+fn check_free_space(dir: &Path, needed: u64) -> Result<(), IngestError> {
+    let stat = rustix::fs::statvfs(dir).map_err(|errno| IngestError::Io {
+        path: dir.to_owned(),
+        source: errno.into(),
+    })?;
+    let available = stat.f_bavail.saturating_mul(stat.f_frsize);
+    // Headroom for the sparse indexes, the manifest and the catalog's own writes.
+    let needed = needed + needed / 32 + (256 << 10);
+    if available < needed {
+        return Err(IngestError::NoSpace {
+            dir: dir.to_owned(),
+            needed,
+            available,
+        });
+    }
+    Ok(())
 }
 
 /// The unit the engine's protocols price collateral in; other quotes are converted to it.
@@ -623,8 +645,7 @@ pub fn ingest(
         path: dir.to_owned(),
         source,
     })?;
-    let catalog = Catalog::open(dir).map_err(log_error)?;
-    let recovered_sources = recover_pending(dir, &catalog)?;
+    let (catalog, recovery) = recover(dir, options.writer)?;
     let known = catalog.sources().map_err(log_error)?;
     let mut next_id = known.iter().map(|s| s.id + 1).max().unwrap_or(0);
 
@@ -883,65 +904,52 @@ pub fn ingest(
         })
         .collect();
 
-    // Write.
-    let (write, log_events) = if kept.is_empty() {
-        (WriteMode::Nothing, existing_count)
-    } else {
-        let pending = Pending {
-            generation: tip.map(|(generation, _)| generation),
-            next_seq: existing_count,
-            sources: records.clone(),
-        };
-        let pending =
-            serde_json::to_vec(&pending).map_err(|error| IngestError::Usage(error.to_string()))?;
-        catalog
-            .put_state(PENDING_KEY, &pending)
-            .map_err(log_error)?;
-        catalog.flush().map_err(log_error)?;
-        drop(reader);
-        if append {
-            let (mut writer, _) = LogWriter::open(dir, options.writer).map_err(log_error)?;
-            for &index in &kept {
-                let (buffer, local) = locate(index);
-                writer.append_raw(buffer.raw(local)).map_err(log_error)?;
-            }
-            writer.commit().map_err(log_error)?;
-            let next_seq = writer.next_seq();
-            (
-                WriteMode::Appended {
-                    from_seq: existing_count,
-                },
-                next_seq,
-            )
-        } else {
-            // A log written by another tool may not follow the ordering rule: impose it.
-            let old_order = sorted_order(&old_keys);
-            let merged = merge(&old, &old_keys, &old_order, &event_at, &keys, &kept);
-            let count = cascade_log::rewrite(dir, merged, options.writer).map_err(log_error)?;
-            (
-                WriteMode::Rewrote {
-                    existing: existing_count,
-                },
-                count,
-            )
-        }
+    // Write: the manifest names the new sources together with the events (see the module
+    // documentation), so the catalog's registration afterwards is derived, never the only record.
+    drop(reader);
+    let framed = |index: &u32| {
+        let (buffer, local) = locate(*index);
+        buffer.raw(local).len() as u64 + cascade_log::format::RECORD_HEADER_LEN as u64
     };
-
-    // Register, then clear the pending record.
-    for record in &records {
-        let id = catalog.add_source(record.clone()).map_err(log_error)?;
-        if id != record.id {
-            return Err(IngestError::Source {
-                path: dir.to_owned(),
-                message: format!(
-                    "the catalog assigned source id {id} where {} was expected (another ingest ran at the same time?)",
-                    record.id
-                ),
-            });
+    let new_bytes: u64 = kept.iter().map(framed).sum();
+    let (write, log_events) = if staged.is_empty() {
+        (WriteMode::Nothing, existing_count)
+    } else if append || kept.is_empty() {
+        check_free_space(dir, new_bytes)?;
+        let (mut writer, _) = LogWriter::open(dir, options.writer).map_err(log_error)?;
+        writer
+            .begin_batch(records.clone(), kept.len() as u64)
+            .map_err(log_error)?;
+        for &index in &kept {
+            let (buffer, local) = locate(index);
+            writer.append_raw(buffer.raw(local)).map_err(log_error)?;
         }
-    }
-    catalog.put_state(PENDING_KEY, b"").map_err(log_error)?;
-    catalog.flush().map_err(log_error)?;
+        writer.commit().map_err(log_error)?;
+        let mode = if kept.is_empty() {
+            WriteMode::Nothing
+        } else {
+            WriteMode::Appended {
+                from_seq: existing_count,
+            }
+        };
+        (mode, writer.next_seq())
+    } else {
+        check_free_space(dir, new_bytes + existing_log_bytes(dir))?;
+        // A log written by another tool may not follow the ordering rule: impose it.
+        let old_order = sorted_order(&old_keys);
+        let merged = merge(&old, &old_keys, &old_order, &event_at, &keys, &kept);
+        let count = cascade_log::rewrite_registering(dir, merged, options.writer, records.clone())
+            .map_err(log_error)?;
+        (
+            WriteMode::Rewrote {
+                existing: existing_count,
+            },
+            count,
+        )
+    };
+    let mut registry = known.clone();
+    registry.extend(records.iter().cloned());
+    catalog.sync_sources(&registry).map_err(log_error)?;
 
     // Quarantine.
     let quarantine_path = options
@@ -995,7 +1003,7 @@ pub fn ingest(
         write,
         log_events,
         quarantine,
-        recovered_sources,
+        recovery,
     })
 }
 

@@ -465,3 +465,43 @@ fn overlapping_log_dumps_keep_each_log_once() {
         "{error}"
     );
 }
+
+#[test]
+fn catalog_unreadable_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let maker = || Source::MakerFlipside {
+        folder: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/ingest/maker-flipside"),
+    };
+    ingest(dir.path(), vec![maker()], &options(false), &NoProgress).unwrap();
+    // What a full disk left twice in issue 12: sled's files unreadable.
+    let catalog = dir.path().join("catalog");
+    for entry in std::fs::read_dir(&catalog).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::write(&path, vec![0xa5; 4096]).unwrap();
+        }
+    }
+    let again = ingest(dir.path(), vec![maker()], &options(false), &NoProgress).unwrap();
+    assert!(
+        again
+            .recovery
+            .iter()
+            .any(|line| line.contains("catalog was unreadable")),
+        "{:?}",
+        again.recovery
+    );
+    assert!(
+        matches!(
+            again.sources[0].status,
+            SourceStatus::AlreadyIngested { id: 0 }
+        ),
+        "{:?}",
+        again.sources[0].status
+    );
+    assert_eq!(read_log(dir.path()).len(), 15);
+    assert_eq!(
+        Catalog::open(dir.path()).unwrap().sources().unwrap().len(),
+        1
+    );
+}

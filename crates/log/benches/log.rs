@@ -30,7 +30,7 @@ fn quick() -> bool {
         || std::env::args().any(|arg| arg == "--quick" || arg == "--test")
 }
 
-/// Records in the 64-byte read benchmark (152 MB of segments in a full run).
+/// Records in the 64-byte read benchmark (168 MB of segments in a full run).
 fn read_records() -> u64 {
     if quick() { 100_000 } else { 2_000_000 }
 }
@@ -99,9 +99,9 @@ fn bench_append(c: &mut Criterion) {
             started.elapsed()
         });
     });
-    // The device's limit for this workload: the same bytes (10k frames of 76 bytes) written with
+    // The device's limit for this workload: the same bytes (10k frames of 84 bytes) written with
     // one write() and made durable with one fdatasync per batch, no framing or checks.
-    let framed_batch = vec![0x5au8; BATCH as usize * (64 + 12)];
+    let framed_batch = vec![0x5au8; BATCH as usize * (64 + cascade_log::format::RECORD_HEADER_LEN)];
     group.bench_function("raw_write_fdatasync_same_bytes", |b| {
         b.iter_custom(|iters| {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -361,6 +361,54 @@ impl Catalog {
         self.flush()
     }
 
+    /// Makes the source registry equal to `sources` (the log manifest's, which is the source of
+    /// truth): when they differ, both source trees are cleared and refilled. Returns whether
+    /// anything changed. Flushes.
+    pub fn sync_sources(&self, sources: &[SourceRecord]) -> Result<bool, LogError> {
+        if self.sources()? == sources {
+            return Ok(false);
+        }
+        let trees = self.trees();
+        self.sled(trees.sources.clear())?;
+        self.sled(trees.hashes.clear())?;
+        for source in sources {
+            let key = source.id.to_be_bytes();
+            self.sled(trees.sources.insert(key, to_json(source)))?;
+            self.sled(trees.hashes.insert(source.content_hash, &key))?;
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Opens the catalog, and when sled cannot open or read it (a crash or a full disk can leave
+    /// it unreadable), deletes it and starts an empty one: everything in it is derived or
+    /// recomputable (sources from the manifest, statistics from the segments, checkpoints by
+    /// replaying). Returns the catalog and, when it was rebuilt, the error that made it necessary.
+    /// A catalog held by another process is still [`LogError::CatalogBusy`].
+    pub fn open_rebuilding(dir: &Path) -> Result<(Catalog, Option<LogError>), LogError> {
+        let damage = match Catalog::open(dir).and_then(|catalog| {
+            catalog.sources()?;
+            Ok(catalog)
+        }) {
+            Ok(catalog) => return Ok((catalog, None)),
+            Err(error @ (LogError::Catalog { .. } | LogError::CatalogEntry { .. })) => error,
+            Err(error) => return Err(error),
+        };
+        let path = dir.join(layout::CATALOG);
+        std::fs::remove_dir_all(&path).map_err(|e| LogError::io("remove", &path, e))?;
+        Ok((Catalog::open(dir)?, Some(damage)))
+    }
+
+    /// The log tip (generation, next seq) the stored statistics were computed for, if any.
+    pub fn recorded_tip(&self) -> Result<Option<(u64, u64)>, LogError> {
+        let Some(value) = self.sled(self.trees().derived.get(DERIVED_KEY))? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<Derived>(&value)
+            .ok()
+            .map(|derived| (derived.tip.generation, derived.tip.next_seq)))
+    }
+
     /// Statistics of the log's current content (recomputed from the segments when stale).
     pub fn stats(&self) -> Result<DatasetStats, LogError> {
         Ok(self.summary()?.stats)

@@ -99,6 +99,69 @@ pub enum LogError {
         /// Its first seq.
         first_seq: u64,
     },
+    #[error("{}: written in segment format version {found}, whose records do not carry their seq; this build reads version {} only: run `cascade log upgrade {}` to rewrite the log (the old generation is kept until the new one is complete)", file.display(), crate::format::FORMAT_VERSION, log_dir_of(file).display())]
+    /// A segment of an earlier format version (readable only by [`crate::upgrade`]).
+    OldFormat {
+        /// The segment file.
+        file: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    #[error("{}: no CURRENT file, but {} holds records: the log is damaged (CURRENT lost) and nothing was changed; run `cascade log repair {}` to rebuild CURRENT from the generation present", dir.display(), generation.display(), dir.display())]
+    /// A log directory whose `CURRENT` is missing while a generation holds records.
+    MissingCurrent {
+        /// The log directory.
+        dir: PathBuf,
+        /// A generation directory that holds records.
+        generation: PathBuf,
+    },
+    #[error("{}: the last segment has a sealed-segment index, so a later segment existed and is missing (deleted?); records after seq {ends_at} are lost: restore the missing segment(s)", file.display())]
+    /// The last segment of the log was sealed: the segments after it are gone.
+    MissingTail {
+        /// The (now) last segment.
+        file: PathBuf,
+        /// One past its last seq.
+        ends_at: u64,
+    },
+    #[error("{}: an ingest was interrupted: it was to write seqs {from_seq}..{to_seq} and the log holds {next_seq} events; readers refuse the partial ingest; the next `cascade ingest` or `cascade log repair {}` rolls the log back to seq {from_seq}", dir.display(), dir.display())]
+    /// An ingest recorded its intent in the manifest but did not finish writing.
+    UnfinishedIngest {
+        /// The log directory.
+        dir: PathBuf,
+        /// The log's tip before the ingest.
+        from_seq: u64,
+        /// The tip the finished ingest would have.
+        to_seq: u64,
+        /// The tip found.
+        next_seq: u64,
+    },
+    #[error("{}: the log holds {found} events but its manifest records an ingest that started at seq {expected}: records are missing (a deleted or truncated segment?)", dir.display())]
+    /// Fewer records than the manifest proves were durable.
+    LostRecords {
+        /// The log directory.
+        dir: PathBuf,
+        /// The tip the manifest proves.
+        expected: u64,
+        /// The tip found.
+        found: u64,
+    },
+    #[error("{}: {reason}", file.display())]
+    /// A sealed segment's index that disagrees with the segment (`verify` only: readers rebuild
+    /// an index they cannot use, and check the seq of every record they land on).
+    IndexMismatch {
+        /// The index file.
+        file: PathBuf,
+        /// What disagrees.
+        reason: String,
+    },
+    #[error("{}: {reason}; run `cascade log repair {}`", file.display(), log_dir_of(file).display())]
+    /// A generation's manifest is missing or damaged.
+    Manifest {
+        /// The manifest file.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A damaged record that is not a torn tail: it cannot be dropped without losing data.
     #[error("{}: corruption at byte offset {offset} (seq {seq}): {problem}", file.display())]
     Corrupt {
@@ -205,6 +268,20 @@ impl LogError {
                 | LogError::MissingStart { .. }
                 | LogError::Corrupt { .. }
                 | LogError::Decode { .. }
+                | LogError::OldFormat { .. }
+                | LogError::MissingCurrent { .. }
+                | LogError::MissingTail { .. }
+                | LogError::UnfinishedIngest { .. }
+                | LogError::LostRecords { .. }
+                | LogError::IndexMismatch { .. }
+                | LogError::Manifest { .. }
         )
     }
+}
+
+/// The log directory of a file inside a generation directory.
+fn log_dir_of(file: &std::path::Path) -> &std::path::Path {
+    file.parent()
+        .and_then(std::path::Path::parent)
+        .unwrap_or(file)
 }

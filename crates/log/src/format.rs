@@ -11,11 +11,17 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"CSCD-SEG";
 /// First eight bytes of every sparse-index sidecar file.
 pub const INDEX_MAGIC: [u8; 8] = *b"CSCD-IDX";
 /// The segment and index format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format, whose records do not carry their seq: read only by `upgrade`.
+pub const FORMAT_VERSION_1: u32 = 1;
 /// Size of the segment header in bytes.
 pub const SEGMENT_HEADER_LEN: usize = 32;
-/// Size of a record's frame header (length, payload CRC, header CRC) in bytes.
-pub const RECORD_HEADER_LEN: usize = 12;
+/// Size of a record's frame header (length, record CRC, header check, seq) in bytes.
+pub const RECORD_HEADER_LEN: usize = 20;
+/// Where a frame's seq starts (after length, record CRC and header check).
+pub const RECORD_SEQ_OFFSET: usize = 12;
+/// Size of a format-version-1 record's frame header (length, payload CRC, header CRC).
+pub const RECORD_HEADER_LEN_V1: usize = 12;
 /// Largest payload a record may carry (16 MiB): a length above it is corruption, not a record.
 pub const MAX_RECORD_LEN: u32 = 16 << 20;
 /// The sparse index gets an entry at the first record at or after every this many bytes.
@@ -84,12 +90,13 @@ fn crc32c_8(bytes: [u8; 8]) -> u32 {
 }
 
 /// The masked check of a record frame header: CRC32C of its first eight bytes (length and
-/// payload CRC).
+/// record CRC). The same in both format versions.
 fn record_header_check(first8: [u8; 8]) -> u32 {
     crc32c_8(first8) ^ HEADER_CRC_MASK
 }
 
-/// The CRC32C of a payload, masked.
+/// The masked CRC32C of a payload: the record CRC of format version 1, and what the catalog's tip
+/// records of the last record.
 pub fn payload_crc(payload: &[u8]) -> u32 {
     crc32c::crc32c(payload) ^ PAYLOAD_CRC_MASK
 }
@@ -125,6 +132,8 @@ pub enum HeaderProblem {
     BadMagic([u8; 8]),
     /// A format version this build does not read.
     UnknownVersion(u32),
+    /// A valid header of an earlier format version (read by `upgrade` only).
+    OldVersion(u32),
     /// The header check failed or a reserved field is not zero.
     Corrupt,
 }
@@ -138,32 +147,58 @@ pub fn decode_segment_header(header: &[u8; SEGMENT_HEADER_LEN]) -> Result<u64, H
         return Err(HeaderProblem::BadMagic(magic));
     }
     let version = le_u32(header, 8);
+    if version == FORMAT_VERSION_1 && check_header_fields(header) {
+        return Err(HeaderProblem::OldVersion(version));
+    }
     if version != FORMAT_VERSION {
         return Err(HeaderProblem::UnknownVersion(version));
     }
-    if le_u32(header, 24) != header_crc(&header[0..24])
-        || le_u32(header, 12) != 0
-        || le_u32(header, 28) != 0
-    {
+    if !check_header_fields(header) {
         return Err(HeaderProblem::Corrupt);
     }
     Ok(le_u64(header, 16))
 }
 
-/// Appends one framed record (header then payload) to `out`.
+/// The header check passes and the reserved fields are zero.
+fn check_header_fields(header: &[u8; SEGMENT_HEADER_LEN]) -> bool {
+    le_u32(header, 24) == header_crc(&header[0..24])
+        && le_u32(header, 12) == 0
+        && le_u32(header, 28) == 0
+}
+
+/// A format-version-1 segment header's first seq, for `upgrade` (`None` unless it is a valid
+/// version-1 header).
+pub fn decode_segment_header_v1(header: &[u8; SEGMENT_HEADER_LEN]) -> Option<u64> {
+    (header[0..8] == SEGMENT_MAGIC
+        && le_u32(header, 8) == FORMAT_VERSION_1
+        && check_header_fields(header))
+    .then(|| le_u64(header, 16))
+}
+
+/// Appends one framed record of sequence number `seq` (header, seq, payload) to `out`.
 ///
 /// The caller guarantees `1 <= payload.len() <= MAX_RECORD_LEN`.
-pub fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
-    let len = payload.len() as u32;
+pub fn push_record(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
     let mut header = [0u8; RECORD_HEADER_LEN];
-    header[0..4].copy_from_slice(&len.to_le_bytes());
-    header[4..8].copy_from_slice(&payload_crc(payload).to_le_bytes());
+    header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..8].copy_from_slice(&record_crc(seq, payload).to_le_bytes());
     let mut first8 = [0u8; 8];
     first8.copy_from_slice(&header[0..8]);
-    let check = record_header_check(first8);
-    header[8..12].copy_from_slice(&check.to_le_bytes());
+    header[8..12].copy_from_slice(&record_header_check(first8).to_le_bytes());
+    header[RECORD_SEQ_OFFSET..].copy_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&header);
     out.extend_from_slice(payload);
+}
+
+/// The masked record CRC of format version 2: CRC32C of the payload, started from the 32-bit fold
+/// of the seq (`seq_lo XOR seq_hi`) as the previous CRC value instead of 0 (as ext4 seeds its
+/// metadata checksums with the inode number). A different seed always gives a different CRC over
+/// the same payload (CRC32C is linear and its register update invertible), so a flipped seq bit
+/// fails the record CRC, at no cost over the payload's own CRC; any seq that survives it is still
+/// compared with the record's position.
+pub fn record_crc(seq: u64, payload: &[u8]) -> u32 {
+    let seed = (seq as u32) ^ ((seq >> 32) as u32);
+    crc32c::crc32c_append(seed, payload) ^ PAYLOAD_CRC_MASK
 }
 
 /// A record frame header whose own check passed: its length can be trusted.
@@ -171,8 +206,10 @@ pub fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
 pub struct RecordHeader {
     /// Payload length in bytes.
     pub len: u32,
-    /// Masked CRC32C the payload must have.
+    /// The record CRC the payload, seeded with the seq, must have ([`record_crc`]).
     pub payload_crc: u32,
+    /// The seq the frame holds: trusted only once the record CRC matched.
+    pub seq: u64,
 }
 
 impl RecordHeader {
@@ -189,10 +226,13 @@ pub enum RecordProblem {
     HeaderCheck,
     /// The header checks but declares a length of zero or above [`MAX_RECORD_LEN`].
     BadLength(u32),
-    /// The payload's CRC does not match the header.
+    /// The record CRC (payload seeded with the seq) does not match the header.
     PayloadCheck,
     /// The record runs past the end of the segment.
     Incomplete,
+    /// A valid record holding another seq than its position requires: a record duplicated,
+    /// dropped, moved or reached through a wrong index entry.
+    WrongSeq(u64),
 }
 
 impl fmt::Display for RecordProblem {
@@ -203,29 +243,63 @@ impl fmt::Display for RecordProblem {
                 f,
                 "record length {len} outside 1..={MAX_RECORD_LEN} despite a valid header check"
             ),
-            RecordProblem::PayloadCheck => f.write_str("record payload CRC mismatch"),
+            RecordProblem::PayloadCheck => {
+                f.write_str("record CRC mismatch (payload or seq damaged)")
+            }
             RecordProblem::Incomplete => f.write_str("record runs past the end of the segment"),
+            RecordProblem::WrongSeq(found) => write!(
+                f,
+                "a valid record holding seq {found} (duplicated, missing, reordered or misplaced records)"
+            ),
         }
     }
+}
+
+/// Checks the twelve bytes both format versions start a frame with (length, record CRC, header
+/// check) and returns the length, which can then be trusted.
+#[inline]
+fn checked_length(head: &[u8; RECORD_HEADER_LEN_V1]) -> Result<u32, RecordProblem> {
+    let mut first8 = [0u8; 8];
+    first8.copy_from_slice(&head[0..8]);
+    if le_u32(head, 8) != record_header_check(first8) {
+        return Err(RecordProblem::HeaderCheck);
+    }
+    let len = le_u32(head, 0);
+    if len == 0 || len > MAX_RECORD_LEN {
+        return Err(RecordProblem::BadLength(len));
+    }
+    Ok(len)
 }
 
 /// Checks a record frame header.
 pub fn decode_record_header(
     bytes: &[u8; RECORD_HEADER_LEN],
 ) -> Result<RecordHeader, RecordProblem> {
-    let mut first8 = [0u8; 8];
-    first8.copy_from_slice(&bytes[0..8]);
-    if le_u32(bytes, 8) != record_header_check(first8) {
-        return Err(RecordProblem::HeaderCheck);
-    }
-    let len = le_u32(bytes, 0);
-    if len == 0 || len > MAX_RECORD_LEN {
-        return Err(RecordProblem::BadLength(len));
-    }
+    let (head, _) = bytes
+        .split_first_chunk::<RECORD_HEADER_LEN_V1>()
+        .ok_or(RecordProblem::Incomplete)?;
+    let len = checked_length(head)?;
     Ok(RecordHeader {
         len,
         payload_crc: le_u32(bytes, 4),
+        seq: le_u64(bytes, RECORD_SEQ_OFFSET),
     })
+}
+
+/// Checks a whole format-version-1 record at the start of `bytes`, returning its payload (for
+/// `upgrade`, which rewrites version-1 logs).
+pub fn check_record_v1(bytes: &[u8]) -> Result<&[u8], RecordProblem> {
+    let Some(head) = bytes.first_chunk::<RECORD_HEADER_LEN_V1>() else {
+        return Err(RecordProblem::Incomplete);
+    };
+    let len = checked_length(head)?;
+    let payload = bytes
+        .get(RECORD_HEADER_LEN_V1..RECORD_HEADER_LEN_V1 + len as usize)
+        .ok_or(RecordProblem::Incomplete)?;
+    if payload_crc(payload) != le_u32(head, 4) {
+        return Err(RecordProblem::PayloadCheck);
+    }
+    Ok(payload)
 }
 
 /// Checks a whole record at the start of `bytes` (header and payload), returning its header.
@@ -238,7 +312,7 @@ pub fn check_record(bytes: &[u8]) -> Result<RecordHeader, RecordProblem> {
     let payload = bytes
         .get(RECORD_HEADER_LEN..end)
         .ok_or(RecordProblem::Incomplete)?;
-    if payload_crc(payload) != header.payload_crc {
+    if record_crc(header.seq, payload) != header.payload_crc {
         return Err(RecordProblem::PayloadCheck);
     }
     Ok(header)
@@ -381,9 +455,12 @@ mod tests {
     #[test]
     fn record_frame_checks_length_and_payload_separately() {
         let mut out = Vec::new();
-        push_record(&mut out, b"hello");
+        push_record(&mut out, 77, b"hello");
         assert_eq!(out.len(), RECORD_HEADER_LEN + 5);
-        assert_eq!(check_record(&out).map(|h| h.len), Ok(5));
+        assert_eq!(check_record(&out).map(|h| (h.len, h.seq)), Ok((5, 77)));
+        let mut bad_seq = out.clone();
+        bad_seq[RECORD_SEQ_OFFSET] ^= 1;
+        assert_eq!(check_record(&bad_seq), Err(RecordProblem::PayloadCheck));
         let mut bad_len = out.clone();
         bad_len[0] = 6;
         assert_eq!(check_record(&bad_len), Err(RecordProblem::HeaderCheck));

@@ -12,12 +12,13 @@
 //! under a `.tmp` name, fsynced, renamed, and its directory fsynced. This module never deletes
 //! anything it cannot prove is a leftover.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::LogError;
 use crate::format::{self, HeaderProblem, SEGMENT_HEADER_LEN};
+use crate::storage::storage;
 
 /// The file naming the active generation.
 pub(crate) const CURRENT: &str = "CURRENT";
@@ -56,15 +57,34 @@ pub(crate) fn index_name(first_seq: u64) -> String {
     format!("{first_seq:020}.idx")
 }
 
+/// The sparse index sidecar of a segment file.
+pub(crate) fn index_path(segment: &Path) -> PathBuf {
+    segment.with_extension("idx")
+}
+
 fn parse_segment_name(name: &str) -> Option<u64> {
     parse_twenty_digits(name.strip_suffix(".seg")?)
 }
 
 /// fsyncs a directory, so renames and creations inside it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+    storage()
+        .sync_dir(dir)
         .map_err(|e| LogError::io("fsync directory", dir, e))
+}
+
+/// Removes a file through the storage.
+pub(crate) fn remove_file(path: &Path) -> Result<(), LogError> {
+    storage()
+        .remove_file(path)
+        .map_err(|e| LogError::io("remove", path, e))
+}
+
+/// Removes a directory tree through the storage.
+pub(crate) fn remove_dir_all(path: &Path) -> Result<(), LogError> {
+    storage()
+        .remove_dir_all(path)
+        .map_err(|e| LogError::io("remove", path, e))
 }
 
 /// Writes `bytes` to `dir/name` atomically: temp file, fsync, rename, fsync `dir`.
@@ -81,12 +101,18 @@ fn write_atomic_observed(
 ) -> Result<(), LogError> {
     let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
     let path = dir.join(name);
-    let mut file = File::create(&tmp).map_err(|e| LogError::io("create", &tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+    let storage = storage();
+    let mut file = storage
+        .create(&tmp)
+        .map_err(|e| LogError::io("create", &tmp, e))?;
+    storage
+        .write(&mut file, &tmp, bytes)
+        .and_then(|()| storage.sync(&file, &tmp))
         .map_err(|e| LogError::io("write", &tmp, e))?;
     between();
-    fs::rename(&tmp, &path).map_err(|e| LogError::io("rename", &tmp, e))?;
+    storage
+        .rename(&tmp, &path)
+        .map_err(|e| LogError::io("rename", &tmp, e))?;
     sync_dir(dir)
 }
 
@@ -142,12 +168,12 @@ pub(crate) fn remove_leftovers(dir: &Path, keep: u64) -> Result<Vec<PathBuf>, Lo
             continue;
         }
         if name == CURRENT_TMP {
-            fs::remove_file(&entry).map_err(|e| LogError::io("remove", &entry, e))?;
+            remove_file(&entry)?;
         } else if let Some(generation) = parse_generation_name(&name) {
             if generation == keep {
                 continue;
             }
-            fs::remove_dir_all(&entry).map_err(|e| LogError::io("remove", &entry, e))?;
+            remove_dir_all(&entry)?;
         } else {
             return Err(LogError::NotALog {
                 dir: dir.to_path_buf(),
@@ -159,7 +185,7 @@ pub(crate) fn remove_leftovers(dir: &Path, keep: u64) -> Result<Vec<PathBuf>, Lo
     let gen_dir = dir.join(generation_name(keep));
     for entry in read_dir_sorted(&gen_dir)? {
         if file_name(&entry).ends_with(TMP_SUFFIX) {
-            fs::remove_file(&entry).map_err(|e| LogError::io("remove", &entry, e))?;
+            remove_file(&entry)?;
             removed.push(entry);
         }
     }
@@ -189,16 +215,51 @@ pub(crate) fn check_fresh(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Generation directories of `dir` holding at least one segment with records: what a log
+/// directory that lost its `CURRENT` still has.
+pub(crate) fn generations_with_records(dir: &Path) -> Result<Vec<PathBuf>, LogError> {
+    let mut found = Vec::new();
+    if !dir.is_dir() {
+        return Ok(found);
+    }
+    for entry in read_dir_sorted(dir)? {
+        if parse_generation_name(&file_name(&entry)).is_none() || !entry.is_dir() {
+            continue;
+        }
+        let has_records = read_dir_sorted(&entry)?.iter().any(|file| {
+            parse_segment_name(&file_name(file)).is_some()
+                && fs::metadata(file).is_ok_and(|m| m.len() > SEGMENT_HEADER_LEN as u64)
+        });
+        if has_records {
+            found.push(entry);
+        }
+    }
+    Ok(found)
+}
+
+/// The generation number a generation directory's name encodes.
+pub(crate) fn generation_of(gen_dir: &Path) -> Option<u64> {
+    parse_generation_name(&file_name(gen_dir))
+}
+
 /// Removes what a crash during the very first open can leave in a directory without `CURRENT`
-/// (checked by [`check_fresh`]): `CURRENT.tmp` and generation directories.
+/// (checked by [`check_fresh`]): `CURRENT.tmp` and generation directories without records. A
+/// generation holding records means `CURRENT` was lost, not that the log never started: that is
+/// refused ([`LogError::MissingCurrent`]) and nothing is removed.
 pub(crate) fn remove_generations(dir: &Path) -> Result<Vec<PathBuf>, LogError> {
+    if let Some(generation) = generations_with_records(dir)?.into_iter().next() {
+        return Err(LogError::MissingCurrent {
+            dir: dir.to_path_buf(),
+            generation,
+        });
+    }
     let mut removed = Vec::new();
     for entry in read_dir_sorted(dir)? {
         let name = file_name(&entry);
         if name == CURRENT_TMP {
-            fs::remove_file(&entry).map_err(|e| LogError::io("remove", &entry, e))?;
+            remove_file(&entry)?;
         } else if parse_generation_name(&name).is_some() {
-            fs::remove_dir_all(&entry).map_err(|e| LogError::io("remove", &entry, e))?;
+            remove_dir_all(&entry)?;
         } else {
             continue;
         }
@@ -297,6 +358,10 @@ fn check_segment_header(path: &Path, name_seq: u64) -> Result<u64, LogError> {
             file: path.to_path_buf(),
             found,
         }),
+        Err(HeaderProblem::OldVersion(found)) => Err(LogError::OldFormat {
+            file: path.to_path_buf(),
+            found,
+        }),
         Err(HeaderProblem::UnknownVersion(found)) => Err(LogError::UnknownVersion {
             file: path.to_path_buf(),
             found,
@@ -315,9 +380,8 @@ pub(crate) fn create_segment(gen_dir: &Path, first_seq: u64) -> Result<(File, Pa
     let name = segment_name(first_seq);
     write_atomic(gen_dir, &name, &format::encode_segment_header(first_seq))?;
     let path = gen_dir.join(name);
-    let file = OpenOptions::new()
-        .append(true)
-        .open(&path)
+    let file = storage()
+        .open_append(&path)
         .map_err(|e| LogError::io("open", &path, e))?;
     Ok((file, path))
 }

@@ -5,7 +5,10 @@
 //! [`Catalog`] of derived data. [`LogWriter`] appends in buffered batches and makes them durable
 //! at [`LogWriter::commit`]; opening it recovers from a crash by truncating only a tail that is
 //! certainly torn. [`LogReader`] hands out verified records and decoded events from any seq.
-//! [`rewrite`] replaces the whole content atomically. [`verify`] checks everything.
+//! [`rewrite`] replaces the whole content atomically. [`verify`] checks everything. Each
+//! generation carries a [`Manifest`] of its sources and of the ingest batch in flight, so an
+//! interrupted ingest is rolled back and the catalog's source registry can be rebuilt ([`repair`]).
+//! Every file change goes through [`storage::Storage`], where tests inject faults.
 //!
 //! What this crate must never do: skip or repair a damaged record silently, hand out bytes that
 //! failed a check, reuse a sequence number, or treat the catalog as a source of events.
@@ -14,19 +17,24 @@ mod catalog;
 mod error;
 pub mod format;
 mod layout;
+mod manifest;
 mod reader;
+mod repair;
 mod rewrite;
 mod segment;
+pub mod storage;
 mod verify;
 mod writer;
 
 pub use catalog::{Catalog, DatasetStats, LogSummary, SourceRecord};
 pub use error::LogError;
+pub use manifest::{Batch, Manifest};
 pub use reader::{Events, IdentityHasher, LogIdentity, LogReader, RecordCursor, Records};
-pub use rewrite::{RewriteStep, rewrite, rewrite_observed};
+pub use repair::{RepairReport, repair, upgrade};
+pub use rewrite::{RewriteStep, rewrite, rewrite_observed, rewrite_registering};
 pub use segment::TornTail;
 pub use verify::{SegmentReport, VerifyReport, verify};
-pub use writer::{LogWriter, RecoveryReport, WriterOptions};
+pub use writer::{LogWriter, RecoveryReport, RolledBack, WriterOptions};
 
 /// `[u8; 32]` as 64 lowercase hex digits in serde formats.
 pub(crate) mod hex32 {

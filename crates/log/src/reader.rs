@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::LogError;
 use crate::format::{SEGMENT_HEADER_LEN, SegmentIndex};
 use crate::layout::{self, SegmentFile};
+use crate::manifest::{self, Manifest};
 use crate::segment::{self, Chunked, Next, TornTail};
 
 /// One segment as the reader sees it.
@@ -30,6 +31,7 @@ struct Segment {
 struct Snapshot {
     dir: PathBuf,
     generation: u64,
+    manifest: Manifest,
     segments: Vec<Segment>,
     next_seq: u64,
     torn: Option<TornTail>,
@@ -119,12 +121,22 @@ impl LogReader {
     /// generation, checks seq continuity where sealed segments have an index, and scans the last
     /// segment to find where its valid records end. A torn tail (left by a crashed writer that
     /// has not been reopened) is excluded and reported by [`LogReader::torn_tail`]; interior
-    /// corruption of the last segment is an error here, elsewhere when it is read.
+    /// corruption of the last segment is an error here, elsewhere when it is read. A log whose
+    /// manifest records an unfinished ingest, or more records than the segments hold, is refused:
+    /// a reader never hands out part of an ingest.
     pub fn open(dir: &Path) -> Result<LogReader, LogError> {
-        let generation = layout::read_current(dir)?.ok_or_else(|| LogError::NotALog {
-            dir: dir.to_path_buf(),
-            reason: format!("no {} file", layout::CURRENT),
-        })?;
+        let Some(generation) = layout::read_current(dir)? else {
+            if let Some(generation) = layout::generations_with_records(dir)?.into_iter().next() {
+                return Err(LogError::MissingCurrent {
+                    dir: dir.to_path_buf(),
+                    generation,
+                });
+            }
+            return Err(LogError::NotALog {
+                dir: dir.to_path_buf(),
+                reason: format!("no {} file", layout::CURRENT),
+            });
+        };
         let gen_dir = dir.join(layout::generation_name(generation));
         let files = layout::list_segments(&gen_dir)?;
         let Some(last) = files.last().cloned() else {
@@ -134,8 +146,11 @@ impl LogReader {
             });
         };
         check_continuity(&files)?;
+        let manifest = manifest::read(&gen_dir)?;
         let scan = segment::scan(&last.path, last.first_seq, true, |_, _| {})?;
         let next_seq = last.first_seq + scan.index.records;
+        crate::writer::check_unsealed(&last, scan.index.records)?;
+        manifest.check_tip(dir, next_seq)?;
         let count = files.len();
         let mut segments = Vec::with_capacity(count);
         for (i, file) in files.into_iter().enumerate() {
@@ -157,6 +172,7 @@ impl LogReader {
             snapshot: Arc::new(Snapshot {
                 dir: dir.to_path_buf(),
                 generation,
+                manifest,
                 segments,
                 next_seq,
                 torn: scan.torn,
@@ -173,6 +189,11 @@ impl LogReader {
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.snapshot.dir
+    }
+
+    /// The active generation's manifest: the sources of its events.
+    pub fn manifest(&self) -> &Manifest {
+        &self.snapshot.manifest
     }
 
     /// The generation read (increases with every [`crate::rewrite`]).
@@ -286,7 +307,7 @@ pub(crate) fn check_continuity(files: &[SegmentFile]) -> Result<(), LogError> {
 }
 
 fn read_sidecar(segment: &SegmentFile) -> Option<SegmentIndex> {
-    let path = segment.path.with_extension("idx");
+    let path = layout::index_path(&segment.path);
     let bytes = fs::read(path).ok()?;
     SegmentIndex::decode(&bytes)
         .filter(|index| index.first_seq == segment.first_seq && index.segment_len == segment.len)
@@ -346,7 +367,7 @@ impl RecordCursor {
         };
         let path = &self.snapshot.segments[open.at].file.path;
         let seq = self.seq;
-        match open.reader.next_record()? {
+        match open.reader.next_record(seq)? {
             Next::Record(_, payload) => {
                 self.seq += 1;
                 Ok(Some((seq, payload)))
@@ -404,7 +425,7 @@ impl RecordCursor {
                 return Ok(true);
             }
             // Skipping towards the target: still check every record skipped.
-            match open.reader.next_record()? {
+            match open.reader.next_record(self.seq)? {
                 Next::Record(..) => self.seq += 1,
                 Next::End => return unreachable_end(&segment.file.path, self.seq),
                 Next::Bad(offset, problem) => {

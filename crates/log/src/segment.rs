@@ -102,8 +102,8 @@ impl Chunked {
         self.offset += n as u64;
     }
 
-    /// Reads and checks the next record.
-    pub(crate) fn next_record(&mut self) -> Result<Next<'_>, LogError> {
+    /// Reads and checks the next record, which must hold `seq`.
+    pub(crate) fn next_record(&mut self, seq: u64) -> Result<Next<'_>, LogError> {
         let at = self.offset;
         if self.remaining() == 0 {
             return Ok(Next::End);
@@ -123,8 +123,11 @@ impl Chunked {
         if bytes.len() < framed {
             return Ok(Next::Bad(at, RecordProblem::Incomplete));
         }
-        if format::payload_crc(&bytes[RECORD_HEADER_LEN..framed]) != header.payload_crc {
+        if format::record_crc(header.seq, &bytes[RECORD_HEADER_LEN..framed]) != header.payload_crc {
             return Ok(Next::Bad(at, RecordProblem::PayloadCheck));
+        }
+        if header.seq != seq {
+            return Ok(Next::Bad(at, RecordProblem::WrongSeq(header.seq)));
         }
         let start = self.start;
         self.consume(framed);
@@ -185,7 +188,7 @@ pub(crate) fn scan(
     let mut seq = first_seq;
     let mut last_crc = None;
     let problem = loop {
-        match reader.next_record()? {
+        match reader.next_record(seq)? {
             Next::End => break None,
             Next::Record(offset, payload) => {
                 if entries
@@ -211,7 +214,9 @@ pub(crate) fn scan(
     let torn = match problem {
         None => None,
         Some((offset, problem)) => {
-            if !last || valid_record_after(path, offset, len, problem)? {
+            // A valid record at the wrong seq is never what a crash leaves.
+            let misplaced = matches!(problem, RecordProblem::WrongSeq(_));
+            if !last || misplaced || valid_record_after(path, offset, len, problem)? {
                 return Err(LogError::Corrupt {
                     file: path.to_path_buf(),
                     offset,
@@ -234,8 +239,8 @@ pub(crate) fn scan(
     })
 }
 
-/// Whether a complete, valid record starts anywhere after the damaged record at `bad`: if so, the
-/// damage is followed by real data and is not a torn tail.
+/// Whether a complete, valid record (of any seq) starts anywhere after the damaged record at
+/// `bad`: if so, the damage is followed by real data and is not a torn tail.
 ///
 /// Where the damaged record's header check passed, its length is trusted and the search starts
 /// where that record ends (bytes inside its payload are not records, even if they look like one);
@@ -276,8 +281,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("00000000000000000000.seg");
         let mut bytes = format::encode_segment_header(0).to_vec();
-        for record in records {
-            format::push_record(&mut bytes, record);
+        for (seq, record) in (0..).zip(records) {
+            format::push_record(&mut bytes, seq, record);
         }
         bytes.extend_from_slice(tail);
         File::create(&path).unwrap().write_all(&bytes).unwrap();
@@ -290,7 +295,7 @@ mod tests {
         let scan = scan(&path, 0, true, |_, _| {}).unwrap();
         assert_eq!(scan.index.records, 2);
         let torn = scan.torn.unwrap();
-        assert_eq!(torn.offset, 32 + 15 * 2);
+        assert_eq!(torn.offset, 32 + 23 * 2);
         assert_eq!(torn.bytes, 100);
         assert_eq!(torn.problem, RecordProblem::HeaderCheck);
     }
@@ -298,11 +303,11 @@ mod tests {
     #[test]
     fn damage_followed_by_a_valid_record_is_corruption() {
         let mut garbage = vec![0xee; 7];
-        format::push_record(&mut garbage, b"after");
+        format::push_record(&mut garbage, 2, b"after");
         let (_dir, path) = segment_with(&[b"one"], &garbage);
         match scan(&path, 0, true, |_, _| {}) {
             Err(LogError::Corrupt { offset, seq, .. }) => {
-                assert_eq!(offset, 32 + 15);
+                assert_eq!(offset, 32 + 23);
                 assert_eq!(seq, 1);
             }
             other => panic!("expected corruption, got {:?}", other.map(|s| s.torn)),
@@ -314,11 +319,11 @@ mod tests {
         // The last record's payload holds bytes that form a valid frame; its own CRC is broken
         // (torn write), and nothing follows it: a torn tail, not corruption.
         let mut inner = Vec::new();
-        format::push_record(&mut inner, b"looks like a record");
+        format::push_record(&mut inner, 2, b"looks like a record");
         let mut payload = vec![1u8; 5];
         payload.extend_from_slice(&inner);
         let mut tail = Vec::new();
-        format::push_record(&mut tail, &payload);
+        format::push_record(&mut tail, 1, &payload);
         let last = tail.len() - 1;
         tail[last] ^= 0xff;
         let (_dir, path) = segment_with(&[b"one"], &tail);
@@ -328,11 +333,25 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_last_record_is_corruption_not_a_torn_tail() {
+        let mut repeat = Vec::new();
+        format::push_record(&mut repeat, 1, b"two");
+        let (_dir, path) = segment_with(&[b"one", b"two"], &repeat);
+        match scan(&path, 0, true, |_, _| {}) {
+            Err(LogError::Corrupt { seq, problem, .. }) => {
+                assert_eq!(seq, 2);
+                assert_eq!(problem, RecordProblem::WrongSeq(1));
+            }
+            other => panic!("expected corruption, got {:?}", other.map(|s| s.torn)),
+        }
+    }
+
+    #[test]
     fn any_damage_in_a_sealed_segment_is_corruption() {
         let (_dir, path) = segment_with(&[b"one"], &[0; 3]);
         assert!(matches!(
             scan(&path, 0, false, |_, _| {}),
-            Err(LogError::Corrupt { offset: 47, .. })
+            Err(LogError::Corrupt { offset: 55, .. })
         ));
     }
 
@@ -341,11 +360,11 @@ mod tests {
         let big = vec![7u8; CHUNK + 10];
         let (_dir, path) = segment_with(&[b"a", &big, b"b"], &[]);
         let mut lens = Vec::new();
-        let scan = scan(&path, 5, true, |seq, payload| {
+        let scan = scan(&path, 0, true, |seq, payload| {
             lens.push((seq, payload.len()))
         })
         .unwrap();
-        assert_eq!(lens, [(5, 1), (6, CHUNK + 10), (7, 1)]);
+        assert_eq!(lens, [(0, 1), (1, CHUNK + 10), (2, 1)]);
         assert!(scan.torn.is_none());
     }
 }

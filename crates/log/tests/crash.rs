@@ -149,7 +149,7 @@ fn crash_child_rewriter() {
         1003 => Some(RewriteStep::OldGenerationRemoved),
         _ => None,
     };
-    rewrite_observed(&dir, events, child_options(), |reached| {
+    rewrite_observed(&dir, events, child_options(), Vec::new(), |reached| {
         if Some(reached) == step {
             std::process::abort();
         }
