@@ -71,7 +71,9 @@ pub struct IngestArgs {
     #[arg(long)]
     blocks: Option<PathBuf>,
     /// eth-logs: name a contract, `ADDRESS=KIND` (aave-v2, aave-v3, compound-v2, chainlink,
-    /// maker-dog, maker-clipper[:ILK]); repeatable.
+    /// maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET,
+    /// compound-oracle, aave-v2-oracle, aave-v3-oracle); repeatable. Oracle events need their
+    /// emitter named.
     #[arg(long = "contract", value_parser = eth_logs::parse_contract)]
     contracts: Vec<(Address, eth_logs::Contract)>,
 }
