@@ -1690,6 +1690,21 @@ mod tests {
         );
     }
 
+    /// The `sol!` declarations hash to the topics nodes return (as printed by third-party
+    /// bindings of the deployed contracts: vulcanize's `LogValue(bytes32)`, go-ethereum bindings
+    /// of the Median).
+    #[test]
+    fn oracle_signatures_hash_to_the_mainnet_topics() {
+        assert_eq!(
+            MakerOracles::LogValue::SIGNATURE_HASH.to_string(),
+            "0x296ba4ca62c6c21c95e828080cb8aec7481b71390585605300a8a76f9e95b527"
+        );
+        assert_eq!(
+            MakerOracles::LogMedianPrice::SIGNATURE_HASH.to_string(),
+            "0xb78ebc573f1f889ca9e1e0fb62c843c836f3d3a2e1f43ef62940e9b894f4ea4c"
+        );
+    }
+
     #[test]
     fn an_oracle_value_from_an_unnamed_emitter_is_an_error() {
         let log = entry(
