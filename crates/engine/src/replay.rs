@@ -443,8 +443,10 @@ impl Engine {
                         Applied::Exact | Applied::Ignored => {}
                     }
                 }
-                if let Payload::ParamChange(change) = payload
-                    && let Some(index) = self.route[protocol_slot(change.protocol)]
+                // A parameter or a recorded oracle value may move every account of a market.
+                if matches!(payload, Payload::ParamChange(_) | Payload::OracleValue(_))
+                    && let Some(protocol) = payload.protocol()
+                    && let Some(index) = self.route[protocol_slot(protocol)]
                 {
                     self.dirty[index] = true;
                 }
