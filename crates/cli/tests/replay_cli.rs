@@ -374,7 +374,7 @@ fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
     let log = temp.path().join("log");
     named_fixture_log_with(&log, "osm-recorded", |_| Vec::new());
     let replay = |extra: &[&str]| {
-        let out = temp.path().join("run.json");
+        let out = temp.path().join(format!("run{}.json", extra.join("")));
         let output = cascade()
             .args([
                 "replay",
@@ -404,4 +404,22 @@ fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
     );
     let (verdicts, _) = replay(&["--oracle", "recorded"]);
     assert_eq!(verdicts["explained"].as_u64(), Some(2));
+
+    // Diff and report read runs with recorded oracle evidence: the flip is a difference.
+    let auto = temp.path().join("run.json");
+    let estimated = temp.path().join("run--oracleestimated.json");
+    let diff = cascade()
+        .arg("diff")
+        .args([&auto, &estimated])
+        .output()
+        .unwrap();
+    assert_eq!(diff.status.code(), Some(1), "{diff:?}");
+    let report = temp.path().join("report/index.html");
+    let output = cascade()
+        .args(["report", "--out", report.to_str().unwrap()])
+        .args([&auto, &estimated])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(report.is_file());
 }
