@@ -70,7 +70,7 @@ pub struct IngestArgs {
     /// eth-logs: CSV `block,timestamp` for logs without `blockTimestamp`.
     #[arg(long)]
     blocks: Option<PathBuf>,
-    /// eth-logs: name a contract, `ADDRESS=KIND` (aave-v2, aave-v3, compound-v2, chainlink,
+    /// eth-logs: name a contract, `ADDRESS=KIND` (aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink,
     /// maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET,
     /// compound-oracle, aave-v2-oracle, aave-v3-oracle); repeatable. Oracle events need their
     /// emitter named.

@@ -144,8 +144,9 @@ pub enum Contract {
     AaveV2Pool,
     /// An Aave v3 Pool.
     AaveV3Pool,
-    /// A Compound v2 cToken.
-    CompoundCToken,
+    /// A Compound v2 cToken, with the symbol the price oracle names its underlying by when
+    /// known (`ETH` for cETH).
+    CompoundCToken(Option<Symbol>),
     /// A Chainlink aggregator (its feed must be in the feed table).
     ChainlinkAggregator,
     /// The Maker Dog.
@@ -170,7 +171,7 @@ impl FromStr for Contract {
         Ok(match text {
             "aave-v2" => Contract::AaveV2Pool,
             "aave-v3" => Contract::AaveV3Pool,
-            "compound-v2" => Contract::CompoundCToken,
+            "compound-v2" => Contract::CompoundCToken(None),
             "chainlink" => Contract::ChainlinkAggregator,
             "maker-dog" => Contract::MakerDog,
             "maker-clipper" => Contract::MakerClipper(None),
@@ -183,11 +184,12 @@ impl FromStr for Contract {
                 let symbol = || Symbol::new(name).map_err(|e| format!("{other:?}: {e}"));
                 match kind {
                     "maker-clipper" => Contract::MakerClipper(Some(symbol()?)),
+                    "compound-v2" => Contract::CompoundCToken(Some(symbol()?)),
                     "maker-osm" => Contract::MakerOsm(symbol()?),
                     "maker-median" => Contract::MakerMedian(symbol()?),
                     _ => {
                         return Err(format!(
-                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2, chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET, compound-oracle, aave-v2-oracle, aave-v3-oracle)"
+                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET, compound-oracle, aave-v2-oracle, aave-v3-oracle)"
                         ));
                     }
                 }
@@ -760,7 +762,7 @@ impl Decoder<'_> {
                     DecodeProblem::Value("data", format!("symbol {:?}: {error}", e.symbol))
                 })?;
                 Payload::Price(PriceUpdate {
-                    asset: Id::Name(symbol),
+                    asset: self.compound_asset(symbol),
                     quote: Id::name("USD"),
                     price: Fixed::new(e.price, 6),
                     feed: pool,
@@ -827,6 +829,16 @@ impl Decoder<'_> {
                 })
             }
         }))
+    }
+
+    /// What the Compound model knows the asset `symbol` prices by: the cToken the contract table
+    /// names with that symbol (`--contract CTOKEN=compound-v2:ETH`), else the symbol itself.
+    fn compound_asset(&self, symbol: Symbol) -> Id {
+        self.options
+            .contracts
+            .iter()
+            .find(|(_, contract)| **contract == Contract::CompoundCToken(Some(symbol)))
+            .map_or(Id::Name(symbol), |(address, _)| Id::Address(*address))
     }
 
     /// A Clipper's ilk when the contract table names it, else the Clipper's address.
@@ -1053,7 +1065,7 @@ impl Candidate {
         let table = known.map(|contract| match contract {
             Contract::AaveV2Pool => Family::AaveV2,
             Contract::AaveV3Pool => Family::AaveV3,
-            Contract::CompoundCToken => Family::CompoundV2,
+            Contract::CompoundCToken(_) => Family::CompoundV2,
             Contract::ChainlinkAggregator => Family::Chainlink,
             Contract::MakerDog
             | Contract::MakerClipper(_)
@@ -1505,6 +1517,8 @@ mod tests {
         );
     }
 
+    const CETH: &str = "0x4Ddc2D193948926D02f9B1fE9e1daa0718270ED5";
+
     #[test]
     fn oracle_values_decode_from_named_emitters() {
         let osm = "0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763";
@@ -1585,6 +1599,7 @@ mod tests {
             format!("{median}=maker-median:ETH"),
             format!("{uav}=compound-oracle"),
             format!("{aave_oracle}=aave-v2-oracle"),
+            format!("{CETH}=compound-v2:ETH"),
         ] {
             let (address, contract) = parse_contract(&flag).unwrap();
             options.contracts.insert(address, contract);
@@ -1627,9 +1642,11 @@ mod tests {
         let Payload::Price(c) = &batch.events.get(3).payload else {
             panic!()
         };
+        // cETH is named with the symbol: the price is the cToken's, as the Compound model reads
+        // it (`getUnderlyingPrice(cETH)`).
         assert_eq!(
             (c.asset, c.price.to_string(), c.feed),
-            (Id::name("ETH"), "1401.230000".into(), address(uav))
+            (address(CETH), "1401.230000".into(), address(uav))
         );
         assert_eq!(
             batch.events.get(4).payload,
