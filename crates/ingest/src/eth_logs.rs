@@ -208,6 +208,32 @@ pub fn parse_contract(text: &str) -> Result<(Address, Contract), String> {
     Ok((address, kind.trim().parse()?))
 }
 
+/// Reads a contract table file: CSV with columns `address,kind` (kinds as `--contract` spells
+/// them); the `--contracts FILE` flag. Any bad row is an error naming its line, and an address
+/// listed twice with different kinds is one: the table decides what an oracle prices.
+pub fn read_contracts(path: &Path) -> Result<BTreeMap<Address, Contract>, IngestError> {
+    let mut input = CsvInput::open(path)?;
+    let address = input.column("address")?;
+    let kind = input.column("kind")?;
+    let mut contracts = BTreeMap::new();
+    input.for_each_row(&crate::progress::NoProgress, |row| {
+        let row = row.map_err(IngestError::Row)?;
+        let at = row.parse(address, |text| {
+            text.trim()
+                .parse::<Address>()
+                .map_err(|_| "not an address".to_owned())
+        })?;
+        let contract = row.parse(kind, |text| text.trim().parse::<Contract>())?;
+        match contracts.insert(at, contract.clone()) {
+            Some(previous) if previous != contract => Err(row
+                .error(kind, format!("{at:#x} is already listed as {previous:?}"))
+                .into()),
+            _ => Ok(()),
+        }
+    })?;
+    Ok(contracts)
+}
+
 /// Built-in contracts: the Ethereum mainnet pools, the Maker Dog and Spotter.
 const BUILT_IN: [(&str, &str); 5] = [
     ("0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9", "aave-v2"), // Aave v2 main LendingPool
@@ -1720,6 +1746,40 @@ mod tests {
             MakerOracles::LogMedianPrice::SIGNATURE_HASH.to_string(),
             "0xb78ebc573f1f889ca9e1e0fb62c843c836f3d3a2e1f43ef62940e9b894f4ea4c"
         );
+    }
+
+    #[test]
+    fn a_contract_table_file_names_emitters_or_says_which_line_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("contracts.csv");
+        std::fs::write(
+            &path,
+            "address,kind\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:ETH\n0x64DE91F5A373Cd4c28de3600cB34C7C6cE410C85,maker-median:ETH\n",
+        )
+        .unwrap();
+        let contracts = read_contracts(&path).unwrap();
+        assert_eq!(
+            contracts.get(
+                &"0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763"
+                    .parse::<Address>()
+                    .unwrap()
+            ),
+            Some(&Contract::MakerOsm(Symbol::new("ETH").unwrap()))
+        );
+        assert_eq!(contracts.len(), 2);
+        std::fs::write(
+            &path,
+            "address,kind\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:ETH\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:WBTC\n",
+        )
+        .unwrap();
+        let error = read_contracts(&path).unwrap_err();
+        assert_eq!(
+            error.row_at(),
+            (Position::Line(3), "kind", "maker-osm:WBTC")
+        );
+        std::fs::write(&path, "address,kind\n0x81,maker-osm:ETH\n").unwrap();
+        let error = read_contracts(&path).unwrap_err();
+        assert_eq!(error.row_at(), (Position::Line(2), "address", "0x81"));
     }
 
     #[test]
