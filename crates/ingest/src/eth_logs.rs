@@ -490,12 +490,12 @@ impl Decoder<'_> {
                 ));
             }
             Err(DecodeProblem::Value(column, reason)) => return Err(fail(column, "", reason)),
-            Err(DecodeProblem::Emitter(kind)) => {
+            Err(DecodeProblem::Emitter(event, kind)) => {
                 return Err(fail(
                     "address",
                     &log.address,
                     format!(
-                        "{candidate:?} from a contract not named as {kind}: nothing in the log says what it prices; name it with --contract {address:#x}={kind}"
+                        "{event} from a contract not named as {kind}: nothing in the log says what it prices; name it with --contract {address:#x}={kind} (or a --contracts table)"
                     ),
                 ));
             }
@@ -742,7 +742,7 @@ impl Decoder<'_> {
             }
             Candidate::SpotterPoke => {
                 let Some(Contract::MakerSpotter) = known else {
-                    return Err(DecodeProblem::Emitter("maker-spotter"));
+                    return Err(DecodeProblem::Emitter("Poke", "maker-spotter"));
                 };
                 let e = decode::<MakerOracles::Poke>(log)?;
                 let ilk = Symbol::from_bytes32(e.ilk.0)
@@ -756,7 +756,7 @@ impl Decoder<'_> {
             }
             Candidate::OsmValue => {
                 let Some(Contract::MakerOsm(gem)) = known else {
-                    return Err(DecodeProblem::Emitter("maker-osm:GEM"));
+                    return Err(DecodeProblem::Emitter("LogValue", "maker-osm:GEM"));
                 };
                 let e = decode::<MakerOracles::LogValue>(log)?;
                 oracle_value(
@@ -768,7 +768,10 @@ impl Decoder<'_> {
             }
             Candidate::MedianPrice => {
                 let Some(Contract::MakerMedian(asset)) = known else {
-                    return Err(DecodeProblem::Emitter("maker-median:ASSET"));
+                    return Err(DecodeProblem::Emitter(
+                        "LogMedianPrice",
+                        "maker-median:ASSET",
+                    ));
                 };
                 let e = decode::<MakerOracles::LogMedianPrice>(log)?;
                 Payload::Price(PriceUpdate {
@@ -781,7 +784,7 @@ impl Decoder<'_> {
             }
             Candidate::CompoundPrice => {
                 let Some(Contract::CompoundOracle) = known else {
-                    return Err(DecodeProblem::Emitter("compound-oracle"));
+                    return Err(DecodeProblem::Emitter("PriceUpdated", "compound-oracle"));
                 };
                 let e = decode::<CompoundOracle::PriceUpdated>(log)?;
                 let symbol = Symbol::new(&e.symbol).map_err(|error| {
@@ -797,7 +800,10 @@ impl Decoder<'_> {
             }
             Candidate::AaveSourceUpdated => {
                 let Some(Contract::AaveOracle(protocol)) = known else {
-                    return Err(DecodeProblem::Emitter("aave-v2-oracle or aave-v3-oracle"));
+                    return Err(DecodeProblem::Emitter(
+                        "AssetSourceUpdated",
+                        "aave-v2-oracle or aave-v3-oracle",
+                    ));
                 };
                 let e = decode::<AaveOracle::AssetSourceUpdated>(log)?;
                 Payload::OracleSourceChange(OracleSourceChange {
@@ -893,9 +899,9 @@ enum DecodeProblem {
     Layout(alloy_sol_types::Error),
     /// The layout is right but a value is impossible (field, reason).
     Value(&'static str, String),
-    /// An oracle event from a contract the table does not name as that oracle (the kind it
-    /// must be named as).
-    Emitter(&'static str),
+    /// An oracle event from a contract the table does not name as that oracle (the event, the
+    /// kind it must be named as).
+    Emitter(&'static str, &'static str),
 }
 
 fn decode<E: SolEvent>(log: &LogData) -> Result<E, DecodeProblem> {
