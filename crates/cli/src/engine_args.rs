@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cascade_engine::maker::{MedianRule, OsmSample};
+use cascade_engine::maker::{MedianRule, OracleMode, OsmSample};
 use cascade_engine::scenario::{Scenario, ScenarioError};
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Timestamp};
@@ -33,6 +33,11 @@ pub struct EngineArgs {
     /// Store a checkpoint of the engine state in the log's catalog every N events.
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
+    /// Which Maker oracle values the rules read: the OSM's own values recorded in the log
+    /// (`oracle-value` events: OSM `LogValue`, Spotter `Poke`), the estimate from market prices,
+    /// or `auto` (default): recorded for the ilks the log has them for, from the first one on.
+    #[arg(long, value_enum)]
+    oracle: Option<Oracle>,
     /// Maker OSM delay in seconds (default 3600; 0 reads the market price directly).
     #[arg(long, value_name = "SECONDS")]
     osm_hop: Option<i64>,
@@ -95,6 +100,17 @@ impl DataDirArg {
     }
 }
 
+/// Maker oracle mode on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+enum Oracle {
+    /// Only recorded values; an ilk without one has no price.
+    Recorded,
+    /// Only the estimate from market prices.
+    Estimated,
+    /// Recorded where the log holds them, estimated elsewhere.
+    Auto,
+}
+
 /// OSM sampling rule on the command line.
 #[derive(Clone, Copy, ValueEnum)]
 enum Sample {
@@ -116,6 +132,13 @@ impl EngineArgs {
         }
         if let Some(from) = &self.from {
             config.from = Some(parse_time(from)?);
+        }
+        if let Some(oracle) = self.oracle {
+            config.maker.oracle = match oracle {
+                Oracle::Recorded => OracleMode::Recorded,
+                Oracle::Estimated => OracleMode::Estimated,
+                Oracle::Auto => OracleMode::Auto,
+            };
         }
         if let Some(hop) = self.osm_hop {
             config.maker.hop = hop;

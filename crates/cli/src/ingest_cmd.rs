@@ -70,10 +70,16 @@ pub struct IngestArgs {
     /// eth-logs: CSV `block,timestamp` for logs without `blockTimestamp`.
     #[arg(long)]
     blocks: Option<PathBuf>,
-    /// eth-logs: name a contract, `ADDRESS=KIND` (aave-v2, aave-v3, compound-v2, chainlink,
-    /// maker-dog, maker-clipper[:ILK]); repeatable.
+    /// eth-logs: name a contract, `ADDRESS=KIND` (aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink,
+    /// maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET,
+    /// compound-oracle, aave-v2-oracle, aave-v3-oracle); repeatable. Oracle events need their
+    /// emitter named.
     #[arg(long = "contract", value_parser = eth_logs::parse_contract)]
     contracts: Vec<(Address, eth_logs::Contract)>,
+    /// eth-logs: a contract table, CSV `address,kind` (kinds as for --contract); --contract
+    /// flags override its rows.
+    #[arg(long = "contracts", value_name = "FILE")]
+    contracts_file: Option<PathBuf>,
 }
 
 /// Every source kind as clap's possible values, so `--help` and errors list them all;
@@ -102,7 +108,7 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
             "csv-rows is how the catalog records a csv source whose mapping says prices = \"per-row\": give --source csv"
         );
     }
-    let given: [(&str, bool, &[SourceKind]); 10] = [
+    let given: [(&str, bool, &[SourceKind]); 11] = [
         ("--mapping", args.mapping.is_some(), &[SourceKind::Csv]),
         ("--lookup", !args.lookups.is_empty(), &[SourceKind::Csv]),
         (
@@ -160,6 +166,11 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
             !args.contracts.is_empty(),
             &[SourceKind::EthLogs],
         ),
+        (
+            "--contracts",
+            args.contracts_file.is_some(),
+            &[SourceKind::EthLogs],
+        ),
     ];
     for (flag, present, kinds) in given {
         if present && !kinds.contains(&kind) {
@@ -207,6 +218,9 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
         }
     }
     let mut contracts = eth_logs::Options::default().contracts;
+    if let Some(file) = &args.contracts_file {
+        contracts.extend(eth_logs::read_contracts(file).context("reading --contracts")?);
+    }
     contracts.extend(args.contracts.iter().cloned());
     args.paths
         .iter()

@@ -406,6 +406,18 @@ fn event_line(event: &Event) -> String {
             "{} {} auction {} {} owe {} at {} left tab {} lot {}",
             t.protocol, t.market, t.auction, t.account, t.owe, t.price, t.tab_left, t.lot_left
         ),
+        Payload::OracleValue(v) => format!(
+            "{} {} {} {} from {}",
+            v.protocol,
+            v.market,
+            v.source.name(),
+            v.value,
+            v.oracle
+        ),
+        Payload::OracleSourceChange(c) => format!(
+            "{} oracle {} {} reads {}",
+            c.protocol, c.oracle, c.asset, c.source
+        ),
     };
     format!("{head} {body}")
 }

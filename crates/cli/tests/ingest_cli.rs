@@ -270,3 +270,58 @@ fn a_mapping_with_a_lookup_table_ingests_the_aave_export() {
     assert_eq!(rows.status.code(), Some(2), "{}", text(&rows));
     assert!(text(&rows).contains("give --source csv"));
 }
+
+/// An OSM `LogValue` (topic: keccak256("LogValue(bytes32)")) of 1400e18, as a node returns it.
+const OSM_LOG: &str = r#"[{"address":"0x81fe72b5a8d1a857d176c3e7d5bd2679a9b85763","topics":["0x296ba4ca62c6c21c95e828080cb8aec7481b71390585605300a8a76f9e95b527"],"data":"0x00000000000000000000000000000000000000000000004be4e7267b6ae00000","blockNumber":"0xc5a101","blockTimestamp":"0x60eac9c0","transactionHash":"0x0101010101010101010101010101010101010101010101010101010101010101","transactionIndex":"0x0","logIndex":"0x1"}]"#;
+
+#[test]
+fn oracle_emitters_come_from_a_contract_table_file_or_the_ingest_fails_saying_so() {
+    let temp = tempfile::tempdir().unwrap();
+    let logs = temp.path().join("oracle-logs.json");
+    std::fs::write(&logs, OSM_LOG).unwrap();
+    let table = temp.path().join("contracts.csv");
+    std::fs::write(
+        &table,
+        "address,kind\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:ETH\n",
+    )
+    .unwrap();
+    let unnamed = temp.path().join("unnamed");
+    let output = cascade(&[
+        "ingest",
+        "--log",
+        path(&unnamed),
+        "--source",
+        "eth-logs",
+        path(&logs),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("=maker-osm:GEM"),
+        "{}",
+        text(&output)
+    );
+    let nothing = cascade(&["log", "cat", path(&unnamed)]);
+    assert!(
+        !String::from_utf8_lossy(&nothing.stdout).contains("oracle-value"),
+        "no event is written on a rejected ingest"
+    );
+
+    let log = temp.path().join("log");
+    let output = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "eth-logs",
+        "--contracts",
+        path(&table),
+        path(&logs),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let events = cascade(&["log", "cat", path(&log)]);
+    let listed = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        listed.contains("oracle-value") && listed.contains("maker ETH osm-log-value 1400."),
+        "{listed}"
+    );
+}

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use cascade_events::Event;
-use common::{fixture_log, fixture_log_with, repo};
+use common::{fixture_log, fixture_log_with, named_fixture_log_with, repo};
 
 fn cascade() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cascade"))
@@ -458,4 +458,60 @@ fn the_line_form_is_written_read_back_and_taken_by_every_consumer() {
         error.contains("cut.jsonl:line") && error.contains("announces"),
         "{error}"
     );
+}
+
+#[test]
+fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    named_fixture_log_with(&log, "osm-recorded", |_| Vec::new());
+    let replay = |extra: &[&str]| {
+        let out = temp.path().join(format!("run{}.json", extra.join("")));
+        let output = cascade()
+            .args([
+                "replay",
+                log.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        (
+            run["totals"]["verdicts"].clone(),
+            run["config"]["maker"]["oracle"].clone(),
+        )
+    };
+    let (verdicts, mode) = replay(&[]);
+    assert_eq!(
+        (verdicts["explained"].as_u64(), mode),
+        (Some(2), serde_json::Value::Null)
+    );
+    let (verdicts, mode) = replay(&["--oracle", "estimated"]);
+    assert_eq!(
+        (verdicts["not-liquidatable"].as_u64(), mode.as_str()),
+        (Some(2), Some("estimated"))
+    );
+    let (verdicts, _) = replay(&["--oracle", "recorded"]);
+    assert_eq!(verdicts["explained"].as_u64(), Some(2));
+
+    // Diff and report read runs with recorded oracle evidence: the flip is a difference.
+    let auto = temp.path().join("run.json");
+    let estimated = temp.path().join("run--oracleestimated.json");
+    let diff = cascade()
+        .arg("diff")
+        .args([&auto, &estimated])
+        .output()
+        .unwrap();
+    assert_eq!(diff.status.code(), Some(1), "{diff:?}");
+    let report = temp.path().join("report/index.html");
+    let output = cascade()
+        .args(["report", "--out", report.to_str().unwrap()])
+        .args([&auto, &estimated])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(report.is_file());
 }

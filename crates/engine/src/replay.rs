@@ -21,7 +21,7 @@ use cascade_events::{
 use serde_json::{Value, json};
 
 use crate::EngineError;
-use crate::maker::{MakerConfig, MakerModel};
+use crate::maker::{MakerConfig, MakerModel, OracleMode};
 use crate::oracle::{PriceBook, QuoteConversion};
 use crate::protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
@@ -255,7 +255,16 @@ fn protocol_by_name(name: &str) -> Option<Protocol> {
 impl Engine {
     /// A fresh engine at the start of a log.
     pub fn new(config: EngineConfig, mode: Mode) -> Self {
-        let models = models_for(&config);
+        let models = match mode {
+            Mode::Historical => models_for(&config),
+            // A scenario reshapes market prices; the oracle's recorded values cannot follow, so
+            // its models read the estimate from the prices the scenario publishes.
+            Mode::Counterfactual(_) => {
+                let mut estimated = config.clone();
+                estimated.maker.oracle = OracleMode::Estimated;
+                models_for(&estimated)
+            }
+        };
         let mut route = [None; Protocol::ALL.len()];
         for (index, model) in models.iter().enumerate() {
             route[protocol_slot(model.protocol())] = Some(index);
@@ -443,8 +452,10 @@ impl Engine {
                         Applied::Exact | Applied::Ignored => {}
                     }
                 }
-                if let Payload::ParamChange(change) = payload
-                    && let Some(index) = self.route[protocol_slot(change.protocol)]
+                // A parameter or a recorded oracle value may move every account of a market.
+                if matches!(payload, Payload::ParamChange(_) | Payload::OracleValue(_))
+                    && let Some(protocol) = payload.protocol()
+                    && let Some(index) = self.route[protocol_slot(protocol)]
                 {
                     self.dirty[index] = true;
                 }

@@ -128,6 +128,22 @@ pub struct OracleEvidence {
     /// negative when the oracle would have had to read lower.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_percent: Option<String>,
+    /// Present when the price is the oracle's own recorded value (`--oracle recorded|auto` and
+    /// the log holds one): which event recorded it. Absent: the price was estimated from the
+    /// market feeds named by `feed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedOracle>,
+}
+
+/// The recorded oracle event a verdict's price came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordedOracle {
+    /// `osm-log-value` or `spotter-poke`.
+    pub event: &'static str,
+    /// The contract that emitted it.
+    pub oracle: Id,
+    /// When it was emitted.
+    pub time: Timestamp,
 }
 
 impl OracleEvidence {
@@ -161,6 +177,7 @@ impl OracleEvidence {
             age_seconds,
             break_even_price: break_even,
             distance_percent,
+            recorded: None,
         }
     }
 }

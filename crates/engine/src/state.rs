@@ -133,6 +133,12 @@ impl<'a> StateReader<'a> {
         }
     }
 
+    /// Whether every byte has been read: how a section written only when it is not empty is
+    /// told apart from its absence at the end of a state.
+    pub fn at_end(&self) -> bool {
+        self.offset == self.bytes.len()
+    }
+
     /// Fails unless every byte was consumed.
     pub fn finish(&self) -> Result<(), EngineError> {
         if self.offset == self.bytes.len() {

@@ -22,9 +22,17 @@ fn market_log() -> tempfile::TempDir {
 
 /// The market log with `extra` events (JSON lines) appended.
 fn market_log_with(extra: &str) -> tempfile::TempDir {
+    market_log_around("", extra)
+}
+
+/// The market log with `first` events (JSON lines) before it and `extra` after it.
+fn market_log_around(first: &str, extra: &str) -> tempfile::TempDir {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios/cascade-market.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap() + "\n" + extra;
+    let text = format!(
+        "{first}\n{}\n{extra}",
+        std::fs::read_to_string(&path).unwrap()
+    );
     let dir = tempfile::tempdir().unwrap();
     let (mut writer, _) = LogWriter::open(dir.path(), WriterOptions::default()).unwrap();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -480,4 +488,19 @@ fn a_run_from_a_copied_window_state_is_the_run_from_the_checkpoint() {
         let copied = run_from(&prepared, &scenario, Some(&start)).unwrap();
         assert_eq!(copied.to_json(), decoded.to_json());
     }
+}
+
+#[test]
+fn a_scenario_reads_its_own_prices_not_recorded_oracle_values() {
+    // A recorded OSM value far above the market: read, it would keep every vault safe.
+    let recorded = r#"{"seq":0,"chain_id":1,"block":null,"time":"2021-06-01T00:00:00Z","tx_index":null,"log_index":null,"tx_hash":null,"source":0,"payload":{"kind":"oracle-value","protocol":"maker","market":"ETH","value":"100000","source":"osm-log-value","oracle":"0x81fe72b5a8d1a857d176c3e7d5bd2679a9b85763"}}"#;
+    let with_recorded = market_log_around(recorded, "");
+    let without = market_log();
+    let run = replay(with_recorded.path(), "");
+    assert_eq!(accounts(&run), [("#1".to_owned(), Some(1))]);
+    assert_eq!(
+        accounts(&run),
+        accounts(&replay(without.path(), "")),
+        "the scenario's liquidations do not depend on recorded oracle values"
+    );
 }

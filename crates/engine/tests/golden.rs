@@ -5,6 +5,7 @@
 
 mod common;
 
+use cascade_engine::maker::OracleMode;
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
 use serde_json::Value;
 
@@ -108,4 +109,71 @@ fn cat_bite_fixture() {
     assert!(run.liquidations.iter().all(|l| l.rule == "cat-bite"));
     assert_eq!(run.totals.explained_percent.as_deref(), Some("60.00"));
     check_golden("cat-bite", &run);
+}
+
+/// `osm-recorded.jsonl`: the same market prices read through the OSM estimate never make the
+/// vaults unsafe; the recorded OSM `LogValue` and Spotter `Poke` do (README).
+#[test]
+fn recorded_oracle_values_flip_the_verdicts_and_estimated_flips_them_back() {
+    let events = common::fixture_events("osm-recorded");
+    let log = common::build_log(&events);
+    let replay = |oracle: OracleMode| {
+        let mut options = ReplayOptions::default();
+        options.config.maker.oracle = oracle;
+        replay_log(log.path(), &options, Mode::Historical)
+            .expect("fixture replays")
+            .run
+    };
+    let evidence = |run: &Run| -> Vec<(String, Option<&'static str>)> {
+        run.liquidations
+            .iter()
+            .map(|l| {
+                let oracle = l
+                    .oracle
+                    .as_ref()
+                    .expect("maker verdicts carry oracle evidence");
+                (
+                    oracle.price.to_string(),
+                    oracle.recorded.as_ref().map(|r| r.event),
+                )
+            })
+            .collect()
+    };
+    let both = |verdict: &'static str| vec![("#1".to_owned(), verdict), ("#2".to_owned(), verdict)];
+
+    let auto = replay(OracleMode::Auto);
+    assert_eq!(verdicts(&auto), both("explained"));
+    assert_eq!(
+        evidence(&auto),
+        [
+            ("1400".to_owned(), Some("osm-log-value")),
+            ("1100".to_owned(), Some("spotter-poke")),
+        ]
+    );
+    check_golden("osm-recorded", &auto);
+    // Only recorded values: the same here, as both liquidations follow one.
+    assert_eq!(verdicts(&replay(OracleMode::Recorded)), both("explained"));
+
+    let estimated = replay(OracleMode::Estimated);
+    assert_eq!(verdicts(&estimated), both("not-liquidatable"));
+    assert_eq!(
+        evidence(&estimated),
+        [("2000".to_owned(), None), ("2000".to_owned(), None)]
+    );
+    let break_even: Vec<String> = estimated
+        .liquidations
+        .iter()
+        .map(|l| {
+            l.oracle
+                .as_ref()
+                .unwrap()
+                .break_even_price
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        break_even,
+        ["1499.999999999999999999", "1199.999999999999999999"]
+    );
 }

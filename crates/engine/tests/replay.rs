@@ -112,8 +112,18 @@ fn a_corrupt_checkpoint_is_an_error_not_a_wrong_run() {
 /// replay (the unsafe tracker included) with the same timeline from there on.
 #[test]
 fn a_checkpoint_at_any_event_resumes_to_the_same_state() {
+    resumes_at_every_event(events(), 4);
+}
+
+/// The same with recorded oracle values in the state (the Maker state's last section).
+#[test]
+fn a_checkpoint_with_recorded_oracle_values_resumes_to_the_same_state() {
+    resumes_at_every_event(common::fixture_events("osm-recorded"), 2);
+}
+
+fn resumes_at_every_event(events: Vec<Event>, liquidations: usize) {
     // In log order, as a log would number them.
-    let events: Vec<Event> = events()
+    let events: Vec<Event> = events
         .into_iter()
         .enumerate()
         .map(|(seq, event)| Event {
@@ -124,23 +134,25 @@ fn a_checkpoint_at_any_event_resumes_to_the_same_state() {
     let finish = |engine: cascade_engine::Engine| {
         engine
             .finish(cascade_engine::run::LogInfo::default())
-            .unwrap()
+            .expect("the run finishes")
     };
     let mut whole = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
     for event in &events {
-        whole.apply(event).unwrap();
+        whole.apply(event).expect("event applies");
     }
     let expected = finish(whole);
     let mut after_liquidation = 0;
     for split in 1..events.len() {
         let mut first = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
         for event in &events[..split] {
-            first.apply(event).unwrap();
+            first.apply(event).expect("event applies");
         }
         let mut resumed = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
-        resumed.restore(&first.checkpoint(), split as u64).unwrap();
+        resumed
+            .restore(&first.checkpoint(), split as u64)
+            .expect("checkpoint restores");
         for event in &events[split..] {
-            resumed.apply(event).unwrap();
+            resumed.apply(event).expect("event applies");
         }
         let run = finish(resumed);
         assert_eq!(
@@ -181,7 +193,7 @@ fn a_checkpoint_at_any_event_resumes_to_the_same_state() {
         after_liquidation += usize::from(liquidation_before);
     }
     assert!(
-        after_liquidation >= 4,
+        after_liquidation >= liquidations,
         "{after_liquidation} splits after a liquidation"
     );
 }

@@ -164,6 +164,19 @@ mod tests {
                 tab_left: amount(500),
                 lot_left: amount(1),
             }),
+            Payload::OracleValue(OracleValue {
+                protocol: Protocol::Maker,
+                market: Id::name("ETH"),
+                value: fixed(1_400_000_000_000_000_000_000, 18),
+                source: OracleValueSource::OsmLogValue,
+                oracle: address(0x81),
+            }),
+            Payload::OracleSourceChange(OracleSourceChange {
+                protocol: Protocol::AaveV2,
+                oracle: address(0xa5),
+                asset: address(0xc0),
+                source: address(0x5f),
+            }),
         ]
     }
 
@@ -183,7 +196,7 @@ mod tests {
 
     /// The encoded bytes of every kind, pinned. If this fails, the record format changed: bump
     /// `SCHEMA_VERSION` and keep a decoder for version 1 instead of updating these strings.
-    const GOLDEN: [&str; 12] = include!("../tests/golden/v1_events.in");
+    const GOLDEN: [&str; 14] = include!("../tests/golden/v1_events.in");
 
     #[test]
     fn golden_bytes_of_every_kind() {

@@ -26,6 +26,7 @@ pub use id::{Id, Symbol, SymbolError};
 pub use number::{Amount, Fixed, ParseAmountError};
 pub use payload::{
     AuctionKick, AuctionTake, CollateralToggle, EventKind, IndexUpdate, Liquidation,
-    LiquidationDetail, ParamChange, Payload, PositionChange, PriceUpdate, Protocol, VaultOpen,
+    LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource, ParamChange, Payload,
+    PositionChange, PriceUpdate, Protocol, VaultOpen,
 };
 pub use time::Timestamp;

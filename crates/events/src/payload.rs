@@ -302,6 +302,62 @@ pub struct AuctionTake {
     pub lot_left: Amount,
 }
 
+/// Which recorded oracle event gave an [`OracleValue`].
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, SchemaWrite, SchemaRead,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OracleValueSource {
+    /// Maker `OSM.LogValue(val)`: emitted by `OSM.poke` after it moved the queued value to
+    /// `cur`, so `val` is what `OSM.peek` returns from then on (osm.sol `poke`).
+    OsmLogValue,
+    /// Maker `Spotter.Poke(ilk, val, spot)`: the OSM value the Spotter read and turned into the
+    /// ilk's `spot` in the `Vat` (spot.sol `poke`).
+    SpotterPoke,
+}
+
+impl OracleValueSource {
+    /// The name used in run files (`osm-log-value`, `spotter-poke`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OracleValueSource::OsmLogValue => "osm-log-value",
+            OracleValueSource::SpotterPoke => "spotter-poke",
+        }
+    }
+}
+
+/// A value a protocol's own oracle published, as recorded on chain: what the protocol read,
+/// rather than a market price the engine would have to turn into one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct OracleValue {
+    /// Protocol whose oracle published it.
+    pub protocol: Protocol,
+    /// What reads it. Maker: the ilk (`ETH-B`) for a Spotter `Poke`; the collateral the OSM
+    /// prices (`ETH`, the ilks' common prefix) for an OSM `LogValue`, which every ilk of that
+    /// collateral reads.
+    pub market: Id,
+    /// The value (Maker: USD per collateral token, 18 decimals, as the OSM stores it).
+    pub value: Fixed,
+    /// The event that recorded it.
+    pub source: OracleValueSource,
+    /// The contract that emitted it (the OSM or the Spotter).
+    pub oracle: Id,
+}
+
+/// A protocol's oracle switching an asset to a new price source (Aave
+/// `AaveOracle.AssetSourceUpdated`): which feed a reserve reads from then on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct OracleSourceChange {
+    /// Protocol whose oracle changed.
+    pub protocol: Protocol,
+    /// The oracle contract (the `AaveOracle`).
+    pub oracle: Id,
+    /// The asset priced.
+    pub asset: Id,
+    /// The feed it reads from now (a Chainlink aggregator address).
+    pub source: Id,
+}
+
 /// The typed content of an [`Event`](crate::Event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -330,6 +386,10 @@ pub enum Payload {
     AuctionKick(AuctionKick),
     /// A collateral auction sold some collateral.
     AuctionTake(AuctionTake),
+    /// A protocol oracle's own recorded value.
+    OracleValue(OracleValue),
+    /// A protocol oracle's price source for an asset changed.
+    OracleSourceChange(OracleSourceChange),
 }
 
 /// The kind of a [`Payload`], without its data: what statistics and filters count by.
@@ -360,11 +420,15 @@ pub enum EventKind {
     AuctionKick,
     /// [`Payload::AuctionTake`].
     AuctionTake,
+    /// [`Payload::OracleValue`].
+    OracleValue,
+    /// [`Payload::OracleSourceChange`].
+    OracleSourceChange,
 }
 
 impl EventKind {
     /// Every kind, in the order of the [`Payload`] variants.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Price,
         EventKind::VaultOpen,
         EventKind::Deposit,
@@ -377,6 +441,8 @@ impl EventKind {
         EventKind::ParamChange,
         EventKind::AuctionKick,
         EventKind::AuctionTake,
+        EventKind::OracleValue,
+        EventKind::OracleSourceChange,
     ];
 
     /// The name used in statistics and JSON (`price`, `vault-open`, ...).
@@ -394,6 +460,8 @@ impl EventKind {
             EventKind::ParamChange => "param-change",
             EventKind::AuctionKick => "auction-kick",
             EventKind::AuctionTake => "auction-take",
+            EventKind::OracleValue => "oracle-value",
+            EventKind::OracleSourceChange => "oracle-source-change",
         }
     }
 }
@@ -420,6 +488,8 @@ impl Payload {
             Payload::ParamChange(_) => EventKind::ParamChange,
             Payload::AuctionKick(_) => EventKind::AuctionKick,
             Payload::AuctionTake(_) => EventKind::AuctionTake,
+            Payload::OracleValue(_) => EventKind::OracleValue,
+            Payload::OracleSourceChange(_) => EventKind::OracleSourceChange,
         }
     }
 
@@ -437,6 +507,8 @@ impl Payload {
             Payload::ParamChange(e) => Some(e.protocol),
             Payload::AuctionKick(e) => Some(e.protocol),
             Payload::AuctionTake(e) => Some(e.protocol),
+            Payload::OracleValue(e) => Some(e.protocol),
+            Payload::OracleSourceChange(e) => Some(e.protocol),
         }
     }
 }

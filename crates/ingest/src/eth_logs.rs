@@ -8,7 +8,17 @@
 //! - Compound v2 cTokens: Mint, Redeem, Borrow, RepayBorrow, LiquidateBorrow, AccrueInterest
 //!   (both the 3- and 4-argument forms);
 //! - Chainlink aggregators: AnswerUpdated (asset, quote and decimals from the feed table);
-//! - Maker Liquidations 2.0: `Dog.Bark`, `Clipper.Kick`, `Clipper.Take`.
+//! - Maker Liquidations 2.0: `Dog.Bark`, `Clipper.Kick`, `Clipper.Take`;
+//! - the oracles' own values: Maker `OSM.LogValue` and `Spotter.Poke` (oracle values the Vat
+//!   reads), `Median.LogMedianPrice` (a price the OSM reads, one `hop` later), Compound
+//!   `UniswapAnchoredView.PriceUpdated` (the price the Comptroller reads), Aave
+//!   `AaveOracle.AssetSourceUpdated` (which feed a reserve reads from then on); Chainlink
+//!   `NewRound` carries no answer and is counted.
+//!
+//! Oracle emitters must be named: an OSM prices one collateral, a Median one asset, and nothing
+//! in their logs says which, so an oracle event from an address the contract table does not name
+//! with the matching kind (`--contract ADDRESS=maker-osm:ETH`, built-in: the mainnet Spotter) is
+//! an error naming the address, never a guess.
 //!
 //! Which contract is which: events whose signature only one of these protocols uses are
 //! recognised from any address; the events Aave v2 and v3 share (Withdraw, LiquidationCall,
@@ -36,7 +46,8 @@ use alloy_primitives::{Address, B256, I256, LogData, U256};
 use alloy_sol_types::SolEvent;
 use cascade_events::{
     Amount, AuctionKick, AuctionTake, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation,
-    LiquidationDetail, Payload, PositionChange, PriceUpdate, Protocol, Symbol, Timestamp,
+    LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource, Payload, PositionChange,
+    PriceUpdate, Protocol, Symbol, Timestamp,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -92,6 +103,31 @@ pub mod abi {
             event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
         }
 
+        /// Chainlink `AggregatorInterface`: a round opened (no answer yet).
+        interface ChainlinkRounds {
+            event NewRound(uint256 indexed roundId, address indexed startedBy, uint256 startedAt);
+        }
+
+        /// Maker's oracle chain: dss `src/spot.sol` (`Poke`), makerdao/osm `src/osm.sol`
+        /// (`LogValue`, emitted by `poke` with the new `cur`), makerdao/median `src/median.sol`
+        /// (`LogMedianPrice`).
+        interface MakerOracles {
+            event Poke(bytes32 ilk, bytes32 val, uint256 spot);
+            event LogValue(bytes32 val);
+            event LogMedianPrice(uint256 val, uint256 age);
+        }
+
+        /// Compound's `UniswapAnchoredView` (compound-finance open-oracle
+        /// `contracts/Uniswap/UniswapAnchoredView.sol`): the stored price, USD with 6 decimals.
+        interface CompoundOracle {
+            event PriceUpdated(string symbol, uint256 price);
+        }
+
+        /// Aave's `AaveOracle` (protocol-v2 `contracts/misc/AaveOracle.sol`).
+        interface AaveOracle {
+            event AssetSourceUpdated(address indexed asset, address indexed source);
+        }
+
         /// Maker Liquidations 2.0 (dss `src/dog.sol`, `src/clip.sol`).
         interface Maker {
             event Bark(bytes32 indexed ilk, address indexed urn, uint256 ink, uint256 art, uint256 due, address clip, uint256 indexed id);
@@ -108,14 +144,25 @@ pub enum Contract {
     AaveV2Pool,
     /// An Aave v3 Pool.
     AaveV3Pool,
-    /// A Compound v2 cToken.
-    CompoundCToken,
+    /// A Compound v2 cToken, with the symbol the price oracle names its underlying by when
+    /// known (`ETH` for cETH).
+    CompoundCToken(Option<Symbol>),
     /// A Chainlink aggregator (its feed must be in the feed table).
     ChainlinkAggregator,
     /// The Maker Dog.
     MakerDog,
     /// A Maker Clipper, with the ilk it sells when known.
     MakerClipper(Option<Symbol>),
+    /// The Maker Spotter (its `Poke` names the ilk).
+    MakerSpotter,
+    /// A Maker OSM and the collateral it prices (`ETH`: every `ETH-*` ilk reads it).
+    MakerOsm(Symbol),
+    /// A Maker Median and the asset it prices.
+    MakerMedian(Symbol),
+    /// Compound's `UniswapAnchoredView`.
+    CompoundOracle,
+    /// An `AaveOracle` of Aave v2 or v3.
+    AaveOracle(Protocol),
 }
 
 impl FromStr for Contract {
@@ -124,20 +171,29 @@ impl FromStr for Contract {
         Ok(match text {
             "aave-v2" => Contract::AaveV2Pool,
             "aave-v3" => Contract::AaveV3Pool,
-            "compound-v2" => Contract::CompoundCToken,
+            "compound-v2" => Contract::CompoundCToken(None),
             "chainlink" => Contract::ChainlinkAggregator,
             "maker-dog" => Contract::MakerDog,
             "maker-clipper" => Contract::MakerClipper(None),
-            other => match other.strip_prefix("maker-clipper:") {
-                Some(ilk) => {
-                    Contract::MakerClipper(Some(Symbol::new(ilk).map_err(|e| e.to_string())?))
+            "maker-spotter" => Contract::MakerSpotter,
+            "compound-oracle" => Contract::CompoundOracle,
+            "aave-v2-oracle" => Contract::AaveOracle(Protocol::AaveV2),
+            "aave-v3-oracle" => Contract::AaveOracle(Protocol::AaveV3),
+            other => {
+                let (kind, name) = other.split_once(':').unwrap_or((other, ""));
+                let symbol = || Symbol::new(name).map_err(|e| format!("{other:?}: {e}"));
+                match kind {
+                    "maker-clipper" => Contract::MakerClipper(Some(symbol()?)),
+                    "compound-v2" => Contract::CompoundCToken(Some(symbol()?)),
+                    "maker-osm" => Contract::MakerOsm(symbol()?),
+                    "maker-median" => Contract::MakerMedian(symbol()?),
+                    _ => {
+                        return Err(format!(
+                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET, compound-oracle, aave-v2-oracle, aave-v3-oracle)"
+                        ));
+                    }
                 }
-                None => {
-                    return Err(format!(
-                        "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2, chainlink, maker-dog, maker-clipper[:ILK])"
-                    ));
-                }
-            },
+            }
         })
     }
 }
@@ -152,12 +208,42 @@ pub fn parse_contract(text: &str) -> Result<(Address, Contract), String> {
     Ok((address, kind.trim().parse()?))
 }
 
-/// Built-in contracts: the Ethereum mainnet pools and the Maker Dog.
-const BUILT_IN: [(&str, &str); 4] = [
+/// Reads a contract table file: CSV with columns `address,kind` (kinds as `--contract` spells
+/// them); the `--contracts FILE` flag. Any bad row is an error naming its line, and an address
+/// listed twice with different kinds is one: the table decides what an oracle prices.
+pub fn read_contracts(path: &Path) -> Result<BTreeMap<Address, Contract>, IngestError> {
+    let mut input = CsvInput::open(path)?;
+    let address = input.column("address")?;
+    let kind = input.column("kind")?;
+    let mut contracts = BTreeMap::new();
+    input.for_each_row(&crate::progress::NoProgress, |row| {
+        let row = row.map_err(IngestError::Row)?;
+        let at = row.parse(address, |text| {
+            text.trim()
+                .parse::<Address>()
+                .map_err(|_| "not an address".to_owned())
+        })?;
+        let contract = row.parse(kind, |text| text.trim().parse::<Contract>())?;
+        match contracts.insert(at, contract.clone()) {
+            Some(previous) if previous != contract => Err(row
+                .error(kind, format!("{at:#x} is already listed as {previous:?}"))
+                .into()),
+            _ => Ok(()),
+        }
+    })?;
+    Ok(contracts)
+}
+
+/// Built-in contracts: the Ethereum mainnet pools, the Maker Dog and Spotter.
+const BUILT_IN: [(&str, &str); 5] = [
     ("0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9", "aave-v2"), // Aave v2 main LendingPool
     ("0x7937D4799803FbBe595ed57278Bc4cA21f3bFfCB", "aave-v2"), // Aave v2 AMM LendingPool
     ("0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2", "aave-v3"), // Aave v3 Ethereum Pool
     ("0x135954d155898D42C90D2a57824C690e0c7BEf1B", "maker-dog"), // Maker Dog
+    (
+        "0x65C79fcB50Ca1594B025960e539eD7A9a6D434A3",
+        "maker-spotter",
+    ), // Maker Spotter
 ];
 
 /// Flags of the `eth-logs` kind.
@@ -387,13 +473,9 @@ impl Decoder<'_> {
             Err(reason) => return Ok(Decoded::Skipped(reason)),
         };
         let log_data = LogData::new_unchecked(topics, data.into());
-        let payload = match self.payload(candidate, protocol, address, &log_data) {
-            Ok(Some(payload)) => payload,
-            Ok(None) => {
-                return Ok(Decoded::Skipped(
-                    "AnswerUpdated from aggregators not in the feed table skipped",
-                ));
-            }
+        let payload = match self.payload(candidate, protocol, address, known, &log_data) {
+            Ok(Ok(payload)) => payload,
+            Ok(Err(reason)) => return Ok(Decoded::Skipped(reason)),
             Err(DecodeProblem::Layout(error)) if known.is_none() => {
                 tracing::debug!(%address, %error, "signature matches but layout differs");
                 return Ok(Decoded::Skipped(
@@ -408,6 +490,15 @@ impl Decoder<'_> {
                 ));
             }
             Err(DecodeProblem::Value(column, reason)) => return Err(fail(column, "", reason)),
+            Err(DecodeProblem::Emitter(event, kind)) => {
+                return Err(fail(
+                    "address",
+                    &log.address,
+                    format!(
+                        "{event} from a contract not named as {kind}: nothing in the log says what it prices; name it with --contract {address:#x}={kind} (or a --contracts table)"
+                    ),
+                ));
+            }
         };
         let number =
             |name: &str, quantity: &Option<Quantity>| -> Result<Option<u64>, Box<RowError>> {
@@ -477,8 +568,9 @@ impl Decoder<'_> {
         candidate: Candidate,
         protocol: Protocol,
         address: Address,
+        known: Option<&Contract>,
         log: &LogData,
-    ) -> Result<Option<Payload>, DecodeProblem> {
+    ) -> Result<Result<Payload, &'static str>, DecodeProblem> {
         use abi::*;
         let pool = Id::Address(address);
         let id = Id::Address;
@@ -492,7 +584,7 @@ impl Decoder<'_> {
                 amount: amount(value),
                 shares: shares.map(amount),
             };
-        Ok(Some(match candidate {
+        Ok(Ok(match candidate {
             Candidate::AaveDeposit => {
                 let e = decode::<AaveV2::Deposit>(log)?;
                 Payload::Deposit(change(e.onBehalfOf, e.reserve, e.amount, None))
@@ -618,7 +710,9 @@ impl Decoder<'_> {
             Candidate::ChainlinkAnswer => {
                 let e = decode::<Chainlink::AnswerUpdated>(log)?;
                 let Some(feed) = self.options.feeds.get(&address) else {
-                    return Ok(None);
+                    return Ok(Err(
+                        "AnswerUpdated from aggregators not in the feed table skipped",
+                    ));
                 };
                 if e.current <= I256::ZERO {
                     return Err(DecodeProblem::Value(
@@ -638,6 +732,85 @@ impl Decoder<'_> {
                     price: Fixed::new(e.current.into_raw(), feed.decimals),
                     feed: pool,
                     round: Some(round),
+                })
+            }
+            Candidate::ChainlinkNewRound => {
+                decode::<ChainlinkRounds::NewRound>(log)?;
+                return Ok(Err(
+                    "Chainlink NewRound logs (a round opened, no answer) counted",
+                ));
+            }
+            Candidate::SpotterPoke => {
+                let Some(Contract::MakerSpotter) = known else {
+                    return Err(DecodeProblem::Emitter("Poke", "maker-spotter"));
+                };
+                let e = decode::<MakerOracles::Poke>(log)?;
+                let ilk = Symbol::from_bytes32(e.ilk.0)
+                    .map_err(|error| DecodeProblem::Value("data", format!("ilk: {error}")))?;
+                oracle_value(
+                    Id::Name(ilk),
+                    e.val.into(),
+                    OracleValueSource::SpotterPoke,
+                    pool,
+                )
+            }
+            Candidate::OsmValue => {
+                let Some(Contract::MakerOsm(gem)) = known else {
+                    return Err(DecodeProblem::Emitter("LogValue", "maker-osm:GEM"));
+                };
+                let e = decode::<MakerOracles::LogValue>(log)?;
+                oracle_value(
+                    Id::Name(*gem),
+                    e.val.into(),
+                    OracleValueSource::OsmLogValue,
+                    pool,
+                )
+            }
+            Candidate::MedianPrice => {
+                let Some(Contract::MakerMedian(asset)) = known else {
+                    return Err(DecodeProblem::Emitter(
+                        "LogMedianPrice",
+                        "maker-median:ASSET",
+                    ));
+                };
+                let e = decode::<MakerOracles::LogMedianPrice>(log)?;
+                Payload::Price(PriceUpdate {
+                    asset: Id::Name(*asset),
+                    quote: Id::name("USD"),
+                    price: Fixed::new(e.val, 18),
+                    feed: pool,
+                    round: None,
+                })
+            }
+            Candidate::CompoundPrice => {
+                let Some(Contract::CompoundOracle) = known else {
+                    return Err(DecodeProblem::Emitter("PriceUpdated", "compound-oracle"));
+                };
+                let e = decode::<CompoundOracle::PriceUpdated>(log)?;
+                let symbol = Symbol::new(&e.symbol).map_err(|error| {
+                    DecodeProblem::Value("data", format!("symbol {:?}: {error}", e.symbol))
+                })?;
+                Payload::Price(PriceUpdate {
+                    asset: self.compound_asset(symbol),
+                    quote: Id::name("USD"),
+                    price: Fixed::new(e.price, 6),
+                    feed: pool,
+                    round: None,
+                })
+            }
+            Candidate::AaveSourceUpdated => {
+                let Some(Contract::AaveOracle(protocol)) = known else {
+                    return Err(DecodeProblem::Emitter(
+                        "AssetSourceUpdated",
+                        "aave-v2-oracle or aave-v3-oracle",
+                    ));
+                };
+                let e = decode::<AaveOracle::AssetSourceUpdated>(log)?;
+                Payload::OracleSourceChange(OracleSourceChange {
+                    protocol: *protocol,
+                    oracle: pool,
+                    asset: id(e.asset),
+                    source: id(e.source),
                 })
             }
             Candidate::MakerBark => {
@@ -690,6 +863,16 @@ impl Decoder<'_> {
         }))
     }
 
+    /// What the Compound model knows the asset `symbol` prices by: the cToken the contract table
+    /// names with that symbol (`--contract CTOKEN=compound-v2:ETH`), else the symbol itself.
+    fn compound_asset(&self, symbol: Symbol) -> Id {
+        self.options
+            .contracts
+            .iter()
+            .find(|(_, contract)| **contract == Contract::CompoundCToken(Some(symbol)))
+            .map_or(Id::Name(symbol), |(address, _)| Id::Address(*address))
+    }
+
     /// A Clipper's ilk when the contract table names it, else the Clipper's address.
     fn clipper_market(&self, address: Address) -> Id {
         match self.options.contracts.get(&address) {
@@ -699,11 +882,26 @@ impl Decoder<'_> {
     }
 }
 
+/// A Maker oracle value: the low 128 bits of the `bytes32` hold the wad (osm.sol stores
+/// `uint128 val`).
+fn oracle_value(market: Id, val: U256, source: OracleValueSource, oracle: Id) -> Payload {
+    Payload::OracleValue(OracleValue {
+        protocol: Protocol::Maker,
+        market,
+        value: Fixed::new(val, 18),
+        source,
+        oracle,
+    })
+}
+
 enum DecodeProblem {
     /// The topics or data do not have the event's layout.
     Layout(alloy_sol_types::Error),
     /// The layout is right but a value is impossible (field, reason).
     Value(&'static str, String),
+    /// An oracle event from a contract the table does not name as that oracle (the event, the
+    /// kind it must be named as).
+    Emitter(&'static str, &'static str),
 }
 
 fn decode<E: SolEvent>(log: &LogData) -> Result<E, DecodeProblem> {
@@ -737,14 +935,16 @@ enum Family {
     CompoundV2,
     Chainlink,
     Maker,
+    AaveV2Oracle,
+    AaveV3Oracle,
 }
 
 impl Family {
     /// The protocol of the events; Chainlink prices belong to none and never ask.
     fn protocol(self) -> Protocol {
         match self {
-            Family::AaveV2 => Protocol::AaveV2,
-            Family::AaveV3 => Protocol::AaveV3,
+            Family::AaveV2 | Family::AaveV2Oracle => Protocol::AaveV2,
+            Family::AaveV3 | Family::AaveV3Oracle => Protocol::AaveV3,
             Family::CompoundV2 => Protocol::CompoundV2,
             Family::Chainlink | Family::Maker => Protocol::Maker,
         }
@@ -776,12 +976,18 @@ enum Candidate {
     MakerBark,
     ClipperKick,
     ClipperTake,
+    ChainlinkNewRound,
+    SpotterPoke,
+    OsmValue,
+    MedianPrice,
+    CompoundPrice,
+    AaveSourceUpdated,
 }
 
 impl Candidate {
     fn of(topic0: B256) -> Option<Self> {
         use abi::*;
-        let table: [(B256, Candidate); 22] = [
+        let table: [(B256, Candidate); 28] = [
             (AaveV2::Deposit::SIGNATURE_HASH, Candidate::AaveDeposit),
             (AaveV3::Supply::SIGNATURE_HASH, Candidate::AaveSupply),
             (AaveV2::Withdraw::SIGNATURE_HASH, Candidate::AaveWithdraw),
@@ -837,6 +1043,24 @@ impl Candidate {
             (Maker::Bark::SIGNATURE_HASH, Candidate::MakerBark),
             (Maker::Kick::SIGNATURE_HASH, Candidate::ClipperKick),
             (Maker::Take::SIGNATURE_HASH, Candidate::ClipperTake),
+            (
+                ChainlinkRounds::NewRound::SIGNATURE_HASH,
+                Candidate::ChainlinkNewRound,
+            ),
+            (MakerOracles::Poke::SIGNATURE_HASH, Candidate::SpotterPoke),
+            (MakerOracles::LogValue::SIGNATURE_HASH, Candidate::OsmValue),
+            (
+                MakerOracles::LogMedianPrice::SIGNATURE_HASH,
+                Candidate::MedianPrice,
+            ),
+            (
+                CompoundOracle::PriceUpdated::SIGNATURE_HASH,
+                Candidate::CompoundPrice,
+            ),
+            (
+                AaveOracle::AssetSourceUpdated::SIGNATURE_HASH,
+                Candidate::AaveSourceUpdated,
+            ),
         ];
         table
             .iter()
@@ -855,8 +1079,14 @@ impl Candidate {
             | CompoundLiquidation | CompoundAccrue | CompoundAccrueEarly => {
                 Some(Family::CompoundV2)
             }
-            ChainlinkAnswer => Some(Family::Chainlink),
-            MakerBark | ClipperKick | ClipperTake => Some(Family::Maker),
+            ChainlinkAnswer | ChainlinkNewRound => Some(Family::Chainlink),
+            MakerBark | ClipperKick | ClipperTake | SpotterPoke | OsmValue | MedianPrice => {
+                Some(Family::Maker)
+            }
+            CompoundPrice => Some(Family::CompoundV2),
+            // The oracle's kind in the table says which Aave; the decoder refuses any other
+            // emitter.
+            AaveSourceUpdated => Some(Family::AaveV2Oracle),
             // Withdraw, LiquidationCall, ReserveDataUpdated and the toggles: v2 and v3 share them.
             AaveWithdraw
             | AaveCollateralEnabled
@@ -867,11 +1097,19 @@ impl Candidate {
         let table = known.map(|contract| match contract {
             Contract::AaveV2Pool => Family::AaveV2,
             Contract::AaveV3Pool => Family::AaveV3,
-            Contract::CompoundCToken => Family::CompoundV2,
+            Contract::CompoundCToken(_) => Family::CompoundV2,
             Contract::ChainlinkAggregator => Family::Chainlink,
-            Contract::MakerDog | Contract::MakerClipper(_) => Family::Maker,
+            Contract::MakerDog
+            | Contract::MakerClipper(_)
+            | Contract::MakerSpotter
+            | Contract::MakerOsm(_)
+            | Contract::MakerMedian(_) => Family::Maker,
+            Contract::CompoundOracle => Family::CompoundV2,
+            Contract::AaveOracle(Protocol::AaveV3) => Family::AaveV3Oracle,
+            Contract::AaveOracle(_) => Family::AaveV2Oracle,
         });
         match (own, table) {
+            (Some(Family::AaveV2Oracle), _) => Ok(Family::AaveV2Oracle),
             (None, Some(family @ (Family::AaveV2 | Family::AaveV3))) => Ok(family),
             (None, _) => Err(
                 "Aave v2/v3 events from contracts not known as an Aave pool skipped (use --contract ADDRESS=aave-v2|aave-v3)",
@@ -1308,6 +1546,270 @@ mod tests {
             parse_contract(&format!("{V2_POOL}=aave-v9"))
                 .unwrap_err()
                 .contains("unknown contract kind")
+        );
+    }
+
+    const CETH: &str = "0x4Ddc2D193948926D02f9B1fE9e1daa0718270ED5";
+
+    #[test]
+    fn oracle_values_decode_from_named_emitters() {
+        let osm = "0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763";
+        let median = "0x64DE91F5A373Cd4c28de3600cB34C7C6cE410C85";
+        let uav = "0x922018674c12a7F0D394ebEEf9B58F186CdE13c1";
+        let aave_oracle = "0xA50ba011c48153De246E5192C8f9258A2ba79Ca9";
+        let aggregator = "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419";
+        let spotter = "0x65C79fcB50Ca1594B025960e539eD7A9a6D434A3";
+        let wad = |units: u64| U256::from(units) * U256::from(10u64.pow(18));
+        let mut ilk = [0u8; 32];
+        ilk[..5].copy_from_slice(b"ETH-B");
+        let entries = [
+            entry(
+                osm,
+                &MakerOracles::LogValue {
+                    val: B256::from(wad(1400)),
+                },
+                10,
+                0,
+                Some(1_700_000_000),
+            ),
+            entry(
+                spotter,
+                &MakerOracles::Poke {
+                    ilk: FixedBytes(ilk),
+                    val: B256::from(wad(1400)),
+                    spot: U256::from(1u8),
+                },
+                10,
+                1,
+                Some(1_700_000_000),
+            ),
+            entry(
+                median,
+                &MakerOracles::LogMedianPrice {
+                    val: wad(1390),
+                    age: U256::from(1_699_999_990u64),
+                },
+                10,
+                2,
+                Some(1_700_000_000),
+            ),
+            entry(
+                uav,
+                &CompoundOracle::PriceUpdated {
+                    symbol: "ETH".into(),
+                    price: U256::from(1_401_230_000u64),
+                },
+                10,
+                3,
+                Some(1_700_000_000),
+            ),
+            entry(
+                aave_oracle,
+                &AaveOracle::AssetSourceUpdated {
+                    asset: WETH,
+                    source: BOT,
+                },
+                10,
+                4,
+                Some(1_700_000_000),
+            ),
+            entry(
+                aggregator,
+                &ChainlinkRounds::NewRound {
+                    roundId: U256::from(7u8),
+                    startedBy: BOT,
+                    startedAt: U256::from(1_700_000_000u64),
+                },
+                10,
+                5,
+                Some(1_700_000_000),
+            ),
+        ];
+        let mut options = Options::default();
+        for flag in [
+            format!("{osm}=maker-osm:ETH"),
+            format!("{median}=maker-median:ETH"),
+            format!("{uav}=compound-oracle"),
+            format!("{aave_oracle}=aave-v2-oracle"),
+            format!("{CETH}=compound-v2:ETH"),
+        ] {
+            let (address, contract) = parse_contract(&flag).unwrap();
+            options.contracts.insert(address, contract);
+        }
+        let batch = run(&entries, true, &options, false).unwrap();
+        assert_eq!(batch.events.len(), 5);
+        let address = |text: &str| Id::Address(text.parse().unwrap());
+        assert_eq!(
+            batch.events.get(0).payload,
+            Payload::OracleValue(OracleValue {
+                protocol: Protocol::Maker,
+                market: Id::name("ETH"),
+                value: Fixed::new(wad(1400), 18),
+                source: OracleValueSource::OsmLogValue,
+                oracle: address(osm),
+            })
+        );
+        assert_eq!(
+            batch.events.get(1).payload,
+            Payload::OracleValue(OracleValue {
+                protocol: Protocol::Maker,
+                market: Id::name("ETH-B"),
+                value: Fixed::new(wad(1400), 18),
+                source: OracleValueSource::SpotterPoke,
+                oracle: address(spotter),
+            })
+        );
+        let Payload::Price(m) = &batch.events.get(2).payload else {
+            panic!()
+        };
+        assert_eq!(
+            (m.asset, m.quote, m.price.to_string(), m.feed),
+            (
+                Id::name("ETH"),
+                Id::name("USD"),
+                format!("1390.{}", "0".repeat(18)),
+                address(median)
+            )
+        );
+        let Payload::Price(c) = &batch.events.get(3).payload else {
+            panic!()
+        };
+        // cETH is named with the symbol: the price is the cToken's, as the Compound model reads
+        // it (`getUnderlyingPrice(cETH)`).
+        assert_eq!(
+            (c.asset, c.price.to_string(), c.feed),
+            (address(CETH), "1401.230000".into(), address(uav))
+        );
+        assert_eq!(
+            batch.events.get(4).payload,
+            Payload::OracleSourceChange(OracleSourceChange {
+                protocol: Protocol::AaveV2,
+                oracle: address(aave_oracle),
+                asset: Id::Address(WETH),
+                source: Id::Address(BOT),
+            })
+        );
+        assert_eq!(
+            batch.report.counters["Chainlink NewRound logs (a round opened, no answer) counted"],
+            1
+        );
+    }
+
+    /// A Spotter `Poke` as a node returns it, written out by hand from the ABI: topic 0 is
+    /// keccak256("Poke(bytes32,bytes32,uint256)") (the hash go-ethereum's bindings of dss
+    /// `spot.sol` print), and the data is three static words, none indexed: `ilk` "ETH-A" left
+    /// aligned, `val` 1400e18 = 0x4be4e7267b6ae00000, and `spot` = 1400e27 * 1e27 / 1.45e27 =
+    /// 965517241379310344827586206896 = 0xc2fc124a5c870e5b608d3dcb0.
+    #[test]
+    fn a_hand_written_spotter_poke_decodes() {
+        let log = serde_json::json!({
+            "address": "0x65c79fcb50ca1594b025960e539ed7a9a6d434a3",
+            "topics": ["0xdfd7467e425a8107cfd368d159957692c25085aacbcf5228ce08f10f2146486e"],
+            "data": concat!(
+                "0x4554482d41000000000000000000000000000000000000000000000000000000",
+                "00000000000000000000000000000000000000000000004be4e7267b6ae00000",
+                "000000000000000000000000000000000000000c2fc124a5c870e5b608d3dcb0"
+            ),
+            "blockNumber": "0xbebc20",
+            "transactionHash": format!("{:#x}", B256::repeat_byte(1)),
+            "transactionIndex": "0x0",
+            "logIndex": "0x2",
+            "blockTimestamp": "0x60b57d00",
+        });
+        assert_eq!(
+            MakerOracles::Poke::SIGNATURE_HASH.to_string(),
+            log["topics"][0]
+        );
+        let batch = run(&[log], false, &Options::default(), false).unwrap();
+        let event = batch.events.get(0);
+        assert_eq!(
+            (event.block, event.log_index, event.time),
+            (Some(12_500_000), Some(2), Timestamp(1_622_506_752))
+        );
+        let Payload::OracleValue(value) = event.payload else {
+            panic!("{:?}", event.payload)
+        };
+        assert_eq!(
+            (value.market, value.value.to_string(), value.source),
+            (
+                Id::name("ETH-A"),
+                format!("1400.{}", "0".repeat(18)),
+                OracleValueSource::SpotterPoke
+            )
+        );
+    }
+
+    /// The `sol!` declarations hash to the topics nodes return (as printed by third-party
+    /// bindings of the deployed contracts: vulcanize's `LogValue(bytes32)`, go-ethereum bindings
+    /// of the Median).
+    #[test]
+    fn oracle_signatures_hash_to_the_mainnet_topics() {
+        assert_eq!(
+            MakerOracles::LogValue::SIGNATURE_HASH.to_string(),
+            "0x296ba4ca62c6c21c95e828080cb8aec7481b71390585605300a8a76f9e95b527"
+        );
+        assert_eq!(
+            MakerOracles::LogMedianPrice::SIGNATURE_HASH.to_string(),
+            "0xb78ebc573f1f889ca9e1e0fb62c843c836f3d3a2e1f43ef62940e9b894f4ea4c"
+        );
+    }
+
+    #[test]
+    fn a_contract_table_file_names_emitters_or_says_which_line_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("contracts.csv");
+        std::fs::write(
+            &path,
+            "address,kind\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:ETH\n0x64DE91F5A373Cd4c28de3600cB34C7C6cE410C85,maker-median:ETH\n",
+        )
+        .unwrap();
+        let contracts = read_contracts(&path).unwrap();
+        assert_eq!(
+            contracts.get(
+                &"0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763"
+                    .parse::<Address>()
+                    .unwrap()
+            ),
+            Some(&Contract::MakerOsm(Symbol::new("ETH").unwrap()))
+        );
+        assert_eq!(contracts.len(), 2);
+        std::fs::write(
+            &path,
+            "address,kind\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:ETH\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:WBTC\n",
+        )
+        .unwrap();
+        let error = read_contracts(&path).unwrap_err();
+        assert_eq!(
+            error.row_at(),
+            (Position::Line(3), "kind", "maker-osm:WBTC")
+        );
+        std::fs::write(&path, "address,kind\n0x81,maker-osm:ETH\n").unwrap();
+        let error = read_contracts(&path).unwrap_err();
+        assert_eq!(error.row_at(), (Position::Line(2), "address", "0x81"));
+    }
+
+    #[test]
+    fn an_oracle_value_from_an_unnamed_emitter_is_an_error() {
+        let log = entry(
+            "0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763",
+            &MakerOracles::LogValue {
+                val: B256::from(U256::from(5u8)),
+            },
+            1,
+            0,
+            Some(1_700_000_000),
+        );
+        let error = run(&[log], false, &Options::default(), false).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("--contract 0x81fe72b5a8d1a857d176c3e7d5bd2679a9b85763=maker-osm:GEM"),
+            "{message}"
+        );
+        assert_eq!(error.row_at().1, "address");
+        assert!(
+            parse_contract("0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763=maker-osm:")
+                .unwrap_err()
+                .contains("maker-osm:")
         );
     }
 }

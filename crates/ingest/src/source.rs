@@ -114,7 +114,8 @@ impl SourceKind {
 /// The same-block order of event kinds used by [`SourceKind::file_rank`].
 pub fn kind_rank(kind: EventKind) -> u8 {
     match kind {
-        EventKind::Price => 0,
+        // Oracle facts first, like prices: the block's actions read them.
+        EventKind::Price | EventKind::OracleValue | EventKind::OracleSourceChange => 0,
         EventKind::ParamChange => 1,
         EventKind::IndexUpdate => 2,
         EventKind::VaultOpen => 3,

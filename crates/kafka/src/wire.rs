@@ -106,6 +106,8 @@ impl Partitioning {
                     Payload::ParamChange(param) => param.market,
                     Payload::AuctionKick(kick) => kick.account,
                     Payload::AuctionTake(take) => take.account,
+                    Payload::OracleValue(value) => value.market,
+                    Payload::OracleSourceChange(change) => change.asset,
                 }
                 .to_string(),
             ),

@@ -108,6 +108,8 @@ impl DatasetStats {
             Payload::ParamChange(e) => (Some(e.market), [None, None]),
             Payload::AuctionKick(e) => (Some(e.market), [None, None]),
             Payload::AuctionTake(e) => (Some(e.market), [None, None]),
+            Payload::OracleValue(e) => (Some(e.market), [None, None]),
+            Payload::OracleSourceChange(e) => (Some(e.oracle), [Some(e.asset), None]),
         };
         self.assets.extend(assets.into_iter().flatten());
         if let (Some(market), Some(protocol)) = (market, event.payload.protocol()) {

@@ -1,4 +1,4 @@
-//! The hand-built Maker fixture as a log, for the CLI tests that replay it.
+//! The hand-built Maker fixtures as logs, for the CLI tests that replay them.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,14 @@ pub fn fixture_log(dir: &Path) {
 
 /// The fixture's log with the events `extra` gives for each fixture event written before it.
 pub fn fixture_log_with(dir: &Path, extra: impl Fn(&Event) -> Vec<Event>) {
-    let text = std::fs::read_to_string(repo().join("fixtures/maker/dog-bark.jsonl")).unwrap();
+    named_fixture_log_with(dir, "dog-bark", extra);
+}
+
+/// A log of the hand-built Maker fixture `fixtures/maker/NAME.jsonl`, with the events `extra`
+/// gives for each fixture event written before it.
+pub fn named_fixture_log_with(dir: &Path, name: &str, extra: impl Fn(&Event) -> Vec<Event>) {
+    let path = repo().join(format!("fixtures/maker/{name}.jsonl"));
+    let text = std::fs::read_to_string(path).unwrap();
     let (mut writer, _) = LogWriter::open(dir, WriterOptions::default()).unwrap();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let event: Event = serde_json::from_str(line).unwrap();

@@ -1244,6 +1244,11 @@ impl ProtocolModel for AaveModel {
             | Payload::Liquidation(_)
             | Payload::AuctionKick(_)
             | Payload::AuctionTake(_) => Ok(Applied::Ignored),
+            // Recorded oracle values and source switches are modelled for Maker only (issue 13).
+            Payload::OracleValue(_) => Ok(Applied::Skipped("oracle-value-not-modelled")),
+            Payload::OracleSourceChange(_) => {
+                Ok(Applied::Skipped("oracle-source-change-not-modelled"))
+            }
         }
     }
 

@@ -13,6 +13,11 @@
 //! - The Dog/Clipper rules apply to an ilk from the first `DOG.*` or `CLIPPER.*` parameter
 //!   change for it (2021-05-06 for ETH-B); before that, the Cat's.
 //!
+//! Recorded oracle values (`OSM.LogValue`, `Spotter.Poke`; [`OracleMode`]) replace the OSM
+//! estimate for the ilks they name: osm.sol's `poke` sets `cur = nxt` and then emits
+//! `LogValue(cur.val)`, so the logged value is exactly what `OSM.peek` returns until the next
+//! poke, and spot.sol's `poke` emits the `val` it read from `peek` and filed as `spot`.
+//!
 //! This module must never read a price except through its OSM, nor scan all vaults to find the
 //! unsafe ones (each ilk keeps a [`BucketIndex`] by `art * RAY / ink`).
 
@@ -22,7 +27,8 @@ pub mod rules;
 use std::collections::BTreeMap;
 
 use cascade_events::{
-    Event, Fixed, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp, U256,
+    Event, Fixed, Id, Liquidation, OracleValue, OracleValueSource, Payload, PriceUpdate, Protocol,
+    Timestamp, U256,
 };
 use serde_json::{Value, json};
 
@@ -40,13 +46,40 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict, WARM_BATCH,
 };
-use crate::run::{MismatchEvidence, OracleEvidence};
+use crate::run::{MismatchEvidence, OracleEvidence, RecordedOracle};
 use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
+
+/// Which oracle value the rules read: the OSM's own recorded values, the estimate from market
+/// prices, or the recorded value where the log holds one for the ilk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OracleMode {
+    /// Only recorded values; an ilk without one has no price.
+    Recorded,
+    /// Only the estimate from market prices; recorded values are ignored.
+    Estimated,
+    /// The recorded value from an ilk's first recorded value on, the estimate before it and for
+    /// ilks without any.
+    #[default]
+    Auto,
+}
+
+impl OracleMode {
+    /// The name used on the command line and in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OracleMode::Recorded => "recorded",
+            OracleMode::Estimated => "estimated",
+            OracleMode::Auto => "auto",
+        }
+    }
+}
 
 /// Maker settings that shape results.
 #[derive(Clone, Debug)]
 pub struct MakerConfig {
+    /// Recorded oracle values or estimates (default [`OracleMode::Auto`]).
+    pub oracle: OracleMode,
     /// OSM delay in seconds (`OSM.hop`, 3600 on mainnet); 0 reads the market price directly.
     pub hop: i64,
     /// How the OSM's reading is estimated from recorded market prices (default: the Median
@@ -80,6 +113,7 @@ impl Default for MakerConfig {
         price_assets.insert("ETH".to_owned(), vec![Id::name("WETH"), Id::name("ETH")]);
         price_assets.insert("WBTC".to_owned(), vec![Id::name("WBTC"), Id::name("BTC")]);
         Self {
+            oracle: OracleMode::Auto,
             hop: 3600,
             osm_sample: OsmSample::Median(MedianRule::ETH_USD),
             quote: Id::name("USD"),
@@ -100,7 +134,7 @@ impl MakerConfig {
             .iter()
             .map(|(gem, ids)| (gem, ids.iter().map(Id::to_string).collect()))
             .collect();
-        json!({
+        let mut described = json!({
             "osm_hop_seconds": self.hop,
             "osm_sample": self.osm_sample.name(),
             "median_rule": match self.osm_sample {
@@ -121,17 +155,28 @@ impl MakerConfig {
                 .collect::<BTreeMap<String, i64>>(),
             "collateral_tolerance": crate::math::decimal(self.collateral_tolerance, 18),
             "debt_tolerance_ppm": self.debt_tolerance_ppm,
-        })
+        });
+        // Only a mode other than the default is written, so runs made before the mode existed
+        // (which were `auto` runs of logs without recorded values) keep their bytes.
+        if self.oracle != OracleMode::Auto {
+            described["oracle"] = json!(self.oracle.name());
+        }
+        described
     }
 
     fn price_assets_for(&self, ilk: &Id) -> Vec<Id> {
-        let name = ilk.to_string();
-        let gem = name.split('-').next().unwrap_or(&name).to_owned();
+        let gem = gem_of(ilk);
         match self.price_assets.get(&gem) {
             Some(assets) => assets.clone(),
             None => gem.parse::<Id>().map(|id| vec![id]).unwrap_or_default(),
         }
     }
+}
+
+/// The collateral an ilk's OSM prices: its name up to the first `-` (`ETH-B` -> `ETH`).
+fn gem_of(ilk: &Id) -> String {
+    let name = ilk.to_string();
+    name.split('-').next().unwrap_or(&name).to_owned()
 }
 
 /// A vault as [`MakerModel::vault`] shows it.
@@ -556,6 +601,21 @@ pub struct MakerModel {
     judged: Option<(Id, Id, Take)>,
     /// Counts of corrections made by [`MakerModel::settle`], drained by the replay loop.
     adjustments: BTreeMap<&'static str, u64>,
+    /// Recorded oracle values by what they name: an ilk (Spotter `Poke`) or a collateral (OSM
+    /// `LogValue`).
+    recorded: BTreeMap<Id, Recorded>,
+}
+
+/// An oracle value as recorded on chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Recorded {
+    /// Wad USD per token.
+    value: U256,
+    time: Timestamp,
+    /// The event's place in the log: of two values in one second, the later one holds.
+    seq: u64,
+    source: OracleValueSource,
+    oracle: Id,
 }
 
 /// A vault action, as far as the books are concerned.
@@ -603,6 +663,7 @@ impl MakerModel {
             auctions: Vec::new(),
             judged: None,
             adjustments: BTreeMap::new(),
+            recorded: BTreeMap::new(),
         }
     }
 
@@ -637,8 +698,30 @@ impl MakerModel {
         self.ilks.entry_or_default(*market)
     }
 
-    /// The OSM value feeding `ilk`, resolving its price asset on first use.
+    /// The recorded oracle value `ilk` reads under the configured mode: the later of its own
+    /// (Spotter) and its collateral's (OSM) latest values. `None`: the estimate applies.
+    fn recorded_for(&self, ilk_id: &Id) -> Option<Recorded> {
+        if self.config.oracle == OracleMode::Estimated {
+            return None;
+        }
+        let own = self.recorded.get(ilk_id);
+        let gem = gem_of(ilk_id)
+            .parse::<Id>()
+            .ok()
+            .and_then(|gem| self.recorded.get(&gem));
+        own.into_iter().chain(gem).max_by_key(|r| r.seq).copied()
+    }
+
+    /// The OSM value feeding `ilk`: the recorded one where the mode says so, else the estimate,
+    /// resolving its price asset on first use. A recorded zero is no value (osm.sol's `peek`
+    /// then says `has` false, and the Spotter files `spot` 0, which the Dog and Cat refuse).
     fn osm_value(&mut self, ilk_id: &Id) -> Option<U256> {
+        if let Some(recorded) = self.recorded_for(ilk_id) {
+            return Some(recorded.value).filter(|value| !value.is_zero());
+        }
+        if self.config.oracle == OracleMode::Recorded {
+            return None;
+        }
         let ilk = self.ilks.get_mut(ilk_id)?;
         if ilk.price_asset.is_none() {
             let assets = self.config.price_assets_for(ilk_id);
@@ -690,13 +773,29 @@ impl MakerModel {
         urn: Urn,
         break_even: bool,
     ) -> Result<OracleEvidence, EngineError> {
-        let reading = self.osm_reading(ilk_id);
         let ilk = &self.ilks[ilk_id];
         let break_even = if break_even {
             rules::break_even_value(urn, ilk.mat, ilk.rate)?.map(|value| Quantity::new(value, 18))
         } else {
             None
         };
+        if let Some(recorded) = self.recorded_for(ilk_id) {
+            // The oracle's own value: no market point was read, it was emitted at `time`.
+            let mut evidence = OracleEvidence::new(
+                Quantity::new(value, 18),
+                Some(recorded.oracle),
+                Some(recorded.time),
+                None,
+                break_even,
+            );
+            evidence.recorded = Some(RecordedOracle {
+                event: recorded.source.name(),
+                oracle: recorded.oracle,
+                time: recorded.time,
+            });
+            return Ok(evidence);
+        }
+        let reading = self.osm_reading(ilk_id);
         Ok(OracleEvidence::new(
             Quantity::new(value, 18),
             reading.map(|r| r.point.feed),
@@ -704,6 +803,31 @@ impl MakerModel {
             reading.map(|r| r.read_at),
             break_even,
         ))
+    }
+
+    /// Records an oracle value and re-pokes the ilks that read it.
+    fn record_oracle_value(
+        &mut self,
+        value: &OracleValue,
+        event: &Event,
+    ) -> Result<Applied, EngineError> {
+        let wad = fixed_to(&value.value, 18, "oracle value")?;
+        self.recorded.insert(
+            value.market,
+            Recorded {
+                value: wad,
+                time: event.time,
+                seq: event.seq,
+                source: value.source,
+                oracle: value.oracle,
+            },
+        );
+        self.poke_all()?;
+        Ok(if self.config.oracle == OracleMode::Estimated {
+            Applied::Ignored
+        } else {
+            Applied::Exact
+        })
     }
 
     /// Re-pokes the spot of every ilk; true when one changed.
@@ -1356,6 +1480,7 @@ impl ProtocolModel for MakerModel {
                 ilk.rho = Some(event.time);
                 Ok(Applied::Exact)
             }
+            Payload::OracleValue(value) => self.record_oracle_value(value, event),
             _ => Ok(Applied::Ignored),
         }
     }
@@ -1725,6 +1850,22 @@ impl ProtocolModel for MakerModel {
                 out.bool(*now);
             }
         }
+        // Last, and only when there are any, so that the state of a log without recorded oracle
+        // values is byte for byte what it was before they were modelled (its hash is in goldens).
+        if !self.recorded.is_empty() {
+            out.count(self.recorded.len());
+            for (market, recorded) in &self.recorded {
+                out.id(market);
+                out.u256(recorded.value);
+                out.time(recorded.time);
+                out.u64(recorded.seq);
+                out.u8(match recorded.source {
+                    OracleValueSource::OsmLogValue => 0,
+                    OracleValueSource::SpotterPoke => 1,
+                });
+                out.id(&recorded.oracle);
+            }
+        }
     }
 
     fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
@@ -1827,6 +1968,30 @@ impl ProtocolModel for MakerModel {
                 ilk.changes.insert(account, (was, now));
             }
             model.ilks.insert(id, ilk);
+        }
+        if !input.at_end() {
+            for _ in 0..input.count()? {
+                let market = input.id()?;
+                let value = input.u256()?;
+                let time = input.time()?;
+                let seq = input.u64()?;
+                let source = match input.u8()? {
+                    0 => OracleValueSource::OsmLogValue,
+                    1 => OracleValueSource::SpotterPoke,
+                    other => return Err(input.error(format!("oracle value source {other}"))),
+                };
+                let oracle = input.id()?;
+                model.recorded.insert(
+                    market,
+                    Recorded {
+                        value,
+                        time,
+                        seq,
+                        source,
+                        oracle,
+                    },
+                );
+            }
         }
         for ((market, account), entry) in pending {
             let ilk = model.ilks.get_mut(&market);

@@ -122,6 +122,8 @@ fn note_markets(payload: &Payload, out: &mut BTreeMap<Protocol, BTreeSet<Id>>) {
         Payload::ParamChange(e) => &[e.market],
         Payload::AuctionKick(e) => &[e.market],
         Payload::AuctionTake(e) => &[e.market],
+        Payload::OracleValue(e) => &[e.market],
+        Payload::OracleSourceChange(e) => &[e.asset],
         Payload::Price(_) => &[],
     };
     out.entry(protocol)
