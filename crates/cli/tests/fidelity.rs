@@ -2,45 +2,12 @@
 //! exports in `../shared/data` with the commands the page gives: a change to the engine that moves
 //! a verdict shows up here. Skipped, with a notice, when the data folder is absent.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::{cascade, ingest, shared_data};
 use serde_json::Value;
-
-fn shared_data() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: ../shared/data not found");
-        None
-    }
-}
-
-fn cascade(args: &[&str]) -> Vec<u8> {
-    let output = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .output()
-        .expect("runs cascade");
-    assert!(
-        output.status.success(),
-        "cascade {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-fn ingest(log: &Path, source: &str, paths: &[PathBuf], extra: &[&str]) {
-    let log = log.to_str().expect("UTF-8 temp path");
-    let mut args = vec!["ingest", "--log", log, "--source", source];
-    args.extend_from_slice(extra);
-    let paths: Vec<&str> = paths
-        .iter()
-        .map(|p| p.to_str().expect("UTF-8 data path"))
-        .collect();
-    args.extend(paths);
-    cascade(&args);
-}
 
 /// Verdict counts over all liquidations, and the explained share on the four crash days.
 fn verdicts(log: &Path) -> (Value, usize, usize) {

@@ -545,9 +545,11 @@ impl Scenario {
         &self,
         series: BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
     ) -> Result<PricePaths, ScenarioError> {
-        PricePaths::new(&self.prices, series).map_err(|asset| ScenarioError::NoPrices {
-            file: self.origin.clone(),
-            asset,
+        PricePaths::new(&self.prices, self.window.from, series).map_err(|asset| {
+            ScenarioError::NoPrices {
+                file: self.origin.clone(),
+                asset,
+            }
         })
     }
 }

@@ -485,6 +485,43 @@ fn price_paths_name_the_scenario_when_an_asset_has_no_prices() {
 }
 
 #[test]
+fn a_drawdown_without_its_own_from_measures_from_the_window_start() {
+    let wad = |units: u64| Fixed::new(U256::from(units) * WAD, 18);
+    let (start, crash) = (Timestamp(1_654_992_000), Timestamp(1_655_078_400));
+    let eth = Id::name("WETH");
+    // The log's first price (long before the window) is below the crash price: measured from
+    // there, the crash would be no drawdown at all.
+    let series = BTreeMap::from([(
+        eth,
+        vec![
+            (Timestamp(1_609_459_200), wad(700)),
+            (start, wad(1_500)),
+            (crash, wad(1_200)),
+        ],
+    )]);
+    let scenario = parse(
+        r#"
+window = { from = "2022-06-12T00:00:00Z" }
+[[price]]
+asset = "WETH"
+transform = "scale-drawdown"
+factor = "2"
+"#,
+    )
+    .unwrap();
+    let paths = scenario.price_paths(series).unwrap();
+    assert_eq!(paths.price(&eth, crash, wad(1_200)), wad(900));
+    assert!(
+        scenario
+            .changes()
+            .iter()
+            .any(|line| line == "WETH price drawdown x2 below the window-start price"),
+        "{:?}",
+        scenario.changes()
+    );
+}
+
+#[test]
 fn the_fixture_scenarios_parse() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios");
     let mut seen = 0;
