@@ -13,6 +13,7 @@ mod diff_cmd;
 mod engine_args;
 mod ingest_cmd;
 mod log_cmd;
+mod out;
 mod pipe;
 mod replay_cmd;
 mod report_cmd;

@@ -2,7 +2,7 @@
 //! one with a golden file.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use cascade_engine::diff_runs;
@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::Outcome;
 use crate::engine_args::EngineArgs;
+use crate::out::write_file;
 
 /// `cascade replay DIR`.
 #[derive(Args)]
@@ -41,21 +42,13 @@ pub struct CheckArgs {
     engine: EngineArgs,
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, bytes)
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
 /// Runs `cascade replay`.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
     let run = args.engine.run_log(&args.dir)?;
     // A million-account run file is hundreds of megabytes: built only when asked for.
     let json = (args.out.is_some() || args.json).then(|| run.to_json());
     if let (Some(out), Some(json)) = (&args.out, &json) {
-        write_atomically(out, json)?;
+        write_file(out, json)?;
     }
     let text = if let Some(json) = json.filter(|_| args.json) {
         json
@@ -76,7 +69,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
     let run = args.engine.run_log(&args.dir)?;
     let actual = run.to_json();
     if args.update {
-        write_atomically(&args.expect, &actual)?;
+        write_file(&args.expect, &actual)?;
         println!("updated {}", args.expect.display());
         return Ok(Outcome::Clean);
     }
