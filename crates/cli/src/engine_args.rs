@@ -11,6 +11,7 @@ use anyhow::Context;
 use cascade_engine::maker::OsmSample;
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
 use cascade_events::{Id, Timestamp};
+use cascade_log::Catalog;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 
@@ -78,8 +79,19 @@ impl EngineArgs {
     }
 
     /// Replays the log at `dir` under these flags: the scenario when one is given, else history
-    /// with checkpoints stored and resumed as asked.
+    /// with checkpoints stored and resumed as asked. A catalog that cannot be opened (read-only
+    /// storage) only costs the checkpoints: the replay runs from the segments, with a warning.
     pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
+        let run = self.replay(dir)?;
+        if let Err(error) = Catalog::open(dir) {
+            eprintln!(
+                "warning: catalog unavailable ({error}); replayed from the segments without checkpoints"
+            );
+        }
+        Ok(run)
+    }
+
+    fn replay(&self, dir: &Path) -> anyhow::Result<Run> {
         let options = ReplayOptions {
             config: self.config()?,
             checkpoint_every: self.checkpoint_every,

@@ -21,6 +21,7 @@ use super::{MarketSel, PricePaths, Scenario, ScenarioError, SweepAxis, Window};
 use crate::EngineError;
 use crate::replay::{Engine, EngineConfig, Mode};
 use crate::run::{LogInfo, Run};
+use crate::session::{log_info, open_catalog};
 
 /// What every run of one window over one log shares.
 pub struct Prepared {
@@ -139,14 +140,14 @@ pub fn prepare(
     scenario: &Scenario,
 ) -> Result<Prepared, EngineError> {
     let reader = LogReader::open(dir)?;
-    let catalog = Catalog::open(dir)?;
+    let catalog = open_catalog(dir);
     let mut config = config.clone();
     config.from = None;
     // The window checkpoint and the pass over the whole log for prices and market names do not
     // depend on each other: the pass runs on a second thread meanwhile.
     let (start, scan) = std::thread::scope(|scope| {
         let scan = scope.spawn(|| scan_log(dir, scenario));
-        let start = window_checkpoint(&reader, &catalog, &config, scenario.window);
+        let start = window_checkpoint(&reader, catalog.as_ref(), &config, scenario.window);
         let scan = scan
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -154,7 +155,7 @@ pub fn prepare(
     });
     let (start, cached) = start?;
     let (series, markets) = scan?;
-    let identity = catalog.identity()?;
+    let log = log_info(catalog.as_ref(), &reader)?;
     let prepared = Prepared {
         dir: dir.to_path_buf(),
         config,
@@ -162,11 +163,7 @@ pub fn prepare(
         start,
         series,
         markets,
-        log: LogInfo {
-            first_seq: identity.last_seq.map(|_| identity.first_seq),
-            last_seq: identity.last_seq,
-            content_hash: identity.hash.iter().map(|b| format!("{b:02x}")).collect(),
-        },
+        log,
         cached,
     };
     prepared.check_overrides(scenario)?;
@@ -174,11 +171,11 @@ pub fn prepare(
 }
 
 /// The engine state before the window's first event, (that event's seq, checkpoint bytes), from
-/// the catalog or replayed and stored there; and whether it came from the catalog. `None`
-/// without a window start.
+/// the catalog or replayed and stored there (when there is a catalog); and whether it came from
+/// the catalog. `None` without a window start.
 fn window_checkpoint(
     reader: &LogReader,
-    catalog: &Catalog,
+    catalog: Option<&Catalog>,
     config: &EngineConfig,
     window: Window,
 ) -> Result<(Option<Checkpoint>, bool), EngineError> {
@@ -194,13 +191,15 @@ fn window_checkpoint(
     );
     // A checkpoint an older engine wrote in another state layout is not resumable: replay
     // and store it anew rather than fail (the window's seq is the same, so it is replaced).
-    let cached = catalog
-        .checkpoint_at_or_before(&namespace, u64::MAX)?
-        .filter(|(seq, bytes)| {
-            Engine::new(config.clone(), Mode::Historical)
-                .restore(bytes, *seq)
-                .is_ok()
-        });
+    let stored = match catalog {
+        Some(catalog) => catalog.checkpoint_at_or_before(&namespace, u64::MAX)?,
+        None => None,
+    };
+    let cached = stored.filter(|(seq, bytes)| {
+        Engine::new(config.clone(), Mode::Historical)
+            .restore(bytes, *seq)
+            .is_ok()
+    });
     if cached.is_some() {
         return Ok((cached, true));
     }
@@ -214,8 +213,10 @@ fn window_checkpoint(
     }
     let seq = engine.next_seq().unwrap_or(0);
     let bytes = engine.checkpoint();
-    catalog.put_checkpoint(&namespace, seq, &bytes)?;
-    catalog.flush()?;
+    if let Some(catalog) = catalog {
+        catalog.put_checkpoint(&namespace, seq, &bytes)?;
+        catalog.flush()?;
+    }
     Ok((Some((seq, bytes)), false))
 }
 
