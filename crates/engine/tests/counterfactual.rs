@@ -204,6 +204,36 @@ fn overrides_and_sweeps_of_a_market_the_log_never_names_are_refused() {
 }
 
 #[test]
+fn an_oracle_source_the_log_never_prices_and_a_window_outside_the_log_are_refused() {
+    let log = market_log();
+    let refused = |text: &str| {
+        replay_scenario(log.path(), &EngineConfig::default(), &scenario(text))
+            .unwrap_err()
+            .to_string()
+    };
+    let message = refused("[[oracle]]\nasset = \"WETH\"\nsource_asset = \"STETH\"\n");
+    assert_eq!(
+        message,
+        "test.toml: oracle[0].source_asset = \"STETH\": the log has no price for STETH (it prices WETH)"
+    );
+    let message = refused("window = { from = \"2030-01-01T00:00:00Z\" }\n");
+    assert!(
+        message.starts_with("test.toml: window [2030-01-01T00:00:00Z, ..) holds none of the log's events (they run from 2021-06-01T00:00:00Z to "),
+        "{message}"
+    );
+    let message = refused("window = { to = \"2021-06-01T00:00:00Z\" }\n");
+    assert!(
+        message.contains("holds none of the log's events"),
+        "{message}"
+    );
+    // A window over part of the log, and a source the log prices, run.
+    replay(
+        log.path(),
+        "window = { from = \"2021-06-01T12:00:00Z\" }\n[[oracle]]\nasset = \"WETH\"\nsource_asset = \"WETH\"\n",
+    );
+}
+
+#[test]
 fn an_override_may_precede_its_markets_first_event() {
     // ETH-C appears only in a parameter change after everything else: an override of it from
     // the start is legitimate (the parameter is set before the market's first event).

@@ -320,6 +320,10 @@ fn rejects_what_it_cannot_mean() {
             "base_reserve and quote_reserve, or reserves_file",
         ),
         (
+            "[[impact]]\nasset = \"ETH\"\nmodel = \"depth\"\ndepth = \"10\"\nslippage = \"2%\"\nhalf_life = \"0s\"",
+            "s.toml:6:13: impact[0].half_life = \"0s\": a half-life of 0 removes the impact",
+        ),
+        (
             "[[impact]]\nasset = \"ETH\"\nmodel = \"constant-product\"\nhalf_life = 60\nbase_reserve = \"1\"\nquote_reserve = \"1\"\ndepth = \"3\"",
             "unknown key impact[0].depth",
         ),
