@@ -195,6 +195,18 @@ fn overrides_and_sweeps_of_a_market_the_log_never_names_are_refused() {
         message.starts_with("--param maker.ETH-Z.mat: no maker market ETH-Z in the log"),
         "{message}"
     );
+    // One parameter swept twice: only the second range would count.
+    let twice = [
+        SweepAxis::parse("maker.ETH-B.mat=1.3..1.4:0.1").unwrap(),
+        SweepAxis::parse("maker.ETH-B.mat=1.5..1.6:0.1").unwrap(),
+    ];
+    let message = run_sweep(&prepared, &base, &twice, 1)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "--param maker.ETH-B.mat: sweeps maker ETH-B mat again (--param maker.ETH-B.mat already does): give each parameter once"
+    );
     // Global parameters name no market, and ETH-B exists: both run.
     let fine = [
         SweepAxis::parse("maker.ETH-B.mat=1.3..1.3:0.1").unwrap(),
