@@ -5,13 +5,14 @@
 //! cannot drift apart: a flag added here is offered, parsed and applied the same way by all of
 //! them. This module must never decide anything the engine decides; it only translates flags.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use cascade_engine::maker::OsmSample;
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
-use cascade_events::{Id, Timestamp};
-use cascade_log::Catalog;
+use cascade_events::{Id, Payload, Timestamp};
+use cascade_log::{Catalog, LogReader};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 
@@ -92,8 +93,10 @@ impl EngineArgs {
     }
 
     fn replay(&self, dir: &Path) -> anyhow::Result<Run> {
+        let config = self.config()?;
+        check_feed_lags(dir, &config)?;
         let options = ReplayOptions {
-            config: self.config()?,
+            config,
             checkpoint_every: self.checkpoint_every,
             resume: true,
         };
@@ -117,6 +120,37 @@ impl EngineArgs {
         }
         Ok(outcome.run)
     }
+}
+
+/// Refuses a `--feed-lag` naming a feed no price in the log at `dir` comes from (a typo would
+/// shift nothing). Reads the log only when the flag is given.
+fn check_feed_lags(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
+    if config.maker.feed_lag.is_empty() {
+        return Ok(());
+    }
+    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let mut feeds = BTreeSet::new();
+    for event in reader.events(0) {
+        let event = event.with_context(|| format!("reading {}", dir.display()))?;
+        if let Payload::Price(update) = event.payload {
+            feeds.insert(update.feed);
+        }
+    }
+    for (feed, seconds) in &config.maker.feed_lag {
+        if !feeds.contains(feed) {
+            let known: Vec<String> = feeds.iter().map(Id::to_string).collect();
+            bail!(
+                "--feed-lag {feed}={seconds}: no price in {} comes from feed {feed} (its feeds: {})",
+                dir.display(),
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 fn parse_time(text: &str) -> anyhow::Result<Timestamp> {

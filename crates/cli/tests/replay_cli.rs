@@ -167,6 +167,39 @@ fn from_resumes_from_a_checkpoint_with_the_same_run() {
 }
 
 #[test]
+fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let replay = |lag: &str| {
+        cascade()
+            .args(["replay", log.to_str().unwrap(), "--feed-lag", lag])
+            .output()
+            .unwrap()
+    };
+    let output = replay("coingeko=900");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--feed-lag coingeko=900: no price in ")
+            && stderr.contains("comes from feed coingeko (its feeds: "),
+        "{stderr}"
+    );
+    let known = stderr
+        .split("(its feeds: ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ')']).next())
+        .unwrap()
+        .to_owned();
+    let output = replay(&format!("{known}=900"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn out_writes_only_the_file_it_names() {
     let temp = tempfile::tempdir().unwrap();
     let log = temp.path().join("log");
