@@ -50,7 +50,7 @@ pub struct IngestArgs {
     /// chainlink-rounds: the feed's address (default: the address in the file name).
     #[arg(long)]
     feed: Option<String>,
-    /// chainlink-rounds, ohlcv-json: the asset priced.
+    /// chainlink-rounds, ohlcv-json: the asset priced (required for ohlcv-json).
     #[arg(long)]
     asset: Option<String>,
     /// chainlink-rounds, ohlcv-json, price-csv: the unit of the price.
