@@ -263,3 +263,32 @@ fn chainlink_round_ids_beyond_uint80_or_of_aggregator_round_0_are_refused() {
     };
     assert_eq!(price.round, Some(largest));
 }
+
+#[test]
+fn a_huge_cell_gives_a_short_error_with_its_length() {
+    let huge = "W".repeat(10_000_000);
+    let (_dir, path) = file(
+        "prices.csv",
+        &format!(
+            "symbol,timestamp,USD_price\n{huge},1609459200000,5\nWETH,1609459200000,{huge}x\n"
+        ),
+    );
+    let message = price_csv::read(
+        std::slice::from_ref(&path),
+        &price_csv::Options::default(),
+        &context(false),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(message.len() < 500, "{} bytes", message.len());
+    assert!(
+        message.contains("line 2, column symbol") && message.contains("… (10000000 bytes)"),
+        "{message}"
+    );
+    let batch = price_csv::read(&[path], &price_csv::Options::default(), &context(true)).unwrap();
+    for row in &batch.report.rejected {
+        let message = row.to_string();
+        assert!(message.len() < 500, "{} bytes", message.len());
+    }
+    assert_eq!(batch.report.rejected.len(), 2);
+}

@@ -65,7 +65,11 @@ pub enum ScenarioError {
         message: String,
     },
     /// A value is not acceptable for its key.
-    #[error("{file}:{line}:{column}: {key} = {value}: {reason}")]
+    #[error(
+        "{file}:{line}:{column}: {key} = {}: {}",
+        cascade_events::clip_to(value, cascade_events::EXCERPT_CHARS),
+        cascade_events::clip(reason)
+    )]
     Invalid {
         /// The scenario file.
         file: String,

@@ -215,6 +215,20 @@ fn errors_name_file_position_key_and_value() {
 }
 
 #[test]
+fn a_huge_value_gives_a_short_error_with_its_length() {
+    let huge = "9".repeat(100_000) + "x";
+    let message = error(&format!(
+        "[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-B\"\nparam = \"mat\"\nvalue = \"{huge}\"\n"
+    ));
+    assert!(message.len() < 500, "{} bytes", message.len());
+    assert!(
+        message.starts_with("s.toml:5:9: override[0].value = \"999")
+            && message.contains("… (100003 bytes)"),
+        "{message}"
+    );
+}
+
+#[test]
 fn rejects_what_it_cannot_mean() {
     let cases = [
         // Unknown protocol, unknown parameter, typo in a key.
