@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cascade, ingest, shared_data};
+use common::{cascade, ethb_hourly_log, ingest, shared_data};
 use serde_json::Value;
 
 /// Verdict counts over all liquidations, and the explained share on the four crash days.
@@ -44,14 +44,7 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = dir.path().join("ethb");
-    ingest(&log, "maker-flipside", &[data.join("maker-ethb")], &[]);
-    ingest(
-        &log,
-        "price-csv",
-        &[data.join("prices/coingecko-hourly/WETH_usd.csv")],
-        &[],
-    );
+    let log = ethb_hourly_log(&data, dir.path());
     let (hourly, explained, crash) = verdicts(&log);
     assert_eq!(
         hourly,

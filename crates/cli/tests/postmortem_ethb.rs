@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{cascade, ingest, shared_data};
+use common::{cascade, ethb_hourly_log, shared_data};
 use serde_json::Value;
 
 const WINDOW: &str =
@@ -64,14 +64,7 @@ fn a_default_drawdown_scale_measures_from_the_window_start() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = dir.path().join("ethb");
-    ingest(&log, "maker-flipside", &[data.join("maker-ethb")], &[]);
-    ingest(
-        &log,
-        "price-csv",
-        &[data.join("prices/coingecko-hourly/WETH_usd.csv")],
-        &[],
-    );
+    let log = ethb_hourly_log(&data, dir.path());
 
     let baseline = replay(&log, dir.path(), "baseline", WINDOW);
     let drawdown = "[[price]]\nasset = \"WETH\"\ntransform = \"scale-drawdown\"\nfactor = \"2\"\n";

@@ -40,3 +40,17 @@ pub fn ingest(log: &Path, source: &str, paths: &[PathBuf], extra: &[&str]) {
     args.extend(paths);
     cascade(&args);
 }
+
+/// `DIR/ethb`: the Maker ETH-B export and CoinGecko's hourly WETH prices from `data`, ingested
+/// as `docs/postmortems/README.md` does.
+pub fn ethb_hourly_log(data: &Path, dir: &Path) -> PathBuf {
+    let log = dir.join("ethb");
+    ingest(&log, "maker-flipside", &[data.join("maker-ethb")], &[]);
+    ingest(
+        &log,
+        "price-csv",
+        &[data.join("prices/coingecko-hourly/WETH_usd.csv")],
+        &[],
+    );
+    log
+}
