@@ -73,6 +73,10 @@ pub const TARGETS: &[Target] = &[
         name: "maker_flipside",
         run: maker_flipside,
     },
+    Target {
+        name: "feeds",
+        run: feeds,
+    },
 ];
 
 /// The repository's `fixtures/` folder.
@@ -224,6 +228,12 @@ pub fn aave_subgraph(data: &[u8]) {
 pub fn eth_logs(data: &[u8]) {
     let path = scratch("logs.json", data);
     let _ = eth_logs::read(&path, &eth_logs::Options::default(), &context(&NoProgress));
+}
+
+/// The feeds file parser (`--feeds`).
+pub fn feeds(data: &[u8]) {
+    let path = scratch("feeds.toml", data);
+    let _ = cascade_ingest::feeds::FeedTable::with_file(&path);
 }
 
 /// The Maker Flipside adapter: the first byte picks which of the folder's seven files the rest

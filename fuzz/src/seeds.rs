@@ -35,6 +35,9 @@ const MAPPED_INPUTS: &[(usize, &str)] = &[
 
 const CHAINLINK_INPUT: &str = "ingest/eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv";
 
+/// A feeds file as `docs/ingest.md` describes it: the built-in ETH/USD feed and one more.
+const FEEDS: &str = "[[feed]]\naddress = \"0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419\"\nasset = \"WETH\"\nquote = \"USD\"\ndecimals = 8\n\n[[feed]]\naddress = \"0x86392dC19c0b719886221c78AB11eb8Cf5c52812\"\nasset = \"stETH\"\nquote = \"ETH\"\ndecimals = 18\n";
+
 /// One bar as the OHLCV JSON exports write them (`docs/ingest.md`).
 const OHLCV_BARS: &str = r#"[{"time_period_start": "2021-05-19T00:00:00.0000000Z", "time_period_end": "2021-05-19T00:10:00.0000000Z", "price_open": 3100.250000000, "price_close": 3150.750000000, "volume_traded": 250.125000000}]"#;
 
@@ -175,6 +178,7 @@ pub fn write(out: &Path) {
         &read("ingest/aave-v2/liquidations.csv"),
     );
     put(out, "eth_logs", "logs.json", eth_logs_seed().as_bytes());
+    put(out, "feeds", "feeds.toml", FEEDS.as_bytes());
     let folder = fixtures().join("ingest/maker-flipside");
     let files = cascade_ingest::maker_flipside::input_files(&folder)
         .expect("the fixture folder is complete");
