@@ -175,11 +175,20 @@ pub fn mapped_csv(data: &[u8]) {
     let Some((&pick, csv)) = data.split_first() else {
         return;
     };
-    let name = MAPPINGS[usize::from(pick) % MAPPINGS.len()];
-    let mapping = Mapping::from_file(&fixtures().join("mappings").join(name))
-        .expect("the fixture mappings parse");
+    // Parsed once: compiling a mapping costs more than reading a small CSV through it.
+    static PARSED: OnceLock<Vec<Mapping>> = OnceLock::new();
+    let mappings = PARSED.get_or_init(|| {
+        MAPPINGS
+            .iter()
+            .map(|name| {
+                Mapping::from_file(&fixtures().join("mappings").join(name))
+                    .expect("the fixture mappings parse")
+            })
+            .collect()
+    });
+    let mapping = &mappings[usize::from(pick) % mappings.len()];
     let path = scratch("input.csv", csv);
-    let _ = mapped_csv::read(&[path], &mapping, &context(&NoProgress));
+    let _ = mapped_csv::read(&[path], mapping, &context(&NoProgress));
 }
 
 /// The price CSV adapter.
@@ -242,18 +251,24 @@ pub fn maker_flipside(data: &[u8]) {
     let Some((&pick, content)) = data.split_first() else {
         return;
     };
-    let fixture = fixtures().join("ingest/maker-flipside");
-    let files = maker_flipside::input_files(&fixture).expect("the fixture folder is complete");
+    static FILES: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+    let files = FILES.get_or_init(|| {
+        let fixture = fixtures().join("ingest/maker-flipside");
+        maker_flipside::input_files(&fixture)
+            .expect("the fixture folder is complete")
+            .iter()
+            .map(|file| {
+                let name = Path::new("maker").join(file.file_name().expect("a file name"));
+                let bytes = std::fs::read(file).expect("a fixture file");
+                (name.to_string_lossy().into_owned(), bytes)
+            })
+            .collect()
+    });
     let replaced = usize::from(pick) % files.len();
     let mut folder = PathBuf::new();
-    for (i, file) in files.iter().enumerate() {
-        let name = Path::new("maker").join(file.file_name().expect("a file name"));
-        let bytes = if i == replaced {
-            content.to_vec()
-        } else {
-            std::fs::read(file).expect("a fixture file")
-        };
-        folder = scratch(&name.to_string_lossy(), &bytes);
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        let bytes = if i == replaced { content } else { bytes };
+        folder = scratch(name, bytes);
     }
     folder.pop();
     let _ = maker_flipside::read(&folder, &context(&NoProgress));
