@@ -234,10 +234,10 @@ fn out_writes_only_the_file_it_names() {
     assert_eq!(names, ["log", "run.json", "run.tmp", "runs"]);
 }
 
-/// Runs `cascade replay LOG` with LOG read-only: by permissions for a user, through a read-only
+/// Runs `cascade replay LOG ARGS` (ARGS without spaces or quotes) with LOG read-only: by permissions for a user, through a read-only
 /// bind mount in a private mount namespace for root (whom permissions do not stop). `None`
 /// when neither is possible here.
-fn replay_read_only(log: &Path) -> Option<std::process::Output> {
+fn replay_read_only(log: &Path, args: &[&str]) -> Option<std::process::Output> {
     let bin = env!("CARGO_BIN_EXE_cascade");
     let log = log.to_str().unwrap();
     let is_root = Command::new("id")
@@ -252,7 +252,7 @@ fn replay_read_only(log: &Path) -> Option<std::process::Output> {
                 .unwrap()
                 .success()
         );
-        let output = cascade().args(["replay", log]).output().unwrap();
+        let output = cascade().args(["replay", log]).args(args).output().unwrap();
         assert!(
             Command::new("chmod")
                 .args(["-R", "u+w", log])
@@ -266,7 +266,8 @@ fn replay_read_only(log: &Path) -> Option<std::process::Output> {
     let script = format!(
         "mount --bind -o ro '{log}' '{log}' || exit 4; \
          touch '{log}/probe' 2>/dev/null && exit 3; \
-         exec '{bin}' replay '{log}'"
+         exec '{bin}' replay '{log}' {}",
+        args.join(" ")
     );
     let output = Command::new("unshare")
         .args(["--mount", "sh", "-c", &script])
@@ -284,17 +285,25 @@ fn a_read_only_log_without_checkpoints_replays() {
     fixture_log(&log);
     // A catalog exists (as every ingest leaves one) but holds no checkpoint.
     drop(cascade_log::Catalog::open(&log).unwrap());
-    let writable = cascade()
-        .args(["replay", log.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(writable.status.success());
-    let Some(output) = replay_read_only(&log) else {
-        eprintln!("skipping: cannot make a directory read-only here (no permissions, no mount)");
-        return;
-    };
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert_eq!(output.stdout, writable.stdout);
-    assert!(stderr.contains("warning: catalog unavailable"), "{stderr}");
+    // History, and a scenario without a window (so no window checkpoint either).
+    let scenario = repo().join("fixtures/scenarios/baseline.toml");
+    let scenario = ["--scenario", scenario.to_str().unwrap()];
+    for args in [&[][..], &scenario[..]] {
+        let writable = cascade()
+            .args(["replay", log.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(writable.status.success(), "{args:?}");
+        let Some(output) = replay_read_only(&log, args) else {
+            eprintln!(
+                "skipping: cannot make a directory read-only here (no permissions, no mount)"
+            );
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert_eq!(output.stdout, writable.stdout, "{args:?}");
+        assert!(stderr.contains("warning: catalog unavailable"), "{stderr}");
+    }
 }
