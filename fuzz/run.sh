@@ -31,8 +31,8 @@ export RUSTFLAGS="--cfg fuzzing -C passes=sancov-module -C llvm-args=-sanitizer-
 if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
-    mapfile -t targets < <(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^cascade-fuzz$')
-    targets=("${targets[@]/fuzz-seeds/}")
+    # The [[bin]] names in snake_case: the targets (the package and fuzz-seeds have hyphens).
+    mapfile -t targets < <(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' fuzz/Cargo.toml)
 fi
 
 seeds="$CARGO_TARGET_DIR/seeds"
@@ -40,13 +40,12 @@ rm -rf "$seeds"
 env -u RUSTFLAGS -u CARGO_TARGET_DIR cargo run --quiet -p cascade-fuzz --bin fuzz-seeds -- "$seeds"
 bins=()
 for target in "${targets[@]}"; do
-    [[ -n "$target" ]] && bins+=(--bin "$target")
+    bins+=(--bin "$target")
 done
 cargo build --release --quiet --target "$host" -p cascade-fuzz --features libfuzzer "${bins[@]}"
 
 failed=0
 for target in "${targets[@]}"; do
-    [[ -n "$target" ]] || continue
     corpus="$CARGO_TARGET_DIR/corpus/$target"
     artifacts="fuzz/artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
