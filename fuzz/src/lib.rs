@@ -132,23 +132,30 @@ pub fn record(data: &[u8]) {
     let _ = cascade_events::decode(0, data);
 }
 
-/// The log reader and `verify` over a log whose only segment holds `data`.
+/// The log reader (from the start, and from the middle through the sparse index) and `verify`
+/// over a log of several segments: the first input byte picks which of its files (`CURRENT`,
+/// a sealed segment, an index, the last segment) the rest replaces.
 pub fn segment(data: &[u8]) {
-    static TEMPLATE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (template, segment) = TEMPLATE.get_or_init(seeds::template_log);
-    let relative = segment
-        .strip_prefix(template.path())
-        .expect("the segment is inside the template log");
-    let current = std::fs::read(template.path().join("CURRENT")).expect("CURRENT");
-    let dir = scratch("log/CURRENT", &current)
-        .parent()
-        .expect("the log folder")
-        .to_path_buf();
-    scratch(&Path::new("log").join(relative).to_string_lossy(), data);
+    static TEMPLATE: OnceLock<seeds::LogFiles> = OnceLock::new();
+    let Some((&pick, content)) = data.split_first() else {
+        return;
+    };
+    let files = TEMPLATE.get_or_init(seeds::template_log);
+    let replaced = usize::from(pick) % files.len();
+    let mut dir = PathBuf::new();
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        let bytes = if i == replaced { content } else { bytes };
+        let path = scratch(&Path::new("log").join(name).to_string_lossy(), bytes);
+        if i == 0 {
+            dir = path.parent().expect("the log folder").to_path_buf();
+        }
+    }
     if let Ok(reader) = LogReader::open(&dir) {
-        for event in reader.events(0) {
-            if event.is_err() {
-                break;
+        for from in [0, reader.next_seq() / 2] {
+            for event in reader.events(from) {
+                if event.is_err() {
+                    break;
+                }
             }
         }
     }

@@ -49,25 +49,50 @@ fn events(fixture: &str) -> Vec<Event> {
         .collect()
 }
 
-/// A log in a temporary directory holding `events` in one segment; returns the segment's path.
-fn log_of(events: &[Event]) -> (tempfile::TempDir, PathBuf) {
+/// The files of a log, relative to its folder, with their bytes.
+pub type LogFiles = Vec<(PathBuf, Vec<u8>)>;
+
+/// The files of a log of `events` in segments of at most 2 KiB, so that sealed segments with
+/// their index and an unsealed last one are all there: `CURRENT` first, then the generation's
+/// segments and indexes in name order. The catalog is left out: readers do not need it.
+fn log_of(events: &[Event]) -> LogFiles {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (mut writer, _) = LogWriter::open(dir.path(), WriterOptions::default()).expect("a new log");
+    let options = WriterOptions {
+        segment_bytes: 2048,
+        buffer_bytes: 4096,
+    };
+    let (mut writer, _) = LogWriter::open(dir.path(), options).expect("a new log");
     for event in events {
         writer.append(event).expect("an append");
     }
     writer.commit().expect("a commit");
     drop(writer);
-    let segment = LogReader::open(dir.path())
+    let generation = LogReader::open(dir.path())
         .expect("the new log opens")
         .segment_paths()
         .pop()
-        .expect("a segment");
-    (dir, segment)
+        .expect("a segment")
+        .parent()
+        .expect("a generation folder")
+        .to_path_buf();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&generation)
+        .expect("the generation folder")
+        .map(|entry| entry.expect("a folder entry").path())
+        .collect();
+    files.sort();
+    files.insert(0, dir.path().join("CURRENT"));
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).expect("a log file");
+            let relative = path.strip_prefix(dir.path()).expect("inside the log");
+            (relative.to_path_buf(), bytes)
+        })
+        .collect()
 }
 
-/// The log the `segment` target replaces the segment of: the first event fixture.
-pub fn template_log() -> (tempfile::TempDir, PathBuf) {
+/// The log the `segment` target damages: the first event fixture's.
+pub fn template_log() -> LogFiles {
     log_of(&events(EVENT_FIXTURES[0]))
 }
 
@@ -145,17 +170,14 @@ fn copy_folder(out: &Path, target: &str, folder: &str, extension: &str) {
 pub fn write(out: &Path) {
     for fixture in EVENT_FIXTURES {
         let stem = fixture.replace(['/', '.'], "-");
-        let events = events(fixture);
-        for (i, event) in events.iter().enumerate() {
+        for (i, event) in events(fixture).iter().enumerate() {
             put(out, "record", &format!("{stem}-{i}"), &encode(event));
         }
-        let (_log, segment) = log_of(&events);
-        put(
-            out,
-            "segment",
-            &stem,
-            &std::fs::read(segment).expect("the segment"),
-        );
+    }
+    // The target damages one file of the template log: its own files are the seeds.
+    for (pick, (name, bytes)) in template_log().iter().enumerate() {
+        let name = name.to_string_lossy().replace('/', "-");
+        put(out, "segment", &name, &with_pick(pick, bytes));
     }
     copy_folder(out, "scenario", "scenarios", "toml");
     copy_folder(out, "mapping", "mappings", "toml");
