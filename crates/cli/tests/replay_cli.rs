@@ -30,11 +30,17 @@ fn fixture_log(dir: &Path) {
     writer.commit().unwrap();
 }
 
-#[test]
-fn run_files_are_byte_identical_whatever_the_thread_count() {
+/// A temporary folder holding the fixture log in `log/`.
+fn temp_fixture_log() -> (tempfile::TempDir, PathBuf) {
     let temp = tempfile::tempdir().unwrap();
     let log = temp.path().join("log");
     fixture_log(&log);
+    (temp, log)
+}
+
+#[test]
+fn run_files_are_byte_identical_whatever_the_thread_count() {
+    let (temp, log) = temp_fixture_log();
     let mut outputs = Vec::new();
     for threads in ["1", "2", "7"] {
         let out = temp.path().join(format!("run-{threads}.json"));
@@ -61,9 +67,7 @@ fn run_files_are_byte_identical_whatever_the_thread_count() {
 
 #[test]
 fn check_exits_0_on_equal_1_with_a_diff_and_update_rewrites() {
-    let temp = tempfile::tempdir().unwrap();
-    let log = temp.path().join("log");
-    fixture_log(&log);
+    let (temp, log) = temp_fixture_log();
     let golden = temp.path().join("golden.json");
     std::fs::copy(
         repo().join("fixtures/expected/maker-dog-bark.json"),
@@ -130,9 +134,7 @@ fn check_exits_0_on_equal_1_with_a_diff_and_update_rewrites() {
 
 #[test]
 fn from_resumes_from_a_checkpoint_with_the_same_run() {
-    let temp = tempfile::tempdir().unwrap();
-    let log = temp.path().join("log");
-    fixture_log(&log);
+    let (temp, log) = temp_fixture_log();
     let dir = log.to_str().unwrap();
     let first = temp.path().join("first.json");
     let writing = cascade()
@@ -168,9 +170,7 @@ fn from_resumes_from_a_checkpoint_with_the_same_run() {
 
 #[test]
 fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
-    let temp = tempfile::tempdir().unwrap();
-    let log = temp.path().join("log");
-    fixture_log(&log);
+    let (_temp, log) = temp_fixture_log();
     let replay = |lag: &str| {
         cascade()
             .args(["replay", log.to_str().unwrap(), "--feed-lag", lag])
@@ -201,9 +201,7 @@ fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
 
 #[test]
 fn out_writes_only_the_file_it_names() {
-    let temp = tempfile::tempdir().unwrap();
-    let log = temp.path().join("log");
-    fixture_log(&log);
+    let (temp, log) = temp_fixture_log();
     let users = temp.path().join("run.tmp");
     std::fs::write(&users, "the user's own file").unwrap();
     let out = temp.path().join("run.json");
@@ -280,9 +278,7 @@ fn replay_read_only(log: &Path, args: &[&str]) -> Option<std::process::Output> {
 
 #[test]
 fn a_read_only_log_without_checkpoints_replays() {
-    let temp = tempfile::tempdir().unwrap();
-    let log = temp.path().join("log");
-    fixture_log(&log);
+    let (_temp, log) = temp_fixture_log();
     // A catalog exists (as every ingest leaves one) but holds no checkpoint.
     drop(cascade_log::Catalog::open(&log).unwrap());
     // History, and a scenario without a window (so no window checkpoint either).
