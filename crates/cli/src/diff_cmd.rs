@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use cascade_diff::{Format, RunFile, compare, render};
+use cascade_diff::{DiffError, Format, RunFile, compare, compare_across_logs, render};
 use clap::{Args, ValueEnum};
 
 use crate::Outcome;
@@ -20,6 +20,10 @@ pub struct DiffArgs {
     /// Write here instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Compare runs of two logs of one history (the second gained a price file, say): each run
+    /// over its whole window, liquidations matched by identity, not by position in the log.
+    #[arg(long)]
+    across_logs: bool,
 }
 
 /// Output formats on the command line.
@@ -39,7 +43,16 @@ enum DiffFormat {
 pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     let a = RunFile::load(&args.a)?;
     let b = RunFile::load(&args.b)?;
-    let comparison = compare(&a, &b)?;
+    let comparison = if args.across_logs {
+        compare_across_logs(&a, &b)?
+    } else {
+        compare(&a, &b).map_err(|error| match error {
+            DiffError::DifferentLogs { .. } => anyhow::anyhow!(
+                "{error}\nhint: runs of two logs of one history compare with --across-logs"
+            ),
+            other => other.into(),
+        })?
+    };
     let format = match args.format {
         DiffFormat::Table => Format::Table,
         DiffFormat::Json => Format::Json,

@@ -7,14 +7,18 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cascade_engine::maker::OsmSample;
-use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
+use cascade_engine::maker::{MedianRule, OsmSample};
+use cascade_engine::scenario::{Scenario, ScenarioError};
+use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Payload, Timestamp};
 use cascade_log::{Catalog, LogReader};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
+
+use crate::talk;
 
 /// Engine settings shared by every command that replays.
 #[derive(Args)]
@@ -22,6 +26,8 @@ pub struct EngineArgs {
     /// Counterfactual scenario (TOML, see docs/scenarios.md).
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataDirArg,
     /// Report only from this time on (RFC 3339 or YYYY-MM-DD, UTC); the replay resumes from the
     /// last stored checkpoint before it.
     #[arg(long, value_name = "TIME")]
@@ -32,9 +38,23 @@ pub struct EngineArgs {
     /// Maker OSM delay in seconds (default 3600; 0 reads the market price directly).
     #[arg(long, value_name = "SECONDS")]
     osm_hop: Option<i64>,
-    /// How the Maker OSM samples recorded market prices at its reading time.
+    /// How the Maker OSM samples recorded market prices at its reading time (default `median`:
+    /// the Median as its relayers update it where the market is recorded at least once a minute,
+    /// interpolation elsewhere; see --median-spread-bps).
     #[arg(long, value_enum)]
     osm_sample: Option<Sample>,
+    /// With --osm-sample median (the default): the relayers' spread in basis points (default
+    /// 100, ETHUSD's `oracleSpread` of 1%).
+    #[arg(long, value_name = "BPS")]
+    median_spread_bps: Option<u32>,
+    /// With --osm-sample median (the default): the relayers' heartbeat in seconds (default
+    /// 15500, ETHUSD's `oracleExpiration`).
+    #[arg(long, value_name = "SECONDS")]
+    median_expiration: Option<i64>,
+    /// Feeds in order of preference where several price one pair (comma-separated feed ids);
+    /// unlisted feeds follow by the default rule (finest live feed first).
+    #[arg(long, value_name = "FEED,FEED", value_delimiter = ',')]
+    feed_priority: Vec<String>,
     /// Report accounts unsafe longer than this many seconds and never liquidated (default 3600).
     #[arg(long, value_name = "SECONDS")]
     unsafe_threshold: Option<i64>,
@@ -44,6 +64,39 @@ pub struct EngineArgs {
     feed_lag: Vec<String>,
 }
 
+/// `--data-dir`: where a scenario's relative data paths (`reserves_file`) point.
+#[derive(Args)]
+pub struct DataDirArg {
+    /// Folder a scenario's relative data paths (`reserves_file`) are read from (default:
+    /// `$CASCADE_DATA_DIR`, else the scenario file's folder).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    /// Loads the scenario at `path`, its data paths resolved against the data folder; an error
+    /// says which folder that was and how to choose another.
+    pub fn load_scenario(&self, path: &Path) -> anyhow::Result<Scenario> {
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| std::env::var_os("CASCADE_DATA_DIR").map(PathBuf::from));
+        Scenario::load_with_data_dir(path, data_dir.as_deref()).map_err(|error| {
+            if !matches!(error, ScenarioError::Data { .. }) {
+                return anyhow::Error::new(error)
+                    .context(format!("loading scenario {}", path.display()));
+            }
+            let base = match &data_dir {
+                Some(dir) => format!("the data folder {}", dir.display()),
+                None => "the scenario's folder (no --data-dir, no CASCADE_DATA_DIR)".to_owned(),
+            };
+            anyhow::anyhow!(
+                "{error}\nhint: relative data paths are read from {base}; name the folder that holds them with --data-dir DIR (e.g. --data-dir ../shared/data)"
+            )
+        })
+    }
+}
+
 /// OSM sampling rule on the command line.
 #[derive(Clone, Copy, ValueEnum)]
 enum Sample {
@@ -51,6 +104,8 @@ enum Sample {
     Step,
     /// Linear between the prices around the reading time.
     Interpolate,
+    /// The Median's value under its relayers' spread and heartbeat.
+    Median,
 }
 
 impl EngineArgs {
@@ -67,11 +122,32 @@ impl EngineArgs {
         if let Some(hop) = self.osm_hop {
             config.maker.hop = hop;
         }
-        if let Some(sample) = self.osm_sample {
-            config.maker.osm_sample = match sample {
-                Sample::Step => OsmSample::Step,
-                Sample::Interpolate => OsmSample::Interpolate,
-            };
+        let median = MedianRule {
+            spread_bps: self
+                .median_spread_bps
+                .unwrap_or(MedianRule::ETH_USD.spread_bps),
+            expiration: self
+                .median_expiration
+                .unwrap_or(MedianRule::ETH_USD.expiration),
+            poll: MedianRule::ETH_USD.poll,
+        };
+        config.maker.osm_sample = match self.osm_sample {
+            None | Some(Sample::Median) => OsmSample::Median(median),
+            Some(Sample::Step) => OsmSample::Step,
+            Some(Sample::Interpolate) => OsmSample::Interpolate,
+        };
+        if (self.median_spread_bps.is_some() || self.median_expiration.is_some())
+            && !matches!(self.osm_sample, None | Some(Sample::Median))
+        {
+            anyhow::bail!(
+                "--median-spread-bps and --median-expiration apply to --osm-sample median only"
+            );
+        }
+        for feed in &self.feed_priority {
+            config.feed_priority.push(
+                feed.parse::<Id>()
+                    .with_context(|| format!("--feed-priority: bad feed id {feed:?}"))?,
+            );
         }
         if let Some(threshold) = self.unsafe_threshold {
             config.unsafe_threshold = threshold;
@@ -83,6 +159,7 @@ impl EngineArgs {
     /// with checkpoints stored and resumed as asked. A catalog that cannot be opened (read-only
     /// storage) only costs the checkpoints: the replay runs from the segments, with a warning.
     pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
+        crate::existing_log(dir)?;
         let run = self.replay(dir)?;
         if let Err(error) = Catalog::open(dir) {
             eprintln!(
@@ -100,23 +177,53 @@ impl EngineArgs {
             checkpoint_every: self.checkpoint_every,
             resume: true,
         };
+        let started = Instant::now();
         if let Some(path) = &self.scenario {
             // Counterfactual: history up to the scenario's window, then the scenario (issue #5).
-            let scenario = cascade_engine::scenario::Scenario::load(path)
-                .with_context(|| format!("loading scenario {}", path.display()))?;
-            return cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
+            let scenario = self.data.load_scenario(path)?;
+            tracing::info!("replaying {} under {}", dir.display(), path.display());
+            let spinner = talk::spinner(&format!(
+                "replaying {} under {}",
+                dir.display(),
+                path.display()
+            ));
+            let run = cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
                 .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
-        }
-        let outcome = replay_log(dir, &options, Mode::Historical)
-            .with_context(|| format!("replaying {}", dir.display()))?;
-        if let Some(seq) = outcome.resumed_from {
-            eprintln!(
-                "resumed from the checkpoint before seq {seq}; applied {} events",
-                outcome.applied
+            spinner.finish_and_clear();
+            let run = run?;
+            tracing::info!(
+                "{} events in the window, {} liquidations, {:.2} s",
+                run.totals.events,
+                run.totals.liquidations,
+                started.elapsed().as_secs_f64()
             );
+            return Ok(run);
         }
-        if outcome.checkpoints_written > 0 {
-            eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+        tracing::info!("replaying {}", dir.display());
+        tracing::debug!("engine settings: {:?}", options.config);
+        let bar = talk::bar("replaying", 0, false);
+        let outcome = replay_log_observed(dir, &options, Mode::Historical, &mut |done, end| {
+            bar.set_length(end);
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        let outcome = outcome.with_context(|| format!("replaying {}", dir.display()))?;
+        tracing::info!(
+            "applied {} events, {} liquidations judged, {:.2} s",
+            outcome.applied,
+            outcome.run.totals.liquidations,
+            started.elapsed().as_secs_f64()
+        );
+        if !talk::quiet() {
+            if let Some(seq) = outcome.resumed_from {
+                eprintln!(
+                    "resumed from the checkpoint before seq {seq}; applied {} events",
+                    outcome.applied
+                );
+            }
+            if outcome.checkpoints_written > 0 {
+                eprintln!("stored {} checkpoints", outcome.checkpoints_written);
+            }
         }
         Ok(outcome.run)
     }

@@ -11,10 +11,11 @@ use anyhow::{Context, bail};
 use cascade_events::{Address, Id, Timestamp};
 use cascade_ingest::feeds::FeedTable;
 use cascade_ingest::{
-    IngestOptions, Mapping, Progress, Source, SourceKind, aave_subgraph, chainlink_rounds,
-    eth_logs, ohlcv_json, price_csv,
+    IngestOptions, Mapping, Progress, Source, SourceKind, aave_subgraph, binance_klines,
+    chainlink_rounds, eth_logs, ohlcv_json, price_csv,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use indicatif::ProgressBar;
 
 use crate::Outcome;
 
@@ -24,9 +25,8 @@ pub struct IngestArgs {
     /// Log directory (created if absent; several ingests into one log interleave by time).
     #[arg(long)]
     log: PathBuf,
-    /// Source kind: maker-flipside, aave-subgraph-liquidations, chainlink-rounds, ohlcv-json,
-    /// price-csv, eth-logs, csv.
-    #[arg(long, value_parser = parse_kind)]
+    /// Source kind (docs/ingest.md).
+    #[arg(long, value_parser = source_kinds())]
     source: SourceKind,
     /// Input files (a folder for maker-flipside); each is one source in the catalog.
     #[arg(required = true)]
@@ -50,13 +50,15 @@ pub struct IngestArgs {
     /// chainlink-rounds: the feed's address (default: the address in the file name).
     #[arg(long)]
     feed: Option<String>,
-    /// chainlink-rounds, ohlcv-json: the asset priced (required for ohlcv-json).
+    /// chainlink-rounds, ohlcv-json, binance-klines (required for the last two): the asset priced.
     #[arg(long)]
     asset: Option<String>,
-    /// chainlink-rounds, ohlcv-json, price-csv: the unit of the price.
+    /// chainlink-rounds, ohlcv-json, price-csv, binance-klines (default USDT): the unit of the
+    /// price.
     #[arg(long)]
     quote: Option<String>,
-    /// chainlink-rounds: decimals of the answer; ohlcv-json, price-csv: decimals stored.
+    /// chainlink-rounds: decimals of the answer; ohlcv-json, price-csv, binance-klines: decimals
+    /// stored.
     #[arg(long)]
     decimals: Option<u8>,
     /// chainlink-rounds, eth-logs: a TOML feeds file (`[[feed]] address, asset, quote, decimals`).
@@ -72,13 +74,15 @@ pub struct IngestArgs {
     /// maker-dog, maker-clipper[:ILK]); repeatable.
     #[arg(long = "contract", value_parser = eth_logs::parse_contract)]
     contracts: Vec<(Address, eth_logs::Contract)>,
-    /// Log progress details to stderr (-v: info, -vv: debug).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
 }
 
-fn parse_kind(text: &str) -> Result<SourceKind, String> {
-    text.parse()
+/// Every source kind as clap's possible values, so `--help` and errors list them all;
+/// `csv-rows` (only how catalogs record a per-row csv source) is accepted but hidden, so that
+/// [`check_flags`] can say to give `csv`.
+fn source_kinds() -> impl TypedValueParser<Value = SourceKind> {
+    let values = SourceKind::ALL
+        .map(|kind| PossibleValue::new(kind.name()).hide(kind == SourceKind::CsvRows));
+    PossibleValuesParser::new(values).try_map(|text| text.parse::<SourceKind>())
 }
 
 fn parse_lookup(text: &str) -> Result<(String, PathBuf), String> {
@@ -108,12 +112,17 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
             "--asset",
             args.asset.is_some(),
-            &[SourceKind::ChainlinkRounds, SourceKind::OhlcvJson],
+            &[
+                SourceKind::ChainlinkRounds,
+                SourceKind::OhlcvJson,
+                SourceKind::BinanceKlines,
+            ],
         ),
         (
             "--quote",
@@ -122,6 +131,7 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
@@ -131,6 +141,7 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 SourceKind::ChainlinkRounds,
                 SourceKind::OhlcvJson,
                 SourceKind::PriceCsv,
+                SourceKind::BinanceKlines,
             ],
         ),
         (
@@ -158,6 +169,9 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
                 names.join(", ")
             );
         }
+    }
+    if kind == SourceKind::BinanceKlines && args.asset.is_none() {
+        bail!("--source binance-klines needs --asset (the asset the pair prices, e.g. WETH)");
     }
     if kind == SourceKind::Csv && args.mapping.is_none() {
         bail!("--source csv needs --mapping FILE");
@@ -246,6 +260,20 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
                         },
                     }
                 }
+                SourceKind::BinanceKlines => {
+                    let defaults = binance_klines::Options::for_asset(
+                        asset.context("--source binance-klines needs --asset")?,
+                    );
+                    Source::BinanceKlines {
+                        path,
+                        options: binance_klines::Options {
+                            quote: quote.unwrap_or(defaults.quote),
+                            feed: parse_id("--feed", &args.feed)?.unwrap_or(defaults.feed),
+                            decimals: args.decimals.unwrap_or(defaults.decimals),
+                            ..defaults
+                        },
+                    }
+                }
                 SourceKind::EthLogs => Source::EthLogs {
                     path,
                     options: eth_logs::Options {
@@ -265,7 +293,7 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
         .collect()
 }
 
-/// A progress bar on stderr (indicatif hides it when stderr is not a terminal).
+/// The progress bar ingest advances (`crate::talk::bar`).
 struct Bar(ProgressBar);
 
 impl Progress for Bar {
@@ -276,28 +304,10 @@ impl Progress for Bar {
 
 /// Runs `cascade ingest`.
 pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
-    if args.verbose > 0 {
-        let level = if args.verbose > 1 { "debug" } else { "info" };
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("cascade_ingest={level}"))
-        });
-        // A subscriber set earlier (by a test harness) keeps precedence; that is fine.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
     check_flags(&args)?;
     let sources = sources(&args)?;
     let total: u64 = sources.iter().map(Source::input_bytes).sum();
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} ingesting [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = crate::talk::bar("ingesting", total, true);
     let options = IngestOptions {
         skip_invalid: args.skip_invalid,
         quarantine: args.quarantine.clone(),
@@ -307,7 +317,18 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     };
     let result = cascade_ingest::ingest(&args.log, sources, &options, &Bar(bar.clone()));
     bar.finish_and_clear();
-    let summary = result.with_context(|| format!("ingesting into {}", args.log.display()))?;
+    let summary = result.map_err(|error| {
+        // A rejected row has a known way out; other errors (unreadable files) do not.
+        let hint = matches!(error, cascade_ingest::IngestError::Row(_)) && !args.skip_invalid;
+        let error = anyhow::Error::new(error).context(format!("ingesting into {}", args.log.display()));
+        if hint {
+            anyhow::anyhow!(
+                "{error:#}\nhint: --skip-invalid moves rejected rows to a quarantine file with the reason and ingests the rest"
+            )
+        } else {
+            error
+        }
+    })?;
     print!("{summary}");
     Ok(if summary.rejected() > 0 {
         Outcome::Findings

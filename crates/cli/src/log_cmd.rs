@@ -59,6 +59,10 @@ enum LogCommand {
 
 /// Runs a `cascade log` subcommand.
 pub fn run(args: LogArgs) -> anyhow::Result<Outcome> {
+    let (LogCommand::Verify { dir, .. }
+    | LogCommand::Stats { dir, .. }
+    | LogCommand::Cat { dir, .. }) = &args.command;
+    crate::existing_log(dir)?;
     let result = match args.command {
         LogCommand::Verify { dir, json } => verify_cmd(&dir, json),
         LogCommand::Stats { dir, json } => stats_cmd(&dir, json),

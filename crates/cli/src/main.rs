@@ -4,6 +4,7 @@
 //! library. Each subcommand group has its own module. Exit codes: 0 clean, 1 findings
 //! (differences, corruption, unexplained liquidations where asked), 2 could not run.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod demo_cmd;
 mod diff_cmd;
 mod engine_args;
+mod fail_on;
 mod ingest_cmd;
 mod log_cmd;
 mod out;
@@ -20,6 +22,7 @@ mod report_cmd;
 mod stream_cmd;
 mod sweep_cmd;
 mod synth_cmd;
+mod talk;
 
 /// Replays DeFi liquidation cascades from history and asks "what if".
 #[derive(Parser)]
@@ -27,6 +30,12 @@ mod synth_cmd;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log what the command does to stderr (-v: info, -vv: debug; RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No progress bars and no messages on stderr but errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +73,7 @@ pub enum Outcome {
 fn main() -> ExitCode {
     pipe::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
+    talk::init(cli.verbose, cli.quiet);
     let result: anyhow::Result<Outcome> = match cli.command {
         Command::Log(args) => log_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(args),
@@ -81,8 +91,38 @@ fn main() -> ExitCode {
         Ok(Outcome::Findings) => ExitCode::from(1),
         Err(error) if pipe::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", message(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each said once: a library error that names its OS error and also
+/// returns it as its source would otherwise print the OS error twice.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// Fails with a plain "does not exist" when a log directory a command reads is missing (the log
+/// would say it has no CURRENT file, which hides the cause).
+pub fn existing_log(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} does not exist\nhint: `cascade ingest --log {} --source KIND FILE...` makes a log there",
+        dir.display(),
+        dir.display()
+    )
 }

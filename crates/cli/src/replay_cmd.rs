@@ -5,11 +5,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cascade_engine::diff_runs;
+use cascade_engine::run_diff::{DiffOptions, golden_fields, project};
+use cascade_engine::{Run, RunDiff, diff_runs};
 use clap::Args;
+use serde::Serialize;
 
 use crate::Outcome;
 use crate::engine_args::EngineArgs;
+use crate::fail_on::{self, Threshold};
 use crate::out::write_file;
 
 /// `cascade replay DIR`.
@@ -24,6 +27,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    fail_on: FailOnArgs,
+    #[command(flatten)]
     engine: EngineArgs,
 }
 
@@ -32,14 +37,55 @@ pub struct ReplayArgs {
 pub struct CheckArgs {
     /// Log directory.
     dir: PathBuf,
-    /// The golden run file to compare with.
+    /// The golden run file to compare with (`--update` writes it).
     #[arg(long, value_name = "EXPECTED")]
     expect: PathBuf,
     /// Rewrite the golden file with this replay's run instead of comparing.
     #[arg(long)]
     update: bool,
+    /// Keep only these fields in the golden file written by `--update` (comma-separated
+    /// top-level keys, or `key.field` for a field of an object or of every item of a list),
+    /// e.g. `liquidations.verdict,totals.verdicts`; when comparing with a full golden, compare
+    /// only these. A golden written this way checks only its fields from then on, and
+    /// `--update` keeps them.
+    #[arg(long, value_name = "FIELDS", value_delimiter = ',')]
+    golden_fields: Vec<String>,
+    /// Amounts and healths of matched liquidations may move by this many parts per million
+    /// of the golden value without counting as a change.
+    #[arg(long, value_name = "PPM", default_value_t = 0)]
+    tolerance_ppm: u64,
+    /// Print the differences as JSON (summary, then every change) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Show at most this many lines of detail after the summary (0: all).
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    max_lines: usize,
+    #[command(flatten)]
+    fail_on: FailOnArgs,
     #[command(flatten)]
     engine: EngineArgs,
+}
+
+/// `--fail-on`, shared by `replay` and `check`.
+#[derive(Args)]
+pub struct FailOnArgs {
+    /// Exit 1 when a total of this run crosses a threshold: `METRIC>N` (also `>=`, `<`, `<=`,
+    /// `=`; repeatable or comma-separated). Metrics: a verdict (`explained`, `amount-mismatch`,
+    /// `not-liquidatable`, `unknown-account`, `no-price`), `liquidations`,
+    /// `unsafe-unliquidated`, `explained-percent`, `events`, `recorded-liquidations-skipped`.
+    #[arg(long, value_name = "METRIC>N", value_delimiter = ',')]
+    fail_on: Vec<Threshold>,
+}
+
+impl FailOnArgs {
+    /// Prints the thresholds `run` trips on stderr; whether any did.
+    fn report(&self, run: &Run) -> bool {
+        let lines = fail_on::tripped(&self.fail_on, &run.totals);
+        for line in &lines {
+            eprintln!("{line}");
+        }
+        !lines.is_empty()
+    }
 }
 
 /// Runs `cascade replay`.
@@ -61,35 +107,134 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
     };
     // A closed pipe (`| head`) ends the output, not the command.
     let _ = std::io::stdout().lock().write_all(&text);
-    Ok(Outcome::Clean)
+    Ok(if args.fail_on.report(&run) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// What `cascade check --json` prints.
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    golden: String,
+    identical: bool,
+    summary: &'a cascade_engine::run_diff::DiffSummary,
+    fail_on: Vec<String>,
+    diff: &'a RunDiff,
 }
 
 /// Runs `cascade check`.
 pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
+    if !args.update && !args.expect.exists() {
+        anyhow::bail!(
+            "golden file {} does not exist\nhint: the same command with --update writes it from this replay",
+            args.expect.display()
+        );
+    }
     let run = args.engine.run_log(&args.dir)?;
-    let actual = run.to_json();
+    let tripped = args.fail_on.report(&run);
+    let bytes = run.to_json();
+    // Parsed only when needed: a million-account run file is hundreds of megabytes.
+    let parse = || -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&bytes).context("the engine wrote invalid JSON")
+    };
     if args.update {
-        write_file(&args.expect, &actual)?;
+        // A compact golden stays compact: its own field list, unless --golden-fields names one.
+        let fields = if args.golden_fields.is_empty() {
+            std::fs::read(&args.expect)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .and_then(|golden| golden_fields(&golden))
+                .unwrap_or_default()
+        } else {
+            args.golden_fields.clone()
+        };
+        // A full golden is the run file itself, byte for byte (`replay --out` writes the same).
+        let golden = if fields.is_empty() {
+            bytes
+        } else {
+            let mut text = serde_json::to_string_pretty(&project(&parse()?, &fields))
+                .context("encoding the golden file")?;
+            text.push('\n');
+            text.into_bytes()
+        };
+        write_file(&args.expect, &golden)?;
         println!("updated {}", args.expect.display());
-        return Ok(Outcome::Clean);
+        return Ok(if tripped {
+            Outcome::Findings
+        } else {
+            Outcome::Clean
+        });
     }
     let expected = std::fs::read(&args.expect)
         .with_context(|| format!("reading {}", args.expect.display()))?;
-    if expected == actual {
-        println!("{}: identical", args.expect.display());
-        return Ok(Outcome::Clean);
+    // The common case of a full golden, byte for byte the same, needs no comparison.
+    if expected == bytes && args.golden_fields.is_empty() && !args.json {
+        println!("{}: no difference", args.expect.display());
+        return Ok(if tripped {
+            Outcome::Findings
+        } else {
+            Outcome::Clean
+        });
     }
-    let expected: serde_json::Value = serde_json::from_slice(&expected)
+    let mut expected: serde_json::Value = serde_json::from_slice(&expected)
         .with_context(|| format!("{} is not a run file", args.expect.display()))?;
-    let actual: serde_json::Value =
-        serde_json::from_slice(&actual).context("the engine wrote invalid JSON")?;
-    let diff = diff_runs(&expected, &actual);
-    println!("{} differs from this replay:", args.expect.display());
-    if diff.is_empty() {
-        println!("  (formatting only: the same content written differently)");
+    if !args.golden_fields.is_empty() {
+        expected = project(&expected, &args.golden_fields);
     }
-    for line in &diff.lines {
-        println!("  {line}");
+    let options = DiffOptions {
+        tolerance_ppm: args.tolerance_ppm,
+    };
+    let diff = diff_runs(&expected, &parse()?, &options);
+    let golden = args.expect.display().to_string();
+    let mut out = String::new();
+    if args.json {
+        let report = CheckReport {
+            golden,
+            identical: diff.is_empty(),
+            summary: &diff.summary,
+            fail_on: fail_on::tripped(&args.fail_on.fail_on, &run.totals),
+            diff: &diff,
+        };
+        out = serde_json::to_string_pretty(&report).context("encoding the differences")?;
+        out.push('\n');
+    } else if diff.is_empty() {
+        out.push_str(&format!("{golden}: no difference\n"));
+        if diff.summary.within_tolerance > 0 {
+            out.push_str(&format!(
+                "  ({} items moved within --tolerance-ppm {})\n",
+                diff.summary.within_tolerance, args.tolerance_ppm
+            ));
+        }
+    } else {
+        out.push_str(&format!("{golden} differs from this replay\n"));
+        out.push_str("summary:\n");
+        for line in diff.summary_lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+        out.push_str("details:\n");
+        let lines = diff.detail_lines();
+        let shown = if args.max_lines == 0 {
+            lines.len()
+        } else {
+            args.max_lines.min(lines.len())
+        };
+        for line in &lines[..shown] {
+            out.push_str(&format!("  {line}\n"));
+        }
+        if shown < lines.len() {
+            out.push_str(&format!(
+                "  ... {} more (--max-lines 0 shows all, --json gives every change)\n",
+                lines.len() - shown
+            ));
+        }
     }
-    Ok(Outcome::Findings)
+    // A closed pipe (`| head`) ends the output, not the command.
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    Ok(if diff.is_empty() && !tripped {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use cascade_diff::{RunFile, build_report};
 use clap::Args;
 
@@ -35,7 +36,16 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "report".to_owned());
-    let report = build_report(&runs, args.title.as_deref(), &stem)?;
+    tracing::info!("{} runs read; drawing the report", runs.len());
+    let spinner = crate::talk::spinner(&format!("drawing the report of {} runs", runs.len()));
+    let report = build_report(&runs, args.title.as_deref(), &stem);
+    spinner.finish_and_clear();
+    let report = report?;
+    // `--out pm/report.html` writes a folder of files (page, Markdown, charts): make the folder.
+    if let Some(folder) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
+    }
     write_file(&args.out, report.html.as_bytes())?;
     let markdown = args.out.with_extension("md");
     write_file(&markdown, report.markdown.as_bytes())?;

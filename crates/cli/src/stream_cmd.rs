@@ -30,7 +30,8 @@ enum StreamCommand {
     /// Publish a log onto a topic, in order; re-running resumes after what the topic holds.
     Publish(PublishArgs),
     /// Replay the events of a topic through the engine and write the run file.
-    Replay(ReplayArgs),
+    // Boxed: the engine flags make it several times the size of the other variants.
+    Replay(Box<ReplayArgs>),
     /// Mirror a topic into a local log.
     Record(RecordArgs),
 }
@@ -190,15 +191,17 @@ fn publish_cmd(args: &PublishArgs) -> anyhow::Result<Outcome> {
     options.transaction_events = args.transaction_events.max(1);
     options.limit = args.limit;
     options.stop = Some(stop_on_ctrl_c());
+    crate::existing_log(&args.dir)?;
+    let end = cascade_log::LogReader::open(&args.dir)
+        .with_context(|| format!("opening log {}", args.dir.display()))?
+        .next_seq();
     let started = Instant::now();
-    let mut last_line = Instant::now();
+    let bar = crate::talk::bar("publishing", end, false);
     let report = publish_log(&client, &options, &args.dir, &mut |report| {
-        if last_line.elapsed() >= Duration::from_secs(1) {
-            last_line = Instant::now();
-            eprintln!("  published up to seq {}", report.next_seq);
-        }
-    })
-    .with_context(|| {
+        bar.set_position(report.next_seq);
+    });
+    bar.finish_and_clear();
+    let report = report.with_context(|| {
         format!(
             "publishing {} to topic {:?} at {}",
             args.dir.display(),
@@ -257,14 +260,17 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
             .with_context(|| format!("restoring the replay state in {}", dir.display()))?,
         None => EngineSink::in_memory(config),
     };
-    if sink.restored() > 0 {
+    if sink.restored() > 0 && !crate::talk::quiet() {
         eprintln!(
             "restored {} events from the state directory",
             sink.restored()
         );
     }
     let started = Instant::now();
-    let report = consume(&client, &options, &mut sink).with_context(|| {
+    let spinner = crate::talk::spinner(&format!("replaying topic {:?}", connection.topic));
+    let report = consume(&client, &options, &mut sink);
+    spinner.finish_and_clear();
+    let report = report.with_context(|| {
         format!(
             "replaying topic {:?} from {}",
             connection.topic, connection.brokers
@@ -349,7 +355,14 @@ fn record_cmd(args: &RecordArgs) -> anyhow::Result<Outcome> {
         );
     }
     let started = Instant::now();
-    let report = consume(&client, &options, &mut sink).with_context(|| {
+    let spinner = crate::talk::spinner(&format!(
+        "recording topic {:?} into {}",
+        connection.topic,
+        args.log.display()
+    ));
+    let report = consume(&client, &options, &mut sink);
+    spinner.finish_and_clear();
+    let report = report.with_context(|| {
         format!(
             "recording topic {:?} from {} into {}",
             connection.topic,

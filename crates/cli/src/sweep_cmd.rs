@@ -10,6 +10,7 @@ use cascade_engine::scenario::{Scenario, SweepAxis, prepare, run_sweep};
 use clap::Args;
 
 use crate::Outcome;
+use crate::engine_args::DataDirArg;
 use crate::out::write_file;
 
 /// `cascade sweep DIR --scenario FILE --param KEY=START..END:STEP [--param ...] [--jobs N]
@@ -21,6 +22,8 @@ pub struct SweepArgs {
     /// The scenario every point starts from (default: the baseline, no changes).
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
     /// A swept parameter, `protocol.market.param=START..END:STEP` (e.g.
     /// `maker.ETH-B.mat=1.3..1.8:0.05`); repeat for a grid.
     #[arg(long = "param", value_name = "KEY=START..END:STEP", required = true)]
@@ -41,9 +44,7 @@ pub struct SweepArgs {
 /// Runs `cascade sweep`.
 pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
     let scenario = match &args.scenario {
-        Some(path) => {
-            Scenario::load(path).with_context(|| format!("loading scenario {}", path.display()))?
-        }
+        Some(path) => args.data.load_scenario(path)?,
         None => Scenario::baseline(),
     };
     let axes = args
@@ -67,10 +68,25 @@ pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    crate::existing_log(&args.dir)?;
+    let spinner = crate::talk::spinner(&format!(
+        "replaying {} up to the window",
+        args.dir.display()
+    ));
     let prepared = prepare(&args.dir, &EngineConfig::default(), &scenario)
-        .with_context(|| format!("replaying {} up to the window", args.dir.display()))?;
-    let points = run_sweep(&prepared, &scenario, &axes, jobs)
-        .with_context(|| format!("sweeping {}", args.dir.display()))?;
+        .with_context(|| format!("replaying {} up to the window", args.dir.display()));
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            spinner.finish_and_clear();
+            return Err(error);
+        }
+    };
+    spinner.set_message(format!("sweeping {} on {jobs} threads", args.dir.display()));
+    tracing::info!("sweeping {} on {jobs} threads", args.dir.display());
+    let points = run_sweep(&prepared, &scenario, &axes, jobs);
+    spinner.finish_and_clear();
+    let points = points.with_context(|| format!("sweeping {}", args.dir.display()))?;
     print!("{}", sweep::table(&axes, &points, &metrics));
     if let Some(out) = &args.out {
         let text = match out.extension().and_then(|e| e.to_str()) {
@@ -86,7 +102,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
                 .map_or("sweep".into(), |s| s.to_string_lossy());
             let path = out.with_file_name(format!("{stem}.heatmap.svg"));
             write_file(&path, svg.as_bytes())?;
-            eprintln!("heatmap: {}", path.display());
+            if !crate::talk::quiet() {
+                eprintln!("heatmap: {}", path.display());
+            }
         }
     }
     Ok(Outcome::Clean)

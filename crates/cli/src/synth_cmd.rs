@@ -50,8 +50,15 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         source: 0,
     };
     let started = Instant::now();
-    let written = synth::write_log(&args.out, &config, now())
-        .with_context(|| format!("writing a synthetic market to {}", args.out.display()))?;
+    let spinner = crate::talk::spinner(&format!(
+        "writing a synthetic market of {} accounts to {}",
+        thousands(u64::from(args.accounts)),
+        args.out.display()
+    ));
+    let written = synth::write_log(&args.out, &config, now());
+    spinner.finish_and_clear();
+    let written =
+        written.with_context(|| format!("writing a synthetic market to {}", args.out.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     let hash: String = written
         .identity

@@ -1,41 +1,58 @@
 //! The published fidelity of the Maker ETH-B replay (`docs/fidelity.md`), reproduced from the real
 //! exports in `../shared/data` with the commands the page gives: a change to the engine that moves
 //! a verdict shows up here. Skipped, with a notice, when the data folder is absent.
+//!
+//! The logs are built in the page's order: hourly prices (A), then the 10-minute crash-day bars
+//! (B), then CoinGecko's USDT/USD and the Binance minute bars (C).
 
-mod common;
+mod real_data;
 
 use std::path::{Path, PathBuf};
 
-use common::{cascade, ethb_hourly_log, ingest, shared_data};
+use real_data::{cascade, ethb_hourly_log, ingest, shared_data};
 use serde_json::Value;
 
-/// Verdict counts over all liquidations, and the explained share on the four crash days.
-fn verdicts(log: &Path) -> (Value, usize, usize) {
-    let run: Value = serde_json::from_slice(&cascade(&[
-        "replay",
-        log.to_str().expect("UTF-8 temp path"),
-        "--json",
-    ]))
-    .expect("run JSON");
-    let crash_days = ["2021-05-19", "2022-05-12", "2022-06-13", "2022-11-09"];
-    let on_crash_days: Vec<&Value> = run["liquidations"]
-        .as_array()
-        .expect("liquidations")
-        .iter()
-        .filter(|l| {
-            let time = l["time"].as_str().expect("time");
-            crash_days.iter().any(|day| time.starts_with(day))
-        })
+/// What one replay found: the verdict counts, and (explained, judged) on the four crash days and
+/// on the days the Binance minute files cover.
+struct Fidelity {
+    verdicts: Value,
+    crash_days: (usize, usize),
+    minute_days: (usize, usize),
+}
+
+fn replay(log: &Path, minute_days: &[String], extra: &[&str]) -> Fidelity {
+    let mut args = vec!["replay", log.to_str().expect("UTF-8 temp path"), "--json"];
+    args.extend_from_slice(extra);
+    let run: Value = serde_json::from_slice(&cascade(&args)).expect("run JSON");
+    let liquidations = run["liquidations"].as_array().expect("liquidations");
+    let share = |days: &[&str]| {
+        let on: Vec<&Value> = liquidations
+            .iter()
+            .filter(|l| {
+                let time = l["time"].as_str().expect("time");
+                days.iter().any(|day| time.starts_with(day))
+            })
+            .collect();
+        let explained = on.iter().filter(|l| l["verdict"] == "explained").count();
+        (explained, on.len())
+    };
+    let minute: Vec<&str> = minute_days.iter().map(String::as_str).collect();
+    Fidelity {
+        verdicts: run["totals"]["verdicts"].clone(),
+        crash_days: share(&["2021-05-19", "2022-05-12", "2022-06-13", "2022-11-09"]),
+        minute_days: share(&minute),
+    }
+}
+
+/// The files of a folder with the given extension, sorted.
+fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == extension))
         .collect();
-    let explained = on_crash_days
-        .iter()
-        .filter(|l| l["verdict"] == "explained")
-        .count();
-    (
-        run["totals"]["verdicts"].clone(),
-        explained,
-        on_crash_days.len(),
-    )
+    files.sort();
+    files
 }
 
 #[test]
@@ -43,33 +60,62 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     let Some(data) = shared_data() else {
         return;
     };
+    let minute_files = files(&data.join("prices/binance-1m"), "csv");
+    // `ETHUSDT-1m-2022-05-12.csv`: the day is the name's last ten characters.
+    let minute_days: Vec<String> = minute_files
+        .iter()
+        .map(|path| {
+            let stem = path.file_stem().expect("file name").to_string_lossy();
+            stem[stem.len() - 10..].to_owned()
+        })
+        .collect();
     let dir = tempfile::tempdir().expect("temp dir");
     let log = ethb_hourly_log(&data, dir.path());
-    let (hourly, explained, crash) = verdicts(&log);
+    let hourly = replay(&log, &minute_days, &[]);
     assert_eq!(
-        hourly,
-        serde_json::json!({"amount-mismatch": 3, "explained": 86, "no-price": 3,
-            "not-liquidatable": 407, "unknown-account": 0})
+        hourly.verdicts,
+        serde_json::json!({"amount-mismatch": 3, "explained": 87, "no-price": 3,
+            "not-liquidatable": 406, "unknown-account": 0})
     );
-    assert_eq!((explained, crash), (16, 19), "crash days, hourly prices");
+    assert_eq!(hourly.crash_days, (16, 19), "crash days, hourly prices");
 
-    let mut bars: Vec<PathBuf> =
-        std::fs::read_dir(data.join("prices/berkeley-stablesims/feeds/eth"))
-            .expect("10-minute ETH feeds")
-            .map(|entry| entry.expect("directory entry").path())
-            .filter(|path| path.extension().is_some_and(|e| e == "json"))
-            .collect();
-    bars.sort();
+    let bars = files(&data.join("prices/berkeley-stablesims/feeds/eth"), "json");
     ingest(&log, "ohlcv-json", &bars, &["--asset", "WETH"]);
-    let (with_bars, explained, crash) = verdicts(&log);
+    let with_bars = replay(&log, &minute_days, &[]);
     assert_eq!(
-        with_bars,
-        serde_json::json!({"amount-mismatch": 3, "explained": 99, "no-price": 3,
-            "not-liquidatable": 394, "unknown-account": 0})
+        with_bars.verdicts,
+        serde_json::json!({"amount-mismatch": 3, "explained": 100, "no-price": 3,
+            "not-liquidatable": 393, "unknown-account": 0})
     );
     assert_eq!(
-        (explained, crash),
+        with_bars.crash_days,
         (17, 19),
         "crash days, with the 10-minute bars"
     );
+
+    ingest(
+        &log,
+        "price-csv",
+        &[data.join("prices/coingecko-hourly/USDT_usd.csv")],
+        &[],
+    );
+    ingest(&log, "binance-klines", &minute_files, &["--asset", "WETH"]);
+    let minute = replay(&log, &minute_days, &[]);
+    assert_eq!(
+        minute.verdicts,
+        serde_json::json!({"amount-mismatch": 4, "explained": 476, "no-price": 3,
+            "not-liquidatable": 16, "unknown-account": 0})
+    );
+    assert_eq!(minute.crash_days, (17, 19), "crash days, with minute bars");
+    assert_eq!(minute.minute_days, (468, 486), "days the minute bars cover");
+
+    // Without the Median model: the OSM reads the interpolated market at every poke.
+    let interpolated = replay(&log, &minute_days, &["--osm-sample", "interpolate"]);
+    assert_eq!(
+        interpolated.verdicts,
+        serde_json::json!({"amount-mismatch": 3, "explained": 465, "no-price": 3,
+            "not-liquidatable": 28, "unknown-account": 0})
+    );
+    assert_eq!(interpolated.crash_days, (17, 19));
+    assert_eq!(interpolated.minute_days, (457, 486));
 }

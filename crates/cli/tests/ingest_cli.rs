@@ -185,6 +185,59 @@ fn flags_are_checked_against_the_kind() {
 }
 
 #[test]
+fn binance_klines_need_an_asset_and_a_usdt_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let bars = dir.path().join("ETHUSDT-1m-2022-05-12.csv");
+    std::fs::write(
+        &bars,
+        "1652313600000,2046.12,2050,2040.01,2043.55,1140.149,1652313659999,432154.85,376,708.721,268645.32,0\n",
+    )
+    .unwrap();
+    let klines = |extra: &[&str]| {
+        let mut args = vec!["ingest", "--log", path(&log), "--source", "binance-klines"];
+        args.extend_from_slice(extra);
+        args.push(path(&bars));
+        cascade(&args)
+    };
+    let no_asset = klines(&[]);
+    assert_eq!(no_asset.status.code(), Some(2));
+    assert!(
+        text(&no_asset).contains("--source binance-klines needs --asset"),
+        "{}",
+        text(&no_asset)
+    );
+    let no_rate = klines(&["--asset", "WETH"]);
+    assert_eq!(no_rate.status.code(), Some(2));
+    assert!(
+        text(&no_rate).contains("need a USDT/USD price feed"),
+        "{}",
+        text(&no_rate)
+    );
+    let usd = klines(&["--asset", "WETH", "--quote", "USD"]);
+    assert_eq!(usd.status.code(), Some(2));
+    assert!(text(&usd).contains("not quoted in USD"), "{}", text(&usd));
+    let rate = dir.path().join("USDT_usd.csv");
+    std::fs::write(
+        &rate,
+        "symbol,timestamp,USD_price\nUSDT,1652310000,0.9990\n",
+    )
+    .unwrap();
+    let fed = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "price-csv",
+        path(&rate),
+    ]);
+    assert_eq!(fed.status.code(), Some(0), "{}", text(&fed));
+    let ingested = klines(&["--asset", "WETH"]);
+    assert_eq!(ingested.status.code(), Some(0), "{}", text(&ingested));
+    assert!(text(&ingested).contains("price: 1"), "{}", text(&ingested));
+}
+
+#[test]
 fn a_mapping_with_a_lookup_table_ingests_the_aave_export() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("aave");

@@ -104,9 +104,17 @@ fn verify_of_a_missing_directory_could_not_run() {
     let output = cascade(&["log", "verify", missing.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        text(&output.stderr).contains("not a cascade log"),
+        text(&output.stderr).contains("nothing-here does not exist"),
         "{}",
         text(&output.stderr)
+    );
+    // A folder that exists but holds no log is not a log.
+    let empty = cascade(&["log", "verify", dir.path().to_str().unwrap()]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(
+        text(&empty.stderr).contains("not a cascade log"),
+        "{}",
+        text(&empty.stderr)
     );
 }
 

@@ -2,11 +2,11 @@
 //! (`docs/postmortems/2022-06-13-ethb.md`), built from `../shared/data` as its README does.
 //! Skipped, with a notice, when the data folder is absent.
 
-mod common;
+mod real_data;
 
 use std::path::Path;
 
-use common::{cascade, ethb_hourly_log, shared_data};
+use real_data::{cascade, ethb_hourly_log, shared_data};
 use serde_json::Value;
 
 const WINDOW: &str =

@@ -5,42 +5,23 @@
 // The fixture helper outside the `#[test]` functions reads committed, valid files.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use cascade_events::Event;
-use cascade_log::{LogWriter, WriterOptions};
+use common::{fixture_log, fixture_log_with, repo};
 
 fn cascade() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cascade"))
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A log of the hand-built Maker fixture `fixtures/maker/dog-bark.jsonl`.
-fn fixture_log(dir: &Path) {
-    let text = std::fs::read_to_string(repo().join("fixtures/maker/dog-bark.jsonl")).unwrap();
-    let (mut writer, _) = LogWriter::open(dir, WriterOptions::default()).unwrap();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let event: Event = serde_json::from_str(line).unwrap();
-        writer.append(&event).unwrap();
-    }
-    writer.commit().unwrap();
-}
-
-/// A temporary folder holding the fixture log in `log/`.
-fn temp_fixture_log() -> (tempfile::TempDir, PathBuf) {
+#[test]
+fn run_files_are_byte_identical_whatever_the_thread_count() {
     let temp = tempfile::tempdir().unwrap();
     let log = temp.path().join("log");
     fixture_log(&log);
-    (temp, log)
-}
-
-#[test]
-fn run_files_are_byte_identical_whatever_the_thread_count() {
-    let (temp, log) = temp_fixture_log();
     let mut outputs = Vec::new();
     for threads in ["1", "2", "7"] {
         let out = temp.path().join(format!("run-{threads}.json"));
@@ -67,7 +48,9 @@ fn run_files_are_byte_identical_whatever_the_thread_count() {
 
 #[test]
 fn check_exits_0_on_equal_1_with_a_diff_and_update_rewrites() {
-    let (temp, log) = temp_fixture_log();
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
     let golden = temp.path().join("golden.json");
     std::fs::copy(
         repo().join("fixtures/expected/maker-dog-bark.json"),
@@ -103,12 +86,15 @@ fn check_exits_0_on_equal_1_with_a_diff_and_update_rewrites() {
     assert_eq!(differs.status.code(), Some(1), "{differs:?}");
     let report = String::from_utf8(differs.stdout).unwrap();
     assert!(
-        report.contains("liquidation changed: 24 recorded maker ETH-B #1")
-            && report.contains("verdict \"not-liquidatable\" -> \"explained\""),
+        report.contains("liquidations: 4 matched, 0 appeared, 0 vanished, 1 changed (1 verdict)"),
         "{report}"
     );
     assert!(
-        report.contains("totals.verdicts.explained: 3 -> 2"),
+        report.contains("liquidation changed: 2021-06-01T02:00:12Z recorded maker ETH-B #1: verdict not-liquidatable -> explained"),
+        "{report}"
+    );
+    assert!(
+        report.contains("totals.verdicts.explained 3 -> 2"),
         "{report}"
     );
 
@@ -134,7 +120,9 @@ fn check_exits_0_on_equal_1_with_a_diff_and_update_rewrites() {
 
 #[test]
 fn from_resumes_from_a_checkpoint_with_the_same_run() {
-    let (temp, log) = temp_fixture_log();
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
     let dir = log.to_str().unwrap();
     let first = temp.path().join("first.json");
     let writing = cascade()
@@ -168,9 +156,223 @@ fn from_resumes_from_a_checkpoint_with_the_same_run() {
     );
 }
 
+/// A price of an asset the fixture's market does not read, at `event`'s time, before each of the
+/// fixture's prices: a log that gained a price file.
+fn unrelated_price_before(event: &Event) -> Vec<Event> {
+    if event.kind() != cascade_events::EventKind::Price {
+        return Vec::new();
+    }
+    let line = format!(
+        r#"{{"seq":0,"chain_id":1,"block":null,"time":"{}","tx_index":null,"log_index":null,"tx_hash":null,"source":0,"payload":{{"kind":"price","asset":"WBTC","quote":"USD","price":"35000","feed":"test-feed","round":null}}}}"#,
+        event.time.to_rfc3339()
+    );
+    vec![serde_json::from_str(&line).unwrap()]
+}
+
+fn check_output(log: &Path, golden: &Path, extra: &[&str]) -> std::process::Output {
+    cascade()
+        .args(["check", log.to_str().unwrap(), "--expect"])
+        .arg(golden)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_matches_liquidations_by_identity_when_the_log_gains_events() {
+    let temp = tempfile::tempdir().unwrap();
+    let (base, grown) = (temp.path().join("base"), temp.path().join("grown"));
+    fixture_log(&base);
+    fixture_log_with(&grown, unrelated_price_before);
+    let golden = temp.path().join("golden.json");
+    let update = check_output(&base, &golden, &["--update"]);
+    assert_eq!(update.status.code(), Some(0), "{update:?}");
+
+    let output = check_output(&grown, &golden, &[]);
+    // The log changed (more events), so the golden is not identical; but every liquidation is
+    // matched and none changed, whatever their new positions in the log.
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[1], "summary:", "{text}");
+    assert_eq!(
+        lines[2], "  liquidations: 4 matched, 0 appeared, 0 vanished, 0 changed (0 verdicts)",
+        "{text}"
+    );
+    assert!(text.contains("settings changed: 4 (log, window)"), "{text}");
+    assert!(text.contains("totals.by_kind.price 8 -> 16"), "{text}");
+    assert!(!text.contains("liquidation vanished"), "{text}");
+    assert!(
+        text.lines().all(|line| line.chars().count() <= 120),
+        "{text}"
+    );
+
+    let json = check_output(&grown, &golden, &["--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["identical"], false);
+    assert_eq!(report["summary"]["liquidations_matched"], 4);
+    assert_eq!(report["summary"]["liquidations"]["vanished"], 0);
+    assert_eq!(report["diff"]["settings"][0]["key"], "log.content_hash");
+
+    let capped = check_output(&grown, &golden, &["--max-lines", "2"]);
+    let text = String::from_utf8(capped.stdout).unwrap();
+    let details = text.split("details:\n").nth(1).unwrap();
+    assert_eq!(details.lines().count(), 3, "{text}");
+    assert!(details.contains("more (--max-lines 0 shows all"), "{text}");
+}
+
+#[test]
+fn a_compact_golden_holds_only_its_fields_and_ignores_the_rest() {
+    let temp = tempfile::tempdir().unwrap();
+    let (base, grown) = (temp.path().join("base"), temp.path().join("grown"));
+    fixture_log(&base);
+    fixture_log_with(&grown, unrelated_price_before);
+    let golden = temp.path().join("golden.json");
+    let fields = "liquidations.verdict,liquidations.debt_repaid,totals.verdicts";
+    let update = check_output(&base, &golden, &["--update", "--golden-fields", fields]);
+    assert_eq!(update.status.code(), Some(0), "{update:?}");
+    let compact: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    let keys: Vec<&String> = compact.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["golden_fields", "liquidations", "schema_version", "totals"]
+    );
+    let first = compact["liquidations"][0].as_object().unwrap();
+    assert!(first.contains_key("verdict") && !first.contains_key("health"));
+    assert!(!first.contains_key("seq"), "{first:?}");
+
+    // --update keeps a compact golden compact.
+    let again = check_output(&base, &golden, &["--update"]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    let rewritten: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    assert_eq!(rewritten, compact);
+
+    // The compact golden checks its fields only: the grown log passes.
+    let output = check_output(&grown, &golden, &[]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("no difference"));
+
+    // A changed verdict in it is found.
+    let text = std::fs::read_to_string(&golden).unwrap();
+    std::fs::write(
+        &golden,
+        text.replacen("\"verdict\": \"explained\"", "\"verdict\": \"no-price\"", 1),
+    )
+    .unwrap();
+    let output = check_output(&grown, &golden, &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("verdict no-price -> explained"),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn fail_on_turns_verdict_counts_into_an_exit_code() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let replay = |threshold: &str| {
+        cascade()
+            .args(["replay", log.to_str().unwrap(), "--fail-on", threshold])
+            .output()
+            .unwrap()
+    };
+    // The fixture's four liquidations: 2 explained, 1 not-liquidatable, 1 unknown-account.
+    let tripped = replay("not-liquidatable>0");
+    assert_eq!(tripped.status.code(), Some(1), "{tripped:?}");
+    assert!(
+        String::from_utf8_lossy(&tripped.stderr)
+            .contains("--fail-on not-liquidatable>0: not-liquidatable is 1"),
+        "{tripped:?}"
+    );
+    assert_eq!(replay("no-price>0").status.code(), Some(0));
+    assert_eq!(replay("explained-percent<50").status.code(), Some(0));
+    assert_eq!(replay("explained>=2").status.code(), Some(1));
+    let unknown = replay("liquidated>0");
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("one of explained"));
+
+    let golden = temp.path().join("golden.json");
+    check_output(&log, &golden, &["--update"]);
+    let check = check_output(&log, &golden, &["--fail-on", "unknown-account>0"]);
+    assert_eq!(check.status.code(), Some(1), "{check:?}");
+}
+
+#[test]
+fn a_missing_golden_says_how_to_write_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let output = check_output(&log, &temp.path().join("golden.json"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("golden.json does not exist") && stderr.contains("--update"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn scenario_data_paths_resolve_against_the_data_dir() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let data = temp.path().join("data");
+    std::fs::create_dir_all(data.join("pools")).unwrap();
+    std::fs::write(
+        data.join("pools/eth-dai.json"),
+        r#"[{"DAI": 60000000, "WETH": 20000}]"#,
+    )
+    .unwrap();
+    let scenario = temp.path().join("scenarios/pool.toml");
+    std::fs::create_dir_all(scenario.parent().unwrap()).unwrap();
+    std::fs::write(
+        &scenario,
+        "[[impact]]\nasset = \"ETH\"\nmodel = \"constant-product\"\nreserves_file = \"pools/eth-dai.json\"\nreserves_start = \"2021-06-01T00:00:00Z\"\nbase_key = \"WETH\"\nquote_key = \"DAI\"\nhalf_life = \"10m\"\n",
+    )
+    .unwrap();
+    let replay = |extra: &[&str], env: Option<&Path>| {
+        let mut command = cascade();
+        command
+            .args(["replay", log.to_str().unwrap(), "--scenario"])
+            .arg(&scenario)
+            .args(extra)
+            .env_remove("CASCADE_DATA_DIR");
+        if let Some(dir) = env {
+            command.env("CASCADE_DATA_DIR", dir);
+        }
+        command.output().unwrap()
+    };
+    // Relative to the scenario's folder by default: not there, and the error says what to do.
+    let missing = replay(&[], None);
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("scenarios/pools/eth-dai.json")
+            && stderr.contains("hint: relative data paths are read from the scenario's folder")
+            && stderr.contains("--data-dir DIR"),
+        "{stderr}"
+    );
+    let flag = replay(&["--data-dir", data.to_str().unwrap()], None);
+    assert_eq!(flag.status.code(), Some(0), "{flag:?}");
+    let env = replay(&[], Some(&data));
+    assert_eq!(env.status.code(), Some(0), "{env:?}");
+    let wrong = replay(&["--data-dir", temp.path().to_str().unwrap()], None);
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("read from the data folder"),
+        "{wrong:?}"
+    );
+}
+
 #[test]
 fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
-    let (_temp, log) = temp_fixture_log();
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
     let replay = |lag: &str| {
         cascade()
             .args(["replay", log.to_str().unwrap(), "--feed-lag", lag])
@@ -201,7 +403,9 @@ fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
 
 #[test]
 fn out_writes_only_the_file_it_names() {
-    let (temp, log) = temp_fixture_log();
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
     let users = temp.path().join("run.tmp");
     std::fs::write(&users, "the user's own file").unwrap();
     let out = temp.path().join("run.json");
@@ -278,7 +482,9 @@ fn replay_read_only(log: &Path, args: &[&str]) -> Option<std::process::Output> {
 
 #[test]
 fn a_read_only_log_without_checkpoints_replays() {
-    let (_temp, log) = temp_fixture_log();
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
     // A catalog exists (as every ingest leaves one) but holds no checkpoint.
     drop(cascade_log::Catalog::open(&log).unwrap());
     // History, and a scenario without a window (so no window checkpoint either).

@@ -65,10 +65,10 @@ fn chart_error<E: std::fmt::Debug>(error: E) -> DiffError {
     DiffError::Chart(format!("{error:?}"))
 }
 
-/// `MM-DD HH:MM` of a Unix time, for axis labels.
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix time, for axis labels: a post-mortem is read years later.
 pub fn time_label(seconds: f64) -> String {
     let text = Timestamp(seconds.round() as i64).to_rfc3339();
-    text.get(5..16).map(|s| s.replace('T', " ")).unwrap_or(text)
+    text.get(..16).map(|s| s.replace('T', " ")).unwrap_or(text)
 }
 
 /// A short number for axis labels (`1.2M`, `45k`, `0.95`).
@@ -159,7 +159,7 @@ pub fn time_chart(
             .caption(title, style_title())
             .margin(16)
             .margin_right(44)
-            .x_label_area_size(36)
+            .x_label_area_size(52)
             .y_label_area_size(70)
             .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
             .map_err(chart_error)?;
@@ -167,10 +167,11 @@ pub fn time_chart(
             .configure_mesh()
             .light_line_style(RGBColor(236, 238, 242))
             .bold_line_style(RGBColor(214, 218, 226))
-            .x_labels(8)
+            .x_labels(6)
             .y_labels(7)
             .x_label_formatter(&|x| time_label(*x))
             .y_label_formatter(&|y| short_number(*y))
+            .x_desc("time (UTC)")
             .y_desc(y_label)
             .label_style(("sans-serif", 13).into_font().color(&RGBColor(70, 70, 80)))
             .axis_desc_style(("sans-serif", 14).into_font().color(&RGBColor(70, 70, 80)))
@@ -574,7 +575,7 @@ mod tests {
 
     #[test]
     fn labels_for_axes() {
-        assert_eq!(time_label(1_655_085_600.0), "06-13 02:00");
+        assert_eq!(time_label(1_655_085_600.0), "2022-06-13 02:00");
         assert_eq!(short_number(1_250_000.0), "1.2M");
         assert_eq!(short_number(45_000.0), "45k");
         assert_eq!(short_number(0.95), "0.95");

@@ -12,8 +12,12 @@ use serde::Serialize;
 use crate::DiffError;
 use crate::runfile::{AccountKey, LiquidationView, LogView, Num, RunFile, price_at};
 
-/// Version of the diff JSON layout; bumped on any change of keys or their meaning.
-pub const DIFF_SCHEMA_VERSION: u32 = 1;
+/// Version of the diff JSON layout; bumped on any change of keys or their meaning. Version 2
+/// added `liquidations`, `liquidation_changes` and `log_b`.
+pub const DIFF_SCHEMA_VERSION: u32 = 2;
+
+/// How many changed liquidations the comparison lists (all are counted).
+pub const LIQUIDATION_CHANGES_KEPT: usize = 50;
 
 /// How many accounts the loss-change list keeps.
 pub const LOSS_CHANGES_KEPT: usize = 20;
@@ -163,13 +167,52 @@ impl SeqRange {
     }
 }
 
+/// Liquidations of both runs matched by their stable identity
+/// ([`cascade_engine::run_diff::liquidation_identity`]), never by `seq`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiquidationCounts {
+    /// In both runs.
+    pub matched: u64,
+    /// In A only.
+    pub only_in_a: u64,
+    /// In B only.
+    pub only_in_b: u64,
+    /// In both, with another verdict or other amounts.
+    pub changed: u64,
+    /// Of those, with another verdict.
+    pub verdicts_changed: u64,
+}
+
+/// A liquidation in both runs whose verdict or amounts differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiquidationChange {
+    /// Its identity (time, origin, protocol, market, account, transaction where known).
+    pub id: String,
+    /// Verdict in A (`null` for a simulated liquidation).
+    pub verdict_a: Option<String>,
+    /// Verdict in B.
+    pub verdict_b: Option<String>,
+    /// Collateral seized in A.
+    pub collateral_a: Num,
+    /// Collateral seized in B.
+    pub collateral_b: Num,
+    /// Debt repaid in A.
+    pub debt_a: Num,
+    /// Debt repaid in B.
+    pub debt_b: Num,
+}
+
 /// The comparison of two runs of the same log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Comparison {
     /// [`DIFF_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// The log both runs replayed.
+    /// The log both runs replayed (run A's log when they differ).
     pub log: LogView,
+    /// Run B's log, only when it differs from A's (`cascade diff --across-logs`): each run is
+    /// then compared over its whole window and `compared` is `null` to `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_b: Option<LogView>,
     /// The events compared: where both runs' reporting windows overlap (a counterfactual with a
     /// window against a historical replay of the whole log compares the window).
     pub compared: SeqRange,
@@ -177,6 +220,11 @@ pub struct Comparison {
     pub a: RunSummary,
     /// Run B.
     pub b: RunSummary,
+    /// Liquidations matched by identity.
+    pub liquidations: LiquidationCounts,
+    /// Matched liquidations whose verdict or amounts differ, in identity order (at most
+    /// [`LIQUIDATION_CHANGES_KEPT`]).
+    pub liquidation_changes: Vec<LiquidationChange>,
     /// Totals side by side.
     pub totals: Vec<TotalRow>,
     /// Accounts liquidated in A only, by account.
@@ -311,8 +359,81 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
         });
     }
     let compared = SeqRange::overlap(a, b);
-    let ta = tally(a, compared);
-    let tb = tally(b, compared);
+    compare_over(a, b, (compared, compared))
+}
+
+/// Compares runs of two logs of one history (the second log gained a price file, say): each run
+/// over its whole window, liquidations matched by identity. Refuses runs whose windows start at
+/// different times: their totals would cover different stretches of history.
+pub fn compare_across_logs(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
+    if a.window.from_time != b.window.from_time {
+        return Err(DiffError::DifferentWindows {
+            a: a.path.clone(),
+            b: b.path.clone(),
+        });
+    }
+    let mut comparison = compare_over(a, b, (SeqRange::of(a), SeqRange::of(b)))?;
+    comparison.compared = SeqRange::default();
+    if a.log != b.log {
+        comparison.log_b = Some(b.log.clone());
+    }
+    Ok(comparison)
+}
+
+/// Liquidations of `run` inside `range`, keyed by their identity.
+fn identified(run: &RunFile, range: SeqRange) -> BTreeMap<String, &LiquidationView> {
+    let inside: Vec<&LiquidationView> = run
+        .liquidations
+        .iter()
+        .filter(|l| range.contains(l.seq))
+        .collect();
+    let ids = cascade_engine::run_diff::identities(inside.iter().map(|l| l.identity()));
+    ids.into_iter().zip(inside).collect()
+}
+
+fn match_liquidations(
+    a: &RunFile,
+    b: &RunFile,
+    (range_a, range_b): (SeqRange, SeqRange),
+) -> (LiquidationCounts, Vec<LiquidationChange>) {
+    let (la, lb) = (identified(a, range_a), identified(b, range_b));
+    let mut counts = LiquidationCounts::default();
+    let mut changes = Vec::new();
+    for (id, x) in &la {
+        let Some(y) = lb.get(id) else {
+            counts.only_in_a += 1;
+            continue;
+        };
+        counts.matched += 1;
+        let verdict_changed = x.verdict != y.verdict;
+        if verdict_changed || x.collateral() != y.collateral() || x.debt() != y.debt() {
+            counts.changed += 1;
+            counts.verdicts_changed += u64::from(verdict_changed);
+            changes.push(LiquidationChange {
+                id: id.clone(),
+                verdict_a: x.verdict.clone(),
+                verdict_b: y.verdict.clone(),
+                collateral_a: x.collateral(),
+                collateral_b: y.collateral(),
+                debt_a: x.debt(),
+                debt_b: y.debt(),
+            });
+        }
+    }
+    counts.only_in_b = lb.keys().filter(|id| !la.contains_key(*id)).count() as u64;
+    changes.truncate(LIQUIDATION_CHANGES_KEPT);
+    (counts, changes)
+}
+
+fn compare_over(
+    a: &RunFile,
+    b: &RunFile,
+    (range_a, range_b): (SeqRange, SeqRange),
+) -> Result<Comparison, DiffError> {
+    let compared = range_a;
+    let ta = tally(a, range_a);
+    let tb = tally(b, range_b);
+    let (liquidations, liquidation_changes) = match_liquidations(a, b, (range_a, range_b));
     let mut totals = vec![
         TotalRow::new(
             "liquidations",
@@ -348,11 +469,14 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
         tb.collateral.clone(),
     );
     per_asset("debt repaid", &mut totals, ta.debt.clone(), tb.debt.clone());
+    // A run none of whose liquidations could be valued (no oracle price: Aave pools, Compound)
+    // has no bonus to show, not a bonus of 0.
+    let bonus = |t: &Tally| (t.liquidations == 0 || t.unpriced < t.liquidations).then_some(t.bonus);
     totals.push(TotalRow::new(
         "liquidator bonus",
         "USD",
-        Some(ta.bonus),
-        Some(tb.bonus),
+        bonus(&ta),
+        bonus(&tb),
     ));
     let bad_a = ta.bad_debt.clone();
     let bad_b = tb.bad_debt.clone();
@@ -447,9 +571,12 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
     Ok(Comparison {
         schema_version: DIFF_SCHEMA_VERSION,
         log: a.log.clone(),
+        log_b: None,
         compared,
         a: summary(a),
         b: summary(b),
+        liquidations,
+        liquidation_changes,
         totals,
         only_in_a,
         only_in_b,
@@ -480,6 +607,9 @@ impl Comparison {
             || !self.only_in_a.is_empty()
             || !self.only_in_b.is_empty()
             || !self.loss_changes.is_empty()
+            || self.liquidations.only_in_a > 0
+            || self.liquidations.only_in_b > 0
+            || self.liquidations.changed > 0
     }
 
     /// The stable JSON form, pretty, with a trailing newline.

@@ -7,7 +7,8 @@
 //!   `docs/diff.md`);
 //! - [`render`]: the comparison as a terminal table, Markdown or HTML;
 //! - [`charts`]: SVG charts drawn with `plotters` (floats only here, for coordinates);
-//! - [`report`]: the self-contained HTML post-mortem and its Markdown twin;
+//! - [`report`]: the self-contained HTML post-mortem and its Markdown twin; [`story`]: its first
+//!   screen in words (what happened, what changed, the verdicts);
 //! - [`sweep`]: sweep results as tables and a heatmap.
 //!
 //! Runs of different logs are refused everywhere: comparing them would mean nothing.
@@ -17,9 +18,10 @@ pub mod compare;
 pub mod render;
 pub mod report;
 pub mod runfile;
+pub mod story;
 pub mod sweep;
 
-pub use compare::{Comparison, DIFF_SCHEMA_VERSION, compare};
+pub use compare::{Comparison, DIFF_SCHEMA_VERSION, compare, compare_across_logs};
 pub use render::{Format, render};
 pub use report::{Report, build as build_report};
 pub use runfile::{Num, RunFile};
@@ -73,6 +75,16 @@ pub enum DiffError {
         b: String,
         /// Its log.
         b_log: String,
+    },
+    /// Runs of two logs whose windows start at different times.
+    #[error(
+        "{a} and {b} report from different times (--from): across logs only runs of the same window compare"
+    )]
+    DifferentWindows {
+        /// First run file.
+        a: String,
+        /// Second run file.
+        b: String,
     },
     /// A report needs at least one run.
     #[error("a report needs at least one run file")]

@@ -38,8 +38,14 @@ pub fn render(comparison: &Comparison, format: Format) -> String {
     }
 }
 
-fn value(n: Option<Num>) -> String {
-    n.map_or("n/a".to_owned(), |n| n.human(2))
+/// A total for people: rounded with separators; `no price` for a liquidator bonus no
+/// liquidation could be valued for, `n/a` for any other value that does not apply.
+pub fn total_cell(metric: &str, n: Option<Num>) -> String {
+    match n {
+        Some(n) => n.human(2),
+        None if metric == "liquidator bonus" => "no price".to_owned(),
+        None => "n/a".to_owned(),
+    }
 }
 
 fn delta(n: Option<Num>) -> String {
@@ -67,7 +73,44 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
         vec!["".into(), "A".into(), "B".into(), "B - A".into()],
         c.totals
             .iter()
-            .map(|row| vec![metric(row), value(row.a), value(row.b), delta(row.delta)])
+            .map(|row| {
+                vec![
+                    metric(row),
+                    total_cell(&row.metric, row.a),
+                    total_cell(&row.metric, row.b),
+                    delta(row.delta),
+                ]
+            })
+            .collect(),
+    ));
+    let verdict = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    out.push((
+        format!(
+            "Liquidations in both runs that changed ({})",
+            c.liquidations.changed
+        ),
+        vec![
+            "liquidation".into(),
+            "verdict A".into(),
+            "verdict B".into(),
+            "collateral A".into(),
+            "collateral B".into(),
+            "debt A".into(),
+            "debt B".into(),
+        ],
+        c.liquidation_changes
+            .iter()
+            .map(|change| {
+                vec![
+                    change.id.clone(),
+                    verdict(&change.verdict_a),
+                    verdict(&change.verdict_b),
+                    change.collateral_a.human(2),
+                    change.collateral_b.human(2),
+                    change.debt_a.human(2),
+                    change.debt_b.human(2),
+                ]
+            })
             .collect(),
     ));
     for (title, hits) in [
@@ -171,9 +214,43 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
     out
 }
 
+/// The counts a reader needs first: liquidations matched by identity, and how many totals moved.
+pub fn summary_line(c: &Comparison) -> String {
+    let l = &c.liquidations;
+    let moved = c.totals.iter().filter(|row| row.a != row.b).count();
+    format!(
+        "summary: {} liquidations matched, {} only in A, {} only in B, {} changed ({} verdict{}); {} total{} moved",
+        l.matched,
+        l.only_in_a,
+        l.only_in_b,
+        l.changed,
+        l.verdicts_changed,
+        if l.verdicts_changed == 1 { "" } else { "s" },
+        moved,
+        if moved == 1 { "" } else { "s" }
+    )
+}
+
 fn heading(c: &Comparison) -> Vec<String> {
     let short = |hash: &str| hash.chars().take(12).collect::<String>();
+    let seq = |s: Option<u64>| s.map_or("-".to_owned(), |s| s.to_string());
+    let compared = match &c.log_b {
+        None => format!(
+            "compared: seq {}..{} (the events both runs report on)",
+            c.compared
+                .first
+                .map_or("start".to_owned(), |s| s.to_string()),
+            c.compared.last.map_or("end".to_owned(), |s| s.to_string())
+        ),
+        Some(log) => format!(
+            "B's log: seq {}..{}, content hash {} (another log: each run compared over its whole window)",
+            seq(log.first_seq),
+            seq(log.last_seq),
+            short(&log.content_hash)
+        ),
+    };
     vec![
+        summary_line(c),
         format!(
             "A: {} ({}, state {})",
             c.a.label,
@@ -188,17 +265,11 @@ fn heading(c: &Comparison) -> Vec<String> {
         ),
         format!(
             "log: seq {}..{}, content hash {}",
-            c.log.first_seq.map_or("-".to_owned(), |s| s.to_string()),
-            c.log.last_seq.map_or("-".to_owned(), |s| s.to_string()),
+            seq(c.log.first_seq),
+            seq(c.log.last_seq),
             short(&c.log.content_hash)
         ),
-        format!(
-            "compared: seq {}..{} (the events both runs report on)",
-            c.compared
-                .first
-                .map_or("start".to_owned(), |s| s.to_string()),
-            c.compared.last.map_or("end".to_owned(), |s| s.to_string())
-        ),
+        compared,
     ]
 }
 

@@ -9,13 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use cascade_events::Timestamp;
 use serde_json::Value;
 
 use crate::DiffError;
 use crate::charts::{self, BarGroup, BeforeAfter, Line};
 use crate::compare::{Comparison, SeqRange, TotalRow, compare};
 use crate::render::{self, escape, html_table, markdown_table};
-use crate::runfile::{HealthView, Num, RunFile, price_at};
+use crate::runfile::{HealthView, Num, PointView, RunFile, price_at};
+use crate::story;
 
 /// Most markets and collateral assets charted (the ones with the most liquidations).
 const MOST_CHARTED: usize = 3;
@@ -33,7 +35,8 @@ section { overflow-x: auto; background: var(--card); border: 1px solid var(--lin
 h2 { font-size: 19px; margin: 0 0 10px; }
 h3 { font-size: 15px; margin: 18px 0 6px; color: var(--muted); font-weight: 600; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 14px; }
-th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
 th { font-weight: 600; color: var(--muted); background: #fafbfc; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.up { color: #b3261e; } td.down { color: #1b7f4b; }
@@ -130,6 +133,17 @@ pub fn build(
         seq_text(range.first.or(reference.log.first_seq)),
         seq_text(range.last.or(reference.log.last_seq)),
     );
+    let story = story_sections(runs, &comparisons);
+    html.push_str("<section><h2>What happened</h2>\n");
+    for paragraph in &story.paragraphs {
+        let _ = writeln!(html, "<p>{}</p>", escape(paragraph));
+    }
+    html.push_str("</section>\n");
+    for (title, header, rows) in &story.tables {
+        html.push_str("<section>");
+        html.push_str(&html_table(title, header, rows));
+        html.push_str("</section>\n");
+    }
     html.push_str("<section><h2>Runs</h2>\n");
     html.push_str(&html_runs(runs));
     html.push_str("</section>\n<section><h2>Key numbers</h2>\n");
@@ -191,6 +205,14 @@ pub fn build(
         seq_text(range.first.or(reference.log.first_seq)),
         seq_text(range.last.or(reference.log.last_seq))
     );
+    markdown.push_str("## What happened\n\n");
+    for paragraph in &story.paragraphs {
+        let _ = writeln!(markdown, "{paragraph}\n");
+    }
+    for (title, header, rows) in &story.tables {
+        markdown.push_str(&markdown_table(title, header, rows));
+        markdown.push('\n');
+    }
     let (run_header, run_rows) = run_rows(runs);
     markdown.push_str(&markdown_table("Runs", &run_header, &run_rows));
     markdown.push('\n');
@@ -228,6 +250,49 @@ pub fn build(
         markdown,
         charts: charts.into_iter().map(|c| (c.name, c.svg)).collect(),
     })
+}
+
+/// The first screen: a paragraph per run and per run pair, and the verdict tables of the
+/// historical runs.
+struct Story {
+    paragraphs: Vec<String>,
+    tables: Vec<(String, Vec<String>, Vec<Vec<String>>)>,
+}
+
+fn story_sections(runs: &[RunFile], comparisons: &[Comparison]) -> Story {
+    let mut paragraphs: Vec<String> = runs.iter().map(story::run_paragraph).collect();
+    paragraphs.extend(comparisons.iter().map(story::pair_paragraph));
+    let mut tables = Vec::new();
+    for run in runs {
+        let Some(story::Verdicts { counts, worst }) = story::verdicts(run) else {
+            continue;
+        };
+        let judged: u64 = counts.iter().map(|(_, n)| n).sum();
+        tables.push((
+            format!(
+                "Verdicts of the {} recorded ({})",
+                story::count(judged, "liquidation"),
+                run.label()
+            ),
+            vec!["verdict".to_owned(), "liquidations".to_owned()],
+            counts
+                .into_iter()
+                .map(|(verdict, n)| vec![verdict, Num::from_int(n.into()).human(0)])
+                .collect(),
+        ));
+        if !worst.is_empty() {
+            tables.push((
+                format!(
+                    "Worst cases: the {} not explained with the largest debt ({})",
+                    story::count(worst.len() as u64, "liquidation"),
+                    run.label()
+                ),
+                story::worst_header(),
+                worst,
+            ));
+        }
+    }
+    Story { paragraphs, tables }
 }
 
 /// `run` with only the liquidations and timeline points inside `range`, reporting on `range`.
@@ -363,11 +428,7 @@ fn key_numbers(runs: &[RunFile], comparisons: &[Comparison]) -> Vec<Vec<String>>
                 format!("{} ({})", key.0, key.1)
             };
             std::iter::once(name)
-                .chain(
-                    values[key]
-                        .iter()
-                        .map(|v| v.map_or("n/a".to_owned(), |n| n.human(2))),
-                )
+                .chain(values[key].iter().map(|v| render::total_cell(&key.0, *v)))
                 .collect()
         })
         .collect()
@@ -391,6 +452,112 @@ fn busiest<F: Fn(&crate::runfile::LiquidationView) -> String>(
         .take(MOST_CHARTED)
         .map(|(k, _)| k)
         .collect()
+}
+
+/// What a timeline chart shows of each point of a market.
+#[derive(Clone, Copy)]
+enum TimelineMetric {
+    /// Accounts liquidatable (`accounts_unsafe`).
+    AccountsUnsafe,
+    /// Debt of underwater accounts beyond their collateral (`bad_debt`, base currency).
+    BadDebt,
+}
+
+impl TimelineMetric {
+    fn value(self, point: &PointView) -> Option<Num> {
+        match self {
+            TimelineMetric::AccountsUnsafe => Some(Num::from_int(point.accounts_unsafe.into())),
+            TimelineMetric::BadDebt => point.bad_debt.as_deref().and_then(Num::parse),
+        }
+    }
+}
+
+/// One timeline metric of one market over time, one line per run: how the crisis built up and
+/// how long it lasted. `None` when no run's timeline has a value of it for that market.
+fn timeline_chart(
+    runs: &[RunFile],
+    (protocol, market): &(String, String),
+    number: usize,
+    metric: TimelineMetric,
+) -> Result<Option<Chart>, DiffError> {
+    let series = |run: &RunFile| -> Vec<(Timestamp, Num)> {
+        run.timeline
+            .iter()
+            .filter(|p| &p.protocol == protocol && &p.market == market)
+            .filter_map(|p| metric.value(p).map(|value| (p.time, value)))
+            .collect()
+    };
+    let lines: Vec<Line> = runs
+        .iter()
+        .enumerate()
+        .map(|(color, run)| Line {
+            label: run.label(),
+            color,
+            points: series(run)
+                .into_iter()
+                .map(|(time, value)| (time.0 as f64, value.to_f64()))
+                .collect(),
+            step: true,
+            marks: Vec::new(),
+            dashed: color > 0,
+        })
+        .filter(|line| !line.points.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let peak = runs
+        .iter()
+        .flat_map(|run| {
+            series(run)
+                .into_iter()
+                .map(move |(time, value)| (value, run.label(), time))
+        })
+        .max_by_key(|(value, _, time)| (*value, std::cmp::Reverse(time.0)));
+    let peak = peak.filter(|(value, _, _)| !value.is_zero());
+    let (name, title, y_label, what, peak_text) = match metric {
+        TimelineMetric::AccountsUnsafe => (
+            "unsafe",
+            "accounts liquidatable over time",
+            "accounts",
+            "Accounts below health 1 at each check of the market (the runs' timelines).",
+            peak.map(|(value, label, time)| {
+                format!(
+                    " Peak: {} ({label}, {}).",
+                    story::count(value.to_f64() as u64, "account"),
+                    time.to_rfc3339()
+                )
+            }),
+        ),
+        TimelineMetric::BadDebt => (
+            "bad-debt",
+            "bad debt over time",
+            "bad debt (base currency)",
+            "Debt of underwater accounts beyond their collateral at each check, in the protocol's base currency (Maker: DAI).",
+            peak.map(|(value, label, time)| {
+                format!(
+                    " Peak: {} ({label}, {}).",
+                    value.human(2),
+                    time.to_rfc3339()
+                )
+            }),
+        ),
+    };
+    Ok(Some(Chart {
+        name: format!("{name}-{number}"),
+        title: format!("{protocol} {market}: {title}"),
+        svg: charts::time_chart(
+            &format!("{protocol} {market} {title}"),
+            y_label,
+            &lines,
+            false,
+        )?,
+        note: format!(
+            "{what}{}",
+            peak_text.unwrap_or_else(|| " None in any run.".to_owned())
+        ),
+        table: None,
+    }))
 }
 
 fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
@@ -434,13 +601,18 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             title: format!("{protocol} {name}: oracle price, liquidations marked"),
             svg: charts::time_chart(
                 &format!("{protocol} {name} price the protocol reads"),
-                "price",
+                "price (USD)",
                 &lines,
                 false,
             )?,
             note: "Each circle is one liquidation, at the oracle price of that moment; dashed lines are counterfactual runs.".to_owned(),
             table: None,
         });
+        for metric in [TimelineMetric::AccountsUnsafe, TimelineMetric::BadDebt] {
+            if let Some(chart) = timeline_chart(runs, &key, index + 1, metric)? {
+                out.push(chart);
+            }
+        }
     }
     for (index, asset) in busiest(runs, |l| l.collateral_name().to_owned())
         .iter()

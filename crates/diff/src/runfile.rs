@@ -157,6 +157,8 @@ pub struct LogView {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct WindowView {
+    /// The `--from` time the run reports from (`null`: from the start of the log).
+    pub from_time: Option<String>,
     /// First event reported on.
     pub first_seq: Option<u64>,
     /// Last event reported on.
@@ -169,6 +171,8 @@ pub struct WindowView {
 pub struct TotalsView {
     /// Liquidations in the window.
     pub liquidations: u64,
+    /// Recorded liquidations per verdict (historical runs).
+    pub verdicts: BTreeMap<String, u64>,
     /// Collateral seized per asset.
     pub collateral_seized: BTreeMap<String, String>,
     /// Debt repaid per asset.
@@ -199,6 +203,12 @@ pub struct LiquidationView {
     pub market: String,
     /// Account.
     pub account: String,
+    /// Transaction hash, where the source recorded it.
+    #[serde(default)]
+    pub tx_hash: Option<String>,
+    /// Log index in the block, where the source recorded it.
+    #[serde(default)]
+    pub log_index: Option<u32>,
     /// Verdict of a recorded liquidation.
     #[serde(default)]
     pub verdict: Option<String>,
@@ -220,15 +230,22 @@ pub struct LiquidationView {
     /// tokens; absent for recorded liquidations.
     #[serde(default)]
     pub collateral_sold: Option<String>,
+    /// The account's health at that moment.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Why a verdict is not `explained`.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
-/// An asset's name for comparisons: a wrapped token and its native coin are one asset, named by
-/// the native coin (`WETH` -> `ETH`, `WBTC` -> `BTC`). Recorded Maker liquidations name the ilk's
-/// gem (`ETH`) while simulated ones name the priced asset (`WETH`).
+/// An asset's name for comparisons and labels: a wrapped token and its native coin are one
+/// asset, named by the token the protocols hold (`ETH` -> `WETH`, `BTC` -> `WBTC`; `WETH` stays
+/// `WETH`). Recorded Maker liquidations name the ilk's gem as the export does (`ETH`, which the
+/// ETH ilks hold as WETH) while simulated ones name the priced asset (`WETH`).
 pub fn canonical_asset(name: &str) -> &str {
     match name {
-        "WETH" => "ETH",
-        "WBTC" => "BTC",
+        "ETH" => "WETH",
+        "BTC" => "WBTC",
         other => other,
     }
 }
@@ -246,6 +263,21 @@ impl LiquidationView {
             market: self.market.clone(),
             account: self.account.clone(),
         }
+    }
+
+    /// The identity that matches it across runs and logs
+    /// ([`cascade_engine::run_diff::liquidation_identity`]).
+    pub fn identity(&self) -> String {
+        cascade_engine::run_diff::identity_of(
+            [
+                &self.time.to_rfc3339(),
+                &self.origin,
+                &self.protocol,
+                &self.market,
+                &self.account,
+            ],
+            self.tx_hash.as_deref().zip(self.log_index.map(u64::from)),
+        )
     }
 
     /// Collateral seized.

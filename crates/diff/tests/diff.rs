@@ -5,8 +5,8 @@
 
 mod common;
 
-use cascade_diff::{DiffError, Format, Num, RunFile, compare, render};
-use common::{DAY, counterfactual, historical, run};
+use cascade_diff::{DiffError, Format, Num, RunFile, compare, compare_across_logs, render};
+use common::{DAY, counterfactual, historical, liquidation, run};
 
 fn load(bytes: &[u8], name: &str) -> RunFile {
     RunFile::from_slice(bytes, name).unwrap()
@@ -36,7 +36,7 @@ fn totals_side_by_side() {
         (liquidations.a, liquidations.b, liquidations.delta),
         (n("2"), n("2"), n("0"))
     );
-    let collateral = row("collateral seized", "ETH");
+    let collateral = row("collateral seized", "WETH");
     assert_eq!(
         (collateral.a, collateral.b, collateral.delta),
         (n("150"), n("70"), n("-80"))
@@ -67,7 +67,7 @@ fn accounts_in_one_run_only_and_loss_changes() {
         .map(|h| h.account.account.as_str())
         .collect();
     assert_eq!((only_a, only_b), (vec!["#1"], vec!["#3"]));
-    assert_eq!(c.only_in_b[0].collateral_seized["ETH"], Num::from_int(10));
+    assert_eq!(c.only_in_b[0].collateral_seized["WETH"], Num::from_int(10));
     // Vault 2: 10,000 -> 32,000 (+22,000); vault 1: 20,000 -> 0; vault 3: 0 -> 3,000.
     let changes: Vec<(&str, Num)> = c
         .loss_changes
@@ -137,7 +137,10 @@ fn bad_files_are_named() {
     let error = RunFile::from_slice(&serde_json::to_vec(&value).unwrap(), "v.json").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "v.json: run schema version 99, this build reads versions 1 to 2"
+        format!(
+            "v.json: run schema version 99, this build reads versions 1 to {}",
+            cascade_engine::run::RUN_SCHEMA_VERSION
+        )
     );
 }
 
@@ -194,6 +197,8 @@ fn json_is_stable_and_exact() {
         "compared",
         "a",
         "b",
+        "liquidations",
+        "liquidation_changes",
         "totals",
         "only_in_a",
         "only_in_b",
@@ -231,7 +236,7 @@ fn table_markdown_and_html_show_the_same_rows() {
     b.scenario = Some(serde_json::json!({"name": "<script>x</script>"}));
     let c = compare(&load(&historical(), "a.json"), &b).unwrap();
     let table = render(&c, Format::Table);
-    assert!(table.contains("collateral seized (ETH)"), "{table}");
+    assert!(table.contains("collateral seized (WETH)"), "{table}");
     assert!(table.contains("-80"), "{table}");
     assert!(table.contains("Accounts liquidated in A only (1)"));
     let markdown = render(&c, Format::Markdown);
@@ -281,7 +286,86 @@ fn wrapped_and_native_collateral_count_as_one_asset() {
         .filter(|r| r.metric == "collateral seized")
         .map(|r| r.unit.as_str())
         .collect();
-    assert_eq!(collateral, ["ETH"]);
+    assert_eq!(collateral, ["WETH"]);
     assert_eq!(c.by_asset.len(), 1);
-    assert_eq!(c.only_in_b[0].collateral_seized["ETH"], Num::from_int(10));
+    assert_eq!(c.only_in_b[0].collateral_seized["WETH"], Num::from_int(10));
+}
+
+#[test]
+fn liquidations_match_by_identity_even_across_logs() {
+    // The same history in a log that gained events: every seq moved, one verdict changed.
+    let a = load(
+        &run(
+            None,
+            vec![
+                liquidation(110, DAY + 3_700, 1, 100, 100_000, None),
+                liquidation(210, DAY + 7_300, 2, 50, 40_000, None),
+            ],
+            "aa",
+        ),
+        "old.json",
+    );
+    let mut second = liquidation(420, DAY + 7_300, 2, 50, 40_000, None);
+    second.verdict = Some("not-liquidatable");
+    let b = load(
+        &run(
+            None,
+            vec![liquidation(220, DAY + 3_700, 1, 100, 100_000, None), second],
+            "bb",
+        ),
+        "new.json",
+    );
+    assert!(matches!(
+        compare(&a, &b),
+        Err(DiffError::DifferentLogs { .. })
+    ));
+    let c = compare_across_logs(&a, &b).unwrap();
+    assert_eq!(
+        (
+            c.liquidations.matched,
+            c.liquidations.only_in_a,
+            c.liquidations.only_in_b,
+            c.liquidations.changed,
+            c.liquidations.verdicts_changed
+        ),
+        (2, 0, 0, 1, 1)
+    );
+    assert_eq!(
+        c.liquidation_changes[0].id,
+        "2022-06-13T02:01:40Z recorded maker ETH-B #2"
+    );
+    assert_eq!(c.log_b.as_ref().unwrap().content_hash, "bb");
+    assert!(c.differs());
+    let table = render(&c, Format::Table);
+    assert!(
+        table.starts_with(
+            "summary: 2 liquidations matched, 0 only in A, 0 only in B, 1 changed (1 verdict); 1 total moved"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("explained  not-liquidatable"), "{table}");
+    assert!(table.contains("(another log: each run compared over its whole window)"));
+}
+
+#[test]
+fn a_bonus_no_liquidation_could_be_valued_says_no_price() {
+    let mut a = load(&historical(), "a.json");
+    let b = load(&counterfactual(), "b.json");
+    // Markets without a single oracle price (Aave pools, Compound) have no price in the timeline.
+    a.timeline.clear();
+    let c = compare(&a, &b).unwrap();
+    let bonus = c
+        .totals
+        .iter()
+        .find(|row| row.metric == "liquidator bonus")
+        .unwrap();
+    assert_eq!((bonus.a, bonus.delta), (None, None));
+    assert!(bonus.b.is_some());
+    let table = render(&c, Format::Table);
+    let line = table
+        .lines()
+        .find(|line| line.contains("liquidator bonus"))
+        .unwrap();
+    assert!(line.contains("no price"), "{line}");
+    assert!(!line.contains(" 0 "), "{line}");
 }

@@ -31,10 +31,22 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
         .collect();
     assert_eq!(
         names,
-        ["price-1", "cumulative-1", "cascade-rounds", "health-1"]
+        [
+            "price-1",
+            "unsafe-1",
+            "bad-debt-1",
+            "cumulative-1",
+            "cascade-rounds",
+            "health-1"
+        ]
     );
-    assert_eq!(html.matches("<svg").count(), 4, "charts are inline SVG");
+    assert_eq!(html.matches("<svg").count(), 6, "charts are inline SVG");
     for needle in [
+        "What happened",
+        "historical: 2 liquidations of 2 accounts; 150 WETH seized, 140,000 DAI repaid;",
+        "ETH-B mat 1.5 against historical: collateral seized -80 WETH;",
+        "1 account liquidated in historical only, 1 account in ETH-B mat 1.5 only.",
+        "Verdicts of the 2 liquidations recorded (historical)",
         "Key numbers",
         "liquidator bonus (USD)",
         "Accounts liquidated in B only (1)",
@@ -123,7 +135,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Renders the page in headless Chromium, as a user opens it: the screenshot must exist and
-/// Chromium's DOM must hold the four SVG charts, the health chart among them.
+/// Chromium's DOM must hold the six SVG charts, the health chart among them.
 #[test]
 fn chromium_renders_the_report() {
     let Some(browser) = chromium() else {
@@ -176,9 +188,10 @@ fn chromium_renders_the_report() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(
         dom.matches("<svg").count(),
-        4,
-        "Chromium parsed the four charts"
+        6,
+        "Chromium parsed the six charts"
     );
+    assert!(dom.contains("id=\"chart-unsafe-1\"") && dom.contains("id=\"chart-bad-debt-1\""));
     assert!(dom.contains("liquidations by cascade round"));
     assert!(dom.contains("id=\"chart-health-1\""));
     assert!(dom.contains("accounts with debt by health factor"));

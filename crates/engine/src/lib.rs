@@ -3,7 +3,8 @@
 //! The engine rebuilds each protocol's state from the events of a log (`cascade-log`), judges
 //! every recorded liquidation against that state, and writes a run file (`docs/run-format.md`).
 //! Layout:
-//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file and its diff;
+//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file; [`run_diff`]: what
+//!   `cascade check` finds between a golden run file and a new one;
 //! - [`protocol`]: the [`ProtocolModel`] trait every protocol implements;
 //! - [`oracle`]: the price book; [`index`]: the liquidatable-account indices; [`slots`]: account
 //!   storage by slot for the hot path;
@@ -27,6 +28,7 @@ pub mod pairs;
 pub mod protocol;
 pub mod replay;
 pub mod run;
+pub mod run_diff;
 pub mod scenario;
 pub mod session;
 pub mod slots;
@@ -40,5 +42,6 @@ pub use protocol::{
     Quantity, SimulatedLiquidation, Verdict,
 };
 pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
-pub use run::{Run, RunDiff, diff_runs};
-pub use session::{ReplayOptions, ReplayOutcome, replay_log};
+pub use run::Run;
+pub use run_diff::{RunDiff, diff_runs};
+pub use session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};

@@ -12,10 +12,17 @@
 //! it stops, and a Chainlink feed (minutes) beats both. A feed's very first answer has no grain
 //! yet and ranks last. Ties go to the smaller feed id, so the choice never depends on arrival
 //! order of equal candidates.
+//!
+//! Quote conversion: a price quoted in a unit the protocols do not price in (an exchange's
+//! `WETH/USDT` bar) is converted by [`PriceBook::convert`] to the unit they do (`USD`) through
+//! that unit's own market price (`USDT/USD`) as the book knows it at that second: the rate is the
+//! latest answer at or before the price, never a later one, and no older than the conversion's
+//! `max_age`. Without such a rate the price stays in its own quote and prices nothing in USD.
+//! Nothing is ever taken at par.
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Fixed, Id, PriceUpdate, Timestamp};
+use cascade_events::{Fixed, Id, PriceUpdate, Timestamp, U256};
 
 use crate::EngineError;
 use crate::state::{StateReader, StateWriter};
@@ -42,6 +49,50 @@ struct FeedState {
 struct Pair {
     feeds: BTreeMap<Id, FeedState>,
     market: Option<Quote>,
+}
+
+/// A quote unit the book converts (`USDT`) into another (`USD`) through the market price of the
+/// one in the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuoteConversion {
+    /// The unit converted (`USDT`).
+    pub from: Id,
+    /// The unit it is converted to (`USD`).
+    pub to: Id,
+    /// A rate older than this many seconds is no rate.
+    pub max_age: i64,
+}
+
+impl QuoteConversion {
+    /// The default: USDT through the log's USDT/USD feed, whose answers may be up to two days
+    /// old (the CoinGecko hourly export has gaps of up to ~25 h; the same bound as Maker's
+    /// `max_price_age`).
+    pub fn usdt_to_usd() -> Self {
+        Self {
+            from: Id::name("USDT"),
+            to: Id::name("USD"),
+            max_age: 2 * 86_400,
+        }
+    }
+}
+
+/// Why a price could not be converted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unconverted {
+    /// The book has no market price of the quote in the target unit yet.
+    NoRate,
+    /// The latest rate is older than the conversion's `max_age`.
+    StaleRate,
+}
+
+impl Unconverted {
+    /// The reason counted in the run's `skipped` totals.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unconverted::NoRate => "price-not-converted-no-rate",
+            Unconverted::StaleRate => "price-not-converted-stale-rate",
+        }
+    }
 }
 
 /// Latest prices per (asset, quote, feed), and the market price per (asset, quote).
@@ -115,6 +166,38 @@ impl PriceBook {
         changed.then_some(best)
     }
 
+    /// `update` in the unit its quote converts to, when a conversion applies: `None` when none
+    /// does, an error when one does but no fresh rate is known at `time`. The price is
+    /// `price * rate` rounded down at the price's own precision.
+    pub fn convert(
+        &self,
+        update: &PriceUpdate,
+        time: Timestamp,
+        conversions: &[QuoteConversion],
+    ) -> Option<Result<PriceUpdate, Unconverted>> {
+        let conversion = conversions.iter().find(|c| c.from == update.quote)?;
+        let Some(rate) = self.market(&conversion.from, &conversion.to) else {
+            return Some(Err(Unconverted::NoRate));
+        };
+        if time.0 - rate.time.0 > conversion.max_age {
+            return Some(Err(Unconverted::StaleRate));
+        }
+        let scale = U256::from(10u8).pow(U256::from(rate.price.decimals));
+        // Prices and rates are far below 2^128: the product cannot leave 256 bits.
+        let value = update.price.value.saturating_mul(rate.price.value) / scale;
+        Some(Ok(PriceUpdate {
+            quote: conversion.to,
+            price: Fixed::new(value, update.price.decimals),
+            ..*update
+        }))
+    }
+
+    /// Seconds between `feed`'s last two answers for `asset` in `quote` (`None`: unknown feed,
+    /// or one answer so far).
+    pub fn grain(&self, asset: &Id, quote: &Id, feed: &Id) -> Option<i64> {
+        self.pairs.get(&(*asset, *quote))?.feeds.get(feed)?.grain
+    }
+
     /// The market price of `asset` in `quote`, if any feed has priced it.
     pub fn market(&self, asset: &Id, quote: &Id) -> Option<&Quote> {
         self.pairs.get(&(*asset, *quote))?.market.as_ref()
@@ -134,21 +217,9 @@ impl PriceBook {
             for (feed, state) in &pair.feeds {
                 out.id(feed);
                 encode_quote(out, &state.last);
-                match state.grain {
-                    Some(grain) => {
-                        out.bool(true);
-                        out.i64(grain);
-                    }
-                    None => out.bool(false),
-                }
+                out.option(state.grain.as_ref(), |out, grain| out.i64(*grain));
             }
-            match &pair.market {
-                Some(quote) => {
-                    out.bool(true);
-                    encode_quote(out, quote);
-                }
-                None => out.bool(false),
-            }
+            out.option(pair.market.as_ref(), encode_quote);
         }
     }
 
@@ -166,18 +237,10 @@ impl PriceBook {
             for _ in 0..input.count()? {
                 let feed = input.id()?;
                 let last = decode_quote(input)?;
-                let grain = if input.bool()? {
-                    Some(input.i64()?)
-                } else {
-                    None
-                };
+                let grain = input.option(|input| input.i64())?;
                 pair.feeds.insert(feed, FeedState { last, grain });
             }
-            pair.market = if input.bool()? {
-                Some(decode_quote(input)?)
-            } else {
-                None
-            };
+            pair.market = input.option(decode_quote)?;
             pairs.insert((asset, quote), pair);
         }
         Ok(Self { pairs, priority })
@@ -201,7 +264,6 @@ fn decode_quote(input: &mut StateReader<'_>) -> Result<Quote, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cascade_events::U256;
 
     fn update(feed: &str, price: u64) -> PriceUpdate {
         PriceUpdate {
@@ -245,6 +307,47 @@ mod tests {
     }
 
     #[test]
+    fn usdt_prices_convert_through_the_latest_fresh_usdt_rate_only() {
+        let conversions = [QuoteConversion::usdt_to_usd()];
+        let bar = |price: u64| PriceUpdate {
+            quote: Id::name("USDT"),
+            price: Fixed::new(U256::from(price) * U256::from(10u64.pow(18)), 18),
+            ..update("binance-klines", 0)
+        };
+        let mut book = PriceBook::new(Vec::new());
+        // No USDT/USD price yet: not converted, never taken at par.
+        assert_eq!(
+            book.convert(&bar(2000), Timestamp(100), &conversions),
+            Some(Err(Unconverted::NoRate))
+        );
+        // A USD price needs no conversion.
+        assert_eq!(
+            book.convert(&update("hourly", 1), Timestamp(100), &conversions),
+            None
+        );
+        let rate = PriceUpdate {
+            asset: Id::name("USDT"),
+            quote: Id::name("USD"),
+            price: Fixed::new(U256::from(9_951u64), 4),
+            feed: Id::name("price-csv"),
+            round: None,
+        };
+        book.record(&rate, Timestamp(200));
+        let converted = book
+            .convert(&bar(2000), Timestamp(300), &conversions)
+            .unwrap()
+            .unwrap();
+        assert_eq!(converted.quote, Id::name("USD"));
+        assert_eq!(converted.feed, Id::name("binance-klines"));
+        assert_eq!(converted.price.to_string(), "1990.200000000000000000");
+        // Two days and a second after the rate: stale.
+        assert_eq!(
+            book.convert(&bar(2000), Timestamp(200 + 2 * 86_400 + 1), &conversions),
+            Some(Err(Unconverted::StaleRate))
+        );
+    }
+
+    #[test]
     fn explicit_priority_overrides_grain_and_state_round_trips() {
         let mut book = PriceBook::new(vec![Id::name("hourly")]);
         book.record(&update("hourly", 100), Timestamp(0));
@@ -253,15 +356,7 @@ mod tests {
         book.record(&update("ten", 201), Timestamp(4300));
         assert_eq!(market(&book), 101);
 
-        let mut writer = StateWriter::new();
-        book.encode(&mut writer);
-        let bytes = writer.into_bytes();
-        let mut reader = StateReader::new(&bytes);
-        let back = PriceBook::decode(&mut reader).unwrap();
-        reader.finish().unwrap();
-        let mut again = StateWriter::new();
-        back.encode(&mut again);
-        assert_eq!(again.into_bytes(), bytes);
+        let back = crate::state::round_trip(&book, PriceBook::encode, PriceBook::decode);
         assert_eq!(market(&back), 101);
     }
 }

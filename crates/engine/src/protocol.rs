@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::EngineError;
 use crate::liquidator::PairChoice;
 use crate::oracle::PriceBook;
+use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::state::{StateReader, StateWriter};
 
 /// An amount with its precision: token base units and the token's decimals, or a base-currency
@@ -131,6 +132,11 @@ pub struct Judgement {
     pub collateral_decimals: u8,
     /// Decimals of the recorded debt amount (the debt token's).
     pub debt_decimals: u8,
+    /// The oracle price the verdict used, where it came from and, when not `explained`, the
+    /// break-even price (models that know them).
+    pub oracle: Option<OracleEvidence>,
+    /// For an `amount-mismatch`, the input that would have to differ.
+    pub mismatch: Option<MismatchEvidence>,
 }
 
 impl Judgement {
@@ -150,6 +156,8 @@ impl Judgement {
             note: None,
             collateral_decimals,
             debt_decimals,
+            oracle: None,
+            mismatch: None,
         }
     }
 }

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::EngineError;
 use crate::maker::{MakerConfig, MakerModel};
-use crate::oracle::PriceBook;
+use crate::oracle::{PriceBook, QuoteConversion};
 use crate::protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
     Quantity, SimulatedLiquidation, Verdict,
@@ -41,6 +41,8 @@ pub struct EngineConfig {
     pub maker: MakerConfig,
     /// Feeds in order of preference when several price one pair (empty: finest live feed).
     pub feed_priority: Vec<Id>,
+    /// Quote units converted to another through the book's own rate (default: USDT -> USD).
+    pub quote_conversions: Vec<QuoteConversion>,
     /// An account unsafe for longer than this many seconds without a recorded liquidation is
     /// reported in `unsafe_unliquidated`.
     pub unsafe_threshold: i64,
@@ -56,6 +58,7 @@ impl Default for EngineConfig {
         Self {
             maker: MakerConfig::default(),
             feed_priority: Vec::new(),
+            quote_conversions: vec![QuoteConversion::usdt_to_usd()],
             unsafe_threshold: 3600,
             from: None,
             max_cascade_rounds: 32,
@@ -70,6 +73,15 @@ impl EngineConfig {
         json!({
             "maker": self.maker.describe(),
             "feed_priority": priority,
+            "quote_conversions": self
+                .quote_conversions
+                .iter()
+                .map(|c| json!({
+                    "from": c.from.to_string(),
+                    "to": c.to.to_string(),
+                    "max_age_seconds": c.max_age,
+                }))
+                .collect::<Vec<_>>(),
             "unsafe_threshold_seconds": self.unsafe_threshold,
             "max_cascade_rounds": self.max_cascade_rounds,
         })
@@ -288,7 +300,7 @@ impl Engine {
         let hex = hasher.finalize().to_hex();
         // The version moves whenever what a checkpoint holds, or how the engine reads it,
         // changes, so a catalog written by an older engine is never asked to restore.
-        format!("engine-v3-{}", &hex[..16])
+        format!("engine-v4-{}", &hex[..16])
     }
 
     fn config_fingerprint_text(&self) -> String {
@@ -393,6 +405,16 @@ impl Engine {
                     Mode::Counterfactual(scenario) => scenario.transform_price(update, time),
                 };
                 self.record_price(&update, time)?;
+                match self
+                    .prices
+                    .convert(&update, time, &self.config.quote_conversions)
+                {
+                    Some(Ok(converted)) => self.record_price(&converted, time)?,
+                    Some(Err(unconverted)) if self.in_window => {
+                        *self.output.skipped.entry(unconverted.reason()).or_default() += 1
+                    }
+                    Some(Err(_)) | None => {}
+                }
             }
             Payload::Liquidation(liquidation) => self.recorded_liquidation(event, liquidation)?,
             payload => {
@@ -535,6 +557,8 @@ impl Engine {
             protocol: liquidation.protocol,
             market: liquidation.market,
             account: liquidation.account,
+            tx_hash: event.tx_hash.map(|hash| format!("{hash:#x}")),
+            log_index: event.log_index,
             verdict: Some(judgement.verdict.name()),
             rule: judgement.rule,
             round: None,
@@ -548,6 +572,8 @@ impl Engine {
             bad_debt: None,
             collateral_sold: None,
             note: judgement.note.clone(),
+            oracle: judgement.oracle.clone(),
+            mismatch: judgement.mismatch.clone(),
         });
     }
 
@@ -1146,6 +1172,8 @@ fn record_simulated(
         protocol: done.protocol,
         market: done.market,
         account: done.account,
+        tx_hash: None,
+        log_index: None,
         verdict: None,
         rule: done.rule,
         round: Some(round),
@@ -1159,6 +1187,8 @@ fn record_simulated(
         bad_debt: Some(done.bad_debt),
         collateral_sold: Some(done.collateral_sold),
         note: None,
+        oracle: None,
+        mismatch: None,
     });
 }
 

@@ -2,19 +2,21 @@
 //!
 //! Same log + same scenario + same engine version = byte-identical file: every map is a
 //! `BTreeMap`, every amount is exact decimal text, keys come out in declaration order. This
-//! module also compares two runs for `cascade check`. It must never format money through floats.
+//! module must never format money through floats.
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Id, Protocol, Timestamp};
+use cascade_events::{Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::protocol::{HEALTH_BUCKET_NAMES, HealthDistribution, Quantity};
 
 /// Version of the run file layout; bump on any change of keys or their meaning. Version 2 added
-/// `health_distribution`; a version 1 file is a version 2 file without it.
-pub const RUN_SCHEMA_VERSION: u32 = 2;
+/// `health_distribution`; a version 1 file is a version 2 file without it. Version 3 added the
+/// liquidations' `oracle` and `mismatch` evidence and the config's `quote_conversions` and Maker
+/// `median_rule`.
+pub const RUN_SCHEMA_VERSION: u32 = 3;
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -57,6 +59,13 @@ pub struct LiquidationRecord {
     pub market: Id,
     /// The account.
     pub account: Id,
+    /// Transaction hash of a recorded liquidation (`0x` and 64 hex digits), where the source has
+    /// it; not written otherwise. With `log_index`, the liquidation's identity across logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    /// Log index of a recorded liquidation within its block, where the source has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u32>,
     /// Verdict name for recorded liquidations; `null` for simulated ones.
     pub verdict: Option<&'static str>,
     /// Rule applied (`cat-bite`, `dog-bark`, ...).
@@ -86,6 +95,98 @@ pub struct LiquidationRecord {
     pub collateral_sold: Option<Quantity>,
     /// Why a verdict is not `explained`.
     pub note: Option<String>,
+    /// Recorded liquidations: the oracle price the verdict used and where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<OracleEvidence>,
+    /// `amount-mismatch` verdicts: which input of the rebuilt account would have to differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<MismatchEvidence>,
+}
+
+/// The oracle price behind a verdict: its value, the feed and market point it came from, and,
+/// for a verdict other than `explained`, the price at which the verdict would have flipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OracleEvidence {
+    /// The price the protocol's oracle rule read (Maker: the OSM value, USD, 18 decimals).
+    pub price: Quantity,
+    /// The feed whose answer gave it (for an interpolated value, the answer before the reading
+    /// time).
+    pub feed: Option<Id>,
+    /// When that answer was the market price.
+    pub observed: Option<Timestamp>,
+    /// When the oracle read the market (Maker: the OSM's reading time, one `hop` before it
+    /// published).
+    pub read_at: Option<Timestamp>,
+    /// `read_at - observed`: how old the answer was when the oracle read it.
+    pub age_seconds: Option<i64>,
+    /// Not `explained`: the highest oracle price at which the rebuilt account is liquidatable,
+    /// computed with the protocol's integer arithmetic (Maker: `Spotter.poke` and the `Vat`'s
+    /// `ink * spot < art * rate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_even_price: Option<Quantity>,
+    /// `(break_even_price - price) / price` in percent, four decimals, rounded toward zero:
+    /// negative when the oracle would have had to read lower.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_percent: Option<String>,
+}
+
+impl OracleEvidence {
+    /// Evidence for `price`, with the break-even price and its distance when given.
+    pub fn new(
+        price: Quantity,
+        feed: Option<Id>,
+        observed: Option<Timestamp>,
+        read_at: Option<Timestamp>,
+        break_even: Option<Quantity>,
+    ) -> Self {
+        let age_seconds = match (observed, read_at) {
+            (Some(observed), Some(read_at)) => Some(read_at.0 - observed.0),
+            _ => None,
+        };
+        let distance_percent = break_even
+            .filter(|b| b.decimals == price.decimals && !price.value.is_zero())
+            .map(|b| {
+                let ppm = b
+                    .value
+                    .abs_diff(price.value)
+                    .saturating_mul(U256::from(1_000_000u32))
+                    / price.value;
+                signed_decimal(b.value < price.value, ppm, 4)
+            });
+        Self {
+            price,
+            feed,
+            observed,
+            read_at,
+            age_seconds,
+            break_even_price: break_even,
+            distance_percent,
+        }
+    }
+}
+
+/// For an `amount-mismatch`: which input of the rebuilt account (debt, collateral, a
+/// liquidation limit) would have to differ, and by how much, for the formula to give the
+/// recorded amounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MismatchEvidence {
+    /// `debt`, `collateral`, `liquidation-limit` or `debt-and-collateral`.
+    pub input: &'static str,
+    /// Signed decimal text in the input's unit: recorded minus rebuilt (negative: the rebuilt
+    /// input is too high).
+    pub difference: String,
+    /// The reasoning in words.
+    pub detail: String,
+}
+
+/// `value / 10^decimals` as decimal text with a leading `-` when `negative` (and non-zero).
+pub fn signed_decimal(negative: bool, value: U256, decimals: u8) -> String {
+    let text = crate::math::decimal(value, decimals);
+    if negative && !value.is_zero() {
+        format!("-{text}")
+    } else {
+        text
+    }
 }
 
 /// A stretch of time during which every check found an account liquidatable and no recorded
@@ -332,221 +433,5 @@ impl Run {
         }
         out.push_str(&format!("state hash: {}\n", self.state_hash));
         out
-    }
-}
-
-/// What differs between an expected (golden) run and an actual one, as `cascade check` shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunDiff {
-    /// Human-readable lines, most important first; empty when the runs are equal.
-    pub lines: Vec<String>,
-}
-
-impl RunDiff {
-    /// True when nothing differs.
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-}
-
-/// Compares two run files given as JSON values (the golden one may come from an older build).
-///
-/// Reports, in this order: a different log, liquidations that vanished, appeared or changed
-/// (matched by `seq`, `origin`, `protocol`, `market`, `account`), totals that moved, unsafe
-/// episodes that changed, timeline changes (counted), and the state hash.
-pub fn diff_runs(expected: &Value, actual: &Value) -> RunDiff {
-    let mut lines = Vec::new();
-    for key in ["schema_version", "log", "window", "scenario", "config"] {
-        if expected.get(key) != actual.get(key) {
-            lines.push(format!(
-                "{key}: expected {}, got {}",
-                compact(expected.get(key)),
-                compact(actual.get(key))
-            ));
-        }
-    }
-    diff_keyed(
-        &mut lines,
-        "liquidation",
-        expected.get("liquidations"),
-        actual.get("liquidations"),
-        &["seq", "origin", "protocol", "market", "account"],
-    );
-    let mut totals = Vec::new();
-    flatten("totals", expected.get("totals"), &mut totals);
-    let mut actual_totals = Vec::new();
-    flatten("totals", actual.get("totals"), &mut actual_totals);
-    let expected_totals: BTreeMap<_, _> = totals.into_iter().collect();
-    let actual_totals: BTreeMap<_, _> = actual_totals.into_iter().collect();
-    for (path, value) in &expected_totals {
-        match actual_totals.get(path) {
-            Some(other) if other == value => {}
-            Some(other) => lines.push(format!("{path}: {value} -> {other}")),
-            None => lines.push(format!("{path}: {value} -> (absent)")),
-        }
-    }
-    for (path, value) in &actual_totals {
-        if !expected_totals.contains_key(path) {
-            lines.push(format!("{path}: (absent) -> {value}"));
-        }
-    }
-    diff_keyed(
-        &mut lines,
-        "unsafe episode",
-        expected.get("unsafe_unliquidated"),
-        actual.get("unsafe_unliquidated"),
-        &["protocol", "market", "account", "from"],
-    );
-    let timeline = |run: &Value| {
-        run.get("timeline")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let (old, new) = (timeline(expected), timeline(actual));
-    if old != new {
-        let changed = old.iter().zip(&new).filter(|(a, b)| a != b).count();
-        lines.push(format!(
-            "timeline: {} points -> {} points, {changed} of the common ones differ",
-            old.len(),
-            new.len()
-        ));
-    }
-    if expected.get("health_distribution") != actual.get("health_distribution") {
-        let count = |run: &Value| {
-            run.get("health_distribution")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len)
-        };
-        lines.push(format!(
-            "health_distribution: {} snapshots -> {} snapshots, contents differ",
-            count(expected),
-            count(actual)
-        ));
-    }
-    if expected.get("state_hash") != actual.get("state_hash") {
-        lines.push(format!(
-            "state_hash: {} -> {}",
-            compact(expected.get("state_hash")),
-            compact(actual.get("state_hash"))
-        ));
-    }
-    RunDiff { lines }
-}
-
-fn compact(value: Option<&Value>) -> String {
-    value.map_or("(absent)".to_owned(), Value::to_string)
-}
-
-fn diff_keyed(
-    lines: &mut Vec<String>,
-    what: &str,
-    expected: Option<&Value>,
-    actual: Option<&Value>,
-    key_fields: &[&str],
-) {
-    let keyed = |list: Option<&Value>| -> BTreeMap<String, Value> {
-        list.and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|item| {
-                let key: Vec<String> = key_fields
-                    .iter()
-                    .map(|field| match item.get(*field) {
-                        Some(Value::String(text)) => text.clone(),
-                        other => compact(other),
-                    })
-                    .collect();
-                (key.join(" "), item.clone())
-            })
-            .collect()
-    };
-    let (old, new) = (keyed(expected), keyed(actual));
-    for (key, item) in &old {
-        match new.get(key) {
-            None => lines.push(format!("{what} vanished: {key}")),
-            Some(other) if other != item => {
-                let mut fields = Vec::new();
-                if let (Some(a), Some(b)) = (item.as_object(), other.as_object()) {
-                    for (field, value) in a {
-                        if b.get(field) != Some(value) {
-                            fields.push(format!("{field} {} -> {}", value, compact(b.get(field))));
-                        }
-                    }
-                    for (field, value) in b {
-                        if !a.contains_key(field) {
-                            fields.push(format!("{field} (absent) -> {value}"));
-                        }
-                    }
-                }
-                lines.push(format!("{what} changed: {key}: {}", fields.join(", ")));
-            }
-            Some(_) => {}
-        }
-    }
-    for key in new.keys() {
-        if !old.contains_key(key) {
-            lines.push(format!("{what} appeared: {key}"));
-        }
-    }
-}
-
-fn flatten(path: &str, value: Option<&Value>, out: &mut Vec<(String, String)>) {
-    match value {
-        Some(Value::Object(map)) => {
-            for (key, child) in map {
-                flatten(&format!("{path}.{key}"), Some(child), out);
-            }
-        }
-        Some(other) => out.push((path.to_owned(), other.to_string())),
-        None => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn diff_names_vanished_appeared_changed_and_moved_totals() {
-        let expected = json!({
-            "schema_version": 1,
-            "liquidations": [
-                {"seq": 5, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#1", "verdict": "explained"},
-                {"seq": 9, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#2", "verdict": "explained"}
-            ],
-            "totals": {"liquidations": 2, "verdicts": {"explained": 2}},
-            "state_hash": "aa"
-        });
-        let actual = json!({
-            "schema_version": 1,
-            "liquidations": [
-                {"seq": 5, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#1", "verdict": "not-liquidatable"},
-                {"seq": 12, "origin": "recorded", "protocol": "maker", "market": "ETH-B", "account": "#3", "verdict": "explained"}
-            ],
-            "totals": {"liquidations": 2, "verdicts": {"explained": 1}},
-            "state_hash": "bb"
-        });
-        let diff = diff_runs(&expected, &actual);
-        let text = diff.lines.join("\n");
-        assert!(
-            text.contains("liquidation vanished: 9 recorded maker ETH-B #2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("liquidation appeared: 12 recorded maker ETH-B #3"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "liquidation changed: 5 recorded maker ETH-B #1: verdict \"explained\" -> \"not-liquidatable\""
-            ),
-            "{text}"
-        );
-        assert!(text.contains("totals.verdicts.explained: 2 -> 1"), "{text}");
-        assert!(!text.contains("totals.liquidations"), "{text}");
-        assert!(text.contains("state_hash: \"aa\" -> \"bb\""), "{text}");
-        assert!(diff_runs(&expected, &expected).is_empty());
     }
 }

@@ -73,7 +73,19 @@ pub fn replay_log(
     options: &ReplayOptions,
     mode: Mode,
 ) -> Result<ReplayOutcome, EngineError> {
+    replay_log_observed(dir, options, mode, &mut |_, _| {})
+}
+
+/// [`replay_log`], calling `progress(next_seq, end)` after each batch of events (`end`: the
+/// log's next sequence number), for a progress bar. It sees positions only, never the state.
+pub fn replay_log_observed(
+    dir: &Path,
+    options: &ReplayOptions,
+    mode: Mode,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ReplayOutcome, EngineError> {
     let reader = LogReader::open(dir)?;
+    let end = reader.next_seq();
     let catalog = open_catalog(dir);
     let mut engine = Engine::new(options.config.clone(), mode);
     let namespace = format!("{}-g{}", engine.namespace(), reader.generation());
@@ -131,6 +143,7 @@ pub fn replay_log(
                 written += 1;
             }
         }
+        progress(engine.next_seq().unwrap_or(end), end);
     }
     std::hint::black_box(warmed);
     if let Some(catalog) = catalog.as_ref().filter(|_| written > 0) {

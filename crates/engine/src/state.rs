@@ -41,6 +41,17 @@ impl StateWriter {
         self.u8(u8::from(value));
     }
 
+    /// An optional value: `false`, or `true` and the value as `write` writes it.
+    pub fn option<T>(&mut self, value: Option<&T>, write: impl FnOnce(&mut Self, &T)) {
+        match value {
+            Some(value) => {
+                self.bool(true);
+                write(self, value);
+            }
+            None => self.bool(false),
+        }
+    }
+
     /// Eight bytes, little-endian.
     pub fn u64(&mut self, value: u64) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
@@ -157,6 +168,18 @@ impl<'a> StateReader<'a> {
         }
     }
 
+    /// An optional value written by [`StateWriter::option`].
+    pub fn option<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, EngineError>,
+    ) -> Result<Option<T>, EngineError> {
+        if self.bool()? {
+            read(self).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Eight bytes, little-endian.
     pub fn u64(&mut self) -> Result<u64, EngineError> {
         Ok(u64::from_le_bytes(self.take::<8>()?))
@@ -234,6 +257,26 @@ impl<'a> StateReader<'a> {
 /// The blake3 hash of canonical state bytes, as lower-case hex.
 pub fn hash_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
+}
+
+/// For tests: encodes `value`, decodes the bytes (all of them) and checks the decoded value
+/// encodes to the same bytes; returns it.
+#[cfg(test)]
+pub(crate) fn round_trip<T>(
+    value: &T,
+    encode: impl Fn(&T, &mut StateWriter),
+    decode: impl Fn(&mut StateReader<'_>) -> Result<T, EngineError>,
+) -> T {
+    let mut writer = StateWriter::new();
+    encode(value, &mut writer);
+    let bytes = writer.into_bytes();
+    let mut reader = StateReader::new(&bytes);
+    let back = decode(&mut reader).expect("decodes");
+    reader.finish().expect("no bytes left");
+    let mut again = StateWriter::new();
+    encode(&back, &mut again);
+    assert_eq!(again.into_bytes(), bytes, "re-encodes to the same bytes");
+    back
 }
 
 #[cfg(test)]

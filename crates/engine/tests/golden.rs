@@ -32,11 +32,12 @@ fn check_golden(name: &str, run: &Run) {
         let diff = cascade_engine::diff_runs(
             &serde_json::from_slice::<Value>(&expected).expect("golden is JSON"),
             &serde_json::from_slice::<Value>(&actual).expect("run is JSON"),
+            &cascade_engine::run_diff::DiffOptions::default(),
         );
         panic!(
             "{name} differs from {}:\n{}",
             path.display(),
-            diff.lines.join("\n")
+            diff.detail_lines().join("\n")
         );
     }
 }

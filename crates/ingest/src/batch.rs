@@ -5,7 +5,7 @@
 //! across sources, duplicate detection and writing happen in [`crate::stage`].
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cascade_events::{Event, decode, encode_into};
 
@@ -22,6 +22,23 @@ pub struct Context<'a> {
     pub chain_id: u64,
     /// Where to report bytes read.
     pub progress: &'a dyn Progress,
+}
+
+/// Reads `paths` one after the other into one batch with `read_one`, collecting rejected rows
+/// (quarantined with `--skip-invalid`, else the first one stops the read): the loop every
+/// file-per-path adapter shares.
+pub fn read_each(
+    paths: &[PathBuf],
+    context: &Context<'_>,
+    mut read_one: impl FnMut(&Path, &mut Rejects, &mut SourceBatch) -> Result<(), IngestError>,
+) -> Result<SourceBatch, IngestError> {
+    let mut batch = SourceBatch::new(context.source);
+    let mut rejects = Rejects::new(context.skip_invalid);
+    for path in paths {
+        read_one(path, &mut rejects, &mut batch)?;
+    }
+    batch.report.rejected = rejects.into_rows();
+    Ok(batch)
 }
 
 /// The context of an adapter read outside an ingest, for unit tests: source 0, mainnet, no

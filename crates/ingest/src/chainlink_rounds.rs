@@ -228,11 +228,7 @@ mod tests {
             ),
         );
         let error = read(&path, &options(), &context(false)).unwrap_err();
-        let IngestError::Row(row) = &error else {
-            panic!("{error}")
-        };
-        assert_eq!(row.position, Position::Line(3));
-        assert_eq!((row.column.as_str(), row.value.as_str()), ("update", "0"));
+        assert_eq!(error.row_at(), (Position::Line(3), "update", "0"));
         assert!(error.to_string().contains("zero timestamp"), "{error}");
 
         let batch = read(&path, &options(), &context(true)).unwrap();

@@ -161,3 +161,14 @@ impl From<Box<RowError>> for IngestError {
         IngestError::Row(error)
     }
 }
+
+#[cfg(test)]
+impl IngestError {
+    /// Where a row error points, as (position, column, value); any other error fails the test.
+    pub(crate) fn row_at(&self) -> (Position, &str, &str) {
+        match self {
+            IngestError::Row(row) => (row.position, row.column.as_str(), row.value.as_str()),
+            other => panic!("expected a row error, got: {other}"),
+        }
+    }
+}

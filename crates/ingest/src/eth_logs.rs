@@ -1262,11 +1262,8 @@ mod tests {
         };
         let entries = [entry(V2_POOL, &withdraw, 12_000_000, 0, None)];
         let error = run(&entries, false, &Options::default(), false).unwrap_err();
-        let IngestError::Row(row) = &error else {
-            panic!("{error}")
-        };
         assert_eq!(
-            (row.position, row.column.as_str(), row.value.as_str()),
+            error.row_at(),
             (Position::Entry(1), "blockNumber", "12000000")
         );
         let dir = tempfile::tempdir().unwrap();

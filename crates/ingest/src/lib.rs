@@ -12,6 +12,7 @@
 
 pub mod aave_subgraph;
 pub mod batch;
+pub mod binance_klines;
 pub mod chainlink_rounds;
 pub mod dedup;
 pub mod error;

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, SourceBatch, read_each};
 use crate::error::IngestError;
 use crate::mapping::Mapping;
 
@@ -15,11 +15,7 @@ pub fn read(
     mapping: &Mapping,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::new(context.source);
-    let mut rejects = Rejects::new(context.skip_invalid);
-    for path in paths {
-        mapping.read_into(path, context, &mut rejects, &mut batch)?;
-    }
-    batch.report.rejected = rejects.into_rows();
-    Ok(batch)
+    read_each(paths, context, |path, rejects, batch| {
+        mapping.read_into(path, context, rejects, batch)
+    })
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use cascade_events::{Event, Id, Payload, PriceUpdate};
 use serde_json::value::RawValue;
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, Rejects, SourceBatch, read_each};
 use crate::error::{IngestError, Position, RowError};
 use crate::value::{self, TimeFormat};
 
@@ -50,13 +50,9 @@ pub fn read(
     options: &Options,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::new(context.source);
-    let mut rejects = Rejects::new(context.skip_invalid);
-    for path in paths {
-        read_file(path, options, context, &mut rejects, &mut batch)?;
-    }
-    batch.report.rejected = rejects.into_rows();
-    Ok(batch)
+    read_each(paths, context, |path, rejects, batch| {
+        read_file(path, options, context, rejects, batch)
+    })
 }
 
 fn asset_for(path: &Path, options: &Options) -> Result<Id, IngestError> {
@@ -229,13 +225,7 @@ mod tests {
             &format!("[{BAR}, {bad}, {reversed}, {{}}]"),
         );
         let error = read(std::slice::from_ref(&path), &options(), &context(false)).unwrap_err();
-        let IngestError::Row(row) = &error else {
-            panic!("{error}")
-        };
-        assert_eq!(
-            (row.position, row.column.as_str(), row.value.as_str()),
-            (Position::Entry(2), "price_close", "-1")
-        );
+        assert_eq!(error.row_at(), (Position::Entry(2), "price_close", "-1"));
         let batch = read(&[path], &options(), &context(true)).unwrap();
         assert_eq!(batch.events.len(), 1);
         let reasons: Vec<&str> = batch

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use cascade_events::Id;
 
-use crate::batch::{Context, Rejects, SourceBatch};
+use crate::batch::{Context, SourceBatch, read_each};
 use crate::error::IngestError;
 use crate::mapping::Mapping;
 use crate::table::CsvInput;
@@ -49,13 +49,9 @@ pub fn read(
     options: &Options,
     context: &Context<'_>,
 ) -> Result<SourceBatch, IngestError> {
-    let mut batch = SourceBatch::new(context.source);
-    let mut rejects = Rejects::new(context.skip_invalid);
-    for path in paths {
-        mapping_for(path, options)?.read_into(path, context, &mut rejects, &mut batch)?;
-    }
-    batch.report.rejected = rejects.into_rows();
-    Ok(batch)
+    read_each(paths, context, |path, rejects, batch| {
+        mapping_for(path, options)?.read_into(path, context, rejects, batch)
+    })
 }
 
 /// The mapping that reads `path`: its header decides the price column and the quote.
@@ -191,14 +187,11 @@ mod tests {
     fn mixed_units_and_bad_values_name_line_and_value() {
         let text = "symbol,timestamp,USD_price\nWETH,1609459201234,1\nWETH,1609463014,2\nWETH,1609463015000,-3\nWETH,1609463016000,0.1234567890123456789\n";
         let error = run(text, &Options::default(), false).unwrap_err();
-        let IngestError::Row(row) = &error else {
-            panic!("{error}")
-        };
         assert_eq!(
-            (row.position, row.column.as_str(), row.value.as_str()),
+            error.row_at(),
             (Position::Line(3), "timestamp", "1609463014")
         );
-        assert!(row.reason.contains("milliseconds"), "{}", row.reason);
+        assert!(error.to_string().contains("milliseconds"), "{error}");
 
         let batch = run(text, &Options::default(), true).unwrap();
         let reasons: Vec<(Position, String)> = batch

@@ -21,6 +21,8 @@ pub enum SourceKind {
     OhlcvJson,
     /// `symbol,timestamp,price` CSV files (the CoinGecko hourly exports).
     PriceCsv,
+    /// Binance public kline archive CSVs.
+    BinanceKlines,
     /// `eth_getLogs` results as JSON.
     EthLogs,
     /// Any CSV with a TOML mapping.
@@ -37,10 +39,11 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// Every kind, in source-rank order.
-    pub const ALL: [SourceKind; 8] = [
+    pub const ALL: [SourceKind; 9] = [
         SourceKind::ChainlinkRounds,
         SourceKind::OhlcvJson,
         SourceKind::PriceCsv,
+        SourceKind::BinanceKlines,
         SourceKind::EthLogs,
         SourceKind::Csv,
         SourceKind::CsvRows,
@@ -54,6 +57,7 @@ impl SourceKind {
             SourceKind::ChainlinkRounds => "chainlink-rounds",
             SourceKind::OhlcvJson => "ohlcv-json",
             SourceKind::PriceCsv => "price-csv",
+            SourceKind::BinanceKlines => "binance-klines",
             SourceKind::EthLogs => "eth-logs",
             SourceKind::Csv => "csv",
             SourceKind::CsvRows => "csv-rows",
@@ -69,11 +73,12 @@ impl SourceKind {
             SourceKind::ChainlinkRounds => 0,
             SourceKind::OhlcvJson => 1,
             SourceKind::PriceCsv => 2,
-            SourceKind::EthLogs => 3,
-            SourceKind::Csv => 4,
-            SourceKind::CsvRows => 5,
-            SourceKind::AaveSubgraphLiquidations => 6,
-            SourceKind::MakerFlipside => 7,
+            SourceKind::BinanceKlines => 3,
+            SourceKind::EthLogs => 4,
+            SourceKind::Csv => 5,
+            SourceKind::CsvRows => 6,
+            SourceKind::AaveSubgraphLiquidations => 7,
+            SourceKind::MakerFlipside => 8,
         }
     }
 
@@ -99,6 +104,7 @@ impl SourceKind {
             self,
             SourceKind::OhlcvJson
                 | SourceKind::PriceCsv
+                | SourceKind::BinanceKlines
                 | SourceKind::Csv
                 | SourceKind::ChainlinkRounds
         )

@@ -27,7 +27,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use cascade_events::{Event, EventKind, Timestamp};
+use cascade_events::{Event, EventKind, Id, Payload, Timestamp};
 use cascade_log::{Catalog, LogError, LogReader, LogWriter, SourceRecord, WriterOptions};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,10 @@ use crate::mapping::Mapping;
 use crate::order::OrderKey;
 use crate::progress::Progress;
 use crate::source::SourceKind;
-use crate::{aave_subgraph, chainlink_rounds, eth_logs, maker_flipside, ohlcv_json, price_csv};
+use crate::{
+    aave_subgraph, binance_klines, chainlink_rounds, eth_logs, maker_flipside, ohlcv_json,
+    price_csv,
+};
 
 /// The catalog state key of an ingest between its log write and its source registration.
 const PENDING_KEY: &str = "ingest.pending";
@@ -79,6 +82,13 @@ pub enum Source {
         /// Flags.
         options: price_csv::Options,
     },
+    /// Binance kline archive CSV.
+    BinanceKlines {
+        /// The CSV file.
+        path: PathBuf,
+        /// Flags.
+        options: binance_klines::Options,
+    },
     /// `eth_getLogs` results.
     EthLogs {
         /// The JSON (array or lines) file.
@@ -104,6 +114,7 @@ impl Source {
             Source::ChainlinkRounds { .. } => SourceKind::ChainlinkRounds,
             Source::OhlcvJson { .. } => SourceKind::OhlcvJson,
             Source::PriceCsv { .. } => SourceKind::PriceCsv,
+            Source::BinanceKlines { .. } => SourceKind::BinanceKlines,
             Source::EthLogs { .. } => SourceKind::EthLogs,
             Source::Csv { mapping, .. } if !mapping.prices_are_series() => SourceKind::CsvRows,
             Source::Csv { .. } => SourceKind::Csv,
@@ -118,6 +129,7 @@ impl Source {
             | Source::ChainlinkRounds { path, .. }
             | Source::OhlcvJson { path, .. }
             | Source::PriceCsv { path, .. }
+            | Source::BinanceKlines { path, .. }
             | Source::EthLogs { path, .. }
             | Source::Csv { path, .. } => path,
         }
@@ -152,6 +164,7 @@ impl Source {
             Source::ChainlinkRounds { options, .. } => format!("{options:?}"),
             Source::OhlcvJson { options, .. } => format!("{options:?}"),
             Source::PriceCsv { options, .. } => format!("{options:?}"),
+            Source::BinanceKlines { options, .. } => format!("{options:?}"),
             Source::EthLogs { options, .. } => options.recipe(),
             Source::Csv { mapping, .. } => mapping.text().to_owned(),
         }
@@ -204,6 +217,17 @@ impl Source {
             .unwrap_or(0)
     }
 
+    /// The quote asset whose USD price the engine needs to use this source's prices (a kline
+    /// file quoted in USDT), if any.
+    fn needs_usd_rate(&self) -> Option<Id> {
+        match self {
+            Source::BinanceKlines { options, .. } if options.quote != Id::name(USD) => {
+                Some(options.quote)
+            }
+            _ => None,
+        }
+    }
+
     /// Runs the adapter.
     pub fn read(&self, context: &Context<'_>) -> Result<SourceBatch, IngestError> {
         match self {
@@ -219,6 +243,9 @@ impl Source {
             }
             Source::PriceCsv { path, options } => {
                 price_csv::read(std::slice::from_ref(path), options, context)
+            }
+            Source::BinanceKlines { path, options } => {
+                binance_klines::read(std::slice::from_ref(path), options, context)
             }
             Source::EthLogs { path, options } => eth_logs::read(path, options, context),
             Source::Csv { path, mapping } => {
@@ -542,6 +569,40 @@ fn recover_pending(dir: &Path, catalog: &Catalog) -> Result<u64, IngestError> {
     Ok(registered)
 }
 
+/// The unit the engine's protocols price collateral in; other quotes are converted to it.
+const USD: &str = "USD";
+
+/// Refuses prices quoted in a unit the engine must convert (USDT) into a log that would hold no
+/// price of that unit in USD, neither already (`old`: the log's events, read whenever new
+/// events have identities, as prices do) nor in this ingest: the engine converts such prices
+/// through that feed and never takes USDT for USD (docs/engine.md, "Quote conversion").
+fn require_usd_rates(
+    sources: &[Source],
+    staged: &[Staged],
+    old: &[Event],
+) -> Result<(), IngestError> {
+    for source in staged.iter().filter(|s| !s.batch.events.is_empty()) {
+        let Some(quote) = sources[source.index].needs_usd_rate() else {
+            continue;
+        };
+        let usd = Id::name(USD);
+        let is_rate = |event: &Event| matches!(&event.payload, Payload::Price(p) if p.asset == quote && p.quote == usd);
+        let found = old.iter().any(is_rate)
+            || staged
+                .iter()
+                .any(|other| other.batch.events.iter().any(|event| is_rate(&event)));
+        if !found {
+            return Err(IngestError::Source {
+                path: sources[source.index].path().to_owned(),
+                message: format!(
+                    "prices quoted in {quote} need a {quote}/USD price feed in the log (the replay converts them through it): none found; ingest one first (e.g. --source price-csv {quote}_usd.csv)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A new source after reading.
 struct Staged {
     index: usize,
@@ -699,6 +760,8 @@ pub fn ingest(
             old.push(event);
         }
     }
+
+    require_usd_rates(&sources, &staged, &old)?;
 
     // Duplicates: rank every event with an identity (existing events first, then the new ones in
     // key order), sort by identity hash, and compare within equal hashes. Sorting keeps memory

@@ -20,6 +20,17 @@ use crate::progress::Progress;
 /// enough to cost nothing.
 const PROGRESS_EVERY: u64 = 8192;
 
+/// A header cell as named: surrounding spaces removed, and a UTF-8 byte-order mark before the
+/// first.
+pub fn header_cell(index: usize, name: &str) -> &str {
+    let name = if index == 0 {
+        name.trim_start_matches('\u{feff}')
+    } else {
+        name
+    };
+    name.trim()
+}
+
 /// An open CSV file with its header.
 pub struct CsvInput<R: Read = BufReader<File>> {
     path: PathBuf,
@@ -57,14 +68,7 @@ impl<R: Read> CsvInput<R> {
         let header = first
             .iter()
             .enumerate()
-            .map(|(index, name)| {
-                let name = if index == 0 {
-                    name.trim_start_matches('\u{feff}')
-                } else {
-                    name
-                };
-                name.trim().to_owned()
-            })
+            .map(|(index, name)| header_cell(index, name).to_owned())
             .collect();
         Ok(CsvInput {
             path: path.to_owned(),

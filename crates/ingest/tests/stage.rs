@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use cascade_events::{Event, EventKind, Payload, Timestamp};
 use cascade_ingest::{
-    IngestError, IngestOptions, NoProgress, Source, SourceStatus, WriteMode, chainlink_rounds,
-    feeds::FeedTable, ingest, price_csv,
+    IngestError, IngestOptions, NoProgress, Source, SourceStatus, WriteMode, binance_klines,
+    chainlink_rounds, feeds::FeedTable, ingest, price_csv,
 };
 use cascade_log::{Catalog, LogReader};
 use common::data::shared_data;
@@ -190,6 +190,78 @@ fn identical_duplicates_are_dropped_and_conflicts_refused() {
     assert_eq!(read_log(&log).len(), 3, "nothing written");
     // The refused source is not registered: fixing it and retrying works.
     assert_eq!(Catalog::open(&log).unwrap().sources().unwrap().len(), 2);
+}
+
+fn klines(path: &Path) -> Source {
+    Source::BinanceKlines {
+        path: path.to_owned(),
+        options: binance_klines::Options::for_asset(cascade_events::Id::name("WETH")),
+    }
+}
+
+/// One archive kline row: a minute bar opening at `open` (unix seconds) closing at `close`.
+fn kline(open: i64, close: &str) -> String {
+    format!("{}000,1,1,1,{close},1,{}999,1,1,1,1,0\n", open, open + 59)
+}
+
+#[test]
+fn usdt_klines_need_a_usdt_feed_and_their_midnight_overlap_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // 23:58 .. 00:00 in the first day's file, 23:59 .. 00:01 in the next one's.
+    let midnight = 1_652_400_000;
+    let day_1 = write(
+        dir.path(),
+        "ETHUSDT-1m-2022-05-12.csv",
+        &[(-120, "1950.5"), (-60, "1951.25"), (0, "1952")]
+            .map(|(at, close)| kline(midnight + at, close))
+            .concat(),
+    );
+    let day_2 = write(
+        dir.path(),
+        "ETHUSDT-1m-2022-05-13.csv",
+        &[(-60, "1951.25"), (0, "1952"), (60, "1953.75")]
+            .map(|(at, close)| kline(midnight + at, close))
+            .concat(),
+    );
+    let error = ingest(&log, vec![klines(&day_1)], &options(false), &NoProgress).unwrap_err();
+    assert!(
+        error.to_string().contains("need a USDT/USD price feed"),
+        "{error}"
+    );
+    assert!(!log.join("CURRENT").exists(), "nothing written");
+
+    let usdt = write(
+        dir.path(),
+        "USDT_usd.csv",
+        "symbol,timestamp,USD_price\nUSDT,1652396400,0.9951\n",
+    );
+    ingest(&log, vec![prices(&usdt)], &options(false), &NoProgress).unwrap();
+    let summary = ingest(
+        &log,
+        vec![klines(&day_1), klines(&day_2)],
+        &options(false),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(summary.duplicates(), 2, "{summary}");
+    assert_eq!(summary.total_written(), 4);
+    let bars: Vec<(i64, String)> = read_log(&log)
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Price(p) if p.quote == cascade_events::Id::name("USDT") => {
+                Some((e.time.0 - midnight, p.price.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let expected = [
+        (-60, "1950.500000000000000000"),
+        (0, "1951.250000000000000000"),
+        (60, "1952.000000000000000000"),
+        (120, "1953.750000000000000000"),
+    ];
+    assert_eq!(bars, expected.map(|(at, close)| (at, close.to_owned())));
 }
 
 #[test]

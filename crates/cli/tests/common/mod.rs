@@ -1,56 +1,30 @@
-//! Helpers of the real-data tests: find `../shared/data` and run the `cascade` binary on it.
+//! The hand-built Maker fixture as a log, for the CLI tests that replay it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// `../shared/data`, or `None` with a notice on stderr when it is absent.
-pub fn shared_data() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: ../shared/data not found");
-        None
+use cascade_events::Event;
+use cascade_log::{LogWriter, WriterOptions};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A log of the hand-built Maker fixture `fixtures/maker/dog-bark.jsonl`.
+pub fn fixture_log(dir: &Path) {
+    fixture_log_with(dir, |_| Vec::new());
+}
+
+/// The fixture's log with the events `extra` gives for each fixture event written before it.
+pub fn fixture_log_with(dir: &Path, extra: impl Fn(&Event) -> Vec<Event>) {
+    let text = std::fs::read_to_string(repo().join("fixtures/maker/dog-bark.jsonl")).unwrap();
+    let (mut writer, _) = LogWriter::open(dir, WriterOptions::default()).unwrap();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let event: Event = serde_json::from_str(line).unwrap();
+        for before in extra(&event) {
+            writer.append(&before).unwrap();
+        }
+        writer.append(&event).unwrap();
     }
-}
-
-/// Runs `cascade` with `args`, asserts it succeeded and returns its stdout.
-pub fn cascade(args: &[&str]) -> Vec<u8> {
-    let output = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .output()
-        .expect("runs cascade");
-    assert!(
-        output.status.success(),
-        "cascade {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-/// `cascade ingest --log LOG --source SOURCE EXTRA... PATHS...`.
-pub fn ingest(log: &Path, source: &str, paths: &[PathBuf], extra: &[&str]) {
-    let log = log.to_str().expect("UTF-8 temp path");
-    let mut args = vec!["ingest", "--log", log, "--source", source];
-    args.extend_from_slice(extra);
-    let paths: Vec<&str> = paths
-        .iter()
-        .map(|p| p.to_str().expect("UTF-8 data path"))
-        .collect();
-    args.extend(paths);
-    cascade(&args);
-}
-
-/// `DIR/ethb`: the Maker ETH-B export and CoinGecko's hourly WETH prices from `data`, ingested
-/// as `docs/postmortems/README.md` does.
-pub fn ethb_hourly_log(data: &Path, dir: &Path) -> PathBuf {
-    let log = dir.join("ethb");
-    ingest(&log, "maker-flipside", &[data.join("maker-ethb")], &[]);
-    ingest(
-        &log,
-        "price-csv",
-        &[data.join("prices/coingecko-hourly/WETH_usd.csv")],
-        &[],
-    );
-    log
+    writer.commit().unwrap();
 }

@@ -34,6 +34,8 @@ pub fn liquidation(
         protocol: Protocol::Maker,
         market: Id::name("ETH-B"),
         account: Id::Number(account),
+        tx_hash: None,
+        log_index: None,
         verdict: if round.is_some() {
             None
         } else {
@@ -51,6 +53,8 @@ pub fn liquidation(
         bad_debt: round.map(|_| tokens(0)),
         collateral_sold: round.map(|_| tokens(eth)),
         note: None,
+        oracle: None,
+        mismatch: None,
     }
 }
 

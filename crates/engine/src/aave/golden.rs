@@ -184,8 +184,12 @@ pub(crate) fn check_run(folder: &str, name: &str) -> Value {
         let diff = crate::diff_runs(
             &serde_json::from_slice::<Value>(&expected).unwrap(),
             &serde_json::from_slice::<Value>(&actual).unwrap(),
+            &crate::run_diff::DiffOptions::default(),
         );
-        panic!("{folder}/{name} run differs:\n{}", diff.lines.join("\n"));
+        panic!(
+            "{folder}/{name} run differs:\n{}",
+            diff.detail_lines().join("\n")
+        );
     }
     serde_json::from_slice(&actual).unwrap()
 }

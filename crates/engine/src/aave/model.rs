@@ -56,6 +56,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
 };
+use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
@@ -291,6 +292,8 @@ pub struct AaveModel {
     close_factor: U256,
     reserves: BTreeMap<Id, Reserve>,
     prices: BTreeMap<Id, U256>,
+    /// Per asset, the feed and time of the answer `prices` holds (for a verdict's evidence).
+    price_sources: BTreeMap<Id, (Id, Timestamp)>,
     pools: BTreeMap<Id, Pool>,
     /// The last liquidatable set (not state: never encoded; rebuilt after any change).
     found: FoundSet<Found>,
@@ -322,6 +325,7 @@ impl AaveModel {
             close_factor: DEFAULT_LIQUIDATION_CLOSE_FACTOR,
             reserves: BTreeMap::new(),
             prices: BTreeMap::new(),
+            price_sources: BTreeMap::new(),
             pools: BTreeMap::new(),
             found: FoundSet::default(),
             walked: Vec::new(),
@@ -1124,6 +1128,71 @@ fn sub_clamped(a: U256, b: U256) -> (U256, bool) {
     }
 }
 
+/// Which input would have to differ for the seize formula to give the recorded amounts. A
+/// repayment other than the formula's (the close factor or the debt balance cut it) is the debt
+/// side; otherwise the collateral is proportional to the bonus (`percentMul(..., bonus)`) and
+/// inversely to the collateral's price over the debt's, so the bonus that would reproduce the
+/// record is `bonus * recorded / formula` (the same ratio the price ratio would have to move by);
+/// a difference too small to show in hundredths of a basis point is named as the collateral's.
+fn mismatch_input(
+    context: &logic::LiquidationContext,
+    quote: &LiquidationQuote,
+    recorded_debt: U256,
+    recorded_collateral: U256,
+) -> MismatchEvidence {
+    if quote.debt_repaid != recorded_debt {
+        let difference = crate::run::signed_decimal(
+            recorded_debt < quote.debt_repaid,
+            recorded_debt.abs_diff(quote.debt_repaid),
+            context.debt.decimals,
+        );
+        return MismatchEvidence {
+            input: "debt",
+            detail: format!(
+                "the formula repays {} where {} was recorded: the debt the close factor and the balance allow would have to differ by {difference}",
+                Quantity::new(quote.debt_repaid, context.debt.decimals),
+                Quantity::new(recorded_debt, context.debt.decimals),
+            ),
+            difference,
+        };
+    }
+    let bonus = U256::from(context.liquidation_bonus);
+    // Hundredths of a basis point; the formula's collateral is positive here (a mismatch).
+    let implied = bonus
+        .saturating_mul(U256::from(100u8))
+        .saturating_mul(recorded_collateral)
+        / quote.collateral_to_liquidator.max(U256::ONE);
+    if implied == bonus * U256::from(100u8) {
+        let formula = quote.collateral_to_liquidator;
+        let difference = crate::run::signed_decimal(
+            recorded_collateral < formula,
+            recorded_collateral.abs_diff(formula),
+            context.collateral.decimals,
+        );
+        return MismatchEvidence {
+            input: "collateral",
+            detail: format!(
+                "less than a hundredth of a basis point of bonus apart: the recorded collateral differs from the formula's by {difference} (the last digits of a price or amount)"
+            ),
+            difference,
+        };
+    }
+    let difference = crate::run::signed_decimal(
+        implied < bonus * U256::from(100u8),
+        implied.abs_diff(bonus * U256::from(100u8)),
+        2,
+    );
+    MismatchEvidence {
+        input: "bonus",
+        detail: format!(
+            "the collateral reserve's liquidationBonus would have to be {} bps instead of {} (or the collateral-to-debt price ratio move by the inverse ratio)",
+            crate::math::decimal(implied, 2),
+            context.liquidation_bonus
+        ),
+        difference,
+    }
+}
+
 impl ProtocolModel for AaveModel {
     fn protocol(&self) -> Protocol {
         self.protocol
@@ -1153,6 +1222,8 @@ impl ProtocolModel for AaveModel {
             .ok_or(EngineError::Overflow {
                 quantity: "Aave oracle price",
             })?;
+        self.price_sources
+            .insert(update.asset, (quote.feed, quote.time));
         Ok(self.prices.insert(update.asset, price) != Some(price))
     }
 
@@ -1190,7 +1261,7 @@ impl ProtocolModel for AaveModel {
     fn judge(
         &mut self,
         liquidation: &Liquidation,
-        _time: Timestamp,
+        time: Timestamp,
     ) -> Result<Judgement, EngineError> {
         let collateral = &liquidation.collateral_asset;
         let debt = &liquidation.debt_asset;
@@ -1256,6 +1327,16 @@ impl ProtocolModel for AaveModel {
         if known {
             judgement.health = Some(Quantity::new(context.account.health_factor, 18));
         }
+        // The collateral reserve's price (the debt's is in the same book); an Aave v2 WETH
+        // reserve has no feed: the oracle returns 1 ETH.
+        let source = self.price_sources.get(collateral);
+        judgement.oracle = Some(OracleEvidence::new(
+            Quantity::new(context.collateral.price, self.base_decimals),
+            source.map(|(feed, _)| *feed),
+            source.map(|(_, observed)| *observed),
+            Some(time),
+            None,
+        ));
         let expected = |judgement: &mut Judgement, quote: &LiquidationQuote| {
             judgement.expected_collateral = Some(Quantity::new(
                 quote.collateral_to_liquidator,
@@ -1284,6 +1365,12 @@ impl ProtocolModel for AaveModel {
             }
             logic::Explanation::Mismatch(quote) => {
                 expected(&mut judgement, &quote);
+                judgement.mismatch = Some(mismatch_input(
+                    &context,
+                    &quote,
+                    recorded_debt,
+                    recorded_collateral,
+                ));
                 judgement.verdict = Verdict::AmountMismatch;
                 judgement.note = Some(format!(
                     "formula gives {} collateral for {} debt, recorded {} for {}{}",
@@ -1562,6 +1649,12 @@ impl ProtocolModel for AaveModel {
             out.id(asset);
             out.u256(*price);
         }
+        out.count(self.price_sources.len());
+        for (asset, (feed, time)) in &self.price_sources {
+            out.id(asset);
+            out.id(feed);
+            out.time(*time);
+        }
         out.count(self.pools.len());
         for (market, pool) in &self.pools {
             out.id(market);
@@ -1623,6 +1716,11 @@ impl ProtocolModel for AaveModel {
             let asset = input.id()?;
             prices.insert(asset, input.u256()?);
         }
+        let mut price_sources = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            price_sources.insert(asset, (input.id()?, input.time()?));
+        }
         let mut pools = BTreeMap::new();
         for _ in 0..input.count()? {
             let market = input.id()?;
@@ -1648,6 +1746,7 @@ impl ProtocolModel for AaveModel {
         }
         self.reserves = reserves;
         self.prices = prices;
+        self.price_sources = price_sources;
         self.pools = pools;
         let accounts: Vec<(Id, Id)> = self
             .pools

@@ -26,7 +26,7 @@ use cascade_events::{
 };
 use serde_json::{Value, json};
 
-pub use osm::{Osm, OsmSample};
+pub use osm::{MedianRule, Osm, OsmSample, Point, Reading};
 use rules::{Refusal, Take, Urn};
 
 use crate::EngineError;
@@ -40,6 +40,7 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict, WARM_BATCH,
 };
+use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
@@ -48,7 +49,9 @@ use crate::state::{StateReader, StateWriter};
 pub struct MakerConfig {
     /// OSM delay in seconds (`OSM.hop`, 3600 on mainnet); 0 reads the market price directly.
     pub hop: i64,
-    /// How the OSM's reading is estimated from recorded market prices.
+    /// How the OSM's reading is estimated from recorded market prices (default: the Median
+    /// under ETHUSD's relayer rule where the market is seen at least once a minute, interpolation
+    /// elsewhere).
     pub osm_sample: OsmSample,
     /// Quote unit of the prices the OSM reads (`USD`; DAI is taken at `par` = 1).
     pub quote: Id,
@@ -78,7 +81,7 @@ impl Default for MakerConfig {
         price_assets.insert("WBTC".to_owned(), vec![Id::name("WBTC"), Id::name("BTC")]);
         Self {
             hop: 3600,
-            osm_sample: OsmSample::Interpolate,
+            osm_sample: OsmSample::Median(MedianRule::ETH_USD),
             quote: Id::name("USD"),
             price_assets,
             feed_lag: BTreeMap::new(),
@@ -100,6 +103,14 @@ impl MakerConfig {
         json!({
             "osm_hop_seconds": self.hop,
             "osm_sample": self.osm_sample.name(),
+            "median_rule": match self.osm_sample {
+                OsmSample::Median(rule) => json!({
+                    "spread_bps": rule.spread_bps,
+                    "expiration_seconds": rule.expiration,
+                    "poll_seconds": rule.poll,
+                }),
+                _ => Value::Null,
+            },
             "max_price_age_seconds": self.max_price_age,
             "quote": self.quote.to_string(),
             "price_assets": assets,
@@ -641,6 +652,60 @@ impl MakerModel {
         self.osms.get(&asset)?.value()
     }
 
+    /// What `Dog.bark` takes from `urn` when the room under `hole`/`Hole` is what a recorded
+    /// partial bark implies (its `due` times `chop`): the chain's `Dirt` and `Hole` are not in
+    /// the export, the record's share is, and applying the contract's take for that room keeps
+    /// the vault's remainder for its next bark. `None` when the rules refuse that room.
+    fn partial_take(
+        &self,
+        ilk_id: &Id,
+        urn: Urn,
+        recorded_due: U256,
+    ) -> Result<Option<Take>, EngineError> {
+        let ilk = &self.ilks[ilk_id];
+        if !ilk.dog_live {
+            return Ok(None);
+        }
+        let room = mul_div(
+            mul(recorded_due, RAY, "due * RAY")?,
+            ilk.dog_chop,
+            WAD,
+            "due * chop",
+        )?;
+        Ok(rules::dog_bark(urn, ilk.rate, ilk.dust, ilk.dog_chop, Some(room))?.ok())
+    }
+
+    /// Where the OSM value feeding `ilk` came from.
+    fn osm_reading(&self, ilk_id: &Id) -> Option<Reading> {
+        let asset = self.ilks.get(ilk_id)?.price_asset?;
+        self.osms.get(&asset)?.reading()
+    }
+
+    /// The oracle evidence of a verdict on `urn` at OSM value `value`; with `break_even`, the
+    /// value at which the verdict would flip.
+    fn evidence(
+        &self,
+        ilk_id: &Id,
+        value: U256,
+        urn: Urn,
+        break_even: bool,
+    ) -> Result<OracleEvidence, EngineError> {
+        let reading = self.osm_reading(ilk_id);
+        let ilk = &self.ilks[ilk_id];
+        let break_even = if break_even {
+            rules::break_even_value(urn, ilk.mat, ilk.rate)?.map(|value| Quantity::new(value, 18))
+        } else {
+            None
+        };
+        Ok(OracleEvidence::new(
+            Quantity::new(value, 18),
+            reading.map(|r| r.point.feed),
+            reading.map(|r| r.point.time),
+            reading.map(|r| r.read_at),
+            break_even,
+        ))
+    }
+
     /// Re-pokes the spot of every ilk; true when one changed.
     fn poke_all(&mut self) -> Result<bool, EngineError> {
         let ids: Vec<Id> = self.ilks.keys().copied().collect();
@@ -912,6 +977,7 @@ impl MakerModel {
         }
         let urn = vault.urn();
         judgement.health = rules::health(urn, ilk.spot, ilk.rate)?.map(|h| Quantity::new(h, 18));
+        let osm_value = value.unwrap_or_default();
         if !rules::is_unsafe(urn, ilk.spot, ilk.rate)? {
             judgement.verdict = Verdict::NotLiquidatable;
             judgement.note = Some(format!(
@@ -920,11 +986,14 @@ impl MakerModel {
                 crate::math::decimal(ilk.spot, 27),
                 crate::math::decimal(ilk.rate, 27)
             ));
+            judgement.oracle = Some(self.evidence(&liquidation.market, osm_value, urn, true)?);
             return Ok((judgement, None));
         }
         let take = match self.take(&self.ilks[&liquidation.market], urn)? {
             Ok(take) => take,
             Err(refusal) => {
+                judgement.oracle =
+                    Some(self.evidence(&liquidation.market, osm_value, urn, true)?);
                 judgement.verdict = Verdict::NotLiquidatable;
                 judgement.note = Some(format!("unsafe but the rules refuse: {}", refusal.reason()));
                 return Ok((judgement, None));
@@ -958,11 +1027,31 @@ impl MakerModel {
                 self.config.debt_tolerance_ppm
             ));
         }
-        if notes.is_empty() {
+        let explained = notes.is_empty();
+        judgement.oracle = Some(self.evidence(&liquidation.market, osm_value, urn, !explained)?);
+        if explained {
             judgement.verdict = Verdict::Explained;
         } else {
             judgement.verdict = Verdict::AmountMismatch;
             judgement.note = Some(notes.join("; "));
+            let mismatch = mismatch_input(
+                &take,
+                expected_debt,
+                (recorded_collateral, recorded_debt),
+                collateral_gap > self.config.collateral_tolerance,
+                debt_gap > debt_allowed,
+            )?;
+            let partial = mismatch.input == "liquidation-limit";
+            judgement.mismatch = Some(mismatch);
+            if partial {
+                return Ok((
+                    judgement,
+                    Some(
+                        self.partial_take(&liquidation.market, urn, recorded_debt)?
+                            .unwrap_or(take),
+                    ),
+                ));
+            }
         }
         Ok((judgement, Some(take)))
     }
@@ -1077,6 +1166,70 @@ impl MakerModel {
     }
 }
 
+/// Which input of the rebuilt vault would have to differ for the formula to give the recorded
+/// amounts. A full `bark`/`bite` takes the whole vault: a mismatch in one amount only means the
+/// rebuilt vault's debt or collateral differs by that much. A take smaller than the vault in
+/// both amounts by one ratio is what `Dog.bark` does when the room under `hole`/`Hole` is short
+/// (`dart = min(art, room * WAD / rate / chop)`, `dink = ink * dart / art`): then the room the
+/// chain had is the recorded debt times `chop`.
+fn mismatch_input(
+    take: &Take,
+    expected_debt: U256,
+    (recorded_collateral, recorded_debt): (U256, U256),
+    collateral_differs: bool,
+    debt_differs: bool,
+) -> Result<MismatchEvidence, EngineError> {
+    let signed = |recorded: U256, rebuilt: U256| {
+        crate::run::signed_decimal(recorded < rebuilt, recorded.abs_diff(rebuilt), 18)
+    };
+    let debt_difference = signed(recorded_debt, expected_debt);
+    let collateral_difference = signed(recorded_collateral, take.dink);
+    Ok(match (collateral_differs, debt_differs) {
+        (false, _) => MismatchEvidence {
+            input: "debt",
+            detail: format!(
+                "the rebuilt vault's debt would have to differ by {debt_difference} DAI (recorded minus rebuilt) with its collateral as rebuilt"
+            ),
+            difference: debt_difference,
+        },
+        (true, false) => MismatchEvidence {
+            input: "collateral",
+            detail: format!(
+                "the rebuilt vault's collateral would have to differ by {collateral_difference} ETH (recorded minus rebuilt) with its debt as rebuilt"
+            ),
+            difference: collateral_difference,
+        },
+        (true, true) => {
+            let partial = recorded_collateral < take.dink && recorded_debt < expected_debt;
+            // Same share of both within 1%: the contract's partial take.
+            let same_share = partial && {
+                let by_collateral = mul_div(recorded_collateral, WAD, take.dink, "share")?;
+                let by_debt = mul_div(recorded_debt, WAD, expected_debt.max(U256::ONE), "share")?;
+                by_collateral.abs_diff(by_debt) * U256::from(100u8) <= by_debt
+            };
+            if same_share {
+                let room = mul_div(recorded_debt, take.tab, take.due.max(U256::ONE), "room")?;
+                MismatchEvidence {
+                    input: "liquidation-limit",
+                    detail: format!(
+                        "the same share of collateral and debt was taken: the room under the liquidation limit (Dog hole/Hole minus Dirt, Cat box minus litter) would have to have been {} DAI (recorded debt times chop), where the engine had room for the whole vault's tab (difference: room minus that tab)",
+                        crate::math::decimal(room, 18)
+                    ),
+                    difference: signed(room, take.tab / RAY),
+                }
+            } else {
+                MismatchEvidence {
+                    input: "debt-and-collateral",
+                    detail: format!(
+                        "both amounts differ, by {collateral_difference} ETH and {debt_difference} DAI (recorded minus rebuilt): the rebuilt vault differs in both"
+                    ),
+                    difference: debt_difference,
+                }
+            }
+        }
+    })
+}
+
 impl ProtocolModel for MakerModel {
     fn protocol(&self) -> Protocol {
         Protocol::Maker
@@ -1127,7 +1280,13 @@ impl ProtocolModel for MakerModel {
         let wad = fixed_to(&quote.price, 18, "price")?;
         let lag = self.config.feed_lag.get(&quote.feed).copied().unwrap_or(0);
         let osm = self.osms.entry(update.asset).or_default();
-        if osm.observe(Timestamp(quote.time.0 - lag), wad, self.hop) {
+        let point = Point {
+            time: Timestamp(quote.time.0 - lag),
+            price: wad,
+            feed: quote.feed,
+            grain: prices.grain(&update.asset, &update.quote, &quote.feed),
+        };
+        if osm.observe(point, self.hop) {
             return self.poke_all();
         }
         Ok(false)

@@ -37,6 +37,22 @@ pub fn health(urn: Urn, spot: U256, rate: U256) -> Result<Option<U256>, EngineEr
     Ok(Some(mul_div(value, WAD, debt, "health")?))
 }
 
+/// The highest OSM value (wad) at which `urn` is unsafe, with the Spotter's
+/// `spot = val * 10^9 * RAY / mat` (`Spotter.poke`, `par` = 1) and the Vat's unsafe test
+/// `ink * spot < art * rate`, all rounded as the contracts round. `None` without debt (never
+/// unsafe), without collateral (unsafe at any price), or when no positive value would do.
+pub fn break_even_value(urn: Urn, mat: U256, rate: U256) -> Result<Option<U256>, EngineError> {
+    let tab = mul(urn.art, rate, "art * rate")?;
+    if tab.is_zero() || urn.ink.is_zero() || mat.is_zero() {
+        return Ok(None);
+    }
+    // Unsafe iff spot <= (tab - 1) / ink; spot <= s iff val * 10^36 < (s + 1) * mat.
+    let highest_spot = (tab - U256::ONE) / urn.ink;
+    let bound = mul(highest_spot + U256::ONE, mat, "spot * mat")?;
+    let value = (bound - U256::ONE) / (WAD * WAD);
+    Ok((!value.is_zero()).then_some(value))
+}
+
 /// Why a liquidation the vault's health would allow is refused by a limit or rounding rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -262,5 +278,24 @@ mod tests {
             health(urn, RAY * U256::from(500u16), RAY).unwrap(),
             Some(WAD / U256::from(2u8))
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn break_even_is_the_last_unsafe_value(
+            ink in 1u128..1_000_000_000_000_000_000_000_000,
+            art in 1u128..1_000_000_000_000_000_000_000_000_000,
+            rate_extra in 0u64..1_000_000_000_000_000_000,
+            mat_extra in 0u64..2_000_000_000_000_000_000,
+        ) {
+            let urn = Urn { ink: U256::from(ink), art: U256::from(art) };
+            let rate = crate::math::RAY + U256::from(rate_extra) * U256::from(1_000_000_000u64);
+            let mat = crate::math::RAY + U256::from(mat_extra) * U256::from(1_000_000_000u64);
+            let spot = |val: U256| val * crate::math::BLN * crate::math::RAY / mat;
+            if let Some(value) = break_even_value(urn, mat, rate).unwrap() {
+                proptest::prop_assert!(is_unsafe(urn, spot(value), rate).unwrap());
+                proptest::prop_assert!(!is_unsafe(urn, spot(value + U256::ONE), rate).unwrap());
+            }
+        }
     }
 }

@@ -310,12 +310,24 @@ impl Scenario {
     /// Reads and validates a scenario file. Relative data paths inside it (pool reserves) are
     /// resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::load_with_data_dir(path, None)
+    }
+
+    /// Reads and validates a scenario file whose relative data paths (`reserves_file`) resolve
+    /// against `data_dir`, or against the scenario's folder when it is `None`.
+    pub fn load_with_data_dir(
+        path: &Path,
+        data_dir: Option<&Path>,
+    ) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             file: file.clone(),
             source,
         })?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = match data_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

@@ -542,14 +542,16 @@ factor = "2"
 #[test]
 fn the_fixture_scenarios_parse() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios");
+    // The fixtures name their data files relative to ../shared/data (`--data-dir`).
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            match Scenario::load(&path) {
+            match Scenario::load_with_data_dir(&path, Some(&data)) {
                 Ok(_) => {}
                 // Scenarios reading pool reserves from ../shared/data need it present.
-                Err(ScenarioError::Data { .. }) if !dir.join("../../../shared/data").exists() => {
+                Err(ScenarioError::Data { .. }) if !data.exists() => {
                     eprintln!("skipping {}: ../shared/data not found", path.display());
                 }
                 Err(error) => panic!("{error}"),

@@ -1,0 +1,293 @@
+//! The first screen of a post-mortem, in words: what happened in each run (liquidations,
+//! accounts, collateral, debt, bad debt, the lowest oracle price, the cascade depth, the largest
+//! single liquidation), what each counterfactual changed against the reference, and how the
+//! recorded liquidations of a historical run were judged (verdict counts and the worst cases).
+//!
+//! Every sentence is generated from the run files' numbers; nothing here decides anything.
+
+use std::collections::BTreeMap;
+
+use crate::compare::Comparison;
+use crate::runfile::{LiquidationView, Num, RunFile, canonical_asset};
+
+/// How many recorded liquidations the "worst cases" list keeps.
+pub const WORST_CASES_KEPT: usize = 10;
+
+/// `1 liquidation`, `2 liquidations`, with thousands separators.
+pub fn count(n: u64, noun: &str) -> String {
+    let text = Num::from_int(n.into()).human(0);
+    if n == 1 {
+        format!("{text} {noun}")
+    } else {
+        format!("{text} {noun}s")
+    }
+}
+
+/// Per-asset amounts as `12,811.4 ETH and 3 BTC`; `none` when empty.
+fn amounts(sums: &BTreeMap<String, Num>) -> String {
+    let parts: Vec<String> = sums
+        .iter()
+        .filter(|(_, n)| !n.is_zero())
+        .map(|(asset, n)| format!("{} {asset}", n.human(2)))
+        .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+fn sum_by<'a>(
+    liquidations: impl Iterator<Item = &'a LiquidationView>,
+    key: impl Fn(&LiquidationView) -> (String, Option<Num>),
+) -> BTreeMap<String, Num> {
+    let mut sums: BTreeMap<String, Num> = BTreeMap::new();
+    for liquidation in liquidations {
+        let (asset, amount) = key(liquidation);
+        if let Some(amount) = amount {
+            let entry = sums.entry(asset).or_default();
+            *entry = entry.plus(amount);
+        }
+    }
+    sums
+}
+
+/// One paragraph on what happened in `run`.
+pub fn run_paragraph(run: &RunFile) -> String {
+    let liquidations = &run.liquidations;
+    let accounts: std::collections::BTreeSet<_> = liquidations.iter().map(|l| l.key()).collect();
+    let mut text = format!(
+        "{}: {} of {}",
+        run.label(),
+        count(liquidations.len() as u64, "liquidation"),
+        count(accounts.len() as u64, "account")
+    );
+    if liquidations.is_empty() {
+        text.push('.');
+        return text;
+    }
+    let seized = sum_by(liquidations.iter(), |l| {
+        (l.collateral_name().to_owned(), Some(l.collateral()))
+    });
+    let debt = sum_by(liquidations.iter(), |l| {
+        (l.debt_asset.clone(), Some(l.debt()))
+    });
+    text.push_str(&format!(
+        "; {} seized, {} repaid",
+        amounts(&seized),
+        amounts(&debt)
+    ));
+    if run.is_counterfactual() {
+        let sold = sum_by(liquidations.iter(), |l| {
+            (
+                l.collateral_name().to_owned(),
+                l.collateral_sold.as_deref().and_then(Num::parse),
+            )
+        });
+        text.push_str(&format!(" ({} sold by the liquidator)", amounts(&sold)));
+        let bad = sum_by(liquidations.iter(), |l| {
+            (
+                l.debt_asset.clone(),
+                l.bad_debt.as_deref().and_then(Num::parse),
+            )
+        });
+        match amounts(&bad).as_str() {
+            "none" => text.push_str("; no bad debt"),
+            bad => text.push_str(&format!("; bad debt {bad}")),
+        }
+        if let Some(depth) = run.cascade_depth() {
+            text.push_str(&format!(
+                "; the cascade went {} deep",
+                count(depth.into(), "round")
+            ));
+        }
+        let extras = run.counterfactual.as_ref();
+        let number = |path: &[&str]| {
+            let mut value = extras?;
+            for key in path {
+                value = value.get(*key)?;
+            }
+            value
+                .as_str()
+                .and_then(Num::parse)
+                .or_else(|| value.as_u64().map(|n| Num::from_int(n.into())))
+        };
+        if let Some(by_impact) = number(&["cascade", "triggered_by_impact"]) {
+            text.push_str(&format!(
+                ", {} of them triggered by the price impact of earlier ones",
+                by_impact.human(0)
+            ));
+        }
+        if let Some(slippage) = number(&["liquidator", "slippage"]) {
+            text.push_str(&format!(
+                "; the liquidator lost {} in quote tokens to price impact and fees (slippage)",
+                slippage.human(2)
+            ));
+        }
+    }
+    let lowest = run
+        .timeline
+        .iter()
+        .filter_map(|p| {
+            p.oracle_price
+                .as_deref()
+                .and_then(Num::parse)
+                .map(|price| (price, p))
+        })
+        .min_by_key(|(price, _)| *price);
+    if let Some((price, point)) = lowest {
+        text.push_str(&format!(
+            "; lowest oracle price {} USD ({} {}, {})",
+            price.human(2),
+            point.protocol,
+            point.market,
+            point.time.to_rfc3339()
+        ));
+    }
+    if let Some(largest) = liquidations.iter().max_by_key(|l| (l.debt(), l.seq)) {
+        text.push_str(&format!(
+            "; largest single liquidation {} {} {} at {}: {} {} for {} {}",
+            largest.protocol,
+            largest.market,
+            largest.account,
+            largest.time.to_rfc3339(),
+            largest.collateral().human(2),
+            canonical_asset(&largest.collateral_asset),
+            largest.debt().human(2),
+            largest.debt_asset
+        ));
+    }
+    text.push('.');
+    text
+}
+
+/// One paragraph on what run B changed against run A, from their comparison.
+pub fn pair_paragraph(comparison: &Comparison) -> String {
+    let moved = |metric: &str| -> Vec<String> {
+        comparison
+            .totals
+            .iter()
+            .filter(|row| row.metric == metric)
+            .filter_map(|row| {
+                let delta = row.delta?;
+                (!delta.is_zero()).then(|| {
+                    let unit = if row.unit.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", row.unit)
+                    };
+                    format!("{}{unit}", signed_human(delta))
+                })
+            })
+            .collect()
+    };
+    let mut parts = Vec::new();
+    for (metric, label) in [
+        ("liquidations", "liquidations"),
+        ("accounts hit", "accounts hit"),
+        ("collateral seized", "collateral seized"),
+        ("debt repaid", "debt repaid"),
+        ("bad debt", "bad debt"),
+    ] {
+        let changes = moved(metric);
+        if !changes.is_empty() {
+            parts.push(format!("{label} {}", changes.join(", ")));
+        }
+    }
+    let mut text = format!("{} against {}: ", comparison.b.label, comparison.a.label);
+    if parts.is_empty() {
+        text.push_str("the same liquidations, collateral, debt and bad debt");
+    } else {
+        text.push_str(&parts.join("; "));
+    }
+    text.push_str(&format!(
+        "; {} liquidated in {} only, {} in {} only.",
+        count(comparison.only_in_a.len() as u64, "account"),
+        comparison.a.label,
+        count(comparison.only_in_b.len() as u64, "account"),
+        comparison.b.label
+    ));
+    text
+}
+
+fn signed_human(n: Num) -> String {
+    if n.0 > 0 {
+        format!("+{}", n.human(2))
+    } else {
+        n.human(2)
+    }
+}
+
+/// How a historical run's recorded liquidations were judged.
+pub struct Verdicts {
+    /// `(verdict, liquidations)` by verdict name, zero counts included.
+    pub counts: Vec<(String, u64)>,
+    /// The worst cases: liquidations not explained, largest debt first, as rows under
+    /// [`worst_header`].
+    pub worst: Vec<Vec<String>>,
+}
+
+/// The verdicts of a historical run's liquidations (`None` for a counterfactual run).
+pub fn verdicts(run: &RunFile) -> Option<Verdicts> {
+    if run.is_counterfactual() {
+        return None;
+    }
+    // Counted over the liquidations reported on (a report restricts them to the events every
+    // run covers), every verdict the run file names listed, zero included.
+    let mut counts: BTreeMap<String, u64> = run
+        .totals
+        .verdicts
+        .keys()
+        .map(|verdict| (verdict.clone(), 0))
+        .collect();
+    for verdict in run.liquidations.iter().filter_map(|l| l.verdict.clone()) {
+        *counts.entry(verdict).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    let counts = counts.into_iter().collect();
+    let mut worst: Vec<&LiquidationView> = run
+        .liquidations
+        .iter()
+        .filter(|l| l.verdict.as_deref().is_some_and(|v| v != "explained"))
+        .collect();
+    worst.sort_by(|x, y| y.debt().cmp(&x.debt()).then(x.seq.cmp(&y.seq)));
+    let worst = worst
+        .into_iter()
+        .take(WORST_CASES_KEPT)
+        .map(|l| {
+            vec![
+                l.time.to_rfc3339(),
+                format!("{} {} {}", l.protocol, l.market, l.account),
+                l.verdict.clone().unwrap_or_default(),
+                format!("{} {}", l.debt().human(2), l.debt_asset),
+                l.health
+                    .as_deref()
+                    .and_then(Num::parse)
+                    .map_or("no health".to_owned(), |h| h.human(4)),
+                l.note.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Some(Verdicts { counts, worst })
+}
+
+/// The header of the worst-cases table.
+pub fn worst_header() -> Vec<String> {
+    ["time", "account", "verdict", "debt repaid", "health", "why"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_say_their_plurals() {
+        assert_eq!(count(1, "liquidation"), "1 liquidation");
+        assert_eq!(count(0, "account"), "0 accounts");
+        assert_eq!(count(12_811, "account"), "12,811 accounts");
+    }
+}
