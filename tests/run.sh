@@ -4,7 +4,8 @@
 # Starts a single-node broker (jars from Maven Central on first use) unless
 # CASCADE_KAFKA_BROKERS already names one, runs `cargo test --workspace`, then a smoke run of every
 # benchmark (each measured once, small sizes) so a benchmark that stops compiling or panics is
-# caught, and stops the broker it started. Real-data tests read ../shared/data and skip with a
+# caught, a short run of every fuzz target (5 s each; a crash fails the run), and stops the
+# broker it started. Real-data tests read ../shared/data and skip with a
 # notice when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,6 @@ cargo test --workspace --no-fail-fast
 
 echo "== benchmark smoke run (CASCADE_BENCH_SMOKE=1)"
 CASCADE_BENCH_SMOKE=1 cargo bench --workspace --bench '*' -- --test
+
+echo "== fuzz smoke run (fuzz/run.sh 5: every target 5 s, fails on a crash)"
+fuzz/run.sh 5

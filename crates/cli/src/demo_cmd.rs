@@ -17,6 +17,7 @@ use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig, SynthSummary};
 
 use crate::Outcome;
+use crate::out::write_file;
 use crate::synth_cmd::thousands;
 
 /// Arguments of `cascade demo`.
@@ -67,7 +68,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         .context("replaying the demo log historically")?
         .run;
     let historical_path = args.out.join("historical.json");
-    write(&historical_path, &historical.to_json())?;
+    write_file(&historical_path, &historical.to_json())?;
     step(
         "replay",
         &format!(
@@ -86,13 +87,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
 
     let started = Instant::now();
     let scenario_path = args.out.join("scenario.toml");
-    write(&scenario_path, SCENARIO.as_bytes())?;
+    write_file(&scenario_path, SCENARIO.as_bytes())?;
     let scenario = Scenario::load(&scenario_path)
         .with_context(|| format!("reading {}", scenario_path.display()))?;
     let counterfactual = replay_scenario(&log_dir, &replay_options().config, &scenario)
         .context("replaying the demo log under the scenario")?;
     let counterfactual_path = args.out.join("counterfactual.json");
-    write(&counterfactual_path, &counterfactual.to_json())?;
+    write_file(&counterfactual_path, &counterfactual.to_json())?;
     step(
         "what-if",
         &format!(
@@ -117,10 +118,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         "report",
     )?;
     let report_path = args.out.join("report.html");
-    write(&report_path, report.html.as_bytes())?;
-    write(&args.out.join("report.md"), report.markdown.as_bytes())?;
+    write_file(&report_path, report.html.as_bytes())?;
+    write_file(&args.out.join("report.md"), report.markdown.as_bytes())?;
     for (name, svg) in &report.charts {
-        write(&args.out.join(format!("report.{name}.svg")), svg.as_bytes())?;
+        write_file(&args.out.join(format!("report.{name}.svg")), svg.as_bytes())?;
     }
     step(
         "report",
@@ -219,10 +220,6 @@ fn step(name: &str, what: &str, path: &Path, started: Instant) {
         path.display(),
         started.elapsed().as_secs_f64()
     );
-}
-
-fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn crash_label(config: &SynthConfig) -> String {

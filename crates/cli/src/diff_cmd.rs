@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use cascade_diff::{DiffError, Format, RunFile, compare, compare_across_logs, render};
 use clap::{Args, ValueEnum};
 
@@ -62,9 +61,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
     };
     let text = render(&comparison, format);
     match &args.out {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
-        }
+        Some(path) => crate::out::write_file(path, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(if comparison.differs() {

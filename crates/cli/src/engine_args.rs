@@ -5,14 +5,16 @@
 //! cannot drift apart: a flag added here is offered, parsed and applied the same way by all of
 //! them. This module must never decide anything the engine decides; it only translates flags.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use cascade_engine::maker::{MedianRule, OracleMode, OsmSample};
 use cascade_engine::scenario::{Scenario, ScenarioError};
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
-use cascade_events::{Id, Timestamp};
+use cascade_events::{Id, Payload, Timestamp};
+use cascade_log::{Catalog, LogReader};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 
@@ -177,11 +179,24 @@ impl EngineArgs {
     }
 
     /// Replays the log at `dir` under these flags: the scenario when one is given, else history
-    /// with checkpoints stored and resumed as asked.
+    /// with checkpoints stored and resumed as asked. A catalog that cannot be opened (read-only
+    /// storage) only costs the checkpoints: the replay runs from the segments, with a warning.
     pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
         crate::existing_log(dir)?;
+        let run = self.replay(dir)?;
+        if let Err(error) = Catalog::open(dir) {
+            eprintln!(
+                "warning: catalog unavailable ({error}); replayed from the segments without checkpoints"
+            );
+        }
+        Ok(run)
+    }
+
+    fn replay(&self, dir: &Path) -> anyhow::Result<Run> {
+        let config = self.config()?;
+        check_feed_lags(dir, &config)?;
         let options = ReplayOptions {
-            config: self.config()?,
+            config,
             checkpoint_every: self.checkpoint_every,
             resume: true,
         };
@@ -235,6 +250,37 @@ impl EngineArgs {
         }
         Ok(outcome.run)
     }
+}
+
+/// Refuses a `--feed-lag` naming a feed no price in the log at `dir` comes from (a typo would
+/// shift nothing). Reads the log only when the flag is given.
+fn check_feed_lags(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
+    if config.maker.feed_lag.is_empty() {
+        return Ok(());
+    }
+    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let mut feeds = BTreeSet::new();
+    for event in reader.events(0) {
+        let event = event.with_context(|| format!("reading {}", dir.display()))?;
+        if let Payload::Price(update) = event.payload {
+            feeds.insert(update.feed);
+        }
+    }
+    for (feed, seconds) in &config.maker.feed_lag {
+        if !feeds.contains(feed) {
+            let known: Vec<String> = feeds.iter().map(Id::to_string).collect();
+            bail!(
+                "--feed-lag {feed}={seconds}: no price in {} comes from feed {feed} (its feeds: {})",
+                dir.display(),
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 fn parse_time(text: &str) -> anyhow::Result<Timestamp> {

@@ -50,7 +50,7 @@ pub struct IngestArgs {
     /// chainlink-rounds: the feed's address (default: the address in the file name).
     #[arg(long)]
     feed: Option<String>,
-    /// chainlink-rounds, ohlcv-json, binance-klines (required): the asset priced.
+    /// chainlink-rounds, ohlcv-json, binance-klines (required for the last two): the asset priced.
     #[arg(long)]
     asset: Option<String>,
     /// chainlink-rounds, ohlcv-json, price-csv, binance-klines (default USDT): the unit of the

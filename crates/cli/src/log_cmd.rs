@@ -1,8 +1,10 @@
 //! `cascade log verify|stats|cat|repair|upgrade`: inspect, repair and upgrade an event log.
 //!
 //! Only argument handling and printing live here; checks and statistics come from `cascade-log`.
-//! Damage to the log is a finding (exit 1) reported with file and offset; anything that stops the
-//! command from running (no such directory, I/O failure) is an error (exit 2).
+//! Damage to the log is a finding (exit 1) reported with file and offset, by `stats` and `cat` too
+//! (on stderr, their stdout being statistics and events): a torn tail they read around is still
+//! damage. Anything that stops the command from running (no such directory, I/O failure) is an
+//! error (exit 2).
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -30,7 +32,8 @@ enum LogCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Summarise the log: events per kind, time range, assets, protocols, sources.
+    /// Summarise the log: events per kind, time range, assets, protocols, sources; exit 1 on
+    /// damage (reported on stderr).
     Stats {
         /// Log directory.
         dir: PathBuf,
@@ -38,7 +41,7 @@ enum LogCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print events, one per line.
+    /// Print events, one per line; exit 1 on damage (reported on stderr).
     Cat {
         /// Log directory.
         dir: PathBuf,
@@ -100,7 +103,8 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 /// Prints a finding about damage and turns it into the findings outcome; other errors pass.
-fn finding(error: LogError, json: bool) -> anyhow::Result<Outcome> {
+/// `verify` prints it on stdout (its report), the others on stderr.
+fn finding(error: LogError, json: bool, on_stdout: bool) -> anyhow::Result<Outcome> {
     if !error.is_corruption() {
         return Err(error.into());
     }
@@ -108,11 +112,29 @@ fn finding(error: LogError, json: bool) -> anyhow::Result<Outcome> {
         let value = serde_json::json!({ "ok": false, "corruption": error.to_string() });
         println!("{value}");
     } else if matches!(error, LogError::UnfinishedIngest { .. }) {
-        println!("INTERRUPTED: {error}");
-    } else {
+        if on_stdout {
+            println!("INTERRUPTED: {error}");
+        } else {
+            eprintln!("INTERRUPTED: {error}");
+        }
+    } else if on_stdout {
         println!("CORRUPT: {error}");
+    } else {
+        eprintln!("CORRUPT: {error}");
     }
     Ok(Outcome::Findings)
+}
+
+/// After `stats` or `cat` read what is readable: a torn tail is damage they must not pass over
+/// in silence.
+fn torn_finding(reader: &LogReader) -> Outcome {
+    match reader.torn_tail() {
+        Some(torn) => {
+            eprintln!("TORN: {}", torn_text(torn));
+            Outcome::Findings
+        }
+        None => Outcome::Clean,
+    }
 }
 
 fn torn_text(torn: &TornTail) -> String {
@@ -171,7 +193,7 @@ fn catalog_tip_finding(dir: &Path, generation: u64, events: u64) -> Option<Strin
 fn verify_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
     let report = match verify(dir) {
         Ok(report) => report,
-        Err(error) => return finding(error, json),
+        Err(error) => return finding(error, json, true),
     };
     if let Some(lost) = catalog_tip_finding(dir, report.generation, report.records) {
         if json {
@@ -218,7 +240,7 @@ fn verify_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
 fn stats_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
     let reader = match LogReader::open(dir) {
         Ok(reader) => reader,
-        Err(error) => return finding(error, json),
+        Err(error) => return finding(error, json, false),
     };
     // The catalog may be held by a running writer process (sled locks it): then compute the
     // statistics straight from the segments and say the sources are unknown.
@@ -235,9 +257,20 @@ fn stats_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
             (LogSummary::of(&reader), None)
         }
     };
-    let summary = match summary {
+    // The catalog's stored summary was computed when the log was written: every record is
+    // read again (checksums and identity, no decoding) so damage since then is reported, and
+    // a summary for other content is not shown.
+    let checked = summary.and_then(|summary| {
+        let identity = reader.identity()?;
+        if summary.identity == identity {
+            Ok(summary)
+        } else {
+            LogSummary::of(&reader)
+        }
+    });
+    let summary = match checked {
         Ok(summary) => summary,
-        Err(error) => return finding(error, json),
+        Err(error) => return finding(error, json, false),
     };
     if json {
         let mut value =
@@ -249,7 +282,7 @@ fn stats_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
     } else {
         print_stats(dir, &summary, sources.as_deref());
     }
-    Ok(Outcome::Clean)
+    Ok(torn_finding(&reader))
 }
 
 fn print_stats(dir: &Path, summary: &LogSummary, sources: Option<&[SourceRecord]>) {
@@ -313,11 +346,7 @@ fn cat_cmd(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Res
     let reader = match LogReader::open(dir) {
         Ok(reader) => reader,
         // Events go to stdout; a finding there would read as one.
-        Err(error) if error.is_corruption() => {
-            eprintln!("CORRUPT: {error}");
-            return Ok(Outcome::Findings);
-        }
-        Err(error) => return Err(error.into()),
+        Err(error) => return finding(error, false, false),
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -330,11 +359,7 @@ fn cat_cmd(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Res
             Ok(event) => event,
             Err(error) => {
                 out.flush()?;
-                if error.is_corruption() {
-                    eprintln!("CORRUPT: {error}");
-                    return Ok(Outcome::Findings);
-                }
-                return Err(error.into());
+                return finding(error, false, false);
             }
         };
         if json {
@@ -345,7 +370,7 @@ fn cat_cmd(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Res
         }
     }
     out.flush()?;
-    Ok(Outcome::Clean)
+    Ok(torn_finding(&reader))
 }
 
 /// One readable line: seq, time, block, source, kind, then the payload's essentials.

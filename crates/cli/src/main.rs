@@ -15,6 +15,7 @@ mod engine_args;
 mod fail_on;
 mod ingest_cmd;
 mod log_cmd;
+mod out;
 mod pipe;
 mod replay_cmd;
 mod report_cmd;

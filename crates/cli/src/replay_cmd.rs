@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::Outcome;
 use crate::engine_args::EngineArgs;
 use crate::fail_on::{self, Threshold};
+use crate::out::write_file;
 
 /// `cascade replay DIR`.
 #[derive(Args)]
@@ -111,20 +112,12 @@ pub fn parse_run_file(path: &Path, bytes: &[u8]) -> anyhow::Result<serde_json::V
         .map_err(|error| anyhow::anyhow!("{}:{error}: not a run file", path.display()))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, bytes)
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))
-}
-
 /// Runs `cascade replay`.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
     let run = args.engine.run_log(&args.dir)?;
     // A million-account run file is hundreds of megabytes: built only when asked for.
     if let Some(out) = &args.out {
-        write_atomically(out, &run_bytes(&run, out))?;
+        write_file(out, &run_bytes(&run, out))?;
     }
     let text = if args.json {
         run.to_json()
@@ -191,7 +184,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
             text.push('\n');
             text.into_bytes()
         };
-        write_atomically(&args.expect, &golden)?;
+        write_file(&args.expect, &golden)?;
         println!("updated {}", args.expect.display());
         return Ok(if tripped {
             Outcome::Findings

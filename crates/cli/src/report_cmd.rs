@@ -1,12 +1,13 @@
 //! `cascade report RUN... --out report.html`: the post-mortem of several runs of one log.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use cascade_diff::{RunFile, build_report};
 use clap::Args;
 
 use crate::Outcome;
+use crate::out::write_file;
 
 /// `cascade report RUN... --out report.html [--title TEXT]`.
 #[derive(Args)]
@@ -21,10 +22,6 @@ pub struct ReportArgs {
     /// Title of the report (default: "Post-mortem: A vs B ...").
     #[arg(long)]
     title: Option<String>,
-}
-
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs `cascade report`.
@@ -49,11 +46,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("creating {}", folder.display()))?;
     }
-    write(&args.out, &report.html)?;
+    write_file(&args.out, report.html.as_bytes())?;
     let markdown = args.out.with_extension("md");
-    write(&markdown, &report.markdown)?;
+    write_file(&markdown, report.markdown.as_bytes())?;
     for (name, svg) in &report.charts {
-        write(&args.out.with_file_name(format!("{stem}.{name}.svg")), svg)?;
+        write_file(
+            &args.out.with_file_name(format!("{stem}.{name}.svg")),
+            svg.as_bytes(),
+        )?;
     }
     println!(
         "wrote {} ({} charts) and {}",

@@ -329,8 +329,7 @@ fn mirrored_replay(
 
 fn finish_replay(run: &Run, out: Option<&Path>) -> anyhow::Result<()> {
     if let Some(out) = out {
-        std::fs::write(out, run.to_json())
-            .with_context(|| format!("writing the run file {}", out.display()))?;
+        crate::out::write_file(out, &run.to_json())?;
     }
     println!(
         "replayed {} events: {} liquidations, state hash {}",

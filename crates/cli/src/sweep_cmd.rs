@@ -1,7 +1,7 @@
 //! `cascade sweep DIR --scenario FILE --param KEY=START..END:STEP ...`: one counterfactual per
 //! grid point, in parallel.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use cascade_diff::sweep::{self, Metric};
@@ -11,6 +11,7 @@ use clap::Args;
 
 use crate::Outcome;
 use crate::engine_args::DataDirArg;
+use crate::out::write_file;
 
 /// `cascade sweep DIR --scenario FILE --param KEY=START..END:STEP [--param ...] [--jobs N]
 /// [--out FILE] [--metric NAME ...]`.
@@ -38,10 +39,6 @@ pub struct SweepArgs {
     /// default: all).
     #[arg(long = "metric", value_name = "NAME")]
     metrics: Vec<String>,
-}
-
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs `cascade sweep`.
@@ -98,13 +95,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
             Some("md") => sweep::markdown(&axes, &points, &metrics),
             _ => sweep::table(&axes, &points, &metrics),
         };
-        write(out, &text)?;
+        write_file(out, text.as_bytes())?;
         if let Some(svg) = sweep::heatmap(&axes, &points, metrics[0])? {
             let stem = out
                 .file_stem()
                 .map_or("sweep".into(), |s| s.to_string_lossy());
             let path = out.with_file_name(format!("{stem}.heatmap.svg"));
-            write(&path, &svg)?;
+            write_file(&path, svg.as_bytes())?;
             if !crate::talk::quiet() {
                 eprintln!("heatmap: {}", path.display());
             }

@@ -5,45 +5,12 @@
 //! The logs are built in the page's order: hourly prices (A), then the 10-minute crash-day bars
 //! (B), then CoinGecko's USDT/USD and the Binance minute bars (C).
 
+mod real_data;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use real_data::{cascade, ethb_hourly_log, ingest, shared_data};
 use serde_json::Value;
-
-fn shared_data() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: ../shared/data not found");
-        None
-    }
-}
-
-fn cascade(args: &[&str]) -> Vec<u8> {
-    let output = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .output()
-        .expect("runs cascade");
-    assert!(
-        output.status.success(),
-        "cascade {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-fn ingest(log: &Path, source: &str, paths: &[PathBuf], extra: &[&str]) {
-    let log = log.to_str().expect("UTF-8 temp path");
-    let mut args = vec!["ingest", "--log", log, "--source", source];
-    args.extend_from_slice(extra);
-    let paths: Vec<&str> = paths
-        .iter()
-        .map(|p| p.to_str().expect("UTF-8 data path"))
-        .collect();
-    args.extend(paths);
-    cascade(&args);
-}
 
 /// What one replay found: the verdict counts, and (explained, judged) on the four crash days and
 /// on the days the Binance minute files cover.
@@ -103,14 +70,7 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = dir.path().join("ethb");
-    ingest(&log, "maker-flipside", &[data.join("maker-ethb")], &[]);
-    ingest(
-        &log,
-        "price-csv",
-        &[data.join("prices/coingecko-hourly/WETH_usd.csv")],
-        &[],
-    );
+    let log = ethb_hourly_log(&data, dir.path());
     let hourly = replay(&log, &minute_days, &[]);
     assert_eq!(
         hourly.verdicts,

@@ -201,3 +201,56 @@ fn stats_work_while_another_process_holds_the_catalog() {
     );
     drop(held);
 }
+
+#[test]
+fn stats_and_cat_report_a_torn_tail_on_stderr_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 40);
+    let log = dir.path().to_str().unwrap();
+    let last = LogReader::open(dir.path())
+        .unwrap()
+        .segment_paths()
+        .pop()
+        .unwrap();
+    let mut bytes = std::fs::read(&last).unwrap();
+    // A record header promising more bytes than follow: what a crash mid-append leaves.
+    bytes.extend_from_slice(&[0x40, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(&last, bytes).unwrap();
+    for args in [
+        ["log", "stats", log, ""],
+        ["log", "stats", log, "--json"],
+        ["log", "cat", log, ""],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let output = cascade(&args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("TORN: "), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("torn tail at byte offset"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // What is readable is still printed.
+    assert_eq!(
+        text(&cascade(&["log", "cat", log]).stdout).lines().count(),
+        40
+    );
+}
+
+#[test]
+fn stats_report_damage_done_after_the_catalog_stored_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 40);
+    let log = dir.path().to_str().unwrap();
+    assert_eq!(cascade(&["log", "stats", log]).status.code(), Some(0));
+    let segment = LogReader::open(dir.path()).unwrap().segment_paths()[1].clone();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[32 + 12 + 3] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let output = cascade(&["log", "stats", log]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("CORRUPT: "), "{stderr}");
+    assert!(stderr.contains("byte offset 32"), "{stderr}");
+}

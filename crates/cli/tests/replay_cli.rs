@@ -461,6 +461,39 @@ fn the_line_form_is_written_read_back_and_taken_by_every_consumer() {
 }
 
 #[test]
+fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let replay = |lag: &str| {
+        cascade()
+            .args(["replay", log.to_str().unwrap(), "--feed-lag", lag])
+            .output()
+            .unwrap()
+    };
+    let output = replay("coingeko=900");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--feed-lag coingeko=900: no price in ")
+            && stderr.contains("comes from feed coingeko (its feeds: "),
+        "{stderr}"
+    );
+    let known = stderr
+        .split("(its feeds: ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ')']).next())
+        .unwrap()
+        .to_owned();
+    let output = replay(&format!("{known}=900"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
     let temp = tempfile::tempdir().unwrap();
     let log = temp.path().join("log");
@@ -514,4 +547,113 @@ fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     assert!(report.is_file());
+}
+
+#[test]
+fn out_writes_only_the_file_it_names() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let users = temp.path().join("run.tmp");
+    std::fs::write(&users, "the user's own file").unwrap();
+    let out = temp.path().join("run.json");
+    let replay = |out: &str| {
+        cascade()
+            .args(["replay", log.to_str().unwrap(), "--out", out])
+            .output()
+            .unwrap()
+    };
+    assert!(replay(out.to_str().unwrap()).status.success());
+    assert_eq!(
+        std::fs::read_to_string(&users).unwrap(),
+        "the user's own file"
+    );
+    assert!(std::fs::read(&out).unwrap().starts_with(b"{"));
+
+    let runs = temp.path().join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    let output = replay(&format!("{}/", runs.display()));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    let mut names: Vec<String> = std::fs::read_dir(temp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["log", "run.json", "run.tmp", "runs"]);
+}
+
+/// Runs `cascade replay LOG ARGS` (ARGS without spaces or quotes) with LOG read-only: by permissions for a user, through a read-only
+/// bind mount in a private mount namespace for root (whom permissions do not stop). `None`
+/// when neither is possible here.
+fn replay_read_only(log: &Path, args: &[&str]) -> Option<std::process::Output> {
+    let bin = env!("CARGO_BIN_EXE_cascade");
+    let log = log.to_str().unwrap();
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !is_root {
+        assert!(
+            Command::new("chmod")
+                .args(["-R", "a-w", log])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let output = cascade().args(["replay", log]).args(args).output().unwrap();
+        assert!(
+            Command::new("chmod")
+                .args(["-R", "u+w", log])
+                .status()
+                .unwrap()
+                .success()
+        );
+        return Some(output);
+    }
+    // 4: the bind mount was refused; 3: it did not make the directory read-only.
+    let script = format!(
+        "mount --bind -o ro '{log}' '{log}' || exit 4; \
+         touch '{log}/probe' 2>/dev/null && exit 3; \
+         exec '{bin}' replay '{log}' {}",
+        args.join(" ")
+    );
+    let output = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .ok()?;
+    let refused =
+        matches!(output.status.code(), Some(3 | 4)) || output.stderr.starts_with(b"unshare");
+    (!refused).then_some(output)
+}
+
+#[test]
+fn a_read_only_log_without_checkpoints_replays() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    // A catalog exists (as every ingest leaves one) but holds no checkpoint.
+    drop(cascade_log::Catalog::open(&log).unwrap());
+    // History, and a scenario without a window (so no window checkpoint either).
+    let scenario = repo().join("fixtures/scenarios/baseline.toml");
+    let scenario = ["--scenario", scenario.to_str().unwrap()];
+    for args in [&[][..], &scenario[..]] {
+        let writable = cascade()
+            .args(["replay", log.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(writable.status.success(), "{args:?}");
+        let Some(output) = replay_read_only(&log, args) else {
+            eprintln!(
+                "skipping: cannot make a directory read-only here (no permissions, no mount)"
+            );
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert_eq!(output.stdout, writable.stdout, "{args:?}");
+        assert!(stderr.contains("warning: catalog unavailable"), "{stderr}");
+    }
 }

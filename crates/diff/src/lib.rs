@@ -40,7 +40,10 @@ pub enum DiffError {
         source: std::io::Error,
     },
     /// A file is not run JSON.
-    #[error("{file}:{line}:{column}: not a cascade run file: {reason}")]
+    #[error(
+        "{file}:{line}:{column}: not a cascade run file: {}",
+        cascade_events::clip(reason)
+    )]
     NotARun {
         /// The file.
         file: String,

@@ -166,9 +166,9 @@ pub struct WindowView {
     pub last_seq: Option<u64>,
 }
 
-/// Totals as the run reports them.
+/// Totals as the run reports them. Every key is required: a run file missing one was cut or
+/// edited, and comparing it as zeros would report a difference (or none) that is not there.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
 pub struct TotalsView {
     /// Liquidations in the window.
     pub liquidations: u64,
@@ -396,22 +396,17 @@ pub struct RunFile {
     /// The log replayed.
     pub log: LogView,
     /// The events reported on.
-    #[serde(default)]
     pub window: WindowView,
     /// The scenario (`null` for a historical run).
     #[serde(default)]
     pub scenario: Option<Value>,
     /// Final state hash.
-    #[serde(default)]
     pub state_hash: String,
     /// Totals.
-    #[serde(default)]
     pub totals: TotalsView,
     /// Liquidations in log order.
-    #[serde(default)]
     pub liquidations: Vec<LiquidationView>,
     /// Risk snapshots in log order.
-    #[serde(default)]
     pub timeline: Vec<PointView>,
     /// Health distributions before and after (absent from schema version 1 files).
     #[serde(default)]

@@ -154,6 +154,42 @@ fn bad_files_are_named() {
 }
 
 #[test]
+fn a_run_missing_a_section_or_a_total_is_refused_not_read_as_zero() {
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/expected/maker-dog-bark.json");
+    let whole: serde_json::Value = serde_json::from_slice(&std::fs::read(golden).unwrap()).unwrap();
+    for (section, key) in [
+        ("totals", None),
+        ("liquidations", None),
+        ("timeline", None),
+        ("state_hash", None),
+        ("window", None),
+        ("totals", Some("liquidations")),
+        ("totals", Some("bad_debt")),
+    ] {
+        let mut cut = whole.clone();
+        let missing = match key {
+            None => {
+                cut.as_object_mut().unwrap().remove(section);
+                section
+            }
+            Some(key) => {
+                cut[section].as_object_mut().unwrap().remove(key);
+                key
+            }
+        };
+        let error = RunFile::from_slice(&serde_json::to_vec(&cut).unwrap(), "cut.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("cut.json:") && error.contains(&format!("missing field `{missing}`")),
+            "{section}/{key:?}: {error}"
+        );
+    }
+    RunFile::from_slice(&serde_json::to_vec(&whole).unwrap(), "whole.json").unwrap();
+}
+
+#[test]
 fn json_is_stable_and_exact() {
     let c = compare(
         &load(&historical(), "a.json"),

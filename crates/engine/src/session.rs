@@ -5,8 +5,9 @@
 //! fingerprint, the scenario's fingerprint and the log's generation (a rewrite of the log starts a
 //! new generation, which retires every older checkpoint; appends keep them valid). Beside the
 //! checkpoints, a small index (`<namespace>/times` in the catalog state) lists the time of each,
-//! so `--from TIME` finds the last one before TIME without loading any. This module never
-//! changes the log itself.
+//! so `--from TIME` finds the last one before TIME without loading any. A catalog that cannot be
+//! opened (a log on read-only storage, a damaged catalog) costs the checkpoints, never the
+//! replay: the segments are the source of truth. This module never changes the log itself.
 
 use std::path::Path;
 
@@ -43,6 +44,29 @@ pub struct ReplayOutcome {
     pub resumed_from: Option<u64>,
 }
 
+/// The log's catalog, or `None` when it cannot be opened: checkpoints and stored summaries only
+/// save work, so a replay goes on from the segments without them (the CLI says so).
+pub(crate) fn open_catalog(dir: &Path) -> Option<Catalog> {
+    Catalog::open(dir).ok()
+}
+
+/// What a run file says about the log replayed: from the catalog's stored summary when there is
+/// a catalog, else read from the segments.
+pub(crate) fn log_info(
+    catalog: Option<&Catalog>,
+    reader: &LogReader,
+) -> Result<LogInfo, EngineError> {
+    let identity = match catalog {
+        Some(catalog) => catalog.identity()?,
+        None => reader.identity()?,
+    };
+    Ok(LogInfo {
+        first_seq: identity.last_seq.map(|_| identity.first_seq),
+        last_seq: identity.last_seq,
+        content_hash: identity.hash.iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}
+
 /// Replays the log at `dir` in `mode`.
 pub fn replay_log(
     dir: &Path,
@@ -62,13 +86,18 @@ pub fn replay_log_observed(
 ) -> Result<ReplayOutcome, EngineError> {
     let reader = LogReader::open(dir)?;
     let end = reader.next_seq();
-    let catalog = Catalog::open(dir)?;
+    let catalog = open_catalog(dir);
     let mut engine = Engine::new(options.config.clone(), mode);
     let namespace = format!("{}-g{}", engine.namespace(), reader.generation());
     let times_key = format!("{namespace}/times");
-    let mut times = decode_times(catalog.get_state(&times_key)?.as_deref());
+    let stored_times = match &catalog {
+        Some(catalog) => catalog.get_state(&times_key)?,
+        None => None,
+    };
+    let mut times = decode_times(stored_times.as_deref());
     let mut resumed_from = None;
     if options.resume
+        && let Some(catalog) = &catalog
         && let Some(from) = options.config.from
         && let Some(&(seq, _)) = times.iter().rev().find(|(_, time)| *time < from.0)
         && let Some((found, bytes)) = catalog.checkpoint_at_or_before(&namespace, seq)?
@@ -101,7 +130,8 @@ pub fn replay_log_observed(
         for event in &batch {
             engine.apply(event)?;
             applied += 1;
-            if let (Some(every), Some(next)) = (options.checkpoint_every, engine.next_seq())
+            if let (Some(every), Some(next), Some(catalog)) =
+                (options.checkpoint_every, engine.next_seq(), &catalog)
                 && every > 0
                 && next % every == 0
                 && !times.iter().any(|(seq, _)| *seq == next)
@@ -116,15 +146,10 @@ pub fn replay_log_observed(
         progress(engine.next_seq().unwrap_or(end), end);
     }
     std::hint::black_box(warmed);
-    if written > 0 {
+    if let Some(catalog) = catalog.as_ref().filter(|_| written > 0) {
         catalog.flush()?;
     }
-    let identity = catalog.identity()?;
-    let log = LogInfo {
-        first_seq: identity.last_seq.map(|_| identity.first_seq),
-        last_seq: identity.last_seq,
-        content_hash: identity.hash.iter().map(|b| format!("{b:02x}")).collect(),
-    };
+    let log = log_info(catalog.as_ref(), &reader)?;
     Ok(ReplayOutcome {
         run: engine.finish(log)?,
         applied,

@@ -203,12 +203,54 @@ fn overrides_and_sweeps_of_a_market_the_log_never_names_are_refused() {
         message.starts_with("--param maker.ETH-Z.mat: no maker market ETH-Z in the log"),
         "{message}"
     );
+    // One parameter swept twice: only the second range would count.
+    let twice = [
+        SweepAxis::parse("maker.ETH-B.mat=1.3..1.4:0.1").unwrap(),
+        SweepAxis::parse("maker.ETH-B.mat=1.5..1.6:0.1").unwrap(),
+    ];
+    let message = run_sweep(&prepared, &base, &twice, 1)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "--param maker.ETH-B.mat: sweeps maker ETH-B mat again (--param maker.ETH-B.mat already does): give each parameter once"
+    );
     // Global parameters name no market, and ETH-B exists: both run.
     let fine = [
         SweepAxis::parse("maker.ETH-B.mat=1.3..1.3:0.1").unwrap(),
         SweepAxis::parse("maker.Hole=1000000..1000000:1").unwrap(),
     ];
     assert_eq!(run_sweep(&prepared, &base, &fine, 1).unwrap().len(), 1);
+}
+
+#[test]
+fn an_oracle_source_the_log_never_prices_and_a_window_outside_the_log_are_refused() {
+    let log = market_log();
+    let refused = |text: &str| {
+        replay_scenario(log.path(), &EngineConfig::default(), &scenario(text))
+            .unwrap_err()
+            .to_string()
+    };
+    let message = refused("[[oracle]]\nasset = \"WETH\"\nsource_asset = \"STETH\"\n");
+    assert_eq!(
+        message,
+        "test.toml: oracle[0].source_asset = \"STETH\": the log has no price for STETH (it prices WETH)"
+    );
+    let message = refused("window = { from = \"2030-01-01T00:00:00Z\" }\n");
+    assert!(
+        message.starts_with("test.toml: window [2030-01-01T00:00:00Z, ..) holds none of the log's events (they run from 2021-06-01T00:00:00Z to "),
+        "{message}"
+    );
+    let message = refused("window = { to = \"2021-06-01T00:00:00Z\" }\n");
+    assert!(
+        message.contains("holds none of the log's events"),
+        "{message}"
+    );
+    // A window over part of the log, and a source the log prices, run.
+    replay(
+        log.path(),
+        "window = { from = \"2021-06-01T12:00:00Z\" }\n[[oracle]]\nasset = \"WETH\"\nsource_asset = \"WETH\"\n",
+    );
 }
 
 #[test]

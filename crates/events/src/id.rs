@@ -48,10 +48,10 @@ impl PartialOrd for Symbol {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SymbolError {
     /// The text is longer than the 32 bytes a `bytes32` holds.
-    #[error("name {0:?} is longer than 32 bytes")]
+    #[error("name {} is longer than 32 bytes", crate::Excerpt(.0))]
     TooLong(String),
     /// The text is empty or contains a NUL byte, which the padding could not tell apart.
-    #[error("name {0:?} is empty or contains a NUL byte")]
+    #[error("name {} is empty or contains a NUL byte", crate::Excerpt(.0))]
     Unrepresentable(String),
 }
 

@@ -14,6 +14,7 @@
 
 pub mod codec;
 mod event;
+pub mod excerpt;
 mod id;
 mod number;
 mod payload;
@@ -22,6 +23,7 @@ mod time;
 pub use alloy_primitives::{Address, B256, U256};
 pub use codec::{DecodeError, SCHEMA_VERSION, decode, encode, encode_into};
 pub use event::Event;
+pub use excerpt::{EXCERPT_CHARS, Excerpt, clip, clip_to};
 pub use id::{Id, Symbol, SymbolError};
 pub use number::{Amount, Fixed, ParseAmountError};
 pub use payload::{

@@ -189,13 +189,13 @@ impl<'de> Deserialize<'de> for Fixed {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseAmountError {
     /// Not a decimal number (`""`, `"1.2.3"`, `"abc"`, `"NaN"`).
-    #[error("{0:?} is not a decimal number")]
+    #[error("{} is not a decimal number", crate::Excerpt(.0))]
     NotANumber(String),
     /// A minus sign on a quantity that cannot be negative.
-    #[error("{0:?} is negative")]
+    #[error("{} is negative", crate::Excerpt(.0))]
     Negative(String),
     /// More fractional digits than the precision allows (non-zero digits only count).
-    #[error("{text:?} has more than {decimals} decimals")]
+    #[error("{} has more than {decimals} decimals", crate::Excerpt(text))]
     TooPrecise {
         /// The text as given.
         text: String,
@@ -203,7 +203,7 @@ pub enum ParseAmountError {
         decimals: u8,
     },
     /// The value does not fit 256 bits at the requested precision.
-    #[error("{0:?} overflows 256 bits")]
+    #[error("{} overflows 256 bits", crate::Excerpt(.0))]
     Overflow(String),
 }
 

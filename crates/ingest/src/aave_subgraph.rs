@@ -335,8 +335,10 @@ impl Columns {
             }
             // Wei per token (raw rows) or ETH per token (the others): either way the stored
             // value is ETH per whole token with PRICE_DECIMALS decimals.
-            row.parse(column, |t| value::fixed(t, Some(price_decimals), false))
-                .map(|p| Some(Fixed::new(p.value, PRICE_DECIMALS)))
+            row.parse(column, |t| {
+                value::fixed(t, Some(price_decimals), false).and_then(value::positive_price)
+            })
+            .map(|p| Some(Fixed::new(p.value, PRICE_DECIMALS)))
         };
         let collateral_price = price(self.price_collateral)?;
         let debt_price = price(self.price_principal)?;

@@ -98,7 +98,6 @@ pub fn read(
             Err(error) => return rejects.reject(error),
         };
         let parsed = (|| {
-            let round = row.parse(round_col, value::integer_u128)?;
             let updated = row.parse(update_col, |t| value::time(t, &TimeFormat::UnixSeconds))?;
             let started = row.parse(start_col, |t| value::time(t, &TimeFormat::UnixSeconds))?;
             if started > updated {
@@ -107,11 +106,13 @@ pub fn read(
                     format!("round started after it was updated ({updated})"),
                 ));
             }
-            let price = row.parse(answer_col, |t| value::fixed(t, Some(decimals), true))?;
-            if price.value.is_zero() {
-                return Err(row.error(answer_col, "zero answer"));
-            }
-            let answered = row.parse(answered_col, value::integer_u128)?;
+            // After the timestamps: the placeholder rounds of real dumps (zero times) are
+            // reported for their times, round 0 of their phase being the consequence.
+            let round = row.parse(round_col, value::round_id)?;
+            let price = row.parse(answer_col, |t| {
+                value::fixed(t, Some(decimals), true).and_then(value::positive_price)
+            })?;
+            let answered = row.parse(answered_col, value::round_id)?;
             Ok((round, updated, price, answered))
         })();
         match parsed {
@@ -240,7 +241,7 @@ mod tests {
     fn bad_answers_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         for (answer, reason) in [
-            ("0", "zero answer"),
+            ("0", "a price of 0 is no price"),
             ("-5", "negative"),
             ("12.5", "not an integer"),
             ("x", "not a decimal number"),

@@ -50,7 +50,13 @@ impl fmt::Display for RowError {
         if !self.column.is_empty() {
             write!(f, ", column {}", self.column)?;
         }
-        write!(f, ": {:?}: {}", self.value, self.reason)
+        // Both cut: a 10 MB cell makes a short message, also where the reason quotes it.
+        write!(
+            f,
+            ": {}: {}",
+            cascade_events::Excerpt(&self.value),
+            cascade_events::clip(&self.reason)
+        )
     }
 }
 

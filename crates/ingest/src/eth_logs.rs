@@ -720,12 +720,12 @@ impl Decoder<'_> {
                         format!("answer {} is not a positive price", e.current),
                     ));
                 }
-                let round = u128::try_from(e.roundId).map_err(|_| {
-                    DecodeProblem::Value(
-                        "topics",
-                        format!("round {} does not fit 128 bits", e.roundId),
-                    )
-                })?;
+                let round = u128::try_from(e.roundId)
+                    .map_err(|_| "does not fit 128 bits".to_owned())
+                    .and_then(value::check_round)
+                    .map_err(|reason| {
+                        DecodeProblem::Value("topics", format!("round {}: {reason}", e.roundId))
+                    })?;
                 Payload::Price(PriceUpdate {
                     asset: feed.asset,
                     quote: feed.quote,

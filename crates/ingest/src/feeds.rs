@@ -109,13 +109,14 @@ impl FeedTable {
             path: path.to_owned(),
             message,
         };
-        let file: FeedsFile = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+        let file: FeedsFile = toml::from_str(&text)
+            .map_err(|e| error(cascade_events::clip(&e.to_string()).into()))?;
         let mut table = Self::built_in();
         for entry in file.feeds {
             let address: Address = entry.address.parse().map_err(|_| {
                 error(format!(
-                    "feed address {:?} is not an address",
-                    entry.address
+                    "feed address {} is not an address",
+                    cascade_events::Excerpt(&entry.address)
                 ))
             })?;
             let asset = entry

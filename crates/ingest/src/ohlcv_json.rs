@@ -4,9 +4,9 @@
 //! Each bar becomes one price event: the **close** price, at the **end** of the bar
 //! (`time_period_end`), because that is the last price known when the bar is complete; using the
 //! open or the start time would let a replay see a price before it happened. Numbers are read
-//! from their JSON text, never as `f64`. The asset is `--asset`, or else the name of the folder
-//! holding the file when it is a plain ticker (`feeds/eth/05-19-2021.json` is `ETH`); the quote
-//! is `--quote` (default `USD`).
+//! from their JSON text, never as `f64`. The asset is `--asset`, required: the bars do not name
+//! it, and guessing it from the folder (`feeds/eth/`) would give `ETH` where the protocols price
+//! `WETH`. The quote is `--quote` (default `USD`).
 //!
 //! Must never: emit a bar whose end is not after its start.
 
@@ -23,7 +23,7 @@ use crate::value::{self, TimeFormat};
 /// Flags of the `ohlcv-json` kind.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The asset priced (default: from the folder name).
+    /// The asset priced (required).
     pub asset: Option<Id>,
     /// The unit of the prices.
     pub quote: Id,
@@ -56,30 +56,10 @@ pub fn read(
 }
 
 fn asset_for(path: &Path, options: &Options) -> Result<Id, IngestError> {
-    if let Some(asset) = options.asset {
-        return Ok(asset);
-    }
-    let folder = path
-        .parent()
-        .and_then(Path::file_name)
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let is_ticker = !folder.is_empty()
-        && folder.len() <= 10
-        && folder.bytes().all(|b| b.is_ascii_alphanumeric());
-    if is_ticker {
-        value::id(&folder.to_uppercase(), value::IdKind::Name).map_err(|message| {
-            IngestError::Source {
-                path: path.to_owned(),
-                message,
-            }
-        })
-    } else {
-        Err(IngestError::Source {
-            path: path.to_owned(),
-            message: format!("cannot tell the asset from the folder name {folder:?}: give --asset"),
-        })
-    }
+    options.asset.ok_or_else(|| IngestError::Source {
+        path: path.to_owned(),
+        message: "no asset: give --asset (OHLCV bars do not name the asset they price, and a folder name such as `eth` is not the log's `WETH`)".into(),
+    })
 }
 
 fn read_file(
@@ -143,6 +123,7 @@ fn read_file(
             }
             let close = field("price_close")?;
             let price = value::fixed(close, Some(options.decimals), false)
+                .and_then(value::positive_price)
                 .map_err(|reason| fail("price_close", close, reason))?;
             Ok((end, price))
         })();
@@ -174,6 +155,13 @@ mod tests {
     const BAR: &str = r#"{"time_period_start": "2021-05-19T00:00:00.0000000Z", "time_period_end": "2021-05-19T00:10:00.0000000Z",
         "price_open": 3100.250000000, "price_close": 3150.750000000, "volume_traded": 250.125000000}"#;
 
+    fn options() -> Options {
+        Options {
+            asset: Some(Id::name("ETH")),
+            ..Options::default()
+        }
+    }
+
     fn write(dir: &Path, folder: &str, text: &str) -> PathBuf {
         let folder = dir.join(folder);
         std::fs::create_dir_all(&folder).unwrap();
@@ -186,7 +174,7 @@ mod tests {
     fn close_at_bar_end_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "eth", &format!("[{BAR}]"));
-        let batch = read(&[path], &Options::default(), &context(false)).unwrap();
+        let batch = read(&[path], &options(), &context(false)).unwrap();
         assert_eq!(batch.events.len(), 1);
         assert_eq!(batch.events.get(0).time, Timestamp(1_621_383_000));
         let Payload::Price(price) = &batch.events.get(0).payload else {
@@ -200,9 +188,9 @@ mod tests {
     }
 
     #[test]
-    fn asset_needs_a_ticker_folder_or_the_flag() {
+    fn asset_needs_the_flag_whatever_the_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "price_feeds", &format!("[{BAR}]"));
+        let path = write(dir.path(), "eth", &format!("[{BAR}]"));
         assert!(
             read(
                 std::slice::from_ref(&path),
@@ -236,14 +224,9 @@ mod tests {
             "eth",
             &format!("[{BAR}, {bad}, {reversed}, {{}}]"),
         );
-        let error = read(
-            std::slice::from_ref(&path),
-            &Options::default(),
-            &context(false),
-        )
-        .unwrap_err();
+        let error = read(std::slice::from_ref(&path), &options(), &context(false)).unwrap_err();
         assert_eq!(error.row_at(), (Position::Entry(2), "price_close", "-1"));
-        let batch = read(&[path], &Options::default(), &context(true)).unwrap();
+        let batch = read(&[path], &options(), &context(true)).unwrap();
         assert_eq!(batch.events.len(), 1);
         let reasons: Vec<&str> = batch
             .report
@@ -261,12 +244,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "eth", "[{\"a\": 1},\n{");
         assert!(matches!(
-            read(&[path], &Options::default(), &context(true)),
+            read(&[path], &options(), &context(true)),
             Err(IngestError::Json { line: 2, .. })
         ));
         let path = write(dir.path(), "eth", "  ");
         assert!(matches!(
-            read(&[path], &Options::default(), &context(true)),
+            read(&[path], &options(), &context(true)),
             Err(IngestError::Empty { .. })
         ));
     }

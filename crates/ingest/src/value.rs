@@ -155,6 +155,15 @@ pub fn fixed(text: &str, decimals: Option<u8>, scaled: bool) -> Result<Fixed, St
     }
 }
 
+/// Refuses a price of 0: nothing trades at 0, and exports write 0 where they had no price.
+pub fn positive_price(price: Fixed) -> Result<Fixed, String> {
+    if price.value.is_zero() {
+        Err("a price of 0 is no price (exports write 0 where they have none)".into())
+    } else {
+        Ok(price)
+    }
+}
+
 /// How a time cell is written. All times are UTC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimeFormat {
@@ -239,9 +248,19 @@ pub enum IdKind {
     Name,
 }
 
+/// Refuses a name with a control character: a line break inside quotes (a broken export) would
+/// otherwise become part of an asset or market name.
+fn printable(text: &str) -> Result<&str, String> {
+    if text.chars().any(char::is_control) {
+        Err("a name cannot hold a control character (a line break inside quotes?)".into())
+    } else {
+        Ok(text)
+    }
+}
+
 /// Parses an identity cell.
 pub fn id(text: &str, kind: IdKind) -> Result<Id, String> {
-    let trimmed = text.trim();
+    let trimmed = printable(text.trim())?;
     if trimmed.is_empty() {
         return Err("empty identity".into());
     }
@@ -271,7 +290,7 @@ pub fn id(text: &str, kind: IdKind) -> Result<Id, String> {
 
 /// Parses a name of at most 32 bytes (a parameter name).
 pub fn symbol(text: &str) -> Result<Symbol, String> {
-    Symbol::new(text.trim()).map_err(|error| error.to_string())
+    Symbol::new(printable(text.trim())?).map_err(|error| error.to_string())
 }
 
 /// Parses a non-negative integer that may be written in decimal or `0x` hex (round ids, block
@@ -312,6 +331,32 @@ pub fn integer_u64(text: &str) -> Result<u64, String> {
 pub fn integer_u128(text: &str) -> Result<u128, String> {
     let value = integer(text)?;
     u128::try_from(value).map_err(|_| "does not fit 128 bits".to_owned())
+}
+
+/// The largest Chainlink round id: round ids are `uint80`, a proxy's being
+/// `phase << 64 | aggregator round` with a 16-bit phase (`AggregatorProxy.addPhase`).
+pub const MAX_ROUND_ID: u128 = (1 << 80) - 1;
+
+/// Refuses a round id no Chainlink feed can have: above `uint80`, or aggregator round 0 (the low
+/// 64 bits; aggregators number their rounds from 1, and a proxy has no data for round 0).
+pub fn check_round(round: u128) -> Result<u128, String> {
+    if round > MAX_ROUND_ID {
+        Err(format!(
+            "above the largest Chainlink round id {MAX_ROUND_ID} (round ids are uint80: a 16-bit phase above a 64-bit aggregator round)"
+        ))
+    } else if round & u128::from(u64::MAX) == 0 {
+        Err(
+            "aggregator round 0 (the low 64 bits) does not exist: aggregators number rounds from 1"
+                .into(),
+        )
+    } else {
+        Ok(round)
+    }
+}
+
+/// Parses a Chainlink round id ([`integer`], then [`check_round`]).
+pub fn round_id(text: &str) -> Result<u128, String> {
+    integer_u128(text).and_then(check_round)
 }
 
 /// Parses `true`/`false` (also `True`/`False`, `1`/`0`).

@@ -136,12 +136,12 @@ fn berkeley_black_thursday_bars() {
     let Some(folder) = shared_data("prices/berkeley-stablesims/feeds/eth") else {
         return;
     };
-    let batch = ohlcv_json::read(
-        &[folder.join("03-12-2020.json")],
-        &ohlcv_json::Options::default(),
-        &context(false),
-    )
-    .unwrap();
+    let options = ohlcv_json::Options {
+        asset: Some(Id::name("WETH")),
+        ..Default::default()
+    };
+    let batch =
+        ohlcv_json::read(&[folder.join("03-12-2020.json")], &options, &context(false)).unwrap();
     assert_eq!(batch.events.len(), 144);
     assert_eq!(batch.events.get(0).time, Timestamp(1_583_971_800)); // 2020-03-12T00:10:00Z, the first bar's end
     let closes: Vec<_> = batch
@@ -156,4 +156,139 @@ fn berkeley_black_thursday_bars() {
     let low = cascade_events::Fixed::parse_exact("101.01").unwrap();
     let high = cascade_events::Fixed::parse_exact("195.43").unwrap();
     assert!(closes.iter().all(|c| *c >= low && *c <= high));
+}
+
+/// Writes `text` to `name` in a new temporary folder.
+fn file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("the file written");
+    (dir, path)
+}
+
+#[test]
+fn a_zero_price_and_a_line_break_in_a_name_are_refused_with_line_and_value() {
+    for (text, column, value, reason) in [
+        (
+            "symbol,timestamp,USD_price\nWETH,1609459200000,0\n",
+            "USD_price",
+            "0",
+            "a price of 0 is no price",
+        ),
+        (
+            "symbol,timestamp,USD_price\n\"WE\nTH\",1609459200000,730\n",
+            "symbol",
+            "WE\nTH",
+            "control character",
+        ),
+    ] {
+        let (_dir, path) = file("prices.csv", text);
+        let error =
+            price_csv::read(&[path], &price_csv::Options::default(), &context(false)).unwrap_err();
+        let message = error.to_string();
+        let cascade_ingest::IngestError::Row(row) = &error else {
+            panic!("{message}")
+        };
+        assert_eq!(row.position, Position::Line(2), "{message}");
+        assert_eq!((row.column.as_str(), row.value.as_str()), (column, value));
+        assert!(message.contains(reason), "{message}");
+    }
+    let (_dir, path) = file(
+        "bars.json",
+        r#"[{"time_period_start": "2021-05-19T00:00:00Z", "time_period_end": "2021-05-19T00:10:00Z", "price_close": 0}]"#,
+    );
+    let options = ohlcv_json::Options {
+        asset: Some(Id::name("WETH")),
+        ..Default::default()
+    };
+    let message = ohlcv_json::read(&[path], &options, &context(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("price_close") && message.contains("a price of 0"),
+        "{message}"
+    );
+}
+
+#[test]
+fn ohlcv_bars_need_the_asset_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("eth")).unwrap();
+    let path = dir.path().join("eth/05-19-2021.json");
+    std::fs::write(
+        &path,
+        r#"[{"time_period_start": "2021-05-19T00:00:00Z", "time_period_end": "2021-05-19T00:10:00Z", "price_close": 3150.75}]"#,
+    )
+    .unwrap();
+    let message = ohlcv_json::read(&[path], &ohlcv_json::Options::default(), &context(false))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("05-19-2021.json"), "{message}");
+    assert!(message.contains("give --asset"), "{message}");
+}
+
+#[test]
+fn chainlink_round_ids_beyond_uint80_or_of_aggregator_round_0_are_refused() {
+    const HEADER: &str = ",round,answer,start,update,answeredInRound\n";
+    let name = "eth-usd_0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419.csv";
+    let largest = (1u128 << 80) - 1;
+    for (round, reason) in [
+        (1u128 << 80, "above the largest Chainlink round id"),
+        (6u128 << 64, "aggregator round 0"),
+    ] {
+        let (_dir, path) = file(
+            name,
+            &format!("{HEADER}0,{round},230000000000,1700000000,1700000000,{round}\n"),
+        );
+        let error =
+            chainlink_rounds::read(&path, &chainlink_options(), &context(false)).unwrap_err();
+        let message = error.to_string();
+        let cascade_ingest::IngestError::Row(row) = &error else {
+            panic!("{message}")
+        };
+        assert_eq!(
+            (row.position, row.column.as_str()),
+            (Position::Line(2), "round")
+        );
+        assert_eq!(row.value, round.to_string());
+        assert!(message.contains(reason), "{message}");
+    }
+    let (_dir, path) = file(
+        name,
+        &format!("{HEADER}0,{largest},230000000000,1700000000,1700000000,{largest}\n"),
+    );
+    let batch = chainlink_rounds::read(&path, &chainlink_options(), &context(false)).unwrap();
+    let Payload::Price(price) = &batch.events.get(0).payload else {
+        panic!("a price")
+    };
+    assert_eq!(price.round, Some(largest));
+}
+
+#[test]
+fn a_huge_cell_gives_a_short_error_with_its_length() {
+    let huge = "W".repeat(10_000_000);
+    let (_dir, path) = file(
+        "prices.csv",
+        &format!(
+            "symbol,timestamp,USD_price\n{huge},1609459200000,5\nWETH,1609459200000,{huge}x\n"
+        ),
+    );
+    let message = price_csv::read(
+        std::slice::from_ref(&path),
+        &price_csv::Options::default(),
+        &context(false),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(message.len() < 500, "{} bytes", message.len());
+    assert!(
+        message.contains("line 2, column symbol") && message.contains("… (10000000 bytes)"),
+        "{message}"
+    );
+    let batch = price_csv::read(&[path], &price_csv::Options::default(), &context(true)).unwrap();
+    for row in &batch.report.rejected {
+        let message = row.to_string();
+        assert!(message.len() < 500, "{} bytes", message.len());
+    }
+    assert_eq!(batch.report.rejected.len(), 2);
 }

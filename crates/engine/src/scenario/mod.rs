@@ -65,7 +65,11 @@ pub enum ScenarioError {
         message: String,
     },
     /// A value is not acceptable for its key.
-    #[error("{file}:{line}:{column}: {key} = {value}: {reason}")]
+    #[error(
+        "{file}:{line}:{column}: {key} = {}: {}",
+        cascade_events::clip_to(value, cascade_events::EXCERPT_CHARS),
+        cascade_events::clip(reason)
+    )]
     Invalid {
         /// The scenario file.
         file: String,
@@ -133,6 +137,30 @@ pub enum ScenarioError {
         file: String,
         /// The asset.
         asset: Id,
+    },
+    /// An oracle rule reads the prices of an asset the log never prices: it would publish nothing.
+    #[error(
+        "{file}: oracle[{index}].source_asset = \"{asset}\": the log has no price for {asset} ({priced})"
+    )]
+    UnpricedSource {
+        /// The scenario file.
+        file: String,
+        /// Index of the rule among the `[[oracle]]` tables.
+        index: usize,
+        /// The asset named.
+        asset: Id,
+        /// The assets the log prices, or that it prices none.
+        priced: String,
+    },
+    /// The window holds none of the log's events: the run would replay nothing.
+    #[error("{file}: window {window} holds none of the log's events ({events})")]
+    WindowOutsideLog {
+        /// The scenario file.
+        file: String,
+        /// The window as `[from, to)`.
+        window: String,
+        /// The log's time range, or that it has no events.
+        events: String,
     },
     /// An override or a sweep axis names a market no event of its protocol in the log names
     /// (often a typo: `ETH-Z` for `ETH-B`); it would change nothing.
@@ -557,9 +585,11 @@ impl Scenario {
         &self,
         series: BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
     ) -> Result<PricePaths, ScenarioError> {
-        PricePaths::new(&self.prices, series).map_err(|asset| ScenarioError::NoPrices {
-            file: self.origin.clone(),
-            asset,
+        PricePaths::new(&self.prices, self.window.from, series).map_err(|asset| {
+            ScenarioError::NoPrices {
+                file: self.origin.clone(),
+                asset,
+            }
         })
     }
 }
@@ -905,7 +935,13 @@ fn parse_impact(table: &Table<'_, '_>, base: &Path) -> Result<ImpactSpec, Scenar
     let allowed: Vec<&str> = common.iter().chain(extra).copied().collect();
     table.only(&allowed)?;
     let asset = table.require("asset")?.id()?;
-    let half_life = table.require("half_life")?.non_negative_duration()?;
+    let half_life_value = table.require("half_life")?;
+    let half_life = half_life_value.non_negative_duration()?;
+    if half_life == 0 {
+        return Err(half_life_value.invalid(
+            "a half-life of 0 removes the impact the second after each sale: give a positive duration (e.g. \"10m\")",
+        ));
+    }
     let model = if extra.contains(&"depth") {
         let depth = wad_value(&table.require("depth")?, false)?;
         let slippage_value = table.require("slippage")?;

@@ -92,9 +92,12 @@ impl PricePaths {
 
     /// Builds the paths from the transforms and the recorded series of every asset in
     /// [`PricePaths::assets`] (`(time, price)` in log order); the error is an asset with no
-    /// recorded price.
+    /// recorded price. `window_start` is the run's window start: a drawdown scale without its own
+    /// `from` or `reference` measures from the price there (from the first recorded price when
+    /// the run has no window start either).
     pub(crate) fn new(
         transforms: &[PriceTransform],
+        window_start: Option<Timestamp>,
         mut series: BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
     ) -> Result<Self, Id> {
         let mut assets: BTreeMap<Id, AssetPath> = BTreeMap::new();
@@ -121,7 +124,7 @@ impl PricePaths {
                 TransformKind::ScaleDrawdown {
                     reference: None, ..
                 } => {
-                    let at = transform.from.unwrap_or(path.series[0].0);
+                    let at = transform.from.or(window_start).unwrap_or(path.series[0].0);
                     Some(path.eval(path.stages.len(), at, None))
                 }
                 _ => None,
@@ -251,7 +254,7 @@ mod tests {
             Some(50),
             None,
         );
-        let paths = PricePaths::new(&[scale], eth_series()).unwrap();
+        let paths = PricePaths::new(&[scale], None, eth_series()).unwrap();
         let eth = Id::name("ETH");
         assert_eq!(
             paths.price(&eth, Timestamp(200), price("1400")),
@@ -288,7 +291,7 @@ mod tests {
             None,
             None,
         );
-        let paths = PricePaths::new(&[scale], eth_series()).unwrap();
+        let paths = PricePaths::new(&[scale], None, eth_series()).unwrap();
         let floor = paths.price(&Id::name("ETH"), Timestamp(200), price("1400"));
         assert_eq!(floor, Fixed::new(U256::from(1u8), 8));
     }
@@ -311,7 +314,7 @@ mod tests {
             None,
         );
         let eth = Id::name("ETH");
-        let paths = PricePaths::new(std::slice::from_ref(&shift), eth_series()).unwrap();
+        let paths = PricePaths::new(std::slice::from_ref(&shift), None, eth_series()).unwrap();
         // At t=200 the delayed path shows t=100's price, at t=300 the crash.
         assert_eq!(
             paths.price(&eth, Timestamp(200), price("1400")),
@@ -321,7 +324,7 @@ mod tests {
             paths.price(&eth, Timestamp(300), price("1800")),
             price("1400")
         );
-        let paths = PricePaths::new(&[shift, cap, floor], eth_series()).unwrap();
+        let paths = PricePaths::new(&[shift, cap, floor], None, eth_series()).unwrap();
         assert_eq!(
             paths.price(&eth, Timestamp(200), price("1400")),
             price("1900")
@@ -336,7 +339,7 @@ mod tests {
             price("1800")
         );
         let earlier = transform(TransformKind::Shift { seconds: -100 }, None, None);
-        let paths = PricePaths::new(&[earlier], eth_series()).unwrap();
+        let paths = PricePaths::new(&[earlier], None, eth_series()).unwrap();
         assert_eq!(
             paths.price(&eth, Timestamp(100), price("2000")),
             price("1400")
@@ -354,7 +357,7 @@ mod tests {
         );
         cap.asset = Id::name("DAI");
         assert_eq!(
-            PricePaths::new(&[cap.clone()], eth_series()).unwrap_err(),
+            PricePaths::new(&[cap.clone()], None, eth_series()).unwrap_err(),
             Id::name("DAI")
         );
         assert_eq!(

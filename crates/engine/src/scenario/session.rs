@@ -17,10 +17,11 @@ use cascade_events::{Event, Fixed, Id, Payload, Protocol, Timestamp};
 use cascade_log::{Catalog, LogReader};
 
 use super::counterfactual::ScenarioRun;
-use super::{MarketSel, PricePaths, Scenario, ScenarioError, SweepAxis, Window};
+use super::{MarketSel, PricePaths, PriceSource, Scenario, ScenarioError, SweepAxis, Window};
 use crate::EngineError;
 use crate::replay::{Engine, EngineConfig, Mode};
 use crate::run::{LogInfo, Run};
+use crate::session::{log_info, open_catalog};
 
 /// What every run of one window over one log shares.
 pub struct Prepared {
@@ -141,22 +142,28 @@ pub fn prepare(
     scenario: &Scenario,
 ) -> Result<Prepared, EngineError> {
     let reader = LogReader::open(dir)?;
-    let catalog = Catalog::open(dir)?;
+    let catalog = open_catalog(dir);
     let mut config = config.clone();
     config.from = None;
     // The window checkpoint and the pass over the whole log for prices and market names do not
     // depend on each other: the pass runs on a second thread meanwhile.
     let (start, scan) = std::thread::scope(|scope| {
         let scan = scope.spawn(|| scan_log(dir, scenario));
-        let start = window_checkpoint(&reader, &catalog, &config, scenario.window);
+        let start = window_checkpoint(&reader, catalog.as_ref(), &config, scenario.window);
         let scan = scan
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (start, scan)
     });
     let (start, cached) = start?;
-    let (series, markets) = scan?;
-    let identity = catalog.identity()?;
+    let LogScan {
+        series,
+        markets,
+        priced,
+        span,
+    } = scan?;
+    check_against_log(scenario, &priced, span)?;
+    let log = log_info(catalog.as_ref(), &reader)?;
     let prepared = Prepared {
         dir: dir.to_path_buf(),
         config,
@@ -164,11 +171,7 @@ pub fn prepare(
         start,
         series,
         markets,
-        log: LogInfo {
-            first_seq: identity.last_seq.map(|_| identity.first_seq),
-            last_seq: identity.last_seq,
-            content_hash: identity.hash.iter().map(|b| format!("{b:02x}")).collect(),
-        },
+        log,
         cached,
     };
     prepared.check_overrides(scenario)?;
@@ -176,11 +179,11 @@ pub fn prepare(
 }
 
 /// The engine state before the window's first event, (that event's seq, checkpoint bytes), from
-/// the catalog or replayed and stored there; and whether it came from the catalog. `None`
-/// without a window start.
+/// the catalog or replayed and stored there (when there is a catalog); and whether it came from
+/// the catalog. `None` without a window start.
 fn window_checkpoint(
     reader: &LogReader,
-    catalog: &Catalog,
+    catalog: Option<&Catalog>,
     config: &EngineConfig,
     window: Window,
 ) -> Result<(Option<Checkpoint>, bool), EngineError> {
@@ -196,13 +199,15 @@ fn window_checkpoint(
     );
     // A checkpoint an older engine wrote in another state layout is not resumable: replay
     // and store it anew rather than fail (the window's seq is the same, so it is replaced).
-    let cached = catalog
-        .checkpoint_at_or_before(&namespace, u64::MAX)?
-        .filter(|(seq, bytes)| {
-            Engine::new(config.clone(), Mode::Historical)
-                .restore(bytes, *seq)
-                .is_ok()
-        });
+    let stored = match catalog {
+        Some(catalog) => catalog.checkpoint_at_or_before(&namespace, u64::MAX)?,
+        None => None,
+    };
+    let cached = stored.filter(|(seq, bytes)| {
+        Engine::new(config.clone(), Mode::Historical)
+            .restore(bytes, *seq)
+            .is_ok()
+    });
     if cached.is_some() {
         return Ok((cached, true));
     }
@@ -216,41 +221,105 @@ fn window_checkpoint(
     }
     let seq = engine.next_seq().unwrap_or(0);
     let bytes = engine.checkpoint();
-    catalog.put_checkpoint(&namespace, seq, &bytes)?;
-    catalog.flush()?;
+    if let Some(catalog) = catalog {
+        catalog.put_checkpoint(&namespace, seq, &bytes)?;
+        catalog.flush()?;
+    }
     Ok((Some((seq, bytes)), false))
 }
 
 /// A window checkpoint: the seq of the window's first event, and the engine state before it.
 type Checkpoint = (u64, Vec<u8>);
 
-/// Recorded price series by asset, and the market names by protocol.
-type Scan = (
-    BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
-    BTreeMap<Protocol, BTreeSet<Id>>,
-);
+/// What one pass over the whole log finds for a scenario.
+struct LogScan {
+    /// Recorded price series of the assets the scenario's transforms change.
+    series: BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
+    /// Market names by protocol.
+    markets: BTreeMap<Protocol, BTreeSet<Id>>,
+    /// Every asset the log prices.
+    priced: BTreeSet<Id>,
+    /// The earliest and latest event time; `None` for an empty log.
+    span: Option<(Timestamp, Timestamp)>,
+}
 
-/// One pass over the whole log: the recorded price series `scenario`'s transforms need, and
-/// every market and asset each protocol's events name.
-fn scan_log(dir: &Path, scenario: &Scenario) -> Result<Scan, EngineError> {
+/// One pass over the whole log: the recorded price series `scenario`'s transforms need, every
+/// market and asset each protocol's events name, the assets priced and the time range.
+fn scan_log(dir: &Path, scenario: &Scenario) -> Result<LogScan, EngineError> {
     let reader = LogReader::open(dir)?;
     let wanted = PricePaths::assets(&scenario.prices);
-    let mut series: BTreeMap<Id, Vec<(Timestamp, Fixed)>> = BTreeMap::new();
-    let mut markets = BTreeMap::new();
+    let mut scan = LogScan {
+        series: BTreeMap::new(),
+        markets: BTreeMap::new(),
+        priced: BTreeSet::new(),
+        span: None,
+    };
     for event in reader.events(0) {
         let event = event?;
+        let (first, last) = scan.span.get_or_insert((event.time, event.time));
+        *first = (*first).min(event.time);
+        *last = (*last).max(event.time);
         if let Payload::Price(update) = event.payload {
+            scan.priced.insert(update.asset);
             if wanted.contains(&update.asset) {
-                series
+                scan.series
                     .entry(update.asset)
                     .or_default()
                     .push((event.time, update.price));
             }
         } else {
-            note_markets(&event.payload, &mut markets);
+            note_markets(&event.payload, &mut scan.markets);
         }
     }
-    Ok((series, markets))
+    Ok(scan)
+}
+
+/// Refuses what the log makes pointless: an oracle reading an asset the log never prices, and
+/// a window that holds none of the log's events.
+fn check_against_log(
+    scenario: &Scenario,
+    priced: &BTreeSet<Id>,
+    span: Option<(Timestamp, Timestamp)>,
+) -> Result<(), ScenarioError> {
+    for (index, rule) in scenario.oracle.iter().enumerate() {
+        if let Some(PriceSource::Asset(asset)) = rule.source
+            && !priced.contains(&asset)
+        {
+            let names: Vec<String> = priced.iter().map(Id::to_string).collect();
+            return Err(ScenarioError::UnpricedSource {
+                file: scenario.origin.clone(),
+                index,
+                asset,
+                priced: if names.is_empty() {
+                    "it prices no asset".to_owned()
+                } else {
+                    format!("it prices {}", names.join(", "))
+                },
+            });
+        }
+    }
+    let window = scenario.window;
+    let outside = match span {
+        None => window.from.is_some() || window.to.is_some(),
+        Some((first, last)) => {
+            window.from.is_some_and(|from| from > last) || window.to.is_some_and(|to| to <= first)
+        }
+    };
+    if outside {
+        let bound = |t: Option<Timestamp>| t.map_or("..".to_owned(), |t| t.to_rfc3339());
+        return Err(ScenarioError::WindowOutsideLog {
+            file: scenario.origin.clone(),
+            window: format!("[{}, {})", bound(window.from), bound(window.to)),
+            events: span.map_or("the log has no events".to_owned(), |(first, last)| {
+                format!(
+                    "they run from {} to {}",
+                    first.to_rfc3339(),
+                    last.to_rfc3339()
+                )
+            }),
+        });
+    }
+    Ok(())
 }
 
 /// Runs `scenario` from the prepared window start to its end. The scenario must have the window

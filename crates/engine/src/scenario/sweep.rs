@@ -211,6 +211,30 @@ impl PointResult {
     }
 }
 
+/// Refuses two axes of one parameter (however spelled): each point would set it twice and only
+/// the last value would count.
+fn check_distinct(axes: &[SweepAxis]) -> Result<(), ScenarioError> {
+    for (index, axis) in axes.iter().enumerate() {
+        let target = (axis.protocol, axis.market, axis.param);
+        if let Some(first) = axes[..index]
+            .iter()
+            .find(|a| (a.protocol, a.market, a.param) == target)
+        {
+            return Err(sweep_error(
+                &axis.key,
+                format!(
+                    "sweeps {} {} {} again (--param {} already does): give each parameter once",
+                    axis.protocol,
+                    axis.market,
+                    axis.param.spec().name,
+                    first.key
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `base` once per grid point of `axes` (each point overriding the swept parameters from the
 /// window start) on `jobs` threads; results in grid order. The first error in grid order among
 /// the points run is returned (after one, no new point starts).
@@ -220,6 +244,7 @@ pub fn run_sweep(
     axes: &[SweepAxis],
     jobs: usize,
 ) -> Result<Vec<PointResult>, EngineError> {
+    check_distinct(axes)?;
     prepared.check_axes(axes)?;
     let points = grid(axes);
     let events = window_events(prepared)?;

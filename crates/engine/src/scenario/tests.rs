@@ -215,6 +215,20 @@ fn errors_name_file_position_key_and_value() {
 }
 
 #[test]
+fn a_huge_value_gives_a_short_error_with_its_length() {
+    let huge = "9".repeat(100_000) + "x";
+    let message = error(&format!(
+        "[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-B\"\nparam = \"mat\"\nvalue = \"{huge}\"\n"
+    ));
+    assert!(message.len() < 500, "{} bytes", message.len());
+    assert!(
+        message.starts_with("s.toml:5:9: override[0].value = \"999")
+            && message.contains("… (100003 bytes)"),
+        "{message}"
+    );
+}
+
+#[test]
 fn rejects_what_it_cannot_mean() {
     let cases = [
         // Unknown protocol, unknown parameter, typo in a key.
@@ -318,6 +332,10 @@ fn rejects_what_it_cannot_mean() {
         (
             "[[impact]]\nasset = \"ETH\"\nmodel = \"constant-product\"\nhalf_life = 60",
             "base_reserve and quote_reserve, or reserves_file",
+        ),
+        (
+            "[[impact]]\nasset = \"ETH\"\nmodel = \"depth\"\ndepth = \"10\"\nslippage = \"2%\"\nhalf_life = \"0s\"",
+            "s.toml:6:13: impact[0].half_life = \"0s\": a half-life of 0 removes the impact",
         ),
         (
             "[[impact]]\nasset = \"ETH\"\nmodel = \"constant-product\"\nhalf_life = 60\nbase_reserve = \"1\"\nquote_reserve = \"1\"\ndepth = \"3\"",
@@ -481,6 +499,43 @@ fn price_paths_name_the_scenario_when_an_asset_has_no_prices() {
     assert_eq!(
         message,
         "s.toml: a price transform names DAI, but the log has no price for it"
+    );
+}
+
+#[test]
+fn a_drawdown_without_its_own_from_measures_from_the_window_start() {
+    let wad = |units: u64| Fixed::new(U256::from(units) * WAD, 18);
+    let (start, crash) = (Timestamp(1_654_992_000), Timestamp(1_655_078_400));
+    let eth = Id::name("WETH");
+    // The log's first price (long before the window) is below the crash price: measured from
+    // there, the crash would be no drawdown at all.
+    let series = BTreeMap::from([(
+        eth,
+        vec![
+            (Timestamp(1_609_459_200), wad(700)),
+            (start, wad(1_500)),
+            (crash, wad(1_200)),
+        ],
+    )]);
+    let scenario = parse(
+        r#"
+window = { from = "2022-06-12T00:00:00Z" }
+[[price]]
+asset = "WETH"
+transform = "scale-drawdown"
+factor = "2"
+"#,
+    )
+    .unwrap();
+    let paths = scenario.price_paths(series).unwrap();
+    assert_eq!(paths.price(&eth, crash, wad(1_200)), wad(900));
+    assert!(
+        scenario
+            .changes()
+            .iter()
+            .any(|line| line == "WETH price drawdown x2 below the window-start price"),
+        "{:?}",
+        scenario.changes()
     );
 }
 

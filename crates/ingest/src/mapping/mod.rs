@@ -811,17 +811,34 @@ impl Compiler<'_> {
     }
 
     fn fixed(&self, name: &str, field: Option<&Field>) -> Result<Get<Fixed>, IngestError> {
+        self.fixed_checked(name, field, Ok)
+    }
+
+    fn price(&self, name: &str, field: Option<&Field>) -> Result<Get<Fixed>, IngestError> {
+        self.fixed_checked(name, field, value::positive_price)
+    }
+
+    /// A fixed-point field whose parsed value must also pass `check`.
+    fn fixed_checked(
+        &self,
+        name: &str,
+        field: Option<&Field>,
+        check: fn(Fixed) -> Result<Fixed, String>,
+    ) -> Result<Get<Fixed>, IngestError> {
         self.compile(name, field, FieldType::Fixed, |o| {
             let (scaled, shift) = (o.scaled.unwrap_or(false), o.shift);
-            Box::new(move |text, decimals| match (shift, decimals) {
-                (Some(shift), Some(decimals)) => {
-                    let digits = decimals.checked_sub(shift).ok_or_else(|| {
-                        format!("`shift = {shift}` is more than the {decimals} decimals")
-                    })?;
-                    value::fixed(text, Some(digits), false)
-                        .map(|parsed| Fixed::new(parsed.value, decimals))
+            Box::new(move |text, decimals| {
+                match (shift, decimals) {
+                    (Some(shift), Some(decimals)) => {
+                        let digits = decimals.checked_sub(shift).ok_or_else(|| {
+                            format!("`shift = {shift}` is more than the {decimals} decimals")
+                        })?;
+                        value::fixed(text, Some(digits), false)
+                            .map(|parsed| Fixed::new(parsed.value, decimals))
+                    }
+                    _ => value::fixed(text, decimals, scaled),
                 }
-                _ => value::fixed(text, decimals, scaled),
+                .and_then(check)
             })
         })
     }
@@ -834,7 +851,7 @@ impl Compiler<'_> {
 
     fn round(&self, name: &str, field: Option<&Field>) -> Result<Get<u128>, IngestError> {
         self.compile(name, field, FieldType::Round, |_| {
-            Box::new(|text, _| value::integer_u128(text))
+            Box::new(|text, _| value::round_id(text))
         })
     }
 
@@ -1365,7 +1382,7 @@ impl EventPlan {
             EventSpec::Price(s) => EventPlan::Price {
                 asset: c.id("asset", Some(&s.asset))?,
                 quote: c.id("quote", Some(&s.quote))?,
-                price: c.fixed("price", Some(&s.price))?,
+                price: c.price("price", Some(&s.price))?,
                 feed: c.id("feed", Some(&s.feed))?,
                 round: c.round("round", s.round.as_ref())?,
             },
