@@ -124,7 +124,13 @@ impl DebtRule {
     }
 }
 
-/// Whether an account is unsafe at these prices: `collateral * threshold < debt`.
+/// Whether a keeper can liquidate the account at these prices: `collateral * threshold < debt`
+/// with collateral left to seize.
+///
+/// An account whose collateral is all gone (a liquidation capped at its balance) keeps its debt
+/// but offers nothing: Aave's `validateLiquidationCall` refuses it
+/// (`COLLATERAL_CANNOT_BE_LIQUIDATED`, the emptied reserve no longer being used as collateral),
+/// and Compound's `liquidateBorrowFresh` refuses a zero repayment.
 pub(crate) fn unsafe_at(
     account: &Account,
     coll: &CollateralRule,
@@ -132,7 +138,7 @@ pub(crate) fn unsafe_at(
     coll_price: u128,
     debt_price: u128,
 ) -> bool {
-    if account.debt == 0 {
+    if account.debt == 0 || account.coll == 0 {
         return false;
     }
     let lhs = coll.value(account.coll, coll_price) * U256::from(coll.risk.threshold_bps);
@@ -141,7 +147,8 @@ pub(crate) fn unsafe_at(
 }
 
 /// The collateral price (8 decimals) below which the account is unsafe, rounded up so that an
-/// account at a price at or above the key may still need the exact check; 0 without debt.
+/// account at a price at or above the key may still need the exact check; 0 (not indexed)
+/// without debt or without collateral, which no price makes liquidatable (see [`unsafe_at`]).
 pub(crate) fn unsafe_below(
     account: &Account,
     coll: &CollateralRule,
@@ -149,7 +156,7 @@ pub(crate) fn unsafe_below(
     debt_price: u128,
 ) -> u128 {
     if account.debt == 0 || account.coll == 0 {
-        return if account.debt == 0 { 0 } else { u128::MAX };
+        return 0;
     }
     // collateral_value(p) = underlying * p / 10^dec; unsafe when that * thr < debt_value * 1e4.
     let numerator =
@@ -302,7 +309,8 @@ pub(crate) fn seize(
         },
         Protocol::AaveV2 | Protocol::AaveV3 => {
             let close_bps = if protocol == Protocol::AaveV3
-                && health_bps(account, coll, debt, coll_price, debt_price) <= 9_500
+                && health_factor_wad(account, coll, debt, coll_price, debt_price)
+                    <= CLOSE_FACTOR_HF_THRESHOLD_WAD
             {
                 10_000
             } else {
@@ -367,19 +375,31 @@ pub(crate) fn seize(
     }
 }
 
-/// Health factor in bps: collateral value * threshold / debt value (`u32::MAX` without debt).
-pub(crate) fn health_bps(
+/// Aave v3 `CLOSE_FACTOR_HF_THRESHOLD`: 0.95 as a wad. At or below it the whole debt may go.
+const CLOSE_FACTOR_HF_THRESHOLD_WAD: u128 = 950_000_000_000_000_000;
+
+/// The health factor as Aave's `calculateHealthFactorFromBalances` computes it, wad:
+/// `percentMul(collateral, threshold).wadDiv(debt)`, both half up (`u128::MAX` without debt).
+/// With one collateral reserve the average threshold is that reserve's exactly.
+///
+/// The close factor's test is `healthFactor > 0.95`: a coarser health (say truncated to basis
+/// points) puts accounts between 0.95 and 0.9501 on the wrong side.
+pub(crate) fn health_factor_wad(
     account: &Account,
     coll: &CollateralRule,
     debt: &DebtRule,
     coll_price: u128,
     debt_price: u128,
-) -> u32 {
+) -> u128 {
     let debt_value = debt.value(account.debt, debt_price);
     if debt_value.is_zero() {
-        return u32::MAX;
+        return u128::MAX;
     }
-    let hf =
-        coll.value(account.coll, coll_price) * U256::from(coll.risk.threshold_bps) / debt_value;
-    u32::try_from(hf).unwrap_or(u32::MAX)
+    let weighted = percent_mul(
+        coll.value(account.coll, coll_price),
+        coll.risk.threshold_bps,
+    );
+    let wad = pow10(18);
+    let hf = (weighted * wad + debt_value / U256::from(2u8)) / debt_value;
+    u128::try_from(hf).unwrap_or(u128::MAX)
 }

@@ -431,9 +431,15 @@ impl<'a> Generator<'a> {
                 price,
                 debt_price,
             );
+            if seizure.debt_repaid.is_zero() || seizure.coll_units.is_zero() {
+                // Collateral worth less than one unit of debt: the contracts refuse a liquidation
+                // that repays or seizes nothing (Compound `LIQUIDATE_CLOSE_AMOUNT_REQUESTED_ZERO`).
+                self.reindex(index);
+                continue;
+            }
             self.liquidate(index, &coll, seizure, sink)?;
             let account = &mut self.accounts[index as usize];
-            if book::unsafe_at(account, &coll, &self.debt, price, debt_price) && account.coll > 0 {
+            if book::unsafe_at(account, &coll, &self.debt, price, debt_price) {
                 // Still unsafe after a partial liquidation: the keeper comes back next block.
                 account.queued = true;
                 self.queue.entry(self.block + 1).or_default().push(index);

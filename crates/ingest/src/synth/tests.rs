@@ -275,3 +275,78 @@ fn a_small_market_is_pinned_bit_for_bit() {
         assert_eq!(hash, pin, "{protocol}: {got:?}");
     }
 }
+
+/// A crash deep and fast enough that the keeper reaches some accounts only after their
+/// collateral is worth less than their debt plus the bonus: liquidations capped at the balance
+/// leave debt with no collateral.
+fn underwater_market(protocol: Protocol) -> SynthConfig {
+    let mut config = SynthConfig::new(protocol, 2_000, 7);
+    config.shock = "-70%@30m".parse().expect("a valid shock");
+    config
+}
+
+#[test]
+fn every_liquidation_seizes_collateral_and_repays_debt() {
+    for protocol in [Protocol::AaveV3, Protocol::AaveV2, Protocol::CompoundV2] {
+        let (events, _) = collect(&underwater_market(protocol));
+        let mut emptied = 0;
+        let mut balances: BTreeMap<Id, U256> = BTreeMap::new();
+        for event in &events {
+            match &event.payload {
+                Payload::Deposit(change) => {
+                    *balances.entry(change.account).or_default() += change.amount.0;
+                }
+                Payload::Withdraw(change) => {
+                    let balance = balances.entry(change.account).or_default();
+                    *balance = balance.saturating_sub(change.amount.0);
+                }
+                Payload::Liquidation(liquidation) => {
+                    assert!(
+                        !liquidation.collateral_seized.0.is_zero()
+                            && !liquidation.debt_repaid.0.is_zero(),
+                        "{protocol}: a liquidation that moves nothing (the contract refuses it): \
+                         {liquidation:?}"
+                    );
+                    let balance = balances.entry(liquidation.account).or_default();
+                    *balance = balance.saturating_sub(liquidation.collateral_seized.0);
+                    emptied += usize::from(balance.is_zero());
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            emptied > 0,
+            "{protocol}: the market should empty some accounts' collateral"
+        );
+    }
+}
+
+#[test]
+fn aave_v3_close_factor_reads_the_contracts_health_factor() {
+    let weth_info = market::asset("WETH").expect("WETH is in the table");
+    let coll = book::CollateralRule::new(Protocol::AaveV3, weth_info);
+    let debt = book::DebtRule {
+        info: market::debt_asset(Protocol::AaveV3),
+        rate: market::pow10(27),
+    };
+    // 1 WETH at 2,000 USD against 1,747.36 USDC: health 0.83 * 2000 / 1747.36 = 0.950004...,
+    // above 0.95 though 9,500 in truncated basis points.
+    let account = book::Account {
+        coll: 10u128.pow(18),
+        debt: 1_747_360_000,
+        asset: 0,
+        ..book::Account::default()
+    };
+    let (weth, usdc) = (2_000 * 10u128.pow(8), 10u128.pow(8));
+    let hf = book::health_factor_wad(&account, &coll, &debt, weth, usdc);
+    assert!(
+        hf > 950_000_000_000_000_000 && hf < 950_100_000_000_000_000,
+        "{hf}"
+    );
+    let seizure = book::seize(Protocol::AaveV3, &account, &coll, &debt, weth, usdc);
+    assert_eq!(
+        seizure.debt_repaid,
+        U256::from(1_747_360_000u64 / 2),
+        "above 0.95 the close factor is 50%"
+    );
+}
