@@ -32,5 +32,5 @@ cargo test --workspace --no-fail-fast
 echo "== benchmark smoke run (CASCADE_BENCH_SMOKE=1)"
 CASCADE_BENCH_SMOKE=1 cargo bench --workspace --bench '*' -- --test
 
-echo "== fuzz smoke run (fuzz/run.sh 5: every target 5 s, fails on a crash)"
-fuzz/run.sh 5
+echo "== fuzz smoke run (tests/fuzz/run.sh 5: every target 5 s, fails on a crash)"
+tests/fuzz/run.sh 5

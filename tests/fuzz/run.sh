@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) for SECONDS each with libFuzzer, on stable rustc.
 #
-#   fuzz/run.sh [SECONDS] [TARGET...]        default: 5 seconds, every target
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]        default: 5 seconds, every target
 #
 # cargo-fuzz needs nightly for its sanitizers; the coverage instrumentation libFuzzer needs is
 # stable (`-C passes=sancov-module` and LLVM's sanitizer-coverage options), so this builds the
 # targets with the flags cargo-fuzz passes, minus `-Z`. `--target` keeps the flags off build
 # scripts and proc macros; the separate target dir keeps the instrumented build from the normal
 # one. The corpus grows in target/fuzz/corpus/<target> (seeded from the fixtures each run, kept
-# between runs); a crash is written to fuzz/artifacts/<target>/ and fails the run: fix it, then
-# move the input to fuzz/regressions/<target>/ so `cargo test -p cascade-fuzz` keeps it fixed.
+# between runs); a crash is written to tests/fuzz/artifacts/<target>/ and fails the run: fix it, then
+# move the input to tests/fuzz/regressions/<target>/ so `cargo test -p cascade-fuzz` keeps it fixed.
 # Prints the executions and crashes of each target.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 # The file-reading targets write each input to a scratch file: on tmpfs they run 20-40 times
 # faster than on this disk.
@@ -32,7 +32,7 @@ if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
     # The [[bin]] names in snake_case: the targets (the package and fuzz-seeds have hyphens).
-    mapfile -t targets < <(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' fuzz/Cargo.toml)
+    mapfile -t targets < <(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' tests/fuzz/Cargo.toml)
 fi
 
 seeds="$CARGO_TARGET_DIR/seeds"
@@ -47,7 +47,7 @@ cargo build --release --quiet --target "$host" -p cascade-fuzz --features libfuz
 failed=0
 for target in "${targets[@]}"; do
     corpus="$CARGO_TARGET_DIR/corpus/$target"
-    artifacts="fuzz/artifacts/$target"
+    artifacts="tests/fuzz/artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
     log="$CARGO_TARGET_DIR/$target.log"
     status=0

@@ -1,5 +1,5 @@
 //! Fuzz targets: every parser of bytes cascade takes from outside, as plain functions of the
-//! input, so one definition serves the libFuzzer binaries (`fuzz/targets/`, run by `fuzz/run.sh`)
+//! input, so one definition serves the libFuzzer binaries (`tests/fuzz/targets/`, run by `tests/fuzz/run.sh`)
 //! and the `cargo test` replay of the corpus and of every crash found (`tests/replay.rs`).
 //!
 //! A target may return any error for any input; it must never panic, abort or hang. File-based
@@ -27,7 +27,7 @@ pub struct Target {
     pub run: fn(&[u8]),
 }
 
-/// Every target, in the order `fuzz/run.sh` runs them.
+/// Every target, in the order `tests/fuzz/run.sh` runs them.
 pub const TARGETS: &[Target] = &[
     Target {
         name: "record",
@@ -81,7 +81,7 @@ pub const TARGETS: &[Target] = &[
 
 /// The repository's `fixtures/` folder.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
 /// The fixture mappings `mapped_csv` picks from with its first input byte.

@@ -1,4 +1,4 @@
-//! Replays every seed (made from the fixtures) and every input kept in `fuzz/regressions/` (the
+//! Replays every seed (made from the fixtures) and every input kept in `tests/fuzz/regressions/` (the
 //! crashes the fuzzers found, each fixed) through its target: a plain `cargo test` keeps found
 //! bugs fixed without a fuzzing engine.
 
