@@ -17,29 +17,35 @@ fn workspace_dependencies() -> BTreeMap<String, Vec<String>> {
     let crates_dir = workspace_root().join("crates");
     let mut graph = BTreeMap::new();
     for entry in std::fs::read_dir(&crates_dir).expect("crates/ is readable") {
-        let manifest_path = entry.expect("directory entry").path().join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest_path)
-            .unwrap_or_else(|e| panic!("{}: {e}", manifest_path.display()));
-        let manifest: toml::Table = text.parse().expect("manifest is TOML");
-        let name = manifest["package"]["name"]
-            .as_str()
-            .expect("package name")
-            .to_owned();
-        let mut deps: Vec<String> = manifest
-            .get("dependencies")
-            .and_then(toml::Value::as_table)
-            .map(|table| {
-                table
-                    .keys()
-                    .filter(|k| k.starts_with("cascade-"))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        deps.sort();
+        let (name, deps) = package_dependencies(&entry.expect("directory entry").path());
         graph.insert(name, deps);
     }
     graph
+}
+
+/// The name of the package in `folder` and the workspace crates its `[dependencies]` names.
+fn package_dependencies(folder: &Path) -> (String, Vec<String>) {
+    let manifest_path = folder.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", manifest_path.display()));
+    let manifest: toml::Table = text.parse().expect("manifest is TOML");
+    let name = manifest["package"]["name"]
+        .as_str()
+        .expect("package name")
+        .to_owned();
+    let mut deps: Vec<String> = manifest
+        .get("dependencies")
+        .and_then(toml::Value::as_table)
+        .map(|table| {
+            table
+                .keys()
+                .filter(|k| k.starts_with("cascade-"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    deps.sort();
+    (name, deps)
 }
 
 #[test]
@@ -93,5 +99,27 @@ fn dependencies_point_one_way() {
                 "{name} depends on {dep}, which docs/architecture.md does not allow"
             );
         }
+    }
+}
+
+#[test]
+fn the_fuzz_targets_reach_only_the_libraries_they_fuzz() {
+    let (name, deps) = package_dependencies(&workspace_root().join("tests/fuzz"));
+    assert_eq!(name, "cascade-fuzz");
+    assert_eq!(
+        deps,
+        [
+            "cascade-engine",
+            "cascade-events",
+            "cascade-ingest",
+            "cascade-log"
+        ],
+        "docs/architecture.md: fuzz depends on events, log, ingest and engine"
+    );
+    for (crate_name, crate_deps) in workspace_dependencies() {
+        assert!(
+            !crate_deps.iter().any(|dep| dep == "cascade-fuzz"),
+            "{crate_name} depends on the fuzz targets"
+        );
     }
 }
