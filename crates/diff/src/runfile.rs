@@ -439,7 +439,17 @@ impl RunFile {
         let mut run: RunFile = match run_lines::split(bytes) {
             None => serde_json::from_slice(bytes).map_err(|error| not_a_run(error, 0))?,
             Some((header, records)) => {
-                let mut run: RunFile = serde_json::from_value(Value::Object(header.clone()))
+                // The header holds the run without its lists; a list it announces a count for
+                // starts empty and is filled from the record lines (a list it does not announce
+                // stays missing, and a required one is refused as in the document form).
+                let mut document = header.clone();
+                let announced = header.get(run_lines::COUNTS_KEY).and_then(Value::as_object);
+                for key in run_lines::LIST_KEYS {
+                    if announced.is_some_and(|counts| counts.contains_key(key)) {
+                        document.insert(key.to_owned(), Value::Array(Vec::new()));
+                    }
+                }
+                let mut run: RunFile = serde_json::from_value(Value::Object(document))
                     .map_err(|error| not_a_run(error, 1))?;
                 let mut found: BTreeMap<String, u64> = BTreeMap::new();
                 let mut last_line = 1;
