@@ -266,20 +266,28 @@ impl EngineArgs {
     }
 }
 
+/// Calls `visit` with every event's payload in the log at `dir`.
+fn for_each_payload(dir: &Path, mut visit: impl FnMut(&Payload)) -> anyhow::Result<()> {
+    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    for event in reader.events(0) {
+        let event = event.with_context(|| format!("reading {}", dir.display()))?;
+        visit(&event.payload);
+    }
+    Ok(())
+}
+
 /// Refuses a `--feed-lag` naming a feed no price in the log at `dir` comes from (a typo would
 /// shift nothing). Reads the log only when the flag is given.
 fn check_feed_lags(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
     if config.maker.feed_lag.is_empty() {
         return Ok(());
     }
-    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut feeds = BTreeSet::new();
-    for event in reader.events(0) {
-        let event = event.with_context(|| format!("reading {}", dir.display()))?;
-        if let Payload::Price(update) = event.payload {
+    for_each_payload(dir, |payload| {
+        if let Payload::Price(update) = payload {
             feeds.insert(update.feed);
         }
-    }
+    })?;
     for (feed, seconds) in &config.maker.feed_lag {
         if !feeds.contains(feed) {
             let known: Vec<String> = feeds.iter().map(Id::to_string).collect();
@@ -303,12 +311,8 @@ fn check_param_markets(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> 
     if config.params.entries.is_empty() {
         return Ok(());
     }
-    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut markets = BTreeMap::new();
-    for event in reader.events(0) {
-        let event = event.with_context(|| format!("reading {}", dir.display()))?;
-        note_markets(&event.payload, &mut markets);
-    }
+    for_each_payload(dir, |payload| note_markets(payload, &mut markets))?;
     config.params.check_markets(&markets)?;
     Ok(())
 }
