@@ -5,13 +5,14 @@
 //! cannot drift apart: a flag added here is offered, parsed and applied the same way by all of
 //! them. This module must never decide anything the engine decides; it only translates flags.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use cascade_engine::maker::{MedianRule, OracleMode, OsmSample};
-use cascade_engine::scenario::{Scenario, ScenarioError};
+use cascade_engine::param_history::ParamHistory;
+use cascade_engine::scenario::{Scenario, ScenarioError, note_markets};
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Payload, Timestamp};
 use cascade_log::{Catalog, LogReader};
@@ -67,6 +68,10 @@ pub struct EngineArgs {
     /// `coingecko-hourly=900`: the Maker OSM samples that feed's prices that much earlier.
     #[arg(long, value_name = "FEED=SECONDS")]
     feed_lag: Vec<String>,
+    /// Parameter history (TOML, see docs/engine.md): governance changes applied at their time,
+    /// like the log's own parameter changes. The replay then runs from the log's start.
+    #[arg(long, value_name = "FILE")]
+    params: Option<PathBuf>,
 }
 
 /// `--data-dir`: where a scenario's relative data paths (`reserves_file`) point.
@@ -175,6 +180,9 @@ impl EngineArgs {
         if let Some(threshold) = self.unsafe_threshold {
             config.unsafe_threshold = threshold;
         }
+        if let Some(path) = &self.params {
+            config.params = ParamHistory::load(path)?;
+        }
         Ok(config)
     }
 
@@ -195,10 +203,16 @@ impl EngineArgs {
     fn replay(&self, dir: &Path) -> anyhow::Result<Run> {
         let config = self.config()?;
         check_feed_lags(dir, &config)?;
+        check_param_markets(dir, &config)?;
+        // Checkpoints do not record how far the history file has been applied.
+        let history = !config.params.entries.is_empty();
+        if history && self.checkpoint_every.is_some() {
+            bail!("--checkpoint-every cannot be combined with --params");
+        }
         let options = ReplayOptions {
             config,
             checkpoint_every: self.checkpoint_every,
-            resume: true,
+            resume: !history,
         };
         let started = Instant::now();
         if let Some(path) = &self.scenario {
@@ -252,20 +266,28 @@ impl EngineArgs {
     }
 }
 
+/// Calls `visit` with every event's payload in the log at `dir`.
+fn for_each_payload(dir: &Path, mut visit: impl FnMut(&Payload)) -> anyhow::Result<()> {
+    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    for event in reader.events(0) {
+        let event = event.with_context(|| format!("reading {}", dir.display()))?;
+        visit(&event.payload);
+    }
+    Ok(())
+}
+
 /// Refuses a `--feed-lag` naming a feed no price in the log at `dir` comes from (a typo would
 /// shift nothing). Reads the log only when the flag is given.
 fn check_feed_lags(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
     if config.maker.feed_lag.is_empty() {
         return Ok(());
     }
-    let reader = LogReader::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut feeds = BTreeSet::new();
-    for event in reader.events(0) {
-        let event = event.with_context(|| format!("reading {}", dir.display()))?;
-        if let Payload::Price(update) = event.payload {
+    for_each_payload(dir, |payload| {
+        if let Payload::Price(update) = payload {
             feeds.insert(update.feed);
         }
-    }
+    })?;
     for (feed, seconds) in &config.maker.feed_lag {
         if !feeds.contains(feed) {
             let known: Vec<String> = feeds.iter().map(Id::to_string).collect();
@@ -280,6 +302,18 @@ fn check_feed_lags(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Refuses a `--params` entry for a market the log at `dir` never names (a misspelt reserve would
+/// change nothing). Reads the log only when the flag is given.
+fn check_param_markets(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
+    if config.params.entries.is_empty() {
+        return Ok(());
+    }
+    let mut markets = BTreeMap::new();
+    for_each_payload(dir, |payload| note_markets(payload, &mut markets))?;
+    config.params.check_markets(&markets)?;
     Ok(())
 }
 

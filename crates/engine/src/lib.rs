@@ -25,6 +25,7 @@ pub mod maker;
 pub mod math;
 pub mod oracle;
 pub mod pairs;
+pub mod param_history;
 pub mod protocol;
 pub mod replay;
 pub mod run;

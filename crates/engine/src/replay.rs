@@ -51,6 +51,8 @@ pub struct EngineConfig {
     /// Counterfactual mode: at most this many liquidation rounds after one event (each round
     /// liquidates what the previous round's price impact made unsafe).
     pub max_cascade_rounds: u32,
+    /// Governance changes brought from a file (`--params`), applied at their time.
+    pub params: crate::param_history::ParamHistory,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +64,7 @@ impl Default for EngineConfig {
             unsafe_threshold: 3600,
             from: None,
             max_cascade_rounds: 32,
+            params: Default::default(),
         }
     }
 }
@@ -70,7 +73,7 @@ impl EngineConfig {
     /// The settings as they appear in the run file.
     pub fn describe(&self) -> Value {
         let priority: Vec<String> = self.feed_priority.iter().map(Id::to_string).collect();
-        json!({
+        let mut described = json!({
             "maker": self.maker.describe(),
             "feed_priority": priority,
             "quote_conversions": self
@@ -84,7 +87,26 @@ impl EngineConfig {
                 .collect::<Vec<_>>(),
             "unsafe_threshold_seconds": self.unsafe_threshold,
             "max_cascade_rounds": self.max_cascade_rounds,
-        })
+        });
+        // Only a run given a history says so: runs without one keep their bytes.
+        if !self.params.entries.is_empty() {
+            described["params"] = self
+                .params
+                .entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "time": e.time.to_rfc3339(),
+                        "protocol": e.protocol.name(),
+                        "market": e.market.to_string(),
+                        "param": e.param,
+                        "value": e.value.to_string(),
+                        "source": e.source,
+                    })
+                })
+                .collect();
+        }
+        described
     }
 }
 
@@ -151,6 +173,27 @@ pub trait Counterfactual {
     /// to the run file's `counterfactual` key.
     fn report(&self) -> Option<Value> {
         None
+    }
+}
+
+/// Checks that `protocol`'s model takes `param` = `value` (its name and units), by setting it on
+/// a fresh model.
+pub fn check_param(
+    protocol: Protocol,
+    market: &Id,
+    param: &str,
+    value: &Fixed,
+) -> Result<(), EngineError> {
+    let mut models = models_for(&EngineConfig::default());
+    match models.iter_mut().find(|model| model.protocol() == protocol) {
+        Some(model) => model
+            .set_param(market, param, value, Timestamp(0))
+            .map(|_| ()),
+        None => Err(EngineError::InvalidParam {
+            param: param.to_owned(),
+            value: value.to_string(),
+            reason: "the engine models no such protocol",
+        }),
     }
 }
 
@@ -231,6 +274,8 @@ pub struct Engine {
     choices: Vec<(usize, LiquidatorChoice)>,
     impacts: Vec<PriceUpdate>,
     overrides: Vec<(Protocol, Id, String, Fixed)>,
+    /// How many of `config.params`' entries have been applied.
+    params_applied: usize,
     /// Per market, the time of its last timeline points and the positions of the first and the
     /// last point at that time (output bookkeeping, not state).
     timeline_last: BTreeMap<(Protocol, Id), (Timestamp, usize, usize)>,
@@ -294,6 +339,7 @@ impl Engine {
             choices: Vec::new(),
             impacts: Vec::new(),
             overrides: Vec::new(),
+            params_applied: 0,
             timeline_last: BTreeMap::new(),
         }
     }
@@ -407,6 +453,9 @@ impl Engine {
                 }
             }
         }
+        if !matches!(event.payload, Payload::ParamChange(_)) {
+            self.apply_param_history(time)?;
+        }
         match &event.payload {
             Payload::Price(update) => {
                 let update = match &mut self.mode {
@@ -470,6 +519,23 @@ impl Engine {
             self.output.by_kind[event.kind() as usize] += 1;
         }
         self.next_seq = Some(event.seq + 1);
+        Ok(())
+    }
+
+    /// Applies the history file's changes due at `time`. They go before the first event at or
+    /// after their time that is not itself a parameter change, so at equal times they follow the
+    /// log's own changes (and override a snapshot a log sets at its start).
+    fn apply_param_history(&mut self, time: Timestamp) -> Result<(), EngineError> {
+        while let Some(entry) = self.config.params.entries.get(self.params_applied) {
+            if entry.time > time {
+                break;
+            }
+            if let Some(index) = self.route[protocol_slot(entry.protocol)] {
+                self.models[index].set_param(&entry.market, &entry.param, &entry.value, time)?;
+                self.dirty[index] = true;
+            }
+            self.params_applied += 1;
+        }
         Ok(())
     }
 

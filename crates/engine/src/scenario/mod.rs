@@ -18,6 +18,7 @@ mod params;
 mod path;
 mod reader;
 mod session;
+pub use session::note_markets;
 mod sweep;
 
 use std::collections::BTreeMap;

@@ -108,7 +108,7 @@ impl Prepared {
 }
 
 /// Adds the markets and assets `payload` names to its protocol's set in `out`.
-fn note_markets(payload: &Payload, out: &mut BTreeMap<Protocol, BTreeSet<Id>>) {
+pub fn note_markets(payload: &Payload, out: &mut BTreeMap<Protocol, BTreeSet<Id>>) {
     let Some(protocol) = payload.protocol() else {
         return;
     };
