@@ -726,20 +726,30 @@ impl Engine {
     }
 
     /// Takes model `index`'s `before` health distribution now, once per run, inside the window.
+    /// A moment at which the protocol has no account (a recorded liquidation of a vault opened
+    /// before the log begins) is no onset: the book it would show is empty, so the next check
+    /// or liquidation is tried instead.
     fn health_before(&mut self, index: usize, seq: u64, time: Timestamp) {
         if !self.in_window || self.before_taken[index] {
             return;
         }
-        self.before_taken[index] = true;
-        self.health_snapshot(index, "before", seq, time);
+        self.before_taken[index] = self.health_snapshot(index, "before", seq, time);
     }
 
-    fn health_snapshot(&mut self, index: usize, moment: &'static str, seq: u64, time: Timestamp) {
+    /// Takes model `index`'s health distributions at `moment`; whether any market had accounts.
+    fn health_snapshot(
+        &mut self,
+        index: usize,
+        moment: &'static str,
+        seq: u64,
+        time: Timestamp,
+    ) -> bool {
         if self.output.totals_only {
-            return;
+            return false;
         }
         let mut distributions: Vec<HealthDistribution> = Vec::new();
         self.models[index].health_distribution(time, &mut distributions);
+        let before = self.output.health.len();
         for distribution in distributions.iter().filter(|d| !d.is_empty()) {
             self.output.health.push(HealthSnapshot::new(
                 moment,
@@ -748,6 +758,7 @@ impl Engine {
                 distribution,
             ));
         }
+        self.output.health.len() > before
     }
 
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
@@ -1077,6 +1088,7 @@ impl Engine {
         }
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
             for index in 0..self.models.len() {
+                // A market without accounts at the end has no `after` entry.
                 self.health_snapshot(index, "after", seq, now);
             }
         }
