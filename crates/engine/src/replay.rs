@@ -48,6 +48,9 @@ pub struct EngineConfig {
     pub unsafe_threshold: i64,
     /// Report only events at or after this time (`--from`); the state before it is still built.
     pub from: Option<Timestamp>,
+    /// The window ends before this time (`--to`, exclusive like a scenario's `window.to`): the
+    /// drivers stop at the first event at or after it, so `after` is taken at the window's end.
+    pub to: Option<Timestamp>,
     /// Counterfactual mode: at most this many liquidation rounds after one event (each round
     /// liquidates what the previous round's price impact made unsafe).
     pub max_cascade_rounds: u32,
@@ -61,12 +64,18 @@ impl Default for EngineConfig {
             quote_conversions: vec![QuoteConversion::usdt_to_usd()],
             unsafe_threshold: 3600,
             from: None,
+            to: None,
             max_cascade_rounds: 32,
         }
     }
 }
 
 impl EngineConfig {
+    /// Whether an event at `time` lies at or after the window's end (`to`), where a replay stops.
+    pub fn past_window(&self, time: Timestamp) -> bool {
+        self.to.is_some_and(|to| time >= to)
+    }
+
     /// The settings as they appear in the run file.
     pub fn describe(&self) -> Value {
         let priority: Vec<String> = self.feed_priority.iter().map(Id::to_string).collect();
@@ -272,6 +281,7 @@ impl Engine {
         let in_window = config.from.is_none();
         let mut output = Output::default();
         output.window.from_time = config.from.map(Timestamp::to_rfc3339);
+        output.window.to_time = config.to.map(Timestamp::to_rfc3339);
         Self {
             prices: PriceBook::new(config.feed_priority.clone()),
             dirty: vec![false; models.len()],
