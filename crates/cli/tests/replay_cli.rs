@@ -493,6 +493,20 @@ fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
     );
 }
 
+/// `cascade replay LOG --out OUT EXTRA...`, which must succeed; the run file it wrote.
+fn replayed_run(log: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = cascade()
+        .arg("replay")
+        .arg(log)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
 #[test]
 fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
     let temp = tempfile::tempdir().unwrap();
@@ -500,18 +514,7 @@ fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
     named_fixture_log_with(&log, "osm-recorded", |_| Vec::new());
     let replay = |extra: &[&str]| {
         let out = temp.path().join(format!("run{}.json", extra.join("")));
-        let output = cascade()
-            .args([
-                "replay",
-                log.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        let run = replayed_run(&log, &out, extra);
         (
             run["totals"]["verdicts"].clone(),
             run["config"]["maker"]["oracle"].clone(),
@@ -676,18 +679,7 @@ fn a_historical_window_takes_health_at_the_scenarios_moments() {
     .unwrap();
     let replay = |name: &str, extra: &[&str]| {
         let out = temp.path().join(name);
-        let output = cascade()
-            .args([
-                "replay",
-                log.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{output:?}");
-        let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        let run = replayed_run(&log, &out, extra);
         (out, run)
     };
     let moments = |run: &serde_json::Value| -> Vec<(String, u64, String)> {
