@@ -33,6 +33,11 @@ pub struct EngineArgs {
     /// last stored checkpoint before it.
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
+    /// Stop before the first event at or after this time (RFC 3339 or YYYY-MM-DD, UTC; exclusive,
+    /// like a scenario's `window.to`): with `--from`, a historical run of a scenario's window,
+    /// its health distributions taken at the same moments as the scenario's.
+    #[arg(long, value_name = "TIME", conflicts_with = "scenario")]
+    pub to: Option<String>,
     /// Store a checkpoint of the engine state in the log's catalog every N events.
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
@@ -138,7 +143,13 @@ impl EngineArgs {
             config.maker.feed_lag.insert(feed, seconds);
         }
         if let Some(from) = &self.from {
-            config.from = Some(parse_time(from)?);
+            config.from = Some(parse_time("--from", from)?);
+        }
+        if let Some(to) = &self.to {
+            config.to = Some(parse_time("--to", to)?);
+            if config.from.is_some_and(|from| Some(from) >= config.to) {
+                anyhow::bail!("--to {to:?} is not after --from: the window would be empty");
+            }
         }
         if let Some(oracle) = self.oracle {
             config.maker.oracle = match oracle {
@@ -317,12 +328,13 @@ fn check_param_markets(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
+/// The time `text` given to `flag`.
+fn parse_time(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(Timestamp(time.timestamp()));
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .with_context(|| format!("--from {text:?}: expected RFC 3339 or YYYY-MM-DD"))?;
+        .with_context(|| format!("{flag} {text:?}: expected RFC 3339 or YYYY-MM-DD"))?;
     let midnight = date
         .and_hms_opt(0, 0, 0)
         .context("midnight exists on every date")?;
@@ -350,12 +362,15 @@ mod tests {
 
     #[test]
     fn from_accepts_rfc3339_and_dates() {
-        assert_eq!(parse_time("2022-06-13").unwrap(), Timestamp(1_655_078_400));
         assert_eq!(
-            parse_time("2022-06-13T10:00:00Z").unwrap(),
+            parse_time("--from", "2022-06-13").unwrap(),
+            Timestamp(1_655_078_400)
+        );
+        assert_eq!(
+            parse_time("--from", "2022-06-13T10:00:00Z").unwrap(),
             Timestamp(1_655_114_400)
         );
-        assert!(parse_time("13/06/2022").is_err());
+        assert!(parse_time("--to", "13/06/2022").is_err());
     }
 
     #[test]

@@ -252,7 +252,10 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         );
     }
     let config = args.engine.config()?;
-    if args.engine.scenario.is_some() || args.engine.checkpoint_every.is_some() {
+    if args.engine.scenario.is_some()
+        || args.engine.checkpoint_every.is_some()
+        || args.engine.to.is_some()
+    {
         return mirrored_replay(args, &client, &options);
     }
     let mut sink = match &args.state {
@@ -285,8 +288,9 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
 }
 
 /// A counterfactual replay reads the events twice (history up to the scenario's window, the
-/// recorded price series its transforms need), and checkpoints live in a log's catalog, so for
-/// either the stream is first mirrored into a log (the state directory, or a temporary one) which
+/// recorded price series its transforms need), checkpoints live in a log's catalog, and a window
+/// end (`--to`) stops a replay that the live sink would run to the topic's end, so for any of
+/// them the stream is first mirrored into a log (the state directory, or a temporary one) which
 /// then replays exactly as `cascade replay` replays it.
 fn mirrored_replay(
     args: &ReplayArgs,

@@ -493,6 +493,20 @@ fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
     );
 }
 
+/// `cascade replay LOG --out OUT EXTRA...`, which must succeed; the run file it wrote.
+fn replayed_run(log: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = cascade()
+        .arg("replay")
+        .arg(log)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
 #[test]
 fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
     let temp = tempfile::tempdir().unwrap();
@@ -500,18 +514,7 @@ fn oracle_flag_chooses_recorded_or_estimated_oracle_values() {
     named_fixture_log_with(&log, "osm-recorded", |_| Vec::new());
     let replay = |extra: &[&str]| {
         let out = temp.path().join(format!("run{}.json", extra.join("")));
-        let output = cascade()
-            .args([
-                "replay",
-                log.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        let run = replayed_run(&log, &out, extra);
         (
             run["totals"]["verdicts"].clone(),
             run["config"]["maker"]["oracle"].clone(),
@@ -656,4 +659,101 @@ fn a_read_only_log_without_checkpoints_replays() {
         assert_eq!(output.stdout, writable.stdout, "{args:?}");
         assert!(stderr.contains("warning: catalog unavailable"), "{stderr}");
     }
+}
+
+/// `replay --from F --to T` is the historical run of a scenario's window `{ from = F, to = T }`:
+/// both take `before` at the onset in the window and `after` at the last event before `T`, the
+/// run files state those moments, and the report says every run's moments agree. Without
+/// `--to`, the historical `after` is the end of the log and the report says they differ.
+#[test]
+fn a_historical_window_takes_health_at_the_scenarios_moments() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let (from, to) = ("2021-06-01T01:00:00Z", "2021-06-01T04:00:00Z");
+    let scenario = temp.path().join("window.toml");
+    std::fs::write(
+        &scenario,
+        format!("name = \"baseline\"\nwindow = {{ from = \"{from}\", to = \"{to}\" }}\n"),
+    )
+    .unwrap();
+    let replay = |name: &str, extra: &[&str]| {
+        let out = temp.path().join(name);
+        let run = replayed_run(&log, &out, extra);
+        (out, run)
+    };
+    let moments = |run: &serde_json::Value| -> Vec<(String, u64, String)> {
+        run["health_distribution"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["moment"].as_str().unwrap().to_owned(),
+                    s["seq"].as_u64().unwrap(),
+                    s["time"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (historical_path, historical) = replay("historical.json", &["--from", from, "--to", to]);
+    let (counterfactual_path, counterfactual) =
+        replay("baseline.json", &["--scenario", scenario.to_str().unwrap()]);
+    let (whole_path, whole) = replay("whole.json", &[]);
+    assert_eq!(historical["window"]["to_time"], to);
+    assert_eq!(counterfactual["window"]["to_time"], to);
+    assert!(
+        whole["window"].get("to_time").is_none(),
+        "{}",
+        whole["window"]
+    );
+    // The 02:00 poke makes #1 and #5 unsafe: the onset is the check at the first bark; the
+    // window's last event is the 03:30 price.
+    let expected = [
+        ("before".to_owned(), 24, "2021-06-01T02:00:12Z".to_owned()),
+        ("after".to_owned(), 27, "2021-06-01T03:30:00Z".to_owned()),
+    ];
+    assert_eq!(moments(&historical), expected);
+    assert_eq!(moments(&counterfactual), expected);
+    assert_eq!(moments(&whole)[1].2, "2021-06-01T06:30:00Z");
+    let report = |runs: &[&Path]| {
+        let out = temp.path().join("report.html");
+        let output = cascade()
+            .arg("report")
+            .args(runs)
+            .args(["--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        std::fs::read_to_string(out.with_extension("md")).unwrap()
+    };
+    let aligned = report(&[&historical_path, &counterfactual_path]);
+    assert!(
+        aligned.contains("(every run at 2021-06-01T02:00:12Z (seq 24))")
+            && aligned.contains("(every run at 2021-06-01T03:30:00Z (seq 27))")
+            && !aligned.contains("moments differ"),
+        "{aligned}"
+    );
+    let misaligned = report(&[&whole_path, &counterfactual_path]);
+    assert!(
+        misaligned.contains("the runs' moments differ"),
+        "{misaligned}"
+    );
+}
+
+#[test]
+fn to_must_come_after_from() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let output = cascade()
+        .args(["replay", log.to_str().unwrap()])
+        .args(["--from", "2021-06-01T04:00:00Z", "--to", "2021-06-01"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--to \"2021-06-01\" is not after --from"),
+        "{output:?}"
+    );
 }

@@ -383,10 +383,10 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
 }
 
 /// Compares runs of two logs of one history (the second log gained a price file, say): each run
-/// over its whole window, liquidations matched by identity. Refuses runs whose windows start at
-/// different times: their totals would cover different stretches of history.
+/// over its whole window, liquidations matched by identity. Refuses runs whose windows start or
+/// end at different times: their totals would cover different stretches of history.
 pub fn compare_across_logs(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffError> {
-    if a.window.from_time != b.window.from_time {
+    if (&a.window.from_time, &a.window.to_time) != (&b.window.from_time, &b.window.to_time) {
         return Err(DiffError::DifferentWindows {
             a: a.path.clone(),
             b: b.path.clone(),

@@ -78,9 +78,9 @@ pub enum DiffError {
         /// Its log.
         b_log: String,
     },
-    /// Runs of two logs whose windows start at different times.
+    /// Runs of two logs whose windows start or end at different times.
     #[error(
-        "{a} and {b} report from different times (--from): across logs only runs of the same window compare"
+        "{a} and {b} report over different windows (--from/--to): across logs only runs of the same window compare"
     )]
     DifferentWindows {
         /// First run file.

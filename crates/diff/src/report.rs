@@ -863,8 +863,8 @@ fn health_chart(
         no_debt.push(view.accounts_without_debt.to_string());
     }
     rows.push(no_debt);
-    // Each moment of each run, stated: they differ between runs (a historical run's `after` is
-    // the end of its log, a counterfactual's the end of its scenario's window).
+    // Each moment of each run, stated: they can differ between runs (a historical run replayed
+    // without `--to` ends with its log, a counterfactual with its scenario's window).
     let stated = |moment: usize| -> Vec<(String, String)> {
         runs.iter()
             .filter_map(|run| {

@@ -160,6 +160,9 @@ pub struct LogView {
 pub struct WindowView {
     /// The `--from` time the run reports from (`null`: from the start of the log).
     pub from_time: Option<String>,
+    /// The `--to` time (or a scenario's `window.to`) the run stops before (absent: the end of
+    /// the log).
+    pub to_time: Option<String>,
     /// First event reported on.
     pub first_seq: Option<u64>,
     /// Last event reported on.

@@ -354,6 +354,19 @@ fn liquidations_match_by_identity_even_across_logs() {
     );
     assert!(table.contains("explained  not-liquidatable"), "{table}");
     assert!(table.contains("(another log: each run compared over its whole window)"));
+    // A run that stops earlier (`--to`) covers another stretch of history: refused.
+    let mut shorter: serde_json::Value = serde_json::from_slice(&run(
+        None,
+        vec![liquidation(220, DAY + 3_700, 1, 100, 100_000, None)],
+        "bb",
+    ))
+    .unwrap();
+    shorter["window"]["to_time"] = "2022-06-13T02:00:00Z".into();
+    let shorter = load(&serde_json::to_vec(&shorter).unwrap(), "short.json");
+    assert!(matches!(
+        compare_across_logs(&a, &shorter),
+        Err(DiffError::DifferentWindows { .. })
+    ));
 }
 
 #[test]

@@ -48,6 +48,9 @@ pub struct EngineConfig {
     pub unsafe_threshold: i64,
     /// Report only events at or after this time (`--from`); the state before it is still built.
     pub from: Option<Timestamp>,
+    /// The window ends before this time (`--to`, exclusive like a scenario's `window.to`): the
+    /// drivers stop at the first event at or after it, so `after` is taken at the window's end.
+    pub to: Option<Timestamp>,
     /// Counterfactual mode: at most this many liquidation rounds after one event (each round
     /// liquidates what the previous round's price impact made unsafe).
     pub max_cascade_rounds: u32,
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             quote_conversions: vec![QuoteConversion::usdt_to_usd()],
             unsafe_threshold: 3600,
             from: None,
+            to: None,
             max_cascade_rounds: 32,
             params: Default::default(),
         }
@@ -70,6 +74,11 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// Whether an event at `time` lies at or after the window's end (`to`), where a replay stops.
+    pub fn past_window(&self, time: Timestamp) -> bool {
+        self.to.is_some_and(|to| time >= to)
+    }
+
     /// The settings as they appear in the run file.
     pub fn describe(&self) -> Value {
         let priority: Vec<String> = self.feed_priority.iter().map(Id::to_string).collect();
@@ -317,6 +326,7 @@ impl Engine {
         let in_window = config.from.is_none();
         let mut output = Output::default();
         output.window.from_time = config.from.map(Timestamp::to_rfc3339);
+        output.window.to_time = config.to.map(Timestamp::to_rfc3339);
         Self {
             prices: PriceBook::new(config.feed_priority.clone()),
             dirty: vec![false; models.len()],
@@ -792,20 +802,30 @@ impl Engine {
     }
 
     /// Takes model `index`'s `before` health distribution now, once per run, inside the window.
+    /// A moment at which the protocol has no account (a recorded liquidation of a vault opened
+    /// before the log begins) is no onset: the book it would show is empty, so the next check
+    /// or liquidation is tried instead.
     fn health_before(&mut self, index: usize, seq: u64, time: Timestamp) {
         if !self.in_window || self.before_taken[index] {
             return;
         }
-        self.before_taken[index] = true;
-        self.health_snapshot(index, "before", seq, time);
+        self.before_taken[index] = self.health_snapshot(index, "before", seq, time);
     }
 
-    fn health_snapshot(&mut self, index: usize, moment: &'static str, seq: u64, time: Timestamp) {
+    /// Takes model `index`'s health distributions at `moment`; whether any market had accounts.
+    fn health_snapshot(
+        &mut self,
+        index: usize,
+        moment: &'static str,
+        seq: u64,
+        time: Timestamp,
+    ) -> bool {
         if self.output.totals_only {
-            return;
+            return false;
         }
         let mut distributions: Vec<HealthDistribution> = Vec::new();
         self.models[index].health_distribution(time, &mut distributions);
+        let before = self.output.health.len();
         for distribution in distributions.iter().filter(|d| !d.is_empty()) {
             self.output.health.push(HealthSnapshot::new(
                 moment,
@@ -814,6 +834,7 @@ impl Engine {
                 distribution,
             ));
         }
+        self.output.health.len() > before
     }
 
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
@@ -1143,6 +1164,7 @@ impl Engine {
         }
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
             for index in 0..self.models.len() {
+                // A market without accounts at the end has no `after` entry.
                 self.health_snapshot(index, "after", seq, now);
             }
         }

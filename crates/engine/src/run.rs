@@ -34,6 +34,9 @@ pub struct LogInfo {
 pub struct Window {
     /// Requested start time, RFC 3339 (`None`: from the start of the log).
     pub from_time: Option<String>,
+    /// Requested end time (exclusive), RFC 3339; absent when the run goes to the end of the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_time: Option<String>,
     /// First event reported on.
     pub first_seq: Option<u64>,
     /// Last event reported on.

@@ -123,11 +123,15 @@ pub fn replay_log_observed(
     let mut ahead: Vec<Event> = Vec::with_capacity(WARM_BATCH);
     read_batch(&mut ahead)?;
     let mut warmed = engine.warm(&ahead);
-    while !ahead.is_empty() {
+    // The log is in time order: the first event past the window's end ends the replay.
+    'events: while !ahead.is_empty() {
         std::mem::swap(&mut batch, &mut ahead);
         read_batch(&mut ahead)?;
         warmed ^= engine.warm(&ahead);
         for event in &batch {
+            if options.config.past_window(event.time) {
+                break 'events;
+            }
             engine.apply(event)?;
             applied += 1;
             if let (Some(every), Some(next), Some(catalog)) =

@@ -4,13 +4,13 @@
 
 mod common;
 
-use cascade_engine::run::HealthSnapshot;
+use cascade_engine::run::HealthBucket;
 use cascade_engine::{Mode, ReplayOptions, replay_log};
+use cascade_events::{Event, Payload};
 
 /// `(range, accounts, debt)` of the non-empty buckets.
-fn filled(snapshot: &HealthSnapshot) -> Vec<(&'static str, u64, String)> {
-    snapshot
-        .buckets
+fn filled(buckets: &[HealthBucket]) -> Vec<(&'static str, u64, String)> {
+    buckets
         .iter()
         .filter(|b| b.accounts > 0)
         .map(|b| (b.range, b.accounts, b.debt.to_string()))
@@ -40,7 +40,7 @@ fn dog_bark_health_before_the_first_bark_and_at_the_end() {
     assert_eq!(before.time, "2021-06-01T02:00:12Z");
     assert_eq!(before.seq, run.liquidations[0].seq);
     assert_eq!(
-        filled(before),
+        filled(&before.buckets),
         [
             ("<1", 2, "50000".to_owned()),
             ("1.1-1.25", 1, "8000".to_owned()),
@@ -53,11 +53,44 @@ fn dog_bark_health_before_the_first_bark_and_at_the_end() {
     // (0.8167), #4 sits at 1.0208.
     assert_eq!(after.seq, run.window.last_seq.unwrap());
     assert_eq!(
-        filled(after),
+        filled(&after.buckets),
         [
             ("<1", 1, "23451.327433628318584071".to_owned()),
             ("1-1.05", 1, "8000".to_owned()),
         ]
     );
     assert_eq!(after.accounts_without_debt, 1);
+}
+
+/// A recorded liquidation the log holds before the protocol has any account (a log that starts
+/// mid-history: the vault was opened before its first event) is no onset: the book it would show
+/// is empty. `before` is the protocol's real onset, the same as without that first event.
+#[test]
+fn a_liquidation_before_the_protocol_has_accounts_is_not_the_onset() {
+    let events = common::fixture_events("dog-bark");
+    let mut orphan = *events
+        .iter()
+        .find(|event| matches!(event.payload, Payload::Liquidation(_)))
+        .expect("the fixture has a bark");
+    orphan.time = events[0].time;
+    let Payload::Liquidation(liquidation) = &mut orphan.payload else {
+        unreachable!("found as a liquidation")
+    };
+    liquidation.account = "#99".parse().expect("an account id");
+    let with_orphan: Vec<Event> = std::iter::once(orphan)
+        .chain(events.iter().copied())
+        .collect();
+    let before = |events: &[Event]| {
+        let log = common::build_log(events);
+        let run = replay_log(log.path(), &ReplayOptions::default(), Mode::Historical)
+            .expect("fixture replays")
+            .run;
+        run.health_distribution
+            .into_iter()
+            .find(|s| s.moment == "before")
+            .map(|s| (s.time, filled(&s.buckets)))
+    };
+    let onset = before(&events).expect("the fixture has an onset");
+    assert_eq!(onset.0, "2021-06-01T02:00:12Z");
+    assert_eq!(before(&with_orphan), Some(onset));
 }

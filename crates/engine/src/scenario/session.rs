@@ -343,6 +343,7 @@ pub fn window_state(prepared: &Prepared) -> Result<Option<Engine>, EngineError> 
 fn window_config(prepared: &Prepared) -> EngineConfig {
     let mut config = prepared.config.clone();
     config.from = prepared.window.from;
+    config.to = prepared.window.to;
     config
 }
 
