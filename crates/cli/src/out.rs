@@ -1,13 +1,16 @@
 //! Writing the files commands produce (`--out`): whole or not at all, and nothing else touched.
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
 
 /// Writes `bytes` to `path` through a temporary file of a unique name in the same directory and a
 /// rename, so a reader never sees half a file and no other file (an `x.tmp` of the user's) is
-/// overwritten. A path naming a directory is an error, not a stray file beside it.
+/// overwritten. The file gets the permissions `std::fs::write` would give it (0o666 less the
+/// umask): a temporary file's private 0o600 would make reports unreadable to whoever they are
+/// shared with. A path naming a directory is an error, not a stray file beside it.
 pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let display = path.display();
     if path
@@ -25,6 +28,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut file = tempfile::Builder::new()
         .prefix(".cascade-")
         .suffix(".partial")
+        .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
         .with_context(|| {
             format!(
@@ -60,6 +64,17 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["run.json", "run.tmp"]);
+    }
+
+    #[test]
+    fn the_file_has_the_permissions_a_plain_write_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.json");
+        std::fs::write(&plain, b"{}").unwrap();
+        let out = dir.path().join("run.json");
+        write_file(&out, b"{}").unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), mode(&plain));
     }
 
     #[test]
