@@ -26,8 +26,17 @@ if [[ -z "${CASCADE_KAFKA_BROKERS:-}" ]]; then
 fi
 echo "== Kafka broker at $CASCADE_KAFKA_BROKERS"
 
-echo "== cargo test --workspace --no-fail-fast"
-cargo test --workspace --no-fail-fast
+# The fault-injection, SIGKILL and every-bit-flip suites print what they covered; cargo test hides
+# a passing test's output, so they run on their own afterwards with --show-output.
+reliability_suites=(every_file_operation_of_an_ingest_can_fail_or_crash sigkill_during_
+    every_bit_flip_of_a_segment_and_its_index_is_detected)
+echo "== cargo test --workspace --no-fail-fast (all but the reliability suites)"
+cargo test --workspace --no-fail-fast -- "${reliability_suites[@]/#/--skip=}"
+
+echo "== reliability suites, with their counts (docs/reliability.md)"
+cargo test -p cascade-ingest --test faults -- --show-output "${reliability_suites[0]}"
+cargo test -p cascade-cli --test kill -- --show-output "${reliability_suites[1]}"
+cargo test -p cascade-log --test damage -- --show-output "${reliability_suites[2]}"
 
 echo "== benchmark smoke run (CASCADE_BENCH_SMOKE=1)"
 CASCADE_BENCH_SMOKE=1 cargo bench --workspace --bench '*' -- --test
