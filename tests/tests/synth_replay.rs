@@ -2,7 +2,7 @@
 //! keeper records, by its own integer model of each protocol, must be `explained` by the engine's
 //! contract-mirroring rules, and no account may stay unsafe for long without being liquidated.
 
-use cascade_engine::maker::OsmSample;
+use cascade_engine::protocols::maker::OsmSample;
 use cascade_engine::{Mode, ReplayOptions, replay_log};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};

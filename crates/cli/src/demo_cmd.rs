@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use cascade_diff::{Format, RunFile, build_report, compare, render};
-use cascade_engine::maker::OsmSample;
-use cascade_engine::scenario::{Scenario, replay_scenario};
+use cascade_engine::counterfactual::scenario::{Scenario, replay_scenario};
+use cascade_engine::protocols::maker::OsmSample;
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig, SynthSummary};

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cascade_engine::maker::{MedianRule, OracleMode, OsmSample};
-use cascade_engine::param_history::ParamHistory;
-use cascade_engine::scenario::{Scenario, ScenarioError, note_markets};
+use cascade_engine::core::param_history::ParamHistory;
+use cascade_engine::counterfactual::scenario::{Scenario, ScenarioError, note_markets};
+use cascade_engine::protocols::maker::{MedianRule, OracleMode, OsmSample};
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Payload, Timestamp};
 use cascade_log::{Catalog, LogReader};
@@ -235,8 +235,12 @@ impl EngineArgs {
                 dir.display(),
                 path.display()
             ));
-            let run = cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
-                .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
+            let run = cascade_engine::counterfactual::scenario::replay_scenario(
+                dir,
+                &options.config,
+                &scenario,
+            )
+            .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
             spinner.finish_and_clear();
             let run = run?;
             tracing::info!(

@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use cascade_engine::maker::OsmSample;
+use cascade_engine::protocols::maker::OsmSample;
 use cascade_engine::{Mode, ReplayOptions, replay_log};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cascade_engine::EngineConfig;
-use cascade_engine::maker::OsmSample;
-use cascade_engine::scenario::{Scenario, SweepAxis, prepare, run_sweep};
+use cascade_engine::counterfactual::scenario::{Scenario, SweepAxis, prepare, run_sweep};
+use cascade_engine::protocols::maker::OsmSample;
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};
 use cascade_log::LogReader;

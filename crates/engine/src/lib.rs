@@ -15,27 +15,23 @@
 //! (`clippy.toml` of this crate forbids the tools for it).
 
 pub mod aave;
-pub mod cascade;
 pub mod compound;
+pub mod core;
+pub mod counterfactual;
 mod error;
-pub mod impact;
 pub mod index;
-pub mod liquidator;
-pub mod maker;
 pub mod math;
 pub mod oracle;
 pub mod pairs;
-pub mod param_history;
 pub mod protocol;
-pub mod replay;
+pub mod protocols;
 pub mod run;
 pub mod run_diff;
 pub mod run_lines;
-pub mod scenario;
-pub mod session;
 pub mod slots;
-pub mod state;
 
+pub use crate::core::replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
+pub use crate::core::session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};
 pub use error::EngineError;
 pub use index::LiquidationIndex;
 pub use oracle::{PriceBook, Quote};
@@ -43,7 +39,5 @@ pub use protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
     Quantity, SimulatedLiquidation, Verdict,
 };
-pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
 pub use run::Run;
 pub use run_diff::{RunDiff, diff_runs};
-pub use session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};

@@ -5,7 +5,7 @@
 
 mod common;
 
-use cascade_engine::maker::OracleMode;
+use cascade_engine::protocols::maker::OracleMode;
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
 use serde_json::Value;
 

@@ -46,6 +46,7 @@ use super::logic::{
 };
 use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
+use crate::core::state::{StateReader, StateWriter};
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
 use crate::pairs::{
@@ -58,7 +59,6 @@ use crate::protocol::{
 };
 use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::slots::{Slot, Slots, SmallMap};
-use crate::state::{StateReader, StateWriter};
 
 /// Scale of the pair index key `scaledDebt * KEY_SCALE / scaledCollateral`: fine enough for a
 /// 6-decimal debt against an 18-decimal collateral.
@@ -1542,10 +1542,10 @@ impl ProtocolModel for AaveModel {
         };
         let offer = choice.max_repay.unwrap_or(U256::MAX);
         let best = match choice.pair {
-            crate::liquidator::PairChoice::BestBonus => {
+            crate::counterfactual::liquidator::PairChoice::BestBonus => {
                 self.best_bonus_pair(account, data, choice, offer)?
             }
-            crate::liquidator::PairChoice::LargestDebt => None,
+            crate::counterfactual::liquidator::PairChoice::LargestDebt => None,
         };
         let (Some(collateral), Some(debt)) = best.map_or_else(
             || {

@@ -44,6 +44,7 @@ use super::logic::{
     borrow_balance_stored, seize_tokens,
 };
 use crate::EngineError;
+use crate::core::state::{StateReader, StateWriter};
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
 use crate::pairs::{
@@ -54,7 +55,6 @@ use crate::protocol::{
     SimulatedLiquidation, Verdict,
 };
 use crate::slots::{Slot, Slots, SmallMap};
-use crate::state::{StateReader, StateWriter};
 
 const fn u256(value: u128) -> U256 {
     U256::from_limbs([value as u64, (value >> 64) as u64, 0, 0])
@@ -1304,10 +1304,10 @@ impl ProtocolModel for CompoundModel {
             best.map(|(_, asset)| asset)
         };
         let best = match choice.pair {
-            crate::liquidator::PairChoice::BestBonus => {
+            crate::counterfactual::liquidator::PairChoice::BestBonus => {
                 self.best_bonus_pair(account, liquidity, choice)?
             }
-            crate::liquidator::PairChoice::LargestDebt => None,
+            crate::counterfactual::liquidator::PairChoice::LargestDebt => None,
         };
         let (Some(collateral), Some(borrow)) = best.map_or_else(
             || {

@@ -10,7 +10,7 @@ use chrono::DateTime;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::replay::check_param;
+use crate::core::replay::check_param;
 
 /// Why a parameter history file was refused; every variant names the file and the line.
 #[derive(Debug, thiserror::Error)]

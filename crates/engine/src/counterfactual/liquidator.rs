@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use cascade_events::{Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 
-use crate::impact::{WAD, wide_mul_div};
+use crate::counterfactual::impact::{WAD, wide_mul_div};
 
 /// Which liquidation the liquidator prefers: which (collateral, debt) pair of an account (passed to
 /// the protocol as [`crate::LiquidatorChoice::pair`]), and which accounts first when it cannot do
@@ -39,20 +39,20 @@ pub struct LiquidatorPolicy {
     /// Most liquidations the liquidator does in one block; `None` for no limit.
     pub max_per_block: Option<u32>,
     /// Gas cost of one liquidation in quote tokens (USD for Maker/Aave), wad.
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub gas_cost: U256,
     /// Least profit, after gas and slippage, for a liquidation to be worth doing; quote wad.
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub min_profit: U256,
     /// Preference among candidates and pairs.
     pub pick: PairChoice,
     /// Bonus assumed for protocols whose candidates do not report one (Aave, Compound), wad
     /// fraction (0.05e18): the profit estimate is `debt * 50% * assumed_bonus`.
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub assumed_bonus: U256,
     /// Maker auctions: keepers take when the auction price is at or below the market price less
     /// this fraction (wad; 0.05e18 takes at 95% of market).
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub keeper_discount: U256,
 }
 

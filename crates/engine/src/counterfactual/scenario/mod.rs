@@ -17,9 +17,8 @@ mod counterfactual;
 mod params;
 mod path;
 mod reader;
-mod session;
+pub(crate) mod session;
 pub use session::note_markets;
-mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,14 +27,14 @@ use cascade_events::{Fixed, Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 use toml::de::DeTable;
 
+pub use crate::counterfactual::sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
 pub use counterfactual::{ScenarioRun, describe, same_asset};
 pub use params::{PARAMS, Param, ParamSpec, Scope, Unit};
 pub use path::{PricePaths, PriceTransform, TransformKind};
 pub use session::{Prepared, prepare, replay_scenario, run, run_from, window_state};
-pub use sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
 
-use crate::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};
-use crate::liquidator::{LiquidatorPolicy, PairChoice};
+use crate::counterfactual::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};
+use crate::counterfactual::liquidator::{LiquidatorPolicy, PairChoice};
 use reader::{Source, Table, Value, exact_at};
 
 /// What the scenario is called when it changes nothing about the world: the simulated liquidator

@@ -21,17 +21,17 @@ use cascade_events::{
 use serde_json::{Value, json};
 
 use crate::EngineError;
-use crate::maker::{MakerConfig, MakerModel, OracleMode};
+use crate::core::state::{StateReader, StateWriter};
 use crate::oracle::{PriceBook, QuoteConversion};
 use crate::protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
     Quantity, SimulatedLiquidation, Verdict,
 };
+use crate::protocols::maker::{MakerConfig, MakerModel, OracleMode};
 use crate::run::{
     HealthSnapshot, LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run,
     TimelinePoint, Totals, UnsafeEpisode, Window,
 };
-use crate::state::{StateReader, StateWriter};
 
 /// Settings that shape a replay's results. All of them go into the run file's `config` and into
 /// the checkpoint namespace, except `from`, which only chooses what is reported.
@@ -55,7 +55,7 @@ pub struct EngineConfig {
     /// liquidates what the previous round's price impact made unsafe).
     pub max_cascade_rounds: u32,
     /// Governance changes brought from a file (`--params`), applied at their time.
-    pub params: crate::param_history::ParamHistory,
+    pub params: crate::core::param_history::ParamHistory,
 }
 
 impl Default for EngineConfig {

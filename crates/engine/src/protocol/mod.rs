@@ -4,7 +4,7 @@
 //! events to that protocol's [`ProtocolModel`], asks it to judge recorded liquidations, to list
 //! what is liquidatable now, to liquidate on behalf of a simulated liquidator, and to report risk.
 //! Adding a protocol means one new module implementing this trait and one line in
-//! [`crate::replay::models_for`]; nothing else changes.
+//! [`crate::core::replay::models_for`]; nothing else changes.
 //!
 //! Contract for implementors:
 //! - Pure: the result of every method depends only on the model's state and its arguments. No
@@ -18,10 +18,10 @@ use cascade_events::{Event, Fixed, Id, Liquidation, PriceUpdate, Protocol, Times
 use serde::Serialize;
 
 use crate::EngineError;
-use crate::liquidator::PairChoice;
+use crate::core::state::{StateReader, StateWriter};
+use crate::counterfactual::liquidator::PairChoice;
 use crate::oracle::PriceBook;
 use crate::run::{MismatchEvidence, OracleEvidence};
-use crate::state::{StateReader, StateWriter};
 
 /// An amount with its precision: token base units and the token's decimals, or a base-currency
 /// value. Written to run files as exact decimal text.

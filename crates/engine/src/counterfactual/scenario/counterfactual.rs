@@ -27,12 +27,12 @@ use cascade_events::{Fixed, Id, ParamChange, PriceUpdate, Protocol, Timestamp, U
 use serde_json::{Value, json};
 
 use super::{MarketSel, Param, PriceSource, Scenario};
-use crate::cascade::{CascadeTracker, Cause, Recorded, Trigger};
-use crate::impact::{PriceImpact, RAY, WAD, wide_mul_div};
-use crate::liquidator::{BlockBudget, Candidate as Ranked};
+use crate::core::replay::Counterfactual;
+use crate::counterfactual::cascade::{CascadeTracker, Cause, Recorded, Trigger};
+use crate::counterfactual::impact::{PriceImpact, RAY, WAD, wide_mul_div};
+use crate::counterfactual::liquidator::{BlockBudget, Candidate as Ranked};
+use crate::counterfactual::scenario::PricePaths;
 use crate::protocol::{Candidate, LiquidatorChoice, SimulatedLiquidation};
-use crate::replay::Counterfactual;
-use crate::scenario::PricePaths;
 
 /// How many of the largest losses the report lists with their chains.
 const LARGEST_LOSSES: usize = 10;
@@ -139,8 +139,8 @@ impl ScenarioRun {
         let mut hasher = blake3::Hasher::new();
         hasher.update(description.to_string().as_bytes());
         for spec in &scenario.impact {
-            if let crate::impact::ImpactModel::ConstantProduct {
-                liquidity: crate::impact::Liquidity::Series { points, .. },
+            if let crate::counterfactual::impact::ImpactModel::ConstantProduct {
+                liquidity: crate::counterfactual::impact::Liquidity::Series { points, .. },
                 ..
             } = &spec.model
             {
@@ -603,12 +603,18 @@ impl Counterfactual for ScenarioRun {
         // The owner loses what the liquidator sold (the rest of a Maker lot returns to the vault)
         // and is cleared of the debt repaid.
         let sold_value = wide_mul_div(
-            crate::impact::to_wad(done.collateral_sold.value, done.collateral_sold.decimals),
+            crate::counterfactual::impact::to_wad(
+                done.collateral_sold.value,
+                done.collateral_sold.decimals,
+            ),
             impacted,
             WAD,
         )
         .unwrap_or(U256::MAX);
-        let debt = crate::impact::to_wad(done.debt_repaid.value, done.debt_repaid.decimals);
+        let debt = crate::counterfactual::impact::to_wad(
+            done.debt_repaid.value,
+            done.debt_repaid.decimals,
+        );
         let id = self.tracker.record(
             Recorded {
                 time,
@@ -622,7 +628,10 @@ impl Counterfactual for ScenarioRun {
         self.last_round = self.tracker.nodes().last().map(|node| node.round);
         let sold = done.collateral_sold;
         let entry = self.sold.entry(asset).or_default();
-        *entry = entry.saturating_add(crate::impact::to_wad(sold.value, sold.decimals));
+        *entry = entry.saturating_add(crate::counterfactual::impact::to_wad(
+            sold.value,
+            sold.decimals,
+        ));
         let Some(impact_key) = impact_key else {
             return;
         };

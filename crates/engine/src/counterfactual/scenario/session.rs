@@ -19,9 +19,9 @@ use cascade_log::{Catalog, LogReader};
 use super::counterfactual::ScenarioRun;
 use super::{MarketSel, PricePaths, PriceSource, Scenario, ScenarioError, SweepAxis, Window};
 use crate::EngineError;
-use crate::replay::{Engine, EngineConfig, Mode};
+use crate::core::replay::{Engine, EngineConfig, Mode};
+use crate::core::session::{log_info, open_catalog};
 use crate::run::{LogInfo, Run};
-use crate::session::{log_info, open_catalog};
 
 /// What every run of one window over one log shares.
 pub struct Prepared {

@@ -36,6 +36,7 @@ pub use osm::{MedianRule, Osm, OsmSample, Point, Reading};
 use rules::{Refusal, Take, Urn};
 
 use crate::EngineError;
+use crate::core::state::{StateReader, StateWriter};
 use crate::index::BucketIndex;
 use crate::math::{
     BLN, RAY, WAD, add, div_ray, div_small_quotient, fixed_to, mul, mul_div, mul_div_up,
@@ -48,7 +49,6 @@ use crate::protocol::{
 };
 use crate::run::{MismatchEvidence, OracleEvidence, RecordedOracle};
 use crate::slots::{Slot, Slots, SmallMap};
-use crate::state::{StateReader, StateWriter};
 
 /// Which oracle value the rules read: the OSM's own recorded values, the estimate from market
 /// prices, or the recorded value where the log holds one for the ilk.
