@@ -14,19 +14,7 @@ use serde::Serialize;
 
 use crate::counterfactual::impact::{WAD, wide_mul_div};
 
-/// Which liquidation the liquidator prefers: which (collateral, debt) pair of an account (passed to
-/// the protocol as [`crate::LiquidatorChoice::pair`]), and which accounts first when it cannot do
-/// all of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PairChoice {
-    /// The largest debt first (the most it can repay).
-    #[default]
-    LargestDebt,
-    /// The highest liquidation bonus first; ties by the largest debt. Candidates whose protocol
-    /// reports no bonus rank by debt alone.
-    BestBonus,
-}
+pub use crate::protocol::PairChoice;
 
 /// The liquidator's behaviour, from the scenario's `[liquidator]` table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

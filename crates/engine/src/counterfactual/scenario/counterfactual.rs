@@ -32,7 +32,10 @@ use crate::counterfactual::cascade::{CascadeTracker, Cause, Recorded, Trigger};
 use crate::counterfactual::impact::{PriceImpact, RAY, WAD, wide_mul_div};
 use crate::counterfactual::liquidator::{BlockBudget, Candidate as Ranked};
 use crate::counterfactual::scenario::PricePaths;
+use crate::protocol::param::{ParamSetting, ProtocolParam};
+use crate::protocol::registry::ProtocolSet;
 use crate::protocol::{Candidate, LiquidatorChoice, SimulatedLiquidation};
+use crate::protocols::maker::MakerParam;
 
 /// How many of the largest losses the report lists with their chains.
 const LARGEST_LOSSES: usize = 10;
@@ -58,8 +61,8 @@ fn native(id: &Id) -> Id {
 /// A liquidated position: (protocol, market, account).
 type Key = (Protocol, Id, Id);
 
-/// An override waiting for its time: (start, protocol, market, engine name, value).
-type Pending = (Option<Timestamp>, Protocol, Id, &'static str, Fixed);
+/// An override waiting for its time: (start, the setting).
+type Pending = (Option<Timestamp>, ParamSetting);
 
 /// The scenario's state during one counterfactual run.
 pub struct ScenarioRun {
@@ -105,14 +108,25 @@ impl ScenarioRun {
         let start = scenario.window.from;
         let mut pending: Vec<Pending> = Vec::new();
         let mut pinned = Vec::new();
+        let protocols = ProtocolSet::default();
         for o in &scenario.overrides {
             let from = o.from.or(start);
             let market = match o.market {
-                MarketSel::One(id) => id,
-                MarketSel::All => Id::name(o.protocol.name()),
+                MarketSel::One(id) => Some(id),
+                MarketSel::All => None,
             };
             for name in o.param.spec().engine_names {
-                pending.push((from, o.protocol, market, name, o.value));
+                let param = protocols
+                    .parse_param(o.protocol, name)
+                    .expect("the scenario table names parameters its protocols register");
+                pending.push((
+                    from,
+                    ParamSetting {
+                        param,
+                        market,
+                        value: o.value,
+                    },
+                ));
             }
             pinned.push((from, o.protocol, o.market, o.param));
         }
@@ -123,10 +137,11 @@ impl ScenarioRun {
             {
                 pending.push((
                     rule.from.or(start),
-                    Protocol::Maker,
-                    Id::name("maker"),
-                    "hop",
-                    Fixed::new(U256::from(delay), 0),
+                    ParamSetting {
+                        param: MakerParam::Hop.id(Protocol::Maker),
+                        market: None,
+                        value: Fixed::new(U256::from(delay), 0),
+                    },
                 ));
                 if rule.from.is_none() {
                     hop = i64::try_from(delay).unwrap_or(i64::MAX);
@@ -415,20 +430,21 @@ impl Counterfactual for ScenarioRun {
         self.fingerprint
     }
 
-    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<(Protocol, Id, String, Fixed)>) {
+    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<ParamSetting>) {
         let due = self
             .pending
             .iter()
             .take_while(|p| p.0.is_none_or(|from| time >= from))
             .count();
-        for (_, protocol, market, name, value) in self.pending.drain(..due) {
-            if name == "hop" {
-                self.hop = value
+        for (_, setting) in self.pending.drain(..due) {
+            if setting.param == MakerParam::Hop.id(Protocol::Maker) {
+                self.hop = setting
+                    .value
                     .rescale(0)
                     .and_then(|h| i64::try_from(h).ok())
                     .unwrap_or(self.hop);
             }
-            out.push((protocol, market, name.to_owned(), value));
+            out.push(setting);
         }
     }
 

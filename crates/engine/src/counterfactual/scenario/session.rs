@@ -21,6 +21,7 @@ use super::{MarketSel, PricePaths, PriceSource, Scenario, ScenarioError, SweepAx
 use crate::EngineError;
 use crate::core::replay::{Engine, EngineConfig, Mode};
 use crate::core::session::{log_info, open_catalog};
+use crate::protocols::maker::MakerConfig;
 use crate::run::{LogInfo, Run};
 
 /// What every run of one window over one log shares.
@@ -408,7 +409,11 @@ fn window_engine(
 ) -> Result<Engine, EngineError> {
     let paths = scenario.price_paths(prepared.series.clone())?;
     let config = window_config(prepared);
-    let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
+    let counterfactual = ScenarioRun::new(
+        scenario.clone(),
+        paths,
+        MakerConfig::of(&config.protocols).hop,
+    );
     let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
     match (start, &prepared.start) {
         (Some(start), _) => engine.restore_from(start)?,

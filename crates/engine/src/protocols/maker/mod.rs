@@ -22,7 +22,9 @@
 //! unsafe ones (each ilk keeps a [`BucketIndex`] by `art * RAY / ink`).
 
 mod osm;
+pub mod param;
 pub mod rules;
+mod spec;
 
 use std::collections::BTreeMap;
 
@@ -33,7 +35,9 @@ use cascade_events::{
 use serde_json::{Value, json};
 
 pub use osm::{MedianRule, Osm, OsmSample, Point, Reading};
+pub use param::MakerParam;
 use rules::{Refusal, Take, Urn};
+pub use spec::MAKER;
 
 use crate::EngineError;
 use crate::core::state::{StateReader, StateWriter};
@@ -43,6 +47,7 @@ use crate::math::{
     per_second_rate, rmul, rpow,
 };
 use crate::oracle::PriceBook;
+use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict, WARM_BATCH,
@@ -645,8 +650,6 @@ const DAI_DECIMALS: u8 = 18;
 
 /// Parameters known to exist that this model does not need (auction mechanics of the Flipper,
 /// the debt-ceiling automation): accepted and ignored.
-const IGNORED_PARAMS: [&str; 2] = ["FLIPPER.", "DC-IAM."];
-
 impl MakerModel {
     /// An empty model with the given settings.
     pub fn new(config: MakerConfig) -> Self {
@@ -1182,15 +1185,13 @@ impl MakerModel {
 
     fn set(
         &mut self,
-        market: &Id,
-        param: &str,
+        market: Option<&Id>,
+        param: MakerParam,
         value: &Fixed,
         time: Timestamp,
     ) -> Result<Applied, EngineError> {
-        let bare = param.rsplit('.').next().unwrap_or(param);
-        let contract = param.split('.').next().unwrap_or("");
         let invalid = |reason: &'static str| EngineError::InvalidParam {
-            param: param.to_owned(),
+            param: param.name().to_owned(),
             value: value.to_string(),
             reason,
         };
@@ -1200,29 +1201,24 @@ impl MakerModel {
             let wad = fixed_to(v, 18, "chop")?;
             Ok(if wad < WAD { wad + WAD } else { wad })
         };
-        if IGNORED_PARAMS
-            .iter()
-            .any(|prefix| param.starts_with(prefix))
-        {
-            return Ok(Applied::Ignored);
-        }
-        match (contract, bare) {
-            (_, "hop") => {
+        match param {
+            MakerParam::Untracked => return Ok(Applied::Ignored),
+            MakerParam::Hop => {
                 let hop = value
                     .rescale(0)
                     .ok_or_else(|| invalid("hop out of range"))?;
                 self.hop = i64::try_from(hop).map_err(|_| invalid("hop out of range"))?;
                 return Ok(Applied::Exact);
             }
-            ("DOG", "Hole") => {
+            MakerParam::GlobalHole => {
                 self.dog_hole = Some(rad(value)?);
                 return Ok(Applied::Exact);
             }
-            ("CAT", "box") => {
+            MakerParam::CatBox => {
                 self.cat_box = Some(rad(value)?);
                 return Ok(Applied::Exact);
             }
-            (_, "auction_seconds") => {
+            MakerParam::AuctionSeconds => {
                 let seconds = value.rescale(0).ok_or_else(|| invalid("out of range"))?;
                 self.auction_seconds =
                     i64::try_from(seconds).map_err(|_| invalid("out of range"))?;
@@ -1230,61 +1226,66 @@ impl MakerModel {
             }
             _ => {}
         }
+        let market = market.ok_or_else(|| invalid("an ilk parameter needs an ilk"))?;
         self.ilk_mut(market);
         let value_osm = self.osm_value(market);
         let ilk = self.ilk_mut(market);
-        match (contract, bare) {
-            (_, "mat") => {
+        match param {
+            MakerParam::Mat => {
                 ilk.mat = fixed_to(value, 27, "mat")?;
                 // Spells poke the Spotter right after filing a new mat.
                 ilk.poke(value_osm)?;
             }
-            (_, "duty") => {
+            MakerParam::Duty => {
                 // Jug.file requires `now == rho`: drip at the old duty first.
                 ilk.drip(time)?;
                 ilk.duty = per_second_rate(value)?;
                 ilk.rpow_cache = None;
             }
-            (_, "dust") => ilk.dust = rad(value)?,
-            (_, "line") => ilk.line = rad(value)?,
-            ("CAT", "chop") => ilk.cat_chop = chop(value)?,
-            ("CAT", "dunk") => ilk.dunk = rad(value)?,
-            ("DOG", "chop") | ("", "chop") => {
+            MakerParam::Dust => ilk.dust = rad(value)?,
+            MakerParam::Line => ilk.line = rad(value)?,
+            MakerParam::CatChop => ilk.cat_chop = chop(value)?,
+            MakerParam::CatDunk => ilk.dunk = rad(value)?,
+            MakerParam::DogChop | MakerParam::Chop => {
                 ilk.dog_chop = chop(value)?;
-                ilk.dog_live |= contract == "DOG";
+                ilk.dog_live |= param == MakerParam::DogChop;
             }
-            ("DOG", "hole") | ("", "hole") => {
+            MakerParam::DogHole | MakerParam::Hole => {
                 ilk.hole = Some(rad(value)?);
-                ilk.dog_live |= contract == "DOG";
+                ilk.dog_live |= param == MakerParam::DogHole;
             }
-            (_, "buf") => {
+            MakerParam::ClipperBuf | MakerParam::Buf => {
                 ilk.clip.buf = fixed_to(value, 27, "buf")?;
-                ilk.dog_live |= contract == "CLIPPER";
+                ilk.dog_live |= param == MakerParam::ClipperBuf;
             }
-            (_, "tail") => {
+            MakerParam::ClipperTail | MakerParam::Tail => {
                 let tail = value
                     .rescale(0)
                     .ok_or_else(|| invalid("tail out of range"))?;
                 ilk.clip.tail = u64::try_from(tail).map_err(|_| invalid("tail out of range"))?;
-                ilk.dog_live |= contract == "CLIPPER";
+                ilk.dog_live |= param == MakerParam::ClipperTail;
             }
-            (_, "cusp") => {
+            MakerParam::ClipperCusp | MakerParam::Cusp => {
                 ilk.clip.cusp = fixed_to(value, 27, "cusp")?;
-                ilk.dog_live |= contract == "CLIPPER";
+                ilk.dog_live |= param == MakerParam::ClipperCusp;
             }
-            (_, "chip") => {
+            MakerParam::ClipperChip | MakerParam::Chip => {
                 ilk.clip.chip = fixed_to(value, 18, "chip")?;
-                ilk.dog_live |= contract == "CLIPPER";
+                ilk.dog_live |= param == MakerParam::ClipperChip;
             }
-            (_, "tip") => {
+            MakerParam::ClipperTip | MakerParam::Tip => {
                 ilk.clip.tip = rad(value)?;
-                ilk.dog_live |= contract == "CLIPPER";
+                ilk.dog_live |= param == MakerParam::ClipperTip;
             }
-            (_, "liquidations") => {
-                // Scenario switch: 1 = Dog/Clipper, 0 = Cat/Flipper.
+            MakerParam::Liquidations => {
                 ilk.dog_live = !value.value.is_zero();
             }
-            _ => return Ok(Applied::Skipped("unknown-parameter")),
+            MakerParam::Unknown => return Ok(Applied::Skipped("unknown-parameter")),
+            MakerParam::Untracked
+            | MakerParam::Hop
+            | MakerParam::GlobalHole
+            | MakerParam::CatBox
+            | MakerParam::AuctionSeconds => unreachable!("protocol-wide parameters return above"),
         }
         Ok(Applied::Exact)
     }
@@ -1465,8 +1466,8 @@ impl ProtocolModel for MakerModel {
                 self.apply_position(event)
             }
             Payload::ParamChange(change) => self.set(
-                &change.market,
-                change.param.as_str(),
+                Some(&change.market),
+                MakerParam::parse(change.param.as_str()).unwrap_or(MakerParam::Unknown),
                 &change.value,
                 event.time,
             ),
@@ -1487,12 +1488,12 @@ impl ProtocolModel for MakerModel {
 
     fn set_param(
         &mut self,
-        market: &Id,
-        param: &str,
-        value: &Fixed,
+        setting: &ParamSetting,
         time: Timestamp,
     ) -> Result<Applied, EngineError> {
-        let applied = self.set(market, param, value, time)?;
+        let param =
+            MakerParam::from_id(setting.param, Protocol::Maker).ok_or_else(|| setting.foreign())?;
+        let applied = self.set(setting.market.as_ref(), param, &setting.value, time)?;
         self.poke_all()?;
         Ok(applied)
     }
