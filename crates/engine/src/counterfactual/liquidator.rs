@@ -61,9 +61,10 @@ impl Default for LiquidatorPolicy {
     }
 }
 
-/// An account a protocol reports liquidatable.
+/// An account a protocol reports liquidatable ([`crate::Candidate`]) as the liquidator ranks it:
+/// with the time it became unsafe and the bonus it offers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Target {
     /// Protocol of the account.
     pub protocol: Protocol,
     /// Market (ilk, pool, comptroller).
@@ -106,12 +107,12 @@ impl LiquidatorPolicy {
 
     /// Sorts candidates into the order the liquidator works through them: by [`PairChoice`],
     /// then the longest unsafe first, then protocol, market and account, so the order is total.
-    pub fn order(&self, candidates: &mut [Candidate]) {
+    pub fn order(&self, candidates: &mut [Target]) {
         candidates.sort_by(|a, b| self.preference(a, b));
     }
 
     /// The order of [`LiquidatorPolicy::order`] as a comparison.
-    pub fn preference(&self, a: &Candidate, b: &Candidate) -> Ordering {
+    pub fn preference(&self, a: &Target, b: &Target) -> Ordering {
         let by_choice = match self.pick {
             PairChoice::LargestDebt => b.debt_value.cmp(&a.debt_value),
             PairChoice::BestBonus => b.bonus.cmp(&a.bonus).then(b.debt_value.cmp(&a.debt_value)),
@@ -192,8 +193,8 @@ mod tests {
         U256::from(whole) * WAD
     }
 
-    fn candidate(account: u64, debt: u64, bonus_pct: u64, since: i64) -> Candidate {
-        Candidate {
+    fn candidate(account: u64, debt: u64, bonus_pct: u64, since: i64) -> Target {
+        Target {
             protocol: Protocol::AaveV2,
             market: Id::name("POOL"),
             account: Id::Number(account),

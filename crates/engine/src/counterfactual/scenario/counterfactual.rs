@@ -30,7 +30,7 @@ use super::{MarketSel, Param, PriceSource, Scenario};
 use crate::core::replay::Counterfactual;
 use crate::counterfactual::cascade::{CascadeTracker, Cause, Recorded, Trigger};
 use crate::counterfactual::impact::{PriceImpact, RAY, WAD, wide_mul_div};
-use crate::counterfactual::liquidator::{BlockBudget, Candidate as Ranked};
+use crate::counterfactual::liquidator::{BlockBudget, Target};
 use crate::counterfactual::scenario::PricePaths;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::registry::ProtocolSet;
@@ -83,7 +83,7 @@ pub struct ScenarioRun {
     /// order the engine liquidates them in), and how far `on_liquidation` has looked.
     chosen: (Vec<(Key, U256)>, usize),
     /// The candidates of the current choice, reused from one choice to the next.
-    ranked: Vec<(usize, Ranked)>,
+    ranked: Vec<(usize, Target)>,
     /// Last price per (asset, quote, feed) after transforms, before impact, with its time.
     base: BTreeMap<(Id, Id, Id), (Timestamp, Fixed)>,
     /// Multiplier carried by each update of an asset, in time order.
@@ -513,7 +513,7 @@ impl Counterfactual for ScenarioRun {
             };
             ranked.push((
                 index,
-                Ranked {
+                Target {
                     protocol: candidate.protocol,
                     market: candidate.market,
                     account: candidate.account,

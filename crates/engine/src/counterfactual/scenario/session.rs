@@ -17,7 +17,9 @@ use cascade_events::{Event, Fixed, Id, Payload, Protocol, Timestamp};
 use cascade_log::{Catalog, LogReader};
 
 use super::counterfactual::ScenarioRun;
-use super::{MarketSel, PricePaths, PriceSource, Scenario, ScenarioError, SweepAxis, Window};
+use super::{
+    MarketSel, PricePaths, PriceSource, Scenario, ScenarioError, ScenarioWindow, SweepAxis,
+};
 use crate::EngineError;
 use crate::core::replay::{Engine, EngineConfig, Mode};
 use crate::core::session::{log_info, open_catalog};
@@ -28,7 +30,7 @@ use crate::run::{LogInfo, Run};
 pub struct Prepared {
     dir: PathBuf,
     config: EngineConfig,
-    window: Window,
+    window: ScenarioWindow,
     /// Engine state before the window's first event: (that event's seq, checkpoint bytes).
     start: Option<(u64, Vec<u8>)>,
     series: BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
@@ -186,7 +188,7 @@ fn window_checkpoint(
     reader: &LogReader,
     catalog: Option<&Catalog>,
     config: &EngineConfig,
-    window: Window,
+    window: ScenarioWindow,
 ) -> Result<(Option<Checkpoint>, bool), EngineError> {
     let Some(from) = window.from else {
         return Ok((None, false));
