@@ -2,14 +2,18 @@
 //!
 //! The engine rebuilds each protocol's state from the events of a log (`cascade-log`), judges
 //! every recorded liquidation against that state, and writes a run file (`docs/run-format.md`).
-//! Layout:
-//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file ([`run_lines`]: its line
-//!   form); [`run_diff`]: what `cascade check` finds between a golden run file and a new one;
-//! - [`protocol`]: the [`ProtocolModel`] trait every protocol implements;
-//! - [`oracle`]: the price book; [`index`]: the liquidatable-account indices; [`slots`]: account
-//!   storage by slot for the hot path;
-//! - [`maker`] (and `aave`, `compound`): the protocol models; [`math`]: wad/ray arithmetic;
-//! - [`state`]: the canonical state encoding behind checkpoints and the state hash.
+//! Layout (docs/engine.md draws it):
+//! - [`core`]: the replay loop, due checks, checkpoints and the end-to-end session; it names no
+//!   protocol;
+//! - [`protocol`]: the [`ProtocolModel`] trait, typed parameters ([`protocol::param`]) and the
+//!   registry's types ([`protocol::registry`]);
+//! - [`protocols`]: the models, one folder each, listed once in [`protocols::REGISTRY`] (Aave and
+//!   Compound still live in `aave` and `compound`);
+//! - [`counterfactual`]: scenarios, the simulated liquidator, price impact, the cascade graph and
+//!   sweeps;
+//! - shared below them: [`oracle`] (the price book), [`index`] and [`slots`] (liquidatable-account
+//!   indices, account storage), [`math`] (wad/ray arithmetic); [`run`], [`run_lines`] and
+//!   [`run_diff`]: the run file, its line form and `cascade check`'s diff.
 //!
 //! Nothing here reads a clock, draws a random number or lets hash order reach an output
 //! (`clippy.toml` of this crate forbids the tools for it).
