@@ -12,7 +12,8 @@
 //! - [`counterfactual`]: scenarios, the simulated liquidator, price impact, the cascade graph and
 //!   sweeps;
 //! - shared below them: [`oracle`] (the price book), [`index`] and [`slots`] (liquidatable-account
-//!   indices, account storage), [`math`] (wad/ray arithmetic); [`run`], [`run_lines`] and
+//!   indices, account storage), [`math`] (wad/ray arithmetic), [`state`] (the canonical state
+//!   encoding behind checkpoints and the state hash); [`run`], [`run_lines`] and
 //!   [`run_diff`]: the run file, its line form and `cascade check`'s diff.
 //!
 //! Nothing here reads a clock, draws a random number or lets hash order reach an output
@@ -33,6 +34,7 @@ pub mod run;
 pub mod run_diff;
 pub mod run_lines;
 pub mod slots;
+pub mod state;
 
 pub use crate::core::replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
 pub use crate::core::session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};

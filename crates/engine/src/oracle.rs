@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use cascade_events::{Fixed, Id, PriceUpdate, Timestamp, U256};
 
 use crate::EngineError;
-use crate::core::state::{StateReader, StateWriter};
+use crate::state::{StateReader, StateWriter};
 
 /// One price observation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,7 +356,7 @@ mod tests {
         book.record(&update("ten", 201), Timestamp(4300));
         assert_eq!(market(&book), 101);
 
-        let back = crate::core::state::round_trip(&book, PriceBook::encode, PriceBook::decode);
+        let back = crate::state::round_trip(&book, PriceBook::encode, PriceBook::decode);
         assert_eq!(market(&back), 101);
     }
 }

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use cascade_events::{Event, Payload, Timestamp};
 use serde_json::{Value, json};
 
-use crate::core::state::{StateReader, StateWriter, hash_hex};
 use crate::oracle::PriceBook;
 use crate::protocol::{Candidate, MarketRisk, ProtocolModel};
+use crate::state::{StateReader, StateWriter, hash_hex};
 
 /// `fixtures/<folder>/<name>`.
 pub(crate) fn fixture(folder: &str, name: &str) -> PathBuf {

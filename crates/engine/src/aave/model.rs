@@ -47,7 +47,6 @@ use super::logic::{
 use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
 use crate::aave::spec::AaveParam;
-use crate::core::state::{StateReader, StateWriter};
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
 use crate::pairs::{
@@ -61,6 +60,7 @@ use crate::protocol::{
 };
 use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::slots::{Slot, Slots, SmallMap};
+use crate::state::{StateReader, StateWriter};
 
 /// Scale of the pair index key `scaledDebt * KEY_SCALE / scaledCollateral`: fine enough for a
 /// 6-decimal debt against an 18-decimal collateral.

@@ -45,7 +45,6 @@ use super::logic::{
 };
 use crate::EngineError;
 use crate::compound::spec::CompoundParam;
-use crate::core::state::{StateReader, StateWriter};
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
 use crate::pairs::{
@@ -57,6 +56,7 @@ use crate::protocol::{
     SimulatedLiquidation, Verdict,
 };
 use crate::slots::{Slot, Slots, SmallMap};
+use crate::state::{StateReader, StateWriter};
 
 const fn u256(value: u128) -> U256 {
     U256::from_limbs([value as u64, (value >> 64) as u64, 0, 0])

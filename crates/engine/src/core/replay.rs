@@ -21,7 +21,6 @@ use cascade_events::{
 use serde_json::{Value, json};
 
 use crate::EngineError;
-use crate::core::state::{StateReader, StateWriter};
 use crate::oracle::{PriceBook, QuoteConversion};
 use crate::protocol::param::ParamSetting;
 use crate::protocol::registry::{ProtocolSet, ReplayKind};
@@ -33,6 +32,7 @@ use crate::run::{
     HealthSnapshot, LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run,
     TimelinePoint, Totals, UnsafeEpisode, Window,
 };
+use crate::state::{StateReader, StateWriter};
 
 /// Settings that shape a replay's results. All of them go into the run file's `config` and into
 /// the checkpoint namespace, except `from`, which only chooses what is reported.

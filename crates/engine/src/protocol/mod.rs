@@ -24,9 +24,9 @@ use serde::Serialize;
 use crate::protocol::param::ParamSetting;
 
 use crate::EngineError;
-use crate::core::state::{StateReader, StateWriter};
 use crate::oracle::PriceBook;
 use crate::run::{MismatchEvidence, OracleEvidence};
+use crate::state::{StateReader, StateWriter};
 
 /// An amount with its precision: token base units and the token's decimals, or a base-currency
 /// value. Written to run files as exact decimal text.

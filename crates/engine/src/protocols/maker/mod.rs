@@ -59,7 +59,6 @@ pub use vat::VaultView;
 use vat::*;
 
 use crate::EngineError;
-use crate::core::state::{StateReader, StateWriter};
 use crate::index::BucketIndex;
 use crate::math::{
     BLN, RAY, WAD, add, div_ray, div_small_quotient, fixed_to, mul, mul_div, mul_div_up,
@@ -73,6 +72,7 @@ use crate::protocol::{
 };
 use crate::run::{MismatchEvidence, OracleEvidence, RecordedOracle};
 use crate::slots::{Slot, Slots, SmallMap};
+use crate::state::{StateReader, StateWriter};
 
 /// The MakerDAO model.
 #[derive(Clone, Debug)]

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use cascade_events::{Id, Timestamp, U256};
 
 use crate::EngineError;
-use crate::core::state::{StateReader, StateWriter};
+use crate::state::{StateReader, StateWriter};
 
 /// How the OSM's reading at its poke time is estimated from recorded market prices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -431,7 +431,7 @@ mod tests {
         assert_eq!(osm.value(), Some(p(2025)));
 
         // The state, Median included, round-trips.
-        crate::core::state::round_trip(&osm, Osm::encode, Osm::decode);
+        crate::state::round_trip(&osm, Osm::encode, Osm::decode);
 
         // A reading whose market comes from a coarse feed is interpolated instead: hourly
         // prints say nothing of when relayers would have pushed.
