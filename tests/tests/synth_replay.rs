@@ -2,7 +2,7 @@
 //! keeper records, by its own integer model of each protocol, must be `explained` by the engine's
 //! contract-mirroring rules, and no account may stay unsafe for long without being liquidated.
 
-use cascade_engine::maker::OsmSample;
+use cascade_engine::protocols::maker::{MakerConfig, OsmSample};
 use cascade_engine::{Mode, ReplayOptions, replay_log};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};
@@ -13,7 +13,7 @@ fn replay(protocol: Protocol, accounts: u32) -> cascade_engine::Run {
     let written = synth::write_log(dir.path(), &config, Timestamp(0)).expect("writes the market");
     let mut options = ReplayOptions::default();
     // A Chainlink-like feed: the OSM reads the last answer at each poke, as on chain.
-    options.config.maker.osm_sample = OsmSample::Step;
+    MakerConfig::of_mut(&mut options.config.protocols).osm_sample = OsmSample::Step;
     let outcome = replay_log(dir.path(), &options, Mode::Historical).expect("replays");
     assert_eq!(outcome.applied, written.summary.events);
     outcome.run

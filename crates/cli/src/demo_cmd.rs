@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use cascade_diff::{Format, RunFile, build_report, compare, render};
-use cascade_engine::maker::OsmSample;
-use cascade_engine::scenario::{Scenario, replay_scenario};
+use cascade_engine::counterfactual::scenario::{Scenario, replay_scenario};
+use cascade_engine::protocols::maker::{MakerConfig, OsmSample};
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig, SynthSummary};
@@ -182,7 +182,7 @@ half_life = "30m"
 /// interpolation is meant for coarse exports of market prices.
 fn replay_options() -> ReplayOptions {
     let mut options = ReplayOptions::default();
-    options.config.maker.osm_sample = OsmSample::Step;
+    MakerConfig::of_mut(&mut options.config.protocols).osm_sample = OsmSample::Step;
     options
 }
 

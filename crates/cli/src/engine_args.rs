@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cascade_engine::maker::{MedianRule, OracleMode, OsmSample};
-use cascade_engine::param_history::ParamHistory;
-use cascade_engine::scenario::{Scenario, ScenarioError, note_markets};
+use cascade_engine::core::param_history::ParamHistory;
+use cascade_engine::counterfactual::scenario::{Scenario, ScenarioError, note_markets};
+use cascade_engine::protocols::maker::{MakerConfig, MedianRule, OracleMode, OsmSample};
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
 use cascade_events::{Id, Payload, Timestamp};
 use cascade_log::{Catalog, LogReader};
@@ -138,28 +138,20 @@ impl EngineArgs {
     /// The engine configuration these flags describe (defaults for flags not given).
     pub fn config(&self) -> anyhow::Result<EngineConfig> {
         let mut config = EngineConfig::default();
+        let maker = MakerConfig::of_mut(&mut config.protocols);
         for lag in &self.feed_lag {
             let (feed, seconds) = parse_lag(lag)?;
-            config.maker.feed_lag.insert(feed, seconds);
-        }
-        if let Some(from) = &self.from {
-            config.from = Some(parse_time("--from", from)?);
-        }
-        if let Some(to) = &self.to {
-            config.to = Some(parse_time("--to", to)?);
-            if config.from.is_some_and(|from| Some(from) >= config.to) {
-                anyhow::bail!("--to {to:?} is not after --from: the window would be empty");
-            }
+            maker.feed_lag.insert(feed, seconds);
         }
         if let Some(oracle) = self.oracle {
-            config.maker.oracle = match oracle {
+            maker.oracle = match oracle {
                 Oracle::Recorded => OracleMode::Recorded,
                 Oracle::Estimated => OracleMode::Estimated,
                 Oracle::Auto => OracleMode::Auto,
             };
         }
         if let Some(hop) = self.osm_hop {
-            config.maker.hop = hop;
+            maker.hop = hop;
         }
         let median = MedianRule {
             spread_bps: self
@@ -170,11 +162,20 @@ impl EngineArgs {
                 .unwrap_or(MedianRule::ETH_USD.expiration),
             poll: MedianRule::ETH_USD.poll,
         };
-        config.maker.osm_sample = match self.osm_sample {
+        maker.osm_sample = match self.osm_sample {
             None | Some(Sample::Median) => OsmSample::Median(median),
             Some(Sample::Step) => OsmSample::Step,
             Some(Sample::Interpolate) => OsmSample::Interpolate,
         };
+        if let Some(from) = &self.from {
+            config.from = Some(parse_time("--from", from)?);
+        }
+        if let Some(to) = &self.to {
+            config.to = Some(parse_time("--to", to)?);
+            if config.from.is_some_and(|from| Some(from) >= config.to) {
+                anyhow::bail!("--to {to:?} is not after --from: the window would be empty");
+            }
+        }
         if (self.median_spread_bps.is_some() || self.median_expiration.is_some())
             && !matches!(self.osm_sample, None | Some(Sample::Median))
         {
@@ -235,8 +236,12 @@ impl EngineArgs {
                 dir.display(),
                 path.display()
             ));
-            let run = cascade_engine::scenario::replay_scenario(dir, &options.config, &scenario)
-                .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
+            let run = cascade_engine::counterfactual::scenario::replay_scenario(
+                dir,
+                &options.config,
+                &scenario,
+            )
+            .with_context(|| format!("replaying {} under {}", dir.display(), path.display()));
             spinner.finish_and_clear();
             let run = run?;
             tracing::info!(
@@ -290,7 +295,8 @@ fn for_each_payload(dir: &Path, mut visit: impl FnMut(&Payload)) -> anyhow::Resu
 /// Refuses a `--feed-lag` naming a feed no price in the log at `dir` comes from (a typo would
 /// shift nothing). Reads the log only when the flag is given.
 fn check_feed_lags(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
-    if config.maker.feed_lag.is_empty() {
+    let lags = &MakerConfig::of(&config.protocols).feed_lag;
+    if lags.is_empty() {
         return Ok(());
     }
     let mut feeds = BTreeSet::new();
@@ -299,7 +305,7 @@ fn check_feed_lags(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> {
             feeds.insert(update.feed);
         }
     })?;
-    for (feed, seconds) in &config.maker.feed_lag {
+    for (feed, seconds) in lags {
         if !feeds.contains(feed) {
             let known: Vec<String> = feeds.iter().map(Id::to_string).collect();
             bail!(

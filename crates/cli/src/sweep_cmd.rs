@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use cascade_diff::sweep::{self, Metric};
 use cascade_engine::EngineConfig;
-use cascade_engine::scenario::{Scenario, SweepAxis, prepare, run_sweep};
+use cascade_engine::counterfactual::scenario::{Scenario, SweepAxis, prepare, run_sweep};
 use clap::Args;
 
 use crate::Outcome;

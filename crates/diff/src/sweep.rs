@@ -1,11 +1,11 @@
 //! Sweep results as tables (text, Markdown, CSV, JSON) and, for two swept parameters, a heatmap.
 //!
-//! The engine runs the sweep ([`cascade_engine::scenario::run_sweep`]); this module only lays
+//! The engine runs the sweep ([`cascade_engine::counterfactual::scenario::run_sweep`]); this module only lays
 //! the points out. Numbers stay exact text except in the heatmap's colours.
 
 use std::collections::BTreeMap;
 
-use cascade_engine::scenario::{PointResult, SweepAxis};
+use cascade_engine::counterfactual::scenario::{PointResult, SweepAxis};
 use serde::Serialize;
 
 use crate::DiffError;

@@ -17,8 +17,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cascade_engine::maker::{MakerConfig, MakerModel};
 use cascade_engine::math::WAD;
+use cascade_engine::protocols::maker::{MakerConfig, MakerModel};
 use cascade_engine::{PriceBook, ProtocolModel};
 use cascade_events::{
     Amount, Event, Fixed, Id, ParamChange, Payload, PositionChange, PriceUpdate, Protocol, Symbol,

@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use cascade_engine::maker::OsmSample;
+use cascade_engine::protocols::maker::{MakerConfig, OsmSample};
 use cascade_engine::{Mode, ReplayOptions, replay_log};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};
@@ -64,7 +64,7 @@ fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
 fn options() -> ReplayOptions {
     let mut options = ReplayOptions::default();
     // Synthetic oracles publish on a Chainlink-like rule: the OSM reads them step-wise.
-    options.config.maker.osm_sample = OsmSample::Step;
+    MakerConfig::of_mut(&mut options.config.protocols).osm_sample = OsmSample::Step;
     options
 }
 

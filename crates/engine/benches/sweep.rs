@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cascade_engine::EngineConfig;
-use cascade_engine::maker::OsmSample;
-use cascade_engine::scenario::{Scenario, SweepAxis, prepare, run_sweep};
+use cascade_engine::counterfactual::scenario::{Scenario, SweepAxis, prepare, run_sweep};
+use cascade_engine::protocols::maker::{MakerConfig, OsmSample};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};
 use cascade_log::LogReader;
@@ -71,7 +71,7 @@ fn bench_sweep(c: &mut Criterion) {
     assert_eq!(axis.values.len(), points as usize);
     let mut engine = EngineConfig::default();
     // Synthetic oracles publish on a Chainlink-like rule: the OSM reads them step-wise.
-    engine.maker.osm_sample = OsmSample::Step;
+    MakerConfig::of_mut(&mut engine.protocols).osm_sample = OsmSample::Step;
     let prepared = prepare(dir.path(), &engine, &scenario).expect("prepares the window");
     let axes = [axis];
 

@@ -65,5 +65,5 @@ pub enum EngineError {
     Source(String),
     /// A scenario cannot be applied to this log (it names an asset the log never prices).
     #[error(transparent)]
-    Scenario(#[from] crate::scenario::ScenarioError),
+    Scenario(#[from] crate::counterfactual::scenario::ScenarioError),
 }

@@ -2,40 +2,42 @@
 //!
 //! The engine rebuilds each protocol's state from the events of a log (`cascade-log`), judges
 //! every recorded liquidation against that state, and writes a run file (`docs/run-format.md`).
-//! Layout:
-//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file ([`run_lines`]: its line
-//!   form); [`run_diff`]: what `cascade check` finds between a golden run file and a new one;
-//! - [`protocol`]: the [`ProtocolModel`] trait every protocol implements;
-//! - [`oracle`]: the price book; [`index`]: the liquidatable-account indices; [`slots`]: account
-//!   storage by slot for the hot path;
-//! - [`maker`] (and `aave`, `compound`): the protocol models; [`math`]: wad/ray arithmetic;
-//! - [`state`]: the canonical state encoding behind checkpoints and the state hash.
+//! Layout (docs/engine.md draws it):
+//! - [`core`]: the replay loop, due checks, checkpoints and the end-to-end session; it names no
+//!   protocol;
+//! - [`protocol`]: the [`ProtocolModel`] trait, typed parameters ([`protocol::param`]) and the
+//!   registry's types ([`protocol::registry`]);
+//! - [`protocols`]: the models, one folder each, listed once in [`protocols::REGISTRY`] (Aave and
+//!   Compound still live in `aave` and `compound`);
+//! - [`counterfactual`]: scenarios, the simulated liquidator, price impact, the cascade graph and
+//!   sweeps;
+//! - shared below them: [`oracle`] (the price book), [`index`] and [`slots`] (liquidatable-account
+//!   indices, account storage), [`math`] (wad/ray arithmetic), [`state`] (the canonical state
+//!   encoding behind checkpoints and the state hash); [`run`], [`run_lines`] and
+//!   [`run_diff`]: the run file, its line form and `cascade check`'s diff.
 //!
 //! Nothing here reads a clock, draws a random number or lets hash order reach an output
 //! (`clippy.toml` of this crate forbids the tools for it).
 
 pub mod aave;
-pub mod cascade;
 pub mod compound;
+pub mod core;
+pub mod counterfactual;
 mod error;
-pub mod impact;
 pub mod index;
-pub mod liquidator;
-pub mod maker;
 pub mod math;
 pub mod oracle;
 pub mod pairs;
-pub mod param_history;
 pub mod protocol;
-pub mod replay;
+pub mod protocols;
 pub mod run;
 pub mod run_diff;
 pub mod run_lines;
-pub mod scenario;
-pub mod session;
 pub mod slots;
 pub mod state;
 
+pub use crate::core::replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
+pub use crate::core::session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};
 pub use error::EngineError;
 pub use index::LiquidationIndex;
 pub use oracle::{PriceBook, Quote};
@@ -43,7 +45,5 @@ pub use protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
     Quantity, SimulatedLiquidation, Verdict,
 };
-pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
 pub use run::Run;
 pub use run_diff::{RunDiff, diff_runs};
-pub use session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};

@@ -7,11 +7,11 @@
 
 use std::path::Path;
 
-use cascade_engine::run::Run;
-use cascade_engine::scenario::{
+use cascade_engine::counterfactual::scenario::{
     BASELINE_LABEL, Scenario, SweepAxis, prepare, replay_scenario, run, run_from, run_sweep,
     window_state,
 };
+use cascade_engine::run::Run;
 use cascade_engine::{Engine, EngineConfig, Mode};
 use cascade_events::Event;
 use cascade_log::{Catalog, LogReader, LogWriter, WriterOptions};

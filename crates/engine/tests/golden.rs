@@ -5,7 +5,7 @@
 
 mod common;
 
-use cascade_engine::maker::OracleMode;
+use cascade_engine::protocols::maker::{MakerConfig, OracleMode};
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
 use serde_json::Value;
 
@@ -119,7 +119,7 @@ fn recorded_oracle_values_flip_the_verdicts_and_estimated_flips_them_back() {
     let log = common::build_log(&events);
     let replay = |oracle: OracleMode| {
         let mut options = ReplayOptions::default();
-        options.config.maker.oracle = oracle;
+        MakerConfig::of_mut(&mut options.config.protocols).oracle = oracle;
         replay_log(log.path(), &options, Mode::Historical)
             .expect("fixture replays")
             .run

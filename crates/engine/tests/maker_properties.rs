@@ -6,8 +6,8 @@
 // Helpers outside `#[test]` functions build fixed, valid inputs.
 #![allow(clippy::unwrap_used)]
 
-use cascade_engine::maker::{MakerConfig, MakerModel};
 use cascade_engine::math::{RAY, WAD};
+use cascade_engine::protocols::maker::{MakerConfig, MakerModel};
 use cascade_engine::{LiquidatorChoice, PriceBook, ProtocolModel};
 use cascade_events::{
     Amount, Event, Fixed, Id, ParamChange, Payload, PositionChange, PriceUpdate, Protocol, Symbol,

@@ -11,7 +11,7 @@ pub mod seeds;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use cascade_engine::scenario::Scenario;
+use cascade_engine::counterfactual::scenario::Scenario;
 use cascade_events::Id;
 use cascade_ingest::{
     Context, Mapping, NoProgress, aave_subgraph, chainlink_rounds, eth_logs, maker_flipside,

@@ -8,6 +8,7 @@ pub(crate) mod golden;
 pub mod logic;
 pub mod math;
 pub mod model;
+pub mod spec;
 #[cfg(test)]
 mod tests;
 

@@ -46,12 +46,14 @@ use super::logic::{
 };
 use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
+use crate::aave::spec::AaveParam;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
 use crate::pairs::{
     Divisor, Exposure, FoundSet, IndexEntry, Monitor, PairMember, Retest, Retested, compress_key,
     move_entry,
 };
+use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -943,18 +945,23 @@ impl AaveModel {
         Ok((clamped_c || clamped_d, deficit))
     }
 
-    fn set(&mut self, market: &Id, param: &str, value: &Fixed) -> Result<Applied, EngineError> {
+    fn set(
+        &mut self,
+        market: Option<&Id>,
+        param: AaveParam,
+        value: &Fixed,
+    ) -> Result<Applied, EngineError> {
         let invalid = |reason: &'static str| EngineError::InvalidParam {
-            param: param.to_owned(),
+            param: param.name().to_owned(),
             value: value.to_string(),
             reason,
         };
         match param {
-            "closeFactor" | "close-factor" | "LIQUIDATION_CLOSE_FACTOR_PERCENT" => {
+            AaveParam::CloseFactor => {
                 self.close_factor = U256::from(bps(value, 1).ok_or_else(|| invalid(BPS))?);
                 return Ok(Applied::Exact);
             }
-            "poolVersion" | "version" => {
+            AaveParam::PoolVersion => {
                 if self.protocol != Protocol::AaveV3 {
                     return Err(invalid("only Aave v3 pools have rule versions"));
                 }
@@ -973,38 +980,32 @@ impl AaveModel {
             }
             _ => {}
         }
+        let market = market.ok_or_else(|| invalid("a reserve parameter needs a reserve"))?;
         let reserve = self.reserves.entry(*market).or_default();
         match param {
-            "decimals" => {
+            AaveParam::Decimals => {
                 let decimals = value
                     .rescale(0)
                     .filter(|d| *d <= U256::from(77u8) && same_value(&Fixed::new(*d, 0), value))
                     .ok_or_else(|| invalid("expected a whole number of decimals up to 77"))?;
                 reserve.decimals = Some(decimals.to::<u8>());
             }
-            "liquidationThreshold"
-            | "liquidation-threshold"
-            | "threshold"
-            | "lt"
-            | "reserveLiquidationThreshold" => {
+            AaveParam::LiquidationThreshold => {
                 reserve.liquidation_threshold = bps(value, 1).ok_or_else(|| invalid(BPS))?;
             }
-            "ltv" | "LTV" | "baseLTVasCollateral" => {
+            AaveParam::Ltv => {
                 reserve.ltv = bps(value, 1).ok_or_else(|| invalid(BPS))?;
             }
-            "liquidationBonus" | "liquidation-bonus" | "bonus" | "reserveLiquidationBonus" => {
+            AaveParam::LiquidationBonus => {
                 reserve.liquidation_bonus = bps(value, 100).ok_or_else(|| invalid(BONUS))?;
             }
-            "liquidationProtocolFee" | "liquidation-protocol-fee" => {
+            AaveParam::LiquidationProtocolFee => {
                 reserve.liquidation_protocol_fee = bps(value, 1).ok_or_else(|| invalid(BPS))?;
             }
-            "reserveFactor"
-            | "borrowingEnabled"
-            | "stableBorrowRateEnabled"
-            | "usageAsCollateralEnabled"
-            | "supplyCap"
-            | "borrowCap" => return Ok(Applied::Ignored),
-            _ => return Err(invalid("not an Aave reserve parameter this model knows")),
+            AaveParam::Untracked => return Ok(Applied::Ignored),
+            AaveParam::CloseFactor | AaveParam::PoolVersion => {
+                unreachable!("pool-wide parameters return above")
+            }
         }
         Ok(Applied::Exact)
     }
@@ -1236,9 +1237,14 @@ impl ProtocolModel for AaveModel {
             Payload::Repay(change) => self.repay(change),
             Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
             Payload::IndexUpdate(update) => self.index_update(update),
-            Payload::ParamChange(change) => {
-                self.set(&change.market, change.param.as_str(), &change.value)
-            }
+            Payload::ParamChange(change) => match AaveParam::parse(change.param.as_str()) {
+                Some(param) => self.set(Some(&change.market), param, &change.value),
+                None => Err(EngineError::InvalidParam {
+                    param: change.param.to_string(),
+                    value: change.value.to_string(),
+                    reason: "not an Aave reserve parameter this model knows",
+                }),
+            },
             Payload::Price(_)
             | Payload::VaultOpen(_)
             | Payload::Liquidation(_)
@@ -1254,13 +1260,13 @@ impl ProtocolModel for AaveModel {
 
     fn set_param(
         &mut self,
-        market: &Id,
-        param: &str,
-        value: &Fixed,
+        setting: &ParamSetting,
         _time: Timestamp,
     ) -> Result<Applied, EngineError> {
+        let param =
+            AaveParam::from_id(setting.param, self.protocol).ok_or_else(|| setting.foreign())?;
         self.invalidate();
-        self.set(market, param, value)
+        self.set(setting.market.as_ref(), param, &setting.value)
     }
 
     fn judge(
@@ -1542,10 +1548,10 @@ impl ProtocolModel for AaveModel {
         };
         let offer = choice.max_repay.unwrap_or(U256::MAX);
         let best = match choice.pair {
-            crate::liquidator::PairChoice::BestBonus => {
+            crate::counterfactual::liquidator::PairChoice::BestBonus => {
                 self.best_bonus_pair(account, data, choice, offer)?
             }
-            crate::liquidator::PairChoice::LargestDebt => None,
+            crate::counterfactual::liquidator::PairChoice::LargestDebt => None,
         };
         let (Some(collateral), Some(debt)) = best.map_or_else(
             || {

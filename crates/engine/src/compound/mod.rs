@@ -6,6 +6,7 @@
 pub mod exp;
 pub mod logic;
 pub mod model;
+pub mod spec;
 #[cfg(test)]
 mod tests;
 

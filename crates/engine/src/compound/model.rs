@@ -44,11 +44,13 @@ use super::logic::{
     borrow_balance_stored, seize_tokens,
 };
 use crate::EngineError;
+use crate::compound::spec::CompoundParam;
 use crate::index::LiquidationIndex;
 use crate::oracle::PriceBook;
 use crate::pairs::{
     Exposure, FoundSet, IndexEntry, Monitor, PairMember, Retest, Retested, compress_key, move_entry,
 };
+use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,
@@ -843,33 +845,39 @@ impl CompoundModel {
         Ok(clamped_b || clamped_c)
     }
 
-    fn set(&mut self, market: &Id, param: &str, value: &Fixed) -> Result<Applied, EngineError> {
+    fn set(
+        &mut self,
+        market: Option<&Id>,
+        param: CompoundParam,
+        value: &Fixed,
+    ) -> Result<Applied, EngineError> {
         let invalid = |reason: &'static str| EngineError::InvalidParam {
-            param: param.to_owned(),
+            param: param.name().to_owned(),
             value: value.to_string(),
             reason,
         };
         let as_mantissa = || value.rescale(18).ok_or_else(|| invalid("too large"));
         match param {
-            "closeFactor" | "close-factor" | "closeFactorMantissa" => {
+            CompoundParam::CloseFactor => {
                 self.close_factor = as_mantissa()?;
                 return Ok(Applied::Exact);
             }
-            "liquidationIncentive" | "liquidation-incentive" | "liquidationIncentiveMantissa" => {
+            CompoundParam::LiquidationIncentive => {
                 self.liquidation_incentive = as_mantissa()?;
                 return Ok(Applied::Exact);
             }
             _ => {}
         }
+        let market = market.ok_or_else(|| invalid("a market parameter needs a market"))?;
         let entry = self.markets.entry(*market).or_default();
         match param {
-            "collateralFactor" | "collateral-factor" | "collateralFactorMantissa" => {
+            CompoundParam::CollateralFactor => {
                 entry.collateral_factor = as_mantissa()?;
             }
-            "protocolSeizeShare" | "protocolSeizeShareMantissa" => {
+            CompoundParam::ProtocolSeizeShare => {
                 entry.protocol_seize_share = as_mantissa()?;
             }
-            "decimals" => {
+            CompoundParam::Decimals => {
                 let decimals = value
                     .rescale(0)
                     .filter(|d| {
@@ -879,10 +887,10 @@ impl CompoundModel {
                     .ok_or_else(|| invalid("expected a whole number of decimals up to 36"))?;
                 entry.decimals = Some(decimals.to::<u8>());
             }
-            "reserveFactor" | "reserveFactorMantissa" | "borrowCap" | "supplyCap" => {
-                return Ok(Applied::Ignored);
+            CompoundParam::Untracked => return Ok(Applied::Ignored),
+            CompoundParam::CloseFactor | CompoundParam::LiquidationIncentive => {
+                unreachable!("comptroller-wide parameters return above")
             }
-            _ => return Err(invalid("not a Compound v2 parameter this model knows")),
         }
         Ok(Applied::Exact)
     }
@@ -1030,9 +1038,14 @@ impl ProtocolModel for CompoundModel {
             Payload::Repay(change) => self.move_debt(change, false),
             Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
             Payload::IndexUpdate(update) => self.index_update(update),
-            Payload::ParamChange(change) => {
-                self.set(&change.market, change.param.as_str(), &change.value)
-            }
+            Payload::ParamChange(change) => match CompoundParam::parse(change.param.as_str()) {
+                Some(param) => self.set(Some(&change.market), param, &change.value),
+                None => Err(EngineError::InvalidParam {
+                    param: change.param.to_string(),
+                    value: change.value.to_string(),
+                    reason: "not a Compound v2 parameter this model knows",
+                }),
+            },
             Payload::Price(_)
             | Payload::VaultOpen(_)
             | Payload::Liquidation(_)
@@ -1048,13 +1061,13 @@ impl ProtocolModel for CompoundModel {
 
     fn set_param(
         &mut self,
-        market: &Id,
-        param: &str,
-        value: &Fixed,
+        setting: &ParamSetting,
         _time: Timestamp,
     ) -> Result<Applied, EngineError> {
+        let param = CompoundParam::from_id(setting.param, Protocol::CompoundV2)
+            .ok_or_else(|| setting.foreign())?;
         self.invalidate();
-        self.set(market, param, value)
+        self.set(setting.market.as_ref(), param, &setting.value)
     }
 
     fn judge(
@@ -1304,10 +1317,10 @@ impl ProtocolModel for CompoundModel {
             best.map(|(_, asset)| asset)
         };
         let best = match choice.pair {
-            crate::liquidator::PairChoice::BestBonus => {
+            crate::counterfactual::liquidator::PairChoice::BestBonus => {
                 self.best_bonus_pair(account, liquidity, choice)?
             }
-            crate::liquidator::PairChoice::LargestDebt => None,
+            crate::counterfactual::liquidator::PairChoice::LargestDebt => None,
         };
         let (Some(collateral), Some(borrow)) = best.map_or_else(
             || {

@@ -172,7 +172,7 @@ fn compound_fixture_through_the_replay_loop() {
 /// - DAI: 810 DAI seized, all to the liquidator (60 USD beyond what it repaid): the better bonus.
 #[test]
 fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
-    use crate::liquidator::PairChoice;
+    use crate::counterfactual::liquidator::PairChoice;
     let comptroller: Id = "0x3d9819210a31b4961b30ef54be2aed79b9c9cd3b"
         .parse()
         .unwrap();

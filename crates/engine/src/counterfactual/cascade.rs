@@ -30,7 +30,7 @@ pub struct Cause {
     /// Id of the earlier liquidation.
     pub liquidation: u32,
     /// How much of the price displacement it still accounted for, ray fraction of the price.
-    #[serde(serialize_with = "crate::cascade::u256_text")]
+    #[serde(serialize_with = "crate::counterfactual::cascade::u256_text")]
     pub displacement: U256,
 }
 
@@ -65,7 +65,7 @@ pub struct CascadeNode {
     /// 1 for a price-move trigger; 1 + the deepest cause's round for an impact trigger.
     pub round: u32,
     /// What the account lost, quote wad (collateral taken beyond the debt it cleared).
-    #[serde(serialize_with = "crate::cascade::u256_text")]
+    #[serde(serialize_with = "crate::counterfactual::cascade::u256_text")]
     pub loss: U256,
 }
 
@@ -75,7 +75,7 @@ pub struct RoundTotals {
     /// Liquidations in the round.
     pub liquidations: u32,
     /// Their summed loss, quote wad.
-    #[serde(serialize_with = "crate::cascade::u256_text")]
+    #[serde(serialize_with = "crate::counterfactual::cascade::u256_text")]
     pub loss: U256,
 }
 

@@ -12,21 +12,9 @@ use std::cmp::Ordering;
 use cascade_events::{Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 
-use crate::impact::{WAD, wide_mul_div};
+use crate::counterfactual::impact::{WAD, wide_mul_div};
 
-/// Which liquidation the liquidator prefers: which (collateral, debt) pair of an account (passed to
-/// the protocol as [`crate::LiquidatorChoice::pair`]), and which accounts first when it cannot do
-/// all of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PairChoice {
-    /// The largest debt first (the most it can repay).
-    #[default]
-    LargestDebt,
-    /// The highest liquidation bonus first; ties by the largest debt. Candidates whose protocol
-    /// reports no bonus rank by debt alone.
-    BestBonus,
-}
+pub use crate::protocol::PairChoice;
 
 /// The liquidator's behaviour, from the scenario's `[liquidator]` table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -39,20 +27,20 @@ pub struct LiquidatorPolicy {
     /// Most liquidations the liquidator does in one block; `None` for no limit.
     pub max_per_block: Option<u32>,
     /// Gas cost of one liquidation in quote tokens (USD for Maker/Aave), wad.
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub gas_cost: U256,
     /// Least profit, after gas and slippage, for a liquidation to be worth doing; quote wad.
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub min_profit: U256,
     /// Preference among candidates and pairs.
     pub pick: PairChoice,
     /// Bonus assumed for protocols whose candidates do not report one (Aave, Compound), wad
     /// fraction (0.05e18): the profit estimate is `debt * 50% * assumed_bonus`.
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub assumed_bonus: U256,
     /// Maker auctions: keepers take when the auction price is at or below the market price less
     /// this fraction (wad; 0.05e18 takes at 95% of market).
-    #[serde(serialize_with = "crate::impact::wad_text")]
+    #[serde(serialize_with = "crate::counterfactual::impact::wad_text")]
     pub keeper_discount: U256,
 }
 
@@ -73,9 +61,10 @@ impl Default for LiquidatorPolicy {
     }
 }
 
-/// An account a protocol reports liquidatable.
+/// An account a protocol reports liquidatable ([`crate::Candidate`]) as the liquidator ranks it:
+/// with the time it became unsafe and the bonus it offers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
+pub struct Target {
     /// Protocol of the account.
     pub protocol: Protocol,
     /// Market (ilk, pool, comptroller).
@@ -118,12 +107,12 @@ impl LiquidatorPolicy {
 
     /// Sorts candidates into the order the liquidator works through them: by [`PairChoice`],
     /// then the longest unsafe first, then protocol, market and account, so the order is total.
-    pub fn order(&self, candidates: &mut [Candidate]) {
+    pub fn order(&self, candidates: &mut [Target]) {
         candidates.sort_by(|a, b| self.preference(a, b));
     }
 
     /// The order of [`LiquidatorPolicy::order`] as a comparison.
-    pub fn preference(&self, a: &Candidate, b: &Candidate) -> Ordering {
+    pub fn preference(&self, a: &Target, b: &Target) -> Ordering {
         let by_choice = match self.pick {
             PairChoice::LargestDebt => b.debt_value.cmp(&a.debt_value),
             PairChoice::BestBonus => b.bonus.cmp(&a.bonus).then(b.debt_value.cmp(&a.debt_value)),
@@ -204,8 +193,8 @@ mod tests {
         U256::from(whole) * WAD
     }
 
-    fn candidate(account: u64, debt: u64, bonus_pct: u64, since: i64) -> Candidate {
-        Candidate {
+    fn candidate(account: u64, debt: u64, bonus_pct: u64, since: i64) -> Target {
+        Target {
             protocol: Protocol::AaveV2,
             market: Id::name("POOL"),
             account: Id::Number(account),

@@ -3,8 +3,9 @@
 //! The replay loop knows nothing about vaults, reserves or cTokens: it hands each protocol's
 //! events to that protocol's [`ProtocolModel`], asks it to judge recorded liquidations, to list
 //! what is liquidatable now, to liquidate on behalf of a simulated liquidator, and to report risk.
-//! Adding a protocol means one new module implementing this trait and one line in
-//! [`crate::replay::models_for`]; nothing else changes.
+//! Adding a protocol means one folder under `protocols/` implementing this trait, its parameter
+//! enum ([`param::ProtocolParam`]) and its [`registry::ProtocolSpec`], and one line in
+//! [`crate::protocols::REGISTRY`].
 //!
 //! Contract for implementors:
 //! - Pure: the result of every method depends only on the model's state and its arguments. No
@@ -14,11 +15,15 @@
 //! - [`ProtocolModel::liquidatable`] and [`ProtocolModel::risk`] must not scan every account:
 //!   use a [`crate::LiquidationIndex`] (or an equivalent prefilter plus exact confirmation).
 
+pub mod param;
+pub mod registry;
+
 use cascade_events::{Event, Fixed, Id, Liquidation, PriceUpdate, Protocol, Timestamp, U256};
 use serde::Serialize;
 
+use crate::protocol::param::ParamSetting;
+
 use crate::EngineError;
-use crate::liquidator::PairChoice;
 use crate::oracle::PriceBook;
 use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::state::{StateReader, StateWriter};
@@ -176,6 +181,20 @@ pub struct Candidate {
     /// Debt at stake in the protocol's base currency (Maker DAI wad), for liquidator policies
     /// that pick the largest.
     pub debt_value: U256,
+}
+
+/// Which liquidation the liquidator prefers: which (collateral, debt) pair of an account (passed to
+/// the protocol as [`LiquidatorChoice::pair`]), and which accounts first when it cannot do
+/// all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PairChoice {
+    /// The largest debt first (the most it can repay).
+    #[default]
+    LargestDebt,
+    /// The highest liquidation bonus first; ties by the largest debt. Candidates whose protocol
+    /// reports no bonus rank by debt alone.
+    BestBonus,
 }
 
 /// What a simulated liquidator asks the protocol to do with one candidate. The protocol applies
@@ -368,14 +387,12 @@ pub trait ProtocolModel: ModelClone {
     /// a parameter change, an index update, an auction event.
     fn apply(&mut self, event: &Event, prices: &PriceBook) -> Result<Applied, EngineError>;
 
-    /// Sets a parameter by the protocol's own name (`mat`, `chop`, `liquidationThreshold`), as a
-    /// governance change would: the path scenario overrides take. The value is in the same human
-    /// units as [`cascade_events::ParamChange::value`].
+    /// Sets one of the protocol's typed parameters ([`param::ProtocolParam`]) as a governance
+    /// change would: the path scenario overrides and `--params` entries take. The value is in the
+    /// same human units as [`cascade_events::ParamChange::value`].
     fn set_param(
         &mut self,
-        market: &Id,
-        param: &str,
-        value: &Fixed,
+        setting: &ParamSetting,
         time: Timestamp,
     ) -> Result<Applied, EngineError>;
 

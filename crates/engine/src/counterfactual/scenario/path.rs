@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cascade_events::{Fixed, Id, Timestamp, U256};
 use serde::Serialize;
 
-use crate::impact::wide_mul_div;
+use crate::counterfactual::impact::wide_mul_div;
 
 /// One transform of one asset's price path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -17,17 +17,20 @@ use cascade_events::{Event, Fixed, Id, Payload, Protocol, Timestamp};
 use cascade_log::{Catalog, LogReader};
 
 use super::counterfactual::ScenarioRun;
-use super::{MarketSel, PricePaths, PriceSource, Scenario, ScenarioError, SweepAxis, Window};
+use super::{
+    MarketSel, PricePaths, PriceSource, Scenario, ScenarioError, ScenarioWindow, SweepAxis,
+};
 use crate::EngineError;
-use crate::replay::{Engine, EngineConfig, Mode};
+use crate::core::replay::{Engine, EngineConfig, Mode};
+use crate::core::session::{log_info, open_catalog};
+use crate::protocols::maker::MakerConfig;
 use crate::run::{LogInfo, Run};
-use crate::session::{log_info, open_catalog};
 
 /// What every run of one window over one log shares.
 pub struct Prepared {
     dir: PathBuf,
     config: EngineConfig,
-    window: Window,
+    window: ScenarioWindow,
     /// Engine state before the window's first event: (that event's seq, checkpoint bytes).
     start: Option<(u64, Vec<u8>)>,
     series: BTreeMap<Id, Vec<(Timestamp, Fixed)>>,
@@ -185,7 +188,7 @@ fn window_checkpoint(
     reader: &LogReader,
     catalog: Option<&Catalog>,
     config: &EngineConfig,
-    window: Window,
+    window: ScenarioWindow,
 ) -> Result<(Option<Checkpoint>, bool), EngineError> {
     let Some(from) = window.from else {
         return Ok((None, false));
@@ -408,7 +411,11 @@ fn window_engine(
 ) -> Result<Engine, EngineError> {
     let paths = scenario.price_paths(prepared.series.clone())?;
     let config = window_config(prepared);
-    let counterfactual = ScenarioRun::new(scenario.clone(), paths, config.maker.hop);
+    let counterfactual = ScenarioRun::new(
+        scenario.clone(),
+        paths,
+        MakerConfig::of(&config.protocols).hop,
+    );
     let mut engine = Engine::new(config, Mode::Counterfactual(Box::new(counterfactual)));
     match (start, &prepared.start) {
         (Some(start), _) => engine.restore_from(start)?,

@@ -17,9 +17,8 @@ mod counterfactual;
 mod params;
 mod path;
 mod reader;
-mod session;
+pub(crate) mod session;
 pub use session::note_markets;
-mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,14 +27,14 @@ use cascade_events::{Fixed, Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 use toml::de::DeTable;
 
+pub use crate::counterfactual::sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
 pub use counterfactual::{ScenarioRun, describe, same_asset};
-pub use params::{PARAMS, Param, ParamSpec, Scope, Unit};
+pub use params::{PARAMS, Param, ParamSpec, ParamUnit, Scope};
 pub use path::{PricePaths, PriceTransform, TransformKind};
 pub use session::{Prepared, prepare, replay_scenario, run, run_from, window_state};
-pub use sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
 
-use crate::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};
-use crate::liquidator::{LiquidatorPolicy, PairChoice};
+use crate::counterfactual::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};
+use crate::counterfactual::liquidator::{LiquidatorPolicy, PairChoice};
 use reader::{Source, Table, Value, exact_at};
 
 /// What the scenario is called when it changes nothing about the world: the simulated liquidator
@@ -211,7 +210,7 @@ pub struct Override {
     pub market: MarketSel,
     /// The parameter.
     pub param: Param,
-    /// The value in the parameter's [`Unit`], canonical form (see [`Param::check`]).
+    /// The value in the parameter's [`ParamUnit`], canonical form (see [`Param::check`]).
     pub value: Fixed,
     /// From when; `None` from the start of the counterfactual window.
     pub from: Option<Timestamp>,
@@ -258,7 +257,7 @@ pub struct OracleRule {
 
 /// The counterfactual window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Window {
+pub struct ScenarioWindow {
     /// The scenario applies from here; before it history is replayed as recorded. `None` from
     /// the start of the log.
     pub from: Option<Timestamp>,
@@ -266,7 +265,7 @@ pub struct Window {
     pub to: Option<Timestamp>,
 }
 
-impl Window {
+impl ScenarioWindow {
     /// Whether `time` is inside the window.
     pub fn contains(&self, time: Timestamp) -> bool {
         self.from.is_none_or(|from| time >= from) && self.to.is_none_or(|to| time < to)
@@ -283,7 +282,7 @@ pub struct Scenario {
     /// Where it was read from, for messages.
     pub origin: String,
     /// The counterfactual window.
-    pub window: Window,
+    pub window: ScenarioWindow,
     /// Parameter overrides, in file order.
     pub overrides: Vec<Override>,
     /// Oracle rules, in file order.
@@ -366,7 +365,7 @@ impl Scenario {
             .transpose()?;
         let window = match root.table("window")? {
             Some(table) => parse_window(&table)?,
-            None => Window::default(),
+            None => ScenarioWindow::default(),
         };
         let overrides = root
             .tables("override")?
@@ -416,7 +415,7 @@ impl Scenario {
             name: "baseline".to_owned(),
             description: Some(BASELINE_LABEL.to_owned()),
             origin: "<baseline>".to_owned(),
-            window: Window::default(),
+            window: ScenarioWindow::default(),
             overrides: Vec::new(),
             oracle: Vec::new(),
             prices: Vec::new(),
@@ -595,7 +594,7 @@ impl Scenario {
     }
 }
 
-fn parse_window(table: &Table<'_, '_>) -> Result<Window, ScenarioError> {
+fn parse_window(table: &Table<'_, '_>) -> Result<ScenarioWindow, ScenarioError> {
     table.only(&["from", "to"])?;
     let from = table.get("from").map(|v| v.time()).transpose()?;
     let to = table.get("to").map(|v| v.time()).transpose()?;
@@ -604,7 +603,7 @@ fn parse_window(table: &Table<'_, '_>) -> Result<Window, ScenarioError> {
     {
         return Err(value.invalid(format!("the window ends before it starts ({from})")));
     }
-    Ok(Window { from, to })
+    Ok(ScenarioWindow { from, to })
 }
 
 fn parse_market(
@@ -662,12 +661,14 @@ fn parse_override(table: &Table<'_, '_>) -> Result<Override, ScenarioError> {
 fn parse_param_value(value: &Value<'_, '_>, param: Param) -> Result<Fixed, ScenarioError> {
     let spec = param.spec();
     let raw = match spec.unit {
-        Unit::Seconds => {
+        ParamUnit::Seconds => {
             let seconds = value.non_negative_duration()?;
             Fixed::new(U256::from(seconds), 0)
         }
-        Unit::Fraction | Unit::Multiplier | Unit::YearlyRate => value.decimal(true)?,
-        Unit::Ratio | Unit::DebtAmount => value.decimal(false)?,
+        ParamUnit::Fraction | ParamUnit::Multiplier | ParamUnit::YearlyRate => {
+            value.decimal(true)?
+        }
+        ParamUnit::Ratio | ParamUnit::DebtAmount => value.decimal(false)?,
     };
     param.check(raw).map_err(|reason| value.invalid(reason))
 }

@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 
 /// What a parameter's value means, for validation and documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
+pub enum ParamUnit {
     /// A ratio of collateral value to debt, at least 1 (Maker `mat`, Clipper `buf`).
     Ratio,
     /// A fraction from 0 to 1 (Aave threshold, Compound collateral factor, Clipper `cusp`).
@@ -28,16 +28,16 @@ pub enum Unit {
     YearlyRate,
 }
 
-impl Unit {
+impl ParamUnit {
     /// How the unit is described to users.
     pub fn describe(self) -> &'static str {
         match self {
-            Unit::Ratio => "a ratio of at least 1 (e.g. 1.5)",
-            Unit::Fraction => "a fraction from 0 to 1 (e.g. 0.825 or 82.5%)",
-            Unit::Multiplier => "a multiplier of at least 1 (e.g. 1.05 for a 5% bonus)",
-            Unit::DebtAmount => "an amount of the debt token in whole tokens (e.g. 15000)",
-            Unit::Seconds => "whole seconds or a duration (e.g. 8400 or \"2h20m\")",
-            Unit::YearlyRate => "a yearly rate as a fraction (e.g. 0.06)",
+            ParamUnit::Ratio => "a ratio of at least 1 (e.g. 1.5)",
+            ParamUnit::Fraction => "a fraction from 0 to 1 (e.g. 0.825 or 82.5%)",
+            ParamUnit::Multiplier => "a multiplier of at least 1 (e.g. 1.05 for a 5% bonus)",
+            ParamUnit::DebtAmount => "an amount of the debt token in whole tokens (e.g. 15000)",
+            ParamUnit::Seconds => "whole seconds or a duration (e.g. 8400 or \"2h20m\")",
+            ParamUnit::YearlyRate => "a yearly rate as a fraction (e.g. 0.06)",
         }
     }
 }
@@ -110,7 +110,7 @@ pub struct ParamSpec {
     /// the Cat's and the Dog's penalty).
     pub engine_names: &'static [&'static str],
     /// Its unit.
-    pub unit: Unit,
+    pub unit: ParamUnit,
     /// Market or global.
     pub scope: Scope,
     /// Smallest value allowed, inclusive, as decimal text.
@@ -131,7 +131,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "mat",
         aliases: &["SPOTTER.mat", "SPOTTER.ilks.mat"],
         engine_names: &["mat"],
-        unit: Unit::Ratio,
+        unit: ParamUnit::Ratio,
         scope: Scope::Market,
         min: "1",
         max: Some("100"),
@@ -142,7 +142,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "chop",
         aliases: &["DOG.chop", "DOG.ilks.chop", "CAT.chop", "CAT.ilks.chop"],
         engine_names: &["chop", "CAT.chop"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Market,
         min: "0",
         max: Some("1"),
@@ -153,7 +153,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "dust",
         aliases: &["VAT.dust", "VAT.ilks.dust"],
         engine_names: &["dust"],
-        unit: Unit::DebtAmount,
+        unit: ParamUnit::DebtAmount,
         scope: Scope::Market,
         min: "0",
         max: None,
@@ -164,7 +164,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "buf",
         aliases: &["CLIPPER.buf"],
         engine_names: &["buf"],
-        unit: Unit::Ratio,
+        unit: ParamUnit::Ratio,
         scope: Scope::Market,
         min: "1",
         max: Some("10"),
@@ -175,7 +175,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "tail",
         aliases: &["CLIPPER.tail"],
         engine_names: &["tail"],
-        unit: Unit::Seconds,
+        unit: ParamUnit::Seconds,
         scope: Scope::Market,
         min: "1",
         max: None,
@@ -186,7 +186,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "cusp",
         aliases: &["CLIPPER.cusp"],
         engine_names: &["cusp"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Market,
         min: "0",
         max: Some("1"),
@@ -197,7 +197,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "chip",
         aliases: &["CLIPPER.chip"],
         engine_names: &["chip"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Market,
         min: "0",
         max: Some("1"),
@@ -208,7 +208,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "tip",
         aliases: &["CLIPPER.tip"],
         engine_names: &["tip"],
-        unit: Unit::DebtAmount,
+        unit: ParamUnit::DebtAmount,
         scope: Scope::Market,
         min: "0",
         max: None,
@@ -219,7 +219,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "hole",
         aliases: &["DOG.hole", "DOG.ilks.hole"],
         engine_names: &["hole"],
-        unit: Unit::DebtAmount,
+        unit: ParamUnit::DebtAmount,
         scope: Scope::Market,
         min: "0",
         max: None,
@@ -230,7 +230,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "Hole",
         aliases: &["DOG.Hole"],
         engine_names: &["DOG.Hole"],
-        unit: Unit::DebtAmount,
+        unit: ParamUnit::DebtAmount,
         scope: Scope::Global,
         min: "0",
         max: None,
@@ -241,7 +241,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "dunk",
         aliases: &["CAT.dunk", "CAT.ilks.dunk"],
         engine_names: &["CAT.dunk"],
-        unit: Unit::DebtAmount,
+        unit: ParamUnit::DebtAmount,
         scope: Scope::Market,
         min: "0",
         max: None,
@@ -252,7 +252,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "duty",
         aliases: &["JUG.duty", "JUG.ilks.duty"],
         engine_names: &["duty"],
-        unit: Unit::YearlyRate,
+        unit: ParamUnit::YearlyRate,
         scope: Scope::Market,
         min: "0",
         max: Some("10"),
@@ -268,7 +268,7 @@ pub const PARAMS: &[ParamSpec] = &[
             "reserveLiquidationThreshold",
         ],
         engine_names: &["liquidationThreshold"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Market,
         min: "0",
         max: Some("1"),
@@ -279,7 +279,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "ltv",
         aliases: &["LTV", "baseLTVasCollateral"],
         engine_names: &["ltv"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Market,
         min: "0",
         max: Some("1"),
@@ -290,7 +290,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "liquidation-bonus",
         aliases: &["liquidationBonus", "bonus", "reserveLiquidationBonus"],
         engine_names: &["liquidationBonus"],
-        unit: Unit::Multiplier,
+        unit: ParamUnit::Multiplier,
         scope: Scope::Market,
         min: "1",
         max: Some("2"),
@@ -301,7 +301,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "close-factor",
         aliases: &["closeFactor", "LIQUIDATION_CLOSE_FACTOR_PERCENT"],
         engine_names: &["closeFactor"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Global,
         min: "0",
         max: Some("1"),
@@ -312,7 +312,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "collateral-factor",
         aliases: &["collateralFactor", "collateralFactorMantissa"],
         engine_names: &["collateralFactor"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Market,
         // Comptroller.collateralFactorMaxMantissa = 0.9
         min: "0",
@@ -324,7 +324,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "liquidation-incentive",
         aliases: &["liquidationIncentive", "liquidationIncentiveMantissa"],
         engine_names: &["liquidationIncentive"],
-        unit: Unit::Multiplier,
+        unit: ParamUnit::Multiplier,
         scope: Scope::Global,
         min: "1",
         max: Some("2"),
@@ -335,7 +335,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "close-factor",
         aliases: &["closeFactor", "closeFactorMantissa"],
         engine_names: &["closeFactor"],
-        unit: Unit::Fraction,
+        unit: ParamUnit::Fraction,
         scope: Scope::Global,
         // Comptroller.closeFactorMinMantissa = 0.05, closeFactorMaxMantissa = 0.9
         min: "0.05",
@@ -396,8 +396,8 @@ impl Param {
         let max: Option<Fixed> = spec
             .max
             .map(|m| m.parse().expect("PARAMS bounds are decimals"));
-        let seconds_ok =
-            spec.unit != Unit::Seconds || value.rescale(0).map(|v| Fixed::new(v, 0)) == Some(value);
+        let seconds_ok = spec.unit != ParamUnit::Seconds
+            || value.rescale(0).map(|v| Fixed::new(v, 0)) == Some(value);
         let in_range = value >= min && max.is_none_or(|max| value <= max);
         if in_range && seconds_ok {
             return Ok(value);
@@ -407,10 +407,10 @@ impl Param {
             None => format!("at least {}", spec.min),
         };
         let hint = match spec.unit {
-            Unit::Fraction if value > Fixed::new(U256::from(1u8), 0) => {
+            ParamUnit::Fraction if value > Fixed::new(U256::from(1u8), 0) => {
                 " (write 0.825 or \"82.5%\", not basis points)"
             }
-            Unit::Multiplier if value < Fixed::new(U256::from(1u8), 0) => {
+            ParamUnit::Multiplier if value < Fixed::new(U256::from(1u8), 0) => {
                 " (the bonus is the contract's multiplier: 1.05 for 5%)"
             }
             _ => "",

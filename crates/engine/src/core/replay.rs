@@ -16,13 +16,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cascade_events::{
-    Event, EventKind, Fixed, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
+    Event, EventKind, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
 };
 use serde_json::{Value, json};
 
 use crate::EngineError;
-use crate::maker::{MakerConfig, MakerModel, OracleMode};
 use crate::oracle::{PriceBook, QuoteConversion};
+use crate::protocol::param::ParamSetting;
+use crate::protocol::registry::{ProtocolSet, ReplayKind};
 use crate::protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
     Quantity, SimulatedLiquidation, Verdict,
@@ -37,8 +38,9 @@ use crate::state::{StateReader, StateWriter};
 /// the checkpoint namespace, except `from`, which only chooses what is reported.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Maker rules: OSM delay, price sources, tolerances.
-    pub maker: MakerConfig,
+    /// The protocols modelled, each with its settings (Maker: OSM delay, price sources,
+    /// tolerances).
+    pub protocols: ProtocolSet,
     /// Feeds in order of preference when several price one pair (empty: finest live feed).
     pub feed_priority: Vec<Id>,
     /// Quote units converted to another through the book's own rate (default: USDT -> USD).
@@ -55,13 +57,13 @@ pub struct EngineConfig {
     /// liquidates what the previous round's price impact made unsafe).
     pub max_cascade_rounds: u32,
     /// Governance changes brought from a file (`--params`), applied at their time.
-    pub params: crate::param_history::ParamHistory,
+    pub params: crate::core::param_history::ParamHistory,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            maker: MakerConfig::default(),
+            protocols: ProtocolSet::default(),
             feed_priority: Vec::new(),
             quote_conversions: vec![QuoteConversion::usdt_to_usd()],
             unsafe_threshold: 3600,
@@ -83,7 +85,6 @@ impl EngineConfig {
     pub fn describe(&self) -> Value {
         let priority: Vec<String> = self.feed_priority.iter().map(Id::to_string).collect();
         let mut described = json!({
-            "maker": self.maker.describe(),
             "feed_priority": priority,
             "quote_conversions": self
                 .quote_conversions
@@ -97,6 +98,9 @@ impl EngineConfig {
             "unsafe_threshold_seconds": self.unsafe_threshold,
             "max_cascade_rounds": self.max_cascade_rounds,
         });
+        if let Value::Object(map) = &mut described {
+            map.extend(self.protocols.describe());
+        }
         // Only a run given a history says so: runs without one keep their bytes.
         if !self.params.entries.is_empty() {
             described["params"] = self
@@ -106,10 +110,10 @@ impl EngineConfig {
                 .map(|e| {
                     json!({
                         "time": e.time.to_rfc3339(),
-                        "protocol": e.protocol.name(),
-                        "market": e.market.to_string(),
-                        "param": e.param,
-                        "value": e.value.to_string(),
+                        "protocol": e.setting.param.protocol.name(),
+                        "market": e.setting.market.map(|m| m.to_string()),
+                        "param": e.name,
+                        "value": e.setting.value.to_string(),
                         "source": e.source,
                     })
                 })
@@ -136,9 +140,9 @@ pub trait Counterfactual {
     /// namespaces): equal fingerprints must mean equal runs.
     fn fingerprint(&self) -> [u8; 32];
 
-    /// Parameter overrides due at `time` (all of them before the first event, the rest at their
-    /// `from` time), as (protocol, market, parameter, value); each is returned once.
-    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<(Protocol, Id, String, Fixed)>);
+    /// Parameter settings due at `time` (all of them before the first event, the rest at their
+    /// `from` time): overrides and the oracle delay; each is returned once.
+    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<ParamSetting>);
 
     /// The price the world sees instead of a recorded one (shock scaling, time shift, caps, the
     /// lingering impact of earlier sales).
@@ -183,41 +187,6 @@ pub trait Counterfactual {
     fn report(&self) -> Option<Value> {
         None
     }
-}
-
-/// Checks that `protocol`'s model takes `param` = `value` (its name and units), by setting it on
-/// a fresh model.
-pub fn check_param(
-    protocol: Protocol,
-    market: &Id,
-    param: &str,
-    value: &Fixed,
-) -> Result<(), EngineError> {
-    let mut models = models_for(&EngineConfig::default());
-    match models.iter_mut().find(|model| model.protocol() == protocol) {
-        Some(model) => model
-            .set_param(market, param, value, Timestamp(0))
-            .map(|_| ()),
-        None => Err(EngineError::InvalidParam {
-            param: param.to_owned(),
-            value: value.to_string(),
-            reason: "the engine models no such protocol",
-        }),
-    }
-}
-
-/// The protocol models a replay runs: Maker always; other protocols register here.
-pub fn models_for(config: &EngineConfig) -> Vec<Box<dyn ProtocolModel>> {
-    vec![
-        Box::new(MakerModel::new(config.maker.clone())),
-        Box::new(crate::aave::AaveModel::v2()),
-        Box::new(crate::aave::AaveModel::v3(
-            crate::aave::logic::AaveVersion::V3,
-        )),
-        Box::new(crate::compound::CompoundModel::new(
-            crate::compound::exp::Rounding::Truncate,
-        )),
-    ]
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -282,7 +251,7 @@ pub struct Engine {
     risks: Vec<MarketRisk>,
     choices: Vec<(usize, LiquidatorChoice)>,
     impacts: Vec<PriceUpdate>,
-    overrides: Vec<(Protocol, Id, String, Fixed)>,
+    overrides: Vec<ParamSetting>,
     /// How many of `config.params`' entries have been applied.
     params_applied: usize,
     /// Per market, the time of its last timeline points and the positions of the first and the
@@ -309,16 +278,10 @@ fn protocol_by_name(name: &str) -> Option<Protocol> {
 impl Engine {
     /// A fresh engine at the start of a log.
     pub fn new(config: EngineConfig, mode: Mode) -> Self {
-        let models = match mode {
-            Mode::Historical => models_for(&config),
-            // A scenario reshapes market prices; the oracle's recorded values cannot follow, so
-            // its models read the estimate from the prices the scenario publishes.
-            Mode::Counterfactual(_) => {
-                let mut estimated = config.clone();
-                estimated.maker.oracle = OracleMode::Estimated;
-                models_for(&estimated)
-            }
-        };
+        let models = config.protocols.build(match mode {
+            Mode::Historical => ReplayKind::Historical,
+            Mode::Counterfactual(_) => ReplayKind::Counterfactual,
+        });
         let mut route = [None; Protocol::ALL.len()];
         for (index, model) in models.iter().enumerate() {
             route[protocol_slot(model.protocol())] = Some(index);
@@ -456,9 +419,9 @@ impl Engine {
         }
         if let Mode::Counterfactual(scenario) = &mut self.mode {
             scenario.due_overrides(time, &mut self.overrides);
-            for (protocol, market, param, value) in std::mem::take(&mut self.overrides) {
-                if let Some(index) = self.route[protocol_slot(protocol)] {
-                    self.models[index].set_param(&market, &param, &value, time)?;
+            for setting in std::mem::take(&mut self.overrides) {
+                if let Some(index) = self.route[protocol_slot(setting.param.protocol)] {
+                    self.models[index].set_param(&setting, time)?;
                     self.dirty[index] = true;
                 }
             }
@@ -540,8 +503,8 @@ impl Engine {
             if entry.time > time {
                 break;
             }
-            if let Some(index) = self.route[protocol_slot(entry.protocol)] {
-                self.models[index].set_param(&entry.market, &entry.param, &entry.value, time)?;
+            if let Some(index) = self.route[protocol_slot(entry.setting.param.protocol)] {
+                self.models[index].set_param(&entry.setting, time)?;
                 self.dirty[index] = true;
             }
             self.params_applied += 1;
@@ -1362,7 +1325,7 @@ mod tests {
             payload: Payload::Price(PriceUpdate {
                 asset: Id::name("ETH"),
                 quote: Id::name("USD"),
-                price: Fixed::new(cascade_events::U256::from(2_000 + seq), 0),
+                price: cascade_events::Fixed::new(cascade_events::U256::from(2_000 + seq), 0),
                 feed: Id::name("test-feed"),
                 round: None,
             }),

@@ -10,7 +10,8 @@ use chrono::DateTime;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::replay::check_param;
+use crate::protocol::param::ParamSetting;
+use crate::protocol::registry::ProtocolSet;
 
 /// Why a parameter history file was refused; every variant names the file and the line.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +43,12 @@ pub enum ParamHistoryError {
 pub struct ParamEntry {
     /// When it took effect.
     pub time: Timestamp,
-    /// Protocol governed.
-    pub protocol: Protocol,
-    /// Reserve, market or ilk.
-    pub market: Id,
-    /// The protocol's own parameter name, as the log's `param-change` events name it.
-    pub param: String,
-    /// The new value in the same human units as a `param-change` event.
-    pub value: Fixed,
+    /// The parameter name as written (the protocol's own, as the log's `param-change` events
+    /// name it), for the run file.
+    pub name: String,
+    /// The change, parsed: protocol, parameter, market (always given) and value in the same
+    /// human units as a `param-change` event.
+    pub setting: ParamSetting,
     /// Where the change is documented (a URL or a proposal id).
     pub source: String,
     /// 1-based line of the entry's `time` in the file (for errors found later).
@@ -106,6 +105,7 @@ impl ParamHistory {
             let offset = e.span().map_or(0, |s| s.start);
             error(offset, "file".to_owned(), e.message().to_owned())
         })?;
+        let protocols = ProtocolSet::default();
         let mut entries = Vec::with_capacity(raw.change.len());
         for (index, entry) in raw.change.into_iter().enumerate() {
             let key = |field: &str| format!("change[{}].{field}", index + 1);
@@ -153,9 +153,20 @@ impl ParamHistory {
                     format!("{value_text:?}: {e}"),
                 )
             })?;
-            let param = entry.param.get_ref().clone();
-            check_param(protocol, &market, &param, &value)
-                .map_err(|e| error(entry.param.span().start, key("param"), e.to_string()))?;
+            let name = entry.param.get_ref().clone();
+            let param_error =
+                |reason: String| error(entry.param.span().start, key("param"), reason);
+            let param = protocols
+                .parse_param(protocol, &name)
+                .map_err(|reason| param_error(format!("parameter {name} = {value}: {reason}")))?;
+            let setting = ParamSetting {
+                param,
+                market: Some(market),
+                value,
+            };
+            protocols
+                .check(&setting)
+                .map_err(|e| param_error(e.to_string()))?;
             if entry.source.get_ref().trim().is_empty() {
                 return Err(error(
                     entry.source.span().start,
@@ -165,10 +176,8 @@ impl ParamHistory {
             }
             entries.push(ParamEntry {
                 time,
-                protocol,
-                market,
-                param,
-                value,
+                name,
+                setting,
                 source: entry.source.get_ref().clone(),
                 line: line_of(entry.time.span().start),
             });
@@ -187,9 +196,12 @@ impl ParamHistory {
         known: &BTreeMap<Protocol, BTreeSet<Id>>,
     ) -> Result<(), ParamHistoryError> {
         for entry in &self.entries {
+            let protocol = entry.setting.param.protocol;
+            let market = entry.setting.market;
             if !known
-                .get(&entry.protocol)
-                .is_some_and(|markets| markets.contains(&entry.market))
+                .get(&protocol)
+                .zip(market)
+                .is_some_and(|(markets, market)| markets.contains(&market))
             {
                 return Err(ParamHistoryError::Entry {
                     file: self.file.clone(),
@@ -197,8 +209,8 @@ impl ParamHistory {
                     key: "market".to_owned(),
                     reason: format!(
                         "the log never names {} market {}",
-                        entry.protocol.name(),
-                        entry.market
+                        protocol.name(),
+                        market.map(|m| m.to_string()).unwrap_or_default(),
                     ),
                 });
             }
@@ -231,9 +243,10 @@ source = "https://example.org/proposal/1"
         assert_eq!(history.entries.len(), 1);
         let entry = &history.entries[0];
         assert_eq!(entry.time, Timestamp(1_619_438_400));
-        assert_eq!(entry.protocol, Protocol::AaveV2);
-        assert_eq!(entry.market, "WBTC".parse::<Id>().unwrap());
-        assert_eq!(entry.value, "1.1".parse::<Fixed>().unwrap());
+        assert_eq!(entry.setting.param.protocol, Protocol::AaveV2);
+        assert_eq!(entry.setting.market, Some("WBTC".parse::<Id>().unwrap()));
+        assert_eq!(entry.setting.value, "1.1".parse::<Fixed>().unwrap());
+        assert_eq!(entry.name, "liquidationBonus");
         assert_eq!(entry.line, 3);
     }
 

@@ -27,12 +27,15 @@ use cascade_events::{Fixed, Id, ParamChange, PriceUpdate, Protocol, Timestamp, U
 use serde_json::{Value, json};
 
 use super::{MarketSel, Param, PriceSource, Scenario};
-use crate::cascade::{CascadeTracker, Cause, Recorded, Trigger};
-use crate::impact::{PriceImpact, RAY, WAD, wide_mul_div};
-use crate::liquidator::{BlockBudget, Candidate as Ranked};
+use crate::core::replay::Counterfactual;
+use crate::counterfactual::cascade::{CascadeTracker, Cause, Recorded, Trigger};
+use crate::counterfactual::impact::{PriceImpact, RAY, WAD, wide_mul_div};
+use crate::counterfactual::liquidator::{BlockBudget, Target};
+use crate::counterfactual::scenario::PricePaths;
+use crate::protocol::param::{ParamSetting, ProtocolParam};
+use crate::protocol::registry::ProtocolSet;
 use crate::protocol::{Candidate, LiquidatorChoice, SimulatedLiquidation};
-use crate::replay::Counterfactual;
-use crate::scenario::PricePaths;
+use crate::protocols::maker::MakerParam;
 
 /// How many of the largest losses the report lists with their chains.
 const LARGEST_LOSSES: usize = 10;
@@ -58,8 +61,8 @@ fn native(id: &Id) -> Id {
 /// A liquidated position: (protocol, market, account).
 type Key = (Protocol, Id, Id);
 
-/// An override waiting for its time: (start, protocol, market, engine name, value).
-type Pending = (Option<Timestamp>, Protocol, Id, &'static str, Fixed);
+/// An override waiting for its time: (start, the setting).
+type Pending = (Option<Timestamp>, ParamSetting);
 
 /// The scenario's state during one counterfactual run.
 pub struct ScenarioRun {
@@ -80,7 +83,7 @@ pub struct ScenarioRun {
     /// order the engine liquidates them in), and how far `on_liquidation` has looked.
     chosen: (Vec<(Key, U256)>, usize),
     /// The candidates of the current choice, reused from one choice to the next.
-    ranked: Vec<(usize, Ranked)>,
+    ranked: Vec<(usize, Target)>,
     /// Last price per (asset, quote, feed) after transforms, before impact, with its time.
     base: BTreeMap<(Id, Id, Id), (Timestamp, Fixed)>,
     /// Multiplier carried by each update of an asset, in time order.
@@ -105,14 +108,25 @@ impl ScenarioRun {
         let start = scenario.window.from;
         let mut pending: Vec<Pending> = Vec::new();
         let mut pinned = Vec::new();
+        let protocols = ProtocolSet::default();
         for o in &scenario.overrides {
             let from = o.from.or(start);
             let market = match o.market {
-                MarketSel::One(id) => id,
-                MarketSel::All => Id::name(o.protocol.name()),
+                MarketSel::One(id) => Some(id),
+                MarketSel::All => None,
             };
             for name in o.param.spec().engine_names {
-                pending.push((from, o.protocol, market, name, o.value));
+                let param = protocols
+                    .parse_param(o.protocol, name)
+                    .expect("the scenario table names parameters its protocols register");
+                pending.push((
+                    from,
+                    ParamSetting {
+                        param,
+                        market,
+                        value: o.value,
+                    },
+                ));
             }
             pinned.push((from, o.protocol, o.market, o.param));
         }
@@ -123,10 +137,11 @@ impl ScenarioRun {
             {
                 pending.push((
                     rule.from.or(start),
-                    Protocol::Maker,
-                    Id::name("maker"),
-                    "hop",
-                    Fixed::new(U256::from(delay), 0),
+                    ParamSetting {
+                        param: MakerParam::Hop.id(Protocol::Maker),
+                        market: None,
+                        value: Fixed::new(U256::from(delay), 0),
+                    },
                 ));
                 if rule.from.is_none() {
                     hop = i64::try_from(delay).unwrap_or(i64::MAX);
@@ -139,8 +154,8 @@ impl ScenarioRun {
         let mut hasher = blake3::Hasher::new();
         hasher.update(description.to_string().as_bytes());
         for spec in &scenario.impact {
-            if let crate::impact::ImpactModel::ConstantProduct {
-                liquidity: crate::impact::Liquidity::Series { points, .. },
+            if let crate::counterfactual::impact::ImpactModel::ConstantProduct {
+                liquidity: crate::counterfactual::impact::Liquidity::Series { points, .. },
                 ..
             } = &spec.model
             {
@@ -415,20 +430,21 @@ impl Counterfactual for ScenarioRun {
         self.fingerprint
     }
 
-    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<(Protocol, Id, String, Fixed)>) {
+    fn due_overrides(&mut self, time: Timestamp, out: &mut Vec<ParamSetting>) {
         let due = self
             .pending
             .iter()
             .take_while(|p| p.0.is_none_or(|from| time >= from))
             .count();
-        for (_, protocol, market, name, value) in self.pending.drain(..due) {
-            if name == "hop" {
-                self.hop = value
+        for (_, setting) in self.pending.drain(..due) {
+            if setting.param == MakerParam::Hop.id(Protocol::Maker) {
+                self.hop = setting
+                    .value
                     .rescale(0)
                     .and_then(|h| i64::try_from(h).ok())
                     .unwrap_or(self.hop);
             }
-            out.push((protocol, market, name.to_owned(), value));
+            out.push(setting);
         }
     }
 
@@ -497,7 +513,7 @@ impl Counterfactual for ScenarioRun {
             };
             ranked.push((
                 index,
-                Ranked {
+                Target {
                     protocol: candidate.protocol,
                     market: candidate.market,
                     account: candidate.account,
@@ -603,12 +619,18 @@ impl Counterfactual for ScenarioRun {
         // The owner loses what the liquidator sold (the rest of a Maker lot returns to the vault)
         // and is cleared of the debt repaid.
         let sold_value = wide_mul_div(
-            crate::impact::to_wad(done.collateral_sold.value, done.collateral_sold.decimals),
+            crate::counterfactual::impact::to_wad(
+                done.collateral_sold.value,
+                done.collateral_sold.decimals,
+            ),
             impacted,
             WAD,
         )
         .unwrap_or(U256::MAX);
-        let debt = crate::impact::to_wad(done.debt_repaid.value, done.debt_repaid.decimals);
+        let debt = crate::counterfactual::impact::to_wad(
+            done.debt_repaid.value,
+            done.debt_repaid.decimals,
+        );
         let id = self.tracker.record(
             Recorded {
                 time,
@@ -622,7 +644,10 @@ impl Counterfactual for ScenarioRun {
         self.last_round = self.tracker.nodes().last().map(|node| node.round);
         let sold = done.collateral_sold;
         let entry = self.sold.entry(asset).or_default();
-        *entry = entry.saturating_add(crate::impact::to_wad(sold.value, sold.decimals));
+        *entry = entry.saturating_add(crate::counterfactual::impact::to_wad(
+            sold.value,
+            sold.decimals,
+        ));
         let Some(impact_key) = impact_key else {
             return;
         };

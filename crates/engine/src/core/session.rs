@@ -15,8 +15,8 @@ use cascade_events::Event;
 use cascade_log::{Catalog, LogReader};
 
 use crate::EngineError;
+use crate::core::replay::{Engine, EngineConfig, Mode};
 use crate::protocol::WARM_BATCH;
-use crate::replay::{Engine, EngineConfig, Mode};
 use crate::run::{LogInfo, Run};
 
 /// How to replay a log directory.

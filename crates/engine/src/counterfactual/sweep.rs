@@ -3,7 +3,7 @@
 //! A sweep axis is written `protocol.market.param=START..END:STEP` (`maker.ETH-B.mat=1.3..1.8:0.05`;
 //! a global parameter omits the market: `maker.Hole=...`). Values are exact decimals: START, then
 //! START + STEP, ... up to END inclusive. Every point starts from the same prepared window
-//! checkpoint ([`super::prepare`]) and runs on its own engine; the `jobs` threads of a rayon pool
+//! checkpoint ([`super::scenario::prepare`]) and runs on its own engine; the `jobs` threads of a rayon pool
 //! take the points in grid order, one at a time, and the results are collected in grid order, so they are the same
 //! whatever `jobs` is. Within one point the engine stays single-threaded.
 
@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use cascade_events::{Fixed, Protocol, U256};
 use serde::Serialize;
 
-use super::session::{point_from, window_events};
-use super::{MarketSel, Param, Prepared, Scenario, ScenarioError, window_state};
+use super::scenario::session::{point_from, window_events};
+use super::scenario::{MarketSel, Param, Prepared, Scenario, ScenarioError, Scope, window_state};
 use crate::EngineError;
-use crate::replay::Engine;
+use crate::core::replay::Engine;
 use crate::run::Run;
 
 /// Most points a sweep may have.
@@ -70,8 +70,8 @@ impl SweepAxis {
             )
         })?;
         let market = match (param.spec().scope, market) {
-            (super::Scope::Global, None) => MarketSel::All,
-            (super::Scope::Global, Some(_)) => {
+            (Scope::Global, None) => MarketSel::All,
+            (Scope::Global, Some(_)) => {
                 return Err(sweep_error(
                     spec,
                     format!(
@@ -81,7 +81,7 @@ impl SweepAxis {
                     ),
                 ));
             }
-            (super::Scope::Market, None) => {
+            (Scope::Market, None) => {
                 return Err(sweep_error(
                     spec,
                     format!(
@@ -91,7 +91,7 @@ impl SweepAxis {
                     ),
                 ));
             }
-            (super::Scope::Market, Some(market)) => MarketSel::One(
+            (Scope::Market, Some(market)) => MarketSel::One(
                 market
                     .parse()
                     .map_err(|e: cascade_events::SymbolError| sweep_error(spec, e.to_string()))?,

@@ -1,0 +1,136 @@
+//! Aave's parameters and its entries in the registry (v2 and v3 share the parameters).
+
+use cascade_events::Protocol;
+use serde_json::Value;
+
+use crate::aave::AaveModel;
+use crate::aave::logic::AaveVersion;
+use crate::protocol::ProtocolModel;
+use crate::protocol::param::ProtocolParam;
+use crate::protocol::registry::{POOL_EVENTS, ProtocolSettings, ProtocolSpec, ReplayKind};
+
+/// An Aave pool or reserve parameter, under the names of `PoolConfigurator`, the reserve
+/// configuration and the scenario table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AaveParam {
+    /// `LIQUIDATION_CLOSE_FACTOR_PERCENT`, pool-wide.
+    CloseFactor,
+    /// The v3 rule generation (3.2 or 3.3), pool-wide.
+    PoolVersion,
+    /// A reserve's token decimals.
+    Decimals,
+    /// A reserve's liquidation threshold.
+    LiquidationThreshold,
+    /// A reserve's loan-to-value.
+    Ltv,
+    /// A reserve's liquidation bonus (multiplier).
+    LiquidationBonus,
+    /// A reserve's liquidation protocol fee (v3).
+    LiquidationProtocolFee,
+    /// A reserve setting that does not bear on liquidations (reserve factor, caps, flags).
+    Untracked,
+}
+
+impl ProtocolParam for AaveParam {
+    const ALL: &'static [Self] = &[
+        AaveParam::CloseFactor,
+        AaveParam::PoolVersion,
+        AaveParam::Decimals,
+        AaveParam::LiquidationThreshold,
+        AaveParam::Ltv,
+        AaveParam::LiquidationBonus,
+        AaveParam::LiquidationProtocolFee,
+        AaveParam::Untracked,
+    ];
+
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "closeFactor" | "close-factor" | "LIQUIDATION_CLOSE_FACTOR_PERCENT" => {
+                AaveParam::CloseFactor
+            }
+            "poolVersion" | "version" => AaveParam::PoolVersion,
+            "decimals" => AaveParam::Decimals,
+            "liquidationThreshold"
+            | "liquidation-threshold"
+            | "threshold"
+            | "lt"
+            | "reserveLiquidationThreshold" => AaveParam::LiquidationThreshold,
+            "ltv" | "LTV" | "baseLTVasCollateral" => AaveParam::Ltv,
+            "liquidationBonus" | "liquidation-bonus" | "bonus" | "reserveLiquidationBonus" => {
+                AaveParam::LiquidationBonus
+            }
+            "liquidationProtocolFee" | "liquidation-protocol-fee" => {
+                AaveParam::LiquidationProtocolFee
+            }
+            "reserveFactor"
+            | "borrowingEnabled"
+            | "stableBorrowRateEnabled"
+            | "usageAsCollateralEnabled"
+            | "supplyCap"
+            | "borrowCap" => AaveParam::Untracked,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            AaveParam::CloseFactor => "closeFactor",
+            AaveParam::PoolVersion => "poolVersion",
+            AaveParam::Decimals => "decimals",
+            AaveParam::LiquidationThreshold => "liquidationThreshold",
+            AaveParam::Ltv => "ltv",
+            AaveParam::LiquidationBonus => "liquidationBonus",
+            AaveParam::LiquidationProtocolFee => "liquidationProtocolFee",
+            AaveParam::Untracked => "untracked",
+        }
+    }
+}
+
+/// Aave's settings: none beyond the pool generation each entry builds.
+#[derive(Clone, Debug)]
+struct AaveSettings {
+    protocol: Protocol,
+}
+
+impl ProtocolSettings for AaveSettings {
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    fn describe(&self) -> Option<Value> {
+        None
+    }
+
+    fn build(&self, _kind: ReplayKind) -> Box<dyn ProtocolModel> {
+        Box::new(match self.protocol {
+            Protocol::AaveV2 => AaveModel::v2(),
+            _ => AaveModel::v3(AaveVersion::V3),
+        })
+    }
+}
+
+/// Aave v2 in the registry.
+pub const AAVE_V2: ProtocolSpec = ProtocolSpec {
+    protocol: Protocol::AaveV2,
+    settings_key: "aave-v2",
+    settings: || {
+        Box::new(AaveSettings {
+            protocol: Protocol::AaveV2,
+        })
+    },
+    parse_param: |name| AaveParam::parse(name).map(|p| p.id(Protocol::AaveV2)),
+    consumes: POOL_EVENTS,
+};
+
+/// Aave v3 in the registry.
+pub const AAVE_V3: ProtocolSpec = ProtocolSpec {
+    protocol: Protocol::AaveV3,
+    settings_key: "aave-v3",
+    settings: || {
+        Box::new(AaveSettings {
+            protocol: Protocol::AaveV3,
+        })
+    },
+    parse_param: |name| AaveParam::parse(name).map(|p| p.id(Protocol::AaveV3)),
+    consumes: POOL_EVENTS,
+};

@@ -1,0 +1,9 @@
+//! The protocol-agnostic replay: the loop that routes events to the models, runs the due checks
+//! and takes checkpoints ([`replay`]), the end-to-end driver that stores and resumes them in the
+//! log's catalog ([`session`]) and governance changes brought from a file ([`param_history`]).
+//!
+//! Nothing here names a protocol: models are built through [`crate::protocol::registry`].
+
+pub mod param_history;
+pub mod replay;
+pub mod session;

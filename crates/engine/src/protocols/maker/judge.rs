@@ -1,0 +1,231 @@
+//! Judging a recorded `bite`/`bark` against the rebuilt vault: the verdict, the oracle evidence
+//! and, for a mismatch, which input would have to differ.
+
+use super::*;
+
+impl MakerModel {
+    /// The oracle evidence of a verdict on `urn` at OSM value `value`; with `break_even`, the
+    /// value at which the verdict would flip.
+    pub(super) fn evidence(
+        &self,
+        ilk_id: &Id,
+        value: U256,
+        urn: Urn,
+        break_even: bool,
+    ) -> Result<OracleEvidence, EngineError> {
+        let ilk = &self.ilks[ilk_id];
+        let break_even = if break_even {
+            rules::break_even_value(urn, ilk.mat, ilk.rate)?.map(|value| Quantity::new(value, 18))
+        } else {
+            None
+        };
+        if let Some(recorded) = self.recorded_for(ilk_id) {
+            // The oracle's own value: no market point was read, it was emitted at `time`.
+            let mut evidence = OracleEvidence::new(
+                Quantity::new(value, 18),
+                Some(recorded.oracle),
+                Some(recorded.time),
+                None,
+                break_even,
+            );
+            evidence.recorded = Some(RecordedOracle {
+                event: recorded.source.name(),
+                oracle: recorded.oracle,
+                time: recorded.time,
+            });
+            return Ok(evidence);
+        }
+        let reading = self.osm_reading(ilk_id);
+        Ok(OracleEvidence::new(
+            Quantity::new(value, 18),
+            reading.map(|r| r.point.feed),
+            reading.map(|r| r.point.time),
+            reading.map(|r| r.read_at),
+            break_even,
+        ))
+    }
+
+    /// Judges with the vault as it is now; `rule` names the regime.
+    pub(super) fn judge_inner(
+        &mut self,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<(Judgement, Option<Take>), EngineError> {
+        let value = self.osm_value(&liquidation.market);
+        let Some(ilk) = self.ilks.get_mut(&liquidation.market) else {
+            return Ok((
+                Judgement::bare(
+                    Verdict::UnknownAccount,
+                    "cat-bite",
+                    COLLATERAL_DECIMALS,
+                    DAI_DECIMALS,
+                ),
+                None,
+            ));
+        };
+        ilk.drip(time)?;
+        ilk.poke(value)?;
+        let rule = Self::rule_name(ilk);
+        let mut judgement = Judgement::bare(
+            Verdict::UnknownAccount,
+            rule,
+            COLLATERAL_DECIMALS,
+            DAI_DECIMALS,
+        );
+        let Some(vault) = ilk.vaults.get(&liquidation.account).copied() else {
+            return Ok((judgement, None));
+        };
+        if ilk.spot.is_zero() {
+            judgement.verdict = Verdict::NoPrice;
+            judgement.note = Some(if ilk.mat.is_zero() {
+                "no SPOTTER.mat set for this ilk".to_owned()
+            } else {
+                "no OSM price yet".to_owned()
+            });
+            return Ok((judgement, None));
+        }
+        let urn = vault.urn();
+        judgement.health = rules::health(urn, ilk.spot, ilk.rate)?.map(|h| Quantity::new(h, 18));
+        let osm_value = value.unwrap_or_default();
+        if !rules::is_unsafe(urn, ilk.spot, ilk.rate)? {
+            judgement.verdict = Verdict::NotLiquidatable;
+            judgement.note = Some(format!(
+                "safe at OSM price {} (spot {}, rate {})",
+                crate::math::decimal(value.unwrap_or_default(), 18),
+                crate::math::decimal(ilk.spot, 27),
+                crate::math::decimal(ilk.rate, 27)
+            ));
+            judgement.oracle = Some(self.evidence(&liquidation.market, osm_value, urn, true)?);
+            return Ok((judgement, None));
+        }
+        let take = match self.take(&self.ilks[&liquidation.market], urn)? {
+            Ok(take) => take,
+            Err(refusal) => {
+                judgement.oracle =
+                    Some(self.evidence(&liquidation.market, osm_value, urn, true)?);
+                judgement.verdict = Verdict::NotLiquidatable;
+                judgement.note = Some(format!("unsafe but the rules refuse: {}", refusal.reason()));
+                return Ok((judgement, None));
+            }
+        };
+        let expected_debt = take.due / RAY;
+        judgement.expected_collateral = Some(Quantity::new(take.dink, COLLATERAL_DECIMALS));
+        judgement.expected_debt = Some(Quantity::new(expected_debt, DAI_DECIMALS));
+        let recorded_debt = liquidation.debt_repaid.0;
+        let recorded_collateral = liquidation.collateral_seized.0;
+        let debt_gap = expected_debt.abs_diff(recorded_debt);
+        let debt_allowed = mul_div(
+            recorded_debt.max(expected_debt),
+            U256::from(self.config.debt_tolerance_ppm),
+            U256::from(1_000_000u32),
+            "debt tolerance",
+        )? + U256::ONE;
+        let collateral_gap = take.dink.abs_diff(recorded_collateral);
+        let mut notes = Vec::new();
+        if collateral_gap > self.config.collateral_tolerance {
+            notes.push(format!(
+                "collateral differs by {} (tolerance {})",
+                crate::math::decimal(collateral_gap, 18),
+                crate::math::decimal(self.config.collateral_tolerance, 18)
+            ));
+        }
+        if debt_gap > debt_allowed {
+            notes.push(format!(
+                "debt differs by {} DAI (tolerance {} ppm)",
+                crate::math::decimal(debt_gap, 18),
+                self.config.debt_tolerance_ppm
+            ));
+        }
+        let explained = notes.is_empty();
+        judgement.oracle = Some(self.evidence(&liquidation.market, osm_value, urn, !explained)?);
+        if explained {
+            judgement.verdict = Verdict::Explained;
+        } else {
+            judgement.verdict = Verdict::AmountMismatch;
+            judgement.note = Some(notes.join("; "));
+            let mismatch = mismatch_input(
+                &take,
+                expected_debt,
+                (recorded_collateral, recorded_debt),
+                collateral_gap > self.config.collateral_tolerance,
+                debt_gap > debt_allowed,
+            )?;
+            let partial = mismatch.input == "liquidation-limit";
+            judgement.mismatch = Some(mismatch);
+            if partial {
+                return Ok((
+                    judgement,
+                    Some(
+                        self.partial_take(&liquidation.market, urn, recorded_debt)?
+                            .unwrap_or(take),
+                    ),
+                ));
+            }
+        }
+        Ok((judgement, Some(take)))
+    }
+}
+
+/// Which input of the rebuilt vault would have to differ for the formula to give the recorded
+/// amounts. A full `bark`/`bite` takes the whole vault: a mismatch in one amount only means the
+/// rebuilt vault's debt or collateral differs by that much. A take smaller than the vault in
+/// both amounts by one ratio is what `Dog.bark` does when the room under `hole`/`Hole` is short
+/// (`dart = min(art, room * WAD / rate / chop)`, `dink = ink * dart / art`): then the room the
+/// chain had is the recorded debt times `chop`.
+pub(super) fn mismatch_input(
+    take: &Take,
+    expected_debt: U256,
+    (recorded_collateral, recorded_debt): (U256, U256),
+    collateral_differs: bool,
+    debt_differs: bool,
+) -> Result<MismatchEvidence, EngineError> {
+    let signed = |recorded: U256, rebuilt: U256| {
+        crate::run::signed_decimal(recorded < rebuilt, recorded.abs_diff(rebuilt), 18)
+    };
+    let debt_difference = signed(recorded_debt, expected_debt);
+    let collateral_difference = signed(recorded_collateral, take.dink);
+    Ok(match (collateral_differs, debt_differs) {
+        (false, _) => MismatchEvidence {
+            input: "debt",
+            detail: format!(
+                "the rebuilt vault's debt would have to differ by {debt_difference} DAI (recorded minus rebuilt) with its collateral as rebuilt"
+            ),
+            difference: debt_difference,
+        },
+        (true, false) => MismatchEvidence {
+            input: "collateral",
+            detail: format!(
+                "the rebuilt vault's collateral would have to differ by {collateral_difference} ETH (recorded minus rebuilt) with its debt as rebuilt"
+            ),
+            difference: collateral_difference,
+        },
+        (true, true) => {
+            let partial = recorded_collateral < take.dink && recorded_debt < expected_debt;
+            // Same share of both within 1%: the contract's partial take.
+            let same_share = partial && {
+                let by_collateral = mul_div(recorded_collateral, WAD, take.dink, "share")?;
+                let by_debt = mul_div(recorded_debt, WAD, expected_debt.max(U256::ONE), "share")?;
+                by_collateral.abs_diff(by_debt) * U256::from(100u8) <= by_debt
+            };
+            if same_share {
+                let room = mul_div(recorded_debt, take.tab, take.due.max(U256::ONE), "room")?;
+                MismatchEvidence {
+                    input: "liquidation-limit",
+                    detail: format!(
+                        "the same share of collateral and debt was taken: the room under the liquidation limit (Dog hole/Hole minus Dirt, Cat box minus litter) would have to have been {} DAI (recorded debt times chop), where the engine had room for the whole vault's tab (difference: room minus that tab)",
+                        crate::math::decimal(room, 18)
+                    ),
+                    difference: signed(room, take.tab / RAY),
+                }
+            } else {
+                MismatchEvidence {
+                    input: "debt-and-collateral",
+                    detail: format!(
+                        "both amounts differ, by {collateral_difference} ETH and {debt_difference} DAI (recorded minus rebuilt): the rebuilt vault differs in both"
+                    ),
+                    difference: debt_difference,
+                }
+            }
+        }
+    })
+}

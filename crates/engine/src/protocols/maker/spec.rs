@@ -1,0 +1,63 @@
+//! Maker in the registry: its settings ([`MakerConfig`]) build its model.
+
+use cascade_events::{EventKind, Protocol};
+use serde_json::Value;
+
+use super::{MakerConfig, MakerModel, MakerParam, OracleMode};
+use crate::protocol::ProtocolModel;
+use crate::protocol::param::ProtocolParam;
+use crate::protocol::registry::{ProtocolSet, ProtocolSettings, ProtocolSpec, ReplayKind};
+
+impl MakerConfig {
+    /// Maker's settings in `set` (every set built from the registry has them).
+    pub fn of(set: &ProtocolSet) -> &MakerConfig {
+        set.settings().expect("Maker is registered")
+    }
+
+    /// Maker's settings in `set`, to change.
+    pub fn of_mut(set: &mut ProtocolSet) -> &mut MakerConfig {
+        set.settings_mut().expect("Maker is registered")
+    }
+}
+
+impl ProtocolSettings for MakerConfig {
+    fn protocol(&self) -> Protocol {
+        Protocol::Maker
+    }
+
+    fn describe(&self) -> Option<Value> {
+        Some(MakerConfig::describe(self))
+    }
+
+    fn build(&self, kind: ReplayKind) -> Box<dyn ProtocolModel> {
+        let mut config = self.clone();
+        // A scenario reshapes market prices; the oracle's recorded values cannot follow, so the
+        // model reads the estimate from the prices the scenario publishes.
+        if kind == ReplayKind::Counterfactual {
+            config.oracle = OracleMode::Estimated;
+        }
+        Box::new(MakerModel::new(config))
+    }
+}
+
+/// Maker in the registry.
+pub const MAKER: ProtocolSpec = ProtocolSpec {
+    protocol: Protocol::Maker,
+    settings_key: "maker",
+    settings: || Box::new(MakerConfig::default()),
+    parse_param: |name| MakerParam::parse(name).map(|p| p.id(Protocol::Maker)),
+    consumes: &[
+        EventKind::VaultOpen,
+        EventKind::Deposit,
+        EventKind::Withdraw,
+        EventKind::Borrow,
+        EventKind::Repay,
+        EventKind::IndexUpdate,
+        EventKind::ParamChange,
+        EventKind::Liquidation,
+        EventKind::AuctionKick,
+        EventKind::AuctionTake,
+        EventKind::OracleValue,
+        EventKind::OracleSourceChange,
+    ],
+};
