@@ -245,13 +245,13 @@ mod tests {
             log_index: None,
             tx_hash: None,
             source: 99,
-            payload: Payload::Price(PriceUpdate {
+            payload: Payload::Price(Box::new(PriceUpdate {
                 asset: Id::name("ETH"),
                 quote: Id::name("USD"),
                 price: Fixed::new(U256::from(time as u64), 2),
                 feed: Id::name("f"),
                 round: None,
-            }),
+            })),
         }
     }
 

@@ -587,31 +587,31 @@ impl Decoder<'_> {
         Ok(Ok(match candidate {
             Candidate::AaveDeposit => {
                 let e = decode::<AaveV2::Deposit>(log)?;
-                Payload::Deposit(change(e.onBehalfOf, e.reserve, e.amount, None))
+                Payload::Deposit(Box::new(change(e.onBehalfOf, e.reserve, e.amount, None)))
             }
             Candidate::AaveSupply => {
                 let e = decode::<AaveV3::Supply>(log)?;
-                Payload::Deposit(change(e.onBehalfOf, e.reserve, e.amount, None))
+                Payload::Deposit(Box::new(change(e.onBehalfOf, e.reserve, e.amount, None)))
             }
             Candidate::AaveWithdraw => {
                 let e = decode::<AaveV2::Withdraw>(log)?;
-                Payload::Withdraw(change(e.user, e.reserve, e.amount, None))
+                Payload::Withdraw(Box::new(change(e.user, e.reserve, e.amount, None)))
             }
             Candidate::AaveV2Borrow => {
                 let e = decode::<AaveV2::Borrow>(log)?;
-                Payload::Borrow(change(e.onBehalfOf, e.reserve, e.amount, None))
+                Payload::Borrow(Box::new(change(e.onBehalfOf, e.reserve, e.amount, None)))
             }
             Candidate::AaveV3Borrow => {
                 let e = decode::<AaveV3::Borrow>(log)?;
-                Payload::Borrow(change(e.onBehalfOf, e.reserve, e.amount, None))
+                Payload::Borrow(Box::new(change(e.onBehalfOf, e.reserve, e.amount, None)))
             }
             Candidate::AaveV2Repay => {
                 let e = decode::<AaveV2::Repay>(log)?;
-                Payload::Repay(change(e.user, e.reserve, e.amount, None))
+                Payload::Repay(Box::new(change(e.user, e.reserve, e.amount, None)))
             }
             Candidate::AaveV3Repay => {
                 let e = decode::<AaveV3::Repay>(log)?;
-                Payload::Repay(change(e.user, e.reserve, e.amount, None))
+                Payload::Repay(Box::new(change(e.user, e.reserve, e.amount, None)))
             }
             Candidate::AaveCollateralEnabled | Candidate::AaveCollateralDisabled => {
                 let enabled = candidate == Candidate::AaveCollateralEnabled;
@@ -622,17 +622,17 @@ impl Decoder<'_> {
                     let e = decode::<AaveV2::ReserveUsedAsCollateralDisabled>(log)?;
                     (e.reserve, e.user)
                 };
-                Payload::CollateralToggle(CollateralToggle {
+                Payload::CollateralToggle(Box::new(CollateralToggle {
                     protocol,
                     market: pool,
                     account: id(user),
                     asset: id(reserve),
                     enabled,
-                })
+                }))
             }
             Candidate::AaveLiquidation => {
                 let e = decode::<AaveV2::LiquidationCall>(log)?;
-                Payload::Liquidation(Liquidation {
+                Payload::Liquidation(Box::new(Liquidation {
                     protocol,
                     market: pool,
                     account: id(e.user),
@@ -644,42 +644,47 @@ impl Decoder<'_> {
                     detail: LiquidationDetail::Aave {
                         receive_a_token: Some(e.receiveAToken),
                     },
-                })
+                }))
             }
             Candidate::AaveReserveData => {
                 let e = decode::<AaveV2::ReserveDataUpdated>(log)?;
-                Payload::IndexUpdate(IndexUpdate {
+                Payload::IndexUpdate(Box::new(IndexUpdate {
                     protocol,
                     market: pool,
                     asset: id(e.reserve),
                     supply_index: Some(Fixed::new(e.liquidityIndex, 27)),
                     borrow_index: Some(Fixed::new(e.variableBorrowIndex, 27)),
-                })
+                }))
             }
             Candidate::CompoundMint => {
                 let e = decode::<CompoundV2::Mint>(log)?;
-                Payload::Deposit(change(e.minter, address, e.mintAmount, Some(e.mintTokens)))
+                Payload::Deposit(Box::new(change(
+                    e.minter,
+                    address,
+                    e.mintAmount,
+                    Some(e.mintTokens),
+                )))
             }
             Candidate::CompoundRedeem => {
                 let e = decode::<CompoundV2::Redeem>(log)?;
-                Payload::Withdraw(change(
+                Payload::Withdraw(Box::new(change(
                     e.redeemer,
                     address,
                     e.redeemAmount,
                     Some(e.redeemTokens),
-                ))
+                )))
             }
             Candidate::CompoundBorrow => {
                 let e = decode::<CompoundV2::Borrow>(log)?;
-                Payload::Borrow(change(e.borrower, address, e.borrowAmount, None))
+                Payload::Borrow(Box::new(change(e.borrower, address, e.borrowAmount, None)))
             }
             Candidate::CompoundRepay => {
                 let e = decode::<CompoundV2::RepayBorrow>(log)?;
-                Payload::Repay(change(e.borrower, address, e.repayAmount, None))
+                Payload::Repay(Box::new(change(e.borrower, address, e.repayAmount, None)))
             }
             Candidate::CompoundLiquidation => {
                 let e = decode::<CompoundV2::LiquidateBorrow>(log)?;
-                Payload::Liquidation(Liquidation {
+                Payload::Liquidation(Box::new(Liquidation {
                     protocol,
                     market: pool,
                     account: id(e.borrower),
@@ -691,7 +696,7 @@ impl Decoder<'_> {
                     detail: LiquidationDetail::Compound {
                         seize_tokens: amount(e.seizeTokens),
                     },
-                })
+                }))
             }
             Candidate::CompoundAccrue | Candidate::CompoundAccrueEarly => {
                 let borrow_index = if candidate == Candidate::CompoundAccrue {
@@ -699,13 +704,13 @@ impl Decoder<'_> {
                 } else {
                     decode::<CompoundV2Early::AccrueInterest>(log)?.borrowIndex
                 };
-                Payload::IndexUpdate(IndexUpdate {
+                Payload::IndexUpdate(Box::new(IndexUpdate {
                     protocol,
                     market: pool,
                     asset: pool,
                     supply_index: None,
                     borrow_index: Some(Fixed::new(borrow_index, 18)),
-                })
+                }))
             }
             Candidate::ChainlinkAnswer => {
                 let e = decode::<Chainlink::AnswerUpdated>(log)?;
@@ -726,13 +731,13 @@ impl Decoder<'_> {
                     .map_err(|reason| {
                         DecodeProblem::Value("topics", format!("round {}: {reason}", e.roundId))
                     })?;
-                Payload::Price(PriceUpdate {
+                Payload::Price(Box::new(PriceUpdate {
                     asset: feed.asset,
                     quote: feed.quote,
                     price: Fixed::new(e.current.into_raw(), feed.decimals),
                     feed: pool,
                     round: Some(round),
-                })
+                }))
             }
             Candidate::ChainlinkNewRound => {
                 decode::<ChainlinkRounds::NewRound>(log)?;
@@ -774,13 +779,13 @@ impl Decoder<'_> {
                     ));
                 };
                 let e = decode::<MakerOracles::LogMedianPrice>(log)?;
-                Payload::Price(PriceUpdate {
+                Payload::Price(Box::new(PriceUpdate {
                     asset: Id::Name(*asset),
                     quote: Id::name("USD"),
                     price: Fixed::new(e.val, 18),
                     feed: pool,
                     round: None,
-                })
+                }))
             }
             Candidate::CompoundPrice => {
                 let Some(Contract::CompoundOracle) = known else {
@@ -790,13 +795,13 @@ impl Decoder<'_> {
                 let symbol = Symbol::new(&e.symbol).map_err(|error| {
                     DecodeProblem::Value("data", format!("symbol {:?}: {error}", e.symbol))
                 })?;
-                Payload::Price(PriceUpdate {
+                Payload::Price(Box::new(PriceUpdate {
                     asset: self.compound_asset(symbol),
                     quote: Id::name("USD"),
                     price: Fixed::new(e.price, 6),
                     feed: pool,
                     round: None,
-                })
+                }))
             }
             Candidate::AaveSourceUpdated => {
                 let Some(Contract::AaveOracle(protocol)) = known else {
@@ -806,19 +811,19 @@ impl Decoder<'_> {
                     ));
                 };
                 let e = decode::<AaveOracle::AssetSourceUpdated>(log)?;
-                Payload::OracleSourceChange(OracleSourceChange {
+                Payload::OracleSourceChange(Box::new(OracleSourceChange {
                     protocol: *protocol,
                     oracle: pool,
                     asset: id(e.asset),
                     source: id(e.source),
-                })
+                }))
             }
             Candidate::MakerBark => {
                 let e = decode::<Maker::Bark>(log)?;
                 let ilk = Symbol::from_bytes32(e.ilk.0)
                     .map_err(|error| DecodeProblem::Value("topics", format!("ilk: {error}")))?;
                 let due = rad_to_wad(e.due);
-                Payload::Liquidation(Liquidation {
+                Payload::Liquidation(Box::new(Liquidation {
                     protocol,
                     market: Id::Name(ilk),
                     account: id(e.urn),
@@ -832,11 +837,11 @@ impl Decoder<'_> {
                         art: Some(amount(e.art)),
                         auction: u64::try_from(e.id).ok(),
                     },
-                })
+                }))
             }
             Candidate::ClipperKick => {
                 let e = decode::<Maker::Kick>(log)?;
-                Payload::AuctionKick(AuctionKick {
+                Payload::AuctionKick(Box::new(AuctionKick {
                     protocol,
                     market: self.clipper_market(address),
                     auction: auction_id(e.id)?,
@@ -845,11 +850,11 @@ impl Decoder<'_> {
                     tab: rad_to_wad(e.tab),
                     lot: amount(e.lot),
                     keeper: Some(id(e.kpr)),
-                })
+                }))
             }
             Candidate::ClipperTake => {
                 let e = decode::<Maker::Take>(log)?;
-                Payload::AuctionTake(AuctionTake {
+                Payload::AuctionTake(Box::new(AuctionTake {
                     protocol,
                     market: self.clipper_market(address),
                     auction: auction_id(e.id)?,
@@ -858,7 +863,7 @@ impl Decoder<'_> {
                     owe: rad_to_wad(e.owe),
                     tab_left: rad_to_wad(e.tab),
                     lot_left: amount(e.lot),
-                })
+                }))
             }
         }))
     }
@@ -885,13 +890,13 @@ impl Decoder<'_> {
 /// A Maker oracle value: the low 128 bits of the `bytes32` hold the wad (osm.sol stores
 /// `uint128 val`).
 fn oracle_value(market: Id, val: U256, source: OracleValueSource, oracle: Id) -> Payload {
-    Payload::OracleValue(OracleValue {
+    Payload::OracleValue(Box::new(OracleValue {
         protocol: Protocol::Maker,
         market,
         value: Fixed::new(val, 18),
         source,
         oracle,
-    })
+    }))
 }
 
 enum DecodeProblem {
@@ -1641,23 +1646,23 @@ mod tests {
         let address = |text: &str| Id::Address(text.parse().unwrap());
         assert_eq!(
             batch.events.get(0).payload,
-            Payload::OracleValue(OracleValue {
+            Payload::OracleValue(Box::new(OracleValue {
                 protocol: Protocol::Maker,
                 market: Id::name("ETH"),
                 value: Fixed::new(wad(1400), 18),
                 source: OracleValueSource::OsmLogValue,
                 oracle: address(osm),
-            })
+            }))
         );
         assert_eq!(
             batch.events.get(1).payload,
-            Payload::OracleValue(OracleValue {
+            Payload::OracleValue(Box::new(OracleValue {
                 protocol: Protocol::Maker,
                 market: Id::name("ETH-B"),
                 value: Fixed::new(wad(1400), 18),
                 source: OracleValueSource::SpotterPoke,
                 oracle: address(spotter),
-            })
+            }))
         );
         let Payload::Price(m) = &batch.events.get(2).payload else {
             panic!()
@@ -1682,12 +1687,12 @@ mod tests {
         );
         assert_eq!(
             batch.events.get(4).payload,
-            Payload::OracleSourceChange(OracleSourceChange {
+            Payload::OracleSourceChange(Box::new(OracleSourceChange {
                 protocol: Protocol::AaveV2,
                 oracle: address(aave_oracle),
                 asset: Id::Address(WETH),
                 source: Id::Address(BOT),
-            })
+            }))
         );
         assert_eq!(
             batch.report.counters["Chainlink NewRound logs (a round opened, no answer) counted"],
