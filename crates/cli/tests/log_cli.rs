@@ -24,22 +24,22 @@ fn text(bytes: &[u8]) -> String {
 
 fn event(i: u64) -> Event {
     let payload = if i.is_multiple_of(2) {
-        Payload::Price(PriceUpdate {
+        Payload::Price(Box::new(PriceUpdate {
             asset: Id::name("WETH"),
             quote: Id::name("USD"),
             price: Fixed::new(U256::from(2_000u64 + i), 0),
             feed: Id::name("chainlink"),
             round: None,
-        })
+        }))
     } else {
-        Payload::Borrow(PositionChange {
+        Payload::Borrow(Box::new(PositionChange {
             protocol: Protocol::Maker,
             market: Id::name("ETH-A"),
             account: Id::Number(i),
             asset: Id::name("DAI"),
             amount: Amount::from_units(u128::from(i)),
             shares: None,
-        })
+        }))
     };
     Event {
         seq: 0,

@@ -105,7 +105,7 @@ fn market(vaults: u64) -> Market {
             value: Fixed::parse_exact(value).expect("value"),
         };
         model
-            .apply(&event(0, Payload::ParamChange(change)), &book)
+            .apply(&event(0, Payload::ParamChange(Box::new(change))), &book)
             .expect("param");
     }
     let mut rng = Rng(0x5eed_cafe_f00d_beef);
@@ -116,13 +116,13 @@ fn market(vaults: u64) -> Market {
         let debt = ink * U256::from(liq_price) * U256::from(2u8) / U256::from(3u8);
         model
             .apply(
-                &event(1, Payload::Deposit(change(vault, "ETH", ink))),
+                &event(1, Payload::Deposit(Box::new(change(vault, "ETH", ink)))),
                 &book,
             )
             .expect("deposit");
         model
             .apply(
-                &event(1, Payload::Borrow(change(vault, "DAI", debt))),
+                &event(1, Payload::Borrow(Box::new(change(vault, "DAI", debt)))),
                 &book,
             )
             .expect("borrow");

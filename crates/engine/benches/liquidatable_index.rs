@@ -125,12 +125,12 @@ fn account_id(n: u64) -> Id {
 }
 
 fn param(protocol: Protocol, market: &str, name: &str, value: &str) -> Payload {
-    Payload::ParamChange(ParamChange {
+    Payload::ParamChange(Box::new(ParamChange {
         protocol,
         market: Id::name(market),
         param: Symbol::new(name).expect("parameter name"),
         value: Fixed::parse_exact(value).expect("parameter value"),
-    })
+    }))
 }
 
 /// Wall time and CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`): on this shared
@@ -190,7 +190,9 @@ impl<M: ProtocolModel> Market<M> {
         let protocol = model.protocol();
         let mut book = PriceBook::default();
         for payload in params {
-            model.apply(&event(0, *payload), &book).expect("parameter");
+            model
+                .apply(&event(0, payload.clone()), &book)
+                .expect("parameter");
         }
         for (symbol, _, before, _) in ASSETS {
             let update = PriceUpdate {
@@ -218,7 +220,10 @@ impl<M: ProtocolModel> Market<M> {
             let collateral = U256::from(shape.tokens) * unit(ASSETS[shape.collateral].1);
             model
                 .apply(
-                    &event(1, Payload::Deposit(change(shape.collateral, collateral))),
+                    &event(
+                        1,
+                        Payload::Deposit(Box::new(change(shape.collateral, collateral))),
+                    ),
                     &book,
                 )
                 .expect("deposit");
@@ -226,7 +231,10 @@ impl<M: ProtocolModel> Market<M> {
                 .apply(
                     &event(
                         1,
-                        Payload::Borrow(change(shape.debt, debt_amount(shape, weight_bps))),
+                        Payload::Borrow(Box::new(change(
+                            shape.debt,
+                            debt_amount(shape, weight_bps),
+                        ))),
                     ),
                     &book,
                 )

@@ -477,7 +477,7 @@ fn a_source_swap_reads_another_feed() {
     let mut other = events
         .iter()
         .find(|e| e.kind() == cascade_events::EventKind::Price)
-        .copied()
+        .cloned()
         .unwrap();
     other.time = cascade_events::Timestamp(1_622_511_900);
     if let cascade_events::Payload::Price(update) = &mut other.payload {

@@ -68,17 +68,18 @@ fn dog_bark_health_before_the_first_bark_and_at_the_end() {
 #[test]
 fn a_liquidation_before_the_protocol_has_accounts_is_not_the_onset() {
     let events = common::fixture_events("dog-bark");
-    let mut orphan = *events
+    let mut orphan = events
         .iter()
         .find(|event| matches!(event.payload, Payload::Liquidation(_)))
-        .expect("the fixture has a bark");
+        .expect("the fixture has a bark")
+        .clone();
     orphan.time = events[0].time;
     let Payload::Liquidation(liquidation) = &mut orphan.payload else {
         unreachable!("found as a liquidation")
     };
     liquidation.account = "#99".parse().expect("an account id");
     let with_orphan: Vec<Event> = std::iter::once(orphan)
-        .chain(events.iter().copied())
+        .chain(events.iter().cloned())
         .collect();
     let before = |events: &[Event]| {
         let log = common::build_log(events);

@@ -69,7 +69,7 @@ fn param(model: &mut MakerModel, name: &str, value: &str) {
     };
     model
         .apply(
-            &event(0, Payload::ParamChange(change)),
+            &event(0, Payload::ParamChange(Box::new(change))),
             &PriceBook::default(),
         )
         .unwrap();
@@ -151,7 +151,7 @@ fn run(ops: &[Op], dog: bool, hole: u64, units: Units) -> Result<(), TestCaseErr
                     .apply(
                         &event(
                             time,
-                            Payload::Deposit(change(*v, "ETH", *eth, units.collateral)),
+                            Payload::Deposit(Box::new(change(*v, "ETH", *eth, units.collateral))),
                         ),
                         &book,
                     )
@@ -166,7 +166,7 @@ fn run(ops: &[Op], dog: bool, hole: u64, units: Units) -> Result<(), TestCaseErr
                     .apply(
                         &event(
                             time,
-                            Payload::Withdraw(change(*v, "ETH", *eth, units.collateral)),
+                            Payload::Withdraw(Box::new(change(*v, "ETH", *eth, units.collateral))),
                         ),
                         &book,
                     )
@@ -175,7 +175,10 @@ fn run(ops: &[Op], dog: bool, hole: u64, units: Units) -> Result<(), TestCaseErr
             Op::Borrow(v, dai) => {
                 model
                     .apply(
-                        &event(time, Payload::Borrow(change(*v, "DAI", *dai, WAD))),
+                        &event(
+                            time,
+                            Payload::Borrow(Box::new(change(*v, "DAI", *dai, WAD))),
+                        ),
                         &book,
                     )
                     .unwrap();
@@ -193,7 +196,7 @@ fn run(ops: &[Op], dog: bool, hole: u64, units: Units) -> Result<(), TestCaseErr
             Op::Repay(v, dai) => {
                 model
                     .apply(
-                        &event(time, Payload::Repay(change(*v, "DAI", *dai, WAD))),
+                        &event(time, Payload::Repay(Box::new(change(*v, "DAI", *dai, WAD)))),
                         &book,
                     )
                     .unwrap();

@@ -14,13 +14,13 @@ fn price(time: i64, asset: &str, quote: &str, value: Fixed, feed: &str) -> Event
     Event::at(
         1,
         Timestamp(time),
-        Payload::Price(PriceUpdate {
+        Payload::Price(Box::new(PriceUpdate {
             asset: Id::name(asset),
             quote: Id::name(quote),
             price: value,
             feed: Id::name(feed),
             round: None,
-        }),
+        })),
     )
 }
 
@@ -136,13 +136,13 @@ fn partial_bark_events() -> Vec<Event> {
             |event| matches!(&event.payload, Payload::Liquidation(l) if l.account == Id::Number(1)),
         )
         .expect("vault #1's bark");
-    let whole = events[at];
+    let whole = events[at].clone();
     let Payload::Liquidation(mut share) = whole.payload else {
         unreachable!()
     };
     share.collateral_seized = cascade_events::Amount(U256::from(5u8) * U256::from(10u64.pow(18)));
     share.debt_repaid = cascade_events::Amount(U256::from(5_000u16) * U256::from(10u64.pow(18)));
-    events[at].payload = Payload::Liquidation(share);
+    events[at].payload = Payload::Liquidation(share.clone());
     let mut rest = share;
     rest.collateral_seized = cascade_events::Amount(U256::from(5u8) * U256::from(10u64.pow(18)));
     rest.debt_repaid = cascade_events::Amount(U256::from(5_000u16) * U256::from(10u64.pow(18)));

@@ -27,7 +27,7 @@ impl From<HashWire> for B256 {
 /// The log's order is the replay order; [`Event::seq`] is the event's position in it and is not
 /// part of the encoded bytes (the log knows it from where the record sits, and Kafka carries it in
 /// a header), so re-sequencing a log never re-encodes its events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct Event {
     /// Position in the log, dense from 0; assigned by the log, ignored by [`crate::encode`].
     #[wincode(skip)]
@@ -86,4 +86,26 @@ fn hash_from_hex<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<B2
     Option::<String>::deserialize(deserializer)?
         .map(|text| text.parse::<B256>().map_err(serde::de::Error::custom))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events are moved and batched far more often than their payload is read: the envelope stays
+    /// within two cache lines and the payload is a tag and a pointer (an event was 480 bytes
+    /// before the payloads were boxed, issue 14).
+    #[test]
+    fn event_fits_in_128_bytes() {
+        assert!(
+            size_of::<Payload>() <= 16,
+            "Payload is {} bytes: a variant is stored inline instead of boxed",
+            size_of::<Payload>()
+        );
+        assert!(
+            size_of::<Event>() <= 128,
+            "Event is {} bytes, over its 128-byte budget",
+            size_of::<Event>()
+        );
+    }
 }

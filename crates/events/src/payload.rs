@@ -359,37 +359,42 @@ pub struct OracleSourceChange {
 }
 
 /// The typed content of an [`Event`](crate::Event).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+///
+/// Every variant is boxed: the payloads are 120 to 376 bytes (an [`Id`] alone is 40), and an
+/// unboxed enum made every event as large as its largest variant (a liquidation), 480 bytes in
+/// all, in every batch and copy of events. Boxed, a payload is a tag and a pointer. A `Box<T>` encodes exactly as `T` (in `wincode` and in serde), so the record bytes
+/// and the JSON form are those of the unboxed payloads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Payload {
     /// An oracle answer or market price.
-    Price(PriceUpdate),
+    Price(Box<PriceUpdate>),
     /// A vault opened.
-    VaultOpen(VaultOpen),
+    VaultOpen(Box<VaultOpen>),
     /// Collateral supplied.
-    Deposit(PositionChange),
+    Deposit(Box<PositionChange>),
     /// Collateral withdrawn.
-    Withdraw(PositionChange),
+    Withdraw(Box<PositionChange>),
     /// Debt drawn.
-    Borrow(PositionChange),
+    Borrow(Box<PositionChange>),
     /// Debt repaid by the account (or on its behalf), outside a liquidation.
-    Repay(PositionChange),
+    Repay(Box<PositionChange>),
     /// A recorded liquidation.
-    Liquidation(Liquidation),
+    Liquidation(Box<Liquidation>),
     /// Collateral use switched on or off.
-    CollateralToggle(CollateralToggle),
+    CollateralToggle(Box<CollateralToggle>),
     /// Interest indices moved.
-    IndexUpdate(IndexUpdate),
+    IndexUpdate(Box<IndexUpdate>),
     /// A governance parameter changed.
-    ParamChange(ParamChange),
+    ParamChange(Box<ParamChange>),
     /// A collateral auction started.
-    AuctionKick(AuctionKick),
+    AuctionKick(Box<AuctionKick>),
     /// A collateral auction sold some collateral.
-    AuctionTake(AuctionTake),
+    AuctionTake(Box<AuctionTake>),
     /// A protocol oracle's own recorded value.
-    OracleValue(OracleValue),
+    OracleValue(Box<OracleValue>),
     /// A protocol oracle's price source for an asset changed.
-    OracleSourceChange(OracleSourceChange),
+    OracleSourceChange(Box<OracleSourceChange>),
 }
 
 /// The kind of a [`Payload`], without its data: what statistics and filters count by.

@@ -145,12 +145,12 @@ pub fn read(
             batch.events.push(Event::at(
                 context.chain_id,
                 start,
-                Payload::ParamChange(ParamChange {
+                Payload::ParamChange(Box::new(ParamChange {
                     protocol: Protocol::AaveV2,
                     market: Id::Name(reserve.symbol),
                     param,
                     value,
-                }),
+                })),
             ));
         }
     }
@@ -419,20 +419,20 @@ impl Columns {
                 events.push(Event::at(
                     chain_id,
                     time,
-                    Payload::Price(PriceUpdate {
+                    Payload::Price(Box::new(PriceUpdate {
                         asset: Id::Name(reserve.symbol),
                         quote: eth,
                         price,
                         feed,
                         round: None,
-                    }),
+                    })),
                 ));
             }
         }
         events.push(Event::at(
             chain_id,
             time,
-            Payload::Liquidation(Liquidation {
+            Payload::Liquidation(Box::new(Liquidation {
                 protocol: Protocol::AaveV2,
                 market: pool,
                 account: user,
@@ -444,7 +444,7 @@ impl Columns {
                 detail: LiquidationDetail::Aave {
                     receive_a_token: None,
                 },
-            }),
+            })),
         ));
         Ok(events)
     }
@@ -532,7 +532,7 @@ True,6,0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb480xb53c1a33016b2dc2ff3653530bff1
             .events
             .iter()
             .filter_map(|e| match e.payload {
-                Payload::Liquidation(l) => Some(l),
+                Payload::Liquidation(l) => Some(*l),
                 _ => None,
             })
             .collect()

@@ -125,13 +125,13 @@ pub fn read(
                     Event::at(
                         context.chain_id,
                         time,
-                        Payload::Price(PriceUpdate {
+                        Payload::Price(Box::new(PriceUpdate {
                             asset,
                             quote,
                             price,
                             feed: Id::Address(address),
                             round: Some(round),
-                        }),
+                        })),
                     ),
                 ));
                 Ok(())

@@ -107,15 +107,28 @@ pub fn identity(event: &Event, kind: Option<SourceKind>) -> Option<Identity> {
 
 /// True when two events say the same thing (their `seq` and `source` aside).
 pub fn same_content(a: &Event, b: &Event) -> bool {
-    Event {
-        seq: 0,
-        source: 0,
-        ..*a
-    } == Event {
-        seq: 0,
-        source: 0,
-        ..*b
-    }
+    // Destructured whole so that a new envelope field is compared unless named here.
+    let Event {
+        seq: _,
+        chain_id,
+        block,
+        time,
+        tx_index,
+        log_index,
+        tx_hash,
+        source: _,
+        payload,
+    } = a;
+    (chain_id, block, time, tx_index, log_index, tx_hash, payload)
+        == (
+            &b.chain_id,
+            &b.block,
+            &b.time,
+            &b.tx_index,
+            &b.log_index,
+            &b.tx_hash,
+            &b.payload,
+        )
 }
 
 #[cfg(test)]
@@ -133,13 +146,13 @@ mod tests {
             log_index: None,
             tx_hash: None,
             source: 4,
-            payload: Payload::Price(PriceUpdate {
+            payload: Payload::Price(Box::new(PriceUpdate {
                 asset: Id::name("ETH"),
                 quote: Id::name("USD"),
                 price: Fixed::new(U256::from(value), 8),
                 feed: Id::name("f"),
                 round,
-            }),
+            })),
         }
     }
 
@@ -184,7 +197,7 @@ mod tests {
             &Event {
                 seq: 99,
                 source: 0,
-                ..a
+                ..a.clone()
             }
         ));
         assert!(!same_content(&a, &price(Some(7), 2)));
@@ -192,7 +205,7 @@ mod tests {
             &a,
             &Event {
                 time: Timestamp(11),
-                ..a
+                ..a.clone()
             }
         ));
     }

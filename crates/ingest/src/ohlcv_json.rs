@@ -131,13 +131,13 @@ fn read_file(
             Ok((time, price)) => batch.events.push(Event::at(
                 context.chain_id,
                 time,
-                Payload::Price(PriceUpdate {
+                Payload::Price(Box::new(PriceUpdate {
                     asset,
                     quote: options.quote,
                     price,
                     feed: options.feed,
                     round: None,
-                }),
+                })),
             )),
             Err(error) => rejects.reject(error)?,
         }

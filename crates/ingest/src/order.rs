@@ -91,24 +91,24 @@ mod tests {
     }
 
     fn price() -> Payload {
-        Payload::Price(PriceUpdate {
+        Payload::Price(Box::new(PriceUpdate {
             asset: Id::name("ETH"),
             quote: Id::name("USD"),
             price: Fixed::new(U256::from(1u8), 0),
             feed: Id::name("f"),
             round: None,
-        })
+        }))
     }
 
-    fn change(make: fn(PositionChange) -> Payload) -> Payload {
-        make(PositionChange {
+    fn change(make: fn(Box<PositionChange>) -> Payload) -> Payload {
+        make(Box::new(PositionChange {
             protocol: Protocol::Maker,
             market: Id::name("ETH-B"),
             account: Id::Number(1),
             asset: Id::name("DAI"),
             amount: Amount::from_units(1),
             shares: None,
-        })
+        }))
     }
 
     #[test]

@@ -804,7 +804,7 @@ pub fn ingest(
     let old_count = old.len();
     let by_rank = |rank: usize| -> Event {
         if rank < old_count {
-            old[rank]
+            old[rank].clone()
         } else {
             event_at(order[rank - old_count])
         }
@@ -1030,9 +1030,11 @@ fn merge<'a>(
     let mut a = old_order.iter().map(|&i| i as usize).peekable();
     let mut b = kept.iter().copied().peekable();
     std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(&x), Some(&y)) if old_keys[x] <= new_keys[y as usize] => a.next().map(|i| old[i]),
+        (Some(&x), Some(&y)) if old_keys[x] <= new_keys[y as usize] => {
+            a.next().map(|i| old[i].clone())
+        }
         (Some(_), Some(_)) | (None, Some(_)) => b.next().map(new),
-        (Some(_), None) => a.next().map(|i| old[i]),
+        (Some(_), None) => a.next().map(|i| old[i].clone()),
         (None, None) => None,
     })
 }

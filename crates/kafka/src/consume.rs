@@ -350,7 +350,7 @@ impl Run<'_> {
                 for index in 0..self.decoded.len() {
                     let DecodedEvent { bytes, event } = &self.decoded[index];
                     let record = &value[bytes.clone()];
-                    let event = *event;
+                    let event = event.clone();
                     self.apply(record, &event)?;
                 }
                 if let Some(state) = self.states.get_mut(&partition) {
@@ -366,7 +366,7 @@ impl Run<'_> {
                     events: self
                         .decoded
                         .iter()
-                        .map(|d| (value[d.bytes.clone()].to_vec(), d.event))
+                        .map(|d| (value[d.bytes.clone()].to_vec(), d.event.clone()))
                         .collect(),
                 }
             }

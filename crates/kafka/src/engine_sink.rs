@@ -36,10 +36,6 @@ const BATCH_EVENTS: usize = 512;
 const BATCHES_IN_FLIGHT: usize = 8;
 
 /// One step for the engine thread.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "nearly every step applies an event; boxing it would allocate once per event"
-)]
 enum Step {
     /// Apply this event.
     Apply(Event),
@@ -145,7 +141,7 @@ impl EngineSink {
     fn send_event(&mut self, record: &[u8], event: &Event) -> Result<(), SinkError> {
         IdentityHasher::frame(&mut self.batch.framed, record);
         self.batch.applied += 1;
-        self.batch.steps.push(Step::Apply(*event));
+        self.batch.steps.push(Step::Apply(event.clone()));
         self.next = event.seq + 1;
         if self.batch.steps.len() >= BATCH_EVENTS {
             self.flush()?;

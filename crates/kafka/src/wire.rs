@@ -424,27 +424,27 @@ mod tests {
     fn price(seq: u64) -> Event {
         event(
             seq,
-            Payload::Price(PriceUpdate {
+            Payload::Price(Box::new(PriceUpdate {
                 asset: Id::name("ETH"),
                 quote: Id::name("USD"),
                 price: Fixed::new(U256::from(2_000 + seq), 0),
                 feed: Id::name("feed"),
                 round: None,
-            }),
+            })),
         )
     }
 
     fn deposit(seq: u64, vault: u64) -> Event {
         event(
             seq,
-            Payload::Deposit(PositionChange {
+            Payload::Deposit(Box::new(PositionChange {
                 protocol: Protocol::Maker,
                 market: Id::name("ETH-B"),
                 account: Id::Number(vault),
                 asset: Id::name("ETH"),
                 amount: Amount::from_units(seq as u128),
                 shares: None,
-            }),
+            })),
         )
     }
 
@@ -503,7 +503,7 @@ mod tests {
         );
         let mut out = Vec::new();
         headers.decode(Some(builder.value()), &mut out).unwrap();
-        let decoded: Vec<Event> = out.iter().map(|d| d.event).collect();
+        let decoded: Vec<Event> = out.iter().map(|d| d.event.clone()).collect();
         assert_eq!(decoded, events);
         for (d, e) in out.iter().zip(&events) {
             assert_eq!(&builder.value()[d.bytes.clone()], encode(e).as_slice());

@@ -68,14 +68,14 @@ fn event(i: u64) -> Event {
         log_index: Some((i % 7) as u32),
         tx_hash: None,
         source: 0,
-        payload: Payload::Deposit(PositionChange {
+        payload: Payload::Deposit(Box::new(PositionChange {
             protocol: Protocol::AaveV2,
             market: Id::Address(Address::repeat_byte(0xb5)),
             account: Id::Number(i % 100_000),
             asset: Id::Address(Address::repeat_byte(0xc0)),
             amount: Amount::from_units(u128::from(i) * 1_000_000_007),
             shares: None,
-        }),
+        })),
     }
 }
 

@@ -399,30 +399,30 @@ pub(crate) fn op_payload(
         }
     };
     Some(match *op {
-        Op::Deposit(a, s, n) => Payload::Deposit(change(a, s, n)),
-        Op::Withdraw(a, s, n) => Payload::Withdraw(change(a, s, n)),
-        Op::Borrow(a, s, n) => Payload::Borrow(change(a, s, n)),
-        Op::Repay(a, s, n) => Payload::Repay(change(a, s, n)),
-        Op::Toggle(a, s, enabled) => Payload::CollateralToggle(CollateralToggle {
+        Op::Deposit(a, s, n) => Payload::Deposit(Box::new(change(a, s, n))),
+        Op::Withdraw(a, s, n) => Payload::Withdraw(Box::new(change(a, s, n))),
+        Op::Borrow(a, s, n) => Payload::Borrow(Box::new(change(a, s, n))),
+        Op::Repay(a, s, n) => Payload::Repay(Box::new(change(a, s, n))),
+        Op::Toggle(a, s, enabled) => Payload::CollateralToggle(Box::new(CollateralToggle {
             protocol,
             market,
             account: Id::Number(a),
             asset: asset(s),
             enabled,
-        }),
-        Op::Index(s, bps) => Payload::IndexUpdate(IndexUpdate {
+        })),
+        Op::Index(s, bps) => Payload::IndexUpdate(Box::new(IndexUpdate {
             protocol,
             market,
             asset: asset(s),
             supply_index: supply_index.then(|| Fixed::new(U256::from((bps + 10_000) / 2), 4)),
             borrow_index: Some(Fixed::new(U256::from(bps), 4)),
-        }),
-        Op::Threshold(s, bps) => Payload::ParamChange(ParamChange {
+        })),
+        Op::Threshold(s, bps) => Payload::ParamChange(Box::new(ParamChange {
             protocol,
             market: asset(s),
             param: Symbol::new(threshold).unwrap(),
             value: Fixed::new(U256::from(bps), 4),
-        }),
+        })),
         Op::Price(..) | Op::Liquidate(_) | Op::Check | Op::Restore => return None,
     })
 }

@@ -114,12 +114,12 @@ proptest! {
         let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
         for (asset, decimals, lt) in [("WETH", "18", "0.825"), ("WBTC", "8", "0.75"), ("USDC", "6", "0.85")] {
             for (param, value) in [("decimals", decimals), ("liquidationThreshold", lt), ("liquidationBonus", "1.05")] {
-                model.apply(&event(Payload::ParamChange(cascade_events::ParamChange {
+                model.apply(&event(Payload::ParamChange(Box::new(cascade_events::ParamChange {
                     protocol: cascade_events::Protocol::AaveV2,
                     market: Id::name(asset),
                     param: cascade_events::Symbol::new(param).unwrap(),
                     value: fixed(value),
-                })), &book).unwrap();
+                }))), &book).unwrap();
             }
         }
         let price = |asset: &str, value: cascade_events::Fixed| cascade_events::PriceUpdate {
@@ -144,20 +144,20 @@ proptest! {
                 shares: None,
             };
             if *weth > 0 {
-                model.apply(&event(Payload::Deposit(change("WETH", U256::from(*weth) * U256::from(10u64.pow(16))))), &book).unwrap();
+                model.apply(&event(Payload::Deposit(Box::new(change("WETH", U256::from(*weth) * U256::from(10u64.pow(16)))))), &book).unwrap();
             }
             if *wbtc > 0 {
-                model.apply(&event(Payload::Deposit(change("WBTC", U256::from(*wbtc) * U256::from(10u64.pow(7))))), &book).unwrap();
+                model.apply(&event(Payload::Deposit(Box::new(change("WBTC", U256::from(*wbtc) * U256::from(10u64.pow(7)))))), &book).unwrap();
             }
-            model.apply(&event(Payload::Borrow(change("USDC", U256::from(*usdc) * U256::from(10u64.pow(4))))), &book).unwrap();
+            model.apply(&event(Payload::Borrow(Box::new(change("USDC", U256::from(*usdc) * U256::from(10u64.pow(4)))))), &book).unwrap();
         }
-        model.apply(&event(Payload::IndexUpdate(cascade_events::IndexUpdate {
+        model.apply(&event(Payload::IndexUpdate(Box::new(cascade_events::IndexUpdate {
             protocol: cascade_events::Protocol::AaveV2,
             market: pool,
             asset: Id::name("USDC"),
             supply_index: None,
             borrow_index: Some(cascade_events::Fixed::new(U256::from(usdc_index_bps), 4)),
-        })), &book).unwrap();
+        }))), &book).unwrap();
         let shock = price("USDC", cascade_events::Fixed::new(U256::from(usdc_price_micro_eth), 6));
         book.record(&shock, time);
         model.on_price(&shock, time, &book).unwrap();
@@ -230,10 +230,10 @@ proptest! {
         let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
         for (asset, decimals) in [("WETH", "18"), ("USDC", "6")] {
             for (param, value) in [("decimals", decimals), ("liquidationThreshold", "0.825"), ("ltv", "0.8"), ("liquidationBonus", "1.05"), ("liquidationProtocolFee", "0.1")] {
-                model.apply(&event(Payload::ParamChange(cascade_events::ParamChange {
+                model.apply(&event(Payload::ParamChange(Box::new(cascade_events::ParamChange {
                     protocol, market: Id::name(asset),
                     param: cascade_events::Symbol::new(param).unwrap(), value: fixed(value),
-                })), &book).unwrap();
+                }))), &book).unwrap();
             }
         }
         let price = |asset: &str, value: cascade_events::Fixed| cascade_events::PriceUpdate {
@@ -250,15 +250,15 @@ proptest! {
                 protocol, market: pool, account: Id::Number(n as u64), asset: Id::name(asset),
                 amount: cascade_events::Amount(amount), shares: None,
             };
-            model.apply(&event(Payload::Deposit(change("WETH", U256::from(*weth) * U256::from(10u64.pow(16))))), &book).unwrap();
-            model.apply(&event(Payload::Borrow(change("USDC", U256::from(*usdc) * U256::from(10u64.pow(4))))), &book).unwrap();
+            model.apply(&event(Payload::Deposit(Box::new(change("WETH", U256::from(*weth) * U256::from(10u64.pow(16)))))), &book).unwrap();
+            model.apply(&event(Payload::Borrow(Box::new(change("USDC", U256::from(*usdc) * U256::from(10u64.pow(4)))))), &book).unwrap();
         }
         for (asset, supply, borrow) in [("WETH", liquidity_index_bps, 10_000), ("USDC", 10_000, borrow_index_bps)] {
-            model.apply(&event(Payload::IndexUpdate(cascade_events::IndexUpdate {
+            model.apply(&event(Payload::IndexUpdate(Box::new(cascade_events::IndexUpdate {
                 protocol, market: pool, asset: Id::name(asset),
                 supply_index: Some(cascade_events::Fixed::new(U256::from(supply), 4)),
                 borrow_index: Some(cascade_events::Fixed::new(U256::from(borrow), 4)),
-            })), &book).unwrap();
+            }))), &book).unwrap();
         }
         let shock = if v3 {
             // ETH falls to 1 / (usdc price in ETH) USD.
@@ -353,12 +353,12 @@ proptest! {
         let time = Timestamp(1_700_000_000);
         let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
         let param = |asset: &str, name: &str, value: &str| {
-            Payload::ParamChange(cascade_events::ParamChange {
+            Payload::ParamChange(Box::new(cascade_events::ParamChange {
                 protocol: cascade_events::Protocol::AaveV3,
                 market: Id::name(asset),
                 param: cascade_events::Symbol::new(name).unwrap(),
                 value: value.parse().unwrap(),
-            })
+            }))
         };
         for (asset, decimals) in [("WETH", "18"), ("USDC", "6")] {
             for (name, value) in [("decimals", decimals), ("ltv", "0.8"), ("liquidationThreshold", "0.825"), ("liquidationBonus", "1.05")] {
@@ -398,16 +398,16 @@ proptest! {
         // Scaled balances above 2^128: indexed as complex, judged exactly on every query.
         accounts.push((0, U256::from(1u8) << 140usize, (U256::from(1_600u64) << 140usize) / weth * usdc));
         for (n, (_, collateral, debt)) in accounts.iter().enumerate() {
-            model.apply(&event(Payload::Deposit(change(n as u64, "WETH", *collateral))), &book).unwrap();
-            model.apply(&event(Payload::Borrow(change(n as u64, "USDC", *debt))), &book).unwrap();
+            model.apply(&event(Payload::Deposit(Box::new(change(n as u64, "WETH", *collateral)))), &book).unwrap();
+            model.apply(&event(Payload::Borrow(Box::new(change(n as u64, "USDC", *debt)))), &book).unwrap();
         }
-        model.apply(&event(Payload::IndexUpdate(cascade_events::IndexUpdate {
+        model.apply(&event(Payload::IndexUpdate(Box::new(cascade_events::IndexUpdate {
             protocol: cascade_events::Protocol::AaveV3,
             market: pool,
             asset: Id::name("USDC"),
             supply_index: None,
             borrow_index: Some(cascade_events::Fixed::new(U256::from(borrow_index_bps), 4)),
-        })), &book).unwrap();
+        }))), &book).unwrap();
         let shock = price("WETH", eth_usd);
         book.record(&shock, time);
         model.on_price(&shock, time, &book).unwrap();
@@ -461,7 +461,7 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
                 value: fixed(value),
             };
             model
-                .apply(&event(Payload::ParamChange(change)), &book)
+                .apply(&event(Payload::ParamChange(Box::new(change))), &book)
                 .unwrap();
         }
     }
@@ -485,9 +485,9 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
         shares: None,
     };
     for payload in [
-        Payload::Deposit(change("WETH", "0.4")),
-        Payload::Deposit(change("LINK", "40")),
-        Payload::Borrow(change("DAI", "1000")),
+        Payload::Deposit(Box::new(change("WETH", "0.4"))),
+        Payload::Deposit(Box::new(change("LINK", "40"))),
+        Payload::Borrow(Box::new(change("DAI", "1000"))),
     ] {
         model.apply(&event(payload), &book).unwrap();
     }
@@ -553,7 +553,7 @@ fn monitored_v3() -> AaveModel {
                 param: cascade_events::Symbol::new(param).unwrap(),
                 value: value.parse().unwrap(),
             };
-            let event = crate::aave::golden::event_at(time, Payload::ParamChange(change));
+            let event = crate::aave::golden::event_at(time, Payload::ParamChange(Box::new(change)));
             model.apply(&event, &book).unwrap();
         }
     }

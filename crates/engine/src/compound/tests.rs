@@ -69,12 +69,12 @@ fn simulated_liquidation_stays_within_close_factor_and_collateral() {
 }
 
 fn param(market: &str, name: &str, value: &str) -> Payload {
-    Payload::ParamChange(ParamChange {
+    Payload::ParamChange(Box::new(ParamChange {
         protocol: Protocol::CompoundV2,
         market: Id::name(market),
         param: Symbol::new(name).unwrap(),
         value: value.parse().unwrap(),
-    })
+    }))
 }
 
 proptest! {
@@ -120,20 +120,20 @@ proptest! {
                 shares: None,
             };
             if *eth > 0 {
-                model.apply(&event(Payload::Deposit(change("ETH", U256::from(*eth) * U256::from(10u64.pow(16))))), &book).unwrap();
+                model.apply(&event(Payload::Deposit(Box::new(change("ETH", U256::from(*eth) * U256::from(10u64.pow(16)))))), &book).unwrap();
             }
             if *wbtc > 0 {
-                model.apply(&event(Payload::Deposit(change("WBTC", U256::from(*wbtc) * U256::from(10u64.pow(6))))), &book).unwrap();
+                model.apply(&event(Payload::Deposit(Box::new(change("WBTC", U256::from(*wbtc) * U256::from(10u64.pow(6)))))), &book).unwrap();
             }
-            model.apply(&event(Payload::Borrow(change("USDC", U256::from(*usdc) * U256::from(10u64.pow(4))))), &book).unwrap();
+            model.apply(&event(Payload::Borrow(Box::new(change("USDC", U256::from(*usdc) * U256::from(10u64.pow(4)))))), &book).unwrap();
         }
-        model.apply(&event(Payload::IndexUpdate(IndexUpdate {
+        model.apply(&event(Payload::IndexUpdate(Box::new(IndexUpdate {
             protocol: Protocol::CompoundV2,
             market: comptroller,
             asset: Id::name("USDC"),
             supply_index: None,
             borrow_index: Some(Fixed::new(U256::from(borrow_index_bps), 4)),
-        })), &book).unwrap();
+        }))), &book).unwrap();
         let shock = price("ETH", Fixed::new(U256::from(eth_price), 0));
         book.record(&shock, time);
         model.on_price(&shock, time, &book).unwrap();
@@ -213,9 +213,9 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
         shares: None,
     };
     for payload in [
-        Payload::Deposit(change("ETH", "0.5", 18)),
-        Payload::Deposit(change("DAI", "900", 18)),
-        Payload::Borrow(change("USDC", "1500", 6)),
+        Payload::Deposit(Box::new(change("ETH", "0.5", 18))),
+        Payload::Deposit(Box::new(change("DAI", "900", 18))),
+        Payload::Borrow(Box::new(change("USDC", "1500", 6))),
     ] {
         model.apply(&event(payload), &book).unwrap();
     }

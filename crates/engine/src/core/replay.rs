@@ -432,7 +432,7 @@ impl Engine {
         match &event.payload {
             Payload::Price(update) => {
                 let update = match &mut self.mode {
-                    Mode::Historical => *update,
+                    Mode::Historical => **update,
                     Mode::Counterfactual(scenario) => scenario.transform_price(update, time),
                 };
                 self.record_price(&update, time)?;
@@ -1322,13 +1322,13 @@ mod tests {
             log_index: None,
             tx_hash: None,
             source: 0,
-            payload: Payload::Price(PriceUpdate {
+            payload: Payload::Price(Box::new(PriceUpdate {
                 asset: Id::name("ETH"),
                 quote: Id::name("USD"),
                 price: cascade_events::Fixed::new(cascade_events::U256::from(2_000 + seq), 0),
                 feed: Id::name("test-feed"),
                 round: None,
-            }),
+            })),
         }
     }
 

@@ -154,7 +154,7 @@ impl LookupTable {
     pub(super) fn events(&self) -> impl Iterator<Item = Payload> + '_ {
         self.rows
             .values()
-            .flat_map(|row| row.events.iter().copied())
+            .flat_map(|row| row.events.iter().cloned())
     }
 }
 

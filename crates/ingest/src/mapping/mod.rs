@@ -1333,7 +1333,7 @@ enum EventPlan {
         owner: Get<Id>,
     },
     Position {
-        kind: fn(PositionChange) -> Payload,
+        kind: fn(Box<PositionChange>) -> Payload,
         protocol: Protocol,
         market: Get<Id>,
         account: Get<Id>,
@@ -1511,7 +1511,7 @@ impl EventPlan {
     }
 
     fn position(
-        kind: fn(PositionChange) -> Payload,
+        kind: fn(Box<PositionChange>) -> Payload,
         s: &PositionSpec,
         c: &Compiler<'_>,
     ) -> Result<Self, IngestError> {
@@ -1534,24 +1534,24 @@ impl EventPlan {
                 price,
                 feed,
                 round,
-            } => Payload::Price(PriceUpdate {
+            } => Payload::Price(Box::new(PriceUpdate {
                 asset: asset.required(row)?,
                 quote: quote.required(row)?,
                 price: price.required(row)?,
                 feed: feed.required(row)?,
                 round: round.optional(row)?,
-            }),
+            })),
             EventPlan::VaultOpen {
                 protocol,
                 market,
                 account,
                 owner,
-            } => Payload::VaultOpen(VaultOpen {
+            } => Payload::VaultOpen(Box::new(VaultOpen {
                 protocol: *protocol,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 owner: owner.optional(row)?,
-            }),
+            })),
             EventPlan::Position {
                 kind,
                 protocol,
@@ -1560,14 +1560,14 @@ impl EventPlan {
                 asset,
                 amount,
                 shares,
-            } => kind(PositionChange {
+            } => kind(Box::new(PositionChange {
                 protocol: *protocol,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 asset: asset.required(row)?,
                 amount: amount.required(row)?,
                 shares: shares.optional(row)?,
-            }),
+            })),
             EventPlan::Liquidation {
                 protocol,
                 market,
@@ -1594,7 +1594,7 @@ impl EventPlan {
                     },
                     None => *detail,
                 };
-                Payload::Liquidation(Liquidation {
+                Payload::Liquidation(Box::new(Liquidation {
                     protocol: *protocol,
                     market: market.required(row)?,
                     account: account.required(row)?,
@@ -1619,7 +1619,7 @@ impl EventPlan {
                             auction: None,
                         },
                     },
-                })
+                }))
             }
             EventPlan::Toggle {
                 protocol,
@@ -1627,37 +1627,37 @@ impl EventPlan {
                 account,
                 asset,
                 enabled,
-            } => Payload::CollateralToggle(CollateralToggle {
+            } => Payload::CollateralToggle(Box::new(CollateralToggle {
                 protocol: *protocol,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 asset: asset.required(row)?,
                 enabled: enabled.required(row)?,
-            }),
+            })),
             EventPlan::Index {
                 protocol,
                 market,
                 asset,
                 supply_index,
                 borrow_index,
-            } => Payload::IndexUpdate(IndexUpdate {
+            } => Payload::IndexUpdate(Box::new(IndexUpdate {
                 protocol: *protocol,
                 market: market.required(row)?,
                 asset: asset.required(row)?,
                 supply_index: supply_index.optional(row)?,
                 borrow_index: borrow_index.optional(row)?,
-            }),
+            })),
             EventPlan::Param {
                 protocol,
                 market,
                 param,
                 value,
-            } => Payload::ParamChange(ParamChange {
+            } => Payload::ParamChange(Box::new(ParamChange {
                 protocol: *protocol,
                 market: market.required(row)?,
                 param: param.required(row)?,
                 value: value.required(row)?,
-            }),
+            })),
         })
     }
 }

@@ -286,12 +286,12 @@ impl<'a> Generator<'a> {
         for setup in market::setup_params(self.config.protocol, &infos) {
             let param = Symbol::new(setup.param).expect("parameter names are short literals");
             self.emit(
-                Payload::ParamChange(ParamChange {
+                Payload::ParamChange(Box::new(ParamChange {
                     protocol: self.config.protocol,
                     market: setup.market,
                     param,
                     value: setup.value,
-                }),
+                })),
                 sink,
             )?;
         }
@@ -313,13 +313,13 @@ impl<'a> Generator<'a> {
             Some(_) => ("ETH", ETH_DECIMALS),
             None => ("USD", PRICE_DECIMALS),
         };
-        let payload = Payload::Price(PriceUpdate {
+        let payload = Payload::Price(Box::new(PriceUpdate {
             asset: Id::name(oracle.info.symbol),
             quote: Id::name(quote),
             price: Fixed::new(U256::from(oracle.published), decimals),
             feed: market::feed_id(oracle.info, quote),
             round: Some(round),
-        });
+        }));
         self.emit(payload, sink)
     }
 
@@ -475,7 +475,7 @@ impl<'a> Generator<'a> {
             },
         };
         let keeper = self.keeper_rng.below(KEEPERS);
-        let payload = Payload::Liquidation(Liquidation {
+        let payload = Payload::Liquidation(Box::new(Liquidation {
             protocol,
             market: market::market_id(protocol, coll.info),
             account: market::account_id(protocol, index),
@@ -485,7 +485,7 @@ impl<'a> Generator<'a> {
             debt_asset: Id::name(self.debt.info.symbol),
             debt_repaid: Amount(seizure.debt_repaid),
             detail,
-        });
+        }));
         self.emit(payload, sink)?;
         let account = &mut self.accounts[index as usize];
         account.coll = account.coll.saturating_sub(to_u128(seizure.coll_units));
@@ -555,29 +555,29 @@ impl<'a> Generator<'a> {
         );
         if protocol == Protocol::Maker {
             self.emit(
-                Payload::VaultOpen(VaultOpen {
+                Payload::VaultOpen(Box::new(VaultOpen {
                     protocol,
                     market: market_id,
                     account: account_id,
                     owner: Some(Id::Address(tagged_address(URN_TAG, u64::from(index)))),
-                }),
+                })),
                 sink,
             )?;
-            self.emit(Payload::Deposit(deposit), sink)?;
+            self.emit(Payload::Deposit(Box::new(deposit)), sink)?;
         } else {
-            self.emit(Payload::Deposit(deposit), sink)?;
+            self.emit(Payload::Deposit(Box::new(deposit)), sink)?;
             self.emit(
-                Payload::CollateralToggle(CollateralToggle {
+                Payload::CollateralToggle(Box::new(CollateralToggle {
                     protocol,
                     market: market_id,
                     account: account_id,
                     asset: Id::name(coll.info.symbol),
                     enabled: true,
-                }),
+                })),
                 sink,
             )?;
         }
-        self.emit(Payload::Borrow(borrow), sink)?;
+        self.emit(Payload::Borrow(Box::new(borrow)), sink)?;
         let account = &mut self.accounts[index as usize];
         *account = Account {
             coll: to_u128(units),
@@ -693,10 +693,10 @@ impl<'a> Generator<'a> {
             shares: shares.map(Amount),
         };
         let payload = match kind {
-            EventKind::Deposit => Payload::Deposit(change),
-            EventKind::Withdraw => Payload::Withdraw(change),
-            EventKind::Borrow => Payload::Borrow(change),
-            _ => Payload::Repay(change),
+            EventKind::Deposit => Payload::Deposit(Box::new(change)),
+            EventKind::Withdraw => Payload::Withdraw(Box::new(change)),
+            EventKind::Borrow => Payload::Borrow(Box::new(change)),
+            _ => Payload::Repay(Box::new(change)),
         };
         self.emit(payload, sink)?;
         let account = &mut self.accounts[index as usize];

@@ -12,7 +12,7 @@ use super::*;
 fn collect(config: &SynthConfig) -> (Vec<Event>, SynthSummary) {
     let mut events = Vec::new();
     let summary = generate(config, &mut |event: &Event| {
-        events.push(*event);
+        events.push(event.clone());
         Ok(())
     })
     .expect("generates");

@@ -15,42 +15,42 @@ pub fn events(count: u64) -> Vec<Event> {
             let vault = Id::Number(1000 + i % 7);
             let ilk = Id::Name(Symbol::new("ETH-B").expect("valid"));
             let payload = match i % 6 {
-                0 => Payload::Price(PriceUpdate {
+                0 => Payload::Price(Box::new(PriceUpdate {
                     asset: Id::name("ETH"),
                     quote: Id::name("USD"),
                     price: Fixed::new(U256::from(2_000_000 + i), 3),
                     feed: Id::name("pip"),
                     round: Some(u128::from(i)),
-                }),
-                1 => Payload::VaultOpen(VaultOpen {
+                })),
+                1 => Payload::VaultOpen(Box::new(VaultOpen {
                     protocol: Protocol::Maker,
                     market: ilk,
                     account: vault,
                     owner: None,
-                }),
-                2 => Payload::Deposit(PositionChange {
+                })),
+                2 => Payload::Deposit(Box::new(PositionChange {
                     protocol: Protocol::Maker,
                     market: ilk,
                     account: vault,
                     asset: Id::name("ETH"),
                     amount: Amount::from_units(u128::from(i) * 1_000_000_000_000_000),
                     shares: None,
-                }),
-                3 => Payload::Borrow(PositionChange {
+                })),
+                3 => Payload::Borrow(Box::new(PositionChange {
                     protocol: Protocol::Maker,
                     market: ilk,
                     account: vault,
                     asset: Id::name("DAI"),
                     amount: Amount::from_units(u128::from(i) * 7),
                     shares: None,
-                }),
-                4 => Payload::ParamChange(ParamChange {
+                })),
+                4 => Payload::ParamChange(Box::new(ParamChange {
                     protocol: Protocol::Maker,
                     market: ilk,
                     param: Symbol::new("SPOTTER.mat").expect("valid"),
                     value: Fixed::new(U256::from(1_300 + i % 5), 3),
-                }),
-                _ => Payload::Liquidation(Liquidation {
+                })),
+                _ => Payload::Liquidation(Box::new(Liquidation {
                     protocol: Protocol::Maker,
                     market: ilk,
                     account: vault,
@@ -64,7 +64,7 @@ pub fn events(count: u64) -> Vec<Event> {
                         art: None,
                         auction: Some(i),
                     },
-                }),
+                })),
             };
             Event {
                 seq: i,

@@ -8,15 +8,15 @@ use cascade_events::{
 /// A deterministic, varied event for position `i` (prices and deposits alternate).
 pub fn event(i: u64) -> Event {
     let payload = if i.is_multiple_of(3) {
-        Payload::Price(PriceUpdate {
+        Payload::Price(Box::new(PriceUpdate {
             asset: Id::name("WETH"),
             quote: Id::name("USD"),
             price: Fixed::new(U256::from(200_000_000_000_u64 + i), 8),
             feed: Id::Address(Address::repeat_byte(0x5f)),
             round: Some(u128::from(i)),
-        })
+        }))
     } else {
-        Payload::Deposit(PositionChange {
+        Payload::Deposit(Box::new(PositionChange {
             protocol: if i.is_multiple_of(2) {
                 Protocol::Maker
             } else {
@@ -27,7 +27,7 @@ pub fn event(i: u64) -> Event {
             asset: Id::name("ETH"),
             amount: Amount::from_units(u128::from(i) * 1_000_000_000),
             shares: None,
-        })
+        }))
     };
     Event {
         seq: 0,

@@ -1,0 +1,121 @@
+//! The contract table: what each emitting address is (`--contract ADDRESS=KIND`,
+//! `--contracts FILE` and the built-in mainnet contracts).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use alloy_primitives::Address;
+use cascade_events::{Protocol, Symbol};
+
+use crate::error::IngestError;
+use crate::table::CsvInput;
+
+/// What a contract address is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Contract {
+    /// An Aave v2 LendingPool.
+    AaveV2Pool,
+    /// An Aave v3 Pool.
+    AaveV3Pool,
+    /// A Compound v2 cToken, with the symbol the price oracle names its underlying by when
+    /// known (`ETH` for cETH).
+    CompoundCToken(Option<Symbol>),
+    /// A Chainlink aggregator (its feed must be in the feed table).
+    ChainlinkAggregator,
+    /// The Maker Dog.
+    MakerDog,
+    /// A Maker Clipper, with the ilk it sells when known.
+    MakerClipper(Option<Symbol>),
+    /// The Maker Spotter (its `Poke` names the ilk).
+    MakerSpotter,
+    /// A Maker OSM and the collateral it prices (`ETH`: every `ETH-*` ilk reads it).
+    MakerOsm(Symbol),
+    /// A Maker Median and the asset it prices.
+    MakerMedian(Symbol),
+    /// Compound's `UniswapAnchoredView`.
+    CompoundOracle,
+    /// An `AaveOracle` of Aave v2 or v3.
+    AaveOracle(Protocol),
+}
+
+impl FromStr for Contract {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "aave-v2" => Contract::AaveV2Pool,
+            "aave-v3" => Contract::AaveV3Pool,
+            "compound-v2" => Contract::CompoundCToken(None),
+            "chainlink" => Contract::ChainlinkAggregator,
+            "maker-dog" => Contract::MakerDog,
+            "maker-clipper" => Contract::MakerClipper(None),
+            "maker-spotter" => Contract::MakerSpotter,
+            "compound-oracle" => Contract::CompoundOracle,
+            "aave-v2-oracle" => Contract::AaveOracle(Protocol::AaveV2),
+            "aave-v3-oracle" => Contract::AaveOracle(Protocol::AaveV3),
+            other => {
+                let (kind, name) = other.split_once(':').unwrap_or((other, ""));
+                let symbol = || Symbol::new(name).map_err(|e| format!("{other:?}: {e}"));
+                match kind {
+                    "maker-clipper" => Contract::MakerClipper(Some(symbol()?)),
+                    "compound-v2" => Contract::CompoundCToken(Some(symbol()?)),
+                    "maker-osm" => Contract::MakerOsm(symbol()?),
+                    "maker-median" => Contract::MakerMedian(symbol()?),
+                    _ => {
+                        return Err(format!(
+                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET, compound-oracle, aave-v2-oracle, aave-v3-oracle)"
+                        ));
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Parses `ADDRESS=KIND` (the `--contract` flag).
+pub fn parse_contract(text: &str) -> Result<(Address, Contract), String> {
+    let (address, kind) = text.split_once('=').ok_or("expected ADDRESS=KIND")?;
+    let address = address
+        .trim()
+        .parse()
+        .map_err(|_| format!("{address:?} is not an address"))?;
+    Ok((address, kind.trim().parse()?))
+}
+
+/// Reads a contract table file: CSV with columns `address,kind` (kinds as `--contract` spells
+/// them); the `--contracts FILE` flag. Any bad row is an error naming its line, and an address
+/// listed twice with different kinds is one: the table decides what an oracle prices.
+pub fn read_contracts(path: &Path) -> Result<BTreeMap<Address, Contract>, IngestError> {
+    let mut input = CsvInput::open(path)?;
+    let address = input.column("address")?;
+    let kind = input.column("kind")?;
+    let mut contracts = BTreeMap::new();
+    input.for_each_row(&crate::progress::NoProgress, |row| {
+        let row = row.map_err(IngestError::Row)?;
+        let at = row.parse(address, |text| {
+            text.trim()
+                .parse::<Address>()
+                .map_err(|_| "not an address".to_owned())
+        })?;
+        let contract = row.parse(kind, |text| text.trim().parse::<Contract>())?;
+        match contracts.insert(at, contract.clone()) {
+            Some(previous) if previous != contract => Err(row
+                .error(kind, format!("{at:#x} is already listed as {previous:?}"))
+                .into()),
+            _ => Ok(()),
+        }
+    })?;
+    Ok(contracts)
+}
+
+/// Built-in contracts: the Ethereum mainnet pools, the Maker Dog and Spotter.
+pub(super) const BUILT_IN: [(&str, &str); 5] = [
+    ("0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9", "aave-v2"), // Aave v2 main LendingPool
+    ("0x7937D4799803FbBe595ed57278Bc4cA21f3bFfCB", "aave-v2"), // Aave v2 AMM LendingPool
+    ("0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2", "aave-v3"), // Aave v3 Ethereum Pool
+    ("0x135954d155898D42C90D2a57824C690e0c7BEf1B", "maker-dog"), // Maker Dog
+    (
+        "0x65C79fcB50Ca1594B025960e539eD7A9a6D434A3",
+        "maker-spotter",
+    ), // Maker Spotter
+];

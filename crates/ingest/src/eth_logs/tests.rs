@@ -1,0 +1,694 @@
+//! Tests of the `eth-logs` adapter: logs encoded with the `sol!` definitions, decoded back.
+
+use alloy_primitives::{Address, B256, FixedBytes, I256, U256, hex};
+use alloy_sol_types::SolEvent;
+use cascade_events::{
+    Amount, Fixed, Id, LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource,
+    Payload, Protocol, Symbol,
+};
+
+use super::abi::*;
+use super::*;
+use crate::batch::test_context as context;
+
+const V2_POOL: &str = "0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9";
+const WETH: Address = Address::repeat_byte(0xee);
+const USDC: Address = Address::repeat_byte(0xcc);
+const USER: Address = Address::repeat_byte(0x11);
+const BOT: Address = Address::repeat_byte(0x22);
+
+/// One `eth_getLogs` entry, as a node returns it, for an encoded event.
+fn entry<E: SolEvent>(
+    address: &str,
+    event: &E,
+    block: u64,
+    log_index: u64,
+    timestamp: Option<u64>,
+) -> serde_json::Value {
+    let data = event.encode_log_data();
+    let mut log = serde_json::json!({
+        "address": address,
+        "topics": data.topics().iter().map(|t| format!("{t:#x}")).collect::<Vec<_>>(),
+        "data": format!("0x{}", hex::encode(&data.data)),
+        "blockNumber": format!("{block:#x}"),
+        "transactionHash": format!("{:#x}", B256::repeat_byte(block as u8)),
+        "transactionIndex": "0x3",
+        "logIndex": format!("{log_index:#x}"),
+        "removed": false,
+    });
+    if let Some(timestamp) = timestamp {
+        log["blockTimestamp"] = serde_json::Value::String(format!("{timestamp:#x}"));
+    }
+    log
+}
+
+fn run(
+    entries: &[serde_json::Value],
+    lines: bool,
+    options: &Options,
+    skip_invalid: bool,
+) -> Result<SourceBatch, IngestError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.json");
+    let text = if lines {
+        entries
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        serde_json::Value::Array(entries.to_vec()).to_string()
+    };
+    std::fs::write(&path, text).unwrap();
+    read(&path, options, &context(skip_invalid))
+}
+
+#[test]
+fn aave_v2_events_decode_into_payloads() {
+    let liquidation = AaveV2::LiquidationCall {
+        collateralAsset: WETH,
+        debtAsset: USDC,
+        user: USER,
+        debtToCover: U256::from(2_000_000_000u64),
+        liquidatedCollateralAmount: U256::from(1_050_000_000_000_000_000u64),
+        liquidator: BOT,
+        receiveAToken: true,
+    };
+    let deposit = AaveV2::Deposit {
+        reserve: WETH,
+        user: BOT,
+        onBehalfOf: USER,
+        amount: U256::from(5u8),
+        referral: 0,
+    };
+    let index = AaveV2::ReserveDataUpdated {
+        reserve: USDC,
+        liquidityRate: U256::ZERO,
+        stableBorrowRate: U256::ZERO,
+        variableBorrowRate: U256::ZERO,
+        liquidityIndex: U256::from(10u8).pow(U256::from(27u8)),
+        variableBorrowIndex: U256::from(2u8) * U256::from(10u8).pow(U256::from(27u8)),
+    };
+    let toggle = AaveV2::ReserveUsedAsCollateralDisabled {
+        reserve: WETH,
+        user: USER,
+    };
+    let entries = [
+        entry(V2_POOL, &deposit, 100, 0, Some(1_621_382_400)),
+        entry(V2_POOL, &liquidation, 100, 1, Some(1_621_382_400)),
+        entry(V2_POOL, &index, 101, 0, Some(1_621_382_412)),
+        entry(V2_POOL, &toggle, 101, 1, Some(1_621_382_412)),
+    ];
+    for lines in [false, true] {
+        let batch = run(&entries, lines, &Options::default(), false).unwrap();
+        assert_eq!(batch.events.len(), 4, "lines: {lines}");
+        let pool = Id::Address(V2_POOL.parse().unwrap());
+        let Payload::Deposit(d) = &batch.events.get(0).payload else {
+            panic!()
+        };
+        assert_eq!(
+            (d.protocol, d.market, d.account, d.asset, d.amount),
+            (
+                Protocol::AaveV2,
+                pool,
+                Id::Address(USER),
+                Id::Address(WETH),
+                Amount::from_units(5)
+            )
+        );
+        let Payload::Liquidation(l) = &batch.events.get(1).payload else {
+            panic!()
+        };
+        assert_eq!(
+            l.collateral_seized,
+            Amount::from_units(1_050_000_000_000_000_000)
+        );
+        assert_eq!(l.debt_repaid, Amount::from_units(2_000_000_000));
+        assert_eq!(l.liquidator, Some(Id::Address(BOT)));
+        assert_eq!(
+            l.detail,
+            LiquidationDetail::Aave {
+                receive_a_token: Some(true)
+            }
+        );
+        let Payload::IndexUpdate(i) = &batch.events.get(2).payload else {
+            panic!()
+        };
+        assert_eq!(
+            i.borrow_index.unwrap().to_string(),
+            format!("2.{}", "0".repeat(27))
+        );
+        let Payload::CollateralToggle(t) = &batch.events.get(3).payload else {
+            panic!()
+        };
+        assert!(!t.enabled);
+        let event = &batch.events.get(1);
+        assert_eq!(
+            (event.block, event.tx_index, event.log_index),
+            (Some(100), Some(3), Some(1))
+        );
+        assert_eq!(event.time, Timestamp(1_621_382_400));
+        assert_eq!(event.tx_hash, Some(B256::repeat_byte(100)));
+    }
+}
+
+#[test]
+fn aave_v3_compound_chainlink_and_maker_decode() {
+    let v3 = "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2";
+    let ctoken = "0x39aa39c021dfbae8fac545936693ac917d5e7563";
+    let aggregator = "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419";
+    let dog = "0x135954d155898D42C90D2a57824C690e0c7BEf1B";
+    let clipper = "0xc67963a226eddd77b91ad8c421630a1b0adff270";
+    let rad = U256::from(10u8).pow(U256::from(45u8));
+    let mut ilk = [0u8; 32];
+    ilk[..5].copy_from_slice(b"ETH-B");
+    let entries = [
+        entry(
+            v3,
+            &AaveV3::Repay {
+                reserve: USDC,
+                user: USER,
+                repayer: BOT,
+                amount: U256::from(7u8),
+                useATokens: false,
+            },
+            1,
+            0,
+            Some(1_700_000_000),
+        ),
+        entry(
+            ctoken,
+            &CompoundV2::Mint {
+                minter: USER,
+                mintAmount: U256::from(100u8),
+                mintTokens: U256::from(4_500u32),
+            },
+            1,
+            1,
+            Some(1_700_000_000),
+        ),
+        entry(
+            ctoken,
+            &CompoundV2::LiquidateBorrow {
+                liquidator: BOT,
+                borrower: USER,
+                repayAmount: U256::from(50u8),
+                cTokenCollateral: WETH,
+                seizeTokens: U256::from(9u8),
+            },
+            1,
+            2,
+            Some(1_700_000_000),
+        ),
+        entry(
+            ctoken,
+            &CompoundV2Early::AccrueInterest {
+                interestAccumulated: U256::ZERO,
+                borrowIndex: U256::from(1_000_000_000_000_000_001u64),
+                totalBorrows: U256::ZERO,
+            },
+            1,
+            3,
+            Some(1_700_000_000),
+        ),
+        entry(
+            aggregator,
+            &Chainlink::AnswerUpdated {
+                current: I256::try_from(231_234_567_890i64).unwrap(),
+                roundId: U256::from(42u8),
+                updatedAt: U256::from(1_700_000_000u64),
+            },
+            1,
+            4,
+            Some(1_700_000_000),
+        ),
+        entry(
+            dog,
+            &Maker::Bark {
+                ilk: FixedBytes(ilk),
+                urn: USER,
+                ink: U256::from(3u8),
+                art: U256::from(2u8),
+                due: U256::from(5u8) * rad + U256::from(1u8),
+                clip: BOT,
+                id: U256::from(77u8),
+            },
+            1,
+            5,
+            Some(1_700_000_000),
+        ),
+        entry(
+            clipper,
+            &Maker::Take {
+                id: U256::from(77u8),
+                max: U256::ZERO,
+                price: U256::from(10u8).pow(U256::from(27u8)),
+                owe: U256::from(2u8) * rad,
+                tab: U256::from(3u8) * rad,
+                lot: U256::from(1u8),
+                usr: USER,
+            },
+            1,
+            6,
+            Some(1_700_000_000),
+        ),
+    ];
+    let mut options = Options::default();
+    let (address, contract) = parse_contract(&format!("{clipper}=maker-clipper:ETH-B")).unwrap();
+    options.contracts.insert(address, contract);
+    let batch = run(&entries, false, &options, false).unwrap();
+    let kinds: Vec<&str> = batch.events.iter().map(|e| e.kind().name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "repay",
+            "deposit",
+            "liquidation",
+            "index-update",
+            "price",
+            "liquidation",
+            "auction-take"
+        ]
+    );
+    let Payload::Repay(r) = &batch.events.get(0).payload else {
+        panic!()
+    };
+    assert_eq!(r.protocol, Protocol::AaveV3);
+    let Payload::Deposit(m) = &batch.events.get(1).payload else {
+        panic!()
+    };
+    assert_eq!(
+        (m.protocol, m.shares),
+        (Protocol::CompoundV2, Some(Amount::from_units(4_500)))
+    );
+    let Payload::Liquidation(c) = &batch.events.get(2).payload else {
+        panic!()
+    };
+    assert_eq!(
+        c.detail,
+        LiquidationDetail::Compound {
+            seize_tokens: Amount::from_units(9)
+        }
+    );
+    let Payload::Price(p) = &batch.events.get(4).payload else {
+        panic!()
+    };
+    assert_eq!(
+        (p.asset, p.price.to_string(), p.round),
+        (Id::name("ETH"), "2312.34567890".into(), Some(42))
+    );
+    let Payload::Liquidation(bark) = &batch.events.get(5).payload else {
+        panic!()
+    };
+    // A rad (45 decimals) stored as a wad, rounding the extra 1e-45 DAI away.
+    let dai = |n: u128| Amount::from_units(n * 10u128.pow(18));
+    assert_eq!(
+        (bark.market, bark.collateral_asset, bark.debt_repaid),
+        (Id::name("ETH-B"), Id::name("ETH"), dai(5))
+    );
+    assert_eq!(
+        bark.detail,
+        LiquidationDetail::MakerDog {
+            due: Some(dai(5)),
+            art: Some(Amount::from_units(2)),
+            auction: Some(77)
+        }
+    );
+    let Payload::AuctionTake(take) = &batch.events.get(6).payload else {
+        panic!()
+    };
+    assert_eq!(
+        (take.market, take.owe, take.tab_left),
+        (Id::name("ETH-B"), dai(2), dai(3))
+    );
+}
+
+#[test]
+fn unknown_logs_are_counted_not_errors() {
+    let unknown_contract = "0x0000000000000000000000000000000000000abc";
+    let withdraw = AaveV2::Withdraw {
+        reserve: WETH,
+        user: USER,
+        to: USER,
+        amount: U256::from(1u8),
+    };
+    let mut foreign = entry(unknown_contract, &withdraw, 5, 0, Some(1_700_000_000));
+    let mut unknown_topic = foreign.clone();
+    unknown_topic["topics"][0] = serde_json::Value::String(format!("{:#x}", B256::repeat_byte(9)));
+    // A Mint with the Compound signature but another layout (an extra indexed topic).
+    let mint = CompoundV2::Mint {
+        minter: USER,
+        mintAmount: U256::from(1u8),
+        mintTokens: U256::from(1u8),
+    };
+    let mut other_layout = entry(unknown_contract, &mint, 5, 2, Some(1_700_000_000));
+    other_layout["topics"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::Value::String(format!("{:#x}", B256::ZERO)));
+    let mut removed = entry(V2_POOL, &withdraw, 5, 3, Some(1_700_000_000));
+    removed["removed"] = serde_json::Value::Bool(true);
+    foreign["logIndex"] = serde_json::Value::String("0x1".into());
+    let batch = run(
+        &[foreign, unknown_topic, other_layout, removed],
+        true,
+        &Options::default(),
+        false,
+    )
+    .unwrap();
+    assert!(batch.events.is_empty());
+    assert_eq!(
+        batch.report.counters.values().sum::<u64>(),
+        4,
+        "{:?}",
+        batch.report.counters
+    );
+    assert_eq!(batch.report.counters["removed (reorged) logs skipped"], 1);
+    assert_eq!(
+        batch.report.counters["logs with an unknown topic skipped"],
+        1
+    );
+}
+
+#[test]
+fn block_times_from_a_blocks_file_or_an_error() {
+    let withdraw = AaveV2::Withdraw {
+        reserve: WETH,
+        user: USER,
+        to: USER,
+        amount: U256::from(1u8),
+    };
+    let entries = [entry(V2_POOL, &withdraw, 12_000_000, 0, None)];
+    let error = run(&entries, false, &Options::default(), false).unwrap_err();
+    assert_eq!(
+        error.row_at(),
+        (Position::Entry(1), "blockNumber", "12000000")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = dir.path().join("blocks.csv");
+    std::fs::write(&blocks, "block,timestamp\n12000000,1615234816\n").unwrap();
+    let options = Options {
+        blocks: Some(blocks),
+        ..Options::default()
+    };
+    let batch = run(&entries, false, &options, false).unwrap();
+    assert_eq!(batch.events.get(0).time, Timestamp(1_615_234_816));
+}
+
+#[test]
+fn broken_logs_from_known_contracts_are_rejected() {
+    let withdraw = AaveV2::Withdraw {
+        reserve: WETH,
+        user: USER,
+        to: USER,
+        amount: U256::from(1u8),
+    };
+    let mut short = entry(V2_POOL, &withdraw, 5, 0, Some(1_700_000_000));
+    short["data"] = serde_json::Value::String("0x01".into());
+    let not_json = serde_json::Value::String("nope".into());
+    let error = run(
+        std::slice::from_ref(&short),
+        false,
+        &Options::default(),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("entry 1") && error.contains("does not decode"),
+        "{error}"
+    );
+    let batch = run(&[short, not_json], true, &Options::default(), true).unwrap();
+    assert_eq!(batch.report.rejected.len(), 2);
+    assert_eq!(batch.report.rejected[1].position, Position::Line(2));
+    assert!(parse_contract("0x12=aave-v2").is_err());
+    assert!(
+        parse_contract(&format!("{V2_POOL}=aave-v9"))
+            .unwrap_err()
+            .contains("unknown contract kind")
+    );
+}
+
+const CETH: &str = "0x4Ddc2D193948926D02f9B1fE9e1daa0718270ED5";
+
+#[test]
+fn oracle_values_decode_from_named_emitters() {
+    let osm = "0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763";
+    let median = "0x64DE91F5A373Cd4c28de3600cB34C7C6cE410C85";
+    let uav = "0x922018674c12a7F0D394ebEEf9B58F186CdE13c1";
+    let aave_oracle = "0xA50ba011c48153De246E5192C8f9258A2ba79Ca9";
+    let aggregator = "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419";
+    let spotter = "0x65C79fcB50Ca1594B025960e539eD7A9a6D434A3";
+    let wad = |units: u64| U256::from(units) * U256::from(10u64.pow(18));
+    let mut ilk = [0u8; 32];
+    ilk[..5].copy_from_slice(b"ETH-B");
+    let entries = [
+        entry(
+            osm,
+            &MakerOracles::LogValue {
+                val: B256::from(wad(1400)),
+            },
+            10,
+            0,
+            Some(1_700_000_000),
+        ),
+        entry(
+            spotter,
+            &MakerOracles::Poke {
+                ilk: FixedBytes(ilk),
+                val: B256::from(wad(1400)),
+                spot: U256::from(1u8),
+            },
+            10,
+            1,
+            Some(1_700_000_000),
+        ),
+        entry(
+            median,
+            &MakerOracles::LogMedianPrice {
+                val: wad(1390),
+                age: U256::from(1_699_999_990u64),
+            },
+            10,
+            2,
+            Some(1_700_000_000),
+        ),
+        entry(
+            uav,
+            &CompoundOracle::PriceUpdated {
+                symbol: "ETH".into(),
+                price: U256::from(1_401_230_000u64),
+            },
+            10,
+            3,
+            Some(1_700_000_000),
+        ),
+        entry(
+            aave_oracle,
+            &AaveOracle::AssetSourceUpdated {
+                asset: WETH,
+                source: BOT,
+            },
+            10,
+            4,
+            Some(1_700_000_000),
+        ),
+        entry(
+            aggregator,
+            &ChainlinkRounds::NewRound {
+                roundId: U256::from(7u8),
+                startedBy: BOT,
+                startedAt: U256::from(1_700_000_000u64),
+            },
+            10,
+            5,
+            Some(1_700_000_000),
+        ),
+    ];
+    let mut options = Options::default();
+    for flag in [
+        format!("{osm}=maker-osm:ETH"),
+        format!("{median}=maker-median:ETH"),
+        format!("{uav}=compound-oracle"),
+        format!("{aave_oracle}=aave-v2-oracle"),
+        format!("{CETH}=compound-v2:ETH"),
+    ] {
+        let (address, contract) = parse_contract(&flag).unwrap();
+        options.contracts.insert(address, contract);
+    }
+    let batch = run(&entries, true, &options, false).unwrap();
+    assert_eq!(batch.events.len(), 5);
+    let address = |text: &str| Id::Address(text.parse().unwrap());
+    assert_eq!(
+        batch.events.get(0).payload,
+        Payload::OracleValue(Box::new(OracleValue {
+            protocol: Protocol::Maker,
+            market: Id::name("ETH"),
+            value: Fixed::new(wad(1400), 18),
+            source: OracleValueSource::OsmLogValue,
+            oracle: address(osm),
+        }))
+    );
+    assert_eq!(
+        batch.events.get(1).payload,
+        Payload::OracleValue(Box::new(OracleValue {
+            protocol: Protocol::Maker,
+            market: Id::name("ETH-B"),
+            value: Fixed::new(wad(1400), 18),
+            source: OracleValueSource::SpotterPoke,
+            oracle: address(spotter),
+        }))
+    );
+    let Payload::Price(m) = &batch.events.get(2).payload else {
+        panic!()
+    };
+    assert_eq!(
+        (m.asset, m.quote, m.price.to_string(), m.feed),
+        (
+            Id::name("ETH"),
+            Id::name("USD"),
+            format!("1390.{}", "0".repeat(18)),
+            address(median)
+        )
+    );
+    let Payload::Price(c) = &batch.events.get(3).payload else {
+        panic!()
+    };
+    // cETH is named with the symbol: the price is the cToken's, as the Compound model reads
+    // it (`getUnderlyingPrice(cETH)`).
+    assert_eq!(
+        (c.asset, c.price.to_string(), c.feed),
+        (address(CETH), "1401.230000".into(), address(uav))
+    );
+    assert_eq!(
+        batch.events.get(4).payload,
+        Payload::OracleSourceChange(Box::new(OracleSourceChange {
+            protocol: Protocol::AaveV2,
+            oracle: address(aave_oracle),
+            asset: Id::Address(WETH),
+            source: Id::Address(BOT),
+        }))
+    );
+    assert_eq!(
+        batch.report.counters["Chainlink NewRound logs (a round opened, no answer) counted"],
+        1
+    );
+}
+
+/// A Spotter `Poke` as a node returns it, written out by hand from the ABI: topic 0 is
+/// keccak256("Poke(bytes32,bytes32,uint256)") (the hash go-ethereum's bindings of dss
+/// `spot.sol` print), and the data is three static words, none indexed: `ilk` "ETH-A" left
+/// aligned, `val` 1400e18 = 0x4be4e7267b6ae00000, and `spot` = 1400e27 * 1e27 / 1.45e27 =
+/// 965517241379310344827586206896 = 0xc2fc124a5c870e5b608d3dcb0.
+#[test]
+fn a_hand_written_spotter_poke_decodes() {
+    let log = serde_json::json!({
+        "address": "0x65c79fcb50ca1594b025960e539ed7a9a6d434a3",
+        "topics": ["0xdfd7467e425a8107cfd368d159957692c25085aacbcf5228ce08f10f2146486e"],
+        "data": concat!(
+            "0x4554482d41000000000000000000000000000000000000000000000000000000",
+            "00000000000000000000000000000000000000000000004be4e7267b6ae00000",
+            "000000000000000000000000000000000000000c2fc124a5c870e5b608d3dcb0"
+        ),
+        "blockNumber": "0xbebc20",
+        "transactionHash": format!("{:#x}", B256::repeat_byte(1)),
+        "transactionIndex": "0x0",
+        "logIndex": "0x2",
+        "blockTimestamp": "0x60b57d00",
+    });
+    assert_eq!(
+        MakerOracles::Poke::SIGNATURE_HASH.to_string(),
+        log["topics"][0]
+    );
+    let batch = run(&[log], false, &Options::default(), false).unwrap();
+    let event = batch.events.get(0);
+    assert_eq!(
+        (event.block, event.log_index, event.time),
+        (Some(12_500_000), Some(2), Timestamp(1_622_506_752))
+    );
+    let Payload::OracleValue(value) = event.payload else {
+        panic!("{:?}", event.payload)
+    };
+    assert_eq!(
+        (value.market, value.value.to_string(), value.source),
+        (
+            Id::name("ETH-A"),
+            format!("1400.{}", "0".repeat(18)),
+            OracleValueSource::SpotterPoke
+        )
+    );
+}
+
+/// The `sol!` declarations hash to the topics nodes return (as printed by third-party
+/// bindings of the deployed contracts: vulcanize's `LogValue(bytes32)`, go-ethereum bindings
+/// of the Median).
+#[test]
+fn oracle_signatures_hash_to_the_mainnet_topics() {
+    assert_eq!(
+        MakerOracles::LogValue::SIGNATURE_HASH.to_string(),
+        "0x296ba4ca62c6c21c95e828080cb8aec7481b71390585605300a8a76f9e95b527"
+    );
+    assert_eq!(
+        MakerOracles::LogMedianPrice::SIGNATURE_HASH.to_string(),
+        "0xb78ebc573f1f889ca9e1e0fb62c843c836f3d3a2e1f43ef62940e9b894f4ea4c"
+    );
+}
+
+#[test]
+fn a_contract_table_file_names_emitters_or_says_which_line_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("contracts.csv");
+    std::fs::write(
+        &path,
+        "address,kind\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:ETH\n0x64DE91F5A373Cd4c28de3600cB34C7C6cE410C85,maker-median:ETH\n",
+    )
+    .unwrap();
+    let contracts = read_contracts(&path).unwrap();
+    assert_eq!(
+        contracts.get(
+            &"0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763"
+                .parse::<Address>()
+                .unwrap()
+        ),
+        Some(&Contract::MakerOsm(Symbol::new("ETH").unwrap()))
+    );
+    assert_eq!(contracts.len(), 2);
+    std::fs::write(
+        &path,
+        "address,kind\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:ETH\n0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763,maker-osm:WBTC\n",
+    )
+    .unwrap();
+    let error = read_contracts(&path).unwrap_err();
+    assert_eq!(
+        error.row_at(),
+        (Position::Line(3), "kind", "maker-osm:WBTC")
+    );
+    std::fs::write(&path, "address,kind\n0x81,maker-osm:ETH\n").unwrap();
+    let error = read_contracts(&path).unwrap_err();
+    assert_eq!(error.row_at(), (Position::Line(2), "address", "0x81"));
+}
+
+#[test]
+fn an_oracle_value_from_an_unnamed_emitter_is_an_error() {
+    let log = entry(
+        "0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763",
+        &MakerOracles::LogValue {
+            val: B256::from(U256::from(5u8)),
+        },
+        1,
+        0,
+        Some(1_700_000_000),
+    );
+    let error = run(&[log], false, &Options::default(), false).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("--contract 0x81fe72b5a8d1a857d176c3e7d5bd2679a9b85763=maker-osm:GEM"),
+        "{message}"
+    );
+    assert_eq!(error.row_at().1, "address");
+    assert!(
+        parse_contract("0x81FE72B5A8d1A857d176C3E7d5Bd2679A9B85763=maker-osm:")
+            .unwrap_err()
+            .contains("maker-osm:")
+    );
+}
