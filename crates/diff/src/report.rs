@@ -16,7 +16,9 @@ use crate::DiffError;
 use crate::charts::{self, BarGroup, BeforeAfter, Line};
 use crate::compare::{Comparison, SeqRange, TotalRow, compare};
 use crate::render::{self, escape, html_table, markdown_table};
-use crate::runfile::{HealthView, Num, PointView, RunFile, price_at};
+use cascade_run::{HealthSnapshot, Moment, TimelinePoint};
+
+use crate::runfile::{LiquidationExt, Num, RunFile, price_at};
 use crate::story;
 
 /// Most markets and collateral assets charted (the ones with the most liquidations).
@@ -467,7 +469,7 @@ fn key_numbers(runs: &[RunFile], comparisons: &[Comparison]) -> Vec<Vec<String>>
 }
 
 /// The markets (protocol, market) with the most liquidations over all runs, most first.
-fn busiest<F: Fn(&crate::runfile::LiquidationView) -> String>(
+fn busiest<F: Fn(&crate::runfile::LiquidationRecord) -> String>(
     runs: &[RunFile],
     key: F,
 ) -> Vec<String> {
@@ -496,10 +498,10 @@ enum TimelineMetric {
 }
 
 impl TimelineMetric {
-    fn value(self, point: &PointView) -> Option<Num> {
+    fn value(self, point: &TimelinePoint) -> Option<Num> {
         match self {
             TimelineMetric::AccountsUnsafe => Some(Num::from_int(point.accounts_unsafe.into())),
-            TimelineMetric::BadDebt => point.bad_debt.as_deref().and_then(Num::parse),
+            TimelineMetric::BadDebt => Some(Num::of(&point.bad_debt)),
         }
     }
 }
@@ -612,7 +614,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             .all(|run| !run.prices().contains_key(&key))
             .then(|| {
                 busiest(runs, |l| {
-                    if l.protocol == key.0 && l.market == key.1 {
+                    if l.protocol.name() == key.0 && l.market.to_string() == key.1 {
                         l.collateral_name().to_owned()
                     } else {
                         String::new()
@@ -635,7 +637,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             let marks = run
                 .liquidations
                 .iter()
-                .filter(|l| l.protocol == key.0 && l.market == key.1)
+                .filter(|l| l.protocol.name() == key.0 && l.market.to_string() == key.1)
                 .filter(|l| asset.as_deref().is_none_or(|a| l.collateral_name() == a))
                 .filter_map(|l| {
                     price_at(series, l.seq).map(|price| charts::Mark {
@@ -657,8 +659,8 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             let mark_unit = run
                 .liquidations
                 .iter()
-                .find(|l| l.protocol == key.0 && l.market == key.1)
-                .map(|l| l.debt_asset.clone())
+                .find(|l| l.protocol.name() == key.0 && l.market.to_string() == key.1)
+                .map(|l| l.debt_asset.to_string())
                 .unwrap_or_default();
             lines.push(Line {
                 label: run.label(),
@@ -712,7 +714,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                 for liquidation in run
                     .liquidations
                     .iter()
-                    .filter(|l| l.collateral_name() == asset)
+                    .filter(|l| l.collateral_name() == *asset)
                 {
                     if points.is_empty() {
                         points.push((liquidation.time.0 as f64, 0.0));
@@ -783,10 +785,10 @@ fn health_chart(
         run: &'a RunFile,
         protocol: &str,
         market: &str,
-    ) -> (Option<&'a HealthView>, Option<&'a HealthView>) {
+    ) -> (Option<&'a HealthSnapshot>, Option<&'a HealthSnapshot>) {
         (
-            run.health(protocol, market, "before"),
-            run.health(protocol, market, "after"),
+            run.health(protocol, market, Moment::Before),
+            run.health(protocol, market, Moment::After),
         )
     }
     let Some(ranges) = runs
@@ -796,13 +798,13 @@ fn health_chart(
         .map(|h| {
             h.buckets
                 .iter()
-                .map(|b| b.range.clone())
+                .map(|b| b.range.to_string())
                 .collect::<Vec<_>>()
         })
     else {
         return Ok(None);
     };
-    let counts = |view: Option<&HealthView>| {
+    let counts = |view: Option<&HealthSnapshot>| {
         view.map(|h| h.buckets.iter().map(|b| b.accounts as f64).collect())
     };
     let series: Vec<BeforeAfter> = runs
@@ -847,10 +849,8 @@ fn health_chart(
             for view in &columns {
                 row.push(view.buckets.get(index).map_or_else(String::new, |b| {
                     // Whole units for DAI/USD sums, cents where a base currency like ETH is small.
-                    let debt = Num::parse(&b.debt).map_or_else(
-                        || b.debt.clone(),
-                        |n| n.human(if n.abs() < Num::from_int(100) { 2 } else { 0 }),
-                    );
+                    let n = Num::of(&b.debt);
+                    let debt = n.human(if n.abs() < Num::from_int(100) { 2 } else { 0 });
                     format!("{} · {debt}", b.accounts)
                 }));
             }

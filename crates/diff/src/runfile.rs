@@ -1,16 +1,16 @@
-//! Reading run files (`docs/run-format.md`) as the diff and the report need them.
-//!
-//! Only the keys these tools use are read; unknown keys are ignored, so a run file that gains
-//! keys stays readable. Amounts arrive as exact decimal text and become [`Num`]s; nothing here
-//! goes through floats. This module never writes a run file.
+//! Run files (`docs/run-format.md`) as the diff and the report read them: `cascade-run`'s typed
+//! model, read through its reader, plus what the comparison needs on top (exact sums in
+//! [`Num`], asset names, per-market price series). Nothing here goes through floats except
+//! chart coordinates, and nothing here writes a run file.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 
-use cascade_engine::run_lines;
 use cascade_events::{Fixed, Timestamp};
-use serde::Deserialize;
+pub use cascade_run::LiquidationRecord;
+use cascade_run::{HealthSnapshot, Moment, Quantity, RUN_SCHEMA_VERSION, Run};
 use serde_json::Value;
 
 use crate::DiffError;
@@ -25,6 +25,15 @@ const SCALE: i128 = 1_000_000_000_000_000_000;
 impl Num {
     /// Zero.
     pub const ZERO: Num = Num(0);
+
+    /// An exact amount of a run file; digits beyond 18 decimals are dropped (rounding toward
+    /// zero), an amount beyond the range saturates.
+    pub fn of(amount: &Quantity) -> Num {
+        amount
+            .rescale(18)
+            .and_then(|scaled| i128::try_from(scaled).ok())
+            .map_or(Num(i128::MAX), Num)
+    }
 
     /// A whole number.
     pub fn from_int(value: i128) -> Self {
@@ -140,108 +149,6 @@ impl serde::Serialize for Num {
     }
 }
 
-/// The log a run was computed from.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-pub struct LogView {
-    /// First sequence number.
-    #[serde(default)]
-    pub first_seq: Option<u64>,
-    /// Last sequence number.
-    #[serde(default)]
-    pub last_seq: Option<u64>,
-    /// Content hash of the log (hex).
-    #[serde(default)]
-    pub content_hash: String,
-}
-
-/// The part of the log a run reports on.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct WindowView {
-    /// The `--from` time the run reports from (`null`: from the start of the log).
-    pub from_time: Option<String>,
-    /// The `--to` time (or a scenario's `window.to`) the run stops before (absent: the end of
-    /// the log).
-    pub to_time: Option<String>,
-    /// First event reported on.
-    pub first_seq: Option<u64>,
-    /// Last event reported on.
-    pub last_seq: Option<u64>,
-}
-
-/// Totals as the run reports them. Every key is required: a run file missing one was cut or
-/// edited, and comparing it as zeros would report a difference (or none) that is not there.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct TotalsView {
-    /// Liquidations in the window.
-    pub liquidations: u64,
-    /// Recorded liquidations per verdict (historical runs).
-    pub verdicts: BTreeMap<String, u64>,
-    /// Collateral seized per asset.
-    pub collateral_seized: BTreeMap<String, String>,
-    /// Debt repaid per asset.
-    pub debt_repaid: BTreeMap<String, String>,
-    /// Bad debt per asset.
-    pub bad_debt: BTreeMap<String, String>,
-    /// Recorded liquidations a counterfactual run skipped.
-    pub recorded_liquidations_skipped: u64,
-    /// User actions clamped, per reason.
-    pub clamped: BTreeMap<String, u64>,
-    /// User actions skipped, per reason.
-    pub skipped: BTreeMap<String, u64>,
-}
-
-/// One liquidation of a run.
-#[derive(Clone, Debug, Deserialize)]
-pub struct LiquidationView {
-    /// Log position.
-    pub seq: u64,
-    /// Time.
-    pub time: Timestamp,
-    /// `recorded` or `simulated`.
-    #[serde(default)]
-    pub origin: String,
-    /// Protocol.
-    pub protocol: String,
-    /// Market.
-    pub market: String,
-    /// Account.
-    pub account: String,
-    /// Transaction hash, where the source recorded it.
-    #[serde(default)]
-    pub tx_hash: Option<String>,
-    /// Log index in the block, where the source recorded it.
-    #[serde(default)]
-    pub log_index: Option<u32>,
-    /// Verdict of a recorded liquidation.
-    #[serde(default)]
-    pub verdict: Option<String>,
-    /// Cascade round of a simulated liquidation.
-    #[serde(default)]
-    pub round: Option<u32>,
-    /// Collateral asset.
-    pub collateral_asset: String,
-    /// Collateral seized, whole tokens.
-    pub collateral_seized: String,
-    /// Debt asset.
-    pub debt_asset: String,
-    /// Debt repaid, whole tokens.
-    pub debt_repaid: String,
-    /// Bad debt left, whole tokens.
-    #[serde(default)]
-    pub bad_debt: Option<String>,
-    /// Collateral the simulated liquidator sold (the rest of a Maker lot went back), whole
-    /// tokens; absent for recorded liquidations.
-    #[serde(default)]
-    pub collateral_sold: Option<String>,
-    /// The account's health at that moment.
-    #[serde(default)]
-    pub health: Option<String>,
-    /// Why a verdict is not `explained`.
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
 /// An asset's name for comparisons and labels: a wrapped token and its native coin are one
 /// asset, named by the token the protocols hold (`ETH` -> `WETH`, `BTC` -> `WBTC`; `WETH` stays
 /// `WETH`). Recorded Maker liquidations name the ilk's gem as the export does (`ETH`, which the
@@ -254,52 +161,45 @@ pub fn canonical_asset(name: &str) -> &str {
     }
 }
 
-impl LiquidationView {
+/// What the comparison reads of a liquidation beyond its fields.
+pub trait LiquidationExt {
     /// The collateral asset, [`canonical_asset`].
-    pub fn collateral_name(&self) -> &str {
-        canonical_asset(&self.collateral_asset)
+    fn collateral_name(&self) -> String;
+    /// `protocol market account`: the account's identity across runs.
+    fn key(&self) -> AccountKey;
+    /// Collateral seized.
+    fn collateral(&self) -> Num;
+    /// Collateral the account lost: what was sold where the run says, else what was seized.
+    fn collateral_lost(&self) -> Num;
+    /// Debt repaid.
+    fn debt(&self) -> Num;
+}
+
+impl LiquidationExt for LiquidationRecord {
+    fn collateral_name(&self) -> String {
+        canonical_asset(&self.collateral_asset.to_string()).to_owned()
     }
 
-    /// `protocol market account`: the account's identity across runs.
-    pub fn key(&self) -> AccountKey {
+    fn key(&self) -> AccountKey {
         AccountKey {
-            protocol: self.protocol.clone(),
-            market: self.market.clone(),
-            account: self.account.clone(),
+            protocol: self.protocol.name().to_owned(),
+            market: self.market.to_string(),
+            account: self.account.to_string(),
         }
     }
 
-    /// The identity that matches it across runs and logs
-    /// ([`cascade_engine::run_diff::liquidation_identity`]).
-    pub fn identity(&self) -> String {
-        cascade_engine::run_diff::identity_of(
-            [
-                &self.time.to_rfc3339(),
-                &self.origin,
-                &self.protocol,
-                &self.market,
-                &self.account,
-            ],
-            self.tx_hash.as_deref().zip(self.log_index.map(u64::from)),
-        )
+    fn collateral(&self) -> Num {
+        Num::of(&self.collateral_seized)
     }
 
-    /// Collateral seized.
-    pub fn collateral(&self) -> Num {
-        Num::parse(&self.collateral_seized).unwrap_or_default()
-    }
-
-    /// Collateral the account lost: what was sold where the run says, else what was seized.
-    pub fn collateral_lost(&self) -> Num {
+    fn collateral_lost(&self) -> Num {
         self.collateral_sold
-            .as_deref()
-            .and_then(Num::parse)
-            .unwrap_or_else(|| self.collateral())
+            .as_ref()
+            .map_or_else(|| self.collateral(), Num::of)
     }
 
-    /// Debt repaid.
-    pub fn debt(&self) -> Num {
-        Num::parse(&self.debt_repaid).unwrap_or_default()
+    fn debt(&self) -> Num {
+        Num::of(&self.debt_repaid)
     }
 }
 
@@ -320,103 +220,27 @@ impl fmt::Display for AccountKey {
     }
 }
 
-/// One risk snapshot.
-#[derive(Clone, Debug, Deserialize)]
-pub struct PointView {
-    /// Log position.
-    pub seq: u64,
-    /// Time.
-    pub time: Timestamp,
-    /// Protocol.
-    pub protocol: String,
-    /// Market.
-    pub market: String,
-    /// Price the protocol's oracle reads.
-    #[serde(default)]
-    pub oracle_price: Option<String>,
-    /// Accounts liquidatable.
-    #[serde(default)]
-    pub accounts_unsafe: u64,
-    /// Market-level bad debt.
-    #[serde(default)]
-    pub bad_debt: Option<String>,
-    /// The price update behind the point, on markets priced per asset (Aave pools, Compound).
-    #[serde(default)]
-    pub trigger: Option<TriggerView>,
-}
-
-/// The price update behind a timeline point of a market priced per asset.
-#[derive(Clone, Debug, Deserialize)]
-pub struct TriggerView {
-    /// The asset whose price moved.
-    pub asset: String,
-    /// Its new price, exact decimal text.
-    pub price: String,
-}
-
-/// One health bucket of a [`HealthView`].
-#[derive(Clone, Debug, Deserialize)]
-pub struct BucketView {
-    /// Health factor range (`<1`, `1-1.05`, ..., `>=3`).
-    pub range: String,
-    /// Accounts in it.
-    pub accounts: u64,
-    /// Their debt, protocol base currency.
-    pub debt: String,
-}
-
-/// A market's accounts by health factor at one moment (`before` or `after`).
-#[derive(Clone, Debug, Deserialize)]
-pub struct HealthView {
-    /// `before` or `after`.
-    pub moment: String,
-    /// Log position where it was taken.
-    pub seq: u64,
-    /// Time it was taken.
-    pub time: Timestamp,
-    /// Protocol.
-    pub protocol: String,
-    /// Market.
-    pub market: String,
-    /// Buckets, lowest health first.
-    pub buckets: Vec<BucketView>,
-    /// Accounts without debt.
-    #[serde(default)]
-    pub accounts_without_debt: u64,
-    /// Accounts whose health could not be computed.
-    #[serde(default)]
-    pub accounts_unpriced: u64,
-}
-
-/// A run file, as the diff and report read it.
-#[derive(Clone, Debug, Deserialize)]
+/// A run file and where it was read from.
+#[derive(Clone, Debug)]
 pub struct RunFile {
     /// Where it was read from (not in the file).
-    #[serde(skip)]
     pub path: String,
-    /// Layout version.
-    pub schema_version: u32,
-    /// The log replayed.
-    pub log: LogView,
-    /// The events reported on.
-    pub window: WindowView,
-    /// The scenario (`null` for a historical run).
-    #[serde(default)]
-    pub scenario: Option<Value>,
-    /// Final state hash.
-    pub state_hash: String,
-    /// Totals.
-    pub totals: TotalsView,
-    /// Liquidations in log order.
-    pub liquidations: Vec<LiquidationView>,
-    /// Risk snapshots in log order.
-    pub timeline: Vec<PointView>,
-    /// Health distributions before and after (absent from schema version 1 files).
-    #[serde(default)]
-    pub health_distribution: Vec<HealthView>,
-    /// Counterfactual extras (cascade graph, liquidator statistics), where present.
-    #[serde(default)]
-    pub counterfactual: Option<Value>,
+    /// The run.
+    pub run: Run,
+}
+
+impl Deref for RunFile {
+    type Target = Run;
+
+    fn deref(&self) -> &Run {
+        &self.run
+    }
+}
+
+impl DerefMut for RunFile {
+    fn deref_mut(&mut self) -> &mut Run {
+        &mut self.run
+    }
 }
 
 impl RunFile {
@@ -431,78 +255,26 @@ impl RunFile {
     }
 
     /// Parses a run file of either form (one JSON document, or the line form of
-    /// [`cascade_engine::run_lines`]); `file` names it in errors.
+    /// [`cascade_run::lines`]); `file` names it in errors.
     pub fn from_slice(bytes: &[u8], file: &str) -> Result<RunFile, DiffError> {
-        let not_a_run = |error: serde_json::Error, line: usize| DiffError::NotARun {
+        let run = cascade_run::lines::read(bytes).map_err(|error| DiffError::NotARun {
             file: file.to_owned(),
-            line: line.max(error.line()),
-            column: error.column(),
-            reason: error.to_string(),
-        };
-        let mut run: RunFile = match run_lines::split(bytes) {
-            None => serde_json::from_slice(bytes).map_err(|error| not_a_run(error, 0))?,
-            Some((header, records)) => {
-                // The header holds the run without its lists; a list it announces a count for
-                // starts empty and is filled from the record lines (a list it does not announce
-                // stays missing, and a required one is refused as in the document form).
-                let mut document = header.clone();
-                let announced = header.get(run_lines::COUNTS_KEY).and_then(Value::as_object);
-                for key in run_lines::LIST_KEYS {
-                    if announced.is_some_and(|counts| counts.contains_key(key)) {
-                        document.insert(key.to_owned(), Value::Array(Vec::new()));
-                    }
-                }
-                let mut run: RunFile = serde_json::from_value(Value::Object(document))
-                    .map_err(|error| not_a_run(error, 1))?;
-                let mut found: BTreeMap<String, u64> = BTreeMap::new();
-                let mut last_line = 1;
-                for (line, text) in records {
-                    let record: Record =
-                        serde_json::from_slice(text).map_err(|error| DiffError::NotARun {
-                            file: file.to_owned(),
-                            line,
-                            column: error.column(),
-                            reason: error.to_string(),
-                        })?;
-                    let list = match record {
-                        Record::Liquidations(item) => {
-                            run.liquidations.push(*item);
-                            "liquidations"
-                        }
-                        Record::UnsafeUnliquidated(_) => "unsafe_unliquidated",
-                        Record::Timeline(item) => {
-                            run.timeline.push(item);
-                            "timeline"
-                        }
-                        Record::HealthDistribution(item) => {
-                            run.health_distribution.push(item);
-                            "health_distribution"
-                        }
-                    };
-                    *found.entry(list.to_owned()).or_default() += 1;
-                    last_line = line;
-                }
-                run_lines::check_counts(&header, &found, last_line).map_err(|error| {
-                    DiffError::NotARun {
-                        file: file.to_owned(),
-                        line: error.line,
-                        column: 1,
-                        reason: error.reason,
-                    }
-                })?;
-                run
-            }
-        };
+            line: error.line,
+            column: error.column,
+            reason: error.reason,
+        })?;
         // Version 2 only added `health_distribution`: a version 1 file reads as one without it.
-        if !(1..=cascade_engine::run::RUN_SCHEMA_VERSION).contains(&run.schema_version) {
+        if !(1..=RUN_SCHEMA_VERSION).contains(&run.schema_version) {
             return Err(DiffError::SchemaVersion {
                 file: file.to_owned(),
                 found: run.schema_version,
-                expected: cascade_engine::run::RUN_SCHEMA_VERSION,
+                expected: RUN_SCHEMA_VERSION,
             });
         }
-        run.path = file.to_owned();
-        Ok(run)
+        Ok(RunFile {
+            path: file.to_owned(),
+            run,
+        })
     }
 
     /// Whether the run replaced the recorded liquidations by the simulated liquidator.
@@ -533,9 +305,8 @@ impl RunFile {
         })
     }
 
-    /// The `moment` (`before`, `after`) health distribution of `protocol market`, if the run has
-    /// one.
-    pub fn health(&self, protocol: &str, market: &str, moment: &str) -> Option<&HealthView> {
+    /// The `moment` health distribution of `protocol market`, if the run has one.
+    pub fn health(&self, protocol: &str, market: &str, moment: Moment) -> Option<&HealthSnapshot> {
         self.health_distribution
             .iter()
             .find(|h| h.protocol == protocol && h.market == market && h.moment == moment)
@@ -546,18 +317,16 @@ impl RunFile {
     pub fn prices(&self) -> BTreeMap<(String, String), PriceSeries> {
         let mut series: BTreeMap<(String, String), PriceSeries> = BTreeMap::new();
         for point in &self.timeline {
-            if let Some(price) = point.oracle_price.as_deref().and_then(Num::parse) {
+            if let Some(price) = &point.oracle_price {
                 series
                     .entry((point.protocol.clone(), point.market.clone()))
                     .or_default()
-                    .push((point.seq, point.time, price));
+                    .push((point.seq, point.time, Num::of(price)));
             }
         }
         series
     }
-}
 
-impl RunFile {
     /// The prices of `asset` (a collateral of a market priced per asset) that moved the
     /// timeline points of `protocol market`, in log order: `(seq, time, price)`.
     pub fn asset_prices(&self, (protocol, market): &(String, String), asset: &str) -> PriceSeries {
@@ -567,22 +336,10 @@ impl RunFile {
             .filter_map(|p| {
                 let trigger = p.trigger.as_ref()?;
                 (canonical_asset(&trigger.asset) == asset)
-                    .then(|| Num::parse(&trigger.price))
-                    .flatten()
-                    .map(|price| (p.seq, p.time, price))
+                    .then(|| (p.seq, p.time, Num::of(&trigger.price)))
             })
             .collect()
     }
-}
-
-/// One record line of the line form: `{"<list>": item}`.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Record {
-    Liquidations(Box<LiquidationView>),
-    UnsafeUnliquidated(serde::de::IgnoredAny),
-    Timeline(PointView),
-    HealthDistribution(HealthView),
 }
 
 /// An oracle price series: `(seq, time, price)` in log order.

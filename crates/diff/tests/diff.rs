@@ -286,7 +286,7 @@ fn wrapped_and_native_collateral_count_as_one_asset() {
     let a = load(&historical(), "hist.json");
     let mut b = load(&counterfactual(), "sim.json");
     for liquidation in &mut b.liquidations {
-        liquidation.collateral_asset = "WETH".to_owned();
+        liquidation.collateral_asset = cascade_events::Id::name("WETH");
     }
     let c = compare(&a, &b).unwrap();
     let collateral: Vec<&str> = c
@@ -315,7 +315,7 @@ fn liquidations_match_by_identity_even_across_logs() {
         "old.json",
     );
     let mut second = liquidation(420, DAY + 7_300, 2, 50, 40_000, None);
-    second.verdict = Some("not-liquidatable");
+    second.verdict = Some(cascade_engine::Verdict::NotLiquidatable);
     let b = load(
         &run(
             None,

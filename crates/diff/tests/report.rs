@@ -242,7 +242,7 @@ fn tables_and_charts_cover_only_the_events_every_run_reports_on() {
 /// document; a truncated one is refused with the line.
 #[test]
 fn the_line_form_reads_as_the_json_document() {
-    use cascade_engine::run_lines;
+    use cascade_run::lines as run_lines;
     let lines = |bytes: Vec<u8>| run_lines::value_to_lines(serde_json::from_slice(&bytes).unwrap());
     let from_lines = vec![
         RunFile::from_slice(&lines(historical()), "hist.json").unwrap(),

@@ -3,8 +3,8 @@
 //! The engine rebuilds each protocol's state from the events of a log (`cascade-log`), judges
 //! every recorded liquidation against that state, and writes a run file (`docs/run-format.md`).
 //! Layout:
-//! - [`replay`]: the loop, modes and checkpoints; [`run`]: the run file ([`run_lines`]: its line
-//!   form); [`run_diff`]: what `cascade check` finds between a golden run file and a new one;
+//! - [`replay`]: the loop, modes and checkpoints; [`run`]: filling the run file, whose model,
+//!   forms and comparison are `cascade-run`'s;
 //! - [`protocol`]: the [`ProtocolModel`] trait every protocol implements;
 //! - [`oracle`]: the price book; [`index`]: the liquidatable-account indices; [`slots`]: account
 //!   storage by slot for the hot path;
@@ -18,6 +18,8 @@ pub mod aave;
 pub mod cascade;
 pub mod compound;
 mod error;
+#[cfg(test)]
+pub(crate) mod golden;
 pub mod impact;
 pub mod index;
 pub mod liquidator;
@@ -29,8 +31,6 @@ pub mod param_history;
 pub mod protocol;
 pub mod replay;
 pub mod run;
-pub mod run_diff;
-pub mod run_lines;
 pub mod scenario;
 pub mod session;
 pub mod slots;
@@ -45,5 +45,4 @@ pub use protocol::{
 };
 pub use replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
 pub use run::Run;
-pub use run_diff::{RunDiff, diff_runs};
 pub use session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};

@@ -28,8 +28,8 @@ use crate::protocol::{
     Quantity, SimulatedLiquidation, Verdict,
 };
 use crate::run::{
-    HealthSnapshot, LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run,
-    TimelinePoint, Totals, UnsafeEpisode, Window,
+    HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, PriceTrigger, RUN_SCHEMA_VERSION,
+    Run, TimelinePoint, Totals, UnsafeEpisode, Window,
 };
 use crate::state::{StateReader, StateWriter};
 
@@ -640,14 +640,14 @@ impl Engine {
         out.liquidations.push(LiquidationRecord {
             seq: event.seq,
             time: event.time,
-            origin: "recorded",
+            origin: Origin::Recorded,
             protocol: liquidation.protocol,
             market: liquidation.market,
             account: liquidation.account,
             tx_hash: event.tx_hash.map(|hash| format!("{hash:#x}")),
             log_index: event.log_index,
-            verdict: Some(judgement.verdict.name()),
-            rule: judgement.rule,
+            verdict: Some(judgement.verdict),
+            rule: judgement.rule.into(),
             round: None,
             health: judgement.health,
             collateral_asset: liquidation.collateral_asset,
@@ -768,7 +768,7 @@ impl Engine {
                 }
                 self.output.timeline.push(TimelinePoint {
                     seq,
-                    time: time.to_rfc3339(),
+                    time,
                     protocol: risk.protocol.name().to_owned(),
                     market: risk.market.to_string(),
                     oracle_price: risk.oracle_price,
@@ -809,17 +809,11 @@ impl Engine {
         if !self.in_window || self.before_taken[index] {
             return;
         }
-        self.before_taken[index] = self.health_snapshot(index, "before", seq, time);
+        self.before_taken[index] = self.health_snapshot(index, Moment::Before, seq, time);
     }
 
     /// Takes model `index`'s health distributions at `moment`; whether any market had accounts.
-    fn health_snapshot(
-        &mut self,
-        index: usize,
-        moment: &'static str,
-        seq: u64,
-        time: Timestamp,
-    ) -> bool {
+    fn health_snapshot(&mut self, index: usize, moment: Moment, seq: u64, time: Timestamp) -> bool {
         if self.output.totals_only {
             return false;
         }
@@ -827,12 +821,9 @@ impl Engine {
         self.models[index].health_distribution(time, &mut distributions);
         let before = self.output.health.len();
         for distribution in distributions.iter().filter(|d| !d.is_empty()) {
-            self.output.health.push(HealthSnapshot::new(
-                moment,
-                seq,
-                time.to_rfc3339(),
-                distribution,
-            ));
+            self.output
+                .health
+                .push(crate::run::health_snapshot(moment, seq, time, distribution));
         }
         self.output.health.len() > before
     }
@@ -1165,7 +1156,7 @@ impl Engine {
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
             for index in 0..self.models.len() {
                 // A market without accounts at the end has no `after` entry.
-                self.health_snapshot(index, "after", seq, now);
+                self.health_snapshot(index, Moment::After, seq, now);
             }
         }
         let state_hash = self.state_hash();
@@ -1188,7 +1179,12 @@ impl Engine {
             liquidations,
             verdicts: Verdict::ALL
                 .iter()
-                .map(|v| (v.name(), out.verdicts.get(v).copied().unwrap_or(0)))
+                .map(|v| {
+                    (
+                        v.name().to_owned(),
+                        out.verdicts.get(v).copied().unwrap_or(0),
+                    )
+                })
                 .collect(),
             recorded_liquidations_skipped: out.skipped_recorded,
             explained_percent: (judged > 0).then(|| percent(explained, judged)),
@@ -1212,10 +1208,10 @@ impl Engine {
         // `before` snapshots are taken as each protocol's crisis begins; the file lists them by
         // market, `before` first.
         health.sort_by(|a, b| {
-            (&a.protocol, &a.market, a.moment != "before").cmp(&(
+            (&a.protocol, &a.market, a.moment != Moment::Before).cmp(&(
                 &b.protocol,
                 &b.market,
-                b.moment != "before",
+                b.moment != Moment::Before,
             ))
         });
         let mut episodes = out.episodes;
@@ -1267,14 +1263,14 @@ fn record_simulated(
     out.liquidations.push(LiquidationRecord {
         seq,
         time,
-        origin: "simulated",
+        origin: Origin::Simulated,
         protocol: done.protocol,
         market: done.market,
         account: done.account,
         tx_hash: None,
         log_index: None,
         verdict: None,
-        rule: done.rule,
+        rule: done.rule.into(),
         round: Some(round),
         health: None,
         collateral_asset: done.collateral_asset,

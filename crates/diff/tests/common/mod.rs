@@ -2,8 +2,8 @@
 //! `cascade replay` writes.
 
 use cascade_engine::run::{
-    HealthSnapshot, LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals,
-    Window,
+    HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, RUN_SCHEMA_VERSION, Run,
+    TimelinePoint, Totals, Window, health_snapshot,
 };
 use cascade_engine::{HealthDistribution, Quantity};
 use cascade_events::{Id, Protocol, Timestamp, U256};
@@ -27,9 +27,9 @@ pub fn liquidation(
         seq,
         time: Timestamp(time),
         origin: if round.is_some() {
-            "simulated"
+            Origin::Simulated
         } else {
-            "recorded"
+            Origin::Recorded
         },
         protocol: Protocol::Maker,
         market: Id::name("ETH-B"),
@@ -39,9 +39,9 @@ pub fn liquidation(
         verdict: if round.is_some() {
             None
         } else {
-            Some("explained")
+            Some(cascade_engine::Verdict::Explained)
         },
-        rule: "dog-bark",
+        rule: "dog-bark".into(),
         round,
         health: None,
         collateral_asset: Id::name("ETH"),
@@ -62,7 +62,7 @@ pub fn liquidation(
 pub fn point(seq: u64, time: i64, price: u64) -> TimelinePoint {
     TimelinePoint {
         seq,
-        time: Timestamp(time).to_rfc3339(),
+        time: Timestamp(time),
         protocol: "maker".to_owned(),
         market: "ETH-B".to_owned(),
         oracle_price: Some(tokens(price)),
@@ -76,14 +76,14 @@ pub fn point(seq: u64, time: i64, price: u64) -> TimelinePoint {
 
 /// ETH-B's health distribution at `moment`: `accounts[i]` vaults in bucket `i`, each owing
 /// 1,000 DAI, and one vault without debt before, four after.
-pub fn health(moment: &'static str, seq: u64, time: i64, accounts: [u64; 8]) -> HealthSnapshot {
+pub fn health(moment: Moment, seq: u64, time: i64, accounts: [u64; 8]) -> HealthSnapshot {
     let mut distribution = HealthDistribution::new(Protocol::Maker, Id::name("ETH-B"), 18);
     distribution.accounts = accounts;
-    distribution.without_debt = if moment == "before" { 1 } else { 4 };
+    distribution.without_debt = if moment == Moment::Before { 1 } else { 4 };
     for (debt, count) in distribution.debt.iter_mut().zip(accounts) {
         *debt = tokens(1_000 * count).value;
     }
-    HealthSnapshot::new(moment, seq, Timestamp(time).to_rfc3339(), &distribution)
+    health_snapshot(moment, seq, Timestamp(time), &distribution)
 }
 
 /// 2022-06-13T00:00:00Z.
@@ -127,13 +127,13 @@ pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: 
         ],
         health_distribution: if counterfactual {
             vec![
-                health("before", 100, DAY + 3_600, [2, 3, 4, 5, 6, 7, 8, 9]),
-                health("after", 999, DAY + 9_000, [0, 1, 3, 5, 6, 7, 8, 9]),
+                health(Moment::Before, 100, DAY + 3_600, [2, 3, 4, 5, 6, 7, 8, 9]),
+                health(Moment::After, 999, DAY + 9_000, [0, 1, 3, 5, 6, 7, 8, 9]),
             ]
         } else {
             vec![
-                health("before", 110, DAY + 3_700, [1, 3, 4, 5, 6, 7, 8, 9]),
-                health("after", 999, DAY + 9_000, [0, 2, 4, 5, 6, 7, 8, 9]),
+                health(Moment::Before, 110, DAY + 3_700, [1, 3, 4, 5, 6, 7, 8, 9]),
+                health(Moment::After, 999, DAY + 9_000, [0, 2, 4, 5, 6, 7, 8, 9]),
             ]
         },
     };

@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::run::Run;
+use crate::{
+    HealthSnapshot, LiquidationRecord, LogInfo, Run, TimelinePoint, Totals, UnsafeEpisode, Window,
+};
 
 /// The run's lists, in the order their records follow the header.
 pub const LIST_KEYS: [&str; 4] = [
@@ -33,11 +35,59 @@ pub struct LinesError {
     pub reason: String,
 }
 
-/// The run in line form, each line ending in a newline. Deterministic like the JSON form.
+/// The run without its lists, as line 1 of the line form holds it (keys sorted, as in every
+/// line of this form). Borrows the run: a large run is never copied to write its header.
+#[derive(Serialize)]
+struct Header<'a> {
+    schema_version: u32,
+    log: &'a LogInfo,
+    window: &'a Window,
+    scenario: &'a Option<Value>,
+    config: &'a Value,
+    state_hash: &'a str,
+    totals: &'a Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counterfactual: &'a Option<Value>,
+    lines: BTreeMap<&'static str, usize>,
+}
+
+/// The run in line form, each line ending in a newline. Deterministic like the JSON form: the
+/// bytes are those of [`value_to_lines`] of the run's JSON document, written a record at a time.
 pub fn to_lines(run: &Run) -> Vec<u8> {
-    value_to_lines(
-        serde_json::to_value(run).expect("a run holds only strings, integers, maps and lists"),
-    )
+    let header = Header {
+        schema_version: run.schema_version,
+        log: &run.log,
+        window: &run.window,
+        scenario: &run.scenario,
+        config: &run.config,
+        state_hash: &run.state_hash,
+        totals: &run.totals,
+        counterfactual: &run.counterfactual,
+        lines: BTreeMap::from([
+            (LIST_KEYS[0], run.liquidations.len()),
+            (LIST_KEYS[1], run.unsafe_unliquidated.len()),
+            (LIST_KEYS[2], run.timeline.len()),
+            (LIST_KEYS[3], run.health_distribution.len()),
+        ]),
+    };
+    let mut out = Vec::new();
+    push_line(&mut out, &sorted(&header));
+    push_records(&mut out, LIST_KEYS[0], &run.liquidations);
+    push_records(&mut out, LIST_KEYS[1], &run.unsafe_unliquidated);
+    push_records(&mut out, LIST_KEYS[2], &run.timeline);
+    push_records(&mut out, LIST_KEYS[3], &run.health_distribution);
+    out
+}
+
+/// `value` as a JSON value: objects with their keys sorted, as the line form writes them.
+fn sorted(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).expect("a run holds only strings, integers, maps and lists")
+}
+
+fn push_records<T: Serialize>(out: &mut Vec<u8>, key: &str, items: &[T]) {
+    for item in items {
+        push_line(out, &BTreeMap::from([(key, sorted(item))]));
+    }
 }
 
 /// A run document (or a compact golden file) in line form: lists it lacks count zero.
@@ -163,6 +213,91 @@ pub fn parse(bytes: &[u8]) -> Result<Value, LinesError> {
         );
     }
     Ok(Value::Object(header))
+}
+
+/// Why bytes are not a run file.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}, column {column}: {reason}")]
+pub struct ReadError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (1 where the fault is a whole line).
+    pub column: usize,
+    /// What is wrong there.
+    pub reason: String,
+}
+
+impl ReadError {
+    fn json(error: &serde_json::Error, line: usize) -> Self {
+        ReadError {
+            line: line.max(error.line()),
+            column: error.column(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// One record line of the line form: `{"<list>": item}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Record {
+    Liquidations(Box<LiquidationRecord>),
+    UnsafeUnliquidated(UnsafeEpisode),
+    Timeline(TimelinePoint),
+    HealthDistribution(HealthSnapshot),
+}
+
+/// Reads a run file of either form (one JSON document, or the line form) into the typed run.
+/// A run file of any schema version is read as far as its keys go; checking the version is the
+/// reader's call.
+pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
+    let Some((header, records)) = split(bytes) else {
+        return serde_json::from_slice(bytes).map_err(|error| ReadError::json(&error, 0));
+    };
+    // The header holds the run without its lists; a list it announces a count for starts empty
+    // and is filled from the record lines (a list it does not announce stays missing, and a
+    // required one is refused as in the document form).
+    let mut document = header.clone();
+    let announced = header.get(COUNTS_KEY).and_then(Value::as_object);
+    for key in LIST_KEYS {
+        if announced.is_some_and(|counts| counts.contains_key(key)) {
+            document.insert(key.to_owned(), Value::Array(Vec::new()));
+        }
+    }
+    let mut run: Run = serde_json::from_value(Value::Object(document))
+        .map_err(|error| ReadError::json(&error, 1))?;
+    let mut found: BTreeMap<String, u64> = BTreeMap::new();
+    let mut last_line = 1;
+    for (line, text) in records {
+        let record: Record =
+            serde_json::from_slice(text).map_err(|error| ReadError::json(&error, line))?;
+        let list = match record {
+            Record::Liquidations(item) => {
+                run.liquidations.push(*item);
+                LIST_KEYS[0]
+            }
+            Record::UnsafeUnliquidated(item) => {
+                run.unsafe_unliquidated.push(item);
+                LIST_KEYS[1]
+            }
+            Record::Timeline(item) => {
+                run.timeline.push(item);
+                LIST_KEYS[2]
+            }
+            Record::HealthDistribution(item) => {
+                run.health_distribution.push(item);
+                LIST_KEYS[3]
+            }
+        };
+        *found.entry(list.to_owned()).or_default() += 1;
+        last_line = line;
+    }
+    check_counts(&header, &found, last_line).map_err(|error| ReadError {
+        line: error.line,
+        column: 1,
+        reason: error.reason,
+    })?;
+    Ok(run)
 }
 
 #[cfg(test)]
