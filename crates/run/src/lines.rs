@@ -303,7 +303,99 @@ pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{HealthBucket, Moment, Origin, Quantity, Verdict};
+    use cascade_events::{Id, Protocol, Timestamp, U256};
     use serde_json::json;
+
+    fn typed_run() -> Run {
+        let amount = |value: u64| Quantity::new(U256::from(value), 2);
+        Run {
+            schema_version: crate::RUN_SCHEMA_VERSION,
+            log: LogInfo {
+                first_seq: Some(1),
+                last_seq: Some(9),
+                content_hash: "ab".to_owned(),
+            },
+            window: Window::default(),
+            scenario: None,
+            config: json!({"unsafe_threshold_seconds": 3600}),
+            state_hash: "cd".to_owned(),
+            totals: Totals::default(),
+            liquidations: vec![LiquidationRecord {
+                seq: 3,
+                time: Timestamp(1_622_512_800),
+                origin: Origin::Recorded,
+                protocol: Protocol::Maker,
+                market: Id::name("ETH-B"),
+                account: Id::Number(1),
+                tx_hash: None,
+                log_index: Some(4),
+                verdict: Some(Verdict::Explained),
+                rule: "dog-bark".into(),
+                round: None,
+                health: Some(amount(90)),
+                collateral_asset: Id::name("ETH"),
+                collateral_seized: amount(1000),
+                expected_collateral: None,
+                debt_asset: Id::name("DAI"),
+                debt_repaid: amount(150_050),
+                expected_debt: None,
+                bad_debt: None,
+                collateral_sold: None,
+                note: None,
+                oracle: None,
+                mismatch: None,
+            }],
+            unsafe_unliquidated: Vec::new(),
+            timeline: vec![TimelinePoint {
+                seq: 4,
+                time: Timestamp(1_622_512_801),
+                protocol: "maker".to_owned(),
+                market: "ETH-B".to_owned(),
+                oracle_price: Some(amount(150_000)),
+                trigger: None,
+                accounts_unsafe: 1,
+                collateral_at_risk: amount(1),
+                debt_at_risk: amount(2),
+                bad_debt: amount(0),
+            }],
+            health_distribution: vec![HealthSnapshot {
+                moment: Moment::After,
+                seq: 9,
+                time: Timestamp(1_622_512_900),
+                protocol: "maker".to_owned(),
+                market: "ETH-B".to_owned(),
+                buckets: vec![HealthBucket {
+                    range: "<1".into(),
+                    accounts: 1,
+                    debt: amount(5),
+                }],
+                accounts_without_debt: 0,
+                accounts_unpriced: 0,
+            }],
+            counterfactual: None,
+        }
+    }
+
+    #[test]
+    fn a_typed_run_writes_the_bytes_of_its_document_and_reads_back_to_the_same_bytes() {
+        let run = typed_run();
+        let bytes = to_lines(&run);
+        assert_eq!(
+            bytes,
+            value_to_lines(serde_json::to_value(&run).unwrap()),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        // Amounts read back keep the digits written (`1500` rather than `1500.00`): the same
+        // text, so the same bytes.
+        let from_lines = read(&bytes).unwrap();
+        assert_eq!(from_lines.liquidations[0].debt_repaid.to_string(), "1500.5");
+        assert_eq!(to_lines(&from_lines), bytes);
+        let json = run.to_json();
+        assert_eq!(read(&json).unwrap().to_json(), json);
+        assert_eq!(read(&json).unwrap().to_json(), from_lines.to_json());
+    }
 
     fn document() -> Value {
         json!({
