@@ -963,11 +963,7 @@ fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
 
 /// The largest-loss chains a counterfactual run carries in `counterfactual.largest_losses`.
 fn chains_table(run: &RunFile) -> Option<(Vec<String>, Vec<Vec<String>>)> {
-    let list = run
-        .counterfactual
-        .as_ref()?
-        .get("largest_losses")?
-        .as_array()?;
+    let list = &run.counterfactual.as_ref()?.largest_losses;
     if list.is_empty() {
         return None;
     }
@@ -980,34 +976,20 @@ fn chains_table(run: &RunFile) -> Option<(Vec<String>, Vec<Vec<String>>)> {
     ]
     .map(str::to_owned)
     .to_vec();
-    let text = |value: &Value, key: &str| -> String {
-        match value.get(key) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        }
-    };
     let rows = list
         .iter()
         .map(|entry| {
             let chain = entry
-                .get("chain")
-                .and_then(Value::as_array)
-                .map(|links| {
-                    links
-                        .iter()
-                        .map(|link| format!("{} @ {}", text(link, "account"), text(link, "time")))
-                        .collect::<Vec<_>>()
-                        .join(" → ")
-                })
-                .unwrap_or_default();
-            let loss = Num::parse(&text(entry, "loss"))
-                .map_or_else(|| text(entry, "loss"), |n| n.human(2));
+                .chain
+                .iter()
+                .map(|link| format!("{} @ {}", link.account, link.time))
+                .collect::<Vec<_>>()
+                .join(" → ");
             vec![
-                text(entry, "account"),
-                text(entry, "time"),
-                text(entry, "round"),
-                loss,
+                entry.account.clone(),
+                entry.time.to_rfc3339(),
+                entry.round.to_string(),
+                Num::of(&entry.loss).human(2),
                 chain,
             ]
         })

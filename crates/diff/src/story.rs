@@ -101,23 +101,14 @@ pub fn run_paragraph(run: &RunFile) -> String {
             ));
         }
         let extras = run.counterfactual.as_ref();
-        let number = |path: &[&str]| {
-            let mut value = extras?;
-            for key in path {
-                value = value.get(*key)?;
-            }
-            value
-                .as_str()
-                .and_then(Num::parse)
-                .or_else(|| value.as_u64().map(|n| Num::from_int(n.into())))
-        };
-        if let Some(by_impact) = number(&["cascade", "triggered_by_impact"]) {
+        if let Some(by_impact) = extras.map(|c| Num::from_int(c.cascade.triggered_by_impact.into()))
+        {
             text.push_str(&format!(
                 ", {} of them triggered by the price impact of earlier ones",
                 by_impact.human(0)
             ));
         }
-        if let Some(slippage) = number(&["liquidator", "slippage"]) {
+        if let Some(slippage) = extras.map(|c| Num::of(&c.liquidator.slippage)) {
             text.push_str(&format!(
                 "; the liquidator lost {} in quote tokens to price impact and fees (slippage)",
                 slippage.human(2)

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cascade_events::{
     Event, EventKind, Fixed, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::EngineError;
 use crate::maker::{MakerConfig, MakerModel, OracleMode};
@@ -28,8 +28,9 @@ use crate::protocol::{
     Quantity, SimulatedLiquidation, Verdict,
 };
 use crate::run::{
-    HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, PriceTrigger, RUN_SCHEMA_VERSION,
-    Run, TimelinePoint, Totals, UnsafeEpisode, Window,
+    CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, ParamSetting,
+    PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, Run, RunConfig, TimelinePoint,
+    Totals, UnsafeEpisode, Window,
 };
 use crate::state::{StateReader, StateWriter};
 
@@ -80,42 +81,36 @@ impl EngineConfig {
     }
 
     /// The settings as they appear in the run file.
-    pub fn describe(&self) -> Value {
-        let priority: Vec<String> = self.feed_priority.iter().map(Id::to_string).collect();
-        let mut described = json!({
-            "maker": self.maker.describe(),
-            "feed_priority": priority,
-            "quote_conversions": self
-                .quote_conversions
-                .iter()
-                .map(|c| json!({
-                    "from": c.from.to_string(),
-                    "to": c.to.to_string(),
-                    "max_age_seconds": c.max_age,
-                }))
-                .collect::<Vec<_>>(),
-            "unsafe_threshold_seconds": self.unsafe_threshold,
-            "max_cascade_rounds": self.max_cascade_rounds,
-        });
-        // Only a run given a history says so: runs without one keep their bytes.
-        if !self.params.entries.is_empty() {
-            described["params"] = self
+    pub fn describe(&self) -> RunConfig {
+        RunConfig {
+            feed_priority: self.feed_priority.iter().map(Id::to_string).collect(),
+            maker: self.maker.describe(),
+            max_cascade_rounds: self.max_cascade_rounds,
+            // Only a run given a history says so: runs without one keep their bytes.
+            params: self
                 .params
                 .entries
                 .iter()
-                .map(|e| {
-                    json!({
-                        "time": e.time.to_rfc3339(),
-                        "protocol": e.protocol.name(),
-                        "market": e.market.to_string(),
-                        "param": e.param,
-                        "value": e.value.to_string(),
-                        "source": e.source,
-                    })
+                .map(|e| ParamSetting {
+                    market: e.market.to_string(),
+                    param: e.param.clone(),
+                    protocol: e.protocol.name().to_owned(),
+                    source: e.source.clone(),
+                    time: e.time,
+                    value: e.value,
                 })
-                .collect();
+                .collect(),
+            quote_conversions: self
+                .quote_conversions
+                .iter()
+                .map(|c| QuoteConversionSetting {
+                    from: c.from.to_string(),
+                    max_age_seconds: c.max_age,
+                    to: c.to.to_string(),
+                })
+                .collect(),
+            unsafe_threshold_seconds: self.unsafe_threshold,
         }
-        described
     }
 }
 
@@ -180,7 +175,7 @@ pub trait Counterfactual {
 
     /// What the scenario observed over the run (cascade graph, liquidator statistics), written
     /// to the run file's `counterfactual` key.
-    fn report(&self) -> Option<Value> {
+    fn report(&self) -> Option<CounterfactualReport> {
         None
     }
 }
@@ -372,7 +367,11 @@ impl Engine {
         // `from` only selects the report window; it does not change state.
         let mut config = self.config.clone();
         config.from = None;
-        config.describe().to_string()
+        // Through a JSON value, whose keys are sorted whatever the declaration order: the text
+        // (and so the namespace) stays what it has been.
+        serde_json::to_value(config.describe())
+            .expect("settings are strings, integers, maps and lists")
+            .to_string()
     }
 
     /// The next sequence number the engine expects (`None` before the first event).

@@ -2,9 +2,11 @@
 //! with the tools that read it; this module adds what only the engine knows how to build.
 
 pub use cascade_run::{
-    HealthBucket, HealthSnapshot, LiquidationRecord, LogInfo, MismatchEvidence, Moment,
-    OracleEvidence, Origin, PriceTrigger, RUN_SCHEMA_VERSION, RecordedOracle, Run, TimelinePoint,
-    Totals, UnsafeEpisode, Window, signed_decimal,
+    CascadeReport, ChainLink, CounterfactualReport, HealthBucket, HealthSnapshot, LargestLoss,
+    LiquidationRecord, LiquidatorReport, LogInfo, MakerSettings, MedianRuleSetting,
+    MismatchEvidence, Moment, OracleEvidence, Origin, ParamSetting, PriceTrigger,
+    QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig,
+    TimelinePoint, Totals, UnsafeEpisode, Window, signed_decimal,
 };
 
 use cascade_events::Timestamp;

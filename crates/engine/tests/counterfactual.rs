@@ -86,8 +86,8 @@ fn the_baseline_replaces_recorded_liquidations_by_the_simulated_liquidator() {
     );
     assert_eq!(run.liquidations[0].origin.name(), "simulated");
     let report = run.counterfactual.as_ref().unwrap();
-    assert_eq!(report["cascade"]["depth"], 1);
-    assert_eq!(report["cascade"]["triggered_by_price_move"], 1);
+    assert_eq!(report.cascade.depth, 1);
+    assert_eq!(report.cascade.triggered_by_price_move, 1);
 }
 
 #[test]
@@ -106,15 +106,17 @@ fn price_impact_makes_a_cascade_with_rounds_and_chains() {
         ]
     );
     let report = run.counterfactual.as_ref().unwrap();
-    assert_eq!(report["cascade"]["depth"], 4);
-    assert_eq!(report["cascade"]["triggered_by_impact"], 3);
-    let chains = report["largest_losses"].as_array().unwrap();
-    let deepest = chains.iter().find(|c| c["account"] == "#4").unwrap();
-    let chain: Vec<&str> = deepest["chain"]
-        .as_array()
-        .unwrap()
+    assert_eq!(report.cascade.depth, 4);
+    assert_eq!(report.cascade.triggered_by_impact, 3);
+    let deepest = report
+        .largest_losses
         .iter()
-        .map(|link| link["account"].as_str().unwrap())
+        .find(|c| c.account == "#4")
+        .unwrap();
+    let chain: Vec<&str> = deepest
+        .chain
+        .iter()
+        .map(|link| link.account.as_str())
         .collect();
     assert_eq!(chain, ["#1", "#2", "#3", "#4"]);
     // The sales moved the price every later oracle reading sees, and it recovers with the
@@ -378,8 +380,8 @@ fn liquidations_chosen_together_do_not_cause_each_other() {
         ]
     );
     let report = run.counterfactual.as_ref().unwrap();
-    assert_eq!(report["cascade"]["depth"], 2);
-    assert_eq!(report["cascade"]["triggered_by_impact"], 2);
+    assert_eq!(report.cascade.depth, 2);
+    assert_eq!(report.cascade.triggered_by_impact, 2);
 }
 
 #[test]
@@ -433,8 +435,8 @@ fn sweeps_give_the_same_results_whatever_the_number_of_jobs() {
     );
     assert_eq!(point.debt_repaid, text(&alone.totals.debt_repaid));
     assert_eq!(point.bad_debt, text(&alone.totals.bad_debt));
-    let depth = &alone.counterfactual.as_ref().unwrap()["cascade"]["depth"];
-    assert_eq!(Some(point.cascade_depth), depth.as_u64());
+    let depth = alone.counterfactual.as_ref().unwrap().cascade.depth;
+    assert_eq!(point.cascade_depth, u64::from(depth));
     // A higher liquidation ratio never liquidates fewer vaults here.
     let at = |mat: &str| {
         one.iter()

@@ -456,6 +456,174 @@ pub struct HealthBucket {
     pub debt: Quantity,
 }
 
+/// Engine settings that shape results (`config`). Keys are declared in sorted order, the order
+/// the file has always had them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Price feeds preferred per asset, in order.
+    pub feed_priority: Vec<String>,
+    /// Maker's oracle and tolerance settings.
+    pub maker: MakerSettings,
+    /// How many cascade rounds a counterfactual run follows at one moment.
+    pub max_cascade_rounds: u32,
+    /// The parameter history given with `--params`; absent when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<ParamSetting>,
+    /// Quote currencies converted into others (USDT to USD) and the oldest rate used (version 3).
+    #[serde(default)]
+    pub quote_conversions: Vec<QuoteConversionSetting>,
+    /// Seconds an account must stay unsafe to count as an unsafe, unliquidated episode.
+    pub unsafe_threshold_seconds: i64,
+}
+
+/// Maker's settings in a [`RunConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MakerSettings {
+    /// Collateral a recorded bite may differ from the formula by, whole tokens.
+    pub collateral_tolerance: Quantity,
+    /// Debt a recorded bite may differ from the formula by, parts per million.
+    pub debt_tolerance_ppm: u64,
+    /// Seconds each feed's prices lag the market.
+    pub feed_lag_seconds: BTreeMap<String, i64>,
+    /// A price older than this is not used, seconds.
+    pub max_price_age_seconds: i64,
+    /// The medianizer's rule when the OSM samples a median; `null` otherwise (version 3).
+    #[serde(default)]
+    pub median_rule: Option<MedianRuleSetting>,
+    /// The oracle mode, written only when it is not the default `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<String>,
+    /// The OSM's delay, seconds.
+    pub osm_hop_seconds: i64,
+    /// What the OSM samples (`median`, `latest`, ...).
+    pub osm_sample: String,
+    /// The assets whose prices price each collateral.
+    pub price_assets: BTreeMap<String, Vec<String>>,
+    /// The currency Maker prices are read in.
+    pub quote: String,
+}
+
+/// The medianizer rule of [`MakerSettings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedianRuleSetting {
+    /// A feed's answer older than this is left out, seconds.
+    pub expiration_seconds: i64,
+    /// How often the medianizer is polled, seconds.
+    pub poll_seconds: i64,
+    /// How far feeds may spread before the median moves, basis points.
+    pub spread_bps: u32,
+}
+
+/// One quote conversion of a [`RunConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteConversionSetting {
+    /// The quote converted.
+    pub from: String,
+    /// The oldest conversion rate used, seconds.
+    pub max_age_seconds: i64,
+    /// The quote it is converted into.
+    pub to: String,
+}
+
+/// One entry of the parameter history of a [`RunConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamSetting {
+    /// Market.
+    pub market: String,
+    /// Parameter name.
+    pub param: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// Where the value comes from.
+    pub source: String,
+    /// From when, RFC 3339.
+    pub time: Timestamp,
+    /// The value, as written.
+    pub value: Fixed,
+}
+
+/// What a counterfactual scenario observed over the run (`counterfactual`,
+/// `docs/scenarios.md`). Keys are declared in sorted order, the order the file has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterfactualReport {
+    /// Whether the scenario changes nothing (the baseline run).
+    pub baseline: bool,
+    /// The cascade graph's shape.
+    pub cascade: CascadeReport,
+    /// The price-impact multiplier of each impacted asset after the last liquidation, ray
+    /// precision.
+    pub impact_multiplier_after_last_liquidation: BTreeMap<String, Quantity>,
+    /// The scenario's label.
+    pub label: String,
+    /// The liquidations with the largest losses and the chains that led to them.
+    pub largest_losses: Vec<LargestLoss>,
+    /// What the simulated liquidator did.
+    pub liquidator: LiquidatorReport,
+}
+
+/// The cascade graph of a [`CounterfactualReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CascadeReport {
+    /// The deepest round.
+    pub depth: u32,
+    /// Liquidations and loss per round (keys are round numbers as text).
+    pub rounds: BTreeMap<String, RoundReport>,
+    /// Liquidations triggered by the price impact of earlier ones.
+    pub triggered_by_impact: u64,
+    /// Liquidations triggered by a recorded price move.
+    pub triggered_by_price_move: u64,
+}
+
+/// One round of a [`CascadeReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundReport {
+    /// Liquidations in the round.
+    pub liquidations: u32,
+    /// Their loss, base currency (wad precision).
+    pub loss: Quantity,
+}
+
+/// One of the largest losses of a [`CounterfactualReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LargestLoss {
+    /// The account.
+    pub account: String,
+    /// The liquidations that led to it, root first.
+    pub chain: Vec<ChainLink>,
+    /// Its loss, base currency (wad precision).
+    pub loss: Quantity,
+    /// Market.
+    pub market: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// Cascade round.
+    pub round: u32,
+    /// When it was liquidated.
+    pub time: Timestamp,
+}
+
+/// One liquidation of a [`LargestLoss`]'s chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The account.
+    pub account: String,
+    /// Cascade round.
+    pub round: u32,
+    /// When it was liquidated.
+    pub time: Timestamp,
+}
+
+/// The simulated liquidator's statistics in a [`CounterfactualReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiquidatorReport {
+    /// Collateral it sold per asset, whole tokens (wad precision).
+    pub collateral_sold: BTreeMap<String, Quantity>,
+    /// Candidates it passed over, per reason.
+    pub passed: BTreeMap<String, u64>,
+    /// What it lost to price impact and fees, quote tokens (wad precision).
+    pub slippage: Quantity,
+}
+
 /// Counts and sums over the window.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -500,7 +668,7 @@ pub struct Run {
     /// The scenario (`null` in historical mode).
     pub scenario: Option<Value>,
     /// Engine settings that shape results (oracle delay, tolerances).
-    pub config: Value,
+    pub config: RunConfig,
     /// blake3 of the final engine state (hex).
     pub state_hash: String,
     /// Counts and sums.
@@ -518,7 +686,7 @@ pub struct Run {
     /// What a counterfactual scenario observed (cascade graph, liquidator statistics); absent
     /// from historical runs (`docs/scenarios.md`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub counterfactual: Option<Value>,
+    pub counterfactual: Option<CounterfactualReport>,
 }
 
 impl Run {

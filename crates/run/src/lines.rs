@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{
-    HealthSnapshot, LiquidationRecord, LogInfo, Run, TimelinePoint, Totals, UnsafeEpisode, Window,
+    CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Run, RunConfig,
+    TimelinePoint, Totals, UnsafeEpisode, Window,
 };
 
 /// The run's lists, in the order their records follow the header.
@@ -43,11 +44,11 @@ struct Header<'a> {
     log: &'a LogInfo,
     window: &'a Window,
     scenario: &'a Option<Value>,
-    config: &'a Value,
+    config: &'a RunConfig,
     state_hash: &'a str,
     totals: &'a Totals,
     #[serde(skip_serializing_if = "Option::is_none")]
-    counterfactual: &'a Option<Value>,
+    counterfactual: &'a Option<CounterfactualReport>,
     lines: BTreeMap<&'static str, usize>,
 }
 
@@ -318,7 +319,25 @@ mod tests {
             },
             window: Window::default(),
             scenario: None,
-            config: json!({"unsafe_threshold_seconds": 3600}),
+            config: RunConfig {
+                feed_priority: Vec::new(),
+                maker: crate::MakerSettings {
+                    collateral_tolerance: Quantity::new(U256::from(51), 2),
+                    debt_tolerance_ppm: 1000,
+                    feed_lag_seconds: std::collections::BTreeMap::new(),
+                    max_price_age_seconds: 172_800,
+                    median_rule: None,
+                    oracle: None,
+                    osm_hop_seconds: 3600,
+                    osm_sample: "latest".to_owned(),
+                    price_assets: std::collections::BTreeMap::new(),
+                    quote: "USD".to_owned(),
+                },
+                max_cascade_rounds: 32,
+                params: Vec::new(),
+                quote_conversions: Vec::new(),
+                unsafe_threshold_seconds: 3600,
+            },
             state_hash: "cd".to_owned(),
             totals: Totals::default(),
             liquidations: vec![LiquidationRecord {

@@ -109,7 +109,7 @@ pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: 
         },
         window: Window::default(),
         scenario,
-        config: json!({}),
+        config: cascade_engine::EngineConfig::default().describe(),
         state_hash: "ab".repeat(32),
         totals: Totals {
             liquidations: liquidations.len() as u64,

@@ -24,14 +24,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cascade_events::{Fixed, Id, ParamChange, PriceUpdate, Protocol, Timestamp, U256};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{MarketSel, Param, PriceSource, Scenario};
 use crate::cascade::{CascadeTracker, Cause, Recorded, Trigger};
 use crate::impact::{PriceImpact, RAY, WAD, wide_mul_div};
 use crate::liquidator::{BlockBudget, Candidate as Ranked};
-use crate::protocol::{Candidate, LiquidatorChoice, SimulatedLiquidation};
+use crate::protocol::{Candidate, LiquidatorChoice, Quantity, SimulatedLiquidation};
 use crate::replay::Counterfactual;
+use crate::run::{
+    CascadeReport, ChainLink, CounterfactualReport, LargestLoss, LiquidatorReport, RoundReport,
+};
 use crate::scenario::PricePaths;
 
 /// How many of the largest losses the report lists with their chains.
@@ -654,38 +657,48 @@ impl Counterfactual for ScenarioRun {
         self.last_round
     }
 
-    fn report(&self) -> Option<Value> {
-        let rounds: BTreeMap<String, Value> = self
+    fn report(&self) -> Option<CounterfactualReport> {
+        let rounds = self
             .tracker
             .rounds()
             .into_iter()
             .map(|(round, totals)| {
                 (
                     round.to_string(),
-                    json!({"liquidations": totals.liquidations, "loss": wad_text(totals.loss)}),
+                    RoundReport {
+                        liquidations: totals.liquidations,
+                        loss: Quantity::new(totals.loss, 18),
+                    },
                 )
             })
             .collect();
         let nodes = self.tracker.nodes();
-        let largest: Vec<Value> = self
+        let largest_losses = self
             .tracker
             .largest_losses(LARGEST_LOSSES)
             .into_iter()
             .filter(|(id, _)| !nodes[*id as usize].loss.is_zero())
             .map(|(id, chain)| {
                 let node = &nodes[id as usize];
-                json!({
-                    "protocol": node.protocol.name(),
-                    "market": node.market.to_string(),
-                    "account": node.account.to_string(),
-                    "time": node.time.to_rfc3339(),
-                    "round": node.round,
-                    "loss": wad_text(node.loss),
-                    "chain": chain.iter().map(|link| {
-                        let n = &nodes[*link as usize];
-                        json!({"account": n.account.to_string(), "time": n.time.to_rfc3339(), "round": n.round})
-                    }).collect::<Vec<_>>(),
-                })
+                LargestLoss {
+                    account: node.account.to_string(),
+                    chain: chain
+                        .iter()
+                        .map(|link| {
+                            let n = &nodes[*link as usize];
+                            ChainLink {
+                                account: n.account.to_string(),
+                                round: n.round,
+                                time: n.time,
+                            }
+                        })
+                        .collect(),
+                    loss: Quantity::new(node.loss, 18),
+                    market: node.market.to_string(),
+                    protocol: node.protocol.name().to_owned(),
+                    round: node.round,
+                    time: node.time,
+                }
             })
             .collect();
         let triggers =
@@ -695,12 +708,7 @@ impl Counterfactual for ScenarioRun {
                     Trigger::PriceMove => (price + 1, impact),
                     Trigger::Impact { .. } => (price, impact + 1),
                 });
-        let sold: BTreeMap<String, String> = self
-            .sold
-            .iter()
-            .map(|(asset, amount)| (asset.to_string(), wad_text(*amount)))
-            .collect();
-        let multipliers: BTreeMap<String, String> = self
+        let multipliers = self
             .scenario
             .impact
             .iter()
@@ -708,32 +716,36 @@ impl Counterfactual for ScenarioRun {
                 let at = nodes.last().map_or(Timestamp(0), |n| n.time);
                 (
                     spec.asset.to_string(),
-                    crate::math::decimal(self.impact.multiplier(&spec.asset, at), 27),
+                    Quantity::new(self.impact.multiplier(&spec.asset, at), 27),
                 )
             })
             .collect();
-        Some(json!({
-            "label": self.scenario.label(),
-            "baseline": self.scenario.is_baseline(),
-            "cascade": {
-                "depth": self.tracker.depth(),
-                "triggered_by_price_move": triggers.0,
-                "triggered_by_impact": triggers.1,
-                "rounds": rounds,
+        Some(CounterfactualReport {
+            baseline: self.scenario.is_baseline(),
+            cascade: CascadeReport {
+                depth: self.tracker.depth(),
+                rounds,
+                triggered_by_impact: triggers.1,
+                triggered_by_price_move: triggers.0,
             },
-            "largest_losses": largest,
-            "liquidator": {
-                "passed": self.passed.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>(),
-                "collateral_sold": sold,
-                "slippage": wad_text(self.slippage),
+            impact_multiplier_after_last_liquidation: multipliers,
+            label: self.scenario.label(),
+            largest_losses,
+            liquidator: LiquidatorReport {
+                collateral_sold: self
+                    .sold
+                    .iter()
+                    .map(|(asset, amount)| (asset.to_string(), Quantity::new(*amount, 18)))
+                    .collect(),
+                passed: self
+                    .passed
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), *v))
+                    .collect(),
+                slippage: Quantity::new(self.slippage, 18),
             },
-            "impact_multiplier_after_last_liquidation": multipliers,
-        }))
+        })
     }
-}
-
-fn wad_text(value: U256) -> String {
-    crate::math::decimal(value, 18)
 }
 
 /// The market asset of a candidate's market where its name says it (Maker `ETH-B` -> `ETH`).
