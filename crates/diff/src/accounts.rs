@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
-
 use cascade_events::{Id, Protocol};
 
 use crate::runfile::{AccountKey, LiquidationExt, Num, RunFile};
@@ -17,13 +15,8 @@ pub const ACCOUNTS_SHOWN: usize = 20;
 /// nothing (`scenario.baseline`), the fair reference for the other counterfactuals, since it
 /// shares their simulated liquidator and differs from them only by the scenario's changes.
 pub fn baseline(runs: &[RunFile]) -> Option<usize> {
-    runs.iter().position(|run| {
-        run.scenario
-            .as_ref()
-            .and_then(|s| s.get("baseline"))
-            .and_then(Value::as_bool)
-            == Some(true)
-    })
+    runs.iter()
+        .position(|run| run.scenario.as_ref().is_some_and(|s| s.baseline))
 }
 
 /// What one account went through in one run.

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use cascade_events::Timestamp;
-use serde_json::Value;
 
 use crate::DiffError;
 use crate::charts::{self, BarGroup, BeforeAfter, Line};
@@ -352,19 +351,10 @@ fn changes(run: &RunFile) -> String {
     let Some(scenario) = &run.scenario else {
         return "recorded liquidations, as they happened".to_owned();
     };
-    let listed: Vec<&str> = scenario
-        .get("changes")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !listed.is_empty() {
-        return listed.join("; ");
+    if !scenario.changes.is_empty() {
+        return scenario.changes.join("; ");
     }
-    scenario
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned()
+    scenario.description.clone().unwrap_or_default()
 }
 
 fn run_rows(runs: &[RunFile]) -> (Vec<String>, Vec<Vec<String>>) {

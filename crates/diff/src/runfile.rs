@@ -11,7 +11,6 @@ use std::path::Path;
 use cascade_events::{Fixed, Timestamp};
 pub use cascade_run::LiquidationRecord;
 use cascade_run::{HealthSnapshot, Moment, Quantity, RUN_SCHEMA_VERSION, Run};
-use serde_json::Value;
 
 use crate::DiffError;
 
@@ -282,15 +281,11 @@ impl RunFile {
         self.scenario.is_some()
     }
 
-    /// How tables and charts name the run: `historical`, the scenario's label, or its name.
+    /// How tables and charts name the run: `historical`, or the scenario's label.
     pub fn label(&self) -> String {
         match &self.scenario {
             None => "historical".to_owned(),
-            Some(scenario) => ["label", "name"]
-                .iter()
-                .find_map(|key| scenario.get(key).and_then(Value::as_str))
-                .unwrap_or("counterfactual")
-                .to_owned(),
+            Some(scenario) => scenario.label.clone(),
         }
     }
 

@@ -242,7 +242,7 @@ fn json_is_stable_and_exact() {
 fn table_markdown_and_html_show_the_same_rows() {
     let mut b = load(&counterfactual(), "b.json");
     // A hostile label must not inject markup.
-    b.scenario = Some(serde_json::json!({"name": "<script>x</script>"}));
+    b.scenario = Some(common::scenario("<script>x</script>", &[]));
     let c = compare(&load(&historical(), "a.json"), &b).unwrap();
     let table = render(&c, Format::Table);
     assert!(table.contains("collateral seized (WETH)"), "{table}");

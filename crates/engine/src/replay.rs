@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use cascade_events::{
     Event, EventKind, Fixed, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
 };
-use serde_json::Value;
 
 use crate::EngineError;
 use crate::maker::{MakerConfig, MakerModel, OracleMode};
@@ -29,8 +28,8 @@ use crate::protocol::{
 };
 use crate::run::{
     CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, ParamSetting,
-    PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, Run, RunConfig, TimelinePoint,
-    Totals, UnsafeEpisode, Window,
+    PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, Run, RunConfig, ScenarioInfo,
+    TimelinePoint, Totals, UnsafeEpisode, Window,
 };
 use crate::state::{StateReader, StateWriter};
 
@@ -125,7 +124,7 @@ pub enum Mode {
 /// The hooks a counterfactual scenario gives the replay loop (issue #5 implements them).
 pub trait Counterfactual {
     /// The scenario as written to the run file's `scenario` key.
-    fn describe(&self) -> Value;
+    fn describe(&self) -> ScenarioInfo;
 
     /// A stable fingerprint of everything in the scenario that changes results (for checkpoint
     /// namespaces): equal fingerprints must mean equal runs.

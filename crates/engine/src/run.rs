@@ -6,7 +6,7 @@ pub use cascade_run::{
     LiquidationRecord, LiquidatorReport, LogInfo, MakerSettings, MedianRuleSetting,
     MismatchEvidence, Moment, OracleEvidence, Origin, ParamSetting, PriceTrigger,
     QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig,
-    TimelinePoint, Totals, UnsafeEpisode, Window, signed_decimal,
+    ScenarioInfo, TimelinePoint, Totals, UnsafeEpisode, Window, signed_decimal,
 };
 
 use cascade_events::Timestamp;

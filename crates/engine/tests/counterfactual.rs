@@ -74,8 +74,8 @@ fn the_baseline_replaces_recorded_liquidations_by_the_simulated_liquidator() {
     let log = market_log();
     let run = replay(log.path(), "");
     let scenario = run.scenario.as_ref().unwrap();
-    assert_eq!(scenario["label"], BASELINE_LABEL);
-    assert_eq!(scenario["baseline"], true);
+    assert_eq!(scenario.label, BASELINE_LABEL);
+    assert!(scenario.baseline);
     assert_eq!(run.totals.recorded_liquidations_skipped, 1);
     // Only vault #1 is below its liquidation price (1500) at the recorded 1490; the OSM shows
     // 02:00's price from 03:00 on.
@@ -171,7 +171,7 @@ fn overrides_pin_parameters_and_recorded_changes_are_skipped() {
         run.totals.skipped.get("param-change-pinned-by-scenario"),
         Some(&3)
     );
-    let changes = &run.scenario.as_ref().unwrap()["changes"];
+    let changes = &run.scenario.as_ref().unwrap().changes;
     assert_eq!(changes[0], "maker ETH-B mat = 1.3");
 }
 

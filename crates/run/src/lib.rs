@@ -11,6 +11,7 @@
 pub mod compare;
 pub mod golden;
 pub mod lines;
+pub mod scenario;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -18,9 +19,9 @@ use std::fmt;
 
 use cascade_events::{Amount, Fixed, Id, Protocol, Timestamp, U256};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
 
 pub use compare::{RunDiff, diff_runs};
+pub use scenario::ScenarioInfo;
 
 /// An exact amount: a scaled integer and its fractional digits, written as decimal text
 /// without trailing zeros (`12811.4`). Read back, it keeps the digits written. Ordered by
@@ -666,7 +667,8 @@ pub struct Run {
     /// The part reported on.
     pub window: Window,
     /// The scenario (`null` in historical mode).
-    pub scenario: Option<Value>,
+    #[serde(serialize_with = "scenario::sorted")]
+    pub scenario: Option<ScenarioInfo>,
     /// Engine settings that shape results (oracle delay, tolerances).
     pub config: RunConfig,
     /// blake3 of the final engine state (hex).

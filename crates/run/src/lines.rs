@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{
-    CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Run, RunConfig,
+    CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Run, RunConfig, ScenarioInfo,
     TimelinePoint, Totals, UnsafeEpisode, Window,
 };
 
@@ -43,7 +43,7 @@ struct Header<'a> {
     schema_version: u32,
     log: &'a LogInfo,
     window: &'a Window,
-    scenario: &'a Option<Value>,
+    scenario: &'a Option<ScenarioInfo>,
     config: &'a RunConfig,
     state_hash: &'a str,
     totals: &'a Totals,

@@ -7,7 +7,8 @@ use cascade_engine::run::{
 };
 use cascade_engine::{HealthDistribution, Quantity};
 use cascade_events::{Id, Protocol, Timestamp, U256};
-use serde_json::{Value, json};
+use cascade_run::ScenarioInfo;
+use cascade_run::scenario::{LiquidatorPolicy, ScenarioWindow};
 
 /// `whole` tokens at 18 decimals.
 pub fn tokens(whole: u64) -> Quantity {
@@ -89,8 +90,44 @@ pub fn health(moment: Moment, seq: u64, time: i64, accounts: [u64; 8]) -> Health
 /// 2022-06-13T00:00:00Z.
 pub const DAY: i64 = 1_655_078_400;
 
+/// A scenario named and labelled `label` that changes `changes`, with the idealised liquidator
+/// and no other section.
+pub fn scenario(label: &str, changes: &[&str]) -> ScenarioInfo {
+    let zero = Quantity::new(U256::ZERO, 18);
+    ScenarioInfo {
+        baseline: false,
+        changes: changes.iter().map(|c| (*c).to_owned()).collect(),
+        description: None,
+        impact: Vec::new(),
+        label: label.to_owned(),
+        liquidator: LiquidatorPolicy {
+            assumed_bonus: zero,
+            block_time: 12,
+            gas_cost: zero,
+            keeper_discount: zero,
+            latency: 0,
+            max_per_block: None,
+            min_profit: zero,
+            pick: "largest-debt".to_owned(),
+        },
+        name: label.to_owned(),
+        oracle: Vec::new(),
+        origin: "test".to_owned(),
+        overrides: Vec::new(),
+        prices: Vec::new(),
+        window: ScenarioWindow {
+            from: None,
+            to: None,
+        },
+    }
+}
+
 /// A run of the test log with these liquidations; `scenario` is `None` for a historical run.
-pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: &str) -> Vec<u8> {
+pub fn run(
+    scenario: Option<ScenarioInfo>,
+    liquidations: Vec<LiquidationRecord>,
+    hash: &str,
+) -> Vec<u8> {
     let counterfactual = scenario.is_some();
     let mut collateral = std::collections::BTreeMap::new();
     let mut debt = std::collections::BTreeMap::new();
@@ -156,9 +193,7 @@ pub fn historical() -> Vec<u8> {
 /// two rounds.
 pub fn counterfactual() -> Vec<u8> {
     run(
-        Some(
-            json!({"name": "ETH-B mat 1.5", "label": "ETH-B mat 1.5", "changes": ["maker ETH-B mat = 1.5"]}),
-        ),
+        Some(scenario("ETH-B mat 1.5", &["maker ETH-B mat = 1.5"])),
         vec![
             liquidation(100, DAY + 3_600, 2, 60, 40_000, Some(1)),
             liquidation(100, DAY + 3_600, 3, 10, 9_000, Some(2)),

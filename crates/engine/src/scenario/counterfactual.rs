@@ -34,6 +34,7 @@ use crate::protocol::{Candidate, LiquidatorChoice, Quantity, SimulatedLiquidatio
 use crate::replay::Counterfactual;
 use crate::run::{
     CascadeReport, ChainLink, CounterfactualReport, LargestLoss, LiquidatorReport, RoundReport,
+    ScenarioInfo,
 };
 use crate::scenario::PricePaths;
 
@@ -67,7 +68,7 @@ type Pending = (Option<Timestamp>, Protocol, Id, &'static str, Fixed);
 /// The scenario's state during one counterfactual run.
 pub struct ScenarioRun {
     scenario: Scenario,
-    description: Value,
+    description: ScenarioInfo,
     fingerprint: [u8; 32],
     paths: PricePaths,
     impact: PriceImpact,
@@ -140,7 +141,11 @@ impl ScenarioRun {
         pending.sort_by_key(|p| p.0);
         let description = describe(&scenario);
         let mut hasher = blake3::Hasher::new();
-        hasher.update(description.to_string().as_bytes());
+        // The sorted JSON text the fingerprint has always hashed.
+        let text = serde_json::to_value(&description)
+            .expect("a scenario description is strings, numbers, maps and lists")
+            .to_string();
+        hasher.update(text.as_bytes());
         for spec in &scenario.impact {
             if let crate::impact::ImpactModel::ConstantProduct {
                 liquidity: crate::impact::Liquidity::Series { points, .. },
@@ -396,7 +401,14 @@ fn moved_by(last: Fixed, price: Fixed, deviation: Fixed) -> bool {
 }
 
 /// The scenario as the run file's `scenario` key shows it.
-pub fn describe(scenario: &Scenario) -> Value {
+pub fn describe(scenario: &Scenario) -> ScenarioInfo {
+    serde_json::from_value(description_value(scenario))
+        .expect("the run file's scenario model reads every scenario the engine writes")
+}
+
+/// The scenario's own serialisation with its label, baseline flag and changes: what
+/// [`describe`] reads into the run file's model.
+fn description_value(scenario: &Scenario) -> Value {
     let mut value = serde_json::to_value(scenario).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("label".to_owned(), Value::String(scenario.label()));
@@ -410,7 +422,7 @@ pub fn describe(scenario: &Scenario) -> Value {
 }
 
 impl Counterfactual for ScenarioRun {
-    fn describe(&self) -> Value {
+    fn describe(&self) -> ScenarioInfo {
         self.description.clone()
     }
 
@@ -758,5 +770,40 @@ impl MarketAsset for Candidate {
         let name = self.market.to_string();
         let gem = name.split('-').next().unwrap_or(&name);
         gem.parse().unwrap_or(self.market)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run file's scenario model holds every key of every scenario fixture, with the same
+    /// values: what it writes is what the engine's own serialisation gave.
+    #[test]
+    fn the_run_model_keeps_every_scenario_fixture_whole() {
+        let folder =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios");
+        let mut read = Vec::new();
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let Ok(scenario) = Scenario::load(&path) else {
+                continue;
+            };
+            assert_eq!(
+                serde_json::to_value(describe(&scenario)).unwrap(),
+                description_value(&scenario),
+                "{}",
+                path.display()
+            );
+            read.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        assert!(
+            read.iter().any(|name| name == "every-section.toml") && read.len() >= 5,
+            "read only {read:?} from {}",
+            folder.display()
+        );
     }
 }
