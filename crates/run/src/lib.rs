@@ -11,6 +11,7 @@
 pub mod compare;
 pub mod golden;
 pub mod lines;
+pub mod num;
 pub mod scenario;
 
 use std::borrow::Cow;
