@@ -106,7 +106,8 @@ fn every_crate_of_the_brief_exists() {
             "cascade-events",
             "cascade-ingest",
             "cascade-kafka",
-            "cascade-log"
+            "cascade-log",
+            "cascade-run"
         ]
     );
 }
@@ -117,8 +118,15 @@ fn dependencies_point_one_way() {
         ("cascade-events", &[][..]),
         ("cascade-log", &["cascade-events"][..]),
         ("cascade-ingest", &["cascade-events", "cascade-log"][..]),
-        ("cascade-engine", &["cascade-events", "cascade-log"][..]),
-        ("cascade-diff", &["cascade-engine", "cascade-events"][..]),
+        ("cascade-run", &["cascade-events"][..]),
+        (
+            "cascade-engine",
+            &["cascade-events", "cascade-log", "cascade-run"][..],
+        ),
+        (
+            "cascade-diff",
+            &["cascade-engine", "cascade-events", "cascade-run"][..],
+        ),
         (
             "cascade-kafka",
             &["cascade-engine", "cascade-events", "cascade-log"][..],
@@ -132,6 +140,7 @@ fn dependencies_point_one_way() {
                 "cascade-ingest",
                 "cascade-kafka",
                 "cascade-log",
+                "cascade-run",
             ][..],
         ),
     ]);

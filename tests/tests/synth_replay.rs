@@ -34,7 +34,7 @@ fn every_synthetic_liquidation_is_explained_by_the_engine() {
         let others: Vec<String> = run
             .liquidations
             .iter()
-            .filter(|l| l.verdict != Some("explained"))
+            .filter(|l| l.verdict != Some(cascade_engine::Verdict::Explained))
             .take(3)
             .map(|l| format!("{} {:?} {:?}", l.account, l.verdict, l.note))
             .collect();

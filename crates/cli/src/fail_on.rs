@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn a_threshold_trips_on_the_run_totals() {
         let mut totals = Totals::default();
-        totals.verdicts.insert("not-liquidatable", 3);
+        totals.verdicts.insert("not-liquidatable".to_owned(), 3);
         totals.explained_percent = Some("90".to_owned());
         let parse = |text: &str| text.parse::<Threshold>().unwrap();
         let lines = tripped(

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cascade_engine::run_diff::{DiffOptions, golden_fields, project};
-use cascade_engine::run_lines;
-use cascade_engine::{Run, RunDiff, diff_runs};
+use cascade_engine::Run;
+use cascade_run::compare::{DiffOptions, DiffSummary, golden_fields, project};
+use cascade_run::lines as run_lines;
+use cascade_run::{RunDiff, diff_runs};
 use clap::Args;
 use serde::Serialize;
 
@@ -142,7 +143,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
 struct CheckReport<'a> {
     golden: String,
     identical: bool,
-    summary: &'a cascade_engine::run_diff::DiffSummary,
+    summary: &'a DiffSummary,
     fail_on: Vec<String>,
     diff: &'a RunDiff,
 }

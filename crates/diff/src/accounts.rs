@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
+use cascade_events::{Id, Protocol};
 
-use crate::runfile::{AccountKey, Num, RunFile};
+use crate::runfile::{AccountKey, LiquidationExt, Num, RunFile};
 
 /// Accounts listed per run, the most debt repaid first.
 pub const ACCOUNTS_SHOWN: usize = 20;
@@ -15,13 +15,8 @@ pub const ACCOUNTS_SHOWN: usize = 20;
 /// nothing (`scenario.baseline`), the fair reference for the other counterfactuals, since it
 /// shares their simulated liquidator and differs from them only by the scenario's changes.
 pub fn baseline(runs: &[RunFile]) -> Option<usize> {
-    runs.iter().position(|run| {
-        run.scenario
-            .as_ref()
-            .and_then(|s| s.get("baseline"))
-            .and_then(Value::as_bool)
-            == Some(true)
-    })
+    runs.iter()
+        .position(|run| run.scenario.as_ref().is_some_and(|s| s.baseline))
 }
 
 /// What one account went through in one run.
@@ -46,24 +41,27 @@ fn amounts(map: &BTreeMap<String, Num>) -> String {
 pub fn table(run: &RunFile) -> Option<(String, Vec<String>, Vec<Vec<String>>)> {
     // Hashed by borrowed names while counting: a large run has hundreds of thousands of
     // liquidations, and only the largest accounts are kept.
-    let mut by_account: HashMap<(&str, &str, &str), AccountRow> = HashMap::new();
+    let mut by_account: HashMap<(Protocol, Id, Id), AccountRow> = HashMap::new();
     for liquidation in &run.liquidations {
         let account = (
-            liquidation.protocol.as_str(),
-            liquidation.market.as_str(),
-            liquidation.account.as_str(),
+            liquidation.protocol,
+            liquidation.market,
+            liquidation.account,
         );
         let row = by_account.entry(account).or_default();
         row.liquidations += 1;
-        if let Some(health) = liquidation.health.as_deref().and_then(Num::parse) {
+        if let Some(health) = liquidation.health.as_ref().map(Num::of) {
             row.lowest_health = Some(row.lowest_health.map_or(health, |h| h.min(health)));
         }
         let collateral = row
             .collateral
-            .entry(liquidation.collateral_name().to_owned())
+            .entry(liquidation.collateral_name())
             .or_default();
         *collateral = collateral.plus(liquidation.collateral());
-        let debt = row.debt.entry(liquidation.debt_asset.clone()).or_default();
+        let debt = row
+            .debt
+            .entry(liquidation.debt_asset.to_string())
+            .or_default();
         *debt = debt.plus(liquidation.debt());
     }
     if by_account.is_empty() {
@@ -75,9 +73,9 @@ pub fn table(run: &RunFile) -> Option<(String, Vec<String>, Vec<Vec<String>>)> {
         .into_iter()
         .map(|((protocol, market, account), row)| {
             let key = AccountKey {
-                protocol: protocol.to_owned(),
-                market: market.to_owned(),
-                account: account.to_owned(),
+                protocol: protocol.name().to_owned(),
+                market: market.to_string(),
+                account: account.to_string(),
             };
             (key, debt(&row), row)
         })

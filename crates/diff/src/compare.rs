@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::DiffError;
-use crate::runfile::{AccountKey, LiquidationView, LogView, Num, RunFile, price_at};
+use cascade_events::{Id, Protocol};
+use cascade_run::{LiquidationRecord, LogInfo};
+
+use crate::runfile::{AccountKey, LiquidationExt, Num, RunFile, price_at};
 
 /// Version of the diff JSON layout; bumped on any change of keys or their meaning. Version 2
 /// added `liquidations`, `liquidation_changes` and `log_b`.
@@ -168,7 +171,7 @@ impl SeqRange {
 }
 
 /// Liquidations of both runs matched by their stable identity
-/// ([`cascade_engine::run_diff::liquidation_identity`]), never by `seq`.
+/// ([`cascade_run::compare::liquidation_identity`]), never by `seq`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LiquidationCounts {
     /// In both runs.
@@ -208,11 +211,11 @@ pub struct Comparison {
     /// [`DIFF_SCHEMA_VERSION`].
     pub schema_version: u32,
     /// The log both runs replayed (run A's log when they differ).
-    pub log: LogView,
+    pub log: LogInfo,
     /// Run B's log, only when it differs from A's (`cascade diff --across-logs`): each run is
     /// then compared over its whole window and `compared` is `null` to `null`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_b: Option<LogView>,
+    pub log_b: Option<LogInfo>,
     /// The events compared: where both runs' reporting windows overlap (a counterfactual with a
     /// window against a historical replay of the whole log compares the window).
     pub compared: SeqRange,
@@ -259,9 +262,9 @@ struct Tally {
 /// that moment less the debt it cleared. `None` when no oracle price is known or the debt is not
 /// quote-like. For recorded Maker liquidations an upper bound: the export has the collateral
 /// moved to the auction, not what the auction sold.
-pub fn loss_of(liquidation: &LiquidationView, price: Option<Num>) -> Option<Num> {
+pub fn loss_of(liquidation: &LiquidationRecord, price: Option<Num>) -> Option<Num> {
     let price = price?;
-    if !QUOTE_LIKE.contains(&liquidation.debt_asset.as_str()) {
+    if !QUOTE_LIKE.contains(&liquidation.debt_asset.to_string().as_str()) {
         return None;
     }
     let value = liquidation.collateral_lost().times(price);
@@ -270,19 +273,19 @@ pub fn loss_of(liquidation: &LiquidationView, price: Option<Num>) -> Option<Num>
 
 /// An account as borrowed from a liquidation: hashed while tallying (a large run has hundreds
 /// of thousands of liquidations; a sorted map of owned keys made the report slow), sorted after.
-type AccountRef<'a> = (&'a str, &'a str, &'a str);
+type AccountRef = (Protocol, Id, Id);
 
 fn tally(run: &RunFile, range: SeqRange) -> Tally {
     let prices = run.prices();
     let mut tally = Tally::default();
-    let mut accounts: HashMap<AccountRef<'_>, AccountHit> = HashMap::new();
-    let mut losses: HashMap<AccountRef<'_>, (AccountKey, Num)> = HashMap::new();
+    let mut accounts: HashMap<AccountRef, AccountHit> = HashMap::new();
+    let mut losses: HashMap<AccountRef, (AccountKey, Num)> = HashMap::new();
     for liquidation in run.liquidations.iter().filter(|l| range.contains(l.seq)) {
         tally.liquidations += 1;
-        let account: AccountRef<'_> = (
-            &liquidation.protocol,
-            &liquidation.market,
-            &liquidation.account,
+        let account: AccountRef = (
+            liquidation.protocol,
+            liquidation.market,
+            liquidation.account,
         );
         let hit = accounts.entry(account).or_insert_with(|| AccountHit {
             account: liquidation.key(),
@@ -295,22 +298,33 @@ fn tally(run: &RunFile, range: SeqRange) -> Tally {
         let debt = liquidation.debt();
         add(
             &mut hit.collateral_seized,
-            liquidation.collateral_name(),
+            &liquidation.collateral_name(),
             collateral,
         );
-        add(&mut hit.debt_repaid, &liquidation.debt_asset, debt);
+        add(
+            &mut hit.debt_repaid,
+            &liquidation.debt_asset.to_string(),
+            debt,
+        );
         add(
             &mut tally.collateral,
-            liquidation.collateral_name(),
+            &liquidation.collateral_name(),
             collateral,
         );
-        add(&mut tally.debt, &liquidation.debt_asset, debt);
-        if let Some(bad) = liquidation.bad_debt.as_deref().and_then(Num::parse)
+        add(&mut tally.debt, &liquidation.debt_asset.to_string(), debt);
+        if let Some(bad) = liquidation.bad_debt.as_ref().map(Num::of)
             && !bad.is_zero()
         {
-            add(&mut tally.bad_debt, &liquidation.debt_asset, bad);
+            add(
+                &mut tally.bad_debt,
+                &liquidation.debt_asset.to_string(),
+                bad,
+            );
         }
-        let series = prices.get(&(liquidation.protocol.clone(), liquidation.market.clone()));
+        let series = prices.get(&(
+            liquidation.protocol.name().to_owned(),
+            liquidation.market.to_string(),
+        ));
         let price = series.and_then(|s| price_at(s, liquidation.seq));
         match loss_of(liquidation, price) {
             Some(loss) => {
@@ -324,7 +338,7 @@ fn tally(run: &RunFile, range: SeqRange) -> Tally {
         }
         let asset = tally
             .by_asset
-            .entry(liquidation.collateral_name().to_owned())
+            .entry(liquidation.collateral_name())
             .or_default();
         asset.0 += 1;
         asset.1 = asset.1.plus(collateral);
@@ -401,13 +415,13 @@ pub fn compare_across_logs(a: &RunFile, b: &RunFile) -> Result<Comparison, DiffE
 }
 
 /// Liquidations of `run` inside `range`, keyed by their identity.
-fn identified(run: &RunFile, range: SeqRange) -> BTreeMap<String, &LiquidationView> {
-    let inside: Vec<&LiquidationView> = run
+fn identified(run: &RunFile, range: SeqRange) -> BTreeMap<String, &LiquidationRecord> {
+    let inside: Vec<&LiquidationRecord> = run
         .liquidations
         .iter()
         .filter(|l| range.contains(l.seq))
         .collect();
-    let ids = cascade_engine::run_diff::identities(inside.iter().map(|l| l.identity()));
+    let ids = cascade_run::compare::identities(inside.iter().map(|l| l.identity()));
     ids.into_iter().zip(inside).collect()
 }
 
@@ -431,8 +445,8 @@ fn match_liquidations(
             counts.verdicts_changed += u64::from(verdict_changed);
             changes.push(LiquidationChange {
                 id: id.clone(),
-                verdict_a: x.verdict.clone(),
-                verdict_b: y.verdict.clone(),
+                verdict_a: x.verdict.map(|v| v.name().to_owned()),
+                verdict_b: y.verdict.map(|v| v.name().to_owned()),
                 collateral_a: x.collateral(),
                 collateral_b: y.collateral(),
                 debt_a: x.debt(),
@@ -620,7 +634,7 @@ fn compare_over(
     })
 }
 
-fn describe_log(log: &LogView) -> String {
+fn describe_log(log: &LogInfo) -> String {
     let seq = |s: Option<u64>| s.map_or("-".to_owned(), |s| s.to_string());
     format!(
         "content hash {}, seq {}..{}",

@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use cascade_events::Timestamp;
-use serde_json::Value;
 
 use crate::DiffError;
 use crate::charts::{self, BarGroup, BeforeAfter, Line};
 use crate::compare::{Comparison, SeqRange, TotalRow, compare};
 use crate::render::{self, escape, html_table, markdown_table};
-use crate::runfile::{HealthView, Num, PointView, RunFile, price_at};
+use cascade_run::{HealthSnapshot, Moment, TimelinePoint};
+
+use crate::runfile::{LiquidationExt, Num, RunFile, price_at};
 use crate::story;
 
 /// Most markets and collateral assets charted (the ones with the most liquidations).
@@ -350,19 +351,10 @@ fn changes(run: &RunFile) -> String {
     let Some(scenario) = &run.scenario else {
         return "recorded liquidations, as they happened".to_owned();
     };
-    let listed: Vec<&str> = scenario
-        .get("changes")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !listed.is_empty() {
-        return listed.join("; ");
+    if !scenario.changes.is_empty() {
+        return scenario.changes.join("; ");
     }
-    scenario
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned()
+    scenario.description.clone().unwrap_or_default()
 }
 
 fn run_rows(runs: &[RunFile]) -> (Vec<String>, Vec<Vec<String>>) {
@@ -467,7 +459,7 @@ fn key_numbers(runs: &[RunFile], comparisons: &[Comparison]) -> Vec<Vec<String>>
 }
 
 /// The markets (protocol, market) with the most liquidations over all runs, most first.
-fn busiest<F: Fn(&crate::runfile::LiquidationView) -> String>(
+fn busiest<F: Fn(&crate::runfile::LiquidationRecord) -> String>(
     runs: &[RunFile],
     key: F,
 ) -> Vec<String> {
@@ -496,10 +488,10 @@ enum TimelineMetric {
 }
 
 impl TimelineMetric {
-    fn value(self, point: &PointView) -> Option<Num> {
+    fn value(self, point: &TimelinePoint) -> Option<Num> {
         match self {
             TimelineMetric::AccountsUnsafe => Some(Num::from_int(point.accounts_unsafe.into())),
-            TimelineMetric::BadDebt => point.bad_debt.as_deref().and_then(Num::parse),
+            TimelineMetric::BadDebt => Some(Num::of(&point.bad_debt)),
         }
     }
 }
@@ -612,7 +604,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             .all(|run| !run.prices().contains_key(&key))
             .then(|| {
                 busiest(runs, |l| {
-                    if l.protocol == key.0 && l.market == key.1 {
+                    if l.protocol.name() == key.0 && l.market.to_string() == key.1 {
                         l.collateral_name().to_owned()
                     } else {
                         String::new()
@@ -635,7 +627,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             let marks = run
                 .liquidations
                 .iter()
-                .filter(|l| l.protocol == key.0 && l.market == key.1)
+                .filter(|l| l.protocol.name() == key.0 && l.market.to_string() == key.1)
                 .filter(|l| asset.as_deref().is_none_or(|a| l.collateral_name() == a))
                 .filter_map(|l| {
                     price_at(series, l.seq).map(|price| charts::Mark {
@@ -657,8 +649,8 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             let mark_unit = run
                 .liquidations
                 .iter()
-                .find(|l| l.protocol == key.0 && l.market == key.1)
-                .map(|l| l.debt_asset.clone())
+                .find(|l| l.protocol.name() == key.0 && l.market.to_string() == key.1)
+                .map(|l| l.debt_asset.to_string())
                 .unwrap_or_default();
             lines.push(Line {
                 label: run.label(),
@@ -712,7 +704,7 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                 for liquidation in run
                     .liquidations
                     .iter()
-                    .filter(|l| l.collateral_name() == asset)
+                    .filter(|l| l.collateral_name() == *asset)
                 {
                     if points.is_empty() {
                         points.push((liquidation.time.0 as f64, 0.0));
@@ -783,10 +775,10 @@ fn health_chart(
         run: &'a RunFile,
         protocol: &str,
         market: &str,
-    ) -> (Option<&'a HealthView>, Option<&'a HealthView>) {
+    ) -> (Option<&'a HealthSnapshot>, Option<&'a HealthSnapshot>) {
         (
-            run.health(protocol, market, "before"),
-            run.health(protocol, market, "after"),
+            run.health(protocol, market, Moment::Before),
+            run.health(protocol, market, Moment::After),
         )
     }
     let Some(ranges) = runs
@@ -796,13 +788,13 @@ fn health_chart(
         .map(|h| {
             h.buckets
                 .iter()
-                .map(|b| b.range.clone())
+                .map(|b| b.range.to_string())
                 .collect::<Vec<_>>()
         })
     else {
         return Ok(None);
     };
-    let counts = |view: Option<&HealthView>| {
+    let counts = |view: Option<&HealthSnapshot>| {
         view.map(|h| h.buckets.iter().map(|b| b.accounts as f64).collect())
     };
     let series: Vec<BeforeAfter> = runs
@@ -847,10 +839,8 @@ fn health_chart(
             for view in &columns {
                 row.push(view.buckets.get(index).map_or_else(String::new, |b| {
                     // Whole units for DAI/USD sums, cents where a base currency like ETH is small.
-                    let debt = Num::parse(&b.debt).map_or_else(
-                        || b.debt.clone(),
-                        |n| n.human(if n.abs() < Num::from_int(100) { 2 } else { 0 }),
-                    );
+                    let n = Num::of(&b.debt);
+                    let debt = n.human(if n.abs() < Num::from_int(100) { 2 } else { 0 });
                     format!("{} · {debt}", b.accounts)
                 }));
             }
@@ -963,11 +953,7 @@ fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
 
 /// The largest-loss chains a counterfactual run carries in `counterfactual.largest_losses`.
 fn chains_table(run: &RunFile) -> Option<(Vec<String>, Vec<Vec<String>>)> {
-    let list = run
-        .counterfactual
-        .as_ref()?
-        .get("largest_losses")?
-        .as_array()?;
+    let list = &run.counterfactual.as_ref()?.largest_losses;
     if list.is_empty() {
         return None;
     }
@@ -980,34 +966,20 @@ fn chains_table(run: &RunFile) -> Option<(Vec<String>, Vec<Vec<String>>)> {
     ]
     .map(str::to_owned)
     .to_vec();
-    let text = |value: &Value, key: &str| -> String {
-        match value.get(key) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        }
-    };
     let rows = list
         .iter()
         .map(|entry| {
             let chain = entry
-                .get("chain")
-                .and_then(Value::as_array)
-                .map(|links| {
-                    links
-                        .iter()
-                        .map(|link| format!("{} @ {}", text(link, "account"), text(link, "time")))
-                        .collect::<Vec<_>>()
-                        .join(" → ")
-                })
-                .unwrap_or_default();
-            let loss = Num::parse(&text(entry, "loss"))
-                .map_or_else(|| text(entry, "loss"), |n| n.human(2));
+                .chain
+                .iter()
+                .map(|link| format!("{} @ {}", link.account, link.time))
+                .collect::<Vec<_>>()
+                .join(" → ");
             vec![
-                text(entry, "account"),
-                text(entry, "time"),
-                text(entry, "round"),
-                loss,
+                entry.account.clone(),
+                entry.time.to_rfc3339(),
+                entry.round.to_string(),
+                Num::of(&entry.loss).human(2),
                 chain,
             ]
         })

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use crate::compare::Comparison;
-use crate::runfile::{LiquidationView, Num, RunFile, canonical_asset};
+use cascade_run::Verdict;
+
+use crate::runfile::{LiquidationExt, LiquidationRecord, Num, RunFile, canonical_asset};
 
 /// How many recorded liquidations the "worst cases" list keeps.
 pub const WORST_CASES_KEPT: usize = 10;
@@ -38,8 +40,8 @@ fn amounts(sums: &BTreeMap<String, Num>) -> String {
 }
 
 fn sum_by<'a>(
-    liquidations: impl Iterator<Item = &'a LiquidationView>,
-    key: impl Fn(&LiquidationView) -> (String, Option<Num>),
+    liquidations: impl Iterator<Item = &'a LiquidationRecord>,
+    key: impl Fn(&LiquidationRecord) -> (String, Option<Num>),
 ) -> BTreeMap<String, Num> {
     let mut sums: BTreeMap<String, Num> = BTreeMap::new();
     for liquidation in liquidations {
@@ -70,7 +72,7 @@ pub fn run_paragraph(run: &RunFile) -> String {
         (l.collateral_name().to_owned(), Some(l.collateral()))
     });
     let debt = sum_by(liquidations.iter(), |l| {
-        (l.debt_asset.clone(), Some(l.debt()))
+        (l.debt_asset.to_string(), Some(l.debt()))
     });
     text.push_str(&format!(
         "; {} seized, {} repaid",
@@ -81,15 +83,12 @@ pub fn run_paragraph(run: &RunFile) -> String {
         let sold = sum_by(liquidations.iter(), |l| {
             (
                 l.collateral_name().to_owned(),
-                l.collateral_sold.as_deref().and_then(Num::parse),
+                l.collateral_sold.as_ref().map(Num::of),
             )
         });
         text.push_str(&format!(" ({} sold by the liquidator)", amounts(&sold)));
         let bad = sum_by(liquidations.iter(), |l| {
-            (
-                l.debt_asset.clone(),
-                l.bad_debt.as_deref().and_then(Num::parse),
-            )
+            (l.debt_asset.to_string(), l.bad_debt.as_ref().map(Num::of))
         });
         match amounts(&bad).as_str() {
             "none" => text.push_str("; no bad debt"),
@@ -102,23 +101,14 @@ pub fn run_paragraph(run: &RunFile) -> String {
             ));
         }
         let extras = run.counterfactual.as_ref();
-        let number = |path: &[&str]| {
-            let mut value = extras?;
-            for key in path {
-                value = value.get(*key)?;
-            }
-            value
-                .as_str()
-                .and_then(Num::parse)
-                .or_else(|| value.as_u64().map(|n| Num::from_int(n.into())))
-        };
-        if let Some(by_impact) = number(&["cascade", "triggered_by_impact"]) {
+        if let Some(by_impact) = extras.map(|c| Num::from_int(c.cascade.triggered_by_impact.into()))
+        {
             text.push_str(&format!(
                 ", {} of them triggered by the price impact of earlier ones",
                 by_impact.human(0)
             ));
         }
-        if let Some(slippage) = number(&["liquidator", "slippage"]) {
+        if let Some(slippage) = extras.map(|c| Num::of(&c.liquidator.slippage)) {
             text.push_str(&format!(
                 "; the liquidator lost {} in quote tokens to price impact and fees (slippage)",
                 slippage.human(2)
@@ -128,12 +118,7 @@ pub fn run_paragraph(run: &RunFile) -> String {
     let lowest = run
         .timeline
         .iter()
-        .filter_map(|p| {
-            p.oracle_price
-                .as_deref()
-                .and_then(Num::parse)
-                .map(|price| (price, p))
-        })
+        .filter_map(|p| p.oracle_price.as_ref().map(Num::of).map(|price| (price, p)))
         .min_by_key(|(price, _)| *price);
     if let Some((price, point)) = lowest {
         text.push_str(&format!(
@@ -152,7 +137,7 @@ pub fn run_paragraph(run: &RunFile) -> String {
             largest.account,
             largest.time.to_rfc3339(),
             largest.collateral().human(2),
-            canonical_asset(&largest.collateral_asset),
+            canonical_asset(&largest.collateral_asset.to_string()),
             largest.debt().human(2),
             largest.debt_asset
         ));
@@ -240,17 +225,21 @@ pub fn verdicts(run: &RunFile) -> Option<Verdicts> {
         .keys()
         .map(|verdict| (verdict.clone(), 0))
         .collect();
-    for verdict in run.liquidations.iter().filter_map(|l| l.verdict.clone()) {
+    for verdict in run
+        .liquidations
+        .iter()
+        .filter_map(|l| l.verdict.map(|v| v.name().to_owned()))
+    {
         *counts.entry(verdict).or_default() += 1;
     }
     if counts.is_empty() {
         return None;
     }
     let counts = counts.into_iter().collect();
-    let mut worst: Vec<&LiquidationView> = run
+    let mut worst: Vec<&LiquidationRecord> = run
         .liquidations
         .iter()
-        .filter(|l| l.verdict.as_deref().is_some_and(|v| v != "explained"))
+        .filter(|l| l.verdict.is_some_and(|v| v != Verdict::Explained))
         .collect();
     worst.sort_by(|x, y| y.debt().cmp(&x.debt()).then(x.seq.cmp(&y.seq)));
     let worst = worst
@@ -260,11 +249,11 @@ pub fn verdicts(run: &RunFile) -> Option<Verdicts> {
             vec![
                 l.time.to_rfc3339(),
                 format!("{} {} {}", l.protocol, l.market, l.account),
-                l.verdict.clone().unwrap_or_default(),
+                l.verdict.map(|v| v.name().to_owned()).unwrap_or_default(),
                 format!("{} {}", l.debt().human(2), l.debt_asset),
                 l.health
-                    .as_deref()
-                    .and_then(Num::parse)
+                    .as_ref()
+                    .map(Num::of)
                     .map_or("no health".to_owned(), |h| h.human(4)),
                 l.note.clone().unwrap_or_default(),
             ]

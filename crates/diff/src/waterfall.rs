@@ -7,7 +7,7 @@ use cascade_events::Timestamp;
 
 use crate::DiffError;
 use crate::charts::{self, BarGroup};
-use crate::runfile::{Num, RunFile};
+use crate::runfile::{LiquidationExt, Num, RunFile};
 
 /// Widths of the time bins, seconds, with their names: the first that keeps the liquidations'
 /// span within [`MOST_BINS`] bins (a crash of a day gets hours; two years of a market, months).
@@ -79,14 +79,20 @@ fn bin_width(first: i64, last: i64) -> (i64, &'static str) {
 /// Per run and category: (liquidations, debt repaid per debt asset).
 type Tally = Vec<BTreeMap<String, (u64, BTreeMap<String, Num>)>>;
 
-fn tally(runs: &[RunFile], category: impl Fn(&crate::runfile::LiquidationView) -> String) -> Tally {
+fn tally(
+    runs: &[RunFile],
+    category: impl Fn(&crate::runfile::LiquidationRecord) -> String,
+) -> Tally {
     runs.iter()
         .map(|run| {
             let mut out: BTreeMap<String, (u64, BTreeMap<String, Num>)> = BTreeMap::new();
             for liquidation in &run.liquidations {
                 let entry = out.entry(category(liquidation)).or_default();
                 entry.0 += 1;
-                let debt = entry.1.entry(liquidation.debt_asset.clone()).or_default();
+                let debt = entry
+                    .1
+                    .entry(liquidation.debt_asset.to_string())
+                    .or_default();
                 *debt = debt.plus(liquidation.debt());
             }
             out

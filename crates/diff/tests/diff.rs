@@ -242,7 +242,7 @@ fn json_is_stable_and_exact() {
 fn table_markdown_and_html_show_the_same_rows() {
     let mut b = load(&counterfactual(), "b.json");
     // A hostile label must not inject markup.
-    b.scenario = Some(serde_json::json!({"name": "<script>x</script>"}));
+    b.scenario = Some(common::scenario("<script>x</script>", &[]));
     let c = compare(&load(&historical(), "a.json"), &b).unwrap();
     let table = render(&c, Format::Table);
     assert!(table.contains("collateral seized (WETH)"), "{table}");
@@ -286,7 +286,7 @@ fn wrapped_and_native_collateral_count_as_one_asset() {
     let a = load(&historical(), "hist.json");
     let mut b = load(&counterfactual(), "sim.json");
     for liquidation in &mut b.liquidations {
-        liquidation.collateral_asset = "WETH".to_owned();
+        liquidation.collateral_asset = cascade_events::Id::name("WETH");
     }
     let c = compare(&a, &b).unwrap();
     let collateral: Vec<&str> = c
@@ -315,7 +315,7 @@ fn liquidations_match_by_identity_even_across_logs() {
         "old.json",
     );
     let mut second = liquidation(420, DAY + 7_300, 2, 50, 40_000, None);
-    second.verdict = Some("not-liquidatable");
+    second.verdict = Some(cascade_engine::Verdict::NotLiquidatable);
     let b = load(
         &run(
             None,

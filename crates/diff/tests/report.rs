@@ -242,7 +242,7 @@ fn tables_and_charts_cover_only_the_events_every_run_reports_on() {
 /// document; a truncated one is refused with the line.
 #[test]
 fn the_line_form_reads_as_the_json_document() {
-    use cascade_engine::run_lines;
+    use cascade_run::lines as run_lines;
     let lines = |bytes: Vec<u8>| run_lines::value_to_lines(serde_json::from_slice(&bytes).unwrap());
     let from_lines = vec![
         RunFile::from_slice(&lines(historical()), "hist.json").unwrap(),
@@ -287,11 +287,7 @@ fn a_large_run_is_aggregated_not_listed() {
             )
         })
         .collect();
-    let large = run(
-        Some(serde_json::json!({"name": "big", "label": "big"})),
-        many,
-        "feed",
-    );
+    let large = run(Some(common::scenario("big", &[])), many, "feed");
     let runs = vec![
         RunFile::from_slice(&historical(), "hist.json").unwrap(),
         RunFile::from_slice(&large, "big.json").unwrap(),
@@ -344,7 +340,9 @@ fn a_pool_market_charts_its_collateral_price_from_the_triggers() {
 #[test]
 fn counterfactuals_are_compared_with_the_baseline_and_accounts_are_listed() {
     let mut baseline: serde_json::Value = serde_json::from_slice(&counterfactual()).unwrap();
-    baseline["scenario"] = serde_json::json!({"name": "baseline", "label": "baseline", "baseline": true, "changes": []});
+    let mut scenario = common::scenario("baseline", &[]);
+    scenario.baseline = true;
+    baseline["scenario"] = serde_json::to_value(scenario).unwrap();
     let mut history: serde_json::Value = serde_json::from_slice(&historical()).unwrap();
     history["liquidations"][0]["health"] = "0.95".into();
     let runs = vec![

@@ -13,8 +13,8 @@
 //!   sweeps;
 //! - shared below them: [`oracle`] (the price book), [`index`] and [`slots`] (liquidatable-account
 //!   indices, account storage), [`math`] (wad/ray arithmetic), [`state`] (the canonical state
-//!   encoding behind checkpoints and the state hash); [`run`], [`run_lines`] and
-//!   [`run_diff`]: the run file, its line form and `cascade check`'s diff.
+//!   encoding behind checkpoints and the state hash); [`run`]: filling the run file, whose model,
+//!   forms and comparison are `cascade-run`'s.
 //!
 //! Nothing here reads a clock, draws a random number or lets hash order reach an output
 //! (`clippy.toml` of this crate forbids the tools for it).
@@ -24,6 +24,8 @@ pub mod compound;
 pub mod core;
 pub mod counterfactual;
 mod error;
+#[cfg(test)]
+pub(crate) mod golden;
 pub mod index;
 pub mod math;
 pub mod oracle;
@@ -31,8 +33,6 @@ pub mod pairs;
 pub mod protocol;
 pub mod protocols;
 pub mod run;
-pub mod run_diff;
-pub mod run_lines;
 pub mod slots;
 pub mod state;
 
@@ -46,4 +46,3 @@ pub use protocol::{
     Quantity, SimulatedLiquidation, Verdict,
 };
 pub use run::Run;
-pub use run_diff::{RunDiff, diff_runs};

@@ -1,13 +1,14 @@
 //! Golden replays of the hand-built Maker fixtures (`fixtures/maker/`, numbers worked out in
 //! `fixtures/maker/README.md`): the run file must match `fixtures/expected/` byte for byte, and
-//! the verdicts must be the ones the README derives. `CASCADE_UPDATE_GOLDEN=1` rewrites the
-//! expected files on purpose.
+//! the verdicts must be the ones the README derives. The comparison is the workspace's one
+//! golden comparison ([`cascade_run::golden`]): `CASCADE_UPDATE_GOLDEN=1` rewrites the expected
+//! files on purpose.
 
 mod common;
 
 use cascade_engine::protocols::maker::{MakerConfig, OracleMode};
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
-use serde_json::Value;
+use cascade_run::golden::assert_golden;
 
 fn replay_fixture(name: &str) -> Run {
     let log = common::build_log(&common::fixture_events(name));
@@ -18,35 +19,13 @@ fn replay_fixture(name: &str) -> Run {
 
 fn check_golden(name: &str, run: &Run) {
     let path = common::repo_root().join(format!("fixtures/expected/maker-{name}.json"));
-    let actual = run.to_json();
-    if std::env::var_os("CASCADE_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &actual).expect("writing golden file");
-        return;
-    }
-    let expected = std::fs::read(&path).unwrap_or_else(|error| {
-        panic!(
-            "{}: {error} (CASCADE_UPDATE_GOLDEN=1 writes it)",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let diff = cascade_engine::diff_runs(
-            &serde_json::from_slice::<Value>(&expected).expect("golden is JSON"),
-            &serde_json::from_slice::<Value>(&actual).expect("run is JSON"),
-            &cascade_engine::run_diff::DiffOptions::default(),
-        );
-        panic!(
-            "{name} differs from {}:\n{}",
-            path.display(),
-            diff.detail_lines().join("\n")
-        );
-    }
+    assert_golden(&path, &run.to_json());
 }
 
 fn verdicts(run: &Run) -> Vec<(String, &'static str)> {
     run.liquidations
         .iter()
-        .map(|l| (l.account.to_string(), l.verdict.unwrap_or("-")))
+        .map(|l| (l.account.to_string(), l.verdict.map_or("-", |v| v.name())))
         .collect()
 }
 
@@ -124,7 +103,7 @@ fn recorded_oracle_values_flip_the_verdicts_and_estimated_flips_them_back() {
             .expect("fixture replays")
             .run
     };
-    let evidence = |run: &Run| -> Vec<(String, Option<&'static str>)> {
+    let evidence = |run: &Run| -> Vec<(String, Option<String>)> {
         run.liquidations
             .iter()
             .map(|l| {
@@ -134,7 +113,7 @@ fn recorded_oracle_values_flip_the_verdicts_and_estimated_flips_them_back() {
                     .expect("maker verdicts carry oracle evidence");
                 (
                     oracle.price.to_string(),
-                    oracle.recorded.as_ref().map(|r| r.event),
+                    oracle.recorded.as_ref().map(|r| r.event.to_string()),
                 )
             })
             .collect()
@@ -146,8 +125,8 @@ fn recorded_oracle_values_flip_the_verdicts_and_estimated_flips_them_back() {
     assert_eq!(
         evidence(&auto),
         [
-            ("1400".to_owned(), Some("osm-log-value")),
-            ("1100".to_owned(), Some("spotter-poke")),
+            ("1400".to_owned(), Some("osm-log-value".to_owned())),
+            ("1100".to_owned(), Some("spotter-poke".to_owned())),
         ]
     );
     check_golden("osm-recorded", &auto);

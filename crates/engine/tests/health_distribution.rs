@@ -9,11 +9,11 @@ use cascade_engine::{Mode, ReplayOptions, replay_log};
 use cascade_events::{Event, Payload};
 
 /// `(range, accounts, debt)` of the non-empty buckets.
-fn filled(buckets: &[HealthBucket]) -> Vec<(&'static str, u64, String)> {
+fn filled(buckets: &[HealthBucket]) -> Vec<(String, u64, String)> {
     buckets
         .iter()
         .filter(|b| b.accounts > 0)
-        .map(|b| (b.range, b.accounts, b.debt.to_string()))
+        .map(|b| (b.range.to_string(), b.accounts, b.debt.to_string()))
         .collect()
 }
 
@@ -26,7 +26,7 @@ fn dog_bark_health_before_the_first_bark_and_at_the_end() {
     let moments: Vec<(&str, &str, &str)> = run
         .health_distribution
         .iter()
-        .map(|s| (s.moment, s.protocol.as_str(), s.market.as_str()))
+        .map(|s| (s.moment.name(), s.protocol.as_str(), s.market.as_str()))
         .collect();
     assert_eq!(
         moments,
@@ -37,14 +37,14 @@ fn dog_bark_health_before_the_first_bark_and_at_the_end() {
     // The 02:00 poke (spot 900) makes #1 and #5 unsafe; the check at the first event after it,
     // the bark of #1, finds them before the bark is applied: #1 and #5 at 0.9, #4 at 1.125, #2 at
     // 1.8; #3 holds 20 ETH and no debt.
-    assert_eq!(before.time, "2021-06-01T02:00:12Z");
+    assert_eq!(before.time.to_rfc3339(), "2021-06-01T02:00:12Z");
     assert_eq!(before.seq, run.liquidations[0].seq);
     assert_eq!(
         filled(&before.buckets),
         [
-            ("<1", 2, "50000".to_owned()),
-            ("1.1-1.25", 1, "8000".to_owned()),
-            ("1.5-2", 1, "5000".to_owned()),
+            ("<1".to_owned(), 2, "50000".to_owned()),
+            ("1.1-1.25".to_owned(), 1, "8000".to_owned()),
+            ("1.5-2".to_owned(), 1, "5000".to_owned()),
         ]
     );
     assert_eq!(before.accounts_without_debt, 1);
@@ -55,8 +55,8 @@ fn dog_bark_health_before_the_first_bark_and_at_the_end() {
     assert_eq!(
         filled(&after.buckets),
         [
-            ("<1", 1, "23451.327433628318584071".to_owned()),
-            ("1-1.05", 1, "8000".to_owned()),
+            ("<1".to_owned(), 1, "23451.327433628318584071".to_owned()),
+            ("1-1.05".to_owned(), 1, "8000".to_owned()),
         ]
     );
     assert_eq!(after.accounts_without_debt, 1);
@@ -88,8 +88,8 @@ fn a_liquidation_before_the_protocol_has_accounts_is_not_the_onset() {
             .run;
         run.health_distribution
             .into_iter()
-            .find(|s| s.moment == "before")
-            .map(|s| (s.time, filled(&s.buckets)))
+            .find(|s| s.moment.name() == "before")
+            .map(|s| (s.time.to_rfc3339(), filled(&s.buckets)))
     };
     let onset = before(&events).expect("the fixture has an onset");
     assert_eq!(onset.0, "2021-06-01T02:00:12Z");

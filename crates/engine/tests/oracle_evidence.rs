@@ -165,7 +165,10 @@ fn a_recorded_partial_bark_leaves_the_remainder_the_contract_leaves() {
         .collect();
     assert_eq!(of_vault_1.len(), 2);
     // The engine's room covered the whole vault: the half is a mismatch naming the limit.
-    assert_eq!(of_vault_1[0].verdict, Some("amount-mismatch"));
+    assert_eq!(
+        of_vault_1[0].verdict,
+        Some(cascade_engine::Verdict::AmountMismatch)
+    );
     let mismatch = of_vault_1[0].mismatch.as_ref().expect("mismatch evidence");
     assert_eq!(mismatch.input, "liquidation-limit");
     assert!(mismatch.detail.contains("5650 DAI"), "{}", mismatch.detail);
@@ -173,7 +176,7 @@ fn a_recorded_partial_bark_leaves_the_remainder_the_contract_leaves() {
     // second bark then takes whole.
     assert_eq!(
         of_vault_1[1].verdict,
-        Some("explained"),
+        Some(cascade_engine::Verdict::Explained),
         "{:?}",
         of_vault_1[1]
     );

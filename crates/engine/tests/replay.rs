@@ -163,7 +163,7 @@ fn resumes_at_every_event(events: Vec<Event>, liquidations: usize) {
         // run lacks the points taken before it, but its last point, the state as the second
         // ends, is the uninterrupted run's; a liquidation just before the split leaves the check
         // that takes it to the resumed engine.
-        let split_time = events[split - 1].time.to_rfc3339();
+        let split_time = events[split - 1].time;
         let later = |points: &[cascade_engine::run::TimelinePoint]| {
             points
                 .iter()

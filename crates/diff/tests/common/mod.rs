@@ -2,12 +2,13 @@
 //! `cascade replay` writes.
 
 use cascade_engine::run::{
-    HealthSnapshot, LiquidationRecord, LogInfo, RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals,
-    Window,
+    HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, RUN_SCHEMA_VERSION, Run,
+    TimelinePoint, Totals, Window, health_snapshot,
 };
 use cascade_engine::{HealthDistribution, Quantity};
 use cascade_events::{Id, Protocol, Timestamp, U256};
-use serde_json::{Value, json};
+use cascade_run::ScenarioInfo;
+use cascade_run::scenario::{LiquidatorPolicy, ScenarioWindow};
 
 /// `whole` tokens at 18 decimals.
 pub fn tokens(whole: u64) -> Quantity {
@@ -27,9 +28,9 @@ pub fn liquidation(
         seq,
         time: Timestamp(time),
         origin: if round.is_some() {
-            "simulated"
+            Origin::Simulated
         } else {
-            "recorded"
+            Origin::Recorded
         },
         protocol: Protocol::Maker,
         market: Id::name("ETH-B"),
@@ -39,9 +40,9 @@ pub fn liquidation(
         verdict: if round.is_some() {
             None
         } else {
-            Some("explained")
+            Some(cascade_engine::Verdict::Explained)
         },
-        rule: "dog-bark",
+        rule: "dog-bark".into(),
         round,
         health: None,
         collateral_asset: Id::name("ETH"),
@@ -62,7 +63,7 @@ pub fn liquidation(
 pub fn point(seq: u64, time: i64, price: u64) -> TimelinePoint {
     TimelinePoint {
         seq,
-        time: Timestamp(time).to_rfc3339(),
+        time: Timestamp(time),
         protocol: "maker".to_owned(),
         market: "ETH-B".to_owned(),
         oracle_price: Some(tokens(price)),
@@ -76,21 +77,57 @@ pub fn point(seq: u64, time: i64, price: u64) -> TimelinePoint {
 
 /// ETH-B's health distribution at `moment`: `accounts[i]` vaults in bucket `i`, each owing
 /// 1,000 DAI, and one vault without debt before, four after.
-pub fn health(moment: &'static str, seq: u64, time: i64, accounts: [u64; 8]) -> HealthSnapshot {
+pub fn health(moment: Moment, seq: u64, time: i64, accounts: [u64; 8]) -> HealthSnapshot {
     let mut distribution = HealthDistribution::new(Protocol::Maker, Id::name("ETH-B"), 18);
     distribution.accounts = accounts;
-    distribution.without_debt = if moment == "before" { 1 } else { 4 };
+    distribution.without_debt = if moment == Moment::Before { 1 } else { 4 };
     for (debt, count) in distribution.debt.iter_mut().zip(accounts) {
         *debt = tokens(1_000 * count).value;
     }
-    HealthSnapshot::new(moment, seq, Timestamp(time).to_rfc3339(), &distribution)
+    health_snapshot(moment, seq, Timestamp(time), &distribution)
 }
 
 /// 2022-06-13T00:00:00Z.
 pub const DAY: i64 = 1_655_078_400;
 
+/// A scenario named and labelled `label` that changes `changes`, with the idealised liquidator
+/// and no other section.
+pub fn scenario(label: &str, changes: &[&str]) -> ScenarioInfo {
+    let zero = Quantity::new(U256::ZERO, 18);
+    ScenarioInfo {
+        baseline: false,
+        changes: changes.iter().map(|c| (*c).to_owned()).collect(),
+        description: None,
+        impact: Vec::new(),
+        label: label.to_owned(),
+        liquidator: LiquidatorPolicy {
+            assumed_bonus: zero,
+            block_time: 12,
+            gas_cost: zero,
+            keeper_discount: zero,
+            latency: 0,
+            max_per_block: None,
+            min_profit: zero,
+            pick: "largest-debt".to_owned(),
+        },
+        name: label.to_owned(),
+        oracle: Vec::new(),
+        origin: "test".to_owned(),
+        overrides: Vec::new(),
+        prices: Vec::new(),
+        window: ScenarioWindow {
+            from: None,
+            to: None,
+        },
+    }
+}
+
 /// A run of the test log with these liquidations; `scenario` is `None` for a historical run.
-pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: &str) -> Vec<u8> {
+pub fn run(
+    scenario: Option<ScenarioInfo>,
+    liquidations: Vec<LiquidationRecord>,
+    hash: &str,
+) -> Vec<u8> {
     let counterfactual = scenario.is_some();
     let mut collateral = std::collections::BTreeMap::new();
     let mut debt = std::collections::BTreeMap::new();
@@ -109,7 +146,7 @@ pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: 
         },
         window: Window::default(),
         scenario,
-        config: json!({}),
+        config: cascade_engine::EngineConfig::default().describe(),
         state_hash: "ab".repeat(32),
         totals: Totals {
             liquidations: liquidations.len() as u64,
@@ -127,13 +164,13 @@ pub fn run(scenario: Option<Value>, liquidations: Vec<LiquidationRecord>, hash: 
         ],
         health_distribution: if counterfactual {
             vec![
-                health("before", 100, DAY + 3_600, [2, 3, 4, 5, 6, 7, 8, 9]),
-                health("after", 999, DAY + 9_000, [0, 1, 3, 5, 6, 7, 8, 9]),
+                health(Moment::Before, 100, DAY + 3_600, [2, 3, 4, 5, 6, 7, 8, 9]),
+                health(Moment::After, 999, DAY + 9_000, [0, 1, 3, 5, 6, 7, 8, 9]),
             ]
         } else {
             vec![
-                health("before", 110, DAY + 3_700, [1, 3, 4, 5, 6, 7, 8, 9]),
-                health("after", 999, DAY + 9_000, [0, 2, 4, 5, 6, 7, 8, 9]),
+                health(Moment::Before, 110, DAY + 3_700, [1, 3, 4, 5, 6, 7, 8, 9]),
+                health(Moment::After, 999, DAY + 9_000, [0, 2, 4, 5, 6, 7, 8, 9]),
             ]
         },
     };
@@ -156,9 +193,7 @@ pub fn historical() -> Vec<u8> {
 /// two rounds.
 pub fn counterfactual() -> Vec<u8> {
     run(
-        Some(
-            json!({"name": "ETH-B mat 1.5", "label": "ETH-B mat 1.5", "changes": ["maker ETH-B mat = 1.5"]}),
-        ),
+        Some(scenario("ETH-B mat 1.5", &["maker ETH-B mat = 1.5"])),
         vec![
             liquidation(100, DAY + 3_600, 2, 60, 40_000, Some(1)),
             liquidation(100, DAY + 3_600, 3, 10, 9_000, Some(2)),

@@ -3,8 +3,6 @@
 //! [`math`] holds `WadRayMath`/`PercentageMath`; [`logic`] the account health and liquidation
 //! decisions of `GenericLogic` and `LiquidationLogic` for each contract generation.
 
-#[cfg(test)]
-pub(crate) mod golden;
 pub mod logic;
 pub mod math;
 pub mod model;

@@ -1148,7 +1148,7 @@ fn mismatch_input(
             context.debt.decimals,
         );
         return MismatchEvidence {
-            input: "debt",
+            input: "debt".into(),
             detail: format!(
                 "the formula repays {} where {} was recorded: the debt the close factor and the balance allow would have to differ by {difference}",
                 Quantity::new(quote.debt_repaid, context.debt.decimals),
@@ -1171,7 +1171,7 @@ fn mismatch_input(
             context.collateral.decimals,
         );
         return MismatchEvidence {
-            input: "collateral",
+            input: "collateral".into(),
             detail: format!(
                 "less than a hundredth of a basis point of bonus apart: the recorded collateral differs from the formula's by {difference} (the last digits of a price or amount)"
             ),
@@ -1184,7 +1184,7 @@ fn mismatch_input(
         2,
     );
     MismatchEvidence {
-        input: "bonus",
+        input: "bonus".into(),
         detail: format!(
             "the collateral reserve's liquidationBonus would have to be {} bps instead of {} (or the collateral-to-debt price ratio move by the inverse ratio)",
             crate::math::decimal(implied, 2),

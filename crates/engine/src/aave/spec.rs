@@ -1,7 +1,6 @@
 //! Aave's parameters and its entries in the registry (v2 and v3 share the parameters).
 
 use cascade_events::Protocol;
-use serde_json::Value;
 
 use crate::aave::AaveModel;
 use crate::aave::logic::AaveVersion;
@@ -97,10 +96,6 @@ impl ProtocolSettings for AaveSettings {
         self.protocol
     }
 
-    fn describe(&self) -> Option<Value> {
-        None
-    }
-
     fn build(&self, _kind: ReplayKind) -> Box<dyn ProtocolModel> {
         Box::new(match self.protocol {
             Protocol::AaveV2 => AaveModel::v2(),
@@ -112,7 +107,6 @@ impl ProtocolSettings for AaveSettings {
 /// Aave v2 in the registry.
 pub const AAVE_V2: ProtocolSpec = ProtocolSpec {
     protocol: Protocol::AaveV2,
-    settings_key: "aave-v2",
     settings: || {
         Box::new(AaveSettings {
             protocol: Protocol::AaveV2,
@@ -125,7 +119,6 @@ pub const AAVE_V2: ProtocolSpec = ProtocolSpec {
 /// Aave v3 in the registry.
 pub const AAVE_V3: ProtocolSpec = ProtocolSpec {
     protocol: Protocol::AaveV3,
-    settings_key: "aave-v3",
     settings: || {
         Box::new(AaveSettings {
             protocol: Protocol::AaveV3,

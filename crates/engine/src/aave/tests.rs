@@ -6,8 +6,8 @@ use cascade_events::{Id, Payload, Timestamp, U256};
 use proptest::prelude::*;
 
 use super::AaveModel;
-use super::golden::{candidates, check, load, replay};
 use super::logic::AaveVersion;
+use crate::golden::{candidates, check, load, replay};
 use crate::oracle::PriceBook;
 use crate::protocol::{LiquidatorChoice, ProtocolModel};
 
@@ -110,7 +110,7 @@ proptest! {
         let pool: Id = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9".parse().unwrap();
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_621_382_400);
-        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
+        let event = |payload: Payload| crate::golden::event_at(time, payload);
         let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
         for (asset, decimals, lt) in [("WETH", "18", "0.825"), ("WBTC", "8", "0.75"), ("USDC", "6", "0.85")] {
             for (param, value) in [("decimals", decimals), ("liquidationThreshold", lt), ("liquidationBonus", "1.05")] {
@@ -226,7 +226,7 @@ proptest! {
         let pool: Id = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9".parse().unwrap();
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_621_382_400);
-        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
+        let event = |payload: Payload| crate::golden::event_at(time, payload);
         let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
         for (asset, decimals) in [("WETH", "18"), ("USDC", "6")] {
             for (param, value) in [("decimals", decimals), ("liquidationThreshold", "0.825"), ("ltv", "0.8"), ("liquidationBonus", "1.05"), ("liquidationProtocolFee", "0.1")] {
@@ -316,7 +316,7 @@ fn run_verdicts(run: &serde_json::Value) -> Vec<String> {
 fn aave_fixtures_through_the_replay_loop() {
     // The same fixtures through a log and the engine, with every model registered: the run
     // files `cascade check` compares against, and the same verdicts as the model-level replays.
-    let v2 = super::golden::check_run("aave", "v2-basic");
+    let v2 = crate::golden::check_run("aave", "v2-basic");
     assert_eq!(
         run_verdicts(&v2),
         [
@@ -327,7 +327,7 @@ fn aave_fixtures_through_the_replay_loop() {
             "explained"
         ]
     );
-    let v3 = super::golden::check_run("aave", "v3-fee-and-dust");
+    let v3 = crate::golden::check_run("aave", "v3-fee-and-dust");
     assert_eq!(
         run_verdicts(&v3),
         ["explained", "explained", "amount-mismatch", "explained"]
@@ -351,7 +351,7 @@ proptest! {
         let pool = Id::name("v3-pool");
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_700_000_000);
-        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
+        let event = |payload: Payload| crate::golden::event_at(time, payload);
         let param = |asset: &str, name: &str, value: &str| {
             Payload::ParamChange(Box::new(cascade_events::ParamChange {
                 protocol: cascade_events::Protocol::AaveV3,
@@ -442,7 +442,7 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
         .unwrap();
     let mut book = PriceBook::new(Vec::new());
     let time = Timestamp(1_621_382_400);
-    let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
+    let event = |payload: Payload| crate::golden::event_at(time, payload);
     let fixed = |text: &str| -> cascade_events::Fixed { text.parse().unwrap() };
     for (asset, lt, bonus) in [
         ("WETH", "0.8", "1.05"),
@@ -533,7 +533,7 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
     assert_eq!(done.collateral_asset, Id::name("WETH"));
 }
 
-const MONITORED: [super::golden::TestAsset; 3] =
+const MONITORED: [crate::golden::TestAsset; 3] =
     [("WETH", 18, 2_000), ("WBTC", 8, 30_000), ("USDC", 6, 1)];
 
 fn monitored_v3() -> AaveModel {
@@ -553,15 +553,15 @@ fn monitored_v3() -> AaveModel {
                 param: cascade_events::Symbol::new(param).unwrap(),
                 value: value.parse().unwrap(),
             };
-            let event = crate::aave::golden::event_at(time, Payload::ParamChange(Box::new(change)));
+            let event = crate::golden::event_at(time, Payload::ParamChange(Box::new(change)));
             model.apply(&event, &book).unwrap();
         }
     }
     model
 }
 
-fn monitored_payload(op: &super::golden::Op) -> Option<Payload> {
-    super::golden::op_payload(
+fn monitored_payload(op: &crate::golden::Op) -> Option<Payload> {
+    crate::golden::op_payload(
         cascade_events::Protocol::AaveV3,
         Id::name("pool"),
         &MONITORED,
@@ -579,16 +579,16 @@ proptest! {
     /// and threshold changes, liquidations and checkpoint restores in between.
     #[test]
     fn reported_changes_keep_the_full_scan_set(
-        ops in proptest::collection::vec(super::golden::arb_op(6, 3), 1..80),
+        ops in proptest::collection::vec(crate::golden::arb_op(6, 3), 1..80),
     ) {
-        let harness = super::golden::MonitorHarness {
+        let harness = crate::golden::MonitorHarness {
             fresh: monitored_v3,
             assets: MONITORED.len(),
             event: monitored_payload,
-            price: |asset, permille| super::golden::test_price(&MONITORED, "USD", asset, permille),
+            price: |asset, permille| crate::golden::test_price(&MONITORED, "USD", asset, permille),
             scan: |model: &AaveModel| model.scan_all_liquidatable().unwrap(),
             scanned_risk: AaveModel::scanned_risk,
         };
-        super::golden::drive_monitor(&harness, &ops);
+        crate::golden::drive_monitor(&harness, &ops);
     }
 }

@@ -1,7 +1,6 @@
 //! Compound v2's parameters and its entry in the registry.
 
 use cascade_events::Protocol;
-use serde_json::Value;
 
 use crate::compound::CompoundModel;
 use crate::compound::exp::Rounding;
@@ -78,10 +77,6 @@ impl ProtocolSettings for CompoundSettings {
         Protocol::CompoundV2
     }
 
-    fn describe(&self) -> Option<Value> {
-        None
-    }
-
     fn build(&self, _kind: ReplayKind) -> Box<dyn ProtocolModel> {
         Box::new(CompoundModel::new(Rounding::Truncate))
     }
@@ -90,7 +85,6 @@ impl ProtocolSettings for CompoundSettings {
 /// Compound v2 in the registry.
 pub const COMPOUND_V2: ProtocolSpec = ProtocolSpec {
     protocol: Protocol::CompoundV2,
-    settings_key: "compound-v2",
     settings: || Box::new(CompoundSettings),
     parse_param: |name| CompoundParam::parse(name).map(|p| p.id(Protocol::CompoundV2)),
     consumes: POOL_EVENTS,

@@ -1,7 +1,7 @@
 //! Golden replay of the hand-built Compound fixture (`fixtures/compound/*.jsonl`, numbers worked
 //! by hand in `fixtures/compound/README.md`) through [`CompoundModel`], a simulated liquidation,
 //! and the check that the index finds exactly what a full scan finds.
-//! The harness is [`crate::aave::golden`]; `CASCADE_UPDATE_GOLDEN=1` rewrites the expected file.
+//! The harness is [`crate::golden`]; `CASCADE_UPDATE_GOLDEN=1` rewrites the expected file.
 
 use cascade_events::{
     Amount, Fixed, Id, IndexUpdate, ParamChange, Payload, PositionChange, PriceUpdate, Protocol,
@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::CompoundModel;
 use super::exp::Rounding;
-use crate::aave::golden::{candidates, check, load, replay};
+use crate::golden::{candidates, check, load, replay};
 use crate::oracle::PriceBook;
 use crate::protocol::{LiquidatorChoice, ProtocolModel};
 
@@ -91,7 +91,7 @@ proptest! {
         let mut model = CompoundModel::new(if half_up { Rounding::HalfUp } else { Rounding::Truncate });
         let mut book = PriceBook::new(Vec::new());
         let time = Timestamp(1_621_382_400);
-        let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
+        let event = |payload: Payload| crate::golden::event_at(time, payload);
         for (market, name, value) in [
             ("ETH", "decimals", "18"), ("ETH", "collateralFactor", "0.75"),
             ("WBTC", "decimals", "8"), ("WBTC", "collateralFactor", "0.7"),
@@ -146,7 +146,7 @@ proptest! {
 
 #[test]
 fn compound_fixture_through_the_replay_loop() {
-    let run = crate::aave::golden::check_run("compound", "v2-basic");
+    let run = crate::golden::check_run("compound", "v2-basic");
     let verdicts: Vec<&str> = run["liquidations"]
         .as_array()
         .unwrap()
@@ -179,7 +179,7 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
     let mut model = CompoundModel::new(Rounding::Truncate);
     let mut book = PriceBook::new(Vec::new());
     let time = Timestamp(1_621_382_400);
-    let event = |payload: Payload| crate::aave::golden::event_at(time, payload);
+    let event = |payload: Payload| crate::golden::event_at(time, payload);
     for (market, name, value) in [
         ("ETH", "decimals", "18"),
         ("ETH", "collateralFactor", "0.75"),
@@ -244,7 +244,7 @@ fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
     assert_eq!(best.collateral_sold.to_string(), "810");
 }
 
-const MONITORED: [crate::aave::golden::TestAsset; 3] =
+const MONITORED: [crate::golden::TestAsset; 3] =
     [("ETH", 18, 2_000), ("WBTC", 8, 30_000), ("USDC", 6, 1)];
 
 fn monitored_model() -> CompoundModel {
@@ -256,20 +256,20 @@ fn monitored_model() -> CompoundModel {
             ("decimals", decimals.to_string()),
             ("collateralFactor", factor.to_owned()),
         ] {
-            let event = crate::aave::golden::event_at(time, param(asset, name, &value));
+            let event = crate::golden::event_at(time, param(asset, name, &value));
             model.apply(&event, &book).unwrap();
         }
     }
     model
 }
 
-fn monitored_payload(op: &crate::aave::golden::Op) -> Option<Payload> {
+fn monitored_payload(op: &crate::golden::Op) -> Option<Payload> {
     // Leaving a market is refused while borrowing in it (`exitMarket`); the model does not
     // check that, and its pair index counts such a borrow where the full scan does not.
-    if let crate::aave::golden::Op::Toggle(_, _, false) = op {
+    if let crate::golden::Op::Toggle(_, _, false) = op {
         return None;
     }
-    crate::aave::golden::op_payload(
+    crate::golden::op_payload(
         Protocol::CompoundV2,
         Id::name("compound-v2"),
         &MONITORED,
@@ -287,16 +287,16 @@ proptest! {
     /// and collateral-factor changes, liquidations and checkpoint restores in between.
     #[test]
     fn reported_changes_keep_the_full_scan_set(
-        ops in proptest::collection::vec(crate::aave::golden::arb_op(6, 3), 1..80),
+        ops in proptest::collection::vec(crate::golden::arb_op(6, 3), 1..80),
     ) {
-        let harness = crate::aave::golden::MonitorHarness {
+        let harness = crate::golden::MonitorHarness {
             fresh: monitored_model,
             assets: MONITORED.len(),
             event: monitored_payload,
-            price: |asset, permille| crate::aave::golden::test_price(&MONITORED, "USD", asset, permille),
+            price: |asset, permille| crate::golden::test_price(&MONITORED, "USD", asset, permille),
             scan: CompoundModel::scan_all_liquidatable,
             scanned_risk: CompoundModel::scanned_risk,
         };
-        crate::aave::golden::drive_monitor(&harness, &ops);
+        crate::golden::drive_monitor(&harness, &ops);
     }
 }

@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use cascade_events::{
     Event, EventKind, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
 };
-use serde_json::{Value, json};
 
 use crate::EngineError;
 use crate::oracle::{PriceBook, QuoteConversion};
@@ -29,8 +28,9 @@ use crate::protocol::{
     Quantity, SimulatedLiquidation, Verdict,
 };
 use crate::run::{
-    HealthSnapshot, LiquidationRecord, LogInfo, PriceTrigger, RUN_SCHEMA_VERSION, Run,
-    TimelinePoint, Totals, UnsafeEpisode, Window,
+    CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin,
+    ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, Run, RunConfig,
+    ScenarioInfo, TimelinePoint, Totals, UnsafeEpisode, Window,
 };
 use crate::state::{StateReader, StateWriter};
 
@@ -82,44 +82,38 @@ impl EngineConfig {
     }
 
     /// The settings as they appear in the run file.
-    pub fn describe(&self) -> Value {
-        let priority: Vec<String> = self.feed_priority.iter().map(Id::to_string).collect();
-        let mut described = json!({
-            "feed_priority": priority,
-            "quote_conversions": self
-                .quote_conversions
-                .iter()
-                .map(|c| json!({
-                    "from": c.from.to_string(),
-                    "to": c.to.to_string(),
-                    "max_age_seconds": c.max_age,
-                }))
-                .collect::<Vec<_>>(),
-            "unsafe_threshold_seconds": self.unsafe_threshold,
-            "max_cascade_rounds": self.max_cascade_rounds,
-        });
-        if let Value::Object(map) = &mut described {
-            map.extend(self.protocols.describe());
-        }
-        // Only a run given a history says so: runs without one keep their bytes.
-        if !self.params.entries.is_empty() {
-            described["params"] = self
+    pub fn describe(&self) -> RunConfig {
+        let mut config = RunConfig {
+            feed_priority: self.feed_priority.iter().map(Id::to_string).collect(),
+            maker: None,
+            max_cascade_rounds: self.max_cascade_rounds,
+            // Only a run given a history says so: runs without one keep their bytes.
+            params: self
                 .params
                 .entries
                 .iter()
-                .map(|e| {
-                    json!({
-                        "time": e.time.to_rfc3339(),
-                        "protocol": e.setting.param.protocol.name(),
-                        "market": e.setting.market.map(|m| m.to_string()),
-                        "param": e.name,
-                        "value": e.setting.value.to_string(),
-                        "source": e.source,
-                    })
+                .map(|e| ParamHistoryEntry {
+                    market: e.setting.market.map(|m| m.to_string()),
+                    param: e.name.clone(),
+                    protocol: e.setting.param.protocol.name().to_owned(),
+                    source: e.source.clone(),
+                    time: e.time,
+                    value: e.setting.value,
                 })
-                .collect();
-        }
-        described
+                .collect(),
+            quote_conversions: self
+                .quote_conversions
+                .iter()
+                .map(|c| QuoteConversionSetting {
+                    from: c.from.to_string(),
+                    max_age_seconds: c.max_age,
+                    to: c.to.to_string(),
+                })
+                .collect(),
+            unsafe_threshold_seconds: self.unsafe_threshold,
+        };
+        self.protocols.describe(&mut config);
+        config
     }
 }
 
@@ -134,7 +128,7 @@ pub enum Mode {
 /// The hooks a counterfactual scenario gives the replay loop (issue #5 implements them).
 pub trait Counterfactual {
     /// The scenario as written to the run file's `scenario` key.
-    fn describe(&self) -> Value;
+    fn describe(&self) -> ScenarioInfo;
 
     /// A stable fingerprint of everything in the scenario that changes results (for checkpoint
     /// namespaces): equal fingerprints must mean equal runs.
@@ -184,7 +178,7 @@ pub trait Counterfactual {
 
     /// What the scenario observed over the run (cascade graph, liquidator statistics), written
     /// to the run file's `counterfactual` key.
-    fn report(&self) -> Option<Value> {
+    fn report(&self) -> Option<CounterfactualReport> {
         None
     }
 }
@@ -335,7 +329,11 @@ impl Engine {
         // `from` only selects the report window; it does not change state.
         let mut config = self.config.clone();
         config.from = None;
-        config.describe().to_string()
+        // Through a JSON value, whose keys are sorted whatever the declaration order: the text
+        // (and so the namespace) stays what it has been.
+        serde_json::to_value(config.describe())
+            .expect("settings are strings, integers, maps and lists")
+            .to_string()
     }
 
     /// The next sequence number the engine expects (`None` before the first event).
@@ -603,14 +601,14 @@ impl Engine {
         out.liquidations.push(LiquidationRecord {
             seq: event.seq,
             time: event.time,
-            origin: "recorded",
+            origin: Origin::Recorded,
             protocol: liquidation.protocol,
             market: liquidation.market,
             account: liquidation.account,
             tx_hash: event.tx_hash.map(|hash| format!("{hash:#x}")),
             log_index: event.log_index,
-            verdict: Some(judgement.verdict.name()),
-            rule: judgement.rule,
+            verdict: Some(judgement.verdict),
+            rule: judgement.rule.into(),
             round: None,
             health: judgement.health,
             collateral_asset: liquidation.collateral_asset,
@@ -731,7 +729,7 @@ impl Engine {
                 }
                 self.output.timeline.push(TimelinePoint {
                     seq,
-                    time: time.to_rfc3339(),
+                    time,
                     protocol: risk.protocol.name().to_owned(),
                     market: risk.market.to_string(),
                     oracle_price: risk.oracle_price,
@@ -772,17 +770,11 @@ impl Engine {
         if !self.in_window || self.before_taken[index] {
             return;
         }
-        self.before_taken[index] = self.health_snapshot(index, "before", seq, time);
+        self.before_taken[index] = self.health_snapshot(index, Moment::Before, seq, time);
     }
 
     /// Takes model `index`'s health distributions at `moment`; whether any market had accounts.
-    fn health_snapshot(
-        &mut self,
-        index: usize,
-        moment: &'static str,
-        seq: u64,
-        time: Timestamp,
-    ) -> bool {
+    fn health_snapshot(&mut self, index: usize, moment: Moment, seq: u64, time: Timestamp) -> bool {
         if self.output.totals_only {
             return false;
         }
@@ -790,12 +782,9 @@ impl Engine {
         self.models[index].health_distribution(time, &mut distributions);
         let before = self.output.health.len();
         for distribution in distributions.iter().filter(|d| !d.is_empty()) {
-            self.output.health.push(HealthSnapshot::new(
-                moment,
-                seq,
-                time.to_rfc3339(),
-                distribution,
-            ));
+            self.output
+                .health
+                .push(crate::run::health_snapshot(moment, seq, time, distribution));
         }
         self.output.health.len() > before
     }
@@ -1128,7 +1117,7 @@ impl Engine {
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
             for index in 0..self.models.len() {
                 // A market without accounts at the end has no `after` entry.
-                self.health_snapshot(index, "after", seq, now);
+                self.health_snapshot(index, Moment::After, seq, now);
             }
         }
         let state_hash = self.state_hash();
@@ -1151,7 +1140,12 @@ impl Engine {
             liquidations,
             verdicts: Verdict::ALL
                 .iter()
-                .map(|v| (v.name(), out.verdicts.get(v).copied().unwrap_or(0)))
+                .map(|v| {
+                    (
+                        v.name().to_owned(),
+                        out.verdicts.get(v).copied().unwrap_or(0),
+                    )
+                })
                 .collect(),
             recorded_liquidations_skipped: out.skipped_recorded,
             explained_percent: (judged > 0).then(|| percent(explained, judged)),
@@ -1175,10 +1169,10 @@ impl Engine {
         // `before` snapshots are taken as each protocol's crisis begins; the file lists them by
         // market, `before` first.
         health.sort_by(|a, b| {
-            (&a.protocol, &a.market, a.moment != "before").cmp(&(
+            (&a.protocol, &a.market, a.moment != Moment::Before).cmp(&(
                 &b.protocol,
                 &b.market,
-                b.moment != "before",
+                b.moment != Moment::Before,
             ))
         });
         let mut episodes = out.episodes;
@@ -1230,14 +1224,14 @@ fn record_simulated(
     out.liquidations.push(LiquidationRecord {
         seq,
         time,
-        origin: "simulated",
+        origin: Origin::Simulated,
         protocol: done.protocol,
         market: done.market,
         account: done.account,
         tx_hash: None,
         log_index: None,
         verdict: None,
-        rule: done.rule,
+        rule: done.rule.into(),
         round: Some(round),
         health: None,
         collateral_asset: done.collateral_asset,

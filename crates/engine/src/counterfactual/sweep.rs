@@ -204,8 +204,7 @@ impl PointResult {
             cascade_depth: run
                 .counterfactual
                 .as_ref()
-                .and_then(|c| c["cascade"]["depth"].as_u64())
-                .unwrap_or(0),
+                .map_or(0, |c| u64::from(c.cascade.depth)),
             state_hash: run.state_hash.clone(),
         }
     }

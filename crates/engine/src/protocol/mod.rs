@@ -28,39 +28,8 @@ use crate::oracle::PriceBook;
 use crate::run::{MismatchEvidence, OracleEvidence};
 use crate::state::{StateReader, StateWriter};
 
-/// An amount with its precision: token base units and the token's decimals, or a base-currency
-/// value. Written to run files as exact decimal text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Quantity {
-    /// Scaled integer.
-    pub value: U256,
-    /// Fractional digits of `value`.
-    pub decimals: u8,
-}
-
-impl Quantity {
-    /// `value / 10^decimals`.
-    pub fn new(value: U256, decimals: u8) -> Self {
-        Self { value, decimals }
-    }
-
-    /// Zero at `decimals` precision.
-    pub fn zero(decimals: u8) -> Self {
-        Self::new(U256::ZERO, decimals)
-    }
-}
-
-impl std::fmt::Display for Quantity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::math::decimal(self.value, self.decimals))
-    }
-}
-
-impl Serialize for Quantity {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+/// An amount with its precision: the run file's exact decimal, defined with it.
+pub use cascade_run::Quantity;
 
 /// What became of a non-liquidation event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,44 +46,8 @@ pub enum Applied {
     Ignored,
 }
 
-/// The engine's judgement of a recorded liquidation against the rebuilt state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Liquidatable at that moment by the engine's oracle rule, and the amounts agree with the
-    /// protocol's formula within the documented tolerance.
-    Explained,
-    /// Liquidatable, but the amounts differ from the formula beyond the tolerance.
-    AmountMismatch,
-    /// The rebuilt account was safe at that moment (its health is reported).
-    NotLiquidatable,
-    /// The account is unknown to the rebuilt state.
-    UnknownAccount,
-    /// No price was available to the protocol's oracle at that moment.
-    NoPrice,
-}
-
-impl Verdict {
-    /// Every verdict, in output order.
-    pub const ALL: [Verdict; 5] = [
-        Verdict::Explained,
-        Verdict::AmountMismatch,
-        Verdict::NotLiquidatable,
-        Verdict::UnknownAccount,
-        Verdict::NoPrice,
-    ];
-
-    /// The name used in run files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Explained => "explained",
-            Verdict::AmountMismatch => "amount-mismatch",
-            Verdict::NotLiquidatable => "not-liquidatable",
-            Verdict::UnknownAccount => "unknown-account",
-            Verdict::NoPrice => "no-price",
-        }
-    }
-}
+/// The engine's judgement of a recorded liquidation, as the run file names it.
+pub use cascade_run::Verdict;
 
 /// A verdict with the numbers behind it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::any::Any;
 use std::fmt::Debug;
 
 use cascade_events::{EventKind, Protocol, Timestamp};
-use serde_json::{Map, Value};
+use cascade_run::RunConfig;
 
 use crate::EngineError;
 use crate::protocol::ProtocolModel;
@@ -31,9 +31,9 @@ pub trait ProtocolSettings: Any + Debug + Send + Sync + SettingsClone {
     /// The protocol these settings are for.
     fn protocol(&self) -> Protocol;
 
-    /// The settings as they appear in the run file's `config`, under the key
-    /// [`ProtocolSpec::settings_key`] (`None`: nothing to write).
-    fn describe(&self) -> Option<Value>;
+    /// Writes these settings into the run file's `config` (its own section there; a protocol
+    /// with nothing that shapes results writes nothing).
+    fn describe(&self, _config: &mut RunConfig) {}
 
     /// A fresh model with these settings.
     fn build(&self, kind: ReplayKind) -> Box<dyn ProtocolModel>;
@@ -67,8 +67,6 @@ pub const POOL_EVENTS: &[EventKind] = &[
 pub struct ProtocolSpec {
     /// The protocol; events with this [`cascade_events::Payload::protocol`] go to its model.
     pub protocol: Protocol,
-    /// The key of its settings in the run file's `config`.
-    pub settings_key: &'static str,
     /// Its default settings (and through them its model constructor).
     pub settings: fn() -> Box<dyn ProtocolSettings>,
     /// Reads a parameter name into the protocol's typed parameter.
@@ -133,16 +131,11 @@ impl ProtocolSet {
         self.settings.iter().map(|s| s.build(kind)).collect()
     }
 
-    /// Every protocol's settings as the run file's `config` shows them, by settings key.
-    pub fn describe(&self) -> Map<String, Value> {
-        let mut described = Map::new();
+    /// Writes every protocol's settings into the run file's `config`.
+    pub fn describe(&self, config: &mut RunConfig) {
         for settings in &self.settings {
-            if let (Some(spec), Some(value)) = (self.spec(settings.protocol()), settings.describe())
-            {
-                described.insert(spec.settings_key.to_owned(), value);
-            }
+            settings.describe(config);
         }
-        described
     }
 
     /// Checks that `setting` is one its protocol's model takes (the value's units and range), by

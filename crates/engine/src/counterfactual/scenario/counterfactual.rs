@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cascade_events::{Fixed, Id, ParamChange, PriceUpdate, Protocol, Timestamp, U256};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{MarketSel, Param, PriceSource, Scenario};
 use crate::core::replay::Counterfactual;
@@ -34,8 +34,12 @@ use crate::counterfactual::liquidator::{BlockBudget, Target};
 use crate::counterfactual::scenario::PricePaths;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::registry::ProtocolSet;
-use crate::protocol::{Candidate, LiquidatorChoice, SimulatedLiquidation};
+use crate::protocol::{Candidate, LiquidatorChoice, Quantity, SimulatedLiquidation};
 use crate::protocols::maker::MakerParam;
+use crate::run::{
+    CascadeReport, ChainLink, CounterfactualReport, LargestLoss, LiquidatorReport, RoundReport,
+    ScenarioInfo,
+};
 
 /// How many of the largest losses the report lists with their chains.
 const LARGEST_LOSSES: usize = 10;
@@ -67,7 +71,7 @@ type Pending = (Option<Timestamp>, ParamSetting);
 /// The scenario's state during one counterfactual run.
 pub struct ScenarioRun {
     scenario: Scenario,
-    description: Value,
+    description: ScenarioInfo,
     fingerprint: [u8; 32],
     paths: PricePaths,
     impact: PriceImpact,
@@ -152,7 +156,11 @@ impl ScenarioRun {
         pending.sort_by_key(|p| p.0);
         let description = describe(&scenario);
         let mut hasher = blake3::Hasher::new();
-        hasher.update(description.to_string().as_bytes());
+        // The sorted JSON text the fingerprint has always hashed.
+        let text = serde_json::to_value(&description)
+            .expect("a scenario description is strings, numbers, maps and lists")
+            .to_string();
+        hasher.update(text.as_bytes());
         for spec in &scenario.impact {
             if let crate::counterfactual::impact::ImpactModel::ConstantProduct {
                 liquidity: crate::counterfactual::impact::Liquidity::Series { points, .. },
@@ -408,7 +416,14 @@ fn moved_by(last: Fixed, price: Fixed, deviation: Fixed) -> bool {
 }
 
 /// The scenario as the run file's `scenario` key shows it.
-pub fn describe(scenario: &Scenario) -> Value {
+pub fn describe(scenario: &Scenario) -> ScenarioInfo {
+    serde_json::from_value(description_value(scenario))
+        .expect("the run file's scenario model reads every scenario the engine writes")
+}
+
+/// The scenario's own serialisation with its label, baseline flag and changes: what
+/// [`describe`] reads into the run file's model.
+fn description_value(scenario: &Scenario) -> Value {
     let mut value = serde_json::to_value(scenario).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("label".to_owned(), Value::String(scenario.label()));
@@ -422,7 +437,7 @@ pub fn describe(scenario: &Scenario) -> Value {
 }
 
 impl Counterfactual for ScenarioRun {
-    fn describe(&self) -> Value {
+    fn describe(&self) -> ScenarioInfo {
         self.description.clone()
     }
 
@@ -679,38 +694,48 @@ impl Counterfactual for ScenarioRun {
         self.last_round
     }
 
-    fn report(&self) -> Option<Value> {
-        let rounds: BTreeMap<String, Value> = self
+    fn report(&self) -> Option<CounterfactualReport> {
+        let rounds = self
             .tracker
             .rounds()
             .into_iter()
             .map(|(round, totals)| {
                 (
                     round.to_string(),
-                    json!({"liquidations": totals.liquidations, "loss": wad_text(totals.loss)}),
+                    RoundReport {
+                        liquidations: totals.liquidations,
+                        loss: Quantity::new(totals.loss, 18),
+                    },
                 )
             })
             .collect();
         let nodes = self.tracker.nodes();
-        let largest: Vec<Value> = self
+        let largest_losses = self
             .tracker
             .largest_losses(LARGEST_LOSSES)
             .into_iter()
             .filter(|(id, _)| !nodes[*id as usize].loss.is_zero())
             .map(|(id, chain)| {
                 let node = &nodes[id as usize];
-                json!({
-                    "protocol": node.protocol.name(),
-                    "market": node.market.to_string(),
-                    "account": node.account.to_string(),
-                    "time": node.time.to_rfc3339(),
-                    "round": node.round,
-                    "loss": wad_text(node.loss),
-                    "chain": chain.iter().map(|link| {
-                        let n = &nodes[*link as usize];
-                        json!({"account": n.account.to_string(), "time": n.time.to_rfc3339(), "round": n.round})
-                    }).collect::<Vec<_>>(),
-                })
+                LargestLoss {
+                    account: node.account.to_string(),
+                    chain: chain
+                        .iter()
+                        .map(|link| {
+                            let n = &nodes[*link as usize];
+                            ChainLink {
+                                account: n.account.to_string(),
+                                round: n.round,
+                                time: n.time,
+                            }
+                        })
+                        .collect(),
+                    loss: Quantity::new(node.loss, 18),
+                    market: node.market.to_string(),
+                    protocol: node.protocol.name().to_owned(),
+                    round: node.round,
+                    time: node.time,
+                }
             })
             .collect();
         let triggers =
@@ -720,12 +745,7 @@ impl Counterfactual for ScenarioRun {
                     Trigger::PriceMove => (price + 1, impact),
                     Trigger::Impact { .. } => (price, impact + 1),
                 });
-        let sold: BTreeMap<String, String> = self
-            .sold
-            .iter()
-            .map(|(asset, amount)| (asset.to_string(), wad_text(*amount)))
-            .collect();
-        let multipliers: BTreeMap<String, String> = self
+        let multipliers = self
             .scenario
             .impact
             .iter()
@@ -733,32 +753,36 @@ impl Counterfactual for ScenarioRun {
                 let at = nodes.last().map_or(Timestamp(0), |n| n.time);
                 (
                     spec.asset.to_string(),
-                    crate::math::decimal(self.impact.multiplier(&spec.asset, at), 27),
+                    Quantity::new(self.impact.multiplier(&spec.asset, at), 27),
                 )
             })
             .collect();
-        Some(json!({
-            "label": self.scenario.label(),
-            "baseline": self.scenario.is_baseline(),
-            "cascade": {
-                "depth": self.tracker.depth(),
-                "triggered_by_price_move": triggers.0,
-                "triggered_by_impact": triggers.1,
-                "rounds": rounds,
+        Some(CounterfactualReport {
+            baseline: self.scenario.is_baseline(),
+            cascade: CascadeReport {
+                depth: self.tracker.depth(),
+                rounds,
+                triggered_by_impact: triggers.1,
+                triggered_by_price_move: triggers.0,
             },
-            "largest_losses": largest,
-            "liquidator": {
-                "passed": self.passed.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>(),
-                "collateral_sold": sold,
-                "slippage": wad_text(self.slippage),
+            impact_multiplier_after_last_liquidation: multipliers,
+            label: self.scenario.label(),
+            largest_losses,
+            liquidator: LiquidatorReport {
+                collateral_sold: self
+                    .sold
+                    .iter()
+                    .map(|(asset, amount)| (asset.to_string(), Quantity::new(*amount, 18)))
+                    .collect(),
+                passed: self
+                    .passed
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), *v))
+                    .collect(),
+                slippage: Quantity::new(self.slippage, 18),
             },
-            "impact_multiplier_after_last_liquidation": multipliers,
-        }))
+        })
     }
-}
-
-fn wad_text(value: U256) -> String {
-    crate::math::decimal(value, 18)
 }
 
 /// The market asset of a candidate's market where its name says it (Maker `ETH-B` -> `ETH`).
@@ -771,5 +795,40 @@ impl MarketAsset for Candidate {
         let name = self.market.to_string();
         let gem = name.split('-').next().unwrap_or(&name);
         gem.parse().unwrap_or(self.market)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run file's scenario model holds every key of every scenario fixture, with the same
+    /// values: what it writes is what the engine's own serialisation gave.
+    #[test]
+    fn the_run_model_keeps_every_scenario_fixture_whole() {
+        let folder =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios");
+        let mut read = Vec::new();
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let Ok(scenario) = Scenario::load(&path) else {
+                continue;
+            };
+            assert_eq!(
+                serde_json::to_value(describe(&scenario)).unwrap(),
+                description_value(&scenario),
+                "{}",
+                path.display()
+            );
+            read.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        assert!(
+            read.iter().any(|name| name == "every-section.toml") && read.len() >= 5,
+            "read only {read:?} from {}",
+            folder.display()
+        );
     }
 }

@@ -81,40 +81,36 @@ impl Default for MakerConfig {
 
 impl MakerConfig {
     /// The settings as they appear in the run file.
-    pub fn describe(&self) -> Value {
-        let assets: BTreeMap<&String, Vec<String>> = self
-            .price_assets
-            .iter()
-            .map(|(gem, ids)| (gem, ids.iter().map(Id::to_string).collect()))
-            .collect();
-        let mut described = json!({
-            "osm_hop_seconds": self.hop,
-            "osm_sample": self.osm_sample.name(),
-            "median_rule": match self.osm_sample {
-                OsmSample::Median(rule) => json!({
-                    "spread_bps": rule.spread_bps,
-                    "expiration_seconds": rule.expiration,
-                    "poll_seconds": rule.poll,
-                }),
-                _ => Value::Null,
-            },
-            "max_price_age_seconds": self.max_price_age,
-            "quote": self.quote.to_string(),
-            "price_assets": assets,
-            "feed_lag_seconds": self
+    pub fn describe(&self) -> MakerSettings {
+        MakerSettings {
+            collateral_tolerance: Quantity::new(self.collateral_tolerance, 18),
+            debt_tolerance_ppm: self.debt_tolerance_ppm,
+            feed_lag_seconds: self
                 .feed_lag
                 .iter()
                 .map(|(feed, lag)| (feed.to_string(), *lag))
-                .collect::<BTreeMap<String, i64>>(),
-            "collateral_tolerance": crate::math::decimal(self.collateral_tolerance, 18),
-            "debt_tolerance_ppm": self.debt_tolerance_ppm,
-        });
-        // Only a mode other than the default is written, so runs made before the mode existed
-        // (which were `auto` runs of logs without recorded values) keep their bytes.
-        if self.oracle != OracleMode::Auto {
-            described["oracle"] = json!(self.oracle.name());
+                .collect(),
+            max_price_age_seconds: self.max_price_age,
+            median_rule: match self.osm_sample {
+                OsmSample::Median(rule) => Some(MedianRuleSetting {
+                    expiration_seconds: rule.expiration,
+                    poll_seconds: rule.poll,
+                    spread_bps: rule.spread_bps,
+                }),
+                _ => None,
+            },
+            // Only a mode other than the default is written, so runs made before the mode
+            // existed (which were `auto` runs of logs without recorded values) keep their bytes.
+            oracle: (self.oracle != OracleMode::Auto).then(|| self.oracle.name().to_owned()),
+            osm_hop_seconds: self.hop,
+            osm_sample: self.osm_sample.name().to_owned(),
+            price_assets: self
+                .price_assets
+                .iter()
+                .map(|(gem, ids)| (gem.clone(), ids.iter().map(Id::to_string).collect()))
+                .collect(),
+            quote: self.quote.to_string(),
         }
-        described
     }
 
     pub(super) fn price_assets_for(&self, ilk: &Id) -> Vec<Id> {

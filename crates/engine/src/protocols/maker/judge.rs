@@ -29,7 +29,7 @@ impl MakerModel {
                 break_even,
             );
             evidence.recorded = Some(RecordedOracle {
-                event: recorded.source.name(),
+                event: recorded.source.name().into(),
                 oracle: recorded.oracle,
                 time: recorded.time,
             });
@@ -186,14 +186,14 @@ pub(super) fn mismatch_input(
     let collateral_difference = signed(recorded_collateral, take.dink);
     Ok(match (collateral_differs, debt_differs) {
         (false, _) => MismatchEvidence {
-            input: "debt",
+            input: "debt".into(),
             detail: format!(
                 "the rebuilt vault's debt would have to differ by {debt_difference} DAI (recorded minus rebuilt) with its collateral as rebuilt"
             ),
             difference: debt_difference,
         },
         (true, false) => MismatchEvidence {
-            input: "collateral",
+            input: "collateral".into(),
             detail: format!(
                 "the rebuilt vault's collateral would have to differ by {collateral_difference} ETH (recorded minus rebuilt) with its debt as rebuilt"
             ),
@@ -210,7 +210,7 @@ pub(super) fn mismatch_input(
             if same_share {
                 let room = mul_div(recorded_debt, take.tab, take.due.max(U256::ONE), "room")?;
                 MismatchEvidence {
-                    input: "liquidation-limit",
+                    input: "liquidation-limit".into(),
                     detail: format!(
                         "the same share of collateral and debt was taken: the room under the liquidation limit (Dog hole/Hole minus Dirt, Cat box minus litter) would have to have been {} DAI (recorded debt times chop), where the engine had room for the whole vault's tab (difference: room minus that tab)",
                         crate::math::decimal(room, 18)
@@ -219,7 +219,7 @@ pub(super) fn mismatch_input(
                 }
             } else {
                 MismatchEvidence {
-                    input: "debt-and-collateral",
+                    input: "debt-and-collateral".into(),
                     detail: format!(
                         "both amounts differ, by {collateral_difference} ETH and {debt_difference} DAI (recorded minus rebuilt): the rebuilt vault differs in both"
                     ),

@@ -45,7 +45,6 @@ use cascade_events::{
     Event, Fixed, Id, Liquidation, OracleValue, OracleValueSource, Payload, PriceUpdate, Protocol,
     Timestamp, U256,
 };
-use serde_json::{Value, json};
 
 use auction::*;
 use config::*;
@@ -70,7 +69,9 @@ use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict, WARM_BATCH,
 };
-use crate::run::{MismatchEvidence, OracleEvidence, RecordedOracle};
+use crate::run::{
+    MakerSettings, MedianRuleSetting, MismatchEvidence, OracleEvidence, RecordedOracle,
+};
 use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 

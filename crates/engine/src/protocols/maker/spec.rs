@@ -1,7 +1,7 @@
 //! Maker in the registry: its settings ([`MakerConfig`]) build its model.
 
 use cascade_events::{EventKind, Protocol};
-use serde_json::Value;
+use cascade_run::RunConfig;
 
 use super::{MakerConfig, MakerModel, MakerParam, OracleMode};
 use crate::protocol::ProtocolModel;
@@ -25,8 +25,8 @@ impl ProtocolSettings for MakerConfig {
         Protocol::Maker
     }
 
-    fn describe(&self) -> Option<Value> {
-        Some(MakerConfig::describe(self))
+    fn describe(&self, config: &mut RunConfig) {
+        config.maker = Some(MakerConfig::describe(self));
     }
 
     fn build(&self, kind: ReplayKind) -> Box<dyn ProtocolModel> {
@@ -43,7 +43,6 @@ impl ProtocolSettings for MakerConfig {
 /// Maker in the registry.
 pub const MAKER: ProtocolSpec = ProtocolSpec {
     protocol: Protocol::Maker,
-    settings_key: "maker",
     settings: || Box::new(MakerConfig::default()),
     parse_param: |name| MakerParam::parse(name).map(|p| p.id(Protocol::Maker)),
     consumes: &[

@@ -44,6 +44,22 @@ pub fn liquidation_identity(item: &Value) -> String {
     )
 }
 
+impl crate::LiquidationRecord {
+    /// Its [`liquidation_identity`], from the typed record.
+    pub fn identity(&self) -> String {
+        identity_of(
+            [
+                &self.time.to_rfc3339(),
+                self.origin.name(),
+                self.protocol.name(),
+                &self.market.to_string(),
+                &self.account.to_string(),
+            ],
+            self.tx_hash.as_deref().zip(self.log_index.map(u64::from)),
+        )
+    }
+}
+
 /// [`liquidation_identity`] from its parts: time, origin, protocol, market, account, and the
 /// transaction hash and log index where known.
 pub fn identity_of(parts: [&str; 5], place: Option<(&str, u64)>) -> String {
@@ -611,10 +627,10 @@ fn within(old: Option<&Value>, new: Option<&Value>, ppm: u64) -> bool {
         return false;
     };
     let change = if a > b { a - b } else { b - a };
-    let million = alloy_primitives::U256::from(1_000_000u64);
+    let million = cascade_events::U256::from(1_000_000u64);
     match (
         change.checked_mul(million),
-        a.checked_mul(alloy_primitives::U256::from(ppm)),
+        a.checked_mul(cascade_events::U256::from(ppm)),
     ) {
         (Some(scaled), Some(allowed)) => scaled <= allowed,
         _ => false,

@@ -1,17 +1,19 @@
 //! Golden-replay harness for the hand-built protocol fixtures (`fixtures/<protocol>/*.jsonl`),
-//! shared by the Aave and Compound tests.
+//! shared by the protocols' tests.
 //!
 //! A fixture is an event log in the events' JSON form, one event per line. The harness drives a
 //! model the way the replay loop does (prices into the book and then the model, liquidations
 //! judged then applied, everything else applied) and compares the judgements, the final
 //! liquidatable set, the risk snapshot and the state hash with `<name>.expected.json` next to
-//! it; `CASCADE_UPDATE_GOLDEN=1` rewrites that file, whose diff is then reviewed by hand against
-//! the worked numbers in the folder's README. It also checks that a checkpoint of the final state
+//! it, through the workspace's one golden comparison ([`cascade_run::golden`]:
+//! `CASCADE_UPDATE_GOLDEN=1` rewrites the file, whose diff is then reviewed by hand against the
+//! worked numbers in the folder's README). It also checks that a checkpoint of the final state
 //! restores to the same bytes and the same liquidatable set.
 
 use std::path::PathBuf;
 
 use cascade_events::{Event, Payload, Timestamp};
+use cascade_run::golden::assert_golden;
 use serde_json::{Value, json};
 
 use crate::oracle::PriceBook;
@@ -136,15 +138,7 @@ pub(crate) fn check(
     });
     let path = fixture(folder, &format!("{name}.expected.json"));
     let rendered = serde_json::to_string_pretty(&actual).unwrap() + "\n";
-    if std::env::var_os("CASCADE_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &rendered).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with CASCADE_UPDATE_GOLDEN=1)", path.display()));
-    assert_eq!(
-        rendered, expected,
-        "golden replay of {folder}/{name} changed"
-    );
+    assert_golden(&path, rendered.as_bytes());
 
     let mut reader = StateReader::new(&bytes);
     fresh.decode_state(&mut reader).unwrap();
@@ -174,23 +168,10 @@ pub(crate) fn check_run(folder: &str, name: &str) -> Value {
     )
     .unwrap();
     let actual = outcome.run.to_json();
-    let path = fixture("expected", &format!("{folder}-{name}.json"));
-    if std::env::var_os("CASCADE_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &actual).unwrap();
-    }
-    let expected = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with CASCADE_UPDATE_GOLDEN=1)", path.display()));
-    if expected != actual {
-        let diff = crate::diff_runs(
-            &serde_json::from_slice::<Value>(&expected).unwrap(),
-            &serde_json::from_slice::<Value>(&actual).unwrap(),
-            &crate::run_diff::DiffOptions::default(),
-        );
-        panic!(
-            "{folder}/{name} run differs:\n{}",
-            diff.detail_lines().join("\n")
-        );
-    }
+    assert_golden(
+        &fixture("expected", &format!("{folder}-{name}.json")),
+        &actual,
+    );
     serde_json::from_slice(&actual).unwrap()
 }
 

@@ -1,0 +1,752 @@
+//! The run file (`docs/run-format.md`): what a replay found, as versioned, deterministic JSON,
+//! defined once for the engine that writes it and the tools that read it (`cascade check`,
+//! `cascade diff`, `cascade report`).
+//!
+//! Same log + same scenario + same engine version = byte-identical file: every map is a
+//! `BTreeMap`, every amount is exact decimal text ([`Quantity`]), keys come out in declaration
+//! order. Nothing here formats money through floats. [`lines`] is the file's line form,
+//! [`compare`] what `cascade check` finds between two run files, [`golden`] the one way tests
+//! compare with and rewrite golden files.
+
+pub mod compare;
+pub mod golden;
+pub mod lines;
+pub mod num;
+pub mod scenario;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cascade_events::{Amount, Fixed, Id, Protocol, Timestamp, U256};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use compare::{RunDiff, diff_runs};
+pub use scenario::ScenarioInfo;
+
+/// An exact amount: a scaled integer and its fractional digits, written as decimal text
+/// without trailing zeros (`12811.4`). Read back, it keeps the digits written. Ordered by
+/// `value`, then `decimals` (compare amounts of one precision).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quantity {
+    /// Scaled integer.
+    pub value: U256,
+    /// Fractional digits of `value`.
+    pub decimals: u8,
+}
+
+impl Quantity {
+    /// `value / 10^decimals`.
+    pub fn new(value: U256, decimals: u8) -> Self {
+        Self { value, decimals }
+    }
+
+    /// Zero at `decimals` precision.
+    pub fn zero(decimals: u8) -> Self {
+        Self::new(U256::ZERO, decimals)
+    }
+
+    /// The value at `decimals` precision, rounding toward zero when digits are dropped; `None`
+    /// when scaling up overflows 256 bits.
+    pub fn rescale(&self, decimals: u8) -> Option<U256> {
+        Fixed::new(self.value, self.decimals).rescale(decimals)
+    }
+}
+
+/// `value / 10^decimals` as decimal text without trailing zeros.
+pub fn decimal(value: U256, decimals: u8) -> String {
+    Amount(value).to_tokens_string(decimals)
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&decimal(self.value, self.decimals))
+    }
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        Fixed::parse_exact(&text)
+            .map(|fixed| Quantity::new(fixed.value, fixed.decimals))
+            .map_err(|error| serde::de::Error::custom(format!("amount {text:?}: {error}")))
+    }
+}
+
+/// The engine's judgement of a recorded liquidation against the rebuilt state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Liquidatable at that moment by the engine's oracle rule, and the amounts agree with the
+    /// protocol's formula within the documented tolerance.
+    Explained,
+    /// Liquidatable, but the amounts differ from the formula beyond the tolerance.
+    AmountMismatch,
+    /// The rebuilt account was safe at that moment (its health is reported).
+    NotLiquidatable,
+    /// The account is unknown to the rebuilt state.
+    UnknownAccount,
+    /// No price was available to the protocol's oracle at that moment.
+    NoPrice,
+}
+
+impl Verdict {
+    /// Every verdict, in output order.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Explained,
+        Verdict::AmountMismatch,
+        Verdict::NotLiquidatable,
+        Verdict::UnknownAccount,
+        Verdict::NoPrice,
+    ];
+
+    /// The name used in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Explained => "explained",
+            Verdict::AmountMismatch => "amount-mismatch",
+            Verdict::NotLiquidatable => "not-liquidatable",
+            Verdict::UnknownAccount => "unknown-account",
+            Verdict::NoPrice => "no-price",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a liquidation of the run comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// In the log, judged against the rebuilt state (historical mode).
+    Recorded,
+    /// Made by the simulated liquidator (counterfactual mode).
+    Simulated,
+}
+
+impl Origin {
+    /// The name used in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Recorded => "recorded",
+            Origin::Simulated => "simulated",
+        }
+    }
+}
+
+/// When a [`HealthSnapshot`] was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Moment {
+    /// At the onset of the crisis in the window.
+    Before,
+    /// After the last event of the window.
+    After,
+}
+
+impl Moment {
+    /// The name used in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Moment::Before => "before",
+            Moment::After => "after",
+        }
+    }
+}
+
+/// Version of the run file layout; bump on any change of keys or their meaning. Version 2 added
+/// `health_distribution`; a version 1 file is a version 2 file without it. Version 3 added the
+/// liquidations' `oracle` and `mismatch` evidence and the config's `quote_conversions` and Maker
+/// `median_rule`.
+pub const RUN_SCHEMA_VERSION: u32 = 3;
+
+/// The log a run was computed from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogInfo {
+    /// First sequence number in the log (`None`: empty log).
+    pub first_seq: Option<u64>,
+    /// Last sequence number in the log.
+    pub last_seq: Option<u64>,
+    /// The log's content hash (hex), from its identity.
+    pub content_hash: String,
+}
+
+/// The part of the log the run reports on (`--from`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Requested start time, RFC 3339 (`None`: from the start of the log).
+    pub from_time: Option<String>,
+    /// Requested end time (exclusive), RFC 3339; absent when the run goes to the end of the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_time: Option<String>,
+    /// First event reported on.
+    pub first_seq: Option<u64>,
+    /// Last event reported on.
+    pub last_seq: Option<u64>,
+    /// Events reported on.
+    pub events: u64,
+}
+
+/// One liquidation in the run: recorded (historical mode, with a verdict) or simulated
+/// (counterfactual mode). Times, protocols and ids are kept as values and written as text only
+/// when the run is serialised: a million-account crash makes hundreds of thousands of records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiquidationRecord {
+    /// Log position of the event that caused it.
+    pub seq: u64,
+    /// Event time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// `recorded` or `simulated`.
+    pub origin: Origin,
+    /// Protocol (written by name).
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account.
+    pub account: Id,
+    /// Transaction hash of a recorded liquidation (`0x` and 64 hex digits), where the source has
+    /// it; not written otherwise. With `log_index`, the liquidation's identity across logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    /// Log index of a recorded liquidation within its block, where the source has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u32>,
+    /// Verdict of a recorded liquidation; `null` for simulated ones.
+    pub verdict: Option<Verdict>,
+    /// Rule applied (`cat-bite`, `dog-bark`, ...).
+    pub rule: Cow<'static, str>,
+    /// Cascade round of a simulated liquidation (1: triggered by a recorded price move, 2 and
+    /// up: by the price impact of the round before); `null` for recorded ones.
+    pub round: Option<u32>,
+    /// Health at that moment (wad precision, decimal text).
+    pub health: Option<Quantity>,
+    /// Collateral asset.
+    pub collateral_asset: Id,
+    /// Collateral taken as recorded (or simulated), whole tokens.
+    pub collateral_seized: Quantity,
+    /// Collateral the protocol's formula gives, whole tokens.
+    pub expected_collateral: Option<Quantity>,
+    /// Debt asset.
+    pub debt_asset: Id,
+    /// Debt figure as recorded (or simulated), whole tokens.
+    pub debt_repaid: Quantity,
+    /// Debt figure the formula gives, whole tokens.
+    pub expected_debt: Option<Quantity>,
+    /// Debt left without collateral by this liquidation (simulated auctions), whole tokens.
+    pub bad_debt: Option<Quantity>,
+    /// Of the collateral seized, what the simulated liquidator sold (a Maker auction returns the
+    /// rest to the vault), whole tokens; absent for recorded liquidations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collateral_sold: Option<Quantity>,
+    /// Why a verdict is not `explained`.
+    pub note: Option<String>,
+    /// Recorded liquidations: the oracle price the verdict used and where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<OracleEvidence>,
+    /// `amount-mismatch` verdicts: which input of the rebuilt account would have to differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<MismatchEvidence>,
+}
+
+/// The oracle price behind a verdict: its value, the feed and market point it came from, and,
+/// for a verdict other than `explained`, the price at which the verdict would have flipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleEvidence {
+    /// The price the protocol's oracle rule read (Maker: the OSM value, USD, 18 decimals).
+    pub price: Quantity,
+    /// The feed whose answer gave it (for an interpolated value, the answer before the reading
+    /// time).
+    pub feed: Option<Id>,
+    /// When that answer was the market price.
+    pub observed: Option<Timestamp>,
+    /// When the oracle read the market (Maker: the OSM's reading time, one `hop` before it
+    /// published).
+    pub read_at: Option<Timestamp>,
+    /// `read_at - observed`: how old the answer was when the oracle read it.
+    pub age_seconds: Option<i64>,
+    /// Not `explained`: the highest oracle price at which the rebuilt account is liquidatable,
+    /// computed with the protocol's integer arithmetic (Maker: `Spotter.poke` and the `Vat`'s
+    /// `ink * spot < art * rate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_even_price: Option<Quantity>,
+    /// `(break_even_price - price) / price` in percent, four decimals, rounded toward zero:
+    /// negative when the oracle would have had to read lower.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_percent: Option<String>,
+    /// Present when the price is the oracle's own recorded value (`--oracle recorded|auto` and
+    /// the log holds one): which event recorded it. Absent: the price was estimated from the
+    /// market feeds named by `feed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedOracle>,
+}
+
+/// The recorded oracle event a verdict's price came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedOracle {
+    /// `osm-log-value` or `spotter-poke`.
+    pub event: Cow<'static, str>,
+    /// The contract that emitted it.
+    pub oracle: Id,
+    /// When it was emitted.
+    pub time: Timestamp,
+}
+
+impl OracleEvidence {
+    /// Evidence for `price`, with the break-even price and its distance when given.
+    pub fn new(
+        price: Quantity,
+        feed: Option<Id>,
+        observed: Option<Timestamp>,
+        read_at: Option<Timestamp>,
+        break_even: Option<Quantity>,
+    ) -> Self {
+        let age_seconds = match (observed, read_at) {
+            (Some(observed), Some(read_at)) => Some(read_at.0 - observed.0),
+            _ => None,
+        };
+        let distance_percent = break_even
+            .filter(|b| b.decimals == price.decimals && !price.value.is_zero())
+            .map(|b| {
+                let ppm = b
+                    .value
+                    .abs_diff(price.value)
+                    .saturating_mul(U256::from(1_000_000u32))
+                    / price.value;
+                signed_decimal(b.value < price.value, ppm, 4)
+            });
+        Self {
+            price,
+            feed,
+            observed,
+            read_at,
+            age_seconds,
+            break_even_price: break_even,
+            distance_percent,
+            recorded: None,
+        }
+    }
+}
+
+/// For an `amount-mismatch`: which input of the rebuilt account (debt, collateral, a
+/// liquidation limit) would have to differ, and by how much, for the formula to give the
+/// recorded amounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MismatchEvidence {
+    /// `debt`, `collateral`, `liquidation-limit` or `debt-and-collateral`.
+    pub input: Cow<'static, str>,
+    /// Signed decimal text in the input's unit: recorded minus rebuilt (negative: the rebuilt
+    /// input is too high).
+    pub difference: String,
+    /// The reasoning in words.
+    pub detail: String,
+}
+
+/// `value / 10^decimals` as decimal text with a leading `-` when `negative` (and non-zero).
+pub fn signed_decimal(negative: bool, value: U256, decimals: u8) -> String {
+    let text = decimal(value, decimals);
+    if negative && !value.is_zero() {
+        format!("-{text}")
+    } else {
+        text
+    }
+}
+
+/// A stretch of time during which every check found an account liquidatable and no recorded
+/// liquidation of it happened. Checks run when a price the protocol reads changes (for Maker:
+/// each OSM poke), so `seconds` counts from the first check that found it unsafe to the last.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsafeEpisode {
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// The account.
+    pub account: String,
+    /// First check that found it unsafe, RFC 3339.
+    pub from: String,
+    /// Last check that found it unsafe, RFC 3339.
+    pub to: String,
+    /// `to - from`.
+    pub seconds: i64,
+    /// Whether it was still unsafe at the end of the log.
+    pub open_at_end: bool,
+}
+
+/// One risk snapshot of one market, taken when the price its oracle reads or its state changed
+/// (markets without an oracle price yet have none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// The event at which the snapshot was taken: before it is applied when a scheduled oracle
+    /// update at its time triggered the snapshot (an OSM poke), after it otherwise.
+    pub seq: u64,
+    /// Its time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// Price the protocol's oracle rule reads.
+    pub oracle_price: Option<Quantity>,
+    /// For markets with no single oracle price (an Aave pool, a Compound Comptroller): the
+    /// price update that moved a price the market reads and triggered the snapshot. Absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<PriceTrigger>,
+    /// Accounts liquidatable.
+    pub accounts_unsafe: u64,
+    /// Collateral value of those accounts, base currency.
+    pub collateral_at_risk: Quantity,
+    /// Their debt, base currency.
+    pub debt_at_risk: Quantity,
+    /// Debt above the market value of its collateral, base currency.
+    pub bad_debt: Quantity,
+}
+
+/// The price update behind a timeline point of a market priced per asset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceTrigger {
+    /// The asset whose price moved.
+    pub asset: String,
+    /// What it is priced in (`USD`, `ETH`).
+    pub quote: String,
+    /// The new price, as the update gave it (after a scenario's transform in counterfactual
+    /// runs).
+    pub price: Quantity,
+}
+
+/// One market's accounts by health factor at one moment of the run (`docs/run-format.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSnapshot {
+    /// `before`: at the onset of the crisis in the window (the first check that found an account
+    /// of the protocol liquidatable, or its first recorded liquidation, whichever came first;
+    /// taken before any liquidation at that moment); `after`: after the last event of the window.
+    pub moment: Moment,
+    /// The event at which it was taken.
+    pub seq: u64,
+    /// Its time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// Accounts with debt per health bucket, lowest first (every bucket present).
+    pub buckets: Vec<HealthBucket>,
+    /// Accounts with collateral and no debt.
+    pub accounts_without_debt: u64,
+    /// Accounts with debt whose health could not be computed (no price).
+    pub accounts_unpriced: u64,
+}
+
+/// One health bucket of a [`HealthSnapshot`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthBucket {
+    /// Health factor range, `[low, high)` (`<1`, `1-1.05`, ..., `>=3`).
+    pub range: Cow<'static, str>,
+    /// Accounts in it.
+    pub accounts: u64,
+    /// Their debt, protocol base currency.
+    pub debt: Quantity,
+}
+
+/// Engine settings that shape results (`config`). Keys are declared in sorted order, the order
+/// the file has always had them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Price feeds preferred per asset, in order.
+    pub feed_priority: Vec<String>,
+    /// Maker's oracle and tolerance settings (written by Maker's registry entry, so present
+    /// whenever Maker is registered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maker: Option<MakerSettings>,
+    /// How many cascade rounds a counterfactual run follows at one moment.
+    pub max_cascade_rounds: u32,
+    /// The parameter history given with `--params`; absent when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<ParamHistoryEntry>,
+    /// Quote currencies converted into others (USDT to USD) and the oldest rate used (version 3).
+    #[serde(default)]
+    pub quote_conversions: Vec<QuoteConversionSetting>,
+    /// Seconds an account must stay unsafe to count as an unsafe, unliquidated episode.
+    pub unsafe_threshold_seconds: i64,
+}
+
+/// Maker's settings in a [`RunConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MakerSettings {
+    /// Collateral a recorded bite may differ from the formula by, whole tokens.
+    pub collateral_tolerance: Quantity,
+    /// Debt a recorded bite may differ from the formula by, parts per million.
+    pub debt_tolerance_ppm: u64,
+    /// Seconds each feed's prices lag the market.
+    pub feed_lag_seconds: BTreeMap<String, i64>,
+    /// A price older than this is not used, seconds.
+    pub max_price_age_seconds: i64,
+    /// The medianizer's rule when the OSM samples a median; `null` otherwise (version 3).
+    #[serde(default)]
+    pub median_rule: Option<MedianRuleSetting>,
+    /// The oracle mode, written only when it is not the default `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<String>,
+    /// The OSM's delay, seconds.
+    pub osm_hop_seconds: i64,
+    /// What the OSM samples (`median`, `latest`, ...).
+    pub osm_sample: String,
+    /// The assets whose prices price each collateral.
+    pub price_assets: BTreeMap<String, Vec<String>>,
+    /// The currency Maker prices are read in.
+    pub quote: String,
+}
+
+/// The medianizer rule of [`MakerSettings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedianRuleSetting {
+    /// A feed's answer older than this is left out, seconds.
+    pub expiration_seconds: i64,
+    /// How often the medianizer is polled, seconds.
+    pub poll_seconds: i64,
+    /// How far feeds may spread before the median moves, basis points.
+    pub spread_bps: u32,
+}
+
+/// One quote conversion of a [`RunConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteConversionSetting {
+    /// The quote converted.
+    pub from: String,
+    /// The oldest conversion rate used, seconds.
+    pub max_age_seconds: i64,
+    /// The quote it is converted into.
+    pub to: String,
+}
+
+/// One entry of the parameter history of a [`RunConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamHistoryEntry {
+    /// Market; `null` for a protocol-wide parameter.
+    pub market: Option<String>,
+    /// Parameter name.
+    pub param: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// Where the value comes from.
+    pub source: String,
+    /// From when, RFC 3339.
+    pub time: Timestamp,
+    /// The value, as written.
+    pub value: Fixed,
+}
+
+/// What a counterfactual scenario observed over the run (`counterfactual`,
+/// `docs/scenarios.md`). Keys are declared in sorted order, the order the file has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterfactualReport {
+    /// Whether the scenario changes nothing (the baseline run).
+    pub baseline: bool,
+    /// The cascade graph's shape.
+    pub cascade: CascadeReport,
+    /// The price-impact multiplier of each impacted asset after the last liquidation, ray
+    /// precision.
+    pub impact_multiplier_after_last_liquidation: BTreeMap<String, Quantity>,
+    /// The scenario's label.
+    pub label: String,
+    /// The liquidations with the largest losses and the chains that led to them.
+    pub largest_losses: Vec<LargestLoss>,
+    /// What the simulated liquidator did.
+    pub liquidator: LiquidatorReport,
+}
+
+/// The cascade graph of a [`CounterfactualReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CascadeReport {
+    /// The deepest round.
+    pub depth: u32,
+    /// Liquidations and loss per round (keys are round numbers as text).
+    pub rounds: BTreeMap<String, RoundReport>,
+    /// Liquidations triggered by the price impact of earlier ones.
+    pub triggered_by_impact: u64,
+    /// Liquidations triggered by a recorded price move.
+    pub triggered_by_price_move: u64,
+}
+
+/// One round of a [`CascadeReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundReport {
+    /// Liquidations in the round.
+    pub liquidations: u32,
+    /// Their loss, base currency (wad precision).
+    pub loss: Quantity,
+}
+
+/// One of the largest losses of a [`CounterfactualReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LargestLoss {
+    /// The account.
+    pub account: String,
+    /// The liquidations that led to it, root first.
+    pub chain: Vec<ChainLink>,
+    /// Its loss, base currency (wad precision).
+    pub loss: Quantity,
+    /// Market.
+    pub market: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// Cascade round.
+    pub round: u32,
+    /// When it was liquidated.
+    pub time: Timestamp,
+}
+
+/// One liquidation of a [`LargestLoss`]'s chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The account.
+    pub account: String,
+    /// Cascade round.
+    pub round: u32,
+    /// When it was liquidated.
+    pub time: Timestamp,
+}
+
+/// The simulated liquidator's statistics in a [`CounterfactualReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiquidatorReport {
+    /// Collateral it sold per asset, whole tokens (wad precision).
+    pub collateral_sold: BTreeMap<String, Quantity>,
+    /// Candidates it passed over, per reason.
+    pub passed: BTreeMap<String, u64>,
+    /// What it lost to price impact and fees, quote tokens (wad precision).
+    pub slippage: Quantity,
+}
+
+/// Counts and sums over the window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Events reported on.
+    pub events: u64,
+    /// Events per kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Liquidations (recorded in historical mode, simulated in counterfactual mode).
+    pub liquidations: u64,
+    /// Recorded liquidations per verdict name (every verdict present, zero included).
+    pub verdicts: BTreeMap<String, u64>,
+    /// Recorded liquidations skipped because a scenario replaces them with the simulated
+    /// liquidator.
+    pub recorded_liquidations_skipped: u64,
+    /// Share of recorded liquidations `explained`, in percent with two decimals (`"93.75"`).
+    pub explained_percent: Option<String>,
+    /// Collateral seized per asset, whole tokens.
+    pub collateral_seized: BTreeMap<String, Quantity>,
+    /// Debt repaid per asset, whole tokens.
+    pub debt_repaid: BTreeMap<String, Quantity>,
+    /// Bad debt left by liquidations per asset, whole tokens.
+    pub bad_debt: BTreeMap<String, Quantity>,
+    /// Events applied after clamping, per reason.
+    pub clamped: BTreeMap<String, u64>,
+    /// Events skipped, per reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Episodes of accounts unsafe for at least the threshold and never liquidated in them.
+    pub unsafe_unliquidated: u64,
+    /// The threshold for those episodes, seconds.
+    pub unsafe_threshold_seconds: i64,
+}
+
+/// A whole run: what `cascade replay --out` writes and `cascade check` compares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// [`RUN_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The log replayed.
+    pub log: LogInfo,
+    /// The part reported on.
+    pub window: Window,
+    /// The scenario (`null` in historical mode).
+    #[serde(serialize_with = "scenario::sorted")]
+    pub scenario: Option<ScenarioInfo>,
+    /// Engine settings that shape results (oracle delay, tolerances).
+    pub config: RunConfig,
+    /// blake3 of the final engine state (hex).
+    pub state_hash: String,
+    /// Counts and sums.
+    pub totals: Totals,
+    /// Liquidations in log order.
+    pub liquidations: Vec<LiquidationRecord>,
+    /// Unsafe-and-never-liquidated episodes longer than the threshold.
+    pub unsafe_unliquidated: Vec<UnsafeEpisode>,
+    /// Risk snapshots in log order.
+    pub timeline: Vec<TimelinePoint>,
+    /// Health distributions per market `before` and `after`, sorted by protocol, market and
+    /// moment (`before` first); absent from schema version 1 files.
+    #[serde(default)]
+    pub health_distribution: Vec<HealthSnapshot>,
+    /// What a counterfactual scenario observed (cascade graph, liquidator statistics); absent
+    /// from historical runs (`docs/scenarios.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterfactual: Option<CounterfactualReport>,
+}
+
+impl Run {
+    /// The run as pretty JSON with a trailing newline: the bytes `--out` writes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self)
+            .expect("a run holds only strings, integers, maps and lists");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// A short human summary for stdout.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let t = &self.totals;
+        out.push_str(&format!(
+            "events {} (seq {}..{}), liquidations {}\n",
+            t.events,
+            self.window
+                .first_seq
+                .map_or("-".to_owned(), |s| s.to_string()),
+            self.window
+                .last_seq
+                .map_or("-".to_owned(), |s| s.to_string()),
+            t.liquidations
+        ));
+        if self.scenario.is_none() {
+            let verdicts: Vec<String> = t
+                .verdicts
+                .iter()
+                .map(|(name, count)| format!("{name} {count}"))
+                .collect();
+            out.push_str(&format!(
+                "verdicts: {} (explained {}%)\n",
+                verdicts.join(", "),
+                t.explained_percent.as_deref().unwrap_or("-")
+            ));
+        }
+        for (asset, amount) in &t.collateral_seized {
+            out.push_str(&format!("collateral seized: {amount} {asset}\n"));
+        }
+        for (asset, amount) in &t.debt_repaid {
+            out.push_str(&format!("debt repaid: {amount} {asset}\n"));
+        }
+        for (asset, amount) in &t.bad_debt {
+            out.push_str(&format!("bad debt: {amount} {asset}\n"));
+        }
+        out.push_str(&format!(
+            "unsafe > {} s and never liquidated: {} episodes\n",
+            t.unsafe_threshold_seconds, t.unsafe_unliquidated
+        ));
+        for (reason, count) in t.clamped.iter().chain(&t.skipped) {
+            out.push_str(&format!("adjusted events: {reason} {count}\n"));
+        }
+        out.push_str(&format!("state hash: {}\n", self.state_hash));
+        out
+    }
+}
