@@ -126,7 +126,11 @@ fn default_name() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// Runs tasks, keeping what they share: verified logs, and the last sweep's prepared window.
+/// Windows kept replayed at once: sweeps of a few crash days sharing the workers interleave
+/// their points, and each switch would otherwise replay a log up to its window again.
+const PREPARED_KEPT: usize = 4;
+
+/// Runs tasks, keeping what they share: verified logs, and the last sweeps' prepared windows.
 pub struct Runner {
     client: ClientOptions,
     log_dir: PathBuf,
@@ -135,8 +139,9 @@ pub struct Runner {
     pub data_dir: Option<PathBuf>,
     /// Logs checked to hold the identity they are filed under, by hash.
     verified: BTreeMap<String, PathBuf>,
-    /// The window replayed for the last sweep: (log hash, scenario hash), scenario, state.
-    prepared: Option<((String, String), Scenario, Prepared)>,
+    /// The windows replayed for the last sweeps, most recent first: (log hash, scenario hash),
+    /// scenario, state.
+    prepared: Vec<((String, String), Scenario, Prepared)>,
 }
 
 impl Runner {
@@ -148,7 +153,7 @@ impl Runner {
             shared,
             data_dir: None,
             verified: BTreeMap::new(),
-            prepared: None,
+            prepared: Vec::new(),
         }
     }
 
@@ -168,17 +173,21 @@ impl Runner {
         let dir = self.log(&point.log)?;
         let scenario_hash = point.scenario.as_ref().map(|s| s.hash.clone());
         let key = (point.log.hash.clone(), scenario_hash.unwrap_or_default());
-        if self.prepared.as_ref().is_none_or(|(k, _, _)| *k != key) {
-            self.prepared = None;
-            let scenario = match &point.scenario {
-                Some(text) => text.parse(self.data_dir.as_deref())?,
-                None => Scenario::baseline(),
-            };
-            let prepared = prepare(&dir, &EngineConfig::default(), &scenario)
-                .map_err(|e| format!("replaying {} up to the window: {e}", point.log.describe()))?;
-            self.prepared = Some((key, scenario, prepared));
+        match self.prepared.iter().position(|(k, _, _)| *k == key) {
+            Some(at) => self.prepared[..=at].rotate_right(1),
+            None => {
+                let scenario = match &point.scenario {
+                    Some(text) => text.parse(self.data_dir.as_deref())?,
+                    None => Scenario::baseline(),
+                };
+                let prepared = prepare(&dir, &EngineConfig::default(), &scenario).map_err(|e| {
+                    format!("replaying {} up to the window: {e}", point.log.describe())
+                })?;
+                self.prepared.truncate(PREPARED_KEPT - 1);
+                self.prepared.insert(0, (key, scenario, prepared));
+            }
         }
-        let (_, scenario, prepared) = self.prepared.as_ref().expect("prepared above");
+        let (_, scenario, prepared) = &self.prepared[0];
         let axes = single_point_axes(&point.axes, &point.point)?;
         // A grid of one point runs exactly as that point runs in the whole grid.
         let mut results = run_sweep(prepared, scenario, &axes, 1)

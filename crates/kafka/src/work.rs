@@ -160,7 +160,8 @@ pub fn distribute<T: Serialize, R: DeserializeOwned + PartialEq>(
     tasks: &[(String, T)],
     observer: &mut dyn FnMut(Progress),
 ) -> Result<Distributed<R>, KafkaError> {
-    client.ensure_topic(&options.work_topic, options.partitions.max(1), -1)?;
+    let work_partitions =
+        client.ensure_topic(&options.work_topic, options.partitions.max(1), -1)?;
     let partitions = client.ensure_topic(&options.results_topic, options.partitions.max(1), -1)?;
     let index_of: BTreeMap<&str, usize> = tasks
         .iter()
@@ -204,7 +205,7 @@ pub fn distribute<T: Serialize, R: DeserializeOwned + PartialEq>(
         collector.failed[index] = None;
     }
     if !indices.is_empty() {
-        publish_round(client, options, tasks, round, &indices)?;
+        publish_round(client, options, &work_partitions, tasks, round, &indices)?;
     }
     collector.rounds.push((round, indices.clone()));
     let total = tasks.len();
@@ -437,10 +438,14 @@ fn read_to_end(
     Ok(())
 }
 
-/// Publishes the tasks at `indices` and the round marker in one transaction.
+/// Publishes the tasks at `indices` and the round marker in one transaction. The tasks are dealt
+/// to the work topic's `partitions` in turn rather than by key hash: a job of a few dozen tasks
+/// hashed over a dozen partitions leaves some with twice the work of others, and the members
+/// owning those finish last.
 fn publish_round<T: Serialize>(
     client: &ClientOptions,
     options: &DistributeOptions,
+    partitions: &[i32],
     tasks: &[(String, T)],
     round: u32,
     indices: &[usize],
@@ -461,7 +466,7 @@ fn publish_round<T: Serialize>(
     producer
         .begin_transaction()
         .map_err(|e| client_error("begin transaction", e))?;
-    for &index in indices {
+    for (turn, &index) in indices.iter().enumerate() {
         let (id, task) = &tasks[index];
         let item = WorkItem {
             job: options.job.clone(),
@@ -474,7 +479,10 @@ fn publish_round<T: Serialize>(
         let value = to_json(&item, topic)?;
         send(
             &producer,
-            BaseRecord::to(topic).key(id.as_str()).payload(&value),
+            BaseRecord::to(topic)
+                .key(id.as_str())
+                .partition(partitions[turn % partitions.len()])
+                .payload(&value),
         )
         .map_err(|e| client_error("publish task", e))?;
     }
