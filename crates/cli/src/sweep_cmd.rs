@@ -286,3 +286,27 @@ fn grid_indices(axes: &[SweepAxis]) -> Vec<Vec<usize>> {
     }
     points
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker_cmd::single_point_axes;
+
+    #[test]
+    fn a_point_of_one_value_per_axis_is_the_grid_point_at_its_index() {
+        let specs = [
+            "maker.ETH-A.mat=1.3..1.5:0.1".to_owned(),
+            "maker.ETH-A.chop=0.1..0.13:0.01".to_owned(),
+        ];
+        let axes: Vec<SweepAxis> = specs.iter().map(|s| SweepAxis::parse(s).unwrap()).collect();
+        let points = grid(&axes);
+        let indices = grid_indices(&axes);
+        assert_eq!(indices.len(), 12);
+        for (values, point) in points.iter().zip(&indices) {
+            let single = single_point_axes(&specs, point).unwrap();
+            assert_eq!(grid(&single), vec![values.clone()], "{point:?}");
+        }
+        assert!(single_point_axes(&specs, &[0]).is_err());
+        assert!(single_point_axes(&specs, &[3, 0]).is_err());
+    }
+}

@@ -205,3 +205,39 @@ pub fn job_id(kind: &str, parts: &[&str]) -> String {
     let hex = hasher.finalize().to_hex();
     format!("{kind}-{}", &hex[..16])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_are_stable_and_keep_their_parts_apart() {
+        let id = job_id("sweep", &["ab", "c"]);
+        assert_eq!(id, job_id("sweep", &["ab", "c"]));
+        assert!(
+            id.starts_with("sweep-") && id.len() == "sweep-".len() + 16,
+            "{id}"
+        );
+        assert_ne!(id, job_id("sweep", &["a", "bc"]));
+        assert_ne!(id, job_id("suite", &["ab", "c"]));
+    }
+
+    #[test]
+    fn a_scenario_that_reads_differently_on_the_worker_is_refused() {
+        let text = "name = \"mat\"\n[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-A\"\nparam = \"mat\"\nvalue = 1.6\n";
+        let scenario = Scenario::parse(text, "s.toml", "s", Path::new(".")).unwrap();
+        let mut shipped = ScenarioText {
+            file: "s.toml".to_owned(),
+            stem: "s".to_owned(),
+            text: text.to_owned(),
+            hash: scenario_hash(&scenario).unwrap(),
+        };
+        assert_eq!(shipped.parse(None).unwrap(), scenario);
+        shipped.hash = scenario_hash(&Scenario::baseline()).unwrap();
+        let error = shipped.parse(None).unwrap_err();
+        assert!(
+            error.contains("reads differently on this worker"),
+            "{error}"
+        );
+    }
+}
