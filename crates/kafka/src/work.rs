@@ -21,6 +21,7 @@
 //! check cases in them). Consumers read with `isolation.level=read_committed`.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -659,9 +660,18 @@ pub fn serve<T: DeserializeOwned, R: Serialize>(
             }
         };
         observer(WorkerEvent::Started { id: &item.id });
-        let outcome = match handler(&item) {
-            Ok(result) => Outcome::Done(result),
-            Err(reason) => Outcome::Failed(reason),
+        // A task that panics would kill every member it is handed to in turn: it fails instead.
+        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| handler(&item))) {
+            Ok(Ok(result)) => Outcome::Done(result),
+            Ok(Err(reason)) => Outcome::Failed(reason),
+            Err(panic) => Outcome::Failed(format!(
+                "the worker panicked running it: {}",
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)")
+            )),
         };
         let ok = matches!(outcome, Outcome::Done(_));
         answer(
