@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check_suite_cmd;
+mod cluster_args;
 mod demo_cmd;
 mod diff_cmd;
 mod engine_args;
@@ -24,6 +26,8 @@ mod stream_cmd;
 mod sweep_cmd;
 mod synth_cmd;
 mod talk;
+mod work_task;
+mod worker_cmd;
 
 /// Replays DeFi liquidation cascades from history and asks "what if".
 #[derive(Parser)]
@@ -63,6 +67,10 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run one counterfactual per point of a parameter grid, in parallel.
     Sweep(sweep_cmd::SweepArgs),
+    /// Run the tasks coordinators publish to a Kafka work topic (sweep points, check cases).
+    Worker(worker_cmd::WorkerArgs),
+    /// Run a suite of (log, scenario, golden) cases and print one summary (exit 1 on failures).
+    CheckSuite(check_suite_cmd::CheckSuiteArgs),
 }
 
 /// What a command found, for the exit code: scripts tell "ran, found problems" from "could not run".
@@ -89,6 +97,8 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Sweep(args) => sweep_cmd::run(args),
+        Command::Worker(args) => worker_cmd::run(args),
+        Command::CheckSuite(args) => check_suite_cmd::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

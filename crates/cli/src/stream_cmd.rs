@@ -16,6 +16,7 @@ use cascade_kafka::{
 };
 
 use crate::Outcome;
+use crate::cluster_args::Cluster;
 use crate::engine_args::EngineArgs;
 
 /// Arguments of `cascade stream`.
@@ -45,23 +46,13 @@ struct Connection {
     /// Topic.
     #[arg(long)]
     topic: String,
-    /// Extra Kafka client setting (librdkafka names), repeatable: e.g. security.protocol=SASL_SSL,
-    /// sasl.mechanism=PLAIN, sasl.username=..., sasl.password=... (values are never printed).
-    #[arg(long = "kafka-config", value_name = "KEY=VALUE")]
-    kafka_config: Vec<String>,
-    /// Seconds to wait for the cluster to answer before giving up.
-    #[arg(long, default_value_t = 10)]
-    connect_timeout: u64,
+    #[command(flatten)]
+    cluster: Cluster,
 }
 
 impl Connection {
     fn client(&self) -> anyhow::Result<ClientOptions> {
-        let mut client = ClientOptions::new(&self.brokers);
-        client.connect_timeout = Duration::from_secs(self.connect_timeout.max(1));
-        for entry in &self.kafka_config {
-            client.push_setting(entry)?;
-        }
-        Ok(client)
+        self.cluster.client(&self.brokers)
     }
 }
 

@@ -4,38 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
+mod common {
+    pub mod kafka;
+}
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn cascade(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(output: Output) -> Output {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn brokers(test: &str) -> Option<String> {
-    match std::env::var("CASCADE_KAFKA_BROKERS") {
-        Ok(brokers) if !brokers.trim().is_empty() => Some(brokers),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("{test}: CI=true but CASCADE_KAFKA_BROKERS is not set; run tests/run.sh")
-        }
-        _ => {
-            eprintln!("skipping {test}: CASCADE_KAFKA_BROKERS is not set (tests/kafka/kafka.sh)");
-            None
-        }
-    }
-}
+use common::kafka::{brokers, cascade, ok};
 
 /// A synthetic Maker market published on a new topic; returns the topic.
 fn published_market(brokers: &str, log: &Path, name: &str) -> String {

@@ -11,6 +11,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::KafkaError;
@@ -116,6 +117,37 @@ impl ClientOptions {
                 reason: other.to_string(),
             },
         })
+    }
+
+    /// A transactional producer (so idempotent, with `acks=all`) named `id`, ready: it has fenced
+    /// any earlier producer with the same id, which aborts that one's open transaction. Also
+    /// returns the timeout to give its transaction calls. `extra` settings come after cascade's.
+    pub(crate) fn transactional_producer(
+        &self,
+        topic: &str,
+        id: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<(BaseProducer, Duration), KafkaError> {
+        let timeout = self.connect_timeout.max(Duration::from_secs(30));
+        let mut settings = vec![
+            ("transactional.id", id),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("message.timeout.ms", "60000"),
+            ("transaction.timeout.ms", "60000"),
+            ("partitioner", "murmur2_random"),
+        ];
+        settings.extend_from_slice(extra);
+        let producer: BaseProducer = self.create(&self.config(&settings))?;
+        producer
+            .init_transactions(timeout)
+            .map_err(|source| KafkaError::Client {
+                operation: "initialise transactions",
+                topic: topic.to_owned(),
+                source,
+            })?;
+        Ok((producer, timeout))
     }
 
     /// Asks the cluster for the topic's partitions, failing within [`Self::connect_timeout`] when

@@ -203,6 +203,46 @@ pub enum KafkaError {
         /// What happened to it.
         reason: String,
     },
+    /// A coordinator stopped waiting (Ctrl-C) before every task had a result.
+    #[error(
+        "stopped waiting for job {job}: {done} of {total} tasks have a result; run the same \
+         command again to resume (the workers go on meanwhile)"
+    )]
+    Interrupted {
+        /// The job.
+        job: String,
+        /// Tasks with a result.
+        done: usize,
+        /// Tasks of the job.
+        total: usize,
+    },
+    /// A record of a work or results topic that belongs to a job but does not read as one.
+    #[error("bad work record in topic {topic:?} partition {partition} offset {offset}: {reason}")]
+    WorkRecord {
+        /// The topic.
+        topic: String,
+        /// The partition (-1 when the record was never published).
+        partition: i32,
+        /// Its offset (-1 likewise).
+        offset: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two workers reported different results for one task, which is deterministic.
+    #[error(
+        "task {id} of job {job} has two different results, from workers {first} and {second}: \
+         the task is not deterministic or the workers run different builds"
+    )]
+    Inconsistent {
+        /// The job.
+        job: String,
+        /// The task.
+        id: String,
+        /// The worker of the first result.
+        first: String,
+        /// The worker of the other one.
+        second: String,
+    },
     /// Whatever consumed the events (the engine, a log writer) failed.
     #[error("applying seq {seq} from topic {topic:?}: {source}")]
     Sink {

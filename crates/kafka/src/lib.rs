@@ -8,6 +8,8 @@
 //! - [`LogSink`]: the sink that mirrors a topic into a local log (`cascade stream record`).
 //! - [`EngineSink`]: the sink that replays a topic through the engine (`cascade stream replay`),
 //!   producing the run file a local replay of the same events produces.
+//! - [`work`]: independent tasks (sweep points, check cases) spread over a consumer group of
+//!   workers, each result collected exactly once (`cascade sweep --brokers`, `cascade worker`).
 //!
 //! The record layout (value, headers, key) is in [`wire`]. Everything here talks to a real
 //! cluster through librdkafka (bundled with the `rdkafka` crate); nothing in this crate interprets
@@ -21,6 +23,7 @@ mod log_sink;
 mod publish;
 mod signal;
 pub mod wire;
+pub mod work;
 
 pub use client::{ClientOptions, is_secret};
 pub use consume::{ConsumeOptions, ConsumeReport, InvalidRecords, Sink, SinkError, consume};

@@ -220,26 +220,9 @@ where
         .transactional_id
         .clone()
         .unwrap_or_else(|| format!("cascade-publish.{topic}"));
-    let timeout = client.connect_timeout.max(Duration::from_secs(30));
-    let producer: BaseProducer = client.create(&client.config(&[
-        ("transactional.id", transactional_id.as_str()),
-        ("enable.idempotence", "true"),
-        ("acks", "all"),
-        ("linger.ms", "5"),
-        ("message.timeout.ms", "60000"),
-        ("transaction.timeout.ms", "60000"),
-        ("partitioner", "murmur2_random"),
-    ]))?;
-    let client_error = |operation, source| KafkaError::Client {
-        operation,
-        topic: topic.to_owned(),
-        source,
-    };
     // Fences an earlier publisher with the same id and aborts its open transaction, so the tail
     // read next sees only committed events.
-    producer
-        .init_transactions(timeout)
-        .map_err(|e| client_error("initialise transactions", e))?;
+    let (producer, timeout) = client.transactional_producer(topic, &transactional_id, &[])?;
 
     let key = progress_key(&client.brokers, topic);
     let saved = store.load(&key)?;
