@@ -350,7 +350,7 @@ impl Retest {
 }
 
 /// What a model asks [`PairIndex::set`] to hold for an account (`None`: not indexed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IndexEntry<M> {
     /// One collateral, one debt: in the pair's index under `key`.
     Pair {
@@ -363,8 +363,12 @@ pub enum IndexEntry<M> {
         /// The member as the pair's index holds it.
         member: M,
     },
-    /// Several assets on a side, or debt without collateral: checked on every query.
-    Complex,
+    /// Several assets on a side, or debt without collateral: checked on every query, and
+    /// re-tested by the monitor when the view of one of `assets` moved.
+    Complex {
+        /// Every asset the account's judgement reads (its positions' assets, in order).
+        assets: Vec<Id>,
+    },
 }
 
 /// A pair member as its index holds it: the account's slot, its key and the balances its
@@ -579,9 +583,14 @@ pub struct PairIndex<M> {
     free: Vec<u32>,
     /// Per slot.
     places: Vec<Place>,
-    /// Slots of the accounts indexed as [`IndexEntry::Complex`]. Walked in slot order: every
-    /// use is order-free (the found set orders itself, the monitor keys by account).
-    complex: BTreeSet<Slot>,
+    /// The accounts indexed as [`IndexEntry::Complex`] grouped by the assets they read, each
+    /// group's slots walked in slot order: every use is order-free (the found set orders
+    /// itself, the monitor keys by slot). A price move re-tests only the groups holding the
+    /// asset, so the accounts left with debt and no collateral after a crash are not re-judged
+    /// at every move of a collateral's price.
+    complex: Vec<(Vec<Id>, BTreeSet<Slot>)>,
+    /// Group number by assets.
+    groups: BTreeMap<Vec<Id>, u32>,
 }
 
 impl<M> Default for PairIndex<M> {
@@ -591,7 +600,8 @@ impl<M> Default for PairIndex<M> {
             pairs: Vec::new(),
             free: Vec::new(),
             places: Vec::new(),
-            complex: BTreeSet::new(),
+            complex: Vec::new(),
+            groups: BTreeMap::new(),
         }
     }
 }
@@ -651,8 +661,16 @@ impl<M: Copy + PartialEq> PairIndex<M> {
     }
 
     /// The slots indexed as complex.
-    pub fn complex(&self) -> &BTreeSet<Slot> {
-        &self.complex
+    pub fn complex(&self) -> impl Iterator<Item = &Slot> + '_ {
+        self.complex.iter().flat_map(|(_, slots)| slots)
+    }
+
+    /// The slots indexed as complex whose judgement reads an asset `retest` names as moved.
+    pub fn complex_moved<'a>(&'a self, retest: &'a Retest) -> impl Iterator<Item = &'a Slot> + 'a {
+        self.complex
+            .iter()
+            .filter(|(assets, _)| retest.all || assets.iter().any(|a| retest.assets.contains(a)))
+            .flat_map(|(_, slots)| slots)
     }
 
     /// Indexes `slot` as `new` (`None`: removes it). Returns the pair whose last member the
@@ -668,10 +686,13 @@ impl<M: Copy + PartialEq> PairIndex<M> {
         match place.pair {
             NOWHERE => {}
             COMPLEX => {
-                if new == Some(IndexEntry::Complex) {
+                let group = &mut self.complex[place.bucket as usize];
+                if let Some(IndexEntry::Complex { assets }) = &new
+                    && *assets == group.0
+                {
                     return None;
                 }
-                self.complex.remove(&slot);
+                group.1.remove(&slot);
             }
             number => {
                 let pair = &mut self.pairs[number as usize];
@@ -740,9 +761,22 @@ impl<M: Copy + PartialEq> PairIndex<M> {
                     position,
                 };
             }
-            Some(IndexEntry::Complex) => {
-                self.complex.insert(slot);
-                self.places[index].pair = COMPLEX;
+            Some(IndexEntry::Complex { assets }) => {
+                let group = match self.groups.get(&assets) {
+                    Some(group) => *group,
+                    None => {
+                        self.complex.push((assets.clone(), BTreeSet::new()));
+                        let group = (self.complex.len() - 1) as u32;
+                        self.groups.insert(assets, group);
+                        group
+                    }
+                };
+                self.complex[group as usize].1.insert(slot);
+                self.places[index] = Place {
+                    pair: COMPLEX,
+                    bucket: group,
+                    position: 0,
+                };
             }
             None => {}
         }
@@ -1258,14 +1292,10 @@ mod tests {
             live[slot as usize] = Some((wbtc, key));
         }
         for slot in (0..300u32).step_by(5) {
-            index.set(
-                slot,
-                if slot % 2 == 0 {
-                    None
-                } else {
-                    Some(IndexEntry::Complex)
-                },
-            );
+            let complex = IndexEntry::Complex {
+                assets: vec![weth, dai],
+            };
+            index.set(slot, (slot % 2 == 1).then_some(complex));
             live[slot as usize] = None;
         }
         for (slot, expected) in live.iter().enumerate() {
@@ -1282,7 +1312,13 @@ mod tests {
                 (placed, expected) => panic!("slot {slot}: {placed:?} / {expected:?}"),
             }
         }
-        assert_eq!(index.complex().len(), 30);
+        assert_eq!(index.complex().count(), 30);
+        let moved = |asset: Id| Retest {
+            assets: [asset].into_iter().collect(),
+            ..Retest::default()
+        };
+        assert_eq!(index.complex_moved(&moved(dai)).count(), 30);
+        assert_eq!(index.complex_moved(&moved(wbtc)).count(), 0);
         for level in [0u128, 1, 150, 1 << 40, 999 << 80, u128::MAX] {
             for members in index.pairs() {
                 let mut walked: Vec<Slot> = members.at_or_above(level).map(|h| h.slot).collect();
@@ -1305,7 +1341,9 @@ mod tests {
         small.set(2, entry(weth, 12));
         assert_eq!(small.set(1, entry(weth, 13)), None);
         assert_eq!(small.set(1, None), None);
-        assert_eq!(small.set(2, Some(IndexEntry::Complex)), Some((weth, dai)));
+        let complex = IndexEntry::Complex { assets: vec![dai] };
+        assert_eq!(small.set(2, Some(complex.clone())), Some((weth, dai)));
+        assert_eq!(small.set(2, Some(complex)), None);
         assert_eq!(small.pairs().count(), 0);
     }
 

@@ -491,6 +491,9 @@ impl AaveModel {
                 debt = Some((asset, position));
             }
         }
+        let complex = || Entry::Complex {
+            assets: account.positions.iter().map(|(asset, _)| *asset).collect(),
+        };
         let entry = match (collateral, debt) {
             _ if debts == 0 => None,
             (Some((c, cp)), Some((d, dp))) if collaterals == 1 && debts == 1 => {
@@ -507,10 +510,10 @@ impl AaveModel {
                             scaled_debt,
                         },
                     }),
-                    _ => Some(Entry::Complex),
+                    _ => Some(complex()),
                 }
             }
-            _ => Some(Entry::Complex),
+            _ => Some(complex()),
         };
         if let Some(pair) = pool.index.set(slot, entry) {
             self.monitor.forget_pair(pool_id, &pair);
@@ -644,11 +647,9 @@ impl AaveModel {
                 judge,
                 out,
             )?;
-            if retest.all || !retest.assets.is_empty() {
-                for slot in pool.index.complex() {
-                    let found = judge_complex(pool.accounts.at(*slot))?;
-                    out.results.push((*pool_id, *slot, found));
-                }
+            for slot in pool.index.complex_moved(retest) {
+                let found = judge_complex(pool.accounts.at(*slot))?;
+                out.results.push((*pool_id, *slot, found));
             }
         }
         // The pairs' views and levels, computed once per refresh however many of their members

@@ -378,6 +378,9 @@ impl CompoundModel {
                 borrow = Some((asset, position));
             }
         }
+        let complex = || Entry::Complex {
+            assets: account.positions.iter().map(|(asset, _)| *asset).collect(),
+        };
         let entry = match (collateral, borrow) {
             _ if borrows == 0 => None,
             (Some((c, cp)), Some((b, bp))) if collaterals == 1 && borrows == 1 => {
@@ -404,10 +407,10 @@ impl CompoundModel {
                             },
                         })
                     }
-                    _ => Some(Entry::Complex),
+                    _ => Some(complex()),
                 }
             }
-            _ => Some(Entry::Complex),
+            _ => Some(complex()),
         };
         if let Some(pair) = comptroller.index.set(slot, entry) {
             self.monitor.forget_pair(comptroller_id, &pair);
@@ -561,11 +564,9 @@ impl CompoundModel {
                 out,
             );
             let Ok(()) = walked;
-            if retest.all || !retest.assets.is_empty() {
-                for slot in comptroller.index.complex() {
-                    let found = judge_complex(comptroller.accounts.at(*slot));
-                    out.results.push((*comptroller_id, *slot, found));
-                }
+            for slot in comptroller.index.complex_moved(retest) {
+                let found = judge_complex(comptroller.accounts.at(*slot));
+                out.results.push((*comptroller_id, *slot, found));
             }
         }
         // The pairs' views and levels, computed once per refresh however many of their members
