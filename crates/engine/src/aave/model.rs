@@ -46,12 +46,12 @@ use super::logic::{
 };
 use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
-use crate::oracle::PriceBook;
-use crate::pairs::warm_accounts;
-use crate::pairs::{
+use crate::lending::warm_accounts;
+use crate::lending::{
     Divisor, Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
     compress_key,
 };
+use crate::oracle::PriceBook;
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,

@@ -44,12 +44,12 @@ use super::logic::{
     borrow_balance_stored, seize_tokens,
 };
 use crate::EngineError;
-use crate::oracle::PriceBook;
-use crate::pairs::warm_accounts;
-use crate::pairs::{
+use crate::lending::warm_accounts;
+use crate::lending::{
     Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
     compress_key,
 };
+use crate::oracle::PriceBook;
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
     SimulatedLiquidation, Verdict,

@@ -1,15 +1,20 @@
-//! What the Aave and Compound models share in finding liquidatable accounts through their
-//! per-pair indexes: a monotone compression of 256-bit index keys into `u128` (smaller index
-//! entries make the walk after a shock cheaper), and the liquidatable set of one state, kept
-//! until the state changes and ordered riskiest first.
+//! The lending core the Aave and Compound models share: where their accounts sit and how the
+//! liquidatable ones are found and followed. The protocols' own rules and arithmetic stay in
+//! their modules; this one never decides whether an account is liquidatable.
 //!
-//! It also holds [`Monitor`], the incremental liquidatable set both models keep for
-//! [`crate::ProtocolModel::unsafe_changes`] and `risk`: which accounts are liquidatable, each
-//! one's share of the risk sums, and what changed since the last report.
+//! - [`PairIndex`]: per market, the accounts with one collateral and one debt by (collateral,
+//!   debt) pair in buckets of nearly equal keys, the others grouped by the assets they read,
+//!   everything by slot (see [`crate::slots`]); [`compress_key`] turns 256-bit keys into `u128`
+//!   monotonically (smaller entries make the walk after a shock cheaper).
+//! - [`FoundSet`]: the liquidatable set of one state, kept until the state changes and ordered
+//!   riskiest first.
+//! - [`Monitor`]: the incremental liquidatable set both models keep for
+//!   [`crate::ProtocolModel::unsafe_changes`] and `risk`: which accounts are liquidatable, each
+//!   one's share of the risk sums, and what changed since the last report.
+//! - [`warm_accounts`]: the lookahead reads of [`crate::ProtocolModel::warm`].
 //!
-//! Nothing here decides whether an account is liquidatable: the models confirm every candidate
-//! with the protocol's exact rule. This module must never make a walk skip an account whose
-//! uncompressed key reaches the level.
+//! The models confirm every candidate with the protocol's exact rule. This module must never make
+//! a walk skip an account whose uncompressed key reaches the level.
 
 use std::collections::{BTreeMap, BTreeSet};
 
