@@ -990,7 +990,21 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
                 .levels
                 .insert(pair, level);
         }
-        for (market, slot, now) in out.results {
+        for (done, &(market, slot, now)) in out.results.iter().enumerate() {
+            // Walks re-test members in index order, random in slot order: read the records a
+            // batch ahead so their cache misses overlap (a hint, as `warm`; results never
+            // depend on it).
+            if done % WARM_BATCH == 0 {
+                let ahead = out.results[done..].iter().take(WARM_BATCH);
+                let read = ahead.fold(0u64, |sum, (market, slot, _)| {
+                    let member = self
+                        .watches
+                        .get(market)
+                        .and_then(|watch| watch.members.get(*slot as usize).map(Option::is_some));
+                    sum ^ u64::from(member.unwrap_or(false))
+                });
+                std::hint::black_box(read);
+            }
             let watch = self.watches.entry(market).or_default();
             let index = slot as usize;
             if watch.members.len() <= index {
