@@ -1,4 +1,5 @@
-//! How replay cost grows with market size: synthetic markets of 10k, 100k and 1M accounts
+//! How replay cost grows with market size: synthetic Maker, Aave v3 and Compound v2 markets of
+//! 10k, 100k and 1M accounts
 //! (`cascade_ingest::synth`), replayed end to end from the log in historical mode, next to the
 //! baseline of reading and decoding the same log without the engine. The ratio replay / baseline
 //! is the engine's own cost; the three sizes give the slope reported in `docs/benchmarks.md`.
@@ -8,8 +9,9 @@
 //!
 //! Set `CASCADE_BENCH_SMOKE=1` to shrink the sizes (500, 1k, 2k accounts) and the sampling, so
 //! CI checks in seconds that the benchmark still builds and runs; `CASCADE_BENCH_SIZES=a,b,c`
-//! picks other sizes. Target (issue #4): at least 2 million events per second on one core at 1M
-//! accounts.
+//! picks other sizes. Targets: at least 2 million events per second on one core at 1M accounts
+//! (issue #4, Maker; issue #14, Aave v3 and Compound v2, with a growth slope of at most 1.1 from
+//! 10k to 1M).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -85,7 +87,7 @@ fn read_events(dir: &Path) -> u64 {
 }
 
 fn bench_replay_scale(c: &mut Criterion) {
-    for protocol in [Protocol::Maker, Protocol::AaveV3] {
+    for protocol in [Protocol::Maker, Protocol::AaveV3, Protocol::CompoundV2] {
         let mut group = c.benchmark_group(format!("replay_scale/{protocol}"));
         configure(&mut group);
         for accounts in sizes() {

@@ -112,7 +112,7 @@ impl<K: Ord + Copy, T: Ord + Copy> LiquidationIndex<K, T> {
 /// Significant bits of a key kept by its bucket below the leading one: buckets are about
 /// `2^-11` (0.05%) wide relative to their keys, so a walk between two nearby levels tests few
 /// accounts outside them.
-const MANTISSA_BITS: u32 = 11;
+pub(crate) const MANTISSA_BITS: u32 = 11;
 /// Bucket 0 holds key 0; then `2^MANTISSA_BITS` buckets for each of the 128 bit lengths.
 const BUCKETS: usize = 1 + (128 << MANTISSA_BITS);
 /// Marks a slot that is not in the index.
@@ -120,7 +120,7 @@ const ABSENT: u32 = u32::MAX;
 
 /// The bucket of `key`: monotonic (`a <= b` implies `bucket(a) <= bucket(b)`), like the
 /// exponent and leading mantissa bits of a float.
-fn bucket_of(key: u128) -> usize {
+pub(crate) fn bucket_of(key: u128) -> usize {
     if key == 0 {
         return 0;
     }

@@ -27,9 +27,9 @@ mod error;
 #[cfg(test)]
 pub(crate) mod golden;
 pub mod index;
+pub mod lending;
 pub mod math;
 pub mod oracle;
-pub mod pairs;
 pub mod protocol;
 pub mod protocols;
 pub mod run;

@@ -11,7 +11,7 @@
 
 use cascade_events::U256;
 
-use crate::pairs::ConstDivisor;
+use crate::lending::ConstDivisor;
 
 const fn u256(value: u128) -> U256 {
     U256::from_limbs([value as u64, (value >> 64) as u64, 0, 0])

@@ -30,7 +30,7 @@
 //! the assets whose view moved, the pair members from the lower of the old and new level up and the
 //! accounts with several reserves, so a check after one liquidation costs one account.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use alloy_primitives::U512;
 use alloy_primitives::ruint::UintTryFrom;
@@ -47,12 +47,12 @@ use super::logic::{
 use super::math::{RAY, ray_div, ray_mul, unit};
 use crate::EngineError;
 use crate::aave::spec::AaveParam;
-use crate::index::LiquidationIndex;
-use crate::oracle::PriceBook;
-use crate::pairs::{
-    Divisor, Exposure, FoundSet, IndexEntry, Monitor, PairMember, Retest, Retested, compress_key,
-    move_entry,
+use crate::lending::warm_accounts;
+use crate::lending::{
+    Divisor, Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
+    compress_key,
 };
+use crate::oracle::PriceBook;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
@@ -121,12 +121,11 @@ struct Position {
 /// Where an account sits in its pool's liquidation index.
 type Entry = IndexEntry<Member>;
 
-/// An account as its pair index holds it: with the two scaled balances its health factor
-/// needs, so walking the index never looks the account up. Balances are `u128` (an account with
-/// a larger one is indexed as complex): a smaller entry is a faster walk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// An account as its pair index holds it: the two scaled balances its health factor needs, so
+/// walking the index never looks the account up. Balances are `u128` (an account with a larger
+/// one is indexed as complex): a smaller entry is a faster walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Member {
-    account: Id,
     scaled_collateral: u128,
     scaled_debt: u128,
 }
@@ -134,7 +133,6 @@ struct Member {
 #[derive(Clone, Debug, Default)]
 struct Account {
     positions: SmallMap<Position>,
-    entry: Option<Entry>,
 }
 
 /// One `LendingPool`/`Pool` (Aave v2 has a main and an AMM market, for instance).
@@ -144,10 +142,7 @@ struct Pool {
     /// (see [`crate::slots`]).
     accounts: Slots<Account>,
     /// Keys are [`compress_key`] of `scaledDebt * 1e36 / scaledCollateral`.
-    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member, u128>>,
-    /// Slots of the accounts indexed as [`Entry::Complex`]. Walked in slot order: every use
-    /// is order-free (the found set orders itself, the monitor keys by account).
-    complex: BTreeSet<Slot>,
+    index: PairIndex<Member>,
 }
 
 /// What `liquidatable` and `risk` report of an account found liquidatable.
@@ -165,12 +160,6 @@ impl Exposure for Found {
 
     fn debt(&self) -> U256 {
         self.debt_base
-    }
-}
-
-impl PairMember for Member {
-    fn account(&self) -> Id {
-        self.account
     }
 }
 
@@ -300,7 +289,7 @@ pub struct AaveModel {
     /// The last liquidatable set (not state: never encoded; rebuilt after any change).
     found: FoundSet<Found>,
     /// Scratch space of [`AaveModel::find`] (not state).
-    walked: Vec<Member>,
+    walked: Vec<Held<Member>>,
     /// The liquidatable set kept incrementally for `unsafe_changes` and `risk` (not state:
     /// derived from it, rebuilt after a decode).
     monitor: Monitor<Found, AssetView>,
@@ -472,15 +461,23 @@ impl AaveModel {
     }
 
     /// Recomputes where `account_id` of `pool_id` sits in the index.
-    fn reindex(&mut self, pool_id: &Id, account_id: &Id) {
+    fn reindex_account(&mut self, pool_id: &Id, account_id: &Id) {
+        if let Some(slot) = self
+            .pools
+            .get(pool_id)
+            .and_then(|pool| pool.accounts.find(account_id))
+        {
+            self.reindex(pool_id, slot);
+        }
+    }
+
+    /// Recomputes where the account in `slot` of `pool_id` sits in the index.
+    fn reindex(&mut self, pool_id: &Id, slot: Slot) {
         let Some(pool) = self.pools.get_mut(pool_id) else {
             return;
         };
-        let Some(slot) = pool.accounts.find(account_id) else {
-            return;
-        };
-        let account = pool.accounts.at_mut(slot);
-        self.monitor.touch(*pool_id, *account_id);
+        let account = pool.accounts.at(slot);
+        self.monitor.touch(*pool_id, slot);
         // One enabled collateral and one debt make a pair member; anything else is complex
         // (checked on every query) or, without debt, not indexed.
         let mut collateral: Option<(&Id, &Position)> = None;
@@ -496,6 +493,9 @@ impl AaveModel {
                 debt = Some((asset, position));
             }
         }
+        let complex = || Entry::Complex {
+            assets: account.positions.iter().map(|(asset, _)| *asset).collect(),
+        };
         let entry = match (collateral, debt) {
             _ if debts == 0 => None,
             (Some((c, cp)), Some((d, dp))) if collaterals == 1 && debts == 1 => {
@@ -508,21 +508,16 @@ impl AaveModel {
                         debt: *d,
                         key: compress_key(scaled / cp.scaled_collateral),
                         member: Member {
-                            account: *account_id,
                             scaled_collateral,
                             scaled_debt,
                         },
                     }),
-                    _ => Some(Entry::Complex),
+                    _ => Some(complex()),
                 }
             }
-            _ => Some(Entry::Complex),
+            _ => Some(complex()),
         };
-        let old = std::mem::replace(&mut account.entry, entry);
-        if old == entry {
-            return;
-        }
-        if let Some(pair) = move_entry(&mut pool.pairs, &mut pool.complex, slot, old, entry) {
+        if let Some(pair) = pool.index.set(slot, entry) {
             self.monitor.forget_pair(pool_id, &pair);
         }
     }
@@ -533,11 +528,12 @@ impl AaveModel {
     fn find(
         &self,
         found: &mut FoundSet<Found>,
-        walked: &mut Vec<Member>,
+        walked: &mut Vec<Held<Member>>,
     ) -> Result<(), EngineError> {
         found.clear();
         for (pool_id, pool) in &self.pools {
-            for ((collateral, debt), index) in &pool.pairs {
+            for members in pool.index.pairs() {
+                let (collateral, debt) = members.ids();
                 // Everything but the two scaled balances is the same for the whole pair: read
                 // it once (`None`: a price or decimals missing, nobody in the pair can be
                 // judged).
@@ -545,22 +541,22 @@ impl AaveModel {
                     continue;
                 };
                 walked.clear();
-                walked.extend(
-                    index
-                        .at_or_above(compress_key(pair.level()))
-                        .map(|(_, member)| member),
-                );
-                for member in walked.iter() {
+                walked.extend(members.at_or_above(compress_key(pair.level())));
+                for held in walked.iter() {
                     let data = pair.account_data(
-                        U256::from(member.scaled_collateral),
-                        U256::from(member.scaled_debt),
+                        U256::from(held.member.scaled_collateral),
+                        U256::from(held.member.scaled_debt),
                     )?;
                     if data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD {
-                        found.push(member.account, data.health_factor, data.into());
+                        found.push(
+                            *pool.accounts.id(held.slot),
+                            data.health_factor,
+                            data.into(),
+                        );
                     }
                 }
             }
-            for slot in &pool.complex {
+            for slot in pool.index.complex() {
                 if let Some(data) = self.account_data(pool.accounts.at(*slot))?
                     && data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
                 {
@@ -644,7 +640,7 @@ impl AaveModel {
             self.monitor.walk_pairs(
                 retest,
                 pool_id,
-                &pool.pairs,
+                &pool.index,
                 |(collateral, debt)| {
                     let view = self.pair_view(collateral, debt)?;
                     let level = compress_key(view.level());
@@ -653,36 +649,34 @@ impl AaveModel {
                 judge,
                 out,
             )?;
-            if retest.all || !retest.assets.is_empty() {
-                for slot in &pool.complex {
-                    let found = judge_complex(pool.accounts.at(*slot))?;
-                    out.results
-                        .push((*pool_id, *pool.accounts.id(*slot), found));
-                }
+            for slot in pool.index.complex_moved(retest) {
+                let found = judge_complex(pool.accounts.at(*slot))?;
+                out.results.push((*pool_id, *slot, found));
             }
         }
-        for (pool_id, account_id) in &retest.touched {
-            let account = self
-                .pools
-                .get(pool_id)
-                .and_then(|pool| pool.accounts.get(account_id));
-            let found = match account.and_then(|account| account.entry.map(|e| (account, e))) {
-                None => None,
-                Some((account, Entry::Complex)) => judge_complex(account)?,
-                Some((
-                    _,
-                    Entry::Pair {
-                        collateral,
-                        debt,
-                        key,
-                        member,
-                    },
-                )) => match self.pair_view(&collateral, &debt) {
-                    Some(view) if key >= compress_key(view.level()) => judge(&view, &member)?,
-                    _ => None,
-                },
+        // The pairs' views and levels, computed once per refresh however many of their members
+        // were touched (the index is per pool, the view is the reserves': shared by pools).
+        let mut views: BTreeMap<(Id, Id), Option<(PairView, u128)>> = BTreeMap::new();
+        for (pool_id, slot) in &retest.touched {
+            let Some(pool) = self.pools.get(pool_id) else {
+                continue;
             };
-            out.results.push((*pool_id, *account_id, found));
+            let found = match pool.index.placed(*slot) {
+                None => None,
+                Some(Placed::Complex) => judge_complex(pool.accounts.at(*slot))?,
+                Some(Placed::Pair { pair, held, .. }) => {
+                    let view = views.entry(*pair).or_insert_with(|| {
+                        let view = self.pair_view(&pair.0, &pair.1)?;
+                        let level = compress_key(view.level());
+                        Some((view, level))
+                    });
+                    match view {
+                        Some((view, level)) if held.key >= *level => judge(view, &held.member)?,
+                        _ => None,
+                    }
+                }
+            };
+            out.results.push((*pool_id, *slot, found));
         }
         Ok(())
     }
@@ -780,7 +774,7 @@ impl AaveModel {
             AaveVersion::V2 => true,
             AaveVersion::V3 | AaveVersion::V3_3 => reserve.ltv != 0,
         };
-        let position = self.position_mut(change);
+        let (slot, position) = self.position_mut(change);
         let first = position.scaled_collateral.is_zero();
         position.scaled_collateral =
             position
@@ -792,20 +786,20 @@ impl AaveModel {
         if first && !scaled.is_zero() && auto_enable {
             position.collateral_enabled = true;
         }
-        self.reindex(&change.market, &change.account);
+        self.reindex(&change.market, slot);
         Ok(Applied::Exact)
     }
 
     fn withdraw(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
         let index = self.reserve_index(&change.asset, false);
         let scaled = scaled_amount(change, index)?;
-        let position = self.position_mut(change);
+        let (slot, position) = self.position_mut(change);
         let (left, clamped) = sub_clamped(position.scaled_collateral, scaled);
         position.scaled_collateral = left;
         if left.is_zero() {
             position.collateral_enabled = false;
         }
-        self.reindex(&change.market, &change.account);
+        self.reindex(&change.market, slot);
         Ok(if clamped {
             Applied::Clamped("withdraw exceeds the rebuilt deposit")
         } else {
@@ -816,7 +810,7 @@ impl AaveModel {
     fn borrow(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
         let index = self.reserve_index(&change.asset, true);
         let scaled = scaled_amount(change, index)?;
-        let position = self.position_mut(change);
+        let (slot, position) = self.position_mut(change);
         position.scaled_debt =
             position
                 .scaled_debt
@@ -824,17 +818,17 @@ impl AaveModel {
                 .ok_or(EngineError::Overflow {
                     quantity: "Aave debt balance",
                 })?;
-        self.reindex(&change.market, &change.account);
+        self.reindex(&change.market, slot);
         Ok(Applied::Exact)
     }
 
     fn repay(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
         let index = self.reserve_index(&change.asset, true);
         let scaled = scaled_amount(change, index)?;
-        let position = self.position_mut(change);
+        let (slot, position) = self.position_mut(change);
         let (left, clamped) = sub_clamped(position.scaled_debt, scaled);
         position.scaled_debt = left;
-        self.reindex(&change.market, &change.account);
+        self.reindex(&change.market, slot);
         Ok(if clamped {
             Applied::Clamped("repay exceeds the rebuilt debt")
         } else {
@@ -852,13 +846,15 @@ impl AaveModel {
         }
     }
 
-    fn position_mut(&mut self, change: &PositionChange) -> &mut Position {
+    /// The account's position in the change's reserve, created if needed, and its slot.
+    fn position_mut(&mut self, change: &PositionChange) -> (Slot, &mut Position) {
         let accounts = &mut self.pools.entry(change.market).or_default().accounts;
         let (slot, _) = accounts.slot_or_insert_with(change.account, Account::default);
-        accounts
+        let position = accounts
             .at_mut(slot)
             .positions
-            .entry_or_default(change.asset)
+            .entry_or_default(change.asset);
+        (slot, position)
     }
 
     fn toggle(&mut self, toggle: &CollateralToggle) -> Applied {
@@ -876,7 +872,7 @@ impl AaveModel {
         if !known {
             return Applied::Skipped("collateral toggle of an account with no rebuilt position");
         }
-        self.reindex(&toggle.market, &toggle.account);
+        self.reindex_account(&toggle.market, &toggle.account);
         Applied::Exact
     }
 
@@ -941,7 +937,7 @@ impl AaveModel {
                 position.scaled_debt = U256::ZERO;
             }
         }
-        self.reindex(pool_id, account_id);
+        self.reindex_account(pool_id, account_id);
         Ok((clamped_c || clamped_d, deficit))
     }
 
@@ -1226,6 +1222,30 @@ impl ProtocolModel for AaveModel {
         self.price_sources
             .insert(update.asset, (quote.feed, quote.time));
         Ok(self.prices.insert(update.asset, price) != Some(price))
+    }
+
+    fn warm(&self, events: &[Event]) -> u64 {
+        let accounts = events.iter().map(|event| match &event.payload {
+            Payload::Deposit(c) | Payload::Withdraw(c) | Payload::Borrow(c) | Payload::Repay(c) => {
+                Some((&c.market, &c.account))
+            }
+            Payload::CollateralToggle(t) => Some((&t.market, &t.account)),
+            _ => None,
+        });
+        warm_accounts(
+            accounts,
+            |market| {
+                self.pools
+                    .get(market)
+                    .map(|pool| (&pool.accounts, &pool.index))
+            },
+            |account| {
+                account.positions.iter().fold(0, |sum, (_, position)| {
+                    sum ^ position.scaled_collateral.as_limbs()[0]
+                        ^ position.scaled_debt.as_limbs()[0]
+                })
+            },
+        )
     }
 
     fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
@@ -1623,11 +1643,16 @@ impl ProtocolModel for AaveModel {
             for (market, pool) in &self.pools {
                 for slot in pool.accounts.sorted() {
                     let account = pool.accounts.id(slot);
-                    out.push((*market, *account, self.monitor.contains(market, account)));
+                    out.push((*market, *account, self.monitor.contains(market, slot)));
                 }
             }
         } else {
-            self.monitor.drain_changes(out);
+            let pools = &self.pools;
+            self.monitor.drain_changes(out, |market, slot| {
+                pools
+                    .get(market)
+                    .map_or(Id::Number(u64::from(slot)), |pool| *pool.accounts.id(slot))
+            });
         }
         Ok(true)
     }
@@ -1759,16 +1784,16 @@ impl ProtocolModel for AaveModel {
         self.prices = prices;
         self.price_sources = price_sources;
         self.pools = pools;
-        let accounts: Vec<(Id, Id)> = self
+        let accounts: Vec<(Id, Slot)> = self
             .pools
             .iter()
             .flat_map(|(market, pool)| {
-                let ids = pool.accounts.sorted().into_iter();
-                ids.map(|slot| (*market, *pool.accounts.id(slot)))
+                let slots = pool.accounts.sorted().into_iter();
+                slots.map(|slot| (*market, slot))
             })
             .collect();
-        for (market, account) in accounts {
-            self.reindex(&market, &account);
+        for (market, slot) in accounts {
+            self.reindex(&market, slot);
         }
         self.monitor.resync();
         Ok(())

@@ -13,7 +13,7 @@
 
 use cascade_events::U256;
 
-use crate::pairs::ConstDivisor;
+use crate::lending::ConstDivisor;
 
 /// `expScale`: one as an `Exp` mantissa, 1e18.
 pub const EXP_SCALE: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);

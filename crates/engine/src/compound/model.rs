@@ -31,7 +31,7 @@
 //! the assets whose view moved, the pair members from the lower of the old and new level up and the
 //! accounts with several reserves, so a check after one liquidation costs one account.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use cascade_events::{
     CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail, Payload,
@@ -45,11 +45,12 @@ use super::logic::{
 };
 use crate::EngineError;
 use crate::compound::spec::CompoundParam;
-use crate::index::LiquidationIndex;
-use crate::oracle::PriceBook;
-use crate::pairs::{
-    Exposure, FoundSet, IndexEntry, Monitor, PairMember, Retest, Retested, compress_key, move_entry,
+use crate::lending::warm_accounts;
+use crate::lending::{
+    Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
+    compress_key,
 };
+use crate::oracle::PriceBook;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{
     Applied, Candidate, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel, Quantity,
@@ -127,12 +128,11 @@ struct Position {
 /// Where an account sits in its market's indices.
 type Entry = IndexEntry<Member>;
 
-/// An account as its pair index holds it: with the balances its liquidity needs, so walking the
+/// An account as its pair index holds it: the balances its liquidity needs, so walking the
 /// index never looks the account up. Balances are `u128` (an account with a larger one is
 /// indexed as complex): a smaller entry is a faster walk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Member {
-    account: Id,
     ctokens: u128,
     principal: u128,
     interest_index: u128,
@@ -141,7 +141,6 @@ struct Member {
 #[derive(Clone, Debug, Default)]
 struct Account {
     positions: SmallMap<Position>,
-    entry: Option<Entry>,
 }
 
 /// One Comptroller and its accounts.
@@ -151,10 +150,7 @@ struct Comptroller {
     /// (see [`crate::slots`]).
     accounts: Slots<Account>,
     /// Keys are [`compress_key`] of `principal * 1e36 / interestIndex / cTokens`.
-    pairs: BTreeMap<(Id, Id), LiquidationIndex<Member, u128>>,
-    /// Slots of the accounts indexed as [`Entry::Complex`]. Walked in slot order: every use
-    /// is order-free (the found set orders itself, the monitor keys by account).
-    complex: BTreeSet<Slot>,
+    index: PairIndex<Member>,
 }
 
 /// What `liquidatable` reports of an account found liquidatable.
@@ -182,12 +178,6 @@ impl Exposure for Exposed {
 
     fn debt(&self) -> U256 {
         self.sum_borrow
-    }
-}
-
-impl PairMember for Member {
-    fn account(&self) -> Id {
-        self.account
     }
 }
 
@@ -259,7 +249,7 @@ pub struct CompoundModel {
     /// The last liquidatable set (not state: never encoded; rebuilt after any change).
     found: FoundSet<Found>,
     /// Scratch space of [`CompoundModel::find`] (not state).
-    walked: Vec<Member>,
+    walked: Vec<Held<Member>>,
     /// The liquidatable set kept incrementally for `unsafe_changes` and `risk` (not state:
     /// derived from it, rebuilt after a decode).
     monitor: Monitor<Exposed, MarketView>,
@@ -357,15 +347,24 @@ impl CompoundModel {
         })
     }
 
-    fn reindex(&mut self, comptroller_id: &Id, account_id: &Id) {
+    /// Recomputes where `account_id` of `comptroller_id` sits in the index.
+    fn reindex_account(&mut self, comptroller_id: &Id, account_id: &Id) {
+        if let Some(slot) = self
+            .comptrollers
+            .get(comptroller_id)
+            .and_then(|comptroller| comptroller.accounts.find(account_id))
+        {
+            self.reindex(comptroller_id, slot);
+        }
+    }
+
+    /// Recomputes where the account in `slot` of `comptroller_id` sits in the index.
+    fn reindex(&mut self, comptroller_id: &Id, slot: Slot) {
         let Some(comptroller) = self.comptrollers.get_mut(comptroller_id) else {
             return;
         };
-        let Some(slot) = comptroller.accounts.find(account_id) else {
-            return;
-        };
-        let account = comptroller.accounts.at_mut(slot);
-        self.monitor.touch(*comptroller_id, *account_id);
+        let account = comptroller.accounts.at(slot);
+        self.monitor.touch(*comptroller_id, slot);
         // One entered collateral and one borrow make a pair member; anything else is complex
         // (checked on every query) or, without borrows, not indexed.
         let mut collateral: Option<(&Id, &Position)> = None;
@@ -381,6 +380,9 @@ impl CompoundModel {
                 borrow = Some((asset, position));
             }
         }
+        let complex = || Entry::Complex {
+            assets: account.positions.iter().map(|(asset, _)| *asset).collect(),
+        };
         let entry = match (collateral, borrow) {
             _ if borrows == 0 => None,
             (Some((c, cp)), Some((b, bp))) if collaterals == 1 && borrows == 1 => {
@@ -401,29 +403,18 @@ impl CompoundModel {
                             debt: *b,
                             key,
                             member: Member {
-                                account: *account_id,
                                 ctokens,
                                 principal,
                                 interest_index,
                             },
                         })
                     }
-                    _ => Some(Entry::Complex),
+                    _ => Some(complex()),
                 }
             }
-            _ => Some(Entry::Complex),
+            _ => Some(complex()),
         };
-        let old = std::mem::replace(&mut account.entry, entry);
-        if old == entry {
-            return;
-        }
-        if let Some(pair) = move_entry(
-            &mut comptroller.pairs,
-            &mut comptroller.complex,
-            slot,
-            old,
-            entry,
-        ) {
+        if let Some(pair) = comptroller.index.set(slot, entry) {
             self.monitor.forget_pair(comptroller_id, &pair);
         }
     }
@@ -431,26 +422,23 @@ impl CompoundModel {
     /// Puts the accounts with a shortfall into `found`, Comptroller by Comptroller.
     /// `walked` is scratch space: members are copied out of the index first and judged after,
     /// so the copy loop's cache misses overlap instead of waiting behind each liquidity.
-    fn find(&self, found: &mut FoundSet<Found>, walked: &mut Vec<Member>) {
+    fn find(&self, found: &mut FoundSet<Found>, walked: &mut Vec<Held<Member>>) {
         found.clear();
         for (comptroller_id, comptroller) in &self.comptrollers {
-            for ((collateral, borrow), index) in &comptroller.pairs {
+            for members in comptroller.index.pairs() {
+                let (collateral, borrow) = members.ids();
                 let Some(pair) = self.pair_view(collateral, borrow) else {
                     continue;
                 };
                 walked.clear();
-                walked.extend(
-                    index
-                        .at_or_above(compress_key(pair.level()))
-                        .map(|(_, member)| member),
-                );
-                for member in walked.iter() {
-                    if let Some(liquidity) = pair.liquidity(member)
+                walked.extend(members.at_or_above(compress_key(pair.level())));
+                for held in walked.iter() {
+                    if let Some(liquidity) = pair.liquidity(&held.member)
                         && !liquidity.shortfall().is_zero()
                     {
                         let health = Self::health(&liquidity);
                         found.push(
-                            member.account,
+                            *comptroller.accounts.id(held.slot),
                             health,
                             Found {
                                 health,
@@ -460,7 +448,7 @@ impl CompoundModel {
                     }
                 }
             }
-            for slot in &comptroller.complex {
+            for slot in comptroller.index.complex() {
                 let (id, account) = (
                     comptroller.accounts.id(*slot),
                     comptroller.accounts.at(*slot),
@@ -568,7 +556,7 @@ impl CompoundModel {
             let walked = self.monitor.walk_pairs(
                 retest,
                 comptroller_id,
-                &comptroller.pairs,
+                &comptroller.index,
                 |(collateral, borrow)| {
                     let view = self.pair_view(collateral, borrow)?;
                     let level = compress_key(view.level());
@@ -578,36 +566,34 @@ impl CompoundModel {
                 out,
             );
             let Ok(()) = walked;
-            if retest.all || !retest.assets.is_empty() {
-                for slot in &comptroller.complex {
-                    let found = judge_complex(comptroller.accounts.at(*slot));
-                    out.results
-                        .push((*comptroller_id, *comptroller.accounts.id(*slot), found));
-                }
+            for slot in comptroller.index.complex_moved(retest) {
+                let found = judge_complex(comptroller.accounts.at(*slot));
+                out.results.push((*comptroller_id, *slot, found));
             }
         }
-        for (comptroller_id, account_id) in &retest.touched {
-            let account = self
-                .comptrollers
-                .get(comptroller_id)
-                .and_then(|comptroller| comptroller.accounts.get(account_id));
-            let found = match account.and_then(|account| account.entry.map(|e| (account, e))) {
-                None => None,
-                Some((account, Entry::Complex)) => judge_complex(account),
-                Some((
-                    _,
-                    Entry::Pair {
-                        collateral,
-                        debt: borrow,
-                        key,
-                        member,
-                    },
-                )) => match self.pair_view(&collateral, &borrow) {
-                    Some(view) if key >= compress_key(view.level()) => judge(&view, &member),
-                    _ => None,
-                },
+        // The pairs' views and levels, computed once per refresh however many of their members
+        // were touched.
+        let mut views: BTreeMap<(Id, Id), Option<(PairView, u128)>> = BTreeMap::new();
+        for (comptroller_id, slot) in &retest.touched {
+            let Some(comptroller) = self.comptrollers.get(comptroller_id) else {
+                continue;
             };
-            out.results.push((*comptroller_id, *account_id, found));
+            let found = match comptroller.index.placed(*slot) {
+                None => None,
+                Some(Placed::Complex) => judge_complex(comptroller.accounts.at(*slot)),
+                Some(Placed::Pair { pair, held, .. }) => {
+                    let view = views.entry(*pair).or_insert_with(|| {
+                        let view = self.pair_view(&pair.0, &pair.1)?;
+                        let level = compress_key(view.level());
+                        Some((view, level))
+                    });
+                    match view {
+                        Some((view, level)) if held.key >= *level => judge(view, &held.member),
+                        _ => None,
+                    }
+                }
+            };
+            out.results.push((*comptroller_id, *slot, found));
         }
     }
 
@@ -684,13 +670,15 @@ impl CompoundModel {
         out
     }
 
-    fn position_mut(&mut self, change: &PositionChange) -> &mut Position {
+    /// The account's position in the change's market, created if needed, and its slot.
+    fn position_mut(&mut self, change: &PositionChange) -> (Slot, &mut Position) {
         let accounts = &mut self.comptrollers.entry(comptroller()).or_default().accounts;
         let (slot, _) = accounts.slot_or_insert_with(change.account, Account::default);
-        accounts
+        let position = accounts
             .at_mut(slot)
             .positions
-            .entry_or_default(change.asset)
+            .entry_or_default(change.asset);
+        (slot, position)
     }
 
     fn deposit(&mut self, change: &PositionChange) -> Result<Applied, EngineError> {
@@ -710,7 +698,7 @@ impl CompoundModel {
                 }
             },
         };
-        let position = self.position_mut(change);
+        let (slot, position) = self.position_mut(change);
         if position.ctokens.is_zero() && !minted.is_zero() {
             position.entered = true;
         }
@@ -720,7 +708,7 @@ impl CompoundModel {
             .ok_or(EngineError::Overflow {
                 quantity: "Compound cToken balance",
             })?;
-        self.reindex(&comptroller(), &change.account);
+        self.reindex(&comptroller(), slot);
         Ok(Applied::Exact)
     }
 
@@ -741,10 +729,10 @@ impl CompoundModel {
                 }
             },
         };
-        let position = self.position_mut(change);
+        let (slot, position) = self.position_mut(change);
         let clamped = redeemed > position.ctokens;
         position.ctokens = position.ctokens.saturating_sub(redeemed);
-        self.reindex(&comptroller(), &change.account);
+        self.reindex(&comptroller(), slot);
         Ok(if clamped {
             Applied::Clamped("withdraw exceeds the rebuilt cToken balance")
         } else {
@@ -757,7 +745,7 @@ impl CompoundModel {
     fn move_debt(&mut self, change: &PositionChange, borrow: bool) -> Result<Applied, EngineError> {
         let index = self.markets.entry(change.asset).or_default().borrow_index;
         let amount = change.amount.0;
-        let position = *self.position_mut(change);
+        let position = *self.position_mut(change).1;
         let balance = borrow_balance_stored(position.principal, index, position.interest_index)
             .ok_or(EngineError::Overflow {
                 quantity: "Compound borrow balance",
@@ -772,13 +760,13 @@ impl CompoundModel {
         } else {
             (balance.saturating_sub(amount), amount > balance)
         };
-        let position = self.position_mut(change);
+        let (slot, position) = self.position_mut(change);
         position.principal = new_balance;
         position.interest_index = index;
         if borrow {
             position.entered = true;
         }
-        self.reindex(&comptroller(), &change.account);
+        self.reindex(&comptroller(), slot);
         Ok(if clamped {
             Applied::Clamped("repay exceeds the rebuilt borrow balance")
         } else {
@@ -795,7 +783,7 @@ impl CompoundModel {
             return Applied::Skipped("collateral toggle of an account with no rebuilt position");
         };
         account.positions.entry_or_default(toggle.asset).entered = toggle.enabled;
-        self.reindex(&comptroller(), &toggle.account);
+        self.reindex_account(&comptroller(), &toggle.account);
         Applied::Exact
     }
 
@@ -841,7 +829,7 @@ impl CompoundModel {
         let c = account.positions.entry_or_default(*collateral);
         let clamped_c = seized > c.ctokens;
         c.ctokens = c.ctokens.saturating_sub(seized);
-        self.reindex(comptroller_id, account_id);
+        self.reindex_account(comptroller_id, account_id);
         Ok(clamped_b || clamped_c)
     }
 
@@ -1027,6 +1015,26 @@ impl ProtocolModel for CompoundModel {
         let changed = self.prices.get(&update.asset) != Some(&quote.price);
         self.prices.insert(update.asset, quote.price);
         Ok(changed)
+    }
+
+    fn warm(&self, events: &[Event]) -> u64 {
+        let accounts = events.iter().map(|event| match &event.payload {
+            Payload::Deposit(c) | Payload::Withdraw(c) | Payload::Borrow(c) | Payload::Repay(c) => {
+                Some((&c.market, &c.account))
+            }
+            Payload::CollateralToggle(t) => Some((&t.market, &t.account)),
+            _ => None,
+        });
+        let comptroller = self.comptrollers.get(&comptroller());
+        warm_accounts(
+            accounts,
+            |_| comptroller.map(|comptroller| (&comptroller.accounts, &comptroller.index)),
+            |account| {
+                account.positions.iter().fold(0, |sum, (_, position)| {
+                    sum ^ position.ctokens.as_limbs()[0] ^ position.principal.as_limbs()[0]
+                })
+            },
+        )
     }
 
     fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
@@ -1407,11 +1415,18 @@ impl ProtocolModel for CompoundModel {
             for (market, comptroller) in &self.comptrollers {
                 for slot in comptroller.accounts.sorted() {
                     let account = comptroller.accounts.id(slot);
-                    out.push((*market, *account, self.monitor.contains(market, account)));
+                    out.push((*market, *account, self.monitor.contains(market, slot)));
                 }
             }
         } else {
-            self.monitor.drain_changes(out);
+            let comptrollers = &self.comptrollers;
+            self.monitor.drain_changes(out, |market, slot| {
+                comptrollers
+                    .get(market)
+                    .map_or(Id::Number(u64::from(slot)), |comptroller| {
+                        *comptroller.accounts.id(slot)
+                    })
+            });
         }
         Ok(true)
     }
@@ -1521,16 +1536,13 @@ impl ProtocolModel for CompoundModel {
         self.markets = markets;
         self.prices = prices;
         self.comptrollers = comptrollers;
-        let accounts: Vec<(Id, Id)> = self
+        let accounts: Vec<(Id, Slot)> = self
             .comptrollers
             .iter()
-            .flat_map(|(id, c)| {
-                let slots = c.accounts.sorted().into_iter();
-                slots.map(|slot| (*id, *c.accounts.id(slot)))
-            })
+            .flat_map(|(id, c)| c.accounts.sorted().into_iter().map(|slot| (*id, slot)))
             .collect();
-        for (comptroller, account) in accounts {
-            self.reindex(&comptroller, &account);
+        for (comptroller, slot) in accounts {
+            self.reindex(&comptroller, slot);
         }
         self.monitor.resync();
         Ok(())

@@ -1,15 +1,20 @@
-//! What the Aave and Compound models share in finding liquidatable accounts through their
-//! per-pair indexes: a monotone compression of 256-bit index keys into `u128` (smaller index
-//! entries make the walk after a shock cheaper), and the liquidatable set of one state, kept
-//! until the state changes and ordered riskiest first.
+//! The lending core the Aave and Compound models share: where their accounts sit and how the
+//! liquidatable ones are found and followed. The protocols' own rules and arithmetic stay in
+//! their modules; this one never decides whether an account is liquidatable.
 //!
-//! It also holds [`Monitor`], the incremental liquidatable set both models keep for
-//! [`crate::ProtocolModel::unsafe_changes`] and `risk`: which accounts are liquidatable, each
-//! one's share of the risk sums, and what changed since the last report.
+//! - [`PairIndex`]: per market, the accounts with one collateral and one debt by (collateral,
+//!   debt) pair in buckets of nearly equal keys, the others grouped by the assets they read,
+//!   everything by slot (see [`crate::slots`]); [`compress_key`] turns 256-bit keys into `u128`
+//!   monotonically (smaller entries make the walk after a shock cheaper).
+//! - [`FoundSet`]: the liquidatable set of one state, kept until the state changes and ordered
+//!   riskiest first.
+//! - [`Monitor`]: the incremental liquidatable set both models keep for
+//!   [`crate::ProtocolModel::unsafe_changes`] and `risk`: which accounts are liquidatable, each
+//!   one's share of the risk sums, and what changed since the last report.
+//! - [`warm_accounts`]: the lookahead reads of [`crate::ProtocolModel::warm`].
 //!
-//! Nothing here decides whether an account is liquidatable: the models confirm every candidate
-//! with the protocol's exact rule. This module must never make a walk skip an account whose
-//! uncompressed key reaches the level.
+//! The models confirm every candidate with the protocol's exact rule. This module must never make
+//! a walk skip an account whose uncompressed key reaches the level.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,8 +22,9 @@ use alloy_primitives::U512;
 use alloy_primitives::ruint::UintTryFrom;
 use cascade_events::{Id, U256};
 
-use crate::index::LiquidationIndex;
-use crate::slots::Slot;
+use crate::index::{self, MANTISSA_BITS};
+use crate::protocol::WARM_BATCH;
+use crate::slots::{Slot, Slots};
 
 /// Keys below this are kept exactly.
 const EXACT_BITS: usize = 120;
@@ -266,7 +272,11 @@ pub trait Exposure: Copy {
 /// the values one by one with saturation, as a sum over the whole set would).
 #[derive(Clone, Debug)]
 struct Watch<T> {
-    members: BTreeMap<Id, T>,
+    /// By slot: a vector access per re-tested account, where a map keyed by account cost a
+    /// search out of cache.
+    members: Vec<Option<T>>,
+    /// Number of `Some` in `members`.
+    count: u64,
     collateral: U512,
     debt: U512,
     bad_debt: U512,
@@ -278,7 +288,8 @@ struct Watch<T> {
 impl<T> Default for Watch<T> {
     fn default() -> Self {
         Self {
-            members: BTreeMap::new(),
+            members: Vec::new(),
+            count: 0,
             collateral: U512::ZERO,
             debt: U512::ZERO,
             bad_debt: U512::ZERO,
@@ -306,19 +317,13 @@ impl<T: Exposure> Watch<T> {
     }
 }
 
-/// A pair index member: an account with the balances its confirmation reads.
-pub trait PairMember: Ord + Copy {
-    /// The account.
-    fn account(&self) -> Id;
-}
-
 /// What a refresh found, for [`Monitor::finish`].
 #[derive(Debug)]
 pub struct Retested<T> {
     /// (market, pair, compressed level; `None`: the pair cannot be judged).
     pub levels: Vec<(Id, (Id, Id), Option<u128>)>,
-    /// (market, account, exposure; `None`: not liquidatable).
-    pub results: Vec<(Id, Id, Option<T>)>,
+    /// (market, slot of the account, exposure; `None`: not liquidatable).
+    pub results: Vec<(Id, Slot, Option<T>)>,
 }
 
 impl<T> Default for Retested<T> {
@@ -338,8 +343,8 @@ pub struct Retest {
     pub all: bool,
     /// Assets whose view (price, indices, parameters the health reads) changed.
     pub assets: BTreeSet<Id>,
-    /// (market, account) whose positions changed.
-    pub touched: Vec<(Id, Id)>,
+    /// (market, slot of the account) whose positions changed, each once, in order.
+    pub touched: Vec<(Id, Slot)>,
 }
 
 impl Retest {
@@ -349,12 +354,8 @@ impl Retest {
     }
 }
 
-/// Where an account of a pair-indexed market (an Aave pool, a Compound Comptroller) sits in the
-/// market's indices.
-// Nearly every indexed account is a pair member; boxing it would cost an allocation each to
-// save space only on the rare `Complex` ones.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a model asks [`PairIndex::set`] to hold for an account (`None`: not indexed).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IndexEntry<M> {
     /// One collateral, one debt: in the pair's index under `key`.
     Pair {
@@ -367,59 +368,466 @@ pub enum IndexEntry<M> {
         /// The member as the pair's index holds it.
         member: M,
     },
-    /// Several assets on a side, or debt without collateral: checked on every query.
+    /// Several assets on a side, or debt without collateral: checked on every query, and
+    /// re-tested by the monitor when the view of one of `assets` moved.
+    Complex {
+        /// Every asset the account's judgement reads (its positions' assets, in order).
+        assets: Vec<Id>,
+    },
+}
+
+/// A pair member as its index holds it: the account's slot, its key and the balances its
+/// confirmation reads, so a walk never visits the account's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held<M> {
+    /// The account's slot in its market's [`crate::slots::Slots`].
+    pub slot: Slot,
+    /// Its key (exact: walks filter on it, so a bucket's lower members are never returned).
+    pub key: u128,
+    /// What the model stored with it.
+    pub member: M,
+}
+
+/// Where a slot sits, as [`PairIndex::placed`] reports it.
+#[derive(Clone, Copy, Debug)]
+pub enum Placed<'a, M> {
+    /// A pair member.
+    Pair {
+        /// (collateral, debt).
+        pair: &'a (Id, Id),
+        /// Its number (stable while the pair has members).
+        number: u32,
+        /// The member.
+        held: &'a Held<M>,
+    },
+    /// Checked on every query.
     Complex,
 }
 
-/// Moves the account in `slot` from `old` to `new` in its market's pair indices and complex set
-/// (`None`: not indexed). Returns the pair whose index the move emptied (and dropped, even if
-/// `new` re-creates it), which the model's [`Monitor`] must forget.
-pub fn move_entry<M: Ord + Copy>(
-    pairs: &mut BTreeMap<(Id, Id), LiquidationIndex<M, u128>>,
-    complex: &mut BTreeSet<Slot>,
-    slot: Slot,
-    old: Option<IndexEntry<M>>,
-    new: Option<IndexEntry<M>>,
-) -> Option<(Id, Id)> {
-    let mut emptied = None;
-    match old {
-        Some(IndexEntry::Pair {
-            collateral,
-            debt,
-            key,
-            member,
-        }) => {
-            if let Some(index) = pairs.get_mut(&(collateral, debt)) {
-                index.update(member, Some(key), None);
-                if index.is_empty() {
-                    pairs.remove(&(collateral, debt));
-                    emptied = Some((collateral, debt));
+/// Buckets per key bit length (see [`crate::index::bucket_of`]).
+const CHUNK: usize = 1 << MANTISSA_BITS;
+/// Chunk 0 holds key 0; chunk `e + 1` the keys of bit length `e + 1`.
+const CHUNKS: usize = 129;
+/// A slot that is not indexed.
+const NOWHERE: u32 = u32::MAX;
+/// A slot in the complex set.
+const COMPLEX: u32 = u32::MAX - 1;
+
+/// The bucket of `key` ([`crate::index::bucket_of`]'s, monotonic).
+fn bucket_of(key: u128) -> u32 {
+    index::bucket_of(key) as u32
+}
+
+/// The chunk of `bucket` and its position in the chunk.
+fn split(bucket: u32) -> (usize, usize) {
+    match bucket.checked_sub(1) {
+        None => (0, 0),
+        Some(above) => (1 + above as usize / CHUNK, above as usize % CHUNK),
+    }
+}
+
+/// The buckets of one key bit length, allocated on first use.
+#[derive(Clone, Debug)]
+struct Chunk<M> {
+    buckets: Vec<Vec<Held<M>>>,
+    /// One bit per non-empty bucket.
+    occupied: [u64; CHUNK / 64],
+    len: usize,
+}
+
+/// One (collateral, debt) pair's members in buckets of nearly equal keys: a move costs a vector
+/// push and a swap-remove instead of two B-tree searches, and only the bit lengths the pair's
+/// keys use take memory (a few chunks of 2,048 buckets), so a market with hundreds of pairs stays
+/// small.
+#[derive(Clone, Debug)]
+pub struct PairMembers<M> {
+    ids: (Id, Id),
+    chunks: Vec<Option<Box<Chunk<M>>>>,
+    /// One bit per chunk with members.
+    live: [u64; 3],
+    len: usize,
+}
+
+impl<M: Copy> PairMembers<M> {
+    fn new(ids: (Id, Id)) -> Self {
+        Self {
+            ids,
+            chunks: Vec::new(),
+            live: [0; 3],
+            len: 0,
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the pair has no member.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, held: Held<M>) -> (u32, u32) {
+        let bucket = bucket_of(held.key);
+        let (chunk, within) = split(bucket);
+        if self.chunks.is_empty() {
+            self.chunks.resize_with(CHUNKS, || None);
+        }
+        let chunk_store = self.chunks[chunk].get_or_insert_with(|| {
+            Box::new(Chunk {
+                buckets: (0..CHUNK).map(|_| Vec::new()).collect(),
+                occupied: [0; CHUNK / 64],
+                len: 0,
+            })
+        });
+        let members = &mut chunk_store.buckets[within];
+        let position = members.len() as u32;
+        members.push(held);
+        chunk_store.occupied[within / 64] |= 1 << (within % 64);
+        chunk_store.len += 1;
+        self.live[chunk / 64] |= 1 << (chunk % 64);
+        self.len += 1;
+        (bucket, position)
+    }
+
+    /// Removes the member at (`bucket`, `position`); returns the slot moved into its position.
+    fn remove(&mut self, bucket: u32, position: u32) -> Option<Slot> {
+        let (chunk, within) = split(bucket);
+        let chunk_store = self.chunks.get_mut(chunk).and_then(Option::as_mut)?;
+        let members = &mut chunk_store.buckets[within];
+        members.swap_remove(position as usize);
+        let moved = members.get(position as usize).map(|held| held.slot);
+        if members.is_empty() {
+            chunk_store.occupied[within / 64] &= !(1 << (within % 64));
+        }
+        chunk_store.len -= 1;
+        if chunk_store.len == 0 {
+            self.live[chunk / 64] &= !(1 << (chunk % 64));
+        }
+        self.len -= 1;
+        moved
+    }
+
+    fn at(&self, bucket: u32, position: u32) -> Option<&Held<M>> {
+        let (chunk, within) = split(bucket);
+        self.chunks
+            .get(chunk)?
+            .as_ref()?
+            .buckets
+            .get(within)?
+            .get(position as usize)
+    }
+
+    fn at_mut(&mut self, bucket: u32, position: u32) -> Option<&mut Held<M>> {
+        let (chunk, within) = split(bucket);
+        self.chunks
+            .get_mut(chunk)?
+            .as_mut()?
+            .buckets
+            .get_mut(within)?
+            .get_mut(position as usize)
+    }
+
+    /// The members whose key is at least `level`, in bucket order (not meaningful: callers
+    /// confirm each member exactly and order what they report).
+    pub fn at_or_above(&self, level: u128) -> impl Iterator<Item = &Held<M>> + '_ {
+        let (first_chunk, first_within) = split(bucket_of(level));
+        (first_chunk..CHUNKS)
+            .filter(move |chunk| self.live[chunk / 64] & (1 << (chunk % 64)) != 0)
+            .filter_map(move |chunk| Some((chunk, self.chunks.get(chunk)?.as_deref()?)))
+            .flat_map(move |(chunk, store)| {
+                let from = if chunk == first_chunk {
+                    first_within
+                } else {
+                    0
+                };
+                (from / 64..CHUNK / 64).flat_map(move |word| {
+                    let mut bits = store.occupied[word];
+                    if word == from / 64 {
+                        bits &= u64::MAX << (from % 64);
+                    }
+                    std::iter::from_fn(move || {
+                        if bits == 0 {
+                            return None;
+                        }
+                        let bit = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        Some(&store.buckets[word * 64 + bit])
+                    })
+                    .flatten()
+                })
+            })
+            .filter(move |held| held.key >= level)
+    }
+}
+
+/// Where a slot's member sits: its pair's number, bucket and position in the bucket.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    pair: u32,
+    bucket: u32,
+    position: u32,
+}
+
+const UNPLACED: Place = Place {
+    pair: NOWHERE,
+    bucket: 0,
+    position: 0,
+};
+
+/// A pair-indexed market's accounts (an Aave pool, a Compound Comptroller): each one with a
+/// single collateral and a single debt in its pair's [`PairMembers`], the others in the complex
+/// set, by slot. The index remembers where every slot sits, so models keep no copy of it.
+#[derive(Clone, Debug)]
+pub struct PairIndex<M> {
+    /// Pair number by pair, walked in pair order.
+    numbers: BTreeMap<(Id, Id), u32>,
+    pairs: Vec<PairMembers<M>>,
+    /// Numbers of emptied pairs, reused by the next new pair.
+    free: Vec<u32>,
+    /// Per slot.
+    places: Vec<Place>,
+    /// The accounts indexed as [`IndexEntry::Complex`] grouped by the assets they read, each
+    /// group's slots walked in slot order: every use is order-free (the found set orders
+    /// itself, the monitor keys by slot). A price move re-tests only the groups holding the
+    /// asset, so the accounts left with debt and no collateral after a crash are not re-judged
+    /// at every move of a collateral's price.
+    complex: Vec<(Vec<Id>, BTreeSet<Slot>)>,
+    /// Group number by assets.
+    groups: BTreeMap<Vec<Id>, u32>,
+}
+
+impl<M> Default for PairIndex<M> {
+    fn default() -> Self {
+        Self {
+            numbers: BTreeMap::new(),
+            pairs: Vec::new(),
+            free: Vec::new(),
+            places: Vec::new(),
+            complex: Vec::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+}
+
+impl<M: Copy + PartialEq> PairIndex<M> {
+    /// Where `slot` sits (`None`: not indexed).
+    pub fn placed(&self, slot: Slot) -> Option<Placed<'_, M>> {
+        let place = self.places.get(slot as usize)?;
+        match place.pair {
+            NOWHERE => None,
+            COMPLEX => Some(Placed::Complex),
+            number => {
+                let pair = self.pairs.get(number as usize)?;
+                Some(Placed::Pair {
+                    pair: &pair.ids,
+                    number,
+                    held: pair.at(place.bucket, place.position)?,
+                })
+            }
+        }
+    }
+
+    /// Reads where `slot` sits (see [`crate::protocol::ProtocolModel::warm`]): an opaque
+    /// place for [`PairIndex::warm_member`].
+    pub fn warm_place(&self, slot: Slot) -> [u32; 3] {
+        self.places
+            .get(slot as usize)
+            .map_or([NOWHERE, 0, 0], |place| {
+                [place.pair, place.bucket, place.position]
+            })
+    }
+
+    /// Reads the member at `place` and its bucket's last member, the two a move of it touches.
+    pub fn warm_member(&self, [pair, bucket, position]: [u32; 3]) -> u64 {
+        let Some(members) = self.pairs.get(pair as usize) else {
+            return 0;
+        };
+        let (chunk, within) = split(bucket);
+        let Some(bucket) = members
+            .chunks
+            .get(chunk)
+            .and_then(Option::as_ref)
+            .and_then(|store| store.buckets.get(within))
+        else {
+            return 0;
+        };
+        let at = bucket.get(position as usize).map_or(0, |held| held.slot);
+        let last = bucket.last().map_or(0, |held| held.slot);
+        u64::from(at) ^ u64::from(last)
+    }
+
+    /// The pairs with members, in pair order.
+    pub fn pairs(&self) -> impl Iterator<Item = &PairMembers<M>> + '_ {
+        self.numbers
+            .values()
+            .map(move |number| &self.pairs[*number as usize])
+    }
+
+    /// The slots indexed as complex.
+    pub fn complex(&self) -> impl Iterator<Item = &Slot> + '_ {
+        self.complex.iter().flat_map(|(_, slots)| slots)
+    }
+
+    /// The slots indexed as complex whose judgement reads an asset `retest` names as moved.
+    pub fn complex_moved<'a>(&'a self, retest: &'a Retest) -> impl Iterator<Item = &'a Slot> + 'a {
+        self.complex
+            .iter()
+            .filter(|(assets, _)| retest.all || assets.iter().any(|a| retest.assets.contains(a)))
+            .flat_map(|(_, slots)| slots)
+    }
+
+    /// Indexes `slot` as `new` (`None`: removes it). Returns the pair whose last member the
+    /// move took out (the pair is dropped, even if `new` puts the member back), which the
+    /// model's [`Monitor`] must forget.
+    pub fn set(&mut self, slot: Slot, new: Option<IndexEntry<M>>) -> Option<(Id, Id)> {
+        let index = slot as usize;
+        if self.places.len() <= index {
+            self.places.resize(index + 1, UNPLACED);
+        }
+        let place = self.places[index];
+        let mut emptied = None;
+        match place.pair {
+            NOWHERE => {}
+            COMPLEX => {
+                let group = &mut self.complex[place.bucket as usize];
+                if let Some(IndexEntry::Complex { assets }) = &new
+                    && *assets == group.0
+                {
+                    return None;
+                }
+                group.1.remove(&slot);
+            }
+            number => {
+                let pair = &mut self.pairs[number as usize];
+                let shared = pair.len > 1;
+                if let Some(IndexEntry::Pair {
+                    collateral,
+                    debt,
+                    key,
+                    member,
+                }) = new
+                    && pair.ids == (collateral, debt)
+                    && let Some(held) = pair.at_mut(place.bucket, place.position)
+                {
+                    if held.key == key && held.member == member {
+                        return None;
+                    }
+                    // Any change to the pair's only member drops the pair (a remove, then an
+                    // insert), so the monitor forgets its level.
+                    if bucket_of(key) == place.bucket && shared {
+                        held.key = key;
+                        held.member = member;
+                        return None;
+                    }
+                }
+                if let Some(moved) = pair.remove(place.bucket, place.position) {
+                    self.places[moved as usize].position = place.position;
+                }
+                if pair.is_empty() {
+                    self.numbers.remove(&pair.ids);
+                    self.free.push(number);
+                    emptied = Some(pair.ids);
                 }
             }
         }
-        Some(IndexEntry::Complex) => {
-            complex.remove(&slot);
+        self.places[index] = UNPLACED;
+        match new {
+            Some(IndexEntry::Pair {
+                collateral,
+                debt,
+                key,
+                member,
+            }) => {
+                let ids = (collateral, debt);
+                let number = match self.numbers.get(&ids) {
+                    Some(number) => *number,
+                    None => {
+                        let number = match self.free.pop() {
+                            Some(number) => {
+                                self.pairs[number as usize].ids = ids;
+                                number
+                            }
+                            None => {
+                                self.pairs.push(PairMembers::new(ids));
+                                (self.pairs.len() - 1) as u32
+                            }
+                        };
+                        self.numbers.insert(ids, number);
+                        number
+                    }
+                };
+                let (bucket, position) =
+                    self.pairs[number as usize].push(Held { slot, key, member });
+                self.places[index] = Place {
+                    pair: number,
+                    bucket,
+                    position,
+                };
+            }
+            Some(IndexEntry::Complex { assets }) => {
+                let group = match self.groups.get(&assets) {
+                    Some(group) => *group,
+                    None => {
+                        self.complex.push((assets.clone(), BTreeSet::new()));
+                        let group = (self.complex.len() - 1) as u32;
+                        self.groups.insert(assets, group);
+                        group
+                    }
+                };
+                self.complex[group as usize].1.insert(slot);
+                self.places[index] = Place {
+                    pair: COMPLEX,
+                    bucket: group,
+                    position: 0,
+                };
+            }
+            None => {}
         }
-        None => {}
+        emptied
     }
-    match new {
-        Some(IndexEntry::Pair {
-            collateral,
-            debt,
-            key,
-            member,
-        }) => {
-            pairs
-                .entry((collateral, debt))
-                .or_default()
-                .update(member, None, Some(key));
-        }
-        Some(IndexEntry::Complex) => {
-            complex.insert(slot);
-        }
-        None => {}
+}
+
+impl<M> PairMembers<M> {
+    /// (collateral, debt).
+    pub fn ids(&self) -> &(Id, Id) {
+        &self.ids
     }
-    emptied
+}
+
+/// [`crate::protocol::ProtocolModel::warm`] for a pair-indexed model: reads, for up to
+/// [`WARM_BATCH`] coming (market, account) actions, the account's slot, then its record and
+/// index place, then its index member, each pass of independent reads. `market` gives a
+/// market's accounts and index, `read` reads what an action reads of an account's record.
+pub fn warm_accounts<'a, A: 'a, M: Copy + PartialEq + 'a>(
+    accounts: impl Iterator<Item = Option<(&'a Id, &'a Id)>>,
+    market: impl Fn(&Id) -> Option<(&'a Slots<A>, &'a PairIndex<M>)>,
+    read: impl Fn(&A) -> u64,
+) -> u64 {
+    type Found<'a, A, M> = Option<(&'a Slots<A>, &'a PairIndex<M>, Slot)>;
+    let mut found: [Found<'_, A, M>; WARM_BATCH] = [None; WARM_BATCH];
+    for (account, found) in accounts.zip(found.iter_mut()) {
+        if let Some((market_id, account)) = account
+            && let Some((slots, index)) = market(market_id)
+        {
+            *found = slots.find(account).map(|slot| (slots, index, slot));
+        }
+    }
+    let mut places = [[NOWHERE, 0, 0]; WARM_BATCH];
+    let mut sum = 0u64;
+    for (found, place) in found.iter().zip(places.iter_mut()) {
+        if let Some((slots, index, slot)) = found {
+            sum ^= read(slots.at(*slot));
+            *place = index.warm_place(*slot);
+        }
+    }
+    for (found, place) in found.iter().zip(places) {
+        if let Some((_, index, _)) = found {
+            sum ^= index.warm_member(place);
+        }
+    }
+    sum
 }
 
 /// The incremental liquidatable set of a pair-indexed model (Aave, Compound).
@@ -436,10 +844,12 @@ pub fn move_entry<M: Ord + Copy>(
 pub struct Monitor<T, V> {
     watches: BTreeMap<Id, Watch<T>>,
     /// Accounts whose membership changed since the last report: (at the report, now).
-    changes: BTreeMap<(Id, Id), (bool, bool)>,
+    changes: BTreeMap<(Id, Slot), (bool, bool)>,
     /// Asset views at the last refresh.
     seen: BTreeMap<Id, V>,
-    touched: BTreeSet<(Id, Id)>,
+    /// (market, slot) acted on since the last refresh, with repeats: a push per event, sorted
+    /// and deduplicated once per refresh.
+    touched: Vec<(Id, Slot)>,
     /// The state was replaced: re-test everything at the next refresh.
     resync: bool,
     /// The next report lists every account (what was reported before the state was replaced is
@@ -453,7 +863,7 @@ impl<T, V> Default for Monitor<T, V> {
             watches: BTreeMap::new(),
             changes: BTreeMap::new(),
             seen: BTreeMap::new(),
-            touched: BTreeSet::new(),
+            touched: Vec::new(),
             resync: false,
             report_all: false,
         }
@@ -461,10 +871,10 @@ impl<T, V> Default for Monitor<T, V> {
 }
 
 impl<T: Exposure, V: PartialEq> Monitor<T, V> {
-    /// Notes that the positions of `account` in `market` changed.
-    pub fn touch(&mut self, market: Id, account: Id) {
+    /// Notes that the positions of the account in `slot` of `market` changed.
+    pub fn touch(&mut self, market: Id, slot: Slot) {
         if !self.resync {
-            self.touched.insert((market, account));
+            self.touched.push((market, slot));
         }
     }
 
@@ -496,10 +906,13 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
             .collect();
         assets.extend(self.seen.keys().filter(|asset| !views.contains_key(*asset)));
         self.seen = views;
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
         Some(Retest {
             all: self.resync,
             assets,
-            touched: std::mem::take(&mut self.touched).into_iter().collect(),
+            touched,
         })
     }
 
@@ -516,16 +929,17 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
     /// `judge` confirms one member exactly (`None`: not liquidatable). A moved
     /// pair is walked from the lower of its stored and new level: a member liquidatable before
     /// has a key at or above the stored level, one liquidatable now at or above the new one.
-    pub fn walk_pairs<'a, M: PairMember + 'a, P, E>(
+    pub fn walk_pairs<M: Copy + PartialEq, P, E>(
         &self,
         retest: &Retest,
         market: &Id,
-        pairs: impl IntoIterator<Item = (&'a (Id, Id), &'a LiquidationIndex<M, u128>)>,
+        index: &PairIndex<M>,
         mut view: impl FnMut(&(Id, Id)) -> Option<(P, u128)>,
         mut judge: impl FnMut(&P, &M) -> Result<Option<T>, E>,
         out: &mut Retested<T>,
     ) -> Result<(), E> {
-        for (pair, index) in pairs {
+        for members in index.pairs() {
+            let pair = members.ids();
             let moved = retest.pair_moved(&pair.0, &pair.1);
             let stored = if retest.all {
                 None
@@ -548,12 +962,12 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
             let Some(from) = from else {
                 continue;
             };
-            for (_, member) in index.at_or_above(from) {
+            for held in members.at_or_above(from) {
                 let found = match &view {
-                    Some((view, _)) => judge(view, &member)?,
+                    Some((view, _)) => judge(view, &held.member)?,
                     None => None,
                 };
-                out.results.push((*market, member.account(), found));
+                out.results.push((*market, held.slot, found));
             }
         }
         Ok(())
@@ -576,12 +990,31 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
                 .levels
                 .insert(pair, level);
         }
-        for (market, account, now) in out.results {
+        for (done, &(market, slot, now)) in out.results.iter().enumerate() {
+            // Walks re-test members in index order, random in slot order: read the records a
+            // batch ahead so their cache misses overlap (a hint, as `warm`; results never
+            // depend on it).
+            if done % WARM_BATCH == 0 {
+                let ahead = out.results[done..].iter().take(WARM_BATCH);
+                let read = ahead.fold(0u64, |sum, (market, slot, _)| {
+                    let member = self
+                        .watches
+                        .get(market)
+                        .and_then(|watch| watch.members.get(*slot as usize).map(Option::is_some));
+                    sum ^ u64::from(member.unwrap_or(false))
+                });
+                std::hint::black_box(read);
+            }
             let watch = self.watches.entry(market).or_default();
-            let old = match now {
-                Some(exposure) => watch.members.insert(account, exposure),
-                None => watch.members.remove(&account),
-            };
+            let index = slot as usize;
+            if watch.members.len() <= index {
+                if now.is_none() {
+                    continue;
+                }
+                watch.members.resize(index + 1, None);
+            }
+            let old = std::mem::replace(&mut watch.members[index], now);
+            watch.count = watch.count + u64::from(now.is_some()) - u64::from(old.is_some());
             if let Some(old) = &old {
                 watch.add(old, false);
             }
@@ -591,7 +1024,7 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
             let (was, is) = (old.is_some(), now.is_some());
             if was != is && !self.report_all {
                 self.changes
-                    .entry((market, account))
+                    .entry((market, slot))
                     .and_modify(|entry| entry.1 = is)
                     .or_insert((was, is));
             }
@@ -603,21 +1036,30 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
         std::mem::take(&mut self.report_all)
     }
 
-    /// Whether `account` of `market` is liquidatable as of the last refresh.
-    pub fn contains(&self, market: &Id, account: &Id) -> bool {
-        self.watches
-            .get(market)
-            .is_some_and(|watch| watch.members.contains_key(account))
+    /// Whether the account in `slot` of `market` is liquidatable as of the last refresh.
+    pub fn contains(&self, market: &Id, slot: Slot) -> bool {
+        self.watches.get(market).is_some_and(|watch| {
+            watch
+                .members
+                .get(slot as usize)
+                .is_some_and(Option::is_some)
+        })
     }
 
     /// Appends the accounts whose membership changed since the last report, in (market,
-    /// account) order.
-    pub fn drain_changes(&mut self, out: &mut Vec<(Id, Id, bool)>) {
-        for ((market, account), (was, now)) in std::mem::take(&mut self.changes) {
+    /// account) order; `account` names the account in a market's slot.
+    pub fn drain_changes(
+        &mut self,
+        out: &mut Vec<(Id, Id, bool)>,
+        account: impl Fn(&Id, Slot) -> Id,
+    ) {
+        let start = out.len();
+        for ((market, slot), (was, now)) in std::mem::take(&mut self.changes) {
             if was != now {
-                out.push((market, account, now));
+                out.push((market, account(&market, slot), now));
             }
         }
+        out[start..].sort_unstable_by_key(|(market, account, _)| (*market, *account));
     }
 
     /// Liquidatable accounts of `market` and the saturated sums of their collateral, debt and
@@ -626,7 +1068,7 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
         let saturate = |sum: U512| U256::uint_try_from(sum).unwrap_or(U256::MAX);
         match self.watches.get(market) {
             Some(watch) => (
-                watch.members.len() as u64,
+                watch.count,
                 saturate(watch.collateral),
                 saturate(watch.debt),
                 saturate(watch.bad_debt),
@@ -741,7 +1183,7 @@ mod tests {
     fn refresh(
         monitor: &mut Monitor<Owed, u8>,
         views: &[(&str, u8)],
-        results: &[(u64, Option<Owed>)],
+        results: &[(Slot, Option<Owed>)],
     ) {
         let views = views
             .iter()
@@ -752,7 +1194,7 @@ mod tests {
             levels: Vec::new(),
             results: results
                 .iter()
-                .map(|(account, found)| (Id::name("pool"), Id::Number(*account), *found))
+                .map(|(slot, found)| (Id::name("pool"), *slot, *found))
                 .collect(),
         };
         monitor.finish(&retest, out);
@@ -770,7 +1212,7 @@ mod tests {
             &[(1, owed(50, 80)), (2, owed(90, 70))],
         );
         let mut changes = Vec::new();
-        monitor.drain_changes(&mut changes);
+        monitor.drain_changes(&mut changes, |_, slot| Id::Number(u64::from(slot)));
         assert_eq!(
             changes,
             vec![(pool, Id::Number(1), true), (pool, Id::Number(2), true)]
@@ -801,7 +1243,7 @@ mod tests {
             &[(2, owed(10, 70)), (1, owed(40, 80))],
         );
         changes.clear();
-        monitor.drain_changes(&mut changes);
+        monitor.drain_changes(&mut changes, |_, slot| Id::Number(u64::from(slot)));
         assert!(changes.is_empty(), "{changes:?}");
         // Sums follow each account's latest exposure: 40 + 10, 80 + 70, (80 - 40) + (70 - 10).
         assert_eq!(
@@ -809,12 +1251,10 @@ mod tests {
             (2, U256::from(50u8), U256::from(150u8), U256::from(100u8))
         );
         refresh(&mut monitor, &[("WETH", 2), ("USDC", 0)], &[(1, None)]);
-        monitor.drain_changes(&mut changes);
+        monitor.drain_changes(&mut changes, |_, slot| Id::Number(u64::from(slot)));
         assert_eq!(changes.last(), Some(&(pool, Id::Number(1), false)));
         assert_eq!(monitor.totals(&pool).0, 1);
-        assert!(
-            monitor.contains(&pool, &Id::Number(2)) && !monitor.contains(&pool, &Id::Number(1))
-        );
+        assert!(monitor.contains(&pool, 2) && !monitor.contains(&pool, 1));
         // Sums beyond 256 bits read as the saturated sum a one-by-one saturating addition gives,
         // and go back down exactly when the large exposure leaves.
         refresh(
@@ -826,7 +1266,7 @@ mod tests {
         refresh(&mut monitor, &[("WETH", 2), ("USDC", 0)], &[(3, None)]);
         assert_eq!(monitor.totals(&pool).1, U256::from(10u8));
         // After a resync everything is re-tested and the next report lists every account.
-        monitor.touch(pool, Id::Number(9));
+        monitor.touch(pool, 9);
         monitor.resync();
         let retest = monitor.begin(
             [(Id::name("WETH"), 2), (Id::name("USDC"), 0)]
@@ -842,6 +1282,88 @@ mod tests {
             monitor.totals(&pool),
             (0, U256::ZERO, U256::ZERO, U256::ZERO)
         );
+    }
+
+    #[test]
+    fn the_pair_index_keeps_places_and_walks_exactly_from_a_level() {
+        let (weth, wbtc, dai) = (Id::name("WETH"), Id::name("WBTC"), Id::name("DAI"));
+        let entry = |collateral: Id, key: u128| {
+            Some(IndexEntry::Pair {
+                collateral,
+                debt: dai,
+                key,
+                member: key as u32,
+            })
+        };
+        let mut index: PairIndex<u32> = PairIndex::default();
+        let mut live: Vec<Option<(Id, u128)>> = vec![None; 300];
+        for slot in 0..300u32 {
+            let collateral = if slot % 7 == 0 { wbtc } else { weth };
+            let key = u128::from(slot * 7919 % 1000) << (slot % 90);
+            assert_eq!(index.set(slot, entry(collateral, key)), None);
+            live[slot as usize] = Some((collateral, key));
+        }
+        // Moves within and across buckets and pairs, removals, complex accounts: swap-removes
+        // must keep every other slot's place.
+        for slot in (0..300u32).step_by(3) {
+            let key = u128::from(slot) + 1;
+            index.set(slot, entry(wbtc, key));
+            live[slot as usize] = Some((wbtc, key));
+        }
+        for slot in (0..300u32).step_by(5) {
+            let complex = IndexEntry::Complex {
+                assets: vec![weth, dai],
+            };
+            index.set(slot, (slot % 2 == 1).then_some(complex));
+            live[slot as usize] = None;
+        }
+        for (slot, expected) in live.iter().enumerate() {
+            match (index.placed(slot as Slot), expected) {
+                (Some(Placed::Pair { pair, held, .. }), Some((collateral, key))) => {
+                    assert_eq!(
+                        (*pair, held.key, held.slot),
+                        ((*collateral, dai), *key, slot as Slot)
+                    );
+                    assert_eq!(held.member, *key as u32);
+                }
+                (Some(Placed::Complex), None) => assert!(slot % 5 == 0 && slot % 2 == 1),
+                (None, None) => assert!(slot % 10 == 0),
+                (placed, expected) => panic!("slot {slot}: {placed:?} / {expected:?}"),
+            }
+        }
+        assert_eq!(index.complex().count(), 30);
+        let moved = |asset: Id| Retest {
+            assets: [asset].into_iter().collect(),
+            ..Retest::default()
+        };
+        assert_eq!(index.complex_moved(&moved(dai)).count(), 30);
+        assert_eq!(index.complex_moved(&moved(wbtc)).count(), 0);
+        for level in [0u128, 1, 150, 1 << 40, 999 << 80, u128::MAX] {
+            for members in index.pairs() {
+                let mut walked: Vec<Slot> = members.at_or_above(level).map(|h| h.slot).collect();
+                walked.sort_unstable();
+                let expected: Vec<Slot> = (0..300)
+                    .filter(|slot| {
+                        live[*slot as usize].is_some_and(|(collateral, key)| {
+                            (collateral, dai) == *members.ids() && key >= level
+                        })
+                    })
+                    .collect();
+                assert_eq!(walked, expected, "level {level}");
+            }
+        }
+        // Emptying a pair reports it, also when its only member moves within it.
+        let mut small: PairIndex<u32> = PairIndex::default();
+        small.set(1, entry(weth, 10));
+        assert_eq!(small.set(1, entry(weth, 10)), None);
+        assert_eq!(small.set(1, entry(weth, 11)), Some((weth, dai)));
+        small.set(2, entry(weth, 12));
+        assert_eq!(small.set(1, entry(weth, 13)), None);
+        assert_eq!(small.set(1, None), None);
+        let complex = IndexEntry::Complex { assets: vec![dai] };
+        assert_eq!(small.set(2, Some(complex.clone())), Some((weth, dai)));
+        assert_eq!(small.set(2, Some(complex)), None);
+        assert_eq!(small.pairs().count(), 0);
     }
 
     #[test]
