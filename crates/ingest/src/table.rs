@@ -7,6 +7,7 @@
 //!
 //! Must never: guess a column by position, or skip a row without reporting it.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -34,8 +35,46 @@ pub fn header_cell(index: usize, name: &str) -> &str {
 /// An open CSV file with its header.
 pub struct CsvInput<R: Read = BufReader<File>> {
     path: PathBuf,
-    reader: csv::Reader<R>,
+    reader: csv::Reader<LineCounter<R>>,
     header: Vec<String>,
+}
+
+/// Counts the line breaks of what the CSV reader reads, so a record's line comes from its
+/// start byte. The csv crate's own line count is one short for every record after the first in
+/// a CRLF file: it ends a record at `\r` and counts that line's `\n` only when reading the
+/// next record, after stamping the next record's position.
+struct LineCounter<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// Offsets of the `\n`s read but not yet passed by a record start.
+    pending: VecDeque<u64>,
+    /// `\n`s before the last record start asked about.
+    passed: u64,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        let base = self.offset;
+        self.pending
+            .extend(memchr::memchr_iter(b'\n', &buf[..read]).map(|at| base + at as u64));
+        self.offset += read as u64;
+        Ok(read)
+    }
+}
+
+impl<R> LineCounter<R> {
+    /// The 1-based line of a record whose parse started at byte `start`: a `\n` at `start`
+    /// itself is the end of the previous line (CRLF), not part of the record. Starts must not
+    /// decrease.
+    fn line_of(&mut self, start: u64) -> u64 {
+        while self.pending.front().is_some_and(|&at| at <= start) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
 }
 
 impl CsvInput {
@@ -55,7 +94,12 @@ impl<R: Read> CsvInput<R> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(reader);
+            .from_reader(LineCounter {
+                inner: reader,
+                offset: 0,
+                pending: VecDeque::new(),
+                passed: 0,
+            });
         let mut first = StringRecord::new();
         let has_header = reader
             .read_record(&mut first)
@@ -111,7 +155,7 @@ impl<R: Read> CsvInput<R> {
         let mut rows = 0u64;
         let mut reported = 0u64;
         loop {
-            let line_before = self.reader.position().line();
+            let start = self.reader.position().byte();
             match self.reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
@@ -120,7 +164,7 @@ impl<R: Read> CsvInput<R> {
                         rows += 1;
                         visit(Err(Box::new(RowError {
                             file: self.path.clone(),
-                            position: Position::Line(line_before.max(1)),
+                            position: Position::Line(self.reader.get_mut().line_of(start)),
                             column: String::new(),
                             value: String::new(),
                             reason: "row is not valid UTF-8".into(),
@@ -132,7 +176,8 @@ impl<R: Read> CsvInput<R> {
                 },
             }
             rows += 1;
-            let line = record.position().map_or(line_before, |p| p.line());
+            let start = record.position().map_or(start, csv::Position::byte);
+            let line = self.reader.get_mut().line_of(start);
             if record.len() == 1 && record[0].trim().is_empty() {
                 // A blank line carries nothing; the csv reader already skips truly empty ones.
                 continue;
@@ -317,6 +362,27 @@ mod tests {
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].position, Position::Line(5));
         assert!(rejected[0].reason.contains("1 cells"));
+    }
+
+    #[test]
+    fn line_numbers_are_right_for_crlf_files() {
+        for newline in ["\n", "\r\n"] {
+            let text = ["a,b", "1,2", "\"multi", "line\",3", "4", "5,6", ""].join(newline);
+            let mut csv = input(&text).unwrap();
+            let mut lines = Vec::new();
+            csv.for_each_row(&NoProgress, |row| {
+                lines.push(match row {
+                    Ok(row) => row.line(),
+                    Err(error) => match error.position {
+                        Position::Line(line) => line,
+                        Position::Entry(_) => 0,
+                    },
+                });
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(lines, [2, 3, 5, 6], "{newline:?}");
+        }
     }
 
     #[test]

@@ -25,7 +25,8 @@ use std::sync::Arc;
 
 use cascade_events::{
     Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail,
-    ParamChange, Payload, PositionChange, PriceUpdate, Protocol, Symbol, Timestamp, VaultOpen,
+    ParamChange, Payload, PositionChange, PriceUpdate, Protocol, Symbol, Timestamp, U256,
+    VaultOpen,
 };
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -35,7 +36,7 @@ use crate::error::{IngestError, RowError};
 use crate::table::{self, CsvInput, Row};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
 use lookup::{Join, LookupSpec, LookupTable};
-use rules::{ColumnList, Duplicates, DuplicatesSpec, Gate, Side, Tally, Verdict};
+use rules::{ColumnList, Duplicates, DuplicatesSpec, Gate, Side, Tally, Test, Verdict};
 
 /// Rows read before the event vector is reserved for the whole file.
 const RESERVE_AFTER: u64 = 4096;
@@ -82,6 +83,12 @@ impl Mapping {
     /// (the source is recorded as [`crate::SourceKind::CsvRows`]).
     pub fn prices_are_series(&self) -> bool {
         self.spec.prices == PriceIdentity::Series
+    }
+
+    /// True when the mapping says `instant_order = "file"`: at one instant its events keep the
+    /// file's order (the source is recorded as [`crate::SourceKind::CsvFileOrder`]).
+    pub fn keeps_file_order(&self) -> bool {
+        self.spec.instant_order == InstantOrder::File
     }
 
     /// The mapping's `description`, if it has one.
@@ -250,6 +257,21 @@ struct MappingSpec {
     duplicates: Option<DuplicatesSpec>,
     #[serde(default)]
     prices: PriceIdentity,
+    #[serde(default)]
+    instant_order: InstantOrder,
+}
+
+/// `instant_order`: how the source's events at one instant sort against each other and against
+/// other sources' (`crate::order`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum InstantOrder {
+    /// Parameter changes, prices, snapshots, position changes, liquidations, across sources.
+    #[default]
+    ByKind,
+    /// The file's own order, after every other source's events of that instant (a file whose
+    /// rows at one second must replay as written: a repay before the deposit it funds).
+    File,
 }
 
 /// `prices`: what a price event without a round is, for the duplicate rule.
@@ -268,8 +290,12 @@ enum PriceIdentity {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TimeSpec {
-    column: String,
+    /// The column of the time; or `value`, one time for every row (a snapshot's).
+    column: Option<String>,
+    value: Option<String>,
     format: String,
+    /// The zone naive times (a `strftime` pattern) are written in: `UTC` or `+HH:MM`.
+    timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,7 +332,7 @@ struct VaultOpenSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     owner: Option<Field>,
@@ -318,7 +344,7 @@ struct PositionSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     asset: Field,
@@ -342,7 +368,7 @@ struct LiquidationSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     liquidator: Option<Field>,
@@ -368,7 +394,7 @@ struct ToggleSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     asset: Field,
@@ -381,7 +407,7 @@ struct IndexSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     asset: Field,
     supply_index: Option<Field>,
@@ -394,7 +420,7 @@ struct ParamSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     param: Field,
     value: Field,
@@ -444,8 +470,34 @@ struct FieldOptions {
     shift: Option<u8>,
     sign: Option<Sign>,
     scaled: Option<bool>,
+    /// Amounts in Compound cTokens: the exchange rate as `CToken.exchangeRateStored()` returns
+    /// it (an integer mantissa scaled by 1e18), from a column, a lookup or a constant; the
+    /// amount becomes underlying base units.
+    exchange_rate: Option<Box<FieldOptions>>,
     #[serde(default)]
     optional: bool,
+}
+
+impl FieldOptions {
+    /// Calls `main` with every column of the file these options read, and `lookup` with every
+    /// (table, column) they join.
+    fn columns(&self, main: &mut dyn FnMut(&String), lookup: &mut dyn FnMut(&str, &String)) {
+        match (&self.column, &self.lookup, &self.key) {
+            (Some(column), Some(table), Some(key)) => {
+                main(key);
+                lookup(table, column);
+            }
+            (Some(column), ..) => main(column),
+            _ => {}
+        }
+        if let Some(DecimalsSpec::Lookup(r)) = &self.decimals {
+            main(&r.key);
+            lookup(&r.lookup, &r.column);
+        }
+        if let Some(rate) = &self.exchange_rate {
+            rate.columns(main, lookup);
+        }
+    }
 }
 
 /// A precision: a number, or a column of a lookup table (`{ lookup, key, column }`).
@@ -551,6 +603,12 @@ impl FieldType {
             options.shift.is_some(),
             "shift",
             self == FieldType::Fixed,
+            &mut extra,
+        );
+        only_for(
+            options.exchange_rate.is_some(),
+            "exchange_rate",
+            self == FieldType::Amount,
             &mut extra,
         );
         if !extra.is_empty() {
@@ -704,6 +762,60 @@ impl<T: Copy> Get<T> {
     }
 }
 
+/// An amount field, with the cToken exchange rate that converts it to underlying base units.
+struct AmountGet {
+    get: Get<Amount>,
+    rate: Option<Get<U256>>,
+}
+
+/// The scale of a Compound `Exp` mantissa (`ExponentialNoError.expScale`).
+const EXP_SCALE: u128 = 1_000_000_000_000_000_000;
+
+impl AmountGet {
+    fn required(&self, row: &Row<'_>) -> Result<Amount, Box<RowError>> {
+        let amount = self.get.required(row)?;
+        self.underlying(amount, row)
+    }
+
+    fn optional(&self, row: &Row<'_>) -> Result<Option<Amount>, Box<RowError>> {
+        match self.get.optional(row)? {
+            Some(amount) => self.underlying(amount, row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// cTokens to underlying base units as Compound does it: `CToken.redeemFresh` computes
+    /// `mul_ScalarTruncate(exchangeRate, redeemTokens)`, i.e. `tokens * mantissa / 1e18`
+    /// rounded down (`ExponentialNoError.truncate`), with `exchangeRate` the 1e18-scaled
+    /// mantissa `exchangeRateStored()` returns.
+    fn underlying(&self, amount: Amount, row: &Row<'_>) -> Result<Amount, Box<RowError>> {
+        let Some(rate) = &self.rate else {
+            return Ok(amount);
+        };
+        let mantissa = rate.required(row)?;
+        let product = amount.0.checked_mul(mantissa).ok_or_else(|| {
+            let reason = format!(
+                "{} cTokens times the exchange rate {mantissa} overflows 256 bits",
+                amount.0
+            );
+            match rate.column() {
+                Some(column) => row.error(column, reason),
+                None => row.whole_row_error(reason),
+            }
+        })?;
+        Ok(Amount(product / U256::from(EXP_SCALE)))
+    }
+
+    /// The precision of the amount as written (the cToken's, when converted).
+    fn decimals(&self, row: &Row<'_>) -> Result<Option<u8>, Box<RowError>> {
+        self.get.decimals(row)
+    }
+
+    fn column(&self) -> Option<usize> {
+        self.get.column()
+    }
+}
+
 struct Compiler<'a> {
     mapping: &'a Path,
     file: &'a Path,
@@ -803,11 +915,30 @@ impl Compiler<'_> {
         })
     }
 
-    fn amount(&self, name: &str, field: Option<&Field>) -> Result<Get<Amount>, IngestError> {
-        self.compile(name, field, FieldType::Amount, |o| {
+    fn amount(&self, name: &str, field: Option<&Field>) -> Result<AmountGet, IngestError> {
+        let get = self.compile(name, field, FieldType::Amount, |o| {
             let (unit, sign) = (o.unit.unwrap_or_default(), o.sign.unwrap_or_default());
             Box::new(move |text, decimals| value::amount(text, unit, decimals.unwrap_or(0), sign))
-        })
+        })?;
+        let rate = match field {
+            Some(Field::Options(FieldOptions {
+                exchange_rate: Some(rate),
+                ..
+            })) => {
+                if rate.decimals.is_some() {
+                    return Err(self.mapping_error(
+                        name,
+                        "`exchange_rate` is the integer mantissa `exchangeRateStored()` returns (scaled by 1e18): it takes no `decimals`",
+                    ));
+                }
+                let rate = Field::Options((**rate).clone());
+                Some(self.compile(name, Some(&rate), FieldType::Round, |_| {
+                    Box::new(|text, _| value::exchange_rate(text))
+                })?)
+            }
+            _ => None,
+        };
+        Ok(AmountGet { get, rate })
     }
 
     fn fixed(&self, name: &str, field: Option<&Field>) -> Result<Get<Fixed>, IngestError> {
@@ -843,6 +974,12 @@ impl Compiler<'_> {
         })
     }
 
+    fn protocol(&self, field: &Field) -> Result<Get<Protocol>, IngestError> {
+        self.compile("protocol", Some(field), FieldType::Symbol, |_| {
+            Box::new(|text, _| text.trim().parse::<Protocol>())
+        })
+    }
+
     fn symbol(&self, name: &str, field: Option<&Field>) -> Result<Get<Symbol>, IngestError> {
         self.compile(name, field, FieldType::Symbol, |_| {
             Box::new(|text, _| value::symbol(text))
@@ -865,10 +1002,10 @@ impl Compiler<'_> {
     fn gate(&self, event: &EventSpec) -> Result<Gate, IngestError> {
         let (when, unless, count) = event.gate();
         let columns = |list: Option<&ColumnList>| {
-            list.map_or(&[][..], ColumnList::names)
+            list.map_or(&[][..], ColumnList::conditions)
                 .iter()
-                .map(|name| self.column(name))
-                .collect::<Result<Vec<_>, _>>()
+                .map(|condition| Ok(Test::new(condition, self.column(condition.column())?)))
+                .collect::<Result<Vec<_>, IngestError>>()
         };
         Ok(Gate {
             when: columns(when)?,
@@ -945,7 +1082,9 @@ impl MappingSpec {
                 columns.push(name.clone());
             }
         };
-        add(&self.time.column);
+        if let Some(column) = &self.time.column {
+            add(column);
+        }
         for name in [&self.block, &self.tx_hash, &self.tx_index, &self.log_index]
             .into_iter()
             .flatten()
@@ -1003,23 +1142,13 @@ impl EventSpec {
     fn columns(&self, main: &mut dyn FnMut(&String), lookup: &mut dyn FnMut(&str, &String)) {
         let (when, unless, _) = self.gate();
         for list in [when, unless].into_iter().flatten() {
-            list.names().iter().for_each(&mut *main);
+            list.conditions()
+                .iter()
+                .for_each(|condition| main(condition.column()));
         }
         self.for_each_field(&mut |field| {
-            let Field::Options(options) = field else {
-                return;
-            };
-            match (&options.column, &options.lookup, &options.key) {
-                (Some(column), Some(table), Some(key)) => {
-                    main(key);
-                    lookup(table, column);
-                }
-                (Some(column), ..) => main(column),
-                _ => {}
-            }
-            if let Some(DecimalsSpec::Lookup(r)) = &options.decimals {
-                main(&r.key);
-                lookup(&r.lookup, &r.column);
+            if let Field::Options(options) = field {
+                options.columns(main, lookup);
             }
         });
     }
@@ -1034,11 +1163,17 @@ impl EventSpec {
                 Some(&s.feed),
                 s.round.as_ref(),
             ]),
-            EventSpec::VaultOpen(s) => all(&[Some(&s.market), Some(&s.account), s.owner.as_ref()]),
+            EventSpec::VaultOpen(s) => all(&[
+                Some(&s.protocol),
+                Some(&s.market),
+                Some(&s.account),
+                s.owner.as_ref(),
+            ]),
             EventSpec::Deposit(s)
             | EventSpec::Withdraw(s)
             | EventSpec::Borrow(s)
             | EventSpec::Repay(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.account),
                 Some(&s.asset),
@@ -1046,6 +1181,7 @@ impl EventSpec {
                 s.shares.as_ref(),
             ]),
             EventSpec::Liquidation(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.account),
                 s.liquidator.as_ref(),
@@ -1057,18 +1193,25 @@ impl EventSpec {
                 s.debt_price.as_ref(),
             ]),
             EventSpec::CollateralToggle(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.account),
                 Some(&s.asset),
                 Some(&s.enabled),
             ]),
             EventSpec::IndexUpdate(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.asset),
                 s.supply_index.as_ref(),
                 s.borrow_index.as_ref(),
             ]),
-            EventSpec::ParamChange(s) => all(&[Some(&s.market), Some(&s.param), Some(&s.value)]),
+            EventSpec::ParamChange(s) => all(&[
+                Some(&s.protocol),
+                Some(&s.market),
+                Some(&s.param),
+                Some(&s.value),
+            ]),
         }
     }
 }
@@ -1076,7 +1219,7 @@ impl EventSpec {
 /// A mapping compiled against one file's header.
 struct Plan {
     chain_id: u64,
-    time_column: usize,
+    time_column: Option<usize>,
     time: TimePlan,
     block: Get<u64>,
     tx_hash: Get<B256>,
@@ -1088,6 +1231,8 @@ struct Plan {
 }
 
 enum TimePlan {
+    /// `[time] value`: every row at this time.
+    Const(Timestamp),
     Fixed(TimeFormat),
     /// `unix_auto`: seconds or milliseconds, decided by the first row and held to by the rest.
     Auto(Option<TimeFormat>),
@@ -1099,6 +1244,7 @@ const MILLIS_FROM: i64 = 100_000_000_000;
 impl TimePlan {
     fn parse(&mut self, text: &str) -> Result<Timestamp, String> {
         match self {
+            TimePlan::Const(time) => Ok(*time),
             TimePlan::Fixed(format) => value::time(text, format),
             TimePlan::Auto(detected) => {
                 let raw: i64 = text
@@ -1163,15 +1309,41 @@ impl Plan {
                 message: "`maker_dog_from_block` needs the top-level `block` column".into(),
             });
         }
-        let time = if spec.time.format == "unix_auto" {
+        let mapping_error = |message: String| IngestError::Mapping {
+            file: mapping.to_owned(),
+            message,
+        };
+        let mut time = if spec.time.format == "unix_auto" {
             TimePlan::Auto(None)
         } else {
-            TimePlan::Fixed(TimeFormat::parse(&spec.time.format).map_err(|message| {
-                IngestError::Mapping {
-                    file: mapping.to_owned(),
-                    message,
+            TimePlan::Fixed(TimeFormat::parse(&spec.time.format).map_err(mapping_error)?)
+        };
+        if let Some(zone) = &spec.time.timezone {
+            let seconds = value::timezone(zone)
+                .map_err(|message| mapping_error(format!("[time] timezone: {message}")))?;
+            match &mut time {
+                TimePlan::Fixed(TimeFormat::Pattern { offset, .. }) => *offset = seconds,
+                _ => {
+                    return Err(mapping_error(
+                        "[time] timezone applies to a strftime pattern only: unix and RFC 3339 times carry their zone"
+                            .into(),
+                    ));
                 }
-            })?)
+            }
+        }
+        let (time_column, time) = match (&spec.time.column, &spec.time.value) {
+            (Some(column), None) => (Some(compiler.column(column)?), time),
+            (None, Some(text)) => {
+                let at = time
+                    .parse(text)
+                    .map_err(|reason| mapping_error(format!("[time] value {text:?}: {reason}")))?;
+                (None, TimePlan::Const(at))
+            }
+            _ => {
+                return Err(mapping_error(
+                    "[time] needs either `column` or `value`".into(),
+                ));
+            }
         };
         let column = |name: &Option<String>| {
             name.as_ref().map(|n| {
@@ -1192,7 +1364,7 @@ impl Plan {
         };
         Ok(Plan {
             chain_id: spec.chain_id.unwrap_or(chain_id),
-            time_column: compiler.column(&spec.time.column)?,
+            time_column,
             time,
             block: compiler.compile(
                 "block",
@@ -1248,7 +1420,12 @@ impl Plan {
     /// and returns the row's time.
     fn row(&mut self, row: &Row<'_>, out: &mut Vec<Event>) -> Result<Timestamp, Box<RowError>> {
         let time_plan = &mut self.time;
-        let time = row.parse(self.time_column, |text| time_plan.parse(text))?;
+        let time = match self.time_column {
+            Some(column) => row.parse(column, |text| time_plan.parse(text))?,
+            None => time_plan
+                .parse("")
+                .map_err(|reason| row.whole_row_error(reason))?,
+        };
         let block = self.block.optional(row)?;
         let tx_index = self.tx_index.optional(row)?;
         let log_index = self.log_index.optional(row)?;
@@ -1327,49 +1504,49 @@ enum EventPlan {
         round: Get<u128>,
     },
     VaultOpen {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         owner: Get<Id>,
     },
     Position {
         kind: fn(PositionChange) -> Payload,
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         asset: Get<Id>,
-        amount: Get<Amount>,
-        shares: Get<Amount>,
+        amount: AmountGet,
+        shares: AmountGet,
     },
     Liquidation {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         liquidator: Get<Id>,
         collateral_asset: Get<Id>,
-        collateral_seized: Get<Amount>,
+        collateral_seized: AmountGet,
         debt_asset: Get<Id>,
-        debt_repaid: Get<Amount>,
+        debt_repaid: AmountGet,
         detail: DetailSpec,
         dog_from_block: Option<u64>,
         check: Option<Box<Plausible>>,
     },
     Toggle {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         asset: Get<Id>,
         enabled: Get<bool>,
     },
     Index {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         asset: Get<Id>,
         supply_index: Get<Fixed>,
         borrow_index: Get<Fixed>,
     },
     Param {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         param: Get<Symbol>,
         value: Get<Fixed>,
@@ -1387,7 +1564,7 @@ impl EventPlan {
                 round: c.round("round", s.round.as_ref())?,
             },
             EventSpec::VaultOpen(s) => EventPlan::VaultOpen {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 account: c.id("account", Some(&s.account))?,
                 owner: c.id("owner", s.owner.as_ref())?,
@@ -1397,7 +1574,7 @@ impl EventPlan {
             EventSpec::Borrow(s) => Self::position(Payload::Borrow, s, c)?,
             EventSpec::Repay(s) => Self::position(Payload::Repay, s, c)?,
             EventSpec::Liquidation(s) => EventPlan::Liquidation {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 account: c.id("account", Some(&s.account))?,
                 liquidator: c.id("liquidator", s.liquidator.as_ref())?,
@@ -1410,21 +1587,21 @@ impl EventPlan {
                 check: Self::plausible(s, c)?.map(Box::new),
             },
             EventSpec::CollateralToggle(s) => EventPlan::Toggle {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 account: c.id("account", Some(&s.account))?,
                 asset: c.id("asset", Some(&s.asset))?,
                 enabled: c.boolean("enabled", Some(&s.enabled))?,
             },
             EventSpec::IndexUpdate(s) => EventPlan::Index {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 asset: c.id("asset", Some(&s.asset))?,
                 supply_index: c.fixed("supply_index", s.supply_index.as_ref())?,
                 borrow_index: c.fixed("borrow_index", s.borrow_index.as_ref())?,
             },
             EventSpec::ParamChange(s) => EventPlan::Param {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 param: c.symbol("param", Some(&s.param))?,
                 value: c.fixed("value", Some(&s.value))?,
@@ -1464,6 +1641,21 @@ impl EventPlan {
                 "needs `decimals` on `collateral_seized` and `debt_repaid` (to value whole tokens)",
             ));
         }
+        let converted = |field: &Field| {
+            matches!(
+                field,
+                Field::Options(FieldOptions {
+                    exchange_rate: Some(_),
+                    ..
+                })
+            )
+        };
+        if converted(&s.collateral_seized) || converted(&s.debt_repaid) {
+            return Err(c.mapping_error(
+                "plausible_within",
+                "cannot value an amount converted with `exchange_rate` (its decimals are the cToken's, not the underlying's)",
+            ));
+        }
         if within == 0 {
             return Err(c.mapping_error("plausible_within", "must be at least 1"));
         }
@@ -1493,7 +1685,7 @@ impl EventPlan {
             return Ok(());
         };
         tally.count(rules::CHECKED);
-        let side = |amount: &Get<Amount>, price| -> Result<Side, Box<RowError>> {
+        let side = |amount: &AmountGet, price| -> Result<Side, Box<RowError>> {
             Ok(Side {
                 amount: amount.required(row)?.0,
                 decimals: amount.decimals(row)?.unwrap_or(0),
@@ -1517,7 +1709,7 @@ impl EventPlan {
     ) -> Result<Self, IngestError> {
         Ok(EventPlan::Position {
             kind,
-            protocol: s.protocol,
+            protocol: c.protocol(&s.protocol)?,
             market: c.id("market", Some(&s.market))?,
             account: c.id("account", Some(&s.account))?,
             asset: c.id("asset", Some(&s.asset))?,
@@ -1547,7 +1739,7 @@ impl EventPlan {
                 account,
                 owner,
             } => Payload::VaultOpen(VaultOpen {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 owner: owner.optional(row)?,
@@ -1561,7 +1753,7 @@ impl EventPlan {
                 amount,
                 shares,
             } => kind(PositionChange {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 asset: asset.required(row)?,
@@ -1595,7 +1787,7 @@ impl EventPlan {
                     None => *detail,
                 };
                 Payload::Liquidation(Liquidation {
-                    protocol: *protocol,
+                    protocol: protocol.required(row)?,
                     market: market.required(row)?,
                     account: account.required(row)?,
                     liquidator: liquidator.optional(row)?,
@@ -1628,7 +1820,7 @@ impl EventPlan {
                 asset,
                 enabled,
             } => Payload::CollateralToggle(CollateralToggle {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 asset: asset.required(row)?,
@@ -1641,7 +1833,7 @@ impl EventPlan {
                 supply_index,
                 borrow_index,
             } => Payload::IndexUpdate(IndexUpdate {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 asset: asset.required(row)?,
                 supply_index: supply_index.optional(row)?,
@@ -1653,7 +1845,7 @@ impl EventPlan {
                 param,
                 value,
             } => Payload::ParamChange(ParamChange {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 param: param.required(row)?,
                 value: value.required(row)?,
