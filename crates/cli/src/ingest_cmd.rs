@@ -83,11 +83,16 @@ pub struct IngestArgs {
 }
 
 /// Every source kind as clap's possible values, so `--help` and errors list them all;
-/// `csv-rows` (only how catalogs record a per-row csv source) is accepted but hidden, so that
+/// `csv-rows` and `csv-file-order` (only how catalogs record a csv source whose mapping says
+/// `prices = "per-row"` or `instant_order = "file"`) are accepted but hidden, so that
 /// [`check_flags`] can say to give `csv`.
 fn source_kinds() -> impl TypedValueParser<Value = SourceKind> {
-    let values = SourceKind::ALL
-        .map(|kind| PossibleValue::new(kind.name()).hide(kind == SourceKind::CsvRows));
+    let values = SourceKind::ALL.map(|kind| {
+        PossibleValue::new(kind.name()).hide(matches!(
+            kind,
+            SourceKind::CsvRows | SourceKind::CsvFileOrder
+        ))
+    });
     PossibleValuesParser::new(values).try_map(|text| text.parse::<SourceKind>())
 }
 
@@ -106,6 +111,11 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
     if kind == SourceKind::CsvRows {
         bail!(
             "csv-rows is how the catalog records a csv source whose mapping says prices = \"per-row\": give --source csv"
+        );
+    }
+    if kind == SourceKind::CsvFileOrder {
+        bail!(
+            "csv-file-order is how the catalog records a csv source whose mapping says instant_order = \"file\": give --source csv"
         );
     }
     let given: [(&str, bool, &[SourceKind]); 11] = [
@@ -296,7 +306,7 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
                         feeds: table.clone(),
                     },
                 },
-                SourceKind::Csv | SourceKind::CsvRows => Source::Csv {
+                SourceKind::Csv | SourceKind::CsvRows | SourceKind::CsvFileOrder => Source::Csv {
                     path,
                     mapping: mapping
                         .clone()

@@ -119,6 +119,7 @@ impl Source {
             Source::BinanceKlines { .. } => SourceKind::BinanceKlines,
             Source::EthLogs { .. } => SourceKind::EthLogs,
             Source::Csv { mapping, .. } if !mapping.prices_are_series() => SourceKind::CsvRows,
+            Source::Csv { mapping, .. } if mapping.keeps_file_order() => SourceKind::CsvFileOrder,
             Source::Csv { .. } => SourceKind::Csv,
         }
     }
