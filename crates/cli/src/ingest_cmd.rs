@@ -31,10 +31,10 @@ pub struct IngestArgs {
     /// Input files (a folder for maker-flipside); each is one source in the catalog.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// TOML mapping for `--source csv` (format in docs/ingest.md).
+    /// TOML mapping for `--source csv` and `--source parquet` (format in docs/ingest.md).
     #[arg(long)]
     mapping: Option<PathBuf>,
-    /// csv: read the mapping's `[[lookup]]` table NAME from FILE instead of its `path`;
+    /// csv, parquet: read the mapping's `[[lookup]]` table NAME from FILE instead of its `path`;
     /// repeatable.
     #[arg(long = "lookup", value_name = "NAME=FILE", value_parser = parse_lookup)]
     lookups: Vec<(String, PathBuf)>,
@@ -119,8 +119,16 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
         );
     }
     let given: [(&str, bool, &[SourceKind]); 11] = [
-        ("--mapping", args.mapping.is_some(), &[SourceKind::Csv]),
-        ("--lookup", !args.lookups.is_empty(), &[SourceKind::Csv]),
+        (
+            "--mapping",
+            args.mapping.is_some(),
+            &[SourceKind::Csv, SourceKind::Parquet],
+        ),
+        (
+            "--lookup",
+            !args.lookups.is_empty(),
+            &[SourceKind::Csv, SourceKind::Parquet],
+        ),
         (
             "--feed",
             args.feed.is_some(),
@@ -194,8 +202,8 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
     if kind == SourceKind::BinanceKlines && args.asset.is_none() {
         bail!("--source binance-klines needs --asset (the asset the pair prices, e.g. WETH)");
     }
-    if kind == SourceKind::Csv && args.mapping.is_none() {
-        bail!("--source csv needs --mapping FILE");
+    if matches!(kind, SourceKind::Csv | SourceKind::Parquet) && args.mapping.is_none() {
+        bail!("--source {kind} needs --mapping FILE");
     }
     Ok(())
 }
@@ -311,6 +319,12 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
                     mapping: mapping
                         .clone()
                         .context("--source csv needs --mapping FILE")?,
+                },
+                SourceKind::Parquet => Source::Parquet {
+                    path,
+                    mapping: mapping
+                        .clone()
+                        .context("--source parquet needs --mapping FILE")?,
                 },
             })
         })

@@ -27,6 +27,10 @@ pub enum SourceKind {
     EthLogs,
     /// Any CSV with a TOML mapping.
     Csv,
+    /// A Parquet file with a TOML mapping (recorded as `csv-rows` or `csv-file-order` when its
+    /// mapping says `prices = "per-row"` or `instant_order = "file"`: those kinds name how a
+    /// mapped source's events are ordered and de-duplicated, whatever the file format).
+    Parquet,
     /// A `csv` source whose mapping says `instant_order = "file"`: at one instant its events keep
     /// the file's order instead of the by-kind order (recorded under its own name so the order
     /// can be recomputed from the catalog; not a `--source` of its own).
@@ -43,13 +47,14 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// Every kind, in source-rank order.
-    pub const ALL: [SourceKind; 10] = [
+    pub const ALL: [SourceKind; 11] = [
         SourceKind::ChainlinkRounds,
         SourceKind::OhlcvJson,
         SourceKind::PriceCsv,
         SourceKind::BinanceKlines,
         SourceKind::EthLogs,
         SourceKind::Csv,
+        SourceKind::Parquet,
         SourceKind::CsvFileOrder,
         SourceKind::CsvRows,
         SourceKind::AaveSubgraphLiquidations,
@@ -65,6 +70,7 @@ impl SourceKind {
             SourceKind::BinanceKlines => "binance-klines",
             SourceKind::EthLogs => "eth-logs",
             SourceKind::Csv => "csv",
+            SourceKind::Parquet => "parquet",
             SourceKind::CsvFileOrder => "csv-file-order",
             SourceKind::CsvRows => "csv-rows",
             SourceKind::AaveSubgraphLiquidations => "aave-subgraph-liquidations",
@@ -82,10 +88,11 @@ impl SourceKind {
             SourceKind::BinanceKlines => 3,
             SourceKind::EthLogs => 4,
             SourceKind::Csv => 5,
-            SourceKind::CsvFileOrder => 6,
-            SourceKind::CsvRows => 7,
-            SourceKind::AaveSubgraphLiquidations => 8,
-            SourceKind::MakerFlipside => 9,
+            SourceKind::Parquet => 6,
+            SourceKind::CsvFileOrder => 7,
+            SourceKind::CsvRows => 8,
+            SourceKind::AaveSubgraphLiquidations => 9,
+            SourceKind::MakerFlipside => 10,
         }
     }
 
@@ -124,6 +131,7 @@ impl SourceKind {
                 | SourceKind::PriceCsv
                 | SourceKind::BinanceKlines
                 | SourceKind::Csv
+                | SourceKind::Parquet
                 | SourceKind::CsvFileOrder
                 | SourceKind::ChainlinkRounds
         )

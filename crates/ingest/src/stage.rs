@@ -105,6 +105,13 @@ pub enum Source {
         /// The mapping.
         mapping: Mapping,
     },
+    /// A Parquet file through a mapping.
+    Parquet {
+        /// The Parquet file.
+        path: PathBuf,
+        /// The mapping.
+        mapping: Mapping,
+    },
 }
 
 impl Source {
@@ -118,9 +125,18 @@ impl Source {
             Source::PriceCsv { .. } => SourceKind::PriceCsv,
             Source::BinanceKlines { .. } => SourceKind::BinanceKlines,
             Source::EthLogs { .. } => SourceKind::EthLogs,
-            Source::Csv { mapping, .. } if !mapping.prices_are_series() => SourceKind::CsvRows,
-            Source::Csv { mapping, .. } if mapping.keeps_file_order() => SourceKind::CsvFileOrder,
+            Source::Csv { mapping, .. } | Source::Parquet { mapping, .. }
+                if !mapping.prices_are_series() =>
+            {
+                SourceKind::CsvRows
+            }
+            Source::Csv { mapping, .. } | Source::Parquet { mapping, .. }
+                if mapping.keeps_file_order() =>
+            {
+                SourceKind::CsvFileOrder
+            }
             Source::Csv { .. } => SourceKind::Csv,
+            Source::Parquet { .. } => SourceKind::Parquet,
         }
     }
 
@@ -134,7 +150,8 @@ impl Source {
             | Source::PriceCsv { path, .. }
             | Source::BinanceKlines { path, .. }
             | Source::EthLogs { path, .. }
-            | Source::Csv { path, .. } => path,
+            | Source::Csv { path, .. }
+            | Source::Parquet { path, .. } => path,
         }
     }
 
@@ -150,7 +167,7 @@ impl Source {
                 inputs.extend(options.blocks.iter().cloned());
                 inputs
             }
-            Source::Csv { path, mapping } => {
+            Source::Csv { path, mapping } | Source::Parquet { path, mapping } => {
                 let mut inputs = vec![path.clone()];
                 inputs.extend(mapping.lookup_files(path));
                 inputs
@@ -169,7 +186,9 @@ impl Source {
             Source::PriceCsv { options, .. } => format!("{options:?}"),
             Source::BinanceKlines { options, .. } => format!("{options:?}"),
             Source::EthLogs { options, .. } => options.recipe(),
-            Source::Csv { mapping, .. } => mapping.text().to_owned(),
+            Source::Csv { mapping, .. } | Source::Parquet { mapping, .. } => {
+                mapping.text().to_owned()
+            }
         }
     }
 
@@ -253,6 +272,9 @@ impl Source {
             Source::EthLogs { path, options } => eth_logs::read(path, options, context),
             Source::Csv { path, mapping } => {
                 crate::mapped_csv::read(std::slice::from_ref(path), mapping, context)
+            }
+            Source::Parquet { path, mapping } => {
+                crate::mapped_parquet::read(std::slice::from_ref(path), mapping, context)
             }
         }
     }

@@ -32,9 +32,68 @@ pub fn header_cell(index: usize, name: &str) -> &str {
     name.trim()
 }
 
+/// The size of an input, to reserve memory for its events once.
+#[derive(Clone, Copy, Debug)]
+pub enum SizeHint {
+    /// The file's bytes (a CSV file: rows are estimated from the bytes the first rows took).
+    Bytes(u64),
+    /// The number of rows (a Parquet file's metadata says it).
+    Rows(u64),
+}
+
+impl SizeHint {
+    /// How many rows the input holds, judged after `seen` rows of which the last started at
+    /// byte `offset`.
+    pub fn rows(self, offset: u64, seen: u64) -> u64 {
+        match self {
+            SizeHint::Bytes(bytes) => bytes / (offset / seen.max(1)).max(1),
+            SizeHint::Rows(rows) => rows,
+        }
+    }
+}
+
+/// What a [`RowSource`] calls with each row, or with the problem that kept it from being read.
+pub type VisitRow<'v> = dyn FnMut(Result<&Row<'_>, Box<RowError>>) -> Result<(), IngestError> + 'v;
+
+/// Rows of a tabular input with a header (a CSV file, a Parquet file), as a mapping reads them.
+pub trait RowSource {
+    /// The column names.
+    fn header(&self) -> &[String];
+
+    /// What is known of the input's size before reading it.
+    fn size_hint(&self) -> SizeHint;
+
+    /// Calls `visit` on every data row in order and returns how many rows were read.
+    fn each_row(
+        &mut self,
+        progress: &dyn Progress,
+        visit: &mut VisitRow<'_>,
+    ) -> Result<u64, IngestError>;
+}
+
+impl<R: Read> RowSource for CsvInput<R> {
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::Bytes(self.bytes)
+    }
+
+    fn each_row(
+        &mut self,
+        progress: &dyn Progress,
+        visit: &mut VisitRow<'_>,
+    ) -> Result<u64, IngestError> {
+        self.for_each_row(progress, visit)
+    }
+}
+
 /// An open CSV file with its header.
 pub struct CsvInput<R: Read = BufReader<File>> {
     path: PathBuf,
+    /// The file's size, where known (for estimates).
+    bytes: u64,
     reader: csv::Reader<LineCounter<R>>,
     header: Vec<String>,
 }
@@ -84,7 +143,10 @@ impl CsvInput {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_reader(path, BufReader::with_capacity(1 << 16, file))
+        let bytes = file.metadata().map_or(0, |m| m.len());
+        let mut input = Self::from_reader(path, BufReader::with_capacity(1 << 16, file))?;
+        input.bytes = bytes;
+        Ok(input)
     }
 }
 
@@ -116,6 +178,7 @@ impl<R: Read> CsvInput<R> {
             .collect();
         Ok(CsvInput {
             path: path.to_owned(),
+            bytes: 0,
             reader,
             header,
         })
@@ -184,7 +247,7 @@ impl<R: Read> CsvInput<R> {
             }
             let row = Row {
                 file: &self.path,
-                line,
+                position: Position::Line(line),
                 record: &record,
                 header: &self.header,
             };
@@ -238,15 +301,39 @@ pub fn column(file: &Path, header: &[String], name: &str) -> Result<usize, Inges
 /// One data row of a [`CsvInput`].
 pub struct Row<'a> {
     file: &'a Path,
-    line: u64,
+    position: Position,
     record: &'a StringRecord,
     header: &'a [String],
 }
 
+impl<'a> Row<'a> {
+    /// A row of another tabular input (a Parquet row group's row).
+    pub(crate) fn new(
+        file: &'a Path,
+        position: Position,
+        record: &'a StringRecord,
+        header: &'a [String],
+    ) -> Self {
+        Row {
+            file,
+            position,
+            record,
+            header,
+        }
+    }
+}
+
 impl Row<'_> {
-    /// The 1-based line number (the header is line 1).
+    /// The 1-based line number (the header is line 1), or for a Parquet file the 1-based row.
     pub fn line(&self) -> u64 {
-        self.line
+        match self.position {
+            Position::Line(number) | Position::Entry(number) | Position::Row(number) => number,
+        }
+    }
+
+    /// Where the row is, as messages name it (`line 7`, `row 7`).
+    pub fn position(&self) -> Position {
+        self.position
     }
 
     /// Byte offset of the row in the file.
@@ -277,7 +364,7 @@ impl Row<'_> {
     pub fn error(&self, column: usize, reason: impl Into<String>) -> Box<RowError> {
         Box::new(RowError {
             file: self.file.to_owned(),
-            position: Position::Line(self.line),
+            position: self.position,
             column: self.header.get(column).cloned().unwrap_or_default(),
             value: self.text(column).to_owned(),
             reason: reason.into(),
@@ -289,7 +376,7 @@ impl Row<'_> {
     pub fn whole_row_error(&self, reason: impl Into<String>) -> Box<RowError> {
         Box::new(RowError {
             file: self.file.to_owned(),
-            position: Position::Line(self.line),
+            position: self.position,
             column: String::new(),
             value: String::new(),
             reason: reason.into(),
@@ -375,7 +462,7 @@ mod tests {
                     Ok(row) => row.line(),
                     Err(error) => match error.position {
                         Position::Line(line) => line,
-                        Position::Entry(_) => 0,
+                        Position::Entry(_) | Position::Row(_) => 0,
                     },
                 });
                 Ok(())

@@ -223,9 +223,9 @@ impl Join {
                     .unwrap_or_default(),
                 value: text.to_owned(),
                 reason: format!(
-                    "{reason} (joined by {} line {}, column {} = {:?})",
+                    "{reason} (joined by {} {}, column {} = {:?})",
                     main.file.display(),
-                    row.line(),
+                    row.position(),
                     main.column,
                     main.value
                 ),

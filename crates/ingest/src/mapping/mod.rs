@@ -33,7 +33,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::batch::{Context, EventBuffer, Rejects, SourceBatch};
 use crate::error::{IngestError, RowError};
-use crate::table::{self, CsvInput, Row};
+use crate::mapped_parquet::ParquetInput;
+use crate::table::{self, CsvInput, Row, RowSource};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
 use lookup::{Join, LookupSpec, LookupTable};
 use rules::{ColumnList, Duplicates, DuplicatesSpec, Gate, Side, Tally, Test, Verdict};
@@ -150,6 +151,46 @@ impl Mapping {
         batch: &mut SourceBatch,
     ) -> Result<(), IngestError> {
         let mut input = CsvInput::open(path)?;
+        self.read_rows(path, &mut input, context, rejects, batch)
+    }
+
+    /// Reads one Parquet file through this mapping, as [`Mapping::read_into`] a CSV file: only
+    /// the columns the mapping names are read, each rendered as its exact text
+    /// ([`crate::mapped_parquet`]).
+    pub fn read_parquet_into(
+        &self,
+        path: &Path,
+        context: &Context<'_>,
+        rejects: &mut Rejects,
+        batch: &mut SourceBatch,
+    ) -> Result<(), IngestError> {
+        let mut columns = Vec::new();
+        self.spec
+            .collect_columns(&mut columns, &mut BTreeMap::new());
+        let mut input = ParquetInput::open(path, &columns)?;
+        if let Some(column) = &self.spec.time.column
+            && input.is_time_column(column)
+            && self.spec.time.format != "rfc3339"
+        {
+            return Err(IngestError::Mapping {
+                file: self.name.clone(),
+                message: format!(
+                    "[time] column {column:?} of {} is a Parquet timestamp or date, read as an RFC 3339 time in UTC: give format = \"rfc3339\"",
+                    path.display()
+                ),
+            });
+        }
+        self.read_rows(path, &mut input, context, rejects, batch)
+    }
+
+    fn read_rows(
+        &self,
+        path: &Path,
+        input: &mut dyn RowSource,
+        context: &Context<'_>,
+        rejects: &mut Rejects,
+        batch: &mut SourceBatch,
+    ) -> Result<(), IngestError> {
         let mut lookups = BTreeMap::new();
         for lookup in &self.spec.lookups {
             let table = LookupTable::load(
@@ -173,18 +214,17 @@ impl Mapping {
         batch.report.files.push(path.to_owned());
         let first = batch.events.len();
         let mut earliest: Option<Timestamp> = None;
-        let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
         let mut produced = Vec::with_capacity(self.spec.events.len());
         let mut seen = 0u64;
-        let rows = input.for_each_row(context.progress, |row| {
+        let hint = input.size_hint();
+        let rows = input.each_row(context.progress, &mut |row| {
             seen += 1;
             if seen == RESERVE_AFTER
                 && let Ok(row) = &row
             {
                 // One reservation sized from the rows so far, instead of doubling a vector of
                 // a million events (hundreds of bytes each) several times over.
-                let per_row = (row.byte_offset() / RESERVE_AFTER).max(1);
-                let rows = file_bytes / per_row;
+                let rows = hint.rows(row.byte_offset(), seen);
                 let events = rows.saturating_mul(self.spec.events.len() as u64) / 10 * 11;
                 batch.events.reserve(usize::try_from(events).unwrap_or(0));
             }

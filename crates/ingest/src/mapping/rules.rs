@@ -11,6 +11,7 @@ use cascade_events::{Fixed, U256};
 use serde::Deserialize;
 
 use crate::batch::SourceReport;
+use crate::error::Position;
 use crate::table::Row;
 
 /// Counter of rows dropped because an earlier row had the same key and the same text.
@@ -161,8 +162,8 @@ pub(super) enum Verdict {
 pub(super) struct Duplicates {
     key: Vec<usize>,
     similar: Vec<usize>,
-    /// Key text -> (line, whole row) of kept rows.
-    seen: HashMap<String, (u64, String)>,
+    /// Key text -> (position, whole row) of kept rows.
+    seen: HashMap<String, (Position, String)>,
     /// Text of the `similar` columns -> key text of the first row that had it.
     first_key: HashMap<String, String>,
 }
@@ -199,8 +200,8 @@ impl Duplicates {
             }
             tally.count(DIFFERING);
             tally.flagged.push(format!(
-                "line {}: same key as line {line}, different elsewhere; dropped, line {line} kept",
-                row.line()
+                "{}: same key as {line}, different elsewhere; dropped, {line} kept",
+                row.position()
             ));
             return Verdict::Dropped;
         }
@@ -210,8 +211,8 @@ impl Duplicates {
                 Some(first) if *first != key => {
                     tally.count(SIMILAR);
                     tally.flagged.push(format!(
-                        "line {}: same {} as an earlier row but another key (kept)",
-                        row.line(),
+                        "{}: same {} as an earlier row but another key (kept)",
+                        row.position(),
                         "`similar` columns"
                     ));
                 }
@@ -226,7 +227,7 @@ impl Duplicates {
 
     /// Records a kept row under its key.
     pub(super) fn keep(&mut self, key: String, row: &Row<'_>) {
-        self.seen.insert(key, (row.line(), row.raw()));
+        self.seen.insert(key, (row.position(), row.raw()));
     }
 }
 
