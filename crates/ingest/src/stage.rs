@@ -658,7 +658,46 @@ struct Staged {
 }
 
 /// Ingests `sources` into the log at `dir` (created if absent); see the module documentation.
+///
+/// A first ingest that fails leaves no log behind: a directory it created is removed, and an
+/// empty directory it was given is emptied again (no half-made catalog for the next command to
+/// mistake for a log).
 pub fn ingest(
+    dir: &Path,
+    sources: Vec<Source>,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, IngestError> {
+    // Some(true): no directory; Some(false): an empty one; None: anything else.
+    let first = match std::fs::read_dir(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Some(true),
+        Ok(mut entries) => entries.next().is_none().then_some(false),
+        Err(_) => None,
+    };
+    let result = ingest_into(dir, sources, options, progress);
+    if let (Err(error), Some(created)) = (&result, first) {
+        let cleaned = if created {
+            std::fs::remove_dir_all(dir)
+        } else {
+            std::fs::read_dir(dir).and_then(|entries| {
+                entries.into_iter().try_for_each(|entry| {
+                    let path = entry?.path();
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(path)
+                    } else {
+                        std::fs::remove_file(path)
+                    }
+                })
+            })
+        };
+        if let Err(cleanup) = cleaned {
+            tracing::warn!(%error, %cleanup, dir = %dir.display(), "could not remove what the failed first ingest created");
+        }
+    }
+    result
+}
+
+fn ingest_into(
     dir: &Path,
     sources: Vec<Source>,
     options: &IngestOptions,
