@@ -92,6 +92,8 @@ impl LookupTable {
             file: path,
             header: &header,
             lookups: &no_lookups,
+            text: None,
+            at: Vec::new(),
         };
         let plans = spec
             .events

@@ -13,6 +13,7 @@
 //! Must never: fall back to a default for a column that is named but missing, or convert an
 //! amount through anything but its decimal digits.
 
+mod locate;
 mod lookup;
 mod rules;
 #[cfg(test)]
@@ -36,6 +37,7 @@ use crate::error::{IngestError, RowError};
 use crate::mapped_parquet::ParquetInput;
 use crate::table::{self, CsvInput, Row, RowSource};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
+use locate::{Step, locate};
 use lookup::{Join, LookupSpec, LookupTable};
 use rules::{ColumnList, Duplicates, DuplicatesSpec, Gate, Side, Tally, Test, Verdict};
 
@@ -64,10 +66,11 @@ impl Mapping {
     pub fn from_toml(name: &Path, text: &str) -> Result<Self, IngestError> {
         let spec: MappingSpec = toml::from_str(text).map_err(|error| IngestError::Mapping {
             file: name.to_owned(),
-            message: error.to_string(),
+            message: place_unknown_field(text, error.message())
+                .unwrap_or_else(|| error.to_string()),
         })?;
         // Fail on constants and option combinations now, not at the first row.
-        spec.check(name)?;
+        spec.check(name, text)?;
         Ok(Mapping {
             name: name.to_owned(),
             text: text.to_owned(),
@@ -206,6 +209,7 @@ impl Mapping {
         let mut plan = Plan::compile(
             &self.spec,
             &self.name,
+            Some(&self.text),
             path,
             input.header(),
             context.chain_id,
@@ -247,6 +251,15 @@ impl Mapping {
         }
         Ok(())
     }
+}
+
+/// serde's "unknown field `x`" inside an `[[event]]` (an internally tagged table, which the TOML
+/// parser can only place at its header), placed at the key itself.
+fn place_unknown_field(text: &str, message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let field = &rest[..rest.find('`')?];
+    let place = locate::locate_key_named(text, field)?;
+    Some(format!("{place}: {message}"))
 }
 
 /// Puts the events of the lookup tables before the events from `first` on, at `time`: a lookup
@@ -856,18 +869,46 @@ impl AmountGet {
     }
 }
 
+#[derive(Clone)]
 struct Compiler<'a> {
     mapping: &'a Path,
     file: &'a Path,
     header: &'a [String],
     lookups: &'a BTreeMap<String, Arc<LookupTable>>,
+    /// The mapping's text, to name the line and column of a key in errors.
+    text: Option<&'a str>,
+    /// The table being compiled (`event`, 2), under which field names are looked up.
+    at: Vec<Step>,
+}
+
+/// `line L, column C: ` of the key at `path` of the mapping `text`, or nothing.
+fn key_place(text: Option<&str>, path: &[Step]) -> String {
+    text.and_then(|text| locate(text, path))
+        .map_or_else(String::new, |place| format!("{place}: "))
+}
+
+/// A path of keys, for [`key_place`].
+fn keys(names: &[&str]) -> Vec<Step> {
+    names
+        .iter()
+        .map(|name| Step::Key((*name).to_owned()))
+        .collect()
 }
 
 impl Compiler<'_> {
+    /// The same compiler for the `index`-th table of the array `array` (`event`).
+    fn within(&self, array: &[Step], index: usize) -> Self {
+        let mut at = array.to_vec();
+        at.push(Step::Index(index));
+        Compiler { at, ..self.clone() }
+    }
+
     fn mapping_error(&self, field: &str, message: impl fmt::Display) -> IngestError {
+        let mut path = self.at.clone();
+        path.push(Step::Key(field.to_owned()));
         IngestError::Mapping {
             file: self.mapping.to_owned(),
-            message: format!("field `{field}`: {message}"),
+            message: format!("{}field `{field}`: {message}", key_place(self.text, &path)),
         }
     }
 
@@ -1059,7 +1100,7 @@ impl MappingSpec {
     /// Checks what can be checked without a data file: time format, constants, option
     /// combinations, lookup names. Compiling against headers that have every named column (and
     /// lookup tables without rows) does exactly that.
-    fn check(&self, name: &Path) -> Result<(), IngestError> {
+    fn check(&self, name: &Path, text: &str) -> Result<(), IngestError> {
         let mut header = Vec::new();
         let mut lookup_columns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for lookup in &self.lookups {
@@ -1093,8 +1134,19 @@ impl MappingSpec {
                 file: &lookup.path,
                 header: &columns,
                 lookups: &no_lookups,
+                text: Some(text),
+                at: Vec::new(),
             };
-            for event in &lookup.events {
+            let index = self
+                .lookups
+                .iter()
+                .position(|l| l.name == lookup.name)
+                .unwrap_or(0);
+            let mut array = keys(&["lookup"]);
+            array.push(Step::Index(index));
+            array.push(Step::Key("event".into()));
+            for (number, event) in lookup.events.iter().enumerate() {
+                let compiler = compiler.within(&array, number);
                 compiler.gate(event)?;
                 EventPlan::compile(event, &compiler)?;
             }
@@ -1107,7 +1159,7 @@ impl MappingSpec {
                 )),
             );
         }
-        Plan::compile(self, name, name, &header, 1, &lookups).map(|_| ())
+        Plan::compile(self, name, Some(text), name, &header, 1, &lookups).map(|_| ())
     }
 
     /// Adds the main file's columns the mapping names to `columns`, and to `lookups` the
@@ -1320,6 +1372,7 @@ impl Plan {
     fn compile(
         spec: &MappingSpec,
         mapping: &Path,
+        text: Option<&str>,
         file: &Path,
         header: &[String],
         chain_id: u64,
@@ -1330,6 +1383,12 @@ impl Plan {
             file,
             header,
             lookups,
+            text,
+            at: Vec::new(),
+        };
+        let at_key = |path: &[&str], message: String| IngestError::Mapping {
+            file: mapping.to_owned(),
+            message: format!("{}{message}", key_place(text, &keys(path))),
         };
         if spec.events.is_empty() {
             return Err(IngestError::Mapping {
@@ -1349,22 +1408,23 @@ impl Plan {
                 message: "`maker_dog_from_block` needs the top-level `block` column".into(),
             });
         }
-        let mapping_error = |message: String| IngestError::Mapping {
-            file: mapping.to_owned(),
-            message,
-        };
         let mut time = if spec.time.format == "unix_auto" {
             TimePlan::Auto(None)
         } else {
-            TimePlan::Fixed(TimeFormat::parse(&spec.time.format).map_err(mapping_error)?)
+            TimePlan::Fixed(
+                TimeFormat::parse(&spec.time.format)
+                    .map_err(|message| at_key(&["time", "format"], format!("[time] {message}")))?,
+            )
         };
         if let Some(zone) = &spec.time.timezone {
-            let seconds = value::timezone(zone)
-                .map_err(|message| mapping_error(format!("[time] timezone: {message}")))?;
+            let seconds = value::timezone(zone).map_err(|message| {
+                at_key(&["time", "timezone"], format!("[time] timezone: {message}"))
+            })?;
             match &mut time {
                 TimePlan::Fixed(TimeFormat::Pattern { offset, .. }) => *offset = seconds,
                 _ => {
-                    return Err(mapping_error(
+                    return Err(at_key(
+                        &["time", "timezone"],
                         "[time] timezone applies to a strftime pattern only: unix and RFC 3339 times carry their zone"
                             .into(),
                     ));
@@ -1373,14 +1433,18 @@ impl Plan {
         }
         let (time_column, time) = match (&spec.time.column, &spec.time.value) {
             (Some(column), None) => (Some(compiler.column(column)?), time),
-            (None, Some(text)) => {
-                let at = time
-                    .parse(text)
-                    .map_err(|reason| mapping_error(format!("[time] value {text:?}: {reason}")))?;
+            (None, Some(value)) => {
+                let at = time.parse(value).map_err(|reason| {
+                    at_key(
+                        &["time", "value"],
+                        format!("[time] value {value:?}: {reason}"),
+                    )
+                })?;
                 (None, TimePlan::Const(at))
             }
             _ => {
-                return Err(mapping_error(
+                return Err(at_key(
+                    &["time"],
                     "[time] needs either `column` or `value`".into(),
                 ));
             }
@@ -1429,7 +1493,11 @@ impl Plan {
             events: spec
                 .events
                 .iter()
-                .map(|event| Ok((compiler.gate(event)?, EventPlan::compile(event, &compiler)?)))
+                .enumerate()
+                .map(|(index, event)| {
+                    let compiler = compiler.within(&keys(&["event"]), index);
+                    Ok((compiler.gate(event)?, EventPlan::compile(event, &compiler)?))
+                })
                 .collect::<Result<_, IngestError>>()?,
             duplicates: match &spec.duplicates {
                 Some(rule) => {

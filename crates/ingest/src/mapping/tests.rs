@@ -722,3 +722,56 @@ format = "%Y-%m-%d %H:%M:%S""#,
         assert!(error.contains(expected), "{expected}: {error}");
     }
 }
+
+#[test]
+fn mapping_errors_point_at_the_offending_key() {
+    let load = |text: &str| {
+        Mapping::from_toml(Path::new("m.toml"), text)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let two_tables = |amount: &str| {
+        format!(
+            r#"[time]
+column = "t"
+format = "unix_s"
+
+[[event]]
+kind = "deposit"
+protocol = "aave-v2"
+market = "main"
+account = {{ column = "who" }}
+asset = "WETH"
+amount = {{ column = "a", unit = "base" }}
+
+[[event]]
+kind = "withdraw"
+protocol = "aave-v2"
+market = "main"
+account = {{ column = "who" }}
+asset = "WETH"
+    amount = {amount}
+"#
+        )
+    };
+    // The second table's `amount` (line 19, indented by 4), not its `[[event]]` header (13).
+    let error = load(&two_tables(r#"{ column = "a" }"#));
+    assert!(
+        error.contains("line 19, column 5: field `amount`: an amount in tokens needs `decimals`"),
+        "{error}"
+    );
+    // Unknown keys and wrong types are placed by the TOML parser itself.
+    let error = load(&two_tables(
+        r#"{ column = "a", unit = "base", colour = "red" }"#,
+    ));
+    assert!(error.contains("line 19"), "{error}");
+    assert!(error.contains("colour"), "{error}");
+    let error = load(
+        "[time]\ncolumn = \"t\"\nformat = \"unix_minutes\"\n[[event]]\nkind = \"price\"\nasset = \"A\"\nquote = \"B\"\nprice = \"1\"\nfeed = \"f\"\n",
+    );
+    assert!(
+        error.contains("line 3, column 1: [time] unknown time format"),
+        "{error}"
+    );
+}
