@@ -433,6 +433,10 @@ mod tests {
 
     #[test]
     fn amounts_follow_unit_and_sign() {
+        // A blank amount is no amount, never a silent 0 (docs/ingest.md, "an unknown side").
+        for unit in [Unit::Tokens, Unit::Base] {
+            assert!(amount(" ", unit, 18, Sign::Positive).is_err());
+        }
         let eth = 10u128.pow(18);
         assert_eq!(
             amount("2.527445121", Unit::Tokens, 18, Sign::Positive),
