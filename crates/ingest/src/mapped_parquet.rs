@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Decimal128Type, Decimal256Type, DecimalType, Float32Type, Float64Type,
-    Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+    Date32Type, Date64Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type, Int8Type,
+    Int16Type, Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -258,16 +258,15 @@ fn render(array: &dyn Array, index: usize, out: &mut String) {
         // Rust prints the shortest decimal that reads back as the same float, never an exponent.
         DataType::Float32 => display!(Float32Type),
         DataType::Float64 => display!(Float64Type),
-        DataType::Decimal128(precision, scale) => out.push_str(&Decimal128Type::format_decimal(
-            array.as_primitive::<Decimal128Type>().value(index),
-            *precision,
-            *scale,
-        )),
-        DataType::Decimal256(precision, scale) => out.push_str(&Decimal256Type::format_decimal(
-            array.as_primitive::<Decimal256Type>().value(index),
-            *precision,
-            *scale,
-        )),
+        // Written in place: no string per cell.
+        DataType::Decimal128(_, scale) => {
+            let value = array.as_primitive::<Decimal128Type>().value(index);
+            let _ = arrow_data::decimal::write_decimal(out, value, *scale);
+        }
+        DataType::Decimal256(_, scale) => {
+            let value = array.as_primitive::<Decimal256Type>().value(index);
+            let _ = arrow_data::decimal::write_decimal(out, value, *scale);
+        }
         DataType::Utf8 => out.push_str(array.as_string::<i32>().value(index)),
         DataType::LargeUtf8 => out.push_str(array.as_string::<i64>().value(index)),
         DataType::Utf8View => out.push_str(array.as_string_view().value(index)),
