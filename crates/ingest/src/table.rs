@@ -102,7 +102,7 @@ pub struct CsvInput<R: Read = BufReader<File>> {
 /// start byte. The csv crate's own line count is one short for every record after the first in
 /// a CRLF file: it ends a record at `\r` and counts that line's `\n` only when reading the
 /// next record, after stamping the next record's position.
-struct LineCounter<R> {
+pub(crate) struct LineCounter<R> {
     inner: R,
     /// Bytes read so far.
     offset: u64,
@@ -124,10 +124,20 @@ impl<R: Read> Read for LineCounter<R> {
 }
 
 impl<R> LineCounter<R> {
+    /// Counts the lines of what is read from `inner`.
+    pub(crate) fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            offset: 0,
+            pending: VecDeque::new(),
+            passed: 0,
+        }
+    }
+
     /// The 1-based line of a record whose parse started at byte `start`: a `\n` at `start`
     /// itself is the end of the previous line (CRLF), not part of the record. Starts must not
     /// decrease.
-    fn line_of(&mut self, start: u64) -> u64 {
+    pub(crate) fn line_of(&mut self, start: u64) -> u64 {
         while self.pending.front().is_some_and(|&at| at <= start) {
             self.pending.pop_front();
             self.passed += 1;
@@ -156,12 +166,7 @@ impl<R: Read> CsvInput<R> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(LineCounter {
-                inner: reader,
-                offset: 0,
-                pending: VecDeque::new(),
-                passed: 0,
-            });
+            .from_reader(LineCounter::new(reader));
         let mut first = StringRecord::new();
         let has_header = reader
             .read_record(&mut first)
