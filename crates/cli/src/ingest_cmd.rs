@@ -31,10 +31,10 @@ pub struct IngestArgs {
     /// Input files (a folder for maker-flipside); each is one source in the catalog.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// TOML mapping for `--source csv` (format in docs/ingest.md).
+    /// TOML mapping for `--source csv` and `--source parquet` (format in docs/ingest.md).
     #[arg(long)]
     mapping: Option<PathBuf>,
-    /// csv: read the mapping's `[[lookup]]` table NAME from FILE instead of its `path`;
+    /// csv, parquet: read the mapping's `[[lookup]]` table NAME from FILE instead of its `path`;
     /// repeatable.
     #[arg(long = "lookup", value_name = "NAME=FILE", value_parser = parse_lookup)]
     lookups: Vec<(String, PathBuf)>,
@@ -83,11 +83,16 @@ pub struct IngestArgs {
 }
 
 /// Every source kind as clap's possible values, so `--help` and errors list them all;
-/// `csv-rows` (only how catalogs record a per-row csv source) is accepted but hidden, so that
+/// `csv-rows` and `csv-file-order` (only how catalogs record a csv source whose mapping says
+/// `prices = "per-row"` or `instant_order = "file"`) are accepted but hidden, so that
 /// [`check_flags`] can say to give `csv`.
 fn source_kinds() -> impl TypedValueParser<Value = SourceKind> {
-    let values = SourceKind::ALL
-        .map(|kind| PossibleValue::new(kind.name()).hide(kind == SourceKind::CsvRows));
+    let values = SourceKind::ALL.map(|kind| {
+        PossibleValue::new(kind.name()).hide(matches!(
+            kind,
+            SourceKind::CsvRows | SourceKind::CsvFileOrder
+        ))
+    });
     PossibleValuesParser::new(values).try_map(|text| text.parse::<SourceKind>())
 }
 
@@ -108,9 +113,22 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
             "csv-rows is how the catalog records a csv source whose mapping says prices = \"per-row\": give --source csv"
         );
     }
+    if kind == SourceKind::CsvFileOrder {
+        bail!(
+            "csv-file-order is how the catalog records a csv source whose mapping says instant_order = \"file\": give --source csv"
+        );
+    }
     let given: [(&str, bool, &[SourceKind]); 11] = [
-        ("--mapping", args.mapping.is_some(), &[SourceKind::Csv]),
-        ("--lookup", !args.lookups.is_empty(), &[SourceKind::Csv]),
+        (
+            "--mapping",
+            args.mapping.is_some(),
+            &[SourceKind::Csv, SourceKind::Parquet],
+        ),
+        (
+            "--lookup",
+            !args.lookups.is_empty(),
+            &[SourceKind::Csv, SourceKind::Parquet],
+        ),
         (
             "--feed",
             args.feed.is_some(),
@@ -184,8 +202,8 @@ fn check_flags(args: &IngestArgs) -> anyhow::Result<()> {
     if kind == SourceKind::BinanceKlines && args.asset.is_none() {
         bail!("--source binance-klines needs --asset (the asset the pair prices, e.g. WETH)");
     }
-    if kind == SourceKind::Csv && args.mapping.is_none() {
-        bail!("--source csv needs --mapping FILE");
+    if matches!(kind, SourceKind::Csv | SourceKind::Parquet) && args.mapping.is_none() {
+        bail!("--source {kind} needs --mapping FILE");
     }
     Ok(())
 }
@@ -296,11 +314,17 @@ fn sources(args: &IngestArgs) -> anyhow::Result<Vec<Source>> {
                         feeds: table.clone(),
                     },
                 },
-                SourceKind::Csv | SourceKind::CsvRows => Source::Csv {
+                SourceKind::Csv | SourceKind::CsvRows | SourceKind::CsvFileOrder => Source::Csv {
                     path,
                     mapping: mapping
                         .clone()
                         .context("--source csv needs --mapping FILE")?,
+                },
+                SourceKind::Parquet => Source::Parquet {
+                    path,
+                    mapping: mapping
+                        .clone()
+                        .context("--source parquet needs --mapping FILE")?,
                 },
             })
         })

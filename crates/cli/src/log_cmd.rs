@@ -6,12 +6,16 @@
 //! damage. Anything that stops the command from running (no such directory, I/O failure) is an
 //! error (exit 2).
 
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cascade_events::{Event, Payload};
-use cascade_log::{Catalog, LogError, LogReader, LogSummary, SourceRecord, TornTail, verify};
+use cascade_events::{Event, Payload, Timestamp};
+use cascade_log::{
+    Catalog, LogError, LogReader, LogSummary, Period, PeriodCounts, SourceRecord, TornTail,
+    counts_by_period, verify,
+};
 
 use crate::Outcome;
 
@@ -40,6 +44,9 @@ enum LogCommand {
         /// Print the statistics as JSON.
         #[arg(long)]
         json: bool,
+        /// Also count events by kind per UTC day or hour.
+        #[arg(long, value_name = "PERIOD")]
+        by: Option<PeriodArg>,
     },
     /// Print events, one per line; exit 1 on damage (reported on stderr).
     Cat {
@@ -78,7 +85,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<Outcome> {
     crate::existing_log(dir)?;
     let result = match args.command {
         LogCommand::Verify { dir, json } => verify_cmd(&dir, json),
-        LogCommand::Stats { dir, json } => stats_cmd(&dir, json),
+        LogCommand::Stats { dir, json, by } => stats_cmd(&dir, json, by),
         LogCommand::Cat {
             dir,
             from,
@@ -237,7 +244,32 @@ fn verify_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-fn stats_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
+/// `--by`: the period events are counted in.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PeriodArg {
+    /// UTC calendar days.
+    Day,
+    /// UTC hours.
+    Hour,
+}
+
+impl PeriodArg {
+    fn period(self) -> Period {
+        match self {
+            PeriodArg::Day => Period::Day,
+            PeriodArg::Hour => Period::Hour,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PeriodArg::Day => "day",
+            PeriodArg::Hour => "hour",
+        }
+    }
+}
+
+fn stats_cmd(dir: &Path, json: bool, by: Option<PeriodArg>) -> anyhow::Result<Outcome> {
     let reader = match LogReader::open(dir) {
         Ok(reader) => reader,
         Err(error) => return finding(error, json, false),
@@ -272,17 +304,57 @@ fn stats_cmd(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
         Ok(summary) => summary,
         Err(error) => return finding(error, json, false),
     };
+    let periods = match by
+        .map(|by| counts_by_period(&reader, by.period()))
+        .transpose()
+    {
+        Ok(periods) => periods,
+        Err(error) => return finding(error, json, false),
+    };
     if json {
         let mut value =
             serde_json::to_value(&summary.stats).context("serialising the statistics")?;
         value["log"] = serde_json::json!(dir);
         value["identity"] = serde_json::to_value(summary.identity)?;
         value["sources"] = serde_json::to_value(&sources)?;
+        if let (Some(by), Some(periods)) = (by, &periods) {
+            let rows: Vec<serde_json::Value> = periods
+                .iter()
+                .map(|(start, counts)| {
+                    serde_json::json!({
+                        "start": start.to_rfc3339(),
+                        "events": counts.events,
+                        "by_kind": counts.by_kind,
+                    })
+                })
+                .collect();
+            value["by_period"] = serde_json::json!({ "period": by.name(), "periods": rows });
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_stats(dir, &summary, sources.as_deref());
+        if let (Some(by), Some(periods)) = (by, &periods) {
+            print_periods(by, periods);
+        }
     }
     Ok(torn_finding(&reader))
+}
+
+fn print_periods(by: PeriodArg, periods: &BTreeMap<Timestamp, PeriodCounts>) {
+    println!("by {}", by.name());
+    for (start, counts) in periods {
+        let kinds: Vec<String> = counts
+            .by_kind
+            .iter()
+            .map(|(kind, count)| format!("{} {count}", kind.name()))
+            .collect();
+        println!(
+            "  {}  {:>8} events: {}",
+            start.to_rfc3339(),
+            counts.events,
+            kinds.join(", ")
+        );
+    }
 }
 
 fn print_stats(dir: &Path, summary: &LogSummary, sources: Option<&[SourceRecord]>) {

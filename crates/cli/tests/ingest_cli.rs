@@ -134,7 +134,47 @@ fn flags_are_checked_against_the_kind() {
         path(&prices),
     ]);
     assert!(text(&no_mapping).contains("--source csv needs --mapping FILE"));
+    let no_parquet_mapping = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "parquet",
+        path(&prices),
+    ]);
+    assert!(text(&no_parquet_mapping).contains("--source parquet needs --mapping FILE"));
+    let recorded_kind = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "csv-file-order",
+        path(&prices),
+    ]);
+    assert!(
+        text(&recorded_kind).contains("instant_order = \"file\": give --source csv"),
+        "{}",
+        text(&recorded_kind)
+    );
     let mapping = fixtures("mappings/coingecko-prices.toml");
+    // A CSV file given as Parquet: refused, naming the file, and the first ingest leaves no log.
+    let not_parquet = cascade(&[
+        "ingest",
+        "--log",
+        path(&log),
+        "--source",
+        "parquet",
+        "--mapping",
+        path(&mapping),
+        path(&prices),
+    ]);
+    assert_eq!(not_parquet.status.code(), Some(2));
+    assert!(
+        text(&not_parquet).contains("prices.csv: not a readable Parquet file"),
+        "{}",
+        text(&not_parquet)
+    );
+    assert!(!log.exists());
     let mapped = cascade(&[
         "ingest",
         "--log",

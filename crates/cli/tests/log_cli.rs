@@ -146,6 +146,45 @@ fn stats_json_has_the_documented_fields() {
 }
 
 #[test]
+fn stats_by_hour_and_day_count_events_by_kind_per_period() {
+    let dir = tempfile::tempdir().unwrap();
+    // 150 events a minute apart from 2022-05-12 00:00 UTC, prices and borrows alternating:
+    // hours 00 and 01 hold 30 of each, hour 02 holds 15 of each.
+    write_log(dir.path(), 150);
+    let log = dir.path().to_str().unwrap();
+    let periods = |by: &str| {
+        let output = cascade(&["log", "stats", log, "--by", by, "--json"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(value["by_period"]["period"], by);
+        assert_eq!(value["events"], 150);
+        value["by_period"]["periods"].clone()
+    };
+    assert_eq!(
+        periods("hour"),
+        serde_json::json!([
+            { "start": "2022-05-12T00:00:00Z", "events": 60, "by_kind": { "price": 30, "borrow": 30 } },
+            { "start": "2022-05-12T01:00:00Z", "events": 60, "by_kind": { "price": 30, "borrow": 30 } },
+            { "start": "2022-05-12T02:00:00Z", "events": 30, "by_kind": { "price": 15, "borrow": 15 } },
+        ])
+    );
+    assert_eq!(
+        periods("day"),
+        serde_json::json!([
+            { "start": "2022-05-12T00:00:00Z", "events": 150, "by_kind": { "price": 75, "borrow": 75 } },
+        ])
+    );
+    let human = cascade(&["log", "stats", log, "--by", "hour"]);
+    let out = text(&human.stdout);
+    assert!(
+        out.contains("by hour\n  2022-05-12T00:00:00Z        60 events: price 30, borrow 30\n"),
+        "{out}"
+    );
+    let wrong = cascade(&["log", "stats", log, "--by", "week"]);
+    assert_eq!(wrong.status.code(), Some(2));
+}
+
+#[test]
 fn cat_prints_from_a_seq_with_a_limit_as_text_or_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     write_log(dir.path(), 30);

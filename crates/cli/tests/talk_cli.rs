@@ -166,7 +166,10 @@ fn source_help_lists_every_kind() {
         let listed = text.contains(kind.name());
         assert_eq!(
             listed,
-            kind != cascade_ingest::SourceKind::CsvRows,
+            !matches!(
+                kind,
+                cascade_ingest::SourceKind::CsvRows | cascade_ingest::SourceKind::CsvFileOrder
+            ),
             "{}: {text}",
             kind.name()
         );

@@ -3,7 +3,10 @@
 //!
 //! Inputs: the Maker ETH-B export set from `../shared/data` (skipped with a notice when absent)
 //! and a generated price CSV of one million rows (`symbol,timestamp,USD_price`, milliseconds,
-//! ten symbols), written to a temp dir at bench time. Baseline in the same run: reading the same
+//! ten symbols), written to a temp dir at bench time, read by `price-csv` and through the
+//! CoinGecko mapping; and the same rows as Parquet (`Utf8`, `Int64`, `Decimal128(20, 8)`,
+//! Snappy-compressed) read through the same mapping (issue #15: Parquet at least as fast per
+//! row as the CSV path). Baseline in the same run: reading the same
 //! bytes with `std::fs::read` (the page-cache limit). Each benchmark runs twice: in wall-clock
 //! time, and in the benchmark thread's CPU time, which approximates an idle core on this shared
 //! machine (it leaves out waiting for the disk and for other jobs). Target (issue #3): at least
@@ -17,10 +20,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cascade_ingest::{IngestOptions, NoProgress, Source, ingest, maker_flipside, price_csv};
+use std::sync::Arc;
+
+use arrow_array::{Decimal128Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use cascade_ingest::{
+    IngestOptions, Mapping, NoProgress, Source, ingest, maker_flipside, price_csv,
+};
 use cpu_time::CpuTime;
 use criterion::measurement::Measurement;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 
 /// Rows of the generated price CSV: a million in a measurement, ten thousand in CI's smoke run
 /// (`CASCADE_BENCH_SMOKE=1`), which only proves the benchmark still works.
@@ -55,6 +67,49 @@ fn write_prices(path: &Path) {
         .expect("write");
     }
     out.flush().expect("flush");
+}
+
+/// Writes the rows of [`write_prices`] as Parquet, in row groups of 128Ki rows: symbol as
+/// `Utf8`, timestamp as `Int64` milliseconds, price as `Decimal128(20, 8)` (exact, as Dune and
+/// cryo store token amounts).
+fn write_prices_parquet(csv: &Path, path: &Path) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("symbol", DataType::Utf8, false),
+        Field::new("timestamp", DataType::Int64, false),
+        Field::new("USD_price", DataType::Decimal128(20, 8), false),
+    ]));
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let file = std::fs::File::create(path).expect("create the Parquet prices");
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(properties)).expect("Parquet writer");
+    let mut reader = csv::Reader::from_path(csv).expect("read the generated prices");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    for chunk in rows.chunks(128 * 1024) {
+        let symbols = StringArray::from_iter_values(chunk.iter().map(|r| r[0].to_owned()));
+        let times = Int64Array::from_iter_values(chunk.iter().map(|r| r[1].parse().expect("ms")));
+        let prices = Decimal128Array::from_iter_values(
+            chunk
+                .iter()
+                .map(|r| r[2].replace('.', "").parse::<i128>().expect("price")),
+        )
+        .with_precision_and_scale(20, 8)
+        .expect("decimal type");
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(symbols), Arc::new(times), Arc::new(prices)],
+        )
+        .expect("batch");
+        writer.write(&batch).expect("write Parquet");
+    }
+    writer.close().expect("close Parquet");
+}
+
+fn coingecko_mapping() -> Mapping {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/mappings/coingecko-prices.toml");
+    Mapping::from_file(&path).expect("the CoinGecko mapping")
 }
 
 fn shared_maker() -> Option<PathBuf> {
@@ -111,6 +166,28 @@ fn bench<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         source: Box::new(move || Source::PriceCsv {
             path: prices_source.clone(),
             options: price_csv::Options::default(),
+        }),
+    });
+    let mapped_source = prices.clone();
+    inputs.push(Input {
+        name: "price-mapping-csv-1m",
+        files: vec![prices.clone()],
+        rows: price_rows(),
+        source: Box::new(move || Source::Csv {
+            path: mapped_source.clone(),
+            mapping: coingecko_mapping(),
+        }),
+    });
+    let parquet = scratch.path().join("prices.parquet");
+    write_prices_parquet(&prices, &parquet);
+    let parquet_source = parquet.clone();
+    inputs.push(Input {
+        name: "price-parquet-1m",
+        files: vec![parquet],
+        rows: price_rows(),
+        source: Box::new(move || Source::Parquet {
+            path: parquet_source.clone(),
+            mapping: coingecko_mapping(),
         }),
     });
     if let Some(folder) = shared_maker() {

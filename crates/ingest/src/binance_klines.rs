@@ -35,7 +35,7 @@ use csv::StringRecord;
 
 use crate::batch::{Context, Rejects, SourceBatch, read_each};
 use crate::error::{IngestError, Position, RowError};
-use crate::table::header_cell;
+use crate::table::{LineCounter, header_cell};
 use crate::value;
 
 /// Flags of the `binance-klines` kind.
@@ -202,7 +202,7 @@ fn read_file(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 16, file));
+        .from_reader(LineCounter::new(BufReader::with_capacity(1 << 16, file)));
     let csv_error = |error: csv::Error| IngestError::Source {
         path: path.to_owned(),
         message: format!("not readable as CSV: {error}"),
@@ -228,43 +228,47 @@ fn read_file(
     };
     batch.report.files.push(path.to_owned());
     let mut micros: Option<bool> = None;
-    let mut take_row = |row: &StringRecord, batch: &mut SourceBatch| -> Result<(), IngestError> {
-        if row.iter().all(|cell| cell.trim().is_empty()) {
-            return Ok(());
-        }
-        batch.report.rows_read += 1;
-        let line = row.position().map_or(0, |p| p.line());
-        let fail = |column: usize, reason: String| {
-            Box::new(RowError {
-                file: path.to_owned(),
-                position: Position::Line(line),
-                column: header_names.get(column).cloned().unwrap_or_default(),
-                value: row.get(column).unwrap_or("").to_owned(),
-                reason,
-                raw: Some(row.iter().collect::<Vec<_>>().join(",")),
-            })
+    // The csv crate's own line count is one short after the first record of a CRLF file: lines
+    // are counted from each record's start byte instead (`table::LineCounter`).
+    let mut take_row =
+        |row: &StringRecord, line: u64, batch: &mut SourceBatch| -> Result<(), IngestError> {
+            if row.iter().all(|cell| cell.trim().is_empty()) {
+                return Ok(());
+            }
+            batch.report.rows_read += 1;
+            let fail = |column: usize, reason: String| {
+                Box::new(RowError {
+                    file: path.to_owned(),
+                    position: Position::Line(line),
+                    column: header_names.get(column).cloned().unwrap_or_default(),
+                    value: row.get(column).unwrap_or("").to_owned(),
+                    reason,
+                    raw: Some(row.iter().collect::<Vec<_>>().join(",")),
+                })
+            };
+            match bar(row, columns, options, &mut micros, &fail) {
+                Ok((time, price)) => batch.events.push(Event::at(
+                    context.chain_id,
+                    time,
+                    Payload::Price(Box::new(PriceUpdate {
+                        asset: options.asset,
+                        quote: options.quote,
+                        price,
+                        feed: options.feed,
+                        round: None,
+                    })),
+                )),
+                Err(error) => rejects.reject(error)?,
+            }
+            Ok(())
         };
-        match bar(row, columns, options, &mut micros, &fail) {
-            Ok((time, price)) => batch.events.push(Event::at(
-                context.chain_id,
-                time,
-                Payload::Price(Box::new(PriceUpdate {
-                    asset: options.asset,
-                    quote: options.quote,
-                    price,
-                    feed: options.feed,
-                    round: None,
-                })),
-            )),
-            Err(error) => rejects.reject(error)?,
-        }
-        Ok(())
-    };
     if header.is_none() {
-        take_row(&record, batch)?;
+        take_row(&record, 1, batch)?;
     }
     while reader.read_record(&mut record).map_err(csv_error)? {
-        take_row(&record, batch)?;
+        let start = record.position().map_or(0, csv::Position::byte);
+        let line = reader.get_mut().line_of(start);
+        take_row(&record, line, batch)?;
     }
     if micros == Some(true) {
         batch.report.count("files with microsecond times", 1);
@@ -441,34 +445,41 @@ mod tests {
     #[test]
     fn bad_rows_name_file_line_column_and_value() {
         let header = COLUMN_NAMES.join(",");
-        let text = format!(
-            "{header}\n{ROW_1}\n{}\n{}\n{}\n{ROW_2}\n",
-            ROW_2.replace("2031.07", "-5"),
-            ROW_2.replace(",1652313719999,", ",1652313660000,"),
-            "1652313660000,1,2,3"
-        );
-        let error = run(&text, false).unwrap_err();
-        assert_eq!(error.row_at(), (Position::Line(3), "close", "-5"));
-        let message = error.to_string();
-        assert!(
-            message.contains("ETHUSDT-1m-2022-05-12.csv") && message.contains("negative"),
-            "{message}"
-        );
+        // The same lines with LF and with CRLF line ends: the same line numbers.
+        for newline in ["\n", "\r\n"] {
+            let text = [
+                header.clone(),
+                ROW_1.to_owned(),
+                ROW_2.replace("2031.07", "-5"),
+                ROW_2.replace(",1652313719999,", ",1652313660000,"),
+                "1652313660000,1,2,3".to_owned(),
+                ROW_2.to_owned(),
+                String::new(),
+            ]
+            .join(newline);
+            let error = run(&text, false).unwrap_err();
+            assert_eq!(error.row_at(), (Position::Line(3), "close", "-5"));
+            let message = error.to_string();
+            assert!(
+                message.contains("ETHUSDT-1m-2022-05-12.csv") && message.contains("negative"),
+                "{message}"
+            );
 
-        let batch = run(&text, true).unwrap();
-        let rejected: Vec<(Position, String, String)> = batch
-            .report
-            .rejected
-            .iter()
-            .map(|r| (r.position, r.column.clone(), r.reason.clone()))
-            .collect();
-        assert_eq!(rejected.len(), 3, "{rejected:?}");
-        assert_eq!(rejected[1].0, Position::Line(4));
-        assert_eq!(rejected[1].1, "close_time");
-        assert!(rejected[1].2.contains("does not close after"));
-        assert_eq!(rejected[2].0, Position::Line(5));
-        assert!(rejected[2].2.contains("4 cells"), "{}", rejected[2].2);
-        assert_eq!(bars(&batch), expected());
+            let batch = run(&text, true).unwrap();
+            let rejected: Vec<(Position, String, String)> = batch
+                .report
+                .rejected
+                .iter()
+                .map(|r| (r.position, r.column.clone(), r.reason.clone()))
+                .collect();
+            assert_eq!(rejected.len(), 3, "{rejected:?}");
+            assert_eq!(rejected[1].0, Position::Line(4), "{newline:?}");
+            assert_eq!(rejected[1].1, "close_time");
+            assert!(rejected[1].2.contains("does not close after"));
+            assert_eq!(rejected[2].0, Position::Line(5));
+            assert!(rejected[2].2.contains("4 cells"), "{}", rejected[2].2);
+            assert_eq!(bars(&batch), expected());
+        }
     }
 
     #[test]

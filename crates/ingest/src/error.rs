@@ -16,6 +16,8 @@ pub enum Position {
     Line(u64),
     /// A 1-based entry of a JSON array.
     Entry(u64),
+    /// A 1-based row of a Parquet file, counted across its row groups.
+    Row(u64),
 }
 
 impl fmt::Display for Position {
@@ -23,6 +25,7 @@ impl fmt::Display for Position {
         match self {
             Position::Line(line) => write!(f, "line {line}"),
             Position::Entry(entry) => write!(f, "entry {entry}"),
+            Position::Row(row) => write!(f, "row {row}"),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod eth_logs;
 pub mod feeds;
 pub mod maker_flipside;
 pub mod mapped_csv;
+pub mod mapped_parquet;
 pub mod mapping;
 pub mod ohlcv_json;
 pub mod order;

@@ -6,14 +6,20 @@
 //! 1. `time`: block timestamp, or the source's own time;
 //! 2. `block`, then `tx_index`, then `log_index`, where known (unknown sorts first: an off-chain
 //!    price stamped at second `t` is known before anything mined in a block of second `t`);
-//! 3. the source kind's rank ([`SourceKind::rank`]): price sources first;
-//! 4. the file rank within the source ([`SourceKind::file_rank`]): only the Maker export uses it,
+//! 3. the event's class at one instant ([`instant_class`]), across sources: parameter changes,
+//!    then prices, then position snapshots, then position changes, then liquidations. Events with
+//!    a log index are in chain order already and all take class 0 (several events of one log
+//!    keep their source's order); a source that keeps its own order at one instant
+//!    ([`SourceKind::keeps_file_order`]: per-row prices, a mapping's `instant_order = "file"`)
+//!    puts all its events in the last class, so its rows stay whole;
+//! 4. the source kind's rank ([`SourceKind::rank`]): price sources first;
+//! 5. the file rank within the source ([`SourceKind::file_rank`]): only the Maker export uses it,
 //!    to order one block's actions across its files;
-//! 5. the oracle round of a price, where it has one: rounds reported in the same second keep
+//! 6. the oracle round of a price, where it has one: rounds reported in the same second keep
 //!    their round order whatever order the file lists them in;
-//! 6. the source's content hash: two sources of the same kind at the same instant are ordered by
+//! 7. the source's content hash: two sources of the same kind at the same instant are ordered by
 //!    what they contain, not by when they were ingested;
-//! 7. the position within the source: its own order (row, then the events a row produced).
+//! 8. the position within the source: its own order (row, then the events a row produced).
 //!
 //! Block timestamps strictly increase on Ethereum, so ordering by time first keeps block order.
 //! The key is computed from the event and its source's catalog record alone, so events already in
@@ -22,7 +28,7 @@
 
 use cascade_events::{Event, Payload, Timestamp};
 
-use crate::source::SourceKind;
+use crate::source::{INSTANT_LAST, SourceKind, instant_class};
 
 /// The rank of events whose source the catalog does not describe (written by another tool).
 const UNKNOWN_SOURCE_RANK: u8 = u8::MAX;
@@ -38,6 +44,8 @@ pub struct OrderKey {
     pub tx_index: Option<u32>,
     /// Log index.
     pub log_index: Option<u32>,
+    /// Class of the event at one instant.
+    pub class: u8,
     /// Rank of the source kind.
     pub source_rank: u8,
     /// Rank of the file within the source.
@@ -59,6 +67,11 @@ impl OrderKey {
             block: event.block,
             tx_index: event.tx_index,
             log_index: event.log_index,
+            class: match kind {
+                _ if event.log_index.is_some() => 0,
+                Some(kind) if kind.keeps_file_order() => INSTANT_LAST,
+                _ => instant_class(event.kind()),
+            },
             source_rank: kind.map_or(UNKNOWN_SOURCE_RANK, SourceKind::rank),
             file_rank: kind.map_or(0, |kind| kind.file_rank(event)),
             round: match &event.payload {

@@ -27,6 +27,14 @@ pub enum SourceKind {
     EthLogs,
     /// Any CSV with a TOML mapping.
     Csv,
+    /// A Parquet file with a TOML mapping (recorded as `csv-rows` or `csv-file-order` when its
+    /// mapping says `prices = "per-row"` or `instant_order = "file"`: those kinds name how a
+    /// mapped source's events are ordered and de-duplicated, whatever the file format).
+    Parquet,
+    /// A `csv` source whose mapping says `instant_order = "file"`: at one instant its events keep
+    /// the file's order instead of the by-kind order (recorded under its own name so the order
+    /// can be recomputed from the catalog; not a `--source` of its own).
+    CsvFileOrder,
     /// A `csv` source whose mapping says `prices = "per-row"`: its prices belong to the row of
     /// another event, not to a series (recorded under its own name so the duplicate rule can be
     /// recomputed from the catalog; not a `--source` of its own).
@@ -39,13 +47,15 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// Every kind, in source-rank order.
-    pub const ALL: [SourceKind; 9] = [
+    pub const ALL: [SourceKind; 11] = [
         SourceKind::ChainlinkRounds,
         SourceKind::OhlcvJson,
         SourceKind::PriceCsv,
         SourceKind::BinanceKlines,
         SourceKind::EthLogs,
         SourceKind::Csv,
+        SourceKind::Parquet,
+        SourceKind::CsvFileOrder,
         SourceKind::CsvRows,
         SourceKind::AaveSubgraphLiquidations,
         SourceKind::MakerFlipside,
@@ -60,6 +70,8 @@ impl SourceKind {
             SourceKind::BinanceKlines => "binance-klines",
             SourceKind::EthLogs => "eth-logs",
             SourceKind::Csv => "csv",
+            SourceKind::Parquet => "parquet",
+            SourceKind::CsvFileOrder => "csv-file-order",
             SourceKind::CsvRows => "csv-rows",
             SourceKind::AaveSubgraphLiquidations => "aave-subgraph-liquidations",
             SourceKind::MakerFlipside => "maker-flipside",
@@ -76,10 +88,23 @@ impl SourceKind {
             SourceKind::BinanceKlines => 3,
             SourceKind::EthLogs => 4,
             SourceKind::Csv => 5,
-            SourceKind::CsvRows => 6,
-            SourceKind::AaveSubgraphLiquidations => 7,
-            SourceKind::MakerFlipside => 8,
+            SourceKind::Parquet => 6,
+            SourceKind::CsvFileOrder => 7,
+            SourceKind::CsvRows => 8,
+            SourceKind::AaveSubgraphLiquidations => 9,
+            SourceKind::MakerFlipside => 10,
         }
+    }
+
+    /// Whether the source's events at one instant keep the source's own order rather than the
+    /// by-kind order ([`instant_class`]): true where a row's events belong together (the Aave
+    /// export's reserve prices observed for the liquidation of their row, a `csv-rows` source)
+    /// and where a mapping asks for it (`csv-file-order`).
+    pub fn keeps_file_order(self) -> bool {
+        matches!(
+            self,
+            SourceKind::CsvFileOrder | SourceKind::CsvRows | SourceKind::AaveSubgraphLiquidations
+        )
     }
 
     /// Tie-breaker between the files of one source in the same block.
@@ -106,10 +131,36 @@ impl SourceKind {
                 | SourceKind::PriceCsv
                 | SourceKind::BinanceKlines
                 | SourceKind::Csv
+                | SourceKind::Parquet
+                | SourceKind::CsvFileOrder
                 | SourceKind::ChainlinkRounds
         )
     }
 }
+
+/// The class of an event kind at one instant: parameter changes (and oracle configuration), then
+/// prices, then position snapshots, then position changes, then liquidations. A parameter
+/// change governs the positions of its second; a price is read by the actions of its second.
+pub fn instant_class(kind: EventKind) -> u8 {
+    match kind {
+        EventKind::ParamChange | EventKind::OracleSourceChange => 0,
+        EventKind::Price | EventKind::OracleValue => 1,
+        // 2 is kept for position snapshots (issue #15), between prices and position changes.
+        EventKind::VaultOpen
+        | EventKind::Deposit
+        | EventKind::Withdraw
+        | EventKind::Borrow
+        | EventKind::Repay
+        | EventKind::CollateralToggle
+        | EventKind::IndexUpdate => 3,
+        EventKind::Liquidation | EventKind::AuctionKick | EventKind::AuctionTake => INSTANT_LAST,
+    }
+}
+
+/// The last class at one instant (liquidations), also taken by every event of a source that keeps
+/// its own order ([`SourceKind::keeps_file_order`]): such a source's rows stay whole and are
+/// judged with what every other source knows at that instant.
+pub const INSTANT_LAST: u8 = 4;
 
 /// The same-block order of event kinds used by [`SourceKind::file_rank`].
 pub fn kind_rank(kind: EventKind) -> u8 {

@@ -105,6 +105,13 @@ pub enum Source {
         /// The mapping.
         mapping: Mapping,
     },
+    /// A Parquet file through a mapping.
+    Parquet {
+        /// The Parquet file.
+        path: PathBuf,
+        /// The mapping.
+        mapping: Mapping,
+    },
 }
 
 impl Source {
@@ -118,8 +125,18 @@ impl Source {
             Source::PriceCsv { .. } => SourceKind::PriceCsv,
             Source::BinanceKlines { .. } => SourceKind::BinanceKlines,
             Source::EthLogs { .. } => SourceKind::EthLogs,
-            Source::Csv { mapping, .. } if !mapping.prices_are_series() => SourceKind::CsvRows,
+            Source::Csv { mapping, .. } | Source::Parquet { mapping, .. }
+                if !mapping.prices_are_series() =>
+            {
+                SourceKind::CsvRows
+            }
+            Source::Csv { mapping, .. } | Source::Parquet { mapping, .. }
+                if mapping.keeps_file_order() =>
+            {
+                SourceKind::CsvFileOrder
+            }
             Source::Csv { .. } => SourceKind::Csv,
+            Source::Parquet { .. } => SourceKind::Parquet,
         }
     }
 
@@ -133,7 +150,8 @@ impl Source {
             | Source::PriceCsv { path, .. }
             | Source::BinanceKlines { path, .. }
             | Source::EthLogs { path, .. }
-            | Source::Csv { path, .. } => path,
+            | Source::Csv { path, .. }
+            | Source::Parquet { path, .. } => path,
         }
     }
 
@@ -149,7 +167,7 @@ impl Source {
                 inputs.extend(options.blocks.iter().cloned());
                 inputs
             }
-            Source::Csv { path, mapping } => {
+            Source::Csv { path, mapping } | Source::Parquet { path, mapping } => {
                 let mut inputs = vec![path.clone()];
                 inputs.extend(mapping.lookup_files(path));
                 inputs
@@ -168,7 +186,9 @@ impl Source {
             Source::PriceCsv { options, .. } => format!("{options:?}"),
             Source::BinanceKlines { options, .. } => format!("{options:?}"),
             Source::EthLogs { options, .. } => options.recipe(),
-            Source::Csv { mapping, .. } => mapping.text().to_owned(),
+            Source::Csv { mapping, .. } | Source::Parquet { mapping, .. } => {
+                mapping.text().to_owned()
+            }
         }
     }
 
@@ -252,6 +272,9 @@ impl Source {
             Source::EthLogs { path, options } => eth_logs::read(path, options, context),
             Source::Csv { path, mapping } => {
                 crate::mapped_csv::read(std::slice::from_ref(path), mapping, context)
+            }
+            Source::Parquet { path, mapping } => {
+                crate::mapped_parquet::read(std::slice::from_ref(path), mapping, context)
             }
         }
     }
@@ -635,7 +658,46 @@ struct Staged {
 }
 
 /// Ingests `sources` into the log at `dir` (created if absent); see the module documentation.
+///
+/// A first ingest that fails leaves no log behind: a directory it created is removed, and an
+/// empty directory it was given is emptied again (no half-made catalog for the next command to
+/// mistake for a log).
 pub fn ingest(
+    dir: &Path,
+    sources: Vec<Source>,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestSummary, IngestError> {
+    // Some(true): no directory; Some(false): an empty one; None: anything else.
+    let first = match std::fs::read_dir(dir) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Some(true),
+        Ok(mut entries) => entries.next().is_none().then_some(false),
+        Err(_) => None,
+    };
+    let result = ingest_into(dir, sources, options, progress);
+    if let (Err(error), Some(created)) = (&result, first) {
+        let cleaned = if created {
+            std::fs::remove_dir_all(dir)
+        } else {
+            std::fs::read_dir(dir).and_then(|entries| {
+                entries.into_iter().try_for_each(|entry| {
+                    let path = entry?.path();
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(path)
+                    } else {
+                        std::fs::remove_file(path)
+                    }
+                })
+            })
+        };
+        if let Err(cleanup) = cleaned {
+            tracing::warn!(%error, %cleanup, dir = %dir.display(), "could not remove what the failed first ingest created");
+        }
+    }
+    result
+}
+
+fn ingest_into(
     dir: &Path,
     sources: Vec<Source>,
     options: &IngestOptions,

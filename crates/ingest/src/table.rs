@@ -7,6 +7,7 @@
 //!
 //! Must never: guess a column by position, or skip a row without reporting it.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -31,11 +32,118 @@ pub fn header_cell(index: usize, name: &str) -> &str {
     name.trim()
 }
 
+/// The size of an input, to reserve memory for its events once.
+#[derive(Clone, Copy, Debug)]
+pub enum SizeHint {
+    /// The file's bytes (a CSV file: rows are estimated from the bytes the first rows took).
+    Bytes(u64),
+    /// The number of rows (a Parquet file's metadata says it).
+    Rows(u64),
+}
+
+impl SizeHint {
+    /// How many rows the input holds, judged after `seen` rows of which the last started at
+    /// byte `offset`.
+    pub fn rows(self, offset: u64, seen: u64) -> u64 {
+        match self {
+            SizeHint::Bytes(bytes) => bytes / (offset / seen.max(1)).max(1),
+            SizeHint::Rows(rows) => rows,
+        }
+    }
+}
+
+/// What a [`RowSource`] calls with each row, or with the problem that kept it from being read.
+pub type VisitRow<'v> = dyn FnMut(Result<&Row<'_>, Box<RowError>>) -> Result<(), IngestError> + 'v;
+
+/// Rows of a tabular input with a header (a CSV file, a Parquet file), as a mapping reads them.
+pub trait RowSource {
+    /// The column names.
+    fn header(&self) -> &[String];
+
+    /// What is known of the input's size before reading it.
+    fn size_hint(&self) -> SizeHint;
+
+    /// Calls `visit` on every data row in order and returns how many rows were read.
+    fn each_row(
+        &mut self,
+        progress: &dyn Progress,
+        visit: &mut VisitRow<'_>,
+    ) -> Result<u64, IngestError>;
+}
+
+impl<R: Read> RowSource for CsvInput<R> {
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::Bytes(self.bytes)
+    }
+
+    fn each_row(
+        &mut self,
+        progress: &dyn Progress,
+        visit: &mut VisitRow<'_>,
+    ) -> Result<u64, IngestError> {
+        self.for_each_row(progress, visit)
+    }
+}
+
 /// An open CSV file with its header.
 pub struct CsvInput<R: Read = BufReader<File>> {
     path: PathBuf,
-    reader: csv::Reader<R>,
+    /// The file's size, where known (for estimates).
+    bytes: u64,
+    reader: csv::Reader<LineCounter<R>>,
     header: Vec<String>,
+}
+
+/// Counts the line breaks of what the CSV reader reads, so a record's line comes from its
+/// start byte. The csv crate's own line count is one short for every record after the first in
+/// a CRLF file: it ends a record at `\r` and counts that line's `\n` only when reading the
+/// next record, after stamping the next record's position.
+pub(crate) struct LineCounter<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// Offsets of the `\n`s read but not yet passed by a record start.
+    pending: VecDeque<u64>,
+    /// `\n`s before the last record start asked about.
+    passed: u64,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        let base = self.offset;
+        self.pending
+            .extend(memchr::memchr_iter(b'\n', &buf[..read]).map(|at| base + at as u64));
+        self.offset += read as u64;
+        Ok(read)
+    }
+}
+
+impl<R> LineCounter<R> {
+    /// Counts the lines of what is read from `inner`.
+    pub(crate) fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            offset: 0,
+            pending: VecDeque::new(),
+            passed: 0,
+        }
+    }
+
+    /// The 1-based line of a record whose parse started at byte `start`: a `\n` at `start`
+    /// itself is the end of the previous line (CRLF), not part of the record. Starts must not
+    /// decrease.
+    pub(crate) fn line_of(&mut self, start: u64) -> u64 {
+        while self.pending.front().is_some_and(|&at| at <= start) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
 }
 
 impl CsvInput {
@@ -45,7 +153,10 @@ impl CsvInput {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_reader(path, BufReader::with_capacity(1 << 16, file))
+        let bytes = file.metadata().map_or(0, |m| m.len());
+        let mut input = Self::from_reader(path, BufReader::with_capacity(1 << 16, file))?;
+        input.bytes = bytes;
+        Ok(input)
     }
 }
 
@@ -55,7 +166,7 @@ impl<R: Read> CsvInput<R> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(reader);
+            .from_reader(LineCounter::new(reader));
         let mut first = StringRecord::new();
         let has_header = reader
             .read_record(&mut first)
@@ -72,6 +183,7 @@ impl<R: Read> CsvInput<R> {
             .collect();
         Ok(CsvInput {
             path: path.to_owned(),
+            bytes: 0,
             reader,
             header,
         })
@@ -111,7 +223,7 @@ impl<R: Read> CsvInput<R> {
         let mut rows = 0u64;
         let mut reported = 0u64;
         loop {
-            let line_before = self.reader.position().line();
+            let start = self.reader.position().byte();
             match self.reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
@@ -120,7 +232,7 @@ impl<R: Read> CsvInput<R> {
                         rows += 1;
                         visit(Err(Box::new(RowError {
                             file: self.path.clone(),
-                            position: Position::Line(line_before.max(1)),
+                            position: Position::Line(self.reader.get_mut().line_of(start)),
                             column: String::new(),
                             value: String::new(),
                             reason: "row is not valid UTF-8".into(),
@@ -132,14 +244,15 @@ impl<R: Read> CsvInput<R> {
                 },
             }
             rows += 1;
-            let line = record.position().map_or(line_before, |p| p.line());
+            let start = record.position().map_or(start, csv::Position::byte);
+            let line = self.reader.get_mut().line_of(start);
             if record.len() == 1 && record[0].trim().is_empty() {
                 // A blank line carries nothing; the csv reader already skips truly empty ones.
                 continue;
             }
             let row = Row {
                 file: &self.path,
-                line,
+                position: Position::Line(line),
                 record: &record,
                 header: &self.header,
             };
@@ -193,15 +306,39 @@ pub fn column(file: &Path, header: &[String], name: &str) -> Result<usize, Inges
 /// One data row of a [`CsvInput`].
 pub struct Row<'a> {
     file: &'a Path,
-    line: u64,
+    position: Position,
     record: &'a StringRecord,
     header: &'a [String],
 }
 
+impl<'a> Row<'a> {
+    /// A row of another tabular input (a Parquet row group's row).
+    pub(crate) fn new(
+        file: &'a Path,
+        position: Position,
+        record: &'a StringRecord,
+        header: &'a [String],
+    ) -> Self {
+        Row {
+            file,
+            position,
+            record,
+            header,
+        }
+    }
+}
+
 impl Row<'_> {
-    /// The 1-based line number (the header is line 1).
+    /// The 1-based line number (the header is line 1), or for a Parquet file the 1-based row.
     pub fn line(&self) -> u64 {
-        self.line
+        match self.position {
+            Position::Line(number) | Position::Entry(number) | Position::Row(number) => number,
+        }
+    }
+
+    /// Where the row is, as messages name it (`line 7`, `row 7`).
+    pub fn position(&self) -> Position {
+        self.position
     }
 
     /// Byte offset of the row in the file.
@@ -232,7 +369,7 @@ impl Row<'_> {
     pub fn error(&self, column: usize, reason: impl Into<String>) -> Box<RowError> {
         Box::new(RowError {
             file: self.file.to_owned(),
-            position: Position::Line(self.line),
+            position: self.position,
             column: self.header.get(column).cloned().unwrap_or_default(),
             value: self.text(column).to_owned(),
             reason: reason.into(),
@@ -244,7 +381,7 @@ impl Row<'_> {
     pub fn whole_row_error(&self, reason: impl Into<String>) -> Box<RowError> {
         Box::new(RowError {
             file: self.file.to_owned(),
-            position: Position::Line(self.line),
+            position: self.position,
             column: String::new(),
             value: String::new(),
             reason: reason.into(),
@@ -317,6 +454,27 @@ mod tests {
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].position, Position::Line(5));
         assert!(rejected[0].reason.contains("1 cells"));
+    }
+
+    #[test]
+    fn line_numbers_are_right_for_crlf_files() {
+        for newline in ["\n", "\r\n"] {
+            let text = ["a,b", "1,2", "\"multi", "line\",3", "4", "5,6", ""].join(newline);
+            let mut csv = input(&text).unwrap();
+            let mut lines = Vec::new();
+            csv.for_each_row(&NoProgress, |row| {
+                lines.push(match row {
+                    Ok(row) => row.line(),
+                    Err(error) => match error.position {
+                        Position::Line(line) => line,
+                        Position::Entry(_) | Position::Row(_) => 0,
+                    },
+                });
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(lines, [2, 3, 5, 6], "{newline:?}");
+        }
     }
 
     #[test]

@@ -173,8 +173,14 @@ pub enum TimeFormat {
     UnixMillis,
     /// RFC 3339 with an offset (`2021-05-19T00:10:00.0000000Z`).
     Rfc3339,
-    /// A chrono `strftime` pattern for a naive UTC date-time (`%Y-%m-%d %H:%M:%S%.f`).
-    Pattern(String),
+    /// A chrono `strftime` pattern for a naive date-time (`%Y-%m-%d %H:%M:%S%.f`, or
+    /// `%d/%m/%y %H:%M` without seconds: the start of the minute), read in a fixed zone.
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// Seconds east of UTC of the zone the times are written in (`timezone`).
+        offset: i32,
+    },
 }
 
 impl TimeFormat {
@@ -184,12 +190,45 @@ impl TimeFormat {
             "unix_s" => Ok(TimeFormat::UnixSeconds),
             "unix_ms" => Ok(TimeFormat::UnixMillis),
             "rfc3339" => Ok(TimeFormat::Rfc3339),
-            pattern if pattern.contains('%') => Ok(TimeFormat::Pattern(pattern.to_owned())),
+            pattern if pattern.contains('%') => Ok(TimeFormat::Pattern {
+                pattern: pattern.to_owned(),
+                offset: 0,
+            }),
             other => Err(format!(
                 "unknown time format {other:?} (expected unix_s, unix_ms, rfc3339 or a strftime pattern)"
             )),
         }
     }
+}
+
+/// Reads a mapping's `timezone`: `UTC` (also `Z`, `GMT`) or a fixed offset `+HH:MM`/`-HH:MM`,
+/// as seconds east of UTC. Named zones with daylight saving time are refused: a sheet written in
+/// local time across a clock change has an hour that happens twice, which no offset resolves.
+pub fn timezone(text: &str) -> Result<i32, String> {
+    let trimmed = text.trim();
+    if matches!(trimmed, "UTC" | "utc" | "Z" | "GMT") {
+        return Ok(0);
+    }
+    let refuse = || {
+        format!(
+            "unknown time zone {trimmed:?} (expected UTC or an offset such as +02:00; a zone with daylight saving time needs its times converted, or written with an offset and read as rfc3339)"
+        )
+    };
+    let rest = trimmed.strip_prefix("UTC").unwrap_or(trimmed).to_owned();
+    let (sign, digits) = match rest.split_at_checked(1) {
+        Some(("+", digits)) => (1, digits),
+        Some(("-", digits)) => (-1, digits),
+        _ => return Err(refuse()),
+    };
+    let (hours, minutes) = digits.split_once(':').ok_or_else(refuse)?;
+    let field = |text: &str, max: i32| {
+        (text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<i32>().ok())
+            .flatten()
+            .filter(|value| *value <= max)
+            .ok_or_else(refuse)
+    };
+    Ok(sign * (field(hours, 14)? * 3600 + field(minutes, 59)? * 60))
 }
 
 /// Times before this (2009-01-03, the first Bitcoin block) are refused: no market data or
@@ -207,10 +246,13 @@ pub fn time(text: &str, format: &TimeFormat) -> Result<Timestamp, String> {
         TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(trimmed)
             .map_err(|error| format!("not an RFC 3339 time: {error}"))?
             .timestamp(),
-        TimeFormat::Pattern(pattern) => NaiveDateTime::parse_from_str(trimmed, pattern)
-            .map_err(|error| format!("not a time in the format {pattern:?}: {error}"))?
-            .and_utc()
-            .timestamp(),
+        TimeFormat::Pattern { pattern, offset } => {
+            NaiveDateTime::parse_from_str(trimmed, pattern)
+                .map_err(|error| format!("not a time in the format {pattern:?}: {error}"))?
+                .and_utc()
+                .timestamp()
+                - i64::from(*offset)
+        }
     };
     check_range(Timestamp(seconds))
 }
@@ -267,16 +309,18 @@ pub fn id(text: &str, kind: IdKind) -> Result<Id, String> {
     match kind {
         IdKind::Auto => trimmed.parse::<Id>().map_err(|error| error.to_string()),
         IdKind::Address => {
+            // Exports write addresses with or without `0x`, in any case (subgraphs lower-case
+            // them, Etherscan checksums them, Dune drops the prefix of `varbinary` columns).
             let hex = trimmed
                 .strip_prefix("0x")
-                .or_else(|| trimmed.strip_prefix("0X"));
-            match hex {
-                Some(hex) if hex.len() == 40 => trimmed
-                    .parse()
-                    .map(Id::Address)
-                    .map_err(|_| "not a hex address".to_owned()),
-                _ => Err("not an address (0x and 40 hex digits)".into()),
+                .or_else(|| trimmed.strip_prefix("0X"))
+                .unwrap_or(trimmed);
+            if hex.len() != 40 {
+                return Err("not an address (40 hex digits, with or without 0x)".into());
             }
+            hex.parse()
+                .map(Id::Address)
+                .map_err(|_| "not a hex address".to_owned())
         }
         IdKind::Number => trimmed
             .parse::<u64>()
@@ -286,6 +330,17 @@ pub fn id(text: &str, kind: IdKind) -> Result<Id, String> {
             .map(Id::Name)
             .map_err(|error| error.to_string()),
     }
+}
+
+/// Parses a Compound exchange rate mantissa (`exchangeRateStored()`, scaled by 1e18): a positive
+/// integer, decimal or `0x` hex.
+pub fn exchange_rate(text: &str) -> Result<U256, String> {
+    let rate = integer(text)
+        .map_err(|reason| format!("{reason} (the exchange rate is the integer mantissa exchangeRateStored() returns, scaled by 1e18)"))?;
+    if rate.is_zero() {
+        return Err("an exchange rate of 0 is no rate".into());
+    }
+    Ok(rate)
 }
 
 /// Parses a name of at most 32 bytes (a parameter name).
@@ -378,6 +433,10 @@ mod tests {
 
     #[test]
     fn amounts_follow_unit_and_sign() {
+        // A blank amount is no amount, never a silent 0 (docs/ingest.md, "an unknown side").
+        for unit in [Unit::Tokens, Unit::Base] {
+            assert!(amount(" ", unit, 18, Sign::Positive).is_err());
+        }
         let eth = 10u128.pow(18);
         assert_eq!(
             amount("2.527445121", Unit::Tokens, 18, Sign::Positive),
@@ -440,7 +499,7 @@ mod tests {
 
     #[test]
     fn times_in_every_format() {
-        let pattern = TimeFormat::Pattern("%Y-%m-%d %H:%M:%S%.f".into());
+        let pattern = TimeFormat::parse("%Y-%m-%d %H:%M:%S%.f").unwrap();
         assert_eq!(
             time("2022-01-24 22:04:28.000", &pattern),
             Ok(Timestamp(1_643_061_868))
@@ -482,6 +541,25 @@ mod tests {
     }
 
     #[test]
+    fn minute_times_in_a_zone() {
+        // 19/05/21 14:07 at UTC+02:00 is 12:07:00 UTC, the start of that minute.
+        let minutes = TimeFormat::Pattern {
+            pattern: "%d/%m/%y %H:%M".into(),
+            offset: timezone("+02:00").unwrap(),
+        };
+        assert_eq!(
+            time("19/05/21 14:07", &minutes),
+            Ok(Timestamp(1_621_426_020))
+        );
+        assert_eq!(timezone("UTC"), Ok(0));
+        assert_eq!(timezone("-05:30"), Ok(-19_800));
+        assert_eq!(timezone("UTC+01:00"), Ok(3600));
+        for refused in ["Europe/Berlin", "+2", "+15:00", "+02:60", ""] {
+            assert!(timezone(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
     fn ids_by_kind() {
         assert_eq!(id("16175", IdKind::Number), Ok(Id::Number(16175)));
         assert_eq!(id("ETH-B", IdKind::Name), Ok(Id::name("ETH-B")));
@@ -493,6 +571,19 @@ mod tests {
             Ok(Id::Address(_))
         ));
         assert!(id("0x12", IdKind::Address).is_err());
+        // With or without 0x, in any case: one address.
+        let lower = id(
+            "0xefb52b3c270c20bf180ca51393dac604c4851580",
+            IdKind::Address,
+        );
+        for spelling in [
+            "efb52b3c270c20bf180ca51393dac604c4851580",
+            "0XEFB52B3C270C20BF180CA51393DAC604C4851580",
+            "EfB52b3C270c20bF180Ca51393daC604c4851580",
+        ] {
+            assert_eq!(id(spelling, IdKind::Address), lower, "{spelling}");
+        }
+        assert!(id("zzb52b3c270c20bf180ca51393dac604c4851580", IdKind::Address).is_err());
         assert!(id("-3", IdKind::Number).is_err());
         assert!(id("", IdKind::Auto).is_err());
         assert!(id(&"x".repeat(33), IdKind::Name).is_err());

@@ -6,17 +6,17 @@ mod common {
     pub mod context;
     pub mod data;
     pub mod fixtures;
+    pub mod log;
 }
 
 use std::path::{Path, PathBuf};
 
 use cascade_events::{Event, EventKind};
 use cascade_ingest::{
-    IngestOptions, Mapping, NoProgress, Source, SourceBatch, aave_subgraph, chainlink_rounds,
-    feeds::FeedTable, ingest, maker_flipside, mapped_csv, price_csv,
+    Mapping, Source, SourceBatch, aave_subgraph, chainlink_rounds, feeds::FeedTable,
+    maker_flipside, mapped_csv, price_csv,
 };
-use cascade_log::LogReader;
-use common::{context::context, data::shared_data, fixtures::fixtures};
+use common::{context::context, data::shared_data, fixtures::fixtures, log::log_of};
 
 /// The fixture mapping for each Maker file, with the kind the file produces.
 const MAKER: [(&str, EventKind); 7] = [
@@ -73,25 +73,6 @@ fn maker_mappings_reproduce_the_built_in_adapter_on_the_ethb_set() {
         return;
     };
     maker_equivalence(&folder, "12381609");
-}
-
-/// Ingests one source into a fresh log and returns its events with the source id cleared.
-fn log_of(source: Source, skip_invalid: bool) -> Vec<Event> {
-    let dir = tempfile::tempdir().unwrap();
-    let options = IngestOptions {
-        skip_invalid,
-        quarantine: Some(dir.path().join("q.jsonl")),
-        ..IngestOptions::default()
-    };
-    ingest(&dir.path().join("log"), vec![source], &options, &NoProgress).unwrap();
-    LogReader::open(&dir.path().join("log"))
-        .unwrap()
-        .events(0)
-        .map(|e| Event {
-            source: 0,
-            ..e.unwrap()
-        })
-        .collect()
 }
 
 fn price_files() -> Vec<PathBuf> {

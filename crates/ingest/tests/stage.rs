@@ -291,7 +291,17 @@ fn a_bad_row_writes_nothing_unless_skipped_to_quarantine() {
             .contains("bad.csv: line 3, column USD_price: \"-1\""),
         "{error}"
     );
-    assert!(!log.join("CURRENT").exists() || read_log(&log).is_empty());
+    // A failed first ingest leaves no log directory behind (no empty catalog either), and an
+    // empty directory given to it stays empty.
+    assert!(
+        !log.exists(),
+        "{:?}",
+        std::fs::read_dir(&log).map(|d| d.count())
+    );
+    let given = dir.path().join("given");
+    std::fs::create_dir(&given).unwrap();
+    ingest(&given, vec![prices(&bad)], &options(false), &NoProgress).unwrap_err();
+    assert_eq!(std::fs::read_dir(&given).unwrap().count(), 0);
 
     let summary = ingest(
         &log,
@@ -503,5 +513,96 @@ fn catalog_unreadable_is_rebuilt() {
     assert_eq!(
         Catalog::open(dir.path()).unwrap().sources().unwrap().len(),
         1
+    );
+}
+
+/// A mapping of `kind,account,amount` rows at one second: deposits, liquidations (of the same
+/// account) and parameter changes, so one file holds several classes of one instant.
+fn actions_mapping(instant_order: &str) -> cascade_ingest::Mapping {
+    let text = format!(
+        r#"
+{instant_order}
+[time]
+column = "t"
+format = "unix_s"
+
+[[event]]
+kind = "deposit"
+when = {{ column = "kind", equals = "deposit" }}
+protocol = "aave-v2"
+market = "main"
+account = {{ column = "account", id = "name" }}
+asset = "WETH"
+amount = {{ column = "amount", unit = "base" }}
+
+[[event]]
+kind = "liquidation"
+when = {{ column = "kind", equals = "liquidation" }}
+protocol = "aave-v2"
+market = "main"
+account = {{ column = "account", id = "name" }}
+collateral_asset = "WETH"
+collateral_seized = {{ column = "amount", unit = "base" }}
+debt_asset = "DAI"
+debt_repaid = {{ value = "1", unit = "base" }}
+
+[[event]]
+kind = "param-change"
+when = {{ column = "kind", equals = "param" }}
+protocol = "aave-v2"
+market = "WETH"
+param = "liquidationThreshold"
+value = {{ column = "amount", decimals = 4, scaled = true }}
+"#
+    );
+    cascade_ingest::Mapping::from_toml(Path::new("actions.toml"), &text).unwrap()
+}
+
+fn instant_order_of(instant_order: &str) -> Vec<(String, u32)> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // Rows in the order a careless export may list them: the liquidation first.
+    let actions = write(
+        dir.path(),
+        "actions.csv",
+        "t,kind,account,amount\n1700000000,liquidation,a,5\n1700000000,deposit,a,7\n1700000000,param,,8250\n",
+    );
+    let price = write(
+        dir.path(),
+        "prices.csv",
+        "symbol,timestamp,price\nWETH,1700000000,2000\n",
+    );
+    let sources = vec![
+        Source::Csv {
+            path: actions,
+            mapping: actions_mapping(instant_order),
+        },
+        prices(&price),
+    ];
+    ingest(&log, sources, &options(false), &NoProgress).unwrap();
+    read_log(&log)
+        .iter()
+        .map(|e| (e.kind().name().to_owned(), e.source))
+        .collect()
+}
+
+#[test]
+fn one_instant_orders_parameters_prices_positions_then_liquidations_across_sources() {
+    let kinds = |order: &[(String, u32)]| order.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    // Source 0 is the actions file, source 1 the price file, ingested in that order: the price
+    // still comes after the parameter change and before the deposit.
+    let order = instant_order_of("");
+    assert_eq!(
+        kinds(&order),
+        ["param-change", "price", "deposit", "liquidation"],
+        "{order:?}"
+    );
+    assert_eq!(order[1].1, 1);
+    // `instant_order = "file"`: the file's rows as written, after the other source's price.
+    let order = instant_order_of(r#"instant_order = "file""#);
+    assert_eq!(
+        kinds(&order),
+        ["price", "liquidation", "deposit", "param-change"],
+        "{order:?}"
     );
 }

@@ -92,6 +92,8 @@ impl LookupTable {
             file: path,
             header: &header,
             lookups: &no_lookups,
+            text: None,
+            at: Vec::new(),
         };
         let plans = spec
             .events
@@ -223,9 +225,9 @@ impl Join {
                     .unwrap_or_default(),
                 value: text.to_owned(),
                 reason: format!(
-                    "{reason} (joined by {} line {}, column {} = {:?})",
+                    "{reason} (joined by {} {}, column {} = {:?})",
                     main.file.display(),
-                    row.line(),
+                    row.position(),
                     main.column,
                     main.value
                 ),

@@ -13,6 +13,7 @@
 //! Must never: fall back to a default for a column that is named but missing, or convert an
 //! amount through anything but its decimal digits.
 
+mod locate;
 mod lookup;
 mod rules;
 #[cfg(test)]
@@ -25,17 +26,20 @@ use std::sync::Arc;
 
 use cascade_events::{
     Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail,
-    ParamChange, Payload, PositionChange, PriceUpdate, Protocol, Symbol, Timestamp, VaultOpen,
+    ParamChange, Payload, PositionChange, PriceUpdate, Protocol, Symbol, Timestamp, U256,
+    VaultOpen,
 };
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::batch::{Context, EventBuffer, Rejects, SourceBatch};
 use crate::error::{IngestError, RowError};
-use crate::table::{self, CsvInput, Row};
+use crate::mapped_parquet::ParquetInput;
+use crate::table::{self, CsvInput, Row, RowSource};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
+use locate::{Step, locate};
 use lookup::{Join, LookupSpec, LookupTable};
-use rules::{ColumnList, Duplicates, DuplicatesSpec, Gate, Side, Tally, Verdict};
+use rules::{ColumnList, Duplicates, DuplicatesSpec, Gate, Side, Tally, Test, Verdict};
 
 /// Rows read before the event vector is reserved for the whole file.
 const RESERVE_AFTER: u64 = 4096;
@@ -62,10 +66,11 @@ impl Mapping {
     pub fn from_toml(name: &Path, text: &str) -> Result<Self, IngestError> {
         let spec: MappingSpec = toml::from_str(text).map_err(|error| IngestError::Mapping {
             file: name.to_owned(),
-            message: error.to_string(),
+            message: place_unknown_field(text, error.message())
+                .unwrap_or_else(|| error.to_string()),
         })?;
         // Fail on constants and option combinations now, not at the first row.
-        spec.check(name)?;
+        spec.check(name, text)?;
         Ok(Mapping {
             name: name.to_owned(),
             text: text.to_owned(),
@@ -82,6 +87,12 @@ impl Mapping {
     /// (the source is recorded as [`crate::SourceKind::CsvRows`]).
     pub fn prices_are_series(&self) -> bool {
         self.spec.prices == PriceIdentity::Series
+    }
+
+    /// True when the mapping says `instant_order = "file"`: at one instant its events keep the
+    /// file's order (the source is recorded as [`crate::SourceKind::CsvFileOrder`]).
+    pub fn keeps_file_order(&self) -> bool {
+        self.spec.instant_order == InstantOrder::File
     }
 
     /// The mapping's `description`, if it has one.
@@ -143,6 +154,46 @@ impl Mapping {
         batch: &mut SourceBatch,
     ) -> Result<(), IngestError> {
         let mut input = CsvInput::open(path)?;
+        self.read_rows(path, &mut input, context, rejects, batch)
+    }
+
+    /// Reads one Parquet file through this mapping, as [`Mapping::read_into`] a CSV file: only
+    /// the columns the mapping names are read, each rendered as its exact text
+    /// ([`crate::mapped_parquet`]).
+    pub fn read_parquet_into(
+        &self,
+        path: &Path,
+        context: &Context<'_>,
+        rejects: &mut Rejects,
+        batch: &mut SourceBatch,
+    ) -> Result<(), IngestError> {
+        let mut columns = Vec::new();
+        self.spec
+            .collect_columns(&mut columns, &mut BTreeMap::new());
+        let mut input = ParquetInput::open(path, &columns)?;
+        if let Some(column) = &self.spec.time.column
+            && input.is_time_column(column)
+            && self.spec.time.format != "rfc3339"
+        {
+            return Err(IngestError::Mapping {
+                file: self.name.clone(),
+                message: format!(
+                    "[time] column {column:?} of {} is a Parquet timestamp or date, read as an RFC 3339 time in UTC: give format = \"rfc3339\"",
+                    path.display()
+                ),
+            });
+        }
+        self.read_rows(path, &mut input, context, rejects, batch)
+    }
+
+    fn read_rows(
+        &self,
+        path: &Path,
+        input: &mut dyn RowSource,
+        context: &Context<'_>,
+        rejects: &mut Rejects,
+        batch: &mut SourceBatch,
+    ) -> Result<(), IngestError> {
         let mut lookups = BTreeMap::new();
         for lookup in &self.spec.lookups {
             let table = LookupTable::load(
@@ -158,6 +209,7 @@ impl Mapping {
         let mut plan = Plan::compile(
             &self.spec,
             &self.name,
+            Some(&self.text),
             path,
             input.header(),
             context.chain_id,
@@ -166,18 +218,17 @@ impl Mapping {
         batch.report.files.push(path.to_owned());
         let first = batch.events.len();
         let mut earliest: Option<Timestamp> = None;
-        let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
         let mut produced = Vec::with_capacity(self.spec.events.len());
         let mut seen = 0u64;
-        let rows = input.for_each_row(context.progress, |row| {
+        let hint = input.size_hint();
+        let rows = input.each_row(context.progress, &mut |row| {
             seen += 1;
             if seen == RESERVE_AFTER
                 && let Ok(row) = &row
             {
                 // One reservation sized from the rows so far, instead of doubling a vector of
                 // a million events (hundreds of bytes each) several times over.
-                let per_row = (row.byte_offset() / RESERVE_AFTER).max(1);
-                let rows = file_bytes / per_row;
+                let rows = hint.rows(row.byte_offset(), seen);
                 let events = rows.saturating_mul(self.spec.events.len() as u64) / 10 * 11;
                 batch.events.reserve(usize::try_from(events).unwrap_or(0));
             }
@@ -200,6 +251,15 @@ impl Mapping {
         }
         Ok(())
     }
+}
+
+/// serde's "unknown field `x`" inside an `[[event]]` (an internally tagged table, which the TOML
+/// parser can only place at its header), placed at the key itself.
+fn place_unknown_field(text: &str, message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let field = &rest[..rest.find('`')?];
+    let place = locate::locate_key_named(text, field)?;
+    Some(format!("{place}: {message}"))
 }
 
 /// Puts the events of the lookup tables before the events from `first` on, at `time`: a lookup
@@ -250,6 +310,21 @@ struct MappingSpec {
     duplicates: Option<DuplicatesSpec>,
     #[serde(default)]
     prices: PriceIdentity,
+    #[serde(default)]
+    instant_order: InstantOrder,
+}
+
+/// `instant_order`: how the source's events at one instant sort against each other and against
+/// other sources' (`crate::order`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum InstantOrder {
+    /// Parameter changes, prices, snapshots, position changes, liquidations, across sources.
+    #[default]
+    ByKind,
+    /// The file's own order, after every other source's events of that instant (a file whose
+    /// rows at one second must replay as written: a repay before the deposit it funds).
+    File,
 }
 
 /// `prices`: what a price event without a round is, for the duplicate rule.
@@ -268,8 +343,12 @@ enum PriceIdentity {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TimeSpec {
-    column: String,
+    /// The column of the time; or `value`, one time for every row (a snapshot's).
+    column: Option<String>,
+    value: Option<String>,
     format: String,
+    /// The zone naive times (a `strftime` pattern) are written in: `UTC` or `+HH:MM`.
+    timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,7 +385,7 @@ struct VaultOpenSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     owner: Option<Field>,
@@ -318,7 +397,7 @@ struct PositionSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     asset: Field,
@@ -342,7 +421,7 @@ struct LiquidationSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     liquidator: Option<Field>,
@@ -368,7 +447,7 @@ struct ToggleSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     account: Field,
     asset: Field,
@@ -381,7 +460,7 @@ struct IndexSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     asset: Field,
     supply_index: Option<Field>,
@@ -394,7 +473,7 @@ struct ParamSpec {
     when: Option<ColumnList>,
     unless: Option<ColumnList>,
     count: Option<String>,
-    protocol: Protocol,
+    protocol: Field,
     market: Field,
     param: Field,
     value: Field,
@@ -444,8 +523,34 @@ struct FieldOptions {
     shift: Option<u8>,
     sign: Option<Sign>,
     scaled: Option<bool>,
+    /// Amounts in Compound cTokens: the exchange rate as `CToken.exchangeRateStored()` returns
+    /// it (an integer mantissa scaled by 1e18), from a column, a lookup or a constant; the
+    /// amount becomes underlying base units.
+    exchange_rate: Option<Box<FieldOptions>>,
     #[serde(default)]
     optional: bool,
+}
+
+impl FieldOptions {
+    /// Calls `main` with every column of the file these options read, and `lookup` with every
+    /// (table, column) they join.
+    fn columns(&self, main: &mut dyn FnMut(&String), lookup: &mut dyn FnMut(&str, &String)) {
+        match (&self.column, &self.lookup, &self.key) {
+            (Some(column), Some(table), Some(key)) => {
+                main(key);
+                lookup(table, column);
+            }
+            (Some(column), ..) => main(column),
+            _ => {}
+        }
+        if let Some(DecimalsSpec::Lookup(r)) = &self.decimals {
+            main(&r.key);
+            lookup(&r.lookup, &r.column);
+        }
+        if let Some(rate) = &self.exchange_rate {
+            rate.columns(main, lookup);
+        }
+    }
 }
 
 /// A precision: a number, or a column of a lookup table (`{ lookup, key, column }`).
@@ -551,6 +656,12 @@ impl FieldType {
             options.shift.is_some(),
             "shift",
             self == FieldType::Fixed,
+            &mut extra,
+        );
+        only_for(
+            options.exchange_rate.is_some(),
+            "exchange_rate",
+            self == FieldType::Amount,
             &mut extra,
         );
         if !extra.is_empty() {
@@ -704,18 +815,100 @@ impl<T: Copy> Get<T> {
     }
 }
 
+/// An amount field, with the cToken exchange rate that converts it to underlying base units.
+struct AmountGet {
+    get: Get<Amount>,
+    rate: Option<Get<U256>>,
+}
+
+/// The scale of a Compound `Exp` mantissa (`ExponentialNoError.expScale`).
+const EXP_SCALE: u128 = 1_000_000_000_000_000_000;
+
+impl AmountGet {
+    fn required(&self, row: &Row<'_>) -> Result<Amount, Box<RowError>> {
+        let amount = self.get.required(row)?;
+        self.underlying(amount, row)
+    }
+
+    fn optional(&self, row: &Row<'_>) -> Result<Option<Amount>, Box<RowError>> {
+        match self.get.optional(row)? {
+            Some(amount) => self.underlying(amount, row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// cTokens to underlying base units as Compound does it: `CToken.redeemFresh` computes
+    /// `mul_ScalarTruncate(exchangeRate, redeemTokens)`, i.e. `tokens * mantissa / 1e18`
+    /// rounded down (`ExponentialNoError.truncate`), with `exchangeRate` the 1e18-scaled
+    /// mantissa `exchangeRateStored()` returns.
+    fn underlying(&self, amount: Amount, row: &Row<'_>) -> Result<Amount, Box<RowError>> {
+        let Some(rate) = &self.rate else {
+            return Ok(amount);
+        };
+        let mantissa = rate.required(row)?;
+        let product = amount.0.checked_mul(mantissa).ok_or_else(|| {
+            let reason = format!(
+                "{} cTokens times the exchange rate {mantissa} overflows 256 bits",
+                amount.0
+            );
+            match rate.column() {
+                Some(column) => row.error(column, reason),
+                None => row.whole_row_error(reason),
+            }
+        })?;
+        Ok(Amount(product / U256::from(EXP_SCALE)))
+    }
+
+    /// The precision of the amount as written (the cToken's, when converted).
+    fn decimals(&self, row: &Row<'_>) -> Result<Option<u8>, Box<RowError>> {
+        self.get.decimals(row)
+    }
+
+    fn column(&self) -> Option<usize> {
+        self.get.column()
+    }
+}
+
+#[derive(Clone)]
 struct Compiler<'a> {
     mapping: &'a Path,
     file: &'a Path,
     header: &'a [String],
     lookups: &'a BTreeMap<String, Arc<LookupTable>>,
+    /// The mapping's text, to name the line and column of a key in errors.
+    text: Option<&'a str>,
+    /// The table being compiled (`event`, 2), under which field names are looked up.
+    at: Vec<Step>,
+}
+
+/// `line L, column C: ` of the key at `path` of the mapping `text`, or nothing.
+fn key_place(text: Option<&str>, path: &[Step]) -> String {
+    text.and_then(|text| locate(text, path))
+        .map_or_else(String::new, |place| format!("{place}: "))
+}
+
+/// A path of keys, for [`key_place`].
+fn keys(names: &[&str]) -> Vec<Step> {
+    names
+        .iter()
+        .map(|name| Step::Key((*name).to_owned()))
+        .collect()
 }
 
 impl Compiler<'_> {
+    /// The same compiler for the `index`-th table of the array `array` (`event`).
+    fn within(&self, array: &[Step], index: usize) -> Self {
+        let mut at = array.to_vec();
+        at.push(Step::Index(index));
+        Compiler { at, ..self.clone() }
+    }
+
     fn mapping_error(&self, field: &str, message: impl fmt::Display) -> IngestError {
+        let mut path = self.at.clone();
+        path.push(Step::Key(field.to_owned()));
         IngestError::Mapping {
             file: self.mapping.to_owned(),
-            message: format!("field `{field}`: {message}"),
+            message: format!("{}field `{field}`: {message}", key_place(self.text, &path)),
         }
     }
 
@@ -803,11 +996,30 @@ impl Compiler<'_> {
         })
     }
 
-    fn amount(&self, name: &str, field: Option<&Field>) -> Result<Get<Amount>, IngestError> {
-        self.compile(name, field, FieldType::Amount, |o| {
+    fn amount(&self, name: &str, field: Option<&Field>) -> Result<AmountGet, IngestError> {
+        let get = self.compile(name, field, FieldType::Amount, |o| {
             let (unit, sign) = (o.unit.unwrap_or_default(), o.sign.unwrap_or_default());
             Box::new(move |text, decimals| value::amount(text, unit, decimals.unwrap_or(0), sign))
-        })
+        })?;
+        let rate = match field {
+            Some(Field::Options(FieldOptions {
+                exchange_rate: Some(rate),
+                ..
+            })) => {
+                if rate.decimals.is_some() {
+                    return Err(self.mapping_error(
+                        name,
+                        "`exchange_rate` is the integer mantissa `exchangeRateStored()` returns (scaled by 1e18): it takes no `decimals`",
+                    ));
+                }
+                let rate = Field::Options((**rate).clone());
+                Some(self.compile(name, Some(&rate), FieldType::Round, |_| {
+                    Box::new(|text, _| value::exchange_rate(text))
+                })?)
+            }
+            _ => None,
+        };
+        Ok(AmountGet { get, rate })
     }
 
     fn fixed(&self, name: &str, field: Option<&Field>) -> Result<Get<Fixed>, IngestError> {
@@ -843,6 +1055,12 @@ impl Compiler<'_> {
         })
     }
 
+    fn protocol(&self, field: &Field) -> Result<Get<Protocol>, IngestError> {
+        self.compile("protocol", Some(field), FieldType::Symbol, |_| {
+            Box::new(|text, _| text.trim().parse::<Protocol>())
+        })
+    }
+
     fn symbol(&self, name: &str, field: Option<&Field>) -> Result<Get<Symbol>, IngestError> {
         self.compile(name, field, FieldType::Symbol, |_| {
             Box::new(|text, _| value::symbol(text))
@@ -865,10 +1083,10 @@ impl Compiler<'_> {
     fn gate(&self, event: &EventSpec) -> Result<Gate, IngestError> {
         let (when, unless, count) = event.gate();
         let columns = |list: Option<&ColumnList>| {
-            list.map_or(&[][..], ColumnList::names)
+            list.map_or(&[][..], ColumnList::conditions)
                 .iter()
-                .map(|name| self.column(name))
-                .collect::<Result<Vec<_>, _>>()
+                .map(|condition| Ok(Test::new(condition, self.column(condition.column())?)))
+                .collect::<Result<Vec<_>, IngestError>>()
         };
         Ok(Gate {
             when: columns(when)?,
@@ -882,7 +1100,7 @@ impl MappingSpec {
     /// Checks what can be checked without a data file: time format, constants, option
     /// combinations, lookup names. Compiling against headers that have every named column (and
     /// lookup tables without rows) does exactly that.
-    fn check(&self, name: &Path) -> Result<(), IngestError> {
+    fn check(&self, name: &Path, text: &str) -> Result<(), IngestError> {
         let mut header = Vec::new();
         let mut lookup_columns: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for lookup in &self.lookups {
@@ -916,8 +1134,19 @@ impl MappingSpec {
                 file: &lookup.path,
                 header: &columns,
                 lookups: &no_lookups,
+                text: Some(text),
+                at: Vec::new(),
             };
-            for event in &lookup.events {
+            let index = self
+                .lookups
+                .iter()
+                .position(|l| l.name == lookup.name)
+                .unwrap_or(0);
+            let mut array = keys(&["lookup"]);
+            array.push(Step::Index(index));
+            array.push(Step::Key("event".into()));
+            for (number, event) in lookup.events.iter().enumerate() {
+                let compiler = compiler.within(&array, number);
                 compiler.gate(event)?;
                 EventPlan::compile(event, &compiler)?;
             }
@@ -930,7 +1159,7 @@ impl MappingSpec {
                 )),
             );
         }
-        Plan::compile(self, name, name, &header, 1, &lookups).map(|_| ())
+        Plan::compile(self, name, Some(text), name, &header, 1, &lookups).map(|_| ())
     }
 
     /// Adds the main file's columns the mapping names to `columns`, and to `lookups` the
@@ -945,7 +1174,9 @@ impl MappingSpec {
                 columns.push(name.clone());
             }
         };
-        add(&self.time.column);
+        if let Some(column) = &self.time.column {
+            add(column);
+        }
         for name in [&self.block, &self.tx_hash, &self.tx_index, &self.log_index]
             .into_iter()
             .flatten()
@@ -1003,23 +1234,13 @@ impl EventSpec {
     fn columns(&self, main: &mut dyn FnMut(&String), lookup: &mut dyn FnMut(&str, &String)) {
         let (when, unless, _) = self.gate();
         for list in [when, unless].into_iter().flatten() {
-            list.names().iter().for_each(&mut *main);
+            list.conditions()
+                .iter()
+                .for_each(|condition| main(condition.column()));
         }
         self.for_each_field(&mut |field| {
-            let Field::Options(options) = field else {
-                return;
-            };
-            match (&options.column, &options.lookup, &options.key) {
-                (Some(column), Some(table), Some(key)) => {
-                    main(key);
-                    lookup(table, column);
-                }
-                (Some(column), ..) => main(column),
-                _ => {}
-            }
-            if let Some(DecimalsSpec::Lookup(r)) = &options.decimals {
-                main(&r.key);
-                lookup(&r.lookup, &r.column);
+            if let Field::Options(options) = field {
+                options.columns(main, lookup);
             }
         });
     }
@@ -1034,11 +1255,17 @@ impl EventSpec {
                 Some(&s.feed),
                 s.round.as_ref(),
             ]),
-            EventSpec::VaultOpen(s) => all(&[Some(&s.market), Some(&s.account), s.owner.as_ref()]),
+            EventSpec::VaultOpen(s) => all(&[
+                Some(&s.protocol),
+                Some(&s.market),
+                Some(&s.account),
+                s.owner.as_ref(),
+            ]),
             EventSpec::Deposit(s)
             | EventSpec::Withdraw(s)
             | EventSpec::Borrow(s)
             | EventSpec::Repay(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.account),
                 Some(&s.asset),
@@ -1046,6 +1273,7 @@ impl EventSpec {
                 s.shares.as_ref(),
             ]),
             EventSpec::Liquidation(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.account),
                 s.liquidator.as_ref(),
@@ -1057,18 +1285,25 @@ impl EventSpec {
                 s.debt_price.as_ref(),
             ]),
             EventSpec::CollateralToggle(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.account),
                 Some(&s.asset),
                 Some(&s.enabled),
             ]),
             EventSpec::IndexUpdate(s) => all(&[
+                Some(&s.protocol),
                 Some(&s.market),
                 Some(&s.asset),
                 s.supply_index.as_ref(),
                 s.borrow_index.as_ref(),
             ]),
-            EventSpec::ParamChange(s) => all(&[Some(&s.market), Some(&s.param), Some(&s.value)]),
+            EventSpec::ParamChange(s) => all(&[
+                Some(&s.protocol),
+                Some(&s.market),
+                Some(&s.param),
+                Some(&s.value),
+            ]),
         }
     }
 }
@@ -1076,7 +1311,7 @@ impl EventSpec {
 /// A mapping compiled against one file's header.
 struct Plan {
     chain_id: u64,
-    time_column: usize,
+    time_column: Option<usize>,
     time: TimePlan,
     block: Get<u64>,
     tx_hash: Get<B256>,
@@ -1088,6 +1323,8 @@ struct Plan {
 }
 
 enum TimePlan {
+    /// `[time] value`: every row at this time.
+    Const(Timestamp),
     Fixed(TimeFormat),
     /// `unix_auto`: seconds or milliseconds, decided by the first row and held to by the rest.
     Auto(Option<TimeFormat>),
@@ -1099,6 +1336,7 @@ const MILLIS_FROM: i64 = 100_000_000_000;
 impl TimePlan {
     fn parse(&mut self, text: &str) -> Result<Timestamp, String> {
         match self {
+            TimePlan::Const(time) => Ok(*time),
             TimePlan::Fixed(format) => value::time(text, format),
             TimePlan::Auto(detected) => {
                 let raw: i64 = text
@@ -1134,6 +1372,7 @@ impl Plan {
     fn compile(
         spec: &MappingSpec,
         mapping: &Path,
+        text: Option<&str>,
         file: &Path,
         header: &[String],
         chain_id: u64,
@@ -1144,6 +1383,12 @@ impl Plan {
             file,
             header,
             lookups,
+            text,
+            at: Vec::new(),
+        };
+        let at_key = |path: &[&str], message: String| IngestError::Mapping {
+            file: mapping.to_owned(),
+            message: format!("{}{message}", key_place(text, &keys(path))),
         };
         if spec.events.is_empty() {
             return Err(IngestError::Mapping {
@@ -1163,15 +1408,46 @@ impl Plan {
                 message: "`maker_dog_from_block` needs the top-level `block` column".into(),
             });
         }
-        let time = if spec.time.format == "unix_auto" {
+        let mut time = if spec.time.format == "unix_auto" {
             TimePlan::Auto(None)
         } else {
-            TimePlan::Fixed(TimeFormat::parse(&spec.time.format).map_err(|message| {
-                IngestError::Mapping {
-                    file: mapping.to_owned(),
-                    message,
+            TimePlan::Fixed(
+                TimeFormat::parse(&spec.time.format)
+                    .map_err(|message| at_key(&["time", "format"], format!("[time] {message}")))?,
+            )
+        };
+        if let Some(zone) = &spec.time.timezone {
+            let seconds = value::timezone(zone).map_err(|message| {
+                at_key(&["time", "timezone"], format!("[time] timezone: {message}"))
+            })?;
+            match &mut time {
+                TimePlan::Fixed(TimeFormat::Pattern { offset, .. }) => *offset = seconds,
+                _ => {
+                    return Err(at_key(
+                        &["time", "timezone"],
+                        "[time] timezone applies to a strftime pattern only: unix and RFC 3339 times carry their zone"
+                            .into(),
+                    ));
                 }
-            })?)
+            }
+        }
+        let (time_column, time) = match (&spec.time.column, &spec.time.value) {
+            (Some(column), None) => (Some(compiler.column(column)?), time),
+            (None, Some(value)) => {
+                let at = time.parse(value).map_err(|reason| {
+                    at_key(
+                        &["time", "value"],
+                        format!("[time] value {value:?}: {reason}"),
+                    )
+                })?;
+                (None, TimePlan::Const(at))
+            }
+            _ => {
+                return Err(at_key(
+                    &["time"],
+                    "[time] needs either `column` or `value`".into(),
+                ));
+            }
         };
         let column = |name: &Option<String>| {
             name.as_ref().map(|n| {
@@ -1192,7 +1468,7 @@ impl Plan {
         };
         Ok(Plan {
             chain_id: spec.chain_id.unwrap_or(chain_id),
-            time_column: compiler.column(&spec.time.column)?,
+            time_column,
             time,
             block: compiler.compile(
                 "block",
@@ -1217,7 +1493,11 @@ impl Plan {
             events: spec
                 .events
                 .iter()
-                .map(|event| Ok((compiler.gate(event)?, EventPlan::compile(event, &compiler)?)))
+                .enumerate()
+                .map(|(index, event)| {
+                    let compiler = compiler.within(&keys(&["event"]), index);
+                    Ok((compiler.gate(event)?, EventPlan::compile(event, &compiler)?))
+                })
                 .collect::<Result<_, IngestError>>()?,
             duplicates: match &spec.duplicates {
                 Some(rule) => {
@@ -1248,7 +1528,12 @@ impl Plan {
     /// and returns the row's time.
     fn row(&mut self, row: &Row<'_>, out: &mut Vec<Event>) -> Result<Timestamp, Box<RowError>> {
         let time_plan = &mut self.time;
-        let time = row.parse(self.time_column, |text| time_plan.parse(text))?;
+        let time = match self.time_column {
+            Some(column) => row.parse(column, |text| time_plan.parse(text))?,
+            None => time_plan
+                .parse("")
+                .map_err(|reason| row.whole_row_error(reason))?,
+        };
         let block = self.block.optional(row)?;
         let tx_index = self.tx_index.optional(row)?;
         let log_index = self.log_index.optional(row)?;
@@ -1327,49 +1612,49 @@ enum EventPlan {
         round: Get<u128>,
     },
     VaultOpen {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         owner: Get<Id>,
     },
     Position {
         kind: fn(Box<PositionChange>) -> Payload,
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         asset: Get<Id>,
-        amount: Get<Amount>,
-        shares: Get<Amount>,
+        amount: AmountGet,
+        shares: AmountGet,
     },
     Liquidation {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         liquidator: Get<Id>,
         collateral_asset: Get<Id>,
-        collateral_seized: Get<Amount>,
+        collateral_seized: AmountGet,
         debt_asset: Get<Id>,
-        debt_repaid: Get<Amount>,
+        debt_repaid: AmountGet,
         detail: DetailSpec,
         dog_from_block: Option<u64>,
         check: Option<Box<Plausible>>,
     },
     Toggle {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         account: Get<Id>,
         asset: Get<Id>,
         enabled: Get<bool>,
     },
     Index {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         asset: Get<Id>,
         supply_index: Get<Fixed>,
         borrow_index: Get<Fixed>,
     },
     Param {
-        protocol: Protocol,
+        protocol: Get<Protocol>,
         market: Get<Id>,
         param: Get<Symbol>,
         value: Get<Fixed>,
@@ -1387,7 +1672,7 @@ impl EventPlan {
                 round: c.round("round", s.round.as_ref())?,
             },
             EventSpec::VaultOpen(s) => EventPlan::VaultOpen {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 account: c.id("account", Some(&s.account))?,
                 owner: c.id("owner", s.owner.as_ref())?,
@@ -1397,7 +1682,7 @@ impl EventPlan {
             EventSpec::Borrow(s) => Self::position(Payload::Borrow, s, c)?,
             EventSpec::Repay(s) => Self::position(Payload::Repay, s, c)?,
             EventSpec::Liquidation(s) => EventPlan::Liquidation {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 account: c.id("account", Some(&s.account))?,
                 liquidator: c.id("liquidator", s.liquidator.as_ref())?,
@@ -1410,21 +1695,21 @@ impl EventPlan {
                 check: Self::plausible(s, c)?.map(Box::new),
             },
             EventSpec::CollateralToggle(s) => EventPlan::Toggle {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 account: c.id("account", Some(&s.account))?,
                 asset: c.id("asset", Some(&s.asset))?,
                 enabled: c.boolean("enabled", Some(&s.enabled))?,
             },
             EventSpec::IndexUpdate(s) => EventPlan::Index {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 asset: c.id("asset", Some(&s.asset))?,
                 supply_index: c.fixed("supply_index", s.supply_index.as_ref())?,
                 borrow_index: c.fixed("borrow_index", s.borrow_index.as_ref())?,
             },
             EventSpec::ParamChange(s) => EventPlan::Param {
-                protocol: s.protocol,
+                protocol: c.protocol(&s.protocol)?,
                 market: c.id("market", Some(&s.market))?,
                 param: c.symbol("param", Some(&s.param))?,
                 value: c.fixed("value", Some(&s.value))?,
@@ -1464,6 +1749,21 @@ impl EventPlan {
                 "needs `decimals` on `collateral_seized` and `debt_repaid` (to value whole tokens)",
             ));
         }
+        let converted = |field: &Field| {
+            matches!(
+                field,
+                Field::Options(FieldOptions {
+                    exchange_rate: Some(_),
+                    ..
+                })
+            )
+        };
+        if converted(&s.collateral_seized) || converted(&s.debt_repaid) {
+            return Err(c.mapping_error(
+                "plausible_within",
+                "cannot value an amount converted with `exchange_rate` (its decimals are the cToken's, not the underlying's)",
+            ));
+        }
         if within == 0 {
             return Err(c.mapping_error("plausible_within", "must be at least 1"));
         }
@@ -1493,7 +1793,7 @@ impl EventPlan {
             return Ok(());
         };
         tally.count(rules::CHECKED);
-        let side = |amount: &Get<Amount>, price| -> Result<Side, Box<RowError>> {
+        let side = |amount: &AmountGet, price| -> Result<Side, Box<RowError>> {
             Ok(Side {
                 amount: amount.required(row)?.0,
                 decimals: amount.decimals(row)?.unwrap_or(0),
@@ -1517,7 +1817,7 @@ impl EventPlan {
     ) -> Result<Self, IngestError> {
         Ok(EventPlan::Position {
             kind,
-            protocol: s.protocol,
+            protocol: c.protocol(&s.protocol)?,
             market: c.id("market", Some(&s.market))?,
             account: c.id("account", Some(&s.account))?,
             asset: c.id("asset", Some(&s.asset))?,
@@ -1547,7 +1847,7 @@ impl EventPlan {
                 account,
                 owner,
             } => Payload::VaultOpen(Box::new(VaultOpen {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 owner: owner.optional(row)?,
@@ -1561,7 +1861,7 @@ impl EventPlan {
                 amount,
                 shares,
             } => kind(Box::new(PositionChange {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 asset: asset.required(row)?,
@@ -1595,7 +1895,7 @@ impl EventPlan {
                     None => *detail,
                 };
                 Payload::Liquidation(Box::new(Liquidation {
-                    protocol: *protocol,
+                    protocol: protocol.required(row)?,
                     market: market.required(row)?,
                     account: account.required(row)?,
                     liquidator: liquidator.optional(row)?,
@@ -1628,7 +1928,7 @@ impl EventPlan {
                 asset,
                 enabled,
             } => Payload::CollateralToggle(Box::new(CollateralToggle {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 account: account.required(row)?,
                 asset: asset.required(row)?,
@@ -1641,7 +1941,7 @@ impl EventPlan {
                 supply_index,
                 borrow_index,
             } => Payload::IndexUpdate(Box::new(IndexUpdate {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 asset: asset.required(row)?,
                 supply_index: supply_index.optional(row)?,
@@ -1653,7 +1953,7 @@ impl EventPlan {
                 param,
                 value,
             } => Payload::ParamChange(Box::new(ParamChange {
-                protocol: *protocol,
+                protocol: protocol.required(row)?,
                 market: market.required(row)?,
                 param: param.required(row)?,
                 value: value.required(row)?,

@@ -11,6 +11,7 @@ use cascade_events::{Fixed, U256};
 use serde::Deserialize;
 
 use crate::batch::SourceReport;
+use crate::error::Position;
 use crate::table::Row;
 
 /// Counter of rows dropped because an earlier row had the same key and the same text.
@@ -25,32 +26,106 @@ pub(super) const CHECKED: &str = "liquidations checked against their own prices"
 /// Counter of liquidations lacking a price for the comparison.
 pub(super) const UNCHECKED: &str = "liquidations without both prices (plausibility not checkable)";
 
-/// One column name or a list of them (`when = "a"`, `when = ["a", "b"]`).
+/// One condition on a cell: a column name (the cell is non-blank) or `{ column, equals }` (the
+/// trimmed cell is this text, or one of these texts).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub(super) enum ColumnList {
-    /// A single column.
+pub(super) enum Condition {
+    /// The cell is non-blank.
+    NonBlank(String),
+    /// The trimmed cell equals one of the texts.
+    Equals(EqualsSpec),
+}
+
+/// `{ column = "version", equals = "V2" }` or `equals = ["V2", "v2"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EqualsSpec {
+    column: String,
+    equals: OneOrMany,
+}
+
+/// One text or a list of texts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
     One(String),
-    /// Several columns, all of which must satisfy the condition.
     Many(Vec<String>),
 }
 
-impl ColumnList {
-    /// The names, in the order written.
-    pub(super) fn names(&self) -> &[String] {
+impl Condition {
+    /// The column the condition reads.
+    pub(super) fn column(&self) -> &String {
         match self {
-            ColumnList::One(name) => std::slice::from_ref(name),
-            ColumnList::Many(names) => names,
+            Condition::NonBlank(column) | Condition::Equals(EqualsSpec { column, .. }) => column,
+        }
+    }
+
+    /// The texts the cell must equal, or `None` for "non-blank".
+    fn values(&self) -> Option<Vec<String>> {
+        match self {
+            Condition::NonBlank(_) => None,
+            Condition::Equals(spec) => Some(match &spec.equals {
+                OneOrMany::One(text) => vec![text.clone()],
+                OneOrMany::Many(texts) => texts.clone(),
+            }),
+        }
+    }
+}
+
+/// One condition or a list of them (`when = "a"`, `when = ["a", { column = "b", equals = "x" }]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum ColumnList {
+    /// Several conditions (first: serde would read a two-element list as an `EqualsSpec`).
+    Many(Vec<Condition>),
+    /// A single condition.
+    One(Condition),
+}
+
+impl ColumnList {
+    /// The conditions, in the order written.
+    pub(super) fn conditions(&self) -> &[Condition] {
+        match self {
+            ColumnList::One(condition) => std::slice::from_ref(condition),
+            ColumnList::Many(conditions) => conditions,
+        }
+    }
+}
+
+/// A condition compiled against a header.
+pub(super) struct Test {
+    column: usize,
+    equals: Option<Vec<String>>,
+}
+
+impl Test {
+    /// `condition` reading the column at `column`.
+    pub(super) fn new(condition: &Condition, column: usize) -> Self {
+        Test {
+            column,
+            equals: condition.values(),
+        }
+    }
+
+    fn holds(&self, row: &Row<'_>) -> bool {
+        match &self.equals {
+            None => !row.is_blank(self.column),
+            Some(values) => {
+                let cell = row.text(self.column).trim();
+                values.iter().any(|value| value == cell)
+            }
         }
     }
 }
 
 /// When a table produces its event, and the counter its rows add to.
 pub(super) struct Gate {
-    /// Columns that must all be non-blank.
-    pub(super) when: Vec<usize>,
-    /// Columns that must all be blank.
-    pub(super) unless: Vec<usize>,
+    /// Conditions that must all hold.
+    pub(super) when: Vec<Test>,
+    /// Conditions none of which may hold (`unless = "a"`: the cell is blank; `unless = { column,
+    /// equals }`: the cell is not that text).
+    pub(super) unless: Vec<Test>,
     /// Report counter of the rows (kept, not dropped or rejected) that took this table.
     pub(super) count: Option<String>,
 }
@@ -58,8 +133,8 @@ pub(super) struct Gate {
 impl Gate {
     /// True when the row meets the table's condition.
     pub(super) fn opens(&self, row: &Row<'_>) -> bool {
-        self.when.iter().all(|&column| !row.is_blank(column))
-            && self.unless.iter().all(|&column| row.is_blank(column))
+        self.when.iter().all(|test| test.holds(row))
+            && !self.unless.iter().any(|test| test.holds(row))
     }
 }
 
@@ -87,8 +162,8 @@ pub(super) enum Verdict {
 pub(super) struct Duplicates {
     key: Vec<usize>,
     similar: Vec<usize>,
-    /// Key text -> (line, whole row) of kept rows.
-    seen: HashMap<String, (u64, String)>,
+    /// Key text -> (position, whole row) of kept rows.
+    seen: HashMap<String, (Position, String)>,
     /// Text of the `similar` columns -> key text of the first row that had it.
     first_key: HashMap<String, String>,
 }
@@ -125,8 +200,8 @@ impl Duplicates {
             }
             tally.count(DIFFERING);
             tally.flagged.push(format!(
-                "line {}: same key as line {line}, different elsewhere; dropped, line {line} kept",
-                row.line()
+                "{}: same key as {line}, different elsewhere; dropped, {line} kept",
+                row.position()
             ));
             return Verdict::Dropped;
         }
@@ -136,8 +211,8 @@ impl Duplicates {
                 Some(first) if *first != key => {
                     tally.count(SIMILAR);
                     tally.flagged.push(format!(
-                        "line {}: same {} as an earlier row but another key (kept)",
-                        row.line(),
+                        "{}: same {} as an earlier row but another key (kept)",
+                        row.position(),
                         "`similar` columns"
                     ));
                 }
@@ -152,7 +227,7 @@ impl Duplicates {
 
     /// Records a kept row under its key.
     pub(super) fn keep(&mut self, key: String, row: &Row<'_>) {
-        self.seen.insert(key, (row.line(), row.raw()));
+        self.seen.insert(key, (row.position(), row.raw()));
     }
 }
 

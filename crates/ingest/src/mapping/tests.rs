@@ -560,3 +560,218 @@ fn the_lookup_file_is_part_of_the_source_content_hash() {
     .unwrap();
     assert_ne!(source().content_hash().unwrap(), before);
 }
+
+/// One sheet with Aave v2 and Compound v2 liquidations, told apart by `version`: minute times
+/// in UTC+02:00, borrowers with and without `0x`, Compound's seized amounts in cTokens.
+const TWO_PROTOCOLS: &str = r#"
+[time]
+column = "when"
+format = "%d/%m/%y %H:%M"
+timezone = "+02:00"
+
+[[event]]
+kind = "liquidation"
+when = { column = "version", equals = ["V2", "v2"] }
+count = "aave"
+protocol = "aave-v2"
+market = "main"
+account = { column = "borrower", id = "address" }
+collateral_asset = { column = "collateral", id = "name" }
+collateral_seized = { column = "seized", unit = "base" }
+debt_asset = { column = "debt", id = "name" }
+debt_repaid = { column = "repaid", unit = "base" }
+
+[[event]]
+kind = "liquidation"
+unless = { column = "version", equals = ["V2", "v2"] }
+count = "compound"
+protocol = { column = "version" }
+market = { value = "comptroller" }
+account = { column = "borrower", id = "address" }
+collateral_asset = { column = "collateral", id = "name" }
+collateral_seized = { column = "seized", unit = "base", exchange_rate = { column = "rate" } }
+debt_asset = { column = "debt", id = "name" }
+debt_repaid = { column = "repaid", unit = "base" }
+"#;
+
+#[test]
+fn one_sheet_of_two_protocols_with_ctokens_zones_and_bare_addresses() {
+    let files = Files::new(
+        "when,version,borrower,collateral,seized,rate,debt,repaid\n\
+         19/05/21 14:07,V2,0xEFB52B3C270C20BF180CA51393DAC604C4851580,WETH,1000,,DAI,900\n\
+         19/05/21 14:07,compound-v2,efb52b3c270c20bf180ca51393dac604c4851580,ETH,5000000000,200335783821833263449767284,DAI,2000\n\
+         19/05/21 14:08,compound-v2,efb52b3c270c20bf180ca51393dac604c4851580,ETH,123456789,0xa5b6c09a310c10cac1fd74,DAI,3\n",
+        TOKENS,
+    );
+    let batch = files.read(TWO_PROTOCOLS, false).unwrap();
+    let rows: Vec<_> = batch
+        .events
+        .iter()
+        .map(|e| match &e.payload {
+            Payload::Liquidation(l) => (
+                e.time.0,
+                l.protocol.name(),
+                l.account.to_string(),
+                l.collateral_seized.0.to_string(),
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let borrower = "0xefb52b3c270c20bf180ca51393dac604c4851580";
+    // 14:07 at +02:00 is 12:07:00 UTC (1621426020). 5,000,000,000 cTokens (50 cETH) at the
+    // mantissa 200335783821833263449767284 are 5e9 * 2.00335...e26 / 1e18 =
+    // 1,001,678,919,109,166,317 wei; the second row's hex mantissa is the same rate, and
+    // 123,456,789 cTokens give 24,732,812,592,441,682.7988... wei, rounded down.
+    assert_eq!(
+        rows,
+        [
+            (
+                1_621_426_020,
+                "aave-v2",
+                borrower.to_owned(),
+                "1000".to_owned()
+            ),
+            (
+                1_621_426_020,
+                "compound-v2",
+                borrower.to_owned(),
+                "1001678919109166317".to_owned()
+            ),
+            (
+                1_621_426_080,
+                "compound-v2",
+                borrower.to_owned(),
+                "24732812592441682".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(batch.report.counters.get("aave"), Some(&1));
+    assert_eq!(batch.report.counters.get("compound"), Some(&2));
+}
+
+#[test]
+fn constant_times_protocols_and_rates_are_checked_when_loaded() {
+    let load = |text: &str| Mapping::from_toml(Path::new("m.toml"), text).map(|_| ());
+    let with = |time: &str, protocol: &str, rate: &str| {
+        format!(
+            r#"
+[time]
+{time}
+
+[[event]]
+kind = "deposit"
+protocol = {protocol}
+market = "comptroller"
+account = {{ column = "who" }}
+asset = "cETH"
+amount = {{ column = "amount", unit = "base"{rate} }}
+"#
+        )
+    };
+    let snapshot = with(
+        r#"value = "2021-05-19 00:00:00"
+format = "%Y-%m-%d %H:%M:%S""#,
+        r#"{ value = "compound-v2" }"#,
+        r#", exchange_rate = { value = "200000000000000000000000000" }"#,
+    );
+    assert!(load(&snapshot).is_ok(), "{:?}", load(&snapshot));
+    let bad = [
+        (
+            with(r#"format = "unix_s""#, r#""aave-v2""#, ""),
+            "needs either `column` or `value`",
+        ),
+        (
+            with(
+                "column = \"t\"\nformat = \"unix_s\"\ntimezone = \"+01:00\"",
+                r#""aave-v2""#,
+                "",
+            ),
+            "strftime pattern only",
+        ),
+        (
+            with(
+                "column = \"t\"\nformat = \"%H\"\ntimezone = \"Europe/Paris\"",
+                r#""aave-v2""#,
+                "",
+            ),
+            "unknown time zone",
+        ),
+        (
+            with("column = \"t\"\nformat = \"unix_s\"", r#""aave-v4""#, ""),
+            "unknown protocol",
+        ),
+        (
+            with(
+                "column = \"t\"\nformat = \"unix_s\"",
+                r#""aave-v2""#,
+                r#", exchange_rate = { value = "0" }"#,
+            ),
+            "exchange rate of 0",
+        ),
+        (
+            with(
+                "column = \"t\"\nformat = \"unix_s\"",
+                r#""aave-v2""#,
+                r#", exchange_rate = { column = "r", decimals = 18 }"#,
+            ),
+            "takes no `decimals`",
+        ),
+    ];
+    for (text, expected) in bad {
+        let error = load(&text).unwrap_err().to_string();
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+}
+
+#[test]
+fn mapping_errors_point_at_the_offending_key() {
+    let load = |text: &str| {
+        Mapping::from_toml(Path::new("m.toml"), text)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let two_tables = |amount: &str| {
+        format!(
+            r#"[time]
+column = "t"
+format = "unix_s"
+
+[[event]]
+kind = "deposit"
+protocol = "aave-v2"
+market = "main"
+account = {{ column = "who" }}
+asset = "WETH"
+amount = {{ column = "a", unit = "base" }}
+
+[[event]]
+kind = "withdraw"
+protocol = "aave-v2"
+market = "main"
+account = {{ column = "who" }}
+asset = "WETH"
+    amount = {amount}
+"#
+        )
+    };
+    // The second table's `amount` (line 19, indented by 4), not its `[[event]]` header (13).
+    let error = load(&two_tables(r#"{ column = "a" }"#));
+    assert!(
+        error.contains("line 19, column 5: field `amount`: an amount in tokens needs `decimals`"),
+        "{error}"
+    );
+    // Unknown keys and wrong types are placed by the TOML parser itself.
+    let error = load(&two_tables(
+        r#"{ column = "a", unit = "base", colour = "red" }"#,
+    ));
+    assert!(error.contains("line 19"), "{error}");
+    assert!(error.contains("colour"), "{error}");
+    let error = load(
+        "[time]\ncolumn = \"t\"\nformat = \"unix_minutes\"\n[[event]]\nkind = \"price\"\nasset = \"A\"\nquote = \"B\"\nprice = \"1\"\nfeed = \"f\"\n",
+    );
+    assert!(
+        error.contains("line 3, column 1: [time] unknown time format"),
+        "{error}"
+    );
+}
