@@ -553,3 +553,52 @@ fn a_scenario_reads_its_own_prices_not_recorded_oracle_values() {
         "the scenario's liquidations do not depend on recorded oracle values"
     );
 }
+
+#[test]
+fn chop_and_hole_overrides_reach_the_dog() {
+    // The market's ilk runs on the Dog (`DOG.ilks.chop` 0.13, `DOG.ilks.hole` 10M DAI) and vault
+    // #1 (100 WETH, 100,000 DAI) is barked whole at WETH 1490. A scenario's bare `chop` and
+    // `hole` are the Dog's: they were once read as contracts named "chop" and "hole" and never
+    // reached it, so a chop sweep gave identical rows and a hole override did nothing.
+    let log = market_log();
+    let with_override = |param: &str, value: &str| {
+        let text = format!(
+            "{INSTANT_ORACLE}[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-B\"\nparam = \"{param}\"\nvalue = \"{value}\"\n"
+        );
+        let run = replay(log.path(), &text);
+        let bark = &run.liquidations[0];
+        assert_eq!(
+            (bark.account.to_string(), bark.rule.as_ref()),
+            ("#1".to_owned(), "dog-bark")
+        );
+        (
+            bark.collateral_seized.to_string(),
+            bark.debt_repaid.to_string(),
+            bark.collateral_sold.as_ref().map(ToString::to_string),
+        )
+    };
+    // The auction sells tab / price: 100,000 * 1.13 / 1490 and 100,000 * 1.05 / 1490.
+    let base = replay(log.path(), INSTANT_ORACLE);
+    assert_eq!(
+        base.liquidations[0]
+            .collateral_sold
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("75.838926174496644296")
+    );
+    assert_eq!(
+        with_override("chop", "0.05"),
+        (
+            "100".to_owned(),
+            "100000".to_owned(),
+            Some("70.469798657718120806".to_owned())
+        )
+    );
+    // hole 1000 DAI leaves room for a tab of 1000: debt 1000 / 1.13, the same share of the ink.
+    let (collateral, debt, _) = with_override("hole", "1000");
+    assert_eq!(
+        (collateral.as_str(), debt.as_str()),
+        ("0.88495575221238938", "884.95575221238938053")
+    );
+}

@@ -63,8 +63,7 @@ pub enum MakerParam {
     /// A contract this model does not track (`FLIPPER.*`, `DC-IAM.*`): ignored.
     Untracked,
     /// Any other name: its ilk is still opened, and the change is counted as skipped
-    /// (`unknown-parameter`). A bare `chop` or `hole` lands here (its first component is the
-    /// whole name, which is neither `DOG` nor empty).
+    /// (`unknown-parameter`).
     Unknown,
 }
 
@@ -110,9 +109,12 @@ impl ProtocolParam for MakerParam {
         {
             return Some(MakerParam::Untracked);
         }
-        let mut parts = name.split('.');
-        let contract = parts.next().unwrap_or("");
-        let bare = parts.next_back().unwrap_or(contract);
+        // A name without a dot names no contract: the scenario table's bare `chop` and `hole`
+        // are the Dog's, set without switching the ilk's rules.
+        let (contract, bare) = match name.split_once('.') {
+            Some((contract, rest)) => (contract, rest.rsplit('.').next().unwrap_or(rest)),
+            None => ("", name),
+        };
         let clipper = contract == "CLIPPER";
         Some(match (contract, bare) {
             (_, "hop") => MakerParam::Hop,
@@ -192,7 +194,9 @@ mod tests {
         assert_eq!(parse("CLIPPER.buf"), MakerParam::ClipperBuf);
         assert_eq!(parse("buf"), MakerParam::Buf);
         assert_eq!(parse("FLIPPER.beg"), MakerParam::Untracked);
-        assert_eq!(parse("chop"), MakerParam::Unknown);
+        assert_eq!(parse("chop"), MakerParam::Chop);
+        assert_eq!(parse("hole"), MakerParam::Hole);
+        assert_eq!(parse("Hole"), MakerParam::Unknown);
         assert_eq!(parse("VOW.bump"), MakerParam::Unknown);
         for param in MakerParam::ALL {
             let id = param.id(cascade_events::Protocol::Maker);
