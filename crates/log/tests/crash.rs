@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -84,7 +84,9 @@ fn sigkill_mid_write_loses_nothing_committed() {
     let mut committed = 0u64;
     let (mut torn_rounds, mut uncommitted_kept) = (0, 0);
     for round in 0..30u64 {
+        // Its stderr says why, should it stop before the kill.
         let mut process = child("crash_child_appender", "append", dir.path(), round)
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = BufReader::new(process.stdout.take().unwrap());
@@ -101,7 +103,16 @@ fn sigkill_mid_write_loses_nothing_committed() {
                 }
             }
         }
-        assert_eq!(seen, wait_for, "child stopped early in round {round}");
+        if seen != wait_for {
+            let mut stderr = String::new();
+            process
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("child stopped early in round {round} after {seen} commits: {stderr}");
+        }
         process.kill().unwrap();
         process.wait().unwrap();
 
