@@ -71,9 +71,11 @@ use crate::value;
 
 /// The event definitions, as the contracts declare them (each decoder file declares its own).
 pub mod abi {
-    pub use super::aave::abi::{AaveOracle, AaveV2, AaveV3};
+    pub use super::aave::abi::{AaveConfigurator, AaveOracle, AaveV2, AaveV3};
     pub use super::chainlink::abi::{Chainlink, ChainlinkRounds};
-    pub use super::compound::abi::{CompoundOracle, CompoundV2, CompoundV2Early};
+    pub use super::compound::abi::{
+        CompoundComptroller, CompoundOracle, CompoundV2, CompoundV2Early,
+    };
     pub use super::maker::abi::{Maker, MakerOracles};
 }
 
@@ -215,7 +217,7 @@ pub fn read(
             }
         };
         match decoder.decode(&log, &fail) {
-            Ok(Decoded::Event(event)) => batch.events.push(*event),
+            Ok(Decoded::Events(events)) => batch.events.extend(events),
             Ok(Decoded::Skipped(reason)) => batch.report.count(reason, 1),
             Err(error) => rejects.reject(error)?,
         }
@@ -259,7 +261,8 @@ fn read_blocks(path: &Path, context: &Context<'_>) -> Result<HashMap<u64, Timest
 
 /// The outcome of decoding one log.
 enum Decoded {
-    Event(Box<Event>),
+    /// The log's events, in the order its decoder gives them.
+    Events(Vec<Event>),
     /// Not an error: the named counter says why.
     Skipped(&'static str),
 }
@@ -311,8 +314,8 @@ impl Decoder<'_> {
             data: &log_data,
             options: self.options,
         };
-        let payload = match (decoder.decode)(&emitted) {
-            Ok(Ok(payload)) => payload,
+        let payloads = match (decoder.decode)(&emitted) {
+            Ok(Ok(payloads)) => payloads,
             Ok(Err(reason)) => return Ok(Decoded::Skipped(reason)),
             Err(DecodeProblem::Layout(error)) if known.is_none() => {
                 tracing::debug!(%address, %error, "signature matches but layout differs");
@@ -388,16 +391,21 @@ impl Decoder<'_> {
                 )
             })?,
         };
-        Ok(Decoded::Event(Box::new(Event {
-            seq: 0,
-            chain_id: self.chain_id,
-            block: Some(block),
-            time,
-            tx_index,
-            log_index: Some(log_index),
-            tx_hash,
-            source: 0,
-            payload,
-        })))
+        Ok(Decoded::Events(
+            payloads
+                .into_iter()
+                .map(|payload| Event {
+                    seq: 0,
+                    chain_id: self.chain_id,
+                    block: Some(block),
+                    time,
+                    tx_index,
+                    log_index: Some(log_index),
+                    tx_hash,
+                    source: 0,
+                    payload,
+                })
+                .collect(),
+        ))
     }
 }
