@@ -13,7 +13,13 @@
 //!   reads), `Median.LogMedianPrice` (a price the OSM reads, one `hop` later), Compound
 //!   `UniswapAnchoredView.PriceUpdated` (the price the Comptroller reads), Aave
 //!   `AaveOracle.AssetSourceUpdated` (which feed a reserve reads from then on); Chainlink
-//!   `NewRound` carries no answer and is counted.
+//!   `NewRound` carries no answer and is counted;
+//! - parameter history: the Aave v2 `LendingPoolConfigurator`'s and v3 `PoolConfigurator`'s
+//!   `CollateralConfigurationChanged` (three parameter changes of the reserve: `ltv`,
+//!   `liquidationThreshold`, `liquidationBonus`, basis points), the Compound Comptroller's
+//!   `NewCollateralFactor`, `NewLiquidationIncentive` and `NewCloseFactor` (mantissas), from the
+//!   addresses the contract table names as a configurator or the Comptroller only (others are
+//!   counted: the v2/v3 event is the same, and Compound's forks emit the Comptroller's).
 //!
 //! Oracle emitters must be named: an OSM prices one collateral, a Median one asset, and nothing
 //! in their logs says which, so an oracle event from an address the contract table does not name
