@@ -776,7 +776,11 @@ fn aave_collateral_configuration_sets_the_reserve_parameters() {
         );
         assert_eq!(event.log_index, Some(if i < 3 { 1 } else { 2 }));
     }
-    assert_eq!(bps(10500).to_string(), "1.0500", "the bonus as the multiplier");
+    assert_eq!(
+        bps(10500).to_string(),
+        "1.0500",
+        "the bonus as the multiplier"
+    );
 
     // One log's changes are distinct events for duplicate detection, the same log twice is not.
     let identities: Vec<_> = (0..3)
