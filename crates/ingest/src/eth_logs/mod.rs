@@ -19,7 +19,9 @@
 //!   `liquidationThreshold`, `liquidationBonus`, basis points), the Compound Comptroller's
 //!   `NewCollateralFactor`, `NewLiquidationIncentive` and `NewCloseFactor` (mantissas), from the
 //!   addresses the contract table names as a configurator or the Comptroller only (others are
-//!   counted: the v2/v3 event is the same, and Compound's forks emit the Comptroller's).
+//!   counted: the v2/v3 event is the same, and Compound's forks emit the Comptroller's); Maker
+//!   `File` of the Dog (`Hole`, `chop`, `hole`) and of Clippers named with their ilk (`buf`,
+//!   `tail`, `cusp`, `chip`, `tip`), in the contracts' units.
 //!
 //! Oracle emitters must be named: an OSM prices one collateral, a Median one asset, and nothing
 //! in their logs says which, so an oracle event from an address the contract table does not name
@@ -82,7 +84,7 @@ pub mod abi {
     pub use super::compound::abi::{
         CompoundComptroller, CompoundOracle, CompoundV2, CompoundV2Early,
     };
-    pub use super::maker::abi::{Maker, MakerOracles};
+    pub use super::maker::abi::{Maker, MakerFile, MakerFileIlk, MakerOracles};
 }
 
 /// Flags of the `eth-logs` kind.

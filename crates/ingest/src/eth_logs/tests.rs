@@ -898,3 +898,101 @@ fn compound_comptroller_events_set_the_risk_parameters() {
         1
     );
 }
+
+fn bytes32(text: &str) -> FixedBytes<32> {
+    FixedBytes::from(Symbol::new(text).unwrap().as_bytes32())
+}
+
+/// The Dog's and a named Clipper's `File` events become the Maker model's parameters in the
+/// contracts' own units (`Hole`/`hole`/`tip` rads, `chop` a wad, `buf` a ray, `tail` seconds).
+#[test]
+fn maker_file_events_set_the_liquidation_parameters() {
+    assert_eq!(
+        MakerFile::File::SIGNATURE_HASH.to_string(),
+        "0xe986e40cc8c151830d4f61050f4fb2e4add8567caad2d5f5496f9158e91fe4c7"
+    );
+    assert_eq!(
+        MakerFileIlk::File::SIGNATURE_HASH.to_string(),
+        "0x851aa1caf4888170ad8875449d18f0f512fd6deb2a6571ea1a41fb9f95acbcd1"
+    );
+    const DOG: &str = "0x135954d155898D42C90D2a57824C690e0c7BEf1B";
+    const CLIPPER: &str = "0x3333333333333333333333333333333333333333";
+    let ten = |power: u32| U256::from(10u8).pow(U256::from(power));
+    let file = |what: &str, data: U256| MakerFile::File {
+        what: bytes32(what),
+        data,
+    };
+    let file_ilk = |what: &str, data: U256| MakerFileIlk::File {
+        ilk: bytes32("ETH-B"),
+        what: bytes32(what),
+        data,
+    };
+    let at = Some(1_700_000_000);
+    let entries = [
+        entry(
+            DOG,
+            &file("Hole", U256::from(100_000_000u64) * ten(45)),
+            30,
+            0,
+            at,
+        ),
+        entry(
+            DOG,
+            &file_ilk("chop", U256::from(113u8) * ten(16)),
+            30,
+            1,
+            at,
+        ),
+        entry(
+            DOG,
+            &file_ilk("hole", U256::from(15_000_000u64) * ten(45)),
+            30,
+            2,
+            at,
+        ),
+        entry(CLIPPER, &file("buf", U256::from(12u8) * ten(26)), 30, 3, at),
+        entry(CLIPPER, &file("tail", U256::from(8_400u16)), 30, 4, at),
+        entry(CLIPPER, &file("stopped", U256::from(1u8)), 30, 5, at),
+    ];
+    let mut options = Options::default();
+    let (address, contract) = parse_contract(&format!("{CLIPPER}=maker-clipper:ETH-B")).unwrap();
+    options.contracts.insert(address, contract);
+    let batch = run(&entries, false, &options, false).unwrap();
+    let ilk = Id::name("ETH-B");
+    let expected = [
+        (Id::name("maker"), "DOG.Hole", "100000000", 45),
+        (ilk, "DOG.chop", "1.13", 18),
+        (ilk, "DOG.hole", "15000000", 45),
+        (ilk, "CLIPPER.buf", "1.2", 27),
+        (ilk, "CLIPPER.tail", "8400", 0),
+    ];
+    assert_eq!(batch.events.len(), expected.len());
+    for (i, (market, param, value, decimals)) in expected.into_iter().enumerate() {
+        assert_eq!(
+            batch.events.get(i).payload,
+            param_change(
+                Protocol::Maker,
+                market,
+                param,
+                Fixed::parse_with(value, decimals).unwrap()
+            )
+        );
+    }
+    assert_eq!(
+        batch.report.counters["Clipper File stopped (circuit breaker) counted"],
+        1
+    );
+
+    // The signature is common among dss modules: from an emitter not named, counted.
+    let unnamed = entry(CLIPPER, &file("buf", ten(27)), 31, 0, at);
+    let batch = run(&[unnamed], false, &Options::default(), false).unwrap();
+    assert!(batch.events.is_empty());
+    assert_eq!(batch.report.counters.values().sum::<u64>(), 1);
+    assert!(
+        batch
+            .report
+            .counters
+            .keys()
+            .any(|reason| reason.contains("maker-clipper:ILK"))
+    );
+}
