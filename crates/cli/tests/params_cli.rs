@@ -1,5 +1,6 @@
-//! `--params FILE`: a parameter history flips a verdict at its time, and a bad file is refused
-//! with its name, line and value.
+//! Parameter history: `--params FILE` and a configurator's recorded
+//! `CollateralConfigurationChanged` log each flip a verdict at their time, and a bad file is
+//! refused with its name, line and value.
 
 // Helpers outside the `#[test]` functions read committed, valid fixtures.
 #![allow(clippy::unwrap_used)]
@@ -113,4 +114,116 @@ fn a_market_the_log_never_names_is_refused() {
         )),
         "{stderr}"
     );
+}
+
+/// A 32-byte ABI word: a number or an address, left-padded.
+fn word(value: u128) -> String {
+    format!("{value:064x}")
+}
+
+fn address_word(address: &str) -> String {
+    format!("{:0>64}", address.trim_start_matches("0x").to_lowercase())
+}
+
+/// An `eth_getLogs` entry (one log per transaction, log index 0).
+fn raw_log(address: &str, topics: &[String], data: &str, block: u64, time: u64) -> String {
+    let topics: Vec<String> = topics.iter().map(|t| format!("\"0x{t}\"")).collect();
+    format!(
+        r#"{{"address":"{address}","topics":[{}],"data":"0x{data}","blockNumber":"{block:#x}","blockTimestamp":"{time:#x}","transactionHash":"0x{}","transactionIndex":"0x0","logIndex":"0x0"}}"#,
+        topics.join(","),
+        format!("{block:02x}").repeat(32)
+    )
+}
+
+/// A log of Aave v2 logs and a decimals/launch-bonus/price CSV (through mappings): its one
+/// liquidation, `liquidationCall` of 2,000 USDC against WETH recorded with 1.08 WETH seized,
+/// judged without and with the main-market configurator's `CollateralConfigurationChanged`
+/// (ltv 8000, threshold 8250, bonus 10800) an hour before it.
+#[test]
+fn a_recorded_collateral_configuration_change_flips_the_verdict() {
+    const WETH: &str = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2";
+    const USDC: &str = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48";
+    // keccak256 of the events' signatures, as mainnet logs carry them.
+    const CONFIGURATION_CHANGED: &str =
+        "637febbda9275aea2e85c0ff690444c8d87eb2e8339bbede9715abcc89cb0995";
+    const LIQUIDATION_CALL: &str =
+        "e413a321e8681d831f4dbccbca790d2952b56f977908e45be37335533e005286";
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let configuration = raw_log(
+        "0x311Bb771e4F8952E6Da169b425E7e92d6Ac45756",
+        &[CONFIGURATION_CHANGED.into(), address_word(WETH)],
+        &[word(8000), word(8250), word(10800)].concat(),
+        100,
+        1_620_000_000,
+    );
+    let liquidation = raw_log(
+        "0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9",
+        &[
+            LIQUIDATION_CALL.into(),
+            address_word(WETH),
+            address_word(USDC),
+            address_word("0x1111111111111111111111111111111111111111"),
+        ],
+        &[
+            word(2_000_000_000),
+            word(1_080_000_000_000_000_000),
+            address_word("0x2222222222222222222222222222222222222222"),
+            word(0),
+        ]
+        .concat(),
+        200,
+        1_620_003_600,
+    );
+    std::fs::write(
+        dir.join("params.csv"),
+        format!(
+            "time,market,param,value\n1619990000,{WETH},decimals,18\n1619990000,{USDC},decimals,6\n1619990000,{WETH},liquidationBonus,10500\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("params.toml"),
+        "description = \"reserve decimals and the launch bonus\"\n[time]\ncolumn = \"time\"\nformat = \"unix_s\"\n[[event]]\nkind = \"param-change\"\nprotocol = \"aave-v2\"\nmarket = { column = \"market\", id = \"address\" }\nparam = { column = \"param\" }\nvalue = { column = \"value\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("prices.csv"),
+        format!("time,asset,price\n1619990000,{USDC},0.0005\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("prices.toml"),
+        "description = \"USDC in ETH\"\n[time]\ncolumn = \"time\"\nformat = \"unix_s\"\n[[event]]\nkind = \"price\"\nasset = { column = \"asset\", id = \"address\" }\nquote = \"ETH\"\nprice = { column = \"price\", decimals = 18 }\nfeed = \"hand-made\"\n",
+    )
+    .unwrap();
+    let at = "2021-05-03T01:00:00Z";
+    let mut verdicts = Vec::new();
+    for (name, logs) in [
+        ("without", vec![liquidation.clone()]),
+        ("with", vec![configuration, liquidation]),
+    ] {
+        let log = dir.join(format!("log-{name}"));
+        let logs_file = dir.join(format!("{name}.jsonl"));
+        std::fs::write(&logs_file, logs.join("\n")).unwrap();
+        for (source, file, mapping) in [
+            ("eth-logs", logs_file, None),
+            ("csv", dir.join("params.csv"), Some(dir.join("params.toml"))),
+            ("csv", dir.join("prices.csv"), Some(dir.join("prices.toml"))),
+        ] {
+            let mut args = vec!["ingest", "--log", log.to_str().unwrap(), "--source", source];
+            if let Some(mapping) = &mapping {
+                args.extend(["--mapping", mapping.to_str().unwrap()]);
+            }
+            args.push(file.to_str().unwrap());
+            let out = cascade(&args);
+            assert!(out.status.success(), "{out:?}");
+        }
+        verdicts.push(verdict(&log, at, &[]));
+    }
+    // Aave v2 `calculateAvailableCollateralToLiquidate`: 2,000 USDC at 0.0005 ETH (WETH is 1 ETH)
+    // is 1 WETH of debt; times the launch bonus 1.05 that gives 1.05 WETH, not the 1.08 recorded.
+    // The configurator's log sets the bonus to 10800 an hour before, and 1 x 1.08 = 1.08 WETH is
+    // exactly what was seized.
+    assert_eq!(verdicts, ["amount-mismatch", "explained"]);
 }

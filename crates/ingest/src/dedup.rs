@@ -2,7 +2,8 @@
 //! means.
 //!
 //! An event has an identity when its source gives one:
-//! - an on-chain log: chain, block and log index;
+//! - an on-chain log: chain, block and log index, and for a parameter change the parameter's name
+//!   (one configuration log sets several parameters: Aave's `CollateralConfigurationChanged`);
 //! - an oracle round: chain, feed and round id;
 //! - a point of a price series (prices without rounds from price sources): chain, feed, asset,
 //!   quote and time.
@@ -16,7 +17,7 @@
 
 use std::fmt;
 
-use cascade_events::{Event, Id, Payload, Timestamp};
+use cascade_events::{Event, Id, Payload, Symbol, Timestamp};
 
 use crate::source::SourceKind;
 
@@ -31,6 +32,8 @@ pub enum Identity {
         block: u64,
         /// Log index within the block.
         log_index: u32,
+        /// The parameter a parameter change sets.
+        param: Option<Symbol>,
     },
     /// An oracle round.
     Round {
@@ -63,7 +66,14 @@ impl fmt::Display for Identity {
                 chain,
                 block,
                 log_index,
-            } => write!(f, "chain {chain} block {block} log {log_index}"),
+                param,
+            } => {
+                write!(f, "chain {chain} block {block} log {log_index}")?;
+                match param {
+                    Some(param) => write!(f, " parameter {param}"),
+                    None => Ok(()),
+                }
+            }
             Identity::Round { feed, round, .. } => write!(f, "feed {feed} round {round}"),
             Identity::Series {
                 feed,
@@ -79,10 +89,15 @@ impl fmt::Display for Identity {
 /// The identity of `event` from a source of `kind` (`None`: not described by the catalog).
 pub fn identity(event: &Event, kind: Option<SourceKind>) -> Option<Identity> {
     if let (Some(block), Some(log_index)) = (event.block, event.log_index) {
+        let param = match &event.payload {
+            Payload::ParamChange(change) => Some(change.param),
+            _ => None,
+        };
         return Some(Identity::Log {
             chain: event.chain_id,
             block,
             log_index,
+            param,
         });
     }
     let Payload::Price(price) = &event.payload else {
@@ -184,7 +199,8 @@ mod tests {
             Some(Identity::Log {
                 chain: 1,
                 block: 5,
-                log_index: 2
+                log_index: 2,
+                param: None,
             })
         );
     }

@@ -4,7 +4,7 @@ use alloy_primitives::I256;
 use alloy_sol_types::SolEvent;
 use cascade_events::{Fixed, Payload, PriceUpdate};
 
-use super::registry::{DecodeProblem, EventDecoder, Family};
+use super::registry::{DecodeProblem, EventDecoder, Family, one};
 use crate::value;
 
 /// The event definitions, as the contracts declare them.
@@ -52,13 +52,13 @@ pub(super) const EVENTS: &[EventDecoder] = &[
                 .map_err(|reason| {
                     DecodeProblem::Value("topics", format!("round {}: {reason}", e.roundId))
                 })?;
-            Ok(Ok(Payload::Price(Box::new(PriceUpdate {
+            one(Payload::Price(Box::new(PriceUpdate {
                 asset: feed.asset,
                 quote: feed.quote,
                 price: Fixed::new(e.current.into_raw(), feed.decimals),
                 feed: log.emitter(),
                 round: Some(round),
-            }))))
+            })))
         },
     },
     EventDecoder {

@@ -37,6 +37,10 @@ pub enum Contract {
     CompoundOracle,
     /// An `AaveOracle` of Aave v2 or v3.
     AaveOracle(Protocol),
+    /// The configurator of an Aave v2 `LendingPool` or v3 `Pool` (its reserve parameters).
+    AaveConfigurator(Protocol),
+    /// Compound's Comptroller (its Unitroller proxy), which sets the risk parameters.
+    CompoundComptroller,
 }
 
 impl FromStr for Contract {
@@ -53,6 +57,9 @@ impl FromStr for Contract {
             "compound-oracle" => Contract::CompoundOracle,
             "aave-v2-oracle" => Contract::AaveOracle(Protocol::AaveV2),
             "aave-v3-oracle" => Contract::AaveOracle(Protocol::AaveV3),
+            "aave-v2-configurator" => Contract::AaveConfigurator(Protocol::AaveV2),
+            "aave-v3-configurator" => Contract::AaveConfigurator(Protocol::AaveV3),
+            "compound-comptroller" => Contract::CompoundComptroller,
             other => {
                 let (kind, name) = other.split_once(':').unwrap_or((other, ""));
                 let symbol = || Symbol::new(name).map_err(|e| format!("{other:?}: {e}"));
@@ -63,7 +70,7 @@ impl FromStr for Contract {
                     "maker-median" => Contract::MakerMedian(symbol()?),
                     _ => {
                         return Err(format!(
-                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET, compound-oracle, aave-v2-oracle, aave-v3-oracle)"
+                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET, compound-oracle, compound-comptroller, aave-v2-oracle, aave-v3-oracle, aave-v2-configurator, aave-v3-configurator)"
                         ));
                     }
                 }
@@ -108,11 +115,26 @@ pub fn read_contracts(path: &Path) -> Result<BTreeMap<Address, Contract>, Ingest
     Ok(contracts)
 }
 
-/// Built-in contracts: the Ethereum mainnet pools, the Maker Dog and Spotter.
-pub(super) const BUILT_IN: [(&str, &str); 5] = [
+/// Built-in contracts: the Ethereum mainnet pools and the configurators of the main markets, the
+/// Compound Comptroller, the Maker Dog and Spotter. The AMM market's configurator is left out:
+/// the Aave model keys reserve parameters by asset, and the AMM market lists the main market's
+/// assets with other parameters.
+pub(super) const BUILT_IN: [(&str, &str); 8] = [
     ("0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9", "aave-v2"), // Aave v2 main LendingPool
     ("0x7937D4799803FbBe595ed57278Bc4cA21f3bFfCB", "aave-v2"), // Aave v2 AMM LendingPool
     ("0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2", "aave-v3"), // Aave v3 Ethereum Pool
+    (
+        "0x311Bb771e4F8952E6Da169b425E7e92d6Ac45756",
+        "aave-v2-configurator",
+    ), // Aave v2 main LendingPoolConfigurator
+    (
+        "0x64b761D848206f447Fe2dd461b0c635Ec39EbB27",
+        "aave-v3-configurator",
+    ), // Aave v3 Ethereum PoolConfigurator
+    (
+        "0x3d9819210A31b4961b30EF54bE2aeD79B9c9Cd3B",
+        "compound-comptroller",
+    ), // Compound v2 Comptroller (Unitroller)
     ("0x135954d155898D42C90D2a57824C690e0c7BEf1B", "maker-dog"), // Maker Dog
     (
         "0x65C79fcB50Ca1594B025960e539eD7A9a6D434A3",

@@ -13,7 +13,15 @@
 //!   reads), `Median.LogMedianPrice` (a price the OSM reads, one `hop` later), Compound
 //!   `UniswapAnchoredView.PriceUpdated` (the price the Comptroller reads), Aave
 //!   `AaveOracle.AssetSourceUpdated` (which feed a reserve reads from then on); Chainlink
-//!   `NewRound` carries no answer and is counted.
+//!   `NewRound` carries no answer and is counted;
+//! - parameter history: the Aave v2 `LendingPoolConfigurator`'s and v3 `PoolConfigurator`'s
+//!   `CollateralConfigurationChanged` (three parameter changes of the reserve: `ltv`,
+//!   `liquidationThreshold`, `liquidationBonus`, basis points), the Compound Comptroller's
+//!   `NewCollateralFactor`, `NewLiquidationIncentive` and `NewCloseFactor` (mantissas), from the
+//!   addresses the contract table names as a configurator or the Comptroller only (others are
+//!   counted: the v2/v3 event is the same, and Compound's forks emit the Comptroller's); Maker
+//!   `File` of the Dog (`Hole`, `chop`, `hole`) and of Clippers named with their ilk (`buf`,
+//!   `tail`, `cusp`, `chip`, `tip`), in the contracts' units.
 //!
 //! Oracle emitters must be named: an OSM prices one collateral, a Median one asset, and nothing
 //! in their logs says which, so an oracle event from an address the contract table does not name
@@ -71,10 +79,12 @@ use crate::value;
 
 /// The event definitions, as the contracts declare them (each decoder file declares its own).
 pub mod abi {
-    pub use super::aave::abi::{AaveOracle, AaveV2, AaveV3};
+    pub use super::aave::abi::{AaveConfigurator, AaveOracle, AaveV2, AaveV3};
     pub use super::chainlink::abi::{Chainlink, ChainlinkRounds};
-    pub use super::compound::abi::{CompoundOracle, CompoundV2, CompoundV2Early};
-    pub use super::maker::abi::{Maker, MakerOracles};
+    pub use super::compound::abi::{
+        CompoundComptroller, CompoundOracle, CompoundV2, CompoundV2Early,
+    };
+    pub use super::maker::abi::{Maker, MakerFile, MakerFileIlk, MakerOracles};
 }
 
 /// Flags of the `eth-logs` kind.
@@ -215,7 +225,7 @@ pub fn read(
             }
         };
         match decoder.decode(&log, &fail) {
-            Ok(Decoded::Event(event)) => batch.events.push(*event),
+            Ok(Decoded::Events(events)) => batch.events.extend(events),
             Ok(Decoded::Skipped(reason)) => batch.report.count(reason, 1),
             Err(error) => rejects.reject(error)?,
         }
@@ -259,7 +269,8 @@ fn read_blocks(path: &Path, context: &Context<'_>) -> Result<HashMap<u64, Timest
 
 /// The outcome of decoding one log.
 enum Decoded {
-    Event(Box<Event>),
+    /// The log's events, in the order its decoder gives them.
+    Events(Vec<Event>),
     /// Not an error: the named counter says why.
     Skipped(&'static str),
 }
@@ -311,8 +322,8 @@ impl Decoder<'_> {
             data: &log_data,
             options: self.options,
         };
-        let payload = match (decoder.decode)(&emitted) {
-            Ok(Ok(payload)) => payload,
+        let payloads = match (decoder.decode)(&emitted) {
+            Ok(Ok(payloads)) => payloads,
             Ok(Err(reason)) => return Ok(Decoded::Skipped(reason)),
             Err(DecodeProblem::Layout(error)) if known.is_none() => {
                 tracing::debug!(%address, %error, "signature matches but layout differs");
@@ -388,16 +399,21 @@ impl Decoder<'_> {
                 )
             })?,
         };
-        Ok(Decoded::Event(Box::new(Event {
-            seq: 0,
-            chain_id: self.chain_id,
-            block: Some(block),
-            time,
-            tx_index,
-            log_index: Some(log_index),
-            tx_hash,
-            source: 0,
-            payload,
-        })))
+        Ok(Decoded::Events(
+            payloads
+                .into_iter()
+                .map(|payload| Event {
+                    seq: 0,
+                    chain_id: self.chain_id,
+                    block: Some(block),
+                    time,
+                    tx_index,
+                    log_index: Some(log_index),
+                    tx_hash,
+                    source: 0,
+                    payload,
+                })
+                .collect(),
+        ))
     }
 }

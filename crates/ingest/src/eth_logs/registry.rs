@@ -32,9 +32,15 @@ pub(super) fn find(topic0: B256) -> Option<&'static EventDecoder> {
     BY_TOPIC.get(&topic0).copied()
 }
 
-/// What a decode function makes of a log: a payload, or the counter naming why it is skipped
-/// (not an error), or a problem.
-pub(super) type Decoding = Result<Result<Payload, &'static str>, DecodeProblem>;
+/// What a decode function makes of a log: its payloads (one, except for configuration events
+/// that set several parameters at once), or the counter naming why it is skipped (not an
+/// error), or a problem.
+pub(super) type Decoding = Result<Result<Vec<Payload>, &'static str>, DecodeProblem>;
+
+/// The decoding of a log that carries one payload.
+pub(super) fn one(payload: Payload) -> Decoding {
+    Ok(Ok(vec![payload]))
+}
 
 /// One event a decoder file understands.
 pub(super) struct EventDecoder {
@@ -63,7 +69,9 @@ impl EventDecoder {
             | Contract::MakerSpotter
             | Contract::MakerOsm(_)
             | Contract::MakerMedian(_) => Family::Maker,
-            Contract::CompoundOracle => Family::CompoundV2,
+            Contract::CompoundOracle | Contract::CompoundComptroller => Family::CompoundV2,
+            Contract::AaveConfigurator(Protocol::AaveV3) => Family::AaveV3Configurator,
+            Contract::AaveConfigurator(_) => Family::AaveV2Configurator,
             Contract::AaveOracle(Protocol::AaveV3) => Family::AaveV3Oracle,
             Contract::AaveOracle(_) => Family::AaveV2Oracle,
         });
@@ -71,6 +79,14 @@ impl EventDecoder {
             // The oracle's kind in the table says which Aave; the decoder refuses any other
             // emitter.
             (Some(Family::AaveV2Oracle), _) => Ok(Family::AaveV2Oracle),
+            // v2 and v3 configurators share the event: the table's kind says which.
+            (
+                Some(Family::AaveV2Configurator),
+                Some(family @ (Family::AaveV2Configurator | Family::AaveV3Configurator)),
+            ) => Ok(family),
+            (Some(Family::AaveV2Configurator), _) => Err(
+                "Aave configurator events from contracts not known as a configurator skipped (use --contract ADDRESS=aave-v2-configurator|aave-v3-configurator)",
+            ),
             (None, Some(family @ (Family::AaveV2 | Family::AaveV3))) => Ok(family),
             (None, _) => Err(
                 "Aave v2/v3 events from contracts not known as an Aave pool skipped (use --contract ADDRESS=aave-v2|aave-v3)",
@@ -93,14 +109,16 @@ pub(super) enum Family {
     Maker,
     AaveV2Oracle,
     AaveV3Oracle,
+    AaveV2Configurator,
+    AaveV3Configurator,
 }
 
 impl Family {
     /// The protocol of the events; Chainlink prices belong to none and never ask.
     pub(super) fn protocol(self) -> Protocol {
         match self {
-            Family::AaveV2 | Family::AaveV2Oracle => Protocol::AaveV2,
-            Family::AaveV3 | Family::AaveV3Oracle => Protocol::AaveV3,
+            Family::AaveV2 | Family::AaveV2Oracle | Family::AaveV2Configurator => Protocol::AaveV2,
+            Family::AaveV3 | Family::AaveV3Oracle | Family::AaveV3Configurator => Protocol::AaveV3,
             Family::CompoundV2 => Protocol::CompoundV2,
             Family::Chainlink | Family::Maker => Protocol::Maker,
         }

@@ -692,3 +692,307 @@ fn an_oracle_value_from_an_unnamed_emitter_is_an_error() {
             .contains("maker-osm:")
     );
 }
+
+/// The `sol!` declarations of the parameter events hash to the topics mainnet logs carry (as
+/// third-party ABIs and indexers list them).
+#[test]
+fn parameter_signatures_hash_to_the_mainnet_topics() {
+    for (topic, expected) in [
+        (
+            AaveConfigurator::CollateralConfigurationChanged::SIGNATURE_HASH,
+            "0x637febbda9275aea2e85c0ff690444c8d87eb2e8339bbede9715abcc89cb0995",
+        ),
+        (
+            CompoundComptroller::NewCollateralFactor::SIGNATURE_HASH,
+            "0x70483e6592cd5182d45ac970e05bc62cdcc90e9d8ef2c2dbe686cf383bcd7fc5",
+        ),
+        (
+            CompoundComptroller::NewLiquidationIncentive::SIGNATURE_HASH,
+            "0xaeba5a6c40a8ac138134bff1aaa65debf25971188a58804bad717f82f0ec1316",
+        ),
+        (
+            CompoundComptroller::NewCloseFactor::SIGNATURE_HASH,
+            "0x3b9670cf975d26958e754b57098eaa2ac914d8d2a31b83257997b9f346110fd9",
+        ),
+    ] {
+        assert_eq!(topic.to_string(), expected);
+    }
+}
+
+fn param_change(protocol: Protocol, market: Id, param: &str, value: Fixed) -> Payload {
+    Payload::ParamChange(Box::new(cascade_events::ParamChange {
+        protocol,
+        market,
+        param: Symbol::new(param).unwrap(),
+        value,
+    }))
+}
+
+/// Mainnet configurators are built in; each v2/v3 log becomes three changes of its reserve, in
+/// basis points, in the event's field order, under one log position.
+#[test]
+fn aave_collateral_configuration_sets_the_reserve_parameters() {
+    const V2_CONFIGURATOR: &str = "0x311Bb771e4F8952E6Da169b425E7e92d6Ac45756";
+    const V3_CONFIGURATOR: &str = "0x64b761D848206f447Fe2dd461b0c635Ec39EbB27";
+    let configure =
+        |ltv: u16, threshold: u16, bonus: u16| AaveConfigurator::CollateralConfigurationChanged {
+            asset: WETH,
+            ltv: U256::from(ltv),
+            liquidationThreshold: U256::from(threshold),
+            liquidationBonus: U256::from(bonus),
+        };
+    let entries = [
+        entry(
+            V2_CONFIGURATOR,
+            &configure(8000, 8250, 10500),
+            10,
+            1,
+            Some(1_700_000_000),
+        ),
+        entry(
+            V3_CONFIGURATOR,
+            &configure(8050, 8300, 10500),
+            11,
+            2,
+            Some(1_700_000_012),
+        ),
+    ];
+    let batch = run(&entries, false, &Options::default(), false).unwrap();
+    let bps = |points: u64| Fixed::new(U256::from(points), 4);
+    let expected = [
+        (Protocol::AaveV2, "ltv", bps(8000)),
+        (Protocol::AaveV2, "liquidationThreshold", bps(8250)),
+        (Protocol::AaveV2, "liquidationBonus", bps(10500)),
+        (Protocol::AaveV3, "ltv", bps(8050)),
+        (Protocol::AaveV3, "liquidationThreshold", bps(8300)),
+        (Protocol::AaveV3, "liquidationBonus", bps(10500)),
+    ];
+    assert_eq!(batch.events.len(), expected.len());
+    for (i, (protocol, param, value)) in expected.into_iter().enumerate() {
+        let event = batch.events.get(i);
+        assert_eq!(
+            event.payload,
+            param_change(protocol, Id::Address(WETH), param, value)
+        );
+        assert_eq!(event.log_index, Some(if i < 3 { 1 } else { 2 }));
+    }
+    assert_eq!(
+        bps(10500).to_string(),
+        "1.0500",
+        "the bonus as the multiplier"
+    );
+
+    // One log's changes are distinct events for duplicate detection, the same log twice is not.
+    let identities: Vec<_> = (0..3)
+        .map(|i| crate::dedup::identity(&batch.events.get(i), None).unwrap())
+        .collect();
+    assert_ne!(identities[0], identities[1]);
+    assert_ne!(identities[1], identities[2]);
+
+    // From an address not named as a configurator: counted, not guessed.
+    let unnamed = entry(
+        "0x1111111111111111111111111111111111111111",
+        &configure(8000, 8250, 10500),
+        12,
+        0,
+        Some(1_700_000_024),
+    );
+    let batch = run(&[unnamed], false, &Options::default(), false).unwrap();
+    assert!(batch.events.is_empty());
+    assert_eq!(
+        batch.report.counters["Aave configurator events from contracts not known as a configurator skipped (use --contract ADDRESS=aave-v2-configurator|aave-v3-configurator)"],
+        1
+    );
+
+    // A value the configuration's 16 bits cannot hold is impossible: an error naming it.
+    let mut wide = configure(8000, 8250, 10500);
+    wide.liquidationBonus = U256::from(70_000u32);
+    let error = run(
+        &[entry(V2_CONFIGURATOR, &wide, 13, 0, Some(1_700_000_036))],
+        false,
+        &Options::default(),
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("liquidationBonus 70000"),
+        "{error}"
+    );
+}
+
+/// The Comptroller's three risk parameters as mantissas (18 decimals): the collateral factor of
+/// the cToken the event names, the close factor and incentive Comptroller-wide.
+#[test]
+fn compound_comptroller_events_set_the_risk_parameters() {
+    const COMPTROLLER: &str = "0x3d9819210A31b4961b30EF54bE2aeD79B9c9Cd3B";
+    const CETH: Address = Address::repeat_byte(0x4d);
+    let mantissa = |text: &str| text.parse::<Fixed>().unwrap().rescale(18).unwrap();
+    let entries = [
+        entry(
+            COMPTROLLER,
+            &CompoundComptroller::NewCollateralFactor {
+                cToken: CETH,
+                oldCollateralFactorMantissa: mantissa("0.75"),
+                newCollateralFactorMantissa: mantissa("0.825"),
+            },
+            20,
+            0,
+            Some(1_700_000_000),
+        ),
+        entry(
+            COMPTROLLER,
+            &CompoundComptroller::NewLiquidationIncentive {
+                oldLiquidationIncentiveMantissa: mantissa("1.05"),
+                newLiquidationIncentiveMantissa: mantissa("1.08"),
+            },
+            20,
+            1,
+            Some(1_700_000_000),
+        ),
+        entry(
+            COMPTROLLER,
+            &CompoundComptroller::NewCloseFactor {
+                oldCloseFactorMantissa: mantissa("0.5"),
+                newCloseFactorMantissa: mantissa("0.5"),
+            },
+            20,
+            2,
+            Some(1_700_000_000),
+        ),
+    ];
+    let batch = run(&entries, true, &Options::default(), false).unwrap();
+    let global = Id::name("compound-v2");
+    let expected = [
+        (Id::Address(CETH), "collateralFactor", "0.825"),
+        (global, "liquidationIncentive", "1.08"),
+        (global, "closeFactor", "0.5"),
+    ];
+    assert_eq!(batch.events.len(), expected.len());
+    for (i, (market, param, value)) in expected.into_iter().enumerate() {
+        assert_eq!(
+            batch.events.get(i).payload,
+            param_change(
+                Protocol::CompoundV2,
+                market,
+                param,
+                Fixed::new(mantissa(value), 18)
+            )
+        );
+    }
+
+    // A fork's Comptroller emits the same events: only the one the table names sets Compound's.
+    let fork = entry(
+        "0x1111111111111111111111111111111111111111",
+        &CompoundComptroller::NewCloseFactor {
+            oldCloseFactorMantissa: mantissa("0.5"),
+            newCloseFactorMantissa: mantissa("0.9"),
+        },
+        21,
+        0,
+        Some(1_700_000_012),
+    );
+    let batch = run(&[fork], false, &Options::default(), false).unwrap();
+    assert!(batch.events.is_empty());
+    assert_eq!(
+        batch.report.counters["Comptroller events from contracts not known as the Compound Comptroller skipped (use --contract ADDRESS=compound-comptroller)"],
+        1
+    );
+}
+
+fn bytes32(text: &str) -> FixedBytes<32> {
+    FixedBytes::from(Symbol::new(text).unwrap().as_bytes32())
+}
+
+/// The Dog's and a named Clipper's `File` events become the Maker model's parameters in the
+/// contracts' own units (`Hole`/`hole`/`tip` rads, `chop` a wad, `buf` a ray, `tail` seconds).
+#[test]
+fn maker_file_events_set_the_liquidation_parameters() {
+    assert_eq!(
+        MakerFile::File::SIGNATURE_HASH.to_string(),
+        "0xe986e40cc8c151830d4f61050f4fb2e4add8567caad2d5f5496f9158e91fe4c7"
+    );
+    assert_eq!(
+        MakerFileIlk::File::SIGNATURE_HASH.to_string(),
+        "0x851aa1caf4888170ad8875449d18f0f512fd6deb2a6571ea1a41fb9f95acbcd1"
+    );
+    const DOG: &str = "0x135954d155898D42C90D2a57824C690e0c7BEf1B";
+    const CLIPPER: &str = "0x3333333333333333333333333333333333333333";
+    let ten = |power: u32| U256::from(10u8).pow(U256::from(power));
+    let file = |what: &str, data: U256| MakerFile::File {
+        what: bytes32(what),
+        data,
+    };
+    let file_ilk = |what: &str, data: U256| MakerFileIlk::File {
+        ilk: bytes32("ETH-B"),
+        what: bytes32(what),
+        data,
+    };
+    let at = Some(1_700_000_000);
+    let entries = [
+        entry(
+            DOG,
+            &file("Hole", U256::from(100_000_000u64) * ten(45)),
+            30,
+            0,
+            at,
+        ),
+        entry(
+            DOG,
+            &file_ilk("chop", U256::from(113u8) * ten(16)),
+            30,
+            1,
+            at,
+        ),
+        entry(
+            DOG,
+            &file_ilk("hole", U256::from(15_000_000u64) * ten(45)),
+            30,
+            2,
+            at,
+        ),
+        entry(CLIPPER, &file("buf", U256::from(12u8) * ten(26)), 30, 3, at),
+        entry(CLIPPER, &file("tail", U256::from(8_400u16)), 30, 4, at),
+        entry(CLIPPER, &file("stopped", U256::from(1u8)), 30, 5, at),
+    ];
+    let mut options = Options::default();
+    let (address, contract) = parse_contract(&format!("{CLIPPER}=maker-clipper:ETH-B")).unwrap();
+    options.contracts.insert(address, contract);
+    let batch = run(&entries, false, &options, false).unwrap();
+    let ilk = Id::name("ETH-B");
+    let expected = [
+        (Id::name("maker"), "DOG.Hole", "100000000", 45),
+        (ilk, "DOG.chop", "1.13", 18),
+        (ilk, "DOG.hole", "15000000", 45),
+        (ilk, "CLIPPER.buf", "1.2", 27),
+        (ilk, "CLIPPER.tail", "8400", 0),
+    ];
+    assert_eq!(batch.events.len(), expected.len());
+    for (i, (market, param, value, decimals)) in expected.into_iter().enumerate() {
+        assert_eq!(
+            batch.events.get(i).payload,
+            param_change(
+                Protocol::Maker,
+                market,
+                param,
+                Fixed::parse_with(value, decimals).unwrap()
+            )
+        );
+    }
+    assert_eq!(
+        batch.report.counters["Clipper File stopped (circuit breaker) counted"],
+        1
+    );
+
+    // The signature is common among dss modules: from an emitter not named, counted.
+    let unnamed = entry(CLIPPER, &file("buf", ten(27)), 31, 0, at);
+    let batch = run(&[unnamed], false, &Options::default(), false).unwrap();
+    assert!(batch.events.is_empty());
+    assert_eq!(batch.report.counters.values().sum::<u64>(), 1);
+    assert!(
+        batch
+            .report
+            .counters
+            .keys()
+            .any(|reason| reason.contains("maker-clipper:ILK"))
+    );
+}
