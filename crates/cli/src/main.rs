@@ -63,7 +63,8 @@ enum Command {
     Diff(diff_cmd::DiffArgs),
     /// Write the HTML and Markdown post-mortem of runs of one log.
     Report(report_cmd::ReportArgs),
-    /// Read run files: `cascade run cat FILE` prints either form as one JSON document.
+    /// Read run files: `cascade run cat FILE` prints any form (JSON, JSON lines, binary) as one
+    /// JSON document.
     Run(run_cmd::RunArgs),
     /// Run one counterfactual per point of a parameter grid, in parallel.
     Sweep(sweep_cmd::SweepArgs),
