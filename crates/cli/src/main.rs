@@ -66,7 +66,8 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Every account's position at a time: health factor, collateral, debt, liquidation price.
     State(state_cmd::StateArgs),
-    /// Read run files: `cascade run cat FILE` prints either form as one JSON document.
+    /// Read run files: `cascade run cat FILE` prints any form (JSON, JSON lines, binary) as one
+    /// JSON document.
     Run(run_cmd::RunArgs),
     /// Run one counterfactual per point of a parameter grid, in parallel.
     Sweep(sweep_cmd::SweepArgs),

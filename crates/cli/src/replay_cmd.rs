@@ -8,14 +8,14 @@ use anyhow::Context;
 use cascade_engine::{Capture, Run};
 use cascade_run::compare::{DiffOptions, DiffSummary, golden_fields, project};
 use cascade_run::lines as run_lines;
-use cascade_run::{RunDiff, diff_runs};
+use cascade_run::{RunDiff, RunForm, diff_runs};
 use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
 use crate::engine_args::{EngineArgs, parse_time};
 use crate::fail_on::{self, Threshold};
-use crate::out::write_file;
+use crate::out::{write_file, write_file_with};
 use crate::state_cmd;
 
 /// `cascade replay DIR`.
@@ -23,8 +23,9 @@ use crate::state_cmd;
 pub struct ReplayArgs {
     /// Log directory.
     dir: PathBuf,
-    /// Write the run file here: one JSON document, or JSON lines when the name ends in
-    /// `.jsonl` (the line form for large runs, docs/run-format.md; `cascade run cat` reads it).
+    /// Write the run file here: one JSON document; JSON lines when the name ends in `.jsonl`;
+    /// the compact binary form when it ends in `.bin` (`run.run.bin`). Both are for large runs
+    /// (docs/run-format.md); `cascade run cat` prints either as JSON.
     #[arg(long, value_name = "RUN")]
     out: Option<PathBuf>,
     /// Print the run file on stdout instead of the summary.
@@ -107,22 +108,12 @@ impl FailOnArgs {
     }
 }
 
-/// Whether `path` names a run file in line form (`.jsonl`).
-pub fn is_line_form(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|extension| extension == "jsonl")
+/// `run` as the bytes of a run file at `path`, in the form its name chooses ([`RunForm::of`]).
+pub fn run_bytes(run: &Run, path: &Path) -> Vec<u8> {
+    run.to_bytes(RunForm::of(path))
 }
 
-/// `run` as the bytes of a run file at `path`: line form for `.jsonl`, else the JSON document.
-fn run_bytes(run: &Run, path: &Path) -> Vec<u8> {
-    if is_line_form(path) {
-        run_lines::to_lines(run)
-    } else {
-        run.to_json()
-    }
-}
-
-/// Reads a run or golden file of either form as one JSON document.
+/// Reads a run or golden file of any form as one JSON document.
 pub fn parse_run_file(path: &Path, bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
     run_lines::parse(bytes)
         .map_err(|error| anyhow::anyhow!("{}:{error}: not a run file", path.display()))
@@ -141,7 +132,9 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
     let (run, accounts) = args.engine.run_log_capturing(&args.dir, &capture)?;
     // A million-account run file is hundreds of megabytes: built only when asked for.
     if let Some(out) = &args.out {
-        write_file(out, &run_bytes(&run, out))?;
+        write_file_with(out, |file| {
+            run.write(RunForm::of(out), std::io::BufWriter::new(file))
+        })?;
     }
     if let Some(path) = &args.accounts_out {
         state_cmd::write_accounts(path, &accounts)?;
@@ -208,10 +201,16 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
         } else {
             args.golden_fields.clone()
         };
+        if !fields.is_empty() && RunForm::of(&args.expect) == RunForm::Binary {
+            anyhow::bail!(
+                "{}: a golden of chosen fields is JSON; name it .json or .jsonl (the binary form holds whole runs)",
+                args.expect.display()
+            );
+        }
         // A full golden is the run file itself, byte for byte (`replay --out` writes the same).
         let golden = if fields.is_empty() {
             bytes
-        } else if is_line_form(&args.expect) {
+        } else if RunForm::of(&args.expect) == RunForm::Lines {
             run_lines::value_to_lines(project(&parse()?, &fields))
         } else {
             let mut text = serde_json::to_string_pretty(&project(&parse()?, &fields))
