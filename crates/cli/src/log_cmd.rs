@@ -515,6 +515,16 @@ fn event_line(event: &Event) -> String {
             "{} oracle {} {} reads {}",
             c.protocol, c.oracle, c.asset, c.source
         ),
+        Payload::PositionSnapshot(p) => format!(
+            "{} {} {} {} collateral {} debt {}{}",
+            p.protocol,
+            p.market,
+            p.account,
+            p.asset,
+            p.collateral,
+            p.debt,
+            if p.scaled { " (scaled)" } else { "" }
+        ),
     };
     format!("{head} {body}")
 }

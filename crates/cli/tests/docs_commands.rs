@@ -1,7 +1,8 @@
 //! The commands the documentation shows, run as written: the README's usage block and the
 //! real-data examples of `docs/ingest.md` and `docs/fidelity.md` (against `../shared/data`,
 //! skipped with a notice when it is absent), and the `cascade` lines of the GitHub Actions job in
-//! `docs/diff.md` (on the committed fixtures).
+//! `docs/diff.md` and the position-snapshot workflow of `docs/ingest.md` (on the committed
+//! fixtures).
 //!
 //! Each line goes through `bash -c` with the built `cascade` first on the PATH, so comments,
 //! quoting and redirections behave as they do for a reader who pastes them.
@@ -156,4 +157,53 @@ fn the_ci_job_of_docs_diff_runs_as_written() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+#[test]
+fn the_snapshot_workflow_of_docs_ingest_runs_as_written() {
+    let repo = repo();
+    let doc = std::fs::read_to_string(repo.join("docs/ingest.md")).unwrap();
+    let lines = block_after(&doc, "The workflow, end to end", "sh");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let temp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo.join("fixtures"), temp.path().join("fixtures")).unwrap();
+    let mut outputs = Vec::new();
+    for line in lines {
+        let output = shell(line, temp.path(), &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{line}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        outputs.push(String::from_utf8(output.stdout).unwrap());
+    }
+    assert!(outputs[2].contains("explained 1"), "{}", outputs[2]);
+    // The health factors the doc works out: 1.1 and 4.125 at the block, 0.967083333333333333
+    // for Alice after her liquidation.
+    let accounts = std::fs::read_to_string(temp.path().join("accounts.csv")).unwrap();
+    let healths: Vec<(String, String, String)> = csv::Reader::from_reader(accounts.as_bytes())
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            (row[0].to_owned(), row[4].to_owned(), row[18].to_owned())
+        })
+        .collect();
+    let health = |at: &str, account: &str| {
+        healths
+            .iter()
+            .find(|(t, a, _)| t == at && a.ends_with(account))
+            .map(|(_, _, h)| h.as_str())
+    };
+    assert_eq!(health("2021-05-19T00:00:00Z", "a11ce"), Some("1.1"));
+    assert_eq!(health("2021-05-19T00:00:00Z", "b0b"), Some("4.125"));
+    assert_eq!(
+        health("2021-05-19T01:00:00Z", "a11ce"),
+        Some("0.967083333333333333")
+    );
+    assert!(
+        outputs[3].contains("health 0.967083333333333333"),
+        "{}",
+        outputs[3]
+    );
 }

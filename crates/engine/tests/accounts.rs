@@ -7,7 +7,7 @@ mod common;
 
 use cascade_engine::protocol::accounts::{AccountPosition, AccountsCapture};
 use cascade_engine::{Capture, Mode, ReplayOptions, replay_log_capturing};
-use cascade_events::{Event, Id, Timestamp, U256};
+use cascade_events::{Amount, Event, Id, Payload, PositionSnapshot, Timestamp, U256};
 use cascade_run::decimal;
 
 fn time(text: &str) -> Timestamp {
@@ -191,5 +191,178 @@ fn aave_v3_values_are_in_usd_with_eight_decimals() {
     assert_eq!(
         alice.liquidation_price.as_ref().unwrap().price.to_string(),
         "1927.71084337"
+    );
+}
+
+/// `events` with the deposits and borrows of the account ending `suffix` replaced by position
+/// snapshots of the same assets at the same times (a deposit's amount as collateral, a
+/// borrow's as debt), as a positions export taken then would record them.
+fn snapshotted(events: &[Event], suffix: &str) -> Vec<Event> {
+    events
+        .iter()
+        .map(|event| {
+            let (change, deposit) = match &event.payload {
+                Payload::Deposit(change) => (change, true),
+                Payload::Borrow(change) => (change, false),
+                _ => return event.clone(),
+            };
+            if !change.account.to_string().ends_with(suffix) {
+                return event.clone();
+            }
+            let zero = Amount(U256::ZERO);
+            let mut snapshot = event.clone();
+            snapshot.payload = Payload::PositionSnapshot(Box::new(PositionSnapshot {
+                protocol: change.protocol,
+                market: change.market,
+                account: change.account,
+                asset: change.asset,
+                collateral: if deposit { change.amount } else { zero },
+                debt: if deposit { zero } else { change.amount },
+                scaled: false,
+                collateral_enabled: None,
+                e_mode: None,
+            }));
+            snapshot
+        })
+        .collect()
+}
+
+fn replay(events: &[Event], at: &[&str]) -> (cascade_engine::Run, Vec<AccountsCapture>) {
+    let log = common::build_log(events);
+    let capture = Capture {
+        at: at.iter().map(|text| time(text)).collect(),
+        stop_when_taken: false,
+    };
+    let outcome = replay_log_capturing(
+        log.path(),
+        &ReplayOptions::default(),
+        Mode::Historical,
+        &capture,
+        &mut |_, _| {},
+    )
+    .expect("replays");
+    (outcome.run, outcome.accounts)
+}
+
+#[test]
+fn aave_snapshot_then_later_events_gives_the_rebuilt_healths() {
+    // Alice's 10 WETH and 15,000 USDC come from snapshots instead of a deposit and a borrow: the
+    // USDC index update and prices after them give the same health, 0.898692810457516340 (see
+    // the first test), and her liquidation the same verdict. A snapshot of Bob at 01:12 with
+    // 6,500 DAI of debt (rebuilt: 6,000) replaces his and is reported: health
+    // wadDiv(percentMul(5e18, 8250) = 4.125e18, 6,500 x 0.0006 = 3.9e18) = 1.057692307692307692.
+    let mut events = snapshotted(&common::fixture_events_in("aave", "v2-basic"), "a11ce");
+    let bob_debt = events
+        .iter()
+        .find_map(|event| match &event.payload {
+            Payload::Borrow(change) if change.account.to_string().ends_with("b0b") => {
+                Some(*change.clone())
+            }
+            _ => None,
+        })
+        .expect("Bob borrows");
+    let at = events
+        .iter()
+        .position(|event| event.time >= time("2021-05-19T01:12:00Z"))
+        .unwrap();
+    let mut bob = events[at].clone();
+    bob.payload = Payload::PositionSnapshot(Box::new(PositionSnapshot {
+        protocol: bob_debt.protocol,
+        market: bob_debt.market,
+        account: bob_debt.account,
+        asset: bob_debt.asset,
+        collateral: Amount(U256::ZERO),
+        debt: Amount(U256::from(6_500u64) * U256::from(10u8).pow(U256::from(18u8))),
+        scaled: false,
+        collateral_enabled: None,
+        e_mode: None,
+    }));
+    events.insert(at + 1, bob);
+    let (run, captures) = replay(&events, &["2021-05-19T01:12:00Z"]);
+    let alice = account(&captures[0], "a11ce");
+    assert_eq!(health(alice), "0.89869281045751634");
+    assert_eq!(health(account(&captures[0], "b0b")), "1.057692307692307692");
+    assert_eq!(
+        run.totals.clamped.get("snapshot-differs-from-rebuilt"),
+        Some(&1)
+    );
+    assert_eq!(
+        run.liquidations[0].verdict.map(|v| v.name()),
+        Some("explained")
+    );
+    assert_eq!(run.totals.by_kind.get("position-snapshot"), Some(&3));
+}
+
+#[test]
+fn compound_snapshot_then_later_events_gives_the_rebuilt_healths() {
+    // Alice's 100 ETH (5,000 cETH) and 140,000 USDC come from snapshots; the index update to
+    // 1.02 and ETH at 1,800 after them give 135,000 / 142,800 = 0.945378151260504201, as rebuilt.
+    // A deposit's snapshot is in the underlying here, so it is turned into cTokens first:
+    // 100e18 * 1e18 / 2e26 = 5e11.
+    let events: Vec<Event> =
+        snapshotted(&common::fixture_events_in("compound", "v2-basic"), "a11ce")
+            .into_iter()
+            .map(|mut event| {
+                if let Payload::PositionSnapshot(snapshot) = &mut event.payload
+                    && !snapshot.collateral.0.is_zero()
+                {
+                    snapshot.collateral = Amount(U256::from(500_000_000_000u64));
+                }
+                event
+            })
+            .collect();
+    let (run, captures) = replay(&events, &["2021-05-19T00:10:00Z"]);
+    let alice = account(&captures[0], "a11ce");
+    assert_eq!(health(alice), "0.945378151260504201");
+    assert_eq!(decimal(alice.assets[0].collateral, 18), "100");
+    assert_eq!(
+        run.liquidations[0].verdict.map(|v| v.name()),
+        Some("explained")
+    );
+}
+
+#[test]
+fn maker_snapshot_sets_a_whole_vault() {
+    // Vault #1's 10 ETH and 10,000 DAI come from one snapshot (ink 10, art 10,000 at rate 1)
+    // instead of its open, deposit and draw: at 01:30 its health is 1.333333333333333333 as
+    // rebuilt, and its bark at 02:00:12 is explained as before.
+    let events: Vec<Event> = common::fixture_events("dog-bark")
+        .into_iter()
+        .filter_map(|mut event| {
+            let (account, market, amount) = match &event.payload {
+                Payload::VaultOpen(open) => (open.account, open.market, None),
+                Payload::Deposit(change) => (change.account, change.market, Some(change.amount)),
+                Payload::Borrow(change) => (change.account, change.market, None),
+                _ => return Some(event),
+            };
+            if account.to_string() != "#1" {
+                return Some(event);
+            }
+            let ink = amount?;
+            event.payload = Payload::PositionSnapshot(Box::new(PositionSnapshot {
+                protocol: cascade_events::Protocol::Maker,
+                market,
+                account,
+                asset: Id::name("ETH"),
+                collateral: ink,
+                debt: Amount(U256::from(10_000u64) * U256::from(10u8).pow(U256::from(18u8))),
+                scaled: true,
+                collateral_enabled: None,
+                e_mode: None,
+            }));
+            Some(event)
+        })
+        .collect();
+    let (run, captures) = replay(&events, &["2021-06-01T01:30:00Z"]);
+    assert_eq!(health(account(&captures[0], "#1")), "1.333333333333333333");
+    assert_eq!(run.liquidations[0].account.to_string(), "#1");
+    assert_eq!(
+        run.liquidations[0].verdict.map(|v| v.name()),
+        Some("explained")
+    );
+    assert!(
+        !run.totals
+            .clamped
+            .contains_key("snapshot-differs-from-rebuilt")
     );
 }

@@ -29,6 +29,6 @@ pub use number::{Amount, Fixed, ParseAmountError};
 pub use payload::{
     AuctionKick, AuctionTake, CollateralToggle, EventKind, IndexUpdate, Liquidation,
     LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource, ParamChange, Payload,
-    PositionChange, PriceUpdate, Protocol, VaultOpen,
+    PositionChange, PositionSnapshot, PriceUpdate, Protocol, VaultOpen,
 };
 pub use time::Timestamp;

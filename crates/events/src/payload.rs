@@ -358,6 +358,37 @@ pub struct OracleSourceChange {
     pub source: Id,
 }
 
+/// One asset of an account's position as a positions export records it at one time (an Aave
+/// reserve, a Compound market, a Maker vault). The snapshots of one account and market at one
+/// instant together are its whole position: they replace what the log built for it before
+/// (`docs/ingest.md`, "Position snapshots").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct PositionSnapshot {
+    /// Protocol of the position.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account (Aave user, Compound borrower, Maker vault).
+    pub account: Id,
+    /// The asset (Aave reserve, Compound market's underlying, Maker collateral).
+    pub asset: Id,
+    /// Collateral held, in base units: Aave aToken balance, Compound cToken balance, Maker
+    /// `ink`.
+    pub collateral: Amount,
+    /// Debt owed, in base units: Aave variable plus stable debt, Compound borrow balance in the
+    /// underlying, Maker `art` or DAI (see `scaled`).
+    pub debt: Amount,
+    /// Whether the amounts are the protocol's stored units: Aave scaled balances (divided by the
+    /// reserve's index), Maker `art` (normalised debt) rather than DAI. Compound collateral is
+    /// always in cTokens and its debt in the underlying.
+    pub scaled: bool,
+    /// Whether the collateral counts (Aave `usageAsCollateralEnabled`, Compound market
+    /// entered); `None`: the protocol's default for a deposit.
+    pub collateral_enabled: Option<bool>,
+    /// Aave v3 e-mode category of the account, where the export has it.
+    pub e_mode: Option<u8>,
+}
+
 /// The typed content of an [`Event`](crate::Event).
 ///
 /// Every variant is boxed: the payloads are 120 to 376 bytes (an [`Id`] alone is 40), and an
@@ -395,6 +426,8 @@ pub enum Payload {
     OracleValue(Box<OracleValue>),
     /// A protocol oracle's price source for an asset changed.
     OracleSourceChange(Box<OracleSourceChange>),
+    /// One asset of an account's position at a time, from a positions export.
+    PositionSnapshot(Box<PositionSnapshot>),
 }
 
 /// The kind of a [`Payload`], without its data: what statistics and filters count by.
@@ -429,11 +462,13 @@ pub enum EventKind {
     OracleValue,
     /// [`Payload::OracleSourceChange`].
     OracleSourceChange,
+    /// [`Payload::PositionSnapshot`].
+    PositionSnapshot,
 }
 
 impl EventKind {
     /// Every kind, in the order of the [`Payload`] variants.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Price,
         EventKind::VaultOpen,
         EventKind::Deposit,
@@ -448,6 +483,7 @@ impl EventKind {
         EventKind::AuctionTake,
         EventKind::OracleValue,
         EventKind::OracleSourceChange,
+        EventKind::PositionSnapshot,
     ];
 
     /// The name used in statistics and JSON (`price`, `vault-open`, ...).
@@ -467,6 +503,7 @@ impl EventKind {
             EventKind::AuctionTake => "auction-take",
             EventKind::OracleValue => "oracle-value",
             EventKind::OracleSourceChange => "oracle-source-change",
+            EventKind::PositionSnapshot => "position-snapshot",
         }
     }
 }
@@ -495,6 +532,7 @@ impl Payload {
             Payload::AuctionTake(_) => EventKind::AuctionTake,
             Payload::OracleValue(_) => EventKind::OracleValue,
             Payload::OracleSourceChange(_) => EventKind::OracleSourceChange,
+            Payload::PositionSnapshot(_) => EventKind::PositionSnapshot,
         }
     }
 
@@ -514,6 +552,7 @@ impl Payload {
             Payload::AuctionTake(e) => Some(e.protocol),
             Payload::OracleValue(e) => Some(e.protocol),
             Payload::OracleSourceChange(e) => Some(e.protocol),
+            Payload::PositionSnapshot(e) => Some(e.protocol),
         }
     }
 }

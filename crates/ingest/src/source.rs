@@ -145,7 +145,7 @@ pub fn instant_class(kind: EventKind) -> u8 {
     match kind {
         EventKind::ParamChange | EventKind::OracleSourceChange => 0,
         EventKind::Price | EventKind::OracleValue => 1,
-        // 2 is kept for position snapshots (issue #15), between prices and position changes.
+        EventKind::PositionSnapshot => 2,
         EventKind::VaultOpen
         | EventKind::Deposit
         | EventKind::Withdraw
@@ -178,6 +178,8 @@ pub fn kind_rank(kind: EventKind) -> u8 {
         EventKind::Liquidation => 9,
         EventKind::AuctionKick => 10,
         EventKind::AuctionTake => 11,
+        // Not produced by the sources ranked this way; last so every other rank stays.
+        EventKind::PositionSnapshot => 12,
     }
 }
 

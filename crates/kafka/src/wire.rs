@@ -108,6 +108,7 @@ impl Partitioning {
                     Payload::AuctionTake(take) => take.account,
                     Payload::OracleValue(value) => value.market,
                     Payload::OracleSourceChange(change) => change.asset,
+                    Payload::PositionSnapshot(snapshot) => snapshot.account,
                 }
                 .to_string(),
             ),

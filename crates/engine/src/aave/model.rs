@@ -31,6 +31,7 @@
 //! accounts with several reserves, so a check after one liquidation costs one account.
 
 mod accounts;
+mod snapshot;
 
 use std::collections::BTreeMap;
 
@@ -1259,6 +1260,7 @@ impl ProtocolModel for AaveModel {
             Payload::Repay(change) => self.repay(change),
             Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
             Payload::IndexUpdate(update) => self.index_update(update),
+            Payload::PositionSnapshot(snapshot) => self.apply_snapshot(snapshot),
             Payload::ParamChange(change) => match AaveParam::parse(change.param.as_str()) {
                 Some(param) => self.set(Some(&change.market), param, &change.value),
                 None => Err(EngineError::InvalidParam {

@@ -32,6 +32,7 @@
 //! accounts with several reserves, so a check after one liquidation costs one account.
 
 mod accounts;
+mod snapshot;
 
 use std::collections::BTreeMap;
 
@@ -1048,6 +1049,7 @@ impl ProtocolModel for CompoundModel {
             Payload::Repay(change) => self.move_debt(change, false),
             Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
             Payload::IndexUpdate(update) => self.index_update(update),
+            Payload::PositionSnapshot(snapshot) => self.apply_snapshot(snapshot),
             Payload::ParamChange(change) => match CompoundParam::parse(change.param.as_str()) {
                 Some(param) => self.set(Some(&change.market), param, &change.value),
                 None => Err(EngineError::InvalidParam {

@@ -61,6 +61,7 @@ pub const POOL_EVENTS: &[EventKind] = &[
     EventKind::IndexUpdate,
     EventKind::ParamChange,
     EventKind::Liquidation,
+    EventKind::PositionSnapshot,
 ];
 
 /// One protocol as the engine knows it.

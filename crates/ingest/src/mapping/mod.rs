@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use cascade_events::{
     Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail,
-    ParamChange, Payload, PositionChange, PriceUpdate, Protocol, Symbol, Timestamp, U256,
-    VaultOpen,
+    ParamChange, Payload, PositionChange, PositionSnapshot, PriceUpdate, Protocol, Symbol,
+    Timestamp, U256, VaultOpen,
 };
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -364,6 +364,7 @@ enum EventSpec {
     CollateralToggle(ToggleSpec),
     IndexUpdate(IndexSpec),
     ParamChange(ParamSpec),
+    Snapshot(Box<SnapshotSpec>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -452,6 +453,25 @@ struct ToggleSpec {
     account: Field,
     asset: Field,
     enabled: Field,
+}
+
+/// One asset of an account's position from a positions export (`position-snapshot` events).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotSpec {
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
+    protocol: Field,
+    market: Field,
+    account: Field,
+    asset: Field,
+    collateral: Field,
+    debt: Field,
+    /// Whether the amounts are the protocol's stored units (Aave scaled balances, Maker `art`);
+    /// false when absent.
+    scaled: Option<Field>,
+    collateral_enabled: Option<Field>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1226,6 +1246,7 @@ impl EventSpec {
             EventSpec::CollateralToggle(s) => gate!(s),
             EventSpec::IndexUpdate(s) => gate!(s),
             EventSpec::ParamChange(s) => gate!(s),
+            EventSpec::Snapshot(s) => gate!(s),
         }
     }
 
@@ -1303,6 +1324,16 @@ impl EventSpec {
                 Some(&s.market),
                 Some(&s.param),
                 Some(&s.value),
+            ]),
+            EventSpec::Snapshot(s) => all(&[
+                Some(&s.protocol),
+                Some(&s.market),
+                Some(&s.account),
+                Some(&s.asset),
+                Some(&s.collateral),
+                Some(&s.debt),
+                s.scaled.as_ref(),
+                s.collateral_enabled.as_ref(),
             ]),
         }
     }
@@ -1659,6 +1690,16 @@ enum EventPlan {
         param: Get<Symbol>,
         value: Get<Fixed>,
     },
+    Snapshot {
+        protocol: Get<Protocol>,
+        market: Get<Id>,
+        account: Get<Id>,
+        asset: Get<Id>,
+        collateral: AmountGet,
+        debt: AmountGet,
+        scaled: Get<bool>,
+        collateral_enabled: Get<bool>,
+    },
 }
 
 impl EventPlan {
@@ -1713,6 +1754,17 @@ impl EventPlan {
                 market: c.id("market", Some(&s.market))?,
                 param: c.symbol("param", Some(&s.param))?,
                 value: c.fixed("value", Some(&s.value))?,
+            },
+            EventSpec::Snapshot(s) => EventPlan::Snapshot {
+                protocol: c.protocol(&s.protocol)?,
+                market: c.id("market", Some(&s.market))?,
+                account: c.id("account", Some(&s.account))?,
+                asset: c.id("asset", Some(&s.asset))?,
+                collateral: c.amount("collateral", Some(&s.collateral))?,
+                debt: c.amount("debt", Some(&s.debt))?,
+                scaled: c.boolean("scaled", s.scaled.as_ref())?,
+                collateral_enabled: c
+                    .boolean("collateral_enabled", s.collateral_enabled.as_ref())?,
             },
         })
     }
@@ -1921,6 +1973,26 @@ impl EventPlan {
                     },
                 }))
             }
+            EventPlan::Snapshot {
+                protocol,
+                market,
+                account,
+                asset,
+                collateral,
+                debt,
+                scaled,
+                collateral_enabled,
+            } => Payload::PositionSnapshot(Box::new(PositionSnapshot {
+                protocol: protocol.required(row)?,
+                market: market.required(row)?,
+                account: account.required(row)?,
+                asset: asset.required(row)?,
+                collateral: collateral.required(row)?,
+                debt: debt.required(row)?,
+                scaled: scaled.optional(row)?.unwrap_or(false),
+                collateral_enabled: collateral_enabled.optional(row)?,
+                e_mode: None,
+            })),
             EventPlan::Toggle {
                 protocol,
                 market,

@@ -775,3 +775,70 @@ asset = "WETH"
         "{error}"
     );
 }
+
+#[test]
+fn snapshot_rows_become_position_snapshots_at_the_export_time() {
+    // A positions export taken at one time: one row per account and reserve, amounts in tokens
+    // with the decimals of `tokens.csv`.
+    let mapping = r#"
+[time]
+value = "2021-05-19 00:00:00"
+format = "%Y-%m-%d %H:%M:%S"
+
+[[lookup]]
+name = "tokens"
+path = "tokens.csv"
+key = "symbol"
+
+[[event]]
+kind = "snapshot"
+protocol = "aave-v2"
+market = "main"
+account = { column = "user", id = "name" }
+asset = { column = "token", id = "name" }
+collateral = { column = "collateral", decimals = { lookup = "tokens", key = "token", column = "decimals" } }
+debt = { column = "debt", decimals = { lookup = "tokens", key = "token", column = "decimals" } }
+collateral_enabled = { column = "usage" }
+"#;
+    let files = Files::new(
+        "user,token,collateral,debt,usage\na,WETH,10,0,true\na,USDC,0,15000.5,false\n",
+        TOKENS,
+    );
+    let batch = files.read(mapping, false).unwrap();
+    let snapshots: Vec<_> = batch
+        .events
+        .iter()
+        .map(|event| match &event.payload {
+            Payload::PositionSnapshot(s) => {
+                assert_eq!(event.time, Timestamp(1_621_382_400));
+                (
+                    s.asset.to_string(),
+                    s.collateral.0.to_string(),
+                    s.debt.0.to_string(),
+                    s.scaled,
+                    s.collateral_enabled,
+                )
+            }
+            other => panic!("not a snapshot: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        snapshots,
+        [
+            (
+                "WETH".to_owned(),
+                "10000000000000000000".to_owned(),
+                "0".to_owned(),
+                false,
+                Some(true)
+            ),
+            (
+                "USDC".to_owned(),
+                "0".to_owned(),
+                "15000500000".to_owned(),
+                false,
+                Some(false)
+            ),
+        ]
+    );
+}

@@ -123,6 +123,7 @@ pub fn note_markets(payload: &Payload, out: &mut BTreeMap<Protocol, BTreeSet<Id>
         Payload::Liquidation(e) => &[e.market, e.collateral_asset, e.debt_asset],
         Payload::CollateralToggle(e) => &[e.market, e.asset],
         Payload::IndexUpdate(e) => &[e.market, e.asset],
+        Payload::PositionSnapshot(e) => &[e.market, e.asset],
         Payload::ParamChange(e) => &[e.market],
         Payload::AuctionKick(e) => &[e.market],
         Payload::AuctionTake(e) => &[e.market],

@@ -37,14 +37,15 @@ mod jug_spot;
 mod osm;
 pub mod param;
 pub mod rules;
+mod snapshot;
 mod spec;
 mod vat;
 
 use std::collections::BTreeMap;
 
 use cascade_events::{
-    Event, Fixed, Id, Liquidation, OracleValue, OracleValueSource, Payload, PriceUpdate, Protocol,
-    Timestamp, U256,
+    Event, Fixed, Id, Liquidation, OracleValue, OracleValueSource, Payload, PositionSnapshot,
+    PriceUpdate, Protocol, Timestamp, U256,
 };
 
 use auction::*;
@@ -672,6 +673,7 @@ impl ProtocolModel for MakerModel {
                 Ok(Applied::Exact)
             }
             Payload::OracleValue(value) => self.record_oracle_value(value, event),
+            Payload::PositionSnapshot(snapshot) => self.apply_snapshot(snapshot, event.time),
             _ => Ok(Applied::Ignored),
         }
     }

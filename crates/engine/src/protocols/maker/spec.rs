@@ -58,5 +58,6 @@ pub const MAKER: ProtocolSpec = ProtocolSpec {
         EventKind::AuctionTake,
         EventKind::OracleValue,
         EventKind::OracleSourceChange,
+        EventKind::PositionSnapshot,
     ],
 };
