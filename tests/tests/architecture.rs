@@ -123,10 +123,7 @@ fn dependencies_point_one_way() {
             "cascade-engine",
             &["cascade-events", "cascade-log", "cascade-run"][..],
         ),
-        (
-            "cascade-diff",
-            &["cascade-engine", "cascade-events", "cascade-run"][..],
-        ),
+        ("cascade-diff", &["cascade-events", "cascade-run"][..]),
         (
             "cascade-kafka",
             &["cascade-engine", "cascade-events", "cascade-log"][..],

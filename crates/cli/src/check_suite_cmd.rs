@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Outcome;
 use crate::engine_args::EngineArgs;
-use crate::replay_cmd::is_line_form;
+use crate::replay_cmd::run_bytes;
 use crate::sweep_cmd::WorkArgs;
 use crate::work_task::{LogRef, ScenarioText, Task, TaskResult, job_id};
 
@@ -316,11 +316,7 @@ fn replay(
 /// golden (projected on the golden fields when given) is compared with the run by `diff_runs`.
 fn compare(case: &CaseTask, run: &Run) -> anyhow::Result<CaseOutcome> {
     let name = Path::new(&case.golden_name);
-    let bytes = if is_line_form(name) {
-        run_lines::to_lines(run)
-    } else {
-        run.to_json()
-    };
+    let bytes = run_bytes(run, name);
     if case.golden.as_bytes() == bytes && case.golden_fields.is_empty() {
         return Ok(CaseOutcome {
             passed: true,

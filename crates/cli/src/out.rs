@@ -12,6 +12,15 @@ use anyhow::{Context, bail};
 /// umask): a temporary file's private 0o600 would make reports unreadable to whoever they are
 /// shared with. A path naming a directory is an error, not a stray file beside it.
 pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_file_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_file`] with the content written by `write` as it goes (a large run file is never
+/// held whole in memory); an error from `write` leaves no file behind.
+pub fn write_file_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let display = path.display();
     if path
         .as_os_str()
@@ -36,7 +45,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
                 dir.display()
             )
         })?;
-    file.write_all(bytes)
+    write(file.as_file_mut())
         .and_then(|()| file.as_file().sync_all())
         .with_context(|| format!("writing {display}"))?;
     file.persist(path)

@@ -5,30 +5,46 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cascade_engine::Run;
+use cascade_engine::{Capture, Run};
 use cascade_run::compare::{DiffOptions, DiffSummary, golden_fields, project};
 use cascade_run::lines as run_lines;
-use cascade_run::{RunDiff, diff_runs};
+use cascade_run::{RunDiff, RunForm, diff_runs};
 use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::engine_args::EngineArgs;
+use crate::engine_args::{EngineArgs, parse_time};
 use crate::fail_on::{self, Threshold};
-use crate::out::write_file;
+use crate::out::{write_file, write_file_with};
+use crate::state_cmd;
 
 /// `cascade replay DIR`.
 #[derive(Args)]
 pub struct ReplayArgs {
     /// Log directory.
     dir: PathBuf,
-    /// Write the run file here: one JSON document, or JSON lines when the name ends in
-    /// `.jsonl` (the line form for large runs, docs/run-format.md; `cascade run cat` reads it).
+    /// Write the run file here: one JSON document; JSON lines when the name ends in `.jsonl`;
+    /// the compact binary form when it ends in `.bin` (`run.run.bin`). Both are for large runs
+    /// (docs/run-format.md); `cascade run cat` prints either as JSON.
     #[arg(long, value_name = "RUN")]
     out: Option<PathBuf>,
     /// Print the run file on stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Capture every account's position at these times (RFC 3339 or YYYY-MM-DD, UTC;
+    /// comma-separated): each once every event of the first instant at or after it is applied
+    /// (the log's end when there is none). Needs --accounts-out.
+    #[arg(
+        long,
+        value_name = "TIME",
+        value_delimiter = ',',
+        requires = "accounts_out"
+    )]
+    accounts_at: Vec<String>,
+    /// Write the captured accounts here: JSON lines when the name ends in `.jsonl` or `.json`,
+    /// else CSV (one row per account and asset).
+    #[arg(long, value_name = "FILE", requires = "accounts_at")]
+    accounts_out: Option<PathBuf>,
     #[command(flatten)]
     fail_on: FailOnArgs,
     #[command(flatten)]
@@ -92,22 +108,12 @@ impl FailOnArgs {
     }
 }
 
-/// Whether `path` names a run file in line form (`.jsonl`).
-pub fn is_line_form(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|extension| extension == "jsonl")
+/// `run` as the bytes of a run file at `path`, in the form its name chooses ([`RunForm::of`]).
+pub fn run_bytes(run: &Run, path: &Path) -> Vec<u8> {
+    run.to_bytes(RunForm::of(path))
 }
 
-/// `run` as the bytes of a run file at `path`: line form for `.jsonl`, else the JSON document.
-fn run_bytes(run: &Run, path: &Path) -> Vec<u8> {
-    if is_line_form(path) {
-        run_lines::to_lines(run)
-    } else {
-        run.to_json()
-    }
-}
-
-/// Reads a run or golden file of either form as one JSON document.
+/// Reads a run or golden file of any form as one JSON document.
 pub fn parse_run_file(path: &Path, bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
     run_lines::parse(bytes)
         .map_err(|error| anyhow::anyhow!("{}:{error}: not a run file", path.display()))
@@ -115,10 +121,23 @@ pub fn parse_run_file(path: &Path, bytes: &[u8]) -> anyhow::Result<serde_json::V
 
 /// Runs `cascade replay`.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
-    let run = args.engine.run_log(&args.dir)?;
+    let capture = Capture {
+        at: args
+            .accounts_at
+            .iter()
+            .map(|time| parse_time("--accounts-at", time))
+            .collect::<anyhow::Result<_>>()?,
+        stop_when_taken: false,
+    };
+    let (run, accounts) = args.engine.run_log_capturing(&args.dir, &capture)?;
     // A million-account run file is hundreds of megabytes: built only when asked for.
     if let Some(out) = &args.out {
-        write_file(out, &run_bytes(&run, out))?;
+        write_file_with(out, |file| {
+            run.write(RunForm::of(out), std::io::BufWriter::new(file))
+        })?;
+    }
+    if let Some(path) = &args.accounts_out {
+        state_cmd::write_accounts(path, &accounts)?;
     }
     let text = if args.json {
         run.to_json()
@@ -126,6 +145,14 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
         let mut text = run.summary();
         if let Some(out) = &args.out {
             text.push_str(&format!("run written to {}\n", out.display()));
+        }
+        if let Some(path) = &args.accounts_out {
+            let rows: usize = accounts.iter().map(|capture| capture.accounts.len()).sum();
+            text.push_str(&format!(
+                "accounts at {} time(s) written to {} ({rows} account positions)\n",
+                accounts.len(),
+                path.display()
+            ));
         }
         text.into_bytes()
     };
@@ -174,10 +201,16 @@ pub fn check(args: CheckArgs) -> anyhow::Result<Outcome> {
         } else {
             args.golden_fields.clone()
         };
+        if !fields.is_empty() && RunForm::of(&args.expect) == RunForm::Binary {
+            anyhow::bail!(
+                "{}: a golden of chosen fields is JSON; name it .json or .jsonl (the binary form holds whole runs)",
+                args.expect.display()
+            );
+        }
         // A full golden is the run file itself, byte for byte (`replay --out` writes the same).
         let golden = if fields.is_empty() {
             bytes
-        } else if is_line_form(&args.expect) {
+        } else if RunForm::of(&args.expect) == RunForm::Lines {
             run_lines::value_to_lines(project(&parse()?, &fields))
         } else {
             let mut text = serde_json::to_string_pretty(&project(&parse()?, &fields))

@@ -1,4 +1,4 @@
-//! `cascade run cat FILE`: a run file of either form (`docs/run-format.md`) as one JSON document.
+//! `cascade run cat FILE`: a run file of any form (`docs/run-format.md`) as one JSON document.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,7 +18,8 @@ pub struct RunArgs {
 
 #[derive(Subcommand)]
 enum RunCommand {
-    /// Print a run file (JSON lines or one JSON document) as one pretty JSON document.
+    /// Print a run file (one JSON document, JSON lines or the binary form) as one pretty JSON
+    /// document.
     Cat {
         /// The run file.
         file: PathBuf,

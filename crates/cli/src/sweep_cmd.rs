@@ -169,6 +169,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
         Some(_) => distributed(&args, &scenario, &axes)?,
         None => local(&args, &scenario, &axes)?,
     };
+    let axes: Vec<_> = axes.iter().map(SweepAxis::info).collect();
     print!("{}", sweep::table(&axes, &points, &metrics));
     if let Some(out) = &args.out {
         let text = match out.extension().and_then(|e| e.to_str()) {

@@ -460,6 +460,83 @@ fn the_line_form_is_written_read_back_and_taken_by_every_consumer() {
     );
 }
 
+/// `--out run.run.bin` writes the binary form: `cascade run cat` prints the JSON document the
+/// replay writes, check, diff and report take it, and a truncated file is refused by each.
+#[test]
+fn the_binary_form_is_written_read_back_and_taken_by_every_consumer() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let path = |name: &str| temp.path().join(name).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| cascade().args(args).output().unwrap();
+    let ok = |args: &[&str]| {
+        let output = run(args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        output.stdout
+    };
+    let log = log.to_str().unwrap();
+    ok(&["replay", log, "--out", &path("run.json")]);
+    ok(&["replay", log, "--out", &path("run.run.bin")]);
+    let json = std::fs::read(path("run.json")).unwrap();
+    let binary = std::fs::read(path("run.run.bin")).unwrap();
+    assert!(binary.starts_with(b"CASCRUN\0"));
+    assert!(
+        binary.len() < json.len(),
+        "{} >= {}",
+        binary.len(),
+        json.len()
+    );
+    let cat = |file: &str| -> serde_json::Value {
+        serde_json::from_slice(&ok(&["run", "cat", file])).unwrap()
+    };
+    assert_eq!(cat(&path("run.run.bin")), cat(&path("run.json")));
+    assert_eq!(
+        cat(&path("run.run.bin")),
+        serde_json::from_slice::<serde_json::Value>(&json).unwrap()
+    );
+    let diff = String::from_utf8(ok(&["diff", &path("run.json"), &path("run.run.bin")])).unwrap();
+    assert!(
+        !diff.contains("appeared") || diff.contains("0 appeared"),
+        "{diff}"
+    );
+    assert_eq!(
+        run(&["check", log, "--expect", &path("run.run.bin")])
+            .status
+            .code(),
+        Some(0)
+    );
+    ok(&[
+        "report",
+        &path("run.run.bin"),
+        "--out",
+        &path("report.html"),
+    ]);
+    let refused_golden = run(&[
+        "check",
+        log,
+        "--expect",
+        &path("fields.run.bin"),
+        "--update",
+        "--golden-fields",
+        "liquidations.verdict",
+    ]);
+    assert_eq!(refused_golden.status.code(), Some(2), "{refused_golden:?}");
+    std::fs::write(path("cut.run.bin"), &binary[..binary.len() - 10]).unwrap();
+    for args in [
+        vec!["run", "cat", &path("cut.run.bin")],
+        vec!["diff", &path("run.json"), &path("cut.run.bin")],
+        vec!["report", &path("cut.run.bin"), "--out", &path("cut.html")],
+    ] {
+        let refused = run(&args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}: {refused:?}");
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            error.contains("cut.run.bin") && error.contains("(truncated or damaged file)"),
+            "{args:?}: {error}"
+        );
+    }
+}
+
 #[test]
 fn a_feed_lag_of_a_feed_the_log_does_not_have_is_refused() {
     let temp = tempfile::tempdir().unwrap();

@@ -54,6 +54,14 @@ pub enum DiffError {
         /// The parser's message.
         reason: String,
     },
+    /// A binary run file that does not decode.
+    #[error("{file}: {source}")]
+    NotABinaryRun {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        source: cascade_run::binary::BinaryError,
+    },
     /// A run file of another layout version.
     #[error("{file}: run schema version {found}, this build reads versions 1 to {expected}")]
     SchemaVersion {

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use cascade_events::Timestamp;
 pub use cascade_run::LiquidationRecord;
+use cascade_run::lines::ReadError;
 pub use cascade_run::num::Num;
 use cascade_run::{HealthSnapshot, Moment, RUN_SCHEMA_VERSION, Run};
 
@@ -120,14 +121,25 @@ impl RunFile {
         RunFile::from_slice(&bytes, &file)
     }
 
-    /// Parses a run file of either form (one JSON document, or the line form of
-    /// [`cascade_run::lines`]); `file` names it in errors.
+    /// Parses a run file of any form (one JSON document, the line form of
+    /// [`cascade_run::lines`], or the binary form of [`cascade_run::binary`]); `file` names it in
+    /// errors.
     pub fn from_slice(bytes: &[u8], file: &str) -> Result<RunFile, DiffError> {
-        let run = cascade_run::lines::read(bytes).map_err(|error| DiffError::NotARun {
-            file: file.to_owned(),
-            line: error.line,
-            column: error.column,
-            reason: error.reason,
+        let run = cascade_run::lines::read(bytes).map_err(|error| match error {
+            ReadError::Text {
+                line,
+                column,
+                reason,
+            } => DiffError::NotARun {
+                file: file.to_owned(),
+                line,
+                column,
+                reason,
+            },
+            ReadError::Binary(source) => DiffError::NotABinaryRun {
+                file: file.to_owned(),
+                source,
+            },
         })?;
         // Version 2 only added `health_distribution`: a version 1 file reads as one without it.
         if !(1..=RUN_SCHEMA_VERSION).contains(&run.schema_version) {

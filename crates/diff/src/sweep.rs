@@ -1,11 +1,11 @@
 //! Sweep results as tables (text, Markdown, CSV, JSON) and, for two swept parameters, a heatmap.
 //!
-//! The engine runs the sweep ([`cascade_engine::counterfactual::scenario::run_sweep`]); this module only lays
-//! the points out. Numbers stay exact text except in the heatmap's colours.
+//! The engine runs the sweep; this module only lays the points out (`cascade_run::sweep` holds
+//! what a sweep found). Numbers stay exact text except in the heatmap's colours.
 
 use std::collections::BTreeMap;
 
-use cascade_engine::counterfactual::scenario::{PointResult, SweepAxis};
+use cascade_run::sweep::{PointResult, SweepAxisInfo};
 use serde::Serialize;
 
 use crate::DiffError;
@@ -95,7 +95,7 @@ fn count(value: u64) -> (String, Num) {
 
 /// Table rows: the swept values, then the metrics.
 fn rows(
-    axes: &[SweepAxis],
+    axes: &[SweepAxisInfo],
     points: &[PointResult],
     metrics: &[Metric],
 ) -> (Vec<String>, Vec<Vec<String>>) {
@@ -119,19 +119,19 @@ fn rows(
 }
 
 /// Aligned text.
-pub fn table(axes: &[SweepAxis], points: &[PointResult], metrics: &[Metric]) -> String {
+pub fn table(axes: &[SweepAxisInfo], points: &[PointResult], metrics: &[Metric]) -> String {
     let (header, rows) = rows(axes, points, metrics);
     aligned(&header, &rows, false)
 }
 
 /// Markdown.
-pub fn markdown(axes: &[SweepAxis], points: &[PointResult], metrics: &[Metric]) -> String {
+pub fn markdown(axes: &[SweepAxisInfo], points: &[PointResult], metrics: &[Metric]) -> String {
     let (header, rows) = rows(axes, points, metrics);
     markdown_table("Sweep", &header, &rows)
 }
 
 /// CSV with exact numbers: one column per swept parameter, then per metric and asset.
-pub fn csv(axes: &[SweepAxis], points: &[PointResult]) -> String {
+pub fn csv(axes: &[SweepAxisInfo], points: &[PointResult]) -> String {
     let assets = |pick: fn(&PointResult) -> &BTreeMap<String, String>| {
         let mut all: Vec<String> = points
             .iter()
@@ -173,11 +173,11 @@ pub fn csv(axes: &[SweepAxis], points: &[PointResult]) -> String {
 }
 
 /// The stable JSON of a sweep: the axes and every point.
-pub fn json(axes: &[SweepAxis], points: &[PointResult]) -> String {
+pub fn json(axes: &[SweepAxisInfo], points: &[PointResult]) -> String {
     #[derive(Serialize)]
     struct Sweep<'a> {
         schema_version: u32,
-        axes: &'a [SweepAxis],
+        axes: &'a [SweepAxisInfo],
         points: &'a [PointResult],
     }
     let mut text = serde_json::to_string_pretty(&Sweep {
@@ -193,7 +193,7 @@ pub fn json(axes: &[SweepAxis], points: &[PointResult]) -> String {
 /// A heatmap of `metric` over two swept parameters (first axis across, second down); `None`
 /// unless there are exactly two axes.
 pub fn heatmap(
-    axes: &[SweepAxis],
+    axes: &[SweepAxisInfo],
     points: &[PointResult],
     metric: Metric,
 ) -> Result<Option<String>, DiffError> {
@@ -242,11 +242,18 @@ mod tests {
         }
     }
 
-    fn grid() -> (Vec<SweepAxis>, Vec<PointResult>) {
-        let axes = vec![
-            SweepAxis::parse("maker.ETH-B.mat=1.3..1.4:0.1").unwrap(),
-            SweepAxis::parse("maker.ETH-B.chop=0.1..0.1:0.1").unwrap(),
-        ];
+    fn axis(param: &'static str, values: &[&str]) -> SweepAxisInfo {
+        SweepAxisInfo {
+            key: format!("maker.ETH-B.{param}"),
+            protocol: cascade_events::Protocol::Maker,
+            market: cascade_run::scenario::MarketSel::One(cascade_events::Id::name("ETH-B")),
+            param,
+            values: values.iter().map(|v| v.parse().unwrap()).collect(),
+        }
+    }
+
+    fn grid() -> (Vec<SweepAxisInfo>, Vec<PointResult>) {
+        let axes = vec![axis("mat", &["1.3", "1.4"]), axis("chop", &["0.1"])];
         let points = vec![point("1.3", "0.1", 3, "0"), point("1.4", "0.1", 7, "250.5")];
         (axes, points)
     }

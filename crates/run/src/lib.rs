@@ -5,14 +5,21 @@
 //! Same log + same scenario + same engine version = byte-identical file: every map is a
 //! `BTreeMap`, every amount is exact decimal text ([`Quantity`]), keys come out in declaration
 //! order. Nothing here formats money through floats. [`lines`] is the file's line form,
+//! [`binary`] its compact binary form ([`RunForm`] picks one by file name), [`scenario`] the
+//! scenario types the engine reads scenario files into, [`sweep`] a sweep's results,
 //! [`compare`] what `cascade check` finds between two run files, [`golden`] the one way tests
 //! compare with and rewrite golden files.
 
+pub mod binary;
 pub mod compare;
 pub mod golden;
+mod header;
 pub mod lines;
 pub mod num;
+#[cfg(test)]
+mod sample;
 pub mod scenario;
+pub mod sweep;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -20,6 +27,7 @@ use std::fmt;
 
 use cascade_events::{Amount, Fixed, Id, Protocol, Timestamp, U256};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use wincode::{SchemaRead, SchemaWrite};
 
 pub use compare::{RunDiff, diff_runs};
 pub use scenario::ScenarioInfo;
@@ -27,9 +35,10 @@ pub use scenario::ScenarioInfo;
 /// An exact amount: a scaled integer and its fractional digits, written as decimal text
 /// without trailing zeros (`12811.4`). Read back, it keeps the digits written. Ordered by
 /// `value`, then `decimals` (compare amounts of one precision).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, SchemaWrite, SchemaRead)]
 pub struct Quantity {
     /// Scaled integer.
+    #[wincode(with = "wincode::adapter::FromInto<U256Wire, U256>")]
     pub value: U256,
     /// Fractional digits of `value`.
     pub decimals: u8,
@@ -50,6 +59,38 @@ impl Quantity {
     /// when scaling up overflows 256 bits.
     pub fn rescale(&self, decimals: u8) -> Option<U256> {
         Fixed::new(self.value, self.decimals).rescale(decimals)
+    }
+}
+
+/// A 256-bit integer in the binary form: 32 bytes, little-endian, as events encode amounts.
+#[derive(SchemaWrite, SchemaRead)]
+struct U256Wire(Amount);
+
+impl From<&U256> for U256Wire {
+    fn from(value: &U256) -> Self {
+        U256Wire(Amount(*value))
+    }
+}
+
+impl From<U256Wire> for U256 {
+    fn from(wire: U256Wire) -> Self {
+        wire.0.0
+    }
+}
+
+/// A name the model keeps as a `Cow` (most are static), in the binary form: a string.
+#[derive(SchemaWrite, SchemaRead)]
+struct TextWire(String);
+
+impl From<&Cow<'static, str>> for TextWire {
+    fn from(text: &Cow<'static, str>) -> Self {
+        TextWire(text.to_string())
+    }
+}
+
+impl From<TextWire> for Cow<'static, str> {
+    fn from(wire: TextWire) -> Self {
+        Cow::Owned(wire.0)
     }
 }
 
@@ -80,7 +121,20 @@ impl<'de> Deserialize<'de> for Quantity {
 }
 
 /// The engine's judgement of a recorded liquidation against the rebuilt state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Liquidatable at that moment by the engine's oracle rule, and the amounts agree with the
@@ -125,7 +179,20 @@ impl fmt::Display for Verdict {
 }
 
 /// Where a liquidation of the run comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Origin {
     /// In the log, judged against the rebuilt state (historical mode).
@@ -145,7 +212,20 @@ impl Origin {
 }
 
 /// When a [`HealthSnapshot`] was taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Moment {
     /// At the onset of the crisis in the window.
@@ -171,7 +251,7 @@ impl Moment {
 pub const RUN_SCHEMA_VERSION: u32 = 3;
 
 /// The log a run was computed from.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct LogInfo {
     /// First sequence number in the log (`None`: empty log).
     pub first_seq: Option<u64>,
@@ -182,7 +262,7 @@ pub struct LogInfo {
 }
 
 /// The part of the log the run reports on (`--from`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct Window {
     /// Requested start time, RFC 3339 (`None`: from the start of the log).
     pub from_time: Option<String>,
@@ -200,7 +280,7 @@ pub struct Window {
 /// One liquidation in the run: recorded (historical mode, with a verdict) or simulated
 /// (counterfactual mode). Times, protocols and ids are kept as values and written as text only
 /// when the run is serialised: a million-account crash makes hundreds of thousands of records.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct LiquidationRecord {
     /// Log position of the event that caused it.
     pub seq: u64,
@@ -224,6 +304,7 @@ pub struct LiquidationRecord {
     /// Verdict of a recorded liquidation; `null` for simulated ones.
     pub verdict: Option<Verdict>,
     /// Rule applied (`cat-bite`, `dog-bark`, ...).
+    #[wincode(with = "wincode::adapter::FromInto<TextWire, Cow<'static, str>>")]
     pub rule: Cow<'static, str>,
     /// Cascade round of a simulated liquidation (1: triggered by a recorded price move, 2 and
     /// up: by the price impact of the round before); `null` for recorded ones.
@@ -260,7 +341,7 @@ pub struct LiquidationRecord {
 
 /// The oracle price behind a verdict: its value, the feed and market point it came from, and,
 /// for a verdict other than `explained`, the price at which the verdict would have flipped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct OracleEvidence {
     /// The price the protocol's oracle rule read (Maker: the OSM value, USD, 18 decimals).
     pub price: Quantity,
@@ -291,9 +372,10 @@ pub struct OracleEvidence {
 }
 
 /// The recorded oracle event a verdict's price came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct RecordedOracle {
     /// `osm-log-value` or `spotter-poke`.
+    #[wincode(with = "wincode::adapter::FromInto<TextWire, Cow<'static, str>>")]
     pub event: Cow<'static, str>,
     /// The contract that emitted it.
     pub oracle: Id,
@@ -340,9 +422,10 @@ impl OracleEvidence {
 /// For an `amount-mismatch`: which input of the rebuilt account (debt, collateral, a
 /// liquidation limit) would have to differ, and by how much, for the formula to give the
 /// recorded amounts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct MismatchEvidence {
     /// `debt`, `collateral`, `liquidation-limit` or `debt-and-collateral`.
+    #[wincode(with = "wincode::adapter::FromInto<TextWire, Cow<'static, str>>")]
     pub input: Cow<'static, str>,
     /// Signed decimal text in the input's unit: recorded minus rebuilt (negative: the rebuilt
     /// input is too high).
@@ -364,7 +447,7 @@ pub fn signed_decimal(negative: bool, value: U256, decimals: u8) -> String {
 /// A stretch of time during which every check found an account liquidatable and no recorded
 /// liquidation of it happened. Checks run when a price the protocol reads changes (for Maker:
 /// each OSM poke), so `seconds` counts from the first check that found it unsafe to the last.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct UnsafeEpisode {
     /// Protocol name.
     pub protocol: String,
@@ -384,7 +467,7 @@ pub struct UnsafeEpisode {
 
 /// One risk snapshot of one market, taken when the price its oracle reads or its state changed
 /// (markets without an oracle price yet have none).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct TimelinePoint {
     /// The event at which the snapshot was taken: before it is applied when a scheduled oracle
     /// update at its time triggered the snapshot (an OSM poke), after it otherwise.
@@ -413,7 +496,7 @@ pub struct TimelinePoint {
 }
 
 /// The price update behind a timeline point of a market priced per asset.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct PriceTrigger {
     /// The asset whose price moved.
     pub asset: String,
@@ -425,7 +508,7 @@ pub struct PriceTrigger {
 }
 
 /// One market's accounts by health factor at one moment of the run (`docs/run-format.md`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct HealthSnapshot {
     /// `before`: at the onset of the crisis in the window (the first check that found an account
     /// of the protocol liquidatable, or its first recorded liquidation, whichever came first;
@@ -448,9 +531,10 @@ pub struct HealthSnapshot {
 }
 
 /// One health bucket of a [`HealthSnapshot`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct HealthBucket {
     /// Health factor range, `[low, high)` (`<1`, `1-1.05`, ..., `>=3`).
+    #[wincode(with = "wincode::adapter::FromInto<TextWire, Cow<'static, str>>")]
     pub range: Cow<'static, str>,
     /// Accounts in it.
     pub accounts: u64,
@@ -460,7 +544,7 @@ pub struct HealthBucket {
 
 /// Engine settings that shape results (`config`). Keys are declared in sorted order, the order
 /// the file has always had them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct RunConfig {
     /// Price feeds preferred per asset, in order.
     pub feed_priority: Vec<String>,
@@ -481,7 +565,7 @@ pub struct RunConfig {
 }
 
 /// Maker's settings in a [`RunConfig`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct MakerSettings {
     /// Collateral a recorded bite may differ from the formula by, whole tokens.
     pub collateral_tolerance: Quantity,
@@ -508,7 +592,7 @@ pub struct MakerSettings {
 }
 
 /// The medianizer rule of [`MakerSettings`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct MedianRuleSetting {
     /// A feed's answer older than this is left out, seconds.
     pub expiration_seconds: i64,
@@ -519,7 +603,7 @@ pub struct MedianRuleSetting {
 }
 
 /// One quote conversion of a [`RunConfig`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct QuoteConversionSetting {
     /// The quote converted.
     pub from: String,
@@ -530,7 +614,7 @@ pub struct QuoteConversionSetting {
 }
 
 /// One entry of the parameter history of a [`RunConfig`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct ParamHistoryEntry {
     /// Market; `null` for a protocol-wide parameter.
     pub market: Option<String>,
@@ -548,7 +632,7 @@ pub struct ParamHistoryEntry {
 
 /// What a counterfactual scenario observed over the run (`counterfactual`,
 /// `docs/scenarios.md`). Keys are declared in sorted order, the order the file has them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct CounterfactualReport {
     /// Whether the scenario changes nothing (the baseline run).
     pub baseline: bool,
@@ -566,7 +650,7 @@ pub struct CounterfactualReport {
 }
 
 /// The cascade graph of a [`CounterfactualReport`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct CascadeReport {
     /// Impact-triggered liquidations whose main cause was another protocol's sales, grouped by
     /// the hour and market of both sides. Written only when there are some, so files of one
@@ -614,7 +698,7 @@ pub struct CrossProtocolLink {
 }
 
 /// One round of a [`CascadeReport`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct RoundReport {
     /// Liquidations in the round.
     pub liquidations: u32,
@@ -623,7 +707,7 @@ pub struct RoundReport {
 }
 
 /// One of the largest losses of a [`CounterfactualReport`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct LargestLoss {
     /// The account.
     pub account: String,
@@ -642,7 +726,7 @@ pub struct LargestLoss {
 }
 
 /// One liquidation of a [`LargestLoss`]'s chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct ChainLink {
     /// The account.
     pub account: String,
@@ -653,7 +737,7 @@ pub struct ChainLink {
 }
 
 /// The simulated liquidator's statistics in a [`CounterfactualReport`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct LiquidatorReport {
     /// Collateral it sold per asset, whole tokens (wad precision).
     pub collateral_sold: BTreeMap<String, Quantity>,
@@ -664,7 +748,7 @@ pub struct LiquidatorReport {
 }
 
 /// Counts and sums over the window.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct Totals {
     /// Events reported on.
     pub events: u64,
@@ -696,7 +780,7 @@ pub struct Totals {
 }
 
 /// A whole run: what `cascade replay --out` writes and `cascade check` compares.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct Run {
     /// [`RUN_SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -729,13 +813,54 @@ pub struct Run {
     pub counterfactual: Option<CounterfactualReport>,
 }
 
+/// The forms a run file takes (`docs/run-format.md`), chosen by the file's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunForm {
+    /// One pretty JSON document (any name not below).
+    Json,
+    /// JSON lines ([`lines`]): a name ending in `.jsonl`.
+    Lines,
+    /// The compact binary form ([`binary`]): a name ending in `.bin` (`run.run.bin`).
+    Binary,
+}
+
+impl RunForm {
+    /// The form a file named `path` is written in.
+    pub fn of(path: &std::path::Path) -> RunForm {
+        match path.extension().and_then(|extension| extension.to_str()) {
+            Some("jsonl") => RunForm::Lines,
+            Some("bin") => RunForm::Binary,
+            _ => RunForm::Json,
+        }
+    }
+}
+
 impl Run {
     /// The run as pretty JSON with a trailing newline: the bytes `--out` writes.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self)
-            .expect("a run holds only strings, integers, maps and lists");
-        bytes.push(b'\n');
+        self.to_bytes(RunForm::Json)
+    }
+
+    /// The run in `form`.
+    pub fn to_bytes(&self, form: RunForm) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.write(form, &mut bytes)
+            .expect("writing to memory does not fail");
         bytes
+    }
+
+    /// Writes the run in `form` to `out` as it goes: no copy of the run, no document built
+    /// first (a 300,000-account run is hundreds of megabytes).
+    pub fn write(&self, form: RunForm, mut out: impl std::io::Write) -> std::io::Result<()> {
+        match form {
+            RunForm::Json => {
+                serde_json::to_writer_pretty(&mut out, self)?;
+                out.write_all(b"\n")?;
+                out.flush()
+            }
+            RunForm::Lines => lines::write_lines(self, out),
+            RunForm::Binary => binary::write_binary(self, out),
+        }
     }
 
     /// A short human summary for stdout.

@@ -6,14 +6,14 @@
 //! instead of a shorter run.
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{
-    CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Run, RunConfig, ScenarioInfo,
-    TimelinePoint, Totals, UnsafeEpisode, Window,
-};
+use crate::binary::{self, BinaryError};
+use crate::header::Header;
+use crate::{HealthSnapshot, LiquidationRecord, Run, TimelinePoint, UnsafeEpisode};
 
 /// The run's lists, in the order their records follow the header.
 pub const LIST_KEYS: [&str; 4] = [
@@ -26,7 +26,7 @@ pub const LIST_KEYS: [&str; 4] = [
 /// The header key holding the record counts; its presence on line 1 marks the line form.
 pub const COUNTS_KEY: &str = "lines";
 
-/// Why bytes are not a run file of either form.
+/// Why text is not a run file in line form.
 #[derive(Debug, thiserror::Error)]
 #[error("line {line}: {reason}")]
 pub struct LinesError {
@@ -36,59 +36,51 @@ pub struct LinesError {
     pub reason: String,
 }
 
-/// The run without its lists, as line 1 of the line form holds it (keys sorted, as in every
-/// line of this form). Borrows the run: a large run is never copied to write its header.
-#[derive(Serialize)]
-struct Header<'a> {
-    schema_version: u32,
-    log: &'a LogInfo,
-    window: &'a Window,
-    scenario: &'a Option<ScenarioInfo>,
-    config: &'a RunConfig,
-    state_hash: &'a str,
-    totals: &'a Totals,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    counterfactual: &'a Option<CounterfactualReport>,
-    lines: BTreeMap<&'static str, usize>,
+/// One record line: `{"<list>": item}`.
+struct RecordLine<'a, T>(&'static str, &'a T);
+
+impl<T: Serialize> Serialize for RecordLine<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
+    }
 }
 
-/// The run in line form, each line ending in a newline. Deterministic like the JSON form: the
-/// bytes are those of [`value_to_lines`] of the run's JSON document, written a record at a time.
+/// Writes `run` in line form to `out`, a record at a time, each line ending in a newline. Every
+/// object's keys come in the JSON form's order, so a record line is its list item of the JSON
+/// form, compact.
+pub fn write_lines<W: Write>(run: &Run, mut out: W) -> io::Result<()> {
+    write_line(&mut out, &Header::of(run))?;
+    write_records(&mut out, LIST_KEYS[0], &run.liquidations)?;
+    write_records(&mut out, LIST_KEYS[1], &run.unsafe_unliquidated)?;
+    write_records(&mut out, LIST_KEYS[2], &run.timeline)?;
+    write_records(&mut out, LIST_KEYS[3], &run.health_distribution)?;
+    out.flush()
+}
+
+/// The run in line form.
 pub fn to_lines(run: &Run) -> Vec<u8> {
-    let header = Header {
-        schema_version: run.schema_version,
-        log: &run.log,
-        window: &run.window,
-        scenario: &run.scenario,
-        config: &run.config,
-        state_hash: &run.state_hash,
-        totals: &run.totals,
-        counterfactual: &run.counterfactual,
-        lines: BTreeMap::from([
-            (LIST_KEYS[0], run.liquidations.len()),
-            (LIST_KEYS[1], run.unsafe_unliquidated.len()),
-            (LIST_KEYS[2], run.timeline.len()),
-            (LIST_KEYS[3], run.health_distribution.len()),
-        ]),
-    };
     let mut out = Vec::new();
-    push_line(&mut out, &sorted(&header));
-    push_records(&mut out, LIST_KEYS[0], &run.liquidations);
-    push_records(&mut out, LIST_KEYS[1], &run.unsafe_unliquidated);
-    push_records(&mut out, LIST_KEYS[2], &run.timeline);
-    push_records(&mut out, LIST_KEYS[3], &run.health_distribution);
+    write_lines(run, &mut out).expect("writing to memory does not fail");
     out
 }
 
-/// `value` as a JSON value: objects with their keys sorted, as the line form writes them.
-fn sorted(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).expect("a run holds only strings, integers, maps and lists")
+fn write_line<W: Write>(out: &mut W, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
 }
 
-fn push_records<T: Serialize>(out: &mut Vec<u8>, key: &str, items: &[T]) {
+fn write_records<W: Write, T: Serialize>(
+    out: &mut W,
+    key: &'static str,
+    items: &[T],
+) -> io::Result<()> {
     for item in items {
-        push_line(out, &BTreeMap::from([(key, sorted(item))]));
+        write_line(out, &RecordLine(key, item))?;
     }
+    Ok(())
 }
 
 /// A run document (or a compact golden file) in line form: lists it lacks count zero.
@@ -185,19 +177,21 @@ pub fn record(line: usize, text: &[u8]) -> Result<(String, Value), LinesError> {
     }
 }
 
-/// Reads a run file of either form as one JSON document (the line form with its lists put
-/// back, [`COUNTS_KEY`] removed). The error names the line.
-pub fn parse(bytes: &[u8]) -> Result<Value, LinesError> {
+/// Reads a run file of any form as one JSON document (the line form with its lists put back,
+/// [`COUNTS_KEY`] removed; the binary form as the JSON form writes it). The error names the
+/// line, or the binary form's part.
+pub fn parse(bytes: &[u8]) -> Result<Value, ReadError> {
+    if binary::is_binary(bytes) {
+        let run = binary::read_binary(bytes)?;
+        return Ok(serde_json::to_value(&run).expect("a run is strings, integers, maps and lists"));
+    }
     let Some((mut header, records)) = split(bytes) else {
-        return serde_json::from_slice(bytes).map_err(|error| LinesError {
-            line: error.line(),
-            reason: format!("column {}: {error}", error.column()),
-        });
+        return serde_json::from_slice(bytes).map_err(|error| ReadError::json(&error, 0));
     };
     let mut lists: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut last_line = 1;
     for (line, text) in records {
-        let (key, value) = record(line, text)?;
+        let (key, value) = record(line, text).map_err(ReadError::from)?;
         lists.entry(key).or_default().push(value);
         last_line = line;
     }
@@ -205,7 +199,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, LinesError> {
         .iter()
         .map(|(key, items)| (key.clone(), items.len() as u64))
         .collect();
-    check_counts(&header, &found, last_line)?;
+    check_counts(&header, &found, last_line).map_err(ReadError::from)?;
     header.remove(COUNTS_KEY);
     for key in LIST_KEYS {
         header.insert(
@@ -218,22 +212,38 @@ pub fn parse(bytes: &[u8]) -> Result<Value, LinesError> {
 
 /// Why bytes are not a run file.
 #[derive(Debug, thiserror::Error)]
-#[error("line {line}, column {column}: {reason}")]
-pub struct ReadError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (1 where the fault is a whole line).
-    pub column: usize,
-    /// What is wrong there.
-    pub reason: String,
+pub enum ReadError {
+    /// The JSON document or the line form: where the text is wrong.
+    #[error("line {line}, column {column}: {reason}")]
+    Text {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (1 where the fault is a whole line).
+        column: usize,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// The binary form.
+    #[error(transparent)]
+    Binary(#[from] BinaryError),
 }
 
 impl ReadError {
     fn json(error: &serde_json::Error, line: usize) -> Self {
-        ReadError {
+        ReadError::Text {
             line: line.max(error.line()),
             column: error.column(),
             reason: error.to_string(),
+        }
+    }
+}
+
+impl From<LinesError> for ReadError {
+    fn from(error: LinesError) -> Self {
+        ReadError::Text {
+            line: error.line,
+            column: 1,
+            reason: error.reason,
         }
     }
 }
@@ -248,10 +258,13 @@ enum Record {
     HealthDistribution(HealthSnapshot),
 }
 
-/// Reads a run file of either form (one JSON document, or the line form) into the typed run.
-/// A run file of any schema version is read as far as its keys go; checking the version is the
-/// reader's call.
+/// Reads a run file of any form (one JSON document, the line form, or the binary form) into
+/// the typed run. A text run file of any schema version is read as far as its keys go; checking
+/// the version is the reader's call.
 pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
+    if binary::is_binary(bytes) {
+        return Ok(binary::read_binary(bytes)?);
+    }
     let Some((header, records)) = split(bytes) else {
         return serde_json::from_slice(bytes).map_err(|error| ReadError::json(&error, 0));
     };
@@ -293,118 +306,35 @@ pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
         *found.entry(list.to_owned()).or_default() += 1;
         last_line = line;
     }
-    check_counts(&header, &found, last_line).map_err(|error| ReadError {
-        line: error.line,
-        column: 1,
-        reason: error.reason,
-    })?;
+    check_counts(&header, &found, last_line).map_err(ReadError::from)?;
     Ok(run)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{HealthBucket, Moment, Origin, Quantity, Verdict};
-    use cascade_events::{Id, Protocol, Timestamp, U256};
     use serde_json::json;
 
-    fn typed_run() -> Run {
-        let amount = |value: u64| Quantity::new(U256::from(value), 2);
-        Run {
-            schema_version: crate::RUN_SCHEMA_VERSION,
-            log: LogInfo {
-                first_seq: Some(1),
-                last_seq: Some(9),
-                content_hash: "ab".to_owned(),
-            },
-            window: Window::default(),
-            scenario: None,
-            config: RunConfig {
-                feed_priority: Vec::new(),
-                maker: Some(crate::MakerSettings {
-                    collateral_tolerance: Quantity::new(U256::from(51), 2),
-                    debt_tolerance_ppm: 1000,
-                    feed_lag_seconds: std::collections::BTreeMap::new(),
-                    max_price_age_seconds: 172_800,
-                    median_rule: None,
-                    oracle: None,
-                    osm_hop_seconds: 3600,
-                    osm_sample: "latest".to_owned(),
-                    price_assets: std::collections::BTreeMap::new(),
-                    quote: "USD".to_owned(),
-                }),
-                max_cascade_rounds: 32,
-                params: Vec::new(),
-                quote_conversions: Vec::new(),
-                unsafe_threshold_seconds: 3600,
-            },
-            state_hash: "cd".to_owned(),
-            totals: Totals::default(),
-            liquidations: vec![LiquidationRecord {
-                seq: 3,
-                time: Timestamp(1_622_512_800),
-                origin: Origin::Recorded,
-                protocol: Protocol::Maker,
-                market: Id::name("ETH-B"),
-                account: Id::Number(1),
-                tx_hash: None,
-                log_index: Some(4),
-                verdict: Some(Verdict::Explained),
-                rule: "dog-bark".into(),
-                round: None,
-                health: Some(amount(90)),
-                collateral_asset: Id::name("ETH"),
-                collateral_seized: amount(1000),
-                expected_collateral: None,
-                debt_asset: Id::name("DAI"),
-                debt_repaid: amount(150_050),
-                expected_debt: None,
-                bad_debt: None,
-                collateral_sold: None,
-                note: None,
-                oracle: None,
-                mismatch: None,
-            }],
-            unsafe_unliquidated: Vec::new(),
-            timeline: vec![TimelinePoint {
-                seq: 4,
-                time: Timestamp(1_622_512_801),
-                protocol: "maker".to_owned(),
-                market: "ETH-B".to_owned(),
-                oracle_price: Some(amount(150_000)),
-                trigger: None,
-                accounts_unsafe: 1,
-                collateral_at_risk: amount(1),
-                debt_at_risk: amount(2),
-                bad_debt: amount(0),
-            }],
-            health_distribution: vec![HealthSnapshot {
-                moment: Moment::After,
-                seq: 9,
-                time: Timestamp(1_622_512_900),
-                protocol: "maker".to_owned(),
-                market: "ETH-B".to_owned(),
-                buckets: vec![HealthBucket {
-                    range: "<1".into(),
-                    accounts: 1,
-                    debt: amount(5),
-                }],
-                accounts_without_debt: 0,
-                accounts_unpriced: 0,
-            }],
-            counterfactual: None,
-        }
-    }
-
     #[test]
-    fn a_typed_run_writes_the_bytes_of_its_document_and_reads_back_to_the_same_bytes() {
-        let run = typed_run();
+    fn a_typed_run_writes_its_json_items_as_lines_and_reads_back_to_the_same_bytes() {
+        let run = crate::sample::run();
         let bytes = to_lines(&run);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        // A record line is its item of the JSON form, compact, keys in the same order.
         assert_eq!(
-            bytes,
-            value_to_lines(serde_json::to_value(&run).unwrap()),
-            "{}",
-            String::from_utf8_lossy(&bytes)
+            lines[1],
+            format!(
+                r#"{{"liquidations":{}}}"#,
+                serde_json::to_string(&run.liquidations[0]).unwrap()
+            )
+        );
+        assert!(lines[0].ends_with(r#""lines":{"health_distribution":1,"liquidations":1,"timeline":1,"unsafe_unliquidated":0}}"#), "{}", lines[0]);
+        assert_eq!(
+            parse(&bytes).unwrap(),
+            serde_json::to_value(&run).unwrap(),
+            "the same document as the JSON form"
         );
         // Amounts read back keep the digits written (`1500` rather than `1500.00`): the same
         // text, so the same bytes.
@@ -465,14 +395,17 @@ mod tests {
         let error = parse(cut.as_bytes()).unwrap_err();
         assert!(
             error
-                .reason
+                .to_string()
                 .contains("announces 1 timeline records, the file has 0"),
             "{error}"
         );
+        let line = |error: ReadError| match error {
+            ReadError::Text { line, .. } => line,
+            ReadError::Binary(error) => panic!("{error}"),
+        };
         let damaged = text.replacen(r#"{"timeline":"#, r#"{"timelines":"#, 1);
-        let error = parse(damaged.as_bytes()).unwrap_err();
-        assert_eq!(error.line, 4, "{error}");
+        assert_eq!(line(parse(damaged.as_bytes()).unwrap_err()), 4);
         let broken = text.replacen(r#""seq":5}"#, r#""seq":5"#, 1);
-        assert_eq!(parse(broken.as_bytes()).unwrap_err().line, 3);
+        assert_eq!(line(parse(broken.as_bytes()).unwrap_err()), 3);
     }
 }

@@ -1,17 +1,23 @@
-//! The `scenario` section of a counterfactual run: the scenario as the engine read it
-//! (`docs/scenarios.md`), with its label, whether it is the baseline, and its changes in words.
+//! The scenario types (`docs/scenarios.md`) the engine reads a scenario file into and the run
+//! file's `scenario` section shows: one set for the engine that applies them and the tools that
+//! read run files. [`ScenarioInfo`] is a scenario as a run shows it, with its label, whether it
+//! is the baseline and its changes in words; its liquidator policy and impact models hold the
+//! described amounts (the engine keeps its own wad-integer forms of those two for its math).
 //!
-//! Written with every object's keys sorted, the order the section has always had: the
-//! scenario's sections flatten a tagged kind into their own keys (`transform`, `model`), which a
-//! derived writer would put after the others.
+//! The JSON section is written with every object's keys sorted, the order it has always had:
+//! the scenario's sections flatten a tagged kind into their own keys (`transform`, `model`),
+//! which a derived writer would put after the others.
 
-use cascade_events::{Fixed, Timestamp};
-use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+use cascade_events::{Fixed, Id, Protocol, Timestamp};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use wincode::{SchemaRead, SchemaWrite};
 
 use crate::Quantity;
 
 /// A counterfactual run's scenario.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct ScenarioInfo {
     /// Whether it changes nothing (the fair reference for the others).
     pub baseline: bool,
@@ -40,111 +46,184 @@ pub struct ScenarioInfo {
 }
 
 /// The part of the log a scenario applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead,
+)]
 pub struct ScenarioWindow {
-    /// From here (`null`: the start of the log).
+    /// The scenario applies from here; before it history is replayed as recorded. `None` from
+    /// the start of the log.
     pub from: Option<Timestamp>,
-    /// Until here, exclusive (`null`: the end of the log).
+    /// The run stops here (exclusive); `None` at the end of the log.
     pub to: Option<Timestamp>,
 }
 
-/// A protocol parameter pinned to a value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Override {
-    /// From when (`null`: the window's start).
+impl ScenarioWindow {
+    /// Whether `time` is inside the window.
+    pub fn contains(&self, time: Timestamp) -> bool {
+        self.from.is_none_or(|from| time >= from) && self.to.is_none_or(|to| time < to)
+    }
+}
+
+/// Which markets an override applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, SchemaWrite, SchemaRead)]
+pub enum MarketSel {
+    /// Every market of the protocol (global parameters; written `"*"`).
+    All,
+    /// One ilk, reserve or market.
+    One(Id),
+}
+
+impl fmt::Display for MarketSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MarketSel::All => f.write_str("*"),
+            MarketSel::One(id) => id.fmt(f),
+        }
+    }
+}
+
+impl Serialize for MarketSel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MarketSel::All => serializer.serialize_str("*"),
+            MarketSel::One(id) => id.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MarketSel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == "*" {
+            return Ok(MarketSel::All);
+        }
+        text.parse()
+            .map(MarketSel::One)
+            .map_err(|error| serde::de::Error::custom(format!("market {text:?}: {error}")))
+    }
+}
+
+/// A protocol parameter pinned to a value. `P` is the parameter: the engine's typed parameter
+/// while it applies the scenario, its name (the default) in a run file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct Override<P = String> {
+    /// From when; `None` from the start of the counterfactual window.
     pub from: Option<Timestamp>,
-    /// Market, or `*` for every market of the protocol.
-    pub market: String,
-    /// Parameter name.
-    pub param: String,
-    /// Protocol name.
-    pub protocol: String,
-    /// The value in the parameter's unit.
+    /// Market (ilk, reserve symbol or address), or all for a global parameter.
+    pub market: MarketSel,
+    /// The parameter.
+    pub param: P,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// The value in the parameter's unit, canonical form.
     pub value: Fixed,
 }
 
+impl<P: fmt::Display> Override<P> {
+    /// The override with its parameter named, as a run file holds it.
+    pub fn named(&self) -> Override {
+        Override {
+            from: self.from,
+            market: self.market,
+            param: self.param.to_string(),
+            protocol: self.protocol,
+            value: self.value,
+        }
+    }
+}
+
 /// A change to how protocols see prices.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct OracleRule {
-    /// Asset affected (`null`: all).
-    pub asset: Option<String>,
-    /// Publication delay, seconds.
+    /// Asset affected; `None` for all.
+    pub asset: Option<Id>,
+    /// Publication delay in seconds (Maker: the OSM `hop`, 3600 on mainnet).
     pub delay: Option<u64>,
-    /// From when (`null`: the window's start).
+    /// From when; `None` from the start of the counterfactual window.
     pub from: Option<Timestamp>,
-    /// Protocol affected (`null`: all).
-    pub protocol: Option<String>,
-    /// Where the price comes from instead.
+    /// Protocol affected; `None` for all.
+    pub protocol: Option<Protocol>,
+    /// Where the price comes from.
     pub source: Option<PriceSource>,
-    /// A price older than this is stale, seconds.
+    /// A price older than this many seconds is stale: the protocol does not liquidate on it.
     pub stale_after: Option<u64>,
     /// When the oracle publishes.
     pub update: Option<UpdateRule>,
 }
 
 /// Where a protocol reads an asset's price from instead of its recorded feed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 #[serde(rename_all = "kebab-case")]
 pub enum PriceSource {
-    /// Only this feed's updates.
-    Feed(String),
-    /// Another asset's prices.
-    Asset(String),
+    /// Only updates from this feed (Chainlink aggregator address, `coingecko`, ...).
+    Feed(Id),
+    /// The prices of another asset (price ETH collateral with stETH's path).
+    Asset(Id),
 }
 
-/// A Chainlink-like publication rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A Chainlink-like publication rule: a new price is published only when it moved by at least
+/// `deviation` from the last published one, or `heartbeat` seconds passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct UpdateRule {
-    /// Least move that publishes, a fraction.
+    /// Fraction (0.005 for 0.5%); `None` publishes on heartbeat only.
     pub deviation: Option<Fixed>,
-    /// Seconds after which a price is published anyway.
+    /// Seconds; `None` publishes on deviation only.
     pub heartbeat: Option<u64>,
 }
 
 /// One transform of one asset's price path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct PriceTransform {
-    /// The asset.
-    pub asset: String,
-    /// Start, inclusive (`null`: the beginning).
+    /// The asset whose prices change (as its price updates name it).
+    pub asset: Id,
+    /// Start of the window, inclusive; `None` from the beginning.
     pub from: Option<Timestamp>,
-    /// End, exclusive (`null`: the end).
+    /// End of the window, exclusive; `None` to the end.
     pub to: Option<Timestamp>,
-    /// What happens inside.
+    /// What happens inside the window.
     #[serde(flatten)]
     pub kind: TransformKind,
 }
 
-/// The kinds of price transform.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+impl PriceTransform {
+    /// Whether `time` is inside the transform's window.
+    pub fn covers(&self, time: Timestamp) -> bool {
+        self.from.is_none_or(|from| time >= from) && self.to.is_none_or(|to| time < to)
+    }
+}
+
+/// The kinds of transform.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 #[serde(tag = "transform", rename_all = "kebab-case")]
 pub enum TransformKind {
-    /// Drawdowns below `reference` scaled by `factor`.
+    /// Scales every drawdown below `reference` by `factor`: a price `p < ref` becomes
+    /// `ref - factor * (ref - p)`, never below one base unit. Prices above `ref` are unchanged.
     ScaleDrawdown {
-        /// The scale.
+        /// 2 makes a 30% drop a 60% drop.
         factor: Fixed,
-        /// The reference price (`null`: the price at the window's start).
+        /// The reference price; `None` for the path's price at the window start.
         reference: Option<Fixed>,
     },
-    /// The path moved by `seconds`.
+    /// The price at `t` becomes the path's price at `t - seconds`: a positive shift delays the
+    /// path (the crash comes later), a negative one brings it forward.
     Shift {
         /// Seconds of delay (negative: earlier).
         seconds: i64,
     },
-    /// Prices above `max` become `max`.
+    /// Prices above `max` become `max` (cap a spike, e.g. DAI at 1.00).
     Cap {
-        /// The cap.
+        /// The cap, in the price's quote units.
         max: Fixed,
     },
     /// Prices below `min` become `min`.
     Floor {
-        /// The floor.
+        /// The floor, in the price's quote units.
         min: Fixed,
     },
 }
 
-/// The simulated liquidator's behaviour.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The simulated liquidator's behaviour as a run shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct LiquidatorPolicy {
     /// Bonus assumed where a protocol reports none, wad fraction.
     pub assumed_bonus: Quantity,
@@ -164,11 +243,11 @@ pub struct LiquidatorPolicy {
     pub pick: String,
 }
 
-/// The price impact of one asset's sales.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The price impact of one asset's sales as a run shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct ImpactSpec {
     /// The asset.
-    pub asset: String,
+    pub asset: Id,
     /// Seconds for half the displacement to vanish.
     pub half_life: u64,
     /// The model.
@@ -177,7 +256,7 @@ pub struct ImpactSpec {
 }
 
 /// How sales move a price.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum ImpactModel {
     /// A constant-product pool.
@@ -197,7 +276,7 @@ pub enum ImpactModel {
 }
 
 /// Where a pool's liquidity comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Liquidity {
     /// Fixed reserves.
@@ -210,7 +289,7 @@ pub enum Liquidity {
     /// Recorded reserves at regular times.
     Series {
         /// Snapshots.
-        count: usize,
+        count: u64,
         /// Seconds between snapshots.
         interval: u64,
         /// Where the series was read from.

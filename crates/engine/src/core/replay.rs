@@ -21,6 +21,7 @@ use cascade_events::{
 
 use crate::EngineError;
 use crate::oracle::{PriceBook, QuoteConversion};
+use crate::protocol::accounts::{AccountPosition, AccountsCapture};
 use crate::protocol::param::ParamSetting;
 use crate::protocol::registry::{ProtocolSet, ReplayKind};
 use crate::protocol::{
@@ -254,6 +255,11 @@ pub struct Engine {
     /// Per model, whether its `before` health distribution was taken (report bookkeeping, not
     /// state).
     before_taken: Vec<bool>,
+    /// Times whose accounts are still to be captured, latest first (output bookkeeping, not
+    /// state).
+    accounts_at: Vec<Timestamp>,
+    /// The captures taken so far.
+    captures: Vec<AccountsCapture>,
 }
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CSCDENG1";
@@ -308,6 +314,8 @@ impl Engine {
             overrides: Vec::new(),
             params_applied: 0,
             timeline_last: BTreeMap::new(),
+            accounts_at: Vec::new(),
+            captures: Vec::new(),
         }
     }
 
@@ -399,6 +407,7 @@ impl Engine {
         if self.now != Some(time) {
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
                 self.run_due_checks(next - 1, now, true)?;
+                self.capture_due(now);
             }
             self.now = Some(time);
             for (index, model) in self.models.iter_mut().enumerate() {
@@ -1098,6 +1107,52 @@ impl Engine {
             (Some(from), Some(now)) => now >= from,
             (Some(_), None) => false,
         }
+    }
+
+    /// Asks for every account's position at each of `times` ([`AccountsCapture`] says which
+    /// state each one shows); [`Engine::take_accounts`] hands them over.
+    pub fn capture_accounts_at(&mut self, times: &[Timestamp]) {
+        self.accounts_at.extend_from_slice(times);
+        self.accounts_at.sort_unstable_by(|a, b| b.cmp(a));
+        self.accounts_at.dedup();
+    }
+
+    /// Whether a capture asked for is still to be taken.
+    pub fn captures_pending(&self) -> bool {
+        !self.accounts_at.is_empty()
+    }
+
+    /// The captures asked for, those still pending taken now (the log ended before their time).
+    pub fn take_accounts(&mut self) -> Vec<AccountsCapture> {
+        while let Some(at) = self.accounts_at.pop() {
+            self.capture(at);
+        }
+        std::mem::take(&mut self.captures)
+    }
+
+    /// Takes the captures whose time the instant `now`, just completed, reaches.
+    fn capture_due(&mut self, now: Timestamp) {
+        while let Some(at) = self.accounts_at.last().copied().filter(|at| *at <= now) {
+            self.accounts_at.pop();
+            self.capture(at);
+        }
+    }
+
+    fn capture(&mut self, at: Timestamp) {
+        let state_time = self.now;
+        let time = state_time.unwrap_or(at);
+        let mut accounts: Vec<AccountPosition> = Vec::new();
+        for model in &self.models {
+            model.accounts(time, &mut accounts);
+        }
+        accounts.sort_unstable_by(|a, b| {
+            (a.protocol, a.market, a.account).cmp(&(b.protocol, b.market, b.account))
+        });
+        self.captures.push(AccountsCapture {
+            at,
+            state_time,
+            accounts,
+        });
     }
 
     /// Runs the checks still due, closes open episodes at the last event's time and builds the

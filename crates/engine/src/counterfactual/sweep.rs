@@ -7,23 +7,21 @@
 //! take the points in grid order, one at a time, and the results are collected in grid order, so they are the same
 //! whatever `jobs` is. Within one point the engine stays single-threaded.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use cascade_events::{Fixed, Protocol, U256};
-use serde::Serialize;
+pub use cascade_run::sweep::{PointResult, SweepAxisInfo};
 
 use super::scenario::session::{point_from, window_events};
 use super::scenario::{MarketSel, Param, Prepared, Scenario, ScenarioError, Scope, window_state};
 use crate::EngineError;
 use crate::core::replay::Engine;
-use crate::run::Run;
 
 /// Most points a sweep may have.
 pub const MAX_POINTS: usize = 100_000;
 
 /// One swept parameter and its values.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SweepAxis {
     /// The key as written (`maker.ETH-B.mat`).
     pub key: String,
@@ -146,6 +144,17 @@ impl SweepAxis {
             values,
         })
     }
+
+    /// The axis as sweep results show it.
+    pub fn info(&self) -> SweepAxisInfo {
+        SweepAxisInfo {
+            key: self.key.clone(),
+            protocol: self.protocol,
+            market: self.market,
+            param: self.param.name(),
+            values: self.values.clone(),
+        }
+    }
 }
 
 /// Every combination of the axes' values, the first axis varying slowest.
@@ -164,50 +173,6 @@ pub fn grid(axes: &[SweepAxis]) -> Vec<Vec<Fixed>> {
             .collect();
     }
     points
-}
-
-/// What one sweep point found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PointResult {
-    /// The parameter values, in axis order.
-    pub values: Vec<Fixed>,
-    /// Simulated liquidations.
-    pub liquidations: u64,
-    /// Distinct accounts liquidated.
-    pub accounts_hit: u64,
-    /// Collateral seized per asset, whole tokens.
-    pub collateral_seized: BTreeMap<String, String>,
-    /// Debt repaid per asset, whole tokens.
-    pub debt_repaid: BTreeMap<String, String>,
-    /// Bad debt per asset, whole tokens.
-    pub bad_debt: BTreeMap<String, String>,
-    /// Deepest cascade round.
-    pub cascade_depth: u64,
-    /// Final state hash of the point's run.
-    pub state_hash: String,
-}
-
-impl PointResult {
-    fn of(values: Vec<Fixed>, run: &Run, accounts_hit: u64) -> Self {
-        let text = |map: &BTreeMap<String, crate::protocol::Quantity>| {
-            map.iter()
-                .map(|(asset, amount)| (asset.clone(), amount.to_string()))
-                .collect()
-        };
-        PointResult {
-            values,
-            liquidations: run.totals.liquidations,
-            accounts_hit,
-            collateral_seized: text(&run.totals.collateral_seized),
-            debt_repaid: text(&run.totals.debt_repaid),
-            bad_debt: text(&run.totals.bad_debt),
-            cascade_depth: run
-                .counterfactual
-                .as_ref()
-                .map_or(0, |c| u64::from(c.cascade.depth)),
-            state_hash: run.state_hash.clone(),
-        }
-    }
 }
 
 /// Refuses two axes of one parameter (however spelled): each point would set it twice and only

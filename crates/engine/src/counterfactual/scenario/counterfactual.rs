@@ -24,13 +24,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cascade_events::{Fixed, Id, ParamChange, PriceUpdate, Protocol, Timestamp, U256};
-use serde_json::Value;
+
+use cascade_run::scenario as described;
 
 use super::{MarketSel, Param, PriceSource, Scenario};
 use crate::core::replay::Counterfactual;
 use crate::counterfactual::cascade::{CascadeTracker, Cause, Recorded, Trigger};
-use crate::counterfactual::impact::{PriceImpact, RAY, WAD, wide_mul_div};
-use crate::counterfactual::liquidator::{BlockBudget, Target};
+use crate::counterfactual::impact::{
+    ImpactModel, ImpactSpec, Liquidity, PriceImpact, RAY, WAD, wide_mul_div,
+};
+use crate::counterfactual::liquidator::{BlockBudget, LiquidatorPolicy, PairChoice, Target};
 use crate::counterfactual::scenario::PricePaths;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::registry::ProtocolSet;
@@ -417,23 +420,79 @@ fn moved_by(last: Fixed, price: Fixed, deviation: Fixed) -> bool {
 
 /// The scenario as the run file's `scenario` key shows it.
 pub fn describe(scenario: &Scenario) -> ScenarioInfo {
-    serde_json::from_value(description_value(scenario))
-        .expect("the run file's scenario model reads every scenario the engine writes")
+    ScenarioInfo {
+        baseline: scenario.is_baseline(),
+        changes: scenario.changes(),
+        description: scenario.description.clone(),
+        impact: scenario.impact.iter().map(describe_impact).collect(),
+        label: scenario.label(),
+        liquidator: describe_liquidator(&scenario.liquidator),
+        name: scenario.name.clone(),
+        oracle: scenario.oracle.clone(),
+        origin: scenario.origin.clone(),
+        overrides: scenario.overrides.iter().map(|o| o.named()).collect(),
+        prices: scenario.prices.clone(),
+        window: scenario.window,
+    }
 }
 
-/// The scenario's own serialisation with its label, baseline flag and changes: what
-/// [`describe`] reads into the run file's model.
-fn description_value(scenario: &Scenario) -> Value {
-    let mut value = serde_json::to_value(scenario).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert("label".to_owned(), Value::String(scenario.label()));
-        map.insert("baseline".to_owned(), Value::Bool(scenario.is_baseline()));
-        map.insert(
-            "changes".to_owned(),
-            Value::Array(scenario.changes().into_iter().map(Value::String).collect()),
-        );
+/// A wad integer as the run file's exact amount.
+fn wad(value: U256) -> Quantity {
+    Quantity::new(value, 18)
+}
+
+fn describe_liquidator(policy: &LiquidatorPolicy) -> described::LiquidatorPolicy {
+    described::LiquidatorPolicy {
+        assumed_bonus: wad(policy.assumed_bonus),
+        block_time: policy.block_time,
+        gas_cost: wad(policy.gas_cost),
+        keeper_discount: wad(policy.keeper_discount),
+        latency: policy.latency,
+        max_per_block: policy.max_per_block,
+        min_profit: wad(policy.min_profit),
+        pick: match policy.pick {
+            PairChoice::LargestDebt => "largest-debt",
+            PairChoice::BestBonus => "best-bonus",
+        }
+        .to_owned(),
     }
-    value
+}
+
+fn describe_impact(spec: &ImpactSpec) -> described::ImpactSpec {
+    let model = match &spec.model {
+        ImpactModel::ConstantProduct { liquidity, fee } => {
+            described::ImpactModel::ConstantProduct {
+                fee: wad(*fee),
+                liquidity: match liquidity {
+                    Liquidity::Reserves { base, quote } => described::Liquidity::Reserves {
+                        base: wad(*base),
+                        quote: wad(*quote),
+                    },
+                    Liquidity::Series {
+                        source,
+                        start,
+                        interval,
+                        count,
+                        ..
+                    } => described::Liquidity::Series {
+                        count: *count as u64,
+                        interval: *interval,
+                        source: source.clone(),
+                        start: *start,
+                    },
+                },
+            }
+        }
+        ImpactModel::Depth { depth, slippage } => described::ImpactModel::Depth {
+            depth: wad(*depth),
+            slippage: wad(*slippage),
+        },
+    };
+    described::ImpactSpec {
+        asset: spec.asset,
+        half_life: spec.half_life,
+        model,
+    }
 }
 
 impl Counterfactual for ScenarioRun {
@@ -464,11 +523,14 @@ impl Counterfactual for ScenarioRun {
     }
 
     fn keeps_param_change(&mut self, change: &ParamChange, time: Timestamp) -> bool {
+        let Some(changed) = Param::recorded(change.protocol, change.param.as_str()) else {
+            return true;
+        };
         !self.pinned.iter().any(|(from, protocol, market, param)| {
             *protocol == change.protocol
+                && *param == changed
                 && from.is_none_or(|from| time >= from)
                 && (*market == MarketSel::All || *market == MarketSel::One(change.market))
-                && param.set_by(*protocol, change.param.as_str())
         })
     }
 
@@ -824,8 +886,9 @@ impl MarketAsset for Candidate {
 mod tests {
     use super::*;
 
-    /// The run file's scenario model holds every key of every scenario fixture, with the same
-    /// values: what it writes is what the engine's own serialisation gave.
+    /// The run file's scenario holds every key of every scenario fixture with the values the
+    /// engine's own serialisation gives (the liquidator's and impact's wad integers as exact
+    /// amounts), plus the label, baseline flag and changes.
     #[test]
     fn the_run_model_keeps_every_scenario_fixture_whole() {
         let folder =
@@ -839,9 +902,14 @@ mod tests {
             let Ok(scenario) = Scenario::load(&path) else {
                 continue;
             };
+            let mut described = serde_json::to_value(describe(&scenario)).unwrap();
+            let map = described.as_object_mut().unwrap();
+            assert_eq!(map.remove("label"), Some(scenario.label().into()));
+            assert_eq!(map.remove("baseline"), Some(scenario.is_baseline().into()));
+            assert_eq!(map.remove("changes"), Some(scenario.changes().into()));
             assert_eq!(
-                serde_json::to_value(describe(&scenario)).unwrap(),
-                description_value(&scenario),
+                described,
+                serde_json::to_value(&scenario).unwrap(),
                 "{}",
                 path.display()
             );

@@ -28,9 +28,12 @@ use serde::Serialize;
 use toml::de::DeTable;
 
 pub use crate::counterfactual::sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
+pub use cascade_run::scenario::{
+    MarketSel, OracleRule, PriceSource, PriceTransform, ScenarioWindow, TransformKind, UpdateRule,
+};
 pub use counterfactual::{ScenarioRun, describe, same_asset};
 pub use params::{PARAMS, Param, ParamSpec, ParamUnit, Scope};
-pub use path::{PricePaths, PriceTransform, TransformKind};
+pub use path::PricePaths;
 pub use session::{Prepared, prepare, replay_scenario, run, run_from, window_state};
 
 use crate::counterfactual::impact::{ImpactModel, ImpactSpec, Liquidity, WAD};
@@ -177,100 +180,8 @@ pub enum ScenarioError {
     },
 }
 
-/// Which markets an override applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(untagged)]
-pub enum MarketSel {
-    /// Every market of the protocol (global parameters; written `"*"`).
-    #[serde(serialize_with = "star")]
-    All,
-    /// One ilk, reserve or market.
-    One(Id),
-}
-
-fn star<S: serde::Serializer>(serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str("*")
-}
-
-impl std::fmt::Display for MarketSel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MarketSel::All => f.write_str("*"),
-            MarketSel::One(id) => id.fmt(f),
-        }
-    }
-}
-
-/// A protocol parameter pinned to a value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Override {
-    /// Protocol.
-    pub protocol: Protocol,
-    /// Market (ilk, reserve symbol or address), or all for a global parameter.
-    pub market: MarketSel,
-    /// The parameter.
-    pub param: Param,
-    /// The value in the parameter's [`ParamUnit`], canonical form (see [`Param::check`]).
-    pub value: Fixed,
-    /// From when; `None` from the start of the counterfactual window.
-    pub from: Option<Timestamp>,
-}
-
-/// Where a protocol reads an asset's price from instead of its recorded feed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PriceSource {
-    /// Only updates from this feed (Chainlink aggregator address, `coingecko`, ...).
-    Feed(Id),
-    /// The prices of another asset (price ETH collateral with stETH's path).
-    Asset(Id),
-}
-
-/// A Chainlink-like publication rule: a new price is published only when it moved by at least
-/// `deviation` from the last published one, or `heartbeat` seconds passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct UpdateRule {
-    /// Fraction (0.005 for 0.5%); `None` publishes on heartbeat only.
-    pub deviation: Option<Fixed>,
-    /// Seconds; `None` publishes on deviation only.
-    pub heartbeat: Option<u64>,
-}
-
-/// A change to how protocols see prices.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct OracleRule {
-    /// Protocol affected; `None` for all.
-    pub protocol: Option<Protocol>,
-    /// Asset affected; `None` for all.
-    pub asset: Option<Id>,
-    /// From when; `None` from the start of the counterfactual window.
-    pub from: Option<Timestamp>,
-    /// Publication delay in seconds (Maker: the OSM `hop`, 3600 on mainnet).
-    pub delay: Option<u64>,
-    /// A price older than this many seconds is stale: the protocol does not liquidate on it.
-    pub stale_after: Option<u64>,
-    /// When the oracle publishes.
-    pub update: Option<UpdateRule>,
-    /// Where the price comes from.
-    pub source: Option<PriceSource>,
-}
-
-/// The counterfactual window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ScenarioWindow {
-    /// The scenario applies from here; before it history is replayed as recorded. `None` from
-    /// the start of the log.
-    pub from: Option<Timestamp>,
-    /// The run stops here (exclusive); `None` at the end of the log.
-    pub to: Option<Timestamp>,
-}
-
-impl ScenarioWindow {
-    /// Whether `time` is inside the window.
-    pub fn contains(&self, time: Timestamp) -> bool {
-        self.from.is_none_or(|from| time >= from) && self.to.is_none_or(|to| time < to)
-    }
-}
+/// A protocol parameter pinned to a value, its parameter typed.
+pub type Override = cascade_run::scenario::Override<Param>;
 
 /// A validated scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -371,12 +371,14 @@ impl Param {
             .ok_or_else(|| of_protocol().map(|spec| spec.name).collect())
     }
 
-    /// Whether a recorded governance change named `name` (`DOG.ilks.chop`, `SPOTTER.ilks.mat`,
-    /// `liquidationThreshold`) sets this parameter of `protocol`: an override pins the value, so
-    /// such changes are dropped after it takes effect.
-    pub fn set_by(self, protocol: Protocol, name: &str) -> bool {
-        let bare = name.rsplit('.').next().unwrap_or(name);
-        Param::lookup(protocol, name) == Ok(self) || Param::lookup(protocol, bare) == Ok(self)
+    /// The parameter of `protocol` a recorded governance change named `name` sets
+    /// (`DOG.ilks.chop`, `SPOTTER.ilks.mat`, `liquidationThreshold`): its full name or alias, else
+    /// the contract variable its dotted path ends in; `None` for a change no override can pin.
+    pub fn recorded(protocol: Protocol, name: &str) -> Option<Param> {
+        Param::lookup(protocol, name).ok().or_else(|| {
+            let (_, variable) = name.rsplit_once('.')?;
+            Param::lookup(protocol, variable).ok()
+        })
     }
 
     /// Checks `value` against the parameter's unit and bounds and puts it in canonical form
@@ -458,6 +460,28 @@ mod tests {
             PARAMS.iter().filter(|s| s.param == Param::MakerMat).count(),
             1
         );
+    }
+
+    #[test]
+    fn a_recorded_change_names_its_parameter_by_name_alias_or_contract_path() {
+        assert_eq!(
+            Param::recorded(Protocol::Maker, "DOG.ilks.chop"),
+            Some(Param::MakerChop)
+        );
+        assert_eq!(
+            Param::recorded(Protocol::Maker, "SPOTTER.ilks.mat"),
+            Some(Param::MakerMat)
+        );
+        assert_eq!(
+            Param::recorded(Protocol::Maker, "DOG.Hole"),
+            Some(Param::MakerGlobalHole)
+        );
+        assert_eq!(
+            Param::recorded(Protocol::AaveV3, "liquidationThreshold"),
+            Some(Param::AaveLiquidationThreshold)
+        );
+        assert_eq!(Param::recorded(Protocol::Maker, "VAT.ilks.line"), None);
+        assert_eq!(Param::recorded(Protocol::AaveV2, "DOG.ilks.chop"), None);
     }
 
     #[test]

@@ -10,59 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cascade_events::{Fixed, Id, Timestamp, U256};
-use serde::Serialize;
+use cascade_run::scenario::{PriceTransform, TransformKind};
 
 use crate::counterfactual::impact::wide_mul_div;
-
-/// One transform of one asset's price path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PriceTransform {
-    /// The asset whose prices change (as its price updates name it).
-    pub asset: Id,
-    /// Start of the window, inclusive; `None` from the beginning.
-    pub from: Option<Timestamp>,
-    /// End of the window, exclusive; `None` to the end.
-    pub to: Option<Timestamp>,
-    /// What happens inside the window.
-    #[serde(flatten)]
-    pub kind: TransformKind,
-}
-
-/// The kinds of transform.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "transform", rename_all = "kebab-case")]
-pub enum TransformKind {
-    /// Scales every drawdown below `reference` by `factor`: a price `p < ref` becomes
-    /// `ref - factor * (ref - p)`, never below one base unit. Prices above `ref` are unchanged.
-    ScaleDrawdown {
-        /// 2 makes a 30% drop a 60% drop.
-        factor: Fixed,
-        /// The reference price; `None` for the path's price at the window start.
-        reference: Option<Fixed>,
-    },
-    /// The price at `t` becomes the path's price at `t - seconds`: a positive shift delays the
-    /// path (the crash comes later), a negative one brings it forward.
-    Shift {
-        /// Seconds of delay (negative: earlier).
-        seconds: i64,
-    },
-    /// Prices above `max` become `max` (cap a spike, e.g. DAI at 1.00).
-    Cap {
-        /// The cap, in the price's quote units.
-        max: Fixed,
-    },
-    /// Prices below `min` become `min`.
-    Floor {
-        /// The floor, in the price's quote units.
-        min: Fixed,
-    },
-}
-
-impl PriceTransform {
-    fn covers(&self, time: Timestamp) -> bool {
-        self.from.is_none_or(|from| time >= from) && self.to.is_none_or(|to| time < to)
-    }
-}
 
 /// The transformed price paths of the assets a scenario transforms.
 #[derive(Clone, Debug, Default)]
