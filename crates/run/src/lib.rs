@@ -670,7 +670,7 @@ pub struct CascadeReport {
 /// One cross-protocol link of a [`CascadeReport`]: "`cause_protocol` `cause_market`
 /// liquidations at `cause_time` moved `asset` `price_moved_percent`%, which made `accounts`
 /// `effect_protocol` accounts liquidatable at `effect_time`".
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct CrossProtocolLink {
     /// Distinct accounts liquidated on the effect side.
     pub accounts: u32,
