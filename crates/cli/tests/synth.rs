@@ -30,20 +30,25 @@ fn json(output: &Output) -> serde_json::Value {
 
 /// `cascade replay LOG EXTRA --out RUN`, and the run file it wrote.
 fn replay(log: &Path, run: &Path, extra: &[&str]) -> serde_json::Value {
-    let replay = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .arg("replay")
-        .arg(log)
-        .args(extra)
-        .arg("--out")
-        .arg(run)
-        .output()
-        .expect("runs cascade");
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .arg("replay")
+            .arg(log)
+            .args(extra)
+            .arg("--out")
+            .arg(run),
     );
     serde_json::from_slice(&std::fs::read(run).expect("run written")).expect("JSON")
+}
+
+/// Runs `command`, which must succeed.
+fn succeed(command: &mut Command) {
+    let output = command.output().expect("runs cascade");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -144,4 +149,85 @@ fn overlap_needs_several_protocols_and_fractions_are_checked() {
     let bad = synth(&dir.path().join("bad"), &["--loops", "1.5"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("above 1"));
+}
+
+/// A three-protocol market whose liquidators sell WETH into one shared depth curve: the run file
+/// links each protocol's impact-triggered liquidations to the other protocol's sales that caused
+/// them, every link is backed by liquidations of its effect side in the run, and the report's
+/// story says the largest link in words.
+#[test]
+fn sales_in_one_protocol_trigger_liquidations_in_another() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("market");
+    json(&synth_market(
+        &log,
+        "maker,aave-v2,compound-v2",
+        "3000",
+        &["--seed", "7", "--overlap", "0.3", "--loops", "0.2"],
+    ));
+    let scenario = dir.path().join("impact.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"WETH sold into one curve\"\n[[impact]]\nasset = \"WETH\"\nmodel = \"depth\"\n\
+         depth = \"3000\"\nslippage = \"5%\"\nhalf_life = \"30m\"\n",
+    )
+    .expect("scenario written");
+    let out = dir.path().join("cf.json");
+    let scenario_arg = scenario.to_str().expect("utf-8 path");
+    let run = replay(
+        &log,
+        &out,
+        &["--osm-sample", "step", "--scenario", scenario_arg],
+    );
+    let cascade = &run["counterfactual"]["cascade"];
+    let links = cascade["cross_protocol"]
+        .as_array()
+        .expect("cross-protocol links");
+    let pairs: std::collections::BTreeSet<(String, String)> = links
+        .iter()
+        .map(|l| {
+            let side = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+            assert_ne!(side("cause_protocol"), side("effect_protocol"), "{l}");
+            (side("cause_protocol"), side("effect_protocol"))
+        })
+        .collect();
+    assert!(pairs.len() >= 2, "{pairs:?}");
+    let linked: u64 = links
+        .iter()
+        .filter_map(|l| l["liquidations"].as_u64())
+        .sum();
+    assert!(linked > 0 && linked <= cascade["triggered_by_impact"].as_u64().unwrap_or(0));
+    let liquidations = run["liquidations"].as_array().expect("liquidations");
+    for link in links {
+        let hour = |t: &str| t[..13].to_owned();
+        let effect_hour = hour(link["effect_time"].as_str().unwrap_or_default());
+        let backing = liquidations
+            .iter()
+            .filter(|l| {
+                l["protocol"] == link["effect_protocol"]
+                    && l["market"] == link["effect_market"]
+                    && l["round"].as_u64().unwrap_or(0) >= 2
+                    && hour(l["time"].as_str().unwrap_or_default()) == effect_hour
+            })
+            .count() as u64;
+        assert!(
+            backing >= link["liquidations"].as_u64().unwrap_or(0),
+            "{link}"
+        );
+    }
+    let report = dir.path().join("report.html");
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_cascade"))
+            .arg("report")
+            .arg(&out)
+            .arg("--out")
+            .arg(&report),
+    );
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).expect("markdown");
+    assert!(
+        markdown.contains(&format!(
+            "{linked} liquidations triggered by another protocol's sales"
+        )),
+        "{markdown}"
+    );
 }

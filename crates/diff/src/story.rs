@@ -108,6 +108,9 @@ pub fn run_paragraph(run: &RunFile) -> String {
                 by_impact.human(0)
             ));
         }
+        if let Some(links) = extras.map(|c| &c.cascade.cross_protocol) {
+            text.push_str(&cross_protocol_sentence(links));
+        }
         if let Some(slippage) = extras.map(|c| Num::of(&c.liquidator.slippage)) {
             text.push_str(&format!(
                 "; the liquidator lost {} in quote tokens to price impact and fees (slippage)",
@@ -144,6 +147,35 @@ pub fn run_paragraph(run: &RunFile) -> String {
     }
     text.push('.');
     text
+}
+
+/// What one protocol's sales did to the others, from the run's cross-protocol links: how many
+/// liquidations another protocol's sales triggered, and the largest link (most accounts; ties:
+/// the earliest) in words. Empty without links.
+fn cross_protocol_sentence(links: &[cascade_run::CrossProtocolLink]) -> String {
+    let Some(largest) = links.iter().max_by(|a, b| {
+        a.accounts
+            .cmp(&b.accounts)
+            .then(b.cause_time.cmp(&a.cause_time))
+    }) else {
+        return String::new();
+    };
+    let triggered: u64 = links.iter().map(|l| u64::from(l.liquidations)).sum();
+    format!(
+        "; {} triggered by another protocol's sales: {} {} liquidations at {} moved {} {}%, \
+         which made {} liquidatable at {}",
+        count(triggered, "liquidation"),
+        largest.cause_protocol,
+        largest.cause_market,
+        largest.cause_time.to_rfc3339(),
+        canonical_asset(&largest.asset),
+        Num::of(&largest.price_moved_percent).human(1),
+        count(
+            largest.accounts.into(),
+            &format!("{} account", largest.effect_protocol)
+        ),
+        largest.effect_time.to_rfc3339(),
+    )
 }
 
 /// One paragraph on what run B changed against run A, from their comparison.
@@ -278,5 +310,44 @@ mod tests {
         assert_eq!(count(1, "liquidation"), "1 liquidation");
         assert_eq!(count(0, "account"), "0 accounts");
         assert_eq!(count(12_811, "account"), "12,811 accounts");
+    }
+
+    fn link(
+        accounts: u32,
+        cause_minute: i64,
+        moved_ray_percent: u128,
+    ) -> cascade_run::CrossProtocolLink {
+        let at = |minute: i64| cascade_events::Timestamp(1_621_432_800 + minute * 60);
+        cascade_run::CrossProtocolLink {
+            accounts,
+            asset: "WETH".to_owned(),
+            cause_market: "ETH-B".to_owned(),
+            cause_protocol: "maker".to_owned(),
+            cause_sales: 4,
+            cause_time: at(cause_minute),
+            effect_market: "0x7d27".to_owned(),
+            effect_protocol: "aave-v2".to_owned(),
+            effect_time: at(cause_minute + 1),
+            liquidations: accounts + 1,
+            price_moved_percent: cascade_run::Quantity::new(
+                cascade_events::U256::from(moved_ray_percent),
+                27,
+            ),
+        }
+    }
+
+    #[test]
+    fn the_cross_protocol_sentence_tells_the_largest_link_from_its_numbers() {
+        assert_eq!(cross_protocol_sentence(&[]), "");
+        let text = cross_protocol_sentence(&[
+            link(3, 0, 500_000_000_000_000_000_000_000_000),
+            link(37, 60, 2_100_000_000_000_000_000_000_000_000),
+        ]);
+        assert_eq!(
+            text,
+            "; 42 liquidations triggered by another protocol's sales: maker ETH-B liquidations \
+             at 2021-05-19T15:00:00Z moved WETH 2.1%, which made 37 aave-v2 accounts \
+             liquidatable at 2021-05-19T15:01:00Z"
+        );
     }
 }

@@ -11,7 +11,9 @@
 
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Duration;
+
+mod support;
+use support::smoke;
 
 use cascade_engine::EngineConfig;
 use cascade_engine::counterfactual::scenario::{Scenario, SweepAxis, prepare, run_sweep};
@@ -19,13 +21,7 @@ use cascade_engine::protocols::maker::{MakerConfig, OsmSample};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig};
 use cascade_log::LogReader;
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
-
-fn smoke() -> bool {
-    std::env::var_os("CASCADE_BENCH_SMOKE").is_some_and(|v| v != "0")
-}
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn env_number(name: &str, default: u32, smoke_default: u32) -> u32 {
     match std::env::var(name) {
@@ -76,15 +72,7 @@ fn bench_sweep(c: &mut Criterion) {
     let axes = [axis];
 
     let mut group = c.benchmark_group(format!("sweep/maker-{accounts}"));
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    if smoke() {
-        group.warm_up_time(Duration::from_millis(50));
-        group.measurement_time(Duration::from_millis(300));
-    } else {
-        group.warm_up_time(Duration::from_secs(1));
-        group.measurement_time(Duration::from_secs(30));
-    }
+    support::configure_slow(&mut group);
     group.throughput(Throughput::Elements(u64::from(points)));
     let mut reference = None;
     for jobs in [1usize, 2] {

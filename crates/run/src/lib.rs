@@ -652,6 +652,11 @@ pub struct CounterfactualReport {
 /// The cascade graph of a [`CounterfactualReport`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct CascadeReport {
+    /// Impact-triggered liquidations whose main cause was another protocol's sales, grouped by
+    /// the hour and market of both sides. Written only when there are some, so files of one
+    /// protocol (and older files) read and compare as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_protocol: Vec<CrossProtocolLink>,
     /// The deepest round.
     pub depth: u32,
     /// Liquidations and loss per round (keys are round numbers as text).
@@ -660,6 +665,36 @@ pub struct CascadeReport {
     pub triggered_by_impact: u64,
     /// Liquidations triggered by a recorded price move.
     pub triggered_by_price_move: u64,
+}
+
+/// One cross-protocol link of a [`CascadeReport`]: "`cause_protocol` `cause_market`
+/// liquidations at `cause_time` moved `asset` `price_moved_percent`%, which made `accounts`
+/// `effect_protocol` accounts liquidatable at `effect_time`".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct CrossProtocolLink {
+    /// Distinct accounts liquidated on the effect side.
+    pub accounts: u32,
+    /// The asset whose price the sales moved.
+    pub asset: String,
+    /// Market of the sales.
+    pub cause_market: String,
+    /// Protocol of the sales.
+    pub cause_protocol: String,
+    /// How many liquidations of the cause side were a main cause.
+    pub cause_sales: u32,
+    /// The earliest of them (the group is the hour from its start).
+    pub cause_time: Timestamp,
+    /// Market of the liquidations triggered.
+    pub effect_market: String,
+    /// Their protocol.
+    pub effect_protocol: String,
+    /// The earliest of them (the group is the hour from its start).
+    pub effect_time: Timestamp,
+    /// Liquidations triggered.
+    pub liquidations: u32,
+    /// The largest displacement of the price by the cause side's sales that one of them saw,
+    /// percent of the price (ray precision).
+    pub price_moved_percent: Quantity,
 }
 
 /// One round of a [`CascadeReport`].

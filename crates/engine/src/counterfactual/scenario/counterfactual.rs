@@ -40,8 +40,8 @@ use crate::protocol::registry::ProtocolSet;
 use crate::protocol::{Candidate, LiquidatorChoice, Quantity, SimulatedLiquidation};
 use crate::protocols::maker::MakerParam;
 use crate::run::{
-    CascadeReport, ChainLink, CounterfactualReport, LargestLoss, LiquidatorReport, RoundReport,
-    ScenarioInfo,
+    CascadeReport, ChainLink, CounterfactualReport, CrossProtocolLink, LargestLoss,
+    LiquidatorReport, RoundReport, ScenarioInfo,
 };
 
 /// How many of the largest losses the report lists with their chains.
@@ -714,6 +714,7 @@ impl Counterfactual for ScenarioRun {
                 protocol: done.protocol,
                 market: done.market,
                 account: done.account,
+                asset,
                 loss: sold_value.saturating_sub(debt),
             },
             trigger,
@@ -826,6 +827,27 @@ impl Counterfactual for ScenarioRun {
                 rounds,
                 triggered_by_impact: triggers.1,
                 triggered_by_price_move: triggers.0,
+                cross_protocol: self
+                    .tracker
+                    .cross_protocol_links()
+                    .into_iter()
+                    .map(|link| CrossProtocolLink {
+                        accounts: link.accounts,
+                        asset: link.asset.to_string(),
+                        cause_market: link.cause_market.to_string(),
+                        cause_protocol: link.cause_protocol.name().to_owned(),
+                        cause_sales: link.cause_sales,
+                        cause_time: link.cause_time,
+                        effect_market: link.effect_market.to_string(),
+                        effect_protocol: link.effect_protocol.name().to_owned(),
+                        effect_time: link.effect_time,
+                        liquidations: link.liquidations,
+                        price_moved_percent: Quantity::new(
+                            link.moved.saturating_mul(U256::from(100u8)),
+                            27,
+                        ),
+                    })
+                    .collect(),
             },
             impact_multiplier_after_last_liquidation: multipliers,
             label: self.scenario.label(),
