@@ -30,7 +30,7 @@ struct AccountRow {
 
 fn amounts(map: &BTreeMap<String, Num>) -> String {
     map.iter()
-        .map(|(asset, n)| format!("{} {asset}", n.human(4)))
+        .map(|(asset, n)| n.amount(asset))
         .collect::<Vec<_>>()
         .join(", ")
 }

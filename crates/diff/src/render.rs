@@ -147,7 +147,7 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
                 .map(|hit| {
                     let amounts = |map: &std::collections::BTreeMap<String, Num>| {
                         map.iter()
-                            .map(|(asset, n)| format!("{} {asset}", n.human(2)))
+                            .map(|(asset, n)| n.amount(asset))
                             .collect::<Vec<_>>()
                             .join(", ")
                     };

@@ -635,13 +635,11 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
                         y: price.to_f64(),
                         size: l.debt().to_f64(),
                         title: format!(
-                            "{} at {}: {} {} seized, {} {} repaid",
+                            "{} at {}: {} seized, {} repaid",
                             l.account,
                             l.time.to_rfc3339(),
-                            l.collateral().human(4),
-                            l.collateral_name(),
-                            l.debt().human(2),
-                            l.debt_asset
+                            l.collateral().amount(&l.collateral_name()),
+                            l.debt().amount(&l.debt_asset.to_string())
                         ),
                     })
                 })

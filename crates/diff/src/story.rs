@@ -30,7 +30,7 @@ fn amounts(sums: &BTreeMap<String, Num>) -> String {
     let parts: Vec<String> = sums
         .iter()
         .filter(|(_, n)| !n.is_zero())
-        .map(|(asset, n)| format!("{} {asset}", n.human(2)))
+        .map(|(asset, n)| n.amount(asset))
         .collect();
     if parts.is_empty() {
         "none".to_owned()
@@ -134,15 +134,15 @@ pub fn run_paragraph(run: &RunFile) -> String {
     }
     if let Some(largest) = liquidations.iter().max_by_key(|l| (l.debt(), l.seq)) {
         text.push_str(&format!(
-            "; largest single liquidation {} {} {} at {}: {} {} for {} {}",
+            "; largest single liquidation {} {} {} at {}: {} for {}",
             largest.protocol,
             largest.market,
             largest.account,
             largest.time.to_rfc3339(),
-            largest.collateral().human(2),
-            canonical_asset(&largest.collateral_asset.to_string()),
-            largest.debt().human(2),
-            largest.debt_asset
+            largest
+                .collateral()
+                .amount(canonical_asset(&largest.collateral_asset.to_string())),
+            largest.debt().amount(&largest.debt_asset.to_string())
         ));
     }
     text.push('.');
@@ -188,12 +188,12 @@ pub fn pair_paragraph(comparison: &Comparison) -> String {
             .filter_map(|row| {
                 let delta = row.delta?;
                 (!delta.is_zero()).then(|| {
-                    let unit = if row.unit.is_empty() {
-                        String::new()
+                    let sign = if delta.0 > 0 { "+" } else { "" };
+                    if row.unit.is_empty() {
+                        format!("{sign}{}", delta.human(2))
                     } else {
-                        format!(" {}", row.unit)
-                    };
-                    format!("{}{unit}", signed_human(delta))
+                        format!("{sign}{}", delta.amount(&row.unit))
+                    }
                 })
             })
             .collect()
@@ -225,14 +225,6 @@ pub fn pair_paragraph(comparison: &Comparison) -> String {
         comparison.b.label
     ));
     text
-}
-
-fn signed_human(n: Num) -> String {
-    if n.0 > 0 {
-        format!("+{}", n.human(2))
-    } else {
-        n.human(2)
-    }
 }
 
 /// How a historical run's recorded liquidations were judged.
@@ -282,7 +274,7 @@ pub fn verdicts(run: &RunFile) -> Option<Verdicts> {
                 l.time.to_rfc3339(),
                 format!("{} {} {}", l.protocol, l.market, l.account),
                 l.verdict.map(|v| v.name().to_owned()).unwrap_or_default(),
-                format!("{} {}", l.debt().human(2), l.debt_asset),
+                l.debt().amount(&l.debt_asset.to_string()),
                 l.health
                     .as_ref()
                     .map(Num::of)

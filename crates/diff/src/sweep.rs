@@ -69,10 +69,7 @@ impl Metric {
                 "0".to_owned()
             } else {
                 map.iter()
-                    .map(|(asset, amount)| {
-                        let n = Num::parse(amount).unwrap_or_default();
-                        format!("{} {asset}", n.human(2))
-                    })
+                    .map(|(asset, amount)| Num::parse(amount).unwrap_or_default().amount(asset))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -266,7 +263,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].contains("maker.ETH-B.mat") && lines[0].ends_with("bad-debt"));
         assert!(
-            lines[2].trim_start().starts_with("1.4") && lines[2].ends_with("250.5 DAI"),
+            lines[2].trim_start().starts_with("1.4") && lines[2].ends_with("250.50 DAI"),
             "{}",
             lines[2]
         );

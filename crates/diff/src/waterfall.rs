@@ -144,7 +144,7 @@ fn chart(
                 row.push(Num::from_int(count.into()).human(0));
                 row.push(
                     debt.iter()
-                        .map(|(asset, n)| format!("{} {asset}", n.human(0)))
+                        .map(|(asset, n)| n.amount(asset))
                         .collect::<Vec<_>>()
                         .join(", "),
                 );

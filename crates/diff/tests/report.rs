@@ -45,8 +45,8 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
     assert_eq!(html.matches("<svg").count(), 8, "charts are inline SVG");
     for needle in [
         "What happened",
-        "historical: 2 liquidations of 2 accounts; 150 WETH seized, 140,000 DAI repaid;",
-        "ETH-B mat 1.5 against historical: collateral seized -80 WETH;",
+        "historical: 2 liquidations of 2 accounts; 150.000 WETH seized, 140,000.00 DAI repaid;",
+        "ETH-B mat 1.5 against historical: collateral seized -80.000 WETH;",
         "1 account liquidated in historical only, 1 account in ETH-B mat 1.5 only.",
         "Verdicts of the 2 liquidations recorded (historical)",
         "Key numbers",
@@ -87,15 +87,15 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
     // The waterfall: historical 1 liquidation of 100,000 DAI at 01:01:40, the counterfactual
     // both of its own (40,000 + 9,000 DAI) at 01:00; by size, one each of 40,000 DAI.
     assert!(
-        markdown.contains("| 2022-06-13 01:00 | 1 | 100,000 DAI | 2 | 49,000 DAI |"),
+        markdown.contains("| 2022-06-13 01:00 | 1 | 100,000.00 DAI | 2 | 49,000.00 DAI |"),
         "{markdown}"
     );
     assert!(
-        markdown.contains("| 2022-06-13 02:00 | 1 | 40,000 DAI | 0 |  |"),
+        markdown.contains("| 2022-06-13 02:00 | 1 | 40,000.00 DAI | 0 |  |"),
         "{markdown}"
     );
     assert!(
-        markdown.contains("| 10k-100k | 1 | 40,000 DAI | 1 | 40,000 DAI |"),
+        markdown.contains("| 10k-100k | 1 | 40,000.00 DAI | 1 | 40,000.00 DAI |"),
         "{markdown}"
     );
     // Bucket `<1`: historical 1 vault / 1,000 DAI before, none after; B 2 / 2,000 before, 0 after.
@@ -364,11 +364,11 @@ fn counterfactuals_are_compared_with_the_baseline_and_accounts_are_listed() {
         "{markdown}"
     );
     assert!(
-        markdown.contains("| maker ETH-B #1 | 1 | 0.95 | 100 WETH | 100,000 DAI |"),
+        markdown.contains("| maker ETH-B #1 | 1 | 0.95 | 100.000 WETH | 100,000.00 DAI |"),
         "{markdown}"
     );
     assert!(
-        markdown.contains("| maker ETH-B #3 | 1 | - | 10 WETH | 9,000 DAI |"),
+        markdown.contains("| maker ETH-B #3 | 1 | - | 10.000 WETH | 9,000.00 DAI |"),
         "{markdown}"
     );
 }

@@ -93,13 +93,27 @@ impl Num {
     }
 
     /// Text for people: thousands separators and at most `decimals` decimals, rounded half away
-    /// from zero (`12,811.4`).
+    /// from zero, trailing zeros dropped (`12,811.4`). For an amount of a unit use
+    /// [`Num::amount`], which keeps the unit's decimals.
     pub fn human(self, decimals: u32) -> String {
-        let unit = 10i128.pow(18 - decimals.min(18));
-        let rounded = (self.0.unsigned_abs() + (unit as u128) / 2) / unit as u128;
-        let divisor = 10u128.pow(decimals.min(18));
+        let text = self.fixed(decimals);
+        match text.split_once('.') {
+            Some((whole, fraction)) => match fraction.trim_end_matches('0') {
+                "" => whole.to_owned(),
+                fraction => format!("{whole}.{fraction}"),
+            },
+            None => text,
+        }
+    }
+
+    /// Text for people with exactly `decimals` decimals (at most 18), rounded half away from
+    /// zero, and thousands separators (`12,811.40`).
+    pub fn fixed(self, decimals: u32) -> String {
+        let decimals = decimals.min(18);
+        let unit = 10u128.pow(18 - decimals);
+        let rounded = (self.0.unsigned_abs() + unit / 2) / unit;
+        let divisor = 10u128.pow(decimals);
         let whole = (rounded / divisor).to_string();
-        let fraction = rounded % divisor;
         let mut grouped = String::new();
         for (index, digit) in whole.chars().enumerate() {
             if index > 0 && (whole.len() - index).is_multiple_of(3) {
@@ -111,13 +125,30 @@ impl Num {
         if decimals == 0 {
             return format!("{sign}{grouped}");
         }
-        let fraction = format!("{fraction:0width$}", width = decimals as usize);
-        let fraction = fraction.trim_end_matches('0');
-        if fraction.is_empty() {
-            format!("{sign}{grouped}")
-        } else {
-            format!("{sign}{grouped}.{fraction}")
-        }
+        let fraction = rounded % divisor;
+        format!(
+            "{sign}{grouped}.{fraction:0width$}",
+            width = decimals as usize
+        )
+    }
+
+    /// An amount of `unit` as a report shows it: [`unit_decimals`] decimals, whatever the
+    /// value, so one unit reads the same everywhere (`149.3412 WBTC`, `159.6000 WBTC`).
+    pub fn amount(self, unit: &str) -> String {
+        format!("{} {unit}", self.fixed(unit_decimals(unit)))
+    }
+}
+
+/// The decimals amounts of `unit` are shown with in reports (`docs/diff.md`, "Amounts"): the
+/// last digit is worth about a cent to a few dollars at the unit's usual price, the same for a
+/// unit in every table, chart label and sentence. Bitcoin and its wrapped forms 4 (0.0001 BTC),
+/// ether and its wrapped and staked forms 3 (0.001 ETH), every other unit (USD, stablecoins,
+/// other tokens, a protocol's base currency) 2.
+pub fn unit_decimals(unit: &str) -> u32 {
+    match unit.to_ascii_uppercase().as_str() {
+        "BTC" | "WBTC" | "RENBTC" | "TBTC" | "SBTC" | "HBTC" | "CBBTC" => 4,
+        "ETH" | "WETH" | "STETH" | "WSTETH" | "RETH" | "CBETH" | "SETH2" => 3,
+        _ => 2,
     }
 }
 
@@ -174,5 +205,26 @@ mod tests {
         assert_eq!(Num::parse("-999.999").unwrap().human(2), "-1,000");
         assert_eq!(Num::parse("-0.001").unwrap().human(2), "0");
         assert_eq!(Num::parse("100").unwrap().human(0), "100");
+    }
+
+    #[test]
+    fn amounts_keep_their_units_decimals() {
+        assert_eq!(
+            Num::parse("149.34").unwrap().amount("WBTC"),
+            "149.3400 WBTC"
+        );
+        assert_eq!(Num::parse("159.6").unwrap().amount("WBTC"), "159.6000 WBTC");
+        assert_eq!(
+            Num::parse("1234.56789").unwrap().amount("WETH"),
+            "1,234.568 WETH"
+        );
+        assert_eq!(Num::parse("3").unwrap().amount("ETH"), "3.000 ETH");
+        assert_eq!(
+            Num::parse("1500000.5").unwrap().amount("DAI"),
+            "1,500,000.50 DAI"
+        );
+        assert_eq!(Num::parse("-0.004").unwrap().amount("USD"), "0.00 USD");
+        assert_eq!(Num::parse("-2.5").unwrap().fixed(1), "-2.5");
+        assert_eq!(Num::parse("7").unwrap().fixed(0), "7");
     }
 }
