@@ -16,6 +16,10 @@
 //! The models confirm every candidate with the protocol's exact rule. This module must never make
 //! a walk skip an account whose uncompressed key reaches the level.
 
+mod model;
+
+pub use model::{Account, ChangeKind, Found, LendingModel, Point, Rules, Step};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::U512;
