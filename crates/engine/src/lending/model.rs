@@ -149,6 +149,10 @@ pub trait Rules: Clone + std::fmt::Debug + 'static {
     fn is_seizable(position: &Self::Position) -> bool;
     /// Whether the position owes debt.
     fn is_debt(position: &Self::Position) -> bool;
+    /// Whether an account's judgement reads the view (price, indices, parameters) of the
+    /// position's asset. A position read only for whether its asset is known at all may say
+    /// no: the monitor re-tests every account with several assets when an asset appears.
+    fn reads(position: &Self::Position) -> bool;
     /// The compressed pair index key and member of an account with one collateral and one
     /// debt; `None` when a balance is too large for a member (the account is indexed as complex).
     fn pair_member(
@@ -415,7 +419,12 @@ impl<R: Rules> LendingModel<R> {
             }
         }
         let complex = || IndexEntry::Complex {
-            assets: account.positions.iter().map(|(asset, _)| *asset).collect(),
+            assets: account
+                .positions
+                .iter()
+                .filter(|(_, position)| R::reads(position))
+                .map(|(asset, _)| *asset)
+                .collect(),
         };
         let entry = match (collateral, debt) {
             _ if debts == 0 => None,

@@ -860,6 +860,12 @@ impl Rules for Aave {
         !position.scaled_debt.is_zero()
     }
 
+    /// A position holding nothing is worth nothing at any price, index or threshold
+    /// (`rayMul(0, index)` is 0): its account reads only whether its reserve is known.
+    fn reads(position: &Position) -> bool {
+        Self::holds(position)
+    }
+
     /// Key `scaledDebt * 1e36 / scaledCollateral`.
     fn pair_member(collateral: &Position, debt: &Position) -> Option<(u128, Member)> {
         let scaled_collateral = u128::try_from(collateral.scaled_collateral).ok()?;

@@ -630,6 +630,12 @@ impl Rules for Compound {
         !position.principal.is_zero()
     }
 
+    /// `getHypotheticalAccountLiquidityInternal` reads only the markets the account entered
+    /// and holds something in.
+    fn reads(position: &Position) -> bool {
+        position.entered && Self::holds(position)
+    }
+
     /// Key `principal * 1e36 / interestIndex / cTokens`.
     fn pair_member(collateral: &Position, borrow: &Position) -> Option<(u128, Member)> {
         let key = borrow
