@@ -19,10 +19,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cascade_engine::aave::AaveModel;
-use cascade_engine::aave::logic::AaveVersion;
-use cascade_engine::compound::CompoundModel;
-use cascade_engine::compound::exp::Rounding;
+use cascade_engine::protocols::aave::AaveModel;
+use cascade_engine::protocols::aave::logic::AaveVersion;
+use cascade_engine::protocols::compound::CompoundModel;
+use cascade_engine::protocols::compound::exp::Rounding;
 use cascade_engine::{Candidate, MarketRisk, PriceBook, ProtocolModel};
 use cascade_events::{
     Address, Amount, Event, Fixed, Id, ParamChange, Payload, PositionChange, PriceUpdate, Protocol,
@@ -376,7 +376,7 @@ fn bench(c: &mut Criterion) {
     drop(aave);
     let mut compound = compound_market(count);
     measure(c, "compound-v2", &mut compound, |model| {
-        model.scan_all_liquidatable().len()
+        model.scan_all_liquidatable().expect("full scan").len()
     });
 }
 

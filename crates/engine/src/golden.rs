@@ -51,6 +51,7 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
                 model.on_price(update, event.time, &book).unwrap();
             }
             Payload::Liquidation(liquidation) => {
+                model.prepare_judge(liquidation, event.time).unwrap();
                 let judgement = model.judge(liquidation, event.time).unwrap();
                 let applied = model
                     .apply_liquidation(liquidation, &judgement, event.time)

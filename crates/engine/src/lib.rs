@@ -19,8 +19,6 @@
 //! Nothing here reads a clock, draws a random number or lets hash order reach an output
 //! (`clippy.toml` of this crate forbids the tools for it).
 
-pub mod aave;
-pub mod compound;
 pub mod core;
 pub mod counterfactual;
 mod error;

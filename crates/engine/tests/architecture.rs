@@ -1,20 +1,27 @@
 //! Keeps the engine's inner layering (docs/engine.md) true, by reading the `crate::` paths of
-//! every source file: the replay core names no protocol, and the protocol interface names no
-//! protocol, nor the core that drives it, nor the counterfactual machinery built on top.
+//! every source file: the replay core names no protocol; the protocol interface names no
+//! protocol, nor the core that drives it, nor the counterfactual machinery built on top; the
+//! shared lending pool model names no protocol (the protocols plug their rules into it), and the
+//! lending protocols' rules name neither the core nor the counterfactual machinery.
 
 use std::path::{Path, PathBuf};
 
-/// The modules holding protocol models. `aave` and `compound` sit at the crate root until they
-/// move under `protocols/`.
-const PROTOCOL_MODELS: &[&str] = &["protocols", "aave", "compound"];
+/// The folders holding protocol models and the shared lending pool model.
+const PROTOCOL_MODELS: &[&str] = &[
+    "protocols",
+    "protocols/aave",
+    "protocols/compound",
+    "protocols/maker",
+    "lending",
+];
 
 /// Each layer (a folder of `src/`) and the top-level modules its code must not reach.
 const RULES: &[(&str, &[&str])] = &[
-    ("core", &["protocols", "aave", "compound", "counterfactual"]),
-    (
-        "protocol",
-        &["protocols", "aave", "compound", "counterfactual", "core"],
-    ),
+    ("core", &["protocols", "counterfactual"]),
+    ("protocol", &["protocols", "counterfactual", "core"]),
+    ("lending", &["protocols", "counterfactual", "core"]),
+    ("protocols/aave", &["counterfactual", "core"]),
+    ("protocols/compound", &["counterfactual", "core"]),
 ];
 
 fn rust_files(folder: &Path, out: &mut Vec<PathBuf>) {

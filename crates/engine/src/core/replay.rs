@@ -577,6 +577,7 @@ impl Engine {
         };
         self.health_before(index, event.seq, event.time);
         let model = &mut self.models[index];
+        model.prepare_judge(liquidation, event.time)?;
         let judgement = model.judge(liquidation, event.time)?;
         model.apply_liquidation(liquidation, &judgement, event.time)?;
         self.deferred[index] = true;

@@ -16,6 +16,10 @@
 //! The models confirm every candidate with the protocol's exact rule. This module must never make
 //! a walk skip an account whose uncompressed key reaches the level.
 
+mod model;
+
+pub use model::{Account, ChangeKind, Found, LendingModel, Point, Rules, Step};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::U512;
@@ -343,6 +347,10 @@ pub struct Retest {
     pub all: bool,
     /// Assets whose view (price, indices, parameters the health reads) changed.
     pub assets: BTreeSet<Id>,
+    /// Whether an asset's view appeared or disappeared: every account with several assets is
+    /// re-tested (its group lists only the assets whose views its judgement reads, and an
+    /// account holding nothing of an asset still reads whether the asset is known).
+    pub appeared: bool,
     /// (market, slot of the account) whose positions changed, each once, in order.
     pub touched: Vec<(Id, Slot)>,
 }
@@ -369,9 +377,11 @@ pub enum IndexEntry<M> {
         member: M,
     },
     /// Several assets on a side, or debt without collateral: checked on every query, and
-    /// re-tested by the monitor when the view of one of `assets` moved.
+    /// re-tested by the monitor when the view of one of `assets` moved (or any asset's view
+    /// appeared).
     Complex {
-        /// Every asset the account's judgement reads (its positions' assets, in order).
+        /// Every asset whose view the account's judgement reads (see
+        /// [`Rules::reads`](crate::lending::Rules::reads)), in position order.
         assets: Vec<Id>,
     },
 }
@@ -674,7 +684,9 @@ impl<M: Copy + PartialEq> PairIndex<M> {
     pub fn complex_moved<'a>(&'a self, retest: &'a Retest) -> impl Iterator<Item = &'a Slot> + 'a {
         self.complex
             .iter()
-            .filter(|(assets, _)| retest.all || assets.iter().any(|a| retest.assets.contains(a)))
+            .filter(|(assets, _)| {
+                retest.all || retest.appeared || assets.iter().any(|a| retest.assets.contains(a))
+            })
             .flat_map(|(_, slots)| slots)
     }
 
@@ -904,7 +916,10 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
             .filter(|(asset, view)| self.seen.get(*asset) != Some(*view))
             .map(|(asset, _)| *asset)
             .collect();
-        assets.extend(self.seen.keys().filter(|asset| !views.contains_key(*asset)));
+        let gone = self.seen.keys().filter(|asset| !views.contains_key(*asset));
+        assets.extend(gone);
+        let appeared = views.len() != self.seen.len()
+            || views.keys().any(|asset| !self.seen.contains_key(asset));
         self.seen = views;
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
@@ -912,6 +927,7 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
         Some(Retest {
             all: self.resync,
             assets,
+            appeared,
             touched,
         })
     }

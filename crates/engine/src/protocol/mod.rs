@@ -331,12 +331,20 @@ pub trait ProtocolModel: ModelClone {
         time: Timestamp,
     ) -> Result<Applied, EngineError>;
 
-    /// Judges a recorded liquidation against the state as rebuilt at `time`, without changing it.
-    fn judge(
+    /// Brings what judging `liquidation` reads up to `time`, as the keeper's transaction does
+    /// before liquidating (Maker: `Jug.drip` and `Spotter.poke` of the ilk). Called right before
+    /// [`ProtocolModel::judge`]; models whose state moves only with events keep the default.
+    fn prepare_judge(
         &mut self,
-        liquidation: &Liquidation,
-        time: Timestamp,
-    ) -> Result<Judgement, EngineError>;
+        _liquidation: &Liquidation,
+        _time: Timestamp,
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// Judges a recorded liquidation against the state as rebuilt at `time` (after
+    /// [`ProtocolModel::prepare_judge`]), without changing it.
+    fn judge(&self, liquidation: &Liquidation, time: Timestamp) -> Result<Judgement, EngineError>;
 
     /// Applies a recorded liquidation (historical mode), after [`ProtocolModel::judge`].
     fn apply_liquidation(

@@ -1,6 +1,8 @@
 //! The protocol models, one folder each, every one implementing
 //! [`crate::protocol::ProtocolModel`] with its typed parameters and registered once below.
 
+pub mod aave;
+pub mod compound;
 pub mod maker;
 
 use crate::protocol::registry::{ProtocolSet, ProtocolSpec};
@@ -8,9 +10,9 @@ use crate::protocol::registry::{ProtocolSet, ProtocolSpec};
 /// Every protocol the engine models, in the order a replay advances and checks them.
 pub const REGISTRY: &[ProtocolSpec] = &[
     maker::MAKER,
-    crate::aave::spec::AAVE_V2,
-    crate::aave::spec::AAVE_V3,
-    crate::compound::spec::COMPOUND_V2,
+    aave::spec::AAVE_V2,
+    aave::spec::AAVE_V3,
+    compound::spec::COMPOUND_V2,
 ];
 
 impl Default for ProtocolSet {

@@ -45,14 +45,15 @@ impl MakerModel {
         ))
     }
 
-    /// Judges with the vault as it is now; `rule` names the regime.
+    /// Judges with the vault as it is now, its ilk dripped and poked by
+    /// [`ProtocolModel::prepare_judge`], and what the rules take from it; `rule` names the
+    /// regime.
     pub(super) fn judge_inner(
-        &mut self,
+        &self,
         liquidation: &Liquidation,
-        time: Timestamp,
     ) -> Result<(Judgement, Option<Take>), EngineError> {
-        let value = self.osm_value(&liquidation.market);
-        let Some(ilk) = self.ilks.get_mut(&liquidation.market) else {
+        let value = self.resolved_osm_value(&liquidation.market);
+        let Some(ilk) = self.ilks.get(&liquidation.market) else {
             return Ok((
                 Judgement::bare(
                     Verdict::UnknownAccount,
@@ -63,8 +64,6 @@ impl MakerModel {
                 None,
             ));
         };
-        ilk.drip(time)?;
-        ilk.poke(value)?;
         let rule = Self::rule_name(ilk);
         let mut judgement = Judgement::bare(
             Verdict::UnknownAccount,

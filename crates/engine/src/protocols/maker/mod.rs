@@ -94,11 +94,6 @@ pub struct MakerModel {
     /// Seconds an auction's tab counts against the limits after its kick.
     auction_seconds: i64,
     auctions: Vec<OpenAuction>,
-    /// What [`ProtocolModel::judge`] found the rules take from a vault, for the
-    /// [`ProtocolModel::apply_liquidation`] that follows it for the same event (the replay loop
-    /// calls them in pairs), so the take is not worked out twice. Never outlives the pair, so it
-    /// is not state.
-    judged: Option<(Id, Id, Take)>,
     /// Counts of corrections made by [`MakerModel::settle`], drained by the replay loop.
     adjustments: BTreeMap<&'static str, u64>,
     /// Recorded oracle values by what they name: an ilk (Spotter `Poke`) or a collateral (OSM
@@ -159,7 +154,6 @@ impl MakerModel {
             cat_litter: U256::ZERO,
             auction_seconds: 0,
             auctions: Vec::new(),
-            judged: None,
             adjustments: BTreeMap::new(),
             recorded: BTreeMap::new(),
         }
@@ -214,25 +208,45 @@ impl MakerModel {
     /// resolving its price asset on first use. A recorded zero is no value (osm.sol's `peek`
     /// then says `has` false, and the Spotter files `spot` 0, which the Dog and Cat refuse).
     fn osm_value(&mut self, ilk_id: &Id) -> Option<U256> {
-        if self.recorded_for(ilk_id).is_none() && self.config.oracle != OracleMode::Recorded {
-            let resolved = self.price_asset(ilk_id);
-            let ilk = self.ilks.get_mut(ilk_id)?;
-            ilk.price_asset = resolved;
+        if self.recorded_for(ilk_id).is_none()
+            && self.config.oracle != OracleMode::Recorded
+            && let Some(ilk) = self.ilks.get_mut(ilk_id)
+            && ilk.price_asset.is_none()
+        {
+            let assets = self.config.price_assets_for(ilk_id);
+            ilk.price_asset = assets.into_iter().find(|asset| {
+                self.osms
+                    .get(asset)
+                    .is_some_and(|osm| osm.value().is_some())
+            });
         }
-        self.osm_value_now(ilk_id)
+        self.resolved_osm_value(ilk_id)
+    }
+
+    /// [`MakerModel::osm_value`] once the ilk's price asset is resolved (as
+    /// [`ProtocolModel::prepare_judge`] does), without resolving it.
+    fn resolved_osm_value(&self, ilk_id: &Id) -> Option<U256> {
+        self.osm_value_from(
+            ilk_id,
+            self.ilks.get(ilk_id).and_then(|ilk| ilk.price_asset),
+        )
     }
 
     /// [`MakerModel::osm_value`] without resolving the price asset for good (for reads that must
-    /// not change the state).
+    /// not change the state, as [`ProtocolModel::accounts`]).
     fn osm_value_now(&self, ilk_id: &Id) -> Option<U256> {
+        self.osm_value_from(ilk_id, self.price_asset(ilk_id))
+    }
+
+    /// The OSM value feeding `ilk` when `asset` is its price asset.
+    fn osm_value_from(&self, ilk_id: &Id, asset: Option<Id>) -> Option<U256> {
         if let Some(recorded) = self.recorded_for(ilk_id) {
             return Some(recorded.value).filter(|value| !value.is_zero());
         }
         if self.config.oracle == OracleMode::Recorded {
             return None;
         }
-        let asset = self.price_asset(ilk_id)?;
-        self.osms.get(&asset)?.value()
+        self.osms.get(&asset?)?.value()
     }
 
     /// The asset whose OSM feeds `ilk`: the one resolved, else the first configured with a
@@ -690,14 +704,22 @@ impl ProtocolModel for MakerModel {
         Ok(applied)
     }
 
-    fn judge(
+    /// `Jug.drip` and `Spotter.poke` of the liquidated ilk, as a keeper does before `bark`.
+    fn prepare_judge(
         &mut self,
         liquidation: &Liquidation,
         time: Timestamp,
-    ) -> Result<Judgement, EngineError> {
-        let (judgement, take) = self.judge_inner(liquidation, time)?;
-        self.judged = take.map(|take| (liquidation.market, liquidation.account, take));
-        Ok(judgement)
+    ) -> Result<(), EngineError> {
+        let value = self.osm_value(&liquidation.market);
+        if let Some(ilk) = self.ilks.get_mut(&liquidation.market) {
+            ilk.drip(time)?;
+            ilk.poke(value)?;
+        }
+        Ok(())
+    }
+
+    fn judge(&self, liquidation: &Liquidation, _time: Timestamp) -> Result<Judgement, EngineError> {
+        Ok(self.judge_inner(liquidation)?.0)
     }
 
     fn apply_liquidation(
@@ -708,7 +730,6 @@ impl ProtocolModel for MakerModel {
     ) -> Result<Applied, EngineError> {
         let market = liquidation.market;
         let account = liquidation.account;
-        let judged = self.judged.take();
         let Some(ilk) = self.ilks.get_mut(&market) else {
             return Ok(Applied::Skipped("liquidation-of-unknown-vault"));
         };
@@ -722,15 +743,7 @@ impl ProtocolModel for MakerModel {
         ) {
             // The rules allow a liquidation now: the contract takes what its formula says from
             // the vault as it is (a differing recorded figure means the rebuilt vault differs).
-            let take = match judged {
-                Some((judged_market, judged_account, take))
-                    if (judged_market, judged_account) == (market, account) =>
-                {
-                    Some(take)
-                }
-                _ => self.judge_inner(liquidation, time)?.1,
-            };
-            if let Some(take) = take {
+            if let Some(take) = self.judge_inner(liquidation)?.1 {
                 self.grab(market, account, take.dink, take.dart, take.tab, time)?;
                 return Ok(Applied::Exact);
             }

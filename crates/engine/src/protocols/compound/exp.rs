@@ -15,8 +15,8 @@ use cascade_events::U256;
 
 use crate::lending::ConstDivisor;
 
-/// `expScale`: one as an `Exp` mantissa, 1e18.
-pub const EXP_SCALE: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
+/// `expScale`: one as an `Exp` mantissa, 1e18 (one wad).
+pub const EXP_SCALE: U256 = crate::math::WAD;
 
 /// `halfExpScale`, the rounding term of the old `mulExp`.
 const HALF_EXP_SCALE: U256 = U256::from_limbs([500_000_000_000_000_000, 0, 0, 0]);

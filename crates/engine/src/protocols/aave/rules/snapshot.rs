@@ -2,22 +2,22 @@
 
 use cascade_events::PositionSnapshot;
 
-use super::{AaveModel, Account, Position};
+use super::{Aave, Position};
 use crate::EngineError;
-use crate::aave::logic::AaveVersion;
-use crate::aave::math::ray_div;
 use crate::protocol::Applied;
+use crate::protocols::aave::logic::AaveVersion;
+use crate::protocols::aave::math::ray_div;
 
-impl AaveModel {
-    /// Sets the account's balances in the snapshot's reserve (scaled as given, or plain amounts
-    /// divided by the reserve's current indices as `AToken.mint` does). A non-zero rebuilt
-    /// holding that differs is replaced and reported (`snapshot-differs-from-rebuilt`); an e-mode
-    /// category is reported as not modelled (`snapshot-e-mode-not-modelled`), the balances
-    /// applied all the same.
-    pub(super) fn apply_snapshot(
+impl Aave {
+    /// The balances a snapshot sets in its reserve (scaled as given, or plain amounts divided by
+    /// the reserve's current indices as `AToken.mint` does). A non-zero `rebuilt` holding that
+    /// differs is reported (`snapshot-differs-from-rebuilt`); an e-mode category is reported as
+    /// not modelled (`snapshot-e-mode-not-modelled`), the balances applied all the same.
+    pub(super) fn snapshot_position(
         &mut self,
         snapshot: &PositionSnapshot,
-    ) -> Result<Applied, EngineError> {
+        rebuilt: &Position,
+    ) -> Result<(Position, Applied), EngineError> {
         let reserve = self.reserves.entry(snapshot.asset).or_default().clone();
         let overflow = || EngineError::Overflow {
             quantity: "Aave snapshot scaled balance",
@@ -35,27 +35,20 @@ impl AaveModel {
             AaveVersion::V2 => true,
             AaveVersion::V3 | AaveVersion::V3_3 => reserve.ltv != 0,
         };
-        let accounts = &mut self.pools.entry(snapshot.market).or_default().accounts;
-        let (slot, _) = accounts.slot_or_insert_with(snapshot.account, Account::default);
-        let position = accounts
-            .at_mut(slot)
-            .positions
-            .entry_or_default(snapshot.asset);
-        let rebuilt = *position;
-        *position = Position {
+        let position = Position {
             scaled_collateral: collateral,
             scaled_debt: debt,
             collateral_enabled: !collateral.is_zero()
                 && snapshot.collateral_enabled.unwrap_or(default_enabled),
         };
-        let differs = rebuilt != Position::default() && rebuilt != *position;
-        self.reindex(&snapshot.market, slot);
-        Ok(if differs {
+        let differs = *rebuilt != Position::default() && *rebuilt != position;
+        let applied = if differs {
             Applied::Clamped("snapshot-differs-from-rebuilt")
         } else if snapshot.e_mode.is_some_and(|category| category != 0) {
             Applied::Clamped("snapshot-e-mode-not-modelled")
         } else {
             Applied::Exact
-        })
+        };
+        Ok((position, applied))
     }
 }

@@ -140,7 +140,7 @@ proptest! {
 
         let mut indexed: Vec<(Id, Id)> = candidates(&mut model, time).into_iter().map(|c| (c.market, c.account)).collect();
         indexed.sort();
-        prop_assert_eq!(indexed, model.scan_all_liquidatable());
+        prop_assert_eq!(indexed, model.scan_all_liquidatable().unwrap());
     }
 }
 
@@ -172,7 +172,7 @@ fn compound_fixture_through_the_replay_loop() {
 /// - DAI: 810 DAI seized, all to the liquidator (60 USD beyond what it repaid): the better bonus.
 #[test]
 fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
-    use crate::counterfactual::liquidator::PairChoice;
+    use crate::protocol::PairChoice;
     let comptroller: Id = "0x3d9819210a31b4961b30ef54be2aed79b9c9cd3b"
         .parse()
         .unwrap();
@@ -294,7 +294,7 @@ proptest! {
             assets: MONITORED.len(),
             event: monitored_payload,
             price: |asset, permille| crate::golden::test_price(&MONITORED, "USD", asset, permille),
-            scan: CompoundModel::scan_all_liquidatable,
+            scan: |model: &CompoundModel| model.scan_all_liquidatable().unwrap(),
             scanned_risk: CompoundModel::scanned_risk,
         };
         crate::golden::drive_monitor(&harness, &ops);

@@ -17,12 +17,11 @@ const fn u256(value: u128) -> U256 {
     U256::from_limbs([value as u64, (value >> 64) as u64, 0, 0])
 }
 
-/// One wad: 1e18, the precision of health factors and (in v2) ETH-denominated prices.
-pub const WAD: U256 = u256(1_000_000_000_000_000_000);
+/// One wad (1e18, the precision of health factors and, in v2, ETH-denominated prices) and one ray
+/// (1e27, the precision of liquidity and borrow indices): the engine's own.
+pub use crate::math::{RAY, WAD};
 /// Half a wad, the rounding term of `wadMul`.
 pub const HALF_WAD: U256 = u256(500_000_000_000_000_000);
-/// One ray: 1e27, the precision of liquidity and borrow indices.
-pub const RAY: U256 = u256(1_000_000_000_000_000_000_000_000_000);
 /// Half a ray, the rounding term of `rayMul`.
 pub const HALF_RAY: U256 = u256(500_000_000_000_000_000_000_000_000);
 /// `PERCENTAGE_FACTOR`: 100.00% in basis points.

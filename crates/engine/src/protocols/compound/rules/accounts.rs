@@ -4,30 +4,19 @@
 
 use cascade_events::{Id, Protocol, U256};
 
-use super::{Account, CompoundModel};
-use crate::compound::exp::{EXP_SCALE, mul_scalar_truncate};
+use super::{Account, Compound};
 use crate::protocol::Quantity;
 use crate::protocol::accounts::{
     AccountPosition, AssetPosition, ThresholdKind, main_liquidation_price, value_of,
 };
+use crate::protocols::compound::exp::{EXP_SCALE, mul_scalar_truncate};
 
 /// Decimals of every USD value: the Comptroller's mantissa scale.
 const USD_DECIMALS: u8 = 18;
 
-impl CompoundModel {
-    /// Appends the position of every account of every Comptroller with a balance.
-    pub(super) fn account_positions(&self, out: &mut Vec<AccountPosition>) {
-        for (comptroller, accounts) in &self.comptrollers {
-            for (account_id, account) in accounts.accounts.entries() {
-                if let Some(position) = self.account_position(*comptroller, *account_id, account) {
-                    out.push(position);
-                }
-            }
-        }
-    }
-
+impl Compound {
     /// One account's position; `None` when it holds and owes nothing.
-    fn account_position(
+    pub(super) fn position_of(
         &self,
         market: Id,
         account_id: Id,

@@ -435,7 +435,7 @@ proptest! {
 ///   beyond it: the better bonus, though it repays less.
 #[test]
 fn best_bonus_picks_the_pair_that_pays_the_liquidator_most() {
-    use crate::counterfactual::liquidator::PairChoice;
+    use crate::protocol::PairChoice;
     let mut model = AaveModel::v2();
     let pool: Id = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9"
         .parse()

@@ -154,7 +154,7 @@ pub struct ReserveSide {
 
 /// Everything `liquidationCall` reads besides the amount the liquidator offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LiquidationContext {
+pub struct LiquidationCallContext {
     /// Rules to apply.
     pub version: AaveVersion,
     /// The borrower's account data before the liquidation.
@@ -178,7 +178,7 @@ pub struct LiquidationContext {
 
 /// The amounts one `liquidationCall` moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LiquidationQuote {
+pub struct LiquidationCallQuote {
     /// Debt repaid by the liquidator (`actualDebtToLiquidate`, the event's `debtToCover`).
     pub debt_repaid: U256,
     /// Collateral sent to the liquidator (`liquidatedCollateralAmount` in the event).
@@ -191,7 +191,7 @@ pub struct LiquidationQuote {
     pub capped_by_collateral: bool,
 }
 
-impl LiquidationQuote {
+impl LiquidationCallQuote {
     /// Collateral leaving the borrower: the liquidator's part plus the protocol fee.
     pub fn collateral_taken(&self) -> U256 {
         self.collateral_to_liquidator + self.protocol_fee
@@ -200,7 +200,7 @@ impl LiquidationQuote {
 
 /// Why a `liquidationCall` would revert (or, in v2, return an error code and do nothing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LiquidationRefusal {
+pub enum LiquidationCallRefusal {
     /// Health factor at or above 1 (`HEALTH_FACTOR_NOT_BELOW_THRESHOLD`).
     HealthFactorNotBelowThreshold {
         /// The health factor, wad.
@@ -226,7 +226,7 @@ pub enum LiquidationRefusal {
 ///   least 2,000 base units (USD) and the health factor is above 0.95; then, if the reserve debt
 ///   is worth more than half the account's total debt, that half converted back into the debt
 ///   token, truncated.
-pub fn max_liquidatable_debt(context: &LiquidationContext) -> Option<U256> {
+pub fn max_liquidatable_debt(context: &LiquidationCallContext) -> Option<U256> {
     let debt = context.debt.balance;
     match context.version {
         AaveVersion::V2 => percent_mul(debt, context.close_factor),
@@ -274,9 +274,9 @@ pub fn max_liquidatable_debt(context: &LiquidationContext) -> Option<U256> {
 /// numerator before the division (`(pDebt * debt * unitC).percentMul(bonus) / (pColl * unitD)`),
 /// v3 divides first and applies the bonus to the truncated base amount.
 pub fn available_collateral(
-    context: &LiquidationContext,
+    context: &LiquidationCallContext,
     debt_to_cover: U256,
-) -> Option<LiquidationQuote> {
+) -> Option<LiquidationCallQuote> {
     let collateral_unit = unit(context.collateral.decimals)?;
     let debt_unit = unit(context.debt.decimals)?;
     let bonus = U256::from(context.liquidation_bonus);
@@ -315,7 +315,7 @@ pub fn available_collateral(
             }
         }
     };
-    Some(LiquidationQuote {
+    Some(LiquidationCallQuote {
         debt_repaid: debt_needed,
         collateral_to_liquidator: collateral - protocol_fee,
         protocol_fee,
@@ -328,25 +328,26 @@ pub fn available_collateral(
 /// limit `debt_to_cover` by the close factor, compute the collateral, and (v3.3) refuse to leave
 /// dust.
 pub fn liquidation_call(
-    context: &LiquidationContext,
+    context: &LiquidationCallContext,
     debt_to_cover: U256,
-) -> Result<LiquidationQuote, LiquidationRefusal> {
+) -> Result<LiquidationCallQuote, LiquidationCallRefusal> {
     let health_factor = context.account.health_factor;
     if health_factor >= HEALTH_FACTOR_LIQUIDATION_THRESHOLD {
-        return Err(LiquidationRefusal::HealthFactorNotBelowThreshold { health_factor });
+        return Err(LiquidationCallRefusal::HealthFactorNotBelowThreshold { health_factor });
     }
     if !context.collateral_enabled {
-        return Err(LiquidationRefusal::CollateralNotEnabled);
+        return Err(LiquidationCallRefusal::CollateralNotEnabled);
     }
     if context.debt.balance.is_zero() {
-        return Err(LiquidationRefusal::NoDebt);
+        return Err(LiquidationCallRefusal::NoDebt);
     }
-    let max_debt = max_liquidatable_debt(context).ok_or(LiquidationRefusal::Arithmetic)?;
+    let max_debt = max_liquidatable_debt(context).ok_or(LiquidationCallRefusal::Arithmetic)?;
     let offered = debt_to_cover.min(max_debt);
-    let mut quote = available_collateral(context, offered).ok_or(LiquidationRefusal::Arithmetic)?;
+    let mut quote =
+        available_collateral(context, offered).ok_or(LiquidationCallRefusal::Arithmetic)?;
     quote.max_liquidatable_debt = max_debt;
     if context.version == AaveVersion::V3_3 && leaves_dust(context, &quote)? {
-        return Err(LiquidationRefusal::WouldLeaveDust);
+        return Err(LiquidationCallRefusal::WouldLeaveDust);
     }
     Ok(quote)
 }
@@ -354,9 +355,9 @@ pub fn liquidation_call(
 /// v3.3: a liquidation that clears neither the reserve debt nor the collateral must leave at
 /// least `MIN_LEFTOVER_BASE` of both (values truncated as in the contract).
 fn leaves_dust(
-    context: &LiquidationContext,
-    quote: &LiquidationQuote,
-) -> Result<bool, LiquidationRefusal> {
+    context: &LiquidationCallContext,
+    quote: &LiquidationCallQuote,
+) -> Result<bool, LiquidationCallRefusal> {
     let taken = quote.collateral_taken();
     if quote.debt_repaid >= context.debt.balance || taken >= context.collateral.balance {
         return Ok(false);
@@ -365,9 +366,9 @@ fn leaves_dust(
         Some(amount.checked_mul(side.price)? / unit(side.decimals)?)
     };
     let debt_left = value(context.debt.balance - quote.debt_repaid, &context.debt)
-        .ok_or(LiquidationRefusal::Arithmetic)?;
+        .ok_or(LiquidationCallRefusal::Arithmetic)?;
     let collateral_left = value(context.collateral.balance - taken, &context.collateral)
-        .ok_or(LiquidationRefusal::Arithmetic)?;
+        .ok_or(LiquidationCallRefusal::Arithmetic)?;
     Ok(debt_left < MIN_LEFTOVER_BASE || collateral_left < MIN_LEFTOVER_BASE)
 }
 
@@ -375,11 +376,11 @@ fn leaves_dust(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Explanation {
     /// The formula reproduces the recorded amounts (see [`agrees`] for the tolerance).
-    Match(LiquidationQuote),
+    Match(LiquidationCallQuote),
     /// The formula gives other amounts; the quote is what it gives for the recorded repayment.
-    Mismatch(LiquidationQuote),
+    Mismatch(LiquidationCallQuote),
     /// The contract would have refused this liquidation.
-    Refused(LiquidationRefusal),
+    Refused(LiquidationCallRefusal),
 }
 
 /// Judges a recorded liquidation (`debt_repaid`, `collateral_to_liquidator` as the event reports
@@ -391,11 +392,11 @@ pub enum Explanation {
 /// everything (the case where the borrower's collateral ran out and the repayment was reduced to
 /// what that collateral pays for).
 pub fn explain(
-    context: &LiquidationContext,
+    context: &LiquidationCallContext,
     debt_repaid: U256,
     collateral_to_liquidator: U256,
 ) -> Explanation {
-    let matches = |quote: &LiquidationQuote| {
+    let matches = |quote: &LiquidationCallQuote| {
         agrees(quote.debt_repaid, debt_repaid)
             && agrees(quote.collateral_to_liquidator, collateral_to_liquidator)
     };
@@ -424,7 +425,7 @@ pub fn explain(
 ///
 /// `context.collateral.balance` and `context.debt.balance` are ignored.
 pub fn explain_amounts(
-    context: &LiquidationContext,
+    context: &LiquidationCallContext,
     debt_repaid: U256,
     collateral_to_liquidator: U256,
 ) -> Option<Explanation> {
@@ -456,7 +457,7 @@ pub fn explain_amounts(
 /// The v3 protocol fee that accompanies `received` collateral paid to a liquidator: the fee is
 /// defined on the total taken (`T - fee(T) = received`), so it is found by evaluating the fee
 /// formula at the total implied by a first estimate. Zero in v2 or without a fee.
-pub fn fee_on_received(context: &LiquidationContext, received: U256) -> Option<U256> {
+pub fn fee_on_received(context: &LiquidationCallContext, received: U256) -> Option<U256> {
     if context.version == AaveVersion::V2 || context.liquidation_protocol_fee == 0 {
         return Some(U256::ZERO);
     }
@@ -519,8 +520,8 @@ mod tests {
     }
 
     /// An account with plenty of both sides; tests override what they exercise.
-    fn context(version: AaveVersion, health_factor: U256) -> LiquidationContext {
-        LiquidationContext {
+    fn context(version: AaveVersion, health_factor: U256) -> LiquidationCallContext {
+        LiquidationCallContext {
             version,
             account: AccountData {
                 total_collateral_base: u(0),
@@ -625,7 +626,7 @@ mod tests {
         collateral_usd: u128,
         debt_usd: u128,
         total_debt_usd: u128,
-    ) -> LiquidationContext {
+    ) -> LiquidationCallContext {
         let mut ctx = context(AaveVersion::V3_3, health_factor);
         ctx.collateral = ReserveSide {
             price: u(2_000 * 100_000_000),
@@ -749,7 +750,7 @@ mod tests {
         let healthy = context(AaveVersion::V2, HEALTH_FACTOR_LIQUIDATION_THRESHOLD);
         assert_eq!(
             liquidation_call(&healthy, u(1)),
-            Err(LiquidationRefusal::HealthFactorNotBelowThreshold {
+            Err(LiquidationCallRefusal::HealthFactorNotBelowThreshold {
                 health_factor: HEALTH_FACTOR_LIQUIDATION_THRESHOLD
             })
         );
@@ -757,19 +758,19 @@ mod tests {
         ctx.collateral_enabled = false;
         assert_eq!(
             liquidation_call(&ctx, u(1)),
-            Err(LiquidationRefusal::CollateralNotEnabled)
+            Err(LiquidationCallRefusal::CollateralNotEnabled)
         );
         ctx.collateral_enabled = true;
         ctx.debt.balance = u(0);
         assert_eq!(
             liquidation_call(&ctx, u(1)),
-            Err(LiquidationRefusal::NoDebt)
+            Err(LiquidationCallRefusal::NoDebt)
         );
         ctx.debt.price = u(0);
         ctx.debt.balance = u(1);
         assert_eq!(
             liquidation_call(&ctx, u(1)),
-            Err(LiquidationRefusal::Arithmetic)
+            Err(LiquidationCallRefusal::Arithmetic)
         );
     }
 
@@ -790,7 +791,7 @@ mod tests {
         let ctx = v33(hf, 20_000, 10_000, 10_000);
         assert_eq!(
             liquidation_call(&ctx, u(9_500_000_000)),
-            Err(LiquidationRefusal::WouldLeaveDust)
+            Err(LiquidationCallRefusal::WouldLeaveDust)
         );
         // Repaying 9,000 leaves exactly 1,000 USD: allowed (>=); collateral 9,000 * 1.05 /
         // 2,000 = 4.725 WETH.
@@ -853,7 +854,7 @@ mod tests {
         let healthy = context(AaveVersion::V2, u(E18));
         assert!(matches!(
             explain(&healthy, u(1), u(1)),
-            Explanation::Refused(LiquidationRefusal::HealthFactorNotBelowThreshold { .. })
+            Explanation::Refused(LiquidationCallRefusal::HealthFactorNotBelowThreshold { .. })
         ));
     }
 
@@ -929,7 +930,7 @@ mod tests {
                         prop_assert!(quote.max_liquidatable_debt <= percent_mul(U256::from(debt_balance), DEFAULT_LIQUIDATION_CLOSE_FACTOR).unwrap());
                     }
                 }
-                Err(LiquidationRefusal::WouldLeaveDust) => prop_assert_eq!(version, AaveVersion::V3_3),
+                Err(LiquidationCallRefusal::WouldLeaveDust) => prop_assert_eq!(version, AaveVersion::V3_3),
                 Err(other) => prop_assert!(false, "unexpected refusal {:?}", other),
             }
         }

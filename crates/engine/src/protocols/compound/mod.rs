@@ -5,9 +5,9 @@
 
 pub mod exp;
 pub mod logic;
-pub mod model;
+pub mod rules;
 pub mod spec;
 #[cfg(test)]
 mod tests;
 
-pub use model::CompoundModel;
+pub use rules::{Compound, CompoundModel};

@@ -3,30 +3,19 @@
 
 use cascade_events::{Id, U256};
 
-use super::{AaveModel, Account};
-use crate::aave::math::ray_mul;
+use super::{Aave, Account};
 use crate::protocol::Quantity;
 use crate::protocol::accounts::{
     AccountPosition, AssetPosition, ThresholdKind, main_liquidation_price, value_of,
 };
+use crate::protocols::aave::math::ray_mul;
 
 /// Basis points: the scale of Aave's liquidation thresholds.
 const BPS: u16 = 10_000;
 
-impl AaveModel {
-    /// Appends the position of every account of every pool with a balance.
-    pub(super) fn account_positions(&self, out: &mut Vec<AccountPosition>) {
-        for (market, pool) in &self.pools {
-            for (account_id, account) in pool.accounts.entries() {
-                if let Some(position) = self.account_position(*market, *account_id, account) {
-                    out.push(position);
-                }
-            }
-        }
-    }
-
+impl Aave {
     /// One account's position; `None` when it holds and owes nothing.
-    fn account_position(
+    pub(super) fn position_of(
         &self,
         market: Id,
         account_id: Id,

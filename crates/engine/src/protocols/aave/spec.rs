@@ -2,8 +2,8 @@
 
 use cascade_events::Protocol;
 
-use crate::aave::AaveModel;
-use crate::aave::logic::AaveVersion;
+use super::AaveModel;
+use super::logic::AaveVersion;
 use crate::protocol::ProtocolModel;
 use crate::protocol::param::ProtocolParam;
 use crate::protocol::registry::{POOL_EVENTS, ProtocolSettings, ProtocolSpec, ReplayKind};

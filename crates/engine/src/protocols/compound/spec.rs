@@ -2,8 +2,8 @@
 
 use cascade_events::Protocol;
 
-use crate::compound::CompoundModel;
-use crate::compound::exp::Rounding;
+use super::CompoundModel;
+use super::exp::Rounding;
 use crate::protocol::ProtocolModel;
 use crate::protocol::param::ProtocolParam;
 use crate::protocol::registry::{POOL_EVENTS, ProtocolSettings, ProtocolSpec, ReplayKind};

@@ -132,7 +132,7 @@ pub fn seize_tokens(
 
 /// Everything `liquidateBorrow` reads besides the repay amount.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LiquidationContext {
+pub struct LiquidateBorrowContext {
     /// The borrower's liquidity over all entered markets.
     pub liquidity: AccountLiquidity,
     /// Borrowed market: `borrowBalanceStored(borrower)`.
@@ -157,7 +157,7 @@ pub struct LiquidationContext {
 
 /// The amounts one `liquidateBorrow` moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LiquidationQuote {
+pub struct LiquidateBorrowQuote {
     /// Underlying repaid (`actualRepayAmount`).
     pub repaid: U256,
     /// cTokens taken from the borrower (`seizeTokens`, the event's field).
@@ -172,7 +172,7 @@ pub struct LiquidationQuote {
 
 /// Why `liquidateBorrow` would fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LiquidationRefusal {
+pub enum LiquidateBorrowRefusal {
     /// No shortfall (`INSUFFICIENT_SHORTFALL`).
     InsufficientShortfall {
         /// Liquidity left, oracle unit scaled by 1e18.
@@ -198,21 +198,21 @@ pub enum LiquidationRefusal {
 /// Unlike Aave, Compound never reduces the amount: a repay above the close factor or one
 /// seizing more than the borrower has fails outright.
 pub fn liquidate_borrow(
-    context: &LiquidationContext,
+    context: &LiquidateBorrowContext,
     repay: U256,
-) -> Result<LiquidationQuote, LiquidationRefusal> {
+) -> Result<LiquidateBorrowQuote, LiquidateBorrowRefusal> {
     if context.liquidity.shortfall().is_zero() {
-        return Err(LiquidationRefusal::InsufficientShortfall {
+        return Err(LiquidateBorrowRefusal::InsufficientShortfall {
             liquidity: context.liquidity.liquidity(),
         });
     }
     if repay.is_zero() {
-        return Err(LiquidationRefusal::ZeroRepay);
+        return Err(LiquidateBorrowRefusal::ZeroRepay);
     }
     let max_close = max_close(context.close_factor, context.borrow_balance)
-        .ok_or(LiquidationRefusal::Arithmetic)?;
+        .ok_or(LiquidateBorrowRefusal::Arithmetic)?;
     if repay > max_close {
-        return Err(LiquidationRefusal::TooMuchRepay { max_close });
+        return Err(LiquidateBorrowRefusal::TooMuchRepay { max_close });
     }
     let seize = seize_tokens(
         context.liquidation_incentive,
@@ -222,15 +222,15 @@ pub fn liquidate_borrow(
         repay,
         context.rounding,
     )
-    .ok_or(LiquidationRefusal::Arithmetic)?;
+    .ok_or(LiquidateBorrowRefusal::Arithmetic)?;
     if seize > context.collateral_ctokens {
-        return Err(LiquidationRefusal::SeizeTooMuch {
+        return Err(LiquidateBorrowRefusal::SeizeTooMuch {
             seize_tokens: seize,
         });
     }
     let protocol_tokens = mul_scalar_truncate(seize, context.protocol_seize_share)
-        .ok_or(LiquidationRefusal::Arithmetic)?;
-    Ok(LiquidationQuote {
+        .ok_or(LiquidateBorrowRefusal::Arithmetic)?;
+    Ok(LiquidateBorrowQuote {
         repaid: repay,
         seize_tokens: seize,
         liquidator_tokens: seize - protocol_tokens,
@@ -272,8 +272,8 @@ mod tests {
         ]
     }
 
-    fn context() -> LiquidationContext {
-        LiquidationContext {
+    fn context() -> LiquidateBorrowContext {
+        LiquidateBorrowContext {
             liquidity: account_liquidity(eth_usdc(), Rounding::Truncate).unwrap(),
             borrow_balance: u(160_000_000_000),
             price_borrowed: u(1_000_000_000_000 * E18),
@@ -359,19 +359,19 @@ mod tests {
         let ctx = context();
         assert_eq!(
             liquidate_borrow(&ctx, u(80_000_000_001)),
-            Err(LiquidationRefusal::TooMuchRepay {
+            Err(LiquidateBorrowRefusal::TooMuchRepay {
                 max_close: u(80_000_000_000)
             })
         );
         assert_eq!(
             liquidate_borrow(&ctx, u(0)),
-            Err(LiquidationRefusal::ZeroRepay)
+            Err(LiquidateBorrowRefusal::ZeroRepay)
         );
         let mut poor = ctx;
         poor.collateral_ctokens = u(100_000_000_000);
         assert_eq!(
             liquidate_borrow(&poor, u(80_000_000_000)),
-            Err(LiquidationRefusal::SeizeTooMuch {
+            Err(LiquidateBorrowRefusal::SeizeTooMuch {
                 seize_tokens: u(216_000_000_000)
             })
         );
@@ -382,7 +382,7 @@ mod tests {
         };
         assert_eq!(
             liquidate_borrow(&healthy, u(1)),
-            Err(LiquidationRefusal::InsufficientShortfall { liquidity: u(0) })
+            Err(LiquidateBorrowRefusal::InsufficientShortfall { liquidity: u(0) })
         );
     }
 

@@ -1,0 +1,1060 @@
+//! One pool model for every lending protocol whose accounts hold collateral and debt per asset
+//! (Aave v2/v3, Compound v2): where the accounts sit, how the liquidatable ones are found and
+//! followed, and the flows every such protocol shares (position changes, judging a recorded
+//! liquidation, simulating one, the risk snapshot, the state codec). What differs — the
+//! contracts' arithmetic and liquidation rules — is a [`Rules`] implementation in the protocol's
+//! folder; this module decides nothing about health by itself.
+
+use std::collections::BTreeMap;
+
+use cascade_events::{
+    CollateralToggle, Event, Id, IndexUpdate, Liquidation, ParamChange, Payload, PositionChange,
+    PositionSnapshot, PriceUpdate, Protocol, Timestamp, U256,
+};
+
+use super::{
+    Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
+    compress_key, warm_accounts,
+};
+use crate::EngineError;
+use crate::oracle::{PriceBook, Quote};
+use crate::protocol::accounts::AccountPosition;
+use crate::protocol::param::ParamSetting;
+use crate::protocol::{
+    Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
+    Quantity, SimulatedLiquidation,
+};
+use crate::slots::{Slot, Slots, SmallMap};
+use crate::state::{StateReader, StateWriter};
+
+/// An account: its position per asset, in the order the assets were first used.
+#[derive(Clone, Debug)]
+pub struct Account<P> {
+    /// The positions, by asset.
+    pub positions: SmallMap<P>,
+}
+
+impl<P> Default for Account<P> {
+    fn default() -> Self {
+        Self {
+            positions: SmallMap::default(),
+        }
+    }
+}
+
+/// What `liquidatable` reports of an account found liquidatable.
+#[derive(Clone, Copy, Debug)]
+pub struct Found {
+    /// The protocol's health (wad; below one when liquidatable).
+    pub health: U256,
+    /// Debt value in the protocol's base currency.
+    pub debt_value: U256,
+}
+
+/// Which position change an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Supply (mint).
+    Deposit,
+    /// Redeem.
+    Withdraw,
+    /// Borrow.
+    Borrow,
+    /// Repay.
+    Repay,
+}
+
+/// A step a rule may end early: `Done` with what the model reports, or go on with `T`.
+#[derive(Clone, Copy, Debug)]
+pub enum Step<T> {
+    /// Go on with this.
+    Go(T),
+    /// Stop here, reporting this.
+    Done(Applied),
+}
+
+/// What a [`Rules`] implementation's `distribution_point` says of one account.
+#[derive(Clone, Copy, Debug)]
+pub enum Point {
+    /// A price or decimals missing: counted as unpriced.
+    Unpriced,
+    /// Holds nothing the health reads: left out.
+    Empty,
+    /// (health, debt value).
+    At(U256, U256),
+}
+
+/// The rules of one lending protocol: its contracts' arithmetic over the state that is not
+/// accounts (reserves or markets, prices, protocol-wide parameters), which the protocol's folder
+/// implements with the contract citations. Every method must give what the contract gives.
+pub trait Rules: Clone + std::fmt::Debug + 'static {
+    /// An account's holdings in one asset.
+    type Position: Copy + Default + std::fmt::Debug;
+    /// What the pair index holds of a one-collateral, one-debt account: its balances, so a walk
+    /// never reads the account.
+    type Member: Copy + PartialEq + std::fmt::Debug;
+    /// What an account's health reads of one asset besides balances; a change re-tests the
+    /// accounts holding it.
+    type AssetView: Clone + PartialEq + std::fmt::Debug;
+    /// The per-pair constants of a health computation, read once per pair and query.
+    type PairView;
+    /// A liquidatable account's share of the risk sums.
+    type Exposed: Exposure + std::fmt::Debug;
+    /// An account's health as the contract computes it before a liquidation.
+    type Health: Copy;
+    /// Everything a liquidation of one (collateral, debt) pair of an account reads.
+    type Context;
+    /// What a liquidation of a pair would do.
+    type Quote;
+    /// A position change computed before the account is touched.
+    type Change;
+
+    /// The protocol.
+    fn protocol(&self) -> Protocol;
+    /// Decimals of the base currency the risk sums and debt values are in.
+    fn risk_decimals(&self) -> u8;
+    /// The quote currency of the prices the protocol reads.
+    fn base(&self) -> Id;
+    /// The market holding the account an event names in `market`.
+    fn market_of(market: &Id) -> Id;
+
+    /// Records `quote`, the latest market price of `asset` in the base currency; whether the
+    /// price the rules read changed.
+    fn set_price(&mut self, asset: &Id, quote: &Quote) -> Result<bool, EngineError>;
+    /// A reserve or market's indices moved.
+    fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError>;
+    /// A recorded parameter change.
+    fn param_change(&mut self, change: &ParamChange) -> Result<Applied, EngineError>;
+    /// A parameter set by a scenario or a parameter history.
+    fn set_param(&mut self, setting: &ParamSetting) -> Result<Applied, EngineError>;
+
+    /// What a position change does, computed before its account is created.
+    fn plan(
+        &mut self,
+        kind: ChangeKind,
+        change: &PositionChange,
+    ) -> Result<Step<Self::Change>, EngineError>;
+    /// Applies a planned change to the position.
+    fn apply_plan(
+        plan: Self::Change,
+        position: &mut Self::Position,
+    ) -> Result<Applied, EngineError>;
+    /// Sets whether the position counts as collateral.
+    fn set_collateral(position: &mut Self::Position, enabled: bool);
+
+    /// Whether the position holds anything.
+    fn holds(position: &Self::Position) -> bool;
+    /// Whether the position is collateral the health counts.
+    fn is_collateral(position: &Self::Position) -> bool;
+    /// Whether the position holds collateral a liquidation may pick.
+    fn is_seizable(position: &Self::Position) -> bool;
+    /// Whether the position owes debt.
+    fn is_debt(position: &Self::Position) -> bool;
+    /// Whether an account's judgement reads the view (price, indices, parameters) of the
+    /// position's asset. A position read only for whether its asset is known at all may say
+    /// no: the monitor re-tests every account with several assets when an asset appears.
+    fn reads(position: &Self::Position) -> bool;
+    /// The compressed pair index key and member of an account with one collateral and one
+    /// debt; `None` when a balance is too large for a member (the account is indexed as complex).
+    fn pair_member(
+        collateral: &Self::Position,
+        debt: &Self::Position,
+    ) -> Option<(u128, Self::Member)>;
+    /// A few bits of a position, for [`ProtocolModel::warm`]'s reads.
+    fn warm_bits(position: &Self::Position) -> u64;
+
+    /// The view of every asset, for [`Monitor::begin`].
+    fn asset_views(&self) -> BTreeMap<Id, Self::AssetView>;
+    /// The constants of the (collateral, debt) pair; `None` when nobody in it can be judged.
+    fn pair_view(&self, collateral: &Id, debt: &Id) -> Option<Self::PairView>;
+    /// The pair index level for `view`: every member liquidatable now has a key at or above it.
+    fn level(view: &Self::PairView) -> U256;
+    /// A pair member if liquidatable.
+    fn found_member(
+        view: &Self::PairView,
+        member: &Self::Member,
+    ) -> Result<Option<Found>, EngineError>;
+    /// A pair member's exposure if liquidatable.
+    fn exposed_member(
+        view: &Self::PairView,
+        member: &Self::Member,
+    ) -> Result<Option<Self::Exposed>, EngineError>;
+    /// Any account if liquidatable.
+    fn found_account(
+        &self,
+        account: &Account<Self::Position>,
+    ) -> Result<Option<Found>, EngineError>;
+    /// Any account's exposure if liquidatable.
+    fn exposed_account(
+        &self,
+        account: &Account<Self::Position>,
+    ) -> Result<Option<Self::Exposed>, EngineError>;
+    /// An account's place in the health distribution.
+    fn distribution_point(&self, account: &Account<Self::Position>) -> Point;
+
+    /// The account's health; `None` when a price or decimals are missing.
+    fn health(
+        &self,
+        account: &Account<Self::Position>,
+    ) -> Result<Option<Self::Health>, EngineError>;
+    /// The account's collateral (or debt) position of this asset by value, for the largest-debt
+    /// pick: `None` stops the pick (something cannot be valued), `Some(None)` skips the asset.
+    fn side_value(
+        &self,
+        asset: &Id,
+        position: &Self::Position,
+        collateral_side: bool,
+    ) -> Option<Option<U256>>;
+    /// The liquidation context of a pair; `None` when a price or decimals are missing.
+    fn context(
+        &self,
+        account: &Account<Self::Position>,
+        health: Self::Health,
+        collateral: &Id,
+        debt: &Id,
+    ) -> Result<Option<Self::Context>, EngineError>;
+    /// The liquidation a simulated liquidator repaying at most `max_repay` makes; `None` when the
+    /// contract would refuse.
+    fn simulated_quote(
+        &self,
+        context: &Self::Context,
+        max_repay: Option<U256>,
+    ) -> Result<Option<Self::Quote>, EngineError>;
+    /// The collateral value the liquidator receives beyond the debt value it repays; `None`
+    /// when it cannot be valued.
+    fn liquidator_gain(
+        &self,
+        context: &Self::Context,
+        quote: &Self::Quote,
+        collateral: &Id,
+        debt: &Id,
+    ) -> Option<U256>;
+    /// (collateral, debt) the quote takes from the account, in the units [`Rules::take`] reads.
+    fn taken(quote: &Self::Quote) -> (U256, U256);
+    /// The simulated liquidation's rule and (collateral seized, collateral sold, debt repaid,
+    /// bad debt); `left` is the debt the take left unbacked.
+    fn simulated(
+        &self,
+        context: &Self::Context,
+        quote: &Self::Quote,
+        left: U256,
+        collateral: &Id,
+        debt: &Id,
+    ) -> (&'static str, [Quantity; 4]);
+
+    /// Removes `collateral` of `collateral_asset` and `debt` of `debt_asset` from the account
+    /// (`None`: it does not exist) as a liquidation does; whether an amount had to be clamped,
+    /// and the debt left unbacked.
+    fn take(
+        &mut self,
+        account: Option<&mut Account<Self::Position>>,
+        collateral_asset: &Id,
+        collateral: U256,
+        debt_asset: &Id,
+        debt: U256,
+    ) -> Result<(bool, U256), EngineError>;
+    /// What a recorded liquidation takes from the account, as [`Rules::take`] reads it.
+    fn recorded_take(&self, liquidation: &Liquidation) -> Result<Step<(U256, U256)>, EngineError>;
+    /// Judges a recorded liquidation of `account` (`None`: no rebuilt position).
+    fn judge(
+        &self,
+        account: Option<&Account<Self::Position>>,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<Judgement, EngineError>;
+
+    /// Writes the rules' state (everything but accounts).
+    fn encode(&self, out: &mut StateWriter);
+    /// Reads what [`Rules::encode`] wrote.
+    fn decode(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError>;
+    /// Writes one position.
+    fn encode_position(position: &Self::Position, out: &mut StateWriter);
+    /// Reads one position.
+    fn decode_position(input: &mut StateReader<'_>) -> Result<Self::Position, EngineError>;
+
+    /// The account's position as [`ProtocolModel::accounts`] reports it, read back and valued
+    /// as the contracts do; `None` when it holds and owes nothing.
+    fn account_position(
+        &self,
+        market: Id,
+        id: Id,
+        account: &Account<Self::Position>,
+    ) -> Option<AccountPosition>;
+    /// The position a snapshot sets in its asset, given the one the log rebuilt there, and how
+    /// it is reported (`Clamped("snapshot-differs-from-rebuilt")` when a non-zero rebuilt
+    /// position differs).
+    fn snapshot(
+        &mut self,
+        snapshot: &PositionSnapshot,
+        rebuilt: &Self::Position,
+    ) -> Result<(Self::Position, Applied), EngineError>;
+}
+
+/// A pair's view and compressed level.
+type ViewAndLevel<R> = (<R as Rules>::PairView, u128);
+
+/// One market's accounts (an Aave pool, a Compound Comptroller) and their pair index.
+#[derive(Clone, Debug)]
+struct Pool<R: Rules> {
+    /// Looked up by hash, never iterated in slot order where the order can reach an output
+    /// (see [`crate::slots`]).
+    accounts: Slots<Account<R::Position>>,
+    index: PairIndex<R::Member>,
+}
+
+impl<R: Rules> Default for Pool<R> {
+    fn default() -> Self {
+        Self {
+            accounts: Slots::default(),
+            index: PairIndex::default(),
+        }
+    }
+}
+
+/// A lending protocol over every market of it in the log: the accounts, their pair index, the
+/// cached liquidatable set and the [`Monitor`], with the protocol's [`Rules`].
+///
+/// Finding liquidatable accounts never scans every account. An account with one collateral and
+/// one debt (the common shape) is indexed per (collateral, debt) pair under a key no price or
+/// index moves; for current prices and indices [`Rules::level`] is the key above which the pair's
+/// accounts may be liquidatable, and every account at or above it is confirmed with the exact
+/// rule. Accounts with several assets on a side are few; they are confirmed exactly on every
+/// query. The replay's checks do not list that set: the monitor keeps it with each account's
+/// share of the risk sums, re-testing at a check only the accounts acted on since the last one
+/// and, for the assets whose view moved, the pair members from the lower of the old and new level
+/// up and the accounts with several assets, so a check after one liquidation costs one account.
+#[derive(Clone, Debug)]
+pub struct LendingModel<R: Rules> {
+    rules: R,
+    pools: BTreeMap<Id, Pool<R>>,
+    /// The last liquidatable set (not state: never encoded; rebuilt after any change).
+    found: FoundSet<Found>,
+    /// Scratch space of [`LendingModel::find`] (not state).
+    walked: Vec<Held<R::Member>>,
+    /// The liquidatable set kept incrementally for `unsafe_changes` and `risk` (not state:
+    /// derived from it, rebuilt after a decode).
+    monitor: Monitor<R::Exposed, R::AssetView>,
+}
+
+impl<R: Rules> LendingModel<R> {
+    /// A model with no accounts under `rules`.
+    pub fn from_rules(rules: R) -> Self {
+        Self {
+            rules,
+            pools: BTreeMap::new(),
+            found: FoundSet::default(),
+            walked: Vec::new(),
+            monitor: Monitor::default(),
+        }
+    }
+
+    /// The rules and the state they hold.
+    pub fn rules(&self) -> &R {
+        &self.rules
+    }
+
+    /// The account `id` of `market`, if it has a rebuilt position.
+    pub fn account(&self, market: &Id, id: &Id) -> Option<&Account<R::Position>> {
+        self.pools.get(market)?.accounts.get(id)
+    }
+
+    /// Every liquidatable (market, account) by computing every account's health: the full-scan
+    /// baseline the index is measured and tested against. Sorted.
+    pub fn scan_all_liquidatable(&self) -> Result<Vec<(Id, Id)>, EngineError> {
+        let mut out = Vec::new();
+        for (market, pool) in &self.pools {
+            for slot in pool.accounts.sorted() {
+                if self.rules.found_account(pool.accounts.at(slot))?.is_some() {
+                    out.push((*market, *pool.accounts.id(slot)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The risk snapshot summed over [`LendingModel::find`]'s set, each exposure computed over
+    /// the account's positions: the baseline the monitor's sums are tested against.
+    #[cfg(test)]
+    pub(crate) fn scanned_risk(&mut self) -> Vec<(Id, u64, U256, U256, U256)> {
+        self.invalidate();
+        self.refresh_found().unwrap();
+        let mut out = Vec::new();
+        for (market, pool) in &self.pools {
+            let mut totals = (0u64, U256::ZERO, U256::ZERO, U256::ZERO);
+            for (_, id, _) in self.found.ordered().filter(|(m, _, _)| *m == market) {
+                let exposed = pool
+                    .accounts
+                    .get(id)
+                    .and_then(|account| self.rules.exposed_account(account).unwrap());
+                let (collateral, debt) =
+                    exposed.map_or((U256::ZERO, U256::ZERO), |e| (e.collateral(), e.debt()));
+                totals.0 += 1;
+                totals.1 = totals.1.saturating_add(collateral);
+                totals.2 = totals.2.saturating_add(debt);
+                totals.3 = totals.3.saturating_add(debt.saturating_sub(collateral));
+            }
+            out.push((*market, totals.0, totals.1, totals.2, totals.3));
+        }
+        out
+    }
+
+    /// Forgets the cached liquidatable set: called by every method that may change the state.
+    fn invalidate(&mut self) {
+        self.found.invalidate();
+    }
+
+    /// Recomputes where `account_id` of `market` sits in the index.
+    fn reindex_account(&mut self, market: &Id, account_id: &Id) {
+        if let Some(slot) = self
+            .pools
+            .get(market)
+            .and_then(|pool| pool.accounts.find(account_id))
+        {
+            self.reindex(market, slot);
+        }
+    }
+
+    /// Recomputes where the account in `slot` of `market` sits in the index.
+    fn reindex(&mut self, market: &Id, slot: Slot) {
+        let Some(pool) = self.pools.get_mut(market) else {
+            return;
+        };
+        let account = pool.accounts.at(slot);
+        self.monitor.touch(*market, slot);
+        // One collateral and one debt make a pair member; anything else is complex (checked on
+        // every query) or, without debt, not indexed.
+        let mut collateral: Option<(&Id, &R::Position)> = None;
+        let mut debt: Option<(&Id, &R::Position)> = None;
+        let (mut collaterals, mut debts) = (0usize, 0usize);
+        for (asset, position) in account.positions.iter() {
+            if R::is_collateral(position) {
+                collaterals += 1;
+                collateral = Some((asset, position));
+            }
+            if R::is_debt(position) {
+                debts += 1;
+                debt = Some((asset, position));
+            }
+        }
+        let complex = || IndexEntry::Complex {
+            assets: account
+                .positions
+                .iter()
+                .filter(|(_, position)| R::reads(position))
+                .map(|(asset, _)| *asset)
+                .collect(),
+        };
+        let entry = match (collateral, debt) {
+            _ if debts == 0 => None,
+            (Some((c, cp)), Some((d, dp))) if collaterals == 1 && debts == 1 => {
+                match R::pair_member(cp, dp) {
+                    Some((key, member)) => Some(IndexEntry::Pair {
+                        collateral: *c,
+                        debt: *d,
+                        key,
+                        member,
+                    }),
+                    None => Some(complex()),
+                }
+            }
+            _ => Some(complex()),
+        };
+        if let Some(pair) = pool.index.set(slot, entry) {
+            self.monitor.forget_pair(market, &pair);
+        }
+    }
+
+    /// Puts the accounts of every market liquidatable now into `found`, market by market.
+    /// `walked` is scratch space: members are copied out of the index first and judged after,
+    /// so the copy loop's cache misses overlap instead of waiting behind each health.
+    fn find(
+        &self,
+        found: &mut FoundSet<Found>,
+        walked: &mut Vec<Held<R::Member>>,
+    ) -> Result<(), EngineError> {
+        found.clear();
+        for (market, pool) in &self.pools {
+            for members in pool.index.pairs() {
+                let (collateral, debt) = members.ids();
+                // Everything but the balances is the same for the whole pair: read it once
+                // (`None`: nobody in the pair can be judged).
+                let Some(view) = self.rules.pair_view(collateral, debt) else {
+                    continue;
+                };
+                walked.clear();
+                walked.extend(members.at_or_above(compress_key(R::level(&view))));
+                for held in walked.iter() {
+                    if let Some(account) = R::found_member(&view, &held.member)? {
+                        found.push(*pool.accounts.id(held.slot), account.health, account);
+                    }
+                }
+            }
+            for slot in pool.index.complex() {
+                if let Some(account) = self.rules.found_account(pool.accounts.at(*slot))? {
+                    found.push(*pool.accounts.id(*slot), account.health, account);
+                }
+            }
+            found.end_market(*market);
+        }
+        found.finish();
+        Ok(())
+    }
+
+    /// Makes `self.found` the liquidatable set of the current state, computing it at most once
+    /// per state: `liquidatable` and `risk` after the same event share it.
+    fn refresh_found(&mut self) -> Result<(), EngineError> {
+        if !self.found.is_valid() {
+            let mut found = std::mem::take(&mut self.found);
+            let mut walked = std::mem::take(&mut self.walked);
+            let result = self.find(&mut found, &mut walked);
+            self.found = found;
+            self.walked = walked;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Brings the monitor to the current state (see [`Monitor`]).
+    fn refresh_monitor(&mut self) -> Result<(), EngineError> {
+        let Some(retest) = self.monitor.begin(self.rules.asset_views()) else {
+            return Ok(());
+        };
+        let mut out = Retested::default();
+        self.retest(&retest, &mut out)?;
+        self.monitor.finish(&retest, out);
+        Ok(())
+    }
+
+    /// Re-tests what `retest` names with the rule [`LendingModel::find`] applies: pairs whose
+    /// assets moved from the lower of their stored and new level, accounts with several assets
+    /// when any asset moved, and touched accounts (a pair member only when its key reaches its
+    /// pair's level: below it the walk would not have confirmed it either).
+    fn retest(&self, retest: &Retest, out: &mut Retested<R::Exposed>) -> Result<(), EngineError> {
+        let view_and_level = |(collateral, debt): &(Id, Id)| {
+            let view = self.rules.pair_view(collateral, debt)?;
+            let level = compress_key(R::level(&view));
+            Some((view, level))
+        };
+        for (market, pool) in &self.pools {
+            self.monitor.walk_pairs(
+                retest,
+                market,
+                &pool.index,
+                view_and_level,
+                R::exposed_member,
+                out,
+            )?;
+            for slot in pool.index.complex_moved(retest) {
+                let found = self.rules.exposed_account(pool.accounts.at(*slot))?;
+                out.results.push((*market, *slot, found));
+            }
+        }
+        // The pairs' views and levels, computed once per refresh however many of their members
+        // were touched (the index is per market, the view is the assets': shared by markets).
+        let mut views: BTreeMap<(Id, Id), Option<ViewAndLevel<R>>> = BTreeMap::new();
+        for (market, slot) in &retest.touched {
+            let Some(pool) = self.pools.get(market) else {
+                continue;
+            };
+            let found = match pool.index.placed(*slot) {
+                None => None,
+                Some(Placed::Complex) => self.rules.exposed_account(pool.accounts.at(*slot))?,
+                Some(Placed::Pair { pair, held, .. }) => {
+                    match views.entry(*pair).or_insert_with(|| view_and_level(pair)) {
+                        Some((view, level)) if held.key >= *level => {
+                            R::exposed_member(view, &held.member)?
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            out.results.push((*market, *slot, found));
+        }
+        Ok(())
+    }
+
+    /// A position change: planned by the rules, applied to the account's position (created if
+    /// needed), then re-indexed.
+    fn change(
+        &mut self,
+        kind: ChangeKind,
+        change: &PositionChange,
+    ) -> Result<Applied, EngineError> {
+        let plan = match self.rules.plan(kind, change)? {
+            Step::Go(plan) => plan,
+            Step::Done(applied) => return Ok(applied),
+        };
+        let market = R::market_of(&change.market);
+        let accounts = &mut self.pools.entry(market).or_default().accounts;
+        let (slot, _) = accounts.slot_or_insert_with(change.account, Account::default);
+        let position = accounts
+            .at_mut(slot)
+            .positions
+            .entry_or_default(change.asset);
+        let applied = R::apply_plan(plan, position)?;
+        self.reindex(&market, slot);
+        Ok(applied)
+    }
+
+    /// A position snapshot: what it sets is worked out by the rules before the account is
+    /// touched (created if needed), then re-indexed.
+    fn snapshot(&mut self, snapshot: &PositionSnapshot) -> Result<Applied, EngineError> {
+        let market = R::market_of(&snapshot.market);
+        let rebuilt = self
+            .pools
+            .get(&market)
+            .and_then(|pool| pool.accounts.get(&snapshot.account))
+            .and_then(|account| account.positions.get(&snapshot.asset))
+            .copied()
+            .unwrap_or_default();
+        let (set, applied) = self.rules.snapshot(snapshot, &rebuilt)?;
+        let accounts = &mut self.pools.entry(market).or_default().accounts;
+        let (slot, _) = accounts.slot_or_insert_with(snapshot.account, Account::default);
+        *accounts
+            .at_mut(slot)
+            .positions
+            .entry_or_default(snapshot.asset) = set;
+        self.reindex(&market, slot);
+        Ok(applied)
+    }
+
+    fn toggle(&mut self, toggle: &CollateralToggle) -> Applied {
+        let market = R::market_of(&toggle.market);
+        let known = self
+            .pools
+            .get_mut(&market)
+            .and_then(|pool| pool.accounts.get_mut(&toggle.account))
+            .map(|account| {
+                R::set_collateral(
+                    account.positions.entry_or_default(toggle.asset),
+                    toggle.enabled,
+                );
+            })
+            .is_some();
+        if !known {
+            return Applied::Skipped("collateral toggle of an account with no rebuilt position");
+        }
+        self.reindex_account(&market, &toggle.account);
+        Applied::Exact
+    }
+
+    /// [`Rules::take`] on the account, then re-indexes it.
+    fn take(
+        &mut self,
+        market: &Id,
+        account_id: &Id,
+        collateral_asset: &Id,
+        collateral: U256,
+        debt_asset: &Id,
+        debt: U256,
+    ) -> Result<(bool, U256), EngineError> {
+        let account = self
+            .pools
+            .get_mut(market)
+            .and_then(|pool| pool.accounts.get_mut(account_id));
+        let taken = self
+            .rules
+            .take(account, collateral_asset, collateral, debt_asset, debt)?;
+        self.reindex_account(market, account_id);
+        Ok(taken)
+    }
+
+    /// `pair = best-bonus`: of the account's (collateral, debt) pairs allowed by `choice`, the one
+    /// whose liquidation gives the liquidator the most collateral value beyond the debt it
+    /// repays ([`Rules::liquidator_gain`]). Ties: the first in id order. `None` when no pair can
+    /// be liquidated.
+    fn best_bonus_pair(
+        &self,
+        account: &Account<R::Position>,
+        health: R::Health,
+        choice: &LiquidatorChoice,
+    ) -> Result<Option<(Id, Id)>, EngineError> {
+        let mut best: Option<(U256, Id, Id)> = None;
+        for (collateral, held) in account.positions.iter() {
+            if !R::is_seizable(held) || choice.collateral_asset.is_some_and(|c| c != *collateral) {
+                continue;
+            }
+            for (debt, owed) in account.positions.iter() {
+                if !R::is_debt(owed) || choice.debt_asset.is_some_and(|d| d != *debt) {
+                    continue;
+                }
+                let Some(context) = self.rules.context(account, health, collateral, debt)? else {
+                    continue;
+                };
+                let Some(quote) = self.rules.simulated_quote(&context, choice.max_repay)? else {
+                    continue;
+                };
+                let Some(gain) = self
+                    .rules
+                    .liquidator_gain(&context, &quote, collateral, debt)
+                else {
+                    continue;
+                };
+                if best.is_none_or(|(most, _, _)| gain > most) {
+                    best = Some((gain, *collateral, *debt));
+                }
+            }
+        }
+        Ok(best.map(|(_, collateral, debt)| (collateral, debt)))
+    }
+
+    /// The account's largest collateral (or debt) position by value (see [`Rules::side_value`]).
+    fn largest(&self, account: &Account<R::Position>, collateral_side: bool) -> Option<Id> {
+        let mut best: Option<(U256, Id)> = None;
+        for (asset, position) in account.positions.iter() {
+            let Some(value) = self.rules.side_value(asset, position, collateral_side)? else {
+                continue;
+            };
+            if best.is_none_or(|(most, _)| value > most) {
+                best = Some((value, *asset));
+            }
+        }
+        best.map(|(_, asset)| asset)
+    }
+}
+
+impl<R: Rules> ProtocolModel for LendingModel<R> {
+    fn protocol(&self) -> Protocol {
+        self.rules.protocol()
+    }
+
+    /// Interest accrues only through recorded index updates: nothing moves with time alone.
+    fn advance(&mut self, _time: Timestamp, _prices: &PriceBook) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+
+    fn on_price(
+        &mut self,
+        update: &PriceUpdate,
+        _time: Timestamp,
+        prices: &PriceBook,
+    ) -> Result<bool, EngineError> {
+        if update.quote != self.rules.base() {
+            return Ok(false);
+        }
+        self.invalidate();
+        let Some(quote) = prices.market(&update.asset, &update.quote) else {
+            return Ok(false);
+        };
+        self.rules.set_price(&update.asset, quote)
+    }
+
+    fn warm(&self, events: &[Event]) -> u64 {
+        let accounts = events.iter().map(|event| match &event.payload {
+            Payload::Deposit(c) | Payload::Withdraw(c) | Payload::Borrow(c) | Payload::Repay(c) => {
+                Some((&c.market, &c.account))
+            }
+            Payload::CollateralToggle(t) => Some((&t.market, &t.account)),
+            _ => None,
+        });
+        warm_accounts(
+            accounts,
+            |market| {
+                self.pools
+                    .get(&R::market_of(market))
+                    .map(|pool| (&pool.accounts, &pool.index))
+            },
+            |account| {
+                account
+                    .positions
+                    .iter()
+                    .fold(0, |sum, (_, position)| sum ^ R::warm_bits(position))
+            },
+        )
+    }
+
+    fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
+        self.invalidate();
+        match &event.payload {
+            Payload::Deposit(change) => self.change(ChangeKind::Deposit, change),
+            Payload::Withdraw(change) => self.change(ChangeKind::Withdraw, change),
+            Payload::Borrow(change) => self.change(ChangeKind::Borrow, change),
+            Payload::Repay(change) => self.change(ChangeKind::Repay, change),
+            Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
+            Payload::IndexUpdate(update) => self.rules.index_update(update),
+            Payload::PositionSnapshot(snapshot) => self.snapshot(snapshot),
+            Payload::ParamChange(change) => self.rules.param_change(change),
+            Payload::Price(_)
+            | Payload::VaultOpen(_)
+            | Payload::Liquidation(_)
+            | Payload::AuctionKick(_)
+            | Payload::AuctionTake(_) => Ok(Applied::Ignored),
+            // Recorded oracle values and source switches are modelled for Maker only (issue 13).
+            Payload::OracleValue(_) => Ok(Applied::Skipped("oracle-value-not-modelled")),
+            Payload::OracleSourceChange(_) => {
+                Ok(Applied::Skipped("oracle-source-change-not-modelled"))
+            }
+        }
+    }
+
+    fn set_param(
+        &mut self,
+        setting: &ParamSetting,
+        _time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        self.invalidate();
+        self.rules.set_param(setting)
+    }
+
+    fn judge(&self, liquidation: &Liquidation, time: Timestamp) -> Result<Judgement, EngineError> {
+        let account = self
+            .pools
+            .get(&R::market_of(&liquidation.market))
+            .and_then(|pool| pool.accounts.get(&liquidation.account))
+            .filter(|account| account.positions.values().any(R::holds));
+        self.rules.judge(account, liquidation, time)
+    }
+
+    fn apply_liquidation(
+        &mut self,
+        liquidation: &Liquidation,
+        _judgement: &Judgement,
+        _time: Timestamp,
+    ) -> Result<Applied, EngineError> {
+        self.invalidate();
+        let market = R::market_of(&liquidation.market);
+        let known = self
+            .pools
+            .get(&market)
+            .is_some_and(|pool| pool.accounts.find(&liquidation.account).is_some());
+        if !known {
+            return Ok(Applied::Skipped(
+                "liquidation of an account with no rebuilt position",
+            ));
+        }
+        let (collateral, debt) = match self.rules.recorded_take(liquidation)? {
+            Step::Go(amounts) => amounts,
+            Step::Done(applied) => return Ok(applied),
+        };
+        let (clamped, _) = self.take(
+            &market,
+            &liquidation.account,
+            &liquidation.collateral_asset,
+            collateral,
+            &liquidation.debt_asset,
+            debt,
+        )?;
+        Ok(if clamped {
+            Applied::Clamped("liquidation exceeds the rebuilt balance")
+        } else {
+            Applied::Exact
+        })
+    }
+
+    fn liquidatable(
+        &mut self,
+        _time: Timestamp,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), EngineError> {
+        self.refresh_found()?;
+        let protocol = self.rules.protocol();
+        out.reserve(self.found.len());
+        out.extend(
+            self.found
+                .ordered()
+                .map(|(market, account, found)| Candidate {
+                    protocol,
+                    market: *market,
+                    account: *account,
+                    health: found.health,
+                    debt_value: found.debt_value,
+                }),
+        );
+        Ok(())
+    }
+
+    fn simulate_liquidation(
+        &mut self,
+        candidate: &Candidate,
+        choice: &LiquidatorChoice,
+        _time: Timestamp,
+    ) -> Result<Option<SimulatedLiquidation>, EngineError> {
+        self.invalidate();
+        let Some(account) = self
+            .pools
+            .get(&candidate.market)
+            .and_then(|pool| pool.accounts.get(&candidate.account))
+        else {
+            return Ok(None);
+        };
+        let Some(health) = self.rules.health(account)? else {
+            return Ok(None);
+        };
+        let best = match choice.pair {
+            crate::protocol::PairChoice::BestBonus => {
+                self.best_bonus_pair(account, health, choice)?
+            }
+            crate::protocol::PairChoice::LargestDebt => None,
+        };
+        let (Some(collateral), Some(debt)) = best.map_or_else(
+            || {
+                (
+                    choice
+                        .collateral_asset
+                        .or_else(|| self.largest(account, true)),
+                    choice.debt_asset.or_else(|| self.largest(account, false)),
+                )
+            },
+            |(collateral, debt)| (Some(collateral), Some(debt)),
+        ) else {
+            return Ok(None);
+        };
+        let Some(context) = self.rules.context(account, health, &collateral, &debt)? else {
+            return Ok(None);
+        };
+        let Some(quote) = self.rules.simulated_quote(&context, choice.max_repay)? else {
+            return Ok(None);
+        };
+        let (collateral_taken, debt_taken) = R::taken(&quote);
+        let (_, left) = self.take(
+            &candidate.market,
+            &candidate.account,
+            &collateral,
+            collateral_taken,
+            &debt,
+            debt_taken,
+        )?;
+        let (rule, [seized, sold, repaid, bad_debt]) =
+            self.rules
+                .simulated(&context, &quote, left, &collateral, &debt);
+        Ok(Some(SimulatedLiquidation {
+            protocol: self.rules.protocol(),
+            market: candidate.market,
+            account: candidate.account,
+            rule,
+            collateral_asset: collateral,
+            collateral_seized: seized,
+            collateral_sold: sold,
+            debt_asset: debt,
+            debt_repaid: repaid,
+            bad_debt,
+        }))
+    }
+
+    /// Sums over the liquidatable set, kept by the monitor as accounts change (the same set and
+    /// exposures the liquidatable walk computes). Bad debt is summed over that set too: an
+    /// account whose debt exceeds its collateral's market value is liquidatable (collateral
+    /// weights are at most 100%), so no underwater account lies outside it.
+    fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
+        self.refresh_monitor()?;
+        let decimals = self.rules.risk_decimals();
+        for market in self.pools.keys() {
+            let (accounts, collateral, debt, bad_debt) = self.monitor.totals(market);
+            out.push(MarketRisk {
+                protocol: self.rules.protocol(),
+                market: *market,
+                oracle_price: None,
+                accounts_unsafe: accounts,
+                collateral_at_risk: Quantity::new(collateral, decimals),
+                debt_at_risk: Quantity::new(debt, decimals),
+                bad_debt: Quantity::new(bad_debt, decimals),
+            });
+        }
+        Ok(())
+    }
+
+    fn unsafe_changes(
+        &mut self,
+        _time: Timestamp,
+        out: &mut Vec<(Id, Id, bool)>,
+    ) -> Result<bool, EngineError> {
+        self.refresh_monitor()?;
+        if self.monitor.take_report_all() {
+            for (market, pool) in &self.pools {
+                for slot in pool.accounts.sorted() {
+                    let account = pool.accounts.id(slot);
+                    out.push((*market, *account, self.monitor.contains(market, slot)));
+                }
+            }
+        } else {
+            let pools = &self.pools;
+            self.monitor.drain_changes(out, |market, slot| {
+                pools
+                    .get(market)
+                    .map_or(Id::Number(u64::from(slot)), |pool| *pool.accounts.id(slot))
+            });
+        }
+        Ok(true)
+    }
+
+    fn encode_state(&self, out: &mut StateWriter) {
+        self.rules.encode(out);
+        out.count(self.pools.len());
+        for (market, pool) in &self.pools {
+            out.id(market);
+            out.count(pool.accounts.len());
+            for slot in pool.accounts.sorted() {
+                let (account, state) = (pool.accounts.id(slot), pool.accounts.at(slot));
+                out.id(account);
+                out.count(state.positions.len());
+                for (asset, position) in state.positions.iter() {
+                    out.id(asset);
+                    R::encode_position(position, out);
+                }
+            }
+        }
+    }
+
+    fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        self.invalidate();
+        self.rules.decode(input)?;
+        let mut pools = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let market = input.id()?;
+            let mut pool = Pool::<R>::default();
+            for _ in 0..input.count()? {
+                let account = input.id()?;
+                let mut state = Account::default();
+                for _ in 0..input.count()? {
+                    let asset = input.id()?;
+                    state.positions.insert(asset, R::decode_position(input)?);
+                }
+                let (slot, _) = pool.accounts.slot_or_insert_with(account, Account::default);
+                *pool.accounts.at_mut(slot) = state;
+            }
+            pools.insert(market, pool);
+        }
+        self.pools = pools;
+        let accounts: Vec<(Id, Slot)> = self
+            .pools
+            .iter()
+            .flat_map(|(market, pool)| {
+                let slots = pool.accounts.sorted().into_iter();
+                slots.map(|slot| (*market, slot))
+            })
+            .collect();
+        for (market, slot) in accounts {
+            self.reindex(&market, slot);
+        }
+        self.monitor.resync();
+        Ok(())
+    }
+
+    /// The protocol's health and debt value of every account of every market
+    /// ([`Rules::distribution_point`]). Interest accrues only through recorded index updates, so
+    /// `time` changes nothing.
+    /// Every account holding or owing something; the protocols here accrue no interest between
+    /// recorded index updates (`docs/engine.md`), so `time` changes nothing.
+    fn accounts(&self, _time: Timestamp, out: &mut Vec<AccountPosition>) {
+        for (market, pool) in &self.pools {
+            for (id, account) in pool.accounts.entries() {
+                out.extend(self.rules.account_position(*market, *id, account));
+            }
+        }
+    }
+
+    fn health_distribution(&self, _time: Timestamp, out: &mut Vec<HealthDistribution>) {
+        for (market, pool) in &self.pools {
+            let mut distribution =
+                HealthDistribution::new(self.rules.protocol(), *market, self.rules.risk_decimals());
+            for account in pool.accounts.values() {
+                match self.rules.distribution_point(account) {
+                    Point::Unpriced => distribution.unpriced += 1,
+                    Point::Empty => {}
+                    Point::At(health, debt) => distribution.add(health, debt),
+                }
+            }
+            out.push(distribution);
+        }
+    }
+}
