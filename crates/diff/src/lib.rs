@@ -7,6 +7,7 @@
 //!   `docs/diff.md`);
 //! - [`render`]: the comparison as a terminal table, Markdown or HTML;
 //! - [`charts`]: SVG charts drawn with `plotters` (floats only here, for coordinates);
+//!   [`health_heat`]: the heat map of health buckets per hour;
 //! - [`report`]: the self-contained HTML post-mortem and its Markdown twin; [`story`]: its first
 //!   screen in words (what happened, what changed, the verdicts);
 //! - [`sweep`]: sweep results as tables and a heatmap.
@@ -16,6 +17,7 @@
 pub mod accounts;
 pub mod charts;
 pub mod compare;
+pub mod health_heat;
 pub mod render;
 pub mod report;
 pub mod runfile;

@@ -167,8 +167,8 @@ impl Moment {
 /// Version of the run file layout; bump on any change of keys or their meaning. Version 2 added
 /// `health_distribution`; a version 1 file is a version 2 file without it. Version 3 added the
 /// liquidations' `oracle` and `mismatch` evidence and the config's `quote_conversions` and Maker
-/// `median_rule`.
-pub const RUN_SCHEMA_VERSION: u32 = 3;
+/// `median_rule`. Version 4 added `health_over_time`; a version 3 file reads as one without it.
+pub const RUN_SCHEMA_VERSION: u32 = 4;
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -447,7 +447,33 @@ pub struct HealthSnapshot {
     pub accounts_unpriced: u64,
 }
 
-/// One health bucket of a [`HealthSnapshot`].
+/// One market's accounts by health factor at the end of one period of the window: an hour,
+/// or a longer power-of-two multiple of an hour when the window is too long for hourly samples to
+/// stay few (`docs/run-format.md`, `health_over_time`). What the report's heat map draws.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSample {
+    /// Start of the period (a whole UTC hour; written RFC 3339 UTC).
+    pub period: Timestamp,
+    /// Length of the period, seconds (3600 unless the window is long).
+    pub period_seconds: i64,
+    /// The last event of the period in the window: the sample shows the state after it and the
+    /// checks of its second (the liquidations they made, in counterfactual runs).
+    pub seq: u64,
+    /// Its time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// Accounts with debt per health bucket, lowest first (every bucket present).
+    pub buckets: Vec<HealthBucket>,
+    /// Accounts with collateral and no debt.
+    pub accounts_without_debt: u64,
+    /// Accounts with debt whose health could not be computed (no price).
+    pub accounts_unpriced: u64,
+}
+
+/// One health bucket of a [`HealthSnapshot`] or [`HealthSample`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthBucket {
     /// Health factor range, `[low, high)` (`<1`, `1-1.05`, ..., `>=3`).
@@ -688,6 +714,10 @@ pub struct Run {
     /// moment (`before` first); absent from schema version 1 files.
     #[serde(default)]
     pub health_distribution: Vec<HealthSnapshot>,
+    /// Health distributions per market at the end of every period of the window, sorted by
+    /// period, protocol and market; absent from files before schema version 4.
+    #[serde(default)]
+    pub health_over_time: Vec<HealthSample>,
     /// What a counterfactual scenario observed (cascade graph, liquidator statistics); absent
     /// from historical runs (`docs/scenarios.md`).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,6 @@
 //! The run file's line form (`docs/run-format.md`, "Line form"): the same schema as JSON lines,
 //! for runs too large to be one JSON document (a 300,000-account market writes hundreds of
-//! megabytes). Line 1 is the run without its four lists, plus `lines`: how many records of each
+//! megabytes). Line 1 is the run without its five lists, plus `lines`: how many records of each
 //! list follow; every further line is one record, `{"<list>": {...}}`, lists in schema order.
 //! A reader can take it a record at a time, and the counts make a truncated file an error
 //! instead of a shorter run.
@@ -11,16 +11,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{
-    CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Run, RunConfig, ScenarioInfo,
-    TimelinePoint, Totals, UnsafeEpisode, Window,
+    CounterfactualReport, HealthSample, HealthSnapshot, LiquidationRecord, LogInfo, Run, RunConfig,
+    ScenarioInfo, TimelinePoint, Totals, UnsafeEpisode, Window,
 };
 
 /// The run's lists, in the order their records follow the header.
-pub const LIST_KEYS: [&str; 4] = [
+pub const LIST_KEYS: [&str; 5] = [
     "liquidations",
     "unsafe_unliquidated",
     "timeline",
     "health_distribution",
+    "health_over_time",
 ];
 
 /// The header key holding the record counts; its presence on line 1 marks the line form.
@@ -69,6 +70,7 @@ pub fn to_lines(run: &Run) -> Vec<u8> {
             (LIST_KEYS[1], run.unsafe_unliquidated.len()),
             (LIST_KEYS[2], run.timeline.len()),
             (LIST_KEYS[3], run.health_distribution.len()),
+            (LIST_KEYS[4], run.health_over_time.len()),
         ]),
     };
     let mut out = Vec::new();
@@ -77,6 +79,7 @@ pub fn to_lines(run: &Run) -> Vec<u8> {
     push_records(&mut out, LIST_KEYS[1], &run.unsafe_unliquidated);
     push_records(&mut out, LIST_KEYS[2], &run.timeline);
     push_records(&mut out, LIST_KEYS[3], &run.health_distribution);
+    push_records(&mut out, LIST_KEYS[4], &run.health_over_time);
     out
 }
 
@@ -246,6 +249,7 @@ enum Record {
     UnsafeUnliquidated(UnsafeEpisode),
     Timeline(TimelinePoint),
     HealthDistribution(HealthSnapshot),
+    HealthOverTime(HealthSample),
 }
 
 /// Reads a run file of either form (one JSON document, or the line form) into the typed run.
@@ -288,6 +292,10 @@ pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
             Record::HealthDistribution(item) => {
                 run.health_distribution.push(item);
                 LIST_KEYS[3]
+            }
+            Record::HealthOverTime(item) => {
+                run.health_over_time.push(item);
+                LIST_KEYS[4]
             }
         };
         *found.entry(list.to_owned()).or_default() += 1;
@@ -392,6 +400,21 @@ mod tests {
                 accounts_without_debt: 0,
                 accounts_unpriced: 0,
             }],
+            health_over_time: vec![HealthSample {
+                period: Timestamp(1_622_509_200),
+                period_seconds: 3600,
+                seq: 7,
+                time: Timestamp(1_622_509_212),
+                protocol: "maker".to_owned(),
+                market: "ETH-B".to_owned(),
+                buckets: vec![HealthBucket {
+                    range: "1-1.05".into(),
+                    accounts: 2,
+                    debt: amount(7),
+                }],
+                accounts_without_debt: 1,
+                accounts_unpriced: 0,
+            }],
             counterfactual: None,
         }
     }
@@ -425,6 +448,7 @@ mod tests {
             "unsafe_unliquidated": [],
             "timeline": [{"seq": 4, "market": "ETH-A"}],
             "health_distribution": [{"moment": "after", "seq": 9}],
+            "health_over_time": [],
             "counterfactual": null
         })
     }
@@ -435,7 +459,7 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
-        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"liquidations":2,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
+        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"health_over_time":0,"liquidations":2,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
         assert_eq!(lines[1], r##"{"liquidations":{"account":"#1","seq":3}}"##);
         assert_eq!(
             lines[4],

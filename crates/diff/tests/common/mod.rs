@@ -2,8 +2,8 @@
 //! `cascade replay` writes.
 
 use cascade_engine::run::{
-    HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, RUN_SCHEMA_VERSION, Run,
-    TimelinePoint, Totals, Window, health_snapshot,
+    HealthSample, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, RUN_SCHEMA_VERSION,
+    Run, TimelinePoint, Totals, Window, health_buckets, health_snapshot,
 };
 use cascade_engine::{HealthDistribution, Quantity};
 use cascade_events::{Id, Protocol, Timestamp, U256};
@@ -85,6 +85,26 @@ pub fn health(moment: Moment, seq: u64, time: i64, accounts: [u64; 8]) -> Health
         *debt = tokens(1_000 * count).value;
     }
     health_snapshot(moment, seq, Timestamp(time), &distribution)
+}
+
+/// ETH-B's accounts by health at the end of the hour starting `period`, its last event `seq`.
+pub fn hourly(seq: u64, period: i64, accounts: [u64; 8]) -> HealthSample {
+    let mut distribution = HealthDistribution::new(Protocol::Maker, Id::name("ETH-B"), 18);
+    distribution.accounts = accounts;
+    for (debt, count) in distribution.debt.iter_mut().zip(accounts) {
+        *debt = tokens(1_000 * count).value;
+    }
+    HealthSample {
+        period: Timestamp(period),
+        period_seconds: 3600,
+        seq,
+        time: Timestamp(period + 3_000),
+        protocol: "maker".to_owned(),
+        market: "ETH-B".to_owned(),
+        buckets: health_buckets(&distribution),
+        accounts_without_debt: 1,
+        accounts_unpriced: 0,
+    }
 }
 
 /// 2022-06-13T00:00:00Z.
@@ -173,6 +193,15 @@ pub fn run(
                 health(Moment::After, 999, DAY + 9_000, [0, 2, 4, 5, 6, 7, 8, 9]),
             ]
         },
+        health_over_time: vec![
+            hourly(90, DAY, [0, 1, 2, 6, 6, 7, 8, 9]),
+            hourly(190, DAY + 3_600, [3, 3, 4, 5, 6, 7, 8, 9]),
+            hourly(
+                999,
+                DAY + 7_200,
+                [0, if counterfactual { 1 } else { 2 }, 4, 5, 6, 7, 8, 9],
+            ),
+        ],
     };
     run.to_json()
 }

@@ -208,6 +208,7 @@ struct Output {
     episodes: Vec<UnsafeEpisode>,
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
+    health_over_time: crate::leverage::sampling::HealthSampler,
     /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
     /// health distributions.
     totals_only: bool,
@@ -399,6 +400,9 @@ impl Engine {
         if self.now != Some(time) {
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
                 self.run_due_checks(next - 1, now, true)?;
+                if self.output.health_over_time.ends(now, time) {
+                    self.sample_health(next - 1, now);
+                }
             }
             self.now = Some(time);
             for (index, model) in self.models.iter_mut().enumerate() {
@@ -789,6 +793,28 @@ impl Engine {
         self.output.health.len() > before
     }
 
+    /// At the end of a period of the window (an hour), after its last event `seq` at `time` and
+    /// the checks of that second, takes every model's health distributions into
+    /// `health_over_time`.
+    fn sample_health(&mut self, seq: u64, time: Timestamp) {
+        if self.output.window.last_seq != Some(seq) || self.output.totals_only {
+            return;
+        }
+        let Some(period) = self.output.health_over_time.begin(time) else {
+            return;
+        };
+        let mut distributions: Vec<HealthDistribution> = Vec::new();
+        for model in &self.models {
+            distributions.clear();
+            model.health_distribution(time, &mut distributions);
+            for distribution in &distributions {
+                self.output
+                    .health_over_time
+                    .push(period, seq, time, distribution);
+            }
+        }
+    }
+
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
     /// an episode; an account safe again closes its episode, which lasted until the check before
     /// this one (every check in between found it unsafe).
@@ -1106,6 +1132,9 @@ impl Engine {
         if let (Some(now), Some(next)) = (self.now, self.next_seq) {
             self.run_due_checks(next - 1, now, true)?;
         }
+        if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
+            self.sample_health(seq, now);
+        }
         for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {
             // Still unsafe at the end: unsafe at every check of its model since it began.
             if let Some(last) = self.route[protocol_slot(protocol)].and_then(|i| self.last_check[i])
@@ -1196,6 +1225,7 @@ impl Engine {
             unsafe_unliquidated: episodes,
             timeline: out.timeline,
             health_distribution: health,
+            health_over_time: out.health_over_time.finish(),
             counterfactual,
         })
     }

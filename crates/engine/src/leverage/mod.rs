@@ -1,0 +1,9 @@
+//! Leverage and health over time: what the run records of how its accounts' health moved
+//! (`docs/leverage.md`).
+//!
+//! - [`sampling`]: the hourly health distribution per market, the run's `health_over_time`;
+//! - [`loops`]: recursive leverage: loops inside and across protocols, effective leverage and
+//!   loop depth.
+
+pub mod loops;
+pub mod sampling;
