@@ -128,10 +128,10 @@ const TOP: usize = 40;
 const ROW: usize = 30;
 const BOTTOM: usize = 70;
 
-/// The map as SVG: cells shaded by the bucket's share of the column's accounts with debt
-/// (white 0%, deep red 100%), a hover title per cell with the exact numbers, UTC times with the
-/// year under every few columns.
-pub fn svg(map: &HeatMap, run_label: &str, debt_unit: &str) -> String {
+/// The map as SVG: cells shaded by the bucket's share of the column's accounts with debt (pale
+/// for none, deep red for the largest share in the map; grey where no account had debt), a hover
+/// title per cell with the exact numbers, UTC times with the year under every few columns.
+pub fn svg(map: &HeatMap, title: &str, y_name: &str, debt_unit: &str) -> String {
     let rows = map.ranges.len();
     let height = TOP + ROW * rows + BOTTOM;
     let columns = map.columns.len().max(1);
@@ -139,10 +139,7 @@ pub fn svg(map: &HeatMap, run_label: &str, debt_unit: &str) -> String {
     let mut out = format!(
         "<svg width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" xmlns=\"http://www.w3.org/2000/svg\" font-family=\"sans-serif\">\n<rect width=\"{WIDTH}\" height=\"{height}\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">{}</text>\n",
         WIDTH / 2,
-        escape(&format!(
-            "{}: {} accounts with debt by health factor over time",
-            run_label, map.scope
-        ))
+        escape(title)
     );
     for (row, range) in map.ranges.iter().enumerate() {
         // Lowest health at the bottom, as on a health axis.
@@ -155,22 +152,37 @@ pub fn svg(map: &HeatMap, run_label: &str, debt_unit: &str) -> String {
         ));
     }
     out.push_str(&format!(
-        "<text x=\"16\" y=\"{}\" font-size=\"13\" fill=\"#464650\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">health factor</text>\n",
+        "<text x=\"16\" y=\"{}\" font-size=\"13\" fill=\"#464650\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">{}</text>\n",
         TOP + ROW * rows / 2,
-        TOP + ROW * rows / 2
+        TOP + ROW * rows / 2,
+        escape(y_name)
     ));
+    let share_of = |column: &Column, count: u64| {
+        let total: u64 = column.accounts.iter().sum();
+        if total > 0 {
+            count as f64 / total as f64
+        } else {
+            0.0
+        }
+    };
+    let largest = map
+        .columns
+        .iter()
+        .flat_map(|c| c.accounts.iter().map(move |n| share_of(c, *n)))
+        .fold(0.0f64, f64::max);
     for (index, column) in map.columns.iter().enumerate() {
         let total: u64 = column.accounts.iter().sum();
         let x = LEFT as f64 + cell * index as f64;
         for (row, count) in column.accounts.iter().enumerate() {
             let y = TOP + ROW * (rows - 1 - row);
-            let share = if total > 0 {
-                *count as f64 / total as f64
+            let share = share_of(column, *count);
+            let shade = if largest > 0.0 { share / largest } else { 0.0 };
+            let lerp = |a: f64, b: f64| (a + (b - a) * shade).round() as u8;
+            let (r, g, b) = if total == 0 {
+                (226, 226, 230)
             } else {
-                0.0
+                (lerp(255.0, 165.0), lerp(246.0, 15.0), lerp(232.0, 40.0))
             };
-            let lerp = |a: f64, b: f64| (a + (b - a) * share).round() as u8;
-            let (r, g, b) = (lerp(255.0, 165.0), lerp(250.0, 15.0), lerp(240.0, 40.0));
             let debt = column
                 .debt
                 .as_ref()
@@ -178,7 +190,7 @@ pub fn svg(map: &HeatMap, run_label: &str, debt_unit: &str) -> String {
                 .map(|d| format!(", debt {} {debt_unit}", d.human(2)))
                 .unwrap_or_default();
             let title = format!(
-                "{} UTC, {} h: health {}: {} account{} of {} ({:.1}%){debt}",
+                "{} UTC, {} h: {y_name} {}: {} account{} of {} ({:.1}%){debt}",
                 time_text(column.period),
                 column.period_seconds / 3600,
                 map.ranges.get(row).map_or("", String::as_str),
@@ -197,6 +209,10 @@ pub fn svg(map: &HeatMap, run_label: &str, debt_unit: &str) -> String {
     let label_every = (map.columns.len() / 6).max(1);
     for (index, column) in map.columns.iter().enumerate().step_by(label_every) {
         let x = LEFT as f64 + cell * index as f64;
+        // A label starts at its tick: one too near the right edge to fit is left out.
+        if x > (WIDTH - RIGHT - 110) as f64 {
+            continue;
+        }
         out.push_str(&format!(
             "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#464650\"/>\n<text x=\"{x:.1}\" y=\"{}\" font-size=\"12\" fill=\"#464650\">{}</text>\n",
             TOP + ROW * rows,
@@ -206,7 +222,7 @@ pub fn svg(map: &HeatMap, run_label: &str, debt_unit: &str) -> String {
         ));
     }
     out.push_str(&format!(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\" fill=\"#464650\">end of each period, UTC (shade: share of the accounts with debt)</text>\n</svg>\n",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\" fill=\"#464650\">end of each period, UTC (shade: share of the accounts with debt, darkest = largest share; grey: no account with debt)</text>\n</svg>\n",
         (LEFT + WIDTH - RIGHT) / 2,
         height - 14
     ));
@@ -301,7 +317,7 @@ mod tests {
         // Across protocols counts only.
         assert_eq!(maps[4].columns[0].accounts, [5, 3, 4]);
         assert!(maps[4].columns[0].debt.is_none());
-        let svg = svg(&maps[1], "historical", "DAI");
+        let svg = svg(&maps[1], "t", "health", "DAI");
         assert_eq!(
             svg.matches("<rect ").count(),
             1 + 2 * 3,

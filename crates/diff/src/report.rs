@@ -934,7 +934,16 @@ fn health_heat_charts(runs: &[RunFile]) -> Vec<Chart> {
             out.push(Chart {
                 name: format!("health-time-{}", out.len() + 1),
                 title: format!("{} {}: health factor per hour", run.label(), map.scope),
-                svg: crate::health_heat::svg(map, &run.label(), unit),
+                svg: crate::health_heat::svg(
+                    map,
+                    &format!(
+                        "{}: {} accounts with debt by health factor over time",
+                        run.label(),
+                        map.scope
+                    ),
+                    "health factor",
+                    unit,
+                ),
                 note: format!(
                     "Each column is the state at the end of one period ({}), each row a health                      bucket [low, high), lowest at the bottom; the shade is the bucket's share of                      the accounts with debt at that moment. Hover a cell for the accounts and                      their debt ({}). At most {} columns: a longer window shows the last period                      of each stretch.{}",
                     if period == 3600 {

@@ -103,6 +103,19 @@ pub struct Position {
     pub collateral: Vec<Holding>,
     /// Debt per asset.
     pub debt: Vec<Holding>,
+    /// Health factor as the protocol computes it, wad; `None` without debt or when unknown.
+    pub health: Option<U256>,
+    /// How far the main collateral's price may fall before the health factor reaches one.
+    pub liquidation: Option<LiquidationDistance>,
+}
+
+/// The fall of one collateral's price, others held, that makes a position liquidatable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiquidationDistance {
+    /// The collateral (the position's largest counted one).
+    pub asset: Id,
+    /// The fall from the current oracle price, basis points (0: liquidatable already).
+    pub fall_bps: u32,
 }
 
 impl Position {
@@ -312,11 +325,11 @@ pub fn owner_leverage(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Whole units of the common value unit (18 decimals).
-    fn units(n: u64) -> U256 {
+    pub(crate) fn units(n: u64) -> U256 {
         U256::from(n) * U256::from(WAD)
     }
 
@@ -327,7 +340,7 @@ mod tests {
         }
     }
 
-    fn position(
+    pub(crate) fn position(
         protocol: Protocol,
         account: u64,
         collateral: &[(&str, u64)],
@@ -339,6 +352,8 @@ mod tests {
             account: Id::Number(account),
             collateral: collateral.iter().map(|(a, v)| holding(a, *v)).collect(),
             debt: debt.iter().map(|(a, v)| holding(a, *v)).collect(),
+            health: None,
+            liquidation: None,
         }
     }
 

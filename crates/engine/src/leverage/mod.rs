@@ -3,7 +3,10 @@
 //!
 //! - [`sampling`]: the hourly health distribution per market, the run's `health_over_time`;
 //! - [`loops`]: recursive leverage: loops inside and across protocols, effective leverage and
-//!   loop depth.
+//!   loop depth;
+//! - [`book`]: every position of one moment summarised: leverage, LTV and loop depth
+//!   distributions, concentration, the liquidation ladder, the overlap between protocols.
 
+pub mod book;
 pub mod loops;
 pub mod sampling;
