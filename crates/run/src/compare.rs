@@ -170,7 +170,8 @@ pub struct DiffSummary {
     pub timeline_points: Counts,
     /// Health snapshots appeared, vanished or changed.
     pub health_snapshots: Counts,
-    /// Hourly health samples (`health_over_time`) appeared, vanished or changed.
+    /// Health and leverage samples, ladder rungs and overlap tables (`health_over_time`,
+    /// `leverage_over_time`, `liquidation_ladder`, `overlap`) appeared, vanished or changed.
     pub health_samples: Counts,
     /// Whether the final state hash differs.
     pub state_hash_changed: bool,
@@ -191,7 +192,8 @@ pub struct RunDiff {
     pub unsafe_episodes: Vec<ItemChange>,
     /// Health snapshots appeared, vanished or changed.
     pub health_distribution: Vec<ItemChange>,
-    /// Hourly health samples appeared, vanished or changed.
+    /// Health and leverage samples, ladder rungs and overlap tables appeared, vanished or
+    /// changed; ids start with the list's name.
     pub health_over_time: Vec<ItemChange>,
     /// The state hash, when it differs.
     pub state_hash: Option<KeyChange>,
@@ -246,7 +248,7 @@ impl RunDiff {
             ("unsafe episodes", s.unsafe_episodes),
             ("timeline points", s.timeline_points),
             ("health snapshots", s.health_snapshots),
-            ("health samples", s.health_samples),
+            ("health and leverage samples", s.health_samples),
         ] {
             if counts.any() {
                 lines.push(format!("{name}: {}", counts.text()));
@@ -278,7 +280,7 @@ impl RunDiff {
         lines.extend(self.totals.iter().map(KeyChange::line));
         items("unsafe episode", &self.unsafe_episodes, &mut lines);
         items("health", &self.health_distribution, &mut lines);
-        items("health sample", &self.health_over_time, &mut lines);
+        items("sample", &self.health_over_time, &mut lines);
         lines.extend(self.state_hash.iter().map(KeyChange::line));
         lines
     }
@@ -397,23 +399,23 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
     );
     diff.summary.health_snapshots = Counts::of(&diff.health_distribution);
 
-    let (old, new) = (
-        list(expected, "health_over_time"),
-        list(actual, "health_over_time"),
-    );
-    let ids = |items: &[Value]| {
-        identities(
-            items
-                .iter()
-                .map(|item| join_fields(item, identity_fields("health_over_time"))),
-        )
-    };
-    (diff.health_over_time, _) = diff_items(
-        (&old, ids(&old)),
-        (&new, ids(&new)),
-        &["seq", "time"],
-        tolerance,
-    );
+    for key in SAMPLE_LISTS {
+        let (old, new) = (list(expected, key), list(actual, key));
+        let ids = |items: &[Value]| {
+            identities(
+                items
+                    .iter()
+                    .map(|item| format!("{key} {}", join_fields(item, identity_fields(key)))),
+            )
+        };
+        let (changes, _) = diff_items(
+            (&old, ids(&old)),
+            (&new, ids(&new)),
+            &["seq", "time"],
+            tolerance,
+        );
+        diff.health_over_time.extend(changes);
+    }
     diff.summary.health_samples = Counts::of(&diff.health_over_time);
 
     if expected.get("state_hash") != actual.get("state_hash") {
@@ -426,6 +428,14 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
     }
     diff
 }
+
+/// The lists of samples taken over the window and at its start and end (schema version 4).
+const SAMPLE_LISTS: [&str; 4] = [
+    "health_over_time",
+    "leverage_over_time",
+    "liquidation_ladder",
+    "overlap",
+];
 
 fn list(run: &Value, key: &str) -> Vec<Value> {
     run.get(key)
@@ -500,6 +510,9 @@ fn identity_fields(list: &str) -> &'static [&'static str] {
         "timeline" => &["time", "protocol", "market"],
         "health_distribution" => &["moment", "protocol", "market"],
         "health_over_time" => &["period", "protocol", "market"],
+        "leverage_over_time" => &["period", "scope"],
+        "liquidation_ladder" => &["moment", "group", "fall"],
+        "overlap" => &["moment"],
         _ => &[],
     }
 }
@@ -815,12 +828,12 @@ mod tests {
         assert_eq!(diff.summary.health_samples.changed, 1);
         assert_eq!(
             diff.health_over_time[0].id,
-            "2021-05-19T13:00:00Z maker ETH-B"
+            "health_over_time 2021-05-19T13:00:00Z maker ETH-B"
         );
         assert!(
             diff.summary_lines()
                 .iter()
-                .any(|l| l.starts_with("health samples: "))
+                .any(|l| l.starts_with("health and leverage samples: "))
         );
     }
 

@@ -1,6 +1,6 @@
 //! The run file's line form (`docs/run-format.md`, "Line form"): the same schema as JSON lines,
 //! for runs too large to be one JSON document (a 300,000-account market writes hundreds of
-//! megabytes). Line 1 is the run without its five lists, plus `lines`: how many records of each
+//! megabytes). Line 1 is the run without its eight lists, plus `lines`: how many records of each
 //! list follow; every further line is one record, `{"<list>": {...}}`, lists in schema order.
 //! A reader can take it a record at a time, and the counts make a truncated file an error
 //! instead of a shorter run.
@@ -11,17 +11,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{
-    CounterfactualReport, HealthSample, HealthSnapshot, LiquidationRecord, LogInfo, Run, RunConfig,
-    ScenarioInfo, TimelinePoint, Totals, UnsafeEpisode, Window,
+    CounterfactualReport, HealthSample, HealthSnapshot, LadderRung, LeverageSample,
+    LiquidationRecord, LogInfo, OverlapReport, Run, RunConfig, ScenarioInfo, TimelinePoint, Totals,
+    UnsafeEpisode, Window,
 };
 
 /// The run's lists, in the order their records follow the header.
-pub const LIST_KEYS: [&str; 5] = [
+pub const LIST_KEYS: [&str; 8] = [
     "liquidations",
     "unsafe_unliquidated",
     "timeline",
     "health_distribution",
     "health_over_time",
+    "leverage_over_time",
+    "liquidation_ladder",
+    "overlap",
 ];
 
 /// The header key holding the record counts; its presence on line 1 marks the line form.
@@ -71,6 +75,9 @@ pub fn to_lines(run: &Run) -> Vec<u8> {
             (LIST_KEYS[2], run.timeline.len()),
             (LIST_KEYS[3], run.health_distribution.len()),
             (LIST_KEYS[4], run.health_over_time.len()),
+            (LIST_KEYS[5], run.leverage_over_time.len()),
+            (LIST_KEYS[6], run.liquidation_ladder.len()),
+            (LIST_KEYS[7], run.overlap.len()),
         ]),
     };
     let mut out = Vec::new();
@@ -80,6 +87,9 @@ pub fn to_lines(run: &Run) -> Vec<u8> {
     push_records(&mut out, LIST_KEYS[2], &run.timeline);
     push_records(&mut out, LIST_KEYS[3], &run.health_distribution);
     push_records(&mut out, LIST_KEYS[4], &run.health_over_time);
+    push_records(&mut out, LIST_KEYS[5], &run.leverage_over_time);
+    push_records(&mut out, LIST_KEYS[6], &run.liquidation_ladder);
+    push_records(&mut out, LIST_KEYS[7], &run.overlap);
     out
 }
 
@@ -250,6 +260,9 @@ enum Record {
     Timeline(TimelinePoint),
     HealthDistribution(HealthSnapshot),
     HealthOverTime(HealthSample),
+    LeverageOverTime(LeverageSample),
+    LiquidationLadder(LadderRung),
+    Overlap(OverlapReport),
 }
 
 /// Reads a run file of either form (one JSON document, or the line form) into the typed run.
@@ -296,6 +309,18 @@ pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
             Record::HealthOverTime(item) => {
                 run.health_over_time.push(item);
                 LIST_KEYS[4]
+            }
+            Record::LeverageOverTime(item) => {
+                run.leverage_over_time.push(item);
+                LIST_KEYS[5]
+            }
+            Record::LiquidationLadder(item) => {
+                run.liquidation_ladder.push(item);
+                LIST_KEYS[6]
+            }
+            Record::Overlap(item) => {
+                run.overlap.push(item);
+                LIST_KEYS[7]
             }
         };
         *found.entry(list.to_owned()).or_default() += 1;
@@ -415,6 +440,19 @@ mod tests {
                 accounts_without_debt: 1,
                 accounts_unpriced: 0,
             }],
+            leverage_over_time: Vec::new(),
+            liquidation_ladder: vec![crate::LadderRung {
+                moment: crate::BookMoment::End,
+                seq: 9,
+                time: Timestamp(1_622_512_900),
+                group: "ETH".to_owned(),
+                fall: "5-10%".into(),
+                accounts: 2,
+                collateral: amount(300),
+                debt: amount(150),
+                by_protocol: std::collections::BTreeMap::from([("maker".to_owned(), amount(300))]),
+            }],
+            overlap: Vec::new(),
             counterfactual: None,
         }
     }
@@ -449,6 +487,9 @@ mod tests {
             "timeline": [{"seq": 4, "market": "ETH-A"}],
             "health_distribution": [{"moment": "after", "seq": 9}],
             "health_over_time": [],
+            "leverage_over_time": [],
+            "liquidation_ladder": [],
+            "overlap": [],
             "counterfactual": null
         })
     }
@@ -459,7 +500,7 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
-        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"health_over_time":0,"liquidations":2,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
+        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"health_over_time":0,"leverage_over_time":0,"liquidation_ladder":0,"liquidations":2,"overlap":0,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
         assert_eq!(lines[1], r##"{"liquidations":{"account":"#1","seq":3}}"##);
         assert_eq!(
             lines[4],
