@@ -12,8 +12,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use cascade_engine::core::param_history::ParamHistory;
 use cascade_engine::counterfactual::scenario::{Scenario, ScenarioError, note_markets};
+use cascade_engine::protocol::accounts::AccountsCapture;
 use cascade_engine::protocols::maker::{MakerConfig, MedianRule, OracleMode, OsmSample};
-use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log_observed};
+use cascade_engine::{Capture, EngineConfig, Mode, ReplayOptions, Run, replay_log_capturing};
 use cascade_events::{Id, Payload, Timestamp};
 use cascade_log::{Catalog, LogReader};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -202,8 +203,21 @@ impl EngineArgs {
     /// with checkpoints stored and resumed as asked. A catalog that cannot be opened (read-only
     /// storage) only costs the checkpoints: the replay runs from the segments, with a warning.
     pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
+        Ok(self.run_log_capturing(dir, &Capture::default())?.0)
+    }
+
+    /// [`EngineArgs::run_log`], with every account's position at the times `capture` asks for
+    /// (history only: a scenario's accounts are not captured).
+    pub fn run_log_capturing(
+        &self,
+        dir: &Path,
+        capture: &Capture,
+    ) -> anyhow::Result<(Run, Vec<AccountsCapture>)> {
         crate::existing_log(dir)?;
-        let run = self.replay(dir)?;
+        if self.scenario.is_some() && !capture.at.is_empty() {
+            bail!("--accounts-at and cascade state replay history: they cannot take --scenario");
+        }
+        let run = self.replay(dir, capture)?;
         if let Err(error) = Catalog::open(dir) {
             eprintln!(
                 "warning: catalog unavailable ({error}); replayed from the segments without checkpoints"
@@ -212,7 +226,7 @@ impl EngineArgs {
         Ok(run)
     }
 
-    fn replay(&self, dir: &Path) -> anyhow::Result<Run> {
+    fn replay(&self, dir: &Path, capture: &Capture) -> anyhow::Result<(Run, Vec<AccountsCapture>)> {
         let config = self.config()?;
         check_feed_lags(dir, &config)?;
         check_param_markets(dir, &config)?;
@@ -250,15 +264,21 @@ impl EngineArgs {
                 run.totals.liquidations,
                 started.elapsed().as_secs_f64()
             );
-            return Ok(run);
+            return Ok((run, Vec::new()));
         }
         tracing::info!("replaying {}", dir.display());
         tracing::debug!("engine settings: {:?}", options.config);
         let bar = talk::bar("replaying", 0, false);
-        let outcome = replay_log_observed(dir, &options, Mode::Historical, &mut |done, end| {
-            bar.set_length(end);
-            bar.set_position(done);
-        });
+        let outcome = replay_log_capturing(
+            dir,
+            &options,
+            Mode::Historical,
+            capture,
+            &mut |done, end| {
+                bar.set_length(end);
+                bar.set_position(done);
+            },
+        );
         bar.finish_and_clear();
         let outcome = outcome.with_context(|| format!("replaying {}", dir.display()))?;
         tracing::info!(
@@ -278,7 +298,7 @@ impl EngineArgs {
                 eprintln!("stored {} checkpoints", outcome.checkpoints_written);
             }
         }
-        Ok(outcome.run)
+        Ok((outcome.run, outcome.accounts))
     }
 }
 
@@ -335,7 +355,8 @@ fn check_param_markets(dir: &Path, config: &EngineConfig) -> anyhow::Result<()> 
 }
 
 /// The time `text` given to `flag`.
-fn parse_time(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
+/// A time as the flags take it: RFC 3339, or YYYY-MM-DD for midnight UTC; errors name `flag`.
+pub fn parse_time(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(Timestamp(time.timestamp()));
     }

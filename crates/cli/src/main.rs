@@ -22,6 +22,7 @@ mod pipe;
 mod replay_cmd;
 mod report_cmd;
 mod run_cmd;
+mod state_cmd;
 mod stream_cmd;
 mod sweep_cmd;
 mod synth_cmd;
@@ -63,6 +64,8 @@ enum Command {
     Diff(diff_cmd::DiffArgs),
     /// Write the HTML and Markdown post-mortem of runs of one log.
     Report(report_cmd::ReportArgs),
+    /// Every account's position at a time: health factor, collateral, debt, liquidation price.
+    State(state_cmd::StateArgs),
     /// Read run files: `cascade run cat FILE` prints either form as one JSON document.
     Run(run_cmd::RunArgs),
     /// Run one counterfactual per point of a parameter grid, in parallel.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
+        Command::State(args) => state_cmd::run(args),
         Command::Sweep(args) => sweep_cmd::run(args),
         Command::Worker(args) => worker_cmd::run(args),
         Command::CheckSuite(args) => check_suite_cmd::run(args),

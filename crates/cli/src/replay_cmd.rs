@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cascade_engine::Run;
+use cascade_engine::{Capture, Run};
 use cascade_run::compare::{DiffOptions, DiffSummary, golden_fields, project};
 use cascade_run::lines as run_lines;
 use cascade_run::{RunDiff, diff_runs};
@@ -13,9 +13,10 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::engine_args::EngineArgs;
+use crate::engine_args::{EngineArgs, parse_time};
 use crate::fail_on::{self, Threshold};
 use crate::out::write_file;
+use crate::state_cmd;
 
 /// `cascade replay DIR`.
 #[derive(Args)]
@@ -29,6 +30,20 @@ pub struct ReplayArgs {
     /// Print the run file on stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Capture every account's position at these times (RFC 3339 or YYYY-MM-DD, UTC;
+    /// comma-separated): each once every event of the first instant at or after it is applied
+    /// (the log's end when there is none). Needs --accounts-out.
+    #[arg(
+        long,
+        value_name = "TIME",
+        value_delimiter = ',',
+        requires = "accounts_out"
+    )]
+    accounts_at: Vec<String>,
+    /// Write the captured accounts here: JSON lines when the name ends in `.jsonl` or `.json`,
+    /// else CSV (one row per account and asset).
+    #[arg(long, value_name = "FILE", requires = "accounts_at")]
+    accounts_out: Option<PathBuf>,
     #[command(flatten)]
     fail_on: FailOnArgs,
     #[command(flatten)]
@@ -115,10 +130,21 @@ pub fn parse_run_file(path: &Path, bytes: &[u8]) -> anyhow::Result<serde_json::V
 
 /// Runs `cascade replay`.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
-    let run = args.engine.run_log(&args.dir)?;
+    let capture = Capture {
+        at: args
+            .accounts_at
+            .iter()
+            .map(|time| parse_time("--accounts-at", time))
+            .collect::<anyhow::Result<_>>()?,
+        stop_when_taken: false,
+    };
+    let (run, accounts) = args.engine.run_log_capturing(&args.dir, &capture)?;
     // A million-account run file is hundreds of megabytes: built only when asked for.
     if let Some(out) = &args.out {
         write_file(out, &run_bytes(&run, out))?;
+    }
+    if let Some(path) = &args.accounts_out {
+        state_cmd::write_accounts(path, &accounts)?;
     }
     let text = if args.json {
         run.to_json()
@@ -126,6 +152,14 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
         let mut text = run.summary();
         if let Some(out) = &args.out {
             text.push_str(&format!("run written to {}\n", out.display()));
+        }
+        if let Some(path) = &args.accounts_out {
+            let rows: usize = accounts.iter().map(|capture| capture.accounts.len()).sum();
+            text.push_str(&format!(
+                "accounts at {} time(s) written to {} ({rows} account positions)\n",
+                accounts.len(),
+                path.display()
+            ));
         }
         text.into_bytes()
     };

@@ -15,10 +15,11 @@ pub struct SynthArgs {
     /// Log directory to create (must not hold events yet).
     #[arg(long)]
     out: PathBuf,
-    /// Protocol of the market: aave-v3, aave-v2, compound-v2 or maker.
-    #[arg(long, default_value = "aave-v3")]
-    protocol: Protocol,
-    /// Number of accounts (Maker: vaults).
+    /// Protocol of the market: aave-v3, aave-v2, compound-v2 or maker; several, comma-separated,
+    /// for one market of several protocols sharing assets and prices (`maker,aave-v2`).
+    #[arg(long, value_delimiter = ',', default_value = "aave-v3")]
+    protocol: Vec<Protocol>,
+    /// Number of positions (Maker: vaults), spread over the protocols.
     #[arg(long, default_value_t = 10_000)]
     accounts: u32,
     /// Seed of every random choice: the same seed writes the same bytes.
@@ -33,6 +34,12 @@ pub struct SynthArgs {
     /// Average user events per account, counting the three opening ones.
     #[arg(long, default_value_t = 5)]
     events_per_account: u32,
+    /// Share of owners holding a position in every protocol of the market, e.g. 0.3.
+    #[arg(long, value_parser = synth::parse_ppm, default_value = "0")]
+    overlap: u32,
+    /// Share of positions opened as loops (borrow, re-supply, up to 4 times), e.g. 0.2.
+    #[arg(long, value_parser = synth::parse_ppm, default_value = "0")]
+    loops: u32,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -40,14 +47,21 @@ pub struct SynthArgs {
 
 /// Runs `cascade synth`.
 pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
+    let (&protocol, also) = args
+        .protocol
+        .split_first()
+        .context("--protocol names no protocol")?;
     let config = SynthConfig {
-        protocol: args.protocol,
+        protocol,
         accounts: args.accounts,
         seed: args.seed,
         assets: args.assets,
         shock: args.shock,
         events_per_account: args.events_per_account,
         source: 0,
+        also: also.to_vec(),
+        overlap_ppm: args.overlap,
+        loops_ppm: args.loops,
     };
     let started = Instant::now();
     let spinner = crate::talk::spinner(&format!(
@@ -74,6 +88,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             "by_kind": written.summary.by_kind,
             "accounts": written.summary.accounts,
             "accounts_liquidated": written.summary.accounts_liquidated,
+            "owners": written.summary.owners,
+            "shared_owners": written.summary.shared_owners,
+            "looped": written.summary.looped,
             "first_time": written.summary.first_time,
             "last_time": written.summary.last_time,
             "content_hash": hash,
@@ -115,6 +132,14 @@ pub fn print_summary(summary: &SynthSummary) {
         thousands(u64::from(summary.accounts_liquidated)),
         thousands(u64::from(summary.accounts)),
     );
+    if summary.shared_owners > 0 || summary.looped > 0 {
+        println!(
+            "  {} owners, {} of them in more than one protocol; {} looped positions",
+            thousands(u64::from(summary.owners)),
+            thousands(u64::from(summary.shared_owners)),
+            thousands(u64::from(summary.looped)),
+        );
+    }
 }
 
 /// The wall clock as a log timestamp: recorded in the catalog only, never in events.

@@ -28,6 +28,24 @@ fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("--json prints JSON")
 }
 
+/// `cascade replay LOG EXTRA --out RUN`, and the run file it wrote.
+fn replay(log: &Path, run: &Path, extra: &[&str]) -> serde_json::Value {
+    let replay = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .arg("replay")
+        .arg(log)
+        .args(extra)
+        .arg("--out")
+        .arg(run)
+        .output()
+        .expect("runs cascade");
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(run).expect("run written")).expect("JSON")
+}
+
 #[test]
 fn same_seed_same_log_and_other_seed_other_log() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -79,21 +97,7 @@ fn the_engine_explains_every_liquidation_of_an_underwater_market() {
         ));
         let recorded = written["by_kind"]["liquidation"].as_u64().unwrap_or(0);
         assert!(recorded > 1_000, "{written}");
-        let run = dir.path().join(format!("{protocol}.json"));
-        let replay = Command::new(env!("CARGO_BIN_EXE_cascade"))
-            .arg("replay")
-            .arg(&log)
-            .arg("--out")
-            .arg(&run)
-            .output()
-            .expect("runs cascade");
-        assert!(
-            replay.status.success(),
-            "{}",
-            String::from_utf8_lossy(&replay.stderr)
-        );
-        let run: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&run).expect("run written")).expect("JSON");
+        let run = replay(&log, &dir.path().join(format!("{protocol}.json")), &[]);
         let verdicts = &run["totals"]["verdicts"];
         assert_eq!(
             verdicts["explained"].as_u64(),
@@ -101,4 +105,43 @@ fn the_engine_explains_every_liquidation_of_an_underwater_market() {
             "{protocol}: {verdicts}"
         );
     }
+}
+
+/// A market of three protocols with shared owners and loops is one log the engine replays whole:
+/// every liquidation of every protocol is `explained`, as in the one-protocol markets.
+#[test]
+fn the_engine_explains_every_liquidation_of_a_three_protocol_market() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("market");
+    let written = json(&synth_market(
+        &log,
+        "maker,aave-v2,compound-v2",
+        "3000",
+        &["--seed", "7", "--overlap", "0.3", "--loops", "0.2"],
+    ));
+    let recorded = written["by_kind"]["liquidation"].as_u64().unwrap_or(0);
+    assert!(recorded > 300, "{written}");
+    assert!(
+        written["shared_owners"].as_u64().unwrap_or(0) > 300,
+        "{written}"
+    );
+    assert!(written["looped"].as_u64().unwrap_or(0) > 300, "{written}");
+    let run = replay(
+        &log,
+        &dir.path().join("run.json"),
+        &["--osm-sample", "step"],
+    );
+    let verdicts = &run["totals"]["verdicts"];
+    assert_eq!(verdicts["explained"].as_u64(), Some(recorded), "{verdicts}");
+}
+
+#[test]
+fn overlap_needs_several_protocols_and_fractions_are_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one = synth(&dir.path().join("one"), &["--overlap", "0.3"]);
+    assert_eq!(one.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&one.stderr).contains("several protocols"));
+    let bad = synth(&dir.path().join("bad"), &["--loops", "1.5"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("above 1"));
 }

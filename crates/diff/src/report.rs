@@ -762,6 +762,17 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
         }
     }
     out.extend(health_heat_charts(runs));
+    let leverage = crate::leverage_charts::leverage_charts(runs)
+        .into_iter()
+        .chain(crate::leverage_charts::ladder_chart(runs)?)
+        .chain(crate::leverage_charts::overlap_chart(runs)?);
+    out.extend(leverage.map(|chart| Chart {
+        name: chart.name,
+        title: chart.title,
+        svg: chart.svg,
+        note: chart.note,
+        table: Some(chart.table),
+    }));
     Ok(out)
 }
 

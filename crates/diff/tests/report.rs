@@ -41,10 +41,14 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
             "waterfall-size",
             "health-1",
             "health-time-1",
-            "health-time-2"
+            "health-time-2",
+            "leverage-time-1",
+            "leverage-time-2",
+            "ladder",
+            "overlap"
         ]
     );
-    assert_eq!(html.matches("<svg").count(), 10, "charts are inline SVG");
+    assert_eq!(html.matches("<svg").count(), 14, "charts are inline SVG");
     for needle in [
         "What happened",
         "historical: 2 liquidations of 2 accounts; 150 WETH seized, 140,000 DAI repaid;",
@@ -178,8 +182,8 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Renders the page in headless Chromium, as a user opens it: the screenshot must exist and
-/// Chromium's DOM must hold the ten SVG charts, the health chart and the hourly heat maps among
-/// them.
+/// Chromium's DOM must hold the fourteen SVG charts, the health chart, the hourly heat maps and
+/// the leverage charts among them.
 #[test]
 fn chromium_renders_the_report() {
     let Some(browser) = chromium() else {
@@ -232,8 +236,8 @@ fn chromium_renders_the_report() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(
         dom.matches("<svg").count(),
-        10,
-        "Chromium parsed the ten charts"
+        14,
+        "Chromium parsed the fourteen charts"
     );
     assert!(
         dom.contains("id=\"chart-waterfall-time\"") && dom.contains("id=\"chart-waterfall-size\"")
@@ -246,6 +250,10 @@ fn chromium_renders_the_report() {
         dom.contains("id=\"chart-health-time-1\"") && dom.contains("id=\"chart-health-time-2\"")
     );
     assert!(dom.contains("historical: maker ETH-B accounts with debt by health factor over time"));
+    for id in ["leverage-time-1", "leverage-time-2", "ladder", "overlap"] {
+        assert!(dom.contains(&format!("id=\"chart-{id}\"")), "{id}");
+    }
+    assert!(dom.contains("ETH collateral that becomes liquidatable, by fall of its price"));
 }
 
 #[test]

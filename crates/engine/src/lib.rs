@@ -39,7 +39,9 @@ pub mod slots;
 pub mod state;
 
 pub use crate::core::replay::{Counterfactual, Engine, EngineConfig, Mode, run_events};
-pub use crate::core::session::{ReplayOptions, ReplayOutcome, replay_log, replay_log_observed};
+pub use crate::core::session::{
+    Capture, ReplayOptions, ReplayOutcome, replay_log, replay_log_capturing, replay_log_observed,
+};
 pub use error::EngineError;
 pub use index::LiquidationIndex;
 pub use oracle::{PriceBook, Quote};

@@ -524,6 +524,13 @@ pub struct CountBucket {
     pub accounts: u64,
 }
 
+/// The rungs of a liquidation ladder, as [`LadderRung::fall`] names them: liquidatable already,
+/// each 5% of price fall up to 50%, then beyond.
+pub const LADDER_FALLS: [&str; 12] = [
+    "now", "0-5%", "5-10%", "10-15%", "15-20%", "20-25%", "25-30%", "30-35%", "35-40%", "40-45%",
+    "45-50%", ">=50%",
+];
+
 /// Where a [`LadderRung`] or an [`OverlapReport`] was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

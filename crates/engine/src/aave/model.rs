@@ -30,6 +30,8 @@
 //! the assets whose view moved, the pair members from the lower of the old and new level up and the
 //! accounts with several reserves, so a check after one liquidation costs one account.
 
+mod accounts;
+
 use std::collections::BTreeMap;
 
 use alloy_primitives::U512;
@@ -1797,6 +1799,14 @@ impl ProtocolModel for AaveModel {
         }
         self.monitor.resync();
         Ok(())
+    }
+
+    fn accounts(
+        &self,
+        _time: Timestamp,
+        out: &mut Vec<crate::protocol::accounts::AccountPosition>,
+    ) {
+        self.account_positions(out);
     }
 
     /// `calculateUserAccountData` of every account of every pool: its health factor, and its

@@ -31,6 +31,8 @@
 //! the assets whose view moved, the pair members from the lower of the old and new level up and the
 //! accounts with several reserves, so a check after one liquidation costs one account.
 
+mod accounts;
+
 use std::collections::BTreeMap;
 
 use cascade_events::{
@@ -1552,6 +1554,14 @@ impl ProtocolModel for CompoundModel {
     /// collateral over borrows ([`CompoundModel::health`]), debt the USD value of its borrows.
     /// Borrow balances are read at the latest recorded index (`borrowBalanceStored`), so `time`
     /// changes nothing.
+    fn accounts(
+        &self,
+        _time: Timestamp,
+        out: &mut Vec<crate::protocol::accounts::AccountPosition>,
+    ) {
+        self.account_positions(out);
+    }
+
     fn health_distribution(
         &self,
         _time: Timestamp,

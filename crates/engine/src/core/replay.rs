@@ -21,6 +21,7 @@ use cascade_events::{
 
 use crate::EngineError;
 use crate::oracle::{PriceBook, QuoteConversion};
+use crate::protocol::accounts::{AccountPosition, AccountsCapture};
 use crate::protocol::param::ParamSetting;
 use crate::protocol::registry::{ProtocolSet, ReplayKind};
 use crate::protocol::{
@@ -209,6 +210,9 @@ struct Output {
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
     health_over_time: crate::leverage::sampling::HealthSampler,
+    /// The liquidation ladder and overlap at the window's start and end.
+    ladder: Vec<crate::run::LadderRung>,
+    overlap: Vec<crate::run::OverlapReport>,
     /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
     /// health distributions.
     totals_only: bool,
@@ -255,6 +259,11 @@ pub struct Engine {
     /// Per model, whether its `before` health distribution was taken (report bookkeeping, not
     /// state).
     before_taken: Vec<bool>,
+    /// Times whose accounts are still to be captured, latest first (output bookkeeping, not
+    /// state).
+    accounts_at: Vec<Timestamp>,
+    /// The captures taken so far.
+    captures: Vec<AccountsCapture>,
 }
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CSCDENG1";
@@ -309,6 +318,8 @@ impl Engine {
             overrides: Vec::new(),
             params_applied: 0,
             timeline_last: BTreeMap::new(),
+            accounts_at: Vec::new(),
+            captures: Vec::new(),
         }
     }
 
@@ -400,6 +411,7 @@ impl Engine {
         if self.now != Some(time) {
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
                 self.run_due_checks(next - 1, now, true)?;
+                self.capture_due(now);
                 if self.output.health_over_time.ends(now, time) {
                     self.sample_health(next - 1, now);
                 }
@@ -813,6 +825,66 @@ impl Engine {
                     .push(period, seq, time, distribution);
             }
         }
+        let Some((book, unpriced)) = self.book(time) else {
+            return;
+        };
+        let taken = crate::leverage::record::Taken {
+            period,
+            period_seconds: self.output.health_over_time.period_seconds(),
+            seq,
+            time,
+        };
+        let samples = crate::leverage::record::leverage_samples(taken, &book, &unpriced);
+        self.output.health_over_time.push_leverage(samples);
+        if self.output.overlap.is_empty() {
+            self.record_book(crate::run::BookMoment::Start, seq, time, &book);
+        }
+    }
+
+    /// Every model's positions at `time`, valued in USD and summarised, with the positions each
+    /// protocol left out for an unknown value; `None` when no model lists a position.
+    fn book(
+        &self,
+        time: Timestamp,
+    ) -> Option<(crate::leverage::book::Book, BTreeMap<Protocol, u64>)> {
+        let mut positions = Vec::new();
+        let mut unpriced = BTreeMap::new();
+        let mut accounts = Vec::new();
+        for model in &self.models {
+            accounts.clear();
+            model.accounts(time, &mut accounts);
+            let (valued, left_out) =
+                crate::leverage::positions::usd_positions(&accounts, &self.prices);
+            if left_out > 0 {
+                unpriced.insert(model.protocol(), left_out);
+            }
+            positions.extend(valued);
+        }
+        if positions.is_empty() && unpriced.is_empty() {
+            return None;
+        }
+        let correlation = crate::leverage::loops::Correlation::default();
+        Some((
+            crate::leverage::book::summarise(&positions, &correlation),
+            unpriced,
+        ))
+    }
+
+    /// Records `book`'s liquidation ladder and overlap at `moment`.
+    fn record_book(
+        &mut self,
+        moment: crate::run::BookMoment,
+        seq: u64,
+        time: Timestamp,
+        book: &crate::leverage::book::Book,
+    ) {
+        use crate::leverage::record;
+        self.output
+            .ladder
+            .extend(record::ladder(moment, seq, time, book));
+        self.output
+            .overlap
+            .push(record::overlap(moment, seq, time, book));
     }
 
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
@@ -1126,6 +1198,52 @@ impl Engine {
         }
     }
 
+    /// Asks for every account's position at each of `times` ([`AccountsCapture`] says which
+    /// state each one shows); [`Engine::take_accounts`] hands them over.
+    pub fn capture_accounts_at(&mut self, times: &[Timestamp]) {
+        self.accounts_at.extend_from_slice(times);
+        self.accounts_at.sort_unstable_by(|a, b| b.cmp(a));
+        self.accounts_at.dedup();
+    }
+
+    /// Whether a capture asked for is still to be taken.
+    pub fn captures_pending(&self) -> bool {
+        !self.accounts_at.is_empty()
+    }
+
+    /// The captures asked for, those still pending taken now (the log ended before their time).
+    pub fn take_accounts(&mut self) -> Vec<AccountsCapture> {
+        while let Some(at) = self.accounts_at.pop() {
+            self.capture(at);
+        }
+        std::mem::take(&mut self.captures)
+    }
+
+    /// Takes the captures whose time the instant `now`, just completed, reaches.
+    fn capture_due(&mut self, now: Timestamp) {
+        while let Some(at) = self.accounts_at.last().copied().filter(|at| *at <= now) {
+            self.accounts_at.pop();
+            self.capture(at);
+        }
+    }
+
+    fn capture(&mut self, at: Timestamp) {
+        let state_time = self.now;
+        let time = state_time.unwrap_or(at);
+        let mut accounts: Vec<AccountPosition> = Vec::new();
+        for model in &self.models {
+            model.accounts(time, &mut accounts);
+        }
+        accounts.sort_unstable_by(|a, b| {
+            (a.protocol, a.market, a.account).cmp(&(b.protocol, b.market, b.account))
+        });
+        self.captures.push(AccountsCapture {
+            at,
+            state_time,
+            accounts,
+        });
+    }
+
     /// Runs the checks still due, closes open episodes at the last event's time and builds the
     /// run.
     pub fn finish(mut self, log: LogInfo) -> Result<Run, EngineError> {
@@ -1134,6 +1252,11 @@ impl Engine {
         }
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
             self.sample_health(seq, now);
+            if !self.output.totals_only
+                && let Some((book, _)) = self.book(now)
+            {
+                self.record_book(crate::run::BookMoment::End, seq, now, &book);
+            }
         }
         for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {
             // Still unsafe at the end: unsafe at every check of its model since it began.
@@ -1155,6 +1278,7 @@ impl Engine {
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
         let out = self.output;
+        let (health_over_time, leverage_over_time) = out.health_over_time.finish();
         let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
         let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
@@ -1225,7 +1349,10 @@ impl Engine {
             unsafe_unliquidated: episodes,
             timeline: out.timeline,
             health_distribution: health,
-            health_over_time: out.health_over_time.finish(),
+            health_over_time,
+            leverage_over_time,
+            liquidation_ladder: out.ladder,
+            overlap: out.overlap,
             counterfactual,
         })
     }

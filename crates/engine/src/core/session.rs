@@ -11,12 +11,13 @@
 
 use std::path::Path;
 
-use cascade_events::Event;
+use cascade_events::{Event, Timestamp};
 use cascade_log::{Catalog, LogReader};
 
 use crate::EngineError;
 use crate::core::replay::{Engine, EngineConfig, Mode};
 use crate::protocol::WARM_BATCH;
+use crate::protocol::accounts::AccountsCapture;
 use crate::run::{LogInfo, Run};
 
 /// How to replay a log directory.
@@ -42,6 +43,18 @@ pub struct ReplayOutcome {
     /// The checkpoint the replay resumed from (its seq), if any. Not part of the run file: a
     /// resumed replay and one from the start give the same run.
     pub resumed_from: Option<u64>,
+    /// The accounts captured at the times [`Capture::at`] asked for.
+    pub accounts: Vec<AccountsCapture>,
+}
+
+/// Every account's position at some times of a replay ([`Engine::capture_accounts_at`]).
+#[derive(Clone, Debug, Default)]
+pub struct Capture {
+    /// The times asked for.
+    pub at: Vec<Timestamp>,
+    /// Stop reading the log once every capture is taken (`cascade state`): the run then covers
+    /// the log up to there only.
+    pub stop_when_taken: bool,
 }
 
 /// The log's catalog, or `None` when it cannot be opened: checkpoints and stored summaries only
@@ -84,10 +97,25 @@ pub fn replay_log_observed(
     mode: Mode,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReplayOutcome, EngineError> {
+    replay_log_capturing(dir, options, mode, &Capture::default(), progress)
+}
+
+/// [`replay_log_observed`], capturing every account's position at the times `capture` asks
+/// for. A checkpoint is resumed only when its time is before every one of them (its state must
+/// not have passed a time asked for).
+pub fn replay_log_capturing(
+    dir: &Path,
+    options: &ReplayOptions,
+    mode: Mode,
+    capture: &Capture,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ReplayOutcome, EngineError> {
     let reader = LogReader::open(dir)?;
     let end = reader.next_seq();
     let catalog = open_catalog(dir);
     let mut engine = Engine::new(options.config.clone(), mode);
+    engine.capture_accounts_at(&capture.at);
+    let first_capture = capture.at.iter().min().map(|at| at.0);
     let namespace = format!("{}-g{}", engine.namespace(), reader.generation());
     let times_key = format!("{namespace}/times");
     let stored_times = match &catalog {
@@ -99,7 +127,10 @@ pub fn replay_log_observed(
     if options.resume
         && let Some(catalog) = &catalog
         && let Some(from) = options.config.from
-        && let Some(&(seq, _)) = times.iter().rev().find(|(_, time)| *time < from.0)
+        && let Some(&(seq, _)) = times
+            .iter()
+            .rev()
+            .find(|(_, time)| *time < from.0 && first_capture.is_none_or(|at| *time < at))
         && let Some((found, bytes)) = catalog.checkpoint_at_or_before(&namespace, seq)?
         && found == seq
     {
@@ -148,13 +179,18 @@ pub fn replay_log_observed(
             }
         }
         progress(engine.next_seq().unwrap_or(end), end);
+        if capture.stop_when_taken && !engine.captures_pending() {
+            break;
+        }
     }
     std::hint::black_box(warmed);
     if let Some(catalog) = catalog.as_ref().filter(|_| written > 0) {
         catalog.flush()?;
     }
     let log = log_info(catalog.as_ref(), &reader)?;
+    let accounts = engine.take_accounts();
     Ok(ReplayOutcome {
+        accounts,
         run: engine.finish(log)?,
         applied,
         checkpoints_written: written,

@@ -45,11 +45,8 @@ pub const DEPTH_NAMES: [&str; 6] = ["0", "1", "2", "3", "4", ">=5"];
 pub const TOP_N: [usize; 3] = [10, 100, 1000];
 /// Width of a rung of the liquidation ladder, basis points of price fall.
 pub const RUNG_BPS: u32 = 500;
-/// Names of the rungs: liquidatable already, then each 5% of fall up to 50%, then beyond.
-pub const RUNG_NAMES: [&str; 12] = [
-    "now", "0-5%", "5-10%", "10-15%", "15-20%", "20-25%", "25-30%", "30-35%", "35-40%", "40-45%",
-    "45-50%", ">=50%",
-];
+/// Names of the rungs.
+pub use cascade_run::LADDER_FALLS as RUNG_NAMES;
 
 /// The bucket of `value` (wad) among edges in hundredths.
 fn bucket(value: U256, edges: &[u64]) -> usize {

@@ -11,7 +11,7 @@
 use cascade_events::Timestamp;
 
 use crate::protocol::HealthDistribution;
-use crate::run::{HealthSample, health_buckets};
+use crate::run::{HealthSample, LeverageSample, health_buckets};
 
 /// The shortest period, seconds: an hour.
 pub const HOUR: i64 = 3600;
@@ -24,8 +24,10 @@ pub const MAX_PERIODS: usize = 504;
 pub struct HealthSampler {
     period_seconds: i64,
     last_period: Option<i64>,
-    periods: usize,
+    /// Periods begun, in order.
+    taken: Vec<i64>,
     samples: Vec<HealthSample>,
+    leverage: Vec<LeverageSample>,
 }
 
 impl Default for HealthSampler {
@@ -33,8 +35,9 @@ impl Default for HealthSampler {
         Self {
             period_seconds: HOUR,
             last_period: None,
-            periods: 0,
+            taken: Vec::new(),
             samples: Vec::new(),
+            leverage: Vec::new(),
         }
     }
 }
@@ -53,14 +56,14 @@ impl HealthSampler {
         if self.last_period.is_some_and(|last| period <= last) {
             return None;
         }
-        if self.periods >= MAX_PERIODS {
+        if self.taken.len() >= MAX_PERIODS {
             self.coarsen();
             period = time.0.div_euclid(self.period_seconds) * self.period_seconds;
             if self.last_period.is_some_and(|last| period <= last) {
                 return None;
             }
         }
-        self.periods += 1;
+        self.taken.push(period);
         self.last_period = Some(period);
         Some(period)
     }
@@ -90,42 +93,57 @@ impl HealthSampler {
         });
     }
 
+    /// Adds the leverage samples of period `period` (see [`crate::leverage::record`]).
+    pub fn push_leverage(&mut self, samples: Vec<LeverageSample>) {
+        self.leverage.extend(samples);
+    }
+
+    /// The current period length, seconds.
+    pub fn period_seconds(&self) -> i64 {
+        self.period_seconds
+    }
+
     /// Doubles the period: of the samples falling in one new period, those of the first old
     /// period in it stay (relabelled), the others go.
     fn coarsen(&mut self) {
         self.period_seconds *= 2;
         let length = self.period_seconds;
-        let mut kept_from: Option<(i64, i64)> = None;
-        let mut periods = 0;
-        self.samples.retain_mut(|sample| {
-            let coarse = sample.period.0.div_euclid(length) * length;
-            let keep = match kept_from {
-                Some((group, first)) if group == coarse => sample.period.0 == first,
-                _ => {
-                    kept_from = Some((coarse, sample.period.0));
-                    periods += 1;
-                    true
-                }
-            };
-            if keep {
-                sample.period = Timestamp(coarse);
-                sample.period_seconds = length;
+        let coarse = |period: i64| period.div_euclid(length) * length;
+        // The first old period of each new one, which keeps its samples.
+        let mut kept: Vec<i64> = Vec::new();
+        for period in &self.taken {
+            if kept
+                .last()
+                .is_none_or(|last| coarse(*last) != coarse(*period))
+            {
+                kept.push(*period);
             }
+        }
+        let keeps = |period: Timestamp| kept.binary_search(&period.0).is_ok();
+        self.samples.retain_mut(|sample| {
+            let keep = keeps(sample.period);
+            sample.period = Timestamp(coarse(sample.period.0));
+            sample.period_seconds = length;
             keep
         });
-        // Periods whose every market was empty left no sample; count what the kept ones span.
-        self.periods = periods;
-        self.last_period = self
-            .last_period
-            .map(|last| last.div_euclid(length) * length);
+        self.leverage.retain_mut(|sample| {
+            let keep = keeps(sample.period);
+            sample.period = Timestamp(coarse(sample.period.0));
+            sample.period_seconds = length;
+            keep
+        });
+        self.taken = kept.into_iter().map(coarse).collect();
+        self.last_period = self.last_period.map(coarse);
     }
 
-    /// The samples, by period, protocol and market.
-    pub fn finish(mut self) -> Vec<HealthSample> {
+    /// The health samples by period, protocol and market, and the leverage samples by period
+    /// (in the order pushed within one).
+    pub fn finish(mut self) -> (Vec<HealthSample>, Vec<LeverageSample>) {
         self.samples.sort_by(|a, b| {
             (a.period, &a.protocol, &a.market).cmp(&(b.period, &b.protocol, &b.market))
         });
-        self.samples
+        self.leverage.sort_by_key(|sample| sample.period);
+        (self.samples, self.leverage)
     }
 }
 
@@ -163,7 +181,7 @@ mod tests {
         assert_eq!(taken, [(36_000, 1), (39_600, 2)]);
         assert_eq!(period, 46_800);
         assert!(sampler.begin(Timestamp(48_001)).is_none(), "13:00 is taken");
-        let samples = sampler.finish();
+        let (samples, _) = sampler.finish();
         assert_eq!(samples.len(), 3);
         assert_eq!((samples[1].seq, samples[1].time), (2, Timestamp(39_600)));
         // Every bucket is listed; both accounts are in 1.1-1.25.
@@ -182,7 +200,7 @@ mod tests {
                 sampler.push(period, hour as u64, time, &distribution(1));
             }
         }
-        let samples = sampler.finish();
+        let (samples, _) = sampler.finish();
         // 505 hours in 2-hour periods: 253 periods (the last holds hour 504 alone).
         assert_eq!(samples.len(), MAX_PERIODS / 2 + 1);
         assert!(samples.iter().all(|s| s.period_seconds == 2 * HOUR));
@@ -200,6 +218,6 @@ mod tests {
         let mut sampler = HealthSampler::default();
         let period = sampler.begin(Timestamp(HOUR)).unwrap();
         sampler.push(period, 1, Timestamp(HOUR), &distribution(0));
-        assert!(sampler.finish().is_empty());
+        assert!(sampler.finish().0.is_empty());
     }
 }

@@ -15,12 +15,14 @@
 //! - [`ProtocolModel::liquidatable`] and [`ProtocolModel::risk`] must not scan every account:
 //!   use a [`crate::LiquidationIndex`] (or an equivalent prefilter plus exact confirmation).
 
+pub mod accounts;
 pub mod param;
 pub mod registry;
 
 use cascade_events::{Event, Fixed, Id, Liquidation, PriceUpdate, Protocol, Timestamp, U256};
 use serde::Serialize;
 
+use crate::protocol::accounts::AccountPosition;
 use crate::protocol::param::ParamSetting;
 
 use crate::EngineError;
@@ -386,6 +388,13 @@ pub trait ProtocolModel: ModelClone {
     /// whose health cannot be computed (no price, a product beyond 256 bits) counts as
     /// [`HealthDistribution::unpriced`]. Default: no markets.
     fn health_distribution(&self, _time: Timestamp, _out: &mut Vec<HealthDistribution>) {}
+
+    /// Appends every account of every market with something held or owed to `out`, valued at
+    /// the prices the protocol's oracle rule reads now and interest accrued to `time`, without
+    /// changing the state, in an order that carries no meaning (the caller sorts). It may scan
+    /// every account: it runs only at the times a user asks for (`--accounts-at`, `cascade
+    /// state`). Infallible: what cannot be computed is `None` with the missing input named.
+    fn accounts(&self, time: Timestamp, out: &mut Vec<AccountPosition>);
 
     /// Reads, without changing anything, the records the coming `events` will touch, so their
     /// cache misses overlap instead of following one another (a hint: results never depend on

@@ -12,8 +12,14 @@ pub fn repo_root() -> PathBuf {
 
 /// Events of a fixture: one JSON event per line (`fixtures/maker/*.jsonl`), `seq` ignored.
 pub fn fixture_events(name: &str) -> Vec<Event> {
+    fixture_events_in("maker", name)
+}
+
+/// Events of the fixture `fixtures/<protocol>/<name>.jsonl`, `seq` ignored.
+pub fn fixture_events_in(protocol: &str, name: &str) -> Vec<Event> {
     let path = repo_root()
-        .join("fixtures/maker")
+        .join("fixtures")
+        .join(protocol)
         .join(format!("{name}.jsonl"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));

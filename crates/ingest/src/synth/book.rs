@@ -141,8 +141,9 @@ pub(crate) fn unsafe_at(
     if account.debt == 0 || account.coll == 0 {
         return false;
     }
-    let lhs = coll.value(account.coll, coll_price) * U256::from(coll.risk.threshold_bps);
-    let rhs = debt.value(account.debt, debt_price) * U256::from(10_000u32);
+    let (num, den) = coll.risk.exact;
+    let lhs = coll.value(account.coll, coll_price) * U256::from(num);
+    let rhs = debt.value(account.debt, debt_price) * U256::from(den);
     lhs < rhs
 }
 
@@ -158,10 +159,10 @@ pub(crate) fn unsafe_below(
     if account.debt == 0 || account.coll == 0 {
         return 0;
     }
-    // collateral_value(p) = underlying * p / 10^dec; unsafe when that * thr < debt_value * 1e4.
-    let numerator =
-        debt.value(account.debt, debt_price) * U256::from(10_000u32) * pow10(coll.decimals);
-    let denominator = coll.underlying(account.coll) * U256::from(coll.risk.threshold_bps);
+    // collateral_value(p) = underlying * p / 10^dec; unsafe when that * num < debt_value * den.
+    let (num, den) = coll.risk.exact;
+    let numerator = debt.value(account.debt, debt_price) * U256::from(den) * pow10(coll.decimals);
+    let denominator = coll.underlying(account.coll) * U256::from(num);
     if denominator.is_zero() {
         return u128::MAX;
     }

@@ -14,9 +14,10 @@ use cascade_events::{
 
 use super::book::{self, Account, CollateralRule, DebtRule, Seizure, UnsafeIndex};
 use super::market::{
-    self, ASSETS, AssetInfo, BLOCK_SECS, DEFAULT_COLLATERAL, ETH_DECIMALS, KEEPER_TAG,
+    self, ACCOUNT_TAG, ASSETS, AssetInfo, BLOCK_SECS, DEFAULT_COLLATERAL, ETH_DECIMALS, KEEPER_TAG,
     PRICE_DECIMALS, START_BLOCK, START_TIME, URN_TAG, pow10, tagged_address,
 };
+use super::plan::Slots;
 use super::sample::{self, Sampler};
 use super::shock;
 use super::{OPENING_EVENTS, Sink, SynthConfig, SynthError, SynthSummary};
@@ -25,7 +26,15 @@ use super::{OPENING_EVENTS, Sink, SynthConfig, SynthError, SynthSummary};
 const STREAM_ACCOUNTS: u64 = 1;
 const STREAM_ACTIVITY: u64 = 2;
 const STREAM_KEEPER: u64 = 3;
+const STREAM_LOOPS: u64 = 5;
 const STREAM_PRICE: u64 = 100;
+/// Stream labels of the k-th protocol of a multi-protocol market are offset by `k` times this,
+/// so each protocol's accounts draw their own numbers while the price streams stay shared.
+const PROTOCOL_STREAMS: u64 = 1_000;
+/// Parts per million: the unit of `--overlap` and `--loops`, and of loop step weights.
+pub(crate) const PPM: u64 = 1_000_000;
+/// The most re-supply rounds a looped position makes.
+const MAX_LOOP_DEPTH: u64 = 4;
 
 /// Keepers that take turns liquidating.
 const KEEPERS: u64 = 3;
@@ -54,8 +63,20 @@ struct Oracle {
 /// The unit of relative prices (collateral in debt-token terms, 8 decimals) the index keys use.
 const RELATIVE_UNIT: u128 = 100_000_000;
 
-pub(crate) struct Generator<'a> {
-    config: &'a SynthConfig,
+/// The blocks of a market's window: how many, when openings end, how much activity follows.
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    pub total_blocks: u64,
+    open_end: u64,
+    activity: u64,
+    activity_blocks: u64,
+}
+
+pub(crate) struct Generator {
+    config: SynthConfig,
+    /// Who owns each position, in a market of several protocols; `None`: every position has its
+    /// own owner, numbered as the position.
+    slots: Option<Slots>,
     collateral: Vec<CollateralRule>,
     debt: DebtRule,
     /// Oracles: one per collateral asset in order, then the debt asset.
@@ -71,6 +92,7 @@ pub(crate) struct Generator<'a> {
     accounts_rng: Sampler,
     activity_rng: Sampler,
     keeper_rng: Sampler,
+    loops_rng: Sampler,
     summary: SynthSummary,
     seq: u64,
     block: u64,
@@ -80,8 +102,20 @@ pub(crate) struct Generator<'a> {
     crashing: bool,
 }
 
-impl<'a> Generator<'a> {
-    pub(crate) fn new(config: &'a SynthConfig) -> Result<Self, SynthError> {
+impl Generator {
+    /// The generator of a one-protocol market.
+    pub(crate) fn new(config: &SynthConfig) -> Result<Self, SynthError> {
+        Self::with_slots(config.clone(), 0, None)
+    }
+
+    /// The generator of the `k`-th protocol of a market: `config.protocol` and `config.accounts`
+    /// are that protocol's, `slots` says who owns each of its positions.
+    pub(crate) fn with_slots(
+        config: SynthConfig,
+        k: u64,
+        slots: Option<Slots>,
+    ) -> Result<Self, SynthError> {
+        let config = &config;
         if config.protocol == Protocol::Liquity {
             return Err(SynthError::Config(
                 "liquity markets are not supported (maker, aave-v2, aave-v3, compound-v2)".into(),
@@ -90,31 +124,7 @@ impl<'a> Generator<'a> {
         if config.accounts == 0 {
             return Err(SynthError::Config("at least one account is needed".into()));
         }
-        let names: Vec<&str> = if config.assets.is_empty() {
-            DEFAULT_COLLATERAL.to_vec()
-        } else {
-            config.assets.iter().map(String::as_str).collect()
-        };
-        let known = || {
-            ASSETS
-                .iter()
-                .filter(|a| a.volatile)
-                .map(|a| a.symbol)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut infos: Vec<&'static AssetInfo> = Vec::new();
-        for name in names {
-            let info = market::asset(name).filter(|a| a.volatile).ok_or_else(|| {
-                SynthError::UnknownAsset {
-                    name: name.to_owned(),
-                    known: known(),
-                }
-            })?;
-            if !infos.iter().any(|i| i.symbol == info.symbol) {
-                infos.push(info);
-            }
-        }
+        let infos = collateral_infos(config)?;
         let debt_info = market::debt_asset(config.protocol);
         let collateral: Vec<CollateralRule> = infos
             .iter()
@@ -138,7 +148,7 @@ impl<'a> Generator<'a> {
         let usd =
             |info: &AssetInfo| u128::from(info.start_usd) * 10u128.pow(u32::from(PRICE_DECIMALS));
         let weth_usd = eth_base.map(|i| usd(priced[i]));
-        let oracles = priced
+        let oracles: Vec<Oracle> = priced
             .iter()
             .copied()
             .enumerate()
@@ -166,8 +176,11 @@ impl<'a> Generator<'a> {
             })
             .collect();
         let accounts = config.accounts as usize;
+        let streams = k * PROTOCOL_STREAMS;
+        let start_price = oracles[0].usd;
         Ok(Self {
-            config,
+            config: config.clone(),
+            slots,
             debt: DebtRule {
                 info: debt_info,
                 rate: pow10(27),
@@ -181,12 +194,15 @@ impl<'a> Generator<'a> {
             keeper_cap: (accounts / 2_000).max(100),
             eth_base,
             maker_duty: maker_per_second_duty(),
-            accounts_rng: Sampler::new(config.seed, STREAM_ACCOUNTS),
-            activity_rng: Sampler::new(config.seed, STREAM_ACTIVITY),
-            keeper_rng: Sampler::new(config.seed, STREAM_KEEPER),
+            accounts_rng: Sampler::new(config.seed, streams + STREAM_ACCOUNTS),
+            activity_rng: Sampler::new(config.seed, streams + STREAM_ACTIVITY),
+            keeper_rng: Sampler::new(config.seed, streams + STREAM_KEEPER),
+            loops_rng: Sampler::new(config.seed, streams + STREAM_LOOPS),
             summary: SynthSummary {
                 accounts: config.accounts,
                 lead_asset: infos[0].symbol,
+                start_price,
+                low_price: start_price,
                 ..SynthSummary::default()
             },
             seq: 0,
@@ -197,7 +213,8 @@ impl<'a> Generator<'a> {
         })
     }
 
-    pub(crate) fn run(&mut self, sink: Sink<'_>) -> Result<(), SynthError> {
+    /// The blocks of this market's window.
+    pub(crate) fn window(&self) -> Result<Window, SynthError> {
         let shock = self.config.shock;
         let total_blocks = u64::from(shock.total_secs() / BLOCK_SECS);
         // Positions open during the first three quarters of the warm-up, activity runs after.
@@ -215,43 +232,88 @@ impl<'a> Generator<'a> {
                     .events_per_account
                     .saturating_sub(OPENING_EVENTS),
             );
-        let activity_blocks = total_blocks - open_end;
-        self.summary.start_price = self.oracles[0].usd;
-        self.summary.low_price = self.oracles[0].usd;
-        for block in 0..=total_blocks {
-            self.block = block;
-            self.tx = 0;
-            let t = (block * u64::from(BLOCK_SECS)) as u32;
-            self.crashing = t > shock.start_secs && t < shock.trough_secs();
-            if block == 0 {
-                self.setup(sink)?;
-            } else {
-                self.prices(t, sink)?;
-            }
-            self.keeper(sink)?;
-            if (1..open_end).contains(&block) {
-                // Account i opens in block 1 + floor(i * (open_end - 1) / accounts).
-                let first = first_index(block - 1, accounts, open_end - 1);
-                let end = first_index(block, accounts, open_end - 1);
-                for i in first..end {
-                    self.open(i as u32, sink)?;
-                }
-            }
-            if block >= open_end && activity > 0 {
-                let first = first_index(block - open_end, activity, activity_blocks + 1);
-                let end = first_index(block - open_end + 1, activity, activity_blocks + 1);
-                for _ in first..end {
-                    self.act(sink)?;
-                }
+        Ok(Window {
+            total_blocks,
+            open_end,
+            activity,
+            activity_blocks: total_blocks - open_end,
+        })
+    }
+
+    pub(crate) fn run(&mut self, sink: Sink<'_>) -> Result<(), SynthError> {
+        let window = self.window()?;
+        for block in 0..=window.total_blocks {
+            self.step(block, &window, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Writes block `block` of `window`: prices, keeper, openings, activity.
+    pub(crate) fn step(
+        &mut self,
+        block: u64,
+        window: &Window,
+        sink: Sink<'_>,
+    ) -> Result<(), SynthError> {
+        let shock = self.config.shock;
+        let accounts = u64::from(self.config.accounts);
+        let Window {
+            open_end,
+            activity,
+            activity_blocks,
+            ..
+        } = *window;
+        self.block = block;
+        self.tx = 0;
+        let t = (block * u64::from(BLOCK_SECS)) as u32;
+        self.crashing = t > shock.start_secs && t < shock.trough_secs();
+        if block == 0 {
+            self.setup(sink)?;
+        } else {
+            self.prices(t, sink)?;
+        }
+        self.keeper(sink)?;
+        if (1..open_end).contains(&block) {
+            // Account i opens in block 1 + floor(i * (open_end - 1) / accounts).
+            let first = first_index(block - 1, accounts, open_end - 1);
+            let end = first_index(block, accounts, open_end - 1);
+            for i in first..end {
+                self.open(i as u32, sink)?;
             }
         }
-        self.summary.accounts_liquidated = self.liquidated.iter().filter(|&&l| l).count() as u32;
+        if block >= open_end && activity > 0 {
+            let first = first_index(block - open_end, activity, activity_blocks + 1);
+            let end = first_index(block - open_end + 1, activity, activity_blocks + 1);
+            for _ in first..end {
+                self.act(sink)?;
+            }
+        }
         Ok(())
     }
 
     /// What was generated (complete after [`Generator::run`]).
-    pub(crate) fn into_summary(self) -> SynthSummary {
+    pub(crate) fn into_summary(mut self) -> SynthSummary {
+        self.summary.accounts_liquidated = self.liquidated.iter().filter(|&&l| l).count() as u32;
         self.summary
+    }
+
+    /// The id of position `index`: its own number in a one-protocol market, its owner's address
+    /// (Maker: the vault's number) in a market of several protocols.
+    fn account_id(&self, index: u32) -> Id {
+        match (&self.slots, self.config.protocol) {
+            (Some(slots), Protocol::AaveV2 | Protocol::AaveV3 | Protocol::CompoundV2) => {
+                Id::Address(tagged_address(ACCOUNT_TAG, u64::from(slots.owner(index))))
+            }
+            _ => market::account_id(self.config.protocol, index),
+        }
+    }
+
+    /// The address that owns Maker vault `index`.
+    fn vault_owner(&self, index: u32) -> Id {
+        Id::Address(match &self.slots {
+            Some(slots) => tagged_address(ACCOUNT_TAG, u64::from(slots.owner(index))),
+            None => tagged_address(URN_TAG, u64::from(index)),
+        })
     }
 
     fn emit(&mut self, payload: Payload, sink: Sink<'_>) -> Result<(), SynthError> {
@@ -478,7 +540,7 @@ impl<'a> Generator<'a> {
         let payload = Payload::Liquidation(Box::new(Liquidation {
             protocol,
             market: market::market_id(protocol, coll.info),
-            account: market::account_id(protocol, index),
+            account: self.account_id(index),
             liquidator: Some(Id::Address(tagged_address(KEEPER_TAG, keeper))),
             collateral_asset: Id::name(coll.info.symbol),
             collateral_seized: Amount(seizure.coll_underlying),
@@ -510,13 +572,24 @@ impl<'a> Generator<'a> {
     }
 
     /// Opens account `index`: draws its collateral, size and target health, and writes its
-    /// opening events.
+    /// opening events (a looped position: several rounds of borrowing and re-supplying).
     fn open(&mut self, index: u32, sink: Sink<'_>) -> Result<(), SynthError> {
         let rng = &mut self.accounts_rng;
-        let a = pick_weighted(rng, &self.collateral);
-        let target_bps = sample_health_bps(rng);
+        let drawn = pick_weighted(rng, &self.collateral);
+        let mut target_bps = sample_health_bps(rng);
         let value_cents = sample_size_cents(rng);
+        let a = self
+            .slots
+            .as_ref()
+            .and_then(|slots| slots.asset(index))
+            .map_or(drawn, usize::from);
+        let depth = self.loop_depth();
+        if depth > 0 {
+            target_bps = sample_looper_health_bps(&mut self.loops_rng);
+            self.summary.looped += 1;
+        }
         let coll = self.collateral[a];
+        let steps = LoopSteps::new(depth, coll.risk.threshold_bps, target_bps);
         let protocol = self.config.protocol;
         // Sized in USD at market prices; the target health is approximate by design.
         let price = self.oracles[a].usd;
@@ -524,21 +597,20 @@ impl<'a> Generator<'a> {
         let debt_info = self.debt.info;
         // USD (8 decimals) of collateral, and the debt that puts the account at its target.
         let mut value = U256::from(value_cents) * U256::from(1_000_000u32);
-        let mut debt_value = value * U256::from(coll.risk.threshold_bps) / U256::from(target_bps);
+        let mut debt_value = steps.debt_for(value);
         let dust = U256::from(market::MAKER_DUST_DAI) * pow10(8);
-        if protocol == Protocol::Maker && debt_value < dust {
-            // Maker vaults cannot hold less debt than dust: small owners borrow the minimum and
-            // post the collateral their target needs.
-            debt_value = dust;
-            value = dust * U256::from(target_bps) / U256::from(coll.risk.threshold_bps);
+        let least = steps.least_debt(dust);
+        if protocol == Protocol::Maker && debt_value < least {
+            // Maker vaults cannot hold less debt than dust, even after the first draw of a loop:
+            // small owners borrow the minimum and post the collateral their target needs.
+            debt_value = least;
+            value = steps.collateral_for(least);
         }
         let underlying = book::amount_of(value, coll.decimals, price);
         let units = coll.units(underlying);
-        let underlying = coll.underlying(to_u128(units));
         let borrowed = book::amount_of(debt_value, debt_info.decimals, debt_price);
-        let debt_units = self.debt.units(borrowed);
         let market_id = market::market_id(protocol, coll.info);
-        let account_id = market::account_id(protocol, index);
+        let account_id = self.account_id(index);
         let change = |asset: &AssetInfo, amount: U256, shares: Option<U256>| PositionChange {
             protocol,
             market: market_id,
@@ -547,25 +619,28 @@ impl<'a> Generator<'a> {
             amount: Amount(amount),
             shares: shares.map(Amount),
         };
-        let deposit = change(coll.info, underlying, coll.exchange_rate.map(|_| units));
-        let borrow = change(
-            debt_info,
-            borrowed,
-            (protocol == Protocol::Maker).then_some(debt_units),
-        );
+        let deposit = |units: U256| {
+            Payload::Deposit(Box::new(change(
+                coll.info,
+                coll.underlying(to_u128(units)),
+                coll.exchange_rate.map(|_| units),
+            )))
+        };
+        let supplies = steps.supplies(units);
         if protocol == Protocol::Maker {
+            let owner = self.vault_owner(index);
             self.emit(
                 Payload::VaultOpen(Box::new(VaultOpen {
                     protocol,
                     market: market_id,
                     account: account_id,
-                    owner: Some(Id::Address(tagged_address(URN_TAG, u64::from(index)))),
+                    owner: Some(owner),
                 })),
                 sink,
             )?;
-            self.emit(Payload::Deposit(Box::new(deposit)), sink)?;
+            self.emit(deposit(supplies[0]), sink)?;
         } else {
-            self.emit(Payload::Deposit(Box::new(deposit)), sink)?;
+            self.emit(deposit(supplies[0]), sink)?;
             self.emit(
                 Payload::CollateralToggle(Box::new(CollateralToggle {
                     protocol,
@@ -577,7 +652,21 @@ impl<'a> Generator<'a> {
                 sink,
             )?;
         }
-        self.emit(Payload::Borrow(Box::new(borrow)), sink)?;
+        let mut debt_units = U256::ZERO;
+        for (k, amount) in steps.borrows(borrowed).into_iter().enumerate() {
+            let units = self.debt.units(amount);
+            debt_units += units;
+            let borrow = change(
+                debt_info,
+                amount,
+                (protocol == Protocol::Maker).then_some(units),
+            );
+            self.emit(Payload::Borrow(Box::new(borrow)), sink)?;
+            if let Some(&again) = supplies.get(k + 1) {
+                // The borrowed tokens, swapped into the collateral, go back in.
+                self.emit(deposit(again), sink)?;
+            }
+        }
         let account = &mut self.accounts[index as usize];
         *account = Account {
             coll: to_u128(units),
@@ -590,6 +679,16 @@ impl<'a> Generator<'a> {
         };
         self.reindex(index);
         Ok(())
+    }
+
+    /// How many re-supply rounds the next position makes: 0 (not looped), or 1 to
+    /// [`MAX_LOOP_DEPTH`] for a share `loops_ppm` of positions.
+    fn loop_depth(&mut self) -> u64 {
+        let share = u64::from(self.config.loops_ppm);
+        if share == 0 || self.loops_rng.below(PPM) >= share {
+            return 0;
+        }
+        1 + self.loops_rng.below(MAX_LOOP_DEPTH)
     }
 
     /// One user action on a random account, steering it towards its target health.
@@ -687,7 +786,7 @@ impl<'a> Generator<'a> {
         let change = PositionChange {
             protocol,
             market: market::market_id(protocol, coll.info),
-            account: market::account_id(protocol, index),
+            account: self.account_id(index),
             asset: Id::name(asset.symbol),
             amount: Amount(amount),
             shares: shares.map(Amount),
@@ -710,6 +809,39 @@ impl<'a> Generator<'a> {
         self.reindex(index);
         Ok(())
     }
+}
+
+/// The market's collateral assets, in `--assets` order without repeats.
+pub(crate) fn collateral_infos(
+    config: &SynthConfig,
+) -> Result<Vec<&'static AssetInfo>, SynthError> {
+    let names: Vec<&str> = if config.assets.is_empty() {
+        DEFAULT_COLLATERAL.to_vec()
+    } else {
+        config.assets.iter().map(String::as_str).collect()
+    };
+    let known = || {
+        ASSETS
+            .iter()
+            .filter(|a| a.volatile)
+            .map(|a| a.symbol)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut infos: Vec<&'static AssetInfo> = Vec::new();
+    for name in names {
+        let info =
+            market::asset(name)
+                .filter(|a| a.volatile)
+                .ok_or_else(|| SynthError::UnknownAsset {
+                    name: name.to_owned(),
+                    known: known(),
+                })?;
+        if !infos.iter().any(|i| i.symbol == info.symbol) {
+            infos.push(info);
+        }
+    }
+    Ok(infos)
 }
 
 /// A USD price (8 decimals) in the oracle base: itself, or ETH with 18 decimals given the
@@ -757,6 +889,108 @@ pub(crate) fn sample_health_bps(rng: &mut Sampler) -> u32 {
     };
     let hf = hf.clamp(1.04, 5.0);
     (hf * 10_000.0) as u32
+}
+
+/// Target health factor of a looped position, bps: loopers run close to the edge, as the "active"
+/// owners do (1.04 + log-normal with median 0.16), capped at 2.0.
+fn sample_looper_health_bps(rng: &mut Sampler) -> u32 {
+    let hf = (1.04 + rng.log_normal(0.16, 0.55)).clamp(1.04, 2.0);
+    (hf * 10_000.0) as u32
+}
+
+/// How a position's collateral and debt are split into opening steps.
+///
+/// A plain position deposits once and borrows once. A looped one of depth `n` deposits its
+/// equity, then `n` times borrows and re-supplies what it borrowed: the k-th borrow is the room
+/// the position has at its target health, so every step is worth `rho^k` of the equity, `rho =
+/// threshold / target` (the health right after each borrow is the target; the final one, after
+/// the last re-supply, is higher). Weights are parts per million of the equity.
+struct LoopSteps {
+    /// Weight of each deposit: the equity (`PPM`), then one per re-supply.
+    supply: Vec<u64>,
+    /// Weight of each borrow (a plain position: one borrow of weight `PPM`).
+    borrow: Vec<u64>,
+    threshold_bps: u32,
+    target_bps: u32,
+}
+
+impl LoopSteps {
+    fn new(depth: u64, threshold_bps: u32, target_bps: u32) -> Self {
+        let rho = u64::from(threshold_bps) * PPM / u64::from(target_bps.max(1));
+        let mut supply = vec![PPM];
+        for _ in 0..depth {
+            let last = supply[supply.len() - 1];
+            supply.push(last * rho / PPM);
+        }
+        let borrow = if depth == 0 {
+            vec![PPM]
+        } else {
+            supply[1..].to_vec()
+        };
+        Self {
+            supply,
+            borrow,
+            threshold_bps,
+            target_bps,
+        }
+    }
+
+    fn supplied(&self) -> U256 {
+        U256::from(self.supply.iter().sum::<u64>())
+    }
+
+    fn borrowed(&self) -> U256 {
+        U256::from(self.borrow.iter().sum::<u64>())
+    }
+
+    fn looped(&self) -> bool {
+        self.supply.len() > 1
+    }
+
+    /// The debt (USD) of a position with collateral worth `value`.
+    fn debt_for(&self, value: U256) -> U256 {
+        if self.looped() {
+            value * self.borrowed() / self.supplied()
+        } else {
+            value * U256::from(self.threshold_bps) / U256::from(self.target_bps)
+        }
+    }
+
+    /// The collateral (USD) of a position with debt `debt`.
+    fn collateral_for(&self, debt: U256) -> U256 {
+        if self.looped() {
+            debt * self.supplied() / self.borrowed()
+        } else {
+            debt * U256::from(self.target_bps) / U256::from(self.threshold_bps)
+        }
+    }
+
+    /// The least total debt whose first borrow is at least `floor`.
+    fn least_debt(&self, floor: U256) -> U256 {
+        (floor * self.borrowed()).div_ceil(U256::from(self.borrow[0]))
+    }
+
+    /// `units` of collateral split by the deposit weights; the equity deposit takes the rounding.
+    fn supplies(&self, units: U256) -> Vec<U256> {
+        split(units, &self.supply, self.supplied())
+    }
+
+    /// `amount` of debt split by the borrow weights; the first borrow takes the rounding.
+    fn borrows(&self, amount: U256) -> Vec<U256> {
+        split(amount, &self.borrow, self.borrowed())
+    }
+}
+
+/// `total` in parts proportional to `weights` (summing to `sum`), each rounded down, the first
+/// part taking what rounding left, so the parts add up to `total` exactly.
+fn split(total: U256, weights: &[u64], sum: U256) -> Vec<U256> {
+    let mut parts: Vec<U256> = weights
+        .iter()
+        .map(|&w| total * U256::from(w) / sum)
+        .collect();
+    let rest: U256 = parts[1..].iter().copied().fold(U256::ZERO, |a, b| a + b);
+    parts[0] = total - rest;
+    parts
 }
 
 /// Collateral value, whole cents: log-normal with median 4,000 USD and sigma 1.6 (heavy right

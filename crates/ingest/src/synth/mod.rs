@@ -1,8 +1,10 @@
 //! Synthetic markets: a seeded generator that writes a lending market going through a crash as a
 //! normal stream of events, for demos, tests and benchmarks at sizes real data does not reach.
 //!
-//! The market has `accounts` positions of one protocol (Maker, Aave v2/v3, Compound v2), each with
-//! one collateral asset and the protocol's debt token, heavy-tailed sizes and health factors
+//! The market has `accounts` positions of one protocol (Maker, Aave v2/v3, Compound v2), or of
+//! several sharing the same assets and price paths, where a share of the owners hold positions in
+//! more than one ([`plan`]) and a share of the positions are loops (borrow, re-supply, n times).
+//! Each position has one collateral asset and the protocol's debt token, heavy-tailed sizes and health factors
 //! clustered above 1 (see `docs/synthetic.md` for the distributions). Time runs in 12-second
 //! blocks from a fixed start (2024-03-01T00:00:00Z): governance parameters and first prices, then
 //! positions opening during the first three quarters of the calm warm-up, then ongoing user
@@ -25,6 +27,8 @@
 mod book;
 mod generator;
 mod market;
+mod multi;
+mod plan;
 mod sample;
 mod shock;
 
@@ -100,6 +104,14 @@ pub struct SynthConfig {
     pub events_per_account: u32,
     /// Source id written in every event (the log catalog's id for this synthetic source).
     pub source: u32,
+    /// Further protocols whose markets share the assets and price paths (`--protocol
+    /// maker,aave-v2,compound-v2`: Maker here is `protocol`, the others are listed here). The
+    /// `accounts` positions are then spread over all of them (see [`plan`]).
+    pub also: Vec<Protocol>,
+    /// Share of owners holding a position in every protocol of the market, parts per million.
+    pub overlap_ppm: u32,
+    /// Share of positions opened as loops, parts per million.
+    pub loops_ppm: u32,
 }
 
 impl SynthConfig {
@@ -113,7 +125,17 @@ impl SynthConfig {
             shock: ShockSpec::default(),
             events_per_account: 5,
             source: 0,
+            also: Vec::new(),
+            overlap_ppm: 0,
+            loops_ppm: 0,
         }
+    }
+
+    /// Every protocol of the market, `protocol` first.
+    pub fn protocols(&self) -> Vec<Protocol> {
+        std::iter::once(self.protocol)
+            .chain(self.also.iter().copied())
+            .collect()
     }
 }
 
@@ -141,14 +163,30 @@ pub struct SynthSummary {
     pub low_price: u128,
     /// Symbol of the first collateral asset.
     pub lead_asset: &'static str,
+    /// Positions opened as loops.
+    pub looped: u32,
+    /// Distinct owners of the positions.
+    pub owners: u32,
+    /// Owners holding positions in more than one protocol.
+    pub shared_owners: u32,
 }
 
 /// Generates the market described by `config`, handing each event to `sink` in log order
 /// (`seq` dense from 0).
 pub fn generate(config: &SynthConfig, sink: Sink<'_>) -> Result<SynthSummary, SynthError> {
+    if !config.also.is_empty() {
+        return multi::generate(config, sink);
+    }
+    if config.overlap_ppm > 0 {
+        return Err(SynthError::Config(
+            "--overlap needs a market of several protocols (--protocol maker,aave-v2)".into(),
+        ));
+    }
     let mut generator = Generator::new(config)?;
     generator.run(sink)?;
-    Ok(generator.into_summary())
+    let mut summary = generator.into_summary();
+    summary.owners = summary.accounts;
+    Ok(summary)
 }
 
 /// A synthetic market written to a log.
@@ -220,15 +258,51 @@ pub fn describe(config: &SynthConfig) -> String {
     } else {
         config.assets.join(",")
     };
-    format!(
+    let protocols: Vec<String> = config.protocols().iter().map(|p| p.to_string()).collect();
+    let mut line = format!(
         "synth:{} accounts={} seed={} assets={} shock={} events-per-account={}",
-        config.protocol,
+        protocols.join(","),
         config.accounts,
         config.seed,
         assets,
         config.shock,
         config.events_per_account
-    )
+    );
+    // Written only when set, so that one-protocol markets keep the description (and catalog
+    // bytes) they always had.
+    if config.overlap_ppm > 0 {
+        line.push_str(&format!(" overlap={}", ppm_text(config.overlap_ppm)));
+    }
+    if config.loops_ppm > 0 {
+        line.push_str(&format!(" loops={}", ppm_text(config.loops_ppm)));
+    }
+    line
+}
+
+/// Parts per million as a decimal fraction: `300000` as `0.3`.
+pub fn ppm_text(ppm: u32) -> String {
+    let text = format!("{}.{:06}", ppm / 1_000_000, ppm % 1_000_000);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// A fraction `0 ..= 1` with at most six decimals (`0.3`, `0.25`, `1`) as parts per million.
+pub fn parse_ppm(text: &str) -> Result<u32, String> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !(fraction.is_empty() || digits(fraction)) || fraction.len() > 6 {
+        return Err(format!(
+            "{text:?} is not a fraction like 0.3 (at most six decimals)"
+        ));
+    }
+    let whole: u64 = whole
+        .parse()
+        .map_err(|_| format!("{text:?} is too large"))?;
+    let fraction: u64 = format!("{fraction:0<6}").parse().unwrap_or(0);
+    let ppm = whole * 1_000_000 + fraction;
+    if ppm > 1_000_000 {
+        return Err(format!("{text:?} is above 1"));
+    }
+    Ok(ppm as u32)
 }
 
 /// What a sink may fail with.

@@ -27,6 +27,7 @@
 //! `config` ([`MakerConfig`]), [`param`] (its parameters) and `spec` (its registry entry); this
 //! file holds the model and its [`ProtocolModel`] implementation.
 
+mod accounts;
 mod auction;
 mod codec;
 mod config;
@@ -212,23 +213,41 @@ impl MakerModel {
     /// resolving its price asset on first use. A recorded zero is no value (osm.sol's `peek`
     /// then says `has` false, and the Spotter files `spot` 0, which the Dog and Cat refuse).
     fn osm_value(&mut self, ilk_id: &Id) -> Option<U256> {
+        if self.recorded_for(ilk_id).is_none() && self.config.oracle != OracleMode::Recorded {
+            let resolved = self.price_asset(ilk_id);
+            let ilk = self.ilks.get_mut(ilk_id)?;
+            ilk.price_asset = resolved;
+        }
+        self.osm_value_now(ilk_id)
+    }
+
+    /// [`MakerModel::osm_value`] without resolving the price asset for good (for reads that must
+    /// not change the state).
+    fn osm_value_now(&self, ilk_id: &Id) -> Option<U256> {
         if let Some(recorded) = self.recorded_for(ilk_id) {
             return Some(recorded.value).filter(|value| !value.is_zero());
         }
         if self.config.oracle == OracleMode::Recorded {
             return None;
         }
-        let ilk = self.ilks.get_mut(ilk_id)?;
-        if ilk.price_asset.is_none() {
-            let assets = self.config.price_assets_for(ilk_id);
-            ilk.price_asset = assets.into_iter().find(|asset| {
-                self.osms
-                    .get(asset)
-                    .is_some_and(|osm| osm.value().is_some())
-            });
-        }
-        let asset = ilk.price_asset?;
+        let asset = self.price_asset(ilk_id)?;
         self.osms.get(&asset)?.value()
+    }
+
+    /// The asset whose OSM feeds `ilk`: the one resolved, else the first configured with a
+    /// value.
+    fn price_asset(&self, ilk_id: &Id) -> Option<Id> {
+        let ilk = self.ilks.get(ilk_id)?;
+        ilk.price_asset.or_else(|| {
+            self.config
+                .price_assets_for(ilk_id)
+                .into_iter()
+                .find(|asset| {
+                    self.osms
+                        .get(asset)
+                        .is_some_and(|osm| osm.value().is_some())
+                })
+        })
     }
 
     /// Where the OSM value feeding `ilk` came from.
@@ -925,6 +944,10 @@ impl ProtocolModel for MakerModel {
 
     /// Health `ink * spot / (art * rate)` of every vault, the rate projected to `time` as
     /// `Jug.drip` would (without dripping: the state is not touched); debt `art * rate` in DAI.
+    fn accounts(&self, time: Timestamp, out: &mut Vec<crate::protocol::accounts::AccountPosition>) {
+        self.vault_positions(time, out);
+    }
+
     fn health_distribution(
         &self,
         time: Timestamp,

@@ -1,0 +1,357 @@
+//! `cascade state LOG --at TIME`, and the accounts file of `cascade replay --accounts-at`: every
+//! account's position at a time, as CSV (one row per account and asset) or JSON lines (one line
+//! per account), the form chosen by the file name (`docs/engine.md`, "Accounts at a time").
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cascade_engine::Capture;
+use cascade_engine::protocol::accounts::{AccountPosition, AccountsCapture, AssetPosition};
+use cascade_events::{Id, Timestamp, U256};
+use cascade_run::decimal;
+use clap::Args;
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::engine_args::{EngineArgs, parse_time};
+use crate::out::write_file;
+
+/// `cascade state LOG --at TIME`.
+#[derive(Args)]
+pub struct StateArgs {
+    /// Log directory.
+    dir: PathBuf,
+    /// The time (RFC 3339 or YYYY-MM-DD, UTC): the state once every event of the first instant
+    /// at or after it is applied (the log's end when there is none).
+    #[arg(long, value_name = "TIME")]
+    at: String,
+    /// Only this account (an address, with or without `0x`, any case; a vault number as `#N`).
+    #[arg(long, value_name = "ADDR")]
+    account: Option<String>,
+    /// Print JSON (one document) instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Runs `cascade state`.
+pub fn run(args: StateArgs) -> anyhow::Result<Outcome> {
+    let at = parse_time("--at", &args.at)?;
+    let account = args.account.as_deref().map(parse_account).transpose()?;
+    let capture = Capture {
+        at: vec![at],
+        stop_when_taken: true,
+    };
+    let (_, captures) = args.engine.run_log_capturing(&args.dir, &capture)?;
+    let mut capture = captures
+        .into_iter()
+        .next()
+        .context("the replay took no capture")?;
+    if let Some(account) = account {
+        capture
+            .accounts
+            .retain(|position| position.account == account);
+    }
+    let text = if args.json {
+        let document = StateJson {
+            at: at.to_rfc3339(),
+            state_time: capture.state_time.map(Timestamp::to_rfc3339),
+            accounts: capture.accounts.iter().map(AccountJson::of).collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&document).context("encoding the state")?;
+        text.push('\n');
+        text
+    } else {
+        state_text(&capture, args.account.as_deref())
+    };
+    // A closed pipe (`| head`) ends the output, not the command.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(Outcome::Clean)
+}
+
+/// An account as `--account` names it: an address with or without `0x` in any case, else an id
+/// as the log writes it.
+fn parse_account(text: &str) -> anyhow::Result<Id> {
+    let text = text.trim();
+    let hex = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return format!("0x{hex}")
+            .parse()
+            .with_context(|| format!("--account {text:?}: not an address"));
+    }
+    text.parse()
+        .with_context(|| format!("--account {text:?}: not an address or account id"))
+}
+
+fn state_text(capture: &AccountsCapture, account: Option<&str>) -> String {
+    let mut text = format!(
+        "state at {} (events up to {})\n",
+        capture.at.to_rfc3339(),
+        capture
+            .state_time
+            .map_or_else(|| "none: empty log".to_owned(), Timestamp::to_rfc3339)
+    );
+    if capture.accounts.is_empty() {
+        match account {
+            Some(account) => text.push_str(&format!("no position for {account}\n")),
+            None => text.push_str("no positions\n"),
+        }
+    }
+    for position in &capture.accounts {
+        let row = AccountJson::of(position);
+        text.push_str(&format!(
+            "{} {} {}: health {}, collateral {} {}, debt {} {}, {} {}",
+            row.protocol,
+            row.market,
+            row.account,
+            row.health_factor.as_deref().unwrap_or("unknown"),
+            row.collateral_value.as_deref().unwrap_or("unknown"),
+            row.base_currency,
+            row.debt_value.as_deref().unwrap_or("unknown"),
+            row.base_currency,
+            row.threshold_kind,
+            row.threshold.as_deref().unwrap_or("unknown"),
+        ));
+        if let (Some(asset), Some(price)) = (&row.liquidation_asset, &row.liquidation_price) {
+            text.push_str(&format!(", liquidation price of {asset} {price}"));
+        }
+        if let Some(missing) = &row.missing {
+            text.push_str(&format!(" (missing: {missing})"));
+        }
+        text.push('\n');
+        for asset in &row.assets {
+            text.push_str(&format!(
+                "  {}: collateral {}{}, debt {}, price {}\n",
+                asset.asset,
+                asset.collateral,
+                if asset.collateral_enabled || asset.collateral == "0" {
+                    ""
+                } else {
+                    " (not counted)"
+                },
+                asset.debt,
+                asset.price.as_deref().unwrap_or("unknown"),
+            ));
+        }
+    }
+    text
+}
+
+/// What `cascade state --json` prints.
+#[derive(Serialize)]
+struct StateJson {
+    at: String,
+    state_time: Option<String>,
+    accounts: Vec<AccountJson>,
+}
+
+/// One account as the accounts file and `cascade state --json` write it: amounts as decimal
+/// text, token amounts in tokens where the decimals are known (else base units, `decimals`
+/// empty), values in the base currency, the health factor `inf` without debt.
+#[derive(Serialize)]
+struct AccountJson {
+    protocol: String,
+    market: String,
+    account: String,
+    base_currency: String,
+    collateral_value: Option<String>,
+    debt_value: Option<String>,
+    threshold_kind: String,
+    threshold: Option<String>,
+    health_factor: Option<String>,
+    liquidation_asset: Option<String>,
+    liquidation_price: Option<String>,
+    missing: Option<String>,
+    assets: Vec<AssetJson>,
+}
+
+/// One asset of an [`AccountJson`].
+#[derive(Serialize)]
+struct AssetJson {
+    asset: String,
+    decimals: Option<u8>,
+    collateral: String,
+    collateral_value: Option<String>,
+    debt: String,
+    debt_value: Option<String>,
+    price: Option<String>,
+    collateral_enabled: bool,
+}
+
+impl AccountJson {
+    fn of(position: &AccountPosition) -> Self {
+        let base = |value: Option<U256>| value.map(|v| decimal(v, position.base_decimals));
+        let threshold_kind = serde_json::to_value(position.threshold_kind)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Self {
+            protocol: position.protocol.to_string(),
+            market: position.market.to_string(),
+            account: position.account.to_string(),
+            base_currency: position.base_currency.to_string(),
+            collateral_value: base(position.collateral_value),
+            debt_value: base(position.debt_value),
+            threshold_kind,
+            threshold: position.threshold.map(|t| t.to_string()),
+            health_factor: position.health_factor.map(health_text),
+            liquidation_asset: position
+                .liquidation_price
+                .as_ref()
+                .map(|l| l.asset.to_string()),
+            liquidation_price: position
+                .liquidation_price
+                .as_ref()
+                .map(|l| l.price.to_string()),
+            missing: position.missing.clone(),
+            assets: position
+                .assets
+                .iter()
+                .map(|asset| AssetJson::of(asset, position.base_decimals))
+                .collect(),
+        }
+    }
+}
+
+impl AssetJson {
+    fn of(asset: &AssetPosition, base_decimals: u8) -> Self {
+        let tokens = |amount: U256| decimal(amount, asset.decimals.unwrap_or(0));
+        let base = |value: Option<U256>| value.map(|v| decimal(v, base_decimals));
+        Self {
+            asset: asset.asset.to_string(),
+            decimals: asset.decimals,
+            collateral: tokens(asset.collateral),
+            collateral_value: base(asset.collateral_value),
+            debt: tokens(asset.debt),
+            debt_value: base(asset.debt_value),
+            price: asset.price.map(|p| p.to_string()),
+            collateral_enabled: asset.collateral_enabled,
+        }
+    }
+}
+
+/// A wad health factor as decimal text; `inf` for the protocols' no-debt maximum.
+fn health_text(health: U256) -> String {
+    if health == U256::MAX {
+        "inf".to_owned()
+    } else {
+        decimal(health, 18)
+    }
+}
+
+/// The columns of a CSV accounts file, one row per account and asset.
+const CSV_HEADER: [&str; 22] = [
+    "at",
+    "state_time",
+    "protocol",
+    "market",
+    "account",
+    "asset",
+    "decimals",
+    "collateral",
+    "collateral_value",
+    "debt",
+    "debt_value",
+    "price",
+    "collateral_enabled",
+    "base_currency",
+    "total_collateral_value",
+    "total_debt_value",
+    "threshold_kind",
+    "threshold",
+    "health_factor",
+    "liquidation_asset",
+    "liquidation_price",
+    "missing",
+];
+
+/// Writes `captures` to `path`: JSON lines when its name ends in `.jsonl` or `.json`, else CSV.
+pub fn write_accounts(path: &Path, captures: &[AccountsCapture]) -> anyhow::Result<()> {
+    let json = path
+        .extension()
+        .is_some_and(|extension| extension == "jsonl" || extension == "json");
+    let bytes = if json {
+        accounts_lines(captures)?
+    } else {
+        accounts_csv(captures)?
+    };
+    write_file(path, &bytes)
+}
+
+/// One JSON object per account and capture, with the capture's `at` and `state_time`.
+fn accounts_lines(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        at: String,
+        state_time: Option<String>,
+        #[serde(flatten)]
+        account: &'a AccountJson,
+    }
+    let mut out = Vec::new();
+    for capture in captures {
+        let at = capture.at.to_rfc3339();
+        let state_time = capture.state_time.map(Timestamp::to_rfc3339);
+        for position in &capture.accounts {
+            let line = Line {
+                at: at.clone(),
+                state_time: state_time.clone(),
+                account: &AccountJson::of(position),
+            };
+            serde_json::to_writer(&mut out, &line).context("encoding an account")?;
+            out.push(b'\n');
+        }
+    }
+    Ok(out)
+}
+
+fn accounts_csv(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(CSV_HEADER)?;
+    for capture in captures {
+        let at = capture.at.to_rfc3339();
+        let state_time = capture
+            .state_time
+            .map(Timestamp::to_rfc3339)
+            .unwrap_or_default();
+        for position in &capture.accounts {
+            let row = AccountJson::of(position);
+            let text = |value: &Option<String>| value.clone().unwrap_or_default();
+            for asset in &row.assets {
+                writer.write_record([
+                    at.as_str(),
+                    state_time.as_str(),
+                    &row.protocol,
+                    &row.market,
+                    &row.account,
+                    &asset.asset,
+                    &asset.decimals.map(|d| d.to_string()).unwrap_or_default(),
+                    &asset.collateral,
+                    &text(&asset.collateral_value),
+                    &asset.debt,
+                    &text(&asset.debt_value),
+                    &text(&asset.price),
+                    if asset.collateral_enabled {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                    &row.base_currency,
+                    &text(&row.collateral_value),
+                    &text(&row.debt_value),
+                    &row.threshold_kind,
+                    &text(&row.threshold),
+                    &text(&row.health_factor),
+                    &text(&row.liquidation_asset),
+                    &text(&row.liquidation_price),
+                    &text(&row.missing),
+                ])?;
+            }
+        }
+    }
+    writer.into_inner().context("writing the accounts file")
+}
