@@ -19,10 +19,12 @@ pub const WAD: u64 = 1_000_000_000_000_000_000;
 
 /// Groups of assets whose prices move together, so that borrowing one against another is a
 /// loop. Matched by the asset's text (a symbol, or an address in lower-case hex), ignoring case.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Correlation {
     /// Lower-case asset text -> group name.
     group_of: BTreeMap<String, String>,
+    /// Groups already looked up by id: a book asks for the same few assets millions of times.
+    known: std::cell::RefCell<BTreeMap<Id, String>>,
 }
 
 /// The default groups: ether and its staking and wrapping derivatives, US dollar stablecoins,
@@ -67,17 +69,26 @@ impl Correlation {
                     .or_insert_with(|| name.clone());
             }
         }
-        Self { group_of }
+        Self {
+            group_of,
+            known: std::cell::RefCell::new(BTreeMap::new()),
+        }
     }
 
     /// The group `asset` belongs to: its group's name, or the asset's own text when no group
     /// lists it (an asset is always correlated with itself).
     pub fn group(&self, asset: &Id) -> String {
+        if let Some(group) = self.known.borrow().get(asset) {
+            return group.clone();
+        }
         let text = asset.to_string();
-        self.group_of
+        let group = self
+            .group_of
             .get(&text.to_ascii_lowercase())
             .cloned()
-            .unwrap_or(text)
+            .unwrap_or(text);
+        self.known.borrow_mut().insert(*asset, group.clone());
+        group
     }
 }
 

@@ -44,6 +44,14 @@ pub fn usd_positions(accounts: &[AccountPosition], prices: &PriceBook) -> (Vec<P
     let mut out = Vec::with_capacity(accounts.len());
     let mut unpriced = 0;
     for account in accounts {
+        // Emptied vaults and withdrawn accounts stay in the state: most of a long log's.
+        if account
+            .assets
+            .iter()
+            .all(|a| a.collateral.is_zero() && a.debt.is_zero())
+        {
+            continue;
+        }
         match usd_position(account, prices) {
             Some(position) if position.collateral.is_empty() && position.debt.is_empty() => {}
             Some(position) => out.push(position),
