@@ -7,6 +7,8 @@
 //!   `docs/diff.md`);
 //! - [`render`]: the comparison as a terminal table, Markdown or HTML;
 //! - [`charts`]: SVG charts drawn with `plotters` (floats only here, for coordinates);
+//!   [`health_heat`]: the heat map of health buckets per hour; [`leverage_charts`]: leverage
+//!   over time, the liquidation ladder and the overlap between protocols;
 //! - [`report`]: the self-contained HTML post-mortem and its Markdown twin; [`story`]: its first
 //!   screen in words (what happened, what changed, the verdicts);
 //! - [`sweep`]: sweep results as tables and a heatmap.
@@ -16,6 +18,8 @@
 pub mod accounts;
 pub mod charts;
 pub mod compare;
+pub mod health_heat;
+pub mod leverage_charts;
 pub mod render;
 pub mod report;
 pub mod runfile;

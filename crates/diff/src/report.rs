@@ -333,6 +333,7 @@ fn restrict(run: &RunFile, range: SeqRange) -> RunFile {
     let mut run = run.clone();
     run.liquidations.retain(|l| range.contains(l.seq));
     run.timeline.retain(|p| range.contains(p.seq));
+    run.health_over_time.retain(|h| range.contains(h.seq));
     run.window.first_seq = range.first;
     run.window.last_seq = range.last;
     run
@@ -758,6 +759,18 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             out.push(chart);
         }
     }
+    out.extend(health_heat_charts(runs));
+    let leverage = crate::leverage_charts::leverage_charts(runs)
+        .into_iter()
+        .chain(crate::leverage_charts::ladder_chart(runs)?)
+        .chain(crate::leverage_charts::overlap_chart(runs)?);
+    out.extend(leverage.map(|chart| Chart {
+        name: chart.name,
+        title: chart.title,
+        svg: chart.svg,
+        note: chart.note,
+        table: Some(chart.table),
+    }));
     Ok(out)
 }
 
@@ -902,6 +915,75 @@ fn health_chart(
         )),
     }))
 }
+
+/// The heat maps of health buckets per hour of every run ([`crate::health_heat`]), at most
+/// [`HEAT_MAPS_PER_RUN`] per run: the aggregates and the markets with the most accounts.
+fn health_heat_charts(runs: &[RunFile]) -> Vec<Chart> {
+    let mut out = Vec::new();
+    for run in runs {
+        let maps = crate::health_heat::maps(run);
+        let total = maps.len();
+        let mut chosen: Vec<&crate::health_heat::HeatMap> = maps.iter().collect();
+        // Aggregates first, then markets by their most accounts in any period.
+        chosen.sort_by_key(|map| {
+            let aggregate = map.scope == "all protocols" || map.scope.ends_with("(all markets)");
+            let most = map
+                .columns
+                .iter()
+                .map(|c| c.accounts.iter().sum::<u64>())
+                .max()
+                .unwrap_or(0);
+            (!aggregate, std::cmp::Reverse(most))
+        });
+        chosen.truncate(HEAT_MAPS_PER_RUN);
+        for map in chosen {
+            let protocol = map.scope.split(' ').next().unwrap_or("");
+            let unit = crate::health_heat::base_currency(protocol);
+            let period = map.columns.first().map_or(3600, |c| c.period_seconds);
+            out.push(Chart {
+                name: format!("health-time-{}", out.len() + 1),
+                title: format!("{} {}: health factor per hour", run.label(), map.scope),
+                svg: crate::health_heat::svg(
+                    map,
+                    &format!(
+                        "{}: {} accounts with debt by health factor over time",
+                        run.label(),
+                        map.scope
+                    ),
+                    "health factor",
+                    unit,
+                ),
+                note: format!(
+                    "Each column is the state at the end of one period ({}), each row a health                      bucket [low, high), lowest at the bottom; the shade is the bucket's share of                      the accounts with debt at that moment. Hover a cell for the accounts and                      their debt ({}). At most {} columns: a longer window shows the last period                      of each stretch.{}",
+                    if period == 3600 {
+                        "an hour".to_owned()
+                    } else {
+                        format!("{} hours", period / 3600)
+                    },
+                    if map.columns.first().is_some_and(|c| c.debt.is_some()) {
+                        unit
+                    } else {
+                        "counts only across protocols: their debt is in different currencies"
+                    },
+                    crate::health_heat::COLUMNS,
+                    if total > HEAT_MAPS_PER_RUN {
+                        format!(
+                            " {} of the run's {} maps shown (aggregates and the largest markets).",
+                            HEAT_MAPS_PER_RUN, total
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                table: None,
+            });
+        }
+    }
+    out
+}
+
+/// Most heat maps drawn per run.
+const HEAT_MAPS_PER_RUN: usize = 4;
 
 fn rounds_chart(runs: &[RunFile]) -> Result<Option<Chart>, DiffError> {
     let counterfactual: Vec<(usize, &RunFile)> = runs

@@ -39,10 +39,16 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
             "cascade-rounds",
             "waterfall-time",
             "waterfall-size",
-            "health-1"
+            "health-1",
+            "health-time-1",
+            "health-time-2",
+            "leverage-time-1",
+            "leverage-time-2",
+            "ladder",
+            "overlap"
         ]
     );
-    assert_eq!(html.matches("<svg").count(), 8, "charts are inline SVG");
+    assert_eq!(html.matches("<svg").count(), 14, "charts are inline SVG");
     for needle in [
         "What happened",
         "historical: 2 liquidations of 2 accounts; 150.000 WETH seized, 140,000.00 DAI repaid;",
@@ -105,15 +111,24 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
     );
 }
 
+/// The test runs as a file of schema `version` would hold them: without the keys it lacked.
+fn older_runs(version: u32, missing: &[&str]) -> Vec<RunFile> {
+    [(historical(), "h.json"), (counterfactual(), "c.json")]
+        .into_iter()
+        .map(|(bytes, name)| {
+            let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            value["schema_version"] = version.into();
+            for key in missing {
+                value.as_object_mut().unwrap().remove(*key);
+            }
+            RunFile::from_slice(&serde_json::to_vec(&value).unwrap(), name).unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn version_1_runs_read_without_health_and_get_no_health_chart() {
-    let mut old: Vec<RunFile> = Vec::new();
-    for (bytes, name) in [(historical(), "h.json"), (counterfactual(), "c.json")] {
-        let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        value["schema_version"] = 1.into();
-        value.as_object_mut().unwrap().remove("health_distribution");
-        old.push(RunFile::from_slice(&serde_json::to_vec(&value).unwrap(), name).unwrap());
-    }
+    let old = older_runs(1, &["health_distribution", "health_over_time"]);
     assert!(old[0].health_distribution.is_empty());
     let report = build_report(&old, None, "pm").unwrap();
     assert!(
@@ -121,6 +136,19 @@ fn version_1_runs_read_without_health_and_get_no_health_chart() {
             .charts
             .iter()
             .all(|(name, _)| !name.starts_with("health"))
+    );
+}
+
+#[test]
+fn version_3_runs_read_without_hourly_health_and_get_no_heat_map() {
+    let old = older_runs(3, &["health_over_time"]);
+    assert!(old[0].health_over_time.is_empty());
+    let report = build_report(&old, None, "pm").unwrap();
+    let names: Vec<&str> = report.charts.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"health-1"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("health-time")),
+        "{names:?}"
     );
 }
 
@@ -154,7 +182,8 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Renders the page in headless Chromium, as a user opens it: the screenshot must exist and
-/// Chromium's DOM must hold the eight SVG charts, the health chart among them.
+/// Chromium's DOM must hold the fourteen SVG charts, the health chart, the hourly heat maps and
+/// the leverage charts among them.
 #[test]
 fn chromium_renders_the_report() {
     let Some(browser) = chromium() else {
@@ -207,8 +236,8 @@ fn chromium_renders_the_report() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(
         dom.matches("<svg").count(),
-        8,
-        "Chromium parsed the eight charts"
+        14,
+        "Chromium parsed the fourteen charts"
     );
     assert!(
         dom.contains("id=\"chart-waterfall-time\"") && dom.contains("id=\"chart-waterfall-size\"")
@@ -217,6 +246,14 @@ fn chromium_renders_the_report() {
     assert!(dom.contains("liquidations by cascade round"));
     assert!(dom.contains("id=\"chart-health-1\""));
     assert!(dom.contains("accounts with debt by health factor"));
+    assert!(
+        dom.contains("id=\"chart-health-time-1\"") && dom.contains("id=\"chart-health-time-2\"")
+    );
+    assert!(dom.contains("historical: maker ETH-B accounts with debt by health factor over time"));
+    for id in ["leverage-time-1", "leverage-time-2", "ladder", "overlap"] {
+        assert!(dom.contains(&format!("id=\"chart-{id}\"")), "{id}");
+    }
+    assert!(dom.contains("ETH collateral that becomes liquidatable, by fall of its price"));
 }
 
 #[test]

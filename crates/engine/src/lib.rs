@@ -9,6 +9,7 @@
 //!   registry's types ([`protocol::registry`]);
 //! - [`protocols`]: the models, one folder each, listed once in [`protocols::REGISTRY`] (Aave and
 //!   Compound still live in `aave` and `compound`);
+//! - [`leverage`]: health and leverage over time (the run's `health_over_time`);
 //! - [`counterfactual`]: scenarios, the simulated liquidator, price impact, the cascade graph and
 //!   sweeps;
 //! - shared below them: [`oracle`] (the price book), [`index`] and [`slots`] (liquidatable-account
@@ -26,6 +27,7 @@ mod error;
 pub(crate) mod golden;
 pub mod index;
 pub mod lending;
+pub mod leverage;
 pub mod math;
 pub mod oracle;
 pub mod protocol;

@@ -2,11 +2,7 @@
 //! with the tools that read it; this module adds what only the engine knows how to build.
 
 pub use cascade_run::{
-    CascadeReport, ChainLink, CounterfactualReport, CrossProtocolLink, HealthBucket,
-    HealthSnapshot, LargestLoss, LiquidationRecord, LiquidatorReport, LogInfo, MakerSettings,
-    MedianRuleSetting, MismatchEvidence, Moment, OracleEvidence, Origin, ParamHistoryEntry,
-    PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run,
-    RunConfig, ScenarioInfo, TimelinePoint, Totals, UnsafeEpisode, Window, signed_decimal,
+    BookMoment, CascadeReport, ChainLink, CountBucket, CounterfactualReport, CrossLoop, CrossProtocolLink, GroupAmount, HealthBucket, HealthSample, HealthSnapshot, LadderRung, LargestLoss, LeverageSample, LiquidationRecord, LiquidatorReport, LogInfo, MakerSettings, MedianRuleSetting, MismatchEvidence, Moment, OracleEvidence, Origin, OverlapOwners, OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig, ScenarioInfo, TimelinePoint, Totals, UnsafeEpisode, Window, signed_decimal,
 };
 
 use cascade_events::Timestamp;
@@ -26,16 +22,21 @@ pub fn health_snapshot(
         time,
         protocol: distribution.protocol.name().to_owned(),
         market: distribution.market.to_string(),
-        buckets: HEALTH_BUCKET_NAMES
-            .iter()
-            .enumerate()
-            .map(|(index, range)| HealthBucket {
-                range: (*range).into(),
-                accounts: distribution.accounts[index],
-                debt: Quantity::new(distribution.debt[index], distribution.debt_decimals),
-            })
-            .collect(),
+        buckets: health_buckets(distribution),
         accounts_without_debt: distribution.without_debt,
         accounts_unpriced: distribution.unpriced,
     }
+}
+
+/// The buckets of `distribution` as run files list them, lowest first, every one present.
+pub fn health_buckets(distribution: &HealthDistribution) -> Vec<HealthBucket> {
+    HEALTH_BUCKET_NAMES
+        .iter()
+        .enumerate()
+        .map(|(index, range)| HealthBucket {
+            range: (*range).into(),
+            accounts: distribution.accounts[index],
+            debt: Quantity::new(distribution.debt[index], distribution.debt_decimals),
+        })
+        .collect()
 }

@@ -3,9 +3,8 @@
 //! a third of the JSON size, written and read a record at a time.
 //!
 //! Layout: the 8 bytes [`MAGIC`], the layout version [`BINARY_VERSION`] (u32, little-endian), the
-//! run without its four lists plus how many records each holds (one `wincode` value), then every
-//! record of the lists in schema order (`liquidations`, `unsafe_unliquidated`, `timeline`,
-//! `health_distribution`), each one `wincode` value. The counts make a truncated file an error
+//! run without its eight lists plus how many records each holds (one `wincode` value), then every
+//! record of the lists in schema order ([`crate::lines::LIST_KEYS`]), each one `wincode` value. The counts make a truncated file an error
 //! instead of a shorter run, and bytes after the last record are refused. Amounts keep their
 //! exact integer and decimals, so a run read back writes the same JSON.
 
@@ -26,7 +25,7 @@ pub const MAGIC: [u8; 8] = *b"CASCRUN\0";
 /// change of their fields, even one the JSON form reads unchanged (an added optional key): bump
 /// it then, and rewrite the golden bytes (`binary_golden.bin`). A file of another version is
 /// refused with a hint to re-run or to use the JSON form.
-pub const BINARY_VERSION: u32 = 2;
+pub const BINARY_VERSION: u32 = 3;
 
 /// Why bytes are not a binary run file.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +87,10 @@ pub fn write_binary<W: Write>(run: &Run, mut out: W) -> io::Result<()> {
     records(&mut writer, &run.unsafe_unliquidated)?;
     records(&mut writer, &run.timeline)?;
     records(&mut writer, &run.health_distribution)?;
+    records(&mut writer, &run.health_over_time)?;
+    records(&mut writer, &run.leverage_over_time)?;
+    records(&mut writer, &run.liquidation_ladder)?;
+    records(&mut writer, &run.overlap)?;
     wincode::io::Writer::finish(&mut writer).map_err(|e| io_error(e.into()))?;
     out.flush()
 }
@@ -145,11 +148,19 @@ pub fn read_binary(bytes: &[u8]) -> Result<Run, BinaryError> {
         unsafe_unliquidated: Vec::new(),
         timeline: Vec::new(),
         health_distribution: Vec::new(),
+        health_over_time: Vec::new(),
+        leverage_over_time: Vec::new(),
+        liquidation_ladder: Vec::new(),
+        overlap: Vec::new(),
         counterfactual: header.counterfactual,
     };
     run.unsafe_unliquidated = read_list(&mut rest, 1, counts.unsafe_unliquidated)?;
     run.timeline = read_list(&mut rest, 2, counts.timeline)?;
     run.health_distribution = read_list(&mut rest, 3, counts.health_distribution)?;
+    run.health_over_time = read_list(&mut rest, 4, counts.health_over_time)?;
+    run.leverage_over_time = read_list(&mut rest, 5, counts.leverage_over_time)?;
+    run.liquidation_ladder = read_list(&mut rest, 6, counts.liquidation_ladder)?;
+    run.overlap = read_list(&mut rest, 7, counts.overlap)?;
     if !rest.is_empty() {
         return Err(BinaryError::Trailing(rest.len()));
     }
@@ -291,7 +302,7 @@ mod tests {
     #[test]
     fn the_binary_layout_is_pinned_by_golden_bytes() {
         let bytes = to_binary(&counterfactual_run());
-        assert_eq!(&bytes[..12], b"CASCRUN\0\x02\0\0\0");
+        assert_eq!(&bytes[..12], b"CASCRUN\0\x03\0\0\0");
         let hex: String = bytes
             .chunks(32)
             .map(|chunk| {
@@ -315,9 +326,7 @@ mod tests {
         }
         let error = read_binary(&bytes[..bytes.len() - 1]).unwrap_err();
         assert!(
-            error
-                .to_string()
-                .starts_with("health_distribution record 1 of 1: "),
+            error.to_string().starts_with("overlap record 1 of 1: "),
             "{error}"
         );
         assert!(error.to_string().ends_with("(truncated or damaged file)"));
@@ -335,7 +344,7 @@ mod tests {
         bytes[8] = 9;
         let error = read_binary(&bytes).unwrap_err().to_string();
         assert!(
-            error.starts_with("binary run file of layout version 9; this cascade reads version 2"),
+            error.starts_with("binary run file of layout version 9; this cascade reads version 3"),
             "{error}"
         );
         assert!(matches!(

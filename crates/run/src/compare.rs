@@ -170,6 +170,9 @@ pub struct DiffSummary {
     pub timeline_points: Counts,
     /// Health snapshots appeared, vanished or changed.
     pub health_snapshots: Counts,
+    /// Health and leverage samples, ladder rungs and overlap tables (`health_over_time`,
+    /// `leverage_over_time`, `liquidation_ladder`, `overlap`) appeared, vanished or changed.
+    pub health_samples: Counts,
     /// Whether the final state hash differs.
     pub state_hash_changed: bool,
 }
@@ -189,6 +192,9 @@ pub struct RunDiff {
     pub unsafe_episodes: Vec<ItemChange>,
     /// Health snapshots appeared, vanished or changed.
     pub health_distribution: Vec<ItemChange>,
+    /// Health and leverage samples, ladder rungs and overlap tables appeared, vanished or
+    /// changed; ids start with the list's name.
+    pub health_over_time: Vec<ItemChange>,
     /// The state hash, when it differs.
     pub state_hash: Option<KeyChange>,
 }
@@ -203,6 +209,7 @@ impl RunDiff {
             || s.unsafe_episodes.any()
             || s.timeline_points.any()
             || s.health_snapshots.any()
+            || s.health_samples.any()
             || s.state_hash_changed)
     }
 
@@ -241,6 +248,7 @@ impl RunDiff {
             ("unsafe episodes", s.unsafe_episodes),
             ("timeline points", s.timeline_points),
             ("health snapshots", s.health_snapshots),
+            ("health and leverage samples", s.health_samples),
         ] {
             if counts.any() {
                 lines.push(format!("{name}: {}", counts.text()));
@@ -253,7 +261,7 @@ impl RunDiff {
     }
 
     /// Every detail as one short line each, in the order: settings, liquidations, totals,
-    /// unsafe episodes, health snapshots, state hash. Long values (hashes) are shortened; the
+    /// unsafe episodes, health snapshots and samples, state hash. Long values (hashes) are shortened; the
     /// JSON form keeps them whole.
     pub fn detail_lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self.settings.iter().map(KeyChange::line).collect();
@@ -272,6 +280,7 @@ impl RunDiff {
         lines.extend(self.totals.iter().map(KeyChange::line));
         items("unsafe episode", &self.unsafe_episodes, &mut lines);
         items("health", &self.health_distribution, &mut lines);
+        items("sample", &self.health_over_time, &mut lines);
         lines.extend(self.state_hash.iter().map(KeyChange::line));
         lines
     }
@@ -390,6 +399,25 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
     );
     diff.summary.health_snapshots = Counts::of(&diff.health_distribution);
 
+    for key in SAMPLE_LISTS {
+        let (old, new) = (list(expected, key), list(actual, key));
+        let ids = |items: &[Value]| {
+            identities(
+                items
+                    .iter()
+                    .map(|item| format!("{key} {}", join_fields(item, identity_fields(key)))),
+            )
+        };
+        let (changes, _) = diff_items(
+            (&old, ids(&old)),
+            (&new, ids(&new)),
+            &["seq", "time"],
+            tolerance,
+        );
+        diff.health_over_time.extend(changes);
+    }
+    diff.summary.health_samples = Counts::of(&diff.health_over_time);
+
     if expected.get("state_hash") != actual.get("state_hash") {
         diff.summary.state_hash_changed = true;
         diff.state_hash = Some(KeyChange {
@@ -400,6 +428,14 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
     }
     diff
 }
+
+/// The lists of samples taken over the window and at its start and end (schema version 4).
+const SAMPLE_LISTS: [&str; 4] = [
+    "health_over_time",
+    "leverage_over_time",
+    "liquidation_ladder",
+    "overlap",
+];
 
 fn list(run: &Value, key: &str) -> Vec<Value> {
     run.get(key)
@@ -473,6 +509,10 @@ fn identity_fields(list: &str) -> &'static [&'static str] {
         "unsafe_unliquidated" => &["protocol", "market", "account", "from"],
         "timeline" => &["time", "protocol", "market"],
         "health_distribution" => &["moment", "protocol", "market"],
+        "health_over_time" => &["period", "protocol", "market"],
+        "leverage_over_time" => &["period", "scope"],
+        "liquidation_ladder" => &["moment", "group", "fall"],
+        "overlap" => &["moment"],
         _ => &[],
     }
 }
@@ -771,6 +811,30 @@ mod tests {
         let far = json!({"liquidations": [liquidation(1, "t", "#1", "explained", "1000002")]});
         let beyond = diff_runs(&old, &far, &DiffOptions { tolerance_ppm: 1 });
         assert_eq!(beyond.summary.liquidations.changed, 1);
+    }
+
+    #[test]
+    fn hourly_health_samples_are_matched_by_period_and_market() {
+        let sample = |seq: u64, accounts: u64| {
+            json!({"period": "2021-05-19T13:00:00Z", "seq": seq, "protocol": "maker",
+                   "market": "ETH-B", "buckets": [{"range": "<1", "accounts": accounts}]})
+        };
+        let old = json!({"health_over_time": [sample(10, 3)]});
+        // A longer log moves the sample's event: not a change.
+        let moved = json!({"health_over_time": [sample(11, 3)]});
+        assert!(diff_runs(&old, &moved, &DiffOptions::default()).is_empty());
+        let changed = json!({"health_over_time": [sample(10, 4)]});
+        let diff = diff_runs(&old, &changed, &DiffOptions::default());
+        assert_eq!(diff.summary.health_samples.changed, 1);
+        assert_eq!(
+            diff.health_over_time[0].id,
+            "health_over_time 2021-05-19T13:00:00Z maker ETH-B"
+        );
+        assert!(
+            diff.summary_lines()
+                .iter()
+                .any(|l| l.starts_with("health and leverage samples: "))
+        );
     }
 
     #[test]

@@ -37,7 +37,11 @@ impl<'a> Header<'a> {
             counterfactual: &run.counterfactual,
             lines: Counts {
                 health_distribution: run.health_distribution.len() as u64,
+                health_over_time: run.health_over_time.len() as u64,
+                leverage_over_time: run.leverage_over_time.len() as u64,
+                liquidation_ladder: run.liquidation_ladder.len() as u64,
                 liquidations: run.liquidations.len() as u64,
+                overlap: run.overlap.len() as u64,
                 timeline: run.timeline.len() as u64,
                 unsafe_unliquidated: run.unsafe_unliquidated.len() as u64,
             },
@@ -49,7 +53,11 @@ impl<'a> Header<'a> {
 #[derive(Clone, Copy, Serialize, SchemaWrite, SchemaRead)]
 pub(crate) struct Counts {
     pub(crate) health_distribution: u64,
+    pub(crate) health_over_time: u64,
+    pub(crate) leverage_over_time: u64,
+    pub(crate) liquidation_ladder: u64,
     pub(crate) liquidations: u64,
+    pub(crate) overlap: u64,
     pub(crate) timeline: u64,
     pub(crate) unsafe_unliquidated: u64,
 }

@@ -247,8 +247,9 @@ impl Moment {
 /// Version of the run file layout; bump on any change of keys or their meaning. Version 2 added
 /// `health_distribution`; a version 1 file is a version 2 file without it. Version 3 added the
 /// liquidations' `oracle` and `mismatch` evidence and the config's `quote_conversions` and Maker
-/// `median_rule`.
-pub const RUN_SCHEMA_VERSION: u32 = 3;
+/// `median_rule`. Version 4 added `health_over_time`, `leverage_over_time`, `liquidation_ladder`
+/// and `overlap`; a version 3 file reads as one without them.
+pub const RUN_SCHEMA_VERSION: u32 = 4;
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
@@ -530,7 +531,192 @@ pub struct HealthSnapshot {
     pub accounts_unpriced: u64,
 }
 
-/// One health bucket of a [`HealthSnapshot`].
+/// One market's accounts by health factor at the end of one period of the window: an hour,
+/// or a longer power-of-two multiple of an hour when the window is too long for hourly samples to
+/// stay few (`docs/run-format.md`, `health_over_time`). What the report's heat map draws.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct HealthSample {
+    /// Start of the period (a whole UTC hour; written RFC 3339 UTC).
+    pub period: Timestamp,
+    /// Length of the period, seconds (3600 unless the window is long).
+    pub period_seconds: i64,
+    /// The last event of the period in the window: the sample shows the state after it and the
+    /// checks of its second (the liquidations they made, in counterfactual runs).
+    pub seq: u64,
+    /// Its time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// Accounts with debt per health bucket, lowest first (every bucket present).
+    pub buckets: Vec<HealthBucket>,
+    /// Accounts with collateral and no debt.
+    pub accounts_without_debt: u64,
+    /// Accounts with debt whose health could not be computed (no price).
+    pub accounts_unpriced: u64,
+}
+
+/// Every position of the window at the end of one period (the periods of `health_over_time`),
+/// summarised for one protocol or for all of them (`docs/leverage.md` defines each figure).
+/// Values are in USD with 18 decimals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct LeverageSample {
+    /// Start of the period (written RFC 3339 UTC).
+    pub period: Timestamp,
+    /// Length of the period, seconds.
+    pub period_seconds: i64,
+    /// The period's last event in the window.
+    pub seq: u64,
+    /// Its time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// A protocol name (its positions one by one), or `all` (each owner's positions in every
+    /// protocol taken together).
+    pub scope: String,
+    /// Positions (owners for `all`) with collateral or debt.
+    pub accounts: u64,
+    /// Of them, with debt.
+    pub accounts_with_debt: u64,
+    /// Of them, with looped debt.
+    pub looped_accounts: u64,
+    /// Accounts with debt by effective leverage (exposure / equity).
+    pub leverage: Vec<CountBucket>,
+    /// Accounts with debt by loan to value (debt / collateral).
+    pub ltv: Vec<CountBucket>,
+    /// Accounts with debt and equity by loop depth.
+    pub loop_depth: Vec<CountBucket>,
+    /// Collateral value, USD.
+    pub collateral: Quantity,
+    /// Debt value, USD.
+    pub debt: Quantity,
+    /// Looped debt, USD.
+    pub looped_debt: Quantity,
+    /// Share of `collateral` held by the largest 10, 100 and 1000 accounts, percent with two
+    /// decimals, by N.
+    pub top_share_percent: BTreeMap<String, String>,
+    /// Positions left out because their value in USD is unknown (a price missing).
+    pub unpriced: u64,
+}
+
+/// Accounts in one bucket of a [`LeverageSample`] distribution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct CountBucket {
+    /// The bucket (`1.5-2`, `underwater`, `>=5`).
+    #[wincode(with = "wincode::adapter::FromInto<TextWire, Cow<'static, str>>")]
+    pub range: Cow<'static, str>,
+    /// Accounts in it.
+    pub accounts: u64,
+}
+
+/// The rungs of a liquidation ladder, as [`LadderRung::fall`] names them: liquidatable already,
+/// each 5% of price fall up to 50%, then beyond.
+pub const LADDER_FALLS: [&str; 12] = [
+    "now", "0-5%", "5-10%", "10-15%", "15-20%", "20-25%", "25-30%", "30-35%", "35-40%", "40-45%",
+    "45-50%", ">=50%",
+];
+
+/// Where a [`LadderRung`] or an [`OverlapReport`] was taken.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum BookMoment {
+    /// The end of the first period of the window with positions.
+    Start,
+    /// The end of the window (the `after` state).
+    End,
+}
+
+/// One rung of the liquidation ladder: the positions whose main collateral, in one correlation
+/// group, makes them liquidatable after a price fall within the rung, every other price held
+/// (`docs/leverage.md`). Values USD, 18 decimals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct LadderRung {
+    /// `start` or `end`.
+    pub moment: BookMoment,
+    /// The event at which it was taken.
+    pub seq: u64,
+    /// Its time.
+    pub time: Timestamp,
+    /// Correlation group of the main collateral (`ETH`, `BTC`, or the asset itself).
+    pub group: String,
+    /// The fall of its price: `now` (liquidatable already), `0-5%`, ..., `>=50%`.
+    #[wincode(with = "wincode::adapter::FromInto<TextWire, Cow<'static, str>>")]
+    pub fall: Cow<'static, str>,
+    /// Positions.
+    pub accounts: u64,
+    /// Their main collateral's value.
+    pub collateral: Quantity,
+    /// Their debt.
+    pub debt: Quantity,
+    /// `collateral` per protocol.
+    pub by_protocol: BTreeMap<String, Quantity>,
+}
+
+/// What the protocols of a run share at one moment (`docs/leverage.md`). Values USD.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct OverlapReport {
+    /// `start` or `end`.
+    pub moment: BookMoment,
+    /// The event at which it was taken.
+    pub seq: u64,
+    /// Its time.
+    pub time: Timestamp,
+    /// Owners with positions in several protocols, per set of protocols.
+    pub owners: Vec<OverlapOwners>,
+    /// Collateral of those owners per protocol and correlation group.
+    pub shared_collateral: Vec<GroupAmount>,
+    /// Debt that depends on a group's price, per group and protocol.
+    pub debt_on_group: Vec<GroupAmount>,
+    /// Loops across protocols: borrowed in one, collateral in another.
+    pub cross_loops: Vec<CrossLoop>,
+}
+
+/// Owners present in one set of protocols.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct OverlapOwners {
+    /// The protocols.
+    pub protocols: Vec<String>,
+    /// How many owners.
+    pub owners: u64,
+}
+
+/// An amount of one protocol and correlation group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct GroupAmount {
+    /// Correlation group.
+    pub group: String,
+    /// Protocol name.
+    pub protocol: String,
+    /// Value, USD.
+    pub value: Quantity,
+}
+
+/// Value borrowed in one protocol and held (or a correlated asset) as collateral in another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct CrossLoop {
+    /// Where it is borrowed.
+    pub borrowed_in: String,
+    /// Where it is collateral.
+    pub collateral_in: String,
+    /// Correlation group.
+    pub group: String,
+    /// Value, USD.
+    pub value: Quantity,
+}
+
+/// One health bucket of a [`HealthSnapshot`] or [`HealthSample`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct HealthBucket {
     /// Health factor range, `[low, high)` (`<1`, `1-1.05`, ..., `>=3`).
@@ -807,6 +993,21 @@ pub struct Run {
     /// moment (`before` first); absent from schema version 1 files.
     #[serde(default)]
     pub health_distribution: Vec<HealthSnapshot>,
+    /// Health distributions per market at the end of every period of the window, sorted by
+    /// period, protocol and market; absent from files before schema version 4.
+    #[serde(default)]
+    pub health_over_time: Vec<HealthSample>,
+    /// Leverage, LTV, loop depth and concentration per protocol and over all at the end of
+    /// every period, sorted by period then scope (protocols in canonical order, `all` last);
+    /// absent before schema version 4 and from runs whose models list no positions.
+    #[serde(default)]
+    pub leverage_over_time: Vec<LeverageSample>,
+    /// The liquidation ladder at the window's `start` and `end`, by moment, group and fall.
+    #[serde(default)]
+    pub liquidation_ladder: Vec<LadderRung>,
+    /// The overlap between protocols at the window's `start` and `end`.
+    #[serde(default)]
+    pub overlap: Vec<OverlapReport>,
     /// What a counterfactual scenario observed (cascade graph, liquidator statistics); absent
     /// from historical runs (`docs/scenarios.md`).
     #[serde(skip_serializing_if = "Option::is_none")]

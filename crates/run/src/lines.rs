@@ -1,6 +1,6 @@
 //! The run file's line form (`docs/run-format.md`, "Line form"): the same schema as JSON lines,
 //! for runs too large to be one JSON document (a 300,000-account market writes hundreds of
-//! megabytes). Line 1 is the run without its four lists, plus `lines`: how many records of each
+//! megabytes). Line 1 is the run without its eight lists, plus `lines`: how many records of each
 //! list follow; every further line is one record, `{"<list>": {...}}`, lists in schema order.
 //! A reader can take it a record at a time, and the counts make a truncated file an error
 //! instead of a shorter run.
@@ -13,14 +13,21 @@ use serde_json::{Map, Value};
 
 use crate::binary::{self, BinaryError};
 use crate::header::Header;
-use crate::{HealthSnapshot, LiquidationRecord, Run, TimelinePoint, UnsafeEpisode};
+use crate::{
+    HealthSample, HealthSnapshot, LadderRung, LeverageSample, LiquidationRecord, OverlapReport,
+    Run, TimelinePoint, UnsafeEpisode,
+};
 
 /// The run's lists, in the order their records follow the header.
-pub const LIST_KEYS: [&str; 4] = [
+pub const LIST_KEYS: [&str; 8] = [
     "liquidations",
     "unsafe_unliquidated",
     "timeline",
     "health_distribution",
+    "health_over_time",
+    "leverage_over_time",
+    "liquidation_ladder",
+    "overlap",
 ];
 
 /// The header key holding the record counts; its presence on line 1 marks the line form.
@@ -57,6 +64,10 @@ pub fn write_lines<W: Write>(run: &Run, mut out: W) -> io::Result<()> {
     write_records(&mut out, LIST_KEYS[1], &run.unsafe_unliquidated)?;
     write_records(&mut out, LIST_KEYS[2], &run.timeline)?;
     write_records(&mut out, LIST_KEYS[3], &run.health_distribution)?;
+    write_records(&mut out, LIST_KEYS[4], &run.health_over_time)?;
+    write_records(&mut out, LIST_KEYS[5], &run.leverage_over_time)?;
+    write_records(&mut out, LIST_KEYS[6], &run.liquidation_ladder)?;
+    write_records(&mut out, LIST_KEYS[7], &run.overlap)?;
     out.flush()
 }
 
@@ -256,6 +267,10 @@ enum Record {
     UnsafeUnliquidated(UnsafeEpisode),
     Timeline(TimelinePoint),
     HealthDistribution(HealthSnapshot),
+    HealthOverTime(HealthSample),
+    LeverageOverTime(LeverageSample),
+    LiquidationLadder(LadderRung),
+    Overlap(OverlapReport),
 }
 
 /// Reads a run file of any form (one JSON document, the line form, or the binary form) into
@@ -302,6 +317,22 @@ pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
                 run.health_distribution.push(item);
                 LIST_KEYS[3]
             }
+            Record::HealthOverTime(item) => {
+                run.health_over_time.push(item);
+                LIST_KEYS[4]
+            }
+            Record::LeverageOverTime(item) => {
+                run.leverage_over_time.push(item);
+                LIST_KEYS[5]
+            }
+            Record::LiquidationLadder(item) => {
+                run.liquidation_ladder.push(item);
+                LIST_KEYS[6]
+            }
+            Record::Overlap(item) => {
+                run.overlap.push(item);
+                LIST_KEYS[7]
+            }
         };
         *found.entry(list.to_owned()).or_default() += 1;
         last_line = line;
@@ -321,7 +352,7 @@ mod tests {
         let bytes = to_lines(&run);
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines.len(), 8, "{text}");
         // A record line is its item of the JSON form, compact, keys in the same order.
         assert_eq!(
             lines[1],
@@ -330,7 +361,7 @@ mod tests {
                 serde_json::to_string(&run.liquidations[0]).unwrap()
             )
         );
-        assert!(lines[0].ends_with(r#""lines":{"health_distribution":1,"liquidations":1,"timeline":1,"unsafe_unliquidated":0}}"#), "{}", lines[0]);
+        assert!(lines[0].ends_with(r#""lines":{"health_distribution":1,"health_over_time":1,"leverage_over_time":1,"liquidation_ladder":1,"liquidations":1,"overlap":1,"timeline":1,"unsafe_unliquidated":0}}"#), "{}", lines[0]);
         assert_eq!(
             parse(&bytes).unwrap(),
             serde_json::to_value(&run).unwrap(),
@@ -355,6 +386,10 @@ mod tests {
             "unsafe_unliquidated": [],
             "timeline": [{"seq": 4, "market": "ETH-A"}],
             "health_distribution": [{"moment": "after", "seq": 9}],
+            "health_over_time": [],
+            "leverage_over_time": [],
+            "liquidation_ladder": [],
+            "overlap": [],
             "counterfactual": null
         })
     }
@@ -365,7 +400,7 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
-        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"liquidations":2,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
+        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"health_over_time":0,"leverage_over_time":0,"liquidation_ladder":0,"liquidations":2,"overlap":0,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
         assert_eq!(lines[1], r##"{"liquidations":{"account":"#1","seq":3}}"##);
         assert_eq!(
             lines[4],

@@ -2,9 +2,12 @@
 
 use cascade_events::{Id, Protocol, Timestamp, U256};
 
+use std::collections::BTreeMap;
+
 use crate::{
-    HealthBucket, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, Quantity, Run,
-    RunConfig, TimelinePoint, Totals, Verdict, Window,
+    BookMoment, CountBucket, CrossLoop, GroupAmount, HealthBucket, HealthSample, HealthSnapshot,
+    LadderRung, LeverageSample, LiquidationRecord, LogInfo, Moment, Origin, OverlapOwners,
+    OverlapReport, Quantity, Run, RunConfig, TimelinePoint, Totals, Verdict, Window,
 };
 
 /// The run.
@@ -91,6 +94,84 @@ pub(crate) fn run() -> Run {
             }],
             accounts_without_debt: 0,
             accounts_unpriced: 0,
+        }],
+        health_over_time: vec![HealthSample {
+            period: Timestamp(1_622_509_200),
+            period_seconds: 3600,
+            seq: 7,
+            time: Timestamp(1_622_509_212),
+            protocol: "maker".to_owned(),
+            market: "ETH-B".to_owned(),
+            buckets: vec![HealthBucket {
+                range: "1-1.05".into(),
+                accounts: 2,
+                debt: amount(7),
+            }],
+            accounts_without_debt: 1,
+            accounts_unpriced: 0,
+        }],
+        leverage_over_time: vec![LeverageSample {
+            period: Timestamp(1_622_509_200),
+            period_seconds: 3600,
+            seq: 7,
+            time: Timestamp(1_622_509_212),
+            scope: "all".to_owned(),
+            accounts: 3,
+            accounts_with_debt: 2,
+            looped_accounts: 1,
+            leverage: vec![CountBucket {
+                range: "2-3".into(),
+                accounts: 2,
+            }],
+            ltv: vec![CountBucket {
+                range: "0.5-0.6".into(),
+                accounts: 2,
+            }],
+            loop_depth: vec![CountBucket {
+                range: "1".into(),
+                accounts: 1,
+            }],
+            collateral: amount(900),
+            debt: amount(500),
+            looped_debt: amount(100),
+            top_share_percent: BTreeMap::from([("10".to_owned(), "100.00".to_owned())]),
+            unpriced: 0,
+        }],
+        liquidation_ladder: vec![LadderRung {
+            moment: BookMoment::End,
+            seq: 9,
+            time: Timestamp(1_622_512_900),
+            group: "ETH".to_owned(),
+            fall: "5-10%".into(),
+            accounts: 2,
+            collateral: amount(300),
+            debt: amount(150),
+            by_protocol: BTreeMap::from([("maker".to_owned(), amount(300))]),
+        }],
+        overlap: vec![OverlapReport {
+            moment: BookMoment::Start,
+            seq: 2,
+            time: Timestamp(1_622_505_600),
+            owners: vec![OverlapOwners {
+                protocols: vec!["aave-v2".to_owned(), "maker".to_owned()],
+                owners: 1,
+            }],
+            shared_collateral: vec![GroupAmount {
+                group: "ETH".to_owned(),
+                protocol: "maker".to_owned(),
+                value: amount(300),
+            }],
+            debt_on_group: vec![GroupAmount {
+                group: "ETH".to_owned(),
+                protocol: "aave-v2".to_owned(),
+                value: amount(120),
+            }],
+            cross_loops: vec![CrossLoop {
+                borrowed_in: "maker".to_owned(),
+                collateral_in: "aave-v2".to_owned(),
+                group: "USD".to_owned(),
+                value: amount(50),
+            }],
         }],
         counterfactual: None,
     }

@@ -2,8 +2,8 @@
 //! `cascade replay` writes.
 
 use cascade_engine::run::{
-    HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin, RUN_SCHEMA_VERSION, Run,
-    TimelinePoint, Totals, Window, health_snapshot,
+    BookMoment, HealthSample, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin,
+    RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals, Window, health_buckets, health_snapshot,
 };
 use cascade_engine::{HealthDistribution, Quantity};
 use cascade_events::{Id, Protocol, Timestamp, U256};
@@ -85,6 +85,90 @@ pub fn health(moment: Moment, seq: u64, time: i64, accounts: [u64; 8]) -> Health
         *debt = tokens(1_000 * count).value;
     }
     health_snapshot(moment, seq, Timestamp(time), &distribution)
+}
+
+/// ETH-B's accounts by health at the end of the hour starting `period`, its last event `seq`.
+pub fn hourly(seq: u64, period: i64, accounts: [u64; 8]) -> HealthSample {
+    let mut distribution = HealthDistribution::new(Protocol::Maker, Id::name("ETH-B"), 18);
+    distribution.accounts = accounts;
+    for (debt, count) in distribution.debt.iter_mut().zip(accounts) {
+        *debt = tokens(1_000 * count).value;
+    }
+    HealthSample {
+        period: Timestamp(period),
+        period_seconds: 3600,
+        seq,
+        time: Timestamp(period + 3_000),
+        protocol: "maker".to_owned(),
+        market: "ETH-B".to_owned(),
+        buckets: health_buckets(&distribution),
+        accounts_without_debt: 1,
+        accounts_unpriced: 0,
+    }
+}
+
+/// The book of the test log at the end of the hour starting `period`: two Maker vaults and one
+/// owner (vault 1's urn) also in Aave v2 with a loop across protocols; in the counterfactual
+/// the first vault is thinner.
+fn book(counterfactual: bool) -> cascade_engine::leverage::book::Book {
+    use cascade_engine::leverage::loops::{Holding, LiquidationDistance, Position};
+    let usd = |whole: u64| U256::from(whole) * U256::from(10u64.pow(18));
+    let position =
+        |protocol, account: u64, collateral: &[(&str, u64)], debt: &[(&str, u64)], fall| Position {
+            protocol,
+            market: Id::name(if protocol == Protocol::Maker {
+                "ETH-B"
+            } else {
+                "POOL"
+            }),
+            account: Id::Number(account),
+            collateral: collateral
+                .iter()
+                .map(|(a, v)| Holding {
+                    asset: Id::name(a),
+                    value: usd(*v),
+                })
+                .collect(),
+            debt: debt
+                .iter()
+                .map(|(a, v)| Holding {
+                    asset: Id::name(a),
+                    value: usd(*v),
+                })
+                .collect(),
+            health: None,
+            liquidation: Some(LiquidationDistance {
+                asset: Id::name(collateral[0].0),
+                fall_bps: fall,
+            }),
+        };
+    let first = if counterfactual { 200_000 } else { 300_000 };
+    cascade_engine::leverage::book::summarise(
+        &[
+            position(
+                Protocol::Maker,
+                1,
+                &[("ETH", first)],
+                &[("DAI", 150_000)],
+                1200,
+            ),
+            position(
+                Protocol::Maker,
+                2,
+                &[("ETH", 90_000)],
+                &[("DAI", 40_000)],
+                3000,
+            ),
+            position(
+                Protocol::AaveV2,
+                1,
+                &[("DAI", 150_000)],
+                &[("WETH", 60_000)],
+                700,
+            ),
+        ],
+        &cascade_engine::leverage::loops::Correlation::default(),
+    )
 }
 
 /// 2022-06-13T00:00:00Z.
@@ -173,6 +257,52 @@ pub fn run(
                 health(Moment::After, 999, DAY + 9_000, [0, 2, 4, 5, 6, 7, 8, 9]),
             ]
         },
+        leverage_over_time: [(90, DAY), (190, DAY + 3_600), (999, DAY + 7_200)]
+            .iter()
+            .flat_map(|(seq, period)| {
+                cascade_engine::leverage::record::leverage_samples(
+                    cascade_engine::leverage::record::Taken {
+                        period: *period,
+                        period_seconds: 3600,
+                        seq: *seq,
+                        time: Timestamp(period + 3_000),
+                    },
+                    &book(counterfactual && *seq == 999),
+                    &Default::default(),
+                )
+            })
+            .collect(),
+        liquidation_ladder: [(BookMoment::Start, 90), (BookMoment::End, 999)]
+            .iter()
+            .flat_map(|(moment, seq)| {
+                cascade_engine::leverage::record::ladder(
+                    *moment,
+                    *seq,
+                    Timestamp(DAY + 3_000),
+                    &book(counterfactual && *seq == 999),
+                )
+            })
+            .collect(),
+        overlap: [(BookMoment::Start, 90), (BookMoment::End, 999)]
+            .iter()
+            .map(|(moment, seq)| {
+                cascade_engine::leverage::record::overlap(
+                    *moment,
+                    *seq,
+                    Timestamp(DAY + 3_000),
+                    &book(counterfactual && *seq == 999),
+                )
+            })
+            .collect(),
+        health_over_time: vec![
+            hourly(90, DAY, [0, 1, 2, 6, 6, 7, 8, 9]),
+            hourly(190, DAY + 3_600, [3, 3, 4, 5, 6, 7, 8, 9]),
+            hourly(
+                999,
+                DAY + 7_200,
+                [0, if counterfactual { 1 } else { 2 }, 4, 5, 6, 7, 8, 9],
+            ),
+        ],
     };
     run.to_json()
 }

@@ -209,6 +209,10 @@ struct Output {
     episodes: Vec<UnsafeEpisode>,
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
+    health_over_time: crate::leverage::sampling::HealthSampler,
+    /// The liquidation ladder and overlap at the window's start and end.
+    ladder: Vec<crate::run::LadderRung>,
+    overlap: Vec<crate::run::OverlapReport>,
     /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
     /// health distributions.
     totals_only: bool,
@@ -408,6 +412,9 @@ impl Engine {
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
                 self.run_due_checks(next - 1, now, true)?;
                 self.capture_due(now);
+                if self.output.health_over_time.ends(now, time) {
+                    self.sample_health(next - 1, now);
+                }
             }
             self.now = Some(time);
             for (index, model) in self.models.iter_mut().enumerate() {
@@ -799,6 +806,88 @@ impl Engine {
         self.output.health.len() > before
     }
 
+    /// At the end of a period of the window (an hour), after its last event `seq` at `time` and
+    /// the checks of that second, takes every model's health distributions into
+    /// `health_over_time`.
+    fn sample_health(&mut self, seq: u64, time: Timestamp) {
+        if self.output.window.last_seq != Some(seq) || self.output.totals_only {
+            return;
+        }
+        let Some(period) = self.output.health_over_time.begin(time) else {
+            return;
+        };
+        let mut distributions: Vec<HealthDistribution> = Vec::new();
+        for model in &self.models {
+            distributions.clear();
+            model.health_distribution(time, &mut distributions);
+            for distribution in &distributions {
+                self.output
+                    .health_over_time
+                    .push(period, seq, time, distribution);
+            }
+        }
+        let Some((book, unpriced)) = self.book(time) else {
+            return;
+        };
+        let taken = crate::leverage::record::Taken {
+            period,
+            period_seconds: self.output.health_over_time.period_seconds(),
+            seq,
+            time,
+        };
+        let samples = crate::leverage::record::leverage_samples(taken, &book, &unpriced);
+        self.output.health_over_time.push_leverage(samples);
+        if self.output.overlap.is_empty() {
+            self.record_book(crate::run::BookMoment::Start, seq, time, &book);
+        }
+    }
+
+    /// Every model's positions at `time`, valued in USD and summarised, with the positions each
+    /// protocol left out for an unknown value; `None` when no model lists a position.
+    fn book(
+        &self,
+        time: Timestamp,
+    ) -> Option<(crate::leverage::book::Book, BTreeMap<Protocol, u64>)> {
+        let mut positions = Vec::new();
+        let mut unpriced = BTreeMap::new();
+        let mut accounts = Vec::new();
+        for model in &self.models {
+            accounts.clear();
+            model.accounts(time, &mut accounts);
+            let (valued, left_out) =
+                crate::leverage::positions::usd_positions(&accounts, &self.prices);
+            if left_out > 0 {
+                unpriced.insert(model.protocol(), left_out);
+            }
+            positions.extend(valued);
+        }
+        if positions.is_empty() && unpriced.is_empty() {
+            return None;
+        }
+        let correlation = crate::leverage::loops::Correlation::default();
+        Some((
+            crate::leverage::book::summarise(&positions, &correlation),
+            unpriced,
+        ))
+    }
+
+    /// Records `book`'s liquidation ladder and overlap at `moment`.
+    fn record_book(
+        &mut self,
+        moment: crate::run::BookMoment,
+        seq: u64,
+        time: Timestamp,
+        book: &crate::leverage::book::Book,
+    ) {
+        use crate::leverage::record;
+        self.output
+            .ladder
+            .extend(record::ladder(moment, seq, time, book));
+        self.output
+            .overlap
+            .push(record::overlap(moment, seq, time, book));
+    }
+
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
     /// an episode; an account safe again closes its episode, which lasted until the check before
     /// this one (every check in between found it unsafe).
@@ -1162,6 +1251,14 @@ impl Engine {
         if let (Some(now), Some(next)) = (self.now, self.next_seq) {
             self.run_due_checks(next - 1, now, true)?;
         }
+        if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
+            self.sample_health(seq, now);
+            if !self.output.totals_only
+                && let Some((book, _)) = self.book(now)
+            {
+                self.record_book(crate::run::BookMoment::End, seq, now, &book);
+            }
+        }
         for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {
             // Still unsafe at the end: unsafe at every check of its model since it began.
             if let Some(last) = self.route[protocol_slot(protocol)].and_then(|i| self.last_check[i])
@@ -1182,6 +1279,7 @@ impl Engine {
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
         let out = self.output;
+        let (health_over_time, leverage_over_time) = out.health_over_time.finish();
         let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
         let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
@@ -1252,6 +1350,10 @@ impl Engine {
             unsafe_unliquidated: episodes,
             timeline: out.timeline,
             health_distribution: health,
+            health_over_time,
+            leverage_over_time,
+            liquidation_ladder: out.ladder,
+            overlap: out.overlap,
             counterfactual,
         })
     }
