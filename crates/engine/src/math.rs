@@ -4,6 +4,8 @@
 //! numbers can be compared with on-chain values digit for digit. Overflow is an error naming the
 //! quantity, never a wrap. This module must never use floats.
 
+use alloy_primitives::U512;
+use alloy_primitives::ruint::UintTryFrom;
 use cascade_events::{Fixed, U256};
 
 use crate::EngineError;
@@ -57,6 +59,16 @@ pub fn mul_div(a: U256, b: U256, c: U256, what: &'static str) -> Result<U256, En
         return Err(EngineError::DivisionByZero { quantity: what });
     }
     Ok(mul(a, b, what)? / c)
+}
+
+/// `a * b / c` rounded down with the product held in 512 bits: for quotients that fit in 256 bits
+/// although the product does not (a price solved from a rad debt times a ray ratio). `None` when
+/// `c` is zero or the quotient does not fit.
+pub fn mul_div_wide(a: U256, b: U256, c: U256) -> Option<U256> {
+    if c.is_zero() {
+        return None;
+    }
+    U256::uint_try_from(U512::from(a) * U512::from(b) / U512::from(c)).ok()
 }
 
 /// `a * b / c` rounded up.

@@ -321,38 +321,47 @@ fn compound_snapshot_then_later_events_gives_the_rebuilt_healths() {
     );
 }
 
-#[test]
-fn maker_snapshot_sets_a_whole_vault() {
-    // Vault #1's 10 ETH and 10,000 DAI come from one snapshot (ink 10, art 10,000 at rate 1)
-    // instead of its open, deposit and draw: at 01:30 its health is 1.333333333333333333 as
-    // rebuilt, and its bark at 02:00:12 is explained as before.
-    let events: Vec<Event> = common::fixture_events("dog-bark")
+/// The dog-bark fixture with vault #1's open, deposit and draw replaced by one snapshot of `ink`
+/// ETH and `art` DAI (whole tokens, rate 1).
+fn vault_one_from_snapshot(ink: u64, art: u64) -> Vec<Event> {
+    let wad = |tokens: u64| Amount(U256::from(tokens) * U256::from(10u8).pow(U256::from(18u8)));
+    common::fixture_events("dog-bark")
         .into_iter()
         .filter_map(|mut event| {
-            let (account, market, amount) = match &event.payload {
-                Payload::VaultOpen(open) => (open.account, open.market, None),
-                Payload::Deposit(change) => (change.account, change.market, Some(change.amount)),
-                Payload::Borrow(change) => (change.account, change.market, None),
+            let (account, market, kept) = match &event.payload {
+                Payload::VaultOpen(open) => (open.account, open.market, false),
+                Payload::Deposit(change) => (change.account, change.market, true),
+                Payload::Borrow(change) => (change.account, change.market, false),
                 _ => return Some(event),
             };
             if account.to_string() != "#1" {
                 return Some(event);
             }
-            let ink = amount?;
+            if !kept {
+                return None;
+            }
             event.payload = Payload::PositionSnapshot(Box::new(PositionSnapshot {
                 protocol: cascade_events::Protocol::Maker,
                 market,
                 account,
                 asset: Id::name("ETH"),
-                collateral: ink,
-                debt: Amount(U256::from(10_000u64) * U256::from(10u8).pow(U256::from(18u8))),
+                collateral: wad(ink),
+                debt: wad(art),
                 scaled: true,
                 collateral_enabled: None,
                 e_mode: None,
             }));
             Some(event)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn maker_snapshot_sets_a_whole_vault() {
+    // Vault #1's 10 ETH and 10,000 DAI come from one snapshot (ink 10, art 10,000 at rate 1)
+    // instead of its open, deposit and draw: at 01:30 its health is 1.333333333333333333 as
+    // rebuilt, and its bark at 02:00:12 is explained as before.
+    let events = vault_one_from_snapshot(10, 10_000);
     let (run, captures) = replay(&events, &["2021-06-01T01:30:00Z"]);
     assert_eq!(health(account(&captures[0], "#1")), "1.333333333333333333");
     assert_eq!(run.liquidations[0].account.to_string(), "#1");
@@ -364,5 +373,23 @@ fn maker_snapshot_sets_a_whole_vault() {
         !run.totals
             .clamped
             .contains_key("snapshot-differs-from-rebuilt")
+    );
+}
+
+#[test]
+fn a_large_maker_vault_has_a_liquidation_price() {
+    // 1,000 ETH against 1,000,000 DAI at 01:30 (OSM 2000, mat 1.5, rate 1): health
+    // 1000 x 1333.33 / 1,000,000 = 1.333333333333333333, liquidation price 1,000,000 x 1.5 / 1000
+    // = 1,500. Its tab (1e6 DAI in rad) times mat (ray) is past 2^256: the price must not be lost
+    // to an overflow.
+    let (_, captures) = replay(
+        &vault_one_from_snapshot(1_000, 1_000_000),
+        &["2021-06-01T01:30:00Z"],
+    );
+    let vault = account(&captures[0], "#1");
+    assert_eq!(health(vault), "1.333333333333333333");
+    assert_eq!(
+        vault.liquidation_price.as_ref().unwrap().price.to_string(),
+        "1500"
     );
 }

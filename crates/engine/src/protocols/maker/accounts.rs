@@ -83,14 +83,9 @@ fn vault_position(inputs: VaultInputs<'_>) -> AccountPosition {
     let liquidation_price = rate
         .filter(|_| !ilk.mat.is_zero() && !urn.ink.is_zero())
         .and_then(|rate| {
+            // A tab in rad times a ratio in ray passes 2^256 from about 89,000 DAI of debt.
             let tab = urn.art.checked_mul(rate)?;
-            mul_div(
-                tab,
-                ilk.mat,
-                urn.ink.checked_mul(BLN * RAY)?,
-                "liquidation price",
-            )
-            .ok()
+            crate::math::mul_div_wide(tab, ilk.mat, urn.ink.checked_mul(BLN * RAY)?)
         })
         .filter(|price| !price.is_zero())
         .map(|price| LiquidationPrice {
