@@ -175,7 +175,8 @@ pub fn ladder_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffError
     let mut values: Vec<Vec<f64>> = vec![Vec::new(); falls.len()];
     let mut header = vec!["price fall".to_owned()];
     let mut cells: Vec<Vec<String>> = falls.iter().map(|f| vec![f.clone()]).collect();
-    for (color, run) in runs.iter().enumerate() {
+    // One colour per bar series: a run's start and end (and several runs) must not look alike.
+    for run in runs {
         for moment in [BookMoment::Start, BookMoment::End] {
             let rungs: Vec<_> = run
                 .liquidation_ladder
@@ -191,7 +192,7 @@ pub fn ladder_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffError
                 moment_name(moment),
                 first.time.to_rfc3339()
             );
-            series.push((label.clone(), color));
+            series.push((label.clone(), series.len()));
             header.push(label);
             for (index, fall) in falls.iter().enumerate() {
                 let rung = rungs.iter().find(|r| r.fall == fall.as_str());
@@ -259,22 +260,21 @@ fn moment_name(moment: BookMoment) -> &'static str {
 /// The debt that depends on each asset group's price, per run and protocol at the window's end,
 /// with the owners, collateral and loops the protocols share in the table.
 pub fn overlap_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffError> {
-    let ends: Vec<(usize, &RunFile, &cascade_run::OverlapReport)> = runs
+    let ends: Vec<(&RunFile, &cascade_run::OverlapReport)> = runs
         .iter()
-        .enumerate()
-        .filter_map(|(i, run)| {
+        .filter_map(|run| {
             run.overlap
                 .iter()
                 .find(|o| o.moment == BookMoment::End)
-                .map(|o| (i, run, o))
+                .map(|o| (run, o))
         })
         .collect();
-    if ends.iter().all(|(_, _, o)| o.debt_on_group.is_empty()) {
+    if ends.iter().all(|(_, o)| o.debt_on_group.is_empty()) {
         return Ok(None);
     }
     let mut groups: Vec<&str> = ends
         .iter()
-        .flat_map(|(_, _, o)| o.debt_on_group.iter().map(|d| d.group.as_str()))
+        .flat_map(|(_, o)| o.debt_on_group.iter().map(|d| d.group.as_str()))
         .collect();
     groups.sort_unstable();
     groups.dedup();
@@ -287,7 +287,7 @@ pub fn overlap_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffErro
         })
         .collect();
     let mut rows = Vec::new();
-    for (color, run, overlap) in &ends {
+    for (run, overlap) in &ends {
         let mut protocols: Vec<&str> = overlap
             .debt_on_group
             .iter()
@@ -296,7 +296,8 @@ pub fn overlap_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffErro
         protocols.sort_unstable();
         protocols.dedup();
         for protocol in protocols {
-            series.push((format!("{} {protocol}", run.label()), *color));
+            // One colour per (run, protocol) series, as on the ladder.
+            series.push((format!("{} {protocol}", run.label()), series.len()));
             for (bar, group) in bars.iter_mut().zip(&groups) {
                 let debt = overlap
                     .debt_on_group

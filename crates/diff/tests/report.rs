@@ -409,3 +409,29 @@ fn counterfactuals_are_compared_with_the_baseline_and_accounts_are_listed() {
         "{markdown}"
     );
 }
+
+/// Each bar series of the ladder and overlap charts has its own colour: a run's start and end
+/// ladders (and each run's protocols) once shared one and could not be told apart.
+#[test]
+fn ladder_and_overlap_series_have_distinct_colours() {
+    let report = build_report(&runs(), None, "pm").unwrap();
+    for name in ["ladder", "overlap"] {
+        let svg = &report
+            .charts
+            .iter()
+            .find(|(chart, _)| chart == name)
+            .unwrap_or_else(|| panic!("no {name} chart"))
+            .1;
+        // The legend draws one swatch per series, the series' colour as its fill.
+        let swatches: Vec<&str> = svg
+            .split("<rect")
+            .skip(1)
+            .filter_map(|rect| rect.split("fill=\"").nth(1)?.split('"').next())
+            .filter(|fill| *fill != "#FFFFFF" && *fill != "none")
+            .collect();
+        let mut distinct = swatches.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() >= 3, "{name}: colours {distinct:?}");
+    }
+}
