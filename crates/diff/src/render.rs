@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use crate::compare::{Comparison, TotalRow};
 use crate::runfile::Num;
+use cascade_run::num::unit_decimals;
 
 /// The output formats of `cascade diff`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,22 +39,32 @@ pub fn render(comparison: &Comparison, format: Format) -> String {
     }
 }
 
-/// A total for people: rounded with separators; `no price` for a liquidator bonus no
-/// liquidation could be valued for, `n/a` for any other value that does not apply.
-pub fn total_cell(metric: &str, n: Option<Num>) -> String {
+/// A total for people: an amount in its unit's fixed decimals (`docs/diff.md`, "Amounts"), a
+/// count as it is, with separators; `no price` for a liquidator bonus no liquidation could be
+/// valued for, `n/a` for any other value that does not apply.
+pub fn total_cell(metric: &str, unit: &str, n: Option<Num>) -> String {
     match n {
-        Some(n) => n.human(2),
+        Some(n) => total_text(unit, n),
         None if metric == "liquidator bonus" => "no price".to_owned(),
         None => "n/a".to_owned(),
     }
 }
 
-fn delta(n: Option<Num>) -> String {
+/// `n` as a total of `unit` shows it (empty unit: a count).
+fn total_text(unit: &str, n: Num) -> String {
+    if unit.is_empty() {
+        n.human(2)
+    } else {
+        n.fixed(unit_decimals(unit))
+    }
+}
+
+fn delta(unit: &str, n: Option<Num>) -> String {
     match n {
         None => "n/a".to_owned(),
         Some(n) if n.is_zero() => "0".to_owned(),
-        Some(n) if n.0 > 0 => format!("+{}", n.human(2)),
-        Some(n) => n.human(2),
+        Some(n) if n.0 > 0 => format!("+{}", total_text(unit, n)),
+        Some(n) => total_text(unit, n),
     }
 }
 
@@ -79,9 +90,9 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
             .map(|row| {
                 vec![
                     metric(row),
-                    total_cell(&row.metric, row.a),
-                    total_cell(&row.metric, row.b),
-                    delta(row.delta),
+                    total_cell(&row.metric, &row.unit, row.a),
+                    total_cell(&row.metric, &row.unit, row.b),
+                    delta(&row.unit, row.delta),
                 ]
             })
             .collect(),
@@ -174,9 +185,9 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
             .map(|change| {
                 vec![
                     change.account.to_string(),
-                    change.loss_a.human(2),
-                    change.loss_b.human(2),
-                    delta(Some(change.delta)),
+                    total_text("USD", change.loss_a),
+                    total_text("USD", change.loss_b),
+                    delta("USD", Some(change.delta)),
                 ]
             })
             .collect(),

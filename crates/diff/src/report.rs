@@ -453,7 +453,11 @@ fn key_numbers(runs: &[RunFile], comparisons: &[Comparison]) -> Vec<Vec<String>>
                 format!("{} ({})", key.0, key.1)
             };
             std::iter::once(name)
-                .chain(values[key].iter().map(|v| render::total_cell(&key.0, *v)))
+                .chain(
+                    values[key]
+                        .iter()
+                        .map(|v| render::total_cell(&key.0, &key.1, *v)),
+                )
                 .collect()
         })
         .collect()

@@ -246,18 +246,19 @@ fn table_markdown_and_html_show_the_same_rows() {
     let c = compare(&load(&historical(), "a.json"), &b).unwrap();
     let table = render(&c, Format::Table);
     assert!(table.contains("collateral seized (WETH)"), "{table}");
-    assert!(table.contains("-80"), "{table}");
+    // Amounts keep their unit's decimals: WETH 3, USD 2 (docs/diff.md, "Amounts").
+    assert!(table.contains("-80.000"), "{table}");
     assert!(table.contains("Accounts liquidated in A only (1)"));
     let markdown = render(&c, Format::Markdown);
     assert!(
-        markdown.contains("| liquidator bonus (USD) | 30,000 | 35,000 | +5,000 |"),
+        markdown.contains("| liquidator bonus (USD) | 30,000.00 | 35,000.00 | +5,000.00 |"),
         "{markdown}"
     );
     let html = render(&c, Format::Html);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("&lt;script&gt;x&lt;/script&gt;") && !html.contains("<script>"));
     assert!(
-        html.contains("<td class=\"num up\">+5,000</td>"),
+        html.contains("<td class=\"num up\">+5,000.00</td>"),
         "deltas are coloured"
     );
     assert_eq!(DAY % 3_600, 0);
