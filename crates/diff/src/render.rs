@@ -50,9 +50,12 @@ pub fn total_cell(metric: &str, unit: &str, n: Option<Num>) -> String {
     }
 }
 
-/// `n` as a total of `unit` shows it (empty unit: a count).
+/// Units of totals that count things rather than measure an amount.
+const COUNT_UNITS: [&str; 1] = ["rounds"];
+
+/// `n` as a total of `unit` shows it (empty unit, or one of [`COUNT_UNITS`]: a count).
 fn total_text(unit: &str, n: Num) -> String {
-    if unit.is_empty() {
+    if unit.is_empty() || COUNT_UNITS.contains(&unit) {
         n.human(2)
     } else {
         n.fixed(unit_decimals(unit))

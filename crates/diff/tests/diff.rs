@@ -248,6 +248,12 @@ fn table_markdown_and_html_show_the_same_rows() {
     assert!(table.contains("collateral seized (WETH)"), "{table}");
     // Amounts keep their unit's decimals: WETH 3, USD 2 (docs/diff.md, "Amounts").
     assert!(table.contains("-80.000"), "{table}");
+    // Counts stay whole numbers, whatever their unit.
+    let depth = table
+        .lines()
+        .find(|line| line.contains("cascade depth (rounds)"))
+        .unwrap();
+    assert!(depth.split_whitespace().any(|cell| cell == "2"), "{depth}");
     assert!(table.contains("Accounts liquidated in A only (1)"));
     let markdown = render(&c, Format::Markdown);
     assert!(
