@@ -40,6 +40,7 @@ th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: le
   overflow-wrap: anywhere; }
 th { font-weight: 600; color: var(--muted); background: #fafbfc; }
 td.num, th.num { text-align: right; white-space: nowrap; }
+td:first-child { min-width: 11em; }
 td.up { color: #b3261e; } td.down { color: #1b7f4b; }
 tbody tr:hover { background: #fafbfe; }
 .chart svg { width: 100%; height: auto; display: block; }
@@ -126,6 +127,7 @@ pub fn build(
         .transpose()?
         .unwrap_or_default();
     let account_tables: Vec<_> = runs.iter().filter_map(crate::accounts::table).collect();
+    let before_after = crate::accounts::before_after(runs);
     let labels: Vec<String> = runs.iter().map(RunFile::label).collect();
     let title = title.map_or_else(
         || format!("Post-mortem: {}", labels.join(" vs ")),
@@ -204,6 +206,14 @@ pub fn build(
             render::html(comparison)
         );
     }
+    if let Some(table) = &before_after {
+        let _ = writeln!(
+            html,
+            "<section id=\"accounts-before-after\">{}<p class=\"note\">{}</p></section>",
+            html_table(&table.caption, &table.header, &table.rows),
+            escape(&table.note)
+        );
+    }
     for (title, header, rows) in &account_tables {
         html.push_str("<section>");
         html.push_str(&html_table(title, header, rows));
@@ -259,6 +269,11 @@ pub fn build(
     }
     for comparison in comparisons.iter().chain(&against_baseline) {
         let _ = write!(markdown, "\n{}", render::markdown(comparison));
+    }
+    if let Some(table) = &before_after {
+        markdown.push('\n');
+        markdown.push_str(&markdown_table(&table.caption, &table.header, &table.rows));
+        let _ = writeln!(markdown, "\n{}", table.note);
     }
     for (title, header, rows) in &account_tables {
         markdown.push('\n');

@@ -410,6 +410,45 @@ fn counterfactuals_are_compared_with_the_baseline_and_accounts_are_listed() {
     );
 }
 
+/// The accounts the run files list, at the window's start and at each run's end, against the
+/// reference run (the historical one here: no baseline), with the collateral each run's
+/// liquidations took: the numbers of `common::accounts`, worked by hand.
+#[test]
+fn accounts_are_compared_at_the_window_start_and_end() {
+    let report = build_report(&runs(), None, "pm").unwrap();
+    let markdown = &report.markdown;
+    assert!(
+        markdown.contains("### Accounts at the window's start and end, 3 of 3, against historical: per run, the health factor at the end · the collateral its liquidations took\n"),
+        "{markdown}"
+    );
+    assert!(
+        markdown
+            .contains("| account | debt at start | health at start | historical | ETH-B mat 1.5 |"),
+        "{markdown}"
+    );
+    // Liquidated in one run only first (#1 in history, #3 in the counterfactual, by debt at the
+    // start), then in both (#2).
+    let rows: Vec<&str> = markdown
+        .lines()
+        .filter(|line| line.starts_with("| maker ETH-B #") && line.contains(" DAI | "))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "| maker ETH-B #1 | 90,000.00 DAI | 1.1111 | closed · lost 100.000 WETH | 1.0370 · lost none |",
+            "| maker ETH-B #3 | 9,000.00 DAI | 1.3333 | 1.2444 · lost none | no debt · lost 10.000 WETH |",
+            "| maker ETH-B #2 | 40,000.00 DAI | 1.5000 | no debt · lost 50.000 WETH | closed · lost 60.000 WETH |",
+        ]
+    );
+    assert!(
+        markdown.contains(
+            "historical: start 2022-06-13T00:00:00Z (seq 0), end 2022-06-13T00:16:39Z (seq 999)"
+        ),
+        "{markdown}"
+    );
+    assert!(report.html.contains("id=\"accounts-before-after\""));
+}
+
 /// Each bar series of the ladder and overlap charts has its own colour: a run's start and end
 /// ladders (and each run's protocols) once shared one and could not be told apart.
 #[test]

@@ -2,13 +2,13 @@
 //! with the tools that read it; this module adds what only the engine knows how to build.
 
 pub use cascade_run::{
-    BookMoment, CascadeReport, ChainLink, CountBucket, CounterfactualReport, CrossLoop,
-    CrossProtocolLink, GroupAmount, HealthBucket, HealthSample, HealthSnapshot, LadderRung,
-    LargestLoss, LeverageSample, LiquidationRecord, LiquidatorReport, LogInfo, MakerSettings,
-    MedianRuleSetting, MismatchEvidence, Moment, OracleEvidence, Origin, OverlapOwners,
-    OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION,
-    RecordedOracle, RoundReport, Run, RunConfig, ScenarioInfo, TimelinePoint, Totals,
-    UnsafeEpisode, Window, signed_decimal,
+    AccountAsset, AccountRecord, AccountState, BookMoment, CascadeReport, ChainLink, CountBucket,
+    CounterfactualReport, CrossLoop, CrossProtocolLink, GroupAmount, HealthBucket, HealthSample,
+    HealthSnapshot, LadderRung, LargestLoss, LeverageSample, LiquidationRecord, LiquidatorReport,
+    Listed, LogInfo, MakerSettings, MedianRuleSetting, MismatchEvidence, Moment, OracleEvidence,
+    Origin, OverlapOwners, OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting,
+    RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig, ScenarioInfo, TimelinePoint,
+    Totals, UnsafeEpisode, Window, signed_decimal,
 };
 
 use cascade_events::Timestamp;

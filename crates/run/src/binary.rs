@@ -3,7 +3,7 @@
 //! a third of the JSON size, written and read a record at a time.
 //!
 //! Layout: the 8 bytes [`MAGIC`], the layout version [`BINARY_VERSION`] (u32, little-endian), the
-//! run without its eight lists plus how many records each holds (one `wincode` value), then every
+//! run without its nine lists plus how many records each holds (one `wincode` value), then every
 //! record of the lists in schema order ([`crate::lines::LIST_KEYS`]), each one `wincode` value. The counts make a truncated file an error
 //! instead of a shorter run, and bytes after the last record are refused. Amounts keep their
 //! exact integer and decimals, so a run read back writes the same JSON.
@@ -25,7 +25,7 @@ pub const MAGIC: [u8; 8] = *b"CASCRUN\0";
 /// change of their fields, even one the JSON form reads unchanged (an added optional key): bump
 /// it then, and rewrite the golden bytes (`binary_golden.bin`). A file of another version is
 /// refused with a hint to re-run or to use the JSON form.
-pub const BINARY_VERSION: u32 = 3;
+pub const BINARY_VERSION: u32 = 4;
 
 /// Why bytes are not a binary run file.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +91,7 @@ pub fn write_binary<W: Write>(run: &Run, mut out: W) -> io::Result<()> {
     records(&mut writer, &run.leverage_over_time)?;
     records(&mut writer, &run.liquidation_ladder)?;
     records(&mut writer, &run.overlap)?;
+    records(&mut writer, &run.accounts)?;
     wincode::io::Writer::finish(&mut writer).map_err(|e| io_error(e.into()))?;
     out.flush()
 }
@@ -152,6 +153,7 @@ pub fn read_binary(bytes: &[u8]) -> Result<Run, BinaryError> {
         leverage_over_time: Vec::new(),
         liquidation_ladder: Vec::new(),
         overlap: Vec::new(),
+        accounts: Vec::new(),
         counterfactual: header.counterfactual,
     };
     run.unsafe_unliquidated = read_list(&mut rest, 1, counts.unsafe_unliquidated)?;
@@ -161,6 +163,7 @@ pub fn read_binary(bytes: &[u8]) -> Result<Run, BinaryError> {
     run.leverage_over_time = read_list(&mut rest, 5, counts.leverage_over_time)?;
     run.liquidation_ladder = read_list(&mut rest, 6, counts.liquidation_ladder)?;
     run.overlap = read_list(&mut rest, 7, counts.overlap)?;
+    run.accounts = read_list(&mut rest, 8, counts.accounts)?;
     if !rest.is_empty() {
         return Err(BinaryError::Trailing(rest.len()));
     }
@@ -302,7 +305,7 @@ mod tests {
     #[test]
     fn the_binary_layout_is_pinned_by_golden_bytes() {
         let bytes = to_binary(&counterfactual_run());
-        assert_eq!(&bytes[..12], b"CASCRUN\0\x03\0\0\0");
+        assert_eq!(&bytes[..12], b"CASCRUN\0\x04\0\0\0");
         let hex: String = bytes
             .chunks(32)
             .map(|chunk| {
@@ -326,7 +329,7 @@ mod tests {
         }
         let error = read_binary(&bytes[..bytes.len() - 1]).unwrap_err();
         assert!(
-            error.to_string().starts_with("overlap record 1 of 1: "),
+            error.to_string().starts_with("accounts record 1 of 1: "),
             "{error}"
         );
         assert!(error.to_string().ends_with("(truncated or damaged file)"));
@@ -344,7 +347,7 @@ mod tests {
         bytes[8] = 9;
         let error = read_binary(&bytes).unwrap_err().to_string();
         assert!(
-            error.starts_with("binary run file of layout version 9; this cascade reads version 3"),
+            error.starts_with("binary run file of layout version 9; this cascade reads version 4"),
             "{error}"
         );
         assert!(matches!(

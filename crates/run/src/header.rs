@@ -1,4 +1,4 @@
-//! The head of the streamed forms (lines and binary): the run without its four lists, and how
+//! The head of the streamed forms (lines and binary): the run without its lists, and how
 //! many records of each list follow it.
 
 use serde::Serialize;
@@ -36,6 +36,7 @@ impl<'a> Header<'a> {
             totals: &run.totals,
             counterfactual: &run.counterfactual,
             lines: Counts {
+                accounts: run.accounts.len() as u64,
                 health_distribution: run.health_distribution.len() as u64,
                 health_over_time: run.health_over_time.len() as u64,
                 leverage_over_time: run.leverage_over_time.len() as u64,
@@ -52,6 +53,7 @@ impl<'a> Header<'a> {
 /// How many records of each list follow the head (keys sorted, as the line form has them).
 #[derive(Clone, Copy, Serialize, SchemaWrite, SchemaRead)]
 pub(crate) struct Counts {
+    pub(crate) accounts: u64,
     pub(crate) health_distribution: u64,
     pub(crate) health_over_time: u64,
     pub(crate) leverage_over_time: u64,

@@ -248,8 +248,9 @@ impl Moment {
 /// `health_distribution`; a version 1 file is a version 2 file without it. Version 3 added the
 /// liquidations' `oracle` and `mismatch` evidence and the config's `quote_conversions` and Maker
 /// `median_rule`. Version 4 added `health_over_time`, `leverage_over_time`, `liquidation_ladder`
-/// and `overlap`; a version 3 file reads as one without them.
-pub const RUN_SCHEMA_VERSION: u32 = 4;
+/// and `overlap`; a version 3 file reads as one without them. Version 5 added `accounts`; a
+/// version 4 file reads as one without it.
+pub const RUN_SCHEMA_VERSION: u32 = 5;
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
@@ -716,6 +717,98 @@ pub struct CrossLoop {
     pub value: Quantity,
 }
 
+/// Most accounts liquidated in the run an [`AccountRecord`] list keeps per market: those of the
+/// largest debt.
+pub const ACCOUNTS_LIQUIDATED_PER_MARKET: usize = 100;
+/// Accounts of the lowest health at the window's start an [`AccountRecord`] list keeps per
+/// market (the same accounts in every run of one log and window).
+pub const ACCOUNTS_LOWEST_HEALTH_PER_MARKET: usize = 50;
+/// Accounts of the largest debt at the window's start an [`AccountRecord`] list keeps per
+/// market (the same accounts in every run of one log and window).
+pub const ACCOUNTS_LARGEST_DEBT_PER_MARKET: usize = 20;
+
+/// Why an account is in the run's `accounts` list.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Listed {
+    /// Liquidated in this run.
+    Liquidated,
+    /// Among the lowest health factors of its market at the window's start.
+    LowestHealth,
+    /// Among the largest debts of its market at the window's start.
+    LargestDebt,
+}
+
+/// One account a post-mortem looks at, at the window's start and end (`docs/run-format.md`,
+/// `accounts`): the accounts liquidated in the run, and the accounts of the lowest health and
+/// of the largest debt at the window's start, per market, each bounded (the constants above).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct AccountRecord {
+    /// Protocol name.
+    pub protocol: String,
+    /// Ilk, pool or comptroller.
+    pub market: String,
+    /// The account (Maker: the urn).
+    pub account: String,
+    /// Why it is listed, in [`Listed`] order.
+    pub listed: Vec<Listed>,
+    /// Liquidations of it in the run.
+    pub liquidations: u32,
+    /// Collateral taken from it by those liquidations per asset, whole tokens.
+    pub collateral_seized: BTreeMap<String, Quantity>,
+    /// Its position as the window opened; `null` when it had none then.
+    pub start: Option<AccountState>,
+    /// Its position after the window's last event; `null` when it had none then.
+    pub end: Option<AccountState>,
+}
+
+/// An [`AccountRecord`]'s position at one moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct AccountState {
+    /// The moment: the state before this event was applied (`start`) or after it (`end`).
+    pub seq: u64,
+    /// Its time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// Health factor as the protocol computes it (wad precision); `null` without debt or when
+    /// an input is missing.
+    pub health: Option<Quantity>,
+    /// The protocol's base currency (`DAI`, `ETH`, `USD`).
+    pub base_currency: String,
+    /// Collateral the protocol counts, base currency; `null` when an input is missing.
+    pub collateral_value: Option<Quantity>,
+    /// Debt, base currency; `null` when an input is missing.
+    pub debt_value: Option<Quantity>,
+    /// Per asset held or owed: collateral and debt in whole tokens.
+    pub assets: Vec<AccountAsset>,
+    /// The first input the health factor misses (`price of WBTC`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
+/// One asset of an [`AccountState`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct AccountAsset {
+    /// The asset.
+    pub asset: String,
+    /// Collateral, whole tokens; `null` when the token's decimals are unknown.
+    pub collateral: Option<Quantity>,
+    /// Debt, whole tokens; `null` when the token's decimals are unknown.
+    pub debt: Option<Quantity>,
+}
+
 /// One health bucket of a [`HealthSnapshot`] or [`HealthSample`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct HealthBucket {
@@ -1008,6 +1101,10 @@ pub struct Run {
     /// The overlap between protocols at the window's `start` and `end`.
     #[serde(default)]
     pub overlap: Vec<OverlapReport>,
+    /// The accounts a post-mortem looks at, each at the window's start and end, by protocol,
+    /// market and account; absent before schema version 5 ([`AccountRecord`] says which).
+    #[serde(default)]
+    pub accounts: Vec<AccountRecord>,
     /// What a counterfactual scenario observed (cascade graph, liquidator statistics); absent
     /// from historical runs (`docs/scenarios.md`).
     #[serde(skip_serializing_if = "Option::is_none")]

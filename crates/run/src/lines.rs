@@ -1,6 +1,6 @@
 //! The run file's line form (`docs/run-format.md`, "Line form"): the same schema as JSON lines,
 //! for runs too large to be one JSON document (a 300,000-account market writes hundreds of
-//! megabytes). Line 1 is the run without its eight lists, plus `lines`: how many records of each
+//! megabytes). Line 1 is the run without its nine lists, plus `lines`: how many records of each
 //! list follow; every further line is one record, `{"<list>": {...}}`, lists in schema order.
 //! A reader can take it a record at a time, and the counts make a truncated file an error
 //! instead of a shorter run.
@@ -14,12 +14,12 @@ use serde_json::{Map, Value};
 use crate::binary::{self, BinaryError};
 use crate::header::Header;
 use crate::{
-    HealthSample, HealthSnapshot, LadderRung, LeverageSample, LiquidationRecord, OverlapReport,
-    Run, TimelinePoint, UnsafeEpisode,
+    AccountRecord, HealthSample, HealthSnapshot, LadderRung, LeverageSample, LiquidationRecord,
+    OverlapReport, Run, TimelinePoint, UnsafeEpisode,
 };
 
 /// The run's lists, in the order their records follow the header.
-pub const LIST_KEYS: [&str; 8] = [
+pub const LIST_KEYS: [&str; 9] = [
     "liquidations",
     "unsafe_unliquidated",
     "timeline",
@@ -28,6 +28,7 @@ pub const LIST_KEYS: [&str; 8] = [
     "leverage_over_time",
     "liquidation_ladder",
     "overlap",
+    "accounts",
 ];
 
 /// The header key holding the record counts; its presence on line 1 marks the line form.
@@ -68,6 +69,7 @@ pub fn write_lines<W: Write>(run: &Run, mut out: W) -> io::Result<()> {
     write_records(&mut out, LIST_KEYS[5], &run.leverage_over_time)?;
     write_records(&mut out, LIST_KEYS[6], &run.liquidation_ladder)?;
     write_records(&mut out, LIST_KEYS[7], &run.overlap)?;
+    write_records(&mut out, LIST_KEYS[8], &run.accounts)?;
     out.flush()
 }
 
@@ -271,6 +273,7 @@ enum Record {
     LeverageOverTime(LeverageSample),
     LiquidationLadder(LadderRung),
     Overlap(OverlapReport),
+    Accounts(Box<AccountRecord>),
 }
 
 /// Reads a run file of any form (one JSON document, the line form, or the binary form) into
@@ -333,6 +336,10 @@ pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
                 run.overlap.push(item);
                 LIST_KEYS[7]
             }
+            Record::Accounts(item) => {
+                run.accounts.push(*item);
+                LIST_KEYS[8]
+            }
         };
         *found.entry(list.to_owned()).or_default() += 1;
         last_line = line;
@@ -352,7 +359,7 @@ mod tests {
         let bytes = to_lines(&run);
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 8, "{text}");
+        assert_eq!(lines.len(), 9, "{text}");
         // A record line is its item of the JSON form, compact, keys in the same order.
         assert_eq!(
             lines[1],
@@ -361,7 +368,7 @@ mod tests {
                 serde_json::to_string(&run.liquidations[0]).unwrap()
             )
         );
-        assert!(lines[0].ends_with(r#""lines":{"health_distribution":1,"health_over_time":1,"leverage_over_time":1,"liquidation_ladder":1,"liquidations":1,"overlap":1,"timeline":1,"unsafe_unliquidated":0}}"#), "{}", lines[0]);
+        assert!(lines[0].ends_with(r#""lines":{"accounts":1,"health_distribution":1,"health_over_time":1,"leverage_over_time":1,"liquidation_ladder":1,"liquidations":1,"overlap":1,"timeline":1,"unsafe_unliquidated":0}}"#), "{}", lines[0]);
         assert_eq!(
             parse(&bytes).unwrap(),
             serde_json::to_value(&run).unwrap(),
@@ -390,6 +397,7 @@ mod tests {
             "leverage_over_time": [],
             "liquidation_ladder": [],
             "overlap": [],
+            "accounts": [],
             "counterfactual": null
         })
     }
@@ -400,7 +408,7 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
-        assert!(lines[0].contains(r#""lines":{"health_distribution":1,"health_over_time":0,"leverage_over_time":0,"liquidation_ladder":0,"liquidations":2,"overlap":0,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
+        assert!(lines[0].contains(r#""lines":{"accounts":0,"health_distribution":1,"health_over_time":0,"leverage_over_time":0,"liquidation_ladder":0,"liquidations":2,"overlap":0,"timeline":1,"unsafe_unliquidated":0}"#), "{}", lines[0]);
         assert_eq!(lines[1], r##"{"liquidations":{"account":"#1","seq":3}}"##);
         assert_eq!(
             lines[4],

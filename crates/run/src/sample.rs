@@ -5,9 +5,10 @@ use cascade_events::{Id, Protocol, Timestamp, U256};
 use std::collections::BTreeMap;
 
 use crate::{
-    BookMoment, CountBucket, CrossLoop, GroupAmount, HealthBucket, HealthSample, HealthSnapshot,
-    LadderRung, LeverageSample, LiquidationRecord, LogInfo, Moment, Origin, OverlapOwners,
-    OverlapReport, Quantity, Run, RunConfig, TimelinePoint, Totals, Verdict, Window,
+    AccountAsset, AccountRecord, AccountState, BookMoment, CountBucket, CrossLoop, GroupAmount,
+    HealthBucket, HealthSample, HealthSnapshot, LadderRung, LeverageSample, LiquidationRecord,
+    Listed, LogInfo, Moment, Origin, OverlapOwners, OverlapReport, Quantity, Run, RunConfig,
+    TimelinePoint, Totals, Verdict, Window,
 };
 
 /// The run.
@@ -172,6 +173,29 @@ pub(crate) fn run() -> Run {
                 group: "USD".to_owned(),
                 value: amount(50),
             }],
+        }],
+        accounts: vec![AccountRecord {
+            protocol: "maker".to_owned(),
+            market: "ETH-B".to_owned(),
+            account: "1".to_owned(),
+            listed: vec![Listed::Liquidated, Listed::LargestDebt],
+            liquidations: 1,
+            collateral_seized: BTreeMap::from([("ETH".to_owned(), amount(1000))]),
+            start: Some(AccountState {
+                seq: 2,
+                time: Timestamp(1_622_505_600),
+                health: Some(Quantity::new(U256::from(1_100u32), 3)),
+                base_currency: "DAI".to_owned(),
+                collateral_value: Some(amount(3300)),
+                debt_value: Some(amount(2000)),
+                assets: vec![AccountAsset {
+                    asset: "ETH".to_owned(),
+                    collateral: Some(amount(1500)),
+                    debt: None,
+                }],
+                missing: None,
+            }),
+            end: None,
         }],
         counterfactual: None,
     }

@@ -2,8 +2,9 @@
 //! `cascade replay` writes.
 
 use cascade_engine::run::{
-    BookMoment, HealthSample, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin,
-    RUN_SCHEMA_VERSION, Run, TimelinePoint, Totals, Window, health_buckets, health_snapshot,
+    AccountAsset, AccountRecord, AccountState, BookMoment, HealthSample, HealthSnapshot,
+    LiquidationRecord, Listed, LogInfo, Moment, Origin, RUN_SCHEMA_VERSION, Run, TimelinePoint,
+    Totals, Window, health_buckets, health_snapshot,
 };
 use cascade_engine::{HealthDistribution, Quantity};
 use cascade_events::{Id, Protocol, Timestamp, U256};
@@ -294,6 +295,7 @@ pub fn run(
                 )
             })
             .collect(),
+        accounts: accounts(counterfactual),
         health_over_time: vec![
             hourly(90, DAY, [0, 1, 2, 6, 6, 7, 8, 9]),
             hourly(190, DAY + 3_600, [3, 3, 4, 5, 6, 7, 8, 9]),
@@ -305,6 +307,96 @@ pub fn run(
         ],
     };
     run.to_json()
+}
+
+/// An exact amount from its text.
+fn exact(text: &str) -> Quantity {
+    serde_json::from_value(serde_json::Value::from(text)).expect("decimal text")
+}
+
+/// A vault holding `eth` against `dai` at event `seq` with `health` (`None`: no debt), the OSM
+/// at `osm`.
+fn vault(seq: u64, osm: u64, eth: u64, dai: u64, health: Option<&str>) -> AccountState {
+    AccountState {
+        seq,
+        time: Timestamp(DAY + seq as i64),
+        health: health.map(exact),
+        base_currency: "DAI".to_owned(),
+        collateral_value: Some(tokens(eth * osm)),
+        debt_value: Some(tokens(dai)),
+        assets: vec![
+            AccountAsset {
+                asset: "WETH".to_owned(),
+                collateral: Some(tokens(eth)),
+                debt: Some(tokens(0)),
+            },
+            AccountAsset {
+                asset: "DAI".to_owned(),
+                collateral: Some(tokens(0)),
+                debt: Some(tokens(dai)),
+            },
+        ],
+        missing: None,
+    }
+}
+
+/// The accounts list of the test runs, worked by hand with `mat` 1.5: at the start (OSM 1500,
+/// spot 1000) #1 holds 100 ETH against 90,000 DAI (health 1.1111), #2 60 ETH against 40,000
+/// (1.5), #3 12 ETH against 9,000 (1.3333); at the end the OSM reads 1400 (spot 933.33). In
+/// history #1 is liquidated whole, #2 keeps 10 ETH and no debt, #3 is untouched (1.2444); in the
+/// counterfactual #1 is untouched (1.0370), #2 is liquidated whole, #3 keeps 2 ETH and no debt.
+fn accounts(counterfactual: bool) -> Vec<AccountRecord> {
+    let start = [
+        vault(0, 1500, 100, 90_000, Some("1.111111111111111111")),
+        vault(0, 1500, 60, 40_000, Some("1.5")),
+        vault(0, 1500, 12, 9_000, Some("1.333333333333333333")),
+    ];
+    let end = |eth: u64, dai: u64, health: Option<&str>| Some(vault(999, 1400, eth, dai, health));
+    let (ends, liquidated) = if counterfactual {
+        (
+            [
+                end(100, 90_000, Some("1.037037037037037037")),
+                None,
+                end(2, 0, None),
+            ],
+            [(0, 0), (1, 60), (1, 10)],
+        )
+    } else {
+        (
+            [
+                None,
+                end(10, 0, None),
+                end(12, 9_000, Some("1.244444444444444444")),
+            ],
+            [(1, 100), (1, 50), (0, 0)],
+        )
+    };
+    start
+        .into_iter()
+        .zip(ends)
+        .zip(liquidated)
+        .enumerate()
+        .map(|(index, ((start, end), (count, eth)))| {
+            let mut listed = vec![Listed::LowestHealth, Listed::LargestDebt];
+            if count > 0 {
+                listed.insert(0, Listed::Liquidated);
+            }
+            AccountRecord {
+                protocol: "maker".to_owned(),
+                market: "ETH-B".to_owned(),
+                account: format!("#{}", index + 1),
+                listed,
+                liquidations: count,
+                collateral_seized: if count > 0 {
+                    std::collections::BTreeMap::from([("ETH".to_owned(), tokens(eth))])
+                } else {
+                    std::collections::BTreeMap::new()
+                },
+                start: Some(start),
+                end,
+            }
+        })
+        .collect()
 }
 
 /// The historical run: vaults 1 and 2 liquidated.

@@ -1,9 +1,11 @@
 //! The protocol-agnostic replay: the loop that routes events to the models, runs the due checks
 //! and takes checkpoints ([`replay`]), the end-to-end driver that stores and resumes them in the
-//! log's catalog ([`session`]) and governance changes brought from a file ([`param_history`]).
+//! log's catalog ([`session`]), governance changes brought from a file ([`param_history`]) and
+//! the accounts the run file lists one by one ([`account_records`]).
 //!
 //! Nothing here names a protocol: models are built through [`crate::protocol::registry`].
 
+pub mod account_records;
 pub mod param_history;
 pub mod replay;
 pub mod session;

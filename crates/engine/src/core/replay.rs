@@ -213,6 +213,9 @@ struct Output {
     /// The liquidation ladder and overlap at the window's start and end.
     ladder: Vec<crate::run::LadderRung>,
     overlap: Vec<crate::run::OverlapReport>,
+    /// Every position as the window opened (`None` until then, and for a window that opens on
+    /// the log's first event, whose book is empty).
+    window_start: Option<super::account_records::Book>,
     /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
     /// health distributions.
     totals_only: bool,
@@ -405,8 +408,12 @@ impl Engine {
                 previous: now.to_rfc3339(),
             });
         }
+        // The window opens on the book its earlier events built (none when it opens on the
+        // log's first event).
+        let mut opens_on_history = false;
         if !self.in_window && self.config.from.is_none_or(|from| time >= from) {
             self.in_window = true;
+            opens_on_history = self.now.is_some();
         }
         if self.now != Some(time) {
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
@@ -426,6 +433,9 @@ impl Engine {
                 } else {
                     model.take_adjustments(&mut BTreeMap::new());
                 }
+            }
+            if opens_on_history {
+                self.take_window_start(event.seq, time);
             }
             // A scheduled oracle update (an OSM poke) happens before anything else at this
             // time: look at the state it leaves before the event changes it.
@@ -759,6 +769,20 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Keeps every position as the window opens at `time`, its first event `seq` not yet
+    /// applied nor checked (the oracle already at that time): the `start` of the run's
+    /// `accounts` list.
+    fn take_window_start(&mut self, seq: u64, time: Timestamp) {
+        if self.output.totals_only {
+            return;
+        }
+        let mut positions = Vec::new();
+        for model in &self.models {
+            model.accounts(time, &mut positions);
+        }
+        self.output.window_start = Some(super::account_records::Book::new(seq, time, positions));
     }
 
     /// Takes model `index`'s `before` health distribution if the tracker (just updated) holds an
@@ -1273,6 +1297,21 @@ impl Engine {
                 self.health_snapshot(index, Moment::After, seq, now);
             }
         }
+        let accounts = match (self.output.window.last_seq, self.now) {
+            (Some(seq), Some(now)) if !self.output.totals_only => {
+                let mut positions = Vec::new();
+                for model in &self.models {
+                    model.accounts(now, &mut positions);
+                }
+                let end = super::account_records::Book::new(seq, now, positions);
+                super::account_records::account_records(
+                    self.output.window_start.as_ref(),
+                    &end,
+                    &self.output.liquidations,
+                )
+            }
+            _ => Vec::new(),
+        };
         let state_hash = self.state_hash();
         let (scenario, counterfactual) = match &self.mode {
             Mode::Historical => (None, None),
@@ -1354,6 +1393,7 @@ impl Engine {
             leverage_over_time,
             liquidation_ladder: out.ladder,
             overlap: out.overlap,
+            accounts,
             counterfactual,
         })
     }
