@@ -113,6 +113,10 @@ pub struct AssetRow {
     pub debt_a: Num,
     /// Debt repaid in B.
     pub debt_b: Num,
+    /// The debt asset of every liquidation in the row, when they share one (`None`: several):
+    /// the unit the tables show `debt_a` and `debt_b` in.
+    #[serde(skip)]
+    pub debt_unit: Option<String>,
 }
 
 /// Liquidations in one UTC hour in both runs.
@@ -128,6 +132,10 @@ pub struct HourRow {
     pub collateral_a: Num,
     /// Collateral seized in B.
     pub collateral_b: Num,
+    /// The collateral asset of every liquidation in the hour, when they share one (`None`:
+    /// several): the unit the tables show `collateral_a` and `collateral_b` in.
+    #[serde(skip)]
+    pub collateral_unit: Option<String>,
 }
 
 /// The events both runs report on: liquidations outside it are left out of the comparison.
@@ -203,6 +211,12 @@ pub struct LiquidationChange {
     pub debt_a: Num,
     /// Debt repaid in B.
     pub debt_b: Num,
+    /// The collateral asset (A's; the identity is the same liquidation in both runs).
+    #[serde(skip)]
+    pub collateral_unit: String,
+    /// The debt asset.
+    #[serde(skip)]
+    pub debt_unit: String,
 }
 
 /// The comparison of two runs of the same log.
@@ -255,6 +269,10 @@ struct Tally {
     bad_debt: BTreeMap<String, Num>,
     by_asset: BTreeMap<String, (u64, Num, Num)>,
     by_hour: BTreeMap<i64, (u64, Num)>,
+    /// Per collateral asset, the debt assets of its liquidations.
+    debt_units: BTreeMap<String, BTreeSet<String>>,
+    /// Per hour, the collateral assets liquidated in it.
+    hour_units: BTreeMap<i64, BTreeSet<String>>,
 }
 
 /// The value of what an account lost in one liquidation, base currency: the collateral it lost
@@ -269,6 +287,13 @@ pub fn loss_of(liquidation: &LiquidationRecord, price: Option<Num>) -> Option<Nu
     }
     let value = liquidation.collateral_lost().times(price);
     Some(value.minus(liquidation.debt()).max(Num::ZERO))
+}
+
+/// The one unit both runs' sums under `key` are in, `None` when they mix several.
+fn one_unit<K: Ord>(units: [&BTreeMap<K, BTreeSet<String>>; 2], key: &K) -> Option<String> {
+    let mut all = units.iter().filter_map(|map| map.get(key)).flatten();
+    let first = all.next()?;
+    all.all(|unit| unit == first).then(|| first.clone())
 }
 
 /// An account as borrowed from a liquidation: hashed while tallying (a large run has hundreds
@@ -343,12 +368,20 @@ fn tally(run: &RunFile, range: SeqRange) -> Tally {
         asset.0 += 1;
         asset.1 = asset.1.plus(collateral);
         asset.2 = asset.2.plus(debt);
-        let hour = tally
-            .by_hour
-            .entry(liquidation.time.0.div_euclid(3_600))
-            .or_default();
+        tally
+            .debt_units
+            .entry(liquidation.collateral_name())
+            .or_default()
+            .insert(liquidation.debt_asset.to_string());
+        let hour_start = liquidation.time.0.div_euclid(3_600);
+        let hour = tally.by_hour.entry(hour_start).or_default();
         hour.0 += 1;
         hour.1 = hour.1.plus(collateral);
+        tally
+            .hour_units
+            .entry(hour_start)
+            .or_default()
+            .insert(liquidation.collateral_name());
     }
     tally.accounts = accounts
         .into_values()
@@ -451,6 +484,8 @@ fn match_liquidations(
                 collateral_b: y.collateral(),
                 debt_a: x.debt(),
                 debt_b: y.debt(),
+                collateral_unit: x.collateral_name(),
+                debt_unit: x.debt_asset.to_string(),
             });
         }
     }
@@ -595,6 +630,7 @@ fn compare_over(
                 collateral_b: cb,
                 debt_a: da,
                 debt_b: db,
+                debt_unit: one_unit([&ta.debt_units, &tb.debt_units], asset),
             }
         })
         .collect();
@@ -613,6 +649,7 @@ fn compare_over(
                 liquidations_b: lb,
                 collateral_a: ca,
                 collateral_b: cb,
+                collateral_unit: one_unit([&ta.hour_units, &tb.hour_units], hour),
             }
         })
         .collect();

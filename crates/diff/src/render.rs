@@ -62,6 +62,15 @@ fn total_text(unit: &str, n: Num) -> String {
     }
 }
 
+/// A sum of `unit` in its fixed decimals with the unit; a sum over several units (`None`) in
+/// two decimals, said to be mixed.
+fn unit_amount(n: Num, unit: Option<&str>) -> String {
+    match unit {
+        Some(unit) => n.amount(unit),
+        None => format!("{} (mixed units)", n.fixed(2)),
+    }
+}
+
 fn delta(unit: &str, n: Option<Num>) -> String {
     match n {
         None => "n/a".to_owned(),
@@ -122,10 +131,10 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
                     change.id.clone(),
                     verdict(&change.verdict_a),
                     verdict(&change.verdict_b),
-                    change.collateral_a.human(2),
-                    change.collateral_b.human(2),
-                    change.debt_a.human(2),
-                    change.debt_b.human(2),
+                    change.collateral_a.amount(&change.collateral_unit),
+                    change.collateral_b.amount(&change.collateral_unit),
+                    change.debt_a.amount(&change.debt_unit),
+                    change.debt_b.amount(&change.debt_unit),
                 ]
             })
             .collect(),
@@ -213,10 +222,10 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
                     row.asset.clone(),
                     row.liquidations_a.to_string(),
                     row.liquidations_b.to_string(),
-                    row.collateral_a.human(2),
-                    row.collateral_b.human(2),
-                    row.debt_a.human(2),
-                    row.debt_b.human(2),
+                    row.collateral_a.amount(&row.asset),
+                    row.collateral_b.amount(&row.asset),
+                    unit_amount(row.debt_a, row.debt_unit.as_deref()),
+                    unit_amount(row.debt_b, row.debt_unit.as_deref()),
                 ]
             })
             .collect(),
@@ -237,8 +246,8 @@ fn sections(c: &Comparison) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
                     row.hour.clone(),
                     row.liquidations_a.to_string(),
                     row.liquidations_b.to_string(),
-                    row.collateral_a.human(2),
-                    row.collateral_b.human(2),
+                    unit_amount(row.collateral_a, row.collateral_unit.as_deref()),
+                    unit_amount(row.collateral_b, row.collateral_unit.as_deref()),
                 ]
             })
             .collect(),

@@ -117,6 +117,43 @@ fn per_asset_and_per_hour() {
             ("2022-06-13T02:00:00Z", 1, 0)
         ]
     );
+    // Columns that mix assets keep each row's unit and its fixed decimals (WETH 3, DAI 2):
+    // `150` WETH is `150.000 WETH`, never `150`.
+    let markdown = render(&c, Format::Markdown);
+    assert!(
+        markdown.contains(
+            "| WETH | 2 | 2 | 150.000 WETH | 70.000 WETH | 140,000.00 DAI | 49,000.00 DAI |"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| 2022-06-13T01:00:00Z | 1 | 2 | 100.000 WETH | 70.000 WETH |"),
+        "{markdown}"
+    );
+    // An hour whose liquidations take several assets sums them in two decimals and says so.
+    let mut wbtc = liquidation(120, DAY + 3_800, 4, 2, 50_000, None);
+    wbtc.collateral_asset = cascade_events::Id::name("WBTC");
+    let mixed = load(
+        &run(
+            None,
+            vec![liquidation(110, DAY + 3_700, 1, 100, 100_000, None), wbtc],
+            "feed",
+        ),
+        "mixed",
+    );
+    let c = compare(&mixed, &load(&counterfactual(), "b")).unwrap();
+    let markdown = render(&c, Format::Markdown);
+    assert!(
+        markdown.contains(
+            "| 2022-06-13T01:00:00Z | 2 | 2 | 102.00 (mixed units) | 70.00 (mixed units) |"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown
+            .contains("| WBTC | 1 | 0 | 2.0000 WBTC | 0.0000 WBTC | 50,000.00 DAI | 0.00 DAI |"),
+        "{markdown}"
+    );
 }
 
 #[test]
