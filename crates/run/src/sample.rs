@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use crate::{
     BookMoment, CountBucket, CrossLoop, GroupAmount, HealthBucket, HealthSample, HealthSnapshot,
     LadderRung, LeverageSample, LiquidationRecord, LogInfo, Moment, Origin, OverlapOwners,
-    OverlapReport, Quantity, Run, RunConfig, TimelinePoint, Totals, Verdict, Window,
+    OverlapReport, Quantity, Run, RunConfig, TimelinePoint, Totals, TriggeredLiquidations, Verdict,
+    Window,
 };
 
 /// The run.
@@ -171,6 +172,13 @@ pub(crate) fn run() -> Run {
                 collateral_in: "aave-v2".to_owned(),
                 group: "USD".to_owned(),
                 value: amount(50),
+            }],
+            liquidations_by_trigger: vec![TriggeredLiquidations {
+                protocol: "aave-v2".to_owned(),
+                trigger: "other-protocol-sales".to_owned(),
+                debt_asset: "USDC".to_owned(),
+                liquidations: 1,
+                debt_repaid: amount(70),
             }],
         }],
         counterfactual: None,

@@ -187,6 +187,12 @@ pub trait Counterfactual {
         Correlation::default()
     }
 
+    /// Each protocol's simulated liquidations by what triggered them, for the overlap at the
+    /// end of a run of several protocols.
+    fn liquidations_by_trigger(&self) -> Vec<crate::run::TriggeredLiquidations> {
+        Vec::new()
+    }
+
     /// The cascade round of the liquidation last passed to [`Counterfactual::on_liquidation`],
     /// when the scenario tracks triggers itself (`None`: the loop's round is used).
     fn last_round(&self) -> Option<u32> {
@@ -1309,6 +1315,13 @@ impl Engine {
                 && let Some((book, _)) = self.book(now)
             {
                 self.record_book(crate::run::BookMoment::End, seq, now, &book);
+                if let (Mode::Counterfactual(scenario), true, Some(end)) = (
+                    &self.mode,
+                    book.protocols.len() > 1,
+                    self.output.overlap.last_mut(),
+                ) {
+                    end.liquidations_by_trigger = scenario.liquidations_by_trigger();
+                }
             }
         }
         for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {

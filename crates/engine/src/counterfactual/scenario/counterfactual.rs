@@ -535,6 +535,22 @@ impl Counterfactual for ScenarioRun {
         description
     }
 
+    fn liquidations_by_trigger(&self) -> Vec<crate::run::TriggeredLiquidations> {
+        self.tracker
+            .by_trigger()
+            .into_iter()
+            .map(
+                |((protocol, by, debt_asset), totals)| crate::run::TriggeredLiquidations {
+                    protocol: protocol.name().to_owned(),
+                    trigger: by.name().to_owned(),
+                    debt_asset: debt_asset.to_string(),
+                    liquidations: u64::from(totals.liquidations),
+                    debt_repaid: Quantity::new(totals.debt, 18),
+                },
+            )
+            .collect()
+    }
+
     fn take_loop_cap(&mut self) -> Option<(u32, Correlation)> {
         let depth = self.loop_cap.take()?;
         Some((depth, self.correlation()))
@@ -764,6 +780,8 @@ impl Counterfactual for ScenarioRun {
                 account: done.account,
                 asset,
                 loss: sold_value.saturating_sub(debt),
+                debt_asset: done.debt_asset,
+                debt,
             },
             trigger,
         );
