@@ -215,6 +215,7 @@ fn sales_in_one_protocol_trigger_liquidations_in_another() {
             "{link}"
         );
     }
+    by_trigger_matches_links_and_liquidations(&run);
     let report = dir.path().join("report.html");
     succeed(
         Command::new(env!("CARGO_BIN_EXE_cascade"))
@@ -230,4 +231,96 @@ fn sales_in_one_protocol_trigger_liquidations_in_another() {
         )),
         "{markdown}"
     );
+    let html = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        html.contains("liquidations triggered by another protocol&#39;s sales")
+            || html.contains("liquidations triggered by another protocol's sales"),
+        "the overlap table has no row of liquidations triggered by another protocol's sales"
+    );
+}
+
+/// A decimal text (`"12.5"`) as an integer with 18 decimals.
+fn wad(text: &str) -> u128 {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let fraction = format!("{fraction:0<18}");
+    whole.parse::<u128>().expect("whole part") * 10u128.pow(18)
+        + fraction.parse::<u128>().expect("fraction")
+}
+
+/// The overlap's `liquidations_by_trigger` at the end of a counterfactual run agrees with the
+/// rest of the run: per protocol, `other-protocol-sales` counts what the cross-protocol links
+/// count on their effect side, `price-path` the round-1 liquidations and the other two triggers
+/// those of later rounds; per protocol and debt asset, the debt adds up to the liquidations'.
+fn by_trigger_matches_links_and_liquidations(run: &serde_json::Value) {
+    use std::collections::BTreeMap;
+    let end = run["overlap"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["moment"] == "end"))
+        .expect("an overlap at the end");
+    let rows = end["liquidations_by_trigger"]
+        .as_array()
+        .expect("liquidations by trigger");
+    let mut counted: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut debt: BTreeMap<(String, String), u128> = BTreeMap::new();
+    for row in rows {
+        let text = |k: &str| row[k].as_str().unwrap_or_default().to_owned();
+        *counted
+            .entry((text("protocol"), text("trigger")))
+            .or_default() += row["liquidations"].as_u64().unwrap_or(0);
+        *debt
+            .entry((text("protocol"), text("debt_asset")))
+            .or_default() += wad(&text("debt_repaid"));
+    }
+    let mut from_links: BTreeMap<String, u64> = BTreeMap::new();
+    for link in run["counterfactual"]["cascade"]["cross_protocol"]
+        .as_array()
+        .expect("links")
+    {
+        *from_links
+            .entry(
+                link["effect_protocol"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+            .or_default() += link["liquidations"].as_u64().unwrap_or(0);
+    }
+    let mut rounds: BTreeMap<(String, bool), u64> = BTreeMap::new();
+    let mut repaid: BTreeMap<(String, String), u128> = BTreeMap::new();
+    for l in run["liquidations"].as_array().expect("liquidations") {
+        let text = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+        let first = l["round"].as_u64() == Some(1);
+        *rounds.entry((text("protocol"), first)).or_default() += 1;
+        *repaid
+            .entry((text("protocol"), text("debt_asset")))
+            .or_default() += wad(&text("debt_repaid"));
+    }
+    let protocols: Vec<String> = rounds.keys().map(|(p, _)| p.clone()).collect();
+    assert!(protocols.len() >= 3, "{protocols:?}");
+    let get = |p: &str, t: &str| {
+        counted
+            .get(&(p.to_owned(), t.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    for protocol in &protocols {
+        let p = protocol.as_str();
+        assert_eq!(
+            get(p, "other-protocol-sales"),
+            from_links.get(p).copied().unwrap_or(0),
+            "{p}"
+        );
+        assert_eq!(
+            get(p, "price-path"),
+            rounds.get(&(p.to_owned(), true)).copied().unwrap_or(0),
+            "{p}"
+        );
+        assert_eq!(
+            get(p, "own-protocol-sales") + get(p, "other-protocol-sales"),
+            rounds.get(&(p.to_owned(), false)).copied().unwrap_or(0),
+            "{p}"
+        );
+    }
+    assert!(counted.keys().any(|(_, t)| t == "other-protocol-sales"));
+    assert_eq!(debt, repaid);
 }

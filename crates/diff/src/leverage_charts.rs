@@ -257,6 +257,16 @@ fn moment_name(moment: BookMoment) -> &'static str {
     }
 }
 
+/// How the overlap table words a trigger of `liquidations_by_trigger`.
+fn trigger_words(trigger: &str) -> &str {
+    match trigger {
+        "price-path" => "the price path",
+        "own-protocol-sales" => "its own protocol's sales",
+        "other-protocol-sales" => "another protocol's sales",
+        other => other,
+    }
+}
+
 /// The debt that depends on each asset group's price, per run and protocol at the window's end,
 /// with the owners, collateral and loops the protocols share in the table.
 pub fn overlap_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffError> {
@@ -342,6 +352,22 @@ pub fn overlap_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffErro
                 Num::of(&link.value).human(0),
             ]);
         }
+        for triggered in &overlap.liquidations_by_trigger {
+            rows.push(vec![
+                run.label(),
+                format!(
+                    "liquidations triggered by {}",
+                    trigger_words(&triggered.trigger)
+                ),
+                triggered.protocol.clone(),
+                format!(
+                    "{} ({} {} repaid)",
+                    triggered.liquidations,
+                    Num::of(&triggered.debt_repaid).human(2),
+                    triggered.debt_asset
+                ),
+            ]);
+        }
     }
     let svg = charts::bar_chart(
         "debt that depends on each asset group's price, per protocol (end of window)",
@@ -356,7 +382,10 @@ pub fn overlap_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffErro
         note: "A position's debt is split over the groups of its collateral by their share of \
                its collateral value: the debt a fall of that group's price puts at risk, summed \
                per protocol. Owners are matched by account id (a Maker vault's urn rarely equals \
-               its owner's address: docs/leverage.md). Values USD, at the end of the window."
+               its owner's address: docs/leverage.md). Values USD, at the end of the window. \
+               A counterfactual of several protocols also counts each protocol's liquidations \
+               by trigger: the price path, its own protocol's sales or another protocol's \
+               (the sale that displaced the price most decides)."
             .to_owned(),
         table: (
             "Overlap between protocols".to_owned(),
@@ -364,7 +393,7 @@ pub fn overlap_chart(runs: &[RunFile]) -> Result<Option<LeverageChart>, DiffErro
                 "run".to_owned(),
                 "what".to_owned(),
                 "where".to_owned(),
-                "USD or owners".to_owned(),
+                "USD, owners or liquidations".to_owned(),
             ],
             rows,
         ),

@@ -8,7 +8,7 @@ pub use cascade_run::{
     Listed, LogInfo, MakerSettings, MedianRuleSetting, MismatchEvidence, Moment, OracleEvidence,
     Origin, OverlapOwners, OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting,
     RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig, ScenarioInfo, TimelinePoint,
-    Totals, UnsafeEpisode, Window, signed_decimal,
+    Totals, TriggeredLiquidations, UnsafeEpisode, Window, signed_decimal,
 };
 
 use cascade_events::Timestamp;

@@ -205,8 +205,9 @@ mod tests {
     use super::*;
     use crate::Quantity;
     use crate::scenario::{
-        ImpactModel, ImpactSpec, LiquidatorPolicy, Liquidity, MarketSel, OracleRule, Override,
-        PriceSource, PriceTransform, ScenarioWindow, TransformKind, UpdateRule,
+        CorrelationGroup, ImpactModel, ImpactSpec, LeverageRules, LiquidatorPolicy, Liquidity,
+        MarketSel, OracleRule, Override, PriceSource, PriceTransform, ScenarioWindow,
+        TransformKind, UpdateRule,
     };
 
     fn fixed(text: &str) -> Fixed {
@@ -235,6 +236,13 @@ mod tests {
                 },
             }],
             label: "ETH-B mat 1.5".to_owned(),
+            leverage: LeverageRules {
+                correlation: Some(vec![CorrelationGroup {
+                    assets: vec!["WETH".to_owned(), "stETH".to_owned()],
+                    name: "ETH".to_owned(),
+                }]),
+                max_loops: Some(1),
+            },
             liquidator: LiquidatorPolicy {
                 assumed_bonus: wad(5),
                 block_time: 12,

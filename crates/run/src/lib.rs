@@ -682,6 +682,27 @@ pub struct OverlapReport {
     pub debt_on_group: Vec<GroupAmount>,
     /// Loops across protocols: borrowed in one, collateral in another.
     pub cross_loops: Vec<CrossLoop>,
+    /// Of a counterfactual run of several protocols, at `end`: each protocol's simulated
+    /// liquidations by what triggered them (the price path, its own protocol's sales, another
+    /// protocol's sales). Written only when there are some, so other files read as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub liquidations_by_trigger: Vec<TriggeredLiquidations>,
+}
+
+/// Simulated liquidations of one protocol with one trigger and debt asset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct TriggeredLiquidations {
+    /// Protocol name.
+    pub protocol: String,
+    /// `price-path` (cascade round 1), `own-protocol-sales` or `other-protocol-sales` (the
+    /// protocol of the liquidation whose sale displaced the price most).
+    pub trigger: String,
+    /// The debt asset repaid.
+    pub debt_asset: String,
+    /// How many liquidations.
+    pub liquidations: u64,
+    /// Debt they repaid, whole tokens of `debt_asset`.
+    pub debt_repaid: Quantity,
 }
 
 /// Owners present in one set of protocols.

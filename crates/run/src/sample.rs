@@ -8,7 +8,7 @@ use crate::{
     AccountAsset, AccountRecord, AccountState, BookMoment, CountBucket, CrossLoop, GroupAmount,
     HealthBucket, HealthSample, HealthSnapshot, LadderRung, LeverageSample, LiquidationRecord,
     Listed, LogInfo, Moment, Origin, OverlapOwners, OverlapReport, Quantity, Run, RunConfig,
-    TimelinePoint, Totals, Verdict, Window,
+    TimelinePoint, Totals, TriggeredLiquidations, Verdict, Window,
 };
 
 /// The run.
@@ -172,6 +172,13 @@ pub(crate) fn run() -> Run {
                 collateral_in: "aave-v2".to_owned(),
                 group: "USD".to_owned(),
                 value: amount(50),
+            }],
+            liquidations_by_trigger: vec![TriggeredLiquidations {
+                protocol: "aave-v2".to_owned(),
+                trigger: "other-protocol-sales".to_owned(),
+                debt_asset: "USDC".to_owned(),
+                liquidations: 1,
+                debt_repaid: amount(70),
             }],
         }],
         accounts: vec![AccountRecord {

@@ -29,6 +29,10 @@ pub struct ScenarioInfo {
     pub impact: Vec<ImpactSpec>,
     /// How tables and charts name it.
     pub label: String,
+    /// Loop caps and correlation groups (`[leverage]`); written only when set, so scenarios
+    /// without it read and compare as before.
+    #[serde(default, skip_serializing_if = "LeverageRules::is_default")]
+    pub leverage: LeverageRules,
     /// The simulated liquidator.
     pub liquidator: LiquidatorPolicy,
     /// Short name.
@@ -43,6 +47,36 @@ pub struct ScenarioInfo {
     pub prices: Vec<PriceTransform>,
     /// The counterfactual window.
     pub window: ScenarioWindow,
+}
+
+/// A scenario's `[leverage]` section: what it does to looped positions and which assets count as
+/// correlated (`docs/leverage.md`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct LeverageRules {
+    /// Correlation groups replacing the default table (`leverage.correlation`); `None`: the
+    /// default table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Vec<CorrelationGroup>>,
+    /// The loop depth every looped position is unwound to at the window start
+    /// (`leverage.max_loops`); `None`: positions stay as history left them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_loops: Option<u32>,
+}
+
+impl LeverageRules {
+    /// Whether it is the default: no cap, the default correlation table.
+    pub fn is_default(&self) -> bool {
+        self.correlation.is_none() && self.max_loops.is_none()
+    }
+}
+
+/// One correlation group: assets whose prices move together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct CorrelationGroup {
+    /// The assets, as written (symbols or addresses; matched ignoring case).
+    pub assets: Vec<String>,
+    /// The group's name.
+    pub name: String,
 }
 
 /// The part of the log a scenario applies to.

@@ -185,6 +185,7 @@ pub fn scenario(label: &str, changes: &[&str]) -> ScenarioInfo {
         description: None,
         impact: Vec::new(),
         label: label.to_owned(),
+        leverage: Default::default(),
         liquidator: LiquidatorPolicy {
             assumed_bonus: zero,
             block_time: 12,

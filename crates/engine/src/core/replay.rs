@@ -20,6 +20,7 @@ use cascade_events::{
 };
 
 use crate::EngineError;
+use crate::leverage::loops::Correlation;
 use crate::oracle::{PriceBook, QuoteConversion};
 use crate::protocol::accounts::{AccountPosition, AccountsCapture};
 use crate::protocol::param::ParamSetting;
@@ -169,6 +170,27 @@ pub trait Counterfactual {
         _time: Timestamp,
     ) -> bool {
         true
+    }
+
+    /// The loop depth every looped position is unwound to at the window start
+    /// (`leverage.max_loops`), with the correlation table loops are found with: returned once,
+    /// at the window's first event, then `None`; always `None` without a cap.
+    fn take_loop_cap(&mut self) -> Option<(u32, Correlation)> {
+        None
+    }
+
+    /// Told what the loop cap did, per protocol.
+    fn loops_capped(&mut self, _capped: &BTreeMap<Protocol, crate::leverage::cap::Capped>) {}
+
+    /// The correlation groups the run's leverage figures use (`leverage.correlation`).
+    fn correlation(&self) -> Correlation {
+        Correlation::default()
+    }
+
+    /// Each protocol's simulated liquidations by what triggered them, for the overlap at the
+    /// end of a run of several protocols.
+    fn liquidations_by_trigger(&self) -> Vec<crate::run::TriggeredLiquidations> {
+        Vec::new()
     }
 
     /// The cascade round of the liquidation last passed to [`Counterfactual::on_liquidation`],
@@ -450,6 +472,13 @@ impl Engine {
                 }
             }
         }
+        let cap = match &mut self.mode {
+            Mode::Counterfactual(scenario) if self.in_window => scenario.take_loop_cap(),
+            _ => None,
+        };
+        if let Some((depth, correlation)) = cap {
+            self.cap_loops(event, depth, &correlation)?;
+        }
         if !matches!(event.payload, Payload::ParamChange(_)) {
             self.apply_param_history(time)?;
         }
@@ -516,6 +545,32 @@ impl Engine {
             self.output.by_kind[event.kind() as usize] += 1;
         }
         self.next_seq = Some(event.seq + 1);
+        Ok(())
+    }
+
+    /// Unwinds looped positions to `depth` loops before `event`, the window's first
+    /// ([`crate::leverage::cap`]), and marks the models it changed for a check.
+    fn cap_loops(
+        &mut self,
+        event: &Event,
+        depth: u32,
+        correlation: &Correlation,
+    ) -> Result<(), EngineError> {
+        let capped = crate::leverage::cap::cap_loops(
+            &mut self.models,
+            &self.prices,
+            event,
+            depth,
+            correlation,
+        )?;
+        for (index, model) in self.models.iter().enumerate() {
+            if capped.contains_key(&model.protocol()) {
+                self.dirty[index] = true;
+            }
+        }
+        if let Mode::Counterfactual(scenario) = &mut self.mode {
+            scenario.loops_capped(&capped);
+        }
         Ok(())
     }
 
@@ -888,7 +943,10 @@ impl Engine {
         if positions.is_empty() && unpriced.is_empty() {
             return None;
         }
-        let correlation = crate::leverage::loops::Correlation::default();
+        let correlation = match &self.mode {
+            Mode::Historical => Correlation::default(),
+            Mode::Counterfactual(scenario) => scenario.correlation(),
+        };
         Some((
             crate::leverage::book::summarise(&positions, &correlation),
             unpriced,
@@ -1281,6 +1339,13 @@ impl Engine {
                 && let Some((book, _)) = self.book(now)
             {
                 self.record_book(crate::run::BookMoment::End, seq, now, &book);
+                if let (Mode::Counterfactual(scenario), true, Some(end)) = (
+                    &self.mode,
+                    book.protocols.len() > 1,
+                    self.output.overlap.last_mut(),
+                ) {
+                    end.liquidations_by_trigger = scenario.liquidations_by_trigger();
+                }
             }
         }
         for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {

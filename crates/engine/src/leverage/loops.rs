@@ -28,7 +28,7 @@ pub struct Correlation {
 }
 
 /// The default groups: ether and its staking and wrapping derivatives, US dollar stablecoins,
-/// bitcoin and its wrappings. A scenario's `leverage.correlated` replaces them.
+/// bitcoin and its wrappings. A scenario's `[leverage.correlation]` replaces them.
 pub const DEFAULT_GROUPS: [(&str, &[&str]); 3] = [
     (
         "ETH",
@@ -72,6 +72,18 @@ impl Correlation {
         Self {
             group_of,
             known: std::cell::RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// The table a scenario's `[leverage]` section asks for: its groups, or the default.
+    pub fn of(rules: &cascade_run::scenario::LeverageRules) -> Self {
+        match &rules.correlation {
+            Some(groups) => Self::new(
+                groups
+                    .iter()
+                    .map(|g| (g.name.clone(), g.assets.iter().cloned())),
+            ),
+            None => Self::default(),
         }
     }
 

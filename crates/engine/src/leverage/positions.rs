@@ -105,13 +105,13 @@ fn usd_position(account: &AccountPosition, prices: &PriceBook) -> Option<Positio
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::protocol::Quantity;
     use crate::protocol::accounts::{AssetPosition, LiquidationPrice, ThresholdKind};
     use cascade_events::{Fixed, PriceUpdate, Protocol, Timestamp};
 
-    fn asset(name: &str, collateral: u64, debt: u64, price: u64) -> AssetPosition {
+    pub(crate) fn asset(name: &str, collateral: u64, debt: u64, price: u64) -> AssetPosition {
         AssetPosition {
             asset: Id::name(name),
             collateral: U256::from(collateral),
@@ -124,7 +124,7 @@ mod tests {
         }
     }
 
-    fn account(base: &str, assets: Vec<AssetPosition>) -> AccountPosition {
+    pub(crate) fn account(base: &str, assets: Vec<AssetPosition>) -> AccountPosition {
         AccountPosition {
             protocol: Protocol::AaveV2,
             market: Id::name("POOL"),

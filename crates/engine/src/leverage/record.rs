@@ -169,5 +169,6 @@ pub fn overlap(moment: BookMoment, seq: u64, time: Timestamp, book: &Book) -> Ov
                 value: usd(*value),
             })
             .collect(),
+        liquidations_by_trigger: Vec::new(),
     }
 }

@@ -35,6 +35,8 @@ use crate::counterfactual::impact::{
 };
 use crate::counterfactual::liquidator::{BlockBudget, LiquidatorPolicy, PairChoice, Target};
 use crate::counterfactual::scenario::PricePaths;
+use crate::leverage::cap::Capped;
+use crate::leverage::loops::Correlation;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::registry::ProtocolSet;
 use crate::protocol::{Candidate, LiquidatorChoice, Quantity, SimulatedLiquidation};
@@ -106,6 +108,10 @@ pub struct ScenarioRun {
     passed: BTreeMap<&'static str, u64>,
     sold: BTreeMap<Id, U256>,
     slippage: U256,
+    /// `leverage.max_loops` until the engine takes it at the window start.
+    loop_cap: Option<u32>,
+    /// What the loop cap did per protocol, once it ran.
+    capped: Option<BTreeMap<Protocol, Capped>>,
 }
 
 impl ScenarioRun {
@@ -158,6 +164,7 @@ impl ScenarioRun {
         // Stable order: by start time, then file order.
         pending.sort_by_key(|p| p.0);
         let description = describe(&scenario);
+        let scenario_loop_cap = scenario.leverage.max_loops;
         let mut hasher = blake3::Hasher::new();
         // The sorted JSON text the fingerprint has always hashed.
         let text = serde_json::to_value(&description)
@@ -199,6 +206,8 @@ impl ScenarioRun {
             passed: BTreeMap::new(),
             sold: BTreeMap::new(),
             slippage: U256::ZERO,
+            loop_cap: scenario_loop_cap,
+            capped: None,
         }
     }
 
@@ -426,6 +435,7 @@ pub fn describe(scenario: &Scenario) -> ScenarioInfo {
         description: scenario.description.clone(),
         impact: scenario.impact.iter().map(describe_impact).collect(),
         label: scenario.label(),
+        leverage: scenario.leverage.clone(),
         liquidator: describe_liquidator(&scenario.liquidator),
         name: scenario.name.clone(),
         oracle: scenario.oracle.clone(),
@@ -434,6 +444,27 @@ pub fn describe(scenario: &Scenario) -> ScenarioInfo {
         prices: scenario.prices.clone(),
         window: scenario.window,
     }
+}
+
+/// What the loop cap did, as a line of the scenario's changes: positions unwound per protocol.
+fn capped_line(capped: &BTreeMap<Protocol, Capped>) -> String {
+    if capped.is_empty() {
+        return "loop cap: no position had more loops than the cap at the window start".to_owned();
+    }
+    let parts: Vec<String> = capped
+        .iter()
+        .map(|(protocol, c)| {
+            let mut part = format!("{protocol} {}", c.positions);
+            if c.adjusted > 0 {
+                part.push_str(&format!(" ({} actions clamped by the model)", c.adjusted));
+            }
+            part
+        })
+        .collect();
+    format!(
+        "loop cap: positions unwound at the window start: {}",
+        parts.join(", ")
+    )
 }
 
 /// A wad integer as the run file's exact amount.
@@ -497,7 +528,40 @@ fn describe_impact(spec: &ImpactSpec) -> described::ImpactSpec {
 
 impl Counterfactual for ScenarioRun {
     fn describe(&self) -> ScenarioInfo {
-        self.description.clone()
+        let mut description = self.description.clone();
+        if let Some(capped) = &self.capped {
+            description.changes.push(capped_line(capped));
+        }
+        description
+    }
+
+    fn liquidations_by_trigger(&self) -> Vec<crate::run::TriggeredLiquidations> {
+        self.tracker
+            .by_trigger()
+            .into_iter()
+            .map(
+                |((protocol, by, debt_asset), totals)| crate::run::TriggeredLiquidations {
+                    protocol: protocol.name().to_owned(),
+                    trigger: by.name().to_owned(),
+                    debt_asset: debt_asset.to_string(),
+                    liquidations: u64::from(totals.liquidations),
+                    debt_repaid: Quantity::new(totals.debt, 18),
+                },
+            )
+            .collect()
+    }
+
+    fn take_loop_cap(&mut self) -> Option<(u32, Correlation)> {
+        let depth = self.loop_cap.take()?;
+        Some((depth, self.correlation()))
+    }
+
+    fn loops_capped(&mut self, capped: &BTreeMap<Protocol, Capped>) {
+        self.capped = Some(capped.clone());
+    }
+
+    fn correlation(&self) -> Correlation {
+        Correlation::of(&self.scenario.leverage)
     }
 
     fn fingerprint(&self) -> [u8; 32] {
@@ -716,6 +780,8 @@ impl Counterfactual for ScenarioRun {
                 account: done.account,
                 asset,
                 loss: sold_value.saturating_sub(debt),
+                debt_asset: done.debt_asset,
+                debt,
             },
             trigger,
         );

@@ -1,13 +1,15 @@
 //! Scenario files: the changed world a counterfactual replay runs in.
 //!
 //! A scenario is a TOML file (format in `docs/scenarios.md`, examples in `fixtures/scenarios/`)
-//! with up to six parts, all optional:
+//! with up to seven parts, all optional:
 //! - `window`: where the counterfactual starts and ends (history is replayed as recorded before);
 //! - `[[override]]`: protocol parameters pinned to a value, optionally from a time;
 //! - `[[oracle]]`: oracle delay (Maker OSM `hop`), staleness, update rule or price source;
 //! - `[[price]]`: transforms of the recorded market price path (scale a drawdown, shift, cap);
 //! - `[liquidator]`: the simulated liquidator's policy;
-//! - `[[impact]]`: how the liquidators' sales move market prices, and how fast that decays.
+//! - `[[impact]]`: how the liquidators' sales move market prices, and how fast that decays;
+//! - `[leverage]`: loops capped at the window start, and the correlation groups loops are found
+//!   with.
 //!
 //! Every number is read from the text written (never through `f64`) into exact integers, and
 //! every error names the file, the line and column, the key and the value. This module parses and
@@ -29,7 +31,8 @@ use toml::de::DeTable;
 
 pub use crate::counterfactual::sweep::{MAX_POINTS, PointResult, SweepAxis, grid, run_sweep};
 pub use cascade_run::scenario::{
-    MarketSel, OracleRule, PriceSource, PriceTransform, ScenarioWindow, TransformKind, UpdateRule,
+    CorrelationGroup, LeverageRules, MarketSel, OracleRule, PriceSource, PriceTransform,
+    ScenarioWindow, TransformKind, UpdateRule,
 };
 pub use counterfactual::{ScenarioRun, describe, same_asset};
 pub use params::{PARAMS, Param, ParamSpec, ParamUnit, Scope};
@@ -204,6 +207,9 @@ pub struct Scenario {
     pub liquidator: LiquidatorPolicy,
     /// Price impact per asset.
     pub impact: Vec<ImpactSpec>,
+    /// Loop caps and correlation groups.
+    #[serde(skip_serializing_if = "LeverageRules::is_default")]
+    pub leverage: LeverageRules,
 }
 
 const ROOT_KEYS: &[&str] = &[
@@ -215,6 +221,7 @@ const ROOT_KEYS: &[&str] = &[
     "price",
     "liquidator",
     "impact",
+    "leverage",
 ];
 
 impl Scenario {
@@ -307,6 +314,10 @@ impl Scenario {
             }
             impact.push(spec);
         }
+        let leverage = match root.table("leverage")? {
+            Some(table) => parse_leverage(&table, window)?,
+            None => LeverageRules::default(),
+        };
         Ok(Scenario {
             name,
             description,
@@ -317,6 +328,7 @@ impl Scenario {
             prices,
             liquidator,
             impact,
+            leverage,
         })
     }
 
@@ -332,6 +344,7 @@ impl Scenario {
             prices: Vec::new(),
             liquidator: LiquidatorPolicy::default(),
             impact: Vec::new(),
+            leverage: LeverageRules::default(),
         }
     }
 
@@ -407,6 +420,19 @@ impl Scenario {
                 when(transform.from)
             ));
         }
+        if let Some(depth) = self.leverage.max_loops {
+            lines.push(format!(
+                "looped positions unwound to at most {depth} loop{} at the window start",
+                if depth == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(groups) = &self.leverage.correlation {
+            let groups: Vec<String> = groups
+                .iter()
+                .map(|g| format!("{} = {}", g.name, g.assets.join(", ")))
+                .collect();
+            lines.push(format!("correlation groups: {}", groups.join("; ")));
+        }
         for spec in &self.impact {
             let model = match &spec.model {
                 ImpactModel::ConstantProduct { .. } => "constant-product pool",
@@ -426,6 +452,7 @@ impl Scenario {
             && self.oracle.is_empty()
             && self.prices.is_empty()
             && self.impact.is_empty()
+            && self.leverage.is_default()
     }
 
     /// How reports name the run: [`BASELINE_LABEL`] for a baseline, else the name.
@@ -766,6 +793,50 @@ fn positive_price(value: &Value<'_, '_>) -> Result<Fixed, ScenarioError> {
         return Err(value.invalid("a price must be above 0"));
     }
     Ok(price)
+}
+
+fn parse_leverage(
+    table: &Table<'_, '_>,
+    window: ScenarioWindow,
+) -> Result<LeverageRules, ScenarioError> {
+    table.only(&["max_loops", "correlation"])?;
+    let max_loops = match table.get("max_loops") {
+        Some(value) if window.from.is_none() => {
+            return Err(value.invalid(
+                "loops are unwound at the window start: give the scenario a window.from \
+                 (a log's positions are built by its events, there are none before the first)",
+            ));
+        }
+        Some(value) => Some(value.count()?),
+        None => None,
+    };
+    let correlation = match table.table("correlation")? {
+        Some(groups) => {
+            let mut out: Vec<CorrelationGroup> = Vec::new();
+            let mut seen: BTreeMap<String, String> = BTreeMap::new();
+            for (name, value) in groups.entries() {
+                let assets = value.strings()?;
+                if assets.is_empty() {
+                    return Err(value.invalid("a group lists at least one asset"));
+                }
+                for asset in &assets {
+                    if let Some(other) = seen.insert(asset.to_ascii_lowercase(), name.clone()) {
+                        return Err(value.invalid(format!(
+                            "{asset} is already in group {other}: an asset belongs to one group"
+                        )));
+                    }
+                }
+                out.push(CorrelationGroup { assets, name });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Some(out)
+        }
+        None => None,
+    };
+    Ok(LeverageRules {
+        correlation,
+        max_loops,
+    })
 }
 
 fn parse_liquidator(table: &Table<'_, '_>) -> Result<LiquidatorPolicy, ScenarioError> {

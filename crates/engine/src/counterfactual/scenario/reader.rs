@@ -142,6 +142,20 @@ impl<'a, 'i> Table<'a, 'i> {
         self.get(key).map(|value| value.table()).transpose()
     }
 
+    /// Every key with its value (in the parser's order: sort what depends on it).
+    pub fn entries(&self) -> impl Iterator<Item = (String, Value<'a, 'i>)> + '_ {
+        self.table.iter().map(|(key, value)| {
+            let key = key.get_ref().to_string();
+            let value = Value {
+                src: self.src,
+                path: self.key_path(&key),
+                span: value.span(),
+                value: value.get_ref(),
+            };
+            (key, value)
+        })
+    }
+
     /// The tables of an array of tables (`[[override]]`), or of a single table written as
     /// `[override]`; empty when absent.
     pub fn tables(&self, key: &str) -> Result<Vec<Table<'a, 'i>>, ScenarioError> {
@@ -201,6 +215,26 @@ impl<'a, 'i> Value<'a, 'i> {
             DeValue::String(text) => Ok(text.as_ref()),
             other => Err(self.invalid(format!("expected a string, found a {}", other.type_str()))),
         }
+    }
+
+    /// The value as an array of strings.
+    pub fn strings(&self) -> Result<Vec<String>, ScenarioError> {
+        let DeValue::Array(items) = self.value else {
+            return Err(self.invalid(format!(
+                "expected an array of strings, found a {}",
+                self.value.type_str()
+            )));
+        };
+        items
+            .iter()
+            .map(|item| match item.get_ref() {
+                DeValue::String(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+                other => Err(self.invalid(format!(
+                    "expected a non-empty string for every asset, found a {}",
+                    other.type_str()
+                ))),
+            })
+            .collect()
     }
 
     /// The text of a number or a string, as written.

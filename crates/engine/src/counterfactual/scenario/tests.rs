@@ -561,3 +561,92 @@ fn the_fixture_scenarios_parse() {
     }
     assert!(seen >= 4, "the fixtures hold example scenarios");
 }
+
+#[test]
+fn the_leverage_section_caps_loops_and_replaces_correlation_groups() {
+    let scenario = parse(
+        r#"
+window = { from = "2022-06-13T00:00:00Z" }
+
+[leverage]
+max_loops = 2
+
+[leverage.correlation]
+USD = ["USDC", "DAI"]
+ETH = ["WETH", "stETH"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(scenario.leverage.max_loops, Some(2));
+    // Groups sorted by name whatever the file's order.
+    let groups = scenario.leverage.correlation.as_ref().unwrap();
+    assert_eq!(
+        groups,
+        &[
+            CorrelationGroup {
+                assets: vec!["WETH".to_owned(), "stETH".to_owned()],
+                name: "ETH".to_owned(),
+            },
+            CorrelationGroup {
+                assets: vec!["USDC".to_owned(), "DAI".to_owned()],
+                name: "USD".to_owned(),
+            },
+        ]
+    );
+    assert!(!scenario.is_baseline());
+    assert_eq!(
+        scenario.changes(),
+        [
+            "looped positions unwound to at most 2 loops at the window start",
+            "correlation groups: ETH = WETH, stETH; USD = USDC, DAI",
+        ]
+    );
+    // The engine's table follows it: USDT is in no group any more, stETH is with WETH.
+    let table = crate::leverage::loops::Correlation::of(&scenario.leverage);
+    assert_eq!(table.group(&Id::name("STETH")), "ETH");
+    assert_eq!(table.group(&Id::name("USDT")), "USDT");
+    // Without the section, the default table.
+    let plain = parse("").unwrap();
+    assert!(plain.leverage.is_default());
+    assert_eq!(
+        crate::leverage::loops::Correlation::of(&plain.leverage).group(&Id::name("USDT")),
+        "USD"
+    );
+}
+
+#[test]
+fn the_leverage_section_refuses_what_it_cannot_mean() {
+    assert_eq!(
+        error("[leverage]\nmax_loops = 1\n"),
+        "s.toml:2:13: leverage.max_loops = 1: loops are unwound at the window start: give the \
+         scenario a window.from (a log's positions are built by its events, there are none \
+         before the first)"
+    );
+    let windowed = "window = { from = \"2022-06-13T00:00:00Z\" }\n[leverage]\n";
+    assert_eq!(
+        error(&format!("{windowed}max_loops = -1\n")),
+        "s.toml:3:13: leverage.max_loops = -1: expected a whole number from 0 to 4294967295"
+    );
+    assert_eq!(
+        error(&format!("{windowed}max_depth = 1\n")),
+        "s.toml:3:1: unknown key leverage.max_depth (expected one of: max_loops, correlation)"
+    );
+    assert_eq!(
+        error(&format!(
+            "{windowed}[leverage.correlation]\nETH = [\"WETH\"]\nETH2 = [\"weth\"]\n"
+        )),
+        "s.toml:5:8: leverage.correlation.ETH2 = [\"weth\"]: weth is already in group ETH: an \
+         asset belongs to one group"
+    );
+    assert_eq!(
+        error(&format!(
+            "{windowed}[leverage.correlation]\nETH = \"WETH\"\n"
+        )),
+        "s.toml:4:7: leverage.correlation.ETH = \"WETH\": expected an array of strings, found a \
+         string"
+    );
+    assert_eq!(
+        error(&format!("{windowed}[leverage.correlation]\nETH = []\n")),
+        "s.toml:4:7: leverage.correlation.ETH = []: a group lists at least one asset"
+    );
+}
