@@ -551,14 +551,17 @@ fn oracle_values_decode_from_named_emitters() {
             address(median)
         )
     );
-    let Payload::Price(c) = &batch.events.get(3).payload else {
-        panic!()
-    };
-    // cETH is named with the symbol: the price is the cToken's, as the Compound model reads
-    // it (`getUnderlyingPrice(cETH)`).
+    // cETH is named with the symbol: the value is the cToken's, as the Compound model reads
+    // it (`getUnderlyingPrice(cETH)`), and the view's own stored price, not a market price.
     assert_eq!(
-        (c.asset, c.price.to_string(), c.feed),
-        (address(CETH), "1401.230000".into(), address(uav))
+        batch.events.get(3).payload,
+        Payload::OracleValue(Box::new(OracleValue {
+            protocol: Protocol::CompoundV2,
+            market: address(CETH),
+            value: Fixed::new(U256::from(1_401_230_000u64), 6),
+            source: OracleValueSource::CompoundPriceUpdated,
+            oracle: address(uav),
+        }))
     );
     assert_eq!(
         batch.events.get(4).payload,
@@ -617,6 +620,108 @@ fn a_hand_written_spotter_poke_decodes() {
             OracleValueSource::SpotterPoke
         )
     );
+}
+
+/// An `AaveOracle` naming a reserve's source and that source's aggregator answering, as a node
+/// returns them, written out by hand from the ABI. `AssetSourceUpdated(address indexed asset,
+/// address indexed source)`: topic 0 keccak256("AssetSourceUpdated(address,address)"), both
+/// addresses as topics, no data. `AnswerUpdated(int256 indexed current, uint256 indexed
+/// roundId, uint256 updatedAt)`: topic 0 keccak256("AnswerUpdated(int256,uint256,uint256)"),
+/// `current` 0.0005 ETH = 5e14 = 0x1c6bf52634000 and `roundId` 42 = 0x2a as topics, `updatedAt`
+/// 1700000000 = 0x6553f100 the one data word. The aggregator is described in the feed table as
+/// answering for the proxy the oracle names, so its answer is recorded as the proxy's.
+#[test]
+fn hand_written_source_and_answer_behind_a_proxy_decode() {
+    let aave_oracle = "0xa50ba011c48153de246e5192c8f9258a2ba79ca9";
+    let proxy = "0x986b5e1e1755e3c2440e960477f25201b0a8bbd4";
+    let aggregator = "0x00000000000000000000000000000000000000a9";
+    let usdc = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48";
+    let common = |address: &str, topics: [&str; 3], data: &str, log_index: &str| {
+        serde_json::json!({
+            "address": address,
+            "topics": topics,
+            "data": data,
+            "blockNumber": "0xbebc20",
+            "transactionHash": format!("{:#x}", B256::repeat_byte(1)),
+            "transactionIndex": "0x0",
+            "logIndex": log_index,
+            "blockTimestamp": "0x6553f100",
+        })
+    };
+    let source = common(
+        aave_oracle,
+        [
+            "0x22c5b7b2d8561d39f7f210b6b326a1aa69f15311163082308ac4877db6339dc1",
+            "0x000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
+            "0x000000000000000000000000986b5e1e1755e3c2440e960477f25201b0a8bbd4",
+        ],
+        "0x",
+        "0x1",
+    );
+    let answer = common(
+        aggregator,
+        [
+            "0x0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f",
+            "0x0000000000000000000000000000000000000000000000000001c6bf52634000",
+            "0x000000000000000000000000000000000000000000000000000000000000002a",
+        ],
+        "0x000000000000000000000000000000000000000000000000000000006553f100",
+        "0x2",
+    );
+    assert_eq!(
+        AaveOracle::AssetSourceUpdated::SIGNATURE_HASH.to_string(),
+        source["topics"][0]
+    );
+    assert_eq!(
+        Chainlink::AnswerUpdated::SIGNATURE_HASH.to_string(),
+        answer["topics"][0]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds.toml");
+    std::fs::write(
+        &feeds,
+        format!(
+            "[[feed]]\naddress = \"{aggregator}\"\nproxy = \"{proxy}\"\nasset = \"USDC\"\nquote = \"ETH\"\ndecimals = 18\n"
+        ),
+    )
+    .unwrap();
+    let mut options = Options {
+        feeds: FeedTable::with_file(&feeds).unwrap(),
+        ..Options::default()
+    };
+    let (address, contract) = parse_contract(&format!("{aave_oracle}=aave-v2-oracle")).unwrap();
+    options.contracts.insert(address, contract);
+    let batch = run(&[source, answer], false, &options, false).unwrap();
+    let address = |text: &str| Id::Address(text.parse().unwrap());
+    assert_eq!(
+        batch.events.get(0).payload,
+        Payload::OracleSourceChange(Box::new(OracleSourceChange {
+            protocol: Protocol::AaveV2,
+            oracle: address(aave_oracle),
+            asset: address(usdc),
+            source: address(proxy),
+        }))
+    );
+    let Payload::Price(price) = &batch.events.get(1).payload else {
+        panic!("{:?}", batch.events.get(1).payload)
+    };
+    assert_eq!(
+        (
+            price.asset,
+            price.quote,
+            price.price,
+            price.feed,
+            price.round
+        ),
+        (
+            Id::name("USDC"),
+            Id::name("ETH"),
+            Fixed::new(U256::from(500_000_000_000_000u64), 18),
+            address(proxy),
+            Some(42)
+        )
+    );
+    assert_eq!(batch.events.get(1).time, Timestamp(1_700_000_000));
 }
 
 /// The `sol!` declarations hash to the topics nodes return (as printed by third-party
