@@ -42,9 +42,11 @@ pub struct EngineArgs {
     /// Store a checkpoint of the engine state in the log's catalog every N events.
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
-    /// Which Maker oracle values the rules read: the OSM's own values recorded in the log
-    /// (`oracle-value` events: OSM `LogValue`, Spotter `Poke`), the estimate from market prices,
-    /// or `auto` (default): recorded for the ilks the log has them for, from the first one on.
+    /// Which oracle values the rules read: the oracles' own values recorded in the log (Maker:
+    /// OSM `LogValue`, Spotter `Poke`; Aave: the Chainlink answers of the source `AaveOracle`
+    /// reads for a reserve, from its `AssetSourceUpdated`; Compound: the view's `PriceUpdated`),
+    /// the estimate from market prices, or `auto` (default): recorded where the log has them
+    /// (Maker: for an ilk from its first one on).
     #[arg(long, value_enum)]
     oracle: Option<Oracle>,
     /// Maker OSM delay in seconds (default 3600; 0 reads the market price directly).
@@ -113,10 +115,10 @@ impl DataDirArg {
     }
 }
 
-/// Maker oracle mode on the command line.
+/// Oracle mode on the command line.
 #[derive(Clone, Copy, ValueEnum)]
 enum Oracle {
-    /// Only recorded values; an ilk without one has no price.
+    /// Only recorded values; an ilk or reserve without one has no price.
     Recorded,
     /// Only the estimate from market prices.
     Estimated,
@@ -144,13 +146,6 @@ impl EngineArgs {
             let (feed, seconds) = parse_lag(lag)?;
             maker.feed_lag.insert(feed, seconds);
         }
-        if let Some(oracle) = self.oracle {
-            maker.oracle = match oracle {
-                Oracle::Recorded => OracleMode::Recorded,
-                Oracle::Estimated => OracleMode::Estimated,
-                Oracle::Auto => OracleMode::Auto,
-            };
-        }
         if let Some(hop) = self.osm_hop {
             maker.hop = hop;
         }
@@ -168,6 +163,13 @@ impl EngineArgs {
             Some(Sample::Step) => OsmSample::Step,
             Some(Sample::Interpolate) => OsmSample::Interpolate,
         };
+        if let Some(oracle) = self.oracle {
+            config.protocols.set_oracle(match oracle {
+                Oracle::Recorded => OracleMode::Recorded,
+                Oracle::Estimated => OracleMode::Estimated,
+                Oracle::Auto => OracleMode::Auto,
+            });
+        }
         if let Some(from) = &self.from {
             config.from = Some(parse_time("--from", from)?);
         }

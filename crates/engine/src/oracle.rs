@@ -19,13 +19,54 @@
 //! latest answer at or before the price, never a later one, and no older than the conversion's
 //! `max_age`. Without such a rate the price stays in its own quote and prices nothing in USD.
 //! Nothing is ever taken at par.
+//!
+//! Recorded oracle values ([`RecordedPrices`], `--oracle`): where the log holds what a lending
+//! protocol's own oracle returned (Aave: the Chainlink answers of the source `AaveOracle` reads
+//! for the reserve; Compound: the `UniswapAnchoredView`'s `PriceUpdated`), the protocol reads
+//! that instead of the market price the book picks.
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Fixed, Id, PriceUpdate, Timestamp, U256};
+use cascade_events::{Fixed, Id, OracleValueSource, PriceUpdate, Timestamp, U256};
 
 use crate::EngineError;
+use crate::protocol::registry::ReplayKind;
 use crate::state::{StateReader, StateWriter};
+
+/// Which oracle values the protocols' rules read: the oracles' own values recorded in the log,
+/// the estimate from market prices, or the recorded value where the log holds one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OracleMode {
+    /// Only recorded values; an asset (Maker: an ilk) without one has no price.
+    Recorded,
+    /// Only the estimate from market prices; recorded values are ignored.
+    Estimated,
+    /// The recorded value where the log holds one for the asset (Maker: from an ilk's first
+    /// recorded value on), the estimate elsewhere.
+    #[default]
+    Auto,
+}
+
+impl OracleMode {
+    /// The name used on the command line and in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OracleMode::Recorded => "recorded",
+            OracleMode::Estimated => "estimated",
+            OracleMode::Auto => "auto",
+        }
+    }
+}
+
+/// The mode a replay of `kind` reads oracle values under: a scenario reshapes market prices and
+/// the oracles' recorded values cannot follow, so a counterfactual replay reads the estimate from
+/// the prices the scenario publishes.
+pub fn replay_oracle(mode: OracleMode, kind: ReplayKind) -> OracleMode {
+    match kind {
+        ReplayKind::Counterfactual => OracleMode::Estimated,
+        ReplayKind::Historical => mode,
+    }
+}
 
 /// One price observation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +244,15 @@ impl PriceBook {
         self.pairs.get(&(*asset, *quote))?.market.as_ref()
     }
 
+    /// The latest answer `feed` gave for any pair (`None`: the feed never answered).
+    pub fn latest_of(&self, feed: &Id) -> Option<Quote> {
+        self.pairs
+            .values()
+            .filter_map(|pair| pair.feeds.get(feed))
+            .map(|state| state.last)
+            .max_by_key(|quote| quote.time)
+    }
+
     /// Writes the book in the canonical state encoding.
     pub fn encode(&self, out: &mut StateWriter) {
         out.count(self.priority.len());
@@ -244,6 +294,198 @@ impl PriceBook {
             pairs.insert((asset, quote), pair);
         }
         Ok(Self { pairs, priority })
+    }
+}
+
+/// A value an oracle returned, as the log recorded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordedPrice {
+    /// The value as the event gave it, when, and the contract that emitted it (the aggregator
+    /// or proxy named as the source, the oracle view).
+    pub quote: Quote,
+    /// The event that recorded it.
+    pub event: RecordedEvent,
+}
+
+/// Which event recorded an oracle's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordedEvent {
+    /// A Chainlink `AnswerUpdated` of the source an `AaveOracle` reads for the asset.
+    ChainlinkAnswer,
+    /// An oracle's own value event (Compound's `PriceUpdated`).
+    Value(OracleValueSource),
+}
+
+impl RecordedEvent {
+    /// The name run files give it (`chainlink-answer`, `compound-price-updated`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordedEvent::ChainlinkAnswer => "chainlink-answer",
+            RecordedEvent::Value(source) => source.name(),
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            RecordedEvent::ChainlinkAnswer => 0,
+            RecordedEvent::Value(OracleValueSource::OsmLogValue) => 1,
+            RecordedEvent::Value(OracleValueSource::SpotterPoke) => 2,
+            RecordedEvent::Value(OracleValueSource::CompoundPriceUpdated) => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => RecordedEvent::ChainlinkAnswer,
+            1 => RecordedEvent::Value(OracleValueSource::OsmLogValue),
+            2 => RecordedEvent::Value(OracleValueSource::SpotterPoke),
+            3 => RecordedEvent::Value(OracleValueSource::CompoundPriceUpdated),
+            _ => return None,
+        })
+    }
+}
+
+/// What a lending protocol's oracle returns for each asset, as far as the log recorded it.
+///
+/// Aave: `AaveOracle.getAssetPrice(asset)` returns `assetsSources[asset].latestAnswer()`
+/// (protocol-v2 `contracts/misc/AaveOracle.sol`); `AssetSourceUpdated(asset, source)` sets the
+/// source, so from then on the source's latest Chainlink answer is the reserve's price, and a
+/// source switch reads the new source's latest answer at once. Compound: the
+/// `UniswapAnchoredView` stores each symbol's price and emits `PriceUpdated` with it, which the
+/// Comptroller reads through `getUnderlyingPrice`.
+#[derive(Clone, Debug, Default)]
+pub struct RecordedPrices {
+    mode: OracleMode,
+    /// Per asset, the feed its oracle reads (Aave `assetsSources`).
+    sources: BTreeMap<Id, Id>,
+    /// Per asset, the value its oracle returns now, where recorded.
+    current: BTreeMap<Id, RecordedPrice>,
+}
+
+impl RecordedPrices {
+    /// Nothing recorded yet, read under `mode`.
+    pub fn new(mode: OracleMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the log recorded nothing (the state then encodes as before they were modelled).
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.current.is_empty()
+    }
+
+    /// The mode the values are read under.
+    pub fn mode(&self) -> OracleMode {
+        self.mode
+    }
+
+    /// Whether the rules must ignore market prices of `asset`: always under `recorded`, under
+    /// `auto` while the asset has a recorded value.
+    pub fn overrides(&self, asset: &Id) -> bool {
+        match self.mode {
+            OracleMode::Recorded => true,
+            OracleMode::Estimated => false,
+            OracleMode::Auto => self.current.contains_key(asset),
+        }
+    }
+
+    /// The recorded value the rules read for `asset` (never under `estimated`).
+    pub fn reading(&self, asset: &Id) -> Option<&RecordedPrice> {
+        match self.mode {
+            OracleMode::Estimated => None,
+            OracleMode::Recorded | OracleMode::Auto => self.current.get(asset),
+        }
+    }
+
+    /// A feed answered: every asset whose source it is reads the answer from now on. Returns
+    /// those assets.
+    pub fn answer(&mut self, update: &PriceUpdate, time: Timestamp) -> Vec<Id> {
+        if self.sources.is_empty() {
+            return Vec::new();
+        }
+        let assets: Vec<Id> = self
+            .sources
+            .iter()
+            .filter(|(_, source)| **source == update.feed)
+            .map(|(asset, _)| *asset)
+            .collect();
+        for asset in &assets {
+            self.current.insert(
+                *asset,
+                RecordedPrice {
+                    quote: Quote {
+                        price: update.price,
+                        time,
+                        feed: update.feed,
+                    },
+                    event: RecordedEvent::ChainlinkAnswer,
+                },
+            );
+        }
+        assets
+    }
+
+    /// `asset` reads `source` from now on; `latest` is that source's latest answer, when the
+    /// log holds one (else the asset has no recorded value until the source answers).
+    pub fn source_change(&mut self, asset: Id, source: Id, latest: Option<Quote>) {
+        self.sources.insert(asset, source);
+        match latest {
+            Some(quote) => {
+                self.current.insert(
+                    asset,
+                    RecordedPrice {
+                        quote,
+                        event: RecordedEvent::ChainlinkAnswer,
+                    },
+                );
+            }
+            None => {
+                self.current.remove(&asset);
+            }
+        }
+    }
+
+    /// The oracle stored `quote` as `asset`'s price (Compound's view).
+    pub fn value(&mut self, asset: Id, quote: Quote, source: OracleValueSource) {
+        let event = RecordedEvent::Value(source);
+        self.current.insert(asset, RecordedPrice { quote, event });
+    }
+
+    /// Writes the sources and values in the canonical state encoding.
+    pub fn encode(&self, out: &mut StateWriter) {
+        out.count(self.sources.len());
+        for (asset, source) in &self.sources {
+            out.id(asset);
+            out.id(source);
+        }
+        out.count(self.current.len());
+        for (asset, recorded) in &self.current {
+            out.id(asset);
+            encode_quote(out, &recorded.quote);
+            out.u8(recorded.event.code());
+        }
+    }
+
+    /// Reads what [`RecordedPrices::encode`] wrote, to be read under `self`'s mode.
+    pub fn decode(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        let mut sources = BTreeMap::new();
+        for _ in 0..input.count()? {
+            sources.insert(input.id()?, input.id()?);
+        }
+        let mut current = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            let quote = decode_quote(input)?;
+            let code = input.u8()?;
+            let event = RecordedEvent::from_code(code)
+                .ok_or_else(|| input.error(format!("recorded oracle event {code}")))?;
+            current.insert(asset, RecordedPrice { quote, event });
+        }
+        self.sources = sources;
+        self.current = current;
+        Ok(())
     }
 }
 
@@ -345,6 +587,54 @@ mod tests {
             book.convert(&bar(2000), Timestamp(200 + 2 * 86_400 + 1), &conversions),
             Some(Err(Unconverted::StaleRate))
         );
+    }
+
+    #[test]
+    fn a_source_s_answers_price_its_assets_and_survive_a_checkpoint() {
+        let usdc = Id::name("USDC");
+        let proxy = Id::name("proxy");
+        let answer = |price: u64| PriceUpdate {
+            asset: usdc,
+            quote: Id::name("ETH"),
+            price: Fixed::new(U256::from(price), 0),
+            feed: proxy,
+            round: Some(1),
+        };
+        let mut book = PriceBook::new(Vec::new());
+        book.record(&answer(5), Timestamp(10));
+        let mut auto = RecordedPrices::new(OracleMode::Auto);
+        assert!(auto.is_empty() && !auto.overrides(&usdc));
+        // The source's answer before the switch is what the oracle reads at the switch.
+        auto.source_change(usdc, proxy, book.latest_of(&proxy));
+        assert_eq!(
+            auto.reading(&usdc).map(|r| r.quote.time),
+            Some(Timestamp(10))
+        );
+        assert!(auto.overrides(&usdc));
+        assert_eq!(auto.answer(&answer(6), Timestamp(20)), vec![usdc]);
+        let reading = *auto.reading(&usdc).unwrap();
+        assert_eq!(
+            (reading.quote.price.value, reading.event.name()),
+            (U256::from(6u8), "chainlink-answer")
+        );
+        let mut back = RecordedPrices::new(OracleMode::Auto);
+        let bytes = {
+            let mut out = StateWriter::new();
+            auto.encode(&mut out);
+            out.into_bytes()
+        };
+        back.decode(&mut StateReader::new(&bytes)).unwrap();
+        assert_eq!(back.reading(&usdc), Some(&reading));
+        // A switch to a source the log never heard: no recorded value, the market applies.
+        back.source_change(usdc, Id::name("other"), None);
+        assert!(back.reading(&usdc).is_none() && !back.overrides(&usdc));
+        // Estimated reads none; recorded ignores the market for every asset.
+        assert!(
+            RecordedPrices::new(OracleMode::Estimated)
+                .reading(&usdc)
+                .is_none()
+        );
+        assert!(RecordedPrices::new(OracleMode::Recorded).overrides(&usdc));
     }
 
     #[test]

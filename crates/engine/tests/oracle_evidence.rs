@@ -5,6 +5,7 @@
 
 mod common;
 
+use cascade_engine::oracle::OracleMode;
 use cascade_engine::{EngineConfig, Mode, ReplayOptions, Run, replay_log};
 use cascade_events::{Event, Fixed, Id, Payload, PriceUpdate, Timestamp, U256};
 
@@ -187,5 +188,139 @@ fn a_recorded_partial_bark_leaves_the_remainder_the_contract_leaves() {
     assert_eq!(
         of_vault_1[1].expected_debt.map(|q| q.to_string()),
         Some("5000".to_owned())
+    );
+}
+
+/// A lending fixture replayed with the oracle values read under `mode`.
+fn replay_lending(protocol: &str, name: &str, mode: OracleMode) -> Run {
+    let log = common::build_log(&common::fixture_events_in(protocol, name));
+    let mut options = ReplayOptions::default();
+    options.config.protocols.set_oracle(mode);
+    replay_log(log.path(), &options, Mode::Historical)
+        .expect("fixture replays")
+        .run
+}
+
+/// (verdict, price, feed, recorded event) of the only liquidation of `run`.
+fn lending_evidence(run: &Run) -> (String, String, String, Option<String>) {
+    let [liquidation] = run.liquidations.as_slice() else {
+        panic!("one liquidation: {:?}", run.liquidations)
+    };
+    let verdict = liquidation.verdict.expect("judged").name().to_owned();
+    let Some(oracle) = liquidation.oracle.as_ref() else {
+        return (verdict, String::new(), String::new(), None);
+    };
+    (
+        verdict,
+        oracle.price.to_string(),
+        oracle.feed.map(|feed| feed.to_string()).unwrap_or_default(),
+        oracle.recorded.as_ref().map(|r| r.event.to_string()),
+    )
+}
+
+const AAVE_PROXY: &str = "0x986b5e1e1755e3c2440e960477f25201b0a8bbd4";
+const COMPOUND_VIEW: &str = "0x922018674c12a7f0d394ebeef9b58f186cde13c1";
+
+/// `fixtures/aave/oracle-recorded.jsonl`, worked out: Alice supplies 20,000 USDC (threshold
+/// 8500 bps, bonus 10500) and borrows 9 WETH (1 ETH to the v2 oracle). At 00:04 the `AaveOracle`
+/// names the proxy as USDC's source; at 00:05 the proxy answers 0.0005 ETH (5e14 wei); at 00:06
+/// the fixture's market feed says 0.0006 again. At the liquidation (00:07):
+/// - recorded (`auto`, `recorded`): the oracle returns the proxy's answer, 5e14: collateral
+///   20,000e6 x 5e14 / 1e6 = 10 ETH, weighted 8.5 ETH, against 9 ETH of debt: health 0.944,
+///   liquidatable. The close factor allows 4.5 WETH; the seizure is 1e18 x 4.5e18 x 1e6,
+///   percentMul 10500 (4.725e42), over 5e14 x 1e18: 9.45e9, the recorded 9,450 USDC: `explained`;
+/// - estimated: the market's 0.0006: collateral 12 ETH, weighted 10.2, health 1.133:
+///   `not-liquidatable`.
+#[test]
+fn aave_reads_the_chainlink_answer_of_the_source_its_oracle_names() {
+    let recorded = (
+        "explained".to_owned(),
+        "0.0005".to_owned(),
+        AAVE_PROXY.to_owned(),
+        Some("chainlink-answer".to_owned()),
+    );
+    for mode in [OracleMode::Auto, OracleMode::Recorded] {
+        let run = replay_lending("aave", "oracle-recorded", mode);
+        assert_eq!(lending_evidence(&run), recorded, "{mode:?}");
+        assert_eq!(
+            run.liquidations[0]
+                .expected_collateral
+                .map(|q| q.to_string()),
+            Some("9450".to_owned())
+        );
+    }
+    assert_eq!(
+        lending_evidence(&replay_lending(
+            "aave",
+            "oracle-recorded",
+            OracleMode::Estimated
+        )),
+        (
+            "not-liquidatable".to_owned(),
+            "0.0006".to_owned(),
+            "fixture-market".to_owned(),
+            None
+        )
+    );
+}
+
+/// `fixtures/compound/oracle-recorded.jsonl`, worked out: Alice supplies 100 ETH (collateral
+/// factor 0.75, 5,000 cETH at 0.02 ETH per cETH) and borrows 140,000 USDC. The market says ETH
+/// 2,000 USD at 00:02 and again at 00:06; the `UniswapAnchoredView` stored 1,800 at 00:05
+/// (`PriceUpdated`). USDC is 1 USD from the market feed only (the view prices it as a fixed
+/// dollar and logs no `PriceUpdated` for it). At the liquidation (00:07), repaying 70,000 USDC:
+/// - auto: ETH at the view's 1,800 (`getUnderlyingPrice` 1e30 x 1,800e6 / 1e18 = 1,800e18):
+///   collateral 0.75 x 100 x 1,800 = 135,000 against 140,000: shortfall, liquidatable; the close
+///   factor allows 70,000; seize 1.08e30 / (1,800e18 x 2e26 / 1e18) = 3e18 per unit, x 70,000e6
+///   = 2.1e11 cETH (42 ETH), as recorded: `explained`;
+/// - estimated: ETH at 2,000: collateral 150,000, no shortfall: `not-liquidatable`;
+/// - recorded only: USDC has no recorded value: `no-price`.
+#[test]
+fn compound_reads_the_price_its_view_stored() {
+    assert_eq!(
+        lending_evidence(&replay_lending(
+            "compound",
+            "oracle-recorded",
+            OracleMode::Auto
+        )),
+        (
+            "explained".to_owned(),
+            "1800".to_owned(),
+            COMPOUND_VIEW.to_owned(),
+            Some("compound-price-updated".to_owned())
+        )
+    );
+    let estimated = replay_lending("compound", "oracle-recorded", OracleMode::Estimated);
+    assert_eq!(
+        lending_evidence(&estimated),
+        (
+            "not-liquidatable".to_owned(),
+            "2000".to_owned(),
+            "fixture-market".to_owned(),
+            None
+        )
+    );
+    // The market price has been 2,000 since 00:02 (00:06 repeated it).
+    let oracle = estimated.liquidations[0].oracle.as_ref().expect("evidence");
+    assert_eq!(
+        (
+            oracle.observed.map(|t| t.to_rfc3339()),
+            oracle.read_at.map(|t| t.to_rfc3339()),
+            oracle.age_seconds
+        ),
+        (
+            Some("2021-05-19T00:02:00Z".to_owned()),
+            Some("2021-05-19T00:07:00Z".to_owned()),
+            Some(300)
+        )
+    );
+    assert_eq!(
+        lending_evidence(&replay_lending(
+            "compound",
+            "oracle-recorded",
+            OracleMode::Recorded
+        ))
+        .0,
+        "no-price"
     );
 }

@@ -314,14 +314,20 @@ pub enum OracleValueSource {
     /// Maker `Spotter.Poke(ilk, val, spot)`: the OSM value the Spotter read and turned into the
     /// ilk's `spot` in the `Vat` (spot.sol `poke`).
     SpotterPoke,
+    /// Compound `UniswapAnchoredView.PriceUpdated(symbol, price)`: the price the view stored for
+    /// the symbol and returns from then on (USD, 6 decimals), which the Comptroller reads as
+    /// `getUnderlyingPrice(cToken) = 1e30 * price / baseUnit` (open-oracle
+    /// `UniswapAnchoredView.sol`).
+    CompoundPriceUpdated,
 }
 
 impl OracleValueSource {
-    /// The name used in run files (`osm-log-value`, `spotter-poke`).
+    /// The name used in run files (`osm-log-value`, `spotter-poke`, `compound-price-updated`).
     pub fn name(self) -> &'static str {
         match self {
             OracleValueSource::OsmLogValue => "osm-log-value",
             OracleValueSource::SpotterPoke => "spotter-poke",
+            OracleValueSource::CompoundPriceUpdated => "compound-price-updated",
         }
     }
 }
@@ -334,9 +340,10 @@ pub struct OracleValue {
     pub protocol: Protocol,
     /// What reads it. Maker: the ilk (`ETH-B`) for a Spotter `Poke`; the collateral the OSM
     /// prices (`ETH`, the ilks' common prefix) for an OSM `LogValue`, which every ilk of that
-    /// collateral reads.
+    /// collateral reads. Compound: the cToken the view's symbol prices.
     pub market: Id,
-    /// The value (Maker: USD per collateral token, 18 decimals, as the OSM stores it).
+    /// The value (Maker: USD per collateral token, 18 decimals, as the OSM stores it; Compound:
+    /// USD per whole token, 6 decimals, as the view stores it).
     pub value: Fixed,
     /// The event that recorded it.
     pub source: OracleValueSource,

@@ -9,7 +9,19 @@
 //! asset = "ETH"
 //! quote = "USD"
 //! decimals = 8
+//!
+//! [[feed]]
+//! address = "0x37bC7498f4FF12C19678ee8fE19d713b87F6a9e6"   # the aggregator that logs answers
+//! proxy = "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419"     # the proxy it answers for
+//! asset = "ETH"
+//! quote = "USD"
+//! decimals = 8
 //! ```
+//!
+//! `proxy`: an aggregator's `AnswerUpdated` logs come from the aggregator, while readers
+//! (`AaveOracle`'s sources, Chainlink's feed list, `getRoundData` dumps) name the proxy in front
+//! of it; with `proxy` given, the aggregator's answers are recorded as the proxy's (feed = the
+//! proxy's address).
 //!
 //! Must never: guess decimals for a feed nobody described; an unknown feed is an error that says
 //! which flags to give.
@@ -31,6 +43,8 @@ pub struct Feed {
     pub quote: Id,
     /// Decimals of the answer.
     pub decimals: u8,
+    /// The proxy this aggregator answers for, when the table says so.
+    pub proxy: Option<Address>,
 }
 
 /// Built-in feeds: the Ethereum mainnet proxies of the `chainlink/` files in the shared data
@@ -76,6 +90,7 @@ struct FeedEntry {
     asset: String,
     quote: String,
     decimals: u8,
+    proxy: Option<String>,
 }
 
 impl FeedTable {
@@ -92,6 +107,7 @@ impl FeedTable {
                         asset,
                         quote,
                         decimals,
+                        proxy: None,
                     },
                 );
             }
@@ -127,12 +143,24 @@ impl FeedTable {
                 .quote
                 .parse()
                 .map_err(|e| error(format!("quote: {e}")))?;
+            let proxy = entry
+                .proxy
+                .map(|proxy| {
+                    proxy.parse().map_err(|_| {
+                        error(format!(
+                            "feed proxy {} is not an address",
+                            cascade_events::Excerpt(&proxy)
+                        ))
+                    })
+                })
+                .transpose()?;
             table.feeds.insert(
                 address,
                 Feed {
                     asset,
                     quote,
                     decimals: entry.decimals,
+                    proxy,
                 },
             );
         }
@@ -186,7 +214,28 @@ mod tests {
         .unwrap();
         let table = FeedTable::with_file(&path).unwrap();
         let feed = table.get(&Address::with_last_byte(1)).unwrap();
-        assert_eq!(feed.asset, Id::name("LINK"));
+        assert_eq!((feed.asset, feed.proxy), (Id::name("LINK"), None));
+        std::fs::write(
+            &path,
+            "[[feed]]\naddress = \"0x0000000000000000000000000000000000000001\"\nproxy = \"0x0000000000000000000000000000000000000002\"\nasset = \"LINK\"\nquote = \"ETH\"\ndecimals = 18\n",
+        )
+        .unwrap();
+        let feed = FeedTable::with_file(&path)
+            .unwrap()
+            .get(&Address::with_last_byte(1))
+            .unwrap();
+        assert_eq!(feed.proxy, Some(Address::with_last_byte(2)));
+        std::fs::write(
+            &path,
+            "[[feed]]\naddress = \"0x0000000000000000000000000000000000000001\"\nproxy = \"0x12\"\nasset = \"LINK\"\nquote = \"ETH\"\ndecimals = 18\n",
+        )
+        .unwrap();
+        assert!(
+            FeedTable::with_file(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("feed proxy")
+        );
         std::fs::write(
             &path,
             "[[feed]]\naddress = \"nope\"\nasset = \"A\"\nquote = \"B\"\ndecimals = 1\n",

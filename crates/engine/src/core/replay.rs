@@ -489,6 +489,12 @@ impl Engine {
                     Mode::Counterfactual(scenario) => scenario.transform_price(update, time),
                 };
                 self.record_price(&update, time)?;
+                for (index, model) in self.models.iter_mut().enumerate() {
+                    if model.on_feed_answer(&update, time)? {
+                        self.dirty[index] = true;
+                        self.triggers[index] = Some(update);
+                    }
+                }
                 match self
                     .prices
                     .convert(&update, time, &self.config.quote_conversions)
@@ -527,9 +533,14 @@ impl Engine {
                         Applied::Exact | Applied::Ignored => {}
                     }
                 }
-                // A parameter or a recorded oracle value may move every account of a market.
-                if matches!(payload, Payload::ParamChange(_) | Payload::OracleValue(_))
-                    && let Some(protocol) = payload.protocol()
+                // A parameter or a recorded oracle value or source may move every account of a
+                // market.
+                if matches!(
+                    payload,
+                    Payload::ParamChange(_)
+                        | Payload::OracleValue(_)
+                        | Payload::OracleSourceChange(_)
+                ) && let Some(protocol) = payload.protocol()
                     && let Some(index) = self.route[protocol_slot(protocol)]
                 {
                     self.dirty[index] = true;

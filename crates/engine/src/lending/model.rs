@@ -17,13 +17,14 @@ use super::{
     compress_key, warm_accounts,
 };
 use crate::EngineError;
-use crate::oracle::{PriceBook, Quote};
+use crate::oracle::{OracleMode, PriceBook, Quote, RecordedPrices};
 use crate::protocol::accounts::AccountPosition;
 use crate::protocol::param::ParamSetting;
 use crate::protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
     Quantity, SimulatedLiquidation,
 };
+use crate::run::RecordedOracle;
 use crate::slots::{Slot, Slots, SmallMap};
 use crate::state::{StateReader, StateWriter};
 
@@ -121,6 +122,9 @@ pub trait Rules: Clone + std::fmt::Debug + 'static {
     /// Records `quote`, the latest market price of `asset` in the base currency; whether the
     /// price the rules read changed.
     fn set_price(&mut self, asset: &Id, quote: &Quote) -> Result<bool, EngineError>;
+    /// Forgets the price of `asset` (its oracle reads a source the log holds no value of, under
+    /// `--oracle recorded`); whether there was one.
+    fn forget_price(&mut self, asset: &Id) -> bool;
     /// A reserve or market's indices moved.
     fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError>;
     /// A recorded parameter change.
@@ -267,6 +271,17 @@ pub trait Rules: Clone + std::fmt::Debug + 'static {
     fn encode(&self, out: &mut StateWriter);
     /// Reads what [`Rules::encode`] wrote.
     fn decode(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError>;
+    /// Whether the rules hold nothing beyond [`Rules::encode`]'s state.
+    fn extra_is_empty(&self) -> bool {
+        true
+    }
+    /// Writes state added after the encoding's first form (written after the accounts, only when
+    /// not empty, so older states keep their bytes and hashes).
+    fn encode_extra(&self, _out: &mut StateWriter) {}
+    /// Reads what [`Rules::encode_extra`] wrote.
+    fn decode_extra(&mut self, _input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        Ok(())
+    }
     /// Writes one position.
     fn encode_position(position: &Self::Position, out: &mut StateWriter);
     /// Reads one position.
@@ -334,6 +349,8 @@ pub struct LendingModel<R: Rules> {
     /// The liquidatable set kept incrementally for `unsafe_changes` and `risk` (not state:
     /// derived from it, rebuilt after a decode).
     monitor: Monitor<R::Exposed, R::AssetView>,
+    /// The oracle's own values where the log recorded them, and the mode they are read under.
+    oracle: RecordedPrices,
 }
 
 impl<R: Rules> LendingModel<R> {
@@ -345,6 +362,39 @@ impl<R: Rules> LendingModel<R> {
             found: FoundSet::default(),
             walked: Vec::new(),
             monitor: Monitor::default(),
+            oracle: RecordedPrices::default(),
+        }
+    }
+
+    /// The same model reading recorded oracle values under `mode` (default `auto`).
+    pub fn with_oracle(mut self, mode: OracleMode) -> Self {
+        self.oracle = RecordedPrices::new(mode);
+        self
+    }
+
+    /// What applying a recorded oracle event did: under `estimated` nothing is read from it.
+    fn recorded_applied(&mut self, asset: &Id, prices: &PriceBook) -> Result<Applied, EngineError> {
+        if self.oracle.mode() == OracleMode::Estimated {
+            return Ok(Applied::Ignored);
+        }
+        self.reprice(asset, prices)?;
+        Ok(Applied::Exact)
+    }
+
+    /// After the oracle's recorded value of `asset` appeared, changed or went away: the rules
+    /// read the recorded value, else (under `auto`) the market price again, else nothing.
+    fn reprice(&mut self, asset: &Id, prices: &PriceBook) -> Result<bool, EngineError> {
+        if let Some(recorded) = self.oracle.reading(asset) {
+            let quote = recorded.quote;
+            return self.rules.set_price(asset, &quote);
+        }
+        match self.oracle.mode() {
+            OracleMode::Estimated => Ok(false),
+            OracleMode::Recorded => Ok(self.rules.forget_price(asset)),
+            OracleMode::Auto => match prices.market(asset, &self.rules.base()) {
+                Some(quote) => self.rules.set_price(asset, quote),
+                None => Ok(self.rules.forget_price(asset)),
+            },
         }
     }
 
@@ -711,6 +761,61 @@ impl<R: Rules> LendingModel<R> {
         }
         best.map(|(_, asset)| asset)
     }
+
+    /// The rules' state and the accounts ([`ProtocolModel::encode_state`] without the oracle).
+    fn encode_pools(&self, out: &mut StateWriter) {
+        self.rules.encode(out);
+        out.count(self.pools.len());
+        for (market, pool) in &self.pools {
+            out.id(market);
+            out.count(pool.accounts.len());
+            for slot in pool.accounts.sorted() {
+                let (account, state) = (pool.accounts.id(slot), pool.accounts.at(slot));
+                out.id(account);
+                out.count(state.positions.len());
+                for (asset, position) in state.positions.iter() {
+                    out.id(asset);
+                    R::encode_position(position, out);
+                }
+            }
+        }
+    }
+
+    /// The rules' state and the accounts ([`ProtocolModel::decode_state`] without the oracle).
+    fn decode_pools(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        self.invalidate();
+        self.rules.decode(input)?;
+        let mut pools = BTreeMap::new();
+        for _ in 0..input.count()? {
+            let market = input.id()?;
+            let mut pool = Pool::<R>::default();
+            for _ in 0..input.count()? {
+                let account = input.id()?;
+                let mut state = Account::default();
+                for _ in 0..input.count()? {
+                    let asset = input.id()?;
+                    state.positions.insert(asset, R::decode_position(input)?);
+                }
+                let (slot, _) = pool.accounts.slot_or_insert_with(account, Account::default);
+                *pool.accounts.at_mut(slot) = state;
+            }
+            pools.insert(market, pool);
+        }
+        self.pools = pools;
+        let accounts: Vec<(Id, Slot)> = self
+            .pools
+            .iter()
+            .flat_map(|(market, pool)| {
+                let slots = pool.accounts.sorted().into_iter();
+                slots.map(|slot| (*market, slot))
+            })
+            .collect();
+        for (market, slot) in accounts {
+            self.reindex(&market, slot);
+        }
+        self.monitor.resync();
+        Ok(())
+    }
 }
 
 impl<R: Rules> ProtocolModel for LendingModel<R> {
@@ -729,7 +834,7 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
         _time: Timestamp,
         prices: &PriceBook,
     ) -> Result<bool, EngineError> {
-        if update.quote != self.rules.base() {
+        if update.quote != self.rules.base() || self.oracle.overrides(&update.asset) {
             return Ok(false);
         }
         self.invalidate();
@@ -737,6 +842,26 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
             return Ok(false);
         };
         self.rules.set_price(&update.asset, quote)
+    }
+
+    fn on_feed_answer(
+        &mut self,
+        update: &PriceUpdate,
+        time: Timestamp,
+    ) -> Result<bool, EngineError> {
+        let assets = self.oracle.answer(update, time);
+        if assets.is_empty() || self.oracle.mode() == OracleMode::Estimated {
+            return Ok(false);
+        }
+        self.invalidate();
+        let mut changed = false;
+        for asset in assets {
+            if let Some(recorded) = self.oracle.reading(&asset) {
+                let quote = recorded.quote;
+                changed |= self.rules.set_price(&asset, &quote)?;
+            }
+        }
+        Ok(changed)
     }
 
     fn warm(&self, events: &[Event]) -> u64 {
@@ -763,7 +888,7 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
         )
     }
 
-    fn apply(&mut self, event: &Event, _prices: &PriceBook) -> Result<Applied, EngineError> {
+    fn apply(&mut self, event: &Event, prices: &PriceBook) -> Result<Applied, EngineError> {
         self.invalidate();
         match &event.payload {
             Payload::Deposit(change) => self.change(ChangeKind::Deposit, change),
@@ -779,10 +904,20 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
             | Payload::Liquidation(_)
             | Payload::AuctionKick(_)
             | Payload::AuctionTake(_) => Ok(Applied::Ignored),
-            // Recorded oracle values and source switches are modelled for Maker only (issue 13).
-            Payload::OracleValue(_) => Ok(Applied::Skipped("oracle-value-not-modelled")),
-            Payload::OracleSourceChange(_) => {
-                Ok(Applied::Skipped("oracle-source-change-not-modelled"))
+            Payload::OracleValue(value) => {
+                let quote = Quote {
+                    price: value.value,
+                    time: event.time,
+                    feed: value.oracle,
+                };
+                self.oracle.value(value.market, quote, value.source);
+                self.recorded_applied(&value.market, prices)
+            }
+            Payload::OracleSourceChange(change) => {
+                let latest = prices.latest_of(&change.source);
+                self.oracle
+                    .source_change(change.asset, change.source, latest);
+                self.recorded_applied(&change.asset, prices)
             }
         }
     }
@@ -802,7 +937,18 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
             .get(&R::market_of(&liquidation.market))
             .and_then(|pool| pool.accounts.get(&liquidation.account))
             .filter(|account| account.positions.values().any(R::holds));
-        self.rules.judge(account, liquidation, time)
+        let mut judgement = self.rules.judge(account, liquidation, time)?;
+        // The evidence is the collateral's price: say when the oracle's own value gave it.
+        if let Some(evidence) = judgement.oracle.as_mut()
+            && let Some(recorded) = self.oracle.reading(&liquidation.collateral_asset)
+        {
+            evidence.recorded = Some(RecordedOracle {
+                event: recorded.event.name().into(),
+                oracle: recorded.quote.feed,
+                time: recorded.quote.time,
+            });
+        }
+        Ok(judgement)
     }
 
     fn apply_liquidation(
@@ -978,55 +1124,23 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
     }
 
     fn encode_state(&self, out: &mut StateWriter) {
-        self.rules.encode(out);
-        out.count(self.pools.len());
-        for (market, pool) in &self.pools {
-            out.id(market);
-            out.count(pool.accounts.len());
-            for slot in pool.accounts.sorted() {
-                let (account, state) = (pool.accounts.id(slot), pool.accounts.at(slot));
-                out.id(account);
-                out.count(state.positions.len());
-                for (asset, position) in state.positions.iter() {
-                    out.id(asset);
-                    R::encode_position(position, out);
-                }
-            }
+        self.encode_pools(out);
+        // Last, and only when there is any, so that the state of a log without recorded oracle
+        // values is byte for byte what it was before they were modelled (state hashes in
+        // goldens).
+        if !self.oracle.is_empty() || !self.rules.extra_is_empty() {
+            self.oracle.encode(out);
+            self.rules.encode_extra(out);
         }
     }
 
     fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
-        self.invalidate();
-        self.rules.decode(input)?;
-        let mut pools = BTreeMap::new();
-        for _ in 0..input.count()? {
-            let market = input.id()?;
-            let mut pool = Pool::<R>::default();
-            for _ in 0..input.count()? {
-                let account = input.id()?;
-                let mut state = Account::default();
-                for _ in 0..input.count()? {
-                    let asset = input.id()?;
-                    state.positions.insert(asset, R::decode_position(input)?);
-                }
-                let (slot, _) = pool.accounts.slot_or_insert_with(account, Account::default);
-                *pool.accounts.at_mut(slot) = state;
-            }
-            pools.insert(market, pool);
+        self.decode_pools(input)?;
+        self.oracle = RecordedPrices::new(self.oracle.mode());
+        if !input.at_end() {
+            self.oracle.decode(input)?;
+            self.rules.decode_extra(input)?;
         }
-        self.pools = pools;
-        let accounts: Vec<(Id, Slot)> = self
-            .pools
-            .iter()
-            .flat_map(|(market, pool)| {
-                let slots = pool.accounts.sorted().into_iter();
-                slots.map(|slot| (*market, slot))
-            })
-            .collect();
-        for (market, slot) in accounts {
-            self.reindex(&market, slot);
-        }
-        self.monitor.resync();
         Ok(())
     }
 

@@ -318,6 +318,17 @@ pub trait ProtocolModel: ModelClone {
         prices: &PriceBook,
     ) -> Result<bool, EngineError>;
 
+    /// A feed answered (every price event, whether or not it moved the market quote): a
+    /// protocol whose oracle reads that feed directly (an `AaveOracle` source) takes the answer.
+    /// Returns true when a price the rules read changed.
+    fn on_feed_answer(
+        &mut self,
+        _update: &PriceUpdate,
+        _time: Timestamp,
+    ) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+
     /// Applies one of this protocol's events that is not a recorded liquidation: a user action,
     /// a parameter change, an index update, an auction event.
     fn apply(&mut self, event: &Event, prices: &PriceBook) -> Result<Applied, EngineError>;

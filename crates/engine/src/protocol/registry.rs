@@ -12,6 +12,7 @@ use cascade_events::{EventKind, Protocol, Timestamp};
 use cascade_run::RunConfig;
 
 use crate::EngineError;
+use crate::oracle::OracleMode;
 use crate::protocol::ProtocolModel;
 use crate::protocol::param::{ParamId, ParamSetting};
 
@@ -37,6 +38,10 @@ pub trait ProtocolSettings: Any + Debug + Send + Sync + SettingsClone {
 
     /// A fresh model with these settings.
     fn build(&self, kind: ReplayKind) -> Box<dyn ProtocolModel>;
+
+    /// Which oracle values the model reads (`--oracle`); a protocol without recorded oracle
+    /// values to read ignores it.
+    fn set_oracle(&mut self, _mode: OracleMode) {}
 }
 
 /// A copy of boxed settings (every settings type is `Clone`).
@@ -62,6 +67,8 @@ pub const POOL_EVENTS: &[EventKind] = &[
     EventKind::ParamChange,
     EventKind::Liquidation,
     EventKind::PositionSnapshot,
+    EventKind::OracleValue,
+    EventKind::OracleSourceChange,
 ];
 
 /// One protocol as the engine knows it.
@@ -125,6 +132,13 @@ impl ProtocolSet {
         self.settings
             .iter_mut()
             .find_map(|s| (s.as_mut() as &mut dyn Any).downcast_mut::<T>())
+    }
+
+    /// Every protocol's models read oracle values under `mode` (`--oracle`).
+    pub fn set_oracle(&mut self, mode: OracleMode) {
+        for settings in &mut self.settings {
+            settings.set_oracle(mode);
+        }
     }
 
     /// One fresh model per protocol, in registry order.

@@ -2,7 +2,7 @@
 
 use alloy_primitives::I256;
 use alloy_sol_types::SolEvent;
-use cascade_events::{Fixed, Payload, PriceUpdate};
+use cascade_events::{Fixed, Id, Payload, PriceUpdate};
 
 use super::registry::{DecodeProblem, EventDecoder, Family, one};
 use crate::value;
@@ -56,7 +56,8 @@ pub(super) const EVENTS: &[EventDecoder] = &[
                 asset: feed.asset,
                 quote: feed.quote,
                 price: Fixed::new(e.current.into_raw(), feed.decimals),
-                feed: log.emitter(),
+                // Behind a proxy, the answer is the proxy's: readers name the proxy.
+                feed: feed.proxy.map_or(log.emitter(), Id::Address),
                 round: Some(round),
             })))
         },

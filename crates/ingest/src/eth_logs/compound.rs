@@ -1,11 +1,11 @@
 //! Compound v2 cToken events, the Comptroller's risk parameters and the `UniswapAnchoredView`
-//! price oracle's prices.
+//! price oracle's stored prices (oracle values the Comptroller reads).
 
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::SolEvent;
 use cascade_events::{
-    Amount, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail, ParamChange, Payload,
-    PriceUpdate, Symbol,
+    Amount, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail, OracleValue, OracleValueSource,
+    ParamChange, Payload, Symbol,
 };
 
 use super::Contract;
@@ -186,12 +186,12 @@ pub(super) const EVENTS: &[EventDecoder] = &[
             let symbol = Symbol::new(&e.symbol).map_err(|error| {
                 DecodeProblem::Value("data", format!("symbol {:?}: {error}", e.symbol))
             })?;
-            one(Payload::Price(Box::new(PriceUpdate {
-                asset: priced_asset(log, symbol),
-                quote: Id::name("USD"),
-                price: Fixed::new(e.price, 6),
-                feed: log.emitter(),
-                round: None,
+            one(Payload::OracleValue(Box::new(OracleValue {
+                protocol: log.protocol,
+                market: priced_asset(log, symbol),
+                value: Fixed::new(e.price, 6),
+                source: OracleValueSource::CompoundPriceUpdated,
+                oracle: log.emitter(),
             })))
         },
     },

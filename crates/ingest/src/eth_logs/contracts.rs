@@ -27,8 +27,14 @@ pub enum Contract {
     MakerDog,
     /// A Maker Clipper, with the ilk it sells when known.
     MakerClipper(Option<Symbol>),
-    /// The Maker Spotter (its `Poke` names the ilk).
+    /// The Maker Spotter (its `Poke` names the ilk; its `file` notes set `mat`).
     MakerSpotter,
+    /// The Maker Vat (its `file` notes set `dust` and `line`).
+    MakerVat,
+    /// The Maker Jug (its `file` notes set `duty`).
+    MakerJug,
+    /// The Maker Cat of Liquidations 1.2 (its `file` notes set `chop`, `dunk` and `box`).
+    MakerCat,
     /// A Maker OSM and the collateral it prices (`ETH`: every `ETH-*` ilk reads it).
     MakerOsm(Symbol),
     /// A Maker Median and the asset it prices.
@@ -54,6 +60,9 @@ impl FromStr for Contract {
             "maker-dog" => Contract::MakerDog,
             "maker-clipper" => Contract::MakerClipper(None),
             "maker-spotter" => Contract::MakerSpotter,
+            "maker-vat" => Contract::MakerVat,
+            "maker-jug" => Contract::MakerJug,
+            "maker-cat" => Contract::MakerCat,
             "compound-oracle" => Contract::CompoundOracle,
             "aave-v2-oracle" => Contract::AaveOracle(Protocol::AaveV2),
             "aave-v3-oracle" => Contract::AaveOracle(Protocol::AaveV3),
@@ -70,7 +79,7 @@ impl FromStr for Contract {
                     "maker-median" => Contract::MakerMedian(symbol()?),
                     _ => {
                         return Err(format!(
-                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-osm:GEM, maker-median:ASSET, compound-oracle, compound-comptroller, aave-v2-oracle, aave-v3-oracle, aave-v2-configurator, aave-v3-configurator)"
+                            "unknown contract kind {other:?} (expected aave-v2, aave-v3, compound-v2[:SYMBOL], chainlink, maker-dog, maker-clipper[:ILK], maker-spotter, maker-vat, maker-jug, maker-cat, maker-osm:GEM, maker-median:ASSET, compound-oracle, compound-comptroller, aave-v2-oracle, aave-v3-oracle, aave-v2-configurator, aave-v3-configurator)"
                         ));
                     }
                 }
@@ -116,10 +125,12 @@ pub fn read_contracts(path: &Path) -> Result<BTreeMap<Address, Contract>, Ingest
 }
 
 /// Built-in contracts: the Ethereum mainnet pools and the configurators of the main markets, the
-/// Compound Comptroller, the Maker Dog and Spotter. The AMM market's configurator is left out:
+/// Compound Comptroller, the Maker Dog, Spotter, Vat, Jug and Cat (the Liquidations 1.2 Cat of
+/// changelog 1.1 on, `MCD_CAT`; its predecessor `MCD_CAT_OLD` held `chop` as a ray and `lump`, and
+/// is not built in). The AMM market's configurator is left out:
 /// the Aave model keys reserve parameters by asset, and the AMM market lists the main market's
 /// assets with other parameters.
-pub(super) const BUILT_IN: [(&str, &str); 8] = [
+pub(super) const BUILT_IN: [(&str, &str); 11] = [
     ("0x7d2768dE32b0b80b7a3454c06BdAc94A69DDc7A9", "aave-v2"), // Aave v2 main LendingPool
     ("0x7937D4799803FbBe595ed57278Bc4cA21f3bFfCB", "aave-v2"), // Aave v2 AMM LendingPool
     ("0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2", "aave-v3"), // Aave v3 Ethereum Pool
@@ -140,4 +151,7 @@ pub(super) const BUILT_IN: [(&str, &str); 8] = [
         "0x65C79fcB50Ca1594B025960e539eD7A9a6D434A3",
         "maker-spotter",
     ), // Maker Spotter
+    ("0x35D1b3F3D7966A1DFe207aa4514C12a259A0492B", "maker-vat"), // Maker Vat
+    ("0x19c0976f590D67707E62397C87829d896Dc0f1F1", "maker-jug"), // Maker Jug
+    ("0xa5679C04fc3d9d8b0AaB1F0ab83555b301cA70Ea", "maker-cat"), // Maker Cat (MCD_CAT)
 ];

@@ -1,8 +1,8 @@
 //! Maker events: Liquidations 2.0 (`Dog`, `Clipper`), their parameters (`File`), and the oracle
 //! chain the `Vat` reads (`Spotter`, `OSM`, `Median`).
 
-use alloy_primitives::U256;
-use alloy_sol_types::SolEvent;
+use alloy_primitives::{B256, U256};
+use alloy_sol_types::{SolCall, SolEvent};
 use cascade_events::{
     Amount, AuctionKick, AuctionTake, Fixed, Id, Liquidation, LiquidationDetail, OracleValue,
     OracleValueSource, ParamChange, Payload, PriceUpdate, Protocol, Symbol,
@@ -45,14 +45,57 @@ pub mod abi {
         interface MakerFileIlk {
             event File(bytes32 indexed ilk, bytes32 indexed what, uint256 data);
         }
+
+        /// dss `src/lib.sol` `LibNote`, the `note` modifier of the Spotter, the Jug and the Cat:
+        /// an anonymous log of the call, with the selector (left-aligned), the caller and the
+        /// first two arguments as topics and the first 224 bytes of the calldata as data.
+        interface LibNote {
+            event LogNote(bytes4 indexed sig, address indexed usr, bytes32 indexed arg1, bytes32 indexed arg2, bytes data) anonymous;
+        }
+
+        /// dss `src/vat.sol`'s own `note`: the selector and the first three arguments as topics
+        /// (no caller), the calldata as data.
+        interface VatNote {
+            event LogNote(bytes4 indexed sig, bytes32 indexed arg1, bytes32 indexed arg2, bytes32 indexed arg3, bytes data) anonymous;
+        }
+
+        /// The numeric `file` functions whose calls those notes log (spot.sol, jug.sol, vat.sol,
+        /// cat.sol).
+        interface MakerFiles {
+            function file(bytes32 ilk, bytes32 what, uint256 data);
+            function file(bytes32 what, uint256 data);
+        }
     }
 }
 
-use abi::{Maker, MakerFile, MakerFileIlk, MakerOracles};
+use abi::{LibNote, Maker, MakerFile, MakerFileIlk, MakerFiles, MakerOracles, VatNote};
+
+/// The first topic of a note of a call to `selector`: the selector, left-aligned in the word
+/// (`shl(224, shr(224, calldataload(0)))`).
+pub(super) const fn note_topic(selector: [u8; 4]) -> B256 {
+    let mut word = [0u8; 32];
+    word[0] = selector[0];
+    word[1] = selector[1];
+    word[2] = selector[2];
+    word[3] = selector[3];
+    B256::new(word)
+}
 
 /// The events this file decodes. `due`/`tab`/`owe` are rads, stored as DAI wads; Clipper prices
 /// are rays. The oracles' logs do not say what they price: the contract table must.
 pub(super) const EVENTS: &[EventDecoder] = &[
+    EventDecoder {
+        name: "MakerNoteFileIlk",
+        topic0: note_topic(MakerFiles::file_0Call::SELECTOR),
+        family: Some(Family::Maker),
+        decode: note_file_ilk,
+    },
+    EventDecoder {
+        name: "MakerNoteFile",
+        topic0: note_topic(MakerFiles::file_1Call::SELECTOR),
+        family: Some(Family::Maker),
+        decode: note_file,
+    },
     EventDecoder {
         name: "MakerFile",
         topic0: MakerFile::File::SIGNATURE_HASH,
@@ -250,7 +293,114 @@ fn file_ilk(log: &Log<'_>) -> Decoding {
     maker_param("DOG", Id::Name(ilk), what, Fixed::new(e.data, decimals))
 }
 
-fn file_what(what: alloy_primitives::B256) -> Result<Symbol, DecodeProblem> {
+/// The counter of a note of `file` whose emitter the table does not name as the Vat, the
+/// Spotter, the Jug or the Cat: every dss module with `LibNote` logs its `file` calls this way.
+const NOTE_UNNAMED: &str = "Maker file notes (LibNote) from contracts not named as the Vat, Spotter, Jug or Cat skipped (use --contract ADDRESS=maker-vat|maker-spotter|maker-jug|maker-cat)";
+
+/// The contract whose `file` notes the table says an emitter writes (`VAT` writes the Vat's
+/// own note, the others LibNote's), as the Maker model names its parameters.
+fn noting_contract(known: Option<&Contract>) -> Option<&'static str> {
+    match known? {
+        Contract::MakerVat => Some("VAT"),
+        Contract::MakerSpotter => Some("SPOTTER"),
+        Contract::MakerJug => Some("JUG"),
+        Contract::MakerCat => Some("CAT"),
+        _ => None,
+    }
+}
+
+/// A `file` call's `uint256 data` argument from a `LibNote`'s calldata: the word after the
+/// selector and `skip` 32-byte arguments.
+fn note_argument(
+    e: &LibNote::LogNote,
+    selector: [u8; 4],
+    skip: usize,
+) -> Result<U256, DecodeProblem> {
+    let calldata = &e.data;
+    let at = 4 + 32 * skip;
+    if calldata.len() < at + 32 || calldata[..4] != selector || e.sig.0 != selector {
+        return Err(DecodeProblem::Value(
+            "data",
+            format!(
+                "a note of file() whose calldata ({} bytes) does not hold the call",
+                calldata.len()
+            ),
+        ));
+    }
+    Ok(U256::from_be_slice(&calldata[at..at + 32]))
+}
+
+/// A note of `file(ilk, what, data)`: the Spotter's `mat` (ray), the Jug's `duty` (a per-second
+/// ray), the Vat's `dust` and `line` (rads), the Cat's `chop` (wad) and `dunk` (rad). The Vat's
+/// `spot` is filed by `Spotter.poke`, whose own `Poke` carries it: counted.
+fn note_file_ilk(log: &Log<'_>) -> Decoding {
+    let selector = MakerFiles::file_0Call::SELECTOR;
+    let (contract, ilk, what, data) = match noting_contract(log.known) {
+        Some("VAT") => {
+            let e = log.decode::<VatNote::LogNote>()?;
+            ("VAT", e.arg1, e.arg2, U256::from_be_bytes(e.arg3.0))
+        }
+        Some(contract) => {
+            let e = log.decode::<LibNote::LogNote>()?;
+            let data = note_argument(&e, selector, 2)?;
+            (contract, e.arg1, e.arg2, data)
+        }
+        None => return Ok(Err(NOTE_UNNAMED)),
+    };
+    let ilk = Symbol::from_bytes32(ilk.0)
+        .map_err(|error| DecodeProblem::Value("topics", format!("ilk: {error}")))?;
+    let what = file_what(what)?;
+    let (name, decimals) = match (contract, what.as_str()) {
+        ("SPOTTER", "mat") => ("mat", 27),
+        ("JUG", "duty") => ("duty_per_second", 27),
+        ("VAT", "dust" | "line") => (what.as_str(), 45),
+        ("VAT", "spot") => {
+            return Ok(Err(
+                "Vat file spot notes counted (Spotter.poke files it; its Poke carries the value)",
+            ));
+        }
+        ("CAT", "chop") => ("chop", 18),
+        ("CAT", "dunk") => ("dunk", 45),
+        (_, other) => return Err(unrecognised_file(other)),
+    };
+    let name =
+        Symbol::new(name).map_err(|error| DecodeProblem::Value("topics", error.to_string()))?;
+    maker_param(contract, Id::Name(ilk), name, Fixed::new(data, decimals))
+}
+
+/// A note of `file(what, data)`: the Cat's `box` (rad). The Vat's `Line`, the Jug's `base` and
+/// the Spotter's `par` are counted: the model holds no global debt ceiling, and mainnet kept
+/// `base` at 0 and `par` at 1.
+fn note_file(log: &Log<'_>) -> Decoding {
+    let selector = MakerFiles::file_1Call::SELECTOR;
+    let (contract, what, data) = match noting_contract(log.known) {
+        Some("VAT") => {
+            let e = log.decode::<VatNote::LogNote>()?;
+            ("VAT", e.arg1, U256::from_be_bytes(e.arg2.0))
+        }
+        Some(contract) => {
+            let e = log.decode::<LibNote::LogNote>()?;
+            let data = note_argument(&e, selector, 1)?;
+            (contract, e.arg1, data)
+        }
+        None => return Ok(Err(NOTE_UNNAMED)),
+    };
+    let what = file_what(what)?;
+    match (contract, what.as_str()) {
+        ("CAT", "box") => maker_param(
+            "CAT",
+            Id::name(Protocol::Maker.name()),
+            what,
+            Fixed::new(data, 45),
+        ),
+        ("VAT", "Line") | ("JUG", "base") | ("SPOTTER", "par") => Ok(Err(
+            "Maker global file notes (Vat Line, Jug base, Spotter par) counted, not modelled",
+        )),
+        (_, other) => Err(unrecognised_file(other)),
+    }
+}
+
+fn file_what(what: B256) -> Result<Symbol, DecodeProblem> {
     Symbol::from_bytes32(what.0)
         .map_err(|error| DecodeProblem::Value("topics", format!("what: {error}")))
 }

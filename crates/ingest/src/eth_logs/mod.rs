@@ -21,7 +21,10 @@
 //!   addresses the contract table names as a configurator or the Comptroller only (others are
 //!   counted: the v2/v3 event is the same, and Compound's forks emit the Comptroller's); Maker
 //!   `File` of the Dog (`Hole`, `chop`, `hole`) and of Clippers named with their ilk (`buf`,
-//!   `tail`, `cusp`, `chip`, `tip`), in the contracts' units.
+//!   `tail`, `cusp`, `chip`, `tip`), in the contracts' units; and the `file` calls the Spotter,
+//!   Jug and Cat log with `LibNote` and the Vat with its own note (anonymous logs whose first
+//!   topic is the function's selector): `mat`, `duty` (per-second ray), `dust`, `line`, the
+//!   Cat's `chop`, `dunk` and `box`.
 //!
 //! Oracle emitters must be named: an OSM prices one collateral, a Median one asset, and nothing
 //! in their logs says which, so an oracle event from an address the contract table does not name
@@ -84,7 +87,9 @@ pub mod abi {
     pub use super::compound::abi::{
         CompoundComptroller, CompoundOracle, CompoundV2, CompoundV2Early,
     };
-    pub use super::maker::abi::{Maker, MakerFile, MakerFileIlk, MakerOracles};
+    pub use super::maker::abi::{
+        LibNote, Maker, MakerFile, MakerFileIlk, MakerFiles, MakerOracles, VatNote,
+    };
 }
 
 /// Flags of the `eth-logs` kind.

@@ -67,6 +67,9 @@ impl EventDecoder {
             Contract::MakerDog
             | Contract::MakerClipper(_)
             | Contract::MakerSpotter
+            | Contract::MakerVat
+            | Contract::MakerJug
+            | Contract::MakerCat
             | Contract::MakerOsm(_)
             | Contract::MakerMedian(_) => Family::Maker,
             Contract::CompoundOracle | Contract::CompoundComptroller => Family::CompoundV2,

@@ -1,7 +1,7 @@
 //! Tests of the `eth-logs` adapter: logs encoded with the `sol!` definitions, decoded back.
 
 use alloy_primitives::{Address, B256, FixedBytes, I256, U256, hex};
-use alloy_sol_types::SolEvent;
+use alloy_sol_types::{SolCall, SolEvent};
 use cascade_events::{
     Amount, Fixed, Id, LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource,
     Payload, Protocol, Symbol,
@@ -551,14 +551,17 @@ fn oracle_values_decode_from_named_emitters() {
             address(median)
         )
     );
-    let Payload::Price(c) = &batch.events.get(3).payload else {
-        panic!()
-    };
-    // cETH is named with the symbol: the price is the cToken's, as the Compound model reads
-    // it (`getUnderlyingPrice(cETH)`).
+    // cETH is named with the symbol: the value is the cToken's, as the Compound model reads
+    // it (`getUnderlyingPrice(cETH)`), and the view's own stored price, not a market price.
     assert_eq!(
-        (c.asset, c.price.to_string(), c.feed),
-        (address(CETH), "1401.230000".into(), address(uav))
+        batch.events.get(3).payload,
+        Payload::OracleValue(Box::new(OracleValue {
+            protocol: Protocol::CompoundV2,
+            market: address(CETH),
+            value: Fixed::new(U256::from(1_401_230_000u64), 6),
+            source: OracleValueSource::CompoundPriceUpdated,
+            oracle: address(uav),
+        }))
     );
     assert_eq!(
         batch.events.get(4).payload,
@@ -616,6 +619,277 @@ fn a_hand_written_spotter_poke_decodes() {
             format!("1400.{}", "0".repeat(18)),
             OracleValueSource::SpotterPoke
         )
+    );
+}
+
+/// An `AaveOracle` naming a reserve's source and that source's aggregator answering, as a node
+/// returns them, written out by hand from the ABI. `AssetSourceUpdated(address indexed asset,
+/// address indexed source)`: topic 0 keccak256("AssetSourceUpdated(address,address)"), both
+/// addresses as topics, no data. `AnswerUpdated(int256 indexed current, uint256 indexed
+/// roundId, uint256 updatedAt)`: topic 0 keccak256("AnswerUpdated(int256,uint256,uint256)"),
+/// `current` 0.0005 ETH = 5e14 = 0x1c6bf52634000 and `roundId` 42 = 0x2a as topics, `updatedAt`
+/// 1700000000 = 0x6553f100 the one data word. The aggregator is described in the feed table as
+/// answering for the proxy the oracle names, so its answer is recorded as the proxy's.
+#[test]
+fn hand_written_source_and_answer_behind_a_proxy_decode() {
+    let aave_oracle = "0xa50ba011c48153de246e5192c8f9258a2ba79ca9";
+    let proxy = "0x986b5e1e1755e3c2440e960477f25201b0a8bbd4";
+    let aggregator = "0x00000000000000000000000000000000000000a9";
+    let usdc = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48";
+    let common = |address: &str, topics: [&str; 3], data: &str, log_index: &str| {
+        serde_json::json!({
+            "address": address,
+            "topics": topics,
+            "data": data,
+            "blockNumber": "0xbebc20",
+            "transactionHash": format!("{:#x}", B256::repeat_byte(1)),
+            "transactionIndex": "0x0",
+            "logIndex": log_index,
+            "blockTimestamp": "0x6553f100",
+        })
+    };
+    let source = common(
+        aave_oracle,
+        [
+            "0x22c5b7b2d8561d39f7f210b6b326a1aa69f15311163082308ac4877db6339dc1",
+            "0x000000000000000000000000a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
+            "0x000000000000000000000000986b5e1e1755e3c2440e960477f25201b0a8bbd4",
+        ],
+        "0x",
+        "0x1",
+    );
+    let answer = common(
+        aggregator,
+        [
+            "0x0559884fd3a460db3073b7fc896cc77986f16e378210ded43186175bf646fc5f",
+            "0x0000000000000000000000000000000000000000000000000001c6bf52634000",
+            "0x000000000000000000000000000000000000000000000000000000000000002a",
+        ],
+        "0x000000000000000000000000000000000000000000000000000000006553f100",
+        "0x2",
+    );
+    assert_eq!(
+        AaveOracle::AssetSourceUpdated::SIGNATURE_HASH.to_string(),
+        source["topics"][0]
+    );
+    assert_eq!(
+        Chainlink::AnswerUpdated::SIGNATURE_HASH.to_string(),
+        answer["topics"][0]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds.toml");
+    std::fs::write(
+        &feeds,
+        format!(
+            "[[feed]]\naddress = \"{aggregator}\"\nproxy = \"{proxy}\"\nasset = \"USDC\"\nquote = \"ETH\"\ndecimals = 18\n"
+        ),
+    )
+    .unwrap();
+    let mut options = Options {
+        feeds: FeedTable::with_file(&feeds).unwrap(),
+        ..Options::default()
+    };
+    let (address, contract) = parse_contract(&format!("{aave_oracle}=aave-v2-oracle")).unwrap();
+    options.contracts.insert(address, contract);
+    let batch = run(&[source, answer], false, &options, false).unwrap();
+    let address = |text: &str| Id::Address(text.parse().unwrap());
+    assert_eq!(
+        batch.events.get(0).payload,
+        Payload::OracleSourceChange(Box::new(OracleSourceChange {
+            protocol: Protocol::AaveV2,
+            oracle: address(aave_oracle),
+            asset: address(usdc),
+            source: address(proxy),
+        }))
+    );
+    let Payload::Price(price) = &batch.events.get(1).payload else {
+        panic!("{:?}", batch.events.get(1).payload)
+    };
+    assert_eq!(
+        (
+            price.asset,
+            price.quote,
+            price.price,
+            price.feed,
+            price.round
+        ),
+        (
+            Id::name("USDC"),
+            Id::name("ETH"),
+            Fixed::new(U256::from(500_000_000_000_000u64), 18),
+            address(proxy),
+            Some(42)
+        )
+    );
+    assert_eq!(batch.events.get(1).time, Timestamp(1_700_000_000));
+}
+
+/// A note (anonymous log) of a `file` call as the deployed contracts write it: `topics` as given
+/// (the selector left-aligned first), data the ABI encoding of `bytes` holding the first 224
+/// bytes of the calldata (offset word 0x20, length word 0xe0 = 224, then the calldata zero-padded
+/// to 224 bytes: `mstore(mark, 0x20) mstore(add(mark, 0x20), 224) calldatacopy(add(mark, 0x40),
+/// 0, 224)` in dss `lib.sol` and `vat.sol`).
+fn file_note(address: &str, topics: &[&str], calldata: &str, log_index: u64) -> serde_json::Value {
+    let calldata = calldata.strip_prefix("0x").unwrap();
+    serde_json::json!({
+        "address": address,
+        "topics": topics,
+        "data": format!("0x{}{}{calldata:0<448}", format!("{:064x}", 0x20), format!("{:064x}", 224)),
+        "blockNumber": "0xbebc20",
+        "transactionHash": format!("{:#x}", B256::repeat_byte(1)),
+        "transactionIndex": "0x0",
+        "logIndex": format!("{log_index:#x}"),
+        "blockTimestamp": "0x60b57d00",
+    })
+}
+
+/// `file` notes of the mainnet Spotter, Jug, Vat and Cat, written out by hand: the selectors
+/// `file(bytes32,bytes32,uint256)` = 0x1a0b287e and `file(bytes32,uint256)` = 0x29ae8114
+/// (keccak256 of the signatures, as the topics of mainnet notes carry them); `ETH-B`, `mat`,
+/// `duty`, `dust`, `chop`, `box` as left-aligned ASCII words; values: `mat` 1.3 ray =
+/// 0x43355b53628a6b594000000, `duty` 1000000001847694957439350562 (6% a year) =
+/// 0x33b2e3cb974d5031f73f722, `dust` 5,000 rad = 0x36bcfc1194751ed30f03375d97c45000000000000,
+/// `chop` 1.13 wad = 0xfae910354310000, `box` 30M rad = 0x502ed53dc07790272afdb61a19509130000000000000.
+/// LibNote's topics are the selector, the caller, the first two arguments (the value is in the
+/// calldata); the Vat's are the selector and the first three (the value is a topic).
+#[test]
+fn hand_written_file_notes_decode_into_maker_parameters() {
+    const FILE_ILK: &str = "0x1a0b287e00000000000000000000000000000000000000000000000000000000";
+    const FILE: &str = "0x29ae811400000000000000000000000000000000000000000000000000000000";
+    const CALLER: &str = "0x000000000000000000000000be8e3e3618f7474f8cb1d074a26affef007e98fb";
+    const ETH_B: &str = "0x4554482d42000000000000000000000000000000000000000000000000000000";
+    let word = |text: &str| format!("{:0<64}", hex::encode(text));
+    let value = |hex: &str| format!("{hex:0>64}");
+    let topic = |text: &str| format!("0x{}", word(text));
+    let file_ilk_call =
+        |what: &str, data: &str| format!("0x1a0b287e{}{}{}", &ETH_B[2..], word(what), value(data));
+    let spotter = "0x65c79fcb50ca1594b025960e539ed7a9a6d434a3";
+    let jug = "0x19c0976f590d67707e62397c87829d896dc0f1f1";
+    let vat = "0x35d1b3f3d7966a1dfe207aa4514c12a259a0492b";
+    let cat = "0xa5679c04fc3d9d8b0aab1f0ab83555b301ca70ea";
+    let pot = "0x197e90f9fad81970ba7976f33cbd77088e5d7cf7";
+    let (mat, duty) = ("43355b53628a6b594000000", "33b2e3cb974d5031f73f722");
+    let dust = "36bcfc1194751ed30f03375d97c45000000000000";
+    let (chop, boxed) = (
+        "fae910354310000",
+        "502ed53dc07790272afdb61a19509130000000000000",
+    );
+    let logs = [
+        file_note(
+            spotter,
+            &[FILE_ILK, CALLER, ETH_B, &topic("mat")],
+            &file_ilk_call("mat", mat),
+            0,
+        ),
+        file_note(
+            jug,
+            &[FILE_ILK, CALLER, ETH_B, &topic("duty")],
+            &file_ilk_call("duty", duty),
+            1,
+        ),
+        file_note(
+            vat,
+            &[
+                FILE_ILK,
+                ETH_B,
+                &topic("dust"),
+                &format!("0x{}", value(dust)),
+            ],
+            &file_ilk_call("dust", dust),
+            2,
+        ),
+        file_note(
+            cat,
+            &[FILE_ILK, CALLER, ETH_B, &topic("chop")],
+            &file_ilk_call("chop", chop),
+            3,
+        ),
+        file_note(
+            cat,
+            &[FILE, CALLER, &topic("box"), &format!("0x{}", value(boxed))],
+            &format!("0x29ae8114{}{}", word("box"), value(boxed)),
+            4,
+        ),
+        // The Vat's `spot`, filed by every Spotter.poke: counted.
+        file_note(
+            vat,
+            &[
+                FILE_ILK,
+                ETH_B,
+                &topic("spot"),
+                &format!("0x{}", value("1")),
+            ],
+            &file_ilk_call("spot", "1"),
+            5,
+        ),
+        // The Pot logs its `file` the same way: not a contract the table names.
+        file_note(
+            pot,
+            &[FILE, CALLER, &topic("dsr"), &format!("0x{}", value("1"))],
+            &format!("0x29ae8114{}{}", word("dsr"), value("1")),
+            6,
+        ),
+    ];
+    // The selectors of the `sol!` declarations are the mainnet notes' first topics.
+    for (call, topic) in [
+        (MakerFiles::file_0Call::SELECTOR, FILE_ILK),
+        (MakerFiles::file_1Call::SELECTOR, FILE),
+    ] {
+        assert_eq!(format!("{:#x}", super::maker::note_topic(call)), topic);
+    }
+    let batch = run(&logs, false, &Options::default(), false).unwrap();
+    let params: Vec<(String, String, String)> = batch
+        .events
+        .iter()
+        .map(|event| match &event.payload {
+            Payload::ParamChange(change) => (
+                change.market.to_string(),
+                change.param.to_string(),
+                change.value.to_string(),
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let ray = |digits: &str| digits.to_owned();
+    assert_eq!(
+        params,
+        [
+            (
+                "ETH-B".into(),
+                "SPOTTER.mat".into(),
+                ray("1.300000000000000000000000000")
+            ),
+            (
+                "ETH-B".into(),
+                "JUG.duty_per_second".into(),
+                ray("1.000000001847694957439350562")
+            ),
+            (
+                "ETH-B".into(),
+                "VAT.dust".into(),
+                format!("5000.{}", "0".repeat(45))
+            ),
+            (
+                "ETH-B".into(),
+                "CAT.chop".into(),
+                format!("1.13{}", "0".repeat(16))
+            ),
+            (
+                "maker".into(),
+                "CAT.box".into(),
+                format!("30000000.{}", "0".repeat(45))
+            ),
+        ]
+    );
+    assert_eq!(
+        batch.report.counters["Vat file spot notes counted (Spotter.poke files it; its Poke carries the value)"],
+        1
+    );
+    assert_eq!(
+        batch.report.counters.len(),
+        2,
+        "{:?}",
+        batch.report.counters
     );
 }
 

@@ -734,6 +734,11 @@ impl Rules for Aave {
         Ok(self.prices.insert(*asset, price) != Some(price))
     }
 
+    fn forget_price(&mut self, asset: &Id) -> bool {
+        self.price_sources.remove(asset);
+        self.prices.remove(asset).is_some()
+    }
+
     fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError> {
         let reserve = self.reserves.entry(update.asset).or_default();
         if let Some(index) = &update.supply_index {

@@ -4,6 +4,7 @@ use cascade_events::Protocol;
 
 use super::AaveModel;
 use super::logic::AaveVersion;
+use crate::oracle::{OracleMode, replay_oracle};
 use crate::protocol::ProtocolModel;
 use crate::protocol::param::ProtocolParam;
 use crate::protocol::registry::{POOL_EVENTS, ProtocolSettings, ProtocolSpec, ReplayKind};
@@ -85,10 +86,11 @@ impl ProtocolParam for AaveParam {
     }
 }
 
-/// Aave's settings: none beyond the pool generation each entry builds.
+/// Aave's settings: the pool generation each entry builds and the oracle values it reads.
 #[derive(Clone, Debug)]
 struct AaveSettings {
     protocol: Protocol,
+    oracle: OracleMode,
 }
 
 impl ProtocolSettings for AaveSettings {
@@ -96,11 +98,16 @@ impl ProtocolSettings for AaveSettings {
         self.protocol
     }
 
-    fn build(&self, _kind: ReplayKind) -> Box<dyn ProtocolModel> {
-        Box::new(match self.protocol {
+    fn build(&self, kind: ReplayKind) -> Box<dyn ProtocolModel> {
+        let model = match self.protocol {
             Protocol::AaveV2 => AaveModel::v2(),
             _ => AaveModel::v3(AaveVersion::V3),
-        })
+        };
+        Box::new(model.with_oracle(replay_oracle(self.oracle, kind)))
+    }
+
+    fn set_oracle(&mut self, mode: OracleMode) {
+        self.oracle = mode;
     }
 }
 
@@ -110,6 +117,7 @@ pub const AAVE_V2: ProtocolSpec = ProtocolSpec {
     settings: || {
         Box::new(AaveSettings {
             protocol: Protocol::AaveV2,
+            oracle: OracleMode::Auto,
         })
     },
     parse_param: |name| AaveParam::parse(name).map(|p| p.id(Protocol::AaveV2)),
@@ -122,6 +130,7 @@ pub const AAVE_V3: ProtocolSpec = ProtocolSpec {
     settings: || {
         Box::new(AaveSettings {
             protocol: Protocol::AaveV3,
+            oracle: OracleMode::Auto,
         })
     },
     parse_param: |name| AaveParam::parse(name).map(|p| p.id(Protocol::AaveV3)),

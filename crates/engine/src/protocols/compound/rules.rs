@@ -45,6 +45,7 @@ use crate::lending::{ChangeKind, Exposure, Found, LendingModel, Point, Rules, St
 use crate::oracle::Quote;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{Applied, Judgement, Quantity, Verdict};
+use crate::run::OracleEvidence;
 use crate::state::{StateReader, StateWriter};
 
 /// Compound v2 over every Comptroller in the log.
@@ -213,6 +214,9 @@ pub struct Compound {
     liquidation_incentive: U256,
     markets: BTreeMap<Id, Market>,
     prices: BTreeMap<Id, Fixed>,
+    /// Per market, the feed and time of the answer `prices` holds (for a verdict's evidence),
+    /// for the prices set once the market was known.
+    price_sources: BTreeMap<Id, (Id, Timestamp)>,
 }
 
 impl LendingModel<Compound> {
@@ -225,6 +229,7 @@ impl LendingModel<Compound> {
             liquidation_incentive: DEFAULT_LIQUIDATION_INCENTIVE,
             markets: BTreeMap::new(),
             prices: BTreeMap::new(),
+            price_sources: BTreeMap::new(),
         })
     }
 }
@@ -486,10 +491,24 @@ impl Rules for Compound {
         comptroller()
     }
 
+    /// A market price (USD per whole token) or the view's recorded `PriceUpdated` value (USD,
+    /// 6 decimals): [`Compound::price`] scales either to `getUnderlyingPrice`'s
+    /// `price * 10^(36 - decimals)`, which for the view's 6 decimals is its
+    /// `mul(1e30, price) / baseUnit` exactly (open-oracle `UniswapAnchoredView.getUnderlyingPrice`).
     fn set_price(&mut self, asset: &Id, quote: &Quote) -> Result<bool, EngineError> {
         let changed = self.prices.get(asset) != Some(&quote.price);
         self.prices.insert(*asset, quote.price);
+        // Kept for the markets of the log only: every log's USD prices reach this model, and a
+        // log without Compound markets must encode as it did before the sources were kept.
+        if self.markets.contains_key(asset) {
+            self.price_sources.insert(*asset, (quote.feed, quote.time));
+        }
         Ok(changed)
+    }
+
+    fn forget_price(&mut self, asset: &Id) -> bool {
+        self.price_sources.remove(asset);
+        self.prices.remove(asset).is_some()
     }
 
     fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError> {
@@ -892,7 +911,7 @@ impl Rules for Compound {
         &self,
         account: Option<&Account>,
         liquidation: &Liquidation,
-        _time: Timestamp,
+        time: Timestamp,
     ) -> Result<Judgement, EngineError> {
         let collateral = &liquidation.collateral_asset;
         let borrow = &liquidation.debt_asset;
@@ -937,6 +956,16 @@ impl Rules for Compound {
             ));
         };
         let mut judgement = Judgement::bare(Verdict::Explained, rule, c_decimals, b_decimals);
+        // The collateral market's price as the Comptroller reads it (`getUnderlyingPrice`, USD
+        // scaled by `10^(36 - decimals)`), and the feed that gave it.
+        let source = self.price_sources.get(collateral);
+        judgement.oracle = Some(OracleEvidence::new(
+            Quantity::new(price_c, 36 - decimals(collateral)),
+            source.map(|(feed, _)| *feed),
+            source.map(|(_, observed)| *observed),
+            Some(time),
+            None,
+        ));
         if let Some(account) = account {
             let Some(liquidity) = self.liquidity(account) else {
                 return Ok(no_price(
@@ -1039,6 +1068,29 @@ impl Rules for Compound {
         }
     }
 
+    fn extra_is_empty(&self) -> bool {
+        self.price_sources.is_empty()
+    }
+
+    fn encode_extra(&self, out: &mut StateWriter) {
+        out.count(self.price_sources.len());
+        for (asset, (feed, time)) in &self.price_sources {
+            out.id(asset);
+            out.id(feed);
+            out.time(*time);
+        }
+    }
+
+    fn decode_extra(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
+        self.price_sources.clear();
+        for _ in 0..input.count()? {
+            let asset = input.id()?;
+            self.price_sources
+                .insert(asset, (input.id()?, input.time()?));
+        }
+        Ok(())
+    }
+
     fn decode(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
         self.rounding = match input.u8()? {
             0 => Rounding::HalfUp,
@@ -1073,6 +1125,7 @@ impl Rules for Compound {
         }
         self.markets = markets;
         self.prices = prices;
+        self.price_sources.clear();
         Ok(())
     }
 

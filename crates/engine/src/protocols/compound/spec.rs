@@ -4,6 +4,7 @@ use cascade_events::Protocol;
 
 use super::CompoundModel;
 use super::exp::Rounding;
+use crate::oracle::{OracleMode, replay_oracle};
 use crate::protocol::ProtocolModel;
 use crate::protocol::param::ProtocolParam;
 use crate::protocol::registry::{POOL_EVENTS, ProtocolSettings, ProtocolSpec, ReplayKind};
@@ -68,24 +69,36 @@ impl ProtocolParam for CompoundParam {
     }
 }
 
-/// Compound's settings: none; the Comptroller's `Exp` rounding is the current contracts'.
+/// Compound's settings: the oracle values it reads; the Comptroller's `Exp` rounding is the
+/// current contracts'.
 #[derive(Clone, Debug)]
-struct CompoundSettings;
+struct CompoundSettings {
+    oracle: OracleMode,
+}
 
 impl ProtocolSettings for CompoundSettings {
     fn protocol(&self) -> Protocol {
         Protocol::CompoundV2
     }
 
-    fn build(&self, _kind: ReplayKind) -> Box<dyn ProtocolModel> {
-        Box::new(CompoundModel::new(Rounding::Truncate))
+    fn build(&self, kind: ReplayKind) -> Box<dyn ProtocolModel> {
+        let model = CompoundModel::new(Rounding::Truncate);
+        Box::new(model.with_oracle(replay_oracle(self.oracle, kind)))
+    }
+
+    fn set_oracle(&mut self, mode: OracleMode) {
+        self.oracle = mode;
     }
 }
 
 /// Compound v2 in the registry.
 pub const COMPOUND_V2: ProtocolSpec = ProtocolSpec {
     protocol: Protocol::CompoundV2,
-    settings: || Box::new(CompoundSettings),
+    settings: || {
+        Box::new(CompoundSettings {
+            oracle: OracleMode::Auto,
+        })
+    },
     parse_param: |name| CompoundParam::parse(name).map(|p| p.id(Protocol::CompoundV2)),
     consumes: POOL_EVENTS,
 };

@@ -124,6 +124,7 @@ impl MakerModel {
                 out.u8(match recorded.source {
                     OracleValueSource::OsmLogValue => 0,
                     OracleValueSource::SpotterPoke => 1,
+                    OracleValueSource::CompoundPriceUpdated => 2,
                 });
                 out.id(&recorded.oracle);
             }
@@ -241,6 +242,7 @@ impl MakerModel {
                 let source = match input.u8()? {
                     0 => OracleValueSource::OsmLogValue,
                     1 => OracleValueSource::SpotterPoke,
+                    2 => OracleValueSource::CompoundPriceUpdated,
                     other => return Err(input.error(format!("oracle value source {other}"))),
                 };
                 let oracle = input.id()?;

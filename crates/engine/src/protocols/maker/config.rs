@@ -3,30 +3,7 @@
 
 use super::*;
 
-/// Which oracle value the rules read: the OSM's own recorded values, the estimate from market
-/// prices, or the recorded value where the log holds one for the ilk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OracleMode {
-    /// Only recorded values; an ilk without one has no price.
-    Recorded,
-    /// Only the estimate from market prices; recorded values are ignored.
-    Estimated,
-    /// The recorded value from an ilk's first recorded value on, the estimate before it and for
-    /// ilks without any.
-    #[default]
-    Auto,
-}
-
-impl OracleMode {
-    /// The name used on the command line and in run files.
-    pub fn name(self) -> &'static str {
-        match self {
-            OracleMode::Recorded => "recorded",
-            OracleMode::Estimated => "estimated",
-            OracleMode::Auto => "auto",
-        }
-    }
-}
+pub use crate::oracle::OracleMode;
 
 /// Maker settings that shape results.
 #[derive(Clone, Debug)]

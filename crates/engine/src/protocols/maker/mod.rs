@@ -505,10 +505,14 @@ impl MakerModel {
                 // Spells poke the Spotter right after filing a new mat.
                 ilk.poke(value_osm)?;
             }
-            MakerParam::Duty => {
+            MakerParam::Duty | MakerParam::DutyPerSecond => {
                 // Jug.file requires `now == rho`: drip at the old duty first.
                 ilk.drip(time)?;
-                ilk.duty = per_second_rate(value)?;
+                ilk.duty = if param == MakerParam::Duty {
+                    per_second_rate(value)?
+                } else {
+                    fixed_to(value, 27, "duty")?
+                };
                 ilk.rpow_cache = None;
             }
             MakerParam::Dust => ilk.dust = rad(value)?,

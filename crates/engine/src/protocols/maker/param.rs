@@ -22,6 +22,8 @@ pub enum MakerParam {
     Mat,
     /// `Jug.ilks.duty`, yearly.
     Duty,
+    /// `Jug.ilks.duty` as the contract holds it, a per-second ray (`Jug.file` as logged).
+    DutyPerSecond,
     /// `Vat.ilks.dust`.
     Dust,
     /// `Vat.ilks.line`.
@@ -78,6 +80,7 @@ impl ProtocolParam for MakerParam {
         MakerParam::AuctionSeconds,
         MakerParam::Mat,
         MakerParam::Duty,
+        MakerParam::DutyPerSecond,
         MakerParam::Dust,
         MakerParam::Line,
         MakerParam::CatChop,
@@ -123,6 +126,7 @@ impl ProtocolParam for MakerParam {
             (_, "auction_seconds") => MakerParam::AuctionSeconds,
             (_, "mat") => MakerParam::Mat,
             (_, "duty") => MakerParam::Duty,
+            (_, "duty_per_second") => MakerParam::DutyPerSecond,
             (_, "dust") => MakerParam::Dust,
             (_, "line") => MakerParam::Line,
             ("CAT", "chop") => MakerParam::CatChop,
@@ -154,6 +158,7 @@ impl ProtocolParam for MakerParam {
             MakerParam::AuctionSeconds => "auction_seconds",
             MakerParam::Mat => "mat",
             MakerParam::Duty => "duty",
+            MakerParam::DutyPerSecond => "duty_per_second",
             MakerParam::Dust => "dust",
             MakerParam::Line => "line",
             MakerParam::CatChop => "CAT.chop",
@@ -196,6 +201,7 @@ mod tests {
         assert_eq!(parse("FLIPPER.beg"), MakerParam::Untracked);
         assert_eq!(parse("chop"), MakerParam::Chop);
         assert_eq!(parse("hole"), MakerParam::Hole);
+        assert_eq!(parse("JUG.duty_per_second"), MakerParam::DutyPerSecond);
         assert_eq!(parse("Hole"), MakerParam::Unknown);
         assert_eq!(parse("VOW.bump"), MakerParam::Unknown);
         for param in MakerParam::ALL {

@@ -4,6 +4,7 @@ use cascade_events::{EventKind, Protocol};
 use cascade_run::RunConfig;
 
 use super::{MakerConfig, MakerModel, MakerParam, OracleMode};
+use crate::oracle::replay_oracle;
 use crate::protocol::ProtocolModel;
 use crate::protocol::param::ProtocolParam;
 use crate::protocol::registry::{ProtocolSet, ProtocolSettings, ProtocolSpec, ReplayKind};
@@ -31,12 +32,12 @@ impl ProtocolSettings for MakerConfig {
 
     fn build(&self, kind: ReplayKind) -> Box<dyn ProtocolModel> {
         let mut config = self.clone();
-        // A scenario reshapes market prices; the oracle's recorded values cannot follow, so the
-        // model reads the estimate from the prices the scenario publishes.
-        if kind == ReplayKind::Counterfactual {
-            config.oracle = OracleMode::Estimated;
-        }
+        config.oracle = replay_oracle(config.oracle, kind);
         Box::new(MakerModel::new(config))
+    }
+
+    fn set_oracle(&mut self, mode: OracleMode) {
+        self.oracle = mode;
     }
 }
 
