@@ -62,6 +62,7 @@ pub const POOL_EVENTS: &[EventKind] = &[
     EventKind::ParamChange,
     EventKind::Liquidation,
     EventKind::PositionSnapshot,
+    EventKind::AccountTotals,
 ];
 
 /// One protocol as the engine knows it.
