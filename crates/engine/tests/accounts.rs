@@ -719,7 +719,8 @@ fn totals_event(
         debt: wei(debt),
         liquidation_threshold: cascade_events::Fixed::parse_exact(threshold).expect("a threshold"),
         ltv: None,
-        health_factor: health.map(|h| cascade_events::Fixed::parse_exact(h).expect("a health factor")),
+        health_factor: health
+            .map(|h| cascade_events::Fixed::parse_exact(h).expect("a health factor")),
         e_mode: None,
     }));
     event
@@ -892,4 +893,36 @@ fn aave_v3_totals_are_in_usd_and_keep_their_e_mode() {
     let totals = position.totals.as_ref().unwrap();
     assert_eq!(totals.e_mode, Some(1));
     assert_eq!(totals.ltv.unwrap().to_string(), "0.8");
+}
+
+#[test]
+fn an_e_mode_snapshot_says_what_is_not_modelled() {
+    // Bob's rows at 01:12 carry e-mode category 1: the balances are applied (his collateral and
+    // debt values are the rebuilt ones), the row is counted as snapshot-e-mode-not-modelled, and
+    // his health factor is not given: the category's threshold would replace WETH's 8250 bps.
+    let mut events = aave_with_rows(
+        "2021-05-19T01:12:00Z",
+        &[("b0b", "WETH", 5, 0), ("b0b", "DAI", 0, 6_000)],
+    );
+    for event in &mut events {
+        if let Payload::PositionSnapshot(snapshot) = &mut event.payload {
+            snapshot.e_mode = Some(1);
+        }
+    }
+    let (run, captures) = replay(&events, &["2021-05-19T01:12:00Z"]);
+    let bob = account(&captures[0], "b0b");
+    assert_eq!(bob.health_factor, None);
+    assert_eq!(base(bob, bob.debt_value), "3.6");
+    assert!(
+        bob.missing
+            .as_deref()
+            .unwrap()
+            .contains("e-mode category 1 (e-mode is not modelled"),
+        "{:?}",
+        bob.missing
+    );
+    assert_eq!(
+        run.totals.clamped.get("snapshot-e-mode-not-modelled"),
+        Some(&2)
+    );
 }
