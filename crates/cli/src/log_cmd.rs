@@ -525,6 +525,18 @@ fn event_line(event: &Event) -> String {
             p.debt,
             if p.scaled { " (scaled)" } else { "" }
         ),
+        Payload::AccountTotals(t) => format!(
+            "{} {} {} totals collateral {} debt {} threshold {}{}",
+            t.protocol,
+            t.market,
+            t.account,
+            t.collateral,
+            t.debt,
+            t.liquidation_threshold,
+            t.health_factor
+                .map(|health| format!(" health {health}"))
+                .unwrap_or_default()
+        ),
     };
     format!("{head} {body}")
 }

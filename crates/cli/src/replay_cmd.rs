@@ -153,6 +153,24 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<Outcome> {
                 accounts.len(),
                 path.display()
             ));
+            for capture in &accounts {
+                if let Some(recorded) = state_cmd::RecordedHealth::of(&capture.accounts) {
+                    text.push_str(&format!(
+                        "at {}: {}\n",
+                        capture.at.to_rfc3339(),
+                        recorded.line()
+                    ));
+                }
+            }
+            if let Some(last) = accounts.last()
+                && !last.snapshot_differences.is_empty()
+            {
+                text.push_str(&format!(
+                    "{} snapshot differences (account and asset: cascade state {} --at TIME)\n",
+                    last.snapshot_differences.len(),
+                    args.dir.display()
+                ));
+            }
         }
         text.into_bytes()
     };

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cascade_engine::Capture;
-use cascade_engine::protocol::accounts::{AccountPosition, AccountsCapture, AssetPosition};
+use cascade_engine::protocol::accounts::{
+    AccountPosition, AccountsCapture, AssetPosition, SnapshotDifference,
+};
 use cascade_events::{Id, Timestamp, U256};
 use cascade_run::decimal;
 use clap::Args;
@@ -58,6 +60,12 @@ pub fn run(args: StateArgs) -> anyhow::Result<Outcome> {
         let document = StateJson {
             at: at.to_rfc3339(),
             state_time: capture.state_time.map(Timestamp::to_rfc3339),
+            recorded_health: RecordedHealth::of(&capture.accounts),
+            snapshot_differences: capture
+                .snapshot_differences
+                .iter()
+                .map(DifferenceJson::of)
+                .collect(),
             accounts: capture.accounts.iter().map(AccountJson::of).collect(),
         };
         let mut text = serde_json::to_string_pretty(&document).context("encoding the state")?;
@@ -96,6 +104,19 @@ fn state_text(capture: &AccountsCapture, account: Option<&str>) -> String {
             .state_time
             .map_or_else(|| "none: empty log".to_owned(), Timestamp::to_rfc3339)
     );
+    if let Some(recorded) = RecordedHealth::of(&capture.accounts) {
+        text.push_str(&recorded.line());
+        text.push('\n');
+    }
+    if !capture.snapshot_differences.is_empty() {
+        text.push_str(&format!(
+            "snapshots that differed from the rebuilt state (snapshot-differs-from-rebuilt): {}\n",
+            capture.snapshot_differences.len()
+        ));
+        for difference in &capture.snapshot_differences {
+            text.push_str(&format!("  {}\n", DifferenceJson::of(difference).line()));
+        }
+    }
     if capture.accounts.is_empty() {
         match account {
             Some(account) => text.push_str(&format!("no position for {account}\n")),
@@ -119,6 +140,15 @@ fn state_text(capture: &AccountsCapture, account: Option<&str>) -> String {
         ));
         if let (Some(asset), Some(price)) = (&row.liquidation_asset, &row.liquidation_price) {
             text.push_str(&format!(", liquidation price of {asset} {price}"));
+        }
+        if let Some(at) = &row.totals_at {
+            text.push_str(&format!(", from its totals of {at}"));
+        }
+        if let Some(recorded) = &row.recorded_health_factor {
+            text.push_str(&format!(", recorded health {recorded}"));
+            if let Some(ppm) = row.health_difference_ppm {
+                text.push_str(&format!(" ({ppm:+} ppm)"));
+            }
         }
         if let Some(missing) = &row.missing {
             text.push_str(&format!(" (missing: {missing})"));
@@ -147,7 +177,115 @@ fn state_text(capture: &AccountsCapture, account: Option<&str>) -> String {
 struct StateJson {
     at: String,
     state_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_health: Option<RecordedHealth>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    snapshot_differences: Vec<DifferenceJson>,
     accounts: Vec<AccountJson>,
+}
+
+/// How far the computed health factors are from those the `account-totals` snapshots recorded.
+#[derive(Serialize)]
+pub struct RecordedHealth {
+    /// Accounts with a recorded and a computed health factor.
+    pub compared: usize,
+    /// Of those, how many differ by more than [`TOLERANCE_PPM`] (0.01%), or could not be
+    /// compared (one at the no-debt maximum and not the other).
+    pub beyond_tolerance: usize,
+    /// The largest difference, in parts per million.
+    pub largest_ppm: i64,
+}
+
+/// The tolerance of [`RecordedHealth`]: 0.01%.
+pub const TOLERANCE_PPM: i64 = 100;
+
+impl RecordedHealth {
+    /// The comparison over `accounts`; `None` when none recorded a health factor.
+    pub fn of(accounts: &[AccountPosition]) -> Option<Self> {
+        let mut tally = Self {
+            compared: 0,
+            beyond_tolerance: 0,
+            largest_ppm: 0,
+        };
+        for totals in accounts
+            .iter()
+            .filter_map(|position| position.totals.as_ref())
+        {
+            if totals.health_factor.is_none() {
+                continue;
+            }
+            tally.compared += 1;
+            match totals.health_difference_ppm {
+                Some(ppm) => {
+                    if ppm.abs() > TOLERANCE_PPM {
+                        tally.beyond_tolerance += 1;
+                    }
+                    if ppm.abs() > tally.largest_ppm.abs() {
+                        tally.largest_ppm = ppm;
+                    }
+                }
+                None => tally.beyond_tolerance += 1,
+            }
+        }
+        (tally.compared > 0).then_some(tally)
+    }
+
+    /// One line of text.
+    pub fn line(&self) -> String {
+        format!(
+            "recorded health factors: {} compared, {} differ by more than 0.01% ({TOLERANCE_PPM} ppm), largest difference {:+} ppm",
+            self.compared, self.beyond_tolerance, self.largest_ppm
+        )
+    }
+}
+
+/// A [`SnapshotDifference`] as text: token amounts in base units.
+#[derive(Serialize)]
+struct DifferenceJson {
+    time: String,
+    protocol: String,
+    market: String,
+    account: String,
+    asset: String,
+    rebuilt_collateral: String,
+    rebuilt_debt: String,
+    rebuilt_collateral_enabled: bool,
+    snapshot_collateral: String,
+    snapshot_debt: String,
+    snapshot_collateral_enabled: bool,
+}
+
+impl DifferenceJson {
+    fn of(difference: &SnapshotDifference) -> Self {
+        Self {
+            time: difference.time.to_rfc3339(),
+            protocol: difference.protocol.to_string(),
+            market: difference.market.to_string(),
+            account: difference.account.to_string(),
+            asset: difference.asset.to_string(),
+            rebuilt_collateral: difference.rebuilt.collateral.to_string(),
+            rebuilt_debt: difference.rebuilt.debt.to_string(),
+            rebuilt_collateral_enabled: difference.rebuilt.collateral_enabled,
+            snapshot_collateral: difference.snapshot.collateral.to_string(),
+            snapshot_debt: difference.snapshot.debt.to_string(),
+            snapshot_collateral_enabled: difference.snapshot.collateral_enabled,
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} {} {} {} {}: rebuilt collateral {} debt {}, snapshot collateral {} debt {} (base units)",
+            self.time,
+            self.protocol,
+            self.market,
+            self.account,
+            self.asset,
+            self.rebuilt_collateral,
+            self.rebuilt_debt,
+            self.snapshot_collateral,
+            self.snapshot_debt
+        )
+    }
 }
 
 /// One account as the accounts file and `cascade state --json` write it: amounts as decimal
@@ -167,6 +305,17 @@ struct AccountJson {
     liquidation_asset: Option<String>,
     liquidation_price: Option<String>,
     missing: Option<String>,
+    /// For an account known by its totals: when they were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    totals_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_health_factor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_difference_ppm: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ltv: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e_mode: Option<u8>,
     assets: Vec<AssetJson>,
 }
 
@@ -186,6 +335,7 @@ struct AssetJson {
 impl AccountJson {
     fn of(position: &AccountPosition) -> Self {
         let base = |value: Option<U256>| value.map(|v| decimal(v, position.base_decimals));
+        let totals = position.totals.as_ref();
         let threshold_kind = serde_json::to_value(position.threshold_kind)
             .ok()
             .and_then(|value| value.as_str().map(str::to_owned))
@@ -209,6 +359,11 @@ impl AccountJson {
                 .as_ref()
                 .map(|l| l.price.to_string()),
             missing: position.missing.clone(),
+            totals_at: totals.map(|t| t.at.to_rfc3339()),
+            recorded_health_factor: totals.and_then(|t| t.health_factor).map(health_text),
+            health_difference_ppm: totals.and_then(|t| t.health_difference_ppm),
+            ltv: totals.and_then(|t| t.ltv).map(|ltv| ltv.to_string()),
+            e_mode: totals.and_then(|t| t.e_mode),
             assets: position
                 .assets
                 .iter()
@@ -219,6 +374,20 @@ impl AccountJson {
 }
 
 impl AssetJson {
+    /// The empty asset columns of an account without assets (known by its totals).
+    fn none() -> Self {
+        Self {
+            asset: String::new(),
+            decimals: None,
+            collateral: String::new(),
+            collateral_value: None,
+            debt: String::new(),
+            debt_value: None,
+            price: None,
+            collateral_enabled: false,
+        }
+    }
+
     fn of(asset: &AssetPosition, base_decimals: u8) -> Self {
         let tokens = |amount: U256| decimal(amount, asset.decimals.unwrap_or(0));
         let base = |value: Option<U256>| value.map(|v| decimal(v, base_decimals));
@@ -244,8 +413,9 @@ fn health_text(health: U256) -> String {
     }
 }
 
-/// The columns of a CSV accounts file, one row per account and asset.
-const CSV_HEADER: [&str; 22] = [
+/// The columns of a CSV accounts file, one row per account and asset (one with the asset columns
+/// empty for an account known only by its totals).
+const CSV_HEADER: [&str; 25] = [
     "at",
     "state_time",
     "protocol",
@@ -268,6 +438,9 @@ const CSV_HEADER: [&str; 22] = [
     "liquidation_asset",
     "liquidation_price",
     "missing",
+    "totals_at",
+    "recorded_health_factor",
+    "health_difference_ppm",
 ];
 
 /// Writes `captures` to `path`: JSON lines when its name ends in `.jsonl` or `.json`, else CSV.
@@ -321,7 +494,13 @@ fn accounts_csv(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
         for position in &capture.accounts {
             let row = AccountJson::of(position);
             let text = |value: &Option<String>| value.clone().unwrap_or_default();
-            for asset in &row.assets {
+            let no_asset = [AssetJson::none()];
+            let assets = if row.assets.is_empty() {
+                &no_asset[..]
+            } else {
+                &row.assets[..]
+            };
+            for asset in assets {
                 writer.write_record([
                     at.as_str(),
                     state_time.as_str(),
@@ -335,10 +514,10 @@ fn accounts_csv(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
                     &asset.debt,
                     &text(&asset.debt_value),
                     &text(&asset.price),
-                    if asset.collateral_enabled {
-                        "true"
-                    } else {
-                        "false"
+                    match (asset.asset.is_empty(), asset.collateral_enabled) {
+                        (true, _) => "",
+                        (false, true) => "true",
+                        (false, false) => "false",
                     },
                     &row.base_currency,
                     &text(&row.collateral_value),
@@ -349,6 +528,11 @@ fn accounts_csv(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
                     &text(&row.liquidation_asset),
                     &text(&row.liquidation_price),
                     &text(&row.missing),
+                    &text(&row.totals_at),
+                    &text(&row.recorded_health_factor),
+                    &row.health_difference_ppm
+                        .map(|ppm| ppm.to_string())
+                        .unwrap_or_default(),
                 ])?;
             }
         }

@@ -164,11 +164,12 @@ fn the_ci_job_of_docs_diff_runs_as_written() {
     }
 }
 
-#[test]
-fn the_snapshot_workflow_of_docs_ingest_runs_as_written() {
+/// Runs the four commands of the `sh` block after `heading` in `docs/ingest.md` in a temporary
+/// folder linking the repository's fixtures; the folder and each command's output.
+fn ingest_workflow(heading: &str) -> (tempfile::TempDir, Vec<String>) {
     let repo = repo();
     let doc = std::fs::read_to_string(repo.join("docs/ingest.md")).unwrap();
-    let lines = block_after(&doc, "The workflow, end to end", "sh");
+    let lines = block_after(&doc, heading, "sh");
     assert_eq!(lines.len(), 4, "{lines:?}");
     let temp = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(repo.join("fixtures"), temp.path().join("fixtures")).unwrap();
@@ -183,6 +184,12 @@ fn the_snapshot_workflow_of_docs_ingest_runs_as_written() {
         );
         outputs.push(String::from_utf8(output.stdout).unwrap());
     }
+    (temp, outputs)
+}
+
+#[test]
+fn the_snapshot_workflow_of_docs_ingest_runs_as_written() {
+    let (temp, outputs) = ingest_workflow("The workflow, end to end");
     assert!(outputs[2].contains("explained 1"), "{}", outputs[2]);
     // The health factors the doc works out: 1.1 and 4.125 at the block, 0.967083333333333333
     // for Alice after her liquidation.
@@ -208,6 +215,50 @@ fn the_snapshot_workflow_of_docs_ingest_runs_as_written() {
     );
     assert!(
         outputs[3].contains("health 0.967083333333333333"),
+        "{}",
+        outputs[3]
+    );
+}
+
+#[test]
+fn the_totals_workflow_of_docs_ingest_runs_as_written() {
+    let (temp, outputs) = ingest_workflow("The same workflow from totals");
+    // The doc's verdicts and its comparison line.
+    assert!(outputs[2].contains("explained 1"), "{}", outputs[2]);
+    assert!(outputs[2].contains("not-liquidatable 1"), "{}", outputs[2]);
+    assert!(
+        outputs[2].contains("recorded health factors: 3 compared, 0 differ by more than 0.01%"),
+        "{}",
+        outputs[2]
+    );
+    // The health factors the doc works out, digit for digit.
+    let accounts = std::fs::read_to_string(temp.path().join("totals-accounts.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(accounts.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let healths: Vec<(String, String, String)> = reader
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            (
+                row[column("account")].to_owned(),
+                row[column("health_factor")].to_owned(),
+                row[column("health_difference_ppm")].to_owned(),
+            )
+        })
+        .collect();
+    let health = |suffix: &str| {
+        healths
+            .iter()
+            .find(|(account, _, _)| account.ends_with(suffix))
+            .map(|(_, health, ppm)| (health.as_str(), ppm.as_str()))
+    };
+    assert_eq!(health("a11ce"), Some(("1.072117894736842105", "0")));
+    assert_eq!(health("b0b"), Some(("1.145833333333333333", "0")));
+    assert_eq!(health("ca201"), Some(("inf", "")));
+    assert_eq!(health("d00d"), Some(("0.941176470588235294", "0")));
+    assert!(
+        outputs[3].contains("health 1.072117894736842105"),
         "{}",
         outputs[3]
     );

@@ -188,6 +188,17 @@ mod tests {
                 collateral_enabled: Some(true),
                 e_mode: Some(1),
             })),
+            Payload::AccountTotals(Box::new(AccountTotals {
+                protocol: Protocol::AaveV2,
+                market: address(0xb2),
+                account: address(0x12),
+                collateral: amount(3_000),
+                debt: amount(1_500),
+                liquidation_threshold: fixed(8_250, 4),
+                ltv: Some(fixed(7_500, 4)),
+                health_factor: Some(fixed(1_650_000_000_000_000_000, 18)),
+                e_mode: None,
+            })),
         ]
     }
 
@@ -208,8 +219,9 @@ mod tests {
     /// The encoded bytes of every kind, pinned. If this fails, the record format changed: bump
     /// `SCHEMA_VERSION` and keep a decoder for version 1 instead of updating these strings. A new
     /// kind appended at the end (`position-snapshot`, issue #15) leaves every earlier record's
-    /// bytes as they were, so version 1 stays: its line is added, none is changed.
-    const GOLDEN: [&str; 15] = include!("../tests/golden/v1_events.in");
+    /// bytes as they were, so version 1 stays: its line is added, none is changed (so did
+    /// `account-totals` after it).
+    const GOLDEN: [&str; 16] = include!("../tests/golden/v1_events.in");
 
     #[test]
     fn golden_bytes_of_every_kind() {

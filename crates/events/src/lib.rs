@@ -27,7 +27,7 @@ pub use excerpt::{EXCERPT_CHARS, Excerpt, clip, clip_to};
 pub use id::{Id, Symbol, SymbolError};
 pub use number::{Amount, Fixed, ParseAmountError};
 pub use payload::{
-    AuctionKick, AuctionTake, CollateralToggle, EventKind, IndexUpdate, Liquidation,
+    AccountTotals, AuctionKick, AuctionTake, CollateralToggle, EventKind, IndexUpdate, Liquidation,
     LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource, ParamChange, Payload,
     PositionChange, PositionSnapshot, PriceUpdate, Protocol, VaultOpen,
 };

@@ -396,6 +396,34 @@ pub struct PositionSnapshot {
     pub e_mode: Option<u8>,
 }
 
+/// An account's whole position as a `getUserAccountData`-style export records it at one time:
+/// totals in the protocol's base currency (Aave v2: ETH wei; v3: USD with 8 decimals) and the
+/// collateral-weighted liquidation threshold, without the assets behind them. It replaces what
+/// the log built for the account before (`docs/ingest.md`, "Position snapshots").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct AccountTotals {
+    /// Protocol of the position.
+    pub protocol: Protocol,
+    /// The pool.
+    pub market: Id,
+    /// The account.
+    pub account: Id,
+    /// Total collateral in the base currency's smallest unit (`totalCollateralETH`,
+    /// `totalCollateralBase`).
+    pub collateral: Amount,
+    /// Total debt in the same unit (`totalDebtETH`, `totalDebtBase`).
+    pub debt: Amount,
+    /// The weighted liquidation threshold as a fraction (`currentLiquidationThreshold` 8250 bps
+    /// is 0.8250).
+    pub liquidation_threshold: Fixed,
+    /// The weighted loan to value as a fraction, where the export has it.
+    pub ltv: Option<Fixed>,
+    /// The health factor the export recorded, where it has one.
+    pub health_factor: Option<Fixed>,
+    /// Aave v3 e-mode category of the account, where the export has it.
+    pub e_mode: Option<u8>,
+}
+
 /// The typed content of an [`Event`](crate::Event).
 ///
 /// Every variant is boxed: the payloads are 120 to 376 bytes (an [`Id`] alone is 40), and an
@@ -435,6 +463,8 @@ pub enum Payload {
     OracleSourceChange(Box<OracleSourceChange>),
     /// One asset of an account's position at a time, from a positions export.
     PositionSnapshot(Box<PositionSnapshot>),
+    /// An account's totals at a time, from a `getUserAccountData`-style export.
+    AccountTotals(Box<AccountTotals>),
 }
 
 /// The kind of a [`Payload`], without its data: what statistics and filters count by.
@@ -471,11 +501,13 @@ pub enum EventKind {
     OracleSourceChange,
     /// [`Payload::PositionSnapshot`].
     PositionSnapshot,
+    /// [`Payload::AccountTotals`].
+    AccountTotals,
 }
 
 impl EventKind {
     /// Every kind, in the order of the [`Payload`] variants.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Price,
         EventKind::VaultOpen,
         EventKind::Deposit,
@@ -491,6 +523,7 @@ impl EventKind {
         EventKind::OracleValue,
         EventKind::OracleSourceChange,
         EventKind::PositionSnapshot,
+        EventKind::AccountTotals,
     ];
 
     /// The name used in statistics and JSON (`price`, `vault-open`, ...).
@@ -511,6 +544,7 @@ impl EventKind {
             EventKind::OracleValue => "oracle-value",
             EventKind::OracleSourceChange => "oracle-source-change",
             EventKind::PositionSnapshot => "position-snapshot",
+            EventKind::AccountTotals => "account-totals",
         }
     }
 }
@@ -540,6 +574,7 @@ impl Payload {
             Payload::OracleValue(_) => EventKind::OracleValue,
             Payload::OracleSourceChange(_) => EventKind::OracleSourceChange,
             Payload::PositionSnapshot(_) => EventKind::PositionSnapshot,
+            Payload::AccountTotals(_) => EventKind::AccountTotals,
         }
     }
 
@@ -560,6 +595,7 @@ impl Payload {
             Payload::OracleValue(e) => Some(e.protocol),
             Payload::OracleSourceChange(e) => Some(e.protocol),
             Payload::PositionSnapshot(e) => Some(e.protocol),
+            Payload::AccountTotals(e) => Some(e.protocol),
         }
     }
 }

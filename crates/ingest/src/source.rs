@@ -145,7 +145,7 @@ pub fn instant_class(kind: EventKind) -> u8 {
     match kind {
         EventKind::ParamChange | EventKind::OracleSourceChange => 0,
         EventKind::Price | EventKind::OracleValue => 1,
-        EventKind::PositionSnapshot => 2,
+        EventKind::PositionSnapshot | EventKind::AccountTotals => 2,
         EventKind::VaultOpen
         | EventKind::Deposit
         | EventKind::Withdraw
@@ -180,6 +180,7 @@ pub fn kind_rank(kind: EventKind) -> u8 {
         EventKind::AuctionTake => 11,
         // Not produced by the sources ranked this way; last so every other rank stays.
         EventKind::PositionSnapshot => 12,
+        EventKind::AccountTotals => 13,
     }
 }
 

@@ -109,6 +109,7 @@ impl Partitioning {
                     Payload::OracleValue(value) => value.market,
                     Payload::OracleSourceChange(change) => change.asset,
                     Payload::PositionSnapshot(snapshot) => snapshot.account,
+                    Payload::AccountTotals(totals) => totals.account,
                 }
                 .to_string(),
             ),

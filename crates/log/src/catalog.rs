@@ -111,6 +111,7 @@ impl DatasetStats {
             Payload::OracleValue(e) => (Some(e.market), [None, None]),
             Payload::OracleSourceChange(e) => (Some(e.oracle), [Some(e.asset), None]),
             Payload::PositionSnapshot(e) => (Some(e.market), [Some(e.asset), None]),
+            Payload::AccountTotals(e) => (Some(e.market), [None, None]),
         };
         self.assets.extend(assets.into_iter().flatten());
         if let (Some(market), Some(protocol)) = (market, event.payload.protocol()) {

@@ -22,7 +22,7 @@ use cascade_events::{
 use crate::EngineError;
 use crate::leverage::loops::Correlation;
 use crate::oracle::{PriceBook, QuoteConversion};
-use crate::protocol::accounts::{AccountPosition, AccountsCapture};
+use crate::protocol::accounts::{AccountPosition, AccountsCapture, SnapshotDifference};
 use crate::protocol::param::ParamSetting;
 use crate::protocol::registry::{ProtocolSet, ReplayKind};
 use crate::protocol::{
@@ -243,6 +243,8 @@ struct Output {
     totals_only: bool,
     /// Under `totals_only`, who each simulated liquidation hit: (protocol, market, account).
     hit: Vec<(Protocol, Id, Id)>,
+    /// Every snapshot difference found in the window, in log order (counted in `clamped`).
+    snapshot_differences: Vec<SnapshotDifference>,
 }
 
 /// The replay engine: feed it events in log order with [`Engine::apply`], then
@@ -439,6 +441,7 @@ impl Engine {
         }
         if self.now != Some(time) {
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
+                self.collect_snapshot_differences(None, true);
                 self.run_due_checks(next - 1, now, true)?;
                 self.capture_due(now);
                 if self.output.health_over_time.ends(now, time) {
@@ -519,7 +522,11 @@ impl Engine {
                     .and_then(|p| self.route[protocol_slot(p)])
                 {
                     _ if pinned => Applied::Skipped("param-change-pinned-by-scenario"),
-                    Some(index) => self.models[index].apply(event, &self.prices)?,
+                    Some(index) => {
+                        let applied = self.models[index].apply(event, &self.prices)?;
+                        self.collect_snapshot_differences(Some(index), false);
+                        applied
+                    }
                     None => Applied::Skipped("protocol-not-modelled"),
                 };
                 if self.in_window {
@@ -602,6 +609,29 @@ impl Engine {
         Ok(())
     }
 
+    /// Moves the snapshot differences model `index` (every model with `None`) found into the
+    /// output, counting those in the window under `snapshot-differs-from-rebuilt`;
+    /// `instant_ended` first closes the snapshots of the instant (see
+    /// [`ProtocolModel::snapshot_differences`]).
+    fn collect_snapshot_differences(&mut self, index: Option<usize>, instant_ended: bool) {
+        let mut found = Vec::new();
+        for (at, model) in self.models.iter_mut().enumerate() {
+            if index.is_none_or(|index| index == at) {
+                model.snapshot_differences(instant_ended, &mut found);
+            }
+        }
+        for difference in found {
+            if self.config.from.is_none_or(|from| difference.time >= from) {
+                *self
+                    .output
+                    .clamped
+                    .entry("snapshot-differs-from-rebuilt")
+                    .or_default() += 1;
+                self.output.snapshot_differences.push(difference);
+            }
+        }
+    }
+
     fn run_checks(&mut self, seq: u64, time: Timestamp) -> Result<(), EngineError> {
         self.run_due_checks(seq, time, false)
     }
@@ -663,6 +693,7 @@ impl Engine {
         model.prepare_judge(liquidation, event.time)?;
         let judgement = model.judge(liquidation, event.time)?;
         model.apply_liquidation(liquidation, &judgement, event.time)?;
+        self.collect_snapshot_differences(Some(index), false);
         self.deferred[index] = true;
         if let Some(episode) = self.tracker.get_mut(&(
             liquidation.protocol,
@@ -1335,12 +1366,14 @@ impl Engine {
             at,
             state_time,
             accounts,
+            snapshot_differences: self.output.snapshot_differences.clone(),
         });
     }
 
     /// Runs the checks still due, closes open episodes at the last event's time and builds the
     /// run.
     pub fn finish(mut self, log: LogInfo) -> Result<Run, EngineError> {
+        self.collect_snapshot_differences(None, true);
         if let (Some(now), Some(next)) = (self.now, self.next_seq) {
             self.run_due_checks(next - 1, now, true)?;
         }

@@ -18,7 +18,10 @@
 
 mod model;
 
-pub use model::{Account, ChangeKind, Found, LendingModel, Point, Rules, Step};
+pub use model::{
+    Account, ChangeKind, Found, LendingModel, Point, Rules, Step, TOTALS_NOT_UPDATABLE,
+    TotalsAccount,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -5,12 +5,17 @@
 //! contracts' arithmetic and liquidation rules — is a [`Rules`] implementation in the protocol's
 //! folder; this module decides nothing about health by itself.
 
+mod snapshot;
+
 use std::collections::BTreeMap;
 
 use cascade_events::{
-    CollateralToggle, Event, Id, IndexUpdate, Liquidation, ParamChange, Payload, PositionChange,
-    PositionSnapshot, PriceUpdate, Protocol, Timestamp, U256,
+    AccountTotals, CollateralToggle, Event, EventKind, Id, IndexUpdate, Liquidation, ParamChange,
+    Payload, PositionChange, PositionSnapshot, PriceUpdate, Protocol, Timestamp, U256,
 };
+
+use snapshot::Snapshots;
+pub use snapshot::{TOTALS_NOT_UPDATABLE, TotalsAccount};
 
 use super::{
     Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
@@ -18,7 +23,7 @@ use super::{
 };
 use crate::EngineError;
 use crate::oracle::{OracleMode, PriceBook, Quote, RecordedPrices};
-use crate::protocol::accounts::AccountPosition;
+use crate::protocol::accounts::{AccountPosition, SnapshotDifference, SnapshotSide};
 use crate::protocol::param::ParamSetting;
 use crate::protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
@@ -295,14 +300,40 @@ pub trait Rules: Clone + std::fmt::Debug + 'static {
         id: Id,
         account: &Account<Self::Position>,
     ) -> Option<AccountPosition>;
-    /// The position a snapshot sets in its asset, given the one the log rebuilt there, and how
-    /// it is reported (`Clamped("snapshot-differs-from-rebuilt")` when a non-zero rebuilt
-    /// position differs).
+    /// The position a snapshot sets in its asset, and how it is reported (`Exact`, or what of
+    /// it is not modelled).
     fn snapshot(
         &mut self,
         snapshot: &PositionSnapshot,
-        rebuilt: &Self::Position,
     ) -> Result<(Self::Position, Applied), EngineError>;
+    /// A position in the units a positions export gives (what a [`SnapshotDifference`] shows).
+    fn snapshot_side(&self, asset: &Id, position: &Self::Position) -> SnapshotSide;
+
+    /// Why an `account-totals` snapshot cannot be taken (the protocol has no totals form, a
+    /// threshold it cannot read); `None` when it can. Default: no totals form.
+    fn refuses_totals(&self, _totals: &AccountTotals) -> Option<&'static str> {
+        Some("account-totals-not-modelled")
+    }
+    /// The position of an account known by its totals, as [`ProtocolModel::accounts`] reports
+    /// it. Default: none (no totals form).
+    fn totals_position(
+        &self,
+        _market: Id,
+        _id: Id,
+        _totals: &TotalsAccount,
+    ) -> Option<AccountPosition> {
+        None
+    }
+    /// Judges a recorded liquidation of an account known by its totals. Default: as an account
+    /// without a rebuilt position.
+    fn judge_totals(
+        &self,
+        _totals: &TotalsAccount,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<Judgement, EngineError> {
+        self.judge(None, liquidation, time)
+    }
 }
 
 /// A pair's view and compressed level.
@@ -351,6 +382,8 @@ pub struct LendingModel<R: Rules> {
     monitor: Monitor<R::Exposed, R::AssetView>,
     /// The oracle's own values where the log recorded them, and the mode they are read under.
     oracle: RecordedPrices,
+    /// Snapshot groups open at this instant, accounts known by their totals, e-mode categories.
+    snapshots: Snapshots<R::Position>,
 }
 
 impl<R: Rules> LendingModel<R> {
@@ -363,6 +396,7 @@ impl<R: Rules> LendingModel<R> {
             walked: Vec::new(),
             monitor: Monitor::default(),
             oracle: RecordedPrices::default(),
+            snapshots: Snapshots::default(),
         }
     }
 
@@ -629,7 +663,22 @@ impl<R: Rules> LendingModel<R> {
         &mut self,
         kind: ChangeKind,
         change: &PositionChange,
+        time: Timestamp,
     ) -> Result<Applied, EngineError> {
+        let event_kind = match kind {
+            ChangeKind::Deposit => EventKind::Deposit,
+            ChangeKind::Withdraw => EventKind::Withdraw,
+            ChangeKind::Borrow => EventKind::Borrow,
+            ChangeKind::Repay => EventKind::Repay,
+        };
+        if let Some(applied) = self.touched(
+            &R::market_of(&change.market),
+            &change.account,
+            event_kind,
+            time,
+        ) {
+            return Ok(applied);
+        }
         let plan = match self.rules.plan(kind, change)? {
             Step::Go(plan) => plan,
             Step::Done(applied) => return Ok(applied),
@@ -646,30 +695,13 @@ impl<R: Rules> LendingModel<R> {
         Ok(applied)
     }
 
-    /// A position snapshot: what it sets is worked out by the rules before the account is
-    /// touched (created if needed), then re-indexed.
-    fn snapshot(&mut self, snapshot: &PositionSnapshot) -> Result<Applied, EngineError> {
-        let market = R::market_of(&snapshot.market);
-        let rebuilt = self
-            .pools
-            .get(&market)
-            .and_then(|pool| pool.accounts.get(&snapshot.account))
-            .and_then(|account| account.positions.get(&snapshot.asset))
-            .copied()
-            .unwrap_or_default();
-        let (set, applied) = self.rules.snapshot(snapshot, &rebuilt)?;
-        let accounts = &mut self.pools.entry(market).or_default().accounts;
-        let (slot, _) = accounts.slot_or_insert_with(snapshot.account, Account::default);
-        *accounts
-            .at_mut(slot)
-            .positions
-            .entry_or_default(snapshot.asset) = set;
-        self.reindex(&market, slot);
-        Ok(applied)
-    }
-
-    fn toggle(&mut self, toggle: &CollateralToggle) -> Applied {
+    fn toggle(&mut self, toggle: &CollateralToggle, time: Timestamp) -> Applied {
         let market = R::market_of(&toggle.market);
+        if let Some(applied) =
+            self.touched(&market, &toggle.account, EventKind::CollateralToggle, time)
+        {
+            return applied;
+        }
         let known = self
             .pools
             .get_mut(&market)
@@ -802,6 +834,11 @@ impl<R: Rules> LendingModel<R> {
             pools.insert(market, pool);
         }
         self.pools = pools;
+        Ok(())
+    }
+
+    /// Rebuilds the pair index and the monitor from the decoded accounts (derived, not state).
+    fn reindex_all(&mut self) {
         let accounts: Vec<(Id, Slot)> = self
             .pools
             .iter()
@@ -814,7 +851,6 @@ impl<R: Rules> LendingModel<R> {
             self.reindex(&market, slot);
         }
         self.monitor.resync();
-        Ok(())
     }
 }
 
@@ -890,14 +926,16 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
 
     fn apply(&mut self, event: &Event, prices: &PriceBook) -> Result<Applied, EngineError> {
         self.invalidate();
+        let time = event.time;
         match &event.payload {
-            Payload::Deposit(change) => self.change(ChangeKind::Deposit, change),
-            Payload::Withdraw(change) => self.change(ChangeKind::Withdraw, change),
-            Payload::Borrow(change) => self.change(ChangeKind::Borrow, change),
-            Payload::Repay(change) => self.change(ChangeKind::Repay, change),
-            Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle)),
+            Payload::Deposit(change) => self.change(ChangeKind::Deposit, change, time),
+            Payload::Withdraw(change) => self.change(ChangeKind::Withdraw, change, time),
+            Payload::Borrow(change) => self.change(ChangeKind::Borrow, change, time),
+            Payload::Repay(change) => self.change(ChangeKind::Repay, change, time),
+            Payload::CollateralToggle(toggle) => Ok(self.toggle(toggle, time)),
             Payload::IndexUpdate(update) => self.rules.index_update(update),
-            Payload::PositionSnapshot(snapshot) => self.snapshot(snapshot),
+            Payload::PositionSnapshot(snapshot) => self.snapshot(snapshot, time),
+            Payload::AccountTotals(totals) => self.account_totals(totals, time),
             Payload::ParamChange(change) => self.rules.param_change(change),
             Payload::Price(_)
             | Payload::VaultOpen(_)
@@ -932,6 +970,9 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
     }
 
     fn judge(&self, liquidation: &Liquidation, time: Timestamp) -> Result<Judgement, EngineError> {
+        if let Some(judged) = self.judge_totals(liquidation, time) {
+            return judged;
+        }
         let account = self
             .pools
             .get(&R::market_of(&liquidation.market))
@@ -955,10 +996,15 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
         &mut self,
         liquidation: &Liquidation,
         _judgement: &Judgement,
-        _time: Timestamp,
+        time: Timestamp,
     ) -> Result<Applied, EngineError> {
         self.invalidate();
         let market = R::market_of(&liquidation.market);
+        if let Some(applied) =
+            self.touched(&market, &liquidation.account, EventKind::Liquidation, time)
+        {
+            return Ok(applied);
+        }
         let known = self
             .pools
             .get(&market)
@@ -1126,21 +1172,25 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
     fn encode_state(&self, out: &mut StateWriter) {
         self.encode_pools(out);
         // Last, and only when there is any, so that the state of a log without recorded oracle
-        // values is byte for byte what it was before they were modelled (state hashes in
-        // goldens).
-        if !self.oracle.is_empty() || !self.rules.extra_is_empty() {
+        // values or snapshot bookkeeping is byte for byte what it was before they were modelled
+        // (state hashes in goldens).
+        if !self.oracle.is_empty() || !self.rules.extra_is_empty() || !self.snapshots_are_empty() {
             self.oracle.encode(out);
             self.rules.encode_extra(out);
+            self.encode_snapshots(out);
         }
     }
 
     fn decode_state(&mut self, input: &mut StateReader<'_>) -> Result<(), EngineError> {
         self.decode_pools(input)?;
         self.oracle = RecordedPrices::new(self.oracle.mode());
+        self.snapshots = Snapshots::default();
         if !input.at_end() {
             self.oracle.decode(input)?;
             self.rules.decode_extra(input)?;
+            self.decode_snapshots(input)?;
         }
+        self.reindex_all();
         Ok(())
     }
 
@@ -1152,9 +1202,23 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
     fn accounts(&self, _time: Timestamp, out: &mut Vec<AccountPosition>) {
         for (market, pool) in &self.pools {
             for (id, account) in pool.accounts.entries() {
-                out.extend(self.rules.account_position(*market, *id, account));
+                let Some(mut position) = self.rules.account_position(*market, *id, account) else {
+                    continue;
+                };
+                if let Some(category) = self.snapshots.e_mode(market, id) {
+                    e_mode_not_modelled(&mut position, category);
+                }
+                out.push(position);
             }
         }
+        self.totals_positions(out);
+    }
+
+    fn snapshot_differences(&mut self, instant_ended: bool, out: &mut Vec<SnapshotDifference>) {
+        if instant_ended {
+            self.close_groups();
+        }
+        self.take_differences(out);
     }
 
     fn health_distribution(&self, _time: Timestamp, out: &mut Vec<HealthDistribution>) {
@@ -1171,4 +1235,16 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
             out.push(distribution);
         }
     }
+}
+
+/// An account a snapshot put in a non-zero Aave v3 e-mode category: the model has no e-mode
+/// (no category's threshold, bonus or price source), so its health factor from the reserves' own
+/// thresholds would be wrong, and is not given.
+fn e_mode_not_modelled(position: &mut AccountPosition, category: u8) {
+    position.health_factor = None;
+    position.liquidation_price = None;
+    position.missing = Some(format!(
+        "the parameters of e-mode category {category} (e-mode is not modelled: its liquidation \
+         threshold, bonus and price source would replace the reserves' own)"
+    ));
 }

@@ -142,6 +142,7 @@ pub(crate) mod tests {
                 price: Quantity::new(U256::from(3u8), 0),
             }),
             missing: None,
+            totals: None,
         }
     }
 

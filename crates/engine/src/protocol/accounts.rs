@@ -8,7 +8,7 @@
 //! wad. What cannot be computed (a price, decimals or exchange rate the log never gave) is `None`,
 //! and [`AccountPosition::missing`] says which input for which asset.
 
-use cascade_events::{Id, Protocol, Timestamp, U256};
+use cascade_events::{EventKind, Id, Protocol, Timestamp, U256};
 use serde::Serialize;
 
 use crate::protocol::Quantity;
@@ -94,6 +94,81 @@ pub struct AccountPosition {
     pub liquidation_price: Option<LiquidationPrice>,
     /// The first input missing for the health factor (`price of WBTC`), if any.
     pub missing: Option<String>,
+    /// Set for an account known only by an `account-totals` snapshot: what it recorded.
+    pub totals: Option<RecordedTotals>,
+}
+
+/// What an `account-totals` snapshot recorded of an account the model knows only by its totals
+/// (`docs/ingest.md`, "Position snapshots"). The account's values are the snapshot's, in the
+/// base currency of its time: no price moves them (the assets behind them are unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedTotals {
+    /// When they were recorded.
+    pub at: Timestamp,
+    /// The weighted loan to value, where the export had it.
+    pub ltv: Option<Quantity>,
+    /// The health factor the export recorded, wad.
+    pub health_factor: Option<U256>,
+    /// `(computed - recorded) / recorded` in parts per million, rounded toward zero; `None`
+    /// without a recorded or computed health factor (or with either at the no-debt maximum, where
+    /// the difference is `0` when both are).
+    pub health_difference_ppm: Option<i64>,
+    /// The Aave v3 e-mode category the export gave, if any (its parameters are already in the
+    /// recorded threshold).
+    pub e_mode: Option<u8>,
+    /// The first later event of the account the totals cannot follow (its kind and time), after
+    /// which the health factor is unknown.
+    pub superseded: Option<(EventKind, Timestamp)>,
+}
+
+/// The health-factor difference of [`RecordedTotals::health_difference_ppm`]: `None` when one
+/// side is the no-debt maximum and the other is not, or beyond `i64`.
+pub fn difference_ppm(computed: U256, recorded: U256) -> Option<i64> {
+    if computed == U256::MAX || recorded == U256::MAX {
+        return (computed == recorded).then_some(0);
+    }
+    if recorded.is_zero() {
+        return None;
+    }
+    let ppm = computed
+        .abs_diff(recorded)
+        .checked_mul(U256::from(1_000_000u32))?
+        / recorded;
+    let ppm = i64::try_from(ppm).ok()?;
+    Some(if computed < recorded { -ppm } else { ppm })
+}
+
+/// One account and asset whose rebuilt holding a snapshot in the middle of a history
+/// contradicted (`snapshot-differs-from-rebuilt`): the snapshot replaced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotDifference {
+    /// The snapshot's time.
+    pub time: Timestamp,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account.
+    pub account: Id,
+    /// The asset; the base currency for an account's totals.
+    pub asset: Id,
+    /// What the log had rebuilt.
+    pub rebuilt: SnapshotSide,
+    /// What the snapshot set (zeros for an asset the snapshot did not name: it was cleared).
+    pub snapshot: SnapshotSide,
+}
+
+/// One side of a [`SnapshotDifference`], in the units a positions export gives: Aave `balanceOf`
+/// amounts, Compound cTokens and borrow balance, Maker `ink` and `art`, totals in the base
+/// currency's smallest unit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotSide {
+    /// Collateral.
+    pub collateral: U256,
+    /// Debt.
+    pub debt: U256,
+    /// Whether the collateral counts.
+    pub collateral_enabled: bool,
 }
 
 /// Every account's position at one requested time (`--accounts-at`): taken once the replay has
@@ -108,6 +183,8 @@ pub struct AccountsCapture {
     pub state_time: Option<Timestamp>,
     /// By protocol, market and account.
     pub accounts: Vec<AccountPosition>,
+    /// Every snapshot difference the replay found up to this capture, in log order.
+    pub snapshot_differences: Vec<SnapshotDifference>,
 }
 
 /// The liquidation price of the main collateral of `assets` (the counted collateral of the

@@ -428,6 +428,18 @@ pub trait ProtocolModel: ModelClone {
     /// after every [`ProtocolModel::advance`] and reports them with the clamped events.
     fn take_adjustments(&mut self, _out: &mut std::collections::BTreeMap<&'static str, u64>) {}
 
+    /// Moves the snapshot differences found since the last call into `out`. With
+    /// `instant_ended` (the replay loop's call once an instant's events are all applied, and at
+    /// the log's end) it first closes the instant's snapshots: an account's rows at one instant
+    /// are its whole position, so the assets they did not name are compared (and cleared) only
+    /// then. The loop also calls it after every event the model applies. Default: none.
+    fn snapshot_differences(
+        &mut self,
+        _instant_ended: bool,
+        _out: &mut Vec<accounts::SnapshotDifference>,
+    ) {
+    }
+
     /// Writes the whole model state in the canonical encoding (checkpoints and the state hash).
     fn encode_state(&self, out: &mut StateWriter);
 

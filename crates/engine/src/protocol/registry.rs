@@ -69,6 +69,7 @@ pub const POOL_EVENTS: &[EventKind] = &[
     EventKind::PositionSnapshot,
     EventKind::OracleValue,
     EventKind::OracleSourceChange,
+    EventKind::AccountTotals,
 ];
 
 /// One protocol as the engine knows it.

@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cascade_events::{
-    Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail,
-    ParamChange, Payload, PositionChange, PositionSnapshot, PriceUpdate, Protocol, Symbol,
-    Timestamp, U256, VaultOpen,
+    AccountTotals, Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation,
+    LiquidationDetail, ParamChange, Payload, PositionChange, PositionSnapshot, PriceUpdate,
+    Protocol, Symbol, Timestamp, U256, VaultOpen,
 };
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -365,6 +365,7 @@ enum EventSpec {
     IndexUpdate(IndexSpec),
     ParamChange(ParamSpec),
     Snapshot(Box<SnapshotSpec>),
+    AccountTotals(Box<TotalsSpec>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -472,6 +473,29 @@ struct SnapshotSpec {
     /// false when absent.
     scaled: Option<Field>,
     collateral_enabled: Option<Field>,
+    /// Aave v3 e-mode category of the account (an integer 0..=255).
+    e_mode: Option<Field>,
+}
+
+/// An account's whole position as `getUserAccountData` totals (`account-totals` events).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotalsSpec {
+    when: Option<ColumnList>,
+    unless: Option<ColumnList>,
+    count: Option<String>,
+    protocol: Field,
+    market: Field,
+    account: Field,
+    /// Total collateral in the base currency (an amount: wei with `unit = "base"`, decimal ETH
+    /// with `decimals = 18`).
+    collateral: Field,
+    debt: Field,
+    /// The weighted liquidation threshold: basis points (8250) or a fraction (0.825).
+    liquidation_threshold: Field,
+    ltv: Option<Field>,
+    health_factor: Option<Field>,
+    e_mode: Option<Field>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1093,6 +1117,17 @@ impl Compiler<'_> {
         })
     }
 
+    /// A small category number (an Aave v3 e-mode category, 0..=255).
+    fn category(&self, name: &str, field: Option<&Field>) -> Result<Get<u8>, IngestError> {
+        self.compile(name, field, FieldType::Round, |_| {
+            Box::new(|text, _| {
+                text.trim()
+                    .parse::<u8>()
+                    .map_err(|_| format!("{:?} is not a category number 0..=255", text.trim()))
+            })
+        })
+    }
+
     fn boolean(&self, name: &str, field: Option<&Field>) -> Result<Get<bool>, IngestError> {
         self.compile(name, field, FieldType::Bool, |_| {
             Box::new(|text, _| value::boolean(text))
@@ -1247,6 +1282,7 @@ impl EventSpec {
             EventSpec::IndexUpdate(s) => gate!(s),
             EventSpec::ParamChange(s) => gate!(s),
             EventSpec::Snapshot(s) => gate!(s),
+            EventSpec::AccountTotals(s) => gate!(s),
         }
     }
 
@@ -1334,6 +1370,18 @@ impl EventSpec {
                 Some(&s.debt),
                 s.scaled.as_ref(),
                 s.collateral_enabled.as_ref(),
+                s.e_mode.as_ref(),
+            ]),
+            EventSpec::AccountTotals(s) => all(&[
+                Some(&s.protocol),
+                Some(&s.market),
+                Some(&s.account),
+                Some(&s.collateral),
+                Some(&s.debt),
+                Some(&s.liquidation_threshold),
+                s.ltv.as_ref(),
+                s.health_factor.as_ref(),
+                s.e_mode.as_ref(),
             ]),
         }
     }
@@ -1699,6 +1747,18 @@ enum EventPlan {
         debt: AmountGet,
         scaled: Get<bool>,
         collateral_enabled: Get<bool>,
+        e_mode: Get<u8>,
+    },
+    Totals {
+        protocol: Get<Protocol>,
+        market: Get<Id>,
+        account: Get<Id>,
+        collateral: AmountGet,
+        debt: AmountGet,
+        liquidation_threshold: Get<Fixed>,
+        ltv: Get<Fixed>,
+        health_factor: Get<Fixed>,
+        e_mode: Get<u8>,
     },
 }
 
@@ -1765,6 +1825,19 @@ impl EventPlan {
                 scaled: c.boolean("scaled", s.scaled.as_ref())?,
                 collateral_enabled: c
                     .boolean("collateral_enabled", s.collateral_enabled.as_ref())?,
+                e_mode: c.category("e_mode", s.e_mode.as_ref())?,
+            },
+            EventSpec::AccountTotals(s) => EventPlan::Totals {
+                protocol: c.protocol(&s.protocol)?,
+                market: c.id("market", Some(&s.market))?,
+                account: c.id("account", Some(&s.account))?,
+                collateral: c.amount("collateral", Some(&s.collateral))?,
+                debt: c.amount("debt", Some(&s.debt))?,
+                liquidation_threshold: c
+                    .fixed("liquidation_threshold", Some(&s.liquidation_threshold))?,
+                ltv: c.fixed("ltv", s.ltv.as_ref())?,
+                health_factor: c.fixed("health_factor", s.health_factor.as_ref())?,
+                e_mode: c.category("e_mode", s.e_mode.as_ref())?,
             },
         })
     }
@@ -1982,6 +2055,7 @@ impl EventPlan {
                 debt,
                 scaled,
                 collateral_enabled,
+                e_mode,
             } => Payload::PositionSnapshot(Box::new(PositionSnapshot {
                 protocol: protocol.required(row)?,
                 market: market.required(row)?,
@@ -1991,7 +2065,28 @@ impl EventPlan {
                 debt: debt.required(row)?,
                 scaled: scaled.optional(row)?.unwrap_or(false),
                 collateral_enabled: collateral_enabled.optional(row)?,
-                e_mode: None,
+                e_mode: e_mode.optional(row)?,
+            })),
+            EventPlan::Totals {
+                protocol,
+                market,
+                account,
+                collateral,
+                debt,
+                liquidation_threshold,
+                ltv,
+                health_factor,
+                e_mode,
+            } => Payload::AccountTotals(Box::new(AccountTotals {
+                protocol: protocol.required(row)?,
+                market: market.required(row)?,
+                account: account.required(row)?,
+                collateral: collateral.required(row)?,
+                debt: debt.required(row)?,
+                liquidation_threshold: liquidation_threshold.required(row)?,
+                ltv: ltv.optional(row)?,
+                health_factor: health_factor.optional(row)?,
+                e_mode: e_mode.optional(row)?,
             })),
             EventPlan::Toggle {
                 protocol,

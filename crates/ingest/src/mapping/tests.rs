@@ -842,3 +842,106 @@ collateral_enabled = { column = "usage" }
         ]
     );
 }
+
+/// The `account-totals` table of a `getUserAccountData`-style export whose totals are in wei
+/// (`unit = "base"`) or in decimal ETH (`decimals = 18`) per row, thresholds in basis points or
+/// as fractions, and health factors as decimals.
+const TOTALS_MAPPING: &str = r#"
+[time]
+value = "2021-05-19 00:00:00"
+format = "%Y-%m-%d %H:%M:%S"
+
+[[event]]
+kind = "account-totals"
+when = { column = "unit", equals = "wei" }
+protocol = "aave-v2"
+market = "main"
+account = { column = "user", id = "address" }
+collateral = { column = "totalCollateralETH", unit = "base" }
+debt = { column = "totalDebtETH", unit = "base" }
+liquidation_threshold = { column = "currentLiquidationThreshold" }
+health_factor = { column = "healthFactor", decimals = 18, scaled = true }
+
+[[event]]
+kind = "account-totals"
+unless = { column = "unit", equals = "wei" }
+protocol = "aave-v2"
+market = "main"
+account = { column = "user", id = "address" }
+collateral = { column = "totalCollateralETH", decimals = 18 }
+debt = { column = "totalDebtETH", decimals = 18 }
+liquidation_threshold = { column = "currentLiquidationThreshold" }
+health_factor = { column = "healthFactor", optional = true }
+e_mode = { column = "eMode", optional = true }
+"#;
+
+#[test]
+fn account_totals_rows_read_wei_or_decimal_eth_and_bps_or_fraction_thresholds() {
+    let files = Files::new(
+        "user,unit,totalCollateralETH,totalDebtETH,currentLiquidationThreshold,healthFactor,eMode\n\
+         00000000000000000000000000000000000A11CE,wei,10000000000000000000,9180000000000000000,8250,898692810457516340,\n\
+         0x0000000000000000000000000000000000000B0B,eth,5,3.6,0.825,1.1458333333,1\n\
+         0x0000000000000000000000000000000000000CA1,eth,12.3456,0,0.8,,\n",
+        TOKENS,
+    );
+    let batch = files.read(TOTALS_MAPPING, false).unwrap();
+    let totals: Vec<_> = batch
+        .events
+        .iter()
+        .map(|event| match &event.payload {
+            Payload::AccountTotals(t) => (
+                t.account.to_string(),
+                t.collateral.0.to_string(),
+                t.debt.0.to_string(),
+                t.liquidation_threshold.to_string(),
+                t.health_factor.map(|h| h.to_string()),
+                t.e_mode,
+            ),
+            other => panic!("not account totals: {other:?}"),
+        })
+        .collect();
+    let owned = |text: &str| text.to_owned();
+    assert_eq!(
+        totals,
+        [
+            (
+                owned("0x00000000000000000000000000000000000a11ce"),
+                owned("10000000000000000000"),
+                owned("9180000000000000000"),
+                owned("8250"),
+                Some(owned("0.898692810457516340")),
+                None
+            ),
+            (
+                owned("0x0000000000000000000000000000000000000b0b"),
+                owned("5000000000000000000"),
+                owned("3600000000000000000"),
+                owned("0.825"),
+                Some(owned("1.1458333333")),
+                Some(1)
+            ),
+            (
+                owned("0x0000000000000000000000000000000000000ca1"),
+                owned("12345600000000000000"),
+                owned("0"),
+                owned("0.8"),
+                None,
+                None
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_bad_e_mode_is_an_error_at_its_cell() {
+    let files = Files::new(
+        "user,unit,totalCollateralETH,totalDebtETH,currentLiquidationThreshold,healthFactor,eMode\n\
+         0x0000000000000000000000000000000000000B0B,eth,5,3.6,0.825,1.1,300\n",
+        TOKENS,
+    );
+    let error = row_error(files.read(TOTALS_MAPPING, false));
+    assert!(
+        error.to_string().contains("not a category number"),
+        "{error}"
+    );
+}

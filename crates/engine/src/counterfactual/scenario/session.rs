@@ -124,6 +124,7 @@ pub fn note_markets(payload: &Payload, out: &mut BTreeMap<Protocol, BTreeSet<Id>
         Payload::CollateralToggle(e) => &[e.market, e.asset],
         Payload::IndexUpdate(e) => &[e.market, e.asset],
         Payload::PositionSnapshot(e) => &[e.market, e.asset],
+        Payload::AccountTotals(e) => &[e.market],
         Payload::ParamChange(e) => &[e.market],
         Payload::AuctionKick(e) => &[e.market],
         Payload::AuctionTake(e) => &[e.market],

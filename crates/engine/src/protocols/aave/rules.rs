@@ -306,20 +306,11 @@ impl LendingModel<Aave> {
     /// the variable debt token): for tests that check conservation.
     #[cfg(test)]
     pub(crate) fn balances(&self, market: &Id, account: &Id, asset: &Id) -> (U256, U256) {
-        let reserve = self
-            .rules()
-            .reserves
-            .get(asset)
-            .cloned()
-            .unwrap_or_default();
         let position = self
             .account(market, account)
             .and_then(|a| a.positions.get(asset).copied())
             .unwrap_or_default();
-        (
-            ray_mul(position.scaled_collateral, reserve.liquidity_index).unwrap_or(U256::MAX),
-            ray_mul(position.scaled_debt, reserve.borrow_index).unwrap_or(U256::MAX),
-        )
+        self.rules().balances_of(asset, &position)
     }
 }
 
@@ -1392,8 +1383,37 @@ impl Rules for Aave {
     fn snapshot(
         &mut self,
         snapshot: &cascade_events::PositionSnapshot,
-        rebuilt: &Position,
     ) -> Result<(Position, Applied), EngineError> {
-        self.snapshot_position(snapshot, rebuilt)
+        self.snapshot_position(snapshot)
+    }
+
+    fn snapshot_side(
+        &self,
+        asset: &Id,
+        position: &Position,
+    ) -> crate::protocol::accounts::SnapshotSide {
+        self.snapshot_side_of(asset, position)
+    }
+
+    fn refuses_totals(&self, totals: &cascade_events::AccountTotals) -> Option<&'static str> {
+        Self::totals_refused(totals)
+    }
+
+    fn totals_position(
+        &self,
+        market: Id,
+        id: Id,
+        totals: &crate::lending::TotalsAccount,
+    ) -> Option<crate::protocol::accounts::AccountPosition> {
+        Some(self.totals_position_of(market, id, totals))
+    }
+
+    fn judge_totals(
+        &self,
+        totals: &crate::lending::TotalsAccount,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<Judgement, EngineError> {
+        self.judge_totals_account(totals, liquidation, time)
     }
 }

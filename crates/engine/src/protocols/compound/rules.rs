@@ -1157,8 +1157,15 @@ impl Rules for Compound {
     fn snapshot(
         &mut self,
         snapshot: &cascade_events::PositionSnapshot,
-        rebuilt: &Position,
     ) -> Result<(Position, Applied), EngineError> {
-        Ok(self.snapshot_position(snapshot, rebuilt))
+        Ok(self.snapshot_position(snapshot))
+    }
+
+    fn snapshot_side(
+        &self,
+        asset: &Id,
+        position: &Position,
+    ) -> crate::protocol::accounts::SnapshotSide {
+        self.snapshot_side_of(asset, position)
     }
 }

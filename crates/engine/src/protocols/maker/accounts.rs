@@ -129,5 +129,6 @@ fn vault_position(inputs: VaultInputs<'_>) -> AccountPosition {
         health_factor: health,
         liquidation_price,
         missing,
+        totals: None,
     }
 }

@@ -2,11 +2,13 @@
 //! them.
 
 use super::*;
+use crate::protocol::accounts::{SnapshotDifference, SnapshotSide};
 
 impl MakerModel {
     /// Sets the vault's `ink` and `art` (`debt` as `art`, or as DAI turned into `art` at the
-    /// ilk's rate dripped to `time`, rounded up as a draw is). A vault whose rebuilt books
-    /// differ is replaced and reported (`snapshot-differs-from-rebuilt`).
+    /// ilk's rate dripped to `time`, rounded up as a draw is): one row is the whole vault. A
+    /// vault whose rebuilt books differ is replaced and the difference handed over
+    /// (`snapshot-differs-from-rebuilt`).
     pub(super) fn apply_snapshot(
         &mut self,
         snapshot: &PositionSnapshot,
@@ -29,10 +31,22 @@ impl MakerModel {
         vault.ink = snapshot.collateral.0;
         vault.art = art;
         ilk.reindex(slot, old)?;
-        Ok(if differs {
-            Applied::Clamped("snapshot-differs-from-rebuilt")
-        } else {
-            Applied::Exact
-        })
+        if differs {
+            let side = |ink, art| SnapshotSide {
+                collateral: ink,
+                debt: art,
+                collateral_enabled: true,
+            };
+            self.snapshot_differences.push(SnapshotDifference {
+                time,
+                protocol: Protocol::Maker,
+                market: snapshot.market,
+                account: snapshot.account,
+                asset: snapshot.asset,
+                rebuilt: side(old.ink, old.art),
+                snapshot: side(snapshot.collateral.0, art),
+            });
+        }
+        Ok(Applied::Exact)
     }
 }

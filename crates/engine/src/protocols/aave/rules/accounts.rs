@@ -1,12 +1,14 @@
 //! [`ProtocolModel::accounts`](crate::ProtocolModel::accounts) for Aave: each account's reserves
 //! read back as `balanceOf` reads them, valued as `calculateUserAccountData` values them.
 
-use cascade_events::{Id, U256};
+use cascade_events::{Fixed, Id, U256};
 
-use super::{Aave, Account};
+use super::{Aave, Account, bps};
+use crate::lending::TotalsAccount;
 use crate::protocol::Quantity;
 use crate::protocol::accounts::{
-    AccountPosition, AssetPosition, ThresholdKind, main_liquidation_price, value_of,
+    AccountPosition, AssetPosition, RecordedTotals, ThresholdKind, difference_ppm,
+    main_liquidation_price, value_of,
 };
 use crate::protocols::aave::math::ray_mul;
 
@@ -85,6 +87,75 @@ impl Aave {
             liquidation_price: liquidation,
             missing,
             assets,
+            totals: None,
         })
+    }
+
+    /// An account known by its totals: the snapshot's values in the base currency, its health
+    /// factor computed from them ([`Aave::totals_health`]) and compared with the recorded one.
+    /// No assets (the export did not name them) and no liquidation price (no asset to price).
+    /// Once superseded by an event the totals could not follow, the health factor is unknown.
+    pub(super) fn totals_position_of(
+        &self,
+        market: Id,
+        account: Id,
+        totals: &TotalsAccount,
+    ) -> AccountPosition {
+        let recorded = &totals.totals;
+        let threshold = bps(&recorded.liquidation_threshold, 1).map(U256::from);
+        let computed = Self::totals_health(recorded);
+        let recorded_health = recorded
+            .health_factor
+            .map(|health| recorded_health(&health));
+        let (health_factor, missing) = match (totals.superseded, computed) {
+            (Some((kind, time)), _) => (
+                None,
+                Some(format!(
+                    "per-reserve positions: the account totals of {} were followed by a {kind} at {}",
+                    totals.time.to_rfc3339(),
+                    time.to_rfc3339()
+                )),
+            ),
+            (None, Some(health)) => (Some(health), None),
+            (None, None) => (None, Some("a value within 256 bits".to_owned())),
+        };
+        AccountPosition {
+            protocol: self.protocol,
+            market,
+            account,
+            base_currency: self.base,
+            base_decimals: self.base_decimals,
+            assets: Vec::new(),
+            collateral_value: Some(recorded.collateral.0),
+            debt_value: Some(recorded.debt.0),
+            threshold_kind: ThresholdKind::LiquidationThreshold,
+            threshold: threshold.map(|bps| Quantity::new(bps, 4)),
+            health_factor,
+            liquidation_price: None,
+            missing,
+            totals: Some(RecordedTotals {
+                at: totals.time,
+                ltv: recorded
+                    .ltv
+                    .and_then(|ltv| bps(&ltv, 1))
+                    .map(|bps| Quantity::new(U256::from(bps), 4)),
+                health_factor: recorded_health,
+                health_difference_ppm: computed
+                    .zip(recorded_health)
+                    .and_then(|(computed, recorded)| difference_ppm(computed, recorded)),
+                e_mode: recorded.e_mode,
+                superseded: totals.superseded,
+            }),
+        }
+    }
+}
+
+/// A recorded health factor as a wad (extra digits truncated). Exports write `uint256(-1)` for an
+/// account without debt (as a wad, or as a decimal beyond any real health): anything at or above
+/// 2^255 is read as that maximum.
+fn recorded_health(health: &Fixed) -> U256 {
+    match health.rescale(18) {
+        Some(wad) if wad < U256::from(1u8) << 255 => wad,
+        _ => U256::MAX,
     }
 }

@@ -92,6 +92,7 @@ impl Compound {
             liquidation_price: liquidation,
             missing,
             assets,
+            totals: None,
         })
     }
 }
