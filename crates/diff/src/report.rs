@@ -959,9 +959,19 @@ fn health_heat_charts(runs: &[RunFile]) -> Vec<Chart> {
             let protocol = map.scope.split(' ').next().unwrap_or("");
             let unit = crate::health_heat::base_currency(protocol);
             let period = map.columns.first().map_or(3600, |c| c.period_seconds);
+            let uneven = map.columns.iter().any(|c| c.period_seconds != period);
             out.push(Chart {
                 name: format!("health-time-{}", out.len() + 1),
-                title: format!("{} {}: health factor per hour", run.label(), map.scope),
+                title: format!(
+                    "{} {}: health factor {}",
+                    run.label(),
+                    map.scope,
+                    if uneven || period != 3600 {
+                        "over time"
+                    } else {
+                        "per hour"
+                    }
+                ),
                 svg: crate::health_heat::svg(
                     map,
                     &format!(
@@ -973,8 +983,11 @@ fn health_heat_charts(runs: &[RunFile]) -> Vec<Chart> {
                     unit,
                 ),
                 note: format!(
-                    "Each column is the state at the end of one period ({}), each row a health                      bucket [low, high), lowest at the bottom; the shade is the bucket's share of                      the accounts with debt at that moment. Hover a cell for the accounts and                      their debt ({}). At most {} columns: a longer window shows the last period                      of each stretch.{}",
-                    if period == 3600 {
+                    "Each column is the state at the end of one period ({}), each row a health                      bucket [low, high), lowest at the bottom; the shade is the bucket's share of                      the accounts with debt at that moment. Hover a cell for the accounts and                      their debt ({}). At most {} columns: a longer window gathers periods in                      stretches, each column the state at the end of its stretch.{}",
+                    if uneven {
+                        "periods of uneven length: a run keeps the hours around its liquidations                          and newly liquidatable accounts and samples the rest on a coarser grid;                          columns are drawn equally wide; the strip under the map is darkest under an                          hour and paler as the period grows, and each cell's title gives its                          period"
+                            .to_owned()
+                    } else if period == 3600 {
                         "an hour".to_owned()
                     } else {
                         format!("{} hours", period / 3600)

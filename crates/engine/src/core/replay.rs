@@ -221,6 +221,9 @@ struct Output {
     totals_only: bool,
     /// Under `totals_only`, who each simulated liquidation hit: (protocol, market, account).
     hit: Vec<(Protocol, Id, Id)>,
+    /// Accounts found newly liquidatable in the window (an account counts again after it was
+    /// safe): with the liquidations, what makes an hour active for `health_over_time`.
+    newly_unsafe: u64,
 }
 
 /// The replay engine: feed it events in log order with [`Engine::apply`], then
@@ -420,7 +423,7 @@ impl Engine {
                 self.run_due_checks(next - 1, now, true)?;
                 self.capture_due(now);
                 if self.output.health_over_time.ends(now, time) {
-                    self.sample_health(next - 1, now);
+                    self.sample_health(next - 1, now, Some(time));
                 }
             }
             self.now = Some(time);
@@ -830,14 +833,17 @@ impl Engine {
         self.output.health.len() > before
     }
 
-    /// At the end of a period of the window (an hour), after its last event `seq` at `time` and
-    /// the checks of that second, takes every model's health distributions into
-    /// `health_over_time`.
-    fn sample_health(&mut self, seq: u64, time: Timestamp) {
+    /// At the end of an hour of the window, after its last event `seq` at `time` and the checks
+    /// of that second (`next`: the next event's time, `None` at the window's end), takes every
+    /// model's health distributions into `health_over_time` when the hour ends a sampled period
+    /// ([`crate::leverage::sampling`] says which).
+    fn sample_health(&mut self, seq: u64, time: Timestamp, next: Option<Timestamp>) {
         if self.output.window.last_seq != Some(seq) || self.output.totals_only {
             return;
         }
-        let Some(period) = self.output.health_over_time.begin(time) else {
+        let activity = (self.output.liquidations.len() + self.output.hit.len()) as u64
+            + self.output.newly_unsafe;
+        let Some(period) = self.output.health_over_time.begin(time, next, activity) else {
             return;
         };
         let mut distributions: Vec<HealthDistribution> = Vec::new();
@@ -854,8 +860,8 @@ impl Engine {
             return;
         };
         let taken = crate::leverage::record::Taken {
-            period,
-            period_seconds: self.output.health_over_time.period_seconds(),
+            period: period.start,
+            period_seconds: period.seconds,
             seq,
             time,
         };
@@ -921,6 +927,9 @@ impl Engine {
         for (market, account, unsafe_now) in std::mem::take(&mut self.changes) {
             let key = (protocol, market, account);
             if unsafe_now {
+                if !self.tracker.contains_key(&key) && self.in_window {
+                    self.output.newly_unsafe += 1;
+                }
                 self.tracker.entry(key).or_insert(Episode {
                     since: time,
                     last_seen: time,
@@ -1276,7 +1285,7 @@ impl Engine {
             self.run_due_checks(next - 1, now, true)?;
         }
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
-            self.sample_health(seq, now);
+            self.sample_health(seq, now, None);
             if !self.output.totals_only
                 && let Some((book, _)) = self.book(now)
             {
