@@ -846,7 +846,7 @@ fn health_chart(
         &ranges,
         &series,
         [
-            "before: as the first account became liquidatable",
+            "before: at the first recorded liquidation of the window",
             "after: at the end of the window",
         ],
     )?;
@@ -916,8 +916,9 @@ fn health_chart(
     let note = format!(
         "Health factor as the protocol defines it (Maker: collateral at the OSM price over debt \
          times the liquidation ratio; below 1 is liquidatable), buckets [low, high). Before: the \
-         state at the first check that found an account liquidatable, before anything was \
-         liquidated{}. After: the state after the last event the run reports on{}. Debt in the \
+         state at the window's first recorded liquidation of the protocol, before it was judged \
+         or (in a counterfactual) skipped: the same event in every run of the window; a window \
+         without one uses the run's first check that found an account liquidatable{}. After: the state after the last event the run reports on{}. Debt in the \
          protocol's base currency.",
         listed(&stated(0)),
         listed(&stated(1)),

@@ -61,7 +61,7 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
         "maker ETH-B mat = 1.5",
         "liquidations by cascade round",
         "maker ETH-B: health factor before and after",
-        "before: as the first account became liquidatable",
+        "before: at the first recorded liquidation of the window",
         // The exact table under the chart: historical before, its `<1` bucket.
         "historical before",
         "historical at 2022-06-13T01:01:40Z (seq 110)",
