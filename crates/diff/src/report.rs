@@ -503,6 +503,8 @@ fn busiest<F: Fn(&crate::runfile::LiquidationRecord) -> String>(
 enum TimelineMetric {
     /// Accounts liquidatable (`accounts_unsafe`).
     AccountsUnsafe,
+    /// Debt of those accounts (`debt_at_risk`, base currency).
+    DebtAtRisk,
     /// Debt of underwater accounts beyond their collateral (`bad_debt`, base currency).
     BadDebt,
 }
@@ -511,6 +513,7 @@ impl TimelineMetric {
     fn value(self, point: &TimelinePoint) -> Option<Num> {
         match self {
             TimelineMetric::AccountsUnsafe => Some(Num::from_int(point.accounts_unsafe.into())),
+            TimelineMetric::DebtAtRisk => Some(Num::of(&point.debt_at_risk)),
             TimelineMetric::BadDebt => Some(Num::of(&point.bad_debt)),
         }
     }
@@ -570,6 +573,19 @@ fn timeline_chart(
                 format!(
                     " Peak: {} ({label}, {}).",
                     story::count(value.to_f64() as u64, "account"),
+                    time.to_rfc3339()
+                )
+            }),
+        ),
+        TimelineMetric::DebtAtRisk => (
+            "debt-at-risk",
+            "debt at risk over time",
+            "debt at risk (base currency)",
+            "Debt of the accounts below health 1 at each check, in the protocol's base currency (Maker: DAI).",
+            peak.map(|(value, label, time)| {
+                format!(
+                    " Peak: {} ({label}, {}).",
+                    value.human(2),
                     time.to_rfc3339()
                 )
             }),
@@ -703,7 +719,11 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             note: format!("Each circle is one liquidation at the oracle price of that moment, its area by the debt repaid; hover for the account and amounts. Beyond {} liquidations a run shows its {} largest one by one and the others summed per stretch of time. Dashed lines are counterfactual runs.", charts::MARKS_DRAWN, charts::MARKS_DRAWN / 2),
             table: None,
         });
-        for metric in [TimelineMetric::AccountsUnsafe, TimelineMetric::BadDebt] {
+        for metric in [
+            TimelineMetric::AccountsUnsafe,
+            TimelineMetric::DebtAtRisk,
+            TimelineMetric::BadDebt,
+        ] {
             if let Some(chart) = timeline_chart(runs, &key, index + 1, metric)? {
                 out.push(chart);
             }
