@@ -1,8 +1,11 @@
-//! The commands the documentation shows, run as written: the README's usage block and the
-//! real-data examples of `docs/ingest.md` and `docs/fidelity.md` (against `../shared/data`,
-//! skipped with a notice when it is absent), and the `cascade` lines of the GitHub Actions job in
-//! `docs/diff.md` and the position-snapshot workflow of `docs/ingest.md` (on the committed
-//! fixtures).
+//! The commands the documentation shows, run as written: the README's usage block, the
+//! real-data examples of `docs/ingest.md` and `docs/fidelity.md`, the post-mortems of
+//! `docs/postmortems/` (against `../shared/data`, skipped with a notice when it is absent), the
+//! sweep over Kafka workers of `docs/kafka.md` (also only when this checkout's broker runs), and
+//! the `cascade` lines of the GitHub Actions job in `docs/diff.md`, the position-snapshot workflow
+//! of `docs/ingest.md` and the three-protocol market of `docs/synthetic.md` (no real data needed).
+//! `docs/scenarios.md`, `docs/leverage.md` and `docs/engine.md` show no command to run (only
+//! synopses and file formats).
 //!
 //! Each line goes through `bash -c` with the built `cascade` first on the PATH, so comments,
 //! quoting and redirections behave as they do for a reader who pastes them.
@@ -262,4 +265,221 @@ fn the_totals_workflow_of_docs_ingest_runs_as_written() {
         "{}",
         outputs[3]
     );
+}
+
+/// Runs `lines` (one documented block) as one bash script in `dir`, stopping at the first
+/// command that fails, as a reader pasting the block into a terminal with `set -e` would see it.
+fn script(lines: &[String], dir: &Path, env: &[(&str, &Path)]) -> Output {
+    let text = format!("set -euo pipefail\n{}\n", lines.join("\n"));
+    shell(&text, dir, env)
+}
+
+/// The post-mortems (`docs/postmortems/`): the shared log of their index, then each page's
+/// block, against `../shared/data`. As written, except that `cargo build` is this test's own
+/// build, `C` is this test's `cascade`, `/tmp/pm` is a scratch folder, and a `$C diff` line may
+/// exit 1 (the runs differ, as `docs/diff.md` documents). The numbers the pages show are checked
+/// against what the commands printed and wrote.
+#[test]
+fn the_postmortems_run_as_written() {
+    let repo = repo();
+    if !repo.join("../shared/data").is_dir() {
+        eprintln!("NOTICE: ../shared/data is absent: the post-mortems' commands were not run");
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let pm = temp.path().join("pm");
+    let adapt = |block: Vec<&str>| -> Vec<String> {
+        block
+            .into_iter()
+            .filter(|line| !line.starts_with("cargo build"))
+            .map(|line| {
+                let line = line
+                    .replace("C=target/release/cascade", "C=cascade")
+                    .replace("/tmp/pm", pm.to_str().unwrap());
+                if line.starts_with("$C diff") {
+                    // Before the line's comment, if any.
+                    let command = line.split(" #").next().unwrap_or(&line).trim_end();
+                    format!("{command} || [ $? -eq 1 ]")
+                } else {
+                    line
+                }
+            })
+            .collect()
+    };
+    let read = |doc: &str| std::fs::read_to_string(repo.join(doc)).unwrap();
+    let index = read("docs/postmortems/README.md");
+    let mut lines = adapt(block_after(&index, "## The log they all use", "sh"));
+    for (doc, heading) in [
+        (
+            "docs/postmortems/2022-06-13-ethb.md",
+            "Window 2022-06-10 to 2022-06-20",
+        ),
+        (
+            "docs/postmortems/2021-05-19-ethb-uniswap.md",
+            "How deep does the cascade go",
+        ),
+        (
+            "docs/postmortems/2022-ethb-mat-sweep.md",
+            "One counterfactual per value",
+        ),
+    ] {
+        let text = read(doc);
+        lines.extend(adapt(block_after(&text, heading, "sh")));
+    }
+    let output = script(&lines, &repo, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{lines:#?}\n{stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("57069"), "log stats: {stdout}");
+    let report = std::fs::read_to_string(pm.join("pm1/report.md")).unwrap();
+    let page = read("docs/postmortems/2022-06-13-ethb.md");
+    // The key numbers of the 2022-06-13 page are the report's, row for row (amounts in their
+    // unit's fixed decimals).
+    let key_rows: Vec<&str> = report
+        .split("### Key numbers")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip_while(|line| !line.starts_with("|---"))
+        .skip(1)
+        .take_while(|line| line.starts_with("| "))
+        .collect();
+    assert_eq!(key_rows.len(), 7, "{report}");
+    for row in key_rows {
+        assert!(
+            page.contains(row),
+            "2022-06-13-ethb.md lacks the report's row {row}"
+        );
+    }
+    let report = std::fs::read_to_string(pm.join("pm2/report.md")).unwrap();
+    let page = read("docs/postmortems/2021-05-19-ethb-uniswap.md");
+    for row in [
+        "| liquidations | 5 | 19 | 55 |",
+        "| bad debt (DAI) | 0.00 | 74,789.68 | 330,392.11 |",
+    ] {
+        assert!(
+            report.contains(row) && page.contains(row),
+            "{row}\n{report}"
+        );
+    }
+    assert!(report.contains("| collateral seized (WETH) | 967.000 | 10,533.146 | 25,412.300 |"));
+    assert!(page.contains(
+        "| collateral seized (WETH) | 967.000 (949.000 on 05-19) | 10,533.146 | 25,412.300 |"
+    ));
+    let sweep = std::fs::read_to_string(pm.join("sweep-2022.md")).unwrap();
+    let sweep_page = read("docs/postmortems/2022-ethb-mat-sweep.md");
+    for mat in ["1.30", "1.50", "1.80"] {
+        let row = sweep
+            .lines()
+            .find(|line| line.starts_with(&format!("| {mat} |")))
+            .unwrap_or_else(|| panic!("no row {mat} in {sweep}"));
+        // The page's row adds the switch sweep's columns after the crashes sweep's, and puts
+        // the unit in the header.
+        let numbers = row.replace(" DAI", "");
+        assert!(
+            sweep_page.contains(numbers.trim_end_matches(" |")),
+            "2022-ethb-mat-sweep.md lacks the sweep's row {row}"
+        );
+    }
+}
+
+/// `docs/synthetic.md`'s three-protocol market, as written (into a folder named `DIR`): the
+/// shares it states come out as stated.
+#[test]
+fn the_synthetic_market_of_docs_synthetic_runs_as_written() {
+    let text = std::fs::read_to_string(repo().join("docs/synthetic.md")).unwrap();
+    let lines: Vec<String> = block_after(&text, "## Several protocols, overlap and loops", "")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let temp = tempfile::tempdir().unwrap();
+    let output = script(&lines, temp.path(), &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    // "18,786 owners, 5,607 of them in more than one protocol; 6,017 looped positions": about
+    // 19,000 owners, overlap and loop shares within 0.015 of 0.3 and 0.2 (the doc's claims).
+    let numbers: Vec<f64> = stdout
+        .lines()
+        .find(|line| line.contains(" owners, "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .split(|c: char| !c.is_ascii_digit() && c != ',')
+        .filter(|word| !word.is_empty() && word.chars().any(|c| c.is_ascii_digit()))
+        .map(|word| word.replace(',', "").parse().unwrap())
+        .collect();
+    let [owners, shared, looped] = numbers[..] else {
+        panic!("{numbers:?}")
+    };
+    assert!((18_000.0..20_000.0).contains(&owners), "{owners}");
+    assert!(
+        (shared / owners - 0.3).abs() < 0.015,
+        "{shared} of {owners}"
+    );
+    assert!((looped / 30_000.0 - 0.2).abs() < 0.015, "{looped}");
+    assert!(temp.path().join("DIR").is_dir());
+}
+
+/// `docs/kafka.md`'s sweep over a consumer group: the README's log, then the block as written
+/// (its `tests/kafka/kafka.sh start` finds the broker already running), the workers stopped
+/// after it. Needs the real data and this checkout's broker (`tests/kafka/kafka.sh start`, as CI
+/// runs it); skipped with a notice otherwise.
+#[test]
+fn the_kafka_sweep_of_docs_kafka_runs_as_written() {
+    let repo = repo();
+    if !repo.join("../shared/data").is_dir() {
+        eprintln!("NOTICE: ../shared/data is absent: docs/kafka.md's sweep was not run");
+        return;
+    }
+    let ours = Command::new(repo.join("tests/kafka/kafka.sh"))
+        .arg("status")
+        .output()
+        .unwrap();
+    if !broker_answers("127.0.0.1:9092") || !ours.status.success() {
+        eprintln!(
+            "NOTICE: no broker of tests/kafka/kafka.sh at 127.0.0.1:9092: docs/kafka.md's sweep was not run"
+        );
+        return;
+    }
+    let text = std::fs::read_to_string(repo.join("docs/kafka.md")).unwrap();
+    let block = block_after(&text, "All take `--kafka-config KEY=VALUE`", "");
+    assert_eq!(block[0], "tests/kafka/kafka.sh start", "{block:?}");
+    let temp = tempfile::tempdir().unwrap();
+    let work = temp.path();
+    std::os::unix::fs::symlink(repo.join("fixtures"), work.join("fixtures")).unwrap();
+    std::os::unix::fs::symlink(repo.join("tests"), work.join("tests")).unwrap();
+    std::os::unix::fs::symlink(repo.join("target"), work.join("target")).unwrap();
+    let data = repo.join("../shared/data");
+    let mut lines = vec![
+        format!(
+            "cascade ingest --log ethb --source maker-flipside {}",
+            data.join("maker-ethb").display()
+        ),
+        format!(
+            "cascade ingest --log ethb --source price-csv {}",
+            data.join("prices/coingecko-hourly/WETH_usd.csv").display()
+        ),
+        // The workers of the block run in the background: stop them however the block ends.
+        "trap 'kill $(jobs -p) 2>/dev/null' EXIT".to_owned(),
+    ];
+    // Each worker its own scratch folder instead of /tmp/w1 and /tmp/w2.
+    lines.extend(
+        block
+            .iter()
+            .map(|line| line.replace("/tmp/w", &work.join("w").display().to_string())),
+    );
+    let output = script(&lines, work, &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{lines:#?}\n{}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = std::fs::read_to_string(work.join("sweep.csv")).unwrap();
+    // 1.30..1.69 in steps of 0.01: 40 points and a header.
+    assert_eq!(csv.lines().count(), 41, "{csv}");
 }

@@ -92,8 +92,7 @@ pub fn maps(run: &RunFile) -> Vec<HeatMap> {
     out
 }
 
-/// Samples summed per period, then thinned to [`COLUMNS`]: each drawn column is the last
-/// period of its stretch (the state at the stretch's end).
+/// Samples summed per period, then thinned to [`COLUMNS`] ([`thin`]).
 fn combine(samples: &[&HealthSample], with_debt: bool) -> Vec<Column> {
     let mut by_period: BTreeMap<Timestamp, Column> = BTreeMap::new();
     for sample in samples {
@@ -112,12 +111,50 @@ fn combine(samples: &[&HealthSample], with_debt: bool) -> Vec<Column> {
             }
         }
     }
-    let columns: Vec<Column> = by_period.into_values().collect();
-    let stride = columns.len().div_ceil(COLUMNS).max(1);
+    thin(by_period.into_values().collect())
+}
+
+/// At most [`COLUMNS`] columns, by gathering neighbours: each gathered column spans its
+/// periods and shows the state at the end of the last. The longer periods of a run's grid are
+/// gathered with each other first, then hours with hours, then across, the pair of the fewest
+/// periods first (the earliest on ties): a crash in a long window keeps its hours while the quiet
+/// months between crashes share few columns.
+pub fn thin(mut columns: Vec<Column>) -> Vec<Column> {
+    // Per column: whether it holds hours only, and how many periods it gathers.
+    let mut kinds: Vec<(bool, usize)> = columns
+        .iter()
+        .map(|c| (c.period_seconds <= 3600, 1))
+        .collect();
+    while columns.len() > COLUMNS {
+        let Some(best) = (0..columns.len() - 1).min_by_key(|&index| {
+            let (a, b) = (kinds[index], kinds[index + 1]);
+            let rank = match (a.0, b.0) {
+                (false, false) => 0,
+                (true, true) => 1,
+                _ => 2,
+            };
+            (rank, a.1 + b.1, index)
+        }) else {
+            break;
+        };
+        let second = columns.remove(best + 1);
+        let first = &mut columns[best];
+        first.period_seconds = second.period.0 + second.period_seconds - first.period.0;
+        first.accounts = second.accounts;
+        first.debt = second.debt;
+        let gathered = kinds.remove(best + 1);
+        kinds[best] = (kinds[best].0 && gathered.0, kinds[best].1 + gathered.1);
+    }
     columns
-        .chunks(stride)
-        .filter_map(|chunk| chunk.last().cloned())
-        .collect()
+}
+
+/// `N h` or `N d` for a period length.
+fn length_text(seconds: i64) -> String {
+    if seconds % 86_400 == 0 {
+        format!("{} d", seconds / 86_400)
+    } else {
+        format!("{} h", seconds / 3600)
+    }
 }
 
 /// Pixel layout of a map.
@@ -126,7 +163,9 @@ const LEFT: usize = 90;
 const RIGHT: usize = 20;
 const TOP: usize = 40;
 const ROW: usize = 30;
-const BOTTOM: usize = 70;
+const BOTTOM: usize = 76;
+/// Height of the strip that marks hour-long columns.
+const STRIP: usize = 5;
 
 /// The map as SVG: cells shaded by the bucket's share of the column's accounts with debt (pale
 /// for none, deep red for the largest share in the map; grey where no account had debt), a hover
@@ -190,9 +229,9 @@ pub fn svg(map: &HeatMap, title: &str, y_name: &str, debt_unit: &str) -> String 
                 .map(|d| format!(", debt {} {debt_unit}", d.human(2)))
                 .unwrap_or_default();
             let title = format!(
-                "{} UTC, {} h: {y_name} {}: {} account{} of {} ({:.1}%){debt}",
+                "{} UTC, {}: {y_name} {}: {} account{} of {} ({:.1}%){debt}",
                 time_text(column.period),
-                column.period_seconds / 3600,
+                length_text(column.period_seconds),
                 map.ranges.get(row).map_or("", String::as_str),
                 count,
                 if *count == 1 { "" } else { "s" },
@@ -206,6 +245,28 @@ pub fn svg(map: &HeatMap, title: &str, y_name: &str, debt_unit: &str) -> String 
             ));
         }
     }
+    // Columns are drawn equally wide but the periods they show are not (hours where things
+    // happen, longer periods elsewhere): a strip under the map is darkest under an hour and
+    // paler as the period grows (on a log scale, palest from a week), and each cell's title
+    // says its period.
+    for (index, column) in map.columns.iter().enumerate() {
+        let x = LEFT as f64 + cell * index as f64;
+        let hours = (column.period_seconds as f64 / 3600.0).max(1.0);
+        let pale = (hours.ln() / 168f64.ln()).min(1.0);
+        let lerp = |dark: f64, light: f64| (dark + (light - dark) * pale).round() as u8;
+        let fill = format!(
+            "rgb({},{},{})",
+            lerp(30.0, 223.0),
+            lerp(34.0, 226.0),
+            lerp(48.0, 232.0)
+        );
+        out.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{}\" width=\"{cell:.1}\" height=\"{STRIP}\" fill=\"{fill}\"><title>{} UTC, {}</title></rect>\n",
+            TOP + ROW * rows + 1,
+            time_text(column.period),
+            length_text(column.period_seconds)
+        ));
+    }
     let label_every = (map.columns.len() / 6).max(1);
     for (index, column) in map.columns.iter().enumerate().step_by(label_every) {
         let x = LEFT as f64 + cell * index as f64;
@@ -215,14 +276,14 @@ pub fn svg(map: &HeatMap, title: &str, y_name: &str, debt_unit: &str) -> String 
         }
         out.push_str(&format!(
             "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#464650\"/>\n<text x=\"{x:.1}\" y=\"{}\" font-size=\"12\" fill=\"#464650\">{}</text>\n",
-            TOP + ROW * rows,
-            TOP + ROW * rows + 6,
-            TOP + ROW * rows + 20,
+            TOP + ROW * rows + STRIP,
+            TOP + ROW * rows + STRIP + 6,
+            TOP + ROW * rows + STRIP + 20,
             escape(&time_text(column.period))
         ));
     }
     out.push_str(&format!(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\" fill=\"#464650\">end of each period, UTC (shade: share of the accounts with debt, darkest = largest share; grey: no account with debt)</text>\n</svg>\n",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\" fill=\"#464650\">period start, UTC · strip: darker = shorter period · shade: share of the accounts with debt (grey: none)</text>\n</svg>\n",
         (LEFT + WIDTH - RIGHT) / 2,
         height - 14
     ));
@@ -320,8 +381,8 @@ mod tests {
         let svg = svg(&maps[1], "t", "health", "DAI");
         assert_eq!(
             svg.matches("<rect ").count(),
-            1 + 2 * 3,
-            "background + cells"
+            1 + 2 * 3 + 2,
+            "background, cells, and the strip under each column"
         );
         assert!(svg.contains(
             "<title>1970-01-01 00:00 UTC, 1 h: health &lt;1: 1 account of 6 (16.7%), debt 10 DAI</title>"
@@ -335,9 +396,72 @@ mod tests {
             .collect();
         let refs: Vec<&HealthSample> = samples.iter().collect();
         let columns = combine(&refs, true);
-        // 1000 periods in strides of 11: 91 columns, each the last period of its stride.
-        assert_eq!(columns.len(), 91);
-        assert_eq!(columns[0].period, Timestamp(10 * 3600));
-        assert_eq!(columns.last().unwrap().period, Timestamp(999 * 3600));
+        // 1000 hours gathered into 96 columns of 8 to 16 hours that tile the window.
+        assert_eq!(columns.len(), COLUMNS);
+        assert!(
+            columns
+                .iter()
+                .all(|c| (8 * 3600..=16 * 3600).contains(&c.period_seconds))
+        );
+        for pair in columns.windows(2) {
+            assert_eq!(pair[0].period.0 + pair[0].period_seconds, pair[1].period.0);
+        }
+        assert_eq!(columns[0].period, Timestamp(0));
+        let last = columns.last().unwrap();
+        assert_eq!(last.period.0 + last.period_seconds, 1000 * 3600);
+    }
+
+    /// A long log's samples: 64-hour periods with a crash's 40 hours among them. The hours
+    /// keep a column each; the 64-hour periods are gathered, and the map marks where the
+    /// length changes.
+    #[test]
+    fn a_crash_in_a_long_window_keeps_its_hours() {
+        let mut samples: Vec<HealthSample> = Vec::new();
+        let long = 64 * 3600;
+        for index in 0..200 {
+            let mut s = sample(index * long, "maker", "ETH-B", [0, 1, 0]);
+            s.period_seconds = long;
+            samples.push(s);
+        }
+        let crash = 200 * long;
+        for hour in 0..40 {
+            samples.push(sample(crash + hour * 3600, "maker", "ETH-B", [1, 0, 0]));
+        }
+        for index in 0..100 {
+            let mut s = sample(
+                crash + 40 * 3600 + index * long,
+                "maker",
+                "ETH-B",
+                [0, 0, 1],
+            );
+            s.period_seconds = long;
+            samples.push(s);
+        }
+        let refs: Vec<&HealthSample> = samples.iter().collect();
+        let columns = combine(&refs, true);
+        assert!(columns.len() <= COLUMNS);
+        let hourly: Vec<&Column> = columns
+            .iter()
+            .filter(|c| c.period_seconds == 3600)
+            .collect();
+        assert_eq!(hourly.len(), 40);
+        assert_eq!(hourly[0].period, Timestamp(crash));
+        // The 300 long periods share the 56 columns left.
+        assert_eq!(columns.len(), COLUMNS);
+        // The columns tile the window.
+        for pair in columns.windows(2) {
+            assert_eq!(pair[0].period.0 + pair[0].period_seconds, pair[1].period.0);
+        }
+        let map = HeatMap {
+            scope: "maker ETH-B".to_owned(),
+            ranges: vec!["<1".into(), "1-2".into(), ">=2".into()],
+            columns,
+        };
+        let svg = svg(&map, "t", "health", "DAI");
+        // The strip marks the 40 hours darkest, the 56 longer columns (16 days and more)
+        // palest.
+        assert_eq!(svg.matches("fill=\"rgb(30,34,48)\"><title>").count(), 40);
+        assert_eq!(svg.matches("fill=\"rgb(223,226,232)\"><title>").count(), 56);
+        assert!(svg.contains(" UTC, 1 h</title>"), "{svg}");
     }
 }

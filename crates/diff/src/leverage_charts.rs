@@ -53,14 +53,10 @@ fn leverage_map(samples: &[&LeverageSample], scope: &str) -> HeatMap {
             debt: None,
         })
         .collect();
-    let stride = columns.len().div_ceil(crate::health_heat::COLUMNS).max(1);
     HeatMap {
         scope: scope.to_owned(),
         ranges,
-        columns: columns
-            .chunks(stride)
-            .filter_map(|chunk| chunk.last().cloned())
-            .collect(),
+        columns: crate::health_heat::thin(columns),
     }
 }
 

@@ -503,6 +503,8 @@ fn busiest<F: Fn(&crate::runfile::LiquidationRecord) -> String>(
 enum TimelineMetric {
     /// Accounts liquidatable (`accounts_unsafe`).
     AccountsUnsafe,
+    /// Debt of those accounts (`debt_at_risk`, base currency).
+    DebtAtRisk,
     /// Debt of underwater accounts beyond their collateral (`bad_debt`, base currency).
     BadDebt,
 }
@@ -511,6 +513,7 @@ impl TimelineMetric {
     fn value(self, point: &TimelinePoint) -> Option<Num> {
         match self {
             TimelineMetric::AccountsUnsafe => Some(Num::from_int(point.accounts_unsafe.into())),
+            TimelineMetric::DebtAtRisk => Some(Num::of(&point.debt_at_risk)),
             TimelineMetric::BadDebt => Some(Num::of(&point.bad_debt)),
         }
     }
@@ -570,6 +573,19 @@ fn timeline_chart(
                 format!(
                     " Peak: {} ({label}, {}).",
                     story::count(value.to_f64() as u64, "account"),
+                    time.to_rfc3339()
+                )
+            }),
+        ),
+        TimelineMetric::DebtAtRisk => (
+            "debt-at-risk",
+            "debt at risk over time",
+            "debt at risk (base currency)",
+            "Debt of the accounts below health 1 at each check, in the protocol's base currency (Maker: DAI).",
+            peak.map(|(value, label, time)| {
+                format!(
+                    " Peak: {} ({label}, {}).",
+                    value.human(2),
                     time.to_rfc3339()
                 )
             }),
@@ -703,7 +719,11 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
             note: format!("Each circle is one liquidation at the oracle price of that moment, its area by the debt repaid; hover for the account and amounts. Beyond {} liquidations a run shows its {} largest one by one and the others summed per stretch of time. Dashed lines are counterfactual runs.", charts::MARKS_DRAWN, charts::MARKS_DRAWN / 2),
             table: None,
         });
-        for metric in [TimelineMetric::AccountsUnsafe, TimelineMetric::BadDebt] {
+        for metric in [
+            TimelineMetric::AccountsUnsafe,
+            TimelineMetric::DebtAtRisk,
+            TimelineMetric::BadDebt,
+        ] {
             if let Some(chart) = timeline_chart(runs, &key, index + 1, metric)? {
                 out.push(chart);
             }
@@ -846,7 +866,7 @@ fn health_chart(
         &ranges,
         &series,
         [
-            "before: as the first account became liquidatable",
+            "before: at the first recorded liquidation of the window",
             "after: at the end of the window",
         ],
     )?;
@@ -916,8 +936,9 @@ fn health_chart(
     let note = format!(
         "Health factor as the protocol defines it (Maker: collateral at the OSM price over debt \
          times the liquidation ratio; below 1 is liquidatable), buckets [low, high). Before: the \
-         state at the first check that found an account liquidatable, before anything was \
-         liquidated{}. After: the state after the last event the run reports on{}. Debt in the \
+         state at the window's first recorded liquidation of the protocol, before it was judged \
+         or (in a counterfactual) skipped: the same event in every run of the window; a window \
+         without one uses the run's first check that found an account liquidatable{}. After: the state after the last event the run reports on{}. Debt in the \
          protocol's base currency.",
         listed(&stated(0)),
         listed(&stated(1)),
@@ -959,9 +980,19 @@ fn health_heat_charts(runs: &[RunFile]) -> Vec<Chart> {
             let protocol = map.scope.split(' ').next().unwrap_or("");
             let unit = crate::health_heat::base_currency(protocol);
             let period = map.columns.first().map_or(3600, |c| c.period_seconds);
+            let uneven = map.columns.iter().any(|c| c.period_seconds != period);
             out.push(Chart {
                 name: format!("health-time-{}", out.len() + 1),
-                title: format!("{} {}: health factor per hour", run.label(), map.scope),
+                title: format!(
+                    "{} {}: health factor {}",
+                    run.label(),
+                    map.scope,
+                    if uneven || period != 3600 {
+                        "over time"
+                    } else {
+                        "per hour"
+                    }
+                ),
                 svg: crate::health_heat::svg(
                     map,
                     &format!(
@@ -973,8 +1004,11 @@ fn health_heat_charts(runs: &[RunFile]) -> Vec<Chart> {
                     unit,
                 ),
                 note: format!(
-                    "Each column is the state at the end of one period ({}), each row a health                      bucket [low, high), lowest at the bottom; the shade is the bucket's share of                      the accounts with debt at that moment. Hover a cell for the accounts and                      their debt ({}). At most {} columns: a longer window shows the last period                      of each stretch.{}",
-                    if period == 3600 {
+                    "Each column is the state at the end of one period ({}), each row a health                      bucket [low, high), lowest at the bottom; the shade is the bucket's share of                      the accounts with debt at that moment. Hover a cell for the accounts and                      their debt ({}). At most {} columns: a longer window gathers periods in                      stretches, each column the state at the end of its stretch.{}",
+                    if uneven {
+                        "periods of uneven length: a run keeps the hours around its liquidations                          and newly liquidatable accounts and samples the rest on a coarser grid;                          columns are drawn equally wide; the strip under the map is darkest under an                          hour and paler as the period grows, and each cell's title gives its                          period"
+                            .to_owned()
+                    } else if period == 3600 {
                         "an hour".to_owned()
                     } else {
                         format!("{} hours", period / 3600)

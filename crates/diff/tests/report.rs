@@ -34,6 +34,7 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
         [
             "price-1",
             "unsafe-1",
+            "debt-at-risk-1",
             "bad-debt-1",
             "cumulative-1",
             "cascade-rounds",
@@ -48,7 +49,7 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
             "overlap"
         ]
     );
-    assert_eq!(html.matches("<svg").count(), 14, "charts are inline SVG");
+    assert_eq!(html.matches("<svg").count(), 15, "charts are inline SVG");
     for needle in [
         "What happened",
         "historical: 2 liquidations of 2 accounts; 150.000 WETH seized, 140,000.00 DAI repaid;",
@@ -61,7 +62,7 @@ fn the_page_holds_every_chart_and_table_and_needs_no_network() {
         "maker ETH-B mat = 1.5",
         "liquidations by cascade round",
         "maker ETH-B: health factor before and after",
-        "before: as the first account became liquidatable",
+        "before: at the first recorded liquidation of the window",
         // The exact table under the chart: historical before, its `<1` bucket.
         "historical before",
         "historical at 2022-06-13T01:01:40Z (seq 110)",
@@ -182,7 +183,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Renders the page in headless Chromium, as a user opens it: the screenshot must exist and
-/// Chromium's DOM must hold the fourteen SVG charts, the health chart, the hourly heat maps and
+/// Chromium's DOM must hold the fifteen SVG charts, the health chart, the hourly heat maps and
 /// the leverage charts among them.
 #[test]
 fn chromium_renders_the_report() {
@@ -236,13 +237,14 @@ fn chromium_renders_the_report() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert_eq!(
         dom.matches("<svg").count(),
-        14,
-        "Chromium parsed the fourteen charts"
+        15,
+        "Chromium parsed the fifteen charts"
     );
     assert!(
         dom.contains("id=\"chart-waterfall-time\"") && dom.contains("id=\"chart-waterfall-size\"")
     );
     assert!(dom.contains("id=\"chart-unsafe-1\"") && dom.contains("id=\"chart-bad-debt-1\""));
+    assert!(dom.contains("id=\"chart-debt-at-risk-1\""));
     assert!(dom.contains("liquidations by cascade round"));
     assert!(dom.contains("id=\"chart-health-1\""));
     assert!(dom.contains("accounts with debt by health factor"));

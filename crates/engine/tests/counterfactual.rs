@@ -602,3 +602,42 @@ fn chop_and_hole_overrides_reach_the_dog() {
         ("0.88495575221238938", "884.95575221238938053")
     );
 }
+
+/// Every run of one window takes `before` at the same moment: the window's first recorded
+/// liquidation (here the bite of vault #1), before it is judged (history) or skipped (a
+/// scenario), whatever the scenario does before it; `docs/run-format.md`, "The same moments".
+#[test]
+fn before_is_the_first_recorded_liquidation_in_every_run() {
+    use cascade_engine::run::{Moment, Origin};
+    let log = market_log();
+    let history = cascade_engine::replay_log(
+        log.path(),
+        &cascade_engine::ReplayOptions::default(),
+        Mode::Historical,
+    )
+    .unwrap()
+    .run;
+    let stricter = replay(
+        log.path(),
+        "[[override]]\nprotocol = \"maker\"\nmarket = \"ETH-B\"\nparam = \"mat\"\nvalue = \"1.6\"\n",
+    );
+    let before = |run: &Run| {
+        run.health_distribution
+            .iter()
+            .find(|h| h.moment == Moment::Before)
+            .map(|h| (h.seq, h.time))
+    };
+    let bite = history
+        .liquidations
+        .iter()
+        .find(|l| l.origin == Origin::Recorded)
+        .unwrap();
+    assert_eq!(before(&history), Some((bite.seq, bite.time)));
+    assert_eq!(before(&stricter), before(&history));
+    // The stricter ratio liquidated earlier: its own onset came before the bite.
+    assert!(
+        stricter.liquidations[0].seq < bite.seq,
+        "{:?}",
+        accounts(&stricter)
+    );
+}

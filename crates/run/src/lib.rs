@@ -532,14 +532,15 @@ pub struct HealthSnapshot {
     pub accounts_unpriced: u64,
 }
 
-/// One market's accounts by health factor at the end of one period of the window: an hour,
-/// or a longer power-of-two multiple of an hour when the window is too long for hourly samples to
-/// stay few (`docs/run-format.md`, `health_over_time`). What the report's heat map draws.
+/// One market's accounts by health factor at the end of one period of the window: an hour, or
+/// on a long window a longer period of its coarse grid, except around liquidations and newly
+/// liquidatable accounts, which keep their hours (`docs/run-format.md`, `health_over_time`).
+/// What the report's heat map draws.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct HealthSample {
     /// Start of the period (a whole UTC hour; written RFC 3339 UTC).
     pub period: Timestamp,
-    /// Length of the period, seconds (3600 unless the window is long).
+    /// Length of the period, seconds (3600, or longer on a long window's grid).
     pub period_seconds: i64,
     /// The last event of the period in the window: the sample shows the state after it and the
     /// checks of its second (the liquidations they made, in counterfactual runs).

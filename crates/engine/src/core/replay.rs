@@ -245,6 +245,12 @@ struct Output {
     hit: Vec<(Protocol, Id, Id)>,
     /// Every snapshot difference found in the window, in log order (counted in `clamped`).
     snapshot_differences: Vec<SnapshotDifference>,
+    /// Accounts found newly liquidatable in the window (an account counts again after it was
+    /// safe): with the liquidations, what makes an hour active for `health_over_time`.
+    newly_unsafe: u64,
+    /// Per model index, its `before` distributions at its own onset, kept until a recorded
+    /// liquidation of its protocol in the window replaces them, or the run ends.
+    provisional_before: Vec<(usize, HealthSnapshot)>,
 }
 
 /// The replay engine: feed it events in log order with [`Engine::apply`], then
@@ -445,7 +451,7 @@ impl Engine {
                 self.run_due_checks(next - 1, now, true)?;
                 self.capture_due(now);
                 if self.output.health_over_time.ends(now, time) {
-                    self.sample_health(next - 1, now);
+                    self.sample_health(next - 1, now, Some(time));
                 }
             }
             self.now = Some(time);
@@ -676,6 +682,9 @@ impl Engine {
             if self.in_window {
                 self.output.skipped_recorded += 1;
             }
+            if let Some(index) = self.route[protocol_slot(liquidation.protocol)] {
+                self.health_before(index, event.seq, event.time);
+            }
             return Ok(());
         }
         let Some(index) = self.route[protocol_slot(liquidation.protocol)] else {
@@ -882,10 +891,19 @@ impl Engine {
         self.output.window_start = Some(super::account_records::Book::new(seq, time, positions));
     }
 
-    /// Takes model `index`'s `before` health distribution if the tracker (just updated) holds an
-    /// unsafe account of its protocol: the onset of the crisis in the window.
+    /// Takes model `index`'s provisional `before` health distribution if the tracker (just
+    /// updated) holds an unsafe account of its protocol: this run's own onset of the crisis,
+    /// which stands only if the window has no recorded liquidation of the protocol
+    /// ([`Engine::health_before`]).
     fn onset(&mut self, index: usize, seq: u64, time: Timestamp) {
-        if !self.in_window || self.before_taken[index] {
+        if !self.in_window
+            || self.before_taken[index]
+            || self
+                .output
+                .provisional_before
+                .iter()
+                .any(|(i, _)| *i == index)
+        {
             return;
         }
         let protocol = self.models[index].protocol();
@@ -896,45 +914,72 @@ impl Engine {
             .next()
             .is_some_and(|((p, _, _), _)| *p == protocol);
         if any_unsafe {
-            self.health_before(index, seq, time);
+            let taken = self.health_snapshots(index, Moment::Before, seq, time);
+            self.output
+                .provisional_before
+                .extend(taken.into_iter().map(|snapshot| (index, snapshot)));
         }
     }
 
-    /// Takes model `index`'s `before` health distribution now, once per run, inside the window.
-    /// A moment at which the protocol has no account (a recorded liquidation of a vault opened
-    /// before the log begins) is no onset: the book it would show is empty, so the next check
-    /// or liquidation is tried instead.
+    /// Takes model `index`'s `before` health distribution at the window's first recorded
+    /// liquidation of its protocol, before it is judged and applied (historical mode) or skipped
+    /// (counterfactual mode): the same event, so the same moment, in every run of one window,
+    /// whatever the scenario. Once per run; it replaces the provisional one of
+    /// [`Engine::onset`]. A moment at which the protocol has no account (a recorded liquidation
+    /// of a vault opened before the log begins) is no onset: the book it would show is empty, so
+    /// the next recorded liquidation is tried instead.
     fn health_before(&mut self, index: usize, seq: u64, time: Timestamp) {
         if !self.in_window || self.before_taken[index] {
             return;
         }
-        self.before_taken[index] = self.health_snapshot(index, Moment::Before, seq, time);
+        let taken = self.health_snapshots(index, Moment::Before, seq, time);
+        if !taken.is_empty() {
+            self.before_taken[index] = true;
+            self.output.health.extend(taken);
+            self.output.provisional_before.retain(|(i, _)| *i != index);
+        }
     }
 
-    /// Takes model `index`'s health distributions at `moment`; whether any market had accounts.
+    /// Takes model `index`'s health distributions at `moment` into the run; whether any market
+    /// had accounts.
     fn health_snapshot(&mut self, index: usize, moment: Moment, seq: u64, time: Timestamp) -> bool {
+        let taken = self.health_snapshots(index, moment, seq, time);
+        let any = !taken.is_empty();
+        self.output.health.extend(taken);
+        any
+    }
+
+    /// Model `index`'s health distributions at `moment`, markets with accounts only.
+    fn health_snapshots(
+        &self,
+        index: usize,
+        moment: Moment,
+        seq: u64,
+        time: Timestamp,
+    ) -> Vec<HealthSnapshot> {
         if self.output.totals_only {
-            return false;
+            return Vec::new();
         }
         let mut distributions: Vec<HealthDistribution> = Vec::new();
         self.models[index].health_distribution(time, &mut distributions);
-        let before = self.output.health.len();
-        for distribution in distributions.iter().filter(|d| !d.is_empty()) {
-            self.output
-                .health
-                .push(crate::run::health_snapshot(moment, seq, time, distribution));
-        }
-        self.output.health.len() > before
+        distributions
+            .iter()
+            .filter(|d| !d.is_empty())
+            .map(|distribution| crate::run::health_snapshot(moment, seq, time, distribution))
+            .collect()
     }
 
-    /// At the end of a period of the window (an hour), after its last event `seq` at `time` and
-    /// the checks of that second, takes every model's health distributions into
-    /// `health_over_time`.
-    fn sample_health(&mut self, seq: u64, time: Timestamp) {
+    /// At the end of an hour of the window, after its last event `seq` at `time` and the checks
+    /// of that second (`next`: the next event's time, `None` at the window's end), takes every
+    /// model's health distributions into `health_over_time` when the hour ends a sampled period
+    /// ([`crate::leverage::sampling`] says which).
+    fn sample_health(&mut self, seq: u64, time: Timestamp, next: Option<Timestamp>) {
         if self.output.window.last_seq != Some(seq) || self.output.totals_only {
             return;
         }
-        let Some(period) = self.output.health_over_time.begin(time) else {
+        let activity = (self.output.liquidations.len() + self.output.hit.len()) as u64
+            + self.output.newly_unsafe;
+        let Some(period) = self.output.health_over_time.begin(time, next, activity) else {
             return;
         };
         let mut distributions: Vec<HealthDistribution> = Vec::new();
@@ -951,8 +996,8 @@ impl Engine {
             return;
         };
         let taken = crate::leverage::record::Taken {
-            period,
-            period_seconds: self.output.health_over_time.period_seconds(),
+            period: period.start,
+            period_seconds: period.seconds,
             seq,
             time,
         };
@@ -1021,6 +1066,9 @@ impl Engine {
         for (market, account, unsafe_now) in std::mem::take(&mut self.changes) {
             let key = (protocol, market, account);
             if unsafe_now {
+                if !self.tracker.contains_key(&key) && self.in_window {
+                    self.output.newly_unsafe += 1;
+                }
                 self.tracker.entry(key).or_insert(Episode {
                     since: time,
                     last_seen: time,
@@ -1378,7 +1426,7 @@ impl Engine {
             self.run_due_checks(next - 1, now, true)?;
         }
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
-            self.sample_health(seq, now);
+            self.sample_health(seq, now, None);
             if !self.output.totals_only
                 && let Some((book, _)) = self.book(now)
             {
@@ -1468,6 +1516,12 @@ impl Engine {
             unsafe_threshold_seconds: self.config.unsafe_threshold,
         };
         let mut health = out.health;
+        // A protocol without a recorded liquidation in the window keeps its own onset.
+        health.extend(
+            out.provisional_before
+                .into_iter()
+                .map(|(_, snapshot)| snapshot),
+        );
         // `before` snapshots are taken as each protocol's crisis begins; the file lists them by
         // market, `before` first.
         health.sort_by(|a, b| {

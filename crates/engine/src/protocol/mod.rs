@@ -403,7 +403,8 @@ pub trait ProtocolModel: ModelClone {
     /// the protocol's oracle rule reads now and interest accrued to `time`, without changing
     /// the state. It may scan every account: the replay calls it twice per market and run
     /// (`docs/run-format.md`, `health_distribution`) and once per period of the window
-    /// (`health_over_time`, at most [`crate::leverage::sampling::MAX_PERIODS`]), never per event. Infallible: an account
+    /// (`health_over_time`, at most [`crate::leverage::sampling::MAX_PERIODS`] plus
+    /// [`crate::leverage::sampling::MAX_ACTIVE_HOURS`]), never per event. Infallible: an account
     /// whose health cannot be computed (no price, a product beyond 256 bits) counts as
     /// [`HealthDistribution::unpriced`]. Default: no markets.
     fn health_distribution(&self, _time: Timestamp, _out: &mut Vec<HealthDistribution>) {}
