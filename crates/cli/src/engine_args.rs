@@ -232,15 +232,12 @@ impl EngineArgs {
         let config = self.config()?;
         check_feed_lags(dir, &config)?;
         check_param_markets(dir, &config)?;
-        // Checkpoints do not record how far the history file has been applied.
-        let history = !config.params.entries.is_empty();
-        if history && self.checkpoint_every.is_some() {
-            bail!("--checkpoint-every cannot be combined with --params");
-        }
+        // Checkpoints live under a namespace that hashes the settings, the history file's
+        // entries among them, and record how far the history has been applied.
         let options = ReplayOptions {
             config,
             checkpoint_every: self.checkpoint_every,
-            resume: !history,
+            resume: true,
         };
         let started = Instant::now();
         if let Some(path) = &self.scenario {

@@ -227,3 +227,94 @@ fn a_recorded_collateral_configuration_change_flips_the_verdict() {
     // exactly what was seized.
     assert_eq!(verdicts, ["amount-mismatch", "explained"]);
 }
+
+/// `cascade replay` of `log` with `args`: the run file printed and what it said on stderr.
+fn replay_json(log: &Path, args: &[&str]) -> (serde_json::Value, String) {
+    let mut all = vec!["replay", log.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
+    let out = cascade(&all);
+    assert!(out.status.success(), "{out:?}");
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn verdicts_of(run: &serde_json::Value) -> Vec<String> {
+    run["liquidations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{} {}", l["time"], l["verdict"]))
+        .collect()
+}
+
+/// Checkpoints with `--params`: a checkpoint stored without the history (or with another) is
+/// never resumed by a replay with it, since the state would differ (the WETH bonus of 10800 from
+/// 2021-05-03 00:30 turns the two 2021-08-26 WETH liquidations from `explained` into
+/// `amount-mismatch`); one stored with the same history is, and the run is the same as the
+/// replay's from the start.
+#[test]
+fn checkpoints_are_kept_apart_by_the_history_file_s_content() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = aave_log(temp.path());
+    let bonus = history(temp.path(), "2021-05-03T00:30:00Z", "WETH");
+    let bonus = bonus.to_str().unwrap();
+    let from = ["--from", "2021-08-26"];
+    let august = |run: &serde_json::Value| -> Vec<String> {
+        verdicts_of(run)
+            .into_iter()
+            .filter(|v| v.contains("2021-08-26T17"))
+            .collect()
+    };
+
+    let ok = cascade(&["replay", log.to_str().unwrap(), "--checkpoint-every", "2"]);
+    assert!(ok.status.success(), "{ok:?}");
+    let (without, said) = replay_json(&log, &from);
+    assert!(said.contains("resumed from the checkpoint"), "{said}");
+    assert!(
+        august(&without)
+            .iter()
+            .all(|v| v.ends_with("\"explained\""))
+    );
+
+    // The checkpoints of the run without the history are not this run's.
+    let (fresh, said) = replay_json(&log, &["--params", bonus, from[0], from[1]]);
+    assert!(!said.contains("resumed"), "{said}");
+    assert_eq!(august(&fresh).len(), 2);
+    assert!(
+        august(&fresh)
+            .iter()
+            .all(|v| v.ends_with("\"amount-mismatch\"")),
+        "{:?}",
+        august(&fresh)
+    );
+
+    let ok = cascade(&[
+        "replay",
+        log.to_str().unwrap(),
+        "--params",
+        bonus,
+        "--checkpoint-every",
+        "2",
+    ]);
+    assert!(ok.status.success(), "{ok:?}");
+    let (resumed, said) = replay_json(&log, &["--params", bonus, from[0], from[1]]);
+    assert!(said.contains("resumed from the checkpoint"), "{said}");
+    assert_eq!(resumed, fresh);
+
+    // Another history (the same change, another value) has its own namespace again.
+    let other = temp.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(bonus)
+            .unwrap()
+            .replace("1.08", "1.05"),
+    )
+    .unwrap();
+    let (_, said) = replay_json(
+        &log,
+        &["--params", other.to_str().unwrap(), from[0], from[1]],
+    );
+    assert!(!said.contains("resumed"), "{said}");
+}

@@ -48,6 +48,18 @@ fn run_file(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The run file of `cascade replay LOG` without flags, written as `default.json` in `out`.
+fn default_run(log: &Path, out: &Path) -> serde_json::Value {
+    let path = out.join("default.json");
+    ok(cascade(&[
+        "replay",
+        log.to_str().unwrap(),
+        "--out",
+        path.to_str().unwrap(),
+    ]));
+    run_file(&path)
+}
+
 /// Runs `cascade replay LOG FLAGS` and `cascade stream replay ... STREAM_ARGS FLAGS`, writing
 /// `local.json` and `streamed.json` in `out`, checks the two run files are the same bytes, and
 /// returns both outputs.
@@ -86,20 +98,13 @@ fn stream_replay_with_engine_flags_writes_what_replay_writes() {
     let temp = tempfile::tempdir().unwrap();
     let log = temp.path().join("log");
     let topic = published_market(&brokers, &log, "flags");
-    let default_out = temp.path().join("default.json");
-    ok(cascade(&[
-        "replay",
-        log.to_str().unwrap(),
-        "--out",
-        default_out.to_str().unwrap(),
-    ]));
+    let default = default_run(&log, temp.path());
     let flags = ["--osm-hop", "600", "--unsafe-threshold", "120"];
     replay_both(&brokers, &topic, &log, temp.path(), &flags, &[]);
     let flagged = run_file(&temp.path().join("local.json"));
     assert_eq!(flagged["config"]["unsafe_threshold_seconds"], 120);
     assert_ne!(
-        flagged["config"],
-        run_file(&default_out)["config"],
+        flagged["config"], default["config"],
         "the flags changed the run"
     );
 }
@@ -164,4 +169,59 @@ fn stream_replay_stores_checkpoints_in_its_state_log_like_replay() {
     let (_, again) = replay_both(&brokers, &topic, &log, temp.path(), &flags, &state_args);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("resumed from the checkpoint"), "{stderr}");
+}
+
+/// `--params` reaches the streamed replay as it reaches `cascade replay`: the live sink (no
+/// checkpoints) and the mirrored replay with checkpoints in the state log both write the run
+/// file the local replay writes, and the history changed it (a `mat` of 1.2 for WBTC-A from the
+/// day of the crash on leaves WBTC-A vaults safe that the synthetic market's keepers liquidated).
+#[test]
+fn stream_replay_applies_a_parameter_history_like_replay() {
+    let Some(brokers) = brokers("stream_replay_applies_a_parameter_history_like_replay") else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    let topic = published_market(&brokers, &log, "params");
+    let history = temp.path().join("history.toml");
+    std::fs::write(
+        &history,
+        "[[change]]\ntime = \"2024-03-02T00:00:00Z\"\nprotocol = \"maker\"\nmarket = \"WBTC-A\"\nparam = \"SPOTTER.ilks.mat\"\nvalue = \"1.2\"\nsource = \"hand-made\"\n",
+    )
+    .unwrap();
+    let default = default_run(&log, temp.path());
+    let flags = ["--params", history.to_str().unwrap()];
+    replay_both(&brokers, &topic, &log, temp.path(), &flags, &[]);
+    let with_history = run_file(&temp.path().join("local.json"));
+    assert_eq!(
+        with_history["config"]["params"][0]["param"],
+        "SPOTTER.ilks.mat"
+    );
+    let not_liquidatable =
+        |run: &serde_json::Value| run["totals"]["verdicts"]["not-liquidatable"].clone();
+    assert_ne!(
+        not_liquidatable(&with_history),
+        not_liquidatable(&default),
+        "the history changed the verdicts"
+    );
+
+    let state = temp.path().join("state");
+    let checkpointed = [
+        "--params",
+        history.to_str().unwrap(),
+        "--checkpoint-every",
+        "500",
+    ];
+    replay_both(
+        &brokers,
+        &topic,
+        &log,
+        temp.path(),
+        &checkpointed,
+        &["--state", state.to_str().unwrap()],
+    );
+    assert_eq!(
+        run_file(&temp.path().join("streamed.json"))["totals"],
+        with_history["totals"]
+    );
 }

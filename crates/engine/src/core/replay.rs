@@ -367,7 +367,7 @@ impl Engine {
         let hex = hasher.finalize().to_hex();
         // The version moves whenever what a checkpoint holds, or how the engine reads it,
         // changes, so a catalog written by an older engine is never asked to restore.
-        format!("engine-v4-{}", &hex[..16])
+        format!("engine-v5-{}", &hex[..16])
     }
 
     fn config_fingerprint_text(&self) -> String {
@@ -1171,6 +1171,10 @@ impl Engine {
         for deferred in &self.deferred {
             out.bool(*deferred);
         }
+        // How far the `--params` history has been applied: entries due at the checkpoint's last
+        // second may still wait for the first event there that is not a parameter change, so it
+        // cannot be told from the time alone. The namespace covers the history's content.
+        out.u64(self.params_applied as u64);
         self.encode_body(&mut |bytes| out.bytes_raw(bytes));
         out.into_bytes()
     }
@@ -1237,6 +1241,7 @@ impl Engine {
         self.next_seq = template.next_seq;
         self.last_check.clone_from(&template.last_check);
         self.deferred.clone_from(&template.deferred);
+        self.params_applied = template.params_applied;
         self.now = template.now;
         self.prices = template.prices.clone();
         self.tracker.clone_from(&template.tracker);
@@ -1288,6 +1293,16 @@ impl Engine {
         for slot in 0..checks {
             engine.deferred[slot] = input.bool()?;
         }
+        let applied = input.u64()?;
+        engine.params_applied = usize::try_from(applied)
+            .ok()
+            .filter(|applied| *applied <= engine.config.params.entries.len())
+            .ok_or_else(|| {
+                input.error(format!(
+                    "checkpoint applied {applied} parameter history entries, this history has {}",
+                    engine.config.params.entries.len()
+                ))
+            })?;
         engine.now = if input.bool()? {
             Some(input.time()?)
         } else {
