@@ -227,7 +227,8 @@ fn sales_in_one_protocol_trigger_liquidations_in_another() {
     let markdown = std::fs::read_to_string(dir.path().join("report.md")).expect("markdown");
     assert!(
         markdown.contains(&format!(
-            "{linked} liquidations triggered by another protocol's sales"
+            "{} liquidations triggered by another protocol's sales",
+            thousands(linked)
         )),
         "{markdown}"
     );
@@ -237,6 +238,19 @@ fn sales_in_one_protocol_trigger_liquidations_in_another() {
             || html.contains("liquidations triggered by another protocol's sales"),
         "the overlap table has no row of liquidations triggered by another protocol's sales"
     );
+}
+
+/// `n` with a comma every three digits, as the report writes counts.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// A decimal text (`"12.5"`) as an integer with 18 decimals.

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use cascade_events::{Id, Protocol, U256};
 
-use crate::leverage::loops::{Correlation, Position, WAD, owner_leverage, position_loops};
+use crate::leverage::loops::{
+    Correlation, Leverage, Position, WAD, owner_leverage, position_loops,
+};
 
 /// Upper edges of the effective leverage buckets, in hundredths: `[1.25, 1.5, 2, 3, 5, 10]`.
 pub const LEVERAGE_EDGES: [u64; 6] = [125, 150, 200, 300, 500, 1000];
@@ -48,10 +50,10 @@ pub const RUNG_BPS: u32 = 500;
 /// Names of the rungs.
 pub use cascade_run::LADDER_FALLS as RUNG_NAMES;
 
-/// The bucket of `value` (wad) among edges in hundredths.
+/// The bucket of `value` (wad) among edges in hundredths. An edge in wad fits a `u64` (the
+/// largest, 10.0, is 10^19), so no 256-bit product is needed per comparison.
 fn bucket(value: U256, edges: &[u64]) -> usize {
-    let wad_per_hundredth = U256::from(WAD / 100);
-    edges.partition_point(|edge| U256::from(*edge) * wad_per_hundredth <= value)
+    edges.partition_point(|edge| U256::from(*edge * (WAD / 100)) <= value)
 }
 
 /// Positions of one scope (a protocol, or all of them by owner) summarised.
@@ -170,14 +172,20 @@ pub struct Book {
 pub fn summarise(positions: &[Position], correlation: &Correlation) -> Book {
     let mut book = Book::default();
     let mut collaterals: BTreeMap<Protocol, Vec<U256>> = BTreeMap::new();
-    let mut owners: BTreeMap<Id, Vec<&Position>> = BTreeMap::new();
+    // Each owner's positions, with the figures of the first: an owner with one position (most of
+    // them: every Maker vault is its own) is that position, without working its loops again.
+    let mut owners: BTreeMap<Id, (Vec<&Position>, Leverage)> = BTreeMap::new();
     for position in positions {
         let (_, figures) = position_loops(position, correlation);
         book.protocols
             .entry(position.protocol)
             .or_default()
             .add(&figures, collaterals.entry(position.protocol).or_default());
-        owners.entry(position.account).or_default().push(position);
+        owners
+            .entry(position.account)
+            .or_insert_with(|| (Vec::new(), figures))
+            .0
+            .push(position);
         add_to_ladder(&mut book.ladder, position, correlation);
         add_debt_on_groups(&mut book.overlap, position, correlation);
     }
@@ -187,7 +195,11 @@ pub fn summarise(positions: &[Position], correlation: &Correlation) -> Book {
         }
     }
     let mut all = Vec::new();
-    for (owner, list) in owners {
+    for (owner, (list, first)) in owners {
+        if list.len() == 1 {
+            book.all.add(&first, &mut all);
+            continue;
+        }
         let figures = owner_leverage(owner, &list, correlation);
         book.all.add(&figures.leverage, &mut all);
         for link in &figures.cross {

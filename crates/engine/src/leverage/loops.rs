@@ -11,6 +11,7 @@
 //! decimals in the engine), leverage and LTV are wad fixed point.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use cascade_events::{Id, Protocol, U256};
 
@@ -23,8 +24,9 @@ pub const WAD: u64 = 1_000_000_000_000_000_000;
 pub struct Correlation {
     /// Lower-case asset text -> group name.
     group_of: BTreeMap<String, String>,
-    /// Groups already looked up by id: a book asks for the same few assets millions of times.
-    known: std::cell::RefCell<BTreeMap<Id, String>>,
+    /// Groups already looked up by id: a book asks for the same few assets millions of times,
+    /// so a lookup hands out a shared name rather than a new string.
+    known: std::cell::RefCell<BTreeMap<Id, Rc<str>>>,
 }
 
 /// The default groups: ether and its staking and wrapping derivatives, US dollar stablecoins,
@@ -90,16 +92,22 @@ impl Correlation {
     /// The group `asset` belongs to: its group's name, or the asset's own text when no group
     /// lists it (an asset is always correlated with itself).
     pub fn group(&self, asset: &Id) -> String {
+        self.shared_group(asset).to_string()
+    }
+
+    /// [`Correlation::group`] as a shared name.
+    fn shared_group(&self, asset: &Id) -> Rc<str> {
         if let Some(group) = self.known.borrow().get(asset) {
-            return group.clone();
+            return Rc::clone(group);
         }
         let text = asset.to_string();
-        let group = self
+        let group: Rc<str> = self
             .group_of
             .get(&text.to_ascii_lowercase())
             .cloned()
-            .unwrap_or(text);
-        self.known.borrow_mut().insert(*asset, group.clone());
+            .unwrap_or(text)
+            .into();
+        self.known.borrow_mut().insert(*asset, Rc::clone(&group));
         group
     }
 }
@@ -207,10 +215,12 @@ impl Leverage {
 }
 
 /// Value per correlation group.
-fn by_group(holdings: &[Holding], correlation: &Correlation) -> BTreeMap<String, U256> {
-    let mut out: BTreeMap<String, U256> = BTreeMap::new();
+fn by_group(holdings: &[Holding], correlation: &Correlation) -> BTreeMap<Rc<str>, U256> {
+    let mut out: BTreeMap<Rc<str>, U256> = BTreeMap::new();
     for holding in holdings {
-        let entry = out.entry(correlation.group(&holding.asset)).or_default();
+        let entry = out
+            .entry(correlation.shared_group(&holding.asset))
+            .or_default();
         *entry = entry.saturating_add(holding.value);
     }
     out
@@ -235,7 +245,7 @@ pub fn position_loops(position: &Position, correlation: &Correlation) -> (Vec<Lo
             let held = collateral.get(group)?;
             let value = (*owed).min(*held);
             (!value.is_zero()).then(|| Loop {
-                group: group.clone(),
+                group: group.to_string(),
                 value,
             })
         })
@@ -290,8 +300,8 @@ pub fn owner_leverage(
     ordered.sort_by_key(|p| (p.protocol, p.market, p.account));
     let mut loops = Vec::new();
     // Per protocol and group: collateral and debt left after the loops inside positions.
-    let mut free_collateral: BTreeMap<(Protocol, String), U256> = BTreeMap::new();
-    let mut free_debt: BTreeMap<(Protocol, String), U256> = BTreeMap::new();
+    let mut free_collateral: BTreeMap<(Protocol, Rc<str>), U256> = BTreeMap::new();
+    let mut free_debt: BTreeMap<(Protocol, Rc<str>), U256> = BTreeMap::new();
     let (mut exposure, mut debt, mut looped) = (U256::ZERO, U256::ZERO, U256::ZERO);
     for position in &ordered {
         let (inside, figures) = position_loops(position, correlation);
@@ -301,14 +311,14 @@ pub fn owner_leverage(
         let taken: BTreeMap<&str, U256> =
             inside.iter().map(|l| (l.group.as_str(), l.value)).collect();
         for (group, value) in by_group(&position.collateral, correlation) {
-            let left = value - taken.get(group.as_str()).copied().unwrap_or_default();
+            let left = value - taken.get(&*group).copied().unwrap_or_default();
             let entry = free_collateral
                 .entry((position.protocol, group))
                 .or_default();
             *entry = entry.saturating_add(left);
         }
         for (group, value) in by_group(&position.debt, correlation) {
-            let left = value - taken.get(group.as_str()).copied().unwrap_or_default();
+            let left = value - taken.get(&*group).copied().unwrap_or_default();
             let entry = free_debt.entry((position.protocol, group)).or_default();
             *entry = entry.saturating_add(left);
         }
@@ -331,7 +341,7 @@ pub fn owner_leverage(
             cross.push(CrossLink {
                 borrowed_in: *borrowed_in,
                 collateral_in: *collateral_in,
-                group: group.clone(),
+                group: group.to_string(),
                 value,
             });
         }

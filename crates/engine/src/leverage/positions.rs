@@ -20,8 +20,11 @@ fn pow10(n: u8) -> U256 {
     U256::from(10u8).pow(U256::from(n))
 }
 
-/// How to turn a value in `base` (at `decimals`) into USD wad: multiply, then divide.
-fn conversion(base: &Id, decimals: u8, prices: &PriceBook) -> Option<(U256, U256)> {
+/// Multiply, then divide: how a value in a base currency becomes USD wad.
+type Conversion = (U256, U256);
+
+/// How to turn a value in `base` (at `decimals`) into USD wad.
+fn conversion(base: &Id, decimals: u8, prices: &PriceBook) -> Option<Conversion> {
     let scale = pow10(decimals);
     match base.to_string().as_str() {
         "USD" | "DAI" => Some((pow10(USD_DECIMALS), scale)),
@@ -43,6 +46,8 @@ fn conversion(base: &Id, decimals: u8, prices: &PriceBook) -> Option<(U256, U256
 pub fn usd_positions(accounts: &[AccountPosition], prices: &PriceBook) -> (Vec<Position>, u64) {
     let mut out = Vec::with_capacity(accounts.len());
     let mut unpriced = 0;
+    // A model's accounts share one base currency: its conversion is worked out once.
+    let mut conversions: Vec<((Id, u8), Option<Conversion>)> = Vec::new();
     for account in accounts {
         // Emptied vaults and withdrawn accounts stay in the state: most of a long log's.
         if account
@@ -52,7 +57,16 @@ pub fn usd_positions(accounts: &[AccountPosition], prices: &PriceBook) -> (Vec<P
         {
             continue;
         }
-        match usd_position(account, prices) {
+        let base = (account.base_currency, account.base_decimals);
+        let conversion = match conversions.iter().find(|(key, _)| *key == base) {
+            Some((_, conversion)) => *conversion,
+            None => {
+                let conversion = conversion(&base.0, base.1, prices);
+                conversions.push((base, conversion));
+                conversion
+            }
+        };
+        match conversion.and_then(|c| usd_position(account, c)) {
             Some(position) if position.collateral.is_empty() && position.debt.is_empty() => {}
             Some(position) => out.push(position),
             None => unpriced += 1,
@@ -61,9 +75,14 @@ pub fn usd_positions(accounts: &[AccountPosition], prices: &PriceBook) -> (Vec<P
     (out, unpriced)
 }
 
-fn usd_position(account: &AccountPosition, prices: &PriceBook) -> Option<Position> {
-    let (times, divide) = conversion(&account.base_currency, account.base_decimals, prices)?;
-    let usd = |value: U256| value.checked_mul(times).map(|v| v / divide);
+fn usd_position(account: &AccountPosition, (times, divide): Conversion) -> Option<Position> {
+    // Most bases (DAI and USD at 18 decimals, USD at 8) convert by a whole factor: a product
+    // alone, no 256-bit division per holding (the same value: `divide` divides `times`).
+    let factor = (times % divide).is_zero().then(|| times / divide);
+    let usd = |value: U256| match factor {
+        Some(factor) => value.checked_mul(factor),
+        None => value.checked_mul(times).map(|v| v / divide),
+    };
     let mut collateral = Vec::new();
     let mut debt = Vec::new();
     for asset in &account.assets {

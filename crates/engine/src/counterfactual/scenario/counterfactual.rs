@@ -10,7 +10,9 @@
 //!   latest answer; a lagged feed is a `[[price]]` shift).
 //! - Prices: source swap, then the path transforms, then the update rule, then the price impact
 //!   multiplier. Impact updates after a sale are emitted for every feed of the sold asset (and its
-//!   wrapped twin: `WETH`/`ETH`, `WBTC`/`BTC`).
+//!   wrapped twin: `WETH`/`ETH`, `WBTC`/`BTC`), and for every price quoted in it (Aave v2's
+//!   oracle quotes reserves in ETH), divided by the multiplier: a dollar costs more ETH once ETH
+//!   fell.
 //! - A liquidation is impact-triggered when the account would have been safe at the price its
 //!   oracle read without the impact that price carried (Maker: the multiplier in effect one OSM
 //!   period before the current one); its causes are the fewest of the sales that price carried
@@ -415,6 +417,23 @@ impl ScenarioRun {
     }
 }
 
+/// A price quoted in an asset whose own price carries the multiplier `m` (ray): `price / m`,
+/// rounded down at no fewer than 18 decimals (a quote such as `0.000625` ETH per USDC would
+/// otherwise lose a tenth of a percent to its six), unchanged without impact.
+fn inverse_impact(price: Fixed, m: U256) -> Fixed {
+    if m >= RAY {
+        return price;
+    }
+    let decimals = price.decimals.max(18);
+    let Some(value) = price.rescale(decimals) else {
+        return price;
+    };
+    Fixed::new(
+        wide_mul_div(value, RAY, m.max(U256::from(1u8))).unwrap_or(U256::MAX),
+        decimals,
+    )
+}
+
 /// Whether `price` differs from `last` by at least the fraction `deviation`.
 fn moved_by(last: Fixed, price: Fixed, deviation: Fixed) -> bool {
     let decimals = last.decimals.max(price.decimals);
@@ -613,6 +632,10 @@ impl Counterfactual for ScenarioRun {
                 published.decimals,
             );
             self.carry(update.asset, time, m);
+        } else if let Some(key) = self.impact_key(&update.quote) {
+            // Quoted in an impacted asset: the lingering impact, inverted (see `on_liquidation`).
+            let m = self.impact.multiplier(&key, time);
+            out.price = inverse_impact(published, m);
         }
         out
     }
@@ -816,6 +839,24 @@ impl Counterfactual for ScenarioRun {
                 round: None,
             });
             self.carry(asset, time, m);
+        }
+        // Prices quoted in the sold asset (Aave v2's oracle quotes every reserve in ETH) move
+        // the other way: with ETH worth `m` of itself, a dollar costs `1 / m` of the ETH it did.
+        let quoted: Vec<((Id, Id, Id), Fixed)> = self
+            .base
+            .iter()
+            .filter(|((a, q, _), _)| same_asset(q, &asset) && !same_asset(a, &asset))
+            .filter(|((a, _, _), _)| self.impact_key(a).is_none())
+            .map(|(key, (_, price))| (*key, *price))
+            .collect();
+        for ((priced, quote, feed), base) in quoted {
+            out.push(PriceUpdate {
+                asset: priced,
+                quote,
+                price: inverse_impact(base, m),
+                feed,
+                round: None,
+            });
         }
     }
 
