@@ -3,12 +3,12 @@
 
 pub use cascade_run::{
     BookMoment, CascadeReport, ChainLink, CountBucket, CounterfactualReport, CrossLoop,
-    CrossProtocolLink, GroupAmount, HealthBucket, HealthSample, HealthSnapshot, LadderRung,
-    LargestLoss, LeverageSample, LiquidationRecord, LiquidatorReport, LogInfo, MakerSettings,
-    MedianRuleSetting, MismatchEvidence, Moment, OracleEvidence, Origin, OverlapOwners,
-    OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION,
-    RecordedOracle, RoundReport, Run, RunConfig, ScenarioInfo, TimelinePoint, Totals,
-    UnsafeEpisode, Window, signed_decimal,
+    CrossProtocolLink, GroupAmount, HealthBucket, HealthSample, HealthSnapshot, InputKind,
+    LadderRung, LargestLoss, LeverageSample, LiquidationRecord, LiquidatorReport, LogInfo,
+    MakerSettings, MedianRuleSetting, MismatchEvidence, MissingInput, Moment, OracleEvidence,
+    Origin, OverlapOwners, OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting,
+    RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig, ScenarioInfo, SeizeCheck,
+    SeizeResult, TimelinePoint, Totals, UnsafeEpisode, Window, percent, signed_decimal,
 };
 
 use cascade_events::Timestamp;

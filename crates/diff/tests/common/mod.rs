@@ -56,6 +56,8 @@ pub fn liquidation(
         note: None,
         oracle: None,
         mismatch: None,
+        missing: None,
+        seize: None,
     }
 }
 
