@@ -473,6 +473,8 @@ pub enum InputKind {
     ExchangeRate,
     /// A Maker ilk's liquidation ratio `mat` (the Spotter never filed one).
     LiquidationRatio,
+    /// An Aave reserve's `liquidationBonus` (no parameter set it).
+    LiquidationBonus,
 }
 
 impl InputKind {
@@ -483,6 +485,7 @@ impl InputKind {
             InputKind::Decimals => "decimals",
             InputKind::ExchangeRate => "exchange-rate",
             InputKind::LiquidationRatio => "liquidation-ratio",
+            InputKind::LiquidationBonus => "liquidation-bonus",
         }
     }
 }
@@ -509,6 +512,7 @@ impl fmt::Display for MissingInput {
         let input = match self.input {
             InputKind::ExchangeRate => "exchange rate",
             InputKind::LiquidationRatio => "liquidation ratio",
+            InputKind::LiquidationBonus => "liquidation bonus",
             other => other.name(),
         };
         write!(f, "{input} of {}", self.asset)

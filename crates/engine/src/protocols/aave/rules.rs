@@ -434,6 +434,7 @@ impl Aave {
             bonus: self
                 .reserves
                 .get(collateral)
+                .filter(|r| r.liquidation_bonus != 0)
                 .map(|r| Quantity::new(U256::from(r.liquidation_bonus), 4)),
             collateral_price: price(collateral),
             debt_price: price(debt),
@@ -445,14 +446,16 @@ impl Aave {
             avg_liquidation_threshold: U256::ZERO,
             health_factor: U256::ZERO,
         };
-        let Some(context) = self.context(&Account::default(), no_data, collateral, debt)? else {
-            judgement.missing = self
+        let context = self.context(&Account::default(), no_data, collateral, debt)?;
+        // A reserve no parameter configured has bonus 0, which no liquidated collateral has.
+        let context = context.filter(|context| context.liquidation_bonus != 0);
+        let Some(context) = context else {
+            let missing = self
                 .missing_input(collateral)
-                .or_else(|| self.missing_input(debt));
-            let what = judgement
-                .missing
-                .map_or_else(|| "reserve entry".to_owned(), |m| m.to_string());
-            judgement.note = Some(format!("{NO_POSITION}; no {what} for the seize formula"));
+                .or_else(|| self.missing_input(debt))
+                .unwrap_or(MissingInput::new(InputKind::LiquidationBonus, *collateral));
+            judgement.missing = Some(missing);
+            judgement.note = Some(format!("{NO_POSITION}; no {missing} for the seize formula"));
             judgement.seize = Some(seize);
             return Ok(judgement);
         };

@@ -630,6 +630,10 @@ fn an_unknown_account_keeps_the_seize_check_as_evidence() {
         &liquidation(NOBODY, "WETH", "700000000000000000", "USDC", "1000000000"),
         // LINK: no price, no reserve.
         &liquidation(NOBODY, "LINK", "5000000000000000000", "USDC", "1000000000"),
+        // UNI: priced, its decimals known (as a mapping writes them), no bonus ever set.
+        r#"{"kind":"param-change","protocol":"aave-v2","market":"UNI","param":"decimals","value":"18"}"#,
+        r#"{"kind":"price","asset":"UNI","quote":"ETH","price":"0.01","feed":"fixture-oracle","round":null}"#,
+        &liquidation(NOBODY, "UNI", "5000000000000000000", "USDC", "1000000000"),
     ]);
     let mismatch = &judged[0];
     assert_eq!(mismatch["verdict"], "unknown-account");
@@ -651,6 +655,12 @@ fn an_unknown_account_keeps_the_seize_check_as_evidence() {
     assert!(unpriced["seize"]["bonus"].is_null(), "no LINK reserve");
     assert_eq!(unpriced["seize"]["debt_price"], "0.0006");
     crate::golden::assert_missing(unpriced, "price", "LINK");
+    // A bonus of 0 is no configured bonus, not a formula giving no collateral.
+    let unconfigured = &judged[2];
+    assert_eq!(unconfigured["seize"]["result"], "no-price");
+    assert!(unconfigured["seize"]["bonus"].is_null());
+    assert_eq!(unconfigured["seize"]["collateral_price"], "0.01");
+    crate::golden::assert_missing(unconfigured, "liquidation-bonus", "UNI");
 }
 
 #[test]
