@@ -72,8 +72,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     step(
         "replay",
         &format!(
-            "history: {} liquidations, {}% explained by the engine's Maker rules{}",
+            "history: {} liquidations of {} vaults, {}% explained by the engine's Maker rules{}",
             thousands(historical.totals.liquidations),
+            thousands(historical.totals.accounts_liquidated.unwrap_or_default()),
             historical
                 .totals
                 .explained_percent
@@ -97,9 +98,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     step(
         "what-if",
         &format!(
-            "{}: {} simulated liquidations{}",
+            "{}: {} simulated liquidations of {} vaults{}",
             scenario.label(),
             thousands(counterfactual.totals.liquidations),
+            thousands(
+                counterfactual
+                    .totals
+                    .accounts_liquidated
+                    .unwrap_or_default()
+            ),
             bad_debt(&counterfactual),
         ),
         &counterfactual_path,

@@ -10,10 +10,12 @@ use cascade_engine::Verdict;
 use cascade_engine::run::Totals;
 
 /// Totals a threshold can name besides the verdicts.
-const OTHER_METRICS: [&str; 5] = [
+const OTHER_METRICS: [&str; 7] = [
     "liquidations",
+    "accounts-liquidated",
     "unsafe-unliquidated",
     "explained-percent",
+    "seize-consistent-percent",
     "events",
     "recorded-liquidations-skipped",
 ];
@@ -119,15 +121,21 @@ impl fmt::Display for Threshold {
 }
 
 impl Threshold {
-    /// The metric's value in `totals` (`None`: no explained percentage, nothing was judged).
+    /// The metric's value in `totals` (`None`: no such percentage, nothing was judged or
+    /// seize-checked; no accounts count in a file before schema version 5).
     fn value(&self, totals: &Totals) -> Option<Num> {
         let count = |n: u64| Some(Num::from_int(n.into()));
         match self.metric.as_str() {
             "liquidations" => count(totals.liquidations),
+            "accounts-liquidated" => totals.accounts_liquidated.and_then(count),
             "unsafe-unliquidated" => count(totals.unsafe_unliquidated),
             "events" => count(totals.events),
             "recorded-liquidations-skipped" => count(totals.recorded_liquidations_skipped),
             "explained-percent" => totals.explained_percent.as_deref().and_then(Num::parse),
+            "seize-consistent-percent" => totals
+                .seize_consistent_percent
+                .as_deref()
+                .and_then(Num::parse),
             verdict => count(totals.verdicts.get(verdict).copied().unwrap_or(0)),
         }
     }
@@ -195,6 +203,27 @@ mod tests {
             [
                 "--fail-on not-liquidatable>0: not-liquidatable is 3",
                 "--fail-on explained-percent<95: explained-percent is 90"
+            ]
+        );
+    }
+
+    #[test]
+    fn seize_checks_and_accounts_can_be_thresholds() {
+        let mut totals = Totals::default();
+        let parse = |text: &str| text.parse::<Threshold>().unwrap();
+        let thresholds = [
+            parse("seize-consistent-percent<85"),
+            parse("accounts-liquidated>=2"),
+        ];
+        // A file without seize checks or an accounts count trips neither.
+        assert!(tripped(&thresholds, &totals).is_empty());
+        totals.seize_consistent_percent = Some("64.49".to_owned());
+        totals.accounts_liquidated = Some(2);
+        assert_eq!(
+            tripped(&thresholds, &totals),
+            [
+                "--fail-on seize-consistent-percent<85: seize-consistent-percent is 64.49",
+                "--fail-on accounts-liquidated>=2: accounts-liquidated is 2"
             ]
         );
     }

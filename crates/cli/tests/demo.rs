@@ -36,6 +36,36 @@ fn demo_builds_replays_compares_and_reports() {
         html.matches("<svg").count() >= 3,
         "the report has its charts"
     );
+    // Each run's totals count the distinct vaults its liquidations hit, and the step says so.
+    for (file, step) in [
+        ("historical.json", "history: "),
+        ("counterfactual.json", "simulated liquidations of "),
+    ] {
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(file)).expect("run written"))
+                .expect("run JSON");
+        let hit: std::collections::BTreeSet<String> = run["liquidations"]
+            .as_array()
+            .expect("liquidations")
+            .iter()
+            .map(|l| format!("{} {} {}", l["protocol"], l["market"], l["account"]))
+            .collect();
+        let liquidations = run["totals"]["liquidations"].as_u64().expect("a count");
+        assert_eq!(
+            run["totals"]["accounts_liquidated"].as_u64(),
+            Some(hit.len() as u64),
+            "{file}"
+        );
+        assert!(
+            hit.len() > 1 && hit.len() as u64 <= liquidations,
+            "{file}: {}",
+            hit.len()
+        );
+        assert!(
+            stdout.contains(&format!("{} vaults", hit.len())) && stdout.contains(step),
+            "{file}: {stdout}"
+        );
+    }
     let historical = std::fs::read(out.join("historical.json")).expect("run written");
     assert_ne!(
         historical,

@@ -137,22 +137,32 @@ fn aave_v2_verdicts_with_and_without_the_parameter_history() {
         .expect("runs cascade");
     // Exit 1: the one row whose debt reserve (UST) tokens.csv lacks goes to quarantine.
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let verdicts = |extra: &[&str]| {
+    let totals = |extra: &[&str]| {
         let mut args = vec!["replay", log.to_str().expect("UTF-8 temp path"), "--json"];
         args.extend_from_slice(extra);
         let run: Value = serde_json::from_slice(&cascade(&args)).expect("run JSON");
-        run["totals"]["verdicts"].clone()
+        run["totals"].clone()
     };
+    // No row's account has a position in the log: every one is `unknown-account`, and the
+    // seize formula, checked on the row's own amounts, prices and bonus, is the evidence.
+    let unknown = serde_json::json!({"amount-mismatch": 0, "explained": 0, "no-price": 0,
+        "not-liquidatable": 0, "unknown-account": 11488});
+    let snapshot = totals(&[]);
+    assert_eq!(snapshot["verdicts"], unknown);
     assert_eq!(
-        verdicts(&[]),
-        serde_json::json!({"amount-mismatch": 4080, "explained": 7408, "no-price": 0,
-            "not-liquidatable": 0, "unknown-account": 0})
+        snapshot["seize_checks"],
+        serde_json::json!({"consistent": 7408, "mismatch": 4080, "no-price": 0})
     );
+    assert_eq!(snapshot["seize_consistent_percent"], "64.48");
+    assert_eq!(snapshot["explained_percent"], "0.00");
+    assert_eq!(snapshot["accounts_liquidated"], 3213);
     let history =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/params/aave-v2-main.toml");
+    let with_history = totals(&["--params", history.to_str().expect("UTF-8 path")]);
+    assert_eq!(with_history["verdicts"], unknown);
     assert_eq!(
-        verdicts(&["--params", history.to_str().expect("UTF-8 path")]),
-        serde_json::json!({"amount-mismatch": 1332, "explained": 10156, "no-price": 0,
-            "not-liquidatable": 0, "unknown-account": 0})
+        with_history["seize_checks"],
+        serde_json::json!({"consistent": 10156, "mismatch": 1332, "no-price": 0})
     );
+    assert_eq!(with_history["seize_consistent_percent"], "88.41");
 }

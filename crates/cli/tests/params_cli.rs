@@ -1,6 +1,6 @@
 //! Parameter history: `--params FILE` and a configurator's recorded
-//! `CollateralConfigurationChanged` log each flip a verdict at their time, and a bad file is
-//! refused with its name, line and value.
+//! `CollateralConfigurationChanged` log each flip a judgement (here the seize check of an account
+//! without a position) at their time, and a bad file is refused with its name, line and value.
 
 // Helpers outside the `#[test]` functions read committed, valid fixtures.
 #![allow(clippy::unwrap_used)]
@@ -20,7 +20,7 @@ fn cascade(args: &[&str]) -> Output {
 }
 
 /// The Aave v2 export fixture ingested into `dir/log`: its 2021-05-03 01:00 WETH liquidation is
-/// explained at the snapshot's WETH bonus of 10500.
+/// consistent with the seize formula at the snapshot's WETH bonus of 10500.
 fn aave_log(dir: &Path) -> PathBuf {
     let log = dir.join("log");
     let out = cascade(&[
@@ -44,8 +44,10 @@ fn aave_log(dir: &Path) -> PathBuf {
     log
 }
 
-/// The verdict of the liquidation at `time` in a replay of `log` with `extra` flags.
-fn verdict(log: &Path, time: &str, extra: &[&str]) -> String {
+/// The seize check of the liquidation at `time` in a replay of `log` with `extra` flags: no
+/// account of these logs has a position, so the verdict is `unknown-account` and the bonus in
+/// force shows in whether the seize formula gives the recorded collateral.
+fn seize_result(log: &Path, time: &str, extra: &[&str]) -> String {
     let mut args = vec!["replay", log.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
     let out = cascade(&args);
@@ -58,7 +60,8 @@ fn verdict(log: &Path, time: &str, extra: &[&str]) -> String {
         .filter(|l| l["time"] == time)
         .collect();
     assert_eq!(found.len(), 1, "one liquidation at {time}");
-    found[0]["verdict"].as_str().unwrap().to_owned()
+    assert_eq!(found[0]["verdict"], "unknown-account", "{}", found[0]);
+    found[0]["seize"]["result"].as_str().unwrap().to_owned()
 }
 
 fn history(dir: &Path, time: &str, market: &str) -> PathBuf {
@@ -74,22 +77,22 @@ fn history(dir: &Path, time: &str, market: &str) -> PathBuf {
 }
 
 #[test]
-fn a_bonus_change_flips_the_verdict_from_its_time_on() {
+fn a_bonus_change_flips_the_seize_check_from_its_time_on() {
     let temp = tempfile::tempdir().unwrap();
     let log = aave_log(temp.path());
     let at = "2021-05-03T01:00:00Z";
-    assert_eq!(verdict(&log, at, &[]), "explained");
+    assert_eq!(seize_result(&log, at, &[]), "consistent");
 
     let before = history(temp.path(), "2021-05-03T00:30:00Z", "WETH");
     assert_eq!(
-        verdict(&log, at, &["--params", before.to_str().unwrap()]),
-        "amount-mismatch",
+        seize_result(&log, at, &["--params", before.to_str().unwrap()]),
+        "mismatch",
         "a bonus of 10800 from 00:30 on cannot give the recorded 1.05 WETH"
     );
     let after = history(temp.path(), "2021-05-03T01:30:00Z", "WETH");
     assert_eq!(
-        verdict(&log, at, &["--params", after.to_str().unwrap()]),
-        "explained",
+        seize_result(&log, at, &["--params", after.to_str().unwrap()]),
+        "consistent",
         "a change after the liquidation does not reach it"
     );
 }
@@ -140,7 +143,7 @@ fn raw_log(address: &str, topics: &[String], data: &str, block: u64, time: u64) 
 /// judged without and with the main-market configurator's `CollateralConfigurationChanged`
 /// (ltv 8000, threshold 8250, bonus 10800) an hour before it.
 #[test]
-fn a_recorded_collateral_configuration_change_flips_the_verdict() {
+fn a_recorded_collateral_configuration_change_flips_the_seize_check() {
     const WETH: &str = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2";
     const USDC: &str = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48";
     // keccak256 of the events' signatures, as mainnet logs carry them.
@@ -219,13 +222,13 @@ fn a_recorded_collateral_configuration_change_flips_the_verdict() {
             let out = cascade(&args);
             assert!(out.status.success(), "{out:?}");
         }
-        verdicts.push(verdict(&log, at, &[]));
+        verdicts.push(seize_result(&log, at, &[]));
     }
     // Aave v2 `calculateAvailableCollateralToLiquidate`: 2,000 USDC at 0.0005 ETH (WETH is 1 ETH)
     // is 1 WETH of debt; times the launch bonus 1.05 that gives 1.05 WETH, not the 1.08 recorded.
     // The configurator's log sets the bonus to 10800 an hour before, and 1 x 1.08 = 1.08 WETH is
     // exactly what was seized.
-    assert_eq!(verdicts, ["amount-mismatch", "explained"]);
+    assert_eq!(verdicts, ["mismatch", "consistent"]);
 }
 
 /// `cascade replay` of `log` with `args`: the run file printed and what it said on stderr.

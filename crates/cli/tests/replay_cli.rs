@@ -834,3 +834,59 @@ fn to_must_come_after_from() {
         "{output:?}"
     );
 }
+
+/// A Compound v2 liquidation sheet through a mapping whose amounts are whole tokens with the
+/// tokens' decimals (18 for ETH, 6 for USDC) and nothing else: no parameter event, no price.
+#[test]
+fn amounts_are_in_tokens_when_the_mapping_knows_the_decimals() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    std::fs::write(
+        dir.join("liquidations.csv"),
+        "t,borrower,seized,repaid\n1620000000,0x0000000000000000000000000000000000000d0e,0.6,1000\n1620000060,0x0000000000000000000000000000000000000d0f,1.25,2500.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("liquidations.toml"),
+        r#"
+[time]
+column = "t"
+format = "unix_s"
+
+[[event]]
+kind = "liquidation"
+protocol = "compound-v2"
+market = "comptroller"
+account = { column = "borrower", id = "address" }
+collateral_asset = "ETH"
+collateral_seized = { column = "seized", unit = "tokens", decimals = 18 }
+debt_asset = "USDC"
+debt_repaid = { column = "repaid", unit = "tokens", decimals = 6 }
+"#,
+    )
+    .unwrap();
+    let log = dir.join("log");
+    let ingest = cascade()
+        .args(["ingest", "--log", log.to_str().unwrap(), "--source", "csv"])
+        .args(["--mapping", dir.join("liquidations.toml").to_str().unwrap()])
+        .arg(dir.join("liquidations.csv"))
+        .output()
+        .unwrap();
+    assert!(ingest.status.success(), "{ingest:?}");
+    let run = replayed_run(&log, &dir.join("run.json"), &[]);
+    let liquidations = run["liquidations"].as_array().unwrap();
+    assert_eq!(liquidations[0]["collateral_seized"], "0.6");
+    assert_eq!(liquidations[0]["debt_repaid"], "1000");
+    assert_eq!(liquidations[1]["debt_repaid"], "2500.5");
+    assert_eq!(run["totals"]["collateral_seized"]["ETH"], "1.85");
+    assert_eq!(run["totals"]["debt_repaid"]["USDC"], "3500.5");
+    assert_eq!(run["totals"]["by_kind"]["param-change"], 2);
+    assert_eq!(run["totals"]["accounts_liquidated"], 2);
+    // No position and no price: unknown accounts whose seize check names the missing price.
+    assert_eq!(liquidations[0]["verdict"], "unknown-account");
+    assert_eq!(liquidations[0]["seize"]["result"], "no-price");
+    assert_eq!(
+        liquidations[0]["missing"],
+        serde_json::json!({"input": "price", "asset": "USDC"})
+    );
+}

@@ -39,6 +39,41 @@ pub(crate) fn load(folder: &str, name: &str) -> Vec<Event> {
         .collect()
 }
 
+/// The fixture `folder/name` up to its first liquidation (prices and positions in place), then
+/// `extra` (event payloads in their JSON form) at `time`, replayed through `model`: the judged
+/// liquidations of `extra`.
+pub(crate) fn judged_after_setup(
+    model: &mut dyn ProtocolModel,
+    folder: &str,
+    name: &str,
+    time: &str,
+    extra: &[&str],
+) -> Vec<Value> {
+    let mut events = load(folder, name);
+    let first_liquidation = events
+        .iter()
+        .position(|e| matches!(e.payload, Payload::Liquidation(_)))
+        .unwrap();
+    events.truncate(first_liquidation);
+    events.extend(extra.iter().enumerate().map(|(index, payload)| {
+        let json = format!(
+            r#"{{"seq":{},"chain_id":1,"block":null,"time":"{time}","tx_index":null,"log_index":null,"tx_hash":null,"source":0,"payload":{payload}}}"#,
+            first_liquidation + index
+        );
+        serde_json::from_str(&json).unwrap()
+    }));
+    replay(model, &events)
+}
+
+/// Asserts that a judged liquidation of [`replay`] names `input` of `asset` as missing.
+pub(crate) fn assert_missing(judged: &Value, input: &str, asset: &str) {
+    assert_eq!(
+        judged["missing"],
+        json!({"input": input, "asset": asset}),
+        "{judged}"
+    );
+}
+
 /// Drives `model` over `events` as the replay loop does; one JSON object per recorded
 /// liquidation.
 pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Value> {
@@ -56,7 +91,7 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
                 let applied = model
                     .apply_liquidation(liquidation, &judgement, event.time)
                     .unwrap();
-                judged.push(json!({
+                let mut entry = json!({
                     "seq": event.seq,
                     "account": liquidation.account.to_string(),
                     "verdict": judgement.verdict.name(),
@@ -66,7 +101,15 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
                     "expected_debt": judgement.expected_debt,
                     "note": judgement.note,
                     "applied": format!("{applied:?}"),
-                }));
+                });
+                // Written only where a verdict carries them, as the run file does.
+                if let Some(missing) = &judgement.missing {
+                    entry["missing"] = json!(missing);
+                }
+                if let Some(seize) = &judgement.seize {
+                    entry["seize"] = json!(seize);
+                }
+                judged.push(entry);
             }
             _ => {
                 model.apply(event, &book).unwrap();

@@ -244,12 +244,17 @@ impl Moment {
     }
 }
 
-/// Version of the run file layout; bump on any change of keys or their meaning. Version 2 added
+/// Version of the run file layout; bump on any change of keys or their meaning. Version 5 added
+/// the totals' `accounts_liquidated`, `seize_checks` and `seize_consistent_percent` and the
+/// liquidations' `missing` and `seize`, and Aave and Compound judge a liquidation of an account
+/// without a rebuilt position `unknown-account` (before: `explained` or `amount-mismatch` by the
+/// seize formula alone). Version 2 added
 /// `health_distribution`; a version 1 file is a version 2 file without it. Version 3 added the
 /// liquidations' `oracle` and `mismatch` evidence and the config's `quote_conversions` and Maker
 /// `median_rule`. Version 4 added `health_over_time`, `leverage_over_time`, `liquidation_ladder`
-/// and `overlap`; a version 3 file reads as one without them. Version 5 added `accounts`; a
-/// version 4 file reads as one without it.
+/// and `overlap`; a version 3 file reads as one without them. Version 5 added `accounts`, the
+/// totals' distinct accounts and seize counts, the liquidations' `missing` and `seize`, and made
+/// an Aave or Compound liquidation without a rebuilt position `unknown-account`.
 pub const RUN_SCHEMA_VERSION: u32 = 5;
 
 /// The log a run was computed from.
@@ -336,9 +341,18 @@ pub struct LiquidationRecord {
     /// Recorded liquidations: the oracle price the verdict used and where it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oracle: Option<OracleEvidence>,
-    /// `amount-mismatch` verdicts: which input of the rebuilt account would have to differ.
+    /// `amount-mismatch` verdicts, and `unknown-account` ones whose seize check is a
+    /// `mismatch`: which input would have to differ.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mismatch: Option<MismatchEvidence>,
+    /// `no-price` verdicts, and `unknown-account` ones whose seize check had no price: the
+    /// input that was missing and its asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<MissingInput>,
+    /// `unknown-account` verdicts of Aave and Compound: the seize formula checked on the
+    /// recorded amounts alone, the supporting evidence the log still allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seize: Option<SeizeCheck>,
 }
 
 /// The oracle price behind a verdict: its value, the feed and market point it came from, and,
@@ -434,6 +448,150 @@ pub struct MismatchEvidence {
     pub difference: String,
     /// The reasoning in words.
     pub detail: String,
+}
+
+/// Which kind of input a judgement lacked.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputKind {
+    /// The oracle price of an asset (none recorded, or too old).
+    Price,
+    /// The token decimals of an asset (no parameter, mapping key or lookup gave them).
+    Decimals,
+    /// A Compound market's exchange rate (underlying per cToken).
+    ExchangeRate,
+    /// A Maker ilk's liquidation ratio `mat` (the Spotter never filed one).
+    LiquidationRatio,
+    /// An Aave reserve's `liquidationBonus` (no parameter set it).
+    LiquidationBonus,
+}
+
+impl InputKind {
+    /// The name used in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputKind::Price => "price",
+            InputKind::Decimals => "decimals",
+            InputKind::ExchangeRate => "exchange-rate",
+            InputKind::LiquidationRatio => "liquidation-ratio",
+            InputKind::LiquidationBonus => "liquidation-bonus",
+        }
+    }
+}
+
+/// An input a judgement could not do without, and the asset it belongs to (for
+/// `liquidation-ratio`, the Maker ilk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct MissingInput {
+    /// Which input.
+    pub input: InputKind,
+    /// Its asset (or ilk).
+    pub asset: Id,
+}
+
+impl MissingInput {
+    /// `input` of `asset`.
+    pub fn new(input: InputKind, asset: Id) -> Self {
+        Self { input, asset }
+    }
+}
+
+impl fmt::Display for MissingInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let input = match self.input {
+            InputKind::ExchangeRate => "exchange rate",
+            InputKind::LiquidationRatio => "liquidation ratio",
+            InputKind::LiquidationBonus => "liquidation bonus",
+            other => other.name(),
+        };
+        write!(f, "{input} of {}", self.asset)
+    }
+}
+
+/// What the seize formula says of a recorded liquidation's amounts on their own.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeizeResult {
+    /// The formula gives the recorded collateral for the recorded repayment (or the collateral
+    /// cap explains the pair), within the documented tolerance.
+    Consistent,
+    /// It gives another amount (`expected_collateral`, and `mismatch` for Aave).
+    Mismatch,
+    /// A price, decimals or exchange rate it needs is unknown (`missing` names it).
+    NoPrice,
+}
+
+impl SeizeResult {
+    /// Every result, in output order.
+    pub const ALL: [SeizeResult; 3] = [
+        SeizeResult::Consistent,
+        SeizeResult::Mismatch,
+        SeizeResult::NoPrice,
+    ];
+
+    /// The name used in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SeizeResult::Consistent => "consistent",
+            SeizeResult::Mismatch => "mismatch",
+            SeizeResult::NoPrice => "no-price",
+        }
+    }
+}
+
+/// The seize formula (Aave `_calculateAvailableCollateralToLiquidate`, Compound
+/// `liquidateCalculateSeizeTokens`) applied to a recorded liquidation of an account the log
+/// never positioned: whether the recorded collateral follows from the recorded repayment, the
+/// bonus and the prices, and the inputs it used. Health and close factor stay unchecked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct SeizeCheck {
+    /// `consistent`, `mismatch` or `no-price`.
+    pub result: SeizeResult,
+    /// The bonus applied, as a factor (Aave `liquidationBonus` 10500 bps: `1.05`; Compound
+    /// `liquidationIncentiveMantissa`: `1.08`).
+    pub bonus: Option<Quantity>,
+    /// The collateral asset's oracle price in the protocol's base currency, when known.
+    pub collateral_price: Option<Quantity>,
+    /// The debt asset's.
+    pub debt_price: Option<Quantity>,
+    /// Compound: the collateral market's `exchangeRateStored` mantissa (18 decimals, as the
+    /// contract holds it), when known. Absent for Aave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_rate: Option<Quantity>,
+}
+
+/// `part / whole` in percent with two decimals, rounded half up, as text (`"17.23"`): the
+/// form of the totals' percentages. `whole` must not be zero.
+pub fn percent(part: u64, whole: u64) -> String {
+    let basis_points =
+        (u128::from(part) * 10_000 * 2 + u128::from(whole)) / (2 * u128::from(whole));
+    format!("{}.{:02}", basis_points / 100, basis_points % 100)
 }
 
 /// `value / 10^decimals` as decimal text with a leading `-` when `negative` (and non-zero).
@@ -1057,6 +1215,10 @@ pub struct Totals {
     pub by_kind: BTreeMap<String, u64>,
     /// Liquidations (recorded in historical mode, simulated in counterfactual mode).
     pub liquidations: u64,
+    /// Distinct accounts (protocol, market, account) those liquidations hit; absent from files
+    /// before schema version 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts_liquidated: Option<u64>,
     /// Recorded liquidations per verdict name (every verdict present, zero included).
     pub verdicts: BTreeMap<String, u64>,
     /// Recorded liquidations skipped because a scenario replaces them with the simulated
@@ -1064,6 +1226,13 @@ pub struct Totals {
     pub recorded_liquidations_skipped: u64,
     /// Share of recorded liquidations `explained`, in percent with two decimals (`"93.75"`).
     pub explained_percent: Option<String>,
+    /// `unknown-account` liquidations whose seize formula was checked, per result name (every
+    /// result present); empty, and not written, when there were none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seize_checks: BTreeMap<String, u64>,
+    /// Share of those checks `consistent`, percent with two decimals; absent without checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seize_consistent_percent: Option<String>,
     /// Collateral seized per asset, whole tokens.
     pub collateral_seized: BTreeMap<String, Quantity>,
     /// Debt repaid per asset, whole tokens.
@@ -1188,7 +1357,7 @@ impl Run {
         let mut out = String::new();
         let t = &self.totals;
         out.push_str(&format!(
-            "events {} (seq {}..{}), liquidations {}\n",
+            "events {} (seq {}..{}), liquidations {}{}\n",
             t.events,
             self.window
                 .first_seq
@@ -1196,7 +1365,9 @@ impl Run {
             self.window
                 .last_seq
                 .map_or("-".to_owned(), |s| s.to_string()),
-            t.liquidations
+            t.liquidations,
+            t.accounts_liquidated
+                .map_or(String::new(), |accounts| format!(" ({accounts} accounts)"))
         ));
         if self.scenario.is_none() {
             let verdicts: Vec<String> = t
@@ -1209,6 +1380,18 @@ impl Run {
                 verdicts.join(", "),
                 t.explained_percent.as_deref().unwrap_or("-")
             ));
+            if !t.seize_checks.is_empty() {
+                let checks: Vec<String> = t
+                    .seize_checks
+                    .iter()
+                    .map(|(name, count)| format!("{name} {count}"))
+                    .collect();
+                out.push_str(&format!(
+                    "unknown-account seize checks: {} (consistent {}%)\n",
+                    checks.join(", "),
+                    t.seize_consistent_percent.as_deref().unwrap_or("-")
+                ));
+            }
         }
         for (asset, amount) in &t.collateral_seized {
             out.push_str(&format!("collateral seized: {amount} {asset}\n"));
@@ -1228,5 +1411,44 @@ impl Run {
         }
         out.push_str(&format!("state hash: {}\n", self.state_hash));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_rounds_half_up_to_two_decimals() {
+        assert_eq!(percent(1, 3), "33.33");
+        assert_eq!(percent(2, 3), "66.67");
+        assert_eq!(percent(19, 19), "100.00");
+        assert_eq!(percent(0, 7), "0.00");
+        assert_eq!(percent(1, 8), "12.50");
+    }
+
+    #[test]
+    fn a_missing_input_and_a_seize_check_are_written_by_name() {
+        let missing = MissingInput::new(InputKind::ExchangeRate, Id::name("cDAI"));
+        assert_eq!(missing.to_string(), "exchange rate of cDAI");
+        assert_eq!(
+            serde_json::to_string(&missing).unwrap(),
+            r#"{"input":"exchange-rate","asset":"cDAI"}"#
+        );
+        let seize = SeizeCheck {
+            result: SeizeResult::Consistent,
+            bonus: Some(Quantity::new(U256::from(10_500), 4)),
+            collateral_price: Some(Quantity::new(U256::from(25), 0)),
+            debt_price: None,
+            exchange_rate: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&seize).unwrap(),
+            r#"{"result":"consistent","bonus":"1.05","collateral_price":"25","debt_price":null}"#
+        );
+        // Read back, it writes the same text (amounts keep the digits written).
+        let text = serde_json::to_string(&seize).unwrap();
+        let read: SeizeCheck = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&read).unwrap(), text);
     }
 }

@@ -359,7 +359,7 @@ mod tests {
         let bytes = to_lines(&run);
         let text = String::from_utf8(bytes.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 9, "{text}");
+        assert_eq!(lines.len(), 10, "{text}");
         // A record line is its item of the JSON form, compact, keys in the same order.
         assert_eq!(
             lines[1],
@@ -368,7 +368,7 @@ mod tests {
                 serde_json::to_string(&run.liquidations[0]).unwrap()
             )
         );
-        assert!(lines[0].ends_with(r#""lines":{"accounts":1,"health_distribution":1,"health_over_time":1,"leverage_over_time":1,"liquidation_ladder":1,"liquidations":1,"overlap":1,"timeline":1,"unsafe_unliquidated":0}}"#), "{}", lines[0]);
+        assert!(lines[0].ends_with(r#""lines":{"accounts":1,"health_distribution":1,"health_over_time":1,"leverage_over_time":1,"liquidation_ladder":1,"liquidations":2,"overlap":1,"timeline":1,"unsafe_unliquidated":0}}"#), "{}", lines[0]);
         assert_eq!(
             parse(&bytes).unwrap(),
             serde_json::to_value(&run).unwrap(),

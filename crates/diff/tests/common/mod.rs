@@ -57,6 +57,8 @@ pub fn liquidation(
         note: None,
         oracle: None,
         mismatch: None,
+        missing: None,
+        seize: None,
     }
 }
 

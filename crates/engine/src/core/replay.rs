@@ -32,7 +32,7 @@ use crate::protocol::{
 use crate::run::{
     CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin,
     ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, Run, RunConfig,
-    ScenarioInfo, TimelinePoint, Totals, UnsafeEpisode, Window,
+    ScenarioInfo, SeizeResult, TimelinePoint, Totals, UnsafeEpisode, Window, percent,
 };
 use crate::state::{StateReader, StateWriter};
 
@@ -221,6 +221,8 @@ struct Output {
     /// array index, not a map search).
     by_kind: [u64; EventKind::ALL.len()],
     verdicts: BTreeMap<Verdict, u64>,
+    /// `unknown-account` judgements by the result of their seize check.
+    seize_checks: BTreeMap<SeizeResult, u64>,
     skipped_recorded: u64,
     collateral: BTreeMap<Id, Quantity>,
     debt: BTreeMap<Id, Quantity>,
@@ -720,6 +722,9 @@ impl Engine {
     fn record_judged(&mut self, event: &Event, liquidation: &Liquidation, judgement: &Judgement) {
         let out = &mut self.output;
         *out.verdicts.entry(judgement.verdict).or_default() += 1;
+        if let Some(seize) = &judgement.seize {
+            *out.seize_checks.entry(seize.result).or_default() += 1;
+        }
         let collateral = Quantity::new(
             liquidation.collateral_seized.0,
             judgement.collateral_decimals,
@@ -755,6 +760,8 @@ impl Engine {
             note: judgement.note.clone(),
             oracle: judgement.oracle.clone(),
             mismatch: judgement.mismatch.clone(),
+            missing: judgement.missing,
+            seize: judgement.seize.clone(),
         });
     }
 
@@ -1485,6 +1492,7 @@ impl Engine {
             _ => Vec::new(),
         };
         let state_hash = self.state_hash();
+        let accounts_liquidated = self.accounts_liquidated();
         let (scenario, counterfactual) = match &self.mode {
             Mode::Historical => (None, None),
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
@@ -1494,6 +1502,12 @@ impl Engine {
         let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
         let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
+        let seize_checked: u64 = out.seize_checks.values().sum();
+        let seize_consistent = out
+            .seize_checks
+            .get(&SeizeResult::Consistent)
+            .copied()
+            .unwrap_or(0);
         let totals = Totals {
             events: out.window.events,
             by_kind: EventKind::ALL
@@ -1503,6 +1517,7 @@ impl Engine {
                 .map(|(kind, count)| (kind.name().to_owned(), count))
                 .collect(),
             liquidations,
+            accounts_liquidated: Some(accounts_liquidated),
             verdicts: Verdict::ALL
                 .iter()
                 .map(|v| {
@@ -1514,6 +1529,21 @@ impl Engine {
                 .collect(),
             recorded_liquidations_skipped: out.skipped_recorded,
             explained_percent: (judged > 0).then(|| percent(explained, judged)),
+            seize_checks: if seize_checked > 0 {
+                SeizeResult::ALL
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.name().to_owned(),
+                            out.seize_checks.get(r).copied().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
+            seize_consistent_percent: (seize_checked > 0)
+                .then(|| percent(seize_consistent, seize_checked)),
             collateral_seized: by_name(&out.collateral),
             debt_repaid: by_name(&out.debt),
             bad_debt: by_name(&out.bad_debt),
@@ -1621,6 +1651,8 @@ fn record_simulated(
         note: None,
         oracle: None,
         mismatch: None,
+        missing: None,
+        seize: None,
     });
 }
 
@@ -1637,13 +1669,6 @@ fn by_name(sums: &BTreeMap<Id, Quantity>) -> BTreeMap<String, Quantity> {
     sums.iter()
         .map(|(asset, amount)| (asset.to_string(), *amount))
         .collect()
-}
-
-/// `part / whole` in percent with two decimals, rounded half up, as text.
-fn percent(part: u64, whole: u64) -> String {
-    let basis_points =
-        (u128::from(part) * 10_000 * 2 + u128::from(whole)) / (2 * u128::from(whole));
-    format!("{}.{:02}", basis_points / 100, basis_points % 100)
 }
 
 /// Drives `engine` over `events` (already positioned at the engine's next sequence number).
@@ -1671,15 +1696,6 @@ mod tests {
         for (place, kind) in EventKind::ALL.iter().enumerate() {
             assert_eq!(*kind as usize, place, "{kind:?}");
         }
-    }
-
-    #[test]
-    fn percent_rounds_half_up_to_two_decimals() {
-        assert_eq!(percent(1, 3), "33.33");
-        assert_eq!(percent(2, 3), "66.67");
-        assert_eq!(percent(19, 19), "100.00");
-        assert_eq!(percent(0, 7), "0.00");
-        assert_eq!(percent(1, 8), "12.50");
     }
 
     fn price_event(seq: u64) -> Event {

@@ -27,7 +27,7 @@ use crate::protocol::param::ParamSetting;
 
 use crate::EngineError;
 use crate::oracle::PriceBook;
-use crate::run::{MismatchEvidence, OracleEvidence};
+use crate::run::{MismatchEvidence, MissingInput, OracleEvidence, SeizeCheck};
 use crate::state::{StateReader, StateWriter};
 
 /// An amount with its precision: the run file's exact decimal, defined with it.
@@ -75,8 +75,14 @@ pub struct Judgement {
     /// The oracle price the verdict used, where it came from and, when not `explained`, the
     /// break-even price (models that know them).
     pub oracle: Option<OracleEvidence>,
-    /// For an `amount-mismatch`, the input that would have to differ.
+    /// For an `amount-mismatch` (or a seize check's `mismatch`), the input that would have to
+    /// differ.
     pub mismatch: Option<MismatchEvidence>,
+    /// For a `no-price` (or a seize check's `no-price`), the input missing and its asset.
+    pub missing: Option<MissingInput>,
+    /// For an `unknown-account` of a lending model, the seize formula checked on the recorded
+    /// amounts alone.
+    pub seize: Option<SeizeCheck>,
 }
 
 impl Judgement {
@@ -98,7 +104,22 @@ impl Judgement {
             debt_decimals,
             oracle: None,
             mismatch: None,
+            missing: None,
+            seize: None,
         }
+    }
+
+    /// A `no-price` judgement naming the input it lacked, with `note` saying it in words.
+    pub fn no_price(
+        rule: &'static str,
+        collateral_decimals: u8,
+        debt_decimals: u8,
+        missing: MissingInput,
+    ) -> Self {
+        let mut judgement = Self::bare(Verdict::NoPrice, rule, collateral_decimals, debt_decimals);
+        judgement.note = Some(format!("no {missing}"));
+        judgement.missing = Some(missing);
+        judgement
     }
 }
 

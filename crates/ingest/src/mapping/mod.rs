@@ -19,7 +19,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -521,6 +521,26 @@ struct ParamSpec {
     market: Field,
     param: Field,
     value: Field,
+}
+
+impl MappingSpec {
+    /// Whether the mapping writes `decimals` parameters itself (a `param-change` table whose
+    /// `param` is `decimals`, or comes from a column and may be): then it is not done for it.
+    fn declares_decimals(&self) -> bool {
+        let lookup_events = self.lookups.iter().flat_map(|lookup| &lookup.events);
+        self.events
+            .iter()
+            .chain(lookup_events)
+            .any(|event| match event {
+                EventSpec::ParamChange(param) => match &param.param {
+                    Field::Const(name) => name == "decimals",
+                    Field::Options(options) => {
+                        options.value.as_ref().is_none_or(|name| name == "decimals")
+                    }
+                },
+                _ => false,
+            })
+    }
 }
 
 impl EventSpec {
@@ -1399,6 +1419,11 @@ struct Plan {
     events: Vec<(Gate, EventPlan)>,
     duplicates: Option<Duplicates>,
     tally: Tally,
+    /// The (protocol, asset, decimals) whose `decimals` parameter this ingest has written, so
+    /// each is written once (`None`: the mapping writes its own `decimals` parameters).
+    token_decimals: Option<BTreeSet<(Protocol, Id, u8)>>,
+    /// This row's token decimals, written once the row is kept.
+    row_decimals: Vec<(Protocol, Id, u8)>,
 }
 
 enum TimePlan {
@@ -1600,6 +1625,8 @@ impl Plan {
                 None => None,
             },
             tally: Tally::default(),
+            token_decimals: (!spec.declares_decimals()).then(BTreeSet::new),
+            row_decimals: Vec::new(),
         })
     }
 
@@ -1618,11 +1645,15 @@ impl Plan {
         let log_index = self.log_index.optional(row)?;
         let tx_hash = self.tx_hash.optional(row)?;
         let start = out.len();
+        self.row_decimals.clear();
         // A row yields all its events or none: every exit below that is not success truncates.
         let result = (|| {
             for (gate, plan) in &self.events {
                 if !gate.opens(row) {
                     continue;
+                }
+                if self.token_decimals.is_some() {
+                    plan.token_decimals(row, &mut self.row_decimals)?;
                 }
                 out.push(Event {
                     seq: 0,
@@ -1662,7 +1693,10 @@ impl Plan {
             Ok(true)
         })();
         match result {
-            Ok(true) => Ok(time),
+            Ok(true) => {
+                self.write_token_decimals(time, out, start);
+                Ok(time)
+            }
             Ok(false) => {
                 out.truncate(start);
                 Ok(time)
@@ -1672,6 +1706,34 @@ impl Plan {
                 Err(error)
             }
         }
+    }
+}
+
+impl Plan {
+    /// Puts a `decimals` parameter before the kept row's events (at `start` in `out`, at the
+    /// row's time) for each token whose decimals the row's amounts were read with and this
+    /// ingest has not written yet: the lending models then know the token's precision, and the
+    /// run writes its amounts in tokens.
+    fn write_token_decimals(&mut self, time: Timestamp, out: &mut Vec<Event>, start: usize) {
+        let Some(written) = &mut self.token_decimals else {
+            return;
+        };
+        let chain_id = self.chain_id;
+        let params: Vec<Event> = self
+            .row_decimals
+            .drain(..)
+            .filter(|key| written.insert(*key))
+            .map(|(protocol, asset, decimals)| {
+                let change = ParamChange {
+                    protocol,
+                    market: asset,
+                    param: Symbol::new("decimals").expect("a short ASCII literal"),
+                    value: Fixed::new(U256::from(decimals), 0),
+                };
+                Event::at(chain_id, time, Payload::ParamChange(Box::new(change)))
+            })
+            .collect();
+        out.splice(start..start, params);
     }
 }
 
@@ -1933,6 +1995,59 @@ impl EventPlan {
             Some(column) => row.error(column, reason),
             None => row.whole_row_error(reason),
         })
+    }
+
+    /// The (protocol, asset, decimals) of the row's token amounts whose decimals the mapping
+    /// gives (a number or a lookup), for the lending models that read a `decimals` parameter
+    /// (Aave, Compound; Maker's amounts have fixed precisions). An amount converted from cTokens
+    /// is left out: its decimals would be the cToken's.
+    fn token_decimals(
+        &self,
+        row: &Row<'_>,
+        out: &mut Vec<(Protocol, Id, u8)>,
+    ) -> Result<(), Box<RowError>> {
+        let (protocol, sides) = match self {
+            EventPlan::Position {
+                protocol,
+                asset,
+                amount,
+                ..
+            } => (protocol, [Some((asset, amount)), None]),
+            EventPlan::Liquidation {
+                protocol,
+                collateral_asset,
+                collateral_seized,
+                debt_asset,
+                debt_repaid,
+                ..
+            } => (
+                protocol,
+                [
+                    Some((collateral_asset, collateral_seized)),
+                    Some((debt_asset, debt_repaid)),
+                ],
+            ),
+            _ => return Ok(()),
+        };
+        let protocol = protocol.required(row)?;
+        if !matches!(
+            protocol,
+            Protocol::AaveV2 | Protocol::AaveV3 | Protocol::CompoundV2
+        ) {
+            return Ok(());
+        }
+        for (asset, amount) in sides.into_iter().flatten() {
+            if amount.rate.is_some() {
+                continue;
+            }
+            if let Some(decimals) = amount.decimals(row)? {
+                let key = (protocol, asset.required(row)?, decimals);
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn position(

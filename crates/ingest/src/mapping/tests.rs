@@ -363,6 +363,7 @@ fn when_and_unless_choose_the_unit_rule_and_rows_are_counted_per_branch() {
         .map(|e| match e.payload {
             Payload::Price(p) => format!("price {}", p.price),
             Payload::Repay(p) => format!("repay {}", p.amount.0),
+            Payload::ParamChange(p) => format!("{} {}", p.param, p.value),
             _ => unreachable!(),
         })
         .collect();
@@ -371,6 +372,8 @@ fn when_and_unless_choose_the_unit_rule_and_rows_are_counted_per_branch() {
         [
             "price 2.000000000000000000500000000",
             "repay 1500000000000000000",
+            // The token branch reads WETH with 18 decimals: the Aave model learns them.
+            "decimals 18",
             "price 2.000000000000000000000000001",
             "repay 1500000000000000000",
             "repay 7",
@@ -430,8 +433,9 @@ fn duplicates_are_dropped_counted_and_flagged() {
         "",
     );
     let batch = files.read(BRANCHES, true).unwrap();
-    // Rows 2 and 5 kept (another bot: a second repayment); 3 and 4 dropped; 6 rejected.
-    assert_eq!(batch.events.len(), 4);
+    // Rows 2 and 5 kept (another bot: a second repayment); 3 and 4 dropped; 6 rejected. Four
+    // events, and WETH's decimals before the first.
+    assert_eq!(batch.events.len(), 5);
     let report = &batch.report;
     assert_eq!(report.duplicates, 2);
     assert_eq!(report.counters[super::rules::IDENTICAL], 1);
@@ -491,7 +495,8 @@ fn an_implausible_liquidation_is_rejected_at_its_collateral() {
         error.reason
     );
     let batch = files.read(CHECKED, true).unwrap();
-    assert_eq!(batch.events.len(), 2);
+    // Two liquidations, and the decimals of WETH and USDC before the first.
+    assert_eq!(batch.events.len(), 4);
     assert_eq!(batch.report.counters[super::rules::CHECKED], 2);
     assert_eq!(batch.report.counters[super::rules::UNCHECKED], 1);
     assert!(batch.events.iter().all(|e| e.time >= Timestamp(1620000000)));
@@ -944,4 +949,67 @@ fn a_bad_e_mode_is_an_error_at_its_cell() {
         error.to_string().contains("not a category number"),
         "{error}"
     );
+}
+
+/// The `decimals` parameters a batch holds, as `protocol asset decimals @ time`, in order.
+fn decimals_params(batch: &SourceBatch) -> Vec<String> {
+    batch
+        .events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::ParamChange(p) if p.param.as_str() == "decimals" => Some(format!(
+                "{} {} {} @ {}",
+                p.protocol.name(),
+                p.market,
+                p.value,
+                e.time.0
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_decimals_a_mapping_reads_amounts_with_become_parameters_once_per_token() {
+    let files = Files::new(
+        "t,user,token,amount\n1620000000,a,WETH,1.5\n1620000001,b,USDC,1.5\n1620000002,c,WETH,2\n",
+        TOKENS,
+    );
+    let batch = files.read(DEPOSITS, false).unwrap();
+    assert_eq!(
+        decimals_params(&batch),
+        [
+            "aave-v2 WETH 18 @ 1620000000",
+            "aave-v2 USDC 6 @ 1620000001"
+        ]
+    );
+    // Each comes just before the row that first reads the token.
+    let kinds: Vec<&str> = batch
+        .events
+        .iter()
+        .map(|e| e.payload.kind().name())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "param-change",
+            "deposit",
+            "param-change",
+            "deposit",
+            "deposit"
+        ]
+    );
+
+    // Maker's amounts have fixed precisions: nothing is added.
+    let maker = DEPOSITS.replace("aave-v2", "maker");
+    let batch = files.read(&maker, false).unwrap();
+    assert!(decimals_params(&batch).is_empty());
+
+    // A mapping that writes its own `decimals` parameters keeps exactly those.
+    let declared = format!(
+        "{DEPOSITS}\n[[lookup.event]]\nkind = \"param-change\"\nprotocol = \"aave-v2\"\nmarket = {{ column = \"symbol\", id = \"name\" }}\nparam = \"decimals\"\nvalue = {{ column = \"decimals\", decimals = 0 }}\n"
+    );
+    let batch = files.read(&declared, false).unwrap();
+    let params = decimals_params(&batch);
+    assert_eq!(params.len(), 3, "the lookup's three rows only: {params:?}");
 }

@@ -48,7 +48,9 @@ use crate::lending::{
 use crate::oracle::Quote;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{Applied, Judgement, Quantity, Verdict};
-use crate::run::{MismatchEvidence, OracleEvidence};
+use crate::run::{
+    InputKind, MismatchEvidence, MissingInput, OracleEvidence, SeizeCheck, SeizeResult,
+};
 use crate::state::{StateReader, StateWriter};
 
 /// Aave v2 or v3 over every pool of that version in the log.
@@ -359,6 +361,136 @@ impl Aave {
             .then(|| U256::from(10u8).pow(U256::from(18u8)))
     }
 
+    /// The decimals of `asset`'s reserve, zero when unknown (the recorded amounts are then
+    /// written in base units).
+    fn decimals_or_zero(&self, asset: &Id) -> u8 {
+        self.reserves
+            .get(asset)
+            .and_then(|r| r.decimals)
+            .unwrap_or(0)
+    }
+
+    /// The first input the oracle or the reserve list lacks for `asset`: its price, else its
+    /// decimals; `None` when both are known.
+    pub(super) fn missing_input(&self, asset: &Id) -> Option<MissingInput> {
+        if self.price(asset).is_none() {
+            Some(MissingInput::new(InputKind::Price, *asset))
+        } else if self.reserves.get(asset).and_then(|r| r.decimals).is_none() {
+            Some(MissingInput::new(InputKind::Decimals, *asset))
+        } else {
+            None
+        }
+    }
+
+    /// The collateral reserve's price behind a judgement (the debt's is in the same book); an
+    /// Aave v2 WETH reserve has no feed: the oracle returns 1 ETH.
+    fn collateral_price_evidence(
+        &self,
+        context: &LiquidationCallContext,
+        collateral: &Id,
+        time: Timestamp,
+    ) -> OracleEvidence {
+        let source = self.price_sources.get(collateral);
+        OracleEvidence::new(
+            Quantity::new(context.collateral.price, self.base_decimals),
+            source.map(|(feed, _)| *feed),
+            source.map(|(_, observed)| *observed),
+            Some(time),
+            None,
+        )
+    }
+
+    /// A recorded liquidation of an account the log never positioned: `unknown-account`, with
+    /// `_calculateAvailableCollateralToLiquidate` checked on the recorded amounts alone (the
+    /// collateral cap inferred, health and close factor unchecked) as [`SeizeCheck`] evidence.
+    fn judge_seize_only(
+        &self,
+        liquidation: &Liquidation,
+        time: Timestamp,
+    ) -> Result<Judgement, EngineError> {
+        let collateral = &liquidation.collateral_asset;
+        let debt = &liquidation.debt_asset;
+        let mut judgement = Judgement::bare(
+            Verdict::UnknownAccount,
+            self.formula_rule(),
+            self.decimals_or_zero(collateral),
+            self.decimals_or_zero(debt),
+        );
+        let price = |asset: &Id| {
+            self.price(asset)
+                .map(|price| Quantity::new(price, self.base_decimals))
+        };
+        let mut seize = SeizeCheck {
+            result: SeizeResult::NoPrice,
+            bonus: self
+                .reserves
+                .get(collateral)
+                .filter(|r| r.liquidation_bonus != 0)
+                .map(|r| Quantity::new(U256::from(r.liquidation_bonus), 4)),
+            collateral_price: price(collateral),
+            debt_price: price(debt),
+            exchange_rate: None,
+        };
+        let no_data = AccountData {
+            total_collateral_base: U256::ZERO,
+            total_debt_base: U256::ZERO,
+            avg_liquidation_threshold: U256::ZERO,
+            health_factor: U256::ZERO,
+        };
+        let context = self.context(&Account::default(), no_data, collateral, debt)?;
+        // A reserve no parameter configured has bonus 0, which no liquidated collateral has.
+        let context = context.filter(|context| context.liquidation_bonus != 0);
+        let Some(context) = context else {
+            let missing = self
+                .missing_input(collateral)
+                .or_else(|| self.missing_input(debt))
+                .unwrap_or(MissingInput::new(InputKind::LiquidationBonus, *collateral));
+            judgement.missing = Some(missing);
+            judgement.note = Some(format!("{NO_POSITION}; no {missing} for the seize formula"));
+            judgement.seize = Some(seize);
+            return Ok(judgement);
+        };
+        judgement.oracle = Some(self.collateral_price_evidence(&context, collateral, time));
+        let recorded_debt = liquidation.debt_repaid.0;
+        let recorded_collateral = liquidation.collateral_seized.0;
+        let explanation = logic::explain_amounts(&context, recorded_debt, recorded_collateral)
+            .ok_or(EngineError::Overflow {
+                quantity: "Aave seize formula",
+            })?;
+        match explanation {
+            logic::Explanation::Match(quote) => {
+                expect_quote(&mut judgement, &context, &quote);
+                seize.result = SeizeResult::Consistent;
+                let notes = match_notes(&quote, recorded_debt, recorded_collateral);
+                judgement.note = Some(match notes {
+                    Some(notes) => format!("{NO_POSITION}; the seize formula agrees ({notes})"),
+                    None => format!("{NO_POSITION}; the seize formula agrees"),
+                });
+            }
+            logic::Explanation::Mismatch(quote) => {
+                let differs = formula_mismatch(
+                    &mut judgement,
+                    &context,
+                    &quote,
+                    recorded_debt,
+                    recorded_collateral,
+                );
+                seize.result = SeizeResult::Mismatch;
+                judgement.note = Some(format!("{NO_POSITION}; the seize {differs}"));
+            }
+            // `explain_amounts` checks no rule that refuses; a refusal would be the contract
+            // reverting, which no recorded liquidation did.
+            logic::Explanation::Refused(_) => {
+                seize.result = SeizeResult::Mismatch;
+                judgement.note = Some(format!(
+                    "{NO_POSITION}; the seize formula reverts on these amounts"
+                ));
+            }
+        }
+        judgement.seize = Some(seize);
+        Ok(judgement)
+    }
+
     /// The exposure of one position as `calculateUserAccountData` reads it: `Some(None)` when
     /// it holds nothing, `None` when the reserve's price or decimals are unknown.
     fn exposure(&self, asset: &Id, position: &Position) -> Option<Option<ReserveExposure>> {
@@ -626,6 +758,66 @@ fn sub_clamped(a: U256, b: U256) -> (U256, bool) {
 /// inversely to the collateral's price over the debt's, so the bonus that would reproduce the
 /// record is `bonus * recorded / formula` (the same ratio the price ratio would have to move by);
 /// a difference too small to show in hundredths of a basis point is named as the collateral's.
+/// How a judgement of an account without a rebuilt position begins its note.
+const NO_POSITION: &str =
+    "no rebuilt position for this account (health and close factor not checked)";
+
+/// Fills a judgement's expected amounts from the formula's quote.
+fn expect_quote(
+    judgement: &mut Judgement,
+    context: &LiquidationCallContext,
+    quote: &LiquidationCallQuote,
+) {
+    judgement.expected_collateral = Some(Quantity::new(
+        quote.collateral_to_liquidator,
+        context.collateral.decimals,
+    ));
+    judgement.expected_debt = Some(Quantity::new(quote.debt_repaid, context.debt.decimals));
+}
+
+/// What a matching quote's note says: the cap at the balance, the float precision of the
+/// record; `None` when the formula gave the recorded amounts exactly and uncapped.
+fn match_notes(
+    quote: &LiquidationCallQuote,
+    recorded_debt: U256,
+    recorded_collateral: U256,
+) -> Option<String> {
+    let mut notes = Vec::new();
+    if quote.capped_by_collateral {
+        notes.push("capped at the borrower's whole collateral balance");
+    }
+    if quote.debt_repaid != recorded_debt || quote.collateral_to_liquidator != recorded_collateral {
+        notes.push("within float precision of the recorded amounts");
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Fills a judgement whose formula does not give the recorded amounts: the formula's amounts,
+/// the input that would have to differ; returns "formula gives X collateral for Y debt,
+/// recorded X' for Y'".
+fn formula_mismatch(
+    judgement: &mut Judgement,
+    context: &LiquidationCallContext,
+    quote: &LiquidationCallQuote,
+    recorded_debt: U256,
+    recorded_collateral: U256,
+) -> String {
+    expect_quote(judgement, context, quote);
+    judgement.mismatch = Some(mismatch_input(
+        context,
+        quote,
+        recorded_debt,
+        recorded_collateral,
+    ));
+    format!(
+        "formula gives {} collateral for {} debt, recorded {} for {}",
+        Quantity::new(quote.collateral_to_liquidator, context.collateral.decimals),
+        Quantity::new(quote.debt_repaid, context.debt.decimals),
+        Quantity::new(recorded_collateral, context.collateral.decimals),
+        Quantity::new(recorded_debt, context.debt.decimals),
+    )
+}
+
 fn mismatch_input(
     context: &logic::LiquidationCallContext,
     quote: &LiquidationCallQuote,
@@ -1128,117 +1320,55 @@ impl Rules for Aave {
         liquidation: &Liquidation,
         time: Timestamp,
     ) -> Result<Judgement, EngineError> {
+        let Some(account) = account else {
+            return self.judge_seize_only(liquidation, time);
+        };
         let collateral = &liquidation.collateral_asset;
         let debt = &liquidation.debt_asset;
-        let known = account.is_some();
-        let empty = Account::default();
-        let account = account.unwrap_or(&empty);
-        let data = if known {
-            self.account_data(account)?
-        } else {
-            Some(AccountData {
-                total_collateral_base: U256::ZERO,
-                total_debt_base: U256::ZERO,
-                avg_liquidation_threshold: U256::ZERO,
-                health_factor: U256::ZERO,
-            })
-        };
-        let rule = if known {
-            self.rule()
-        } else {
-            self.formula_rule()
-        };
-        let decimals = |asset: &Id| {
-            self.reserves
-                .get(asset)
-                .and_then(|r| r.decimals)
-                .unwrap_or(0)
-        };
-        let (c_decimals, d_decimals) = (decimals(collateral), decimals(debt));
-        let context = match data {
+        let (c_decimals, d_decimals) = (
+            self.decimals_or_zero(collateral),
+            self.decimals_or_zero(debt),
+        );
+        let context = match self.account_data(account)? {
             Some(data) => self.context(account, data, collateral, debt)?,
             None => None,
         };
         let Some(context) = context else {
-            let mut judgement = Judgement::bare(Verdict::NoPrice, rule, c_decimals, d_decimals);
-            judgement.note = Some(format!(
-                "no price or decimals for a reserve of {} (collateral {collateral}, debt {debt})",
-                liquidation.account
-            ));
-            return Ok(judgement);
+            let missing = [collateral, debt]
+                .into_iter()
+                .chain(account.positions.keys())
+                .find_map(|asset| self.missing_input(asset));
+            return Ok(match missing {
+                Some(missing) => Judgement::no_price(self.rule(), c_decimals, d_decimals, missing),
+                None => {
+                    let mut judgement =
+                        Judgement::bare(Verdict::NoPrice, self.rule(), c_decimals, d_decimals);
+                    judgement.note = Some("no value within 256 bits".to_owned());
+                    judgement
+                }
+            });
         };
         let recorded_debt = liquidation.debt_repaid.0;
         let recorded_collateral = liquidation.collateral_seized.0;
-        let explanation = if known {
-            logic::explain(&context, recorded_debt, recorded_collateral)
-        } else {
-            logic::explain_amounts(&context, recorded_debt, recorded_collateral).ok_or(
-                EngineError::Overflow {
-                    quantity: "Aave seize formula",
-                },
-            )?
-        };
-        let mut judgement = Judgement::bare(Verdict::Explained, rule, c_decimals, d_decimals);
-        if known {
-            judgement.health = Some(Quantity::new(context.account.health_factor, 18));
-        }
-        // The collateral reserve's price (the debt's is in the same book); an Aave v2 WETH
-        // reserve has no feed: the oracle returns 1 ETH.
-        let source = self.price_sources.get(collateral);
-        judgement.oracle = Some(OracleEvidence::new(
-            Quantity::new(context.collateral.price, self.base_decimals),
-            source.map(|(feed, _)| *feed),
-            source.map(|(_, observed)| *observed),
-            Some(time),
-            None,
-        ));
-        let expected = |judgement: &mut Judgement, quote: &LiquidationCallQuote| {
-            judgement.expected_collateral = Some(Quantity::new(
-                quote.collateral_to_liquidator,
-                context.collateral.decimals,
-            ));
-            judgement.expected_debt = Some(Quantity::new(quote.debt_repaid, context.debt.decimals));
-        };
-        match explanation {
+        let mut judgement =
+            Judgement::bare(Verdict::Explained, self.rule(), c_decimals, d_decimals);
+        judgement.health = Some(Quantity::new(context.account.health_factor, 18));
+        judgement.oracle = Some(self.collateral_price_evidence(&context, collateral, time));
+        match logic::explain(&context, recorded_debt, recorded_collateral) {
             logic::Explanation::Match(quote) => {
-                expected(&mut judgement, &quote);
-                let mut notes = Vec::new();
-                if !known {
-                    notes.push("no rebuilt position: seize formula only, health not checked");
-                }
-                if quote.capped_by_collateral {
-                    notes.push("capped at the borrower's whole collateral balance");
-                }
-                if quote.debt_repaid != recorded_debt
-                    || quote.collateral_to_liquidator != recorded_collateral
-                {
-                    notes.push("within float precision of the recorded amounts");
-                }
-                if !notes.is_empty() {
-                    judgement.note = Some(notes.join("; "));
-                }
+                expect_quote(&mut judgement, &context, &quote);
+                judgement.note = match_notes(&quote, recorded_debt, recorded_collateral);
             }
             logic::Explanation::Mismatch(quote) => {
-                expected(&mut judgement, &quote);
-                judgement.mismatch = Some(mismatch_input(
+                let differs = formula_mismatch(
+                    &mut judgement,
                     &context,
                     &quote,
                     recorded_debt,
                     recorded_collateral,
-                ));
+                );
                 judgement.verdict = Verdict::AmountMismatch;
-                judgement.note = Some(format!(
-                    "formula gives {} collateral for {} debt, recorded {} for {}{}",
-                    Quantity::new(quote.collateral_to_liquidator, context.collateral.decimals),
-                    Quantity::new(quote.debt_repaid, context.debt.decimals),
-                    Quantity::new(recorded_collateral, context.collateral.decimals),
-                    Quantity::new(recorded_debt, context.debt.decimals),
-                    if known {
-                        ""
-                    } else {
-                        " (no rebuilt position: seize formula only)"
-                    },
-                ));
+                judgement.note = Some(differs);
             }
             logic::Explanation::Refused(
                 LiquidationCallRefusal::HealthFactorNotBelowThreshold { .. },

@@ -37,7 +37,7 @@ fn v2_basic_verdicts_are_the_worked_ones() {
             "explained",
             "not-liquidatable",
             "amount-mismatch",
-            "explained",
+            "unknown-account",
             "explained"
         ]
     );
@@ -45,7 +45,12 @@ fn v2_basic_verdicts_are_the_worked_ones() {
     assert_eq!(judged[0]["expected_collateral"], "4.8195");
     assert_eq!(judged[1]["health"], "1.145833333333333333");
     assert_eq!(judged[2]["expected_collateral"], "0.48195");
+    // Dave has no position: unknown, with the seize formula as the evidence.
     assert_eq!(judged[3]["rule"], "aave-v2-seize-formula");
+    assert_eq!(judged[3]["seize"]["result"], "consistent");
+    assert_eq!(judged[3]["seize"]["bonus"], "1.05");
+    assert_eq!(judged[3]["expected_collateral"], "0.63");
+    assert!(judged[3]["health"].is_null());
     assert_eq!(judged[4]["expected_debt"], "793.650793");
 }
 
@@ -323,10 +328,15 @@ fn aave_fixtures_through_the_replay_loop() {
             "explained",
             "not-liquidatable",
             "amount-mismatch",
-            "explained",
+            "unknown-account",
             "explained"
         ]
     );
+    assert_eq!(v2["totals"]["seize_checks"]["consistent"], 1);
+    assert_eq!(v2["totals"]["seize_checks"]["mismatch"], 0);
+    assert_eq!(v2["totals"]["explained_percent"], "40.00");
+    // Alice, Bob, Carol, Dave and Frank: five accounts, one liquidation each.
+    assert_eq!(v2["totals"]["accounts_liquidated"], 5);
     let v3 = crate::golden::check_run("aave", "v3-fee-and-dust");
     assert_eq!(
         run_verdicts(&v3),
@@ -591,4 +601,80 @@ proptest! {
         };
         crate::golden::drive_monitor(&harness, &ops);
     }
+}
+
+fn judged_after_setup(extra: &[&str]) -> Vec<serde_json::Value> {
+    crate::golden::judged_after_setup(
+        &mut AaveModel::v2(),
+        "aave",
+        "v2-basic.jsonl",
+        "2021-05-19T01:30:00Z",
+        extra,
+    )
+}
+
+/// A liquidation payload of the v2-basic pool.
+fn liquidation(account: &str, collateral: &str, seized: &str, debt: &str, repaid: &str) -> String {
+    format!(
+        r#"{{"kind":"liquidation","protocol":"aave-v2","market":"0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9","account":"{account}","liquidator":"0x000000000000000000000000000000000000beef","collateral_asset":"{collateral}","collateral_seized":"{seized}","debt_asset":"{debt}","debt_repaid":"{repaid}","detail":{{"type":"aave","receive_a_token":false}}}}"#
+    )
+}
+
+const NOBODY: &str = "0x0000000000000000000000000000000000000d0e";
+const ALICE: &str = "0x00000000000000000000000000000000000a11ce";
+
+#[test]
+fn an_unknown_account_keeps_the_seize_check_as_evidence() {
+    let judged = judged_after_setup(&[
+        // 1,000 USDC (at 0.0006 ETH, bonus 1.05) pays 0.63 WETH; 0.7 recorded.
+        &liquidation(NOBODY, "WETH", "700000000000000000", "USDC", "1000000000"),
+        // LINK: no price, no reserve.
+        &liquidation(NOBODY, "LINK", "5000000000000000000", "USDC", "1000000000"),
+        // UNI: priced, its decimals known (as a mapping writes them), no bonus ever set.
+        r#"{"kind":"param-change","protocol":"aave-v2","market":"UNI","param":"decimals","value":"18"}"#,
+        r#"{"kind":"price","asset":"UNI","quote":"ETH","price":"0.01","feed":"fixture-oracle","round":null}"#,
+        &liquidation(NOBODY, "UNI", "5000000000000000000", "USDC", "1000000000"),
+    ]);
+    let mismatch = &judged[0];
+    assert_eq!(mismatch["verdict"], "unknown-account");
+    assert_eq!(mismatch["seize"]["result"], "mismatch");
+    assert_eq!(mismatch["seize"]["collateral_price"], "1");
+    assert_eq!(mismatch["seize"]["debt_price"], "0.0006");
+    assert_eq!(mismatch["expected_collateral"], "0.63");
+    assert!(
+        mismatch["note"]
+            .as_str()
+            .unwrap()
+            .ends_with("formula gives 0.63 collateral for 1000 debt, recorded 0.7 for 1000"),
+        "{mismatch}"
+    );
+    assert!(mismatch["missing"].is_null());
+    let unpriced = &judged[1];
+    assert_eq!(unpriced["verdict"], "unknown-account");
+    assert_eq!(unpriced["seize"]["result"], "no-price");
+    assert!(unpriced["seize"]["bonus"].is_null(), "no LINK reserve");
+    assert_eq!(unpriced["seize"]["debt_price"], "0.0006");
+    crate::golden::assert_missing(unpriced, "price", "LINK");
+    // A bonus of 0 is no configured bonus, not a formula giving no collateral.
+    let unconfigured = &judged[2];
+    assert_eq!(unconfigured["seize"]["result"], "no-price");
+    assert!(unconfigured["seize"]["bonus"].is_null());
+    assert_eq!(unconfigured["seize"]["collateral_price"], "0.01");
+    crate::golden::assert_missing(unconfigured, "liquidation-bonus", "UNI");
+}
+
+#[test]
+fn no_price_names_the_missing_input_and_its_asset() {
+    let judged = judged_after_setup(&[
+        // Alice's collateral asked in LINK, which the oracle never priced.
+        &liquidation(ALICE, "LINK", "1", "USDC", "1000000"),
+        // UNI gets a price but never its decimals.
+        r#"{"kind":"price","asset":"UNI","quote":"ETH","price":"0.01","feed":"fixture-oracle","round":null}"#,
+        &liquidation(ALICE, "UNI", "1", "USDC", "1000000"),
+    ]);
+    assert_eq!(judged[0]["verdict"], "no-price");
+    crate::golden::assert_missing(&judged[0], "price", "LINK");
+    assert_eq!(judged[0]["note"], "no price of LINK");
+    assert_eq!(judged[1]["verdict"], "no-price");
+    crate::golden::assert_missing(&judged[1], "decimals", "UNI");
 }

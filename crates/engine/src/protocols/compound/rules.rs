@@ -45,8 +45,12 @@ use crate::lending::{ChangeKind, Exposure, Found, LendingModel, Point, Rules, St
 use crate::oracle::Quote;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{Applied, Judgement, Quantity, Verdict};
-use crate::run::OracleEvidence;
+use crate::run::{InputKind, MissingInput, OracleEvidence, SeizeCheck, SeizeResult};
 use crate::state::{StateReader, StateWriter};
+
+/// How a judgement of an account without a rebuilt position begins its note.
+const NO_POSITION: &str =
+    "no rebuilt position for this account (health and close factor not checked)";
 
 /// Compound v2 over every Comptroller in the log.
 pub type CompoundModel = LendingModel<Compound>;
@@ -239,6 +243,22 @@ impl Compound {
     fn price(&self, asset: &Id) -> Option<U256> {
         let decimals = self.markets.get(asset)?.decimals?;
         self.prices.get(asset)?.rescale(36u8.checked_sub(decimals)?)
+    }
+
+    /// The first input `asset`'s market lacks: its price, its decimals, or (when `needs_rate`,
+    /// for collateral) its exchange rate; `None` when none is missing.
+    pub(super) fn missing_input(&self, asset: &Id, needs_rate: bool) -> Option<MissingInput> {
+        let market = self.markets.get(asset);
+        let input = if !self.prices.contains_key(asset) {
+            InputKind::Price
+        } else if market.and_then(|m| m.decimals).is_none() {
+            InputKind::Decimals
+        } else if needs_rate && market.and_then(Market::rate).is_none() {
+            InputKind::ExchangeRate
+        } else {
+            return None;
+        };
+        Some(MissingInput::new(input, *asset))
     }
 
     fn borrow_balance(&self, asset: &Id, position: &Position) -> Option<U256> {
@@ -915,12 +935,8 @@ impl Rules for Compound {
     ) -> Result<Judgement, EngineError> {
         let collateral = &liquidation.collateral_asset;
         let borrow = &liquidation.debt_asset;
-        let decimals = |asset: &Id| {
-            self.markets
-                .get(asset)
-                .and_then(|m| m.decimals)
-                .unwrap_or(0)
-        };
+        let decimals_of = |asset: &Id| self.markets.get(asset).and_then(|m| m.decimals);
+        let decimals = |asset: &Id| decimals_of(asset).unwrap_or(0);
         let recorded_tokens = match liquidation.detail {
             LiquidationDetail::Compound { seize_tokens } => Some(seize_tokens.0),
             _ => None,
@@ -933,29 +949,63 @@ impl Rules for Compound {
             decimals(collateral)
         };
         let b_decimals = decimals(borrow);
-        let known = account.is_some();
-        let rule = if known {
-            "compound-v2-liquidate-borrow"
-        } else {
-            "compound-v2-seize-formula"
+        let rate = self.markets.get(collateral).and_then(Market::rate);
+        let mut judgement = match account {
+            Some(_) => Judgement::bare(
+                Verdict::Explained,
+                "compound-v2-liquidate-borrow",
+                c_decimals,
+                b_decimals,
+            ),
+            None => {
+                let mut judgement = Judgement::bare(
+                    Verdict::UnknownAccount,
+                    "compound-v2-seize-formula",
+                    c_decimals,
+                    b_decimals,
+                );
+                let price = |asset: &Id| {
+                    let scale = 36u8.checked_sub(decimals_of(asset)?)?;
+                    Some(Quantity::new(self.price(asset)?, scale))
+                };
+                judgement.seize = Some(SeizeCheck {
+                    result: SeizeResult::NoPrice,
+                    bonus: Some(Quantity::new(self.liquidation_incentive, 18)),
+                    collateral_price: price(collateral),
+                    debt_price: price(borrow),
+                    // `exchangeRateStored` is scaled by 10^(18 - 8 + underlying decimals).
+                    exchange_rate: rate.zip(decimals_of(collateral)).and_then(
+                        |(rate, decimals)| {
+                            let scale = decimals.checked_add(18 - CTOKEN_DECIMALS)?;
+                            Some(Quantity::new(rate, scale))
+                        },
+                    ),
+                });
+                judgement
+            }
         };
-        let no_price = |what: &str| {
-            let mut judgement = Judgement::bare(Verdict::NoPrice, rule, c_decimals, b_decimals);
-            judgement.note = Some(what.to_owned());
+        let no_input = |mut judgement: Judgement, missing: Option<MissingInput>| {
+            let what =
+                missing.map_or_else(|| "value within 256 bits".to_owned(), |m| m.to_string());
+            judgement.missing = missing;
+            if judgement.verdict == Verdict::UnknownAccount {
+                judgement.note = Some(format!("{NO_POSITION}; no {what} for the seize formula"));
+            } else {
+                judgement.verdict = Verdict::NoPrice;
+                judgement.note = Some(format!("no {what}"));
+            }
             judgement
         };
         let repay = liquidation.debt_repaid.0;
         // Either way the expected seizure comes from `liquidateCalculateSeizeTokens`.
-        let (Some(price_b), Some(price_c), Some(rate)) = (
-            self.price(borrow),
-            self.price(collateral),
-            self.markets.get(collateral).and_then(Market::rate),
-        ) else {
-            return Ok(no_price(
-                "no price, decimals or exchange rate for a market of this liquidation",
-            ));
+        let (Some(price_b), Some(price_c), Some(rate)) =
+            (self.price(borrow), self.price(collateral), rate)
+        else {
+            let missing = self
+                .missing_input(borrow, false)
+                .or_else(|| self.missing_input(collateral, true));
+            return Ok(no_input(judgement, missing));
         };
-        let mut judgement = Judgement::bare(Verdict::Explained, rule, c_decimals, b_decimals);
         // The collateral market's price as the Comptroller reads it (`getUnderlyingPrice`, USD
         // scaled by `10^(36 - decimals)`), and the feed that gave it.
         let source = self.price_sources.get(collateral);
@@ -967,16 +1017,19 @@ impl Rules for Compound {
             None,
         ));
         if let Some(account) = account {
+            let account_missing = || {
+                account
+                    .positions
+                    .iter()
+                    .filter(|(_, position)| position.entered)
+                    .find_map(|(asset, _)| self.missing_input(asset, true))
+            };
             let Some(liquidity) = self.liquidity(account) else {
-                return Ok(no_price(
-                    "no price, decimals or exchange rate for a market of this account",
-                ));
+                return Ok(no_input(judgement, account_missing()));
             };
             judgement.health = Some(Quantity::new(Self::health(&liquidity), 18));
             let Some(context) = self.context(account, liquidity, collateral, borrow) else {
-                return Ok(no_price(
-                    "no price, decimals or exchange rate for a market of this liquidation",
-                ));
+                return Ok(no_input(judgement, account_missing()));
             };
             match logic::liquidate_borrow(&context, repay) {
                 Ok(_) => {}
@@ -1026,19 +1079,28 @@ impl Rules for Compound {
             Some(recorded) => recorded == tokens,
             None => liquidation.collateral_seized.0 == underlying,
         };
-        if judgement.verdict == Verdict::Explained && !agrees {
-            judgement.verdict = Verdict::AmountMismatch;
-            judgement.note = Some(match recorded_tokens {
-                Some(recorded) => format!("formula seizes {tokens} cTokens, recorded {recorded}"),
-                None => format!(
-                    "formula seizes {} underlying, recorded {}",
-                    Quantity::new(underlying, c_decimals),
-                    Quantity::new(liquidation.collateral_seized.0, c_decimals)
-                ),
+        let differs = || match recorded_tokens {
+            Some(recorded) => format!("formula seizes {tokens} cTokens, recorded {recorded}"),
+            None => format!(
+                "formula seizes {} underlying, recorded {}",
+                Quantity::new(underlying, c_decimals),
+                Quantity::new(liquidation.collateral_seized.0, c_decimals)
+            ),
+        };
+        if let Some(seize) = &mut judgement.seize {
+            seize.result = if agrees {
+                SeizeResult::Consistent
+            } else {
+                SeizeResult::Mismatch
+            };
+            judgement.note = Some(if agrees {
+                format!("{NO_POSITION}; the seize formula agrees")
+            } else {
+                format!("{NO_POSITION}; the seize {}", differs())
             });
-        } else if judgement.verdict == Verdict::Explained && !known {
-            judgement.note =
-                Some("no rebuilt position: seize formula only, health not checked".to_owned());
+        } else if judgement.verdict == Verdict::Explained && !agrees {
+            judgement.verdict = Verdict::AmountMismatch;
+            judgement.note = Some(differs());
         }
         Ok(judgement)
     }

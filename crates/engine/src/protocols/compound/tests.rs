@@ -35,12 +35,19 @@ fn v2_basic_golden_replay() {
             "explained",
             "not-liquidatable",
             "amount-mismatch",
-            "explained"
+            "unknown-account"
         ]
     );
     assert_eq!(actual["liquidations"][0]["health"], "0.945378151260504201");
     // cTokens (8 decimals): 2,142 cETH = 42.84 ETH.
     assert_eq!(actual["liquidations"][0]["expected_collateral"], "2142");
+    // Carol has no position: 1,000 x 1.08 / 1,500 = 0.72 ETH = 36 cETH, as recorded.
+    let carol = &actual["liquidations"][3];
+    assert_eq!(carol["rule"], "compound-v2-seize-formula");
+    assert_eq!(carol["seize"]["result"], "consistent");
+    assert_eq!(carol["seize"]["bonus"], "1.08");
+    assert_eq!(carol["expected_collateral"], "36");
+    assert!(carol["health"].is_null());
 }
 
 #[test]
@@ -159,9 +166,11 @@ fn compound_fixture_through_the_replay_loop() {
             "explained",
             "not-liquidatable",
             "amount-mismatch",
-            "explained"
+            "unknown-account"
         ]
     );
+    assert_eq!(run["totals"]["seize_checks"]["consistent"], 1);
+    assert_eq!(run["totals"]["seize_consistent_percent"], "100.00");
 }
 
 /// `pair = best-bonus` against the default where they differ: 0.5 ETH (2,000 USD) whose market
@@ -299,4 +308,59 @@ proptest! {
         };
         crate::golden::drive_monitor(&harness, &ops);
     }
+}
+
+fn judged_after_setup(extra: &[&str]) -> Vec<serde_json::Value> {
+    crate::golden::judged_after_setup(
+        &mut CompoundModel::new(Rounding::Truncate),
+        "compound",
+        "v2-basic.jsonl",
+        "2021-05-19T00:30:00Z",
+        extra,
+    )
+}
+
+/// A `LiquidateBorrow` of the v2-basic Comptroller repaying `repaid` USDC base units.
+fn liquidate(account: &str, collateral: &str, seize_tokens: &str, repaid: &str) -> String {
+    format!(
+        r#"{{"kind":"liquidation","protocol":"compound-v2","market":"0x3d9819210a31b4961b30ef54be2aed79b9c9cd3b","account":"{account}","liquidator":"0x000000000000000000000000000000000000beef","collateral_asset":"{collateral}","collateral_seized":"{seize_tokens}","debt_asset":"USDC","debt_repaid":"{repaid}","detail":{{"type":"compound","seize_tokens":"{seize_tokens}"}}}}"#
+    )
+}
+
+const NOBODY: &str = "0x0000000000000000000000000000000000000d0e";
+const ALICE: &str = "0x00000000000000000000000000000000000a11ce";
+
+#[test]
+fn an_unknown_account_keeps_the_seize_check_and_no_price_names_the_input() {
+    let judged = judged_after_setup(&[
+        // 1,000 USDC x 1.08 / 1,800 = 0.6 ETH = 30 cETH at 0.02; 31 recorded.
+        &liquidate(NOBODY, "ETH", "3100000000", "1000000000"),
+        // UNI: a price, never its decimals (so no exchange rate either).
+        r#"{"kind":"price","asset":"UNI","quote":"USD","price":"20","feed":"fixture-oracle","round":null}"#,
+        &liquidate(NOBODY, "UNI", "100", "1000000000"),
+        &liquidate(ALICE, "UNI", "100", "1000000"),
+        // LINK: nothing at all.
+        &liquidate(NOBODY, "LINK", "100", "1000000000"),
+    ]);
+    let mismatch = &judged[0];
+    assert_eq!(mismatch["verdict"], "unknown-account");
+    assert_eq!(mismatch["seize"]["result"], "mismatch");
+    assert_eq!(mismatch["seize"]["collateral_price"], "1800");
+    assert_eq!(mismatch["seize"]["exchange_rate"], "0.02");
+    assert_eq!(mismatch["expected_collateral"], "30");
+    assert!(
+        mismatch["note"]
+            .as_str()
+            .unwrap()
+            .ends_with("formula seizes 3000000000 cTokens, recorded 3100000000"),
+        "{mismatch}"
+    );
+    assert_eq!(judged[1]["verdict"], "unknown-account");
+    assert_eq!(judged[1]["seize"]["result"], "no-price");
+    crate::golden::assert_missing(&judged[1], "decimals", "UNI");
+    assert_eq!(judged[2]["verdict"], "no-price");
+    assert_eq!(judged[2]["note"], "no decimals of UNI");
+    crate::golden::assert_missing(&judged[2], "decimals", "UNI");
+    assert_eq!(judged[3]["verdict"], "unknown-account");
+    crate::golden::assert_missing(&judged[3], "price", "LINK");
 }

@@ -2,6 +2,7 @@
 //! and, for a mismatch, which input would have to differ.
 
 use super::*;
+use crate::run::{InputKind, MissingInput};
 
 impl MakerModel {
     /// The oracle evidence of a verdict on `urn` at OSM value `value`; with `break_even`, the
@@ -75,12 +76,15 @@ impl MakerModel {
             return Ok((judgement, None));
         };
         if ilk.spot.is_zero() {
-            judgement.verdict = Verdict::NoPrice;
-            judgement.note = Some(if ilk.mat.is_zero() {
-                "no SPOTTER.mat set for this ilk".to_owned()
+            let missing = if ilk.mat.is_zero() {
+                MissingInput::new(InputKind::LiquidationRatio, liquidation.market)
             } else {
-                "no OSM price yet".to_owned()
-            });
+                let gem = self
+                    .price_asset(&liquidation.market)
+                    .unwrap_or_else(|| Id::name(&gem_of(&liquidation.market)));
+                MissingInput::new(InputKind::Price, gem)
+            };
+            let judgement = Judgement::no_price(rule, COLLATERAL_DECIMALS, DAI_DECIMALS, missing);
             return Ok((judgement, None));
         }
         let urn = vault.urn();
@@ -227,4 +231,52 @@ pub(super) fn mismatch_input(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::golden::judged_after_setup;
+
+    /// A vault of `ilk` with 10 of `gem` and 1,000 DAI, liquidated.
+    fn vault_liquidated(ilk: &str, gem: &str) -> Vec<String> {
+        let action = |kind: &str, asset: &str, amount: &str| {
+            format!(
+                r##"{{"kind":"{kind}","protocol":"maker","market":"{ilk}","account":"#90","asset":"{asset}","amount":"{amount}","shares":null}}"##
+            )
+        };
+        vec![
+            format!(
+                r##"{{"kind":"vault-open","protocol":"maker","market":"{ilk}","account":"#90","owner":null}}"##
+            ),
+            action("deposit", gem, "10000000000000000000"),
+            action("borrow", "DAI", "1000000000000000000000"),
+            format!(
+                r##"{{"kind":"liquidation","protocol":"maker","market":"{ilk}","account":"#90","liquidator":null,"collateral_asset":"{gem}","collateral_seized":"10000000000000000000","debt_asset":"DAI","debt_repaid":"1000000000000000000000","detail":{{"type":"none"}}}}"##
+            ),
+        ]
+    }
+
+    #[test]
+    fn no_price_names_the_collateral_price_or_the_missing_liquidation_ratio() {
+        let mut extra = vec![
+            r#"{"kind":"param-change","protocol":"maker","market":"LINK-A","param":"SPOTTER.ilks.mat","value":"1.65"}"#.to_owned(),
+        ];
+        extra.extend(vault_liquidated("LINK-A", "LINK"));
+        extra.extend(vault_liquidated("YFI-A", "YFI"));
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let judged = judged_after_setup(
+            &mut MakerModel::new(MakerConfig::default()),
+            "maker",
+            "cat-bite.jsonl",
+            "2021-01-04T06:00:00Z",
+            &extra,
+        );
+        assert_eq!(judged.len(), 2, "{judged:?}");
+        assert_eq!(judged[0]["verdict"], "no-price");
+        crate::golden::assert_missing(&judged[0], "price", "LINK");
+        assert_eq!(judged[0]["note"], "no price of LINK");
+        assert_eq!(judged[1]["verdict"], "no-price");
+        crate::golden::assert_missing(&judged[1], "liquidation-ratio", "YFI-A");
+    }
 }

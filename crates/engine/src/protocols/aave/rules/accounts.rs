@@ -37,11 +37,7 @@ impl Aave {
             let price = self.price(asset);
             let decimals = reserve.decimals;
             if missing.is_none() {
-                missing = match (price, decimals) {
-                    (None, _) => Some(format!("price of {asset}")),
-                    (_, None) => Some(format!("decimals of {asset}")),
-                    _ => None,
-                };
+                missing = self.missing_input(asset).map(|input| input.to_string());
             }
             let value = |amount: U256| value_of(price?, amount, decimals?);
             let counted = position.collateral_enabled && reserve.liquidation_threshold != 0;

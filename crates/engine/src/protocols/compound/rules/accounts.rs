@@ -39,12 +39,9 @@ impl Compound {
                 .and_then(|price| price.rescale(USD_DECIMALS));
             let decimals = state.decimals;
             if missing.is_none() && position.entered {
-                missing = match (price, decimals, rate) {
-                    (None, _, _) => Some(format!("price of {asset}")),
-                    (_, None, _) => Some(format!("decimals of {asset}")),
-                    (_, _, None) => Some(format!("exchange rate of {asset}")),
-                    _ => None,
-                };
+                missing = self
+                    .missing_input(asset, true)
+                    .map(|input| input.to_string());
             }
             let value = |amount: Option<U256>| value_of(price?, amount?, decimals?);
             weights.push(if position.entered {
