@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::engine_args::{EngineArgs, parse_time};
-use crate::out::write_file;
+use crate::out::write_file_with;
 
 /// `cascade state LOG --at TIME`.
 #[derive(Args)]
@@ -448,16 +448,19 @@ pub fn write_accounts(path: &Path, captures: &[AccountsCapture]) -> anyhow::Resu
     let json = path
         .extension()
         .is_some_and(|extension| extension == "jsonl" || extension == "json");
-    let bytes = if json {
-        accounts_lines(captures)?
-    } else {
-        accounts_csv(captures)?
-    };
-    write_file(path, &bytes)
+    // Written as it goes: a million accounts are hundreds of megabytes of text.
+    write_file_with(path, |file| {
+        let out = std::io::BufWriter::new(file);
+        if json {
+            accounts_lines(captures, out)
+        } else {
+            accounts_csv(captures, out)
+        }
+    })
 }
 
 /// One JSON object per account and capture, with the capture's `at` and `state_time`.
-fn accounts_lines(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
+fn accounts_lines(captures: &[AccountsCapture], mut out: impl Write) -> std::io::Result<()> {
     #[derive(Serialize)]
     struct Line<'a> {
         at: String,
@@ -465,7 +468,6 @@ fn accounts_lines(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
         #[serde(flatten)]
         account: &'a AccountJson,
     }
-    let mut out = Vec::new();
     for capture in captures {
         let at = capture.at.to_rfc3339();
         let state_time = capture.state_time.map(Timestamp::to_rfc3339);
@@ -475,15 +477,15 @@ fn accounts_lines(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
                 state_time: state_time.clone(),
                 account: &AccountJson::of(position),
             };
-            serde_json::to_writer(&mut out, &line).context("encoding an account")?;
-            out.push(b'\n');
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
         }
     }
-    Ok(out)
+    out.flush()
 }
 
-fn accounts_csv(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+fn accounts_csv(captures: &[AccountsCapture], out: impl Write) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
     writer.write_record(CSV_HEADER)?;
     for capture in captures {
         let at = capture.at.to_rfc3339();
@@ -537,5 +539,5 @@ fn accounts_csv(captures: &[AccountsCapture]) -> anyhow::Result<Vec<u8>> {
             }
         }
     }
-    writer.into_inner().context("writing the accounts file")
+    writer.flush()
 }

@@ -52,7 +52,15 @@ pub struct TotalsAccount {
 struct Before<P> {
     time: Timestamp,
     account: Account<P>,
-    totals: Option<TotalsAccount>,
+    /// Boxed: a million groups of accounts new to the log hold none.
+    totals: Option<Box<TotalsAccount>>,
+}
+
+impl<P> Before<P> {
+    /// Whether the account held nothing before its group: nothing to compare.
+    fn is_empty(&self) -> bool {
+        self.account.positions.is_empty() && self.totals.is_none()
+    }
 }
 
 /// The lending model's snapshot state besides the accounts' positions.
@@ -119,7 +127,11 @@ impl<R: Rules> LendingModel<R> {
         let (slot, _) = pool.accounts.slot_or_insert_with(account, Account::default);
         if let Entry::Vacant(vacant) = self.snapshots.open.entry((market, account)) {
             let positions = std::mem::take(&mut pool.accounts.at_mut(slot).positions);
-            let totals = self.snapshots.totals.remove(&(market, account));
+            let totals = self
+                .snapshots
+                .totals
+                .remove(&(market, account))
+                .map(Box::new);
             self.snapshots.e_modes.remove(&(market, account));
             vacant.insert(Before {
                 time,
@@ -233,7 +245,14 @@ impl<R: Rules> LendingModel<R> {
         if self.snapshots.open.is_empty() {
             return;
         }
-        let mut open: Vec<(Key, Before<R::Position>)> = self.snapshots.open.drain().collect();
+        // An export at the start of a history opens a group per account, each empty: only the
+        // others are compared, in key order.
+        let mut open: Vec<(Key, Before<R::Position>)> = self
+            .snapshots
+            .open
+            .drain()
+            .filter(|(_, before)| !before.is_empty())
+            .collect();
         open.sort_unstable_by_key(|(key, _)| *key);
         for ((market, account), before) in open {
             self.compare(market, account, before);
@@ -330,7 +349,7 @@ impl<R: Rules> LendingModel<R> {
                 out.id(asset);
                 R::encode_position(position, out);
             }
-            out.option(before.totals.as_ref(), encode_totals);
+            out.option(before.totals.as_deref(), encode_totals);
         }
         out.count(s.totals.len());
         for ((market, account), totals) in &s.totals {
@@ -362,7 +381,7 @@ impl<R: Rules> LendingModel<R> {
                 account.positions.insert(asset, R::decode_position(input)?);
             }
             let totals = if input.bool()? {
-                Some(decode_totals(input, protocol, key)?)
+                Some(Box::new(decode_totals(input, protocol, key)?))
             } else {
                 None
             };
