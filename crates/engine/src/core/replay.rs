@@ -1119,6 +1119,9 @@ impl Engine {
             }
         }
         for (market, account) in unsafe_now {
+            if self.in_window && !self.tracker.contains_key(&(protocol, market, account)) {
+                self.output.newly_unsafe += 1;
+            }
             self.tracker
                 .entry((protocol, market, account))
                 .and_modify(|episode| episode.last_seen = time)
