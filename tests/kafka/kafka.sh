@@ -25,7 +25,9 @@
 #   KAFKA_HEAP_OPTS        JVM heap flags (default -Xms256m -Xmx768m)
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The physical path: a folder that links to this checkout's tests/ (the docs test of kafka.md
+# runs its block from one) must find the same instance directory, or its broker looks foreign.
+REPO="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 POM="$REPO/tests/kafka/pom.xml"
 PROBE="$REPO/tests/kafka/Probe.java"
 PORT="${KAFKA_PORT:-9092}"
