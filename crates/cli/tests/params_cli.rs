@@ -291,9 +291,7 @@ fn checkpoints_are_kept_apart_by_the_history_file_s_content() {
     assert!(!said.contains("resumed"), "{said}");
     assert_eq!(august(&fresh).len(), 2);
     assert!(
-        august(&fresh)
-            .iter()
-            .all(|v| v.ends_with("\"mismatch\"")),
+        august(&fresh).iter().all(|v| v.ends_with("\"mismatch\"")),
         "{:?}",
         august(&fresh)
     );
