@@ -187,6 +187,12 @@ fn publish_cmd(args: &PublishArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("opening log {}", args.dir.display()))?
         .next_seq();
     let started = Instant::now();
+    tracing::info!(
+        "publishing {} (seqs below {end}) to topic {:?} at {}",
+        args.dir.display(),
+        connection.topic,
+        connection.brokers
+    );
     let bar = crate::talk::bar("publishing", end, false);
     let report = publish_log(&client, &options, &args.dir, &mut |report| {
         bar.set_position(report.next_seq);
@@ -261,6 +267,11 @@ fn replay_cmd(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         );
     }
     let started = Instant::now();
+    tracing::info!(
+        "replaying topic {:?} from {}",
+        connection.topic,
+        connection.brokers
+    );
     let spinner = crate::talk::spinner(&format!("replaying topic {:?}", connection.topic));
     let report = consume(&client, &options, &mut sink);
     spinner.finish_and_clear();
@@ -358,6 +369,12 @@ fn record_cmd(args: &RecordArgs) -> anyhow::Result<Outcome> {
         );
     }
     let started = Instant::now();
+    tracing::info!(
+        "recording topic {:?} from {} into {}",
+        connection.topic,
+        connection.brokers,
+        args.log.display()
+    );
     let spinner = crate::talk::spinner(&format!(
         "recording topic {:?} into {}",
         connection.topic,

@@ -64,16 +64,19 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
         loops_ppm: args.loops,
     };
     let started = Instant::now();
-    let spinner = crate::talk::spinner(&format!(
+    let what = format!(
         "writing a synthetic market of {} accounts to {}",
         thousands(u64::from(args.accounts)),
         args.out.display()
-    ));
+    );
+    tracing::info!("{what}: {}", synth::describe(&config));
+    let spinner = crate::talk::spinner(&what);
     let written = synth::write_log(&args.out, &config, now());
     spinner.finish_and_clear();
     let written =
         written.with_context(|| format!("writing a synthetic market to {}", args.out.display()))?;
     let seconds = started.elapsed().as_secs_f64();
+    tracing::info!("{} events written, {seconds:.2} s", written.summary.events);
     let hash: String = written
         .identity
         .hash
