@@ -74,7 +74,6 @@ fn unit_amount(n: Num, unit: Option<&str>) -> String {
 fn delta(unit: &str, n: Option<Num>) -> String {
     match n {
         None => "n/a".to_owned(),
-        Some(n) if n.is_zero() => "0".to_owned(),
         Some(n) if n.0 > 0 => format!("+{}", total_text(unit, n)),
         Some(n) => total_text(unit, n),
     }
@@ -470,4 +469,21 @@ pub fn html(c: &Comparison) -> String {
         out.push_str(&html_table(&title, &header, &rows));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_shows_its_unit_decimals_even_when_zero() {
+        let zero = Some(Num::ZERO);
+        assert_eq!(delta("DAI", zero), "0.00");
+        assert_eq!(delta("WBTC", zero), "0.0000");
+        assert_eq!(delta("rounds", zero), "0");
+        assert_eq!(delta("", zero), "0");
+        assert_eq!(delta("DAI", Num::parse("-1.5")), "-1.50");
+        assert_eq!(delta("DAI", Num::parse("74789.68")), "+74,789.68");
+        assert_eq!(delta("DAI", None), "n/a");
+    }
 }
