@@ -3,9 +3,13 @@
 //! `docs/postmortems/` (against `../shared/data`, skipped with a notice when it is absent), the
 //! sweep over Kafka workers of `docs/kafka.md` (also only when this checkout's broker runs), and
 //! the `cascade` lines of the GitHub Actions job in `docs/diff.md`, the position-snapshot workflow
-//! of `docs/ingest.md` and the three-protocol market of `docs/synthetic.md` (no real data needed).
-//! `docs/scenarios.md`, `docs/leverage.md` and `docs/engine.md` show no command to run (only
-//! synopses and file formats).
+//! of `docs/ingest.md` and the three-protocol market of `docs/synthetic.md` (no real data needed),
+//! `docs/kafka.md`'s Docker job against a private broker (the compose file parsed, `docker/job.sh`
+//! run as the doc shows; no Docker engine needed), and, checked without running them (they are
+//! measurements and a clean-machine build), the command lines of `docs/build.md`,
+//! `docs/benchmarks.md`, `docs/scale-out.md` and `docs/reliability.md`: subcommands, flags,
+//! packages, bench targets and scripts exist. `docs/scenarios.md`, `docs/leverage.md` and
+//! `docs/engine.md` show no command to run (only synopses and file formats).
 //!
 //! Each line goes through `bash -c` with the built `cascade` first on the PATH, so comments,
 //! quoting and redirections behave as they do for a reader who pastes them.
@@ -13,6 +17,7 @@
 // The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -482,4 +487,336 @@ fn the_kafka_sweep_of_docs_kafka_runs_as_written() {
     let csv = std::fs::read_to_string(work.join("sweep.csv")).unwrap();
     // 1.30..1.69 in steps of 0.01: 40 points and a header.
     assert_eq!(csv.lines().count(), 41, "{csv}");
+}
+
+/// Whether `program` is on the PATH (a documented block that needs it is skipped otherwise).
+fn on_path(program: &str) -> bool {
+    Command::new("bash")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// `docs/kafka.md`'s Docker section, as far as a machine without a Docker engine can run it:
+/// the compose file parses (the doc's own `python3` check), its `cascade` service runs
+/// `docker/job.sh` with exactly the settings the script reads, and the doc's private-broker
+/// block runs as written (its `/tmp/pm` a scratch folder, its `target/release` this test's
+/// build): a broker of its own on port 19592, the job against it, the broker stopped. Needs the
+/// real data, Java and Maven (the broker), and Python's `yaml` for the parse; skipped with a
+/// notice otherwise.
+#[test]
+fn the_docker_job_of_docs_kafka_runs_against_a_private_broker() {
+    let repo = repo();
+    let yaml = Command::new("python3")
+        .args(["-c", "import yaml"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !repo.join("../shared/data").is_dir() || !on_path("java") || !on_path("mvn") || !yaml {
+        eprintln!(
+            "NOTICE: ../shared/data, java, mvn or python3's yaml is absent: docs/kafka.md's Docker job was not run"
+        );
+        return;
+    }
+    let text = std::fs::read_to_string(repo.join("docs/kafka.md")).unwrap();
+    let docker = &text[text.find("## Docker").unwrap()..];
+    let parse = docker
+        .split('`')
+        .find(|span| span.starts_with("python3 -c 'import yaml;"))
+        .unwrap()
+        .replace('\n', " ");
+    let compose = Command::new("bash")
+        .args(["-c", &format!("{parse} && python3 -c 'import json, yaml; print(json.dumps(yaml.safe_load(open(\"docker/compose.yml\"))))'")])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert!(compose.status.success(), "{compose:?}");
+    let compose: serde_json::Value = serde_json::from_slice(&compose.stdout).unwrap();
+    let service = &compose["services"]["cascade"];
+    assert_eq!(
+        service["entrypoint"],
+        serde_json::json!(["/bin/sh", "/job/job.sh"])
+    );
+    assert!(
+        service["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|volume| volume == "./job.sh:/job/job.sh:ro"),
+        "{service}"
+    );
+    let job = std::fs::read_to_string(repo.join("docker/job.sh")).unwrap();
+    let read: BTreeSet<&str> = job
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split(":-").next())
+        .collect();
+    let given: BTreeSet<&str> = service["environment"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        read, given,
+        "job.sh reads {read:?}, compose gives {given:?}"
+    );
+
+    let block = block_after(docker, "What was checked, without Docker", "");
+    assert_eq!(block.len(), 4, "{block:?}");
+    let temp = tempfile::tempdir().unwrap();
+    let pm = temp.path().join("pm");
+    let bin = Path::new(env!("CARGO_BIN_EXE_cascade")).parent().unwrap();
+    let lines: Vec<String> = block
+        .iter()
+        .map(|line| {
+            line.replace("/tmp/pm", pm.to_str().unwrap())
+                .replace("$PWD/target/release", bin.to_str().unwrap())
+        })
+        .collect();
+    let (start, job_and_stop) = lines.split_first().unwrap();
+    let stop = job_and_stop.last().unwrap();
+    assert!(stop.ends_with("tests/kafka/kafka.sh stop"), "{stop}");
+    // The broker is stopped however the job ends; the block's own stop line then finds it gone.
+    let mut script_lines = vec![start.clone(), format!("trap '{stop}' EXIT")];
+    script_lines.extend(job_and_stop.iter().cloned());
+    let output = script(&script_lines, &repo, &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{script_lines:#?}\n{}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = pm.join("job");
+    assert!(out.join("report/index.html").is_file());
+    assert!(out.join("report/index.md").is_file());
+    // The run replayed from the topic judged every liquidation the job's log holds.
+    let stats = shell(
+        &format!("cascade log stats {} --json", out.join("ethb").display()),
+        &repo,
+        &[],
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("history.json")).unwrap()).unwrap();
+    let recorded = stats["by_kind"]["liquidation"].as_u64().unwrap();
+    assert!(recorded > 0, "{stats}");
+    assert_eq!(run["totals"]["liquidations"].as_u64(), Some(recorded));
+    assert_eq!(run["log"]["content_hash"], stats["identity"]["hash"]);
+}
+
+/// The command texts of a Markdown page: every inline code span (joined across line breaks) and
+/// every line of its fenced blocks (backslash continuations joined, comments dropped).
+fn command_texts(page: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    for (index, part) in page.split("```").enumerate() {
+        if index % 2 == 1 {
+            let body = part.split_once('\n').map_or("", |(_, body)| body);
+            for line in body.replace("\\\n", " ").lines() {
+                let line = line.split(" #").next().unwrap_or(line).trim();
+                if !line.starts_with('#') {
+                    texts.push(line.to_owned());
+                }
+            }
+        } else {
+            let joined = part.replace('\n', " ");
+            texts.extend(
+                joined
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(|span| span.trim().to_owned()),
+            );
+        }
+    }
+    texts
+}
+
+/// `cascade PATH --help` for the subcommand path `path`.
+fn cascade_help(path: &[&str]) -> Option<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(path)
+        .arg("--help")
+        .output()
+        .unwrap();
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The subcommands a help text lists under `Commands:`.
+fn subcommands(help: &str) -> Vec<String> {
+    help.split_once("Commands:\n")
+        .map(|(_, rest)| {
+            rest.lines()
+                .take_while(|line| line.starts_with("  "))
+                .filter_map(|line| line.split_whitespace().next())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What is wrong with one documented `cascade` command line (`words` after `cascade`), if
+/// anything: its subcommand must exist (`a/b/c` lists several) and every flag it shows must be
+/// one of that subcommand's.
+fn cascade_line_problem(words: &[&str]) -> Option<String> {
+    let top = cascade_help(&[]).unwrap();
+    let first = words.first()?;
+    if first.contains('/') {
+        let unknown: Vec<&str> = first
+            .split('/')
+            .filter(|name| !subcommands(&top).iter().any(|s| s == name))
+            .collect();
+        return (!unknown.is_empty()).then(|| format!("no subcommands {unknown:?}"));
+    }
+    let mut path: Vec<&str> = Vec::new();
+    let mut help = top;
+    for word in words {
+        if subcommands(&help).iter().any(|s| s == word) {
+            path.push(word);
+            help = cascade_help(&path).unwrap();
+        } else {
+            break;
+        }
+    }
+    if path.is_empty() {
+        return Some(format!("no subcommand {first:?}"));
+    }
+    // A command with subcommands (`cascade log`) takes one of them, or a placeholder.
+    if let Some(next) = words
+        .get(path.len())
+        .filter(|next| !subcommands(&help).is_empty() && !next.starts_with('-') && **next != "...")
+    {
+        return Some(format!(
+            "`cascade {}` has no subcommand {next:?}",
+            path.join(" ")
+        ));
+    }
+    let flags: Vec<&str> = words
+        .iter()
+        .filter(|word| word.starts_with('-') && **word != "--" && **word != "-")
+        .map(|word| word.split('=').next().unwrap())
+        .filter(|flag| {
+            !help.match_indices(flag).any(|(at, _)| {
+                help[at + flag.len()..].starts_with([' ', ',', '\n', '['])
+                    && !help[..at].ends_with(|c: char| c.is_alphanumeric() || c == '-')
+            })
+        })
+        .collect();
+    (!flags.is_empty()).then(|| format!("`cascade {}` has no {flags:?}", path.join(" ")))
+}
+
+/// The workspace's packages and, for each, its bench targets.
+fn workspace_benches() -> Vec<(String, Vec<String>)> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            let benches = package["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|target| target["kind"] == serde_json::json!(["bench"]))
+                .map(|target| target["name"].as_str().unwrap().to_owned())
+                .collect();
+            (package["name"].as_str().unwrap().to_owned(), benches)
+        })
+        .collect()
+}
+
+/// What is wrong with one documented `cargo` command line, if anything: each `-p` names a
+/// workspace package and each `--bench` one of its benches (of any package without `-p`).
+fn cargo_line_problem(words: &[&str], packages: &[(String, Vec<String>)]) -> Option<String> {
+    let mut package: Option<&(String, Vec<String>)> = None;
+    let mut problems = Vec::new();
+    for pair in words.windows(2) {
+        match pair[0] {
+            "-p" => {
+                package = packages.iter().find(|(name, _)| name == pair[1]);
+                if package.is_none() {
+                    problems.push(format!("no package {}", pair[1]));
+                }
+            }
+            "--bench" if pair[1] != "'*'" => {
+                let found = match package {
+                    Some((_, benches)) => benches.iter().any(|b| b == pair[1]),
+                    None => packages.iter().any(|(_, b)| b.iter().any(|b| b == pair[1])),
+                };
+                if !found {
+                    problems.push(format!("no bench {}", pair[1]));
+                }
+            }
+            _ => {}
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join(", "))
+}
+
+/// The command lines of `docs/build.md`, `docs/benchmarks.md`, `docs/scale-out.md` and
+/// `docs/reliability.md` name what exists: every `cascade` line's subcommand and flags (also the
+/// `$B` lines of scale-out's `measure.sh`), every `cargo` line's packages and bench targets, and
+/// every script or source path under `tests/`. These pages' commands are measurements (release
+/// builds of millions of accounts, a clean Debian root, hour-long fuzzing), too long to run
+/// here; what runs of them runs elsewhere: `tests/bench-smoke.sh` (CI) runs every bench target in
+/// smoke mode, `tests/run.sh` runs `tests/fuzz/run.sh 5` and `cargo test -p cascade-fuzz`, and
+/// the sweep over Kafka workers of `docs/scale-out.md` is `docs/kafka.md`'s (run above).
+#[test]
+fn the_command_lines_of_build_benchmarks_scale_out_and_reliability_name_what_exists() {
+    let repo = repo();
+    let packages = workspace_benches();
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for doc in [
+        "docs/build.md",
+        "docs/benchmarks.md",
+        "docs/scale-out.md",
+        "docs/reliability.md",
+    ] {
+        let page = std::fs::read_to_string(repo.join(doc)).unwrap();
+        for text in command_texts(&page) {
+            // Commands chained with && are each a command line.
+            for line in text.split("&&").map(str::trim) {
+                let words: Vec<&str> = line
+                    .split_whitespace()
+                    .skip_while(|word| word.contains('=') && !word.starts_with('-'))
+                    .collect();
+                let problem = match words.first() {
+                    Some(&"cascade") | Some(&"$B") => cascade_line_problem(&words[1..]),
+                    Some(&"cargo") => cargo_line_problem(&words, &packages),
+                    // A folder named as where files go (`tests/fuzz/regressions/`) may not
+                    // exist yet; scripts and sources must.
+                    Some(path)
+                        if path.starts_with("tests/")
+                            && !path.contains('<')
+                            && !path.ends_with('/') =>
+                    {
+                        (!repo.join(path).exists()).then(|| format!("no {path}"))
+                    }
+                    _ => continue,
+                };
+                checked += 1;
+                if let Some(problem) = problem {
+                    problems.push(format!("{doc}: `{line}`: {problem}"));
+                }
+            }
+        }
+    }
+    assert!(checked >= 100, "{checked} command lines");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
