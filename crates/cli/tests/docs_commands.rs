@@ -279,6 +279,17 @@ fn script(lines: &[String], dir: &Path, env: &[(&str, &Path)]) -> Output {
     shell(&text, dir, env)
 }
 
+/// Checks that a documented block (`lines`) exited 0; else its lines and output are the message.
+fn assert_block_ran(output: &Output, lines: &[String]) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{lines:#?}\n{}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The post-mortems (`docs/postmortems/`): the shared log of their index, then each page's
 /// block, against `../shared/data`. As written, except that `cargo build` is this test's own
 /// build, `C` is this test's `cascade`, `/tmp/pm` is a scratch folder, and a `$C diff` line may
@@ -430,7 +441,7 @@ fn the_synthetic_market_of_docs_synthetic_runs_as_written() {
 
 /// `docs/kafka.md`'s sweep over a consumer group: the README's log, then the block as written
 /// (its `tests/kafka/kafka.sh start` finds the broker already running), the workers stopped
-/// after it. Needs the real data and this checkout's broker (`tests/kafka/kafka.sh start`, as CI
+/// after it; then `docs/scale-out.md`'s measure.sh on the same log. Needs the real data and this checkout's broker (`tests/kafka/kafka.sh start`, as CI
 /// runs it); skipped with a notice otherwise.
 #[test]
 fn the_kafka_sweep_of_docs_kafka_runs_as_written() {
@@ -477,16 +488,46 @@ fn the_kafka_sweep_of_docs_kafka_runs_as_written() {
             .map(|line| line.replace("/tmp/w", &work.join("w").display().to_string())),
     );
     let output = script(&lines, work, &[]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{lines:#?}\n{}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_block_ran(&output, &lines);
     let csv = std::fs::read_to_string(work.join("sweep.csv")).unwrap();
     // 1.30..1.69 in steps of 0.01: 40 points and a header.
     assert_eq!(csv.lines().count(), 41, "{csv}");
+
+    // `docs/scale-out.md`'s measure.sh in the same folder (it holds the ethb log), as written
+    // but for `B`, this test's `cascade`, with one worker; the worker (under /usr/bin/time, as
+    // the script starts it) is stopped after. Its table is the local sweep's.
+    let scale_out = std::fs::read_to_string(repo.join("docs/scale-out.md")).unwrap();
+    let measure = block_after(&scale_out, "## measure.sh", "").join("\n");
+    assert!(measure.contains("B=target/debug/cascade;"), "{measure}");
+    let bin = env!("CARGO_BIN_EXE_cascade");
+    std::fs::write(
+        work.join("measure.sh"),
+        measure.replace("B=target/debug/cascade;", &format!("B={bin};")) + "\n",
+    )
+    .unwrap();
+    let lines = [
+        "cascade sweep ethb --scenario fixtures/scenarios/ethb-2022-crashes.toml \
+         --param maker.ETH-B.mat=1.30..1.69:0.01 --out local1.txt"
+            .to_owned(),
+        "trap 'for job in $(jobs -p); do pkill -TERM -P $job; done; wait' EXIT".to_owned(),
+        "set -- 1 t".to_owned(),
+        ". ./measure.sh".to_owned(),
+    ];
+    let output = script(&lines, work, &[]);
+    assert_block_ran(&output, &lines);
+    let local = std::fs::read_to_string(work.join("local1.txt")).unwrap();
+    assert_eq!(
+        local
+            .lines()
+            .filter(|l| l.trim_start().starts_with("1."))
+            .count(),
+        40,
+        "{local}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("dist-t.txt")).unwrap(),
+        local
+    );
 }
 
 /// Whether `program` is on the PATH (a documented block that needs it is skipped otherwise).
@@ -580,13 +621,7 @@ fn the_docker_job_of_docs_kafka_runs_against_a_private_broker() {
     let mut script_lines = vec![start.clone(), format!("trap '{stop}' EXIT")];
     script_lines.extend(job_and_stop.iter().cloned());
     let output = script(&script_lines, &repo, &[]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{script_lines:#?}\n{}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_block_ran(&output, &script_lines);
     let out = pm.join("job");
     assert!(out.join("report/index.html").is_file());
     assert!(out.join("report/index.md").is_file());
