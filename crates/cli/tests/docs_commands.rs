@@ -743,16 +743,10 @@ fn cascade_line_problem(words: &[&str]) -> Option<String> {
     (!flags.is_empty()).then(|| format!("`cascade {}` has no {flags:?}", path.join(" ")))
 }
 
-/// The workspace's packages and, for each, its bench targets.
-fn workspace_benches() -> Vec<(String, Vec<String>)> {
+/// The packages of the workspace and its dependencies and, for each, its bench targets.
+fn package_benches() -> Vec<(String, Vec<String>)> {
     let output = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
+        .args(["metadata", "--offline", "--format-version", "1"])
         .current_dir(repo())
         .output()
         .unwrap();
@@ -776,7 +770,7 @@ fn workspace_benches() -> Vec<(String, Vec<String>)> {
 }
 
 /// What is wrong with one documented `cargo` command line, if anything: each `-p` names a
-/// workspace package and each `--bench` one of its benches (of any package without `-p`).
+/// package of the build and each `--bench` one of its benches (of any package without `-p`).
 fn cargo_line_problem(words: &[&str], packages: &[(String, Vec<String>)]) -> Option<String> {
     let mut package: Option<&(String, Vec<String>)> = None;
     let mut problems = Vec::new();
@@ -814,7 +808,7 @@ fn cargo_line_problem(words: &[&str], packages: &[(String, Vec<String>)]) -> Opt
 #[test]
 fn the_command_lines_of_build_benchmarks_scale_out_and_reliability_name_what_exists() {
     let repo = repo();
-    let packages = workspace_benches();
+    let packages = package_benches();
     let mut checked = 0;
     let mut problems = Vec::new();
     for doc in [
