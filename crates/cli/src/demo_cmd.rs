@@ -5,6 +5,7 @@
 //! It only wires library calls together (synthetic generator, engine, diff); each step says
 //! what it wrote, so a user can rerun any of them with its own command.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,9 +13,11 @@ use anyhow::{Context, bail};
 use cascade_diff::{Format, RunFile, build_report, compare, render};
 use cascade_engine::counterfactual::scenario::{Scenario, replay_scenario};
 use cascade_engine::protocols::maker::{MakerConfig, OsmSample};
-use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
+use cascade_engine::{Mode, ReplayOptions, replay_log};
 use cascade_events::{Protocol, Timestamp};
 use cascade_ingest::synth::{self, SynthConfig, SynthSummary};
+use cascade_run::Quantity;
+use cascade_run::num::Num;
 
 use crate::Outcome;
 use crate::out::write_file;
@@ -80,7 +83,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
                 .explained_percent
                 .as_deref()
                 .unwrap_or("-"),
-            bad_debt(&historical),
+            bad_debt(&historical.totals.bad_debt),
         ),
         &historical_path,
         started,
@@ -107,7 +110,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
                     .accounts_liquidated
                     .unwrap_or_default()
             ),
-            bad_debt(&counterfactual),
+            bad_debt(&counterfactual.totals.bad_debt),
         ),
         &counterfactual_path,
         started,
@@ -242,17 +245,36 @@ fn dollars(price_8_decimals: u128) -> String {
     format!("{:.0}", price_8_decimals as f64 / 1e8)
 }
 
-fn bad_debt(run: &Run) -> String {
-    let debts: Vec<String> = run
-        .totals
-        .bad_debt
+/// The run's bad debt per asset for the demo's summary line, in each unit's fixed decimals.
+fn bad_debt(by_asset: &BTreeMap<String, Quantity>) -> String {
+    let debts: Vec<String> = by_asset
         .iter()
         .filter(|(_, q)| !q.value.is_zero())
-        .map(|(asset, q)| format!("{q} {asset}"))
+        .map(|(asset, q)| Num::of(q).amount(asset))
         .collect();
     if debts.is_empty() {
         ", no bad debt".to_owned()
     } else {
         format!(", bad debt {}", debts.join(" + "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_debt_reads_in_each_units_fixed_decimals() {
+        // Amounts as a run file holds them: exact decimal text.
+        let quantity = |text: &str| -> Quantity { serde_json::from_str(text).unwrap() };
+        let mut by_asset = BTreeMap::new();
+        by_asset.insert("DAI".to_owned(), quantity("\"0.000000\""));
+        assert_eq!(bad_debt(&by_asset), ", no bad debt");
+        by_asset.insert("DAI".to_owned(), quantity("\"74789.683456\""));
+        by_asset.insert("WBTC".to_owned(), quantity("\"1.5\""));
+        assert_eq!(
+            bad_debt(&by_asset),
+            ", bad debt 74,789.68 DAI + 1.5000 WBTC"
+        );
     }
 }
