@@ -1,7 +1,8 @@
 //! Progress on a terminal, as a user sees it: the real `cascade` runs with its stderr on a
-//! pseudo-terminal, and every long command (replay, sweep, synth, report; stream publish, replay
-//! and record against a broker, `CASCADE_KAFKA_BROKERS`) draws its bar or spinner there; with stderr piped, or with
-//! `--quiet`, nothing of it appears, and a piped stderr carries no ANSI escapes.
+//! pseudo-terminal, and every long command (ingest, replay, sweep, synth, report; stream
+//! publish, replay and record against a broker, `CASCADE_KAFKA_BROKERS`) draws its bar or spinner
+//! there; with stderr piped, or with `--quiet`, nothing of it appears, and a piped stderr carries
+//! no ANSI escapes.
 
 // Test plumbing: a failed pty call or spawn is a broken test machine, said by the panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -208,6 +209,26 @@ fn replay_sweep_and_report_draw_progress_on_a_terminal_only() {
     check(
         |_| owned(&["report", run, "--out", report.to_str().unwrap()]),
         |text| has_spinner(text, "drawing the report of 1 runs"),
+    );
+}
+
+#[test]
+fn ingest_draws_its_bar_on_a_terminal_only() {
+    let temp = tempfile::tempdir().unwrap();
+    let prices = common::repo().join("fixtures/ingest/prices.csv");
+    check(
+        |variant| {
+            let log = temp.path().join(variant);
+            owned(&[
+                "ingest",
+                "--log",
+                log.to_str().unwrap(),
+                "--source",
+                "price-csv",
+                prices.to_str().unwrap(),
+            ])
+        },
+        |text| has_bar(text, "ingesting"),
     );
 }
 
