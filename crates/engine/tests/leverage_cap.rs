@@ -13,9 +13,9 @@
 //! - Without a cap: the looper's health is 40 * 0.92 * 0.8 / 30 = 0.98133: liquidated at 02:00.
 //!   The modest account: 27.6 * 0.8 / 10 = 2.208, safe.
 //! - `max_loops = 1`: at 01:00 the looper may keep 1 * 10 = 10 of looped debt, so 20 is unwound:
-//!   20 WETH repaid, 20 stETH withdrawn (same value at 1 ETH each), leaving 20 stETH against
-//!   10 WETH: equity still 10, depth 1. At 0.92: 18.4 * 0.8 / 10 = 1.472: safe, nobody is
-//!   liquidated. The modest account is at depth 1 already and untouched.
+//!   20 WETH repaid, 20 stETH withdrawn (same value at 1 ETH each; and 4 wei more of each, the
+//!   cap's margin below its edge), leaving 20 stETH against 10 WETH: equity 10, depth 1. At
+//!   0.92: 18.4 * 0.8 / 10 = 1.472: safe, nobody is liquidated. The modest account is at depth 1 already and untouched.
 
 // The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
 #![allow(clippy::unwrap_used)]
