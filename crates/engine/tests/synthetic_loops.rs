@@ -201,4 +201,35 @@ fn a_three_protocol_market_loops_in_aave_and_compound_and_the_cap_unwinds_them()
     );
     assert_eq!(sample(&none, "aave-v2").looped_accounts, 0);
     assert_eq!(sample(&none, "compound-v2").looped_accounts, 0);
+    // A loop of one asset never falls below health 1 by price; cutting the thresholds of the
+    // looped positions by 15 points (WETH 0.825 -> 0.675) puts those whose health after the
+    // last re-supply was below 0.825 / 0.675 = 1.22 under 1 at the window start: liquidated, in
+    // both protocols. Plain positions keep their thresholds.
+    let looped_liquidated = |run: &Run| {
+        let mut out = BTreeMap::<Protocol, u64>::new();
+        for l in &run.liquidations {
+            if loops.contains_key(&(l.protocol, l.account)) {
+                *out.entry(l.protocol).or_default() += 1;
+            }
+        }
+        out
+    };
+    assert_eq!(looped_liquidated(&run), BTreeMap::new());
+    let cut = replay(
+        log.path(),
+        &format!("{WINDOW}[leverage]\nlooped_threshold_cut_bps = 1500\n"),
+    );
+    assert_eq!(
+        cut.scenario.as_ref().unwrap().changes[1],
+        format!(
+            "threshold cut: looped positions cut at the window start: aave-v2 {aave}, \
+             compound-v2 {compound}"
+        )
+    );
+    let hit = looped_liquidated(&cut);
+    assert!(
+        hit.get(&Protocol::AaveV2).is_some_and(|&n| n > 0)
+            && hit.get(&Protocol::CompoundV2).is_some_and(|&n| n > 0),
+        "{hit:?}"
+    );
 }

@@ -1,5 +1,7 @@
 //! `leverage.max_loops`: looped positions unwound at the window start, to ask "what if looping
-//! had been limited" (`docs/leverage.md`, "Capping loops").
+//! had been limited" (`docs/leverage.md`, "Capping loops"); and
+//! `leverage.looped_threshold_cut_bps`: the thresholds of looped positions lowered instead
+//! ([`cut_looped_thresholds`]).
 //!
 //! A position's loop depth is `ceil(L / Q)` (looped debt over net equity, [`super::loops`]).
 //! Capping it at `N` unwinds `L - N * Q` of looped value: that much debt of a looped group is
@@ -47,9 +49,7 @@ pub fn cap_loops(
     let mut out = BTreeMap::new();
     let mut accounts = Vec::new();
     for model in models.iter_mut() {
-        accounts.clear();
-        model.accounts(event.time, &mut accounts);
-        accounts.sort_by_key(|a| (a.market, a.account));
+        list_sorted(model.as_ref(), event, &mut accounts);
         let mut capped = Capped::default();
         for account in &accounts {
             let Some(unwinding) = unwind(account, max_loops, correlation) else {
@@ -84,6 +84,55 @@ pub fn cap_loops(
         }
     }
     Ok(out)
+}
+
+/// Takes `cut_bps` off the liquidation thresholds (collateral factors) of every position of
+/// every model that is looped at the moment of `event` (the window's first, after any
+/// [`cap_loops`]): `leverage.looped_threshold_cut_bps`, the issue's "LTV cut applied to looped
+/// positions only". Returns, per protocol, the positions cut; a protocol without a per-account
+/// threshold (Maker) cuts none. The caller re-checks those models.
+pub fn cut_looped_thresholds(
+    models: &mut [Box<dyn ProtocolModel>],
+    event: &Event,
+    cut_bps: u16,
+    correlation: &Correlation,
+) -> BTreeMap<Protocol, u64> {
+    let mut out = BTreeMap::new();
+    let mut accounts = Vec::new();
+    for model in models.iter_mut() {
+        list_sorted(model.as_ref(), event, &mut accounts);
+        let cut = accounts
+            .iter()
+            .filter(|account| is_looped(account, correlation))
+            .filter(|account| model.cut_threshold(&account.market, &account.account, cut_bps))
+            .count() as u64;
+        if cut > 0 {
+            out.insert(model.protocol(), cut);
+        }
+    }
+    out
+}
+
+/// `model`'s accounts at `event` into `accounts`, in (market, account) order, so that what is
+/// done to them never depends on the model's listing order.
+fn list_sorted(model: &dyn ProtocolModel, event: &Event, accounts: &mut Vec<AccountPosition>) {
+    accounts.clear();
+    model.accounts(event.time, accounts);
+    accounts.sort_by_key(|a| (a.market, a.account));
+}
+
+/// Whether `account` owes debt in a correlation group it also holds collateral in.
+pub fn is_looped(account: &AccountPosition, correlation: &Correlation) -> bool {
+    let held: Vec<String> = account
+        .assets
+        .iter()
+        .filter(|a| !a.collateral.is_zero())
+        .map(|a| correlation.group(&a.asset))
+        .collect();
+    account
+        .assets
+        .iter()
+        .any(|a| !a.debt.is_zero() && held.contains(&correlation.group(&a.asset)))
 }
 
 /// Which way an unwinding action moves the position.
