@@ -37,7 +37,8 @@ pub struct SynthArgs {
     /// Share of owners holding a position in every protocol of the market, e.g. 0.3.
     #[arg(long, value_parser = synth::parse_ppm, default_value = "0")]
     overlap: u32,
-    /// Share of positions opened as loops (borrow, re-supply, up to 4 times), e.g. 0.2.
+    /// Share of Aave and Compound positions opened as loops (borrow the collateral asset,
+    /// re-supply it, up to 4 times), e.g. 0.2.
     #[arg(long, value_parser = synth::parse_ppm, default_value = "0")]
     loops: u32,
     /// Print the summary as JSON.
@@ -94,6 +95,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<Outcome> {
             "owners": written.summary.owners,
             "shared_owners": written.summary.shared_owners,
             "looped": written.summary.looped,
+            "loopable": written.summary.loopable,
             "first_time": written.summary.first_time,
             "last_time": written.summary.last_time,
             "content_hash": hash,
@@ -137,10 +139,12 @@ pub fn print_summary(summary: &SynthSummary) {
     );
     if summary.shared_owners > 0 || summary.looped > 0 {
         println!(
-            "  {} owners, {} of them in more than one protocol; {} looped positions",
+            "  {} owners, {} of them in more than one protocol; {} of {} Aave and Compound \
+             positions looped",
             thousands(u64::from(summary.owners)),
             thousands(u64::from(summary.shared_owners)),
             thousands(u64::from(summary.looped)),
+            thousands(u64::from(summary.loopable)),
         );
     }
 }

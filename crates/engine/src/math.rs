@@ -71,6 +71,15 @@ pub fn mul_div_wide(a: U256, b: U256, c: U256) -> Option<U256> {
     U256::uint_try_from(U512::from(a) * U512::from(b) / U512::from(c)).ok()
 }
 
+/// [`mul_div_wide`] rounded up.
+pub fn mul_div_wide_up(a: U256, b: U256, c: U256) -> Option<U256> {
+    if c.is_zero() {
+        return None;
+    }
+    let c = U512::from(c);
+    U256::uint_try_from((U512::from(a) * U512::from(b)).div_ceil(c)).ok()
+}
+
 /// `a * b / c` rounded up.
 pub fn mul_div_up(a: U256, b: U256, c: U256, what: &'static str) -> Result<U256, EngineError> {
     if c.is_zero() {

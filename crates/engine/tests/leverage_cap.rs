@@ -13,9 +13,9 @@
 //! - Without a cap: the looper's health is 40 * 0.92 * 0.8 / 30 = 0.98133: liquidated at 02:00.
 //!   The modest account: 27.6 * 0.8 / 10 = 2.208, safe.
 //! - `max_loops = 1`: at 01:00 the looper may keep 1 * 10 = 10 of looped debt, so 20 is unwound:
-//!   20 WETH repaid, 20 stETH withdrawn (same value at 1 ETH each), leaving 20 stETH against
-//!   10 WETH: equity still 10, depth 1. At 0.92: 18.4 * 0.8 / 10 = 1.472: safe, nobody is
-//!   liquidated. The modest account is at depth 1 already and untouched.
+//!   20 WETH repaid, 20 stETH withdrawn (same value at 1 ETH each; and 4 wei more of each, the
+//!   cap's margin below its edge), leaving 20 stETH against 10 WETH: equity 10, depth 1. At
+//!   0.92: 18.4 * 0.8 / 10 = 1.472: safe, nobody is liquidated. The modest account is at depth 1 already and untouched.
 
 // The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
 #![allow(clippy::unwrap_used)]
@@ -66,6 +66,11 @@ fn change(time: &str, kind: &str, account: &str, asset: &str, whole: u64) -> Str
 }
 
 fn pool_log() -> tempfile::TempDir {
+    pool_log_slipping_to("0.92")
+}
+
+/// The pool, stETH re-reported at `slip` ETH at 02:00.
+fn pool_log_slipping_to(slip: &str) -> tempfile::TempDir {
     let mut lines = Vec::new();
     for (asset, threshold) in [("stETH", "0.8"), ("WETH", "0.825")] {
         lines.push(param(asset, "decimals", "18"));
@@ -84,7 +89,7 @@ fn pool_log() -> tempfile::TempDir {
     lines.push(change("00:04:00", "deposit", MODEST, "stETH", 30));
     lines.push(change("00:05:00", "borrow", MODEST, "WETH", 10));
     lines.push(steth_price("01:00:00", "1"));
-    lines.push(steth_price("02:00:00", "0.92"));
+    lines.push(steth_price("02:00:00", slip));
     let dir = tempfile::tempdir().unwrap();
     let (mut writer, _) = LogWriter::open(dir.path(), WriterOptions::default()).unwrap();
     for line in lines {
@@ -197,4 +202,67 @@ fn the_scenarios_correlation_groups_decide_what_is_a_loop() {
     let base = replay(log.path(), WINDOW);
     let sample = pool_sample(&base);
     assert_eq!((sample.accounts_with_debt, sample.looped_accounts), (2, 2));
+}
+
+/// `looped_threshold_cut_bps`: the thresholds of looped positions only are lowered at the window
+/// start. Both accounts of the pool are looped (stETH against WETH, one correlation group).
+///
+/// - stETH slips to 0.97 ETH at 02:00. Without a cut: the looper's health is
+///   40 * 0.97 * 0.8 / 30 = 1.03467, safe; nobody is liquidated. With a cut of 500 bps every
+///   threshold of both accounts falls by 0.05 (stETH 0.8 -> 0.75, WETH 0.825 -> 0.775): at
+///   01:00 the looper is at 40 * 1 * 0.75 / 30 = 1.0, not below 1, so it stands; at 02:00 it is
+///   at 40 * 0.97 * 0.75 / 30 = 0.97: liquidated. The modest account: 29.1 * 0.75 / 10 = 2.1825,
+///   safe.
+/// - stETH slips to 0.92 (the base run above liquidates the looper at 02:00). With a cut of
+///   700 bps the looper is at 40 * 0.73 / 30 = 0.97333 at the window start: liquidated at 01:00,
+///   an hour earlier; the modest account, 30 * 0.73 / 10 = 2.19 and then 27.6 * 0.73 / 10 =
+///   2.0148, stays.
+#[test]
+fn a_threshold_cut_on_looped_positions_liquidates_the_looper_only() {
+    let log = pool_log_slipping_to("0.97");
+    let base = replay(log.path(), WINDOW);
+    assert_eq!(liquidated(&base), []);
+    let cut = replay(
+        log.path(),
+        &format!("{WINDOW}[leverage]\nlooped_threshold_cut_bps = 500\n"),
+    );
+    assert_eq!(
+        liquidated(&cut),
+        [(LOOPER.to_owned(), "2022-06-13T02:00:00Z".to_owned())]
+    );
+    let scenario = cut.scenario.as_ref().unwrap();
+    assert_eq!(scenario.leverage.looped_threshold_cut_bps, Some(500));
+    assert_eq!(
+        scenario.changes,
+        [
+            "liquidation thresholds of looped positions cut by 500 bps at the window start",
+            "threshold cut: looped positions cut at the window start: aave-v2 2",
+        ]
+    );
+    let log = pool_log();
+    let earlier = replay(
+        log.path(),
+        &format!("{WINDOW}[leverage]\nlooped_threshold_cut_bps = 700\n"),
+    );
+    assert_eq!(
+        liquidated(&earlier),
+        [(LOOPER.to_owned(), "2022-06-13T01:00:00Z".to_owned())]
+    );
+    // stETH in a group of its own: neither account is looped, nothing is cut, and the run is
+    // the base run's.
+    let strict = replay(
+        log.path(),
+        &format!(
+            "{WINDOW}[leverage]\nlooped_threshold_cut_bps = 700\n\
+             [leverage.correlation]\nETH = [\"WETH\", \"ETH\"]\n"
+        ),
+    );
+    assert_eq!(
+        liquidated(&strict),
+        [(LOOPER.to_owned(), "2022-06-13T02:00:00Z".to_owned())]
+    );
+    assert_eq!(
+        strict.scenario.as_ref().unwrap().changes.last().unwrap(),
+        "threshold cut: no looped position at the window start"
+    );
 }

@@ -61,12 +61,19 @@ pub struct LeverageRules {
     /// (`leverage.max_loops`); `None`: positions stay as history left them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_loops: Option<u32>,
+    /// Basis points taken off the liquidation threshold (Aave) or collateral factor (Compound)
+    /// of every asset of each position looped at the window start
+    /// (`leverage.looped_threshold_cut_bps`); `None`: every position keeps the market's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub looped_threshold_cut_bps: Option<u32>,
 }
 
 impl LeverageRules {
-    /// Whether it is the default: no cap, the default correlation table.
+    /// Whether it is the default: no cap, no cut, the default correlation table.
     pub fn is_default(&self) -> bool {
-        self.correlation.is_none() && self.max_loops.is_none()
+        self.correlation.is_none()
+            && self.max_loops.is_none()
+            && self.looped_threshold_cut_bps.is_none()
     }
 }
 

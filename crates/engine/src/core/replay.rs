@@ -182,6 +182,17 @@ pub trait Counterfactual {
     /// Told what the loop cap did, per protocol.
     fn loops_capped(&mut self, _capped: &BTreeMap<Protocol, crate::leverage::cap::Capped>) {}
 
+    /// The basis points taken off the thresholds of looped positions at the window start
+    /// (`leverage.looped_threshold_cut_bps`), with the correlation table loops are found with:
+    /// returned once, at the window's first event (after the loop cap), then `None`; always
+    /// `None` without a cut.
+    fn take_threshold_cut(&mut self) -> Option<(u16, Correlation)> {
+        None
+    }
+
+    /// Told how many looped positions each protocol cut the thresholds of.
+    fn thresholds_cut(&mut self, _cut: &BTreeMap<Protocol, u64>) {}
+
     /// The correlation groups the run's leverage figures use (`leverage.correlation`).
     fn correlation(&self) -> Correlation {
         Correlation::default()
@@ -490,6 +501,13 @@ impl Engine {
         if let Some((depth, correlation)) = cap {
             self.cap_loops(event, depth, &correlation)?;
         }
+        let cut = match &mut self.mode {
+            Mode::Counterfactual(scenario) if self.in_window => scenario.take_threshold_cut(),
+            _ => None,
+        };
+        if let Some((cut_bps, correlation)) = cut {
+            self.cut_looped_thresholds(event, cut_bps, &correlation);
+        }
         if !matches!(event.payload, Payload::ParamChange(_)) {
             self.apply_param_history(time)?;
         }
@@ -598,6 +616,26 @@ impl Engine {
             scenario.loops_capped(&capped);
         }
         Ok(())
+    }
+
+    /// Cuts the thresholds of the looped positions before `event`, the window's first
+    /// ([`crate::leverage::cap::cut_looped_thresholds`]), and marks the models it changed for a
+    /// check.
+    fn cut_looped_thresholds(&mut self, event: &Event, cut_bps: u16, correlation: &Correlation) {
+        let cut = crate::leverage::cap::cut_looped_thresholds(
+            &mut self.models,
+            event,
+            cut_bps,
+            correlation,
+        );
+        for (index, model) in self.models.iter().enumerate() {
+            if cut.contains_key(&model.protocol()) {
+                self.dirty[index] = true;
+            }
+        }
+        if let Mode::Counterfactual(scenario) = &mut self.mode {
+            scenario.thresholds_cut(&cut);
+        }
     }
 
     /// Applies the history file's changes due at `time`. They go before the first event at or

@@ -38,12 +38,19 @@ use crate::state::{StateReader, StateWriter};
 pub struct Account<P> {
     /// The positions, by asset.
     pub positions: SmallMap<P>,
+    /// Basis points the rules take off every liquidation threshold (collateral factor) this
+    /// account's health reads: a scenario's cut on looped positions
+    /// (`leverage.looped_threshold_cut_bps`), 0 for every account a log builds. Not state: never
+    /// encoded. An account with a cut is judged as a complex one, never as a pair member (whose
+    /// judgement reads the pair's thresholds only).
+    pub threshold_cut_bps: u16,
 }
 
 impl<P> Default for Account<P> {
     fn default() -> Self {
         Self {
             positions: SmallMap::default(),
+            threshold_cut_bps: 0,
         }
     }
 }
@@ -530,6 +537,7 @@ impl<R: Rules> LendingModel<R> {
         };
         let entry = match (collateral, debt) {
             _ if debts == 0 => None,
+            _ if account.threshold_cut_bps != 0 => Some(complex()),
             (Some((c, cp)), Some((d, dp))) if collaterals == 1 && debts == 1 => {
                 match R::pair_member(cp, dp) {
                     Some((key, member)) => Some(IndexEntry::Pair {
@@ -857,6 +865,20 @@ impl<R: Rules> LendingModel<R> {
 impl<R: Rules> ProtocolModel for LendingModel<R> {
     fn protocol(&self) -> Protocol {
         self.rules.protocol()
+    }
+
+    fn cut_threshold(&mut self, market: &Id, account: &Id, cut_bps: u16) -> bool {
+        let Some(held) = self
+            .pools
+            .get_mut(market)
+            .and_then(|pool| pool.accounts.get_mut(account))
+        else {
+            return false;
+        };
+        held.threshold_cut_bps = cut_bps;
+        self.invalidate();
+        self.reindex_account(market, account);
+        true
     }
 
     /// Interest accrues only through recorded index updates: nothing moves with time alone.

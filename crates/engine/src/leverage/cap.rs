@@ -1,5 +1,7 @@
 //! `leverage.max_loops`: looped positions unwound at the window start, to ask "what if looping
-//! had been limited" (`docs/leverage.md`, "Capping loops").
+//! had been limited" (`docs/leverage.md`, "Capping loops"); and
+//! `leverage.looped_threshold_cut_bps`: the thresholds of looped positions lowered instead
+//! ([`cut_looped_thresholds`]).
 //!
 //! A position's loop depth is `ceil(L / Q)` (looped debt over net equity, [`super::loops`]).
 //! Capping it at `N` unwinds `L - N * Q` of looped value: that much debt of a looped group is
@@ -47,9 +49,7 @@ pub fn cap_loops(
     let mut out = BTreeMap::new();
     let mut accounts = Vec::new();
     for model in models.iter_mut() {
-        accounts.clear();
-        model.accounts(event.time, &mut accounts);
-        accounts.sort_by_key(|a| (a.market, a.account));
+        list_sorted(model.as_ref(), event, &mut accounts);
         let mut capped = Capped::default();
         for account in &accounts {
             let Some(unwinding) = unwind(account, max_loops, correlation) else {
@@ -84,6 +84,55 @@ pub fn cap_loops(
         }
     }
     Ok(out)
+}
+
+/// Takes `cut_bps` off the liquidation thresholds (collateral factors) of every position of
+/// every model that is looped at the moment of `event` (the window's first, after any
+/// [`cap_loops`]): `leverage.looped_threshold_cut_bps`, the issue's "LTV cut applied to looped
+/// positions only". Returns, per protocol, the positions cut; a protocol without a per-account
+/// threshold (Maker) cuts none. The caller re-checks those models.
+pub fn cut_looped_thresholds(
+    models: &mut [Box<dyn ProtocolModel>],
+    event: &Event,
+    cut_bps: u16,
+    correlation: &Correlation,
+) -> BTreeMap<Protocol, u64> {
+    let mut out = BTreeMap::new();
+    let mut accounts = Vec::new();
+    for model in models.iter_mut() {
+        list_sorted(model.as_ref(), event, &mut accounts);
+        let cut = accounts
+            .iter()
+            .filter(|account| is_looped(account, correlation))
+            .filter(|account| model.cut_threshold(&account.market, &account.account, cut_bps))
+            .count() as u64;
+        if cut > 0 {
+            out.insert(model.protocol(), cut);
+        }
+    }
+    out
+}
+
+/// `model`'s accounts at `event` into `accounts`, in (market, account) order, so that what is
+/// done to them never depends on the model's listing order.
+fn list_sorted(model: &dyn ProtocolModel, event: &Event, accounts: &mut Vec<AccountPosition>) {
+    accounts.clear();
+    model.accounts(event.time, accounts);
+    accounts.sort_by_key(|a| (a.market, a.account));
+}
+
+/// Whether `account` owes debt in a correlation group it also holds collateral in.
+pub fn is_looped(account: &AccountPosition, correlation: &Correlation) -> bool {
+    let held: Vec<String> = account
+        .assets
+        .iter()
+        .filter(|a| !a.collateral.is_zero())
+        .map(|a| correlation.group(&a.asset))
+        .collect();
+    account
+        .assets
+        .iter()
+        .any(|a| !a.debt.is_zero() && held.contains(&correlation.group(&a.asset)))
 }
 
 /// Which way an unwinding action moves the position.
@@ -150,7 +199,18 @@ pub fn unwind(
         .collect();
     let all_looped = looped.values().fold(U256::ZERO, |sum, v| sum + *v);
     let allowed = equity.saturating_mul(U256::from(max_loops));
-    let mut excess = all_looped.checked_sub(allowed).filter(|x| !x.is_zero())?;
+    let over = all_looped.checked_sub(allowed).filter(|x| !x.is_zero())?;
+    // Values are floored, each up to one unit below the holding's worth, so a position unwound
+    // to exactly `max_loops` times its equity could be a hair above it at the next valuation
+    // (the same holdings at another price), and its depth one more than the cap. Unwinding
+    // `max_loops + 1` units more per holding valued keeps it below the edge.
+    let valued = account
+        .assets
+        .iter()
+        .map(|a| u64::from(!a.collateral.is_zero()) + u64::from(!a.debt.is_zero()))
+        .sum::<u64>();
+    let margin = U256::from((u64::from(max_loops) + 1) * valued);
+    let mut excess = over.saturating_add(margin).min(all_looped);
     let mut unwinding = Unwinding::default();
     let mut withdrawals = Vec::new();
     for (group, loop_value) in looped {
@@ -172,7 +232,9 @@ fn total(holdings: &[(&AssetPosition, U256)]) -> U256 {
 }
 
 /// Appends the actions taking `value` (base currency) from `holdings`, largest value first (ties
-/// by asset id), each asset's amount pro rata to its value, floored.
+/// by asset id), each asset's amount pro rata to its value: a withdrawal rounded down, a
+/// repayment up (a base unit of debt is worth more than a unit of value for most tokens, and a
+/// debt left above the value unwound would eat the margin [`unwind`] keeps below the cap).
 fn take(holdings: &[(&AssetPosition, U256)], value: U256, side: Side, out: &mut Vec<Action>) {
     let mut ordered: Vec<&(&AssetPosition, U256)> = holdings.iter().collect();
     ordered.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.asset.cmp(&b.0.asset)));
@@ -190,7 +252,11 @@ fn take(holdings: &[(&AssetPosition, U256)], value: U256, side: Side, out: &mut 
         let amount = if part == *held {
             tokens
         } else {
-            crate::math::mul_div_wide(tokens, part, *held).unwrap_or(tokens)
+            match side {
+                Side::Repay => crate::math::mul_div_wide_up(tokens, part, *held)
+                    .map_or(tokens, |amount| amount.min(tokens)),
+                Side::Withdraw => crate::math::mul_div_wide(tokens, part, *held).unwrap_or(tokens),
+            }
         };
         if !amount.is_zero() {
             out.push(Action {
@@ -214,24 +280,25 @@ mod tests {
     #[test]
     fn a_three_round_loop_is_unwound_to_one() {
         // 273 WETH collateral, 173 WETH debt, WETH at 2: exposure 546, debt 346, equity 200,
-        // looped 346, depth ceil(346 / 200) = 2. Capped at 1: looped 200 allowed, 146 of value
-        // unwound = 73 WETH repaid and 73 withdrawn: 200 collateral, 100 debt, equity 200,
-        // depth ceil(200 / 200) = 1.
+        // looped 346, depth ceil(346 / 200) = 2. Capped at 1: looped 200 allowed, 146 over,
+        // plus the margin of (1 + 1) units for each of 2 holdings valued: 150 of value unwound =
+        // 75 WETH repaid and 75 withdrawn: 198 collateral, 98 debt, equity 200 (in value
+        // 396 - 196), depth ceil(196 / 200) = 1.
         let position = account(vec![asset("WETH", 273, 173, 2)]);
         let unwinding = unwind(&position, 1, &Correlation::default()).unwrap();
-        assert_eq!(unwinding.value, U256::from(146u32));
+        assert_eq!(unwinding.value, U256::from(150u32));
         assert_eq!(
             unwinding.actions,
             [
                 Action {
                     side: Side::Repay,
                     asset: Id::name("WETH"),
-                    amount: U256::from(73u32)
+                    amount: U256::from(75u32)
                 },
                 Action {
                     side: Side::Withdraw,
                     asset: Id::name("WETH"),
-                    amount: U256::from(73u32)
+                    amount: U256::from(75u32)
                 },
             ]
         );
@@ -282,20 +349,21 @@ mod tests {
     }
 
     #[test]
-    fn amounts_are_pro_rata_and_floored() {
+    fn withdrawals_round_down_and_repayments_up() {
         // 10 WETH collateral at value 33 (3.3 each), 7 WETH debt at value 23: equity 10, looped
-        // 23, capped at 1: 13 of value unwound: 7 * 13 / 23 = 3.95 -> 3 WETH repaid,
-        // 10 * 13 / 33 = 3.93 -> 3 WETH withdrawn.
+        // 23, capped at 1: 13 over, plus the margin of 2 units for each of 2 holdings: 17 of
+        // value unwound: 7 * 17 / 23 = 5.17 -> 6 WETH repaid (up), 10 * 17 / 33 = 5.15 -> 5 WETH
+        // withdrawn (down). Left: 5 collateral (16.5), 1 debt (3.29): depth 1.
         let mut weth = asset("WETH", 10, 7, 0);
         weth.collateral_value = Some(U256::from(33u8));
         weth.debt_value = Some(U256::from(23u8));
         let unwinding = unwind(&account(vec![weth]), 1, &Correlation::default()).unwrap();
-        assert_eq!(unwinding.value, U256::from(13u8));
-        assert!(
-            unwinding
-                .actions
-                .iter()
-                .all(|a| a.amount == U256::from(3u8))
-        );
+        assert_eq!(unwinding.value, U256::from(17u8));
+        let amounts: Vec<(Side, u64)> = unwinding
+            .actions
+            .iter()
+            .map(|a| (a.side, a.amount.to::<u64>()))
+            .collect();
+        assert_eq!(amounts, [(Side::Repay, 6), (Side::Withdraw, 5)]);
     }
 }

@@ -437,6 +437,14 @@ pub trait ProtocolModel: ModelClone {
     /// state`). Infallible: what cannot be computed is `None` with the missing input named.
     fn accounts(&self, time: Timestamp, out: &mut Vec<AccountPosition>);
 
+    /// Takes `cut_bps` off every liquidation threshold (collateral factor) the health of
+    /// `account` in `market` reads, for the rest of the run: a scenario's cut on looped positions
+    /// (`leverage.looped_threshold_cut_bps`, [`crate::leverage::cap`]). Whether it was applied.
+    /// Default: not (the protocol has no per-account threshold, or no such account).
+    fn cut_threshold(&mut self, _market: &Id, _account: &Id, _cut_bps: u16) -> bool {
+        false
+    }
+
     /// Reads, without changing anything, the records the coming `events` will touch, so their
     /// cache misses overlap instead of following one another (a hint: results never depend on
     /// it). Returns a value derived from what was read, which keeps the reads from being

@@ -21,7 +21,8 @@ use super::market::{
 pub(crate) struct Account {
     /// Collateral in the protocol's own unit: underlying base units, or cTokens for Compound.
     pub coll: u128,
-    /// Debt in debt-token base units (Maker: normalised `art`, 18 decimals).
+    /// Debt in debt-token base units (Maker: normalised `art`, 18 decimals); a looped account's
+    /// debt token is its collateral's underlying.
     pub debt: u128,
     /// The price (8 decimals) below which the account is unsafe, as indexed; 0 when not indexed.
     pub key: u128,
@@ -31,6 +32,8 @@ pub(crate) struct Account {
     pub target_bps: u16,
     /// Waiting in the keeper's queue.
     pub queued: bool,
+    /// Opened as a loop: it borrows its collateral asset and re-supplied what it borrowed.
+    pub looped: bool,
     /// Bumped at each re-index; the index ignores entries with an older stamp.
     pub stamp: u32,
 }

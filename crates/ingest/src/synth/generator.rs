@@ -15,7 +15,7 @@ use cascade_events::{
 use super::book::{self, Account, CollateralRule, DebtRule, Seizure, UnsafeIndex};
 use super::market::{
     self, ACCOUNT_TAG, ASSETS, AssetInfo, BLOCK_SECS, DEFAULT_COLLATERAL, ETH_DECIMALS, KEEPER_TAG,
-    PRICE_DECIMALS, START_BLOCK, START_TIME, URN_TAG, pow10, tagged_address,
+    PRICE_DECIMALS, Risk, START_BLOCK, START_TIME, URN_TAG, pow10, tagged_address,
 };
 use super::plan::Slots;
 use super::sample::{self, Sampler};
@@ -200,6 +200,11 @@ impl Generator {
             loops_rng: Sampler::new(config.seed, streams + STREAM_LOOPS),
             summary: SynthSummary {
                 accounts: config.accounts,
+                loopable: if config.protocol == Protocol::Maker {
+                    0
+                } else {
+                    config.accounts
+                },
                 lead_asset: infos[0].symbol,
                 start_price,
                 low_price: start_price,
@@ -567,8 +572,27 @@ impl Generator {
             return;
         }
         let coll = &self.collateral[usize::from(account.asset)];
-        let key = book::unsafe_below(account, coll, &self.debt, RELATIVE_UNIT);
+        // A loop's collateral and debt are one asset at one price: no price makes it unsafe
+        // (synthetic Aave and Compound debt accrues no interest), so it is never indexed.
+        let key = if account.looped {
+            0
+        } else {
+            book::unsafe_below(account, coll, &self.debt, RELATIVE_UNIT)
+        };
         self.index.update(index, account, key);
+    }
+
+    /// The debt token of an account: the market's, or for a loop its collateral's underlying
+    /// (Aave and Compound borrow in underlying base units, without a rate).
+    fn debt_rule(&self, looped: bool, coll: CollateralRule) -> DebtRule {
+        if looped {
+            DebtRule {
+                info: coll.info,
+                rate: pow10(27),
+            }
+        } else {
+            self.debt
+        }
     }
 
     /// Opens account `index`: draws its collateral, size and target health, and writes its
@@ -589,20 +613,24 @@ impl Generator {
             self.summary.looped += 1;
         }
         let coll = self.collateral[a];
-        let steps = LoopSteps::new(depth, coll.risk.threshold_bps, target_bps);
+        let steps = LoopSteps::new(depth, coll.risk, target_bps);
         let protocol = self.config.protocol;
         // Sized in USD at market prices; the target health is approximate by design.
         let price = self.oracles[a].usd;
-        let debt_price = self.oracles[self.collateral.len()].usd;
-        let debt_info = self.debt.info;
+        // A loop borrows its own collateral asset: what it borrows is what it re-supplies.
+        let (debt_info, debt_price) = if steps.looped() {
+            (coll.info, price)
+        } else {
+            (self.debt.info, self.oracles[self.collateral.len()].usd)
+        };
         // USD (8 decimals) of collateral, and the debt that puts the account at its target.
         let mut value = U256::from(value_cents) * U256::from(1_000_000u32);
         let mut debt_value = steps.debt_for(value);
         let dust = U256::from(market::MAKER_DUST_DAI) * pow10(8);
         let least = steps.least_debt(dust);
         if protocol == Protocol::Maker && debt_value < least {
-            // Maker vaults cannot hold less debt than dust, even after the first draw of a loop:
-            // small owners borrow the minimum and post the collateral their target needs.
+            // Maker vaults cannot hold less debt than dust: small owners borrow the minimum and
+            // post the collateral their target needs.
             debt_value = least;
             value = steps.collateral_for(least);
         }
@@ -652,9 +680,10 @@ impl Generator {
                 sink,
             )?;
         }
+        let debt = self.debt_rule(steps.looped(), coll);
         let mut debt_units = U256::ZERO;
         for (k, amount) in steps.borrows(borrowed).into_iter().enumerate() {
-            let units = self.debt.units(amount);
+            let units = debt.units(amount);
             debt_units += units;
             let borrow = change(
                 debt_info,
@@ -675,6 +704,7 @@ impl Generator {
             asset: a as u8,
             target_bps: target_bps as u16,
             queued: false,
+            looped: steps.looped(),
             stamp: 0,
         };
         self.reindex(index);
@@ -682,10 +712,14 @@ impl Generator {
     }
 
     /// How many re-supply rounds the next position makes: 0 (not looped), or 1 to
-    /// [`MAX_LOOP_DEPTH`] for a share `loops_ppm` of positions.
+    /// [`MAX_LOOP_DEPTH`] for a share `loops_ppm` of Aave and Compound positions. Maker vaults
+    /// never loop: they borrow only DAI, which no vault holds as collateral.
     fn loop_depth(&mut self) -> u64 {
         let share = u64::from(self.config.loops_ppm);
-        if share == 0 || self.loops_rng.below(PPM) >= share {
+        if share == 0
+            || self.config.protocol == Protocol::Maker
+            || self.loops_rng.below(PPM) >= share
+        {
             return 0;
         }
         1 + self.loops_rng.below(MAX_LOOP_DEPTH)
@@ -707,9 +741,14 @@ impl Generator {
         let a = usize::from(account.asset);
         let coll = self.collateral[a];
         let price = self.oracles[a].visible;
-        let debt_price = self.debt_price();
+        let debt = self.debt_rule(account.looped, coll);
+        let debt_price = if account.looped {
+            price
+        } else {
+            self.debt_price()
+        };
         let coll_value = coll.value(account.coll, price);
-        let debt_value = self.debt.value(account.debt, debt_price);
+        let debt_value = debt.value(account.debt, debt_price);
         let threshold = U256::from(coll.risk.threshold_bps);
         let target = U256::from(account.target_bps);
         let ppm = |x: U256| x * U256::from(part) / U256::from(1_000_000u32);
@@ -731,8 +770,8 @@ impl Generator {
             EventKind::Repay if account.debt == 0 => EventKind::Borrow,
             other => other,
         };
-        let dust = U256::from(market::MAKER_DUST_DAI) * pow10(self.debt.info.decimals);
-        let owed = self.debt.owed(account.debt);
+        let dust = U256::from(market::MAKER_DUST_DAI) * pow10(debt.info.decimals);
+        let owed = debt.owed(account.debt);
         let (amount, units) = match kind {
             EventKind::Deposit => {
                 let units = ppm(U256::from(account.coll)) / U256::from(2u8);
@@ -747,16 +786,13 @@ impl Generator {
                 if max_debt <= debt_value {
                     return Ok(());
                 }
-                let amount = book::amount_of(
-                    ppm(max_debt - debt_value),
-                    self.debt.info.decimals,
-                    debt_price,
-                );
+                let amount =
+                    book::amount_of(ppm(max_debt - debt_value), debt.info.decimals, debt_price);
                 if protocol == Protocol::Maker && account.debt == 0 && amount < dust {
                     // A vault without debt may only draw at least `dust`.
                     return Ok(());
                 }
-                (amount, self.debt.units(amount))
+                (amount, debt.units(amount))
             }
             _ => {
                 let mut amount = ppm(owed);
@@ -766,7 +802,7 @@ impl Generator {
                 let units = if amount == owed {
                     U256::from(account.debt)
                 } else {
-                    self.debt.units(amount)
+                    debt.units(amount)
                 };
                 (amount, units)
             }
@@ -778,10 +814,7 @@ impl Generator {
             EventKind::Deposit | EventKind::Withdraw => {
                 (coll.info, coll.exchange_rate.map(|_| units))
             }
-            _ => (
-                self.debt.info,
-                (protocol == Protocol::Maker).then_some(units),
-            ),
+            _ => (debt.info, (protocol == Protocol::Maker).then_some(units)),
         };
         let change = PositionChange {
             protocol,
@@ -901,10 +934,11 @@ fn sample_looper_health_bps(rng: &mut Sampler) -> u32 {
 /// How a position's collateral and debt are split into opening steps.
 ///
 /// A plain position deposits once and borrows once. A looped one of depth `n` deposits its
-/// equity, then `n` times borrows and re-supplies what it borrowed: the k-th borrow is the room
-/// the position has at its target health, so every step is worth `rho^k` of the equity, `rho =
-/// threshold / target` (the health right after each borrow is the target; the final one, after
-/// the last re-supply, is higher). Weights are parts per million of the equity.
+/// equity, then `n` times borrows its collateral asset and re-supplies it: the k-th borrow is the
+/// room the position has at its target health or under the LTV, whichever is less, so every step
+/// is worth `rho^k` of the equity, `rho = min(threshold / target, ltv)` (the health right after
+/// each borrow is at least the target; the final one, after the last re-supply, is higher).
+/// Weights are parts per million of the equity.
 struct LoopSteps {
     /// Weight of each deposit: the equity (`PPM`), then one per re-supply.
     supply: Vec<u64>,
@@ -915,8 +949,11 @@ struct LoopSteps {
 }
 
 impl LoopSteps {
-    fn new(depth: u64, threshold_bps: u32, target_bps: u32) -> Self {
-        let rho = u64::from(threshold_bps) * PPM / u64::from(target_bps.max(1));
+    fn new(depth: u64, risk: Risk, target_bps: u32) -> Self {
+        let threshold_bps = risk.threshold_bps;
+        // Each borrow stays within the protocol's LTV as well as at the target health.
+        let rho = (u64::from(threshold_bps) * PPM / u64::from(target_bps.max(1)))
+            .min(u64::from(risk.ltv_bps) * PPM / 10_000);
         let mut supply = vec![PPM];
         for _ in 0..depth {
             let last = supply[supply.len() - 1];

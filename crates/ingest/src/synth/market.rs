@@ -236,6 +236,9 @@ pub struct Risk {
     pub threshold_bps: u32,
     /// Liquidation bonus on the repaid debt, bps of it (10500 = 5% bonus); Maker: `1 + chop`.
     pub bonus_bps: u32,
+    /// The most a borrow may bring the debt to, bps of the collateral value: Aave's LTV,
+    /// Compound's collateral factor, Maker's threshold.
+    pub ltv_bps: u32,
     /// The threshold exactly, as a fraction `(numerator, denominator)`: `(threshold_bps, 10^4)`,
     /// Maker `(10^4, mat_bps)`, whose `10^8 / mat_bps` in whole bps is up to 0.01% off and would
     /// take vaults the Dog refuses (a collateral ratio of 1.45007 under `mat` 1.45).
@@ -260,22 +263,26 @@ impl Risk {
             Protocol::Maker => Risk {
                 threshold_bps: 100_000_000 / collateral.maker_mat_bps,
                 bonus_bps: 10_000 + MAKER_CHOP_BPS,
+                ltv_bps: 100_000_000 / collateral.maker_mat_bps,
                 exact: (10_000, collateral.maker_mat_bps),
             },
             Protocol::AaveV3 => Risk {
                 threshold_bps: collateral.aave_v3.0,
                 exact: (collateral.aave_v3.0, 10_000),
                 bonus_bps: collateral.aave_v3.2,
+                ltv_bps: collateral.aave_v3.1,
             },
             Protocol::AaveV2 => Risk {
                 threshold_bps: collateral.aave_v2.0,
                 exact: (collateral.aave_v2.0, 10_000),
                 bonus_bps: collateral.aave_v2.2,
+                ltv_bps: collateral.aave_v2.1,
             },
             Protocol::CompoundV2 | Protocol::Liquity => Risk {
                 threshold_bps: collateral.compound_cf_bps,
                 exact: (collateral.compound_cf_bps, 10_000),
                 bonus_bps: COMPOUND_INCENTIVE_BPS,
+                ltv_bps: collateral.compound_cf_bps,
             },
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! The market has `accounts` positions of one protocol (Maker, Aave v2/v3, Compound v2), or of
 //! several sharing the same assets and price paths, where a share of the owners hold positions in
-//! more than one ([`plan`]) and a share of the positions are loops (borrow, re-supply, n times).
-//! Each position has one collateral asset and the protocol's debt token, heavy-tailed sizes and health factors
+//! more than one ([`plan`]) and a share of the Aave and Compound positions are loops (borrow the
+//! collateral asset, re-supply it, n times). Each position has one collateral asset and the
+//! protocol's debt token (a loop: its collateral asset), heavy-tailed sizes and health factors
 //! clustered above 1 (see `docs/synthetic.md` for the distributions). Time runs in 12-second
 //! blocks from a fixed start (2024-03-01T00:00:00Z): governance parameters and first prices, then
 //! positions opening during the first three quarters of the calm warm-up, then ongoing user
@@ -110,7 +111,7 @@ pub struct SynthConfig {
     pub also: Vec<Protocol>,
     /// Share of owners holding a position in every protocol of the market, parts per million.
     pub overlap_ppm: u32,
-    /// Share of positions opened as loops, parts per million.
+    /// Share of Aave and Compound positions opened as loops, parts per million.
     pub loops_ppm: u32,
 }
 
@@ -165,6 +166,8 @@ pub struct SynthSummary {
     pub lead_asset: &'static str,
     /// Positions opened as loops.
     pub looped: u32,
+    /// Positions that may loop: the Aave and Compound ones (a Maker vault borrows only DAI).
+    pub loopable: u32,
     /// Distinct owners of the positions.
     pub owners: u32,
     /// Owners holding positions in more than one protocol.
@@ -180,6 +183,13 @@ pub fn generate(config: &SynthConfig, sink: Sink<'_>) -> Result<SynthSummary, Sy
     if config.overlap_ppm > 0 {
         return Err(SynthError::Config(
             "--overlap needs a market of several protocols (--protocol maker,aave-v2)".into(),
+        ));
+    }
+    if config.protocol == Protocol::Maker && config.loops_ppm > 0 {
+        return Err(SynthError::Config(
+            "--loops needs Aave or Compound positions: a Maker vault borrows only DAI, which it \
+             cannot hold as collateral"
+                .into(),
         ));
     }
     let mut generator = Generator::new(config)?;

@@ -99,6 +99,7 @@ pub(crate) fn generate(config: &SynthConfig, sink: Sink<'_>) -> Result<SynthSumm
         summary.accounts += own.accounts;
         summary.accounts_liquidated += own.accounts_liquidated;
         summary.looped += own.looped;
+        summary.loopable += own.loopable;
     }
     Ok(summary)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cascade_events::{Event, Id, Payload, Protocol, U256, encode};
+use cascade_events::{Event, Id, Payload, PositionChange, Protocol, U256, encode};
 
 use super::generator::{sample_health_bps, sample_size_cents};
 use super::sample::Sampler;
@@ -467,7 +467,16 @@ fn overlap_and_loop_shares_come_out_as_asked() {
         }
     }
     assert_eq!(looped.len() as u32, summary.looped);
-    let loops = looped.len() as f64 / f64::from(summary.accounts);
+    // Maker vaults never loop: the share is of the Aave and Compound positions (about 20,000,
+    // a standard error near 0.0028).
+    assert!(
+        looped
+            .iter()
+            .all(|(protocol, _)| *protocol != Protocol::Maker)
+    );
+    let lending = sets[1].len() + sets[2].len();
+    assert_eq!(lending as u32, summary.loopable);
+    let loops = looped.len() as f64 / lending as f64;
     assert!((loops - 0.2).abs() < 0.015, "loops {loops}");
 }
 
@@ -501,4 +510,67 @@ fn a_looped_position_borrows_at_its_target_and_supplies_what_it_borrowed() {
     // Each re-supply is smaller than the one before (the loop's steps shrink geometrically).
     let supplies: Vec<U256> = amounts.iter().step_by(2).copied().collect();
     assert!(supplies.windows(2).all(|w| w[1] < w[0]), "{supplies:?}");
+    // A loop borrows its collateral asset and re-supplies what it borrowed: one asset
+    // throughout, each re-supply the borrow before it to within a millionth (the two are split
+    // from one total by the same weights, each rounded down).
+    let assets: std::collections::BTreeSet<Id> = opening
+        .iter()
+        .map(|e| match &e.payload {
+            Payload::Deposit(c) | Payload::Borrow(c) => c.asset,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(assets.len(), 1, "{opening:?}");
+    for pair in amounts[1..].chunks(2) {
+        let (borrowed, supplied) = (pair[0], pair[1]);
+        assert!(
+            borrowed.abs_diff(supplied) <= borrowed / U256::from(1_000_000u32) + U256::from(4u8),
+            "borrowed {borrowed}, re-supplied {supplied}"
+        );
+    }
+}
+
+/// Every loop stays within the protocol's LTV at each borrow (Aave v2 WBTC: LTV 0.70 under a
+/// threshold of 0.75, so a looper near health 1.04 is held back by the LTV), and a Maker market
+/// refuses `--loops`: its vaults borrow only DAI.
+#[test]
+fn loops_borrow_within_the_ltv_and_maker_refuses_them() {
+    let mut config = SynthConfig::new(Protocol::AaveV2, 300, 9);
+    config.assets = vec!["WBTC".into()];
+    config.loops_ppm = 1_000_000;
+    let (events, summary) = collect(&config);
+    assert_eq!((summary.looped, summary.loopable), (300, 300));
+    let ltv = U256::from(7_000u32);
+    // Per account: the block it opened in, supplied and owed during that block (the loop; later
+    // activity steers by health only).
+    let mut held = std::collections::BTreeMap::<Id, (Option<u64>, U256, U256)>::new();
+    let mut borrows = 0;
+    for event in &events {
+        let opening = |c: &PositionChange, held: &mut BTreeMap<Id, (Option<u64>, U256, U256)>| {
+            let entry = held.entry(c.account).or_default();
+            *entry.0.get_or_insert(event.block.unwrap_or(0)) == event.block.unwrap_or(0)
+        };
+        match &event.payload {
+            Payload::Deposit(c) if opening(c, &mut held) => {
+                held.entry(c.account).or_default().1 += c.amount.0
+            }
+            Payload::Borrow(c) if opening(c, &mut held) => {
+                let (_, supplied, owed) = held.entry(c.account).or_default();
+                *owed += c.amount.0;
+                // Both sides are WBTC: the LTV check needs no price.
+                assert!(
+                    *owed * U256::from(10_000u32) <= *supplied * ltv,
+                    "{}: {owed} owed against {supplied}",
+                    c.account
+                );
+                borrows += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(borrows >= 300, "{borrows}");
+    let mut maker = SynthConfig::new(Protocol::Maker, 10, 1);
+    maker.loops_ppm = 200_000;
+    let error = generate(&maker, &mut |_| Ok(())).expect_err("Maker cannot loop");
+    assert!(error.to_string().contains("only DAI"), "{error}");
 }

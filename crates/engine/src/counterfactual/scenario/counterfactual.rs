@@ -114,6 +114,10 @@ pub struct ScenarioRun {
     loop_cap: Option<u32>,
     /// What the loop cap did per protocol, once it ran.
     capped: Option<BTreeMap<Protocol, Capped>>,
+    /// `leverage.looped_threshold_cut_bps` until the engine takes it at the window start.
+    threshold_cut: Option<u16>,
+    /// Looped positions whose thresholds were cut, per protocol, once it ran.
+    thresholds_cut: Option<BTreeMap<Protocol, u64>>,
 }
 
 impl ScenarioRun {
@@ -167,6 +171,11 @@ impl ScenarioRun {
         pending.sort_by_key(|p| p.0);
         let description = describe(&scenario);
         let scenario_loop_cap = scenario.leverage.max_loops;
+        // Parsing keeps a cut within 1..=10000 basis points.
+        let scenario_threshold_cut = scenario
+            .leverage
+            .looped_threshold_cut_bps
+            .and_then(|cut| u16::try_from(cut).ok());
         let mut hasher = blake3::Hasher::new();
         // The sorted JSON text the fingerprint has always hashed.
         let text = serde_json::to_value(&description)
@@ -209,6 +218,8 @@ impl ScenarioRun {
             sold: BTreeMap::new(),
             slippage: U256::ZERO,
             loop_cap: scenario_loop_cap,
+            threshold_cut: scenario_threshold_cut,
+            thresholds_cut: None,
             capped: None,
         }
     }
@@ -486,6 +497,21 @@ fn capped_line(capped: &BTreeMap<Protocol, Capped>) -> String {
     )
 }
 
+/// What the threshold cut did, as a line of the scenario's changes: positions cut per protocol.
+fn cut_line(cut: &BTreeMap<Protocol, u64>) -> String {
+    if cut.is_empty() {
+        return "threshold cut: no looped position at the window start".to_owned();
+    }
+    let parts: Vec<String> = cut
+        .iter()
+        .map(|(protocol, n)| format!("{protocol} {n}"))
+        .collect();
+    format!(
+        "threshold cut: looped positions cut at the window start: {}",
+        parts.join(", ")
+    )
+}
+
 /// A wad integer as the run file's exact amount.
 fn wad(value: U256) -> Quantity {
     Quantity::new(value, 18)
@@ -551,6 +577,9 @@ impl Counterfactual for ScenarioRun {
         if let Some(capped) = &self.capped {
             description.changes.push(capped_line(capped));
         }
+        if let Some(cut) = &self.thresholds_cut {
+            description.changes.push(cut_line(cut));
+        }
         description
     }
 
@@ -577,6 +606,15 @@ impl Counterfactual for ScenarioRun {
 
     fn loops_capped(&mut self, capped: &BTreeMap<Protocol, Capped>) {
         self.capped = Some(capped.clone());
+    }
+
+    fn take_threshold_cut(&mut self) -> Option<(u16, Correlation)> {
+        let cut = self.threshold_cut.take()?;
+        Some((cut, self.correlation()))
+    }
+
+    fn thresholds_cut(&mut self, cut: &BTreeMap<Protocol, u64>) {
+        self.thresholds_cut = Some(cut.clone());
     }
 
     fn correlation(&self) -> Correlation {

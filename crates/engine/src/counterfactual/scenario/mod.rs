@@ -426,6 +426,11 @@ impl Scenario {
                 if depth == 1 { "" } else { "s" }
             ));
         }
+        if let Some(cut) = self.leverage.looped_threshold_cut_bps {
+            lines.push(format!(
+                "liquidation thresholds of looped positions cut by {cut} bps at the window start"
+            ));
+        }
         if let Some(groups) = &self.leverage.correlation {
             let groups: Vec<String> = groups
                 .iter()
@@ -799,15 +804,27 @@ fn parse_leverage(
     table: &Table<'_, '_>,
     window: ScenarioWindow,
 ) -> Result<LeverageRules, ScenarioError> {
-    table.only(&["max_loops", "correlation"])?;
-    let max_loops = match table.get("max_loops") {
-        Some(value) if window.from.is_none() => {
-            return Err(value.invalid(
-                "loops are unwound at the window start: give the scenario a window.from \
-                 (a log's positions are built by its events, there are none before the first)",
-            ));
-        }
+    table.only(&["max_loops", "looped_threshold_cut_bps", "correlation"])?;
+    let at_window_start = |key: &str| match table.get(key) {
+        Some(value) if window.from.is_none() => Err(value.invalid(
+            "loops are found at the window start: give the scenario a window.from \
+             (a log's positions are built by its events, there are none before the first)",
+        )),
+        other => Ok(other),
+    };
+    let max_loops = match at_window_start("max_loops")? {
         Some(value) => Some(value.count()?),
+        None => None,
+    };
+    let looped_threshold_cut_bps = match at_window_start("looped_threshold_cut_bps")? {
+        Some(value) => match value.count()? {
+            cut @ 1..=10_000 => Some(cut),
+            _ => {
+                return Err(value.invalid(
+                    "a cut is whole basis points from 1 to 10000 (10000 takes the whole threshold)",
+                ));
+            }
+        },
         None => None,
     };
     let correlation = match table.table("correlation")? {
@@ -836,6 +853,7 @@ fn parse_leverage(
     Ok(LeverageRules {
         correlation,
         max_loops,
+        looped_threshold_cut_bps,
     })
 }
 

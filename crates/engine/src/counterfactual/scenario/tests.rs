@@ -570,6 +570,7 @@ window = { from = "2022-06-13T00:00:00Z" }
 
 [leverage]
 max_loops = 2
+looped_threshold_cut_bps = 750
 
 [leverage.correlation]
 USD = ["USDC", "DAI"]
@@ -578,6 +579,7 @@ ETH = ["WETH", "stETH"]
     )
     .unwrap();
     assert_eq!(scenario.leverage.max_loops, Some(2));
+    assert_eq!(scenario.leverage.looped_threshold_cut_bps, Some(750));
     // Groups sorted by name whatever the file's order.
     let groups = scenario.leverage.correlation.as_ref().unwrap();
     assert_eq!(
@@ -598,6 +600,7 @@ ETH = ["WETH", "stETH"]
         scenario.changes(),
         [
             "looped positions unwound to at most 2 loops at the window start",
+            "liquidation thresholds of looped positions cut by 750 bps at the window start",
             "correlation groups: ETH = WETH, stETH; USD = USDC, DAI",
         ]
     );
@@ -618,9 +621,15 @@ ETH = ["WETH", "stETH"]
 fn the_leverage_section_refuses_what_it_cannot_mean() {
     assert_eq!(
         error("[leverage]\nmax_loops = 1\n"),
-        "s.toml:2:13: leverage.max_loops = 1: loops are unwound at the window start: give the \
+        "s.toml:2:13: leverage.max_loops = 1: loops are found at the window start: give the \
          scenario a window.from (a log's positions are built by its events, there are none \
          before the first)"
+    );
+    assert_eq!(
+        error("[leverage]\nlooped_threshold_cut_bps = 500\n"),
+        "s.toml:2:28: leverage.looped_threshold_cut_bps = 500: loops are found at the window \
+         start: give the scenario a window.from (a log's positions are built by its events, \
+         there are none before the first)"
     );
     let windowed = "window = { from = \"2022-06-13T00:00:00Z\" }\n[leverage]\n";
     assert_eq!(
@@ -629,8 +638,18 @@ fn the_leverage_section_refuses_what_it_cannot_mean() {
     );
     assert_eq!(
         error(&format!("{windowed}max_depth = 1\n")),
-        "s.toml:3:1: unknown key leverage.max_depth (expected one of: max_loops, correlation)"
+        "s.toml:3:1: unknown key leverage.max_depth (expected one of: max_loops, \
+         looped_threshold_cut_bps, correlation)"
     );
+    for cut in ["0", "10001"] {
+        assert_eq!(
+            error(&format!("{windowed}looped_threshold_cut_bps = {cut}\n")),
+            format!(
+                "s.toml:3:28: leverage.looped_threshold_cut_bps = {cut}: a cut is whole basis \
+                 points from 1 to 10000 (10000 takes the whole threshold)"
+            )
+        );
+    }
     assert_eq!(
         error(&format!(
             "{windowed}[leverage.correlation]\nETH = [\"WETH\"]\nETH2 = [\"weth\"]\n"

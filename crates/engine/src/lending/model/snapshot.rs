@@ -135,7 +135,10 @@ impl<R: Rules> LendingModel<R> {
             self.snapshots.e_modes.remove(&(market, account));
             vacant.insert(Before {
                 time,
-                account: Account { positions },
+                account: Account {
+                    positions,
+                    threshold_cut_bps: 0,
+                },
                 totals,
             });
         }

@@ -491,9 +491,15 @@ impl Aave {
         Ok(judgement)
     }
 
-    /// The exposure of one position as `calculateUserAccountData` reads it: `Some(None)` when
-    /// it holds nothing, `None` when the reserve's price or decimals are unknown.
-    fn exposure(&self, asset: &Id, position: &Position) -> Option<Option<ReserveExposure>> {
+    /// The exposure of one position as `calculateUserAccountData` reads it, its liquidation
+    /// threshold less `cut_bps` (a scenario's cut on a looped account; 0 for every other):
+    /// `Some(None)` when it holds nothing, `None` when the reserve's price or decimals are unknown.
+    fn exposure(
+        &self,
+        asset: &Id,
+        position: &Position,
+        cut_bps: u16,
+    ) -> Option<Option<ReserveExposure>> {
         let reserve = self.reserves.get(asset)?;
         let collateral = if position.collateral_enabled {
             ray_mul(position.scaled_collateral, reserve.liquidity_index)?
@@ -507,7 +513,7 @@ impl Aave {
         Some(Some(ReserveExposure {
             price: self.price(asset)?,
             decimals: reserve.decimals?,
-            liquidation_threshold: reserve.liquidation_threshold,
+            liquidation_threshold: reserve.liquidation_threshold.saturating_sub(cut_bps),
             collateral,
             debt,
         }))
@@ -520,7 +526,7 @@ impl Aave {
         // per account re-tested); the sums are discarded when one is missing.
         let mut complete = true;
         let exposures = account.positions.iter().map_while(|(asset, position)| {
-            let exposure = self.exposure(asset, position);
+            let exposure = self.exposure(asset, position, account.threshold_cut_bps);
             complete &= exposure.is_some();
             exposure
         });
@@ -533,7 +539,7 @@ impl Aave {
             None if account
                 .positions
                 .iter()
-                .any(|(asset, position)| self.exposure(asset, position).is_none()) =>
+                .any(|(asset, position)| self.exposure(asset, position, 0).is_none()) =>
             {
                 Ok(None)
             }

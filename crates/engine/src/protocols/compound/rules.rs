@@ -270,9 +270,11 @@ impl Compound {
         )
     }
 
-    /// The entered markets as the Comptroller reads them; `None` when a price, rate or decimals
-    /// are missing.
+    /// The entered markets as the Comptroller reads them, each collateral factor less the
+    /// account's threshold cut (a scenario's cut on a looped account; 0 for every other); `None`
+    /// when a price, rate or decimals are missing.
     fn exposures(&self, account: &Account) -> Option<Vec<MarketExposure>> {
+        let cut = U256::from(account.threshold_cut_bps) * U256::from(100_000_000_000_000u64);
         let mut out = Vec::new();
         for (asset, position) in account.positions.iter() {
             if !position.entered || (position.ctokens.is_zero() && position.principal.is_zero()) {
@@ -280,7 +282,7 @@ impl Compound {
             }
             let market = self.markets.get(asset)?;
             out.push(MarketExposure {
-                collateral_factor: market.collateral_factor,
+                collateral_factor: market.collateral_factor.saturating_sub(cut),
                 exchange_rate: market.rate()?,
                 price: self.price(asset)?,
                 ctoken_balance: position.ctokens,
