@@ -25,7 +25,7 @@ pub const MAGIC: [u8; 8] = *b"CASCRUN\0";
 /// change of their fields, even one the JSON form reads unchanged (an added optional key): bump
 /// it then, and rewrite the golden bytes (`binary_golden.bin`). A file of another version is
 /// refused with a hint to re-run or to use the JSON form.
-pub const BINARY_VERSION: u32 = 4;
+pub const BINARY_VERSION: u32 = 5;
 
 /// Why bytes are not a binary run file.
 #[derive(Debug, thiserror::Error)]
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn the_binary_layout_is_pinned_by_golden_bytes() {
         let bytes = to_binary(&counterfactual_run());
-        assert_eq!(&bytes[..12], b"CASCRUN\0\x04\0\0\0");
+        assert_eq!(&bytes[..12], b"CASCRUN\0\x05\0\0\0");
         let hex: String = bytes
             .chunks(32)
             .map(|chunk| {
@@ -355,7 +355,7 @@ mod tests {
         bytes[8] = 9;
         let error = read_binary(&bytes).unwrap_err().to_string();
         assert!(
-            error.starts_with("binary run file of layout version 9; this cascade reads version 4"),
+            error.starts_with("binary run file of layout version 9; this cascade reads version 5"),
             "{error}"
         );
         assert!(matches!(

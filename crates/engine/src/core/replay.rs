@@ -19,6 +19,7 @@ use cascade_events::{
     Event, EventKind, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
 };
 
+use super::episodes::{Gathered, mark_disagreements};
 use crate::EngineError;
 use crate::leverage::loops::Correlation;
 use crate::oracle::{PriceBook, QuoteConversion};
@@ -206,11 +207,22 @@ pub trait Counterfactual {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+/// The smallest tracker key of `protocol`: its episodes follow it.
+fn first_key(protocol: Protocol) -> (Protocol, Id, Id) {
+    (
+        protocol,
+        Id::Address(Default::default()),
+        Id::Address(Default::default()),
+    )
+}
+
+#[derive(Clone, Debug)]
 struct Episode {
     since: Timestamp,
     last_seen: Timestamp,
     liquidated: bool,
+    /// What its checks saw (not in the state hash).
+    gathered: Gathered,
 }
 
 /// What the loop accumulates for the run file (only for events inside the window).
@@ -231,6 +243,12 @@ struct Output {
     skipped: BTreeMap<&'static str, u64>,
     liquidations: Vec<LiquidationRecord>,
     episodes: Vec<UnsafeEpisode>,
+    /// Per episode: (protocol, market, account, last unsafe check), to find what next happened
+    /// to its account when the run ends.
+    episode_ends: Vec<(Protocol, Id, Id, Timestamp)>,
+    /// Accounts the models corrected on their own (a repayment the export misses), with the
+    /// time and the debt removed (wad), in log order.
+    corrections: Vec<(Protocol, Id, Id, Timestamp, cascade_events::U256)>,
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
     health_over_time: crate::leverage::sampling::HealthSampler,
@@ -369,7 +387,7 @@ impl Engine {
         let hex = hasher.finalize().to_hex();
         // The version moves whenever what a checkpoint holds, or how the engine reads it,
         // changes, so a catalog written by an older engine is never asked to restore.
-        format!("engine-v5-{}", &hex[..16])
+        format!("engine-v6-{}", &hex[..16])
     }
 
     fn config_fingerprint_text(&self) -> String {
@@ -461,8 +479,16 @@ impl Engine {
                 if model.advance(time, &self.prices)? {
                     self.dirty[index] = true;
                 }
+                let mut corrected = Vec::new();
+                model.take_corrected_accounts(&mut corrected);
                 if self.in_window {
                     model.take_adjustments(&mut self.output.clamped);
+                    let protocol = model.protocol();
+                    self.output.corrections.extend(
+                        corrected
+                            .into_iter()
+                            .map(|(market, account, debt)| (protocol, market, account, time, debt)),
+                    );
                 } else {
                     model.take_adjustments(&mut BTreeMap::new());
                 }
@@ -774,7 +800,7 @@ impl Engine {
         self.changes.clear();
         let incremental = self.models[index].unsafe_changes(time, &mut self.changes)?;
         if incremental {
-            self.track_changes(index, time);
+            self.track_changes(index, time)?;
             self.onset(index, seq, time);
         }
         let mut round = 0;
@@ -785,7 +811,7 @@ impl Engine {
             self.candidates.clear();
             self.models[index].liquidatable(time, &mut self.candidates)?;
             if round == 0 && !incremental {
-                self.track(index, time);
+                self.track(index, time)?;
                 self.onset(index, seq, time);
             }
             let Mode::Counterfactual(scenario) = &mut self.mode else {
@@ -1067,7 +1093,7 @@ impl Engine {
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
     /// an episode; an account safe again closes its episode, which lasted until the check before
     /// this one (every check in between found it unsafe).
-    fn track_changes(&mut self, index: usize, time: Timestamp) {
+    fn track_changes(&mut self, index: usize, time: Timestamp) -> Result<(), EngineError> {
         let protocol = self.models[index].protocol();
         let previous = self.last_check[index];
         for (market, account, unsafe_now) in std::mem::take(&mut self.changes) {
@@ -1080,6 +1106,7 @@ impl Engine {
                     since: time,
                     last_seen: time,
                     liquidated: false,
+                    gathered: Gathered::default(),
                 });
             } else if let Some(mut episode) = self.tracker.remove(&key) {
                 episode.last_seen = previous.unwrap_or(episode.since).max(episode.since);
@@ -1087,11 +1114,30 @@ impl Engine {
             }
         }
         self.last_check[index] = Some(time);
+        self.gather(index)
+    }
+
+    /// Asks model `index` what this check saw of each account with an open episode.
+    fn gather(&mut self, index: usize) -> Result<(), EngineError> {
+        let model = &self.models[index];
+        if !model.explains_episodes() {
+            return Ok(());
+        }
+        let protocol = model.protocol();
+        for ((p, market, account), episode) in self.tracker.range_mut(first_key(protocol)..) {
+            if *p != protocol {
+                break;
+            }
+            if let Some(check) = model.episode_check(market, account)? {
+                episode.gathered.observe(&check);
+            }
+        }
+        Ok(())
     }
 
     /// Opens an episode for every newly unsafe account of model `index` and closes the episodes
     /// of accounts no longer unsafe.
-    fn track(&mut self, index: usize, time: Timestamp) {
+    fn track(&mut self, index: usize, time: Timestamp) -> Result<(), EngineError> {
         let protocol = self.models[index].protocol();
         let unsafe_now: BTreeSet<(Id, Id)> = self
             .candidates
@@ -1099,13 +1145,7 @@ impl Engine {
             .map(|c| (c.market, c.account))
             .collect();
         let mut closed = Vec::new();
-        for ((p, market, account), _) in self.tracker.range(
-            (
-                protocol,
-                Id::Address(Default::default()),
-                Id::Address(Default::default()),
-            )..,
-        ) {
+        for ((p, market, account), _) in self.tracker.range(first_key(protocol)..) {
             if *p != protocol {
                 break;
             }
@@ -1129,8 +1169,10 @@ impl Engine {
                     since: time,
                     last_seen: time,
                     liquidated: false,
+                    gathered: Gathered::default(),
                 });
         }
+        self.gather(index)
     }
 
     fn close_episode(
@@ -1153,7 +1195,11 @@ impl Engine {
             to: episode.last_seen.to_rfc3339(),
             seconds,
             open_at_end,
+            evidence: episode.gathered.evidence(),
         });
+        self.output
+            .episode_ends
+            .push((protocol, market, account, episode.last_seen));
     }
 
     /// Writes the whole engine state: checkpoint bytes.
@@ -1186,6 +1232,11 @@ impl Engine {
         // cannot be told from the time alone. The namespace covers the history's content.
         out.u64(self.params_applied as u64);
         self.encode_body(&mut |bytes| out.bytes_raw(bytes));
+        // What the open episodes' checks saw, in the tracker's order (after the body, which the
+        // state hash covers and this does not).
+        for episode in self.tracker.values() {
+            episode.gathered.encode(&mut out);
+        }
         out.into_bytes()
     }
 
@@ -1335,6 +1386,7 @@ impl Engine {
                     since,
                     last_seen,
                     liquidated,
+                    gathered: Gathered::default(),
                 },
             );
         }
@@ -1358,6 +1410,9 @@ impl Engine {
             let mut inner = StateReader::new(blob);
             model.decode_state(&mut inner)?;
             inner.finish()?;
+        }
+        for episode in engine.tracker.values_mut() {
+            episode.gathered = Gathered::decode(&mut input)?;
         }
         input.finish()?;
         engine.in_window = engine.window_open();
@@ -1500,7 +1555,7 @@ impl Engine {
             Mode::Historical => (None, None),
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
-        let out = self.output;
+        let mut out = self.output;
         let (health_over_time, leverage_over_time) = out.health_over_time.finish();
         let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
@@ -1579,6 +1634,12 @@ impl Engine {
                 b.moment != Moment::Before,
             ))
         });
+        mark_disagreements(
+            &mut out.episodes,
+            &out.episode_ends,
+            &out.liquidations,
+            &out.corrections,
+        );
         let mut episodes = out.episodes;
         episodes.sort_by(|a, b| {
             (&a.from, &a.protocol, &a.market, &a.account).cmp(&(
