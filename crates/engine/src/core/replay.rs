@@ -466,6 +466,8 @@ impl Engine {
             opens_on_history = self.now.is_some();
         }
         if self.now != Some(time) {
+            // The second whose actions `advance` settles.
+            let settled = self.now.unwrap_or(time);
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
                 self.collect_snapshot_differences(None, true);
                 self.run_due_checks(next - 1, now, true)?;
@@ -485,9 +487,9 @@ impl Engine {
                     model.take_adjustments(&mut self.output.clamped);
                     let protocol = model.protocol();
                     self.output.corrections.extend(
-                        corrected
-                            .into_iter()
-                            .map(|(market, account, debt)| (protocol, market, account, time, debt)),
+                        corrected.into_iter().map(|(market, account, debt)| {
+                            (protocol, market, account, settled, debt)
+                        }),
                     );
                 } else {
                     model.take_adjustments(&mut BTreeMap::new());
