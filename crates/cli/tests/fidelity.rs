@@ -7,17 +7,19 @@
 
 mod real_data;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use real_data::{cascade, ethb_hourly_log, ingest, shared_data};
 use serde_json::Value;
 
-/// What one replay found: the verdict counts, and (explained, judged) on the four crash days and
-/// on the days the Binance minute files cover.
+/// What one replay found: the verdict counts, (explained, judged) on the four crash days and on
+/// the days the Binance minute files cover, and the unsafe episodes by cause.
 struct Fidelity {
     verdicts: Value,
     crash_days: (usize, usize),
     minute_days: (usize, usize),
+    episodes: BTreeMap<String, usize>,
 }
 
 fn replay(log: &Path, minute_days: &[String], extra: &[&str]) -> Fidelity {
@@ -37,11 +39,27 @@ fn replay(log: &Path, minute_days: &[String], extra: &[&str]) -> Fidelity {
         (explained, on.len())
     };
     let minute: Vec<&str> = minute_days.iter().map(String::as_str).collect();
+    let mut episodes = BTreeMap::new();
+    for episode in run["unsafe_unliquidated"].as_array().expect("episodes") {
+        let cause = episode["evidence"]["cause"]
+            .as_str()
+            .expect("every Maker episode has a cause");
+        *episodes.entry(cause.to_owned()).or_default() += 1;
+    }
     Fidelity {
         verdicts: run["totals"]["verdicts"].clone(),
         crash_days: share(&["2021-05-19", "2022-05-12", "2022-06-13", "2022-11-09"]),
         minute_days: share(&minute),
+        episodes,
     }
+}
+
+/// `(cause, count)` pairs as the map [`Fidelity::episodes`] holds them.
+fn causes(counts: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    counts
+        .iter()
+        .map(|(cause, count)| ((*cause).to_owned(), *count))
+        .collect()
 }
 
 /// The files of a folder with the given extension, sorted.
@@ -78,6 +96,15 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
             "not-liquidatable": 406, "unknown-account": 0})
     );
     assert_eq!(hourly.crash_days, (16, 19), "crash days, hourly prices");
+    // The unsafe episodes by cause (docs/fidelity.md, "The other way round").
+    assert_eq!(
+        hourly.episodes,
+        causes(&[
+            ("price-evidence", 82),
+            ("rebuilt-state-disagrees", 31),
+            ("unexplained", 69)
+        ])
+    );
 
     let bars = files(&data.join("prices/berkeley-stablesims/feeds/eth"), "json");
     ingest(&log, "ohlcv-json", &bars, &["--asset", "WETH"]);
@@ -91,6 +118,14 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
         with_bars.crash_days,
         (17, 19),
         "crash days, with the 10-minute bars"
+    );
+    assert_eq!(
+        with_bars.episodes,
+        causes(&[
+            ("price-evidence", 85),
+            ("rebuilt-state-disagrees", 32),
+            ("unexplained", 72)
+        ])
     );
 
     ingest(
@@ -108,6 +143,14 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     );
     assert_eq!(minute.crash_days, (17, 19), "crash days, with minute bars");
     assert_eq!(minute.minute_days, (468, 486), "days the minute bars cover");
+    assert_eq!(
+        minute.episodes,
+        causes(&[
+            ("price-evidence", 97),
+            ("rebuilt-state-disagrees", 36),
+            ("unexplained", 72)
+        ])
+    );
 
     // Without the Median model: the OSM reads the interpolated market at every poke.
     let interpolated = replay(&log, &minute_days, &["--osm-sample", "interpolate"]);
@@ -118,6 +161,14 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     );
     assert_eq!(interpolated.crash_days, (17, 19));
     assert_eq!(interpolated.minute_days, (457, 486));
+    assert_eq!(
+        interpolated.episodes,
+        causes(&[
+            ("price-evidence", 98),
+            ("rebuilt-state-disagrees", 36),
+            ("unexplained", 78)
+        ])
+    );
 }
 
 /// The Aave v2 subgraph export (`docs/fidelity.md`, Aave v2): the verdicts with the export's own

@@ -3,13 +3,13 @@
 
 pub use cascade_run::{
     AccountAsset, AccountRecord, AccountState, BookMoment, CascadeReport, ChainLink, CountBucket,
-    CounterfactualReport, CrossLoop, CrossProtocolLink, GroupAmount, HealthBucket, HealthSample,
-    HealthSnapshot, InputKind, LadderRung, LargestLoss, LeverageSample, LiquidationRecord,
-    LiquidatorReport, Listed, LogInfo, MakerSettings, MedianRuleSetting, MismatchEvidence,
-    MissingInput, Moment, OracleEvidence, Origin, OverlapOwners, OverlapReport, ParamHistoryEntry,
-    PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run,
-    RunConfig, ScenarioInfo, SeizeCheck, SeizeResult, TimelinePoint, Totals, TriggeredLiquidations,
-    UnsafeEpisode, Window, percent, signed_decimal,
+    CounterfactualReport, CrossLoop, CrossProtocolLink, EpisodeCause, EpisodeEvidence, GroupAmount,
+    HealthBucket, HealthSample, HealthSnapshot, InputKind, LadderRung, LargestLoss, LeverageSample,
+    LiquidationRecord, LiquidatorReport, Listed, LogInfo, MakerSettings, MedianRuleSetting,
+    MismatchEvidence, MissingInput, Moment, OracleEvidence, Origin, OverlapOwners, OverlapReport,
+    ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle,
+    RoundReport, Run, RunConfig, ScenarioInfo, SeizeCheck, SeizeResult, TimelinePoint, Totals,
+    TriggeredLiquidations, UnsafeEpisode, Window, percent, signed_decimal,
 };
 
 use cascade_events::Timestamp;

@@ -254,8 +254,10 @@ impl Moment {
 /// `median_rule`. Version 4 added `health_over_time`, `leverage_over_time`, `liquidation_ladder`
 /// and `overlap`; a version 3 file reads as one without them. Version 5 added `accounts`, the
 /// totals' distinct accounts and seize counts, the liquidations' `missing` and `seize`, and made
-/// an Aave or Compound liquidation without a rebuilt position `unknown-account`.
-pub const RUN_SCHEMA_VERSION: u32 = 5;
+/// an Aave or Compound liquidation without a rebuilt position `unknown-account`. Version 6 added
+/// the unsafe episodes' `evidence` (their cause and the numbers behind it); a version 5 file reads
+/// as one without it.
+pub const RUN_SCHEMA_VERSION: u32 = 6;
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
@@ -623,6 +625,118 @@ pub struct UnsafeEpisode {
     pub seconds: i64,
     /// Whether it was still unsafe at the end of the log.
     pub open_at_end: bool,
+    /// Why keepers could leave it alone, and what the checks saw; absent for protocols whose
+    /// model gives no evidence (only Maker does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EpisodeEvidence>,
+}
+
+/// The cause of an unsafe episode, by the first rule that holds (docs/fidelity.md, "The other
+/// way round", gives the rules and why in this order).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    SchemaWrite,
+    SchemaRead,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum EpisodeCause {
+    /// The contract's liquidation call would have reverted at every check (Maker `Dog.bark`:
+    /// `liquidation-limit-hit`, `dusty-auction-from-partial-liquidation`; `Cat.bite`:
+    /// `liquidation-limit-hit`): no keeper could act.
+    LiquidationRefused,
+    /// What next happened to the account after the stretch shows its rebuilt debt higher than
+    /// the chain's (its next recorded liquidation is an `amount-mismatch` in debt, or the engine
+    /// had to clear debt the export never repaid), by at least what would make it safe at its
+    /// lowest check: its health was not the chain's.
+    RebuiltStateDisagrees,
+    /// Its debt stayed below the protocol's `dust` at every check: an auction too small to
+    /// pay a keeper's gas (nothing in the contracts forbids it).
+    BelowDust,
+    /// Its lowest health stayed within 1% of the threshold, with an estimated oracle price: the
+    /// price evidence's error is larger than that margin.
+    PriceEvidence,
+    /// Unsafe by more than 1% at some check, with none of the causes above.
+    Unexplained,
+}
+
+impl EpisodeCause {
+    /// Every cause, in precedence order.
+    pub const ALL: [EpisodeCause; 5] = [
+        EpisodeCause::LiquidationRefused,
+        EpisodeCause::RebuiltStateDisagrees,
+        EpisodeCause::BelowDust,
+        EpisodeCause::PriceEvidence,
+        EpisodeCause::Unexplained,
+    ];
+
+    /// The name used in run files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EpisodeCause::LiquidationRefused => "liquidation-refused",
+            EpisodeCause::RebuiltStateDisagrees => "rebuilt-state-disagrees",
+            EpisodeCause::BelowDust => "below-dust",
+            EpisodeCause::PriceEvidence => "price-evidence",
+            EpisodeCause::Unexplained => "unexplained",
+        }
+    }
+}
+
+/// What the checks of an unsafe episode saw, and the cause decided from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct EpisodeEvidence {
+    /// The cause.
+    pub cause: EpisodeCause,
+    /// Checks that found it unsafe.
+    pub checks: u64,
+    /// Its lowest health over those checks (Maker: `ink * spot / (art * rate)`).
+    pub lowest_health: Quantity,
+    /// Its highest health over those checks.
+    pub highest_health: Quantity,
+    /// Checks at which the contract's liquidation call would have reverted.
+    pub refused_checks: u64,
+    /// The revert reason of the last such check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// The least room the liquidation limits left (Maker: `min(Hole - Dirt, hole - dirt)` or
+    /// `box - litter`, DAI); absent when unlimited at every check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub least_room: Option<Quantity>,
+    /// Its debt at the check of lowest health.
+    pub debt: Quantity,
+    /// The protocol's `dust` at that check.
+    pub dust: Quantity,
+    /// Checks at which its debt was below `dust`.
+    pub below_dust_checks: u64,
+    /// The feed behind the oracle price at the check of lowest health (the oracle contract for
+    /// a recorded value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<Id>,
+    /// The oldest market price the oracle read over the checks, seconds (estimated prices).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_price_seconds: Option<i64>,
+    /// Checks priced by the oracle's own recorded value.
+    pub recorded_checks: u64,
+    /// For `rebuilt-state-disagrees`: what showed the rebuilt account wrong after the stretch,
+    /// `amount-mismatch` (its next recorded liquidation) or `missing-repayment-inferred` (the
+    /// engine had to clear debt the export never repaid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disagreement: Option<String>,
+    /// When it did (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disagreement_at: Option<String>,
+    /// By how much the rebuilt debt was higher than the chain's there (the debt cleared, or
+    /// the rebuilt minus the recorded debt of the liquidation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excess_debt: Option<Quantity>,
 }
 
 /// One risk snapshot of one market, taken when the price its oracle reads or its state changed

@@ -266,7 +266,7 @@ impl From<LinesError> for ReadError {
 #[serde(rename_all = "snake_case")]
 enum Record {
     Liquidations(Box<LiquidationRecord>),
-    UnsafeUnliquidated(UnsafeEpisode),
+    UnsafeUnliquidated(Box<UnsafeEpisode>),
     Timeline(TimelinePoint),
     HealthDistribution(HealthSnapshot),
     HealthOverTime(HealthSample),
@@ -309,7 +309,7 @@ pub fn read(bytes: &[u8]) -> Result<Run, ReadError> {
                 LIST_KEYS[0]
             }
             Record::UnsafeUnliquidated(item) => {
-                run.unsafe_unliquidated.push(item);
+                run.unsafe_unliquidated.push(*item);
                 LIST_KEYS[1]
             }
             Record::Timeline(item) => {

@@ -6,6 +6,7 @@
 //! Nothing here names a protocol: models are built through [`crate::protocol::registry`].
 
 pub mod account_records;
+mod episodes;
 pub mod param_history;
 pub mod replay;
 pub mod session;

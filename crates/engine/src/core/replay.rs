@@ -19,6 +19,7 @@ use cascade_events::{
     Event, EventKind, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
 };
 
+use super::episodes::{Gathered, mark_disagreements};
 use crate::EngineError;
 use crate::leverage::loops::Correlation;
 use crate::oracle::{PriceBook, QuoteConversion};
@@ -217,11 +218,22 @@ pub trait Counterfactual {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+/// The smallest tracker key of `protocol`: its episodes follow it.
+fn first_key(protocol: Protocol) -> (Protocol, Id, Id) {
+    (
+        protocol,
+        Id::Address(Default::default()),
+        Id::Address(Default::default()),
+    )
+}
+
+#[derive(Clone, Debug)]
 struct Episode {
     since: Timestamp,
     last_seen: Timestamp,
     liquidated: bool,
+    /// What its checks saw (not in the state hash).
+    gathered: Gathered,
 }
 
 /// What the loop accumulates for the run file (only for events inside the window).
@@ -242,6 +254,12 @@ struct Output {
     skipped: BTreeMap<&'static str, u64>,
     liquidations: Vec<LiquidationRecord>,
     episodes: Vec<UnsafeEpisode>,
+    /// Per episode: (protocol, market, account, last unsafe check), to find what next happened
+    /// to its account when the run ends.
+    episode_ends: Vec<(Protocol, Id, Id, Timestamp)>,
+    /// Accounts the models corrected on their own (a repayment the export misses), with the
+    /// time and the debt removed (wad), in log order.
+    corrections: Vec<(Protocol, Id, Id, Timestamp, cascade_events::U256)>,
     timeline: Vec<TimelinePoint>,
     health: Vec<HealthSnapshot>,
     health_over_time: crate::leverage::sampling::HealthSampler,
@@ -380,7 +398,7 @@ impl Engine {
         let hex = hasher.finalize().to_hex();
         // The version moves whenever what a checkpoint holds, or how the engine reads it,
         // changes, so a catalog written by an older engine is never asked to restore.
-        format!("engine-v5-{}", &hex[..16])
+        format!("engine-v6-{}", &hex[..16])
     }
 
     fn config_fingerprint_text(&self) -> String {
@@ -459,6 +477,8 @@ impl Engine {
             opens_on_history = self.now.is_some();
         }
         if self.now != Some(time) {
+            // The second whose actions `advance` settles.
+            let settled = self.now.unwrap_or(time);
             if let (Some(now), Some(next)) = (self.now, self.next_seq) {
                 self.collect_snapshot_differences(None, true);
                 self.run_due_checks(next - 1, now, true)?;
@@ -472,8 +492,16 @@ impl Engine {
                 if model.advance(time, &self.prices)? {
                     self.dirty[index] = true;
                 }
+                let mut corrected = Vec::new();
+                model.take_corrected_accounts(&mut corrected);
                 if self.in_window {
                     model.take_adjustments(&mut self.output.clamped);
+                    let protocol = model.protocol();
+                    self.output.corrections.extend(
+                        corrected.into_iter().map(|(market, account, debt)| {
+                            (protocol, market, account, settled, debt)
+                        }),
+                    );
                 } else {
                     model.take_adjustments(&mut BTreeMap::new());
                 }
@@ -812,7 +840,7 @@ impl Engine {
         self.changes.clear();
         let incremental = self.models[index].unsafe_changes(time, &mut self.changes)?;
         if incremental {
-            self.track_changes(index, time);
+            self.track_changes(index, time)?;
             self.onset(index, seq, time);
         }
         let mut round = 0;
@@ -823,7 +851,7 @@ impl Engine {
             self.candidates.clear();
             self.models[index].liquidatable(time, &mut self.candidates)?;
             if round == 0 && !incremental {
-                self.track(index, time);
+                self.track(index, time)?;
                 self.onset(index, seq, time);
             }
             let Mode::Counterfactual(scenario) = &mut self.mode else {
@@ -1105,7 +1133,7 @@ impl Engine {
     /// Applies model `index`'s reported status changes to the tracker: newly unsafe accounts open
     /// an episode; an account safe again closes its episode, which lasted until the check before
     /// this one (every check in between found it unsafe).
-    fn track_changes(&mut self, index: usize, time: Timestamp) {
+    fn track_changes(&mut self, index: usize, time: Timestamp) -> Result<(), EngineError> {
         let protocol = self.models[index].protocol();
         let previous = self.last_check[index];
         for (market, account, unsafe_now) in std::mem::take(&mut self.changes) {
@@ -1118,6 +1146,7 @@ impl Engine {
                     since: time,
                     last_seen: time,
                     liquidated: false,
+                    gathered: Gathered::default(),
                 });
             } else if let Some(mut episode) = self.tracker.remove(&key) {
                 episode.last_seen = previous.unwrap_or(episode.since).max(episode.since);
@@ -1125,11 +1154,30 @@ impl Engine {
             }
         }
         self.last_check[index] = Some(time);
+        self.gather(index)
+    }
+
+    /// Asks model `index` what this check saw of each account with an open episode.
+    fn gather(&mut self, index: usize) -> Result<(), EngineError> {
+        let model = &self.models[index];
+        if !model.explains_episodes() {
+            return Ok(());
+        }
+        let protocol = model.protocol();
+        for ((p, market, account), episode) in self.tracker.range_mut(first_key(protocol)..) {
+            if *p != protocol {
+                break;
+            }
+            if let Some(check) = model.episode_check(market, account)? {
+                episode.gathered.observe(&check);
+            }
+        }
+        Ok(())
     }
 
     /// Opens an episode for every newly unsafe account of model `index` and closes the episodes
     /// of accounts no longer unsafe.
-    fn track(&mut self, index: usize, time: Timestamp) {
+    fn track(&mut self, index: usize, time: Timestamp) -> Result<(), EngineError> {
         let protocol = self.models[index].protocol();
         let unsafe_now: BTreeSet<(Id, Id)> = self
             .candidates
@@ -1137,13 +1185,7 @@ impl Engine {
             .map(|c| (c.market, c.account))
             .collect();
         let mut closed = Vec::new();
-        for ((p, market, account), _) in self.tracker.range(
-            (
-                protocol,
-                Id::Address(Default::default()),
-                Id::Address(Default::default()),
-            )..,
-        ) {
+        for ((p, market, account), _) in self.tracker.range(first_key(protocol)..) {
             if *p != protocol {
                 break;
             }
@@ -1167,8 +1209,10 @@ impl Engine {
                     since: time,
                     last_seen: time,
                     liquidated: false,
+                    gathered: Gathered::default(),
                 });
         }
+        self.gather(index)
     }
 
     fn close_episode(
@@ -1191,7 +1235,11 @@ impl Engine {
             to: episode.last_seen.to_rfc3339(),
             seconds,
             open_at_end,
+            evidence: episode.gathered.evidence(),
         });
+        self.output
+            .episode_ends
+            .push((protocol, market, account, episode.last_seen));
     }
 
     /// Writes the whole engine state: checkpoint bytes.
@@ -1224,6 +1272,11 @@ impl Engine {
         // cannot be told from the time alone. The namespace covers the history's content.
         out.u64(self.params_applied as u64);
         self.encode_body(&mut |bytes| out.bytes_raw(bytes));
+        // What the open episodes' checks saw, in the tracker's order (after the body, which the
+        // state hash covers and this does not).
+        for episode in self.tracker.values() {
+            episode.gathered.encode(&mut out);
+        }
         out.into_bytes()
     }
 
@@ -1373,6 +1426,7 @@ impl Engine {
                     since,
                     last_seen,
                     liquidated,
+                    gathered: Gathered::default(),
                 },
             );
         }
@@ -1396,6 +1450,9 @@ impl Engine {
             let mut inner = StateReader::new(blob);
             model.decode_state(&mut inner)?;
             inner.finish()?;
+        }
+        for episode in engine.tracker.values_mut() {
+            episode.gathered = Gathered::decode(&mut input)?;
         }
         input.finish()?;
         engine.in_window = engine.window_open();
@@ -1538,7 +1595,7 @@ impl Engine {
             Mode::Historical => (None, None),
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
-        let out = self.output;
+        let mut out = self.output;
         let (health_over_time, leverage_over_time) = out.health_over_time.finish();
         let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
@@ -1617,6 +1674,12 @@ impl Engine {
                 b.moment != Moment::Before,
             ))
         });
+        mark_disagreements(
+            &mut out.episodes,
+            &out.episode_ends,
+            &out.liquidations,
+            &out.corrections,
+        );
         let mut episodes = out.episodes;
         episodes.sort_by(|a, b| {
             (&a.from, &a.protocol, &a.market, &a.account).cmp(&(

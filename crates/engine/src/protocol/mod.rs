@@ -139,6 +139,30 @@ pub struct Candidate {
     pub debt_value: U256,
 }
 
+/// What one check saw of an account found unsafe: the evidence an unsafe episode's cause is
+/// decided from (`run::EpisodeEvidence`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpisodeCheck {
+    /// Health, wad (below one: unsafe).
+    pub health: U256,
+    /// The contract's revert reason, when its liquidation call would fail now although the
+    /// account is unsafe (Maker: `Dog.bark`'s or `Cat.bite`'s limit and dust rules).
+    pub refusal: Option<&'static str>,
+    /// The room the liquidation limits leave, in the debt's unit (wad); `None`: unlimited.
+    pub room: Option<U256>,
+    /// The account's debt, wad.
+    pub debt: U256,
+    /// The protocol's smallest debt worth an auction (Maker `dust`), wad.
+    pub dust: U256,
+    /// The market feed behind the oracle price, or the oracle contract when the price was its
+    /// recorded value.
+    pub feed: Option<Id>,
+    /// How old the market price was when the oracle read it, seconds (estimated prices only).
+    pub age: Option<i64>,
+    /// Whether the price was the oracle's own recorded value.
+    pub recorded: bool,
+}
+
 /// Which liquidation the liquidator prefers: which (collateral, debt) pair of an account (passed to
 /// the protocol as [`LiquidatorChoice::pair`]), and which accounts first when it cannot do
 /// all of them.
@@ -417,6 +441,23 @@ pub trait ProtocolModel: ModelClone {
         Ok(false)
     }
 
+    /// The evidence of one check of an account found unsafe at this check (called right after
+    /// [`ProtocolModel::unsafe_changes`] or [`ProtocolModel::liquidatable`], at their prices and
+    /// time), for models that explain unsafe episodes ([`ProtocolModel::explains_episodes`]).
+    fn episode_check(
+        &self,
+        _market: &Id,
+        _account: &Id,
+    ) -> Result<Option<EpisodeCheck>, EngineError> {
+        Ok(None)
+    }
+
+    /// Whether [`ProtocolModel::episode_check`] gives evidence (the replay loop asks for it only
+    /// then).
+    fn explains_episodes(&self) -> bool {
+        false
+    }
+
     /// Appends one risk snapshot per market to `out`, using an index.
     fn risk(&mut self, time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError>;
 
@@ -457,6 +498,12 @@ pub trait ProtocolModel: ModelClone {
     /// e.g. when a block's actions are settled) into `out`, by reason. The replay loop calls it
     /// after every [`ProtocolModel::advance`] and reports them with the clamped events.
     fn take_adjustments(&mut self, _out: &mut std::collections::BTreeMap<&'static str, u64>) {}
+
+    /// Appends the accounts (market, account, debt removed, wad) whose rebuilt debt the model
+    /// corrected on its own since the last call because the record cannot be what the
+    /// contracts allow (Maker: a repayment the export misses, inferred). The replay loop calls
+    /// it with [`ProtocolModel::take_adjustments`].
+    fn take_corrected_accounts(&mut self, _out: &mut Vec<(Id, Id, U256)>) {}
 
     /// Moves the snapshot differences found since the last call into `out`. With
     /// `instant_ended` (the replay loop's call once an instant's events are all applied, and at

@@ -23,7 +23,7 @@
 //!
 //! By contract: `vat` (vaults and ilks), `jug_spot` (`drip`, `poke`), [`osm`], `auction` (Dog and
 //! Clipper, Cat and Flipper), [`rules`] (`bark`/`bite` arithmetic), `index` (the vault index and
-//! the unsafe and underwater sets), `judge` (recorded liquidations), `codec` (the state encoding),
+//! the unsafe and underwater sets), `judge` (recorded liquidations), `episodes` (what a check sees of an unsafe vault), `codec` (the state encoding),
 //! `config` ([`MakerConfig`]), [`param`] (its parameters) and `spec` (its registry entry); this
 //! file holds the model and its [`ProtocolModel`] implementation.
 
@@ -31,6 +31,7 @@ mod accounts;
 mod auction;
 mod codec;
 mod config;
+mod episodes;
 mod index;
 mod judge;
 mod jug_spot;
@@ -96,6 +97,9 @@ pub struct MakerModel {
     auctions: Vec<OpenAuction>,
     /// Counts of corrections made by [`MakerModel::settle`], drained by the replay loop.
     adjustments: BTreeMap<&'static str, u64>,
+    /// Vaults whose missing repayment was inferred, with the debt cleared (wad DAI), not yet
+    /// handed over (not state: handed over after every event).
+    corrected: Vec<(Id, Id, U256)>,
     /// Snapshot differences not yet handed over (not state: handed over after every event).
     snapshot_differences: Vec<crate::protocol::accounts::SnapshotDifference>,
     /// Recorded oracle values by what they name: an ilk (Spotter `Poke`) or a collateral (OSM
@@ -157,6 +161,7 @@ impl MakerModel {
             auction_seconds: 0,
             auctions: Vec::new(),
             adjustments: BTreeMap::new(),
+            corrected: Vec::new(),
             snapshot_differences: Vec::new(),
             recorded: BTreeMap::new(),
         }
@@ -401,12 +406,13 @@ impl MakerModel {
     ///   wipe-all, withdrawing more than deposited.
     fn settle(&mut self) -> Result<(), EngineError> {
         let ppm = U256::from(self.config.debt_tolerance_ppm);
-        for ilk in self.ilks.values_mut() {
+        for (ilk_id, ilk) in self.ilks.iter_mut() {
             if ilk.pending.is_empty() {
                 continue;
             }
             let (rate, dust) = (ilk.rate, ilk.dust);
             for (slot, pending) in std::mem::take(&mut ilk.pending) {
+                let account = *ilk.vaults.id(slot);
                 let vault = ilk.vaults.at_mut(slot);
                 vault.pending = None;
                 let before = *vault;
@@ -445,6 +451,9 @@ impl MakerModel {
                         };
                         vault.art = U256::ZERO;
                         *self.adjustments.entry(reason).or_default() += 1;
+                        if reason == "missing-repayment-inferred" {
+                            self.corrected.push((*ilk_id, account, debt / RAY));
+                        }
                     }
                 }
                 if vault.art != before.art {
@@ -950,6 +959,22 @@ impl ProtocolModel for MakerModel {
             }
         }
         Ok(true)
+    }
+
+    fn episode_check(
+        &self,
+        market: &Id,
+        account: &Id,
+    ) -> Result<Option<crate::protocol::EpisodeCheck>, EngineError> {
+        self.vault_check(market, account)
+    }
+
+    fn explains_episodes(&self) -> bool {
+        true
+    }
+
+    fn take_corrected_accounts(&mut self, out: &mut Vec<(Id, Id, U256)>) {
+        out.append(&mut self.corrected);
     }
 
     fn snapshot_differences(

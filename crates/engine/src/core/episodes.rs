@@ -1,0 +1,406 @@
+//! What an unsafe episode gathers while it is open, and the cause decided from it.
+//!
+//! At every check that finds an account unsafe, a model that explains episodes
+//! ([`ProtocolModel::explains_episodes`]) reports what the check saw ([`EpisodeCheck`]): the
+//! health, whether the contract's liquidation call would revert, the room and dust it would be
+//! judged against, and where the oracle price came from. The episode keeps the extremes and
+//! counts; when it closes, [`cause`] decides by the first rule that holds, in this order:
+//!
+//! 1. `liquidation-refused`: the call would have reverted at every check. No keeper could act,
+//!    whatever the price or the export (the contract's own rule, e.g. dog.sol `bark`'s
+//!    `Dog/liquidation-limit-hit`).
+//! 2. `rebuilt-state-disagrees`: the account's next recorded liquidation after the stretch is an
+//!    `amount-mismatch` in its debt or collateral, so the health the checks computed is not the
+//!    chain's (decided when the run ends, once that liquidation is judged).
+//! 3. `below-dust`: the debt stayed below `dust` at every check: legal to liquidate, but an
+//!    auction too small to pay for a keeper's gas.
+//! 4. `price-evidence`: the lowest health stayed within [`PRICE_MARGIN`] of the threshold with an
+//!    estimated oracle price, whose error (docs/fidelity.md: hourly prints 0.5-3.5% RMS, the
+//!    USDT/USD conversion 0.1-0.4% hour to hour) is larger than that margin.
+//! 5. `unexplained`: none of these.
+//!
+//! The gathered evidence is monitoring bookkeeping: it is in checkpoints, not in the state hash.
+
+use std::borrow::Cow;
+
+use cascade_events::{Id, Protocol, Timestamp, U256};
+
+use crate::EngineError;
+use crate::math::WAD;
+use crate::protocol::{EpisodeCheck, Quantity, Verdict};
+use crate::run::{EpisodeCause, EpisodeEvidence, LiquidationRecord, Origin, UnsafeEpisode};
+use crate::state::{StateReader, StateWriter};
+
+/// Health at or above `0.99` (wad) is within the price evidence's error of the threshold.
+pub const PRICE_MARGIN: U256 = U256::from_limbs([990_000_000_000_000_000, 0, 0, 0]);
+
+/// What the checks of one open episode saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Gathered {
+    checks: u64,
+    lowest_health: U256,
+    highest_health: U256,
+    refused_checks: u64,
+    refusal: Option<Cow<'static, str>>,
+    least_room: Option<U256>,
+    /// Debt, dust and feed at the check of lowest health.
+    debt: U256,
+    dust: U256,
+    feed: Option<Id>,
+    below_dust_checks: u64,
+    oldest_price_seconds: Option<i64>,
+    recorded_checks: u64,
+}
+
+impl Gathered {
+    /// Folds in one check.
+    pub(super) fn observe(&mut self, check: &EpisodeCheck) {
+        if self.checks == 0 || check.health < self.lowest_health {
+            self.lowest_health = check.health;
+            self.debt = check.debt;
+            self.dust = check.dust;
+            self.feed = check.feed;
+        }
+        if self.checks == 0 || check.health > self.highest_health {
+            self.highest_health = check.health;
+        }
+        self.checks += 1;
+        if let Some(reason) = check.refusal {
+            self.refused_checks += 1;
+            self.refusal = Some(Cow::Borrowed(reason));
+        }
+        if let Some(room) = check.room {
+            self.least_room = Some(self.least_room.map_or(room, |least| least.min(room)));
+        }
+        if check.debt < check.dust {
+            self.below_dust_checks += 1;
+        }
+        if let Some(age) = check.age {
+            self.oldest_price_seconds = Some(self.oldest_price_seconds.map_or(age, |a| a.max(age)));
+        }
+        if check.recorded {
+            self.recorded_checks += 1;
+        }
+    }
+
+    /// The run file's evidence (cause decided without a later mismatch: see [`cause`]); `None`
+    /// when no check gave evidence.
+    pub(super) fn evidence(&self) -> Option<EpisodeEvidence> {
+        if self.checks == 0 {
+            return None;
+        }
+        let wad = |value: U256| Quantity::new(value, 18);
+        let mut evidence = EpisodeEvidence {
+            cause: EpisodeCause::Unexplained,
+            checks: self.checks,
+            lowest_health: wad(self.lowest_health),
+            highest_health: wad(self.highest_health),
+            refused_checks: self.refused_checks,
+            refusal: self.refusal.as_ref().map(|reason| reason.to_string()),
+            least_room: self.least_room.map(wad),
+            debt: wad(self.debt),
+            dust: wad(self.dust),
+            below_dust_checks: self.below_dust_checks,
+            feed: self.feed,
+            oldest_price_seconds: self.oldest_price_seconds,
+            recorded_checks: self.recorded_checks,
+            disagreement: None,
+            disagreement_at: None,
+            excess_debt: None,
+        };
+        evidence.cause = cause(&evidence);
+        Some(evidence)
+    }
+
+    pub(super) fn encode(&self, out: &mut StateWriter) {
+        out.u64(self.checks);
+        out.u256(self.lowest_health);
+        out.u256(self.highest_health);
+        out.u64(self.refused_checks);
+        out.option(self.refusal.as_ref(), |out, reason| {
+            out.blob(reason.as_bytes())
+        });
+        out.option(self.least_room.as_ref(), |out, room| out.u256(*room));
+        out.u256(self.debt);
+        out.u256(self.dust);
+        out.option(self.feed.as_ref(), |out, feed| out.id(feed));
+        out.u64(self.below_dust_checks);
+        out.option(self.oldest_price_seconds.as_ref(), |out, age| out.i64(*age));
+        out.u64(self.recorded_checks);
+    }
+
+    pub(super) fn decode(input: &mut StateReader<'_>) -> Result<Self, EngineError> {
+        Ok(Self {
+            checks: input.u64()?,
+            lowest_health: input.u256()?,
+            highest_health: input.u256()?,
+            refused_checks: input.u64()?,
+            refusal: input.option(|input| {
+                Ok(Cow::Owned(
+                    String::from_utf8_lossy(input.blob()?).into_owned(),
+                ))
+            })?,
+            least_room: input.option(StateReader::u256)?,
+            debt: input.u256()?,
+            dust: input.u256()?,
+            feed: input.option(StateReader::id)?,
+            below_dust_checks: input.u64()?,
+            oldest_price_seconds: input.option(StateReader::i64)?,
+            recorded_checks: input.u64()?,
+        })
+    }
+}
+
+/// `debt * (1 - health)` (health wad, below one): how much less debt would have made the account
+/// safe at that check.
+fn shortfall(debt: U256, health: U256) -> U256 {
+    debt.saturating_mul(WAD.saturating_sub(health)) / WAD
+}
+
+/// The cause of an episode with this evidence: the first rule of the module's list that holds.
+pub fn cause(evidence: &EpisodeEvidence) -> EpisodeCause {
+    if evidence.refused_checks == evidence.checks {
+        EpisodeCause::LiquidationRefused
+    } else if evidence.excess_debt.is_some_and(|excess| {
+        excess.value >= shortfall(evidence.debt.value, evidence.lowest_health.value)
+    }) {
+        EpisodeCause::RebuiltStateDisagrees
+    } else if evidence.below_dust_checks == evidence.checks {
+        EpisodeCause::BelowDust
+    } else if evidence.recorded_checks == 0
+        && evidence.lowest_health.value >= PRICE_MARGIN
+        && evidence.lowest_health.value < WAD
+    {
+        EpisodeCause::PriceEvidence
+    } else {
+        EpisodeCause::Unexplained
+    }
+}
+
+/// Sets `rebuilt-state-disagrees` on the episodes of accounts where what next happened after
+/// the stretch shows the rebuilt debt too high: a recorded liquidation judged `amount-mismatch`
+/// in debt (rebuilt above recorded), or debt the model cleared on its own (`corrections`: a
+/// repayment the export misses), by at least the episode's shortfall at its lowest check
+/// (`debt * (1 - health)`: with that much less debt the vault was safe at every check). `ends`
+/// gives each episode's (protocol, market, account, last unsafe check); `liquidations` and
+/// `corrections` are in log order.
+pub(super) fn mark_disagreements(
+    episodes: &mut [UnsafeEpisode],
+    ends: &[(Protocol, Id, Id, Timestamp)],
+    liquidations: &[LiquidationRecord],
+    corrections: &[(Protocol, Id, Id, Timestamp, U256)],
+) {
+    for (episode, (protocol, market, account, end)) in episodes.iter_mut().zip(ends) {
+        let Some(evidence) = episode.evidence.as_mut() else {
+            continue;
+        };
+        let liquidation = liquidations.iter().find(|record| {
+            record.origin == Origin::Recorded
+                && record.protocol == *protocol
+                && record.market == *market
+                && record.account == *account
+                && record.time >= *end
+        });
+        let correction = corrections
+            .iter()
+            .find(|(p, m, a, time, _)| p == protocol && m == market && a == account && time >= end)
+            .map(|(_, _, _, time, debt)| (*time, *debt));
+        let found = match (liquidation, correction) {
+            (Some(record), Some((time, debt))) if time < record.time => {
+                Some(("missing-repayment-inferred", time, debt))
+            }
+            (Some(record), _) => {
+                excess_debt(record).map(|excess| ("amount-mismatch", record.time, excess))
+            }
+            (None, Some((time, debt))) => Some(("missing-repayment-inferred", time, debt)),
+            (None, None) => None,
+        };
+        let Some((kind, time, excess)) = found else {
+            continue;
+        };
+        evidence.disagreement = Some(kind.to_owned());
+        evidence.disagreement_at = Some(time.to_rfc3339());
+        evidence.excess_debt = Some(Quantity::new(excess, evidence.debt.decimals));
+        evidence.cause = cause(evidence);
+    }
+}
+
+/// For an `amount-mismatch` in debt: how much higher the rebuilt debt was than the recorded one.
+fn excess_debt(record: &LiquidationRecord) -> Option<U256> {
+    let expected = record.expected_debt?;
+    let is_debt = record
+        .mismatch
+        .as_ref()
+        .is_some_and(|mismatch| mismatch.input == "debt");
+    (record.verdict == Some(Verdict::AmountMismatch)
+        && is_debt
+        && expected.decimals == record.debt_repaid.decimals
+        && expected.value > record.debt_repaid.value)
+        .then(|| expected.value - record.debt_repaid.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wad(text: &str) -> U256 {
+        cascade_events::Fixed::parse_with(text, 18).unwrap().value
+    }
+
+    fn check(health: &str, debt: &str) -> EpisodeCheck {
+        EpisodeCheck {
+            health: wad(health),
+            refusal: None,
+            room: None,
+            debt: wad(debt),
+            dust: wad("15000"),
+            feed: Some(Id::name("binance-klines")),
+            age: Some(60),
+            recorded: false,
+        }
+    }
+
+    fn gathered(checks: &[EpisodeCheck]) -> EpisodeEvidence {
+        let mut gathered = Gathered::default();
+        for check in checks {
+            gathered.observe(check);
+        }
+        gathered.evidence().expect("checks gave evidence")
+    }
+
+    #[test]
+    fn a_bark_the_dog_refuses_at_every_check_is_not_a_keeper_miss() {
+        // Hole full: `Dog/liquidation-limit-hit` at both checks, room 0; health 0.8 would be
+        // `unexplained` otherwise.
+        let refused = EpisodeCheck {
+            refusal: Some("liquidation-limit-hit"),
+            room: Some(U256::ZERO),
+            ..check("0.8", "100000")
+        };
+        let evidence = gathered(&[refused, refused]);
+        assert_eq!(evidence.cause, EpisodeCause::LiquidationRefused);
+        assert_eq!(evidence.refusal.as_deref(), Some("liquidation-limit-hit"));
+        assert_eq!(evidence.least_room, Some(Quantity::new(U256::ZERO, 18)));
+        // Refused at one check of two: a keeper could have barked at the other.
+        assert_eq!(
+            gathered(&[refused, check("0.8", "100000")]).cause,
+            EpisodeCause::Unexplained
+        );
+    }
+
+    #[test]
+    fn a_vault_below_dust_at_every_check_is_below_dust() {
+        // 10,000 DAI of debt under a 15,000 dust at health 0.9.
+        let evidence = gathered(&[check("0.9", "10000"), check("0.95", "10000")]);
+        assert_eq!(evidence.below_dust_checks, 2);
+        assert_eq!(evidence.cause, EpisodeCause::BelowDust);
+        // Above dust at one check: not this cause.
+        let evidence = gathered(&[check("0.9", "10000"), check("0.95", "20000")]);
+        assert_eq!(evidence.cause, EpisodeCause::Unexplained);
+    }
+
+    #[test]
+    fn within_one_percent_on_an_estimated_price_is_price_evidence() {
+        // Lowest health 0.990 exactly: the margin's edge, still price evidence; 0.98999 is not.
+        let evidence = gathered(&[check("0.998", "100000"), check("0.99", "100000")]);
+        assert_eq!(evidence.lowest_health, Quantity::new(wad("0.99"), 18));
+        assert_eq!(evidence.highest_health, Quantity::new(wad("0.998"), 18));
+        assert_eq!(evidence.cause, EpisodeCause::PriceEvidence);
+        assert_eq!(
+            gathered(&[check("0.98999", "100000")]).cause,
+            EpisodeCause::Unexplained
+        );
+        // The oracle's own recorded value leaves no price error to blame.
+        let recorded = EpisodeCheck {
+            recorded: true,
+            ..check("0.995", "100000")
+        };
+        assert_eq!(gathered(&[recorded]).cause, EpisodeCause::Unexplained);
+    }
+
+    fn episode(evidence: EpisodeEvidence) -> UnsafeEpisode {
+        UnsafeEpisode {
+            protocol: "maker".into(),
+            market: "ETH-B".into(),
+            account: "#1".into(),
+            from: Timestamp(0).to_rfc3339(),
+            to: Timestamp(7_200).to_rfc3339(),
+            seconds: 7_200,
+            open_at_end: false,
+            evidence: Some(evidence),
+        }
+    }
+
+    #[test]
+    fn debt_the_export_never_repaid_explains_the_stretch_when_it_covers_the_shortfall() {
+        // Lowest health 0.95 on 100,000 DAI: shortfall 100,000 * 0.05 = 5,000 DAI. A repayment
+        // of 5,000 DAI inferred later covers it; one of 4,999 does not.
+        let ends = [(
+            Protocol::Maker,
+            Id::name("ETH-B"),
+            Id::name("#1"),
+            Timestamp(7_200),
+        )];
+        for (cleared, cause) in [
+            ("5000", EpisodeCause::RebuiltStateDisagrees),
+            ("4999", EpisodeCause::Unexplained),
+        ] {
+            let mut episodes = [episode(gathered(&[check("0.95", "100000")]))];
+            let corrections = [(
+                Protocol::Maker,
+                Id::name("ETH-B"),
+                Id::name("#1"),
+                Timestamp(90_000),
+                wad(cleared),
+            )];
+            mark_disagreements(&mut episodes, &ends, &[], &corrections);
+            let evidence = episodes[0].evidence.as_ref().unwrap();
+            assert_eq!(evidence.cause, cause, "{cleared} DAI cleared");
+            assert_eq!(
+                evidence.disagreement.as_deref(),
+                Some("missing-repayment-inferred")
+            );
+            assert_eq!(evidence.excess_debt, Some(Quantity::new(wad(cleared), 18)));
+        }
+        // A correction of another vault, or one before the stretch ended, says nothing.
+        let mut episodes = [episode(gathered(&[check("0.95", "100000")]))];
+        let corrections = [
+            (
+                Protocol::Maker,
+                Id::name("ETH-B"),
+                Id::name("#2"),
+                Timestamp(90_000),
+                wad("50000"),
+            ),
+            (
+                Protocol::Maker,
+                Id::name("ETH-B"),
+                Id::name("#1"),
+                Timestamp(3_600),
+                wad("50000"),
+            ),
+        ];
+        mark_disagreements(&mut episodes, &ends, &[], &corrections);
+        assert_eq!(
+            episodes[0].evidence.as_ref().unwrap().cause,
+            EpisodeCause::Unexplained
+        );
+    }
+
+    #[test]
+    fn evidence_survives_a_checkpoint() {
+        let mut gathered = Gathered::default();
+        gathered.observe(&EpisodeCheck {
+            refusal: Some("dusty-auction-from-partial-liquidation"),
+            room: Some(wad("1000")),
+            ..check("0.97", "20000")
+        });
+        gathered.observe(&check("0.99", "20000"));
+        let mut out = StateWriter::new();
+        gathered.encode(&mut out);
+        let bytes = out.into_bytes();
+        let mut input = StateReader::new(&bytes);
+        assert_eq!(Gathered::decode(&mut input).unwrap(), gathered);
+        input.finish().unwrap();
+    }
+}
