@@ -101,7 +101,7 @@ pub fn decimal(value: U256, decimals: u8) -> String {
 
 impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&decimal(self.value, self.decimals))
+        Amount(self.value).write_tokens(self.decimals, f)
     }
 }
 
