@@ -15,7 +15,8 @@ use wincode::{SchemaRead, SchemaWrite};
 
 use crate::header::{Counts, Header};
 use crate::{
-    CounterfactualReport, LogInfo, Run, RunConfig, ScenarioInfo, Totals, Window, lines::LIST_KEYS,
+    CounterfactualReport, LogInfo, Run, RunConfig, ScenarioInfo, SnapshotDifferences, Totals,
+    Window, lines::LIST_KEYS,
 };
 
 /// The first bytes of a binary run file.
@@ -25,7 +26,7 @@ pub const MAGIC: [u8; 8] = *b"CASCRUN\0";
 /// change of their fields, even one the JSON form reads unchanged (an added optional key): bump
 /// it then, and rewrite the golden bytes (`binary_golden.bin`). A file of another version is
 /// refused with a hint to re-run or to use the JSON form.
-pub const BINARY_VERSION: u32 = 4;
+pub const BINARY_VERSION: u32 = 5;
 
 /// Why bytes are not a binary run file.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,7 @@ struct OwnedHeader {
     config: RunConfig,
     state_hash: String,
     totals: Totals,
+    snapshot_differences: SnapshotDifferences,
     counterfactual: Option<CounterfactualReport>,
     lines: Counts,
 }
@@ -145,6 +147,7 @@ pub fn read_binary(bytes: &[u8]) -> Result<Run, BinaryError> {
         config: header.config,
         state_hash: header.state_hash,
         totals: header.totals,
+        snapshot_differences: header.snapshot_differences,
         liquidations: read_list(&mut rest, 0, counts.liquidations)?,
         unsafe_unliquidated: Vec::new(),
         timeline: Vec::new(),
@@ -313,7 +316,7 @@ mod tests {
     #[test]
     fn the_binary_layout_is_pinned_by_golden_bytes() {
         let bytes = to_binary(&counterfactual_run());
-        assert_eq!(&bytes[..12], b"CASCRUN\0\x04\0\0\0");
+        assert_eq!(&bytes[..12], b"CASCRUN\0\x05\0\0\0");
         let hex: String = bytes
             .chunks(32)
             .map(|chunk| {
@@ -355,7 +358,7 @@ mod tests {
         bytes[8] = 9;
         let error = read_binary(&bytes).unwrap_err().to_string();
         assert!(
-            error.starts_with("binary run file of layout version 9; this cascade reads version 4"),
+            error.starts_with("binary run file of layout version 9; this cascade reads version 5"),
             "{error}"
         );
         assert!(matches!(

@@ -1650,6 +1650,7 @@ impl Engine {
             config: self.config.describe(),
             state_hash,
             totals,
+            snapshot_differences: crate::run::snapshot_differences(&out.snapshot_differences),
             liquidations: out.liquidations,
             unsafe_unliquidated: episodes,
             timeline: out.timeline,
