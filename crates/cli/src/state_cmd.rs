@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use cascade_engine::Capture;
 use cascade_engine::protocol::accounts::{
-    AccountPosition, AccountsCapture, AssetPosition, SnapshotDifference,
+    AccountPosition, AccountsCapture, AssetPosition, SnapshotDifference, ThresholdKind,
 };
-use cascade_events::{Id, Timestamp, U256};
+use cascade_events::{Amount, Id, Timestamp, U256};
 use cascade_run::decimal;
 use clap::Args;
 use serde::Serialize;
@@ -336,10 +336,7 @@ impl AccountJson {
     fn of(position: &AccountPosition) -> Self {
         let base = |value: Option<U256>| value.map(|v| decimal(v, position.base_decimals));
         let totals = position.totals.as_ref();
-        let threshold_kind = serde_json::to_value(position.threshold_kind)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let threshold_kind = threshold_kind_name(position.threshold_kind);
         Self {
             protocol: position.protocol.to_string(),
             market: position.market.to_string(),
@@ -374,20 +371,6 @@ impl AccountJson {
 }
 
 impl AssetJson {
-    /// The empty asset columns of an account without assets (known by its totals).
-    fn none() -> Self {
-        Self {
-            asset: String::new(),
-            decimals: None,
-            collateral: String::new(),
-            collateral_value: None,
-            debt: String::new(),
-            debt_value: None,
-            price: None,
-            collateral_enabled: false,
-        }
-    }
-
     fn of(asset: &AssetPosition, base_decimals: u8) -> Self {
         let tokens = |amount: U256| decimal(amount, asset.decimals.unwrap_or(0));
         let base = |value: Option<U256>| value.map(|v| decimal(v, base_decimals));
@@ -487,6 +470,7 @@ fn accounts_lines(captures: &[AccountsCapture], mut out: impl Write) -> std::io:
 fn accounts_csv(captures: &[AccountsCapture], out: impl Write) -> std::io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(CSV_HEADER)?;
+    let mut row = CsvRow::default();
     for capture in captures {
         let at = capture.at.to_rfc3339();
         let state_time = capture
@@ -494,50 +478,197 @@ fn accounts_csv(captures: &[AccountsCapture], out: impl Write) -> std::io::Resul
             .map(Timestamp::to_rfc3339)
             .unwrap_or_default();
         for position in &capture.accounts {
-            let row = AccountJson::of(position);
-            let text = |value: &Option<String>| value.clone().unwrap_or_default();
-            let no_asset = [AssetJson::none()];
-            let assets = if row.assets.is_empty() {
-                &no_asset[..]
-            } else {
-                &row.assets[..]
-            };
-            for asset in assets {
-                writer.write_record([
-                    at.as_str(),
-                    state_time.as_str(),
-                    &row.protocol,
-                    &row.market,
-                    &row.account,
-                    &asset.asset,
-                    &asset.decimals.map(|d| d.to_string()).unwrap_or_default(),
-                    &asset.collateral,
-                    &text(&asset.collateral_value),
-                    &asset.debt,
-                    &text(&asset.debt_value),
-                    &text(&asset.price),
-                    match (asset.asset.is_empty(), asset.collateral_enabled) {
-                        (true, _) => "",
-                        (false, true) => "true",
-                        (false, false) => "false",
-                    },
-                    &row.base_currency,
-                    &text(&row.collateral_value),
-                    &text(&row.debt_value),
-                    &row.threshold_kind,
-                    &text(&row.threshold),
-                    &text(&row.health_factor),
-                    &text(&row.liquidation_asset),
-                    &text(&row.liquidation_price),
-                    &text(&row.missing),
-                    &text(&row.totals_at),
-                    &text(&row.recorded_health_factor),
-                    &row.health_difference_ppm
-                        .map(|ppm| ppm.to_string())
-                        .unwrap_or_default(),
-                ])?;
+            row.account(position);
+            if position.assets.is_empty() {
+                row.write(
+                    &mut writer,
+                    (&at, &state_time),
+                    None,
+                    position.base_decimals,
+                )?;
+            }
+            for asset in &position.assets {
+                row.write(
+                    &mut writer,
+                    (&at, &state_time),
+                    Some(asset),
+                    position.base_decimals,
+                )?;
             }
         }
     }
     writer.flush()
+}
+
+/// The text of one account's CSV rows, in buffers reused from account to account: the same
+/// columns as [`AccountJson`] gives, without a `String` per field (a million accounts are
+/// tens of millions of fields).
+#[derive(Default)]
+struct CsvRow {
+    /// Per account: `protocol`, `market`, `account`, `base_currency`, then the header's order
+    /// from `total_collateral_value` on.
+    account: [String; 15],
+    /// Per asset, `asset` to `price`.
+    asset: [String; 7],
+    /// The names of the threshold kinds met so far, as serde writes them.
+    threshold_kinds: Vec<(ThresholdKind, String)>,
+}
+
+impl CsvRow {
+    /// Fills the account's columns.
+    fn account(&mut self, position: &AccountPosition) {
+        let kind = match self
+            .threshold_kinds
+            .iter()
+            .find(|(kind, _)| *kind == position.threshold_kind)
+        {
+            Some((_, name)) => name.clone(),
+            None => {
+                let name = threshold_kind_name(position.threshold_kind);
+                self.threshold_kinds
+                    .push((position.threshold_kind, name.clone()));
+                name
+            }
+        };
+        let totals = position.totals.as_ref();
+        let base = position.base_decimals;
+        let [
+            protocol,
+            market,
+            account,
+            base_currency,
+            collateral_value,
+            debt_value,
+            threshold_kind,
+            threshold,
+            health_factor,
+            liquidation_asset,
+            liquidation_price,
+            missing,
+            totals_at,
+            recorded_health_factor,
+            health_difference_ppm,
+        ] = &mut self.account;
+        put(protocol, Some(position.protocol));
+        put(market, Some(position.market));
+        put(account, Some(position.account));
+        put(base_currency, Some(position.base_currency));
+        put_decimal(collateral_value, position.collateral_value, base);
+        put_decimal(debt_value, position.debt_value, base);
+        *threshold_kind = kind;
+        put(threshold, position.threshold);
+        put_health(health_factor, position.health_factor);
+        let liquidation = position.liquidation_price.as_ref();
+        put(liquidation_asset, liquidation.map(|l| l.asset));
+        put(liquidation_price, liquidation.map(|l| l.price));
+        put(missing, position.missing.as_deref());
+        put(totals_at, totals.map(|t| t.at.to_rfc3339()));
+        put_health(recorded_health_factor, totals.and_then(|t| t.health_factor));
+        put(
+            health_difference_ppm,
+            totals.and_then(|t| t.health_difference_ppm),
+        );
+    }
+
+    /// Writes the account's row for `asset` (the asset columns empty for `None`), the account's
+    /// values in `base_decimals`.
+    fn write(
+        &mut self,
+        writer: &mut csv::Writer<impl Write>,
+        (at, state_time): (&str, &str),
+        asset: Option<&AssetPosition>,
+        base_decimals: u8,
+    ) -> std::io::Result<()> {
+        let [
+            name,
+            decimals,
+            collateral,
+            collateral_value,
+            debt,
+            debt_value,
+            price,
+        ] = &mut self.asset;
+        let enabled = match asset {
+            Some(asset) => {
+                let tokens = asset.decimals.unwrap_or(0);
+                put(name, Some(asset.asset));
+                put(decimals, asset.decimals);
+                put_decimal(collateral, Some(asset.collateral), tokens);
+                put_decimal(collateral_value, asset.collateral_value, base_decimals);
+                put_decimal(debt, Some(asset.debt), tokens);
+                put_decimal(debt_value, asset.debt_value, base_decimals);
+                put(price, asset.price);
+                if asset.collateral_enabled {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            None => {
+                for column in &mut self.asset {
+                    column.clear();
+                }
+                ""
+            }
+        };
+        let [
+            protocol,
+            market,
+            account,
+            base_currency,
+            total_collateral_value,
+            total_debt_value,
+            rest @ ..,
+        ] = &self.account;
+        for field in [at, state_time, protocol, market, account]
+            .into_iter()
+            // `asset` to `price`, in the header's order.
+            .chain(self.asset.iter().map(String::as_str))
+            .chain([enabled])
+            .chain([base_currency, total_collateral_value, total_debt_value].map(String::as_str))
+            .chain(rest.iter().map(String::as_str))
+        {
+            writer.write_field(field)?;
+        }
+        writer.write_record(None::<&[u8]>)?;
+        Ok(())
+    }
+}
+
+/// Sets `column` to `value`'s text, or empty for `None`.
+fn put(column: &mut String, value: Option<impl std::fmt::Display>) {
+    use std::fmt::Write as _;
+    column.clear();
+    if let Some(value) = value {
+        write!(column, "{value}").expect("writing to a String cannot fail");
+    }
+}
+
+/// Sets `column` to `amount` in units of `decimals` digits ([`decimal`]'s text), or empty.
+fn put_decimal(column: &mut String, amount: Option<U256>, decimals: u8) {
+    column.clear();
+    if let Some(amount) = amount {
+        Amount(amount)
+            .write_tokens(decimals, column)
+            .expect("writing to a String cannot fail");
+    }
+}
+
+/// Sets `column` to [`health_text`]'s text, or empty.
+fn put_health(column: &mut String, health: Option<U256>) {
+    match health {
+        Some(U256::MAX) => {
+            column.clear();
+            column.push_str("inf");
+        }
+        health => put_decimal(column, health, 18),
+    }
+}
+
+/// A threshold kind's name as the JSON forms write it.
+fn threshold_kind_name(kind: ThresholdKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

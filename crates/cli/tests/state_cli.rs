@@ -182,3 +182,76 @@ fn accounts_at_needs_a_file_and_a_valid_time() {
     );
     assert!(!out.exists(), "nothing written on an error");
 }
+
+#[test]
+fn a_snapshot_export_without_decimals_parameters_shows_amounts_in_tokens() {
+    // Only the amounts read the tokens' decimals (no `decimals` parameter table): the snapshot
+    // rows give them to the model, so account 0xa..a's 10 WETH and 15,000.5 USDC show as such.
+    let temp = tempfile::tempdir().unwrap();
+    let path = |name: &str| temp.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("tokens.csv"), "symbol,decimals\nWETH,18\nUSDC,6\n").unwrap();
+    std::fs::write(
+        path("positions.csv"),
+        "user,symbol,aTokenBalance,variableDebt\n\
+         0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,WETH,10,0\n\
+         0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,USDC,0,15000.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path("positions.toml"),
+        r#"
+[time]
+value = "2021-05-19 00:00:00"
+format = "%Y-%m-%d %H:%M:%S"
+
+[[lookup]]
+name = "tokens"
+path = "tokens.csv"
+key = "symbol"
+
+[[event]]
+kind = "snapshot"
+protocol = "aave-v2"
+market = { value = "0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9", id = "address" }
+account = { column = "user", id = "address" }
+asset = { column = "symbol", id = "name" }
+collateral = { column = "aTokenBalance", decimals = { lookup = "tokens", key = "symbol", column = "decimals" } }
+debt = { column = "variableDebt", decimals = { lookup = "tokens", key = "symbol", column = "decimals" } }
+"#,
+    )
+    .unwrap();
+    let log = path("log");
+    run(&[
+        "ingest",
+        "--log",
+        &log,
+        "--source",
+        "csv",
+        "--mapping",
+        &path("positions.toml"),
+        &path("positions.csv"),
+        "-q",
+    ]);
+    let output = run(&["state", &log, "--at", "2021-05-19T00:00:00Z", "--json"]);
+    let state: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let assets = state["accounts"][0]["assets"].as_array().unwrap();
+    let held: Vec<(&str, &serde_json::Value, &str, &str)> = assets
+        .iter()
+        .map(|asset| {
+            (
+                asset["asset"].as_str().unwrap(),
+                &asset["decimals"],
+                asset["collateral"].as_str().unwrap(),
+                asset["debt"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [
+            ("USDC", &serde_json::json!(6), "0", "15000.5"),
+            ("WETH", &serde_json::json!(18), "10", "0"),
+        ],
+        "{state:#}"
+    );
+}

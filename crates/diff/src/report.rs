@@ -312,6 +312,22 @@ fn story_sections(runs: &[RunFile], comparisons: &[Comparison]) -> Story {
     paragraphs.extend(comparisons.iter().map(story::pair_paragraph));
     let mut tables = Vec::new();
     for run in runs {
+        let differences = story::snapshot_differences(run);
+        if !differences.is_empty() {
+            tables.push((
+                format!(
+                    "Snapshots that differed from the rebuilt state: {} (the first {} shown; {})",
+                    story::count(
+                        run.snapshot_differences.count,
+                        "account and asset difference"
+                    ),
+                    differences.len(),
+                    run.label()
+                ),
+                story::snapshot_differences_header(),
+                differences,
+            ));
+        }
         let Some(story::Verdicts { counts, worst }) = story::verdicts(run) else {
             continue;
         };

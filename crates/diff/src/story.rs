@@ -1,7 +1,8 @@
 //! The first screen of a post-mortem, in words: what happened in each run (liquidations,
 //! accounts, collateral, debt, bad debt, the lowest oracle price, the cascade depth, the largest
 //! single liquidation), what each counterfactual changed against the reference, and how the
-//! recorded liquidations of a historical run were judged (verdict counts and the worst cases).
+//! recorded liquidations of a historical run were judged (verdict counts and the worst cases),
+//! and which snapshots contradicted the state the run had rebuilt.
 //!
 //! Every sentence is generated from the run files' numbers; nothing here decides anything.
 
@@ -293,9 +294,85 @@ pub fn worst_header() -> Vec<String> {
         .to_vec()
 }
 
+/// The first rows of a run's snapshots that differed from the rebuilt state, under
+/// [`snapshot_differences_header`]: at most [`WORST_CASES_KEPT`], in log order (the run file
+/// lists more, and counts them all).
+pub fn snapshot_differences(run: &RunFile) -> Vec<Vec<String>> {
+    let holding = |side: &cascade_run::SnapshotHolding| {
+        format!(
+            "collateral {}{}, debt {}",
+            side.collateral.0,
+            if side.collateral_enabled {
+                ""
+            } else {
+                " (not counted)"
+            },
+            side.debt.0
+        )
+    };
+    run.snapshot_differences
+        .listed
+        .iter()
+        .take(WORST_CASES_KEPT)
+        .map(|difference| {
+            vec![
+                difference.time.to_rfc3339(),
+                format!(
+                    "{} {} {}",
+                    difference.protocol, difference.market, difference.account
+                ),
+                difference.asset.to_string(),
+                holding(&difference.rebuilt),
+                holding(&difference.snapshot),
+            ]
+        })
+        .collect()
+}
+
+/// The header of the snapshot differences table.
+pub fn snapshot_differences_header() -> Vec<String> {
+    [
+        "time",
+        "account",
+        "asset",
+        "rebuilt (base units)",
+        "snapshot (base units)",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_differences_show_both_sides_in_base_units() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/expected/aave-v2-basic.json");
+        let mut run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(golden).unwrap()).unwrap();
+        let none = RunFile::from_slice(run.to_string().as_bytes(), "run.json").unwrap();
+        assert!(snapshot_differences(&none).is_empty());
+        run["snapshot_differences"] = serde_json::json!({"count": 3, "listed": [{
+            "time": "2021-05-19T01:12:00Z", "protocol": "aave-v2", "market": "main",
+            "account": "bob", "asset": "WETH",
+            "rebuilt": {"collateral": "5000", "debt": "0", "collateral_enabled": true},
+            "snapshot": {"collateral": "0", "debt": "0", "collateral_enabled": false}
+        }]});
+        let run = RunFile::from_slice(run.to_string().as_bytes(), "run.json").unwrap();
+        assert_eq!(run.snapshot_differences.count, 3);
+        assert_eq!(
+            snapshot_differences(&run),
+            [[
+                "2021-05-19T01:12:00Z",
+                "aave-v2 main bob",
+                "WETH",
+                "collateral 5000, debt 0",
+                "collateral 0 (not counted), debt 0"
+            ]]
+        );
+    }
 
     #[test]
     fn counts_say_their_plurals() {

@@ -3,18 +3,39 @@
 
 pub use cascade_run::{
     AccountAsset, AccountRecord, AccountState, BookMoment, CascadeReport, ChainLink, CountBucket,
-    CounterfactualReport, CrossLoop, CrossProtocolLink, EpisodeCause, EpisodeEvidence, GroupAmount,
-    HealthBucket, HealthSample, HealthSnapshot, InputKind, LadderRung, LargestLoss, LeverageSample,
-    LiquidationRecord, LiquidatorReport, Listed, LogInfo, MakerSettings, MedianRuleSetting,
-    MismatchEvidence, MissingInput, Moment, OracleEvidence, Origin, OverlapOwners, OverlapReport,
-    ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle,
-    RoundReport, Run, RunConfig, ScenarioInfo, SeizeCheck, SeizeResult, TimelinePoint, Totals,
+    CounterfactualReport, CrossLoop, CrossProtocolLink, EpisodeCause, EpisodeEvidence, GroupAmount, HealthBucket, HealthSample, HealthSnapshot, InputKind, LadderRung, LargestLoss, LeverageSample, LiquidationRecord, LiquidatorReport, Listed, LogInfo, MakerSettings, MedianRuleSetting, MismatchEvidence, MissingInput, Moment, OracleEvidence, Origin, OverlapOwners, OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig, SNAPSHOT_DIFFERENCES_LISTED, ScenarioInfo, SeizeCheck, SeizeResult, SnapshotDifferenceRecord, SnapshotDifferences, SnapshotHolding, TimelinePoint, Totals,
     TriggeredLiquidations, UnsafeEpisode, Window, percent, signed_decimal,
 };
 
-use cascade_events::Timestamp;
+use cascade_events::{Amount, Timestamp};
 
+use crate::protocol::accounts::{SnapshotDifference, SnapshotSide};
 use crate::protocol::{HEALTH_BUCKET_NAMES, HealthDistribution, Quantity};
+
+/// The run's [`SnapshotDifferences`] of every difference the window found, in log order.
+pub fn snapshot_differences(found: &[SnapshotDifference]) -> SnapshotDifferences {
+    let holding = |side: &SnapshotSide| SnapshotHolding {
+        collateral: Amount(side.collateral),
+        debt: Amount(side.debt),
+        collateral_enabled: side.collateral_enabled,
+    };
+    SnapshotDifferences {
+        count: found.len() as u64,
+        listed: found
+            .iter()
+            .take(SNAPSHOT_DIFFERENCES_LISTED)
+            .map(|difference| SnapshotDifferenceRecord {
+                time: difference.time,
+                protocol: difference.protocol,
+                market: difference.market,
+                account: difference.account,
+                asset: difference.asset,
+                rebuilt: holding(&difference.rebuilt),
+                snapshot: holding(&difference.snapshot),
+            })
+            .collect(),
+    }
+}
 
 /// The snapshot of `distribution` taken at `moment`, event `seq` at `time`.
 pub fn health_snapshot(

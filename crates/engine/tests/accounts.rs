@@ -310,6 +310,13 @@ fn aave_snapshot_then_later_events_gives_the_rebuilt_healths() {
     assert_eq!(difference.asset, Id::name("DAI"));
     assert_eq!(difference.rebuilt.debt, wad(6_000).0);
     assert_eq!(difference.snapshot.debt, wad(6_500).0);
+    // The run file lists it too, with both amounts.
+    let listed = &run.snapshot_differences;
+    assert_eq!(listed.count, 1);
+    assert_eq!(listed.listed[0].asset, Id::name("DAI"));
+    assert_eq!(listed.listed[0].rebuilt.debt, wad(6_000));
+    assert_eq!(listed.listed[0].snapshot.debt, wad(6_500));
+    assert!(listed.listed[0].account.to_string().ends_with("b0b"));
     assert_eq!(
         run.liquidations[0].verdict.map(|v| v.name()),
         Some("explained")
@@ -527,6 +534,24 @@ fn an_asset_the_snapshot_does_not_name_is_cleared_and_reported() {
     assert_eq!(difference.rebuilt.collateral, wad(5).0);
     assert!(difference.rebuilt.collateral_enabled);
     assert_eq!(difference.snapshot.collateral, U256::ZERO);
+    let record = &run.snapshot_differences.listed[0];
+    assert_eq!(run.snapshot_differences.count, 1);
+    assert_eq!(
+        (record.time, record.asset, record.rebuilt.collateral),
+        (difference.time, difference.asset, wad(5))
+    );
+    assert_eq!(record.snapshot.collateral, Amount::ZERO);
+    // In every form of the run file: the line form's first line holds it.
+    let lines = run.to_bytes(cascade_run::RunForm::Lines);
+    let header = String::from_utf8_lossy(lines.split(|b| *b == b'\n').next().unwrap());
+    assert!(
+        header.contains(r#""snapshot_differences":{"count":1,"listed":[{"time":"2021-05-19T01:12:00Z","protocol":"aave-v2""#),
+        "{header}"
+    );
+    assert_eq!(
+        cascade_run::binary::read_binary(&run.to_bytes(cascade_run::RunForm::Binary)).unwrap(),
+        run
+    );
 }
 
 #[test]

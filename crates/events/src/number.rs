@@ -49,7 +49,16 @@ impl Amount {
     /// The amount as decimal text in whole tokens, with exactly `decimals` fractional digits
     /// trimmed of trailing zeros (`1500000000000000000` with 18 decimals is `"1.5"`).
     pub fn to_tokens_string(&self, decimals: u8) -> String {
-        trim_fraction(format_fixed(self.0, decimals))
+        let mut text = String::new();
+        self.write_tokens(decimals, &mut text)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// Writes [`Amount::to_tokens_string`]'s text to `out` without building a `String`: what a
+    /// file of millions of amounts needs.
+    pub fn write_tokens(&self, decimals: u8, out: &mut impl fmt::Write) -> fmt::Result {
+        write_fixed(self.0, decimals, true, out)
     }
 }
 
@@ -153,7 +162,7 @@ impl Ord for Fixed {
 
 impl fmt::Display for Fixed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_fixed(self.value, self.decimals))
+        write_fixed(self.value, self.decimals, false, f)
     }
 }
 
@@ -307,23 +316,43 @@ pub(crate) fn pow10(exp: u8) -> Option<U256> {
     U256::from(10u8).checked_pow(U256::from(exp))
 }
 
-fn format_fixed(value: U256, decimals: u8) -> String {
-    let digits = value.to_string();
+/// Writes `value / 10^decimals` as decimal text: all `decimals` fractional digits, or with `trim`
+/// none of the trailing zeros (nor the point when no digit remains).
+fn write_fixed(value: U256, decimals: u8, trim: bool, out: &mut impl fmt::Write) -> fmt::Result {
+    // Amounts nearly always fit 128 bits, whose digits `itoa` writes without dividing a U256.
+    let mut small = itoa::Buffer::new();
+    let large;
+    let digits = match u128::try_from(value) {
+        Ok(value) => small.format(value),
+        Err(_) => {
+            large = value.to_string();
+            large.as_str()
+        }
+    };
     let decimals = usize::from(decimals);
     if decimals == 0 {
-        return digits;
+        return out.write_str(digits);
     }
-    let padded = format!("{digits:0>width$}", width = decimals + 1);
-    let (integer, fraction) = padded.split_at(padded.len() - decimals);
-    format!("{integer}.{fraction}")
-}
-
-fn trim_fraction(text: String) -> String {
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    let (integer, fraction) = digits.split_at(digits.len().saturating_sub(decimals));
+    let leading_zeros = decimals - fraction.len();
+    let fraction = if trim {
+        fraction.trim_end_matches('0')
     } else {
-        text
+        fraction
+    };
+    out.write_str(if integer.is_empty() { "0" } else { integer })?;
+    if fraction.is_empty() && trim {
+        return Ok(());
     }
+    out.write_char('.')?;
+    const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+    let mut zeros = leading_zeros;
+    while zeros > 0 {
+        let run = zeros.min(ZEROS.len());
+        out.write_str(&ZEROS[..run])?;
+        zeros -= run;
+    }
+    out.write_str(fraction)
 }
 
 #[cfg(test)]
@@ -422,7 +451,60 @@ mod tests {
         assert_eq!(serde_json::to_string(&amount).unwrap(), "\"120440141169\"");
     }
 
+    /// The text as `U256`'s own digits, padded and cut: what [`write_fixed`] must equal.
+    fn padded_text(value: U256, decimals: u8, trim: bool) -> String {
+        let digits = value.to_string();
+        let decimals = usize::from(decimals);
+        if decimals == 0 {
+            return digits;
+        }
+        let padded = format!("{digits:0>width$}", width = decimals + 1);
+        let (integer, fraction) = padded.split_at(padded.len() - decimals);
+        let text = format!("{integer}.{fraction}");
+        if trim {
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            text
+        }
+    }
+
+    #[test]
+    fn text_of_edge_values() {
+        for value in [
+            U256::ZERO,
+            U256::from(u128::MAX),
+            U256::from(u128::MAX) + U256::from(1u8),
+            U256::MAX,
+        ] {
+            for decimals in [0u8, 1, 18, 39, 40, 77, 78, 79, 255] {
+                assert_eq!(
+                    Fixed::new(value, decimals).to_string(),
+                    padded_text(value, decimals, false)
+                );
+                assert_eq!(
+                    Amount(value).to_tokens_string(decimals),
+                    padded_text(value, decimals, true)
+                );
+            }
+        }
+        assert_eq!(Amount::from_units(1_000).to_tokens_string(3), "1");
+        assert_eq!(Amount::from_units(1_050).to_tokens_string(3), "1.05");
+        assert_eq!(Amount::from_units(50).to_tokens_string(3), "0.05");
+        assert_eq!(Fixed::new(U256::from(1_000u32), 3).to_string(), "1.000");
+    }
+
     proptest! {
+        #[test]
+        fn text_equals_the_padded_digits(
+            limbs in any::<[u64; 4]>(),
+            shift in 0usize..256,
+            decimals in any::<u8>(),
+        ) {
+            let value = U256::from_limbs(limbs) >> shift;
+            prop_assert_eq!(Fixed::new(value, decimals).to_string(), padded_text(value, decimals, false));
+            prop_assert_eq!(Amount(value).to_tokens_string(decimals), padded_text(value, decimals, true));
+        }
+
         #[test]
         fn fixed_text_round_trips(value in any::<u128>(), decimals in 0u8..40) {
             let fixed = Fixed::new(U256::from(value), decimals);

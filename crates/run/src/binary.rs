@@ -15,7 +15,8 @@ use wincode::{SchemaRead, SchemaWrite};
 
 use crate::header::{Counts, Header};
 use crate::{
-    CounterfactualReport, LogInfo, Run, RunConfig, ScenarioInfo, Totals, Window, lines::LIST_KEYS,
+    CounterfactualReport, LogInfo, Run, RunConfig, ScenarioInfo, SnapshotDifferences, Totals,
+    Window, lines::LIST_KEYS,
 };
 
 /// The first bytes of a binary run file.
@@ -65,6 +66,7 @@ struct OwnedHeader {
     config: RunConfig,
     state_hash: String,
     totals: Totals,
+    snapshot_differences: SnapshotDifferences,
     counterfactual: Option<CounterfactualReport>,
     lines: Counts,
 }
@@ -145,6 +147,7 @@ pub fn read_binary(bytes: &[u8]) -> Result<Run, BinaryError> {
         config: header.config,
         state_hash: header.state_hash,
         totals: header.totals,
+        snapshot_differences: header.snapshot_differences,
         liquidations: read_list(&mut rest, 0, counts.liquidations)?,
         unsafe_unliquidated: Vec::new(),
         timeline: Vec::new(),

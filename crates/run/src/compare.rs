@@ -160,7 +160,7 @@ pub struct DiffSummary {
     pub verdicts_changed: usize,
     /// Items (liquidations, timeline points) whose amounts moved within the tolerance only.
     pub within_tolerance: usize,
-    /// Totals that moved.
+    /// Totals (and listed snapshot differences) that moved.
     pub totals_moved: usize,
     /// Settings keys (`log`, `window`, `scenario`, `config`, `schema_version`) that differ.
     pub settings_changed: usize,
@@ -186,7 +186,8 @@ pub struct RunDiff {
     pub settings: Vec<KeyChange>,
     /// Liquidations appeared, vanished or changed, in identity order.
     pub liquidations: Vec<ItemChange>,
-    /// Totals that moved, as dotted paths.
+    /// Totals and listed snapshot differences that moved, as dotted paths
+    /// (`snapshot_differences.listed[0].snapshot.debt`).
     pub totals: Vec<KeyChange>,
     /// Unsafe episodes appeared, vanished or changed.
     pub unsafe_episodes: Vec<ItemChange>,
@@ -356,6 +357,13 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
         "totals",
         expected.get("totals"),
         actual.get("totals"),
+        &mut diff.totals,
+    );
+    // The listed snapshot differences are counts and amounts of the totals' kind.
+    flat_changes(
+        "snapshot_differences",
+        expected.get("snapshot_differences"),
+        actual.get("snapshot_differences"),
         &mut diff.totals,
     );
     diff.summary.totals_moved = diff.totals.len();

@@ -4,7 +4,10 @@
 use serde::Serialize;
 use wincode::{SchemaRead, SchemaWrite};
 
-use crate::{CounterfactualReport, LogInfo, Run, RunConfig, ScenarioInfo, Totals, Window};
+use crate::{
+    CounterfactualReport, LogInfo, Run, RunConfig, ScenarioInfo, SnapshotDifferences, Totals,
+    Window,
+};
 
 /// The run without its lists, borrowed (a large run is never copied to write its head). Its
 /// keys come in the JSON form's order, with [`Counts`] last as `lines`.
@@ -18,6 +21,8 @@ pub(crate) struct Header<'a> {
     config: &'a RunConfig,
     state_hash: &'a String,
     totals: &'a Totals,
+    #[serde(skip_serializing_if = "SnapshotDifferences::is_empty")]
+    snapshot_differences: &'a SnapshotDifferences,
     #[serde(skip_serializing_if = "Option::is_none")]
     counterfactual: &'a Option<CounterfactualReport>,
     lines: Counts,
@@ -34,6 +39,7 @@ impl<'a> Header<'a> {
             config: &run.config,
             state_hash: &run.state_hash,
             totals: &run.totals,
+            snapshot_differences: &run.snapshot_differences,
             counterfactual: &run.counterfactual,
             lines: Counts {
                 accounts: run.accounts.len() as u64,

@@ -101,7 +101,7 @@ pub fn decimal(value: U256, decimals: u8) -> String {
 
 impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&decimal(self.value, self.decimals))
+        Amount(self.value).write_tokens(self.decimals, f)
     }
 }
 
@@ -255,9 +255,62 @@ impl Moment {
 /// and `overlap`; a version 3 file reads as one without them. Version 5 added `accounts`, the
 /// totals' distinct accounts and seize counts, the liquidations' `missing` and `seize`, and made
 /// an Aave or Compound liquidation without a rebuilt position `unknown-account`. Version 6 added
-/// the unsafe episodes' `evidence` (their cause and the numbers behind it); a version 5 file reads
-/// as one without it.
+/// the unsafe episodes' `evidence` (their cause and the numbers behind it) and
+/// `snapshot_differences`; a version 5 file reads as one without them.
 pub const RUN_SCHEMA_VERSION: u32 = 6;
+
+/// How many [`SnapshotDifferences`] a run lists: the first in log order (a snapshot of a
+/// million accounts against a wrong history differs everywhere; the count says how much).
+pub const SNAPSHOT_DIFFERENCES_LISTED: usize = 1_000;
+
+/// The snapshots in the window that differed from the state the log had rebuilt
+/// (`snapshot-differs-from-rebuilt`, one per account and asset): each replaced it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct SnapshotDifferences {
+    /// All of them (the totals' `clamped` count).
+    pub count: u64,
+    /// The first [`SNAPSHOT_DIFFERENCES_LISTED`], in log order.
+    pub listed: Vec<SnapshotDifferenceRecord>,
+}
+
+impl SnapshotDifferences {
+    /// Whether no snapshot differed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// One account and asset whose snapshot differed from the rebuilt state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct SnapshotDifferenceRecord {
+    /// The snapshot's time (written RFC 3339 UTC).
+    pub time: Timestamp,
+    /// Protocol (written by name).
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account.
+    pub account: Id,
+    /// The asset.
+    pub asset: Id,
+    /// What the log had rebuilt.
+    pub rebuilt: SnapshotHolding,
+    /// What the snapshot set (zeros for an asset it did not name: it was cleared).
+    pub snapshot: SnapshotHolding,
+}
+
+/// One side of a [`SnapshotDifferenceRecord`], in base units as a positions export gives them
+/// (Aave `balanceOf` amounts, Compound cTokens and borrow balance, Maker `ink` and `art`, totals
+/// in the base currency's smallest unit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct SnapshotHolding {
+    /// Collateral.
+    pub collateral: Amount,
+    /// Debt.
+    pub debt: Amount,
+    /// Whether the collateral counts.
+    pub collateral_enabled: bool,
+}
 
 /// The log a run was computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
@@ -1381,6 +1434,10 @@ pub struct Run {
     pub state_hash: String,
     /// Counts and sums.
     pub totals: Totals,
+    /// Snapshots that differed from the rebuilt state; absent when none did (and before schema
+    /// version 6).
+    #[serde(default, skip_serializing_if = "SnapshotDifferences::is_empty")]
+    pub snapshot_differences: SnapshotDifferences,
     /// Liquidations in log order.
     pub liquidations: Vec<LiquidationRecord>,
     /// Unsafe-and-never-liquidated episodes longer than the threshold.

@@ -1,6 +1,6 @@
 //! A small run with every list filled, for the forms' tests.
 
-use cascade_events::{Id, Protocol, Timestamp, U256};
+use cascade_events::{Amount, Id, Protocol, Timestamp, U256};
 
 use std::collections::BTreeMap;
 
@@ -8,8 +8,9 @@ use crate::{
     AccountAsset, AccountRecord, AccountState, BookMoment, CountBucket, CrossLoop, GroupAmount,
     HealthBucket, HealthSample, HealthSnapshot, InputKind, LadderRung, LeverageSample,
     LiquidationRecord, Listed, LogInfo, MissingInput, Moment, Origin, OverlapOwners, OverlapReport,
-    Quantity, Run, RunConfig, SeizeCheck, SeizeResult, TimelinePoint, Totals,
-    TriggeredLiquidations, Verdict, Window,
+    Quantity, Run, RunConfig, SeizeCheck, SeizeResult, SnapshotDifferenceRecord,
+    SnapshotDifferences, SnapshotHolding, TimelinePoint, Totals, TriggeredLiquidations, Verdict,
+    Window,
 };
 
 /// The run.
@@ -49,7 +50,29 @@ pub(crate) fn run() -> Run {
             accounts_liquidated: Some(2),
             seize_checks: BTreeMap::from([("no-price".to_owned(), 1)]),
             seize_consistent_percent: Some("0.00".to_owned()),
+            clamped: BTreeMap::from([("snapshot-differs-from-rebuilt".to_owned(), 2)]),
             ..Totals::default()
+        },
+        // Two differed, one is listed (as a run past the list's bound has it).
+        snapshot_differences: SnapshotDifferences {
+            count: 2,
+            listed: vec![SnapshotDifferenceRecord {
+                time: Timestamp(1_622_505_600),
+                protocol: Protocol::AaveV2,
+                market: Id::name("main"),
+                account: Id::name("alice"),
+                asset: Id::name("WETH"),
+                rebuilt: SnapshotHolding {
+                    collateral: Amount::from_units(10),
+                    debt: Amount::ZERO,
+                    collateral_enabled: true,
+                },
+                snapshot: SnapshotHolding {
+                    collateral: Amount::from_units(7),
+                    debt: Amount::ZERO,
+                    collateral_enabled: false,
+                },
+            }],
         },
         liquidations: vec![
             LiquidationRecord {

@@ -242,6 +242,7 @@ pub fn run(
             debt_repaid: debt,
             ..Totals::default()
         },
+        snapshot_differences: Default::default(),
         liquidations,
         unsafe_unliquidated: Vec::new(),
         counterfactual: None,

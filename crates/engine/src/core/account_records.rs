@@ -44,6 +44,11 @@ impl Book {
         }
     }
 
+    /// The positions, sorted by protocol, market and account.
+    pub fn into_positions(self) -> Vec<AccountPosition> {
+        self.positions
+    }
+
     fn get(&self, wanted: &Key) -> Option<&AccountPosition> {
         self.positions
             .binary_search_by(|p| key(p).cmp(wanted))

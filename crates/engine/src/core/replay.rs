@@ -484,7 +484,7 @@ impl Engine {
                 self.run_due_checks(next - 1, now, true)?;
                 self.capture_due(now);
                 if self.output.health_over_time.ends(now, time) {
-                    self.sample_health(next - 1, now, Some(time));
+                    self.sample_health(next - 1, now, Some(time), None);
                 }
             }
             self.now = Some(time);
@@ -1045,8 +1045,15 @@ impl Engine {
     /// At the end of an hour of the window, after its last event `seq` at `time` and the checks
     /// of that second (`next`: the next event's time, `None` at the window's end), takes every
     /// model's health distributions into `health_over_time` when the hour ends a sampled period
-    /// ([`crate::leverage::sampling`] says which).
-    fn sample_health(&mut self, seq: u64, time: Timestamp, next: Option<Timestamp>) {
+    /// ([`crate::leverage::sampling`] says which). `end`: the positions at `time` when the
+    /// caller has listed them already.
+    fn sample_health(
+        &mut self,
+        seq: u64,
+        time: Timestamp,
+        next: Option<Timestamp>,
+        end: Option<&EndPositions>,
+    ) {
         if self.output.window.last_seq != Some(seq) || self.output.totals_only {
             return;
         }
@@ -1065,7 +1072,11 @@ impl Engine {
                     .push(period, seq, time, distribution);
             }
         }
-        let Some((book, unpriced)) = self.book(time) else {
+        let book = match end {
+            Some(end) => self.book_of(end),
+            None => self.book(time),
+        };
+        let Some((book, unpriced)) = book else {
             return;
         };
         let taken = crate::leverage::record::Taken {
@@ -1087,14 +1098,32 @@ impl Engine {
         &self,
         time: Timestamp,
     ) -> Option<(crate::leverage::book::Book, BTreeMap<Protocol, u64>)> {
+        self.book_of(&self.positions(time))
+    }
+
+    /// Every model's account positions at `time`, in model order ([`EndPositions`]).
+    fn positions(&self, time: Timestamp) -> EndPositions {
+        let mut end = EndPositions::default();
+        for model in &self.models {
+            let start = end.accounts.len();
+            model.accounts(time, &mut end.accounts);
+            end.per_model.push(start..end.accounts.len());
+        }
+        end
+    }
+
+    /// [`Engine::book`] of positions already listed.
+    fn book_of(
+        &self,
+        end: &EndPositions,
+    ) -> Option<(crate::leverage::book::Book, BTreeMap<Protocol, u64>)> {
         let mut positions = Vec::new();
         let mut unpriced = BTreeMap::new();
-        let mut accounts = Vec::new();
-        for model in &self.models {
-            accounts.clear();
-            model.accounts(time, &mut accounts);
-            let (valued, left_out) =
-                crate::leverage::positions::usd_positions(&accounts, &self.prices);
+        for (model, range) in self.models.iter().zip(&end.per_model) {
+            let (valued, left_out) = crate::leverage::positions::usd_positions(
+                &end.accounts[range.clone()],
+                &self.prices,
+            );
             if left_out > 0 {
                 unpriced.insert(model.protocol(), left_out);
             }
@@ -1492,7 +1521,7 @@ impl Engine {
     }
 
     /// Asks for every account's position at each of `times` ([`AccountsCapture`] says which
-    /// state each one shows); [`Engine::take_accounts`] hands them over.
+    /// state each one shows); [`Engine::finish_capturing`] hands them over.
     pub fn capture_accounts_at(&mut self, times: &[Timestamp]) {
         self.accounts_at.extend_from_slice(times);
         self.accounts_at.sort_unstable_by(|a, b| b.cmp(a));
@@ -1504,14 +1533,6 @@ impl Engine {
         !self.accounts_at.is_empty()
     }
 
-    /// The captures asked for, those still pending taken now (the log ended before their time).
-    pub fn take_accounts(&mut self) -> Vec<AccountsCapture> {
-        while let Some(at) = self.accounts_at.pop() {
-            self.capture(at);
-        }
-        std::mem::take(&mut self.captures)
-    }
-
     /// Takes the captures whose time the instant `now`, just completed, reaches.
     fn capture_due(&mut self, now: Timestamp) {
         while let Some(at) = self.accounts_at.last().copied().filter(|at| *at <= now) {
@@ -1521,34 +1542,49 @@ impl Engine {
     }
 
     fn capture(&mut self, at: Timestamp) {
-        let state_time = self.now;
-        let time = state_time.unwrap_or(at);
-        let mut accounts: Vec<AccountPosition> = Vec::new();
-        for model in &self.models {
-            model.accounts(time, &mut accounts);
-        }
-        accounts.sort_unstable_by(|a, b| {
-            (a.protocol, a.market, a.account).cmp(&(b.protocol, b.market, b.account))
-        });
+        let mut accounts = self.positions(self.now.unwrap_or(at)).accounts;
+        sort_by_account(&mut accounts);
+        self.capture_of(at, accounts);
+    }
+
+    /// Records the capture at `at` of `accounts`, sorted by protocol, market and account.
+    fn capture_of(&mut self, at: Timestamp, accounts: Vec<AccountPosition>) {
         self.captures.push(AccountsCapture {
             at,
-            state_time,
+            state_time: self.now,
             accounts,
             snapshot_differences: self.output.snapshot_differences.clone(),
         });
     }
 
     /// Runs the checks still due, closes open episodes at the last event's time and builds the
-    /// run.
+    /// run. Captures still pending are dropped: [`Engine::finish_capturing`] takes them.
     pub fn finish(mut self, log: LogInfo) -> Result<Run, EngineError> {
+        self.accounts_at.clear();
+        self.finish_capturing(log).map(|(_, run)| run)
+    }
+
+    /// [`Engine::finish`], and the captures asked for with [`Engine::capture_accounts_at`]: those
+    /// still pending (the log ended before their time) show the state at the log's end, once its
+    /// last instant is complete, as a capture taken during the replay does. The end's positions
+    /// are listed once, for these captures, the end-of-window book and the run's accounts.
+    pub fn finish_capturing(
+        mut self,
+        log: LogInfo,
+    ) -> Result<(Vec<AccountsCapture>, Run), EngineError> {
         self.collect_snapshot_differences(None, true);
         if let (Some(now), Some(next)) = (self.now, self.next_seq) {
             self.run_due_checks(next - 1, now, true)?;
         }
+        let book_due = self.output.window.last_seq.is_some() && !self.output.totals_only;
+        let end = self
+            .now
+            .filter(|_| book_due || !self.accounts_at.is_empty())
+            .map(|now| self.positions(now));
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
-            self.sample_health(seq, now, None);
-            if !self.output.totals_only
-                && let Some((book, _)) = self.book(now)
+            self.sample_health(seq, now, None, end.as_ref());
+            if let Some(end) = end.as_ref().filter(|_| book_due)
+                && let Some((book, _)) = self.book_of(end)
             {
                 self.record_book(crate::run::BookMoment::End, seq, now, &book);
                 if let (Mode::Counterfactual(scenario), true, Some(end)) = (
@@ -1574,21 +1610,39 @@ impl Engine {
                 self.health_snapshot(index, Moment::After, seq, now);
             }
         }
-        let accounts = match (self.output.window.last_seq, self.now) {
-            (Some(seq), Some(now)) if !self.output.totals_only => {
-                let mut positions = Vec::new();
-                for model in &self.models {
-                    model.accounts(now, &mut positions);
-                }
-                let end = super::account_records::Book::new(seq, now, positions);
-                super::account_records::account_records(
+        let mut end = end.map(|end| end.accounts);
+        let accounts = match (self.output.window.last_seq, self.now, end.take()) {
+            (Some(seq), Some(now), Some(positions)) if book_due => {
+                let book = super::account_records::Book::new(seq, now, positions);
+                let records = super::account_records::account_records(
                     self.output.window_start.as_ref(),
-                    &end,
+                    &book,
                     &self.output.liquidations,
-                )
+                );
+                end = Some(book.into_positions());
+                records
             }
-            _ => Vec::new(),
+            (_, _, positions) => {
+                end = positions.map(|mut positions| {
+                    sort_by_account(&mut positions);
+                    positions
+                });
+                Vec::new()
+            }
         };
+        while let Some(at) = self.accounts_at.pop() {
+            // The last capture takes the end's positions; the earlier ones a copy.
+            let positions = if self.accounts_at.is_empty() {
+                end.take()
+            } else {
+                end.clone()
+            };
+            match positions {
+                Some(positions) => self.capture_of(at, positions),
+                None => self.capture(at),
+            }
+        }
+        let captures = std::mem::take(&mut self.captures);
         let state_hash = self.state_hash();
         let accounts_liquidated = self.accounts_liquidated();
         let (scenario, counterfactual) = match &self.mode {
@@ -1689,7 +1743,7 @@ impl Engine {
                 &b.account,
             ))
         });
-        Ok(Run {
+        let run = Run {
             schema_version: RUN_SCHEMA_VERSION,
             log,
             window: out.window,
@@ -1697,6 +1751,7 @@ impl Engine {
             config: self.config.describe(),
             state_hash,
             totals,
+            snapshot_differences: crate::run::snapshot_differences(&out.snapshot_differences),
             liquidations: out.liquidations,
             unsafe_unliquidated: episodes,
             timeline: out.timeline,
@@ -1707,8 +1762,23 @@ impl Engine {
             overlap: out.overlap,
             accounts,
             counterfactual,
-        })
+        };
+        Ok((captures, run))
     }
+}
+
+/// The positions of every model at one time: all of them in model order, each model's range.
+#[derive(Default)]
+struct EndPositions {
+    accounts: Vec<AccountPosition>,
+    per_model: Vec<std::ops::Range<usize>>,
+}
+
+/// Sorts a capture's positions by protocol, market and account.
+fn sort_by_account(accounts: &mut [AccountPosition]) {
+    accounts.sort_unstable_by(|a, b| {
+        (a.protocol, a.market, a.account).cmp(&(b.protocol, b.market, b.account))
+    });
 }
 
 fn record_simulated(

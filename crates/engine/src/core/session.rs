@@ -188,10 +188,10 @@ pub fn replay_log_capturing(
         catalog.flush()?;
     }
     let log = log_info(catalog.as_ref(), &reader)?;
-    let accounts = engine.take_accounts();
+    let (accounts, run) = engine.finish_capturing(log)?;
     Ok(ReplayOutcome {
         accounts,
-        run: engine.finish(log)?,
+        run,
         applied,
         checkpoints_written: written,
         resumed_from,

@@ -1999,8 +1999,10 @@ impl EventPlan {
 
     /// The (protocol, asset, decimals) of the row's token amounts whose decimals the mapping
     /// gives (a number or a lookup), for the lending models that read a `decimals` parameter
-    /// (Aave, Compound; Maker's amounts have fixed precisions). An amount converted from cTokens
-    /// is left out: its decimals would be the cToken's.
+    /// (Aave, Compound; Maker's amounts have fixed precisions): of a position change, a
+    /// liquidation's two sides, a snapshot's collateral and debt. An amount converted from
+    /// cTokens, or a Compound snapshot's collateral in cTokens, is left out: its decimals would
+    /// be the cToken's.
     fn token_decimals(
         &self,
         row: &Row<'_>,
@@ -2013,6 +2015,13 @@ impl EventPlan {
                 amount,
                 ..
             } => (protocol, [Some((asset, amount)), None]),
+            EventPlan::Snapshot {
+                protocol,
+                asset,
+                collateral,
+                debt,
+                ..
+            } => (protocol, [Some((asset, collateral)), Some((asset, debt))]),
             EventPlan::Liquidation {
                 protocol,
                 collateral_asset,
@@ -2036,7 +2045,14 @@ impl EventPlan {
         ) {
             return Ok(());
         }
-        for (asset, amount) in sides.into_iter().flatten() {
+        // A Compound snapshot's collateral is in cTokens, whose decimals are not the
+        // underlying's: only its debt says those.
+        let ctoken_collateral =
+            matches!(self, EventPlan::Snapshot { .. }) && protocol == Protocol::CompoundV2;
+        for (at, side) in sides.into_iter().enumerate() {
+            let Some((asset, amount)) = side.filter(|_| !(ctoken_collateral && at == 0)) else {
+                continue;
+            };
             if amount.rate.is_some() {
                 continue;
             }

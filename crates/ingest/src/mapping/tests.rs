@@ -810,20 +810,30 @@ collateral_enabled = { column = "usage" }
         TOKENS,
     );
     let batch = files.read(mapping, false).unwrap();
+    // The tokens' decimals the amounts were read with come first, once each, so the models
+    // write the positions in tokens.
+    assert_eq!(
+        decimals_params(&batch),
+        [
+            "aave-v2 WETH 18 @ 1621382400",
+            "aave-v2 USDC 6 @ 1621382400"
+        ]
+    );
     let snapshots: Vec<_> = batch
         .events
         .iter()
-        .map(|event| match &event.payload {
+        .filter_map(|event| match &event.payload {
             Payload::PositionSnapshot(s) => {
                 assert_eq!(event.time, Timestamp(1_621_382_400));
-                (
+                Some((
                     s.asset.to_string(),
                     s.collateral.0.to_string(),
                     s.debt.0.to_string(),
                     s.scaled,
                     s.collateral_enabled,
-                )
+                ))
             }
+            Payload::ParamChange(_) => None,
             other => panic!("not a snapshot: {other:?}"),
         })
         .collect();
@@ -844,6 +854,43 @@ collateral_enabled = { column = "usage" }
                 false,
                 Some(false)
             ),
+        ]
+    );
+}
+
+#[test]
+fn a_compound_snapshot_gives_the_underlying_decimals_of_its_debt_only() {
+    // cToken balances have the cToken's 8 decimals, the borrow balance the underlying's.
+    let mapping = r#"
+[time]
+value = "2021-05-19 00:00:00"
+format = "%Y-%m-%d %H:%M:%S"
+
+[[lookup]]
+name = "tokens"
+path = "tokens.csv"
+key = "symbol"
+
+[[event]]
+kind = "snapshot"
+protocol = "compound-v2"
+market = "comptroller"
+account = { column = "user", id = "name" }
+asset = { column = "token", id = "name" }
+collateral = { column = "cTokens", decimals = 8 }
+debt = { column = "borrow", decimals = { lookup = "tokens", key = "token", column = "decimals" } }
+"#;
+    let files = Files::new(
+        "user,token,cTokens,borrow\na,WETH,500,0\na,USDC,0,1200.5\nb,DAI,10,0\n",
+        TOKENS,
+    );
+    let batch = files.read(mapping, false).unwrap();
+    assert_eq!(
+        decimals_params(&batch),
+        [
+            "compound-v2 WETH 18 @ 1621382400",
+            "compound-v2 USDC 6 @ 1621382400",
+            "compound-v2 DAI 18 @ 1621382400"
         ]
     );
 }
