@@ -3,8 +3,14 @@
 
 pub use cascade_run::{
     AccountAsset, AccountRecord, AccountState, BookMoment, CascadeReport, ChainLink, CountBucket,
-    CounterfactualReport, CrossLoop, CrossProtocolLink, EpisodeCause, EpisodeEvidence, GroupAmount, HealthBucket, HealthSample, HealthSnapshot, InputKind, LadderRung, LargestLoss, LeverageSample, LiquidationRecord, LiquidatorReport, Listed, LogInfo, MakerSettings, MedianRuleSetting, MismatchEvidence, MissingInput, Moment, OracleEvidence, Origin, OverlapOwners, OverlapReport, ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle, RoundReport, Run, RunConfig, SNAPSHOT_DIFFERENCES_LISTED, ScenarioInfo, SeizeCheck, SeizeResult, SnapshotDifferenceRecord, SnapshotDifferences, SnapshotHolding, TimelinePoint, Totals,
-    TriggeredLiquidations, UnsafeEpisode, Window, percent, signed_decimal,
+    CounterfactualReport, CrossLoop, CrossProtocolLink, EpisodeCause, EpisodeEvidence, GroupAmount,
+    HealthBucket, HealthSample, HealthSnapshot, InputKind, LadderRung, LargestLoss, LeverageSample,
+    LiquidationRecord, LiquidatorReport, Listed, LogInfo, MakerSettings, MedianRuleSetting,
+    MismatchEvidence, MissingInput, Moment, OracleEvidence, Origin, OverlapOwners, OverlapReport,
+    ParamHistoryEntry, PriceTrigger, QuoteConversionSetting, RUN_SCHEMA_VERSION, RecordedOracle,
+    RoundReport, Run, RunConfig, SNAPSHOT_DIFFERENCES_LISTED, ScenarioInfo, SeizeCheck,
+    SeizeResult, SnapshotDifferenceRecord, SnapshotDifferences, SnapshotHolding, TimelinePoint,
+    Totals, TriggeredLiquidations, UnsafeEpisode, Window, percent, signed_decimal,
 };
 
 use cascade_events::{Amount, Timestamp};
