@@ -60,6 +60,16 @@ impl Quantity {
     pub fn rescale(&self, decimals: u8) -> Option<U256> {
         Fixed::new(self.value, self.decimals).rescale(decimals)
     }
+
+    /// The exact sum at the finer of the two precisions, saturating at 2^256 - 1 (a run file is a
+    /// report, not a ledger). One token can reach a run at two precisions: Maker's Vat counts
+    /// every gem in wad (`GemJoin` scales WBTC's 8 decimals to 18), Aave and Compound in the
+    /// token's own decimals.
+    pub fn saturating_add(self, other: Quantity) -> Quantity {
+        let decimals = self.decimals.max(other.decimals);
+        let at = |q: Quantity| q.rescale(decimals).unwrap_or(U256::MAX);
+        Quantity::new(at(self).saturating_add(at(other)), decimals)
+    }
 }
 
 /// A 256-bit integer in the binary form: 32 bytes, little-endian, as events encode amounts.
@@ -1596,6 +1606,21 @@ mod tests {
         assert_eq!(percent(19, 19), "100.00");
         assert_eq!(percent(0, 7), "0.00");
         assert_eq!(percent(1, 8), "12.50");
+    }
+
+    #[test]
+    fn quantities_of_one_token_at_two_precisions_add_exactly() {
+        let wad = U256::from(10).pow(U256::from(18));
+        let from_maker = Quantity::new(wad + U256::from(1), 18);
+        let from_aave = Quantity::new(U256::from(200_000_000), 8);
+        let three = Quantity::new(U256::from(3) * wad + U256::from(1), 18);
+        assert_eq!(from_maker.saturating_add(from_aave), three);
+        assert_eq!(from_aave.saturating_add(from_maker), three);
+        let near_max = Quantity::new(U256::MAX - U256::from(1), 0);
+        assert_eq!(
+            near_max.saturating_add(Quantity::new(U256::from(5), 0)),
+            Quantity::new(U256::MAX, 0)
+        );
     }
 
     #[test]

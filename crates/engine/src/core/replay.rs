@@ -1834,9 +1834,7 @@ fn add_to(sums: &mut BTreeMap<Id, Quantity>, asset: Id, amount: Quantity) {
     let entry = sums
         .entry(asset)
         .or_insert_with(|| Quantity::zero(amount.decimals));
-    // Amounts of one asset share its decimals; the sum saturates rather than wrap on absurd
-    // input (a run file is a report, not a ledger).
-    entry.value = entry.value.saturating_add(amount.value);
+    *entry = entry.saturating_add(amount);
 }
 
 fn by_name(sums: &BTreeMap<Id, Quantity>) -> BTreeMap<String, Quantity> {
