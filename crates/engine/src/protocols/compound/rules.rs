@@ -943,9 +943,12 @@ impl Rules for Compound {
             LiquidationDetail::Compound { seize_tokens } => Some(seize_tokens.0),
             _ => None,
         };
-        // With `seizeTokens` recorded, the collateral amounts are cTokens (8 decimals), as
-        // `LiquidateBorrow` logs them; otherwise underlying.
-        let c_decimals = if recorded_tokens.is_some() {
+        // `LiquidateBorrow` logs only `seizeTokens`, so a decoded event carries the cTokens (8
+        // decimals) in both fields; a source that knows the underlying seized (a synthetic market,
+        // a mapping) puts it in `collateral_seized` (the payload's rule). Totals add underlying
+        // amounts of one token across protocols, so the record keeps whichever unit it holds.
+        let seized_in_ctokens = recorded_tokens == Some(liquidation.collateral_seized.0);
+        let c_decimals = if seized_in_ctokens {
             CTOKEN_DECIMALS
         } else {
             decimals(collateral)
@@ -1069,7 +1072,7 @@ impl Rules for Compound {
             quantity: "Compound seized underlying",
         })?;
         judgement.expected_collateral = Some(Quantity::new(
-            if recorded_tokens.is_some() {
+            if seized_in_ctokens {
                 tokens
             } else {
                 underlying

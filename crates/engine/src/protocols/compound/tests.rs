@@ -364,3 +364,17 @@ fn an_unknown_account_keeps_the_seize_check_and_no_price_names_the_input() {
     assert_eq!(judged[3]["verdict"], "unknown-account");
     crate::golden::assert_missing(&judged[3], "price", "LINK");
 }
+
+#[test]
+fn a_source_that_knows_the_underlying_seized_is_judged_in_the_underlying() {
+    // 1,000 USDC x 1.08 / 1,800 = 0.6 ETH = 30 cETH at 0.02: `seizeTokens` as the event logs it,
+    // and the underlying a synthetic market or a mapping also knows.
+    let both = r#"{"kind":"liquidation","protocol":"compound-v2","market":"0x3d9819210a31b4961b30ef54be2aed79b9c9cd3b","account":"0x0000000000000000000000000000000000000d0e","liquidator":"0x000000000000000000000000000000000000beef","collateral_asset":"ETH","collateral_seized":"600000000000000000","debt_asset":"USDC","debt_repaid":"1000000000","detail":{"type":"compound","seize_tokens":"3000000000"}}"#;
+    let judged = judged_after_setup(&[both, &liquidate(NOBODY, "ETH", "3000000000", "1000000000")]);
+    let underlying = &judged[0];
+    assert_eq!(underlying["seize"]["result"], "consistent", "{underlying}");
+    assert_eq!(underlying["expected_collateral"], "0.6");
+    let ctokens = &judged[1];
+    assert_eq!(ctokens["seize"]["result"], "consistent", "{ctokens}");
+    assert_eq!(ctokens["expected_collateral"], "30");
+}
