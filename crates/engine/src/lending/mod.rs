@@ -1009,43 +1009,51 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
                 .levels
                 .insert(pair, level);
         }
-        for (done, &(market, slot, now)) in out.results.iter().enumerate() {
-            // Walks re-test members in index order, random in slot order: read the records a
-            // batch ahead so their cache misses overlap (a hint, as `warm`; results never
-            // depend on it).
-            if done % WARM_BATCH == 0 {
-                let ahead = out.results[done..].iter().take(WARM_BATCH);
-                let read = ahead.fold(0u64, |sum, (market, slot, _)| {
-                    let member = self
-                        .watches
-                        .get(market)
-                        .and_then(|watch| watch.members.get(*slot as usize).map(Option::is_some));
-                    sum ^ u64::from(member.unwrap_or(false))
-                });
-                std::hint::black_box(read);
-            }
+        // Results come in runs of one market (a walk per market, then the touched accounts in
+        // market order): one map lookup per run, not per account.
+        let mut results = out.results.as_slice();
+        while let Some(&(market, _, _)) = results.first() {
+            let run = results
+                .iter()
+                .position(|(other, _, _)| *other != market)
+                .unwrap_or(results.len());
+            let (now_run, rest) = results.split_at(run);
+            results = rest;
             let watch = self.watches.entry(market).or_default();
-            let index = slot as usize;
-            if watch.members.len() <= index {
-                if now.is_none() {
-                    continue;
+            for (done, &(_, slot, now)) in now_run.iter().enumerate() {
+                // Walks re-test members in index order, random in slot order: read the records
+                // a batch ahead so their cache misses overlap (a hint, as `warm`; results never
+                // depend on it).
+                if done % WARM_BATCH == 0 {
+                    let ahead = now_run[done..].iter().take(WARM_BATCH);
+                    let read = ahead.fold(0u64, |sum, (_, slot, _)| {
+                        let member = watch.members.get(*slot as usize).map(Option::is_some);
+                        sum ^ u64::from(member.unwrap_or(false))
+                    });
+                    std::hint::black_box(read);
                 }
-                watch.members.resize(index + 1, None);
-            }
-            let old = std::mem::replace(&mut watch.members[index], now);
-            watch.count = watch.count + u64::from(now.is_some()) - u64::from(old.is_some());
-            if let Some(old) = &old {
-                watch.add(old, false);
-            }
-            if let Some(now) = &now {
-                watch.add(now, true);
-            }
-            let (was, is) = (old.is_some(), now.is_some());
-            if was != is && !self.report_all {
-                self.changes
-                    .entry((market, slot))
-                    .and_modify(|entry| entry.1 = is)
-                    .or_insert((was, is));
+                let index = slot as usize;
+                if watch.members.len() <= index {
+                    if now.is_none() {
+                        continue;
+                    }
+                    watch.members.resize(index + 1, None);
+                }
+                let old = std::mem::replace(&mut watch.members[index], now);
+                watch.count = watch.count + u64::from(now.is_some()) - u64::from(old.is_some());
+                if let Some(old) = &old {
+                    watch.add(old, false);
+                }
+                if let Some(now) = &now {
+                    watch.add(now, true);
+                }
+                let (was, is) = (old.is_some(), now.is_some());
+                if was != is && !self.report_all {
+                    self.changes
+                        .entry((market, slot))
+                        .and_modify(|entry| entry.1 = is)
+                        .or_insert((was, is));
+                }
             }
         }
     }

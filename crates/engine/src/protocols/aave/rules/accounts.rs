@@ -23,8 +23,8 @@ impl Aave {
         account_id: Id,
         account: &Account,
     ) -> Option<AccountPosition> {
-        let mut assets = Vec::new();
-        let mut weights = Vec::new();
+        let mut assets = Vec::with_capacity(account.positions.len());
+        let mut weights = Vec::with_capacity(account.positions.len());
         let mut missing = None;
         for (asset, position) in account.positions.iter() {
             let reserve = self.reserves.get(asset).cloned().unwrap_or_default();

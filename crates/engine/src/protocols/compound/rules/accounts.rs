@@ -22,8 +22,8 @@ impl Compound {
         account_id: Id,
         account: &Account,
     ) -> Option<AccountPosition> {
-        let mut assets = Vec::new();
-        let mut weights = Vec::new();
+        let mut assets = Vec::with_capacity(account.positions.len());
+        let mut weights = Vec::with_capacity(account.positions.len());
         let mut missing = None;
         for (asset, position) in account.positions.iter() {
             if position.ctokens.is_zero() && position.principal.is_zero() {
