@@ -862,16 +862,15 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
     }
 
     fn cut_threshold(&mut self, market: &Id, account: &Id, cut_bps: u16) -> bool {
-        let Some(held) = self
-            .pools
-            .get_mut(market)
-            .and_then(|pool| pool.accounts.get_mut(account))
-        else {
+        let Some(slot) = self.slot_of(market, account) else {
             return false;
         };
-        held.threshold_cut_bps = cut_bps;
+        let Some(pool) = self.pools.get_mut(market) else {
+            return false;
+        };
+        pool.accounts.at_mut(slot).threshold_cut_bps = cut_bps;
         self.invalidate();
-        self.reindex_account(market, account);
+        self.reindex(market, slot);
         true
     }
 
