@@ -73,7 +73,14 @@ fn only_episode(run: &Run) -> cascade_engine::run::EpisodeEvidence {
 
 #[test]
 fn without_a_reason_the_stretch_is_unexplained() {
-    let evidence = only_episode(&replay_with(Vec::new()));
+    let run = replay_with(Vec::new());
+    assert!(
+        run.summary()
+            .contains("never liquidated: 1 episode (by cause: unexplained 1)\n"),
+        "{}",
+        run.summary()
+    );
+    let evidence = only_episode(&run);
     assert_eq!(evidence.cause.name(), "unexplained");
     assert_eq!(evidence.checks, 5);
     assert_eq!(evidence.lowest_health.to_string(), "0.875");

@@ -1583,9 +1583,27 @@ impl Run {
         for (asset, amount) in &t.bad_debt {
             out.push_str(&format!("bad debt: {amount} {asset}\n"));
         }
+        let by_cause: Vec<String> = EpisodeCause::ALL
+            .iter()
+            .filter_map(|cause| {
+                let count = self
+                    .unsafe_unliquidated
+                    .iter()
+                    .filter(|e| e.evidence.as_ref().is_some_and(|v| v.cause == *cause))
+                    .count();
+                (count > 0).then(|| format!("{} {count}", cause.name()))
+            })
+            .collect();
         out.push_str(&format!(
-            "unsafe > {} s and never liquidated: {} episodes\n",
-            t.unsafe_threshold_seconds, t.unsafe_unliquidated
+            "unsafe > {} s and never liquidated: {} episode{}{}\n",
+            t.unsafe_threshold_seconds,
+            t.unsafe_unliquidated,
+            if t.unsafe_unliquidated == 1 { "" } else { "s" },
+            if by_cause.is_empty() {
+                String::new()
+            } else {
+                format!(" (by cause: {})", by_cause.join(", "))
+            }
         ));
         for (reason, count) in t.clamped.iter().chain(&t.skipped) {
             out.push_str(&format!("adjusted events: {reason} {count}\n"));
