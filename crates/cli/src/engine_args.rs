@@ -205,21 +205,23 @@ impl EngineArgs {
     /// with checkpoints stored and resumed as asked. A catalog that cannot be opened (read-only
     /// storage) only costs the checkpoints: the replay runs from the segments, with a warning.
     pub fn run_log(&self, dir: &Path) -> anyhow::Result<Run> {
-        Ok(self.run_log_capturing(dir, &Capture::default())?.0)
+        Ok(self.run_log_capturing(dir, &Capture::default(), false)?.0)
     }
 
     /// [`EngineArgs::run_log`], with every account's position at the times `capture` asks for
-    /// (history only: a scenario's accounts are not captured).
+    /// (history only: a scenario's accounts are not captured). With `totals_only` a historical
+    /// replay builds only what the run's summary prints ([`ReplayOptions::totals_only`]).
     pub fn run_log_capturing(
         &self,
         dir: &Path,
         capture: &Capture,
+        totals_only: bool,
     ) -> anyhow::Result<(Run, Vec<AccountsCapture>)> {
         crate::existing_log(dir)?;
         if self.scenario.is_some() && !capture.at.is_empty() {
             bail!("--accounts-at and cascade state replay history: they cannot take --scenario");
         }
-        let run = self.replay(dir, capture)?;
+        let run = self.replay(dir, capture, totals_only)?;
         if let Err(error) = Catalog::open(dir) {
             eprintln!(
                 "warning: catalog unavailable ({error}); replayed from the segments without checkpoints"
@@ -228,7 +230,12 @@ impl EngineArgs {
         Ok(run)
     }
 
-    fn replay(&self, dir: &Path, capture: &Capture) -> anyhow::Result<(Run, Vec<AccountsCapture>)> {
+    fn replay(
+        &self,
+        dir: &Path,
+        capture: &Capture,
+        totals_only: bool,
+    ) -> anyhow::Result<(Run, Vec<AccountsCapture>)> {
         let config = self.config()?;
         check_feed_lags(dir, &config)?;
         check_param_markets(dir, &config)?;
@@ -238,6 +245,7 @@ impl EngineArgs {
             config,
             checkpoint_every: self.checkpoint_every,
             resume: true,
+            totals_only,
         };
         let started = Instant::now();
         if let Some(path) = &self.scenario {

@@ -46,7 +46,7 @@ pub fn run(args: StateArgs) -> anyhow::Result<Outcome> {
         at: vec![at],
         stop_when_taken: true,
     };
-    let (_, captures) = args.engine.run_log_capturing(&args.dir, &capture)?;
+    let (_, captures) = args.engine.run_log_capturing(&args.dir, &capture, true)?;
     let mut capture = captures
         .into_iter()
         .next()

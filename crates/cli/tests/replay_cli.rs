@@ -47,6 +47,35 @@ fn run_files_are_byte_identical_whatever_the_thread_count() {
 }
 
 #[test]
+fn the_summary_without_a_run_file_is_the_summary_of_the_run_file() {
+    // Without --out the replay builds no samples, books or accounts (they are only written):
+    // everything the summary prints must come out the same.
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let out = temp.path().join("run.json");
+    let summary = |extra: &[&str]| {
+        let output = cascade()
+            .args(["replay", log.to_str().unwrap(), "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let alone = summary(&[]);
+    let with_file = summary(&["--out", out.to_str().unwrap()]);
+    assert!(
+        alone.contains("(by cause: unexplained 1)") && alone.contains("state hash: "),
+        "{alone}"
+    );
+    assert_eq!(
+        with_file,
+        format!("{alone}run written to {}\n", out.display())
+    );
+}
+
+#[test]
 fn check_exits_0_on_equal_1_with_a_diff_and_update_rewrites() {
     let temp = tempfile::tempdir().unwrap();
     let log = temp.path().join("log");

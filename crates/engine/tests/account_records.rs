@@ -37,6 +37,7 @@ fn dog_bark_accounts_at_the_window_start_and_end() {
         },
         checkpoint_every: None,
         resume: false,
+        totals_only: false,
     };
     let run = replay_log(log.path(), &options, Mode::Historical)
         .expect("fixture replays")

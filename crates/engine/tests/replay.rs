@@ -20,6 +20,7 @@ fn options(from: Option<Timestamp>, checkpoint_every: Option<u64>, resume: bool)
         },
         checkpoint_every,
         resume,
+        totals_only: false,
     }
 }
 

@@ -30,6 +30,11 @@ pub struct ReplayOptions {
     /// Whether a `--from` replay may resume from a stored checkpoint (tests switch it off to
     /// compare with a replay from the start).
     pub resume: bool,
+    /// Build only what the run's summary prints ([`Engine::totals_only`]): the totals, verdicts,
+    /// unsafe episodes and state hash are the same; the lists a run file holds (samples over
+    /// time, books, accounts, simulated liquidation records) are left empty. For a caller that
+    /// writes no run file: at a million accounts the hourly samples are most of the work.
+    pub totals_only: bool,
 }
 
 /// A finished replay.
@@ -115,6 +120,9 @@ pub fn replay_log_capturing(
     let catalog = open_catalog(dir);
     let mut engine = Engine::new(options.config.clone(), mode);
     engine.capture_accounts_at(&capture.at);
+    if options.totals_only {
+        engine.totals_only();
+    }
     let first_capture = capture.at.iter().min().map(|at| at.0);
     let namespace = format!("{}-g{}", engine.namespace(), reader.generation());
     let times_key = format!("{namespace}/times");
