@@ -25,7 +25,8 @@ pub struct ReplayArgs {
     dir: PathBuf,
     /// Write the run file here: one JSON document; JSON lines when the name ends in `.jsonl`;
     /// the compact binary form when it ends in `.bin` (`run.run.bin`). Both are for large runs
-    /// (docs/run-format.md); `cascade run cat` prints either as JSON.
+    /// (docs/run-format.md); `cascade run cat` prints either as JSON. Without --out (or --json)
+    /// only what the summary prints is built: no hourly samples, books or accounts.
     #[arg(long, value_name = "RUN")]
     out: Option<PathBuf>,
     /// Print the run file on stdout instead of the summary.
