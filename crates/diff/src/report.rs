@@ -328,6 +328,34 @@ fn story_sections(runs: &[RunFile], comparisons: &[Comparison]) -> Story {
                 differences,
             ));
         }
+        let causes = run.episodes_by_cause();
+        if !causes.is_empty() {
+            tables.push((
+                format!(
+                    "Unsafe for more than {} s and never liquidated, by cause ({}; docs/fidelity.md)",
+                    run.totals.unsafe_threshold_seconds,
+                    run.label()
+                ),
+                ["cause", "episodes", "accounts", "hours"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                causes
+                    .iter()
+                    .map(|group| {
+                        vec![
+                            group.cause.name().to_owned(),
+                            Num::from_int(group.episodes.into()).human(0),
+                            Num::from_int(group.accounts.into()).human(0),
+                            format!(
+                                "{}.{}",
+                                group.seconds / 3600,
+                                group.seconds % 3600 * 10 / 3600
+                            ),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
         let Some(story::Verdicts { counts, worst }) = story::verdicts(run) else {
             continue;
         };

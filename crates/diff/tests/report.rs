@@ -476,3 +476,24 @@ fn ladder_and_overlap_series_have_distinct_colours() {
         assert!(distinct.len() >= 3, "{name}: colours {distinct:?}");
     }
 }
+
+#[test]
+fn unsafe_episodes_are_tabled_by_cause() {
+    // The Dog fixture's vault #4 stays unsafe for two hours with no reason the contracts give:
+    // one `unexplained` episode (crates/engine/tests/episode_causes.rs works it out).
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/expected/maker-dog-bark.json");
+    let run = RunFile::load(&path).unwrap();
+    let html = build_report(&[run], None, "dog").unwrap().html;
+    assert!(
+        html.contains("Unsafe for more than 3600 s and never liquidated, by cause"),
+        "no cause table"
+    );
+    assert!(
+        html.contains(
+            "<td>unexplained</td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">2.0</td>"
+        ),
+        "{}",
+        &html[html.find("by cause").unwrap()..][..600]
+    );
+}

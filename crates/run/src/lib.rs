@@ -669,6 +669,19 @@ pub fn signed_decimal(negative: bool, value: U256, decimals: u8) -> String {
     }
 }
 
+/// The unsafe episodes of one cause ([`Run::episodes_by_cause`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CauseGroup {
+    /// The cause.
+    pub cause: EpisodeCause,
+    /// Episodes with it.
+    pub episodes: u64,
+    /// Distinct accounts among them.
+    pub accounts: u64,
+    /// Their `seconds`, summed.
+    pub seconds: i64,
+}
+
 /// A stretch of time during which every check found an account liquidatable and no recorded
 /// liquidation of it happened. Checks run when a price the protocol reads changes (for Maker:
 /// each OSM poke), so `seconds` counts from the first check that found it unsafe to the last.
@@ -1533,6 +1546,31 @@ impl Run {
         }
     }
 
+    /// The unsafe episodes whose model gave evidence, grouped by cause in precedence order
+    /// (causes without an episode left out): episodes, distinct accounts and total seconds.
+    pub fn episodes_by_cause(&self) -> Vec<CauseGroup> {
+        EpisodeCause::ALL
+            .iter()
+            .filter_map(|cause| {
+                let episodes: Vec<&UnsafeEpisode> = self
+                    .unsafe_unliquidated
+                    .iter()
+                    .filter(|e| e.evidence.as_ref().is_some_and(|v| v.cause == *cause))
+                    .collect();
+                let accounts: std::collections::BTreeSet<(&str, &str, &str)> = episodes
+                    .iter()
+                    .map(|e| (e.protocol.as_str(), e.market.as_str(), e.account.as_str()))
+                    .collect();
+                (!episodes.is_empty()).then(|| CauseGroup {
+                    cause: *cause,
+                    episodes: episodes.len() as u64,
+                    accounts: accounts.len() as u64,
+                    seconds: episodes.iter().map(|e| e.seconds).sum(),
+                })
+            })
+            .collect()
+    }
+
     /// A short human summary for stdout.
     pub fn summary(&self) -> String {
         let mut out = String::new();
@@ -1583,16 +1621,10 @@ impl Run {
         for (asset, amount) in &t.bad_debt {
             out.push_str(&format!("bad debt: {amount} {asset}\n"));
         }
-        let by_cause: Vec<String> = EpisodeCause::ALL
+        let by_cause: Vec<String> = self
+            .episodes_by_cause()
             .iter()
-            .filter_map(|cause| {
-                let count = self
-                    .unsafe_unliquidated
-                    .iter()
-                    .filter(|e| e.evidence.as_ref().is_some_and(|v| v.cause == *cause))
-                    .count();
-                (count > 0).then(|| format!("{} {count}", cause.name()))
-            })
+            .map(|group| format!("{} {}", group.cause.name(), group.episodes))
             .collect();
         out.push_str(&format!(
             "unsafe > {} s and never liquidated: {} episode{}{}\n",
