@@ -89,8 +89,7 @@ pub fn account_records(
             .seized
             .entry(record.collateral_asset.to_string())
             .or_insert_with(|| Quantity::zero(record.collateral_seized.decimals));
-        // One asset's amounts share its decimals; saturate rather than wrap on absurd input.
-        sum.value = sum.value.saturating_add(record.collateral_seized.value);
+        *sum = sum.saturating_add(record.collateral_seized);
     }
     let debt_of = |key: &Key| {
         let at = |book: Option<&Book>| {
