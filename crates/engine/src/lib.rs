@@ -7,8 +7,10 @@
 //!   protocol;
 //! - [`protocol`]: the [`ProtocolModel`] trait, typed parameters ([`protocol::param`]) and the
 //!   registry's types ([`protocol::registry`]);
-//! - [`protocols`]: the models, one folder each, listed once in [`protocols::REGISTRY`] (Aave and
-//!   Compound still live in `aave` and `compound`);
+//! - [`lending`]: the pool model Aave v2/v3 and Compound v2 share (accounts, pair index, monitor,
+//!   best-bonus pick, codec), generic over each protocol's rules;
+//! - [`protocols`]: the models, one folder each (`maker`; `aave` and `compound` holding only their
+//!   rules and math on [`lending`]), listed once in [`protocols::REGISTRY`];
 //! - [`leverage`]: health and leverage over time (the run's `health_over_time`);
 //! - [`counterfactual`]: scenarios, the simulated liquidator, price impact, the cascade graph and
 //!   sweeps;
