@@ -63,9 +63,10 @@ struct Oracle {
 /// The unit of relative prices (collateral in debt-token terms, 8 decimals) the index keys use.
 const RELATIVE_UNIT: u128 = 100_000_000;
 
-/// The blocks of a market's window: how many, when openings end, how much activity follows.
+/// How a market's window is spent in blocks: how many, when openings end, how much activity
+/// follows. (Not the run file's `Window`, the reported part of a log.)
 #[derive(Clone, Copy)]
-pub(crate) struct Window {
+pub(crate) struct BlockPlan {
     pub total_blocks: u64,
     open_end: u64,
     activity: u64,
@@ -218,8 +219,8 @@ impl Generator {
         })
     }
 
-    /// The blocks of this market's window.
-    pub(crate) fn window(&self) -> Result<Window, SynthError> {
+    /// How this market's window is spent in blocks.
+    pub(crate) fn block_plan(&self) -> Result<BlockPlan, SynthError> {
         let shock = self.config.shock;
         let total_blocks = u64::from(shock.total_secs() / BLOCK_SECS);
         // Positions open during the first three quarters of the warm-up, activity runs after.
@@ -237,7 +238,7 @@ impl Generator {
                     .events_per_account
                     .saturating_sub(OPENING_EVENTS),
             );
-        Ok(Window {
+        Ok(BlockPlan {
             total_blocks,
             open_end,
             activity,
@@ -246,28 +247,28 @@ impl Generator {
     }
 
     pub(crate) fn run(&mut self, sink: Sink<'_>) -> Result<(), SynthError> {
-        let window = self.window()?;
-        for block in 0..=window.total_blocks {
-            self.step(block, &window, sink)?;
+        let plan = self.block_plan()?;
+        for block in 0..=plan.total_blocks {
+            self.step(block, &plan, sink)?;
         }
         Ok(())
     }
 
-    /// Writes block `block` of `window`: prices, keeper, openings, activity.
+    /// Writes block `block` of `plan`: prices, keeper, openings, activity.
     pub(crate) fn step(
         &mut self,
         block: u64,
-        window: &Window,
+        plan: &BlockPlan,
         sink: Sink<'_>,
     ) -> Result<(), SynthError> {
         let shock = self.config.shock;
         let accounts = u64::from(self.config.accounts);
-        let Window {
+        let BlockPlan {
             open_end,
             activity,
             activity_blocks,
             ..
-        } = *window;
+        } = *plan;
         self.block = block;
         self.tx = 0;
         let t = (block * u64::from(BLOCK_SECS)) as u32;

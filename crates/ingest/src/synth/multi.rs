@@ -49,7 +49,7 @@ pub(crate) fn generate(config: &SynthConfig, sink: Sink<'_>) -> Result<SynthSumm
         own.accounts = slots.len();
         generators.push(Generator::with_slots(own, k as u64, Some(slots))?);
     }
-    let window = generators[0].window()?;
+    let blocks = generators[0].block_plan()?;
     let mut summary = SynthSummary {
         owners: plan.owners,
         shared_owners: plan.shared,
@@ -58,11 +58,11 @@ pub(crate) fn generate(config: &SynthConfig, sink: Sink<'_>) -> Result<SynthSumm
     let mut block_events: Vec<Event> = Vec::new();
     let mut written: Vec<PriceUpdate> = Vec::new();
     let mut seq = 0u64;
-    for block in 0..=window.total_blocks {
+    for block in 0..=blocks.total_blocks {
         block_events.clear();
         written.clear();
         for generator in &mut generators {
-            generator.step(block, &window, &mut |event: &Event| {
+            generator.step(block, &blocks, &mut |event: &Event| {
                 block_events.push(event.clone());
                 Ok(())
             })?;
