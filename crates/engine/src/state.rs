@@ -32,16 +32,19 @@ impl StateWriter {
     }
 
     /// One byte.
+    #[inline]
     pub fn u8(&mut self, value: u8) {
         self.bytes.push(value);
     }
 
     /// A boolean as one byte (0 or 1).
+    #[inline]
     pub fn bool(&mut self, value: bool) {
         self.u8(u8::from(value));
     }
 
     /// An optional value: `false`, or `true` and the value as `write` writes it.
+    #[inline]
     pub fn option<T>(&mut self, value: Option<&T>, write: impl FnOnce(&mut Self, &T)) {
         match value {
             Some(value) => {
@@ -53,37 +56,44 @@ impl StateWriter {
     }
 
     /// Eight bytes, little-endian.
+    #[inline]
     pub fn u64(&mut self, value: u64) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
     }
 
     /// Eight bytes, little-endian, two's complement.
+    #[inline]
     pub fn i64(&mut self, value: i64) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
     }
 
     /// A length or count.
+    #[inline]
     pub fn count(&mut self, value: usize) {
         self.u64(value as u64);
     }
 
     /// Thirty-two bytes, little-endian.
+    #[inline]
     pub fn u256(&mut self, value: U256) {
         self.bytes.extend_from_slice(&value.to_le_bytes::<32>());
     }
 
     /// A timestamp as its seconds.
+    #[inline]
     pub fn time(&mut self, value: Timestamp) {
         self.i64(value.0);
     }
 
     /// A fixed-point number: value then decimals.
+    #[inline]
     pub fn fixed(&mut self, value: &Fixed) {
         self.u256(value.value);
         self.u8(value.decimals);
     }
 
     /// An id: tag 0 address (20 bytes), 1 number (8 bytes), 2 name (32 bytes).
+    #[inline]
     pub fn id(&mut self, value: &Id) {
         match value {
             Id::Address(address) => {
@@ -102,11 +112,13 @@ impl StateWriter {
     }
 
     /// Raw bytes without a length prefix (magic numbers).
+    #[inline]
     pub fn bytes_raw(&mut self, value: &[u8]) {
         self.bytes.extend_from_slice(value);
     }
 
     /// Raw bytes with a length prefix.
+    #[inline]
     pub fn blob(&mut self, value: &[u8]) {
         self.count(value.len());
         self.bytes.extend_from_slice(value);
@@ -126,6 +138,7 @@ impl<'a> StateReader<'a> {
     }
 
     /// An error at the current offset.
+    #[cold]
     pub fn error(&self, reason: impl Into<String>) -> EngineError {
         EngineError::BadCheckpoint {
             offset: self.offset,
@@ -148,6 +161,7 @@ impl<'a> StateReader<'a> {
         }
     }
 
+    #[inline]
     fn take<const N: usize>(&mut self) -> Result<[u8; N], EngineError> {
         let end = self.offset + N;
         let slice = self
@@ -161,11 +175,13 @@ impl<'a> StateReader<'a> {
     }
 
     /// One byte.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, EngineError> {
         Ok(self.take::<1>()?[0])
     }
 
     /// A boolean.
+    #[inline]
     pub fn bool(&mut self) -> Result<bool, EngineError> {
         match self.u8()? {
             0 => Ok(false),
@@ -175,6 +191,7 @@ impl<'a> StateReader<'a> {
     }
 
     /// An optional value written by [`StateWriter::option`].
+    #[inline]
     pub fn option<T>(
         &mut self,
         read: impl FnOnce(&mut Self) -> Result<T, EngineError>,
@@ -187,16 +204,19 @@ impl<'a> StateReader<'a> {
     }
 
     /// Eight bytes, little-endian.
+    #[inline]
     pub fn u64(&mut self) -> Result<u64, EngineError> {
         Ok(u64::from_le_bytes(self.take::<8>()?))
     }
 
     /// Eight bytes, little-endian, two's complement.
+    #[inline]
     pub fn i64(&mut self) -> Result<i64, EngineError> {
         Ok(i64::from_le_bytes(self.take::<8>()?))
     }
 
     /// A length or count, refused when larger than the bytes left could possibly hold.
+    #[inline]
     pub fn count(&mut self) -> Result<usize, EngineError> {
         let value = self.u64()?;
         let left = (self.bytes.len() - self.offset) as u64;
@@ -207,16 +227,19 @@ impl<'a> StateReader<'a> {
     }
 
     /// Thirty-two bytes, little-endian.
+    #[inline]
     pub fn u256(&mut self) -> Result<U256, EngineError> {
         Ok(U256::from_le_bytes(self.take::<32>()?))
     }
 
     /// A timestamp.
+    #[inline]
     pub fn time(&mut self) -> Result<Timestamp, EngineError> {
         Ok(Timestamp(self.i64()?))
     }
 
     /// A fixed-point number.
+    #[inline]
     pub fn fixed(&mut self) -> Result<Fixed, EngineError> {
         let value = self.u256()?;
         let decimals = self.u8()?;
@@ -224,6 +247,7 @@ impl<'a> StateReader<'a> {
     }
 
     /// An id.
+    #[inline]
     pub fn id(&mut self) -> Result<Id, EngineError> {
         match self.u8()? {
             0 => Ok(Id::Address(cascade_events::Address::new(
@@ -241,6 +265,7 @@ impl<'a> StateReader<'a> {
     }
 
     /// `count` raw bytes without a length prefix.
+    #[inline]
     pub fn raw(&mut self, count: usize) -> Result<&'a [u8], EngineError> {
         let start = self.offset;
         let slice = self
@@ -252,6 +277,7 @@ impl<'a> StateReader<'a> {
     }
 
     /// Raw bytes with a length prefix.
+    #[inline]
     pub fn blob(&mut self) -> Result<&'a [u8], EngineError> {
         let len = self.count()?;
         let start = self.offset;
