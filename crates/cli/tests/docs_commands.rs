@@ -3,13 +3,14 @@
 //! `docs/postmortems/` (against `../shared/data`, skipped with a notice when it is absent), the
 //! sweep over Kafka workers of `docs/kafka.md` (also only when this checkout's broker runs), and
 //! the `cascade` lines of the GitHub Actions job in `docs/diff.md`, the position-snapshot workflow
-//! of `docs/ingest.md` and the three-protocol market of `docs/synthetic.md` (no real data needed),
+//! of `docs/ingest.md`, the three-protocol market of `docs/synthetic.md` and the threshold cut of
+//! `docs/leverage.md` (no real data needed),
 //! `docs/kafka.md`'s Docker job against a private broker (the compose file parsed, `docker/job.sh`
 //! run as the doc shows; no Docker engine needed), and, checked without running them (they are
 //! measurements and a clean-machine build), the command lines of `docs/build.md`,
 //! `docs/benchmarks.md`, `docs/scale-out.md` and `docs/reliability.md`: subcommands, flags,
-//! packages, bench targets and scripts exist. `docs/scenarios.md`, `docs/leverage.md` and
-//! `docs/engine.md` show no command to run (only synopses and file formats).
+//! packages, bench targets and scripts exist. `docs/scenarios.md` and `docs/engine.md` show no
+//! command to run (only synopses and file formats).
 //!
 //! Each line goes through `bash -c` with the built `cascade` first on the PATH, so comments,
 //! quoting and redirections behave as they do for a reader who pastes them.
@@ -269,6 +270,74 @@ fn the_totals_workflow_of_docs_ingest_runs_as_written() {
         outputs[3].contains("health 1.072117894736842105"),
         "{}",
         outputs[3]
+    );
+}
+
+/// `docs/leverage.md`'s threshold cut on the command line: the commands as written, the output
+/// the page shows line for line, and the numbers `fixtures/scenarios/compound-loop-cut.toml`
+/// works out, read from the two run files.
+#[test]
+fn the_threshold_cut_of_docs_leverage_runs_as_written() {
+    let repo = repo();
+    let doc = std::fs::read_to_string(repo.join("docs/leverage.md")).unwrap();
+    let lines = block_after(&doc, "### On the command line", "sh");
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let temp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo.join("fixtures"), temp.path().join("fixtures")).unwrap();
+    let mut printed = String::new();
+    for line in &lines {
+        let output = shell(line, temp.path(), &[]);
+        // `cascade diff` exits 1 when the runs differ, as they must here.
+        let expected = if line.starts_with("cascade diff") {
+            1
+        } else {
+            0
+        };
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "{line}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        printed.push_str(&String::from_utf8(output.stdout).unwrap());
+    }
+    for shown in block_after(&doc, "What they print", "text") {
+        assert!(
+            printed.lines().any(|line| line == shown),
+            "the page shows {shown:?}, the commands printed:\n{printed}"
+        );
+    }
+
+    let run = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(temp.path().join(name)).unwrap()).unwrap()
+    };
+    let base = run("base.json");
+    assert_eq!(base["liquidations"].as_array().unwrap().len(), 0);
+    let cut = run("cut.json");
+    let liquidations = cut["liquidations"].as_array().unwrap();
+    assert_eq!(liquidations.len(), 1, "{liquidations:?}");
+    let looper = "0x0000000000000000000000000000000000000100";
+    let liquidation = &liquidations[0];
+    assert_eq!(liquidation["account"], looper);
+    assert_eq!(liquidation["time"], "2021-05-19T02:00:00Z");
+    assert_eq!(liquidation["collateral_seized"], "15587.6288659792");
+    assert_eq!(liquidation["debt_repaid"], "14000");
+    assert_eq!(
+        cut["scenario"]["changes"][1],
+        "threshold cut: looped positions cut at the window start: compound-v2 2"
+    );
+    let end_health = |account: &str| {
+        cut["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account"] == account)
+            .map(|a| a["end"]["health"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(end_health(looper).as_deref(), Some("1.1840000000000088"));
+    assert_eq!(
+        end_health("0x0000000000000000000000000000000000000200").as_deref(),
+        Some("2.037")
     );
 }
 
