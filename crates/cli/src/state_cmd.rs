@@ -2,6 +2,7 @@
 //! account's position at a time, as CSV (one row per account and asset) or JSON lines (one line
 //! per account), the form chosen by the file name (`docs/engine.md`, "Accounts at a time").
 
+use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,10 +11,10 @@ use cascade_engine::Capture;
 use cascade_engine::protocol::accounts::{
     AccountPosition, AccountsCapture, AssetPosition, SnapshotDifference, ThresholdKind,
 };
-use cascade_events::{Amount, Id, Timestamp, U256};
-use cascade_run::decimal;
+use cascade_events::{Amount, Id, Protocol, Timestamp, U256};
+use cascade_run::Quantity;
 use clap::Args;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::Outcome;
 use crate::engine_args::{EngineArgs, parse_time};
@@ -130,13 +131,13 @@ fn state_text(capture: &AccountsCapture, account: Option<&str>) -> String {
             row.protocol,
             row.market,
             row.account,
-            row.health_factor.as_deref().unwrap_or("unknown"),
-            row.collateral_value.as_deref().unwrap_or("unknown"),
+            or_unknown(row.health_factor.as_ref()),
+            or_unknown(row.collateral_value.as_ref()),
             row.base_currency,
-            row.debt_value.as_deref().unwrap_or("unknown"),
+            or_unknown(row.debt_value.as_ref()),
             row.base_currency,
-            row.threshold_kind,
-            row.threshold.as_deref().unwrap_or("unknown"),
+            threshold_kind_name(row.threshold_kind),
+            or_unknown(row.threshold),
         ));
         if let (Some(asset), Some(price)) = (&row.liquidation_asset, &row.liquidation_price) {
             text.push_str(&format!(", liquidation price of {asset} {price}"));
@@ -154,18 +155,19 @@ fn state_text(capture: &AccountsCapture, account: Option<&str>) -> String {
             text.push_str(&format!(" (missing: {missing})"));
         }
         text.push('\n');
-        for asset in &row.assets {
+        for position_asset in &position.assets {
+            let asset = AssetJson::of(position_asset, position.base_decimals);
             text.push_str(&format!(
                 "  {}: collateral {}{}, debt {}, price {}\n",
                 asset.asset,
                 asset.collateral,
-                if asset.collateral_enabled || asset.collateral == "0" {
+                if asset.collateral_enabled || position_asset.collateral.is_zero() {
                     ""
                 } else {
                     " (not counted)"
                 },
                 asset.debt,
-                asset.price.as_deref().unwrap_or("unknown"),
+                or_unknown(asset.price),
             ));
         }
     }
@@ -174,14 +176,14 @@ fn state_text(capture: &AccountsCapture, account: Option<&str>) -> String {
 
 /// What `cascade state --json` prints.
 #[derive(Serialize)]
-struct StateJson {
+struct StateJson<'a> {
     at: String,
     state_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     recorded_health: Option<RecordedHealth>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     snapshot_differences: Vec<DifferenceJson>,
-    accounts: Vec<AccountJson>,
+    accounts: Vec<AccountJson<'a>>,
 }
 
 /// How far the computed health factors are from those the `account-totals` snapshots recorded.
@@ -290,110 +292,157 @@ impl DifferenceJson {
 
 /// One account as the accounts file and `cascade state --json` write it: amounts as decimal
 /// text, token amounts in tokens where the decimals are known (else base units, `decimals`
-/// empty), values in the base currency, the health factor `inf` without debt.
+/// empty), values in the base currency, the health factor `inf` without debt. It borrows the
+/// position and writes each field's text straight to the output (a million accounts are tens of
+/// millions of fields: no `String` per field).
 #[derive(Serialize)]
-struct AccountJson {
-    protocol: String,
-    market: String,
-    account: String,
-    base_currency: String,
-    collateral_value: Option<String>,
-    debt_value: Option<String>,
-    threshold_kind: String,
-    threshold: Option<String>,
-    health_factor: Option<String>,
-    liquidation_asset: Option<String>,
-    liquidation_price: Option<String>,
-    missing: Option<String>,
+struct AccountJson<'a> {
+    protocol: Text<Protocol>,
+    market: Text<&'a Id>,
+    account: Text<&'a Id>,
+    base_currency: Text<&'a Id>,
+    collateral_value: Option<Text<Tokens>>,
+    debt_value: Option<Text<Tokens>>,
+    threshold_kind: ThresholdKind,
+    threshold: Option<&'a Quantity>,
+    health_factor: Option<Text<Health>>,
+    liquidation_asset: Option<Text<&'a Id>>,
+    liquidation_price: Option<&'a Quantity>,
+    missing: Option<&'a str>,
     /// For an account known by its totals: when they were recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    totals_at: Option<String>,
+    totals_at: Option<Text<Timestamp>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    recorded_health_factor: Option<String>,
+    recorded_health_factor: Option<Text<Health>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     health_difference_ppm: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    ltv: Option<String>,
+    ltv: Option<&'a Quantity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     e_mode: Option<u8>,
-    assets: Vec<AssetJson>,
+    assets: Assets<'a>,
+}
+
+/// The assets of an [`AccountJson`], each as an [`AssetJson`].
+struct Assets<'a> {
+    assets: &'a [AssetPosition],
+    base_decimals: u8,
+}
+
+impl Serialize for Assets<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.assets
+                .iter()
+                .map(|asset| AssetJson::of(asset, self.base_decimals)),
+        )
+    }
 }
 
 /// One asset of an [`AccountJson`].
 #[derive(Serialize)]
-struct AssetJson {
-    asset: String,
+struct AssetJson<'a> {
+    asset: Text<&'a Id>,
     decimals: Option<u8>,
-    collateral: String,
-    collateral_value: Option<String>,
-    debt: String,
-    debt_value: Option<String>,
-    price: Option<String>,
+    collateral: Text<Tokens>,
+    collateral_value: Option<Text<Tokens>>,
+    debt: Text<Tokens>,
+    debt_value: Option<Text<Tokens>>,
+    price: Option<&'a Quantity>,
     collateral_enabled: bool,
 }
 
-impl AccountJson {
-    fn of(position: &AccountPosition) -> Self {
-        let base = |value: Option<U256>| value.map(|v| decimal(v, position.base_decimals));
+impl<'a> AccountJson<'a> {
+    fn of(position: &'a AccountPosition) -> Self {
+        let base = |value: Option<U256>| value.map(|v| Text(Tokens(v, position.base_decimals)));
         let totals = position.totals.as_ref();
-        let threshold_kind = threshold_kind_name(position.threshold_kind);
+        let liquidation = position.liquidation_price.as_ref();
         Self {
-            protocol: position.protocol.to_string(),
-            market: position.market.to_string(),
-            account: position.account.to_string(),
-            base_currency: position.base_currency.to_string(),
+            protocol: Text(position.protocol),
+            market: Text(&position.market),
+            account: Text(&position.account),
+            base_currency: Text(&position.base_currency),
             collateral_value: base(position.collateral_value),
             debt_value: base(position.debt_value),
-            threshold_kind,
-            threshold: position.threshold.map(|t| t.to_string()),
-            health_factor: position.health_factor.map(health_text),
-            liquidation_asset: position
-                .liquidation_price
-                .as_ref()
-                .map(|l| l.asset.to_string()),
-            liquidation_price: position
-                .liquidation_price
-                .as_ref()
-                .map(|l| l.price.to_string()),
-            missing: position.missing.clone(),
-            totals_at: totals.map(|t| t.at.to_rfc3339()),
-            recorded_health_factor: totals.and_then(|t| t.health_factor).map(health_text),
+            threshold_kind: position.threshold_kind,
+            threshold: position.threshold.as_ref(),
+            health_factor: position.health_factor.map(|h| Text(Health(h))),
+            liquidation_asset: liquidation.map(|l| Text(&l.asset)),
+            liquidation_price: liquidation.map(|l| &l.price),
+            missing: position.missing.as_deref(),
+            totals_at: totals.map(|t| Text(t.at)),
+            recorded_health_factor: totals
+                .and_then(|t| t.health_factor)
+                .map(|h| Text(Health(h))),
             health_difference_ppm: totals.and_then(|t| t.health_difference_ppm),
-            ltv: totals.and_then(|t| t.ltv).map(|ltv| ltv.to_string()),
+            ltv: totals.and_then(|t| t.ltv.as_ref()),
             e_mode: totals.and_then(|t| t.e_mode),
-            assets: position
-                .assets
-                .iter()
-                .map(|asset| AssetJson::of(asset, position.base_decimals))
-                .collect(),
+            assets: Assets {
+                assets: &position.assets,
+                base_decimals: position.base_decimals,
+            },
         }
     }
 }
 
-impl AssetJson {
-    fn of(asset: &AssetPosition, base_decimals: u8) -> Self {
-        let tokens = |amount: U256| decimal(amount, asset.decimals.unwrap_or(0));
-        let base = |value: Option<U256>| value.map(|v| decimal(v, base_decimals));
+impl<'a> AssetJson<'a> {
+    fn of(asset: &'a AssetPosition, base_decimals: u8) -> Self {
+        let tokens = |amount: U256| Text(Tokens(amount, asset.decimals.unwrap_or(0)));
+        let base = |value: Option<U256>| value.map(|v| Text(Tokens(v, base_decimals)));
         Self {
-            asset: asset.asset.to_string(),
+            asset: Text(&asset.asset),
             decimals: asset.decimals,
             collateral: tokens(asset.collateral),
             collateral_value: base(asset.collateral_value),
             debt: tokens(asset.debt),
             debt_value: base(asset.debt_value),
-            price: asset.price.map(|p| p.to_string()),
+            price: asset.price.as_ref(),
             collateral_enabled: asset.collateral_enabled,
         }
     }
 }
 
-/// A wad health factor as decimal text; `inf` for the protocols' no-debt maximum.
-fn health_text(health: U256) -> String {
-    if health == U256::MAX {
-        "inf".to_owned()
-    } else {
-        decimal(health, 18)
+/// A value written as its `Display` text: in JSON a string the serializer escapes as it goes,
+/// without building a `String`.
+struct Text<T>(T);
+
+impl<T: fmt::Display> Serialize for Text<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
     }
+}
+
+impl<T: fmt::Display> fmt::Display for Text<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An amount of base units with this many decimals, as `cascade_run::decimal` writes it.
+struct Tokens(U256, u8);
+
+impl fmt::Display for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Amount(self.0).write_tokens(self.1, f)
+    }
+}
+
+/// A wad health factor as decimal text; `inf` for the protocols' no-debt maximum.
+struct Health(U256);
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == U256::MAX {
+            f.write_str("inf")
+        } else {
+            Tokens(self.0, 18).fmt(f)
+        }
+    }
+}
+
+/// A value's text, or `unknown`.
+fn or_unknown(value: Option<impl fmt::Display>) -> String {
+    value.map_or_else(|| "unknown".to_owned(), |value| value.to_string())
 }
 
 /// The columns of a CSV accounts file, one row per account and asset (one with the asset columns
@@ -442,23 +491,24 @@ pub fn write_accounts(path: &Path, captures: &[AccountsCapture]) -> anyhow::Resu
     })
 }
 
-/// One JSON object per account and capture, with the capture's `at` and `state_time`.
+/// One JSON object per account and capture, with the capture's `at` and `state_time`, each
+/// written as it is serialized.
 fn accounts_lines(captures: &[AccountsCapture], mut out: impl Write) -> std::io::Result<()> {
     #[derive(Serialize)]
     struct Line<'a> {
-        at: String,
-        state_time: Option<String>,
+        at: &'a str,
+        state_time: Option<&'a str>,
         #[serde(flatten)]
-        account: &'a AccountJson,
+        account: AccountJson<'a>,
     }
     for capture in captures {
         let at = capture.at.to_rfc3339();
         let state_time = capture.state_time.map(Timestamp::to_rfc3339);
         for position in &capture.accounts {
             let line = Line {
-                at: at.clone(),
-                state_time: state_time.clone(),
-                account: &AccountJson::of(position),
+                at: &at,
+                state_time: state_time.as_deref(),
+                account: AccountJson::of(position),
             };
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
@@ -557,13 +607,16 @@ impl CsvRow {
         put_decimal(debt_value, position.debt_value, base);
         *threshold_kind = kind;
         put(threshold, position.threshold);
-        put_health(health_factor, position.health_factor);
+        put(health_factor, position.health_factor.map(Health));
         let liquidation = position.liquidation_price.as_ref();
         put(liquidation_asset, liquidation.map(|l| l.asset));
         put(liquidation_price, liquidation.map(|l| l.price));
         put(missing, position.missing.as_deref());
         put(totals_at, totals.map(|t| t.at.to_rfc3339()));
-        put_health(recorded_health_factor, totals.and_then(|t| t.health_factor));
+        put(
+            recorded_health_factor,
+            totals.and_then(|t| t.health_factor).map(Health),
+        );
         put(
             health_difference_ppm,
             totals.and_then(|t| t.health_difference_ppm),
@@ -644,24 +697,13 @@ fn put(column: &mut String, value: Option<impl std::fmt::Display>) {
     }
 }
 
-/// Sets `column` to `amount` in units of `decimals` digits ([`decimal`]'s text), or empty.
+/// Sets `column` to `amount` in units of `decimals` digits ([`Tokens`]' text), or empty.
 fn put_decimal(column: &mut String, amount: Option<U256>, decimals: u8) {
     column.clear();
     if let Some(amount) = amount {
         Amount(amount)
             .write_tokens(decimals, column)
             .expect("writing to a String cannot fail");
-    }
-}
-
-/// Sets `column` to [`health_text`]'s text, or empty.
-fn put_health(column: &mut String, health: Option<U256>) {
-    match health {
-        Some(U256::MAX) => {
-            column.clear();
-            column.push_str("inf");
-        }
-        health => put_decimal(column, health, 18),
     }
 }
 

@@ -3,13 +3,14 @@
 //! `docs/postmortems/` (against `../shared/data`, skipped with a notice when it is absent), the
 //! sweep over Kafka workers of `docs/kafka.md` (also only when this checkout's broker runs), and
 //! the `cascade` lines of the GitHub Actions job in `docs/diff.md`, the position-snapshot workflow
-//! of `docs/ingest.md` and the three-protocol market of `docs/synthetic.md` (no real data needed),
+//! of `docs/ingest.md`, the three-protocol market of `docs/synthetic.md` and the threshold cut of
+//! `docs/leverage.md` (no real data needed),
 //! `docs/kafka.md`'s Docker job against a private broker (the compose file parsed, `docker/job.sh`
 //! run as the doc shows; no Docker engine needed), and, checked without running them (they are
 //! measurements and a clean-machine build), the command lines of `docs/build.md`,
 //! `docs/benchmarks.md`, `docs/scale-out.md` and `docs/reliability.md`: subcommands, flags,
-//! packages, bench targets and scripts exist. `docs/scenarios.md`, `docs/leverage.md` and
-//! `docs/engine.md` show no command to run (only synopses and file formats).
+//! packages, bench targets and scripts exist. `docs/scenarios.md` and `docs/engine.md` show no
+//! command to run (only synopses and file formats).
 //!
 //! Each line goes through `bash -c` with the built `cascade` first on the PATH, so comments,
 //! quoting and redirections behave as they do for a reader who pastes them.
@@ -145,7 +146,141 @@ fn the_real_data_examples_of_ingest_and_fidelity_run_as_written() {
         let text = std::fs::read_to_string(repo().join(doc)).unwrap();
         let lines = block_after(&text, heading, "sh");
         assert!(lines.len() >= 4, "{doc}: {lines:?}");
-        run_with_real_data(doc, &lines);
+        let Some(temp) = run_with_real_data(doc, &lines) else {
+            continue;
+        };
+        if doc.ends_with("cross-protocol.md") {
+            cross_protocol_numbers(&text, &temp.path().join("work"));
+        }
+    }
+}
+
+/// The numbers `docs/postmortems/2021-05-19-cross-protocol.md` states, from the run files its
+/// commands wrote into `work`.
+fn cross_protocol_numbers(page: &str, work: &Path) {
+    let run = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(work.join(name)).unwrap()).unwrap()
+    };
+    let history = run("xp-history.json");
+    let aave: Vec<&serde_json::Value> = history["liquidations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["protocol"] == "aave-v2")
+        .collect();
+    let tally = |day: &str| {
+        let of_day: Vec<_> = aave
+            .iter()
+            .filter(|l| l["time"].as_str().unwrap().starts_with(day))
+            .collect();
+        let count = |key: &str, value: &str| {
+            of_day
+                .iter()
+                .filter(|l| match key {
+                    "verdict" => l["verdict"] == value,
+                    _ => l["seize"]["result"] == value,
+                })
+                .count()
+        };
+        (
+            of_day.len(),
+            count("verdict", "unknown-account"),
+            count("seize", "consistent"),
+            count("seize", "mismatch"),
+        )
+    };
+    assert_eq!(tally(""), (1088, 1088, 703, 385));
+    assert_eq!(tally("2021-05-19"), (679, 679, 391, 288));
+    let hour = |h: &str| {
+        aave.iter()
+            .filter(|l| {
+                l["time"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("2021-05-19T{h}"))
+            })
+            .count()
+    };
+    // The Aave column of the page's table, and its busiest hours.
+    for (h, count) in [
+        ("00", 1),
+        ("06", 4),
+        ("07", 3),
+        ("08", 1),
+        ("09", 9),
+        ("10", 27),
+        ("11", 91),
+        ("12", 133),
+        ("13", 90),
+        ("14", 103),
+        ("20", 28),
+    ] {
+        assert_eq!(hour(h), count, "Aave v2 liquidations in hour {h}");
+    }
+
+    let uniswap = run("xp-uniswap.json");
+    let cascade = &uniswap["counterfactual"]["cascade"];
+    assert_eq!(cascade["depth"], 5);
+    assert_eq!(cascade["triggered_by_price_move"], 33);
+    assert_eq!(cascade["triggered_by_impact"], 22);
+    assert!(cascade.get("cross_protocol").is_none(), "{cascade}");
+    let simulated = uniswap["liquidations"].as_array().unwrap();
+    assert_eq!(simulated.len(), 55);
+    let on_the_day = simulated
+        .iter()
+        .filter(|l| l["time"].as_str().unwrap().starts_with("2021-05-19"))
+        .count();
+    assert_eq!(on_the_day, 34);
+    let sold = uniswap["counterfactual"]["liquidator"]["collateral_sold"]["WETH"]
+        .as_str()
+        .unwrap();
+    assert!(sold.starts_with("23903.22"), "{sold}");
+
+    // The table's OSM readings with and without the impact, and the move, as the page rounds
+    // them.
+    let baseline = run("xp-baseline.json");
+    let osm = |run: &serde_json::Value, at: &str| -> f64 {
+        run["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|point| point["time"] == at && !point["oracle_price"].is_null())
+            .map(|point| point["oracle_price"].as_str().unwrap().parse().unwrap())
+            .unwrap_or_else(|| panic!("no OSM price at {at}"))
+    };
+    let thousands = |value: f64| {
+        let cents = format!("{value:.2}");
+        let (whole, fraction) = cents.split_once('.').unwrap();
+        let mut grouped = String::new();
+        for (i, digit) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        format!("{grouped}.{fraction}")
+    };
+    for (reading, seen) in [
+        ("01:00", "00:00"),
+        ("07:00", "06:00"),
+        ("08:00", "07:00"),
+        ("09:00", "08:00"),
+        ("10:00", "09:00"),
+        ("11:00", "10:00"),
+        ("15:00", "14:00"),
+        ("21:00", "20:00"),
+    ] {
+        let at = format!("2021-05-19T{reading}:00Z");
+        let (with, without) = (osm(&uniswap, &at), osm(&baseline, &at));
+        let row = format!(
+            "| {reading} | {} | {} | {:.1}% | {seen} | {} |",
+            thousands(with),
+            thousands(without),
+            (with / without - 1.0) * 100.0,
+            hour(&seen[..2])
+        );
+        assert!(page.contains(&row), "the page lacks the row {row}");
     }
 }
 
@@ -269,6 +404,74 @@ fn the_totals_workflow_of_docs_ingest_runs_as_written() {
         outputs[3].contains("health 1.072117894736842105"),
         "{}",
         outputs[3]
+    );
+}
+
+/// `docs/leverage.md`'s threshold cut on the command line: the commands as written, the output
+/// the page shows line for line, and the numbers `fixtures/scenarios/compound-loop-cut.toml`
+/// works out, read from the two run files.
+#[test]
+fn the_threshold_cut_of_docs_leverage_runs_as_written() {
+    let repo = repo();
+    let doc = std::fs::read_to_string(repo.join("docs/leverage.md")).unwrap();
+    let lines = block_after(&doc, "### On the command line", "sh");
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let temp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo.join("fixtures"), temp.path().join("fixtures")).unwrap();
+    let mut printed = String::new();
+    for line in &lines {
+        let output = shell(line, temp.path(), &[]);
+        // `cascade diff` exits 1 when the runs differ, as they must here.
+        let expected = if line.starts_with("cascade diff") {
+            1
+        } else {
+            0
+        };
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "{line}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        printed.push_str(&String::from_utf8(output.stdout).unwrap());
+    }
+    for shown in block_after(&doc, "What they print", "text") {
+        assert!(
+            printed.lines().any(|line| line == shown),
+            "the page shows {shown:?}, the commands printed:\n{printed}"
+        );
+    }
+
+    let run = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(temp.path().join(name)).unwrap()).unwrap()
+    };
+    let base = run("base.json");
+    assert_eq!(base["liquidations"].as_array().unwrap().len(), 0);
+    let cut = run("cut.json");
+    let liquidations = cut["liquidations"].as_array().unwrap();
+    assert_eq!(liquidations.len(), 1, "{liquidations:?}");
+    let looper = "0x0000000000000000000000000000000000000100";
+    let liquidation = &liquidations[0];
+    assert_eq!(liquidation["account"], looper);
+    assert_eq!(liquidation["time"], "2021-05-19T02:00:00Z");
+    assert_eq!(liquidation["collateral_seized"], "15587.6288659792");
+    assert_eq!(liquidation["debt_repaid"], "14000");
+    assert_eq!(
+        cut["scenario"]["changes"][1],
+        "threshold cut: looped positions cut at the window start: compound-v2 2"
+    );
+    let end_health = |account: &str| {
+        cut["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account"] == account)
+            .map(|a| a["end"]["health"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(end_health(looper).as_deref(), Some("1.1840000000000088"));
+    assert_eq!(
+        end_health("0x0000000000000000000000000000000000000200").as_deref(),
+        Some("2.037")
     );
 }
 

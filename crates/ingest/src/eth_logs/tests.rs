@@ -1,5 +1,7 @@
 //! Tests of the `eth-logs` adapter: logs encoded with the `sol!` definitions, decoded back.
 
+use std::path::Path;
+
 use alloy_primitives::{Address, B256, FixedBytes, I256, U256, hex};
 use alloy_sol_types::{SolCall, SolEvent};
 use cascade_events::{
@@ -1268,5 +1270,119 @@ fn maker_file_events_set_the_liquidation_parameters() {
             .counters
             .keys()
             .any(|reason| reason.contains("maker-clipper:ILK"))
+    );
+}
+
+/// A `LiquidateBorrow` table as Dune and cryo export it (one row per log, the cToken repaid as
+/// `contract_address`), read through a mapping with `detail = "compound"`.
+const LIQUIDATE_BORROW_MAPPING: &str = r#"
+block = "evt_block_number"
+tx_hash = "evt_tx_hash"
+tx_index = "evt_tx_index"
+log_index = "evt_index"
+
+[time]
+column = "evt_block_time"
+format = "%Y-%m-%d %H:%M:%S"
+
+[[event]]
+kind = "liquidation"
+protocol = "compound-v2"
+market = { column = "contract_address", id = "address" }
+account = { column = "borrower", id = "address" }
+liquidator = { column = "liquidator", id = "address" }
+collateral_asset = { column = "cTokenCollateral", id = "address" }
+collateral_seized = { column = "seizeTokens", unit = "base" }
+debt_asset = { column = "contract_address", id = "address" }
+debt_repaid = { column = "repayAmount", unit = "base" }
+detail = "compound"
+"#;
+
+#[test]
+fn a_liquidate_borrow_table_through_a_mapping_is_the_decoded_log() {
+    let cdai = "0x5d3a536E4D6DbD6114cc1Ead35777bAB948E3643";
+    let ceth = Address::repeat_byte(0xce);
+    let log = CompoundV2::LiquidateBorrow {
+        liquidator: BOT,
+        borrower: USER,
+        repayAmount: U256::from(1_500_000_000_000_000_000_000u128),
+        cTokenCollateral: ceth,
+        seizeTokens: U256::from(4_122_063_207u64),
+    };
+    // 2021-05-19 12:07:11 UTC.
+    let decoded = run(
+        &[entry(cdai, &log, 12_460_000, 7, Some(1_621_426_031))],
+        false,
+        &Options::default(),
+        false,
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("liquidate_borrow.csv");
+    // Dune writes addresses in lower case and the time without a zone; the block's
+    // transaction hash is what `entry` gives every log of block 12,460,000.
+    std::fs::write(
+        &csv,
+        format!(
+            "contract_address,evt_tx_hash,evt_tx_index,evt_index,evt_block_time,evt_block_number,liquidator,borrower,repayAmount,cTokenCollateral,seizeTokens\n\
+             {},{:#x},3,7,2021-05-19 12:07:11,12460000,{:#x},{:#x},1500000000000000000000,{:#x},4122063207\n",
+            cdai.to_lowercase(),
+            B256::repeat_byte(12_460_000u64 as u8),
+            BOT,
+            USER,
+            ceth,
+        ),
+    )
+    .unwrap();
+    let mapping =
+        crate::mapping::Mapping::from_toml(Path::new("m.toml"), LIQUIDATE_BORROW_MAPPING).unwrap();
+    let mapped = crate::mapped_csv::read(&[csv], &mapping, &context(false)).unwrap();
+
+    // Event for event: the same envelope and payload, so the Compound model converts the
+    // `seizeTokens` with the market's exchange rate in the log either way.
+    assert_eq!(mapped.events.len(), 1);
+    assert_eq!(decoded.events.len(), 1);
+    let (mapped, decoded) = (mapped.events.get(0), decoded.events.get(0));
+    assert_eq!(
+        (
+            mapped.block,
+            mapped.time,
+            mapped.tx_index,
+            mapped.log_index,
+            mapped.tx_hash
+        ),
+        (
+            decoded.block,
+            decoded.time,
+            decoded.tx_index,
+            decoded.log_index,
+            decoded.tx_hash
+        )
+    );
+    assert_eq!(mapped.payload, decoded.payload);
+    let Payload::Liquidation(liquidation) = &mapped.payload else {
+        panic!("{:?}", mapped.payload)
+    };
+    assert_eq!(
+        liquidation.detail,
+        LiquidationDetail::Compound {
+            seize_tokens: Amount::from_units(4_122_063_207)
+        }
+    );
+
+    // Converting the cTokens in the mapping too would convert them twice.
+    let converted = LIQUIDATE_BORROW_MAPPING.replace(
+        r#"unit = "base" }
+debt_asset"#,
+        r#"unit = "base", exchange_rate = { value = "200335783821833263449767284" } }
+debt_asset"#,
+    );
+    let error = crate::mapping::Mapping::from_toml(Path::new("m.toml"), &converted)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("field `detail`") && error.contains("drop its `exchange_rate`"),
+        "{error}"
     );
 }

@@ -415,6 +415,10 @@ enum DetailSpec {
     Aave,
     MakerCat,
     MakerDog,
+    /// Compound v2 `LiquidateBorrow`: `collateral_seized` is `seizeTokens`, in cTokens, which
+    /// the Compound model turns into the underlying with the market's exchange rate in the log,
+    /// as it does for the `eth-logs` adapter's events.
+    Compound,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1853,7 +1857,7 @@ impl EventPlan {
                 collateral_seized: c.amount("collateral_seized", Some(&s.collateral_seized))?,
                 debt_asset: c.id("debt_asset", Some(&s.debt_asset))?,
                 debt_repaid: c.amount("debt_repaid", Some(&s.debt_repaid))?,
-                detail: s.detail,
+                detail: Self::detail(s, c)?,
                 dog_from_block: s.maker_dog_from_block,
                 check: Self::plausible(s, c)?.map(Box::new),
             },
@@ -1902,6 +1906,30 @@ impl EventPlan {
                 e_mode: c.category("e_mode", s.e_mode.as_ref())?,
             },
         })
+    }
+
+    /// The liquidation's `detail`, checked against its amounts: `compound`'s seized amount is
+    /// the log's `seizeTokens`, so it is neither converted here nor valued.
+    fn detail(s: &LiquidationSpec, c: &Compiler<'_>) -> Result<DetailSpec, IngestError> {
+        if matches!(s.detail, DetailSpec::Compound) {
+            if let Field::Options(FieldOptions {
+                exchange_rate: Some(_),
+                ..
+            }) = &s.collateral_seized
+            {
+                return Err(c.mapping_error(
+                    "detail",
+                    "`compound` takes `collateral_seized` as `seizeTokens`, in cTokens, which the replay converts with the log's exchange rate: drop its `exchange_rate`, or the detail to convert it here",
+                ));
+            }
+            if s.plausible_within.is_some() {
+                return Err(c.mapping_error(
+                    "plausible_within",
+                    "cannot value `seizeTokens` (cTokens) of a `compound` liquidation",
+                ));
+            }
+        }
+        Ok(s.detail)
     }
 
     fn plausible(s: &LiquidationSpec, c: &Compiler<'_>) -> Result<Option<Plausible>, IngestError> {
@@ -2001,8 +2029,8 @@ impl EventPlan {
     /// gives (a number or a lookup), for the lending models that read a `decimals` parameter
     /// (Aave, Compound; Maker's amounts have fixed precisions): of a position change, a
     /// liquidation's two sides, a snapshot's collateral and debt. An amount converted from
-    /// cTokens, or a Compound snapshot's collateral in cTokens, is left out: its decimals would
-    /// be the cToken's.
+    /// cTokens, and a Compound snapshot's collateral or a `compound` liquidation's seized
+    /// amount in cTokens, are left out: their decimals would be the cToken's.
     fn token_decimals(
         &self,
         row: &Row<'_>,
@@ -2045,10 +2073,13 @@ impl EventPlan {
         ) {
             return Ok(());
         }
-        // A Compound snapshot's collateral is in cTokens, whose decimals are not the
-        // underlying's: only its debt says those.
-        let ctoken_collateral =
-            matches!(self, EventPlan::Snapshot { .. }) && protocol == Protocol::CompoundV2;
+        // A Compound snapshot's collateral, and the `seizeTokens` of a `compound` liquidation,
+        // are in cTokens, whose decimals are not the underlying's: only the debt says those.
+        let ctoken_collateral = match self {
+            EventPlan::Snapshot { .. } => protocol == Protocol::CompoundV2,
+            EventPlan::Liquidation { detail, .. } => matches!(detail, DetailSpec::Compound),
+            _ => false,
+        };
         for (at, side) in sides.into_iter().enumerate() {
             let Some((asset, amount)) = side.filter(|_| !(ctoken_collateral && at == 0)) else {
                 continue;
@@ -2138,6 +2169,7 @@ impl EventPlan {
                 ..
             } => {
                 let debt_repaid = debt_repaid.required(row)?;
+                let collateral_seized = collateral_seized.required(row)?;
                 let detail = match dog_from_block {
                     Some(from) => match block {
                         Some(block) if block >= *from => DetailSpec::MakerDog,
@@ -2156,7 +2188,7 @@ impl EventPlan {
                     account: account.required(row)?,
                     liquidator: liquidator.optional(row)?,
                     collateral_asset: collateral_asset.required(row)?,
-                    collateral_seized: collateral_seized.required(row)?,
+                    collateral_seized,
                     debt_asset: debt_asset.required(row)?,
                     debt_repaid,
                     detail: match detail {
@@ -2173,6 +2205,9 @@ impl EventPlan {
                             due: Some(debt_repaid),
                             art: None,
                             auction: None,
+                        },
+                        DetailSpec::Compound => LiquidationDetail::Compound {
+                            seize_tokens: collateral_seized,
                         },
                     },
                 }))
