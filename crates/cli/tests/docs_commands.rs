@@ -117,6 +117,7 @@ fn the_readme_usage_block_runs_as_written() {
     };
     for file in [
         "history.json",
+        "window.json",
         "osm0.json",
         "report/index.html",
         "report/index.md",

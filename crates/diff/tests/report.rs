@@ -277,6 +277,47 @@ fn tables_and_charts_cover_only_the_events_every_run_reports_on() {
     );
 }
 
+/// A whole-log history beside a counterfactual of a window: its moments (an empty book before
+/// its first event, the log's end) are not the counterfactual's, so neither is drawn as if they
+/// were, and the note says which moment was left out and why.
+#[test]
+fn health_moments_outside_the_shared_events_or_of_an_empty_book_are_not_drawn() {
+    let mut runs = runs();
+    let before = &mut runs[0].health_distribution[0];
+    before.seq = 5;
+    before.accounts_without_debt = 0;
+    for bucket in &mut before.buckets {
+        bucket.accounts = 0;
+        bucket.debt.value = Default::default();
+    }
+    runs[1].window.last_seq = Some(500);
+    runs[1].health_distribution[1].seq = 500;
+    let report = build_report(&runs, None, "pm").unwrap();
+    let markdown = &report.markdown;
+    let header = markdown
+        .lines()
+        .find(|line| line.starts_with("| health factor |"))
+        .unwrap();
+    assert_eq!(
+        header,
+        "| health factor | ETH-B mat 1.5 before | ETH-B mat 1.5 after |"
+    );
+    // The counterfactual's bucket `<1`: 2 vaults before, none after; no zeros of history.
+    assert!(
+        markdown.contains("| <1 | 2 · 2,000 | 0 · 0 |"),
+        "{markdown}"
+    );
+    for needle in [
+        "Not drawn: historical before, taken at 2022-06-13T01:01:40Z (seq 5): no account held a \
+         position yet; historical after, taken at 2022-06-13T02:30:00Z (seq 999): outside the \
+         events every run reports on.",
+        "(ETH-B mat 1.5 at 2022-06-13T02:30:00Z (seq 500); the only run drawn)",
+        "cascade replay LOG --from FROM --to TO",
+    ] {
+        assert!(markdown.contains(needle), "missing {needle}\n{markdown}");
+    }
+}
+
 /// A run in line form (`cascade replay --out run.jsonl`) gives the same report as the JSON
 /// document; a truncated one is refused with the line.
 #[test]
