@@ -69,6 +69,12 @@ fn the_summary_without_a_run_file_is_the_summary_of_the_run_file() {
         alone.contains("(by cause: unexplained 1)") && alone.contains("state hash: "),
         "{alone}"
     );
+    // Amounts as the report shows them (the golden totals: 38 ETH, 31648.672566371 DAI).
+    assert!(
+        alone.contains("collateral seized: 38.000 ETH\n")
+            && alone.contains("debt repaid: 31,648.67 DAI\n"),
+        "{alone}"
+    );
     assert_eq!(
         with_file,
         format!("{alone}run written to {}\n", out.display())
