@@ -147,6 +147,11 @@ pub fn run(args: CheckSuiteArgs) -> anyhow::Result<Outcome> {
         }
         cases.push((spec.log.clone(), case));
     }
+    tracing::info!(
+        "checking {} from {}",
+        cascade_diff::story::count(cases.len() as u64, "case"),
+        args.suite.display()
+    );
     let outcomes = match &args.work.brokers {
         Some(_) => distributed(&args, &cases)?,
         None => local(&args, &base, &cases, data_dir.as_deref()),
@@ -383,8 +388,8 @@ fn print_summary(
         }
     }
     out.push_str(&format!(
-        "{} cases: {passed} passed, {failed} failed, {errors} could not run\n",
-        cases.len()
+        "{}: {passed} passed, {failed} failed, {errors} could not run\n",
+        cascade_diff::story::count(cases.len() as u64, "case")
     ));
     // A closed pipe (`| head`) ends the output, not the command.
     let _ = std::io::stdout().lock().write_all(out.as_bytes());

@@ -225,6 +225,7 @@ fn synthesize(log_dir: &Path, config: &SynthConfig) -> anyhow::Result<SynthSumma
 }
 
 fn step(name: &str, what: &str, path: &Path, started: Instant) {
+    tracing::info!("{name} done: {}", path.display());
     println!(
         "  {name:<7} {what}\n          -> {} ({:.2} s)",
         path.display(),

@@ -41,8 +41,16 @@ enum DiffFormat {
 
 /// Runs `cascade diff`: exit 0 when the runs show no difference, 1 when they do.
 pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
+    tracing::info!("comparing {} with {}", args.a.display(), args.b.display());
     let a = RunFile::load(&args.a)?;
     let b = RunFile::load(&args.b)?;
+    tracing::debug!(
+        "{}: {} liquidations; {}: {} liquidations",
+        a.label(),
+        a.liquidations.len(),
+        b.label(),
+        b.liquidations.len()
+    );
     let comparison = if args.across_logs {
         compare_across_logs(&a, &b)?
     } else {
@@ -59,6 +67,14 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Outcome> {
         DiffFormat::Md => Format::Markdown,
         DiffFormat::Html => Format::Html,
     };
+    tracing::info!(
+        "{}",
+        if comparison.differs() {
+            "the runs differ"
+        } else {
+            "no difference"
+        }
+    );
     let text = render(&comparison, format);
     match &args.out {
         Some(path) => crate::out::write_file(path, text.as_bytes())?,

@@ -83,6 +83,14 @@ pub fn run(args: LogArgs) -> anyhow::Result<Outcome> {
     | LogCommand::Repair { dir }
     | LogCommand::Upgrade { dir }) = &args.command;
     crate::existing_log(dir)?;
+    let what = match &args.command {
+        LogCommand::Verify { .. } => "verifying every segment and record of",
+        LogCommand::Stats { .. } => "summarising",
+        LogCommand::Cat { .. } => "printing the events of",
+        LogCommand::Repair { .. } => "repairing",
+        LogCommand::Upgrade { .. } => "upgrading",
+    };
+    tracing::info!("{what} the log at {}", dir.display());
     let result = match args.command {
         LogCommand::Verify { dir, json } => verify_cmd(&dir, json),
         LogCommand::Stats { dir, json, by } => stats_cmd(&dir, json, by),
@@ -420,6 +428,11 @@ fn cat_cmd(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Res
         // Events go to stdout; a finding there would read as one.
         Err(error) => return finding(error, false, false),
     };
+    tracing::debug!(
+        "events from seq {from}, at most {}, below seq {}",
+        limit.map_or("all".to_owned(), |n| n.to_string()),
+        reader.next_seq()
+    );
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let limit = limit.unwrap_or(u64::MAX);

@@ -89,6 +89,10 @@ fn main() -> ExitCode {
     pipe::exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     talk::init(cli.verbose, cli.quiet);
+    tracing::debug!(
+        "command line: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
     let result: anyhow::Result<Outcome> = match cli.command {
         Command::Log(args) => log_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(args),

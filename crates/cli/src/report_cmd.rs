@@ -36,8 +36,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "report".to_owned());
-    tracing::info!("{} runs read; drawing the report", runs.len());
-    let spinner = crate::talk::spinner(&format!("drawing the report of {} runs", runs.len()));
+    let read = cascade_diff::story::count(runs.len() as u64, "run");
+    tracing::info!("{read} read; drawing the report");
+    let spinner = crate::talk::spinner(&format!("drawing the report of {read}"));
     let report = build_report(&runs, args.title.as_deref(), &stem);
     spinner.finish_and_clear();
     let report = report?;

@@ -32,10 +32,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if !file.exists() {
         anyhow::bail!("{} does not exist", file.display());
     }
+    tracing::info!("reading the run file {}", file.display());
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    tracing::debug!("{} bytes read", bytes.len());
     let document = parse_run_file(&file, &bytes)?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut stdout, &document).context("writing the run")?;
+    // serde_json wraps the write error; unwrapped, a closed pipe (`| head`) is seen as one.
+    serde_json::to_writer_pretty(&mut stdout, &document)
+        .map_err(std::io::Error::from)
+        .context("writing the run")?;
     writeln!(stdout).context("writing the run")?;
     stdout.flush().context("writing the run")?;
     Ok(Outcome::Clean)

@@ -81,6 +81,10 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<Outcome> {
         "worker {name}: serving topic {:?} in group {:?} at {}",
         args.work_topic, args.group, args.brokers
     );
+    tracing::info!(
+        "worker {name}: logs fetched into {}",
+        args.log_dir.display()
+    );
     let mut started = Instant::now();
     let report = serve::<Task, TaskResult>(
         &client,

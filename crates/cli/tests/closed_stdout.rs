@@ -36,12 +36,22 @@ fn a_closed_stdout_ends_the_command_quietly_with_exit_0() {
     let temp = tempfile::tempdir().unwrap();
     let log = temp.path().join("log");
     synth_log(&log);
+    let run = temp.path().join("run.json");
+    let run = run.to_str().unwrap();
     let log = log.to_str().unwrap();
-    // `log verify` prints with println!, `log cat` returns the write error, `replay` ignores it.
+    let replayed = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["replay", log, "--out", run])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(replayed.success());
+    // `log verify` prints with println!, `log cat` returns the write error, `replay` ignores it,
+    // `run cat` returns serde_json's error wrapping it.
     for args in [
         vec!["log", "verify", log],
         vec!["log", "cat", log],
         vec!["replay", log],
+        vec!["run", "cat", run],
     ] {
         let output = with_closed_stdout(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -111,17 +111,24 @@ fn run_with_real_data(doc: &str, lines: &[&str]) -> Option<tempfile::TempDir> {
 #[test]
 fn the_readme_usage_block_runs_as_written() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let lines = block_after(&readme, "## Usage", "sh");
+    let mut lines = block_after(&readme, "## Usage", "sh");
     assert!(lines.len() >= 10, "{lines:?}");
-    let Some(temp) = run_with_real_data("README.md", &lines) else {
+    // docs/diff.md's examples use the README's log, so they run after its block.
+    let diff_doc = std::fs::read_to_string(repo().join("docs/diff.md")).unwrap();
+    let diff_lines = block_after(&diff_doc, "With the README's log `ethb`", "sh");
+    assert_eq!(diff_lines.len(), 5, "{diff_lines:?}");
+    lines.extend(diff_lines);
+    let Some(temp) = run_with_real_data("README.md and docs/diff.md", &lines) else {
         return;
     };
     for file in [
         "history.json",
+        "window.json",
         "osm0.json",
         "report/index.html",
         "report/index.md",
         "golden.json",
+        "diff.json",
     ] {
         assert!(
             temp.path().join("work").join(file).is_file(),

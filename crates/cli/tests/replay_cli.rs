@@ -69,6 +69,12 @@ fn the_summary_without_a_run_file_is_the_summary_of_the_run_file() {
         alone.contains("(by cause: unexplained 1)") && alone.contains("state hash: "),
         "{alone}"
     );
+    // Amounts as the report shows them (the golden totals: 38 ETH, 31648.672566371 DAI).
+    assert!(
+        alone.contains("collateral seized: 38.000 ETH\n")
+            && alone.contains("debt repaid: 31,648.67 DAI\n"),
+        "{alone}"
+    );
     assert_eq!(
         with_file,
         format!("{alone}run written to {}\n", out.display())
@@ -249,6 +255,62 @@ fn check_matches_liquidations_by_identity_when_the_log_gains_events() {
     let details = text.split("details:\n").nth(1).unwrap();
     assert_eq!(details.lines().count(), 3, "{text}");
     assert!(details.contains("more (--max-lines 0 shows all"), "{text}");
+}
+
+/// A golden whose nested objects differ (a liquidation's `oracle`, an unsafe episode's
+/// `evidence`, as on real data after one more price file): each change is a key path with its
+/// two values on a short line, never the objects dumped whole, and `--tolerance-ppm` weighs
+/// the nested amounts too.
+#[test]
+fn check_shows_nested_changes_as_short_key_paths_within_the_tolerance() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = temp.path().join("log");
+    fixture_log(&log);
+    let golden = temp.path().join("golden.json");
+    let update = check_output(&log, &golden, &["--update"]);
+    assert_eq!(update.status.code(), Some(0), "{update:?}");
+    let mut run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    run["liquidations"][0]["oracle"]["price"] = "1350.00001".into();
+    let evidence = &mut run["unsafe_unliquidated"][0]["evidence"];
+    evidence["debt"] = "8000.5".into();
+    evidence["lowest_health"] = "0.87500001".into();
+    std::fs::write(&golden, serde_json::to_vec_pretty(&run).unwrap()).unwrap();
+
+    let output = check_output(&log, &golden, &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "  liquidation changed: 2021-06-01T02:00:12Z recorded maker ETH-B #1: oracle.price \
+         1350.00001 -> 1350",
+        "  unsafe episode changed: maker ETH-B #4 2021-06-01T03:30:00Z",
+        "    evidence.debt 8000.5 -> 8000",
+        "    evidence.lowest_health 0.87500001 -> 0.875",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains('{'), "an object dumped: {text}");
+    assert!(
+        text.lines().all(|line| line.chars().count() <= 120),
+        "{text}"
+    );
+
+    // 0.5 of 8,000 is 62.5 ppm, the other moves far less: all within 100 ppm, none within 50.
+    let tolerant = check_output(&log, &golden, &["--tolerance-ppm", "100"]);
+    let text = String::from_utf8(tolerant.stdout).unwrap();
+    assert_eq!(tolerant.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("(2 items moved within --tolerance-ppm 100)"),
+        "{text}"
+    );
+    let strict = check_output(&log, &golden, &["--tolerance-ppm", "50"]);
+    let text = String::from_utf8(strict.stdout).unwrap();
+    assert_eq!(strict.status.code(), Some(1), "{text}");
+    assert!(text.contains("evidence.debt 8000.5 -> 8000"), "{text}");
+    assert!(!text.contains("oracle.price"), "{text}");
 }
 
 #[test]
@@ -840,9 +902,14 @@ fn a_historical_window_takes_health_at_the_scenarios_moments() {
             && !aligned.contains("moments differ"),
         "{aligned}"
     );
+    // The whole log's end is not the window's: that moment is left out and said so, never
+    // drawn beside the counterfactual's.
     let misaligned = report(&[&whole_path, &counterfactual_path]);
     assert!(
-        misaligned.contains("the runs' moments differ"),
+        misaligned.contains("Not drawn: historical after, taken at 2021-06-01T06:30:00Z")
+            && misaligned.contains("outside the events every run reports on")
+            && !misaligned.contains("| historical after |")
+            && !misaligned.contains("historical after |"),
         "{misaligned}"
     );
 }

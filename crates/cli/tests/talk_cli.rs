@@ -175,3 +175,135 @@ fn source_help_lists_every_kind() {
         );
     }
 }
+
+/// `cascade --help`'s subcommands, `help` left out.
+fn subcommands() -> Vec<String> {
+    let help = String::from_utf8(cascade(&["--help"]).stdout).unwrap();
+    help.split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every subcommand `--help` lists, run on the fixtures: `-v` prints INFO lines and no DEBUG,
+/// `-vv` DEBUG lines too, never with colours on a pipe. The commands that need a Kafka broker
+/// (stream, worker) are given one that does not answer and stopped after 10 s: what they say
+/// before they connect is what is checked.
+#[test]
+fn every_subcommand_talks_at_v_and_vv() {
+    let temp = tempfile::tempdir().unwrap();
+    let at = |name: &str| temp.path().join(name).to_str().unwrap().to_owned();
+    let log = at("log");
+    fixture_log(std::path::Path::new(&log));
+    let run = at("run.json");
+    assert!(cascade(&["replay", &log, "--out", &run]).status.success());
+    let golden = at("golden.json");
+    assert!(
+        cascade(&["check", &log, "--expect", &golden, "--update"])
+            .status
+            .success()
+    );
+    let suite = at("suite.toml");
+    std::fs::write(
+        &suite,
+        format!("[[case]]\nlog = {log:?}\nexpect = {golden:?}\n"),
+    )
+    .unwrap();
+    let prices = repo().join("fixtures/ingest/prices.csv");
+    let prices = prices.to_str().unwrap();
+    let invocations: Vec<Vec<String>> = [
+        vec!["log", "verify", &log],
+        vec!["log", "stats", &log],
+        vec!["log", "cat", &log, "--limit", "2"],
+        vec![
+            "ingest",
+            "--log",
+            "NEW/ingested",
+            "--source",
+            "price-csv",
+            prices,
+        ],
+        vec!["demo", "--accounts", "40", "--out", "NEW/demo"],
+        vec![
+            "synth",
+            "--protocol",
+            "maker",
+            "--accounts",
+            "40",
+            "--out",
+            "NEW/synth",
+        ],
+        vec!["replay", &log],
+        vec!["check", &log, "--expect", &golden],
+        vec![
+            "stream",
+            "publish",
+            &log,
+            "--brokers",
+            "127.0.0.1:9",
+            "--topic",
+            "t",
+        ],
+        vec!["diff", &run, &run],
+        vec!["report", &run, "--out", "NEW/report.html"],
+        vec!["state", &log, "--at", "2021-06-01T03:00:00Z"],
+        vec!["run", "cat", &run],
+        vec!["sweep", &log, "--param", "maker.ETH-B.mat=1.3..1.4:0.1"],
+        vec![
+            "worker",
+            "--brokers",
+            "127.0.0.1:9",
+            "--work-topic",
+            "w",
+            "--log-dir",
+            "NEW/w",
+        ],
+        vec!["check-suite", &suite],
+    ]
+    .into_iter()
+    .map(|args| args.into_iter().map(str::to_owned).collect())
+    .collect();
+    let covered: std::collections::BTreeSet<&str> =
+        invocations.iter().map(|args| args[0].as_str()).collect();
+    let listed = subcommands();
+    assert_eq!(
+        covered,
+        listed.iter().map(String::as_str).collect(),
+        "every subcommand is tried"
+    );
+    for (index, args) in invocations.iter().enumerate() {
+        for (flag, level) in [("-v", "INFO"), ("-vv", "DEBUG")] {
+            // A fresh output path for each run of a command that writes one.
+            let args: Vec<String> = args
+                .iter()
+                .map(|arg| arg.replace("NEW", &at(&format!("{index}{flag}"))))
+                .collect();
+            let output = Command::new("timeout")
+                .arg("10")
+                .arg(env!("CARGO_BIN_EXE_cascade"))
+                .arg(flag)
+                .args(&args)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            let text = stderr(&output);
+            assert!(
+                text.lines()
+                    .any(|line| line.trim_start().starts_with(level)),
+                "{flag} {args:?} printed no {level} line: {text}"
+            );
+            if flag == "-v" {
+                assert!(!text.contains("DEBUG"), "{flag} {args:?}: {text}");
+            }
+            assert!(
+                !text.contains('\u{1b}'),
+                "{args:?}: ANSI on a pipe: {text:?}"
+            );
+        }
+    }
+}

@@ -212,6 +212,45 @@ pub fn short_number(value: f64) -> String {
     }
 }
 
+/// A y-axis label of `value` on an axis spanning `span` with about seven ticks: the short form
+/// when its last digit is finer than a tick step, else enough decimals (and thousands
+/// separators) to tell neighbouring ticks apart (`730.5`, `45,150`), where the short form
+/// would print `730, 730` or `45k, 45k`.
+pub fn axis_number(value: f64, span: f64) -> String {
+    let step = span / 7.0;
+    let magnitude = value.abs();
+    let resolution = if magnitude >= 1e9 {
+        1e8
+    } else if magnitude >= 1e6 {
+        1e5
+    } else if magnitude >= 1e4 {
+        1e3
+    } else if magnitude >= 100.0 {
+        1.0
+    } else {
+        0.01
+    };
+    if !(step.is_finite() && step > 0.0) || step >= resolution {
+        return short_number(value);
+    }
+    let decimals = (-step.log10()).ceil().clamp(0.0, 8.0) as usize;
+    let text = format!("{:.decimals$}", value.abs());
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::new();
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if value < 0.0 { "-" } else { "" };
+    if fraction.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{fraction}")
+    }
+}
+
 fn bounds(lines: &[Line]) -> Option<((f64, f64), (f64, f64))> {
     let points = lines
         .iter()
@@ -300,7 +339,7 @@ pub fn time_chart(
             .x_labels(6)
             .y_labels(7)
             .x_label_formatter(&|x| time_label(*x))
-            .y_label_formatter(&|y| short_number(*y))
+            .y_label_formatter(&|y| axis_number(*y, y_range.1 - y_range.0))
             .x_desc("time (UTC)")
             .y_desc(y_label)
             .label_style(("sans-serif", 13).into_font().color(&RGBColor(70, 70, 80)))
@@ -720,6 +759,15 @@ mod tests {
         assert_eq!(short_number(45_000.0), "45k");
         assert_eq!(short_number(0.95), "0.95");
         assert_eq!(short_number(3.0), "3");
+        // A narrow price range (the toy fixture's 730..732.5) tells its ticks apart.
+        let ticks: Vec<String> = [730.0, 730.5, 731.0, 731.5]
+            .iter()
+            .map(|y| axis_number(*y, 2.5))
+            .collect();
+        assert_eq!(ticks, ["730.0", "730.5", "731.0", "731.5"]);
+        assert_eq!(axis_number(45_150.0, 300.0), "45,150");
+        assert_eq!(axis_number(45_000.0, 70_000.0), "45k");
+        assert_eq!(axis_number(1_500.0, 1_000.0), "1500");
         assert_eq!(css_color(0), "#2c5aa0");
         assert_eq!(css_color(6), css_color(0));
     }

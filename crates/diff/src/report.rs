@@ -857,6 +857,18 @@ fn build_charts(runs: &[RunFile]) -> Result<Vec<Chart>, DiffError> {
     Ok(out)
 }
 
+/// Why `view`, one of `run`'s health moments, is not drawn beside the other runs': taken
+/// outside the events the report covers (every run's), or a book with no position at all.
+fn not_drawn(run: &RunFile, view: &HealthSnapshot) -> Option<&'static str> {
+    if !SeqRange::of(run).contains(view.seq) {
+        return Some("outside the events every run reports on");
+    }
+    let empty = view.buckets.iter().all(|b| b.accounts == 0)
+        && view.accounts_without_debt == 0
+        && view.accounts_unpriced == 0;
+    empty.then_some("no account held a position yet")
+}
+
 /// Accounts by health factor before and after in every run that has a distribution of
 /// `protocol market`, with the exact counts and debt in a table; `None` when no run has one.
 fn health_chart(
@@ -865,15 +877,19 @@ fn health_chart(
     market: &str,
     number: usize,
 ) -> Result<Option<Chart>, DiffError> {
+    // Only moments inside the events every run reports on are compared, and only when the run
+    // had a position then: a whole-log history's moments (its first event, the log's end) are
+    // not the counterfactual's, and an empty book drawn as zeros would read as "no one at risk".
     fn moments<'a>(
         run: &'a RunFile,
         protocol: &str,
         market: &str,
     ) -> (Option<&'a HealthSnapshot>, Option<&'a HealthSnapshot>) {
-        (
-            run.health(protocol, market, Moment::Before),
-            run.health(protocol, market, Moment::After),
-        )
+        let usable = |moment| {
+            run.health(protocol, market, moment)
+                .filter(|view| not_drawn(run, view).is_none())
+        };
+        (usable(Moment::Before), usable(Moment::After))
     }
     let Some(ranges) = runs
         .iter()
@@ -964,6 +980,9 @@ fn health_chart(
     let listed = |taken: &[(String, String)]| -> String {
         match taken {
             [] => String::new(),
+            [(label, when)] if runs.len() > 1 => {
+                format!(" ({label} at {when}; the only run drawn)")
+            }
             [(_, when), rest @ ..] if rest.iter().all(|(_, w)| w == when) => {
                 format!(" (every run at {when})")
             }
@@ -977,13 +996,41 @@ fn health_chart(
             ),
         }
     };
+    let left_out: Vec<String> = runs
+        .iter()
+        .flat_map(|run| {
+            [Moment::Before, Moment::After]
+                .into_iter()
+                .filter_map(move |moment| {
+                    let view = run.health(protocol, market, moment)?;
+                    let why = not_drawn(run, view)?;
+                    Some(format!(
+                        "{} {}, taken at {} (seq {}): {why}",
+                        run.label(),
+                        moment.name(),
+                        view.time.to_rfc3339(),
+                        view.seq
+                    ))
+                })
+        })
+        .collect();
+    let left_out = if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Not drawn: {}. To compare a historical run at the counterfactual's moments, \
+             replay it over the scenario's window (`cascade replay LOG --from FROM --to TO`).",
+            left_out.join("; ")
+        )
+    };
     let note = format!(
         "Health factor as the protocol defines it (Maker: collateral at the OSM price over debt \
          times the liquidation ratio; below 1 is liquidatable), buckets [low, high). Before: the \
          state at the window's first recorded liquidation of the protocol, before it was judged \
          or (in a counterfactual) skipped: the same event in every run of the window; a window \
-         without one uses the run's first check that found an account liquidatable{}. After: the state after the last event the run reports on{}. Debt in the \
-         protocol's base currency.",
+         without one uses the run's first check that found an account liquidatable{}. After: \
+         the state after the last event the run reports on{}. Debt in the protocol's base \
+         currency.{left_out}",
         listed(&stated(0)),
         listed(&stated(1)),
     );

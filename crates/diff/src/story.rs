@@ -113,9 +113,18 @@ pub fn run_paragraph(run: &RunFile) -> String {
             text.push_str(&cross_protocol_sentence(links));
         }
         if let Some(slippage) = extras.map(|c| Num::of(&c.liquidator.slippage)) {
+            // The liquidator sells for the asset the debt is repaid in; with several, the
+            // sum is in quote tokens of each and has no one unit.
+            let quotes: std::collections::BTreeSet<String> = liquidations
+                .iter()
+                .map(|l| l.debt_asset.to_string())
+                .collect();
+            let lost = match quotes.iter().next() {
+                Some(quote) if quotes.len() == 1 => slippage.amount(quote),
+                _ => format!("{} in quote tokens", slippage.fixed(2)),
+            };
             text.push_str(&format!(
-                "; the liquidator lost {} in quote tokens to price impact and fees (slippage)",
-                slippage.human(2)
+                "; the liquidator lost {lost} to price impact and fees (slippage)"
             ));
         }
     }
@@ -126,8 +135,8 @@ pub fn run_paragraph(run: &RunFile) -> String {
         .min_by_key(|(price, _)| *price);
     if let Some((price, point)) = lowest {
         text.push_str(&format!(
-            "; lowest oracle price {} USD ({} {}, {})",
-            price.human(2),
+            "; lowest oracle price {} ({} {}, {})",
+            price.amount("USD"),
             point.protocol,
             point.market,
             point.time.to_rfc3339()
@@ -280,11 +289,39 @@ pub fn verdicts(run: &RunFile) -> Option<Verdicts> {
                     .as_ref()
                     .map(Num::of)
                     .map_or("no health".to_owned(), |h| h.human(4)),
-                l.note.clone().unwrap_or_default(),
+                l.note.as_deref().map(readable_numbers).unwrap_or_default(),
             ]
         })
         .collect();
     Some(Verdicts { counts, worst })
+}
+
+/// `text` with every decimal of more than six fractional digits rounded for a reader: two
+/// decimals and thousands separators from 100 up (a price: `1,537.84`), six below (a rate or
+/// health: `1.102971`). The run file keeps the exact digits.
+fn readable_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(after.len());
+        // A sentence's full stop is not part of the number.
+        let token = after[..end].trim_end_matches('.');
+        let long = token
+            .split_once('.')
+            .is_some_and(|(_, fraction)| fraction.len() > 6);
+        match Num::parse(token).filter(|_| long) {
+            Some(n) if n.abs() >= Num::from_int(100) => out.push_str(&n.fixed(2)),
+            Some(n) => out.push_str(&n.human(6)),
+            None => out.push_str(token),
+        }
+        rest = &after[token.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The header of the worst-cases table.
@@ -372,6 +409,22 @@ mod tests {
                 "collateral 0 (not counted), debt 0"
             ]]
         );
+    }
+
+    #[test]
+    fn long_decimals_in_a_reason_are_rounded_for_reading() {
+        assert_eq!(
+            readable_numbers(
+                "safe at OSM price 1537.835907319888011241 (spot \
+                 1182.950697938375393262307692307, rate 1.102970740496693665743623433)."
+            ),
+            "safe at OSM price 1,537.84 (spot 1,182.95, rate 1.102971)."
+        );
+        assert_eq!(
+            readable_numbers("vault #27276 at 2022-06-11, health 0.9583333333333."),
+            "vault #27276 at 2022-06-11, health 0.958333."
+        );
+        assert_eq!(readable_numbers("no price for ETH"), "no price for ETH");
     }
 
     #[test]

@@ -277,6 +277,114 @@ fn tables_and_charts_cover_only_the_events_every_run_reports_on() {
     );
 }
 
+/// A whole-log history beside a counterfactual of a window: its moments (an empty book before
+/// its first event, the log's end) are not the counterfactual's, so neither is drawn as if they
+/// were, and the note says which moment was left out and why.
+#[test]
+fn health_moments_outside_the_shared_events_or_of_an_empty_book_are_not_drawn() {
+    let mut runs = runs();
+    let before = &mut runs[0].health_distribution[0];
+    before.seq = 5;
+    before.accounts_without_debt = 0;
+    for bucket in &mut before.buckets {
+        bucket.accounts = 0;
+        bucket.debt.value = Default::default();
+    }
+    runs[1].window.last_seq = Some(500);
+    runs[1].health_distribution[1].seq = 500;
+    let report = build_report(&runs, None, "pm").unwrap();
+    let markdown = &report.markdown;
+    let header = markdown
+        .lines()
+        .find(|line| line.starts_with("| health factor |"))
+        .unwrap();
+    assert_eq!(
+        header,
+        "| health factor | ETH-B mat 1.5 before | ETH-B mat 1.5 after |"
+    );
+    // The counterfactual's bucket `<1`: 2 vaults before, none after; no zeros of history.
+    assert!(
+        markdown.contains("| <1 | 2 · 2,000 | 0 · 0 |"),
+        "{markdown}"
+    );
+    for needle in [
+        "Not drawn: historical before, taken at 2022-06-13T01:01:40Z (seq 5): no account held a \
+         position yet; historical after, taken at 2022-06-13T02:30:00Z (seq 999): outside the \
+         events every run reports on.",
+        "(ETH-B mat 1.5 at 2022-06-13T02:30:00Z (seq 500); the only run drawn)",
+        "cascade replay LOG --from FROM --to TO",
+    ] {
+        assert!(markdown.contains(needle), "missing {needle}\n{markdown}");
+    }
+}
+
+/// The first screen's numbers, worked by hand from the fixture: the counterfactual's sentence
+/// (sold, bad debt, depth, slippage in the debt's unit, lowest price in USD's decimals, largest
+/// liquidation), the historical verdict counts and its worst case with its reason rounded.
+#[test]
+fn the_story_states_the_counterfactual_numbers_and_the_verdicts() {
+    use cascade_run::{CascadeReport, CounterfactualReport, LiquidatorReport, Quantity, Verdict};
+    let mut runs = runs();
+    let bitten = &mut runs[0].liquidations[1];
+    bitten.verdict = Some(Verdict::NotLiquidatable);
+    bitten.health = Some(Quantity::new(
+        cascade_events::U256::from(1_102_970_740_496_693_665u64),
+        18,
+    ));
+    bitten.note = Some(
+        "safe at OSM price 1537.835907319888011241 (spot 1182.950697938375393262307692307, \
+         rate 1.102970740496693665743623433)"
+            .to_owned(),
+    );
+    let counterfactual = &mut runs[1];
+    counterfactual.liquidations[1].bad_debt = Some(common::tokens(500));
+    counterfactual.counterfactual = Some(CounterfactualReport {
+        baseline: false,
+        cascade: CascadeReport {
+            cross_protocol: Vec::new(),
+            depth: 2,
+            rounds: Default::default(),
+            triggered_by_impact: 1,
+            triggered_by_price_move: 1,
+        },
+        impact_multiplier_after_last_liquidation: Default::default(),
+        label: "ETH-B mat 1.5".to_owned(),
+        largest_losses: Vec::new(),
+        liquidator: LiquidatorReport {
+            collateral_sold: Default::default(),
+            passed: Default::default(),
+            // 1,234.5 DAI.
+            slippage: Quantity::new(
+                cascade_events::U256::from(1_234_500_000_000_000_000_000u128),
+                18,
+            ),
+        },
+    });
+    let report = build_report(&runs, None, "pm").unwrap();
+    let markdown = &report.markdown;
+    // Vault 2: 60 ETH for 40,000 DAI at 01:00 (round 1); vault 3: 10 ETH for 9,000 DAI, 500 DAI
+    // bad (round 2). Every lot sold whole. The timeline's lowest price is 1,000 at 02:00.
+    let sentence = "ETH-B mat 1.5: 2 liquidations of 2 accounts; 70.000 WETH seized, \
+        49,000.00 DAI repaid (70.000 WETH sold by the liquidator); bad debt 500.00 DAI; the \
+        cascade went 2 rounds deep, 1 of them triggered by the price impact of earlier ones; \
+        the liquidator lost 1,234.50 DAI to price impact and fees (slippage); lowest oracle \
+        price 1,000.00 USD (maker ETH-B, 2022-06-13T02:00:00Z); largest single liquidation \
+        maker ETH-B #2 at 2022-06-13T01:00:00Z: 60.000 WETH for 40,000.00 DAI.";
+    assert!(markdown.contains(sentence), "{markdown}");
+    for row in [
+        "| explained | 1 |",
+        "| not-liquidatable | 1 |",
+        "| 2022-06-13T02:01:40Z | maker ETH-B #2 | not-liquidatable | 40,000.00 DAI | 1.103 | \
+         safe at OSM price 1,537.84 (spot 1,182.95, rate 1.102971) |",
+    ] {
+        assert!(markdown.contains(row), "missing {row}\n{markdown}");
+    }
+    assert!(
+        markdown.contains("Worst cases: the 1 liquidation not explained with the largest debt"),
+        "{markdown}"
+    );
+}
+
 /// A run in line form (`cascade replay --out run.jsonl`) gives the same report as the JSON
 /// document; a truncated one is refused with the line.
 #[test]

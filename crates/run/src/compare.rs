@@ -158,7 +158,8 @@ pub struct DiffSummary {
     pub liquidations: Counts,
     /// Of the changed liquidations, how many changed verdict.
     pub verdicts_changed: usize,
-    /// Items (liquidations, timeline points) whose amounts moved within the tolerance only.
+    /// Matched items (liquidations, unsafe episodes, timeline points, health snapshots and
+    /// samples) whose amounts moved within the tolerance only.
     pub within_tolerance: usize,
     /// Totals (and listed snapshot differences) that moved.
     pub totals_moved: usize,
@@ -268,13 +269,16 @@ impl RunDiff {
         let mut lines: Vec<String> = self.settings.iter().map(KeyChange::line).collect();
         let items = |what: &str, list: &[ItemChange], lines: &mut Vec<String>| {
             for item in list {
-                let mut line = format!("{what} {}: {}", item.change, item.id);
-                if !item.fields.is_empty() {
-                    let fields: Vec<String> = item.fields.iter().map(KeyChange::line).collect();
-                    line.push_str(": ");
-                    line.push_str(&fields.join(", "));
+                let head = format!("{what} {}: {}", item.change, item.id);
+                match item.fields.as_slice() {
+                    [] => lines.push(head),
+                    [field] => lines.push(format!("{head}: {}", field.line())),
+                    // One field a line: a changed episode moves several amounts of its evidence.
+                    fields => {
+                        lines.push(head);
+                        lines.extend(fields.iter().map(|f| format!("  {}", f.line())));
+                    }
                 }
-                lines.push(line);
             }
         };
         items("liquidation", &self.liquidations, &mut lines);
@@ -300,11 +304,14 @@ impl KeyChange {
 }
 
 /// A value for a short line: strings unquoted, absent as `(absent)`, hashes (long hex) cut in
-/// the middle; amounts stay whole, a cut would hide the digits that changed.
+/// the middle, an object or list (one side only: where both sides have one, the change is shown
+/// leaf by leaf) by its size; amounts stay whole, a cut would hide the digits that changed.
 fn short(value: Option<&Value>) -> String {
     const LONG: usize = 24;
     let text = match value {
         None => return "(absent)".to_owned(),
+        Some(Value::Object(map)) => return format!("{{{} keys}}", map.len()),
+        Some(Value::Array(list)) => return format!("[{} items]", list.len()),
         Some(Value::String(text)) => text.clone(),
         Some(other) => other.to_string(),
     };
@@ -373,7 +380,9 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
         list(actual, "unsafe_unliquidated"),
     );
     let (old_ids, new_ids) = episode_ids(&old, &new);
-    (diff.unsafe_episodes, _) = diff_items((&old, old_ids), (&new, new_ids), &[], tolerance);
+    let within;
+    (diff.unsafe_episodes, within) = diff_items((&old, old_ids), (&new, new_ids), &[], tolerance);
+    diff.summary.within_tolerance += within;
     diff.summary.unsafe_episodes = Counts::of(&diff.unsafe_episodes);
 
     let (old, new) = (list(expected, "timeline"), list(actual, "timeline"));
@@ -399,12 +408,14 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
                 .map(|item| join_fields(item, &["moment", "protocol", "market"])),
         )
     };
-    (diff.health_distribution, _) = diff_items(
+    let within;
+    (diff.health_distribution, within) = diff_items(
         (&old, ids(&old)),
         (&new, ids(&new)),
         &["seq", "time"],
         tolerance,
     );
+    diff.summary.within_tolerance += within;
     diff.summary.health_snapshots = Counts::of(&diff.health_distribution);
 
     for key in SAMPLE_LISTS {
@@ -416,12 +427,13 @@ pub fn diff_runs(expected: &Value, actual: &Value, options: &DiffOptions) -> Run
                     .map(|item| format!("{key} {}", join_fields(item, identity_fields(key)))),
             )
         };
-        let (changes, _) = diff_items(
+        let (changes, within) = diff_items(
             (&old, ids(&old)),
             (&new, ids(&new)),
             &["seq", "time"],
             tolerance,
         );
+        diff.summary.within_tolerance += within;
         diff.health_over_time.extend(changes);
     }
     diff.summary.health_samples = Counts::of(&diff.health_over_time);
@@ -641,7 +653,9 @@ fn diff_items(
     (changes, within_tolerance)
 }
 
-/// The top-level fields of two objects that differ, `ignored` ones left out.
+/// The leaves of two objects that differ, as key paths (`oracle.break_even_price`,
+/// `evidence.debt`), the top-level `ignored` fields left out: a nested object that changed shows
+/// the values that moved, each of which the tolerance then weighs on its own.
 fn field_changes(old: &Value, new: &Value, ignored: &[&str]) -> Vec<KeyChange> {
     let empty = Map::new();
     let a = old.as_object().unwrap_or(&empty);
@@ -649,14 +663,14 @@ fn field_changes(old: &Value, new: &Value, ignored: &[&str]) -> Vec<KeyChange> {
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
-    keys.into_iter()
-        .filter(|key| !ignored.contains(&key.as_str()) && a.get(*key) != b.get(*key))
-        .map(|key| KeyChange {
-            key: key.clone(),
-            old: a.get(key).cloned(),
-            new: b.get(key).cloned(),
-        })
-        .collect()
+    let mut changes = Vec::new();
+    for key in keys
+        .into_iter()
+        .filter(|key| !ignored.contains(&key.as_str()))
+    {
+        flat_changes(key, a.get(key), b.get(key), &mut changes);
+    }
+    changes
 }
 
 /// Liquidation fields never compared: `seq` is a log position (it moves when the log gains
@@ -909,6 +923,54 @@ mod tests {
             diff.detail_lines()[0],
             "unsafe episode changed: maker ETH-B #1 2021-01-01T10:00:00Z: from 2021-01-01T10:00:00Z -> 2021-01-01T09:30:00Z"
         );
+    }
+
+    #[test]
+    fn nested_changes_are_key_paths_weighed_by_the_tolerance_at_every_depth() {
+        let run = |break_even: &str, debt: &str, spot: &str| {
+            json!({
+                "liquidations": [{
+                    "seq": 7, "time": "2022-06-13T10:00:00Z", "origin": "recorded", "protocol": "maker",
+                    "market": "ETH-B", "account": "#1", "verdict": "explained",
+                    "oracle": {"break_even_price": break_even, "spot": spot, "kind": "osm"}
+                }],
+                "unsafe_unliquidated": [{
+                    "protocol": "maker", "market": "ETH-B", "account": "#2",
+                    "from": "2022-06-13T09:00:00Z", "to": "2022-06-13T12:00:00Z",
+                    "evidence": {"debt": debt, "collateral": {"WETH": "100"}, "note": "x".repeat(900)}
+                }]
+            })
+        };
+        let golden = run("1537.835907319888011241329239", "814789.11", "1182.95");
+        let moved = run("1537.835907319888011241329240", "814789.02", "1182.95");
+        let exact = diff_runs(&golden, &moved, &DiffOptions::default());
+        assert_eq!(exact.summary.liquidations.changed, 1);
+        assert_eq!(exact.summary.unsafe_episodes.changed, 1);
+        assert_eq!(
+            exact.detail_lines(),
+            [
+                "liquidation changed: 2022-06-13T10:00:00Z recorded maker ETH-B #1: \
+                 oracle.break_even_price \
+                 1537.835907319888011241329239 -> 1537.835907319888011241329240",
+                "unsafe episode changed: maker ETH-B #2 2022-06-13T09:00:00Z: evidence.debt \
+                 814789.11 -> 814789.02",
+            ]
+        );
+        // 1 ppm covers both: the oracle's last digit, and 0.09 DAI of 814,789.11 (0.11 ppm).
+        let tolerant = diff_runs(&golden, &moved, &DiffOptions { tolerance_ppm: 1 });
+        assert!(tolerant.is_empty(), "{:?}", tolerant.detail_lines());
+        assert_eq!(tolerant.summary.within_tolerance, 2);
+        // Several leaves of one item: a line each, under the item.
+        let mut both = moved.clone();
+        both["unsafe_unliquidated"][0]["evidence"]["collateral"]["WETH"] = json!("90");
+        both["unsafe_unliquidated"][0]["evidence"]["note"] = json!("y".repeat(900));
+        let lines = diff_runs(&golden, &both, &DiffOptions { tolerance_ppm: 1 }).detail_lines();
+        assert_eq!(
+            lines[0],
+            "unsafe episode changed: maker ETH-B #2 2022-06-13T09:00:00Z"
+        );
+        assert_eq!(lines[1], "  evidence.collateral.WETH 100 -> 90");
+        assert!(lines[2].starts_with("  evidence.note xxxx"), "{lines:?}");
     }
 
     #[test]

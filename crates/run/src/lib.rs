@@ -1612,14 +1612,17 @@ impl Run {
                 ));
             }
         }
-        for (asset, amount) in &t.collateral_seized {
-            out.push_str(&format!("collateral seized: {amount} {asset}\n"));
+        // Amounts as the report shows them (fixed decimals per unit, thousands separators); the
+        // run file keeps the exact digits.
+        let amount = |amount: &Quantity, asset: &str| num::Num::of(amount).amount(asset);
+        for (asset, seized) in &t.collateral_seized {
+            out.push_str(&format!("collateral seized: {}\n", amount(seized, asset)));
         }
-        for (asset, amount) in &t.debt_repaid {
-            out.push_str(&format!("debt repaid: {amount} {asset}\n"));
+        for (asset, repaid) in &t.debt_repaid {
+            out.push_str(&format!("debt repaid: {}\n", amount(repaid, asset)));
         }
-        for (asset, amount) in &t.bad_debt {
-            out.push_str(&format!("bad debt: {amount} {asset}\n"));
+        for (asset, bad) in &t.bad_debt {
+            out.push_str(&format!("bad debt: {}\n", amount(bad, asset)));
         }
         let by_cause: Vec<String> = self
             .episodes_by_cause()
