@@ -10,6 +10,8 @@ mod real_data;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cascade_engine::core::price_margin_bps;
+use cascade_events::Id;
 use real_data::{cascade, ethb_hourly_log, ingest, shared_data};
 use serde_json::Value;
 
@@ -96,13 +98,14 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
             "not-liquidatable": 406, "unknown-account": 0})
     );
     assert_eq!(hourly.crash_days, (16, 19), "crash days, hourly prices");
-    // The unsafe episodes by cause (docs/fidelity.md, "The other way round").
+    // The unsafe episodes by cause (docs/fidelity.md, "The other way round"): the price margin
+    // is each feed's measured error (`price_margin_bps`), 3.17% for these hourly prints.
     assert_eq!(
         hourly.episodes,
         causes(&[
-            ("price-evidence", 82),
-            ("rebuilt-state-disagrees", 31),
-            ("unexplained", 69)
+            ("price-evidence", 123),
+            ("rebuilt-state-disagrees", 35),
+            ("unexplained", 24)
         ])
     );
 
@@ -122,9 +125,9 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     assert_eq!(
         with_bars.episodes,
         causes(&[
-            ("price-evidence", 85),
-            ("rebuilt-state-disagrees", 32),
-            ("unexplained", 72)
+            ("price-evidence", 125),
+            ("rebuilt-state-disagrees", 36),
+            ("unexplained", 28)
         ])
     );
 
@@ -146,9 +149,9 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     assert_eq!(
         minute.episodes,
         causes(&[
-            ("price-evidence", 97),
-            ("rebuilt-state-disagrees", 36),
-            ("unexplained", 72)
+            ("price-evidence", 138),
+            ("rebuilt-state-disagrees", 39),
+            ("unexplained", 28)
         ])
     );
 
@@ -164,11 +167,109 @@ fn maker_eth_b_verdicts_are_the_published_ones() {
     assert_eq!(
         interpolated.episodes,
         causes(&[
-            ("price-evidence", 98),
-            ("rebuilt-state-disagrees", 36),
-            ("unexplained", 78)
+            ("price-evidence", 143),
+            ("rebuilt-state-disagrees", 39),
+            ("unexplained", 30)
         ])
     );
+}
+
+/// The minute bars' closes by the second they are seen at (the first whole second after the
+/// bar's close: `open_time` + 60 s, as the `binance-klines` adapter stamps them).
+fn minute_closes(files: &[PathBuf]) -> BTreeMap<i64, f64> {
+    let mut closes = BTreeMap::new();
+    for path in files {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        for row in reader.records() {
+            let row = row.expect("CSV row");
+            // Header rows (two spellings) start with a name, not a time.
+            let Ok(open) = row[0].parse::<i64>() else {
+                continue;
+            };
+            let open_ms = if open >= 100_000_000_000_000 {
+                open / 1000
+            } else {
+                open
+            };
+            closes.insert(open_ms / 1000 + 60, row[4].parse().expect("close"));
+        }
+    }
+    closes
+}
+
+/// A CoinGecko file's `(unix second, USD price)` rows, in time order.
+fn coingecko(path: &Path) -> Vec<(i64, f64)> {
+    let mut reader = csv::Reader::from_path(path).expect("CoinGecko CSV");
+    let mut rows: Vec<(i64, f64)> = reader
+        .records()
+        .map(|row| {
+            let row = row.expect("CSV row");
+            (
+                row[1].parse::<i64>().expect("ms timestamp") / 1000,
+                row[2].parse().expect("price"),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(time, _)| *time);
+    rows
+}
+
+/// The 95th percentile of `values` (the value at index `floor(n * 0.95)` once sorted), in basis
+/// points rounded down.
+fn p95_bps(mut values: Vec<f64>) -> u64 {
+    values.sort_by(f64::total_cmp);
+    (values[values.len() * 95 / 100] * 10_000.0) as u64
+}
+
+/// The price error each feed kind is allowed before an unsafe episode is called `unexplained`
+/// is the feed's measured error (docs/fidelity.md, "How far each feed is off"), measured here
+/// from the files: the hourly prints interpolated to each whole hour the minute bars cover,
+/// against the minute close there, and CoinGecko's USDT/USD hour-to-hour move, which the minute
+/// bars' conversion carries; each 95th percentile plus the Median's 1% spread.
+#[test]
+fn the_price_margins_are_the_feeds_measured_errors() {
+    let Some(data) = shared_data() else {
+        return;
+    };
+    let closes = minute_closes(&files(&data.join("prices/binance-1m"), "csv"));
+    let prints = coingecko(&data.join("prices/coingecko-hourly/WETH_usd.csv"));
+    let mut hourly_errors = Vec::new();
+    for (&time, &market) in closes.iter().filter(|(time, _)| *time % 3600 == 0) {
+        let after = prints.partition_point(|(print, _)| *print <= time);
+        let (Some(&(t0, p0)), Some(&(t1, p1))) = (
+            after.checked_sub(1).and_then(|before| prints.get(before)),
+            prints.get(after),
+        ) else {
+            continue;
+        };
+        if t1 - t0 > 7200 {
+            continue;
+        }
+        let estimate = p0 + (p1 - p0) * (time - t0) as f64 / (t1 - t0) as f64;
+        hourly_errors.push((estimate / market - 1.0).abs());
+    }
+    assert_eq!(hourly_errors.len(), 556, "whole hours both feeds cover");
+    let hourly = p95_bps(hourly_errors);
+    assert_eq!(hourly, 217);
+
+    let usdt = coingecko(&data.join("prices/coingecko-hourly/USDT_usd.csv"));
+    let moves: Vec<f64> = usdt
+        .windows(2)
+        .filter(|pair| pair[1].0 - pair[0].0 <= 7200)
+        .map(|pair| (pair[1].1 / pair[0].1 - 1.0).abs())
+        .collect();
+    assert_eq!(moves.len(), 18_827, "hour-to-hour USDT/USD moves");
+    let conversion = p95_bps(moves);
+    assert_eq!(conversion, 61);
+
+    let margin = |feed: &str| price_margin_bps(Some(&Id::name(feed)));
+    assert_eq!(margin("price-csv"), 100 + hourly);
+    assert_eq!(margin("binance-klines"), 100 + conversion);
+    assert_eq!(margin("ohlcv-json"), 100);
 }
 
 /// The Aave v2 subgraph export (`docs/fidelity.md`, Aave v2): the verdicts with the export's own

@@ -422,6 +422,30 @@ mod tests {
     }
 
     #[test]
+    fn futures_layouts_give_the_same_bars() {
+        // The futures archives' headers: USD-M quotes volume in the quote asset, COIN-M in the
+        // base asset (`base_volume`, `taker_buy_base_volume`); the first seven columns agree.
+        let usd_m = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore";
+        let coin_m = "open_time,open,high,low,close,volume,close_time,base_volume,count,taker_buy_volume,taker_buy_base_volume,ignore";
+        for header in [usd_m, coin_m] {
+            let batch = run(&format!("{header}\n{ROW_1}\n{ROW_2}\n"), false).unwrap();
+            assert_eq!(bars(&batch), expected(), "{header}");
+        }
+        // A COIN-M file without its header is read by position like a spot file.
+        let coin_m_row = |row: &str| {
+            let mut cells: Vec<&str> = row.split(',').collect();
+            cells[7] = "21.04";
+            cells.join(",")
+        };
+        let batch = run(
+            &format!("{}\n{}\n", coin_m_row(ROW_1), coin_m_row(ROW_2)),
+            false,
+        )
+        .unwrap();
+        assert_eq!(bars(&batch), expected());
+    }
+
+    #[test]
     fn microsecond_times_give_the_same_bars() {
         let micro = |row: &str| {
             let mut cells: Vec<String> = row.split(',').map(str::to_owned).collect();

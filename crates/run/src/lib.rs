@@ -732,15 +732,17 @@ pub enum EpisodeCause {
     /// What next happened to the account after the stretch shows its rebuilt debt higher than
     /// the chain's (its next recorded liquidation is an `amount-mismatch` in debt, or the engine
     /// had to clear debt the export never repaid), by at least what would make it safe at its
-    /// lowest check: its health was not the chain's.
+    /// lowest check, or what would bring it within the price evidence's error there: its health
+    /// was not the chain's.
     RebuiltStateDisagrees,
     /// Its debt stayed below the protocol's `dust` at every check: an auction too small to
     /// pay a keeper's gas (nothing in the contracts forbids it).
     BelowDust,
-    /// Its lowest health stayed within 1% of the threshold, with an estimated oracle price: the
-    /// price evidence's error is larger than that margin.
+    /// Its lowest health stayed within the estimated oracle price's measured error of the
+    /// threshold (the Median's 1% spread plus the error of the feed that priced that check:
+    /// docs/fidelity.md, "How far each feed is off").
     PriceEvidence,
-    /// Unsafe by more than 1% at some check, with none of the causes above.
+    /// Unsafe by more than that error at some check, with none of the causes above.
     Unexplained,
 }
 

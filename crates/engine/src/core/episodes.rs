@@ -9,14 +9,16 @@
 //! 1. `liquidation-refused`: the call would have reverted at every check. No keeper could act,
 //!    whatever the price or the export (the contract's own rule, e.g. dog.sol `bark`'s
 //!    `Dog/liquidation-limit-hit`).
-//! 2. `rebuilt-state-disagrees`: the account's next recorded liquidation after the stretch is an
-//!    `amount-mismatch` in its debt or collateral, so the health the checks computed is not the
-//!    chain's (decided when the run ends, once that liquidation is judged).
+//! 2. `rebuilt-state-disagrees`: what next happened to the account after the stretch shows its
+//!    rebuilt debt higher than the chain's ([`mark_disagreements`], decided when the run ends),
+//!    by at least the shortfall at the lowest check, or, where the price error alone (rule 4)
+//!    does not reach the lowest health, by enough to bring it within that error: the health the
+//!    checks computed is not the chain's.
 //! 3. `below-dust`: the debt stayed below `dust` at every check: legal to liquidate, but an
 //!    auction too small to pay for a keeper's gas.
-//! 4. `price-evidence`: the lowest health stayed within [`PRICE_MARGIN`] of the threshold with an
-//!    estimated oracle price, whose error (docs/fidelity.md: hourly prints 0.5-3.5% RMS, the
-//!    USDT/USD conversion 0.1-0.4% hour to hour) is larger than that margin.
+//! 4. `price-evidence`: the lowest health stayed within the estimated oracle price's measured
+//!    error of the threshold ([`price_margin_bps`]: the Median's spread plus the error of the
+//!    feed that priced the check of lowest health).
 //! 5. `unexplained`: none of these.
 //!
 //! The gathered evidence is monitoring bookkeeping: it is in checkpoints, not in the state hash.
@@ -31,8 +33,34 @@ use crate::protocol::{EpisodeCheck, Quantity, Verdict};
 use crate::run::{EpisodeCause, EpisodeEvidence, LiquidationRecord, Origin, UnsafeEpisode};
 use crate::state::{StateReader, StateWriter};
 
-/// Health at or above `0.99` (wad) is within the price evidence's error of the threshold.
-pub const PRICE_MARGIN: U256 = U256::from_limbs([990_000_000_000_000_000, 0, 0, 0]);
+/// The Median's spread, basis points: its relayers push a new value only when the market has
+/// left the current one by more (Maker's `relayer.conf`, `oracleSpread` 1.0 for `ETHUSD`; the
+/// modelled Median's `MedianRule::ETH_USD`), so the OSM can read a value this far from any
+/// market price, whichever feed estimates that price.
+const MEDIAN_SPREAD_BPS: u64 = 100;
+
+/// The 95th percentile of a feed kind's error against the minute market at the OSM's reading
+/// times (whole hours), basis points, measured on `../shared/data` (docs/fidelity.md, "How far
+/// each feed is off"): CoinGecko's hourly prints interpolated to the hour against Binance's
+/// minute close, 556 hours of 43 days, 2.17%; Binance's minute bars are the market, off only by
+/// their conversion through CoinGecko's USDT/USD, whose hour-to-hour move is 0.61% at the 95th
+/// percentile (18,827 hours). Other feeds (the 10-minute bars: 32 comparable hours, too few for
+/// a 95th percentile) are allowed the spread alone.
+const FEED_ERROR_BPS: [(&str, u64); 2] = [("price-csv", 217), ("binance-klines", 61)];
+
+/// How far below the threshold, in basis points of health, an estimated oracle price from
+/// `feed` can put a vault the chain held safe: the Median's spread plus the feed's measured
+/// error. Health is proportional to the OSM value, so a price error of `x`% is a health error
+/// of `x`%.
+pub fn price_margin_bps(feed: Option<&Id>) -> u64 {
+    let feed_error = feed.map_or(0, |feed| {
+        FEED_ERROR_BPS
+            .iter()
+            .find(|(kind, _)| *feed == Id::name(kind))
+            .map_or(0, |(_, bps)| *bps)
+    });
+    MEDIAN_SPREAD_BPS + feed_error
+}
 
 /// What the checks of one open episode saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -157,20 +185,40 @@ fn shortfall(debt: U256, health: U256) -> U256 {
     debt.saturating_mul(WAD.saturating_sub(health)) / WAD
 }
 
+/// `health * debt / (debt - excess)`: the health with `excess` less debt (wad; `U256::MAX`
+/// when the excess is the whole debt).
+fn health_without(health: U256, debt: U256, excess: U256) -> U256 {
+    if excess >= debt {
+        U256::MAX
+    } else {
+        health.saturating_mul(debt) / (debt - excess)
+    }
+}
+
+/// The lowest health an estimated oracle price's error can account for (wad, `1 - margin`), or
+/// `None` when a check read the oracle's recorded value, which leaves no such error.
+fn price_floor(evidence: &EpisodeEvidence) -> Option<U256> {
+    let margin = U256::from(price_margin_bps(evidence.feed.as_ref()));
+    (evidence.recorded_checks == 0).then(|| WAD - WAD * margin / U256::from(10_000u64))
+}
+
 /// The cause of an episode with this evidence: the first rule of the module's list that holds.
 pub fn cause(evidence: &EpisodeEvidence) -> EpisodeCause {
+    let health = evidence.lowest_health.value;
+    let debt = evidence.debt.value;
+    let within_price_error =
+        |health: U256| health < WAD && price_floor(evidence).is_some_and(|floor| health >= floor);
     if evidence.refused_checks == evidence.checks {
         EpisodeCause::LiquidationRefused
     } else if evidence.excess_debt.is_some_and(|excess| {
-        excess.value >= shortfall(evidence.debt.value, evidence.lowest_health.value)
+        excess.value >= shortfall(debt, health)
+            || (!within_price_error(health)
+                && within_price_error(health_without(health, debt, excess.value)))
     }) {
         EpisodeCause::RebuiltStateDisagrees
     } else if evidence.below_dust_checks == evidence.checks {
         EpisodeCause::BelowDust
-    } else if evidence.recorded_checks == 0
-        && evidence.lowest_health.value >= PRICE_MARGIN
-        && evidence.lowest_health.value < WAD
-    {
+    } else if within_price_error(health) {
         EpisodeCause::PriceEvidence
     } else {
         EpisodeCause::Unexplained
@@ -299,23 +347,66 @@ mod tests {
         assert_eq!(evidence.cause, EpisodeCause::Unexplained);
     }
 
+    fn priced_by(feed: &str, health: &str) -> EpisodeCheck {
+        EpisodeCheck {
+            feed: Some(Id::name(feed)),
+            ..check(health, "100000")
+        }
+    }
+
     #[test]
-    fn within_one_percent_on_an_estimated_price_is_price_evidence() {
-        // Lowest health 0.990 exactly: the margin's edge, still price evidence; 0.98999 is not.
-        let evidence = gathered(&[check("0.998", "100000"), check("0.99", "100000")]);
-        assert_eq!(evidence.lowest_health, Quantity::new(wad("0.99"), 18));
-        assert_eq!(evidence.highest_health, Quantity::new(wad("0.998"), 18));
-        assert_eq!(evidence.cause, EpisodeCause::PriceEvidence);
-        assert_eq!(
-            gathered(&[check("0.98999", "100000")]).cause,
-            EpisodeCause::Unexplained
-        );
+    fn within_the_feeds_measured_error_on_an_estimated_price_is_price_evidence() {
+        // (feed of the lowest check, lowest health at the margin's edge, just below it): the
+        // spread (1%) plus the feed's error, 2.17% for hourly prints, 0.61% for minute bars
+        // through USDT/USD, nothing more for a feed whose error was not measured.
+        for (feed, edge, outside) in [
+            ("price-csv", "0.9683", "0.96829"),
+            ("binance-klines", "0.9839", "0.98389"),
+            ("ohlcv-json", "0.99", "0.98999"),
+            ("test-feed", "0.99", "0.98999"),
+        ] {
+            let evidence = gathered(&[priced_by(feed, "0.998"), priced_by(feed, edge)]);
+            assert_eq!(evidence.lowest_health, Quantity::new(wad(edge), 18));
+            assert_eq!(evidence.highest_health, Quantity::new(wad("0.998"), 18));
+            assert_eq!(
+                evidence.cause,
+                EpisodeCause::PriceEvidence,
+                "{feed} at {edge}"
+            );
+            assert_eq!(
+                gathered(&[priced_by(feed, outside)]).cause,
+                EpisodeCause::Unexplained,
+                "{feed} at {outside}"
+            );
+        }
+        // No feed named: the spread alone.
+        let unnamed = EpisodeCheck {
+            feed: None,
+            ..check("0.98999", "100000")
+        };
+        assert_eq!(gathered(&[unnamed]).cause, EpisodeCause::Unexplained);
+        // The margin is the lowest check's feed's: a minute-priced low under the hourly margin
+        // but outside the minute one is not price evidence.
+        let evidence = gathered(&[
+            priced_by("price-csv", "0.99"),
+            priced_by("binance-klines", "0.98"),
+        ]);
+        assert_eq!(evidence.feed, Some(Id::name("binance-klines")));
+        assert_eq!(evidence.cause, EpisodeCause::Unexplained);
         // The oracle's own recorded value leaves no price error to blame.
         let recorded = EpisodeCheck {
             recorded: true,
-            ..check("0.995", "100000")
+            ..priced_by("price-csv", "0.995")
         };
         assert_eq!(gathered(&[recorded]).cause, EpisodeCause::Unexplained);
+    }
+
+    #[test]
+    fn the_spread_allowed_is_the_modelled_medians() {
+        assert_eq!(
+            MEDIAN_SPREAD_BPS,
+            u64::from(crate::protocols::maker::MedianRule::ETH_USD.spread_bps)
+        );
     }
 
     fn episode(evidence: EpisodeEvidence) -> UnsafeEpisode {
@@ -333,8 +424,10 @@ mod tests {
 
     #[test]
     fn debt_the_export_never_repaid_explains_the_stretch_when_it_covers_the_shortfall() {
-        // Lowest health 0.95 on 100,000 DAI: shortfall 100,000 * 0.05 = 5,000 DAI. A repayment
-        // of 5,000 DAI inferred later covers it; one of 4,999 does not.
+        // Lowest health 0.95 on 100,000 DAI, minute-priced: shortfall 100,000 * 0.05 = 5,000
+        // DAI, and the minute bars' price error (1.61%) reaches down to 0.9839. A repayment of
+        // 3,446 DAI inferred later brings the health within it (95,000 / 96,554 = 0.983905);
+        // one of 3,445 does not (95,000 / 96,555 = 0.983895).
         let ends = [(
             Protocol::Maker,
             Id::name("ETH-B"),
@@ -342,8 +435,8 @@ mod tests {
             Timestamp(7_200),
         )];
         for (cleared, cause) in [
-            ("5000", EpisodeCause::RebuiltStateDisagrees),
-            ("4999", EpisodeCause::Unexplained),
+            ("3446", EpisodeCause::RebuiltStateDisagrees),
+            ("3445", EpisodeCause::Unexplained),
         ] {
             let mut episodes = [episode(gathered(&[check("0.95", "100000")]))];
             let corrections = [(
@@ -384,6 +477,53 @@ mod tests {
         assert_eq!(
             episodes[0].evidence.as_ref().unwrap().cause,
             EpisodeCause::Unexplained
+        );
+    }
+
+    /// An episode's evidence with the rebuilt debt `excess` above the chain's.
+    fn with_excess(check: EpisodeCheck, excess: &str) -> EpisodeEvidence {
+        let mut evidence = gathered(&[check]);
+        evidence.excess_debt = Some(Quantity::new(wad(excess), 18));
+        evidence.cause = cause(&evidence);
+        evidence
+    }
+
+    #[test]
+    fn a_missing_repayment_that_brings_the_health_within_the_price_error_explains_it() {
+        // Hourly-priced lowest health 0.95 on 100,000 DAI: outside the 3.17% margin alone, and
+        // 5,000 DAI short of safe. 1,900 DAI less debt gives 95,000 / 98,100 = 0.96840, within
+        // it; 1,800 DAI gives 95,000 / 98,200 = 0.96741, not.
+        let hourly = priced_by("price-csv", "0.95");
+        assert_eq!(
+            with_excess(hourly, "1900").cause,
+            EpisodeCause::RebuiltStateDisagrees
+        );
+        assert_eq!(with_excess(hourly, "1800").cause, EpisodeCause::Unexplained);
+        // The minute margin (1.61%) is narrower: 1,900 DAI is not enough there, 3,500 is
+        // (95,000 / 96,500 = 0.98446).
+        let minute = priced_by("binance-klines", "0.95");
+        assert_eq!(with_excess(minute, "1900").cause, EpisodeCause::Unexplained);
+        assert_eq!(
+            with_excess(minute, "3500").cause,
+            EpisodeCause::RebuiltStateDisagrees
+        );
+        // A recorded oracle value leaves no price error: the excess must cover the shortfall.
+        let recorded = EpisodeCheck {
+            recorded: true,
+            ..hourly
+        };
+        assert_eq!(
+            with_excess(recorded, "1900").cause,
+            EpisodeCause::Unexplained
+        );
+        assert_eq!(
+            with_excess(recorded, "5000").cause,
+            EpisodeCause::RebuiltStateDisagrees
+        );
+        // Already within the price error: a small excess does not take the cause from the price.
+        assert_eq!(
+            with_excess(priced_by("price-csv", "0.98"), "100").cause,
+            EpisodeCause::PriceEvidence
         );
     }
 

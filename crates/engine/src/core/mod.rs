@@ -10,3 +10,5 @@ mod episodes;
 pub mod param_history;
 pub mod replay;
 pub mod session;
+
+pub use episodes::price_margin_bps;

@@ -897,7 +897,9 @@ fn hand_written_file_notes_decode_into_maker_parameters() {
 
 /// The `sol!` declarations hash to the topics nodes return (as printed by third-party
 /// bindings of the deployed contracts: vulcanize's `LogValue(bytes32)`, go-ethereum bindings
-/// of the Median).
+/// of the Median and of Chainlink's aggregators' `NewRound`, and `cast keccak` of the
+/// `UniswapAnchoredView`'s verified source for `PriceUpdated(string,uint256)`). `Poke`,
+/// `AnswerUpdated` and `AssetSourceUpdated` are pinned by the hand-written logs above.
 #[test]
 fn oracle_signatures_hash_to_the_mainnet_topics() {
     assert_eq!(
@@ -907,6 +909,14 @@ fn oracle_signatures_hash_to_the_mainnet_topics() {
     assert_eq!(
         MakerOracles::LogMedianPrice::SIGNATURE_HASH.to_string(),
         "0xb78ebc573f1f889ca9e1e0fb62c843c836f3d3a2e1f43ef62940e9b894f4ea4c"
+    );
+    assert_eq!(
+        ChainlinkRounds::NewRound::SIGNATURE_HASH.to_string(),
+        "0x0109fc6f55cf40689f02fbaad7af7fe7bbac8a3d2186600afc7d3e10cac60271"
+    );
+    assert_eq!(
+        CompoundOracle::PriceUpdated::SIGNATURE_HASH.to_string(),
+        "0x159e83f4712ba2552e68be9d848e49bf6dd35c24f19564ffd523b6549450a2f4"
     );
 }
 
