@@ -208,7 +208,7 @@ fn replay_sweep_and_report_draw_progress_on_a_terminal_only() {
     );
     check(
         |_| owned(&["report", run, "--out", report.to_str().unwrap()]),
-        |text| has_spinner(text, "drawing the report of 1 runs"),
+        |text| has_spinner(text, "drawing the report of 1 run"),
     );
 }
 

@@ -19,8 +19,10 @@
 
 mod common;
 
+use cascade_engine::core::price_margin_bps;
+use cascade_engine::protocols::maker::MedianRule;
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
-use cascade_events::Event;
+use cascade_events::{Event, Id};
 
 fn event(time: &str, payload: &str) -> Event {
     serde_json::from_str(&format!(
@@ -153,4 +155,15 @@ fn a_repayment_the_export_misses_explains_the_stretch() {
         evidence.excess_debt.map(|debt| debt.to_string()).as_deref(),
         Some("8000")
     );
+}
+
+/// The price error allowed a feed whose own error was not measured (the fixture's `test-feed`,
+/// the 10-minute bars) is the spread the modelled Median keeps: the relayers' 1%.
+#[test]
+fn an_unmeasured_feed_is_allowed_the_modelled_medians_spread() {
+    let spread = u64::from(MedianRule::ETH_USD.spread_bps);
+    assert_eq!(price_margin_bps(None), spread);
+    for feed in ["test-feed", "ohlcv-json"] {
+        assert_eq!(price_margin_bps(Some(&Id::name(feed))), spread, "{feed}");
+    }
 }

@@ -272,8 +272,11 @@ impl RunDiff {
                 let head = format!("{what} {}: {}", item.change, item.id);
                 match item.fields.as_slice() {
                     [] => lines.push(head),
-                    [field] => lines.push(format!("{head}: {}", field.line())),
-                    // One field a line: a changed episode moves several amounts of its evidence.
+                    [field] if head.len() + field.line().len() + 2 <= SHORT_LINE => {
+                        lines.push(format!("{head}: {}", field.line()));
+                    }
+                    // One field a line: a changed episode moves several amounts of its evidence,
+                    // and two exact amounts beside a long identity overflow one line.
                     fields => {
                         lines.push(head);
                         lines.extend(fields.iter().map(|f| format!("  {}", f.line())));
@@ -290,6 +293,10 @@ impl RunDiff {
         lines
     }
 }
+
+/// The longest detail line (characters) that keeps an item and its one changed field together;
+/// `cascade check` indents details by two, so its lines stay within 120.
+const SHORT_LINE: usize = 116;
 
 impl KeyChange {
     /// `key old -> new`, values shortened.
@@ -949,9 +956,10 @@ mod tests {
         assert_eq!(
             exact.detail_lines(),
             [
-                "liquidation changed: 2022-06-13T10:00:00Z recorded maker ETH-B #1: \
-                 oracle.break_even_price \
-                 1537.835907319888011241329239 -> 1537.835907319888011241329240",
+                // Two exact ray amounts beside the identity overflow a line: the field goes under.
+                "liquidation changed: 2022-06-13T10:00:00Z recorded maker ETH-B #1",
+                "  oracle.break_even_price 1537.835907319888011241329239 -> \
+                 1537.835907319888011241329240",
                 "unsafe episode changed: maker ETH-B #2 2022-06-13T09:00:00Z: evidence.debt \
                  814789.11 -> 814789.02",
             ]

@@ -401,14 +401,6 @@ mod tests {
         assert_eq!(gathered(&[recorded]).cause, EpisodeCause::Unexplained);
     }
 
-    #[test]
-    fn the_spread_allowed_is_the_modelled_medians() {
-        assert_eq!(
-            MEDIAN_SPREAD_BPS,
-            u64::from(crate::protocols::maker::MedianRule::ETH_USD.spread_bps)
-        );
-    }
-
     fn episode(evidence: EpisodeEvidence) -> UnsafeEpisode {
         UnsafeEpisode {
             protocol: "maker".into(),

@@ -1,7 +1,7 @@
 //! Compound v2 cToken events, the Comptroller's risk parameters and the `UniswapAnchoredView`
 //! price oracle's stored prices (oracle values the Comptroller reads).
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, U256, keccak256};
 use alloy_sol_types::SolEvent;
 use cascade_events::{
     Amount, Fixed, Id, IndexUpdate, Liquidation, LiquidationDetail, OracleValue, OracleValueSource,
@@ -46,10 +46,17 @@ pub mod abi {
         interface CompoundOracle {
             event PriceUpdated(string symbol, uint256 price);
         }
+
+        /// The later `UniswapAnchoredView`s (open-oracle's Uniswap V3-anchored view and the
+        /// views with `PriceGuarded(bytes32 indexed symbolHash, ...)`) index the symbol's
+        /// keccak256 instead of logging the symbol.
+        interface CompoundOracleHashed {
+            event PriceUpdated(bytes32 indexed symbolHash, uint256 price);
+        }
     }
 }
 
-use abi::{CompoundComptroller, CompoundOracle, CompoundV2, CompoundV2Early};
+use abi::{CompoundComptroller, CompoundOracle, CompoundOracleHashed, CompoundV2, CompoundV2Early};
 
 /// The events this file decodes. A cToken is both the market and the asset of its events.
 pub(super) const EVENTS: &[EventDecoder] = &[
@@ -179,23 +186,61 @@ pub(super) const EVENTS: &[EventDecoder] = &[
         topic0: CompoundOracle::PriceUpdated::SIGNATURE_HASH,
         family: Some(Family::CompoundV2),
         decode: |log| {
-            let Some(Contract::CompoundOracle) = log.known else {
-                return Err(DecodeProblem::Emitter("PriceUpdated", "compound-oracle"));
-            };
+            view_named(log)?;
             let e = log.decode::<CompoundOracle::PriceUpdated>()?;
             let symbol = Symbol::new(&e.symbol).map_err(|error| {
                 DecodeProblem::Value("data", format!("symbol {:?}: {error}", e.symbol))
             })?;
-            one(Payload::OracleValue(Box::new(OracleValue {
-                protocol: log.protocol,
-                market: priced_asset(log, symbol),
-                value: Fixed::new(e.price, 6),
-                source: OracleValueSource::CompoundPriceUpdated,
-                oracle: log.emitter(),
-            })))
+            view_price(log, priced_asset(log, symbol), e.price)
+        },
+    },
+    EventDecoder {
+        name: "CompoundPriceHashed",
+        topic0: CompoundOracleHashed::PriceUpdated::SIGNATURE_HASH,
+        family: Some(Family::CompoundV2),
+        decode: |log| {
+            view_named(log)?;
+            let e = log.decode::<CompoundOracleHashed::PriceUpdated>()?;
+            // Only a hash: the cToken is the one the contract table names with a symbol
+            // hashing to it; with none, the value cannot be placed.
+            let Some(market) = log
+                .options
+                .contracts
+                .iter()
+                .find(|(_, contract)| {
+                    matches!(contract, Contract::CompoundCToken(Some(symbol))
+                        if keccak256(symbol.as_str()) == e.symbolHash)
+                })
+                .map(|(address, _)| Id::Address(*address))
+            else {
+                return Ok(Err(
+                    "PriceUpdated logs whose symbol hash no named cToken has skipped (name them: --contract CTOKEN=compound-v2:SYMBOL)",
+                ));
+            };
+            view_price(log, market, e.price)
         },
     },
 ];
+
+/// A view's stored price is an oracle value only from the contract the table names as the
+/// view: other contracts emit events of the same signature.
+fn view_named(log: &Log<'_>) -> Result<(), DecodeProblem> {
+    match log.known {
+        Some(Contract::CompoundOracle) => Ok(()),
+        _ => Err(DecodeProblem::Emitter("PriceUpdated", "compound-oracle")),
+    }
+}
+
+/// The view's stored `price` (USD, 6 decimals) for `market`, the cToken the Comptroller asks.
+fn view_price(log: &Log<'_>, market: Id, price: U256) -> Decoding {
+    one(Payload::OracleValue(Box::new(OracleValue {
+        protocol: log.protocol,
+        market,
+        value: Fixed::new(price, 6),
+        source: OracleValueSource::CompoundPriceUpdated,
+        oracle: log.emitter(),
+    })))
+}
 
 /// A Comptroller parameter's new mantissa, of the cToken `market` or Comptroller-wide (`None`,
 /// market `compound-v2`). Only the Comptroller the contract table names sets Compound's

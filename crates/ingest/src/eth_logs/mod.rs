@@ -85,7 +85,7 @@ pub mod abi {
     pub use super::aave::abi::{AaveConfigurator, AaveOracle, AaveV2, AaveV3};
     pub use super::chainlink::abi::{Chainlink, ChainlinkRounds};
     pub use super::compound::abi::{
-        CompoundComptroller, CompoundOracle, CompoundV2, CompoundV2Early,
+        CompoundComptroller, CompoundOracle, CompoundOracleHashed, CompoundV2, CompoundV2Early,
     };
     pub use super::maker::abi::{
         LibNote, Maker, MakerFile, MakerFileIlk, MakerFiles, MakerOracles, VatNote,

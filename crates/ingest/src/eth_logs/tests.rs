@@ -580,6 +580,52 @@ fn oracle_values_decode_from_named_emitters() {
     );
 }
 
+/// The later views' `PriceUpdated(bytes32 indexed symbolHash, uint256 price)`: the cToken is
+/// the one named with a symbol hashing to the topic; an unmatched hash is skipped and counted.
+#[test]
+fn a_hashed_symbol_price_prices_the_ctoken_named_with_that_symbol() {
+    let uav = "0x65c816077C29b557BEE980ae3cC2dCE80204A0C5";
+    let price = |symbol: &str, log_index| {
+        entry(
+            uav,
+            &CompoundOracleHashed::PriceUpdated {
+                symbolHash: alloy_primitives::keccak256(symbol),
+                price: U256::from(1_401_230_000u64),
+            },
+            10,
+            log_index,
+            Some(1_700_000_000),
+        )
+    };
+    let mut options = Options::default();
+    for flag in [
+        format!("{uav}=compound-oracle"),
+        format!("{CETH}=compound-v2:ETH"),
+    ] {
+        let (address, contract) = parse_contract(&flag).unwrap();
+        options.contracts.insert(address, contract);
+    }
+    let batch = run(&[price("ETH", 0), price("BTC", 1)], true, &options, false).unwrap();
+    assert_eq!(batch.events.len(), 1);
+    assert_eq!(
+        batch.events.get(0).payload,
+        Payload::OracleValue(Box::new(OracleValue {
+            protocol: Protocol::CompoundV2,
+            market: Id::Address(CETH.parse().unwrap()),
+            value: Fixed::new(U256::from(1_401_230_000u64), 6),
+            source: OracleValueSource::CompoundPriceUpdated,
+            oracle: Id::Address(uav.parse().unwrap()),
+        }))
+    );
+    assert_eq!(
+        batch.report.counters["PriceUpdated logs whose symbol hash no named cToken has skipped (name them: --contract CTOKEN=compound-v2:SYMBOL)"],
+        1
+    );
+    // From a contract not named as the view: an error naming the kind to give it.
+    let error = run(&[price("ETH", 0)], true, &Options::default(), false).unwrap_err();
+    assert!(error.to_string().contains("compound-oracle"), "{error}");
+}
+
 /// A Spotter `Poke` as a node returns it, written out by hand from the ABI: topic 0 is
 /// keccak256("Poke(bytes32,bytes32,uint256)") (the hash go-ethereum's bindings of dss
 /// `spot.sol` print), and the data is three static words, none indexed: `ilk` "ETH-A" left
