@@ -135,14 +135,16 @@ impl IlkCheck<'_> {
                 )?)
             }),
         };
-        let take = match limit {
-            Limit::Dog(Ok(limit)) => rules::dog_take(urn, ilk.rate, ilk.dust, ilk.dog_chop, limit)?,
-            Limit::Cat(Ok(limit)) => rules::cat_take(urn, ilk.rate, ilk.cat_chop, limit)?,
-            Limit::Dog(Err(refusal)) | Limit::Cat(Err(refusal)) => Err(refusal),
+        let refusal = match limit {
+            Limit::Dog(Ok(limit)) => {
+                rules::dog_refusal(urn, ilk.rate, ilk.dust, ilk.dog_chop, limit)?
+            }
+            Limit::Cat(Ok(limit)) => rules::cat_take(urn, ilk.rate, ilk.cat_chop, limit)?.err(),
+            Limit::Dog(Err(refusal)) | Limit::Cat(Err(refusal)) => Some(refusal),
         };
         Ok(Some(EpisodeCheck {
             health,
-            refusal: take.err().map(Refusal::reason),
+            refusal: refusal.map(Refusal::reason),
             room: self.room_wad,
             debt: div_ray(mul(urn.art, ilk.rate, "art * rate")?),
             dust: self.dust,

@@ -221,6 +221,37 @@ pub fn dog_take(
     chop: U256,
     limit: Option<U256>,
 ) -> Result<Result<Take, Refusal>, EngineError> {
+    Ok(match dog_lot(urn, rate, dust, limit)? {
+        Ok((dink, dart)) => Ok(Take::of(dink, dart, rate, chop)?),
+        Err(refusal) => Err(refusal),
+    })
+}
+
+/// Whether [`dog_take`] refuses, without forming the take (a check's evidence needs no more);
+/// its products are still formed, so an overflow fails as the take's would.
+pub fn dog_refusal(
+    urn: Urn,
+    rate: U256,
+    dust: U256,
+    chop: U256,
+    limit: Option<U256>,
+) -> Result<Option<Refusal>, EngineError> {
+    Ok(match dog_lot(urn, rate, dust, limit)? {
+        Ok((_, dart)) => {
+            mul(mul(dart, rate, "dart * rate")?, chop, "due * chop")?;
+            None
+        }
+        Err(refusal) => Some(refusal),
+    })
+}
+
+/// The collateral and normalised debt (`dink`, `dart`) [`dog_take`] takes.
+fn dog_lot(
+    urn: Urn,
+    rate: U256,
+    dust: U256,
+    limit: Option<U256>,
+) -> Result<Result<(U256, U256), Refusal>, EngineError> {
     if urn.art.is_zero() {
         return Ok(Err(Refusal::NullAuction));
     }
@@ -242,7 +273,7 @@ pub fn dog_take(
     if dink.is_zero() {
         return Ok(Err(Refusal::NullAuction));
     }
-    Ok(Ok(Take::of(dink, dart, rate, chop)?))
+    Ok(Ok((dink, dart)))
 }
 
 #[cfg(test)]
@@ -393,6 +424,12 @@ mod tests {
             let (dust, room) = (rad(dust_dai), room_dai.map(rad));
             let bark = dog_bark(urn, rate, dust, chop, room).unwrap();
             proptest::prop_assert_eq!(bark, dog_bark_in_one_piece(urn, rate, dust, chop, room));
+            if let (Ok(limit), false) = (dog_limit(rate, chop, room).unwrap(), urn.art.is_zero()) {
+                proptest::prop_assert_eq!(
+                    dog_refusal(urn, rate, dust, chop, limit).unwrap(),
+                    bark.err()
+                );
+            }
         }
 
         #[test]
