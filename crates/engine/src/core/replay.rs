@@ -27,8 +27,8 @@ use crate::protocol::accounts::{AccountPosition, AccountsCapture, SnapshotDiffer
 use crate::protocol::param::ParamSetting;
 use crate::protocol::registry::{ProtocolSet, ReplayKind};
 use crate::protocol::{
-    Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
-    Quantity, SimulatedLiquidation, Verdict,
+    Applied, Candidate, EpisodeCheck, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk,
+    ProtocolModel, Quantity, SimulatedLiquidation, Verdict,
 };
 use crate::run::{
     CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin,
@@ -307,6 +307,10 @@ pub struct Engine {
     /// judged against the tracker, and a replay of a crash is mostly such bursts.
     deferred: Vec<bool>,
     changes: Vec<(Id, Id, bool)>,
+    /// The accounts with an open episode of the model being checked, and what the check saw of
+    /// each (buffers kept between checks).
+    episode_accounts: Vec<(Id, Id)>,
+    episode_checks: Vec<Option<EpisodeCheck>>,
     /// Per model, the last price update that moved a price it reads since its last check: the
     /// trigger of its next timeline points (set and cleared with `dirty`).
     triggers: Vec<Option<PriceUpdate>>,
@@ -365,6 +369,8 @@ impl Engine {
             before_taken: vec![false; models.len()],
             last_check: vec![None; models.len()],
             changes: Vec::new(),
+            episode_accounts: Vec::new(),
+            episode_checks: Vec::new(),
             triggers: vec![None; models.len()],
             models,
             route,
@@ -1186,19 +1192,27 @@ impl Engine {
         self.gather(index)
     }
 
-    /// Asks model `index` what this check saw of each account with an open episode.
+    /// Asks model `index` what this check saw of each account with an open episode, in one
+    /// call for all of them (the tracker's order is by market).
     fn gather(&mut self, index: usize) -> Result<(), EngineError> {
         let model = &self.models[index];
         if !model.explains_episodes() {
             return Ok(());
         }
         let protocol = model.protocol();
-        for ((p, market, account), episode) in self.tracker.range_mut(first_key(protocol)..) {
-            if *p != protocol {
-                break;
-            }
-            if let Some(check) = model.episode_check(market, account)? {
-                episode.gathered.observe(&check);
+        let open = self
+            .tracker
+            .range(first_key(protocol)..)
+            .take_while(|((p, _, _), _)| *p == protocol);
+        self.episode_accounts.clear();
+        self.episode_accounts
+            .extend(open.map(|((_, market, account), _)| (*market, *account)));
+        self.episode_checks.clear();
+        model.episode_checks(&self.episode_accounts, &mut self.episode_checks)?;
+        let open = self.tracker.range_mut(first_key(protocol)..);
+        for ((_, episode), check) in open.zip(&self.episode_checks) {
+            if let Some(check) = check {
+                episode.gathered.observe(check);
             }
         }
         Ok(())

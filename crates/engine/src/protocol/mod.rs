@@ -441,18 +441,22 @@ pub trait ProtocolModel: ModelClone {
         Ok(false)
     }
 
-    /// The evidence of one check of an account found unsafe at this check (called right after
-    /// [`ProtocolModel::unsafe_changes`] or [`ProtocolModel::liquidatable`], at their prices and
-    /// time), for models that explain unsafe episodes ([`ProtocolModel::explains_episodes`]).
-    fn episode_check(
+    /// The evidence of one check of each account in `accounts` (market, account), all found
+    /// unsafe at this check (called right after [`ProtocolModel::unsafe_changes`] or
+    /// [`ProtocolModel::liquidatable`], at their prices and time), for models that explain
+    /// unsafe episodes ([`ProtocolModel::explains_episodes`]): one entry per account appended to
+    /// `out`, in order. The accounts come sorted by market, so what a check sees of a whole
+    /// market is worked out once per market, not once per account.
+    fn episode_checks(
         &self,
-        _market: &Id,
-        _account: &Id,
-    ) -> Result<Option<EpisodeCheck>, EngineError> {
-        Ok(None)
+        accounts: &[(Id, Id)],
+        out: &mut Vec<Option<EpisodeCheck>>,
+    ) -> Result<(), EngineError> {
+        out.extend(accounts.iter().map(|_| None));
+        Ok(())
     }
 
-    /// Whether [`ProtocolModel::episode_check`] gives evidence (the replay loop asks for it only
+    /// Whether [`ProtocolModel::episode_checks`] gives evidence (the replay loop asks for it only
     /// then).
     fn explains_episodes(&self) -> bool {
         false

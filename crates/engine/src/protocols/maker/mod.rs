@@ -961,12 +961,12 @@ impl ProtocolModel for MakerModel {
         Ok(true)
     }
 
-    fn episode_check(
+    fn episode_checks(
         &self,
-        market: &Id,
-        account: &Id,
-    ) -> Result<Option<crate::protocol::EpisodeCheck>, EngineError> {
-        self.vault_check(market, account)
+        accounts: &[(Id, Id)],
+        out: &mut Vec<Option<crate::protocol::EpisodeCheck>>,
+    ) -> Result<(), EngineError> {
+        self.vault_checks(accounts, out)
     }
 
     fn explains_episodes(&self) -> bool {

@@ -7,7 +7,7 @@
 use cascade_events::U256;
 
 use crate::EngineError;
-use crate::math::{WAD, mul, mul_div};
+use crate::math::{WAD, div_small_quotient, mul, mul_div};
 
 /// A vault's collateral and normalised debt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +34,8 @@ pub fn health(urn: Urn, spot: U256, rate: U256) -> Result<Option<U256>, EngineEr
         return Ok(None);
     }
     let value = mul(urn.ink, spot, "ink * spot")?;
-    Ok(Some(mul_div(value, WAD, debt, "health")?))
+    // A health is a small quotient (about one wad): the short division gives the same floor.
+    Ok(div_small_quotient(mul(value, WAD, "health")?, debt))
 }
 
 /// The highest OSM value (wad) at which `urn` is unsafe, with the Spotter's
@@ -89,6 +90,20 @@ pub struct Take {
     pub tab: U256,
 }
 
+impl Take {
+    /// The take of `dink` and `dart`: `due = dart * rate`, `tab = due * chop / WAD`.
+    fn of(dink: U256, dart: U256, rate: U256, chop: U256) -> Result<Self, EngineError> {
+        let due = mul(dart, rate, "dart * rate")?;
+        let tab = mul(due, chop, "due * chop")? / WAD;
+        Ok(Take {
+            dink,
+            dart,
+            due,
+            tab,
+        })
+    }
+}
+
 /// `Cat.bite` (liquidations 1.2): takes at most `dunk` (penalty included) per bite, limited by
 /// the room left in the litterbox; the remaining vault may be dusty.
 ///
@@ -106,15 +121,41 @@ pub fn cat_bite(
     dunk: U256,
     room: Option<U256>,
 ) -> Result<Result<Take, Refusal>, EngineError> {
+    match cat_limit(rate, dust, chop, dunk, room)? {
+        Ok(limit) => cat_take(urn, rate, chop, limit),
+        Err(refusal) => Ok(Err(refusal)),
+    }
+}
+
+/// The part of [`cat_bite`] that is the same for every vault of an ilk at one moment: the most
+/// normalised debt one bite may take, `min(dunk, room) * WAD / rate / chop`, or the refusal of
+/// a full litterbox.
+pub fn cat_limit(
+    rate: U256,
+    dust: U256,
+    chop: U256,
+    dunk: U256,
+    room: Option<U256>,
+) -> Result<Result<U256, Refusal>, EngineError> {
     let room = match room {
         Some(room) if room.is_zero() || room < dust => return Ok(Err(Refusal::LimitHit)),
         Some(room) => room,
         None => U256::MAX,
     };
     let limit = dunk.min(room);
-    let dart = urn
-        .art
-        .min(mul(limit, WAD, "dunk * WAD")? / rate / chop.max(U256::ONE));
+    Ok(Ok(mul(limit, WAD, "dunk * WAD")?
+        / rate
+        / chop.max(U256::ONE)))
+}
+
+/// [`cat_bite`] of `urn` under its ilk's [`cat_limit`].
+pub fn cat_take(
+    urn: Urn,
+    rate: U256,
+    chop: U256,
+    limit: U256,
+) -> Result<Result<Take, Refusal>, EngineError> {
+    let dart = urn.art.min(limit);
     if urn.art.is_zero() {
         return Ok(Err(Refusal::NullAuction));
     }
@@ -124,14 +165,7 @@ pub fn cat_bite(
     if dart.is_zero() || dink.is_zero() {
         return Ok(Err(Refusal::NullAuction));
     }
-    let due = mul(dart, rate, "dart * rate")?;
-    let tab = mul(due, chop, "due * chop")? / WAD;
-    Ok(Ok(Take {
-        dink,
-        dart,
-        due,
-        tab,
-    }))
+    Ok(Ok(Take::of(dink, dart, rate, chop)?))
 }
 
 /// `Dog.bark` (liquidations 2.0): the whole vault unless `hole`/`Hole` leave less room; a
@@ -156,13 +190,72 @@ pub fn dog_bark(
     if urn.art.is_zero() {
         return Ok(Err(Refusal::NullAuction));
     }
-    let mut dart = match room {
-        Some(room) if room.is_zero() => return Ok(Err(Refusal::LimitHit)),
-        Some(room) => urn
-            .art
-            .min(mul(room, WAD, "room * WAD")? / rate / chop.max(U256::ONE)),
-        None => urn.art,
-    };
+    match dog_limit(rate, chop, room)? {
+        Ok(limit) => dog_take(urn, rate, dust, chop, limit),
+        Err(refusal) => Ok(Err(refusal)),
+    }
+}
+
+/// The part of [`dog_bark`] that is the same for every vault of an ilk at one moment: the most
+/// normalised debt one bark may take, `room * WAD / rate / chop` (`None`: no limit), or the
+/// refusal of a full `hole`/`Hole`.
+pub fn dog_limit(
+    rate: U256,
+    chop: U256,
+    room: Option<U256>,
+) -> Result<Result<Option<U256>, Refusal>, EngineError> {
+    Ok(match room {
+        Some(room) if room.is_zero() => Err(Refusal::LimitHit),
+        Some(room) => Ok(Some(
+            mul(room, WAD, "room * WAD")? / rate / chop.max(U256::ONE),
+        )),
+        None => Ok(None),
+    })
+}
+
+/// [`dog_bark`] of `urn` under its ilk's [`dog_limit`].
+pub fn dog_take(
+    urn: Urn,
+    rate: U256,
+    dust: U256,
+    chop: U256,
+    limit: Option<U256>,
+) -> Result<Result<Take, Refusal>, EngineError> {
+    Ok(match dog_lot(urn, rate, dust, limit)? {
+        Ok((dink, dart)) => Ok(Take::of(dink, dart, rate, chop)?),
+        Err(refusal) => Err(refusal),
+    })
+}
+
+/// Whether [`dog_take`] refuses, without forming the take (a check's evidence needs no more);
+/// its products are still formed, so an overflow fails as the take's would.
+pub fn dog_refusal(
+    urn: Urn,
+    rate: U256,
+    dust: U256,
+    chop: U256,
+    limit: Option<U256>,
+) -> Result<Option<Refusal>, EngineError> {
+    Ok(match dog_lot(urn, rate, dust, limit)? {
+        Ok((_, dart)) => {
+            mul(mul(dart, rate, "dart * rate")?, chop, "due * chop")?;
+            None
+        }
+        Err(refusal) => Some(refusal),
+    })
+}
+
+/// The collateral and normalised debt (`dink`, `dart`) [`dog_take`] takes.
+fn dog_lot(
+    urn: Urn,
+    rate: U256,
+    dust: U256,
+    limit: Option<U256>,
+) -> Result<Result<(U256, U256), Refusal>, EngineError> {
+    if urn.art.is_zero() {
+        return Ok(Err(Refusal::NullAuction));
+    }
+    let mut dart = limit.map_or(urn.art, |limit| urn.art.min(limit));
     if urn.art > dart {
         if mul(urn.art - dart, rate, "(art - dart) * rate")? < dust {
             dart = urn.art;
@@ -170,18 +263,17 @@ pub fn dog_bark(
             return Ok(Err(Refusal::DustyAuction));
         }
     }
-    let dink = mul_div(urn.ink, dart, urn.art, "ink * dart / art")?;
+    // `ink * dart / art` of the whole vault is `ink`; the product is still formed, so an
+    // overflow fails as the contract's `mul` reverts.
+    let dink = if dart == urn.art {
+        mul(urn.ink, dart, "ink * dart / art").map(|_| urn.ink)?
+    } else {
+        mul_div(urn.ink, dart, urn.art, "ink * dart / art")?
+    };
     if dink.is_zero() {
         return Ok(Err(Refusal::NullAuction));
     }
-    let due = mul(dart, rate, "dart * rate")?;
-    let tab = mul(due, chop, "due * chop")? / WAD;
-    Ok(Ok(Take {
-        dink,
-        dart,
-        due,
-        tab,
-    }))
+    Ok(Ok((dink, dart)))
 }
 
 #[cfg(test)]
@@ -280,7 +372,80 @@ mod tests {
         );
     }
 
+    /// `Dog.bark` as dog.sol writes it, in one piece: what the split into [`dog_limit`] and
+    /// [`dog_take`] must reproduce.
+    fn dog_bark_in_one_piece(
+        urn: Urn,
+        rate: U256,
+        dust: U256,
+        chop: U256,
+        room: Option<U256>,
+    ) -> Result<Take, Refusal> {
+        if urn.art.is_zero() {
+            return Err(Refusal::NullAuction);
+        }
+        let mut dart = match room {
+            Some(room) if room.is_zero() => return Err(Refusal::LimitHit),
+            Some(room) => urn.art.min(room * WAD / rate / chop),
+            None => urn.art,
+        };
+        if urn.art > dart {
+            if (urn.art - dart) * rate < dust {
+                dart = urn.art;
+            } else if dart * rate < dust {
+                return Err(Refusal::DustyAuction);
+            }
+        }
+        let dink = urn.ink * dart / urn.art;
+        if dink.is_zero() {
+            return Err(Refusal::NullAuction);
+        }
+        let due = dart * rate;
+        Ok(Take {
+            dink,
+            dart,
+            due,
+            tab: due * chop / WAD,
+        })
+    }
+
     proptest::proptest! {
+        #[test]
+        fn dog_bark_is_the_contracts_bark(
+            ink in 0u128..1_000_000_000_000_000_000_000_000,
+            art in 0u128..1_000_000_000_000_000_000_000_000_000,
+            rate_extra in 0u64..1_000_000_000_000_000_000,
+            dust_dai in 0u64..100_000,
+            room_dai in proptest::option::of(0u64..10_000_000),
+        ) {
+            let urn = Urn { ink: U256::from(ink), art: U256::from(art) };
+            let rate = RAY + U256::from(rate_extra) * U256::from(1_000_000_000u64);
+            let chop = WAD * U256::from(113u8) / U256::from(100u8);
+            let (dust, room) = (rad(dust_dai), room_dai.map(rad));
+            let bark = dog_bark(urn, rate, dust, chop, room).unwrap();
+            proptest::prop_assert_eq!(bark, dog_bark_in_one_piece(urn, rate, dust, chop, room));
+            if let (Ok(limit), false) = (dog_limit(rate, chop, room).unwrap(), urn.art.is_zero()) {
+                proptest::prop_assert_eq!(
+                    dog_refusal(urn, rate, dust, chop, limit).unwrap(),
+                    bark.err()
+                );
+            }
+        }
+
+        #[test]
+        fn health_is_the_exact_quotient(
+            ink in 0u128..1_000_000_000_000_000_000_000_000,
+            art in 1u128..1_000_000_000_000_000_000_000_000_000,
+            spot_extra in 0u64..u64::MAX,
+            rate_extra in 0u64..1_000_000_000_000_000_000,
+        ) {
+            let urn = Urn { ink: U256::from(ink), art: U256::from(art) };
+            let spot = U256::from(spot_extra) * U256::from(1_000_000_000_000u64);
+            let rate = RAY + U256::from(rate_extra) * U256::from(1_000_000_000u64);
+            let exact = urn.ink * spot * WAD / (urn.art * rate);
+            proptest::prop_assert_eq!(health(urn, spot, rate).unwrap(), Some(exact));
+        }
+
         #[test]
         fn break_even_is_the_last_unsafe_value(
             ink in 1u128..1_000_000_000_000_000_000_000_000,
