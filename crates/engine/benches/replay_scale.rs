@@ -1,7 +1,8 @@
 //! How replay cost grows with market size: synthetic Maker, Aave v3 and Compound v2 markets of
-//! 10k, 100k and 1M accounts
-//! (`cascade_ingest::synth`), replayed end to end from the log in historical mode, next to the
-//! baseline of reading and decoding the same log without the engine. The ratio replay / baseline
+//! 10k, 100k and 1M accounts (`cascade_ingest::synth`), replayed end to end from the log in
+//! historical mode, both as a run file needs it (`replay`: with the hourly samples) and as
+//! `cascade replay` without `--out` does (`replay_totals`: totals only), next to the baseline of
+//! reading and decoding the same log without the engine. The ratio replay / baseline
 //! is the engine's own cost; the three sizes give the slope reported in `docs/benchmarks.md`.
 //!
 //! Also measured: the generator itself (into a null sink), so the suite shows what building a
@@ -70,8 +71,12 @@ fn options() -> ReplayOptions {
     options
 }
 
-fn replay_events(dir: &Path) -> u64 {
-    let outcome = replay_log(dir, &options(), Mode::Historical).expect("replays");
+/// `totals_only`: what `cascade replay` without `--out` builds (no hourly samples, books or
+/// accounts); otherwise everything a run file needs.
+fn replay_events(dir: &Path, totals_only: bool) -> u64 {
+    let mut options = options();
+    options.totals_only = totals_only;
+    let outcome = replay_log(dir, &options, Mode::Historical).expect("replays");
     black_box(outcome.run.state_hash.len());
     outcome.applied
 }
@@ -105,7 +110,12 @@ fn bench_replay_scale(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new("replay", accounts),
                 dir.path(),
-                |b, dir| b.iter(|| assert_eq!(replay_events(dir), events)),
+                |b, dir| b.iter(|| assert_eq!(replay_events(dir, false), events)),
+            );
+            group.bench_with_input(
+                BenchmarkId::new("replay_totals", accounts),
+                dir.path(),
+                |b, dir| b.iter(|| assert_eq!(replay_events(dir, true), events)),
             );
         }
         group.finish();

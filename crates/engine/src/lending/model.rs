@@ -921,6 +921,11 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
                 Some((&c.market, &c.account))
             }
             Payload::CollateralToggle(t) => Some((&t.market, &t.account)),
+            // Judging and applying a recorded liquidation read the account's record and index
+            // place as a position change does (a crash's liquidations are a third of its events).
+            Payload::Liquidation(l) if l.protocol == self.rules.protocol() => {
+                Some((&l.market, &l.account))
+            }
             _ => None,
         });
         warm_accounts(

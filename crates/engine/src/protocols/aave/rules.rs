@@ -51,6 +51,7 @@ use crate::protocol::{Applied, Judgement, Quantity, Verdict};
 use crate::run::{
     InputKind, MismatchEvidence, MissingInput, OracleEvidence, SeizeCheck, SeizeResult,
 };
+use crate::slots::SmallMap;
 use crate::state::{StateReader, StateWriter};
 
 /// Aave v2 or v3 over every pool of that version in the log.
@@ -276,8 +277,9 @@ pub struct Aave {
     base: Id,
     base_decimals: u8,
     close_factor: U256,
-    reserves: BTreeMap<Id, Reserve>,
-    prices: BTreeMap<Id, U256>,
+    /// A few reserves, looked up on every event: compared for equality, not ordered.
+    reserves: SmallMap<Reserve>,
+    prices: SmallMap<U256>,
     /// Per asset, the feed and time of the answer `prices` holds (for a verdict's evidence).
     price_sources: BTreeMap<Id, (Id, Timestamp)>,
 }
@@ -324,8 +326,8 @@ impl Aave {
             base,
             base_decimals,
             close_factor: DEFAULT_LIQUIDATION_CLOSE_FACTOR,
-            reserves: BTreeMap::new(),
-            prices: BTreeMap::new(),
+            reserves: SmallMap::default(),
+            prices: SmallMap::default(),
             price_sources: BTreeMap::new(),
         }
     }
@@ -599,7 +601,7 @@ impl Aave {
 
     /// Recomputes where `account_id` of `pool_id` sits in the index.
     fn reserve_index(&mut self, asset: &Id, borrow: bool) -> U256 {
-        let reserve = self.reserves.entry(*asset).or_default();
+        let reserve = self.reserves.entry_or_default(*asset);
         if borrow {
             reserve.borrow_index
         } else {
@@ -643,7 +645,7 @@ impl Aave {
             _ => {}
         }
         let market = market.ok_or_else(|| invalid("a reserve parameter needs a reserve"))?;
-        let reserve = self.reserves.entry(*market).or_default();
+        let reserve = self.reserves.entry_or_default(*market);
         match param {
             AaveParam::Decimals => {
                 let decimals = value
@@ -929,7 +931,7 @@ impl Rules for Aave {
     }
 
     fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError> {
-        let reserve = self.reserves.entry(update.asset).or_default();
+        let reserve = self.reserves.entry_or_default(update.asset);
         if let Some(index) = &update.supply_index {
             reserve.liquidity_index = ray_of(index, "Aave liquidity index")?;
         }
@@ -965,7 +967,7 @@ impl Rules for Aave {
         change: &PositionChange,
     ) -> Result<Step<Self::Change>, EngineError> {
         if kind == ChangeKind::Deposit {
-            let reserve = self.reserves.entry(change.asset).or_default().clone();
+            let reserve = self.reserves.entry_or_default(change.asset).clone();
             let scaled = match change.shares {
                 Some(shares) => shares.0,
                 None => ray_div(change.amount.0, reserve.liquidity_index).ok_or(
@@ -1412,7 +1414,7 @@ impl Rules for Aave {
         });
         out.u256(self.close_factor);
         out.count(self.reserves.len());
-        for (asset, reserve) in &self.reserves {
+        for (asset, reserve) in self.reserves.iter() {
             out.id(asset);
             out.bool(reserve.decimals.is_some());
             out.u8(reserve.decimals.unwrap_or(0));
@@ -1428,7 +1430,7 @@ impl Rules for Aave {
             out.u256(reserve.borrow_index);
         }
         out.count(self.prices.len());
-        for (asset, price) in &self.prices {
+        for (asset, price) in self.prices.iter() {
             out.id(asset);
             out.u256(*price);
         }
@@ -1448,7 +1450,7 @@ impl Rules for Aave {
             other => return Err(input.error(format!("unknown Aave rule version {other}"))),
         };
         self.close_factor = input.u256()?;
-        let mut reserves = BTreeMap::new();
+        let mut reserves = SmallMap::default();
         for _ in 0..input.count()? {
             let asset = input.id()?;
             let has_decimals = input.bool()?;
@@ -1477,7 +1479,7 @@ impl Rules for Aave {
                 },
             );
         }
-        let mut prices = BTreeMap::new();
+        let mut prices = SmallMap::default();
         for _ in 0..input.count()? {
             let asset = input.id()?;
             prices.insert(asset, input.u256()?);

@@ -46,6 +46,7 @@ use crate::oracle::Quote;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{Applied, Judgement, Quantity, Verdict};
 use crate::run::{InputKind, MissingInput, OracleEvidence, SeizeCheck, SeizeResult};
+use crate::slots::SmallMap;
 use crate::state::{StateReader, StateWriter};
 
 /// How a judgement of an account without a rebuilt position begins its note.
@@ -216,8 +217,9 @@ pub struct Compound {
     rounding: Rounding,
     close_factor: U256,
     liquidation_incentive: U256,
-    markets: BTreeMap<Id, Market>,
-    prices: BTreeMap<Id, Fixed>,
+    /// A few markets, looked up on every event: compared for equality, not ordered.
+    markets: SmallMap<Market>,
+    prices: SmallMap<Fixed>,
     /// Per market, the feed and time of the answer `prices` holds (for a verdict's evidence),
     /// for the prices set once the market was known.
     price_sources: BTreeMap<Id, (Id, Timestamp)>,
@@ -231,8 +233,8 @@ impl LendingModel<Compound> {
             rounding,
             close_factor: DEFAULT_CLOSE_FACTOR,
             liquidation_incentive: DEFAULT_LIQUIDATION_INCENTIVE,
-            markets: BTreeMap::new(),
-            prices: BTreeMap::new(),
+            markets: SmallMap::default(),
+            prices: SmallMap::default(),
             price_sources: BTreeMap::new(),
         })
     }
@@ -397,7 +399,7 @@ impl Compound {
             _ => {}
         }
         let market = market.ok_or_else(|| invalid("a market parameter needs a market"))?;
-        let entry = self.markets.entry(*market).or_default();
+        let entry = self.markets.entry_or_default(*market);
         match param {
             CompoundParam::CollateralFactor => {
                 entry.collateral_factor = as_mantissa()?;
@@ -534,7 +536,7 @@ impl Rules for Compound {
     }
 
     fn index_update(&mut self, update: &IndexUpdate) -> Result<Applied, EngineError> {
-        let market = self.markets.entry(update.asset).or_default();
+        let market = self.markets.entry_or_default(update.asset);
         if let Some(rate) = &update.supply_index {
             market.exchange_rate = Some(mantissa(rate, "Compound exchange rate")?);
         }
@@ -569,7 +571,7 @@ impl Rules for Compound {
         kind: ChangeKind,
         change: &PositionChange,
     ) -> Result<Step<Self::Change>, EngineError> {
-        let market = self.markets.entry(change.asset).or_default();
+        let market = self.markets.entry_or_default(change.asset);
         let (quantity, skipped) = match kind {
             ChangeKind::Deposit => (
                 "Compound mint tokens",
@@ -877,7 +879,7 @@ impl Rules for Compound {
         borrow: &Id,
         repaid: U256,
     ) -> Result<(bool, U256), EngineError> {
-        let index = self.markets.entry(*borrow).or_default().borrow_index;
+        let index = self.markets.entry_or_default(*borrow).borrow_index;
         let Some(account) = account else {
             return Ok((false, U256::ZERO));
         };
@@ -1118,7 +1120,7 @@ impl Rules for Compound {
         out.u256(self.close_factor);
         out.u256(self.liquidation_incentive);
         out.count(self.markets.len());
-        for (asset, market) in &self.markets {
+        for (asset, market) in self.markets.iter() {
             out.id(asset);
             out.bool(market.decimals.is_some());
             out.u8(market.decimals.unwrap_or(0));
@@ -1129,7 +1131,7 @@ impl Rules for Compound {
             out.u256(market.protocol_seize_share);
         }
         out.count(self.prices.len());
-        for (asset, price) in &self.prices {
+        for (asset, price) in self.prices.iter() {
             out.id(asset);
             out.fixed(price);
         }
@@ -1166,7 +1168,7 @@ impl Rules for Compound {
         };
         self.close_factor = input.u256()?;
         self.liquidation_incentive = input.u256()?;
-        let mut markets = BTreeMap::new();
+        let mut markets = SmallMap::default();
         for _ in 0..input.count()? {
             let asset = input.id()?;
             let has_decimals = input.bool()?;
@@ -1185,7 +1187,7 @@ impl Rules for Compound {
                 },
             );
         }
-        let mut prices = BTreeMap::new();
+        let mut prices = SmallMap::default();
         for _ in 0..input.count()? {
             let asset = input.id()?;
             prices.insert(asset, input.fixed()?);

@@ -22,7 +22,7 @@ impl Aave {
         &mut self,
         snapshot: &PositionSnapshot,
     ) -> Result<(Position, Applied), EngineError> {
-        let reserve = self.reserves.entry(snapshot.asset).or_default().clone();
+        let reserve = self.reserves.entry_or_default(snapshot.asset).clone();
         let overflow = || EngineError::Overflow {
             quantity: "Aave snapshot scaled balance",
         };

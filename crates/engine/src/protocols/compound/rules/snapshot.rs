@@ -13,7 +13,7 @@ impl Compound {
     /// reads back). The market is entered as supplying or borrowing enters it unless the
     /// snapshot says.
     pub(super) fn snapshot_position(&mut self, snapshot: &PositionSnapshot) -> (Position, Applied) {
-        let index = self.markets.entry(snapshot.asset).or_default().borrow_index;
+        let index = self.markets.entry_or_default(snapshot.asset).borrow_index;
         let (ctokens, debt) = (snapshot.collateral.0, snapshot.debt.0);
         let held = !ctokens.is_zero() || !debt.is_zero();
         let position = Position {
