@@ -21,7 +21,7 @@ use cascade_events::{
 
 use super::episodes::{Gathered, mark_disagreements};
 use crate::EngineError;
-use crate::leverage::loops::Correlation;
+use crate::leverage::loops::{Correlation, Position};
 use crate::oracle::{PriceBook, QuoteConversion};
 use crate::protocol::accounts::{AccountPosition, AccountsCapture, SnapshotDifference};
 use crate::protocol::param::ParamSetting;
@@ -332,6 +332,8 @@ pub struct Engine {
     accounts_at: Vec<Timestamp>,
     /// The captures taken so far.
     captures: Vec<AccountsCapture>,
+    /// Buffers each hourly sample reuses (bookkeeping, not state).
+    sample_buffers: SampleBuffers,
 }
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CSCDENG1";
@@ -390,6 +392,7 @@ impl Engine {
             timeline_last: BTreeMap::new(),
             accounts_at: Vec::new(),
             captures: Vec::new(),
+            sample_buffers: SampleBuffers::default(),
         }
     }
 
@@ -1078,10 +1081,17 @@ impl Engine {
                     .push(period, seq, time, distribution);
             }
         }
+        let mut buffers = std::mem::take(&mut self.sample_buffers);
         let book = match end {
-            Some(end) => self.book_of(end),
-            None => self.book(time),
+            Some(end) => self.valued_book(end, &mut buffers.valued),
+            None => {
+                self.list_positions(time, &mut buffers.listed);
+                self.valued_book(&buffers.listed, &mut buffers.valued)
+            }
         };
+        buffers.listed.clear();
+        buffers.valued.clear();
+        self.sample_buffers = buffers;
         let Some((book, unpriced)) = book else {
             return;
         };
@@ -1098,44 +1108,51 @@ impl Engine {
         }
     }
 
-    /// Every model's positions at `time`, valued in USD and summarised, with the positions each
-    /// protocol left out for an unknown value; `None` when no model lists a position.
-    fn book(
-        &self,
-        time: Timestamp,
-    ) -> Option<(crate::leverage::book::Book, BTreeMap<Protocol, u64>)> {
-        self.book_of(&self.positions(time))
-    }
-
     /// Every model's account positions at `time`, in model order ([`EndPositions`]).
     fn positions(&self, time: Timestamp) -> EndPositions {
         let mut end = EndPositions::default();
+        self.list_positions(time, &mut end);
+        end
+    }
+
+    /// [`Engine::positions`] into `end`, which is emptied first.
+    fn list_positions(&self, time: Timestamp, end: &mut EndPositions) {
+        end.clear();
         for model in &self.models {
             let start = end.accounts.len();
             model.accounts(time, &mut end.accounts);
             end.per_model.push(start..end.accounts.len());
         }
-        end
     }
 
-    /// [`Engine::book`] of positions already listed.
+    /// The positions listed in `end` valued in USD and summarised, with the positions each
+    /// protocol left out for an unknown value; `None` when no model lists a position.
     fn book_of(
         &self,
         end: &EndPositions,
     ) -> Option<(crate::leverage::book::Book, BTreeMap<Protocol, u64>)> {
-        let mut positions = Vec::new();
+        self.valued_book(end, &mut Vec::new())
+    }
+
+    /// [`Engine::book_of`], the valued positions in `valued` (emptied first).
+    fn valued_book(
+        &self,
+        end: &EndPositions,
+        valued: &mut Vec<Position>,
+    ) -> Option<(crate::leverage::book::Book, BTreeMap<Protocol, u64>)> {
+        valued.clear();
         let mut unpriced = BTreeMap::new();
         for (model, range) in self.models.iter().zip(&end.per_model) {
-            let (valued, left_out) = crate::leverage::positions::usd_positions(
+            let left_out = crate::leverage::positions::usd_positions(
                 &end.accounts[range.clone()],
                 &self.prices,
+                valued,
             );
             if left_out > 0 {
                 unpriced.insert(model.protocol(), left_out);
             }
-            positions.extend(valued);
         }
-        if positions.is_empty() && unpriced.is_empty() {
+        if valued.is_empty() && unpriced.is_empty() {
             return None;
         }
         let correlation = match &self.mode {
@@ -1143,7 +1160,7 @@ impl Engine {
             Mode::Counterfactual(scenario) => scenario.correlation(),
         };
         Some((
-            crate::leverage::book::summarise(&positions, &correlation),
+            crate::leverage::book::summarise(valued, &correlation),
             unpriced,
         ))
     }
@@ -1786,6 +1803,21 @@ impl Engine {
 struct EndPositions {
     accounts: Vec<AccountPosition>,
     per_model: Vec<std::ops::Range<usize>>,
+}
+
+impl EndPositions {
+    fn clear(&mut self) {
+        self.accounts.clear();
+        self.per_model.clear();
+    }
+}
+
+/// What every hourly sample lists and values, kept between samples: a million positions
+/// listed into a fresh buffer every hour cost the buffer's page faults each time.
+#[derive(Default)]
+struct SampleBuffers {
+    listed: EndPositions,
+    valued: Vec<Position>,
 }
 
 /// Sorts a capture's positions by protocol, market and account.

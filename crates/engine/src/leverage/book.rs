@@ -6,13 +6,13 @@
 //!
 //! Positions come valued in one common unit (USD, 18 decimals); everything here is integer.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::rc::Rc;
 
 use cascade_events::{Id, Protocol, U256};
 
-use crate::leverage::loops::{
-    Correlation, Leverage, Position, WAD, owner_leverage, position_loops,
-};
+use crate::leverage::loops::{Correlation, Leverage, Position, WAD, owner_leverage};
 
 /// Upper edges of the effective leverage buckets, in hundredths: `[1.25, 1.5, 2, 3, 5, 10]`.
 pub const LEVERAGE_EDGES: [u64; 6] = [125, 150, 200, 300, 500, 1000];
@@ -82,7 +82,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, figures: &crate::leverage::loops::Leverage, collaterals: &mut Vec<U256>) {
+    fn add(&mut self, figures: &Leverage, largest: &mut Largest) {
         if figures.exposure.is_zero() && figures.debt.is_zero() {
             return;
         }
@@ -90,7 +90,7 @@ impl Summary {
         self.collateral = self.collateral.saturating_add(figures.exposure);
         self.debt = self.debt.saturating_add(figures.debt);
         self.looped_debt = self.looped_debt.saturating_add(figures.looped_debt);
-        collaterals.push(figures.exposure);
+        largest.push(figures.exposure);
         if figures.debt.is_zero() {
             return;
         }
@@ -109,10 +109,10 @@ impl Summary {
         }
     }
 
-    fn finish_concentration(&mut self, mut collaterals: Vec<U256>) {
-        collaterals.sort_unstable_by(|a, b| b.cmp(a));
+    fn finish_concentration(&mut self, largest: Largest) {
+        let largest = largest.descending();
         for (slot, n) in TOP_N.iter().enumerate() {
-            let top = collaterals
+            let top = largest
                 .iter()
                 .take(*n)
                 .fold(U256::ZERO, |t, v| t.saturating_add(*v));
@@ -123,6 +123,33 @@ impl Summary {
                     .unwrap_or(10_000)
             };
         }
+    }
+}
+
+/// The largest collateral values of a scope, as many as the largest [`TOP_N`] asks: a
+/// concentration needs only them, so a million positions are never sorted.
+#[derive(Default)]
+struct Largest(BinaryHeap<Reverse<U256>>);
+
+impl Largest {
+    const KEPT: usize = TOP_N[TOP_N.len() - 1];
+
+    fn push(&mut self, value: U256) {
+        if self.0.len() < Self::KEPT {
+            self.0.push(Reverse(value));
+        } else if self.0.peek().is_some_and(|Reverse(least)| *least < value) {
+            self.0.pop();
+            self.0.push(Reverse(value));
+        }
+    }
+
+    /// The values kept, largest first.
+    fn descending(self) -> Vec<U256> {
+        self.0
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(value)| value)
+            .collect()
     }
 }
 
@@ -168,74 +195,191 @@ pub struct Book {
     pub overlap: Overlap,
 }
 
+/// The correlation groups of one summary's assets, numbered as they are first met: a book asks
+/// for the same few assets millions of times, so each asset's group is looked up once and the
+/// per-position sums are kept by number, without a map or a name per position.
+struct Groups<'a> {
+    correlation: &'a Correlation,
+    /// Asset -> group number.
+    assets: Vec<(Id, usize)>,
+    /// Group number -> name.
+    names: Vec<Rc<str>>,
+}
+
+impl<'a> Groups<'a> {
+    fn new(correlation: &'a Correlation) -> Self {
+        Self {
+            correlation,
+            assets: Vec::new(),
+            names: Vec::new(),
+        }
+    }
+
+    fn of(&mut self, asset: &Id) -> usize {
+        if let Some((_, group)) = self.assets.iter().find(|(known, _)| known == asset) {
+            return *group;
+        }
+        let name = self.correlation.shared_group(asset);
+        let group = match self.names.iter().position(|known| *known == name) {
+            Some(group) => group,
+            None => {
+                self.names.push(name);
+                self.names.len() - 1
+            }
+        };
+        self.assets.push((*asset, group));
+        group
+    }
+
+    fn name(&self, group: usize) -> String {
+        self.names[group].to_string()
+    }
+}
+
+/// One position's value per correlation group: collateral (and whether it holds any of the
+/// group, however little it is worth) and debt.
+#[derive(Default)]
+struct ByGroup(Vec<(usize, U256, bool, U256)>);
+
+impl ByGroup {
+    fn fill(&mut self, position: &Position, groups: &mut Groups<'_>) {
+        self.0.clear();
+        for holding in &position.collateral {
+            let entry = self.entry(groups.of(&holding.asset));
+            entry.1 = entry.1.saturating_add(holding.value);
+            entry.2 = true;
+        }
+        for holding in &position.debt {
+            let entry = self.entry(groups.of(&holding.asset));
+            entry.3 = entry.3.saturating_add(holding.value);
+        }
+    }
+
+    fn entry(&mut self, group: usize) -> &mut (usize, U256, bool, U256) {
+        let index = match self.0.iter().position(|entry| entry.0 == group) {
+            Some(index) => index,
+            None => {
+                self.0.push((group, U256::ZERO, false, U256::ZERO));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[index]
+    }
+
+    /// The position's figures, as [`crate::leverage::loops::position_loops`] gives them: its loops are each group's
+    /// debt against the same group's collateral.
+    fn figures(&self, position: &Position) -> Leverage {
+        let looped = self.0.iter().fold(U256::ZERO, |total, (_, held, _, owed)| {
+            total.saturating_add((*owed).min(*held))
+        });
+        Leverage::of(position.collateral_value(), position.debt_value(), looped)
+    }
+}
+
 /// Summarises `positions` (any order; the result does not depend on it).
 pub fn summarise(positions: &[Position], correlation: &Correlation) -> Book {
     let mut book = Book::default();
-    let mut collaterals: BTreeMap<Protocol, Vec<U256>> = BTreeMap::new();
-    // Each owner's positions, with the figures of the first: an owner with one position (most of
-    // them: every Maker vault is its own) is that position, without working its loops again.
-    let mut owners: BTreeMap<Id, (Vec<&Position>, Leverage)> = BTreeMap::new();
-    for position in positions {
-        let (_, figures) = position_loops(position, correlation);
-        book.protocols
-            .entry(position.protocol)
-            .or_default()
-            .add(&figures, collaterals.entry(position.protocol).or_default());
-        owners
-            .entry(position.account)
-            .or_insert_with(|| (Vec::new(), figures))
-            .0
-            .push(position);
-        add_to_ladder(&mut book.ladder, position, correlation);
-        add_debt_on_groups(&mut book.overlap, position, correlation);
+    let mut groups = Groups::new(correlation);
+    let mut by_group = ByGroup::default();
+    let mut largest: BTreeMap<Protocol, Largest> = BTreeMap::new();
+    let mut largest_owners = Largest::default();
+    let mut ladder: BTreeMap<usize, [Rung; 12]> = BTreeMap::new();
+    let mut debt_on_group: BTreeMap<(usize, Protocol), U256> = BTreeMap::new();
+    // Positions by owner: an owner with one position (most of them: every Maker vault is its
+    // own) is that position, without working its loops again. Within an owner, in input order.
+    let mut by_owner: Vec<(Id, u32)> = positions
+        .iter()
+        .enumerate()
+        .map(|(index, position)| (position.account, index as u32))
+        .collect();
+    // Each model lists its positions in account order: a stable sort merges those runs.
+    by_owner.sort();
+    for run in by_owner.chunk_by(|a, b| a.0 == b.0) {
+        let mut only = None;
+        for (_, index) in run {
+            let position = &positions[*index as usize];
+            by_group.fill(position, &mut groups);
+            let figures = by_group.figures(position);
+            book.protocols
+                .entry(position.protocol)
+                .or_default()
+                .add(&figures, largest.entry(position.protocol).or_default());
+            add_to_ladder(&mut ladder, position, &mut groups);
+            add_debt_on_groups(&mut debt_on_group, position, &figures, &by_group);
+            if run.len() == 1 {
+                only = Some(figures);
+            }
+        }
+        match only {
+            Some(figures) => book.all.add(&figures, &mut largest_owners),
+            None => {
+                let list: Vec<&Position> = run
+                    .iter()
+                    .map(|(_, index)| &positions[*index as usize])
+                    .collect();
+                add_owner(&mut book, &mut largest_owners, run[0].0, &list, correlation);
+            }
+        }
     }
-    for (protocol, list) in collaterals {
+    for (protocol, list) in largest {
         if let Some(summary) = book.protocols.get_mut(&protocol) {
             summary.finish_concentration(list);
         }
     }
-    let mut all = Vec::new();
-    for (owner, (list, first)) in owners {
-        if list.len() == 1 {
-            book.all.add(&first, &mut all);
-            continue;
-        }
-        let figures = owner_leverage(owner, &list, correlation);
-        book.all.add(&figures.leverage, &mut all);
-        for link in &figures.cross {
-            let entry = book
-                .overlap
-                .cross_loops
-                .entry((link.borrowed_in, link.collateral_in, link.group.clone()))
-                .or_default();
-            *entry = entry.saturating_add(link.value);
-        }
-        if figures.protocols.len() > 1 {
-            *book
-                .overlap
-                .owners
-                .entry(figures.protocols.clone())
-                .or_default() += 1;
-            for position in &list {
-                for holding in &position.collateral {
-                    let entry = book
-                        .overlap
-                        .shared_collateral
-                        .entry((position.protocol, correlation.group(&holding.asset)))
-                        .or_default();
-                    *entry = entry.saturating_add(holding.value);
-                }
-            }
-        }
-    }
-    book.all.finish_concentration(all);
+    book.all.finish_concentration(largest_owners);
+    book.ladder = ladder
+        .into_iter()
+        .map(|(group, rungs)| (groups.name(group), rungs))
+        .collect();
+    book.overlap.debt_on_group = debt_on_group
+        .into_iter()
+        .map(|((group, protocol), value)| ((groups.name(group), protocol), value))
+        .collect();
     book
 }
 
-fn add_to_ladder(
-    ladder: &mut BTreeMap<String, [Rung; 12]>,
-    position: &Position,
+/// Adds an owner of several positions: its leverage over all of them, its loops across
+/// protocols and what it shares between them.
+fn add_owner(
+    book: &mut Book,
+    largest: &mut Largest,
+    owner: Id,
+    list: &[&Position],
     correlation: &Correlation,
+) {
+    let figures = owner_leverage(owner, list, correlation);
+    book.all.add(&figures.leverage, largest);
+    for link in &figures.cross {
+        let entry = book
+            .overlap
+            .cross_loops
+            .entry((link.borrowed_in, link.collateral_in, link.group.clone()))
+            .or_default();
+        *entry = entry.saturating_add(link.value);
+    }
+    if figures.protocols.len() > 1 {
+        *book
+            .overlap
+            .owners
+            .entry(figures.protocols.clone())
+            .or_default() += 1;
+        for position in list {
+            for holding in &position.collateral {
+                let entry = book
+                    .overlap
+                    .shared_collateral
+                    .entry((position.protocol, correlation.group(&holding.asset)))
+                    .or_default();
+                *entry = entry.saturating_add(holding.value);
+            }
+        }
+    }
+}
+
+fn add_to_ladder(
+    ladder: &mut BTreeMap<usize, [Rung; 12]>,
+    position: &Position,
+    groups: &mut Groups<'_>,
 ) {
     let Some(distance) = &position.liquidation else {
         return;
@@ -253,9 +397,7 @@ fn add_to_ladder(
         .iter()
         .filter(|h| h.asset == distance.asset)
         .fold(U256::ZERO, |t, h| t.saturating_add(h.value));
-    let cell = &mut ladder
-        .entry(correlation.group(&distance.asset))
-        .or_default()[rung];
+    let cell = &mut ladder.entry(groups.of(&distance.asset)).or_default()[rung];
     cell.accounts += 1;
     cell.collateral = cell.collateral.saturating_add(collateral);
     cell.debt = cell.debt.saturating_add(position.debt_value());
@@ -263,24 +405,23 @@ fn add_to_ladder(
     *entry = entry.saturating_add(collateral);
 }
 
-fn add_debt_on_groups(overlap: &mut Overlap, position: &Position, correlation: &Correlation) {
-    let debt = position.debt_value();
-    let collateral = position.collateral_value();
+/// Splits the position's debt over its collateral's groups by their share of its collateral.
+fn add_debt_on_groups(
+    debt_on_group: &mut BTreeMap<(usize, Protocol), U256>,
+    position: &Position,
+    figures: &Leverage,
+    by_group: &ByGroup,
+) {
+    let (debt, collateral) = (figures.debt, figures.exposure);
     if debt.is_zero() || collateral.is_zero() {
         return;
     }
-    let mut groups: BTreeMap<String, U256> = BTreeMap::new();
-    for holding in &position.collateral {
-        let entry = groups.entry(correlation.group(&holding.asset)).or_default();
-        *entry = entry.saturating_add(holding.value);
-    }
-    for (group, value) in groups {
+    for (group, value, _, _) in by_group.0.iter().filter(|entry| entry.2) {
         let share = debt
-            .checked_mul(value)
+            .checked_mul(*value)
             .map_or(debt, |product| product / collateral);
-        let entry = overlap
-            .debt_on_group
-            .entry((group, position.protocol))
+        let entry = debt_on_group
+            .entry((*group, position.protocol))
             .or_default();
         *entry = entry.saturating_add(share);
     }

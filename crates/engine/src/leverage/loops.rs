@@ -96,7 +96,7 @@ impl Correlation {
     }
 
     /// [`Correlation::group`] as a shared name.
-    fn shared_group(&self, asset: &Id) -> Rc<str> {
+    pub(crate) fn shared_group(&self, asset: &Id) -> Rc<str> {
         if let Some(group) = self.known.borrow().get(asset) {
             return Rc::clone(group);
         }

@@ -41,10 +41,14 @@ fn conversion(base: &Id, decimals: u8, prices: &PriceBook) -> Option<Conversion>
     }
 }
 
-/// `accounts` valued in USD wad; the second value counts positions left out for an unknown
-/// value. Accounts without collateral or debt are dropped.
-pub fn usd_positions(accounts: &[AccountPosition], prices: &PriceBook) -> (Vec<Position>, u64) {
-    let mut out = Vec::with_capacity(accounts.len());
+/// `accounts` valued in USD wad, appended to `out`; returns how many positions were left out
+/// for an unknown value. Accounts without collateral or debt are dropped.
+pub fn usd_positions(
+    accounts: &[AccountPosition],
+    prices: &PriceBook,
+    out: &mut Vec<Position>,
+) -> u64 {
+    out.reserve(accounts.len());
     let mut unpriced = 0;
     // A model's accounts share one base currency: its conversion is worked out once.
     let mut conversions: Vec<((Id, u8), Option<Conversion>)> = Vec::new();
@@ -72,7 +76,7 @@ pub fn usd_positions(accounts: &[AccountPosition], prices: &PriceBook) -> (Vec<P
             None => unpriced += 1,
         }
     }
-    (out, unpriced)
+    unpriced
 }
 
 fn usd_position(account: &AccountPosition, (times, divide): Conversion) -> Option<Position> {
@@ -83,8 +87,12 @@ fn usd_position(account: &AccountPosition, (times, divide): Conversion) -> Optio
         Some(factor) => value.checked_mul(factor),
         None => value.checked_mul(times).map(|v| v / divide),
     };
-    let mut collateral = Vec::new();
-    let mut debt = Vec::new();
+    // Sized exactly: a position holds one or two assets, and a growing vector would start at four.
+    let held = |side: fn(&crate::protocol::accounts::AssetPosition) -> &U256| {
+        account.assets.iter().filter(|a| !side(a).is_zero()).count()
+    };
+    let mut collateral = Vec::with_capacity(held(|a| &a.collateral));
+    let mut debt = Vec::with_capacity(held(|a| &a.debt));
     for asset in &account.assets {
         if !asset.collateral.is_zero() {
             collateral.push(Holding {
@@ -185,8 +193,8 @@ pub(crate) mod tests {
             "ETH",
             vec![asset("WETH", 10, 0, 4), asset("USDC", 0, 4, 1)],
         )];
-        let (positions, unpriced) = usd_positions(&accounts, &prices);
-        assert_eq!(unpriced, 0);
+        let mut positions = Vec::new();
+        assert_eq!(usd_positions(&accounts, &prices, &mut positions), 0);
         let wad = U256::from(10u64.pow(18));
         assert_eq!(
             positions[0].collateral[0].value,
@@ -196,7 +204,8 @@ pub(crate) mod tests {
         assert_eq!(positions[0].liquidation.as_ref().unwrap().fall_bps, 2500);
         assert_eq!(positions[0].health, Some(U256::from(2u8)));
         // Without an ETH price the position cannot be valued: counted, left out.
-        let (positions, unpriced) = usd_positions(&accounts, &PriceBook::new(Vec::new()));
+        let mut positions = Vec::new();
+        let unpriced = usd_positions(&accounts, &PriceBook::new(Vec::new()), &mut positions);
         assert!(positions.is_empty());
         assert_eq!(unpriced, 1);
     }
