@@ -1587,8 +1587,12 @@ impl Run {
                 .last_seq
                 .map_or("-".to_owned(), |s| s.to_string()),
             t.liquidations,
-            t.accounts_liquidated
-                .map_or(String::new(), |accounts| format!(" ({accounts} accounts)"))
+            t.accounts_liquidated.map_or(String::new(), |accounts| {
+                format!(
+                    " ({accounts} {})",
+                    if accounts == 1 { "account" } else { "accounts" }
+                )
+            })
         ));
         if self.scenario.is_none() {
             let verdicts: Vec<String> = t
