@@ -206,8 +206,9 @@ fn price_floor(evidence: &EpisodeEvidence) -> Option<U256> {
 pub fn cause(evidence: &EpisodeEvidence) -> EpisodeCause {
     let health = evidence.lowest_health.value;
     let debt = evidence.debt.value;
+    let floor = price_floor(evidence);
     let within_price_error =
-        |health: U256| health < WAD && price_floor(evidence).is_some_and(|floor| health >= floor);
+        |health: U256| health < WAD && floor.is_some_and(|floor| health >= floor);
     if evidence.refused_checks == evidence.checks {
         EpisodeCause::LiquidationRefused
     } else if evidence.excess_debt.is_some_and(|excess| {

@@ -20,6 +20,7 @@ impl MakerModel {
         accounts: &[(Id, Id)],
         out: &mut Vec<Option<EpisodeCheck>>,
     ) -> Result<(), EngineError> {
+        let mut slots = Vec::new();
         let mut urns = Vec::new();
         let mut rest = accounts;
         while let Some(((market, _), _)) = rest.split_first() {
@@ -33,10 +34,8 @@ impl MakerModel {
             };
             // The vaults are read in loops of nothing but independent reads, whose cache misses
             // overlap (a million vaults do not fit in the caches), before any arithmetic.
-            let slots: Vec<Option<Slot>> = group
-                .iter()
-                .map(|(_, account)| ilk.vaults.find(account))
-                .collect();
+            slots.clear();
+            slots.extend(group.iter().map(|(_, account)| ilk.vaults.find(account)));
             urns.clear();
             urns.extend(
                 slots
