@@ -25,7 +25,7 @@ pub use codec::{DecodeError, SCHEMA_VERSION, decode, encode, encode_into};
 pub use event::Event;
 pub use excerpt::{EXCERPT_CHARS, Excerpt, clip, clip_to};
 pub use id::{Id, Symbol, SymbolError};
-pub use number::{Amount, Fixed, ParseAmountError};
+pub use number::{Amount, Fixed, ParseAmountError, pow10};
 pub use payload::{
     AccountTotals, AuctionKick, AuctionTake, CollateralToggle, EventKind, IndexUpdate, Liquidation,
     LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource, ParamChange, Payload,

@@ -311,10 +311,20 @@ impl<'a> Digits<'a> {
     }
 }
 
-/// `10^exp`, or `None` past 10^77 (the largest power of ten below 2^256).
-pub(crate) fn pow10(exp: u8) -> Option<U256> {
-    U256::from(10u8).checked_pow(U256::from(exp))
+/// `10^exp`, or `None` past 10^77 (the largest power of ten below 2^256): a token's unit
+/// (`assetUnit`, `10 ** decimals`). Read from a table: valuing every asset of every account at
+/// every hourly sample computed the power each time, a measurable share of a replay.
+pub fn pow10(exp: u8) -> Option<U256> {
+    POWERS_OF_TEN.get(usize::from(exp)).copied()
 }
+
+/// `10^0 ..= 10^77`, every power of ten below 2^256.
+static POWERS_OF_TEN: std::sync::LazyLock<Vec<U256>> = std::sync::LazyLock::new(|| {
+    std::iter::successors(Some(U256::from(1u8)), |power| {
+        power.checked_mul(U256::from(10u8))
+    })
+    .collect()
+});
 
 /// Writes `value / 10^decimals` as decimal text: all `decimals` fractional digits, or with `trim`
 /// none of the trailing zeros (nor the point when no digit remains).

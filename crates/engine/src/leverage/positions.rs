@@ -6,7 +6,7 @@
 //! any other (Aave v2's `ETH`) through the price book's latest market price of it in USD, when
 //! the log holds one. A position with an asset of unknown value is left out and counted.
 
-use cascade_events::{Id, U256};
+use cascade_events::{Id, U256, pow10};
 
 use crate::leverage::loops::{Holding, LiquidationDistance, Position};
 use crate::oracle::PriceBook;
@@ -15,19 +15,14 @@ use crate::protocol::accounts::AccountPosition;
 /// Decimals of the common unit.
 pub const USD_DECIMALS: u8 = 18;
 
-/// `10^n`.
-fn pow10(n: u8) -> U256 {
-    U256::from(10u8).pow(U256::from(n))
-}
-
 /// Multiply, then divide: how a value in a base currency becomes USD wad.
 type Conversion = (U256, U256);
 
 /// How to turn a value in `base` (at `decimals`) into USD wad.
 fn conversion(base: &Id, decimals: u8, prices: &PriceBook) -> Option<Conversion> {
-    let scale = pow10(decimals);
+    let scale = pow10(decimals)?;
     match base.to_string().as_str() {
-        "USD" | "DAI" => Some((pow10(USD_DECIMALS), scale)),
+        "USD" | "DAI" => Some((pow10(USD_DECIMALS)?, scale)),
         other => {
             let quote = prices
                 .market(base, &Id::name("USD"))

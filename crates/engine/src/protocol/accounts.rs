@@ -263,17 +263,8 @@ fn main_collateral(assets: &[AssetPosition], weights: &[U256]) -> Option<usize> 
 
 /// `price * amount / 10^decimals`, truncated: a token amount in the base currency.
 pub fn value_of(price: U256, amount: U256, decimals: u8) -> Option<U256> {
-    Some(price.checked_mul(amount)? / *POWERS_OF_TEN.get(usize::from(decimals))?)
+    Some(price.checked_mul(amount)? / cascade_events::pow10(decimals)?)
 }
-
-/// `10^0 ..= 10^77`, every power of ten below 2^256: [`value_of`] runs for every asset of every
-/// account of a capture, where computing the power each time was a measurable share.
-static POWERS_OF_TEN: std::sync::LazyLock<Vec<U256>> = std::sync::LazyLock::new(|| {
-    std::iter::successors(Some(U256::from(1u8)), |power| {
-        power.checked_mul(U256::from(10u8))
-    })
-    .collect()
-});
 
 #[cfg(test)]
 mod tests {

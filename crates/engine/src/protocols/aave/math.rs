@@ -101,7 +101,7 @@ fn half_up_div(a: U256, b: U256, unit: U256) -> Option<U256> {
 
 /// `10^decimals` as a token's unit (`assetUnit` in `GenericLogic`); `None` past 10^77.
 pub fn unit(decimals: u8) -> Option<U256> {
-    U256::from(10u8).checked_pow(U256::from(decimals))
+    cascade_events::pow10(decimals)
 }
 
 #[cfg(test)]
