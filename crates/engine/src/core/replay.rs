@@ -1071,24 +1071,27 @@ impl Engine {
         let Some(period) = self.output.health_over_time.begin(time, next, activity) else {
             return;
         };
+        let mut buffers = std::mem::take(&mut self.sample_buffers);
+        let listed = &mut buffers.listed;
+        listed.clear();
         let mut distributions: Vec<HealthDistribution> = Vec::new();
         for model in &self.models {
             distributions.clear();
-            model.health_distribution(time, &mut distributions);
+            if end.is_some() {
+                model.health_distribution(time, &mut distributions);
+            } else {
+                // The positions and the health distribution from one pass over the accounts.
+                let start = listed.accounts.len();
+                model.accounts_and_health(time, &mut listed.accounts, &mut distributions);
+                listed.per_model.push(start..listed.accounts.len());
+            }
             for distribution in &distributions {
                 self.output
                     .health_over_time
                     .push(period, seq, time, distribution);
             }
         }
-        let mut buffers = std::mem::take(&mut self.sample_buffers);
-        let book = match end {
-            Some(end) => self.valued_book(end, &mut buffers.valued),
-            None => {
-                self.list_positions(time, &mut buffers.listed);
-                self.valued_book(&buffers.listed, &mut buffers.valued)
-            }
-        };
+        let book = self.valued_book(end.unwrap_or(&buffers.listed), &mut buffers.valued);
         buffers.listed.clear();
         buffers.valued.clear();
         self.sample_buffers = buffers;

@@ -97,6 +97,17 @@ pub enum Point {
     At(U256, U256),
 }
 
+impl Point {
+    /// Counts the account in `distribution`.
+    fn count_in(self, distribution: &mut HealthDistribution) {
+        match self {
+            Point::Unpriced => distribution.unpriced += 1,
+            Point::Empty => {}
+            Point::At(health, debt) => distribution.add(health, debt),
+        }
+    }
+}
+
 /// The rules of one lending protocol: its contracts' arithmetic over the state that is not
 /// accounts (reserves or markets, prices, protocol-wide parameters), which the protocol's folder
 /// implements with the contract citations. Every method must give what the contract gives.
@@ -300,13 +311,15 @@ pub trait Rules: Clone + std::fmt::Debug + 'static {
     fn decode_position(input: &mut StateReader<'_>) -> Result<Self::Position, EngineError>;
 
     /// The account's position as [`ProtocolModel::accounts`] reports it, read back and valued
-    /// as the contracts do; `None` when it holds and owes nothing.
+    /// as the contracts do (`None` when it holds and owes nothing), and its place in the health
+    /// distribution: both from one health computation, as an hourly sample asks both of every
+    /// account.
     fn account_position(
         &self,
         market: Id,
         id: Id,
         account: &Account<Self::Position>,
-    ) -> Option<AccountPosition>;
+    ) -> (Option<AccountPosition>, Point);
     /// The position a snapshot sets in its asset, and how it is reported (`Exact`, or what of
     /// it is not modelled).
     fn snapshot(
@@ -854,6 +867,44 @@ impl<R: Rules> LendingModel<R> {
         }
         self.monitor.resync();
     }
+
+    /// An empty health distribution of `market`.
+    fn distribution(&self, market: Id) -> HealthDistribution {
+        HealthDistribution::new(self.rules.protocol(), market, self.rules.risk_decimals())
+    }
+
+    /// Every account's position into `out` ([`ProtocolModel::accounts`]), and with
+    /// `distributions` each market's health distribution too, counted from the same health.
+    fn list_accounts(
+        &self,
+        out: &mut Vec<AccountPosition>,
+        mut distributions: Option<&mut Vec<HealthDistribution>>,
+    ) {
+        // One allocation for every sample's million positions instead of a doubling (a copy of
+        // the whole vector) every time it fills.
+        out.reserve(self.pools.values().map(|pool| pool.accounts.len()).sum());
+        for (market, pool) in &self.pools {
+            let mut distribution = self.distribution(*market);
+            // In account order: the caller's sort then finds its input sorted (a million
+            // positions of several hundred bytes each are not moved about).
+            for slot in pool.accounts.sorted() {
+                let (id, account) = (pool.accounts.id(slot), pool.accounts.at(slot));
+                let (position, point) = self.rules.account_position(*market, *id, account);
+                point.count_in(&mut distribution);
+                let Some(mut position) = position else {
+                    continue;
+                };
+                if let Some(category) = self.snapshots.e_mode(market, id) {
+                    e_mode_not_modelled(&mut position, category);
+                }
+                out.push(position);
+            }
+            if let Some(distributions) = distributions.as_deref_mut() {
+                distributions.push(distribution);
+            }
+        }
+        self.totals_positions(out);
+    }
 }
 
 impl<R: Rules> ProtocolModel for LendingModel<R> {
@@ -1213,24 +1264,16 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
     /// Every account holding or owing something; the protocols here accrue no interest between
     /// recorded index updates (`docs/engine.md`), so `time` changes nothing.
     fn accounts(&self, _time: Timestamp, out: &mut Vec<AccountPosition>) {
-        // One allocation for every sample's million positions instead of a doubling (a copy of
-        // the whole vector) every time it fills.
-        out.reserve(self.pools.values().map(|pool| pool.accounts.len()).sum());
-        for (market, pool) in &self.pools {
-            // In account order: the caller's sort then finds its input sorted (a million
-            // positions of several hundred bytes each are not moved about).
-            for slot in pool.accounts.sorted() {
-                let (id, account) = (pool.accounts.id(slot), pool.accounts.at(slot));
-                let Some(mut position) = self.rules.account_position(*market, *id, account) else {
-                    continue;
-                };
-                if let Some(category) = self.snapshots.e_mode(market, id) {
-                    e_mode_not_modelled(&mut position, category);
-                }
-                out.push(position);
-            }
-        }
-        self.totals_positions(out);
+        self.list_accounts(out, None);
+    }
+
+    fn accounts_and_health(
+        &self,
+        _time: Timestamp,
+        accounts: &mut Vec<AccountPosition>,
+        distributions: &mut Vec<HealthDistribution>,
+    ) {
+        self.list_accounts(accounts, Some(distributions));
     }
 
     fn snapshot_differences(&mut self, instant_ended: bool, out: &mut Vec<SnapshotDifference>) {
@@ -1242,14 +1285,11 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
 
     fn health_distribution(&self, _time: Timestamp, out: &mut Vec<HealthDistribution>) {
         for (market, pool) in &self.pools {
-            let mut distribution =
-                HealthDistribution::new(self.rules.protocol(), *market, self.rules.risk_decimals());
+            let mut distribution = self.distribution(*market);
             for account in pool.accounts.values() {
-                match self.rules.distribution_point(account) {
-                    Point::Unpriced => distribution.unpriced += 1,
-                    Point::Empty => {}
-                    Point::At(health, debt) => distribution.add(health, debt),
-                }
+                self.rules
+                    .distribution_point(account)
+                    .count_in(&mut distribution);
             }
             out.push(distribution);
         }

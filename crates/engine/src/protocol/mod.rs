@@ -482,6 +482,20 @@ pub trait ProtocolModel: ModelClone {
     /// state`). Infallible: what cannot be computed is `None` with the missing input named.
     fn accounts(&self, time: Timestamp, out: &mut Vec<AccountPosition>);
 
+    /// [`ProtocolModel::accounts`] into `accounts` and [`ProtocolModel::health_distribution`]
+    /// into `distributions`, at one time: what every hourly sample of a run asks. A model whose
+    /// accounts carry their health counts the distribution from them rather than computing
+    /// every account's health twice.
+    fn accounts_and_health(
+        &self,
+        time: Timestamp,
+        accounts: &mut Vec<AccountPosition>,
+        distributions: &mut Vec<HealthDistribution>,
+    ) {
+        self.health_distribution(time, distributions);
+        self.accounts(time, accounts);
+    }
+
     /// Takes `cut_bps` off every liquidation threshold (collateral factor) the health of
     /// `account` in `market` reads, for the rest of the run: a scenario's cut on looped positions
     /// (`leverage.looped_threshold_cut_bps`, [`crate::leverage::cap`]). Whether it was applied.

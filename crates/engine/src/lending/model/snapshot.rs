@@ -288,6 +288,7 @@ impl<R: Rules> LendingModel<R> {
                 None if before.account.positions.values().any(R::holds) => self
                     .rules
                     .account_position(market, account, &before.account)
+                    .0
                     .and_then(|position| {
                         Some(SnapshotSide {
                             collateral: position.collateral_value?,

@@ -1144,15 +1144,7 @@ impl Rules for Aave {
 
     /// `calculateUserAccountData`: the health factor and the total debt in the base currency.
     fn distribution_point(&self, account: &Account) -> Point {
-        match self.account_data(account) {
-            Ok(Some(data))
-                if data.total_debt_base.is_zero() && data.total_collateral_base.is_zero() =>
-            {
-                Point::Empty
-            }
-            Ok(Some(data)) => Point::At(data.health_factor, data.total_debt_base),
-            Ok(None) | Err(_) => Point::Unpriced,
-        }
+        distribution_point(self.account_data(account).ok().flatten())
     }
 
     fn health(&self, account: &Account) -> Result<Option<AccountData>, EngineError> {
@@ -1514,7 +1506,7 @@ impl Rules for Aave {
         market: Id,
         id: Id,
         account: &Account,
-    ) -> Option<crate::protocol::accounts::AccountPosition> {
+    ) -> (Option<crate::protocol::accounts::AccountPosition>, Point) {
         self.position_of(market, id, account)
     }
 
@@ -1553,5 +1545,17 @@ impl Rules for Aave {
         time: Timestamp,
     ) -> Result<Judgement, EngineError> {
         self.judge_totals_account(totals, liquidation, time)
+    }
+}
+
+/// An account's place in the health distribution from its `calculateUserAccountData` (`None`:
+/// a price or decimals missing).
+fn distribution_point(data: Option<AccountData>) -> Point {
+    match data {
+        Some(data) if data.total_debt_base.is_zero() && data.total_collateral_base.is_zero() => {
+            Point::Empty
+        }
+        Some(data) => Point::At(data.health_factor, data.total_debt_base),
+        None => Point::Unpriced,
     }
 }

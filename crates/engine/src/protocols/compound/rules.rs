@@ -775,15 +775,7 @@ impl Rules for Compound {
     /// (`Compound::health`), debt the USD value of the borrows at the latest recorded index
     /// (`borrowBalanceStored`).
     fn distribution_point(&self, account: &Account) -> Point {
-        match self.liquidity(account) {
-            Some(liquidity)
-                if liquidity.sum_borrow.is_zero() && liquidity.sum_collateral.is_zero() =>
-            {
-                Point::Empty
-            }
-            Some(liquidity) => Point::At(Self::health(&liquidity), liquidity.sum_borrow),
-            None => Point::Unpriced,
-        }
+        Self::distribution_point_of(self.liquidity(account).as_ref())
     }
 
     fn health(&self, account: &Account) -> Result<Option<AccountLiquidity>, EngineError> {
@@ -1219,7 +1211,7 @@ impl Rules for Compound {
         market: Id,
         id: Id,
         account: &Account,
-    ) -> Option<crate::protocol::accounts::AccountPosition> {
+    ) -> (Option<crate::protocol::accounts::AccountPosition>, Point) {
         self.position_of(market, id, account)
     }
 

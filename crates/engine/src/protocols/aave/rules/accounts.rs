@@ -3,8 +3,8 @@
 
 use cascade_events::{Fixed, Id, U256};
 
-use super::{Aave, Account, bps};
-use crate::lending::TotalsAccount;
+use super::{Aave, Account, bps, distribution_point};
+use crate::lending::{Point, TotalsAccount};
 use crate::protocol::Quantity;
 use crate::protocol::accounts::{
     AccountPosition, AssetPosition, RecordedTotals, ThresholdKind, difference_ppm,
@@ -16,13 +16,14 @@ use crate::protocols::aave::math::ray_mul;
 const BPS: u16 = 10_000;
 
 impl Aave {
-    /// One account's position; `None` when it holds and owes nothing.
+    /// One account's position (`None` when it holds and owes nothing) and its place in the
+    /// health distribution.
     pub(super) fn position_of(
         &self,
         market: Id,
         account_id: Id,
         account: &Account,
-    ) -> Option<AccountPosition> {
+    ) -> (Option<AccountPosition>, Point) {
         let mut assets = Vec::with_capacity(account.positions.len());
         let mut weights = Vec::with_capacity(account.positions.len());
         let mut missing = None;
@@ -57,10 +58,11 @@ impl Aave {
                 debt_value: value(debt),
             });
         }
-        if assets.is_empty() {
-            return None;
-        }
         let data = self.account_data(account).ok().flatten();
+        let point = distribution_point(data);
+        if assets.is_empty() {
+            return (None, point);
+        }
         let liquidation = data
             .filter(|data| !data.total_debt_base.is_zero())
             .and_then(|_| {
@@ -69,7 +71,7 @@ impl Aave {
         if missing.is_none() && data.is_none() {
             missing = Some("a value within 256 bits".to_owned());
         }
-        Some(AccountPosition {
+        let position = AccountPosition {
             protocol: self.protocol,
             market,
             account: account_id,
@@ -84,7 +86,8 @@ impl Aave {
             missing,
             assets,
             totals: None,
-        })
+        };
+        (Some(position), point)
     }
 
     /// An account known by its totals: the snapshot's values in the base currency, its health

@@ -4,7 +4,8 @@
 
 use cascade_events::{Id, Protocol, U256};
 
-use super::{Account, Compound};
+use super::{Account, AccountLiquidity, Compound};
+use crate::lending::Point;
 use crate::protocol::Quantity;
 use crate::protocol::accounts::{
     AccountPosition, AssetPosition, ThresholdKind, main_liquidation_price, value_of,
@@ -15,13 +16,14 @@ use crate::protocols::compound::exp::{EXP_SCALE, mul_scalar_truncate};
 const USD_DECIMALS: u8 = 18;
 
 impl Compound {
-    /// One account's position; `None` when it holds and owes nothing.
+    /// One account's position (`None` when it holds and owes nothing) and its place in the
+    /// health distribution.
     pub(super) fn position_of(
         &self,
         market: Id,
         account_id: Id,
         account: &Account,
-    ) -> Option<AccountPosition> {
+    ) -> (Option<AccountPosition>, Point) {
         let mut assets = Vec::with_capacity(account.positions.len());
         let mut weights = Vec::with_capacity(account.positions.len());
         let mut missing = None;
@@ -62,10 +64,11 @@ impl Compound {
                 debt_value: value(debt),
             });
         }
-        if assets.is_empty() {
-            return None;
-        }
         let liquidity = self.liquidity(account);
+        let point = Self::distribution_point_of(liquidity.as_ref());
+        if assets.is_empty() {
+            return (None, point);
+        }
         if missing.is_none() && liquidity.is_none() {
             missing = Some("a value within 256 bits".to_owned());
         }
@@ -75,7 +78,7 @@ impl Compound {
         let liquidation = liquidity
             .filter(|liquidity| !liquidity.sum_borrow.is_zero())
             .and_then(|_| main_liquidation_price(&assets, &weights, EXP_SCALE, USD_DECIMALS));
-        Some(AccountPosition {
+        let position = AccountPosition {
             protocol: Protocol::CompoundV2,
             market,
             account: account_id,
@@ -90,7 +93,22 @@ impl Compound {
             missing,
             assets,
             totals: None,
-        })
+        };
+        (Some(position), point)
+    }
+
+    /// An account's place in the health distribution from its liquidity (`None`: a price,
+    /// decimals or exchange rate missing).
+    pub(super) fn distribution_point_of(liquidity: Option<&AccountLiquidity>) -> Point {
+        match liquidity {
+            Some(liquidity)
+                if liquidity.sum_borrow.is_zero() && liquidity.sum_collateral.is_zero() =>
+            {
+                Point::Empty
+            }
+            Some(liquidity) => Point::At(Self::health(liquidity), liquidity.sum_borrow),
+            None => Point::Unpriced,
+        }
     }
 }
 
