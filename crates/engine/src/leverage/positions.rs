@@ -15,14 +15,41 @@ use crate::protocol::accounts::AccountPosition;
 /// Decimals of the common unit.
 pub const USD_DECIMALS: u8 = 18;
 
-/// Multiply, then divide: how a value in a base currency becomes USD wad.
-type Conversion = (U256, U256);
+/// How a value in a base currency becomes USD wad.
+#[derive(Clone, Copy)]
+enum Conversion {
+    /// By a whole factor: most bases (DAI and USD at 18 decimals, USD at 8), a product alone
+    /// with no 256-bit division per holding.
+    Factor(U256),
+    /// Multiply, then divide.
+    Ratio { times: U256, divide: U256 },
+}
+
+impl Conversion {
+    /// Multiplying by `times` and dividing by `divide`, by a whole factor where `divide`
+    /// divides `times` (the same value).
+    fn new(times: U256, divide: U256) -> Self {
+        if (times % divide).is_zero() {
+            Conversion::Factor(times / divide)
+        } else {
+            Conversion::Ratio { times, divide }
+        }
+    }
+
+    /// `value` in USD wad; `None` past 256 bits.
+    fn usd(self, value: U256) -> Option<U256> {
+        match self {
+            Conversion::Factor(factor) => value.checked_mul(factor),
+            Conversion::Ratio { times, divide } => value.checked_mul(times).map(|v| v / divide),
+        }
+    }
+}
 
 /// How to turn a value in `base` (at `decimals`) into USD wad.
 fn conversion(base: &Id, decimals: u8, prices: &PriceBook) -> Option<Conversion> {
     let scale = pow10(decimals)?;
     match base.to_string().as_str() {
-        "USD" | "DAI" => Some((pow10(USD_DECIMALS)?, scale)),
+        "USD" | "DAI" => Some(Conversion::new(pow10(USD_DECIMALS)?, scale)),
         other => {
             let quote = prices
                 .market(base, &Id::name("USD"))
@@ -31,7 +58,7 @@ fn conversion(base: &Id, decimals: u8, prices: &PriceBook) -> Option<Conversion>
                     _ => None,
                 })?;
             let price = quote.price.rescale(USD_DECIMALS)?;
-            Some((price, scale))
+            Some(Conversion::new(price, scale))
         }
     }
 }
@@ -74,14 +101,8 @@ pub fn usd_positions(
     unpriced
 }
 
-fn usd_position(account: &AccountPosition, (times, divide): Conversion) -> Option<Position> {
-    // Most bases (DAI and USD at 18 decimals, USD at 8) convert by a whole factor: a product
-    // alone, no 256-bit division per holding (the same value: `divide` divides `times`).
-    let factor = (times % divide).is_zero().then(|| times / divide);
-    let usd = |value: U256| match factor {
-        Some(factor) => value.checked_mul(factor),
-        None => value.checked_mul(times).map(|v| v / divide),
-    };
+fn usd_position(account: &AccountPosition, conversion: Conversion) -> Option<Position> {
+    let usd = |value: U256| conversion.usd(value);
     // Sized exactly: a position holds one or two assets, and a growing vector would start at four.
     let held = |side: fn(&crate::protocol::accounts::AssetPosition) -> &U256| {
         account.assets.iter().filter(|a| !side(a).is_zero()).count()
