@@ -649,8 +649,10 @@ impl ProtocolModel for MakerModel {
                 | Payload::Withdraw(c)
                 | Payload::Borrow(c)
                 | Payload::Repay(c) => (&c.market, &c.account),
-                Payload::Liquidation(l) => (&l.market, &l.account),
-                _ => continue,
+                payload => match payload.liquidated() {
+                    Some((_, market, account)) => (market, account),
+                    None => continue,
+                },
             };
             if let Some(ilk) = self.ilks.get(market) {
                 *vault = ilk.vaults.find(account).map(|slot| (ilk, slot));
