@@ -16,6 +16,7 @@ use cascade_events::{Event, Payload, Timestamp};
 use cascade_run::golden::assert_golden;
 use serde_json::{Value, json};
 
+use crate::core::unknown_side::judge_and_apply;
 use crate::oracle::PriceBook;
 use crate::protocol::{Candidate, MarketRisk, ProtocolModel};
 use crate::state::{StateReader, StateWriter, hash_hex};
@@ -85,12 +86,21 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
                 book.record(update, event.time);
                 model.on_price(update, event.time, &book).unwrap();
             }
-            Payload::Liquidation(liquidation) => {
-                model.prepare_judge(liquidation, event.time).unwrap();
-                let judgement = model.judge(liquidation, event.time).unwrap();
-                let applied = model
-                    .apply_liquidation(liquidation, &judgement, event.time)
-                    .unwrap();
+            Payload::Liquidation(_) | Payload::PartialLiquidation(_) => {
+                let (liquidation, judgement, applied) = match &event.payload {
+                    Payload::Liquidation(liquidation) => {
+                        model.prepare_judge(liquidation, event.time).unwrap();
+                        let judgement = model.judge(liquidation, event.time).unwrap();
+                        let applied = model
+                            .apply_liquidation(liquidation, &judgement, event.time)
+                            .unwrap();
+                        (**liquidation, judgement, Some(applied))
+                    }
+                    Payload::PartialLiquidation(partial) => {
+                        judge_and_apply(model, partial, event.time).unwrap()
+                    }
+                    _ => unreachable!("matched above"),
+                };
                 let mut entry = json!({
                     "seq": event.seq,
                     "account": liquidation.account.to_string(),
@@ -100,7 +110,7 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
                     "expected_collateral": judgement.expected_collateral,
                     "expected_debt": judgement.expected_debt,
                     "note": judgement.note,
-                    "applied": format!("{applied:?}"),
+                    "applied": applied.map_or_else(|| "nothing".to_owned(), |a| format!("{a:?}")),
                 });
                 // Written only where a verdict carries them, as the run file does.
                 if let Some(missing) = &judgement.missing {

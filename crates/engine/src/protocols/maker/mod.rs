@@ -738,6 +738,12 @@ impl ProtocolModel for MakerModel {
         Ok(())
     }
 
+    /// `Dog.bark` and `Cat.bite` take the vault's debt (up to the limits): the keeper chooses
+    /// nothing.
+    fn liquidator_chooses_repayment(&self) -> bool {
+        false
+    }
+
     fn judge(&self, liquidation: &Liquidation, _time: Timestamp) -> Result<Judgement, EngineError> {
         Ok(self.judge_inner(liquidation)?.0)
     }
