@@ -3,10 +3,15 @@
 //! protocol's formula and the note says so; where nothing can be derived the liquidation is
 //! judged on what is known and the position left as it was.
 
+// The helpers below are test code too; clippy's allow-unwrap-in-tests only covers #[test] fns.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
+use cascade_engine::EngineConfig;
+use cascade_engine::counterfactual::scenario::{Scenario, replay_scenario};
 use cascade_engine::{Mode, ReplayOptions, Run, replay_log};
-use cascade_events::{Event, Payload};
+use cascade_events::{Event, Liquidation, PartialLiquidation, Payload};
 
 fn replay(events: &[Event]) -> Run {
     let log = common::build_log(events);
@@ -29,19 +34,24 @@ fn dog_bark_without(vaults: &[(&str, bool, bool)]) -> Vec<Event> {
         else {
             continue;
         };
-        event.payload = Payload::PartialLiquidation(Box::new(cascade_events::PartialLiquidation {
-            protocol: liquidation.protocol,
-            market: liquidation.market,
-            account: liquidation.account,
-            liquidator: liquidation.liquidator,
-            collateral_asset: liquidation.collateral_asset,
-            collateral_seized: (!no_collateral).then_some(liquidation.collateral_seized),
-            debt_asset: liquidation.debt_asset,
-            debt_repaid: (!no_debt).then_some(liquidation.debt_repaid),
-            detail: liquidation.detail,
-        }));
+        event.payload = without(liquidation, *no_collateral, *no_debt);
     }
     events
+}
+
+/// `liquidation` as a source without its collateral or its debt amount records it.
+fn without(liquidation: &Liquidation, no_collateral: bool, no_debt: bool) -> Payload {
+    Payload::PartialLiquidation(Box::new(PartialLiquidation {
+        protocol: liquidation.protocol,
+        market: liquidation.market,
+        account: liquidation.account,
+        liquidator: liquidation.liquidator,
+        collateral_asset: liquidation.collateral_asset,
+        collateral_seized: (!no_collateral).then_some(liquidation.collateral_seized),
+        debt_asset: liquidation.debt_asset,
+        debt_repaid: (!no_debt).then_some(liquidation.debt_repaid),
+        detail: liquidation.detail,
+    }))
 }
 
 #[test]
@@ -114,4 +124,44 @@ fn a_safe_vault_without_its_debt_is_judged_and_left_as_it_was() {
         json["totals"]["skipped"]["liquidation-side-unknown-not-derived"],
         1
     );
+}
+
+/// `fixtures/scenarios/cascade-market.jsonl` written to a log, its recorded bite of vault #1
+/// turned into one without its debt when `partial` is set.
+fn market_log(partial: bool) -> tempfile::TempDir {
+    let path = common::repo_root().join("fixtures/scenarios/cascade-market.jsonl");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut events: Vec<Event> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    if partial {
+        for event in &mut events {
+            if let Payload::Liquidation(liquidation) = &event.payload {
+                event.payload = without(liquidation, false, true);
+            }
+        }
+    }
+    common::build_log(&events)
+}
+
+#[test]
+fn a_counterfactual_replaces_a_recorded_liquidation_whatever_side_it_lacks() {
+    // Recorded liquidations are skipped in a counterfactual, the simulated liquidator acting
+    // instead: the run is the same whether the recorded bite had its debt or not.
+    let scenario = Scenario::parse("", "test.toml", "test", std::path::Path::new(".")).unwrap();
+    let run = |partial: bool| {
+        let log = market_log(partial);
+        replay_scenario(log.path(), &EngineConfig::default(), &scenario).unwrap()
+    };
+    let (whole, partial) = (run(false), run(true));
+    assert_eq!(partial.totals.recorded_liquidations_skipped, 1);
+    assert_eq!(
+        partial.liquidations.len(),
+        1,
+        "vault #1, by the simulated liquidator"
+    );
+    assert_eq!(partial.state_hash, whole.state_hash);
+    assert_eq!(partial.liquidations, whole.liquidations);
 }

@@ -222,7 +222,8 @@ pub struct Liquidation {
 /// rather than optional amounts in [`Liquidation`]: changing `Liquidation`'s fields would change
 /// the bytes of every liquidation already logged, while a new variant leaves them as they were
 /// (the record format stays version 1), and a binary built before it rejects a log holding one
-/// with a malformed-record error naming the unknown variant instead of misreading it. Its
+/// with a malformed-record error naming the tag (`Invalid tag encoding: 16`) instead of
+/// misreading it (`docs/log-format.md`, "Event payloads"). Its
 /// [`EventKind`] is [`EventKind::Liquidation`]: statistics count it as a liquidation and it sorts
 /// last at an instant as every liquidation does. The engine judges it on the known side and says
 /// what it derived (`docs/engine.md`, "A liquidation with an unknown side").
