@@ -1177,3 +1177,40 @@ fn unknown_stands_alone_and_only_on_a_liquidation_side() {
     );
     assert!(load(&both).is_empty(), "{}", load(&both));
 }
+
+#[test]
+fn a_detail_carries_no_amount_of_an_unknown_side() {
+    let files = Files::new("t,who,seized,repaid\n1600000000,alice,4200,\n", TOKENS);
+    // `compound` without the seized cTokens has no `seizeTokens`; `maker-dog` without the debt
+    // has no `due`.
+    let compound = liquidations_with("{ unknown = true }")
+        .replace(r#"detail = "aave""#, r#"detail = "compound""#)
+        .replace(
+            r#"collateral_seized = { column = "seized", unit = "base" }"#,
+            "collateral_seized = { unknown = true }",
+        )
+        .replace(
+            "debt_repaid = { unknown = true }",
+            r#"debt_repaid = { column = "seized", unit = "base" }"#,
+        );
+    let dog = liquidations_with(r#"{ column = "repaid", unit = "base", blank = "unknown" }"#)
+        .replace(r#"detail = "aave""#, r#"detail = "maker-dog""#);
+    for (mapping, expected) in [
+        (compound, cascade_events::LiquidationDetail::None),
+        (
+            dog,
+            cascade_events::LiquidationDetail::MakerDog {
+                due: None,
+                art: None,
+                auction: None,
+            },
+        ),
+    ] {
+        let batch = files.read(&mapping, false).unwrap();
+        let events: Vec<_> = batch.events.iter().collect();
+        match &events[0].payload {
+            Payload::PartialLiquidation(partial) => assert_eq!(partial.detail, expected),
+            other => panic!("{other:?}"),
+        }
+    }
+}
