@@ -488,6 +488,21 @@ fn event_line(event: &Event) -> String {
             l.debt_repaid,
             l.debt_asset
         ),
+        Payload::PartialLiquidation(l) => {
+            let side = |amount: Option<cascade_events::Amount>| {
+                amount.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+            };
+            format!(
+                "{} {} {} seized {} {} repaid {} {}",
+                l.protocol,
+                l.market,
+                l.account,
+                side(l.collateral_seized),
+                l.collateral_asset,
+                side(l.debt_repaid),
+                l.debt_asset
+            )
+        }
         Payload::CollateralToggle(t) => format!(
             "{} {} {} {} {}",
             t.protocol,

@@ -2,8 +2,8 @@
 //! real-data examples of `docs/ingest.md` and `docs/fidelity.md`, the post-mortems of
 //! `docs/postmortems/` (against `../shared/data`, skipped with a notice when it is absent), the
 //! sweep over Kafka workers of `docs/kafka.md` (also only when this checkout's broker runs), and
-//! the `cascade` lines of the GitHub Actions job in `docs/diff.md`, the position-snapshot workflow
-//! of `docs/ingest.md`, the three-protocol market of `docs/synthetic.md` and the threshold cut of
+//! the `cascade` lines of the GitHub Actions job in `docs/diff.md`, the position-snapshot and
+//! unknown-side workflows of `docs/ingest.md`, the three-protocol market of `docs/synthetic.md` and the threshold cut of
 //! `docs/leverage.md` (no real data needed),
 //! `docs/kafka.md`'s Docker job against a private broker (the compose file parsed, `docker/job.sh`
 //! run as the doc shows; no Docker engine needed), and, checked without running them (they are
@@ -368,6 +368,42 @@ fn the_snapshot_workflow_of_docs_ingest_runs_as_written() {
         "{}",
         outputs[3]
     );
+}
+
+#[test]
+fn the_unknown_side_workflow_of_docs_ingest_runs_as_written() {
+    let (temp, outputs) = ingest_workflow("A liquidation with an unknown side");
+    // The summary the doc quotes: the recorded collateral, no debt line.
+    assert!(outputs[2].contains("explained 1"), "{}", outputs[2]);
+    assert!(
+        outputs[2].contains("collateral seized: 4.725 WETH"),
+        "{}",
+        outputs[2]
+    );
+    assert!(!outputs[2].contains("debt repaid"), "{}", outputs[2]);
+    // The note the doc quotes, and the derived 7,500 USDC.
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(temp.path().join("nodebt-run.json")).unwrap())
+            .unwrap();
+    let liquidation = &run["liquidations"][0];
+    assert_eq!(liquidation["verdict"], "explained");
+    assert_eq!(liquidation["debt_repaid"], "7500");
+    assert_eq!(
+        liquidation["note"],
+        "debt repaid not recorded: 7500 derived from the collateral seized 4.725 (the repayment whose seizure by the formula is nearest it)"
+    );
+    assert!(
+        outputs[3].contains("health 0.967083333333333333"),
+        "{}",
+        outputs[3]
+    );
+    // The mapping the doc shows is the fixture's.
+    let doc = std::fs::read_to_string(repo().join("docs/ingest.md")).unwrap();
+    let shown = block_after(&doc, "A liquidation with an unknown side", "toml").join("\n");
+    let fixture =
+        std::fs::read_to_string(repo().join("fixtures/ingest/snapshot/liquidations-no-debt.toml"))
+            .unwrap();
+    assert!(fixture.contains(&shown), "{shown}");
 }
 
 #[test]

@@ -12,12 +12,13 @@
 
 use std::path::PathBuf;
 
-use cascade_events::{Event, Payload, Timestamp};
+use cascade_events::{Event, Liquidation, Payload, Timestamp};
 use cascade_run::golden::assert_golden;
 use serde_json::{Value, json};
 
+use crate::core::unknown_side::judge_and_apply;
 use crate::oracle::PriceBook;
-use crate::protocol::{Candidate, MarketRisk, ProtocolModel};
+use crate::protocol::{Applied, Candidate, Judgement, MarketRisk, ProtocolModel};
 use crate::state::{StateReader, StateWriter, hash_hex};
 
 /// `fixtures/<folder>/<name>`.
@@ -91,25 +92,12 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
                 let applied = model
                     .apply_liquidation(liquidation, &judgement, event.time)
                     .unwrap();
-                let mut entry = json!({
-                    "seq": event.seq,
-                    "account": liquidation.account.to_string(),
-                    "verdict": judgement.verdict.name(),
-                    "rule": judgement.rule,
-                    "health": judgement.health,
-                    "expected_collateral": judgement.expected_collateral,
-                    "expected_debt": judgement.expected_debt,
-                    "note": judgement.note,
-                    "applied": format!("{applied:?}"),
-                });
-                // Written only where a verdict carries them, as the run file does.
-                if let Some(missing) = &judgement.missing {
-                    entry["missing"] = json!(missing);
-                }
-                if let Some(seize) = &judgement.seize {
-                    entry["seize"] = json!(seize);
-                }
-                judged.push(entry);
+                judged.push(entry(event, liquidation, &judgement, Some(applied)));
+            }
+            Payload::PartialLiquidation(partial) => {
+                let (liquidation, judgement, applied) =
+                    judge_and_apply(model, partial, event.time).unwrap();
+                judged.push(entry(event, &liquidation, &judgement, applied));
             }
             _ => {
                 model.apply(event, &book).unwrap();
@@ -117,6 +105,34 @@ pub(crate) fn replay(model: &mut dyn ProtocolModel, events: &[Event]) -> Vec<Val
         }
     }
     judged
+}
+
+/// The JSON object of one judged liquidation; `applied` is `None` when nothing was applied.
+fn entry(
+    event: &Event,
+    liquidation: &Liquidation,
+    judgement: &Judgement,
+    applied: Option<Applied>,
+) -> Value {
+    let mut entry = json!({
+        "seq": event.seq,
+        "account": liquidation.account.to_string(),
+        "verdict": judgement.verdict.name(),
+        "rule": judgement.rule,
+        "health": judgement.health,
+        "expected_collateral": judgement.expected_collateral,
+        "expected_debt": judgement.expected_debt,
+        "note": judgement.note,
+        "applied": applied.map_or_else(|| "nothing".to_owned(), |a| format!("{a:?}")),
+    });
+    // Written only where a verdict carries them, as the run file does.
+    if let Some(missing) = &judgement.missing {
+        entry["missing"] = json!(missing);
+    }
+    if let Some(seize) = &judgement.seize {
+        entry["seize"] = json!(seize);
+    }
+    entry
 }
 
 /// An event of `payload` at `time` with no chain position, for tests that build accounts by hand.

@@ -72,8 +72,9 @@ mod tests {
         Fixed::new(U256::from(value), decimals)
     }
 
-    /// One payload of every kind, with every optional field set in at least one of them.
-    fn one_of_each_kind() -> Vec<Payload> {
+    /// One payload of every variant, in variant order, with every optional field set in at least
+    /// one of them.
+    fn one_of_each_variant() -> Vec<Payload> {
         let change = PositionChange {
             protocol: Protocol::AaveV2,
             market: address(0xb5),
@@ -199,6 +200,19 @@ mod tests {
                 health_factor: Some(fixed(1_650_000_000_000_000_000, 18)),
                 e_mode: None,
             })),
+            Payload::PartialLiquidation(Box::new(PartialLiquidation {
+                protocol: Protocol::AaveV2,
+                market: address(0xb5),
+                account: address(0x11),
+                liquidator: Some(address(0x44)),
+                collateral_asset: address(0xc0),
+                collateral_seized: Some(amount(2_500_000_000_000_000_000)),
+                debt_asset: address(0xd0),
+                debt_repaid: None,
+                detail: LiquidationDetail::Aave {
+                    receive_a_token: Some(false),
+                },
+            })),
         ]
     }
 
@@ -220,14 +234,16 @@ mod tests {
     /// `SCHEMA_VERSION` and keep a decoder for version 1 instead of updating these strings. A new
     /// kind appended at the end (`position-snapshot`, issue #15) leaves every earlier record's
     /// bytes as they were, so version 1 stays: its line is added, none is changed (so did
-    /// `account-totals` after it).
-    const GOLDEN: [&str; 16] = include!("../tests/golden/v1_events.in");
+    /// `account-totals` after it, and the partial liquidation after that, whose kind is
+    /// `liquidation`).
+    const GOLDEN: [&str; 17] = include!("../tests/golden/v1_events.in");
 
     #[test]
     fn golden_bytes_of_every_kind() {
-        let kinds = one_of_each_kind();
-        assert_eq!(kinds.len(), EventKind::ALL.len());
-        for ((payload, golden), kind) in kinds.into_iter().zip(GOLDEN).zip(EventKind::ALL) {
+        let payloads = one_of_each_variant();
+        let kinds = EventKind::ALL.into_iter().chain([EventKind::Liquidation]);
+        assert_eq!(payloads.len(), GOLDEN.len());
+        for ((payload, golden), kind) in payloads.into_iter().zip(GOLDEN).zip(kinds) {
             assert_eq!(
                 payload.kind(),
                 kind,
@@ -241,7 +257,7 @@ mod tests {
 
     #[test]
     fn envelope_layout_is_bincode() {
-        let bytes = encode(&envelope(one_of_each_kind().remove(0)));
+        let bytes = encode(&envelope(one_of_each_variant().remove(0)));
         assert_eq!(bytes[0], SCHEMA_VERSION);
         assert_eq!(
             &bytes[1..9],
@@ -257,7 +273,7 @@ mod tests {
 
     #[test]
     fn decode_restores_seq_and_content() {
-        for payload in one_of_each_kind() {
+        for payload in one_of_each_variant() {
             let event = envelope(payload);
             let decoded = decode(42, &encode(&event)).unwrap();
             assert_eq!(decoded, Event { seq: 42, ..event });
@@ -266,7 +282,7 @@ mod tests {
 
     #[test]
     fn decode_rejects_bad_records() {
-        let bytes = encode(&envelope(one_of_each_kind().remove(1)));
+        let bytes = encode(&envelope(one_of_each_variant().remove(1)));
         assert_eq!(decode(0, &[]), Err(DecodeError::Empty));
         let mut wrong_version = bytes.clone();
         wrong_version[0] = 9;
@@ -296,13 +312,25 @@ mod tests {
 
     #[test]
     fn json_form_is_readable() {
-        let json = serde_json::to_value(envelope(one_of_each_kind().remove(0))).unwrap();
+        let json = serde_json::to_value(envelope(one_of_each_variant().remove(0))).unwrap();
         assert_eq!(json["payload"]["kind"], "price");
         assert_eq!(json["payload"]["price"], "2312.34567890");
         assert_eq!(json["time"], "2021-05-23T14:07:14Z");
         assert_eq!(json["tx_hash"], format!("0x{}", "ab".repeat(32)));
         let back: Event = serde_json::from_value(json).unwrap();
-        assert_eq!(back, envelope(one_of_each_kind().remove(0)));
+        assert_eq!(back, envelope(one_of_each_variant().remove(0)));
+    }
+
+    #[test]
+    fn unknown_side_is_null_in_json_and_the_kind_is_a_liquidation() {
+        let partial = one_of_each_variant().pop().unwrap();
+        assert_eq!(partial.kind(), EventKind::Liquidation);
+        let json = serde_json::to_value(envelope(partial.clone())).unwrap();
+        assert_eq!(json["payload"]["kind"], "partial-liquidation");
+        assert!(json["payload"]["debt_repaid"].is_null());
+        assert_eq!(json["payload"]["collateral_seized"], "2500000000000000000");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back.payload, partial);
     }
 
     fn any_id() -> impl Strategy<Value = Id> {
@@ -328,7 +356,7 @@ mod tests {
             asset in any_id(),
             units in any::<[u64; 4]>(),
         ) {
-            let mut payload = one_of_each_kind().remove(which);
+            let mut payload = one_of_each_variant().remove(which);
             if let Payload::Deposit(change) = &mut payload {
                 change.asset = asset;
                 change.amount = Amount(U256::from_limbs(units));

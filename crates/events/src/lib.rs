@@ -28,7 +28,8 @@ pub use id::{Id, Symbol, SymbolError};
 pub use number::{Amount, Fixed, ParseAmountError, pow10};
 pub use payload::{
     AccountTotals, AuctionKick, AuctionTake, CollateralToggle, EventKind, IndexUpdate, Liquidation,
-    LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource, ParamChange, Payload,
-    PositionChange, PositionSnapshot, PriceUpdate, Protocol, VaultOpen,
+    LiquidationDetail, OracleSourceChange, OracleValue, OracleValueSource, ParamChange,
+    PartialLiquidation, Payload, PositionChange, PositionSnapshot, PriceUpdate, Protocol,
+    VaultOpen,
 };
 pub use time::Timestamp;

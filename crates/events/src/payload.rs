@@ -214,6 +214,59 @@ pub struct Liquidation {
     pub detail: LiquidationDetail,
 }
 
+/// A liquidation whose source declared one side (or both) unknown: a liquidation export without
+/// the debt amount (`debt_repaid = { unknown = true }` in a mapping, `docs/ingest.md`). The fields
+/// are those of [`Liquidation`]; `None` is an amount the source does not have, never zero.
+///
+/// It is a variant of its own ([`Payload::PartialLiquidation`], appended after every other one)
+/// rather than optional amounts in [`Liquidation`]: changing `Liquidation`'s fields would change
+/// the bytes of every liquidation already logged, while a new variant leaves them as they were
+/// (the record format stays version 1), and a binary built before it rejects a log holding one
+/// with a malformed-record error naming the tag (`Invalid tag encoding: 16`) instead of
+/// misreading it (`docs/log-format.md`, "Event payloads"). Its
+/// [`EventKind`] is [`EventKind::Liquidation`]: statistics count it as a liquidation and it sorts
+/// last at an instant as every liquidation does. The engine judges it on the known side and says
+/// what it derived (`docs/engine.md`, "A liquidation with an unknown side").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
+pub struct PartialLiquidation {
+    /// Protocol that liquidated.
+    pub protocol: Protocol,
+    /// Ilk, pool or comptroller.
+    pub market: Id,
+    /// The account liquidated.
+    pub account: Id,
+    /// Who liquidated, where recorded.
+    pub liquidator: Option<Id>,
+    /// Collateral token taken.
+    pub collateral_asset: Id,
+    /// Collateral taken, base units; `None`: the source declared it unknown.
+    pub collateral_seized: Option<Amount>,
+    /// Debt token covered.
+    pub debt_asset: Id,
+    /// Debt covered, base units; `None`: the source declared it unknown.
+    pub debt_repaid: Option<Amount>,
+    /// Protocol-specific facts.
+    pub detail: LiquidationDetail,
+}
+
+impl PartialLiquidation {
+    /// The liquidation with `collateral_seized` and `debt_repaid` standing for its amounts (the
+    /// recorded ones where known, derived ones for the engine's judges otherwise).
+    pub fn with_amounts(&self, collateral_seized: Amount, debt_repaid: Amount) -> Liquidation {
+        Liquidation {
+            protocol: self.protocol,
+            market: self.market,
+            account: self.account,
+            liquidator: self.liquidator,
+            collateral_asset: self.collateral_asset,
+            collateral_seized,
+            debt_asset: self.debt_asset,
+            debt_repaid,
+            detail: self.detail,
+        }
+    }
+}
+
 /// An account enabling or disabling one of its deposits as collateral.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, SchemaWrite, SchemaRead)]
 pub struct CollateralToggle {
@@ -465,9 +518,12 @@ pub enum Payload {
     PositionSnapshot(Box<PositionSnapshot>),
     /// An account's totals at a time, from a `getUserAccountData`-style export.
     AccountTotals(Box<AccountTotals>),
+    /// A recorded liquidation with a side its source declared unknown (kind `liquidation`).
+    PartialLiquidation(Box<PartialLiquidation>),
 }
 
-/// The kind of a [`Payload`], without its data: what statistics and filters count by.
+/// The kind of a [`Payload`], without its data: what statistics and filters count by. One kind per
+/// variant, except that [`Payload::PartialLiquidation`] is a [`EventKind::Liquidation`] too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
@@ -483,7 +539,7 @@ pub enum EventKind {
     Borrow,
     /// [`Payload::Repay`].
     Repay,
-    /// [`Payload::Liquidation`].
+    /// [`Payload::Liquidation`] and [`Payload::PartialLiquidation`].
     Liquidation,
     /// [`Payload::CollateralToggle`].
     CollateralToggle,
@@ -575,6 +631,7 @@ impl Payload {
             Payload::OracleSourceChange(_) => EventKind::OracleSourceChange,
             Payload::PositionSnapshot(_) => EventKind::PositionSnapshot,
             Payload::AccountTotals(_) => EventKind::AccountTotals,
+            Payload::PartialLiquidation(_) => EventKind::Liquidation,
         }
     }
 
@@ -596,6 +653,17 @@ impl Payload {
             Payload::OracleSourceChange(e) => Some(e.protocol),
             Payload::PositionSnapshot(e) => Some(e.protocol),
             Payload::AccountTotals(e) => Some(e.protocol),
+            Payload::PartialLiquidation(e) => Some(e.protocol),
+        }
+    }
+
+    /// The protocol, market and account of a liquidation, recorded whole or with an unknown
+    /// side; `None` for other payloads.
+    pub fn liquidated(&self) -> Option<(Protocol, &Id, &Id)> {
+        match self {
+            Payload::Liquidation(e) => Some((e.protocol, &e.market, &e.account)),
+            Payload::PartialLiquidation(e) => Some((e.protocol, &e.market, &e.account)),
+            _ => None,
         }
     }
 }

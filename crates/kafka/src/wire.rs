@@ -101,6 +101,7 @@ impl Partitioning {
                     | Payload::Borrow(change)
                     | Payload::Repay(change) => change.account,
                     Payload::Liquidation(liquidation) => liquidation.account,
+                    Payload::PartialLiquidation(liquidation) => liquidation.account,
                     Payload::CollateralToggle(toggle) => toggle.account,
                     Payload::IndexUpdate(index) => index.asset,
                     Payload::ParamChange(param) => param.market,

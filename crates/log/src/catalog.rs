@@ -103,6 +103,10 @@ impl DatasetStats {
                 Some(e.market),
                 [Some(e.collateral_asset), Some(e.debt_asset)],
             ),
+            Payload::PartialLiquidation(e) => (
+                Some(e.market),
+                [Some(e.collateral_asset), Some(e.debt_asset)],
+            ),
             Payload::CollateralToggle(e) => (Some(e.market), [Some(e.asset), None]),
             Payload::IndexUpdate(e) => (Some(e.market), [Some(e.asset), None]),
             Payload::ParamChange(e) => (Some(e.market), [None, None]),

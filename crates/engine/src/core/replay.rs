@@ -16,10 +16,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cascade_events::{
-    Event, EventKind, Id, Liquidation, Payload, PriceUpdate, Protocol, Timestamp,
+    Event, EventKind, Id, Liquidation, PartialLiquidation, Payload, PriceUpdate, Protocol,
+    Timestamp,
 };
 
 use super::episodes::{Gathered, mark_disagreements};
+use super::unknown_side::{self, UNDERIVED};
 use crate::EngineError;
 use crate::leverage::loops::{Correlation, Position};
 use crate::oracle::{PriceBook, QuoteConversion};
@@ -573,6 +575,7 @@ impl Engine {
                 }
             }
             Payload::Liquidation(liquidation) => self.recorded_liquidation(event, liquidation)?,
+            Payload::PartialLiquidation(partial) => self.partial_liquidation(event, partial)?,
             payload => {
                 let pinned = match (payload, &mut self.mode) {
                     (Payload::ParamChange(change), Mode::Counterfactual(scenario)) => {
@@ -750,21 +753,20 @@ impl Engine {
         Ok(())
     }
 
-    fn recorded_liquidation(
-        &mut self,
-        event: &Event,
-        liquidation: &Liquidation,
-    ) -> Result<(), EngineError> {
+    /// The model that judges a recorded liquidation of `protocol`, after the account's health
+    /// before it is taken; `None` when it is not judged (counterfactual mode, where simulated
+    /// liquidations replace the recorded ones, or a protocol not modelled), counted as such.
+    fn judging_model(&mut self, protocol: Protocol, event: &Event) -> Option<usize> {
         if matches!(self.mode, Mode::Counterfactual(_)) {
             if self.in_window {
                 self.output.skipped_recorded += 1;
             }
-            if let Some(index) = self.route[protocol_slot(liquidation.protocol)] {
+            if let Some(index) = self.route[protocol_slot(protocol)] {
                 self.health_before(index, event.seq, event.time);
             }
-            return Ok(());
+            return None;
         }
-        let Some(index) = self.route[protocol_slot(liquidation.protocol)] else {
+        let Some(index) = self.route[protocol_slot(protocol)] else {
             if self.in_window {
                 *self
                     .output
@@ -772,13 +774,58 @@ impl Engine {
                     .entry("protocol-not-modelled")
                     .or_default() += 1;
             }
-            return Ok(());
+            return None;
         };
         self.health_before(index, event.seq, event.time);
+        Some(index)
+    }
+
+    fn recorded_liquidation(
+        &mut self,
+        event: &Event,
+        liquidation: &Liquidation,
+    ) -> Result<(), EngineError> {
+        let Some(index) = self.judging_model(liquidation.protocol, event) else {
+            return Ok(());
+        };
         let model = &mut self.models[index];
         model.prepare_judge(liquidation, event.time)?;
         let judgement = model.judge(liquidation, event.time)?;
         model.apply_liquidation(liquidation, &judgement, event.time)?;
+        self.after_liquidation(index, event, liquidation, &judgement, None);
+        Ok(())
+    }
+
+    /// A recorded liquidation with an unknown side: judged and applied with the side the
+    /// formula gives ([`unknown_side`]), or, where nothing can be derived, judged on what is
+    /// known and not applied (counted under `skipped` as [`UNDERIVED`]).
+    fn partial_liquidation(
+        &mut self,
+        event: &Event,
+        partial: &PartialLiquidation,
+    ) -> Result<(), EngineError> {
+        let Some(index) = self.judging_model(partial.protocol, event) else {
+            return Ok(());
+        };
+        let (liquidation, judgement, applied) =
+            unknown_side::judge_and_apply(&mut *self.models[index], partial, event.time)?;
+        if applied.is_none() && self.in_window {
+            *self.output.skipped.entry(UNDERIVED).or_default() += 1;
+        }
+        self.after_liquidation(index, event, &liquidation, &judgement, Some(partial));
+        Ok(())
+    }
+
+    /// What follows a judged recorded liquidation: the model's snapshot differences, the
+    /// deferred check, the unsafe episode marked liquidated and the run file's record.
+    fn after_liquidation(
+        &mut self,
+        index: usize,
+        event: &Event,
+        liquidation: &Liquidation,
+        judgement: &Judgement,
+        partial: Option<&PartialLiquidation>,
+    ) {
         self.collect_snapshot_differences(Some(index), false);
         self.deferred[index] = true;
         if let Some(episode) = self.tracker.get_mut(&(
@@ -789,12 +836,20 @@ impl Engine {
             episode.liquidated = true;
         }
         if self.in_window {
-            self.record_judged(event, liquidation, &judgement);
+            self.record_judged(event, liquidation, judgement, partial);
         }
-        Ok(())
     }
 
-    fn record_judged(&mut self, event: &Event, liquidation: &Liquidation, judgement: &Judgement) {
+    /// Records a judged liquidation. The totals add recorded amounts only: a side `partial`
+    /// leaves unknown (derived, or zero when nothing was derived) is in the record, its note
+    /// saying so, but not in the totals.
+    fn record_judged(
+        &mut self,
+        event: &Event,
+        liquidation: &Liquidation,
+        judgement: &Judgement,
+        partial: Option<&PartialLiquidation>,
+    ) {
         let out = &mut self.output;
         *out.verdicts.entry(judgement.verdict).or_default() += 1;
         if let Some(seize) = &judgement.seize {
@@ -805,12 +860,16 @@ impl Engine {
             judgement.collateral_decimals,
         );
         let debt = Quantity::new(liquidation.debt_repaid.0, judgement.debt_decimals);
-        add_to(
-            &mut out.collateral,
-            liquidation.collateral_asset,
-            collateral,
-        );
-        add_to(&mut out.debt, liquidation.debt_asset, debt);
+        if partial.is_none_or(|p| p.collateral_seized.is_some()) {
+            add_to(
+                &mut out.collateral,
+                liquidation.collateral_asset,
+                collateral,
+            );
+        }
+        if partial.is_none_or(|p| p.debt_repaid.is_some()) {
+            add_to(&mut out.debt, liquidation.debt_asset, debt);
+        }
         out.liquidations.push(LiquidationRecord {
             seq: event.seq,
             time: event.time,

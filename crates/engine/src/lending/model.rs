@@ -974,10 +974,10 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
             Payload::CollateralToggle(t) => Some((&t.market, &t.account)),
             // Judging and applying a recorded liquidation read the account's record and index
             // place as a position change does (a crash's liquidations are a third of its events).
-            Payload::Liquidation(l) if l.protocol == self.rules.protocol() => {
-                Some((&l.market, &l.account))
-            }
-            _ => None,
+            payload => payload
+                .liquidated()
+                .filter(|(protocol, _, _)| *protocol == self.rules.protocol())
+                .map(|(_, market, account)| (market, account)),
         });
         warm_accounts(
             accounts,
@@ -1011,6 +1011,7 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
             Payload::Price(_)
             | Payload::VaultOpen(_)
             | Payload::Liquidation(_)
+            | Payload::PartialLiquidation(_)
             | Payload::AuctionKick(_)
             | Payload::AuctionTake(_) => Ok(Applied::Ignored),
             Payload::OracleValue(value) => {

@@ -398,6 +398,15 @@ pub trait ProtocolModel: ModelClone {
         Ok(())
     }
 
+    /// Whether the liquidator chooses how much debt a liquidation repays, the collateral seized
+    /// following from it by the seize formula (Aave, Compound), rather than the protocol taking
+    /// what the vault owes (Maker). An unrecorded repayment is derived by inverting the formula
+    /// in the first case and read from the judge's `expected_debt` in the second
+    /// ([`crate::core::unknown_side`]).
+    fn liquidator_chooses_repayment(&self) -> bool {
+        true
+    }
+
     /// Judges a recorded liquidation against the state as rebuilt at `time` (after
     /// [`ProtocolModel::prepare_judge`]), without changing it.
     fn judge(&self, liquidation: &Liquidation, time: Timestamp) -> Result<Judgement, EngineError>;

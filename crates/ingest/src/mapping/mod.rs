@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cascade_events::{
-    AccountTotals, Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate, Liquidation,
-    LiquidationDetail, ParamChange, Payload, PositionChange, PositionSnapshot, PriceUpdate,
-    Protocol, Symbol, Timestamp, U256, VaultOpen,
+    AccountTotals, Amount, B256, CollateralToggle, Event, Fixed, Id, IndexUpdate,
+    LiquidationDetail, ParamChange, PartialLiquidation, Payload, PositionChange, PositionSnapshot,
+    PriceUpdate, Protocol, Symbol, Timestamp, U256, VaultOpen,
 };
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -597,6 +597,43 @@ struct FieldOptions {
     exchange_rate: Option<Box<FieldOptions>>,
     #[serde(default)]
     optional: bool,
+    /// A liquidation's side the source does not have (`debt_repaid = { unknown = true }`),
+    /// alone in its table.
+    unknown: Option<bool>,
+    /// What a blank cell of a liquidation's side means: `"unknown"` (otherwise it is an error).
+    blank: Option<BlankMeans>,
+}
+
+/// What a blank cell means where `blank` says it (`blank = "unknown"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum BlankMeans {
+    /// The amount is not known: the liquidation is recorded with that side unknown.
+    Unknown,
+}
+
+impl FieldOptions {
+    /// The keys given besides `unknown`, for the error that `unknown = true` stands alone.
+    fn keys_besides_unknown(&self) -> Vec<&'static str> {
+        [
+            ("column", self.column.is_some()),
+            ("value", self.value.is_some()),
+            ("lookup", self.lookup.is_some()),
+            ("key", self.key.is_some()),
+            ("id", self.id.is_some()),
+            ("unit", self.unit.is_some()),
+            ("decimals", self.decimals.is_some()),
+            ("shift", self.shift.is_some()),
+            ("sign", self.sign.is_some()),
+            ("scaled", self.scaled.is_some()),
+            ("exchange_rate", self.exchange_rate.is_some()),
+            ("optional", self.optional),
+            ("blank", self.blank.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, given)| given.then_some(key))
+        .collect()
+    }
 }
 
 impl FieldOptions {
@@ -732,6 +769,11 @@ impl FieldType {
             self == FieldType::Amount,
             &mut extra,
         );
+        if options.unknown.is_some() || options.blank.is_some() {
+            return Err(
+                "only a liquidation's `collateral_seized` and `debt_repaid` can be unknown".into(),
+            );
+        }
         if !extra.is_empty() {
             return Err(format!(
                 "option(s) {} do not apply to this field",
@@ -937,6 +979,33 @@ impl AmountGet {
     }
 }
 
+/// A liquidation's side: an amount, declared unknown (`{ unknown = true }`), or an amount whose
+/// blank cell means unknown (`blank = "unknown"`).
+enum SideGet {
+    Unknown,
+    Known(AmountGet),
+    BlankUnknown(AmountGet),
+}
+
+impl SideGet {
+    /// The row's amount; `None` where the mapping declares it unknown.
+    fn get(&self, row: &Row<'_>) -> Result<Option<Amount>, Box<RowError>> {
+        match self {
+            SideGet::Unknown => Ok(None),
+            SideGet::Known(amount) => amount.required(row).map(Some),
+            SideGet::BlankUnknown(amount) => amount.optional(row),
+        }
+    }
+
+    /// How the amount is read, unless it is always unknown.
+    fn amount(&self) -> Option<&AmountGet> {
+        match self {
+            SideGet::Unknown => None,
+            SideGet::Known(amount) | SideGet::BlankUnknown(amount) => Some(amount),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Compiler<'a> {
     mapping: &'a Path,
@@ -1088,6 +1157,64 @@ impl Compiler<'_> {
             _ => None,
         };
         Ok(AmountGet { get, rate })
+    }
+
+    /// A liquidation's side, which may be declared unknown: `{ unknown = true }` alone, or
+    /// `blank = "unknown"` beside a `column` (a blank cell is otherwise an error).
+    fn side(&self, name: &str, field: &Field) -> Result<SideGet, IngestError> {
+        let Field::Options(options) = field else {
+            return self.amount(name, Some(field)).map(SideGet::Known);
+        };
+        let at = |key: &str, message: String| {
+            let mut path = self.at.clone();
+            path.extend(keys(&[name, key]));
+            IngestError::Mapping {
+                file: self.mapping.to_owned(),
+                message: format!("{}field `{name}`: {message}", key_place(self.text, &path)),
+            }
+        };
+        match options.unknown {
+            Some(true) => {
+                let others = options.keys_besides_unknown();
+                return if others.is_empty() {
+                    Ok(SideGet::Unknown)
+                } else {
+                    Err(at(
+                        "unknown",
+                        format!(
+                            "`unknown = true` stands alone: drop {}",
+                            others
+                                .iter()
+                                .map(|key| format!("`{key}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ))
+                };
+            }
+            Some(false) => {
+                return Err(at(
+                    "unknown",
+                    "`unknown = false` is the default: drop it".to_owned(),
+                ));
+            }
+            None => {}
+        }
+        let Some(BlankMeans::Unknown) = options.blank else {
+            return self.amount(name, Some(field)).map(SideGet::Known);
+        };
+        if options.column.is_none() || options.optional {
+            return Err(at(
+                "blank",
+                "`blank = \"unknown\"` needs a `column` and no `optional`".to_owned(),
+            ));
+        }
+        let read = Field::Options(FieldOptions {
+            blank: None,
+            optional: true,
+            ..options.clone()
+        });
+        self.amount(name, Some(&read)).map(SideGet::BlankUnknown)
     }
 
     fn fixed(&self, name: &str, field: Option<&Field>) -> Result<Get<Fixed>, IngestError> {
@@ -1777,9 +1904,9 @@ enum EventPlan {
         account: Get<Id>,
         liquidator: Get<Id>,
         collateral_asset: Get<Id>,
-        collateral_seized: AmountGet,
+        collateral_seized: SideGet,
         debt_asset: Get<Id>,
-        debt_repaid: AmountGet,
+        debt_repaid: SideGet,
         detail: DetailSpec,
         dog_from_block: Option<u64>,
         check: Option<Box<Plausible>>,
@@ -1854,9 +1981,9 @@ impl EventPlan {
                 account: c.id("account", Some(&s.account))?,
                 liquidator: c.id("liquidator", s.liquidator.as_ref())?,
                 collateral_asset: c.id("collateral_asset", Some(&s.collateral_asset))?,
-                collateral_seized: c.amount("collateral_seized", Some(&s.collateral_seized))?,
+                collateral_seized: c.side("collateral_seized", &s.collateral_seized)?,
                 debt_asset: c.id("debt_asset", Some(&s.debt_asset))?,
-                debt_repaid: c.amount("debt_repaid", Some(&s.debt_repaid))?,
+                debt_repaid: c.side("debt_repaid", &s.debt_repaid)?,
                 detail: Self::detail(s, c)?,
                 dog_from_block: s.maker_dog_from_block,
                 check: Self::plausible(s, c)?.map(Box::new),
@@ -1949,6 +2076,18 @@ impl EventPlan {
                 "needs `collateral_price` and `debt_price`",
             ));
         };
+        let declared_unknown = |field: &Field| {
+            matches!(
+                field,
+                Field::Options(FieldOptions {
+                    unknown: Some(true),
+                    ..
+                })
+            )
+        };
+        if declared_unknown(&s.collateral_seized) || declared_unknown(&s.debt_repaid) {
+            return Err(c.mapping_error("plausible_within", "cannot value a side declared unknown"));
+        }
         let has_decimals = |field: &Field| {
             matches!(
                 field,
@@ -2007,18 +2146,28 @@ impl EventPlan {
             tally.count(rules::UNCHECKED);
             return Ok(());
         };
-        tally.count(rules::CHECKED);
-        let side = |amount: &AmountGet, price| -> Result<Side, Box<RowError>> {
-            Ok(Side {
-                amount: amount.required(row)?.0,
-                decimals: amount.decimals(row)?.unwrap_or(0),
+        let side = |side: &SideGet, price| -> Result<Option<Side>, Box<RowError>> {
+            let (Some(read), Some(amount)) = (side.amount(), side.get(row)?) else {
+                return Ok(None);
+            };
+            Ok(Some(Side {
+                amount: amount.0,
+                decimals: read.decimals(row)?.unwrap_or(0),
                 price,
-            })
+            }))
         };
-        let collateral = side(collateral_seized, collateral_price)?;
-        let debt = side(debt_repaid, debt_price)?;
+        let (Some(collateral), Some(debt)) = (
+            side(collateral_seized, collateral_price)?,
+            side(debt_repaid, debt_price)?,
+        ) else {
+            // A side blank and so unknown on this row: nothing to value it against.
+            tally.count(rules::UNCHECKED);
+            return Ok(());
+        };
+        tally.count(rules::CHECKED);
         rules::plausible(check.within, &collateral, &debt).map_err(|reason| match collateral_seized
-            .column()
+            .amount()
+            .and_then(AmountGet::column)
         {
             Some(column) => row.error(column, reason),
             None => row.whole_row_error(reason),
@@ -2060,8 +2209,10 @@ impl EventPlan {
             } => (
                 protocol,
                 [
-                    Some((collateral_asset, collateral_seized)),
-                    Some((debt_asset, debt_repaid)),
+                    collateral_seized
+                        .amount()
+                        .map(|read| (collateral_asset, read)),
+                    debt_repaid.amount().map(|read| (debt_asset, read)),
                 ],
             ),
             _ => return Ok(()),
@@ -2168,8 +2319,8 @@ impl EventPlan {
                 dog_from_block,
                 ..
             } => {
-                let debt_repaid = debt_repaid.required(row)?;
-                let collateral_seized = collateral_seized.required(row)?;
+                let debt_repaid = debt_repaid.get(row)?;
+                let collateral_seized = collateral_seized.get(row)?;
                 let detail = match dog_from_block {
                     Some(from) => match block {
                         Some(block) if block >= *from => DetailSpec::MakerDog,
@@ -2182,7 +2333,28 @@ impl EventPlan {
                     },
                     None => *detail,
                 };
-                Payload::Liquidation(Box::new(Liquidation {
+                let detail = match detail {
+                    DetailSpec::None => LiquidationDetail::None,
+                    DetailSpec::Aave => LiquidationDetail::Aave {
+                        receive_a_token: None,
+                    },
+                    DetailSpec::MakerCat => LiquidationDetail::MakerCat {
+                        tab: debt_repaid,
+                        art: None,
+                        auction: None,
+                    },
+                    DetailSpec::MakerDog => LiquidationDetail::MakerDog {
+                        due: debt_repaid,
+                        art: None,
+                        auction: None,
+                    },
+                    // Without the seized cTokens there is no `seizeTokens` to carry.
+                    DetailSpec::Compound => match collateral_seized {
+                        Some(seize_tokens) => LiquidationDetail::Compound { seize_tokens },
+                        None => LiquidationDetail::None,
+                    },
+                };
+                let partial = PartialLiquidation {
                     protocol: protocol.required(row)?,
                     market: market.required(row)?,
                     account: account.required(row)?,
@@ -2191,26 +2363,14 @@ impl EventPlan {
                     collateral_seized,
                     debt_asset: debt_asset.required(row)?,
                     debt_repaid,
-                    detail: match detail {
-                        DetailSpec::None => LiquidationDetail::None,
-                        DetailSpec::Aave => LiquidationDetail::Aave {
-                            receive_a_token: None,
-                        },
-                        DetailSpec::MakerCat => LiquidationDetail::MakerCat {
-                            tab: Some(debt_repaid),
-                            art: None,
-                            auction: None,
-                        },
-                        DetailSpec::MakerDog => LiquidationDetail::MakerDog {
-                            due: Some(debt_repaid),
-                            art: None,
-                            auction: None,
-                        },
-                        DetailSpec::Compound => LiquidationDetail::Compound {
-                            seize_tokens: collateral_seized,
-                        },
-                    },
-                }))
+                    detail,
+                };
+                match (collateral_seized, debt_repaid) {
+                    (Some(collateral), Some(debt)) => {
+                        Payload::Liquidation(Box::new(partial.with_amounts(collateral, debt)))
+                    }
+                    _ => Payload::PartialLiquidation(Box::new(partial)),
+                }
             }
             EventPlan::Snapshot {
                 protocol,

@@ -1060,3 +1060,157 @@ fn the_decimals_a_mapping_reads_amounts_with_become_parameters_once_per_token() 
     let params = decimals_params(&batch);
     assert_eq!(params.len(), 3, "the lookup's three rows only: {params:?}");
 }
+
+/// A liquidation sheet without the debt amount, and one whose repaid cell may be blank.
+fn liquidations_with(debt_repaid: &str) -> String {
+    format!(
+        r#"[time]
+column = "t"
+format = "unix_s"
+
+[[event]]
+kind = "liquidation"
+protocol = "aave-v2"
+market = "main"
+account = {{ column = "who", id = "name" }}
+collateral_asset = "WETH"
+collateral_seized = {{ column = "seized", unit = "base" }}
+debt_asset = "USDC"
+debt_repaid = {debt_repaid}
+detail = "aave"
+"#
+    )
+}
+
+#[test]
+fn a_side_declared_unknown_makes_a_partial_liquidation() {
+    let files = Files::new("t,who,seized\n1600000000,alice,4200\n", TOKENS);
+    let batch = files
+        .read(&liquidations_with("{ unknown = true }"), false)
+        .unwrap();
+    let events: Vec<_> = batch.events.iter().collect();
+    let [event] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    let Payload::PartialLiquidation(partial) = &event.payload else {
+        panic!("{:?}", event.payload)
+    };
+    assert_eq!(partial.debt_repaid, None);
+    assert_eq!(
+        partial.collateral_seized.map(|a| a.0.to::<u64>()),
+        Some(4200)
+    );
+    assert_eq!(partial.account.to_string(), "alice");
+}
+
+#[test]
+fn blank_unknown_reads_a_blank_cell_as_unknown_and_a_filled_one_as_the_amount() {
+    let files = Files::new(
+        "t,who,seized,repaid\n1600000000,alice,4200,99\n1600000001,bob,4300,\n",
+        TOKENS,
+    );
+    let mapping = liquidations_with(r#"{ column = "repaid", unit = "base", blank = "unknown" }"#);
+    let batch = files.read(&mapping, false).unwrap();
+    let events: Vec<_> = batch.events.iter().collect();
+    match (&events[0].payload, &events[1].payload) {
+        (Payload::Liquidation(whole), Payload::PartialLiquidation(partial)) => {
+            assert_eq!(whole.debt_repaid.0.to::<u64>(), 99);
+            assert_eq!(partial.debt_repaid, None);
+            assert_eq!(
+                partial.collateral_seized.map(|a| a.0.to::<u64>()),
+                Some(4300)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without `blank = "unknown"` the same blank cell is an error naming file, line and column
+    // rather than a silent 0.
+    let error = row_error(files.read(
+        &liquidations_with(r#"{ column = "repaid", unit = "base" }"#),
+        false,
+    ));
+    assert_eq!(error.column, "repaid");
+    assert_eq!(error.value, "");
+    let shown = error.to_string();
+    assert!(shown.contains("data.csv: line 3, column repaid"), "{shown}");
+}
+
+#[test]
+fn unknown_stands_alone_and_only_on_a_liquidation_side() {
+    let load = |text: &str| {
+        Mapping::from_toml(Path::new("m.toml"), text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    // The `unknown` key itself: line 13, column 31 (after `debt_repaid = { column = "r", `).
+    let error = load(&liquidations_with(r#"{ column = "r", unknown = true }"#));
+    assert!(
+        error.contains(
+            "line 13, column 31: field `debt_repaid`: `unknown = true` stands alone: drop `column`"
+        ),
+        "{error}"
+    );
+    let error = load(&liquidations_with("{ unknown = false }"));
+    assert!(
+        error.contains("line 13, column 17: field `debt_repaid`: `unknown = false`"),
+        "{error}"
+    );
+    let error = load(&liquidations_with(r#"{ value = "5", blank = "unknown" }"#));
+    assert!(
+        error.contains("field `debt_repaid`: `blank = \"unknown\"` needs a `column`"),
+        "{error}"
+    );
+    // Any other field: the market, the account, a deposit's amount.
+    let error = load(
+        &liquidations_with(r#"{ column = "r", unit = "base" }"#)
+            .replace(r#"market = "main""#, "market = { unknown = true }"),
+    );
+    assert!(
+        error.contains("line 8, column 1: field `market`: only a liquidation's `collateral_seized` and `debt_repaid` can be unknown"),
+        "{error}"
+    );
+    assert!(load(&liquidations_with("{ unknown = true }")).is_empty());
+    let both = liquidations_with("{ unknown = true }").replace(
+        r#"collateral_seized = { column = "seized", unit = "base" }"#,
+        "collateral_seized = { unknown = true }",
+    );
+    assert!(load(&both).is_empty(), "{}", load(&both));
+}
+
+#[test]
+fn a_detail_carries_no_amount_of_an_unknown_side() {
+    let files = Files::new("t,who,seized,repaid\n1600000000,alice,4200,\n", TOKENS);
+    // `compound` without the seized cTokens has no `seizeTokens`; `maker-dog` without the debt
+    // has no `due`.
+    let compound = liquidations_with("{ unknown = true }")
+        .replace(r#"detail = "aave""#, r#"detail = "compound""#)
+        .replace(
+            r#"collateral_seized = { column = "seized", unit = "base" }"#,
+            "collateral_seized = { unknown = true }",
+        )
+        .replace(
+            "debt_repaid = { unknown = true }",
+            r#"debt_repaid = { column = "seized", unit = "base" }"#,
+        );
+    let dog = liquidations_with(r#"{ column = "repaid", unit = "base", blank = "unknown" }"#)
+        .replace(r#"detail = "aave""#, r#"detail = "maker-dog""#);
+    for (mapping, expected) in [
+        (compound, cascade_events::LiquidationDetail::None),
+        (
+            dog,
+            cascade_events::LiquidationDetail::MakerDog {
+                due: None,
+                art: None,
+                auction: None,
+            },
+        ),
+    ] {
+        let batch = files.read(&mapping, false).unwrap();
+        let events: Vec<_> = batch.events.iter().collect();
+        match &events[0].payload {
+            Payload::PartialLiquidation(partial) => assert_eq!(partial.detail, expected),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -121,6 +121,7 @@ pub fn note_markets(payload: &Payload, out: &mut BTreeMap<Protocol, BTreeSet<Id>
             &[e.market, e.asset]
         }
         Payload::Liquidation(e) => &[e.market, e.collateral_asset, e.debt_asset],
+        Payload::PartialLiquidation(e) => &[e.market, e.collateral_asset, e.debt_asset],
         Payload::CollateralToggle(e) => &[e.market, e.asset],
         Payload::IndexUpdate(e) => &[e.market, e.asset],
         Payload::PositionSnapshot(e) => &[e.market, e.asset],

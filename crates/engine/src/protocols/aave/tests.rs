@@ -678,3 +678,146 @@ fn no_price_names_the_missing_input_and_its_asset() {
     assert_eq!(judged[1]["verdict"], "no-price");
     crate::golden::assert_missing(&judged[1], "decimals", "UNI");
 }
+
+/// A liquidation of the v2-basic pool with a side unknown (`None`): a `partial-liquidation`.
+fn partial(
+    account: &str,
+    collateral: &str,
+    seized: Option<&str>,
+    debt: &str,
+    repaid: Option<&str>,
+) -> String {
+    let amount =
+        |side: Option<&str>| side.map_or_else(|| "null".to_owned(), |a| format!("\"{a}\""));
+    format!(
+        r#"{{"kind":"partial-liquidation","protocol":"aave-v2","market":"0x7d2768de32b0b80b7a3454c06bdac94a69ddc7a9","account":"{account}","liquidator":null,"collateral_asset":"{collateral}","collateral_seized":{},"debt_asset":"{debt}","debt_repaid":{},"detail":{{"type":"aave","receive_a_token":null}}}}"#,
+        amount(seized),
+        amount(repaid)
+    )
+}
+
+const BOB: &str = "0x0000000000000000000000000000000000000b0b";
+
+#[test]
+fn an_unrecorded_debt_is_derived_by_inverting_the_seize_formula() {
+    // Alice (fixtures/aave/README.md): 10 WETH against 15,300 USDC at 0.0006 ETH, health
+    // 0.8987. A record of 4.8195 WETH seized without its repayment: the formula seizes
+    // `percentMul(d * 0.0006e18 / 1e6, 10500)` = 6.3e8 wei per USDC unit, so 4.8195e18 wei is
+    // d = 7,650,000,000 (7,650 USDC), exactly the close factor's 50% of 15,300: derived,
+    // explained, and applied as the whole record would be.
+    let mut whole = AaveModel::v2();
+    let recorded = crate::golden::judged_after_setup(
+        &mut whole,
+        "aave",
+        "v2-basic.jsonl",
+        "2021-05-19T01:30:00Z",
+        &[&liquidation(
+            ALICE,
+            "WETH",
+            "4819500000000000000",
+            "USDC",
+            "7650000000",
+        )],
+    );
+    let mut derived = AaveModel::v2();
+    let judged = crate::golden::judged_after_setup(
+        &mut derived,
+        "aave",
+        "v2-basic.jsonl",
+        "2021-05-19T01:30:00Z",
+        &[&partial(
+            ALICE,
+            "WETH",
+            Some("4819500000000000000"),
+            "USDC",
+            None,
+        )],
+    );
+    assert_eq!(recorded[0]["verdict"], "explained");
+    assert_eq!(judged[0]["verdict"], "explained", "{}", judged[0]);
+    assert_eq!(judged[0]["health"], "0.89869281045751634");
+    assert_eq!(judged[0]["expected_debt"], "7650");
+    assert_eq!(
+        judged[0]["note"],
+        "debt repaid not recorded: 7650 derived from the collateral seized 4.8195 (the repayment whose seizure by the formula is nearest it)"
+    );
+    assert_eq!(judged[0]["applied"], "Exact");
+    // Alice is left with 5.1805 WETH and 7,650 USDC, as after the whole record.
+    assert_eq!(
+        crate::golden::state_bytes(&derived),
+        crate::golden::state_bytes(&whole)
+    );
+}
+
+#[test]
+fn an_unrecorded_collateral_follows_forward_from_the_repayment() {
+    // 7,650 USDC repaid: 7,650 x 0.0006 x 1.05 = 4.8195 WETH seized.
+    let judged = judged_after_setup(&[&partial(ALICE, "WETH", None, "USDC", Some("7650000000"))]);
+    assert_eq!(judged[0]["verdict"], "explained");
+    assert_eq!(judged[0]["expected_collateral"], "4.8195");
+    assert_eq!(
+        judged[0]["note"],
+        "collateral seized not recorded: 4.8195 derived from the debt repaid 7650 by the seize formula"
+    );
+    assert_eq!(judged[0]["applied"], "Exact");
+}
+
+#[test]
+fn what_cannot_be_derived_is_judged_on_what_is_known_and_not_applied() {
+    let judged = judged_after_setup(&[
+        // Bob is safe (health 1.1458): no liquidation to invert.
+        &partial(BOB, "WETH", Some("630000000000000000"), "DAI", None),
+        // LINK has no price: the formula cannot run, and the verdict names the input.
+        &partial(ALICE, "LINK", Some("1"), "USDC", None),
+        // More than the close factor lets the formula seize (4.8195 WETH at most).
+        &partial(ALICE, "WETH", Some("6000000000000000000"), "USDC", None),
+        // Neither side: Alice was liquidatable, nothing more can be said.
+        &partial(ALICE, "WETH", None, "USDC", None),
+    ]);
+    let verdicts: Vec<&str> = judged
+        .iter()
+        .map(|j| j["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "not-liquidatable",
+            "no-price",
+            "amount-mismatch",
+            "explained"
+        ]
+    );
+    for judgement in &judged {
+        assert_eq!(judgement["applied"], "nothing", "{judgement}");
+        assert!(judgement["expected_debt"].is_null(), "{judgement}");
+        assert!(
+            judgement["note"]
+                .as_str()
+                .unwrap()
+                .ends_with("amounts not checked, position left as it was"),
+            "{judgement}"
+        );
+    }
+    assert_eq!(judged[0]["health"], "1.145833333333333333");
+    crate::golden::assert_missing(&judged[1], "price", "LINK");
+    assert_eq!(
+        judged[1]["note"],
+        "debt repaid not recorded, nothing derived (the formula cannot run: no price of LINK); amounts not checked, position left as it was"
+    );
+    assert!(
+        judged[2]["note"]
+            .as_str()
+            .unwrap()
+            .contains("the formula seizes less than the recorded collateral for any repayment the contract allows"),
+        "{}",
+        judged[2]
+    );
+    assert!(
+        judged[3]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("neither amount recorded, nothing derived (the seize formula needs one of the two amounts)"),
+        "{}",
+        judged[3]
+    );
+}

@@ -378,3 +378,70 @@ fn a_source_that_knows_the_underlying_seized_is_judged_in_the_underlying() {
     assert_eq!(ctokens["seize"]["result"], "consistent", "{ctokens}");
     assert_eq!(ctokens["expected_collateral"], "30");
 }
+
+/// A `LiquidateBorrow` of the v2-basic Comptroller with a side unknown: the seized cTokens
+/// (`None`: no `seizeTokens` either) or the repayment.
+fn partial(account: &str, seize_tokens: Option<&str>, repaid: Option<&str>) -> String {
+    let amount =
+        |side: Option<&str>| side.map_or_else(|| "null".to_owned(), |a| format!("\"{a}\""));
+    let detail = seize_tokens.map_or_else(
+        || r#"{"type":"none"}"#.to_owned(),
+        |tokens| format!(r#"{{"type":"compound","seize_tokens":"{tokens}"}}"#),
+    );
+    format!(
+        r#"{{"kind":"partial-liquidation","protocol":"compound-v2","market":"0x3d9819210a31b4961b30ef54be2aed79b9c9cd3b","account":"{account}","liquidator":null,"collateral_asset":"ETH","collateral_seized":{},"debt_asset":"USDC","debt_repaid":{},"detail":{detail}}}"#,
+        amount(seize_tokens),
+        amount(repaid)
+    )
+}
+
+/// The judgements and final state of the v2-basic setup followed by `extra` at 00:30.
+fn judged_with_state(extra: &str) -> (Vec<serde_json::Value>, Vec<u8>) {
+    let mut model = CompoundModel::new(Rounding::Truncate);
+    let judged = crate::golden::judged_after_setup(
+        &mut model,
+        "compound",
+        "v2-basic.jsonl",
+        "2021-05-19T00:30:00Z",
+        &[extra],
+    );
+    (judged, crate::golden::state_bytes(&model))
+}
+
+#[test]
+fn an_unknown_side_of_a_liquidate_borrow_is_derived_with_the_exchange_rate_and_incentive() {
+    // Alice (fixtures/compound/README.md, liquidation 1): ETH at 1,800, 142,800 USDC owed,
+    // health 0.9454. `liquidateCalculateSeizeTokens`: ratio 1.08e30 / 3.6e29 = 3e18, so a
+    // repayment r seizes 3r cETH units. 2.142e11 cETH recorded without the repayment: the
+    // smallest r with 3r >= 2.142e11 is 7.14e10, 71,400 USDC, within the close factor (71,400).
+    let (whole, whole_state) =
+        judged_with_state(&liquidate(ALICE, "ETH", "214200000000", "71400000000"));
+    assert_eq!(whole[0]["verdict"], "explained");
+    let (judged, state) = judged_with_state(&partial(ALICE, Some("214200000000"), None));
+    assert_eq!(judged[0]["verdict"], "explained", "{}", judged[0]);
+    assert_eq!(judged[0]["expected_debt"], "71400");
+    assert_eq!(
+        judged[0]["note"],
+        "debt repaid not recorded: 71400 derived from the collateral seized 2142 (the repayment whose seizure by the formula is nearest it)"
+    );
+    assert_eq!(state, whole_state, "applied as the whole record");
+    // The repayment known, the seizure not: 71,400 USDC seize 2.142e11 cETH, which at the
+    // exchange rate 0.02 are 42.84 ETH (reported in the underlying: no `seizeTokens` to say
+    // cTokens); applied, the same 2.142e11 cETH leave Alice.
+    let (judged, state) = judged_with_state(&partial(ALICE, None, Some("71400000000")));
+    assert_eq!(judged[0]["verdict"], "explained", "{}", judged[0]);
+    assert_eq!(judged[0]["expected_collateral"], "42.84");
+    assert_eq!(
+        judged[0]["note"],
+        "collateral seized not recorded: 42.84 derived from the debt repaid 71400 by the seize formula"
+    );
+    assert_eq!(state, whole_state);
+    // Bob (health 1.3235) is not liquidatable: nothing derived, nothing applied.
+    let (judged, _) = judged_with_state(&partial(
+        "0x0000000000000000000000000000000000000b0b",
+        Some("3000000000"),
+        None,
+    ));
+    assert_eq!(judged[0]["verdict"], "not-liquidatable", "{}", judged[0]);
+    assert_eq!(judged[0]["applied"], "nothing");
+}

@@ -649,8 +649,10 @@ impl ProtocolModel for MakerModel {
                 | Payload::Withdraw(c)
                 | Payload::Borrow(c)
                 | Payload::Repay(c) => (&c.market, &c.account),
-                Payload::Liquidation(l) => (&l.market, &l.account),
-                _ => continue,
+                payload => match payload.liquidated() {
+                    Some((_, market, account)) => (market, account),
+                    None => continue,
+                },
             };
             if let Some(ilk) = self.ilks.get(market) {
                 *vault = ilk.vaults.find(account).map(|slot| (ilk, slot));
@@ -734,6 +736,12 @@ impl ProtocolModel for MakerModel {
             ilk.poke(value)?;
         }
         Ok(())
+    }
+
+    /// `Dog.bark` and `Cat.bite` take the vault's debt (up to the limits): the keeper chooses
+    /// nothing.
+    fn liquidator_chooses_repayment(&self) -> bool {
+        false
     }
 
     fn judge(&self, liquidation: &Liquidation, _time: Timestamp) -> Result<Judgement, EngineError> {
