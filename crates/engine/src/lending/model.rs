@@ -936,10 +936,12 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
                     .map(|pool| (&pool.accounts, &pool.index))
             },
             |account| {
-                account
-                    .positions
-                    .iter()
-                    .fold(0, |sum, (_, position)| sum ^ R::warm_bits(position))
+                // Each position whole, its asset too: a lookup compares the assets, and a
+                // position's balances may straddle two cache lines.
+                account.positions.iter().fold(0, |sum, (asset, position)| {
+                    let (_, position) = std::hint::black_box((*asset, *position));
+                    sum ^ R::warm_bits(&position)
+                })
             },
         )
     }
