@@ -39,7 +39,7 @@ use super::logic::{
     HEALTH_FACTOR_LIQUIDATION_THRESHOLD, LiquidationCallContext, LiquidationCallQuote,
     LiquidationCallRefusal, ReserveExposure, ReserveSide,
 };
-use super::math::{RAY, ray_div, ray_mul, unit};
+use super::math::{RAY, WAD, percent_mul, ray_div, ray_mul, unit};
 use super::spec::AaveParam;
 use crate::EngineError;
 use crate::lending::{
@@ -196,9 +196,25 @@ impl PairView {
         scaled_collateral: U256,
         scaled_debt: U256,
     ) -> Result<AccountData, EngineError> {
-        let overflow = || EngineError::Overflow {
-            quantity: "Aave account data",
-        };
+        let (total_collateral, total_debt, threshold) =
+            self.sums(scaled_collateral, scaled_debt)?;
+        Ok(AccountData {
+            total_collateral_base: total_collateral,
+            total_debt_base: total_debt,
+            avg_liquidation_threshold: threshold,
+            health_factor: logic::health_factor(total_collateral, total_debt, threshold)
+                .ok_or_else(account_data_overflow)?,
+        })
+    }
+
+    /// [`PairView::account_data`]'s collateral and debt in the base currency and its average
+    /// liquidation threshold, before the health factor.
+    fn sums(
+        &self,
+        scaled_collateral: U256,
+        scaled_debt: U256,
+    ) -> Result<(U256, U256, U256), EngineError> {
+        let overflow = account_data_overflow;
         let collateral = ray_mul(scaled_collateral, self.c.index).ok_or_else(overflow)?;
         let debt = ray_mul(scaled_debt, self.d.index).ok_or_else(overflow)?;
         let mut total_collateral = U256::ZERO;
@@ -221,13 +237,7 @@ impl PairView {
                 .per_unit
                 .div(self.d.price.checked_mul(debt).ok_or_else(overflow)?)
         };
-        Ok(AccountData {
-            total_collateral_base: total_collateral,
-            total_debt_base: total_debt,
-            avg_liquidation_threshold: threshold,
-            health_factor: logic::health_factor(total_collateral, total_debt, threshold)
-                .ok_or_else(overflow)?,
-        })
+        Ok((total_collateral, total_debt, threshold))
     }
 
     /// [`PairView::account_data`] of a member if its health factor is below 1.
@@ -237,6 +247,31 @@ impl PairView {
             U256::from(member.scaled_debt),
         )?;
         Ok((data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD).then_some(data))
+    }
+
+    /// [`PairView::liquidatable`]'s exposure, without the health factor's division: the monitor
+    /// re-tests a crash's whole unsafe backlog at every price move and needs only whether the
+    /// factor is below 1. `wadDiv(w, debt) < 1 wad` is `(w * WAD + debt / 2) / debt < WAD`,
+    /// which for whole numbers is `w * WAD + debt / 2 < WAD * debt`; the left side is checked
+    /// as `wadDiv` checks it, so the same members overflow.
+    fn exposed(&self, member: &Member) -> Result<Option<Exposed>, EngineError> {
+        let (collateral, debt, threshold) = self.sums(
+            U256::from(member.scaled_collateral),
+            U256::from(member.scaled_debt),
+        )?;
+        // No debt: the health factor is U256::MAX.
+        if debt.is_zero() {
+            return Ok(None);
+        }
+        let scaled = percent_mul(collateral, threshold)
+            .and_then(|weighted| weighted.checked_mul(WAD))
+            .and_then(|scaled| scaled.checked_add(debt >> 1usize))
+            .ok_or_else(account_data_overflow)?;
+        let below = WAD.checked_mul(debt).is_none_or(|bound| scaled < bound);
+        Ok(below.then_some(Exposed {
+            collateral_base: collateral,
+            debt_base: debt,
+        }))
     }
 
     /// The pair index level at these prices and indices, lowered by the rounding margin: exact
@@ -265,6 +300,12 @@ impl PairView {
             Some(level - level / U256::from(100u8))
         };
         compute().unwrap_or(U256::ZERO)
+    }
+}
+
+fn account_data_overflow() -> EngineError {
+    EngineError::Overflow {
+        quantity: "Aave account data",
     }
 }
 
@@ -1131,7 +1172,7 @@ impl Rules for Aave {
     }
 
     fn exposed_member(view: &PairView, member: &Member) -> Result<Option<Exposed>, EngineError> {
-        Ok(view.liquidatable(member)?.map(Exposed::from))
+        view.exposed(member)
     }
 
     fn found_account(&self, account: &Account) -> Result<Option<Found>, EngineError> {
@@ -1553,5 +1594,95 @@ impl Rules for Aave {
         time: Timestamp,
     ) -> Result<Judgement, EngineError> {
         self.judge_totals_account(totals, liquidation, time)
+    }
+}
+
+#[cfg(test)]
+mod exposure_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn side(price: u128, decimals: u8, threshold: u16, index: u128) -> Side {
+        let unit = unit(decimals).unwrap();
+        Side {
+            price: U256::from(price),
+            unit,
+            per_unit: Divisor::of(unit).unwrap(),
+            threshold,
+            index: U256::from(index),
+        }
+    }
+
+    #[test]
+    fn a_health_factor_of_exactly_one_is_not_exposed() {
+        let ray = 10u128.pow(27);
+        let view = PairView {
+            c: side(1, 0, 10_000, ray),
+            d: side(1, 0, 0, ray),
+        };
+        let exposed = |scaled_collateral, scaled_debt| {
+            view.exposed(&Member {
+                scaled_collateral,
+                scaled_debt,
+            })
+            .unwrap()
+            .map(|exposed| exposed.debt_base)
+        };
+        assert_eq!(exposed(1_000_000, 1_000_000), None);
+        assert_eq!(
+            exposed(1_000_000, 1_000_001),
+            Some(U256::from(1_000_001u64))
+        );
+        assert_eq!(exposed(1_000_000, 0), None);
+        // `wadDiv` rounds half up: (2e18 - 1) * 1e18 + 1e18 over 2e18 is exactly 1 wad, where
+        // the comparison's two sides are equal.
+        let wad = 10u128.pow(18);
+        assert_eq!(exposed(2 * wad - 1, 2 * wad), None);
+        assert_eq!(exposed(2 * wad - 2, 2 * wad), Some(U256::from(2 * wad)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// The division-free test gives what the health factor gives, near the boundary too:
+        /// the debt is drawn around the collateral's weighted value.
+        #[test]
+        fn the_exposure_without_division_is_the_health_factors(
+            prices in (1u128..10u128.pow(30), 1u128..10u128.pow(30)),
+            decimals in (0u8..28, 0u8..28),
+            threshold in 0u16..=10_000,
+            indices in (10u128.pow(27)..2 * 10u128.pow(27), 10u128.pow(27)..2 * 10u128.pow(27)),
+            scaled_collateral in 0u128..10u128.pow(30),
+            ratio_ppm in 0u128..2_000_000,
+            scaled_debt in 0u128..10u128.pow(30),
+            near in any::<bool>(),
+        ) {
+            let view = PairView {
+                c: side(prices.0, decimals.0, threshold, indices.0),
+                d: side(prices.1, decimals.1, 0, indices.1),
+            };
+            // Near the boundary: a debt worth `ratio_ppm` of the weighted collateral.
+            let scaled_debt = if near {
+                let worth = U256::from(scaled_collateral) * U256::from(prices.0)
+                    * U256::from(threshold) * U256::from(ratio_ppm)
+                    * view.d.unit / (view.c.unit * U256::from(prices.1) * U256::from(10_000_000_000u64));
+                u128::try_from(worth).unwrap_or(u128::MAX)
+            } else {
+                scaled_debt
+            };
+            let member = Member { scaled_collateral, scaled_debt };
+            let by_health = view.liquidatable(&member).map(|found| {
+                found.map(|data| (data.total_collateral_base, data.total_debt_base))
+            });
+            let by_comparison = view.exposed(&member).map(|found| {
+                found.map(|exposed| (exposed.collateral_base, exposed.debt_base))
+            });
+            match (by_health, by_comparison) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(_), Err(_)) => {}
+                (a, b) => prop_assert!(false, "{a:?} against {b:?}"),
+            }
+        }
     }
 }
