@@ -652,23 +652,21 @@ impl<M: Copy + PartialEq> PairIndex<M> {
             })
     }
 
-    /// Reads the member at `place` and its bucket's last member, the two a move of it touches.
-    pub fn warm_member(&self, [pair, bucket, position]: [u32; 3]) -> u64 {
-        let Some(members) = self.pairs.get(pair as usize) else {
-            return 0;
-        };
+    /// Reads the member at `place` and its bucket's last member, the two a move of it touches,
+    /// whole (a member is 16-byte aligned and may straddle two cache lines: reading only its slot
+    /// left the move's copy and key comparison to miss); returns the last member's slot, whose
+    /// place the move rewrites.
+    pub fn warm_member(&self, [pair, bucket, position]: [u32; 3]) -> Option<Slot> {
+        let members = self.pairs.get(pair as usize)?;
         let (chunk, within) = split(bucket);
-        let Some(bucket) = members
+        let bucket = members
             .chunks
             .get(chunk)
             .and_then(Option::as_ref)
-            .and_then(|store| store.buckets.get(within))
-        else {
-            return 0;
-        };
-        let at = bucket.get(position as usize).map_or(0, |held| held.slot);
-        let last = bucket.last().map_or(0, |held| held.slot);
-        u64::from(at) ^ u64::from(last)
+            .and_then(|store| store.buckets.get(within))?;
+        std::hint::black_box(bucket.get(position as usize).copied());
+        let last = std::hint::black_box(bucket.last().copied())?;
+        Some(last.slot)
     }
 
     /// The pairs with members, in pair order.
@@ -813,8 +811,9 @@ impl<M> PairMembers<M> {
 
 /// [`crate::protocol::ProtocolModel::warm`] for a pair-indexed model: reads, for up to
 /// [`WARM_BATCH`] coming (market, account) actions, the account's slot, then its record and
-/// index place, then its index member, each pass of independent reads. `market` gives a
-/// market's accounts and index, `read` reads what an action reads of an account's record.
+/// index place, then its index member and its bucket's last member, then that last member's
+/// place (a move rewrites it), each pass of independent reads. `market` gives a market's
+/// accounts and index, `read` reads what an action reads of an account's record.
 pub fn warm_accounts<'a, A: 'a, M: Copy + PartialEq + 'a>(
     accounts: impl Iterator<Item = Option<(&'a Id, &'a Id)>>,
     market: impl Fn(&Id) -> Option<(&'a Slots<A>, &'a PairIndex<M>)>,
@@ -837,9 +836,15 @@ pub fn warm_accounts<'a, A: 'a, M: Copy + PartialEq + 'a>(
             *place = index.warm_place(*slot);
         }
     }
-    for (found, place) in found.iter().zip(places) {
+    let mut moved = [None; WARM_BATCH];
+    for ((found, place), moved) in found.iter().zip(places).zip(moved.iter_mut()) {
         if let Some((_, index, _)) = found {
-            sum ^= index.warm_member(place);
+            *moved = index.warm_member(place);
+        }
+    }
+    for (found, moved) in found.iter().zip(moved) {
+        if let (Some((_, index, _)), Some(moved)) = (found, moved) {
+            sum ^= u64::from(index.warm_place(moved)[2]);
         }
     }
     sum
@@ -1025,12 +1030,11 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
                 // a batch ahead so their cache misses overlap (a hint, as `warm`; results never
                 // depend on it).
                 if done % WARM_BATCH == 0 {
-                    let ahead = now_run[done..].iter().take(WARM_BATCH);
-                    let read = ahead.fold(0u64, |sum, (_, slot, _)| {
-                        let member = watch.members.get(*slot as usize).map(Option::is_some);
-                        sum ^ u64::from(member.unwrap_or(false))
-                    });
-                    std::hint::black_box(read);
+                    // Whole: a stored exposure spans two cache lines, and reading only whether
+                    // it is there left the second one to miss when it is replaced.
+                    for (_, slot, _) in now_run[done..].iter().take(WARM_BATCH) {
+                        std::hint::black_box(watch.members.get(*slot as usize).copied());
+                    }
                 }
                 let index = slot as usize;
                 if watch.members.len() <= index {

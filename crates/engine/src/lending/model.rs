@@ -27,7 +27,7 @@ use crate::protocol::accounts::{AccountPosition, SnapshotDifference, SnapshotSid
 use crate::protocol::param::ParamSetting;
 use crate::protocol::{
     Applied, Candidate, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk, ProtocolModel,
-    Quantity, SimulatedLiquidation,
+    Quantity, SimulatedLiquidation, WARM_BATCH,
 };
 use crate::run::RecordedOracle;
 use crate::slots::{Slot, Slots, SmallMap};
@@ -646,7 +646,10 @@ impl<R: Rules> LendingModel<R> {
         // The pairs' views and levels, computed once per refresh however many of their members
         // were touched (the index is per market, the view is the assets': shared by markets).
         let mut views: BTreeMap<(Id, Id), Option<ViewAndLevel<R>>> = BTreeMap::new();
-        for (market, slot) in &retest.touched {
+        for (done, (market, slot)) in retest.touched.iter().enumerate() {
+            if done % WARM_BATCH == 0 {
+                std::hint::black_box(self.warm_touched(&retest.touched[done..]));
+            }
             let Some(pool) = self.pools.get(market) else {
                 continue;
             };
@@ -665,6 +668,23 @@ impl<R: Rules> LendingModel<R> {
             out.results.push((*market, *slot, found));
         }
         Ok(())
+    }
+
+    /// Reads the index places, then the index members, of up to [`WARM_BATCH`] touched accounts,
+    /// each pass of independent reads (a hint, as `warm`: results never depend on it). The walks
+    /// of the moved pairs just before may have evicted them: reading a touched member's key was
+    /// the refresh's largest cache miss.
+    fn warm_touched(&self, touched: &[(Id, Slot)]) -> u64 {
+        let mut places = [None; WARM_BATCH];
+        for ((market, slot), place) in touched.iter().zip(places.iter_mut()) {
+            *place = self
+                .pools
+                .get(market)
+                .map(|pool| (&pool.index, pool.index.warm_place(*slot)));
+        }
+        places.iter().flatten().fold(0, |sum, (index, place)| {
+            sum ^ u64::from(index.warm_member(*place).unwrap_or(0))
+        })
     }
 
     /// A position change: planned by the rules, applied to the account's position (created if
@@ -987,10 +1007,12 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
                     .map(|pool| (&pool.accounts, &pool.index))
             },
             |account| {
-                account
-                    .positions
-                    .iter()
-                    .fold(0, |sum, (_, position)| sum ^ R::warm_bits(position))
+                // Each position whole, its asset too: a lookup compares the assets, and a
+                // position's balances may straddle two cache lines.
+                account.positions.iter().fold(0, |sum, (asset, position)| {
+                    let (_, position) = std::hint::black_box((*asset, *position));
+                    sum ^ R::warm_bits(&position)
+                })
             },
         )
     }

@@ -24,6 +24,8 @@
 //! at or above it is confirmed with the exact health factor.
 
 mod accounts;
+#[cfg(test)]
+mod exposure_tests;
 mod snapshot;
 
 use std::collections::BTreeMap;
@@ -39,7 +41,7 @@ use super::logic::{
     HEALTH_FACTOR_LIQUIDATION_THRESHOLD, LiquidationCallContext, LiquidationCallQuote,
     LiquidationCallRefusal, ReserveExposure, ReserveSide,
 };
-use super::math::{RAY, ray_div, ray_mul, unit};
+use super::math::{RAY, WAD, percent_mul, ray_div, ray_mul, unit};
 use super::spec::AaveParam;
 use crate::EngineError;
 use crate::lending::{
@@ -196,9 +198,25 @@ impl PairView {
         scaled_collateral: U256,
         scaled_debt: U256,
     ) -> Result<AccountData, EngineError> {
-        let overflow = || EngineError::Overflow {
-            quantity: "Aave account data",
-        };
+        let (total_collateral, total_debt, threshold) =
+            self.sums(scaled_collateral, scaled_debt)?;
+        Ok(AccountData {
+            total_collateral_base: total_collateral,
+            total_debt_base: total_debt,
+            avg_liquidation_threshold: threshold,
+            health_factor: logic::health_factor(total_collateral, total_debt, threshold)
+                .ok_or_else(account_data_overflow)?,
+        })
+    }
+
+    /// [`PairView::account_data`]'s collateral and debt in the base currency and its average
+    /// liquidation threshold, before the health factor.
+    fn sums(
+        &self,
+        scaled_collateral: U256,
+        scaled_debt: U256,
+    ) -> Result<(U256, U256, U256), EngineError> {
+        let overflow = account_data_overflow;
         let collateral = ray_mul(scaled_collateral, self.c.index).ok_or_else(overflow)?;
         let debt = ray_mul(scaled_debt, self.d.index).ok_or_else(overflow)?;
         let mut total_collateral = U256::ZERO;
@@ -221,13 +239,7 @@ impl PairView {
                 .per_unit
                 .div(self.d.price.checked_mul(debt).ok_or_else(overflow)?)
         };
-        Ok(AccountData {
-            total_collateral_base: total_collateral,
-            total_debt_base: total_debt,
-            avg_liquidation_threshold: threshold,
-            health_factor: logic::health_factor(total_collateral, total_debt, threshold)
-                .ok_or_else(overflow)?,
-        })
+        Ok((total_collateral, total_debt, threshold))
     }
 
     /// [`PairView::account_data`] of a member if its health factor is below 1.
@@ -237,6 +249,31 @@ impl PairView {
             U256::from(member.scaled_debt),
         )?;
         Ok((data.health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD).then_some(data))
+    }
+
+    /// [`PairView::liquidatable`]'s exposure, without the health factor's division: the monitor
+    /// re-tests a crash's whole unsafe backlog at every price move and needs only whether the
+    /// factor is below 1. `wadDiv(w, debt) < 1 wad` is `(w * WAD + debt / 2) / debt < WAD`,
+    /// which for whole numbers is `w * WAD + debt / 2 < WAD * debt`; the left side is checked
+    /// as `wadDiv` checks it, so the same members overflow.
+    fn exposed(&self, member: &Member) -> Result<Option<Exposed>, EngineError> {
+        let (collateral, debt, threshold) = self.sums(
+            U256::from(member.scaled_collateral),
+            U256::from(member.scaled_debt),
+        )?;
+        // No debt: the health factor is U256::MAX.
+        if debt.is_zero() {
+            return Ok(None);
+        }
+        let scaled = percent_mul(collateral, threshold)
+            .and_then(|weighted| weighted.checked_mul(WAD))
+            .and_then(|scaled| scaled.checked_add(debt >> 1usize))
+            .ok_or_else(account_data_overflow)?;
+        let below = WAD.checked_mul(debt).is_none_or(|bound| scaled < bound);
+        Ok(below.then_some(Exposed {
+            collateral_base: collateral,
+            debt_base: debt,
+        }))
     }
 
     /// The pair index level at these prices and indices, lowered by the rounding margin: exact
@@ -265,6 +302,12 @@ impl PairView {
             Some(level - level / U256::from(100u8))
         };
         compute().unwrap_or(U256::ZERO)
+    }
+}
+
+fn account_data_overflow() -> EngineError {
+    EngineError::Overflow {
+        quantity: "Aave account data",
     }
 }
 
@@ -1131,7 +1174,7 @@ impl Rules for Aave {
     }
 
     fn exposed_member(view: &PairView, member: &Member) -> Result<Option<Exposed>, EngineError> {
-        Ok(view.liquidatable(member)?.map(Exposed::from))
+        view.exposed(member)
     }
 
     fn found_account(&self, account: &Account) -> Result<Option<Found>, EngineError> {
