@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use cascade_events::U256;
 use csv::StringRecord;
 
 use crate::error::{IngestError, Position, RowError};
@@ -253,7 +254,7 @@ impl<R: Read> CsvInput<R> {
             let row = Row {
                 file: &self.path,
                 position: Position::Line(line),
-                record: &record,
+                cells: Cells::Text(&record),
                 header: &self.header,
             };
             if record.len() == self.header.len() {
@@ -303,26 +304,71 @@ pub fn column(file: &Path, header: &[String], name: &str) -> Result<usize, Inges
         })
 }
 
-/// One data row of a [`CsvInput`].
+/// One data row of a [`RowSource`]: a CSV record, or a row of typed columns.
 pub struct Row<'a> {
     file: &'a Path,
     position: Position,
-    record: &'a StringRecord,
+    cells: Cells<'a>,
     header: &'a [String],
 }
 
+/// Where a row's cells are.
+#[derive(Clone, Copy)]
+enum Cells<'a> {
+    Text(&'a StringRecord),
+    Typed(&'a dyn TypedRow),
+}
+
+/// A row of an input whose columns have types (a Parquet file): each cell is read as the value
+/// it stores, or as the exact text a CSV export of it would hold.
+pub(crate) trait TypedRow {
+    /// The cell as stored.
+    fn cell(&self, column: usize) -> Cell<'_>;
+
+    /// The cell's text, as a CSV export of the same value would hold it (a null is blank).
+    fn text(&self, column: usize) -> &str;
+}
+
+/// A cell as its input stores it, for conversions that can skip its text: the value is the one
+/// its text ([`Row::text`]) denotes, exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell<'a> {
+    /// Text: a CSV cell, a string column's value; a null is `Text("")`.
+    Text(&'a str),
+    /// An exact number: an integer, or a decimal `magnitude` x 10^-`scale` with its sign.
+    Number {
+        /// True below zero (never for zero).
+        negative: bool,
+        /// The absolute value of the unscaled integer.
+        magnitude: U256,
+        /// Digits after the point (negative: zeros before it).
+        scale: i8,
+    },
+    /// An instant: `value` units of 1/`per_second` second since the Unix epoch, in UTC.
+    Instant {
+        /// The count of units.
+        value: i64,
+        /// Units per second (1, 1 000, 1 000 000 or 1 000 000 000).
+        per_second: i64,
+    },
+    /// Bytes (a binary column: an address, a hash), written as `0x` and lower-case hex.
+    Bytes(&'a [u8]),
+    /// A value read only through its text (floats, booleans).
+    Other,
+}
+
 impl<'a> Row<'a> {
-    /// A row of another tabular input (a Parquet row group's row).
-    pub(crate) fn new(
+    /// A row of an input with typed columns (a Parquet row).
+    pub(crate) fn typed(
         file: &'a Path,
         position: Position,
-        record: &'a StringRecord,
+        cells: &'a dyn TypedRow,
         header: &'a [String],
     ) -> Self {
         Row {
             file,
             position,
-            record,
+            cells: Cells::Typed(cells),
             header,
         }
     }
@@ -341,19 +387,43 @@ impl Row<'_> {
         self.position
     }
 
-    /// Byte offset of the row in the file.
+    /// Byte offset of the row in the file (0 for a row of typed columns).
     pub fn byte_offset(&self) -> u64 {
-        self.record.position().map_or(0, |p| p.byte())
+        match self.cells {
+            Cells::Text(record) => record.position().map_or(0, |p| p.byte()),
+            Cells::Typed(_) => 0,
+        }
     }
 
     /// A cell's text; empty when the row is shorter than the header.
     pub fn text(&self, column: usize) -> &str {
-        self.record.get(column).unwrap_or("")
+        match self.cells {
+            Cells::Text(record) => record.get(column).unwrap_or(""),
+            Cells::Typed(row) => row.text(column),
+        }
+    }
+
+    /// True for a row of typed columns, whose [`Row::cell`]s may be more than text.
+    pub fn is_typed(&self) -> bool {
+        matches!(self.cells, Cells::Typed(_))
+    }
+
+    /// A cell as stored: [`Cell::Text`] for every CSV cell.
+    pub fn cell(&self, column: usize) -> Cell<'_> {
+        match self.cells {
+            Cells::Text(record) => Cell::Text(record.get(column).unwrap_or("")),
+            Cells::Typed(row) => row.cell(column),
+        }
     }
 
     /// True when the cell is empty or blank.
     pub fn is_blank(&self, column: usize) -> bool {
-        self.text(column).trim().is_empty()
+        match self.cell(column) {
+            Cell::Text(text) => text.trim().is_empty(),
+            // A number, an instant or bytes always has digits in its text.
+            Cell::Number { .. } | Cell::Instant { .. } | Cell::Bytes(_) => false,
+            Cell::Other => self.text(column).trim().is_empty(),
+        }
     }
 
     /// Converts a cell, turning a failure into a [`RowError`] naming the cell.
@@ -394,8 +464,14 @@ impl Row<'_> {
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::Any(b'\n'))
             .from_writer(Vec::new());
+        let written = match self.cells {
+            Cells::Text(record) => writer.write_record(record),
+            Cells::Typed(row) => {
+                writer.write_record((0..self.header.len()).map(|column| row.text(column)))
+            }
+        };
         // Writing strings into a Vec cannot fail; an empty string is the honest fallback.
-        if writer.write_record(self.record).is_err() {
+        if written.is_err() {
             return String::new();
         }
         let bytes = writer.into_inner().unwrap_or_default();

@@ -7,9 +7,11 @@
 //!
 //! Must never: round an amount silently, or accept a sign the column's convention forbids.
 
-use cascade_events::{Amount, Fixed, Id, ParseAmountError, Symbol, Timestamp, U256};
+use cascade_events::{Address, Amount, Fixed, Id, ParseAmountError, Symbol, Timestamp, U256};
 use chrono::{DateTime, NaiveDateTime};
 use serde::Deserialize;
+
+use crate::table::Cell;
 
 /// How an amount column is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -420,6 +422,140 @@ pub fn boolean(text: &str) -> Result<bool, String> {
         "true" | "True" | "TRUE" | "1" => Ok(true),
         "false" | "False" | "FALSE" | "0" => Ok(false),
         _ => Err("not a boolean (true/false)".into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed cells (a Parquet column's values), converted without their text. Each function gives
+// `Some` only where the text conversion of the cell's text gives that very value, and `None`
+// for every other cell (a string, a float, an inexact or out-of-range value), which the caller
+// then converts through its text: so the value is the same either way, and every error is
+// worded by the text conversion. A property test (`crate::mapped_parquet`) checks the agreement.
+
+/// `magnitude` x 10^(`decimals` - `scale`) when that is an integer that fits 256 bits and the
+/// power of ten does too (as [`Fixed::parse_with`] requires of the digits it is given).
+fn rescale(magnitude: U256, scale: i8, decimals: u8) -> Option<U256> {
+    let exponent = i32::from(decimals) - i32::from(scale);
+    let factor = |exponent: i32| {
+        let exponent = u8::try_from(exponent).ok().filter(|e| *e <= 77)?;
+        match 10u128.checked_pow(u32::from(exponent)) {
+            Some(small) => Some(U256::from(small)),
+            None => Some(U256::from(10u8).pow(U256::from(exponent))),
+        }
+    };
+    if exponent >= 0 {
+        let factor = factor(exponent)?;
+        if let (Ok(small), Ok(by)) = (u128::try_from(magnitude), u128::try_from(factor))
+            && let Some(product) = small.checked_mul(by)
+        {
+            return Some(U256::from(product));
+        }
+        magnitude.checked_mul(factor)
+    } else {
+        let divisor = factor(-exponent)?;
+        let (quotient, remainder) = magnitude.div_rem(divisor);
+        remainder.is_zero().then_some(quotient)
+    }
+}
+
+/// [`amount`] of a number cell.
+pub fn amount_of(cell: Cell<'_>, unit: Unit, decimals: u8, sign: Sign) -> Option<Amount> {
+    let Cell::Number {
+        negative,
+        magnitude,
+        scale,
+    } = cell
+    else {
+        return None;
+    };
+    if negative != (sign == Sign::Negative) {
+        return None;
+    }
+    let decimals = match unit {
+        Unit::Tokens => decimals,
+        Unit::Base => 0,
+    };
+    rescale(magnitude, scale, decimals).map(Amount)
+}
+
+/// [`fixed`] of a number cell.
+pub fn fixed_of(cell: Cell<'_>, decimals: Option<u8>, scaled: bool) -> Option<Fixed> {
+    let Cell::Number {
+        negative: false,
+        magnitude,
+        scale,
+    } = cell
+    else {
+        return None;
+    };
+    match (decimals, scaled) {
+        (Some(decimals), true) => rescale(magnitude, scale, 0).map(|v| Fixed::new(v, decimals)),
+        (Some(decimals), false) => {
+            rescale(magnitude, scale, decimals).map(|v| Fixed::new(v, decimals))
+        }
+        // The text has exactly `scale` digits after the point, which is the precision kept.
+        (None, _) => {
+            let decimals = u8::try_from(scale.max(0)).ok()?;
+            rescale(magnitude, scale, decimals).map(|v| Fixed::new(v, decimals))
+        }
+    }
+}
+
+/// [`integer`] of a number cell.
+pub fn integer_of(cell: Cell<'_>) -> Option<U256> {
+    match cell {
+        Cell::Number {
+            negative: false,
+            magnitude,
+            scale,
+        } => rescale(magnitude, scale, 0),
+        _ => None,
+    }
+}
+
+/// A whole number cell written without a point (scale 0) as an `i64`, as `str::parse` reads
+/// its text.
+pub fn unix_of(cell: Cell<'_>) -> Option<i64> {
+    let Cell::Number {
+        negative,
+        magnitude,
+        scale: 0,
+    } = cell
+    else {
+        return None;
+    };
+    let magnitude = i128::try_from(magnitude).ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// [`time`] of a number cell (unix seconds or milliseconds) or an instant (RFC 3339).
+pub fn time_of(cell: Cell<'_>, format: &TimeFormat) -> Option<Timestamp> {
+    let seconds = match (format, cell) {
+        (TimeFormat::UnixSeconds, _) => unix_of(cell)?,
+        (TimeFormat::UnixMillis, _) => unix_of(cell)?.div_euclid(1000),
+        // Inside the accepted range the RFC 3339 text is exact, and reads back as these
+        // seconds (the fraction, if any, is dropped as `timestamp()` drops it).
+        (TimeFormat::Rfc3339, Cell::Instant { value, per_second }) => value.div_euclid(per_second),
+        _ => return None,
+    };
+    check_range(Timestamp(seconds)).ok()
+}
+
+/// [`id`] of a number cell (`id = "number"`) or of bytes (`id = "address"`).
+pub fn id_of(cell: Cell<'_>, kind: IdKind) -> Option<Id> {
+    match (kind, cell) {
+        (
+            IdKind::Number,
+            Cell::Number {
+                negative: false,
+                magnitude,
+                scale: 0,
+            },
+        ) => u64::try_from(magnitude).ok().map(Id::Number),
+        (IdKind::Address, Cell::Bytes(bytes)) if bytes.len() == 20 => {
+            Some(Id::Address(Address::from_slice(bytes)))
+        }
+        _ => None,
     }
 }
 

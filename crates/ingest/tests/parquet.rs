@@ -1,7 +1,9 @@
 //! A Parquet file read through a mapping gives the events its CSV twin gives: the Aave v2 export
 //! written to Parquet by the test itself (integer columns typed `Int64`, the rest strings, blank
 //! cells null) equals the CSV ingest event for event, on the hand-made fixture always and on the
-//! real export when `../shared/data` is there.
+//! real export when `../shared/data` is there; and prices typed `Int64` milliseconds and
+//! `Decimal128`, with dictionary-encoded symbols, good and bad, give the events and the rejected
+//! rows (with their reasons) of the same rows written as text.
 #![allow(clippy::unwrap_used)] // test helpers, where a failure is the test failing
 
 mod common {
@@ -15,7 +17,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, Decimal128Array, DictionaryArray, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use cascade_ingest::{Mapping, Position, Source, SourceBatch, mapped_csv, mapped_parquet};
 use common::{context::context, data::shared_data, fixtures::fixtures, log::log_of};
@@ -149,4 +154,119 @@ fn the_real_aave_export_through_parquet_equals_its_csv() {
     assert_eq!(batch.events.len(), 31_827);
     assert_eq!(batch.report.rejected.len(), 1);
     assert_eq!(batch.report.rejected[0].position, Position::Row(7_410));
+}
+
+/// `value` x 10^-`scale` written as `Decimal128` renders it: every fraction digit.
+fn decimal_text(value: i128, scale: u32) -> String {
+    let (sign, magnitude) = (if value < 0 { "-" } else { "" }, value.unsigned_abs());
+    let unit = 10u128.pow(scale);
+    format!(
+        "{sign}{}.{:0width$}",
+        magnitude / unit,
+        magnitude % unit,
+        width = scale as usize
+    )
+}
+
+#[test]
+fn typed_prices_convert_and_fail_as_their_text() {
+    const SCALE: u32 = 20;
+    let rows: &[(Option<&str>, Option<i64>, Option<i128>)] = &[
+        (
+            Some("WETH"),
+            Some(1_609_459_200_123),
+            Some(7_345_123_456_789 * 10i128.pow(12)),
+        ),
+        (
+            Some("DAI"),
+            Some(1_609_459_200_999),
+            Some(10i128.pow(SCALE)),
+        ),
+        // Too precise for 18 decimals, zero, negative, blank: rejected as the text would be.
+        (Some("USDC"), Some(1_609_459_201_000), Some(1)),
+        (Some("USDT"), Some(1_609_459_201_000), Some(0)),
+        (
+            Some("UNI"),
+            Some(1_609_459_201_000),
+            Some(-5 * 10i128.pow(SCALE)),
+        ),
+        (Some("MKR"), Some(1_609_459_201_000), None),
+        // Seconds after milliseconds, a blank time, a time out of range, a blank symbol.
+        (Some("CRV"), Some(1_609_459_201), Some(10i128.pow(SCALE))),
+        (Some("LINK"), None, Some(10i128.pow(SCALE))),
+        (
+            Some("AAVE"),
+            Some(9_999_999_999_999),
+            Some(10i128.pow(SCALE)),
+        ),
+        (None, Some(1_609_459_202_000), Some(10i128.pow(SCALE))),
+        // The largest price Decimal128(38, 20) holds, exactly.
+        (
+            Some("WBTC"),
+            Some(1_609_459_203_000),
+            Some(10i128.pow(38) - 100),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("prices.csv");
+    let mut text = String::from("symbol,timestamp,USD_price\n");
+    for (symbol, time, price) in rows {
+        text.push_str(&format!(
+            "{},{},{}\n",
+            symbol.unwrap_or(""),
+            time.map_or(String::new(), |t| t.to_string()),
+            price.map_or(String::new(), |p| decimal_text(p, SCALE))
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new_dictionary("symbol", DataType::Int32, DataType::Utf8, true),
+        Field::new("timestamp", DataType::Int64, true),
+        Field::new("USD_price", DataType::Decimal128(38, SCALE as i8), true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(DictionaryArray::<Int32Type>::from_iter(
+            rows.iter().map(|r| r.0),
+        )),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.1))),
+        Arc::new(
+            Decimal128Array::from_iter(rows.iter().map(|r| r.2))
+                .with_precision_and_scale(38, SCALE as i8)
+                .unwrap(),
+        ),
+    ];
+    let parquet = dir.path().join("prices.parquet");
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut writer = ArrowWriter::try_new(File::create(&parquet).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let mapping = Mapping::from_file(&fixtures("mappings").join("coingecko-prices.toml")).unwrap();
+    let from_csv = mapped_csv::read(std::slice::from_ref(&csv), &mapping, &context(true)).unwrap();
+    let from_parquet =
+        mapped_parquet::read(std::slice::from_ref(&parquet), &mapping, &context(true)).unwrap();
+    assert_eq!(from_parquet.events.to_vec(), from_csv.events.to_vec());
+    assert_eq!(from_parquet.events.len(), 3);
+    let rejected = |batch: &SourceBatch, header: u64| {
+        batch
+            .report
+            .rejected
+            .iter()
+            .map(|r| {
+                let at = match r.position {
+                    Position::Line(n) | Position::Row(n) | Position::Entry(n) => n,
+                };
+                (
+                    at + header,
+                    r.column.clone(),
+                    r.value.clone(),
+                    r.reason.clone(),
+                    r.raw.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let expected = rejected(&from_csv, 0);
+    assert_eq!(rejected(&from_parquet, 1), expected);
+    assert_eq!(expected.len(), rows.len() - 3, "{expected:#?}");
 }

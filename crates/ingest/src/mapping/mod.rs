@@ -35,7 +35,7 @@ use serde::{Deserialize, Deserializer};
 use crate::batch::{Context, EventBuffer, Rejects, SourceBatch};
 use crate::error::{IngestError, RowError};
 use crate::mapped_parquet::ParquetInput;
-use crate::table::{self, CsvInput, Row, RowSource};
+use crate::table::{self, Cell, CsvInput, Row, RowSource};
 use crate::value::{self, IdKind, Sign, TimeFormat, Unit};
 use locate::{Step, locate};
 use lookup::{Join, LookupSpec, LookupTable};
@@ -158,8 +158,8 @@ impl Mapping {
     }
 
     /// Reads one Parquet file through this mapping, as [`Mapping::read_into`] a CSV file: only
-    /// the columns the mapping names are read, each rendered as its exact text
-    /// ([`crate::mapped_parquet`]).
+    /// the columns the mapping names are read, each as its exact text, or as its typed value
+    /// where a field converts that to the same result ([`crate::mapped_parquet`]).
     pub fn read_parquet_into(
         &self,
         path: &Path,
@@ -830,6 +830,11 @@ impl FieldType {
 /// A boxed cell conversion, given the precision the field's `decimals` resolve to for the row.
 type Conv<T> = Box<dyn Fn(&str, Option<u8>) -> Result<T, String> + Send + Sync>;
 
+/// The same conversion of a typed cell (a Parquet value), without its text: `Some` only where
+/// the [`Conv`] of the cell's text gives that value, `None` to convert the text instead (which
+/// also words every error). See the typed functions of [`value`].
+type Fast<T> = Box<dyn Fn(Cell<'_>, Option<u8>) -> Option<T> + Send + Sync>;
+
 /// Where a field's value comes from, compiled.
 enum Get<T> {
     Absent,
@@ -839,6 +844,7 @@ enum Get<T> {
         optional: bool,
         decimals: Decimals,
         convert: Conv<T>,
+        fast: Option<Fast<T>>,
     },
     Lookup {
         join: Join,
@@ -873,9 +879,16 @@ impl<T: Copy> Get<T> {
                 index,
                 decimals,
                 convert,
+                fast,
                 ..
             } => {
                 let decimals = decimals.get(row)?;
+                // A CSV row has only text: it goes straight to the text conversion.
+                if let Some(fast) = fast.as_ref().filter(|_| row.is_typed())
+                    && let Some(value) = fast(row.cell(*index), decimals)
+                {
+                    return Ok(value);
+                }
                 row.parse(*index, |text| convert(text, decimals))
             }
             Get::Lookup {
@@ -1077,6 +1090,18 @@ impl Compiler<'_> {
         kind: FieldType,
         make: impl Fn(&FieldOptions) -> Conv<T>,
     ) -> Result<Get<T>, IngestError> {
+        self.compile_fast(name, field, kind, make, |_| None)
+    }
+
+    /// [`Compiler::compile`] with a conversion of typed cells (`fast`) next to the text one.
+    fn compile_fast<T: Copy + 'static>(
+        &self,
+        name: &str,
+        field: Option<&Field>,
+        kind: FieldType,
+        make: impl Fn(&FieldOptions) -> Conv<T>,
+        fast: impl Fn(&FieldOptions) -> Option<Fast<T>>,
+    ) -> Result<Get<T>, IngestError> {
         let options = match field {
             None => return Ok(Get::Absent),
             Some(Field::Const(text)) => FieldOptions {
@@ -1112,6 +1137,7 @@ impl Compiler<'_> {
                 optional: options.optional,
                 decimals,
                 convert,
+                fast: fast(&options),
             }),
             (None, Some(text), ..) => {
                 let decimals = match decimals {
@@ -1127,17 +1153,39 @@ impl Compiler<'_> {
     }
 
     fn id(&self, name: &str, field: Option<&Field>) -> Result<Get<Id>, IngestError> {
-        self.compile(name, field, FieldType::Id, |o| {
-            let kind = o.id.unwrap_or_default();
-            Box::new(move |text, _| value::id(text, kind))
-        })
+        self.compile_fast(
+            name,
+            field,
+            FieldType::Id,
+            |o| {
+                let kind = o.id.unwrap_or_default();
+                Box::new(move |text, _| value::id(text, kind))
+            },
+            |o| {
+                let kind = o.id.unwrap_or_default();
+                Some(Box::new(move |cell, _| value::id_of(cell, kind)))
+            },
+        )
     }
 
     fn amount(&self, name: &str, field: Option<&Field>) -> Result<AmountGet, IngestError> {
-        let get = self.compile(name, field, FieldType::Amount, |o| {
-            let (unit, sign) = (o.unit.unwrap_or_default(), o.sign.unwrap_or_default());
-            Box::new(move |text, decimals| value::amount(text, unit, decimals.unwrap_or(0), sign))
-        })?;
+        let get = self.compile_fast(
+            name,
+            field,
+            FieldType::Amount,
+            |o| {
+                let (unit, sign) = (o.unit.unwrap_or_default(), o.sign.unwrap_or_default());
+                Box::new(move |text, decimals| {
+                    value::amount(text, unit, decimals.unwrap_or(0), sign)
+                })
+            },
+            |o| {
+                let (unit, sign) = (o.unit.unwrap_or_default(), o.sign.unwrap_or_default());
+                Some(Box::new(move |cell, decimals| {
+                    value::amount_of(cell, unit, decimals.unwrap_or(0), sign)
+                }))
+            },
+        )?;
         let rate = match field {
             Some(Field::Options(FieldOptions {
                 exchange_rate: Some(rate),
@@ -1150,9 +1198,17 @@ impl Compiler<'_> {
                     ));
                 }
                 let rate = Field::Options((**rate).clone());
-                Some(self.compile(name, Some(&rate), FieldType::Round, |_| {
-                    Box::new(|text, _| value::exchange_rate(text))
-                })?)
+                Some(self.compile_fast(
+                    name,
+                    Some(&rate),
+                    FieldType::Round,
+                    |_| Box::new(|text, _| value::exchange_rate(text)),
+                    |_| {
+                        Some(Box::new(|cell, _| {
+                            value::integer_of(cell).filter(|r| !r.is_zero())
+                        }))
+                    },
+                )?)
             }
             _ => None,
         };
@@ -1232,22 +1288,40 @@ impl Compiler<'_> {
         field: Option<&Field>,
         check: fn(Fixed) -> Result<Fixed, String>,
     ) -> Result<Get<Fixed>, IngestError> {
-        self.compile(name, field, FieldType::Fixed, |o| {
-            let (scaled, shift) = (o.scaled.unwrap_or(false), o.shift);
-            Box::new(move |text, decimals| {
-                match (shift, decimals) {
-                    (Some(shift), Some(decimals)) => {
-                        let digits = decimals.checked_sub(shift).ok_or_else(|| {
-                            format!("`shift = {shift}` is more than the {decimals} decimals")
-                        })?;
-                        value::fixed(text, Some(digits), false)
-                            .map(|parsed| Fixed::new(parsed.value, decimals))
+        self.compile_fast(
+            name,
+            field,
+            FieldType::Fixed,
+            |o| {
+                let (scaled, shift) = (o.scaled.unwrap_or(false), o.shift);
+                Box::new(move |text, decimals| {
+                    match (shift, decimals) {
+                        (Some(shift), Some(decimals)) => {
+                            let digits = decimals.checked_sub(shift).ok_or_else(|| {
+                                format!("`shift = {shift}` is more than the {decimals} decimals")
+                            })?;
+                            value::fixed(text, Some(digits), false)
+                                .map(|parsed| Fixed::new(parsed.value, decimals))
+                        }
+                        _ => value::fixed(text, decimals, scaled),
                     }
-                    _ => value::fixed(text, decimals, scaled),
-                }
-                .and_then(check)
-            })
-        })
+                    .and_then(check)
+                })
+            },
+            |o| {
+                let (scaled, shift) = (o.scaled.unwrap_or(false), o.shift);
+                Some(Box::new(move |cell, decimals| {
+                    match (shift, decimals) {
+                        (Some(shift), Some(decimals)) => {
+                            value::fixed_of(cell, Some(decimals.checked_sub(shift)?), false)
+                                .map(|parsed| Fixed::new(parsed.value, decimals))
+                        }
+                        _ => value::fixed_of(cell, decimals, scaled),
+                    }
+                    .filter(|fixed| check(*fixed).is_ok())
+                }))
+            },
+        )
     }
 
     fn protocol(&self, field: &Field) -> Result<Get<Protocol>, IngestError> {
@@ -1569,6 +1643,28 @@ enum TimePlan {
 const MILLIS_FROM: i64 = 100_000_000_000;
 
 impl TimePlan {
+    /// The time of a typed cell, as [`TimePlan::parse`] reads its text, or `None` to read the
+    /// text (`value::time_of`). The unit `unix_auto` detects is the one the text would set.
+    fn parse_cell(&mut self, cell: Cell<'_>) -> Option<Timestamp> {
+        match self {
+            TimePlan::Const(_) => None,
+            TimePlan::Fixed(format) => value::time_of(cell, format),
+            TimePlan::Auto(detected) => {
+                let format = if value::unix_of(cell)? >= MILLIS_FROM {
+                    TimeFormat::UnixMillis
+                } else {
+                    TimeFormat::UnixSeconds
+                };
+                match detected {
+                    None => *detected = Some(format.clone()),
+                    Some(first) if *first != format => return None,
+                    Some(_) => {}
+                }
+                value::time_of(cell, &format)
+            }
+        }
+    }
+
     fn parse(&mut self, text: &str) -> Result<Timestamp, String> {
         match self {
             TimePlan::Const(time) => Ok(*time),
@@ -1693,25 +1789,40 @@ impl Plan {
             })
         };
         let small = |name: &str, field: Option<Field>| {
-            compiler.compile(name, field.as_ref(), FieldType::Round, |_| {
-                Box::new(|text, _| {
-                    value::integer_u64(text).and_then(|v| {
-                        u32::try_from(v).map_err(|_| "does not fit 32 bits".to_owned())
+            compiler.compile_fast(
+                name,
+                field.as_ref(),
+                FieldType::Round,
+                |_| {
+                    Box::new(|text, _| {
+                        value::integer_u64(text).and_then(|v| {
+                            u32::try_from(v).map_err(|_| "does not fit 32 bits".to_owned())
+                        })
                     })
-                })
-            })
+                },
+                |_| {
+                    Some(Box::new(|cell, _| {
+                        u32::try_from(value::integer_of(cell)?).ok()
+                    }))
+                },
+            )
         };
         Ok(Plan {
             chain_id: spec.chain_id.unwrap_or(chain_id),
             time_column,
             time,
-            block: compiler.compile(
+            block: compiler.compile_fast(
                 "block",
                 column(&spec.block).as_ref(),
                 FieldType::Round,
                 |_| Box::new(|text, _| value::integer_u64(text)),
+                |_| {
+                    Some(Box::new(|cell, _| {
+                        u64::try_from(value::integer_of(cell)?).ok()
+                    }))
+                },
             )?,
-            tx_hash: compiler.compile(
+            tx_hash: compiler.compile_fast(
                 "tx_hash",
                 column(&spec.tx_hash).as_ref(),
                 FieldType::Round,
@@ -1721,6 +1832,12 @@ impl Plan {
                             .parse::<B256>()
                             .map_err(|_| "not a 32-byte hex hash".to_owned())
                     })
+                },
+                |_| {
+                    Some(Box::new(|cell, _| match cell {
+                        Cell::Bytes(bytes) if bytes.len() == 32 => Some(B256::from_slice(bytes)),
+                        _ => None,
+                    }))
                 },
             )?,
             tx_index: small("tx_index", column(&spec.tx_index))?,
@@ -1766,7 +1883,13 @@ impl Plan {
     fn row(&mut self, row: &Row<'_>, out: &mut Vec<Event>) -> Result<Timestamp, Box<RowError>> {
         let time_plan = &mut self.time;
         let time = match self.time_column {
-            Some(column) => row.parse(column, |text| time_plan.parse(text))?,
+            Some(column) => match Some(row)
+                .filter(|row| row.is_typed())
+                .and_then(|row| time_plan.parse_cell(row.cell(column)))
+            {
+                Some(time) => time,
+                None => row.parse(column, |text| time_plan.parse(text))?,
+            },
             None => time_plan
                 .parse("")
                 .map_err(|reason| row.whole_row_error(reason))?,
