@@ -10,5 +10,6 @@ mod episodes;
 pub mod param_history;
 pub mod replay;
 pub mod session;
+mod tracker;
 
 pub use episodes::price_margin_bps;
