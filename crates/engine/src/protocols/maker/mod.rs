@@ -204,7 +204,9 @@ impl MakerModel {
     /// The recorded oracle value `ilk` reads under the configured mode: the later of its own
     /// (Spotter) and its collateral's (OSM) latest values. `None`: the estimate applies.
     fn recorded_for(&self, ilk_id: &Id) -> Option<Recorded> {
-        if self.config.oracle == OracleMode::Estimated {
+        // Without recorded values (most logs) the collateral's name is not worked out: a
+        // string and a parse per judged liquidation.
+        if self.config.oracle == OracleMode::Estimated || self.recorded.is_empty() {
             return None;
         }
         let own = self.recorded.get(ilk_id);
