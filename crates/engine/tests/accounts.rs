@@ -704,7 +704,7 @@ fn a_checkpoint_inside_a_snapshot_group_resumes_to_the_same_state() {
     }
     let mut resumed = cascade_engine::Engine::new(config, cascade_engine::Mode::Historical);
     resumed
-        .restore(&first.checkpoint(), split as u64)
+        .restore(&first.checkpoint().unwrap(), split as u64)
         .expect("restores");
     for event in &events[split..] {
         resumed.apply(event).unwrap();

@@ -89,19 +89,19 @@ fn resuming_from_a_checkpoint_equals_a_replay_from_the_start() {
 #[test]
 fn a_corrupt_checkpoint_is_an_error_not_a_wrong_run() {
     let log = common::build_log(&events());
-    let engine = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
-    let mut bytes = engine.checkpoint();
+    let mut engine = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
+    let mut bytes = engine.checkpoint().expect("checkpoints");
     bytes.truncate(bytes.len() - 1);
     let mut fresh = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
     assert!(fresh.restore(&bytes, 0).is_err());
     let mut fresh = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
     let error = fresh
-        .restore(&engine.checkpoint(), 7)
+        .restore(&engine.checkpoint().expect("checkpoints"), 7)
         .unwrap_err()
         .to_string();
     assert!(error.contains("stored under seq 7"), "{error}");
     let mut wrong = b"NOTACKPT".to_vec();
-    wrong.extend_from_slice(&engine.checkpoint()[8..]);
+    wrong.extend_from_slice(&engine.checkpoint().expect("checkpoints")[8..]);
     let mut fresh = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
     let error = fresh.restore(&wrong, 0).unwrap_err().to_string();
     assert!(error.contains("bad magic"), "{error}");
@@ -150,7 +150,7 @@ fn resumes_at_every_event(events: Vec<Event>, liquidations: usize) {
         }
         let mut resumed = cascade_engine::Engine::new(EngineConfig::default(), Mode::Historical);
         resumed
-            .restore(&first.checkpoint(), split as u64)
+            .restore(&first.checkpoint().expect("checkpoints"), split as u64)
             .expect("checkpoint restores");
         for event in &events[split..] {
             resumed.apply(event).expect("event applies");

@@ -11,6 +11,7 @@ mod episodes;
 pub mod param_history;
 pub mod replay;
 pub mod session;
+mod tracker;
 pub mod unknown_side;
 
 pub use episodes::price_margin_bps;

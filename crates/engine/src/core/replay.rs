@@ -20,7 +20,8 @@ use cascade_events::{
     Timestamp,
 };
 
-use super::episodes::{Gathered, mark_disagreements};
+use super::episodes::mark_disagreements;
+use super::tracker::{Episode, Tracker};
 use super::unknown_side::{self, UNDERIVED};
 use crate::EngineError;
 use crate::leverage::loops::{Correlation, Position};
@@ -29,8 +30,8 @@ use crate::protocol::accounts::{AccountPosition, AccountsCapture, SnapshotDiffer
 use crate::protocol::param::ParamSetting;
 use crate::protocol::registry::{ProtocolSet, ReplayKind};
 use crate::protocol::{
-    Applied, Candidate, EpisodeCheck, HealthDistribution, Judgement, LiquidatorChoice, MarketRisk,
-    ProtocolModel, Quantity, SimulatedLiquidation, Verdict,
+    Applied, Candidate, EpisodeAccount, HealthDistribution, Judgement, LiquidatorChoice,
+    MarketRisk, ProtocolModel, Quantity, SimulatedLiquidation, Verdict,
 };
 use crate::run::{
     CounterfactualReport, HealthSnapshot, LiquidationRecord, LogInfo, Moment, Origin,
@@ -220,24 +221,6 @@ pub trait Counterfactual {
     }
 }
 
-/// The smallest tracker key of `protocol`: its episodes follow it.
-fn first_key(protocol: Protocol) -> (Protocol, Id, Id) {
-    (
-        protocol,
-        Id::Address(Default::default()),
-        Id::Address(Default::default()),
-    )
-}
-
-#[derive(Clone, Debug)]
-struct Episode {
-    since: Timestamp,
-    last_seen: Timestamp,
-    liquidated: bool,
-    /// What its checks saw (not in the state hash).
-    gathered: Gathered,
-}
-
 /// What the loop accumulates for the run file (only for events inside the window).
 #[derive(Default)]
 struct Output {
@@ -297,7 +280,7 @@ pub struct Engine {
     now: Option<Timestamp>,
     next_seq: Option<u64>,
     in_window: bool,
-    tracker: BTreeMap<(Protocol, Id, Id), Episode>,
+    tracker: Tracker,
     /// Per model, the time of its last check (for episodes tracked incrementally).
     last_check: Vec<Option<Timestamp>>,
     output: Output,
@@ -309,10 +292,16 @@ pub struct Engine {
     /// judged against the tracker, and a replay of a crash is mostly such bursts.
     deferred: Vec<bool>,
     changes: Vec<(Id, Id, bool)>,
-    /// The accounts with an open episode of the model being checked, and what the check saw of
-    /// each (buffers kept between checks).
-    episode_accounts: Vec<(Id, Id)>,
-    episode_checks: Vec<Option<EpisodeCheck>>,
+    /// Per model that explains episodes, the number of its next check in its episode log
+    /// ([`ProtocolModel::log_episode_check`]), and the first check its log must still hold
+    /// (every open episode's checks before it are folded). Bookkeeping, not state: a restored
+    /// engine starts both at zero.
+    episode_clock: Vec<u64>,
+    episode_floor: Vec<u64>,
+    /// Buffers for a check's episode log: the markets with an open episode, and the accounts
+    /// changed since the previous check.
+    episode_markets: Vec<Id>,
+    episode_changed: Vec<(Id, Id)>,
     /// Per model, the last price update that moved a price it reads since its last check: the
     /// trigger of its next timeline points (set and cleared with `dirty`).
     triggers: Vec<Option<PriceUpdate>>,
@@ -339,6 +328,23 @@ pub struct Engine {
 }
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CSCDENG1";
+
+/// Checks a model's episode log holds at most before every open episode's evidence is folded
+/// and the log emptied: a bound on the log's memory (a few hundred bytes per market and check)
+/// for episodes that stay open for long (fewer in the crate's own tests, which fold through it).
+const MAX_LOGGED_CHECKS: u64 = if cfg!(test) { 64 } else { 1 << 14 };
+
+/// The state of `key`'s account, for an episode opening at check number `check`, when its model
+/// explains episodes.
+fn first_stretch(
+    model: &dyn ProtocolModel,
+    key: &(Protocol, Id, Id),
+    check: u64,
+) -> Option<(EpisodeAccount, u64)> {
+    model
+        .explains_episodes()
+        .then(|| (model.episode_account(&key.1, &key.2), check))
+}
 
 fn protocol_slot(protocol: Protocol) -> usize {
     Protocol::ALL
@@ -373,8 +379,10 @@ impl Engine {
             before_taken: vec![false; models.len()],
             last_check: vec![None; models.len()],
             changes: Vec::new(),
-            episode_accounts: Vec::new(),
-            episode_checks: Vec::new(),
+            episode_clock: vec![0; models.len()],
+            episode_floor: vec![0; models.len()],
+            episode_markets: Vec::new(),
+            episode_changed: Vec::new(),
             triggers: vec![None; models.len()],
             models,
             route,
@@ -383,7 +391,7 @@ impl Engine {
             now: None,
             next_seq: None,
             in_window,
-            tracker: BTreeMap::new(),
+            tracker: Tracker::default(),
             output,
             candidates: Vec::new(),
             risks: Vec::new(),
@@ -1047,14 +1055,7 @@ impl Engine {
         {
             return;
         }
-        let protocol = self.models[index].protocol();
-        let lowest = Id::Address(Default::default());
-        let any_unsafe = self
-            .tracker
-            .range((protocol, lowest, lowest)..)
-            .next()
-            .is_some_and(|((p, _, _), _)| *p == protocol);
-        if any_unsafe {
+        if self.tracker.any_open(self.models[index].protocol()) {
             let taken = self.health_snapshots(index, Moment::Before, seq, time);
             self.output
                 .provisional_before
@@ -1253,47 +1254,53 @@ impl Engine {
         for (market, account, unsafe_now) in std::mem::take(&mut self.changes) {
             let key = (protocol, market, account);
             if unsafe_now {
-                if !self.tracker.contains_key(&key) && self.in_window {
+                let (_, opened) = self.tracker.open(key, time, || {
+                    first_stretch(&*self.models[index], &key, self.episode_clock[index])
+                });
+                if opened && self.in_window {
                     self.output.newly_unsafe += 1;
                 }
-                self.tracker.entry(key).or_insert(Episode {
-                    since: time,
-                    last_seen: time,
-                    liquidated: false,
-                    gathered: Gathered::default(),
-                });
-            } else if let Some(mut episode) = self.tracker.remove(&key) {
+            } else if let Some(mut episode) = self.tracker.close(&key) {
                 episode.last_seen = previous.unwrap_or(episode.since).max(episode.since);
-                self.close_episode(protocol, market, account, episode, false);
+                self.close_episode(index, key, episode, false)?;
             }
         }
         self.last_check[index] = Some(time);
         self.gather(index)
     }
 
-    /// Asks model `index` what this check saw of each account with an open episode, in one
-    /// call for all of them (the tracker's order is by market).
+    /// Logs this check of model `index` for its open episodes' evidence, and starts a new
+    /// stretch of evidence for each account with an open episode that events changed since the
+    /// previous check (the tracker's module doc says why the evidence waits).
     fn gather(&mut self, index: usize) -> Result<(), EngineError> {
-        let model = &self.models[index];
+        let model = &mut self.models[index];
         if !model.explains_episodes() {
             return Ok(());
         }
         let protocol = model.protocol();
-        let open = self
-            .tracker
-            .range(first_key(protocol)..)
-            .take_while(|((p, _, _), _)| *p == protocol);
-        self.episode_accounts.clear();
-        self.episode_accounts
-            .extend(open.map(|((_, market, account), _)| (*market, *account)));
-        self.episode_checks.clear();
-        model.episode_checks(&self.episode_accounts, &mut self.episode_checks)?;
-        let open = self.tracker.range_mut(first_key(protocol)..);
-        for ((_, episode), check) in open.zip(&self.episode_checks) {
-            if let Some(check) = check {
-                episode.gathered.observe(check);
-            }
+        let check = self.episode_clock[index];
+        self.tracker.markets_of(protocol, &mut self.episode_markets);
+        self.episode_changed.clear();
+        model.log_episode_check(check, &self.episode_markets, &mut self.episode_changed)?;
+        self.tracker
+            .split(protocol, &self.episode_changed, check, &**model)?;
+        self.episode_clock[index] = check + 1;
+        if check + 1 - self.episode_floor[index] >= MAX_LOGGED_CHECKS {
+            self.fold_episodes(index)?;
         }
+        Ok(())
+    }
+
+    /// Folds every check so far of model `index`'s open episodes, so that its log can drop them.
+    fn fold_episodes(&mut self, index: usize) -> Result<(), EngineError> {
+        let model = &mut self.models[index];
+        if !model.explains_episodes() {
+            return Ok(());
+        }
+        let until = self.episode_clock[index];
+        self.tracker.fold_all(model.protocol(), until, &**model)?;
+        model.trim_episode_log(until);
+        self.episode_floor[index] = until;
         Ok(())
     }
 
@@ -1306,66 +1313,74 @@ impl Engine {
             .iter()
             .map(|c| (c.market, c.account))
             .collect();
-        let mut closed = Vec::new();
-        for ((p, market, account), _) in self.tracker.range(first_key(protocol)..) {
-            if *p != protocol {
-                break;
-            }
-            if !unsafe_now.contains(&(*market, *account)) {
-                closed.push((*market, *account));
-            }
-        }
-        for (market, account) in closed {
-            if let Some(episode) = self.tracker.remove(&(protocol, market, account)) {
-                self.close_episode(protocol, market, account, episode, false);
+        for key in self.tracker.keys_of(protocol) {
+            if !unsafe_now.contains(&(key.1, key.2))
+                && let Some(episode) = self.tracker.close(&key)
+            {
+                self.close_episode(index, key, episode, false)?;
             }
         }
         for (market, account) in unsafe_now {
-            if self.in_window && !self.tracker.contains_key(&(protocol, market, account)) {
+            let key = (protocol, market, account);
+            let (episode, opened) = self.tracker.open(key, time, || {
+                first_stretch(&*self.models[index], &key, self.episode_clock[index])
+            });
+            episode.last_seen = time;
+            if opened && self.in_window {
                 self.output.newly_unsafe += 1;
             }
-            self.tracker
-                .entry((protocol, market, account))
-                .and_modify(|episode| episode.last_seen = time)
-                .or_insert(Episode {
-                    since: time,
-                    last_seen: time,
-                    liquidated: false,
-                    gathered: Gathered::default(),
-                });
         }
         self.gather(index)
     }
 
+    /// Ends `episode` of model `index`'s account `key`: into the run's list when it lasted at
+    /// least the threshold in the window without a recorded liquidation, with its evidence.
     fn close_episode(
         &mut self,
-        protocol: Protocol,
-        market: Id,
-        account: Id,
+        index: usize,
+        key: (Protocol, Id, Id),
         episode: Episode,
         open_at_end: bool,
-    ) {
+    ) -> Result<(), EngineError> {
+        let (protocol, market, account) = key;
         let seconds = episode.last_seen.0 - episode.since.0;
-        if episode.liquidated || seconds < self.config.unsafe_threshold || !self.in_window {
-            return;
+        let (since, last_seen) = (episode.since, episode.last_seen);
+        let keeps =
+            !episode.liquidated && seconds >= self.config.unsafe_threshold && self.in_window;
+        let evidence = self.tracker.evidence(
+            &key,
+            episode,
+            self.episode_clock[index],
+            &*self.models[index],
+            keeps,
+        )?;
+        if !keeps {
+            return Ok(());
         }
         self.output.episodes.push(UnsafeEpisode {
             protocol: protocol.name().to_owned(),
             market: market.to_string(),
             account: account.to_string(),
-            from: episode.since.to_rfc3339(),
-            to: episode.last_seen.to_rfc3339(),
+            from: since.to_rfc3339(),
+            to: last_seen.to_rfc3339(),
             seconds,
             open_at_end,
-            evidence: episode.gathered.evidence(),
+            evidence,
         });
         self.output
             .episode_ends
-            .push((protocol, market, account, episode.last_seen));
+            .push((protocol, market, account, last_seen));
+        Ok(())
     }
 
     /// Writes the whole engine state: checkpoint bytes.
-    pub fn checkpoint(&self) -> Vec<u8> {
+    ///
+    /// Folds the open episodes' evidence first (what the checkpoint holds of them): the
+    /// engine's results do not change, only when that work is done.
+    pub fn checkpoint(&mut self) -> Result<Vec<u8>, EngineError> {
+        for index in 0..self.models.len() {
+            self.fold_episodes(index)?;
+        }
         let mut out = StateWriter::new();
         out.bytes_raw(CHECKPOINT_MAGIC);
         match self.next_seq {
@@ -1396,10 +1411,8 @@ impl Engine {
         self.encode_body(&mut |bytes| out.bytes_raw(bytes));
         // What the open episodes' checks saw, in the tracker's order (after the body, which the
         // state hash covers and this does not).
-        for episode in self.tracker.values() {
-            episode.gathered.encode(&mut out);
-        }
-        out.into_bytes()
+        self.tracker.encode_evidence(&mut out);
+        Ok(out.into_bytes())
     }
 
     /// Hands the state (what the state hash covers) to `emit` in pieces: each model's state as
@@ -1415,7 +1428,7 @@ impl Engine {
         }
         self.prices.encode(&mut out);
         out.count(self.tracker.len());
-        for ((protocol, market, account), episode) in &self.tracker {
+        for ((protocol, market, account), episode) in self.tracker.sorted() {
             out.u8(protocol_slot(*protocol) as u8);
             out.id(market);
             out.id(account);
@@ -1468,6 +1481,8 @@ impl Engine {
         self.now = template.now;
         self.prices = template.prices.clone();
         self.tracker.clone_from(&template.tracker);
+        self.episode_clock.clone_from(&template.episode_clock);
+        self.episode_floor.clone_from(&template.episode_floor);
         self.models = template
             .models
             .iter()
@@ -1542,15 +1557,9 @@ impl Engine {
             let since = input.time()?;
             let last_seen = input.time()?;
             let liquidated = input.bool()?;
-            engine.tracker.insert(
-                (protocol, market, account),
-                Episode {
-                    since,
-                    last_seen,
-                    liquidated,
-                    gathered: Gathered::default(),
-                },
-            );
+            engine
+                .tracker
+                .restore((protocol, market, account), since, last_seen, liquidated);
         }
         let count = input.count()?;
         if count != engine.models.len() {
@@ -1573,10 +1582,15 @@ impl Engine {
             model.decode_state(&mut inner)?;
             inner.finish()?;
         }
-        for episode in engine.tracker.values_mut() {
-            episode.gathered = Gathered::decode(&mut input)?;
-        }
+        engine.tracker.decode_evidence(&mut input)?;
         input.finish()?;
+        for model in engine
+            .models
+            .iter()
+            .filter(|model| model.explains_episodes())
+        {
+            engine.tracker.restart(model.protocol(), 0, &**model);
+        }
         engine.in_window = engine.window_open();
         Ok(())
     }
@@ -1586,6 +1600,14 @@ impl Engine {
     /// distributions (a sweep point reads nothing else). Totals are unchanged.
     pub fn totals_only(&mut self) {
         self.output.totals_only = true;
+    }
+
+    /// Test oracle: from now on also observes every open episode at every check, as the
+    /// evidence was gathered before it was lazy, and compares the two whenever the lazy one is
+    /// folded (panicking where they differ).
+    #[cfg(test)]
+    pub(super) fn observe_eagerly(&mut self) {
+        self.tracker.observe_eagerly_from_now();
     }
 
     /// How many distinct accounts (protocol, market, account) were liquidated in the window so
@@ -1689,13 +1711,15 @@ impl Engine {
                 }
             }
         }
-        for ((protocol, market, account), mut episode) in std::mem::take(&mut self.tracker) {
+        for (key, mut episode) in self.tracker.take_sorted() {
+            let Some(index) = self.route[protocol_slot(key.0)] else {
+                continue;
+            };
             // Still unsafe at the end: unsafe at every check of its model since it began.
-            if let Some(last) = self.route[protocol_slot(protocol)].and_then(|i| self.last_check[i])
-            {
+            if let Some(last) = self.last_check[index] {
                 episode.last_seen = episode.last_seen.max(last);
             }
-            self.close_episode(protocol, market, account, episode, true);
+            self.close_episode(index, key, episode, true)?;
         }
         if let (Some(seq), Some(now)) = (self.output.window.last_seq, self.now) {
             for index in 0..self.models.len() {

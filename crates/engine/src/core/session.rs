@@ -179,7 +179,7 @@ pub fn replay_log_capturing(
                 && next % every == 0
                 && !times.iter().any(|(seq, _)| *seq == next)
             {
-                catalog.put_checkpoint(&namespace, next, &engine.checkpoint())?;
+                catalog.put_checkpoint(&namespace, next, &engine.checkpoint()?)?;
                 times.push((next, engine.now().unwrap_or_default().0));
                 times.sort_unstable();
                 catalog.put_state(&times_key, &encode_times(&times))?;

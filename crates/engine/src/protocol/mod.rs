@@ -163,6 +163,12 @@ pub struct EpisodeCheck {
     pub recorded: bool,
 }
 
+/// What an unsafe episode's evidence reads of the account itself at a check (Maker: the vault's
+/// `ink` and `art`), beside what every account of its market shares; `None`: the account gives
+/// no evidence. Only events on the account change it, so an episode keeps one per stretch of
+/// checks instead of asking at every check.
+pub type EpisodeAccount = Option<[U256; 2]>;
+
 /// Which liquidation the liquidator prefers: which (collateral, debt) pair of an account (passed to
 /// the protocol as [`LiquidatorChoice::pair`]), and which accounts first when it cannot do
 /// all of them.
@@ -450,26 +456,54 @@ pub trait ProtocolModel: ModelClone {
         Ok(false)
     }
 
-    /// The evidence of one check of each account in `accounts` (market, account), all found
-    /// unsafe at this check (called right after [`ProtocolModel::unsafe_changes`] or
-    /// [`ProtocolModel::liquidatable`], at their prices and time), for models that explain
-    /// unsafe episodes ([`ProtocolModel::explains_episodes`]): one entry per account appended to
-    /// `out`, in order. The accounts come sorted by market, so what a check sees of a whole
-    /// market is worked out once per market, not once per account.
-    fn episode_checks(
-        &self,
-        accounts: &[(Id, Id)],
-        out: &mut Vec<Option<EpisodeCheck>>,
-    ) -> Result<(), EngineError> {
-        out.extend(accounts.iter().map(|_| None));
-        Ok(())
-    }
-
-    /// Whether [`ProtocolModel::episode_checks`] gives evidence (the replay loop asks for it only
-    /// then).
+    /// Whether the model explains unsafe episodes. The replay loop then logs every check
+    /// ([`ProtocolModel::log_episode_check`]), keeps each open episode's account state
+    /// ([`ProtocolModel::episode_account`]) per stretch of checks over which it did not change,
+    /// and asks for the evidence ([`ProtocolModel::fold_episode`]) only of the episodes it keeps.
     fn explains_episodes(&self) -> bool {
         false
     }
+
+    /// Logs, as check number `check` (one more than the previous check's; numbering restarts
+    /// at zero in a restored engine), what this check sees of each market of `markets` that is
+    /// the same for all its accounts (Maker: the room under the liquidation limits, `dust`,
+    /// where the OSM value came from, the ilk's rate and spot), for
+    /// [`ProtocolModel::fold_episode`]. Called right after [`ProtocolModel::unsafe_changes`] or
+    /// [`ProtocolModel::liquidatable`], with the markets that have an open episode: the log of
+    /// a market not named may be dropped. Then moves into `changed` the accounts (market,
+    /// account) that events changed since the previous check: at least every one with an open
+    /// episode whose [`ProtocolModel::episode_account`] may differ (repeats and others allowed).
+    fn log_episode_check(
+        &mut self,
+        _check: u64,
+        _markets: &[Id],
+        _changed: &mut Vec<(Id, Id)>,
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// What an account's evidence reads of the account itself, as opposed to what its market
+    /// logs at each check.
+    fn episode_account(&self, _market: &Id, _account: &Id) -> EpisodeAccount {
+        None
+    }
+
+    /// Hands `observe`, in check order, what each logged check of `checks` saw of an account
+    /// of `market` in state `account` (nothing at a check where it gives no evidence): the
+    /// evidence of a stretch over which the account did not change, exactly as asking at each
+    /// of those checks would have found it.
+    fn fold_episode(
+        &self,
+        _market: &Id,
+        _account: EpisodeAccount,
+        _checks: std::ops::Range<u64>,
+        _observe: &mut dyn FnMut(&EpisodeCheck),
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// No check numbered below `first` will be folded again: the log may drop them.
+    fn trim_episode_log(&mut self, _first: u64) {}
 
     /// Appends one risk snapshot per market to `out`, using an index.
     fn risk(&mut self, time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError>;

@@ -226,7 +226,7 @@ fn window_checkpoint(
         engine.apply(&event)?;
     }
     let seq = engine.next_seq().unwrap_or(0);
-    let bytes = engine.checkpoint();
+    let bytes = engine.checkpoint()?;
     if let Some(catalog) = catalog {
         catalog.put_checkpoint(&namespace, seq, &bytes)?;
         catalog.flush()?;

@@ -170,6 +170,11 @@ impl Ilk {
             return Ok(());
         };
         let was_unsafe = old.flags & UNSAFE != 0;
+        if was_unsafe {
+            // Held unsafe at the last check, so it may have an open episode (one opens only
+            // for a vault the check found unsafe), whose evidence reads `ink` and `art`.
+            self.touched.push(slot);
+        }
         let mut flags = 0;
         for (watch, bit) in watches.iter_mut().zip([UNSAFE, UNDERWATER]) {
             if old.flags & bit != 0 {

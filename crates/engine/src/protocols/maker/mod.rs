@@ -105,6 +105,8 @@ pub struct MakerModel {
     /// Recorded oracle values by what they name: an ilk (Spotter `Poke`) or a collateral (OSM
     /// `LogValue`).
     recorded: BTreeMap<Id, Recorded>,
+    /// What each check saw of the ilks with an open unsafe episode (not state).
+    episode_log: episodes::EpisodeLog,
 }
 
 /// An oracle value as recorded on chain.
@@ -164,6 +166,7 @@ impl MakerModel {
             corrected: Vec::new(),
             snapshot_differences: Vec::new(),
             recorded: BTreeMap::new(),
+            episode_log: episodes::EpisodeLog::default(),
         }
     }
 
@@ -201,7 +204,9 @@ impl MakerModel {
     /// The recorded oracle value `ilk` reads under the configured mode: the later of its own
     /// (Spotter) and its collateral's (OSM) latest values. `None`: the estimate applies.
     fn recorded_for(&self, ilk_id: &Id) -> Option<Recorded> {
-        if self.config.oracle == OracleMode::Estimated {
+        // Without recorded values (most logs) the collateral's name is not worked out: a
+        // string and a parse per judged liquidation.
+        if self.config.oracle == OracleMode::Estimated || self.recorded.is_empty() {
             return None;
         }
         let own = self.recorded.get(ilk_id);
@@ -969,16 +974,35 @@ impl ProtocolModel for MakerModel {
         Ok(true)
     }
 
-    fn episode_checks(
-        &self,
-        accounts: &[(Id, Id)],
-        out: &mut Vec<Option<crate::protocol::EpisodeCheck>>,
-    ) -> Result<(), EngineError> {
-        self.vault_checks(accounts, out)
-    }
-
     fn explains_episodes(&self) -> bool {
         true
+    }
+
+    fn log_episode_check(
+        &mut self,
+        check: u64,
+        markets: &[Id],
+        changed: &mut Vec<(Id, Id)>,
+    ) -> Result<(), EngineError> {
+        self.log_check(check, markets, changed)
+    }
+
+    fn episode_account(&self, market: &Id, account: &Id) -> crate::protocol::EpisodeAccount {
+        self.vault_account(market, account)
+    }
+
+    fn fold_episode(
+        &self,
+        market: &Id,
+        account: crate::protocol::EpisodeAccount,
+        checks: std::ops::Range<u64>,
+        observe: &mut dyn FnMut(&crate::protocol::EpisodeCheck),
+    ) -> Result<(), EngineError> {
+        self.fold_checks(market, account, checks, observe)
+    }
+
+    fn trim_episode_log(&mut self, first: u64) {
+        self.trim_log(first);
     }
 
     fn take_corrected_accounts(&mut self, out: &mut Vec<(Id, Id, U256)>) {

@@ -80,6 +80,9 @@ pub(super) struct Ilk {
     pub(super) watches: Option<[Watch; 2]>,
     /// Vaults whose unsafe flag changed since the last report: (flag at the report, flag now).
     pub(super) changes: BTreeMap<Id, (bool, bool)>,
+    /// Vaults changed since the last check while the unsafe set held them: those whose open
+    /// unsafe episode (if any) needs a new stretch of evidence (not state; may repeat).
+    pub(super) touched: Vec<Slot>,
 }
 
 impl Default for Ilk {
@@ -106,6 +109,7 @@ impl Default for Ilk {
             pending: Vec::new(),
             watches: None,
             changes: BTreeMap::new(),
+            touched: Vec::new(),
         }
     }
 }
