@@ -2199,43 +2199,21 @@ impl EventPlan {
                 "needs `collateral_price` and `debt_price`",
             ));
         };
-        let declared_unknown = |field: &Field| {
-            matches!(
-                field,
-                Field::Options(FieldOptions {
-                    unknown: Some(true),
-                    ..
-                })
-            )
+        // Each check asks both amounts' options; a constant amount has none.
+        let both = |test: fn(&FieldOptions) -> bool| {
+            [&s.collateral_seized, &s.debt_repaid]
+                .map(|field| matches!(field, Field::Options(options) if test(options)))
         };
-        if declared_unknown(&s.collateral_seized) || declared_unknown(&s.debt_repaid) {
+        if both(|o| o.unknown == Some(true)).contains(&true) {
             return Err(c.mapping_error("plausible_within", "cannot value a side declared unknown"));
         }
-        let has_decimals = |field: &Field| {
-            matches!(
-                field,
-                Field::Options(FieldOptions {
-                    decimals: Some(_),
-                    ..
-                })
-            )
-        };
-        if !has_decimals(&s.collateral_seized) || !has_decimals(&s.debt_repaid) {
+        if both(|o| o.decimals.is_some()).contains(&false) {
             return Err(c.mapping_error(
                 "plausible_within",
                 "needs `decimals` on `collateral_seized` and `debt_repaid` (to value whole tokens)",
             ));
         }
-        let converted = |field: &Field| {
-            matches!(
-                field,
-                Field::Options(FieldOptions {
-                    exchange_rate: Some(_),
-                    ..
-                })
-            )
-        };
-        if converted(&s.collateral_seized) || converted(&s.debt_repaid) {
+        if both(|o| o.exchange_rate.is_some()).contains(&true) {
             return Err(c.mapping_error(
                 "plausible_within",
                 "cannot value an amount converted with `exchange_rate` (its decimals are the cToken's, not the underlying's)",

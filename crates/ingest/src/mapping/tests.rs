@@ -521,6 +521,16 @@ fn an_implausible_liquidation_is_rejected_at_its_collateral() {
             "plausible_within = 0",
             "at least 1",
         ),
+        (
+            "debt_repaid = { column = \"repaid\", unit = \"base\", decimals = 6 }",
+            "debt_repaid = { unknown = true }",
+            "cannot value a side declared unknown",
+        ),
+        (
+            "unit = \"base\", decimals = 18 }",
+            "unit = \"base\", decimals = 8, exchange_rate = { column = \"rate\" } }",
+            "cannot value an amount converted with `exchange_rate`",
+        ),
     ] {
         let text = CHECKED.replace(from, to);
         let error = Mapping::from_toml(Path::new("m.toml"), &text)
