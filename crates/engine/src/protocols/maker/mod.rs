@@ -417,10 +417,10 @@ impl MakerModel {
             }
             let (rate, dust) = (ilk.rate, ilk.dust);
             for (slot, pending) in std::mem::take(&mut ilk.pending) {
-                let account = *ilk.vaults.id(slot);
                 let vault = ilk.vaults.at_mut(slot);
                 vault.pending = None;
                 let before = *vault;
+                let mut inferred = None;
                 if pending.ink_deficit > self.config.collateral_tolerance {
                     *self
                         .adjustments
@@ -428,13 +428,11 @@ impl MakerModel {
                         .or_default() += 1;
                 }
                 let credit = mul(pending.art_credit, rate, "credit * rate")?;
-                let allowed = mul_div(
-                    pending.repaid_dai,
-                    RAY * ppm,
-                    U256::from(1_000_000u32),
-                    "tolerance",
-                )? + RAY * U256::from(2u8);
-                if credit > allowed {
+                let repaid_tolerance = mul(pending.repaid_dai, RAY * ppm, "tolerance")?;
+                // The tolerance is at least two RAY: no credit is within it without dividing.
+                if !credit.is_zero()
+                    && credit > repaid_tolerance / U256::from(1_000_000u32) + RAY * U256::from(2u8)
+                {
                     *self.adjustments.entry("repay-exceeds-debt").or_default() += 1;
                 }
                 if pending.frobbed && !vault.art.is_zero() {
@@ -457,11 +455,17 @@ impl MakerModel {
                         vault.art = U256::ZERO;
                         *self.adjustments.entry(reason).or_default() += 1;
                         if reason == "missing-repayment-inferred" {
-                            self.corrected.push((*ilk_id, account, debt / RAY));
+                            inferred = Some(debt / RAY);
                         }
                     }
                 }
-                if vault.art != before.art {
+                let changed = vault.art != before.art;
+                if let Some(debt) = inferred {
+                    // The vault's id is read only here: a cache miss per vault of the second
+                    // otherwise (its actions found the vault by number, never by id).
+                    self.corrected.push((*ilk_id, *ilk.vaults.id(slot), debt));
+                }
+                if changed {
                     ilk.reindex(slot, before)?;
                 }
             }
