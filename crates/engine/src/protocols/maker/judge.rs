@@ -4,7 +4,57 @@
 use super::*;
 use crate::run::{InputKind, MissingInput};
 
+/// Everything [`MakerModel::judge_inner`]'s take of a liquidation depends on: the record, the
+/// vault, and its ilk's and the Dog's or Cat's parameters and limits as they stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TakeInputs {
+    market: Id,
+    account: Id,
+    collateral_seized: U256,
+    debt_repaid: U256,
+    urn: Urn,
+    spot: U256,
+    rate: U256,
+    dust: U256,
+    dog_live: bool,
+    dog_chop: U256,
+    dog_room: Option<U256>,
+    cat_chop: U256,
+    dunk: U256,
+    cat_room: Option<U256>,
+}
+
+/// A liquidation's take as judged, with the inputs it was judged from: applying the liquidation
+/// right after its judgement (as the replay does) reuses it instead of judging again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct JudgedTake {
+    pub(super) inputs: TakeInputs,
+    pub(super) take: Option<Take>,
+}
+
 impl MakerModel {
+    /// The inputs of `liquidation`'s take; `None` without its ilk or vault.
+    pub(super) fn take_inputs(&self, liquidation: &Liquidation) -> Option<TakeInputs> {
+        let ilk = self.ilks.get(&liquidation.market)?;
+        let vault = ilk.vaults.get(&liquidation.account)?;
+        Some(TakeInputs {
+            market: liquidation.market,
+            account: liquidation.account,
+            collateral_seized: liquidation.collateral_seized.0,
+            debt_repaid: liquidation.debt_repaid.0,
+            urn: vault.urn(),
+            spot: ilk.spot,
+            rate: ilk.rate,
+            dust: ilk.dust,
+            dog_live: ilk.dog_live,
+            dog_chop: ilk.dog_chop,
+            dog_room: ilk.dog_room(self.dog_hole.map(|hole| (hole, self.dog_dirt))),
+            cat_chop: ilk.cat_chop,
+            dunk: ilk.dunk,
+            cat_room: self.cat_box.map(|b| b.saturating_sub(self.cat_litter)),
+        })
+    }
+
     /// The oracle evidence of a verdict on `urn` at OSM value `value`; with `break_even`, the
     /// value at which the verdict would flip.
     pub(super) fn evidence(

@@ -107,6 +107,8 @@ pub struct MakerModel {
     recorded: BTreeMap<Id, Recorded>,
     /// What each check saw of the ilks with an open unsafe episode (not state).
     episode_log: episodes::EpisodeLog,
+    /// The take of the liquidation judged last, for applying it (not state).
+    judged: std::cell::Cell<Option<judge::JudgedTake>>,
 }
 
 /// An oracle value as recorded on chain.
@@ -167,6 +169,7 @@ impl MakerModel {
             snapshot_differences: Vec::new(),
             recorded: BTreeMap::new(),
             episode_log: episodes::EpisodeLog::default(),
+            judged: std::cell::Cell::new(None),
         }
     }
 
@@ -754,7 +757,12 @@ impl ProtocolModel for MakerModel {
     }
 
     fn judge(&self, liquidation: &Liquidation, _time: Timestamp) -> Result<Judgement, EngineError> {
-        Ok(self.judge_inner(liquidation)?.0)
+        let (judgement, take) = self.judge_inner(liquidation)?;
+        self.judged.set(
+            self.take_inputs(liquidation)
+                .map(|inputs| judge::JudgedTake { inputs, take }),
+        );
+        Ok(judgement)
     }
 
     fn apply_liquidation(
@@ -778,7 +786,12 @@ impl ProtocolModel for MakerModel {
         ) {
             // The rules allow a liquidation now: the contract takes what its formula says from
             // the vault as it is (a differing recorded figure means the rebuilt vault differs).
-            if let Some(take) = self.judge_inner(liquidation)?.1 {
+            // Judged just before, as a replay does: the take found then, unless an input moved.
+            let take = match self.judged.take() {
+                Some(judged) if Some(judged.inputs) == self.take_inputs(liquidation) => judged.take,
+                _ => self.judge_inner(liquidation)?.1,
+            };
+            if let Some(take) = take {
                 self.grab(market, account, take.dink, take.dart, take.tab, time)?;
                 return Ok(Applied::Exact);
             }
