@@ -307,6 +307,59 @@ mod tests {
         ]
     }
 
+    /// The take judged for a liquidation is reused only while everything it read is unchanged:
+    /// a deposit between the judgement and the application makes the application judge again
+    /// (reusing the take would seize only the collateral the vault had before the deposit).
+    #[test]
+    fn applying_after_the_vault_changed_judges_again() {
+        let mut events = crate::golden::load("maker", "cat-bite.jsonl");
+        let first = events
+            .iter()
+            .position(|e| matches!(e.payload, Payload::Liquidation(_)))
+            .unwrap();
+        let event = events[first].clone();
+        let Payload::Liquidation(liquidation) = &event.payload else {
+            unreachable!("found as a liquidation")
+        };
+        events.truncate(first);
+        // The model as the replay has it at the liquidation: events applied, the OSM advanced.
+        let at_liquidation = || {
+            let mut model = MakerModel::new(MakerConfig::default());
+            crate::golden::replay(&mut model, &events);
+            model
+                .advance(event.time, &PriceBook::new(Vec::new()))
+                .unwrap();
+            model.prepare_judge(liquidation, event.time).unwrap();
+            model
+        };
+        let before = at_liquidation();
+        let mut deposit = event.clone();
+        deposit.payload = serde_json::from_str(&format!(
+            r#"{{"kind":"deposit","protocol":"maker","market":"{}","account":"{}","asset":"ETH","amount":"5000000000000000000","shares":null}}"#,
+            liquidation.market, liquidation.account
+        ))
+        .unwrap();
+        let judgement = before.judge(liquidation, event.time).unwrap();
+        assert_eq!(judgement.verdict, Verdict::Explained);
+        // Judged, then applied after the deposit; against applied after the deposit with no
+        // judgement kept (a fresh model from the same state).
+        let outcome = |judged: bool| {
+            let mut model = at_liquidation();
+            if judged {
+                model.judge(liquidation, event.time).unwrap();
+            }
+            crate::golden::replay(&mut model, std::slice::from_ref(&deposit));
+            model
+                .apply_liquidation(liquidation, &judgement, event.time)
+                .unwrap();
+            model.vault(&liquidation.market, &liquidation.account)
+        };
+        let (reused, fresh) = (outcome(true), outcome(false));
+        assert_eq!(reused, fresh);
+        let left = fresh.unwrap();
+        assert!(!left.ink.is_zero(), "the deposit stays: {left:?}");
+    }
+
     #[test]
     fn no_price_names_the_collateral_price_or_the_missing_liquidation_ratio() {
         let mut extra = vec![
