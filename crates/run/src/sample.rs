@@ -126,14 +126,17 @@ pub(crate) fn run() -> Run {
                 note: Some("no rebuilt position".to_owned()),
                 oracle: None,
                 mismatch: None,
-                missing: Some(MissingInput::new(InputKind::Price, Id::name("WBTC"))),
-                seize: Some(SeizeCheck {
+                missing: Some(Box::new(MissingInput::new(
+                    InputKind::Price,
+                    Id::name("WBTC"),
+                ))),
+                seize: Some(Box::new(SeizeCheck {
                     result: SeizeResult::NoPrice,
                     bonus: Some(Quantity::new(U256::from(10_500), 4)),
                     collateral_price: None,
                     debt_price: Some(amount(40)),
                     exchange_rate: None,
-                }),
+                })),
             },
         ],
         unsafe_unliquidated: Vec::new(),

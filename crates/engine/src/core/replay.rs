@@ -901,9 +901,9 @@ impl Engine {
             collateral_sold: None,
             note: judgement.note.clone(),
             oracle: judgement.oracle.clone(),
-            mismatch: judgement.mismatch.clone(),
-            missing: judgement.missing,
-            seize: judgement.seize.clone(),
+            mismatch: judgement.mismatch.clone().map(Box::new),
+            missing: judgement.missing.map(Box::new),
+            seize: judgement.seize.clone().map(Box::new),
         });
     }
 
