@@ -836,13 +836,11 @@ impl Engine {
     ) {
         self.collect_snapshot_differences(Some(index), false);
         self.deferred[index] = true;
-        if let Some(episode) = self.tracker.get_mut(&(
+        self.tracker.mark_liquidated(&(
             liquidation.protocol,
             liquidation.market,
             liquidation.account,
-        )) {
-            episode.liquidated = true;
-        }
+        ));
         if self.in_window {
             self.record_judged(event, liquidation, judgement, partial);
         }
@@ -1428,13 +1426,13 @@ impl Engine {
         }
         self.prices.encode(&mut out);
         out.count(self.tracker.len());
-        for ((protocol, market, account), episode) in self.tracker.sorted() {
+        for ((protocol, market, account), episode, liquidated) in self.tracker.sorted() {
             out.u8(protocol_slot(*protocol) as u8);
             out.id(market);
             out.id(account);
             out.time(episode.since);
             out.time(episode.last_seen);
-            out.bool(episode.liquidated);
+            out.bool(liquidated);
         }
         out.count(self.models.len());
         for model in &self.models {
