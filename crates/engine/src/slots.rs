@@ -35,7 +35,8 @@ use smallvec::SmallVec;
 pub type Slot = u32;
 
 /// Numbers below this go to the direct table (at most 64 MiB of it); larger ones to the map.
-const DIRECT_NUMBERS: u64 = 1 << 24;
+/// The unsafe-episode tracker keys its table of vaults by the same bound.
+pub(crate) const DIRECT_NUMBERS: u64 = 1 << 24;
 /// Marks a number without a slot in the direct table.
 const NO_SLOT: Slot = Slot::MAX;
 

@@ -36,7 +36,7 @@ use super::episodes::Gathered;
 use crate::EngineError;
 use crate::protocol::{EpisodeAccount, ProtocolModel};
 use crate::run::EpisodeEvidence;
-use crate::slots::with_room_of;
+use crate::slots::{DIRECT_NUMBERS, with_room_of};
 use crate::state::{StateReader, StateWriter};
 
 /// (protocol, market, account).
@@ -124,12 +124,11 @@ fn table_hash(bits: u32) -> u64 {
     u64::from(bits).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// Account numbers below this have their episode's slot in a [`Numbered`] table.
-const DIRECT_NUMBERS: u64 = 1 << 24;
 /// A [`Numbered`] entry's mark of a recorded liquidation.
 const LIQUIDATED: u32 = 1 << 31;
 
-/// The episodes of one protocol's market's numbered accounts: entry `n` is zero when account
+/// The episodes of one protocol's market's numbered accounts (numbers below
+/// [`DIRECT_NUMBERS`], as in [`crate::slots`]): entry `n` is zero when account
 /// `n` has none open, else one more than its slot, with [`LIQUIDATED`] set once a liquidation
 /// of it was recorded.
 #[derive(Clone, Debug)]
