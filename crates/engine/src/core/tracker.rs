@@ -553,7 +553,9 @@ impl Tracker {
     ) {
         let (episode, _) = self.open(key, since, || None);
         episode.last_seen = last_seen;
-        episode.liquidated = liquidated;
+        if liquidated {
+            self.mark_liquidated(&key);
+        }
     }
 
     /// Reads what [`Tracker::encode_evidence`] wrote.
