@@ -48,6 +48,33 @@ fn replay(log: &Path, minute_days: &[String], extra: &[&str]) -> Fidelity {
             .expect("every Maker episode has a cause");
         *episodes.entry(cause.to_owned()).or_default() += 1;
     }
+    // Without `--json` or `--out` the replay builds only what its summary prints, keeping no
+    // liquidation records: its verdicts and episode causes must be the full run's.
+    let mut summary_args = vec!["replay", log.to_str().expect("UTF-8 temp path")];
+    summary_args.extend_from_slice(extra);
+    let summary = String::from_utf8(cascade(&summary_args)).expect("UTF-8 summary");
+    let verdicts: Vec<String> = run["totals"]["verdicts"]
+        .as_object()
+        .expect("verdicts")
+        .iter()
+        .map(|(verdict, count)| format!("{verdict} {count}"))
+        .collect();
+    assert!(
+        summary.contains(&format!("verdicts: {} (", verdicts.join(", "))),
+        "{summary}"
+    );
+    let printed_causes: BTreeMap<String, usize> = summary
+        .split_once("(by cause: ")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map_or("", |(list, _)| list)
+        .split(", ")
+        .filter(|group| !group.is_empty())
+        .map(|group| {
+            let (cause, count) = group.rsplit_once(' ').expect("cause and count");
+            (cause.to_owned(), count.parse().expect("episode count"))
+        })
+        .collect();
+    assert_eq!(printed_causes, episodes, "{summary}");
     Fidelity {
         verdicts: run["totals"]["verdicts"].clone(),
         crash_days: share(&["2021-05-19", "2022-05-12", "2022-06-13", "2022-11-09"]),

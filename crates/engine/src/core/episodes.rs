@@ -226,6 +226,38 @@ pub fn cause(evidence: &EpisodeEvidence) -> EpisodeCause {
     }
 }
 
+/// What [`mark_disagreements`] reads of a recorded liquidation: whose it was, when, and how
+/// much higher the rebuilt debt was than the recorded repayment. A run that keeps only totals
+/// keeps this instead of the whole record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RecordedOutcome {
+    pub protocol: Protocol,
+    pub market: Id,
+    pub account: Id,
+    pub time: Timestamp,
+    /// For an `amount-mismatch` in debt with the rebuilt debt above the recorded repayment, the
+    /// difference; `None` otherwise.
+    pub excess_debt: Option<U256>,
+}
+
+impl RecordedOutcome {
+    /// The outcome of a recorded liquidation's record; `None` for a simulated one.
+    pub fn of(record: &LiquidationRecord) -> Option<Self> {
+        (record.origin == Origin::Recorded).then(|| Self {
+            protocol: record.protocol,
+            market: record.market,
+            account: record.account,
+            time: record.time,
+            excess_debt: excess_debt(
+                record.verdict,
+                record.mismatch.as_deref().map(|mismatch| &*mismatch.input),
+                record.expected_debt,
+                record.debt_repaid,
+            ),
+        })
+    }
+}
+
 /// Sets `rebuilt-state-disagrees` on the episodes of accounts where what next happened after
 /// the stretch shows the rebuilt debt too high: a recorded liquidation judged `amount-mismatch`
 /// in debt (rebuilt above recorded), or debt the model cleared on its own (`corrections`: a
@@ -236,31 +268,30 @@ pub fn cause(evidence: &EpisodeEvidence) -> EpisodeCause {
 pub(super) fn mark_disagreements(
     episodes: &mut [UnsafeEpisode],
     ends: &[(Protocol, Id, Id, Timestamp)],
-    liquidations: &[LiquidationRecord],
+    liquidations: &[RecordedOutcome],
     corrections: &[(Protocol, Id, Id, Timestamp, U256)],
 ) {
     for (episode, (protocol, market, account, end)) in episodes.iter_mut().zip(ends) {
         let Some(evidence) = episode.evidence.as_mut() else {
             continue;
         };
-        let liquidation = liquidations.iter().find(|record| {
-            record.origin == Origin::Recorded
-                && record.protocol == *protocol
-                && record.market == *market
-                && record.account == *account
-                && record.time >= *end
+        let liquidation = liquidations.iter().find(|outcome| {
+            outcome.protocol == *protocol
+                && outcome.market == *market
+                && outcome.account == *account
+                && outcome.time >= *end
         });
         let correction = corrections
             .iter()
             .find(|(p, m, a, time, _)| p == protocol && m == market && a == account && time >= end)
             .map(|(_, _, _, time, debt)| (*time, *debt));
         let found = match (liquidation, correction) {
-            (Some(record), Some((time, debt))) if time < record.time => {
+            (Some(outcome), Some((time, debt))) if time < outcome.time => {
                 Some(("missing-repayment-inferred", time, debt))
             }
-            (Some(record), _) => {
-                excess_debt(record).map(|excess| ("amount-mismatch", record.time, excess))
-            }
+            (Some(outcome), _) => outcome
+                .excess_debt
+                .map(|excess| ("amount-mismatch", outcome.time, excess)),
             (None, Some((time, debt))) => Some(("missing-repayment-inferred", time, debt)),
             (None, None) => None,
         };
@@ -274,18 +305,20 @@ pub(super) fn mark_disagreements(
     }
 }
 
-/// For an `amount-mismatch` in debt: how much higher the rebuilt debt was than the recorded one.
-fn excess_debt(record: &LiquidationRecord) -> Option<U256> {
-    let expected = record.expected_debt?;
-    let is_debt = record
-        .mismatch
-        .as_ref()
-        .is_some_and(|mismatch| mismatch.input == "debt");
-    (record.verdict == Some(Verdict::AmountMismatch)
-        && is_debt
-        && expected.decimals == record.debt_repaid.decimals
-        && expected.value > record.debt_repaid.value)
-        .then(|| expected.value - record.debt_repaid.value)
+/// For an `amount-mismatch` in debt (`mismatch_input` is the judgement's mismatch input): how
+/// much higher the rebuilt debt (`expected`) was than the recorded one.
+pub(super) fn excess_debt(
+    verdict: Option<Verdict>,
+    mismatch_input: Option<&str>,
+    expected: Option<Quantity>,
+    repaid: Quantity,
+) -> Option<U256> {
+    let expected = expected?;
+    (verdict == Some(Verdict::AmountMismatch)
+        && mismatch_input == Some("debt")
+        && expected.decimals == repaid.decimals
+        && expected.value > repaid.value)
+        .then(|| expected.value - repaid.value)
 }
 
 #[cfg(test)]

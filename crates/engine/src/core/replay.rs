@@ -20,7 +20,7 @@ use cascade_events::{
     Timestamp,
 };
 
-use super::episodes::mark_disagreements;
+use super::episodes::{RecordedOutcome, excess_debt, mark_disagreements};
 use super::tracker::{Episode, Tracker};
 use super::unknown_side::{self, UNDERIVED};
 use crate::EngineError;
@@ -259,6 +259,10 @@ struct Output {
     totals_only: bool,
     /// Under `totals_only`, who each simulated liquidation hit: (protocol, market, account).
     hit: Vec<(Protocol, Id, Id)>,
+    /// Under `totals_only`, what the run's end reads of each recorded liquidation, in place of
+    /// its record (a record is 888 bytes; a crash of a million accounts has hundreds of
+    /// thousands).
+    recorded: Vec<RecordedOutcome>,
     /// Every snapshot difference found in the window, in log order (counted in `clamped`).
     snapshot_differences: Vec<SnapshotDifference>,
     /// Accounts found newly liquidatable in the window (an account counts again after it was
@@ -267,6 +271,13 @@ struct Output {
     /// Per model index, its `before` distributions at its own onset, kept until a recorded
     /// liquidation of its protocol in the window replaces them, or the run ends.
     provisional_before: Vec<(usize, HealthSnapshot)>,
+}
+
+impl Output {
+    /// Liquidations in the window so far, recorded and simulated, however they are kept.
+    fn liquidation_count(&self) -> u64 {
+        (self.liquidations.len() + self.hit.len() + self.recorded.len()) as u64
+    }
 }
 
 /// The replay engine: feed it events in log order with [`Engine::apply`], then
@@ -876,6 +887,21 @@ impl Engine {
         if partial.is_none_or(|p| p.debt_repaid.is_some()) {
             add_to(&mut out.debt, liquidation.debt_asset, debt);
         }
+        if out.totals_only {
+            out.recorded.push(RecordedOutcome {
+                protocol: liquidation.protocol,
+                market: liquidation.market,
+                account: liquidation.account,
+                time: event.time,
+                excess_debt: excess_debt(
+                    Some(judgement.verdict),
+                    judgement.mismatch.as_ref().map(|mismatch| &*mismatch.input),
+                    judgement.expected_debt,
+                    debt,
+                ),
+            });
+            return;
+        }
         out.liquidations.push(LiquidationRecord {
             seq: event.seq,
             time: event.time,
@@ -1124,8 +1150,7 @@ impl Engine {
         if self.output.window.last_seq != Some(seq) || self.output.totals_only {
             return;
         }
-        let activity = (self.output.liquidations.len() + self.output.hit.len()) as u64
-            + self.output.newly_unsafe;
+        let activity = self.output.liquidation_count() + self.output.newly_unsafe;
         let Some(period) = self.output.health_over_time.begin(time, next, activity) else {
             return;
         };
@@ -1617,6 +1642,12 @@ impl Engine {
             .iter()
             .map(|l| (l.protocol, l.market, l.account))
             .chain(self.output.hit.iter().copied())
+            .chain(
+                self.output
+                    .recorded
+                    .iter()
+                    .map(|r| (r.protocol, r.market, r.account)),
+            )
             .collect();
         // Sorting a vector beats building a set here: a sweep point has hundreds of thousands.
         accounts.sort_unstable();
@@ -1765,8 +1796,8 @@ impl Engine {
             Mode::Counterfactual(scenario) => (Some(scenario.describe()), scenario.report()),
         };
         let mut out = self.output;
+        let liquidations = out.liquidation_count();
         let (health_over_time, leverage_over_time) = out.health_over_time.finish();
-        let liquidations = (out.liquidations.len() + out.hit.len()) as u64;
         let judged: u64 = out.verdicts.values().sum();
         let explained = out.verdicts.get(&Verdict::Explained).copied().unwrap_or(0);
         let seize_checked: u64 = out.seize_checks.values().sum();
@@ -1843,10 +1874,26 @@ impl Engine {
                 b.moment != Moment::Before,
             ))
         });
+        // Outcomes listed from the records only when an episode can read them: a full run of a
+        // crash has hundreds of thousands of records and usually no episode with evidence.
+        let outcomes = if out.totals_only {
+            std::mem::take(&mut out.recorded)
+        } else if out
+            .episodes
+            .iter()
+            .any(|episode| episode.evidence.is_some())
+        {
+            out.liquidations
+                .iter()
+                .filter_map(RecordedOutcome::of)
+                .collect()
+        } else {
+            Vec::new()
+        };
         mark_disagreements(
             &mut out.episodes,
             &out.episode_ends,
-            &out.liquidations,
+            &outcomes,
             &out.corrections,
         );
         let mut episodes = out.episodes;
