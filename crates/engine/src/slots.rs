@@ -6,10 +6,12 @@
 //! lookup, and everything keyed by slot afterwards (the liquidation index, the pending actions of
 //! the second) is a vector access.
 //!
-//! The hash table holds slots only (4 bytes each, so a million of them stay in cache) and its
-//! key comparison reads the id stored beside the record: the lookup's one out-of-cache read is
-//! the record's own line, which the caller reads next anyway. A table of (id, slot) entries
-//! missed twice per lookup, on its 48-byte entry and then on the record.
+//! The hash table holds slots and hash tags only (8 bytes each) and its key comparison reads the
+//! id stored beside the record: the lookup's out-of-cache reads are the table's word and the
+//! record's own line, which the caller reads next anyway. A table of (id, slot) entries missed
+//! twice per lookup, on its 48-byte entry and then on the record. The lookahead reads a batch's
+//! table words before any of the batch's records ([`Slots::warm_lookup`]), so the two misses of
+//! one lookup do not wait on each other across the batch.
 //!
 //! Numbered accounts (Maker vault numbers, dense small integers) skip the hash: a vector indexed by
 //! the number holds their slots, one cache miss per lookup instead of two.
@@ -27,7 +29,6 @@
 use std::hash::BuildHasher;
 
 use cascade_events::Id;
-use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use smallvec::SmallVec;
 
@@ -49,12 +50,95 @@ pub struct Slots<V> {
     numbers: Vec<Slot>,
     /// The slots of the other ids, hashed by id; point lookups only, never iterated (see the
     /// module doc).
-    lookup: HashTable<Slot>,
+    lookup: SlotTable,
 }
 
 /// The hash of `id` in [`Slots::lookup`].
 fn hash_of(id: &Id) -> u64 {
     FxBuildHasher.hash_one(id)
+}
+
+/// The slots of hashed ids: open addressing with linear probing over one vector of words, each a
+/// slot and 32 bits of its id's hash, at most half full. Unlike a general hash table, the place a
+/// search starts is known from the hash alone ([`SlotTable::start`]), so a batch of lookups can
+/// read all their first words before comparing anything ([`Slots::warm_lookup`]): one round of
+/// overlapped cache misses instead of a chain of dependent ones per lookup (`hashbrown` reads its
+/// control bytes, then a slot in another line, and offers no way to start them apart).
+#[derive(Clone, Debug, Default)]
+struct SlotTable {
+    /// `EMPTY`, or a slot in the low half and its id's hash tag in the high half.
+    words: Vec<u64>,
+    len: usize,
+}
+
+/// An unused word: a slot of `NO_SLOT` is never handed out.
+const EMPTY: u64 = u64::MAX;
+
+impl SlotTable {
+    /// The word where the search for `hash` starts: the hash's top bits (FxHash's best mixed).
+    fn start(&self, hash: u64) -> usize {
+        let bits = self.words.len().trailing_zeros();
+        // A table of one word would shift by 64, which overflows; `words` has at least 16.
+        (hash >> (64 - bits)) as usize
+    }
+
+    /// The tag kept beside a slot: the hash's low half, so that a search compares ids only on a
+    /// (nearly always true) tag match.
+    fn tag(hash: u64) -> u64 {
+        hash << 32
+    }
+
+    /// The slot whose tag matches `hash` and whose id `is` accepts, if any.
+    fn find(&self, hash: u64, is: impl Fn(Slot) -> bool) -> Option<Slot> {
+        if self.words.is_empty() {
+            return None;
+        }
+        let mask = self.words.len() - 1;
+        let tag = Self::tag(hash);
+        let mut at = self.start(hash);
+        loop {
+            let word = self.words[at];
+            if word == EMPTY {
+                return None;
+            }
+            let slot = word as Slot;
+            if word & !u64::from(Slot::MAX) == tag && is(slot) {
+                return Some(slot);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The first word a search for `hash` reads (see [`Slots::warm_lookup`]).
+    fn first_word(&self, hash: u64) -> u64 {
+        if self.words.is_empty() {
+            return EMPTY;
+        }
+        self.words[self.start(hash)]
+    }
+
+    /// Adds `slot` (not in the table) under `hash`, first doubling the table when it would be
+    /// more than half full (`rehash` gives the hash of a stored slot's id).
+    fn insert(&mut self, hash: u64, slot: Slot, rehash: impl Fn(Slot) -> u64) {
+        if (self.len + 1) * 2 > self.words.len() {
+            let doubled = vec![EMPTY; (self.words.len() * 2).max(16)];
+            let old = std::mem::replace(&mut self.words, doubled);
+            for word in old.into_iter().filter(|word| *word != EMPTY) {
+                self.place(rehash(word as Slot), word as Slot);
+            }
+        }
+        self.place(hash, slot);
+        self.len += 1;
+    }
+
+    fn place(&mut self, hash: u64, slot: Slot) {
+        let mask = self.words.len() - 1;
+        let mut at = self.start(hash);
+        while self.words[at] != EMPTY {
+            at = (at + 1) & mask;
+        }
+        self.words[at] = Self::tag(hash) | u64::from(slot);
+    }
 }
 
 /// A copy keeps the vectors' spare room: a copied state (a sweep point) goes on growing, and a
@@ -81,7 +165,7 @@ impl<V> Default for Slots<V> {
         Self {
             records: Vec::new(),
             numbers: Vec::new(),
-            lookup: HashTable::new(),
+            lookup: SlotTable::default(),
         }
     }
 }
@@ -107,8 +191,21 @@ impl<V> Slots<V> {
                 .filter(|slot| *slot != NO_SLOT),
             _ => self
                 .lookup
-                .find(hash_of(id), |slot| self.records[*slot as usize].0 == *id)
-                .copied(),
+                .find(hash_of(id), |slot| self.records[slot as usize].0 == *id),
+        }
+    }
+
+    /// Reads the first word a [`Slots::find`] of `id` reads (the hash table's, or the number
+    /// table's), and returns it for the caller to fold into a value the compiler must keep.
+    /// Called for a whole batch of ids before finding any of them, the reads' cache misses
+    /// overlap, and the finds then miss only on the records they compare.
+    pub fn warm_lookup(&self, id: &Id) -> u64 {
+        match id {
+            Id::Number(number) if *number < DIRECT_NUMBERS => self
+                .numbers
+                .get(*number as usize)
+                .map_or(0, |slot| u64::from(*slot)),
+            _ => self.lookup.first_word(hash_of(id)),
         }
     }
 
@@ -140,8 +237,8 @@ impl<V> Slots<V> {
             }
             _ => {
                 let records = &self.records;
-                self.lookup.insert_unique(hash_of(&id), slot, |slot| {
-                    hash_of(&records[*slot as usize].0)
+                self.lookup.insert(hash_of(&id), slot, |slot| {
+                    hash_of(&records[slot as usize].0)
                 });
             }
         }
@@ -312,6 +409,48 @@ impl<P: Default> SmallMap<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slot_table_finds_every_slot_through_growth_and_shared_hashes() {
+        // Every third slot shares one hash (same first word, same tag): only the id comparison
+        // (`is`) tells those apart, and their run of words spans many others' first words.
+        let hash = |slot: Slot| {
+            if slot.is_multiple_of(3) {
+                0xdead_beef_0bad_cafe
+            } else {
+                u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            }
+        };
+        let mut table = SlotTable::default();
+        for slot in 0..10_000 {
+            table.insert(hash(slot), slot, hash);
+        }
+        assert_eq!(table.len, 10_000);
+        assert_eq!(
+            table.words.len(),
+            1 << 15,
+            "doubled to stay at most half full"
+        );
+        for slot in 0..10_000 {
+            assert_eq!(table.find(hash(slot), |found| found == slot), Some(slot));
+        }
+        assert_eq!(table.find(hash(3), |found| found == 10_000), None);
+        assert_eq!(SlotTable::default().find(hash(1), |_| true), None);
+    }
+
+    #[test]
+    fn a_lookup_is_warmed_at_the_word_it_starts_with() {
+        let mut slots: Slots<u64> = Slots::default();
+        let address = Id::Address(cascade_events::Address::repeat_byte(7));
+        assert_eq!(slots.warm_lookup(&address), EMPTY);
+        let (slot, _) = slots.slot_or_insert_with(address, || 1);
+        assert_eq!(
+            slots.warm_lookup(&address),
+            SlotTable::tag(hash_of(&address)) | u64::from(slot)
+        );
+        let (vault, _) = slots.slot_or_insert_with(Id::Number(5), || 2);
+        assert_eq!(slots.warm_lookup(&Id::Number(5)), u64::from(vault));
+    }
 
     #[test]
     fn slots_are_stable_and_sorted_order_is_account_order() {

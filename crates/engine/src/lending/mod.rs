@@ -810,7 +810,8 @@ impl<M> PairMembers<M> {
 }
 
 /// [`crate::protocol::ProtocolModel::warm`] for a pair-indexed model: reads, for up to
-/// [`WARM_BATCH`] coming (market, account) actions, the account's slot, then its record and
+/// [`WARM_BATCH`] coming (market, account) actions, where the account's slot lookup starts
+/// ([`Slots::warm_lookup`]), then the account's slot, then its record and
 /// index place, then its index member and its bucket's last member, then that last member's
 /// place (a move rewrites it), each pass of independent reads. `market` gives a market's
 /// accounts and index, `read` reads what an action reads of an account's record.
@@ -819,17 +820,25 @@ pub fn warm_accounts<'a, A: 'a, M: Copy + PartialEq + 'a>(
     market: impl Fn(&Id) -> Option<(&'a Slots<A>, &'a PairIndex<M>)>,
     read: impl Fn(&A) -> u64,
 ) -> u64 {
-    type Found<'a, A, M> = Option<(&'a Slots<A>, &'a PairIndex<M>, Slot)>;
-    let mut found: [Found<'_, A, M>; WARM_BATCH] = [None; WARM_BATCH];
-    for (account, found) in accounts.zip(found.iter_mut()) {
+    type Account<'a, A, M> = Option<(&'a Slots<A>, &'a PairIndex<M>, &'a Id)>;
+    let mut listed: [Account<'_, A, M>; WARM_BATCH] = [None; WARM_BATCH];
+    let mut sum = 0u64;
+    for (account, listed) in accounts.zip(listed.iter_mut()) {
         if let Some((market_id, account)) = account
             && let Some((slots, index)) = market(market_id)
         {
-            *found = slots.find(account).map(|slot| (slots, index, slot));
+            sum ^= slots.warm_lookup(account);
+            *listed = Some((slots, index, account));
+        }
+    }
+    type Found<'a, A, M> = Option<(&'a Slots<A>, &'a PairIndex<M>, Slot)>;
+    let mut found: [Found<'_, A, M>; WARM_BATCH] = [None; WARM_BATCH];
+    for (listed, found) in listed.iter().zip(found.iter_mut()) {
+        if let Some((slots, index, account)) = listed {
+            *found = slots.find(account).map(|slot| (*slots, *index, slot));
         }
     }
     let mut places = [[NOWHERE, 0, 0]; WARM_BATCH];
-    let mut sum = 0u64;
     for (found, place) in found.iter().zip(places.iter_mut()) {
         if let Some((slots, index, slot)) = found {
             sum ^= read(slots.at(*slot));
