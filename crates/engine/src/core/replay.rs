@@ -1618,9 +1618,9 @@ impl Engine {
         Ok(())
     }
 
-    /// From now on builds only what the run's totals, state hash and
-    /// [`Engine::accounts_liquidated`] need: no record per simulated liquidation and no health
-    /// distributions (a sweep point reads nothing else). Totals are unchanged.
+    /// From now on builds only what the run's totals, unsafe episodes, state hash and
+    /// [`Engine::accounts_liquidated`] need: no record per liquidation, recorded or simulated,
+    /// and no health distributions (a sweep point reads nothing else). Totals are unchanged.
     pub fn totals_only(&mut self) {
         self.output.totals_only = true;
     }

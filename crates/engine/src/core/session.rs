@@ -32,8 +32,8 @@ pub struct ReplayOptions {
     pub resume: bool,
     /// Build only what the run's summary prints ([`Engine::totals_only`]): the totals, verdicts,
     /// unsafe episodes and state hash are the same; the lists a run file holds (samples over
-    /// time, books, accounts, simulated liquidation records) are left empty. For a caller that
-    /// writes no run file: at a million accounts the hourly samples are most of the work.
+    /// time, books, accounts, liquidation records) are left empty. For a caller that writes no
+    /// run file: at a million accounts the hourly samples are most of the work.
     pub totals_only: bool,
 }
 
