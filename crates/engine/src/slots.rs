@@ -75,11 +75,13 @@ struct SlotTable {
 const EMPTY: u64 = u64::MAX;
 
 impl SlotTable {
-    /// The word where the search for `hash` starts: the hash's top bits (FxHash's best mixed).
+    /// The word where the search for `hash` starts: the top bits of the hash times 2^64 / phi
+    /// (Fibonacci hashing), which depend on every bit of the hash, so ids whose FxHash differs
+    /// only in a few bits do not crowd one run of words (linear probing degrades with runs).
     fn start(&self, hash: u64) -> usize {
         let bits = self.words.len().trailing_zeros();
         // A table of one word would shift by 64, which overflows; `words` has at least 16.
-        (hash >> (64 - bits)) as usize
+        (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
     }
 
     /// The tag kept beside a slot: the hash's low half, so that a search compares ids only on a
@@ -436,6 +438,22 @@ mod tests {
         }
         assert_eq!(table.find(hash(3), |found| found == 10_000), None);
         assert_eq!(SlotTable::default().find(hash(1), |_| true), None);
+    }
+
+    #[test]
+    fn hashes_that_differ_only_in_their_low_bits_spread_over_the_table() {
+        // Without the multiply in `start`, these would all start at word 0 and form one run
+        // of 10,000 words, each lookup walking it.
+        let mut table = SlotTable::default();
+        for slot in 0..10_000 {
+            table.insert(u64::from(slot), slot, u64::from);
+        }
+        let longest_run = table
+            .words
+            .split(|word| *word == EMPTY)
+            .map(<[u64]>::len)
+            .max();
+        assert!(longest_run < Some(64), "longest run {longest_run:?}");
     }
 
     #[test]
