@@ -255,7 +255,7 @@ struct Output {
     /// the log's first event, whose book is empty).
     window_start: Option<super::account_records::Book>,
     /// Only totals are read ([`Engine::totals_only`]): no simulated liquidation records, no
-    /// health distributions.
+    /// health distributions, no timeline.
     totals_only: bool,
     /// Under `totals_only`, who each simulated liquidation hit: (protocol, market, account).
     hit: Vec<(Protocol, Id, Id)>,
@@ -991,7 +991,9 @@ impl Engine {
                 break;
             }
         }
-        if self.in_window {
+        // The risk sums feed only the timeline, which a totals-only run does not keep; without
+        // them the lending monitors keep no exposures and skip what a one-way move cannot change.
+        if self.in_window && !self.output.totals_only {
             self.risks.clear();
             self.models[index].risk(time, &mut self.risks)?;
             for risk in self.risks.drain(..) {
@@ -1620,7 +1622,8 @@ impl Engine {
 
     /// From now on builds only what the run's totals, unsafe episodes, state hash and
     /// [`Engine::accounts_liquidated`] need: no record per liquidation, recorded or simulated,
-    /// and no health distributions (a sweep point reads nothing else). Totals are unchanged.
+    /// no health distributions and no timeline, so no risk sums (a sweep point reads nothing
+    /// else). Totals are unchanged.
     pub fn totals_only(&mut self) {
         self.output.totals_only = true;
     }

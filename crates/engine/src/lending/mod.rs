@@ -279,23 +279,36 @@ pub trait Exposure: Copy {
 /// the values one by one with saturation, as a sum over the whole set would).
 #[derive(Clone, Debug)]
 struct Watch<T> {
-    /// By slot: a vector access per re-tested account, where a map keyed by account cost a
-    /// search out of cache.
-    members: Vec<Option<T>>,
-    /// Number of `Some` in `members`.
+    /// Membership by slot, a bit each: every re-test reads and writes it, and at an eighth of a
+    /// megabyte per million accounts it stays in cache where a record per account would not.
+    members: Vec<u64>,
+    /// Exposures by slot, kept only once the risk sums are asked for (see
+    /// [`Monitor::keep_exposures`]): `Some` exactly where `members` has a bit.
+    exposures: Vec<Option<T>>,
+    /// Number of bits set in `members`.
     count: u64,
     collateral: U512,
     debt: U512,
     bad_debt: U512,
-    /// Per (collateral, debt) pair: the compressed index level at the last re-test (`None`: the
-    /// pair could not be judged, so none of its members was liquidatable).
-    levels: BTreeMap<(Id, Id), Option<u128>>,
+    /// Per (collateral, debt) pair: what its last walk left.
+    levels: BTreeMap<(Id, Id), PairMark>,
+}
+
+/// A pair as its last walk left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairMark {
+    /// The compressed index level (`None`: the pair could not be judged, so none of its members
+    /// was liquidatable).
+    pub level: Option<u128>,
+    /// Whether no member's judgement could fail (see [`Monitor::walk_pairs`]).
+    pub bounded: bool,
 }
 
 impl<T> Default for Watch<T> {
     fn default() -> Self {
         Self {
             members: Vec::new(),
+            exposures: Vec::new(),
             count: 0,
             collateral: U512::ZERO,
             debt: U512::ZERO,
@@ -306,6 +319,50 @@ impl<T> Default for Watch<T> {
 }
 
 impl<T: Exposure> Watch<T> {
+    fn is_member(&self, slot: Slot) -> bool {
+        let slot = slot as usize;
+        self.members
+            .get(slot / 64)
+            .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+    }
+
+    /// Records whether the account in `slot` is liquidatable; whether it was.
+    fn set_member(&mut self, slot: Slot, is: bool) -> bool {
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        if self.members.len() <= word {
+            if !is {
+                return false;
+            }
+            self.members.resize(word + 1, 0);
+        }
+        let was = self.members[word] & bit != 0;
+        if is {
+            self.members[word] |= bit;
+        } else {
+            self.members[word] &= !bit;
+        }
+        self.count = self.count + u64::from(is) - u64::from(was);
+        was
+    }
+
+    /// Replaces the exposure of the account in `slot`, keeping the sums.
+    fn set_exposure(&mut self, slot: Slot, now: Option<T>) {
+        let index = slot as usize;
+        if self.exposures.len() <= index {
+            if now.is_none() {
+                return;
+            }
+            self.exposures.resize(index + 1, None);
+        }
+        let old = std::mem::replace(&mut self.exposures[index], now);
+        if let Some(old) = &old {
+            self.add(old, false);
+        }
+        if let Some(now) = &now {
+            self.add(now, true);
+        }
+    }
+
     fn add(&mut self, exposure: &T, sign: bool) {
         let (collateral, debt) = (exposure.collateral(), exposure.debt());
         let terms = [
@@ -327,8 +384,8 @@ impl<T: Exposure> Watch<T> {
 /// What a refresh found, for [`Monitor::finish`].
 #[derive(Debug)]
 pub struct Retested<T> {
-    /// (market, pair, compressed level; `None`: the pair cannot be judged).
-    pub levels: Vec<(Id, (Id, Id), Option<u128>)>,
+    /// (market, pair, what the walk leaves of the pair).
+    pub levels: Vec<(Id, (Id, Id), PairMark)>,
     /// (market, slot of the account, exposure; `None`: not liquidatable).
     pub results: Vec<(Id, Slot, Option<T>)>,
 }
@@ -342,14 +399,77 @@ impl<T> Default for Retested<T> {
     }
 }
 
+/// Which way a change of view can move the health of the accounts it applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drift {
+    /// Nothing the health reads moved.
+    Still,
+    /// No health falls: accounts can only leave the liquidatable set.
+    Up,
+    /// No health rises: accounts can only join it.
+    Down,
+    /// Either way, or unknown.
+    Any,
+}
+
+impl Drift {
+    /// The drift of inputs the health rises with (never falls with), from each input's new
+    /// value compared with its old one.
+    pub fn rising(comparisons: impl IntoIterator<Item = std::cmp::Ordering>) -> Self {
+        comparisons
+            .into_iter()
+            .map(|comparison| match comparison {
+                std::cmp::Ordering::Less => Self::Down,
+                std::cmp::Ordering::Equal => Self::Still,
+                std::cmp::Ordering::Greater => Self::Up,
+            })
+            .fold(Self::Still, Self::and)
+    }
+
+    /// The drift of inputs the health falls with.
+    pub fn falling(comparisons: impl IntoIterator<Item = std::cmp::Ordering>) -> Self {
+        Self::rising(comparisons.into_iter().map(std::cmp::Ordering::reverse))
+    }
+
+    /// The drift of two changes together.
+    pub fn and(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Still, drift) | (drift, Self::Still) => drift,
+            (one, other) if one == other => one,
+            _ => Self::Any,
+        }
+    }
+}
+
+/// How a change of one asset's view can move the health of an account holding the asset as
+/// collateral, and as debt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssetDrift {
+    /// For the accounts holding the asset as collateral.
+    pub collateral: Drift,
+    /// For the accounts owing it.
+    pub debt: Drift,
+}
+
+impl AssetDrift {
+    /// Unknown on both sides.
+    pub const ANY: Self = Self {
+        collateral: Drift::Any,
+        debt: Drift::Any,
+    };
+}
+
 /// What a [`Monitor`] must re-test at a refresh, from [`Monitor::begin`].
 #[derive(Debug, Default)]
 pub struct Retest {
-    /// Everything (after a state was decoded): every pair walked from its level, stored levels
-    /// ignored.
+    /// Everything: every pair walked, every complex account re-tested (after a state was
+    /// decoded, or to fill the exposures when they are first asked for).
     pub all: bool,
-    /// Assets whose view (price, indices, parameters the health reads) changed.
-    pub assets: BTreeSet<Id>,
+    /// The state was replaced: stored levels and memberships say nothing of it.
+    pub replaced: bool,
+    /// Assets whose view (price, indices, parameters the health reads) changed, and which way
+    /// the change can move their holders' health.
+    pub assets: BTreeMap<Id, AssetDrift>,
     /// Whether an asset's view appeared or disappeared: every account with several assets is
     /// re-tested (its group lists only the assets whose views its judgement reads, and an
     /// account holding nothing of an asset still reads whether the asset is known).
@@ -361,7 +481,18 @@ pub struct Retest {
 impl Retest {
     /// Whether a pair's members may have changed status or exposure through their assets.
     pub fn pair_moved(&self, collateral: &Id, debt: &Id) -> bool {
-        self.all || self.assets.contains(collateral) || self.assets.contains(debt)
+        self.all || self.assets.contains_key(collateral) || self.assets.contains_key(debt)
+    }
+
+    /// Which way a pair's members' health can have moved through their assets.
+    pub fn pair_drift(&self, collateral: &Id, debt: &Id) -> Drift {
+        if self.all {
+            return Drift::Any;
+        }
+        let side = |asset: &Id, pick: fn(&AssetDrift) -> Drift| {
+            self.assets.get(asset).map_or(Drift::Still, pick)
+        };
+        side(collateral, |drift| drift.collateral).and(side(debt, |drift| drift.debt))
     }
 }
 
@@ -439,6 +570,19 @@ fn split(bucket: u32) -> (usize, usize) {
     }
 }
 
+/// A pair member's balances, as far as bounding its judgement goes.
+pub trait Widest: Copy {
+    /// A member no easier to judge than either: each balance the one a judgement could
+    /// overflow on first (the larger amount, the smaller divisor).
+    fn widest(self, other: Self) -> Self;
+}
+
+impl Widest for u32 {
+    fn widest(self, other: Self) -> Self {
+        self.max(other)
+    }
+}
+
 /// The buckets of one key bit length, allocated on first use.
 #[derive(Clone, Debug)]
 struct Chunk<M> {
@@ -459,16 +603,31 @@ pub struct PairMembers<M> {
     /// One bit per chunk with members.
     live: [u64; 3],
     len: usize,
+    /// [`Widest::widest`] of every member since the pair last emptied (removals leave it: a
+    /// bound need not be tight).
+    widest: Option<M>,
 }
 
-impl<M: Copy> PairMembers<M> {
+impl<M: Widest> PairMembers<M> {
     fn new(ids: (Id, Id)) -> Self {
         Self {
             ids,
             chunks: Vec::new(),
             live: [0; 3],
             len: 0,
+            widest: None,
         }
+    }
+
+    /// A member no easier to judge than any present (`None`: no member since the pair last
+    /// emptied).
+    pub fn widest(&self) -> Option<&M> {
+        self.widest.as_ref()
+    }
+
+    /// Counts `member` (new, or changed in place) in [`PairMembers::widest`].
+    fn widen(&mut self, member: M) {
+        self.widest = Some(self.widest.map_or(member, |widest| widest.widest(member)));
     }
 
     /// Number of members.
@@ -501,6 +660,7 @@ impl<M: Copy> PairMembers<M> {
         chunk_store.len += 1;
         self.live[chunk / 64] |= 1 << (chunk % 64);
         self.len += 1;
+        self.widen(held.member);
         (bucket, position)
     }
 
@@ -519,6 +679,9 @@ impl<M: Copy> PairMembers<M> {
             self.live[chunk / 64] &= !(1 << (chunk % 64));
         }
         self.len -= 1;
+        if self.len == 0 {
+            self.widest = None;
+        }
         moved
     }
 
@@ -624,7 +787,7 @@ impl<M> Default for PairIndex<M> {
     }
 }
 
-impl<M: Copy + PartialEq> PairIndex<M> {
+impl<M: Widest + PartialEq> PairIndex<M> {
     /// Where `slot` sits (`None`: not indexed).
     pub fn placed(&self, slot: Slot) -> Option<Placed<'_, M>> {
         let place = self.places.get(slot as usize)?;
@@ -686,7 +849,9 @@ impl<M: Copy + PartialEq> PairIndex<M> {
         self.complex
             .iter()
             .filter(|(assets, _)| {
-                retest.all || retest.appeared || assets.iter().any(|a| retest.assets.contains(a))
+                retest.all
+                    || retest.appeared
+                    || assets.iter().any(|a| retest.assets.contains_key(a))
             })
             .flat_map(|(_, slots)| slots)
     }
@@ -732,6 +897,7 @@ impl<M: Copy + PartialEq> PairIndex<M> {
                     if bucket_of(key) == place.bucket && shared {
                         held.key = key;
                         held.member = member;
+                        pair.widen(member);
                         return None;
                     }
                 }
@@ -815,7 +981,7 @@ impl<M> PairMembers<M> {
 /// index place, then its index member and its bucket's last member, then that last member's
 /// place (a move rewrites it), each pass of independent reads. `market` gives a market's
 /// accounts and index, `read` reads what an action reads of an account's record.
-pub fn warm_accounts<'a, A: 'a, M: Copy + PartialEq + 'a>(
+pub fn warm_accounts<'a, A: 'a, M: Widest + PartialEq + 'a>(
     accounts: impl Iterator<Item = Option<(&'a Id, &'a Id)>>,
     market: impl Fn(&Id) -> Option<(&'a Slots<A>, &'a PairIndex<M>)>,
     read: impl Fn(&A) -> u64,
@@ -861,14 +1027,20 @@ pub fn warm_accounts<'a, A: 'a, M: Copy + PartialEq + 'a>(
 
 /// The incremental liquidatable set of a pair-indexed model (Aave, Compound).
 ///
-/// Invariant after every refresh: each account's membership and exposure are what the model's
-/// exact rule gives in the current state. An account's truth changes only through its own
-/// positions (the model calls [`Monitor::touch`]) or through the view of one of its assets
-/// (price, index, threshold, decimals: [`Monitor::begin`] compares them with the last refresh's).
-/// A pair member liquidatable in a state has a key at or above that state's level, so walking a
-/// pair from the lower of the stored and the new level re-tests every member that was or is
-/// liquidatable; accounts with several reserves are re-tested whenever an asset moves. So a check
-/// after a liquidation costs that account, and one after a price move the pairs it moves.
+/// Invariant after every refresh: each account's membership (and exposure, once kept) is what
+/// the model's exact rule gives in the current state. An account's truth changes only through
+/// its own positions (the model calls [`Monitor::touch`]) or through the view of one of its
+/// assets (price, index, threshold, decimals: [`Monitor::begin`] compares them with the last
+/// refresh's). A pair member liquidatable in a state has a key at or above that state's level,
+/// so walking a pair from the lower of the stored and the new level re-tests every member that
+/// was or is liquidatable; accounts with several reserves are re-tested whenever an asset
+/// moves. So a check after a liquidation costs that account, and one after a price move the
+/// pairs it moves.
+///
+/// Until the exposures are asked for, a walk also passes over the members a one-way move cannot
+/// change: after a fall (no health rose) the members stay liquidatable, after a rise the others
+/// stay safe. A crash's backlog of liquidatable accounts is then not re-judged at every tick of
+/// the falling price.
 #[derive(Clone, Debug)]
 pub struct Monitor<T, V> {
     watches: BTreeMap<Id, Watch<T>>,
@@ -884,6 +1056,10 @@ pub struct Monitor<T, V> {
     /// The next report lists every account (what was reported before the state was replaced is
     /// unknown).
     report_all: bool,
+    /// Whether exposures and their sums are kept (from [`Monitor::keep_exposures`] on).
+    exposures: bool,
+    /// The exposures were just asked for: the next refresh re-tests everything to fill them.
+    refill: bool,
 }
 
 impl<T, V> Default for Monitor<T, V> {
@@ -895,6 +1071,8 @@ impl<T, V> Default for Monitor<T, V> {
             touched: Vec::new(),
             resync: false,
             report_all: false,
+            exposures: false,
+            refill: false,
         }
     }
 }
@@ -922,19 +1100,35 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
         self.touched.clear();
     }
 
+    /// Keeps every liquidatable account's exposure from the next refresh on, for
+    /// [`Monitor::totals`]' sums; the first call makes that refresh re-test every account.
+    pub fn keep_exposures(&mut self) {
+        if !self.exposures {
+            self.exposures = true;
+            self.refill = true;
+        }
+    }
+
     /// Starts a refresh with the current asset views: what to re-test, or `None` when nothing
-    /// can have changed.
-    pub fn begin(&mut self, views: BTreeMap<Id, V>) -> Option<Retest> {
-        if !self.resync && self.touched.is_empty() && views == self.seen {
+    /// can have changed. `drift` says which way a view change can move its holders' health.
+    pub fn begin(
+        &mut self,
+        views: BTreeMap<Id, V>,
+        drift: impl Fn(&V, &V) -> AssetDrift,
+    ) -> Option<Retest> {
+        if !self.resync && !self.refill && self.touched.is_empty() && views == self.seen {
             return None;
         }
-        let mut assets: BTreeSet<Id> = views
+        let mut assets: BTreeMap<Id, AssetDrift> = views
             .iter()
-            .filter(|(asset, view)| self.seen.get(*asset) != Some(*view))
-            .map(|(asset, _)| *asset)
+            .filter_map(|(asset, view)| match self.seen.get(asset) {
+                Some(old) if old == view => None,
+                Some(old) => Some((*asset, drift(old, view))),
+                None => Some((*asset, AssetDrift::ANY)),
+            })
             .collect();
         let gone = self.seen.keys().filter(|asset| !views.contains_key(*asset));
-        assets.extend(gone);
+        assets.extend(gone.map(|asset| (*asset, AssetDrift::ANY)));
         let appeared = views.len() != self.seen.len()
             || views.keys().any(|asset| !self.seen.contains_key(asset));
         self.seen = views;
@@ -942,16 +1136,17 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
         touched.sort_unstable();
         touched.dedup();
         Some(Retest {
-            all: self.resync,
+            all: self.resync || self.refill,
+            replaced: self.resync,
             assets,
             appeared,
             touched,
         })
     }
 
-    /// The stored level of `pair` in `market`: `None` when the pair has none (new since the
-    /// last refresh), `Some(None)` when it could not be judged.
-    pub fn level(&self, market: &Id, pair: &(Id, Id)) -> Option<Option<u128>> {
+    /// What the last walk of `pair` in `market` left: `None` when the pair is new since the
+    /// last refresh.
+    pub fn mark(&self, market: &Id, pair: &(Id, Id)) -> Option<PairMark> {
         self.watches.get(market)?.levels.get(pair).copied()
     }
 
@@ -962,40 +1157,82 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
     /// `judge` confirms one member exactly (`None`: not liquidatable). A moved
     /// pair is walked from the lower of its stored and new level: a member liquidatable before
     /// has a key at or above the stored level, one liquidatable now at or above the new one.
-    pub fn walk_pairs<M: Copy + PartialEq, P, E>(
+    ///
+    /// Without exposures, a pair whose health moved one way skips the members whose status that
+    /// way cannot change, provided `bounded` said of the old view and says of the new one that
+    /// no member's judgement can fail (overflow): `bounded(view, widest)` must be true only if
+    /// no member with balances within [`PairMembers::widest`]'s fails under `view`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn walk_pairs<M: Widest + PartialEq, P, E>(
         &self,
         retest: &Retest,
         market: &Id,
         index: &PairIndex<M>,
         mut view: impl FnMut(&(Id, Id)) -> Option<(P, u128)>,
+        bounded: impl Fn(&P, &M) -> bool,
         mut judge: impl FnMut(&P, &M) -> Result<Option<T>, E>,
         out: &mut Retested<T>,
     ) -> Result<(), E> {
+        let watch = self.watches.get(market);
         for members in index.pairs() {
             let pair = members.ids();
             let moved = retest.pair_moved(&pair.0, &pair.1);
-            let stored = if retest.all {
+            let stored = if retest.replaced {
                 None
             } else {
-                self.level(market, pair)
+                self.mark(market, pair)
             };
             if !moved && stored.is_some() {
                 continue;
             }
             let view = view(pair);
             let level = view.as_ref().map(|(_, level)| *level);
-            out.levels.push((*market, *pair, level));
+            let now_bounded = match (&view, members.widest()) {
+                (Some((view, _)), Some(widest)) => bounded(view, widest),
+                _ => false,
+            };
+            out.levels.push((
+                *market,
+                *pair,
+                PairMark {
+                    level,
+                    bounded: now_bounded,
+                },
+            ));
             if !moved {
                 continue;
             }
-            let from = match (stored.flatten(), level) {
+            let from = match (stored.and_then(|mark| mark.level), level) {
                 (Some(old), Some(new)) => Some(old.min(new)),
                 (old, new) => old.or(new),
             };
             let Some(from) = from else {
                 continue;
             };
+            // A skip rests on the member's last judgement and its next being one comparison of
+            // health apart: both views judge everyone (a pair that could not be judged has no
+            // members to keep), and neither can fail (where a judgement reads an overflow as
+            // "not liquidatable", the monotone health would not decide it).
+            let one_way = !self.exposures
+                && now_bounded
+                && stored.is_some_and(|mark| mark.level.is_some() && mark.bounded);
+            let drift = if one_way {
+                retest.pair_drift(&pair.0, &pair.1)
+            } else {
+                Drift::Any
+            };
+            if drift == Drift::Still {
+                continue;
+            }
             for held in members.at_or_above(from) {
+                let unchanged = match drift {
+                    Drift::Any | Drift::Still => false,
+                    Drift::Up => !watch.is_some_and(|watch| watch.is_member(held.slot)),
+                    Drift::Down => watch.is_some_and(|watch| watch.is_member(held.slot)),
+                };
+                if unchanged {
+                    continue;
+                }
                 let found = match &view {
                     Some((view, _)) => judge(view, &held.member)?,
                     None => None,
@@ -1007,21 +1244,24 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
     }
 
     /// Ends a refresh begun with `retest`: stores the pairs' new levels and the re-tested
-    /// accounts' exposures, noting membership changes. Later results for an account replace
-    /// earlier ones.
+    /// accounts' memberships (and exposures, when kept), noting membership changes. Later
+    /// results for an account replace earlier ones.
     pub fn finish(&mut self, retest: &Retest, out: Retested<T>) {
-        if retest.all {
+        if retest.replaced {
             self.watches.clear();
             self.changes.clear();
             self.resync = false;
             self.report_all = true;
         }
-        for (market, pair, level) in out.levels {
+        if retest.all {
+            self.refill = false;
+        }
+        for (market, pair, mark) in out.levels {
             self.watches
                 .entry(market)
                 .or_default()
                 .levels
-                .insert(pair, level);
+                .insert(pair, mark);
         }
         // Results come in runs of one market (a walk per market, then the touched accounts in
         // market order): one map lookup per run, not per account.
@@ -1035,32 +1275,21 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
             results = rest;
             let watch = self.watches.entry(market).or_default();
             for (done, &(_, slot, now)) in now_run.iter().enumerate() {
-                // Walks re-test members in index order, random in slot order: read the records
-                // a batch ahead so their cache misses overlap (a hint, as `warm`; results never
-                // depend on it).
-                if done % WARM_BATCH == 0 {
-                    // Whole: a stored exposure spans two cache lines, and reading only whether
-                    // it is there left the second one to miss when it is replaced.
-                    for (_, slot, _) in now_run[done..].iter().take(WARM_BATCH) {
-                        std::hint::black_box(watch.members.get(*slot as usize).copied());
+                let is = now.is_some();
+                let was = watch.set_member(slot, is);
+                if self.exposures {
+                    // Walks re-test members in index order, random in slot order: read the
+                    // records a batch ahead so their cache misses overlap (a hint, as `warm`;
+                    // results never depend on it). Whole: a stored exposure spans two cache
+                    // lines, and reading only whether it is there left the second one to miss
+                    // when it is replaced.
+                    if done % WARM_BATCH == 0 {
+                        for (_, slot, _) in now_run[done..].iter().take(WARM_BATCH) {
+                            std::hint::black_box(watch.exposures.get(*slot as usize).copied());
+                        }
                     }
+                    watch.set_exposure(slot, now);
                 }
-                let index = slot as usize;
-                if watch.members.len() <= index {
-                    if now.is_none() {
-                        continue;
-                    }
-                    watch.members.resize(index + 1, None);
-                }
-                let old = std::mem::replace(&mut watch.members[index], now);
-                watch.count = watch.count + u64::from(now.is_some()) - u64::from(old.is_some());
-                if let Some(old) = &old {
-                    watch.add(old, false);
-                }
-                if let Some(now) = &now {
-                    watch.add(now, true);
-                }
-                let (was, is) = (old.is_some(), now.is_some());
                 if was != is && !self.report_all {
                     self.changes
                         .entry((market, slot))
@@ -1078,12 +1307,9 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
 
     /// Whether the account in `slot` of `market` is liquidatable as of the last refresh.
     pub fn contains(&self, market: &Id, slot: Slot) -> bool {
-        self.watches.get(market).is_some_and(|watch| {
-            watch
-                .members
-                .get(slot as usize)
-                .is_some_and(Option::is_some)
-        })
+        self.watches
+            .get(market)
+            .is_some_and(|watch| watch.is_member(slot))
     }
 
     /// Appends the accounts whose membership changed since the last report, in (market,
@@ -1103,7 +1329,7 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
     }
 
     /// Liquidatable accounts of `market` and the saturated sums of their collateral, debt and
-    /// debt beyond collateral.
+    /// debt beyond collateral (zero until [`Monitor::keep_exposures`] and a refresh after it).
     pub fn totals(&self, market: &Id) -> (u64, U256, U256, U256) {
         let saturate = |sum: U512| U256::uint_try_from(sum).unwrap_or(U256::MAX);
         match self.watches.get(market) {
@@ -1220,6 +1446,14 @@ mod tests {
         }
     }
 
+    /// A test view is the asset's price: collateral health rises with it, debt health falls.
+    fn price_drift(old: &u8, new: &u8) -> AssetDrift {
+        AssetDrift {
+            collateral: Drift::rising([new.cmp(old)]),
+            debt: Drift::falling([new.cmp(old)]),
+        }
+    }
+
     fn refresh(
         monitor: &mut Monitor<Owed, u8>,
         views: &[(&str, u8)],
@@ -1229,7 +1463,7 @@ mod tests {
             .iter()
             .map(|(asset, view)| (Id::name(asset), *view))
             .collect();
-        let retest = monitor.begin(views).unwrap_or_default();
+        let retest = monitor.begin(views, price_drift).unwrap_or_default();
         let out = Retested {
             levels: Vec::new(),
             results: results
@@ -1244,6 +1478,7 @@ mod tests {
     fn the_monitor_reports_net_changes_and_exact_sums() {
         let pool = Id::name("pool");
         let mut monitor: Monitor<Owed, u8> = Monitor::default();
+        monitor.keep_exposures();
         let owed =
             |collateral: u64, debt: u64| Some(Owed(U256::from(collateral), U256::from(debt)));
         refresh(
@@ -1260,16 +1495,17 @@ mod tests {
         // Nothing touched and the views as before: nothing to re-test.
         assert!(
             monitor
-                .begin([(Id::name("WETH"), 1)].into_iter().collect())
+                .begin([(Id::name("WETH"), 1)].into_iter().collect(), price_drift)
                 .is_none()
         );
         let retest = monitor.begin(
             [(Id::name("WETH"), 2), (Id::name("USDC"), 0)]
                 .into_iter()
                 .collect(),
+            price_drift,
         );
         let retest = retest.unwrap_or_default();
-        let moved: Vec<Id> = retest.assets.iter().copied().collect();
+        let moved: Vec<Id> = retest.assets.keys().copied().collect();
         assert_eq!(moved, vec![Id::name("USDC"), Id::name("WETH")]);
         assert!(retest.pair_moved(&Id::name("DAI"), &Id::name("USDC")));
         assert!(!retest.pair_moved(&Id::name("DAI"), &Id::name("WBTC")));
@@ -1312,15 +1548,120 @@ mod tests {
             [(Id::name("WETH"), 2), (Id::name("USDC"), 0)]
                 .into_iter()
                 .collect(),
+            price_drift,
         );
         let retest = retest.unwrap_or_default();
-        assert!(retest.all && retest.touched.is_empty());
+        assert!(retest.all && retest.replaced && retest.touched.is_empty());
         monitor.finish(&retest, Retested::default());
         assert!(monitor.take_report_all());
         assert!(!monitor.take_report_all());
         assert_eq!(
             monitor.totals(&pool),
             (0, U256::ZERO, U256::ZERO, U256::ZERO)
+        );
+    }
+
+    /// One refresh of `monitor` over `index`'s (WETH, DAI) pair at WETH price `price`: a member
+    /// (its key) is liquidatable when its key is even and at least the price, so the level (the
+    /// price) lets the walk meet members it must reject. Returns how many members were judged.
+    fn walk(
+        monitor: &mut Monitor<Owed, u8>,
+        index: &PairIndex<u32>,
+        price: u8,
+        bounded: bool,
+    ) -> usize {
+        let pool = Id::name("pool");
+        let views = [(Id::name("WETH"), price), (Id::name("DAI"), 1)];
+        let retest = monitor
+            .begin(views.into_iter().collect(), price_drift)
+            .unwrap_or_default();
+        let mut out = Retested::default();
+        let mut judged = 0;
+        monitor
+            .walk_pairs(
+                &retest,
+                &pool,
+                index,
+                |_| Some((u32::from(price), u128::from(price))),
+                |_, _| bounded,
+                |price: &u32, key: &u32| -> Result<Option<Owed>, ()> {
+                    judged += 1;
+                    let liquidatable = key.is_multiple_of(2) && key >= price;
+                    Ok(liquidatable.then_some(Owed(U256::from(*price), U256::from(*key))))
+                },
+                &mut out,
+            )
+            .unwrap();
+        monitor.finish(&retest, out);
+        judged
+    }
+
+    #[test]
+    fn without_exposures_a_one_way_move_judges_only_the_members_it_can_change() {
+        let pool = Id::name("pool");
+        let (weth, dai) = (Id::name("WETH"), Id::name("DAI"));
+        let mut index: PairIndex<u32> = PairIndex::default();
+        for key in 1..=200u32 {
+            let entry = IndexEntry::Pair {
+                collateral: weth,
+                debt: dai,
+                key: u128::from(key),
+                member: key,
+            };
+            index.set(key, Some(entry));
+        }
+        let widest =
+            |index: &PairIndex<u32>| index.pairs().next().and_then(|p| p.widest().copied());
+        assert_eq!(widest(&index), Some(200));
+        // A member changed in place (same bucket) widens the bound too.
+        let seven = |member: u32| IndexEntry::Pair {
+            collateral: weth,
+            debt: dai,
+            key: 7,
+            member,
+        };
+        index.set(7, Some(seven(5_000)));
+        assert_eq!(widest(&index), Some(5_000));
+        index.set(7, Some(seven(7)));
+        let members = |monitor: &Monitor<Owed, u8>| -> Vec<Slot> {
+            (1..=200)
+                .filter(|slot| monitor.contains(&pool, *slot))
+                .collect()
+        };
+        let exact = |price: u32| -> Vec<Slot> { (price..=200).filter(|k| k % 2 == 0).collect() };
+        let mut monitor: Monitor<Owed, u8> = Monitor::default();
+        // A new pair is walked whole from its level: keys 100..=200.
+        assert_eq!(walk(&mut monitor, &index, 100, true), 101);
+        assert_eq!(members(&monitor), exact(100));
+        // The collateral's price falls: the 51 members stay, only the 20 others from the new
+        // level are judged.
+        assert_eq!(walk(&mut monitor, &index, 80, true), 70);
+        assert_eq!(members(&monitor), exact(80));
+        // It rises: the 60 non-members from the lower (old) level stay out, the 61 members are
+        // judged.
+        assert_eq!(walk(&mut monitor, &index, 90, true), 61);
+        assert_eq!(members(&monitor), exact(90));
+        // A view under which a judgement could fail skips nobody.
+        assert_eq!(walk(&mut monitor, &index, 85, false), 116);
+        assert_eq!(members(&monitor), exact(85));
+        // Nor does the next move, as the old view was not bounded either.
+        assert_eq!(walk(&mut monitor, &index, 84, true), 117);
+        assert_eq!(members(&monitor), exact(84));
+        // Once exposures are kept, every member is judged again (to fill them), and every one
+        // a move reaches after that.
+        monitor.keep_exposures();
+        assert_eq!(walk(&mut monitor, &index, 84, true), 117);
+        assert_eq!(walk(&mut monitor, &index, 70, true), 131);
+        assert_eq!(members(&monitor), exact(70));
+        let weighed: u64 = exact(70).iter().map(|key| u64::from(*key)).sum();
+        assert_eq!(
+            monitor.totals(&pool),
+            (
+                66,
+                U256::from(70u32 * 66),
+                U256::from(weighed),
+                U256::from(weighed - 70 * 66)
+            )
         );
     }
 
@@ -1373,7 +1714,7 @@ mod tests {
         }
         assert_eq!(index.complex().count(), 30);
         let moved = |asset: Id| Retest {
-            assets: [asset].into_iter().collect(),
+            assets: [(asset, AssetDrift::ANY)].into_iter().collect(),
             ..Retest::default()
         };
         assert_eq!(index.complex_moved(&moved(dai)).count(), 30);

@@ -18,8 +18,8 @@ use snapshot::Snapshots;
 pub use snapshot::{TOTALS_NOT_UPDATABLE, TotalsAccount};
 
 use super::{
-    Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
-    compress_key, warm_accounts,
+    AssetDrift, Exposure, FoundSet, Held, IndexEntry, Monitor, PairIndex, Placed, Retest, Retested,
+    Widest, compress_key, warm_accounts,
 };
 use crate::EngineError;
 use crate::oracle::{OracleMode, PriceBook, Quote, RecordedPrices};
@@ -116,7 +116,7 @@ pub trait Rules: Clone + std::fmt::Debug + 'static {
     type Position: Copy + Default + std::fmt::Debug;
     /// What the pair index holds of a one-collateral, one-debt account: its balances, so a walk
     /// never reads the account.
-    type Member: Copy + PartialEq + std::fmt::Debug;
+    type Member: Widest + PartialEq + std::fmt::Debug;
     /// What an account's health reads of one asset besides balances; a change re-tests the
     /// accounts holding it.
     type AssetView: Clone + PartialEq + std::fmt::Debug;
@@ -196,6 +196,14 @@ pub trait Rules: Clone + std::fmt::Debug + 'static {
     fn pair_view(&self, collateral: &Id, debt: &Id) -> Option<Self::PairView>;
     /// The pair index level for `view`: every member liquidatable now has a key at or above it.
     fn level(view: &Self::PairView) -> U256;
+    /// Which way an asset's view going from `old` to `new` can move the health of its holders,
+    /// as collateral and as debt ([`Drift::Any`] whenever unsure). The monitor trusts it to
+    /// leave members unjudged, so every input the health reads must be compared.
+    fn drift(old: &Self::AssetView, new: &Self::AssetView) -> AssetDrift;
+    /// Whether no pair member with balances within `widest`'s (see [`Widest`]) has a judgement
+    /// that fails (overflows) under `view`: the members a one-way move cannot change are then
+    /// skipped without a difference.
+    fn bounded(view: &Self::PairView, widest: &Self::Member) -> bool;
     /// A pair member if liquidatable.
     fn found_member(
         view: &Self::PairView,
@@ -610,7 +618,7 @@ impl<R: Rules> LendingModel<R> {
 
     /// Brings the monitor to the current state (see [`Monitor`]).
     fn refresh_monitor(&mut self) -> Result<(), EngineError> {
-        let Some(retest) = self.monitor.begin(self.rules.asset_views()) else {
+        let Some(retest) = self.monitor.begin(self.rules.asset_views(), R::drift) else {
             return Ok(());
         };
         let mut out = Retested::default();
@@ -635,6 +643,7 @@ impl<R: Rules> LendingModel<R> {
                 market,
                 &pool.index,
                 view_and_level,
+                R::bounded,
                 R::exposed_member,
                 out,
             )?;
@@ -1215,6 +1224,7 @@ impl<R: Rules> ProtocolModel for LendingModel<R> {
     /// account whose debt exceeds its collateral's market value is liquidatable (collateral
     /// weights are at most 100%), so no underwater account lies outside it.
     fn risk(&mut self, _time: Timestamp, out: &mut Vec<MarketRisk>) -> Result<(), EngineError> {
+        self.monitor.keep_exposures();
         self.refresh_monitor()?;
         let decimals = self.rules.risk_decimals();
         for market in self.pools.keys() {

@@ -45,7 +45,8 @@ use super::math::{RAY, WAD, percent_mul, ray_div, ray_mul, unit};
 use super::spec::AaveParam;
 use crate::EngineError;
 use crate::lending::{
-    ChangeKind, Divisor, Exposure, Found, LendingModel, Point, Rules, Step, compress_key,
+    AssetDrift, ChangeKind, Divisor, Drift, Exposure, Found, LendingModel, Point, Rules, Step,
+    Widest, compress_key,
 };
 use crate::oracle::Quote;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
@@ -124,6 +125,15 @@ type Account = crate::lending::Account<Position>;
 pub struct Member {
     scaled_collateral: u128,
     scaled_debt: u128,
+}
+
+impl Widest for Member {
+    fn widest(self, other: Self) -> Self {
+        Self {
+            scaled_collateral: self.scaled_collateral.max(other.scaled_collateral),
+            scaled_debt: self.scaled_debt.max(other.scaled_debt),
+        }
+    }
 }
 
 /// A liquidatable account's share of the risk sums, in the base currency.
@@ -1167,6 +1177,38 @@ impl Rules for Aave {
 
     fn level(view: &PairView) -> U256 {
         view.level()
+    }
+
+    /// A pair member's judgement ([`PairView::exposed`]) is a chain of products, half-up and
+    /// floor divisions and a final comparison, each monotone: liquidatable-ness can only go
+    /// away as the collateral's price, liquidity index or threshold rise, and only come as the
+    /// debt's price or borrow index rise. Decimals, or a price appearing or going, could do
+    /// either.
+    fn drift(old: &AssetView, new: &AssetView) -> AssetDrift {
+        let (old_price, old_decimals, old_threshold, old_liquidity, old_borrow) = old;
+        let (new_price, new_decimals, new_threshold, new_liquidity, new_borrow) = new;
+        let price = match (old_price, new_price) {
+            (Some(old), Some(new)) => new.cmp(old),
+            (old, new) if old == new => std::cmp::Ordering::Equal,
+            _ => return AssetDrift::ANY,
+        };
+        if old_decimals != new_decimals {
+            return AssetDrift::ANY;
+        }
+        AssetDrift {
+            collateral: Drift::rising([
+                price,
+                new_threshold.cmp(old_threshold),
+                new_liquidity.cmp(old_liquidity),
+            ]),
+            debt: Drift::falling([price, new_borrow.cmp(old_borrow)]),
+        }
+    }
+
+    /// Every checked step of [`PairView::exposed`] grows with both balances, so the widest
+    /// member fails first.
+    fn bounded(view: &PairView, widest: &Member) -> bool {
+        view.exposed(widest).is_ok()
     }
 
     fn found_member(view: &PairView, member: &Member) -> Result<Option<Found>, EngineError> {

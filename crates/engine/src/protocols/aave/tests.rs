@@ -585,10 +585,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// The liquidatable set reported incrementally by `unsafe_changes`, and the risk sums kept
-    /// with it, equal a full scan after every check, whatever the actions, price moves, index
+    /// with it when they are asked for, equal a full scan after every check, whatever the actions, price moves, index
     /// and threshold changes, liquidations and checkpoint restores in between.
     #[test]
     fn reported_changes_keep_the_full_scan_set(
+        with_risk in proptest::bool::ANY,
         ops in proptest::collection::vec(crate::golden::arb_op(6, 3), 1..80),
     ) {
         let harness = crate::golden::MonitorHarness {
@@ -599,7 +600,7 @@ proptest! {
             scan: |model: &AaveModel| model.scan_all_liquidatable().unwrap(),
             scanned_risk: AaveModel::scanned_risk,
         };
-        crate::golden::drive_monitor(&harness, &ops);
+        crate::golden::drive_monitor(&harness, &ops, with_risk);
     }
 }
 
@@ -820,4 +821,59 @@ fn what_cannot_be_derived_is_judged_on_what_is_known_and_not_applied() {
         "{}",
         judged[3]
     );
+}
+
+/// Each input of a reserve's view moves its holders' health the way `PairView::exposed` reads
+/// it: the monitor leaves members unjudged on the strength of these directions.
+#[test]
+fn a_view_change_drifts_health_the_way_the_health_factor_reads_it() {
+    use crate::lending::{AssetDrift, Drift, Rules};
+    type View = (Option<U256>, Option<u8>, u16, U256, U256);
+    let base: View = (
+        Some(U256::from(2_000u32)),
+        Some(18),
+        8_000,
+        U256::from(10u8),
+        U256::from(10u8),
+    );
+    let drift = |change: fn(&mut View)| {
+        let mut new = base;
+        change(&mut new);
+        <super::rules::Aave as Rules>::drift(&base, &new)
+    };
+    let up_as_collateral = AssetDrift {
+        collateral: Drift::Up,
+        debt: Drift::Still,
+    };
+    let down_as_debt = AssetDrift {
+        collateral: Drift::Still,
+        debt: Drift::Down,
+    };
+    assert_eq!(
+        drift(|_| {}),
+        AssetDrift {
+            collateral: Drift::Still,
+            debt: Drift::Still
+        }
+    );
+    assert_eq!(
+        drift(|view| view.0 = Some(U256::from(2_001u32))),
+        AssetDrift {
+            collateral: Drift::Up,
+            debt: Drift::Down
+        }
+    );
+    assert_eq!(drift(|view| view.2 = 8_100), up_as_collateral);
+    assert_eq!(drift(|view| view.3 = U256::from(11u8)), up_as_collateral);
+    assert_eq!(drift(|view| view.4 = U256::from(11u8)), down_as_debt);
+    assert_eq!(
+        drift(|view| {
+            view.3 = U256::from(11u8);
+            view.2 = 7_000;
+        })
+        .collateral,
+        Drift::Any
+    );
+    assert_eq!(drift(|view| view.0 = None), AssetDrift::ANY);
+    assert_eq!(drift(|view| view.1 = Some(6)), AssetDrift::ANY);
 }

@@ -42,7 +42,10 @@ use super::logic::{
 };
 use super::spec::CompoundParam;
 use crate::EngineError;
-use crate::lending::{ChangeKind, Exposure, Found, LendingModel, Point, Rules, Step, compress_key};
+use crate::lending::{
+    AssetDrift, ChangeKind, Drift, Exposure, Found, LendingModel, Point, Rules, Step, Widest,
+    compress_key,
+};
 use crate::oracle::Quote;
 use crate::protocol::param::{ParamSetting, ProtocolParam};
 use crate::protocol::{Applied, Judgement, Quantity, Verdict};
@@ -136,6 +139,22 @@ pub struct Member {
     ctokens: u128,
     principal: u128,
     interest_index: u128,
+}
+
+/// The larger balances and the smaller nonzero interest index (a member with an index of 0
+/// cannot be judged under any view, so it bounds nothing).
+impl Widest for Member {
+    fn widest(self, other: Self) -> Self {
+        let interest_index = match (self.interest_index, other.interest_index) {
+            (0, index) | (index, 0) => index,
+            (one, other) => one.min(other),
+        };
+        Self {
+            ctokens: self.ctokens.max(other.ctokens),
+            principal: self.principal.max(other.principal),
+            interest_index,
+        }
+    }
 }
 
 /// A liquidatable account as the monitor keeps it: its share of the risk sums, in USD (wad).
@@ -744,6 +763,44 @@ impl Rules for Compound {
 
     fn level(view: &PairView) -> U256 {
         view.level()
+    }
+
+    /// A pair member's liquidity ([`PairView::liquidity`]) is a chain of products and
+    /// truncating divisions, each monotone: the shortfall can only shrink as the collateral's
+    /// factor, exchange rate or price rise, and only grow as the borrowed market's price or
+    /// borrow index rise. Decimals, or a price or rate appearing or going, could do either.
+    fn drift(old: &MarketView, new: &MarketView) -> AssetDrift {
+        let ((old_market, old_price), (new_market, new_price)) = (old, new);
+        let price = match (old_price, new_price) {
+            (Some(old), Some(new)) if old.decimals == new.decimals => new.value.cmp(&old.value),
+            (old, new) if old == new => std::cmp::Ordering::Equal,
+            _ => return AssetDrift::ANY,
+        };
+        let rate = match (old_market.rate(), new_market.rate()) {
+            (Some(old), Some(new)) => new.cmp(&old),
+            (None, None) => std::cmp::Ordering::Equal,
+            _ => return AssetDrift::ANY,
+        };
+        if old_market.decimals != new_market.decimals {
+            return AssetDrift::ANY;
+        }
+        AssetDrift {
+            collateral: Drift::rising([
+                price,
+                rate,
+                new_market
+                    .collateral_factor
+                    .cmp(&old_market.collateral_factor),
+            ]),
+            debt: Drift::falling([price, new_market.borrow_index.cmp(&old_market.borrow_index)]),
+        }
+    }
+
+    /// [`PairView::liquidity`] fails only on an overflow (or an interest index of 0, whatever
+    /// the view), and every product it checks grows with the cTokens and the principal and
+    /// shrinks with the interest index: the widest member fails first.
+    fn bounded(view: &PairView, widest: &Member) -> bool {
+        view.liquidity(widest).is_some()
     }
 
     fn found_member(view: &PairView, member: &Member) -> Result<Option<Found>, EngineError> {

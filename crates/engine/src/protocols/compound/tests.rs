@@ -292,10 +292,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// The liquidatable set reported incrementally by `unsafe_changes`, and the risk sums kept
-    /// with it, equal a full scan after every check, whatever the actions, price moves, index
+    /// with it when they are asked for, equal a full scan after every check, whatever the actions, price moves, index
     /// and collateral-factor changes, liquidations and checkpoint restores in between.
     #[test]
     fn reported_changes_keep_the_full_scan_set(
+        with_risk in proptest::bool::ANY,
         ops in proptest::collection::vec(crate::golden::arb_op(6, 3), 1..80),
     ) {
         let harness = crate::golden::MonitorHarness {
@@ -306,7 +307,7 @@ proptest! {
             scan: |model: &CompoundModel| model.scan_all_liquidatable().unwrap(),
             scanned_risk: CompoundModel::scanned_risk,
         };
-        crate::golden::drive_monitor(&harness, &ops);
+        crate::golden::drive_monitor(&harness, &ops, with_risk);
     }
 }
 
