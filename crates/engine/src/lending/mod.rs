@@ -1221,16 +1221,17 @@ impl<T: Exposure, V: PartialEq> Monitor<T, V> {
             } else {
                 Drift::Any
             };
-            if drift == Drift::Still {
-                continue;
-            }
+            // The status no member with it can lose: after a rise nobody safe becomes
+            // liquidatable, after a fall nobody liquidatable becomes safe.
+            let kept = match drift {
+                Drift::Still => continue,
+                Drift::Up => Some(false),
+                Drift::Down => Some(true),
+                Drift::Any => None,
+            };
             for held in members.at_or_above(from) {
-                let unchanged = match drift {
-                    Drift::Any | Drift::Still => false,
-                    Drift::Up => !watch.is_some_and(|watch| watch.is_member(held.slot)),
-                    Drift::Down => watch.is_some_and(|watch| watch.is_member(held.slot)),
-                };
-                if unchanged {
+                let member = || watch.is_some_and(|watch| watch.is_member(held.slot));
+                if kept.is_some_and(|kept| member() == kept) {
                     continue;
                 }
                 let found = match &view {
